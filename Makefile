@@ -1,0 +1,65 @@
+# EventLive postmortem: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+KERNEL := eventlive-postmortem
+
+# Report parameters (validated by the package before anything runs).
+WEBINAR ?= f257ce42-723a-4fad-a9a5-1bd8c154d7ce
+DATA ?= data/raw/2026-02-06-eventlive
+LANG ?= ko
+FORMATS ?= html,pdf
+
+.PHONY: help setup report reports data check bench fetch test lint format lab clean
+
+help: ## List the targets with a one-line description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-9s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "EventLive postmortem (.venv)"
+	touch $@
+
+report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=ko|en] [FORMATS=html,pdf]
+	@echo "make report: not built yet (issue 'The postmortem'); nothing was run." >&2; exit 2
+
+reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir]
+	@echo "make reports: not built yet (issue 'The postmortem'); nothing was run." >&2; exit 2
+
+data: setup ## Regenerate the shipped incident's raw data and verify it against its checksum manifest
+	@echo "make data: not built yet (issue 'The incident's raw data'); nothing was run." >&2; exit 2
+
+check: setup ## Ingest and validate an incident directory: make check DATA=<dir>
+	@echo "make check: not built yet (issue 'Ingest'); nothing was run." >&2; exit 2
+
+bench: setup ## Benchmarks and full-count simulations, printed as ratios against in-run baselines
+	@echo "make bench: not built yet (issues 'Ingest', 'Statistics', 'The postmortem'); nothing was run." >&2; exit 2
+
+fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..]
+	@echo "make fetch: not built yet (issue 'Getting real data'); nothing was run." >&2; exit 2
+
+test: setup ## Run the test suite (unit, pipeline and notebook layers; slow simulations excluded)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup ## ruff on the package, the tests and the notebooks
+	$(BIN)/ruff check src tests notebooks
+	$(BIN)/ruff format --check src tests notebooks
+
+format: setup ## Format and auto-fix with ruff, and sync notebooks with their py:percent twins
+	$(BIN)/ruff check --fix src tests notebooks
+	$(BIN)/ruff format src tests notebooks
+
+lab: setup ## Open JupyterLab on notebooks/ with the project's kernel
+	$(BIN)/jupyter lab --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL)
+
+clean: ## Remove generated reports, interim/processed data and caches (keeps .venv and raw data)
+	rm -rf reports data/interim data/processed .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
