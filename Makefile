@@ -41,7 +41,8 @@ check: setup ## Ingest and validate an incident directory: make check DATA=<dir>
 	@echo "make check: not built yet (issue 'Ingest'); nothing was run." >&2; exit 2
 
 bench: setup ## Benchmarks and full-count simulations, printed as ratios against in-run baselines
-	@echo "make bench: not built yet (issues 'Ingest', 'Statistics', 'The postmortem'); nothing was run." >&2; exit 2
+	@ls benchmarks/bench_*.py >/dev/null 2>&1 || { echo "make bench: no benchmark built yet; nothing was run." >&2; exit 2; }
+	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
 fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..]
 	@echo "make fetch: not built yet (issue 'Getting real data'); nothing was run." >&2; exit 2

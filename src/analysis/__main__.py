@@ -1,0 +1,40 @@
+"""Command line: ``python -m analysis <command> [options]``; what the Makefile calls.
+
+Each command lives in its stage's module as ``main(argv) -> int``. A user's mistake (an
+``AnalysisError``) prints one line on stderr and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from analysis.exceptions import AnalysisError
+
+COMMANDS = {
+    "data": ("analysis.simulate", "main", "regenerate the shipped incident's raw data and verify it"),
+    "check": ("analysis.ingest", "main", "ingest and validate an incident directory"),
+    "report": ("analysis.report", "main", "execute and export the postmortem of one webinar"),
+    "reports": ("analysis.report", "main_all", "postmortems of every webinar of an incident"),
+    "fetch": ("analysis.fetch", "main", "download logs through the Management API"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a command's ``main``; return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print("usage: python -m analysis {" + ",".join(COMMANDS) + "} [options]", file=sys.stderr)
+        for name, (_, _, text) in COMMANDS.items():
+            print(f"  {name:8} {text}", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[argv[0]]
+    try:
+        return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
