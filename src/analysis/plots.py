@@ -1,0 +1,320 @@
+"""Figures of the postmortem: DataFrames and result values in, matplotlib Figures out.
+
+Every builder takes plain frames/arrays already shaped by the stats and timeline stages plus a
+``labels`` mapping (locale text), converts UTC times to the display zone only for the axis, and
+returns the Figure without writing or showing it. :func:`configure_plots` sets the theme and the
+Hangul font once per session.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+HANGUL_FONT = "Noto Sans CJK KR"
+#: Fixed salt so SVG ids (if anyone saves SVG) are the same on every run.
+SVG_HASHSALT = "eventlive-postmortem"
+DPI = 110
+CONCURRENCY_COLOR = "#1f4e79"
+BURST_COLOR = "#d62728"
+LIMIT_COLOR = "#7f7f7f"
+PALETTE = "colorblind"
+
+
+def configure_plots() -> bool:
+    """Set the seaborn theme, then the Hangul font and reproducible rendering settings.
+
+    The font goes *after* ``sns.set_theme``: the theme resets ``font.family``.
+
+    Returns
+    -------
+    bool
+        True when the Hangul font is installed (otherwise Korean labels render as boxes).
+    """
+    sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
+    try:
+        font_manager.findfont(HANGUL_FONT, fallback_to_default=False)
+        found = True
+    except ValueError:
+        found = False
+    if found:
+        plt.rcParams["font.family"] = [HANGUL_FONT]
+    plt.rcParams["svg.hashsalt"] = SVG_HASHSALT
+    plt.rcParams["figure.dpi"] = DPI
+    plt.rcParams["savefig.dpi"] = DPI
+    plt.rcParams["axes.titleweight"] = "bold"
+    plt.rcParams["axes.titlesize"] = 12
+    return found
+
+
+def figure_png(fig: Figure) -> bytes:
+    """Render a Figure to PNG bytes without a timestamp or software tag (same bytes each run)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _local_axis(ax: plt.Axes, tz: str) -> None:
+    ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=range(0, 60, 10), tz=tz))
+    ax.xaxis.set_minor_locator(mdates.MinuteLocator(byminute=range(0, 60, 5), tz=tz))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+
+
+def plot_concurrency(
+    concurrency: pd.DataFrame,
+    errors: pd.DataFrame,
+    bursts: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+    labels: Mapping[str, str],
+    tz: str,
+    limits: Sequence[tuple[str, float]] = (),
+) -> Figure:
+    """Concurrent viewers over time with errors per minute and error bursts on top.
+
+    Parameters
+    ----------
+    concurrency : pandas.DataFrame
+        Samples with ``ts`` (UTC) and ``viewers``.
+    errors : pandas.DataFrame
+        Errors per minute: index ``minute`` (UTC), one column per error class (its label).
+    bursts : sequence of (Timestamp, Timestamp)
+        Error bursts as UTC [start, end) intervals, shaded.
+    labels : mapping
+        ``title``, ``viewers``, ``errors``, ``burst``, ``time`` texts.
+    tz : str
+        Display time zone for the axis.
+    limits : sequence of (str, float), optional
+        Horizontal reference lines (e.g. a plan's connection limit) with their labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    ax2 = ax.twinx()
+    if not errors.empty:
+        width = 1 / (24 * 60) * 0.9
+        bottom = np.zeros(len(errors))
+        colors = sns.color_palette(PALETTE, n_colors=max(len(errors.columns), 3))
+        for color, column in zip(colors, errors.columns, strict=False):
+            values = errors[column].to_numpy(dtype=float)
+            ax2.bar(
+                errors.index,
+                values,
+                width=width,
+                bottom=bottom,
+                color=color,
+                alpha=0.55,
+                label=str(column),
+                align="edge",
+            )
+            bottom = bottom + values
+    for i, (start, end) in enumerate(bursts):
+        ax.axvspan(
+            start,
+            end,
+            color=BURST_COLOR,
+            alpha=0.10,
+            lw=0,
+            label=labels["burst"] if i == 0 else None,
+        )
+    ax.step(
+        concurrency["ts"],
+        concurrency["viewers"],
+        where="post",
+        color=CONCURRENCY_COLOR,
+        lw=1.8,
+        label=labels["viewers"],
+        zorder=5,
+    )
+    ax.plot(
+        concurrency["ts"], concurrency["viewers"], "o", ms=2.5, color=CONCURRENCY_COLOR, zorder=6
+    )
+    for name, value in limits:
+        ax.axhline(value, color=LIMIT_COLOR, ls="--", lw=1)
+        ax.annotate(
+            name,
+            (1.0, value),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=LIMIT_COLOR,
+        )
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set_ylabel(labels["viewers"])
+    ax2.set_ylabel(labels["errors"])
+    ax2.grid(False)
+    ax.set_ylim(bottom=0)
+    ax2.set_ylim(bottom=0)
+    ax.set_xlabel(labels["time"])
+    ax.set_title(labels["title"])
+    _local_axis(ax, tz)
+    handles = ax.get_legend_handles_labels()
+    handles2 = ax2.get_legend_handles_labels()
+    ax.legend(
+        handles[0] + handles2[0],
+        handles[1] + handles2[1],
+        loc="upper left",
+        fontsize=8,
+        ncol=2,
+        frameon=True,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str) -> Figure:
+    """Errors per minute by class as a heatmap (classes down, minutes across).
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Index ``minute`` (UTC), one column per error class (its label), error counts.
+    labels : mapping
+        ``title``, ``time``, ``count`` texts.
+    tz : str
+        Display time zone for the minute labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    table = counts.T
+    minutes = pd.DatetimeIndex(counts.index).tz_convert(tz)
+    fig, ax = plt.subplots(figsize=(10, 0.55 * max(len(table), 2) + 1.6))
+    sns.heatmap(
+        table.to_numpy(dtype=float),
+        ax=ax,
+        cmap="rocket_r",
+        cbar_kws={"label": labels["count"], "pad": 0.01},
+        linewidths=0,
+    )
+    step = 5
+    ax.set_xticks(np.arange(0, len(minutes), step) + 0.5)
+    ax.set_xticklabels([m.strftime("%H:%M") for m in minutes[::step]], rotation=0, fontsize=8)
+    ax.set_yticks(np.arange(len(table)) + 0.5)
+    ax.set_yticklabels([str(i) for i in table.index], rotation=0, fontsize=9)
+    ax.set_xlabel(labels["time"])
+    ax.set_title(labels["title"])
+    fig.tight_layout()
+    return fig
+
+
+def plot_lagged_association(
+    curves: Mapping[str, pd.DataFrame], labels: Mapping[str, str]
+) -> Figure:
+    """Cross-correlation by lag per error class, with the null band of the shift surrogate.
+
+    Parameters
+    ----------
+    curves : mapping of str to pandas.DataFrame
+        Per class label, a frame with ``lag`` (minutes; positive = errors after load), ``r``,
+        ``null_low`` and ``null_high``.
+    labels : mapping
+        ``title``, ``lag``, ``r``, ``band`` texts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = max(len(curves), 1)
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.9 * rows + 0.6), squeeze=False, sharey=True)
+    for ax, (name, frame) in zip(axes.flat, curves.items(), strict=False):
+        ax.fill_between(
+            frame["lag"],
+            frame["null_low"],
+            frame["null_high"],
+            color=LIMIT_COLOR,
+            alpha=0.25,
+            lw=0,
+            label=labels["band"],
+        )
+        ax.axhline(0, color="black", lw=0.6)
+        ax.axvline(0, color="black", lw=0.6, ls=":")
+        ax.plot(
+            frame["lag"], frame["r"], "o-", ms=3, color=CONCURRENCY_COLOR, lw=1.2, label=labels["r"]
+        )
+        outside = (frame["r"] > frame["null_high"]) | (frame["r"] < frame["null_low"])
+        ax.plot(frame.loc[outside, "lag"], frame.loc[outside, "r"], "o", ms=5, color=BURST_COLOR)
+        ax.set_title(str(name), fontsize=10)
+        ax.set_xlabel(labels["lag"])
+    for ax in axes.flat[len(curves) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(labels["r"])
+    axes.flat[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(labels["title"], fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_dose_response(
+    panels: Mapping[str, Mapping[str, object]], labels: Mapping[str, str]
+) -> Figure:
+    """Error rate per request against (lagged) concurrency, with the threshold and its interval.
+
+    Parameters
+    ----------
+    panels : mapping of str to mapping
+        Per class label: ``points`` (DataFrame with ``load`` and ``rate``), optional ``fit``
+        (DataFrame with ``load`` and ``rate``), ``threshold`` (float or None) and
+        ``interval`` ((low, high) or None).
+    labels : mapping
+        ``title``, ``load``, ``rate``, ``threshold``, ``interval``, ``fit`` texts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = max(len(panels), 1)
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 3.1 * rows + 0.6), squeeze=False)
+    for ax, (name, panel) in zip(axes.flat, panels.items(), strict=False):
+        points = panel["points"]
+        interval = panel.get("interval")
+        threshold = panel.get("threshold")
+        if interval is not None and all(v is not None and np.isfinite(v) for v in interval):
+            ax.axvspan(
+                interval[0],
+                interval[1],
+                color=BURST_COLOR,
+                alpha=0.12,
+                lw=0,
+                label=labels["interval"],
+            )
+        ax.scatter(
+            points["load"],
+            points["rate"],
+            s=12,
+            alpha=0.6,
+            color=CONCURRENCY_COLOR,
+            label=labels["rate"],
+        )
+        fit = panel.get("fit")
+        if fit is not None and len(fit):
+            ax.plot(fit["load"], fit["rate"], color="black", lw=1.4, label=labels["fit"])
+        if threshold is not None and np.isfinite(threshold):
+            ax.axvline(threshold, color=BURST_COLOR, lw=1.4, ls="--", label=labels["threshold"])
+        ax.set_title(str(name), fontsize=10)
+        ax.set_xlabel(labels["load"])
+        ax.set_ylabel(labels["rate"])
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left", fontsize=7)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(labels["title"], fontweight="bold")
+    fig.tight_layout()
+    return fig
