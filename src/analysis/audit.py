@@ -1,0 +1,587 @@
+"""Data-quality audit of any incident: what the data can and cannot support.
+
+Each check is a pure function of canonical frames (or of timeline results) returning a tuple of
+``Finding``; ``audit_incident`` runs them all for one webinar. Nothing here knows the shipped
+incident: thresholds are parameters with documented defaults.
+
+A finding has a stable ``code`` and numeric ``fields`` so the report can render it in any
+language; ``what`` and ``limits`` are the English sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis import timeline
+from analysis.timeline import DEFAULT_BUCKET, DEFAULT_TOLERANCE, jsonable, parse_size, to_utc
+
+#: Wide search used to estimate clock skew (pairs further apart than this are not considered).
+DEFAULT_SKEW_SEARCH = "30s"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One data-quality finding.
+
+    Attributes
+    ----------
+    code
+        Stable identifier (``sampling_density_drop``, ``concurrency_exceeds_users``, ...).
+    severity
+        ``warning`` (limits a conclusion) or ``info``.
+    what
+        What was found, one English sentence with the numbers.
+    limits
+        How it limits the conclusions, one English sentence.
+    source, filter
+        Evidence: the canonical table(s) and the selection a reader can re-run.
+    fields
+        Numbers (and times as ISO text) from which ``what`` can be rendered in another language.
+    webinar_id
+        The webinar concerned, None for incident-wide findings.
+    """
+
+    code: str
+    severity: str
+    what: str
+    limits: str
+    source: str
+    filter: str
+    fields: dict = field(default_factory=dict)
+    webinar_id: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable view."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "webinar_id": self.webinar_id,
+            "what": self.what,
+            "limits": self.limits,
+            "evidence": {"source": self.source, "filter": self.filter},
+            "fields": jsonable(dict(self.fields)),
+        }
+
+
+def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
+    """Return the findings as a table (one row each; fields kept as a dict column)."""
+    cols = ["code", "severity", "webinar_id", "what", "limits", "source", "filter", "fields"]
+    return pd.DataFrame(
+        [
+            {
+                "code": f.code,
+                "severity": f.severity,
+                "webinar_id": f.webinar_id,
+                "what": f.what,
+                "limits": f.limits,
+                "source": f.source,
+                "filter": f.filter,
+                "fields": dict(f.fields),
+            }
+            for f in findings
+        ],
+        columns=cols,
+    )
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True."""
+    runs, i = [], 0
+    while i < len(mask):
+        if not mask[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(mask) and mask[j + 1]:
+            j += 1
+        runs.append((i, j))
+        i = j + 1
+    return runs
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def check_sampling_density(
+    buckets: pd.DataFrame,
+    *,
+    ratio: float = 0.25,
+    quantile: float = 0.75,
+    webinar_id: str | None = None,
+) -> tuple[Finding, ...]:
+    """Flag runs of buckets whose sample count falls to ``ratio`` of the typical count or below.
+
+    The typical count is the ``quantile`` of the buckets' sample counts, so a starved stretch
+    shorter than ``1 - quantile`` of the window cannot pull the reference down with it.
+    """
+    counts = buckets["samples"].to_numpy(dtype="float64")
+    if counts.size == 0:
+        return ()
+    typical = float(np.quantile(counts, quantile))
+    if typical == 0:
+        return (
+            Finding(
+                code="no_concurrency_samples",
+                severity="warning",
+                webinar_id=webinar_id,
+                what="Most buckets of the window hold no concurrency sample.",
+                limits="Concurrency in this window is unmeasured; no load figure can be trusted.",
+                source="concurrency",
+                filter=f"webinar_id == '{webinar_id}'",
+                fields={"buckets": int(counts.size), "samples": int(counts.sum())},
+            ),
+        )
+    low = counts <= ratio * typical
+    out = []
+    for i, j in _runs(low):
+        run = buckets.iloc[i : j + 1]
+        start, end = run["bucket_start"].iloc[0], run["bucket_end"].iloc[-1]
+        n = int(run["samples"].sum())
+        fields = {
+            "start": start,
+            "end": end,
+            "buckets": int(j - i + 1),
+            "samples": n,
+            "min_per_bucket": int(run["samples"].min()),
+            "typical_per_bucket": typical,
+            "ratio": float(run["samples"].mean() / typical),
+        }
+        out.append(
+            Finding(
+                code="sampling_density_drop",
+                severity="warning",
+                webinar_id=webinar_id,
+                what=(
+                    f"From {start.isoformat()} to {end.isoformat()} the concurrency monitor sent "
+                    f"{n} samples in {j - i + 1} buckets, against a typical {typical:g} per bucket."
+                ),
+                limits=(
+                    "Maxima and minima in this stretch rest on very few samples: a dip or peak "
+                    "there may be a measurement artefact of the starved monitor, not the audience."
+                ),
+                source="concurrency",
+                filter=f"webinar_id == '{webinar_id}' and ts in [{start.isoformat()}, "
+                f"{end.isoformat()})",
+                fields=fields,
+            )
+        )
+    return tuple(out)
+
+
+def check_sampling_gaps(
+    samples: pd.DataFrame,
+    start: object,
+    end: object,
+    *,
+    gap_factor: float = 5.0,
+    min_gap: str = "60s",
+    webinar_id: str | None = None,
+) -> tuple[Finding, ...]:
+    """Silences between samples (window edges included) longer than ``gap_factor`` x the median.
+
+    One finding summarises every gap longer than ``max(gap_factor * median interval, min_gap)``.
+    """
+    start, end = to_utc(start, "window start"), to_utc(end, "window end")
+    ts = samples.loc[(samples["ts"] >= start) & (samples["ts"] < end), "ts"].sort_values()
+    points = pd.concat([pd.Series([start]), ts, pd.Series([end])], ignore_index=True)
+    points = pd.to_datetime(points, utc=True)
+    gaps = points.diff().iloc[1:].dt.total_seconds().to_numpy()
+    inner = np.diff(ts.to_numpy()).astype("timedelta64[ns]").astype("int64") / 1e9
+    median = float(np.median(inner)) if inner.size else float("nan")
+    threshold = max(
+        parse_size(min_gap, "min_gap").total_seconds(),
+        gap_factor * median if np.isfinite(median) else 0.0,
+    )
+    big = np.flatnonzero(gaps > threshold)
+    if big.size == 0:
+        return ()
+    longest = int(big[np.argmax(gaps[big])])
+    window_s = (end - start).total_seconds()
+    fields = {
+        "gaps": int(big.size),
+        "longest_gap_s": float(gaps[longest]),
+        "longest_gap_start": points.iloc[longest],
+        "longest_gap_end": points.iloc[longest + 1],
+        "total_gap_s": float(gaps[big].sum()),
+        "window_s": window_s,
+        "share": float(gaps[big].sum() / window_s),
+        "median_interval_s": median,
+        "threshold_s": threshold,
+    }
+    return (
+        Finding(
+            code="sampling_gaps",
+            severity="warning",
+            webinar_id=webinar_id,
+            what=(
+                f"{big.size} silences longer than {threshold:g} s between concurrency samples "
+                f"(median interval {median:g} s) cover {fields['share']:.0%} of the window; the "
+                f"longest lasts {gaps[longest]:g} s from {points.iloc[longest].isoformat()}."
+            ),
+            limits=(
+                "Inside these silences concurrency is carried forward from the last sample; "
+                "per-minute load there is an assumption, so lags and thresholds fitted through "
+                "them are less certain."
+            ),
+            source="concurrency",
+            filter=f"webinar_id == '{webinar_id}' and ts in "
+            f"[{start.isoformat()}, {end.isoformat()})",
+            fields=fields,
+        ),
+    )
+
+
+def check_concurrency_vs_users(
+    peak: int | None,
+    peak_ts: pd.Timestamp | None,
+    unique_users: int,
+    sessions: int,
+    *,
+    webinar_id: str | None = None,
+) -> tuple[Finding, ...]:
+    """Peak concurrency above the number of distinct users: it counts sessions, not people."""
+    if peak is None or peak <= unique_users:
+        return ()
+    fields = {
+        "peak": int(peak),
+        "peak_ts": peak_ts,
+        "unique_users": int(unique_users),
+        "sessions": int(sessions),
+        "ratio": float(peak / max(unique_users, 1)),
+        "sessions_per_user": float(sessions / max(unique_users, 1)),
+    }
+    return (
+        Finding(
+            code="concurrency_exceeds_users",
+            severity="warning",
+            webinar_id=webinar_id,
+            what=(
+                f"Peak concurrency {peak} exceeds the {unique_users} distinct users "
+                f"({sessions} sessions, {fields['sessions_per_user']:.2f} per user)."
+            ),
+            limits=(
+                "The concurrency figure counts connections or sessions (tabs, devices, reconnect "
+                "ghosts), not people; read it as load on the platform, not as audience size."
+            ),
+            source="concurrency, sessions",
+            filter=f"webinar_id == '{webinar_id}'",
+            fields=fields,
+        ),
+    )
+
+
+def check_source_coverage(
+    sources: dict[str, pd.Series],
+    start: object,
+    end: object,
+    *,
+    min_gap: str = "5min",
+) -> tuple[Finding, ...]:
+    """Periods of at least ``min_gap`` where one continuous source is silent and another is not.
+
+    Parameters
+    ----------
+    sources
+        Name -> timestamps of a source expected to produce rows all along (requests, the
+        concurrency monitor, Realtime billing metrics); event-only sources such as error logs
+        are silent by nature and do not belong here.
+    """
+    start, end = to_utc(start, "window start"), to_utc(end, "window end")
+    need = int(np.ceil(parse_size(min_gap, "min_gap") / pd.Timedelta(1, "min")))
+    per_min = {name: timeline._per_minute(ts, start, end) for name, ts in sources.items()}
+    out = []
+    for name, counts in sorted(per_min.items()):
+        for i, j in _runs(counts == 0):
+            if j - i + 1 < need:
+                continue
+            others = {
+                o: int(c[i : j + 1].sum())
+                for o, c in sorted(per_min.items())
+                if o != name and c[i : j + 1].sum() > 0
+            }
+            if not others:
+                continue
+            s0 = start + pd.Timedelta(minutes=i)
+            s1 = min(start + pd.Timedelta(minutes=j + 1), end)
+            fields = {
+                "source": name,
+                "start": s0,
+                "end": s1,
+                "minutes": int(j - i + 1),
+                "covered_by": ",".join(others),
+                "rows_in_others": int(sum(others.values())),
+            }
+            out.append(
+                Finding(
+                    code="source_coverage_gap",
+                    severity="warning",
+                    what=(
+                        f"{name} has no row from {s0.isoformat()} to {s1.isoformat()} "
+                        f"({j - i + 1} min) while {', '.join(others)} "
+                        f"{'has' if len(others) == 1 else 'have'} {sum(others.values())} rows."
+                    ),
+                    limits=(
+                        f"What happened in this period is seen only through "
+                        f"{', '.join(others)}; comparisons with {name} there rest on "
+                        "carried-forward or missing values."
+                    ),
+                    source=name,
+                    filter=f"ts in [{s0.isoformat()}, {s1.isoformat()})",
+                    fields=fields,
+                )
+            )
+    return tuple(out)
+
+
+def check_clock_skew(
+    pairs: pd.DataFrame,
+    *,
+    threshold_s: float = 0.5,
+    min_pairs: int = 5,
+    search_s: float | None = None,
+) -> tuple[Finding, ...]:
+    """Systematic offset between edge_logs and postgres_logs, from matched request/error pairs.
+
+    Fires when at least ``min_pairs`` pairs exist and their median offset exceeds
+    ``threshold_s`` in absolute value.
+    """
+    if len(pairs) < min_pairs:
+        return ()
+    off = pairs["offset_s"].to_numpy(dtype="float64")
+    median = float(np.median(off))
+    if abs(median) <= threshold_s:
+        return ()
+    fields = {
+        "pairs": int(off.size),
+        "median_offset_s": median,
+        "q25_offset_s": float(np.quantile(off, 0.25)),
+        "q75_offset_s": float(np.quantile(off, 0.75)),
+        "max_abs_offset_s": float(np.max(np.abs(off))),
+        "threshold_s": threshold_s,
+        "search_s": search_s,
+    }
+    return (
+        Finding(
+            code="clock_skew",
+            severity="warning",
+            what=(
+                f"Over {off.size} matched request/database-error pairs, edge_logs times run "
+                f"{median:+.3f} s (median) from postgres_logs times."
+            ),
+            limits=(
+                "Times from different sources are not directly comparable at this precision: "
+                "align them by the median offset before reading lags shorter than a few seconds, "
+                "and match pairs with a tolerance wider than the skew."
+            ),
+            source="requests, db_errors",
+            filter="pairs of a database error and a request of its PostgREST status on its "
+            "endpoint",
+            fields=fields,
+        ),
+    )
+
+
+def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Finding, ...]:
+    """Per (endpoint, status): database errors without a response, responses without an error."""
+    out = []
+    for row in summary.itertuples():
+        if row.unmatched_db == 0 and row.unmatched_requests == 0:
+            continue
+        fields = {
+            "endpoint": row.endpoint,
+            "status": int(row.status),
+            "error_classes": row.error_classes,
+            "db_errors": int(row.db_errors),
+            "requests": int(row.requests),
+            "matched": int(row.matched),
+            "unmatched_db": int(row.unmatched_db),
+            "unmatched_requests": int(row.unmatched_requests),
+            "tolerance_s": tolerance_s,
+        }
+        out.append(
+            Finding(
+                code="unmatched_status_pairs",
+                severity="warning",
+                what=(
+                    f"On {row.endpoint}, {row.matched} of {row.requests} HTTP {row.status} "
+                    f"responses pair with one of {row.db_errors} database errors "
+                    f"({row.error_classes}) within {tolerance_s:g} s; {row.unmatched_requests} "
+                    f"responses and {row.unmatched_db} errors stay unpaired."
+                ),
+                limits=(
+                    "Counts from one log alone mis-state the failures: unpaired responses have no "
+                    "logged cause (or come from another cause), unpaired errors reached no client "
+                    "response within the tolerance (clock skew, retries or lost log rows)."
+                ),
+                source="requests, db_errors",
+                filter=f"endpoint == '{row.endpoint}' and status == {row.status}",
+                fields=fields,
+            )
+        )
+    return tuple(out)
+
+
+def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[Finding, ...]:
+    """Rows rejected by ingest, by reason; and files whose read != accepted + rejected."""
+    if accounting is None or accounting.empty:
+        return ()
+    out = []
+    rejected = accounting[accounting["rejected"] > 0]
+    total_read = int(accounting["read"].sum())
+    for reason, rows in rejected.groupby(rejected["reason"].fillna("(no reason)"), sort=True):
+        n = int(rows["rejected"].sum())
+        fields = {
+            "reason": str(reason),
+            "rejected": n,
+            "read": int(rows["read"].sum()),
+            "files": int(rows["file"].nunique()),
+            "kinds": ",".join(sorted(set(rows["kind"]))),
+            "read_all_files": total_read,
+        }
+        out.append(
+            Finding(
+                code="ingest_rows_rejected",
+                severity="warning",
+                what=f"Ingest rejected {n} rows of {fields['kinds']} ({reason}).",
+                limits=(
+                    "The rejected rows are missing from every count and rate; if they cluster in "
+                    "time, the affected minutes are undercounted."
+                ),
+                source="accounting",
+                filter=f"reason == '{reason}'",
+                fields=fields,
+            )
+        )
+    bad = accounting[accounting["read"] != accounting["accepted"] + accounting["rejected"]]
+    for row in bad.itertuples():
+        out.append(
+            Finding(
+                code="ingest_accounting_mismatch",
+                severity="warning",
+                what=(
+                    f"{row.file}: read {row.read} rows but accepted {row.accepted} and rejected "
+                    f"{row.rejected}."
+                ),
+                limits="Some rows of this file are unaccounted for; its counts cannot be trusted.",
+                source="accounting",
+                filter=f"file == '{row.file}'",
+                fields={
+                    "file": str(row.file),
+                    "read": int(row.read),
+                    "accepted": int(row.accepted),
+                    "rejected": int(row.rejected),
+                },
+            )
+        )
+    return tuple(out)
+
+
+def check_mean_of_maxima(
+    buckets: pd.DataFrame,
+    time_weighted_mean: float,
+    *,
+    rel_tol: float = 0.1,
+    webinar_id: str | None = None,
+) -> tuple[Finding, ...]:
+    """Flag a mean of bucket maxima that exceeds the time-weighted mean by more than ``rel_tol``."""
+    maxima = buckets["max"].dropna().astype("float64")
+    if maxima.empty or not np.isfinite(time_weighted_mean) or time_weighted_mean <= 0:
+        return ()
+    mom = float(maxima.mean())
+    if mom <= (1 + rel_tol) * time_weighted_mean:
+        return ()
+    size_s = float((buckets["bucket_end"] - buckets["bucket_start"]).iloc[0].total_seconds())
+    fields = {
+        "mean_of_maxima": mom,
+        "sum_of_maxima": int(maxima.sum()),
+        "buckets_with_samples": int(maxima.size),
+        "buckets": int(len(buckets)),
+        "time_weighted_mean": float(time_weighted_mean),
+        "ratio": mom / time_weighted_mean,
+        "bucket_s": size_s,
+    }
+    return (
+        Finding(
+            code="mean_of_maxima_vs_mean",
+            severity="info",
+            webinar_id=webinar_id,
+            what=(
+                f"The mean of the {maxima.size} bucket maxima is {mom:.2f} "
+                f"({int(maxima.sum())} / {maxima.size}), {mom / time_weighted_mean:.2f} times the "
+                f"time-weighted mean concurrency of {time_weighted_mean:.2f}."
+            ),
+            limits=(
+                "An 'average peak' built from bucket maxima overstates typical load and depends "
+                "on the bucket size; use the time-weighted mean for typical load."
+            ),
+            source="concurrency",
+            filter=f"webinar_id == '{webinar_id}'",
+            fields=fields,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# All checks for one webinar
+# --------------------------------------------------------------------------------------------
+
+
+def continuous_sources(incident: object, webinar_id: str) -> dict[str, pd.Series]:
+    """Return the sources expected to produce rows all along (requests, monitor, billing)."""
+    sources = {"requests": incident.requests["ts"]}
+    conc = incident.concurrency
+    sources["concurrency"] = conc.loc[conc["webinar_id"] == webinar_id, "ts"]
+    rt = incident.realtime_events
+    billing = rt.loc[rt["family"] == "billing_metrics", "ts"] if not rt.empty else rt.get("ts")
+    if billing is not None and len(billing):
+        sources["realtime_billing_metrics"] = billing
+    return sources
+
+
+def audit_incident(
+    incident: object,
+    webinar_id: str,
+    *,
+    start: object = None,
+    end: object = None,
+    size: str = DEFAULT_BUCKET,
+    tolerance: str = DEFAULT_TOLERANCE,
+    skew_search: str = DEFAULT_SKEW_SEARCH,
+    classes: tuple[timeline.ErrorClass, ...] | None = None,
+) -> tuple[Finding, ...]:
+    """Every data-quality check for one webinar of an incident, in a fixed order."""
+    timeline.check_webinar(incident, webinar_id)
+    start, end = timeline.resolve_window(incident, start, end)
+    tz = timeline.display_tz_of(incident)
+    classes = (
+        timeline.define_error_classes(incident, tolerance=tolerance) if classes is None else classes
+    )
+    conc = incident.concurrency[incident.concurrency["webinar_id"] == webinar_id]
+    buckets = timeline.bucket_concurrency(conc, start, end, size=size, display_tz=tz)
+    audience = timeline.summarize_audience(incident, webinar_id, start=start, end=end, size=size)
+    pairs = timeline.match_http_to_db(incident, classes, tolerance=tolerance)
+    wide = timeline.match_http_to_db(incident, classes, tolerance=skew_search)
+    findings: list[Finding] = []
+    findings += check_sampling_density(buckets, webinar_id=webinar_id)
+    findings += check_sampling_gaps(conc, start, end, webinar_id=webinar_id)
+    findings += check_concurrency_vs_users(
+        audience.peak,
+        audience.peak_ts,
+        audience.unique_users,
+        audience.sessions,
+        webinar_id=webinar_id,
+    )
+    findings += check_mean_of_maxima(buckets, audience.time_weighted_mean, webinar_id=webinar_id)
+    findings += check_source_coverage(continuous_sources(incident, webinar_id), start, end)
+    findings += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
+    findings += check_unmatched(
+        timeline.summarize_matches(incident, classes, pairs),
+        tolerance_s=parse_size(tolerance).total_seconds(),
+    )
+    findings += check_ingest_rejections(getattr(incident, "accounting", None))
+    return tuple(findings)

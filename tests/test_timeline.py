@@ -1,0 +1,396 @@
+"""Timeline on tiny hand-made incidents: buckets, audience, taxonomy, matching, minute frames."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from _timeline_data import (
+    W1,
+    W2,
+    FakeIncident,
+    concurrency_frame,
+    db_errors_frame,
+    realtime_frame,
+    registrations_frame,
+    requests_frame,
+    sessions_frame,
+    ts,
+)
+
+from analysis import timeline as tl
+from analysis.exceptions import TimelineError
+
+START, END = ts("2026-02-06 05:00"), ts("2026-02-06 05:15")
+
+
+# ---------------------------------------------------------------------------- buckets
+
+
+def test_buckets_are_half_open_and_edge_samples_go_right():
+    conc = concurrency_frame(
+        [
+            ("2026-02-06 05:00:00", W1, 10),  # on the window start: first bucket
+            ("2026-02-06 05:04:59.999999", W1, 30),  # last instant of the first bucket
+            ("2026-02-06 05:05:00", W1, 50),  # exactly on an edge: second bucket
+            ("2026-02-06 05:15:00", W1, 99),  # on the window end: outside
+        ]
+    )
+    b = tl.bucket_concurrency(conc, START, END, size="5min", display_tz="UTC")
+    assert list(b["samples"]) == [2, 1, 0]
+    assert list(b["max"].astype("float")[:2]) == [30, 50]
+    assert list(b["min"].astype("float")[:2]) == [10, 50]
+    assert b["max"].isna().tolist() == [False, False, True]
+    assert b["max_ts"].iloc[1] == ts("2026-02-06 05:05:00")
+    assert list(b["label_local"]) == ["05:00–05:05", "05:05–05:10", "05:10–05:15"]
+
+
+def test_empty_bucket_keeps_carried_mean_but_no_max():
+    conc = concurrency_frame([("2026-02-06 05:00:00", W1, 10), ("2026-02-06 05:02:30", W1, 20)])
+    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    # 150 s at 10 then 150 s at 20
+    assert b["mean_tw"].iloc[0] == pytest.approx(15.0)
+    assert b["samples"].iloc[1] == 0 and pd.isna(b["max"].iloc[1])
+    assert b["mean_tw"].iloc[1] == pytest.approx(20.0)
+    assert b["covered_s"].tolist() == [300.0, 300.0, 300.0]
+
+
+def test_time_before_first_sample_is_not_covered():
+    conc = concurrency_frame([("2026-02-06 05:01:00", W1, 40)])
+    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    assert b["covered_s"].iloc[0] == pytest.approx(240.0)
+    assert b["mean_tw"].iloc[0] == pytest.approx(40.0)
+
+
+def test_sample_before_window_carries_into_first_bucket_but_is_not_counted():
+    conc = concurrency_frame([("2026-02-06 04:59:00", W1, 8), ("2026-02-06 05:03:00", W1, 20)])
+    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    assert b["samples"].iloc[0] == 1 and b["max"].iloc[0] == 20
+    assert b["mean_tw"].iloc[0] == pytest.approx((180 * 8 + 120 * 20) / 300)
+
+
+def test_window_crossing_midnight_utc():
+    start, end = ts("2026-02-06 23:55"), ts("2026-02-07 00:10")
+    conc = concurrency_frame(
+        [
+            ("2026-02-06 23:59:59", W1, 5),
+            ("2026-02-07 00:00:00", W1, 7),
+            ("2026-02-07 00:07:00", W1, 3),
+        ]
+    )
+    b = tl.bucket_concurrency(conc, start, end, display_tz="UTC")
+    assert list(b["samples"]) == [1, 1, 1]
+    assert list(b["label_local"]) == ["23:55–00:00", "00:00–00:05", "00:05–00:10"]
+    kst = tl.bucket_concurrency(conc, start, end, display_tz="Asia/Seoul")
+    assert list(kst["label_local"]) == ["08:55–09:00", "09:00–09:05", "09:05–09:10"]
+    assert str(kst["bucket_start_local"].dt.tz) == "Asia/Seoul"
+    assert str(kst["bucket_start"].dt.tz) == "UTC"
+    assert kst["bucket_start_local"].iloc[1].day == 7
+
+
+def test_any_bucket_size_and_partial_last_bucket():
+    conc = concurrency_frame([(f"2026-02-06 05:{m:02d}:30", W1, m) for m in range(12)])
+    b = tl.bucket_concurrency(conc, START, ts("2026-02-06 05:12"), size="5min", display_tz="UTC")
+    assert len(b) == 3 and b["bucket_end"].iloc[-1] == ts("2026-02-06 05:12")
+    assert list(b["samples"]) == [5, 5, 2]
+    one = tl.bucket_concurrency(conc, START, ts("2026-02-06 05:12"), size="1min", display_tz="UTC")
+    assert len(one) == 12 and (one["samples"] == 1).all()
+    assert list(one["max"].astype(int)) == list(range(12))
+
+
+def test_webinar_filter_in_buckets():
+    conc = concurrency_frame([("2026-02-06 05:01", W1, 10), ("2026-02-06 05:01", W2, 99)])
+    b = tl.bucket_concurrency(conc, START, END, webinar_id=W1, display_tz="UTC")
+    assert b["max"].iloc[0] == 10 and b["samples"].sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"size": "0min"}, "positive"),
+        ({"size": "soon"}, "duration"),
+        ({"display_tz": "Mars/Olympus"}, "IANA"),
+    ],
+)
+def test_bad_parameters_raise_one_line(kwargs, text):
+    conc = concurrency_frame([("2026-02-06 05:01", W1, 10)])
+    with pytest.raises(TimelineError, match=text):
+        tl.bucket_concurrency(conc, START, END, **kwargs)
+
+
+def test_naive_and_reversed_windows_are_refused():
+    conc = concurrency_frame([])
+    with pytest.raises(TimelineError, match="tz-aware"):
+        tl.bucket_concurrency(conc, pd.Timestamp("2026-02-06 05:00"), END)
+    with pytest.raises(TimelineError, match="end after start"):
+        tl.bucket_concurrency(conc, END, START)
+
+
+# ---------------------------------------------------------------------------- audience
+
+
+def _audience_incident() -> FakeIncident:
+    conc = concurrency_frame(
+        [
+            ("2026-02-06 05:00:00", W1, 4),
+            ("2026-02-06 05:06:00", W1, 9),
+            ("2026-02-06 05:07:00", W1, 9),  # tie: the first 9 is the peak
+            ("2026-02-06 05:11:00", W1, 2),
+            ("2026-02-06 05:02:00", W2, 1),
+        ]
+    )
+    sessions = sessions_frame(
+        [
+            (W1, "u_a", "2026-02-06 04:50", None),
+            (W1, "u_a", "2026-02-06 05:01", "2026-02-06 05:03"),  # second tab, same person
+            (W1, "u_b", "2026-02-06 05:05", None),
+            (W1, "u_c", "2026-02-06 04:00", "2026-02-06 04:30"),  # left before the window
+            (W1, "u_d", "2026-02-06 05:20", None),  # joined after the window
+            (W2, "u_z", "2026-02-06 05:02", None),
+        ]
+    )
+    regs = registrations_frame(
+        [
+            ("2026-02-01 10:00", W1, "u_a"),
+            ("2026-02-06 05:03", W1, "u_b"),
+            ("2026-02-06 05:04", W2, "u_z"),
+        ]
+    )
+    return FakeIncident(
+        concurrency=conc,
+        sessions=sessions,
+        registrations=regs,
+        window=(START, END),
+    )
+
+
+def test_audience_figures():
+    a = tl.summarize_audience(_audience_incident(), W1)
+    assert (a.peak, a.peak_ts) == (9, ts("2026-02-06 05:06:00"))
+    assert a.samples == 4
+    assert a.unique_users == 2 and a.sessions == 3
+    assert a.registrations == 2 and a.registrations_in_window == 1
+    assert a.sum_of_bucket_maxima == 4 + 9 + 2 and a.buckets_with_samples == 3
+    assert a.mean_of_bucket_maxima == pytest.approx(15 / 3)
+    expected_tw = (360 * 4 + 60 * 9 + 240 * 9 + 240 * 2) / 900
+    assert a.time_weighted_mean == pytest.approx(expected_tw)
+    d = a.to_dict()
+    json.dumps(d)
+    assert d["peak_ts"] == "2026-02-06T05:06:00+00:00"
+    assert d["peak_ts_local"] == "2026-02-06T14:06:00+09:00"
+
+
+def test_audience_for_a_sub_window():
+    a = tl.summarize_audience(
+        _audience_incident(), W1, start="2026-02-06T05:10:00Z", end="2026-02-06T05:15:00Z"
+    )
+    assert (a.peak, a.samples, a.unique_users) == (2, 1, 2)
+
+
+def test_totals_across_webinars():
+    t = tl.summarize_totals(_audience_incident(), busiest=1)
+    assert (t.peak, t.peak_webinar_id) == (9, W1)
+    assert t.unique_users == 3 and t.registrations == 3
+    assert t.busiest_buckets == ("14:05–14:10",)
+    json.dumps(t.to_dict())
+
+
+def test_unknown_webinar_lists_the_known_ones():
+    with pytest.raises(TimelineError, match=W1):
+        tl.summarize_audience(_audience_incident(), "nope")
+
+
+# ---------------------------------------------------------------------------- taxonomy
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("23505", 409),
+        ("23503", 409),
+        ("42703", 400),
+        ("22P02", 400),
+        ("23502", 400),
+        ("53300", 503),
+        ("53400", 500),
+        ("08006", 503),
+        ("57014", 500),
+        ("42P01", 404),
+        ("42501", 403),
+        ("P0001", 400),
+        ("P0002", 500),
+    ],
+)
+def test_postgrest_status_mapping(code, status):
+    assert tl.http_status_for_sqlstate(code) == status
+
+
+def test_mapping_table_names_its_source():
+    table = tl.postgrest_status_table()
+    assert "errors.rst" in table.attrs["source"]
+    assert {"code", "status", "description"} <= set(table.columns)
+    assert "23505" in tl.sqlstates_for_status(409)
+    assert "42703" in tl.sqlstates_for_status(400)
+
+
+def _error_incident() -> FakeIncident:
+    reqs = [(f"2026-02-06 05:{m:02d}:00", "rest/registrations", 201) for m in range(10)]
+    reqs += [(f"2026-02-06 05:{m:02d}:10", "rest/profiles", 200) for m in range(10)]
+    reqs += [
+        ("2026-02-06 05:01:00.300", "rest/registrations", 409),
+        ("2026-02-06 05:01:05", "rest/registrations", 409),  # no 23505 within 1 s
+        ("2026-02-06 05:02:00.100", "rest/profiles", 400),
+        ("2026-02-06 05:03:00", "realtime/websocket", 101),
+    ]
+    errors = [
+        ("2026-02-06 05:01:00.200", "23505", "registrations_pkey", "registrations"),
+        ("2026-02-06 05:01:30", "23505", "registrations_pkey", "registrations"),  # unmatched
+        ("2026-02-06 05:02:00", "42703", None, None),  # endpoint found through the 400
+        ("2026-02-06 05:04:00", "23505", "uq_stats_key", "stats_daily"),  # no such endpoint
+    ]
+    rt = [
+        ("2026-02-06 05:03:10", "disconnect"),
+        ("2026-02-06 05:03:20", "disconnect"),
+        ("2026-02-06 05:03:25", "billing_metrics"),
+    ]
+    return FakeIncident(
+        requests=requests_frame(reqs),
+        db_errors=db_errors_frame(errors),
+        realtime_events=realtime_frame(rt),
+        concurrency=concurrency_frame([("2026-02-06 05:00:30", W1, 10)]),
+        window=(START, END),
+    )
+
+
+def test_error_classes_and_their_endpoints():
+    classes = {c.key: c for c in tl.define_error_classes(_error_incident())}
+    assert set(classes) == {
+        "23505:registrations_pkey",
+        "42703",
+        "23505:uq_stats_key",
+        "realtime:disconnect",
+    }
+    pk = classes["23505:registrations_pkey"]
+    assert (pk.endpoint, pk.endpoint_basis, pk.http_status, pk.count) == (
+        "rest/registrations",
+        "relation",
+        409,
+        2,
+    )
+    assert (classes["42703"].endpoint, classes["42703"].endpoint_basis) == (
+        "rest/profiles",
+        "matched",
+    )
+    assert classes["23505:uq_stats_key"].endpoint is None
+    assert classes["realtime:disconnect"].endpoint == "realtime/websocket"
+    json.dumps([c.to_dict() for c in classes.values()])
+
+
+def test_db_taxonomy_table():
+    table = tl.tabulate_db_errors(_error_incident().db_errors)
+    row = table[table["error_class"] == "23505:registrations_pkey"].iloc[0]
+    assert row["count"] == 2 and row["http_status"] == 409 and row["sql_state_class"] == "23"
+    assert table["count"].sum() == 4
+
+
+def test_realtime_taxonomy_table():
+    table = tl.tabulate_realtime(_error_incident().realtime_events)
+    counts = dict(zip(table["family"], table["count"], strict=True))
+    assert counts == {"disconnect": 2, "billing_metrics": 1}
+    assert table.loc[table["family"] == "billing_metrics", "error_class"].isna().all()
+
+
+def test_match_nearest_is_one_to_one_and_nearest_first():
+    # a0 has nothing within 5; a1 ties between 9 and 11 (lower index wins); a2 is 9 from 11
+    assert tl.match_nearest(np.array([0, 10, 20]), np.array([9, 11, 100]), 5) == [(1, 0)]
+    assert tl.match_nearest(np.array([10]), np.array([8, 11]), 5) == [(0, 1)]
+    assert sorted(tl.match_nearest(np.array([10, 12]), np.array([11, 13]), 5)) == [(0, 0), (1, 1)]
+    assert tl.match_nearest(np.array([0]), np.array([], dtype="int64"), 5) == []
+
+
+def test_409_matched_to_23505_with_unmatched_on_both_sides():
+    inc = _error_incident()
+    classes = tl.define_error_classes(inc)
+    pairs = tl.match_http_to_db(inc, classes, tolerance="1s")
+    pk = pairs[pairs["error_class"] == "23505:registrations_pkey"]
+    assert len(pk) == 1
+    assert pk["offset_s"].iloc[0] == pytest.approx(0.1)
+    summary = tl.summarize_matches(inc, classes, pairs)
+    row = summary[(summary["endpoint"] == "rest/registrations") & (summary["status"] == 409)]
+    assert row[["db_errors", "requests", "matched", "unmatched_db", "unmatched_requests"]].iloc[
+        0
+    ].tolist() == [2, 2, 1, 1, 1]
+    wide = tl.match_http_to_db(inc, classes, tolerance="60s")
+    assert (wide["error_class"] == "23505:registrations_pkey").sum() == 2
+
+
+def test_http_status_table_is_explained():
+    inc = _error_incident()
+    pairs = tl.match_http_to_db(inc)
+    table = tl.tabulate_http_status(inc.requests, pairs)
+    row = table[(table["endpoint"] == "rest/registrations") & (table["status"] == 409)].iloc[0]
+    assert row["requests"] == 2 and row["matched_db_errors"] == 1
+    assert row["explained_by"] == "23505:registrations_pkey=1"
+    assert "23505" in row["postgrest_meaning"]
+    assert table.groupby("endpoint")["share"].sum().round(9).eq(1).all()
+
+
+# ---------------------------------------------------------------------------- minute frames
+
+
+def test_minute_frame_contract_columns_and_counts():
+    inc = _error_incident()
+    frame = tl.build_minute_frame(inc, W1, "23505:registrations_pkey")
+    assert list(frame.columns[:5]) == ["minute", "requests", "errors", "concurrency", "samples"]
+    assert len(frame) == 15 and frame["minute"].iloc[0] == START
+    assert str(frame["minute"].dt.tz) == "UTC"
+    assert frame["errors"].sum() == 2 and frame.loc[1, "errors"] == 2
+    # requests to rest/registrations: one 201 per minute for 10 minutes + two 409s in minute 1
+    assert frame.loc[1, "requests"] == 3 and frame["requests"].sum() == 12
+    assert frame.loc[1, "rate"] == pytest.approx(2 / 3)
+    assert np.isnan(frame.loc[12, "rate"])
+    assert frame.attrs["endpoint"] == "rest/registrations"
+    # one sample in minute 0, carried forward afterwards; samples keeps the gap visible
+    assert frame["concurrency"].tolist() == [10.0] * 15
+    assert frame["samples"].tolist() == [1] + [0] * 14
+
+
+def test_minute_concurrency_takes_max_and_carries_last_value():
+    conc = concurrency_frame(
+        [
+            ("2026-02-06 05:00:10", W1, 5),
+            ("2026-02-06 05:00:40", W1, 9),
+            ("2026-02-06 05:00:50", W1, 3),
+            ("2026-02-06 05:03:00", W1, 7),
+        ]
+    )
+    m = tl.minute_concurrency(conc, START, ts("2026-02-06 05:05"))
+    assert m["concurrency"].tolist() == [9.0, 3.0, 3.0, 7.0, 7.0]
+    assert m["samples"].tolist() == [3, 0, 0, 1, 0]
+    before = tl.minute_concurrency(conc, ts("2026-02-06 04:58"), ts("2026-02-06 05:01"))
+    assert np.isnan(before["concurrency"].iloc[0]) and before["concurrency"].iloc[2] == 9.0
+
+
+def test_minute_frame_for_realtime_and_denominatorless_classes():
+    inc = _error_incident()
+    rt = tl.build_minute_frame(inc, W1, "realtime:disconnect")
+    assert rt["errors"].sum() == 2 and rt["requests"].sum() == 1
+    orphan = tl.build_minute_frame(inc, W1, "23505:uq_stats_key")
+    assert orphan.attrs["endpoint"] is None
+    assert orphan["requests"].sum() == len(inc.requests)
+
+
+def test_minute_frame_unknown_class():
+    with pytest.raises(TimelineError, match="23505:registrations_pkey"):
+        tl.build_minute_frame(_error_incident(), W1, "99999")
+
+
+def test_error_minutes_long_table():
+    inc = _error_incident()
+    long = tl.tabulate_error_minutes(inc)
+    assert len(long) == 15 * 4
+    assert str(long["minute_local"].dt.tz) == "Asia/Seoul"
+    per_class = long.groupby("error_class")["errors"].sum().to_dict()
+    assert per_class["23505:registrations_pkey"] == 2 and per_class["realtime:disconnect"] == 2
