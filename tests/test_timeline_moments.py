@@ -1,0 +1,125 @@
+"""Key moments: spikes, drops, recoveries, bursts, first/last errors, annotations, evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from _timeline_data import (
+    W1,
+    FakeIncident,
+    concurrency_frame,
+    db_errors_frame,
+    requests_frame,
+    ts,
+)
+
+from analysis import timeline as tl
+
+START, END = ts("2026-02-06 05:00"), ts("2026-02-06 05:20")
+
+
+def _series(values, step_s=30, wid=W1):
+    return concurrency_frame(
+        [(START + pd.Timedelta(seconds=step_s * i), wid, v) for i, v in enumerate(values)]
+    )
+
+
+def test_level_shifts_merge_consecutive_steps():
+    shifts = tl.detect_level_shifts(_series([200, 210, 120, 40, 45, 50, 150, 300, 290]))
+    assert shifts["kind"].tolist() == ["drop", "spike"]
+    drop, spike = shifts.iloc[0], shifts.iloc[1]
+    assert (drop["from_value"], drop["to_value"], drop["samples"]) == (210, 40, 3)
+    assert (spike["from_value"], spike["to_value"], spike["samples"]) == (50, 300, 3)
+    assert spike["end_ts"] == START + pd.Timedelta(seconds=210)
+
+
+def test_no_shift_in_noise():
+    rng = np.random.default_rng(1)
+    noise = (200 + rng.integers(-15, 15, size=60)).tolist()
+    assert tl.detect_level_shifts(_series(noise)).empty
+
+
+def test_recovery_after_drop():
+    samples = _series([200, 40, 60, 170, 100])
+    rec = tl.find_recoveries(samples, tl.detect_level_shifts(samples))
+    assert len(rec) == 1
+    assert (rec["value"].iloc[0], rec["level_before"].iloc[0]) == (170, 200)
+    assert rec["samples_between"].iloc[0] == 1
+
+
+def test_bursts_threshold_and_runs():
+    counts = np.array([0, 0, 5, 6, 0, 0, 0, 4, 0, 0, 1, 0])
+    runs = tl.detect_bursts(counts, factor=2.0, min_count=3)
+    assert [(i, j, n) for i, j, n, _ in runs] == [(2, 3, 11), (7, 7, 4)]
+    assert runs[0][3] == 3.0  # 2 x mean (1.33) is below the floor of 3
+    assert tl.detect_bursts(np.array([1, 2, 1, 2, 1])) == []
+
+
+def _moment_incident() -> FakeIncident:
+    reqs = [(START + pd.Timedelta(seconds=10 * i), "rest/registrations", 201) for i in range(120)]
+    errs = [
+        (START + pd.Timedelta(minutes=m, seconds=s), "23505", "registrations_pkey", "registrations")
+        for m, n in [(1, 1), (6, 8), (7, 7), (12, 1)]
+        for s in range(n)
+    ]
+    values = [200] * 10 + [40] * 10 + [210] * 20
+    notes = pd.DataFrame(
+        {
+            "ts": pd.to_datetime([ts("2026-02-06 05:09"), pd.NaT], utc=True),
+            "label": ["limits raised", "compute upgraded"],
+            "note": ["by ops", None],
+        }
+    )
+    return FakeIncident(
+        requests=requests_frame(reqs),
+        db_errors=db_errors_frame(errs),
+        concurrency=_series(values),
+        annotations=notes,
+        window=(START, END),
+    )
+
+
+def test_key_moments_table():
+    moments = tl.build_key_moments(_moment_incident())
+    assert list(moments.columns) == tl.MOMENT_COLUMNS
+    kinds = moments["kind"].tolist()
+    for kind in (
+        "first_error",
+        "last_error",
+        "error_burst",
+        "error_recovery",
+        "peak",
+        "concurrency_drop",
+        "concurrency_spike",
+        "concurrency_recovery",
+        "annotation",
+    ):
+        assert kind in kinds, kind
+    # chronological, unknown-time annotation last
+    known = moments["ts"].dropna()
+    assert known.is_monotonic_increasing
+    assert moments["ts"].isna().tolist()[-1] and "time unknown" in moments["description"].iloc[-1]
+    burst = moments[moments["kind"] == "error_burst"].iloc[0]
+    assert burst["ts"] == START + pd.Timedelta(minutes=6) and burst["count"] == 15
+    first = moments[moments["kind"] == "first_error"].iloc[0]
+    assert first["ts"] == START + pd.Timedelta(minutes=1) and first["count"] == 17
+    assert first["source"] == "db_errors" and "registrations_pkey" in first["filter"]
+    drop = moments[moments["kind"] == "concurrency_drop"].iloc[0]
+    assert (drop["value"], drop["count"]) == (40, 2)
+    note = moments[moments["description"].str.startswith("limits raised")].iloc[0]
+    assert note["ts"] == ts("2026-02-06 05:09") and note["source"] == "annotations"
+    assert str(moments["ts_local"].dt.tz) == "Asia/Seoul"
+    # every row carries its evidence
+    assert moments["source"].str.len().gt(0).all() and moments["filter"].str.len().gt(0).all()
+    assert (moments.loc[moments["kind"] != "error_recovery", "count"] >= 1).all()
+
+
+def test_key_moment_counts_can_be_recounted_from_their_filter():
+    inc = _moment_incident()
+    moments = tl.build_key_moments(inc)
+    burst = moments[moments["kind"] == "error_burst"].iloc[0]
+    lo = START + pd.Timedelta(minutes=6)
+    hi = START + pd.Timedelta(minutes=8)
+    assert f"ts in [{lo.isoformat()}, {hi.isoformat()})" in burst["filter"]
+    db = inc.db_errors
+    assert ((db["ts"] >= lo) & (db["ts"] < hi)).sum() == burst["count"]
