@@ -1,0 +1,846 @@
+"""Download Supabase logs through the Management API into an incident directory.
+
+``python -m analysis fetch --project-ref REF --start ISO --end ISO [--out DIR]`` queries the
+legacy ``logs.all`` (BigQuery) or the current ``logs`` (ClickHouse) endpoint with the raw-row
+queries of ``analysis/queries``, and writes what ``analysis.ingest`` reads (docs/contract.md §1):
+``<source>/page-NNNN.json.gz`` envelopes ``{"result": [...], "error": null}`` of at most 1000
+rows, ``incident.json``, an empty ``annotations.csv``, ``fetch-manifest.json`` (queries, window,
+row counts, checksums) and ``SHA256SUMS``.
+
+The API answers at most 1000 rows per call over at most 24 hours, with the window's start
+exclusive and its end inclusive. So the window is split into pieces of at most 24 hours and
+each piece is paged by timestamp: the next call starts one microsecond before the last row
+received, so rows sharing that timestamp are fetched again and dropped by id rather than lost.
+A state file records every finished page; an interrupted fetch resumes where it stopped.
+
+The token comes from ``SUPABASE_ACCESS_TOKEN`` only, travels only in the ``Authorization``
+header, and is scrubbed from every message this module produces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import gzip
+import hashlib
+import http.client
+import io
+import json
+import os
+import random
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tqdm import tqdm
+
+from analysis.config import DEFAULT_DISPLAY_TZ, RAW_DIR
+from analysis.exceptions import FetchError
+
+DEFAULT_BASE_URL = "https://api.supabase.com"
+TOKEN_ENV = "SUPABASE_ACCESS_TOKEN"
+BASE_URL_ENV = "SUPABASE_API_URL"
+ROW_CAP = 1000
+MAX_PIECE = timedelta(hours=24)
+SOURCES = ("edge_logs", "postgres_logs", "realtime_logs")
+FLAVOURS = ("bigquery", "clickhouse")
+ENDPOINTS = {"bigquery": "logs.all", "clickhouse": "logs"}
+STATE_FILE = ".fetch-state.json"
+MANIFEST_FILE = "fetch-manifest.json"
+CHECKSUM_FILE = "SHA256SUMS"
+ANNOTATIONS_HEADER = "time_utc,label,note\n"
+ONE_MICROSECOND = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REF_RE = re.compile(r"^[a-z0-9]{1,40}$")
+_RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a failed call.
+
+    Attempt ``k`` (1-based) that fails waits a uniformly random time in ``[0, min(max_delay,
+    base_delay * 2**(k-1))]`` (full jitter), or ``Retry-After`` plus up to ``base_delay`` of
+    jitter when the server sends one. A ``Retry-After`` above ``max_retry_after`` ends the fetch
+    (it resumes when run again) instead of blocking for that long.
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_retry_after: float = 300.0
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What to download and where to write it."""
+
+    project_ref: str
+    start: datetime
+    end: datetime
+    out_dir: Path
+    flavour: str = "bigquery"
+    sources: tuple[str, ...] = SOURCES
+    name: str = ""
+    display_tz: str = DEFAULT_DISPLAY_TZ
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a fetch wrote: rows and pages per source, calls made, whether it resumed."""
+
+    out_dir: Path
+    rows: dict[str, int]
+    pages: dict[str, int]
+    duplicates_dropped: dict[str, int]
+    requests: int
+    resumed: bool
+    already_complete: bool = False
+
+
+@dataclass
+class ApiClient:
+    """Minimal Management API logs client on the standard library.
+
+    Parameters
+    ----------
+    project_ref, token, flavour
+        Project, access token and which endpoint (``bigquery`` → ``logs.all``,
+        ``clickhouse`` → ``logs``).
+    base_url
+        ``https://api.supabase.com`` unless overridden (the tests' local server).
+    sleep, clock, rng
+        Injected so tests run without waiting and jitter is seeded.
+    min_interval
+        Seconds between two calls (the API allows about 60 calls per minute).
+    """
+
+    project_ref: str
+    token: str = field(repr=False)
+    flavour: str = "bigquery"
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 60.0
+    retry: RetryPolicy = RetryPolicy()
+    min_interval: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    requests: int = 0
+    _last_call: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise FetchError(f"{TOKEN_ENV} is empty; expected a Supabase personal access token")
+        self.base_url = validate_base_url(self.base_url)
+
+    @property
+    def endpoint_path(self) -> str:
+        """Path of the logs endpoint for this project and flavour."""
+        ref = urllib.parse.quote(self.project_ref, safe="")
+        return f"/v1/projects/{ref}/analytics/endpoints/{ENDPOINTS[self.flavour]}"
+
+    def query_logs(self, sql: str, start: datetime, end: datetime, what: str) -> list[dict]:
+        """Run ``sql`` over ``(start, end]``; return the rows, retrying transient failures.
+
+        ``what`` names the call in error messages (source and window).
+        """
+        params = {
+            "sql": sql,
+            "iso_timestamp_start": format_iso(start),
+            "iso_timestamp_end": format_iso(end),
+        }
+        url = f"{self.base_url}{self.endpoint_path}?{urllib.parse.urlencode(params)}"
+        request = urllib.request.Request(
+            url,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                "User-Agent": "eventlive-postmortem-fetch/0.1",
+            },
+        )
+        last = "no attempt made"
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self._pace()
+            self.requests += 1
+            retry_after: float | None = None
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    body = response.read()
+            except urllib.error.HTTPError as exc:
+                detail = self._api_message(_read_quietly(exc))
+                if exc.code not in _RETRYABLE_STATUS:
+                    raise FetchError(
+                        f"{what}: HTTP {exc.code} from {self.endpoint_path}: {detail}"
+                        f"{_HINTS.get(exc.code, '')}"
+                    ) from None
+                last = f"HTTP {exc.code} ({detail})"
+                retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+            except (OSError, http.client.HTTPException) as exc:
+                # A reset, a refused connection or a body cut short mid-page: all transient.
+                last = f"connection failed ({type(exc).__name__}: {self._scrub(str(exc))})"
+            else:
+                try:
+                    envelope = json.loads(body)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    last = f"response is not JSON ({len(body)} bytes; truncated?)"
+                else:
+                    return self._rows(envelope, what)
+            if attempt == self.retry.max_attempts:
+                break
+            self.sleep(self._delay(attempt, retry_after, what))
+        raise FetchError(
+            f"{what}: gave up after {self.retry.max_attempts} attempts; last failure: {last}; "
+            "run the same command again to resume"
+        )
+
+    def _rows(self, envelope: object, what: str) -> list[dict]:
+        """Check the ``{"result": [...], "error": null}`` envelope; return its rows."""
+        if not isinstance(envelope, dict) or "result" not in envelope:
+            raise FetchError(
+                f"{what}: response from {self.endpoint_path} is not a logs envelope; "
+                f"expected an object with 'result' and 'error', found {self._preview(envelope)}"
+            )
+        if envelope.get("error") not in (None, "", [], {}):
+            raise FetchError(
+                f"{what}: the API answered with an error: {self._api_message(envelope)}"
+            )
+        rows = envelope["result"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise FetchError(
+                f"{what}: field 'result' of the response is not a list of rows; "
+                f"found {self._preview(rows)}"
+            )
+        return rows
+
+    def _delay(self, attempt: int, retry_after: float | None, what: str) -> float:
+        policy = self.retry
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after:
+                raise FetchError(
+                    f"{what}: the API asks to wait {retry_after:.0f} s (Retry-After), more than "
+                    f"{policy.max_retry_after:.0f} s; run the same command later to resume"
+                )
+            return retry_after + self.rng.uniform(0, policy.base_delay)
+        return self.rng.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
+
+    def _pace(self) -> None:
+        if self._last_call is not None and self.min_interval > 0:
+            wait = self.min_interval - (self.clock() - self._last_call)
+            if wait > 0:
+                self.sleep(wait)
+        self._last_call = self.clock()
+
+    def _api_message(self, payload: object) -> str:
+        """Best one-line message out of an error body or envelope, token scrubbed."""
+        if isinstance(payload, bytes):
+            try:
+                payload = json.loads(payload)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                text = payload.decode("utf-8", "replace").strip()
+                return self._scrub(text[:300]) or "no message"
+        if isinstance(payload, dict):
+            inner = payload.get("error") or payload
+            if isinstance(inner, dict):
+                message = inner.get("message") or inner.get("msg") or json.dumps(inner)[:300]
+            else:
+                message = inner if isinstance(inner, str) else json.dumps(inner)[:300]
+            return self._scrub(str(message)[:300])
+        return self._preview(payload)
+
+    def _preview(self, value: object) -> str:
+        text = repr(value)
+        return self._scrub(text[:80] + ("..." if len(text) > 80 else ""))
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.token, "<token>") if self.token else text
+
+
+_HINTS = {
+    401: "; check that SUPABASE_ACCESS_TOKEN is a valid personal access token",
+    403: "; the token needs the analytics_logs_read permission on this project",
+    404: "; check the project ref",
+}
+
+
+def _read_quietly(exc: urllib.error.HTTPError) -> bytes:
+    try:
+        return exc.read() or b""
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+def validate_base_url(base_url: str) -> str:
+    """Return ``base_url`` without a trailing slash; refuse plain http beyond this machine.
+
+    The token would travel in clear text otherwise.
+    """
+    parsed = urllib.parse.urlsplit(base_url)
+    loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise FetchError(f"base URL {base_url!r}: expected https://host, found no usable URL")
+    if parsed.scheme == "http" and not loopback:
+        raise FetchError(
+            f"base URL {base_url!r}: expected https (plain http only to 127.0.0.1 or localhost)"
+        )
+    return base_url.rstrip("/")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def parse_window_bound(text: str, name: str) -> datetime:
+    """Parse START/END: ISO 8601 with an explicit offset, on a whole minute; return UTC.
+
+    An offset is required because the incident reports mix local time (KST) and UTC; the API
+    rounds windows to the minute, so a bound inside a minute would be silently moved.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise FetchError(
+            f"{name} {text!r}: expected an ISO 8601 time such as 2026-02-06T05:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise FetchError(
+            f"{name} {text!r}: expected an explicit UTC offset (…Z or …+09:00), found none"
+        )
+    if value.second or value.microsecond:
+        raise FetchError(
+            f"{name} {text!r}: expected a whole minute (the API rounds windows to the minute)"
+        )
+    return value.astimezone(UTC)
+
+
+def split_window(
+    start: datetime, end: datetime, max_piece: timedelta = MAX_PIECE
+) -> list[tuple[datetime, datetime]]:
+    """Split ``(start, end]`` into consecutive pieces of at most ``max_piece``."""
+    if end <= start:
+        raise FetchError(
+            f"window {format_iso(start)} .. {format_iso(end)}: expected END after START"
+        )
+    pieces, left = [], start
+    while left < end:
+        right = min(left + max_piece, end)
+        pieces.append((left, right))
+        left = right
+    return pieces
+
+
+def format_iso(value: datetime) -> str:
+    """UTC ISO 8601 with a ``Z`` (microseconds only when not zero)."""
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+
+
+def row_timestamp(value: object) -> datetime:
+    """Convert a log row's ``timestamp`` to a UTC datetime.
+
+    BigQuery rows carry integer microseconds since the epoch; ClickHouse rows a UTC string
+    ``YYYY-MM-DDTHH:MM:SS.ffffff`` (or with a space, no zone). Raises ValueError otherwise.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return EPOCH + timedelta(microseconds=int(value))
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1).replace("Z", "+00:00"))
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise ValueError(f"unsupported type {type(value).__name__}")
+
+
+def load_query(source: str, flavour: str, kind: str = "raw") -> str:
+    """Text of ``queries/<source>_<kind>.<flavour>.sql``."""
+    name = f"{source}_{kind}.{flavour}.sql"
+    try:
+        return resources.files("analysis").joinpath("queries", name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FetchError(
+            f"query {name}: no such file in analysis/queries; expected a source among "
+            f"{', '.join(SOURCES)} and a flavour among {', '.join(FLAVOURS)}"
+        ) from None
+
+
+def strip_sql_comments(sql: str) -> str:
+    """Drop ``--`` comment lines and blank lines; the API receives only the statement."""
+    lines = [line.rstrip() for line in sql.splitlines()]
+    return "\n".join(line for line in lines if line.strip() and not line.lstrip().startswith("--"))
+
+
+def encode_page(rows: list[dict]) -> bytes:
+    """Gzip a Management API envelope deterministically (mtime 0, no file name)."""
+    payload = json.dumps(
+        {"result": rows, "error": None}, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
+        gz.write(payload)
+    return buffer.getvalue()
+
+
+def read_page(path: Path) -> list[dict]:
+    """Rows of a page written by :func:`encode_page` (used to rebuild the seen ids)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return json.load(handle)["result"]
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise FetchError(
+            f"{path}: cannot read a page written earlier ({type(exc).__name__}); "
+            "expected a gzipped logs envelope; delete the directory and fetch again"
+        ) from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plan_key(plan: FetchPlan, queries: dict[str, str]) -> dict:
+    """Return the parameters a resumed fetch must share with the interrupted one."""
+    return {
+        "project_ref": plan.project_ref,
+        "window_start": format_iso(plan.start),
+        "window_end": format_iso(plan.end),
+        "flavour": plan.flavour,
+        "sources": list(plan.sources),
+        "queries": {s: _sha256(q.encode()) for s, q in queries.items()},
+    }
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FetchError(
+            f"{path}: unreadable ({type(exc).__name__}); delete the directory and fetch again"
+        ) from None
+
+
+class _Fetcher:
+    """One fetch run: state, pages and progress for every source of a plan."""
+
+    def __init__(self, plan: FetchPlan, client: ApiClient, progress: bool) -> None:
+        self.plan, self.client, self.progress = plan, client, progress
+        self.pieces = split_window(plan.start, plan.end)
+        self.queries = {s: strip_sql_comments(load_query(s, plan.flavour)) for s in plan.sources}
+        self.key = _plan_key(plan, self.queries)
+        self.state_path = plan.out_dir / STATE_FILE
+        self.state: dict = {"plan": self.key, "sources": {}}
+
+    def run(self) -> FetchResult:
+        out = self.plan.out_dir
+        manifest_path = out / MANIFEST_FILE
+        if manifest_path.exists():
+            return self._already_complete(manifest_path)
+        resumed = self.state_path.exists()
+        if resumed:
+            self.state = _load_json(self.state_path)
+            if self.state.get("plan") != self.key:
+                raise FetchError(
+                    f"{self.state_path}: holds an interrupted fetch with other parameters "
+                    f"({self.state.get('plan')}); expected {self.key}; choose another OUT"
+                )
+        elif out.exists() and any(out.iterdir()):
+            raise FetchError(
+                f"{out}: directory exists and holds no fetch in progress; "
+                "expected a new or empty directory"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        self._save_state()
+        for source in self.plan.sources:
+            self._fetch_source(source)
+        self._finish()
+        os.remove(self.state_path)
+        return self._result(resumed)
+
+    def _fetch_source(self, source: str) -> None:
+        st = self.state["sources"].setdefault(
+            source, {"piece": 0, "cursor_us": None, "done": False, "pages": [], "duplicates": 0}
+        )
+        seen = self._seen_ids(source, st)
+        total_minutes = int((self.plan.end - self.plan.start).total_seconds() // 60)
+        bar = tqdm(
+            total=total_minutes,
+            desc=f"{source:14}",
+            unit="min",
+            disable=not self.progress,
+            file=sys.stderr,
+            leave=True,
+        )
+        try:
+            bar.update(self._minutes_done(st))
+            bar.set_postfix(rows=sum(p["rows"] for p in st["pages"]))
+            while not st["done"]:
+                before = self._minutes_done(st)
+                self._fetch_one_call(source, st, seen)
+                bar.set_postfix(rows=sum(p["rows"] for p in st["pages"]), refresh=False)
+                bar.update(self._minutes_done(st) - before)
+        finally:
+            bar.close()
+
+    def _fetch_one_call(self, source: str, st: dict, seen: set[str]) -> None:
+        """One API call for ``source``: write its new rows as a page, advance the cursor."""
+        left, right = self.pieces[st["piece"]]
+        start = left
+        if st["cursor_us"] is not None:
+            # Start one microsecond before the last row so rows sharing its timestamp that
+            # did not fit in the previous page are returned; the ones already kept are dropped.
+            start = max(left, EPOCH + timedelta(microseconds=st["cursor_us"]) - ONE_MICROSECOND)
+        what = f"{source} {format_iso(start)} .. {format_iso(right)}"
+        rows = self.client.query_logs(self.queries[source], start, right, what)
+        stamps = self._check_rows(rows, left, right, what)
+        cursor = (
+            None if st["cursor_us"] is None else EPOCH + timedelta(microseconds=st["cursor_us"])
+        )
+        fresh = []
+        for row, stamp in zip(rows, stamps, strict=True):
+            if row["id"] in seen:
+                # Rows at the cursor come back by design (the overlap); any other known id is
+                # a duplicate in the logs themselves, counted in the manifest.
+                if stamp != cursor:
+                    st["duplicates"] += 1
+                continue
+            seen.add(row["id"])
+            fresh.append(row)
+        if len(rows) >= ROW_CAP and not fresh:
+            raise FetchError(
+                f"{what}: a full page of {len(rows)} rows brought no new row (more than "
+                f"{ROW_CAP} rows share the timestamp {format_iso(stamps[-1])}, or the API "
+                "ignores the start of the window); narrow the query with a where clause"
+            )
+        for chunk_start in range(0, len(fresh), ROW_CAP):
+            self._write_page(source, st, fresh[chunk_start : chunk_start + ROW_CAP], start, right)
+        if len(rows) >= ROW_CAP:
+            st["cursor_us"] = _to_us(stamps[-1])
+        else:
+            st["piece"] += 1
+            st["cursor_us"] = None
+            if st["piece"] == len(self.pieces):
+                st["done"] = True
+                if not st["pages"]:
+                    # An empty page says "fetched, nothing there", unlike a missing directory.
+                    self._write_page(source, st, [], self.plan.start, self.plan.end)
+        self._save_state()
+
+    def _check_rows(
+        self, rows: list[dict], left: datetime, right: datetime, what: str
+    ) -> list[datetime]:
+        """Each row has an id and a timestamp inside the piece, in ascending order."""
+        stamps: list[datetime] = []
+        for index, row in enumerate(rows):
+            where = f"{what}, row {index}"
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                raise FetchError(
+                    f"{where}, field 'id': expected a non-empty string, found {row.get('id')!r}"
+                )
+            try:
+                stamp = row_timestamp(row.get("timestamp"))
+            except (ValueError, OverflowError):
+                raise FetchError(
+                    f"{where}, field 'timestamp': expected integer microseconds or an ISO time, "
+                    f"found {str(row.get('timestamp'))[:40]!r}"
+                ) from None
+            if not left < stamp <= right:
+                raise FetchError(
+                    f"{where}, field 'timestamp': expected a time in ({format_iso(left)}, "
+                    f"{format_iso(right)}], found {format_iso(stamp)}"
+                )
+            if stamps and stamp < stamps[-1]:
+                raise FetchError(
+                    f"{where}, field 'timestamp': expected ascending order (the query must end "
+                    f"with order by timestamp asc), found {format_iso(stamp)} after "
+                    f"{format_iso(stamps[-1])}"
+                )
+            stamps.append(stamp)
+        return stamps
+
+    def _write_page(
+        self, source: str, st: dict, rows: list[dict], start: datetime, end: datetime
+    ) -> None:
+        number = len(st["pages"]) + 1
+        relative = f"{source}/page-{number:04d}.json.gz"
+        data = encode_page(rows)
+        _write_atomic(self.plan.out_dir / relative, data)
+        stamps = [row_timestamp(r["timestamp"]) for r in rows]
+        st["pages"].append(
+            {
+                "file": relative,
+                "rows": len(rows),
+                "sha256": _sha256(data),
+                "request_start": format_iso(start),
+                "request_end": format_iso(end),
+                "first_timestamp": format_iso(stamps[0]) if stamps else None,
+                "last_timestamp": format_iso(stamps[-1]) if stamps else None,
+            }
+        )
+
+    def _seen_ids(self, source: str, st: dict) -> set[str]:
+        """Ids of the pages already written, each page checked against its recorded sha256."""
+        seen: set[str] = set()
+        for page in st["pages"]:
+            path = self.plan.out_dir / page["file"]
+            if not path.exists() or _sha256(path.read_bytes()) != page["sha256"]:
+                raise FetchError(
+                    f"{path}: changed or missing since it was fetched; expected sha256 "
+                    f"{page['sha256'][:12]}...; delete the directory and fetch again"
+                )
+            seen.update(row["id"] for row in read_page(path))
+        return seen
+
+    def _minutes_done(self, st: dict) -> int:
+        if st["done"]:
+            return int((self.plan.end - self.plan.start).total_seconds() // 60)
+        reached = self.pieces[st["piece"]][0]
+        if st["cursor_us"] is not None:
+            reached = EPOCH + timedelta(microseconds=st["cursor_us"])
+        return int((reached - self.plan.start).total_seconds() // 60)
+
+    def _save_state(self) -> None:
+        _write_atomic(self.state_path, json.dumps(self.state, indent=1).encode())
+
+    def _finish(self) -> None:
+        """Write incident.json, annotations.csv, the fetch manifest and SHA256SUMS."""
+        out, plan = self.plan.out_dir, self.plan
+        incident = {
+            "name": plan.name or out.name,
+            "project_ref": plan.project_ref,
+            "window_start": format_iso(plan.start),
+            "window_end": format_iso(plan.end),
+            "display_tz": plan.display_tz,
+            "flavour": plan.flavour,
+        }
+        _write_atomic(out / "incident.json", (json.dumps(incident, indent=2) + "\n").encode())
+        if not (out / "annotations.csv").exists():
+            _write_atomic(out / "annotations.csv", ANNOTATIONS_HEADER.encode())
+        manifest = {
+            "tool": "analysis.fetch",
+            "project_ref": plan.project_ref,
+            "api": {
+                "base_url": self.client.base_url,
+                "endpoint": self.client.endpoint_path,
+                "flavour": plan.flavour,
+            },
+            "window": {
+                "start": format_iso(plan.start),
+                "end": format_iso(plan.end),
+                "semantics": "(start, end]: start exclusive, end inclusive, as the API",
+                "pieces": [[format_iso(a), format_iso(b)] for a, b in self.pieces],
+            },
+            "row_cap": ROW_CAP,
+            "sources": {
+                source: {
+                    "query": self.queries[source],
+                    "rows": sum(p["rows"] for p in st["pages"]),
+                    "duplicates_dropped": st["duplicates"],
+                    "pages": st["pages"],
+                }
+                for source, st in self.state["sources"].items()
+            },
+        }
+        _write_atomic(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
+        files = ["incident.json", "annotations.csv", MANIFEST_FILE]
+        files += [p["file"] for st in self.state["sources"].values() for p in st["pages"]]
+        lines = [f"{_sha256((out / f).read_bytes())}  {f}\n" for f in sorted(files)]
+        _write_atomic(out / CHECKSUM_FILE, "".join(lines).encode())
+
+    def _already_complete(self, manifest_path: Path) -> FetchResult:
+        """Verify the pages of a finished fetch with the same parameters; download nothing."""
+        manifest = _load_json(manifest_path)
+        found = {
+            "project_ref": manifest.get("project_ref"),
+            "window_start": manifest.get("window", {}).get("start"),
+            "window_end": manifest.get("window", {}).get("end"),
+            "flavour": manifest.get("api", {}).get("flavour"),
+            "sources": list(manifest.get("sources", {})),
+            "queries": {
+                s: _sha256(v.get("query", "").encode())
+                for s, v in manifest.get("sources", {}).items()
+            },
+        }
+        if found != self.key:
+            raise FetchError(
+                f"{manifest_path}: a finished fetch with other parameters; expected "
+                f"{self.key['window_start']} .. {self.key['window_end']} "
+                f"{self.key['flavour']} {self.key['sources']}; choose another OUT"
+            )
+        for source, entry in manifest["sources"].items():
+            self.state["sources"][source] = {
+                "pages": entry["pages"],
+                "duplicates": entry["duplicates_dropped"],
+            }
+            self._seen_ids(source, self.state["sources"][source])
+        return self._result(resumed=False, already_complete=True)
+
+    def _result(self, resumed: bool, already_complete: bool = False) -> FetchResult:
+        sources = self.state["sources"]
+        return FetchResult(
+            out_dir=self.plan.out_dir,
+            rows={s: sum(p["rows"] for p in st["pages"]) for s, st in sources.items()},
+            pages={s: len(st["pages"]) for s, st in sources.items()},
+            duplicates_dropped={s: st["duplicates"] for s, st in sources.items()},
+            requests=self.client.requests,
+            resumed=resumed,
+            already_complete=already_complete,
+        )
+
+
+def _to_us(value: datetime) -> int:
+    return (value - EPOCH) // ONE_MICROSECOND
+
+
+def fetch_incident(plan: FetchPlan, client: ApiClient, *, progress: bool = True) -> FetchResult:
+    """Download every source of ``plan`` into ``plan.out_dir`` (resuming if interrupted).
+
+    Raises
+    ------
+    FetchError
+        On a refused or failed call (after retries), a malformed response, or an output
+        directory that holds something else.
+    """
+    if plan.flavour not in FLAVOURS:
+        raise FetchError(f"flavour {plan.flavour!r}: expected one of {', '.join(FLAVOURS)}")
+    if client.flavour != plan.flavour:
+        raise FetchError(
+            f"flavour: the client queries {client.flavour!r} but the plan asks {plan.flavour!r}"
+        )
+    if not _REF_RE.match(plan.project_ref):
+        raise FetchError(
+            f"PROJECT_REF {plan.project_ref!r}: expected the project ref (lower-case letters and "
+            "digits, e.g. the subdomain of <ref>.supabase.co)"
+        )
+    unknown = [s for s in plan.sources if s not in SOURCES]
+    if unknown or not plan.sources:
+        raise FetchError(
+            f"sources {list(plan.sources)}: expected one or more of {', '.join(SOURCES)}"
+        )
+    return _Fetcher(plan, client, progress).run()
+
+
+def _default_out(project_ref: str, start: datetime) -> Path:
+    return RAW_DIR / f"{project_ref}-{start:%Y-%m-%dT%H%MZ}"
+
+
+class _ArgumentError(Exception):
+    """A bad command-line option (turned into a FetchError by :func:`main`)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so errors stay one line and exit 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse hook
+        raise _ArgumentError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of ``python -m analysis fetch``."""
+    parser = _Parser(
+        prog="python -m analysis fetch",
+        description=(
+            f"Download edge, postgres and realtime logs through the Supabase Management API. "
+            f"The token is read from {TOKEN_ENV}."
+        ),
+    )
+    parser.add_argument("--project-ref", required=True, help="project ref (<ref>.supabase.co)")
+    parser.add_argument("--start", required=True, help="window start, ISO with offset, e.g. Z")
+    parser.add_argument("--end", required=True, help="window end, ISO with offset")
+    parser.add_argument("--out", help="incident directory (default data/raw/<ref>-<start>)")
+    parser.add_argument("--flavour", choices=FLAVOURS, default="bigquery")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated sources")
+    parser.add_argument("--name", default="", help="incident name (default: OUT's name)")
+    parser.add_argument("--display-tz", default=DEFAULT_DISPLAY_TZ, help="zone for display")
+    parser.add_argument(
+        "--base-url",
+        default=os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
+        help=f"API base URL (default ${BASE_URL_ENV} or {DEFAULT_BASE_URL})",
+    )
+    parser.add_argument("--min-interval", type=float, default=1.0, help="seconds between calls")
+    parser.add_argument("--max-attempts", type=int, default=RetryPolicy.max_attempts)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m analysis fetch``; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except _ArgumentError as exc:
+        raise FetchError(f"fetch options: {exc}") from None
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise FetchError(
+            f"{TOKEN_ENV} is not set; expected a personal access token from "
+            "https://supabase.com/dashboard/account/tokens in the environment"
+        )
+    try:
+        ZoneInfo(args.display_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FetchError(
+            f"--display-tz {args.display_tz!r}: expected an IANA zone such as Asia/Seoul"
+        ) from None
+    if args.max_attempts < 1 or args.min_interval < 0 or args.timeout <= 0:
+        raise FetchError("--max-attempts must be >= 1, --min-interval >= 0, --timeout > 0")
+    start = parse_window_bound(args.start, "START")
+    end = parse_window_bound(args.end, "END")
+    plan = FetchPlan(
+        project_ref=args.project_ref.strip(),
+        start=start,
+        end=end,
+        out_dir=Path(args.out) if args.out else _default_out(args.project_ref.strip(), start),
+        flavour=args.flavour,
+        sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
+        name=args.name,
+        display_tz=args.display_tz,
+    )
+    client = ApiClient(
+        project_ref=plan.project_ref,
+        token=token,
+        flavour=plan.flavour,
+        base_url=args.base_url,
+        timeout=args.timeout,
+        retry=RetryPolicy(max_attempts=args.max_attempts),
+        min_interval=args.min_interval,
+    )
+    result = fetch_incident(plan, client, progress=not args.no_progress)
+    if result.already_complete:
+        print(f"{result.out_dir}: already complete; pages verified, nothing downloaded")
+    for source in plan.sources:
+        print(
+            f"{source}: {result.rows[source]} rows in {result.pages[source]} pages "
+            f"({result.duplicates_dropped[source]} duplicates dropped)"
+        )
+    resumed = ", resumed" if result.resumed else ""
+    print(f"wrote {result.out_dir} ({result.requests} API calls{resumed})")
+    return 0

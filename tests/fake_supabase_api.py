@@ -1,0 +1,412 @@
+"""A local stand-in for the Supabase Management API logs endpoints (tests only).
+
+It follows the documented behaviour (docs/reference supabase-logs.md §3):
+``GET /v1/projects/{ref}/analytics/endpoints/logs.all`` (BigQuery SQL, one CTE per source) and
+``.../logs`` (ClickHouse SQL, ``from logs where source = '...'``); bearer token; parameters
+``sql``, ``iso_timestamp_start``, ``iso_timestamp_end`` with the start exclusive and the end
+inclusive; neither given → the last minute, only one given → one minute from it; a range over
+24 hours → 400 validation error; at most 1000 rows per call; the envelope
+``{"result": [...], "error": null}``. It cannot run SQL: it reads the source, the order
+direction and the limit out of the statement, which is all the fetch client relies on. Without
+``order by``, rows come back newest first, as the endpoint's CTEs order them.
+
+Faults are queued per test: a status (429 with ``Retry-After``, 5xx), a connection dropped
+half-way through the body, a connection closed before any byte, an error envelope.
+The server binds 127.0.0.1 only, answers at most ``max_requests`` calls and shuts itself
+down after ``lifetime`` seconds, so a runaway client loop cannot hang the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+ROW_CAP = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PATH_RE = re.compile(r"^/v1/projects/([^/]+)/analytics/endpoints/(logs\.all|logs)$")
+
+
+def to_us(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def parse_ts(value) -> datetime:
+    """Row timestamp (int µs or ClickHouse string) or ISO parameter → UTC datetime."""
+    if isinstance(value, int):
+        return EPOCH + timedelta(microseconds=value)
+    text = str(value).strip().replace(" ", "T", 1).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass
+class Fault:
+    """One scripted misbehaviour, applied to the next matching call.
+
+    kind: ``status`` (send ``status`` with a JSON message, optional ``retry_after`` header),
+    ``drop`` (200, full Content-Length, half the body, close), ``reset`` (close at once),
+    ``error`` (200 with an error envelope).
+    """
+
+    kind: str
+    status: int = 503
+    retry_after: str | None = None
+    message: str = "fake failure"
+    when: Callable[[dict], bool] = field(default=lambda call: True)
+
+
+@dataclass
+class Call:
+    endpoint: str
+    ref: str
+    sql: str
+    start: str | None
+    end: str | None
+    status: int = 0
+    rows: int = 0
+    fault: str | None = None
+
+
+class FakeSupabaseApi:
+    """Serve ``rows`` (source → list of rows) like the Management API, on 127.0.0.1.
+
+    Use as a context manager; ``base_url`` is set on entry. ``calls`` records every request.
+    """
+
+    def __init__(
+        self,
+        rows: dict[str, list[dict]],
+        *,
+        project_ref: str,
+        token: str,
+        max_requests: int = 400,
+        lifetime: float = 60.0,
+    ) -> None:
+        self.rows = rows
+        self.project_ref = project_ref
+        self.token = token
+        self.max_requests = max_requests
+        self.lifetime = lifetime
+        self.faults: list[Fault] = []
+        self.calls: list[Call] = []
+        self.now = datetime.now(UTC)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+        self.base_url = ""
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> FakeSupabaseApi:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 10
+
+            def do_GET(self):  # noqa: N802 - http.server hook
+                api._handle(self)
+
+            def log_message(self, format, *args):  # noqa: A002 - silence the default stderr log
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        host, port = self._server.server_address[:2]
+        self.base_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        self._timer = threading.Timer(self.lifetime, self._server.shutdown)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def queue(self, fault: Fault, times: int = 1) -> None:
+        """Apply ``fault`` to the next ``times`` calls it matches."""
+        self.faults.extend([fault] * times)
+
+    # -- request handling ------------------------------------------------------------------
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(handler.path)
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        match = PATH_RE.match(url.path)
+        call = Call(
+            endpoint=match.group(2) if match else url.path,
+            ref=match.group(1) if match else "",
+            sql=query.get("sql", ""),
+            start=query.get("iso_timestamp_start"),
+            end=query.get("iso_timestamp_end"),
+        )
+        with self._lock:
+            self.calls.append(call)
+            over_budget = len(self.calls) > self.max_requests
+            fault = None
+            if not over_budget:
+                for index, candidate in enumerate(self.faults):
+                    if candidate.when(vars(call)):
+                        fault = self.faults.pop(index)
+                        break
+        if over_budget:
+            threading.Thread(target=self._server.shutdown, daemon=True).start()
+            return self._send(handler, call, 503, {"message": "fake server: request budget spent"})
+        if not match:
+            return self._send(handler, call, 404, {"message": "Not Found"})
+        if handler.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._send(handler, call, 401, {"message": "Unauthorized"})
+        if call.ref != self.project_ref:
+            return self._send(handler, call, 404, {"message": "Project not found"})
+        if fault is not None:
+            call.fault = fault.kind
+            if fault.kind == "status":
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                return self._send(handler, call, fault.status, {"message": fault.message}, headers)
+            if fault.kind == "error":
+                envelope = {
+                    "result": [],
+                    "error": {
+                        "code": 400,
+                        "errors": [
+                            {"domain": "global", "message": fault.message, "reason": "invalidQuery"}
+                        ],
+                        "message": fault.message,
+                        "status": "INVALID_ARGUMENT",
+                    },
+                }
+                return self._send(handler, call, 200, envelope)
+            if fault.kind == "reset":
+                handler.close_connection = True
+                return None
+            if fault.kind == "drop":
+                status, envelope = self._answer(call)
+                return self._send(handler, call, status, envelope, cut=True)
+            raise ValueError(f"unknown fault kind {fault.kind}")
+        status, envelope = self._answer(call)
+        return self._send(handler, call, status, envelope)
+
+    def _answer(self, call: Call) -> tuple[int, dict]:
+        try:
+            start, end = self._window(call.start, call.end)
+        except ValueError as exc:
+            return 400, {"message": f"Invalid timestamp: {exc}"}
+        # The API rounds the range to the minute before checking it against 24 hours.
+        span = end - start
+        if round(span.total_seconds() / 60) > 24 * 60:
+            return 400, {
+                "result": [],
+                "error": {
+                    "code": 400,
+                    "message": "Timestamp range must be no more than 24 hours",
+                    "status": "INVALID_ARGUMENT",
+                },
+            }
+        source, problem = self._source(call)
+        if problem:
+            return 400, {"result": [], "error": {"code": 400, "message": problem}}
+        sql = call.sql.lower()
+        limit = re.search(r"\blimit\s+(\d+)\s*$", sql)
+        limit = min(int(limit.group(1)), ROW_CAP) if limit else ROW_CAP
+        chosen = [r for r in self.rows.get(source, []) if start < parse_ts(r["timestamp"]) <= end]
+        if re.search(r"order\s+by\s+[\w.]*timestamp\s+asc", sql):
+            chosen.sort(key=lambda r: parse_ts(r["timestamp"]))
+        else:
+            chosen.sort(key=lambda r: parse_ts(r["timestamp"]), reverse=True)
+        return 200, {"result": chosen[:limit], "error": None}
+
+    def _window(self, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+        minute = timedelta(minutes=1)
+        if start is None and end is None:
+            return self.now - minute, self.now
+        if end is None:
+            return parse_ts(start), parse_ts(start) + minute
+        if start is None:
+            return parse_ts(end) - minute, parse_ts(end)
+        return parse_ts(start), parse_ts(end)
+
+    def _source(self, call: Call) -> tuple[str, str | None]:
+        sql = call.sql
+        if not sql:
+            return "edge_logs", None  # documented: without sql only edge_logs is queried
+        if call.endpoint == "logs.all":
+            found = re.search(r"\bfrom\s+(\w+)", sql, re.I)
+            if not found or found.group(1) == "logs":
+                return "", "logs.all expects BigQuery SQL over a source table such as edge_logs"
+            return found.group(1), None
+        found = re.search(r"\bsource\s*=\s*'(\w+)'", sql)
+        if not re.search(r"\bfrom\s+logs\b", sql, re.I) or not found:
+            return "", "Code: 60. DB::Exception: Unknown table expression; use from logs"
+        return found.group(1), None
+
+    def _send(self, handler, call, status, payload, headers=None, cut=False) -> None:
+        body = json.dumps(payload).encode()
+        call.status = status
+        call.rows = len(payload.get("result") or []) if status == 200 else 0
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        if cut:
+            handler.wfile.write(body[: len(body) // 2])
+            handler.wfile.flush()
+            handler.close_connection = True
+            return
+        handler.wfile.write(body)
+
+
+# -- realistic rows (BigQuery and ClickHouse flavours) -------------------------------------
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def edge_row(rng: random.Random, ts_us: int, ref: str) -> dict:
+    status = rng.choice([200, 200, 200, 201, 400, 409])
+    path = rng.choice(["/rest/v1/registrations", "/rest/v1/profiles", "/auth/v1/user"])
+    ray = f"{rng.getrandbits(64):016x}"
+    user = _uuid(rng)
+    url = f"https://{ref}.supabase.co{path}?select=*"
+    return {
+        "id": _uuid(rng),
+        "timestamp": ts_us,
+        "event_message": f"POST | {status} | 203.0.113.24 | {ray} | {url} | Mozilla/5.0",
+        "metadata": [
+            {
+                "load_balancer_redirect_identifier": None,
+                "request": [
+                    {
+                        "headers": [
+                            {
+                                "cf_ray": ray,
+                                "user_agent": "Mozilla/5.0",
+                                "x_client_info": "supabase-js-web/2.45.0",
+                            }
+                        ],
+                        "host": f"{ref}.supabase.co",
+                        "method": "POST",
+                        "path": path,
+                        "search": "?select=*",
+                        "url": url,
+                        "sb": [{"auth_user": user}],
+                    }
+                ],
+                "response": [{"origin_time": rng.randint(5, 900), "status_code": status}],
+            }
+        ],
+    }
+
+
+def postgres_row(rng: random.Random, ts_us: int, ref: str) -> dict:
+    state, message = rng.choice(
+        [
+            ("23505", 'duplicate key value violates unique constraint "registrations_pkey"'),
+            ("42703", "column registrations.id does not exist"),
+            ("22P02", 'invalid input syntax for type uuid: "null"'),
+        ]
+    )
+    return {
+        "id": _uuid(rng),
+        "timestamp": ts_us,
+        "event_message": message,
+        "metadata": [
+            {
+                "host": f"db-{ref}",
+                "parsed": [
+                    {
+                        "application_name": "PostgREST 12.2.3",
+                        "command_tag": "INSERT",
+                        "error_severity": "ERROR",
+                        "sql_state_code": state,
+                        "user_name": "authenticator",
+                        "query_id": 4412763098123456789,
+                        "detail": None,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def realtime_row(rng: random.Random, ts_us: int, ref: str) -> dict:
+    if rng.random() < 0.5:
+        message = "Billing metrics: [:realtime, :connections]"
+        meta = {
+            "level": "info",
+            "project": ref,
+            "measurements": [{"connected": rng.randint(1, 300), "limit": 500}],
+        }
+    else:
+        message = (
+            "Postgrex.Protocol (#PID<0.2612.0>) disconnected: ** (DBConnection.ConnectionError) "
+            "client #PID<0.3001.0> exited"
+        )
+        meta = {"level": "error", "project": ref, "external_id": ref}
+    return {"id": _uuid(rng), "timestamp": ts_us, "event_message": message, "metadata": [meta]}
+
+
+ROW_MAKERS = {"edge_logs": edge_row, "postgres_logs": postgres_row, "realtime_logs": realtime_row}
+
+
+def make_rows(
+    source: str,
+    start: datetime,
+    end: datetime,
+    n: int,
+    *,
+    ref: str,
+    seed: int,
+    tie: tuple[int, int] | None = None,
+) -> list[dict]:
+    """``n`` BigQuery-flavour rows of ``source`` with millisecond timestamps in ``(start, end]``.
+
+    ``tie=(position, size)``: rows ``position .. position+size-1`` (in time order) share one
+    timestamp, to put equal timestamps across a page boundary.
+    """
+    rng = random.Random(seed)
+    lo, hi = to_us(start) // 1000 + 1, to_us(end) // 1000
+    stamps = sorted(rng.randint(lo, hi) * 1000 for _ in range(n))
+    if tie:
+        position, size = tie
+        stamps[position : position + size] = [stamps[position]] * size
+        stamps.sort()
+    return [ROW_MAKERS[source](rng, ts, ref) for ts in stamps]
+
+
+def to_clickhouse(row: dict, source: str) -> dict:
+    """The ClickHouse-flavour view of a BigQuery-flavour row (string attributes, string time)."""
+
+    def flatten(prefix: str, value, out: dict) -> None:
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}.{key}" if prefix else key, inner, out)
+        elif value is not None:
+            out[prefix] = str(value)
+
+    attributes: dict[str, str] = {}
+    flatten("", row["metadata"], attributes)
+    stamp = parse_ts(row["timestamp"]).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return {
+        "id": row["id"],
+        "timestamp": stamp,
+        "event_message": row["event_message"],
+        "severity_text": "ERROR" if attributes.get("level") == "error" else "INFO",
+        "source": source,
+        "log_attributes": attributes,
+    }

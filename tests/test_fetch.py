@@ -1,0 +1,519 @@
+"""The Management API fetch client against a local fake of the API (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import random
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fake_supabase_api import FakeSupabaseApi, Fault, make_rows, to_clickhouse
+
+from analysis import __main__ as cli
+from analysis import fetch
+from analysis.exceptions import FetchError
+
+REF = "abcdefghijklmnopqrst"
+TOKEN = "sbp_TEST0123456789abcdefSECRETtoken42"
+START = datetime(2026, 2, 6, 5, 0, tzinfo=UTC)
+END = datetime(2026, 2, 6, 6, 0, tzinfo=UTC)
+
+
+def incident_rows() -> dict[str, list[dict]]:
+    # 2500 edge rows, with 40 sharing one timestamp across the first page boundary (row 1000).
+    return {
+        "edge_logs": make_rows("edge_logs", START, END, 2500, ref=REF, seed=1, tie=(980, 40)),
+        "postgres_logs": make_rows("postgres_logs", START, END, 300, ref=REF, seed=2),
+        "realtime_logs": make_rows("realtime_logs", START, END, 60, ref=REF, seed=3),
+    }
+
+
+class Sleeps(list):
+    """Injected sleep: records the delays instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def make_client(api: FakeSupabaseApi, sleeps=None, flavour="bigquery", **kw) -> fetch.ApiClient:
+    return fetch.ApiClient(
+        project_ref=REF,
+        token=kw.pop("token", TOKEN),
+        flavour=flavour,
+        base_url=api.base_url,
+        timeout=5,
+        min_interval=0,
+        sleep=sleeps if sleeps is not None else Sleeps(),
+        rng=random.Random(7),
+        **kw,
+    )
+
+
+def run_fetch(api, out: Path, sleeps=None, flavour="bigquery", start=START, end=END, **kw):
+    plan = fetch.FetchPlan(project_ref=REF, start=start, end=end, out_dir=out, flavour=flavour)
+    return fetch.fetch_incident(plan, make_client(api, sleeps, flavour, **kw), progress=False)
+
+
+def read_pages(out: Path, source: str) -> list[list[dict]]:
+    """Plain json reading of what ingest will read: gzip envelopes in page order."""
+    pages = []
+    for path in sorted((out / source).glob("page-*.json.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            envelope = json.load(handle)
+        assert set(envelope) == {"result", "error"} and envelope["error"] is None
+        pages.append(envelope["result"])
+    return pages
+
+
+def assert_same_rows(out: Path, held: dict[str, list[dict]], start=START, end=END) -> None:
+    for source, rows in held.items():
+        expected = [r for r in rows if start < fetch.row_timestamp(r["timestamp"]) <= end]
+        pages = read_pages(out, source)
+        got = [row for page in pages for row in page]
+        assert all(len(page) <= fetch.ROW_CAP for page in pages)
+        assert len({r["id"] for r in got}) == len(got), f"{source}: duplicate ids written"
+        assert sorted(got, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+def test_split_window_cuts_pieces_of_at_most_24_hours():
+    end = START + timedelta(hours=30)
+    pieces = fetch.split_window(START, end)
+    assert pieces == [(START, START + timedelta(hours=24)), (START + timedelta(hours=24), end)]
+    assert fetch.split_window(START, END) == [(START, END)]
+    with pytest.raises(FetchError, match="expected END after START"):
+        fetch.split_window(END, START)
+
+
+def test_window_bounds_need_an_offset_and_a_whole_minute():
+    kst = fetch.parse_window_bound("2026-02-06T14:00:00+09:00", "START")
+    assert kst == START and kst.tzinfo == UTC
+    assert fetch.parse_window_bound("2026-02-06T05:00Z", "START") == START
+    with pytest.raises(FetchError, match="explicit UTC offset"):
+        fetch.parse_window_bound("2026-02-06T14:00:00", "START")
+    with pytest.raises(FetchError, match="whole minute"):
+        fetch.parse_window_bound("2026-02-06T05:00:30Z", "END")
+    with pytest.raises(FetchError, match="ISO 8601"):
+        fetch.parse_window_bound("yesterday", "END")
+
+
+def test_row_timestamps_of_both_flavours():
+    expected = datetime(2026, 2, 6, 5, 40, 12, 345000, tzinfo=UTC)
+    assert fetch.row_timestamp(1770356412345000) == expected
+    assert fetch.row_timestamp("2026-02-06T05:40:12.345000") == expected
+    assert fetch.row_timestamp("2026-02-06 05:40:12.345000") == expected
+    with pytest.raises(ValueError):
+        fetch.row_timestamp(None)
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    assert fetch.parse_retry_after("7") == 7.0
+    assert fetch.parse_retry_after(None) is None
+    later = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert 25 <= fetch.parse_retry_after(later) <= 31
+
+
+def test_pages_are_deterministic_gzip():
+    rows = make_rows("postgres_logs", START, END, 5, ref=REF, seed=9)
+    first, second = fetch.encode_page(rows), fetch.encode_page(rows)
+    assert first == second
+    assert first[4:8] == b"\0\0\0\0"  # gzip header mtime
+    assert json.loads(gzip.decompress(first)) == {"result": rows, "error": None}
+
+
+def test_plain_http_is_refused_beyond_loopback():
+    with pytest.raises(FetchError, match="expected https"):
+        fetch.validate_base_url("http://api.supabase.com")
+    assert fetch.validate_base_url("https://api.supabase.com/") == "https://api.supabase.com"
+
+
+def test_queries_exist_for_each_source_flavour_and_kind():
+    root = Path(fetch.__file__).parent / "queries"
+    for source in fetch.SOURCES:
+        for flavour in fetch.FLAVOURS:
+            for kind in ("raw", "per_minute"):
+                sql = fetch.strip_sql_comments(fetch.load_query(source, flavour, kind))
+                limit = re.search(r"\blimit (\d+)$", sql)
+                assert limit and int(limit.group(1)) <= fetch.ROW_CAP, (source, flavour, kind)
+                table = f"from {source}" if flavour == "bigquery" else f"source = '{source}'"
+                assert table in sql, (source, flavour, kind)
+                if kind == "raw":
+                    assert re.search(r"order by [\w.]*timestamp asc", sql)
+    assert (root / "README.md").exists()
+    with pytest.raises(FetchError, match="no such file"):
+        fetch.load_query("auth_logs", "bigquery")
+
+
+# -- against the fake API ----------------------------------------------------------------------
+def test_fetch_writes_every_row_once_in_pages_ingest_reads(tmp_path):
+    held = incident_rows()
+    out = tmp_path / "incident"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        result = run_fetch(api, out)
+        calls = list(api.calls)
+    assert_same_rows(out, held)
+    assert result.rows == {s: len(r) for s, r in held.items()}
+    assert result.pages == {"edge_logs": 3, "postgres_logs": 1, "realtime_logs": 1}
+    assert result.duplicates_dropped == {s: 0 for s in held}
+    # Page 2 starts one microsecond before page 1's last row: its tied rows are fetched again.
+    edge = [c for c in calls if "from edge_logs" in c.sql]
+    first_page = read_pages(out, "edge_logs")[0]
+    last_us = first_page[-1]["timestamp"]
+    assert fetch.row_timestamp(edge[1].start) == fetch.row_timestamp(last_us - 1)
+    assert all(c.endpoint == "logs.all" and c.status == 200 for c in calls)
+    assert not (out / fetch.STATE_FILE).exists()
+
+    incident = json.loads((out / "incident.json").read_text())
+    assert incident == {
+        "name": "incident",
+        "project_ref": REF,
+        "window_start": "2026-02-06T05:00:00Z",
+        "window_end": "2026-02-06T06:00:00Z",
+        "display_tz": "Asia/Seoul",
+        "flavour": "bigquery",
+    }
+    assert (out / "annotations.csv").read_text() == "time_utc,label,note\n"
+    manifest = json.loads((out / fetch.MANIFEST_FILE).read_text())
+    for source, rows in held.items():
+        entry = manifest["sources"][source]
+        assert entry["rows"] == len(rows) == sum(p["rows"] for p in entry["pages"])
+        assert f"from {source}" in entry["query"] and "--" not in entry["query"]
+        for page in entry["pages"]:
+            assert hashlib.sha256((out / page["file"]).read_bytes()).hexdigest() == page["sha256"]
+    listed = {}
+    for line in (out / fetch.CHECKSUM_FILE).read_text().splitlines():
+        digest, name = line.split("  ")
+        listed[name] = digest
+    written = {
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS"
+    }
+    assert set(listed) == written
+    assert all(hashlib.sha256((out / n).read_bytes()).hexdigest() == d for n, d in listed.items())
+
+
+def test_the_same_fetch_writes_the_same_bytes(tmp_path):
+    held = incident_rows()
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, tmp_path / "a")
+        run_fetch(api, tmp_path / "b")
+    pages_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("page-*"))
+    pages_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("page-*"))
+    assert pages_a == pages_b and len(pages_a) == 5
+    for rel in pages_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_path):
+    end = START + timedelta(hours=30)
+    seam = START + timedelta(hours=24)
+    held = {"postgres_logs": make_rows("postgres_logs", START, end, 200, ref=REF, seed=4)}
+    # One row exactly on the seam (end of piece 1, inclusive) and one just after it.
+    held["postgres_logs"][0]["timestamp"] = fetch._to_us(seam)
+    held["postgres_logs"][1]["timestamp"] = fetch._to_us(seam) + 1000
+    plan = fetch.FetchPlan(
+        project_ref=REF, start=START, end=end, out_dir=tmp_path / "o", sources=("postgres_logs",)
+    )
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        fetch.fetch_incident(plan, make_client(api), progress=False)
+        calls = list(api.calls)
+    assert_same_rows(tmp_path / "o", held, START, end)
+    spans = [fetch.row_timestamp(c.end) - fetch.row_timestamp(c.start) for c in calls]
+    assert len(calls) == 2 and max(spans) <= timedelta(hours=24)
+
+
+def test_the_fake_api_refuses_a_window_over_24_hours_and_the_error_is_one_line():
+    with FakeSupabaseApi({}, project_ref=REF, token=TOKEN) as api:
+        client = make_client(api)
+        with pytest.raises(FetchError) as info:
+            client.query_logs(
+                "select id from edge_logs limit 10", START, START + timedelta(hours=25), "probe"
+            )
+    message = str(info.value)
+    assert "HTTP 400" in message and "no more than 24 hours" in message and "\n" not in message
+
+
+def test_429_is_retried_after_the_time_the_server_asks(tmp_path):
+    held = incident_rows()
+    sleeps = Sleeps()
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("status", status=429, retry_after="7", message="Too many requests"), 2)
+        run_fetch(api, tmp_path / "o", sleeps)
+        statuses = [c.status for c in api.calls]
+    assert statuses[:3] == [429, 429, 200]
+    assert len(sleeps) == 2 and all(7 <= s <= 8 for s in sleeps)
+    assert_same_rows(tmp_path / "o", held)
+
+
+def test_5xx_backs_off_exponentially_with_jitter(tmp_path):
+    held = incident_rows()
+    sleeps = Sleeps()
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("status", status=503), 2)
+        api.queue(Fault("status", status=502), 2)
+        run_fetch(api, tmp_path / "o", sleeps)
+    assert len(sleeps) == 4
+    assert all(0 <= s <= 2 ** (k) for k, s in enumerate(sleeps))  # caps 1, 2, 4, 8 s
+    assert len(set(sleeps)) == 4  # jittered, not a fixed schedule
+    assert_same_rows(tmp_path / "o", held)
+
+
+def test_a_connection_dropped_mid_page_is_retried_without_duplicates(tmp_path):
+    held = incident_rows()
+    sleeps = Sleeps()
+
+    def second_edge_page(call):
+        return "from edge_logs" in call["sql"] and call["start"] != "2026-02-06T05:00:00Z"
+
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("drop", when=second_edge_page))
+        api.queue(Fault("reset", when=lambda call: "from realtime_logs" in call["sql"]))
+        result = run_fetch(api, tmp_path / "o", sleeps)
+        faults = [c.fault for c in api.calls if c.fault]
+    assert faults == ["drop", "reset"] and len(sleeps) == 2
+    assert result.duplicates_dropped["edge_logs"] == 0
+    assert_same_rows(tmp_path / "o", held)
+
+
+def test_persistent_failure_gives_up_with_one_line(tmp_path):
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("status", status=500), 10)
+        client = make_client(api, retry=fetch.RetryPolicy(max_attempts=3))
+        plan = fetch.FetchPlan(project_ref=REF, start=START, end=END, out_dir=tmp_path / "o")
+        with pytest.raises(FetchError, match=r"gave up after 3 attempts; last failure: HTTP 500"):
+            fetch.fetch_incident(plan, client, progress=False)
+        assert len(api.calls) == 3
+
+
+def test_a_long_retry_after_stops_the_fetch_instead_of_blocking(tmp_path):
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("status", status=429, retry_after="3600"))
+        with pytest.raises(FetchError, match="wait 3600 s"):
+            run_fetch(api, tmp_path / "o")
+
+
+def test_an_error_envelope_is_a_one_line_error(tmp_path):
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("error", message="Syntax error: Unexpected keyword\nat [3:1]"))
+        with pytest.raises(FetchError) as info:
+            run_fetch(api, tmp_path / "o")
+    assert "the API answered with an error: Syntax error" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_refusals_name_the_cause_and_never_the_token(tmp_path):
+    with FakeSupabaseApi({}, project_ref=REF, token=TOKEN) as api:
+        with pytest.raises(FetchError, match="HTTP 401.*Unauthorized.*valid personal"):
+            run_fetch(api, tmp_path / "a", token="sbp_wrong")
+        plan = fetch.FetchPlan(
+            project_ref="zzzzzzzzzzzzzzzzzzzz", start=START, end=END, out_dir=tmp_path / "b"
+        )
+        client = make_client(api)
+        client.project_ref = "zzzzzzzzzzzzzzzzzzzz"
+        with pytest.raises(FetchError, match="HTTP 404.*Project not found.*project ref") as info:
+            fetch.fetch_incident(plan, client, progress=False)
+    assert TOKEN not in str(info.value)
+
+
+def test_rows_out_of_order_or_stuck_on_one_timestamp_are_refused(tmp_path, monkeypatch):
+    held = {"realtime_logs": make_rows("realtime_logs", START, END, 30, ref=REF, seed=5)}
+    plan = fetch.FetchPlan(
+        project_ref=REF, start=START, end=END, out_dir=tmp_path / "a", sources=("realtime_logs",)
+    )
+    unordered = "select t.id, t.timestamp, t.event_message, t.metadata from realtime_logs as t"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        monkeypatch.setattr(fetch, "load_query", lambda *a, **k: unordered + " limit 1000")
+        with pytest.raises(FetchError, match="expected ascending order"):
+            fetch.fetch_incident(plan, make_client(api), progress=False)
+    monkeypatch.undo()
+    same = make_rows("realtime_logs", START, END, 1001, ref=REF, seed=6, tie=(0, 1001))
+    plan = fetch.FetchPlan(
+        project_ref=REF, start=START, end=END, out_dir=tmp_path / "b", sources=("realtime_logs",)
+    )
+    with FakeSupabaseApi({"realtime_logs": same}, project_ref=REF, token=TOKEN) as api:
+        with pytest.raises(FetchError, match="brought no new row"):
+            fetch.fetch_incident(plan, make_client(api), progress=False)
+        assert len(api.calls) == 2
+
+
+def test_an_interrupted_fetch_resumes_without_downloading_finished_pages(tmp_path):
+    held = incident_rows()
+    out = tmp_path / "resumed"
+    third_edge_call = {"n": 0}
+
+    def third_edge(call):
+        if "from edge_logs" not in call["sql"]:
+            return False
+        third_edge_call["n"] += 1
+        return third_edge_call["n"] >= 3
+
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("status", status=403, message="Forbidden", when=third_edge))
+        with pytest.raises(FetchError, match="HTTP 403"):
+            run_fetch(api, out)
+        first_run = list(api.calls)
+    state = json.loads((out / fetch.STATE_FILE).read_text())
+    # Page 2 holds 980 new rows: 20 of the 40 tied rows came back and were dropped by id.
+    assert [p["rows"] for p in state["sources"]["edge_logs"]["pages"]] == [1000, 980]
+    assert not (out / fetch.MANIFEST_FILE).exists()
+    finished = {
+        p: (out / p).read_bytes()
+        for p in ("edge_logs/page-0001.json.gz", "edge_logs/page-0002.json.gz")
+    }
+
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        result = run_fetch(api, out)
+        second_run = list(api.calls)
+    assert result.resumed
+    # The resumed run asks only for what was missing: edge from the cursor, then the others.
+    assert len(first_run) == 3 and len(second_run) == 3
+    assert second_run[0].start == first_run[2].start != "2026-02-06T05:00:00Z"
+    assert [c.sql.split("from ")[1].split()[0] for c in second_run] == [
+        "edge_logs",
+        "postgres_logs",
+        "realtime_logs",
+    ]
+    assert all((out / p).read_bytes() == data for p, data in finished.items())
+    assert_same_rows(out, held)
+
+    # And the result is byte for byte what an uninterrupted fetch writes.
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, tmp_path / "straight")
+    for page in sorted(out.rglob("page-*")):
+        assert page.read_bytes() == (tmp_path / "straight" / page.relative_to(out)).read_bytes()
+
+
+def test_a_finished_fetch_is_not_downloaded_again_and_other_parameters_are_refused(tmp_path):
+    held = incident_rows()
+    out = tmp_path / "o"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, out)
+        before = len(api.calls)
+        again = run_fetch(api, out)
+        assert len(api.calls) == before and again.already_complete
+        assert again.rows == {s: len(r) for s, r in held.items()}
+        with pytest.raises(FetchError, match="other parameters"):
+            run_fetch(api, out, end=END + timedelta(minutes=1))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        with pytest.raises(FetchError, match="holds no fetch in progress"):
+            run_fetch(api, tmp_path / "other")
+        assert api.calls == []
+
+
+def test_clickhouse_flavour_uses_the_logs_endpoint(tmp_path):
+    held = {
+        source: [to_clickhouse(row, source) for row in rows]
+        for source, rows in incident_rows().items()
+    }
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        result = run_fetch(api, tmp_path / "o", flavour="clickhouse")
+        assert {c.endpoint for c in api.calls} == {"logs"}
+    assert_same_rows(tmp_path / "o", held)
+    assert result.pages["edge_logs"] == 3
+    assert json.loads((tmp_path / "o" / "incident.json").read_text())["flavour"] == "clickhouse"
+
+
+def test_an_empty_source_still_gets_an_empty_page(tmp_path):
+    held = {"realtime_logs": []}
+    plan = fetch.FetchPlan(
+        project_ref=REF, start=START, end=END, out_dir=tmp_path / "o", sources=("realtime_logs",)
+    )
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        fetch.fetch_incident(plan, make_client(api), progress=False)
+    assert read_pages(tmp_path / "o", "realtime_logs") == [[]]
+
+
+# -- command line and the token --------------------------------------------------------------
+def _cli_args(api, out, *extra):
+    return [
+        "fetch",
+        "--project-ref",
+        REF,
+        "--start",
+        "2026-02-06T14:00:00+09:00",
+        "--end",
+        "2026-02-06T06:00:00Z",
+        "--out",
+        str(out),
+        "--base-url",
+        api.base_url,
+        "--min-interval",
+        "0",
+        "--timeout",
+        "5",
+        *extra,
+    ]
+
+
+def test_the_token_appears_in_no_file_and_no_output(tmp_path, monkeypatch, capsys):
+    held = incident_rows()
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    out = tmp_path / "cli"
+    outputs = []
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        # An interrupted run (state file on disk), an error message, then the finished run.
+        api.queue(
+            Fault(
+                "status",
+                status=403,
+                message=f"Forbidden {TOKEN}",
+                when=lambda call: "from postgres_logs" in call["sql"],
+            )
+        )
+        assert cli.main(_cli_args(api, out)) == 2
+        outputs.append(capsys.readouterr())
+        assert (out / fetch.STATE_FILE).exists()
+        state_text = (out / fetch.STATE_FILE).read_text()
+        api.queue(Fault("drop"))
+        assert cli.main(_cli_args(api, out, "--name", "my-incident")) == 0
+        outputs.append(capsys.readouterr())
+    error_lines = [line for line in outputs[0].err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "HTTP 403" in error_lines[0]
+    assert "Forbidden <token>" in error_lines[0]
+    assert "edge_logs: 2500 rows in 3 pages" in outputs[1].out
+    assert_same_rows(out, held)
+    assert json.loads((out / "incident.json").read_text())["name"] == "my-incident"
+    texts = [state_text] + [o.out + o.err for o in outputs]
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            texts.append(gzip.decompress(data).decode() if path.suffix == ".gz" else data.decode())
+    assert len(texts) > 10
+    assert not [t for t in texts if TOKEN in t or TOKEN[4:] in t]
+
+
+def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(fetch.TOKEN_ENV, raising=False)
+    base = [
+        "fetch",
+        "--project-ref",
+        REF,
+        "--start",
+        "2026-02-06T05:00Z",
+        "--end",
+        "2026-02-06T06:00Z",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert cli.main(base) == 2
+    assert "SUPABASE_ACCESS_TOKEN is not set" in capsys.readouterr().err
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    cases = {
+        "explicit UTC offset": ["--start", "2026-02-06T14:00"],
+        "expected END after START": ["--end", "2026-02-06T04:00Z"],
+        "expected https": ["--base-url", "http://example.com"],
+        "IANA zone": ["--display-tz", "Mars/Base"],
+        "expected one or more of": ["--sources", "auth_logs"],
+        "invalid choice": ["--flavour", "duckdb"],
+        "expected the project ref": ["--project-ref", "../../etc"],
+    }
+    for expected, extra in cases.items():
+        assert cli.main(base + extra) == 2, expected
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1 and TOKEN not in err, (expected, err)
+    assert not (tmp_path / "o").exists()
