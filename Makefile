@@ -44,8 +44,9 @@ bench: setup ## Benchmarks and full-count simulations, printed as ratios against
 	@ls benchmarks/bench_*.py >/dev/null 2>&1 || { echo "make bench: no benchmark built yet; nothing was run." >&2; exit 2; }
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
-fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..]
-	@echo "make fetch: not built yet (issue 'Getting real data'); nothing was run." >&2; exit 2
+fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..] [FLAVOUR=clickhouse]
+	@test -n "$(PROJECT_REF)" -a -n "$(START)" -a -n "$(END)" || { echo "make fetch: PROJECT_REF, START and END are required, e.g. make fetch PROJECT_REF=<ref> START=2026-02-06T05:00Z END=2026-02-06T06:00Z (token in SUPABASE_ACCESS_TOKEN)" >&2; exit 2; }
+	$(BIN)/python -m analysis fetch --project-ref '$(PROJECT_REF)' --start '$(START)' --end '$(END)' $(if $(OUT),--out '$(OUT)') $(if $(FLAVOUR),--flavour '$(FLAVOUR)') $(if $(DISPLAY_TZ),--display-tz '$(DISPLAY_TZ)')
 
 test: setup ## Run the test suite (unit, pipeline and notebook layers; slow simulations excluded)
 	$(BIN)/python -m pytest -m "not slow"
