@@ -394,3 +394,20 @@ def test_error_minutes_long_table():
     assert str(long["minute_local"].dt.tz) == "Asia/Seoul"
     per_class = long.groupby("error_class")["errors"].sum().to_dict()
     assert per_class["23505:registrations_pkey"] == 2 and per_class["realtime:disconnect"] == 2
+
+
+def test_minute_frame_fills_minutes_before_the_first_sample_and_says_so():
+    inc = FakeIncident(
+        requests=_error_incident().requests,
+        db_errors=_error_incident().db_errors,
+        concurrency=concurrency_frame(
+            [("2026-02-06 05:03:30", W1, 6), ("2026-02-06 05:08", W1, 2)]
+        ),
+        window=(START, END),
+    )
+    frame = tl.build_minute_frame(inc, W1, "42703")
+    assert frame["concurrency"].tolist()[:9] == [6.0] * 8 + [2.0]
+    assert frame.attrs["leading_minutes_filled"] == 3
+    assert frame["samples"].tolist()[:4] == [0, 0, 0, 1]
+    raw = tl.minute_concurrency(inc.concurrency, START, END)
+    assert np.isnan(raw["concurrency"].iloc[:3]).all() and raw.attrs["leading_minutes_filled"] == 0

@@ -881,13 +881,24 @@ def _per_minute(ts: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> np.nda
 
 
 def minute_concurrency(
-    concurrency: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+    concurrency: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    fill_leading: bool = False,
 ) -> pd.DataFrame:
     """Per minute: max viewers among the minute's samples, else the last earlier sample's value.
 
+    Parameters
+    ----------
+    fill_leading
+        Give the minutes before the webinar's first sample the first sample's value instead of
+        NaN (count models need a finite load); ``samples`` stays 0 there and ``attrs``
+        records how many minutes were filled.
+
     Returns
     -------
-    DataFrame: minute, concurrency (float; NaN before the first sample), samples.
+    DataFrame: minute, concurrency (float; NaN before the first sample unless filled), samples.
     """
     minutes = pd.date_range(start, end, freq="1min", inclusive="left")
     samples = _dedupe_samples(concurrency)
@@ -905,7 +916,14 @@ def minute_concurrency(
     carried = np.where(last >= 0, vals[np.clip(last, 0, None)] if len(vals) else np.nan, np.nan)
     observed = mx.reindex(idx).to_numpy(dtype="float64")
     out["concurrency"] = np.where(np.isnan(observed), carried, observed)
-    return out[["minute", "concurrency", "samples"]]
+    known = np.flatnonzero(~np.isnan(out["concurrency"].to_numpy()))
+    leading = int(known[0]) if known.size else len(out)
+    filled = leading if fill_leading and known.size else 0
+    if filled:
+        out.loc[: filled - 1, "concurrency"] = out["concurrency"].iloc[filled]
+    out = out[["minute", "concurrency", "samples"]]
+    out.attrs["leading_minutes_filled"] = filled
+    return out
 
 
 def count_class_per_minute(
@@ -946,14 +964,18 @@ def build_minute_frame(
     -------
     DataFrame: minute (UTC, left edge), requests (to the class's endpoint, project-wide),
     errors (project-wide), concurrency (the webinar's max viewers in the minute, carried
-    forward from the last sample where the minute has none), samples, rate (errors/requests,
-    NaN where no request). ``attrs`` holds error_class, endpoint, webinar_id and scope.
+    forward from the last sample where the minute has none; minutes before the first sample
+    take its value, counted in ``attrs['leading_minutes_filled']``; NaN only if the webinar has
+    no sample at all), samples, rate (errors/requests, NaN where no request). ``attrs`` also
+    holds error_class, endpoint, webinar_id and scope.
     """
     check_webinar(incident, webinar_id)
     start, end = resolve_window(incident, start, end)
     classes = define_error_classes(incident, tolerance=tolerance) if classes is None else classes
     cls = find_error_class(classes, error_class)
-    frame = minute_concurrency(_webinar_rows(incident.concurrency, webinar_id), start, end)
+    frame = minute_concurrency(
+        _webinar_rows(incident.concurrency, webinar_id), start, end, fill_leading=True
+    )
     errors, requests = count_class_per_minute(incident, cls, start, end)
     frame.insert(1, "requests", requests)
     frame.insert(2, "errors", errors)
