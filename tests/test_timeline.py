@@ -411,3 +411,19 @@ def test_minute_frame_fills_minutes_before_the_first_sample_and_says_so():
     assert frame["samples"].tolist()[:4] == [0, 0, 0, 1]
     raw = tl.minute_concurrency(inc.concurrency, START, END)
     assert np.isnan(raw["concurrency"].iloc[:3]).all() and raw.attrs["leading_minutes_filled"] == 0
+
+
+def test_db_error_without_sqlstate_keeps_its_own_class():
+    errs = db_errors_frame(
+        [("2026-02-06 05:01", None, None, None), ("2026-02-06 05:02", "42703", None, None)]
+    )
+    inc = FakeIncident(requests=_error_incident().requests, db_errors=errs, window=(START, END))
+    classes = {c.key: c for c in tl.define_error_classes(inc)}
+    assert classes["unknown"].count == 1 and classes["unknown"].http_status is None
+    assert classes["unknown"].filter.startswith("sql_state is null")
+    assert tl.http_status_for_sqlstate(None) is None
+    table = tl.tabulate_db_errors(errs)
+    assert table["count"].sum() == 2
+    assert tl.match_http_to_db(inc).empty or "unknown" not in set(
+        tl.match_http_to_db(inc)["error_class"]
+    )

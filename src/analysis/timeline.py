@@ -33,6 +33,8 @@ DEFAULT_TOLERANCE = "1s"
 #: Realtime families that are telemetry or noise, not errors.
 NON_ERROR_FAMILIES = ("billing_metrics", "other")
 REALTIME_ENDPOINT = "realtime/websocket"
+#: Class key of database errors logged without a SQLSTATE.
+UNKNOWN_SQLSTATE = "unknown"
 
 _NS = pd.Timedelta(1, "ns")
 
@@ -460,8 +462,13 @@ def postgrest_status_table() -> pd.DataFrame:
     return table
 
 
-def http_status_for_sqlstate(sql_state: str) -> int:
-    """HTTP status PostgREST answers for a SQLSTATE (exact code, then class, then default)."""
+def http_status_for_sqlstate(sql_state: str | None) -> int | None:
+    """HTTP status PostgREST answers for a SQLSTATE (exact code, then class, then default).
+
+    None for a missing or unknown SQLSTATE: its status cannot be inferred.
+    """
+    if sql_state is None or pd.isna(sql_state) or str(sql_state) == UNKNOWN_SQLSTATE:
+        return None
     meta, rows = _status_map()
     code = str(sql_state).upper()
     for row in rows:
@@ -484,7 +491,8 @@ def sqlstates_for_status(status: int) -> str:
 
 def classify_db_errors(db_errors: pd.DataFrame) -> pd.Series:
     """Return each database error's class: ``sqlstate:constraint``, else the SQLSTATE."""
-    state = db_errors["sql_state"].astype("string")
+    # A row without SQLSTATE still counts: it gets its own class rather than vanishing.
+    state = db_errors["sql_state"].astype("string").fillna(UNKNOWN_SQLSTATE)
     constraint = db_errors["constraint"].astype("string")
     keyed = state + ":" + constraint
     return keyed.where(constraint.notna(), state).astype("string")
@@ -518,7 +526,7 @@ def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
         last_ts=("ts", "max"),
         example=("message", "first"),
     ).reset_index()
-    table["http_status"] = table["sql_state"].map(http_status_for_sqlstate).astype("int64")
+    table["http_status"] = table["sql_state"].map(http_status_for_sqlstate).astype("Int64")
     table = table.sort_values(["count", "error_class"], ascending=[False, True], kind="stable")
     return table[cols].reset_index(drop=True)
 
@@ -645,7 +653,8 @@ def define_error_classes(
     if not db.empty:
         db = db.assign(error_class=classify_db_errors(db))
         for key, rows in db.groupby("error_class", sort=True):
-            state = str(rows["sql_state"].iloc[0])
+            state = rows["sql_state"].iloc[0]
+            state = UNKNOWN_SQLSTATE if pd.isna(state) else str(state)
             constraint = rows["constraint"].dropna()
             constraint = str(constraint.iloc[0]) if len(constraint) else None
             status = http_status_for_sqlstate(state)
@@ -653,12 +662,12 @@ def define_error_classes(
             endpoint, basis = None, "none"
             if len(relations) and f"rest/{relations.index[0]}" in endpoints:
                 endpoint, basis = f"rest/{relations.index[0]}", "relation"
-            else:
+            elif status is not None:
                 endpoint = _endpoint_by_matching(rows, requests, status, tol)
                 basis = "matched" if endpoint else "none"
-            filt = f"sql_state == '{state}'" + (
-                f" and constraint == '{constraint}'" if constraint else " and constraint is null"
-            )
+            filt = (
+                "sql_state is null" if state == UNKNOWN_SQLSTATE else f"sql_state == '{state}'"
+            ) + (f" and constraint == '{constraint}'" if constraint else " and constraint is null")
             classes.append(
                 ErrorClass(
                     key=str(key),
@@ -739,7 +748,7 @@ def match_http_to_db(
         return pd.DataFrame(columns=cols)
     db = db.assign(error_class=classify_db_errors(db))
     target = {c.key: (c.endpoint, c.http_status) for c in classes if c.source == "db_errors"}
-    db = db[db["error_class"].isin([k for k, v in target.items() if v[0] is not None])]
+    db = db[db["error_class"].isin([k for k, v in target.items() if None not in v])]
     db = db.assign(
         endpoint=db["error_class"].map(lambda k: target[k][0]),
         status=db["error_class"].map(lambda k: target[k][1]),
@@ -793,7 +802,7 @@ def summarize_matches(
     rows = []
     groups: dict[tuple[str, int], list[ErrorClass]] = {}
     for c in classes:
-        if c.source == "db_errors" and c.endpoint is not None:
+        if c.source == "db_errors" and c.endpoint is not None and c.http_status is not None:
             groups.setdefault((c.endpoint, int(c.http_status)), []).append(c)
     requests = incident.requests
     for (endpoint, status), members in sorted(groups.items()):
