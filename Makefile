@@ -28,11 +28,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "EventLive postmortem (.venv)"
 	touch $@
 
-report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=ko|en] [FORMATS=html,pdf]
-	@echo "make report: not built yet (issue 'The postmortem'); nothing was run." >&2; exit 2
+# Report parameters reach the program as environment variables set by make itself, so no value
+# typed on the command line is ever parsed by the shell; the package validates each one.
+# LANG is also the shell's locale variable: only a LANG given on make's command line counts.
+report reports: export PM_WEBINAR = $(WEBINAR)
+report reports: export PM_DATA = $(DATA)
+report reports: export PM_LANG = $(if $(filter command line,$(origin LANG)),$(LANG),ko)
+report reports: export PM_FORMATS = $(FORMATS)
 
-reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir]
-	@echo "make reports: not built yet (issue 'The postmortem'); nothing was run." >&2; exit 2
+report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=ko|en] [FORMATS=html,pdf]
+	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS"
+
+reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir] [LANG=ko|en]
+	$(BIN)/python -m analysis reports "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS"
 
 data: setup ## Regenerate the shipped incident's raw data and verify it against its checksum manifest
 	@echo "make data: not built yet (issue 'The incident's raw data'); nothing was run." >&2; exit 2

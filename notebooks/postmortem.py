@@ -1,0 +1,98 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: EventLive postmortem (.venv)
+#     language: python
+#     name: eventlive-postmortem
+# ---
+
+# %% [markdown] tags=["remove-cell"]
+# # Postmortem of one webinar (analyst notes; not part of the exported report)
+#
+# Run every cell top to bottom (Run ▸ Run All Cells). The next cell holds the parameters;
+# `make report WEBINAR=<id> [DATA=..] [LANG=ko|en]` executes this notebook with papermill and
+# overrides them. Every computation lives in the `analysis` package: cells only call it.
+# Outputs (findings.json, figures/) go to `output_dir` (default `reports/<webinar_id>/`).
+
+# %% tags=["parameters"]
+webinar_id = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"  # webinar to report on (UUID)
+data_dir = ""  # incident directory; "" = the shipped incident (data/raw/2026-02-06-eventlive)
+display_tz = "Asia/Seoul"  # display zone; everything inside stays UTC
+window_start = ""  # ISO time with offset; "" = the incident manifest's window
+window_end = ""  # ISO time with offset; "" = the incident manifest's window
+bucket = "5min"  # concurrency bucket size, whole minutes
+lang = "ko"  # report language: "ko" or "en"
+seed = 20260206  # seed of every bootstrap and surrogate null
+output_dir = ""  # where findings.json and figures/ go; "" = reports/<webinar_id>
+
+# %% tags=["remove-cell"]
+from analysis import findings, narrative, plots
+from analysis.ingest import load_incident
+from analysis.params import build_params
+
+params = build_params(
+    webinar_id,
+    data_dir,
+    display_tz=display_tz,
+    window_start=window_start,
+    window_end=window_end,
+    bucket=bucket,
+    lang=lang,
+    seed=seed,
+    output_dir=output_dir,
+)
+text = narrative.load_locale(params.lang)
+plots.configure_plots()
+
+# %% tags=["remove-cell"]
+incident = load_incident(params.data_dir)
+result = findings.analyse(incident, params)
+findings.write_findings(result.findings, params.output_dir / "findings.json")
+
+# %%
+narrative.show("title", result.findings, text)
+
+# %%
+narrative.show("summary", result.findings, text)
+
+# %%
+narrative.show("impact", result.findings, text)
+
+# %%
+narrative.show("buckets", result.findings, text)
+
+# %%
+narrative.show("timeline", result.findings, text)
+
+# %%
+narrative.show_heading("figures", text)
+narrative.show_figure("concurrency", result, text, params)
+
+# %%
+narrative.show_figure("heatmap", result, text, params)
+
+# %%
+narrative.show_figure("lag", result, text, params)
+
+# %%
+narrative.show_figure("dose", result, text, params)
+
+# %%
+narrative.show("causes", result.findings, text)
+
+# %%
+narrative.show("audit", result.findings, text)
+
+# %%
+narrative.show("detection", result.findings, text)
+
+# %%
+narrative.show("actions", result.findings, text)
+
+# %%
+narrative.show("appendix", result.findings, text)

@@ -1,0 +1,635 @@
+"""Findings of one webinar's postmortem: every figure the report shows, as one JSON document.
+
+:func:`analyse` runs the stages (timeline, audit, stats) on an ingested incident and returns an
+:class:`Analysis`: the ``findings`` dict (written as ``findings.json``, validated against
+``findings.schema.json``) plus the frames the figures are drawn from. The report renders only
+what is in ``findings``, so the JSON is the record of what stakeholders read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import audit, stats, timeline
+from analysis.exceptions import ReportError
+from analysis.params import ReportParams, display_path
+
+SCHEMA_VERSION = 1
+#: Packages whose versions go into the appendix (what produced the numbers and the pages).
+PACKAGES = (
+    "eventlive-postmortem", "numpy", "pandas", "scipy", "statsmodels", "ruptures", "pyarrow",
+    "pandera", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel",
+    "jupytext", "playwright", "jsonschema",
+)  # fmt: skip
+#: Verdict labels of ``analysis.stats`` mapped to the report's keys.
+VERDICT_KEYS = {
+    "capacity-driven": "capacity",
+    "traffic-proportional": "traffic",
+    "unrelated": "unrelated",
+    "insufficient data": "insufficient",
+}
+#: Limits drawn on the concurrency figure and used for detection (viewer connections map to
+#: Realtime connections: one per open tab).
+DETECTION_LIMITS = (("Realtime", "Free plan"), ("Realtime", "Pro plan"))
+#: The seed report's recommendations, each tied to the evidence that motivates it: an error
+#: class (by SQLSTATE/constraint or Realtime family), the capacity threshold, the peak, or the
+#: detection gap. Text lives in the locales under ``actions.items``.
+ACTION_ITEMS = (
+    ("dedupe_registration", {"class": "23505:registrations_pkey"}),
+    ("fix_registration_query", {"class": "42703"}),
+    ("null_uuid", {"class": "22P02"}),
+    ("marketing_stats_upsert", {"class": "23505:uq_marketing_stats_daily_key"}),
+    ("connection_pool", {"class": "realtime:disconnect", "threshold": True}),
+    ("realtime_capacity", {"peak": True, "threshold": True}),
+    ("alerting", {"detection": True}),
+    ("error_rate_monitoring", {"errors_total": True}),
+    ("load_test", {"threshold": True}),
+    ("cache_batch", {"endpoint": "rest/profiles"}),
+    ("retry_backoff", {"class": "realtime:disconnect"}),
+)
+#: Statistics for the report use this many bootstrap replicates (stats' documented default).
+N_BOOT = 199
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Findings of one webinar plus the frames its figures are drawn from.
+
+    Attributes
+    ----------
+    findings : dict
+        The findings.json document.
+    concurrency : pandas.DataFrame
+        The webinar's concurrency samples in the window (ts, viewers).
+    error_minutes : pandas.DataFrame
+        Every class per minute (timeline.tabulate_error_minutes).
+    frames : dict of str to pandas.DataFrame
+        Per error class, the per-minute frame the statistics used.
+    """
+
+    findings: dict
+    concurrency: pd.DataFrame
+    error_minutes: pd.DataFrame
+    frames: dict
+
+
+def iso(ts: object) -> str | None:
+    """Return a UTC ISO-8601 string (``Z``) for a timestamp, None for a missing one."""
+    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):
+        return None
+    return (
+        pd.Timestamp(ts)
+        .tz_convert("UTC")
+        .strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        .replace(".000000Z", "Z")
+    )
+
+
+def plain(value: object) -> object:
+    """Convert nested numpy/pandas values to JSON types; NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, pd.Timestamp):
+        return iso(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def analyse(incident: object, params: ReportParams) -> Analysis:
+    """Run timeline, audit and statistics for one webinar and collect the findings.
+
+    Parameters
+    ----------
+    incident : analysis.ingest.Incident
+        The ingested incident (docs/contract.md section 2).
+    params : ReportParams
+        Validated run parameters.
+
+    Returns
+    -------
+    Analysis
+    """
+    wid = params.webinar_id
+    start, end = timeline.resolve_window(incident, params.window_start, params.window_end)
+    tz = params.display_tz
+    classes = timeline.define_error_classes(incident)
+    conc = incident.concurrency[incident.concurrency["webinar_id"] == wid]
+    conc = conc[(conc["ts"] >= start) & (conc["ts"] < end)].sort_values("ts", kind="stable")
+    audience = timeline.summarize_audience(
+        incident, wid, start=start, end=end, size=params.bucket, display_tz=tz
+    )
+    buckets = timeline.bucket_concurrency(
+        incident.concurrency, start, end, size=params.bucket, display_tz=tz, webinar_id=wid
+    )
+    error_minutes = timeline.tabulate_error_minutes(
+        incident, start=start, end=end, classes=classes, display_tz=tz
+    )
+    frames = {
+        c.key: timeline.build_minute_frame(
+            incident, wid, c.key, start=start, end=end, classes=classes
+        )
+        for c in classes
+    }
+    statistics = stats.analyse_webinar(frames, seed=params.seed, n_boot=N_BOOT) if frames else {}
+    moments = timeline.build_key_moments(
+        incident, wid, start=start, end=end, display_tz=tz, classes=classes
+    )
+    quality = audit.audit_incident(
+        incident, wid, start=start, end=end, size=params.bucket, classes=classes
+    )
+    titles = dict(zip(incident.webinars["webinar_id"], incident.webinars["title"], strict=True))
+    manifest = getattr(incident, "manifest", {}) or {}
+    class_rows = summarize_classes(classes, frames, error_minutes)
+    capacity = summarize_capacity(statistics)
+    findings = {
+        "schema_version": SCHEMA_VERSION,
+        "report": {
+            "webinar_id": wid,
+            "title": str(titles.get(wid, wid)),
+            "incident": str(manifest.get("name", Path(params.data_dir).name)),
+            "project_ref": manifest.get("project_ref"),
+            "lang": params.lang,
+            "display_tz": tz,
+            "window": {"start": iso(start), "end": iso(end)},
+            "bucket_minutes": params.bucket_minutes,
+            "seed": params.seed,
+            "status": "draft",
+        },
+        "parameters": params.describe(),
+        "audience": plain(audience.to_dict()),
+        "buckets": summarize_buckets(buckets),
+        "error_classes": class_rows,
+        "impact": summarize_impact(incident, start, end, class_rows),
+        "timeline": summarize_moments(moments),
+        "verdicts": summarize_verdicts(statistics),
+        "capacity": capacity,
+        "associations": summarize_associations(statistics, frames),
+        "coincidence": summarize_coincidence(statistics),
+        "bursts": summarize_bursts(statistics),
+        "change_points": summarize_change_points(statistics),
+        "data_quality": [plain(f.to_dict()) for f in quality],
+        "detection": summarize_detection(conc, moments, capacity, statistics, class_rows),
+        "statistics": plain(statistics),
+        "inputs": summarize_inputs(incident, params),
+        "environment": package_versions(),
+    }
+    findings["action_items"] = build_action_items(findings)
+    return Analysis(
+        findings=plain(findings),
+        concurrency=conc[["ts", "viewers"]].reset_index(drop=True),
+        error_minutes=error_minutes,
+        frames=frames,
+    )
+
+
+def summarize_buckets(buckets: pd.DataFrame) -> list[dict]:
+    """Buckets as records: UTC edges, max, min, samples, time-weighted mean."""
+    return [
+        {
+            "start": iso(row.bucket_start),
+            "end": iso(row.bucket_end),
+            "max": None if pd.isna(row.max) else int(row.max),
+            "min": None if pd.isna(row.min) else int(row.min),
+            "samples": int(row.samples),
+            "mean_tw": plain(float(row.mean_tw)),
+        }
+        for row in buckets.itertuples()
+    ]
+
+
+def summarize_classes(
+    classes: tuple, frames: dict[str, pd.DataFrame], error_minutes: pd.DataFrame
+) -> list[dict]:
+    """Error classes with counts, requests to their endpoint, rate and peak minute (in window)."""
+    rows = []
+    for cls in classes:
+        frame = frames[cls.key]
+        errors = int(frame["errors"].sum())
+        requests = int(frame["requests"].sum())
+        peak = frame.loc[frame["errors"].idxmax()] if errors else None
+        rows.append(
+            {
+                "key": cls.key,
+                "source": cls.source,
+                "filter": cls.filter,
+                "sql_state": cls.sql_state,
+                "constraint": cls.constraint,
+                "family": cls.family,
+                "http_status": cls.http_status,
+                "endpoint": cls.endpoint,
+                "endpoint_basis": cls.endpoint_basis,
+                "count": errors,
+                "requests": requests,
+                "rate": errors / requests if requests else None,
+                "first": iso(cls.first_ts),
+                "last": iso(cls.last_ts),
+                "peak_minute": None if peak is None else iso(peak["minute"]),
+                "peak_count": 0 if peak is None else int(peak["errors"]),
+            }
+        )
+    return rows
+
+
+def summarize_impact(
+    incident: object, start: pd.Timestamp, end: pd.Timestamp, class_rows: list[dict]
+) -> dict:
+    """Impact measures: failed registrations, users with an error response, error period."""
+    req = incident.requests
+    req = req[(req["ts"] >= start) & (req["ts"] < end)]
+    failed = req[(req["endpoint"] == "rest/registrations") & (req["status"] == 409)]
+    errored = req[req["status"] >= 400]
+    firsts = [r["first"] for r in class_rows if r["count"]]
+    lasts = [r["last"] for r in class_rows if r["count"]]
+    first, last = (min(firsts), max(lasts)) if firsts else (None, None)
+    minutes = None
+    if first and last:
+        minutes = int(math.ceil((pd.Timestamp(last) - pd.Timestamp(first)) / pd.Timedelta("1min")))
+    return {
+        "errors_total": int(sum(r["count"] for r in class_rows)),
+        "failed_registrations": int(len(failed)),
+        "failed_registrations_filter": "endpoint == 'rest/registrations' and status == 409",
+        "error_responses": int(len(errored)),
+        "affected_users": int(errored["user"].dropna().nunique()),
+        "affected_users_filter": "status >= 400 and user is not null (distinct pseudonyms)",
+        "requests": int(len(req)),
+        "profiles_requests": int((req["endpoint"] == "rest/profiles").sum()),
+        "first_error": first,
+        "last_error": last,
+        "error_period_minutes": minutes,
+    }
+
+
+def summarize_moments(moments: pd.DataFrame) -> list[dict]:
+    """Key moments as records with their evidence (source, filter, count)."""
+    return [
+        {
+            "at": iso(row.ts),
+            "kind": str(row.kind),
+            "subject": str(row.subject),
+            "description": str(row.description),
+            "value": plain(row.value),
+            "evidence": {
+                "source": str(row.source),
+                "filter": str(row.filter),
+                "count": int(row.count),
+            },
+        }
+        for row in moments.itertuples()
+    ]
+
+
+def _classes(statistics: dict) -> dict:
+    return statistics.get("classes", {}) if statistics else {}
+
+
+def summarize_verdicts(statistics: dict) -> list[dict]:
+    """One verdict per class with the numbers that decided it."""
+    out = []
+    for key, res in _classes(statistics).items():
+        v = res["verdict"]
+        test = res.get("hinge_test") or {}
+        out.append(
+            {
+                "error_class": key,
+                "verdict": VERDICT_KEYS.get(v["label"], "insufficient"),
+                "label": v["label"],
+                "reason": v["reason"],
+                "caveat": v.get("caveat"),
+                "hinge_p_value": v.get("hinge_p_value"),
+                "hinge_p_value_bursty_null": test.get("p_value_bursty_null"),
+                "hinge_lr": test.get("lr"),
+                "elasticity": v.get("elasticity"),
+                "bursty": bool(v.get("bursty")),
+            }
+        )
+    return out
+
+
+def summarize_capacity(statistics: dict) -> list[dict]:
+    """Threshold K with its interval, flag and lag, for every class where a hinge was fitted."""
+    out = []
+    for key, res in _classes(statistics).items():
+        fit = res.get("threshold")
+        if not fit:
+            continue
+        out.append(
+            {
+                "error_class": key,
+                "verdict": VERDICT_KEYS.get(res["verdict"]["label"], "insufficient"),
+                "k": fit["k"],
+                "k_low": fit["k_low"],
+                "k_high": fit["k_high"],
+                "weakly_identified": bool(fit["weakly_identified"]),
+                "interval_at_grid_edge": bool(fit["interval_at_grid_edge"]),
+                "lag_minutes": fit["lag_minutes"],
+                "b0_per_request": fit["b0_per_request"],
+                "b1_per_request_per_viewer": fit["b1_per_request_per_viewer"],
+                "family": fit["family"],
+                "limits_in_interval": fit.get("limits_in_interval", []),
+                "nearest_limits": fit.get("nearest_limits", []),
+            }
+        )
+    return out
+
+
+def ccf_null_band(frame: pd.DataFrame, max_lag: int, quantile: float = 0.95) -> dict:
+    """Simultaneous null band of the prewhitened CCF, from all circular shifts.
+
+    The band is the ``quantile`` of max |r| over the lags of one direction, across every
+    circular shift of the error series: the reference distribution of stats' own test, so a
+    point outside the band is what makes its p-value small.
+    """
+    y, _, c, _ = stats.extract_series(frame)
+    xw, yw, _, _ = stats.prewhiten(c, y)
+    lags, r = stats._ccf_all_shifts(xw, yw, min(max_lag, len(xw) // 3))
+    lead = np.abs(r[:, lags >= 0]).max(1)
+    lagging = np.abs(r[:, lags <= 0]).max(1)
+    return {
+        "quantile": quantile,
+        "load_leads": float(np.quantile(lead, quantile)),
+        "errors_lead": float(np.quantile(lagging, quantile)),
+    }
+
+
+def summarize_associations(statistics: dict, frames: dict) -> list[dict]:
+    """Lagged association per class: prewhitened CCF both ways and the load coefficient."""
+    out = []
+    for key, res in _classes(statistics).items():
+        cc = res.get("cross_correlation")
+        if not cc:
+            continue
+        lc = res.get("load_coefficient") or {}
+        band = ccf_null_band(frames[key], max(abs(min(cc["lags"])), max(cc["lags"])))
+        out.append(
+            {
+                "error_class": key,
+                "lags": cc["lags"],
+                "r": cc["r"],
+                "null_band": band,
+                "load_leads_r": cc["load_leads_max_abs_r"],
+                "load_leads_lag": cc["load_leads_lag"],
+                "load_leads_p_value": cc["load_leads_p_value"],
+                "errors_lead_r": cc["errors_lead_max_abs_r"],
+                "errors_lead_lag": cc["errors_lead_lag"],
+                "errors_lead_p_value": cc["errors_lead_p_value"],
+                "load_coefficient_lag": lc.get("lag_minutes"),
+                "load_coefficient_z": lc.get("max_abs_z"),
+                "load_coefficient_p_value": lc.get("p_value"),
+                "reference": cc["reference"],
+            }
+        )
+    return out
+
+
+def summarize_coincidence(statistics: dict) -> list[dict]:
+    """Precursor and trigger rates of load spikes and error bursts, with shift p-values."""
+    out = []
+    for key, res in _classes(statistics).items():
+        co = res.get("coincidence")
+        if co:
+            out.append({"error_class": key, **co})
+    return out
+
+
+def summarize_bursts(statistics: dict) -> list[dict]:
+    """Error bursts (errors out of requests) of every class."""
+    return [
+        {"error_class": key, **b}
+        for key, res in _classes(statistics).items()
+        for b in res.get("bursts", [])
+    ]
+
+
+def summarize_change_points(statistics: dict) -> list[dict]:
+    """Change points with the share of penalties that find each one."""
+    out = []
+    for key, res in _classes(statistics).items():
+        cp = res.get("change_points")
+        if cp:
+            out.append(
+                {
+                    "error_class": key,
+                    "stability": cp["stability"],
+                    "penalties": cp["penalties"],
+                    "breakpoints_by_penalty": cp["breakpoints_by_penalty"],
+                }
+            )
+    return out
+
+
+def _first_above(conc: pd.DataFrame, value: float) -> str | None:
+    above = conc[conc["viewers"] > value]
+    return iso(above["ts"].iloc[0]) if len(above) else None
+
+
+def summarize_detection(
+    conc: pd.DataFrame,
+    moments: pd.DataFrame,
+    capacity: list[dict],
+    statistics: dict,
+    class_rows: list[dict],
+) -> dict:
+    """When an alert could have fired: limits and K crossed, first error, first burst, humans.
+
+    The earliest signal among "concurrency above a published limit" and "concurrency above the
+    estimated threshold K" is compared with the first error burst; the difference is the time an
+    alert on that rule would have won.
+    """
+    limits = [
+        {"name": f"{lim['product']} {lim['tier']}", "value": lim["limit"]}
+        for lim in statistics.get("supabase_limits", [])
+        if (lim["product"], lim["tier"]) in DETECTION_LIMITS
+    ]
+    crossings = [
+        {
+            **lim,
+            "rule": f"viewers > {lim['value']} ({lim['name']})",
+            "at": _first_above(conc, lim["value"]),
+        }
+        for lim in limits
+    ]
+    for cap in capacity:
+        if cap["verdict"] == "capacity" and cap["k"] is not None:
+            crossings.append(
+                {
+                    "name": f"K ({cap['error_class']})",
+                    "value": cap["k"],
+                    "rule": f"viewers > K = {cap['k']:g} ({cap['error_class']})",
+                    "at": _first_above(conc, cap["k"]),
+                }
+            )
+    bursts = moments[moments["kind"] == "error_burst"]
+    first_burst = bursts.iloc[0] if len(bursts) else None
+    firsts = [r for r in class_rows if r["count"]]
+    first_error = min(firsts, key=lambda r: r["first"]) if firsts else None
+    notes = moments[moments["kind"] == "annotation"]
+    timed = notes[notes["ts"].notna()]
+    fired = [c for c in crossings if c["at"]]
+    earliest = min(fired, key=lambda c: c["at"]) if fired else None
+    lead = None
+    if earliest and first_burst is not None:
+        lead = (pd.Timestamp(first_burst["ts"]) - pd.Timestamp(earliest["at"])) / pd.Timedelta(
+            "1min"
+        )
+        lead = int(math.floor(lead)) if lead > 0 else None
+    return {
+        "crossings": crossings,
+        "first_error": None
+        if first_error is None
+        else {"at": first_error["first"], "error_class": first_error["key"]},
+        "first_burst": None
+        if first_burst is None
+        else {"at": iso(first_burst["ts"]), "error_class": str(first_burst["subject"])},
+        "earliest_rule": None if earliest is None else earliest["rule"],
+        "lead_minutes": lead,
+        "first_human_action": None
+        if timed.empty
+        else {"at": iso(timed["ts"].iloc[0]), "label": str(timed["description"].iloc[0])},
+        "untimed_human_actions": [str(d) for d in notes[notes["ts"].isna()]["description"]],
+    }
+
+
+def build_action_items(findings: dict) -> list[dict]:
+    """Build the seed report's recommendations, each with the evidence that motivates it."""
+    classes = {r["key"]: r for r in findings["error_classes"]}
+    verdicts = {v["error_class"]: v for v in findings["verdicts"]}
+    capacity = {c["error_class"]: c for c in findings["capacity"] if c["verdict"] == "capacity"}
+    items = []
+    for number, (key, wants) in enumerate(ACTION_ITEMS, start=1):
+        evidence: list[dict] = []
+        if "class" in wants:
+            cls = classes.get(wants["class"])
+            evidence.append(
+                {"kind": "class", "error_class": wants["class"], "present": cls is not None}
+                | (
+                    {}
+                    if cls is None
+                    else {
+                        "count": cls["count"],
+                        "rate": cls["rate"],
+                        "verdict": verdicts.get(cls["key"], {}).get("verdict", "insufficient"),
+                    }
+                )
+            )
+        if wants.get("threshold"):
+            for cap in capacity.values():
+                evidence.append(
+                    {
+                        "kind": "threshold",
+                        "error_class": cap["error_class"],
+                        "k": cap["k"],
+                        "k_low": cap["k_low"],
+                        "k_high": cap["k_high"],
+                    }  # fmt: skip
+                )
+        if wants.get("peak"):
+            evidence.append({"kind": "peak", "peak": findings["audience"].get("peak")})
+        if wants.get("detection"):
+            evidence.append(
+                {"kind": "detection", "lead_minutes": findings["detection"]["lead_minutes"]}
+            )
+        if wants.get("errors_total"):
+            evidence.append({"kind": "errors_total", "count": findings["impact"]["errors_total"]})
+        if "endpoint" in wants:
+            evidence.append(
+                {
+                    "kind": "endpoint",
+                    "endpoint": wants["endpoint"],
+                    "count": findings["impact"]["profiles_requests"],
+                }  # fmt: skip
+            )
+        items.append(
+            {"number": number, "key": key, "evidence": evidence, "owner": "", "type": "", "due": ""}
+        )
+    return items
+
+
+def summarize_inputs(incident: object, params: ReportParams) -> dict:
+    """Input files with their SHA-256 and ingest's accounting (read = accepted + rejected)."""
+    checksums = dict(sorted((getattr(incident, "checksums", {}) or {}).items()))
+    accounting = getattr(incident, "accounting", None)
+    rows = [] if accounting is None else plain(accounting.to_dict(orient="records"))
+    return {
+        "incident_dir": display_path(params.data_dir),
+        "checksums": {str(k): str(v) for k, v in checksums.items()},
+        "accounting": rows,
+    }
+
+
+def package_versions() -> dict:
+    """Python and package versions of the environment that produced the findings."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": platform.python_version(), "packages": versions}
+
+
+@cache
+def load_schema() -> dict:
+    """Return the JSON Schema of findings.json."""
+    text = resources.files("analysis").joinpath("findings.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate_findings(findings: dict) -> None:
+    """Check a findings document against its schema.
+
+    Raises
+    ------
+    ReportError
+        One line: the JSON path of the first violation and the schema's message.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(findings), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        raise ReportError(
+            f"findings.json, field '{where}': {first.message[:200]}"
+            f" ({len(errors)} violation(s) in all)"
+        )
+
+
+def dump_findings(findings: dict) -> str:
+    """Serialise findings deterministically (fixed key order, UTF-8, no NaN)."""
+    return json.dumps(findings, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def write_findings(findings: dict, path: Path) -> Path:
+    """Validate and write ``findings.json``; return its path."""
+    validate_findings(findings)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_findings(findings), encoding="utf-8")
+    return path
+
+
+def findings_digest(findings: dict) -> str:
+    """SHA-256 of the serialised findings (shown in the appendix; same input, same digest)."""
+    return hashlib.sha256(dump_findings(findings).encode("utf-8")).hexdigest()

@@ -1,0 +1,683 @@
+"""The postmortem's text: findings and locale strings in, Markdown (and figures) out.
+
+Each ``render_*`` function turns the findings document (see :mod:`analysis.findings`) into one
+section of Markdown in the report's language; ``show_*`` functions display it in the notebook.
+Values from the data are escaped, so a message such as ``#PID<0.1.0>`` stays text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import plots
+from analysis.params import ReportParams
+
+TIME_FORMAT = "%H:%M"
+TIME_FORMAT_SECONDS = "%H:%M:%S"
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
+@cache
+def load_locale(lang: str) -> dict:
+    """Return the report's strings for ``lang`` (``ko`` or ``en``)."""
+    path = resources.files("analysis").joinpath("locales", f"{lang}.json")
+    return json.loads(path.read_text("utf-8"))
+
+
+def escape(value: object) -> str:
+    """Escape a data value for a Markdown table cell (HTML, pipes, newlines, emphasis)."""
+    text = html.escape(str(value), quote=False)
+    text = text.replace("|", "&#124;").replace("\n", " ").replace("\r", " ")
+    return re.sub(r"([\\`*_\[\]])", r"\\\1", text)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Return a Markdown table; cell values are escaped, empty cells stay empty."""
+    head = "| " + " | ".join(escape(h) for h in headers) + " |"
+    rule = "|" + "|".join("---" for _ in headers) + "|"
+    body = ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def local_time(
+    value: str | None, tz: str, fmt: str = TIME_FORMAT, text: Mapping | None = None
+) -> str:
+    """Format an ISO UTC time in the display zone ('time unknown' text for None)."""
+    if value is None:
+        return "" if text is None else text["time_unknown"]
+    return pd.Timestamp(value).tz_convert(tz).strftime(fmt)
+
+
+def utc_time(value: str | None, fmt: str = TIME_FORMAT) -> str:
+    """Format an ISO UTC time as UTC clock time."""
+    return "" if value is None else pd.Timestamp(value).tz_convert("UTC").strftime(fmt)
+
+
+def zone_name(tz: str, at: str) -> str:
+    """Return the zone's abbreviation at a time (``KST``), else its name."""
+    abbr = pd.Timestamp(at).tz_convert(tz).strftime("%Z")
+    return abbr if abbr and not abbr.startswith(("+", "-")) else tz
+
+
+def fmt_number(value: object, digits: int = 0) -> str:
+    """Format a number with thousands separators; '–' for a missing value."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if digits == 0:
+        return f"{round(float(value)):,}"
+    return f"{float(value):,.{digits}f}"
+
+
+def fmt_rate(value: object) -> str:
+    """Format a rate per request as a percentage with two significant decimals."""
+    if value is None:
+        return "–"
+    return f"{100 * float(value):.2f}%"
+
+
+def fmt_p(value: object) -> str:
+    """Format a p-value (three decimals, '< 0.001' below that)."""
+    if value is None:
+        return "–"
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
+def class_label(key: str) -> str:
+    """Return the readable label of an error class key (the key itself: it is the SQLSTATE)."""
+    return key
+
+
+def _verdicts(findings: Mapping) -> dict:
+    return {v["error_class"]: v for v in findings["verdicts"]}
+
+
+def _capacity(findings: Mapping) -> dict:
+    return {c["error_class"]: c for c in findings["capacity"]}
+
+
+def _tz(findings: Mapping) -> tuple[str, str]:
+    tz = findings["report"]["display_tz"]
+    return tz, zone_name(tz, findings["report"]["window"]["start"])
+
+
+def render_title(findings: Mapping, text: Mapping) -> str:
+    """Title block: incident, webinar and its title, window in the display zone and UTC, status."""
+    rep = findings["report"]
+    tb = text["title_block"]
+    tz, zn = _tz(findings)
+    start, end = rep["window"]["start"], rep["window"]["end"]
+    day = pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d")
+    day_utc = pd.Timestamp(start).strftime("%Y-%m-%d")
+    rows = [
+        (tb["incident"], escape(rep["incident"])),
+        (tb["project"], escape(rep.get("project_ref") or text["unknown"])),
+        (tb["webinar"], escape(rep["title"])),
+        (tb["webinar_id"], f"`{rep['webinar_id']}`"),
+        (tb["window_local"].format(tz=zn), f"{day} {local_time(start, tz)}–{local_time(end, tz)}"),
+        (tb["window_utc"], f"{day_utc} {utc_time(start)}–{utc_time(end)}"),
+        (tb["status"], tb["status_value"]),
+        (
+            tb["source"],
+            tb["source_value"].format(
+                data=escape(findings["inputs"]["incident_dir"]),
+                files=len(findings["inputs"]["checksums"]),
+            ),
+        ),
+    ]
+    title = text["title"].format(title=escape(rep["title"]))
+    return f"# {title}\n\n" + table(["", ""], rows)
+
+
+def render_summary(findings: Mapping, text: Mapping) -> str:
+    """Summary: audience, errors, verdicts, threshold, data-quality caveat."""
+    s = text["summary"]
+    rep, aud = findings["report"], findings["audience"]
+    tz, zn = _tz(findings)
+    parts = [f"## {text['headings']['summary']}"]
+    parts.append(
+        s["audience"].format(
+            start_local=local_time(rep["window"]["start"], tz),
+            end_local=local_time(rep["window"]["end"], tz),
+            tz=zn,
+            title=escape(rep["title"]),
+            peak=fmt_number(aud["peak"]),
+            peak_local=local_time(aud["peak_ts"], tz, text=text),
+            peak_utc=utc_time(aud["peak_ts"]),
+            users=fmt_number(aud["unique_users"]),
+            registrations=fmt_number(aud["registrations"]),
+        )
+    )
+    classes = [c for c in findings["error_classes"] if c["count"]]
+    if classes:
+        top = max(classes, key=lambda c: c["count"])
+        parts.append(
+            s["errors"].format(
+                errors=fmt_number(findings["impact"]["errors_total"]),
+                classes=len(classes),
+                top=f"`{escape(top['key'])}`",
+                top_count=fmt_number(top["count"]),
+            )
+        )
+    names = text["causes"]["verdicts"]
+    if findings["verdicts"]:
+        listed = "; ".join(
+            f"`{escape(v['error_class'])}` {names[v['verdict']]}" for v in findings["verdicts"]
+        )
+        parts.append(s["verdicts"].format(verdicts=listed))
+    caps = [c for c in findings["capacity"] if c["verdict"] == "capacity"]
+    for cap in caps:
+        parts.append(
+            s["threshold"].format(
+                key=f"`{escape(cap['error_class'])}`",
+                threshold=fmt_number(cap["k"]),
+                low=fmt_number(cap["k_low"]),
+                high=fmt_number(cap["k_high"]),
+                flag=s["weak"] if cap["weakly_identified"] else "",
+                lag=cap["lag_minutes"],
+            )
+        )
+    if not caps:
+        parts.append(s["no_threshold"])
+    warnings = [q for q in findings["data_quality"] if q["severity"] == "warning"]
+    if warnings:
+        parts.append(s["quality"].format(n=len(warnings)))
+    return "\n\n".join(parts)
+
+
+def render_impact(findings: Mapping, text: Mapping) -> str:
+    """Impact table: viewers, users, registrations, failures, errors by class, duration."""
+    im, aud = findings["impact"], findings["audience"]
+    t = text["impact"]
+    tz, zn = _tz(findings)
+    rows = [
+        (t["peak"], fmt_number(aud["peak"]), "concurrency"),
+        (t["users"], fmt_number(aud["unique_users"]), "sessions"),
+        (t["sessions"], fmt_number(aud["sessions"]), "sessions"),
+        (t["registrations"], fmt_number(aud["registrations"]), "registrations"),
+        (
+            t["failed_registrations"],
+            fmt_number(im["failed_registrations"]),
+            f"requests: `{escape(im['failed_registrations_filter'])}`",
+        ),
+        (
+            t["affected_users"],
+            fmt_number(im["affected_users"]),
+            f"requests: `{escape(im['affected_users_filter'])}`",
+        ),
+        (t["errors_total"], fmt_number(im["errors_total"]), "db_errors, realtime_events"),
+    ]
+    for c in findings["error_classes"]:
+        rows.append(
+            (
+                t["class_row"].format(label=f"`{escape(class_label(c['key']))}`"),
+                t["class_value"].format(
+                    count=fmt_number(c["count"]),
+                    rate=fmt_rate(c["rate"]),
+                    endpoint=escape(c["endpoint"] or "—"),
+                ),
+                f"{c['source']}: `{escape(c['filter'])}`",
+            )
+        )
+    if im["error_period_minutes"] is not None:
+        rows.append(
+            (
+                t["duration"],
+                t["duration_value"].format(
+                    minutes=im["error_period_minutes"],
+                    start=local_time(im["first_error"], tz),
+                    end=local_time(im["last_error"], tz),
+                    tz=zn,
+                ),
+                "db_errors, realtime_events",
+            )
+        )
+    return f"## {text['headings']['impact']}\n\n" + table(
+        [t["metric"], t["value"], t["evidence"]], rows
+    )
+
+
+def render_buckets(findings: Mapping, text: Mapping) -> str:
+    """Render concurrency per bucket (max, min, samples, mean) and the mean-of-maxima note."""
+    t = text["audience"]
+    tz, zn = _tz(findings)
+    rows = [
+        (
+            f"{local_time(b['start'], tz)}–{local_time(b['end'], tz)}",
+            fmt_number(b["max"]),
+            fmt_number(b["min"]),
+            b["samples"],
+            fmt_number(b["mean_tw"], 1),
+        )
+        for b in findings["buckets"]
+    ]
+    aud = findings["audience"]
+    heading = text["headings"]["audience"].format(minutes=findings["report"]["bucket_minutes"])
+    note = t["note"].format(
+        mean_max=fmt_number(aud["mean_of_bucket_maxima"], 2),
+        mean_tw=fmt_number(aud["time_weighted_mean"], 2),
+    )
+    return (
+        f"### {heading}\n\n"
+        + table([t["bucket"].format(tz=zn), t["max"], t["min"], t["samples"], t["mean"]], rows)
+        + f"\n\n{note}"
+    )
+
+
+def render_timeline(findings: Mapping, text: Mapping) -> str:
+    """Evidence-linked timeline: local and UTC time, event, source/filter/count."""
+    t = text["timeline"]
+    tz, zn = _tz(findings)
+    rows = []
+    for m in findings["timeline"]:
+        template = t["kinds"].get(m["kind"], "{description}")
+        event = template.format(
+            subject=f"`{escape(m['subject'])}`" if m["kind"] != "annotation" else "",
+            value=escape(
+                fmt_number(m["value"]) if isinstance(m["value"], int | float) else m["value"]
+            ),
+            description=escape(m["description"]),
+        )
+        ev = m["evidence"]
+        rows.append(
+            (
+                local_time(m["at"], tz, TIME_FORMAT_SECONDS, text),
+                utc_time(m["at"], TIME_FORMAT_SECONDS),
+                event,
+                f"{escape(ev['source'])} · `{escape(ev['filter'])}` · {ev['count']}",
+            )
+        )
+    return f"## {text['headings']['timeline']}\n\n" + table(
+        [t["time_local"].format(tz=zn), t["time_utc"], t["event"], t["evidence"]], rows
+    )
+
+
+def render_causes(findings: Mapping, text: Mapping) -> str:
+    """Root causes and contributing factors: one row per class with its verdict and numbers."""
+    t = text["causes"]
+    caps = _capacity(findings)
+    counts = {c["key"]: c for c in findings["error_classes"]}
+    rows = []
+    explained = []
+    for v in findings["verdicts"]:
+        key = v["error_class"]
+        cap = caps.get(key)
+        threshold = "–"
+        lag = "–"
+        if cap and v["verdict"] == "capacity":
+            threshold = (
+                f"{fmt_number(cap['k'])} [{fmt_number(cap['k_low'])}, {fmt_number(cap['k_high'])}]"
+            )
+            if cap["weakly_identified"]:
+                threshold += f" ({t['weak']})"
+            lag = f"{cap['lag_minutes']}"
+        evidence = escape(v["reason"])
+        if v.get("caveat"):
+            evidence += f"<br><small>{escape(v['caveat'])}</small>"
+        cls = counts.get(key, {})
+        rows.append(
+            (
+                f"`{escape(key)}`",
+                fmt_number(cls.get("count")),
+                fmt_rate(cls.get("rate")),
+                f"**{t['verdicts'][v['verdict']]}**",
+                threshold,
+                lag,
+                evidence,
+            )
+        )
+        if v["verdict"] not in explained:
+            explained.append(v["verdict"])
+    legend = "\n".join(f"- **{t['verdicts'][k]}**: {t['explain'][k]}" for k in explained)
+    limits = render_limits(findings, text)
+    return (
+        f"## {text['headings']['causes']}\n\n"
+        + table(
+            [
+                t["class"],
+                t["count"],
+                t["rate"],
+                t["verdict"],
+                t["threshold"],
+                t["lag"],
+                t["evidence"],
+            ],
+            rows,
+        )
+        + f"\n\n{legend}"
+        + (f"\n\n{limits}" if limits else "")
+    )
+
+
+def render_limits(findings: Mapping, text: Mapping) -> str:
+    """Render the published Supabase limits beside the capacity thresholds found."""
+    limits = findings["statistics"].get("supabase_limits", [])
+    caps = [c for c in findings["capacity"] if c["verdict"] == "capacity"]
+    if not limits or not caps:
+        return ""
+    t = text["causes"]
+    lows = min(c["k_low"] if c["k_low"] is not None else c["k"] for c in caps)
+    highs = max(c["k_high"] if c["k_high"] is not None else c["k"] for c in caps)
+    near = [lim for lim in limits if lows / 2 <= lim["limit"] <= highs * 2]
+    rows = [
+        (escape(f"{lim['product']} {lim['quantity']} ({lim['tier']})"), fmt_number(lim["limit"]))
+        for lim in near
+    ]
+    if not rows:
+        return ""
+    return f"**{t['limits_title']}**\n\n" + table([t["limit"], t["limit_value"]], rows)
+
+
+def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
+    templates = text.get("audit", {}).get("codes", {}).get(item["code"], {})
+    if key not in templates:
+        return escape(item[key])
+    fields = {
+        k: (
+            local_time(v, tz, TIME_FORMAT_SECONDS) if isinstance(v, str) and _ISO_RE.match(v) else v
+        )
+        for k, v in item["fields"].items()
+    }
+    try:
+        return escape(templates[key].format(**fields))
+    except (KeyError, ValueError, IndexError):
+        return escape(item[key])
+
+
+def render_audit(findings: Mapping, text: Mapping) -> str:
+    """Render what the data cannot tell: each data-quality finding and what it limits."""
+    t = text["audit"]
+    tz, _ = _tz(findings)
+    severity = t.get("severities", {})
+    rows = [
+        (
+            escape(severity.get(q["severity"], q["severity"])),
+            _audit_text(q, "what", text, tz),
+            _audit_text(q, "limits", text, tz),
+            f"{escape(q['evidence']['source'])} · `{escape(q['evidence']['filter'])}`",
+        )
+        for q in findings["data_quality"]
+    ]
+    return f"## {text['headings']['audit']}\n\n" + table(
+        [t["severity"], t["finding"], t["limits"], text["impact"]["evidence"]], rows
+    )
+
+
+def render_detection(findings: Mapping, text: Mapping) -> str:
+    """Render detection: when an alert could have fired, against the first errors."""
+    t = text["detection"]
+    d = findings["detection"]
+    tz, _ = _tz(findings)
+    lines = []
+    for c in d["crossings"]:
+        if c["at"] is None:
+            continue
+        template = t["threshold"] if c["name"].startswith("K ") else t["limit"]
+        lines.append(
+            template.format(
+                name=escape(c["name"]),
+                value=fmt_number(c["value"]),
+                local=local_time(c["at"], tz, TIME_FORMAT_SECONDS),
+                utc=utc_time(c["at"], TIME_FORMAT_SECONDS),
+            )
+        )
+    for key in ("first_error", "first_burst"):
+        if d[key]:
+            lines.append(
+                t[key].format(
+                    local=local_time(d[key]["at"], tz, TIME_FORMAT_SECONDS),
+                    utc=utc_time(d[key]["at"], TIME_FORMAT_SECONDS),
+                    key=f"`{escape(d[key]['error_class'])}`",
+                )
+            )
+    if d["lead_minutes"]:
+        lines.append(
+            t["gap"].format(rule=f"`{escape(d['earliest_rule'])}`", minutes=d["lead_minutes"])
+        )
+    elif not any(c["at"] for c in d["crossings"]):
+        lines.append(t["none"])
+    if d["first_human_action"]:
+        h = d["first_human_action"]
+        lines.append(t["human"].format(label=escape(h["label"]), local=local_time(h["at"], tz)))
+    if d["untimed_human_actions"]:
+        labels = ", ".join(escape(x) for x in d["untimed_human_actions"])
+        lines.append(t["human_unknown"].format(labels=labels))
+    body = "\n".join(f"- {line}" for line in lines)
+    return f"## {text['headings']['detection']}\n\n{t['intro']}\n\n{body}"
+
+
+def _evidence_text(ev: Mapping, text: Mapping) -> str:
+    e = text["actions"]["evidence"]
+    names = text["causes"]["verdicts"]
+    kind = ev["kind"]
+    if kind == "class":
+        key = f"`{escape(ev['error_class'])}`"
+        if not ev["present"]:
+            return e["class_missing"].format(key=key)
+        return e["class"].format(
+            key=key,
+            count=fmt_number(ev["count"]),
+            rate=fmt_rate(ev["rate"]),
+            verdict=names[ev["verdict"]],
+        )
+    if kind == "threshold":
+        return e["threshold"].format(
+            key=f"`{escape(ev['error_class'])}`",
+            value=fmt_number(ev["k"]),
+            low=fmt_number(ev["k_low"]),
+            high=fmt_number(ev["k_high"]),
+        )
+    if kind == "peak":
+        return e["peak"].format(peak=fmt_number(ev["peak"]))
+    if kind == "detection":
+        if ev["lead_minutes"]:
+            return e["detection"].format(minutes=ev["lead_minutes"])
+        return e["detection_missing"]
+    if kind == "errors_total":
+        return f"{text['impact']['errors_total']}: {fmt_number(ev['count'])}"
+    if kind == "endpoint":
+        return e["profiles"].format(count=fmt_number(ev["count"]))
+    return escape(json.dumps(ev, ensure_ascii=False))
+
+
+def render_actions(findings: Mapping, text: Mapping) -> str:
+    """Render the action items: seed recommendations with evidence; owner, type, due blank."""
+    t = text["actions"]
+    rows = [
+        (
+            item["number"],
+            t["items"].get(item["key"], item["key"]),
+            "<br>".join(_evidence_text(ev, text) for ev in item["evidence"]),
+            item["type"],
+            item["owner"],
+            item["due"],
+        )
+        for item in findings["action_items"]
+    ]
+    return f"## {text['headings']['actions']}\n\n{t['intro']}\n\n" + table(
+        [t["number"], t["action"], t["evidence"], t["type"], t["owner"], t["due"]], rows
+    )
+
+
+def render_appendix(findings: Mapping, text: Mapping) -> str:
+    """Appendix: methods, parameters, ingest accounting, input checksums, package versions."""
+    t = text["appendix"]
+    h = text["headings"]
+    rep = findings["report"]
+    tz, zn = _tz(findings)
+    methods = "\n".join(
+        f"- {line.format(tz=zn, minutes=rep['bucket_minutes'], seed=rep['seed'])}"
+        for line in t["methods"]
+    )
+    params = table(
+        [t["parameter"], t["value"]],
+        [(f"`{k}`", escape(v)) for k, v in findings["parameters"].items()],
+    )
+    acc_rows = [
+        (
+            f"`{escape(a.get('file'))}`",
+            escape(a.get("kind")),
+            fmt_number(a.get("read")),
+            fmt_number(a.get("accepted")),
+            fmt_number(a.get("rejected")),
+            escape(a.get("reason") or ""),
+        )
+        for a in findings["inputs"]["accounting"]
+    ]
+    accounting = table(
+        [t["file"], t["kind"], t["read"], t["accepted"], t["rejected"], t["reason"]], acc_rows
+    )
+    sums = table(
+        [t["file"], t["sha256"]],
+        [(f"`{escape(f)}`", f"`{s}`") for f, s in findings["inputs"]["checksums"].items()],
+    )
+    env = findings["environment"]
+    versions = table(
+        [t["package"], t["version"]],
+        [("python", env["python"])]
+        + [(escape(k), escape(v or "–")) for k, v in env["packages"].items()],
+    )
+    return (
+        f"## {h['appendix']}\n\n### {h['methods']}\n\n{methods}\n\n"
+        f"### {h['parameters']}\n\n{params}\n\n### {h['accounting']}\n\n{accounting}\n\n"
+        f"### {h['checksums']}\n\n{sums}\n\n### {h['versions']}\n\n{versions}"
+    )
+
+
+SECTIONS = {
+    "title": render_title,
+    "summary": render_summary,
+    "impact": render_impact,
+    "buckets": render_buckets,
+    "timeline": render_timeline,
+    "causes": render_causes,
+    "audit": render_audit,
+    "detection": render_detection,
+    "actions": render_actions,
+    "appendix": render_appendix,
+}
+
+
+def show(section: str, findings: Mapping, text: Mapping) -> None:
+    """Display one section of the report as Markdown in the notebook."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(SECTIONS[section](findings, text)))
+
+
+def show_unavailable(stage: str, text: Mapping) -> None:
+    """Display the note for a section whose stage is not built."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> {text['not_available'].format(stage=escape(stage))}"))
+
+
+def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
+    """Locale labels of one figure, with the display zone filled in."""
+    _, zn = _tz(findings)
+    return {k: v.format(tz=zn) for k, v in text["figures"][name].items()}
+
+
+def build_figure(name: str, analysis: object, text: Mapping) -> object:
+    """Build one of the four figures from an :class:`analysis.findings.Analysis`."""
+    f = analysis.findings
+    labels = figure_labels(name, text, f)
+    tz = f["report"]["display_tz"]
+    if name == "concurrency":
+        em = analysis.error_minutes
+        errors = em.pivot_table(
+            index="minute", columns="error_class", values="errors", aggfunc="sum"
+        )
+        errors = errors[[c["key"] for c in f["error_classes"] if c["key"] in errors.columns]]
+        bursts = sorted(
+            (pd.Timestamp(b["start"]), pd.Timestamp(b["end"]) + pd.Timedelta("1min"))
+            for b in f["bursts"]
+        )
+        limits = [
+            (c["name"], c["value"])
+            for c in f["detection"]["crossings"]
+            if not c["name"].startswith("K ")
+        ]
+        return plots.plot_concurrency(analysis.concurrency, errors, bursts, labels, tz, limits)
+    if name == "heatmap":
+        em = analysis.error_minutes
+        counts = em.pivot_table(
+            index="minute", columns="error_class", values="errors", aggfunc="sum"
+        )
+        counts = counts[[c["key"] for c in f["error_classes"] if c["key"] in counts.columns]]
+        return plots.plot_error_heatmap(counts, labels, tz)
+    if name == "lag":
+        curves = {}
+        for a in f["associations"]:
+            lags = pd.Series(a["lags"])
+            band = a["null_band"]
+            high = lags.map(lambda k, b=band: b["load_leads"] if k >= 0 else b["errors_lead"])
+            curves[a["error_class"]] = pd.DataFrame(
+                {"lag": lags, "r": a["r"], "null_low": -high, "null_high": high}
+            )
+        return plots.plot_lagged_association(curves, labels)
+    if name == "dose":
+        return plots.plot_dose_response(dose_panels(analysis), labels)
+    raise KeyError(name)
+
+
+def dose_panels(analysis: object) -> dict:
+    """Return per fitted class: minute points (lagged load, rate), fitted line, K, interval."""
+    from analysis.stats import lag_padded
+
+    panels = {}
+    for cap in analysis.findings["capacity"]:
+        frame = analysis.frames[cap["error_class"]]
+        load = lag_padded(frame["concurrency"].fillna(0).to_numpy(dtype=float), cap["lag_minutes"])
+        requests = frame["requests"].to_numpy(dtype=float)
+        keep = requests > 0
+        points = pd.DataFrame(
+            {
+                "load": load[keep],
+                "rate": frame["errors"].to_numpy(dtype=float)[keep] / requests[keep],
+            }
+        )
+        grid = pd.Series(sorted(set(load.tolist())), dtype=float)
+        fit = pd.DataFrame(
+            {
+                "load": grid,
+                "rate": cap["b0_per_request"]
+                + cap["b1_per_request_per_viewer"] * (grid - cap["k"]).clip(lower=0),
+            }
+        )
+        show_k = cap["verdict"] == "capacity"
+        panels[cap["error_class"]] = {
+            "points": points,
+            "fit": fit,
+            "threshold": cap["k"] if show_k else None,
+            "interval": (cap["k_low"], cap["k_high"]) if show_k else None,
+        }
+    return panels
+
+
+def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams) -> Path:
+    """Draw one figure, save it as ``figures/<name>.png``, display that PNG and its caption."""
+    from IPython.display import Image, Markdown, display
+
+    fig = build_figure(name, analysis, text)
+    png = plots.figure_png(fig)
+    path = Path(params.output_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    display(Image(data=png, format="png"))
+    display(Markdown(f"*{figure_labels(name, text, analysis.findings)['caption']}*"))
+    return path
+
+
+def show_heading(name: str, text: Mapping) -> None:
+    """Display a section heading from the locale."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"## {text['headings'][name]}"))

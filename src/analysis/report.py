@@ -1,0 +1,400 @@
+"""Execute the postmortem notebook with papermill and export it with nbconvert.
+
+``python -m analysis report`` (``make report``) validates the parameters, executes
+``notebooks/postmortem.ipynb`` into ``reports/<webinar>/postmortem.ipynb`` with the project's
+named kernel, then exports ``postmortem.html`` (self-contained, no code) and ``postmortem.pdf``
+(the same page printed by Debian's Chromium through nbconvert's WebPDFExporter).
+``python -m analysis reports`` does this for every webinar of an incident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbconvert.exporters.webpdf import WebPDFExporter
+from traitlets import Unicode
+
+from analysis.config import DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
+from analysis.exceptions import AnalysisError, ReportError
+from analysis.params import FORMATS, ReportParams, build_params, display_path
+
+NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+HTML_TEMPLATE = "postmortem_html"
+#: Debian's Chromium; Playwright's own browser download is not reachable from our machines.
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
+HANGUL_FONT = "Noto Sans CJK KR"
+#: Cells never shown to stakeholders: papermill's injected values, the defaults they override,
+#: and notes meant for the analyst in JupyterLab.
+HIDDEN_TAGS = ("injected-parameters", "parameters", "remove-cell")
+#: Fixed timestamp for every file format that records one (matplotlib honours it), so two runs
+#: give the same bytes. 2026-02-06T00:00:00Z, the incident's day.
+SOURCE_DATE_EPOCH = "1770336000"
+SYSTEM_PACKAGES_HINT = (
+    "the PDF needs Debian packages chromium and fonts-noto-cjk"
+    " (run 'bash scripts/install-system-deps.sh' as root)"
+)
+# Flags that keep a headless Chromium off the network and quiet on a closed machine.
+CHROMIUM_ARGS = (
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What one report run wrote, and what it skipped with the reason.
+
+    Attributes
+    ----------
+    webinar_id : str
+        The webinar reported on.
+    written : tuple of pathlib.Path
+        Files written (executed notebook, findings, exports).
+    notes : tuple of str
+        One line per skipped step (e.g. PDF without Chromium).
+    """
+
+    webinar_id: str
+    written: tuple[Path, ...]
+    notes: tuple[str, ...] = field(default=())
+
+
+class DebianWebPDFExporter(WebPDFExporter):
+    """nbconvert's WebPDFExporter driving an installed Chromium instead of Playwright's own.
+
+    WebPDFExporter has no option for the browser's path and Playwright's browser download is
+    unreachable here, so ``run_playwright`` is replaced: same steps, plus ``executable_path``,
+    the A4 page size from the template's CSS, and every request to another host refused.
+    """
+
+    executable_path = Unicode(CHROMIUM_CANDIDATES[0], help="Chromium to print with").tag(
+        config=True
+    )
+
+    def run_playwright(self, html: str) -> bytes:
+        """Print ``html`` to PDF bytes with Chromium."""
+        handle = tempfile.NamedTemporaryFile(suffix=".html", delete=False)
+        with handle:
+            handle.write(html.encode("utf-8"))
+        try:
+            # Playwright's sync API refuses to run inside an event loop (e.g. a notebook), so
+            # the coroutine runs in a thread of its own, as nbconvert does.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(asyncio.run, self._print(Path(handle.name))).result()
+        finally:
+            os.unlink(handle.name)
+
+    async def _print(self, page_file: Path) -> bytes:
+        from playwright.async_api import async_playwright
+
+        args = list(CHROMIUM_ARGS) + list(self.browser_args)
+        if self.disable_sandbox or os.geteuid() == 0:
+            # Chromium's sandbox cannot start as root (containers, CI).
+            args.append("--no-sandbox")
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=self.executable_path,
+                args=args,
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+            )
+            try:
+                page = await browser.new_page()
+                await page.route(
+                    "**/*",
+                    lambda route: (
+                        route.continue_()
+                        if route.request.url.startswith(("file:", "data:"))
+                        else route.abort()
+                    ),
+                )
+                await page.emulate_media(media="print")
+                await page.goto(page_file.as_uri(), wait_until="load")
+                return await page.pdf(print_background=True, prefer_css_page_size=True)
+            finally:
+                await browser.close()
+
+
+def find_chromium() -> str | None:
+    """Return the path of a Chromium executable, or None when none is installed."""
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def has_hangul_font() -> bool:
+    """Return True when fontconfig knows the Hangul font the figures and the PDF use."""
+    if shutil.which("fc-list") is None:
+        return False
+    out = subprocess.run(
+        ["fc-list", f":family={HANGUL_FONT}", "family"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return HANGUL_FONT in out.stdout
+
+
+def list_webinars(data_dir: Path) -> dict[str, str]:
+    """Return the webinars of an incident directory, id -> title, through ingest."""
+    from analysis.ingest import load_incident
+
+    table = load_incident(data_dir).webinars
+    return {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
+
+
+def kernel_environment() -> dict[str, str]:
+    """Return the environment variables that make a kernel's output reproducible."""
+    return {
+        "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH),
+        "PYTHONHASHSEED": "0",
+        # The figures are drawn by the kernel's inline backend; never a window.
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+
+
+def execute_notebook(params: ReportParams, *, progress: bool = True) -> Path:
+    """Execute the postmortem notebook for ``params`` into its output directory.
+
+    Parameters
+    ----------
+    params : ReportParams
+        Validated parameters; passed to papermill's Python API as values, never through a shell.
+    progress : bool, optional
+        Show papermill's progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        The executed notebook, ``<output_dir>/postmortem.ipynb``.
+
+    Raises
+    ------
+    ReportError
+        A cell failed; the message is the cell's error in one line.
+    """
+    import papermill as pm
+
+    params.output_dir.mkdir(parents=True, exist_ok=True)
+    target = params.output_dir / "postmortem.ipynb"
+    saved = {k: os.environ.get(k) for k in kernel_environment()}
+    os.environ.update(kernel_environment())
+    try:
+        pm.execute_notebook(
+            str(NOTEBOOK),
+            str(target),
+            parameters=params.to_notebook(),
+            kernel_name=KERNEL_NAME,
+            progress_bar=progress,
+            cwd=str(NOTEBOOKS_DIR),
+            log_output=False,
+        )
+    except pm.PapermillExecutionError as exc:
+        raise ReportError(
+            f"{display_path(NOTEBOOK)}, cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
+            f" (executed record: {display_path(target)})"
+        ) from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return target
+
+
+def prepare_for_export(nb: object, title: str) -> object:
+    """Return a copy of an executed notebook fit for stakeholders.
+
+    Drops the hidden cells (parameters, injected parameters, analyst notes) and every
+    run-specific field (papermill's times and timings, execution counts), and sets the title.
+    """
+    out = copy.deepcopy(nb)
+    out.cells = [
+        c for c in out.cells if not set(c.get("metadata", {}).get("tags", [])) & set(HIDDEN_TAGS)
+    ]
+    for cell in out.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output["execution_count"] = None
+    out.metadata.pop("papermill", None)
+    out.metadata["title"] = title
+    return out
+
+
+def export_html(nb: object, lang: str) -> str:
+    """Render the self-contained HTML page: no code, no prompts, every image embedded."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(config=_export_config(lang), template_name=HTML_TEMPLATE)
+    html, _ = exporter.from_notebook_node(nb)
+    return html
+
+
+def export_pdf(nb: object, lang: str, chromium: str) -> bytes:
+    """Print the same page to PDF with Chromium through nbconvert's WebPDFExporter."""
+    exporter = DebianWebPDFExporter(
+        config=_export_config(lang), template_name=HTML_TEMPLATE, executable_path=chromium
+    )
+    pdf, _ = exporter.from_notebook_node(nb)
+    return pdf
+
+
+def _export_config(lang: str) -> object:
+    from traitlets.config import Config
+
+    c = Config()
+    c.TemplateExporter.extra_template_basedirs = [str(TEMPLATES_DIR)]
+    c.TemplateExporter.exclude_input = True
+    c.TemplateExporter.exclude_input_prompt = True
+    c.TemplateExporter.exclude_output_prompt = True
+    c.HTMLExporter.embed_images = True
+    c.HTMLExporter.language_code = lang
+    return c
+
+
+def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
+    """Execute and export the postmortem of one webinar.
+
+    Parameters
+    ----------
+    params : ReportParams
+        Validated parameters.
+    progress : bool, optional
+        Show papermill's progress bar.
+
+    Returns
+    -------
+    ReportOutcome
+    """
+    import nbformat
+
+    notes: list[str] = []
+    if not has_hangul_font():
+        notes.append(
+            f"figures and PDF need the Hangul font {HANGUL_FONT}: install Debian package"
+            " fonts-noto-cjk (run 'bash scripts/install-system-deps.sh' as root)"
+        )
+    executed = execute_notebook(params, progress=progress)
+    written = [executed]
+    findings_path = params.output_dir / "findings.json"
+    if not findings_path.is_file():
+        raise ReportError(f"{display_path(findings_path)}: the notebook did not write its findings")
+    written.append(findings_path)
+    findings = json.loads(findings_path.read_text(encoding="utf-8"))
+    title = str(findings.get("report", {}).get("title", params.webinar_id))
+    nb = prepare_for_export(nbformat.read(executed, as_version=4), title)
+    if "html" in params.formats:
+        target = params.output_dir / "postmortem.html"
+        target.write_text(export_html(nb, params.lang), encoding="utf-8")
+        written.append(target)
+    if "pdf" in params.formats:
+        chromium = find_chromium()
+        if chromium is None:
+            notes.append(f"PDF not written: {SYSTEM_PACKAGES_HINT}")
+        else:
+            target = params.output_dir / "postmortem.pdf"
+            target.write_bytes(export_pdf(nb, params.lang, chromium))
+            written.append(target)
+    return ReportOutcome(params.webinar_id, tuple(written), tuple(notes))
+
+
+def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    if one:
+        p.add_argument("--webinar", default=DEFAULT_WEBINAR_ID, help="webinar id (UUID)")
+    p.add_argument("--data", default="", help="incident directory (default: the shipped one)")
+    p.add_argument("--lang", default="ko", help="report language: ko or en")
+    p.add_argument("--formats", default=",".join(FORMATS), help="html,pdf or a subset")
+    p.add_argument("--out", default="", help="output directory (default: reports/<webinar>)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def _print_outcome(outcome: ReportOutcome) -> None:
+    for path in outcome.written:
+        print(f"wrote {display_path(path)}")
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Run ``python -m analysis report``; return the exit code."""
+    args = _parser("python -m analysis report", one=True).parse_args(
+        None if argv is None else list(argv)
+    )
+    # Format first (no data read for a malformed id), then existence in the data.
+    build_params(args.webinar, args.data, lang=args.lang, formats=args.formats)
+    data_dir = build_params(args.webinar, args.data).data_dir
+    params = build_params(
+        args.webinar,
+        data_dir,
+        lang=args.lang,
+        formats=args.formats,
+        output_dir=args.out,
+        known_webinars=list_webinars(data_dir),
+    )
+    _print_outcome(run_report(params, progress=not args.no_progress))
+    return 0
+
+
+def main_all(argv: Iterable[str] | None = None) -> int:
+    """Run ``python -m analysis reports`` (every webinar of an incident); return the exit code.
+
+    One webinar's failure does not stop the others; the summary names each failure and why.
+    Exit code 0 when all succeeded, 1 otherwise.
+    """
+    args = _parser("python -m analysis reports", one=False).parse_args(
+        None if argv is None else list(argv)
+    )
+    first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
+    webinars = list_webinars(first.data_dir)
+    failures: dict[str, str] = {}
+    done: list[str] = []
+    for wid in sorted(webinars):
+        out = Path(args.out) / wid if args.out else ""
+        print(f"== {wid} ({webinars[wid]})")
+        try:
+            params = build_params(
+                wid,
+                first.data_dir,
+                lang=args.lang,
+                formats=args.formats,
+                output_dir=out,
+                known_webinars=webinars,
+            )
+            _print_outcome(run_report(params, progress=not args.no_progress))
+            done.append(wid)
+        except AnalysisError as exc:
+            failures[wid] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one webinar's crash must not stop the others
+            failures[wid] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    print(f"reports: {len(done)} of {len(webinars)} written")
+    for wid, why in failures.items():
+        print(f"failed {wid}: {why}")
+    return 1 if failures else 0
