@@ -60,6 +60,7 @@ class Fault:
     status: int = 503
     retry_after: str | None = None
     message: str = "fake failure"
+    headers: dict[str, str] = field(default_factory=dict)
     when: Callable[[dict], bool] = field(default=lambda call: True)
 
 
@@ -89,12 +90,16 @@ class FakeSupabaseApi:
         token: str,
         max_requests: int = 400,
         lifetime: float = 60.0,
+        start_rounding: str | None = None,
     ) -> None:
         self.rows = rows
         self.project_ref = project_ref
         self.token = token
         self.max_requests = max_requests
         self.lifetime = lifetime
+        # The docs say the range "is rounded to the nearest minute"; what that does to a start
+        # inside a minute is not documented. "floor"/"ceil" model the two possibilities.
+        self.start_rounding = start_rounding
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.now = datetime.now(UTC)
@@ -174,7 +179,9 @@ class FakeSupabaseApi:
         if fault is not None:
             call.fault = fault.kind
             if fault.kind == "status":
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                headers = dict(fault.headers)
+                if fault.retry_after:
+                    headers["Retry-After"] = fault.retry_after
                 return self._send(handler, call, fault.status, {"message": fault.message}, headers)
             if fault.kind == "error":
                 envelope = {
@@ -236,7 +243,13 @@ class FakeSupabaseApi:
             return parse_ts(start), parse_ts(start) + minute
         if start is None:
             return parse_ts(end) - minute, parse_ts(end)
-        return parse_ts(start), parse_ts(end)
+        begin = parse_ts(start)
+        floor = begin.replace(second=0, microsecond=0)
+        if self.start_rounding == "floor":
+            begin = floor
+        elif self.start_rounding == "ceil" and begin != floor:
+            begin = floor + minute
+        return begin, parse_ts(end)
 
     def _source(self, call: Call) -> tuple[str, str | None]:
         sql = call.sql

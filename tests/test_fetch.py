@@ -278,6 +278,31 @@ def test_a_connection_dropped_mid_page_is_retried_without_duplicates(tmp_path):
     assert_same_rows(tmp_path / "o", held)
 
 
+def test_redirects_are_not_followed_so_the_token_stays_home(tmp_path):
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        elsewhere = f"{api.base_url}/v1/projects/{REF}/analytics/endpoints/logs.all?moved=1"
+        api.queue(Fault("status", status=302, headers={"Location": elsewhere}))
+        with pytest.raises(FetchError, match="HTTP 302.*redirects are not followed"):
+            run_fetch(api, tmp_path / "o")
+        assert len(api.calls) == 1
+
+
+def test_a_start_moved_back_to_the_minute_costs_repeats_not_rows(tmp_path):
+    held = incident_rows()
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, start_rounding="floor") as api:
+        result = run_fetch(api, tmp_path / "o")
+    assert_same_rows(tmp_path / "o", held)
+    assert result.duplicates_dropped["edge_logs"] > 0
+
+
+def test_a_start_moved_forward_is_detected_instead_of_losing_rows(tmp_path):
+    with FakeSupabaseApi(
+        incident_rows(), project_ref=REF, token=TOKEN, start_rounding="ceil"
+    ) as api:
+        with pytest.raises(FetchError, match="did not come back"):
+            run_fetch(api, tmp_path / "o")
+
+
 def test_persistent_failure_gives_up_with_one_line(tmp_path):
     with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
         api.queue(Fault("status", status=500), 10)

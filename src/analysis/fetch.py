@@ -136,11 +136,16 @@ class ApiClient:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     requests: int = 0
     _last_call: float | None = None
+    _opener: urllib.request.OpenerDirector | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.token:
             raise FetchError(f"{TOKEN_ENV} is empty; expected a Supabase personal access token")
         self.base_url = validate_base_url(self.base_url)
+        handlers: list = [_RefuseRedirects()]
+        if urllib.parse.urlsplit(self.base_url).hostname in _LOOPBACK:
+            handlers.append(urllib.request.ProxyHandler({}))  # a proxy must not see local calls
+        self._opener = urllib.request.build_opener(*handlers)
 
     @property
     def endpoint_path(self) -> str:
@@ -173,14 +178,14 @@ class ApiClient:
             self.requests += 1
             retry_after: float | None = None
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with self._opener.open(request, timeout=self.timeout) as response:
                     body = response.read()
             except urllib.error.HTTPError as exc:
                 detail = self._api_message(_read_quietly(exc))
                 if exc.code not in _RETRYABLE_STATUS:
                     raise FetchError(
                         f"{what}: HTTP {exc.code} from {self.endpoint_path}: {detail}"
-                        f"{_HINTS.get(exc.code, '')}"
+                        f"{_hint(exc.code)}"
                     ) from None
                 last = f"HTTP {exc.code} ({detail})"
                 retry_after = parse_retry_after(exc.headers.get("Retry-After"))
@@ -264,11 +269,25 @@ class ApiClient:
         return text.replace(self.token, "<token>") if self.token else text
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would resend the Authorization header to its target."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _HINTS = {
     401: "; check that SUPABASE_ACCESS_TOKEN is a valid personal access token",
     403: "; the token needs the analytics_logs_read permission on this project",
     404: "; check the project ref",
 }
+
+
+def _hint(status: int) -> str:
+    if 300 <= status < 400:
+        return "; redirects are not followed (the token would be sent along); check the base URL"
+    return _HINTS.get(status, "")
 
 
 def _read_quietly(exc: urllib.error.HTTPError) -> bytes:
@@ -284,7 +303,7 @@ def validate_base_url(base_url: str) -> str:
     The token would travel in clear text otherwise.
     """
     parsed = urllib.parse.urlsplit(base_url)
-    loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    loopback = parsed.hostname in _LOOPBACK
     if parsed.scheme not in ("https", "http") or not parsed.hostname:
         raise FetchError(f"base URL {base_url!r}: expected https://host, found no usable URL")
     if parsed.scheme == "http" and not loopback:
@@ -486,7 +505,15 @@ class _Fetcher:
 
     def _fetch_source(self, source: str) -> None:
         st = self.state["sources"].setdefault(
-            source, {"piece": 0, "cursor_us": None, "done": False, "pages": [], "duplicates": 0}
+            source,
+            {
+                "piece": 0,
+                "cursor_us": None,
+                "cursor_id": None,
+                "done": False,
+                "pages": [],
+                "duplicates": 0,
+            },
         )
         seen = self._seen_ids(source, st)
         total_minutes = int((self.plan.end - self.plan.start).total_seconds() // 60)
@@ -523,11 +550,20 @@ class _Fetcher:
         cursor = (
             None if st["cursor_us"] is None else EPOCH + timedelta(microseconds=st["cursor_us"])
         )
+        if st["cursor_id"] is not None and all(row["id"] != st["cursor_id"] for row in rows):
+            # The previous page's last row lies inside this call's window, so it must come
+            # back; if it does not, the API moved the start (e.g. rounded it to the minute)
+            # and rows between the two could be lost without a trace.
+            raise FetchError(
+                f"{what}: the last row of the previous page (id {st['cursor_id']}) did not "
+                "come back; the API did not honour iso_timestamp_start to the microsecond, so "
+                "paging by timestamp could lose rows; stopped (the pages so far are kept)"
+            )
         fresh = []
         for row, stamp in zip(rows, stamps, strict=True):
             if row["id"] in seen:
-                # Rows at the cursor come back by design (the overlap); any other known id is
-                # a duplicate in the logs themselves, counted in the manifest.
+                # Rows at the cursor come back by design (the overlap); any other known id
+                # (a row logged twice, or a start the API moved back) is counted.
                 if stamp != cursor:
                     st["duplicates"] += 1
                 continue
@@ -537,15 +573,16 @@ class _Fetcher:
             raise FetchError(
                 f"{what}: a full page of {len(rows)} rows brought no new row (more than "
                 f"{ROW_CAP} rows share the timestamp {format_iso(stamps[-1])}, or the API "
-                "ignores the start of the window); narrow the query with a where clause"
+                "ignores the start of the window); export that moment by hand "
+                "(analysis/queries/README.md)"
             )
         for chunk_start in range(0, len(fresh), ROW_CAP):
             self._write_page(source, st, fresh[chunk_start : chunk_start + ROW_CAP], start, right)
         if len(rows) >= ROW_CAP:
-            st["cursor_us"] = _to_us(stamps[-1])
+            st["cursor_us"], st["cursor_id"] = _to_us(stamps[-1]), rows[-1]["id"]
         else:
             st["piece"] += 1
-            st["cursor_us"] = None
+            st["cursor_us"], st["cursor_id"] = None, None
             if st["piece"] == len(self.pieces):
                 st["done"] = True
                 if not st["pages"]:
