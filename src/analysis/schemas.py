@@ -1,0 +1,186 @@
+"""Declarative schemas of the canonical tables (docs/contract.md section 2).
+
+Each table has one :class:`pandera.pandas.DataFrameSchema`; ``ingest`` validates every table
+it returns against it, so a violated schema is a bug in ingest or an unhandled kind of bad
+input, reported as one :class:`~analysis.exceptions.SchemaError` line.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from analysis.exceptions import SchemaError
+
+UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
+STR = "string"
+
+#: Families of Realtime log lines (contract section 2).
+REALTIME_FAMILIES = (
+    "disconnect",
+    "pool_exhausted",
+    "too_many_connections",
+    "rate_limit",
+    "connect_failed",
+    "billing_metrics",
+    "other",
+)
+#: Postgres severities kept in ``db_errors``.
+ERROR_SEVERITIES = ("ERROR", "FATAL", "PANIC")
+PSEUDONYM = r"^u_[0-9a-f]{12}$"
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _col(dtype, *, nullable: bool = False, unique: bool = False, checks=None) -> pa.Column:
+    return pa.Column(dtype, nullable=nullable, unique=unique, checks=checks or [])
+
+
+def _schema(name: str, columns: dict, checks=None) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(columns, name=name, strict=True, ordered=True, checks=checks or [])
+
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "requests": _schema(
+        "requests",
+        {
+            "id": _col(STR, unique=True),
+            "ts": _col(UTC_NS),
+            "method": _col(STR, checks=[pa.Check.str_matches(r"^[A-Z]+$")]),
+            "path": _col(STR, checks=[pa.Check.str_startswith("/")]),
+            "search": _col(STR, nullable=True),
+            "status": _col("int64", checks=[pa.Check.in_range(100, 599)]),
+            "origin_time_ms": _col("float64", nullable=True, checks=[pa.Check.ge(0)]),
+            "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
+            "endpoint": _col(STR),
+            "client": _col(STR, nullable=True),
+            "cf_ray": _col(STR, nullable=True),
+        },
+    ),
+    "db_errors": _schema(
+        "db_errors",
+        {
+            "id": _col(STR, unique=True),
+            "ts": _col(UTC_NS),
+            "sql_state": _col(STR, nullable=True, checks=[pa.Check.str_matches(r"^[0-9A-Z]{5}$")]),
+            "sql_state_class": _col(STR, nullable=True, checks=[pa.Check.str_length(2, 2)]),
+            "severity": _col(STR, checks=[pa.Check.isin(ERROR_SEVERITIES)]),
+            "message": _col(STR),
+            "constraint": _col(STR, nullable=True),
+            "column": _col(STR, nullable=True),
+            "relation": _col(STR, nullable=True),
+            "user_name": _col(STR, nullable=True),
+            "application_name": _col(STR, nullable=True),
+            "command_tag": _col(STR, nullable=True),
+            "detail": _col(STR, nullable=True),
+            "query": _col(STR, nullable=True),
+        },
+        checks=[
+            pa.Check(
+                lambda df: (
+                    df["sql_state"].isna() | (df["sql_state"].str[:2] == df["sql_state_class"])
+                ),
+                name="sql_state_class is the first two characters of sql_state",
+            )
+        ],
+    ),
+    "realtime_events": _schema(
+        "realtime_events",
+        {
+            "id": _col(STR, unique=True),
+            "ts": _col(UTC_NS),
+            "level": _col(STR, nullable=True),
+            "message": _col(STR),
+            "family": _col(STR, checks=[pa.Check.isin(REALTIME_FAMILIES)]),
+            "connected": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
+            "limit": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
+        },
+    ),
+    "concurrency": _schema(
+        "concurrency",
+        {
+            "ts": _col(UTC_NS),
+            "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
+            "viewers": _col("int64", checks=[pa.Check.ge(0)]),
+        },
+    ),
+    "sessions": _schema(
+        "sessions",
+        {
+            "session_id": _col(STR),
+            "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
+            "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
+            "joined_at": _col(UTC_NS),
+            "left_at": _col(UTC_NS, nullable=True),
+        },
+        checks=[
+            pa.Check(
+                lambda df: df["left_at"].isna() | (df["left_at"] >= df["joined_at"]),
+                name="left_at is not before joined_at",
+            )
+        ],
+    ),
+    "registrations": _schema(
+        "registrations",
+        {
+            "id": _col(STR, unique=True),
+            "ts": _col(UTC_NS),
+            "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
+            "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
+        },
+    ),
+    "webinars": _schema(
+        "webinars",
+        {
+            "webinar_id": _col(STR, unique=True, checks=[pa.Check.str_matches(UUID)]),
+            "title": _col(STR),
+            "starts_at": _col(UTC_NS, nullable=True),
+            "ends_at": _col(UTC_NS, nullable=True),
+            "status": _col(STR, nullable=True),
+        },
+    ),
+}
+
+ACCOUNTING_COLUMNS = ("file", "kind", "read", "accepted", "rejected", "reason")
+
+
+def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate ``frame`` against the canonical schema ``name``; return it unchanged.
+
+    Raises
+    ------
+    SchemaError
+        One line naming the table, the column and check, and the first failing value.
+    """
+    try:
+        return SCHEMAS[name].validate(frame)
+    except pa.errors.SchemaError as exc:
+        cases = exc.failure_cases
+        found = None
+        if isinstance(cases, pd.DataFrame) and len(cases):
+            found = cases.iloc[0].get("failure_case")
+        column = getattr(exc.schema, "name", None) if exc.schema is not None else None
+        raise SchemaError(
+            f"canonical table '{name}'",
+            "schema violated",
+            field=str(column) if column and column != name else None,
+            expected=str(exc.check) if exc.check is not None else str(exc).splitlines()[0],
+            found=found,
+        ) from None
+
+
+def column_dtypes(name: str) -> dict[str, object]:
+    """Return column -> pandas dtype of canonical table ``name``.
+
+    Text columns are ``pd.StringDtype()`` (missing = ``pd.NA``); pandera treats every string
+    dtype alike, so the exact dtype is fixed here and cast by ``ingest``.
+    """
+    out = {}
+    for col, spec in SCHEMAS[name].columns.items():
+        dtype = spec.dtype.type
+        out[col] = pd.StringDtype() if isinstance(dtype, pd.StringDtype) else dtype
+    return out
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """Return an empty frame with the columns and dtypes of canonical table ``name``."""
+    return pd.DataFrame({col: pd.Series([], dtype=dt) for col, dt in column_dtypes(name).items()})
