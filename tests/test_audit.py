@@ -274,3 +274,32 @@ def test_audit_of_a_clean_incident_is_empty_and_of_a_dirty_one_serialises():
     assert "limits" in text
     assert all(f.limits and f.what for f in findings)
     assert len(audit.findings_frame(findings)) == len(findings)
+
+
+def test_sampling_is_judged_within_the_webinars_schedule():
+    live = _regular(start=ts("2026-02-06 05:40"), end=ts("2026-02-06 05:55"), value=2)
+    webinars = pd.DataFrame(
+        {
+            "webinar_id": [W1],
+            "title": ["late webinar"],
+            "starts_at": pd.to_datetime([ts("2026-02-06 05:40")], utc=True),
+            "ends_at": pd.to_datetime([ts("2026-02-06 05:55")], utc=True),
+        }
+    )
+    requests = requests_frame(
+        [(t, "rest/profiles", 200) for t in pd.date_range(START, END, freq="20s", inclusive="left")]
+    )
+    sessions = sessions_frame(
+        [(W1, "u_a", "2026-02-06 05:39", None), (W1, "u_b", "2026-02-06 05:39", None)]
+    )
+    scheduled = FakeIncident(requests=requests, concurrency=live, webinars=webinars,
+                             sessions=sessions, window=(START, END))  # fmt: skip
+    assert tl.webinar_span(scheduled, W1, START, END) == (
+        ts("2026-02-06 05:40"),
+        ts("2026-02-06 05:55"),
+    )
+    assert audit.audit_incident(scheduled, W1) == ()
+    unscheduled = FakeIncident(requests=requests, concurrency=live, sessions=sessions,
+                               window=(START, END))  # fmt: skip
+    codes = {f.code for f in audit.audit_incident(unscheduled, W1)}
+    assert {"sampling_density_drop", "sampling_gaps", "source_coverage_gap"} <= codes

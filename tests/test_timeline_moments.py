@@ -123,3 +123,10 @@ def test_key_moment_counts_can_be_recounted_from_their_filter():
     assert f"ts in [{lo.isoformat()}, {hi.isoformat()})" in burst["filter"]
     db = inc.db_errors
     assert ((db["ts"] >= lo) & (db["ts"] < hi)).sum() == burst["count"]
+
+
+def test_bursts_merge_across_one_quiet_minute_only():
+    runs = tl.detect_bursts(np.array([5, 0, 5, 0, 0, 5, 0, 0, 0, 0]), factor=1.0, min_count=3)
+    assert [(i, j, n) for i, j, n, _ in runs] == [(0, 2, 10), (5, 5, 5)]
+    runs = tl.detect_bursts(np.array([5, 0, 5]), factor=1.0, min_count=3, merge_gap=0)
+    assert len(runs) == 2

@@ -564,11 +564,14 @@ def audit_incident(
     conc = incident.concurrency[incident.concurrency["webinar_id"] == webinar_id]
     buckets = timeline.bucket_concurrency(conc, start, end, size=size, display_tz=tz)
     audience = timeline.summarize_audience(incident, webinar_id, start=start, end=end, size=size)
+    # A webinar's monitor only runs while it is live: judge sampling within its schedule.
+    live0, live1 = timeline.webinar_span(incident, webinar_id, start, end)
+    live_buckets = timeline.bucket_concurrency(conc, live0, live1, size=size, display_tz=tz)
     pairs = timeline.match_http_to_db(incident, classes, tolerance=tolerance)
     wide = timeline.match_http_to_db(incident, classes, tolerance=skew_search)
     findings: list[Finding] = []
-    findings += check_sampling_density(buckets, webinar_id=webinar_id)
-    findings += check_sampling_gaps(conc, start, end, webinar_id=webinar_id)
+    findings += check_sampling_density(live_buckets, webinar_id=webinar_id)
+    findings += check_sampling_gaps(conc, live0, live1, webinar_id=webinar_id)
     findings += check_concurrency_vs_users(
         audience.peak,
         audience.peak_ts,
@@ -577,7 +580,7 @@ def audit_incident(
         webinar_id=webinar_id,
     )
     findings += check_mean_of_maxima(buckets, audience.time_weighted_mean, webinar_id=webinar_id)
-    findings += check_source_coverage(continuous_sources(incident, webinar_id), start, end)
+    findings += check_source_coverage(continuous_sources(incident, webinar_id), live0, live1)
     findings += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
     findings += check_unmatched(
         timeline.summarize_matches(incident, classes, pairs),

@@ -155,6 +155,25 @@ def check_webinar(incident: object, webinar_id: str) -> str:
     return webinar_id
 
 
+def webinar_span(
+    incident: object, webinar_id: str, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the part of ``[start, end)`` inside the webinar's schedule, if known.
+
+    A webinar scheduled outside the window, or with no schedule, keeps the whole window.
+    """
+    webinars = getattr(incident, "webinars", None)
+    if webinars is None or not {"starts_at", "ends_at"} <= set(webinars.columns):
+        return start, end
+    row = webinars[webinars["webinar_id"] == webinar_id]
+    if row.empty:
+        return start, end
+    lo, hi = row["starts_at"].iloc[0], row["ends_at"].iloc[0]
+    lo = start if pd.isna(lo) else max(start, pd.Timestamp(lo).tz_convert("UTC"))
+    hi = end if pd.isna(hi) else min(end, pd.Timestamp(hi).tz_convert("UTC"))
+    return (lo, hi) if lo < hi else (start, end)
+
+
 # --------------------------------------------------------------------------------------------
 # Concurrency and audience
 # --------------------------------------------------------------------------------------------
@@ -275,7 +294,7 @@ class Audience:
     window_start: pd.Timestamp
     window_end: pd.Timestamp
     display_tz: str
-    bucket: str
+    bucket_s: float
     samples: int
     peak: int | None
     peak_ts: pd.Timestamp | None
@@ -351,7 +370,7 @@ def summarize_audience(
         window_start=start,
         window_end=end,
         display_tz=tz,
-        bucket=str(parse_size(size)),
+        bucket_s=parse_size(size).total_seconds(),
         samples=int(len(in_window)),
         peak=peak,
         peak_ts=peak_ts,
@@ -1146,9 +1165,12 @@ def find_recoveries(
 
 
 def detect_bursts(
-    errors: np.ndarray, *, factor: float = 2.0, min_count: int = 3
+    errors: np.ndarray, *, factor: float = 2.0, min_count: int = 3, merge_gap: int = 1
 ) -> list[tuple[int, int, int, float]]:
     """Find runs of minutes whose count reaches ``max(min_count, factor * mean)``.
+
+    Runs separated by at most ``merge_gap`` quieter minutes form one burst (bursty errors
+    rarely hit the threshold in every single minute).
 
     Returns
     -------
@@ -1158,18 +1180,14 @@ def detect_bursts(
     if errors.size == 0:
         return []
     threshold = max(float(min_count), factor * float(errors.mean()))
-    hot = errors >= threshold
-    runs, i = [], 0
-    while i < len(hot):
-        if not hot[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(hot) and hot[j + 1]:
-            j += 1
-        runs.append((i, j, int(errors[i : j + 1].sum()), threshold))
-        i = j + 1
-    return runs
+    hot = np.flatnonzero(errors >= threshold)
+    runs: list[list[int]] = []
+    for k in hot:
+        if runs and k - runs[-1][1] <= merge_gap + 1:
+            runs[-1][1] = int(k)
+        else:
+            runs.append([int(k), int(k)])
+    return [(i, j, int(errors[i : j + 1].sum()), threshold) for i, j in runs]
 
 
 def build_key_moments(
