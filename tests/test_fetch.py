@@ -21,6 +21,9 @@ REF = "abcdefghijklmnopqrst"
 TOKEN = "sbp_TEST0123456789abcdefSECRETtoken42"
 START = datetime(2026, 2, 6, 5, 0, tzinfo=UTC)
 END = datetime(2026, 2, 6, 6, 0, tzinfo=UTC)
+FIRST_START = (
+    "2026-02-06T04:59:59.999999Z"  # START one microsecond early: the API's start is exclusive
+)
 
 
 def incident_rows() -> dict[str, list[dict]]:
@@ -71,7 +74,7 @@ def read_pages(out: Path, source: str) -> list[list[dict]]:
 
 def assert_same_rows(out: Path, held: dict[str, list[dict]], start=START, end=END) -> None:
     for source, rows in held.items():
-        expected = [r for r in rows if start < fetch.row_timestamp(r["timestamp"]) <= end]
+        expected = [r for r in rows if start <= fetch.row_timestamp(r["timestamp"]) < end]
         pages = read_pages(out, source)
         got = [row for page in pages for row in page]
         assert all(len(page) <= fetch.ROW_CAP for page in pages)
@@ -175,6 +178,7 @@ def test_fetch_writes_every_row_once_in_pages_ingest_reads(tmp_path):
         "window_end": "2026-02-06T06:00:00Z",
         "display_tz": "Asia/Seoul",
         "flavour": "bigquery",
+        "files": {"fetch-manifest.json": {"kind": "ignore"}},
     }
     assert (out / "annotations.csv").read_text() == "time_utc,label,note\n"
     manifest = json.loads((out / fetch.MANIFEST_FILE).read_text())
@@ -211,9 +215,19 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
     end = START + timedelta(hours=30)
     seam = START + timedelta(hours=24)
     held = {"postgres_logs": make_rows("postgres_logs", START, end, 200, ref=REF, seed=4)}
-    # One row exactly on the seam (end of piece 1, inclusive) and one just after it.
-    held["postgres_logs"][0]["timestamp"] = fetch._to_us(seam)
-    held["postgres_logs"][1]["timestamp"] = fetch._to_us(seam) + 1000
+    # Rows exactly on the seam, one microsecond either side, and on both ends of the window:
+    # kept once each if inside [START, END), as ingest reads the window.
+    for index, moment in enumerate(
+        [
+            seam,
+            seam - timedelta(microseconds=1),
+            seam + timedelta(microseconds=1),
+            START,
+            end,
+            end - timedelta(microseconds=1),
+        ]
+    ):
+        held["postgres_logs"][index]["timestamp"] = fetch._to_us(moment)
     plan = fetch.FetchPlan(
         project_ref=REF, start=START, end=end, out_dir=tmp_path / "o", sources=("postgres_logs",)
     )
@@ -221,6 +235,11 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
         fetch.fetch_incident(plan, make_client(api), progress=False)
         calls = list(api.calls)
     assert_same_rows(tmp_path / "o", held, START, end)
+    kept = {
+        row["timestamp"] for page in read_pages(tmp_path / "o", "postgres_logs") for row in page
+    }
+    assert fetch._to_us(START) in kept and fetch._to_us(end) not in kept
+    assert {fetch._to_us(seam), fetch._to_us(seam) - 1, fetch._to_us(seam) + 1} <= kept
     spans = [fetch.row_timestamp(c.end) - fetch.row_timestamp(c.start) for c in calls]
     assert len(calls) == 2 and max(spans) <= timedelta(hours=24)
 
@@ -266,7 +285,7 @@ def test_a_connection_dropped_mid_page_is_retried_without_duplicates(tmp_path):
     sleeps = Sleeps()
 
     def second_edge_page(call):
-        return "from edge_logs" in call["sql"] and call["start"] != "2026-02-06T05:00:00Z"
+        return "from edge_logs" in call["sql"] and call["start"] != FIRST_START
 
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
         api.queue(Fault("drop", when=second_edge_page))
@@ -395,7 +414,7 @@ def test_an_interrupted_fetch_resumes_without_downloading_finished_pages(tmp_pat
     assert result.resumed
     # The resumed run asks only for what was missing: edge from the cursor, then the others.
     assert len(first_run) == 3 and len(second_run) == 3
-    assert second_run[0].start == first_run[2].start != "2026-02-06T05:00:00Z"
+    assert second_run[0].start == first_run[2].start != FIRST_START
     assert [c.sql.split("from ")[1].split()[0] for c in second_run] == [
         "edge_logs",
         "postgres_logs",

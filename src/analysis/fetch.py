@@ -8,9 +8,11 @@ rows, ``incident.json``, an empty ``annotations.csv``, ``fetch-manifest.json`` (
 row counts, checksums) and ``SHA256SUMS``.
 
 The API answers at most 1000 rows per call over at most 24 hours, with the window's start
-exclusive and its end inclusive. So the window is split into pieces of at most 24 hours and
-each piece is paged by timestamp: the next call starts one microsecond before the last row
-received, so rows sharing that timestamp are fetched again and dropped by id rather than lost.
+exclusive and its end inclusive; every bound is sent one microsecond early so the rows kept are
+those of ``[START, END)``, as ingest reads the window. The window is split into pieces of at
+most 24 hours and each piece is paged by timestamp: the next call starts one microsecond before
+the last row received, so rows sharing that timestamp are fetched again and dropped by id rather
+than lost.
 A state file records every finished page; an interrupted fetch resumes where it stopped.
 
 The token comes from ``SUPABASE_ACCESS_TOKEN`` only, travels only in the ``Authorization``
@@ -471,7 +473,12 @@ class _Fetcher:
 
     def __init__(self, plan: FetchPlan, client: ApiClient, progress: bool) -> None:
         self.plan, self.client, self.progress = plan, client, progress
-        self.pieces = split_window(plan.start, plan.end)
+        # The API serves (start, end]; ingest keeps [start, end). Shifting every bound back by
+        # one microsecond makes the two agree for microsecond timestamps.
+        self.pieces = [
+            (a - ONE_MICROSECOND, b - ONE_MICROSECOND)
+            for a, b in split_window(plan.start, plan.end)
+        ]
         self.queries = {s: strip_sql_comments(load_query(s, plan.flavour)) for s in plan.sources}
         self.key = _plan_key(plan, self.queries)
         self.state_path = plan.out_dir / STATE_FILE
@@ -587,7 +594,7 @@ class _Fetcher:
                 st["done"] = True
                 if not st["pages"]:
                     # An empty page says "fetched, nothing there", unlike a missing directory.
-                    self._write_page(source, st, [], self.plan.start, self.plan.end)
+                    self._write_page(source, st, [], self.pieces[0][0], self.pieces[-1][1])
         self._save_state()
 
     def _check_rows(
@@ -661,7 +668,7 @@ class _Fetcher:
         reached = self.pieces[st["piece"]][0]
         if st["cursor_us"] is not None:
             reached = EPOCH + timedelta(microseconds=st["cursor_us"])
-        return int((reached - self.plan.start).total_seconds() // 60)
+        return max(0, int((reached - self.plan.start).total_seconds() // 60))
 
     def _save_state(self) -> None:
         _write_atomic(self.state_path, json.dumps(self.state, indent=1).encode())
@@ -676,6 +683,8 @@ class _Fetcher:
             "window_end": format_iso(plan.end),
             "display_tz": plan.display_tz,
             "flavour": plan.flavour,
+            # The fetch manifest is provenance, not an export: tell ingest to skip it.
+            "files": {MANIFEST_FILE: {"kind": "ignore"}},
         }
         _write_atomic(out / "incident.json", (json.dumps(incident, indent=2) + "\n").encode())
         if not (out / "annotations.csv").exists():
@@ -691,7 +700,10 @@ class _Fetcher:
             "window": {
                 "start": format_iso(plan.start),
                 "end": format_iso(plan.end),
-                "semantics": "(start, end]: start exclusive, end inclusive, as the API",
+                "semantics": (
+                    "[start, end): each piece is asked as (a - 1 us, b - 1 us] because the API's "
+                    "start is exclusive and its end inclusive"
+                ),
                 "pieces": [[format_iso(a), format_iso(b)] for a, b in self.pieces],
             },
             "row_cap": ROW_CAP,
