@@ -561,3 +561,67 @@ def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, ca
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1 and TOKEN not in err, (expected, err)
     assert not (tmp_path / "o").exists()
+
+
+# -- round trip through ingest ------------------------------------------------------------------
+@pytest.mark.parametrize("flavour", ["bigquery", "clickhouse"])
+def test_what_fetch_writes_ingests_back_to_what_the_server_held(tmp_path, flavour):
+    import pandas as pd
+
+    from analysis.ingest import load_incident
+
+    original = incident_rows()
+    held = original
+    if flavour == "clickhouse":
+        held = {s: [to_clickhouse(r, s) for r in rows] for s, rows in original.items()}
+    out = tmp_path / "incident"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        api.queue(Fault("drop"))
+        api.queue(Fault("status", status=429, retry_after="1"))
+        run_fetch(api, out, flavour=flavour)
+    incident = load_incident(out, cache_dir=tmp_path / "cache", use_cache=False, progress=False)
+
+    assert incident.window == (pd.Timestamp(START), pd.Timestamp(END))
+    assert incident.manifest["flavour"] == flavour
+    accounting = incident.accounting
+    assert sorted(accounting["file"]) == sorted(
+        str(p.relative_to(out)) for p in out.rglob("page-*.json.gz")
+    )
+    assert (accounting["read"] == accounting["accepted"]).all()
+    assert accounting["rejected"].sum() == 0
+    manifest = json.loads((out / fetch.MANIFEST_FILE).read_text())
+    for entry in manifest["sources"].values():
+        for page in entry["pages"]:
+            assert incident.checksums[page["file"]] == page["sha256"]
+
+    def stamp(row):
+        return pd.Timestamp(fetch.row_timestamp(row["timestamp"]))
+
+    edge = {r["id"]: r["metadata"][0] for r in original["edge_logs"]}
+    requests = incident.requests.set_index("id")
+    assert sorted(requests.index) == sorted(edge)
+    for row in original["edge_logs"]:
+        got = requests.loc[row["id"]]
+        meta = edge[row["id"]]
+        assert got["ts"] == stamp(row)
+        assert got["status"] == meta["response"][0]["status_code"]
+        assert got["path"] == meta["request"][0]["path"]
+        assert got["method"] == meta["request"][0]["method"]
+        assert got["origin_time_ms"] == meta["response"][0]["origin_time"]
+
+    errors = incident.db_errors.set_index("id")
+    assert sorted(errors.index) == sorted(r["id"] for r in original["postgres_logs"])
+    for row in original["postgres_logs"]:
+        parsed = row["metadata"][0]["parsed"][0]
+        assert errors.loc[row["id"], "sql_state"] == parsed["sql_state_code"]
+        assert errors.loc[row["id"], "ts"] == stamp(row)
+
+    events = incident.realtime_events.set_index("id")
+    assert sorted(events.index) == sorted(r["id"] for r in original["realtime_logs"])
+    for row in original["realtime_logs"]:
+        measurements = row["metadata"][0].get("measurements")
+        if measurements:
+            assert events.loc[row["id"], "family"] == "billing_metrics"
+            assert events.loc[row["id"], "connected"] == measurements[0]["connected"]
+        else:
+            assert events.loc[row["id"], "family"] == "disconnect"
