@@ -46,7 +46,7 @@ data: setup ## Regenerate the shipped incident's raw data and verify it against 
 	@echo "make data: not built yet (issue 'The incident's raw data'); nothing was run." >&2; exit 2
 
 check: setup ## Ingest and validate an incident directory: make check DATA=<dir>
-	@echo "make check: not built yet (issue 'Ingest'); nothing was run." >&2; exit 2
+	@$(BIN)/python -m analysis check --data $(DATA)
 
 bench: setup ## Benchmarks and full-count simulations, printed as ratios against in-run baselines
 	@ls benchmarks/bench_*.py >/dev/null 2>&1 || { echo "make bench: no benchmark built yet; nothing was run." >&2; exit 2; }

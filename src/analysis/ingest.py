@@ -112,7 +112,13 @@ DATA_SUFFIXES = (".json", ".json.gz", ".csv", ".csv.gz", ".gz")
 #: Cells of a Logs Explorer / unified CSV that hold JSON (objects are stringified into one cell).
 JSON_CELL_COLUMNS = ("metadata", "log_attributes", "headers", "regions", "logs")
 #: Reasons that are filters rather than malformed rows; they never make a file "bad".
-FILTER_REASONS = ("outside window", "duplicate id", "unknown webinar", "not an error")
+FILTER_REASONS = (
+    "outside window",
+    "duplicate id",
+    "unknown webinar",
+    "not an error",
+    "unsupported log source",
+)
 #: Bump when the canonical tables change shape, to invalidate old caches.
 CACHE_FORMAT = 1
 #: Rows per canonicalisation batch: bounds memory on 10-million-row exports.
@@ -549,8 +555,8 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
             rec.setdefault("_reject", "unknown log source (set its kind in incident.json files)")
             kind = hint or "unknown"
         elif kind.startswith("unsupported:"):
-            rec.setdefault("_reject", f"unsupported log source {kind.split(':', 1)[1]}")
-            kind = "other_logs"
+            kind = kind.split(":", 1)[1]
+            rec.setdefault("_reject", f"unsupported log source {kind}")
         by_kind[kind].append(rec)
     if not records:
         return [
@@ -1658,11 +1664,22 @@ def build_table_kinds(parts: dict[str, list[FilePart]], ctx: Context) -> dict[st
     return tables
 
 
+#: Row order of each canonical table (deterministic whatever the file order).
+SORT_KEYS = {
+    "requests": ["ts", "id"],
+    "db_errors": ["ts", "id"],
+    "realtime_events": ["ts", "id"],
+    "concurrency": ["ts", "webinar_id"],
+    "sessions": ["joined_at", "session_id"],
+    "registrations": ["ts", "id"],
+    "webinars": ["starts_at", "webinar_id"],
+}
+
+
 def finish(table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Drop bookkeeping columns, fix dtypes and order, validate against the schema."""
-    table = table.drop(columns=[c for c in table.columns if c.startswith("_")]).reset_index(
-        drop=True
-    )
+    table = table.drop(columns=[c for c in table.columns if c.startswith("_")])
+    table = table.sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
     out = pd.DataFrame({col: table[col].astype(dt) for col, dt in column_dtypes(name).items()})
     return validate_table(name, out)
 
@@ -2045,22 +2062,18 @@ def write_cache(slot: Path, incident: Incident) -> None:
 
 def format_accounting(accounting: pd.DataFrame) -> str:
     """Return the accounting as a plain-text table with a total line."""
-    frame = accounting[["file", "kind", "read", "accepted", "rejected", "reason"]].copy()
-    frame["reason"] = frame["reason"].fillna("")
-    total = pd.DataFrame(
-        [
-            {
-                "file": "TOTAL",
-                "kind": "",
-                "read": frame["read"].sum(),
-                "accepted": frame["accepted"].sum(),
-                "rejected": frame["rejected"].sum(),
-                "reason": "",
-            }
-        ]
-    )
-    frame = pd.concat([frame, total], ignore_index=True)
-    return frame.to_string(index=False, justify="left", max_colwidth=70)
+    rows = [["file", "kind", "read", "accepted", "rejected", "reasons"]]
+    for rec in accounting.itertuples(index=False):
+        rows.append([rec.file, rec.kind, rec.read, rec.accepted, rec.rejected, rec.reason or ""])
+    totals = [int(accounting[c].sum()) for c in ("read", "accepted", "rejected")]
+    rows.append(["TOTAL", "", *totals, ""])
+    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    lines = []
+    for r in rows:
+        cells = [str(r[0]).ljust(widths[0]), str(r[1]).ljust(widths[1])]
+        cells += [str(v).rjust(w) for v, w in zip(r[2:5], widths[2:5], strict=True)]
+        lines.append("  ".join([*cells, str(r[5])]).rstrip())
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
