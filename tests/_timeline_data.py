@@ -47,8 +47,11 @@ def db_errors_frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 def realtime_frame(rows: list[tuple]) -> pd.DataFrame:
-    """Rows of (ts, family)."""
-    frame = pd.DataFrame(rows, columns=["ts", "family"])
+    """Rows of (ts, family) or (ts, family, connected, limit)."""
+    rows = [tuple(r) + (None, None) * (len(r) == 2) for r in rows]
+    frame = pd.DataFrame(rows, columns=["ts", "family", "connected", "limit"])
+    frame["connected"] = frame["connected"].astype("Int64")
+    frame["limit"] = frame["limit"].astype("Int64")
     frame["ts"] = _times(frame["ts"])
     frame.insert(0, "id", [f"rt{i:05d}" for i in range(len(frame))])
     frame["family"] = frame["family"].astype("string")

@@ -11,6 +11,7 @@ from _timeline_data import (
     FakeIncident,
     concurrency_frame,
     db_errors_frame,
+    realtime_frame,
     requests_frame,
     sessions_frame,
     ts,
@@ -303,3 +304,27 @@ def test_sampling_is_judged_within_the_webinars_schedule():
                                window=(START, END))  # fmt: skip
     codes = {f.code for f in audit.audit_incident(unscheduled, W1)}
     assert {"sampling_density_drop", "sampling_gaps", "source_coverage_gap"} <= codes
+
+
+def _billing(connected, limits):
+    return realtime_frame(
+        [
+            (START + pd.Timedelta(seconds=5 * i), "billing_metrics", c, lim)
+            for i, (c, lim) in enumerate(zip(connected, limits, strict=True))
+        ]
+    )
+
+
+def test_realtime_at_limit_fires_per_limit_reached():
+    rt = _billing([150, 200, 230, 190, 260, 310], [200, 200, 200, 200, 500, 500])
+    found = audit.check_realtime_limit(rt, START, END)
+    assert [f.code for f in found] == ["realtime_at_limit"]
+    f = found[0].fields
+    assert (f["limit"], f["rows_at_limit"], f["rows"], f["max_connected"]) == (200, 2, 4, 230)
+    assert f["first_ts"] == START + pd.Timedelta(seconds=5)
+
+
+def test_realtime_below_limit_is_silent():
+    rt = _billing([150, 199, 260], [200, 200, 500])
+    assert audit.check_realtime_limit(rt, START, END) == ()
+    assert audit.check_realtime_limit(realtime_frame([]), START, END) == ()

@@ -9,6 +9,7 @@ from _timeline_data import (
     FakeIncident,
     concurrency_frame,
     db_errors_frame,
+    realtime_frame,
     requests_frame,
     ts,
 )
@@ -130,3 +131,22 @@ def test_bursts_merge_across_one_quiet_minute_only():
     assert [(i, j, n) for i, j, n, _ in runs] == [(0, 2, 10), (5, 5, 5)]
     runs = tl.detect_bursts(np.array([5, 0, 5]), factor=1.0, min_count=3, merge_gap=0)
     assert len(runs) == 2
+
+
+def test_limit_change_is_a_key_moment_with_its_bracket():
+    rt = realtime_frame(
+        [
+            (START + pd.Timedelta(minutes=1), "billing_metrics", 150, 200),
+            (START + pd.Timedelta(minutes=2), "billing_metrics", 210, 200),
+            (START + pd.Timedelta(minutes=9), "billing_metrics", 260, 500),
+            (START + pd.Timedelta(minutes=10), "billing_metrics", 240, 500),
+        ]
+    )
+    changes = tl.find_limit_changes(rt)
+    assert changes[["from_limit", "to_limit", "rows_at_new"]].iloc[0].tolist() == [200, 500, 2]
+    assert changes["last_old_ts"].iloc[0] == START + pd.Timedelta(minutes=2)
+    moments = tl.build_key_moments(FakeIncident(realtime_events=rt, window=(START, END)))
+    row = moments[moments["kind"] == "limit_change"].iloc[0]
+    assert row["ts"] == START + pd.Timedelta(minutes=9) and row["value"] == 500
+    assert row["count"] == 2 and row["source"] == "realtime_events"
+    assert tl.find_limit_changes(rt.iloc[:2]).empty

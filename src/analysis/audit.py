@@ -219,7 +219,8 @@ def check_sampling_gaps(
             severity="warning",
             webinar_id=webinar_id,
             what=(
-                f"{big.size} silences longer than {threshold:g} s between concurrency samples "
+                f"{big.size} silence{'s' if big.size != 1 else ''} longer than {threshold:g} s "
+                "between concurrency samples "
                 f"(median interval {median:g} s) cover {fields['share']:.0%} of the window; the "
                 f"longest lasts {gaps[longest]:g} s from {points.iloc[longest].isoformat()}."
             ),
@@ -526,6 +527,56 @@ def check_mean_of_maxima(
     )
 
 
+def check_realtime_limit(
+    realtime_events: pd.DataFrame, start: object, end: object
+) -> tuple[Finding, ...]:
+    """Flag Realtime ``Billing metrics`` rows whose connected sockets reached the tenant limit.
+
+    One finding per limit value that was reached inside the window.
+    """
+    start, end = to_utc(start, "window start"), to_utc(end, "window end")
+    if realtime_events.empty or not {"connected", "limit"} <= set(realtime_events.columns):
+        return ()
+    rows = realtime_events[
+        (realtime_events["family"] == "billing_metrics")
+        & realtime_events["connected"].notna()
+        & realtime_events["limit"].notna()
+        & (realtime_events["ts"] >= start)
+        & (realtime_events["ts"] < end)
+    ]
+    out = []
+    for limit, group in rows.groupby(rows["limit"].astype("int64"), sort=True):
+        hit = group[group["connected"].astype("int64") >= limit].sort_values("ts")
+        if hit.empty:
+            continue
+        first, last = hit["ts"].iloc[0], hit["ts"].iloc[-1]
+        fields = {
+            "limit": int(limit), "rows_at_limit": int(len(hit)), "rows": int(len(group)),
+            "first_ts": first, "last_ts": last,
+            "max_connected": int(group["connected"].max()),
+        }  # fmt: skip
+        out.append(
+            Finding(
+                code="realtime_at_limit",
+                severity="warning",
+                what=(
+                    f"Realtime reported {len(hit)} of {len(group)} usage samples at or above its "
+                    f"connection limit of {limit} (up to {fields['max_connected']} connected), "
+                    f"from {first.isoformat()} to {last.isoformat()}."
+                ),
+                limits=(
+                    "At the limit Realtime refuses or drops connections, so concurrency measured "
+                    "through Realtime is capped by the plan there, not by demand; load in that "
+                    "period is a lower bound."
+                ),
+                source="realtime_events",
+                filter=f"family == 'billing_metrics' and limit == {limit} and connected >= limit",
+                fields=fields,
+            )  # fmt: skip
+        )
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------------------------
 # All checks for one webinar
 # --------------------------------------------------------------------------------------------
@@ -581,6 +632,7 @@ def audit_incident(
     )
     findings += check_mean_of_maxima(buckets, audience.time_weighted_mean, webinar_id=webinar_id)
     findings += check_source_coverage(continuous_sources(incident, webinar_id), live0, live1)
+    findings += check_realtime_limit(incident.realtime_events, start, end)
     findings += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
     findings += check_unmatched(
         timeline.summarize_matches(incident, classes, pairs),

@@ -1065,6 +1065,39 @@ def tabulate_error_minutes(
 # Key moments
 # --------------------------------------------------------------------------------------------
 
+
+def find_limit_changes(realtime_events: pd.DataFrame) -> pd.DataFrame:
+    """Find changes of the Realtime connection limit reported in ``Billing metrics`` rows.
+
+    The change happened between ``last_old_ts`` (last row at the old limit) and ``ts`` (first
+    row at the new one); a Realtime outage between them widens that interval.
+
+    Returns
+    -------
+    DataFrame: ts, last_old_ts, from_limit, to_limit, rows_at_new (rows until the next change).
+    """
+    cols = ["ts", "last_old_ts", "from_limit", "to_limit", "rows_at_new"]
+    if realtime_events.empty or "limit" not in realtime_events:
+        return pd.DataFrame(columns=cols)
+    rows = realtime_events[
+        (realtime_events["family"] == "billing_metrics") & realtime_events["limit"].notna()
+    ].sort_values("ts", kind="stable")
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    limit = rows["limit"].astype("int64").to_numpy()
+    ts = rows["ts"].reset_index(drop=True)
+    change = np.flatnonzero(limit[1:] != limit[:-1]) + 1
+    bounds = [*change.tolist(), len(limit)]
+    out = [
+        {
+            "ts": ts[k], "last_old_ts": ts[k - 1], "from_limit": int(limit[k - 1]),
+            "to_limit": int(limit[k]), "rows_at_new": int(bounds[n + 1] - k),
+        }
+        for n, k in enumerate(change)
+    ]  # fmt: skip
+    return pd.DataFrame(out, columns=cols)
+
+
 MOMENT_COLUMNS = [
     "ts",
     "ts_local",
@@ -1332,6 +1365,24 @@ def build_key_moments(
                     1,
                 )
             )
+    for ch in find_limit_changes(incident.realtime_events).itertuples():
+        in_win = start <= ch.ts < end
+        if not in_win:
+            continue
+        rows.append(
+            _moment(
+                ch.ts,
+                "limit_change",
+                "realtime:limit",
+                f"Realtime connection limit {ch.from_limit} -> {ch.to_limit}, first reported "
+                f"here; last reported at {ch.from_limit} at {ch.last_old_ts.isoformat()}",
+                ch.to_limit,
+                "realtime_events",
+                f"family == 'billing_metrics' and limit == {ch.to_limit} and ts in "
+                f"[{ch.ts.isoformat()}, next change)",
+                ch.rows_at_new,
+            )
+        )
     notes = getattr(incident, "annotations", None)
     if notes is not None:
         for note in notes.itertuples():
@@ -1357,6 +1408,7 @@ def build_key_moments(
         for i, k in enumerate(
             [
                 "annotation",
+                "limit_change",
                 "concurrency_drop",
                 "concurrency_spike",
                 "peak",
