@@ -1,0 +1,179 @@
+"""Raw files -> ingest -> timeline: every figure of incident-facts.md, for both webinars and totals.
+
+The expected values below are the published figures (docs: ../shared/docs/incident-facts.md);
+they live only here. Everything else is computed from the shipped raw exports.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from analysis import audit, config
+from analysis import timeline as tl
+
+MAIN = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
+TEST = "c9c7d93a-d775-4f8e-9243-8fdbb3618e2a"
+
+# (bucket in KST, max, min, samples), incident-facts.md "Webinar 1".
+MAIN_BUCKETS = [
+    ("14:00–14:05", 244, 214, 19),
+    ("14:05–14:10", 299, 226, 33),
+    ("14:10–14:15", 264, 147, 18),
+    ("14:15–14:20", 47, 47, 1),
+    ("14:20–14:25", 27, 27, 1),
+    ("14:25–14:30", 36, 36, 1),
+    ("14:30–14:35", 82, 2, 3),
+    ("14:35–14:40", 135, 135, 1),
+    ("14:40–14:45", 311, 88, 12),
+    ("14:45–14:50", 253, 209, 20),
+    ("14:50–14:55", 235, 198, 22),
+    ("14:55–15:00", 235, 199, 23),
+]
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory):
+    ingest = pytest.importorskip("analysis.ingest")
+    if not (config.DEFAULT_INCIDENT_DIR / "incident.json").exists():
+        pytest.skip("shipped incident not generated (make data)")
+    return ingest.load_incident(
+        config.DEFAULT_INCIDENT_DIR, cache_dir=tmp_path_factory.mktemp("interim")
+    )
+
+
+def test_window_and_display_zone(incident):
+    start, end = tl.resolve_window(incident)
+    assert (start, end) == (
+        pd.Timestamp("2026-02-06 05:00", tz="UTC"),
+        pd.Timestamp("2026-02-06 06:00", tz="UTC"),
+    )
+    assert tl.display_tz_of(incident) == "Asia/Seoul"
+    assert start.tz_convert("Asia/Seoul").strftime("%H:%M") == "14:00"
+
+
+def test_main_webinar_buckets(incident):
+    start, end = tl.resolve_window(incident)
+    b = tl.bucket_concurrency(incident.concurrency, start, end, webinar_id=MAIN)
+    got = [
+        (r.label_local, int(r.max), int(r.min), int(r.samples)) for r in b.itertuples(index=False)
+    ]
+    assert got == MAIN_BUCKETS
+    assert int(b["samples"].sum()) == 154
+
+
+def test_main_webinar_audience(incident):
+    a = tl.summarize_audience(incident, MAIN)
+    assert a.peak == 311
+    assert a.peak_ts.tz_convert("Asia/Seoul").strftime("%H:%M") == "14:40"
+    assert a.peak_ts.floor("5min") == pd.Timestamp("2026-02-06 05:40", tz="UTC")
+    assert a.samples == 154
+    assert a.unique_users == 141
+    assert a.registrations == 176
+    # "average peak concurrency" ~ 181 is the mean of the twelve bucket maxima
+    assert (a.sum_of_bucket_maxima, a.buckets_with_samples) == (2168, 12)
+    assert a.mean_of_bucket_maxima == pytest.approx(2168 / 12)
+    assert round(a.mean_of_bucket_maxima) == 181
+    assert a.time_weighted_mean < a.mean_of_bucket_maxima
+    json.dumps(a.to_dict())
+
+
+def test_test_webinar_audience(incident):
+    a = tl.summarize_audience(incident, TEST)
+    assert (a.peak, a.unique_users, a.registrations) == (2, 2, 1)
+
+
+def test_totals(incident):
+    t = tl.summarize_totals(incident)
+    assert t.peak == 311 and t.peak_webinar_id == MAIN
+    assert t.peak_ts.tz_convert("Asia/Seoul").strftime("%H:%M") == "14:40"
+    assert (t.unique_users, t.registrations) == (143, 177)
+    assert t.busiest_buckets == ("14:05–14:10", "14:40–14:45")
+
+
+def test_error_classes_as_the_report_words_them(incident):
+    classes = {c.key: c for c in tl.define_error_classes(incident)}
+    pk = classes["23505:registrations_pkey"]
+    col = classes["42703"]
+    stats = classes["23505:uq_marketing_stats_daily_key"]
+    uuid = classes["22P02"]
+    disc = classes["realtime:disconnect"]
+    # HTTP as the report gives it, through PostgREST's mapping
+    assert (pk.http_status, col.http_status, stats.http_status, uuid.http_status) == (
+        409,
+        400,
+        409,
+        400,
+    )
+    # very high > high > medium; "dozens" = 24..96; >= 100 Postgres errors in all
+    assert pk.count > col.count > uuid.count
+    assert pk.count > stats.count > uuid.count
+    assert 24 <= pk.count <= 96 and 24 <= disc.count <= 96
+    assert len(incident.db_errors) >= 100
+    assert pk.endpoint == "rest/registrations" and col.endpoint == "rest/registrations"
+    table = tl.tabulate_db_errors(incident.db_errors)
+    assert set(table["sql_state"]) >= {"23505", "42703", "22P02"}
+    msgs = set(table["example"])
+    assert 'duplicate key value violates unique constraint "registrations_pkey"' in msgs
+    assert "column registrations.id does not exist" in msgs
+    assert 'invalid input syntax for type uuid: "null"' in msgs
+
+
+def test_409s_pair_with_their_23505s(incident):
+    classes = tl.define_error_classes(incident)
+    pairs = tl.match_http_to_db(incident, classes)
+    summary = tl.summarize_matches(incident, classes, pairs)
+    row = summary[(summary["endpoint"] == "rest/registrations") & (summary["status"] == 409)]
+    assert len(row) == 1
+    row = row.iloc[0]
+    pk = next(c for c in classes if c.key == "23505:registrations_pkey")
+    assert row["db_errors"] == pk.count and row["matched"] == pk.count
+    assert row["unmatched_db"] == 0 and row["unmatched_requests"] == 0
+    assert pairs["offset_s"].abs().max() < 1.0
+
+
+def test_busiest_paths(incident):
+    counts = incident.requests["endpoint"].value_counts()
+    assert counts.index[0] == "rest/profiles"
+    for endpoint in (
+        "rest/questions",
+        "rest/webinars",
+        "auth/user",
+        "rest/registrations",
+        "rest/webinar_live_presence",
+    ):
+        assert counts.get(endpoint, 0) > 0, endpoint
+
+
+def test_minute_frames_for_every_class(incident):
+    classes = tl.define_error_classes(incident)
+    for cls in classes:
+        frame = tl.build_minute_frame(incident, MAIN, cls.key, classes=classes)
+        assert len(frame) == 60
+        assert frame["concurrency"].notna().all()
+        assert int(frame["errors"].sum()) == cls.count  # every error of the class is in the hour
+        assert (frame["errors"] <= frame["requests"]).all() or cls.source == "realtime_events"
+    frame = tl.build_minute_frame(incident, MAIN, "23505:registrations_pkey", classes=classes)
+    assert int(frame["samples"].sum()) == 154
+    assert frame["concurrency"].max() == 311
+
+
+def test_key_moments_and_audit_see_what_the_report_did_not(incident):
+    moments = tl.build_key_moments(incident, MAIN)
+    peak = moments[moments["kind"] == "peak"].iloc[0]
+    assert peak["value"] == 311 and peak["count"] == 154
+    unknown = moments[moments["ts"].isna()]
+    assert len(unknown) == len(incident.annotations[incident.annotations["ts"].isna()])
+    assert (unknown["kind"] == "annotation").all()
+    findings = {f.code: f for f in audit.audit_incident(incident, MAIN)}
+    users = findings["concurrency_exceeds_users"].fields
+    assert (users["peak"], users["unique_users"]) == (311, 141)
+    mom = findings["mean_of_maxima_vs_mean"].fields
+    assert (mom["sum_of_maxima"], mom["buckets_with_samples"]) == (2168, 12)
+    drop = findings["sampling_density_drop"].fields
+    assert drop["start"] == pd.Timestamp("2026-02-06 05:15", tz="UTC")
+    assert drop["end"] == pd.Timestamp("2026-02-06 05:40", tz="UTC")
+    assert "clock_skew" not in findings and "ingest_rows_rejected" not in findings
+    json.dumps([f.to_dict() for f in findings.values()])
