@@ -625,3 +625,44 @@ def test_what_fetch_writes_ingests_back_to_what_the_server_held(tmp_path, flavou
             assert events.loc[row["id"], "connected"] == measurements[0]["connected"]
         else:
             assert events.loc[row["id"], "family"] == "disconnect"
+
+
+def test_explorer_downloads_paged_by_hand_ingest_like_the_readme_says(tmp_path):
+    """queries/README.md: save each raw download as is; overlapping pages need no editing."""
+    import csv
+    import io
+
+    from analysis.ingest import load_incident
+
+    rows = make_rows("edge_logs", START, END, 150, ref=REF, seed=11, tie=(95, 10))
+    out = tmp_path / "manual"
+    (out / "exports").mkdir(parents=True)
+    (out / "incident.json").write_text(
+        json.dumps(
+            {
+                "name": "manual",
+                "project_ref": REF,
+                "window_start": "2026-02-06T05:00:00Z",
+                "window_end": "2026-02-06T06:00:00Z",
+                "display_tz": "Asia/Seoul",
+            }
+        )
+    )
+    # Page 1: the first 100 rows (cut inside the tie); page 2: `>= last timestamp`, as a CSV
+    # the way Studio writes it (JSON cells, CRLF); page 3 would be empty.
+    first = rows[:100]
+    second = [r for r in rows if r["timestamp"] >= first[-1]["timestamp"]]
+    (out / "exports" / "edge-1.json").write_text(json.dumps(first, indent=2))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["id", "timestamp", "event_message", "metadata"])
+    for row in second:
+        writer.writerow(
+            [row["id"], row["timestamp"], row["event_message"], json.dumps(row["metadata"])]
+        )
+    (out / "exports" / "edge-2.csv").write_text(buffer.getvalue())
+    incident = load_incident(out, cache_dir=tmp_path / "cache", use_cache=False, progress=False)
+    assert sorted(incident.requests["id"]) == sorted(r["id"] for r in rows)
+    repeated = len(first) + len(second) - len(rows)
+    assert repeated > 1  # the whole tie came back
+    assert incident.accounting["rejected"].sum() == repeated
