@@ -427,3 +427,10 @@ def test_db_error_without_sqlstate_keeps_its_own_class():
     assert tl.match_http_to_db(inc).empty or "unknown" not in set(
         tl.match_http_to_db(inc)["error_class"]
     )
+
+
+def test_pooled_webinars_have_no_time_weighted_mean():
+    conc = concurrency_frame([("2026-02-06 05:01", W1, 10), ("2026-02-06 05:02", W2, 99)])
+    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    assert b["max"].iloc[0] == 99 and b["samples"].iloc[0] == 2
+    assert b["mean_tw"].isna().all()

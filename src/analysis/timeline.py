@@ -248,6 +248,8 @@ def bucket_concurrency(
     DataFrame, one row per bucket (empty buckets included, ``samples == 0``): bucket_start,
     bucket_end, bucket_start_local, bucket_end_local, label_local, samples, max, min, max_ts,
     mean_tw (time-weighted, step function), covered_s (seconds of the bucket with a known value).
+    With several webinars in ``concurrency`` (no ``webinar_id``), max/min/samples pool their
+    samples and mean_tw/covered_s are NaN: a time-weighted mean is per webinar.
     """
     start, end = to_utc(start, "window start"), to_utc(end, "window end")
     if end <= start:
@@ -265,7 +267,11 @@ def bucket_concurrency(
         samples=("viewers", "size"), max=("viewers", "max"), min=("viewers", "min")
     )
     first_max = grouped.loc[grouped.groupby("bucket")["viewers"].idxmax()].set_index("bucket")
-    weighted, covered = step_integrals(samples, edges)
+    if samples["webinar_id"].nunique() > 1:
+        # One step function per webinar; their samples interleave, so no single mean exists.
+        weighted, covered = np.full(n, np.nan), np.full(n, np.nan)
+    else:
+        weighted, covered = step_integrals(samples, edges)
     out = pd.DataFrame({"bucket_start": edges[:-1], "bucket_end": edges[1:]})
     out["bucket_start_local"] = out["bucket_start"].dt.tz_convert(display_tz)
     out["bucket_end_local"] = out["bucket_end"].dt.tz_convert(display_tz)
@@ -280,7 +286,8 @@ def bucket_concurrency(
     out["min"] = agg["min"].reindex(idx).astype("Int64").to_numpy()
     out["max_ts"] = pd.to_datetime(first_max["ts"].reindex(idx).reset_index(drop=True), utc=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["mean_tw"] = np.where(covered > 0, weighted / np.where(covered > 0, covered, 1), np.nan)
+        safe = np.where(covered > 0, covered, 1)
+        out["mean_tw"] = np.where(covered > 0, weighted / safe, np.nan)
     out["covered_s"] = covered
     return out
 
