@@ -666,3 +666,36 @@ def test_explorer_downloads_paged_by_hand_ingest_like_the_readme_says(tmp_path):
     repeated = len(first) + len(second) - len(rows)
     assert repeated > 1  # the whole tie came back
     assert incident.accounting["rejected"].sum() == repeated
+
+
+def test_ctrl_c_mid_fetch_keeps_the_finished_pages_and_the_rerun_completes(
+    tmp_path, monkeypatch, capsys
+):
+    held = incident_rows()
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    out = tmp_path / "cli"
+    write_page = fetch._Fetcher._write_page
+    written = []
+
+    def interrupted_write(self, source, st, rows, start, end):
+        if len(written) == 1:
+            raise KeyboardInterrupt
+        written.append(source)
+        write_page(self, source, st, rows, start, end)
+
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        monkeypatch.setattr(fetch._Fetcher, "_write_page", interrupted_write)
+        assert cli.main(_cli_args(api, out, "--no-progress")) == 130
+        assert "run the same command again to resume" in capsys.readouterr().err
+        state = json.loads((out / fetch.STATE_FILE).read_text())
+        assert [p["file"] for p in state["sources"]["edge_logs"]["pages"]] == [
+            "edge_logs/page-0001.json.gz"
+        ]
+        monkeypatch.setattr(fetch._Fetcher, "_write_page", write_page)
+        calls_before = len(api.calls)
+        assert cli.main(_cli_args(api, out, "--no-progress")) == 0
+        resumed_calls = api.calls[calls_before:]
+    # The second edge call (whose page was never written) is asked again; page 1 is not.
+    assert resumed_calls[0].start != FIRST_START and "from edge_logs" in resumed_calls[0].sql
+    assert_same_rows(out, held)
+    assert not (out / fetch.STATE_FILE).exists()

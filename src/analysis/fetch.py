@@ -749,6 +749,8 @@ class _Fetcher:
                 "duplicates": entry["duplicates_dropped"],
             }
             self._seen_ids(source, self.state["sources"][source])
+        # Left behind if the run stopped between writing the manifest and removing it.
+        self.state_path.unlink(missing_ok=True)
         return self._result(resumed=False, already_complete=True)
 
     def _result(self, resumed: bool, already_complete: bool = False) -> FetchResult:
@@ -882,7 +884,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry=RetryPolicy(max_attempts=args.max_attempts),
         min_interval=args.min_interval,
     )
-    result = fetch_incident(plan, client, progress=not args.no_progress)
+    try:
+        result = fetch_incident(plan, client, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; run the same command again to resume into {plan.out_dir}",
+            file=sys.stderr,
+        )
+        return 130
     if result.already_complete:
         print(f"{result.out_dir}: already complete; pages verified, nothing downloaded")
     for source in plan.sources:
