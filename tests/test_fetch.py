@@ -140,15 +140,60 @@ def test_queries_exist_for_each_source_flavour_and_kind():
         for flavour in fetch.FLAVOURS:
             for kind in ("raw", "per_minute"):
                 sql = fetch.strip_sql_comments(fetch.load_query(source, flavour, kind))
-                limit = re.search(r"\blimit (\d+)$", sql)
-                assert limit and int(limit.group(1)) <= fetch.ROW_CAP, (source, flavour, kind)
-                table = f"from {source}" if flavour == "bigquery" else f"source = '{source}'"
-                assert table in sql, (source, flavour, kind)
+                assert re.search(r"\blimit (\d+)$", sql), (source, flavour, kind)
                 if kind == "raw":
                     assert re.search(r"order by [\w.]*timestamp asc", sql)
     assert (root / "README.md").exists()
     with pytest.raises(FetchError, match="no such file"):
         fetch.load_query("auth_logs", "bigquery")
+
+
+def test_every_query_has_both_flavours_and_stays_under_the_cap():
+    root = Path(fetch.__file__).parent / "queries"
+    files = sorted(root.glob("*.sql"))
+    names = {p.name.split(".")[0] for p in files}
+    assert len(files) == 2 * len(names) >= 12
+    for path in files:
+        stem, flavour, _ = path.name.split(".")
+        source = next(s for s in fetch.SOURCES if stem.startswith(s.split("_")[0]))
+        sql = fetch.strip_sql_comments(path.read_text())
+        assert int(re.search(r"\blimit (\d+)$", sql).group(1)) <= fetch.ROW_CAP, path.name
+        if flavour == "bigquery":
+            assert f"from {source} as t" in sql and "from logs" not in sql, path.name
+            assert "count()" not in sql and "countIf" not in sql, path.name
+        else:
+            assert "from logs" in sql and f"source = '{source}'" in sql, path.name
+            assert "count(*)" not in sql and "select *" not in sql, path.name  # rejected by CH
+
+
+def test_realtime_families_of_the_aggregate_match_their_messages():
+    messages = {
+        "disconnects": "Postgrex.Protocol (#PID<0.2612.0>) disconnected: ** "
+        "(DBConnection.ConnectionError) client #PID<0.3001.0> exited",
+        "pool_exhausted": "** (DBConnection.ConnectionError) connection not available and "
+        "request was dropped from queue after 10000ms.",
+        "too_many_connections": "Postgrex.Protocol (#PID<0.512.0>) failed to connect: ** "
+        "(Postgrex.Error) FATAL 53300 (too_many_connections) sorry, too many clients already",
+        "connect_failed": "UnableToConnectToTenantDatabase: %DBConnection.ConnectionError{"
+        'message: "tcp connect (db.x.supabase.co:5432): timeout"}',
+        "rate_limited": "ClientJoinRateLimitReached: Too many joins per second",
+        "billing_samples": "Billing metrics: [:realtime, :connections]",
+    }
+    for flavour in fetch.FLAVOURS:
+        sql = fetch.load_query("realtime_logs", flavour, "per_minute")
+        patterns = dict(
+            (name, pattern)
+            for pattern, name in re.findall(
+                r"(?:regexp_contains|match)\([\w.]+, '([^']+)'\)\) as (\w+)", sql
+            )
+        )
+        assert set(messages) - {"billing_samples"} <= set(patterns), flavour
+        for family, pattern in patterns.items():
+            hits = {name for name, text in messages.items() if re.search(pattern, text)}
+            expected = {family} | (
+                {"too_many_connections"} if family == "connect_failed" else set()
+            )
+            assert hits == expected, (flavour, family, hits)
 
 
 # -- against the fake API ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ select
 from realtime_logs as t
   cross join unnest(t.metadata) as m
   cross join unnest(m.measurements) as mm
-where regexp_contains(t.event_message, r'^Billing metrics: \[:realtime, :connections\]')
+where regexp_contains(t.event_message, '^Billing metrics: .:realtime, :connections')
 group by minute
 order by minute
 limit 1000

@@ -7,12 +7,12 @@ select
   count(*) as lines,
   countif(m.level = 'error') as level_error,
   countif(m.level in ('warning', 'warn')) as level_warning,
-  countif(regexp_contains(t.event_message, r'disconnected: \*\* \(DBConnection\.ConnectionError\)')) as disconnects,
-  countif(regexp_contains(t.event_message, r'connection not available and request was dropped')) as pool_exhausted,
-  countif(regexp_contains(t.event_message, r'53300|too_many_connections|too many clients|LackOfConnections')) as too_many_connections,
-  countif(regexp_contains(t.event_message, r'failed to connect|UnableToConnect')) as connect_failed,
-  countif(regexp_contains(t.event_message, r'RateLimitReached')) as rate_limited,
-  countif(regexp_contains(t.event_message, r'^Billing metrics: \[:realtime, :connections\]')) as billing_samples
+  countif(regexp_contains(t.event_message, 'disconnected: [*][*] [(]DBConnection')) as disconnects,
+  countif(regexp_contains(t.event_message, 'connection not available and request was dropped')) as pool_exhausted,
+  countif(regexp_contains(t.event_message, '53300|too_many_connections|too many clients|LackOfConnections')) as too_many_connections,
+  countif(regexp_contains(t.event_message, 'failed to connect|UnableToConnect')) as connect_failed,
+  countif(regexp_contains(t.event_message, 'RateLimitReached')) as rate_limited,
+  countif(regexp_contains(t.event_message, '^Billing metrics: .:realtime, :connections')) as billing_samples
 from realtime_logs as t
   cross join unnest(t.metadata) as m
 group by minute
