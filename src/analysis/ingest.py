@@ -311,10 +311,33 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
     Raises
     ------
     IngestError
-        Unterminated quotes, ragged rows, a missing or duplicated header.
+        Unterminated or stray quotes, ragged rows, a missing or duplicated header.
     """
-    first = next(csv.reader(io.StringIO(text, newline="")), [])
-    header = [h.strip() for h in first]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []
+    header: list[str] = []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        for row in reader:
+            if not row:
+                continue  # blank line (e.g. a trailing newline)
+            if len(row) != len(header):
+                raise IngestError(
+                    path,
+                    "ragged CSV row",
+                    row=len(rows) + 1,
+                    expected=f"{len(header)} fields",
+                    found=f"{len(row)} fields",
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise IngestError(
+            path,
+            "malformed CSV",
+            row=len(rows) + 1,
+            expected="RFC 4180 quoting",
+            found=str(exc),
+        ) from None
     if not header or not any(header):
         raise IngestError(path, "no header row", expected="a CSV header", found=text[:40])
     dupes = sorted({h for h in header if header.count(h) > 1})
@@ -326,21 +349,7 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
             expected="unique column names",
             found=header,
         )
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text, newline=""),
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skipinitialspace=False,
-            engine="c",
-        )
-    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
-        raise IngestError(
-            path, "malformed CSV", expected="RFC 4180 CSV", found=" ".join(str(exc).split())
-        ) from None
-    frame.columns = header
-    return frame
+    return pd.DataFrame(rows, columns=header, dtype=object)
 
 
 def sniff_csv_shape(path: Path, columns: Iterable[str]) -> tuple[str, str | None]:
@@ -349,6 +358,10 @@ def sniff_csv_shape(path: Path, columns: Iterable[str]) -> tuple[str, str | None
     for kind, required in TABLE_COLUMNS.items():
         if set(required) <= cols:
             return "table_csv", kind
+    # Named like a table export (registrations.csv): say which column is missing.
+    stem = path.name.split(".")[0]
+    if stem in TABLE_COLUMNS:
+        check_columns(path, cols, TABLE_COLUMNS[stem], stem)
     if "log_type" in cols:
         return "unified_csv", None
     if cols & {"id", "timestamp", "event_message", "metadata", "log_attributes"}:
@@ -548,9 +561,14 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     flavour = override.flavour or detect_flavour(records, path)
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
-    for number, (_, rec) in enumerate(records, start=1):
+    kinds = [override.kind or detect_source(rec, hint) for _, rec in records]
+    # A malformed row (e.g. a broken JSON cell) shows no source: it belongs with its file.
+    seen = Counter(k for k in kinds if k in LOG_KINDS)
+    dominant = seen.most_common(1)[0][0] if seen else None
+    for number, ((_, rec), kind) in enumerate(zip(records, kinds, strict=True), start=1):
         rec["_row"] = number
-        kind = override.kind or detect_source(rec, hint)
+        if kind is None and "_reject" in rec:
+            kind = dominant
         if kind is None:
             rec.setdefault("_reject", "unknown log source (set its kind in incident.json files)")
             kind = hint or "unknown"
@@ -692,7 +710,8 @@ def parse_file_fast(path: Path, rel: str) -> list[FilePart]:
     types, lists that are not one-element, rows of an undetectable source).
     """
     data = path.read_bytes()
-    if data[:2] != b"\x1f\x8b" and not data.lstrip()[:1] == b"{":
+    is_gzip = data[:2] == b"\x1f\x8b"
+    if is_gzip != path.name.endswith(".gz") or (not is_gzip and data.lstrip()[:1] != b"{"):
         raise _NotFast
     try:
         table = pj.read_json(
@@ -816,7 +835,9 @@ class Rejections:
         """Return (row number, offending value) of the row at ``index``."""
         values = self.values.get(reason)
         value = None if values is None else values.get(index)
-        if value is not None and not isinstance(value, (str, int, float)):
+        if isinstance(value, np.generic):
+            value = value.item()
+        elif value is not None and not isinstance(value, (str, int, float)):
             value = str(value)
         return int(self.rows.loc[index]), None if value is pd.NA else value
 
@@ -1054,17 +1075,12 @@ def client_of(user_agent: str | None) -> str | None:
 
 def split_edge_message(messages: pd.Series) -> pd.DataFrame:
     """Parse ``METHOD | STATUS | IP | RAY | URL | UA`` messages (IP and ray optional)."""
-    parts = messages.astype("string").str.split(" | ", regex=False)
-    method = parts.str[0]
-    status = parts.str[1]
-    url = parts.map(
-        lambda p: (
-            next((x for x in p if isinstance(x, str) and x.startswith("http")), None)
-            if isinstance(p, list)
-            else None
-        )
+    text = messages.astype("string")
+    head = text.str.extract(r"^([A-Z]+) \| ([^|]*?) \|")
+    url = text.str.extract(r"\| (https?://[^ |]+)", expand=False)
+    return pd.DataFrame(
+        {"method": head[0], "status": head[1].str.strip(), "url": url}, index=messages.index
     )
-    return pd.DataFrame({"method": method, "status": status, "url": url}, index=messages.index)
 
 
 def split_url(urls: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -1085,6 +1101,8 @@ def canonical_requests(frame: pd.DataFrame, rej: Rejections, ctx: Context) -> pd
     msg = pick(frame, ALIASES["message"])
     gaps = method.isna() | status.isna() | path.isna()
     if gaps.any():
+        # Fill from the message text; mixed types are fine, to_number coerces afterwards.
+        method, status, url = method.astype(object), status.astype(object), url.astype(object)
         parsed = split_edge_message(msg[gaps & msg.notna()])
         method = method.where(method.notna(), parsed["method"].reindex(frame.index))
         status = status.where(status.notna(), parsed["status"].reindex(frame.index))
@@ -1611,8 +1629,11 @@ def count_unsupported(ctx: Context, part: FilePart) -> None:
     """Count rows of a log source the analysis does not use (e.g. auth_logs) as rejected."""
     reasons = part.frame["_reject"] if "_reject" in part.frame.columns else pd.Series(dtype=object)
     ctx.read[(part.file, part.kind)] += len(part.frame)
-    for reason, n in reasons.fillna("unknown log source").value_counts().items():
+    reasons = reasons.fillna("unknown log source")
+    for reason, n in reasons.value_counts().items():
         ctx.counts[(part.file, part.kind, reason)] += int(n)
+        first = reasons.index[reasons == reason][0]
+        ctx.found.setdefault((part.file, part.kind, reason), (int(part.frame.loc[first, "_row"]), None))
     check_bad_file(ctx, part.file, part.kind)
 
 
@@ -1658,7 +1679,7 @@ def build_table_kinds(parts: dict[str, list[FilePart]], ctx: Context) -> dict[st
                 (table["ts"] < ctx.window[0]) | (table["ts"] >= ctx.window[1]),
                 "outside window",
             )
-        if kind == "webinars":
+        if kind == "webinars" and parts.get(kind):
             webinar_ids = set(table["webinar_id"].dropna())
         tables[name] = finish(apply_privacy(table, kind, ctx).drop(columns="_key"), name)
     return tables

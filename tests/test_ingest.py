@@ -1,0 +1,258 @@
+"""Ingest: every export shape, canonical dtypes, accounting, cache, CLI (fixture incident)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import ingest
+from analysis.exceptions import IngestError
+from analysis.schemas import SCHEMAS, column_dtypes
+
+FIXTURE = Path(__file__).parent / "fixtures" / "ingest" / "incident"
+W1 = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory):
+    return ingest.load_incident(FIXTURE, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def acc(incident, file, kind=None):
+    rows = incident.accounting[incident.accounting["file"] == file]
+    if kind is not None:
+        rows = rows[rows["kind"] == kind]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+def test_every_table_has_the_contract_columns_and_dtypes(incident):
+    for name, schema in SCHEMAS.items():
+        table = incident.table(name)
+        assert list(table.columns) == list(schema.columns), name
+        for col, dtype in column_dtypes(name).items():
+            assert table[col].dtype == dtype, (name, col, table[col].dtype)
+    for name in ("requests", "db_errors", "realtime_events", "registrations"):
+        assert str(incident.table(name)["ts"].dt.tz) == "UTC"
+        assert incident.table(name)["id"].is_unique
+
+
+def test_accounting_balances_per_file_and_matches_tables(incident):
+    a = incident.accounting
+    assert (a["read"] == a["accepted"] + a["rejected"]).all()
+    kinds = {**ingest.LOG_KINDS, **ingest.TABLE_KINDS}
+    for kind, name in kinds.items():
+        assert a.loc[a["kind"] == kind, "accepted"].sum() == len(incident.table(name)), kind
+    # Reasons add up to the rejected count of each file.
+    for rec in a.itertuples():
+        parts = [p for p in (rec.reason or "").split("; ") if p]
+        assert sum(int(p.rsplit(": ", 1)[1]) for p in parts) == rec.rejected
+
+
+def test_management_api_pages_gzip_and_plain_with_overlap(incident):
+    assert acc(incident, "edge_logs/page-0001.json.gz")["accepted"] == 3
+    page2 = acc(incident, "edge_logs/page-0002.json.gz")
+    assert (page2["read"], page2["accepted"]) == (2, 0)
+    assert "duplicate id: 1" in page2["reason"] and "outside window: 1" in page2["reason"]
+    pg = acc(incident, "postgres_logs/page-0001.json")  # plain JSON, not gzip
+    assert (pg["read"], pg["accepted"]) == (4, 3)
+    assert "not an error (severity LOG): 1" in pg["reason"]
+    assert pg["shape"] == "api_envelope" and pg["flavour"] == "bigquery"
+
+
+def test_bigquery_nested_arrays_become_dotted_columns(incident):
+    r = incident.requests.set_index("id").loc["e0000000-0000-4000-8000-000000000002"]
+    assert (r["method"], r["path"], r["status"], r["origin_time_ms"]) == (
+        "POST",
+        "/rest/v1/registrations",
+        409,
+        41.0,
+    )
+    assert r["ts"] == pd.Timestamp("2026-02-06T05:02:00Z")
+    assert r["endpoint"] == "rest/registrations" and r["client"] == "Chrome"
+    assert r["cf_ray"] == "8a1f2c3d4e5f6a7b"
+    e = incident.db_errors.set_index("id").loc["d0000000-0000-4000-8000-000000000002"]
+    assert (e["sql_state"], e["sql_state_class"], e["column"], e["relation"]) == (
+        "42703",
+        "42",
+        "id",
+        "registrations",
+    )
+    assert e["user_name"] == "authenticator" and e["application_name"] == "PostgREST 12.2.3"
+    rt = incident.realtime_events.set_index("id")
+    billing = rt.loc["r0000000-0000-4000-8000-000000000002"]
+    assert (billing["family"], billing["connected"], billing["limit"]) == ("billing_metrics", 311, 500)
+    assert rt.loc["r0000000-0000-4000-8000-000000000001", "family"] == "disconnect"
+
+
+def test_clickhouse_flavour_string_map_and_naive_utc(incident):
+    a = acc(incident, "exports/clickhouse-page.json", "postgres_logs")
+    assert a["flavour"] == "clickhouse"
+    e = incident.db_errors.set_index("id").loc["c0000000-0000-4000-8000-000000000001"]
+    assert e["ts"] == pd.Timestamp("2026-02-06T05:20:00.215Z")
+    assert e["constraint"] == "uq_marketing_stats_daily_key" and e["sql_state"] == "23505"
+    r = incident.requests.set_index("id").loc["c0000000-0000-4000-8000-000000000002"]
+    # "2026-02-06 05:21:00.000000" (space form) and string status "200".
+    assert r["ts"] == pd.Timestamp("2026-02-06T05:21:00Z") and r["status"] == 200
+    assert r["origin_time_ms"] == 12.0
+    auth = acc(incident, "exports/clickhouse-page.json", "auth_logs")
+    assert auth["reason"] == "unsupported log source auth_logs: 1"
+
+
+def test_logs_explorer_csv_json_cells_null_literal_crlf(incident):
+    a = acc(incident, "exports/supabase-logs-explorer.csv.csv")
+    assert (a["read"], a["accepted"], a["rejected"]) == (4, 2, 2)
+    assert "bad metadata cell (expected JSON): 1" in a["reason"]
+    assert "missing timestamp: 1" in a["reason"]  # the literal null
+    r = incident.requests.set_index("id").loc["e1000000-0000-4000-8000-000000000001"]
+    assert r["path"] == "/rest/v1/questions" and r["ts"] == pd.Timestamp("2026-02-06T05:10:00Z")
+
+
+def test_unified_logs_json_and_csv(incident):
+    kinds = incident.accounting[incident.accounting["file"] == "exports/supabase_logs.json"]
+    assert set(kinds["kind"]) == {"edge_logs", "postgres_logs", "auth"}
+    r = incident.requests.set_index("id").loc["f0000000-0000-4000-8000-000000000001"]
+    assert (r["method"], r["path"], r["status"], r["client"]) == (
+        "POST",
+        "/rest/v1/registrations",
+        409,
+        "supabase-js-web/2.45.0",
+    )
+    e = incident.db_errors.set_index("id").loc["f0000000-0000-4000-8000-000000000002"]
+    assert (e["sql_state"], e["severity"]) == ("22P02", "ERROR")
+    assert acc(incident, "exports/supabase_logs.csv")["accepted"] == 1
+    assert "f1000000-0000-4000-8000-000000000001" in set(incident.requests["id"])
+
+
+def test_product_page_csvs_multiline_and_sqlstate_from_message(incident):
+    e = incident.db_errors.set_index("id").loc["b0000000-0000-4000-8000-000000000001"]
+    assert e["sql_state"] == "23505" and e["constraint"] == "registrations_pkey"
+    assert "\nsecond line" in e["detail"]
+    api = acc(incident, "exports/api-page.csv")
+    assert (api["accepted"], api["rejected"]) == (1, 2)
+    assert "bad status (expected an integer): 1" in api["reason"]
+    assert "bad timestamp (milliseconds, expected 16-digit microseconds): 1" in api["reason"]
+
+
+def test_manifest_override_sets_kind_of_an_ambiguous_file(incident):
+    a = acc(incident, "exports/ambiguous-page.csv")
+    assert a["kind"] == "realtime_logs" and a["accepted"] == 1
+    assert acc(incident, "exports/copy-as-json.json")["shape"] == "explorer_json"
+
+
+def test_tables_unknown_webinar_duplicates_window(incident):
+    reg = acc(incident, "tables/registrations.csv")
+    assert (reg["read"], reg["accepted"]) == (6, 3)
+    for reason in ("duplicate id: 1", "unknown webinar: 1", "naive timestamp in created_at"):
+        assert reason in reg["reason"]
+    counts = acc(incident, "tables/webinar_viewer_counts.csv")
+    assert "outside window: 1" in counts["reason"] and "bad viewer_count" in counts["reason"]
+    assert incident.concurrency["viewers"].max() == 311
+    assert list(incident.sessions["left_at"].isna()) == [False, True]
+    assert incident.webinars.set_index("webinar_id").loc[W1, "title"].startswith("AI 특허")
+
+
+def test_window_display_zone_annotations(incident):
+    assert incident.window == (
+        pd.Timestamp("2026-02-06T05:00:00Z"),
+        pd.Timestamp("2026-02-06T06:00:00Z"),
+    )
+    assert incident.display_tz == "Asia/Seoul"
+    ann = incident.annotations
+    assert list(ann["label"]) == ["peak", "limits raised"]
+    assert ann["ts"].isna().tolist() == [False, True]
+    assert set(incident.checksums) >= {"incident.json", "edge_logs/page-0001.json.gz"}
+
+
+def test_second_run_reads_the_cache_without_parsing(tmp_path, monkeypatch):
+    first = ingest.load_incident(FIXTURE, cache_dir=tmp_path)
+    assert not first.from_cache
+
+    def boom(*args, **kwargs):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(ingest, "ingest_files", boom)
+    second = ingest.load_incident(FIXTURE, cache_dir=tmp_path)
+    assert second.from_cache
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(first.table(name), second.table(name))
+    pd.testing.assert_frame_equal(first.accounting, second.accounting)
+    pd.testing.assert_frame_equal(first.annotations, second.annotations)
+
+
+def test_changed_input_or_key_invalidates_the_cache(tmp_path, monkeypatch):
+    work = tmp_path / "incident"
+    shutil.copytree(FIXTURE, work)
+    ingest.load_incident(work, cache_dir=tmp_path / "cache")
+    page = work / "realtime_logs" / "page-0001.json.gz"
+    doc = json.loads(gzip.decompress(page.read_bytes()))
+    doc["result"] = doc["result"][:1]
+    page.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    again = ingest.load_incident(work, cache_dir=tmp_path / "cache")
+    assert not again.from_cache and len(again.realtime_events) == 3
+    monkeypatch.setenv("EVENTLIVE_PSEUDONYM_KEY", "another key")
+    other = ingest.load_incident(work, cache_dir=tmp_path / "cache")
+    assert not other.from_cache
+    assert set(other.requests["user"].dropna()).isdisjoint(set(again.requests["user"].dropna()))
+
+
+def test_fast_reader_and_general_reader_agree(tmp_path, monkeypatch):
+    fast = ingest.load_incident(FIXTURE, use_cache=False)
+
+    def no_fast(*args, **kwargs):
+        raise ingest._NotFast
+
+    monkeypatch.setattr(ingest, "parse_file_fast", no_fast)
+    slow = ingest.load_incident(FIXTURE, use_cache=False)
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(fast.table(name), slow.table(name))
+    pd.testing.assert_frame_equal(
+        fast.accounting.drop(columns="shape"), slow.accounting.drop(columns="shape")
+    )
+
+
+def test_fast_reader_is_used_for_bigquery_pages():
+    parts = ingest.parse_file_fast(FIXTURE / "edge_logs" / "page-0001.json.gz", "p")
+    assert [(p.kind, len(p.frame)) for p in parts] == [("edge_logs", 3)]
+    general = ingest.parse_file(FIXTURE / "edge_logs" / "page-0001.json.gz", "p", ingest.Override())
+    for col in parts[0].frame.columns:
+        assert col in general[0].frame.columns, col
+
+
+def test_cli_prints_the_accounting_and_exits_zero(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "analysis", "check", "--data", str(FIXTURE), "--cache-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "tables/registrations.csv" in out.stdout and "TOTAL" in out.stdout
+    total = [line for line in out.stdout.splitlines() if line.startswith("TOTAL")][0].split()
+    assert int(total[1]) == int(total[2]) + int(total[3])
+
+
+def test_cli_bad_directory_is_one_line_exit_two(tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(FIXTURE, bad)
+    (bad / "edge_logs" / "page-0001.json.gz").write_bytes(b"not gzip at all")
+    out = subprocess.run(
+        [sys.executable, "-m", "analysis", "check", "--data", str(bad), "--no-cache"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "page-0001.json.gz" in lines[0] and "not a gzip file" in lines[0]
+
+
+def test_load_incident_missing_directory_is_an_ingest_error(tmp_path):
+    with pytest.raises(IngestError, match="no such incident directory"):
+        ingest.load_incident(tmp_path / "nope", use_cache=False)
