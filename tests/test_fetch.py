@@ -237,10 +237,8 @@ def test_fetch_writes_every_row_once_in_pages_ingest_reads(tmp_path):
     for line in (out / fetch.CHECKSUM_FILE).read_text().splitlines():
         digest, name = line.split("  ")
         listed[name] = digest
-    written = {
-        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS"
-    }
-    assert set(listed) == written
+    downloaded = {str(p.relative_to(out)) for p in out.rglob("page-*.json.gz")}
+    assert set(listed) == downloaded | {"fetch-manifest.json"}
     assert all(hashlib.sha256((out / n).read_bytes()).hexdigest() == d for n, d in listed.items())
 
 
@@ -624,7 +622,11 @@ def test_what_fetch_writes_ingests_back_to_what_the_server_held(tmp_path, flavou
         api.queue(Fault("drop"))
         api.queue(Fault("status", status=429, retry_after="1"))
         run_fetch(api, out, flavour=flavour)
+    # The analyst notes a moment (README step 2); the checksums must not forbid it.
+    with (out / "annotations.csv").open("a") as handle:
+        handle.write("2026-02-06T05:40:00Z,peak,311 viewers\n")
     incident = load_incident(out, cache_dir=tmp_path / "cache", use_cache=False, progress=False)
+    assert list(incident.annotations["label"]) == ["peak"]
 
     assert incident.window == (pd.Timestamp(START), pd.Timestamp(END))
     assert incident.manifest["flavour"] == flavour

@@ -5,7 +5,7 @@ legacy ``logs.all`` (BigQuery) or the current ``logs`` (ClickHouse) endpoint wit
 queries of ``analysis/queries``, and writes what ``analysis.ingest`` reads (docs/contract.md §1):
 ``<source>/page-NNNN.json.gz`` envelopes ``{"result": [...], "error": null}`` of at most 1000
 rows, ``incident.json``, an empty ``annotations.csv``, ``fetch-manifest.json`` (queries, window,
-row counts, checksums) and ``SHA256SUMS``.
+row counts, checksums) and ``SHA256SUMS`` of the downloaded files.
 
 The API answers at most 1000 rows per call over at most 24 hours, with the window's start
 exclusive and its end inclusive; every bound is sent one microsecond early so the rows kept are
@@ -718,7 +718,9 @@ class _Fetcher:
             },
         }
         _write_atomic(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
-        files = ["incident.json", "annotations.csv", MANIFEST_FILE]
+        # Only what was downloaded: incident.json and annotations.csv are the analyst's to edit
+        # (overrides, display zone, known moments), and a listed file may not change.
+        files = [MANIFEST_FILE]
         files += [p["file"] for st in self.state["sources"].values() for p in st["pages"]]
         lines = [f"{_sha256((out / f).read_bytes())}  {f}\n" for f in sorted(files)]
         _write_atomic(out / CHECKSUM_FILE, "".join(lines).encode())
