@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: EventLive postmortem (.venv)
 #     language: python
@@ -21,14 +23,14 @@
 
 # %% tags=["parameters"]
 webinar_id = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"  # webinar to report on (UUID)
-data_dir = ""  # incident directory; "" = the shipped incident (data/raw/2026-02-06-eventlive)
+data_dir = ""  # incident directory; empty: the shipped incident
 display_tz = "Asia/Seoul"  # display zone; everything inside stays UTC
-window_start = ""  # ISO time with offset; "" = the incident manifest's window
-window_end = ""  # ISO time with offset; "" = the incident manifest's window
+window_start = ""  # ISO time with offset; empty: the window of the incident manifest
+window_end = ""  # ISO time with offset; empty: the window of the incident manifest
 bucket = "5min"  # concurrency bucket size, whole minutes
 lang = "ko"  # report language: "ko" or "en"
 seed = 20260206  # seed of every bootstrap and surrogate null
-output_dir = ""  # where findings.json and figures/ go; "" = reports/<webinar_id>
+output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 
 # %% tags=["remove-cell"]
 from analysis import findings, narrative, plots
@@ -50,7 +52,7 @@ text = narrative.load_locale(params.lang)
 plots.configure_plots()
 
 # %% tags=["remove-cell"]
-incident = load_incident(params.data_dir)
+incident = load_incident(params.data_dir, progress=False)
 result = findings.analyse(incident, params)
 findings.write_findings(result.findings, params.output_dir / "findings.json")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import audit, stats, timeline
+from analysis.config import INTERIM_DIR
 from analysis.exceptions import ReportError
 from analysis.params import ReportParams, display_path
 
@@ -151,7 +153,7 @@ def analyse(incident: object, params: ReportParams) -> Analysis:
         )
         for c in classes
     }
-    statistics = stats.analyse_webinar(frames, seed=params.seed, n_boot=N_BOOT) if frames else {}
+    statistics = cached_statistics(frames, params.seed) if frames else {}
     moments = timeline.build_key_moments(
         incident, wid, start=start, end=end, display_tz=tz, classes=classes
     )
@@ -201,6 +203,42 @@ def analyse(incident: object, params: ReportParams) -> Analysis:
         error_minutes=error_minutes,
         frames=frames,
     )
+
+
+def statistics_key(frames: dict[str, pd.DataFrame], seed: int) -> str:
+    """Return the cache key of a statistics run: its inputs, seed, replicates and stats' code."""
+    digest = hashlib.sha256()
+    digest.update(f"{seed}:{N_BOOT}:".encode())
+    digest.update(resources.files("analysis").joinpath("stats.py").read_bytes())
+    for key in sorted(frames):
+        frame = frames[key][["minute", "requests", "errors", "concurrency"]]
+        digest.update(key.encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_statistics(
+    frames: dict[str, pd.DataFrame], seed: int, cache_dir: Path | None = None
+) -> dict:
+    """Run ``stats.analyse_webinar``, or read its result for identical inputs and code.
+
+    The bootstraps dominate a report's run time; like ingest's Parquet cache, the result is
+    kept under ``data/interim/stats/`` keyed by a hash of the per-minute frames, the seed, the
+    replicate count and the source of ``analysis.stats``, so it is only reused when the
+    computation would give the same numbers. ``EVENTLIVE_NO_STATS_CACHE=1`` disables it.
+    """
+    if os.environ.get("EVENTLIVE_NO_STATS_CACHE") == "1":
+        return stats.analyse_webinar(frames, seed=seed, n_boot=N_BOOT)
+    directory = Path(cache_dir) if cache_dir is not None else INTERIM_DIR / "stats"
+    path = directory / f"{statistics_key(frames, seed)}.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    result = plain(stats.analyse_webinar(frames, seed=seed, n_boot=N_BOOT))
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
+    tmp.replace(path)
+    return result
 
 
 def summarize_buckets(buckets: pd.DataFrame) -> list[dict]:
@@ -321,6 +359,7 @@ def summarize_verdicts(statistics: dict) -> list[dict]:
                 "hinge_lr": test.get("lr"),
                 "elasticity": v.get("elasticity"),
                 "bursty": bool(v.get("bursty")),
+                "residual_phi": v.get("residual_phi"),
             }
         )
     return out

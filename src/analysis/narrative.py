@@ -39,6 +39,13 @@ def escape(value: object) -> str:
     return re.sub(r"([\\`*_\[\]])", r"\\\1", text)
 
 
+def code(value: object) -> str:
+    """Return a data value as an inline code span (no escapes inside; pipes kept in tables)."""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    return f"{fence}{text}{fence}" if fence == "`" else f"{fence} {text} {fence}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Return a Markdown table; cell values are escaped, empty cells stay empty."""
     head = "| " + " | ".join(escape(h) for h in headers) + " |"
@@ -120,7 +127,7 @@ def render_title(findings: Mapping, text: Mapping) -> str:
         (tb["incident"], escape(rep["incident"])),
         (tb["project"], escape(rep.get("project_ref") or text["unknown"])),
         (tb["webinar"], escape(rep["title"])),
-        (tb["webinar_id"], f"`{rep['webinar_id']}`"),
+        (tb["webinar_id"], code(rep["webinar_id"])),
         (tb["window_local"].format(tz=zn), f"{day} {local_time(start, tz)}–{local_time(end, tz)}"),
         (tb["window_utc"], f"{day_utc} {utc_time(start)}–{utc_time(end)}"),
         (tb["status"], tb["status_value"]),
@@ -133,7 +140,8 @@ def render_title(findings: Mapping, text: Mapping) -> str:
         ),
     ]
     title = text["title"].format(title=escape(rep["title"]))
-    return f"# {title}\n\n" + table(["", ""], rows)
+    items = "\n".join(f"- **{label}**: {value}" for label, value in rows)
+    return f"# {title}\n\n{items}"
 
 
 def render_summary(findings: Mapping, text: Mapping) -> str:
@@ -162,21 +170,21 @@ def render_summary(findings: Mapping, text: Mapping) -> str:
             s["errors"].format(
                 errors=fmt_number(findings["impact"]["errors_total"]),
                 classes=len(classes),
-                top=f"`{escape(top['key'])}`",
+                top=code(top["key"]),
                 top_count=fmt_number(top["count"]),
             )
         )
     names = text["causes"]["verdicts"]
     if findings["verdicts"]:
         listed = "; ".join(
-            f"`{escape(v['error_class'])}` {names[v['verdict']]}" for v in findings["verdicts"]
+            f"{code(v['error_class'])} {names[v['verdict']]}" for v in findings["verdicts"]
         )
         parts.append(s["verdicts"].format(verdicts=listed))
     caps = [c for c in findings["capacity"] if c["verdict"] == "capacity"]
     for cap in caps:
         parts.append(
             s["threshold"].format(
-                key=f"`{escape(cap['error_class'])}`",
+                key=code(cap["error_class"]),
                 threshold=fmt_number(cap["k"]),
                 low=fmt_number(cap["k_low"]),
                 high=fmt_number(cap["k_high"]),
@@ -205,25 +213,25 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         (
             t["failed_registrations"],
             fmt_number(im["failed_registrations"]),
-            f"requests: `{escape(im['failed_registrations_filter'])}`",
+            f"requests: {code(im['failed_registrations_filter'])}",
         ),
         (
             t["affected_users"],
             fmt_number(im["affected_users"]),
-            f"requests: `{escape(im['affected_users_filter'])}`",
+            f"requests: {code(im['affected_users_filter'])}",
         ),
         (t["errors_total"], fmt_number(im["errors_total"]), "db_errors, realtime_events"),
     ]
     for c in findings["error_classes"]:
         rows.append(
             (
-                t["class_row"].format(label=f"`{escape(class_label(c['key']))}`"),
+                t["class_row"].format(label=code(class_label(c["key"]))),
                 t["class_value"].format(
                     count=fmt_number(c["count"]),
                     rate=fmt_rate(c["rate"]),
                     endpoint=escape(c["endpoint"] or "—"),
                 ),
-                f"{c['source']}: `{escape(c['filter'])}`",
+                f"{c['source']}: {code(c['filter'])}",
             )
         )
     if im["error_period_minutes"] is not None:
@@ -279,7 +287,7 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
     for m in findings["timeline"]:
         template = t["kinds"].get(m["kind"], "{description}")
         event = template.format(
-            subject=f"`{escape(m['subject'])}`" if m["kind"] != "annotation" else "",
+            subject=code(m["subject"]) if m["kind"] != "annotation" else "",
             value=escape(
                 fmt_number(m["value"]) if isinstance(m["value"], int | float) else m["value"]
             ),
@@ -291,7 +299,7 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
                 local_time(m["at"], tz, TIME_FORMAT_SECONDS, text),
                 utc_time(m["at"], TIME_FORMAT_SECONDS),
                 event,
-                f"{escape(ev['source'])} · `{escape(ev['filter'])}` · {ev['count']}",
+                f"{escape(ev['source'])} · {code(ev['filter'])} · {ev['count']}",
             )
         )
     return f"## {text['headings']['timeline']}\n\n" + table(
@@ -299,15 +307,44 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
     )
 
 
+def verdict_evidence(v: Mapping, text: Mapping) -> str:
+    """Return the numbers that decided a verdict, worded in the report's language."""
+    from analysis.stats import ALPHA_LEVEL, ELASTICITY_CUT, MIN_ERRORS
+
+    r = text["causes"]["reasons"]
+    kind = v["verdict"]
+    values = {
+        "lr": fmt_number(v.get("hinge_lr"), 2),
+        "p": fmt_p(v.get("hinge_p_value")),
+        "alpha": f"{ALPHA_LEVEL:g}",
+        "g": fmt_number(v.get("elasticity"), 2),
+        "cut": f"{ELASTICITY_CUT:g}",
+        "n": MIN_ERRORS,
+    }
+    out = escape(r[kind].format(**values))
+    if v.get("bursty"):
+        note = r["bursty"].format(
+            phi=fmt_number(v.get("residual_phi"), 2), p=fmt_p(v.get("hinge_p_value_bursty_null"))
+        )
+        pb = v.get("hinge_p_value_bursty_null")
+        if kind == "capacity" and pb is not None and pb > ALPHA_LEVEL:
+            note += " " + r["uncertain"]
+        out += f"<br><small>{escape(note)}</small>"
+    return out
+
+
 def render_causes(findings: Mapping, text: Mapping) -> str:
-    """Root causes and contributing factors: one row per class with its verdict and numbers."""
+    """Render root causes and contributing factors: each class with its verdict and numbers."""
     t = text["causes"]
     caps = _capacity(findings)
-    counts = {c["key"]: c for c in findings["error_classes"]}
+    verdicts = _verdicts(findings)
     rows = []
     explained = []
-    for v in findings["verdicts"]:
-        key = v["error_class"]
+    for cls in findings["error_classes"]:
+        key = cls["key"]
+        v = verdicts.get(key)
+        if v is None:
+            continue
         cap = caps.get(key)
         threshold = "–"
         lag = "–"
@@ -318,19 +355,15 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             if cap["weakly_identified"]:
                 threshold += f" ({t['weak']})"
             lag = f"{cap['lag_minutes']}"
-        evidence = escape(v["reason"])
-        if v.get("caveat"):
-            evidence += f"<br><small>{escape(v['caveat'])}</small>"
-        cls = counts.get(key, {})
         rows.append(
             (
-                f"`{escape(key)}`",
-                fmt_number(cls.get("count")),
-                fmt_rate(cls.get("rate")),
+                code(key),
+                fmt_number(cls["count"]),
+                fmt_rate(cls["rate"]),
                 f"**{t['verdicts'][v['verdict']]}**",
                 threshold,
                 lag,
-                evidence,
+                verdict_evidence(v, text),
             )
         )
         if v["verdict"] not in explained:
@@ -401,7 +434,7 @@ def render_audit(findings: Mapping, text: Mapping) -> str:
             escape(severity.get(q["severity"], q["severity"])),
             _audit_text(q, "what", text, tz),
             _audit_text(q, "limits", text, tz),
-            f"{escape(q['evidence']['source'])} · `{escape(q['evidence']['filter'])}`",
+            f"{escape(q['evidence']['source'])} · {code(q['evidence']['filter'])}",
         )
         for q in findings["data_quality"]
     ]
@@ -434,13 +467,11 @@ def render_detection(findings: Mapping, text: Mapping) -> str:
                 t[key].format(
                     local=local_time(d[key]["at"], tz, TIME_FORMAT_SECONDS),
                     utc=utc_time(d[key]["at"], TIME_FORMAT_SECONDS),
-                    key=f"`{escape(d[key]['error_class'])}`",
+                    key=code(d[key]["error_class"]),
                 )
             )
     if d["lead_minutes"]:
-        lines.append(
-            t["gap"].format(rule=f"`{escape(d['earliest_rule'])}`", minutes=d["lead_minutes"])
-        )
+        lines.append(t["gap"].format(rule=code(d["earliest_rule"]), minutes=d["lead_minutes"]))
     elif not any(c["at"] for c in d["crossings"]):
         lines.append(t["none"])
     if d["first_human_action"]:
@@ -458,7 +489,7 @@ def _evidence_text(ev: Mapping, text: Mapping) -> str:
     names = text["causes"]["verdicts"]
     kind = ev["kind"]
     if kind == "class":
-        key = f"`{escape(ev['error_class'])}`"
+        key = code(ev["error_class"])
         if not ev["present"]:
             return e["class_missing"].format(key=key)
         return e["class"].format(
@@ -469,7 +500,7 @@ def _evidence_text(ev: Mapping, text: Mapping) -> str:
         )
     if kind == "threshold":
         return e["threshold"].format(
-            key=f"`{escape(ev['error_class'])}`",
+            key=code(ev["error_class"]),
             value=fmt_number(ev["k"]),
             low=fmt_number(ev["k_low"]),
             high=fmt_number(ev["k_high"]),
@@ -502,7 +533,7 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
         for item in findings["action_items"]
     ]
     return f"## {text['headings']['actions']}\n\n{t['intro']}\n\n" + table(
-        [t["number"], t["action"], t["evidence"], t["type"], t["owner"], t["due"]], rows
+        [t["number"], t["action"], t["evidence_header"], t["type"], t["owner"], t["due"]], rows
     )
 
 
@@ -518,11 +549,11 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
     )
     params = table(
         [t["parameter"], t["value"]],
-        [(f"`{k}`", escape(v)) for k, v in findings["parameters"].items()],
+        [(code(k), escape(v)) for k, v in findings["parameters"].items()],
     )
     acc_rows = [
         (
-            f"`{escape(a.get('file'))}`",
+            code(a.get("file")),
             escape(a.get("kind")),
             fmt_number(a.get("read")),
             fmt_number(a.get("accepted")),
@@ -536,7 +567,7 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
     )
     sums = table(
         [t["file"], t["sha256"]],
-        [(f"`{escape(f)}`", f"`{s}`") for f, s in findings["inputs"]["checksums"].items()],
+        [(code(f), code(s)) for f, s in findings["inputs"]["checksums"].items()],
     )
     env = findings["environment"]
     versions = table(
@@ -596,10 +627,11 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
             index="minute", columns="error_class", values="errors", aggfunc="sum"
         )
         errors = errors[[c["key"] for c in f["error_classes"] if c["key"] in errors.columns]]
-        bursts = sorted(
-            (pd.Timestamp(b["start"]), pd.Timestamp(b["end"]) + pd.Timedelta("1min"))
-            for b in f["bursts"]
-        )
+        bursts: dict[str, list] = {}
+        for b in f["bursts"]:
+            bursts.setdefault(b["error_class"], []).append(
+                (pd.Timestamp(b["start"]), pd.Timestamp(b["end"]) + pd.Timedelta("1min"))
+            )
         limits = [
             (c["name"], c["value"])
             for c in f["detection"]["crossings"]
@@ -662,7 +694,7 @@ def dose_panels(analysis: object) -> dict:
     return panels
 
 
-def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams) -> Path:
+def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams) -> None:
     """Draw one figure, save it as ``figures/<name>.png``, display that PNG and its caption."""
     from IPython.display import Image, Markdown, display
 
@@ -673,7 +705,6 @@ def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams
     path.write_bytes(png)
     display(Image(data=png, format="png"))
     display(Markdown(f"*{figure_labels(name, text, analysis.findings)['caption']}*"))
-    return path
 
 
 def show_heading(name: str, text: Mapping) -> None:

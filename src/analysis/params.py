@@ -91,7 +91,9 @@ class ReportParams:
         """Return the parameters as shown in the report: paths relative to the project."""
         shown = asdict(self)
         shown["data_dir"] = display_path(self.data_dir)
-        shown["output_dir"] = display_path(self.output_dir)
+        # Where the files land is not part of the analysis: leaving it out keeps two runs
+        # into different directories byte-identical.
+        shown.pop("output_dir")
         shown["window_start"] = _iso(self.window_start) or None
         shown["window_end"] = _iso(self.window_end) or None
         shown["formats"] = list(self.formats)

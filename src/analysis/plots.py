@@ -72,12 +72,12 @@ def _local_axis(ax: plt.Axes, tz: str) -> None:
 def plot_concurrency(
     concurrency: pd.DataFrame,
     errors: pd.DataFrame,
-    bursts: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+    bursts: Mapping[str, Sequence[tuple[pd.Timestamp, pd.Timestamp]]],
     labels: Mapping[str, str],
     tz: str,
     limits: Sequence[tuple[str, float]] = (),
 ) -> Figure:
-    """Concurrent viewers over time with errors per minute and error bursts on top.
+    """Concurrent viewers over time with errors per minute and each class's bursts on top.
 
     Parameters
     ----------
@@ -85,8 +85,9 @@ def plot_concurrency(
         Samples with ``ts`` (UTC) and ``viewers``.
     errors : pandas.DataFrame
         Errors per minute: index ``minute`` (UTC), one column per error class (its label).
-    bursts : sequence of (Timestamp, Timestamp)
-        Error bursts as UTC [start, end) intervals, shaded.
+    bursts : mapping of str to sequence of (Timestamp, Timestamp)
+        Per error class (a column of ``errors``), its bursts as UTC [start, end) intervals,
+        drawn as a lane in the class's colour along the top of the plot.
     labels : mapping
         ``title``, ``viewers``, ``errors``, ``burst``, ``time`` texts.
     tz : str
@@ -98,33 +99,49 @@ def plot_concurrency(
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = plt.subplots(figsize=(10, 4.6))
+    fig, ax = plt.subplots(figsize=(10, 5.2))
     ax2 = ax.twinx()
+    colors = dict(
+        zip(
+            errors.columns,
+            sns.color_palette(PALETTE, n_colors=max(len(errors.columns), 3)),
+            strict=False,
+        )
+    )
     if not errors.empty:
         width = 1 / (24 * 60) * 0.9
         bottom = np.zeros(len(errors))
-        colors = sns.color_palette(PALETTE, n_colors=max(len(errors.columns), 3))
-        for color, column in zip(colors, errors.columns, strict=False):
+        for column in errors.columns:
             values = errors[column].to_numpy(dtype=float)
             ax2.bar(
                 errors.index,
                 values,
                 width=width,
                 bottom=bottom,
-                color=color,
-                alpha=0.55,
+                color=colors[column],
+                alpha=0.5,
                 label=str(column),
                 align="edge",
             )
             bottom = bottom + values
-    for i, (start, end) in enumerate(bursts):
-        ax.axvspan(
-            start,
-            end,
-            color=BURST_COLOR,
-            alpha=0.10,
-            lw=0,
-            label=labels["burst"] if i == 0 else None,
+        ax2.set_ylim(0, max(bottom.max(), 1) * 1.35)
+    lane = ax.get_xaxis_transform()
+    lanes = [c for c in errors.columns if bursts.get(c)]
+    for i, column in enumerate(lanes):
+        y = 0.985 - (i + 1) * 0.022
+        spans = [
+            (mdates.date2num(s), mdates.date2num(e) - mdates.date2num(s)) for s, e in bursts[column]
+        ]
+        ax.broken_barh(spans, (y, 0.016), transform=lane, color=colors[column], zorder=7)
+    if lanes:
+        ax.annotate(
+            labels["burst"],
+            (0.995, 0.985),
+            xycoords="axes fraction",
+            fontsize=7,
+            ha="right",
+            va="top",
+            color="0.3",
         )
     ax.step(
         concurrency["ts"],
@@ -139,14 +156,14 @@ def plot_concurrency(
         concurrency["ts"], concurrency["viewers"], "o", ms=2.5, color=CONCURRENCY_COLOR, zorder=6
     )
     for name, value in limits:
-        ax.axhline(value, color=LIMIT_COLOR, ls="--", lw=1)
+        ax.axhline(value, color=LIMIT_COLOR, ls="--", lw=1, zorder=4)
         ax.annotate(
-            name,
-            (1.0, value),
+            f"{name} ({value:g})",
+            (0.005, value),
             xycoords=("axes fraction", "data"),
-            ha="right",
+            ha="left",
             va="bottom",
-            fontsize=8,
+            fontsize=7,
             color=LIMIT_COLOR,
         )
     ax.set_zorder(ax2.get_zorder() + 1)
@@ -154,22 +171,17 @@ def plot_concurrency(
     ax.set_ylabel(labels["viewers"])
     ax2.set_ylabel(labels["errors"])
     ax2.grid(False)
-    ax.set_ylim(bottom=0)
-    ax2.set_ylim(bottom=0)
+    top = max(
+        [float(concurrency["viewers"].max()) if len(concurrency) else 1.0] + [v for _, v in limits]
+    )
+    ax.set_ylim(0, top * (1.15 + 0.03 * len(lanes)))
     ax.set_xlabel(labels["time"])
     ax.set_title(labels["title"])
     _local_axis(ax, tz)
-    handles = ax.get_legend_handles_labels()
-    handles2 = ax2.get_legend_handles_labels()
-    ax.legend(
-        handles[0] + handles2[0],
-        handles[1] + handles2[1],
-        loc="upper left",
-        fontsize=8,
-        ncol=2,
-        frameon=True,
-    )
-    fig.tight_layout()
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 + 0.03 * ((len(h1) + len(h2) - 1) // 4), 1, 1))
     return fig
 
 
