@@ -868,7 +868,12 @@ class _Writer:
         search: str,
         status: int,
         extra: dict | None = None,
+        anonymous: bool = False,
     ) -> dict:
+        """One edge row by user ``u`` of webinar ``w`` (``None``: the service-role monitor).
+
+        ``anonymous``: the user's browser without a user JWT (the websocket upgrade).
+        """
         web = self.p.webinars[w]
         if u is None:
             ip, ua, cc = (
@@ -897,10 +902,11 @@ class _Writer:
             country=cc,
             colo="ICN",
             origin_ms=origin,
-            user=user,
+            user=None if anonymous else user,
             client_info=_CLIENT if u is not None else None,
             referer=_REFERER.format(webinar=web.id) if u is not None else None,
             extra_headers=extra,
+            apikey_role="service_role" if u is None else "anon",
         )
 
     def edge_rows(self) -> list[dict]:
@@ -915,8 +921,9 @@ class _Writer:
             w, u, t = x.webinar, x.user, x.joined
             uid = sim.users[w][u]
             ws = f"?apikey={_ANON_JWT}&vsn=1.0.0"
-            rows.append(self.edge(t, w, u, "GET", "/realtime/v1/websocket", ws, 101))
-            rows[-1]["metadata"][0]["request"][0]["sb"][0]["auth_user"] = None
+            rows.append(
+                self.edge(t, w, u, "GET", "/realtime/v1/websocket", ws, 101, anonymous=True)
+            )
             bearer = {"authorization": "Bearer " + self._user_jwt(uid)}
             rows.append(self.edge(t + 0.05, w, u, "GET", "/auth/v1/user", "", 200, bearer))
             rows.append(

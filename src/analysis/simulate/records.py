@@ -107,11 +107,13 @@ def edge_row(
     client_info: str | None,
     referer: str | None,
     extra_headers: dict | None = None,
+    apikey_role: str = "anon",
 ) -> dict:
     """Build one ``edge_logs`` row (API gateway) in the BigQuery flavour.
 
     ``search`` is the query string including its ``?`` (empty for none). ``user`` is the JWT
-    subject (``request.sb.auth_user``); ``None`` for anonymous (apikey-only) requests.
+    subject (``request.sb.auth_user``); ``None`` for apikey-only requests, whose key has
+    ``apikey_role`` (``anon`` or ``service_role``).
     """
     host = f"{ref}.supabase.co"
     url = f"https://{host}{path}{search}"
@@ -131,7 +133,7 @@ def edge_row(
     if extra_headers:
         headers.update(extra_headers)
     if user is None:
-        jwt = [{"apikey": [{"invalid": None, "payload": [{"role": "anon"}]}]}]
+        jwt = [{"apikey": [{"invalid": None, "payload": [{"role": apikey_role}]}]}]
     else:
         jwt = [
             {
