@@ -88,7 +88,11 @@ def test_bigquery_nested_arrays_become_dotted_columns(incident):
     assert e["user_name"] == "authenticator" and e["application_name"] == "PostgREST 12.2.3"
     rt = incident.realtime_events.set_index("id")
     billing = rt.loc["r0000000-0000-4000-8000-000000000002"]
-    assert (billing["family"], billing["connected"], billing["limit"]) == ("billing_metrics", 311, 500)
+    assert (billing["family"], billing["connected"], billing["limit"]) == (
+        "billing_metrics",
+        311,
+        500,
+    )
     assert rt.loc["r0000000-0000-4000-8000-000000000001", "family"] == "disconnect"
 
 
@@ -228,7 +232,16 @@ def test_fast_reader_is_used_for_bigquery_pages():
 
 def test_cli_prints_the_accounting_and_exits_zero(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "analysis", "check", "--data", str(FIXTURE), "--cache-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "analysis",
+            "check",
+            "--data",
+            str(FIXTURE),
+            "--cache-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
     )

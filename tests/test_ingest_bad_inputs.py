@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table of test inputs: one case per line reads best)
 """A corpus of bad inputs: each gives one clear error line or a counted rejection."""
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ WEBINARS = (
 
 
 def edge(n: int, *, minute: float = 1, status=200, ts=None, **meta_overrides) -> dict:
-    request = {"method": "GET", "path": "/rest/v1/profiles", "search": "?select=*", "sb": [{"auth_user": U1}]}
+    request = {
+        "method": "GET",
+        "path": "/rest/v1/profiles",
+        "search": "?select=*",
+        "sb": [{"auth_user": U1}],
+    }
     metadata = {"request": [request], "response": [{"status_code": status, "origin_time": 10}]}
     metadata.update(meta_overrides)
     return {
@@ -86,7 +92,11 @@ GOOD_TS = "2026-02-06 05:10:00+00"
 
 # (case id, files, expected error regex) -- the run stops with one line naming the file.
 ERRORS = [
-    ("truncated-json", {"edge_logs/page-0002.json": envelope([edge(3)])[:-25]}, r"page-0002\.json: invalid JSON"),
+    (
+        "truncated-json",
+        {"edge_logs/page-0002.json": envelope([edge(3)])[:-25]},
+        r"page-0002\.json: invalid JSON",
+    ),
     (
         "error-envelope-object",
         {
@@ -94,7 +104,13 @@ ERRORS = [
                 [],
                 {
                     "code": 400,
-                    "errors": [{"domain": "global", "message": "Query exceeded resources", "reason": "resourcesExceeded"}],
+                    "errors": [
+                        {
+                            "domain": "global",
+                            "message": "Query exceeded resources",
+                            "reason": "resourcesExceeded",
+                        }
+                    ],
                     "message": "Bad query",
                     "status": "INVALID_ARGUMENT",
                 },
@@ -112,14 +128,38 @@ ERRORS = [
         {"edge_logs/page-0002.json": envelope([edge(3)], {"message": "partial result"})},
         r"returned an error: partial result",
     ),
-    ("rows-not-a-list", {"edge_logs/page-0002.json": json.dumps({"result": {"id": 1}, "error": None}).encode()}, r"field 'result': rows are not a list; expected a list of rows, found 'dict'"),
-    ("unknown-json-document", {"edge_logs/page-0002.json": b'{"data": []}'}, r"unknown JSON document"),
+    (
+        "rows-not-a-list",
+        {"edge_logs/page-0002.json": json.dumps({"result": {"id": 1}, "error": None}).encode()},
+        r"field 'result': rows are not a list; expected a list of rows, found 'dict'",
+    ),
+    (
+        "unknown-json-document",
+        {"edge_logs/page-0002.json": b'{"data": []}'},
+        r"unknown JSON document",
+    ),
     ("empty-file", {"edge_logs/page-0002.json": b""}, r"page-0002\.json: empty file"),
     ("empty-gzip", {"edge_logs/page-0002.json.gz": gzip.compress(b"")}, r"empty file"),
-    ("gz-not-gzip", {"edge_logs/page-0002.json.gz": envelope([edge(3)])}, r"not a gzip file; expected gzip magic bytes 1f 8b"),
-    ("truncated-gzip", {"edge_logs/page-0002.json.gz": gzip.compress(envelope([edge(3)]))[:-30]}, r"corrupt or truncated gzip"),
-    ("utf16-bom", {"tables/webinars.csv": WEBINARS.encode("utf-16")}, r"webinars\.csv: wrong text encoding; expected UTF-8, found 'a UTF-16 BOM'"),
-    ("not-utf8", {"tables/webinars.csv": WEBINARS.replace("Webinar", "Caf\xe9").encode("latin-1")}, r"not UTF-8 text"),
+    (
+        "gz-not-gzip",
+        {"edge_logs/page-0002.json.gz": envelope([edge(3)])},
+        r"not a gzip file; expected gzip magic bytes 1f 8b",
+    ),
+    (
+        "truncated-gzip",
+        {"edge_logs/page-0002.json.gz": gzip.compress(envelope([edge(3)]))[:-30]},
+        r"corrupt or truncated gzip",
+    ),
+    (
+        "utf16-bom",
+        {"tables/webinars.csv": WEBINARS.encode("utf-16")},
+        r"webinars\.csv: wrong text encoding; expected UTF-8, found 'a UTF-16 BOM'",
+    ),
+    (
+        "not-utf8",
+        {"tables/webinars.csv": WEBINARS.replace("Webinar", "Caf\xe9").encode("latin-1")},
+        r"not UTF-8 text",
+    ),
     (
         "all-rows-wrong-type",
         {"edge_logs/page-0002.json": envelope([edge(3, status="abc"), edge(4, status="n/a")])},
@@ -127,24 +167,87 @@ ERRORS = [
     ),
     (
         "all-rows-milliseconds",
-        {"edge_logs/page-0002.json": envelope([edge(3, ts=T0 // 1000), edge(4, ts=T0 // 1000 + 5)])},
+        {
+            "edge_logs/page-0002.json": envelope(
+                [edge(3, ts=T0 // 1000), edge(4, ts=T0 // 1000 + 5)]
+            )
+        },
         r"every row rejected: bad timestamp \(milliseconds, expected 16-digit microseconds\), found 1770354000000",
     ),
-    ("missing-table-column", {"tables/registrations.csv": f"id,webinar_id,created_at\nr1,{W1},{GOOD_TS}\n".encode()}, r"registrations\.csv, field 'user_id': missing column"),
-    ("missing-log-column", {"exports/api.csv": b"id,timestamp,method\nx1,1770354060000000,GET\n"}, r"api\.csv, field 'path': missing column for edge_logs"),
-    ("unterminated-quote", {"exports/e.csv": b'id,timestamp,event_message\nx,1770354060000000,"GET | 200\n'}, r"e\.csv, row 1: malformed CSV"),
-    ("ragged-csv-row", {"tables/registrations.csv": f"{REG_HEADER}r1,{W1},{U1},{GOOD_TS},extra\n".encode()}, r"row 1: ragged CSV row; expected 4 fields, found '5 fields'"),
-    ("duplicated-header", {"tables/registrations.csv": b"id,id,webinar_id,user_id,created_at\n"}, r"field 'id': duplicated column in header"),
-    ("window-with-no-rows", {"edge_logs/page-0001.json.gz": page([edge(1, minute=-30), edge(2, minute=90)])}, r"no log row inside the manifest window"),
-    ("no-webinars-table", {"tables/webinars.csv": None, "tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\n".encode()}, r"cannot check webinar ids"),
-    ("unsupported-file-type", {"edge_logs/notes.txt": b"hello"}, r"notes\.txt: unsupported file type"),
-    ("manifest-missing-window", {"incident.json": manifest(window_end=None)}, r"incident\.json, field 'window_end': missing manifest field"),
-    ("manifest-naive-window", {"incident.json": manifest(window_start="2026-02-06T14:00:00")}, r"field 'window_start': bad window bound; expected ISO 8601 UTC"),
-    ("manifest-reversed-window", {"incident.json": manifest(window_end="2026-02-06T04:00:00Z")}, r"empty window"),
-    ("manifest-unknown-kind", {"incident.json": manifest(files={"exports/*.csv": {"kind": "metrics"}})}, r"unknown kind; expected one of"),
+    (
+        "missing-table-column",
+        {"tables/registrations.csv": f"id,webinar_id,created_at\nr1,{W1},{GOOD_TS}\n".encode()},
+        r"registrations\.csv, field 'user_id': missing column",
+    ),
+    (
+        "missing-log-column",
+        {"exports/api.csv": b"id,timestamp,method\nx1,1770354060000000,GET\n"},
+        r"api\.csv, field 'path': missing column for edge_logs",
+    ),
+    (
+        "unterminated-quote",
+        {"exports/e.csv": b'id,timestamp,event_message\nx,1770354060000000,"GET | 200\n'},
+        r"e\.csv, row 1: malformed CSV",
+    ),
+    (
+        "ragged-csv-row",
+        {"tables/registrations.csv": f"{REG_HEADER}r1,{W1},{U1},{GOOD_TS},extra\n".encode()},
+        r"row 1: ragged CSV row; expected 4 fields, found '5 fields'",
+    ),
+    (
+        "duplicated-header",
+        {"tables/registrations.csv": b"id,id,webinar_id,user_id,created_at\n"},
+        r"field 'id': duplicated column in header",
+    ),
+    (
+        "window-with-no-rows",
+        {"edge_logs/page-0001.json.gz": page([edge(1, minute=-30), edge(2, minute=90)])},
+        r"no log row inside the manifest window",
+    ),
+    (
+        "no-webinars-table",
+        {
+            "tables/webinars.csv": None,
+            "tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\n".encode(),
+        },
+        r"cannot check webinar ids",
+    ),
+    (
+        "unsupported-file-type",
+        {"edge_logs/notes.txt": b"hello"},
+        r"notes\.txt: unsupported file type",
+    ),
+    (
+        "manifest-missing-window",
+        {"incident.json": manifest(window_end=None)},
+        r"incident\.json, field 'window_end': missing manifest field",
+    ),
+    (
+        "manifest-naive-window",
+        {"incident.json": manifest(window_start="2026-02-06T14:00:00")},
+        r"field 'window_start': bad window bound; expected ISO 8601 UTC",
+    ),
+    (
+        "manifest-reversed-window",
+        {"incident.json": manifest(window_end="2026-02-06T04:00:00Z")},
+        r"empty window",
+    ),
+    (
+        "manifest-unknown-kind",
+        {"incident.json": manifest(files={"exports/*.csv": {"kind": "metrics"}})},
+        r"unknown kind; expected one of",
+    ),
     ("manifest-bad-flavour", {"incident.json": manifest(flavour="snowflake")}, r"bad flavour"),
-    ("manifest-bad-zone", {"incident.json": manifest(display_tz="Mars/Olympus")}, r"unknown time zone"),
-    ("unknown-log-source", {"misc.csv": b"id,timestamp,event_message\nx1,1770354060000000,hello\n"}, r"misc\.csv, row 1: every row rejected: unknown log source"),
+    (
+        "manifest-bad-zone",
+        {"incident.json": manifest(display_tz="Mars/Olympus")},
+        r"unknown time zone",
+    ),
+    (
+        "unknown-log-source",
+        {"misc.csv": b"id,timestamp,event_message\nx1,1770354060000000,hello\n"},
+        r"misc\.csv, row 1: every row rejected: unknown log source",
+    ),
     ("unknown-csv", {"exports/other.csv": b"a,b\n1,2\n"}, r"unknown CSV export"),
 ]
 
@@ -170,7 +273,9 @@ def test_checksum_mismatch_is_an_error(tmp_path):
 
 def test_checksums_that_match_pass(tmp_path):
     files = base_files()
-    lines = [f"{hashlib.sha256(v).hexdigest()}  {k}" for k, v in files.items() if k != "incident.json"]
+    lines = [
+        f"{hashlib.sha256(v).hexdigest()}  {k}" for k, v in files.items() if k != "incident.json"
+    ]
     files["SHA256SUMS"] = ("\n".join(lines) + "\n").encode()
     root = write(tmp_path, files)
     assert len(ingest.load_incident(root, use_cache=False).requests) == 2
@@ -178,39 +283,251 @@ def test_checksums_that_match_pass(tmp_path):
 
 # (case id, files, file, kind, reason, count) -- the row is rejected and counted; the run goes on.
 REJECTIONS = [
-    ("row-not-an-object", {"edge_logs/page-0002.json": envelope([edge(3), 42])}, "edge_logs/page-0002.json", "edge_logs", "row is not an object", 1),
-    ("one-wrong-type", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, status="abc")])}, "edge_logs/page-0002.json", "edge_logs", "bad status (expected an integer)", 1),
-    ("status-out-of-range", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, status=999)])}, "edge_logs/page-0002.json", "edge_logs", "bad status (expected an HTTP code 100-599)", 1),
-    ("one-millisecond-timestamp", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1000)])}, "edge_logs/page-0002.json", "edge_logs", "bad timestamp (milliseconds, expected 16-digit microseconds)", 1),
-    ("seconds-timestamp", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1_000_000)])}, "edge_logs/page-0002.json", "edge_logs", "bad timestamp (seconds, expected 16-digit microseconds)", 1),
-    ("naive-timestamp-bigquery", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts="2026-02-06T05:10:00")])}, "edge_logs/page-0002.json", "edge_logs", "naive timestamp in timestamp (expected a time zone or offset)", 1),
-    ("garbage-timestamp", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts="yesterday")])}, "edge_logs/page-0002.json", "edge_logs", "bad timestamp (expected ISO 8601 or microseconds)", 1),
-    ("missing-id", {"edge_logs/page-0002.json": envelope([edge(3), {k: v for k, v in edge(4).items() if k != "id"}])}, "edge_logs/page-0002.json", "edge_logs", "missing id", 1),
-    ("duplicate-ids-in-a-page", {"edge_logs/page-0002.json": envelope([edge(3), edge(3), edge(3)])}, "edge_logs/page-0002.json", "edge_logs", "duplicate id", 2),
-    ("duplicate-ids-across-pages", {"edge_logs/page-0002.json": envelope([edge(2, minute=2), edge(3)])}, "edge_logs/page-0002.json", "edge_logs", "duplicate id", 1),
-    ("metadata-two-elements", {"edge_logs/page-0002.json": envelope([edge(3), {**edge(4), "metadata": [{}, {}]}])}, "edge_logs/page-0002.json", "edge_logs", "bad metadata (expected a one-element list of objects, found 2)", 1),
-    ("outside-window", {"edge_logs/page-0002.json": envelope([edge(3), edge(4, minute=75)])}, "edge_logs/page-0002.json", "edge_logs", "outside window", 1),
-    ("bad-json-cell", {"exports/explorer.csv": b'id,timestamp,event_message,metadata\nx1,1770354060000000,GET | 200,"[{""request"": [{""method"": ""GET"", ""path"": ""/rest/v1/a""}], ""response"": [{""status_code"": 200}]}]"\nx2,1770354060000000,GET | 200,"[{""request"""\n'}, "exports/explorer.csv", "edge_logs", "bad metadata cell (expected JSON)", 1),
-    ("unknown-webinar-registration", {"tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\na0000000-0000-4000-8000-000000000002,{W_UNKNOWN},{U1},{GOOD_TS}\n".encode()}, "tables/registrations.csv", "registrations", "unknown webinar", 1),
-    ("unknown-webinar-presence", {"tables/webinar_live_presence.csv": f"{PRESENCE_HEADER}p1,{W1},{U1},s1,{GOOD_TS},\np2,{W_UNKNOWN},{U1},s2,{GOOD_TS},\n".encode()}, "tables/webinar_live_presence.csv", "webinar_live_presence", "unknown webinar", 1),
-    ("naive-table-timestamp", {"tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\na0000000-0000-4000-8000-000000000002,{W1},{U1},2026-02-06 14:10:00\n".encode()}, "tables/registrations.csv", "registrations", "naive timestamp in created_at (expected a time zone or offset)", 1),
-    ("left-before-joined", {"tables/webinar_live_presence.csv": f"{PRESENCE_HEADER}p1,{W1},{U1},s1,{GOOD_TS},\np2,{W1},{U1},s2,{GOOD_TS},2026-02-06 05:00:00+00\n".encode()}, "tables/webinar_live_presence.csv", "webinar_live_presence", "left_at before joined_at", 1),
-    ("negative-viewer-count", {"tables/webinar_viewer_counts.csv": f"{COUNTS_HEADER}1,{W1},{GOOD_TS},5\n2,{W1},{GOOD_TS},-1\n".encode()}, "tables/webinar_viewer_counts.csv", "webinar_viewer_counts", "bad viewer_count (expected >= 0)", 1),
-    ("fractional-viewer-count", {"tables/webinar_viewer_counts.csv": f"{COUNTS_HEADER}1,{W1},{GOOD_TS},5\n2,{W1},{GOOD_TS},2.5\n".encode()}, "tables/webinar_viewer_counts.csv", "webinar_viewer_counts", "bad viewer_count (expected an integer)", 1),
-    ("bad-webinar-uuid", {"tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\na0000000-0000-4000-8000-000000000002,webinar-1,{U1},{GOOD_TS}\n".encode()}, "tables/registrations.csv", "registrations", "bad webinar_id (expected a uuid)", 1),
-    ("bad-sql-state", {"postgres_logs/page-0001.json": envelope([
-        {"id": "d1", "timestamp": T0 + 60_000_000, "event_message": "boom", "metadata": [{"parsed": [{"error_severity": "ERROR", "sql_state_code": "23505"}]}]},
-        {"id": "d2", "timestamp": T0 + 60_000_000, "event_message": "boom", "metadata": [{"parsed": [{"error_severity": "ERROR", "sql_state_code": "2350"}]}]},
-    ])}, "postgres_logs/page-0001.json", "postgres_logs", "bad sql_state (expected 5 characters [0-9A-Z])", 1),
-    ("non-error-severity", {"postgres_logs/page-0001.json": envelope([
-        {"id": "d1", "timestamp": T0 + 60_000_000, "event_message": "boom", "metadata": [{"parsed": [{"error_severity": "ERROR", "sql_state_code": "23505"}]}]},
-        {"id": "d2", "timestamp": T0 + 60_000_000, "event_message": "checkpoint", "metadata": [{"parsed": [{"error_severity": "LOG", "sql_state_code": "00000"}]}]},
-    ])}, "postgres_logs/page-0001.json", "postgres_logs", "not an error (severity LOG)", 1),
+    (
+        "row-not-an-object",
+        {"edge_logs/page-0002.json": envelope([edge(3), 42])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "row is not an object",
+        1,
+    ),
+    (
+        "one-wrong-type",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, status="abc")])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "bad status (expected an integer)",
+        1,
+    ),
+    (
+        "status-out-of-range",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, status=999)])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "bad status (expected an HTTP code 100-599)",
+        1,
+    ),
+    (
+        "one-millisecond-timestamp",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1000)])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "bad timestamp (milliseconds, expected 16-digit microseconds)",
+        1,
+    ),
+    (
+        "seconds-timestamp",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1_000_000)])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "bad timestamp (seconds, expected 16-digit microseconds)",
+        1,
+    ),
+    (
+        "naive-timestamp-bigquery",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts="2026-02-06T05:10:00")])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "naive timestamp in timestamp (expected a time zone or offset)",
+        1,
+    ),
+    (
+        "garbage-timestamp",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts="yesterday")])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "bad timestamp (expected ISO 8601 or microseconds)",
+        1,
+    ),
+    (
+        "missing-id",
+        {
+            "edge_logs/page-0002.json": envelope(
+                [edge(3), {k: v for k, v in edge(4).items() if k != "id"}]
+            )
+        },
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "missing id",
+        1,
+    ),
+    (
+        "duplicate-ids-in-a-page",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(3), edge(3)])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "duplicate id",
+        2,
+    ),
+    (
+        "duplicate-ids-across-pages",
+        {"edge_logs/page-0002.json": envelope([edge(2, minute=2), edge(3)])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "duplicate id",
+        1,
+    ),
+    (
+        "metadata-two-elements",
+        {"edge_logs/page-0002.json": envelope([edge(3), {**edge(4), "metadata": [{}, {}]}])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "bad metadata (expected a one-element list of objects, found 2)",
+        1,
+    ),
+    (
+        "outside-window",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, minute=75)])},
+        "edge_logs/page-0002.json",
+        "edge_logs",
+        "outside window",
+        1,
+    ),
+    (
+        "bad-json-cell",
+        {
+            "exports/explorer.csv": b'id,timestamp,event_message,metadata\nx1,1770354060000000,GET | 200,"[{""request"": [{""method"": ""GET"", ""path"": ""/rest/v1/a""}], ""response"": [{""status_code"": 200}]}]"\nx2,1770354060000000,GET | 200,"[{""request"""\n'
+        },
+        "exports/explorer.csv",
+        "edge_logs",
+        "bad metadata cell (expected JSON)",
+        1,
+    ),
+    (
+        "unknown-webinar-registration",
+        {
+            "tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\na0000000-0000-4000-8000-000000000002,{W_UNKNOWN},{U1},{GOOD_TS}\n".encode()
+        },
+        "tables/registrations.csv",
+        "registrations",
+        "unknown webinar",
+        1,
+    ),
+    (
+        "unknown-webinar-presence",
+        {
+            "tables/webinar_live_presence.csv": f"{PRESENCE_HEADER}p1,{W1},{U1},s1,{GOOD_TS},\np2,{W_UNKNOWN},{U1},s2,{GOOD_TS},\n".encode()
+        },
+        "tables/webinar_live_presence.csv",
+        "webinar_live_presence",
+        "unknown webinar",
+        1,
+    ),
+    (
+        "naive-table-timestamp",
+        {
+            "tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\na0000000-0000-4000-8000-000000000002,{W1},{U1},2026-02-06 14:10:00\n".encode()
+        },
+        "tables/registrations.csv",
+        "registrations",
+        "naive timestamp in created_at (expected a time zone or offset)",
+        1,
+    ),
+    (
+        "left-before-joined",
+        {
+            "tables/webinar_live_presence.csv": f"{PRESENCE_HEADER}p1,{W1},{U1},s1,{GOOD_TS},\np2,{W1},{U1},s2,{GOOD_TS},2026-02-06 05:00:00+00\n".encode()
+        },
+        "tables/webinar_live_presence.csv",
+        "webinar_live_presence",
+        "left_at before joined_at",
+        1,
+    ),
+    (
+        "negative-viewer-count",
+        {
+            "tables/webinar_viewer_counts.csv": f"{COUNTS_HEADER}1,{W1},{GOOD_TS},5\n2,{W1},{GOOD_TS},-1\n".encode()
+        },
+        "tables/webinar_viewer_counts.csv",
+        "webinar_viewer_counts",
+        "bad viewer_count (expected >= 0)",
+        1,
+    ),
+    (
+        "fractional-viewer-count",
+        {
+            "tables/webinar_viewer_counts.csv": f"{COUNTS_HEADER}1,{W1},{GOOD_TS},5\n2,{W1},{GOOD_TS},2.5\n".encode()
+        },
+        "tables/webinar_viewer_counts.csv",
+        "webinar_viewer_counts",
+        "bad viewer_count (expected an integer)",
+        1,
+    ),
+    (
+        "bad-webinar-uuid",
+        {
+            "tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\na0000000-0000-4000-8000-000000000002,webinar-1,{U1},{GOOD_TS}\n".encode()
+        },
+        "tables/registrations.csv",
+        "registrations",
+        "bad webinar_id (expected a uuid)",
+        1,
+    ),
+    (
+        "bad-sql-state",
+        {
+            "postgres_logs/page-0001.json": envelope(
+                [
+                    {
+                        "id": "d1",
+                        "timestamp": T0 + 60_000_000,
+                        "event_message": "boom",
+                        "metadata": [
+                            {"parsed": [{"error_severity": "ERROR", "sql_state_code": "23505"}]}
+                        ],
+                    },
+                    {
+                        "id": "d2",
+                        "timestamp": T0 + 60_000_000,
+                        "event_message": "boom",
+                        "metadata": [
+                            {"parsed": [{"error_severity": "ERROR", "sql_state_code": "2350"}]}
+                        ],
+                    },
+                ]
+            )
+        },
+        "postgres_logs/page-0001.json",
+        "postgres_logs",
+        "bad sql_state (expected 5 characters [0-9A-Z])",
+        1,
+    ),
+    (
+        "non-error-severity",
+        {
+            "postgres_logs/page-0001.json": envelope(
+                [
+                    {
+                        "id": "d1",
+                        "timestamp": T0 + 60_000_000,
+                        "event_message": "boom",
+                        "metadata": [
+                            {"parsed": [{"error_severity": "ERROR", "sql_state_code": "23505"}]}
+                        ],
+                    },
+                    {
+                        "id": "d2",
+                        "timestamp": T0 + 60_000_000,
+                        "event_message": "checkpoint",
+                        "metadata": [
+                            {"parsed": [{"error_severity": "LOG", "sql_state_code": "00000"}]}
+                        ],
+                    },
+                ]
+            )
+        },
+        "postgres_logs/page-0001.json",
+        "postgres_logs",
+        "not an error (severity LOG)",
+        1,
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("case", "changes", "file", "kind", "reason", "count"), REJECTIONS, ids=[r[0] for r in REJECTIONS]
+    ("case", "changes", "file", "kind", "reason", "count"),
+    REJECTIONS,
+    ids=[r[0] for r in REJECTIONS],
 )
 def test_bad_row_is_rejected_and_counted(tmp_path, case, changes, file, kind, reason, count):
     root = write(tmp_path, {**base_files(), **changes})
@@ -225,7 +542,9 @@ def test_bad_row_is_rejected_and_counted(tmp_path, case, changes, file, kind, re
 
 
 def test_utf8_bom_is_stripped_not_read_into_the_first_column(tmp_path):
-    root = write(tmp_path, {**base_files(), "tables/webinars.csv": b"\xef\xbb\xbf" + WEBINARS.encode()})
+    root = write(
+        tmp_path, {**base_files(), "tables/webinars.csv": b"\xef\xbb\xbf" + WEBINARS.encode()}
+    )
     incident = ingest.load_incident(root, use_cache=False)
     assert list(incident.webinars["webinar_id"]) == [W1]
 

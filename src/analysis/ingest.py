@@ -166,10 +166,15 @@ class Incident:
 
 @dataclass(frozen=True)
 class Ingested:
-    """Canonical tables and accounting of a set of files (no manifest, no cache)."""
+    """Canonical tables and accounting of a set of files (no manifest, no cache).
+
+    ``users`` maps every raw user id seen to its pseudonym; it stays in memory (never cached
+    or returned by :func:`load_incident`) and serves to clean files read afterwards.
+    """
 
     tables: dict[str, pd.DataFrame]
     accounting: pd.DataFrame
+    users: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -260,7 +265,8 @@ def rows_from_json(path: Path, doc) -> tuple[str, list]:
             raise IngestError(
                 path,
                 "unknown JSON document",
-                expected='a Management API envelope {"result": [...], "error": null} or a list of rows',
+                expected='a Management API envelope {"result": [...], "error": null} '
+                "or a list of rows",
                 found=f"an object with keys {sorted(doc)[:6]}",
             )
         error = doc.get("error")
@@ -497,7 +503,7 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
 def detect_flavour(records: list[dict], path: Path) -> str | None:
     """Return ``bigquery``, ``clickhouse`` or None (undecided) from a file's rows."""
     bigquery = clickhouse = False
-    for raw, rec in records:
+    for raw, _ in records:
         if not isinstance(raw, dict):
             continue
         if "metadata" in raw:
@@ -1011,7 +1017,8 @@ _FAMILY_RULES = (
     ),
     (
         "pool_exhausted",
-        r"connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool",
+        r"connection not available and request was dropped"
+        r"|UnableCheckoutConnection|IncreaseConnectionPool",
     ),
     (
         "rate_limit",
@@ -1019,7 +1026,8 @@ _FAMILY_RULES = (
     ),
     (
         "connect_failed",
-        r"failed to connect|UnableToConnect|tcp connect|ConnectionInitializing|InitializingProjectConnection",
+        r"failed to connect|UnableToConnect|tcp connect"
+        r"|ConnectionInitializing|InitializingProjectConnection",
     ),
     ("disconnect", r"disconnected|ConnectionError|closed|exited"),
 )
@@ -1050,7 +1058,7 @@ def _map_unique(values: pd.Series, func) -> pd.Series:
 
 
 def endpoint_of(path: str | None) -> str | None:
-    """Return the endpoint of a request path: ``/rest/v1/registrations`` -> ``rest/registrations``."""
+    """Return the endpoint of a path: ``/rest/v1/registrations`` -> ``rest/registrations``."""
     if path is None:
         return None
     m = re.match(
@@ -1207,7 +1215,7 @@ def _sqlstate_from_message(message: str | None) -> str | None:
 
 
 def _message_parts_key(message: str | None) -> str:
-    """Return ``c=<constraint>\\x1fcol=<column>\\x1frel=<relation>`` parsed from a message."""
+    """Return constraint, column and relation named in a message, as one joined string."""
     message = message or ""
     m = _CONSTRAINT_RE.search(message)
     constraint = m.group(1) if m else ""
@@ -1622,7 +1630,20 @@ def ingest_files(
             )
         table = filter_rows(ctx, table, kind, table["id"].duplicated(keep="first"), "duplicate id")
         tables[name] = finish(table, name)
-    return Ingested(tables=tables, accounting=accounting_frame(ctx))
+    for name, columns in USER_TEXT_COLUMNS.items():
+        for col in columns:
+            tables[name][col] = privacy.replace_user_ids(tables[name][col], ctx.users)
+    return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
+
+
+#: Free-text columns where a user id can hide (a filter value, a constraint detail, a title).
+USER_TEXT_COLUMNS = {
+    "requests": ("path", "search"),
+    "db_errors": ("message", "detail", "query"),
+    "realtime_events": ("message",),
+    "webinars": ("title", "status"),
+    "sessions": ("session_id",),
+}
 
 
 def count_unsupported(ctx: Context, part: FilePart) -> None:
@@ -1633,7 +1654,9 @@ def count_unsupported(ctx: Context, part: FilePart) -> None:
     for reason, n in reasons.value_counts().items():
         ctx.counts[(part.file, part.kind, reason)] += int(n)
         first = reasons.index[reasons == reason][0]
-        ctx.found.setdefault((part.file, part.kind, reason), (int(part.frame.loc[first, "_row"]), None))
+        ctx.found.setdefault(
+            (part.file, part.kind, reason), (int(part.frame.loc[first, "_row"]), None)
+        )
     check_bad_file(ctx, part.file, part.kind)
 
 
@@ -1909,7 +1932,7 @@ def verify_checksums(directory: Path, checksums: dict[str, str]) -> None:
             )
 
 
-def read_annotations(directory: Path) -> pd.DataFrame:
+def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd.DataFrame:
     """Read ``annotations.csv`` (time_utc may be empty = time unknown); redacted like logs."""
     path = directory / "annotations.csv"
     empty = pd.DataFrame(
@@ -1940,8 +1963,8 @@ def read_annotations(directory: Path) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "ts": ts.astype("datetime64[ns, UTC]"),
-            "label": privacy.redact_series(frame["label"].astype("string")),
-            "note": privacy.redact_series(frame["note"].astype("string")),
+            "label": privacy.redact_series(frame["label"].astype("string"), users),
+            "note": privacy.redact_series(frame["note"].astype("string"), users),
         }
     )
 
@@ -2054,7 +2077,7 @@ def load_incident(
         )
     incident = Incident(
         **result.tables,
-        annotations=read_annotations(directory),
+        annotations=read_annotations(directory, result.users),
         accounting=result.accounting,
         **common,
     )
@@ -2114,7 +2137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     incident = load_incident(args.data, cache_dir=args.cache_dir, use_cache=not args.no_cache)
     print(
-        f"incident {incident.manifest['name']}: window {incident.window[0].isoformat()} .. {incident.window[1].isoformat()}"
+        f"incident {incident.manifest['name']}: window {incident.window[0].isoformat()}"
+        f" .. {incident.window[1].isoformat()}"
         f"{' (from cache)' if incident.from_cache else ''}"
     )
     print(format_accounting(incident.accounting))

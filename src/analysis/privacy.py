@@ -102,8 +102,8 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
         The text with ``[jwt]``, ``[token]``, ``[redacted]``, ``[api-key]``, ``[email]``,
         ``[ip]`` placeholders and pseudonymised user ids.
     """
-    out = _JWT_RE.sub("[jwt]", text)
-    out = _BEARER_RE.sub(lambda m: f"{m.group(1)} [token]", out)
+    out = _BEARER_RE.sub(lambda m: f"{m.group(1)} [token]", text)
+    out = _JWT_RE.sub("[jwt]", out)
     out = _SECRET_PARAM_RE.sub(lambda m: f"{m.group(1)}=[redacted]", out)
     out = _API_KEY_RE.sub("[api-key]", out)
     out = _EMAIL_RE.sub("[email]", out)
@@ -118,6 +118,23 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
 def redact_series(values: pd.Series, users: Mapping[str, str] | None = None) -> pd.Series:
     """Apply :func:`redact_text` to every distinct non-null value of ``values``."""
     return _map_unique(values, lambda v: None if v is None else redact_text(str(v), users))
+
+
+def replace_user_ids(values: pd.Series, users: Mapping[str, str]) -> pd.Series:
+    """Replace known raw user ids found inside text by their pseudonyms (distinct values only).
+
+    ``ingest`` runs this last, once every user id of the incident is known, so an id that
+    appears in a message before the row that reveals it as a user's is still replaced.
+    """
+    if not users:
+        return values.astype("string")
+
+    def swap(text):
+        if text is None:
+            return None
+        return UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), str(text))
+
+    return _map_unique(values, swap)
 
 
 def _user_param(match: re.Match, users: Mapping[str, str] | None) -> str:

@@ -1,0 +1,260 @@
+"""Privacy: keyed pseudonyms, redaction, and no personal data or secret in any ingest output."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import ingest, privacy
+
+FIXTURE = Path(__file__).parent / "fixtures" / "ingest" / "incident"
+W1 = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
+USERS = [
+    "5d0c9e8a-1111-4a2b-9c3d-0e1f2a3b4c5d",
+    "7a1b2c3d-2222-4e5f-8a9b-0c1d2e3f4a5b",
+    "9e8d7c6b-3333-4a5b-9c8d-7e6f5a4b3c2d",
+    "11111111-2222-4333-8444-555555555555",
+]
+SECRETS = [
+    "198.51.100.77",
+    "203.0.113.24",
+    "2001:db8:85a3::8a2e:370:7334",
+    "fe80::1ff:fe23:4567:890a",
+    "jane.doe@example.com",
+    "kim.minji@example.co.kr",
+    "jane.doe%40example.com",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+    "sb_secret_Zx81KqP0aLmN3vB7cD9eF2gH",
+    "sb_publishable_AbCdEf0123456789xyz",
+    "sk_live_51HxYzAbCdEfGhIjKlMn",
+    "AKIAIOSFODNN7EXAMPLE",
+    "supersecretpassword",
+    "refresh-me-please-123",
+    "c2lnbmF0dXJlLW9mLWEtZmFrZS10b2tlbg",
+]
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI1ZDBjOWU4YSIsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0"
+    ".c2lnbmF0dXJlLW9mLWEtZmFrZS10b2tlbg"
+)
+DIRTY = (
+    f"from 198.51.100.77 and 2001:db8:85a3::8a2e:370:7334 (fe80::1ff:fe23:4567:890a) "
+    f"jane.doe@example.com jane.doe%40example.com Bearer {JWT} "
+    "key sb_secret_Zx81KqP0aLmN3vB7cD9eF2gH sb_publishable_AbCdEf0123456789xyz "
+    "sk_live_51HxYzAbCdEfGhIjKlMn AKIAIOSFODNN7EXAMPLE "
+    f"?apikey={JWT}&access_token=refresh-me-please-123&password=supersecretpassword "
+    f"user {USERS[3]} kim.minji@example.co.kr 203.0.113.24"
+)
+
+
+def test_pseudonym_is_keyed_deterministic_and_shaped():
+    key = b"k1"
+    a = privacy.pseudonymise(USERS[0], key)
+    assert re.fullmatch(r"u_[0-9a-f]{12}", a)
+    assert privacy.pseudonymise(USERS[0].upper() + " ", key) == a
+    assert privacy.pseudonymise(USERS[0], b"k2") != a
+    assert privacy.pseudonymise(USERS[1], key) != a
+    assert privacy.pseudonymise(None, key) is None and privacy.pseudonymise("", key) is None
+
+
+def test_key_comes_from_the_environment_with_a_documented_default(monkeypatch):
+    monkeypatch.delenv(privacy.ENV_KEY, raising=False)
+    assert privacy.pseudonym_key() == privacy.DEFAULT_PSEUDONYM_KEY.encode()
+    monkeypatch.setenv(privacy.ENV_KEY, "site secret")
+    assert privacy.pseudonym_key() == b"site secret"
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert privacy.ENV_KEY in readme and privacy.DEFAULT_PSEUDONYM_KEY in readme
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET /x?apikey=abc123&select=*", "GET /x?apikey=[redacted]&select=*"),
+        ("/cb?access_token=abc.def&x=1", "/cb?access_token=[redacted]&x=1"),
+        ("client 10.0.0.1 said hi", "client [ip] said hi"),
+        ("mail a.b+c@example.org now", "mail [email] now"),
+        (f"Authorization: Bearer {JWT}", "Authorization: Bearer [token]"),
+        (f"token {JWT} end", "token [jwt] end"),
+        ("key sb_secret_Zx81KqP0aLmN3vB7cD9eF2gH", "key [api-key]"),
+        ("host ::1 and 2001:db8::1", "host [ip] and [ip]"),
+        ("?select=*&user_id=eq.someone", "?select=*&user_id=eq.[user]"),
+    ],
+)
+def test_redact_text_examples(text, expected):
+    assert privacy.redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-06 05:40:12.345 UTC",
+        "Postgrex.Protocol (#PID<0.48211.37>) disconnected",
+        "supabase-js-web/2.45.0",
+        "PostgREST 12.2.3",
+        'duplicate key value violates unique constraint "registrations_pkey"',
+        "?select=*&webinar_id=eq.f257ce42-723a-4fad-a9a5-1bd8c154d7ce&order=id.desc",
+        "Key (id)=(42) already exists.",
+    ],
+)
+def test_redaction_keeps_what_is_not_personal(text):
+    assert privacy.redact_text(text) == text
+
+
+def test_known_user_ids_inside_text_become_their_pseudonyms():
+    users = {USERS[0]: "u_aaaaaaaaaaaa"}
+    out = privacy.redact_text(f"Key (webinar_id, user_id)=({W1}, {USERS[0].upper()})", users)
+    assert out == f"Key (webinar_id, user_id)=({W1}, u_aaaaaaaaaaaa)"
+
+
+def _edge(n: int, text: str, user: str) -> dict:
+    return {
+        "id": f"e0000000-0000-4000-8000-{n:012d}",
+        "timestamp": 1770354000000000 + n * 1_000_000,
+        "event_message": f"GET | 200 | {text}",
+        "metadata": [
+            {
+                "request": [
+                    {
+                        "method": "GET",
+                        "path": f"/rest/v1/profiles/{text.split()[5]}",
+                        "search": f"?q={text}",
+                        "url": f"https://x.supabase.co/rest/v1/profiles?{text}",
+                        "headers": [
+                            {
+                                "user_agent": text,
+                                "x_client_info": text,
+                                "cf_ray": "abc",
+                                "x_real_ip": "198.51.100.77",
+                            }
+                        ],
+                        "sb": [{"auth_user": user}],
+                    }
+                ],
+                "response": [{"status_code": 200, "origin_time": 3}],
+            }
+        ],
+    }
+
+
+def _write_dirty_incident(root: Path) -> None:
+    (root / "tables").mkdir(parents=True)
+    (root / "edge_logs").mkdir()
+    (root / "postgres_logs").mkdir()
+    (root / "realtime_logs").mkdir()
+    manifest = {
+        "name": "dirty",
+        "window_start": "2026-02-06T05:00:00Z",
+        "window_end": "2026-02-06T06:00:00Z",
+    }
+    (root / "incident.json").write_text(json.dumps(manifest))
+    (root / "annotations.csv").write_text(f'time_utc,label,note\n,"{DIRTY}","{DIRTY}"\n')
+    (root / "tables/webinars.csv").write_text(
+        "id,title,starts_at,ends_at,status,created_at\n"
+        f'{W1},"{DIRTY}",2026-02-06 05:00:00+00,,"{DIRTY}",\n'
+    )
+    (root / "tables/registrations.csv").write_text(
+        "id,webinar_id,user_id,created_at\n"
+        + "".join(
+            f"a0000000-0000-4000-8000-00000000000{i},{W1},{u},2026-01-27 05:30:19+00\n"
+            for i, u in enumerate(USERS[:3])
+        )
+    )
+    (root / "tables/webinar_live_presence.csv").write_text(
+        "id,webinar_id,user_id,session_id,joined_at,left_at\n"
+        f'p1,{W1},{USERS[1]},"{DIRTY}",2026-02-06 05:01:00+00,\n'
+    )
+    rows = [_edge(i, DIRTY, USERS[i % 4]) for i in range(4)]
+    (root / "edge_logs/page-0001.json.gz").write_bytes(
+        gzip.compress(json.dumps({"result": rows, "error": None}).encode())
+    )
+    pg = [
+        {
+            "id": "d1",
+            "timestamp": 1770354060000000,
+            "event_message": f"duplicate key value violates unique constraint x {DIRTY}",
+            "metadata": [
+                {
+                    "parsed": [
+                        {
+                            "error_severity": "ERROR",
+                            "sql_state_code": "23505",
+                            "detail": f"{KEY_DETAIL} {DIRTY}",
+                            "query": f"select 1 -- {DIRTY}",
+                            "user_name": DIRTY,
+                            "application_name": DIRTY,
+                        }
+                    ]
+                }
+            ],
+        }
+    ]
+    (root / "postgres_logs/page-0001.json").write_text(json.dumps({"result": pg, "error": None}))
+    rt = [
+        {
+            "id": "r1",
+            "timestamp": 1770354070000000,
+            "event_message": f"Postgrex.Protocol disconnected {DIRTY}",
+            "metadata": [{"level": "error", "project": "p"}],
+        }
+    ]
+    (root / "realtime_logs/page-0001.json").write_text(json.dumps({"result": rt, "error": None}))
+
+
+KEY_DETAIL = f"Key (webinar_id, user_id)=({W1}, {USERS[3]}) already exists."
+
+
+def _all_cells(incident) -> list[str]:
+    frames = [incident.table(n) for n in ingest.TABLE_NAMES]
+    frames += [incident.annotations, incident.accounting]
+    cells = []
+    for frame in frames:
+        for col in frame.columns:
+            cells.extend(str(v) for v in frame[col].dropna().tolist())
+    return cells
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-reader", "general-reader"])
+def test_no_personal_data_or_secret_survives_in_any_output_table(tmp_path, monkeypatch, fast):
+    if not fast:
+        monkeypatch.setattr(
+            ingest, "parse_file_fast", lambda *a, **k: (_ for _ in ()).throw(ingest._NotFast())
+        )
+    root = tmp_path / "dirty"
+    _write_dirty_incident(root)
+    incident = ingest.load_incident(root, cache_dir=tmp_path / "cache")
+    assert len(incident.requests) == 4 and len(incident.db_errors) == 1
+    assert len(incident.realtime_events) == 1 and len(incident.sessions) == 1
+    cells = _all_cells(incident)
+    blob = "\n".join(cells).lower()
+    for secret in SECRETS + USERS:
+        assert secret.lower() not in blob, secret
+    assert "eyj" not in blob
+    # Pseudonyms are consistent across tables: the same person has the same u_ everywhere.
+    key = privacy.pseudonym_key()
+    expected = {privacy.pseudonymise(u, key) for u in USERS}
+    assert set(incident.requests["user"]) == expected
+    assert set(incident.registrations["user"]) <= expected
+    assert privacy.pseudonymise(USERS[3], key) in incident.db_errors["detail"].iloc[0]
+    # And the cached copy is as clean as the returned one.
+    cached = ingest.load_incident(root, cache_dir=tmp_path / "cache")
+    assert cached.from_cache
+    assert "\n".join(_all_cells(cached)).lower() == blob
+
+
+def test_fixture_incident_is_clean_too():
+    incident = ingest.load_incident(FIXTURE, use_cache=False)
+    blob = "\n".join(_all_cells(incident)).lower()
+    for secret in [
+        "203.0.113.24",
+        "2001:db8:85a3::8a2e:370:7334",
+        "kim.minji@example.co.kr",
+        "eyj",
+        "sb_secret_",
+    ]:
+        assert secret not in blob, secret
+    users = pd.Series(incident.requests["user"].dropna())
+    assert users.str.fullmatch(r"u_[0-9a-f]{12}").all()
