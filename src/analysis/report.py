@@ -227,8 +227,9 @@ def execute_notebook(params: ReportParams, *, progress: bool = True) -> Path:
 def prepare_for_export(nb: object, title: str) -> object:
     """Return a copy of an executed notebook fit for stakeholders.
 
-    Drops the hidden cells (parameters, injected parameters, analyst notes) and every
-    run-specific field (papermill's times and timings, execution counts), and sets the title.
+    Drops the hidden cells (parameters, injected parameters, analyst notes), stderr streams
+    and every run-specific field (papermill's times and timings, execution counts), and sets
+    the title.
     """
     out = copy.deepcopy(nb)
     out.cells = [
@@ -239,6 +240,10 @@ def prepare_for_export(nb: object, title: str) -> object:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.execution_count = None
+            # Library warnings stay in the executed record; stakeholders read the analysis.
+            cell.outputs = [
+                o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")
+            ]
             for output in cell.outputs:
                 if "execution_count" in output:
                     output["execution_count"] = None
@@ -348,9 +353,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = _parser("python -m analysis report", one=True).parse_args(
         None if argv is None else list(argv)
     )
-    # Format first (no data read for a malformed id), then existence in the data.
-    build_params(args.webinar, args.data, lang=args.lang, formats=args.formats)
-    data_dir = build_params(args.webinar, args.data).data_dir
+    # Everything that needs no data first; then the id, against the webinars in the data, so
+    # a malformed or unknown id both get the list of the ones that exist.
+    data_dir = build_params(
+        DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
+    ).data_dir
     params = build_params(
         args.webinar,
         data_dir,

@@ -1,0 +1,124 @@
+"""Speed of ``make report`` (HTML + PDF, warm) against its floor, measured in the same run.
+
+The floor is what any papermill report with these exports must pay: a fresh Python process
+that executes (with papermill, the project's kernel and the same parameters cell) a notebook
+whose only code imports the same libraries as the postmortem, then exports it to HTML and PDF
+exactly as the report does. The report is ``python -m analysis report`` (what ``make report``
+runs) for the main webinar. "Warm": one untimed run of each first (ingest's Parquet cache, the
+statistics cache, matplotlib's font cache, the page cache). Target: report <= 3 x floor.
+Also printed: one report with the statistics cache disabled (bootstraps recomputed).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPEATS = 3
+TARGET = 3.0
+
+FLOOR_NOTEBOOK_CELLS = [
+    ("parameters", 'webinar_id = ""\ndata_dir = ""\nlang = "ko"\nseed = 0\noutput_dir = ""'),
+    (
+        "",
+        "import analysis.findings, analysis.ingest, analysis.narrative, analysis.plots\n"
+        "import IPython.display",
+    ),
+]
+
+
+def write_floor_notebook(path: Path) -> None:
+    """Write the floor notebook: a parameters cell and one cell of imports."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from analysis.config import KERNEL_NAME
+
+    cells = [
+        new_code_cell(src, metadata={"tags": [tag]} if tag else {})
+        for tag, src in FLOOR_NOTEBOOK_CELLS
+    ]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "language": "python", "display_name": "x"}
+    nbformat.write(nb, path)
+
+
+def run_floor(notebook: Path, out: Path) -> None:
+    """Execute the floor notebook and export it as the report does (called in a fresh process)."""
+    import nbformat
+    import papermill as pm
+
+    from analysis import report
+    from analysis.config import DEFAULT_WEBINAR_ID, KERNEL_NAME
+
+    executed = out / "floor.ipynb"
+    pm.execute_notebook(
+        str(notebook),
+        str(executed),
+        parameters={"webinar_id": DEFAULT_WEBINAR_ID, "lang": "ko"},
+        kernel_name=KERNEL_NAME,
+        progress_bar=False,
+        log_output=False,
+    )
+    nb = report.prepare_for_export(nbformat.read(executed, as_version=4), "floor")
+    (out / "floor.html").write_text(report.export_html(nb, "ko"), encoding="utf-8")
+    (out / "floor.pdf").write_bytes(report.export_pdf(nb, "ko", report.find_chromium()))
+
+
+def timed(cmd: list[str], env: dict | None = None) -> float:
+    """Run a command to completion; return its wall-clock seconds (fail loudly on error)."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"bench_report: {' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    """Print the floor, the warm report, the ratio and the cold-statistics report."""
+    from analysis.report import find_chromium
+
+    if find_chromium() is None:
+        print("bench_report: skipped, the PDF export needs Debian's chromium", file=sys.stderr)
+        return 0
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        notebook = tmp / "floor_input.ipynb"
+        write_floor_notebook(notebook)
+        floor_cmd = [python, __file__, "--floor", str(notebook), str(tmp)]
+        report_cmd = [python, "-m", "analysis", "report", "--no-progress", f"--out={tmp / 'r'}"]
+        timed(floor_cmd)
+        timed(report_cmd)
+        floors, reports = [], []
+        for _ in range(REPEATS):
+            floors.append(timed(floor_cmd))
+            reports.append(timed(report_cmd))
+        cold_env = dict(os.environ, EVENTLIVE_NO_STATS_CACHE="1")
+        cold = timed(report_cmd, env=cold_env)
+    floor, warm = statistics.median(floors), statistics.median(reports)
+    ratio = warm / floor
+    print(f"floor (papermill, imports only, HTML+PDF): {floor:6.2f} s  runs {_fmt(floors)}")
+    print(f"make report (HTML+PDF, warm):              {warm:6.2f} s  runs {_fmt(reports)}")
+    verdict = "OK" if ratio <= TARGET else "OVER"
+    print(f"ratio report / floor: {ratio:.2f} (target <= {TARGET:g}) {verdict}")
+    print(f"make report with statistics recomputed:    {cold:6.2f} s  ({cold / floor:.2f} x floor)")
+    return 0
+
+
+def _fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--floor":
+        run_floor(Path(sys.argv[2]), Path(sys.argv[3]))
+        sys.exit(0)
+    sys.exit(main())

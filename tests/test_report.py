@@ -1,0 +1,247 @@
+"""The postmortem end to end: papermill execution, HTML and PDF exports, privacy, determinism.
+
+Two notebook executions in all (module fixtures): ``make report``'s path (run_report with
+explicit parameters into a temporary directory, HTML and PDF), and the notebook as an analyst
+runs it in JupyterLab (papermill with no parameters at all, so every default is used).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from analysis import report
+from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID, KERNEL_NAME, REPORTS_DIR
+from analysis.findings import dump_findings, validate_findings
+from analysis.params import build_params
+
+pytestmark = pytest.mark.notebook
+
+KOREAN_TITLE = "AI 특허리서치 실무 활용 웨비나"
+IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+SECRET_PARAM = re.compile(r"(?i)(?:apikey|api_key|access_token|refresh_token|token)=([^&\s\"'|]+)")
+USER_KEYS = {"user_id", "auth_user", "subject", "sub", "user"}
+IP_KEYS = {"cf_connecting_ip", "x_real_ip", "x_forwarded_for", "client_ip", "ip"}
+
+
+@pytest.fixture(scope="module")
+def shipped_report(tmp_path_factory) -> Path:
+    """``make report`` for the main webinar (HTML and PDF) into a temporary directory."""
+    out = tmp_path_factory.mktemp("report")
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=out)
+    outcome = report.run_report(params, progress=False)
+    assert outcome.webinar_id == DEFAULT_WEBINAR_ID
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """The notebook executed with no parameters: what an analyst gets from Run All in Lab."""
+    out = tmp_path_factory.mktemp("lab") / "postmortem.ipynb"
+    pm.execute_notebook(
+        str(report.NOTEBOOK),
+        str(out),
+        parameters={},
+        kernel_name=KERNEL_NAME,
+        progress_bar=False,
+        cwd=str(report.NOTEBOOK.parent),
+    )
+    return out
+
+
+def _raw_private_values(directory: Path) -> dict[str, set[str]]:
+    """User ids, IPs, e-mails and tokens found in the raw inputs, read without the package."""
+    found: dict[str, set[str]] = {"user": set(), "ip": set(), "email": set(), "token": set()}
+
+    def scan_text(text: str) -> None:
+        found["email"].update(EMAIL.findall(text))
+        found["token"].update(m for m in SECRET_PARAM.findall(text) if len(m) >= 8)
+        found["token"].update(
+            re.findall(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", text)
+        )
+
+    def walk(node: object, key: str = "") -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str):
+            if key in USER_KEYS and len(node) >= 8:
+                found["user"].add(node)
+            if key in IP_KEYS:
+                found["ip"].update(IPV4.findall(node))
+            if key == "event_message" and " | " in node:
+                found["ip"].update(IPV4.findall(node.split(" | ")[2]))
+            scan_text(node)
+
+    for path in sorted(directory.rglob("*.json.gz")):
+        walk(json.loads(gzip.decompress(path.read_bytes())))
+    import csv
+
+    for path in sorted((directory / "tables").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                for k, v in row.items():
+                    if k in USER_KEYS and v:
+                        found["user"].add(v)
+                    scan_text(v or "")
+    return found
+
+
+def test_outputs_are_written_beside_the_executed_record(shipped_report: Path):
+    for name in ("postmortem.ipynb", "findings.json", "postmortem.html"):
+        assert (shipped_report / name).stat().st_size > 0, name
+    figures = sorted(p.name for p in (shipped_report / "figures").glob("*.png"))
+    assert figures == ["concurrency.png", "dose.png", "heatmap.png", "lag.png"]
+    executed = nbformat.read(shipped_report / "postmortem.ipynb", as_version=4)
+    tags = [t for c in executed.cells for t in c.metadata.get("tags", [])]
+    assert "injected-parameters" in tags  # the record keeps what was run with
+
+
+def test_findings_match_the_raw_data_and_the_schema(shipped_report: Path):
+    findings = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))
+    validate_findings(findings)
+    assert findings["report"]["title"] == KOREAN_TITLE
+    # Peak checked against the raw viewer-count export, read here with the csv module.
+    import csv
+
+    with (DEFAULT_INCIDENT_DIR / "tables" / "webinar_viewer_counts.csv").open(
+        encoding="utf-8"
+    ) as f:
+        counts = [
+            int(r["viewer_count"])
+            for r in csv.DictReader(f)
+            if r["webinar_id"] == DEFAULT_WEBINAR_ID
+        ]
+    assert findings["audience"]["peak"] == max(counts)
+    assert len(findings["buckets"]) == 12
+    assert len(findings["action_items"]) >= 8
+    assert all(
+        item["owner"] == item["type"] == item["due"] == "" for item in findings["action_items"]
+    )
+    verdicts = {v["verdict"] for v in findings["verdicts"]}
+    assert verdicts <= {"capacity", "traffic", "unrelated", "insufficient"} and verdicts
+    checksums = findings["inputs"]["checksums"]
+    assert "tables/webinars.csv" in checksums
+    assert all(len(v) == 64 for v in checksums.values())
+
+
+def test_html_has_no_code_no_prompts_no_parameters_and_embeds_every_image(shipped_report: Path):
+    html = (shipped_report / "postmortem.html").read_text(encoding="utf-8")
+    assert KOREAN_TITLE in html
+    assert "jp-InputArea" not in html and "jp-InputPrompt" not in html
+    assert "jp-OutputPrompt" not in html and "In&nbsp;[" not in html
+    assert "webinar_id = " not in html and "Parameters" not in html
+    assert "narrative.show(" not in html and "load_incident(" not in html
+    images = re.findall(r"<img[^>]*\ssrc=\"([^\"]*)\"", html)
+    assert len(images) >= 4 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r"<(script|link|iframe)[^>]+(src|href)=\"(https?:)?//", html)
+    assert str(report.NOTEBOOK.parents[1]) not in html  # no host path
+
+
+@pytest.mark.skipif(report.find_chromium() is None, reason=report.SYSTEM_PACKAGES_HINT)
+def test_html_makes_no_request_to_another_host(shipped_report: Path):
+    from playwright.sync_api import sync_playwright
+
+    page_file = shipped_report / "postmortem.html"
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=report.find_chromium(),
+            args=[*report.CHROMIUM_ARGS, "--no-sandbox"],
+        )
+        page = browser.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.as_uri(), wait_until="networkidle")
+        title = page.title()
+        browser.close()
+    others = [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert others == []
+    assert requests and requests[0].startswith("file:")  # the counter saw the page itself
+    assert KOREAN_TITLE in title
+
+
+@pytest.mark.skipif(report.find_chromium() is None, reason=report.SYSTEM_PACKAGES_HINT)
+def test_pdf_keeps_the_korean_text(shipped_report: Path):
+    pdf = shipped_report / "postmortem.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert KOREAN_TITLE in text
+    assert "요약" in text and "조치 항목" in text
+
+
+def test_no_private_value_from_the_raw_inputs_is_published(shipped_report: Path):
+    private = _raw_private_values(DEFAULT_INCIDENT_DIR)
+    assert private["user"] and private["ip"]  # the scan found what the inputs hold
+    texts = {
+        "html": (shipped_report / "postmortem.html").read_text(encoding="utf-8"),
+        "ipynb": (shipped_report / "postmortem.ipynb").read_text(encoding="utf-8"),
+        "findings": (shipped_report / "findings.json").read_text(encoding="utf-8"),
+    }
+    pdf = shipped_report / "postmortem.pdf"
+    if pdf.exists() and shutil.which("pdftotext"):
+        texts["pdf"] = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    leaks = [
+        (where, kind, value)
+        for where, text in texts.items()
+        for kind, values in private.items()
+        for value in values
+        if value in text
+    ]
+    assert leaks == []
+
+
+def test_two_runs_give_identical_findings_and_html(shipped_report: Path, default_run: Path):
+    # The analyst's default run writes to reports/<webinar>; same inputs, same bytes.
+    defaults = REPORTS_DIR / DEFAULT_WEBINAR_ID / "findings.json"
+    first = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))
+    second = json.loads(defaults.read_text(encoding="utf-8"))
+    assert dump_findings(first) == dump_findings(second)
+    assert (shipped_report / "findings.json").read_bytes() == defaults.read_bytes()
+    title = first["report"]["title"]
+    nb = report.prepare_for_export(nbformat.read(default_run, as_version=4), title)
+    html = report.export_html(nb, "ko")
+    assert html == (shipped_report / "postmortem.html").read_text(encoding="utf-8")
+
+
+def test_english_report_has_the_same_sections_in_english(shipped_report: Path):
+    from analysis import narrative
+
+    findings = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))
+    en, ko = narrative.load_locale("en"), narrative.load_locale("ko")
+    assert _keys(en) == _keys(ko)  # every string exists in both languages
+    pages = {name: render(findings, en) for name, render in narrative.SECTIONS.items()}
+    assert pages["summary"].startswith("## Summary")
+    assert "## Action items" in pages["actions"] and "## Appendix" in pages["appendix"]
+    hangul = re.compile(r"[\uac00-\ud7a3]")
+    data_values = {findings["report"]["title"], "[테스트] 149400 웨비나"}
+    for name, page in pages.items():
+        for value in data_values:
+            page = page.replace(value, "")
+        assert not hangul.search(page), (name, hangul.search(page))
+
+
+def _keys(node: object, prefix: str = "") -> set[str]:
+    if isinstance(node, dict):
+        return {k for key, v in node.items() for k in _keys(v, f"{prefix}/{key}")} | {prefix}
+    if isinstance(node, list):
+        return {f"{prefix}[{len(node)}]"}
+    return {prefix}

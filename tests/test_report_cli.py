@@ -1,0 +1,118 @@
+"""``python -m analysis report|reports``: parameter errors, failure isolation, export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import report
+from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
+from analysis.exceptions import ReportError
+
+OTHER_WEBINAR = "c9c7d93a-d775-4f8e-9243-8fdbb3618e2a"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "webinar", ["nope", "$(touch /tmp/pwned)", "00000000-0000-4000-8000-000000000000"]
+)
+def test_bad_webinar_gives_one_line_listing_the_webinars_and_exit_2(webinar):
+    done = _cli("report", f"--webinar={webinar}", "--no-progress")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: parameter 'webinar_id'")
+    assert DEFAULT_WEBINAR_ID in lines[0] and OTHER_WEBINAR in lines[0]
+    assert done.stdout == ""
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_bad_language_is_refused_before_any_data_is_read(tmp_path):
+    done = _cli("report", "--lang=fr", f"--data={tmp_path / 'absent'}")
+    assert done.returncode == 2
+    assert "'data_dir'" in done.stderr or "'lang'" in done.stderr
+
+
+def test_reports_go_on_after_a_failure_and_name_it(monkeypatch, capsys, tmp_path):
+    ran = []
+
+    def fake_run(params, progress=True):
+        ran.append(params.webinar_id)
+        if params.webinar_id == OTHER_WEBINAR:
+            raise ReportError("postmortem.ipynb, cell 4: TimelineError: no samples")
+        return report.ReportOutcome(params.webinar_id, (params.output_dir / "x.html",))
+
+    monkeypatch.setattr(report, "run_report", fake_run)
+    code = report.main_all([f"--data={DEFAULT_INCIDENT_DIR}", f"--out={tmp_path}", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert sorted(ran) == sorted([DEFAULT_WEBINAR_ID, OTHER_WEBINAR])
+    assert "reports: 1 of 2 written" in out
+    assert f"failed {OTHER_WEBINAR}: postmortem.ipynb, cell 4: TimelineError: no samples" in out
+
+
+def test_reports_survive_an_unexpected_crash(monkeypatch, capsys, tmp_path):
+    def crash(params, progress=True):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(report, "run_report", crash)
+    code = report.main_all([f"--data={DEFAULT_INCIDENT_DIR}", f"--out={tmp_path}"])
+    out = capsys.readouterr().out
+    assert code == 1 and "reports: 0 of 2 written" in out
+    assert out.count("RuntimeError: Kernel died") == 2
+
+
+def test_missing_chromium_still_writes_html_and_says_what_pdf_needs(monkeypatch, tmp_path):
+    monkeypatch.setattr(report, "find_chromium", lambda: None)
+    monkeypatch.setattr(
+        report, "execute_notebook", lambda params, progress=True: _fake_executed(params)
+    )
+    params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    outcome = report.run_report(params, progress=False)
+    assert (tmp_path / "postmortem.html").exists() and not (tmp_path / "postmortem.pdf").exists()
+    notes = [n for n in outcome.notes if n.startswith("PDF not written")]
+    assert len(notes) == 1 and "chromium" in notes[0] and "fonts-noto-cjk" in notes[0]
+
+
+def _fake_executed(params) -> Path:
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    params.output_dir.mkdir(parents=True, exist_ok=True)
+    (params.output_dir / "findings.json").write_text('{"report": {"title": "t"}}', encoding="utf-8")
+    path = params.output_dir / "postmortem.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# t")]), path)
+    return path
+
+
+def test_export_drops_hidden_cells_and_run_metadata():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "x = 2", metadata={"tags": ["injected-parameters"], "papermill": {"duration": 1.0}}
+            ),
+            new_code_cell(
+                "show()",
+                execution_count=3,
+                outputs=[new_output("stream", name="stderr", text="warn")],
+            ),
+            new_code_cell("show()", execution_count=4, metadata={"papermill": {"duration": 0.5}}),
+        ],
+        metadata={"papermill": {"start_time": "2026-11-26T06:00:00"}},
+    )
+    out = report.prepare_for_export(nb, "제목")
+    assert [c.source for c in out.cells] == ["show()", "show()"]
+    assert out.metadata["title"] == "제목" and "papermill" not in out.metadata
+    assert all(c.execution_count is None and "papermill" not in c.metadata for c in out.cells)
+    assert out.cells[0].outputs == []  # warnings stay in the executed record only
+    assert len(nb.cells) == 4  # the record itself is untouched
