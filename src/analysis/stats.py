@@ -1,0 +1,1186 @@
+"""Do errors follow load, and where is the breaking point? Statistics on per-minute series.
+
+Input: the per-minute frame of docs/contract.md section 3 (``minute``, ``requests``, ``errors``,
+``concurrency``); nothing here reads files or sees ground truth. Output: frozen dataclasses with
+``to_dict()`` (plain JSON types) for findings.json.
+
+Method choices follow the simulation study ``stats-feasibility.md``; every p-value comes from a
+reference distribution that keeps the errors' autocorrelation:
+
+- **Capacity** (primary evidence): errors ~ NB2 with rate requests x (b0 + b1 x max(0, c[t-L]
+  - K)). K and L by profile likelihood over a grid; b0, b1 profiled exactly per grid cell by
+  Fisher scoring (identity link). The sup-LR test against a flat rate per request is calibrated
+  by a parametric bootstrap under the fitted flat NB model (not chi-square: K and L are not
+  identified under the null).
+- **Verdict**: capacity-driven if that test rejects; else traffic-proportional if the elasticity
+  of errors in requests exceeds 0.5; else unrelated. Bursty errors get a second hinge p-value
+  under an AR(1)-Cox null, reported as the uncertainty of a capacity call.
+- **Lagged association**: CCF of AR-prewhitened series and a load coefficient in a count model
+  without offset, both calibrated over all circular shifts (an exact randomisation test over
+  the group of shifts; subsets of shifts are not).
+- **Event coincidence**: precursor and trigger rates of load spikes and error bursts, same null.
+- **Bursts and regimes**: batched Kleinberg bursts of errors out of requests; ruptures PELT
+  (jump=1) change points with a penalty sweep as a stability table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import ruptures
+from scipy import optimize, special
+
+from analysis.exceptions import StatsError
+
+# --------------------------------------------------------------------------------------------
+# Published limits (data, not logic)
+# --------------------------------------------------------------------------------------------
+
+#: Supabase's published connection ceilings the threshold K is set beside. Sources: Realtime
+#: "Limits" page (concurrent connections by plan) and compute-and-disk.mdx "Limits and
+#: constraints" (Postgres max connections, Supavisor pooler max clients by compute size), as
+#: summarised in supabase-logs.md section 8 and anchors.md B2.
+_REALTIME_LIMITS_URL = "supabase.com/docs/guides/realtime/limits"
+_COMPUTE_LIMITS_URL = "supabase/supabase: apps/docs/content/guides/platform/compute-and-disk.mdx"
+#: (compute size, Postgres max connections, Supavisor pooler max clients)
+_COMPUTE_SIZES = (
+    ("Nano", 60, 200),
+    ("Micro", 60, 200),
+    ("Small", 90, 400),
+    ("Medium", 120, 600),
+    ("Large", 160, 800),
+    ("XL", 240, 1000),
+    ("2XL", 380, 1500),
+    ("4XL", 480, 3000),
+)
+SUPABASE_LIMITS: tuple[dict, ...] = (
+    *(
+        {
+            "product": "Realtime",
+            "quantity": "concurrent connections",
+            "tier": f"{plan} plan",
+            "limit": limit,
+            "source": _REALTIME_LIMITS_URL,
+        }
+        for plan, limit in (("Free", 200), ("Pro", 500), ("Team", 10000))
+    ),
+    *(
+        {
+            "product": "Postgres",
+            "quantity": "max connections",
+            "tier": f"{size} compute",
+            "limit": pg,
+            "source": _COMPUTE_LIMITS_URL,
+        }
+        for size, pg, _ in _COMPUTE_SIZES
+    ),
+    *(
+        {
+            "product": "Supavisor pooler",
+            "quantity": "max clients",
+            "tier": f"{size} compute",
+            "limit": pool,
+            "source": _COMPUTE_LIMITS_URL,
+        }
+        for size, _, pool in _COMPUTE_SIZES
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Method constants (choices, each with its reason; not expected results)
+# --------------------------------------------------------------------------------------------
+
+ALPHA_LEVEL = 0.05
+#: LR cut for the K profile interval: the NB profile with cut 5.0 covered the true K in 86-95%
+#: of simulated incidents (stats-feasibility.md section 3); chi-square(1)'s 3.84 under-covers
+#: because K is a non-regular parameter.
+K_INTERVAL_LR_CUT = 5.0
+#: K is "weakly identified" when its interval is wider than this share of K.
+WEAK_IDENTIFICATION_WIDTH = 0.20
+#: Grid: K from 20 viewers, at least 3 minutes above K, lags 0-5 minutes.
+K_MIN, K_STEP, MIN_MINUTES_ABOVE, MAX_LAG = 20.0, 2.0, 3, 5
+#: Coarser K grid for the bootstrap test statistic (same statistic for data and replicates).
+TEST_GRID_SIZE = 40
+#: Elasticity of errors in requests above which non-capacity errors count as traffic-driven.
+ELASTICITY_CUT = 0.5
+#: Cross-correlation lag window and count-model lags (minutes).
+CCF_MAX_LAG, COUNT_MODEL_LAGS = 15, 6
+#: Event definitions for coincidence analysis: load spikes above the 80th percentile of
+#: concurrency, error bursts above the 90th percentile of errors; coincidence window 0-3 min.
+SPIKE_QUANTILE, BURST_QUANTILE, ECA_WINDOW, ECA_LAGS = 0.8, 0.9, 3, 6
+#: Residual lag-1 autocorrelation of the fitted AR(1)-Cox above which a class counts as bursty.
+BURSTY_PHI = 0.3
+#: Fewest errors in the hour for any model to be fitted.
+MIN_ERRORS = 5
+#: Sequential bootstrap: stop once this many replicates reach the observed statistic.
+BOOT_STOP_EXCEED = 10
+#: Requests of 0 in a minute are raised to this exposure (rate per request needs exposure > 0).
+MIN_EXPOSURE = 0.5
+#: PELT penalty sweep, as multiples of sigma^2 log(n) (BIC-type; a sweep because BIC alone
+#: tends to give too low a penalty, anchors.md B1).
+PELT_PENALTY_MULTIPLIERS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+def _plain(value):
+    """Convert numpy scalars/arrays and nested containers to plain JSON types (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return None if not math.isfinite(value) else value
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+class _ToDict:
+    """Mixin: ``to_dict()`` for frozen result dataclasses."""
+
+    def to_dict(self) -> dict:
+        """Return the result as plain JSON-serialisable types."""
+        return _plain({f.name: _as_value(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+
+def _as_value(value):
+    if isinstance(value, _ToDict):
+        return value.to_dict()
+    if isinstance(value, list | tuple):
+        return [_as_value(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ThresholdFit(_ToDict):
+    """Hinge model fitted by profile likelihood: K, its interval, the lag, the fitted rates."""
+
+    k: float
+    k_low: float
+    k_high: float
+    interval_lr_cut: float
+    interval_at_grid_edge: bool
+    weakly_identified: bool
+    lag_minutes: int
+    b0_per_request: float
+    b1_per_request_per_viewer: float
+    family: str
+    alpha: float
+    converged: bool
+    loglik: float
+    k_grid: tuple
+    k_profile_lr: tuple
+    lag_profile_lr: tuple
+    limits_in_interval: tuple
+    nearest_limits: tuple
+
+
+@dataclass(frozen=True)
+class HingeTest(_ToDict):
+    """Sup-LR test of the hinge against a flat rate per request, parametric bootstrap."""
+
+    lr: float
+    p_value: float
+    n_boot: int
+    reference: str
+    null_alpha: float
+    p_value_bursty_null: float | None
+    bursty_null_phi: float | None
+
+
+@dataclass(frozen=True)
+class Elasticity(_ToDict):
+    """log E[errors] = a + g log(requests), NB2 without offset."""
+
+    g: float
+    se: float
+    alpha: float
+    converged: bool
+
+
+@dataclass(frozen=True)
+class Verdict(_ToDict):
+    """Capacity-driven, traffic-proportional, unrelated, or insufficient data; with its reason."""
+
+    label: str
+    reason: str
+    hinge_p_value: float | None
+    elasticity: float | None
+    bursty: bool
+    residual_phi: float | None
+    caveat: str | None
+
+
+@dataclass(frozen=True)
+class CrossCorrelation(_ToDict):
+    """CCF of prewhitened series; r[k] = corr(load[t], errors[t+k]); k > 0: load leads."""
+
+    ar_order: int
+    ar_coefficients: tuple
+    lags: tuple
+    r: tuple
+    load_leads_max_abs_r: float
+    load_leads_lag: int
+    load_leads_p_value: float
+    errors_lead_max_abs_r: float
+    errors_lead_lag: int
+    errors_lead_p_value: float
+    n_shifts: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class LoadCoefficient(_ToDict):
+    """log E[errors_t] = a + d t + b z(c[t]), no offset; HAC z calibrated by circular shifts.
+
+    ``coefficient_by_lag`` / ``z_by_lag`` (lags 0..5, z(c[t-L])) are descriptive only.
+    """
+
+    coefficient_per_sd: float
+    z: float
+    p_value: float
+    coefficient_by_lag: tuple
+    z_by_lag: tuple
+    alpha: float
+    n_shifts: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class Coincidence(_ToDict):
+    """Event coincidence analysis of load spikes (A) and error bursts (B)."""
+
+    n_spikes: int
+    n_bursts: int
+    window_minutes: int
+    precursor_rate: float | None
+    precursor_p_value: float | None
+    trigger_rate: float | None
+    trigger_p_value: float | None
+    precursor_rate_by_lag: tuple
+    trigger_rate_by_lag: tuple
+    n_shifts: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class Burst(_ToDict):
+    """One burst of errors out of requests (batched Kleinberg state >= 1)."""
+
+    start: str
+    end: str
+    level: int
+    errors: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class ChangePoints(_ToDict):
+    """PELT (l2 on Anscombe-transformed errors, jump=1) over a penalty sweep."""
+
+    sigma2: float
+    penalties: tuple
+    breakpoints_by_penalty: tuple
+    stability: tuple
+
+
+@dataclass(frozen=True)
+class ClassResult(_ToDict):
+    """Everything the report shows for one error class."""
+
+    n_minutes: int
+    total_errors: int
+    total_requests: int
+    zero_request_minutes: int
+    verdict: Verdict
+    hinge_test: HingeTest | None
+    threshold: ThresholdFit | None
+    elasticity: Elasticity | None
+    cross_correlation: CrossCorrelation | None
+    load_coefficient: LoadCoefficient | None
+    coincidence: Coincidence | None
+    bursts: tuple
+    change_points: ChangePoints | None
+    seed: int
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------
+
+
+def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Return (errors, requests, concurrency, minute labels) from a per-minute frame.
+
+    Raises :class:`StatsError` naming the column and row of any missing, negative or
+    non-integer value.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise StatsError(f"per-minute frame: expected a pandas DataFrame, found {type(frame)}")
+    missing = [c for c in ("errors", "requests", "concurrency") if c not in frame.columns]
+    if missing:
+        raise StatsError(
+            f"per-minute frame: missing column(s) {missing}; expected minute, requests, errors, "
+            f"concurrency (docs/contract.md section 3), found {list(frame.columns)}"
+        )
+    out = []
+    for col in ("errors", "requests", "concurrency"):
+        values = pd.to_numeric(frame[col], errors="coerce").astype("float64").to_numpy()
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise StatsError(
+                f"per-minute frame, row {row}, column '{col}': expected a count >= 0, "
+                f"found {frame[col].iloc[row]!r}"
+            )
+        out.append(values)
+    if len(frame) < 2 * CCF_MAX_LAG // 2 + 10:
+        raise StatsError(f"per-minute frame: expected at least 17 minutes, found {len(frame)}")
+    if "minute" in frame.columns:
+        labels = [pd.Timestamp(m).isoformat() for m in frame["minute"]]
+    else:
+        labels = [str(i) for i in range(len(frame))]
+    return out[0], out[1], out[2], labels
+
+
+def lag_padded(x: np.ndarray, lag: int) -> np.ndarray:
+    """Return x[t - lag], the first ``lag`` minutes padded with x[0] (no data before the window)."""
+    x = np.asarray(x, dtype=float)
+    if lag == 0:
+        return x
+    return np.concatenate([np.full(lag, x[0]), x[:-lag]])
+
+
+# --------------------------------------------------------------------------------------------
+# Count-model machinery (vectorised; NB2 with variance mu + alpha mu^2, alpha = 0 is Poisson)
+# --------------------------------------------------------------------------------------------
+
+
+def _nb_kernel(y, mu, alpha):
+    """NB2 log-likelihood up to terms in y and alpha only (Poisson kernel when alpha = 0)."""
+    a = np.maximum(alpha, 1e-10)
+    return np.sum(y * np.log(mu) - (y + 1.0 / a) * np.log1p(a * mu), axis=-1)
+
+
+def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
+    """Full NB2 log-likelihood (Poisson when alpha is 0)."""
+    y = np.asarray(y, dtype=float)
+    if alpha <= 1e-10:
+        return float(np.sum(y * np.log(mu) - mu - special.gammaln(y + 1)))
+    inv = 1.0 / alpha
+    return float(
+        np.sum(
+            special.gammaln(y + inv)
+            - special.gammaln(inv)
+            - special.gammaln(y + 1)
+            + y * np.log(alpha * mu / (1 + alpha * mu))
+            - inv * np.log1p(alpha * mu)
+        )
+    )
+
+
+def _moment_alpha(y, mu):
+    """Moment estimate of NB2 alpha: sum((y-mu)^2 - mu) / sum(mu^2), clipped at 0."""
+    return np.maximum(0.0, np.sum((y - mu) ** 2 - mu, axis=-1) / np.sum(mu * mu, axis=-1))
+
+
+def _fit_flat(y, r, alpha, iters=30):
+    """Flat rate per request, mu = b0 r, NB2 with fixed alpha; y (B, n) -> b0 (B,), ll (B,)."""
+    b0 = y.sum(-1) / r.sum()
+    b0 = np.maximum(b0, 1e-12)
+    a = np.asarray(alpha, dtype=float)
+    for _ in range(iters):
+        mu = b0[:, None] * r
+        w = 1.0 / (mu * (1 + a[..., None] * mu))
+        step = np.sum((y - mu) * w * r, -1) / np.sum(w * r * r, -1)
+        new = np.maximum(b0 + step, b0 / 10)
+        if np.all(np.abs(new - b0) <= 1e-10 * b0):
+            b0 = new
+            break
+        b0 = new
+    return b0, _nb_kernel(y, b0[:, None] * r, a[..., None])
+
+
+def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
+    """Profile b0, b1 >= 0 for every hinge column by Fisher scoring (identity link).
+
+    y (B, n), r (n,), hinge (G, n), alpha (B,) -> ll (B, G), b0, b1 (B, G), converged (B, G).
+    """
+    yb = y[:, None, :]
+    a = np.asarray(alpha, dtype=float).reshape(-1, 1, 1) * np.ones((y.shape[0], 1, 1))
+    rh = r * hinge  # (G, n)
+    b0 = (y.sum(-1) / r.sum())[:, None, None] * np.ones((1, hinge.shape[0], 1))
+    b0 = np.maximum(b0, 1e-12)
+    excess = np.sum(yb * hinge, -1, keepdims=True) - b0 * np.sum(rh * hinge, -1, keepdims=True)
+    b1 = np.maximum(excess / np.maximum(np.sum(rh * hinge * hinge, -1, keepdims=True), 1e-12), 0)
+    b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1, keepdims=True), 1.0))
+    mu = r * b0 + rh * b1
+    ll = _nb_kernel(yb, mu, a)
+    done = np.zeros(ll.shape, dtype=bool)
+    for _ in range(iters):
+        w = 1.0 / (mu * (1 + a * mu))
+        rw = r * w
+        a00 = np.sum(rw * r, -1, keepdims=True)
+        a01 = np.sum(rw * rh, -1, keepdims=True)
+        a11 = np.sum(rw * rh * hinge, -1, keepdims=True)
+        res = (yb - mu) * rw
+        g0 = np.sum(res, -1, keepdims=True)
+        g1 = np.sum(res * hinge, -1, keepdims=True)
+        det = np.maximum(a00 * a11 - a01 * a01, 1e-300)
+        d0 = (a11 * g0 - a01 * g1) / det
+        d1 = (a00 * g1 - a01 * g0) / det
+        # b1 = 0 boundary: a b0-only scoring step instead of the joint one.
+        at_bound = b1 + d1 <= 0
+        d0 = np.where(at_bound, g0 / a00, d0)
+        d1 = np.where(at_bound, -b1, d1)
+        new0 = np.maximum(b0 + d0, b0 / 10)
+        new1 = b1 + d1
+        new_mu = r * new0 + rh * new1
+        new_ll = _nb_kernel(yb, new_mu, a)
+        # Step halving where the likelihood fell (identity-link scoring can overshoot).
+        for _ in range(6):
+            bad = new_ll < ll - 1e-12
+            if not bad.any():
+                break
+            new0 = np.where(bad[..., None], 0.5 * (new0 + b0), new0)
+            new1 = np.where(bad[..., None], 0.5 * (new1 + b1), new1)
+            new_mu = r * new0 + rh * new1
+            new_ll = np.where(bad, _nb_kernel(yb, new_mu, a), new_ll)
+        bad = new_ll < ll
+        new0 = np.where(bad[..., None], b0, new0)
+        new1 = np.where(bad[..., None], b1, new1)
+        new_ll = np.where(bad, ll, new_ll)
+        done = np.abs(new_ll - ll) < tol
+        b0, b1, ll, mu = new0, new1, new_ll, r * new0 + rh * new1
+        if done.all():
+            break
+    return ll, b0[..., 0], b1[..., 0], done
+
+
+def _fit_loglinear(y, x, alpha, iters=30):
+    """NB2 log-link fits of one y on S designs. y (n,), x (S, n, p) -> beta (S, p), HAC se, ok.
+
+    Standard errors are Newey-West (Bartlett, floor(4 (n/100)^(2/9)) lags); they only scale the
+    statistic, whose reference distribution comes from circular shifts.
+    """
+    s, n, p = x.shape
+    beta = np.zeros((s, p))
+    beta[:, 0] = np.log(max(y.mean(), 1e-3))
+    ok = np.zeros(s, dtype=bool)
+    for _ in range(iters):
+        eta = np.einsum("snp,sp->sn", x, beta)
+        mu = np.exp(np.clip(eta, -30, 30))
+        w = mu / (1 + alpha * mu)
+        z = eta + (y - mu) / mu
+        xtw = x * w[..., None]
+        info = np.einsum("snp,snq->spq", xtw, x)
+        rhs = np.einsum("snp,sn->sp", xtw, z)
+        new = np.linalg.solve(info + 1e-10 * np.eye(p), rhs[..., None])[..., 0]
+        ok = np.all(np.abs(new - beta) < 1e-8 * (1 + np.abs(beta)), axis=1)
+        beta = new
+        if ok.all():
+            break
+    eta = np.einsum("snp,sp->sn", x, beta)
+    mu = np.exp(np.clip(eta, -30, 30))
+    info = np.einsum("snp,snq->spq", x * (mu / (1 + alpha * mu))[..., None], x)
+    score = x * ((y - mu) / (1 + alpha * mu))[..., None]
+    meat = np.einsum("snp,snq->spq", score, score)
+    nlags = int(math.floor(4 * (n / 100) ** (2 / 9)))
+    for j in range(1, nlags + 1):
+        gamma = np.einsum("snp,snq->spq", score[:, j:], score[:, :-j])
+        meat += (1 - j / (nlags + 1)) * (gamma + np.swapaxes(gamma, 1, 2))
+    bread = np.linalg.inv(info + 1e-10 * np.eye(p))
+    cov = bread @ meat @ bread
+    se = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 1e-300))
+    return beta, se, ok & np.all(np.isfinite(beta), axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Hinge: grid, test, threshold
+# --------------------------------------------------------------------------------------------
+
+
+def build_hinge_grid(concurrency: np.ndarray, k_values: np.ndarray, max_lag: int = MAX_LAG):
+    """Return (hinge columns (G, n), K (G,), L (G,)) for cells with >= 3 minutes above K."""
+    cols, ks, ls = [], [], []
+    for lag in range(max_lag + 1):
+        lagged = lag_padded(concurrency, lag)
+        above = (lagged[None, :] > k_values[:, None]).sum(1)
+        keep = above >= MIN_MINUTES_ABOVE
+        cols.append(np.maximum(0.0, lagged[None, :] - k_values[keep, None]))
+        ks.append(k_values[keep])
+        ls.append(np.full(keep.sum(), lag))
+    return np.concatenate(cols), np.concatenate(ks), np.concatenate(ls)
+
+
+def _test_grid(concurrency):
+    top = float(np.max(concurrency))
+    if top <= K_MIN:
+        return None
+    return build_hinge_grid(concurrency, np.linspace(K_MIN, top, TEST_GRID_SIZE, endpoint=False))
+
+
+def _sup_lr(y, r, hinge):
+    """Return the sup-LR statistic for data or replicates y (B, n).
+
+    alpha by moments at the flat fit, then 2 (max over the grid of the NB hinge
+    log-likelihood - NB flat log-likelihood), both with that alpha.
+    """
+    b0 = y.sum(-1) / r.sum()
+    alpha = _moment_alpha(y, b0[:, None] * r)
+    _, ll_flat = _fit_flat(y, r, alpha)
+    # 8 scoring steps put the grid maximum within 1e-9 of its converged value in trials; the
+    # statistic is the same function for data and replicates, so the test stays calibrated.
+    ll, _, _, _ = _fit_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
+    return np.maximum(0.0, 2 * (ll.max(1) - ll_flat))
+
+
+def fit_flat_nb(y: np.ndarray, r: np.ndarray) -> tuple[float, float, bool]:
+    """ML fit of errors ~ NB2(b0 x requests, alpha); returns (b0, alpha, converged).
+
+    Falls back to Poisson (alpha = 0) at the boundary, where NB's MLE does not exist.
+    """
+
+    def negll(log_alpha):
+        a = math.exp(log_alpha)
+        b0, _ = _fit_flat(y[None, :], r, np.array([a]))
+        return -nb_loglik(y, b0[0] * r, a)
+
+    pois = y.sum() / r.sum()
+    if _moment_alpha(y, pois * r) <= 0:
+        return float(pois), 0.0, True
+    res = optimize.minimize_scalar(negll, bounds=(math.log(1e-6), math.log(1e3)), method="bounded")
+    alpha = math.exp(res.x)
+    if alpha < 1e-5 or -res.fun < nb_loglik(y, pois * r, 0.0):
+        return float(pois), 0.0, bool(res.success)
+    b0, _ = _fit_flat(y[None, :], r, np.array([alpha]))
+    return float(b0[0]), alpha, bool(res.success)
+
+
+def simulate_nb(mu: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """Draw NB2 counts (Poisson when alpha is 0) with the given means."""
+    if alpha <= 0:
+        return rng.poisson(mu)
+    return rng.poisson(rng.gamma(1.0 / alpha, alpha * mu))
+
+
+def _fit_cox_moments(y, mu):
+    """AR(1)-Cox moments of residual burstiness: (sigma^2, phi) of the log-intensity."""
+    alpha = float(_moment_alpha(y, mu))
+    sigma2 = math.log1p(alpha)
+    if sigma2 <= 1e-6:
+        return 0.0, 0.0
+    e = (y - mu) / mu
+    c1 = float(np.mean(e[1:] * e[:-1]))
+    phi = math.log1p(max(c1, -0.99)) / sigma2 if c1 > 0 else 0.0
+    return sigma2, float(min(max(phi, 0.0), 0.95))
+
+
+def _simulate_cox(mu, sigma2, phi, size, rng):
+    n = mu.shape[-1]
+    z = np.empty((size, n))
+    z[:, 0] = rng.standard_normal(size)
+    innov = rng.standard_normal((size, n)) * math.sqrt(1 - phi * phi)
+    for t in range(1, n):
+        z[:, t] = phi * z[:, t - 1] + innov[:, t]
+    sd = math.sqrt(sigma2)
+    return rng.poisson(mu * np.exp(sd * z - sigma2 / 2))
+
+
+def _bootstrap_p(observed, draw, r, hinge, n_boot, chunk=25, stop_after=BOOT_STOP_EXCEED):
+    """Monte-Carlo p-value of ``observed`` among replicates drawn by ``draw(size)``.
+
+    Sequential (Besag and Clifford 1991): replicates come ``chunk`` at a time and sampling
+    stops once ``stop_after`` of them reach the observed value, with p = exceedances / drawn;
+    otherwise p = (1 + exceedances) / (n_boot + 1). With 10 exceedances the early p is at
+    least 0.1, so every decision at 0.05 is the one the full n_boot would give.
+    """
+    exceed = drawn = 0
+    while drawn < n_boot:
+        size = min(chunk, n_boot - drawn)
+        reps = draw(size).astype(float)
+        exceed += int(np.sum(_sup_lr(reps, r, hinge) >= observed - 1e-9))
+        drawn += size
+        if exceed >= stop_after and drawn < n_boot:
+            return exceed / drawn
+    return (1 + exceed) / (n_boot + 1)
+
+
+def compare_hinge_to_flat(
+    errors: np.ndarray,
+    requests: np.ndarray,
+    concurrency: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 199,
+) -> HingeTest | None:
+    """Sup-LR test of a hinge in lagged concurrency against a flat rate per request.
+
+    The statistic's reference distribution is a parametric bootstrap under the flat NB2 model
+    fitted by ML. Returns None when no grid cell exists (concurrency never above the floor).
+    """
+    y = np.asarray(errors, dtype=float)
+    r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
+    grid = _test_grid(concurrency)
+    if grid is None or len(grid[1]) == 0:
+        return None
+    hinge = grid[0]
+    observed = float(_sup_lr(y[None, :], r, hinge)[0])
+    b0, alpha, _ = fit_flat_nb(y, r)
+    mu = b0 * r
+    p_value = _bootstrap_p(
+        observed,
+        lambda size: simulate_nb(np.broadcast_to(mu, (size, len(mu))), alpha, rng),
+        r,
+        hinge,
+        n_boot,
+    )
+    return HingeTest(
+        lr=observed,
+        p_value=p_value,
+        n_boot=n_boot,
+        reference="parametric bootstrap under the flat NB2 rate per request (ML fit)",
+        null_alpha=alpha,
+        p_value_bursty_null=None,
+        bursty_null_phi=None,
+    )
+
+
+def add_bursty_null(
+    test: HingeTest,
+    errors: np.ndarray,
+    requests: np.ndarray,
+    concurrency: np.ndarray,
+    *,
+    rng: np.random.Generator,
+) -> HingeTest:
+    """Return ``test`` with a second p-value under a bursty (AR(1)-Cox) flat null.
+
+    The Cox moments (variance and lag-1 persistence of the log-intensity) come from the flat
+    fit, so the null keeps the errors' burstiness; the gap between the two p-values is how
+    uncertain a capacity call is when errors are bursty.
+    """
+    y = np.asarray(errors, dtype=float)
+    r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
+    hinge = _test_grid(concurrency)[0]
+    mu = r * y.sum() / r.sum()
+    sigma2, phi = _fit_cox_moments(y, mu)
+    p_value = _bootstrap_p(
+        test.lr, lambda size: _simulate_cox(mu, sigma2, phi, size, rng), r, hinge, test.n_boot
+    )
+    return dataclasses.replace(test, p_value_bursty_null=p_value, bursty_null_phi=phi)
+
+
+def _fit_hinge_ml(y, r, hinge_col, start):
+    """Joint ML of (b0, b1, alpha) at one grid cell; returns (b0, b1, alpha, converged)."""
+    scale0 = max(start[0], 1e-9)
+    scale1 = max(start[1], scale0 * 1e-3)
+
+    def negll(p):
+        b0, b1, log_a = p[0] * scale0, p[1] * scale1, p[2]
+        mu = r * (b0 + b1 * hinge_col)
+        return -nb_loglik(y, mu, math.exp(log_a))
+
+    res = optimize.minimize(
+        negll,
+        x0=np.array([1.0, max(start[1], 0) / scale1, math.log(0.3)]),
+        method="L-BFGS-B",
+        bounds=[(1e-6, None), (0.0, None), (math.log(1e-6), math.log(1e3))],
+    )
+    return res.x[0] * scale0, res.x[1] * scale1, math.exp(res.x[2]), bool(res.success)
+
+
+def estimate_threshold(
+    errors: np.ndarray, requests: np.ndarray, concurrency: np.ndarray
+) -> ThresholdFit | None:
+    """Estimate K and the lag by NB2 profile likelihood over a grid, with an interval for K.
+
+    Steps: a Poisson grid gives a start; NB2 (b0, b1, alpha) is fitted by ML at its best cell
+    (convergence checked; alpha at the 0 boundary falls back to Poisson); the grid is then
+    profiled again with that alpha. K's interval holds every grid K whose profile LR (max over
+    lags) is within ``K_INTERVAL_LR_CUT`` of the best; "weakly identified" when it is wider
+    than ``WEAK_IDENTIFICATION_WIDTH`` of K.
+    """
+    y = np.asarray(errors, dtype=float)
+    r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
+    c = np.asarray(concurrency, dtype=float)
+    if c.max() <= K_MIN or y.sum() < MIN_ERRORS:
+        return None
+    hinge, ks, ls = build_hinge_grid(c, np.arange(K_MIN, c.max(), K_STEP))
+    if len(ks) == 0:
+        return None
+    ll0, b0s, b1s, _ = _fit_hinge_grid(y[None, :], r, hinge, np.zeros(1))
+    best = int(np.argmax(ll0[0]))
+    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[best], (b0s[0, best], b1s[0, best]))
+    family = "negative_binomial"
+    if not ok or alpha < 1e-4:
+        family, alpha = "poisson", 0.0
+    ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
+    ll = ll[0]
+    best = int(np.argmax(ll))
+    k_grid = np.unique(ks)
+    k_prof = np.array([ll[ks == k].max() for k in k_grid])
+    lag_prof = np.array(
+        [ll[ls == lag].max() if np.any(ls == lag) else -np.inf for lag in range(MAX_LAG + 1)]
+    )
+    lr_k = 2 * (ll[best] - k_prof)
+    inside = k_grid[lr_k <= K_INTERVAL_LR_CUT]
+    k_hat = float(ks[best])
+    low, high = float(inside.min()), float(inside.max())
+    edge = bool(low <= k_grid[0] or high >= k_grid[-1])
+    limits_in = tuple(
+        f"{d['product']} {d['quantity']} ({d['tier']}): {d['limit']}"
+        for d in SUPABASE_LIMITS
+        if low <= d["limit"] <= high
+    )
+    nearest = sorted(SUPABASE_LIMITS, key=lambda d: abs(d["limit"] - k_hat))[:3]
+    return ThresholdFit(
+        k=k_hat,
+        k_low=low,
+        k_high=high,
+        interval_lr_cut=K_INTERVAL_LR_CUT,
+        interval_at_grid_edge=edge,
+        weakly_identified=bool((high - low) > WEAK_IDENTIFICATION_WIDTH * k_hat or edge),
+        lag_minutes=int(ls[best]),
+        b0_per_request=float(b0s[0, best]),
+        b1_per_request_per_viewer=float(b1s[0, best]),
+        family=family,
+        alpha=float(alpha),
+        converged=bool(ok and conv[0, best]),
+        loglik=float(nb_loglik(y, r * (b0s[0, best] + b1s[0, best] * hinge[best]), alpha)),
+        k_grid=tuple(float(k) for k in k_grid),
+        k_profile_lr=tuple(float(v) for v in lr_k),
+        lag_profile_lr=tuple(float(2 * (ll[best] - v)) for v in lag_prof),
+        limits_in_interval=limits_in,
+        nearest_limits=tuple({**d, "distance": float(d["limit"] - k_hat)} for d in nearest),
+    )
+
+
+def estimate_elasticity(errors: np.ndarray, requests: np.ndarray) -> Elasticity | None:
+    """Fit log E[errors] = a + g log(requests) (NB2, alpha by moments, no offset)."""
+    y = np.asarray(errors, dtype=float)
+    if y.sum() < MIN_ERRORS:
+        return None
+    lr = np.log(np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE))
+    x = np.stack([np.ones_like(lr), lr - lr.mean()], axis=1)[None]
+    alpha = float(_moment_alpha(y, np.full_like(y, y.mean())))
+    beta, se, ok = _fit_loglinear(y, x, alpha)
+    return Elasticity(g=float(beta[0, 1]), se=float(se[0, 1]), alpha=alpha, converged=bool(ok[0]))
+
+
+def decide_verdict(
+    test: HingeTest | None, elasticity: Elasticity | None, residual_phi: float | None
+) -> Verdict:
+    """Decide the class: capacity-driven, traffic-proportional, unrelated or insufficient data.
+
+    Capacity-driven if the hinge test rejects; else traffic-proportional if g > 0.5; else
+    unrelated. A bursty class carries its AR(1)-Cox p-value as the uncertainty of the call.
+    """
+    bursty = residual_phi is not None and residual_phi > BURSTY_PHI
+    if elasticity is None:
+        return Verdict(
+            "insufficient data",
+            f"fewer than {MIN_ERRORS} errors in the window",
+            None,
+            None,
+            False,
+            residual_phi,
+            None,
+        )
+    p = None if test is None else test.p_value
+    g = elasticity.g
+    caveat = None
+    if test is not None and test.p_value <= ALPHA_LEVEL:
+        label = "capacity-driven"
+        reason = (
+            f"hinge sup-LR {test.lr:.2f}, bootstrap p = {test.p_value:.3f} <= "
+            f"{ALPHA_LEVEL} against a flat rate per request"
+        )
+    elif g > ELASTICITY_CUT:
+        label = "traffic-proportional"
+        reason = (
+            ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
+        ) + f"elasticity in requests g = {g:.2f} > {ELASTICITY_CUT}"
+    else:
+        label = "unrelated"
+        reason = (
+            ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
+        ) + f"elasticity in requests g = {g:.2f} <= {ELASTICITY_CUT}"
+    if bursty:
+        text = f"errors are bursty (residual AR(1) phi = {residual_phi:.2f})"
+        if test is not None and test.p_value_bursty_null is not None:
+            text += f"; under an AR(1)-Cox null the hinge p-value is {test.p_value_bursty_null:.3f}"
+            if label == "capacity-driven" and test.p_value_bursty_null > ALPHA_LEVEL:
+                text += "; the capacity call is uncertain"
+        caveat = text + (
+            ". In one bursty hour a burst on a high-load plateau can look like a capacity effect."
+        )
+    return Verdict(label, reason, p, g, bursty, residual_phi, caveat)
+
+
+# --------------------------------------------------------------------------------------------
+# Lagged association
+# --------------------------------------------------------------------------------------------
+
+
+def prewhiten(x: np.ndarray, y: np.ndarray, max_order: int = 4):
+    """Fit AR(p) to x by OLS (p by AIC, 1..max_order); apply the same filter to x and y."""
+    x = np.asarray(x, dtype=float) - np.mean(x)
+    y = np.asarray(y, dtype=float) - np.mean(y)
+    n = len(x)
+    best = None
+    for p in range(1, max_order + 1):
+        design = np.column_stack([x[max_order - i : n - i] for i in range(1, p + 1)])
+        target = x[max_order:]
+        coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+        resid = target - design @ coef
+        aic = len(target) * math.log(max(resid.var(), 1e-12)) + 2 * p
+        if best is None or aic < best[0]:
+            best = (aic, p, coef)
+    _, p, coef = best
+
+    def apply(z):
+        out = z[p:].copy()
+        for i in range(1, p + 1):
+            out -= coef[i - 1] * z[p - i : n - i]
+        return out
+
+    return apply(x), apply(y), p, coef
+
+
+def _ccf_all_shifts(xw, yw, max_lag):
+    """r[s, k] = corr(x[t], roll(y, s)[t + k]) over the overlap, for every shift s and |k|."""
+    n = len(xw)
+    ys = np.stack([np.roll(yw, s) for s in range(n)])
+    lags = np.arange(-max_lag, max_lag + 1)
+    out = np.empty((n, len(lags)))
+    for j, k in enumerate(lags):
+        if k >= 0:
+            a, b = xw[: n - k], ys[:, k:]
+        else:
+            a, b = xw[-k:], ys[:, : n + k]
+        a = a - a.mean()
+        b = b - b.mean(1, keepdims=True)
+        den = np.sqrt(np.sum(a * a) * np.sum(b * b, 1))
+        out[:, j] = np.where(den > 0, (b @ a) / np.where(den > 0, den, 1), 0.0)
+    return lags, out
+
+
+def _shift_p(stats: np.ndarray) -> float:
+    """p-value of stats[0] (observed alignment) among all circular shifts (including itself)."""
+    return float(np.mean(stats >= stats[0] - 1e-12))
+
+
+def cross_correlate(
+    concurrency: np.ndarray, errors: np.ndarray, max_lag: int = CCF_MAX_LAG
+) -> CrossCorrelation:
+    """CCF of prewhitened load and errors, both directions, all-circular-shift p-values."""
+    xw, yw, p, coef = prewhiten(concurrency, errors)
+    max_lag = min(max_lag, len(xw) // 3)
+    lags, r = _ccf_all_shifts(xw, yw, max_lag)
+    lead = lags >= 0
+    lag_ = lags <= 0
+    t_lead = np.abs(r[:, lead]).max(1)
+    t_lag = np.abs(r[:, lag_]).max(1)
+    i_lead = int(np.argmax(np.abs(r[0, lead])))
+    i_lag = int(np.argmax(np.abs(r[0, lag_])))
+    return CrossCorrelation(
+        ar_order=p,
+        ar_coefficients=tuple(float(v) for v in coef),
+        lags=tuple(int(k) for k in lags),
+        r=tuple(float(v) for v in r[0]),
+        load_leads_max_abs_r=float(t_lead[0]),
+        load_leads_lag=int(lags[lead][i_lead]),
+        load_leads_p_value=_shift_p(t_lead),
+        errors_lead_max_abs_r=float(t_lag[0]),
+        errors_lead_lag=int(lags[lag_][i_lag]),
+        errors_lead_p_value=_shift_p(t_lag),
+        n_shifts=len(xw),
+        reference="all circular shifts of the prewhitened error series (max |r| over the window)",
+    )
+
+
+def fit_load_coefficient(
+    concurrency: np.ndarray, errors: np.ndarray, n_lags: int = COUNT_MODEL_LAGS
+) -> LoadCoefficient | None:
+    """NB2 count model without offset: log E[y_t] = a + d t + b z(c[t]); lags descriptive.
+
+    The linear time term keeps slow drifts of errors and load from posing as association
+    (without it, drifting and episodic nulls on random shapes rejected in 7-10% of trials,
+    with it 5-6%). Test statistic: |b / HAC se| at lag 0. Reference: the same statistic over
+    all circular shifts of concurrency (pure rotations, so the test is an exact randomisation
+    test over the group of shifts when errors are stationary). Testing the maximum over lags
+    instead, with padded lags, broke exchangeability (up to 14% rejections on drifting nulls in
+    trials); the coefficients at lags 1..n_lags-1 are therefore reported without a p-value.
+    """
+    y = np.asarray(errors, dtype=float)
+    if y.sum() < MIN_ERRORS:
+        return None
+    c = np.asarray(concurrency, dtype=float)
+    n = len(y)
+    sd = c.std()
+    zc = (c - c.mean()) / (sd if sd > 0 else 1.0)
+    designs = np.stack(
+        [np.roll(zc, m) for m in range(n)] + [lag_padded(zc, lag) for lag in range(1, n_lags)]
+    )
+    trend = np.broadcast_to(np.linspace(-1.0, 1.0, n), designs.shape)
+    x = np.stack([np.ones_like(designs), trend, designs], axis=2)
+    alpha = float(_moment_alpha(y, np.full_like(y, y.mean())))
+    beta, se, _ = _fit_loglinear(y, x, alpha)
+    z = beta[:, 2] / se[:, 2]
+    stat = np.abs(z[:n])
+    z_by_lag = np.concatenate([z[:1], z[n:]])
+    coef_by_lag = np.concatenate([beta[:1, 2], beta[n:, 2]])
+    return LoadCoefficient(
+        coefficient_per_sd=float(beta[0, 2]),
+        z=float(z[0]),
+        p_value=_shift_p(stat),
+        coefficient_by_lag=tuple(float(v) for v in coef_by_lag),
+        z_by_lag=tuple(float(v) for v in z_by_lag),
+        alpha=alpha,
+        n_shifts=n,
+        reference="all circular shifts of concurrency (|HAC z| at lag 0, linear time term)",
+    )
+
+
+def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincidence:
+    """Event coincidence analysis with an all-circular-shift null.
+
+    Spikes A: concurrency above its 80th percentile; bursts B: errors above their 90th
+    percentile. Precursor rate: share of bursts with a spike 0..3 minutes before (bursts in the
+    first 3 minutes excluded); trigger rate: share of spikes followed by a burst within 0..3
+    minutes (spikes in the last 3 minutes excluded). Rates by single lag are shown beside.
+    """
+    c = np.asarray(concurrency, dtype=float)
+    y = np.asarray(errors, dtype=float)
+    n = len(c)
+    spikes = c > np.quantile(c, SPIKE_QUANTILE)
+    bursts = (y > np.quantile(y, BURST_QUANTILE)) & (y > 0)
+    w = ECA_WINDOW
+    shifted = np.stack([np.roll(bursts, s) for s in range(n)])  # (n, n)
+    a_before = np.array([spikes[max(0, t - w) : t + 1].any() for t in range(n)])
+    valid_b = np.arange(n) >= w
+    prec_num = (shifted & a_before & valid_b).sum(1)
+    prec_den = (shifted & valid_b).sum(1)
+    csum = np.concatenate([np.zeros((n, 1), int), np.cumsum(shifted, 1)], axis=1)
+    t = np.arange(n)
+    hi = np.minimum(t + w, n - 1) + 1
+    b_after = (csum[:, hi] - csum[:, t]) > 0
+    valid_a = spikes & (t <= n - 1 - w)
+    trig_num = (b_after & valid_a).sum(1)
+    trig_den = int(valid_a.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(prec_den > 0, prec_num / np.maximum(prec_den, 1), np.nan)
+        trig = trig_num / trig_den if trig_den > 0 else np.full(n, np.nan)
+    ok = np.isfinite(prec)
+    prec_p = float(np.mean(prec[ok] >= prec[0] - 1e-12)) if ok[0] else None
+    trig_p = float(np.mean(trig >= trig[0] - 1e-12)) if trig_den > 0 else None
+    by_lag_p, by_lag_t = [], []
+    for tau in range(ECA_LAGS):
+        bt = np.flatnonzero(bursts[tau:]) + tau
+        by_lag_p.append(float(spikes[bt - tau].mean()) if len(bt) else None)
+        at = np.flatnonzero(spikes[: n - tau])
+        by_lag_t.append(float(bursts[at + tau].mean()) if len(at) else None)
+    return Coincidence(
+        n_spikes=int(spikes.sum()),
+        n_bursts=int(bursts.sum()),
+        window_minutes=w,
+        precursor_rate=float(prec[0]) if ok[0] else None,
+        precursor_p_value=prec_p,
+        trigger_rate=float(trig[0]) if trig_den > 0 else None,
+        trigger_p_value=trig_p,
+        precursor_rate_by_lag=tuple(by_lag_p),
+        trigger_rate_by_lag=tuple(by_lag_t),
+        n_shifts=n,
+        reference="all circular shifts of the burst series",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Bursts and regimes
+# --------------------------------------------------------------------------------------------
+
+
+def detect_bursts(
+    errors: np.ndarray, requests: np.ndarray, labels: list, s: float = 2.0, gamma: float = 1.0
+) -> tuple[Burst, ...]:
+    """Batched Kleinberg bursts of errors out of requests (Poisson emission, 3 states).
+
+    State i has rate p0 x s^i per request (p0 = overall rate); moving up a state costs
+    gamma x ln(n); the Viterbi path's runs at state >= 1 are the bursts.
+    """
+    y = np.asarray(errors, dtype=float)
+    d = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
+    n = len(y)
+    if y.sum() == 0:
+        return ()
+    p0 = y.sum() / d.sum()
+    rates = p0 * s ** np.arange(3)
+    mu = d[:, None] * rates[None, :]
+    cost = -(y[:, None] * np.log(mu) - mu)
+    up = gamma * math.log(n)
+    trans = np.array([[max(0, j - i) * up for j in range(3)] for i in range(3)])
+    total = cost[0] + trans[0]
+    back = np.zeros((n, 3), dtype=int)
+    for t in range(1, n):
+        cand = total[:, None] + trans
+        back[t] = np.argmin(cand, 0)
+        total = cand[back[t], np.arange(3)] + cost[t]
+    state = np.empty(n, dtype=int)
+    state[-1] = int(np.argmin(total))
+    for t in range(n - 1, 0, -1):
+        state[t - 1] = back[t, state[t]]
+    out = []
+    t = 0
+    while t < n:
+        if state[t] >= 1:
+            u = t
+            while u + 1 < n and state[u + 1] >= 1:
+                u += 1
+            out.append(
+                Burst(
+                    labels[t],
+                    labels[u],
+                    int(state[t : u + 1].max()),
+                    int(y[t : u + 1].sum()),
+                    int(np.asarray(requests)[t : u + 1].sum()),
+                )
+            )
+            t = u + 1
+        else:
+            t += 1
+    return tuple(out)
+
+
+def detect_change_points(errors: np.ndarray, labels: list) -> ChangePoints:
+    """PELT (ruptures, l2 cost, jump=1, min_size=2) on 2 sqrt(errors + 3/8), penalty sweep.
+
+    sigma^2 is estimated robustly from first differences (MAD); penalties are multiples of
+    sigma^2 log(n). ``stability`` lists each change point with the share of penalties finding it.
+    """
+    y = np.asarray(errors, dtype=float)
+    signal = 2 * np.sqrt(y + 3 / 8)
+    n = len(signal)
+    diffs = np.diff(signal)
+    sigma2 = float((1.4826 * np.median(np.abs(diffs - np.median(diffs)))) ** 2 / 2)
+    sigma2 = max(sigma2, 0.25)
+    algo = ruptures.Pelt(model="l2", min_size=2, jump=1).fit(signal.reshape(-1, 1))
+    pens, found = [], []
+    for m in PELT_PENALTY_MULTIPLIERS:
+        pen = m * sigma2 * math.log(n)
+        bkps = [b for b in algo.predict(pen=pen) if b < n]
+        pens.append(float(pen))
+        found.append(tuple(labels[b] for b in bkps))
+    counts: dict = {}
+    for bk in found:
+        for b in bk:
+            counts[b] = counts.get(b, 0) + 1
+    stability = tuple(
+        {"minute": b, "share_of_penalties": counts[b] / len(found)} for b in sorted(counts)
+    )
+    return ChangePoints(sigma2, tuple(pens), tuple(found), stability)
+
+
+# --------------------------------------------------------------------------------------------
+# Top level
+# --------------------------------------------------------------------------------------------
+
+
+def attribute_class(
+    errors: np.ndarray,
+    requests: np.ndarray,
+    concurrency: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 199,
+    bursty_null: bool = True,
+) -> tuple[Verdict, HingeTest | None, ThresholdFit | None, Elasticity | None]:
+    """Hinge test, threshold, elasticity and the verdict for one class."""
+    y = np.asarray(errors, dtype=float)
+    if y.sum() < MIN_ERRORS:
+        return decide_verdict(None, None, None), None, None, None
+    test = compare_hinge_to_flat(y, requests, concurrency, rng=rng, n_boot=n_boot)
+    fit = estimate_threshold(y, requests, concurrency)
+    elasticity = estimate_elasticity(y, requests)
+    r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
+    capacity = test is not None and test.p_value <= ALPHA_LEVEL
+    if fit is not None and capacity:
+        hinge = np.maximum(0.0, lag_padded(concurrency, fit.lag_minutes) - fit.k)
+        mu = r * (fit.b0_per_request + fit.b1_per_request_per_viewer * hinge)
+    else:
+        mu = r * y.sum() / r.sum()
+    phi = _fit_cox_moments(y, mu)[1]
+    if bursty_null and capacity and phi > BURSTY_PHI:
+        # Only a capacity call needs its bursty-null uncertainty (and it doubles the cost).
+        test = add_bursty_null(test, y, requests, concurrency, rng=rng)
+    return decide_verdict(test, elasticity, phi), test, fit, elasticity
+
+
+def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> ClassResult:
+    """Every statistic of one error class from its per-minute frame (contract section 3)."""
+    y, r, c, labels = extract_series(frame)
+    rng = np.random.default_rng(seed)
+    verdict, test, fit, elasticity = attribute_class(y, r, c, rng=rng, n_boot=n_boot)
+    enough = y.sum() >= MIN_ERRORS
+    return ClassResult(
+        n_minutes=len(y),
+        total_errors=int(y.sum()),
+        total_requests=int(r.sum()),
+        zero_request_minutes=int(np.sum(r == 0)),
+        verdict=verdict,
+        hinge_test=test,
+        threshold=fit,
+        elasticity=elasticity,
+        cross_correlation=cross_correlate(c, y) if enough else None,
+        load_coefficient=fit_load_coefficient(c, y) if enough else None,
+        coincidence=analyse_coincidence(c, y) if enough else None,
+        bursts=detect_bursts(y, r, labels),
+        change_points=detect_change_points(y, labels) if enough else None,
+        seed=int(seed),
+    )
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """Return a per-class seed that depends on the webinar seed and the class name, not on order."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+def analyse_webinar(
+    frames_by_class: dict[str, pd.DataFrame], *, seed: int, n_boot: int = 199
+) -> dict:
+    """Analyse every error class of one webinar; returns a JSON-serialisable dict."""
+    if not frames_by_class:
+        raise StatsError("analyse_webinar: expected at least one error class, found none")
+    classes = {}
+    for name in sorted(frames_by_class):
+        try:
+            result = analyse_class(
+                frames_by_class[name], seed=derive_seed(seed, name), n_boot=n_boot
+            )
+        except StatsError as exc:
+            raise StatsError(f"error class '{name}': {exc}") from exc
+        classes[name] = result.to_dict()
+    return {
+        "seed": int(seed),
+        "n_boot": int(n_boot),
+        "alpha_level": ALPHA_LEVEL,
+        "supabase_limits": _plain(list(SUPABASE_LIMITS)),
+        "classes": classes,
+    }
