@@ -432,8 +432,8 @@ def summarize_associations(statistics: dict, frames: dict) -> list[dict]:
                 "errors_lead_r": cc["errors_lead_max_abs_r"],
                 "errors_lead_lag": cc["errors_lead_lag"],
                 "errors_lead_p_value": cc["errors_lead_p_value"],
-                "load_coefficient_lag": lc.get("lag_minutes"),
-                "load_coefficient_z": lc.get("max_abs_z"),
+                "load_coefficient_per_sd": lc.get("coefficient_per_sd"),
+                "load_coefficient_z": lc.get("z"),
                 "load_coefficient_p_value": lc.get("p_value"),
                 "reference": cc["reference"],
             }
@@ -500,6 +500,7 @@ def summarize_detection(
         for lim in statistics.get("supabase_limits", [])
         if (lim["product"], lim["tier"]) in DETECTION_LIMITS
     ]
+    first_sample = iso(conc["ts"].iloc[0]) if len(conc) else None
     crossings = [
         {
             **lim,
@@ -516,8 +517,12 @@ def summarize_detection(
                     "value": cap["k"],
                     "rule": f"viewers > K = {cap['k']:g} ({cap['error_class']})",
                     "at": _first_above(conc, cap["k"]),
+                    "error_class": cap["error_class"],
                 }
             )
+    for crossing in crossings:
+        # Above the line from the first sample on: the crossing itself lies before the window.
+        crossing["at_window_start"] = crossing["at"] is not None and crossing["at"] == first_sample
     bursts = moments[moments["kind"] == "error_burst"]
     first_burst = bursts.iloc[0] if len(bursts) else None
     firsts = [r for r in class_rows if r["count"]]
@@ -545,7 +550,13 @@ def summarize_detection(
         "first_human_action": None
         if timed.empty
         else {"at": iso(timed["ts"].iloc[0]), "label": str(timed["description"].iloc[0])},
-        "untimed_human_actions": [str(d) for d in notes[notes["ts"].isna()]["description"]],
+        "untimed_human_actions": [
+            str(d).split(":", 1)[0] for d in notes[notes["ts"].isna()]["description"]
+        ],
+        "limit_changes": [
+            {"at": iso(row.ts), "value": plain(row.value)}
+            for row in moments[moments["kind"] == "limit_change"].itertuples()
+        ],
     }
 
 

@@ -370,6 +370,7 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             explained.append(v["verdict"])
     legend = "\n".join(f"- **{t['verdicts'][k]}**: {t['explain'][k]}" for k in explained)
     limits = render_limits(findings, text)
+    evidence = render_associations(findings, text)
     return (
         f"## {text['headings']['causes']}\n\n"
         + table(
@@ -385,8 +386,65 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             rows,
         )
         + f"\n\n{legend}"
+        + (f"\n\n{evidence}" if evidence else "")
         + (f"\n\n{limits}" if limits else "")
     )
+
+
+def render_associations(findings: Mapping, text: Mapping) -> str:
+    """Render lagged association, event coincidence and stable change points per class."""
+    t = text["causes"]
+    tz, zn = _tz(findings)
+    assoc = {a["error_class"]: a for a in findings["associations"]}
+    coinc = {c["error_class"]: c for c in findings["coincidence"]}
+    changes = {c["error_class"]: c for c in findings["change_points"]}
+    rows = []
+    for cls in findings["error_classes"]:
+        key = cls["key"]
+        a, c = assoc.get(key), coinc.get(key)
+        if a is None and c is None:
+            continue
+        stable = [
+            local_time(p["minute"], tz)
+            for p in changes.get(key, {}).get("stability", [])
+            if p["share_of_penalties"] >= 0.5
+        ]
+        rows.append(
+            (
+                code(key),
+                "–"
+                if a is None
+                else f"{fmt_number(a['load_leads_r'], 2)} ({a['load_leads_lag']}, "
+                f"{fmt_p(a['load_leads_p_value'])})",
+                "–"
+                if a is None
+                else f"{fmt_number(a['errors_lead_r'], 2)} ({a['errors_lead_lag']}, "
+                f"{fmt_p(a['errors_lead_p_value'])})",
+                "–"
+                if a is None or a.get("load_coefficient_z") is None
+                else f"{fmt_number(a['load_coefficient_z'], 2)} "
+                f"({fmt_p(a['load_coefficient_p_value'])})",
+                "–"
+                if c is None or c["precursor_rate"] is None
+                else f"{fmt_number(c['precursor_rate'], 2)} ({fmt_p(c['precursor_p_value'])})",
+                "–"
+                if c is None or c["trigger_rate"] is None
+                else f"{fmt_number(c['trigger_rate'], 2)} ({fmt_p(c['trigger_p_value'])})",
+                ", ".join(stable) or "–",
+            )
+        )
+    if not rows:
+        return ""
+    headers = [
+        t["class"],
+        t["ccf_load"],
+        t["ccf_errors"],
+        t["load_z"],
+        t["precursor"],
+        t["trigger"],
+        t["change_points"].format(tz=zn),
+    ]
+    return f"**{t['assoc_title']}**\n\n" + table(headers, rows)
 
 
 def render_limits(findings: Mapping, text: Mapping) -> str:
@@ -452,10 +510,16 @@ def render_detection(findings: Mapping, text: Mapping) -> str:
     for c in d["crossings"]:
         if c["at"] is None:
             continue
-        template = t["threshold"] if c["name"].startswith("K ") else t["limit"]
+        if c.get("at_window_start"):
+            template = t["before_window"]
+        elif c.get("error_class"):
+            template = t["threshold"]
+        else:
+            template = t["limit"]
         lines.append(
             template.format(
                 name=escape(c["name"]),
+                key=code(c.get("error_class", "")),
                 value=fmt_number(c["value"]),
                 local=local_time(c["at"], tz, TIME_FORMAT_SECONDS),
                 utc=utc_time(c["at"], TIME_FORMAT_SECONDS),
@@ -474,6 +538,14 @@ def render_detection(findings: Mapping, text: Mapping) -> str:
         lines.append(t["gap"].format(rule=code(d["earliest_rule"]), minutes=d["lead_minutes"]))
     elif not any(c["at"] for c in d["crossings"]):
         lines.append(t["none"])
+    for change in d.get("limit_changes", []):
+        lines.append(
+            t["limit_change"].format(
+                value=fmt_number(change["value"]),
+                local=local_time(change["at"], tz, TIME_FORMAT_SECONDS),
+                utc=utc_time(change["at"], TIME_FORMAT_SECONDS),
+            )
+        )
     if d["first_human_action"]:
         h = d["first_human_action"]
         lines.append(t["human"].format(label=escape(h["label"]), local=local_time(h["at"], tz)))
@@ -633,9 +705,7 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
                 (pd.Timestamp(b["start"]), pd.Timestamp(b["end"]) + pd.Timedelta("1min"))
             )
         limits = [
-            (c["name"], c["value"])
-            for c in f["detection"]["crossings"]
-            if not c["name"].startswith("K ")
+            (c["name"], c["value"]) for c in f["detection"]["crossings"] if not c.get("error_class")
         ]
         return plots.plot_concurrency(analysis.concurrency, errors, bursts, labels, tz, limits)
     if name == "heatmap":
