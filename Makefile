@@ -22,6 +22,7 @@ help: ## List the targets with a one-line description
 setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel
 
 $(STAMP): pyproject.toml
+	bash scripts/install-system-deps.sh || true  # Chromium, Hangul font, pdftotext; one line if not root
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -228,7 +228,15 @@ def test_english_report_has_the_same_sections_in_english(shipped_report: Path):
 
     findings = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))
     en, ko = narrative.load_locale("en"), narrative.load_locale("ko")
-    assert _keys(en) == _keys(ko)  # every string exists in both languages
+    # Every string exists in both languages; Korean also words each audit finding (English
+    # takes the audit's own sentences).
+    assert _keys(en) == {k for k in _keys(ko) if not k.startswith("/audit/codes")}
+    codes = ko["audit"]["codes"]
+    for item in findings["data_quality"]:
+        if item["code"] in codes:
+            for part in ("what", "limits"):
+                worded = narrative._audit_text(item, part, ko, "Asia/Seoul")
+                assert worded != narrative.escape(item[part]), (item["code"], part)
     pages = {name: render(findings, en) for name, render in narrative.SECTIONS.items()}
     assert pages["summary"].startswith("## Summary")
     assert "## Action items" in pages["actions"] and "## Appendix" in pages["appendix"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -40,11 +41,14 @@ def configure_plots() -> bool:
         True when the Hangul font is installed (otherwise Korean labels render as boxes).
     """
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
-    try:
-        font_manager.findfont(HANGUL_FONT, fallback_to_default=False)
-        found = True
-    except ValueError:
-        found = False
+    found = _has_font(HANGUL_FONT)
+    if not found:
+        # matplotlib caches its font list; a font installed after the cache was built stays
+        # invisible until it is added (export-feasibility.md section 4).
+        for path in font_manager.findSystemFonts():
+            if "NotoSansCJK" in Path(path).name:
+                font_manager.fontManager.addfont(path)
+        found = _has_font(HANGUL_FONT)
     if found:
         plt.rcParams["font.family"] = [HANGUL_FONT]
     plt.rcParams["svg.hashsalt"] = SVG_HASHSALT
@@ -53,6 +57,14 @@ def configure_plots() -> bool:
     plt.rcParams["axes.titleweight"] = "bold"
     plt.rcParams["axes.titlesize"] = 12
     return found
+
+
+def _has_font(family: str) -> bool:
+    try:
+        font_manager.findfont(family, fallback_to_default=False)
+    except ValueError:
+        return False
+    return True
 
 
 def figure_png(fig: Figure) -> bytes:
