@@ -323,10 +323,10 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
     }
     out = escape(r[kind].format(**values))
     if v.get("bursty"):
-        note = r["bursty"].format(
-            phi=fmt_number(v.get("residual_phi"), 2), p=fmt_p(v.get("hinge_p_value_bursty_null"))
-        )
+        note = r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2))
         pb = v.get("hinge_p_value_bursty_null")
+        if pb is not None:
+            note += " " + r["bursty_p"].format(p=fmt_p(pb))
         if kind == "capacity" and pb is not None and pb > ALPHA_LEVEL:
             note += " " + r["uncertain"]
         out += f"<br><small>{escape(note)}</small>"
@@ -731,35 +731,42 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
 
 
 def dose_panels(analysis: object) -> dict:
-    """Return per fitted class: minute points (lagged load, rate), fitted line, K, interval."""
+    """Return per class: minute points (lagged load, rate), the retained model, K, interval.
+
+    Capacity-driven classes (first) get the fitted hinge, K and its interval; the others get
+    the flat rate per request that their verdict retains, not a hinge the test rejected.
+    """
     from analysis.stats import lag_padded
 
     panels = {}
-    for cap in analysis.findings["capacity"]:
-        frame = analysis.frames[cap["error_class"]]
-        load = lag_padded(frame["concurrency"].fillna(0).to_numpy(dtype=float), cap["lag_minutes"])
+    caps = {c["error_class"]: c for c in analysis.findings["capacity"]}
+    classes = sorted(
+        (c for c in analysis.findings["error_classes"] if c["key"] in caps),
+        key=lambda c: caps[c["key"]]["verdict"] != "capacity",
+    )
+    for cls in classes:
+        cap = caps[cls["key"]]
+        frame = analysis.frames[cls["key"]]
+        capacity = cap["verdict"] == "capacity"
+        lag = cap["lag_minutes"] if capacity else 0
+        load = lag_padded(frame["concurrency"].fillna(0).to_numpy(dtype=float), lag)
         requests = frame["requests"].to_numpy(dtype=float)
+        errors = frame["errors"].to_numpy(dtype=float)
         keep = requests > 0
-        points = pd.DataFrame(
-            {
-                "load": load[keep],
-                "rate": frame["errors"].to_numpy(dtype=float)[keep] / requests[keep],
-            }
-        )
+        points = pd.DataFrame({"load": load[keep], "rate": errors[keep] / requests[keep]})
         grid = pd.Series(sorted(set(load.tolist())), dtype=float)
-        fit = pd.DataFrame(
-            {
-                "load": grid,
-                "rate": cap["b0_per_request"]
-                + cap["b1_per_request_per_viewer"] * (grid - cap["k"]).clip(lower=0),
-            }
-        )
-        show_k = cap["verdict"] == "capacity"
-        panels[cap["error_class"]] = {
+        if capacity:
+            rate = cap["b0_per_request"] + cap["b1_per_request_per_viewer"] * (
+                grid - cap["k"]
+            ).clip(lower=0)
+        else:
+            rate = pd.Series(errors.sum() / max(requests.sum(), 1.0), index=grid.index)
+        panels[cls["key"]] = {
             "points": points,
-            "fit": fit,
-            "threshold": cap["k"] if show_k else None,
-            "interval": (cap["k_low"], cap["k_high"]) if show_k else None,
+            "fit": pd.DataFrame({"load": grid, "rate": rate}),
+            "fit_kind": "fit" if capacity else "flat",
+            "threshold": cap["k"] if capacity else None,
+            "interval": (cap["k_low"], cap["k_high"]) if capacity else None,
         }
     return panels
 

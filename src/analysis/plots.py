@@ -293,10 +293,10 @@ def plot_dose_response(
     ----------
     panels : mapping of str to mapping
         Per class label: ``points`` (DataFrame with ``load`` and ``rate``), optional ``fit``
-        (DataFrame with ``load`` and ``rate``), ``threshold`` (float or None) and
-        ``interval`` ((low, high) or None).
+        (DataFrame with ``load`` and ``rate``) and ``fit_kind`` (a key of ``labels``:
+        ``fit`` or ``flat``), ``threshold`` (float or None), ``interval`` ((low, high) or None).
     labels : mapping
-        ``title``, ``load``, ``rate``, ``threshold``, ``interval``, ``fit`` texts.
+        ``title``, ``load``, ``rate``, ``threshold``, ``interval``, ``fit``, ``flat`` texts.
 
     Returns
     -------
@@ -329,7 +329,8 @@ def plot_dose_response(
         )
         fit = panel.get("fit")
         if fit is not None and len(fit):
-            ax.plot(fit["load"], fit["rate"], color="black", lw=1.4, label=labels["fit"])
+            label = labels[panel.get("fit_kind", "fit")]
+            ax.plot(fit["load"], fit["rate"], color="black", lw=1.4, label=label)
         if threshold is not None and np.isfinite(threshold):
             ax.axvline(threshold, color=BURST_COLOR, lw=1.4, ls="--", label=labels["threshold"])
         ax.set_title(str(name), fontsize=10)
