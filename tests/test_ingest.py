@@ -226,8 +226,10 @@ def test_fast_reader_is_used_for_bigquery_pages():
     parts = ingest.parse_file_fast(FIXTURE / "edge_logs" / "page-0001.json.gz", "p")
     assert [(p.kind, len(p.frame)) for p in parts] == [("edge_logs", 3)]
     general = ingest.parse_file(FIXTURE / "edge_logs" / "page-0001.json.gz", "p", ingest.Override())
-    for col in parts[0].frame.columns:
+    for col in parts[0].frame.columns.drop("_file"):
         assert col in general[0].frame.columns, col
+    assert set(parts[0].frame["_file"]) == {"p"}
+    assert list(parts[0].frame["_row"]) == [1, 2, 3]
 
 
 def test_cli_prints_the_accounting_and_exits_zero(tmp_path):
@@ -269,3 +271,20 @@ def test_cli_bad_directory_is_one_line_exit_two(tmp_path):
 def test_load_incident_missing_directory_is_an_ingest_error(tmp_path):
     with pytest.raises(IngestError, match="no such incident directory"):
         ingest.load_incident(tmp_path / "nope", use_cache=False)
+
+
+def test_registrations_without_id_column_are_keyed_by_webinar_and_user(tmp_path):
+    work = tmp_path / "incident"
+    shutil.copytree(FIXTURE, work)
+    u1, u2 = "5d0c9e8a-1111-4a2b-9c3d-0e1f2a3b4c5d", "7a1b2c3d-2222-4e5f-8a9b-0c1d2e3f4a5b"
+    (work / "tables" / "registrations.csv").write_text(
+        "webinar_id,user_id,created_at\n"
+        f"{W1},{u1},2026-01-27 05:30:19.905906+00\n"
+        f"{W1},{u2},2026-01-27 06:30:19.905906+00\n"
+        f"{W1},{u1},2026-01-27 07:30:19.905906+00\n"
+    )
+    inc = ingest.load_incident(work, use_cache=False)
+    reg = acc(inc, "tables/registrations.csv")
+    assert (reg["read"], reg["accepted"], reg["reason"]) == (3, 2, "duplicate id: 1")
+    assert inc.registrations["id"].isna().all()
+    assert inc.registrations["user"].str.fullmatch(r"u_[0-9a-f]{12}").all()
