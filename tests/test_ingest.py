@@ -286,5 +286,6 @@ def test_registrations_without_id_column_are_keyed_by_webinar_and_user(tmp_path)
     inc = ingest.load_incident(work, use_cache=False)
     reg = acc(inc, "tables/registrations.csv")
     assert (reg["read"], reg["accepted"], reg["reason"]) == (3, 2, "duplicate id: 1")
-    assert inc.registrations["id"].isna().all()
+    assert inc.registrations["id"].str.fullmatch(r"r_[0-9a-f]{16}").all()
+    assert inc.registrations["id"].is_unique
     assert inc.registrations["user"].str.fullmatch(r"u_[0-9a-f]{12}").all()

@@ -33,6 +33,7 @@ import argparse
 import csv
 import fnmatch
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -110,7 +111,7 @@ TABLE_COLUMNS = {
     "webinar_viewer_counts": ("webinar_id", "sampled_at", "viewer_count"),
 }
 #: Files of an incident directory that are not exports.
-NON_EXPORTS = ("incident.json", "annotations.csv", "SHA256SUMS")
+NON_EXPORTS = ("incident.json", "annotations.csv", "SHA256SUMS", "fetch-manifest.json")
 DATA_SUFFIXES = (".json", ".json.gz", ".csv", ".csv.gz", ".gz")
 #: Cells of a Logs Explorer / unified CSV that hold JSON (objects are stringified into one cell).
 JSON_CELL_COLUMNS = ("metadata", "log_attributes", "headers", "regions", "logs")
@@ -1125,6 +1126,13 @@ def blank_to_na(values: pd.Series) -> pd.Series:
     return text.mask(text.eq("").fillna(False))
 
 
+def derived_id(prefix: str, key_text: str | None, key: bytes) -> str | None:
+    """Return ``prefix`` + 16 hex of a keyed HMAC of ``key_text`` (an id made from a key)."""
+    if key_text is None:
+        return None
+    return prefix + hmac.new(key, key_text.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def _map_unique(values: pd.Series, func) -> pd.Series:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lookup = pd.array([*[func(v) for v in uniques], None], dtype="string")
@@ -1550,16 +1558,18 @@ def canonical_table(part: FilePart, ctx: Context, webinar_ids: set[str] | None) 
         has_id = "id" in frame.columns
         user = to_text(frame["user_id"]).str.strip().str.lower()
         require(frame, user, rej, "user_id")
+        webinar = to_text(frame["webinar_id"]).str.strip().str.lower()
+        derived = _map_unique(webinar + "/" + user, lambda k: derived_id("r_", k, ctx.key))
         table = pd.DataFrame(
             {
-                "id": uuid("id") if has_id else pd.Series(pd.NA, index=frame.index, dtype="string"),
+                "id": uuid("id") if has_id else derived,
                 "ts": ts("created_at", True),
                 "webinar_id": uuid("webinar_id"),
                 "user": user,
             }
         )
-        # Without an id column the primary key is (webinar_id, user_id).
-        key = table["id"] if has_id else table["webinar_id"] + "/" + user
+        # Without an id column the primary key (webinar_id, user_id) is the id.
+        key = table["id"]
     elif kind == "webinar_live_presence":
         session = to_text(frame["session_id"]).str.strip()
         require(frame, session, rej, "session_id")

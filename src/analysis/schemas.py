@@ -122,8 +122,8 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "registrations": _schema(
         "registrations",
         {
-            # Missing when the export has no id column (primary key (webinar_id, user_id)).
-            "id": _col(STR, nullable=True),
+            # The export's id, or one derived from the key (webinar_id, user_id).
+            "id": _col(STR, unique=True),
             "ts": _col(UTC_NS),
             "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
             "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
