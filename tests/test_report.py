@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -47,14 +48,24 @@ def shipped_report(tmp_path_factory) -> Path:
 def default_run(tmp_path_factory) -> Path:
     """The notebook executed with no parameters: what an analyst gets from Run All in Lab."""
     out = tmp_path_factory.mktemp("lab") / "postmortem.ipynb"
-    pm.execute_notebook(
-        str(report.NOTEBOOK),
-        str(out),
-        parameters={},
-        kernel_name=KERNEL_NAME,
-        progress_bar=False,
-        cwd=str(report.NOTEBOOK.parent),
-    )
+    # Statistics recomputed here (the other run may read them from the cache), so comparing
+    # the two runs tests the seeded computation itself.
+    saved = os.environ.get("EVENTLIVE_NO_STATS_CACHE")
+    os.environ["EVENTLIVE_NO_STATS_CACHE"] = "1"
+    try:
+        pm.execute_notebook(
+            str(report.NOTEBOOK),
+            str(out),
+            parameters={},
+            kernel_name=KERNEL_NAME,
+            progress_bar=False,
+            cwd=str(report.NOTEBOOK.parent),
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("EVENTLIVE_NO_STATS_CACHE")
+        else:
+            os.environ["EVENTLIVE_NO_STATS_CACHE"] = saved
     return out
 
 
