@@ -453,11 +453,6 @@ def flatten_row(row: dict) -> dict:
     return out
 
 
-def parse_json_cell(value: str):
-    """Return the JSON value of a CSV cell that holds stringified JSON."""
-    return json.loads(value)
-
-
 def csv_records(frame: pd.DataFrame, *, null_literal: bool) -> list[dict]:
     """Turn CSV rows into row dicts: JSON cells parsed, empty (and literal ``null``) to None."""
     records = []
@@ -469,7 +464,7 @@ def csv_records(frame: pd.DataFrame, *, null_literal: bool) -> list[dict]:
                 row[col] = None
             elif col in json_cols and cell[:1] in "[{":
                 try:
-                    row[col] = parse_json_cell(cell)
+                    row[col] = json.loads(cell)
                 except json.JSONDecodeError:
                     row["_reject"] = f"bad {col} cell (expected JSON)"
                     row["_found"] = cell[:60]
@@ -507,7 +502,7 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
     return hint
 
 
-def detect_flavour(records: list[dict], path: Path) -> str | None:
+def detect_flavour(records: list[tuple]) -> str | None:
     """Return ``bigquery``, ``clickhouse`` or None (undecided) from a file's rows."""
     bigquery = clickhouse = False
     for raw, _ in records:
@@ -571,7 +566,7 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
             if "_reject" in raw:
                 rec["_reject"], rec["_found"] = raw["_reject"], raw.get("_found")
             records.append((raw, rec))
-    flavour = override.flavour or detect_flavour(records, path)
+    flavour = override.flavour or detect_flavour(records)
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     kinds = [override.kind or detect_source(rec, hint) for _, rec in records]
@@ -962,7 +957,6 @@ def parse_timestamps(values: pd.Series, rej: Rejections, name: str, *, naive_is_
     microseconds belong are rejected with their own reason.
     """
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    missing = values.isna()
     if pd.api.types.is_numeric_dtype(values.dtype):
         nums = values.astype("Float64")
         text = pd.Series(pd.NA, index=values.index, dtype="string")
@@ -1013,11 +1007,10 @@ def parse_timestamps(values: pd.Series, rej: Rejections, name: str, *, naive_is_
                     values,
                 )
                 out[mask] = parsed.astype("datetime64[ns, UTC]")
-    del missing
     return out
 
 
-def require(frame: pd.DataFrame, values: pd.Series, rej: Rejections, name: str) -> None:
+def require(values: pd.Series, rej: Rejections, name: str) -> None:
     """Reject rows where a required field is missing."""
     rej.add(values.isna(), f"missing {name}")
 
@@ -1204,13 +1197,13 @@ def canonical_requests(frame: pd.DataFrame, rej: Rejections, ctx: Context) -> pd
         path = path.where(~filled, u_path)
     method = to_text(method).str.upper()
     path = to_text(path)
-    require(frame, method, rej, "method")
-    require(frame, path, rej, "path")
+    require(method, rej, "method")
+    require(path, rej, "path")
     rej.add(
         path.notna() & ~path.str.startswith("/").fillna(False), "bad path (expected /...)", path
     )
     status_n = to_number(status, rej, "status", integer=True)
-    require(frame, status_n, rej, "status")
+    require(status_n, rej, "status")
     rej.add(
         status_n.notna() & ((status_n < 100) | (status_n > 599)),
         "bad status (expected an HTTP code 100-599)",
@@ -1241,7 +1234,7 @@ def canonical_requests(frame: pd.DataFrame, rej: Rejections, ctx: Context) -> pd
 def canonical_db_errors(frame: pd.DataFrame, rej: Rejections, ctx: Context) -> pd.DataFrame:
     """Flat postgres_logs records -> ``db_errors`` columns (before privacy and filters)."""
     message = to_text(pick(frame, ALIASES["message"]))
-    require(frame, message, rej, "event_message")
+    require(message, rej, "event_message")
     sql_state = (
         to_text(pick(frame, ALIASES["sql_state"] + UNIFIED_ALIASES["postgres_logs"]["sql_state"]))
         .str.strip()
@@ -1263,7 +1256,7 @@ def canonical_db_errors(frame: pd.DataFrame, rej: Rejections, ctx: Context) -> p
             "string"
         ),
     )
-    require(frame, severity, rej, "error_severity")
+    require(severity, rej, "error_severity")
     parts = _map_unique(message, _message_parts_key)
     constraint = parts.str.extract(r"^c=(.*?)\x1f", expand=False)
     column = parts.str.extract(r"\x1fcol=(.*?)\x1f", expand=False)
@@ -1332,7 +1325,7 @@ def family_of(message: str | None) -> str:
 def canonical_realtime(frame: pd.DataFrame, rej: Rejections, ctx: Context) -> pd.DataFrame:
     """Flat realtime_logs records -> ``realtime_events`` columns (before privacy)."""
     message = to_text(pick(frame, ALIASES["message"]))
-    require(frame, message, rej, "event_message")
+    require(message, rej, "event_message")
     connected = to_number(
         pick(frame, ALIASES["connected"]), rej, "measurements.connected", integer=True
     )
@@ -1402,11 +1395,11 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
     frame["_file"] = frame["_file"].astype(object)
     rej = Rejections(frame)
     ids = to_text(pick(frame, ALIASES["id"])).str.strip()
-    require(frame, ids.mask(ids.eq("").fillna(False)), rej, "id")
+    require(ids.mask(ids.eq("").fillna(False)), rej, "id")
     ts = parse_timestamps(
         pick(frame, ALIASES["timestamp"]), rej, "timestamp", naive_is_utc=frame["_naive"]
     )
-    require(frame, ts, rej, "timestamp")
+    require(ts, rej, "timestamp")
     body = LOG_BUILDERS[kind](frame, rej, ctx)
     table = pd.concat([pd.DataFrame({"id": ids, "ts": ts}, index=frame.index), body], axis=1)
     table["_file"] = frame["_file"]
@@ -1453,8 +1446,10 @@ def filter_rows(
 ) -> pd.DataFrame:
     """Drop rows of ``mask`` from ``table``, counting them as ``reason`` per file."""
     mask = mask.fillna(False).astype(bool)
-    if mask.any():
-        for file, n in table.loc[mask, "_file"].value_counts(sort=False).items():
+    if not mask.any():
+        return table
+    for file, n in table.loc[mask, "_file"].value_counts(sort=False).items():
+        if n:
             ctx.counts[(file, kind, reason)] += int(n)
     return table[~mask]
 
@@ -1527,12 +1522,12 @@ def canonical_table(part: FilePart, ctx: Context, webinar_ids: set[str] | None) 
     def ts(col: str, required: bool) -> pd.Series:
         values = parse_timestamps(frame[col], rej, col, naive_is_utc=False)
         if required:
-            require(frame, values, rej, col)
+            require(values, rej, col)
         return values
 
     def uuid(col: str) -> pd.Series:
         values = to_text(frame[col]).str.strip().str.lower()
-        require(frame, values, rej, col)
+        require(values, rej, col)
         rej.add(
             values.notna() & ~values.str.fullmatch(_UUID_FULL.pattern).fillna(False),
             f"bad {col} (expected a uuid)",
@@ -1543,7 +1538,7 @@ def canonical_table(part: FilePart, ctx: Context, webinar_ids: set[str] | None) 
     if kind == "webinars":
         wid = uuid("id")
         title = to_text(frame["title"])
-        require(frame, title, rej, "title")
+        require(title, rej, "title")
         table = pd.DataFrame(
             {
                 "webinar_id": wid,
@@ -1557,7 +1552,7 @@ def canonical_table(part: FilePart, ctx: Context, webinar_ids: set[str] | None) 
     elif kind == "registrations":
         has_id = "id" in frame.columns
         user = to_text(frame["user_id"]).str.strip().str.lower()
-        require(frame, user, rej, "user_id")
+        require(user, rej, "user_id")
         webinar = to_text(frame["webinar_id"]).str.strip().str.lower()
         derived = _map_unique(webinar + "/" + user, lambda k: derived_id("r_", k, ctx.key))
         table = pd.DataFrame(
@@ -1572,7 +1567,7 @@ def canonical_table(part: FilePart, ctx: Context, webinar_ids: set[str] | None) 
         key = table["id"]
     elif kind == "webinar_live_presence":
         session = to_text(frame["session_id"]).str.strip()
-        require(frame, session, rej, "session_id")
+        require(session, rej, "session_id")
         joined, left = ts("joined_at", True), ts("left_at", False)
         rej.add(
             left.notna() & joined.notna() & (left < joined),
@@ -1591,7 +1586,7 @@ def canonical_table(part: FilePart, ctx: Context, webinar_ids: set[str] | None) 
         key = to_text(frame["id"]).str.strip() if "id" in frame.columns else session
     else:
         viewers = to_number(frame["viewer_count"], rej, "viewer_count", integer=True)
-        require(frame, viewers, rej, "viewer_count")
+        require(viewers, rej, "viewer_count")
         rej.add(
             viewers.notna() & (viewers < 0),
             "bad viewer_count (expected >= 0)",
@@ -1722,35 +1717,69 @@ def ingest_files(
         flush(kind)
 
     for kind, name in LOG_KINDS.items():
-        if chunks[kind]:
-            table = pd.concat(chunks[kind], ignore_index=True)
-        else:
-            table = empty_table(name).assign(
-                _file=pd.Series([], dtype=object), _row=pd.Series([], dtype="int64")
-            )
-        if kind == "postgres_logs":
-            sev = table["severity"]
-            for value in sorted(set(sev.dropna().unique()) - set(ERROR_SEVERITIES)):
-                table = filter_rows(
-                    ctx, table, kind, table["severity"] == value, f"not an error (severity {value})"
-                )
-        if window is not None:
-            table = filter_rows(
-                ctx,
-                table,
-                kind,
-                (table["ts"] < window[0]) | (table["ts"] >= window[1]),
-                "outside window",
-            )
-        # The first copy in file order wins, whatever order the readers finished in.
-        order = table["_file"].astype(object).map(ctx.order).to_numpy()
-        table = table.iloc[np.lexsort((table["_row"].to_numpy(), order))]
-        table = filter_rows(ctx, table, kind, table["id"].duplicated(keep="first"), "duplicate id")
-        tables[name] = finish(table, name)
+        tables[name] = assemble_logs(chunks.pop(kind, []), kind, name, ctx)
     for name, columns in USER_TEXT_COLUMNS.items():
         for col in columns:
             tables[name][col] = privacy.replace_user_ids(tables[name][col], ctx.users)
     return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
+
+
+def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context) -> pd.DataFrame:
+    """Concatenate canonical batches, apply the table-wide filters, sort, validate.
+
+    Filters only build masks; the rows kept are taken once, already in output order, so a
+    ten-million-row table is copied as few times as possible.
+    """
+    if chunks:
+        table = pd.concat(chunks, ignore_index=True)
+        chunks.clear()
+    else:
+        table = empty_table(name).assign(
+            _file=pd.Series([], dtype=object), _row=pd.Series([], dtype="int64")
+        )
+    files = table["_file"].astype("category")
+    drop = np.zeros(len(table), dtype=bool)
+
+    def reject(mask: np.ndarray, reason: str) -> None:
+        new = mask & ~drop
+        if new.any():
+            for file, n in files[new].value_counts(sort=False).items():
+                if n:
+                    ctx.counts[(file, kind, reason)] += int(n)
+            drop[new] = True
+
+    if kind == "postgres_logs":
+        severity = table["severity"]
+        for value in sorted(set(severity.dropna().unique()) - set(ERROR_SEVERITIES)):
+            reject(
+                (severity == value).to_numpy(dtype=bool, na_value=False),
+                f"not an error (severity {value})",
+            )
+    if ctx.window is not None:
+        ts = table["ts"]
+        reject(((ts < ctx.window[0]) | (ts >= ctx.window[1])).to_numpy(), "outside window")
+    # Duplicates: the first copy in file order wins, whatever order the readers finished in.
+    alive = np.flatnonzero(~drop)
+    file_order = files.cat.categories.map(ctx.order).to_numpy()[files.cat.codes.to_numpy()]
+    by_file = alive[np.lexsort((table["_row"].to_numpy()[alive], file_order[alive]))]
+    dup = table["id"].take(by_file).duplicated(keep="first").to_numpy()
+    dup_mask = np.zeros(len(table), dtype=bool)
+    dup_mask[by_file[dup]] = True
+    reject(dup_mask, "duplicate id")
+    keep = np.flatnonzero(~drop)
+    keys = SORT_KEYS[name]
+    order = table[keys].take(keep).reset_index(drop=True).sort_values(keys, kind="stable").index
+    rows = keep[order.to_numpy()]
+    # Column by column, dropping each source column as soon as it is copied: the peak is
+    # one table plus one column, not two tables.
+    out = {}
+    for col in list(table.columns):
+        if col.startswith("_"):
+            del table[col]
+            continue
+        out[col] = table[col].take(rows).reset_index(drop=True)
+        del table[col]
+    return finish(pd.DataFrame(out), name, sort=False)
 
 
 #: Free-text columns where a user id can hide (a filter value, a constraint detail, a title).
@@ -1837,10 +1866,12 @@ SORT_KEYS = {
 }
 
 
-def finish(table: pd.DataFrame, name: str) -> pd.DataFrame:
+def finish(table: pd.DataFrame, name: str, *, sort: bool = True) -> pd.DataFrame:
     """Drop bookkeeping columns, fix dtypes and order, validate against the schema."""
     table = table.drop(columns=[c for c in table.columns if c.startswith("_")])
-    table = table.sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
+    if sort:
+        table = table.sort_values(SORT_KEYS[name], kind="stable")
+    table = table.reset_index(drop=True)
     out = pd.DataFrame({col: table[col].astype(dt) for col, dt in column_dtypes(name).items()})
     return validate_table(name, out)
 
