@@ -289,3 +289,61 @@ def test_registrations_without_id_column_are_keyed_by_webinar_and_user(tmp_path)
     assert inc.registrations["id"].str.fullmatch(r"r_[0-9a-f]{16}").all()
     assert inc.registrations["id"].is_unique
     assert inc.registrations["user"].str.fullmatch(r"u_[0-9a-f]{12}").all()
+
+
+def write_incident(root: Path, files: dict[str, str]) -> Path:
+    (root / "tables").mkdir(parents=True)
+    (root / "incident.json").write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "window_start": "2026-02-06T05:00:00Z",
+                "window_end": "2026-02-06T06:00:00Z",
+            }
+        )
+    )
+    (root / "tables" / "webinars.csv").write_text(
+        f"id,title,starts_at,ends_at,status,created_at\n{W1},W,,,ended,\n"
+    )
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_clickhouse_explorer_csv_with_log_attributes_cell(tmp_path):
+    attrs = json.dumps(
+        {
+            "parsed.sql_state_code": "42703",
+            "parsed.error_severity": "ERROR",
+            "parsed.user_name": "authenticator",
+        }
+    ).replace('"', '""')
+    root = write_incident(
+        tmp_path / "i",
+        {
+            "exports/ch.csv": "id,timestamp,event_message,severity_text,source,log_attributes\r\n"
+            "x1,2026-02-06 05:10:00.123000,column registrations.id does not exist,"
+            f'ERROR,postgres_logs,"{attrs}"\r\n'
+        },
+    )
+    inc = ingest.load_incident(root, use_cache=False)
+    e = inc.db_errors.iloc[0]
+    assert (e["sql_state"], e["column"], e["relation"]) == ("42703", "id", "registrations")
+    assert e["ts"] == pd.Timestamp("2026-02-06T05:10:00.123Z")
+    assert acc(inc, "exports/ch.csv")["flavour"] == "clickhouse"
+
+
+def test_explorer_projection_without_id_gets_derived_ids_that_dedupe_across_files(tmp_path):
+    line = (
+        '2026-02-06T05:01:00.000Z,"duplicate key value violates unique constraint '
+        '""registrations_pkey""",23505,ERROR\n'
+    )
+    body = "ts,event_message,sql_state_code,error_severity\n" + line + line
+    root = write_incident(
+        tmp_path / "i", {"postgres_logs/run1.csv": body, "postgres_logs/run2.csv": body}
+    )
+    inc = ingest.load_incident(root, use_cache=False)
+    assert len(inc.db_errors) == 2  # two identical events in one export stay two rows
+    assert inc.db_errors["id"].str.fullmatch(r"x_[0-9a-f]{16}").all()
+    assert acc(inc, "postgres_logs/run2.csv")["reason"] == "duplicate id: 2"

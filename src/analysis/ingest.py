@@ -1018,7 +1018,8 @@ def require(values: pd.Series, rej: Rejections, name: str) -> None:
 # Aliases of each canonical field in flat records (BigQuery/ClickHouse, Explorer, pages, unified).
 ALIASES = {
     "id": ("id",),
-    "timestamp": ("timestamp", "date"),
+    # ``ts`` is what the docs' Explorer queries call ``cast(timestamp as datetime)``.
+    "timestamp": ("timestamp", "date", "ts"),
     "message": ("event_message",),
     "method": ("request.method", "method"),
     "path": ("request.path", "path", "pathname"),
@@ -1041,10 +1042,11 @@ ALIASES = {
     "connected": ("measurements.connected", "connected"),
     "limit": ("measurements.limit", "limit"),
 }
+# ``id`` is not required as a column: a projection without it gets a derived id (below).
 REQUIRED = {
-    "edge_logs": ("id", "timestamp", "method", "path", "status"),
-    "postgres_logs": ("id", "timestamp", "message"),
-    "realtime_logs": ("id", "timestamp", "message"),
+    "edge_logs": ("timestamp", "method", "path", "status"),
+    "postgres_logs": ("timestamp", "message"),
+    "realtime_logs": ("timestamp", "message"),
 }
 # Unified exports put the status (HTTP, or SQLSTATE for postgres rows) in ``status``.
 UNIFIED_ALIASES = {
@@ -1383,6 +1385,8 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
                 expected=f"one of {list(_aliases_for(kind, missing[0]))}",
                 found=sorted(c for c in part.frame.columns if not c.startswith("_"))[:10],
             )
+        if "id" not in part.frame.columns and len(part.frame):
+            part.frame = part.frame.assign(id=derive_log_ids(part.frame, kind, ctx.key))
     frame = pd.concat(
         [
             p.frame.assign(
@@ -1409,6 +1413,23 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
     for file in frame["_file"].unique():
         check_bad_file(ctx, file, kind)
     return table[rej.ok].drop(columns="_reason")
+
+
+def derive_log_ids(frame: pd.DataFrame, kind: str, key: bytes) -> pd.Series:
+    """Return ids for log rows exported without one (an Explorer projection without ``id``).
+
+    The id is a keyed hash of the row's timestamp and message plus its occurrence number
+    among identical rows of the same file, so the same export downloaded twice dedupes while
+    two identical events in one file stay two rows.
+    """
+    text = (
+        to_text(pick(frame, ALIASES["timestamp"])).fillna("")
+        + "\x1f"
+        + to_text(pick(frame, ALIASES["message"])).fillna("")
+    )
+    occurrence = text.groupby(text, sort=False).cumcount().astype(str)
+    content = f"{kind}\x1f" + text + "\x1f" + occurrence
+    return _map_unique(content, lambda v: derived_id("x_", v, key))
 
 
 def _aliases_for(kind: str, name: str) -> tuple[str, ...]:
