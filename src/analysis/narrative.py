@@ -623,19 +623,30 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
         [t["parameter"], t["value"]],
         [(code(k), escape(v)) for k, v in findings["parameters"].items()],
     )
+    # One row per kind (files summed); the per-file accounting is in findings.json.
+    kinds: dict[str, dict] = {}
+    for a in findings["inputs"]["accounting"]:
+        k = kinds.setdefault(
+            str(a.get("kind")), {"files": set(), "read": 0, "accepted": 0, "rejected": 0, "why": []}
+        )
+        k["files"].add(a.get("file"))
+        for col in ("read", "accepted", "rejected"):
+            k[col] += int(a.get(col) or 0)
+        if a.get("reason") and a["reason"] not in k["why"]:
+            k["why"].append(a["reason"])
     acc_rows = [
         (
-            code(a.get("file")),
-            escape(a.get("kind")),
-            fmt_number(a.get("read")),
-            fmt_number(a.get("accepted")),
-            fmt_number(a.get("rejected")),
-            escape(a.get("reason") or ""),
+            escape(kind),
+            len(k["files"]),
+            fmt_number(k["read"]),
+            fmt_number(k["accepted"]),
+            fmt_number(k["rejected"]),
+            escape("; ".join(k["why"])),
         )
-        for a in findings["inputs"]["accounting"]
+        for kind, k in sorted(kinds.items())
     ]
     accounting = table(
-        [t["file"], t["kind"], t["read"], t["accepted"], t["rejected"], t["reason"]], acc_rows
+        [t["kind"], t["files"], t["read"], t["accepted"], t["rejected"], t["reason"]], acc_rows
     )
     sums = table(
         [t["file"], t["sha256"]],
