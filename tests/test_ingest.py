@@ -347,3 +347,20 @@ def test_explorer_projection_without_id_gets_derived_ids_that_dedupe_across_file
     assert len(inc.db_errors) == 2  # two identical events in one export stay two rows
     assert inc.db_errors["id"].str.fullmatch(r"x_[0-9a-f]{16}").all()
     assert acc(inc, "postgres_logs/run2.csv")["reason"] == "duplicate id: 2"
+
+
+def test_a_new_cache_replaces_the_stale_one(tmp_path):
+    work = tmp_path / "incident"
+    shutil.copytree(FIXTURE, work)
+    ingest.load_incident(work, cache_dir=tmp_path / "cache")
+    (work / "annotations.csv").write_text("time_utc,label,note\n,changed,\n")
+    inc = ingest.load_incident(work, cache_dir=tmp_path / "cache")
+    assert list(inc.annotations["label"]) == ["changed"]
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_progress_bar_is_shown_on_request(capsys):
+    ingest.load_incident(FIXTURE, use_cache=False, progress=True)
+    assert "ingest" in capsys.readouterr().err
+    ingest.load_incident(FIXTURE, use_cache=False, progress=False)
+    assert "ingest" not in capsys.readouterr().err

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import glob
 import hashlib
 import hmac
 import io
@@ -2271,6 +2272,11 @@ def write_cache(slot: Path, incident: Incident) -> None:
     (tmp / "complete").write_text("ok\n")
     shutil.rmtree(slot, ignore_errors=True)
     tmp.rename(slot)
+    # Older caches of the same incident are stale by construction: keep data/interim small.
+    prefix = slot.name[: -len(slot.name.rsplit("-", 1)[1])]
+    for old in slot.parent.glob(f"{glob.escape(prefix)}*"):
+        if old != slot and re.fullmatch(r"[0-9a-f]{16}", old.name[len(prefix) :]):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def format_accounting(accounting: pd.DataFrame) -> str:
