@@ -1,0 +1,65 @@
+"""The committed notebook pair: in sync, without outputs, a tagged parameters cell, thin cells."""
+
+from __future__ import annotations
+
+import ast
+
+import jupytext
+import nbformat
+
+from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
+from analysis.params import build_params
+
+IPYNB = NOTEBOOKS_DIR / "postmortem.ipynb"
+SCRIPT = NOTEBOOKS_DIR / "postmortem.py"
+
+
+def _code_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_ipynb_and_py_percent_hold_the_same_cells():
+    paired = nbformat.read(IPYNB, as_version=4)
+    script = jupytext.read(SCRIPT)
+    assert [(c.cell_type, c.source) for c in paired.cells] == [
+        (c.cell_type, c.source) for c in script.cells
+    ]
+    assert [c.metadata.get("tags") for c in paired.cells] == [
+        c.metadata.get("tags") for c in script.cells
+    ]
+
+
+def test_committed_notebook_has_no_outputs_and_names_the_project_kernel():
+    nb = nbformat.read(IPYNB, as_version=4)
+    assert all(c.outputs == [] and c.execution_count is None for c in _code_cells(nb))
+    assert nb.metadata["kernelspec"]["name"] == KERNEL_NAME
+
+
+def test_parameters_cell_is_tagged_and_its_defaults_validate():
+    nb = nbformat.read(IPYNB, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    values: dict = {}
+    for node in ast.parse(tagged[0].source).body:
+        assert isinstance(node, ast.Assign), "parameters cell: plain assignments only"
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    assert set(values) == {
+        "webinar_id", "data_dir", "display_tz", "window_start", "window_end", "bucket", "lang",
+        "seed", "output_dir",
+    }  # fmt: skip
+    params = build_params(**values)
+    assert params.lang == "ko" and params.display_tz == "Asia/Seoul"
+
+
+def test_cells_only_call_into_the_package():
+    nb = nbformat.read(IPYNB, as_version=4)
+    for cell in _code_cells(nb):
+        tree = ast.parse(cell.source)
+        defined = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+        loops = [n for n in ast.walk(tree) if isinstance(n, ast.For | ast.While | ast.If)]
+        assert not defined and not loops, cell.source
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module.split(".")[0] == "analysis", node.module
+            if isinstance(node, ast.Import):
+                raise AssertionError(f"plain import in a cell: {ast.unparse(node)}")
