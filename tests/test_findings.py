@@ -1,0 +1,241 @@
+"""findings.json: its schema refuses what the report cannot show; serialisation is stable."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import findings
+from analysis.exceptions import ReportError
+
+WID = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
+
+
+def _minimal() -> dict:
+    """A small but complete findings document, written by hand."""
+    return {
+        "schema_version": 1,
+        "report": {
+            "webinar_id": WID,
+            "title": "AI 특허리서치 실무 활용 웨비나",
+            "incident": "2026-02-06-eventlive",
+            "project_ref": "yqsayphssjznthrxpgfb",
+            "lang": "ko",
+            "display_tz": "Asia/Seoul",
+            "window": {"start": "2026-02-06T05:00:00Z", "end": "2026-02-06T06:00:00Z"},
+            "bucket_minutes": 5,
+            "seed": 1,
+            "status": "draft",
+        },
+        "parameters": {
+            "webinar_id": WID,
+            "data_dir": "data/raw/x",
+            "display_tz": "Asia/Seoul",
+            "bucket": "5min",
+            "lang": "ko",
+            "seed": 1,
+            "formats": ["html"],
+        },  # fmt: skip
+        "audience": {
+            "peak": 311,
+            "peak_ts": "2026-02-06T05:40:12+00:00",
+            "unique_users": 141,
+            "sessions": 1852,
+            "registrations": 176,
+            "samples": 154,
+            "mean_of_bucket_maxima": 180.67,
+            "time_weighted_mean": 159.56,
+        },  # fmt: skip
+        "buckets": [
+            {
+                "start": "2026-02-06T05:00:00Z",
+                "end": "2026-02-06T05:05:00Z",
+                "max": 244,
+                "min": 214,
+                "samples": 19,
+                "mean_tw": 230.5,
+            },
+        ],  # fmt: skip
+        "error_classes": [
+            {
+                "key": "42703",
+                "source": "db_errors",
+                "filter": "sql_state == '42703'",
+                "count": 24,
+                "requests": 72,
+                "rate": 1 / 3,
+                "endpoint": "rest/registrations",
+                "http_status": 400,
+                "first": "2026-02-06T05:01:05Z",
+                "last": "2026-02-06T05:56:55Z",
+            },
+        ],  # fmt: skip
+        "impact": {
+            "errors_total": 24,
+            "failed_registrations": 48,
+            "affected_users": 62,
+            "first_error": "2026-02-06T05:01:05Z",
+            "last_error": "2026-02-06T05:56:55Z",
+            "error_period_minutes": 56,
+        },  # fmt: skip
+        "timeline": [
+            {
+                "at": None,
+                "kind": "annotation",
+                "subject": "human",
+                "description": "limits raised",
+                "evidence": {"source": "annotations", "filter": "label == 'x'", "count": 1},
+            },
+        ],  # fmt: skip
+        "verdicts": [
+            {
+                "error_class": "42703",
+                "verdict": "traffic",
+                "label": "traffic-proportional",
+                "reason": "g = 1.5 > 0.5",
+                "hinge_p_value": 0.76,
+                "elasticity": 1.5,
+                "bursty": False,
+            },
+        ],  # fmt: skip
+        "capacity": [],
+        "associations": [],
+        "coincidence": [],
+        "bursts": [],
+        "change_points": [],
+        "data_quality": [],
+        "detection": {
+            "crossings": [],
+            "first_error": None,
+            "first_burst": None,
+            "earliest_rule": None,
+            "lead_minutes": None,
+            "first_human_action": None,
+            "untimed_human_actions": [],
+        },  # fmt: skip
+        "action_items": [
+            {
+                "number": 1,
+                "key": "fix_registration_query",
+                "evidence": [{"kind": "class"}],
+                "owner": "",
+                "type": "",
+                "due": "",
+            },
+        ],  # fmt: skip
+        "statistics": {},
+        "inputs": {
+            "incident_dir": "data/raw/x",
+            "checksums": {"a.csv": "0" * 64},
+            "accounting": [],
+        },
+        "environment": {"python": "3.11.7", "packages": {"pandas": "3.1.1"}},
+    }
+
+
+def test_a_complete_document_is_valid():
+    findings.validate_findings(_minimal())
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("report", "webinar_id"), "F257CE42", "report/webinar_id"),
+        (("report", "lang"), "fr", "report/lang"),
+        (("report", "window", "start"), "2026-02-06 05:00", "report/window/start"),
+        (("verdicts", 0, "verdict"), "maybe", "verdicts/0/verdict"),
+        (("verdicts", 0, "hinge_p_value"), 1.5, "verdicts/0/hinge_p_value"),
+        (("error_classes", 0, "count"), -1, "error_classes/0/count"),
+        (("inputs", "checksums", "a.csv"), "abc", "inputs/checksums/a.csv"),
+        (("action_items", 0, "owner"), None, "action_items/0/owner"),
+        (("impact", "error_period_minutes"), -5, "impact/error_period_minutes"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_path(path, value, field):
+    doc = copy.deepcopy(_minimal())
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ReportError, match=f"field '{field}'"):
+        findings.validate_findings(doc)
+
+
+def test_missing_and_unknown_top_level_keys_are_refused():
+    doc = _minimal()
+    del doc["detection"]
+    with pytest.raises(ReportError, match="detection"):
+        findings.validate_findings(doc)
+    doc = _minimal() | {"extra": 1}
+    with pytest.raises(ReportError, match="extra"):
+        findings.validate_findings(doc)
+
+
+def test_plain_turns_numpy_and_pandas_values_into_json_and_nan_into_null():
+    value = {
+        "a": np.int64(3),
+        "b": np.float64("nan"),
+        "c": (np.bool_(True), pd.NA),
+        "d": pd.Timestamp("2026-02-06 14:40:12", tz="Asia/Seoul"),
+        "e": np.array([1.5, np.inf]),
+    }
+    assert findings.plain(value) == {
+        "a": 3,
+        "b": None,
+        "c": [True, None],
+        "d": "2026-02-06T05:40:12Z",
+        "e": [1.5, None],
+    }
+
+
+def test_dump_is_stable_and_refuses_nan(tmp_path):
+    doc = _minimal()
+    assert findings.dump_findings(doc) == findings.dump_findings(copy.deepcopy(doc))
+    assert "AI 특허리서치" in findings.dump_findings(doc)  # UTF-8, not \\u escapes
+    path = findings.write_findings(doc, tmp_path / "f.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == doc
+    with pytest.raises(ValueError):
+        findings.dump_findings(doc | {"statistics": {"x": float("nan")}})
+
+
+def _frames(seed: int) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    minutes = pd.date_range("2026-02-06T05:00Z", periods=30, freq="1min")
+    frame = pd.DataFrame(
+        {
+            "minute": minutes,
+            "requests": rng.integers(5, 20, 30),
+            "errors": rng.integers(0, 3, 30),
+            "concurrency": rng.integers(50, 300, 30).astype(float),
+        }
+    )
+    return {"42703": frame}
+
+
+def test_statistics_cache_key_follows_inputs_and_seed():
+    a, b = _frames(1), _frames(2)
+    assert findings.statistics_key(a, 7) == findings.statistics_key(_frames(1), 7)
+    assert findings.statistics_key(a, 7) != findings.statistics_key(b, 7)
+    assert findings.statistics_key(a, 7) != findings.statistics_key(a, 8)
+
+
+def test_cached_statistics_are_the_computed_ones(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(frames, seed, n_boot):
+        calls.append(seed)
+        return {"seed": seed, "classes": {"42703": {"p": np.float64(0.25)}}}
+
+    monkeypatch.setattr(findings.stats, "analyse_webinar", fake)
+    monkeypatch.delenv("EVENTLIVE_NO_STATS_CACHE", raising=False)
+    first = findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
+    second = findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
+    assert first == second == {"seed": 7, "classes": {"42703": {"p": 0.25}}}
+    assert calls == [7]  # computed once, then read
+    monkeypatch.setenv("EVENTLIVE_NO_STATS_CACHE", "1")
+    findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
+    assert calls == [7, 7]
