@@ -116,3 +116,19 @@ def test_export_drops_hidden_cells_and_run_metadata():
     assert all(c.execution_count is None and "papermill" not in c.metadata for c in out.cells)
     assert out.cells[0].outputs == []  # warnings stay in the executed record only
     assert len(nb.cells) == 4  # the record itself is untouched
+
+
+def test_a_browser_failure_is_one_line_and_the_html_stays(monkeypatch, tmp_path):
+    def broken(nb, lang, chromium):
+        raise RuntimeError("Target page, context or browser has been closed\n  at line 1")
+
+    monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(report, "export_pdf", broken)
+    monkeypatch.setattr(
+        report, "execute_notebook", lambda params, progress=True: _fake_executed(params)
+    )
+    params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    with pytest.raises(ReportError) as err:
+        report.run_report(params, progress=False)
+    assert "\n" not in str(err.value) and "RuntimeError" in str(err.value)
+    assert (tmp_path / "postmortem.html").exists()

@@ -324,7 +324,15 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
             notes.append(f"PDF not written: {SYSTEM_PACKAGES_HINT}")
         else:
             target = params.output_dir / "postmortem.pdf"
-            target.write_bytes(export_pdf(nb, params.lang, chromium))
+            try:
+                pdf = export_pdf(nb, params.lang, chromium)
+            except Exception as exc:  # noqa: BLE001 - browser failures of any kind, one line
+                reason = " ".join(str(exc).split())[:200]
+                raise ReportError(
+                    f"{display_path(target)}: printing with {chromium} failed"
+                    f" ({type(exc).__name__}: {reason}); the HTML was written"
+                ) from None
+            target.write_bytes(pdf)
             written.append(target)
     return ReportOutcome(params.webinar_id, tuple(written), tuple(notes))
 
