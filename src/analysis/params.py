@@ -91,12 +91,12 @@ class ReportParams:
         """Return the parameters as shown in the report: paths relative to the project."""
         shown = asdict(self)
         shown["data_dir"] = display_path(self.data_dir)
-        # Where the files land is not part of the analysis: leaving it out keeps two runs
-        # into different directories byte-identical.
+        # Where the files land and which exports follow are not part of the analysis (the
+        # notebook never sees them): leaving them out keeps such runs byte-identical.
         shown.pop("output_dir")
+        shown.pop("formats")
         shown["window_start"] = _iso(self.window_start) or None
         shown["window_end"] = _iso(self.window_end) or None
-        shown["formats"] = list(self.formats)
         return shown
 
 
