@@ -38,7 +38,6 @@ def _minimal() -> dict:
             "bucket": "5min",
             "lang": "ko",
             "seed": 1,
-            "formats": ["html"],
         },  # fmt: skip
         "audience": {
             "peak": 311,
