@@ -346,10 +346,12 @@ def webinar_frames(seed: int = 7) -> tuple[dict, str]:
         from analysis import config, ingest, timeline  # noqa: PLC0415
 
         incident = ingest.load_incident(config.DEFAULT_INCIDENT_DIR)
-        classes = timeline.list_error_classes(incident, config.DEFAULT_WEBINAR_ID)
+        classes = timeline.define_error_classes(incident)
         frames = {
-            name: timeline.build_minute_frame(incident, config.DEFAULT_WEBINAR_ID, name)
-            for name in classes
+            c.key: timeline.build_minute_frame(
+                incident, config.DEFAULT_WEBINAR_ID, c.key, classes=classes
+            )
+            for c in classes
         }
         if frames:
             return frames, "shipped incident"
