@@ -1367,6 +1367,8 @@ class Context:
     shapes: dict = field(default_factory=dict)  # (file, kind) -> (shape, flavour)
     found: dict = field(default_factory=dict)  # (file, kind, reason) -> (row, value)
     order: dict = field(default_factory=dict)  # file -> position in the input order
+    file_dtype: pd.CategoricalDtype | None = None  # categories = files in input order
+    redactions: dict = field(default_factory=dict)  # text -> redacted text (a bounded cache)
 
 
 def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.DataFrame:
@@ -1397,7 +1399,7 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
         ],
         ignore_index=True,
     )
-    frame["_file"] = frame["_file"].astype(object)
+    frame["_file"] = frame["_file"].astype(ctx.file_dtype)
     rej = Rejections(frame)
     ids = to_text(pick(frame, ALIASES["id"])).str.strip()
     require(ids.mask(ids.eq("").fillna(False)), rej, "id")
@@ -1444,10 +1446,11 @@ def _aliases_for(kind: str, name: str) -> tuple[str, ...]:
 
 def count_rejections(ctx: Context, table: pd.DataFrame, kind: str, rej: Rejections) -> None:
     """Add read and rejected counts of a batch to the accounting."""
-    for file, n in table.groupby("_file", sort=False).size().items():
+    for file, n in table.groupby("_file", sort=False, observed=True).size().items():
         ctx.read[(file, kind)] += int(n)
     bad = table[table["_reason"].notna()]
-    for (file, reason), idx in bad.groupby(["_file", "_reason"], sort=False).groups.items():
+    groups = bad.groupby(["_file", "_reason"], sort=False, observed=True).groups
+    for (file, reason), idx in groups.items():
         ctx.counts[(file, kind, reason)] += len(idx)
         ctx.found.setdefault((file, kind, reason), rej.first(idx[0], reason))
 
@@ -1506,8 +1509,10 @@ def apply_privacy(table: pd.DataFrame, kind: str, ctx: Context) -> pd.DataFrame:
     }.get(kind, ())
     if kind == "postgres_logs" and "detail" in out.columns:
         out["detail"] = _map_unique(out["detail"], lambda d: _pseudonymise_key_detail(d, ctx))
+    if len(ctx.redactions) > 500_000:
+        ctx.redactions.clear()  # bound the cache on very large exports
     for col in text_columns:
-        out[col] = privacy.redact_series(out[col], users)
+        out[col] = privacy.redact_series(out[col], users, cache=ctx.redactions)
     return out
 
 
@@ -1668,6 +1673,7 @@ def ingest_files(
     """
     ctx = Context(key=key or privacy.pseudonym_key(), window=window)
     ctx.order = {rel: number for number, (_, rel) in enumerate(files)}
+    ctx.file_dtype = pd.CategoricalDtype(list(ctx.order))
     overrides = overrides or {}
     table_parts: dict[str, list[FilePart]] = defaultdict(list)
     pending: dict[str, list[FilePart]] = defaultdict(list)
@@ -1740,9 +1746,12 @@ def ingest_files(
 
     for kind, name in LOG_KINDS.items():
         tables[name] = assemble_logs(chunks.pop(kind, []), kind, name, ctx)
-    for name, columns in USER_TEXT_COLUMNS.items():
-        for col in columns:
-            tables[name][col] = privacy.replace_user_ids(tables[name][col], ctx.users)
+    # Last pass, once every user id is known: an id seen in text before the row that
+    # revealed it as a user's (or redacted from the cache earlier) is replaced too.
+    for table in tables.values():
+        for col in table.columns:
+            if col not in ID_COLUMNS and isinstance(table[col].dtype, pd.StringDtype):
+                table[col] = privacy.replace_user_ids(table[col], ctx.users)
     return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
 
 
@@ -1759,7 +1768,7 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
         table = empty_table(name).assign(
             _file=pd.Series([], dtype=object), _row=pd.Series([], dtype="int64")
         )
-    files = table["_file"].astype("category")
+    files = table["_file"].astype(ctx.file_dtype)
     drop = np.zeros(len(table), dtype=bool)
 
     def reject(mask: np.ndarray, reason: str) -> None:
@@ -1782,7 +1791,7 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
         reject(((ts < ctx.window[0]) | (ts >= ctx.window[1])).to_numpy(), "outside window")
     # Duplicates: the first copy in file order wins, whatever order the readers finished in.
     alive = np.flatnonzero(~drop)
-    file_order = files.cat.categories.map(ctx.order).to_numpy()[files.cat.codes.to_numpy()]
+    file_order = files.cat.codes.to_numpy()  # categories are in input order
     by_file = alive[np.lexsort((table["_row"].to_numpy()[alive], file_order[alive]))]
     dup = table["id"].take(by_file).duplicated(keep="first").to_numpy()
     dup_mask = np.zeros(len(table), dtype=bool)
@@ -1790,7 +1799,8 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
     reject(dup_mask, "duplicate id")
     keep = np.flatnonzero(~drop)
     keys = SORT_KEYS[name]
-    order = table[keys].take(keep).reset_index(drop=True).sort_values(keys, kind="stable").index
+    sort_table = pa.Table.from_pandas(table[keys].take(keep), preserve_index=False)
+    order = pc.sort_indices(sort_table, sort_keys=[(k, "ascending") for k in keys])
     rows = keep[order.to_numpy()]
     # Column by column, dropping each source column as soon as it is copied: the peak is
     # one table plus one column, not two tables.
@@ -1804,14 +1814,8 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
     return finish(pd.DataFrame(out), name, sort=False)
 
 
-#: Free-text columns where a user id can hide (a filter value, a constraint detail, a title).
-USER_TEXT_COLUMNS = {
-    "requests": ("path", "search"),
-    "db_errors": ("message", "detail", "query"),
-    "realtime_events": ("message",),
-    "webinars": ("title", "status"),
-    "sessions": ("session_id",),
-}
+#: String columns that hold identifiers, not free text: no user id can hide in them.
+ID_COLUMNS = ("id", "user", "webinar_id")
 
 
 def count_unsupported(ctx: Context, part: FilePart) -> None:

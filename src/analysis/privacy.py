@@ -131,10 +131,13 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
     return out
 
 
-def redact_series(values: pd.Series, users: Mapping[str, str] | None = None) -> pd.Series:
+def redact_series(
+    values: pd.Series, users: Mapping[str, str] | None = None, cache: dict | None = None
+) -> pd.Series:
     """Apply :func:`redact_text` to every distinct non-null value of ``values``.
 
-    A vectorised pre-filter skips values with none of the characters any pattern needs.
+    A vectorised pre-filter skips values with none of the characters any pattern needs;
+    ``cache`` (text -> result) saves work when batches of one export repeat values.
     """
     text = values.astype("string")
     need = text.str.contains(_TRIGGER_RE, regex=True)
@@ -144,7 +147,17 @@ def redact_series(values: pd.Series, users: Mapping[str, str] | None = None) -> 
     if not need.any():
         return text
     out = text.copy()
-    out[need] = _map_unique(text[need], lambda v: None if v is None else redact_text(str(v), users))
+    memo = {} if cache is None else cache
+
+    def redact(value):
+        if value is None:
+            return None
+        text_value = str(value)
+        if text_value not in memo:
+            memo[text_value] = redact_text(text_value, users)
+        return memo[text_value]
+
+    out[need] = _map_unique(text[need], redact)
     return out
 
 
@@ -154,15 +167,22 @@ def replace_user_ids(values: pd.Series, users: Mapping[str, str]) -> pd.Series:
     ``ingest`` runs this last, once every user id of the incident is known, so an id that
     appears in a message before the row that reveals it as a user's is still replaced.
     """
+    text = values.astype("string")
     if not users:
-        return values.astype("string")
+        return text
+    need = text.str.contains(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", regex=True)
+    need = need.fillna(False).astype(bool)
+    if not need.any():
+        return text
 
-    def swap(text):
-        if text is None:
+    def swap(value):
+        if value is None:
             return None
-        return UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), str(text))
+        return UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), str(value))
 
-    return _map_unique(values, swap)
+    out = text.copy()
+    out[need] = _map_unique(text[need], swap)
+    return out
 
 
 def _user_param(match: re.Match, users: Mapping[str, str] | None) -> str:
