@@ -116,7 +116,8 @@ CCF_MAX_LAG, CCF_TEST_LAG, COUNT_MODEL_LAGS = 15, 5, 6
 #: Event definitions for coincidence analysis: load spikes above the 80th percentile of
 #: concurrency, error bursts above the 90th percentile of errors; coincidence window 0-3 min.
 SPIKE_QUANTILE, BURST_QUANTILE, ECA_WINDOW, ECA_LAGS = 0.8, 0.9, 3, 6
-#: Residual lag-1 autocorrelation of the fitted AR(1)-Cox above which a class counts as bursty.
+#: Lag-1 autocorrelation of Pearson residuals above which a class counts as bursty (about
+#: 2.3 standard errors of an iid series of 60 minutes).
 BURSTY_PHI = 0.3
 #: Fewest errors in the hour for any model to be fitted.
 MIN_ERRORS = 5
@@ -400,7 +401,9 @@ def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
 
 def _moment_alpha(y, mu):
     """Moment estimate of NB2 alpha: sum((y-mu)^2 - mu) / sum(mu^2), clipped at 0."""
-    return np.maximum(0.0, np.sum((y - mu) ** 2 - mu, axis=-1) / np.sum(mu * mu, axis=-1))
+    den = np.sum(mu * mu, axis=-1)
+    num = np.sum((y - mu) ** 2 - mu, axis=-1)
+    return np.maximum(0.0, np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0))
 
 
 def _fit_flat(y, r, alpha, iters=30):
@@ -826,14 +829,25 @@ def decide_verdict(
             ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
         ) + f"elasticity in requests g = {g:.2f} <= {ELASTICITY_CUT}"
     if bursty:
-        text = f"errors are bursty (residual AR(1) phi = {residual_phi:.2f})"
-        if test is not None and test.p_value_bursty_null is not None:
-            text += f"; under an AR(1)-Cox null the hinge p-value is {test.p_value_bursty_null:.3f}"
-            if label == "capacity-driven" and test.p_value_bursty_null > ALPHA_LEVEL:
-                text += "; the capacity call is uncertain"
-        caveat = text + (
-            ". In one bursty hour a burst on a high-load plateau can look like a capacity effect."
-        )
+        text = f"errors are bursty (lag-1 autocorrelation of residuals {residual_phi:.2f})"
+        if label == "capacity-driven":
+            if test.p_value_bursty_null is not None:
+                text += (
+                    "; under a bursty AR(1)-Cox flat null the hinge p-value is "
+                    f"{test.p_value_bursty_null:.3f}"
+                )
+                if test.p_value_bursty_null > ALPHA_LEVEL:
+                    text += ", so the capacity call is uncertain"
+            text += (
+                ". In one bursty hour a burst that falls on a high-load plateau can look like "
+                "a capacity effect."
+            )
+        else:
+            text += (
+                ": the verdict rests on few independent bursts and is less certain than its "
+                "p-value suggests."
+            )
+        caveat = text
     return Verdict(label, reason, p, g, bursty, residual_phi, caveat)
 
 
@@ -1110,6 +1124,20 @@ def detect_change_points(errors: np.ndarray, labels: list) -> ChangePoints:
 # --------------------------------------------------------------------------------------------
 
 
+def residual_autocorrelation(errors: np.ndarray, mu: np.ndarray) -> float:
+    """Lag-1 autocorrelation of Pearson residuals (the AR(1) coefficient of the residuals).
+
+    Residuals use NB2 variance with alpha by moments, so overdispersion alone does not count
+    as burstiness; persistence does.
+    """
+    y = np.asarray(errors, dtype=float)
+    alpha = float(_moment_alpha(y, mu))
+    e = (y - mu) / np.sqrt(mu * (1 + alpha * mu))
+    e = e - e.mean()
+    den = float(np.sum(e * e))
+    return float(np.sum(e[1:] * e[:-1]) / den) if den > 0 else 0.0
+
+
 def attribute_class(
     errors: np.ndarray,
     requests: np.ndarray,
@@ -1133,7 +1161,7 @@ def attribute_class(
         mu = r * (fit.b0_per_request + fit.b1_per_request_per_viewer * hinge)
     else:
         mu = r * y.sum() / r.sum()
-    phi = _fit_cox_moments(y, mu)[1]
+    phi = residual_autocorrelation(y, mu)
     if bursty_null and capacity and phi > BURSTY_PHI:
         # Only a capacity call needs its bursty-null uncertainty (and it doubles the cost).
         test = add_bursty_null(test, y, requests, concurrency, rng=rng)

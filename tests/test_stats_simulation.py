@@ -1,0 +1,132 @@
+"""Reduced simulation checks of analysis.stats (the full counts run in benchmarks/bench_stats.py).
+
+Each check runs a method the way the package does and, on the same simulated incidents, a
+deliberately broken variant the issue forbids (white-noise bands, a normal reference for a
+HAC z, a shuffle null for coincidences, chi-square for the sup-LR). The counts are small but
+large enough that the package's method passes and the broken one fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as scistats
+
+from analysis import stats
+from analysis.simulate import minutes
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stats.py"
+_spec = importlib.util.spec_from_file_location("bench_stats", _BENCH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def _shuffle_eca_p(conc, y, rng, n_perm=99):
+    """Broken: precursor rate against random permutations of the bursts (kills clustering)."""
+    n = len(conc)
+    spikes = conc > np.quantile(conc, stats.SPIKE_QUANTILE)
+    bursts = (y > np.quantile(y, stats.BURST_QUANTILE)) & (y > 0)
+    w = stats.ECA_WINDOW
+    before = np.array([spikes[max(0, t - w) : t + 1].any() for t in range(n)])
+    valid = np.arange(n) >= w
+
+    def rate(b):
+        den = (b & valid).sum()
+        return (b & valid & before).sum() / den if den else np.nan
+
+    observed = rate(bursts)
+    if np.isnan(observed):
+        return None
+    sims = np.array([rate(rng.permutation(bursts)) for _ in range(n_perm)])
+    return (1 + np.sum(sims >= observed - 1e-12)) / (n_perm + 1)
+
+
+@pytest.fixture(scope="module")
+def null_runs():
+    """150 bursty no-link incidents per cell: p-values of the package and of broken variants."""
+    out = {}
+    for scenario, shape in (("null:cox0.95", "seed"), ("null:episodic", "random")):
+        rows = []
+        for i in range(150):
+            rng = bench.incident_rng(scenario, shape, i)
+            inc = minutes.simulate_incident(scenario, shape, rng)
+            c, y = inc.concurrency, inc.errors
+            cc = stats.cross_correlate(c, y)
+            lc = stats.fit_load_coefficient(c, y)
+            eca = stats.analyse_coincidence(c, y)
+            xw, _, _, _ = stats.prewhiten(c, y)
+            band = 1.96 / np.sqrt(len(xw))
+            lead = [r for k, r in zip(cc.lags, cc.r, strict=True) if 0 <= k <= stats.CCF_TEST_LAG]
+            rows.append(
+                {
+                    "ccf": cc.load_leads_p_value <= 0.05,
+                    "ccf_white_noise_band": max(abs(r) for r in lead) > band,
+                    "count": lc is not None and lc.p_value <= 0.05,
+                    "count_normal_z": lc is not None and abs(lc.z) > 1.96,
+                    "eca": eca.precursor_p_value is not None and eca.precursor_p_value <= 0.05,
+                    "eca_shuffle": (_shuffle_eca_p(c, y, rng) or 1.0) <= 0.05,
+                }
+            )
+        out[(scenario, shape)] = {k: np.mean([r[k] for r in rows]) for k in rows[0]}
+    return out
+
+
+@pytest.mark.parametrize(
+    ("cell", "ours", "broken", "broken_floor"),
+    [
+        (("null:cox0.95", "seed"), "ccf", "ccf_white_noise_band", 0.2),
+        (("null:episodic", "random"), "ccf", "ccf_white_noise_band", 0.2),
+        (("null:cox0.95", "seed"), "count", "count_normal_z", 0.2),
+        (("null:episodic", "random"), "count", "count_normal_z", 0.2),
+        (("null:cox0.95", "seed"), "eca", None, None),
+        (("null:episodic", "random"), "eca", "eca_shuffle", 0.09),
+    ],
+)
+def test_no_link_tests_hold_their_level_where_broken_references_do_not(
+    null_runs, cell, ours, broken, broken_floor
+):
+    rates = null_runs[cell]
+    # 150 runs: a test at 0.05 exceeds 0.10 with probability < 1%.
+    assert rates[ours] <= 0.10, rates
+    if broken is not None:
+        assert rates[broken] >= broken_floor, rates
+
+
+def test_hinge_bootstrap_holds_on_poisson_bugs_where_chi_square_does_not():
+    ours, chi2 = [], []
+    for i in range(100):
+        rng = bench.incident_rng("bug", "seed", i)
+        inc = minutes.simulate_incident("bug", "seed", rng)
+        test = stats.compare_hinge_to_flat(
+            inc.errors, inc.requests, inc.concurrency, rng=rng, n_boot=49
+        )
+        ours.append(test.p_value <= 0.05)
+        # Broken: chi-square(1) for a sup-LR whose K and L are not identified under the null.
+        chi2.append(scistats.chi2.sf(test.lr, 1) <= 0.05)
+    assert np.mean(ours) <= 0.08, np.mean(ours)
+    assert np.mean(chi2) >= 0.12, np.mean(chi2)
+
+
+def test_capacity_power_threshold_interval_and_lag_at_reduced_counts():
+    runs = [bench.attribution_incident(("capacity", "seed", i, 49)) for i in range(30)]
+    power = np.mean([r["label"] == "capacity-driven" for r in runs])
+    cover = np.mean([r["k_low"] <= r["truth"]["k"] <= r["k_high"] for r in runs])
+    sharp = [r for r in runs if r["truth"]["sharp"]]
+    lag_ok = np.mean([abs(r["lag"] - r["truth"]["lag"]) <= 1 for r in sharp])
+    assert power >= 0.7, power
+    assert cover >= 0.7, cover
+    assert len(sharp) >= 15 and lag_ok >= 0.8, lag_ok
+
+
+@pytest.mark.parametrize(
+    ("scenario", "label", "floor"),
+    [("bug", "traffic-proportional", 0.75), ("unrelated", "unrelated", 0.8)],
+)
+def test_verdicts_at_reduced_counts(scenario, label, floor):
+    runs = [bench.attribution_incident((scenario, "random", i, 49)) for i in range(20)]
+    labels = [r["label"] for r in runs]
+    assert labels.count(label) / len(labels) >= floor, labels
+    assert labels.count("capacity-driven") <= 3, labels
