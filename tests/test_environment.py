@@ -62,13 +62,17 @@ def test_installed_versions_satisfy_the_pins():
     from importlib.metadata import version
 
     for name, spec in _pyproject_requirements().items():
-        assert spec.contains(version(name), prereleases=True), f"{name} {version(name)} not in {spec}"
+        assert spec.contains(version(name), prereleases=True), (
+            f"{name} {version(name)} not in {spec}"
+        )
 
 
 def test_named_kernel_is_registered_inside_the_venv():
     out = subprocess.run(
         [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     specs = json.loads(out.stdout)["kernelspecs"]
     assert KERNEL_NAME in specs
@@ -81,7 +85,21 @@ def test_named_kernel_is_registered_inside_the_venv():
 
 
 def test_make_help_lists_every_target():
-    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for target in ["setup", "report", "reports", "data", "check", "bench", "fetch",
-                   "test", "lint", "format", "lab", "clean"]:
+    out = subprocess.run(
+        ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    for target in [
+        "setup",
+        "report",
+        "reports",
+        "data",
+        "check",
+        "bench",
+        "fetch",
+        "test",
+        "lint",
+        "format",
+        "lab",
+        "clean",
+    ]:
         assert re.search(rf"^\s*(\x1b\[1m)?{target}\b", out.stdout, re.M), target

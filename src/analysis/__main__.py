@@ -12,7 +12,11 @@ import sys
 from analysis.exceptions import AnalysisError
 
 COMMANDS = {
-    "data": ("analysis.simulate", "main", "regenerate the shipped incident's raw data and verify it"),
+    "data": (
+        "analysis.simulate",
+        "main",
+        "regenerate the shipped incident's raw data and verify it",
+    ),
     "check": ("analysis.ingest", "main", "ingest and validate an incident directory"),
     "report": ("analysis.report", "main", "execute and export the postmortem of one webinar"),
     "reports": ("analysis.report", "main_all", "postmortems of every webinar of an incident"),
