@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -364,3 +365,29 @@ def test_progress_bar_is_shown_on_request(capsys):
     assert "ingest" in capsys.readouterr().err
     ingest.load_incident(FIXTURE, use_cache=False, progress=False)
     assert "ingest" not in capsys.readouterr().err
+
+
+def test_compact_uuid_dedup_agrees_with_pandas():
+    from analysis.schemas import duplicated_first, uuid_keys
+
+    rng = np.random.default_rng(3)
+    pool = [
+        f"{rng.integers(0, 2**32):08x}-1111-4a2b-9c3d-{rng.integers(0, 2**40):012x}"
+        for _ in range(50)
+    ]
+    values = pd.Series(rng.choice(pool, 400), dtype="string")
+    chunked = pd.concat([values[:150], values[150:]])  # arrow chunks with offsets
+    assert uuid_keys(chunked) is not None
+    expected = values.duplicated(keep="first").to_numpy()
+    assert (duplicated_first(chunked) == expected).all()
+    # Anything but lower-case uuids takes the exact string path.
+    mixed = pd.Series(
+        ["A0000000-0000-4000-8000-000000000001", "a0000000-0000-4000-8000-000000000001"],
+        dtype="string",
+    )
+    assert uuid_keys(mixed) is None and not duplicated_first(mixed).any()
+    assert list(duplicated_first(pd.Series(["d1", "d2", "d1"], dtype="string"))) == [
+        False,
+        False,
+        True,
+    ]

@@ -61,6 +61,7 @@ from analysis.schemas import (
     ACCOUNTING_COLUMNS,
     ERROR_SEVERITIES,
     column_dtypes,
+    duplicated_first,
     empty_table,
     validate_table,
 )
@@ -1704,6 +1705,8 @@ def ingest_files(
             batch = canonicalise_logs(pending[kind], kind, ctx)
             chunks[kind].append(apply_privacy(batch, kind, ctx))
             pending[kind], pending_rows[kind] = [], 0
+            # Hand the parser's freed buffers back to the OS: bounded memory on huge exports.
+            pa.default_memory_pool().release_unused()
 
     def take(parts: list[FilePart]) -> None:
         for part in parts:
@@ -1793,7 +1796,7 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
     alive = np.flatnonzero(~drop)
     file_order = files.cat.codes.to_numpy()  # categories are in input order
     by_file = alive[np.lexsort((table["_row"].to_numpy()[alive], file_order[alive]))]
-    dup = table["id"].take(by_file).duplicated(keep="first").to_numpy()
+    dup = duplicated_first(table["id"].take(by_file))
     dup_mask = np.zeros(len(table), dtype=bool)
     dup_mask[by_file[dup]] = True
     reject(dup_mask, "duplicate id")
@@ -1811,6 +1814,7 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
             continue
         out[col] = table[col].take(rows).reset_index(drop=True)
         del table[col]
+        pa.default_memory_pool().release_unused()
     return finish(pd.DataFrame(out), name, sort=False)
 
 

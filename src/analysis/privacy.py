@@ -161,28 +161,41 @@ def redact_series(
     return out
 
 
-def replace_user_ids(values: pd.Series, users: Mapping[str, str]) -> pd.Series:
-    """Replace known raw user ids found inside text by their pseudonyms (distinct values only).
+def replace_user_ids(
+    values: pd.Series, users: Mapping[str, str], *, block: int = 1_000_000
+) -> pd.Series:
+    """Replace known raw user ids found inside text by their pseudonyms.
 
     ``ingest`` runs this last, once every user id of the incident is known, so an id that
     appears in a message before the row that reveals it as a user's is still replaced.
+    Works block by block (results are zero-copy chunks) to bound memory on huge columns.
     """
     text = values.astype("string")
-    if not users:
+    if not users or not len(text):
         return text
-    need = text.str.contains(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", regex=True)
-    need = need.fillna(False).astype(bool)
-    if not need.any():
-        return text
+    memo: dict[str, str] = {}
 
     def swap(value):
         if value is None:
             return None
-        return UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), str(value))
+        if value not in memo:
+            memo[value] = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), value)
+        return memo[value]
 
-    out = text.copy()
-    out[need] = _map_unique(text[need], swap)
-    return out
+    parts = []
+    changed = False
+    for first in range(0, len(text), block):
+        part = text.iloc[first : first + block]
+        need = part.str.contains(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", regex=True)
+        need = need.fillna(False).astype(bool)
+        if need.any():
+            new = _map_unique(part[need], swap)
+            if not new.equals(part[need]):
+                part = part.copy()
+                part[need] = new
+                changed = True
+        parts.append(part)
+    return pd.concat(parts) if changed else text
 
 
 def _user_param(match: re.Match, users: Mapping[str, str] | None) -> str:
