@@ -74,7 +74,7 @@ def attribution_incident(args: tuple) -> dict:
         inc.concurrency,
         rng=rng,
         n_boot=n_boot,
-        bursty_null=scenario == "bug_bursty",
+        bursty_null=scenario in ("bug_bursty", "capacity"),
     )
     row = {"label": verdict.label, "truth": inc.truth, "total": int(inc.errors.sum())}
     row["p"] = None if test is None else test.p_value
@@ -225,6 +225,15 @@ def summarise_attribution(results: dict) -> list[dict]:
             add(
                 "verdict capacity-driven", scenario, shape, n_cap, n, ">= 0.80", lambda p: p >= 0.80
             )
+            add(
+                "  of those, flagged uncertain (AR(1)-Cox p > 0.05)",
+                scenario,
+                shape,
+                sum((r["p_bursty"] or 0) > ALPHA for r in res if r["label"] == "capacity-driven"),
+                n_cap,
+                "(info)",
+                lambda p: True,
+            )
             fits = [r for r in res if "k" in r]
             cover = sum(r["k_low"] <= r["truth"]["k"] <= r["k_high"] for r in fits)
             add(
@@ -277,6 +286,16 @@ def summarise_attribution(results: dict) -> list[dict]:
                 len(sharp),
                 ">= 0.90",
                 lambda p: p >= 0.90,
+            )
+            sharp_strong = [r for r in sharp if not r["weak"]]
+            add(
+                "lag within 1 min (sharp, not weakly identified)",
+                scenario,
+                shape,
+                sum(abs(r["lag"] - r["truth"]["lag"]) <= 1 for r in sharp_strong),
+                len(sharp_strong),
+                "(info)",
+                lambda p: True,
             )
         elif scenario == "bug":
             add(
