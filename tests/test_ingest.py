@@ -214,7 +214,7 @@ def test_fast_reader_and_general_reader_agree(tmp_path, monkeypatch):
     def no_fast(*args, **kwargs):
         raise ingest._NotFast
 
-    monkeypatch.setattr(ingest, "parse_file_fast", no_fast)
+    monkeypatch.setattr(ingest, "read_page_fast", no_fast)
     slow = ingest.load_incident(FIXTURE, use_cache=False)
     for name in SCHEMAS:
         pd.testing.assert_frame_equal(fast.table(name), slow.table(name))

@@ -41,9 +41,9 @@ import os
 import re
 import shutil
 import zlib
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -663,6 +663,8 @@ _FAST_ROW = _st(
     ),
 )
 _FAST_SCHEMA = pa.schema([("result", _lst(_FAST_ROW)), ("error", _S)])
+# One thread per page: pages are already parsed in parallel, nested pools only contend.
+_FAST_READ = pj.ReadOptions(use_threads=False)
 _FAST_OPTIONS = pj.ParseOptions(
     newlines_in_values=True, explicit_schema=_FAST_SCHEMA, unexpected_field_behavior="ignore"
 )
@@ -733,7 +735,7 @@ def read_page_fast(path: Path) -> pa.Array:
         raise _NotFast
     try:
         raw = zlib.decompress(data, wbits=47) if is_gzip else data
-        table = pj.read_json(io.BytesIO(raw), parse_options=_FAST_OPTIONS)
+        table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=_FAST_OPTIONS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError, zlib.error):
         raise _NotFast from None
     if table.num_rows != 1 or table.column("error").null_count != 1:
@@ -818,13 +820,16 @@ def _try_read_page(path: Path) -> pa.Array | None:
 
 
 def parse_files_fast(
-    files: list[tuple[Path, str]],
+    files: list[tuple[Path, str]], outcomes: list[pa.Array | None] | None = None
 ) -> tuple[list[FilePart], list[tuple[Path, str]]]:
-    """Read many BigQuery pages at once; return (parts, files left for the general reader)."""
+    """Read many BigQuery pages at once; return (parts, files left for the general reader).
+
+    ``outcomes`` are the pages already read by :func:`_try_read_page` (``ingest_files``
+    reads ahead on a thread pool); without them the pages are read here.
+    """
     results, rels, left = [], [], []
-    # pyarrow and zlib release the GIL: pages are parsed on every core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        outcomes = list(pool.map(_try_read_page, [path for path, _ in files]))
+    if outcomes is None:
+        outcomes = [_try_read_page(path) for path, _ in files]
     for (path, rel), result in zip(files, outcomes, strict=True):
         if result is None:
             left.append((path, rel))
@@ -1722,27 +1727,31 @@ def ingest_files(
             if pending_rows[part.kind] >= BATCH_ROWS:
                 flush(part.kind)
 
-    queue: list[tuple[Path, str]] = []
+    # Pages are parsed on a thread pool (pyarrow and zlib release the GIL), up to two
+    # batches ahead of the batch being canonicalised, so parsing and pandas work overlap.
+    reads: deque[tuple[Path, str, Future]] = deque()
+    bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
 
-    def drain() -> None:
-        parts, left = parse_files_fast(queue)
+    def drain(count: int) -> None:
+        batch = [reads.popleft() for _ in range(min(count, len(reads)))]
+        files_, outcomes = [(p, r) for p, r, _ in batch], [f.result() for _, _, f in batch]
+        parts, left = parse_files_fast(files_, outcomes)
         take(parts)
         for path, rel in left:
             take(parse_file(path, rel, match_override(rel, overrides)))
-        queue.clear()
+        bar.update(len(batch))
 
-    bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
-    for path, rel, ov in log_files:
-        if ov.kind is None and ov.flavour in (None, "bigquery"):
-            queue.append((path, rel))  # pages are parsed together, FAST_PAGES at a time
-            if len(queue) >= FAST_PAGES:
-                bar.update(len(queue))
-                drain()
-        else:
-            take(parse_file(path, rel, ov))
-            bar.update(1)
-    bar.update(len(queue))
-    drain()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for path, rel, ov in log_files:
+            if ov.kind is None and ov.flavour in (None, "bigquery"):
+                reads.append((path, rel, pool.submit(_try_read_page, path)))
+                if len(reads) >= 2 * FAST_PAGES:
+                    drain(FAST_PAGES)
+            else:
+                take(parse_file(path, rel, ov))
+                bar.update(1)
+        while reads:
+            drain(FAST_PAGES)
     bar.close()
     for kind in LOG_KINDS:
         flush(kind)

@@ -186,8 +186,11 @@ def replace_user_ids(
     changed = False
     for first in range(0, len(text), block):
         part = text.iloc[first : first + block]
-        need = part.str.contains(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", regex=True)
-        need = need.fillna(False).astype(bool)
+        # A literal test first (cheap), the uuid pattern only where a dash occurs.
+        need = part.str.contains("-", regex=False).fillna(False).astype(bool)
+        if need.any():
+            hits = part[need].str.contains(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", regex=True)
+            need[need] = hits.fillna(False).astype(bool).to_numpy()
         if need.any():
             new = _map_unique(part[need], swap)
             if not new.equals(part[need]):

@@ -83,10 +83,8 @@ def duplicated_first(values: pd.Series) -> np.ndarray:
     keys = uuid_keys(values)
     if keys is None:
         return values.duplicated(keep="first").to_numpy()
-    _, first = np.unique(keys, return_index=True)
-    dup = np.ones(len(keys), dtype=bool)
-    dup[first] = False
-    return dup
+    halves = pd.DataFrame({"hi": keys["hi"], "lo": keys["lo"]})
+    return halves.duplicated(keep="first").to_numpy()
 
 
 def _unique_check(values: pd.Series) -> bool:
