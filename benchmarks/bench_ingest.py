@@ -51,6 +51,13 @@ def ensure_export(n_rows: int, hours: float, seed: int) -> Path:
 def child(method: str, directory: Path) -> dict:
     """Run one method in this process; return rows, seconds and peak RSS."""
     pages = sorted((directory / "edge_logs").glob("*.json.gz"))
+    # Libraries are imported before the clock starts: the timings are of the work only.
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.json  # noqa: F401
+
+    import analysis.ingest  # noqa: F401
+
     t0 = time.perf_counter()
     if method in ("ingest", "ingest-progress"):
         from analysis.ingest import load_incident
@@ -69,10 +76,40 @@ def child(method: str, directory: Path) -> dict:
     elif method == "pandas":
         import pandas as pd
 
+        # As the issue words it: read_json, then json_normalize of the rows (the nested
+        # ``metadata`` stays a column of lists).
         frames = []
         for page in pages:
             envelope = pd.read_json(page, compression="gzip")
             frames.append(pd.json_normalize(envelope["result"].tolist()))
+        rows = len(pd.concat(frames, ignore_index=True))
+    elif method == "pandas-fields":
+        import pandas as pd
+
+        # The same tools taken as far as the canonical table's fields: json_normalize again
+        # through each BigQuery one-element list (metadata, request, response, headers, sb).
+        def flat(series: pd.Series, prefix: str) -> pd.DataFrame:
+            return pd.json_normalize(series.str[0].tolist()).add_prefix(prefix)
+
+        wanted = ["id", "timestamp", "request.method", "request.path", "request.search",
+                  "request.headers.x_client_info", "request.headers.user_agent",
+                  "request.headers.cf_ray", "request.sb.auth_user", "response.status_code",
+                  "response.origin_time"]  # fmt: skip
+        frames = []
+        for page in pages:
+            envelope = pd.read_json(page, compression="gzip")
+            rows_ = pd.json_normalize(envelope["result"].tolist())
+            meta = pd.json_normalize(rows_["metadata"].str[0].tolist())
+            request = flat(meta["request"], "request.")
+            response = flat(meta["response"], "response.")
+            parts = [
+                rows_[["id", "timestamp"]],
+                request,
+                flat(request["request.headers"], "request.headers."),
+                flat(request["request.sb"], "request.sb."),
+                response,
+            ]
+            frames.append(pd.concat(parts, axis=1)[wanted])
         rows = len(pd.concat(frames, ignore_index=True))
     elif method == "duckdb":
         import duckdb
@@ -125,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     print(f"ingest: {args.rows:,}-row edge_logs export, BigQuery flavour, gzip pages")
     directory = ensure_export(args.rows, 1.0, seed=1)
-    res = {m: measure(m, directory) for m in ("ingest", "duckdb", "pyarrow", "pandas")}
+    methods = ("ingest", "duckdb", "pyarrow", "pandas", "pandas-fields")
+    res = {m: measure(m, directory) for m in methods}
     measure("ingest-cached", directory)
     if res["ingest"]["rows"] != args.rows:
         failures.append(f"ingest kept {res['ingest']['rows']} rows of {args.rows}")
     vs_pandas = res["pandas"]["seconds"] / res["ingest"]["seconds"]
+    vs_fields = res["pandas-fields"]["seconds"] / res["ingest"]["seconds"]
     vs_duckdb = res["ingest"]["seconds"] / res["duckdb"]["seconds"]
     vs_arrow = res["ingest"]["seconds"] / res["pyarrow"]["seconds"]
     peak = res["ingest"]["peak_mb"]
@@ -137,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         (
             f"pandas read_json+json_normalize / ingest = {vs_pandas:.1f}x (target >= 5x)",
             vs_pandas >= 5,
+        ),
+        (
+            f"pandas json_normalize to the same fields / ingest = {vs_fields:.1f}x (information)",
+            True,
         ),
         (f"ingest / DuckDB read_json raw = {vs_duckdb:.2f}x (target <= 2x)", vs_duckdb <= 2),
         (f"ingest / pyarrow read_json raw = {vs_arrow:.2f}x (information)", True),
