@@ -401,7 +401,7 @@ def ccf_null_band(frame: pd.DataFrame, max_lag: int, quantile: float = 0.95) -> 
     """
     y, _, c, _ = stats.extract_series(frame)
     xw, yw, _, _ = stats.prewhiten(c, y)
-    lags, r = stats._ccf_all_shifts(xw, yw, min(max_lag, len(xw) // 3))
+    lags, r = stats.ccf_all_shifts(xw, yw, min(max_lag, len(xw) // 3))
     lead = np.abs(r[:, lags >= 0]).max(1)
     lagging = np.abs(r[:, lags <= 0]).max(1)
     return {

@@ -908,10 +908,6 @@ def ccf_all_shifts(xw: np.ndarray, yw: np.ndarray, max_lag: int):
     return lags, out
 
 
-#: Former private name, still used by analysis.findings.
-_ccf_all_shifts = ccf_all_shifts
-
-
 def _shift_p(stats: np.ndarray) -> float:
     """p-value of stats[0] (observed alignment) among all circular shifts (including itself)."""
     return float(np.mean(stats >= stats[0] - 1e-12))
