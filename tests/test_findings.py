@@ -99,6 +99,8 @@ def _minimal() -> dict:
                 "hinge_p_value": 0.76,
                 "elasticity": 1.5,
                 "bursty": False,
+                "errors_unmeasured_share": 0.0,
+                "measurement_caveat": False,
             },
         ],  # fmt: skip
         "capacity": [],
@@ -238,3 +240,18 @@ def test_cached_statistics_are_the_computed_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("EVENTLIVE_NO_STATS_CACHE", "1")
     findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
     assert calls == [7, 7]
+
+
+def test_errors_in_sparsely_sampled_minutes_caveat_the_verdict():
+    import pandas as pd
+
+    from analysis.findings import share_errors_unmeasured
+
+    minute = pd.date_range("2026-02-06 05:00", periods=6, freq="min", tz="UTC")
+    starved = pd.DataFrame(
+        {"minute": minute, "errors": [0, 0, 3, 3, 0, 0], "samples": [4, 4, 0, 1, 4, 4]}
+    )
+    assert share_errors_unmeasured(starved) == 1.0
+    measured = starved.assign(samples=[4, 4, 4, 3, 4, 4])
+    assert share_errors_unmeasured(measured) == 0.0
+    assert share_errors_unmeasured(starved.assign(errors=0)) is None

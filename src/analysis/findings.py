@@ -61,6 +61,12 @@ ACTION_ITEMS = (
 )
 #: Statistics for the report use this many bootstrap replicates (stats' documented default).
 N_BOOT = 199
+#: A minute is "sparsely measured" when it has fewer concurrency samples than this share of the
+#: window's typical (median) density; errors there are set against a stale, carried-forward load.
+SPARSE_SAMPLING_SHARE = 0.5
+#: Above this share of a class's errors in sparsely measured minutes, its verdict is caveated:
+#: the load it was compared with was not observed when most of the errors happened.
+UNMEASURED_ERRORS_CUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,7 @@ def analyse(incident: object, params: ReportParams) -> Analysis:
         "error_classes": class_rows,
         "impact": summarize_impact(incident, start, end, class_rows),
         "timeline": summarize_moments(moments),
-        "verdicts": summarize_verdicts(statistics),
+        "verdicts": summarize_verdicts(statistics, frames),
         "capacity": capacity,
         "associations": summarize_associations(statistics, frames),
         "coincidence": summarize_coincidence(statistics),
@@ -341,12 +347,32 @@ def _classes(statistics: dict) -> dict:
     return statistics.get("classes", {}) if statistics else {}
 
 
-def summarize_verdicts(statistics: dict) -> list[dict]:
-    """One verdict per class with the numbers that decided it."""
+def share_errors_unmeasured(frame: pd.DataFrame) -> float | None:
+    """Share of a class's errors that fall in minutes with sparse concurrency sampling.
+
+    Sparse means fewer samples than ``SPARSE_SAMPLING_SHARE`` times the median number of samples
+    per sampled minute. None when the class has no errors or the window has no samples.
+    """
+    errors = frame["errors"].to_numpy(dtype=float)
+    samples = frame["samples"].to_numpy(dtype=float)
+    if errors.sum() == 0 or not (samples > 0).any():
+        return None
+    sparse = samples < SPARSE_SAMPLING_SHARE * np.median(samples[samples > 0])
+    return float(errors[sparse].sum() / errors.sum())
+
+
+def summarize_verdicts(statistics: dict, frames: dict[str, pd.DataFrame]) -> list[dict]:
+    """One verdict per class with the numbers that decided it.
+
+    Each verdict also carries the share of its errors that happened while concurrency was barely
+    sampled, and ``measurement_caveat`` when that share exceeds ``UNMEASURED_ERRORS_CUT``: a
+    verdict against load is then a verdict against a load that nobody observed.
+    """
     out = []
     for key, res in _classes(statistics).items():
         v = res["verdict"]
         test = res.get("hinge_test") or {}
+        unmeasured = share_errors_unmeasured(frames[key]) if key in frames else None
         out.append(
             {
                 "error_class": key,
@@ -360,6 +386,10 @@ def summarize_verdicts(statistics: dict) -> list[dict]:
                 "elasticity": v.get("elasticity"),
                 "bursty": bool(v.get("bursty")),
                 "residual_phi": v.get("residual_phi"),
+                "errors_unmeasured_share": unmeasured,
+                "measurement_caveat": bool(
+                    unmeasured is not None and unmeasured > UNMEASURED_ERRORS_CUT
+                ),
             }
         )
     return out

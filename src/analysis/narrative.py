@@ -180,6 +180,9 @@ def render_summary(findings: Mapping, text: Mapping) -> str:
             f"{code(v['error_class'])} {names[v['verdict']]}" for v in findings["verdicts"]
         )
         parts.append(s["verdicts"].format(verdicts=listed))
+        caveated = [code(v["error_class"]) for v in findings["verdicts"] if v["measurement_caveat"]]
+        if caveated:
+            parts.append(s["unmeasured"].format(classes=", ".join(caveated)))
     caps = [c for c in findings["capacity"] if c["verdict"] == "capacity"]
     for cap in caps:
         parts.append(
@@ -330,6 +333,9 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
         if kind == "capacity" and pb is not None and pb > ALPHA_LEVEL:
             note += " " + r["uncertain"]
         out += f"<br><small>{escape(note)}</small>"
+    if v.get("measurement_caveat"):
+        share = fmt_number(100 * v["errors_unmeasured_share"])
+        out += f"<br><small>{escape(r['unmeasured'].format(share=share))}</small>"
     return out
 
 
