@@ -60,13 +60,14 @@ fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF
 test: setup ## Run the test suite (unit, pipeline and notebook layers; slow simulations excluded)
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: setup ## ruff on the package, the tests and the notebooks
-	$(BIN)/ruff check src tests notebooks
-	$(BIN)/ruff format --check src tests notebooks
+lint: setup ## ruff on the package, the tests, the benchmarks and the notebooks
+	$(BIN)/ruff check src tests notebooks benchmarks
+	$(BIN)/ruff format --check src tests notebooks benchmarks
 
 format: setup ## Format and auto-fix with ruff, and sync notebooks with their py:percent twins
-	$(BIN)/ruff check --fix src tests notebooks
-	$(BIN)/ruff format src tests notebooks
+	$(BIN)/ruff check --fix src tests notebooks benchmarks
+	$(BIN)/ruff format src tests notebooks benchmarks
+	$(BIN)/jupytext --sync notebooks/*.py
 
 lab: setup ## Open JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL)
