@@ -234,6 +234,25 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
     return fig
 
 
+def panel_grid(n: int, *, row_height: float, **kwargs: object) -> tuple:
+    """Create a two-column grid for ``n`` panels; cells beyond ``n`` are hidden.
+
+    Returns
+    -------
+    tuple
+        The figure and its 2-D array of axes (``squeeze=False``).
+    """
+    n = max(n, 1)
+    cols = min(n, 2)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(10, row_height * rows + 0.6), squeeze=False, **kwargs
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
 def plot_lagged_association(
     curves: Mapping[str, pd.DataFrame], labels: Mapping[str, str]
 ) -> Figure:
@@ -251,10 +270,7 @@ def plot_lagged_association(
     -------
     matplotlib.figure.Figure
     """
-    n = max(len(curves), 1)
-    cols = min(n, 2)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.9 * rows + 0.6), squeeze=False, sharey=True)
+    fig, axes = panel_grid(len(curves), row_height=2.9, sharey=True)
     for ax, (name, frame) in zip(axes.flat, curves.items(), strict=False):
         ax.fill_between(
             frame["lag"],
@@ -274,8 +290,6 @@ def plot_lagged_association(
         ax.plot(frame.loc[outside, "lag"], frame.loc[outside, "r"], "o", ms=5, color=BURST_COLOR)
         ax.set_title(str(name), fontsize=10)
         ax.set_xlabel(labels["lag"])
-    for ax in axes.flat[len(curves) :]:
-        ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel(labels["r"])
     axes.flat[0].legend(loc="upper left", fontsize=8)
@@ -302,10 +316,7 @@ def plot_dose_response(
     -------
     matplotlib.figure.Figure
     """
-    n = max(len(panels), 1)
-    cols = min(n, 2)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(10, 3.1 * rows + 0.6), squeeze=False)
+    fig, axes = panel_grid(len(panels), row_height=3.1)
     for ax, (name, panel) in zip(axes.flat, panels.items(), strict=False):
         points = panel["points"]
         interval = panel.get("interval")
@@ -338,8 +349,6 @@ def plot_dose_response(
         ax.set_ylabel(labels["rate"])
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left", fontsize=7)
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
     fig.suptitle(labels["title"], fontweight="bold")
     fig.tight_layout()
     return fig
