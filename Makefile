@@ -1,61 +1,77 @@
 # EventLive postmortem: `make help` lists every target.
-SHELL := /bin/bash
+override SHELL := /bin/bash
+override .SHELLFLAGS := -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.setup-stamp
-KERNEL := eventlive-postmortem
+# No value typed on make's command line may reach a shell or make's own expansion.
+# Internal names cannot be overridden from the command line; every user value is handed to
+# the program as an environment variable holding its text unexpanded (`$(value X)`), read by
+# the recipe as "$$PM_X" (a quoted shell expansion, never re-parsed). An empty value means
+# "not given" to the program.
+# Make would export a command-line variable to every recipe, expanding it (`$(shell ...)`
+# included) on the way: nothing from the command line is exported except the PM_ variables.
+unexport $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+override VENV := .venv
+override BIN := $(VENV)/bin
+override STAMP := $(VENV)/.setup-stamp
+override KERNEL := eventlive-postmortem
 
-# Report parameters (validated by the package before anything runs).
+# Defaults of the user values (each checked by the package before anything runs).
+PYTHON ?= python3
 WEBINAR ?= f257ce42-723a-4fad-a9a5-1bd8c154d7ce
 DATA ?= data/raw/2026-02-06-eventlive
-LANG ?= ko
 FORMATS ?= html,pdf
+# LANG is also the shell's locale variable: only a LANG given on make's command line counts.
+override PM_LANG_VALUE = $(if $(filter command line,$(origin LANG)),$(value LANG),ko)
 
 .PHONY: help setup report reports data check bench fetch test lint format lab clean
 
 help: ## List the targets with a one-line description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-9s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-9s\033[0m %s\n", $$1, $$2}' Makefile
 
 setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel
 
+$(STAMP): override export PM_PYTHON = $(value PYTHON)
 $(STAMP): pyproject.toml
 	bash scripts/install-system-deps.sh || true  # Chromium, Hangul font, pdftotext; one line if not root
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || "$$PM_PYTHON" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "EventLive postmortem (.venv)"
 	touch $@
 
-# Report parameters reach the program as environment variables set by make itself, so no value
-# typed on the command line is ever parsed by the shell; the package validates each one.
-# LANG is also the shell's locale variable: only a LANG given on make's command line counts.
-report reports: export PM_WEBINAR = $(WEBINAR)
-report reports: export PM_DATA = $(DATA)
-report reports: export PM_LANG = $(if $(filter command line,$(origin LANG)),$(LANG),ko)
-report reports: export PM_FORMATS = $(FORMATS)
+report reports: override export PM_WEBINAR = $(value WEBINAR)
+report reports: override export PM_DATA = $(value DATA)
+report reports: override export PM_LANG = $(PM_LANG_VALUE)
+report reports: override export PM_FORMATS = $(value FORMATS)
+report reports: override export PM_OUT = $(value OUT)
 
-report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=ko|en] [FORMATS=html,pdf]
-	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS"
+report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=ko|en] [FORMATS=html,pdf] [OUT=dir]
+	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT"
 
-reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir] [LANG=ko|en]
-	$(BIN)/python -m analysis reports "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS"
+reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir] [LANG=ko|en] [OUT=dir]
+	$(BIN)/python -m analysis reports "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT"
 
 data: setup ## Regenerate the shipped incident's raw data and verify it against its checksum manifest
 	$(BIN)/python -m analysis data
 
+check: override export PM_DATA = $(value DATA)
 check: setup ## Ingest and validate an incident directory: make check DATA=<dir>
-	@$(BIN)/python -m analysis check --data $(DATA)
+	@$(BIN)/python -m analysis check "--data=$$PM_DATA"
 
 bench: setup ## Benchmarks and full-count simulations, printed as ratios against in-run baselines
 	@ls benchmarks/bench_*.py >/dev/null 2>&1 || { echo "make bench: no benchmark built yet; nothing was run." >&2; exit 2; }
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
+fetch: override export PM_PROJECT_REF = $(value PROJECT_REF)
+fetch: override export PM_START = $(value START)
+fetch: override export PM_END = $(value END)
+fetch: override export PM_OUT = $(value OUT)
+fetch: override export PM_FLAVOUR = $(value FLAVOUR)
+fetch: override export PM_DISPLAY_TZ = $(value DISPLAY_TZ)
+fetch: override export PM_MODE = $(value MODE)
 fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..] [FLAVOUR=clickhouse]
-	@test -n "$(PROJECT_REF)" -a -n "$(START)" -a -n "$(END)" || { echo "make fetch: PROJECT_REF, START and END are required, e.g. make fetch PROJECT_REF=<ref> START=2026-02-06T05:00Z END=2026-02-06T06:00Z (token in SUPABASE_ACCESS_TOKEN)" >&2; exit 2; }
-	$(BIN)/python -m analysis fetch --project-ref '$(PROJECT_REF)' --start '$(START)' --end '$(END)' $(if $(OUT),--out '$(OUT)') $(if $(FLAVOUR),--flavour '$(FLAVOUR)') $(if $(DISPLAY_TZ),--display-tz '$(DISPLAY_TZ)')
+	@$(BIN)/python -m analysis fetch "--project-ref=$$PM_PROJECT_REF" "--start=$$PM_START" "--end=$$PM_END" "--out=$$PM_OUT" "--flavour=$$PM_FLAVOUR" "--display-tz=$$PM_DISPLAY_TZ" "--mode=$$PM_MODE"
 
 test: setup ## Run the test suite (unit, pipeline and notebook layers; slow simulations excluded)
 	$(BIN)/python -m pytest -m "not slow"

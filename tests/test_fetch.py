@@ -598,6 +598,8 @@ def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, ca
         "expected one or more of": ["--sources", "auth_logs"],
         "invalid choice": ["--flavour", "duckdb"],
         "expected the project ref": ["--project-ref", "../../etc"],
+        "START not given": ["--start="],
+        "PROJECT_REF, END not given": ["--project-ref=", "--end="],
     }
     for expected, extra in cases.items():
         assert cli.main(base + extra) == 2, expected

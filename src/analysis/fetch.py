@@ -55,6 +55,7 @@ ROW_CAP = 1000
 MAX_PIECE = timedelta(hours=24)
 SOURCES = ("edge_logs", "postgres_logs", "realtime_logs")
 FLAVOURS = ("bigquery", "clickhouse")
+MODES = ("raw",)
 ENDPOINTS = {"bigquery": "logs.all", "clickhouse": "logs"}
 STATE_FILE = ".fetch-state.json"
 MANIFEST_FILE = "fetch-manifest.json"
@@ -824,14 +825,22 @@ def build_parser() -> argparse.ArgumentParser:
             f"The token is read from {TOKEN_ENV}."
         ),
     )
-    parser.add_argument("--project-ref", required=True, help="project ref (<ref>.supabase.co)")
-    parser.add_argument("--start", required=True, help="window start, ISO with offset, e.g. Z")
-    parser.add_argument("--end", required=True, help="window end, ISO with offset")
-    parser.add_argument("--out", help="incident directory (default data/raw/<ref>-<start>)")
-    parser.add_argument("--flavour", choices=FLAVOURS, default="bigquery")
+    # An empty value means "not given": the Makefile passes every option, set or not.
+    parser.add_argument("--project-ref", default="", help="project ref (<ref>.supabase.co)")
+    parser.add_argument("--start", default="", help="window start, ISO with offset, e.g. Z")
+    parser.add_argument("--end", default="", help="window end, ISO with offset")
+    parser.add_argument(
+        "--out", default="", help="incident directory (default data/raw/<ref>-<start>)"
+    )
+    parser.add_argument(
+        "--flavour", choices=(*FLAVOURS, ""), default="", help="bigquery (default) or clickhouse"
+    )
+    parser.add_argument("--mode", choices=(*MODES, ""), default="", help="raw (default)")
     parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated sources")
     parser.add_argument("--name", default="", help="incident name (default: OUT's name)")
-    parser.add_argument("--display-tz", default=DEFAULT_DISPLAY_TZ, help="zone for display")
+    parser.add_argument(
+        "--display-tz", default="", help=f"zone for display (default {DEFAULT_DISPLAY_TZ})"
+    )
     parser.add_argument(
         "--base-url",
         default=os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
@@ -851,6 +860,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except _ArgumentError as exc:
         raise FetchError(f"fetch options: {exc}") from None
+    missing = [
+        name
+        for name, value in (
+            ("PROJECT_REF", args.project_ref),
+            ("START", args.start),
+            ("END", args.end),
+        )
+        if not value.strip()
+    ]
+    if missing:
+        raise FetchError(
+            f"{', '.join(missing)} not given; expected PROJECT_REF, START and END, e.g. make fetch "
+            "PROJECT_REF=<ref> START=2026-02-06T05:00Z END=2026-02-06T06:00Z "
+            f"(token in {TOKEN_ENV})"
+        )
+    args.flavour = args.flavour or "bigquery"
+    args.display_tz = args.display_tz or DEFAULT_DISPLAY_TZ
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise FetchError(

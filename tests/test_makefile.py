@@ -1,0 +1,184 @@
+"""No value typed on make's command line reaches a shell or make's own expansion.
+
+Each target runs for real in a copy of the Makefile whose ``.venv/bin`` holds stub programs
+that only record their arguments; a payload that ran would leave a ``pwned`` file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOADS = [
+    "x; touch pwned",
+    "x'; touch pwned; echo '",
+    'x" ; touch pwned ; echo "',
+    "$(shell touch pwned)",
+    "${shell touch pwned}",
+    "$(eval $(shell touch pwned))",
+    "$$(touch pwned)",
+    "`touch pwned`",
+    "x #; touch pwned",
+    "x\ntouch pwned",
+]
+# target -> the command-line variables it hands to the program, and the option each becomes.
+TARGETS = {
+    "check": {"DATA": "--data"},
+    "report": {
+        "WEBINAR": "--webinar",
+        "DATA": "--data",
+        "LANG": "--lang",
+        "FORMATS": "--formats",
+        "OUT": "--out",
+    },
+    "reports": {"DATA": "--data", "LANG": "--lang", "FORMATS": "--formats", "OUT": "--out"},
+    "fetch": {
+        "PROJECT_REF": "--project-ref",
+        "START": "--start",
+        "END": "--end",
+        "OUT": "--out",
+        "FLAVOUR": "--flavour",
+        "DISPLAY_TZ": "--display-tz",
+        "MODE": "--mode",
+    },
+}
+# Names a user might set that no target hands over: internal ones, make's own, strays.
+OTHER_VARIABLES = (
+    "UNRELATED",
+    "BIN",
+    "VENV",
+    "STAMP",
+    "KERNEL",
+    "PM_DATA",
+    "PM_LANG_VALUE",
+    "SHELL",
+    ".SHELLFLAGS",
+    "MAKEFILE_LIST",
+)
+STUB = """#!/bin/sh
+printf '%s\\0' "$(basename "$0")" "$@" > "{record}"
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the Makefile with recording stubs for python, ruff, jupytext and jupyter."""
+    root = tmp_path_factory.mktemp("make")
+    shutil.copy(ROOT / "Makefile", root / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("python", "ruff", "jupytext", "jupyter"):
+        stub = bin_dir / name
+        stub.write_text(STUB.format(record=root / "argv"))
+        stub.chmod(0o755)
+    stamp = root / ".venv" / ".setup-stamp"
+    stamp.touch()
+    later = (root / "pyproject.toml").stat().st_mtime + 60
+    os.utime(stamp, (later, later))
+    return root
+
+
+def run_make(root: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[str] | None]:
+    record = root / "argv"
+    record.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "MAKE"))}
+    done = subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    argv = record.read_bytes().decode().split("\0")[:-1] if record.exists() else None
+    return done, argv
+
+
+def assert_nothing_ran(root: Path, done: subprocess.CompletedProcess) -> None:
+    planted = sorted(str(p.relative_to(root)) for p in root.rglob("pwned"))
+    assert not planted, (planted, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("target", "variable"),
+    [(t, v) for t, variables in TARGETS.items() for v in variables],
+)
+def test_every_user_value_reaches_the_program_verbatim_and_runs_nothing(project, target, variable):
+    option = TARGETS[target][variable]
+    for payload in PAYLOADS:
+        done, argv = run_make(project, target, f"{variable}={payload}")
+        assert_nothing_ran(project, done)
+        assert argv is not None, (payload, done.stderr)
+        assert argv[:3] == ["python", "-m", "analysis"], argv
+        assert f"{option}={payload}" in argv, (payload, argv)
+
+
+def test_a_value_from_the_environment_is_handed_over_verbatim_too(project):
+    for payload in PAYLOADS:
+        env_done = subprocess.run(
+            ["make", "--no-print-directory", "check"],
+            cwd=project,
+            env={**os.environ, "DATA": payload},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert_nothing_ran(project, env_done)
+        argv = (project / "argv").read_bytes().decode().split("\0")[:-1]
+        assert f"--data={payload}" in argv
+
+
+def test_unset_values_arrive_empty_and_defaults_arrive_as_written(project):
+    _, argv = run_make(project, "fetch")
+    assert argv[3:] == [
+        "fetch",
+        "--project-ref=",
+        "--start=",
+        "--end=",
+        "--out=",
+        "--flavour=",
+        "--display-tz=",
+        "--mode=",
+    ]
+    _, argv = run_make(project, "report")
+    assert "--data=data/raw/2026-02-06-eventlive" in argv and "--formats=html,pdf" in argv
+    # LANG from the environment is the shell's locale, not the report's language.
+    done = subprocess.run(
+        ["make", "--no-print-directory", "report"],
+        cwd=project,
+        env={**os.environ, "LANG": "C.UTF-8"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    argv = (project / "argv").read_bytes().decode().split("\0")[:-1]
+    assert "--lang=ko" in argv
+
+
+@pytest.mark.parametrize(
+    "target", ["help", "check", "report", "reports", "fetch", "data", "bench", "test", "lint"]
+)
+def test_no_other_variable_or_internal_name_runs_anything(project, target):
+    for payload in PAYLOADS:
+        for variable in OTHER_VARIABLES:
+            done, argv = run_make(project, target, f"{variable}={payload}")
+            assert_nothing_ran(project, done)
+            if argv is not None and target != "help":
+                assert argv[0] in ("python", "ruff"), argv
+                assert payload not in argv, (variable, payload, argv)
+
+
+def test_setup_hands_python_over_as_one_program_name(tmp_path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    for payload in PAYLOADS:
+        done, _ = run_make(tmp_path, "setup", f"PYTHON={payload}")
+        assert_nothing_ran(tmp_path, done)
+        assert done.returncode != 0  # no such interpreter: the venv is not made
+        assert not (tmp_path / ".venv" / ".setup-stamp").exists()
