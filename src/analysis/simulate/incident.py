@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis._util import sha256_file
 from analysis.config import DEFAULT_INCIDENT_DIR
 from analysis.exceptions import AnalysisError, ParameterError
 from analysis.simulate.records import (
@@ -63,7 +64,6 @@ from analysis.simulate.records import (
     new_uuid4s,
     postgres_row,
     realtime_row,
-    sha256_file,
     to_us,
     write_pages,
 )

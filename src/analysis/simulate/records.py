@@ -10,7 +10,6 @@ gzip-compressed with a zero mtime and a fixed level so the same rows always give
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 from datetime import UTC, datetime
@@ -296,12 +295,3 @@ def write_pages(rows: list[dict], directory: Path) -> list[Path]:
         path.write_bytes(page_bytes(rows[first : first + PAGE_ROWS]))
         paths.append(path)
     return paths
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

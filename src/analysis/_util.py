@@ -1,0 +1,102 @@
+"""Small helpers every stage needs once: checksums, JSON values, UTC times.
+
+Each was written separately in several modules; they live here so that one rule (what a
+checksum covers, how a timestamp is written into JSON, what counts as a UTC time) holds
+everywhere. Pure functions; no stage logic and no error vocabulary: callers raise their own
+error with the file, row or parameter that was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Files are hashed in blocks so a large export never has to fit in memory.
+_BLOCK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the hex SHA-256 of a file's bytes (the digest ``sha256sum`` prints)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def format_utc(value: object) -> str | None:
+    """Return a time as UTC ISO 8601 with ``Z``, fractions only when not zero; None if missing.
+
+    ``2026-02-06T05:00:00Z``, ``2026-02-06T05:00:00.250000Z``. A naive value is taken as UTC.
+    """
+    if value is None or (not isinstance(value, str | datetime) and pd.isna(value)):
+        return None
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        return None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    if ts.microsecond:
+        text += f".{ts.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_utc(value: object) -> pd.Timestamp | None:
+    """Return ``value`` as a tz-aware UTC Timestamp, or None when it is not one.
+
+    Accepts a Timestamp or datetime with a zone, or ISO 8601 text with ``Z`` or an offset.
+    None for anything else: unparsable text, a missing value, or a time without a zone (whose
+    meaning is ambiguous: incident reports mix local time and UTC). The caller raises its own
+    one-line error naming the field.
+    """
+    if value is None or isinstance(value, bool | int | float | np.number):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if ts is pd.NaT or ts.tzinfo is None:
+        return None
+    return ts.tz_convert("UTC")
+
+
+def jsonable(value: object, time: Callable[[pd.Timestamp], object] = pd.Timestamp.isoformat):
+    """Return nested numpy/pandas values as plain JSON types.
+
+    Mappings (keys as text), lists, tuples and arrays are converted item by item; numpy scalars
+    become Python numbers; NaN, infinities, ``pd.NA`` and ``NaT`` become None (JSON has no
+    such values); Timestamps are written by ``time`` (ISO 8601 by default, :func:`format_utc`
+    for the findings document). Anything else is returned as it is.
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, time) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, time) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v, time) for v in value.tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(float(value)) else None
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return time(value)
+    return value
