@@ -1,0 +1,254 @@
+"""Human names of error classes, derived from what the error says about the schema.
+
+An error class key (``23505:registrations_pkey``, ``42703``, ``realtime:disconnect``) is exact
+but opaque to a stakeholder. :func:`name_error_class` builds a name in plain words from the
+class's semantics: the SQLSTATE's meaning, the table behind a constraint, the column or type
+named in the message, the Realtime family. Templates are the locale's ``class_names`` section
+(one per language); the key itself always follows in parentheses, so analysts can still find
+the rows. :func:`capacity_resource` says which connection ceiling a class signals, if any.
+
+Nothing here knows a particular incident: names follow Postgres' and Supabase's documented
+meanings of codes and families, and naming conventions for constraints (``<table>_pkey``,
+``<table>_<cols>_key``, ``uq_<name>``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+#: Constraint-name affixes Postgres and common migration tools generate, mapped to the kind of
+#: constraint. Postgres' defaults are ``<table>_pkey``, ``<table>_<cols>_key``,
+#: ``<table>_<cols>_fkey``, ``<table>_<cols>_check``; tools add ``uq_``/``fk_``/``ck_`` prefixes.
+_SUFFIX_KINDS = (
+    ("_pkey", "primary"),
+    ("_fkey", "foreign"),
+    ("_check", "check"),
+    ("_key", "unique"),
+)
+_PREFIX_KINDS = (("pk_", "primary"), ("uq_", "unique"), ("fk_", "foreign"), ("ck_", "check"))
+_IDX_SUFFIXES = ("_idx", "_index", "_uniq", "_unique", "_uq")
+#: Messages that name a column, relation or type (Postgres' English message templates).
+_COLUMN_RE = re.compile(
+    r'column "?(?:(?P<rel>[\w$]+)\.)?(?P<col>[\w$]+)"? '
+    r'(?:of relation "(?P<rel2>[\w$]+)" )?does not exist'
+)
+_RELATION_RE = re.compile(r'relation "(?:[\w$]+\.)?(?P<rel>[\w$]+)" does not exist')
+_TYPE_RE = re.compile(
+    r"invalid input (?:syntax|value) for (?:type )?(?:enum )?"
+    r'(?P<type>[\w $]+?): "(?P<value>[^"]{0,40})"'
+)
+_NULL_COLUMN_RE = re.compile(
+    r'null value in column "(?P<col>[\w$]+)"(?: of relation "(?P<rel>[\w$]+)")?'
+)
+#: Which connection ceiling an error class signals when it is capacity-driven. Realtime's own
+#: connection limits (by plan) versus Postgres connections (by compute size): SQLSTATE class 53
+#: (insufficient resources) and 08 (connection exceptions), 57P03 (cannot connect now), and the
+#: Realtime families that report its database pool or its database connection failing.
+_DATABASE_FAMILIES = ("pool_exhausted", "connect_failed")
+_REALTIME_FAMILIES = ("too_many_connections", "disconnect", "rate_limit")
+#: A "too many connections" message that is about Postgres' slots, not Realtime's plan limit:
+#: 53300 wording and Realtime's own DatabaseLackOfConnections.
+_DATABASE_SHORTAGE_RE = re.compile(
+    r"53300|too many clients|remaining connection slots|LackOfConnections", re.IGNORECASE
+)
+
+
+def split_constraint(name: str | None) -> tuple[str | None, str | None]:
+    """Return ``(subject, kind)`` of a constraint name: the table-ish part and its kind.
+
+    ``registrations_pkey`` gives ``("registrations", "primary")``;
+    ``uq_marketing_stats_daily_key`` gives ``("marketing_stats_daily", "unique")``; a name
+    that follows no convention is returned whole with kind None.
+    """
+    if not name:
+        return None, None
+    subject, kind = str(name), None
+    for prefix, k in _PREFIX_KINDS:
+        if subject.lower().startswith(prefix) and len(subject) > len(prefix):
+            subject, kind = subject[len(prefix) :], k
+            break
+    for suffix, k in _SUFFIX_KINDS:
+        if subject.lower().endswith(suffix) and len(subject) > len(suffix):
+            subject, kind = subject[: -len(suffix)], kind or k
+            break
+    for suffix in _IDX_SUFFIXES:
+        if subject.lower().endswith(suffix) and len(subject) > len(suffix):
+            subject, kind = subject[: -len(suffix)], kind or "unique"
+            break
+    return subject, kind
+
+
+def parse_subjects(message: str | None) -> dict:
+    """Relation, column, type and value named by a Postgres error message (empty if none)."""
+    text = "" if message is None else str(message)
+    out: dict = {}
+    if m := _COLUMN_RE.search(text):
+        out["column"] = m["col"]
+        if m["rel"] or m["rel2"]:
+            out["relation"] = m["rel"] or m["rel2"]
+    elif m := _NULL_COLUMN_RE.search(text):
+        out["column"] = m["col"]
+        if m["rel"]:
+            out["relation"] = m["rel"]
+    elif m := _RELATION_RE.search(text):
+        out["relation"] = m["rel"]
+    if m := _TYPE_RE.search(text):
+        out["type"] = m["type"].strip()
+        out["value"] = m["value"]
+    return out
+
+
+def _words(identifier: str | None) -> str:
+    return "" if identifier is None else str(identifier).replace("_", " ").strip()
+
+
+def _subject_fields(cls: Mapping) -> dict:
+    """Template fields of a class: table, column, type, value, constraint kind, family."""
+    parsed = parse_subjects(cls.get("message"))
+    constraint = cls.get("constraint")
+    table, kind = split_constraint(constraint)
+    relation = cls.get("relation") or parsed.get("relation")
+    column = cls.get("column") or parsed.get("column")
+    return {
+        "key": cls.get("key", ""),
+        "sql_state": cls.get("sql_state") or "",
+        "constraint": constraint or "",
+        "constraint_kind": kind,
+        "table": _words(relation or table),
+        "table_raw": relation or table or "",
+        "column": column or "",
+        "target": ".".join(p for p in (relation, column) if p),
+        "type": parsed.get("type", ""),
+        "value": parsed.get("value"),
+        "family": cls.get("family") or "",
+        "family_words": _words(cls.get("family")),
+    }
+
+
+def _pick_template(cls: Mapping, fields: Mapping, templates: Mapping) -> str:
+    """Return the most specific template the class's fields can fill.
+
+    A SQLSTATE entry is a string or a dict of variants: by constraint kind (``primary``,
+    ``unique``, ``foreign``, ``check``), ``null_value`` (the literal "null" sent as a typed
+    value), ``with_target`` (relation.column known), ``with_table``, ``with_type``, else
+    ``default``. Unknown codes fall back to their two-character class, then to one name.
+    """
+    family = fields["family"]
+    if family or str(cls.get("key", "")).startswith("realtime:"):
+        by_family = templates.get("realtime", {})
+        if family == "too_many_connections" and _DATABASE_SHORTAGE_RE.search(
+            str(cls.get("message") or "")
+        ):
+            family = "too_many_connections_database"
+        return by_family.get(family) or templates["realtime_other"]
+    state = fields["sql_state"]
+    entry = templates.get("sqlstate", {}).get(state)
+    if entry is None:
+        entry = templates.get("sqlstate_class", {}).get(state[:2])
+    if entry is None:
+        return templates["database_other"]
+    if isinstance(entry, str):
+        return entry
+    value = fields["value"]
+    wanted = (
+        (fields["constraint_kind"], fields["constraint_kind"]),
+        ("null_value", value is not None and value.strip().lower() == "null"),
+        ("with_target", "." in fields["target"]),
+        ("with_table", bool(fields["table"])),
+        ("with_type", bool(fields["type"])),
+    )
+    for variant, present in wanted:
+        if present and variant and variant in entry:
+            return entry[variant]
+    return entry["default"]
+
+
+def name_error_class(cls: Mapping, templates: Mapping) -> str:
+    """Return the plain-words name of an error class, without its key.
+
+    Parameters
+    ----------
+    cls : Mapping
+        The class's semantics: ``key``, ``sql_state``, ``constraint``, ``family`` and, when
+        known, ``relation``, ``column`` and an example ``message``.
+    templates : Mapping
+        The locale's ``class_names`` section.
+
+    Returns
+    -------
+    str
+        e.g. "Duplicate registrations (primary key)" / "Realtime disconnects".
+    """
+    fields = _subject_fields(cls)
+    template = _pick_template(cls, fields, templates)
+    kinds = templates.get("constraint_kinds", {})
+    fields["kind"] = kinds.get(fields["constraint_kind"] or "", kinds.get("", ""))
+    text = template.format(**fields)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:1].upper() + text[1:] if templates.get("capitalise") else text
+
+
+def label_error_class(cls: Mapping, templates: Mapping) -> str:
+    """Return the name followed by the key in parentheses, as the report shows it."""
+    return f"{name_error_class(cls, templates)} ({cls.get('key', '')})"
+
+
+def capacity_resource(cls: Mapping) -> str | None:
+    """Which ceiling a capacity-driven class signals: ``realtime``, ``database`` or None.
+
+    Realtime families about connections or rates point at the plan's Realtime limits;
+    SQLSTATE classes 53 and 08, 57P03 and Realtime's pool and connect failures point at
+    Postgres connections (the compute size). Client bugs (constraint violations, syntax and
+    schema errors) signal no ceiling.
+    """
+    family = cls.get("family")
+    if family == "too_many_connections" and _DATABASE_SHORTAGE_RE.search(
+        str(cls.get("message") or "")
+    ):
+        return "database"
+    if family in _REALTIME_FAMILIES:
+        return "realtime"
+    if family in _DATABASE_FAMILIES:
+        return "database"
+    state = str(cls.get("sql_state") or "")
+    if state[:2] in ("53", "08") or state == "57P03":
+        return "database"
+    return None
+
+
+def collect_semantics(db_errors: object, realtime_events: object, classes: object) -> dict:
+    """Per class key: its modal relation and column and one example message.
+
+    Parameters
+    ----------
+    db_errors, realtime_events : pandas.DataFrame
+        Canonical tables (docs/contract.md section 2).
+    classes : iterable of timeline.ErrorClass
+
+    Returns
+    -------
+    dict of str to dict
+        ``{key: {"relation", "column", "message"}}``; None where the rows name none. The
+        example is the most frequent message (ties: the first in sort order), so it is stable.
+    """
+    from analysis.timeline import classify_db_errors, classify_realtime
+
+    tables = {
+        "db_errors": (db_errors, classify_db_errors),
+        "realtime_events": (realtime_events, classify_realtime),
+    }
+    out: dict = {}
+    for cls in classes:
+        frame, classify = tables[cls.source]
+        rows = frame[(classify(frame) == cls.key).fillna(False)] if len(frame) else frame
+        info = {}
+        for col in ("relation", "column", "message"):
+            values = rows[col].dropna().astype(str) if col in rows else None
+            if values is None or values.empty:
+                info[col] = None
+                continue
+            counts = values.value_counts()
+            info[col] = sorted(counts[counts == counts.max()].index)[0]
+        out[cls.key] = info
+    return out
