@@ -319,7 +319,11 @@ def _check_cause(claim: Claim, m: Mapping) -> dict:
         return _result(claim, "unverifiable", "class_absent")
     verdict = v["verdict"]
     if verdict not in CAUSES or v["measurement_caveat"]:
-        reason = "load_unmeasured" if v["measurement_caveat"] else "too_few_errors"
+        reason = "undetermined"
+        if v["measurement_caveat"]:
+            reason = "load_unmeasured"
+        elif verdict == "insufficient":
+            reason = "too_few_errors"
         return _result(claim, "unverifiable", reason, verdict=verdict)
     if verdict == claim.figure:
         return _result(claim, "confirmed", "verdict_matches", verdict=verdict)
