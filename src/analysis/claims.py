@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis._util import format_utc
 from analysis.exceptions import IngestError
 
 #: The quantities a claim may measure, and what the check compares it with.
@@ -227,16 +228,12 @@ def collect_measurements(findings: Mapping, incident: object) -> dict:
             {
                 "from_limit": int(row.from_limit),
                 "to_limit": int(row.to_limit),
-                "after": _iso(row.last_old_ts),
-                "before": _iso(row.ts),
+                "after": format_utc(row.last_old_ts),
+                "before": format_utc(row.ts),
             }
             for row in changes.itertuples()
         ],
     }
-
-
-def _iso(ts: object) -> str:
-    return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _result(claim: Claim, outcome: str, reason: str, **measured: object) -> dict:
