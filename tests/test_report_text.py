@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
+
+import pytest
+
 from analysis import narrative
 
 
@@ -9,9 +14,47 @@ def test_values_from_the_data_cannot_inject_markup():
     value = 'client #PID<0.123.0> exited | <script>alert("x")</script> *bold* _x_'
     cell = narrative.escape(value)
     assert "<" not in cell and "|" not in cell and "\n" not in narrative.escape("a\nb")
-    assert narrative.code("a | b") == "`a \\| b`"  # a pipe inside a code span still splits
+    assert narrative.code("a | b") == "<code>a &#124; b</code>"
     table = narrative.table(["h1", "h2"], [(cell, narrative.code("x|y"))])
     assert table.splitlines()[2].count(" | ") == 1
+
+
+HOSTILE = [
+    "``` <img src=x onerror=alert(1)> ```",
+    "see https://evil.example/x?a=1 and www.example.org",
+    "$x<y$ and $$a$$",
+    "[x](javascript:alert(1)) ![i](/etc/passwd) <https://a.example>",
+    "&lt; already an entity &amp;",
+    "Key (id)=(1) *b* _u_ ~~s~~ \\ \\* - [ ] x",
+    "<iframe src=file:///etc/passwd></iframe>",
+    '22P02: invalid input syntax for type uuid: "`</code><b>x`"',
+    "tab\there\x1b[31m red",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_escaped_values_render_as_exactly_the_text_written(value):
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    shown = " ".join(value.replace("\x1b", "\ufffd").split())
+
+    def render(v: str) -> str:
+        return markdown2html_mistune(
+            f"# {narrative.escape(v)}\n\n- **a**: {narrative.escape(v)}\n\n"
+            + narrative.table(["h", "c"], [(narrative.escape(v), narrative.code(v))])
+        )
+
+    rendered = render(value)
+
+    # Exactly the elements the Markdown itself makes for a harmless value; the value is text.
+    def tags(page: str) -> list:
+        return sorted(re.findall(r"<(/?[a-zA-Z][a-zA-Z0-9]*)", page))
+
+    assert tags(rendered) == tags(render("plain"))
+    texts = [html.unescape(t).strip() for t in re.split(r"<[^>]*>", rendered)]
+    # The heading, the table cell and the code element hold it alone; the list item after
+    # its label.
+    assert texts.count(shown) == 3 and f": {shown}" in texts, (shown, texts)
 
 
 def test_times_are_shown_in_the_display_zone_and_utc():

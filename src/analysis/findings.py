@@ -580,9 +580,7 @@ def summarize_detection(
         "first_human_action": None
         if timed.empty
         else {"at": iso(timed["ts"].iloc[0]), "label": str(timed["description"].iloc[0])},
-        "untimed_human_actions": [
-            str(d).split(":", 1)[0] for d in notes[notes["ts"].isna()]["description"]
-        ],
+        "untimed_human_actions": [str(label) for label in notes[notes["ts"].isna()]["subject"]],
         "limit_changes": [
             {"at": iso(row.ts), "value": plain(row.value)}
             for row in moments[moments["kind"] == "limit_change"].itertuples()

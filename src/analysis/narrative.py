@@ -7,7 +7,6 @@ Values from the data are escaped, so a message such as ``#PID<0.1.0>`` stays tex
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -32,18 +31,38 @@ def load_locale(lang: str) -> dict:
     return json.loads(path.read_text("utf-8"))
 
 
+# Every character Markdown (with nbconvert's plugins: tables, math, bare-URL links,
+# strikethrough, task lists, definition lists) or HTML gives a meaning to becomes a numeric
+# character reference. The parser decodes a reference to a plain character and the HTML
+# renderer escapes it again, so a value is shown exactly as written and can never open a tag,
+# a code span, a link, a math span or a table cell. See docs/report-safety.md.
+_MARKUP_CHARS = "&<>\"'|\\`*_[]()!#$~:{}+=^"
+_ENTITIES = {ord(ch): f"&#{ord(ch)};" for ch in _MARKUP_CHARS}
+# Controls (ANSI escapes, NUL, ...) are shown as U+FFFD; line breaks and tabs become spaces so
+# a value stays inside its table row or list item.
+_ENTITIES.update({c: "\ufffd" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]})
+_ENTITIES.update({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
+_ENTITIES.update({0x2028: " ", 0x2029: " "})
+
+
 def escape(value: object) -> str:
-    """Escape a data value for a Markdown table cell (HTML, pipes, newlines, emphasis)."""
-    text = html.escape(str(value), quote=False)
-    text = text.replace("|", "&#124;").replace("\n", " ").replace("\r", " ")
-    return re.sub(r"([\\`*_\[\]])", r"\\\1", text)
+    """Return a data value as Markdown text that renders exactly as written.
+
+    Safe anywhere inline: paragraphs, list items, headings, table cells and inside the
+    ``<code>`` element :func:`code` makes. Never pass already escaped text (it would show the
+    references).
+    """
+    return str(value).translate(_ENTITIES)
 
 
 def code(value: object) -> str:
-    """Return a data value as an inline code span (no escapes inside; pipes kept in tables)."""
-    text = " ".join(str(value).split()).replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    return f"{fence}{text}{fence}" if fence == "`" else f"{fence} {text} {fence}"
+    """Return a data value as an inline code element that shows it exactly as written.
+
+    A Markdown code span cannot hold every value (backticks close it, pipes split table cells,
+    its content is not decoded), so data is wrapped in an HTML ``<code>`` element whose content
+    is :func:`escape`-d text. Whitespace runs collapse to one space, as in a code span.
+    """
+    return f"<code>{escape(' '.join(str(value).split()))}</code>"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -234,7 +253,7 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
                     rate=fmt_rate(c["rate"]),
                     endpoint=escape(c["endpoint"] or "—"),
                 ),
-                f"{c['source']}: {code(c['filter'])}",
+                f"{escape(c['source'])}: {code(c['filter'])}",
             )
         )
     if im["error_period_minutes"] is not None:
@@ -602,11 +621,11 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
     rows = [
         (
             item["number"],
-            t["items"].get(item["key"], item["key"]),
+            t["items"].get(item["key"]) or escape(item["key"]),
             "<br>".join(_evidence_text(ev, text) for ev in item["evidence"]),
-            item["type"],
-            item["owner"],
-            item["due"],
+            escape(item["type"] or ""),
+            escape(item["owner"] or ""),
+            escape(item["due"] or ""),
         )
         for item in findings["action_items"]
     ]
@@ -661,7 +680,7 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
     env = findings["environment"]
     versions = table(
         [t["package"], t["version"]],
-        [("python", env["python"])]
+        [("python", escape(env["python"]))]
         + [(escape(k), escape(v or "–")) for k, v in env["packages"].items()],
     )
     return (

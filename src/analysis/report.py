@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,9 @@ HIDDEN_TAGS = ("injected-parameters", "parameters", "remove-cell")
 #: Fixed timestamp for every file format that records one (matplotlib honours it), so two runs
 #: give the same bytes. 2026-02-06T00:00:00Z, the incident's day.
 SOURCE_DATE_EPOCH = "1770336000"
+#: Where the PDF printer shows the report: a host that cannot exist (RFC 2606), answered from
+#: memory by the printer itself, never by a network or a file.
+PAGE_URL = "http://postmortem.invalid/postmortem.html"
 SYSTEM_PACKAGES_HINT = (
     "the PDF needs Debian packages chromium and fonts-noto-cjk"
     " (run 'bash scripts/install-system-deps.sh' as root)"
@@ -81,8 +83,10 @@ class DebianWebPDFExporter(WebPDFExporter):
     """nbconvert's WebPDFExporter driving an installed Chromium instead of Playwright's own.
 
     WebPDFExporter has no option for the browser's path and Playwright's browser download is
-    unreachable here, so ``run_playwright`` is replaced: same steps, plus ``executable_path``,
-    the A4 page size from the template's CSS, and every request to another host refused.
+    unreachable here, so ``run_playwright`` is replaced: same steps, plus ``executable_path``
+    and the A4 page size from the template's CSS. The page is handed to Chromium from memory
+    under :data:`PAGE_URL`; every other request (any scheme: ``file:``, ``http:``, ...) is
+    aborted and scripts are disabled, so only the report itself is printed.
     """
 
     executable_path = Unicode(CHROMIUM_CANDIDATES[0], help="Chromium to print with").tag(
@@ -91,24 +95,26 @@ class DebianWebPDFExporter(WebPDFExporter):
 
     def run_playwright(self, html: str) -> bytes:
         """Print ``html`` to PDF bytes with Chromium."""
-        handle = tempfile.NamedTemporaryFile(suffix=".html", delete=False)
-        with handle:
-            handle.write(html.encode("utf-8"))
-        try:
-            # Playwright's sync API refuses to run inside an event loop (e.g. a notebook), so
-            # the coroutine runs in a thread of its own, as nbconvert does.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                return pool.submit(asyncio.run, self._print(Path(handle.name))).result()
-        finally:
-            os.unlink(handle.name)
+        # Playwright's sync API refuses to run inside an event loop (e.g. a notebook), so
+        # the coroutine runs in a thread of its own, as nbconvert does.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self._print(html)).result()
 
-    async def _print(self, page_file: Path) -> bytes:
+    async def _print(self, html: str) -> bytes:
         from playwright.async_api import async_playwright
 
         args = list(CHROMIUM_ARGS) + list(self.browser_args)
         if self.disable_sandbox or os.geteuid() == 0:
             # Chromium's sandbox cannot start as root (containers, CI).
             args.append("--no-sandbox")
+        body = html.encode("utf-8")
+
+        async def serve_only_the_page(route) -> None:
+            if route.request.url == PAGE_URL:
+                await route.fulfill(status=200, body=body, content_type="text/html; charset=utf-8")
+            else:
+                await route.abort("blockedbyclient")
+
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=self.executable_path,
@@ -118,17 +124,10 @@ class DebianWebPDFExporter(WebPDFExporter):
                 handle_sighup=False,
             )
             try:
-                page = await browser.new_page()
-                await page.route(
-                    "**/*",
-                    lambda route: (
-                        route.continue_()
-                        if route.request.url.startswith(("file:", "data:"))
-                        else route.abort()
-                    ),
-                )
+                page = await browser.new_page(java_script_enabled=False)
+                await page.route("**/*", serve_only_the_page)
                 await page.emulate_media(media="print")
-                await page.goto(page_file.as_uri(), wait_until="load")
+                await page.goto(PAGE_URL, wait_until="load")
                 return await page.pdf(print_background=True, prefer_css_page_size=True)
             finally:
                 await browser.close()

@@ -1399,7 +1399,9 @@ def build_key_moments(
                 _moment(
                     ts,
                     "annotation",
-                    "human",
+                    # The label itself: the description adds the note after a colon, and a
+                    # label may hold colons of its own.
+                    str(note.label),
                     text if pd.notna(ts) else f"{text} (time unknown)",
                     None,
                     "annotations",
