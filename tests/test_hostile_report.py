@@ -1,0 +1,193 @@
+"""Hostile data through the whole report: nothing from the data runs, loads, or becomes an element.
+
+The shipped incident is copied with a payload planted in every text field that reaches the
+report (tests/_hostile_data.py); the report is made (HTML and PDF) and opened in headless
+Chromium with scripts on. The page must run no script, make no request, hold no element that
+came from the data, and show each planted value as the text it is. The same holds with the
+page's Content-Security-Policy removed, so the escaping holds on its own. The PDF printer is
+checked separately on a page that asks for a local file and a local server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from _hostile_data import EVIL_HOST, LOCAL_SECRET_TEXT, PAYLOADS, build_hostile_incident
+
+from analysis import report
+from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
+from analysis.params import build_params
+
+pytestmark = pytest.mark.notebook
+
+#: Fields whose value the report shows today (the others must still never become markup).
+SHOWN = (
+    "title",
+    "annotation_label",
+    "annotation_note",
+    "untimed_label",
+    "pg_constraint",
+    "log_type",
+    "file_name",
+)
+CHROMIUM = report.find_chromium()
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium")
+
+PROBE = """
+window.__pwned = [];
+window.pwned = (f) => window.__pwned.push('script:' + f);
+document.addEventListener('securitypolicyviolation',
+    (e) => window.__pwned.push('csp:' + e.violatedDirective + ':' + e.blockedURI));
+"""
+
+# Everything in the page that could run, load or navigate, and is not one of the report's
+# own embedded figures or in-page anchors.
+FOREIGN = """
+() => {
+  const bad = [];
+  for (const el of document.querySelectorAll('*')) {
+    const tag = el.tagName.toLowerCase();
+    for (const a of el.attributes) {
+      if (a.name.startsWith('on')) bad.push(tag + ' ' + a.name);
+      // Headings get an id (and their anchor a '#' link) made from their text: inert.
+      const inert = a.name === 'id' || (a.name === 'href' && a.value.startsWith('#'));
+      if (!inert && /pwned|evil\\.invalid|javascript:|file:/i.test(a.value))
+        bad.push(tag + ' ' + a.name + '=' + a.value);
+    }
+    if (['script', 'iframe', 'frame', 'object', 'embed', 'base', 'form', 'svg', 'video',
+         'audio', 'source', 'link', 'input', 'button'].includes(tag)) bad.push(tag);
+    if (tag === 'img' && !el.getAttribute('src').startsWith('data:image/png;base64,'))
+      bad.push('img ' + el.getAttribute('src'));
+    if (tag === 'a' && !(el.getAttribute('href') || '').startsWith('#'))
+      bad.push('a ' + el.getAttribute('href'));
+  }
+  return bad;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory) -> Path:
+    """The hostile incident's report of the main webinar (HTML, and PDF when Chromium exists)."""
+    if not (DEFAULT_INCIDENT_DIR / "incident.json").exists():
+        pytest.skip("shipped incident not generated (make data)")
+    data = build_hostile_incident(tmp_path_factory.mktemp("hostile") / "incident")
+    out = tmp_path_factory.mktemp("hostile-report") / "report"
+    formats = "html,pdf" if CHROMIUM else "html"
+    params = build_params(DEFAULT_WEBINAR_ID, data, formats=formats, output_dir=out)
+    report.run_report(params, progress=False)
+    return out
+
+
+async def _open(html: Path) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            await page.add_init_script(PROBE)
+            await page.goto(html.as_uri(), wait_until="load")
+            await page.wait_for_timeout(300)
+            return {
+                "pwned": await page.evaluate("window.__pwned"),
+                "requests": [u for u in requests if u != html.as_uri()],
+                "foreign": await page.evaluate(FOREIGN),
+                "text": " ".join((await page.evaluate("document.body.innerText")).split()),
+            }
+        finally:
+            await browser.close()
+
+
+def _check_page(html: Path) -> None:
+    seen = asyncio.run(_open(html))
+    assert seen["pwned"] == []
+    assert seen["requests"] == []
+    assert seen["foreign"] == []
+    for field in SHOWN:
+        assert " ".join(PAYLOADS[field].split()) in seen["text"], field
+    assert EVIL_HOST in seen["text"]  # the links' text is there, as text
+
+
+@needs_chromium
+def test_hostile_values_stay_text_in_the_page(hostile_report):
+    _check_page(hostile_report / "postmortem.html")
+
+
+@needs_chromium
+def test_escaping_alone_keeps_them_text(hostile_report, tmp_path):
+    page = (hostile_report / "postmortem.html").read_text(encoding="utf-8")
+    without_policy, n = re.subn(r"<meta[^>]*Content-Security-Policy[^>]*>", "", page)
+    assert n == 1
+    target = tmp_path / "postmortem.html"
+    target.write_text(without_policy, encoding="utf-8")
+    _check_page(target)
+
+
+@needs_chromium
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
+def test_pdf_shows_the_values_as_text(hostile_report):
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(hostile_report / "postmortem.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "pwned('title')" in " ".join(text.split())
+
+
+class _Counter(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        _Counter.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"REMOTE-CONTENT-MUST-NOT-BE-PRINTED")
+
+    def log_message(self, *args):
+        pass
+
+
+@needs_chromium
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
+def test_pdf_printer_prints_only_the_report(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(LOCAL_SECRET_TEXT, encoding="utf-8")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    remote = f"http://127.0.0.1:{server.server_port}"
+    try:
+        page = (
+            "<html><head><meta charset='utf-8'>"
+            f"<link rel='stylesheet' href='{remote}/style.css'></head><body>"
+            "<p>REPORT-BODY</p>"
+            f"<iframe src='{secret.as_uri()}'></iframe>"
+            f"<iframe src='{remote}/frame'></iframe>"
+            f"<object data='{secret.as_uri()}'></object>"
+            f"<img src='{remote}/pixel.png'>"
+            f"<script>document.body.append('SCRIPT-RAN')</script>"
+            "</body></html>"
+        )
+        pdf = report.DebianWebPDFExporter(executable_path=CHROMIUM).run_playwright(page)
+    finally:
+        server.shutdown()
+    out = tmp_path / "page.pdf"
+    out.write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "REPORT-BODY" in text
+    assert LOCAL_SECRET_TEXT not in text
+    assert "REMOTE-CONTENT" not in text and "SCRIPT-RAN" not in text
+    assert _Counter.hits == []
