@@ -164,6 +164,9 @@ class IncidentParams:
         ("webinars", 0.1),
     )
     annotations: tuple[tuple[str, str, str], ...] = ()
+    #: Claims an earlier write-up made about the incident, written to ``incident.json``
+    #: (``analysis.claims`` documents their form); empty: no ``claims`` key.
+    claims: tuple[dict, ...] = ()
 
 
 ERROR_KINDS = (
@@ -296,6 +299,75 @@ def shipped_params() -> IncidentParams:
             ("", "Compute size upgraded", "Immediate response in the report; time not given."),
             ("", "Monitoring strengthened", "Immediate response in the report; time not given."),
         ),
+        claims=shipped_claims(main.id, test.id),
+    )
+
+
+def shipped_claims(main_id: str, test_id: str) -> tuple[dict, ...]:
+    """Return the published report's checkable claims in its own words (see data/README.md).
+
+    Figures are the report's; its frequency words become ranges once ("dozens" = 24 to 96,
+    "about 100 or more" = at least 100); causes are what its analysis names as the reason.
+    """
+
+    def claim(statement: str, measures: str, figure: object, **extra: object) -> dict:
+        return {"statement": statement, "measures": measures, "figure": figure, **extra}
+
+    return (
+        claim(
+            "최대 동시 접속자: 311명 (14:40 KST)",
+            "peak_concurrent_viewers",
+            311,
+            webinar_id=main_id,
+        ),
+        claim(
+            "평균 최대 동시 접속자: 약 181명",
+            "average_concurrency",
+            181,
+            approximate=True,
+            webinar_id=main_id,
+        ),
+        claim("총 고유 사용자: 141명", "unique_users", 141, webinar_id=main_id),
+        claim("등록 건수: 176건", "registrations", 176, webinar_id=main_id),
+        claim("최대 동시 접속자: 2명", "peak_concurrent_viewers", 2, webinar_id=test_id),
+        claim("총 고유 사용자: 2명", "unique_users", 2, webinar_id=test_id),
+        claim("등록 건수: 1건", "registrations", 1, webinar_id=test_id),
+        claim("총 동시 접속 피크: 311명 (14:40 KST)", "peak_concurrent_viewers", 311),
+        claim("총 고유 접속자: 143명", "unique_users", 143),
+        claim("총 등록 건수: 177건", "registrations", 177),
+        claim(
+            '"registrations_pkey" 중복 키 위반: 매우 높음 (수십 건)',
+            "error_count",
+            [24, 96],
+            error_class="23505:registrations_pkey",
+        ),
+        claim(
+            "Realtime 연결 끊김: 매우 높음 (수십 건)",
+            "error_count",
+            [24, 96],
+            error_class="realtime:disconnect",
+        ),
+        claim("Postgres 에러: 약 100건 이상", "error_count", [100, None], source="db_errors"),
+        claim(
+            "중복 키 위반 원인: 동시에 많은 사용자가 등록을 시도하며 중복 방지 로직이 충돌",
+            "error_cause",
+            "capacity",
+            error_class="23505:registrations_pkey",
+        ),
+        claim(
+            "마케팅 통계 중복 키 원인: 동시에 여러 요청이 같은 일별 통계 레코드를 생성",
+            "error_cause",
+            "capacity",
+            error_class="23505:uq_marketing_stats_daily_key",
+        ),
+        claim(
+            "Realtime 연결 불안정 원인: 데이터베이스 연결 풀 한도 초과, 과도한 동시 연결 요청",
+            "error_cause",
+            "capacity",
+            error_class="realtime:disconnect",
+        ),
+        claim("즉시 조치: Supabase 한도 상향 (완료)", "limit_raised", None),
+        claim("즉시 조치: 컴퓨트 사양 변경 (완료)", "compute_upgraded", None),
     )
 
 
@@ -1325,6 +1397,8 @@ def write_incident(params: IncidentParams, out_dir: Path | str) -> WrittenIncide
         "flavour": "bigquery",
         "provenance": "reconstruction by analysis.simulate (see data/README.md), not a real export",
     }
+    if params.claims:
+        manifest["claims"] = [dict(c) for c in params.claims]
     (out / "incident.json").write_bytes(
         (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )
