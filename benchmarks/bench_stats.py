@@ -211,7 +211,7 @@ def summarise_attribution(results: dict) -> list[dict]:
     for (scenario, shape), res in sorted(results.items()):
         n = len(res)
         labels = [r["label"] for r in res]
-        n_cap = labels.count("capacity-driven")
+        n_cap = labels.count(stats.CAPACITY)
         if scenario == "capacity":
             add(
                 "power: hinge test (50-150 errors)",
@@ -229,7 +229,7 @@ def summarise_attribution(results: dict) -> list[dict]:
                 "  of those, flagged uncertain (AR(1)-Cox p > 0.05)",
                 scenario,
                 shape,
-                sum((r["p_bursty"] or 0) > ALPHA for r in res if r["label"] == "capacity-driven"),
+                sum((r["p_bursty"] or 0) > ALPHA for r in res if r["label"] == stats.CAPACITY),
                 n_cap,
                 "(info)",
                 lambda p: True,
@@ -302,7 +302,7 @@ def summarise_attribution(results: dict) -> list[dict]:
                 "verdict traffic-proportional",
                 scenario,
                 shape,
-                labels.count("traffic-proportional"),
+                labels.count(stats.TRAFFIC),
                 n,
                 ">= 0.85",
                 lambda p: p >= 0.85,
@@ -326,7 +326,7 @@ def summarise_attribution(results: dict) -> list[dict]:
                 "(info: caveat)",
                 lambda p: True,
             )
-            cav = sum(r["caveat"] for r in res if r["label"] == "capacity-driven")
+            cav = sum(r["caveat"] for r in res if r["label"] == stats.CAPACITY)
             add(
                 "  of those, carrying the bursty caveat",
                 scenario,
@@ -336,7 +336,7 @@ def summarise_attribution(results: dict) -> list[dict]:
                 "(info)",
                 lambda p: True,
             )
-            unc = sum((r["p_bursty"] or 0) > ALPHA for r in res if r["label"] == "capacity-driven")
+            unc = sum((r["p_bursty"] or 0) > ALPHA for r in res if r["label"] == stats.CAPACITY)
             add(
                 "  of those, flagged uncertain (AR(1)-Cox p > 0.05)",
                 scenario,
@@ -352,7 +352,7 @@ def summarise_attribution(results: dict) -> list[dict]:
                 "verdict unrelated",
                 scenario,
                 shape,
-                labels.count("unrelated"),
+                labels.count(stats.UNRELATED),
                 n,
                 f">= {need:.2f}",
                 lambda p, need=need: p >= need,

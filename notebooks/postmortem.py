@@ -33,10 +33,23 @@ seed = 20260206  # seed of every bootstrap and surrogate null
 output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 
 # %% tags=["remove-cell"]
-from analysis import findings, narrative, plots
-from analysis.ingest import load_incident
+from analysis import audit, narrative, pipeline, plots
+from analysis.findings import write_findings
 from analysis.params import build_params
+from analysis.timeline import tabulate_classes
 
+plots.configure_plots()
+
+# %% [markdown] tags=["remove-cell"]
+# ## The stages, one cell each (hidden from the exported report)
+#
+# Each cell runs one stage on the previous stage's result and shows what it returns. To try a
+# value, change it in the parameters cell, run the parameters check below, then rerun from the
+# stage the value belongs to (Run ▸ Run Selected Cell and All Below): `bucket`, `window_*` and
+# `display_tz` from the timeline, `seed` from the statistics, `lang` from the report. Earlier
+# stages keep their results; ingest and statistics are cached on disk by their inputs.
+
+# %% tags=["remove-cell", "stage"]
 params = build_params(
     webinar_id,
     data_dir,
@@ -48,13 +61,38 @@ params = build_params(
     seed=seed,
     output_dir=output_dir,
 )
-text = narrative.load_locale(params.lang)
-plots.configure_plots()
+settings = pipeline.read_settings()
+params.describe()
+
+# %% tags=["remove-cell", "stage"]
+incident = pipeline.load(params, settings)
+incident.accounting
+
+# %% tags=["remove-cell", "stage"]
+timeline = pipeline.build_timeline(incident, params)
+timeline.buckets
+
+# %% tags=["remove-cell", "stage"]
+tabulate_classes(timeline.classes)
+
+# %% tags=["remove-cell", "stage"]
+timeline.moments
+
+# %% tags=["remove-cell", "stage"]
+statistics = pipeline.run_statistics(timeline, params, settings)
+statistics.to_frame()
+
+# %% tags=["remove-cell", "stage"]
+quality = pipeline.run_audit(incident, timeline)
+audit.tabulate_issues(quality)
+
+# %% tags=["remove-cell", "stage"]
+result = pipeline.compile_findings(incident, timeline, statistics, quality, params)
+write_findings(result.findings, params.output_dir / "findings.json")
+narrative.show_document(result.findings)
 
 # %% tags=["remove-cell"]
-incident = load_incident(params.data_dir, progress=False)
-result = findings.analyse(incident, params)
-findings.write_findings(result.findings, params.output_dir / "findings.json")
+text = narrative.load_locale(params.lang)
 
 # %%
 narrative.show("title", result.findings, text)

@@ -178,7 +178,7 @@ def test_skew_seen_through_the_incident_matching():
         concurrency=_regular(),
         window=(START, END),
     )
-    codes = [f.code for f in audit.audit_incident(inc, W1)]
+    codes = [f.code for f in audit.audit_incident(inc, tl.build_timeline(inc, W1))]
     assert "clock_skew" in codes and "unmatched_status_pairs" in codes
     aligned = FakeIncident(
         requests=requests_frame([(t - pd.Timedelta(seconds=3), e, s) for t, e, s in reqs]),
@@ -186,7 +186,7 @@ def test_skew_seen_through_the_incident_matching():
         concurrency=_regular(),
         window=(START, END),
     )
-    codes = [f.code for f in audit.audit_incident(aligned, W1)]
+    codes = [f.code for f in audit.audit_incident(aligned, tl.build_timeline(aligned, W1))]
     assert "clock_skew" not in codes and "unmatched_status_pairs" not in codes
 
 
@@ -252,7 +252,7 @@ def test_audit_of_a_clean_incident_is_empty_and_of_a_dirty_one_serialises():
     sessions = sessions_frame([(W1, f"u_{i}", "2026-02-06 04:00", None) for i in range(100)])
     clean = FakeIncident(requests=requests, concurrency=_regular(), sessions=sessions,
                          window=(START, END))  # fmt: skip
-    assert audit.audit_incident(clean, W1) == ()
+    assert audit.audit_incident(clean, tl.build_timeline(clean, W1)) == ()
     monitor = _regular(skip=STARVED, value=150)
     hole = (monitor["ts"] >= ts("2026-02-06 05:45")) & (monitor["ts"] < ts("2026-02-06 05:52"))
     dirty = FakeIncident(
@@ -262,8 +262,8 @@ def test_audit_of_a_clean_incident_is_empty_and_of_a_dirty_one_serialises():
         accounting=_accounting(3, "naive timestamp"),
         window=(START, END),
     )
-    findings = audit.audit_incident(dirty, W1)
-    codes = {f.code for f in findings}
+    issues = audit.audit_incident(dirty, tl.build_timeline(dirty, W1))
+    codes = {f.code for f in issues}
     assert {
         "sampling_density_drop",
         "sampling_gaps",
@@ -271,10 +271,10 @@ def test_audit_of_a_clean_incident_is_empty_and_of_a_dirty_one_serialises():
         "source_coverage_gap",
         "ingest_rows_rejected",
     } <= codes
-    text = json.dumps([f.to_dict() for f in findings])
+    text = json.dumps([f.to_dict() for f in issues])
     assert "limits" in text
-    assert all(f.limits and f.what for f in findings)
-    assert len(audit.findings_frame(findings)) == len(findings)
+    assert all(f.limits and f.what for f in issues)
+    assert len(audit.tabulate_issues(issues)) == len(issues)
 
 
 def test_sampling_is_judged_within_the_webinars_schedule():
@@ -299,10 +299,10 @@ def test_sampling_is_judged_within_the_webinars_schedule():
         ts("2026-02-06 05:40"),
         ts("2026-02-06 05:55"),
     )
-    assert audit.audit_incident(scheduled, W1) == ()
+    assert audit.audit_incident(scheduled, tl.build_timeline(scheduled, W1)) == ()
     unscheduled = FakeIncident(requests=requests, concurrency=live, sessions=sessions,
                                window=(START, END))  # fmt: skip
-    codes = {f.code for f in audit.audit_incident(unscheduled, W1)}
+    codes = {f.code for f in audit.audit_incident(unscheduled, tl.build_timeline(unscheduled, W1))}
     assert {"sampling_density_drop", "sampling_gaps", "source_coverage_gap"} <= codes
 
 

@@ -94,7 +94,6 @@ def _minimal() -> dict:
             {
                 "error_class": "42703",
                 "verdict": "traffic",
-                "label": "traffic-proportional",
                 "reason": "g = 1.5 > 0.5",
                 "hinge_p_value": 0.76,
                 "elasticity": 1.5,
@@ -201,45 +200,6 @@ def test_dump_is_stable_and_refuses_nan(tmp_path):
     assert json.loads(path.read_text(encoding="utf-8")) == doc
     with pytest.raises(ValueError):
         findings.dump_findings(doc | {"statistics": {"x": float("nan")}})
-
-
-def _frames(seed: int) -> dict[str, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    minutes = pd.date_range("2026-02-06T05:00Z", periods=30, freq="1min")
-    frame = pd.DataFrame(
-        {
-            "minute": minutes,
-            "requests": rng.integers(5, 20, 30),
-            "errors": rng.integers(0, 3, 30),
-            "concurrency": rng.integers(50, 300, 30).astype(float),
-        }
-    )
-    return {"42703": frame}
-
-
-def test_statistics_cache_key_follows_inputs_and_seed():
-    a, b = _frames(1), _frames(2)
-    assert findings.statistics_key(a, 7) == findings.statistics_key(_frames(1), 7)
-    assert findings.statistics_key(a, 7) != findings.statistics_key(b, 7)
-    assert findings.statistics_key(a, 7) != findings.statistics_key(a, 8)
-
-
-def test_cached_statistics_are_the_computed_ones(tmp_path, monkeypatch):
-    calls = []
-
-    def fake(frames, seed, n_boot):
-        calls.append(seed)
-        return {"seed": seed, "classes": {"42703": {"p": np.float64(0.25)}}}
-
-    monkeypatch.setattr(findings.stats, "analyse_webinar", fake)
-    monkeypatch.delenv("EVENTLIVE_NO_STATS_CACHE", raising=False)
-    first = findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
-    second = findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
-    assert first == second == {"seed": 7, "classes": {"42703": {"p": 0.25}}}
-    assert calls == [7]  # computed once, then read
-    monkeypatch.setenv("EVENTLIVE_NO_STATS_CACHE", "1")
-    findings.cached_statistics(_frames(1), 7, cache_dir=tmp_path)
-    assert calls == [7, 7]
 
 
 def test_errors_in_sparsely_sampled_minutes_caveat_the_verdict():

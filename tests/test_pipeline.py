@@ -167,13 +167,13 @@ def test_key_moments_and_audit_see_what_the_report_did_not(incident):
     unknown = moments[moments["ts"].isna()]
     assert len(unknown) == len(incident.annotations[incident.annotations["ts"].isna()])
     assert (unknown["kind"] == "annotation").all()
-    findings = {f.code: f for f in audit.audit_incident(incident, MAIN)}
-    users = findings["concurrency_exceeds_users"].fields
+    issues = {f.code: f for f in audit.audit_incident(incident, tl.build_timeline(incident, MAIN))}
+    users = issues["concurrency_exceeds_users"].fields
     assert (users["peak"], users["unique_users"]) == (311, 141)
-    mom = findings["mean_of_maxima_vs_mean"].fields
+    mom = issues["mean_of_maxima_vs_mean"].fields
     assert (mom["sum_of_maxima"], mom["buckets_with_samples"]) == (2168, 12)
-    drop = findings["sampling_density_drop"].fields
+    drop = issues["sampling_density_drop"].fields
     assert drop["start"] == pd.Timestamp("2026-02-06 05:15", tz="UTC")
     assert drop["end"] == pd.Timestamp("2026-02-06 05:40", tz="UTC")
-    assert "clock_skew" not in findings and "ingest_rows_rejected" not in findings
-    json.dumps([f.to_dict() for f in findings.values()])
+    assert "clock_skew" not in issues and "ingest_rows_rejected" not in issues
+    json.dumps([f.to_dict() for f in issues.values()])

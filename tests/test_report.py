@@ -234,6 +234,31 @@ def test_two_runs_give_identical_findings_and_html(shipped_report: Path, default
     assert html == (shipped_report / "postmortem.html").read_text(encoding="utf-8")
 
 
+def test_stage_cells_show_results_in_lab_and_leave_the_html_unchanged(shipped_report: Path):
+    executed = nbformat.read(shipped_report / "postmortem.ipynb", as_version=4)
+    stages = [c for c in executed.cells if "stage" in c.metadata.get("tags", [])]
+    assert len(stages) >= 6
+    # In JupyterLab every stage shows its table or object ...
+    assert all(c.outputs and c.outputs[-1].output_type == "execute_result" for c in stages[:-1])
+    assert "application/json" in stages[-1].outputs[-1].data
+    # ... and none of it reaches the stakeholders' page, which is what the report cells make.
+    html = (shipped_report / "postmortem.html").read_text(encoding="utf-8")
+    body = html.split("<body", 1)[1]
+    assert 'class="dataframe"' not in body and "application/json" not in body
+    title = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))
+    without = nbformat.from_dict(
+        {**executed, "cells": [c for c in executed.cells if c not in stages]}
+    )
+    nb = report.prepare_for_export(without, title["report"]["title"])
+    assert report.export_html(nb, "ko") == html
+    kept = report.prepare_for_export(executed, title["report"]["title"]).cells
+    committed = nbformat.read(report.NOTEBOOK, as_version=4).cells
+    hidden = set(report.HIDDEN_TAGS)
+    assert [c.id for c in kept] == [
+        c.id for c in committed if not set(c.metadata.get("tags", [])) & hidden
+    ]
+
+
 def test_english_report_has_the_same_sections_in_english(shipped_report: Path):
     from analysis import narrative
 

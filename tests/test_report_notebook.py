@@ -63,3 +63,30 @@ def test_cells_only_call_into_the_package():
                 assert node.module.split(".")[0] == "analysis", node.module
             if isinstance(node, ast.Import):
                 raise AssertionError(f"plain import in a cell: {ast.unparse(node)}")
+
+
+def _tags(cell) -> set[str]:
+    return set(cell.metadata.get("tags", []))
+
+
+def test_each_stage_has_a_hidden_cell_that_shows_its_result():
+    from analysis.report import HIDDEN_TAGS
+
+    nb = nbformat.read(IPYNB, as_version=4)
+    stages = [c for c in nb.cells if "stage" in _tags(c)]
+    assert stages and all(_tags(c) & set(HIDDEN_TAGS) for c in stages)
+    calls = [
+        "build_params(", "pipeline.load(", "pipeline.build_timeline(", "tabulate_classes(",
+        "pipeline.run_statistics(", "pipeline.run_audit(", "pipeline.compile_findings(",
+    ]  # fmt: skip
+    sources = [c.source for c in stages]
+    assert [next(i for i, s in enumerate(sources) if call in s) for call in calls] == sorted(
+        next(i for i, s in enumerate(sources) if call in s) for call in calls
+    ), "stages out of order"
+    for cell in stages:
+        last = ast.parse(cell.source).body[-1]
+        assert isinstance(last, ast.Expr), f"a stage cell ends by showing something: {cell.source}"
+    # The report's cells come after every stage and compute nothing of their own.
+    shown = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and not _tags(c)]
+    assert min(shown) > max(nb.cells.index(c) for c in stages)
+    assert all("pipeline." not in nb.cells[i].source for i in shown)

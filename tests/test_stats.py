@@ -179,12 +179,12 @@ def test_sequential_bootstrap_gives_the_full_runs_decision(total):
 def test_verdict_for_too_few_errors_and_untestable_load():
     frame = _frame([0] * 59 + [1], [3] * 60, [2] * 60)
     result = stats.analyse_class(frame, seed=1, n_boot=19)
-    assert result.verdict.label == "insufficient data"
+    assert result.verdict.label == stats.INSUFFICIENT
     assert result.hinge_test is None and result.threshold is None
     frame = _frame([1] * 60, [3] * 60, [2] * 60)  # concurrency never above the grid floor
     result = stats.analyse_class(frame, seed=1, n_boot=19)
     assert result.hinge_test is None
-    assert result.verdict.label in ("traffic-proportional", "unrelated")
+    assert result.verdict.label in (stats.TRAFFIC, stats.UNRELATED)
     assert "not testable" in result.verdict.reason
 
 
@@ -194,7 +194,7 @@ def test_bursty_capacity_call_carries_the_cox_null_p_value():
     req = minutes.simulate_requests(conc, rng)
     err = minutes._cox(60, 150.0, 0.9, rng, sd=1.3) * (conc > 200)
     verdict, test, _, _ = stats.attribute_class(err, req, conc, rng=rng, n_boot=49)
-    if verdict.label == "capacity-driven" and verdict.bursty:
+    if verdict.label == stats.CAPACITY and verdict.bursty:
         assert test.p_value_bursty_null is not None
         assert "AR(1)-Cox" in verdict.caveat
     assert verdict.residual_phi is not None
@@ -287,13 +287,28 @@ def test_results_are_plain_json_and_deterministic():
     frames = {"b": _frame(err, req, conc), "a": _frame(err[::-1], req, conc)}
     one = stats.analyse_webinar(frames, seed=42, n_boot=19)
     two = stats.analyse_webinar(dict(reversed(frames.items())), seed=42, n_boot=19)
-    text = json.dumps(one, allow_nan=False)
-    assert text == json.dumps(two, allow_nan=False)
-    cls = one["classes"]["b"]
-    assert cls["verdict"]["label"] in ("capacity-driven", "traffic-proportional", "unrelated")
-    assert isinstance(cls["threshold"]["k"], float) and isinstance(cls["seed"], int)
-    assert cls["hinge_test"]["n_boot"] == 19
-    assert one["classes"]["a"]["seed"] != cls["seed"]
+    text = json.dumps(one.to_dict(), allow_nan=False)
+    assert text == json.dumps(two.to_dict(), allow_nan=False)
+    cls = one.classes["b"]
+    assert cls.verdict.label in (stats.CAPACITY, stats.TRAFFIC, stats.UNRELATED)
+    assert isinstance(cls.threshold.k, float) and isinstance(cls.seed, int)
+    assert cls.hinge_test.n_boot == 19
+    assert one.classes["a"].seed != cls.seed
+    assert list(one.to_frame()["error_class"]) == ["a", "b"]
+
+
+def test_results_rebuild_from_their_json_form():
+    conc, req, err = _capacity_incident(seed=9, total=120, alpha=0.5)
+    one = stats.analyse_webinar({"b": _frame(err, req, conc)}, seed=42, n_boot=19)
+    data = json.loads(json.dumps(one.to_dict(), allow_nan=False))
+    back = stats.WebinarStatistics.from_dict(data)
+    assert back.to_dict() == data
+    cls = back.classes["b"]
+    assert isinstance(cls.verdict, stats.Verdict) and isinstance(cls.threshold, stats.ThresholdFit)
+    assert all(isinstance(b, stats.Burst) for b in cls.bursts)
+    assert (
+        isinstance(cls.threshold.k_grid, tuple) and cls.threshold.k == one.classes["b"].threshold.k
+    )
 
 
 def test_empty_webinar_is_an_error():

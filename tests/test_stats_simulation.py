@@ -112,7 +112,7 @@ def test_hinge_bootstrap_holds_on_poisson_bugs_where_chi_square_does_not():
 
 def test_capacity_power_threshold_interval_and_lag_at_reduced_counts():
     runs = [bench.attribution_incident(("capacity", "seed", i, 49)) for i in range(30)]
-    power = np.mean([r["label"] == "capacity-driven" for r in runs])
+    power = np.mean([r["label"] == stats.CAPACITY for r in runs])
     cover = np.mean([r["k_low"] <= r["truth"]["k"] <= r["k_high"] for r in runs])
     sharp = [r for r in runs if r["truth"]["sharp"]]
     lag_ok = np.mean([abs(r["lag"] - r["truth"]["lag"]) <= 1 for r in sharp])
@@ -123,10 +123,10 @@ def test_capacity_power_threshold_interval_and_lag_at_reduced_counts():
 
 @pytest.mark.parametrize(
     ("scenario", "label", "floor"),
-    [("bug", "traffic-proportional", 0.75), ("unrelated", "unrelated", 0.8)],
+    [("bug", stats.TRAFFIC, 0.75), ("unrelated", stats.UNRELATED, 0.8)],
 )
 def test_verdicts_at_reduced_counts(scenario, label, floor):
     runs = [bench.attribution_incident((scenario, "random", i, 49)) for i in range(20)]
     labels = [r["label"] for r in runs]
     assert labels.count(label) / len(labels) >= floor, labels
-    assert labels.count("capacity-driven") <= 3, labels
+    assert labels.count(stats.CAPACITY) <= 3, labels

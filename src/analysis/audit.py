@@ -1,10 +1,10 @@
 """Data-quality audit of any incident: what the data can and cannot support.
 
 Each check is a pure function of canonical frames (or of timeline results) returning a tuple of
-``Finding``; ``audit_incident`` runs them all for one webinar. Nothing here knows the shipped
-incident: thresholds are parameters with documented defaults.
+``QualityIssue``; ``audit_incident`` runs them all on one webinar's timeline. Nothing here knows
+the shipped incident: thresholds are parameters with documented defaults.
 
-A finding has a stable ``code`` and numeric ``fields`` so the report can render it in any
+An issue has a stable ``code`` and numeric ``fields`` so the report can render it in any
 language; ``what`` and ``limits`` are the English sentences.
 """
 
@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis import timeline
-from analysis.timeline import DEFAULT_BUCKET, DEFAULT_TOLERANCE, jsonable, parse_size, to_utc
+from analysis import timeline as tl
+from analysis.timeline import jsonable, parse_size, to_utc
 
 #: Wide search used to estimate clock skew (pairs further apart than this are not considered).
 DEFAULT_SKEW_SEARCH = "30s"
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One data-quality finding.
+class QualityIssue:
+    """One data-quality issue: what the data cannot support, with its evidence.
 
     Attributes
     ----------
@@ -41,7 +41,7 @@ class Finding:
     fields
         Numbers (and times as ISO text) from which ``what`` can be rendered in another language.
     webinar_id
-        The webinar concerned, None for incident-wide findings.
+        The webinar concerned, None for incident-wide issues.
     """
 
     code: str
@@ -66,8 +66,8 @@ class Finding:
         }
 
 
-def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
-    """Return the findings as a table (one row each; fields kept as a dict column)."""
+def tabulate_issues(issues: tuple[QualityIssue, ...]) -> pd.DataFrame:
+    """Return the issues as a table (one row each; fields kept as a dict column)."""
     cols = ["code", "severity", "webinar_id", "what", "limits", "source", "filter", "fields"]
     return pd.DataFrame(
         [
@@ -81,7 +81,7 @@ def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
                 "filter": f.filter,
                 "fields": dict(f.fields),
             }
-            for f in findings
+            for f in issues
         ],
         columns=cols,
     )
@@ -113,7 +113,7 @@ def check_sampling_density(
     ratio: float = 0.25,
     quantile: float = 0.75,
     webinar_id: str | None = None,
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Flag runs of buckets whose sample count falls to ``ratio`` of the typical count or below.
 
     The typical count is the ``quantile`` of the buckets' sample counts, so a starved stretch
@@ -125,7 +125,7 @@ def check_sampling_density(
     typical = float(np.quantile(counts, quantile))
     if typical == 0:
         return (
-            Finding(
+            QualityIssue(
                 code="no_concurrency_samples",
                 severity="warning",
                 webinar_id=webinar_id,
@@ -152,7 +152,7 @@ def check_sampling_density(
             "ratio": float(run["samples"].mean() / typical),
         }
         out.append(
-            Finding(
+            QualityIssue(
                 code="sampling_density_drop",
                 severity="warning",
                 webinar_id=webinar_id,
@@ -181,7 +181,7 @@ def check_sampling_gaps(
     gap_factor: float = 5.0,
     min_gap: str = "60s",
     webinar_id: str | None = None,
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Silences between samples (window edges included) longer than ``gap_factor`` x the median.
 
     One finding summarises every gap longer than ``max(gap_factor * median interval, min_gap)``.
@@ -214,7 +214,7 @@ def check_sampling_gaps(
         "threshold_s": threshold,
     }
     return (
-        Finding(
+        QualityIssue(
             code="sampling_gaps",
             severity="warning",
             webinar_id=webinar_id,
@@ -244,7 +244,7 @@ def check_concurrency_vs_users(
     sessions: int,
     *,
     webinar_id: str | None = None,
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Peak concurrency above the number of distinct users: it counts sessions, not people."""
     if peak is None or peak <= unique_users:
         return ()
@@ -257,7 +257,7 @@ def check_concurrency_vs_users(
         "sessions_per_user": float(sessions / max(unique_users, 1)),
     }
     return (
-        Finding(
+        QualityIssue(
             code="concurrency_exceeds_users",
             severity="warning",
             webinar_id=webinar_id,
@@ -282,7 +282,7 @@ def check_source_coverage(
     end: object,
     *,
     min_gap: str = "5min",
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Periods of at least ``min_gap`` where one continuous source is silent and another is not.
 
     Parameters
@@ -294,7 +294,7 @@ def check_source_coverage(
     """
     start, end = to_utc(start, "window start"), to_utc(end, "window end")
     need = int(np.ceil(parse_size(min_gap, "min_gap") / pd.Timedelta(1, "min")))
-    per_min = {name: timeline._per_minute(ts, start, end) for name, ts in sources.items()}
+    per_min = {name: tl._per_minute(ts, start, end) for name, ts in sources.items()}
     out = []
     for name, counts in sorted(per_min.items()):
         for i, j in _runs(counts == 0):
@@ -318,7 +318,7 @@ def check_source_coverage(
                 "rows_in_others": int(sum(others.values())),
             }
             out.append(
-                Finding(
+                QualityIssue(
                     code="source_coverage_gap",
                     severity="warning",
                     what=(
@@ -345,7 +345,7 @@ def check_clock_skew(
     threshold_s: float = 0.5,
     min_pairs: int = 5,
     search_s: float | None = None,
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Systematic offset between edge_logs and postgres_logs, from matched request/error pairs.
 
     Fires when at least ``min_pairs`` pairs exist and their median offset exceeds
@@ -367,7 +367,7 @@ def check_clock_skew(
         "search_s": search_s,
     }
     return (
-        Finding(
+        QualityIssue(
             code="clock_skew",
             severity="warning",
             what=(
@@ -387,7 +387,7 @@ def check_clock_skew(
     )
 
 
-def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Finding, ...]:
+def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[QualityIssue, ...]:
     """Per (endpoint, status): database errors without a response, responses without an error."""
     out = []
     for row in summary.itertuples():
@@ -405,7 +405,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Findi
             "tolerance_s": tolerance_s,
         }
         out.append(
-            Finding(
+            QualityIssue(
                 code="unmatched_status_pairs",
                 severity="warning",
                 what=(
@@ -427,7 +427,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Findi
     return tuple(out)
 
 
-def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[Finding, ...]:
+def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIssue, ...]:
     """Rows rejected by ingest, by reason; and files whose read != accepted + rejected."""
     if accounting is None or accounting.empty:
         return ()
@@ -445,7 +445,7 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[Finding, .
             "read_all_files": total_read,
         }
         out.append(
-            Finding(
+            QualityIssue(
                 code="ingest_rows_rejected",
                 severity="warning",
                 what=f"Ingest rejected {n} rows of {fields['kinds']} ({reason}).",
@@ -461,7 +461,7 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[Finding, .
     bad = accounting[accounting["read"] != accounting["accepted"] + accounting["rejected"]]
     for row in bad.itertuples():
         out.append(
-            Finding(
+            QualityIssue(
                 code="ingest_accounting_mismatch",
                 severity="warning",
                 what=(
@@ -488,7 +488,7 @@ def check_mean_of_maxima(
     *,
     rel_tol: float = 0.1,
     webinar_id: str | None = None,
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Flag a mean of bucket maxima that exceeds the time-weighted mean by more than ``rel_tol``."""
     maxima = buckets["max"].dropna().astype("float64")
     if maxima.empty or not np.isfinite(time_weighted_mean) or time_weighted_mean <= 0:
@@ -507,7 +507,7 @@ def check_mean_of_maxima(
         "bucket_s": size_s,
     }
     return (
-        Finding(
+        QualityIssue(
             code="mean_of_maxima_vs_mean",
             severity="info",
             webinar_id=webinar_id,
@@ -529,7 +529,7 @@ def check_mean_of_maxima(
 
 def check_realtime_limit(
     realtime_events: pd.DataFrame, start: object, end: object
-) -> tuple[Finding, ...]:
+) -> tuple[QualityIssue, ...]:
     """Flag Realtime ``Billing metrics`` rows whose connected sockets reached the tenant limit.
 
     One finding per limit value that was reached inside the window.
@@ -556,7 +556,7 @@ def check_realtime_limit(
             "max_connected": int(group["connected"].max()),
         }  # fmt: skip
         out.append(
-            Finding(
+            QualityIssue(
                 code="realtime_at_limit",
                 severity="warning",
                 what=(
@@ -596,47 +596,39 @@ def continuous_sources(incident: object, webinar_id: str) -> dict[str, pd.Series
 
 def audit_incident(
     incident: object,
-    webinar_id: str,
+    timeline: tl.Timeline,
     *,
-    start: object = None,
-    end: object = None,
-    size: str = DEFAULT_BUCKET,
-    tolerance: str = DEFAULT_TOLERANCE,
     skew_search: str = DEFAULT_SKEW_SEARCH,
-    classes: tuple[timeline.ErrorClass, ...] | None = None,
-) -> tuple[Finding, ...]:
-    """Every data-quality check for one webinar of an incident, in a fixed order."""
-    timeline.check_webinar(incident, webinar_id)
-    start, end = timeline.resolve_window(incident, start, end)
-    tz = timeline.display_tz_of(incident)
-    classes = (
-        timeline.define_error_classes(incident, tolerance=tolerance) if classes is None else classes
-    )
-    conc = incident.concurrency[incident.concurrency["webinar_id"] == webinar_id]
-    buckets = timeline.bucket_concurrency(conc, start, end, size=size, display_tz=tz)
-    audience = timeline.summarize_audience(incident, webinar_id, start=start, end=end, size=size)
+) -> tuple[QualityIssue, ...]:
+    """Every data-quality check for the webinar of a :class:`~analysis.timeline.Timeline`.
+
+    The timeline gives the window, buckets, audience, classes and HTTP <-> database pairs; the
+    incident gives what only the audit reads (Realtime usage rows, ingest's accounting, the
+    webinar's schedule, every request for source coverage).
+    """
+    wid = timeline.webinar_id
+    start, end, size = timeline.start, timeline.end, timeline.bucket
+    samples = timeline.samples
+    audience = timeline.audience
     # A webinar's monitor only runs while it is live: judge sampling within its schedule.
-    live0, live1 = timeline.webinar_span(incident, webinar_id, start, end)
-    live_buckets = timeline.bucket_concurrency(conc, live0, live1, size=size, display_tz=tz)
-    pairs = timeline.match_http_to_db(incident, classes, tolerance=tolerance)
-    wide = timeline.match_http_to_db(incident, classes, tolerance=skew_search)
-    findings: list[Finding] = []
-    findings += check_sampling_density(live_buckets, webinar_id=webinar_id)
-    findings += check_sampling_gaps(conc, live0, live1, webinar_id=webinar_id)
-    findings += check_concurrency_vs_users(
-        audience.peak,
-        audience.peak_ts,
-        audience.unique_users,
-        audience.sessions,
-        webinar_id=webinar_id,
+    live0, live1 = tl.webinar_span(incident, wid, start, end)
+    live_buckets = tl.bucket_concurrency(
+        samples, live0, live1, size=size, display_tz=timeline.display_tz
     )
-    findings += check_mean_of_maxima(buckets, audience.time_weighted_mean, webinar_id=webinar_id)
-    findings += check_source_coverage(continuous_sources(incident, webinar_id), live0, live1)
-    findings += check_realtime_limit(incident.realtime_events, start, end)
-    findings += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
-    findings += check_unmatched(
-        timeline.summarize_matches(incident, classes, pairs),
-        tolerance_s=parse_size(tolerance).total_seconds(),
+    wide = tl.match_http_to_db(incident, timeline.classes, tolerance=skew_search)
+    issues: list[QualityIssue] = []
+    issues += check_sampling_density(live_buckets, webinar_id=wid)
+    issues += check_sampling_gaps(samples, live0, live1, webinar_id=wid)
+    issues += check_concurrency_vs_users(
+        audience.peak, audience.peak_ts, audience.unique_users, audience.sessions, webinar_id=wid
     )
-    findings += check_ingest_rejections(getattr(incident, "accounting", None))
-    return tuple(findings)
+    issues += check_mean_of_maxima(timeline.buckets, audience.time_weighted_mean, webinar_id=wid)
+    issues += check_source_coverage(continuous_sources(incident, wid), live0, live1)
+    issues += check_realtime_limit(incident.realtime_events, start, end)
+    issues += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
+    issues += check_unmatched(
+        tl.summarize_matches(incident, timeline.classes, timeline.pairs),
+        tolerance_s=timeline.tolerance.total_seconds(),
+    )
+    issues += check_ingest_rejections(getattr(incident, "accounting", None))
+    return tuple(issues)

@@ -1,18 +1,19 @@
 """Findings of one webinar's postmortem: every figure the report shows, as one JSON document.
 
-:func:`analyse` runs the stages (timeline, audit, stats) on an ingested incident and returns an
+:func:`compile_findings` reads the stages' results (the :class:`~analysis.timeline.Timeline`,
+the :class:`~analysis.stats.WebinarStatistics`, the audit's issues) and returns an
 :class:`Analysis`: the ``findings`` dict (written as ``findings.json``, validated against
-``findings.schema.json``) plus the frames the figures are drawn from. The report renders only
-what is in ``findings``, so the JSON is the record of what stakeholders read.
+``findings.schema.json``) beside those objects, from which the figures are drawn. The report
+renders only what is in ``findings``, so the JSON is the record of what stakeholders read;
+dicts exist only here, at the serialisation edge. :mod:`analysis.pipeline` chains the stages.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import platform
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata, resources
@@ -21,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import audit, stats, timeline
-from analysis.config import INTERIM_DIR
+from analysis import stats
+from analysis.audit import QualityIssue
 from analysis.exceptions import ReportError
 from analysis.params import ReportParams, display_path
+from analysis.stats import ClassResult, WebinarStatistics
+from analysis.timeline import Timeline
 
 SCHEMA_VERSION = 1
 #: Packages whose versions go into the appendix (what produced the numbers and the pages).
@@ -33,13 +36,6 @@ PACKAGES = (
     "pandera", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel",
     "jupytext", "playwright", "jsonschema",
 )  # fmt: skip
-#: Verdict labels of ``analysis.stats`` mapped to the report's keys.
-VERDICT_KEYS = {
-    "capacity-driven": "capacity",
-    "traffic-proportional": "traffic",
-    "unrelated": "unrelated",
-    "insufficient data": "insufficient",
-}
 #: Limits drawn on the concurrency figure and used for detection (viewer connections map to
 #: Realtime connections: one per open tab).
 DETECTION_LIMITS = (("Realtime", "Free plan"), ("Realtime", "Pro plan"))
@@ -59,8 +55,6 @@ ACTION_ITEMS = (
     ("cache_batch", {"endpoint": "rest/profiles"}),
     ("retry_backoff", {"class": "realtime:disconnect"}),
 )
-#: Statistics for the report use this many bootstrap replicates (stats' documented default).
-N_BOOT = 199
 #: A minute is "sparsely measured" when it has fewer concurrency samples than this share of the
 #: window's typical (median) density; errors there are set against a stale, carried-forward load.
 SPARSE_SAMPLING_SHARE = 0.5
@@ -71,24 +65,24 @@ UNMEASURED_ERRORS_CUT = 0.5
 
 @dataclass(frozen=True)
 class Analysis:
-    """Findings of one webinar plus the frames its figures are drawn from.
+    """The findings document of one webinar beside the objects it was compiled from.
 
     Attributes
     ----------
     findings : dict
-        The findings.json document.
-    concurrency : pandas.DataFrame
-        The webinar's concurrency samples in the window (ts, viewers).
-    error_minutes : pandas.DataFrame
-        Every class per minute (timeline.tabulate_error_minutes).
-    frames : dict of str to pandas.DataFrame
-        Per error class, the per-minute frame the statistics used.
+        The findings.json document (plain JSON types).
+    timeline : analysis.timeline.Timeline
+        The webinar's timeline: the figures draw its samples, minutes and frames.
+    statistics : analysis.stats.WebinarStatistics or None
+        Every class's statistics (None when the window has no error class).
+    quality : tuple of analysis.audit.QualityIssue
+        The data-quality issues.
     """
 
     findings: dict
-    concurrency: pd.DataFrame
-    error_minutes: pd.DataFrame
-    frames: dict
+    timeline: Timeline
+    statistics: WebinarStatistics | None
+    quality: tuple[QualityIssue, ...]
 
 
 def iso(ts: object) -> str | None:
@@ -124,13 +118,25 @@ def plain(value: object) -> object:
     return value
 
 
-def analyse(incident: object, params: ReportParams) -> Analysis:
-    """Run timeline, audit and statistics for one webinar and collect the findings.
+def compile_findings(
+    incident: object,
+    timeline: Timeline,
+    statistics: WebinarStatistics | None,
+    quality: tuple[QualityIssue, ...],
+    params: ReportParams,
+) -> Analysis:
+    """Collect the findings document of one webinar from its stages' results.
 
     Parameters
     ----------
     incident : analysis.ingest.Incident
-        The ingested incident (docs/contract.md section 2).
+        The ingested incident: its manifest, requests (impact), checksums and accounting.
+    timeline : analysis.timeline.Timeline
+        The webinar's timeline (:func:`analysis.timeline.build_timeline`).
+    statistics : analysis.stats.WebinarStatistics or None
+        Its statistics (None when it has no error class).
+    quality : tuple of analysis.audit.QualityIssue
+        Its data-quality issues.
     params : ReportParams
         Validated run parameters.
 
@@ -138,113 +144,50 @@ def analyse(incident: object, params: ReportParams) -> Analysis:
     -------
     Analysis
     """
-    wid = params.webinar_id
-    start, end = timeline.resolve_window(incident, params.window_start, params.window_end)
-    tz = params.display_tz
-    classes = timeline.define_error_classes(incident)
-    conc = incident.concurrency[incident.concurrency["webinar_id"] == wid]
-    conc = conc[(conc["ts"] >= start) & (conc["ts"] < end)].sort_values("ts", kind="stable")
-    audience = timeline.summarize_audience(
-        incident, wid, start=start, end=end, size=params.bucket, display_tz=tz
-    )
-    buckets = timeline.bucket_concurrency(
-        incident.concurrency, start, end, size=params.bucket, display_tz=tz, webinar_id=wid
-    )
-    error_minutes = timeline.tabulate_error_minutes(
-        incident, start=start, end=end, classes=classes, display_tz=tz
-    )
-    frames = {
-        c.key: timeline.build_minute_frame(
-            incident, wid, c.key, start=start, end=end, classes=classes
-        )
-        for c in classes
-    }
-    statistics = cached_statistics(frames, params.seed) if frames else {}
-    moments = timeline.build_key_moments(
-        incident, wid, start=start, end=end, display_tz=tz, classes=classes
-    )
-    quality = audit.audit_incident(
-        incident, wid, start=start, end=end, size=params.bucket, classes=classes
-    )
-    titles = dict(zip(incident.webinars["webinar_id"], incident.webinars["title"], strict=True))
+    wid = timeline.webinar_id
     manifest = getattr(incident, "manifest", {}) or {}
-    class_rows = summarize_classes(classes, frames, error_minutes)
-    capacity = summarize_capacity(statistics)
+    classes = statistics.classes if statistics is not None else {}
+    class_rows = summarize_classes(timeline)
+    capacity = summarize_capacity(classes)
+    limits = statistics.supabase_limits if statistics is not None else ()
     findings = {
         "schema_version": SCHEMA_VERSION,
         "report": {
             "webinar_id": wid,
-            "title": str(titles.get(wid, wid)),
+            "title": timeline.audience.title or wid,
             "incident": str(manifest.get("name", Path(params.data_dir).name)),
             "project_ref": manifest.get("project_ref"),
             "lang": params.lang,
-            "display_tz": tz,
-            "window": {"start": iso(start), "end": iso(end)},
+            "display_tz": timeline.display_tz,
+            "window": {"start": iso(timeline.start), "end": iso(timeline.end)},
             "bucket_minutes": params.bucket_minutes,
             "seed": params.seed,
             "status": "draft",
         },
         "parameters": params.describe(),
-        "audience": plain(audience.to_dict()),
-        "buckets": summarize_buckets(buckets),
+        "audience": plain(timeline.audience.to_dict()),
+        "buckets": summarize_buckets(timeline.buckets),
         "error_classes": class_rows,
-        "impact": summarize_impact(incident, start, end, class_rows),
-        "timeline": summarize_moments(moments),
-        "verdicts": summarize_verdicts(statistics, frames),
+        "impact": summarize_impact(incident, timeline.start, timeline.end, class_rows),
+        "timeline": summarize_moments(timeline.moments),
+        "verdicts": summarize_verdicts(classes, timeline.frames),
         "capacity": capacity,
-        "associations": summarize_associations(statistics, frames),
-        "coincidence": summarize_coincidence(statistics),
-        "bursts": summarize_bursts(statistics),
-        "change_points": summarize_change_points(statistics),
-        "data_quality": [plain(f.to_dict()) for f in quality],
-        "detection": summarize_detection(conc, moments, capacity, statistics, class_rows),
-        "statistics": plain(statistics),
+        "associations": summarize_associations(classes, timeline.frames),
+        "coincidence": summarize_coincidence(classes),
+        "bursts": summarize_bursts(classes),
+        "change_points": summarize_change_points(classes),
+        "data_quality": [plain(issue.to_dict()) for issue in quality],
+        "detection": summarize_detection(
+            timeline.concurrency, timeline.moments, capacity, limits, class_rows
+        ),
+        "statistics": {} if statistics is None else statistics.to_dict(),
         "inputs": summarize_inputs(incident, params),
         "environment": package_versions(),
     }
     findings["action_items"] = build_action_items(findings)
     return Analysis(
-        findings=plain(findings),
-        concurrency=conc[["ts", "viewers"]].reset_index(drop=True),
-        error_minutes=error_minutes,
-        frames=frames,
+        findings=plain(findings), timeline=timeline, statistics=statistics, quality=quality
     )
-
-
-def statistics_key(frames: dict[str, pd.DataFrame], seed: int) -> str:
-    """Return the cache key of a statistics run: its inputs, seed, replicates and stats' code."""
-    digest = hashlib.sha256()
-    digest.update(f"{seed}:{N_BOOT}:".encode())
-    digest.update(resources.files("analysis").joinpath("stats.py").read_bytes())
-    for key in sorted(frames):
-        frame = frames[key][["minute", "requests", "errors", "concurrency"]]
-        digest.update(key.encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:32]
-
-
-def cached_statistics(
-    frames: dict[str, pd.DataFrame], seed: int, cache_dir: Path | None = None
-) -> dict:
-    """Run ``stats.analyse_webinar``, or read its result for identical inputs and code.
-
-    The bootstraps dominate a report's run time; like ingest's Parquet cache, the result is
-    kept under ``data/interim/stats/`` keyed by a hash of the per-minute frames, the seed, the
-    replicate count and the source of ``analysis.stats``, so it is only reused when the
-    computation would give the same numbers. ``EVENTLIVE_NO_STATS_CACHE=1`` disables it.
-    """
-    if os.environ.get("EVENTLIVE_NO_STATS_CACHE") == "1":
-        return stats.analyse_webinar(frames, seed=seed, n_boot=N_BOOT)
-    directory = Path(cache_dir) if cache_dir is not None else INTERIM_DIR / "stats"
-    path = directory / f"{statistics_key(frames, seed)}.json"
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    result = plain(stats.analyse_webinar(frames, seed=seed, n_boot=N_BOOT))
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
-    tmp.replace(path)
-    return result
 
 
 def summarize_buckets(buckets: pd.DataFrame) -> list[dict]:
@@ -262,13 +205,11 @@ def summarize_buckets(buckets: pd.DataFrame) -> list[dict]:
     ]
 
 
-def summarize_classes(
-    classes: tuple, frames: dict[str, pd.DataFrame], error_minutes: pd.DataFrame
-) -> list[dict]:
+def summarize_classes(timeline: Timeline) -> list[dict]:
     """Error classes with counts, requests to their endpoint, rate and peak minute (in window)."""
     rows = []
-    for cls in classes:
-        frame = frames[cls.key]
+    for cls in timeline.classes:
+        frame = timeline.frames[cls.key]
         errors = int(frame["errors"].sum())
         requests = int(frame["requests"].sum())
         peak = frame.loc[frame["errors"].idxmax()] if errors else None
@@ -343,10 +284,6 @@ def summarize_moments(moments: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _classes(statistics: dict) -> dict:
-    return statistics.get("classes", {}) if statistics else {}
-
-
 def share_errors_unmeasured(frame: pd.DataFrame) -> float | None:
     """Share of a class's errors that fall in minutes with sparse concurrency sampling.
 
@@ -361,7 +298,9 @@ def share_errors_unmeasured(frame: pd.DataFrame) -> float | None:
     return float(errors[sparse].sum() / errors.sum())
 
 
-def summarize_verdicts(statistics: dict, frames: dict[str, pd.DataFrame]) -> list[dict]:
+def summarize_verdicts(
+    classes: Mapping[str, ClassResult], frames: Mapping[str, pd.DataFrame]
+) -> list[dict]:
     """One verdict per class with the numbers that decided it.
 
     Each verdict also carries the share of its errors that happened while concurrency was barely
@@ -369,23 +308,21 @@ def summarize_verdicts(statistics: dict, frames: dict[str, pd.DataFrame]) -> lis
     verdict against load is then a verdict against a load that nobody observed.
     """
     out = []
-    for key, res in _classes(statistics).items():
-        v = res["verdict"]
-        test = res.get("hinge_test") or {}
+    for key, res in classes.items():
+        v, test = res.verdict, res.hinge_test
         unmeasured = share_errors_unmeasured(frames[key]) if key in frames else None
         out.append(
             {
                 "error_class": key,
-                "verdict": VERDICT_KEYS.get(v["label"], "insufficient"),
-                "label": v["label"],
-                "reason": v["reason"],
-                "caveat": v.get("caveat"),
-                "hinge_p_value": v.get("hinge_p_value"),
-                "hinge_p_value_bursty_null": test.get("p_value_bursty_null"),
-                "hinge_lr": test.get("lr"),
-                "elasticity": v.get("elasticity"),
-                "bursty": bool(v.get("bursty")),
-                "residual_phi": v.get("residual_phi"),
+                "verdict": v.label,
+                "reason": v.reason,
+                "caveat": v.caveat,
+                "hinge_p_value": v.hinge_p_value,
+                "hinge_p_value_bursty_null": None if test is None else test.p_value_bursty_null,
+                "hinge_lr": None if test is None else test.lr,
+                "elasticity": v.elasticity,
+                "bursty": bool(v.bursty),
+                "residual_phi": v.residual_phi,
                 "errors_unmeasured_share": unmeasured,
                 "measurement_caveat": bool(
                     unmeasured is not None and unmeasured > UNMEASURED_ERRORS_CUT
@@ -395,28 +332,28 @@ def summarize_verdicts(statistics: dict, frames: dict[str, pd.DataFrame]) -> lis
     return out
 
 
-def summarize_capacity(statistics: dict) -> list[dict]:
+def summarize_capacity(classes: Mapping[str, ClassResult]) -> list[dict]:
     """Threshold K with its interval, flag and lag, for every class where a hinge was fitted."""
     out = []
-    for key, res in _classes(statistics).items():
-        fit = res.get("threshold")
-        if not fit:
+    for key, res in classes.items():
+        fit = res.threshold
+        if fit is None:
             continue
         out.append(
             {
                 "error_class": key,
-                "verdict": VERDICT_KEYS.get(res["verdict"]["label"], "insufficient"),
-                "k": fit["k"],
-                "k_low": fit["k_low"],
-                "k_high": fit["k_high"],
-                "weakly_identified": bool(fit["weakly_identified"]),
-                "interval_at_grid_edge": bool(fit["interval_at_grid_edge"]),
-                "lag_minutes": fit["lag_minutes"],
-                "b0_per_request": fit["b0_per_request"],
-                "b1_per_request_per_viewer": fit["b1_per_request_per_viewer"],
-                "family": fit["family"],
-                "limits_in_interval": fit.get("limits_in_interval", []),
-                "nearest_limits": fit.get("nearest_limits", []),
+                "verdict": res.verdict.label,
+                "k": fit.k,
+                "k_low": fit.k_low,
+                "k_high": fit.k_high,
+                "weakly_identified": bool(fit.weakly_identified),
+                "interval_at_grid_edge": bool(fit.interval_at_grid_edge),
+                "lag_minutes": fit.lag_minutes,
+                "b0_per_request": fit.b0_per_request,
+                "b1_per_request_per_viewer": fit.b1_per_request_per_viewer,
+                "family": fit.family,
+                "limits_in_interval": list(fit.limits_in_interval),
+                "nearest_limits": list(fit.nearest_limits),
             }
         )
     return out
@@ -441,70 +378,63 @@ def ccf_null_band(frame: pd.DataFrame, max_lag: int, quantile: float = 0.95) -> 
     }
 
 
-def summarize_associations(statistics: dict, frames: dict) -> list[dict]:
+def summarize_associations(
+    classes: Mapping[str, ClassResult], frames: Mapping[str, pd.DataFrame]
+) -> list[dict]:
     """Lagged association per class: prewhitened CCF both ways and the load coefficient."""
     out = []
-    for key, res in _classes(statistics).items():
-        cc = res.get("cross_correlation")
-        if not cc:
+    for key, res in classes.items():
+        cc, lc = res.cross_correlation, res.load_coefficient
+        if cc is None:
             continue
-        lc = res.get("load_coefficient") or {}
-        band = ccf_null_band(frames[key], max(abs(min(cc["lags"])), max(cc["lags"])))
+        band = ccf_null_band(frames[key], max(abs(min(cc.lags)), max(cc.lags)))
         out.append(
             {
                 "error_class": key,
-                "lags": cc["lags"],
-                "r": cc["r"],
+                "lags": list(cc.lags),
+                "r": list(cc.r),
                 "null_band": band,
-                "load_leads_r": cc["load_leads_max_abs_r"],
-                "load_leads_lag": cc["load_leads_lag"],
-                "load_leads_p_value": cc["load_leads_p_value"],
-                "errors_lead_r": cc["errors_lead_max_abs_r"],
-                "errors_lead_lag": cc["errors_lead_lag"],
-                "errors_lead_p_value": cc["errors_lead_p_value"],
-                "load_coefficient_per_sd": lc.get("coefficient_per_sd"),
-                "load_coefficient_z": lc.get("z"),
-                "load_coefficient_p_value": lc.get("p_value"),
-                "reference": cc["reference"],
+                "load_leads_r": cc.load_leads_max_abs_r,
+                "load_leads_lag": cc.load_leads_lag,
+                "load_leads_p_value": cc.load_leads_p_value,
+                "errors_lead_r": cc.errors_lead_max_abs_r,
+                "errors_lead_lag": cc.errors_lead_lag,
+                "errors_lead_p_value": cc.errors_lead_p_value,
+                "load_coefficient_per_sd": None if lc is None else lc.coefficient_per_sd,
+                "load_coefficient_z": None if lc is None else lc.z,
+                "load_coefficient_p_value": None if lc is None else lc.p_value,
+                "reference": cc.reference,
             }
         )
     return out
 
 
-def summarize_coincidence(statistics: dict) -> list[dict]:
+def summarize_coincidence(classes: Mapping[str, ClassResult]) -> list[dict]:
     """Precursor and trigger rates of load spikes and error bursts, with shift p-values."""
-    out = []
-    for key, res in _classes(statistics).items():
-        co = res.get("coincidence")
-        if co:
-            out.append({"error_class": key, **co})
-    return out
-
-
-def summarize_bursts(statistics: dict) -> list[dict]:
-    """Error bursts (errors out of requests) of every class."""
     return [
-        {"error_class": key, **b}
-        for key, res in _classes(statistics).items()
-        for b in res.get("bursts", [])
+        {"error_class": key, **res.coincidence.to_dict()}
+        for key, res in classes.items()
+        if res.coincidence is not None
     ]
 
 
-def summarize_change_points(statistics: dict) -> list[dict]:
+def summarize_bursts(classes: Mapping[str, ClassResult]) -> list[dict]:
+    """Error bursts (errors out of requests) of every class."""
+    return [{"error_class": key, **b.to_dict()} for key, res in classes.items() for b in res.bursts]
+
+
+def summarize_change_points(classes: Mapping[str, ClassResult]) -> list[dict]:
     """Change points with the share of penalties that find each one."""
-    out = []
-    for key, res in _classes(statistics).items():
-        cp = res.get("change_points")
-        if cp:
-            out.append(
-                {
-                    "error_class": key,
-                    "stability": cp["stability"],
-                    "penalties": cp["penalties"],
-                    "breakpoints_by_penalty": cp["breakpoints_by_penalty"],
-                }
-            )
-    return out
+    return [
+        {
+            "error_class": key,
+            "stability": list(res.change_points.stability),
+            "penalties": list(res.change_points.penalties),
+            "breakpoints_by_penalty": list(res.change_points.breakpoints_by_penalty),
+        }
+        for key, res in classes.items()
+        if res.change_points is not None
+    ]
 
 
 def _first_above(conc: pd.DataFrame, value: float) -> str | None:
@@ -516,7 +446,7 @@ def summarize_detection(
     conc: pd.DataFrame,
     moments: pd.DataFrame,
     capacity: list[dict],
-    statistics: dict,
+    supabase_limits: Sequence[Mapping],
     class_rows: list[dict],
 ) -> dict:
     """When an alert could have fired: limits and K crossed, first error, first burst, humans.
@@ -527,7 +457,7 @@ def summarize_detection(
     """
     limits = [
         {"name": f"{lim['product']} {lim['tier']}", "value": lim["limit"]}
-        for lim in statistics.get("supabase_limits", [])
+        for lim in supabase_limits
         if (lim["product"], lim["tier"]) in DETECTION_LIMITS
     ]
     first_sample = iso(conc["ts"].iloc[0]) if len(conc) else None
@@ -706,8 +636,3 @@ def write_findings(findings: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_findings(findings), encoding="utf-8")
     return path
-
-
-def findings_digest(findings: dict) -> str:
-    """SHA-256 of the serialised findings (shown in the appendix; same input, same digest)."""
-    return hashlib.sha256(dump_findings(findings).encode("utf-8")).hexdigest()

@@ -711,11 +711,11 @@ def show(section: str, findings: Mapping, text: Mapping) -> None:
     display(Markdown(SECTIONS[section](findings, text)))
 
 
-def show_unavailable(stage: str, text: Mapping) -> None:
-    """Display the note for a section whose stage is not built."""
-    from IPython.display import Markdown, display
+def show_document(findings: Mapping) -> None:
+    """Display the findings document as a collapsible tree (JupyterLab) for inspection."""
+    from IPython.display import JSON, display
 
-    display(Markdown(f"> {text['not_available'].format(stage=escape(stage))}"))
+    display(JSON(dict(findings), root="findings"))
 
 
 def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
@@ -730,7 +730,7 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
     labels = figure_labels(name, text, f)
     tz = f["report"]["display_tz"]
     if name == "concurrency":
-        em = analysis.error_minutes
+        em = analysis.timeline.error_minutes
         errors = em.pivot_table(
             index="minute", columns="error_class", values="errors", aggfunc="sum"
         )
@@ -743,9 +743,11 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
         limits = [
             (c["name"], c["value"]) for c in f["detection"]["crossings"] if not c.get("error_class")
         ]
-        return plots.plot_concurrency(analysis.concurrency, errors, bursts, labels, tz, limits)
+        return plots.plot_concurrency(
+            analysis.timeline.concurrency, errors, bursts, labels, tz, limits
+        )
     if name == "heatmap":
-        em = analysis.error_minutes
+        em = analysis.timeline.error_minutes
         counts = em.pivot_table(
             index="minute", columns="error_class", values="errors", aggfunc="sum"
         )
@@ -782,7 +784,7 @@ def dose_panels(analysis: object) -> dict:
     )
     for cls in classes:
         cap = caps[cls["key"]]
-        frame = analysis.frames[cls["key"]]
+        frame = analysis.timeline.frames[cls["key"]]
         capacity = cap["verdict"] == "capacity"
         lag = cap["lag_minutes"] if capacity else 0
         load = lag_padded(frame["concurrency"].fillna(0).to_numpy(dtype=float), lag)

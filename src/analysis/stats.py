@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 import zlib
 from dataclasses import dataclass
 
@@ -156,18 +158,59 @@ def _plain(value):
 
 
 class _ToDict:
-    """Mixin: ``to_dict()`` for frozen result dataclasses."""
+    """Mixin: ``to_dict()`` and ``from_dict()`` for frozen result dataclasses.
+
+    ``from_dict(to_dict(x))`` rebuilds the object from its JSON form (tuples from lists, nested
+    results from their dicts, NaN as None), which is how the statistics cache stores a result.
+    """
 
     def to_dict(self) -> dict:
         """Return the result as plain JSON-serialisable types."""
         return _plain({f.name: _as_value(getattr(self, f.name)) for f in dataclasses.fields(self)})
 
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Rebuild a result from its ``to_dict()`` form."""
+        hints = typing.get_type_hints(cls)
+        return cls(
+            **{f.name: _from_value(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)}
+        )
+
 
 def _as_value(value):
     if isinstance(value, _ToDict):
         return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _as_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_as_value(v) for v in value]
+    return value
+
+
+def _from_value(hint, value):
+    """Convert one JSON value back to the field type ``hint`` (results, tuples, dicts)."""
+    if value is None:
+        return None
+    options = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return _from_value(options[0], value) if len(options) == 1 else value
+    origin = typing.get_origin(hint) or hint
+    if isinstance(origin, type) and issubclass(origin, _ToDict):
+        return origin.from_dict(value)
+    if origin is tuple:
+        item = options[0] if options else None
+        return tuple(_from_value(item, v) if item else _tuples(v) for v in value)
+    if origin is dict and len(options) == 2:
+        return {k: _from_value(options[1], v) for k, v in value.items()}
+    return _tuples(value)
+
+
+def _tuples(value):
+    """Turn lists back into tuples, recursively (results keep sequences as tuples)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
     return value
 
 
@@ -218,9 +261,19 @@ class Elasticity(_ToDict):
     converged: bool
 
 
+#: The verdict labels, spelled once for stats, findings.json and the locales' keys: capacity-driven,
+#: traffic-proportional (a bug hit at a constant rate per request), unrelated to load, and
+#: insufficient data (too few errors for any model).
+CAPACITY, TRAFFIC, UNRELATED, INSUFFICIENT = "capacity", "traffic", "unrelated", "insufficient"
+VERDICT_LABELS = (CAPACITY, TRAFFIC, UNRELATED, INSUFFICIENT)
+
+
 @dataclass(frozen=True)
 class Verdict(_ToDict):
-    """Capacity-driven, traffic-proportional, unrelated, or insufficient data; with its reason."""
+    """Capacity-driven, traffic-proportional, unrelated, or insufficient data; with its reason.
+
+    ``label`` is one of :data:`VERDICT_LABELS`.
+    """
 
     label: str
     reason: str
@@ -319,9 +372,53 @@ class ClassResult(_ToDict):
     cross_correlation: CrossCorrelation | None
     load_coefficient: LoadCoefficient | None
     coincidence: Coincidence | None
-    bursts: tuple
+    bursts: tuple[Burst, ...]
     change_points: ChangePoints | None
     seed: int
+
+
+@dataclass(frozen=True)
+class WebinarStatistics(_ToDict):
+    """Every class's result for one webinar, with the settings that produced them.
+
+    Attributes
+    ----------
+    seed, n_boot, alpha_level
+        The webinar seed (each class derives its own), bootstrap replicates, test level.
+    supabase_limits
+        The published connection limits the thresholds are set beside (dicts).
+    classes
+        Error class key -> its :class:`ClassResult`, keys sorted.
+    """
+
+    seed: int
+    n_boot: int
+    alpha_level: float
+    supabase_limits: tuple
+    classes: dict[str, ClassResult]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per class: counts, verdict, hinge p-values, K with its interval, lag, g."""
+        rows = []
+        for key, res in self.classes.items():
+            test, fit, v = res.hinge_test, res.threshold, res.verdict
+            rows.append(
+                {
+                    "error_class": key,
+                    "errors": res.total_errors,
+                    "requests": res.total_requests,
+                    "verdict": v.label,
+                    "hinge_p": None if test is None else test.p_value,
+                    "hinge_p_bursty_null": None if test is None else test.p_value_bursty_null,
+                    "k": None if fit is None else fit.k,
+                    "k_low": None if fit is None else fit.k_low,
+                    "k_high": None if fit is None else fit.k_high,
+                    "lag_minutes": None if fit is None else fit.lag_minutes,
+                    "elasticity": v.elasticity,
+                    "residual_phi": v.residual_phi,
+                }
+            )
+        return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -801,7 +898,7 @@ def decide_verdict(
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     if elasticity is None:
         return Verdict(
-            "insufficient data",
+            INSUFFICIENT,
             f"fewer than {MIN_ERRORS} errors in the window",
             None,
             None,
@@ -813,23 +910,23 @@ def decide_verdict(
     g = elasticity.g
     caveat = None
     if test is not None and test.p_value <= ALPHA_LEVEL:
-        label = "capacity-driven"
+        label = CAPACITY
         reason = (
             f"hinge sup-LR {test.lr:.2f}, bootstrap p = {test.p_value:.3f} <= "
             f"{ALPHA_LEVEL} against a flat rate per request"
         )
     elif g > ELASTICITY_CUT:
-        label = "traffic-proportional"
+        label = TRAFFIC
         reason = (
             ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
         ) + f"elasticity in requests g = {g:.2f} > {ELASTICITY_CUT}"
     else:
-        label = "unrelated"
+        label = UNRELATED
         reason = (
             ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
         ) + f"elasticity in requests g = {g:.2f} <= {ELASTICITY_CUT}"
     cox_doubt = (
-        label == "capacity-driven"
+        label == CAPACITY
         and test.p_value_bursty_null is not None
         and test.p_value_bursty_null > ALPHA_LEVEL
     )
@@ -839,7 +936,7 @@ def decide_verdict(
             if bursty
             else f"residual lag-1 autocorrelation {residual_phi:.2f}"
         )
-        if label == "capacity-driven":
+        if label == CAPACITY:
             if test.p_value_bursty_null is not None:
                 text += (
                     "; under a bursty AR(1)-Cox flat null the hinge p-value is "
@@ -1209,23 +1306,22 @@ def derive_seed(seed: int, name: str) -> int:
 
 def analyse_webinar(
     frames_by_class: dict[str, pd.DataFrame], *, seed: int, n_boot: int = 199
-) -> dict:
-    """Analyse every error class of one webinar; returns a JSON-serialisable dict."""
+) -> WebinarStatistics:
+    """Analyse every error class of one webinar."""
     if not frames_by_class:
         raise StatsError("analyse_webinar: expected at least one error class, found none")
     classes = {}
     for name in sorted(frames_by_class):
         try:
-            result = analyse_class(
+            classes[name] = analyse_class(
                 frames_by_class[name], seed=derive_seed(seed, name), n_boot=n_boot
             )
         except StatsError as exc:
             raise StatsError(f"error class '{name}': {exc}") from exc
-        classes[name] = result.to_dict()
-    return {
-        "seed": int(seed),
-        "n_boot": int(n_boot),
-        "alpha_level": ALPHA_LEVEL,
-        "supabase_limits": _plain(list(SUPABASE_LIMITS)),
-        "classes": classes,
-    }
+    return WebinarStatistics(
+        seed=int(seed),
+        n_boot=int(n_boot),
+        alpha_level=ALPHA_LEVEL,
+        supabase_limits=SUPABASE_LIMITS,
+        classes=classes,
+    )

@@ -17,7 +17,7 @@ Conventions
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -1432,3 +1432,133 @@ def build_key_moments(
     out["_order"] = out["kind"].map(order)
     out = out.sort_values(["ts", "_order", "subject"], kind="stable", na_position="last")
     return out[MOMENT_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The artefact: one webinar's hour, built once
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One webinar's incident hour, built once and read by audit, stats, findings and figures.
+
+    Attributes
+    ----------
+    webinar_id : str
+        The webinar.
+    start, end : pandas.Timestamp
+        The analysis window, UTC, half-open.
+    display_tz : str
+        Zone of the ``*_local`` columns (display only).
+    bucket, tolerance : pandas.Timedelta
+        Bucket size of ``buckets``; tolerance of the HTTP <-> database matching.
+    samples : pandas.DataFrame
+        The webinar's concurrency samples (all of them, ts-sorted; values before ``start`` carry
+        into the window).
+    audience : Audience
+        Peak, people, sessions, registrations and both means.
+    buckets : pandas.DataFrame
+        :func:`bucket_concurrency` of the webinar over the window.
+    classes : tuple of ErrorClass
+        Every error class with its denominator endpoint.
+    error_minutes : pandas.DataFrame
+        Every class per minute (:func:`tabulate_error_minutes`).
+    frames : dict of str to pandas.DataFrame
+        Per class key, the per-minute frame of docs/contract.md section 3.
+    moments : pandas.DataFrame
+        The key moments with their evidence (:func:`build_key_moments`).
+    pairs : pandas.DataFrame
+        Database errors paired with their HTTP responses (:func:`match_http_to_db`).
+    """
+
+    webinar_id: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    display_tz: str
+    bucket: pd.Timedelta
+    tolerance: pd.Timedelta
+    samples: pd.DataFrame
+    audience: Audience
+    buckets: pd.DataFrame
+    classes: tuple[ErrorClass, ...]
+    error_minutes: pd.DataFrame
+    frames: dict[str, pd.DataFrame]
+    moments: pd.DataFrame
+    pairs: pd.DataFrame
+
+    @property
+    def concurrency(self) -> pd.DataFrame:
+        """The webinar's samples inside the window: ts, viewers."""
+        s = self.samples
+        inside = s[(s["ts"] >= self.start) & (s["ts"] < self.end)]
+        return inside[["ts", "viewers"]].reset_index(drop=True)
+
+
+def build_timeline(
+    incident: object,
+    webinar_id: str,
+    *,
+    start: object = None,
+    end: object = None,
+    bucket: str | pd.Timedelta = DEFAULT_BUCKET,
+    display_tz: str | None = None,
+    tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
+) -> Timeline:
+    """Build the :class:`Timeline` of one webinar: every shared piece of the middle, once.
+
+    Parameters
+    ----------
+    incident : analysis.ingest.Incident
+        The ingested incident (docs/contract.md section 2).
+    webinar_id : str
+        The webinar.
+    start, end : optional
+        The window (default: the incident's).
+    bucket : optional
+        Concurrency bucket size.
+    display_tz : str, optional
+        Display zone (default: the incident's).
+    tolerance : optional
+        Largest offset of a database error from its HTTP response.
+    """
+    check_webinar(incident, webinar_id)
+    start, end = resolve_window(incident, start, end)
+    tz = display_tz_of(incident, display_tz)
+    size = parse_size(bucket)
+    tol = parse_size(tolerance, "tolerance")
+    classes = define_error_classes(incident, tolerance=tol)
+    samples = _webinar_rows(incident.concurrency, webinar_id).sort_values("ts", kind="stable")
+    return Timeline(
+        webinar_id=webinar_id,
+        start=start,
+        end=end,
+        display_tz=tz,
+        bucket=size,
+        tolerance=tol,
+        samples=samples.reset_index(drop=True),
+        audience=summarize_audience(
+            incident, webinar_id, start=start, end=end, size=size, display_tz=tz
+        ),
+        buckets=bucket_concurrency(samples, start, end, size=size, display_tz=tz),
+        classes=classes,
+        error_minutes=tabulate_error_minutes(
+            incident, start=start, end=end, classes=classes, display_tz=tz
+        ),
+        frames={
+            c.key: build_minute_frame(
+                incident, webinar_id, c.key, start=start, end=end, classes=classes
+            )
+            for c in classes
+        },
+        moments=build_key_moments(
+            incident, webinar_id, start=start, end=end, display_tz=tz, classes=classes
+        ),
+        pairs=match_http_to_db(incident, classes, tolerance=tol),
+    )
+
+
+def tabulate_classes(classes: tuple[ErrorClass, ...]) -> pd.DataFrame:
+    """Return the error classes as a table, one row each (for inspection in a notebook)."""
+    cols = [f.name for f in fields(ErrorClass)]
+    return pd.DataFrame([asdict(c) for c in classes], columns=cols)

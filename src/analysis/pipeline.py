@@ -1,0 +1,158 @@
+"""The postmortem's stages chained: ingest -> timeline -> audit and stats -> findings.
+
+Each stage is a function of the previous stage's result, so a notebook (or a test) can run them
+one at a time, inspect what one returns, change a parameter and rerun from there:
+
+>>> incident = load(params)                        # doctest: +SKIP
+>>> timeline = build_timeline(incident, params)    # doctest: +SKIP
+>>> statistics = run_statistics(timeline, params)  # doctest: +SKIP
+>>> quality = run_audit(incident, timeline)        # doctest: +SKIP
+>>> result = compile_findings(incident, timeline, statistics, quality, params)  # doctest: +SKIP
+
+:func:`analyse` does all of it. This module is the only one that reads the environment
+(:func:`read_settings`): the stages below it take their caches and switches as arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import audit, findings, stats, timeline
+from analysis.config import INTERIM_DIR
+from analysis.params import ReportParams
+
+#: ``1`` recomputes the statistics instead of reading their cache.
+ENV_NO_STATS_CACHE = "EVENTLIVE_NO_STATS_CACHE"
+#: Parent directory of the caches (ingest's Parquet tables, the statistics); default data/interim.
+ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
+#: Statistics for the report use this many bootstrap replicates (stats' documented default).
+N_BOOT = 199
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the caches live and which are used; read once from the environment.
+
+    Attributes
+    ----------
+    cache_dir : pathlib.Path
+        Parent of ingest's Parquet cache and of ``stats/``.
+    stats_cache : bool
+        Read and write the statistics cache.
+    """
+
+    cache_dir: Path = INTERIM_DIR
+    stats_cache: bool = True
+
+
+def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Return the :class:`Settings` named by the environment (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        cache_dir=Path(env.get(ENV_CACHE_DIR) or INTERIM_DIR),
+        stats_cache=env.get(ENV_NO_STATS_CACHE) != "1",
+    )
+
+
+def load(params: ReportParams, settings: Settings | None = None) -> object:
+    """Ingest the incident directory of ``params`` (the Parquet cache under ``cache_dir``)."""
+    from analysis.ingest import load_incident
+
+    settings = read_settings() if settings is None else settings
+    return load_incident(params.data_dir, cache_dir=settings.cache_dir, progress=False)
+
+
+def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
+    """Build the webinar's :class:`~analysis.timeline.Timeline` with the run's window and bucket."""
+    return timeline.build_timeline(
+        incident,
+        params.webinar_id,
+        start=params.window_start,
+        end=params.window_end,
+        bucket=params.bucket,
+        display_tz=params.display_tz,
+    )
+
+
+def statistics_key(frames: Mapping[str, pd.DataFrame], seed: int, n_boot: int = N_BOOT) -> str:
+    """Return the cache key of a statistics run: its inputs, seed, replicates and stats' code."""
+    digest = hashlib.sha256()
+    digest.update(f"{seed}:{n_boot}:".encode())
+    digest.update(resources.files("analysis").joinpath("stats.py").read_bytes())
+    for key in sorted(frames):
+        frame = frames[key][["minute", "requests", "errors", "concurrency"]]
+        digest.update(key.encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_statistics(
+    frames: Mapping[str, pd.DataFrame],
+    seed: int,
+    cache_dir: Path | None,
+    n_boot: int = N_BOOT,
+) -> stats.WebinarStatistics:
+    """Run ``stats.analyse_webinar``, or read its result for identical inputs and code.
+
+    The bootstraps dominate a report's run time; like ingest's Parquet cache, the result is
+    kept under ``cache_dir`` keyed by a hash of the per-minute frames, the seed, the replicate
+    count and the source of ``analysis.stats``, so it is only reused when the computation would
+    give the same numbers. ``cache_dir=None`` computes without the cache. A computed result
+    goes through its JSON form too, so a run reads the same values whether the cache hit or not.
+    """
+    if cache_dir is None:
+        computed = stats.analyse_webinar(dict(frames), seed=seed, n_boot=n_boot)
+        return stats.WebinarStatistics.from_dict(computed.to_dict())
+    path = Path(cache_dir) / f"{statistics_key(frames, seed, n_boot)}.json"
+    if path.is_file():
+        return stats.WebinarStatistics.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    result = stats.analyse_webinar(dict(frames), seed=seed, n_boot=n_boot).to_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
+    tmp.replace(path)
+    return stats.WebinarStatistics.from_dict(result)
+
+
+def run_statistics(
+    tl: timeline.Timeline, params: ReportParams, settings: Settings | None = None
+) -> stats.WebinarStatistics | None:
+    """Statistics of every error class of the timeline (None when it has none)."""
+    if not tl.frames:
+        return None
+    settings = read_settings() if settings is None else settings
+    cache = settings.cache_dir / "stats" if settings.stats_cache else None
+    return cached_statistics(tl.frames, params.seed, cache)
+
+
+def run_audit(incident: object, tl: timeline.Timeline) -> tuple[audit.QualityIssue, ...]:
+    """Audit the data of the timeline's webinar: what it can and cannot support."""
+    return audit.audit_incident(incident, tl)
+
+
+def compile_findings(
+    incident: object,
+    tl: timeline.Timeline,
+    statistics: stats.WebinarStatistics | None,
+    quality: tuple[audit.QualityIssue, ...],
+    params: ReportParams,
+) -> findings.Analysis:
+    """Compile the findings document, kept beside the objects it was compiled from."""
+    return findings.compile_findings(incident, tl, statistics, quality, params)
+
+
+def analyse(
+    incident: object, params: ReportParams, settings: Settings | None = None
+) -> findings.Analysis:
+    """Run timeline, audit and statistics for one webinar and compile its findings."""
+    tl = build_timeline(incident, params)
+    statistics = run_statistics(tl, params, settings)
+    return compile_findings(incident, tl, statistics, run_audit(incident, tl), params)
