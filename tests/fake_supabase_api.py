@@ -3,21 +3,32 @@
 It follows the documented behaviour (docs/reference supabase-logs.md §3):
 ``GET /v1/projects/{ref}/analytics/endpoints/logs.all`` (BigQuery SQL, one CTE per source) and
 ``.../logs`` (ClickHouse SQL, ``from logs where source = '...'``); bearer token; parameters
-``sql``, ``iso_timestamp_start``, ``iso_timestamp_end`` with the start exclusive and the end
-inclusive; neither given → the last minute, only one given → one minute from it; a range over
-24 hours → 400 validation error; at most 1000 rows per call; the envelope
-``{"result": [...], "error": null}``. It cannot run SQL: it reads the source, the order
-direction and the limit out of the statement, which is all the fetch client relies on. Without
-``order by``, rows come back newest first, as the endpoint's CTEs order them.
+``sql``, ``iso_timestamp_start``, ``iso_timestamp_end`` **rounded to the nearest minute** (as
+the docs say), then the start exclusive and the end inclusive; neither given → the last
+minute, only one given → one minute from it; a range over 24 hours → 400 validation error; at
+most 1000 rows per call; the envelope ``{"result": [...], "error": null}``; a gzip body when
+the client sends ``Accept-Encoding: gzip``.
 
-Faults are queued per test: a status (429 with ``Retry-After``, 5xx), a connection dropped
-half-way through the body, a connection closed before any byte, an error envelope.
-The server binds 127.0.0.1 only, answers at most ``max_requests`` calls and shuts itself
-down after ``lifetime`` seconds, so a runaway client loop cannot hang the suite.
+It runs the part of SQL the fetch client sends, no more: the source; the window predicate the
+client writes (``timestamp >= <lit>``, ``timestamp < <lit>``, and the page key ``timestamp >
+<lit> or (timestamp = <lit> and id > '<id>')``, with ``timestamp_micros(µs)`` or
+``toDateTime64('…', 6, 'UTC')`` literals); ``order by timestamp asc, id asc`` (newest first
+without it, as the endpoint's CTEs order); ``limit``; ``count(*)/count() as n`` and the
+per-minute count; and for ClickHouse the ``nullIf(log_attributes['k'], '') as `k``` columns.
+
+Misbehaviour, all documented or observed: ``page_size`` answers fewer rows than asked (a
+short page that is not the end); ``rate_limit`` blocks for a minute after 60 calls in a minute
+with a 429 and no ``Retry-After``; queued faults: a status (429 with ``Retry-After``, 5xx), a
+connection dropped half-way through the body, a connection closed before any byte, an error
+envelope, the log store's ``{"result": null, "error": "Backend error! Retry your query"}``.
+The server binds 127.0.0.1 only, answers at most ``max_requests`` calls and shuts itself down
+after ``lifetime`` seconds, so a runaway client loop cannot hang the suite.
 """
 
 from __future__ import annotations
 
+import bisect
+import gzip
 import json
 import random
 import re
@@ -53,7 +64,8 @@ class Fault:
 
     kind: ``status`` (send ``status`` with a JSON message, optional ``retry_after`` header),
     ``drop`` (200, full Content-Length, half the body, close), ``reset`` (close at once),
-    ``error`` (200 with an error envelope).
+    ``error`` (200 with an error envelope), ``backend`` (200 with the log store's
+    "Backend error! Retry your query"), ``empty`` (200 with no rows, as if the store lost them).
     """
 
     kind: str
@@ -74,6 +86,23 @@ class Call:
     status: int = 0
     rows: int = 0
     fault: str | None = None
+    gzip: bool = False
+    bytes_sent: int = 0
+
+
+class FakeClock:
+    """Virtual time shared by a client (``sleep``/``now``) and the server's rate limit."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
 
 
 class FakeSupabaseApi:
@@ -90,16 +119,30 @@ class FakeSupabaseApi:
         token: str,
         max_requests: int = 400,
         lifetime: float = 60.0,
-        start_rounding: str | None = None,
+        start_rounding: str | None = "nearest",
+        page_size: int = ROW_CAP,
+        rate_limit: tuple[int, float] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.rows = rows
+        # Rows of each source sorted by (timestamp, id), for the window and the page key.
+        self._index = {}
+        for source, held in rows.items():
+            keyed = sorted(((parse_ts(r["timestamp"]), r["id"]), r) for r in held)
+            self._index[source] = ([k for k, _ in keyed], [r for _, r in keyed])
         self.project_ref = project_ref
         self.token = token
         self.max_requests = max_requests
         self.lifetime = lifetime
-        # The docs say the range "is rounded to the nearest minute"; what that does to a start
-        # inside a minute is not documented. "floor"/"ceil" model the two possibilities.
+        # The docs say the range "is rounded to the nearest minute" (both bounds); "floor" and
+        # "ceil" model the other readings, None none at all.
         self.start_rounding = start_rounding
+        self.page_size = page_size
+        # (calls, seconds): more calls than that within the window block for one window.
+        self.rate_limit = rate_limit
+        self.clock = clock or (lambda: 0.0)
+        self._accepted: list[float] = []
+        self._blocked_until = float("-inf")
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.now = datetime.now(UTC)
@@ -157,12 +200,14 @@ class FakeSupabaseApi:
             sql=query.get("sql", ""),
             start=query.get("iso_timestamp_start"),
             end=query.get("iso_timestamp_end"),
+            gzip="gzip" in (handler.headers.get("Accept-Encoding") or ""),
         )
         with self._lock:
             self.calls.append(call)
             over_budget = len(self.calls) > self.max_requests
+            blocked = self._rate_limited()
             fault = None
-            if not over_budget:
+            if not over_budget and not blocked:
                 for index, candidate in enumerate(self.faults):
                     if candidate.when(vars(call)):
                         fault = self.faults.pop(index)
@@ -176,6 +221,9 @@ class FakeSupabaseApi:
             return self._send(handler, call, 401, {"message": "Unauthorized"})
         if call.ref != self.project_ref:
             return self._send(handler, call, 404, {"message": "Project not found"})
+        if blocked:
+            call.fault = "rate_limit"
+            return self._send(handler, call, 429, {"message": "Too many requests"})
         if fault is not None:
             call.fault = fault.kind
             if fault.kind == "status":
@@ -196,6 +244,11 @@ class FakeSupabaseApi:
                     },
                 }
                 return self._send(handler, call, 200, envelope)
+            if fault.kind == "empty":
+                return self._send(handler, call, 200, {"result": [], "error": None})
+            if fault.kind == "backend":
+                envelope = {"result": None, "error": "Backend error! Retry your query"}
+                return self._send(handler, call, 200, envelope)
             if fault.kind == "reset":
                 handler.close_connection = True
                 return None
@@ -206,14 +259,27 @@ class FakeSupabaseApi:
         status, envelope = self._answer(call)
         return self._send(handler, call, status, envelope)
 
+    def _rate_limited(self) -> bool:
+        """Apply the documented limit (caller holds the lock): block a window when exceeded."""
+        if self.rate_limit is None:
+            return False
+        calls, window = self.rate_limit
+        now = self.clock()
+        if now < self._blocked_until:
+            return True
+        self._accepted = [t for t in self._accepted if t > now - window]
+        if len(self._accepted) >= calls:
+            self._blocked_until = now + window
+            return True
+        self._accepted.append(now)
+        return False
+
     def _answer(self, call: Call) -> tuple[int, dict]:
         try:
             start, end = self._window(call.start, call.end)
         except ValueError as exc:
             return 400, {"message": f"Invalid timestamp: {exc}"}
-        # The API rounds the range to the minute before checking it against 24 hours.
-        span = end - start
-        if round(span.total_seconds() / 60) > 24 * 60:
+        if (end - start) > timedelta(hours=24):
             return 400, {
                 "result": [],
                 "error": {
@@ -225,15 +291,67 @@ class FakeSupabaseApi:
         source, problem = self._source(call)
         if problem:
             return 400, {"result": [], "error": {"code": 400, "message": problem}}
-        sql = call.sql.lower()
-        limit = re.search(r"\blimit\s+(\d+)\s*$", sql)
+        sql = " ".join(call.sql.split())
+        lowered = sql.lower()
+        limit = re.search(r"\blimit\s+(\d+)\s*$", lowered)
         limit = min(int(limit.group(1)), ROW_CAP) if limit else ROW_CAP
-        chosen = [r for r in self.rows.get(source, []) if start < parse_ts(r["timestamp"]) <= end]
-        if re.search(r"order\s+by\s+[\w.]*timestamp\s+asc", sql):
-            chosen.sort(key=lambda r: parse_ts(r["timestamp"]))
-        else:
-            chosen.sort(key=lambda r: parse_ts(r["timestamp"]), reverse=True)
-        return 200, {"result": chosen[:limit], "error": None}
+        chosen = self._select(source, start, end, sql)
+        if re.search(r"\bcount\(\*?\) as n\b", lowered):
+            if "as minute" in lowered:
+                minutes: dict[datetime, int] = {}
+                for row in chosen:
+                    minute = parse_ts(row["timestamp"]).replace(second=0, microsecond=0)
+                    minutes[minute] = minutes.get(minute, 0) + 1
+                result = [
+                    {"minute": to_us(m) if call.endpoint == "logs.all" else m.isoformat(), "n": n}
+                    for m, n in sorted(minutes.items())
+                ]
+                return 200, {"result": result[: min(limit, self.page_size)], "error": None}
+            return 200, {"result": [{"n": len(chosen)}], "error": None}
+        if not re.search(r"order by [\w.]*timestamp asc", lowered):
+            chosen = chosen[::-1]
+        rows = [self._project(sql, r) for r in chosen[: min(limit, self.page_size)]]
+        return 200, {"result": rows, "error": None}
+
+    _LIT = r"(?:timestamp_micros\((\d+)\)|toDateTime64\('([^']+)', 6, 'UTC'\))"
+
+    @classmethod
+    def _literal(cls, groups: tuple) -> datetime:
+        micros, text = groups
+        return parse_ts(int(micros)) if micros else parse_ts(text)
+
+    def _select(self, source: str, start: datetime, end: datetime, sql: str) -> list[dict]:
+        """Rows in the API window ``(start, end]`` that the client's SQL predicate keeps."""
+        keys, held = self._index.get(source, ([], []))
+        lo = re.search(rf"timestamp >= {self._LIT}", sql)
+        hi = re.search(rf"timestamp < {self._LIT}", sql)
+        after = re.search(
+            rf"\(\S*timestamp > {self._LIT} or \(\S*timestamp = {self._LIT} and \S*id > "
+            r"'((?:[^'\\]|\\.)*)'\)\)",
+            sql,
+        )
+        first = bisect.bisect_right(keys, (start, "\U0010ffff"))
+        last = bisect.bisect_right(keys, (end, "\U0010ffff"))
+        if lo:
+            first = max(first, bisect.bisect_left(keys, (self._literal(lo.groups()), "")))
+        if hi:
+            last = min(last, bisect.bisect_left(keys, (self._literal(hi.groups()), "")))
+        if after:
+            g = after.groups()
+            cursor = (self._literal(g[0:2]), re.sub(r"\\(.)", r"\1", g[4]))
+            first = max(first, bisect.bisect_right(keys, cursor))
+        return held[first:last] if first < last else []
+
+    @staticmethod
+    def _project(sql: str, row: dict) -> dict:
+        """ClickHouse ``nullIf(log_attributes['k'], '') as `k``` columns; else the row."""
+        keys = re.findall(r"nullIf\(log_attributes\['([^']+)'\], ''\) as `([^`]+)`", sql)
+        if not keys or "log_attributes" not in row:
+            return row
+        out = {k: row[k] for k in ("id", "timestamp", "event_message", "severity_text", "source")}
+        for key, alias in keys:
+            out[alias] = row["log_attributes"].get(key) or None
+        return out
 
     def _window(self, start: str | None, end: str | None) -> tuple[datetime, datetime]:
         minute = timedelta(minutes=1)
@@ -243,13 +361,18 @@ class FakeSupabaseApi:
             return parse_ts(start), parse_ts(start) + minute
         if start is None:
             return parse_ts(end) - minute, parse_ts(end)
-        begin = parse_ts(start)
-        floor = begin.replace(second=0, microsecond=0)
-        if self.start_rounding == "floor":
-            begin = floor
-        elif self.start_rounding == "ceil" and begin != floor:
-            begin = floor + minute
-        return begin, parse_ts(end)
+        return self._round(parse_ts(start)), self._round(parse_ts(end))
+
+    def _round(self, value: datetime) -> datetime:
+        minute = timedelta(minutes=1)
+        floor = value.replace(second=0, microsecond=0)
+        if self.start_rounding == "floor" or (
+            self.start_rounding == "nearest" and value - floor < timedelta(seconds=30)
+        ):
+            return floor
+        if self.start_rounding in ("ceil", "nearest") and value != floor:
+            return floor + minute
+        return value
 
     def _source(self, call: Call) -> tuple[str, str | None]:
         sql = call.sql
@@ -263,16 +386,23 @@ class FakeSupabaseApi:
         found = re.search(r"\bsource\s*=\s*'(\w+)'", sql)
         if not re.search(r"\bfrom\s+logs\b", sql, re.I) or not found:
             return "", "Code: 60. DB::Exception: Unknown table expression; use from logs"
+        if re.search(r"count\(\*\)|select \*", sql):
+            return "", "count(*) and select * are not supported; use count() and list columns"
         return found.group(1), None
 
     def _send(self, handler, call, status, payload, headers=None, cut=False) -> None:
         body = json.dumps(payload).encode()
         call.status = status
         call.rows = len(payload.get("result") or []) if status == 200 else 0
+        headers = dict(headers or {})
+        if call.gzip:
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        call.bytes_sent = len(body)
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             handler.send_header(name, value)
         handler.end_headers()
         if cut:

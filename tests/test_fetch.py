@@ -5,13 +5,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_supabase_api import FakeSupabaseApi, Fault, make_rows, to_clickhouse
+from fake_supabase_api import FakeClock, FakeSupabaseApi, Fault, make_rows, to_clickhouse
 
 from analysis import __main__ as cli
 from analysis import fetch
@@ -21,9 +22,18 @@ REF = "abcdefghijklmnopqrst"
 TOKEN = "sbp_TEST0123456789abcdefSECRETtoken42"
 START = datetime(2026, 2, 6, 5, 0, tzinfo=UTC)
 END = datetime(2026, 2, 6, 6, 0, tzinfo=UTC)
-FIRST_START = (
-    "2026-02-06T04:59:59.999999Z"  # START one microsecond early: the API's start is exclusive
-)
+
+
+def is_page(call) -> bool:
+    """A call for rows (not a count)."""
+    sql = call["sql"] if isinstance(call, dict) else call.sql
+    return " as n" not in sql
+
+
+def is_next_page(call) -> bool:
+    """A call for rows after a page key (not the first page of a window)."""
+    sql = call["sql"] if isinstance(call, dict) else call.sql
+    return is_page(call) and "id > '" in sql
 
 
 def incident_rows() -> dict[str, list[dict]]:
@@ -79,14 +89,20 @@ def assert_same_rows(out: Path, held: dict[str, list[dict]], start=START, end=EN
         got = [row for page in pages for row in page]
         assert all(len(page) <= fetch.ROW_CAP for page in pages)
         assert len({r["id"] for r in got}) == len(got), f"{source}: duplicate ids written"
+        # ClickHouse rows come back as the query's columns (only the attributes it selects).
+        sql = fetch.load_query(source, "clickhouse")
+        expected = [FakeSupabaseApi._project(sql, r) for r in expected]
         assert sorted(got, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
 
 
 # -- pure helpers ------------------------------------------------------------------------------
-def test_split_window_cuts_pieces_of_at_most_24_hours():
+def test_split_window_cuts_pieces_that_fit_one_call_with_their_margins():
     end = START + timedelta(hours=30)
     pieces = fetch.split_window(START, end)
-    assert pieces == [(START, START + timedelta(hours=24)), (START + timedelta(hours=24), end)]
+    assert pieces == [(START, START + timedelta(hours=23)), (START + timedelta(hours=23), end)]
+    for left, right in pieces:
+        lo, hi = fetch.api_bounds(left, right)
+        assert hi - lo <= timedelta(hours=24) and lo < left and hi > right
     assert fetch.split_window(START, END) == [(START, END)]
     with pytest.raises(FetchError, match="expected END after START"):
         fetch.split_window(END, START)
@@ -179,6 +195,11 @@ def test_realtime_families_of_the_aggregate_match_their_messages():
         "rate_limited": "ClientJoinRateLimitReached: Too many joins per second",
         "billing_samples": "Billing metrics: [:realtime, :connections]",
     }
+    # Ingest counts a Postgres-side termination as a disconnect too (issue 13.8).
+    admin_shutdown = (
+        "Postgrex.Protocol (#PID<0.3131.0>) disconnected: ** (Postgrex.Error) FATAL 57P01 "
+        "(admin_shutdown) terminating connection due to administrator command"
+    )
     for flavour in fetch.FLAVOURS:
         sql = fetch.load_query("realtime_logs", flavour, "per_minute")
         patterns = dict(
@@ -194,6 +215,10 @@ def test_realtime_families_of_the_aggregate_match_their_messages():
                 {"too_many_connections"} if family == "connect_failed" else set()
             )
             assert hits == expected, (flavour, family, hits)
+        assert re.search(patterns["disconnects"], admin_shutdown), flavour
+        assert not any(
+            re.search(p, admin_shutdown) for f, p in patterns.items() if f != "disconnects"
+        )
 
 
 # -- against the fake API ----------------------------------------------------------------------
@@ -207,11 +232,15 @@ def test_fetch_writes_every_row_once_in_pages_ingest_reads(tmp_path):
     assert result.rows == {s: len(r) for s, r in held.items()}
     assert result.pages == {"edge_logs": 3, "postgres_logs": 1, "realtime_logs": 1}
     assert result.duplicates_dropped == {s: 0 for s in held}
-    # Page 2 starts one microsecond before page 1's last row: its tied rows are fetched again.
+    # API bounds are whole minutes a minute wide of the window; the SQL selects the rows:
+    # a count, the pages keyed by the last row's (timestamp, id), a count again.
     edge = [c for c in calls if "from edge_logs" in c.sql]
-    first_page = read_pages(out, "edge_logs")[0]
-    last_us = first_page[-1]["timestamp"]
-    assert fetch.row_timestamp(edge[1].start) == fetch.row_timestamp(last_us - 1)
+    assert {(c.start, c.end) for c in calls} == {("2026-02-06T04:59:00Z", "2026-02-06T06:01:00Z")}
+    assert [is_page(c) for c in edge] == [False, True, True, True, False]
+    last = read_pages(out, "edge_logs")[0][-1]
+    assert f"timestamp_micros({last['timestamp']})" in edge[2].sql and last["id"] in edge[2].sql
+    assert "timestamp >= timestamp_micros(1770354000000000)" in edge[1].sql
+    assert "timestamp < timestamp_micros(1770357600000000)" in edge[1].sql
     assert all(c.endpoint == "logs.all" and c.status == 200 for c in calls)
     assert not (out / fetch.STATE_FILE).exists()
 
@@ -284,7 +313,7 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
     assert fetch._to_us(START) in kept and fetch._to_us(end) not in kept
     assert {fetch._to_us(seam), fetch._to_us(seam) - 1, fetch._to_us(seam) + 1} <= kept
     spans = [fetch.row_timestamp(c.end) - fetch.row_timestamp(c.start) for c in calls]
-    assert len(calls) == 2 and max(spans) <= timedelta(hours=24)
+    assert sum(is_page(c) for c in calls) == 2 and max(spans) <= timedelta(hours=24)
 
 
 def test_the_fake_api_refuses_a_window_over_24_hours_and_the_error_is_one_line():
@@ -328,14 +357,15 @@ def test_a_connection_dropped_mid_page_is_retried_without_duplicates(tmp_path):
     sleeps = Sleeps()
 
     def second_edge_page(call):
-        return "from edge_logs" in call["sql"] and call["start"] != FIRST_START
+        return "from edge_logs" in call["sql"] and is_next_page(call)
 
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
         api.queue(Fault("drop", when=second_edge_page))
         api.queue(Fault("reset", when=lambda call: "from realtime_logs" in call["sql"]))
+        api.queue(Fault("backend", when=lambda call: "from postgres_logs" in call["sql"]), 2)
         result = run_fetch(api, tmp_path / "o", sleeps)
         faults = [c.fault for c in api.calls if c.fault]
-    assert faults == ["drop", "reset"] and len(sleeps) == 2
+    assert faults == ["drop", "backend", "backend", "reset"] and len(sleeps) == 4
     assert result.duplicates_dropped["edge_logs"] == 0
     assert_same_rows(tmp_path / "o", held)
 
@@ -349,20 +379,109 @@ def test_redirects_are_not_followed_so_the_token_stays_home(tmp_path):
         assert len(api.calls) == 1
 
 
-def test_a_start_moved_back_to_the_minute_costs_repeats_not_rows(tmp_path):
+@pytest.mark.parametrize("rounding", ["nearest", "floor", "ceil", None])
+@pytest.mark.parametrize("flavour", ["bigquery", "clickhouse"])
+def test_rows_on_the_window_edges_survive_any_minute_rounding(tmp_path, rounding, flavour):
     held = incident_rows()
-    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, start_rounding="floor") as api:
+    # Rows exactly at START (kept), just before it and exactly at END (both outside).
+    edge = held["edge_logs"]
+    for index, moment in enumerate(
+        [START, START - timedelta(microseconds=1), END, END - timedelta(microseconds=1)]
+    ):
+        edge[index]["timestamp"] = fetch._to_us(moment)
+    edge.sort(key=lambda r: r["timestamp"])
+    if flavour == "clickhouse":
+        held = {s: [to_clickhouse(r, s) for r in rows] for s, rows in held.items()}
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, start_rounding=rounding) as api:
+        result = run_fetch(api, tmp_path / "o", flavour=flavour)
+    assert_same_rows(tmp_path / "o", held)
+    assert result.rows["edge_logs"] == len(edge) - 2
+
+
+@pytest.mark.parametrize("page_size", [1, 333, 999])
+def test_a_server_answering_short_pages_still_gives_every_row_once(tmp_path, page_size):
+    held = incident_rows()
+    if page_size == 1:
+        held = {s: rows[:40] for s, rows in held.items()}
+    with FakeSupabaseApi(
+        held, project_ref=REF, token=TOKEN, page_size=page_size, max_requests=2000
+    ) as api:
         result = run_fetch(api, tmp_path / "o")
     assert_same_rows(tmp_path / "o", held)
-    assert result.duplicates_dropped["edge_logs"] > 0
+    assert result.rows == {s: len(r) for s, r in held.items()}
 
 
-def test_a_start_moved_forward_is_detected_instead_of_losing_rows(tmp_path):
+def test_rows_the_server_does_not_return_stop_the_fetch_naming_them(tmp_path, monkeypatch, capsys):
+    held = incident_rows()
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    out = tmp_path / "cli"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, page_size=700) as api:
+        # The third edge page comes back empty, as if the store had lost those rows.
+        api.queue(Fault("empty", when=lambda c: "from edge_logs" in c["sql"] and is_page(c)))
+        api.faults[0].when = _nth(lambda c: "from edge_logs" in c["sql"] and is_page(c), 3)
+        assert cli.main(_cli_args(api, out, "--no-progress")) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("error: edge_logs [2026-02-06T05:00:00Z")
+        assert "the log store counts 2500 rows, the API returned 1400 (1100 missing)" in err
+        assert "minutes: 2026-02-06T05:" in err and "in the store, 0 fetched" in err
+        # The window's pages were discarded; nothing half-fetched looks complete.
+        assert not list((out / "edge_logs").glob("page-*")) and not (out / "SHA256SUMS").exists()
+        assert cli.main(_cli_args(api, out, "--no-progress")) == 0
+    assert_same_rows(out, held)
+
+
+def _nth(predicate, n):
+    """A fault condition true for the n-th call matching ``predicate`` only."""
+    seen = {"n": 0}
+
+    def when(call):
+        if not predicate(call):
+            return False
+        seen["n"] += 1
+        return seen["n"] == n
+
+    return when
+
+
+def test_the_documented_rate_limit_without_retry_after_is_outlasted(tmp_path):
+    held = incident_rows()
+    clock = FakeClock()
     with FakeSupabaseApi(
-        incident_rows(), project_ref=REF, token=TOKEN, start_rounding="ceil"
+        held, project_ref=REF, token=TOKEN, page_size=30, rate_limit=(60, 60.0), clock=clock.now
     ) as api:
-        with pytest.raises(FetchError, match="did not come back"):
-            run_fetch(api, tmp_path / "o")
+        plan = fetch.FetchPlan(project_ref=REF, start=START, end=END, out_dir=tmp_path / "o")
+        client = fetch.ApiClient(
+            project_ref=REF,
+            token=TOKEN,
+            base_url=api.base_url,
+            timeout=5,
+            min_interval=0,
+            sleep=clock.sleep,
+            clock=clock.now,
+            rng=random.Random(3),
+        )
+        fetch.fetch_incident(plan, client, progress=False)
+        blocked = [c for c in api.calls if c.fault == "rate_limit"]
+    assert_same_rows(tmp_path / "o", held)
+    assert len(api.calls) > 90 and blocked  # well over the 60 calls a minute allowed
+    assert all(c.status == 429 for c in blocked)
+    assert all(60 <= s <= 75 for s in clock.sleeps)
+    assert len(clock.sleeps) == len(blocked)
+
+
+def test_responses_arrive_gzipped_and_jitter_differs_per_process(tmp_path):
+    held = incident_rows()
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, tmp_path / "o")
+        calls = list(api.calls)
+    assert all(c.gzip for c in calls)
+    pages = [c for c in calls if is_page(c) and c.rows]
+    raw = sum(len(gzip.decompress((p).read_bytes())) for p in (tmp_path / "o").rglob("page-*"))
+    assert sum(c.bytes_sent for c in pages) * 3 < raw
+    assert_same_rows(tmp_path / "o", held)
+    first = fetch.ApiClient(project_ref=REF, token=TOKEN)
+    second = fetch.ApiClient(project_ref=REF, token=TOKEN)
+    assert [first.rng.random() for _ in range(3)] != [second.rng.random() for _ in range(3)]
 
 
 def test_persistent_failure_gives_up_with_one_line(tmp_path):
@@ -405,7 +524,7 @@ def test_refusals_name_the_cause_and_never_the_token(tmp_path):
     assert TOKEN not in str(info.value)
 
 
-def test_rows_out_of_order_or_stuck_on_one_timestamp_are_refused(tmp_path, monkeypatch):
+def test_rows_out_of_order_are_refused_and_a_long_tie_is_paged_through(tmp_path, monkeypatch):
     held = {"realtime_logs": make_rows("realtime_logs", START, END, 30, ref=REF, seed=5)}
     plan = fetch.FetchPlan(
         project_ref=REF, start=START, end=END, out_dir=tmp_path / "a", sources=("realtime_logs",)
@@ -413,7 +532,7 @@ def test_rows_out_of_order_or_stuck_on_one_timestamp_are_refused(tmp_path, monke
     unordered = "select t.id, t.timestamp, t.event_message, t.metadata from realtime_logs as t"
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
         monkeypatch.setattr(fetch, "load_query", lambda *a, **k: unordered + " limit 1000")
-        with pytest.raises(FetchError, match="expected ascending order"):
+        with pytest.raises(FetchError, match="order by timestamp, id"):
             fetch.fetch_incident(plan, make_client(api), progress=False)
     monkeypatch.undo()
     same = make_rows("realtime_logs", START, END, 1001, ref=REF, seed=6, tie=(0, 1001))
@@ -421,30 +540,25 @@ def test_rows_out_of_order_or_stuck_on_one_timestamp_are_refused(tmp_path, monke
         project_ref=REF, start=START, end=END, out_dir=tmp_path / "b", sources=("realtime_logs",)
     )
     with FakeSupabaseApi({"realtime_logs": same}, project_ref=REF, token=TOKEN) as api:
-        with pytest.raises(FetchError, match="brought no new row"):
-            fetch.fetch_incident(plan, make_client(api), progress=False)
-        assert len(api.calls) == 2
+        fetch.fetch_incident(plan, make_client(api), progress=False)
+        assert sum(is_page(c) for c in api.calls) == 2  # the page key (timestamp, id) moves on
+    assert_same_rows(tmp_path / "b", {"realtime_logs": same})
 
 
 def test_an_interrupted_fetch_resumes_without_downloading_finished_pages(tmp_path):
     held = incident_rows()
     out = tmp_path / "resumed"
-    third_edge_call = {"n": 0}
-
-    def third_edge(call):
-        if "from edge_logs" not in call["sql"]:
-            return False
-        third_edge_call["n"] += 1
-        return third_edge_call["n"] >= 3
 
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
-        api.queue(Fault("status", status=403, message="Forbidden", when=third_edge))
+        # The fourth edge call (count, page 1, page 2, page 3) is refused.
+        third_page = _nth(lambda c: "from edge_logs" in c["sql"], 4)
+        api.queue(Fault("status", status=403, message="Forbidden", when=third_page))
         with pytest.raises(FetchError, match="HTTP 403"):
             run_fetch(api, out)
         first_run = list(api.calls)
     state = json.loads((out / fetch.STATE_FILE).read_text())
-    # Page 2 holds 980 new rows: 20 of the 40 tied rows came back and were dropped by id.
-    assert [p["rows"] for p in state["sources"]["edge_logs"]["pages"]] == [1000, 980]
+    # Pages are keyed by (timestamp, id): the 40 tied rows across the boundary cost nothing.
+    assert [p["rows"] for p in state["sources"]["edge_logs"]["pages"]] == [1000, 1000]
     assert not (out / fetch.MANIFEST_FILE).exists()
     finished = {
         p: (out / p).read_bytes()
@@ -456,12 +570,12 @@ def test_an_interrupted_fetch_resumes_without_downloading_finished_pages(tmp_pat
         second_run = list(api.calls)
     assert result.resumed
     # The resumed run asks only for what was missing: edge from the cursor, then the others.
-    assert len(first_run) == 3 and len(second_run) == 3
-    assert second_run[0].start == first_run[2].start != FIRST_START
-    assert [c.sql.split("from ")[1].split()[0] for c in second_run] == [
-        "edge_logs",
-        "postgres_logs",
-        "realtime_logs",
+    assert len(first_run) == 4 and first_run[3].status == 403
+    assert second_run[0].sql == first_run[3].sql and is_next_page(second_run[0])
+    assert [(c.sql.split("from ")[1].split()[0], is_page(c)) for c in second_run] == [
+        ("edge_logs", True),
+        ("edge_logs", False),
+        *[(s, p) for s in ("postgres_logs", "realtime_logs") for p in (False, True, False)],
     ]
     assert all((out / p).read_bytes() == data for p, data in finished.items())
     assert_same_rows(out, held)
@@ -744,7 +858,122 @@ def test_ctrl_c_mid_fetch_keeps_the_finished_pages_and_the_rerun_completes(
         calls_before = len(api.calls)
         assert cli.main(_cli_args(api, out, "--no-progress")) == 0
         resumed_calls = api.calls[calls_before:]
-    # The second edge call (whose page was never written) is asked again; page 1 is not.
-    assert resumed_calls[0].start != FIRST_START and "from edge_logs" in resumed_calls[0].sql
+    # The second page (never written) is asked again from page 1's key; page 1 is not.
+    assert is_next_page(resumed_calls[0]) and "from edge_logs" in resumed_calls[0].sql
     assert_same_rows(out, held)
     assert not (out / fetch.STATE_FILE).exists()
+
+
+# -- kills at any point --------------------------------------------------------------------------
+# Runs the command line in a child process that SIGKILLs itself half-way through the n-th
+# write of a chosen file (half its bytes in the .part), or just before the state file is removed.
+_KILLER = """
+import os, signal, sys
+from analysis import __main__ as cli, fetch
+
+target, nth = sys.argv[1], int(sys.argv[2])
+seen = {"n": 0}
+write, remove = fetch._write_atomic, os.remove
+
+def die_writing(path, data):
+    if target in path.name:
+        seen["n"] += 1
+        if seen["n"] == nth:
+            part = path.with_name(path.name + ".part")
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+    write(path, data)
+
+def die_removing(path):
+    if target == "remove-state":
+        os.kill(os.getpid(), signal.SIGKILL)
+    remove(path)
+
+fetch._write_atomic = die_writing
+fetch.os.remove = die_removing
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "nth"),
+    [
+        (fetch.STATE_FILE, 1),  # the very first write into the new directory
+        ("page-", 2),
+        (fetch.STATE_FILE, 5),
+        ("incident.json", 1),
+        (fetch.MANIFEST_FILE, 1),
+        (fetch.CHECKSUM_FILE, 1),
+        ("remove-state", 1),
+    ],
+)
+def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, target, nth):
+    import subprocess
+    import sys
+
+    held = incident_rows()
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    out, straight = tmp_path / "killed" / "incident", tmp_path / "straight" / "incident"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        args = _cli_args(api, out, "--no-progress")
+        killed = subprocess.run(
+            [sys.executable, "-c", _KILLER, target, str(nth), *args],
+            env={**os.environ, fetch.TOKEN_ENV: TOKEN},
+            capture_output=True,
+            timeout=120,
+        )
+        assert killed.returncode == -9, killed.stderr.decode()[-500:]
+        assert cli.main(args) == 0
+        assert cli.main(_cli_args(api, straight, "--no-progress")) == 0
+    files = sorted(p.relative_to(straight) for p in straight.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == files
+    assert fetch.CHECKSUM_FILE in {str(f) for f in files} and not list(out.rglob("*.part"))
+    for name in files:
+        assert (out / name).read_bytes() == (straight / name).read_bytes(), name
+    assert_same_rows(out, held)
+
+
+@pytest.mark.slow  # ~40k rows decoded four times: about 30 s on the shared machine
+def test_the_shipped_hour_through_a_hostile_api_comes_back_row_for_row(tmp_path):
+    """Minute rounding, short pages, the 60-a-minute block, backend errors and gzip at once."""
+    shipped = Path(__file__).resolve().parents[1] / "data" / "raw" / "2026-02-06-eventlive"
+    held = {
+        source: [
+            row
+            for page in sorted((shipped / source).glob("page-*.json.gz"))
+            for row in fetch.read_page(page)
+        ]
+        for source in fetch.SOURCES
+    }
+    incident = json.loads((shipped / "incident.json").read_text())
+    start = fetch.parse_window_bound(incident["window_start"], "START")
+    end = fetch.parse_window_bound(incident["window_end"], "END")
+    clock = FakeClock()
+    with FakeSupabaseApi(
+        held,
+        project_ref=incident["project_ref"],
+        token=TOKEN,
+        page_size=700,
+        rate_limit=(60, 60.0),
+        clock=clock.now,
+        max_requests=1000,
+    ) as api:
+        api.queue(Fault("backend"), 3)
+        plan = fetch.FetchPlan(
+            project_ref=incident["project_ref"], start=start, end=end, out_dir=tmp_path / "o"
+        )
+        client = fetch.ApiClient(
+            project_ref=incident["project_ref"],
+            token=TOKEN,
+            base_url=api.base_url,
+            timeout=30,
+            min_interval=0,
+            sleep=clock.sleep,
+            clock=clock.now,
+        )
+        result = fetch.fetch_incident(plan, client, progress=False)
+        faults = {c.fault for c in api.calls}
+    assert {"backend", "rate_limit"} <= faults
+    assert result.rows["edge_logs"] == len(held["edge_logs"]) > 40_000
+    assert_same_rows(tmp_path / "o", held, start, end)

@@ -52,7 +52,11 @@ DEFAULT_BASE_URL = "https://api.supabase.com"
 TOKEN_ENV = "SUPABASE_ACCESS_TOKEN"
 BASE_URL_ENV = "SUPABASE_API_URL"
 ROW_CAP = 1000
-MAX_PIECE = timedelta(hours=24)
+MINUTE = timedelta(minutes=1)
+# One API call covers at most 24 hours; a piece's API bounds are widened by a minute each side.
+MAX_PIECE = timedelta(hours=23)
+# Per-minute counts (1000-row cap) used only to name the minutes of a failed completeness check.
+DIAGNOSIS_PIECE = timedelta(minutes=960)
 SOURCES = ("edge_logs", "postgres_logs", "realtime_logs")
 FLAVOURS = ("bigquery", "clickhouse")
 MODES = ("raw",)
@@ -61,7 +65,6 @@ STATE_FILE = ".fetch-state.json"
 MANIFEST_FILE = "fetch-manifest.json"
 CHECKSUM_FILE = "SHA256SUMS"
 ANNOTATIONS_HEADER = "time_utc,label,note\n"
-ONE_MICROSECOND = timedelta(microseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REF_RE = re.compile(r"^[a-z0-9]{1,40}$")
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -73,14 +76,18 @@ class RetryPolicy:
 
     Attempt ``k`` (1-based) that fails waits a uniformly random time in ``[0, min(max_delay,
     base_delay * 2**(k-1))]`` (full jitter), or ``Retry-After`` plus up to ``base_delay`` of
-    jitter when the server sends one. A ``Retry-After`` above ``max_retry_after`` ends the fetch
-    (it resumes when run again) instead of blocking for that long.
+    jitter when the server sends one. A 429 without ``Retry-After`` waits ``rate_window``
+    plus up to a quarter of it: the documented limit (60 calls a minute) blocks until its
+    minute has passed, which a short exponential schedule would not outlast. A
+    ``Retry-After`` above ``max_retry_after`` ends the fetch (it resumes when run again)
+    instead of blocking for that long.
     """
 
     max_attempts: int = 6
     base_delay: float = 1.0
     max_delay: float = 60.0
     max_retry_after: float = 300.0
+    rate_window: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,8 @@ class ApiClient:
     base_url
         ``https://api.supabase.com`` unless overridden (the tests' local server).
     sleep, clock, rng
-        Injected so tests run without waiting and jitter is seeded.
+        Injected so tests run without waiting. The jitter's generator is seeded from the
+        system's entropy by default, so clients that fail together do not retry together.
     min_interval
         Seconds between two calls (the API allows about 60 calls per minute).
     """
@@ -136,7 +144,7 @@ class ApiClient:
     min_interval: float = 1.0
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    rng: random.Random = field(default_factory=random.Random)
     requests: int = 0
     _last_call: float | None = None
     _opener: urllib.request.OpenerDirector | None = field(default=None, repr=False)
@@ -157,9 +165,11 @@ class ApiClient:
         return f"/v1/projects/{ref}/analytics/endpoints/{ENDPOINTS[self.flavour]}"
 
     def query_logs(self, sql: str, start: datetime, end: datetime, what: str) -> list[dict]:
-        """Run ``sql`` over ``(start, end]``; return the rows, retrying transient failures.
+        """Run ``sql`` with the API window ``(start, end]``; return the rows.
 
-        ``what`` names the call in error messages (source and window).
+        Transient failures are retried: connection errors, 408/425/429/5xx, a body cut short,
+        and the log store's "Backend error! Retry your query" inside a 200. ``what`` names the
+        call in error messages (source and window).
         """
         params = {
             "sql": sql,
@@ -172,6 +182,7 @@ class ApiClient:
             headers={
                 "Authorization": f"Bearer {self.token}",
                 "Accept": "application/json",
+                "Accept-Encoding": "gzip",
                 "User-Agent": "eventlive-postmortem-fetch/0.1",
             },
         )
@@ -180,11 +191,13 @@ class ApiClient:
             self._pace()
             self.requests += 1
             retry_after: float | None = None
+            rate_limited = False
             try:
                 with self._opener.open(request, timeout=self.timeout) as response:
                     body = response.read()
+                    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
             except urllib.error.HTTPError as exc:
-                detail = self._api_message(_read_quietly(exc))
+                detail = self._api_message(_decode_body(_read_quietly(exc), exc.headers))
                 if exc.code not in _RETRYABLE_STATUS:
                     raise FetchError(
                         f"{what}: HTTP {exc.code} from {self.endpoint_path}: {detail}"
@@ -192,19 +205,29 @@ class ApiClient:
                     ) from None
                 last = f"HTTP {exc.code} ({detail})"
                 retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+                rate_limited = exc.code == 429
             except (OSError, http.client.HTTPException) as exc:
                 # A reset, a refused connection or a body cut short mid-page: all transient.
                 last = f"connection failed ({type(exc).__name__}: {self._scrub(str(exc))})"
             else:
                 try:
+                    if encoding == "gzip":
+                        body = gzip.decompress(body)
+                    elif encoding not in ("", "identity"):
+                        raise FetchError(
+                            f"{what}: response in Content-Encoding {encoding[:20]!r}; "
+                            "expected gzip or none"
+                        )
                     envelope = json.loads(body)
-                except (UnicodeDecodeError, json.JSONDecodeError):
+                except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError):
                     last = f"response is not JSON ({len(body)} bytes; truncated?)"
                 else:
-                    return self._rows(envelope, what)
+                    if not _is_transient_error(envelope):
+                        return self._rows(envelope, what)
+                    last = f"the log store asked to retry ({self._api_message(envelope)})"
             if attempt == self.retry.max_attempts:
                 break
-            self.sleep(self._delay(attempt, retry_after, what))
+            self.sleep(self._delay(attempt, retry_after, what, rate_limited))
         raise FetchError(
             f"{what}: gave up after {self.retry.max_attempts} attempts; last failure: {last}; "
             "run the same command again to resume"
@@ -229,7 +252,9 @@ class ApiClient:
             )
         return rows
 
-    def _delay(self, attempt: int, retry_after: float | None, what: str) -> float:
+    def _delay(
+        self, attempt: int, retry_after: float | None, what: str, rate_limited: bool = False
+    ) -> float:
         policy = self.retry
         if retry_after is not None:
             if retry_after > policy.max_retry_after:
@@ -238,6 +263,8 @@ class ApiClient:
                     f"{policy.max_retry_after:.0f} s; run the same command later to resume"
                 )
             return retry_after + self.rng.uniform(0, policy.base_delay)
+        if rate_limited:
+            return policy.rate_window + self.rng.uniform(0, policy.rate_window / 4)
         return self.rng.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
 
     def _pace(self) -> None:
@@ -300,6 +327,29 @@ def _read_quietly(exc: urllib.error.HTTPError) -> bytes:
         return b""
 
 
+def _decode_body(body: bytes, headers) -> bytes:
+    """Return an error body as sent, gunzipped when the server compressed it."""
+    if (headers.get("Content-Encoding") or "").strip().lower() == "gzip":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError):
+            return b""
+    return body
+
+
+# The log store's own "try again" answers arrive inside a 200 envelope.
+_TRANSIENT_ERROR_RE = re.compile(r"retry your query|backend error|try again", re.IGNORECASE)
+
+
+def _is_transient_error(envelope: object) -> bool:
+    """Tell whether an envelope's error says to retry (``"Backend error! Retry your query"``)."""
+    if not isinstance(envelope, dict) or envelope.get("error") in (None, "", [], {}):
+        return False
+    error = envelope["error"]
+    text = error if isinstance(error, str) else json.dumps(error)
+    return bool(_TRANSIENT_ERROR_RE.search(text))
+
+
 def validate_base_url(base_url: str) -> str:
     """Return ``base_url`` without a trailing slash; refuse plain http beyond this machine.
 
@@ -358,7 +408,7 @@ def parse_window_bound(text: str, name: str) -> datetime:
 def split_window(
     start: datetime, end: datetime, max_piece: timedelta = MAX_PIECE
 ) -> list[tuple[datetime, datetime]]:
-    """Split ``(start, end]`` into consecutive pieces of at most ``max_piece``."""
+    """Split ``[start, end)`` into consecutive pieces of at most ``max_piece``."""
     if end <= start:
         raise FetchError(
             f"window {format_iso(start)} .. {format_iso(end)}: expected END after START"
@@ -412,6 +462,139 @@ def strip_sql_comments(sql: str) -> str:
     """Drop ``--`` comment lines and blank lines; the API receives only the statement."""
     lines = [line.rstrip() for line in sql.splitlines()]
     return "\n".join(line for line in lines if line.strip() and not line.lstrip().startswith("--"))
+
+
+def api_bounds(left: datetime, right: datetime) -> tuple[datetime, datetime]:
+    """Return the API window for ``[left, right)``: whole minutes, a minute wider each side.
+
+    The API rounds its bounds to the minute and treats the start as exclusive; bounds already
+    on a whole minute and a minute wide of the rows make both harmless. The query's own
+    timestamp predicate keeps exactly ``[left, right)``.
+    """
+    floor = left.replace(second=0, microsecond=0)
+    ceil = right.replace(second=0, microsecond=0)
+    if ceil < right:
+        ceil += MINUTE
+    return floor - MINUTE, ceil + MINUTE
+
+
+def sql_timestamp(flavour: str, value: datetime) -> str:
+    """Return a timestamp literal the flavour compares with its ``timestamp`` column."""
+    if flavour == "bigquery":
+        return f"timestamp_micros({_to_us(value)})"
+    return f"toDateTime64('{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
+
+
+def sql_string(value: str) -> str:
+    """Return a single-quoted string literal (ids come from the API, so they are escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def window_predicate(
+    flavour: str, left: datetime, right: datetime, after: tuple[int, str] | None = None
+) -> str:
+    """Return the SQL condition for rows in ``[left, right)`` after the key ``after = (µs, id)``."""
+    column, ident = ("t.timestamp", "t.id") if flavour == "bigquery" else ("timestamp", "id")
+    parts = [
+        f"{column} >= {sql_timestamp(flavour, left)}",
+        f"{column} < {sql_timestamp(flavour, right)}",
+    ]
+    if after is not None:
+        stamp = sql_timestamp(flavour, _from_us(after[0]))
+        parts.append(
+            f"({column} > {stamp} or ({column} = {stamp} and {ident} > {sql_string(after[1])}))"
+        )
+    return " and ".join(parts)
+
+
+_SQL_PARTS_RE = re.compile(
+    r"^\s*select\s+(?P<select>.+?)\s+from\s+(?P<from>.+?)"
+    r"(?:\s+where\s+(?P<where>.+?))?(?:\s+group\s+by\s+(?P<group>.+?))?"
+    r"(?:\s+order\s+by\s+(?P<order>.+?))?\s+limit\s+(?P<limit>\d+)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def split_sql(sql: str) -> dict[str, str | None]:
+    """Return the clauses of one of our queries (select, from, where, group, order, limit)."""
+    found = _SQL_PARTS_RE.match(strip_sql_comments(sql))
+    if not found:
+        raise FetchError(
+            "query: expected select ... from ... [where ...] [group by ...] [order by ...] "
+            f"limit N, found {strip_sql_comments(sql)[:80]!r}"
+        )
+    return found.groupdict()
+
+
+def _join_sql(parts: dict[str, str | None], predicate: str) -> str:
+    where = f"({parts['where']}) and {predicate}" if parts["where"] else predicate
+    lines = [f"select {parts['select']}", f"from {parts['from']}", f"where {where}"]
+    if parts["group"]:
+        lines.append(f"group by {parts['group']}")
+    if parts["order"]:
+        lines.append(f"order by {parts['order']}")
+    lines.append(f"limit {parts['limit']}")
+    return "\n".join(lines)
+
+
+def page_sql(
+    sql: str,
+    flavour: str,
+    left: datetime,
+    right: datetime,
+    after: tuple[int, str] | None = None,
+) -> str:
+    """Restrict ``sql`` to ``[left, right)`` and to rows after the key ``after``."""
+    return _join_sql(split_sql(sql), window_predicate(flavour, left, right, after))
+
+
+def count_sql(sql: str, flavour: str, left: datetime, right: datetime) -> str:
+    """Count the rows ``sql`` selects in ``[left, right)``, as one row ``{"n": ...}``."""
+    parts = split_sql(sql)
+    count = "count(*)" if flavour == "bigquery" else "count()"
+    return _join_sql(
+        {**parts, "select": f"{count} as n", "group": None, "order": None, "limit": "1"},
+        window_predicate(flavour, left, right),
+    )
+
+
+def minute_count_sql(sql: str, flavour: str, left: datetime, right: datetime) -> str:
+    """Count the rows of ``sql`` per minute in ``[left, right)`` (at most 1000 minutes)."""
+    parts = split_sql(sql)
+    if flavour == "bigquery":
+        select, group = "timestamp_trunc(t.timestamp, minute) as minute, count(*) as n", "minute"
+    else:
+        select, group = "toStartOfMinute(timestamp) as minute, count() as n", "minute"
+    return _join_sql(
+        {**parts, "select": select, "group": group, "order": "minute", "limit": str(ROW_CAP)},
+        window_predicate(flavour, left, right),
+    )
+
+
+def _is_count(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+
+
+def _new_source_state() -> dict:
+    return {"piece": 0, "done": False, "pages": [], "duplicates": 0, **_piece_state()}
+
+
+def _piece_state() -> dict:
+    """Return what a source's state holds about its current piece (reset per piece)."""
+    return {"cursor": None, "expected": None, "received": 0, "exhausted": False, "recounts": 0}
+
+
+def _remove_partial_writes(out: Path) -> None:
+    """Delete what a killed write left: ``*.part`` files are never a finished file."""
+    for part in out.rglob("*.part"):
+        if part.is_file():
+            part.unlink()
+
+
+def _from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
 
 
 def encode_page(rows: list[dict]) -> bytes:
@@ -470,16 +653,20 @@ def _load_json(path: Path) -> dict:
 
 
 class _Fetcher:
-    """One fetch run: state, pages and progress for every source of a plan."""
+    """One fetch run: state, pages and progress for every source of a plan.
+
+    Each source's window is cut into pieces of at most :data:`MAX_PIECE`. A piece is asked
+    with API bounds widened to whole minutes around it (the API rounds its bounds to the
+    minute) while the SQL's own predicate selects exactly ``[left, right)``; rows are paged by
+    the key ``(timestamp, id)``, so no row is asked twice and a page shorter than the cap says
+    nothing about the end. A count of the piece's rows taken before and after the paging is
+    the only evidence of completeness: a mismatch discards the piece's pages and stops with
+    what is missing.
+    """
 
     def __init__(self, plan: FetchPlan, client: ApiClient, progress: bool) -> None:
         self.plan, self.client, self.progress = plan, client, progress
-        # The API serves (start, end]; ingest keeps [start, end). Shifting every bound back by
-        # one microsecond makes the two agree for microsecond timestamps.
-        self.pieces = [
-            (a - ONE_MICROSECOND, b - ONE_MICROSECOND)
-            for a, b in split_window(plan.start, plan.end)
-        ]
+        self.pieces = split_window(plan.start, plan.end)
         self.queries = {s: strip_sql_comments(load_query(s, plan.flavour)) for s in plan.sources}
         self.key = _plan_key(plan, self.queries)
         self.state_path = plan.out_dir / STATE_FILE
@@ -488,9 +675,11 @@ class _Fetcher:
     def run(self) -> FetchResult:
         out = self.plan.out_dir
         manifest_path = out / MANIFEST_FILE
-        if manifest_path.exists():
-            return self._already_complete(manifest_path)
+        if out.exists():
+            _remove_partial_writes(out)
         resumed = self.state_path.exists()
+        if not resumed and manifest_path.exists():
+            return self._already_complete(manifest_path)
         if resumed:
             self.state = _load_json(self.state_path)
             if self.state.get("plan") != self.key:
@@ -507,22 +696,13 @@ class _Fetcher:
         self._save_state()
         for source in self.plan.sources:
             self._fetch_source(source)
+        # The state file goes last: until then a rerun resumes and rewrites every final file.
         self._finish()
         os.remove(self.state_path)
         return self._result(resumed)
 
     def _fetch_source(self, source: str) -> None:
-        st = self.state["sources"].setdefault(
-            source,
-            {
-                "piece": 0,
-                "cursor_us": None,
-                "cursor_id": None,
-                "done": False,
-                "pages": [],
-                "duplicates": 0,
-            },
-        )
+        st = self.state["sources"].setdefault(source, _new_source_state())
         seen = self._seen_ids(source, st)
         total_minutes = int((self.plan.end - self.plan.start).total_seconds() // 60)
         bar = tqdm(
@@ -538,71 +718,139 @@ class _Fetcher:
             bar.set_postfix(rows=sum(p["rows"] for p in st["pages"]))
             while not st["done"]:
                 before = self._minutes_done(st)
-                self._fetch_one_call(source, st, seen)
+                self._step(source, st, seen)
                 bar.set_postfix(rows=sum(p["rows"] for p in st["pages"]), refresh=False)
                 bar.update(self._minutes_done(st) - before)
         finally:
             bar.close()
 
-    def _fetch_one_call(self, source: str, st: dict, seen: set[str]) -> None:
-        """One API call for ``source``: write its new rows as a page, advance the cursor."""
-        left, right = self.pieces[st["piece"]]
-        start = left
-        if st["cursor_us"] is not None:
-            # Start one microsecond before the last row so rows sharing its timestamp that
-            # did not fit in the previous page are returned; the ones already kept are dropped.
-            start = max(left, EPOCH + timedelta(microseconds=st["cursor_us"]) - ONE_MICROSECOND)
-        what = f"{source} {format_iso(start)} .. {format_iso(right)}"
-        rows = self.client.query_logs(self.queries[source], start, right, what)
-        stamps = self._check_rows(rows, left, right, what)
-        cursor = (
-            None if st["cursor_us"] is None else EPOCH + timedelta(microseconds=st["cursor_us"])
-        )
-        if st["cursor_id"] is not None and all(row["id"] != st["cursor_id"] for row in rows):
-            # The previous page's last row lies inside this call's window, so it must come
-            # back; if it does not, the API moved the start (e.g. rounded it to the minute)
-            # and rows between the two could be lost without a trace.
+    def _window_text(self, source: str, left: datetime, right: datetime) -> str:
+        return f"{source} [{format_iso(left)}, {format_iso(right)})"
+
+    def _count(self, source: str, left: datetime, right: datetime) -> int:
+        what = f"{self._window_text(source, left, right)} count"
+        sql = count_sql(self.queries[source], self.plan.flavour, left, right)
+        rows = self.client.query_logs(sql, *api_bounds(left, right), what)
+        if len(rows) != 1 or not _is_count(rows[0].get("n")):
             raise FetchError(
-                f"{what}: the last row of the previous page (id {st['cursor_id']}) did not "
-                "come back; the API did not honour iso_timestamp_start to the microsecond, so "
-                "paging by timestamp could lose rows; stopped (the pages so far are kept)"
+                f"{what}: expected one row with an integer 'n', found {str(rows)[:80]}"
             )
+        return int(rows[0]["n"])
+
+    def _step(self, source: str, st: dict, seen: set[str]) -> None:
+        """One API call for ``source``: a count, or a page of rows written to disk."""
+        left, right = self.pieces[st["piece"]]
+        if st["expected"] is None:
+            st["expected"] = self._count(source, left, right)
+            self._save_state()
+            return
+        if st["received"] < st["expected"] and not st["exhausted"]:
+            self._page(source, st, seen, left, right)
+            return
+        # Paging reached the count (or an empty page): count again to know nothing was missed.
+        recount = self._count(source, left, right)
+        if recount == st["received"]:
+            self._next_piece(source, st)
+        elif recount > st["received"] and not st["exhausted"] and st["recounts"] < 3:
+            # Rows logged late, after the first count: keep paging from the cursor.
+            st["expected"], st["recounts"] = recount, st["recounts"] + 1
+        else:
+            self._mismatch(source, st, left, right, recount)
+        self._save_state()
+
+    def _page(self, source: str, st: dict, seen: set[str], left: datetime, right: datetime) -> None:
+        after = None if st["cursor"] is None else (st["cursor"][0], st["cursor"][1])
+        what = self._window_text(source, left, right)
+        if after is not None:
+            what += f" after {format_iso(_from_us(after[0]))}"
+        sql = page_sql(self.queries[source], self.plan.flavour, left, right, after)
+        rows = self.client.query_logs(sql, *api_bounds(left, right), what)
+        keys = self._check_rows(rows, left, right, after, what)
+        if not rows:
+            st["exhausted"] = True
+            self._save_state()
+            return
         fresh = []
-        for row, stamp in zip(rows, stamps, strict=True):
+        for row in rows:
             if row["id"] in seen:
-                # Rows at the cursor come back by design (the overlap); any other known id
-                # (a row logged twice, or a start the API moved back) is counted.
-                if stamp != cursor:
-                    st["duplicates"] += 1
+                st["duplicates"] += 1  # the same id logged twice: kept once
                 continue
             seen.add(row["id"])
             fresh.append(row)
-        if len(rows) >= ROW_CAP and not fresh:
-            raise FetchError(
-                f"{what}: a full page of {len(rows)} rows brought no new row (more than "
-                f"{ROW_CAP} rows share the timestamp {format_iso(stamps[-1])}, or the API "
-                "ignores the start of the window); export that moment by hand "
-                "(analysis/queries/README.md)"
-            )
-        for chunk_start in range(0, len(fresh), ROW_CAP):
-            self._write_page(source, st, fresh[chunk_start : chunk_start + ROW_CAP], start, right)
-        if len(rows) >= ROW_CAP:
-            st["cursor_us"], st["cursor_id"] = _to_us(stamps[-1]), rows[-1]["id"]
-        else:
-            st["piece"] += 1
-            st["cursor_us"], st["cursor_id"] = None, None
-            if st["piece"] == len(self.pieces):
-                st["done"] = True
-                if not st["pages"]:
-                    # An empty page says "fetched, nothing there", unlike a missing directory.
-                    self._write_page(source, st, [], self.pieces[0][0], self.pieces[-1][1])
+        if fresh:
+            self._write_page(source, st, fresh, left, right)
+        st["received"] += len(rows)
+        st["cursor"] = list(keys[-1])
         self._save_state()
 
+    def _next_piece(self, source: str, st: dict) -> None:
+        st.update(piece=st["piece"] + 1, **_piece_state())
+        if st["piece"] == len(self.pieces):
+            st["done"] = True
+            if not st["pages"]:
+                # An empty page says "fetched, nothing there", unlike a missing directory.
+                self._write_page(source, st, [], self.plan.start, self.plan.end)
+
+    def _mismatch(
+        self, source: str, st: dict, left: datetime, right: datetime, recount: int
+    ) -> None:
+        """Discard the piece's pages and stop, naming the minutes whose rows are missing."""
+        mine = [p for p in st["pages"] if p.get("piece") == st["piece"]]
+        have: dict[datetime, int] = {}
+        for page in mine:
+            for row in read_page(self.plan.out_dir / page["file"]):
+                minute = row_timestamp(row["timestamp"]).replace(second=0, microsecond=0)
+                have[minute] = have.get(minute, 0) + 1
+        detail = self._minute_differences(source, left, right, have)
+        for page in mine:
+            (self.plan.out_dir / page["file"]).unlink(missing_ok=True)
+        received = st["received"]
+        st["pages"] = [p for p in st["pages"] if p.get("piece") != st["piece"]]
+        st.update(_piece_state())
+        self._save_state()
+        raise FetchError(
+            f"{self._window_text(source, left, right)}: the log store counts {recount} rows, "
+            f"the API returned {received}"
+            f" ({abs(recount - received)} {'missing' if recount > received else 'extra'})"
+            f"{detail}; the pages of this window were discarded; run the same command again "
+            "to fetch it again"
+        )
+
+    def _minute_differences(
+        self, source: str, left: datetime, right: datetime, have: dict[datetime, int]
+    ) -> str:
+        """``; minutes: 05:03 (700 in the store, 388 fetched), ...`` from per-minute counts."""
+        store: dict[datetime, int] = {}
+        try:
+            for a, b in split_window(left, right, DIAGNOSIS_PIECE):
+                sql = minute_count_sql(self.queries[source], self.plan.flavour, a, b)
+                what = f"{self._window_text(source, a, b)} per-minute count"
+                for row in self.client.query_logs(sql, *api_bounds(a, b), what):
+                    minute = row_timestamp(row["minute"]).replace(second=0, microsecond=0)
+                    store[minute] = int(row["n"])
+        except (FetchError, KeyError, TypeError, ValueError):
+            return ""  # the totals above still say what is wrong
+        wrong = sorted(m for m in set(store) | set(have) if store.get(m, 0) != have.get(m, 0))
+        if not wrong:
+            return ""
+        shown = ", ".join(
+            f"{format_iso(m)} ({store.get(m, 0)} in the store, {have.get(m, 0)} fetched)"
+            for m in wrong[:5]
+        )
+        more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+        return f"; minutes: {shown}{more}"
+
     def _check_rows(
-        self, rows: list[dict], left: datetime, right: datetime, what: str
-    ) -> list[datetime]:
-        """Each row has an id and a timestamp inside the piece, in ascending order."""
-        stamps: list[datetime] = []
+        self,
+        rows: list[dict],
+        left: datetime,
+        right: datetime,
+        after: tuple[int, str] | None,
+        what: str,
+    ) -> list[tuple[int, str]]:
+        """Each row has an id and a timestamp in ``[left, right)``, after the cursor, in order."""
+        keys: list[tuple[int, str]] = []
+        previous = after
         for index, row in enumerate(rows):
             where = f"{what}, row {index}"
             if not isinstance(row.get("id"), str) or not row["id"]:
@@ -616,19 +864,21 @@ class _Fetcher:
                     f"{where}, field 'timestamp': expected integer microseconds or an ISO time, "
                     f"found {str(row.get('timestamp'))[:40]!r}"
                 ) from None
-            if not left < stamp <= right:
+            if not left <= stamp < right:
                 raise FetchError(
-                    f"{where}, field 'timestamp': expected a time in ({format_iso(left)}, "
-                    f"{format_iso(right)}], found {format_iso(stamp)}"
+                    f"{where}, field 'timestamp': expected a time in [{format_iso(left)}, "
+                    f"{format_iso(right)}) (the query's own predicate), found {format_iso(stamp)}"
                 )
-            if stamps and stamp < stamps[-1]:
+            key = (_to_us(stamp), row["id"])
+            if previous is not None and key <= previous:
                 raise FetchError(
-                    f"{where}, field 'timestamp': expected ascending order (the query must end "
-                    f"with order by timestamp asc), found {format_iso(stamp)} after "
-                    f"{format_iso(stamps[-1])}"
+                    f"{where}: expected rows after ({format_iso(_from_us(previous[0]))}, "
+                    f"{previous[1]}) in (timestamp, id) order (the query must end with order by "
+                    f"timestamp, id), found ({format_iso(stamp)}, {row['id']})"
                 )
-            stamps.append(stamp)
-        return stamps
+            keys.append(key)
+            previous = key
+        return keys
 
     def _write_page(
         self, source: str, st: dict, rows: list[dict], start: datetime, end: datetime
@@ -643,8 +893,9 @@ class _Fetcher:
                 "file": relative,
                 "rows": len(rows),
                 "sha256": _sha256(data),
-                "request_start": format_iso(start),
-                "request_end": format_iso(end),
+                "piece": st["piece"],
+                "window_start": format_iso(start),
+                "window_end": format_iso(end),
                 "first_timestamp": format_iso(stamps[0]) if stamps else None,
                 "last_timestamp": format_iso(stamps[-1]) if stamps else None,
             }
@@ -667,8 +918,8 @@ class _Fetcher:
         if st["done"]:
             return int((self.plan.end - self.plan.start).total_seconds() // 60)
         reached = self.pieces[st["piece"]][0]
-        if st["cursor_us"] is not None:
-            reached = EPOCH + timedelta(microseconds=st["cursor_us"])
+        if st["cursor"] is not None:
+            reached = _from_us(st["cursor"][0])
         return max(0, int((reached - self.plan.start).total_seconds() // 60))
 
     def _save_state(self) -> None:
@@ -702,8 +953,9 @@ class _Fetcher:
                 "start": format_iso(plan.start),
                 "end": format_iso(plan.end),
                 "semantics": (
-                    "[start, end): each piece is asked as (a - 1 us, b - 1 us] because the API's "
-                    "start is exclusive and its end inclusive"
+                    "[start, end): each piece's rows are selected by the query's own timestamp "
+                    "predicate; the API bounds are whole minutes one minute wider each side, "
+                    "because the API rounds them to the minute and its start is exclusive"
                 ),
                 "pieces": [[format_iso(a), format_iso(b)] for a, b in self.pieces],
             },
@@ -719,8 +971,15 @@ class _Fetcher:
             },
         }
         _write_atomic(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
-        # Only what was downloaded: incident.json and annotations.csv are the analyst's to edit
-        # (overrides, display zone, known moments), and a listed file may not change.
+        self._write_checksums()
+
+    def _write_checksums(self) -> None:
+        """SHA256SUMS of what was downloaded.
+
+        Only that: incident.json and annotations.csv are the analyst's to edit (overrides,
+        display zone, known moments), and a listed file may not change.
+        """
+        out = self.plan.out_dir
         files = [MANIFEST_FILE]
         files += [p["file"] for st in self.state["sources"].values() for p in st["pages"]]
         lines = [f"{_sha256((out / f).read_bytes())}  {f}\n" for f in sorted(files)]
@@ -752,8 +1011,10 @@ class _Fetcher:
                 "duplicates": entry["duplicates_dropped"],
             }
             self._seen_ids(source, self.state["sources"][source])
-        # Left behind if the run stopped between writing the manifest and removing it.
-        self.state_path.unlink(missing_ok=True)
+        if not (self.plan.out_dir / CHECKSUM_FILE).exists():
+            # Only a directory written by an older version can lack it (the state file, removed
+            # after SHA256SUMS, makes a killed run resume instead); the pages were just verified.
+            self._write_checksums()
         return self._result(resumed=False, already_complete=True)
 
     def _result(self, resumed: bool, already_complete: bool = False) -> FetchResult:
@@ -770,7 +1031,7 @@ class _Fetcher:
 
 
 def _to_us(value: datetime) -> int:
-    return (value - EPOCH) // ONE_MICROSECOND
+    return (value - EPOCH) // timedelta(microseconds=1)
 
 
 def fetch_incident(plan: FetchPlan, client: ApiClient, *, progress: bool = True) -> FetchResult:

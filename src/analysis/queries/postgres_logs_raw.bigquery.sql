@@ -2,10 +2,10 @@
 -- Every line Postgres logged (errors and routine LOG lines); `metadata[0].parsed[0]` holds the
 -- csvlog fields (sql_state_code, error_severity, user_name, application_name, detail, query).
 -- At most 1000 rows per run. Next page (Logs Explorer): add
---   where t.timestamp >= timestamp_micros(<timestamp of the last row downloaded>)
--- before `order by`; the first rows repeat the last ones (same id; ingest keeps one).
--- `make fetch` sends this query with the window as iso_timestamp_start / iso_timestamp_end.
+--   where t.timestamp > timestamp_micros(<last timestamp>)
+--      or (t.timestamp = timestamp_micros(<last timestamp>) and t.id > '<last id>')
+-- before `order by`. `make fetch` pages this query for you (see README.md, "The 1000-row cap").
 select t.id, t.timestamp, t.event_message, t.metadata
 from postgres_logs as t
-order by t.timestamp asc
+order by t.timestamp asc, t.id asc
 limit 1000

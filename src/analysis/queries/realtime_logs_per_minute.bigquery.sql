@@ -7,7 +7,7 @@ select
   count(*) as lines,
   countif(m.level = 'error') as level_error,
   countif(m.level in ('warning', 'warn')) as level_warning,
-  countif(regexp_contains(t.event_message, 'disconnected: [*][*] [(]DBConnection')) as disconnects,
+  countif(regexp_contains(t.event_message, 'disconnected: [*][*] [(](DBConnection|Postgrex)')) as disconnects,
   countif(regexp_contains(t.event_message, 'connection not available and request was dropped')) as pool_exhausted,
   countif(regexp_contains(t.event_message, '53300|too_many_connections|too many clients|LackOfConnections')) as too_many_connections,
   countif(regexp_contains(t.event_message, 'failed to connect|UnableToConnect')) as connect_failed,

@@ -7,7 +7,7 @@ select
   count() as lines,
   countIf(lower(log_attributes['level']) = 'error' or severity_text = 'ERROR') as level_error,
   countIf(lower(log_attributes['level']) in ('warning', 'warn') or severity_text in ('WARNING', 'WARN')) as level_warning,
-  countIf(match(event_message, 'disconnected: [*][*] [(]DBConnection')) as disconnects,
+  countIf(match(event_message, 'disconnected: [*][*] [(](DBConnection|Postgrex)')) as disconnects,
   countIf(match(event_message, 'connection not available and request was dropped')) as pool_exhausted,
   countIf(match(event_message, '53300|too_many_connections|too many clients|LackOfConnections')) as too_many_connections,
   countIf(match(event_message, 'failed to connect|UnableToConnect')) as connect_failed,
