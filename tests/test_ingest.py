@@ -183,7 +183,7 @@ def test_second_run_reads_the_cache_without_parsing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(ingest, "ingest_files", boom)
+    monkeypatch.setattr(ingest.incident, "ingest_files", boom)
     second = ingest.load_incident(FIXTURE, cache_dir=tmp_path)
     assert second.from_cache
     for name in SCHEMAS:
@@ -212,9 +212,9 @@ def test_fast_reader_and_general_reader_agree(tmp_path, monkeypatch):
     fast = ingest.load_incident(FIXTURE, use_cache=False)
 
     def no_fast(*args, **kwargs):
-        raise ingest._NotFast
+        raise ingest.NotFast
 
-    monkeypatch.setattr(ingest, "read_page_fast", no_fast)
+    monkeypatch.setattr(ingest.fast, "read_page_fast", no_fast)
     slow = ingest.load_incident(FIXTURE, use_cache=False)
     for name in SCHEMAS:
         pd.testing.assert_frame_equal(fast.table(name), slow.table(name))

@@ -221,7 +221,7 @@ def _all_cells(incident) -> list[str]:
 def test_no_personal_data_or_secret_survives_in_any_output_table(tmp_path, monkeypatch, fast):
     if not fast:
         monkeypatch.setattr(
-            ingest, "read_page_fast", lambda *a, **k: (_ for _ in ()).throw(ingest._NotFast())
+            ingest.fast, "read_page_fast", lambda *a, **k: (_ for _ in ()).throw(ingest.NotFast())
         )
     root = tmp_path / "dirty"
     _write_dirty_incident(root)

@@ -205,36 +205,6 @@ def test_unknown_webinar_lists_the_known_ones():
 # ---------------------------------------------------------------------------- taxonomy
 
 
-@pytest.mark.parametrize(
-    ("code", "status"),
-    [
-        ("23505", 409),
-        ("23503", 409),
-        ("42703", 400),
-        ("22P02", 400),
-        ("23502", 400),
-        ("53300", 503),
-        ("53400", 500),
-        ("08006", 503),
-        ("57014", 500),
-        ("42P01", 404),
-        ("42501", 403),
-        ("P0001", 400),
-        ("P0002", 500),
-    ],
-)
-def test_postgrest_status_mapping(code, status):
-    assert tl.http_status_for_sqlstate(code) == status
-
-
-def test_mapping_table_names_its_source():
-    table = tl.postgrest_status_table()
-    assert "errors.rst" in table.attrs["source"]
-    assert {"code", "status", "description"} <= set(table.columns)
-    assert "23505" in tl.sqlstates_for_status(409)
-    assert "42703" in tl.sqlstates_for_status(400)
-
-
 def _error_incident() -> FakeIncident:
     reqs = [(f"2026-02-06 05:{m:02d}:00", "rest/registrations", 201) for m in range(10)]
     reqs += [(f"2026-02-06 05:{m:02d}:10", "rest/profiles", 200) for m in range(10)]
@@ -421,7 +391,6 @@ def test_db_error_without_sqlstate_keeps_its_own_class():
     classes = {c.key: c for c in tl.define_error_classes(inc)}
     assert classes["unknown"].count == 1 and classes["unknown"].http_status is None
     assert classes["unknown"].filter.startswith("sql_state is null")
-    assert tl.http_status_for_sqlstate(None) is None
     table = tl.tabulate_db_errors(errs)
     assert table["count"].sum() == 2
     assert tl.match_http_to_db(inc).empty or "unknown" not in set(

@@ -12,23 +12,13 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 
+from analysis import vocabulary
 from analysis.exceptions import SchemaError
+from analysis.vocabulary import ERROR_SEVERITIES
 
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 STR = "string"
 
-#: Families of Realtime log lines (contract section 2).
-REALTIME_FAMILIES = (
-    "disconnect",
-    "pool_exhausted",
-    "too_many_connections",
-    "rate_limit",
-    "connect_failed",
-    "billing_metrics",
-    "other",
-)
-#: Postgres severities kept in ``db_errors``.
-ERROR_SEVERITIES = ("ERROR", "FATAL", "PANIC")
 PSEUDONYM = r"^u_[0-9a-f]{12}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -154,7 +144,16 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "ts": _col(UTC_NS),
             "level": _col(STR, nullable=True),
             "message": _col(STR),
-            "family": _col(STR, checks=[pa.Check.isin(REALTIME_FAMILIES)]),
+            # Read when validating, so a family added to the vocabulary is valid at once.
+            "family": _col(
+                STR,
+                checks=[
+                    pa.Check(
+                        lambda s: s.isin(vocabulary.realtime_families()),
+                        name="family is one of the vocabulary's Realtime families",
+                    )
+                ],
+            ),
             "connected": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
             "limit": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
         },

@@ -16,10 +16,7 @@ Conventions
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from functools import cache
-from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -27,14 +24,19 @@ import pandas as pd
 
 from analysis.config import DEFAULT_DISPLAY_TZ
 from analysis.exceptions import TimelineError
+from analysis.vocabulary import (
+    UNKNOWN_SQLSTATE,
+    classify_db_errors,
+    classify_realtime,
+    db_class_filter,
+    http_status_for_sqlstate,
+    realtime_class_filter,
+    sqlstates_for_status,
+)
 
 DEFAULT_BUCKET = "5min"
 DEFAULT_TOLERANCE = "1s"
-#: Realtime families that are telemetry or noise, not errors.
-NON_ERROR_FAMILIES = ("billing_metrics", "other")
 REALTIME_ENDPOINT = "realtime/websocket"
-#: Class key of database errors logged without a SQLSTATE.
-UNKNOWN_SQLSTATE = "unknown"
 
 _NS = pd.Timedelta(1, "ns")
 
@@ -470,67 +472,6 @@ def summarize_totals(
 # --------------------------------------------------------------------------------------------
 
 
-@cache
-def _status_map() -> tuple[dict, tuple[dict, ...]]:
-    text = resources.files("analysis").joinpath("postgrest_status.json").read_text("utf-8")
-    data = json.loads(text)
-    return {k: v for k, v in data.items() if k != "rows"}, tuple(data["rows"])
-
-
-def postgrest_status_table() -> pd.DataFrame:
-    """PostgREST's SQLSTATE -> HTTP status table (code or class wildcard, status, description).
-
-    The table is package data (``postgrest_status.json``) with its source in ``attrs``.
-    """
-    meta, rows = _status_map()
-    table = pd.DataFrame(list(rows))
-    table.attrs.update(meta)
-    return table
-
-
-def http_status_for_sqlstate(sql_state: str | None) -> int | None:
-    """HTTP status PostgREST answers for a SQLSTATE (exact code, then class, then default).
-
-    None for a missing or unknown SQLSTATE: its status cannot be inferred.
-    """
-    if sql_state is None or pd.isna(sql_state) or str(sql_state) == UNKNOWN_SQLSTATE:
-        return None
-    meta, rows = _status_map()
-    code = str(sql_state).upper()
-    for row in rows:
-        if row["code"] == code:
-            return int(row["status"])
-    for row in rows:
-        if row["code"].endswith("*") and code.startswith(row["code"][:-1]):
-            return int(row["status"])
-    return int(meta["default_status"])
-
-
-def sqlstates_for_status(status: int) -> str:
-    """Text listing the SQLSTATEs PostgREST maps to ``status`` (``other`` for the default)."""
-    meta, rows = _status_map()
-    parts = [f"{r['code']} {r['description']}" for r in rows if int(r["status"]) == int(status)]
-    if int(status) == int(meta["default_status"]):
-        parts.append("any other SQLSTATE (e.g. 42703, 22P02, 23502)")
-    return "; ".join(parts)
-
-
-def classify_db_errors(db_errors: pd.DataFrame) -> pd.Series:
-    """Return each database error's class: ``sqlstate:constraint``, else the SQLSTATE."""
-    # A row without SQLSTATE still counts: it gets its own class rather than vanishing.
-    state = db_errors["sql_state"].astype("string").fillna(UNKNOWN_SQLSTATE)
-    constraint = db_errors["constraint"].astype("string")
-    keyed = state + ":" + constraint
-    return keyed.where(constraint.notna(), state).astype("string")
-
-
-def classify_realtime(realtime_events: pd.DataFrame) -> pd.Series:
-    """Error class of each Realtime event (``realtime:<family>``); NA for telemetry and noise."""
-    family = realtime_events["family"].astype("string")
-    key = "realtime:" + family
-    return key.where(~family.isin(NON_ERROR_FAMILIES)).astype("string")
-
-
 def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
     """Database errors by SQLSTATE class, SQLSTATE, constraint, column and relation.
 
@@ -691,9 +632,7 @@ def define_error_classes(
             elif status is not None:
                 endpoint = _endpoint_by_matching(rows, requests, status, tol)
                 basis = "matched" if endpoint else "none"
-            filt = (
-                "sql_state is null" if state == UNKNOWN_SQLSTATE else f"sql_state == '{state}'"
-            ) + (f" and constraint == '{constraint}'" if constraint else " and constraint is null")
+            filt = db_class_filter(state, constraint)
             classes.append(
                 ErrorClass(
                     key=str(key),
@@ -719,7 +658,7 @@ def define_error_classes(
                 ErrorClass(
                     key=str(key),
                     source="realtime_events",
-                    filter=f"family == '{family}'",
+                    filter=realtime_class_filter(family),
                     count=int(len(rows)),
                     first_ts=rows["ts"].min(),
                     last_ts=rows["ts"].max(),

@@ -1,0 +1,511 @@
+"""A set of export files to canonical tables, with every row used or counted as rejected.
+
+Files are read (table CSVs first, their user ids feeding the redaction of log text), log parts
+are projected through their shape's field map, canonicalised in bounded batches, filtered
+(severity, window, duplicate id), sorted and validated. The accounting has one row per
+(file, kind) with ``read == accepted + rejected``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm.auto import tqdm
+
+from analysis import privacy
+from analysis.exceptions import IngestError
+from analysis.ingest import fast, shapes
+from analysis.ingest.canonical import (
+    ID_COLUMNS,
+    LOG_BUILDERS,
+    apply_privacy,
+    canonical_table,
+    derive_log_ids,
+)
+from analysis.ingest.cells import Rejections, has_any, pick, require, to_text
+from analysis.ingest.kinds import (
+    FILTER_REASONS,
+    LOG_KINDS,
+    SORT_KEYS,
+    TABLE_KINDS,
+    FilePart,
+    Override,
+)
+from analysis.ingest.reader import looks_like_log, parse_file
+from analysis.schemas import (
+    ACCOUNTING_COLUMNS,
+    column_dtypes,
+    duplicated_first,
+    empty_table,
+    validate_table,
+)
+from analysis.vocabulary import ERROR_SEVERITIES
+
+#: Rows per canonicalisation batch: bounds memory on 10-million-row exports.
+BATCH_ROWS = 200_000
+#: Management API pages parsed together by the fast reader (fewer, larger Arrow operations).
+FAST_PAGES = 64
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Canonical tables and accounting of a set of files (no manifest, no cache).
+
+    ``users`` maps every raw user id seen to its pseudonym; it stays in memory (never cached
+    or returned by :func:`~analysis.ingest.load_incident`) and serves to clean files read
+    afterwards.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    accounting: pd.DataFrame
+    users: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Context:
+    """State shared while ingesting one set of files."""
+
+    key: bytes
+    window: tuple[pd.Timestamp, pd.Timestamp] | None
+    users: dict[str, str] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)  # (file, kind, reason) -> rows
+    read: Counter = field(default_factory=Counter)  # (file, kind) -> rows
+    shapes: dict = field(default_factory=dict)  # (file, kind) -> (shape, flavour)
+    found: dict = field(default_factory=dict)  # (file, kind, reason) -> (row, value)
+    order: dict = field(default_factory=dict)  # file -> position in the input order
+    file_dtype: pd.CategoricalDtype | None = None  # categories = files in input order
+    redactions: dict = field(default_factory=dict)  # text -> redacted text (a bounded cache)
+
+
+# --------------------------------------------------------------------------------------------
+# Log parts to canonical rows
+# --------------------------------------------------------------------------------------------
+
+
+def required_names(field_map: dict[str, tuple[str, ...]], name: str) -> tuple[str, ...]:
+    """Columns that can supply required field ``name`` (an edge message fills three fields)."""
+    if name == "path":
+        return field_map["path"] + field_map["url"] + field_map["message"]
+    if name in ("method", "status"):
+        return field_map[name] + field_map["message"]
+    return field_map[name]
+
+
+def project_part(part: FilePart, kind: str, key: bytes) -> pd.DataFrame:
+    """Project a part's flat records onto the canonical fields through its shape's field map.
+
+    Raises
+    ------
+    IngestError
+        The part has rows but no column for a required field.
+    """
+    shape = shapes.shape_named(part.shape)
+    field_map = shape.field_map(kind)
+    frame = part.frame
+    for name in shapes.REQUIRED[kind]:
+        names = required_names(field_map, name)
+        if len(frame) and not has_any(frame, names):
+            raise IngestError(
+                part.file,
+                f"missing column for {kind}",
+                field=name,
+                expected=f"one of {list(names)}",
+                found=sorted(c for c in frame.columns if not c.startswith("_"))[:10],
+            )
+    out = pd.DataFrame({name: pick(frame, names) for name, names in field_map.items()})
+    if len(frame) and not has_any(frame, field_map["id"]):
+        out["id"] = derive_log_ids(out, kind, key)
+    for col in ("_row", "_reject", "_found", "_file"):
+        if col in frame.columns:
+            out[col] = frame[col]
+    if part.file:
+        out["_file"] = part.file
+    out["_naive"] = part.flavour == "clickhouse"
+    out["_shape"] = part.shape
+    return out
+
+
+def parse_times(frame: pd.DataFrame, rej: Rejections) -> pd.Series:
+    """Parse the ``timestamp`` field of a batch with each row's shape's own parser."""
+    names = frame["_shape"].unique()
+    if len(names) == 1:
+        parser = shapes.shape_named(names[0]).parse_time
+        return parser(frame["timestamp"], rej, "timestamp", naive_is_utc=frame["_naive"])
+    out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    for name in names:
+        mask = frame["_shape"] == name
+        parser = shapes.shape_named(name).parse_time
+        parsed = parser(
+            frame["timestamp"].where(mask), rej, "timestamp", naive_is_utc=frame["_naive"]
+        )
+        out = out.where(~mask, parsed)
+    return out
+
+
+def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.DataFrame:
+    """Turn a batch of flat log records of one kind into canonical rows (accepted only).
+
+    Rejected rows are counted in ``ctx``; accepted rows keep ``_file`` for later filters.
+    """
+    frame = pd.concat([project_part(p, kind, ctx.key) for p in parts], ignore_index=True)
+    frame["_file"] = frame["_file"].astype(ctx.file_dtype)
+    rej = Rejections(frame)
+    ids = to_text(frame["id"]).str.strip()
+    require(ids.mask(ids.eq("").fillna(False)), rej, "id")
+    ts = parse_times(frame, rej)
+    require(ts, rej, "timestamp")
+    body = LOG_BUILDERS[kind](frame, rej)
+    table = pd.concat([pd.DataFrame({"id": ids, "ts": ts}, index=frame.index), body], axis=1)
+    table["_file"] = frame["_file"]
+    table["_row"] = frame["_row"].astype("int64")
+    table["_reason"] = rej.reason
+    count_rejections(ctx, table, kind, rej)
+    for file in frame["_file"].unique():
+        check_bad_file(ctx, file, kind)
+    return table[rej.ok].drop(columns="_reason")
+
+
+def count_rejections(ctx: Context, table: pd.DataFrame, kind: str, rej: Rejections) -> None:
+    """Add read and rejected counts of a batch to the accounting."""
+    for file, n in table.groupby("_file", sort=False, observed=True).size().items():
+        ctx.read[(file, kind)] += int(n)
+    bad = table[table["_reason"].notna()]
+    groups = bad.groupby(["_file", "_reason"], sort=False, observed=True).groups
+    for (file, reason), idx in groups.items():
+        ctx.counts[(file, kind, reason)] += len(idx)
+        ctx.found.setdefault((file, kind, reason), rej.first(idx[0], reason))
+
+
+def check_bad_file(ctx: Context, file: str, kind: str) -> None:
+    """Raise if every row of ``file`` was rejected for one and the same malformation."""
+    read = ctx.read.get((file, kind), 0)
+    reasons = {r: n for (f, k, r), n in ctx.counts.items() if f == file and k == kind}
+    if read and len(reasons) == 1:
+        reason, n = next(iter(reasons.items()))
+        if n == read and not reason.startswith(FILTER_REASONS):
+            row, value = ctx.found.get((file, kind, reason), (None, None))
+            raise IngestError(file, f"every row rejected: {reason}", row=row, found=value)
+
+
+def filter_rows(
+    ctx: Context, table: pd.DataFrame, kind: str, mask: pd.Series, reason: str
+) -> pd.DataFrame:
+    """Drop rows of ``mask`` from ``table``, counting them as ``reason`` per file."""
+    mask = mask.fillna(False).astype(bool)
+    if not mask.any():
+        return table
+    for file, n in table.loc[mask, "_file"].value_counts(sort=False).items():
+        if n:
+            ctx.counts[(file, kind, reason)] += int(n)
+    return table[~mask]
+
+
+def count_unsupported(ctx: Context, part: FilePart) -> None:
+    """Count rows of a log source the analysis does not use (e.g. auth_logs) as rejected."""
+    reasons = part.frame["_reject"] if "_reject" in part.frame.columns else pd.Series(dtype=object)
+    ctx.read[(part.file, part.kind)] += len(part.frame)
+    reasons = reasons.fillna("unknown log source")
+    for reason, n in reasons.value_counts().items():
+        ctx.counts[(part.file, part.kind, reason)] += int(n)
+        first = reasons.index[reasons == reason][0]
+        ctx.found.setdefault(
+            (part.file, part.kind, reason), (int(part.frame.loc[first, "_row"]), None)
+        )
+    check_bad_file(ctx, part.file, part.kind)
+
+
+# --------------------------------------------------------------------------------------------
+# A set of files
+# --------------------------------------------------------------------------------------------
+
+
+def ingest_files(
+    files: list[tuple[Path, str]],
+    *,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    overrides: dict[str, Override] | None = None,
+    key: bytes | None = None,
+    progress: bool = False,
+) -> Ingested:
+    """Ingest export files into canonical tables with per-file accounting.
+
+    Parameters
+    ----------
+    files
+        (path, name shown in errors and accounting) pairs; processed in this order, which is
+        also the order that decides which copy of a duplicated id is kept.
+    window
+        (start, end) UTC; log rows and viewer-count samples outside ``[start, end)`` are
+        rejected as ``outside window``. None keeps every row.
+    overrides
+        Glob (matched against the shown name) -> :class:`Override`.
+    key
+        Pseudonymisation key (default :func:`analysis.privacy.pseudonym_key`).
+    progress
+        Show a tqdm progress bar over files.
+
+    Returns
+    -------
+    Ingested
+        Canonical tables keyed by table name and the accounting frame.
+    """
+    ctx = Context(key=key or privacy.pseudonym_key(), window=window)
+    ctx.order = {rel: number for number, (_, rel) in enumerate(files)}
+    ctx.file_dtype = pd.CategoricalDtype(list(ctx.order))
+    overrides = overrides or {}
+    table_parts: dict[str, list[FilePart]] = defaultdict(list)
+    pending: dict[str, list[FilePart]] = defaultdict(list)
+    pending_rows: Counter = Counter()
+    chunks: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    log_files: list[tuple[Path, str, Override]] = []
+
+    # Tables first: their user ids feed the redaction of free text in the logs.
+    for path, rel in files:
+        ov = match_override(rel, overrides)
+        if ov.kind == "ignore":
+            continue
+        if ov.kind in LOG_KINDS or (ov.kind is None and looks_like_log(path)):
+            log_files.append((path, rel, ov))
+            continue
+        for part in parse_file(path, rel, ov):
+            if part.kind in TABLE_KINDS:
+                table_parts[part.kind].append(part)
+                ctx.shapes[(rel, part.kind)] = (part.shape, None)
+                ctx.read[(rel, part.kind)] += 0
+            else:
+                log_files.append((path, rel, ov))
+                break
+    tables = build_table_kinds(table_parts, ctx)
+
+    def flush(kind: str) -> None:
+        if pending[kind]:
+            batch = canonicalise_logs(pending[kind], kind, ctx)
+            chunks[kind].append(apply_privacy(batch, kind, ctx.key, ctx.users, ctx.redactions))
+            pending[kind], pending_rows[kind] = [], 0
+            # Hand the parser's freed buffers back to the OS: bounded memory on huge exports.
+            pa.default_memory_pool().release_unused()
+
+    def take(parts: list[FilePart]) -> None:
+        for part in parts:
+            files_in = [part.file] if part.file else list(part.frame["_file"].unique())
+            for rel in files_in:
+                ctx.shapes[(rel, part.kind)] = (part.shape, part.flavour)
+                ctx.read[(rel, part.kind)] += 0
+            if part.kind not in LOG_KINDS:
+                count_unsupported(ctx, part)
+                continue
+            pending[part.kind].append(part)
+            pending_rows[part.kind] += len(part.frame)
+            if pending_rows[part.kind] >= BATCH_ROWS:
+                flush(part.kind)
+
+    # Pages are parsed on a thread pool (pyarrow and zlib release the GIL), up to two
+    # batches ahead of the batch being canonicalised, so parsing and pandas work overlap.
+    reads: deque[tuple[Path, str, Future]] = deque()
+    bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
+
+    def drain(count: int) -> None:
+        batch = [reads.popleft() for _ in range(min(count, len(reads)))]
+        files_, outcomes = [(p, r) for p, r, _ in batch], [f.result() for _, _, f in batch]
+        parts, left = fast.parse_files_fast(files_, outcomes)
+        take(parts)
+        for path, rel in left:
+            take(parse_file(path, rel, match_override(rel, overrides)))
+        bar.update(len(batch))
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for path, rel, ov in log_files:
+            if ov.kind is None and ov.flavour in (None, "bigquery"):
+                reads.append((path, rel, pool.submit(fast.try_read_page, path)))
+                if len(reads) >= 2 * FAST_PAGES:
+                    drain(FAST_PAGES)
+            else:
+                take(parse_file(path, rel, ov))
+                bar.update(1)
+        while reads:
+            drain(FAST_PAGES)
+    bar.close()
+    for kind in LOG_KINDS:
+        flush(kind)
+
+    for kind, name in LOG_KINDS.items():
+        tables[name] = assemble_logs(chunks.pop(kind, []), kind, name, ctx)
+    # Last pass, once every user id is known: an id seen in text before the row that
+    # revealed it as a user's (or redacted from the cache earlier) is replaced too.
+    for table in tables.values():
+        for col in table.columns:
+            if col not in ID_COLUMNS and isinstance(table[col].dtype, pd.StringDtype):
+                table[col] = privacy.replace_user_ids(table[col], ctx.users)
+    return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
+
+
+def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context) -> pd.DataFrame:
+    """Concatenate canonical batches, apply the table-wide filters, sort, validate.
+
+    Filters only build masks; the rows kept are taken once, already in output order, so a
+    ten-million-row table is copied as few times as possible.
+    """
+    if chunks:
+        table = pd.concat(chunks, ignore_index=True)
+        chunks.clear()
+    else:
+        table = empty_table(name).assign(
+            _file=pd.Series([], dtype=object), _row=pd.Series([], dtype="int64")
+        )
+    files = table["_file"].astype(ctx.file_dtype)
+    drop = np.zeros(len(table), dtype=bool)
+
+    def reject(mask: np.ndarray, reason: str) -> None:
+        new = mask & ~drop
+        if new.any():
+            for file, n in files[new].value_counts(sort=False).items():
+                if n:
+                    ctx.counts[(file, kind, reason)] += int(n)
+            drop[new] = True
+
+    if kind == "postgres_logs":
+        severity = table["severity"]
+        for value in sorted(set(severity.dropna().unique()) - set(ERROR_SEVERITIES)):
+            reject(
+                (severity == value).to_numpy(dtype=bool, na_value=False),
+                f"not an error (severity {value})",
+            )
+    if ctx.window is not None:
+        ts = table["ts"]
+        reject(((ts < ctx.window[0]) | (ts >= ctx.window[1])).to_numpy(), "outside window")
+    # Duplicates: the first copy in file order wins, whatever order the readers finished in.
+    alive = np.flatnonzero(~drop)
+    file_order = files.cat.codes.to_numpy()  # categories are in input order
+    by_file = alive[np.lexsort((table["_row"].to_numpy()[alive], file_order[alive]))]
+    dup = duplicated_first(table["id"].take(by_file))
+    dup_mask = np.zeros(len(table), dtype=bool)
+    dup_mask[by_file[dup]] = True
+    reject(dup_mask, "duplicate id")
+    keep = np.flatnonzero(~drop)
+    keys = SORT_KEYS[name]
+    sort_table = pa.Table.from_pandas(table[keys].take(keep), preserve_index=False)
+    order = pc.sort_indices(sort_table, sort_keys=[(k, "ascending") for k in keys])
+    rows = keep[order.to_numpy()]
+    # Column by column, dropping each source column as soon as it is copied: the peak is
+    # one table plus one column, not two tables.
+    out = {}
+    for col in list(table.columns):
+        if col.startswith("_"):
+            del table[col]
+            continue
+        out[col] = table[col].take(rows).reset_index(drop=True)
+        del table[col]
+        pa.default_memory_pool().release_unused()
+    return finish(pd.DataFrame(out), name, sort=False)
+
+
+def build_table_kinds(parts: dict[str, list[FilePart]], ctx: Context) -> dict[str, pd.DataFrame]:
+    """Canonicalise the table-editor CSVs (webinars first: the others are checked against it)."""
+    tables: dict[str, pd.DataFrame] = {}
+    webinar_ids: set[str] | None = None
+    for kind in ("webinars", "registrations", "webinar_live_presence", "webinar_viewer_counts"):
+        name = TABLE_KINDS[kind]
+        if kind != "webinars" and parts.get(kind) and webinar_ids is None:
+            raise IngestError(
+                parts[kind][0].file,
+                "cannot check webinar ids",
+                expected="a webinars table export",
+                found="none",
+            )
+        frames = [accept_table_rows(p, ctx, webinar_ids) for p in parts.get(kind, [])]
+        table = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else empty_table(name).assign(
+                _file=pd.Series([], dtype=object), _key=pd.Series([], dtype="string")
+            )
+        )
+        table = filter_rows(
+            ctx,
+            table,
+            kind,
+            table["_key"].notna() & table["_key"].duplicated(keep="first"),
+            "duplicate id",
+        )
+        if kind == "webinar_viewer_counts" and ctx.window is not None:
+            table = filter_rows(
+                ctx,
+                table,
+                kind,
+                (table["ts"] < ctx.window[0]) | (table["ts"] >= ctx.window[1]),
+                "outside window",
+            )
+        if kind == "webinars" and parts.get(kind):
+            webinar_ids = set(table["webinar_id"].dropna())
+        private = apply_privacy(table, kind, ctx.key, ctx.users, ctx.redactions)
+        tables[name] = finish(private.drop(columns="_key"), name)
+    return tables
+
+
+def accept_table_rows(part: FilePart, ctx: Context, webinar_ids: set[str] | None) -> pd.DataFrame:
+    """One table-editor CSV -> accepted canonical rows (rejections and filters counted)."""
+    table, rej = canonical_table(part, ctx.key)
+    count_rejections(ctx, table, part.kind, rej)
+    check_bad_file(ctx, part.file, part.kind)
+    table = table[rej.ok].drop(columns="_reason")
+    if part.kind != "webinars" and webinar_ids is not None:
+        unknown = ~table["webinar_id"].isin(webinar_ids)
+        table = filter_rows(ctx, table, part.kind, unknown, "unknown webinar")
+    return table
+
+
+def finish(table: pd.DataFrame, name: str, *, sort: bool = True) -> pd.DataFrame:
+    """Drop bookkeeping columns, fix dtypes and order, validate against the schema."""
+    table = table.drop(columns=[c for c in table.columns if c.startswith("_")])
+    if sort:
+        table = table.sort_values(SORT_KEYS[name], kind="stable")
+    table = table.reset_index(drop=True)
+    out = pd.DataFrame({col: table[col].astype(dt) for col, dt in column_dtypes(name).items()})
+    return validate_table(name, out)
+
+
+def match_override(rel: str, overrides: dict[str, Override]) -> Override:
+    """Return the override of the first glob matching ``rel`` (or an empty one)."""
+    for pattern, ov in overrides.items():
+        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern):
+            return ov
+    return Override()
+
+
+def accounting_frame(ctx: Context) -> pd.DataFrame:
+    """Return the accounting: one row per (file, kind), ``read == accepted + rejected``."""
+    rows = []
+    for (file, kind), read in sorted(ctx.read.items()):
+        reasons = sorted(
+            ((r, n) for (f, k, r), n in ctx.counts.items() if f == file and k == kind),
+            key=lambda x: (-x[1], x[0]),
+        )
+        rejected = sum(n for _, n in reasons)
+        shape, flavour = ctx.shapes.get((file, kind), (None, None))
+        rows.append(
+            {
+                "file": file,
+                "kind": kind,
+                "read": read,
+                "accepted": read - rejected,
+                "rejected": rejected,
+                "reason": "; ".join(f"{r}: {n}" for r, n in reasons),
+                "shape": shape,
+                "flavour": flavour,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=[*ACCOUNTING_COLUMNS, "shape", "flavour"])
+    for col in ("read", "accepted", "rejected"):
+        frame[col] = frame[col].astype("int64")
+    for col in ("file", "kind", "reason", "shape", "flavour"):
+        frame[col] = frame[col].astype("string")
+    return frame

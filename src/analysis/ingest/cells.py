@@ -1,0 +1,110 @@
+"""Cell coercion with per-row rejection: text, numbers, required fields, first-non-null picks.
+
+Every coercion that fails gives its row a reason in a :class:`Rejections`; the first reason a
+row gets is the one counted in the accounting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+
+class Rejections:
+    """Per-row rejection reasons of a batch; the first reason a row gets is the one counted."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.reason = pd.Series(pd.NA, index=frame.index, dtype=object)
+        self.values: dict[str, pd.Series | None] = {}
+        self.rows = frame["_row"]
+        if "_reject" in frame.columns:
+            mask = frame["_reject"].notna()
+            self.reason[mask] = frame.loc[mask, "_reject"]
+            found = frame["_found"] if "_found" in frame.columns else None
+            for reason in frame.loc[mask, "_reject"].unique():
+                self.values[reason] = found
+
+    def add(self, mask: pd.Series, reason: str, values: pd.Series | None = None) -> None:
+        """Give ``reason`` to the rows of ``mask`` that have none yet."""
+        mask = mask.fillna(False).astype(bool) & self.reason.isna()
+        if mask.any():
+            self.reason[mask] = reason
+            self.values.setdefault(reason, values)
+
+    def first(self, index, reason: str) -> tuple[int, object]:
+        """Return (row number, offending value) of the row at ``index``."""
+        values = self.values.get(reason)
+        value = None if values is None else values.get(index)
+        if isinstance(value, np.generic):
+            value = value.item()
+        elif value is not None and not isinstance(value, (str, int, float)):
+            value = str(value)
+        return int(self.rows.loc[index]), None if value is pd.NA else value
+
+    @property
+    def ok(self) -> pd.Series:
+        """Rows without a reason."""
+        return self.reason.isna()
+
+
+def pick(frame: pd.DataFrame, aliases: Iterable[str]) -> pd.Series:
+    """Return the first non-null value across the alias columns present in ``frame``."""
+    out = None
+    for name in aliases:
+        if name in frame.columns:
+            col = frame[name]
+            out = col if out is None else out.where(out.notna(), col)
+    if out is None:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    return out
+
+
+def has_any(frame: pd.DataFrame, aliases: Iterable[str]) -> bool:
+    """Return whether any alias column exists in ``frame``."""
+    return any(a in frame.columns for a in aliases)
+
+
+def to_text(values: pd.Series) -> pd.Series:
+    """Return values as pandas ``string`` (non-string scalars stringified, containers as JSON)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values
+    if values.dtype == object and values.map(lambda v: isinstance(v, (dict, list))).any():
+        values = values.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    return values.astype("string")
+
+
+def blank_to_na(values: pd.Series) -> pd.Series:
+    """Return ``values`` as ``string`` with empty strings as missing."""
+    text = values.astype("string")
+    return text.mask(text.eq("").fillna(False))
+
+
+def to_number(values: pd.Series, rej: Rejections, name: str, *, integer: bool) -> pd.Series:
+    """Coerce to numbers; values that are present but not numbers are rejected."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        nums = values.astype("Float64")
+    else:
+        text = to_text(values).str.strip()
+        nums = pd.to_numeric(
+            text.where(text.str.fullmatch(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")), errors="coerce"
+        ).astype("Float64")
+    bad = values.notna() & nums.isna()
+    if integer:
+        bad |= nums.notna() & (nums != nums.round())
+    rej.add(bad, f"bad {name} (expected {'an integer' if integer else 'a number'})", values)
+    return nums.round().astype("Int64") if integer else nums.astype("float64")
+
+
+def require(values: pd.Series, rej: Rejections, name: str) -> None:
+    """Reject rows where a required field is missing."""
+    rej.add(values.isna(), f"missing {name}")
+
+
+def map_unique(values: pd.Series, func) -> pd.Series:
+    """Apply ``func`` once per distinct value (missing stays missing); return ``string``."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = pd.array([*[func(v) for v in uniques], None], dtype="string")
+    return pd.Series(lookup[codes], index=values.index, dtype="string")

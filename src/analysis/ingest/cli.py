@@ -1,0 +1,54 @@
+"""``python -m analysis check``: ingest an incident directory and print its accounting."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from analysis import config
+from analysis.ingest.incident import load_incident
+from analysis.ingest.kinds import TABLE_NAMES
+
+
+def format_accounting(accounting: pd.DataFrame) -> str:
+    """Return the accounting as a plain-text table with a total line."""
+    rows = [["file", "kind", "read", "accepted", "rejected", "reasons"]]
+    for rec in accounting.itertuples(index=False):
+        rows.append([rec.file, rec.kind, rec.read, rec.accepted, rec.rejected, rec.reason or ""])
+    totals = [int(accounting[c].sum()) for c in ("read", "accepted", "rejected")]
+    rows.append(["TOTAL", "", *totals, ""])
+    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    lines = []
+    for r in rows:
+        cells = [str(r[0]).ljust(widths[0]), str(r[1]).ljust(widths[1])]
+        cells += [str(v).rjust(w) for v, w in zip(r[2:5], widths[2:5], strict=True)]
+        lines.append("  ".join([*cells, str(r[5])]).rstrip())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m analysis check --data DIR``: ingest, validate, print the accounting."""
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis check", description="Ingest and validate an incident directory."
+    )
+    parser.add_argument(
+        "--data", default=str(config.DEFAULT_INCIDENT_DIR), help="incident directory"
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="parse even if a cache exists; write none"
+    )
+    parser.add_argument(
+        "--cache-dir", default=None, help="parent of the Parquet cache (default data/interim)"
+    )
+    args = parser.parse_args(argv)
+    incident = load_incident(args.data, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    print(
+        f"incident {incident.manifest['name']}: window {incident.window[0].isoformat()}"
+        f" .. {incident.window[1].isoformat()}"
+        f"{' (from cache)' if incident.from_cache else ''}"
+    )
+    print(format_accounting(incident.accounting))
+    sizes = ", ".join(f"{name} {len(getattr(incident, name))}" for name in TABLE_NAMES)
+    print(f"tables: {sizes}")
+    return 0

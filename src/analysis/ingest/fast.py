@@ -1,0 +1,278 @@
+"""The columnar reader: BigQuery-flavour Management API pages parsed by pyarrow's JSON reader.
+
+A fast path of the ``api_envelope`` shape (:mod:`analysis.ingest.shapes`) for the common case
+of many large pages: a fixed Arrow schema of the fields the analysis uses, one-element lists
+unwrapped without copies, the log source told per row from which metadata record is present.
+Anything the fixed schema cannot represent exactly raises :class:`NotFast`, and the general
+reader (:mod:`analysis.ingest.reader`) reads that file and reports what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from analysis.ingest.kinds import FilePart
+
+
+def _lst(t):
+    return pa.list_(t)
+
+
+def _st(**fields):
+    return pa.struct(list(fields.items()))
+
+
+_S = pa.string()
+_FAST_ROW = _st(
+    id=_S,
+    timestamp=pa.int64(),
+    event_message=_S,
+    metadata=_lst(
+        _st(
+            request=_lst(
+                _st(
+                    method=_S,
+                    path=_S,
+                    search=_S,
+                    url=_S,
+                    headers=_lst(_st(x_client_info=_S, user_agent=_S, cf_ray=_S)),
+                    sb=_lst(_st(auth_user=_S)),
+                )
+            ),
+            response=_lst(
+                _st(status_code=pa.int64(), origin_time=pa.float64(), headers=_lst(_st(cf_ray=_S)))
+            ),
+            parsed=_lst(
+                _st(
+                    sql_state_code=_S,
+                    error_severity=_S,
+                    user_name=_S,
+                    application_name=_S,
+                    command_tag=_S,
+                    detail=_S,
+                    query=_S,
+                )
+            ),
+            level=_S,
+            external_id=_S,
+            project=_S,
+            measurements=_lst(_st(connected=pa.int64(), limit=pa.int64())),
+        )
+    ),
+)
+_FAST_SCHEMA = pa.schema([("result", _lst(_FAST_ROW)), ("error", _S)])
+# One thread per page: pages are already parsed in parallel, nested pools only contend.
+_FAST_READ = pj.ReadOptions(use_threads=False)
+_FAST_OPTIONS = pj.ParseOptions(
+    newlines_in_values=True, explicit_schema=_FAST_SCHEMA, unexpected_field_behavior="ignore"
+)
+#: Flat column -> path inside the row struct (each step through a one-element list).
+_FAST_COLUMNS = {
+    "edge_logs": {
+        "request.method": ("request", "method"),
+        "request.path": ("request", "path"),
+        "request.search": ("request", "search"),
+        "request.url": ("request", "url"),
+        "request.headers.x_client_info": ("request", "headers", "x_client_info"),
+        "request.headers.user_agent": ("request", "headers", "user_agent"),
+        "request.headers.cf_ray": ("request", "headers", "cf_ray"),
+        "request.sb.auth_user": ("request", "sb", "auth_user"),
+        "response.status_code": ("response", "status_code"),
+        "response.origin_time": ("response", "origin_time"),
+        "response.headers.cf_ray": ("response", "headers", "cf_ray"),
+    },
+    "postgres_logs": {
+        f"parsed.{name}": ("parsed", name)
+        for name in (
+            "sql_state_code",
+            "error_severity",
+            "user_name",
+            "application_name",
+            "command_tag",
+            "detail",
+            "query",
+        )
+    },
+    "realtime_logs": {
+        "level": ("level",),
+        "measurements.connected": ("measurements", "connected"),
+        "measurements.limit": ("measurements", "limit"),
+    },
+}
+
+
+class NotFast(Exception):
+    """The fast reader cannot represent this file exactly; use the general path."""
+
+
+def _one(arr: pa.Array) -> pa.Array:
+    """Unwrap a list array whose lists hold exactly one element (null lists stay null)."""
+    lengths = pc.list_value_length(arr)
+    if pc.any(pc.not_equal(lengths, 1)).as_py():
+        raise NotFast
+    if arr.null_count == 0:
+        return arr.flatten()  # zero-copy: one child per list, in order
+    return pc.list_element(arr, 0)
+
+
+def _field(arr: pa.StructArray, name: str) -> pa.Array:
+    """Return a struct child; zero-copy unless the parent has nulls to propagate."""
+    return arr.field(name) if arr.null_count == 0 else pc.struct_field(arr, name)
+
+
+def read_page_fast(path: Path) -> pa.Array:
+    """Read one Management API page with pyarrow; return its ``result`` as a 1-long list array.
+
+    Raises ``NotFast`` for anything the fixed schema cannot represent exactly (an error
+    envelope, other value types, a ``.gz`` that is not gzip, ...): the general reader then
+    reads the file and reports what is wrong with it.
+    """
+    data = path.read_bytes()
+    is_gzip = data[:2] == b"\x1f\x8b"
+    if is_gzip != path.name.endswith(".gz") or (not is_gzip and data.lstrip()[:1] != b"{"):
+        raise NotFast
+    try:
+        raw = zlib.decompress(data, wbits=47) if is_gzip else data
+        table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=_FAST_OPTIONS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError, zlib.error):
+        raise NotFast from None
+    if table.num_rows != 1 or table.column("error").null_count != 1:
+        raise NotFast
+    result = table.column("result").combine_chunks()
+    if result.null_count or pc.list_value_length(result)[0].as_py() == 0:
+        raise NotFast
+    return result
+
+
+def extract_fast(results: list[pa.Array], rels: list[str]) -> list[FilePart]:
+    """Turn pages read by :func:`read_page_fast` into flat records, one part per kind.
+
+    Every part's frame carries ``_file`` (categorical) and ``_row`` (1-based row in its file).
+    Raises ``NotFast`` when a row cannot be represented exactly.
+    """
+    pages = pa.concat_arrays(results)
+    lengths = pc.list_value_length(pages).to_numpy()
+    rows = pages.flatten()
+    if rows.null_count:
+        raise NotFast
+    meta = _one(_field(rows, "metadata"))
+    if meta.null_count:
+        raise NotFast
+    present = {
+        name: pc.is_valid(_field(meta, name))
+        for name in (
+            "request",
+            "response",
+            "parsed",
+            "measurements",
+            "level",
+            "external_id",
+            "project",
+        )
+    }
+    is_edge = pc.or_(present["request"], present["response"])
+    is_pg = pc.and_(pc.invert(is_edge), present["parsed"])
+    rt_any = pc.or_(
+        pc.or_(present["measurements"], present["level"]),
+        pc.or_(present["external_id"], present["project"]),
+    )
+    is_rt = pc.and_(pc.and_(pc.invert(is_edge), pc.invert(is_pg)), rt_any)
+    detected = sum(pc.sum(m).as_py() or 0 for m in (is_edge, is_pg, is_rt))
+    if detected != len(rows):
+        raise NotFast
+    file_codes = np.repeat(np.arange(len(rels)), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    row_numbers = np.arange(len(rows)) - starts + 1
+    parts = []
+    for kind, mask in (("edge_logs", is_edge), ("postgres_logs", is_pg), ("realtime_logs", is_rt)):
+        if not pc.any(mask).as_py():
+            continue
+        every = pc.all(mask).as_py()
+        sub_rows, sub_meta = (rows, meta) if every else (rows.filter(mask), meta.filter(mask))
+        columns = {name: _field(sub_rows, name) for name in ("id", "timestamp", "event_message")}
+        cache: dict[tuple, pa.Array] = {}
+        for flat, steps in _FAST_COLUMNS[kind].items():
+            arr = sub_meta
+            for depth, step in enumerate(steps):
+                key = steps[: depth + 1]
+                if key not in cache:
+                    child = _field(arr, step)
+                    # Every step but the last is a one-element list (nulls allowed).
+                    last = depth == len(steps) - 1 and not pa.types.is_list(child.type)
+                    cache[key] = child if last else _one(child)
+                arr = cache[key]
+            columns[flat] = arr
+        frame = pa.table(columns).to_pandas(types_mapper=_arrow_types)
+        keep = mask.to_numpy(zero_copy_only=False)
+        frame["_file"] = pd.Categorical.from_codes(file_codes[keep], categories=rels)
+        frame["_row"] = row_numbers[keep]
+        parts.append(FilePart("", kind, "api_envelope", "bigquery", frame))
+    return parts
+
+
+def try_read_page(path: Path) -> pa.Array | None:
+    """Return a page read by :func:`read_page_fast`, or None when the general reader must."""
+    try:
+        return read_page_fast(path)
+    except NotFast:
+        return None
+
+
+def parse_files_fast(
+    files: list[tuple[Path, str]], outcomes: list[pa.Array | None] | None = None
+) -> tuple[list[FilePart], list[tuple[Path, str]]]:
+    """Read many BigQuery pages at once; return (parts, files left for the general reader).
+
+    ``outcomes`` are the pages already read by :func:`try_read_page` (``ingest_files``
+    reads ahead on a thread pool); without them the pages are read here.
+    """
+    results, rels, left = [], [], []
+    if outcomes is None:
+        outcomes = [try_read_page(path) for path, _ in files]
+    for (path, rel), result in zip(files, outcomes, strict=True):
+        if result is None:
+            left.append((path, rel))
+        else:
+            results.append(result)
+            rels.append(rel)
+    if not results:
+        return [], left
+    try:
+        return extract_fast(results, rels), left
+    except NotFast:
+        pass
+    # Some page holds a row the fixed schema cannot represent: retry page by page.
+    parts = []
+    by_rel = dict(zip(rels, results, strict=True))
+    for path, rel in files:
+        if rel not in by_rel:
+            continue
+        try:
+            parts.extend(extract_fast([by_rel[rel]], [rel]))
+        except NotFast:
+            left.append((path, rel))
+    return parts, left
+
+
+def parse_file_fast(path: Path, rel: str) -> list[FilePart]:
+    """Read one BigQuery-flavour Management API page with pyarrow (see :func:`read_page_fast`)."""
+    parts = extract_fast([read_page_fast(path)], [rel])
+    for part in parts:
+        part.file = rel
+    return parts
+
+
+def _arrow_types(dtype: pa.DataType):
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return pd.StringDtype()
+    if pa.types.is_integer(dtype):
+        return pd.Int64Dtype()
+    return None

@@ -1,0 +1,165 @@
+"""Bytes to text, JSON and CSV cells: the checks every export file passes before its shape is read.
+
+Nothing here knows about log sources; each function raises one :class:`IngestError` line
+naming the file and what was wrong with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.exceptions import IngestError
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text(path: Path) -> str:
+    """Return a file's text: gunzipped if gzip, UTF-8 with an optional BOM, never empty.
+
+    Raises
+    ------
+    IngestError
+        Empty file, ``.gz`` that is not gzip, truncated gzip, UTF-16/32 or non-UTF-8 bytes.
+    """
+    data = Path(path).read_bytes()
+    if not data:
+        raise IngestError(path, "empty file", expected="an export", found="0 bytes")
+    is_gzip = data[:2] == b"\x1f\x8b"
+    if path.name.endswith(".gz") and not is_gzip:
+        raise IngestError(
+            path, "not a gzip file", expected="gzip magic bytes 1f 8b", found=data[:8].hex(" ")
+        )
+    if is_gzip:
+        try:
+            data = zlib.decompress(data, wbits=47)
+        except zlib.error as exc:
+            raise IngestError(
+                path, "corrupt or truncated gzip", expected="a complete gzip stream", found=str(exc)
+            ) from None
+        if not data.strip():
+            raise IngestError(path, "empty file", expected="an export", found="empty gzip content")
+    for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32"),
+        (b"\xff\xfe", "UTF-16"),
+        (b"\xfe\xff", "UTF-16"),
+    ):
+        if data.startswith(bom):
+            raise IngestError(path, "wrong text encoding", expected="UTF-8", found=f"a {name} BOM")
+    if data.startswith(b"\xef\xbb\xbf"):
+        # Spreadsheet round-trips add a UTF-8 BOM; it is not part of the first column name.
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            path,
+            "not UTF-8 text",
+            expected="UTF-8",
+            found=f"byte {data[exc.start]:#04x} at offset {exc.start}",
+        ) from None
+    if not text.strip():
+        raise IngestError(path, "empty file", expected="an export", found="only whitespace")
+    return text
+
+
+def load_json(path: Path, text: str):
+    """Parse JSON text; a syntax error (e.g. truncation) is one :class:`IngestError` line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(
+            path,
+            "invalid JSON",
+            expected="a complete JSON document",
+            found=f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from None
+
+
+def api_error_message(error) -> str:
+    """Return the human message of a Management API / Logflare ``error`` value."""
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        parts = [str(error.get("message") or error.get("status") or "")]
+        for item in error.get("errors") or []:
+            if isinstance(item, dict) and item.get("message") and item["message"] not in parts:
+                parts.append(f"{item['message']} ({item.get('reason', '')})".replace(" ()", ""))
+        if error.get("code"):
+            parts.insert(0, f"code {error['code']}:")
+        return " ".join(p for p in parts if p) or json.dumps(error)[:120]
+    return json.dumps(error)[:120]
+
+
+def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
+    """Read a CSV export as all-text cells (RFC 4180 quoting, CRLF, multi-line cells).
+
+    Raises
+    ------
+    IngestError
+        Unterminated or stray quotes, ragged rows, a missing or duplicated header.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []
+    header: list[str] = []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        for row in reader:
+            if not row:
+                continue  # blank line (e.g. a trailing newline)
+            if len(row) != len(header):
+                raise IngestError(
+                    path,
+                    "ragged CSV row",
+                    row=len(rows) + 1,
+                    expected=f"{len(header)} fields",
+                    found=f"{len(row)} fields",
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise IngestError(
+            path,
+            "malformed CSV",
+            row=len(rows) + 1,
+            expected="RFC 4180 quoting",
+            found=str(exc),
+        ) from None
+    if not header or not any(header):
+        raise IngestError(path, "no header row", expected="a CSV header", found=text[:40])
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise IngestError(
+            path,
+            "duplicated column in header",
+            field=dupes[0],
+            expected="unique column names",
+            found=header,
+        )
+    return pd.DataFrame(rows, columns=header, dtype=object)
+
+
+def check_columns(path: Path, columns: Iterable[str], required: Iterable[str], kind: str) -> None:
+    """Raise if a table CSV lacks a required column."""
+    missing = [c for c in required if c not in set(columns)]
+    if missing:
+        raise IngestError(
+            path,
+            f"missing column for a {kind} table",
+            field=missing[0],
+            expected=f"columns {list(required)}",
+            found=sorted(columns),
+        )

@@ -1,0 +1,102 @@
+"""What an incident directory holds: log sources, table exports, flavours, and their names.
+
+Shared by every ingest module; holds only constants and the two small records passed between
+the readers and the canonicaliser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+#: Log sources -> canonical table.
+LOG_KINDS = {
+    "edge_logs": "requests",
+    "postgres_logs": "db_errors",
+    "realtime_logs": "realtime_events",
+}
+#: Table-editor exports -> canonical table.
+TABLE_KINDS = {
+    "webinars": "webinars",
+    "registrations": "registrations",
+    "webinar_live_presence": "sessions",
+    "webinar_viewer_counts": "concurrency",
+}
+KINDS = (*LOG_KINDS, *TABLE_KINDS, "ignore")
+FLAVOURS = ("bigquery", "clickhouse")
+#: Names an analyst may write in the manifest for a kind.
+KIND_ALIASES = {
+    "edge": "edge_logs",
+    "api": "edge_logs",
+    "requests": "edge_logs",
+    "postgres": "postgres_logs",
+    "db_errors": "postgres_logs",
+    "realtime": "realtime_logs",
+    "realtime_events": "realtime_logs",
+    "presence": "webinar_live_presence",
+    "sessions": "webinar_live_presence",
+    "viewer_counts": "webinar_viewer_counts",
+    "concurrency": "webinar_viewer_counts",
+}
+#: Required columns of each table-editor CSV (docs/contract.md section 1).
+TABLE_COLUMNS = {
+    "webinars": ("id", "title", "starts_at", "ends_at", "status"),
+    # No ``id``: the shipped table's primary key is (webinar_id, user_id), which is why the
+    # app's ``registrations.id`` query fails with 42703. An ``id`` column is used when present.
+    "registrations": ("webinar_id", "user_id", "created_at"),
+    "webinar_live_presence": ("webinar_id", "user_id", "session_id", "joined_at", "left_at"),
+    "webinar_viewer_counts": ("webinar_id", "sampled_at", "viewer_count"),
+}
+#: Canonical tables, in the order they are reported.
+TABLE_NAMES = (
+    "requests",
+    "db_errors",
+    "realtime_events",
+    "concurrency",
+    "sessions",
+    "registrations",
+    "webinars",
+)
+#: Row order of each canonical table (deterministic whatever the file order).
+SORT_KEYS = {
+    "requests": ["ts", "id"],
+    "db_errors": ["ts", "id"],
+    "realtime_events": ["ts", "id"],
+    "concurrency": ["ts", "webinar_id"],
+    "sessions": ["joined_at", "session_id"],
+    "registrations": ["ts", "id"],
+    "webinars": ["starts_at", "webinar_id"],
+}
+#: Reasons that are filters rather than malformed rows; they never make a file "bad".
+FILTER_REASONS = (
+    "outside window",
+    "duplicate id",
+    "unknown webinar",
+    "not an error",
+    "unsupported log source",
+)
+
+
+@dataclass(frozen=True)
+class Override:
+    """A manifest override for the files matching one glob."""
+
+    kind: str | None = None
+    flavour: str | None = None
+
+
+@dataclass
+class FilePart:
+    """Flat records of one kind read from one file, before canonicalisation.
+
+    ``shape`` names the entry of :data:`analysis.ingest.shapes.SHAPES` that read the file; its
+    field map and timestamp parser are applied to this part. A part built from many pages at
+    once has ``file == ""`` and a categorical ``_file`` column instead.
+    """
+
+    file: str
+    kind: str
+    shape: str
+    flavour: str | None
+    frame: pd.DataFrame  # dotted columns + _row (+ _reject, _found)

@@ -1,0 +1,138 @@
+"""One export file to flat records grouped by log source (the general, row-by-row reader).
+
+The file's shape comes from the registry (:mod:`analysis.ingest.shapes`); each row's log
+source and the file's storage flavour are told from the content, unless ``incident.json``
+overrides them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import vocabulary
+from analysis.ingest import shapes
+from analysis.ingest.files import check_columns, load_json, read_csv_rows, read_text
+from analysis.ingest.kinds import LOG_KINDS, TABLE_COLUMNS, TABLE_KINDS, FilePart, Override
+
+#: Unified Logs page ``log_type`` -> source (docs/contract.md section 1).
+UNIFIED_LOG_TYPES = {
+    "edge": "edge_logs",
+    "postgrest": "edge_logs",
+    "storage": "edge_logs",
+    "postgres": "postgres_logs",
+    "realtime": "realtime_logs",
+}
+_EDGE_MESSAGE_RE = re.compile(r"^[A-Z]+ \| \d{3} \| ")
+_CH_MICROS_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{6}$")
+
+
+def detect_source(rec: dict, hint: str | None) -> str | None:
+    """Return the log source of one flat record (its keys, then its message, then ``hint``)."""
+    src = rec.get("source") or rec.get("log_type")
+    if isinstance(src, str):
+        src = UNIFIED_LOG_TYPES.get(src, src)
+        return src if src in LOG_KINDS else f"unsupported:{src}"
+    keys = rec.keys()
+    if any(k.startswith(("request.", "response.")) for k in keys):
+        return "edge_logs"
+    if any(k.startswith("parsed.") for k in keys):
+        return "postgres_logs"
+    if any(
+        k.startswith(("measurements.", "context.")) or k in ("external_id", "project") for k in keys
+    ):
+        return "realtime_logs"
+    if rec.get("status_code") is not None or rec.get("method") is not None:
+        return "edge_logs"
+    if rec.get("error_severity") is not None:
+        return "postgres_logs"
+    message = rec.get("event_message")
+    if isinstance(message, str):
+        if _EDGE_MESSAGE_RE.match(message):
+            return "edge_logs"
+        if vocabulary.is_realtime_message(message):
+            return "realtime_logs"
+    return hint
+
+
+def detect_flavour(records: list[tuple]) -> str | None:
+    """Return ``bigquery``, ``clickhouse`` or None (undecided) from a file's rows."""
+    bigquery = clickhouse = False
+    for raw, _ in records:
+        if not isinstance(raw, dict):
+            continue
+        if "metadata" in raw:
+            bigquery = True
+        if "log_attributes" in raw or "severity_text" in raw or "source" in raw:
+            clickhouse = True
+    if bigquery and not clickhouse:
+        return "bigquery"
+    if clickhouse and not bigquery:
+        return "clickhouse"
+    # A flat projection: tell by the timestamps themselves.
+    stamps = [rec.get("timestamp") for _, rec in records[:200] if isinstance(rec, dict)]
+    if any(isinstance(t, int) or (isinstance(t, str) and t.isdigit()) for t in stamps):
+        return "bigquery"
+    if stamps and all(isinstance(t, str) and _CH_MICROS_RE.match(t) for t in stamps if t):
+        return "clickhouse"
+    return None
+
+
+def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape, list | FilePart]:
+    """Return (shape, [(raw row, flat record), ...]) of a log export, or a table's FilePart."""
+    text = read_text(path)
+    if text.lstrip()[:1] in "[{":
+        doc = load_json(path, text)
+        shape = shapes.recognise_json(doc, path)
+        return shape, [(raw, shape.flatten(raw)) for raw in shape.rows(doc, path)]
+    frame = read_csv_rows(path, text)
+    shape = shapes.recognise_csv(frame.columns, path)
+    if override.kind in TABLE_KINDS or (shape.table and override.kind is None):
+        kind = override.kind or shapes.table_kind_of(frame.columns, path)
+        check_columns(path, frame.columns, TABLE_COLUMNS[kind], kind)
+        part = frame.replace("", None).assign(_row=np.arange(1, len(frame) + 1))
+        return shape, FilePart(rel, kind, shape.name, None, part)
+    return shape, [(raw, shape.flatten(raw)) for raw in shape.rows(frame, path)]
+
+
+def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
+    """Read one export into flat records grouped by kind (the general, row-by-row path)."""
+    shape, records = read_records(path, rel, override)
+    if isinstance(records, FilePart):
+        return [records]
+    flavour = override.flavour or detect_flavour(records)
+    hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    fixed = override.kind or shape.source
+    kinds = [fixed or detect_source(rec, hint) for _, rec in records]
+    # A malformed row (e.g. a broken JSON cell) shows no source: it belongs with its file.
+    seen = Counter(k for k in kinds if k in LOG_KINDS)
+    dominant = seen.most_common(1)[0][0] if seen else None
+    for number, ((_, rec), kind) in enumerate(zip(records, kinds, strict=True), start=1):
+        rec["_row"] = number
+        if kind is None and "_reject" in rec:
+            kind = dominant
+        if kind is None:
+            rec.setdefault("_reject", "unknown log source (set its kind in incident.json files)")
+            kind = hint or "unknown"
+        elif kind.startswith("unsupported:"):
+            kind = kind.split(":", 1)[1]
+            rec.setdefault("_reject", f"unsupported log source {kind}")
+        by_kind[kind].append(rec)
+    if not records:
+        kind = fixed or hint or "unknown"
+        return [FilePart(rel, kind, shape.name, flavour, pd.DataFrame({"_row": []}))]
+    return [
+        FilePart(rel, kind, shape.name, flavour, pd.DataFrame.from_records(recs))
+        for kind, recs in by_kind.items()
+    ]
+
+
+def looks_like_log(path: Path) -> bool:
+    """Cheap routing: JSON exports and files under a ``*_logs`` directory are logs."""
+    name = path.name.lower()
+    return name.endswith((".json", ".json.gz")) or path.parent.name.endswith("_logs")

@@ -1,0 +1,371 @@
+"""The export shapes ingest reads, registered in one place (:data:`SHAPES`).
+
+An export shape is one way an analyst gets logs or tables out of Supabase (docs/contract.md
+section 1). Each :class:`Shape` says, in one entry:
+
+- **how it is recognised**: from the parsed JSON document, or from the CSV header;
+- **how it is flattened**: its rows, and each row to one flat record with dotted names and no
+  ``metadata.`` root (BigQuery's one-element lists and ClickHouse's ``log_attributes`` alike);
+- **its field map**: names of its own that hold a canonical field, added to the generic names
+  of :data:`FIELDS` (which any projection may use);
+- **its timestamp format**: the parser of its ``timestamp`` cells.
+
+Recognition tries the entries in order; the first that says yes reads the file. A new shape is
+one entry here plus one fixture (docs/extending.md, "A new export shape"). The registry is read
+when a file is read, never copied at import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.exceptions import IngestError
+from analysis.ingest.files import api_error_message, check_columns
+from analysis.ingest.kinds import TABLE_COLUMNS
+from analysis.ingest.timestamps import parse_timestamps
+
+#: Generic names of each canonical field per log source, in order of preference: the dotted
+#: paths of Management API rows and Explorer projections, and the page CSVs' column names.
+FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "edge_logs": {
+        "id": ("id",),
+        # ``ts`` is what the docs' Explorer queries call ``cast(timestamp as datetime)``.
+        "timestamp": ("timestamp", "date", "ts"),
+        "message": ("event_message",),
+        "method": ("request.method", "method"),
+        "path": ("request.path", "path", "pathname"),
+        "search": ("request.search", "search"),
+        "url": ("request.url",),
+        "status": ("response.status_code", "status_code", "status"),
+        "origin_time": ("response.origin_time",),
+        "user": (
+            "request.sb.auth_user",
+            "auth_user",
+            "request.sb.jwt.authorization.payload.subject",
+        ),
+        "client_info": ("request.headers.x_client_info", "headers.x_client_info"),
+        "user_agent": ("request.headers.user_agent", "headers.user_agent"),
+        "cf_ray": ("request.headers.cf_ray", "headers.cf_ray", "response.headers.cf_ray"),
+    },
+    "postgres_logs": {
+        "id": ("id",),
+        "timestamp": ("timestamp", "date", "ts"),
+        "message": ("event_message",),
+        "sql_state": ("parsed.sql_state_code", "sql_state_code"),
+        "severity": ("parsed.error_severity", "error_severity"),
+        "level": ("level",),
+        "user_name": ("parsed.user_name", "user_name"),
+        "application_name": ("parsed.application_name", "application_name"),
+        "command_tag": ("parsed.command_tag", "command_tag"),
+        "detail": ("parsed.detail", "detail"),
+        "query": ("parsed.query", "query"),
+    },
+    "realtime_logs": {
+        "id": ("id",),
+        "timestamp": ("timestamp", "date", "ts"),
+        "message": ("event_message",),
+        "level": ("level", "severity_text"),
+        "connected": ("measurements.connected", "connected"),
+        "limit": ("measurements.limit", "limit"),
+    },
+}
+#: Fields a log source cannot do without (``id`` is derived when a projection lacks it).
+REQUIRED = {
+    "edge_logs": ("timestamp", "method", "path", "status"),
+    "postgres_logs": ("timestamp", "message"),
+    "realtime_logs": ("timestamp", "message"),
+}
+#: Cells of a Logs Explorer / unified CSV that hold JSON (objects are stringified into one cell).
+JSON_CELL_COLUMNS = ("metadata", "log_attributes", "headers", "regions", "logs")
+#: Header columns that mark a CSV as a log export.
+_LOG_COLUMNS = {"id", "timestamp", "event_message", "metadata", "log_attributes"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One export shape: how it is recognised, flattened, mapped to fields and timed.
+
+    Attributes
+    ----------
+    name
+        The label in the accounting's ``shape`` column.
+    container
+        ``json`` (recognised from the parsed document) or ``csv`` (from the header).
+    recognise
+        ``(document or header columns, path) -> bool``; may raise an :class:`IngestError`
+        when the content is recognisably this shape but broken.
+    rows
+        ``(document or all-text frame, path) -> list`` of raw rows (log shapes only).
+    flatten
+        ``raw row -> flat record`` (dotted names; ``_reject``/``_found`` for a malformed row).
+    fields
+        Log source -> canonical field -> this shape's own column names, tried after the
+        generic names of :data:`FIELDS`.
+    parse_time
+        Parser of the ``timestamp`` field, with the signature of
+        :func:`~analysis.ingest.timestamps.parse_timestamps`.
+    timestamp
+        The timestamp format, in words (for docs and error messages).
+    source
+        The log source of every row, when the shape itself tells it (a product page's
+        download); None when it is told per row from the content.
+    per_row_source
+        True when one file mixes log sources, each row saying its own (the unified export);
+        otherwise a row whose source cannot be told takes its file's.
+    table
+        True for table-editor CSVs (canonicalised by table, not by log source).
+    """
+
+    name: str
+    container: str
+    recognise: Callable[[object, Path], bool]
+    rows: Callable[[object, Path], list] | None = None
+    flatten: Callable[[object], dict] | None = None
+    fields: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    parse_time: Callable[..., pd.Series] = parse_timestamps
+    timestamp: str = "16-digit microseconds or ISO 8601 with a zone (ClickHouse: zone-less UTC)"
+    source: str | None = None
+    per_row_source: bool = False
+    table: bool = False
+
+    def field_map(self, kind: str) -> dict[str, tuple[str, ...]]:
+        """Canonical field -> column names of this shape for log source ``kind``."""
+        extra = self.fields.get(kind, {})
+        base = FIELDS[kind]
+        return {name: base.get(name, ()) + extra.get(name, ()) for name in {**base, **extra}}
+
+
+# --------------------------------------------------------------------------------------------
+# Flattening
+# --------------------------------------------------------------------------------------------
+
+
+def flatten_value(value, prefix: str, out: dict) -> None:
+    """Flatten nested dicts and BigQuery one-element record lists into ``out`` (dotted keys)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flatten_value(item, f"{prefix}{key}.", out)
+    elif isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        flatten_value(value[0], prefix, out)
+    else:
+        out[prefix[:-1]] = value
+
+
+def flatten_row(row) -> dict:
+    """Return one export row as a flat record; ``_reject`` holds a reason if it is malformed.
+
+    BigQuery ``metadata`` (a one-element list) and ClickHouse ``log_attributes`` (a string map)
+    both end up as top-level dotted keys without the ``metadata.`` root; unified-export
+    ``headers`` become ``headers.<name>``.
+    """
+    if not isinstance(row, dict):
+        return {"_reject": "row is not an object", "_found": repr(row)[:60]}
+    out: dict = {}
+    for key, value in row.items():
+        if key == "metadata":
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                value = [value]
+            if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict):
+                size = len(value) if isinstance(value, list) else type(value).__name__
+                out["_reject"] = (
+                    f"bad metadata (expected a one-element list of objects, found {size})"
+                )
+                continue
+            flatten_value(value[0], "", out)
+        elif key == "log_attributes":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                out["_reject"] = "bad log_attributes (expected an object of strings)"
+                continue
+            for k, v in value.items():
+                out[k.removeprefix("metadata.")] = v
+        elif key == "headers" and isinstance(value, dict):
+            flatten_value(value, "headers.", out)
+        else:
+            out[key] = value
+    return out
+
+
+def flatten_csv_row(raw: dict) -> dict:
+    """Flatten a CSV row dict (JSON cells already parsed), keeping its cell-level rejection."""
+    rec = flatten_row({k: v for k, v in raw.items() if not k.startswith("_")})
+    if "_reject" in raw:
+        rec["_reject"], rec["_found"] = raw["_reject"], raw.get("_found")
+    return rec
+
+
+def csv_records(frame: pd.DataFrame, path: Path | None = None) -> list[dict]:
+    """Turn CSV rows into row dicts: JSON cells parsed, empty and literal ``null`` to None."""
+    records = []
+    json_cols = [c for c in frame.columns if c in JSON_CELL_COLUMNS]
+    for values in frame.itertuples(index=False, name=None):
+        row: dict = {}
+        for col, cell in zip(frame.columns, values, strict=True):
+            if cell == "" or cell == "null":
+                row[col] = None
+            elif col in json_cols and cell[:1] in "[{":
+                try:
+                    row[col] = json.loads(cell)
+                except json.JSONDecodeError:
+                    row["_reject"] = f"bad {col} cell (expected JSON)"
+                    row["_found"] = cell[:60]
+            else:
+                row[col] = cell
+        records.append(row)
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Recognition and rows of each shape
+# --------------------------------------------------------------------------------------------
+
+
+def envelope_rows(doc: dict, path: Path) -> list:
+    """Rows of a Management API envelope ``{"result": [...], "error": null}``."""
+    error = doc.get("error")
+    if error is not None:
+        raise IngestError(path, f"the Management API returned an error: {api_error_message(error)}")
+    rows = doc["result"]
+    if not isinstance(rows, list):
+        raise IngestError(
+            path,
+            "rows are not a list",
+            field="result",
+            expected="a list of rows",
+            found=type(rows).__name__,
+        )
+    return rows
+
+
+def table_kind_of(columns: Iterable[str], path: Path) -> str | None:
+    """Return the table a CSV header belongs to, or None; a table-named file must match one."""
+    cols = set(columns)
+    # Most specific first: a presence export also has registrations' webinar_id and user_id.
+    for kind, required in sorted(TABLE_COLUMNS.items(), key=lambda kv: -len(kv[1])):
+        if set(required) <= cols:
+            return kind
+    # Named like a table export (registrations.csv): say which column is missing.
+    stem = path.name.split(".")[0]
+    if stem in TABLE_COLUMNS:
+        check_columns(path, cols, TABLE_COLUMNS[stem], stem)
+    return None
+
+
+def _is_page_csv(columns, path: Path) -> bool:
+    cols = set(columns)
+    page = {"method", "path", "status_code"} <= cols or {"error_severity"} <= cols
+    return bool(cols & _LOG_COLUMNS) and page and not cols & {"metadata", "log_attributes"}
+
+
+#: Registered shapes, tried in this order; the first that recognises a file reads it.
+SHAPES: tuple[Shape, ...] = (
+    Shape(
+        name="api_envelope",
+        container="json",
+        recognise=lambda doc, path: isinstance(doc, dict) and "result" in doc,
+        rows=envelope_rows,
+        flatten=flatten_row,
+        # BigQuery-flavour pages are also read by the columnar reader of ingest.fast.
+    ),
+    Shape(
+        name="unified_json",
+        container="json",
+        recognise=lambda doc, path: (
+            isinstance(doc, list) and any(isinstance(r, dict) and "log_type" in r for r in doc[:50])
+        ),
+        rows=lambda doc, path: doc,
+        flatten=flatten_row,
+        fields={"postgres_logs": {"sql_state": ("status",)}},
+        timestamp="``timestamp`` microseconds and ``date`` ISO 8601 with Z",
+        per_row_source=True,
+    ),
+    Shape(
+        name="explorer_json",
+        container="json",
+        recognise=lambda doc, path: isinstance(doc, list),
+        rows=lambda doc, path: doc,
+        flatten=flatten_row,
+    ),
+    Shape(
+        name="table_csv",
+        container="csv",
+        recognise=lambda cols, path: table_kind_of(cols, path) is not None,
+        timestamp="ISO 8601 with a zone",
+        table=True,
+    ),
+    Shape(
+        name="unified_csv",
+        container="csv",
+        recognise=lambda cols, path: "log_type" in set(cols),
+        rows=csv_records,
+        flatten=flatten_csv_row,
+        fields={"postgres_logs": {"sql_state": ("status",)}},
+        timestamp="``timestamp`` microseconds and ``date`` ISO 8601 with Z",
+        per_row_source=True,
+    ),
+    Shape(
+        name="page_csv",
+        container="csv",
+        recognise=_is_page_csv,
+        rows=csv_records,
+        flatten=flatten_csv_row,
+    ),
+    Shape(
+        name="explorer_csv",
+        container="csv",
+        recognise=lambda cols, path: bool(set(cols) & _LOG_COLUMNS),
+        rows=csv_records,
+        flatten=flatten_csv_row,
+    ),
+)
+
+
+def shape_named(name: str) -> Shape:
+    """Return the registered shape called ``name``."""
+    for shape in SHAPES:
+        if shape.name == name:
+            return shape
+    raise KeyError(name)
+
+
+def recognise_json(doc, path: Path) -> Shape:
+    """Return the shape of a parsed JSON export (first registered shape that recognises it)."""
+    for shape in SHAPES:
+        if shape.container == "json" and shape.recognise(doc, path):
+            return shape
+    if isinstance(doc, dict):
+        raise IngestError(
+            path,
+            "unknown JSON document",
+            expected='a Management API envelope {"result": [...], "error": null} or a list of rows',
+            found=f"an object with keys {sorted(doc)[:6]}",
+        )
+    raise IngestError(
+        path, "unknown JSON document", expected="an object or a list", found=type(doc).__name__
+    )
+
+
+def recognise_csv(columns: Iterable[str], path: Path) -> Shape:
+    """Return the shape of a CSV export from its header (first registered shape that fits)."""
+    cols = list(columns)
+    for shape in SHAPES:
+        if shape.container == "csv" and shape.recognise(cols, path):
+            return shape
+    # A table CSV with a column missing: name what is missing rather than "unknown file".
+    for kind, required in TABLE_COLUMNS.items():
+        if len(set(required) & set(cols)) >= 2:
+            check_columns(path, cols, required, kind)
+    raise IngestError(
+        path,
+        "unknown CSV export",
+        expected="a log export (id, timestamp, event_message, ...) or a table export",
+        found=sorted(cols)[:8],
+    )

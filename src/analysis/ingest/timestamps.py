@@ -1,0 +1,94 @@
+"""Timestamps of every export to ``datetime64[ns, UTC]``: the one place ingest parses time.
+
+Encodings met in Supabase exports (docs/contract.md section 1): 16-digit integer microseconds
+(BigQuery ``timestamp``), ISO 8601 with ``Z``, an offset or `` UTC`` (Explorer casts, unified
+``date``), and ClickHouse's zone-less ``YYYY-MM-DD[T ]HH:MM:SS.ffffff`` which is UTC by
+definition. An export shape may bring its own parser (``Shape.parse_time``); this is the
+default one.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from analysis.ingest.cells import Rejections, to_text
+
+#: ClickHouse's zone-less DateTime64 text.
+NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$"
+#: ISO 8601 with a zone (``Z`` or an offset).
+AWARE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def iso_to_utc(text: pd.Series) -> pd.Series:
+    """Parse ISO 8601 text to UTC (zone-less text is taken as UTC); unparsable -> NaT."""
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    return pd.Series(parsed, index=text.index).astype("datetime64[ns, UTC]")
+
+
+def is_aware_text(text: str) -> bool:
+    """Return whether ``text`` is ISO 8601 with a zone (``Z``, an offset or `` UTC``)."""
+    return re.fullmatch(AWARE_RE, text.replace(" UTC", "Z")) is not None
+
+
+def parse_timestamps(values: pd.Series, rej: Rejections, name: str, *, naive_is_utc) -> pd.Series:
+    """Parse mixed timestamp values to ``datetime64[ns, UTC]``; bad ones are rejected.
+
+    Accepted: 16-digit integer microseconds (numbers or digit strings), ISO 8601 strings with
+    ``Z``/an offset/`` UTC``, and, where ``naive_is_utc`` is true for the row, ClickHouse's
+    zone-less ``YYYY-MM-DD[T ]HH:MM:SS.ffffff``. Milliseconds, seconds or nanoseconds where
+    microseconds belong are rejected with their own reason.
+    """
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        nums = values.astype("Float64")
+        text = pd.Series(pd.NA, index=values.index, dtype="string")
+    else:
+        text = to_text(values).str.strip()
+        digits = text.str.fullmatch(r"\d+").fillna(False)
+        nums = pd.to_numeric(text.where(digits), errors="coerce").astype("Float64")
+        text = text.where(~digits)
+    units = (
+        ((1e15, 1e16), None),
+        ((1e12, 1e13), "milliseconds, expected 16-digit microseconds"),
+        ((1e9, 1e10), "seconds, expected 16-digit microseconds"),
+        ((1e18, 1e19), "nanoseconds, expected 16-digit microseconds"),
+    )
+    is_num = nums.notna()
+    matched = pd.Series(False, index=values.index)
+    for (low, high), problem in units:
+        band = is_num & (nums >= low) & (nums < high)
+        matched |= band
+        if problem:
+            rej.add(band, f"bad {name} ({problem})", values)
+        elif band.any():
+            micros = nums[band].astype("int64")
+            out[band] = pd.to_datetime(micros.to_numpy(), unit="us", utc=True).astype(
+                "datetime64[ns, UTC]"
+            )
+    rej.add(is_num & ~matched, f"bad {name} (expected microseconds since the epoch)", values)
+    has_text = text.notna() & ~is_num
+    if has_text.any():
+        t = text.where(has_text).str.replace(r" UTC$", "Z", regex=True)
+        aware = t.str.fullmatch(AWARE_RE).fillna(False)
+        naive = t.str.fullmatch(NAIVE_RE).fillna(False)
+        naive_ok = naive & (
+            naive_is_utc if isinstance(naive_is_utc, pd.Series) else bool(naive_is_utc)
+        )
+        rej.add(
+            naive & ~naive_ok, f"naive timestamp in {name} (expected a time zone or offset)", values
+        )
+        rej.add(
+            has_text & ~aware & ~naive, f"bad {name} (expected ISO 8601 or microseconds)", values
+        )
+        for mask, fix in ((aware, t), (naive_ok, t + "Z")):
+            if mask.any():
+                parsed = iso_to_utc(fix[mask])
+                rej.add(
+                    parsed.isna().reindex(values.index, fill_value=False),
+                    f"bad {name} (expected ISO 8601 or microseconds)",
+                    values,
+                )
+                out[mask] = parsed
+    return out

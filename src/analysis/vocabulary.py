@@ -1,0 +1,271 @@
+"""The error vocabulary: what a log line means, in one place.
+
+Ingest, the schemas and the timeline all name errors; they take the names from here:
+
+- **Postgres**: the severities that are errors, the message templates that give a SQLSTATE
+  when an export carries none, and the objects (constraint, column, relation) a message names.
+- **Realtime**: the families of Realtime log lines, each with the message patterns that
+  recognise it, and which families are telemetry (samples, not errors). A line is recognised
+  as Realtime's from its text alone when an export carries no metadata.
+- **PostgREST**: the SQLSTATE -> HTTP status map (package data ``postgrest_status.json``).
+- **Class keys**: how an error becomes the class the statistics test (``23505:<constraint>``,
+  ``42703``, ``realtime:<family>``) and the filter text that selects its rows.
+
+A new Realtime family is one :class:`RealtimeFamily` entry in :data:`REALTIME_FAMILY_RULES`
+(docs/extending.md, "A new error family"). The rules are read when called, never copied at
+import, so every consumer sees the same list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+# --------------------------------------------------------------------------------------------
+# Postgres
+# --------------------------------------------------------------------------------------------
+
+#: Postgres severities kept in ``db_errors``.
+ERROR_SEVERITIES = ("ERROR", "FATAL", "PANIC")
+#: Unified-export ``level`` -> Postgres severity, for rows that carry no ``error_severity``.
+#: "error" is the only level that means ERROR or worse.
+LEVEL_SEVERITY = {"error": "ERROR", "warning": "WARNING", "success": "LOG", "info": "LOG"}
+
+#: Postgres message templates -> SQLSTATE, for exports without ``parsed.sql_state_code``
+#: (the Postgres page CSV, the unified export). The texts are Postgres's own server strings.
+MESSAGE_SQLSTATE = (
+    (r"^duplicate key value violates unique constraint", "23505"),
+    (r"violates foreign key constraint", "23503"),
+    (r"violates not-null constraint", "23502"),
+    (r"violates check constraint", "23514"),
+    (r"^column .* does not exist", "42703"),
+    (r"^relation .* does not exist", "42P01"),
+    (r"^function .* does not exist", "42883"),
+    (r"^permission denied", "42501"),
+    (r"^invalid input syntax for type", "22P02"),
+    (r"^sorry, too many clients already", "53300"),
+    (r"^remaining connection slots are reserved", "53300"),
+    (r"^canceling statement due to statement timeout", "57014"),
+    (r"^deadlock detected", "40P01"),
+)
+_CONSTRAINT_RE = re.compile(r'constraint "([^"]+)"')
+_COLUMN_RES = (
+    re.compile(r'^column "([^"]+)" of relation "([^"]+)" does not exist'),
+    re.compile(r'^column (?:"?([\w]+)"?)\.(?:"?([\w]+)"?) does not exist'),
+    re.compile(r'^column "([^"]+)" does not exist'),
+)
+_RELATION_RES = (re.compile(r'on table "([^"]+)"'), re.compile(r'^relation "([^"]+)"'))
+
+
+def sqlstate_from_message(message: str | None) -> str | None:
+    """Return the SQLSTATE a Postgres message template implies, or None."""
+    if not message:
+        return None
+    for pattern, code in MESSAGE_SQLSTATE:
+        if re.search(pattern, message):
+            return code
+    return None
+
+
+def name_message_objects(message: str | None) -> tuple[str, str, str]:
+    """Return (constraint, column, relation) named in a Postgres message ('' when absent)."""
+    message = message or ""
+    m = _CONSTRAINT_RE.search(message)
+    constraint = m.group(1) if m else ""
+    column = relation = ""
+    for regex in _COLUMN_RES:
+        m = regex.search(message)
+        if m:
+            groups = m.groups()
+            if regex is _COLUMN_RES[1]:
+                relation, column = groups[0], groups[1]
+            else:
+                column = groups[0]
+                relation = groups[1] if len(groups) > 1 else ""
+            break
+    if not relation:
+        for regex in _RELATION_RES:
+            m = regex.search(message)
+            if m:
+                relation = m.group(1)
+                break
+    return constraint, column, relation
+
+
+# --------------------------------------------------------------------------------------------
+# Realtime
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RealtimeFamily:
+    """A family of Realtime log lines.
+
+    Attributes
+    ----------
+    name
+        The ``family`` value in ``realtime_events`` and the ``realtime:<name>`` class key.
+    pattern
+        Regular expression searched in the event message; the first family that matches wins.
+    telemetry
+        True for samples (e.g. the billing metrics), which are never an error class.
+    """
+
+    name: str
+    pattern: str
+    telemetry: bool = False
+
+
+#: Families in match order (first match wins). A line matching none is ``other``.
+REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
+    RealtimeFamily("billing_metrics", r"^Billing metrics", telemetry=True),
+    RealtimeFamily(
+        "too_many_connections",
+        r"53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections",
+    ),
+    RealtimeFamily(
+        "pool_exhausted",
+        r"connection not available and request was dropped"
+        r"|UnableCheckoutConnection|IncreaseConnectionPool",
+    ),
+    RealtimeFamily(
+        "rate_limit",
+        r"RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit",
+    ),
+    RealtimeFamily(
+        "connect_failed",
+        r"failed to connect|UnableToConnect|tcp connect"
+        r"|ConnectionInitializing|InitializingProjectConnection",
+    ),
+    RealtimeFamily("disconnect", r"disconnected|ConnectionError|closed|exited"),
+)
+#: The family of a Realtime line that matches no rule (noise, never an error class).
+OTHER_FAMILY = "other"
+#: Words that mark a log line as Realtime's when an export carries no metadata.
+REALTIME_MARKERS = (
+    r"Postgrex|DBConnection|Billing metrics|RateLimitReached|UnableToConnect|LackOfConnections"
+    r"|Realtime|PostgreSQL|Tenant|ConnectionError|MigrationsFailedToRun"
+)
+
+
+def realtime_families() -> tuple[str, ...]:
+    """Every family name a ``realtime_events`` row may carry (the rules' names, then other)."""
+    return (*(rule.name for rule in REALTIME_FAMILY_RULES), OTHER_FAMILY)
+
+
+def non_error_families() -> tuple[str, ...]:
+    """Families that are telemetry or noise, not errors (never an error class)."""
+    return (*(rule.name for rule in REALTIME_FAMILY_RULES if rule.telemetry), OTHER_FAMILY)
+
+
+@cache
+def _compiled(rules: tuple[RealtimeFamily, ...]) -> tuple[tuple[str, re.Pattern], ...]:
+    return tuple((rule.name, re.compile(rule.pattern)) for rule in rules)
+
+
+def family_of(message: str | None) -> str:
+    """Return the family of a Realtime log line (first matching rule, else ``other``)."""
+    if message:
+        for name, regex in _compiled(REALTIME_FAMILY_RULES):
+            if regex.search(message):
+                return name
+    return OTHER_FAMILY
+
+
+def is_realtime_message(message: str) -> bool:
+    """Return whether a log line, alone, reads as Realtime's (no metadata needed)."""
+    return re.search(REALTIME_MARKERS, message) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# PostgREST: SQLSTATE -> HTTP status
+# --------------------------------------------------------------------------------------------
+
+
+@cache
+def _status_map() -> tuple[dict, tuple[dict, ...]]:
+    text = resources.files("analysis").joinpath("postgrest_status.json").read_text("utf-8")
+    data = json.loads(text)
+    return {k: v for k, v in data.items() if k != "rows"}, tuple(data["rows"])
+
+
+def postgrest_status_table() -> pd.DataFrame:
+    """PostgREST's SQLSTATE -> HTTP status table (code or class wildcard, status, description).
+
+    The table is package data (``postgrest_status.json``) with its source in ``attrs``.
+    """
+    meta, rows = _status_map()
+    table = pd.DataFrame(list(rows))
+    table.attrs.update(meta)
+    return table
+
+
+def http_status_for_sqlstate(sql_state: str | None) -> int | None:
+    """HTTP status PostgREST answers for a SQLSTATE (exact code, then class, then default).
+
+    None for a missing or unknown SQLSTATE: its status cannot be inferred.
+    """
+    if sql_state is None or pd.isna(sql_state) or str(sql_state) == UNKNOWN_SQLSTATE:
+        return None
+    meta, rows = _status_map()
+    code = str(sql_state).upper()
+    for row in rows:
+        if row["code"] == code:
+            return int(row["status"])
+    for row in rows:
+        if row["code"].endswith("*") and code.startswith(row["code"][:-1]):
+            return int(row["status"])
+    return int(meta["default_status"])
+
+
+def sqlstates_for_status(status: int) -> str:
+    """Text listing the SQLSTATEs PostgREST maps to ``status`` (``other`` for the default)."""
+    meta, rows = _status_map()
+    parts = [f"{r['code']} {r['description']}" for r in rows if int(r["status"]) == int(status)]
+    if int(status) == int(meta["default_status"]):
+        parts.append("any other SQLSTATE (e.g. 42703, 22P02, 23502)")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Class keys
+# --------------------------------------------------------------------------------------------
+
+#: Class key of database errors logged without a SQLSTATE.
+UNKNOWN_SQLSTATE = "unknown"
+#: Prefix of Realtime class keys.
+REALTIME_CLASS_PREFIX = "realtime:"
+
+
+def classify_db_errors(db_errors: pd.DataFrame) -> pd.Series:
+    """Return each database error's class: ``sqlstate:constraint``, else the SQLSTATE."""
+    # A row without SQLSTATE still counts: it gets its own class rather than vanishing.
+    state = db_errors["sql_state"].astype("string").fillna(UNKNOWN_SQLSTATE)
+    constraint = db_errors["constraint"].astype("string")
+    keyed = state + ":" + constraint
+    return keyed.where(constraint.notna(), state).astype("string")
+
+
+def classify_realtime(realtime_events: pd.DataFrame) -> pd.Series:
+    """Error class of each Realtime event (``realtime:<family>``); NA for telemetry and noise."""
+    family = realtime_events["family"].astype("string")
+    key = REALTIME_CLASS_PREFIX + family
+    return key.where(~family.isin(non_error_families())).astype("string")
+
+
+def db_class_filter(sql_state: str, constraint: str | None) -> str:
+    """Return the selection on ``db_errors`` of one database class, as re-runnable text."""
+    state = "sql_state is null" if sql_state == UNKNOWN_SQLSTATE else f"sql_state == '{sql_state}'"
+    return state + (
+        f" and constraint == '{constraint}'" if constraint else " and constraint is null"
+    )
+
+
+def realtime_class_filter(family: str) -> str:
+    """Return the selection on ``realtime_events`` of one Realtime class."""
+    return f"family == '{family}'"
