@@ -112,7 +112,8 @@ REALTIME_PAGE = (
     "r1,1770354600000000,ToyOverload: tenant queue is full\n"
     "r2,1770354660000000,ToyOverload: tenant queue is full\n"
     "r3,1770354720000000,ToyHeartbeat: 42 sockets\n"
-    "r4,1770354780000000,Postgrex.Protocol (#PID<0.1.0>) disconnected: ** (DBConnection.ConnectionError) closed\n"
+    "r4,1770354780000000,Postgrex.Protocol (#PID<0.1.0>) disconnected: "
+    "** (DBConnection.ConnectionError) closed\n"
 )
 
 
