@@ -232,7 +232,7 @@ def collect_semantics(db_errors: object, realtime_events: object, classes: objec
         ``{key: {"relation", "column", "message"}}``; None where the rows name none. The
         example is the most frequent message (ties: the first in sort order), so it is stable.
     """
-    from analysis.timeline import classify_db_errors, classify_realtime
+    from analysis.vocabulary import classify_db_errors, classify_realtime
 
     tables = {
         "db_errors": (db_errors, classify_db_errors),
