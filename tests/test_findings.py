@@ -111,7 +111,7 @@ def _minimal() -> dict:
         "detection": {
             "crossings": [],
             "first_error": None,
-            "first_burst": None,
+            "first_surge": None,
             "earliest_rule": None,
             "lead_minutes": None,
             "first_human_action": None,

@@ -242,7 +242,7 @@ def test_coincidence_rates_at_explicit_lags():
         conc[t] = 300
         errors[t + lag] = 9
     eca = stats.analyse_coincidence(conc, errors)
-    assert eca.n_spikes == 6 and eca.n_bursts == 6
+    assert eca.n_spikes == 6 and eca.n_error_peaks == 6
     assert eca.precursor_rate == 1.0 and eca.trigger_rate == 1.0
     assert eca.precursor_rate_by_lag[:5] == pytest.approx((2 / 6, 1 / 6, 2 / 6, 1 / 6, 0.0))
     assert eca.precursor_p_value <= 0.05 and eca.trigger_p_value <= 0.05

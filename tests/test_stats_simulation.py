@@ -28,7 +28,7 @@ def _shuffle_eca_p(conc, y, rng, n_perm=99):
     """Broken: precursor rate against random permutations of the bursts (kills clustering)."""
     n = len(conc)
     spikes = conc > np.quantile(conc, stats.SPIKE_QUANTILE)
-    bursts = (y > np.quantile(y, stats.BURST_QUANTILE)) & (y > 0)
+    bursts = (y > np.quantile(y, stats.PEAK_QUANTILE)) & (y > 0)
     w = stats.ECA_WINDOW
     before = np.array([spikes[max(0, t - w) : t + 1].any() for t in range(n)])
     valid = np.arange(n) >= w

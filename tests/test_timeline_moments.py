@@ -1,4 +1,4 @@
-"""Key moments: spikes, drops, recoveries, bursts, first/last errors, annotations, evidence."""
+"""Key moments: spikes, drops, recoveries, error surges, first/last errors, annotations."""
 
 from __future__ import annotations
 
@@ -48,12 +48,12 @@ def test_recovery_after_drop():
     assert rec["samples_between"].iloc[0] == 1
 
 
-def test_bursts_threshold_and_runs():
+def test_surges_threshold_and_runs():
     counts = np.array([0, 0, 5, 6, 0, 0, 0, 4, 0, 0, 1, 0])
-    runs = tl.detect_bursts(counts, factor=2.0, min_count=3)
+    runs = tl.detect_surges(counts, factor=2.0, min_count=3)
     assert [(i, j, n) for i, j, n, _ in runs] == [(2, 3, 11), (7, 7, 4)]
     assert runs[0][3] == 3.0  # 2 x mean (1.33) is below the floor of 3
-    assert tl.detect_bursts(np.array([1, 2, 1, 2, 1])) == []
+    assert tl.detect_surges(np.array([1, 2, 1, 2, 1])) == []
 
 
 def _moment_incident() -> FakeIncident:
@@ -87,8 +87,8 @@ def test_key_moments_table():
     for kind in (
         "first_error",
         "last_error",
-        "error_burst",
-        "error_recovery",
+        "error_surge",
+        "error_surge_end",
         "peak",
         "concurrency_drop",
         "concurrency_spike",
@@ -100,8 +100,8 @@ def test_key_moments_table():
     known = moments["ts"].dropna()
     assert known.is_monotonic_increasing
     assert moments["ts"].isna().tolist()[-1] and "time unknown" in moments["description"].iloc[-1]
-    burst = moments[moments["kind"] == "error_burst"].iloc[0]
-    assert burst["ts"] == START + pd.Timedelta(minutes=6) and burst["count"] == 15
+    surge = moments[moments["kind"] == "error_surge"].iloc[0]
+    assert surge["ts"] == START + pd.Timedelta(minutes=6) and surge["count"] == 15
     first = moments[moments["kind"] == "first_error"].iloc[0]
     assert first["ts"] == START + pd.Timedelta(minutes=1) and first["count"] == 17
     assert first["source"] == "db_errors" and "registrations_pkey" in first["filter"]
@@ -112,24 +112,24 @@ def test_key_moments_table():
     assert str(moments["ts_local"].dt.tz) == "Asia/Seoul"
     # every row carries its evidence
     assert moments["source"].str.len().gt(0).all() and moments["filter"].str.len().gt(0).all()
-    assert (moments.loc[moments["kind"] != "error_recovery", "count"] >= 1).all()
+    assert (moments.loc[moments["kind"] != "error_surge_end", "count"] >= 1).all()
 
 
 def test_key_moment_counts_can_be_recounted_from_their_filter():
     inc = _moment_incident()
     moments = tl.build_key_moments(inc)
-    burst = moments[moments["kind"] == "error_burst"].iloc[0]
+    surge = moments[moments["kind"] == "error_surge"].iloc[0]
     lo = START + pd.Timedelta(minutes=6)
     hi = START + pd.Timedelta(minutes=8)
-    assert f"ts in [{lo.isoformat()}, {hi.isoformat()})" in burst["filter"]
+    assert f"ts in [{lo.isoformat()}, {hi.isoformat()})" in surge["filter"]
     db = inc.db_errors
-    assert ((db["ts"] >= lo) & (db["ts"] < hi)).sum() == burst["count"]
+    assert ((db["ts"] >= lo) & (db["ts"] < hi)).sum() == surge["count"]
 
 
-def test_bursts_merge_across_one_quiet_minute_only():
-    runs = tl.detect_bursts(np.array([5, 0, 5, 0, 0, 5, 0, 0, 0, 0]), factor=1.0, min_count=3)
+def test_surges_merge_across_one_quiet_minute_only():
+    runs = tl.detect_surges(np.array([5, 0, 5, 0, 0, 5, 0, 0, 0, 0]), factor=1.0, min_count=3)
     assert [(i, j, n) for i, j, n, _ in runs] == [(0, 2, 10), (5, 5, 5)]
-    runs = tl.detect_bursts(np.array([5, 0, 5]), factor=1.0, min_count=3, merge_gap=0)
+    runs = tl.detect_surges(np.array([5, 0, 5]), factor=1.0, min_count=3, merge_gap=0)
     assert len(runs) == 2
 
 

@@ -410,7 +410,7 @@ def summarize_associations(
 
 
 def summarize_coincidence(classes: Mapping[str, ClassResult]) -> list[dict]:
-    """Precursor and trigger rates of load spikes and error bursts, with shift p-values."""
+    """Precursor and trigger rates of load spikes and error peaks, with shift p-values."""
     return [
         {"error_class": key, **res.coincidence.to_dict()}
         for key, res in classes.items()
@@ -419,7 +419,7 @@ def summarize_coincidence(classes: Mapping[str, ClassResult]) -> list[dict]:
 
 
 def summarize_bursts(classes: Mapping[str, ClassResult]) -> list[dict]:
-    """Error bursts (errors out of requests) of every class."""
+    """Kleinberg bursts (errors out of requests, ``stats.detect_bursts``) of every class."""
     return [{"error_class": key, **b.to_dict()} for key, res in classes.items() for b in res.bursts]
 
 
@@ -449,10 +449,10 @@ def summarize_detection(
     supabase_limits: Sequence[Mapping],
     class_rows: list[dict],
 ) -> dict:
-    """When an alert could have fired: limits and K crossed, first error, first burst, humans.
+    """When an alert could have fired: limits and K crossed, first error, first surge, humans.
 
     The earliest signal among "concurrency above a published limit" and "concurrency above the
-    estimated threshold K" is compared with the first error burst; the difference is the time an
+    estimated threshold K" is compared with the first error surge; the difference is the time an
     alert on that rule would have won.
     """
     limits = [
@@ -483,8 +483,8 @@ def summarize_detection(
     for crossing in crossings:
         # Above the line from the first sample on: the crossing itself lies before the window.
         crossing["at_window_start"] = crossing["at"] is not None and crossing["at"] == first_sample
-    bursts = moments[moments["kind"] == "error_burst"]
-    first_burst = bursts.iloc[0] if len(bursts) else None
+    surges = moments[moments["kind"] == "error_surge"]
+    first_surge = surges.iloc[0] if len(surges) else None
     firsts = [r for r in class_rows if r["count"]]
     first_error = min(firsts, key=lambda r: r["first"]) if firsts else None
     notes = moments[moments["kind"] == "annotation"]
@@ -492,8 +492,8 @@ def summarize_detection(
     fired = [c for c in crossings if c["at"]]
     earliest = min(fired, key=lambda c: c["at"]) if fired else None
     lead = None
-    if earliest and first_burst is not None:
-        lead = (pd.Timestamp(first_burst["ts"]) - pd.Timestamp(earliest["at"])) / pd.Timedelta(
+    if earliest and first_surge is not None:
+        lead = (pd.Timestamp(first_surge["ts"]) - pd.Timestamp(earliest["at"])) / pd.Timedelta(
             "1min"
         )
         lead = int(math.floor(lead)) if lead > 0 else None
@@ -502,9 +502,9 @@ def summarize_detection(
         "first_error": None
         if first_error is None
         else {"at": first_error["first"], "error_class": first_error["key"]},
-        "first_burst": None
-        if first_burst is None
-        else {"at": iso(first_burst["ts"]), "error_class": str(first_burst["subject"])},
+        "first_surge": None
+        if first_surge is None
+        else {"at": iso(first_surge["ts"]), "error_class": str(first_surge["subject"])},
         "earliest_rule": None if earliest is None else earliest["rule"],
         "lead_minutes": lead,
         "first_human_action": None

@@ -550,7 +550,7 @@ def render_detection(findings: Mapping, text: Mapping) -> str:
                 utc=utc_time(c["at"], TIME_FORMAT_SECONDS),
             )
         )
-    for key in ("first_error", "first_burst"):
+    for key in ("first_error", "first_surge"):
         if d[key]:
             lines.append(
                 t[key].format(

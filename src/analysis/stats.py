@@ -18,7 +18,7 @@ reference distribution that keeps the errors' autocorrelation:
 - **Lagged association**: CCF of AR-prewhitened series and a load coefficient in a count model
   without offset, both calibrated over all circular shifts (an exact randomisation test over
   the group of shifts; subsets of shifts are not).
-- **Event coincidence**: precursor and trigger rates of load spikes and error bursts, same null.
+- **Event coincidence**: precursor and trigger rates of load spikes and error peaks, same null.
 - **Bursts and regimes**: batched Kleinberg bursts of errors out of requests; ruptures PELT
   (jump=1) change points with a penalty sweep as a stability table.
 """
@@ -116,8 +116,9 @@ ELASTICITY_CUT = 0.5
 #: ties with the data), which leaves the all-shift test almost no power.
 CCF_MAX_LAG, CCF_TEST_LAG, COUNT_MODEL_LAGS = 15, 5, 6
 #: Event definitions for coincidence analysis: load spikes above the 80th percentile of
-#: concurrency, error bursts above the 90th percentile of errors; coincidence window 0-3 min.
-SPIKE_QUANTILE, BURST_QUANTILE, ECA_WINDOW, ECA_LAGS = 0.8, 0.9, 3, 6
+#: concurrency, error peaks above the 90th percentile of errors; coincidence window 0-3 min.
+#: (An error peak is one minute; a *burst* is Kleinberg's run, :func:`detect_bursts`.)
+SPIKE_QUANTILE, PEAK_QUANTILE, ECA_WINDOW, ECA_LAGS = 0.8, 0.9, 3, 6
 #: Lag-1 autocorrelation of Pearson residuals above which a class counts as bursty (about
 #: 2.3 standard errors of an iid series of 60 minutes).
 BURSTY_PHI = 0.3
@@ -321,10 +322,10 @@ class LoadCoefficient(_ToDict):
 
 @dataclass(frozen=True)
 class Coincidence(_ToDict):
-    """Event coincidence analysis of load spikes (A) and error bursts (B)."""
+    """Event coincidence analysis of load spikes (A) and error peaks (B)."""
 
     n_spikes: int
-    n_bursts: int
+    n_error_peaks: int
     window_minutes: int
     precursor_rate: float | None
     precursor_p_value: float | None
@@ -1090,18 +1091,18 @@ def fit_load_coefficient(
 def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincidence:
     """Event coincidence analysis with an all-circular-shift null.
 
-    Spikes A: concurrency above its 80th percentile; bursts B: errors above their 90th
-    percentile. Precursor rate: share of bursts with a spike 0..3 minutes before (bursts in the
-    first 3 minutes excluded); trigger rate: share of spikes followed by a burst within 0..3
+    Spikes A: concurrency above its 80th percentile; peaks B: errors above their 90th
+    percentile. Precursor rate: share of peaks with a spike 0..3 minutes before (peaks in the
+    first 3 minutes excluded); trigger rate: share of spikes followed by an error peak within 0..3
     minutes (spikes in the last 3 minutes excluded). Rates by single lag are shown beside.
     """
     c = np.asarray(concurrency, dtype=float)
     y = np.asarray(errors, dtype=float)
     n = len(c)
     spikes = c > np.quantile(c, SPIKE_QUANTILE)
-    bursts = (y > np.quantile(y, BURST_QUANTILE)) & (y > 0)
+    peaks = (y > np.quantile(y, PEAK_QUANTILE)) & (y > 0)
     w = ECA_WINDOW
-    shifted = np.stack([np.roll(bursts, s) for s in range(n)])  # (n, n)
+    shifted = np.stack([np.roll(peaks, s) for s in range(n)])  # (n, n)
     a_before = np.array([spikes[max(0, t - w) : t + 1].any() for t in range(n)])
     valid_b = np.arange(n) >= w
     prec_num = (shifted & a_before & valid_b).sum(1)
@@ -1121,13 +1122,13 @@ def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincide
     trig_p = float(np.mean(trig >= trig[0] - 1e-12)) if trig_den > 0 else None
     by_lag_p, by_lag_t = [], []
     for tau in range(ECA_LAGS):
-        bt = np.flatnonzero(bursts[tau:]) + tau
+        bt = np.flatnonzero(peaks[tau:]) + tau
         by_lag_p.append(float(spikes[bt - tau].mean()) if len(bt) else None)
         at = np.flatnonzero(spikes[: n - tau])
-        by_lag_t.append(float(bursts[at + tau].mean()) if len(at) else None)
+        by_lag_t.append(float(peaks[at + tau].mean()) if len(at) else None)
     return Coincidence(
         n_spikes=int(spikes.sum()),
-        n_bursts=int(bursts.sum()),
+        n_error_peaks=int(peaks.sum()),
         window_minutes=w,
         precursor_rate=float(prec[0]) if ok[0] else None,
         precursor_p_value=prec_p,
@@ -1136,7 +1137,7 @@ def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincide
         precursor_rate_by_lag=tuple(by_lag_p),
         trigger_rate_by_lag=tuple(by_lag_t),
         n_shifts=n,
-        reference="all circular shifts of the burst series",
+        reference="all circular shifts of the error-peak series",
     )
 
 

@@ -1143,13 +1143,15 @@ def find_recoveries(
     return pd.DataFrame(rows, columns=cols)
 
 
-def detect_bursts(
+def detect_surges(
     errors: np.ndarray, *, factor: float = 2.0, min_count: int = 3, merge_gap: int = 1
 ) -> list[tuple[int, int, int, float]]:
-    """Find runs of minutes whose count reaches ``max(min_count, factor * mean)``.
+    """Find error surges: runs of minutes whose count reaches ``max(min_count, factor * mean)``.
 
-    Runs separated by at most ``merge_gap`` quieter minutes form one burst (bursty errors
-    rarely hit the threshold in every single minute).
+    Runs separated by at most ``merge_gap`` quieter minutes form one surge (clustered errors
+    rarely hit the threshold in every single minute). A surge is the timeline's plain-count
+    rule; the figure's *bursts* are a different detector (``stats.detect_bursts``, Kleinberg's
+    model of errors out of requests), so the two are named apart.
 
     Returns
     -------
@@ -1179,13 +1181,14 @@ def build_key_moments(
     classes: tuple[ErrorClass, ...] | None = None,
     rel_change: float = 0.4,
     abs_share: float = 0.2,
-    burst_factor: float = 2.0,
-    burst_min: int = 3,
+    surge_factor: float = 2.0,
+    surge_min: int = 3,
 ) -> pd.DataFrame:
     """One chronological table of the key moments, each with its evidence.
 
     Rows: first and last error of each class, each webinar's peak, concurrency spikes, drops and
-    recoveries, error bursts and the minute each burst ended, and the human annotations
+    recoveries, error surges (:func:`detect_surges`) and the minute each ended, and the human
+    annotations
     (``time unknown`` ones last). ``source``/``filter``/``count`` let a reader re-count a row.
 
     Returns
@@ -1229,8 +1232,8 @@ def build_key_moments(
             )
         )
         errors, _ = count_class_per_minute(incident, cls, start, end)
-        for i, j, total, threshold in detect_bursts(
-            errors, factor=burst_factor, min_count=burst_min
+        for i, j, total, threshold in detect_surges(
+            errors, factor=surge_factor, min_count=surge_min
         ):
             b0 = start + pd.Timedelta(minutes=i)
             b1 = start + pd.Timedelta(minutes=j + 1)
@@ -1238,9 +1241,9 @@ def build_key_moments(
             rows.append(
                 _moment(
                     b0,
-                    "error_burst",
+                    "error_surge",
                     cls.key,
-                    f"{cls.key} burst: {total} errors in {j - i + 1} min "
+                    f"{cls.key} surge: {total} errors in {j - i + 1} min "
                     f"(>= {threshold:.1f} per minute)",
                     total,
                     cls.source,
@@ -1252,7 +1255,7 @@ def build_key_moments(
                 rows.append(
                     _moment(
                         b1,
-                        "error_recovery",
+                        "error_surge_end",
                         cls.key,
                         f"{cls.key} back below {threshold:.1f} per minute "
                         f"({int(errors[j + 1])} in the minute)",
@@ -1362,8 +1365,8 @@ def build_key_moments(
                 "peak",
                 "concurrency_recovery",
                 "first_error",
-                "error_burst",
-                "error_recovery",
+                "error_surge",
+                "error_surge_end",
                 "last_error",
             ]
         )
