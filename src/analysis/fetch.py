@@ -59,7 +59,24 @@ MAX_PIECE = timedelta(hours=23)
 DIAGNOSIS_PIECE = timedelta(minutes=960)
 SOURCES = ("edge_logs", "postgres_logs", "realtime_logs")
 FLAVOURS = ("bigquery", "clickhouse")
-MODES = ("raw",)
+MODES = ("raw", "hybrid")
+# Which query fetches each source's raw rows, per mode (queries/<source>_<kind>.<flavour>.sql).
+RAW_KINDS = {
+    "raw": {source: "raw" for source in SOURCES},
+    "hybrid": {
+        "edge_logs": "errors_raw",
+        "postgres_logs": "errors_raw",
+        "realtime_logs": "events_raw",
+    },
+}
+# Hybrid mode's aggregates: name -> (source, query file stem, the column counting the rows that
+# went into a row). Each minute's rows must sum to the log store's count of that minute.
+AGGREGATES = {
+    "edge_minutes": ("edge_logs", "edge_logs_traffic_per_minute", "requests"),
+    "edge_users": ("edge_logs", "edge_logs_users_per_minute", "requests"),
+    "realtime_minutes": ("realtime_logs", "realtime_connections_per_minute", "samples"),
+}
+TRAFFIC_DIR = "traffic"
 ENDPOINTS = {"bigquery": "logs.all", "clickhouse": "logs"}
 STATE_FILE = ".fetch-state.json"
 MANIFEST_FILE = "fetch-manifest.json"
@@ -102,6 +119,7 @@ class FetchPlan:
     sources: tuple[str, ...] = SOURCES
     name: str = ""
     display_tz: str = DEFAULT_DISPLAY_TZ
+    mode: str = "raw"
 
 
 @dataclass(frozen=True)
@@ -447,8 +465,13 @@ def row_timestamp(value: object) -> datetime:
 
 
 def load_query(source: str, flavour: str, kind: str = "raw") -> str:
-    """Text of ``queries/<source>_<kind>.<flavour>.sql``."""
-    name = f"{source}_{kind}.{flavour}.sql"
+    """Return the text of ``queries/<source>_<kind>.<flavour>.sql``."""
+    return load_sql(f"{source}_{kind}", flavour)
+
+
+def load_sql(stem: str, flavour: str) -> str:
+    """Return the text of ``queries/<stem>.<flavour>.sql``."""
+    name = f"{stem}.{flavour}.sql"
     try:
         return resources.files("analysis").joinpath("queries", name).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -571,6 +594,23 @@ def minute_count_sql(sql: str, flavour: str, left: datetime, right: datetime) ->
     )
 
 
+def _minute_of(row: dict) -> datetime:
+    """Return the whole minute in an aggregate row's ``minute`` (ValueError otherwise)."""
+    minute = row_timestamp(row["minute"])
+    if minute.second or minute.microsecond:
+        raise ValueError("not a whole minute")
+    return minute
+
+
+def _new_aggregate_state() -> dict:
+    return {"piece": 0, "done": False, "pages": [], **_aggregate_piece_state()}
+
+
+def _aggregate_piece_state() -> dict:
+    """Return what an aggregate's state holds about its current piece (reset per piece)."""
+    return {"phase": "total", "total": None, "basis": {}, "cursor": None}
+
+
 def _is_count(value: object) -> bool:
     if isinstance(value, bool):
         return False
@@ -631,15 +671,16 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _plan_key(plan: FetchPlan, queries: dict[str, str]) -> dict:
+def _plan_key(plan: FetchPlan, queries: dict[str, str], aggregates: dict[str, str]) -> dict:
     """Return the parameters a resumed fetch must share with the interrupted one."""
     return {
         "project_ref": plan.project_ref,
         "window_start": format_iso(plan.start),
         "window_end": format_iso(plan.end),
         "flavour": plan.flavour,
+        "mode": plan.mode,
         "sources": list(plan.sources),
-        "queries": {s: _sha256(q.encode()) for s, q in queries.items()},
+        "queries": {s: _sha256(q.encode()) for s, q in {**queries, **aggregates}.items()},
     }
 
 
@@ -667,10 +708,18 @@ class _Fetcher:
     def __init__(self, plan: FetchPlan, client: ApiClient, progress: bool) -> None:
         self.plan, self.client, self.progress = plan, client, progress
         self.pieces = split_window(plan.start, plan.end)
-        self.queries = {s: strip_sql_comments(load_query(s, plan.flavour)) for s in plan.sources}
-        self.key = _plan_key(plan, self.queries)
+        kinds = RAW_KINDS[plan.mode]
+        self.queries = {
+            s: strip_sql_comments(load_query(s, plan.flavour, kinds[s])) for s in plan.sources
+        }
+        self.aggregates = {
+            name: strip_sql_comments(load_sql(stem, plan.flavour))
+            for name, (source, stem, _) in AGGREGATES.items()
+            if plan.mode == "hybrid" and source in plan.sources
+        }
+        self.key = _plan_key(plan, self.queries, self.aggregates)
         self.state_path = plan.out_dir / STATE_FILE
-        self.state: dict = {"plan": self.key, "sources": {}}
+        self.state: dict = {"plan": self.key, "sources": {}, "traffic": {}}
 
     def run(self) -> FetchResult:
         out = self.plan.out_dir
@@ -696,6 +745,8 @@ class _Fetcher:
         self._save_state()
         for source in self.plan.sources:
             self._fetch_source(source)
+        for name in self.aggregates:
+            self._fetch_aggregate(name)
         # The state file goes last: until then a rerun resumes and rewrites every final file.
         self._finish()
         os.remove(self.state_path)
@@ -723,6 +774,145 @@ class _Fetcher:
                 bar.update(self._minutes_done(st) - before)
         finally:
             bar.close()
+
+    def _fetch_aggregate(self, name: str) -> None:
+        st = self.state["traffic"].setdefault(name, _new_aggregate_state())
+        for page in st["pages"]:
+            self._verify_page(page)
+        total_minutes = int((self.plan.end - self.plan.start).total_seconds() // 60)
+        bar = tqdm(
+            total=total_minutes,
+            desc=f"{name:14}",
+            unit="min",
+            disable=not self.progress,
+            file=sys.stderr,
+            leave=True,
+        )
+        try:
+            done = self._aggregate_minutes_done(st)
+            bar.update(done)
+            while not st["done"]:
+                self._aggregate_step(name, st)
+                now = self._aggregate_minutes_done(st)
+                bar.update(now - done)
+                done = now
+        finally:
+            bar.close()
+
+    def _aggregate_minutes_done(self, st: dict) -> int:
+        if st["done"]:
+            return int((self.plan.end - self.plan.start).total_seconds() // 60)
+        reached = self.pieces[st["piece"]][0]
+        if st["phase"] == "rows" and st["cursor"] is not None:
+            reached = _from_us(st["cursor"])
+        return max(0, int((reached - self.plan.start).total_seconds() // 60))
+
+    def _aggregate_step(self, name: str, st: dict) -> None:
+        """One API call for an aggregate: its total, its per-minute counts, or a page of rows.
+
+        The per-minute counts of the rows the aggregate reads (checked against the total) say
+        how many rows each minute holds; a minute's aggregate rows are kept only when their
+        counts add up to it, so a cut or short page costs a repeat, never a silent gap.
+        """
+        sql, flavour = self.aggregates[name], self.plan.flavour
+        left, right = self.pieces[st["piece"]]
+        label = f"{TRAFFIC_DIR}/{name} [{format_iso(left)}, {format_iso(right)})"
+        bounds = api_bounds(left, right)
+        if st["total"] is None:
+            rows = self.client.query_logs(count_sql(sql, flavour, left, right), *bounds, label)
+            if len(rows) != 1 or not _is_count(rows[0].get("n")):
+                raise FetchError(f"{label} count: expected one row with an integer 'n'")
+            st.update(total=int(rows[0]["n"]), phase="minutes", basis={}, cursor=_to_us(left))
+        elif st["phase"] == "minutes":
+            counted = sum(st["basis"].values())
+            if counted == st["total"]:
+                st.update(phase="rows", cursor=_to_us(left))
+            else:
+                start = _from_us(st["cursor"])
+                what = f"{label} per-minute count from {format_iso(start)}"
+                found = self.client.query_logs(
+                    minute_count_sql(sql, flavour, start, right), *bounds, what
+                )
+                if not found:
+                    raise FetchError(
+                        f"{what}: the log store counts {st['total']} rows but its per-minute "
+                        f"counts stop at {counted}; run the same command again"
+                    )
+                for minute, n in self._minute_rows(found, start, right, what, "n"):
+                    st["basis"][str(_to_us(minute))] = int(n)
+                st["cursor"] = _to_us(minute) + _to_us(EPOCH + MINUTE)
+        else:
+            self._aggregate_page(name, st, label, left, right)
+        if st["phase"] == "rows" and not self._remaining_minutes(st):
+            st.update(piece=st["piece"] + 1, **_aggregate_piece_state())
+            if st["piece"] == len(self.pieces):
+                st["done"] = True
+                if not st["pages"]:
+                    self._write_page(
+                        f"{TRAFFIC_DIR}/{name}", st, [], self.plan.start, self.plan.end
+                    )
+        self._save_state()
+
+    def _remaining_minutes(self, st: dict) -> list[int]:
+        return sorted(int(m) for m, n in st["basis"].items() if n > 0 and int(m) >= st["cursor"])
+
+    def _aggregate_page(
+        self, name: str, st: dict, label: str, left: datetime, right: datetime
+    ) -> None:
+        _, _, column = AGGREGATES[name]
+        start = _from_us(st["cursor"])
+        what = f"{label} rows from {format_iso(start)}"
+        sql = page_sql(self.aggregates[name], self.plan.flavour, start, right)
+        rows = self.client.query_logs(sql, *api_bounds(left, right), what)
+        sums: dict[int, int] = {}
+        for minute, n in self._minute_rows(rows, start, right, what, column):
+            sums[_to_us(minute)] = sums.get(_to_us(minute), 0) + int(n)
+        complete: list[int] = []
+        for minute in self._remaining_minutes(st):
+            if sums.get(minute) != st["basis"][str(minute)]:
+                break
+            complete.append(minute)
+        if not complete:
+            first = self._remaining_minutes(st)[0]
+            raise FetchError(
+                f"{what}: minute {format_iso(_from_us(first))} holds {st['basis'][str(first)]} "
+                f"rows in the log store but its aggregate rows count {sums.get(first, 0)} "
+                f"(more than {ROW_CAP} groups in one minute, or rows the API did not return); "
+                "stopped (the pages so far are kept; run the same command again)"
+            )
+        last = complete[-1]
+        kept = [r for r in rows if _to_us(_minute_of(r)) <= last]
+        for chunk in range(0, len(kept), ROW_CAP):
+            self._write_page(
+                f"{TRAFFIC_DIR}/{name}", st, kept[chunk : chunk + ROW_CAP], left, right
+            )
+        st["cursor"] = last + _to_us(EPOCH + MINUTE)
+
+    def _minute_rows(
+        self, rows: list[dict], start: datetime, right: datetime, what: str, column: str
+    ) -> list[tuple[datetime, object]]:
+        """Each row's whole minute in ``[start, right)``, ascending, and its count ``column``."""
+        out: list[tuple[datetime, object]] = []
+        for index, row in enumerate(rows):
+            try:
+                minute = _minute_of(row)
+            except (KeyError, ValueError, OverflowError):
+                raise FetchError(
+                    f"{what}, row {index}, field 'minute': expected a whole minute, found "
+                    f"{str(row.get('minute'))[:40]!r}"
+                ) from None
+            if not start <= minute < right or (out and minute < out[-1][0]):
+                raise FetchError(
+                    f"{what}, row {index}, field 'minute': expected ascending minutes in "
+                    f"[{format_iso(start)}, {format_iso(right)}), found {format_iso(minute)}"
+                )
+            if not _is_count(row.get(column)):
+                raise FetchError(
+                    f"{what}, row {index}, field {column!r}: expected a count, found "
+                    f"{str(row.get(column))[:40]!r}"
+                )
+            out.append((minute, row[column]))
+        return out
 
     def _window_text(self, source: str, left: datetime, right: datetime) -> str:
         return f"{source} [{format_iso(left)}, {format_iso(right)})"
@@ -881,13 +1071,13 @@ class _Fetcher:
         return keys
 
     def _write_page(
-        self, source: str, st: dict, rows: list[dict], start: datetime, end: datetime
+        self, directory: str, st: dict, rows: list[dict], start: datetime, end: datetime
     ) -> None:
         number = len(st["pages"]) + 1
-        relative = f"{source}/page-{number:04d}.json.gz"
+        relative = f"{directory}/page-{number:04d}.json.gz"
         data = encode_page(rows)
         _write_atomic(self.plan.out_dir / relative, data)
-        stamps = [row_timestamp(r["timestamp"]) for r in rows]
+        stamps = [row_timestamp(r["timestamp"] if "timestamp" in r else r["minute"]) for r in rows]
         st["pages"].append(
             {
                 "file": relative,
@@ -905,14 +1095,17 @@ class _Fetcher:
         """Ids of the pages already written, each page checked against its recorded sha256."""
         seen: set[str] = set()
         for page in st["pages"]:
-            path = self.plan.out_dir / page["file"]
-            if not path.exists() or _sha256(path.read_bytes()) != page["sha256"]:
-                raise FetchError(
-                    f"{path}: changed or missing since it was fetched; expected sha256 "
-                    f"{page['sha256'][:12]}...; delete the directory and fetch again"
-                )
-            seen.update(row["id"] for row in read_page(path))
+            seen.update(row["id"] for row in read_page(self._verify_page(page)))
         return seen
+
+    def _verify_page(self, page: dict) -> Path:
+        path = self.plan.out_dir / page["file"]
+        if not path.exists() or _sha256(path.read_bytes()) != page["sha256"]:
+            raise FetchError(
+                f"{path}: changed or missing since it was fetched; expected sha256 "
+                f"{page['sha256'][:12]}...; delete the directory and fetch again"
+            )
+        return path
 
     def _minutes_done(self, st: dict) -> int:
         if st["done"]:
@@ -938,6 +1131,11 @@ class _Fetcher:
             # The fetch manifest is provenance, not an export: tell ingest to skip it.
             "files": {MANIFEST_FILE: {"kind": "ignore"}},
         }
+        if plan.mode == "hybrid":
+            # Raw rows are the errors only; the traffic around them is in traffic/.
+            incident["fetch_mode"] = "hybrid"
+            for name in self.aggregates:
+                incident["files"][f"{TRAFFIC_DIR}/{name}/*"] = {"kind": name}
         _write_atomic(out / "incident.json", (json.dumps(incident, indent=2) + "\n").encode())
         if not (out / "annotations.csv").exists():
             _write_atomic(out / "annotations.csv", ANNOTATIONS_HEADER.encode())
@@ -960,6 +1158,11 @@ class _Fetcher:
                 "pieces": [[format_iso(a), format_iso(b)] for a, b in self.pieces],
             },
             "row_cap": ROW_CAP,
+            "mode": plan.mode,
+            "traffic": {
+                name: {"query": self.aggregates[name], "pages": st["pages"]}
+                for name, st in self.state["traffic"].items()
+            },
             "sources": {
                 source: {
                     "query": self.queries[source],
@@ -981,7 +1184,8 @@ class _Fetcher:
         """
         out = self.plan.out_dir
         files = [MANIFEST_FILE]
-        files += [p["file"] for st in self.state["sources"].values() for p in st["pages"]]
+        for group in ("sources", "traffic"):
+            files += [p["file"] for st in self.state[group].values() for p in st["pages"]]
         lines = [f"{_sha256((out / f).read_bytes())}  {f}\n" for f in sorted(files)]
         _write_atomic(out / CHECKSUM_FILE, "".join(lines).encode())
 
@@ -993,17 +1197,20 @@ class _Fetcher:
             "window_start": manifest.get("window", {}).get("start"),
             "window_end": manifest.get("window", {}).get("end"),
             "flavour": manifest.get("api", {}).get("flavour"),
+            "mode": manifest.get("mode", "raw"),
             "sources": list(manifest.get("sources", {})),
             "queries": {
                 s: _sha256(v.get("query", "").encode())
-                for s, v in manifest.get("sources", {}).items()
+                for group in ("sources", "traffic")
+                for s, v in manifest.get(group, {}).items()
             },
         }
         if found != self.key:
             raise FetchError(
                 f"{manifest_path}: a finished fetch with other parameters; expected "
                 f"{self.key['window_start']} .. {self.key['window_end']} "
-                f"{self.key['flavour']} {self.key['sources']}; choose another OUT"
+                f"{self.key['flavour']} {self.key['mode']} {self.key['sources']}; "
+                "choose another OUT"
             )
         for source, entry in manifest["sources"].items():
             self.state["sources"][source] = {
@@ -1011,6 +1218,10 @@ class _Fetcher:
                 "duplicates": entry["duplicates_dropped"],
             }
             self._seen_ids(source, self.state["sources"][source])
+        for name, entry in manifest.get("traffic", {}).items():
+            self.state["traffic"][name] = {"pages": entry["pages"]}
+            for page in entry["pages"]:
+                self._verify_page(page)
         if not (self.plan.out_dir / CHECKSUM_FILE).exists():
             # Only a directory written by an older version can lack it (the state file, removed
             # after SHA256SUMS, makes a killed run resume instead); the pages were just verified.
@@ -1019,10 +1230,13 @@ class _Fetcher:
 
     def _result(self, resumed: bool, already_complete: bool = False) -> FetchResult:
         sources = self.state["sources"]
+        traffic = {f"{TRAFFIC_DIR}/{n}": st for n, st in self.state["traffic"].items()}
         return FetchResult(
             out_dir=self.plan.out_dir,
-            rows={s: sum(p["rows"] for p in st["pages"]) for s, st in sources.items()},
-            pages={s: len(st["pages"]) for s, st in sources.items()},
+            rows={
+                s: sum(p["rows"] for p in st["pages"]) for s, st in {**sources, **traffic}.items()
+            },
+            pages={s: len(st["pages"]) for s, st in {**sources, **traffic}.items()},
             duplicates_dropped={s: st["duplicates"] for s, st in sources.items()},
             requests=self.client.requests,
             resumed=resumed,
@@ -1045,6 +1259,8 @@ def fetch_incident(plan: FetchPlan, client: ApiClient, *, progress: bool = True)
     """
     if plan.flavour not in FLAVOURS:
         raise FetchError(f"flavour {plan.flavour!r}: expected one of {', '.join(FLAVOURS)}")
+    if plan.mode not in MODES:
+        raise FetchError(f"MODE {plan.mode!r}: expected one of {', '.join(MODES)}")
     if client.flavour != plan.flavour:
         raise FetchError(
             f"flavour: the client queries {client.flavour!r} but the plan asks {plan.flavour!r}"
@@ -1096,7 +1312,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--flavour", choices=(*FLAVOURS, ""), default="", help="bigquery (default) or clickhouse"
     )
-    parser.add_argument("--mode", choices=(*MODES, ""), default="", help="raw (default)")
+    parser.add_argument(
+        "--mode", choices=(*MODES, ""), default="", help="raw (default) or hybrid (README.md)"
+    )
     parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated sources")
     parser.add_argument("--name", default="", help="incident name (default: OUT's name)")
     parser.add_argument(
@@ -1163,6 +1381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
         name=args.name,
         display_tz=args.display_tz,
+        mode=args.mode or "raw",
     )
     client = ApiClient(
         project_ref=plan.project_ref,
@@ -1188,6 +1407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{source}: {result.rows[source]} rows in {result.pages[source]} pages "
             f"({result.duplicates_dropped[source]} duplicates dropped)"
         )
+    for name in (n for n in result.rows if n.startswith(f"{TRAFFIC_DIR}/")):
+        print(f"{name}: {result.rows[name]} rows in {result.pages[name]} pages")
     resumed = ", resumed" if result.resumed else ""
     print(f"wrote {result.out_dir} ({result.requests} API calls{resumed})")
     return 0
