@@ -296,6 +296,11 @@ class FakeSupabaseApi:
         limit = re.search(r"\blimit\s+(\d+)\s*$", lowered)
         limit = min(int(limit.group(1)), ROW_CAP) if limit else ROW_CAP
         chosen = self._select(source, start, end, sql)
+        for keep in self._filters(sql):
+            chosen = [r for r in chosen if keep(r)]
+        aggregate = self._aggregate(sql, chosen, call.endpoint == "logs.all")
+        if aggregate is not None:
+            return 200, {"result": aggregate[: min(limit, self.page_size)], "error": None}
         if re.search(r"\bcount\(\*?\) as n\b", lowered):
             if "as minute" in lowered:
                 minutes: dict[datetime, int] = {}
@@ -341,6 +346,71 @@ class FakeSupabaseApi:
             cursor = (self._literal(g[0:2]), re.sub(r"\\(.)", r"\1", g[4]))
             first = max(first, bisect.bisect_right(keys, cursor))
         return held[first:last] if first < last else []
+
+    @staticmethod
+    def _filters(sql: str) -> list[Callable[[dict], bool]]:
+        """The row filters of the hybrid queries (status, severity, billing lines)."""
+        found: list[Callable[[dict], bool]] = []
+        if re.search(r"status_code'?\]?\)? >= 400", sql):
+            found.append(lambda r: int(attribute(r, "response.status_code") or 0) >= 400)
+        if re.search(r"error_severity'?\]? in \('ERROR', 'FATAL', 'PANIC'\)", sql):
+            found.append(lambda r: attribute(r, "parsed.error_severity") in SEVERE)
+        billing = re.search(
+            r"(not )?(?:regexp_contains|startsWith)\(\S*event_message, '\^?Billing", sql
+        )
+        if billing:
+            wanted = billing.group(1) is None
+            found.append(lambda r: r["event_message"].startswith("Billing metrics") == wanted)
+        return found
+
+    @staticmethod
+    def _aggregate(sql: str, rows: list[dict], bigquery: bool) -> list[dict] | None:
+        """The hybrid aggregates (traffic, users, Realtime connections per minute)."""
+        kind = next(
+            (k for k in ("status_class", "users", "max_connected") if f"as {k}" in sql), None
+        )
+        if kind is None:
+            return None
+        groups: dict[tuple, list[dict]] = {}
+        for row in rows:
+            minute = parse_ts(row["timestamp"]).replace(second=0, microsecond=0)
+            key: tuple = (minute,)
+            if kind == "status_class":
+                path = re.match(r"^((?:/[^/]*){1,4})", attribute(row, "request.path") or "")
+                status = int(attribute(row, "response.status_code") or 0)
+                key = (minute, path.group(1) if path else "", status // 100)
+            groups.setdefault(key, []).append(row)
+        out = []
+        for key, members in sorted(groups.items()):
+            minute = to_us(key[0]) if bigquery else key[0].strftime("%Y-%m-%d %H:%M:%S")
+            if kind == "status_class":
+                times = sorted(float(attribute(r, "response.origin_time")) for r in members)
+                out.append(
+                    {
+                        "minute": minute,
+                        "path": key[1],
+                        "status_class": key[2],
+                        "requests": len(members),
+                        "max_origin_time_ms": times[-1],
+                        "p95_origin_time_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
+                    }
+                )
+            elif kind == "users":
+                users = {attribute(r, "request.sb.auth_user") for r in members} - {None, ""}
+                out.append({"minute": minute, "users": len(users), "requests": len(members)})
+            else:
+                connected = [int(attribute(r, "measurements.connected") or 0) for r in members]
+                limits = [int(attribute(r, "measurements.limit") or 0) for r in members]
+                out.append(
+                    {
+                        "minute": minute,
+                        "samples": len(members),
+                        "max_connected": max(connected),
+                        "max_connected_cluster": max(connected),
+                        "connection_limit": max(limits),
+                    }
+                )
+        return out
 
     @staticmethod
     def _project(sql: str, row: dict) -> dict:
@@ -411,6 +481,23 @@ class FakeSupabaseApi:
             handler.close_connection = True
             return
         handler.wfile.write(body)
+
+
+SEVERE = ("ERROR", "FATAL", "PANIC")
+
+
+def attribute(row: dict, dotted: str):
+    """A row's attribute by its ClickHouse key, from either flavour (None when absent)."""
+    if "log_attributes" in row:
+        return row["log_attributes"].get(dotted)
+    value = row.get("metadata")
+    for step in dotted.split("."):
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if not isinstance(value, dict):
+            return None
+        value = value.get(step)
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 # -- realistic rows (BigQuery and ClickHouse flavours) -------------------------------------

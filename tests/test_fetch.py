@@ -977,3 +977,121 @@ def test_the_shipped_hour_through_a_hostile_api_comes_back_row_for_row(tmp_path)
     assert {"backend", "rate_limit"} <= faults
     assert result.rows["edge_logs"] == len(held["edge_logs"]) > 40_000
     assert_same_rows(tmp_path / "o", held, start, end)
+
+
+# -- hybrid mode: errors raw, traffic aggregated in the log store -------------------------------
+def _local_traffic(held: dict[str, list[dict]]) -> dict[tuple, int]:
+    """(minute µs, path prefix, status class) -> requests, computed here from the raw rows."""
+    from fake_supabase_api import attribute
+
+    out: dict[tuple, int] = {}
+    for row in held["edge_logs"]:
+        stamp = fetch.row_timestamp(row["timestamp"])
+        if not START <= stamp < END:
+            continue
+        minute = fetch._to_us(stamp.replace(second=0, microsecond=0))
+        path = re.match(r"^((?:/[^/]*){1,4})", attribute(row, "request.path")).group(1)
+        key = (minute, path, int(attribute(row, "response.status_code")) // 100)
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize(("flavour", "page_size"), [("bigquery", 1000), ("clickhouse", 7)])
+def test_hybrid_fetch_keeps_errors_raw_and_traffic_per_minute(tmp_path, flavour, page_size):
+    from fake_supabase_api import SEVERE, attribute
+
+    held = incident_rows()
+    if flavour == "clickhouse":
+        held = {s: [to_clickhouse(r, s) for r in rows] for s, rows in held.items()}
+    out = tmp_path / "hybrid"
+    plan = fetch.FetchPlan(
+        project_ref=REF, start=START, end=END, out_dir=out, flavour=flavour, mode="hybrid"
+    )
+    with FakeSupabaseApi(
+        held, project_ref=REF, token=TOKEN, page_size=page_size, max_requests=3000
+    ) as api:
+        result = fetch.fetch_incident(plan, make_client(api, flavour=flavour), progress=False)
+        calls = list(api.calls)
+    errors = {
+        "edge_logs": [
+            r for r in held["edge_logs"] if int(attribute(r, "response.status_code")) >= 400
+        ],
+        "postgres_logs": [
+            r for r in held["postgres_logs"] if attribute(r, "parsed.error_severity") in SEVERE
+        ],
+        "realtime_logs": [
+            r for r in held["realtime_logs"] if not r["event_message"].startswith("Billing metrics")
+        ],
+    }
+    assert 0 < len(errors["edge_logs"]) < len(held["edge_logs"])
+    assert 0 < len(errors["realtime_logs"]) < len(held["realtime_logs"])
+    assert_same_rows(out, errors)
+    got = {s: {r["id"] for p in read_pages(out, s) for r in p} for s in errors}
+    assert got == {s: {r["id"] for r in rows} for s, rows in errors.items()}
+
+    traffic = [r for p in read_pages(out, "traffic/edge_minutes") for r in p]
+    mine = {
+        (fetch._to_us(fetch.row_timestamp(r["minute"])), r["path"], r["status_class"]): r[
+            "requests"
+        ]
+        for r in traffic
+    }
+    assert mine == _local_traffic(held) and sum(mine.values()) == len(held["edge_logs"])
+    users = [r for p in read_pages(out, "traffic/edge_users") for r in p]
+    assert sum(r["requests"] for r in users) == len(held["edge_logs"])
+    assert all(r["users"] <= r["requests"] for r in users)
+    realtime = [r for p in read_pages(out, "traffic/realtime_minutes") for r in p]
+    billing = len(held["realtime_logs"]) - len(errors["realtime_logs"])
+    assert sum(r["samples"] for r in realtime) == billing
+    assert result.rows["traffic/edge_minutes"] == len(traffic)
+
+    incident = json.loads((out / "incident.json").read_text())
+    assert incident["fetch_mode"] == "hybrid"
+    assert incident["files"]["traffic/edge_minutes/*"] == {"kind": "edge_minutes"}
+    listed = (out / fetch.CHECKSUM_FILE).read_text()
+    assert "traffic/edge_users/page-0001.json.gz" in listed
+    if page_size == 1000:
+        # Far fewer calls than raw rows would take; every call under the cap.
+        assert len(calls) < 25 and all(c.rows <= fetch.ROW_CAP for c in calls)
+    # A second run with the same parameters downloads nothing; raw mode is refused there.
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        again = fetch.fetch_incident(plan, make_client(api, flavour=flavour), progress=False)
+        assert again.already_complete and not api.calls
+        with pytest.raises(FetchError, match="other parameters"):
+            fetch.fetch_incident(
+                fetch.FetchPlan(
+                    project_ref=REF, start=START, end=END, out_dir=out, flavour=flavour
+                ),
+                make_client(api, flavour=flavour),
+                progress=False,
+            )
+
+
+def test_hybrid_aggregates_that_do_not_add_up_stop_the_fetch(tmp_path):
+    held = incident_rows()
+    plan = fetch.FetchPlan(
+        project_ref=REF,
+        start=START,
+        end=END,
+        out_dir=tmp_path / "o",
+        mode="hybrid",
+        sources=("edge_logs",),
+    )
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        # The traffic rows come back empty, as if the store lost them.
+        api.queue(Fault("empty", when=lambda c: "as status_class" in c["sql"]))
+        with pytest.raises(FetchError, match=r"minute 2026-02-06T05:00:00Z holds \d+ rows"):
+            fetch.fetch_incident(plan, make_client(api), progress=False)
+        # Run again: the finished pages are kept and the rest completes.
+        fetch.fetch_incident(plan, make_client(api), progress=False)
+    traffic = [r for p in read_pages(tmp_path / "o", "traffic/edge_minutes") for r in p]
+    assert sum(r["requests"] for r in traffic) == len(held["edge_logs"])
+
+
+def test_make_fetch_mode_hybrid_from_the_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        assert cli.main(_cli_args(api, tmp_path / "o", "--mode=hybrid", "--no-progress")) == 0
+        assert cli.main(_cli_args(api, tmp_path / "p", "--mode=sampled")) == 2
+    out, err = capsys.readouterr()
+    assert "traffic/edge_minutes:" in out and "invalid choice: 'sampled'" in err
