@@ -82,7 +82,9 @@ def read_pages(out: Path, source: str) -> list[list[dict]]:
     return pages
 
 
-def assert_same_rows(out: Path, held: dict[str, list[dict]], start=START, end=END) -> None:
+def assert_same_rows(
+    out: Path, held: dict[str, list[dict]], start=START, end=END, mode="raw"
+) -> None:
     for source, rows in held.items():
         expected = [r for r in rows if start <= fetch.row_timestamp(r["timestamp"]) < end]
         pages = read_pages(out, source)
@@ -90,7 +92,7 @@ def assert_same_rows(out: Path, held: dict[str, list[dict]], start=START, end=EN
         assert all(len(page) <= fetch.ROW_CAP for page in pages)
         assert len({r["id"] for r in got}) == len(got), f"{source}: duplicate ids written"
         # ClickHouse rows come back as the query's columns (only the attributes it selects).
-        sql = fetch.load_query(source, "clickhouse")
+        sql = fetch.load_query(source, "clickhouse", fetch.RAW_KINDS[mode][source])
         expected = [FakeSupabaseApi._project(sql, r) for r in expected]
         assert sorted(got, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
 
@@ -1025,7 +1027,7 @@ def test_hybrid_fetch_keeps_errors_raw_and_traffic_per_minute(tmp_path, flavour,
     }
     assert 0 < len(errors["edge_logs"]) < len(held["edge_logs"])
     assert 0 < len(errors["realtime_logs"]) < len(held["realtime_logs"])
-    assert_same_rows(out, errors)
+    assert_same_rows(out, errors, mode="hybrid")
     got = {s: {r["id"] for p in read_pages(out, s) for r in p} for s in errors}
     assert got == {s: {r["id"] for r in rows} for s, rows in errors.items()}
 
