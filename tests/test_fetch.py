@@ -899,18 +899,21 @@ sys.exit(cli.main(sys.argv[3:]))
 
 
 @pytest.mark.parametrize(
-    ("target", "nth"),
+    ("target", "nth", "mode"),
     [
-        (fetch.STATE_FILE, 1),  # the very first write into the new directory
-        ("page-", 2),
-        (fetch.STATE_FILE, 5),
-        ("incident.json", 1),
-        (fetch.MANIFEST_FILE, 1),
-        (fetch.CHECKSUM_FILE, 1),
-        ("remove-state", 1),
+        (fetch.STATE_FILE, 1, "raw"),  # the very first write into the new directory
+        ("page-", 2, "raw"),
+        (fetch.STATE_FILE, 5, "raw"),
+        ("incident.json", 1, "raw"),
+        (fetch.MANIFEST_FILE, 1, "raw"),
+        (fetch.CHECKSUM_FILE, 1, "raw"),
+        ("remove-state", 1, "raw"),
+        ("page-", 5, "hybrid"),  # a traffic page
+        (fetch.STATE_FILE, 14, "hybrid"),  # amid the traffic's per-minute counts
+        (fetch.CHECKSUM_FILE, 1, "hybrid"),
     ],
 )
-def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, target, nth):
+def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, target, nth, mode):
     import subprocess
     import sys
 
@@ -918,7 +921,7 @@ def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, ta
     monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
     out, straight = tmp_path / "killed" / "incident", tmp_path / "straight" / "incident"
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
-        args = _cli_args(api, out, "--no-progress")
+        args = _cli_args(api, out, "--no-progress", f"--mode={mode}")
         killed = subprocess.run(
             [sys.executable, "-c", _KILLER, target, str(nth), *args],
             env={**os.environ, fetch.TOKEN_ENV: TOKEN},
@@ -927,13 +930,16 @@ def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, ta
         )
         assert killed.returncode == -9, killed.stderr.decode()[-500:]
         assert cli.main(args) == 0
-        assert cli.main(_cli_args(api, straight, "--no-progress")) == 0
+        assert cli.main(_cli_args(api, straight, "--no-progress", f"--mode={mode}")) == 0
     files = sorted(p.relative_to(straight) for p in straight.rglob("*") if p.is_file())
     assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == files
     assert fetch.CHECKSUM_FILE in {str(f) for f in files} and not list(out.rglob("*.part"))
     for name in files:
         assert (out / name).read_bytes() == (straight / name).read_bytes(), name
-    assert_same_rows(out, held)
+    if mode == "raw":
+        assert_same_rows(out, held)
+    else:
+        assert any(str(f).startswith("traffic/edge_minutes/") for f in files)
 
 
 @pytest.mark.slow  # ~40k rows decoded four times: about 30 s on the shared machine
