@@ -1,0 +1,469 @@
+"""Benchmark of ``make fetch MODE=hybrid`` on a busy project, against raw mode in the same run.
+
+A loopback server behaves like the Management API logs endpoint (``logs.all``, BigQuery SQL):
+bearer token, bounds rounded to the nearest minute with the start exclusive, at most 1000 rows
+per call, 24 hours per call at most, 60 calls a minute and then a minute's block with a 429
+and no ``Retry-After``. It holds a simulated 24-hour project at about 500 requests/s (~43
+million requests) without materialising them: per-minute counts, traffic groups, users and
+Realtime samples come from a deterministic model, and only the rows a query can return (error
+requests, Postgres errors, Realtime events) are generated, minute by minute, when asked.
+
+Target (issue "Big incidents"): hybrid fetch of a 6-hour window in <= 100 calls. Printed:
+calls made, API time at the documented 60 calls a minute (a virtual clock shared by client
+and server, so nothing waits for real), CPU time of the fetch, and how many calls raw mode
+would need for the same window (from the store's own counts, asked through the same API).
+Exit status 1 if the target is missed.
+
+Usage: ``python benchmarks/bench_fetch.py [--hours 6] [--rate 500]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from analysis import fetch
+
+REF = "benchprojectref00000"
+TOKEN = "sbp_bench_token_not_secret"
+DAY = datetime(2026, 2, 6, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+# path -> share of the traffic; the incident's failing routes are registrations and the RPC.
+PATHS = (
+    ("/rest/v1/registrations", 0.35),
+    ("/rest/v1/profiles", 0.20),
+    ("/rest/v1/webinars", 0.15),
+    ("/auth/v1/user", 0.10),
+    ("/rest/v1/rpc/join_webinar", 0.08),
+    ("/auth/v1/token", 0.05),
+    ("/storage/v1/object/public", 0.04),
+    ("/realtime/v1/websocket", 0.03),
+)
+BURST = (14 * 60, 14 * 60 + 20)  # minutes of the day with the incident's error burst
+
+
+class Project:
+    """A day of a busy project, defined per minute of the day (0..1439)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def requests(self, m: int) -> int:
+        """Return the requests of minute ``m`` (500/s on average, a daily swing)."""
+        base = self.rate * 60
+        return int(base * (1 + 0.2 * math.sin(2 * math.pi * (m - 360) / 1440)))
+
+    def in_burst(self, m: int) -> bool:
+        """Tell whether minute ``m`` is in the incident's error burst."""
+        return BURST[0] <= m < BURST[1]
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one model per run
+    def by_status(self, m: int) -> dict[tuple[str, int], int]:
+        """(path, status) -> requests in minute ``m``; they add up to ``requests(m)``."""
+        total = self.requests(m)
+        counts: dict[tuple[str, int], int] = {}
+        left = total
+        for index, (path, share) in enumerate(PATHS):
+            n = left if index == len(PATHS) - 1 else int(total * share)
+            left -= n
+            errors = {400: int(n * 0.0003), 401: int(n * 0.0002)}
+            if self.in_burst(m) and path in ("/rest/v1/registrations", "/rest/v1/rpc/join_webinar"):
+                errors[409] = int(n * 0.035)
+                errors[503] = int(n * 0.002)
+            ok = n - sum(errors.values())
+            counts[(path, 200)] = ok
+            counts.update({(path, s): c for s, c in errors.items() if c})
+        return counts
+
+    def error_requests(self, m: int) -> int:
+        """Return the requests with status >= 400 in minute ``m``."""
+        return sum(c for (_, s), c in self.by_status(m).items() if s >= 400)
+
+    def pg_errors(self, m: int) -> int:
+        """Return the Postgres ERROR/FATAL lines of minute ``m``."""
+        # PostgREST turns each 409 into a 23505 line and each 503 follows a 53300 FATAL.
+        return sum(c for (_, s), c in self.by_status(m).items() if s in (409, 503))
+
+    def pg_lines(self, m: int) -> int:
+        """Return every Postgres line of minute ``m``."""
+        return self.pg_errors(m) + 120  # routine LOG lines
+
+    def billing_samples(self, m: int) -> int:
+        """Return the Realtime billing samples of minute ``m``."""
+        return 24  # two nodes, one sample every 5 s
+
+    def realtime_events(self, m: int) -> int:
+        """Return the Realtime lines other than billing samples in minute ``m``."""
+        return 2 + (40 if self.in_burst(m) else 0)
+
+    def users(self, m: int) -> int:
+        """Return the distinct signed-in users of minute ``m``."""
+        return self.requests(m) // 12
+
+    # -- the rows a query can return, made when asked --------------------------------------------
+    @lru_cache(maxsize=256)  # noqa: B019
+    def rows(self, kind: str, m: int) -> list[dict]:
+        """Rows of minute ``m`` sorted by (timestamp, id); BigQuery shape."""
+        rng = random.Random(f"{kind}-{m}")
+        start_us = _to_us(DAY + m * MINUTE)
+        rows: list[dict] = []
+        if kind == "edge_errors":
+            for (path, status), count in sorted(self.by_status(m).items()):
+                if status >= 400:
+                    rows += [_edge_row(rng, start_us, path, status) for _ in range(count)]
+        elif kind == "pg_errors":
+            for (_, status), count in sorted(self.by_status(m).items()):
+                if status in (409, 503):
+                    rows += [_pg_row(rng, start_us, status) for _ in range(count)]
+        elif kind == "rt_events":
+            rows = [
+                _rt_row(rng, start_us, self.in_burst(m)) for _ in range(self.realtime_events(m))
+            ]
+        rows.sort(key=lambda r: (r["timestamp"], r["id"]))
+        return rows
+
+
+def _to_us(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _edge_row(rng: random.Random, start_us: int, path: str, status: int) -> dict:
+    return {
+        "id": _uuid(rng),
+        "timestamp": start_us + rng.randrange(60_000_000),
+        "event_message": f"POST | {status} | 203.0.113.9 | {path}",
+        "metadata": [
+            {
+                "request": [
+                    {
+                        "method": "POST",
+                        "path": path,
+                        "search": None,
+                        "headers": [{"user_agent": "Mozilla/5.0", "cf_ray": "8f0c"}],
+                        "sb": [{"auth_user": _uuid(rng)}],
+                    }
+                ],
+                "response": [{"status_code": status, "origin_time": rng.randint(5, 900)}],
+            }
+        ],
+    }
+
+
+def _pg_row(rng: random.Random, start_us: int, status: int) -> dict:
+    state, severity, message = (
+        ("23505", "ERROR", 'duplicate key value violates unique constraint "registrations_pkey"')
+        if status == 409
+        else ("53300", "FATAL", "sorry, too many clients already")
+    )
+    return {
+        "id": _uuid(rng),
+        "timestamp": start_us + rng.randrange(60_000_000),
+        "event_message": message,
+        "metadata": [{"parsed": [{"error_severity": severity, "sql_state_code": state}]}],
+    }
+
+
+def _rt_row(rng: random.Random, start_us: int, burst: bool) -> dict:
+    message = (
+        "Postgrex.Protocol (#PID<0.2612.0>) disconnected: ** (DBConnection.ConnectionError) "
+        "client #PID<0.3001.0> exited"
+        if burst
+        else "Stop tenant benchprojectref00000 because of no connected users"
+    )
+    return {
+        "id": _uuid(rng),
+        "timestamp": start_us + rng.randrange(60_000_000),
+        "event_message": message,
+        "metadata": [{"level": "error" if burst else "info"}],
+    }
+
+
+class VirtualClock:
+    """Time shared by the client (its sleeps) and the server (its rate limit)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.lock = threading.Lock()
+
+    def now(self) -> float:
+        """Return the virtual time in seconds."""
+        with self.lock:
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the virtual time instead of waiting."""
+        with self.lock:
+            self.t += seconds
+
+
+_LIT = r"timestamp_micros\((\d+)\)"
+
+
+class SyntheticApi:
+    """The Management API's ``logs.all`` over a :class:`Project`, on 127.0.0.1."""
+
+    def __init__(self, project: Project, clock: VirtualClock) -> None:
+        self.project, self.clock = project, clock
+        self.calls = 0
+        self.blocked = 0
+        self.bytes_sent = 0
+        self._accepted: list[float] = []
+        self._blocked_until = float("-inf")
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> SyntheticApi:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - http.server hook
+                status, payload = api.answer(self)
+                body = json.dumps(payload).encode()
+                headers = {"Content-Type": "application/json"}
+                if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+                    body = gzip.compress(body, compresslevel=1)
+                    headers["Content-Encoding"] = "gzip"
+                api.bytes_sent += len(body)
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format, *args):  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, handler) -> tuple[int, dict]:
+        """Return the status and envelope for one request."""
+        with self._lock:
+            self.calls += 1
+            if self._limited():
+                self.blocked += 1
+                return 429, {"message": "Too many requests"}
+        if handler.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return 401, {"message": "Unauthorized"}
+        query = {k: v[0] for k, v in parse_qs(urlsplit(handler.path).query).items()}
+        start = _round(fetch.row_timestamp(query["iso_timestamp_start"]))
+        end = _round(fetch.row_timestamp(query["iso_timestamp_end"]))
+        if end - start > timedelta(hours=24):
+            return 400, {"result": [], "error": {"message": "range over 24 hours"}}
+        sql = " ".join(query["sql"].split())
+        limit = min(int(re.search(r"limit (\d+)$", sql).group(1)), fetch.ROW_CAP)
+        lo = re.search(rf"timestamp >= {_LIT}", sql)
+        hi = re.search(rf"timestamp < {_LIT}", sql)
+        # The API window (start exclusive) and the query's own predicate, in whole minutes here.
+        lo_us = max(_to_us(start) + 1, int(lo.group(1)) if lo else 0)
+        hi_us = min(_to_us(end) + 1, int(hi.group(1)) if hi else 1 << 62)
+        first = max(0, -(-(lo_us - _to_us(DAY)) // 60_000_000))
+        last = min(1440, -(-(hi_us - _to_us(DAY)) // 60_000_000))
+        minutes = range(first, last)
+        rows = self._result(sql, minutes, limit)
+        return 200, {"result": rows, "error": None}
+
+    def _limited(self) -> bool:
+        now = self.clock.now()
+        if now < self._blocked_until:
+            return True
+        self._accepted = [t for t in self._accepted if t > now - 60]
+        if len(self._accepted) >= 60:
+            self._blocked_until = now + 60
+            return True
+        self._accepted.append(now)
+        return False
+
+    def _result(self, sql: str, minutes: range, limit: int) -> list[dict]:
+        p = self.project
+        source = re.search(r"\bfrom (\w+)", sql).group(1)
+        errors_only = "status_code >= 400" in sql
+        severe = "error_severity in" in sql
+        billing = re.search(r"(not )?regexp_contains\(t\.event_message, '\^Billing", sql)
+        if source == "edge_logs":
+            kind, per_minute = (
+                ("edge_errors", p.error_requests) if errors_only else (None, p.requests)
+            )
+        elif source == "postgres_logs":
+            kind, per_minute = ("pg_errors", p.pg_errors) if severe else (None, p.pg_lines)
+        elif billing and billing.group(1):
+            kind, per_minute = "rt_events", p.realtime_events
+        elif billing:
+            kind, per_minute = None, p.billing_samples
+        else:
+            kind, per_minute = None, lambda m: p.realtime_events(m) + p.billing_samples(m)
+
+        def stamp(m: int) -> int:
+            return _to_us(DAY + m * MINUTE)
+
+        if "as status_class" in sql:
+            out = []
+            for m in minutes:
+                for (path, status), n in sorted(p.by_status(m).items()):
+                    cls = status // 100
+                    if (
+                        out
+                        and (out[-1]["minute"], out[-1]["path"]) == (stamp(m), path)
+                        and (out[-1]["status_class"] == cls)
+                    ):
+                        out[-1]["requests"] += n
+                        continue
+                    out.append(
+                        {
+                            "minute": stamp(m),
+                            "path": path,
+                            "status_class": cls,
+                            "requests": n,
+                            "max_origin_time_ms": 900.0 if cls == 2 else 5000.0,
+                            "p95_origin_time_ms": 240.0 if cls == 2 else 3000.0,
+                        }
+                    )
+                if len(out) >= limit:
+                    break
+            return out[:limit]
+        if "as users" in sql:
+            return [
+                {"minute": stamp(m), "users": p.users(m), "requests": p.requests(m)}
+                for m in minutes[:limit]
+            ]
+        if "as max_connected" in sql:
+            return [
+                {
+                    "minute": stamp(m),
+                    "samples": p.billing_samples(m),
+                    "max_connected": 2000 + (400 if p.in_burst(m) else 0),
+                    "max_connected_cluster": 2000 + (400 if p.in_burst(m) else 0),
+                    "connection_limit": 10000,
+                }
+                for m in minutes[:limit]
+            ]
+        if "as minute, count(*) as n" in sql:
+            found = ({"minute": stamp(m), "n": per_minute(m)} for m in minutes)
+            return [r for r in found if r["n"]][:limit]
+        if "count(*) as n" in sql:
+            return [{"n": sum(per_minute(m) for m in minutes)}]
+        if kind is None:
+            raise ValueError("the benchmark fetches only the hybrid raw queries")
+        after = re.search(
+            rf"timestamp > {_LIT} or \(t\.timestamp = {_LIT} and t\.id > '([^']*)'", sql
+        )
+        cursor = (int(after.group(1)), after.group(3)) if after else None
+        out = []
+        for m in minutes:
+            for row in p.rows(kind, m):
+                if cursor is None or (row["timestamp"], row["id"]) > cursor:
+                    out.append(row)
+                    if len(out) == limit:
+                        return out
+        return out
+
+
+def _round(value: datetime) -> datetime:
+    floor = value.replace(second=0, microsecond=0)
+    return floor + MINUTE if value - floor >= timedelta(seconds=30) else floor
+
+
+def raw_calls_needed(client: fetch.ApiClient, start: datetime, end: datetime) -> tuple[int, int]:
+    """Count the calls raw mode would make (pages + two counts per piece) and its rows."""
+    calls = rows = 0
+    for source in fetch.SOURCES:
+        sql = fetch.strip_sql_comments(fetch.load_query(source, "bigquery"))
+        for left, right in fetch.split_window(start, end):
+            found = client.query_logs(
+                fetch.count_sql(sql, "bigquery", left, right),
+                *fetch.api_bounds(left, right),
+                f"{source} count",
+            )
+            n = int(found[0]["n"])
+            rows += n
+            calls += max(1, math.ceil(n / fetch.ROW_CAP)) + 2
+    return calls, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 1 if the target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
+    args = parser.parse_args(argv)
+    project = Project(args.rate)
+    start = DAY + timedelta(hours=11)
+    end = start + timedelta(hours=args.hours)
+    day_total = sum(project.requests(m) for m in range(1440))
+    print(f"simulated project: {day_total:,} requests in 24 h ({day_total / 86400:.0f}/s)")
+    clock = VirtualClock()
+    with SyntheticApi(project, clock) as api, tempfile.TemporaryDirectory() as tmp:
+        client = fetch.ApiClient(
+            project_ref=REF,
+            token=TOKEN,
+            base_url=api.base_url,
+            min_interval=1.0,  # the documented pace: 60 calls a minute
+            sleep=clock.sleep,
+            clock=clock.now,
+            timeout=60,
+        )
+        plan = fetch.FetchPlan(
+            project_ref=REF, start=start, end=end, out_dir=Path(tmp) / "hybrid", mode="hybrid"
+        )
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = fetch.fetch_incident(plan, client, progress=False)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        api_time = clock.now()
+        hybrid_calls, blocked = api.calls, api.blocked
+        counter = fetch.ApiClient(
+            project_ref=REF, token=TOKEN, base_url=api.base_url, min_interval=0
+        )
+        raw_calls, raw_rows = raw_calls_needed(counter, start, end)
+        on_disk = sum(f.stat().st_size for f in (Path(tmp) / "hybrid").rglob("*") if f.is_file())
+    window_requests = sum(
+        project.requests(m) for m in range((start - DAY) // MINUTE, (end - DAY) // MINUTE)
+    )
+    print(
+        f"window: {args.hours:g} h, {window_requests:,} requests; rows fetched: "
+        + ", ".join(f"{k} {v:,}" for k, v in result.rows.items())
+    )
+    print(
+        f"hybrid fetch: {hybrid_calls} calls ({blocked} refused by the rate limit), "
+        f"{api_time / 60:.1f} min of API time at 60 calls/min, {cpu:.1f} s CPU, {wall:.1f} s wall, "
+        f"{on_disk / 1e6:.1f} MB on disk"
+    )
+    print(
+        f"raw mode would need {raw_calls:,} calls for {raw_rows:,} rows "
+        f"(~{raw_calls / 60 / 60:.1f} h at 60 calls/min): ratio hybrid/raw calls = "
+        f"{hybrid_calls / raw_calls:.4f}"
+    )
+    ok = hybrid_calls <= 100
+    verdict = "met" if ok else "MISSED"
+    print(f"target: hybrid fetch of the window in <= 100 calls: {verdict} ({hybrid_calls})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
