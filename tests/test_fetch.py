@@ -1103,3 +1103,14 @@ def test_make_fetch_mode_hybrid_from_the_command_line(tmp_path, monkeypatch, cap
         assert cli.main(_cli_args(api, tmp_path / "p", "--mode=sampled")) == 2
     out, err = capsys.readouterr()
     assert "traffic/edge_minutes:" in out and "invalid choice: 'sampled'" in err
+
+
+def test_a_big_raw_window_says_how_long_it_will_take_and_offers_hybrid(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(fetch, "HYBRID_HINT_ROWS", 2000)
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, tmp_path / "o")
+    err = capsys.readouterr().err
+    assert "holds 2,500 rows: about 3 calls" in err and "MODE=hybrid" in err
+    assert err.count("note:") == 1  # postgres (300) and realtime (60) rows are below it

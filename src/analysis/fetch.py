@@ -77,6 +77,8 @@ AGGREGATES = {
     "realtime_minutes": ("realtime_logs", "realtime_connections_per_minute", "samples"),
 }
 TRAFFIC_DIR = "traffic"
+# Above this many raw rows in one window, raw mode says how long it will take and offers hybrid.
+HYBRID_HINT_ROWS = 100_000
 ENDPOINTS = {"bigquery": "logs.all", "clickhouse": "logs"}
 STATE_FILE = ".fetch-state.json"
 MANIFEST_FILE = "fetch-manifest.json"
@@ -933,6 +935,14 @@ class _Fetcher:
         if st["expected"] is None:
             st["expected"] = self._count(source, left, right)
             self._save_state()
+            if self.plan.mode == "raw" and st["expected"] > HYBRID_HINT_ROWS:
+                calls = -(-st["expected"] // ROW_CAP)
+                tqdm.write(
+                    f"note: {self._window_text(source, left, right)} holds {st['expected']:,} "
+                    f"rows: about {calls:,} calls ({calls / 60:.0f} min at 60 calls a minute); "
+                    "MODE=hybrid fetches only the errors raw and the traffic per minute",
+                    file=sys.stderr,
+                )
             return
         if st["received"] < st["expected"] and not st["exhausted"]:
             self._page(source, st, seen, left, right)
