@@ -184,43 +184,50 @@ def test_every_query_has_both_flavours_and_stays_under_the_cap():
             assert "count(*)" not in sql and "select *" not in sql, path.name  # rejected by CH
 
 
-def test_realtime_families_of_the_aggregate_match_their_messages():
-    messages = {
-        "disconnects": "Postgrex.Protocol (#PID<0.2612.0>) disconnected: ** "
-        "(DBConnection.ConnectionError) client #PID<0.3001.0> exited",
-        "pool_exhausted": "** (DBConnection.ConnectionError) connection not available and "
-        "request was dropped from queue after 10000ms.",
-        "too_many_connections": "Postgrex.Protocol (#PID<0.512.0>) failed to connect: ** "
-        "(Postgrex.Error) FATAL 53300 (too_many_connections) sorry, too many clients already",
-        "connect_failed": "UnableToConnectToTenantDatabase: %DBConnection.ConnectionError{"
-        'message: "tcp connect (db.x.supabase.co:5432): timeout"}',
-        "rate_limited": "ClientJoinRateLimitReached: Too many joins per second",
-        "billing_samples": "Billing metrics: [:realtime, :connections]",
-    }
-    # Ingest counts a Postgres-side termination as a disconnect too (issue 13.8).
-    admin_shutdown = (
+def test_realtime_families_of_the_aggregate_are_the_vocabulary_s_own():
+    """Each family column is the vocabulary's rule, first match wins, in both flavours."""
+    from analysis.vocabulary import REALTIME_FAMILY_RULES, family_of
+
+    messages = [
+        "Postgrex.Protocol (#PID<0.2612.0>) disconnected: ** (DBConnection.ConnectionError) "
+        "client #PID<0.3001.0> exited",
+        # Ingest counts a Postgres-side termination as a disconnect too (issue 13.8).
         "Postgrex.Protocol (#PID<0.3131.0>) disconnected: ** (Postgrex.Error) FATAL 57P01 "
-        "(admin_shutdown) terminating connection due to administrator command"
-    )
-    for flavour in fetch.FLAVOURS:
+        "(admin_shutdown) terminating connection due to administrator command",
+        "** (DBConnection.ConnectionError) connection not available and request was dropped "
+        "from queue after 10000ms.",
+        "Postgrex.Protocol (#PID<0.512.0>) failed to connect: ** (Postgrex.Error) FATAL 53300 "
+        "(too_many_connections) sorry, too many clients already",
+        'UnableToConnectToTenantDatabase: %DBConnection.ConnectionError{message: "tcp connect '
+        '(db.x.supabase.co:5432): timeout"}',
+        "ClientJoinRateLimitReached: Too many joins per second",
+        "IncreaseSubscriptionConnectionPool: Too many database timeouts",
+        "Billing metrics: [:realtime, :connections]",
+        "Stop tenant abc because of no connected users",
+    ]
+    for flavour, (count, test) in {
+        "bigquery": ("countif", "regexp_contains(t.event_message, "),
+        "clickhouse": ("countIf", "match(event_message, "),
+    }.items():
         sql = fetch.load_query("realtime_logs", flavour, "per_minute")
-        patterns = dict(
-            (name, pattern)
-            for pattern, name in re.findall(
-                r"(?:regexp_contains|match)\([\w.]+, '([^']+)'\)\) as (\w+)", sql
-            )
-        )
-        assert set(messages) - {"billing_samples"} <= set(patterns), flavour
-        for family, pattern in patterns.items():
-            hits = {name for name, text in messages.items() if re.search(pattern, text)}
-            expected = {family} | (
-                {"too_many_connections"} if family == "connect_failed" else set()
-            )
-            assert hits == expected, (flavour, family, hits)
-        assert re.search(patterns["disconnects"], admin_shutdown), flavour
-        assert not any(
-            re.search(p, admin_shutdown) for f, p in patterns.items() if f != "disconnects"
-        )
+        earlier: list[str] = []
+        columns = {}
+        for rule in REALTIME_FAMILY_RULES:
+            expression = f"{test}'{rule.pattern}')"
+            if earlier:
+                expression += f" and not {test}'{'|'.join(earlier)}')"
+            assert f"{count}({expression}) as {rule.name}" in sql, (flavour, rule.name)
+            columns[rule.name] = (rule.pattern, "|".join(earlier))
+            earlier.append(f"(?:{rule.pattern})")
+        for message in messages:
+            hits = [
+                name
+                for name, (pattern, before) in columns.items()
+                if re.search(pattern, message) and not (before and re.search(before, message))
+            ]
+            family = family_of(message)
+            assert hits == ([] if family == "other" else [family]), (flavour, message, hits)
+    assert family_of(messages[1]) == "disconnect"
 
 
 # -- against the fake API ----------------------------------------------------------------------

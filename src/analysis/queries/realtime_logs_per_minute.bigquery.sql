@@ -1,18 +1,19 @@
 -- realtime_logs, lines per minute by family. BigQuery flavour (legacy Logs Explorer,
 -- `logs.all`). One row per minute with any line, so one run covers up to 1000 minutes.
--- The families match the message patterns the analysis classifies (disconnects, pool
--- exhaustion, too many connections, failed connects, billing samples).
+-- The families are the analysis's own (src/analysis/vocabulary.py, REALTIME_FAMILY_RULES):
+-- the same patterns in the same order, a line counted in the first family it matches, so
+-- these counts are the ones the report's Realtime classes start from.
 select
   timestamp_trunc(t.timestamp, minute) as minute,
   count(*) as lines,
   countif(m.level = 'error') as level_error,
   countif(m.level in ('warning', 'warn')) as level_warning,
-  countif(regexp_contains(t.event_message, 'disconnected: [*][*] [(](DBConnection|Postgrex)')) as disconnects,
-  countif(regexp_contains(t.event_message, 'connection not available and request was dropped')) as pool_exhausted,
-  countif(regexp_contains(t.event_message, '53300|too_many_connections|too many clients|LackOfConnections')) as too_many_connections,
-  countif(regexp_contains(t.event_message, 'failed to connect|UnableToConnect')) as connect_failed,
-  countif(regexp_contains(t.event_message, 'RateLimitReached')) as rate_limited,
-  countif(regexp_contains(t.event_message, '^Billing metrics: .:realtime, :connections')) as billing_samples
+  countif(regexp_contains(t.event_message, '^Billing metrics')) as billing_metrics,
+  countif(regexp_contains(t.event_message, '53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections') and not regexp_contains(t.event_message, '(?:^Billing metrics)')) as too_many_connections,
+  countif(regexp_contains(t.event_message, 'connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool') and not regexp_contains(t.event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)')) as pool_exhausted,
+  countif(regexp_contains(t.event_message, 'RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit') and not regexp_contains(t.event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)|(?:connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool)')) as rate_limit,
+  countif(regexp_contains(t.event_message, 'failed to connect|UnableToConnect|tcp connect|ConnectionInitializing|InitializingProjectConnection') and not regexp_contains(t.event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)|(?:connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool)|(?:RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit)')) as connect_failed,
+  countif(regexp_contains(t.event_message, 'disconnected|ConnectionError|closed|exited') and not regexp_contains(t.event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)|(?:connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool)|(?:RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit)|(?:failed to connect|UnableToConnect|tcp connect|ConnectionInitializing|InitializingProjectConnection)')) as disconnect
 from realtime_logs as t
   cross join unnest(t.metadata) as m
 group by minute

@@ -1,18 +1,19 @@
 -- realtime_logs, lines per minute by family. ClickHouse flavour (current Logs Explorer,
 -- `logs`). One row per minute with any line, so one run covers up to 1000 minutes.
--- The families match the message patterns the analysis classifies (disconnects, pool
--- exhaustion, too many connections, failed connects, billing samples).
+-- The families are the analysis's own (src/analysis/vocabulary.py, REALTIME_FAMILY_RULES):
+-- the same patterns in the same order, a line counted in the first family it matches, so
+-- these counts are the ones the report's Realtime classes start from.
 select
   toStartOfMinute(timestamp) as minute,
   count() as lines,
   countIf(lower(log_attributes['level']) = 'error' or severity_text = 'ERROR') as level_error,
   countIf(lower(log_attributes['level']) in ('warning', 'warn') or severity_text in ('WARNING', 'WARN')) as level_warning,
-  countIf(match(event_message, 'disconnected: [*][*] [(](DBConnection|Postgrex)')) as disconnects,
-  countIf(match(event_message, 'connection not available and request was dropped')) as pool_exhausted,
-  countIf(match(event_message, '53300|too_many_connections|too many clients|LackOfConnections')) as too_many_connections,
-  countIf(match(event_message, 'failed to connect|UnableToConnect')) as connect_failed,
-  countIf(match(event_message, 'RateLimitReached')) as rate_limited,
-  countIf(startsWith(event_message, 'Billing metrics: [:realtime, :connections]')) as billing_samples
+  countIf(match(event_message, '^Billing metrics')) as billing_metrics,
+  countIf(match(event_message, '53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections') and not match(event_message, '(?:^Billing metrics)')) as too_many_connections,
+  countIf(match(event_message, 'connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool') and not match(event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)')) as pool_exhausted,
+  countIf(match(event_message, 'RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit') and not match(event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)|(?:connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool)')) as rate_limit,
+  countIf(match(event_message, 'failed to connect|UnableToConnect|tcp connect|ConnectionInitializing|InitializingProjectConnection') and not match(event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)|(?:connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool)|(?:RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit)')) as connect_failed,
+  countIf(match(event_message, 'disconnected|ConnectionError|closed|exited') and not match(event_message, '(?:^Billing metrics)|(?:53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections)|(?:connection not available and request was dropped|UnableCheckoutConnection|IncreaseConnectionPool)|(?:RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit)|(?:failed to connect|UnableToConnect|tcp connect|ConnectionInitializing|InitializingProjectConnection)')) as disconnect
 from logs
 where source = 'realtime_logs'
 group by minute
