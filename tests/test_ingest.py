@@ -122,7 +122,10 @@ def test_logs_explorer_csv_json_cells_null_literal_crlf(incident):
 
 def test_unified_logs_json_and_csv(incident):
     kinds = incident.accounting[incident.accounting["file"] == "exports/supabase_logs.json"]
-    assert set(kinds["kind"]) == {"edge_logs", "postgres_logs", "auth"}
+    # The auth row carries the edge request that reached Auth: it is read as a request.
+    assert set(kinds["kind"]) == {"edge_logs", "postgres_logs"}
+    auth = incident.requests.set_index("id").loc["f0000000-0000-4000-8000-000000000003"]
+    assert (auth["method"], auth["path"], auth["status"]) == ("GET", "/auth/v1/token", 200)
     r = incident.requests.set_index("id").loc["f0000000-0000-4000-8000-000000000001"]
     assert (r["method"], r["path"], r["status"], r["client"]) == (
         "POST",

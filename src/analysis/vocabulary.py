@@ -32,9 +32,11 @@ import pandas as pd
 
 #: Postgres severities kept in ``db_errors``.
 ERROR_SEVERITIES = ("ERROR", "FATAL", "PANIC")
-#: Unified-export ``level`` -> Postgres severity, for rows that carry no ``error_severity``.
-#: "error" is the only level that means ERROR or worse.
-LEVEL_SEVERITY = {"error": "ERROR", "warning": "WARNING", "success": "LOG", "info": "LOG"}
+#: SQLSTATE classes that are not errors (successful completion, warning, no data).
+NON_ERROR_CLASSES = ("00", "01", "02")
+#: SQLSTATEs Postgres reports at FATAL: the session cannot start or is ended (connection
+#: limits, authentication, a missing database, an administrator's or crash shutdown).
+FATAL_SQLSTATES = ("53300", "57P01", "57P02", "57P03", "3D000", "28000", "28P01")
 
 #: Postgres message templates -> SQLSTATE, for exports without ``parsed.sql_state_code``
 #: (the Postgres page CSV, the unified export). The texts are Postgres's own server strings.
@@ -69,6 +71,37 @@ def sqlstate_from_message(message: str | None) -> str | None:
     for pattern, code in MESSAGE_SQLSTATE:
         if re.search(pattern, message):
             return code
+    return None
+
+
+def is_error_sqlstate(sql_state: str | None) -> bool:
+    """Return whether a SQLSTATE is an error (not classes 00, 01 or 02); False when missing."""
+    return bool(sql_state) and str(sql_state)[:2] not in NON_ERROR_CLASSES
+
+
+def severity_of_error(sql_state: str | None) -> str:
+    """Severity Postgres logs an error SQLSTATE at when an export omits it: FATAL or ERROR."""
+    return "FATAL" if sql_state in FATAL_SQLSTATES else "ERROR"
+
+
+def severity_from_level(level: str | None, sql_state: str | None) -> str | None:
+    """Postgres severity of a unified-export row, which carries only ``level`` and SQLSTATE.
+
+    Studio's unified query maps ERROR and FATAL to level ``error``, WARNING to ``warning``,
+    LOG to ``success``, and leaves every other severity (PANIC, NOTICE, INFO, DEBUG) without a
+    level. So ``error`` is FATAL for the SQLSTATEs Postgres raises at FATAL and ERROR
+    otherwise, and a row without a level whose SQLSTATE is an error can only be PANIC.
+    None when the row does not say (no level and no error SQLSTATE).
+    """
+    level = (level or "").strip().lower()
+    if level == "error":
+        return severity_of_error(sql_state)
+    if level == "warning":
+        return "WARNING"
+    if level in ("success", "info", "log"):
+        return "LOG"
+    if not level and is_error_sqlstate(sql_state):
+        return "PANIC"
     return None
 
 
@@ -121,17 +154,66 @@ class RealtimeFamily:
     telemetry: bool = False
 
 
-#: Families in match order (first match wins). A line matching none is ``other``.
+#: Realtime's operational error codes, as its own code logs them: every error or warning it
+#: raises through its logging helpers reads ``<Code>: <message>`` (the list Realtime publishes
+#: in its ERROR_CODES.md, plus the codes its source logs that the list omits).
+REALTIME_ERROR_CODES = (
+    "TopicNameRequired InvalidJoinPayload RealtimeDisabledForConfiguration TenantNotFound "
+    "MissingAPIKey ErrorConnectingToWebsocket UnableToDeleteTenant UnableToSetPolicies "
+    "UnableCheckoutConnection UnableToSubscribeToPostgres ReconnectSubscribeToPostgres "
+    "ChannelRateLimitReached ConnectionRateLimitReached ClientJoinRateLimitReached "
+    "DatabaseConnectionRateLimitReached MessagePerSecondRateLimitReached "
+    "RealtimeDisabledForTenant UnableToConnectToTenantDatabase DatabaseLackOfConnections "
+    "DatabaseIpVersionIsIpv4 DatabaseConnectionDown DatabaseConnectionRecoveryWindowExceeded "
+    "RealtimeNodeDisconnected MigrationsFailedToRun StartReplicationFailed "
+    "ReplicationConnectionTimeout ReplicationConnectionDown ReplicationConnectionRecoveryFailed "
+    "ReplicationConnectionWatchdogTimeout ReplicationMaxWalSendersReached "
+    "PartitionCreationFailed MissingPartition ErrorStartingPostgresCDC ReplicationSlotBeingUsed "
+    "ReplicationSlotNotAlive ReplicationSlotCheckSkipped PoolingReplicationPreparationError "
+    "PoolingReplicationError CheckOidsError SubscriptionCleanupFailed SubscriptionDeletionFailed "
+    "ReplicationPollerConnectionFailed ReplicationPollerMaxRetriesReached "
+    "DropReplicationSlotFailed SubscriptionManagerConnectionFailed PgStatActivityQueryFailed "
+    "RateCounterError UnableToCheckProcessesOnRemoteNode UnhandledProcessMessage "
+    "UnableToTrackPresence UnknownPresenceEvent IncreaseConnectionPool "
+    "IncreaseSubscriptionConnectionPool RlsPolicyError UnableToConnectToProject "
+    "JwtSignatureError MalformedJWT Unauthorized RealtimeRestarting InvalidPresencePayload "
+    "UnprocessableEntity InitializingProjectConnection TimeoutOnRpcCall ErrorOnRpcCall RpcError "
+    "ErrorExecutingTransaction SynInitializationError JanitorFailedToDeleteOldMessages "
+    "UnableToEncodeJson UnableToBroadcastChanges WarnSendingBroadcastMessage "
+    "UnexpectedMessageReceived ErrorRunningQuery QueryCanceled UnknownError "
+    "UnknownErrorOnController UnknownErrorOnChannel UnknownErrorOnCounter MusterJoinError "
+    "PresenceRateLimitReached ClientPresenceRateLimitReached UnableToReplayMessages "
+    "JwtSignerError MalformedWebSocketMessage UnknownErrorOnWebSocketMessage "
+    "ReplicationSlotLagTooHigh ReplicationSlotLagCheckSkipped HttpServerError HttpClientError "
+    "JoinsRateLimitReached InvalidJWTToken PrivateOnly UnableToHandleBroadcast "
+    "UnableToHandlePresence ChannelShutdown ReplicationRecoveryWindowExceeded "
+    "MigrationCountMismatch MigrationCountMismatchReconcileFailed MetricsPusherTimeout "
+    "MetricsPusherTaskExited MetricsPusherFailed MetricsPusherException "
+    "TenantMigrationsConnectFailed TenantMigrationsApplyFailed EncryptionReconcileFailed"
+).split()
+
+
+def _codes(*names: str) -> str:
+    """Return a pattern matching a line that starts with one of Realtime's error codes."""
+    return r"^(?:" + "|".join(names) + r"):"
+
+
+#: Families in match order (first match wins). A line matching none is ``other``. Each family
+#: takes Realtime's own error codes for its condition, then the words of the libraries under
+#: Realtime (Postgrex, DBConnection) and of Postgres itself.
 REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
     RealtimeFamily("billing_metrics", r"^Billing metrics", telemetry=True),
     RealtimeFamily(
         "too_many_connections",
-        r"53300|too_many_connections|too many clients|remaining connection slots|LackOfConnections",
+        _codes("DatabaseLackOfConnections", "ReplicationMaxWalSendersReached")
+        + r"|53300|too_many_connections|too many clients|remaining connection slots"
+        r"|LackOfConnections",
     ),
     RealtimeFamily(
         "pool_exhausted",
-        r"connection not available and request was dropped"
-        r"|UnableCheckoutConnection|IncreaseConnectionPool",
+        _codes("IncreaseConnectionPool", "IncreaseSubscriptionConnectionPool")
+        + r"|connection not available and request was dropped"
+        r"|UnableCheckoutConnection|IncreaseConnectionPool|IncreaseSubscriptionConnectionPool",
     ),
     RealtimeFamily(
         "rate_limit",
@@ -139,16 +221,31 @@ REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
     ),
     RealtimeFamily(
         "connect_failed",
-        r"failed to connect|UnableToConnect|tcp connect"
+        _codes(
+            "UnableToConnectToTenantDatabase",
+            "UnableToConnectToProject",
+            "SubscriptionManagerConnectionFailed",
+            "ReplicationPollerConnectionFailed",
+            "ReplicationConnectionTimeout",
+            "TenantMigrationsConnectFailed",
+        )
+        + r"|failed to connect|UnableToConnect|tcp connect"
         r"|ConnectionInitializing|InitializingProjectConnection",
     ),
-    RealtimeFamily("disconnect", r"disconnected|ConnectionError|closed|exited"),
+    RealtimeFamily(
+        "disconnect",
+        _codes("DatabaseConnectionDown", "ReplicationConnectionDown", "RealtimeNodeDisconnected")
+        + r"|disconnected|ConnectionError|closed|exited",
+    ),
 )
 #: The family of a Realtime line that matches no rule (noise, never an error class).
 OTHER_FAMILY = "other"
-#: Words that mark a log line as Realtime's when an export carries no metadata.
+#: What marks a log line as Realtime's when an export carries no metadata: one of its error
+#: codes at the start, its routine tenant lifecycle lines, or the libraries it logs through.
 REALTIME_MARKERS = (
-    r"Postgrex|DBConnection|Billing metrics|RateLimitReached|UnableToConnect|LackOfConnections"
+    _codes(*REALTIME_ERROR_CODES)
+    + r"|^Stop tenant \S+ because of no connected users|^Tenant has no connected users"
+    r"|Postgrex|DBConnection|Billing metrics|RateLimitReached|UnableToConnect|LackOfConnections"
     r"|Realtime|PostgreSQL|Tenant|ConnectionError|MigrationsFailedToRun"
 )
 

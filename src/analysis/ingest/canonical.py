@@ -181,10 +181,17 @@ def canonical_db_errors(frame: pd.DataFrame, rej: Rejections) -> pd.DataFrame:
         sql_state,
     )
     severity = to_text(frame["severity"]).str.strip().str.upper()
-    level = to_text(frame["level"]).str.lower()
-    severity = severity.where(
-        severity.notna(), level.map(vocabulary.LEVEL_SEVERITY).astype("string")
+    severity = severity.mask(severity.eq("").fillna(False))
+    # A projection without error_severity: an error SQLSTATE gives the severity Postgres logs
+    # it at; a non-error SQLSTATE is not an error (counted as such, not as malformed).
+    unknown = severity.isna() & sql_state.notna()
+    is_error = map_unique(sql_state, lambda s: "1" if vocabulary.is_error_sqlstate(s) else "")
+    rej.add(
+        unknown & is_error.eq("").fillna(False),
+        "not an error (no error_severity; SQLSTATE class 00, 01 or 02)",
+        sql_state,
     )
+    severity = severity.where(~unknown, map_unique(sql_state, vocabulary.severity_of_error))
     require(severity, rej, "error_severity")
     parts = map_unique(message, _message_objects_key)
     constraint = parts.str.extract(r"^c=(.*?)\x1f", expand=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.exceptions import IngestError
+from analysis.ingest import reactcsv
 
 
 def sha256_of(path: Path) -> str:
@@ -108,11 +109,40 @@ def api_error_message(error) -> str:
 def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
     """Read a CSV export as all-text cells (RFC 4180 quoting, CRLF, multi-line cells).
 
+    A file that breaks RFC 4180 but is written the react-csv 2.x way (every cell quoted, inner
+    quotes not doubled: older Studio downloads) is read by recovering its cells from the
+    column set (:mod:`analysis.ingest.reactcsv`); rows that cannot be recovered carry a
+    ``_reject`` reason.
+
     Raises
     ------
     IngestError
         Unterminated or stray quotes, ragged rows, a missing or duplicated header.
     """
+    try:
+        header, rows = _read_rfc4180(path, text)
+        frame = pd.DataFrame(rows, columns=header, dtype=object)
+    except IngestError:
+        if not reactcsv.looks_like_react_csv(text):
+            raise
+        frame = reactcsv.read_react_csv(text)
+        header = [c for c in frame.columns if not c.startswith("_")]
+    if not header or not any(header):
+        raise IngestError(path, "no header row", expected="a CSV header", found=text[:40])
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise IngestError(
+            path,
+            "duplicated column in header",
+            field=dupes[0],
+            expected="unique column names",
+            found=header,
+        )
+    return frame
+
+
+def _read_rfc4180(path: Path, text: str) -> tuple[list[str], list[list[str]]]:
+    """Return (header, rows) of RFC 4180 CSV text; raise on bad quoting or ragged rows."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
     header: list[str] = []
@@ -138,18 +168,7 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
             expected="RFC 4180 quoting",
             found=str(exc),
         ) from None
-    if not header or not any(header):
-        raise IngestError(path, "no header row", expected="a CSV header", found=text[:40])
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise IngestError(
-            path,
-            "duplicated column in header",
-            field=dupes[0],
-            expected="unique column names",
-            found=header,
-        )
-    return pd.DataFrame(rows, columns=header, dtype=object)
+    return header, rows
 
 
 def check_columns(path: Path, columns: Iterable[str], required: Iterable[str], kind: str) -> None:

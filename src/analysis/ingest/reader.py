@@ -28,7 +28,6 @@ UNIFIED_LOG_TYPES = {
     "realtime": "realtime_logs",
 }
 _EDGE_MESSAGE_RE = re.compile(r"^[A-Z]+ \| \d{3} \| ")
-_CH_MICROS_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{6}$")
 
 
 def detect_source(rec: dict, hint: str | None) -> str | None:
@@ -48,7 +47,7 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
         return "realtime_logs"
     if rec.get("status_code") is not None or rec.get("method") is not None:
         return "edge_logs"
-    if rec.get("error_severity") is not None:
+    if rec.get("error_severity") is not None or rec.get("sql_state_code") is not None:
         return "postgres_logs"
     message = rec.get("event_message")
     if isinstance(message, str):
@@ -57,29 +56,6 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
         if vocabulary.is_realtime_message(message):
             return "realtime_logs"
     return hint
-
-
-def detect_flavour(records: list[tuple]) -> str | None:
-    """Return ``bigquery``, ``clickhouse`` or None (undecided) from a file's rows."""
-    bigquery = clickhouse = False
-    for raw, _ in records:
-        if not isinstance(raw, dict):
-            continue
-        if "metadata" in raw:
-            bigquery = True
-        if "log_attributes" in raw or "severity_text" in raw or "source" in raw:
-            clickhouse = True
-    if bigquery and not clickhouse:
-        return "bigquery"
-    if clickhouse and not bigquery:
-        return "clickhouse"
-    # A flat projection: tell by the timestamps themselves.
-    stamps = [rec.get("timestamp") for _, rec in records[:200] if isinstance(rec, dict)]
-    if any(isinstance(t, int) or (isinstance(t, str) and t.isdigit()) for t in stamps):
-        return "bigquery"
-    if stamps and all(isinstance(t, str) and _CH_MICROS_RE.match(t) for t in stamps if t):
-        return "clickhouse"
-    return None
 
 
 def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape, list | FilePart]:
@@ -104,18 +80,22 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     shape, records = read_records(path, rel, override)
     if isinstance(records, FilePart):
         return [records]
-    flavour = override.flavour or detect_flavour(records)
+    flavour = override.flavour or (shape.flavour or shapes.detect_flavour)(records)
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     fixed = override.kind or shape.source
     kinds = [fixed or detect_source(rec, hint) for _, rec in records]
-    # A malformed row (e.g. a broken JSON cell) shows no source: it belongs with its file.
     seen = Counter(k for k in kinds if k in LOG_KINDS)
     dominant = seen.most_common(1)[0][0] if seen else None
     for number, ((_, rec), kind) in enumerate(zip(records, kinds, strict=True), start=1):
         rec["_row"] = number
-        if kind is None and "_reject" in rec:
+        if kind is None and dominant is not None:
+            # A row whose source cannot be told belongs with its file: a malformed row, or a
+            # line no rule knows in a one-source export (a Realtime page's lines are Realtime
+            # lines). In a file that mixes sources it is counted, never guessed.
             kind = dominant
+            if len(seen) > 1:
+                rec.setdefault("_reject", "unknown log source (file mixes sources)")
         if kind is None:
             rec.setdefault("_reject", "unknown log source (set its kind in incident.json files)")
             kind = hint or "unknown"

@@ -18,12 +18,14 @@ when a file is read, never copied at import.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from analysis import vocabulary
 from analysis.exceptions import IngestError
 from analysis.ingest.files import api_error_message, check_columns
 from analysis.ingest.kinds import TABLE_COLUMNS
@@ -58,7 +60,6 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "message": ("event_message",),
         "sql_state": ("parsed.sql_state_code", "sql_state_code"),
         "severity": ("parsed.error_severity", "error_severity"),
-        "level": ("level",),
         "user_name": ("parsed.user_name", "user_name"),
         "application_name": ("parsed.application_name", "application_name"),
         "command_tag": ("parsed.command_tag", "command_tag"),
@@ -82,6 +83,8 @@ REQUIRED = {
 }
 #: Cells of a Logs Explorer / unified CSV that hold JSON (objects are stringified into one cell).
 JSON_CELL_COLUMNS = ("metadata", "log_attributes", "headers", "regions", "logs")
+#: Cells that mean "no value" in a Studio CSV download.
+_NULL_CELLS = ("", "null", "undefined")
 #: Header columns that mark a CSV as a log export.
 _LOG_COLUMNS = {"id", "timestamp", "event_message", "metadata", "log_attributes"}
 
@@ -111,6 +114,9 @@ class Shape:
         :func:`~analysis.ingest.timestamps.parse_timestamps`.
     timestamp
         The timestamp format, in words (for docs and error messages).
+    flavour
+        ``[(raw row, flat record), ...] -> 'bigquery' | 'clickhouse' | None``, when the shape
+        tells its storage flavour its own way (default :func:`detect_flavour`).
     source
         The log source of every row, when the shape itself tells it (a product page's
         download); None when it is told per row from the content.
@@ -129,6 +135,7 @@ class Shape:
     fields: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     parse_time: Callable[..., pd.Series] = parse_timestamps
     timestamp: str = "16-digit microseconds or ISO 8601 with a zone (ClickHouse: zone-less UTC)"
+    flavour: Callable[[list], str | None] | None = None
     source: str | None = None
     per_row_source: bool = False
     table: bool = False
@@ -203,13 +210,24 @@ def flatten_csv_row(raw: dict) -> dict:
 
 
 def csv_records(frame: pd.DataFrame, path: Path | None = None) -> list[dict]:
-    """Turn CSV rows into row dicts: JSON cells parsed, empty and literal ``null`` to None."""
+    """Turn CSV rows into row dicts: JSON cells parsed, empty and null-like cells to None.
+
+    ``null`` is how Studio writes a null object into a cell and ``undefined`` how its older
+    download wrote a key missing from a row. A frame's own ``_reject``/``_found`` columns
+    (rows whose cells could not be recovered) are carried over.
+    """
     records = []
-    json_cols = [c for c in frame.columns if c in JSON_CELL_COLUMNS]
-    for values in frame.itertuples(index=False, name=None):
+    cols = [c for c in frame.columns if not c.startswith("_")]
+    json_cols = [c for c in cols if c in JSON_CELL_COLUMNS]
+    carried = [c for c in ("_reject", "_found") if c in frame.columns]
+    for values, *extra in zip(
+        frame[cols].itertuples(index=False, name=None),
+        *(frame[c] for c in carried),
+        strict=True,
+    ):
         row: dict = {}
-        for col, cell in zip(frame.columns, values, strict=True):
-            if cell == "" or cell == "null":
+        for col, cell in zip(cols, values, strict=True):
+            if cell in _NULL_CELLS:
                 row[col] = None
             elif col in json_cols and cell[:1] in "[{":
                 try:
@@ -219,8 +237,77 @@ def csv_records(frame: pd.DataFrame, path: Path | None = None) -> list[dict]:
                     row["_found"] = cell[:60]
             else:
                 row[col] = cell
+        for col, value in zip(carried, extra, strict=True):
+            if value is not None and value == value:
+                row[col] = value
         records.append(row)
     return records
+
+
+def read_unified_row(rec: dict) -> dict:
+    """Apply what Studio's unified export means by its columns to one flat record.
+
+    ``auth`` rows are the edge request that reached Auth (Studio joins the auth log to the
+    edge log by ray id and exports the edge row's id, method, status and path): they are read
+    as requests, and the same row exported as ``edge`` too is then a duplicate id. Postgres
+    rows carry only ``level`` and the SQLSTATE (in ``status``); their severity is recovered
+    by :func:`analysis.vocabulary.severity_from_level`.
+    """
+    log_type = rec.get("log_type")
+    if log_type == "auth" and rec.get("method"):
+        rec["log_type"] = "edge"
+    elif log_type == "postgres" and not rec.get("error_severity"):
+        state = rec.get("status") or vocabulary.sqlstate_from_message(rec.get("event_message"))
+        severity = vocabulary.severity_from_level(rec.get("level"), state)
+        if severity:
+            rec["error_severity"] = severity
+    return rec
+
+
+_CH_MICROS_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{6}$")
+#: The columns every product page's download starts with (Realtime's page has only these).
+_PAGE_BASE = ["id", "timestamp", "event_message"]
+
+
+def detect_flavour(records: list[tuple]) -> str | None:
+    """Return ``bigquery``, ``clickhouse`` or None (undecided) from a file's rows."""
+    bigquery = clickhouse = False
+    for raw, _ in records:
+        if not isinstance(raw, dict):
+            continue
+        if "metadata" in raw:
+            bigquery = True
+        if "log_attributes" in raw or "severity_text" in raw or "source" in raw:
+            clickhouse = True
+    if bigquery and not clickhouse:
+        return "bigquery"
+    if clickhouse and not bigquery:
+        return "clickhouse"
+    # A flat projection: tell by the timestamps themselves.
+    stamps = [rec.get("timestamp") for _, rec in records[:200] if isinstance(rec, dict)]
+    if any(isinstance(t, int) or (isinstance(t, str) and t.isdigit()) for t in stamps):
+        return "bigquery"
+    if stamps and all(isinstance(t, str) and _CH_MICROS_RE.match(t) for t in stamps if t):
+        return "clickhouse"
+    return None
+
+
+def page_flavour(records: list[tuple]) -> str | None:
+    """Flavour of a product page's CSV, told by its column order where the content cannot.
+
+    Studio's BigQuery page queries put ``identifier`` before ``timestamp``; its ClickHouse
+    ones select ``id, timestamp, event_message`` first and the aliases after. Both turn the
+    timestamp into microseconds, so a page of just those three columns (Realtime's) does
+    not say its flavour (None).
+    """
+    raw = next((r for r, _ in records if isinstance(r, dict)), {})
+    cols = [c for c in raw if not c.startswith("_")]
+    if "identifier" in cols:
+        return "clickhouse" if cols[:3] == _PAGE_BASE else "bigquery"
+    flavour = detect_flavour(records)
+    if flavour == "bigquery" and sorted(cols) == sorted(_PAGE_BASE):
+        return None
+    return flavour
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,6 +349,7 @@ def table_kind_of(columns: Iterable[str], path: Path) -> str | None:
 def _is_page_csv(columns, path: Path) -> bool:
     cols = set(columns)
     page = {"method", "path", "status_code"} <= cols or {"error_severity"} <= cols
+    page = page or cols == set(_PAGE_BASE)
     return bool(cols & _LOG_COLUMNS) and page and not cols & {"metadata", "log_attributes"}
 
 
@@ -282,7 +370,7 @@ SHAPES: tuple[Shape, ...] = (
             isinstance(doc, list) and any(isinstance(r, dict) and "log_type" in r for r in doc[:50])
         ),
         rows=lambda doc, path: doc,
-        flatten=flatten_row,
+        flatten=lambda row: read_unified_row(flatten_row(row)),
         fields={"postgres_logs": {"sql_state": ("status",)}},
         timestamp="``timestamp`` microseconds and ``date`` ISO 8601 with Z",
         per_row_source=True,
@@ -306,7 +394,7 @@ SHAPES: tuple[Shape, ...] = (
         container="csv",
         recognise=lambda cols, path: "log_type" in set(cols),
         rows=csv_records,
-        flatten=flatten_csv_row,
+        flatten=lambda row: read_unified_row(flatten_csv_row(row)),
         fields={"postgres_logs": {"sql_state": ("status",)}},
         timestamp="``timestamp`` microseconds and ``date`` ISO 8601 with Z",
         per_row_source=True,
@@ -317,6 +405,7 @@ SHAPES: tuple[Shape, ...] = (
         recognise=_is_page_csv,
         rows=csv_records,
         flatten=flatten_csv_row,
+        flavour=page_flavour,
     ),
     Shape(
         name="explorer_csv",
