@@ -1121,3 +1121,36 @@ def test_a_big_raw_window_says_how_long_it_will_take_and_offers_hybrid(
     err = capsys.readouterr().err
     assert "holds 2,500 rows: about 3 calls" in err and "MODE=hybrid" in err
     assert err.count("note:") == 1  # postgres (300) and realtime (60) rows are below it
+
+
+@pytest.mark.slow  # one child process per write of the run: about a minute
+@pytest.mark.parametrize("mode", ["raw", "hybrid"])
+def test_a_kill_during_every_single_write_resumes_to_the_same_bytes(tmp_path, monkeypatch, mode):
+    import subprocess
+    import sys
+
+    held = incident_rows()
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, max_requests=5000) as api:
+        straight = tmp_path / "straight" / "incident"
+        assert cli.main(_cli_args(api, straight, "--no-progress", f"--mode={mode}")) == 0
+        files = sorted(p.relative_to(straight) for p in straight.rglob("*") if p.is_file())
+        nth = 0
+        while True:
+            nth += 1
+            out = tmp_path / f"kill-{nth}" / "incident"
+            args = _cli_args(api, out, "--no-progress", f"--mode={mode}")
+            killed = subprocess.run(
+                [sys.executable, "-c", _KILLER, "", str(nth), *args],
+                env={**os.environ, fetch.TOKEN_ENV: TOKEN},
+                capture_output=True,
+                timeout=120,
+            )
+            if killed.returncode == 0:
+                break  # the run has fewer writes than nth: every write was a kill point
+            assert killed.returncode == -9, killed.stderr.decode()[-300:]
+            assert cli.main(args) == 0, nth
+            assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == files
+            for name in files:
+                assert (out / name).read_bytes() == (straight / name).read_bytes(), (nth, name)
+    assert nth > 20
