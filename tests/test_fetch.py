@@ -216,6 +216,7 @@ def test_realtime_families_of_the_aggregate_are_the_vocabulary_s_own():
             expression = f"{test}'{rule.pattern}')"
             if earlier:
                 expression += f" and not {test}'{'|'.join(earlier)}')"
+            # After changing a family: .venv/bin/python scripts/realtime_per_minute_sql.py
             assert f"{count}({expression}) as {rule.name}" in sql, (flavour, rule.name)
             columns[rule.name] = (rule.pattern, "|".join(earlier))
             earlier.append(f"(?:{rule.pattern})")
