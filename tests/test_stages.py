@@ -40,9 +40,15 @@ def _frames(seed: int) -> dict[str, pd.DataFrame]:
 
 
 def test_settings_come_from_the_environment_only_when_asked():
-    assert pipeline.read_settings({}) == pipeline.Settings(INTERIM_DIR, True)
-    env = {pipeline.ENV_CACHE_DIR: "/tmp/x", pipeline.ENV_NO_STATS_CACHE: "1"}
-    assert pipeline.read_settings(env) == pipeline.Settings(Path("/tmp/x"), False)
+    default = pipeline.read_settings({})
+    assert (default.cache_dir, default.stats_cache) == (INTERIM_DIR, True)
+    assert default.workers >= 1
+    env = {
+        pipeline.ENV_CACHE_DIR: "/tmp/x",
+        pipeline.ENV_NO_STATS_CACHE: "1",
+        pipeline.ENV_WORKERS: "2",
+    }
+    assert pipeline.read_settings(env) == pipeline.Settings(Path("/tmp/x"), False, 2)
     assert pipeline.read_settings({pipeline.ENV_NO_STATS_CACHE: "0"}).stats_cache
 
 
@@ -58,9 +64,9 @@ def test_cached_statistics_are_the_computed_ones(tmp_path, monkeypatch):
     calls = []
     real = stats.analyse_webinar
 
-    def counted(frames, seed, n_boot):
+    def counted(frames, seed, n_boot, workers):
         calls.append(seed)
-        return real(frames, seed=seed, n_boot=n_boot)
+        return real(frames, seed=seed, n_boot=n_boot, workers=workers)
 
     monkeypatch.setattr(pipeline.stats, "analyse_webinar", counted)
     first = pipeline.cached_statistics(_frames(1), 7, tmp_path, n_boot=19)

@@ -27,12 +27,16 @@ import pandas as pd
 
 from analysis import audit, findings, stats, timeline
 from analysis.config import INTERIM_DIR
+from analysis.exceptions import ParameterError
 from analysis.params import ReportParams
 
 #: ``1`` recomputes the statistics instead of reading their cache.
 ENV_NO_STATS_CACHE = "EVENTLIVE_NO_STATS_CACHE"
 #: Parent directory of the caches (ingest's Parquet tables, the statistics); default data/interim.
 ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
+#: Processes the statistics spread the error classes over (default: the cores this process may
+#: use). The result is the same for any number; only the wall time changes.
+ENV_WORKERS = "EVENTLIVE_WORKERS"
 #: Statistics for the report use this many bootstrap replicates (stats' documented default).
 N_BOOT = 199
 
@@ -47,10 +51,13 @@ class Settings:
         Parent of ingest's Parquet cache and of ``stats/``.
     stats_cache : bool
         Read and write the statistics cache.
+    workers : int
+        Processes for the per-class statistics (1 = in this process).
     """
 
     cache_dir: Path = INTERIM_DIR
     stats_cache: bool = True
+    workers: int = 1
 
 
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +66,24 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         cache_dir=Path(env.get(ENV_CACHE_DIR) or INTERIM_DIR),
         stats_cache=env.get(ENV_NO_STATS_CACHE) != "1",
+        workers=read_workers(env.get(ENV_WORKERS)),
     )
+
+
+def read_workers(value: str | None) -> int:
+    """Return the worker count of ``EVENTLIVE_WORKERS`` (default: the usable cores).
+
+    Raises
+    ------
+    ParameterError
+        When the value is not a whole number >= 1.
+    """
+    if value is None or value.strip() == "":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    text = value.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ParameterError(f"{ENV_WORKERS}: expected a whole number >= 1, found {value!r}")
+    return int(text)
 
 
 def load(params: ReportParams, settings: Settings | None = None) -> object:
@@ -99,6 +123,7 @@ def cached_statistics(
     seed: int,
     cache_dir: Path | None,
     n_boot: int = N_BOOT,
+    workers: int = 1,
 ) -> stats.WebinarStatistics:
     """Run ``stats.analyse_webinar``, or read its result for identical inputs and code.
 
@@ -107,14 +132,17 @@ def cached_statistics(
     count and the source of ``analysis.stats``, so it is only reused when the computation would
     give the same numbers. ``cache_dir=None`` computes without the cache. A computed result
     goes through its JSON form too, so a run reads the same values whether the cache hit or not.
+    ``workers`` processes share the classes (the numbers do not depend on it).
     """
     if cache_dir is None:
-        computed = stats.analyse_webinar(dict(frames), seed=seed, n_boot=n_boot)
+        computed = stats.analyse_webinar(dict(frames), seed=seed, n_boot=n_boot, workers=workers)
         return stats.WebinarStatistics.from_dict(computed.to_dict())
     path = Path(cache_dir) / f"{statistics_key(frames, seed, n_boot)}.json"
     if path.is_file():
         return stats.WebinarStatistics.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    result = stats.analyse_webinar(dict(frames), seed=seed, n_boot=n_boot).to_dict()
+    result = stats.analyse_webinar(
+        dict(frames), seed=seed, n_boot=n_boot, workers=workers
+    ).to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
@@ -130,7 +158,7 @@ def run_statistics(
         return None
     settings = read_settings() if settings is None else settings
     cache = settings.cache_dir / "stats" if settings.stats_cache else None
-    return cached_statistics(tl.frames, params.seed, cache)
+    return cached_statistics(tl.frames, params.seed, cache, workers=settings.workers)
 
 
 def run_audit(incident: object, tl: timeline.Timeline) -> tuple[audit.QualityIssue, ...]:

@@ -1,0 +1,112 @@
+"""Statistics spread over processes give the numbers of one process (per-class seeds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import pipeline, stats
+from analysis.exceptions import ParameterError
+
+
+def _frame(seed: int, capacity: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    conc = np.round(np.concatenate([np.linspace(40, 400, 30), np.linspace(400, 60, 30)]))
+    req = rng.poisson(50, 60)
+    rate = 0.01 + (0.002 * np.maximum(0, conc - 250) if capacity else 0)
+    return pd.DataFrame(
+        {
+            "minute": pd.date_range("2026-02-06T05:00Z", periods=60, freq="1min"),
+            "requests": req,
+            "errors": rng.poisson(req * rate),
+            "concurrency": conc,
+        }
+    )
+
+
+def test_workers_do_not_change_the_statistics():
+    frames = {"cap": _frame(1, True), "flat": _frame(2, False), "cap2": _frame(3, True)}
+    one = stats.analyse_webinar(frames, seed=5, n_boot=19, workers=1)
+    two = stats.analyse_webinar(frames, seed=5, n_boot=19, workers=2)
+    assert json.dumps(one.to_dict()) == json.dumps(two.to_dict())
+    assert list(two.classes) == ["cap", "cap2", "flat"]
+
+
+def test_a_worker_error_names_its_class():
+    bad = _frame(1, True)
+    bad.loc[3, "errors"] = -1
+    with pytest.raises(stats.StatsError, match="error class 'bad'.*row 3"):
+        stats.analyse_webinar({"ok": _frame(2, False), "bad": bad}, seed=1, n_boot=9, workers=2)
+
+
+def test_hinge_grid_fit_keeps_its_numbers_when_halving_only_the_cells_that_fell():
+    # The reference: every cell recomputed at every halving (the plain formulation).
+    rng = np.random.default_rng(0)
+    conc = np.linspace(30, 300, 60)
+    r = rng.poisson(40, 60).astype(float)
+    y = rng.poisson(r * (0.02 + 0.001 * np.maximum(0, conc - 150)), (12, 60)).astype(float)
+    hinge, _, _ = stats.build_hinge_grid(conc, np.linspace(20, 300, 30, endpoint=False))
+    alpha = stats._moment_alpha(y, (y.sum(-1) / r.sum())[:, None] * r)
+    got = stats._fit_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
+    want = _plain_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)
+
+
+def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
+    yb = y[:, None, :]
+    a = np.asarray(alpha, dtype=float).reshape(-1, 1, 1) * np.ones((y.shape[0], 1, 1))
+    rh = r * hinge
+    b0 = (y.sum(-1) / r.sum())[:, None, None] * np.ones((1, hinge.shape[0], 1))
+    b0 = np.maximum(b0, 1e-12)
+    excess = np.sum(yb * hinge, -1, keepdims=True) - b0 * np.sum(rh * hinge, -1, keepdims=True)
+    b1 = np.maximum(excess / np.maximum(np.sum(rh * hinge * hinge, -1, keepdims=True), 1e-12), 0)
+    b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1, keepdims=True), 1.0))
+    mu = r * b0 + rh * b1
+    ll = stats._nb_kernel(yb, mu, a)
+    done = np.zeros(ll.shape, dtype=bool)
+    for _ in range(iters):
+        w = 1.0 / (mu * (1 + a * mu))
+        rw = r * w
+        a00 = np.sum(rw * r, -1, keepdims=True)
+        a01 = np.sum(rw * rh, -1, keepdims=True)
+        a11 = np.sum(rw * rh * hinge, -1, keepdims=True)
+        res = (yb - mu) * rw
+        g0 = np.sum(res, -1, keepdims=True)
+        g1 = np.sum(res * hinge, -1, keepdims=True)
+        det = np.maximum(a00 * a11 - a01 * a01, 1e-300)
+        d0 = (a11 * g0 - a01 * g1) / det
+        d1 = (a00 * g1 - a01 * g0) / det
+        at_bound = b1 + d1 <= 0
+        d0 = np.where(at_bound, g0 / a00, d0)
+        d1 = np.where(at_bound, -b1, d1)
+        new0 = np.maximum(b0 + d0, b0 / 10)
+        new1 = b1 + d1
+        new_mu = r * new0 + rh * new1
+        new_ll = stats._nb_kernel(yb, new_mu, a)
+        for _ in range(6):
+            bad = new_ll < ll - 1e-12
+            if not bad.any():
+                break
+            new0 = np.where(bad[..., None], 0.5 * (new0 + b0), new0)
+            new1 = np.where(bad[..., None], 0.5 * (new1 + b1), new1)
+            new_mu = r * new0 + rh * new1
+            new_ll = np.where(bad, stats._nb_kernel(yb, new_mu, a), new_ll)
+        bad = new_ll < ll
+        new0 = np.where(bad[..., None], b0, new0)
+        new1 = np.where(bad[..., None], b1, new1)
+        new_ll = np.where(bad, ll, new_ll)
+        done = np.abs(new_ll - ll) < tol
+        b0, b1, ll, mu = new0, new1, new_ll, r * new0 + rh * new1
+        if done.all():
+            break
+    return ll, b0[..., 0], b1[..., 0], done
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_worker_count_is_a_one_line_error(value):
+    with pytest.raises(ParameterError, match="EVENTLIVE_WORKERS: expected a whole number"):
+        pipeline.read_settings({pipeline.ENV_WORKERS: value})
