@@ -400,10 +400,10 @@ def webinar_frames(seed: int = 7) -> tuple[dict, str]:
     simulated classes on the seed-like shape (capacity, two bugs, bursty, unrelated).
     """
     try:
-        from analysis import config, ingest, timeline  # noqa: PLC0415
+        from analysis import config, error_classes, ingest, timeline  # noqa: PLC0415
 
         incident = ingest.load_incident(config.DEFAULT_INCIDENT_DIR)
-        classes = timeline.define_error_classes(incident)
+        classes = error_classes.define_error_classes(incident)
         frames = {
             c.key: timeline.build_minute_frame(
                 incident, config.DEFAULT_WEBINAR_ID, c.key, classes=classes

@@ -17,7 +17,7 @@ from _timeline_data import (
     ts,
 )
 
-from analysis import audit
+from analysis import audit, concurrency, window
 from analysis import timeline as tl
 
 START, END = ts("2026-02-06 05:00"), ts("2026-02-06 06:00")
@@ -41,7 +41,7 @@ STARVED = (ts("2026-02-06 05:15"), ts("2026-02-06 05:40"))
 
 
 def test_density_drop_fires_on_a_starved_stretch():
-    buckets = tl.bucket_concurrency(_regular(skip=STARVED), START, END, display_tz="UTC")
+    buckets = concurrency.bucket_concurrency(_regular(skip=STARVED), START, END, display_tz="UTC")
     found = audit.check_sampling_density(buckets, webinar_id=W1)
     assert [f.code for f in found] == ["sampling_density_drop"]
     f = found[0].fields
@@ -50,12 +50,12 @@ def test_density_drop_fires_on_a_starved_stretch():
 
 
 def test_density_drop_silent_on_regular_sampling():
-    buckets = tl.bucket_concurrency(_regular(), START, END, display_tz="UTC")
+    buckets = concurrency.bucket_concurrency(_regular(), START, END, display_tz="UTC")
     assert audit.check_sampling_density(buckets, webinar_id=W1) == ()
 
 
 def test_no_samples_at_all_is_its_own_finding():
-    buckets = tl.bucket_concurrency(concurrency_frame([]), START, END, display_tz="UTC")
+    buckets = concurrency.bucket_concurrency(concurrency_frame([]), START, END, display_tz="UTC")
     assert [f.code for f in audit.check_sampling_density(buckets)] == ["no_concurrency_samples"]
 
 
@@ -109,8 +109,8 @@ def _spiky():
 
 def test_mean_of_maxima_fires_when_maxima_overstate_the_mean():
     conc = _spiky()
-    buckets = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
-    tw = tl.step_integrals(conc, pd.DatetimeIndex([START, END]))
+    buckets = concurrency.bucket_concurrency(conc, START, END, display_tz="UTC")
+    tw = concurrency.step_integrals(conc, pd.DatetimeIndex([START, END]))
     found = audit.check_mean_of_maxima(buckets, tw[0][0] / tw[1][0], webinar_id=W1)
     assert [f.code for f in found] == ["mean_of_maxima_vs_mean"]
     f = found[0].fields
@@ -120,7 +120,7 @@ def test_mean_of_maxima_fires_when_maxima_overstate_the_mean():
 
 def test_mean_of_maxima_silent_on_flat_load():
     conc = _regular()
-    buckets = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    buckets = concurrency.bucket_concurrency(conc, START, END, display_tz="UTC")
     assert audit.check_mean_of_maxima(buckets, 100.0) == ()
 
 
@@ -295,7 +295,7 @@ def test_sampling_is_judged_within_the_webinars_schedule():
     )
     scheduled = FakeIncident(requests=requests, concurrency=live, webinars=webinars,
                              sessions=sessions, window=(START, END))  # fmt: skip
-    assert tl.webinar_span(scheduled, W1, START, END) == (
+    assert window.webinar_span(scheduled, W1, START, END) == (
         ts("2026-02-06 05:40"),
         ts("2026-02-06 05:55"),
     )

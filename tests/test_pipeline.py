@@ -11,7 +11,17 @@ import json
 import pandas as pd
 import pytest
 
-from analysis import audit, config
+from analysis import (
+    audit,
+    concurrency,
+    config,
+    error_classes,
+    matching,
+    window,
+)
+from analysis import (
+    moments as key_moments,
+)
 from analysis import timeline as tl
 
 MAIN = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
@@ -45,18 +55,18 @@ def incident(tmp_path_factory):
 
 
 def test_window_and_display_zone(incident):
-    start, end = tl.resolve_window(incident)
+    start, end = window.resolve_window(incident)
     assert (start, end) == (
         pd.Timestamp("2026-02-06 05:00", tz="UTC"),
         pd.Timestamp("2026-02-06 06:00", tz="UTC"),
     )
-    assert tl.display_tz_of(incident) == "Asia/Seoul"
+    assert window.display_tz_of(incident) == "Asia/Seoul"
     assert start.tz_convert("Asia/Seoul").strftime("%H:%M") == "14:00"
 
 
 def test_main_webinar_buckets(incident):
-    start, end = tl.resolve_window(incident)
-    b = tl.bucket_concurrency(incident.concurrency, start, end, webinar_id=MAIN)
+    start, end = window.resolve_window(incident)
+    b = concurrency.bucket_concurrency(incident.concurrency, start, end, webinar_id=MAIN)
     got = [
         (r.label_local, int(r.max), int(r.min), int(r.samples)) for r in b.itertuples(index=False)
     ]
@@ -65,7 +75,7 @@ def test_main_webinar_buckets(incident):
 
 
 def test_main_webinar_audience(incident):
-    a = tl.summarize_audience(incident, MAIN)
+    a = concurrency.summarize_audience(incident, MAIN)
     assert a.peak == 311
     assert a.peak_ts.tz_convert("Asia/Seoul").strftime("%H:%M") == "14:40"
     assert a.peak_ts.floor("5min") == pd.Timestamp("2026-02-06 05:40", tz="UTC")
@@ -81,12 +91,12 @@ def test_main_webinar_audience(incident):
 
 
 def test_test_webinar_audience(incident):
-    a = tl.summarize_audience(incident, TEST)
+    a = concurrency.summarize_audience(incident, TEST)
     assert (a.peak, a.unique_users, a.registrations) == (2, 2, 1)
 
 
 def test_totals(incident):
-    t = tl.summarize_totals(incident)
+    t = concurrency.summarize_totals(incident)
     assert t.peak == 311 and t.peak_webinar_id == MAIN
     assert t.peak_ts.tz_convert("Asia/Seoul").strftime("%H:%M") == "14:40"
     assert (t.unique_users, t.registrations) == (143, 177)
@@ -94,7 +104,7 @@ def test_totals(incident):
 
 
 def test_error_classes_as_the_report_words_them(incident):
-    classes = {c.key: c for c in tl.define_error_classes(incident)}
+    classes = {c.key: c for c in error_classes.define_error_classes(incident)}
     pk = classes["23505:registrations_pkey"]
     col = classes["42703"]
     stats = classes["23505:uq_marketing_stats_daily_key"]
@@ -113,7 +123,7 @@ def test_error_classes_as_the_report_words_them(incident):
     assert 24 <= pk.count <= 96 and 24 <= disc.count <= 96
     assert len(incident.db_errors) >= 100
     assert pk.endpoint == "rest/registrations" and col.endpoint == "rest/registrations"
-    table = tl.tabulate_db_errors(incident.db_errors)
+    table = error_classes.tabulate_db_errors(incident.db_errors)
     assert set(table["sql_state"]) >= {"23505", "42703", "22P02"}
     msgs = set(table["example"])
     assert 'duplicate key value violates unique constraint "registrations_pkey"' in msgs
@@ -122,9 +132,9 @@ def test_error_classes_as_the_report_words_them(incident):
 
 
 def test_409s_pair_with_their_23505s(incident):
-    classes = tl.define_error_classes(incident)
-    pairs = tl.match_http_to_db(incident, classes)
-    summary = tl.summarize_matches(incident, classes, pairs)
+    classes = error_classes.define_error_classes(incident)
+    pairs = matching.match_http_to_db(incident, classes)
+    summary = matching.summarize_matches(incident, classes, pairs)
     row = summary[(summary["endpoint"] == "rest/registrations") & (summary["status"] == 409)]
     assert len(row) == 1
     row = row.iloc[0]
@@ -148,7 +158,7 @@ def test_busiest_paths(incident):
 
 
 def test_minute_frames_for_every_class(incident):
-    classes = tl.define_error_classes(incident)
+    classes = error_classes.define_error_classes(incident)
     for cls in classes:
         frame = tl.build_minute_frame(incident, MAIN, cls.key, classes=classes)
         assert len(frame) == 60
@@ -161,7 +171,7 @@ def test_minute_frames_for_every_class(incident):
 
 
 def test_key_moments_and_audit_see_what_the_report_did_not(incident):
-    moments = tl.build_key_moments(incident, MAIN)
+    moments = key_moments.build_key_moments(incident, MAIN)
     peak = moments[moments["kind"] == "peak"].iloc[0]
     assert peak["value"] == 311 and peak["count"] == 154
     unknown = moments[moments["ts"].isna()]

@@ -20,6 +20,7 @@ from _timeline_data import (
     ts,
 )
 
+from analysis import concurrency, error_classes, matching
 from analysis import timeline as tl
 from analysis.exceptions import TimelineError
 
@@ -38,7 +39,7 @@ def test_buckets_are_half_open_and_edge_samples_go_right():
             ("2026-02-06 05:15:00", W1, 99),  # on the window end: outside
         ]
     )
-    b = tl.bucket_concurrency(conc, START, END, size="5min", display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, START, END, size="5min", display_tz="UTC")
     assert list(b["samples"]) == [2, 1, 0]
     assert list(b["max"].astype("float")[:2]) == [30, 50]
     assert list(b["min"].astype("float")[:2]) == [10, 50]
@@ -49,7 +50,7 @@ def test_buckets_are_half_open_and_edge_samples_go_right():
 
 def test_empty_bucket_keeps_carried_mean_but_no_max():
     conc = concurrency_frame([("2026-02-06 05:00:00", W1, 10), ("2026-02-06 05:02:30", W1, 20)])
-    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, START, END, display_tz="UTC")
     # 150 s at 10 then 150 s at 20
     assert b["mean_tw"].iloc[0] == pytest.approx(15.0)
     assert b["samples"].iloc[1] == 0 and pd.isna(b["max"].iloc[1])
@@ -59,14 +60,14 @@ def test_empty_bucket_keeps_carried_mean_but_no_max():
 
 def test_time_before_first_sample_is_not_covered():
     conc = concurrency_frame([("2026-02-06 05:01:00", W1, 40)])
-    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, START, END, display_tz="UTC")
     assert b["covered_s"].iloc[0] == pytest.approx(240.0)
     assert b["mean_tw"].iloc[0] == pytest.approx(40.0)
 
 
 def test_sample_before_window_carries_into_first_bucket_but_is_not_counted():
     conc = concurrency_frame([("2026-02-06 04:59:00", W1, 8), ("2026-02-06 05:03:00", W1, 20)])
-    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, START, END, display_tz="UTC")
     assert b["samples"].iloc[0] == 1 and b["max"].iloc[0] == 20
     assert b["mean_tw"].iloc[0] == pytest.approx((180 * 8 + 120 * 20) / 300)
 
@@ -80,10 +81,10 @@ def test_window_crossing_midnight_utc():
             ("2026-02-07 00:07:00", W1, 3),
         ]
     )
-    b = tl.bucket_concurrency(conc, start, end, display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, start, end, display_tz="UTC")
     assert list(b["samples"]) == [1, 1, 1]
     assert list(b["label_local"]) == ["23:55–00:00", "00:00–00:05", "00:05–00:10"]
-    kst = tl.bucket_concurrency(conc, start, end, display_tz="Asia/Seoul")
+    kst = concurrency.bucket_concurrency(conc, start, end, display_tz="Asia/Seoul")
     assert list(kst["label_local"]) == ["08:55–09:00", "09:00–09:05", "09:05–09:10"]
     assert str(kst["bucket_start_local"].dt.tz) == "Asia/Seoul"
     assert str(kst["bucket_start"].dt.tz) == "UTC"
@@ -92,17 +93,21 @@ def test_window_crossing_midnight_utc():
 
 def test_any_bucket_size_and_partial_last_bucket():
     conc = concurrency_frame([(f"2026-02-06 05:{m:02d}:30", W1, m) for m in range(12)])
-    b = tl.bucket_concurrency(conc, START, ts("2026-02-06 05:12"), size="5min", display_tz="UTC")
+    b = concurrency.bucket_concurrency(
+        conc, START, ts("2026-02-06 05:12"), size="5min", display_tz="UTC"
+    )
     assert len(b) == 3 and b["bucket_end"].iloc[-1] == ts("2026-02-06 05:12")
     assert list(b["samples"]) == [5, 5, 2]
-    one = tl.bucket_concurrency(conc, START, ts("2026-02-06 05:12"), size="1min", display_tz="UTC")
+    one = concurrency.bucket_concurrency(
+        conc, START, ts("2026-02-06 05:12"), size="1min", display_tz="UTC"
+    )
     assert len(one) == 12 and (one["samples"] == 1).all()
     assert list(one["max"].astype(int)) == list(range(12))
 
 
 def test_webinar_filter_in_buckets():
     conc = concurrency_frame([("2026-02-06 05:01", W1, 10), ("2026-02-06 05:01", W2, 99)])
-    b = tl.bucket_concurrency(conc, START, END, webinar_id=W1, display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, START, END, webinar_id=W1, display_tz="UTC")
     assert b["max"].iloc[0] == 10 and b["samples"].sum() == 1
 
 
@@ -117,15 +122,15 @@ def test_webinar_filter_in_buckets():
 def test_bad_parameters_raise_one_line(kwargs, text):
     conc = concurrency_frame([("2026-02-06 05:01", W1, 10)])
     with pytest.raises(TimelineError, match=text):
-        tl.bucket_concurrency(conc, START, END, **kwargs)
+        concurrency.bucket_concurrency(conc, START, END, **kwargs)
 
 
 def test_naive_and_reversed_windows_are_refused():
     conc = concurrency_frame([])
     with pytest.raises(TimelineError, match="tz-aware"):
-        tl.bucket_concurrency(conc, pd.Timestamp("2026-02-06 05:00"), END)
+        concurrency.bucket_concurrency(conc, pd.Timestamp("2026-02-06 05:00"), END)
     with pytest.raises(TimelineError, match="end after start"):
-        tl.bucket_concurrency(conc, END, START)
+        concurrency.bucket_concurrency(conc, END, START)
 
 
 # ---------------------------------------------------------------------------- audience
@@ -167,7 +172,7 @@ def _audience_incident() -> FakeIncident:
 
 
 def test_audience_figures():
-    a = tl.summarize_audience(_audience_incident(), W1)
+    a = concurrency.summarize_audience(_audience_incident(), W1)
     assert (a.peak, a.peak_ts) == (9, ts("2026-02-06 05:06:00"))
     assert a.samples == 4
     assert a.unique_users == 2 and a.sessions == 3
@@ -183,14 +188,14 @@ def test_audience_figures():
 
 
 def test_audience_for_a_sub_window():
-    a = tl.summarize_audience(
+    a = concurrency.summarize_audience(
         _audience_incident(), W1, start="2026-02-06T05:10:00Z", end="2026-02-06T05:15:00Z"
     )
     assert (a.peak, a.samples, a.unique_users) == (2, 1, 2)
 
 
 def test_totals_across_webinars():
-    t = tl.summarize_totals(_audience_incident(), busiest=1)
+    t = concurrency.summarize_totals(_audience_incident(), busiest=1)
     assert (t.peak, t.peak_webinar_id) == (9, W1)
     assert t.unique_users == 3 and t.registrations == 3
     assert t.busiest_buckets == ("14:05–14:10",)
@@ -199,7 +204,7 @@ def test_totals_across_webinars():
 
 def test_unknown_webinar_lists_the_known_ones():
     with pytest.raises(TimelineError, match=W1):
-        tl.summarize_audience(_audience_incident(), "nope")
+        concurrency.summarize_audience(_audience_incident(), "nope")
 
 
 # ---------------------------------------------------------------------------- taxonomy
@@ -235,7 +240,7 @@ def _error_incident() -> FakeIncident:
 
 
 def test_error_classes_and_their_endpoints():
-    classes = {c.key: c for c in tl.define_error_classes(_error_incident())}
+    classes = {c.key: c for c in error_classes.define_error_classes(_error_incident())}
     assert set(classes) == {
         "23505:registrations_pkey",
         "42703",
@@ -259,14 +264,14 @@ def test_error_classes_and_their_endpoints():
 
 
 def test_db_taxonomy_table():
-    table = tl.tabulate_db_errors(_error_incident().db_errors)
+    table = error_classes.tabulate_db_errors(_error_incident().db_errors)
     row = table[table["error_class"] == "23505:registrations_pkey"].iloc[0]
     assert row["count"] == 2 and row["http_status"] == 409 and row["sql_state_class"] == "23"
     assert table["count"].sum() == 4
 
 
 def test_realtime_taxonomy_table():
-    table = tl.tabulate_realtime(_error_incident().realtime_events)
+    table = error_classes.tabulate_realtime(_error_incident().realtime_events)
     counts = dict(zip(table["family"], table["count"], strict=True))
     assert counts == {"disconnect": 2, "billing_metrics": 1}
     assert table.loc[table["family"] == "billing_metrics", "error_class"].isna().all()
@@ -274,32 +279,35 @@ def test_realtime_taxonomy_table():
 
 def test_match_nearest_is_one_to_one_and_nearest_first():
     # a0 has nothing within 5; a1 ties between 9 and 11 (lower index wins); a2 is 9 from 11
-    assert tl.match_nearest(np.array([0, 10, 20]), np.array([9, 11, 100]), 5) == [(1, 0)]
-    assert tl.match_nearest(np.array([10]), np.array([8, 11]), 5) == [(0, 1)]
-    assert sorted(tl.match_nearest(np.array([10, 12]), np.array([11, 13]), 5)) == [(0, 0), (1, 1)]
-    assert tl.match_nearest(np.array([0]), np.array([], dtype="int64"), 5) == []
+    assert matching.match_nearest(np.array([0, 10, 20]), np.array([9, 11, 100]), 5) == [(1, 0)]
+    assert matching.match_nearest(np.array([10]), np.array([8, 11]), 5) == [(0, 1)]
+    assert sorted(matching.match_nearest(np.array([10, 12]), np.array([11, 13]), 5)) == [
+        (0, 0),
+        (1, 1),
+    ]
+    assert matching.match_nearest(np.array([0]), np.array([], dtype="int64"), 5) == []
 
 
 def test_409_matched_to_23505_with_unmatched_on_both_sides():
     inc = _error_incident()
-    classes = tl.define_error_classes(inc)
-    pairs = tl.match_http_to_db(inc, classes, tolerance="1s")
+    classes = error_classes.define_error_classes(inc)
+    pairs = matching.match_http_to_db(inc, classes, tolerance="1s")
     pk = pairs[pairs["error_class"] == "23505:registrations_pkey"]
     assert len(pk) == 1
     assert pk["offset_s"].iloc[0] == pytest.approx(0.1)
-    summary = tl.summarize_matches(inc, classes, pairs)
+    summary = matching.summarize_matches(inc, classes, pairs)
     row = summary[(summary["endpoint"] == "rest/registrations") & (summary["status"] == 409)]
     assert row[["db_errors", "requests", "matched", "unmatched_db", "unmatched_requests"]].iloc[
         0
     ].tolist() == [2, 2, 1, 1, 1]
-    wide = tl.match_http_to_db(inc, classes, tolerance="60s")
+    wide = matching.match_http_to_db(inc, classes, tolerance="60s")
     assert (wide["error_class"] == "23505:registrations_pkey").sum() == 2
 
 
 def test_http_status_table_is_explained():
     inc = _error_incident()
-    pairs = tl.match_http_to_db(inc)
-    table = tl.tabulate_http_status(inc.requests, pairs)
+    pairs = matching.match_http_to_db(inc, error_classes.define_error_classes(inc))
+    table = matching.tabulate_http_status(inc.requests, pairs)
     row = table[(table["endpoint"] == "rest/registrations") & (table["status"] == 409)].iloc[0]
     assert row["requests"] == 2 and row["matched_db_errors"] == 1
     assert row["explained_by"] == "23505:registrations_pkey=1"
@@ -336,10 +344,10 @@ def test_minute_concurrency_takes_max_and_carries_last_value():
             ("2026-02-06 05:03:00", W1, 7),
         ]
     )
-    m = tl.minute_concurrency(conc, START, ts("2026-02-06 05:05"))
+    m = concurrency.minute_concurrency(conc, START, ts("2026-02-06 05:05"))
     assert m["concurrency"].tolist() == [9.0, 3.0, 3.0, 7.0, 7.0]
     assert m["samples"].tolist() == [3, 0, 0, 1, 0]
-    before = tl.minute_concurrency(conc, ts("2026-02-06 04:58"), ts("2026-02-06 05:01"))
+    before = concurrency.minute_concurrency(conc, ts("2026-02-06 04:58"), ts("2026-02-06 05:01"))
     assert np.isnan(before["concurrency"].iloc[0]) and before["concurrency"].iloc[2] == 9.0
 
 
@@ -379,7 +387,7 @@ def test_minute_frame_fills_minutes_before_the_first_sample_and_says_so():
     assert frame["concurrency"].tolist()[:9] == [6.0] * 8 + [2.0]
     assert frame.attrs["leading_minutes_filled"] == 3
     assert frame["samples"].tolist()[:4] == [0, 0, 0, 1]
-    raw = tl.minute_concurrency(inc.concurrency, START, END)
+    raw = concurrency.minute_concurrency(inc.concurrency, START, END)
     assert np.isnan(raw["concurrency"].iloc[:3]).all() and raw.attrs["leading_minutes_filled"] == 0
 
 
@@ -388,18 +396,17 @@ def test_db_error_without_sqlstate_keeps_its_own_class():
         [("2026-02-06 05:01", None, None, None), ("2026-02-06 05:02", "42703", None, None)]
     )
     inc = FakeIncident(requests=_error_incident().requests, db_errors=errs, window=(START, END))
-    classes = {c.key: c for c in tl.define_error_classes(inc)}
+    classes = {c.key: c for c in error_classes.define_error_classes(inc)}
     assert classes["unknown"].count == 1 and classes["unknown"].http_status is None
     assert classes["unknown"].filter.startswith("sql_state is null")
-    table = tl.tabulate_db_errors(errs)
+    table = error_classes.tabulate_db_errors(errs)
     assert table["count"].sum() == 2
-    assert tl.match_http_to_db(inc).empty or "unknown" not in set(
-        tl.match_http_to_db(inc)["error_class"]
-    )
+    pairs = matching.match_http_to_db(inc, tuple(classes.values()))
+    assert pairs.empty or "unknown" not in set(pairs["error_class"])
 
 
 def test_pooled_webinars_have_no_time_weighted_mean():
     conc = concurrency_frame([("2026-02-06 05:01", W1, 10), ("2026-02-06 05:02", W2, 99)])
-    b = tl.bucket_concurrency(conc, START, END, display_tz="UTC")
+    b = concurrency.bucket_concurrency(conc, START, END, display_tz="UTC")
     assert b["max"].iloc[0] == 99 and b["samples"].iloc[0] == 2
     assert b["mean_tw"].isna().all()

@@ -14,7 +14,7 @@ from _timeline_data import (
     ts,
 )
 
-from analysis import timeline as tl
+from analysis import moments as key_moments
 
 START, END = ts("2026-02-06 05:00"), ts("2026-02-06 05:20")
 
@@ -26,7 +26,7 @@ def _series(values, step_s=30, wid=W1):
 
 
 def test_level_shifts_merge_consecutive_steps():
-    shifts = tl.detect_level_shifts(_series([200, 210, 120, 40, 45, 50, 150, 300, 290]))
+    shifts = key_moments.detect_level_shifts(_series([200, 210, 120, 40, 45, 50, 150, 300, 290]))
     assert shifts["kind"].tolist() == ["drop", "spike"]
     drop, spike = shifts.iloc[0], shifts.iloc[1]
     assert (drop["from_value"], drop["to_value"], drop["samples"]) == (210, 40, 3)
@@ -37,12 +37,12 @@ def test_level_shifts_merge_consecutive_steps():
 def test_no_shift_in_noise():
     rng = np.random.default_rng(1)
     noise = (200 + rng.integers(-15, 15, size=60)).tolist()
-    assert tl.detect_level_shifts(_series(noise)).empty
+    assert key_moments.detect_level_shifts(_series(noise)).empty
 
 
 def test_recovery_after_drop():
     samples = _series([200, 40, 60, 170, 100])
-    rec = tl.find_recoveries(samples, tl.detect_level_shifts(samples))
+    rec = key_moments.find_recoveries(samples, key_moments.detect_level_shifts(samples))
     assert len(rec) == 1
     assert (rec["value"].iloc[0], rec["level_before"].iloc[0]) == (170, 200)
     assert rec["samples_between"].iloc[0] == 1
@@ -50,10 +50,10 @@ def test_recovery_after_drop():
 
 def test_surges_threshold_and_runs():
     counts = np.array([0, 0, 5, 6, 0, 0, 0, 4, 0, 0, 1, 0])
-    runs = tl.detect_surges(counts, factor=2.0, min_count=3)
+    runs = key_moments.detect_surges(counts, factor=2.0, min_count=3)
     assert [(i, j, n) for i, j, n, _ in runs] == [(2, 3, 11), (7, 7, 4)]
     assert runs[0][3] == 3.0  # 2 x mean (1.33) is below the floor of 3
-    assert tl.detect_surges(np.array([1, 2, 1, 2, 1])) == []
+    assert key_moments.detect_surges(np.array([1, 2, 1, 2, 1])) == []
 
 
 def _moment_incident() -> FakeIncident:
@@ -81,8 +81,8 @@ def _moment_incident() -> FakeIncident:
 
 
 def test_key_moments_table():
-    moments = tl.build_key_moments(_moment_incident())
-    assert list(moments.columns) == tl.MOMENT_COLUMNS
+    moments = key_moments.build_key_moments(_moment_incident())
+    assert list(moments.columns) == key_moments.MOMENT_COLUMNS
     kinds = moments["kind"].tolist()
     for kind in (
         "first_error",
@@ -117,7 +117,7 @@ def test_key_moments_table():
 
 def test_key_moment_counts_can_be_recounted_from_their_filter():
     inc = _moment_incident()
-    moments = tl.build_key_moments(inc)
+    moments = key_moments.build_key_moments(inc)
     surge = moments[moments["kind"] == "error_surge"].iloc[0]
     lo = START + pd.Timedelta(minutes=6)
     hi = START + pd.Timedelta(minutes=8)
@@ -127,9 +127,11 @@ def test_key_moment_counts_can_be_recounted_from_their_filter():
 
 
 def test_surges_merge_across_one_quiet_minute_only():
-    runs = tl.detect_surges(np.array([5, 0, 5, 0, 0, 5, 0, 0, 0, 0]), factor=1.0, min_count=3)
+    runs = key_moments.detect_surges(
+        np.array([5, 0, 5, 0, 0, 5, 0, 0, 0, 0]), factor=1.0, min_count=3
+    )
     assert [(i, j, n) for i, j, n, _ in runs] == [(0, 2, 10), (5, 5, 5)]
-    runs = tl.detect_surges(np.array([5, 0, 5]), factor=1.0, min_count=3, merge_gap=0)
+    runs = key_moments.detect_surges(np.array([5, 0, 5]), factor=1.0, min_count=3, merge_gap=0)
     assert len(runs) == 2
 
 
@@ -142,11 +144,11 @@ def test_limit_change_is_a_key_moment_with_its_bracket():
             (START + pd.Timedelta(minutes=10), "billing_metrics", 240, 500),
         ]
     )
-    changes = tl.find_limit_changes(rt)
+    changes = key_moments.find_limit_changes(rt)
     assert changes[["from_limit", "to_limit", "rows_at_new"]].iloc[0].tolist() == [200, 500, 2]
     assert changes["last_old_ts"].iloc[0] == START + pd.Timedelta(minutes=2)
-    moments = tl.build_key_moments(FakeIncident(realtime_events=rt, window=(START, END)))
+    moments = key_moments.build_key_moments(FakeIncident(realtime_events=rt, window=(START, END)))
     row = moments[moments["kind"] == "limit_change"].iloc[0]
     assert row["ts"] == START + pd.Timedelta(minutes=9) and row["value"] == 500
     assert row["count"] == 2 and row["source"] == "realtime_events"
-    assert tl.find_limit_changes(rt.iloc[:2]).empty
+    assert key_moments.find_limit_changes(rt.iloc[:2]).empty

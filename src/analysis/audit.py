@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis import timeline as tl
-from analysis.timeline import jsonable, parse_size, to_utc
+from analysis._util import jsonable
+from analysis.concurrency import bucket_concurrency
+from analysis.matching import match_http_to_db, summarize_matches
+from analysis.timeline import Timeline
+from analysis.window import count_per_minute, parse_size, to_utc, webinar_span
 
 #: Wide search used to estimate clock skew (pairs further apart than this are not considered).
 DEFAULT_SKEW_SEARCH = "30s"
@@ -294,7 +297,7 @@ def check_source_coverage(
     """
     start, end = to_utc(start, "window start"), to_utc(end, "window end")
     need = int(np.ceil(parse_size(min_gap, "min_gap") / pd.Timedelta(1, "min")))
-    per_min = {name: tl._per_minute(ts, start, end) for name, ts in sources.items()}
+    per_min = {name: count_per_minute(ts, start, end) for name, ts in sources.items()}
     out = []
     for name, counts in sorted(per_min.items()):
         for i, j in _runs(counts == 0):
@@ -596,7 +599,7 @@ def continuous_sources(incident: object, webinar_id: str) -> dict[str, pd.Series
 
 def audit_incident(
     incident: object,
-    timeline: tl.Timeline,
+    timeline: Timeline,
     *,
     skew_search: str = DEFAULT_SKEW_SEARCH,
 ) -> tuple[QualityIssue, ...]:
@@ -611,11 +614,11 @@ def audit_incident(
     samples = timeline.samples
     audience = timeline.audience
     # A webinar's monitor only runs while it is live: judge sampling within its schedule.
-    live0, live1 = tl.webinar_span(incident, wid, start, end)
-    live_buckets = tl.bucket_concurrency(
+    live0, live1 = webinar_span(incident, wid, start, end)
+    live_buckets = bucket_concurrency(
         samples, live0, live1, size=size, display_tz=timeline.display_tz
     )
-    wide = tl.match_http_to_db(incident, timeline.classes, tolerance=skew_search)
+    wide = match_http_to_db(incident, timeline.classes, tolerance=skew_search)
     issues: list[QualityIssue] = []
     issues += check_sampling_density(live_buckets, webinar_id=wid)
     issues += check_sampling_gaps(samples, live0, live1, webinar_id=wid)
@@ -627,7 +630,7 @@ def audit_incident(
     issues += check_realtime_limit(incident.realtime_events, start, end)
     issues += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
     issues += check_unmatched(
-        tl.summarize_matches(incident, timeline.classes, timeline.pairs),
+        summarize_matches(incident, timeline.classes, timeline.pairs),
         tolerance_s=timeline.tolerance.total_seconds(),
     )
     issues += check_ingest_rejections(getattr(incident, "accounting", None))

@@ -189,14 +189,15 @@ def collect_measurements(findings: Mapping, incident: object) -> dict:
     Incident-wide values (totals over webinars, error counts by source, Realtime limit changes
     with the billing rows that bracket them) come from the ingested tables in the window.
     """
-    from analysis import timeline
+    from analysis.concurrency import summarize_totals
+    from analysis.moments import find_limit_changes
 
     rep = findings["report"]
     start, end = pd.Timestamp(rep["window"]["start"]), pd.Timestamp(rep["window"]["end"])
-    totals = timeline.summarize_totals(incident, start=start, end=end)
+    totals = summarize_totals(incident, start=start, end=end)
     rt = incident.realtime_events
     rt = rt[(rt["ts"] >= start) & (rt["ts"] < end)]
-    changes = timeline.find_limit_changes(rt)
+    changes = find_limit_changes(rt)
     db = incident.db_errors
     billing = int((rt["family"] == "billing_metrics").sum()) if len(rt) else 0
     by_source = {}

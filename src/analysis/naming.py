@@ -224,7 +224,7 @@ def collect_semantics(db_errors: object, realtime_events: object, classes: objec
     ----------
     db_errors, realtime_events : pandas.DataFrame
         Canonical tables (docs/contract.md section 2).
-    classes : iterable of timeline.ErrorClass
+    classes : iterable of error_classes.ErrorClass
 
     Returns
     -------

@@ -1,0 +1,364 @@
+"""Concurrency and audience of a webinar: buckets, peaks, people, sessions, per-minute load.
+
+Concurrency between samples is the last sample's value (a step function, last observation
+carried forward); before a webinar's first sample it is unknown (NaN), never zero. Buckets are
+half-open, ``[start + k*size, start + (k+1)*size)``, anchored at the window start; the last
+bucket is cut at the window end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis._util import jsonable
+from analysis.config import DEFAULT_DISPLAY_TZ
+from analysis.exceptions import TimelineError
+from analysis.window import (
+    check_display_tz,
+    check_webinar,
+    count_per_minute,
+    display_tz_of,
+    ns_since,
+    parse_size,
+    resolve_window,
+    select_webinar,
+    to_utc,
+)
+
+DEFAULT_BUCKET = "5min"
+_NS = pd.Timedelta(1, "ns")
+
+
+def dedupe_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """Sort samples by time; of two samples at the same instant keep the later row."""
+    ordered = samples.sort_values("ts", kind="stable")
+    return ordered.drop_duplicates("ts", keep="last")
+
+
+def step_integrals(samples: pd.DataFrame, edges: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Integrate the step function of ``samples`` (ts, viewers) over each edge interval.
+
+    Returns
+    -------
+    (viewer_seconds, covered_seconds) per interval; time before the first sample is not covered.
+    """
+    n = len(edges) - 1
+    if n <= 0:
+        return np.zeros(0), np.zeros(0)
+    origin = edges[0]
+    s = dedupe_samples(samples)
+    s_ns = ns_since(s["ts"], origin)
+    s_val = s["viewers"].to_numpy(dtype="float64")
+    e_ns = ((edges - origin) // _NS).to_numpy(dtype="int64")
+    inside = s_ns[(s_ns > e_ns[0]) & (s_ns < e_ns[-1])]
+    points = np.unique(np.concatenate([e_ns, inside]))
+    seg_start, seg_len = points[:-1], np.diff(points)
+    idx = np.searchsorted(s_ns, seg_start, side="right") - 1
+    known = idx >= 0
+    values = np.where(known, s_val[np.clip(idx, 0, None)] if len(s_val) else 0.0, 0.0)
+    bucket = np.searchsorted(e_ns, seg_start, side="right") - 1
+    seconds = seg_len / 1e9
+    weighted = np.bincount(bucket, weights=values * seconds * known, minlength=n)[:n]
+    covered = np.bincount(bucket, weights=seconds * known, minlength=n)[:n]
+    return weighted, covered
+
+
+def bucket_edges(start: pd.Timestamp, end: pd.Timestamp, size: pd.Timedelta) -> pd.DatetimeIndex:
+    """Edges ``start, start+size, ..., end`` (the last bucket cut at ``end``)."""
+    edges = pd.date_range(start, end, freq=size, inclusive="left")
+    return edges.append(pd.DatetimeIndex([end]))
+
+
+def bucket_concurrency(
+    concurrency: pd.DataFrame,
+    start: object,
+    end: object,
+    *,
+    size: str | pd.Timedelta = DEFAULT_BUCKET,
+    display_tz: str = DEFAULT_DISPLAY_TZ,
+    webinar_id: str | None = None,
+) -> pd.DataFrame:
+    """Buckets of the concurrency samples: max, min, sample count, time-weighted mean.
+
+    Parameters
+    ----------
+    concurrency
+        Canonical ``concurrency`` table (ts, webinar_id, viewers).
+    start, end
+        Window in UTC; buckets are half-open and anchored at ``start``.
+    size
+        Bucket length (any pandas duration).
+    display_tz
+        Zone of the ``*_local`` columns (display only).
+    webinar_id
+        Keep this webinar's samples only (None: the table as given).
+
+    Returns
+    -------
+    DataFrame, one row per bucket (empty buckets included, ``samples == 0``): bucket_start,
+    bucket_end, bucket_start_local, bucket_end_local, label_local, samples, max, min, max_ts,
+    mean_tw (time-weighted, step function), covered_s (seconds of the bucket with a known value).
+    With several webinars in ``concurrency`` (no ``webinar_id``), max/min/samples pool their
+    samples and mean_tw/covered_s are NaN: a time-weighted mean is per webinar.
+    """
+    start, end = to_utc(start, "window start"), to_utc(end, "window end")
+    if end <= start:
+        raise TimelineError(f"window: expected end after start, found {start} .. {end}")
+    size = parse_size(size)
+    display_tz = check_display_tz(display_tz)
+    samples = select_webinar(concurrency, webinar_id)
+    edges = bucket_edges(start, end, size)
+    n = len(edges) - 1
+    inside = samples[(samples["ts"] >= start) & (samples["ts"] < end)]
+    k = ((inside["ts"] - start) // size).to_numpy(dtype="int64")
+    grouped = inside.assign(bucket=k).sort_values(["bucket", "ts"], kind="stable")
+    grouped = grouped.reset_index(drop=True)
+    agg = grouped.groupby("bucket").agg(
+        samples=("viewers", "size"), max=("viewers", "max"), min=("viewers", "min")
+    )
+    first_max = grouped.loc[grouped.groupby("bucket")["viewers"].idxmax()].set_index("bucket")
+    if samples["webinar_id"].nunique() > 1:
+        # One step function per webinar; their samples interleave, so no single mean exists.
+        weighted, covered = np.full(n, np.nan), np.full(n, np.nan)
+    else:
+        weighted, covered = step_integrals(samples, edges)
+    out = pd.DataFrame({"bucket_start": edges[:-1], "bucket_end": edges[1:]})
+    out["bucket_start_local"] = out["bucket_start"].dt.tz_convert(display_tz)
+    out["bucket_end_local"] = out["bucket_end"].dt.tz_convert(display_tz)
+    out["label_local"] = (
+        out["bucket_start_local"].dt.strftime("%H:%M")
+        + "–"
+        + out["bucket_end_local"].dt.strftime("%H:%M")
+    )
+    idx = pd.RangeIndex(n)
+    out["samples"] = agg["samples"].reindex(idx, fill_value=0).to_numpy(dtype="int64")
+    out["max"] = agg["max"].reindex(idx).astype("Int64").to_numpy()
+    out["min"] = agg["min"].reindex(idx).astype("Int64").to_numpy()
+    out["max_ts"] = pd.to_datetime(first_max["ts"].reindex(idx).reset_index(drop=True), utc=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe = np.where(covered > 0, covered, 1)
+        out["mean_tw"] = np.where(covered > 0, weighted / safe, np.nan)
+    out["covered_s"] = covered
+    return out
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who watched one webinar in a window, and how the concurrency figures were obtained."""
+
+    webinar_id: str
+    title: str | None
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    display_tz: str
+    bucket_s: float
+    samples: int
+    peak: int | None
+    peak_ts: pd.Timestamp | None
+    unique_users: int
+    sessions: int
+    registrations: int
+    registrations_in_window: int
+    mean_of_bucket_maxima: float
+    sum_of_bucket_maxima: int
+    buckets_with_samples: int
+    buckets: int
+    time_weighted_mean: float
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable view, with the peak time also in the display zone."""
+        data = {k: jsonable(v) for k, v in asdict(self).items()}
+        data["peak_ts_local"] = (
+            None if self.peak_ts is None else self.peak_ts.tz_convert(self.display_tz).isoformat()
+        )
+        return data
+
+
+def find_peak(samples: pd.DataFrame) -> tuple[int | None, pd.Timestamp | None]:
+    """Highest ``viewers`` and the time of its first occurrence (None, None if no sample)."""
+    if samples.empty:
+        return None, None
+    ordered = samples.sort_values("ts", kind="stable")
+    row = ordered.loc[ordered["viewers"].idxmax()]
+    return int(row["viewers"]), pd.Timestamp(row["ts"]).tz_convert("UTC")
+
+
+def select_sessions(sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Sessions overlapping ``[start, end)``: joined before the end, not left before the start."""
+    left = sessions["left_at"]
+    keep = (sessions["joined_at"] < end) & (left.isna() | (left > start))
+    return sessions[keep.fillna(False).astype(bool)]
+
+
+def count_unique_users(sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Distinct non-null users among the sessions overlapping the window."""
+    return int(select_sessions(sessions, start, end)["user"].dropna().nunique())
+
+
+def summarize_audience(
+    incident: object,
+    webinar_id: str,
+    *,
+    start: object = None,
+    end: object = None,
+    size: str | pd.Timedelta = DEFAULT_BUCKET,
+    display_tz: str | None = None,
+) -> Audience:
+    """Peak and its time, unique users, sessions, registrations and both means for a webinar.
+
+    ``registrations`` counts every registration row of the webinar in the export (the state at
+    export time); ``registrations_in_window`` only those created inside the window.
+    """
+    check_webinar(incident, webinar_id)
+    start, end = resolve_window(incident, start, end)
+    tz = display_tz_of(incident, display_tz)
+    conc = select_webinar(incident.concurrency, webinar_id)
+    in_window = conc[(conc["ts"] >= start) & (conc["ts"] < end)]
+    peak, peak_ts = find_peak(in_window)
+    buckets = bucket_concurrency(conc, start, end, size=size, display_tz=tz)
+    maxima = buckets["max"].dropna()
+    weighted, covered = step_integrals(conc, pd.DatetimeIndex([start, end]))
+    sessions = select_sessions(select_webinar(incident.sessions, webinar_id), start, end)
+    regs = select_webinar(incident.registrations, webinar_id)
+    titles = select_webinar(incident.webinars, webinar_id)["title"].dropna()
+    return Audience(
+        webinar_id=webinar_id,
+        title=str(titles.iloc[0]) if len(titles) else None,
+        window_start=start,
+        window_end=end,
+        display_tz=tz,
+        bucket_s=parse_size(size).total_seconds(),
+        samples=int(len(in_window)),
+        peak=peak,
+        peak_ts=peak_ts,
+        unique_users=int(sessions["user"].dropna().nunique()),
+        sessions=int(len(sessions)),
+        registrations=int(len(regs)),
+        registrations_in_window=int(((regs["ts"] >= start) & (regs["ts"] < end)).sum()),
+        mean_of_bucket_maxima=float(maxima.mean()) if len(maxima) else float("nan"),
+        sum_of_bucket_maxima=int(maxima.sum()),
+        buckets_with_samples=int(len(maxima)),
+        buckets=int(len(buckets)),
+        time_weighted_mean=float(weighted[0] / covered[0]) if covered[0] > 0 else float("nan"),
+    )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """All webinars of the incident together."""
+
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    display_tz: str
+    webinars: int
+    peak: int | None
+    peak_ts: pd.Timestamp | None
+    peak_webinar_id: str | None
+    unique_users: int
+    registrations: int
+    busiest_buckets: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable view."""
+        data = {k: jsonable(v) for k, v in asdict(self).items()}
+        data["peak_ts_local"] = (
+            None if self.peak_ts is None else self.peak_ts.tz_convert(self.display_tz).isoformat()
+        )
+        return data
+
+
+def rank_buckets(buckets: pd.DataFrame, n: int = 2, by: str = "max") -> pd.DataFrame:
+    """Return the ``n`` buckets with the highest ``by`` (ties: earlier first), by time."""
+    ranked = buckets.dropna(subset=[by]).sort_values(
+        [by, "bucket_start"], ascending=[False, True], kind="stable"
+    )
+    return ranked.head(n).sort_values("bucket_start", kind="stable")
+
+
+def summarize_totals(
+    incident: object,
+    *,
+    start: object = None,
+    end: object = None,
+    size: str | pd.Timedelta = DEFAULT_BUCKET,
+    display_tz: str | None = None,
+    busiest: int = 2,
+) -> Totals:
+    """Totals over every webinar: the highest webinar peak, distinct users, registrations.
+
+    The total peak is the highest single-webinar peak (as the published report counts it), not
+    a sum across webinars sampled at different instants. ``busiest_buckets`` are the local labels
+    of the ``busiest`` buckets with the highest maximum, over all webinars.
+    """
+    start, end = resolve_window(incident, start, end)
+    tz = display_tz_of(incident, display_tz)
+    conc = incident.concurrency
+    in_window = conc[(conc["ts"] >= start) & (conc["ts"] < end)]
+    peak, peak_ts = find_peak(in_window)
+    peak_webinar = None
+    if peak is not None:
+        at_peak = in_window[(in_window["viewers"] == peak) & (in_window["ts"] == peak_ts)]
+        peak_webinar = str(at_peak["webinar_id"].iloc[0])
+    buckets = bucket_concurrency(conc, start, end, size=size, display_tz=tz)
+    webinar_ids = set(incident.webinars["webinar_id"].dropna()) | set(conc["webinar_id"].dropna())
+    return Totals(
+        window_start=start,
+        window_end=end,
+        display_tz=tz,
+        webinars=len(webinar_ids),
+        peak=peak,
+        peak_ts=peak_ts,
+        peak_webinar_id=peak_webinar,
+        unique_users=count_unique_users(incident.sessions, start, end),
+        registrations=int(len(incident.registrations)),
+        busiest_buckets=tuple(rank_buckets(buckets, busiest)["label_local"]),
+    )
+
+
+def minute_concurrency(
+    concurrency: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    fill_leading: bool = False,
+) -> pd.DataFrame:
+    """Per minute: max viewers among the minute's samples, else the last earlier sample's value.
+
+    Parameters
+    ----------
+    fill_leading
+        Give the minutes before the webinar's first sample the first sample's value instead of
+        NaN (count models need a finite load); ``samples`` stays 0 there and ``attrs``
+        records how many minutes were filled.
+
+    Returns
+    -------
+    DataFrame: minute, concurrency (float; NaN before the first sample unless filled), samples.
+    """
+    minutes = pd.date_range(start, end, freq="1min", inclusive="left")
+    samples = dedupe_samples(concurrency)
+    inside = samples[(samples["ts"] >= start) & (samples["ts"] < end)]
+    k = ((inside["ts"] - start) // pd.Timedelta(1, "min")).to_numpy(dtype="int64")
+    mx = inside.assign(k=k).groupby("k")["viewers"].max()
+    idx = pd.RangeIndex(len(minutes))
+    out = pd.DataFrame({"minute": minutes})
+    out["samples"] = count_per_minute(samples["ts"], start, end)
+    # Where a minute has no sample, the monitor's last reported value still stands.
+    s_ns = ns_since(samples["ts"], start)
+    m_ns = ns_since(pd.Series(minutes), start)
+    last = np.searchsorted(s_ns, m_ns, side="left") - 1
+    vals = samples["viewers"].to_numpy(dtype="float64")
+    carried = np.where(last >= 0, vals[np.clip(last, 0, None)] if len(vals) else np.nan, np.nan)
+    observed = mx.reindex(idx).to_numpy(dtype="float64")
+    out["concurrency"] = np.where(np.isnan(observed), carried, observed)
+    known = np.flatnonzero(~np.isnan(out["concurrency"].to_numpy()))
+    leading = int(known[0]) if known.size else len(out)
+    filled = leading if fill_leading and known.size else 0
+    if filled:
+        out.loc[: filled - 1, "concurrency"] = out["concurrency"].iloc[filled]
+    out = out[["minute", "concurrency", "samples"]]
+    out.attrs["leading_minutes_filled"] = filled
+    return out

@@ -1,0 +1,236 @@
+"""The error classes of one incident, each with the endpoint whose requests are its denominator.
+
+The vocabulary (:mod:`analysis.vocabulary`) says what a class key is; this module finds the
+classes present in an incident, picks each one's denominator endpoint (its table's REST
+endpoint, else the endpoint whose responses carry its PostgREST status at the same instants)
+and counts it per minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from analysis._util import jsonable
+from analysis.exceptions import TimelineError
+from analysis.matching import DEFAULT_TOLERANCE, match_nearest
+from analysis.vocabulary import (
+    UNKNOWN_SQLSTATE,
+    classify_db_errors,
+    classify_realtime,
+    db_class_filter,
+    http_status_for_sqlstate,
+    realtime_class_filter,
+)
+from analysis.window import count_per_minute, ns_since, parse_size
+
+REALTIME_ENDPOINT = "realtime/websocket"
+_NS = pd.Timedelta(1, "ns")
+
+
+def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
+    """Database errors by SQLSTATE class, SQLSTATE, constraint, column and relation.
+
+    Returns
+    -------
+    DataFrame: sql_state_class, sql_state, error_class, constraint, column, relation, severity,
+    count, first_ts, last_ts, http_status (PostgREST's mapping), example (a message).
+    """
+    keys = ["sql_state_class", "sql_state", "error_class", "constraint", "column", "relation"]
+    cols = [*keys, "severity", "count", "first_ts", "last_ts", "http_status", "example"]
+    if db_errors.empty:
+        return pd.DataFrame(columns=cols)
+    frame = db_errors.assign(error_class=classify_db_errors(db_errors))
+    grouped = frame.sort_values("ts", kind="stable").groupby(keys, dropna=False, sort=True)
+    table = grouped.agg(
+        severity=("severity", lambda s: ",".join(sorted(set(s.dropna().astype(str))))),
+        count=("id", "size"),
+        first_ts=("ts", "min"),
+        last_ts=("ts", "max"),
+        example=("message", "first"),
+    ).reset_index()
+    table["http_status"] = table["sql_state"].map(http_status_for_sqlstate).astype("Int64")
+    table = table.sort_values(["count", "error_class"], ascending=[False, True], kind="stable")
+    return table[cols].reset_index(drop=True)
+
+
+def tabulate_realtime(realtime_events: pd.DataFrame) -> pd.DataFrame:
+    """Realtime events by family and level: count, first and last time, an example message."""
+    cols = ["family", "level", "error_class", "count", "first_ts", "last_ts", "example"]
+    if realtime_events.empty:
+        return pd.DataFrame(columns=cols)
+    frame = realtime_events.assign(error_class=classify_realtime(realtime_events))
+    grouped = frame.sort_values("ts", kind="stable").groupby(
+        ["family", "level", "error_class"], dropna=False, sort=True
+    )
+    table = grouped.agg(
+        count=("id", "size"),
+        first_ts=("ts", "min"),
+        last_ts=("ts", "max"),
+        example=("message", "first"),
+    ).reset_index()
+    table = table.sort_values(["count", "family"], ascending=[False, True], kind="stable")
+    return table[cols].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ErrorClass:
+    """One error class the statistics consume, with the endpoint that is its denominator.
+
+    Attributes
+    ----------
+    key
+        ``23505:registrations_pkey``, ``42703``, ``realtime:disconnect``, ...
+    source
+        Canonical table the errors come from (``db_errors`` or ``realtime_events``).
+    filter
+        The selection on that table, as text a reader can re-run.
+    endpoint
+        Endpoint whose requests are the denominator (None: all requests).
+    endpoint_basis
+        How the endpoint was chosen: ``relation`` (the error's table), ``matched`` (the modal
+        endpoint of same-status requests within the tolerance), ``realtime`` or ``none``.
+    http_status
+        Status PostgREST answers for this SQLSTATE (None for Realtime classes).
+    """
+
+    key: str
+    source: str
+    filter: str
+    count: int
+    first_ts: pd.Timestamp
+    last_ts: pd.Timestamp
+    endpoint: str | None
+    endpoint_basis: str
+    http_status: int | None
+    sql_state: str | None = None
+    constraint: str | None = None
+    family: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable view."""
+        return {k: jsonable(v) for k, v in asdict(self).items()}
+
+
+def _endpoint_by_matching(
+    errors: pd.DataFrame, requests: pd.DataFrame, status: int, tol: pd.Timedelta
+) -> str | None:
+    """Modal endpoint of ``status`` requests within ``tol`` of the errors (ties: by name)."""
+    same = requests[requests["status"] == status].sort_values("ts", kind="stable")
+    if same.empty or errors.empty:
+        return None
+    origin = min(errors["ts"].min(), same["ts"].min())
+    pairs = match_nearest(ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tol // _NS)
+    if not pairs:
+        return None
+    hits = same["endpoint"].iloc[[j for _, j in pairs]].astype(str).value_counts()
+    best = hits[hits == hits.max()].index
+    return sorted(best)[0]
+
+
+def define_error_classes(
+    incident: object, *, tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE
+) -> tuple[ErrorClass, ...]:
+    """Every error class present in the incident, with its denominator endpoint.
+
+    Database classes take ``rest/<relation>`` when that endpoint has requests; otherwise the
+    endpoint whose requests answered with the class's PostgREST status within ``tolerance`` of
+    the errors. Realtime classes take the Realtime websocket endpoint when it has requests.
+    Ordered by count (descending), then key.
+    """
+    tol = parse_size(tolerance, "tolerance")
+    requests = incident.requests
+    endpoints = set(requests["endpoint"].dropna().astype(str))
+    classes: list[ErrorClass] = []
+    db = incident.db_errors
+    if not db.empty:
+        db = db.assign(error_class=classify_db_errors(db))
+        for key, rows in db.groupby("error_class", sort=True):
+            state = rows["sql_state"].iloc[0]
+            state = UNKNOWN_SQLSTATE if pd.isna(state) else str(state)
+            constraint = rows["constraint"].dropna()
+            constraint = str(constraint.iloc[0]) if len(constraint) else None
+            status = http_status_for_sqlstate(state)
+            relations = rows["relation"].dropna().astype(str).value_counts()
+            endpoint, basis = None, "none"
+            if len(relations) and f"rest/{relations.index[0]}" in endpoints:
+                endpoint, basis = f"rest/{relations.index[0]}", "relation"
+            elif status is not None:
+                endpoint = _endpoint_by_matching(rows, requests, status, tol)
+                basis = "matched" if endpoint else "none"
+            filt = db_class_filter(state, constraint)
+            classes.append(
+                ErrorClass(
+                    key=str(key),
+                    source="db_errors",
+                    filter=filt,
+                    count=int(len(rows)),
+                    first_ts=rows["ts"].min(),
+                    last_ts=rows["ts"].max(),
+                    endpoint=endpoint,
+                    endpoint_basis=basis,
+                    http_status=status,
+                    sql_state=state,
+                    constraint=constraint,
+                )
+            )
+    rt = incident.realtime_events
+    if not rt.empty:
+        rt = rt.assign(error_class=classify_realtime(rt)).dropna(subset=["error_class"])
+        has_ws = REALTIME_ENDPOINT in endpoints
+        for key, rows in rt.groupby("error_class", sort=True):
+            family = str(rows["family"].iloc[0])
+            classes.append(
+                ErrorClass(
+                    key=str(key),
+                    source="realtime_events",
+                    filter=realtime_class_filter(family),
+                    count=int(len(rows)),
+                    first_ts=rows["ts"].min(),
+                    last_ts=rows["ts"].max(),
+                    endpoint=REALTIME_ENDPOINT if has_ws else None,
+                    endpoint_basis="realtime" if has_ws else "none",
+                    http_status=None,
+                    family=family,
+                )
+            )
+    return tuple(sorted(classes, key=lambda c: (-c.count, c.key)))
+
+
+def select_class_rows(incident: object, cls: ErrorClass) -> pd.DataFrame:
+    """Rows of the class's source table that belong to the class."""
+    if cls.source == "db_errors":
+        db = incident.db_errors
+        return db[classify_db_errors(db) == cls.key]
+    rt = incident.realtime_events
+    return rt[classify_realtime(rt) == cls.key]
+
+
+def count_class_per_minute(
+    incident: object, cls: ErrorClass, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray]:
+    """(errors, requests to the class's endpoint) per minute of ``[start, end)``."""
+    errors = count_per_minute(select_class_rows(incident, cls)["ts"], start, end)
+    requests = incident.requests
+    if cls.endpoint is not None:
+        requests = requests[requests["endpoint"] == cls.endpoint]
+    return errors, count_per_minute(requests["ts"], start, end)
+
+
+def find_error_class(classes: tuple[ErrorClass, ...], key: str) -> ErrorClass:
+    """Return the class named ``key``, else a TimelineError listing the classes present."""
+    for cls in classes:
+        if cls.key == key:
+            return cls
+    raise TimelineError(
+        f"error_class: expected one of {', '.join(c.key for c in classes) or '(none)'}, "
+        f"found {key!r}"
+    )
+
+
+def tabulate_classes(classes: tuple[ErrorClass, ...]) -> pd.DataFrame:
+    """Return the error classes as a table, one row each (for inspection in a notebook)."""
+    cols = [f.name for f in fields(ErrorClass)]
+    return pd.DataFrame([asdict(c) for c in classes], columns=cols)
