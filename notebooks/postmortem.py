@@ -36,7 +36,7 @@ output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 from analysis import audit, narrative, pipeline, plots
 from analysis.findings import write_findings
 from analysis.params import build_params
-from analysis.timeline import tabulate_classes
+from analysis.error_classes import tabulate_classes
 
 plots.configure_plots()
 
