@@ -34,9 +34,9 @@ output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 
 # %% tags=["remove-cell"]
 from analysis import audit, narrative, pipeline, plots
+from analysis.error_classes import tabulate_classes
 from analysis.findings import write_findings
 from analysis.params import build_params
-from analysis.error_classes import tabulate_classes
 
 plots.configure_plots()
 
