@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 from nbconvert.exporters.webpdf import WebPDFExporter
 from traitlets import Unicode
 
+from analysis import outputs
 from analysis.config import DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.exceptions import AnalysisError, ReportError
 from analysis.params import FORMATS, ReportParams, build_params, display_path
@@ -173,7 +175,9 @@ def kernel_environment() -> dict[str, str]:
     }
 
 
-def execute_notebook(params: ReportParams, *, progress: bool = True) -> Path:
+def execute_notebook(
+    params: ReportParams, *, progress: bool = True, failed_record: Path | None = None
+) -> Path:
     """Execute the postmortem notebook for ``params`` into its output directory.
 
     Parameters
@@ -182,6 +186,8 @@ def execute_notebook(params: ReportParams, *, progress: bool = True) -> Path:
         Validated parameters; passed to papermill's Python API as values, never through a shell.
     progress : bool, optional
         Show papermill's progress bar.
+    failed_record : pathlib.Path, optional
+        Where to keep the executed notebook when a cell fails (default: where it was written).
 
     Returns
     -------
@@ -210,9 +216,14 @@ def execute_notebook(params: ReportParams, *, progress: bool = True) -> Path:
             log_output=False,
         )
     except pm.PapermillExecutionError as exc:
+        record = target
+        if failed_record is not None and target.is_file():
+            shutil.copyfile(target, failed_record)
+            record = failed_record
+        evalue = " ".join(str(exc.evalue).split())
         raise ReportError(
-            f"{display_path(NOTEBOOK)}, cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
-            f" (executed record: {display_path(target)})"
+            f"{display_path(NOTEBOOK)}, cell {exc.cell_index}: {exc.ename}: {evalue}"
+            f" (executed record: {display_path(record)})"
         ) from None
     finally:
         for key, value in saved.items():
@@ -283,7 +294,11 @@ def _export_config(lang: str) -> object:
 
 
 def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
-    """Execute and export the postmortem of one webinar.
+    """Execute and export the postmortem of one webinar, publishing its outputs together.
+
+    Everything is written into a staging directory beside ``params.output_dir`` and moved
+    into place in one step (:mod:`analysis.outputs`): the output directory holds either the
+    previous complete run or this one, whatever happens to this run.
 
     Parameters
     ----------
@@ -295,45 +310,83 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
     Returns
     -------
     ReportOutcome
-    """
-    import nbformat
 
+    Raises
+    ------
+    ReportError
+        A cell failed, the output directory cannot be written or holds other files, or the
+        PDF could not be printed (then the run is published without a PDF).
+    """
+    target = params.output_dir
     notes: list[str] = []
     if not has_hangul_font():
         notes.append(
             f"figures and PDF need the Hangul font {HANGUL_FONT}: install Debian package"
             " fonts-noto-cjk (run 'bash scripts/install-system-deps.sh' as root)"
         )
-    executed = execute_notebook(params, progress=progress)
-    written = [executed]
-    findings_path = params.output_dir / "findings.json"
+    outputs.check_replaceable(target)
+    had_pdf = (target / "postmortem.pdf").is_file()
+    try:
+        with outputs.Staging(target) as stage:
+            names, pdf_failure = _write_outputs(params, stage.path, notes, progress)
+            stage.publish()
+    except OSError as exc:
+        raise ReportError(outputs.describe_os_error(exc, target)) from None
+    if "pdf" in params.formats and "postmortem.pdf" not in names and had_pdf:
+        notes.append(
+            "the previous run's postmortem.pdf was removed with that run: it did not match this"
+            " report"
+        )
+    outcome = ReportOutcome(params.webinar_id, tuple(target / n for n in names), tuple(notes))
+    # A record of an earlier failed run no longer describes what is published.
+    (target.parent / f"{target.name}.failed.ipynb").unlink(missing_ok=True)
+    if pdf_failure:
+        raise ReportError(pdf_failure)
+    return outcome
+
+
+def _write_outputs(
+    params: ReportParams, stage: Path, notes: list[str], progress: bool
+) -> tuple[list[str], str | None]:
+    """Write every output of one run into ``stage``; return their names and a PDF failure."""
+    import nbformat
+
+    staged = dataclasses.replace(params, output_dir=stage)
+    failed = params.output_dir.parent / f"{params.output_dir.name}.failed.ipynb"
+    executed = execute_notebook(staged, progress=progress, failed_record=failed)
+    names = [executed.name]
+    findings_path = stage / "findings.json"
     if not findings_path.is_file():
-        raise ReportError(f"{display_path(findings_path)}: the notebook did not write its findings")
-    written.append(findings_path)
+        raise ReportError(
+            f"{display_path(params.output_dir / 'findings.json')}: the notebook did not write"
+            " its findings"
+        )
+    names.append(findings_path.name)
+    if (stage / "figures").is_dir():
+        names.append("figures")
     findings = json.loads(findings_path.read_text(encoding="utf-8"))
     title = str(findings.get("report", {}).get("title", params.webinar_id))
     nb = prepare_for_export(nbformat.read(executed, as_version=4), title)
     if "html" in params.formats:
-        target = params.output_dir / "postmortem.html"
-        target.write_text(export_html(nb, params.lang), encoding="utf-8")
-        written.append(target)
-    if "pdf" in params.formats:
-        chromium = find_chromium()
-        if chromium is None:
-            notes.append(f"PDF not written: {SYSTEM_PACKAGES_HINT}")
-        else:
-            target = params.output_dir / "postmortem.pdf"
-            try:
-                pdf = export_pdf(nb, params.lang, chromium)
-            except Exception as exc:  # noqa: BLE001 - browser failures of any kind, one line
-                reason = " ".join(str(exc).split())[:200]
-                raise ReportError(
-                    f"{display_path(target)}: printing with {chromium} failed"
-                    f" ({type(exc).__name__}: {reason}); the HTML was written"
-                ) from None
-            target.write_bytes(pdf)
-            written.append(target)
-    return ReportOutcome(params.webinar_id, tuple(written), tuple(notes))
+        (stage / "postmortem.html").write_text(export_html(nb, params.lang), encoding="utf-8")
+        names.append("postmortem.html")
+    if "pdf" not in params.formats:
+        return names, None
+    chromium = find_chromium()
+    if chromium is None:
+        notes.append(f"PDF not written: {SYSTEM_PACKAGES_HINT}")
+        return names, None
+    try:
+        pdf = export_pdf(nb, params.lang, chromium)
+    except Exception as exc:  # noqa: BLE001 - browser failures of any kind, one line
+        reason = " ".join(str(exc).split())[:200]
+        return names, (
+            f"{display_path(params.output_dir / 'postmortem.pdf')}: printing with {chromium}"
+            f" failed ({type(exc).__name__}: {reason}); the report was written without a PDF"
+        )
+    (stage / "postmortem.pdf").write_bytes(pdf)
+    names.append("postmortem.pdf")
+    return names, None
 
 
 def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:

@@ -1,0 +1,285 @@
+"""A report's outputs appear together or not at all: kills, failures, a full disk, two runs at once.
+
+Most tests drive the real staging and publication of :func:`analysis.report.run_report` with
+a fast stand-in for the notebook (tests/_fake_report.py) in forked children that are killed at
+random points; the slow test does the same with real reports.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import _fake_report
+import nbformat
+import pytest
+from _fake_report import FILES
+
+from analysis import outputs, report
+from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
+from analysis.exceptions import ReportError
+from analysis.params import build_params
+
+PAUSE = 0.05
+
+
+def _fork(out: Path, tag: str, pause: float = PAUSE) -> int:
+    """Run the stand-in report in a forked child (no start-up cost); return its pid."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            _fake_report.install(tag, pause)
+            report.run_report(_params(out, "html,pdf"), progress=False)
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _run(out: Path, tag: str) -> None:
+    assert os.waitstatus_to_exitcode(os.waitpid(_fork(out, tag, 0.0), 0)[1]) == 0
+
+
+def _tag_of(out: Path) -> str | None:
+    """Return the one run every file of ``out`` comes from; None when there is no directory.
+
+    Fails when the directory mixes runs, misses a file or holds anything else.
+    """
+    if not out.exists():
+        return None
+    found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert found == sorted(FILES), found
+    tags = {
+        nbformat.read(out / "postmortem.ipynb", as_version=4).metadata.tag,
+        json.loads((out / "findings.json").read_text())["report"]["title"],
+        (out / "figures/a.png").read_text(),
+        (out / "figures/b.png").read_text(),
+        (out / "postmortem.html").read_text(),
+        (out / "postmortem.pdf").read_text(),
+    }
+    assert len(tags) == 1, tags
+    return tags.pop()
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(
+        p.name
+        for p in out.parent.iterdir()
+        if p.name.startswith(f".{out.name}.") and not p.name.endswith(".lock")
+    )
+
+
+def _kill_at_random_points(out: Path, runs: int, seed: int) -> None:
+    rng = random.Random(seed)
+    previous = _tag_of(out)
+    kept = published = 0
+    for i in range(runs):
+        tag = f"run-{seed}-{i}"
+        pid = _fork(out, tag)
+        # Six pauses of writing, then the exports' and the publication's own time.
+        time.sleep(rng.uniform(0, 8 * PAUSE))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        now = _tag_of(out)
+        assert now in (previous, tag), (now, previous, tag)
+        kept, published = kept + (now == previous), published + (now == tag)
+        previous = now
+    # Kills landed both before and after publication: the test saw both outcomes.
+    assert kept and published, (kept, published)
+    # The next run cleans up what the killed ones left and publishes completely.
+    _run(out, "final")
+    assert _tag_of(out) == "final"
+    assert _leftovers(out) == []
+
+
+def test_a_killed_run_leaves_the_previous_run_or_the_new_one(tmp_path):
+    out = tmp_path / "reports" / "w"
+    _run(out, "first")
+    _kill_at_random_points(out, runs=20, seed=1)
+
+
+def test_two_runs_at_once_each_publish_whole(tmp_path):
+    out = tmp_path / "reports" / "w"
+    for i in range(10):
+        pids = [_fork(out, f"par-{i}-{j}", 0.005) for j in range(2)]
+        for pid in pids:
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert _tag_of(out) in (f"par-{i}-0", f"par-{i}-1")
+        assert _leftovers(out) == []
+
+
+def _fake_in_process(monkeypatch, *, html=None) -> None:
+    def execute(params, *, progress=True, failed_record=None):
+        target = params.output_dir / "postmortem.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(), target)
+        (params.output_dir / "findings.json").write_text('{"report": {"title": "t"}}')
+        return target
+
+    monkeypatch.setattr(report, "execute_notebook", execute)
+    monkeypatch.setattr(report, "export_html", html or (lambda nb, lang: "<html>new</html>"))
+    monkeypatch.setattr(report, "has_hangul_font", lambda: True)
+
+
+def _params(out: Path, formats: str = "html"):
+    return build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, formats=formats, output_dir=out)
+
+
+def _snapshot(out: Path) -> dict:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_run(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    _run(out, "previous")
+    before = _snapshot(out)
+
+    def full(nb, lang):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _fake_in_process(monkeypatch, html=full)
+    with pytest.raises(ReportError) as err:
+        report.run_report(_params(out), progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "no space left" in message and "unchanged" in message
+    assert _snapshot(out) == before
+    assert _leftovers(out) == []
+
+
+def test_an_unwritable_parent_is_one_line(tmp_path, monkeypatch):
+    _fake_in_process(monkeypatch)
+    parent = tmp_path / "reports"
+    parent.mkdir()
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    # Root ignores permission bits, so the refusal is the file system's answer, simulated.
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(ReportError) as err:
+        report.run_report(_params(parent / "w"), progress=False)
+    assert "\n" not in str(err.value) and "permission denied" in str(err.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
+def test_a_read_only_reports_directory_is_one_line(tmp_path, monkeypatch):
+    _fake_in_process(monkeypatch)
+    parent = tmp_path / "reports"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        with pytest.raises(ReportError) as err:
+            report.run_report(_params(parent / "w"), progress=False)
+    finally:
+        parent.chmod(0o755)
+    assert "\n" not in str(err.value) and "permission denied" in str(err.value)
+
+
+def test_without_chromium_no_old_pdf_stays_beside_the_new_html(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    _run(out, "with-pdf")
+    assert (out / "postmortem.pdf").exists()
+    _fake_in_process(monkeypatch)
+    monkeypatch.setattr(report, "find_chromium", lambda: None)
+    outcome = report.run_report(_params(out, "html,pdf"), progress=False)
+    assert not (out / "postmortem.pdf").exists()
+    assert (out / "postmortem.html").read_text() == "<html>new</html>"
+    assert any("PDF not written" in n for n in outcome.notes)
+    assert any("previous run's postmortem.pdf was removed" in n for n in outcome.notes)
+
+
+def test_a_failed_run_leaves_the_previous_run(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    _run(out, "previous")
+    before = _snapshot(out)
+
+    def broken(nb, lang):
+        raise ReportError("export failed")
+
+    _fake_in_process(monkeypatch, html=broken)
+    with pytest.raises(ReportError):
+        report.run_report(_params(out), progress=False)
+    assert _snapshot(out) == before and _leftovers(out) == []
+
+
+def test_a_directory_with_other_files_is_refused_not_emptied(tmp_path, monkeypatch):
+    out = tmp_path / "home"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    _fake_in_process(monkeypatch)
+    with pytest.raises(ReportError, match="not a report's outputs"):
+        report.run_report(_params(out), progress=False)
+    assert (out / "notes.txt").read_text() == "mine" and _leftovers(out) == []
+
+
+def test_a_kill_between_the_fallback_renames_is_recovered(tmp_path):
+    out = tmp_path / "w"
+    _run(out, "previous")
+    # What a kill between the two renames of the fallback publication leaves.
+    out.rename(tmp_path / ".w.old-0123456789ab")
+    with outputs.publish_lock(out):
+        outputs.clean_stale(out)
+    assert _tag_of(out) == "previous" and _leftovers(out) == []
+
+
+def _start_real(out: Path, tag: str) -> subprocess.Popen:
+    lang = "en" if tag.endswith(("1", "3", "5", "7", "9")) else "ko"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "analysis",
+            "report",
+            f"--out={out}",
+            f"--lang={lang}",
+            "--formats=html,pdf" if report.find_chromium() else "--formats=html",
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _real_complete(out: Path) -> str | None:
+    """Return the language of a complete real run in ``out`` (None: no directory)."""
+    if not out.exists():
+        return None
+    names = {p.name for p in out.iterdir()}
+    want = {"postmortem.ipynb", "findings.json", "figures", "postmortem.html"}
+    if report.find_chromium():
+        want.add("postmortem.pdf")
+    assert names == want, names
+    page = (out / "postmortem.html").read_text(encoding="utf-8")
+    nb = nbformat.read(out / "postmortem.ipynb", as_version=4)
+    lang = nb.metadata.papermill.parameters["lang"]
+    assert f'lang="{lang}"' in page
+    return lang
+
+
+@pytest.mark.slow
+def test_real_reports_killed_at_random_points_and_run_at_once(tmp_path):
+    out = tmp_path / "reports" / "w"
+    rng = random.Random(7)
+    previous = None
+    for i in range(20):
+        proc = _start_real(out, f"{i}")
+        time.sleep(rng.uniform(0, 70))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        now = _real_complete(out)
+        assert now in (previous, "en" if i % 2 else "ko"), (i, now, previous)
+        previous = now
+    for _ in range(3):
+        procs = [_start_real(out, f"{j}") for j in range(2)]
+        for proc in procs:
+            assert proc.wait(timeout=900) == 0
+        assert _real_complete(out) in ("en", "ko")
+        assert _leftovers(out) == []
