@@ -71,9 +71,7 @@ def test_reports_survive_an_unexpected_crash(monkeypatch, capsys, tmp_path):
 
 def test_missing_chromium_still_writes_html_and_says_what_pdf_needs(monkeypatch, tmp_path):
     monkeypatch.setattr(report, "find_chromium", lambda: None)
-    monkeypatch.setattr(
-        report, "execute_notebook", lambda params, progress=True: _fake_executed(params)
-    )
+    monkeypatch.setattr(report, "execute_notebook", lambda params, **_: _fake_executed(params))
     params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     outcome = report.run_report(params, progress=False)
     assert (tmp_path / "postmortem.html").exists() and not (tmp_path / "postmortem.pdf").exists()
@@ -124,9 +122,7 @@ def test_a_browser_failure_is_one_line_and_the_html_stays(monkeypatch, tmp_path)
 
     monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
     monkeypatch.setattr(report, "export_pdf", broken)
-    monkeypatch.setattr(
-        report, "execute_notebook", lambda params, progress=True: _fake_executed(params)
-    )
+    monkeypatch.setattr(report, "execute_notebook", lambda params, **_: _fake_executed(params))
     params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     with pytest.raises(ReportError) as err:
         report.run_report(params, progress=False)
