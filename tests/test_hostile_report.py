@@ -11,18 +11,21 @@ checked separately on a page that asks for a local file and a local server.
 from __future__ import annotations
 
 import asyncio
+import html
 import http.server
+import json
 import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from _hostile_data import EVIL_HOST, LOCAL_SECRET_TEXT, PAYLOADS, build_hostile_incident
+from _hostile_data import EVIL_HOST, LOCAL_SECRET_TEXT, PAYLOADS, SECRETS, build_hostile_incident
 
 from analysis import report
-from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
+from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID, INTERIM_DIR
 from analysis.params import build_params
 
 pytestmark = pytest.mark.notebook
@@ -38,6 +41,7 @@ SHOWN = (
     "file_name",
 )
 CHROMIUM = report.find_chromium()
+STARTED = 0.0  # when the hostile report began: cache files written since are its
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium")
 
 PROBE = """
@@ -76,6 +80,8 @@ FOREIGN = """
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory) -> Path:
     """The hostile incident's report of the main webinar (HTML, and PDF when Chromium exists)."""
+    global STARTED
+    STARTED = time.time() - 1
     if not (DEFAULT_INCIDENT_DIR / "incident.json").exists():
         pytest.skip("shipped incident not generated (make data)")
     data = build_hostile_incident(tmp_path_factory.mktemp("hostile") / "incident")
@@ -191,3 +197,56 @@ def test_pdf_printer_prints_only_the_report(tmp_path):
     assert LOCAL_SECRET_TEXT not in text
     assert "REMOTE-CONTENT" not in text and "SCRIPT-RAN" not in text
     assert _Counter.hits == []
+
+
+def _needles() -> dict[str, list[str]]:
+    """Each planted secret, with the parts that would still give it away."""
+    out = {name: [value] for name, value in SECRETS.items()}
+    out["double_encoded_email"] += ["alice.kim"]
+    out["korean_email"] += ["홍길동"]
+    out["idn_email"] += ["bücher", "bob@"]
+    out["jwt_encoded_dots"] += ["eyJhbGciOiJIUzI1NiJ9", "dozjgnlmsdf4wjjAB3cd"]
+    out["google_key"] += [SECRETS["google_key"][4:20]]
+    out["openai_key"] += [SECRETS["openai_key"][8:24]]
+    out["slack_key"] += [SECRETS["slack_key"][5:20]]
+    out["pkce_code"] += ["pkce-code"]
+    for name in ("phone_detail", "phone_title", "phone_annotation"):
+        out[name] += [re.sub(r"\D", "", SECRETS[name])]
+    return out
+
+
+def _texts(path: Path) -> list[str]:
+    """Every way a file's content can be read: raw, HTML- and JSON-decoded, PDF text, cells."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return [" ".join(str(v) for v in col.to_pylist()) for col in table.columns]
+    if path.suffix == ".pdf":
+        if shutil.which("pdftotext") is None:
+            return []
+        text = subprocess.run(
+            ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        return [text, "".join(text.split())]
+    raw = path.read_bytes().decode("utf-8", errors="replace")
+    texts = [raw, html.unescape(raw)]
+    if path.suffix in (".json", ".ipynb"):
+        texts.append(json.dumps(json.loads(raw), ensure_ascii=False))
+    return texts
+
+
+def test_no_planted_secret_in_any_output_or_cache_file(hostile_report):
+    files = [p for p in hostile_report.rglob("*") if p.is_file()]
+    files += [p for p in INTERIM_DIR.rglob("*") if p.is_file() and p.stat().st_mtime >= STARTED]
+    assert any(p.suffix == ".parquet" for p in files), "the ingest cache was not written"
+    found = []
+    for path in files:
+        texts = _texts(path)
+        for name, needles in _needles().items():
+            found += [
+                (path.name, name, n) for n in needles if any(n.lower() in t.lower() for t in texts)
+            ]
+    assert found == []
+    page = (hostile_report / "postmortem.html").read_text(encoding="utf-8")
+    assert "[phone]" in html.unescape(page)  # the title's phone was there, and is gone

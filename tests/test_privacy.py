@@ -258,3 +258,65 @@ def test_fixture_incident_is_clean_too():
         assert secret not in blob, secret
     users = pd.Series(incident.requests["user"].dropna())
     assert users.str.fullmatch(r"u_[0-9a-f]{12}").all()
+
+
+# Issue 16: identifiers and credentials by structure, not only by pattern.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"?or=(user_id.eq.{USERS[0]},webinar_id.eq.{W1})",
+            f"?or=(user_id.eq.[user],webinar_id.eq.{W1})",
+        ),
+        (f"?user_id=in.(u_0123456789ab,{USERS[1]})", "?user_id=in.(u_0123456789ab,[user])"),
+        (f"?or=(uid.not.in.({USERS[0]},{USERS[1]}))", "?or=(uid.not.in.([user],[user]))"),
+        (f'rejected {{"user_id": "{USERS[2]}", "n": 1}}', 'rejected {"user_id": "[user]", "n": 1}'),
+        ('{\\"userId\\":\\"abc\\"}', '{\\"userId\\":\\"[user]\\"}'),
+        ('{"user_id": 4711}', '{"user_id": [user]}'),
+        ("mail alice.kim%2540example.com", "mail [email]"),
+        ("mail 홍길동@회사.한국 now", "mail [email] now"),
+        ("mail bob@bücher.example", "mail [email]"),
+        ("t=eyJhbGciOiJIUzI1NiJ9%2EeyJzdWIiOiIxMjM0NTY3ODkwIn0%2Edozjgnlmsdf4wjjAB3cd", "t=[jwt]"),
+        ("k AIzaSyD3xAmPlEkEy000000000000000000000000 x", "k [api-key] x"),
+        ("k sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUv x", "k [api-key] x"),
+        ("k xoxb-123456789012-1234567890123-AbCdEfGhIjKl x", "k [api-key] x"),
+        (
+            "/auth/v1/callback?code=4f8c2a9e-7d1b&state=x",
+            "/auth/v1/callback?code=[redacted]&state=x",
+        ),
+        ("?redirect=a%3Fcode%3Dsecretcode%26x%3D1", "?redirect=a%3Fcode%3D[redacted]%26x%3D1"),
+        ("?my_api_token=abc&sort=id", "?my_api_token=[redacted]&sort=id"),
+        ("Key (phone)=(010-2345-6789) already exists.", "Key (phone)=([redacted]) already exists."),
+        (
+            f"Key (email, user_id)=(x@y.example, {USERS[0]}) already exists.",
+            "Key (email, user_id)=([redacted], [user]) already exists.",
+        ),
+        ("Failing row contains (7, Kim Minji, null).", "Failing row contains ([redacted])."),
+        ("call +82 10-8765-4321 now", "call [phone] now"),
+        ("tel (02) 3456-7890", "tel [phone]"),
+        ("tel 01087654321.", "tel [phone]."),
+        ("us (555) 123-4567", "us [phone]"),
+    ],
+)
+def test_structured_identifiers_and_credentials(text, expected):
+    assert privacy.redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sub.domain.example auth_user.id",
+        "?select=id&user_id=is.null",
+        "limit=1000&offset=2000&order=created_at.desc",
+        "session 69855ec5.2caf3 27/51607 pid 183027 at 2026-02-06 05:00:51.607 UTC",
+        "viewers 1234 5678, version 1.2.3456",
+        "uuid 01234567-0123-4567-8901-012345678901",
+    ],
+)
+def test_structured_redaction_keeps_ordinary_text(text):
+    assert privacy.redact_text(text) == text
+
+
+def test_series_prefilter_passes_phone_only_values():
+    values = pd.Series(["010-2345-6789", "01023456789", "+82 10 8765 4321", "plain"])
+    assert privacy.redact_series(values).tolist() == ["[phone]", "[phone]", "[phone]", "plain"]
