@@ -283,3 +283,48 @@ def test_real_reports_killed_at_random_points_and_run_at_once(tmp_path):
             assert proc.wait(timeout=900) == 0
         assert _real_complete(out) in ("en", "ko")
         assert _leftovers(out) == []
+
+
+def test_a_truncated_statistics_cache_is_discarded_and_rebuilt(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from analysis import pipeline, stats
+
+    class Result:
+        def to_dict(self):
+            return {"classes": {"c": {"p": 0.5}}}
+
+    computed = []
+    monkeypatch.setattr(stats, "analyse_webinar", lambda *a, **k: computed.append(1) or Result())
+    monkeypatch.setattr(stats.WebinarStatistics, "from_dict", staticmethod(lambda d: d))
+    frames = {
+        "c": pd.DataFrame(
+            {"minute": [0, 1], "requests": [9, 9], "errors": [1, 2], "concurrency": [5, 6]}
+        )
+    }
+    key = pipeline.statistics_key(frames, 1, 9)
+    (tmp_path / f"{key}.json").write_text('{"classes": {"c": {"p"')  # a kill mid-write
+    out = pipeline.cached_statistics(frames, 1, tmp_path, n_boot=9)
+    assert out == Result().to_dict() and computed == [1]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "discarded and recomputed" in err[0]
+    assert json.loads((tmp_path / f"{key}.json").read_text()) == Result().to_dict()
+    # Read back from the rebuilt cache, no recomputation and no note.
+    assert pipeline.cached_statistics(frames, 1, tmp_path, n_boot=9) == out and computed == [1]
+    assert capsys.readouterr().err == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{key}.json"]
+
+
+def test_kernel_notes_reach_the_outcome():
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                outputs=[
+                    nbformat.v4.new_output(
+                        "stream", name="stderr", text="warn\nnote: cache rebuilt\n"
+                    )
+                ]
+            )
+        ]
+    )
+    assert report.kernel_notes(nb) == ["cache rebuilt"]

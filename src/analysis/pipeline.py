@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -139,14 +141,29 @@ def cached_statistics(
         return stats.WebinarStatistics.from_dict(computed.to_dict())
     path = Path(cache_dir) / f"{statistics_key(frames, seed, n_boot)}.json"
     if path.is_file():
-        return stats.WebinarStatistics.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return stats.WebinarStatistics.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            # Truncated (a kill, a full disk) or from an incompatible writer: recompute.
+            print(
+                f"note: statistics cache {path.name} unreadable ({type(exc).__name__});"
+                " discarded and recomputed",
+                file=sys.stderr,
+            )
+            path.unlink(missing_ok=True)
     result = stats.analyse_webinar(
         dict(frames), seed=seed, n_boot=n_boot, workers=workers
     ).to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
-    tmp.replace(path)
+    # A private temporary name per writer, so two runs at once never write one file.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(result, allow_nan=False))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return stats.WebinarStatistics.from_dict(result)
 
 

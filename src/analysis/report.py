@@ -345,6 +345,17 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
     return outcome
 
 
+def kernel_notes(nb: object) -> list[str]:
+    """Return the ``note: ...`` lines the notebook's code wrote to stderr (e.g. a cache rebuilt)."""
+    lines = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output.get("text", "")
+                lines += [ln[6:] for ln in text.splitlines() if ln.startswith("note: ")]
+    return list(dict.fromkeys(lines))
+
+
 def _write_outputs(
     params: ReportParams, stage: Path, notes: list[str], progress: bool
 ) -> tuple[list[str], str | None]:
@@ -355,6 +366,8 @@ def _write_outputs(
     failed = params.output_dir.parent / f"{params.output_dir.name}.failed.ipynb"
     executed = execute_notebook(staged, progress=progress, failed_record=failed)
     names = [executed.name]
+    record = nbformat.read(executed, as_version=4)
+    notes.extend(kernel_notes(record))
     findings_path = stage / "findings.json"
     if not findings_path.is_file():
         raise ReportError(
@@ -366,7 +379,7 @@ def _write_outputs(
         names.append("figures")
     findings = json.loads(findings_path.read_text(encoding="utf-8"))
     title = str(findings.get("report", {}).get("title", params.webinar_id))
-    nb = prepare_for_export(nbformat.read(executed, as_version=4), title)
+    nb = prepare_for_export(record, title)
     if "html" in params.formats:
         (stage / "postmortem.html").write_text(export_html(nb, params.lang), encoding="utf-8")
         names.append("postmortem.html")
