@@ -128,3 +128,17 @@ def test_a_browser_failure_is_one_line_and_the_html_stays(monkeypatch, tmp_path)
         report.run_report(params, progress=False)
     assert "\n" not in str(err.value) and "RuntimeError" in str(err.value)
     assert (tmp_path / "postmortem.html").exists()
+
+
+def test_titles_reach_the_terminal_without_control_characters(monkeypatch, capsys, tmp_path):
+    title = "\x1b[2J\x1b[31mowned\x07 웨비나"
+    monkeypatch.setattr(report, "list_webinars", lambda data: {DEFAULT_WEBINAR_ID: title})
+
+    def fail(params, progress=True):
+        raise ReportError(f"cell 3: ValueError: {title}")
+
+    monkeypatch.setattr(report, "run_report", fail)
+    report.main_all([f"--data={DEFAULT_INCIDENT_DIR}", f"--out={tmp_path}", "--no-progress"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[31mowned\\x07 웨비나" in out

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -414,6 +415,23 @@ def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
     return p
 
 
+def terminal_text(value: object) -> str:
+    """Return data text safe to print: control characters (ANSI escapes) shown escaped."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in str(value)
+    )
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so a run's staging directory is removed on the way out."""
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _print_outcome(outcome: ReportOutcome) -> None:
     for path in outcome.written:
         print(f"wrote {display_path(path)}")
@@ -426,6 +444,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = _parser("python -m analysis report", one=True).parse_args(
         None if argv is None else list(argv)
     )
+    _stop_on_sigterm()
     # Everything that needs no data first; then the id, against the webinars in the data, so
     # a malformed or unknown id both get the list of the ones that exist.
     data_dir = build_params(
@@ -452,13 +471,14 @@ def main_all(argv: Iterable[str] | None = None) -> int:
     args = _parser("python -m analysis reports", one=False).parse_args(
         None if argv is None else list(argv)
     )
+    _stop_on_sigterm()
     first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
     webinars = list_webinars(first.data_dir)
     failures: dict[str, str] = {}
     done: list[str] = []
     for wid in sorted(webinars):
         out = Path(args.out) / wid if args.out else ""
-        print(f"== {wid} ({webinars[wid]})")
+        print(f"== {wid} ({terminal_text(webinars[wid])})")
         try:
             params = build_params(
                 wid,
@@ -476,5 +496,5 @@ def main_all(argv: Iterable[str] | None = None) -> int:
             failures[wid] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     print(f"reports: {len(done)} of {len(webinars)} written")
     for wid, why in failures.items():
-        print(f"failed {wid}: {why}")
+        print(f"failed {wid}: {terminal_text(why)}")
     return 1 if failures else 0
