@@ -38,7 +38,7 @@ def payload(field: str, *, quote: bool = True) -> str:
         f"<img src={q}http://{EVIL_HOST}/{field}.png{q}> "
         f"<iframe src=file:///etc/hostname></iframe> "
         f"[link](http://{EVIL_HOST}) http://{EVIL_HOST}/bare "
-        f"$x^2$ | *{field}* _u_ ~~s~~ &amp; {{}}"
+        f"$x^2$ $\\frac{{$ | *{field}* _u_ ~~s~~ &amp; {{}}"
     )
 
 

@@ -71,3 +71,21 @@ def test_numbers_and_p_values_are_formatted_for_readers():
     assert narrative.fmt_number(None) == "–"
     assert narrative.fmt_rate(1 / 3) == "33.33%"
     assert narrative.fmt_p(0.0004) == "< 0.001" and narrative.fmt_p(0.05) == "0.050"
+
+
+def test_figure_labels_from_the_data_are_text_not_math():
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from analysis import plots
+
+    plots.configure_plots()
+    fig, ax = plt.subplots()
+    # Invalid mathtext: drawn as math it would fail the whole figure (and the report).
+    for label in (r"22P02:$\frac{$", "$}$", r"$x^^2$"):
+        ax.plot([0, 1], label=label)
+    ax.set_title(r"$\undefined{x}$")
+    ax.legend()
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)

@@ -52,6 +52,9 @@ def configure_plots() -> bool:
     if found:
         plt.rcParams["font.family"] = [HANGUL_FONT]
     plt.rcParams["svg.hashsalt"] = SVG_HASHSALT
+    # Labels carry data (class keys hold constraint names taken from messages): "$...$" in one
+    # is text, never mathtext, which would render it differently or fail the whole figure.
+    plt.rcParams["text.parse_math"] = False
     plt.rcParams["figure.dpi"] = DPI
     plt.rcParams["savefig.dpi"] = DPI
     plt.rcParams["axes.titleweight"] = "bold"
