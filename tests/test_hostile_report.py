@@ -14,18 +14,18 @@ import asyncio
 import html
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from _hostile_data import EVIL_HOST, LOCAL_SECRET_TEXT, PAYLOADS, SECRETS, build_hostile_incident
 
-from analysis import report
-from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID, INTERIM_DIR
+from analysis import pipeline, report
+from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
 from analysis.params import build_params
 
 pytestmark = pytest.mark.notebook
@@ -41,7 +41,6 @@ SHOWN = (
     "file_name",
 )
 CHROMIUM = report.find_chromium()
-STARTED = 0.0  # when the hostile report began: cache files written since are its
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium")
 
 PROBE = """
@@ -80,15 +79,22 @@ FOREIGN = """
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory) -> Path:
     """The hostile incident's report of the main webinar (HTML, and PDF when Chromium exists)."""
-    global STARTED
-    STARTED = time.time() - 1
     if not (DEFAULT_INCIDENT_DIR / "incident.json").exists():
         pytest.skip("shipped incident not generated (make data)")
     data = build_hostile_incident(tmp_path_factory.mktemp("hostile") / "incident")
     out = tmp_path_factory.mktemp("hostile-report") / "report"
     formats = "html,pdf" if CHROMIUM else "html"
     params = build_params(DEFAULT_WEBINAR_ID, data, formats=formats, output_dir=out)
-    report.run_report(params, progress=False)
+    # Caches of its own, so every cache file the run reads or writes can be searched.
+    saved = os.environ.get(pipeline.ENV_CACHE_DIR)
+    os.environ[pipeline.ENV_CACHE_DIR] = str(out.parent / "cache")
+    try:
+        report.run_report(params, progress=False)
+    finally:
+        if saved is None:
+            os.environ.pop(pipeline.ENV_CACHE_DIR)
+        else:
+            os.environ[pipeline.ENV_CACHE_DIR] = saved
     return out
 
 
@@ -238,8 +244,9 @@ def _texts(path: Path) -> list[str]:
 
 def test_no_planted_secret_in_any_output_or_cache_file(hostile_report):
     files = [p for p in hostile_report.rglob("*") if p.is_file()]
-    files += [p for p in INTERIM_DIR.rglob("*") if p.is_file() and p.stat().st_mtime >= STARTED]
+    files += [p for p in (hostile_report.parent / "cache").rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in files), "the ingest cache was not written"
+    assert any(p.parent.name == "stats" for p in files), "the statistics cache was not written"
     found = []
     for path in files:
         texts = _texts(path)

@@ -325,9 +325,9 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
             f"figures and PDF need the Hangul font {HANGUL_FONT}: install Debian package"
             " fonts-noto-cjk (run 'bash scripts/install-system-deps.sh' as root)"
         )
-    outputs.check_replaceable(target)
-    had_pdf = (target / "postmortem.pdf").is_file()
     try:
+        outputs.check_replaceable(target)
+        had_pdf = (target / "postmortem.pdf").is_file()
         with outputs.Staging(target) as stage:
             names, pdf_failure = _write_outputs(params, stage.path, notes, progress)
             stage.publish()
