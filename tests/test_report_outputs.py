@@ -153,6 +153,34 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_run(tmp_path, monkeypat
     assert _leftovers(out) == []
 
 
+def test_a_write_cut_short_by_the_system_is_one_line_and_leaves_the_previous_run(tmp_path):
+    """A real short write: the kernel refuses to grow a file past RLIMIT_FSIZE mid-write."""
+    import resource
+
+    out = tmp_path / "w"
+    _run(out, "previous")
+    before = _snapshot(out)
+    message = tmp_path / "message.txt"
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _fake_report.install("big" * 20_000, 0.0)
+            # Python ignores SIGXFSZ, so the write fails with EFBIG after a partial write.
+            resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, resource.RLIM_INFINITY))
+            try:
+                report.run_report(_params(out, "html,pdf"), progress=False)
+            except ReportError as exc:
+                message.write_text(str(exc))
+                code = 3
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
+    text = message.read_text()
+    assert "\n" not in text and "file too large" in text and "unchanged" in text
+    assert _snapshot(out) == before and _leftovers(out) == []
+
+
 def test_an_unwritable_parent_is_one_line(tmp_path, monkeypatch):
     _fake_in_process(monkeypatch)
     parent = tmp_path / "reports"

@@ -182,6 +182,7 @@ def describe_os_error(exc: OSError, where: Path) -> str:
     """Return one line for a write failure while making a report into ``where``."""
     reason = {
         errno.ENOSPC: "no space left on the device",
+        errno.EFBIG: "file too large for the file-size limit",
         errno.EDQUOT: "disk quota exceeded",
         errno.EACCES: "permission denied",
         errno.EPERM: "operation not permitted",
