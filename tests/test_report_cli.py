@@ -142,3 +142,12 @@ def test_titles_reach_the_terminal_without_control_characters(monkeypatch, capsy
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[31mowned\\x07 웨비나" in out
+
+
+def test_error_lines_escape_control_characters(capsys):
+    from analysis.__main__ import main
+
+    assert main(["check", "--data", "/nonexistent/\x1b[2Jx\x07"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b[2Jx\\x07" in err
+    assert err.count("\n") == 1

@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
     except AnalysisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from analysis._util import terminal_text
+
+        print(f"error: {terminal_text(exc)}", file=sys.stderr)
         return 2
 
 

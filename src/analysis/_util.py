@@ -100,3 +100,15 @@ def jsonable(value: object, time: Callable[[pd.Timestamp], object] = pd.Timestam
     if isinstance(value, pd.Timestamp):
         return time(value)
     return value
+
+
+def terminal_text(value: object) -> str:
+    """Return text safe to print on a terminal: control characters (ANSI escapes) escaped.
+
+    Data (titles, file names, messages) reaches error lines and progress output; an escape
+    sequence in it must show as text, not clear or recolour the user's terminal.
+    """
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in str(value)
+    )

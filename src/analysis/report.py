@@ -28,6 +28,7 @@ from nbconvert.exporters.webpdf import WebPDFExporter
 from traitlets import Unicode
 
 from analysis import outputs
+from analysis._util import terminal_text
 from analysis.config import DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.exceptions import AnalysisError, ReportError
 from analysis.params import FORMATS, ReportParams, build_params, display_path
@@ -413,14 +414,6 @@ def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
     p.add_argument("--out", default="", help="output directory (default: reports/<webinar>)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
-
-
-def terminal_text(value: object) -> str:
-    """Return data text safe to print: control characters (ANSI escapes) shown escaped."""
-    return "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-        for ch in str(value)
-    )
 
 
 def _stop_on_sigterm() -> None:
