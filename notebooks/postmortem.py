@@ -33,7 +33,7 @@ seed = 20260206  # seed of every bootstrap and surrogate null
 output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 
 # %% tags=["remove-cell"]
-from analysis import audit, narrative, pipeline, plots
+from analysis import audit, narrative, pipeline, plots, stats
 from analysis.error_classes import tabulate_classes
 from analysis.findings import write_findings
 from analysis.params import build_params
@@ -80,7 +80,7 @@ timeline.moments
 
 # %% tags=["remove-cell", "stage"]
 statistics = pipeline.run_statistics(timeline, params, settings)
-statistics.to_frame()
+stats.tabulate_statistics(statistics)
 
 # %% tags=["remove-cell", "stage"]
 quality = pipeline.run_audit(incident, timeline)

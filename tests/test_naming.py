@@ -136,7 +136,7 @@ def test_capacity_resource(cls, resource):
 
 
 def test_collect_semantics_takes_the_modal_values():
-    from analysis.timeline import ErrorClass
+    from analysis.error_classes import ErrorClass
 
     ts = pd.Timestamp("2026-01-01", tz="UTC")
     db = pd.DataFrame(

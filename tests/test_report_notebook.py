@@ -1,4 +1,5 @@
-"""The committed notebook pair: in sync, without outputs, a tagged parameters cell, thin cells."""
+"""The committed notebooks: each pair in sync, without outputs, a tagged parameters cell, thin
+cells; the postmortem's stage cells hidden from the report."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ast
 
 import jupytext
 import nbformat
+import pytest
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.params import build_params
@@ -14,13 +16,27 @@ IPYNB = NOTEBOOKS_DIR / "postmortem.ipynb"
 SCRIPT = NOTEBOOKS_DIR / "postmortem.py"
 
 
+def _committed(pattern: str) -> list:
+    return sorted(p for p in NOTEBOOKS_DIR.rglob(pattern) if ".ipynb_checkpoints" not in p.parts)
+
+
+#: Every committed notebook, as its py:percent twin (the reviewed source).
+SCRIPTS = _committed("*.py")
+
+
 def _code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_ipynb_and_py_percent_hold_the_same_cells():
-    paired = nbformat.read(IPYNB, as_version=4)
-    script = jupytext.read(SCRIPT)
+def test_every_notebook_is_a_pair():
+    assert SCRIPT in SCRIPTS and len(SCRIPTS) >= 2  # the report and the exploratory walk
+    assert _committed("*.ipynb") == [s.with_suffix(".ipynb") for s in SCRIPTS]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_ipynb_and_py_percent_hold_the_same_cells(script):
+    paired = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    script = jupytext.read(script)
     assert [(c.cell_type, c.source) for c in paired.cells] == [
         (c.cell_type, c.source) for c in script.cells
     ]
@@ -29,8 +45,9 @@ def test_ipynb_and_py_percent_hold_the_same_cells():
     ]
 
 
-def test_committed_notebook_has_no_outputs_and_names_the_project_kernel():
-    nb = nbformat.read(IPYNB, as_version=4)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_committed_notebook_has_no_outputs_and_names_the_project_kernel(script):
+    nb = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
     assert all(c.outputs == [] and c.execution_count is None for c in _code_cells(nb))
     assert nb.metadata["kernelspec"]["name"] == KERNEL_NAME
 
@@ -51,8 +68,11 @@ def test_parameters_cell_is_tagged_and_its_defaults_validate():
     assert params.lang == "ko" and params.display_tz == "Asia/Seoul"
 
 
-def test_cells_only_call_into_the_package():
-    nb = nbformat.read(IPYNB, as_version=4)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_cells_only_call_into_the_package(script):
+    nb = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
     for cell in _code_cells(nb):
         tree = ast.parse(cell.source)
         defined = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]

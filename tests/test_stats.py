@@ -294,7 +294,8 @@ def test_results_are_plain_json_and_deterministic():
     assert isinstance(cls.threshold.k, float) and isinstance(cls.seed, int)
     assert cls.hinge_test.n_boot == 19
     assert one.classes["a"].seed != cls.seed
-    assert list(one.to_frame()["error_class"]) == ["a", "b"]
+    assert list(stats.tabulate_statistics(one)["error_class"]) == ["a", "b"]
+    assert list(stats.tabulate_statistics(None).columns) == list(stats.STATISTICS_COLUMNS)
 
 
 def test_results_rebuild_from_their_json_form():

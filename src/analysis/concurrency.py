@@ -362,3 +362,60 @@ def minute_concurrency(
     out = out[["minute", "concurrency", "samples"]]
     out.attrs["leading_minutes_filled"] = filled
     return out
+
+
+def tabulate_webinars(
+    incident: object, *, start: object = None, end: object = None
+) -> pd.DataFrame:
+    """Every webinar of the incident with what the window holds of it, most sampled first.
+
+    Returns
+    -------
+    DataFrame: webinar_id, title, starts_at, ends_at, samples (concurrency samples in the
+    window), peak, peak_ts, sessions (overlapping the window), registrations. Webinars known
+    only from concurrency samples (not in ``webinars``) are listed with an empty title.
+    """
+    start, end = resolve_window(incident, start, end)
+    conc = incident.concurrency
+    known = incident.webinars.set_index("webinar_id") if len(incident.webinars) else None
+    ids = sorted(set(incident.webinars["webinar_id"].dropna()) | set(conc["webinar_id"].dropna()))
+    rows = []
+    for wid in ids:
+        samples = select_webinar(conc, wid)
+        inside = samples[(samples["ts"] >= start) & (samples["ts"] < end)]
+        peak, peak_ts = find_peak(inside)
+        meta = known.loc[wid] if known is not None and wid in known.index else None
+        rows.append(
+            {
+                "webinar_id": str(wid),
+                "title": None if meta is None else meta.get("title"),
+                "starts_at": None if meta is None else meta.get("starts_at"),
+                "ends_at": None if meta is None else meta.get("ends_at"),
+                "samples": int(len(inside)),
+                "peak": peak,
+                "peak_ts": peak_ts,
+                "sessions": int(
+                    len(select_sessions(select_webinar(incident.sessions, wid), start, end))
+                ),
+                "registrations": int((incident.registrations["webinar_id"] == wid).sum()),
+            }
+        )
+    cols = ["webinar_id", "title", "starts_at", "ends_at", "samples", "peak", "peak_ts",
+            "sessions", "registrations"]  # fmt: skip
+    table = pd.DataFrame(rows, columns=cols)
+    return table.sort_values(["samples", "webinar_id"], ascending=[False, True], kind="stable")
+
+
+def busiest_webinar(incident: object, *, start: object = None, end: object = None) -> str:
+    """Return the webinar with the most concurrency samples in the window (ties: by id).
+
+    Raises
+    ------
+    TimelineError
+        When the incident knows no webinar at all.
+    """
+    table = tabulate_webinars(incident, start=start, end=end)
+    if table.empty:
+        raise TimelineError("webinar_id: the incident has no webinar (webinars.csv and the "
+                            "viewer counts are both empty)")  # fmt: skip
+    return str(table["webinar_id"].iloc[0])

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import audit, findings, stats, timeline
-from analysis.config import INTERIM_DIR
+from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR
 from analysis.exceptions import ParameterError
 from analysis.params import ReportParams
 
@@ -90,10 +90,16 @@ def read_workers(value: str | None) -> int:
 
 def load(params: ReportParams, settings: Settings | None = None) -> object:
     """Ingest the incident directory of ``params`` (the Parquet cache under ``cache_dir``)."""
+    return load_directory(params.data_dir, settings)
+
+
+def load_directory(data_dir: str | Path, settings: Settings | None = None) -> object:
+    """Ingest an incident directory (empty: the shipped incident) before any webinar is chosen."""
     from analysis.ingest import load_incident
 
     settings = read_settings() if settings is None else settings
-    return load_incident(params.data_dir, cache_dir=settings.cache_dir, progress=False)
+    directory = Path(data_dir) if str(data_dir).strip() else DEFAULT_INCIDENT_DIR
+    return load_incident(directory, cache_dir=settings.cache_dir, progress=False)
 
 
 def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:

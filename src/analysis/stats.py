@@ -400,28 +400,39 @@ class WebinarStatistics(_ToDict):
     supabase_limits: tuple
     classes: dict[str, ClassResult]
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per class: counts, verdict, hinge p-values, K with its interval, lag, g."""
-        rows = []
-        for key, res in self.classes.items():
-            test, fit, v = res.hinge_test, res.threshold, res.verdict
-            rows.append(
-                {
-                    "error_class": key,
-                    "errors": res.total_errors,
-                    "requests": res.total_requests,
-                    "verdict": v.label,
-                    "hinge_p": None if test is None else test.p_value,
-                    "hinge_p_bursty_null": None if test is None else test.p_value_bursty_null,
-                    "k": None if fit is None else fit.k,
-                    "k_low": None if fit is None else fit.k_low,
-                    "k_high": None if fit is None else fit.k_high,
-                    "lag_minutes": None if fit is None else fit.lag_minutes,
-                    "elasticity": v.elasticity,
-                    "residual_phi": v.residual_phi,
-                }
-            )
-        return pd.DataFrame(rows)
+
+#: Columns of :func:`tabulate_statistics`, one row per class.
+STATISTICS_COLUMNS = (
+    "error_class", "errors", "requests", "verdict", "hinge_p", "hinge_p_bursty_null", "k",
+    "k_low", "k_high", "lag_minutes", "elasticity", "residual_phi",
+)  # fmt: skip
+
+
+def tabulate_statistics(statistics: WebinarStatistics | None) -> pd.DataFrame:
+    """Return one row per class: counts, verdict, hinge p-values, K with its interval, lag, g.
+
+    None (a window without error classes) gives the empty table with the same columns.
+    """
+    rows = []
+    for key, res in ({} if statistics is None else statistics.classes).items():
+        test, fit, v = res.hinge_test, res.threshold, res.verdict
+        rows.append(
+            (
+                key,
+                res.total_errors,
+                res.total_requests,
+                v.label,
+                None if test is None else test.p_value,
+                None if test is None else test.p_value_bursty_null,
+                None if fit is None else fit.k,
+                None if fit is None else fit.k_low,
+                None if fit is None else fit.k_high,
+                None if fit is None else fit.lag_minutes,
+                v.elasticity,
+                v.residual_phi,
+            )  # fmt: skip
+        )
+    return pd.DataFrame(rows, columns=list(STATISTICS_COLUMNS))
 
 
 # --------------------------------------------------------------------------------------------
