@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats
+from analysis._util import format_utc, jsonable
 from analysis.audit import QualityIssue
 from analysis.exceptions import ReportError
 from analysis.params import ReportParams, display_path
@@ -85,37 +86,9 @@ class Analysis:
     quality: tuple[QualityIssue, ...]
 
 
-def iso(ts: object) -> str | None:
-    """Return a UTC ISO-8601 string (``Z``) for a timestamp, None for a missing one."""
-    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):
-        return None
-    return (
-        pd.Timestamp(ts)
-        .tz_convert("UTC")
-        .strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        .replace(".000000Z", "Z")
-    )
-
-
 def plain(value: object) -> object:
-    """Convert nested numpy/pandas values to JSON types; NaN and infinities become None."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, pd.Timestamp):
-        return iso(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
+    """Convert nested numpy/pandas values to JSON types: times as UTC ``Z``, NaN as None."""
+    return jsonable(value, time=format_utc)
 
 
 def compile_findings(
@@ -159,7 +132,7 @@ def compile_findings(
             "project_ref": manifest.get("project_ref"),
             "lang": params.lang,
             "display_tz": timeline.display_tz,
-            "window": {"start": iso(timeline.start), "end": iso(timeline.end)},
+            "window": {"start": format_utc(timeline.start), "end": format_utc(timeline.end)},
             "bucket_minutes": params.bucket_minutes,
             "seed": params.seed,
             "status": "draft",
@@ -194,8 +167,8 @@ def summarize_buckets(buckets: pd.DataFrame) -> list[dict]:
     """Buckets as records: UTC edges, max, min, samples, time-weighted mean."""
     return [
         {
-            "start": iso(row.bucket_start),
-            "end": iso(row.bucket_end),
+            "start": format_utc(row.bucket_start),
+            "end": format_utc(row.bucket_end),
             "max": None if pd.isna(row.max) else int(row.max),
             "min": None if pd.isna(row.min) else int(row.min),
             "samples": int(row.samples),
@@ -227,9 +200,9 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 "count": errors,
                 "requests": requests,
                 "rate": errors / requests if requests else None,
-                "first": iso(cls.first_ts),
-                "last": iso(cls.last_ts),
-                "peak_minute": None if peak is None else iso(peak["minute"]),
+                "first": format_utc(cls.first_ts),
+                "last": format_utc(cls.last_ts),
+                "peak_minute": None if peak is None else format_utc(peak["minute"]),
                 "peak_count": 0 if peak is None else int(peak["errors"]),
             }
         )
@@ -269,7 +242,7 @@ def summarize_moments(moments: pd.DataFrame) -> list[dict]:
     """Key moments as records with their evidence (source, filter, count)."""
     return [
         {
-            "at": iso(row.ts),
+            "at": format_utc(row.ts),
             "kind": str(row.kind),
             "subject": str(row.subject),
             "description": str(row.description),
@@ -439,7 +412,7 @@ def summarize_change_points(classes: Mapping[str, ClassResult]) -> list[dict]:
 
 def _first_above(conc: pd.DataFrame, value: float) -> str | None:
     above = conc[conc["viewers"] > value]
-    return iso(above["ts"].iloc[0]) if len(above) else None
+    return format_utc(above["ts"].iloc[0]) if len(above) else None
 
 
 def summarize_detection(
@@ -460,7 +433,7 @@ def summarize_detection(
         for lim in supabase_limits
         if (lim["product"], lim["tier"]) in DETECTION_LIMITS
     ]
-    first_sample = iso(conc["ts"].iloc[0]) if len(conc) else None
+    first_sample = format_utc(conc["ts"].iloc[0]) if len(conc) else None
     crossings = [
         {
             **lim,
@@ -504,15 +477,15 @@ def summarize_detection(
         else {"at": first_error["first"], "error_class": first_error["key"]},
         "first_surge": None
         if first_surge is None
-        else {"at": iso(first_surge["ts"]), "error_class": str(first_surge["subject"])},
+        else {"at": format_utc(first_surge["ts"]), "error_class": str(first_surge["subject"])},
         "earliest_rule": None if earliest is None else earliest["rule"],
         "lead_minutes": lead,
         "first_human_action": None
         if timed.empty
-        else {"at": iso(timed["ts"].iloc[0]), "label": str(timed["description"].iloc[0])},
+        else {"at": format_utc(timed["ts"].iloc[0]), "label": str(timed["description"].iloc[0])},
         "untimed_human_actions": [str(label) for label in notes[notes["ts"].isna()]["subject"]],
         "limit_changes": [
-            {"at": iso(row.ts), "value": plain(row.value)}
+            {"at": format_utc(row.ts), "value": plain(row.value)}
             for row in moments[moments["kind"] == "limit_change"].itertuples()
         ],
     }

@@ -39,6 +39,7 @@ import pandas as pd
 import ruptures
 from scipy import optimize, special
 
+from analysis._util import jsonable
 from analysis.exceptions import StatsError
 
 # --------------------------------------------------------------------------------------------
@@ -140,26 +141,6 @@ PELT_PENALTY_MULTIPLIERS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
 # --------------------------------------------------------------------------------------------
 
 
-def _plain(value):
-    """Convert numpy scalars/arrays and nested containers to plain JSON types (NaN -> None)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return None if not math.isfinite(value) else value
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
 class _ToDict:
     """Mixin: ``to_dict()`` and ``from_dict()`` for frozen result dataclasses.
 
@@ -169,7 +150,8 @@ class _ToDict:
 
     def to_dict(self) -> dict:
         """Return the result as plain JSON-serialisable types."""
-        return _plain({f.name: _as_value(getattr(self, f.name)) for f in dataclasses.fields(self)})
+        fields = dataclasses.fields(self)
+        return jsonable({f.name: _as_value(getattr(self, f.name)) for f in fields})
 
     @classmethod
     def from_dict(cls, data: dict):

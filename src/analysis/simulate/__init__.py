@@ -3,7 +3,7 @@
 from analysis.simulate.incident import (
     BucketTarget,
     DataIntegrityError,
-    ErrorClass,
+    ErrorProcess,
     IncidentParams,
     SimulatedIncident,
     WebinarSpec,
@@ -21,7 +21,7 @@ from analysis.simulate.volume import VolumeExport, generate_edge_log_volume
 __all__ = [
     "BucketTarget",
     "DataIntegrityError",
-    "ErrorClass",
+    "ErrorProcess",
     "IncidentParams",
     "SimulatedIncident",
     "VolumeExport",

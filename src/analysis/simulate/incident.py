@@ -112,7 +112,7 @@ class WebinarSpec:
 
 
 @dataclass(frozen=True)
-class ErrorClass:
+class ErrorProcess:
     """One error process: its driver, its size (exact count or rate), its lag and link.
 
     ``driver``: ``"session_start"`` (client bugs run on each session start),
@@ -139,7 +139,7 @@ class IncidentParams:
     window_start: datetime
     window_minutes: int
     webinars: tuple[WebinarSpec, ...]
-    errors: tuple[ErrorClass, ...]
+    errors: tuple[ErrorProcess, ...]
     display_tz: str = "Asia/Seoul"
     bucket_minutes: int = 5
     sample_every_s: float = 15.0
@@ -277,12 +277,12 @@ def shipped_params() -> IncidentParams:
         sample_span=(45.2, 57.2),
     )
     errors = (
-        ErrorClass("registrations_pkey", "session_start", 48),
-        ErrorClass("undefined_column", "session_start", 24),
-        ErrorClass("marketing_stats", "session_start", 24),
-        ErrorClass("uuid_null", "session_start", 12),
-        ErrorClass("realtime_disconnect", "realtime_excess", 48),
-        ErrorClass("pool_exhausted", "db_excess", 16),
+        ErrorProcess("registrations_pkey", "session_start", 48),
+        ErrorProcess("undefined_column", "session_start", 24),
+        ErrorProcess("marketing_stats", "session_start", 24),
+        ErrorProcess("uuid_null", "session_start", 12),
+        ErrorProcess("realtime_disconnect", "realtime_excess", 48),
+        ErrorProcess("pool_exhausted", "db_excess", 16),
     )
     return IncidentParams(
         name="2026-02-06-eventlive",
@@ -412,7 +412,7 @@ def synthetic_params(
         shape=shape,
     )
     errors = tuple(
-        ErrorClass(kind, "session_start", None, rate=bug_rate * share, lag_s=lag_s, link=link)
+        ErrorProcess(kind, "session_start", None, rate=bug_rate * share, lag_s=lag_s, link=link)
         for kind, share in (
             ("registrations_pkey", 1.0),
             ("undefined_column", 0.5),
@@ -420,8 +420,8 @@ def synthetic_params(
             ("uuid_null", 0.25),
         )
     ) + (
-        ErrorClass("realtime_disconnect", "realtime_excess", None, disconnect_rate, lag_s, link),
-        ErrorClass("pool_exhausted", "db_excess", None, disconnect_rate, lag_s, link),
+        ErrorProcess("realtime_disconnect", "realtime_excess", None, disconnect_rate, lag_s, link),
+        ErrorProcess("pool_exhausted", "db_excess", None, disconnect_rate, lag_s, link),
     )
     return IncidentParams(
         name=f"simulated-{seed}",
@@ -812,7 +812,7 @@ def _registration_times(
 
 def _session_errors(
     params: IncidentParams,
-    err: ErrorClass,
+    err: ErrorProcess,
     births: list[Session],
     regs: list[dict],
     n_seconds: int,
@@ -1432,7 +1432,7 @@ def truth_of(params: IncidentParams) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def read_manifest(path: Path) -> dict[str, str]:
+def read_checksums(path: Path) -> dict[str, str]:
     """Read a ``sha256sum``-format manifest into ``{relative path: hex digest}``."""
     if not path.is_file():
         raise DataIntegrityError(f"{path}: checksum manifest missing; expected a SHA256SUMS file")
@@ -1454,8 +1454,8 @@ def verify_directory(directory: Path, regenerated: Path) -> int:
     files need not be committed). Returns the number of files verified; raises
     ``DataIntegrityError`` naming the first file that differs.
     """
-    manifest = read_manifest(directory / "SHA256SUMS")
-    fresh = read_manifest(regenerated / "SHA256SUMS")
+    manifest = read_checksums(directory / "SHA256SUMS")
+    fresh = read_checksums(regenerated / "SHA256SUMS")
     for name in sorted(set(manifest) | set(fresh)):
         if manifest.get(name) != fresh.get(name):
             raise DataIntegrityError(
