@@ -155,6 +155,15 @@ def test_pdf_shows_the_values_as_text(hostile_report):
         check=True,
     ).stdout
     assert "pwned('title')" in " ".join(text.split())
+    if shutil.which("pdfimages"):
+        # The embedded figures still print: only foreign requests are refused.
+        listing = subprocess.run(
+            ["pdfimages", "-list", str(hostile_report / "postmortem.pdf")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert len(listing.splitlines()) - 2 >= len(list((hostile_report / "figures").iterdir()))
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):
