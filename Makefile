@@ -70,7 +70,7 @@ fetch: override export PM_OUT = $(value OUT)
 fetch: override export PM_FLAVOUR = $(value FLAVOUR)
 fetch: override export PM_DISPLAY_TZ = $(value DISPLAY_TZ)
 fetch: override export PM_MODE = $(value MODE)
-fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..] [FLAVOUR=clickhouse]
+fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..] [FLAVOUR=clickhouse] [MODE=hybrid]
 	@$(BIN)/python -m analysis fetch "--project-ref=$$PM_PROJECT_REF" "--start=$$PM_START" "--end=$$PM_END" "--out=$$PM_OUT" "--flavour=$$PM_FLAVOUR" "--display-tz=$$PM_DISPLAY_TZ" "--mode=$$PM_MODE"
 
 test: setup ## Run the test suite (unit, pipeline and notebook layers; slow simulations excluded)

@@ -14,7 +14,7 @@ and server, so nothing waits for real), CPU time of the fetch, and how many call
 would need for the same window (from the store's own counts, asked through the same API).
 Exit status 1 if the target is missed.
 
-Usage: ``python benchmarks/bench_fetch.py [--hours 6] [--rate 500]``.
+Usage: ``python benchmarks/bench_fetch.py [--hours 6] [--rate 500] [--flavour both]``.
 """
 
 from __future__ import annotations
@@ -215,7 +215,13 @@ class VirtualClock:
             self.t += seconds
 
 
-_LIT = r"timestamp_micros\((\d+)\)"
+# A timestamp literal of either flavour: BigQuery µs, or ClickHouse text.
+_LIT = r"(?:timestamp_micros\((\d+)\)|toDateTime64\('([^']+)', 6, 'UTC'\))"
+
+
+def _literal_us(match: re.Match, at: int = 1) -> int:
+    micros, text = match.group(at), match.group(at + 1)
+    return int(micros) if micros else _to_us(fetch.row_timestamp(text))
 
 
 class SyntheticApi:
@@ -282,12 +288,13 @@ class SyntheticApi:
         lo = re.search(rf"timestamp >= {_LIT}", sql)
         hi = re.search(rf"timestamp < {_LIT}", sql)
         # The API window (start exclusive) and the query's own predicate, in whole minutes here.
-        lo_us = max(_to_us(start) + 1, int(lo.group(1)) if lo else 0)
-        hi_us = min(_to_us(end) + 1, int(hi.group(1)) if hi else 1 << 62)
+        lo_us = max(_to_us(start) + 1, _literal_us(lo) if lo else 0)
+        hi_us = min(_to_us(end) + 1, _literal_us(hi) if hi else 1 << 62)
         first = max(0, -(-(lo_us - _to_us(DAY)) // 60_000_000))
         last = min(1440, -(-(hi_us - _to_us(DAY)) // 60_000_000))
         minutes = range(first, last)
-        rows = self._result(sql, minutes, limit)
+        bigquery = urlsplit(handler.path).path.endswith("/logs.all")
+        rows = self._result(sql, minutes, limit, bigquery)
         return 200, {"result": rows, "error": None}
 
     def _limited(self) -> bool:
@@ -301,12 +308,17 @@ class SyntheticApi:
         self._accepted.append(now)
         return False
 
-    def _result(self, sql: str, minutes: range, limit: int) -> list[dict]:
+    def _result(self, sql: str, minutes: range, limit: int, bigquery: bool) -> list[dict]:
         p = self.project
-        source = re.search(r"\bfrom (\w+)", sql).group(1)
-        errors_only = "status_code >= 400" in sql
-        severe = "error_severity in" in sql
-        billing = re.search(r"(not )?regexp_contains\(t\.event_message, '\^Billing", sql)
+        if bigquery:
+            source = re.search(r"\bfrom (\w+)", sql).group(1)
+        else:
+            source = re.search(r"source = '(\w+)'", sql).group(1)
+        errors_only = re.search(r"status_code'?\]?\)? >= 400", sql) is not None
+        severe = re.search(r"error_severity'?\]? in", sql) is not None
+        billing = re.search(
+            r"(not )?(?:regexp_contains|startsWith)\(\S*event_message, '\^?Billing", sql
+        )
         if source == "edge_logs":
             kind, per_minute = (
                 ("edge_errors", p.error_requests) if errors_only else (None, p.requests)
@@ -320,8 +332,9 @@ class SyntheticApi:
         else:
             kind, per_minute = None, lambda m: p.realtime_events(m) + p.billing_samples(m)
 
-        def stamp(m: int) -> int:
-            return _to_us(DAY + m * MINUTE)
+        def stamp(m: int) -> int | str:
+            moment = DAY + m * MINUTE
+            return _to_us(moment) if bigquery else moment.strftime("%Y-%m-%d %H:%M:%S")
 
         if "as status_class" in sql:
             out = []
@@ -364,25 +377,52 @@ class SyntheticApi:
                 }
                 for m in minutes[:limit]
             ]
-        if "as minute, count(*) as n" in sql:
+        if re.search(r"as minute, count\(\*?\) as n", sql):
             found = ({"minute": stamp(m), "n": per_minute(m)} for m in minutes)
             return [r for r in found if r["n"]][:limit]
-        if "count(*) as n" in sql:
+        if re.search(r"count\(\*?\) as n", sql):
             return [{"n": sum(per_minute(m) for m in minutes)}]
         if kind is None:
             raise ValueError("the benchmark fetches only the hybrid raw queries")
         after = re.search(
-            rf"timestamp > {_LIT} or \(t\.timestamp = {_LIT} and t\.id > '([^']*)'", sql
+            rf"timestamp > {_LIT} or \(\S*timestamp = {_LIT} and \S*id > '([^']*)'", sql
         )
-        cursor = (int(after.group(1)), after.group(3)) if after else None
+        cursor = (_literal_us(after), after.group(5)) if after else None
+        columns = re.findall(r"nullIf\(log_attributes\['([^']+)'\], ''\) as `[^`]+`", sql)
         out = []
         for m in minutes:
             for row in p.rows(kind, m):
                 if cursor is None or (row["timestamp"], row["id"]) > cursor:
-                    out.append(row)
+                    out.append(row if bigquery else _clickhouse(row, source, columns))
                     if len(out) == limit:
                         return out
         return out
+
+
+def _clickhouse(row: dict, source: str, columns: list[str]) -> dict:
+    """Return the ClickHouse view of a row: text timestamp, the attribute columns asked."""
+    attributes: dict[str, str] = {}
+
+    def flatten(prefix: str, value) -> None:
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}.{key}" if prefix else key, inner)
+        elif value is not None:
+            attributes[prefix] = str(value)
+
+    flatten("", row["metadata"])
+    moment = EPOCH + timedelta(microseconds=row["timestamp"])
+    out = {
+        "id": row["id"],
+        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+        "event_message": row["event_message"],
+        "severity_text": "ERROR" if attributes.get("level") == "error" else "INFO",
+        "source": source,
+    }
+    out.update({key: attributes.get(key) for key in columns})
+    return out
 
 
 def _round(value: datetime) -> datetime:
@@ -390,14 +430,16 @@ def _round(value: datetime) -> datetime:
     return floor + MINUTE if value - floor >= timedelta(seconds=30) else floor
 
 
-def raw_calls_needed(client: fetch.ApiClient, start: datetime, end: datetime) -> tuple[int, int]:
+def raw_calls_needed(
+    client: fetch.ApiClient, flavour: str, start: datetime, end: datetime
+) -> tuple[int, int]:
     """Count the calls raw mode would make (pages + two counts per piece) and its rows."""
     calls = rows = 0
     for source in fetch.SOURCES:
-        sql = fetch.strip_sql_comments(fetch.load_query(source, "bigquery"))
+        sql = fetch.strip_sql_comments(fetch.load_query(source, flavour))
         for left, right in fetch.split_window(start, end):
             found = client.query_logs(
-                fetch.count_sql(sql, "bigquery", left, right),
+                fetch.count_sql(sql, flavour, left, right),
                 *fetch.api_bounds(left, right),
                 f"{source} count",
             )
@@ -407,61 +449,77 @@ def raw_calls_needed(client: fetch.ApiClient, start: datetime, end: datetime) ->
     return calls, rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; return 1 if the target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=6.0)
-    parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
-    args = parser.parse_args(argv)
-    project = Project(args.rate)
-    start = DAY + timedelta(hours=11)
-    end = start + timedelta(hours=args.hours)
-    day_total = sum(project.requests(m) for m in range(1440))
-    print(f"simulated project: {day_total:,} requests in 24 h ({day_total / 86400:.0f}/s)")
+def run_flavour(project: Project, flavour: str, start: datetime, end: datetime) -> int:
+    """Fetch the window in hybrid mode with ``flavour``; print what it took; return calls."""
     clock = VirtualClock()
     with SyntheticApi(project, clock) as api, tempfile.TemporaryDirectory() as tmp:
         client = fetch.ApiClient(
             project_ref=REF,
             token=TOKEN,
+            flavour=flavour,
             base_url=api.base_url,
             min_interval=1.0,  # the documented pace: 60 calls a minute
             sleep=clock.sleep,
             clock=clock.now,
             timeout=60,
         )
+        out = Path(tmp) / "hybrid"
         plan = fetch.FetchPlan(
-            project_ref=REF, start=start, end=end, out_dir=Path(tmp) / "hybrid", mode="hybrid"
+            project_ref=REF, start=start, end=end, out_dir=out, flavour=flavour, mode="hybrid"
         )
         cpu, wall = time.process_time(), time.perf_counter()
         result = fetch.fetch_incident(plan, client, progress=False)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        api_time = clock.now()
-        hybrid_calls, blocked = api.calls, api.blocked
+        api_time, calls, blocked = clock.now(), api.calls, api.blocked
         counter = fetch.ApiClient(
-            project_ref=REF, token=TOKEN, base_url=api.base_url, min_interval=0
+            project_ref=REF, token=TOKEN, flavour=flavour, base_url=api.base_url, min_interval=0
         )
-        raw_calls, raw_rows = raw_calls_needed(counter, start, end)
-        on_disk = sum(f.stat().st_size for f in (Path(tmp) / "hybrid").rglob("*") if f.is_file())
-    window_requests = sum(
-        project.requests(m) for m in range((start - DAY) // MINUTE, (end - DAY) // MINUTE)
+        raw_calls, raw_rows = raw_calls_needed(counter, flavour, start, end)
+        on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        traffic = sum(
+            row["requests"]
+            for page in sorted((out / "traffic" / "edge_minutes").glob("page-*.json.gz"))
+            for row in fetch.read_page(page)
+        )
+    window = range((start - DAY) // MINUTE, (end - DAY) // MINUTE)
+    requests = sum(project.requests(m) for m in window)
+    if traffic != requests:
+        raise SystemExit(
+            f"{flavour}: the traffic pages hold {traffic:,} requests, not {requests:,}"
+        )
+    print(f"[{flavour}] rows fetched: " + ", ".join(f"{k} {v:,}" for k, v in result.rows.items()))
+    print(
+        f"[{flavour}] hybrid fetch: {calls} calls ({blocked} refused by the rate limit), "
+        f"{api_time / 60:.1f} min of API time at 60 calls/min, {cpu:.1f} s CPU, "
+        f"{wall:.1f} s wall, {on_disk / 1e6:.1f} MB on disk; traffic pages hold all "
+        f"{traffic:,} requests of the window"
     )
     print(
-        f"window: {args.hours:g} h, {window_requests:,} requests; rows fetched: "
-        + ", ".join(f"{k} {v:,}" for k, v in result.rows.items())
+        f"[{flavour}] raw mode would need {raw_calls:,} calls for {raw_rows:,} rows "
+        f"(~{raw_calls / 3600:.1f} h at 60 calls/min): ratio hybrid/raw calls = "
+        f"{calls / raw_calls:.4f}"
     )
-    print(
-        f"hybrid fetch: {hybrid_calls} calls ({blocked} refused by the rate limit), "
-        f"{api_time / 60:.1f} min of API time at 60 calls/min, {cpu:.1f} s CPU, {wall:.1f} s wall, "
-        f"{on_disk / 1e6:.1f} MB on disk"
-    )
-    print(
-        f"raw mode would need {raw_calls:,} calls for {raw_rows:,} rows "
-        f"(~{raw_calls / 60 / 60:.1f} h at 60 calls/min): ratio hybrid/raw calls = "
-        f"{hybrid_calls / raw_calls:.4f}"
-    )
-    ok = hybrid_calls <= 100
+    return calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 1 if the target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
+    parser.add_argument("--flavour", choices=(*fetch.FLAVOURS, "both"), default="both")
+    args = parser.parse_args(argv)
+    project = Project(args.rate)
+    start = DAY + timedelta(hours=11)
+    end = start + timedelta(hours=args.hours)
+    day_total = sum(project.requests(m) for m in range(1440))
+    print(f"simulated project: {day_total:,} requests in 24 h ({day_total / 86400:.0f}/s)")
+    print(f"window: {args.hours:g} h from {start:%H:%M} UTC (the error burst at 14:00-14:20)")
+    flavours = fetch.FLAVOURS if args.flavour == "both" else (args.flavour,)
+    worst = max(run_flavour(project, flavour, start, end) for flavour in flavours)
+    ok = worst <= 100
     verdict = "met" if ok else "MISSED"
-    print(f"target: hybrid fetch of the window in <= 100 calls: {verdict} ({hybrid_calls})")
+    print(f"target: hybrid fetch of the window in <= 100 calls: {verdict} (at most {worst})")
     return 0 if ok else 1
 
 
