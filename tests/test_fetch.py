@@ -1155,3 +1155,20 @@ def test_a_kill_during_every_single_write_resumes_to_the_same_bytes(tmp_path, mo
             for name in files:
                 assert (out / name).read_bytes() == (straight / name).read_bytes(), (nth, name)
     assert nth > 20
+
+
+def test_hostile_ids_at_a_page_boundary_are_quoted_not_executed(tmp_path):
+    """A row id comes from the API and goes back into the next page's SQL: it is escaped."""
+    rows = make_rows("postgres_logs", START, END, 1500, ref=REF, seed=31)
+    rows[999]["id"] = "x') or 1=1 --\\'; drop table logs; --"
+    rows[1000]["id"] = "y\\\\' union select * from secrets --"
+    held = {"postgres_logs": rows}
+    plan = fetch.FetchPlan(
+        project_ref=REF, start=START, end=END, out_dir=tmp_path / "o", sources=("postgres_logs",)
+    )
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        fetch.fetch_incident(plan, make_client(api), progress=False)
+        second = [c for c in api.calls if is_next_page(c)][0]
+    assert fetch.sql_string(rows[999]["id"]) in second.sql
+    assert "t.id > 'x\\') or 1=1 --\\\\\\'; drop table logs; --'" in second.sql
+    assert_same_rows(tmp_path / "o", held)
