@@ -7,13 +7,14 @@ queries of ``analysis/queries``, and writes what ``analysis.ingest`` reads (docs
 rows, ``incident.json``, an empty ``annotations.csv``, ``fetch-manifest.json`` (queries, window,
 row counts, checksums) and ``SHA256SUMS`` of the downloaded files.
 
-The API answers at most 1000 rows per call over at most 24 hours, with the window's start
-exclusive and its end inclusive; every bound is sent one microsecond early so the rows kept are
-those of ``[START, END)``, as ingest reads the window. The window is split into pieces of at
-most 24 hours and each piece is paged by timestamp: the next call starts one microsecond before
-the last row received, so rows sharing that timestamp are fetched again and dropped by id rather
-than lost.
-A state file records every finished page; an interrupted fetch resumes where it stopped.
+The API answers at most 1000 rows per call over at most 24 hours and rounds its bounds to the
+minute. The window is split into pieces of at most 23 hours; each is asked with whole-minute API
+bounds a minute wider than the piece, while the query's own predicate selects ``[START, END)``
+and pages by the key ``(timestamp, id)``. A count of each piece's rows, taken before and after
+paging, is the only evidence of completeness: a mismatch discards the piece and stops (exit 2).
+``--mode hybrid`` fetches the error rows raw and the traffic as per-minute aggregates under
+``traffic/``. A state file records every finished page; an interrupted or killed fetch resumes
+where it stopped. Rationale: docs/fetch.md.
 
 The token comes from ``SUPABASE_ACCESS_TOKEN`` only, travels only in the ``Authorization``
 header, and is scrubbed from every message this module produces.
