@@ -7,6 +7,7 @@ import argparse
 import pandas as pd
 
 from analysis import config
+from analysis.exceptions import printable
 from analysis.ingest.incident import load_incident
 from analysis.ingest.kinds import TABLE_NAMES
 
@@ -43,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     incident = load_incident(args.data, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    # Names, file names and reasons come from the data: never let them drive the terminal.
     print(
-        f"incident {incident.manifest['name']}: window {incident.window[0].isoformat()}"
-        f" .. {incident.window[1].isoformat()}"
-        f"{' (from cache)' if incident.from_cache else ''}"
+        printable(
+            f"incident {incident.manifest['name']}: window {incident.window[0].isoformat()}"
+            f" .. {incident.window[1].isoformat()}"
+            f"{' (from cache)' if incident.from_cache else ''}"
+        )
     )
-    print(format_accounting(incident.accounting))
+    for line in format_accounting(incident.accounting).splitlines():
+        print(printable(line))
     sizes = ", ".join(f"{name} {len(getattr(incident, name))}" for name in TABLE_NAMES)
     print(f"tables: {sizes}")
     return 0

@@ -10,7 +10,6 @@ reader (:mod:`analysis.ingest.reader`) reads that file and reports what is wrong
 from __future__ import annotations
 
 import io
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from analysis.exceptions import IngestError
+from analysis.ingest.files import gunzip
 from analysis.ingest.kinds import FilePart
 
 
@@ -135,14 +136,17 @@ def read_page_fast(path: Path) -> pa.Array:
     envelope, other value types, a ``.gz`` that is not gzip, ...): the general reader then
     reads the file and reports what is wrong with it.
     """
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise NotFast from None
     is_gzip = data[:2] == b"\x1f\x8b"
     if is_gzip != path.name.endswith(".gz") or (not is_gzip and data.lstrip()[:1] != b"{"):
         raise NotFast
     try:
-        raw = zlib.decompress(data, wbits=47) if is_gzip else data
+        raw = gunzip(path, data) if is_gzip else data
         table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=_FAST_OPTIONS)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError, zlib.error):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError, IngestError):
         raise NotFast from None
     if table.num_rows != 1 or table.column("error").null_count != 1:
         raise NotFast

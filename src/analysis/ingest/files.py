@@ -7,7 +7,6 @@ naming the file and what was wrong with it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import zlib
@@ -16,17 +15,80 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis._util import sha256_file
 from analysis.exceptions import IngestError
 from analysis.ingest import reactcsv
 
+#: Largest decompressed size of one gzip file. A page of the Management API is a few MB and a
+#: Studio download at most tens of MB; a file that inflates past this is refused (a gzip bomb
+#: of 1 MB can inflate to GBs), before it can take the machine's memory.
+MAX_GUNZIP_BYTES = 512 * 1024 * 1024
+
 
 def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Return the hex SHA-256 of a file; an unreadable file is one :class:`IngestError`."""
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise unreadable(path, exc) from None
+
+
+def unreadable(path: Path, exc: OSError) -> IngestError:
+    """Return the one-line error of a file or directory the system will not let us read."""
+    return IngestError(
+        path, "cannot read", expected="a readable file", found=exc.strerror or type(exc).__name__
+    )
+
+
+def read_bytes(path: Path) -> bytes:
+    """Return a file's bytes; an unreadable file is one :class:`IngestError`."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise unreadable(path, exc) from None
+
+
+def gunzip(path: Path, data: bytes, limit: int | None = None) -> bytes:
+    """Decompress gzip ``data`` (every member), refusing to inflate past ``limit`` bytes.
+
+    Raises
+    ------
+    IngestError
+        Corrupt or truncated gzip, or more than ``limit`` (default
+        :data:`MAX_GUNZIP_BYTES`) bytes once decompressed.
+    """
+    limit = MAX_GUNZIP_BYTES if limit is None else limit
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:
+            inflater = zlib.decompressobj(wbits=47)
+            chunk = inflater.decompress(rest, limit + 1 - size)
+            while True:
+                size += len(chunk)
+                out.append(chunk)
+                if size > limit:
+                    raise IngestError(
+                        path,
+                        "gzip file too large once decompressed",
+                        expected=f"at most {limit // (1024 * 1024)} MiB per file",
+                        found=f"more than that from {len(data)} compressed bytes",
+                    )
+                if inflater.eof or not inflater.unconsumed_tail:
+                    break
+                chunk = inflater.decompress(inflater.unconsumed_tail, limit + 1 - size)
+            if not inflater.eof:
+                raise zlib.error("incomplete or truncated stream")
+            rest = inflater.unused_data
+            # Trailing zero padding after the last member (tar-style) is not another member.
+            if not rest.strip(b"\x00"):
+                break
+    except zlib.error as exc:
+        raise IngestError(
+            path, "corrupt or truncated gzip", expected="a complete gzip stream", found=str(exc)
+        ) from None
+    return b"".join(out)
 
 
 def read_text(path: Path) -> str:
@@ -35,9 +97,10 @@ def read_text(path: Path) -> str:
     Raises
     ------
     IngestError
-        Empty file, ``.gz`` that is not gzip, truncated gzip, UTF-16/32 or non-UTF-8 bytes.
+        Unreadable or empty file, ``.gz`` that is not gzip, truncated gzip or one that
+        inflates past :data:`MAX_GUNZIP_BYTES`, UTF-16/32 or non-UTF-8 bytes.
     """
-    data = Path(path).read_bytes()
+    data = read_bytes(path)
     if not data:
         raise IngestError(path, "empty file", expected="an export", found="0 bytes")
     is_gzip = data[:2] == b"\x1f\x8b"
@@ -46,12 +109,7 @@ def read_text(path: Path) -> str:
             path, "not a gzip file", expected="gzip magic bytes 1f 8b", found=data[:8].hex(" ")
         )
     if is_gzip:
-        try:
-            data = zlib.decompress(data, wbits=47)
-        except zlib.error as exc:
-            raise IngestError(
-                path, "corrupt or truncated gzip", expected="a complete gzip stream", found=str(exc)
-            ) from None
+        data = gunzip(path, data)
         if not data.strip():
             raise IngestError(path, "empty file", expected="an export", found="empty gzip content")
     for bom, name in (

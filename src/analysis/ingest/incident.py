@@ -7,10 +7,8 @@ the manifest, the pseudonym key's fingerprint and this code) and returns an :cla
 
 from __future__ import annotations
 
-import glob
-import hashlib
+import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,9 +17,18 @@ import numpy as np
 import pandas as pd
 
 from analysis import config, privacy
+from analysis._util import parse_utc
 from analysis.exceptions import IngestError
+from analysis.ingest import cache
 from analysis.ingest.assemble import ingest_files, match_override
-from analysis.ingest.files import check_columns, load_json, read_csv_rows, read_text, sha256_of
+from analysis.ingest.files import (
+    check_columns,
+    load_json,
+    read_csv_rows,
+    read_text,
+    sha256_of,
+    unreadable,
+)
 from analysis.ingest.kinds import (
     FLAVOURS,
     KIND_ALIASES,
@@ -30,14 +37,15 @@ from analysis.ingest.kinds import (
     TABLE_NAMES,
     Override,
 )
-from analysis.ingest.timestamps import is_aware_text, iso_to_utc
-from analysis.schemas import validate_table
+from analysis.ingest.timestamps import RANGE, is_aware_text, iso_to_utc
 
 #: Files of an incident directory that are not exports.
 NON_EXPORTS = ("incident.json", "annotations.csv", "SHA256SUMS", "fetch-manifest.json")
 DATA_SUFFIXES = (".json", ".json.gz", ".csv", ".csv.gz", ".gz")
-#: Bump when the canonical tables change shape, to invalidate old caches.
-CACHE_FORMAT = 1
+#: Longest incident window. The analysis works on per-minute frames of the whole window;
+#: 31 days is 44,640 minutes, far beyond any incident hour yet small enough for memory, while
+#: a window to 2200 would ask for 90 million minutes.
+MAX_WINDOW = pd.Timedelta(days=31)
 
 
 @dataclass(frozen=True)
@@ -110,13 +118,34 @@ def manifest_window(manifest: dict, path: Path) -> tuple[pd.Timestamp, pd.Timest
                 expected="ISO 8601 UTC with Z or offset",
                 found=text,
             )
-        bounds.append(pd.Timestamp(text).tz_convert("UTC").as_unit("ns"))
+        ts = parse_utc(text.replace(" UTC", "Z"))
+        try:
+            ts = None if ts is None else ts.as_unit("ns")
+        except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
+            ts = None
+        if ts is None:
+            raise IngestError(
+                path,
+                "window bound outside the supported range",
+                field=name,
+                expected=f"a time in the years {RANGE[0]}-{RANGE[1]}",
+                found=text,
+            )
+        bounds.append(ts)
     if bounds[1] <= bounds[0]:
         raise IngestError(
             path,
             "empty window",
             field="window_end",
             expected=f"after {bounds[0].isoformat()}",
+            found=str(manifest["window_end"]),
+        )
+    if bounds[1] - bounds[0] > MAX_WINDOW:
+        raise IngestError(
+            path,
+            "window too long",
+            field="window_end",
+            expected=f"at most {MAX_WINDOW.days} days after window_start (split a longer period)",
             found=str(manifest["window_end"]),
         )
     return bounds[0], bounds[1]
@@ -168,12 +197,76 @@ def manifest_overrides(manifest: dict, path: Path) -> dict[str, Override]:
     return out
 
 
+def inside(directory: Path, path: Path) -> bool:
+    """Return whether ``path``, symlinks resolved, lies inside ``directory``."""
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def check_inside(directory: Path, path: Path) -> None:
+    """Raise if ``path`` is a symlink that leads outside the incident directory.
+
+    A directory handed to the analyst may come from anyone: a link to a file elsewhere on
+    their machine (a key, a password file) would be read, echoed in an error line or shown
+    in the report. Links that stay inside the directory are followed.
+    """
+    if not inside(directory, path):
+        raise IngestError(
+            path,
+            "symlink leads outside the incident directory",
+            expected=f"a file or directory inside {directory}",
+            found=f"a link to {os.path.realpath(path)}",
+        )
+
+
+def walk_files(directory: Path) -> list[Path]:
+    """Every file under ``directory``, following links that stay inside it, sorted.
+
+    Raises
+    ------
+    IngestError
+        A directory that cannot be read, or a link that leads outside the directory.
+    """
+    out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        try:
+            info = current.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue  # a loop of links, or two links to one directory: read it once
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            raise unreadable(current, exc) from None
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                check_inside(directory, path)
+            try:
+                is_dir = entry.is_dir()
+                is_file = entry.is_file()
+            except OSError as exc:
+                raise unreadable(path, exc) from None
+            if is_dir:
+                pending.append(path)
+            elif is_file:
+                out.append(path)
+    return sorted(out)
+
+
 def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[Path, str]]:
     """Return the export files of an incident directory, sorted, as (path, relative name)."""
     out = []
-    for path in sorted(directory.rglob("*")):
+    for path in walk_files(directory):
         rel = path.relative_to(directory).as_posix()
-        if not path.is_file() or path.name.startswith(".") or rel in NON_EXPORTS:
+        if rel in NON_EXPORTS:
             continue
         ov = match_override(rel, overrides)
         if ov.kind == "ignore":
@@ -204,6 +297,15 @@ def verify_checksums(directory: Path, checksums: dict[str, str]) -> None:
             )
         digest, name = m.groups()
         name = name.removeprefix("./")
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not inside(directory, directory / name):
+            raise IngestError(
+                sums,
+                "checksum entry outside the incident directory",
+                row=number,
+                expected="a path relative to the directory, without '..'",
+                found=name,
+            )
         actual = checksums.get(name) or (
             sha256_of(directory / name) if (directory / name).is_file() else None
         )
@@ -230,8 +332,9 @@ def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd
             "note": pd.Series([], dtype="string"),
         }
     )
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return empty
+    check_inside(directory, path)
     frame = read_csv_rows(path, read_text(path))
     check_columns(path, frame.columns, ("time_utc", "label", "note"), "annotations")
     text = frame["time_utc"].str.strip()
@@ -255,27 +358,6 @@ def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd
             "note": privacy.redact_series(frame["note"].astype("string"), users),
         }
     )
-
-
-def _code_files() -> list[Path]:
-    """List the code whose change invalidates a cache: this package and what it applies."""
-    package = Path(__file__).parent
-    root = package.parent
-    names = ("schemas.py", "privacy.py", "vocabulary.py", "postgrest_status.json")
-    return sorted(package.glob("*.py")) + [root / name for name in names]
-
-
-def cache_key(manifest_text: str, checksums: dict[str, str], key: bytes) -> str:
-    """Return the cache key of an ingest: inputs, manifest, pseudonym key and this code."""
-    digest = hashlib.sha256()
-    digest.update(f"format {CACHE_FORMAT}\n".encode())
-    for source in _code_files():
-        digest.update(hashlib.sha256(source.read_bytes()).digest())
-    digest.update(manifest_text.encode())
-    digest.update(privacy.key_fingerprint(key).encode())
-    for name, value in sorted(checksums.items()):
-        digest.update(f"{name}\0{value}\n".encode())
-    return digest.hexdigest()
 
 
 def load_incident(
@@ -327,21 +409,11 @@ def load_incident(
     verify_checksums(directory, checksums)
     key = privacy.pseudonym_key()
     cache_root = Path(cache_dir) if cache_dir is not None else config.INTERIM_DIR
-    digest = cache_key(manifest_path.read_text(encoding="utf-8"), checksums, key)
-    slot = cache_root / f"{_safe_name(manifest['name'])}-{digest[:16]}"
+    slot = cache.slot_for(cache_root, manifest["name"], cache.cache_key(checksums, key))
     common = dict(manifest=manifest, window=window, display_tz=display_tz, checksums=checksums)
-    if use_cache and (slot / "complete").exists():
-        tables = {
-            name: validate_table(name, pd.read_parquet(slot / f"{name}.parquet"))
-            for name in TABLE_NAMES
-        }
-        return Incident(
-            **tables,
-            annotations=pd.read_parquet(slot / "annotations.parquet"),
-            accounting=pd.read_parquet(slot / "accounting.parquet"),
-            from_cache=True,
-            **common,
-        )
+    cached = cache.read_cache(slot) if use_cache else None
+    if cached is not None:
+        return Incident(**cached, from_cache=True, **common)
     result = ingest_files(
         files,
         window=window,
@@ -367,28 +439,5 @@ def load_incident(
         **common,
     )
     if use_cache:
-        write_cache(slot, incident)
+        cache.write_cache(slot, incident, TABLE_NAMES)
     return incident
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name))[:60] or "incident"
-
-
-def write_cache(slot: Path, incident: Incident) -> None:
-    """Write the canonical tables as Parquet, atomically (a partial cache is never read)."""
-    tmp = slot.with_name(slot.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in TABLE_NAMES:
-        getattr(incident, name).to_parquet(tmp / f"{name}.parquet", index=False)
-    incident.annotations.to_parquet(tmp / "annotations.parquet", index=False)
-    incident.accounting.to_parquet(tmp / "accounting.parquet", index=False)
-    (tmp / "complete").write_text("ok\n")
-    shutil.rmtree(slot, ignore_errors=True)
-    tmp.rename(slot)
-    # Older caches of the same incident are stale by construction: keep data/interim small.
-    prefix = slot.name[: -len(slot.name.rsplit("-", 1)[1])]
-    for old in slot.parent.glob(f"{glob.escape(prefix)}*"):
-        if old != slot and re.fullmatch(r"[0-9a-f]{16}", old.name[len(prefix) :]):
-            shutil.rmtree(old, ignore_errors=True)

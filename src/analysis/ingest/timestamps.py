@@ -15,6 +15,10 @@ import pandas as pd
 
 from analysis.ingest.cells import Rejections, to_text
 
+#: Years a ``datetime64[ns]`` column holds whole (pandas' range is 1677-09-21 .. 2262-04-11).
+RANGE = (1678, 2261)
+RANGE_TEXT = f"outside the years {RANGE[0]}-{RANGE[1]} the tables can hold"
+_MAX_MICROS = pd.Timestamp.max.value // 1000
 #: ClickHouse's zone-less DateTime64 text.
 NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$"
 #: ISO 8601 with a zone (``Z`` or an offset).
@@ -32,13 +36,17 @@ def is_aware_text(text: str) -> bool:
     return re.fullmatch(AWARE_RE, text.replace(" UTC", "Z")) is not None
 
 
-def parse_timestamps(values: pd.Series, rej: Rejections, name: str, *, naive_is_utc) -> pd.Series:
+def parse_timestamps(
+    values: pd.Series, rej: Rejections, name: str, *, naive_is_utc, open_end: bool = False
+) -> pd.Series:
     """Parse mixed timestamp values to ``datetime64[ns, UTC]``; bad ones are rejected.
 
     Accepted: 16-digit integer microseconds (numbers or digit strings), ISO 8601 strings with
     ``Z``/an offset/`` UTC``, and, where ``naive_is_utc`` is true for the row, ClickHouse's
     zone-less ``YYYY-MM-DD[T ]HH:MM:SS.ffffff``. Milliseconds, seconds or nanoseconds where
-    microseconds belong are rejected with their own reason.
+    microseconds belong are rejected with their own reason, and so are well-formed times
+    outside the years the tables can hold (:data:`RANGE`), except that with ``open_end`` a
+    time past them (``9999-12-31``, a common "no end") reads as missing: no end.
     """
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -63,11 +71,15 @@ def parse_timestamps(values: pd.Series, rej: Rejections, name: str, *, naive_is_
         if problem:
             rej.add(band, f"bad {name} ({problem})", values)
         elif band.any():
+            band &= nums <= _MAX_MICROS
             micros = nums[band].astype("int64")
             out[band] = pd.to_datetime(micros.to_numpy(), unit="us", utc=True).astype(
                 "datetime64[ns, UTC]"
             )
     rej.add(is_num & ~matched, f"bad {name} (expected microseconds since the epoch)", values)
+    too_late = is_num & (nums > _MAX_MICROS) & (nums < 1e16)
+    if not open_end:
+        rej.add(too_late, f"bad {name} ({RANGE_TEXT})", values)
     has_text = text.notna() & ~is_num
     if has_text.any():
         t = text.where(has_text).str.replace(r" UTC$", "Z", regex=True)
@@ -82,7 +94,11 @@ def parse_timestamps(values: pd.Series, rej: Rejections, name: str, *, naive_is_
         rej.add(
             has_text & ~aware & ~naive, f"bad {name} (expected ISO 8601 or microseconds)", values
         )
-        for mask, fix in ((aware, t), (naive_ok, t + "Z")):
+        year = pd.to_numeric(t.str[:4], errors="coerce")
+        late = (aware | naive_ok) & (year > RANGE[1]).fillna(False)
+        early = (aware | naive_ok) & (year < RANGE[0]).fillna(False)
+        rej.add(early | (late & (not open_end)), f"bad {name} ({RANGE_TEXT})", values)
+        for mask, fix in ((aware & ~late & ~early, t), (naive_ok & ~late & ~early, t + "Z")):
             if mask.any():
                 parsed = iso_to_utc(fix[mask])
                 rej.add(

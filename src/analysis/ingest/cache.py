@@ -1,0 +1,130 @@
+"""The Parquet cache of an ingest: keyed on everything that decides its tables, written atomically.
+
+A slot is ``<cache root>/<incident name>-<16 hex of the key>/``. The key hashes the input
+checksums (manifest included), the pseudonym key's fingerprint and the code that builds the
+tables, so a slot is only ever read for exactly the inputs that made it.
+
+Every run writes into its own temporary directory and renames it into place, so two runs at
+once never share a temporary path and a reader never sees half a slot. A slot that cannot be
+read (truncated, corrupt, deleted by another run while being read) is discarded and rebuilt,
+with one line on stderr saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import privacy
+from analysis.ingest.kinds import TABLE_NAMES
+from analysis.schemas import validate_table
+
+#: Bump when the canonical tables change shape, to invalidate old caches.
+CACHE_FORMAT = 2
+_SLOT_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def _code_files() -> list[Path]:
+    """List the code whose change invalidates a cache: this package and what it applies."""
+    package = Path(__file__).parent
+    root = package.parent
+    names = ("schemas.py", "privacy.py", "vocabulary.py", "postgrest_status.json")
+    return sorted(package.glob("*.py")) + [root / name for name in names]
+
+
+def cache_key(checksums: dict[str, str], key: bytes) -> str:
+    """Return the cache key of an ingest: inputs (manifest included), pseudonym key, code."""
+    digest = hashlib.sha256()
+    digest.update(f"format {CACHE_FORMAT}\n".encode())
+    for source in _code_files():
+        digest.update(hashlib.sha256(source.read_bytes()).digest())
+    digest.update(privacy.key_fingerprint(key).encode())
+    for name, value in sorted(checksums.items()):
+        digest.update(f"{name}\0{value}\n".encode())
+    return digest.hexdigest()
+
+
+def slot_for(root: Path, name: str, key: str) -> Path:
+    """Return the slot directory of an incident name and cache key."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name))[:60] or "incident"
+    return root / f"{safe}-{key[:16]}"
+
+
+def read_cache(slot: Path) -> dict[str, pd.DataFrame] | None:
+    """Return the cached tables of ``slot`` (plus annotations and accounting), or None.
+
+    None when there is no complete slot; a slot that exists but cannot be read is removed
+    (so the caller rebuilds it) and one line on stderr says so.
+    """
+    if not (slot / "complete").exists():
+        return None
+    try:
+        tables = {
+            name: validate_table(name, pd.read_parquet(slot / f"{name}.parquet"))
+            for name in TABLE_NAMES
+        }
+        tables["annotations"] = pd.read_parquet(slot / "annotations.parquet")
+        tables["accounting"] = pd.read_parquet(slot / "accounting.parquet")
+    except Exception as exc:
+        # pyarrow and pandera raise their own error types for a truncated or corrupt file;
+        # any failure to read a cache means the same thing: it is not a cache.
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        print(f"cache {slot} unreadable ({reason}): discarded, rebuilding", file=sys.stderr)
+        _discard(slot)
+        return None
+    return tables
+
+
+def write_cache(slot: Path, incident, names: tuple[str, ...] = TABLE_NAMES) -> None:
+    """Write an incident's tables into ``slot`` atomically; never fails the run.
+
+    The tables go to a fresh temporary directory of this run, which is renamed into place
+    only when complete; if another run put a complete slot there first, ours is dropped.
+    A cache that cannot be written (read-only or full disk) is skipped with one line.
+    """
+    try:
+        slot.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{slot.name}.", suffix=".tmp", dir=slot.parent))
+    except OSError as exc:
+        print(f"cache not written ({exc.strerror or exc}): {slot.parent}", file=sys.stderr)
+        return
+    try:
+        for name in names:
+            getattr(incident, name).to_parquet(tmp / f"{name}.parquet", index=False)
+        incident.annotations.to_parquet(tmp / "annotations.parquet", index=False)
+        incident.accounting.to_parquet(tmp / "accounting.parquet", index=False)
+        (tmp / "complete").write_text("ok\n")
+        if slot.exists() and not (slot / "complete").exists():
+            _discard(slot)  # a slot left incomplete by an older version or by hand
+        tmp.rename(slot)
+    except OSError as exc:
+        if not (slot / "complete").exists():
+            print(f"cache not written ({exc.strerror or exc}): {slot}", file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    _remove_stale(slot)
+
+
+def _discard(slot: Path) -> None:
+    """Remove a slot without racing a reader: rename it aside first, then delete it."""
+    try:
+        aside = Path(tempfile.mkdtemp(prefix=f".{slot.name}.", suffix=".old", dir=slot.parent))
+        slot.rename(aside / "slot")
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_stale(slot: Path) -> None:
+    """Remove older slots of the same incident name: stale by construction."""
+    prefix = slot.name[: -len(slot.name.rsplit("-", 1)[1])]
+    for old in slot.parent.iterdir():
+        name = old.name
+        if old != slot and name.startswith(prefix) and _SLOT_RE.fullmatch(name[len(prefix) :]):
+            _discard(old)
