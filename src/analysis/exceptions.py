@@ -6,23 +6,12 @@ the one line shown to the user: the file, the row or field, what was expected, w
 
 from __future__ import annotations
 
-import re
-
-#: Characters a terminal acts on (C0/C1 controls, ESC of ANSI sequences) or that reorder text
-#: (bidirectional overrides): data must never drive the analyst's terminal.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """Return ``text`` safe to print to a terminal: control characters shown as escapes."""
-    return _CONTROL_RE.sub(lambda m: ascii(m.group())[1:-1], str(text))
-
 
 class AnalysisError(Exception):
     """Base class: a user-facing error whose message is a single line."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(printable(" ".join(str(message).split())))
+        super().__init__(" ".join(str(message).split()))
 
 
 class ParameterError(AnalysisError):

@@ -7,7 +7,7 @@ import argparse
 import pandas as pd
 
 from analysis import config
-from analysis.exceptions import printable
+from analysis._util import terminal_text
 from analysis.ingest.incident import load_incident
 from analysis.ingest.kinds import TABLE_NAMES
 
@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     incident = load_incident(args.data, cache_dir=args.cache_dir, use_cache=not args.no_cache)
     # Names, file names and reasons come from the data: never let them drive the terminal.
     print(
-        printable(
+        terminal_text(
             f"incident {incident.manifest['name']}: window {incident.window[0].isoformat()}"
             f" .. {incident.window[1].isoformat()}"
             f"{' (from cache)' if incident.from_cache else ''}"
         )
     )
     for line in format_accounting(incident.accounting).splitlines():
-        print(printable(line))
+        print(terminal_text(line))
     sizes = ", ".join(f"{name} {len(getattr(incident, name))}" for name in TABLE_NAMES)
     print(f"tables: {sizes}")
     return 0
