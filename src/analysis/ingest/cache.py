@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import privacy
+from analysis._util import sha256_file
 from analysis.ingest.kinds import TABLE_NAMES
 from analysis.schemas import validate_table
 
@@ -43,7 +44,7 @@ def cache_key(checksums: dict[str, str], key: bytes) -> str:
     digest = hashlib.sha256()
     digest.update(f"format {CACHE_FORMAT}\n".encode())
     for source in _code_files():
-        digest.update(hashlib.sha256(source.read_bytes()).digest())
+        digest.update(f"{sha256_file(source)}\n".encode())
     digest.update(privacy.key_fingerprint(key).encode())
     for name, value in sorted(checksums.items()):
         digest.update(f"{name}\0{value}\n".encode())
