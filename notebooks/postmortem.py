@@ -39,15 +39,20 @@ from analysis.findings import write_findings
 from analysis.params import build_params
 
 plots.configure_plots()
+settings = pipeline.read_settings()
 
 # %% [markdown] tags=["remove-cell"]
 # ## The stages, one cell each (hidden from the exported report)
 #
 # Each cell runs one stage on the previous stage's result and shows what it returns. To try a
-# value, change it in the parameters cell, run the parameters check below, then rerun from the
-# stage the value belongs to (Run ▸ Run Selected Cell and All Below): `bucket`, `window_*` and
-# `display_tz` from the timeline, `seed` from the statistics, `lang` from the report. Earlier
-# stages keep their results; ingest and statistics are cached on disk by their inputs.
+# value, change it in the parameters cell and rerun from the timeline cell (Run ▸ Run Selected
+# Cell and All Below): that cell checks every parameter, so the bucket, window, zone, seed and
+# language all take effect from there; only a new `data_dir` needs the ingest cell. Ingest and
+# statistics are cached on disk by their inputs.
+
+# %% tags=["remove-cell", "stage"]
+incident = pipeline.load_directory(data_dir, settings)
+incident.accounting
 
 # %% tags=["remove-cell", "stage"]
 params = build_params(
@@ -61,14 +66,6 @@ params = build_params(
     seed=seed,
     output_dir=output_dir,
 )
-settings = pipeline.read_settings()
-params.describe()
-
-# %% tags=["remove-cell", "stage"]
-incident = pipeline.load(params, settings)
-incident.accounting
-
-# %% tags=["remove-cell", "stage"]
 timeline = pipeline.build_timeline(incident, params)
 timeline.buckets
 

@@ -96,8 +96,9 @@ def test_each_stage_has_a_hidden_cell_that_shows_its_result():
     stages = [c for c in nb.cells if "stage" in _tags(c)]
     assert stages and all(_tags(c) & set(HIDDEN_TAGS) for c in stages)
     calls = [
-        "build_params(", "pipeline.load(", "pipeline.build_timeline(", "tabulate_classes(",
-        "pipeline.run_statistics(", "pipeline.run_audit(", "pipeline.compile_findings(",
+        "pipeline.load_directory(", "build_params(", "pipeline.build_timeline(",
+        "tabulate_classes(", "pipeline.run_statistics(", "pipeline.run_audit(",
+        "pipeline.compile_findings(",
     ]  # fmt: skip
     sources = [c.source for c in stages]
     assert [next(i for i, s in enumerate(sources) if call in s) for call in calls] == sorted(
@@ -106,6 +107,10 @@ def test_each_stage_has_a_hidden_cell_that_shows_its_result():
     for cell in stages:
         last = ast.parse(cell.source).body[-1]
         assert isinstance(last, ast.Expr), f"a stage cell ends by showing something: {cell.source}"
+    # Every parameter is read where the timeline is built: change one, rerun from that cell.
+    (first,) = [c for c in stages if "pipeline.build_timeline(" in c.source]
+    names = {n.id for n in ast.walk(ast.parse(first.source)) if isinstance(n, ast.Name)}
+    assert {"webinar_id", "bucket", "window_start", "window_end", "display_tz", "seed"} <= names
     # The report's cells come after every stage and compute nothing of their own.
     shown = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and not _tags(c)]
     assert min(shown) > max(nb.cells.index(c) for c in stages)
