@@ -115,3 +115,23 @@ def test_each_stage_has_a_hidden_cell_that_shows_its_result():
     shown = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and not _tags(c)]
     assert min(shown) > max(nb.cells.index(c) for c in stages)
     assert all("pipeline." not in nb.cells[i].source for i in shown)
+
+
+def test_sections_and_report_cells_agree():
+    from analysis.narrative import SECTIONS
+
+    nb = nbformat.read(IPYNB, as_version=4)
+    shown = []
+    for cell in _code_cells(nb):
+        for node in ast.walk(ast.parse(cell.source)):
+            if (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) == "narrative.show"
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                shown.append(node.args[0].value)
+    missing = [name for name in SECTIONS if name not in shown]
+    unknown = [name for name in shown if name not in SECTIONS]
+    assert not missing, f"sections without a notebook cell: {missing}"
+    assert not unknown, f"notebook cells for sections narrative.SECTIONS does not know: {unknown}"
+    assert shown == list(SECTIONS), "notebook cells and narrative.SECTIONS in different orders"
