@@ -12,9 +12,20 @@ reference distribution that keeps the errors' autocorrelation:
   Fisher scoring (identity link). The sup-LR test against a flat rate per request is calibrated
   by a parametric bootstrap under the fitted flat NB model (not chi-square: K and L are not
   identified under the null).
-- **Verdict**: capacity-driven if that test rejects; else traffic-proportional if the elasticity
-  of errors in requests exceeds 0.5; else unrelated. Bursty errors get a second hinge p-value
-  under an AR(1)-Cox null, reported as the uncertainty of a capacity call.
+- **Verdict** (docs/verdicts.md): capacity-driven only if the hinge test rejects under both the
+  flat NB null and a bursty AR(1)-Cox flat null. Otherwise two calibrated tests of the
+  elasticity g of errors in requests decide: g = 0 (no link to traffic; all circular shifts)
+  and g = 1 (a flat rate per request; AR(1)-Cox parametric bootstrap). Traffic-proportional
+  when only g = 0 is rejected, unrelated when only g = 1 is, ``undetermined`` ("the data
+  cannot tell") when neither is.
+- **What is counted**: when the frame says which clients (else users) each minute's errors came
+  from, the models count affected clients per minute, so one client's retry loop is one
+  failure, not fifty; the denominator is the requests to the endpoints where the class occurs
+  minus the class's own failing requests.
+- **Threshold region**: K and the lag are estimated jointly; their 95% region is the set of
+  grid cells whose LR against the best is below a cut calibrated by a parametric bootstrap at
+  the fit (never below chi-square(2)'s 5.99), and K's interval and the lag range are its
+  projections; "well identified" needs both to be narrow.
 - **Lagged association**: CCF of AR-prewhitened series and a load coefficient in a count model
   without offset, both calibrated over all circular shifts (an exact randomisation test over
   the group of shifts; subsets of shifts are not).
@@ -102,18 +113,26 @@ SUPABASE_LIMITS: tuple[dict, ...] = (
 # --------------------------------------------------------------------------------------------
 
 ALPHA_LEVEL = 0.05
-#: LR cut for the K profile interval: the NB profile with cut 5.0 covered the true K in 86-95%
-#: of simulated incidents (stats-feasibility.md section 3); chi-square(1)'s 3.84 under-covers
-#: because K is a non-regular parameter.
-K_INTERVAL_LR_CUT = 5.0
-#: K is "weakly identified" when its interval is wider than this share of K.
+#: Smallest LR cut of the joint (K, lag) region: chi-square(2)'s 95% point. The cut actually
+#: used is the 95% quantile of the LR at the fitted cell over parametric-bootstrap replicates
+#: from the fit, when that is larger (K is non-regular, so the asymptotic cut under-covers).
+K_INTERVAL_LR_CUT = 5.99
+#: Replicates for the region's cut.
+REGION_BOOT = 99
+#: Grid cells whose LR exceeds this are left out of the region's replicate fits (they are
+#: nowhere near any replicate's maximum; this only saves time).
+REGION_GRID_LR = 60.0
+#: K is "weakly identified" when its interval is wider than this share of K, or when the lag
+#: range of the region spans more than MAX_LAG_SPREAD minutes.
 WEAK_IDENTIFICATION_WIDTH = 0.20
+MAX_LAG_SPREAD = 2
+#: Realtime: a minute counts as "at the limit" when connected >= this share of the limit
+#: (descriptive evidence shown beside Realtime verdicts).
+SATURATION_SHARE = 0.95
 #: Grid: K from 20 viewers, at least 3 minutes above K, lags 0-5 minutes.
 K_MIN, K_STEP, MIN_MINUTES_ABOVE, MAX_LAG = 20.0, 2.0, 3, 5
 #: Coarser K grid for the bootstrap test statistic (same statistic for data and replicates).
 TEST_GRID_SIZE = 40
-#: Elasticity of errors in requests above which non-capacity errors count as traffic-driven.
-ELASTICITY_CUT = 0.5
 #: Cross-correlation: r is shown for lags -15..15; each direction is tested on 0..5 minutes.
 #: A wide test window is nearly shift-invariant (a shift that keeps the peak inside the window
 #: ties with the data), which leaves the all-shift test almost no power.
@@ -201,15 +220,23 @@ def _tuples(value):
 
 @dataclass(frozen=True)
 class ThresholdFit(_ToDict):
-    """Hinge model fitted by profile likelihood: K, its interval, the lag, the fitted rates."""
+    """Hinge model fitted by profile likelihood: K, the lag, their joint region, the rates.
+
+    ``k_low``/``k_high`` and ``lag_low``/``lag_high`` are the projections of the joint (K, lag)
+    region whose LR is within ``interval_lr_cut`` of the best cell; ``interval_reference`` says
+    how that cut was obtained.
+    """
 
     k: float
     k_low: float
     k_high: float
     interval_lr_cut: float
+    interval_reference: str
     interval_at_grid_edge: bool
     weakly_identified: bool
     lag_minutes: int
+    lag_low: int
+    lag_high: int
     b0_per_request: float
     b1_per_request_per_viewer: float
     family: str
@@ -238,35 +265,53 @@ class HingeTest(_ToDict):
 
 @dataclass(frozen=True)
 class Elasticity(_ToDict):
-    """log E[errors] = a + g log(requests), NB2 without offset."""
+    """log E[y] = a + g log(requests), NB2 without offset, with two calibrated tests.
+
+    ``p_value_zero`` tests g = 0 (no link to traffic), ``p_value_one`` g = 1 (a flat rate per
+    request), each against replicates of its null with AR(1)-Cox noise fitted to the data (so
+    a class's own bursts do not reject it).
+    ``g_with_own_failures`` is the same fit with the class's own failing requests left in the
+    denominator, shown to make the effect of removing them visible.
+    """
 
     g: float
     se: float
     alpha: float
     converged: bool
+    p_value_zero: float | None
+    p_value_one: float | None
+    n_boot: int
+    g_with_own_failures: float | None
 
 
 #: The verdict labels, spelled once for stats, findings.json and the locales' keys: capacity-driven,
-#: traffic-proportional (a bug hit at a constant rate per request), unrelated to load, and
-#: insufficient data (too few errors for any model).
+#: traffic-proportional (a bug hit at a constant rate per request), unrelated to load,
+#: undetermined (the data cannot tell traffic-proportional from unrelated) and insufficient data
+#: (too few errors for any model).
 CAPACITY, TRAFFIC, UNRELATED, INSUFFICIENT = "capacity", "traffic", "unrelated", "insufficient"
-VERDICT_LABELS = (CAPACITY, TRAFFIC, UNRELATED, INSUFFICIENT)
+UNDETERMINED = "undetermined"
+VERDICT_LABELS = (CAPACITY, TRAFFIC, UNRELATED, UNDETERMINED, INSUFFICIENT)
 
 
 @dataclass(frozen=True)
 class Verdict(_ToDict):
-    """Capacity-driven, traffic-proportional, unrelated, or insufficient data; with its reason.
+    """Capacity-driven, traffic-proportional, unrelated, undetermined or insufficient data.
 
-    ``label`` is one of :data:`VERDICT_LABELS`.
+    ``label`` is one of :data:`VERDICT_LABELS`; ``reason`` gives the numbers that decided;
+    ``count_unit`` what was counted per minute.
     """
 
     label: str
     reason: str
     hinge_p_value: float | None
+    hinge_p_value_bursty_null: float | None
     elasticity: float | None
+    p_value_zero: float | None
+    p_value_one: float | None
     bursty: bool
     residual_phi: float | None
     caveat: str | None
+    count_unit: str = "errors"
 
 
 @dataclass(frozen=True)
@@ -343,6 +388,39 @@ class ChangePoints(_ToDict):
 
 
 @dataclass(frozen=True)
+class Spread(_ToDict):
+    """How a class spreads over one kind of source (users, clients or endpoints) per minute."""
+
+    source: str
+    max_per_minute: int
+    median_per_error_minute: float
+    source_minutes: int
+    errors_per_source_minute: float | None
+
+
+@dataclass(frozen=True)
+class Signals(_ToDict):
+    """What counts alone throw away: spread, denominator, latency, Realtime saturation.
+
+    ``latency_load_rho`` is Spearman's rho of the denominator's latency with concurrency,
+    ``latency_load_p_value`` its rank among all circular shifts; ``latency_ratio`` the median
+    latency in the minutes holding the top half of the class's errors over the other minutes.
+    Realtime fields compare ``connected`` with ``limit`` (billing metrics).
+    """
+
+    count_unit: str
+    denominator: str
+    own_failures_excluded: int
+    spread: tuple[Spread, ...]
+    latency_ratio: float | None
+    latency_load_rho: float | None
+    latency_load_p_value: float | None
+    realtime_peak_share_of_limit: float | None
+    realtime_saturated_minutes: int | None
+    realtime_errors_in_saturated_share: float | None
+
+
+@dataclass(frozen=True)
 class ClassResult(_ToDict):
     """Everything the report shows for one error class."""
 
@@ -360,6 +438,7 @@ class ClassResult(_ToDict):
     bursts: tuple[Burst, ...]
     change_points: ChangePoints | None
     seed: int
+    signals: Signals | None = None
 
 
 @dataclass(frozen=True)
@@ -454,6 +533,92 @@ def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
     else:
         labels = [str(i) for i in range(len(frame))]
     return out[0], out[1], out[2], labels
+
+
+#: Optional per-minute columns of the class frame (docs/contract.md section 3) and what they are.
+SIGNAL_COLUMNS = {
+    "failed_requests": "the class's own failing requests among 'requests'",
+    "users": "distinct pseudonymised users with an error of the class",
+    "clients": "distinct clients with an error of the class",
+    "endpoints": "distinct endpoints with an error of the class",
+    "latency_ms": "median latency (origin_time) of the denominator's requests",
+    "rt_connected": "Realtime connected (billing metrics, max in the minute)",
+    "rt_limit": "Realtime connection limit (billing metrics)",
+}
+
+
+def extract_signals(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Return the optional signal columns present in ``frame`` as float arrays (NaN = unknown).
+
+    Raises :class:`StatsError` naming the column and row of a negative value.
+    """
+    out = {}
+    for col in SIGNAL_COLUMNS:
+        if col not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[col], errors="coerce").astype("float64").to_numpy()
+        if np.isnan(values).all():
+            continue
+        bad = values < 0
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise StatsError(
+                f"per-minute frame, row {row}, column '{col}': expected a value >= 0 "
+                f"({SIGNAL_COLUMNS[col]}), found {frame[col].iloc[row]}"
+            )
+        out[col] = values
+    return out
+
+
+def interpolate_unsampled(concurrency: np.ndarray, samples: np.ndarray | None) -> np.ndarray:
+    """Return concurrency with minutes that had no monitor sample interpolated linearly.
+
+    A minute without a sample carries the last reading forward, which on a steep ramp is
+    stale by the whole ramp's rise; the hinge would then put K below the truth. Interpolating
+    between the sampled minutes on either side is the unbiased guess for a smooth audience.
+    Minutes before the first or after the last sample keep their (carried) values.
+    """
+    c = np.asarray(concurrency, dtype=float)
+    if samples is None:
+        return c
+    seen = np.asarray(samples, dtype=float) > 0
+    if seen.sum() < 2 or seen.all():
+        return c
+    t = np.arange(len(c))
+    out = c.copy()
+    inside = (~seen) & (t > t[seen][0]) & (t < t[seen][-1])
+    out[inside] = np.interp(t[inside], t[seen], c[seen])
+    return out
+
+
+def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
+    """Return the per-minute series the verdict models, and its unit.
+
+    Affected clients per minute when the frame has them (else users): a capacity limit fails
+    many clients at once, while a retry loop or a misbehaving client repeats one failure many
+    times; counting failing clients keeps the second from posing as a surge. Minutes where the
+    source is unknown (NaN) fall back to the error count. Without such columns: errors.
+    """
+    y = np.asarray(errors, dtype=float)
+    for col, unit in (("clients", "clients with errors"), ("users", "users with errors")):
+        if col in signals:
+            units = signals[col]
+            return np.where(np.isnan(units), y, np.minimum(units, y)), unit
+    return y, "errors"
+
+
+def exposure_of(requests: np.ndarray, signals: dict) -> tuple[np.ndarray, str, int]:
+    """Return (denominator per minute, its description, own failures excluded).
+
+    The class's own failing requests are taken out of the denominator: a burst of N failures
+    would otherwise add N requests and manufacture a rise of errors with traffic.
+    """
+    r = np.asarray(requests, dtype=float)
+    failed = signals.get("failed_requests")
+    if failed is None:
+        return r, "requests (the class's own failures could not be identified)", 0
+    failed = np.minimum(np.nan_to_num(failed), r)
+    return r - failed, "requests without the class's own failing requests", int(failed.sum())
 
 
 def lag_padded(x: np.ndarray, lag: int) -> np.ndarray:
@@ -685,13 +850,19 @@ def simulate_nb(mu: np.ndarray, alpha: float, rng: np.random.Generator) -> np.nd
 
 
 def _fit_cox_moments(y, mu):
-    """AR(1)-Cox moments of residual burstiness: (sigma^2, phi) of the log-intensity."""
+    """AR(1)-Cox moments of residual burstiness: (sigma^2, phi) of the log-intensity.
+
+    Variance from overdispersion, persistence from the lag-1 autocovariance of y / mu. A
+    series can be persistent yet not overdispersed (counts of affected clients, capped at one
+    per client and minute, in runs); a Cox process cannot, so the variance is then raised to
+    the autocovariance (phi at its cap), which keeps the runs in the null, conservatively.
+    """
     alpha = float(_moment_alpha(y, mu))
-    sigma2 = math.log1p(alpha)
-    if sigma2 <= 1e-6:
-        return 0.0, 0.0
     e = (y - mu) / mu
     c1 = float(np.mean(e[1:] * e[:-1]))
+    sigma2 = math.log1p(max(alpha, c1, 0.0))
+    if sigma2 <= 1e-6:
+        return 0.0, 0.0
     phi = math.log1p(max(c1, -0.99)) / sigma2 if c1 > 0 else 0.0
     return sigma2, float(min(max(phi, 0.0), 0.95))
 
@@ -811,15 +982,24 @@ def _fit_hinge_ml(y, r, hinge_col, start):
 
 
 def estimate_threshold(
-    errors: np.ndarray, requests: np.ndarray, concurrency: np.ndarray
+    errors: np.ndarray,
+    requests: np.ndarray,
+    concurrency: np.ndarray,
+    *,
+    rng: np.random.Generator | None = None,
+    n_region_boot: int = REGION_BOOT,
 ) -> ThresholdFit | None:
-    """Estimate K and the lag by NB2 profile likelihood over a grid, with an interval for K.
+    """Estimate K and the lag by NB2 profile likelihood over a grid, with their joint region.
 
     Steps: a Poisson grid gives a start; NB2 (b0, b1, alpha) is fitted by ML at its best cell
     (convergence checked; alpha at the 0 boundary falls back to Poisson); the grid is then
-    profiled again with that alpha. K's interval holds every grid K whose profile LR (max over
-    lags) is within ``K_INTERVAL_LR_CUT`` of the best; "weakly identified" when it is wider
-    than ``WEAK_IDENTIFICATION_WIDTH`` of K.
+    profiled again with that alpha. The region holds every (K, lag) cell whose LR against the
+    best is within the cut; the cut is the 95% quantile of that LR at the fitted cell over
+    ``n_region_boot`` replicates drawn from the fit (with ``rng``; without it, or when smaller,
+    chi-square(2)'s 5.99). K's interval and the lag range are the region's projections, so the
+    uncertainty of the lag widens K's interval where the two trade off (ramps). "Weakly
+    identified" when K's interval is wider than ``WEAK_IDENTIFICATION_WIDTH`` of K, touches the
+    grid's edge, or the lag range spans more than ``MAX_LAG_SPREAD`` minutes.
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
@@ -838,15 +1018,34 @@ def estimate_threshold(
     ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
     ll = ll[0]
     best = int(np.argmax(ll))
+    lr_cells = 2 * (ll[best] - ll)
+    cut, reference = K_INTERVAL_LR_CUT, "chi-square(2) 95% point (no bootstrap)"
+    if rng is not None and n_region_boot > 0:
+        near = lr_cells <= REGION_GRID_LR
+        mu = r * (b0s[0, best] + b1s[0, best] * hinge[best])
+        reps = simulate_nb(np.broadcast_to(mu, (n_region_boot, len(mu))), alpha, rng)
+        sub = hinge[near]
+        at = int(np.flatnonzero(np.flatnonzero(near) == best)[0])
+        lr_best = []
+        for chunk in np.array_split(reps.astype(float), max(1, n_region_boot // 25)):
+            llr, _, _, _ = _fit_hinge_grid(chunk, r, sub, np.full(len(chunk), alpha), iters=15)
+            lr_best.append(2 * (llr.max(1) - llr[:, at]))
+        q95 = float(np.quantile(np.concatenate(lr_best), 0.95))
+        reference = (
+            f"95% quantile of the LR at the fitted cell over {n_region_boot} replicates "
+            f"from the fit ({q95:.2f}), at least chi-square(2)'s {K_INTERVAL_LR_CUT}"
+        )
+        cut = max(cut, q95)
+    region = lr_cells <= cut
     k_grid = np.unique(ks)
     k_prof = np.array([ll[ks == k].max() for k in k_grid])
     lag_prof = np.array(
         [ll[ls == lag].max() if np.any(ls == lag) else -np.inf for lag in range(MAX_LAG + 1)]
     )
     lr_k = 2 * (ll[best] - k_prof)
-    inside = k_grid[lr_k <= K_INTERVAL_LR_CUT]
     k_hat = float(ks[best])
-    low, high = float(inside.min()), float(inside.max())
+    low, high = float(ks[region].min()), float(ks[region].max())
+    lag_low, lag_high = int(ls[region].min()), int(ls[region].max())
     edge = bool(low <= k_grid[0] or high >= k_grid[-1])
     limits_in = tuple(
         f"{d['product']} {d['quantity']} ({d['tier']}): {d['limit']}"
@@ -854,14 +1053,18 @@ def estimate_threshold(
         if low <= d["limit"] <= high
     )
     nearest = sorted(SUPABASE_LIMITS, key=lambda d: abs(d["limit"] - k_hat))[:3]
+    weak = (high - low) > WEAK_IDENTIFICATION_WIDTH * k_hat or edge
     return ThresholdFit(
         k=k_hat,
         k_low=low,
         k_high=high,
-        interval_lr_cut=K_INTERVAL_LR_CUT,
+        interval_lr_cut=float(cut),
+        interval_reference=reference,
         interval_at_grid_edge=edge,
-        weakly_identified=bool((high - low) > WEAK_IDENTIFICATION_WIDTH * k_hat or edge),
+        weakly_identified=bool(weak or lag_high - lag_low > MAX_LAG_SPREAD),
         lag_minutes=int(ls[best]),
+        lag_low=lag_low,
+        lag_high=lag_high,
         b0_per_request=float(b0s[0, best]),
         b1_per_request_per_viewer=float(b1s[0, best]),
         family=family,
@@ -876,86 +1079,158 @@ def estimate_threshold(
     )
 
 
-def estimate_elasticity(errors: np.ndarray, requests: np.ndarray) -> Elasticity | None:
-    """Fit log E[errors] = a + g log(requests) (NB2, alpha by moments, no offset)."""
+def _elasticity_z(y, lx, alpha):
+    """Return (g, HAC se, converged) of log E[y] = a + g lx, for each row of y or of lx."""
+    x = np.stack([np.ones_like(lx), lx], axis=-1)
+    beta, se, ok = _fit_loglinear(y, x, alpha)
+    return beta[:, 1], se[:, 1], ok, beta[:, 0]
+
+
+def _cox_null_z(mu, moments, lx, n_boot, rng):
+    """(g, se) of the elasticity fit on AR(1)-Cox replicates of mean mu."""
+    reps = _simulate_cox(mu, *moments, n_boot, rng).astype(float)
+    alphas = _moment_alpha(reps, reps.mean(1, keepdims=True))[:, None]
+    g_b, se_b, _, _ = _elasticity_z(reps, np.broadcast_to(lx, reps.shape), alphas)
+    return g_b, se_b
+
+
+def estimate_elasticity(
+    errors: np.ndarray,
+    exposure: np.ndarray,
+    *,
+    rng: np.random.Generator | None = None,
+    n_boot: int = 199,
+    requests_with_failures: np.ndarray | None = None,
+) -> Elasticity | None:
+    """Fit log E[y] = a + g log(exposure) (NB2, alpha by moments, no offset) and test g.
+
+    Each hypothesis is tested against replicates of its own null model with AR(1)-Cox noise
+    whose variance and persistence are fitted to the residuals of the free fit (g estimated),
+    so the class's bursts are in the reference distribution but the misfit of a false null
+    is not mistaken for burstiness (needs ``rng``):
+
+    - g = 0 (no link to traffic): g, one-sided (errors rise with traffic), among replicates
+      of a constant mean;
+    - g = 1 (a flat rate per request): |g - 1| among replicates of mu = b0 x exposure.
+
+    The statistic is g itself, not g / HAC se: counts of affected clients can be
+    underdispersed, and a Cox null cannot be, so a studentised statistic would be compared
+    with replicates noisier than the data (anti-conservative); g is conservative there.
+
+    A circular-shift test of g = 0 was tried first: exact, but on smooth load the shifts next
+    to the observed one tie with it, so p rarely fell below 4/60 and flat bugs went undecided.
+    """
     y = np.asarray(errors, dtype=float)
     if y.sum() < MIN_ERRORS:
         return None
-    lr = np.log(np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE))
-    x = np.stack([np.ones_like(lr), lr - lr.mean()], axis=1)[None]
+    x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
+    lx = np.log(x)
+    lx = lx - lx.mean()
+    n = len(y)
     alpha = float(_moment_alpha(y, np.full_like(y, y.mean())))
-    beta, se, ok = _fit_loglinear(y, x, alpha)
-    return Elasticity(g=float(beta[0, 1]), se=float(se[0, 1]), alpha=alpha, converged=bool(ok[0]))
+    g, se, ok, a = _elasticity_z(y, lx[None, :], alpha)
+    p_zero = p_one = None
+    if rng is not None and n_boot > 0:
+        moments = _fit_cox_moments(y, np.exp(a[0] + g[0] * lx))
+        g0, _ = _cox_null_z(np.full(n, y.mean()), moments, lx, n_boot, rng)
+        p_zero = float((1 + np.sum(g0 >= g[0] - 1e-12)) / (n_boot + 1))
+        g1, _ = _cox_null_z(x * y.sum() / x.sum(), moments, lx, n_boot, rng)
+        p_one = float((1 + np.sum(np.abs(g1 - 1) >= abs(g[0] - 1) - 1e-12)) / (n_boot + 1))
+    g_raw = None
+    if requests_with_failures is not None:
+        raw = np.log(np.maximum(np.asarray(requests_with_failures, dtype=float), MIN_EXPOSURE))
+        g_raw = float(_elasticity_z(y, (raw - raw.mean())[None, :], alpha)[0][0])
+    return Elasticity(
+        g=float(g[0]),
+        se=float(se[0]),
+        alpha=alpha,
+        converged=bool(ok[0]),
+        p_value_zero=p_zero,
+        p_value_one=p_one,
+        n_boot=int(n_boot) if p_one is not None else 0,
+        g_with_own_failures=g_raw,
+    )
 
 
 def decide_verdict(
-    test: HingeTest | None, elasticity: Elasticity | None, residual_phi: float | None
+    test: HingeTest | None,
+    elasticity: Elasticity | None,
+    residual_phi: float | None,
+    count_unit: str = "errors",
 ) -> Verdict:
-    """Decide the class: capacity-driven, traffic-proportional, unrelated or insufficient data.
+    """Decide the class from calibrated tests, never from a point estimate alone.
 
-    Capacity-driven if the hinge test rejects; else traffic-proportional if g > 0.5; else
-    unrelated. A bursty class carries its AR(1)-Cox p-value as the uncertainty of the call.
+    - capacity-driven: the hinge test rejects a flat rate per request under the flat NB null
+      AND under the bursty AR(1)-Cox null (a hinge that bursts alone can produce is not one);
+    - traffic-proportional: g = 0 rejected, g = 1 (flat rate per request) not rejected;
+    - unrelated: g = 1 rejected, g = 0 not rejected;
+    - both rejected: the sign of g decides (traffic-proportional if errors rise with traffic),
+      with a caveat that the rate per request changes with load;
+    - undetermined ("the data cannot tell"): neither rejected;
+    - insufficient data: fewer than ``MIN_ERRORS`` in the window.
     """
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
+    p = None if test is None else test.p_value
+    p_cox = None if test is None else test.p_value_bursty_null
     if elasticity is None:
         return Verdict(
             INSUFFICIENT,
-            f"fewer than {MIN_ERRORS} errors in the window",
+            f"fewer than {MIN_ERRORS} {count_unit} in the window",
+            p,
+            p_cox,
+            None,
             None,
             None,
             False,
             residual_phi,
             None,
+            count_unit,
         )
-    p = None if test is None else test.p_value
-    g = elasticity.g
+    g, p0, p1 = elasticity.g, elasticity.p_value_zero, elasticity.p_value_one
+    hinge_flat = p is not None and p <= ALPHA_LEVEL
+    hinge_cox = p_cox is not None and p_cox <= ALPHA_LEVEL
     caveat = None
-    if test is not None and test.p_value <= ALPHA_LEVEL:
+    hinge_text = "hinge not testable" if p is None else f"hinge bootstrap p = {p:.3f}"
+    if p_cox is not None:
+        hinge_text += f" (bursty null p = {p_cox:.3f})"
+    tests_text = f"g = {g:.2f} (se {elasticity.se:.2f}); " + "; ".join(
+        f"g = {h}: " + ("not tested" if pv is None else f"p = {pv:.3f}")
+        for h, pv in ((0, p0), (1, p1))
+    )
+    related = p0 is not None and p0 <= ALPHA_LEVEL
+    flat_rejected = p1 is not None and p1 <= ALPHA_LEVEL
+    if hinge_flat and hinge_cox:
         label = CAPACITY
         reason = (
-            f"hinge sup-LR {test.lr:.2f}, bootstrap p = {test.p_value:.3f} <= "
-            f"{ALPHA_LEVEL} against a flat rate per request"
+            f"hinge sup-LR {test.lr:.2f}: bootstrap p = {p:.3f} under a flat NB rate per "
+            f"request and p = {p_cox:.3f} under a bursty AR(1)-Cox flat rate, both <= "
+            f"{ALPHA_LEVEL}"
         )
-    elif g > ELASTICITY_CUT:
-        label = TRAFFIC
-        reason = (
-            ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
-        ) + f"elasticity in requests g = {g:.2f} > {ELASTICITY_CUT}"
     else:
-        label = UNRELATED
-        reason = (
-            ("no hinge: bootstrap p = " + f"{p:.3f}; ") if p is not None else "hinge not testable; "
-        ) + f"elasticity in requests g = {g:.2f} <= {ELASTICITY_CUT}"
-    cox_doubt = (
-        label == CAPACITY
-        and test.p_value_bursty_null is not None
-        and test.p_value_bursty_null > ALPHA_LEVEL
-    )
-    if bursty or cox_doubt:
-        text = (
-            f"errors are bursty (lag-1 autocorrelation of residuals {residual_phi:.2f})"
-            if bursty
-            else f"residual lag-1 autocorrelation {residual_phi:.2f}"
-        )
-        if label == CAPACITY:
-            if test.p_value_bursty_null is not None:
-                text += (
-                    "; under a bursty AR(1)-Cox flat null the hinge p-value is "
-                    f"{test.p_value_bursty_null:.3f}"
-                )
-                if test.p_value_bursty_null > ALPHA_LEVEL:
-                    text += ", so the capacity call is uncertain"
-            text += (
-                ". In one bursty hour a burst that falls on a high-load plateau can look like "
-                "a capacity effect."
+        if related and not flat_rejected:
+            label = TRAFFIC
+        elif flat_rejected and not related:
+            label = UNRELATED
+        elif related and flat_rejected:
+            label = TRAFFIC if g > 0 else UNRELATED
+            caveat = f"the rate per request is not flat (g = {g:.2f}): errors " + (
+                "rise faster or slower than traffic." if g > 0 else "fall as traffic rises."
             )
         else:
-            text += (
-                ": the verdict rests on few independent bursts and is less certain than its "
-                "p-value suggests."
-            )
-        caveat = text
-    return Verdict(label, reason, p, g, bursty, residual_phi, caveat)
+            label = UNDETERMINED
+        reason = f"{hinge_text}; elasticity in requests {tests_text}"
+        if hinge_flat and not hinge_cox:
+            caveat = (
+                f"a hinge fits against a flat NB rate (p = {p:.3f}) but not against the bursty "
+                f"AR(1)-Cox null this class's burstiness calls for (p = {p_cox:.3f}), so it is "
+                "not called capacity-driven."
+            ) + (f" Also, {caveat}" if caveat else "")
+    if bursty and caveat is None and label != UNDETERMINED:
+        caveat = (
+            f"errors are bursty (lag-1 autocorrelation of residuals {residual_phi:.2f}): the "
+            "verdict rests on few independent bursts."
+        )
+    return Verdict(label, reason, p, p_cox, g, p0, p1, bursty, residual_phi, caveat, count_unit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1253,34 +1528,122 @@ def attribute_class(
     rng: np.random.Generator,
     n_boot: int = 199,
     bursty_null: bool = True,
+    signals: dict | None = None,
 ) -> tuple[Verdict, HingeTest | None, ThresholdFit | None, Elasticity | None]:
-    """Hinge test, threshold, elasticity and the verdict for one class."""
-    y = np.asarray(errors, dtype=float)
+    """Hinge test, threshold, elasticity and the verdict for one class.
+
+    ``signals`` (from :func:`extract_signals`) choose what is counted (:func:`choose_counts`)
+    and the denominator (:func:`exposure_of`). ``bursty_null=False`` skips the AR(1)-Cox hinge
+    null, so no capacity call can be made (kept for studies of the flat test alone).
+    """
+    signals = signals or {}
+    y, unit = choose_counts(errors, signals)
+    x, _, _ = exposure_of(requests, signals)
     if y.sum() < MIN_ERRORS:
-        return decide_verdict(None, None, None), None, None, None
-    test = compare_hinge_to_flat(y, requests, concurrency, rng=rng, n_boot=n_boot)
-    fit = estimate_threshold(y, requests, concurrency)
-    elasticity = estimate_elasticity(y, requests)
-    r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
+        return decide_verdict(None, None, None, unit), None, None, None
+    test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
     capacity = test is not None and test.p_value <= ALPHA_LEVEL
+    if bursty_null and capacity:
+        # Every capacity call must also survive the bursty null: the residual flag alone missed
+        # about half of the false calls on simulated bursty bugs (the hinge absorbs the bursts).
+        test = add_bursty_null(test, y, x, concurrency, rng=rng)
+    capacity = capacity and test.p_value_bursty_null is not None
+    capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
+    fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
+    with_failures = requests if "failed_requests" in signals else None
+    elasticity = estimate_elasticity(
+        y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
+    )
+    r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
         hinge = np.maximum(0.0, lag_padded(concurrency, fit.lag_minutes) - fit.k)
         mu = r * (fit.b0_per_request + fit.b1_per_request_per_viewer * hinge)
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    if bursty_null and capacity:
-        # Every capacity call gets its bursty-null p-value: the residual flag alone missed about
-        # half of the false calls on simulated bursty bugs (the hinge absorbs the bursts).
-        test = add_bursty_null(test, y, requests, concurrency, rng=rng)
-    return decide_verdict(test, elasticity, phi), test, fit, elasticity
+    return decide_verdict(test, elasticity, phi, unit), test, fit, elasticity
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho of a (n,) with every row of b (S, n)."""
+    ra = pd.Series(a).rank().to_numpy()
+    rb = np.apply_along_axis(lambda v: pd.Series(v).rank().to_numpy(), 1, b)
+    ra, rb = ra - ra.mean(), rb - rb.mean(1, keepdims=True)
+    den = np.sqrt(np.sum(ra * ra) * np.sum(rb * rb, 1))
+    return np.where(den > 0, (rb @ ra) / np.where(den > 0, den, 1.0), 0.0)
+
+
+def summarize_signals(
+    errors: np.ndarray, requests: np.ndarray, concurrency: np.ndarray, signals: dict
+) -> Signals:
+    """Spread over users, clients and endpoints, denominator, latency and Realtime saturation."""
+    y = np.asarray(errors, dtype=float)
+    c = np.asarray(concurrency, dtype=float)
+    _, unit = choose_counts(y, signals)
+    _, denominator, excluded = exposure_of(requests, signals)
+    spread = []
+    hit = y > 0
+    for col in ("users", "clients", "endpoints"):
+        if col not in signals:
+            continue
+        v = np.nan_to_num(signals[col])
+        total = int(v.sum())
+        spread.append(
+            Spread(
+                source=col,
+                max_per_minute=int(v.max()),
+                median_per_error_minute=float(np.median(v[hit])) if hit.any() else 0.0,
+                source_minutes=total,
+                errors_per_source_minute=float(y.sum() / total) if total else None,
+            )
+        )
+    ratio = rho = rho_p = None
+    lat = signals.get("latency_ms")
+    if lat is not None and np.isfinite(lat).sum() >= 10 and hit.any():
+        ok = np.isfinite(lat)
+        heavy = y >= np.median(y[hit])
+        a, b = lat[ok & heavy], lat[ok & ~heavy]
+        if len(a) and len(b) and np.median(b) > 0:
+            ratio = float(np.median(a) / np.median(b))
+        if np.ptp(c[ok]) > 0:
+            cc, ll = c[ok], lat[ok]
+            rhos = _spearman(cc, np.stack([np.roll(ll, m) for m in range(len(ll))]))
+            rho, rho_p = float(rhos[0]), _shift_p(rhos)
+    peak = sat = sat_share = None
+    conn, lim = signals.get("rt_connected"), signals.get("rt_limit")
+    if conn is not None and lim is not None:
+        ok = np.isfinite(conn) & np.isfinite(lim) & (lim > 0)
+        if ok.any():
+            share = np.where(ok, conn / np.where(ok, lim, 1.0), np.nan)
+            peak = float(np.nanmax(share))
+            at_limit = ok & (share >= SATURATION_SHARE)
+            sat = int(at_limit.sum())
+            sat_share = float(y[at_limit].sum() / y.sum()) if y.sum() else None
+    return Signals(
+        count_unit=unit,
+        denominator=denominator,
+        own_failures_excluded=excluded,
+        spread=tuple(spread),
+        latency_ratio=ratio,
+        latency_load_rho=rho,
+        latency_load_p_value=rho_p,
+        realtime_peak_share_of_limit=peak,
+        realtime_saturated_minutes=sat,
+        realtime_errors_in_saturated_share=sat_share,
+    )
 
 
 def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> ClassResult:
     """Every statistic of one error class from its per-minute frame (contract section 3)."""
     y, r, c, labels = extract_series(frame)
+    signals = extract_signals(frame)
+    if "samples" in frame.columns:
+        samples = pd.to_numeric(frame["samples"], errors="coerce").fillna(0).to_numpy()
+        c = interpolate_unsampled(c, samples)
     rng = np.random.default_rng(seed)
-    verdict, test, fit, elasticity = attribute_class(y, r, c, rng=rng, n_boot=n_boot)
+    verdict, test, fit, elasticity = attribute_class(
+        y, r, c, rng=rng, n_boot=n_boot, signals=signals
+    )
     enough = y.sum() >= MIN_ERRORS
     return ClassResult(
         n_minutes=len(y),
@@ -1297,6 +1660,7 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
         bursts=detect_bursts(y, r, labels),
         change_points=detect_change_points(y, labels) if enough else None,
         seed=int(seed),
+        signals=summarize_signals(y, r, c, signals),
     )
 
 

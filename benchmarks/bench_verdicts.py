@@ -1,0 +1,334 @@
+"""Verdicts on incidents from the per-session generator: confusion matrix truth x verdict.
+
+Run: ``.venv/bin/python benchmarks/bench_verdicts.py`` (full counts, as ``make bench`` does:
+5 audience families x 200 incidents, every error class of each) or ``--quick`` (reduced).
+Incidents come from :mod:`analysis.simulate.sessions`, which shares no code with the
+generator the methods were first studied on (:mod:`analysis.simulate.minutes`); each class goes
+through ``stats.analyse_class`` exactly as the report runs it, on the per-minute frame with its
+signal columns. Ground truth is read only here.
+
+Prints, per family: the confusion matrix (rows: truth, columns: verdict, shares of the row),
+then every target of issue 12 with its measured value, Monte-Carlo standard error and pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from analysis import stats
+from analysis.simulate import sessions
+
+LABELS = stats.VERDICT_LABELS
+TRUTHS = (stats.CAPACITY, stats.TRAFFIC, stats.UNRELATED)
+FULL = {"incidents": 200, "n_boot": 99}
+QUICK = {"incidents": 12, "n_boot": 49}
+#: Every fifth incident is a null incident (nothing linked to load).
+NULL_EVERY = 5
+
+
+def run_incident(args: tuple) -> list[dict]:
+    """All classes of one incident: truth, verdict, threshold and the no-link tests' p-values."""
+    family, index, n_boot = args
+    rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
+    null = index % NULL_EVERY == NULL_EVERY - 1
+    inc = sessions.simulate_session_incident(family, rng, null=null)
+    rows = []
+    for name in sorted(inc.classes):
+        frame = inc.class_frame(name)
+        truth = inc.truth["classes"][name]
+        res = stats.analyse_class(frame, seed=int(rng.integers(2**31)), n_boot=n_boot)
+        row = {
+            "family": family,
+            "index": index,
+            "null_incident": null,
+            "mechanism": name,
+            "truth": truth["verdict"],
+            "label": res.verdict.label,
+            "errors": res.total_errors,
+        }
+        if truth["verdict"] == "capacity":
+            row.update(k_true=truth["k"], lag_true=truth["lag"], above=truth["minutes_above_k"])
+        fit = res.threshold
+        if fit is not None:
+            row.update(
+                k=fit.k,
+                k_low=fit.k_low,
+                k_high=fit.k_high,
+                lag=fit.lag_minutes,
+                lag_low=fit.lag_low,
+                lag_high=fit.lag_high,
+                weak=fit.weakly_identified,
+            )
+        if res.cross_correlation is not None:
+            row["p_ccf"] = res.cross_correlation.load_leads_p_value
+        if res.load_coefficient is not None:
+            row["p_count"] = res.load_coefficient.p_value
+        if res.coincidence is not None:
+            row["p_eca"] = res.coincidence.precursor_p_value
+        rows.append(row)
+    return rows
+
+
+def _map(func, jobs, workers):
+    if workers <= 1:
+        return [func(j) for j in jobs]
+    with mp.get_context("fork").Pool(workers) as pool:
+        return pool.map(func, jobs, chunksize=1)
+
+
+def _rate(hits: int, n: int) -> tuple[float, float]:
+    p = hits / n if n else float("nan")
+    return p, math.sqrt(p * (1 - p) / n) if n else float("nan")
+
+
+def confusion(rows: list[dict]) -> dict:
+    """{truth: {label: count}} over the rows."""
+    out = {t: dict.fromkeys(LABELS, 0) for t in TRUTHS}
+    for r in rows:
+        out[r["truth"]][r["label"]] += 1
+    return out
+
+
+def format_confusion(family: str, rows: list[dict]) -> str:
+    """Markdown confusion matrix of one family (shares of each truth row, with N)."""
+    table = confusion(rows)
+    head = f"\n### {family}\n\n| truth \\ verdict | N | " + " | ".join(LABELS) + " |\n"
+    head += "|---|---|" + "---|" * len(LABELS) + "\n"
+    body = ""
+    for t in TRUTHS:
+        n = sum(table[t].values())
+        cells = " | ".join(f"{table[t][lab] / n:.3f}" if n else "-" for lab in LABELS)
+        body += f"| {t} | {n} | {cells} |\n"
+    return head + body
+
+
+def target_rows(family: str, rows: list[dict]) -> list[dict]:
+    """Every target of issue 12 measured on one family's rows."""
+    out = []
+
+    def add(criterion, hits, n, target, ok):
+        rate, se = _rate(hits, n)
+        out.append(
+            {
+                "family": family,
+                "criterion": criterion,
+                "n": n,
+                "rate": rate,
+                "mc_se": se,
+                "target": target,
+                "pass": (ok(rate) if n else None),
+            }
+        )
+
+    cap = [r for r in rows if r["truth"] == "capacity" and r.get("above", 0) >= 15]
+    add(
+        "capacity -> capacity-driven (>= 15 lagged min above K)",
+        sum(r["label"] == stats.CAPACITY for r in cap),
+        len(cap),
+        ">= 0.90",
+        lambda p: p >= 0.90,
+    )
+    flat = [r for r in rows if r["mechanism"] in ("bug_flat", "registration")]
+    add(
+        "flat-rate bug -> traffic-proportional",
+        sum(r["label"] == stats.TRAFFIC for r in flat),
+        len(flat),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    retry = [r for r in rows if r["mechanism"] == "bug_retry"]
+    add(
+        "bursty bug (retry loops) -> traffic-proportional (info)",
+        sum(r["label"] == stats.TRAFFIC for r in retry),
+        len(retry),
+        "(info)",
+        lambda p: True,
+    )
+    unrel = [r for r in rows if r["truth"] == "unrelated"]
+    add(
+        "independent of load -> unrelated",
+        sum(r["label"] == stats.UNRELATED for r in unrel),
+        len(unrel),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    for mech in ("client_burst", "background_job", "outage_episodes"):
+        sel = [r for r in rows if r["mechanism"] == mech]
+        add(
+            f"  {mech} -> unrelated (info)",
+            sum(r["label"] == stats.UNRELATED for r in sel),
+            len(sel),
+            "(info)",
+            lambda p: True,
+        )
+    for t in TRUTHS:
+        sel = [r for r in rows if r["truth"] == t]
+        add(
+            f"undetermined among truth {t}",
+            sum(r["label"] == stats.UNDETERMINED for r in sel),
+            len(sel),
+            "<= 0.10",
+            lambda p: p <= 0.10,
+        )
+    non_cap = [r for r in rows if r["truth"] != "capacity"]
+    add(
+        "false capacity among non-capacity (bursty bugs, client bursts incl.)",
+        sum(r["label"] == stats.CAPACITY for r in non_cap),
+        len(non_cap),
+        "<= 0.05",
+        lambda p: p <= 0.05,
+    )
+    for mech in ("bug_retry", "client_burst"):
+        sel = [r for r in rows if r["mechanism"] == mech]
+        add(
+            f"  false capacity, {mech} (info)",
+            sum(r["label"] == stats.CAPACITY for r in sel),
+            len(sel),
+            "(info)",
+            lambda p: True,
+        )
+    for key, name in (("p_ccf", "CCF load leads"), ("p_count", "count model"), ("p_eca", "ECA")):
+        ps = [r[key] for r in unrel if r.get(key) is not None]
+        add(
+            f"shift-calibrated {name}: FPR on load-independent classes",
+            sum(p <= 0.05 for p in ps),
+            len(ps),
+            "<= 0.07",
+            lambda p: p <= 0.07,
+        )
+    fits = [r for r in rows if r["truth"] == "capacity" and "k" in r]
+    add(
+        "K interval covers the true K",
+        sum(r["k_low"] <= r["k_true"] <= r["k_high"] for r in fits),
+        len(fits),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    strong = [r for r in fits if not r["weak"]]
+    add(
+        "K within +-10% among well identified",
+        sum(abs(r["k"] - r["k_true"]) <= 0.1 * r["k_true"] for r in strong),
+        len(strong),
+        ">= 0.90",
+        lambda p: p >= 0.90,
+    )
+    add("  share well identified (info)", len(strong), len(fits), "(info)", lambda p: True)
+    add(
+        "lag within +-1 min (all capacity fits)",
+        sum(abs(r["lag"] - r["lag_true"]) <= 1 for r in fits),
+        len(fits),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    add(
+        "  lag within +-1 min among well identified (info)",
+        sum(abs(r["lag"] - r["lag_true"]) <= 1 for r in strong),
+        len(strong),
+        "(info)",
+        lambda p: True,
+    )
+    add(
+        "  lag range covers the true lag (info)",
+        sum(r["lag_low"] <= r["lag_true"] <= r["lag_high"] for r in fits),
+        len(fits),
+        "(info)",
+        lambda p: True,
+    )
+    return out
+
+
+def format_targets(rows: list[dict]) -> str:
+    """Markdown table of the target rows."""
+    head = "| family | criterion | N | rate | MC se | target | pass |\n"
+    head += "|---|---|---|---|---|---|---|\n"
+    body = ""
+    for r in rows:
+        ok = "-" if r["pass"] is None else ("yes" if r["pass"] else "**NO**")
+        rate = "-" if r["n"] == 0 else f"{r['rate']:.3f}"
+        se = "-" if r["n"] == 0 else f"{r['mc_se']:.3f}"
+        body += (
+            f"| {r['family']} | {r['criterion']} | {r['n']} | {rate} | {se} | "
+            f"{r['target']} | {ok} |\n"
+        )
+    return head + body
+
+
+def run(counts: dict, workers: int, families=sessions.SHAPES, cache: Path | None = None):
+    """Simulate and analyse every family; return the per-class rows."""
+    done = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            item = json.loads(line)
+            done[(item[0]["family"], item[0]["index"])] = item
+    jobs = [
+        (f, i, counts["n_boot"])
+        for f in families
+        for i in range(counts["incidents"])
+        if (f, i) not in done
+    ]
+    t0 = time.perf_counter()
+    for k in range(0, len(jobs), 10):
+        batch = _map(run_incident, jobs[k : k + 10], workers)
+        for rows in batch:
+            if rows:
+                done[(rows[0]["family"], rows[0]["index"])] = rows
+                if cache is not None:
+                    with cache.open("a") as fh:
+                        fh.write(json.dumps(rows) + "\n")
+        print(
+            f"  {k + len(batch)}/{len(jobs)} incidents, {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return [
+        r
+        for (f, i), rows in sorted(done.items())
+        if f in families and i < counts["incidents"]
+        for r in rows
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the study and print the confusion matrices and the targets."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced counts")
+    parser.add_argument("--incidents", type=int, default=None, help="incidents per family")
+    parser.add_argument("--workers", type=int, default=2, help="processes (at most 2)")
+    parser.add_argument("--family", action="append", choices=sessions.SHAPES, default=None)
+    parser.add_argument("--cache", type=Path, default=None, help="JSON lines of finished incidents")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args(argv)
+    counts = dict(QUICK if args.quick else FULL)
+    if args.incidents:
+        counts["incidents"] = args.incidents
+    families = tuple(args.family or sessions.SHAPES)
+    t0 = time.perf_counter()
+    rows = run(counts, max(1, min(2, args.workers)), families, args.cache)
+    print(f"# Verdicts on per-session incidents ({counts}, {len(rows)} classes)")
+    print("\nConfusion matrices (share of each truth row):")
+    targets = []
+    for family in families:
+        sel = [r for r in rows if r["family"] == family]
+        print(format_confusion(family, sel))
+        targets += target_rows(family, sel)
+    print(format_confusion("all families", rows))
+    print("\nTargets (issue 12), every family:\n")
+    print(format_targets(targets))
+    failed = [r for r in targets if r["pass"] is False]
+    checked = [r for r in targets if r["pass"] is not None and r["target"] != "(info)"]
+    print(f"{len(checked) - len(failed)} of {len(checked)} targets met; {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "targets": targets}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
