@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_targets(targets))
     failed = [r for r in targets if r["pass"] is False]
     checked = [r for r in targets if r["pass"] is not None and r["target"] != "(info)"]
-    print(f"{len(checked) - len(failed)} of {len(checked)} targets met; {time.perf_counter() - t0:.0f} s")
+    met = len(checked) - len(failed)
+    print(f"{met} of {len(checked)} targets met; {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "targets": targets}, indent=1))
     return 0
