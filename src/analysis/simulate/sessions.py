@@ -478,7 +478,8 @@ def simulate_session_incident(
         true_audience=true_aud[WARMUP:],
         requests=requests[WARMUP:],
         latency_ms=latency[WARMUP:],
-        rt_connected=connected[WARMUP:],
+        # Realtime refuses connections past the limit, so the metric never exceeds it.
+        rt_connected=np.minimum(connected, limit)[WARMUP:],
         rt_limit=limit[WARMUP:],
         classes=out_classes,
         users_of_session=users,

@@ -1,0 +1,260 @@
+"""Verdict logic of analysis.stats and the per-session generator (issue 12).
+
+Unit tests on tiny series for each mechanism (what is counted, the denominator, the decision
+table, the bursty null, the joint (K, lag) region, the signals), then reduced-count runs of
+benchmarks/bench_verdicts.py (the full counts run in ``make bench``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import stats
+from analysis.exceptions import StatsError
+from analysis.simulate import sessions
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_verdicts.py"
+_spec = importlib.util.spec_from_file_location("bench_verdicts", _BENCH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def _test(p, p_cox):
+    return stats.HingeTest(10.0, p, 99, "ref", 0.1, p_cox, 0.5)
+
+
+def _elasticity(g, p0, p1):
+    return stats.Elasticity(g, 0.3, 0.1, True, p0, p1, 99, None)
+
+
+# ---- decision table ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("test", "el", "label"),
+    [
+        (_test(0.01, 0.01), _elasticity(3.0, 0.01, 0.01), stats.CAPACITY),
+        # A hinge that the bursty null explains is not a capacity call.
+        (_test(0.01, 0.2), _elasticity(1.0, 0.01, 0.6), stats.TRAFFIC),
+        (_test(0.6, None), _elasticity(0.9, 0.01, 0.5), stats.TRAFFIC),
+        (_test(0.6, None), _elasticity(0.1, 0.4, 0.01), stats.UNRELATED),
+        (_test(0.6, None), _elasticity(0.5, 0.3, 0.3), stats.UNDETERMINED),
+        (None, _elasticity(-1.5, 0.01, 0.01), stats.UNRELATED),
+        (None, _elasticity(2.5, 0.01, 0.01), stats.TRAFFIC),
+    ],
+)
+def test_decision_table(test, el, label):
+    verdict = stats.decide_verdict(test, el, 0.1)
+    assert verdict.label == label
+    if test is not None and test.p_value <= 0.05 and label != stats.CAPACITY:
+        assert "bursty" in verdict.caveat and "not called capacity" in verdict.caveat
+    if label == stats.UNDETERMINED:
+        assert verdict.caveat is None and "g = 0: p = 0.300" in verdict.reason
+
+
+def test_point_elasticity_alone_never_decides():
+    # Same g, different evidence: the tests decide, not g > 0.5.
+    assert stats.decide_verdict(None, _elasticity(1.4, 0.4, 0.6), 0.0).label == stats.UNDETERMINED
+    assert stats.decide_verdict(None, _elasticity(0.3, 0.01, 0.4), 0.0).label == (stats.TRAFFIC)
+
+
+# ---- what is counted, and the denominator ------------------------------------------------
+
+
+def test_counts_affected_clients_when_known_else_errors():
+    errors = np.array([50.0, 0, 3, 1])
+    y, unit = stats.choose_counts(errors, {"clients": np.array([1.0, 0, 3, np.nan])})
+    assert unit == "clients with errors" and y.tolist() == [1, 0, 3, 1]
+    y, unit = stats.choose_counts(errors, {"users": np.array([2.0, 0, 2, 1])})
+    assert unit == "users with errors" and y.tolist() == [2, 0, 2, 1]
+    y, unit = stats.choose_counts(errors, {})
+    assert unit == "errors" and y.tolist() == errors.tolist()
+
+
+def test_own_failures_leave_the_denominator():
+    x, text, n = stats.exposure_of(np.array([100.0, 60]), {"failed_requests": np.array([40, 80])})
+    assert x.tolist() == [60, 0] and n == 100 and "without" in text
+    x, text, n = stats.exposure_of(np.array([100.0, 60]), {})
+    assert x.tolist() == [100, 60] and n == 0 and "could not" in text
+
+
+def test_a_burst_in_its_own_denominator_manufactures_elasticity():
+    rng = np.random.default_rng(3)
+    other = rng.poisson(np.linspace(100, 500, 60)).astype(float)
+    errors = rng.poisson(2, 60).astype(float)
+    errors[[5, 20]] += 300  # one client's loops at low load, each failure also a request
+    requests = other + errors
+    el = stats.estimate_elasticity(errors, other, requests_with_failures=requests)
+    assert el.g < 0.5 and el.g_with_own_failures > el.g + 1
+
+
+def test_signal_columns_are_checked():
+    frame = pd.DataFrame({"users": [1, -2, 3], "latency_ms": [np.nan] * 3})
+    with pytest.raises(StatsError, match=r"row 1, column 'users'.*-2"):
+        stats.extract_signals(frame)
+    assert stats.extract_signals(frame.assign(users=[1, 2, 3])).keys() == {"users"}
+
+
+def test_unsampled_minutes_are_interpolated_not_carried():
+    conc = np.array([10.0, 10, 10, 40, 40, 40])
+    samples = np.array([1, 0, 0, 1, 0, 0])
+    out = stats.interpolate_unsampled(conc, samples)
+    assert out.tolist() == [10, 20, 30, 40, 40, 40]  # after the last sample: carried
+    assert stats.interpolate_unsampled(conc, None) is not None
+
+
+# ---- the bursty null and the elasticity tests ----------------------------------------------
+
+
+def test_flat_bug_and_steady_job_get_the_right_elasticity_tests():
+    rng = np.random.default_rng(8)
+    req = np.round(50 + 250 * np.clip(np.linspace(-0.5, 1.5, 60), 0, 1)) * 3
+    bug = rng.poisson(req * 0.01).astype(float)
+    el = stats.estimate_elasticity(bug, req, rng=rng, n_boot=99)
+    assert el.p_value_zero <= 0.05 and el.p_value_one > 0.05
+    job = rng.poisson(2.0, 60).astype(float)
+    el = stats.estimate_elasticity(job, req, rng=rng, n_boot=99)
+    assert el.p_value_zero > 0.05 and el.p_value_one <= 0.05
+
+
+def test_cox_moments_keep_runs_of_capped_counts():
+    y = np.zeros(60)
+    y[[5, 6, 7, 8, 30, 31, 32, 33, 34]] = 1.0  # one client at a time, in runs
+    sigma2, phi = stats._fit_cox_moments(y, np.full(60, y.mean()))
+    assert sigma2 > 0.5 and phi > 0.5
+
+
+# ---- the joint (K, lag) region -----------------------------------------------------------
+
+
+def test_region_cut_is_calibrated_and_at_least_chi_square_2():
+    rng = np.random.default_rng(2)
+    conc = np.clip(30 + 15 * (np.arange(60) - 10), 30, 320).astype(float)  # steep ramp
+    req = rng.poisson(conc * 3).astype(float)
+    hinge = np.maximum(0, stats.lag_padded(conc, 2) - 220)
+    y = rng.poisson(req * (1e-4 + 2e-4 * hinge)).astype(float)
+    fit = stats.estimate_threshold(y, req, conc, rng=rng, n_region_boot=49)
+    assert fit.interval_lr_cut >= stats.K_INTERVAL_LR_CUT
+    assert "replicates" in fit.interval_reference
+    assert fit.k_low <= 220 <= fit.k_high and fit.lag_low <= 2 <= fit.lag_high
+    # On a ramp K trades against the lag: the region spans several lags and K's interval
+    # widens with them.
+    assert fit.lag_high > fit.lag_low
+    plain = stats.estimate_threshold(y, req, conc)
+    assert plain.interval_lr_cut == stats.K_INTERVAL_LR_CUT and "no bootstrap" in (
+        plain.interval_reference
+    )
+
+
+# ---- signals -------------------------------------------------------------------------------
+
+
+def test_signals_show_spread_latency_and_realtime_saturation():
+    n = 30
+    conc = np.linspace(50, 300, n)
+    y = np.where(conc > 240, 40.0, 0.0)
+    sig = {
+        "clients": np.where(y > 0, 30.0, 0.0),
+        "users": np.where(y > 0, 28.0, 0.0),
+        "endpoints": np.where(y > 0, 4.0, 0.0),
+        "latency_ms": 30 + np.maximum(0, conc - 200),
+        "rt_connected": np.minimum(conc + 10, 250),
+        "rt_limit": np.full(n, 250.0),
+    }
+    s = stats.summarize_signals(y, np.full(n, 900.0), conc, sig)
+    spread = {sp.source: sp for sp in s.spread}
+    assert spread["endpoints"].max_per_minute == 4 and spread["clients"].source_minutes > 0
+    assert s.latency_ratio > 1.5 and s.latency_load_rho > 0.5
+    assert s.realtime_peak_share_of_limit == 1.0 and s.realtime_errors_in_saturated_share == 1.0
+    assert s.count_unit == "clients with errors"
+
+
+# ---- the generator -----------------------------------------------------------------------
+
+
+def test_generator_frames_follow_the_contract_and_hide_truth():
+    rng = np.random.default_rng(5)
+    inc = sessions.simulate_session_incident("plateau", rng)
+    cap = next(m for m in inc.classes if m.startswith("capacity"))
+    for name in inc.classes:
+        frame = inc.class_frame(name)
+        stats.extract_series(frame)
+        assert set(stats.SIGNAL_COLUMNS) <= set(frame.columns)
+        assert (frame["failed_requests"] <= frame["requests"]).all()
+        assert (frame["clients"] <= frame["errors"]).all()
+        assert not any("truth" in str(v) for v in frame.attrs.values())
+    assert inc.truth["classes"][cap]["verdict"] == "capacity"
+    # Deterministic for a seed.
+    again = sessions.simulate_session_incident("plateau", np.random.default_rng(5))
+    pd.testing.assert_frame_equal(inc.class_frame(cap), again.class_frame(cap))
+
+
+def test_generator_mechanisms_leave_their_signatures():
+    rng = np.random.default_rng(11)
+    inc = sessions.simulate_session_incident("steep_ramp", rng)
+    burst = inc.class_frame("client_burst")
+    assert burst["clients"].max() <= 1 and burst["errors"].max() >= 3
+    db = "capacity_db" in inc.classes
+    cap = inc.class_frame("capacity_db" if db else "capacity_realtime")
+    if db:
+        assert cap["endpoints"].max() >= 3
+        late = cap["errors"] > cap["errors"].median()
+        assert cap["latency_ms"][late].median() > cap["latency_ms"][~late].median()
+    else:
+        assert (cap["rt_connected"] <= cap["rt_limit"]).all()
+    assert cap["clients"].max() >= 10
+
+
+def test_null_incidents_have_no_load_linked_class():
+    inc = sessions.simulate_session_incident("double_peak", np.random.default_rng(1), null=True)
+    assert {t["verdict"] for t in inc.truth["classes"].values()} == {stats.UNRELATED}
+
+
+# ---- reduced-count runs of the benchmark -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reduced_rows():
+    """Three incidents of the two hardest families (steep ramps, walk-ins), n_boot 49."""
+    jobs = [(f, i, 49) for f in ("steep_ramp", "walk_in") for i in (0, 1, 4)]
+    return [r for j in jobs for r in bench.run_incident(j)]
+
+
+def test_reduced_no_false_capacity_and_capacity_found(reduced_rows):
+    non_cap = [r for r in reduced_rows if r["truth"] != "capacity"]
+    cap = [r for r in reduced_rows if r["truth"] == "capacity"]
+    assert len(non_cap) >= 20 and len(cap) >= 3
+    assert sum(r["label"] == stats.CAPACITY for r in non_cap) <= 1, non_cap
+    assert sum(r["label"] == stats.CAPACITY for r in cap) >= len(cap) - 1, cap
+
+
+def test_reduced_flat_bugs_traffic_and_k_intervals(reduced_rows):
+    flat = [r for r in reduced_rows if r["mechanism"] in ("bug_flat", "registration")]
+    hits = sum(r["label"] == stats.TRAFFIC for r in flat)
+    assert hits >= len(flat) - 2, flat
+    fits = [r for r in reduced_rows if r["truth"] == "capacity" and "k" in r]
+    cover = sum(r["k_low"] <= r["k_true"] <= r["k_high"] for r in fits)
+    assert cover >= len(fits) - 1, fits
+
+
+def test_confusion_matrix_and_targets_are_computed_from_rows():
+    rows = [
+        {"family": "f", "mechanism": "bug_flat", "truth": "traffic", "label": stats.UNDETERMINED},
+        {
+            "family": "f",
+            "mechanism": "bug_flat",
+            "truth": "traffic",
+            "label": stats.TRAFFIC,
+        },
+    ]
+    table = bench.confusion(rows)
+    assert table["traffic"][stats.UNDETERMINED] == 1 and table["capacity"][stats.UNRELATED] == 0
+    targets = {t["criterion"]: t for t in bench.target_rows("f", rows)}
+    flat = targets["flat-rate bug -> traffic-proportional"]
+    assert flat["rate"] == 0.5 and flat["pass"] is False
+    assert targets["undetermined among truth traffic"]["pass"] is False
