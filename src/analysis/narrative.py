@@ -330,27 +330,57 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
 
 
 def verdict_evidence(v: Mapping, text: Mapping) -> str:
-    """Return the numbers that decided a verdict, worded in the report's language."""
-    from analysis.stats import ALPHA_LEVEL, ELASTICITY_CUT, MIN_ERRORS
+    """Return the numbers that decided a verdict and the signals beside it, in the language."""
+    from analysis.stats import ALPHA_LEVEL, MIN_ERRORS
 
     r = text["causes"]["reasons"]
     kind = v["verdict"]
+    unit = v.get("count_unit") or "errors"
     values = {
         "lr": fmt_number(v.get("hinge_lr"), 2),
         "p": fmt_p(v.get("hinge_p_value")),
+        "pb": fmt_p(v.get("hinge_p_value_bursty_null")),
         "alpha": f"{ALPHA_LEVEL:g}",
         "g": fmt_number(v.get("elasticity"), 2),
-        "cut": f"{ELASTICITY_CUT:g}",
+        "p0": fmt_p(v.get("p_value_zero")),
+        "p1": fmt_p(v.get("p_value_one")),
+        "unit": text["causes"]["units"].get(unit, unit),
         "n": MIN_ERRORS,
     }
     out = escape(r[kind].format(**values))
+    notes = []
     if v.get("bursty"):
-        note = r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2))
-        pb = v.get("hinge_p_value_bursty_null")
-        if pb is not None:
-            note += " " + r["bursty_p"].format(p=fmt_p(pb))
-        if kind == "capacity" and pb is not None and pb > ALPHA_LEVEL:
-            note += " " + r["uncertain"]
+        notes.append(r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2)))
+    sig = v.get("signals") or {}
+    spread = {s["source"]: s["max_per_minute"] for s in sig.get("spread") or ()}
+    if spread:
+        notes.append(
+            r["spread"].format(**{k: spread.get(k, "–") for k in ("users", "clients", "endpoints")})
+        )
+    if sig.get("own_failures_excluded"):
+        notes.append(
+            r["own_failures"].format(
+                n=fmt_number(sig["own_failures_excluded"]),
+                g=fmt_number(v.get("g_with_own_failures"), 2),
+            )
+        )
+    if sig.get("latency_ratio") is not None:
+        notes.append(
+            r["latency"].format(
+                ratio=fmt_number(sig["latency_ratio"], 2),
+                rho=fmt_number(sig.get("latency_load_rho"), 2),
+                p=fmt_p(sig.get("latency_load_p_value")),
+            )
+        )
+    if sig.get("realtime_peak_share_of_limit") is not None:
+        share = sig.get("realtime_errors_in_saturated_share")
+        notes.append(
+            r["realtime"].format(
+                peak=fmt_number(100 * sig["realtime_peak_share_of_limit"]),
+                share=fmt_number(None if share is None else 100 * share),
+            )
+        )
+    for note in notes:
         out += f"<br><small>{escape(note)}</small>"
     if v.get("measurement_caveat"):
         share = fmt_number(100 * v["errors_unmeasured_share"])

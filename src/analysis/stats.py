@@ -607,12 +607,28 @@ def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
     return y, "errors"
 
 
-def exposure_of(requests: np.ndarray, signals: dict) -> tuple[np.ndarray, str, int]:
+def is_realtime_class(frame: pd.DataFrame) -> bool:
+    """Whether the frame's class is a Realtime one (from ``attrs``: source or class key)."""
+    attrs = frame.attrs
+    return bool(
+        attrs.get("source") == "realtime_events"
+        or str(attrs.get("error_class", "")).startswith("realtime:")
+    )
+
+
+def exposure_of(
+    requests: np.ndarray, signals: dict, viewers: np.ndarray | None = None
+) -> tuple[np.ndarray, str, int]:
     """Return (denominator per minute, its description, own failures excluded).
 
     The class's own failing requests are taken out of the denominator: a burst of N failures
-    would otherwise add N requests and manufacture a rise of errors with traffic.
+    would otherwise add N requests and manufacture a rise of errors with traffic. For a
+    Realtime class (``viewers`` given) the units at risk are connections, not requests: a
+    refused client reconnects in a loop, so websocket requests grow with the errors
+    themselves; the denominator is then the concurrent viewers.
     """
+    if viewers is not None:
+        return np.asarray(viewers, dtype=float), "concurrent viewers (a Realtime class)", 0
     r = np.asarray(requests, dtype=float)
     failed = signals.get("failed_requests")
     if failed is None:
@@ -1529,6 +1545,7 @@ def attribute_class(
     n_boot: int = 199,
     bursty_null: bool = True,
     signals: dict | None = None,
+    realtime: bool = False,
 ) -> tuple[Verdict, HingeTest | None, ThresholdFit | None, Elasticity | None]:
     """Hinge test, threshold, elasticity and the verdict for one class.
 
@@ -1538,7 +1555,7 @@ def attribute_class(
     """
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
-    x, _, _ = exposure_of(requests, signals)
+    x, _, _ = exposure_of(requests, signals, concurrency if realtime else None)
     if y.sum() < MIN_ERRORS:
         return decide_verdict(None, None, None, unit), None, None, None
     test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
@@ -1550,7 +1567,7 @@ def attribute_class(
     capacity = capacity and test.p_value_bursty_null is not None
     capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
     fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
-    with_failures = requests if "failed_requests" in signals else None
+    with_failures = requests if "failed_requests" in signals and not realtime else None
     elasticity = estimate_elasticity(
         y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
     )
@@ -1574,13 +1591,17 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def summarize_signals(
-    errors: np.ndarray, requests: np.ndarray, concurrency: np.ndarray, signals: dict
+    errors: np.ndarray,
+    requests: np.ndarray,
+    concurrency: np.ndarray,
+    signals: dict,
+    realtime: bool = False,
 ) -> Signals:
     """Spread over users, clients and endpoints, denominator, latency and Realtime saturation."""
     y = np.asarray(errors, dtype=float)
     c = np.asarray(concurrency, dtype=float)
     _, unit = choose_counts(y, signals)
-    _, denominator, excluded = exposure_of(requests, signals)
+    _, denominator, excluded = exposure_of(requests, signals, concurrency if realtime else None)
     spread = []
     hit = y > 0
     for col in ("users", "clients", "endpoints"):
@@ -1641,8 +1662,9 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
         samples = pd.to_numeric(frame["samples"], errors="coerce").fillna(0).to_numpy()
         c = interpolate_unsampled(c, samples)
     rng = np.random.default_rng(seed)
+    realtime = is_realtime_class(frame)
     verdict, test, fit, elasticity = attribute_class(
-        y, r, c, rng=rng, n_boot=n_boot, signals=signals
+        y, r, c, rng=rng, n_boot=n_boot, signals=signals, realtime=realtime
     )
     enough = y.sum() >= MIN_ERRORS
     return ClassResult(
@@ -1660,7 +1682,7 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
         bursts=detect_bursts(y, r, labels),
         change_points=detect_change_points(y, labels) if enough else None,
         seed=int(seed),
-        signals=summarize_signals(y, r, c, signals),
+        signals=summarize_signals(y, r, c, signals, realtime),
     )
 
 

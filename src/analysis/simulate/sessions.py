@@ -148,7 +148,7 @@ class SessionIncident:
         frame.attrs.update(
             error_class=name,
             endpoints=[ENDPOINTS[e] for e in eps],
-            realtime=cls["realtime"],
+            source="realtime_events" if cls["realtime"] else "db_errors",
         )
         return frame
 
