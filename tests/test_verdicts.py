@@ -70,15 +70,22 @@ def test_counts_affected_clients_when_known_else_errors():
     errors = np.array([50.0, 0, 3, 1])
     y, unit = stats.choose_counts(errors, {"clients": np.array([1.0, 0, 3, np.nan])})
     assert unit == "clients with errors" and y.tolist() == [1, 0, 3, 1]
-    y, unit = stats.choose_counts(errors, {"users": np.array([2.0, 0, 2, 1])})
+    both = {"users": np.array([2.0, 0, 2, 1]), "clients": np.ones(4)}
+    y, unit = stats.choose_counts(errors, both)
     assert unit == "users with errors" and y.tolist() == [2, 0, 2, 1]
     y, unit = stats.choose_counts(errors, {})
     assert unit == "errors" and y.tolist() == errors.tolist()
 
 
 def test_own_failures_leave_the_denominator():
-    x, text, n = stats.exposure_of(np.array([100.0, 60]), {"failed_requests": np.array([40, 80])})
+    failed = {"failed_requests": np.array([40, 80])}
+    x, text, n = stats.exposure_of(np.array([100.0, 60]), failed)
     assert x.tolist() == [60, 0] and n == 100 and "without" in text
+    # One request per affected user stays: it was the request at risk.
+    x, _, n = stats.exposure_of(np.array([100.0, 60]), failed, counted=np.array([1.0, 60]))
+    assert x.tolist() == [61, 60] and n == 39
+    x, text, _ = stats.exposure_of(np.array([100.0]), failed, viewers=np.array([7.0]))
+    assert x.tolist() == [7] and "viewers" in text
     x, text, n = stats.exposure_of(np.array([100.0, 60]), {})
     assert x.tolist() == [100, 60] and n == 0 and "could not" in text
 
@@ -171,7 +178,7 @@ def test_signals_show_spread_latency_and_realtime_saturation():
     assert spread["endpoints"].max_per_minute == 4 and spread["clients"].source_minutes > 0
     assert s.latency_ratio > 1.5 and s.latency_load_rho > 0.5
     assert s.realtime_peak_share_of_limit == 1.0 and s.realtime_errors_in_saturated_share == 1.0
-    assert s.count_unit == "clients with errors"
+    assert s.count_unit == "users with errors"
 
 
 # ---- the generator -----------------------------------------------------------------------

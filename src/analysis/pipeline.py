@@ -15,6 +15,7 @@ one at a time, inspect what one returns, change a parameter and rerun from there
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import audit, findings, stats, timeline
+from analysis import audit, findings, signals, stats, timeline
 from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR
 from analysis.exceptions import ParameterError
 from analysis.params import ReportParams
@@ -103,8 +104,13 @@ def load_directory(data_dir: str | Path, settings: Settings | None = None) -> ob
 
 
 def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
-    """Build the webinar's :class:`~analysis.timeline.Timeline` with the run's window and bucket."""
-    return timeline.build_timeline(
+    """Build the webinar's :class:`~analysis.timeline.Timeline` with the run's window and bucket.
+
+    Each class's per-minute frame gets its signals (:func:`analysis.signals.add_class_signals`):
+    the denominator over every endpoint where the class occurs, its own failing requests, its
+    spread over users, clients and endpoints, latency and Realtime connections.
+    """
+    tl = timeline.build_timeline(
         incident,
         params.webinar_id,
         start=params.window_start,
@@ -112,6 +118,12 @@ def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
         bucket=params.bucket,
         display_tz=params.display_tz,
     )
+    frames = {
+        c.key: signals.add_class_signals(tl.frames[c.key], incident, c, tolerance=tl.tolerance)
+        for c in tl.classes
+        if c.key in tl.frames
+    }
+    return dataclasses.replace(tl, frames=frames)
 
 
 def statistics_key(frames: Mapping[str, pd.DataFrame], seed: int, n_boot: int = N_BOOT) -> str:
@@ -120,8 +132,9 @@ def statistics_key(frames: Mapping[str, pd.DataFrame], seed: int, n_boot: int = 
     digest.update(f"{seed}:{n_boot}:".encode())
     digest.update(resources.files("analysis").joinpath("stats.py").read_bytes())
     for key in sorted(frames):
-        frame = frames[key][["minute", "requests", "errors", "concurrency"]]
-        digest.update(key.encode())
+        frame = frames[key]
+        # Every column and the class's source reach the statistics (signals, samples).
+        digest.update(f"{key}:{','.join(frame.columns)}:{frame.attrs.get('source')}".encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:32]
 

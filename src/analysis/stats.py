@@ -117,11 +117,12 @@ ALPHA_LEVEL = 0.05
 #: used is the 95% quantile of the LR at the fitted cell over parametric-bootstrap replicates
 #: from the fit, when that is larger (K is non-regular, so the asymptotic cut under-covers).
 K_INTERVAL_LR_CUT = 5.99
-#: Replicates for the region's cut.
-REGION_BOOT = 99
-#: Grid cells whose LR exceeds this are left out of the region's replicate fits (they are
-#: nowhere near any replicate's maximum; this only saves time).
-REGION_GRID_LR = 60.0
+#: Replicates for the region's cut (its 95% quantile: the 3rd largest of 49).
+REGION_BOOT = 49
+#: Grid cells whose LR exceeds this are left out of the region's replicate fits (far from the
+#: fitted cell, they hold a replicate's maximum only when the replicate's own LR at the fitted
+#: cell is far beyond any cut; this only saves time).
+REGION_GRID_LR = 20.0
 #: K is "weakly identified" when its interval is wider than this share of K, or when the lag
 #: range of the region spans more than MAX_LAG_SPREAD minutes.
 WEAK_IDENTIFICATION_WIDTH = 0.20
@@ -594,13 +595,15 @@ def interpolate_unsampled(concurrency: np.ndarray, samples: np.ndarray | None) -
 def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
     """Return the per-minute series the verdict models, and its unit.
 
-    Affected clients per minute when the frame has them (else users): a capacity limit fails
-    many clients at once, while a retry loop or a misbehaving client repeats one failure many
-    times; counting failing clients keeps the second from posing as a surge. Minutes where the
-    source is unknown (NaN) fall back to the error count. Without such columns: errors.
+    Affected users per minute when the frame has them (else clients): a capacity limit fails
+    many users at once, while a retry loop or a misbehaving client repeats one failure many
+    times; counting failing users keeps the second from posing as a surge. Users come first
+    because a log's client is often a software family (one value for thousands of browsers).
+    Minutes where the source is unknown (NaN) fall back to the error count. Without such
+    columns: errors.
     """
     y = np.asarray(errors, dtype=float)
-    for col, unit in (("clients", "clients with errors"), ("users", "users with errors")):
+    for col, unit in (("users", "users with errors"), ("clients", "clients with errors")):
         if col in signals:
             units = signals[col]
             return np.where(np.isnan(units), y, np.minimum(units, y)), unit
@@ -617,15 +620,22 @@ def is_realtime_class(frame: pd.DataFrame) -> bool:
 
 
 def exposure_of(
-    requests: np.ndarray, signals: dict, viewers: np.ndarray | None = None
+    requests: np.ndarray,
+    signals: dict,
+    viewers: np.ndarray | None = None,
+    counted: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str, int]:
     """Return (denominator per minute, its description, own failures excluded).
 
-    The class's own failing requests are taken out of the denominator: a burst of N failures
-    would otherwise add N requests and manufacture a rise of errors with traffic. For a
-    Realtime class (``viewers`` given) the units at risk are connections, not requests: a
-    refused client reconnects in a loop, so websocket requests grow with the errors
-    themselves; the denominator is then the concurrent viewers.
+    The class's repeated failures are taken out of the denominator: a burst of N failing
+    requests from one user would otherwise add N requests and manufacture a rise of errors with
+    traffic. One request per failure counted in the numerator (``counted``: affected users or
+    clients per minute) stays in, because it is the request that was at risk; so a flat bug
+    without retries keeps all its requests, and a minute whose only requests failed still has
+    an exposure. Without ``counted`` every failing request leaves. For a Realtime class
+    (``viewers`` given) the units at risk are connections, not requests: a refused client
+    reconnects in a loop, so websocket requests grow with the errors themselves; the
+    denominator is then the concurrent viewers.
     """
     if viewers is not None:
         return np.asarray(viewers, dtype=float), "concurrent viewers (a Realtime class)", 0
@@ -634,7 +644,10 @@ def exposure_of(
     if failed is None:
         return r, "requests (the class's own failures could not be identified)", 0
     failed = np.minimum(np.nan_to_num(failed), r)
-    return r - failed, "requests without the class's own failing requests", int(failed.sum())
+    if counted is not None:
+        failed = np.maximum(failed - np.asarray(counted, dtype=float), 0.0)
+    text = "requests without the class's repeated failing requests"
+    return r - failed, text, int(round(failed.sum()))
 
 
 def lag_padded(x: np.ndarray, lag: int) -> np.ndarray:
@@ -1037,14 +1050,18 @@ def estimate_threshold(
     lr_cells = 2 * (ll[best] - ll)
     cut, reference = K_INTERVAL_LR_CUT, "chi-square(2) 95% point (no bootstrap)"
     if rng is not None and n_region_boot > 0:
-        near = lr_cells <= REGION_GRID_LR
+        # Every other K on the grid (and the fitted cell): the replicate maxima move by less
+        # than one grid step's likelihood, and the fit costs half.
+        near = (lr_cells <= REGION_GRID_LR) & (
+            (((ks - K_MIN) / K_STEP) % 2 == 0) | (ks == ks[best])
+        )
         mu = r * (b0s[0, best] + b1s[0, best] * hinge[best])
         reps = simulate_nb(np.broadcast_to(mu, (n_region_boot, len(mu))), alpha, rng)
         sub = hinge[near]
         at = int(np.flatnonzero(np.flatnonzero(near) == best)[0])
         lr_best = []
         for chunk in np.array_split(reps.astype(float), max(1, n_region_boot // 25)):
-            llr, _, _, _ = _fit_hinge_grid(chunk, r, sub, np.full(len(chunk), alpha), iters=15)
+            llr, _, _, _ = _fit_hinge_grid(chunk, r, sub, np.full(len(chunk), alpha), iters=8)
             lr_best.append(2 * (llr.max(1) - llr[:, at]))
         q95 = float(np.quantile(np.concatenate(lr_best), 0.95))
         reference = (
@@ -1555,7 +1572,7 @@ def attribute_class(
     """
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
-    x, _, _ = exposure_of(requests, signals, concurrency if realtime else None)
+    x, _, _ = exposure_of(requests, signals, concurrency if realtime else None, y)
     if y.sum() < MIN_ERRORS:
         return decide_verdict(None, None, None, unit), None, None, None
     test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
@@ -1600,8 +1617,10 @@ def summarize_signals(
     """Spread over users, clients and endpoints, denominator, latency and Realtime saturation."""
     y = np.asarray(errors, dtype=float)
     c = np.asarray(concurrency, dtype=float)
-    _, unit = choose_counts(y, signals)
-    _, denominator, excluded = exposure_of(requests, signals, concurrency if realtime else None)
+    counted, unit = choose_counts(y, signals)
+    _, denominator, excluded = exposure_of(
+        requests, signals, concurrency if realtime else None, counted
+    )
     spread = []
     hit = y > 0
     for col in ("users", "clients", "endpoints"):

@@ -1,0 +1,143 @@
+"""What counts throw away: per-minute signals of an error class beside its error count.
+
+:func:`add_class_signals` extends a class's per-minute frame (docs/contract.md section 3) with
+the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
+
+- database classes are paired with the HTTP responses they caused: each error with the nearest
+  request of the class's PostgREST status within the tolerance, on whichever endpoint it hit
+  (a connection-limit error fails requests on many endpoints, not only the modal one). The
+  paired requests give ``failed_requests``, and the distinct pseudonymised ``users``,
+  ``clients`` and ``endpoints`` with errors per minute;
+- ``requests`` becomes the requests to every endpoint where the class occurs (the denominator
+  follows the class);
+- ``latency_ms``: median ``origin_time_ms`` of those requests in the minute;
+- ``rt_connected`` / ``rt_limit``: Realtime billing metrics (max in the minute), project-wide.
+
+Nothing here decides anything: the statistics use the columns, the report shows them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis import timeline
+
+#: Columns added (NaN where the incident does not say).
+SIGNAL_COLUMNS = (
+    "failed_requests",
+    "users",
+    "clients",
+    "endpoints",
+    "latency_ms",
+    "rt_connected",
+    "rt_limit",
+)
+
+
+def _minute_index(ts: pd.Series, start: pd.Timestamp, n: int) -> np.ndarray:
+    k = ((ts - start) // pd.Timedelta(1, "min")).to_numpy(dtype="int64")
+    return np.where((k >= 0) & (k < n), k, -1)
+
+
+def pair_class_requests(
+    incident: object, cls: timeline.ErrorClass, tolerance: pd.Timedelta
+) -> pd.DataFrame:
+    """Pair the class's database errors one to one with requests, on any endpoint.
+
+    Returns the paired request rows (ts, endpoint, user, client, origin_time_ms); empty for
+    Realtime classes or classes without a PostgREST status.
+    """
+    cols = ["ts", "endpoint", "user", "client", "origin_time_ms"]
+    requests = incident.requests
+    if cls.source != "db_errors" or cls.http_status is None or requests.empty:
+        return pd.DataFrame(columns=cols)
+    errors = timeline._class_rows(incident, cls).sort_values("ts", kind="stable")
+    same = requests[requests["status"] == cls.http_status].sort_values(["ts", "id"], kind="stable")
+    if errors.empty or same.empty:
+        return pd.DataFrame(columns=cols)
+    origin = min(errors["ts"].min(), same["ts"].min())
+    pairs = timeline.match_nearest(
+        timeline._ns(errors["ts"], origin),
+        timeline._ns(same["ts"], origin),
+        tolerance // timeline._NS,
+    )
+    picked = same.iloc[sorted(j for _, j in pairs)]
+    return picked[[c for c in cols if c in picked.columns]].reset_index(drop=True)
+
+
+def _distinct_per_minute(minutes: np.ndarray, values: pd.Series, n: int) -> np.ndarray:
+    ok = (minutes >= 0) & values.notna().to_numpy()
+    if not ok.any():
+        return np.zeros(n)
+    frame = pd.DataFrame({"m": minutes[ok], "v": values[ok].astype(str).to_numpy()})
+    counts = frame.drop_duplicates().groupby("m").size()
+    return counts.reindex(range(n), fill_value=0).to_numpy(dtype=float)
+
+
+def add_class_signals(
+    frame: pd.DataFrame,
+    incident: object,
+    cls: timeline.ErrorClass,
+    *,
+    tolerance: str | pd.Timedelta = timeline.DEFAULT_TOLERANCE,
+) -> pd.DataFrame:
+    """Return ``frame`` (one class, one row per minute) with the signal columns.
+
+    ``requests`` is recounted over every endpoint where the class's paired requests fell (plus
+    the class's own endpoint); ``attrs['endpoints']`` lists them and ``attrs['source']`` is the
+    class's source table.
+    """
+    tol = timeline.parse_size(tolerance, "tolerance")
+    out = frame.copy()
+    n = len(out)
+    start = pd.Timestamp(out["minute"].iloc[0])
+    paired = pair_class_requests(incident, cls, tol)
+    endpoints = sorted(set(paired["endpoint"].dropna().astype(str)) | ({cls.endpoint} - {None}))
+    requests = incident.requests
+    if endpoints and not requests.empty:
+        mine = requests[requests["endpoint"].isin(endpoints)]
+        k = _minute_index(mine["ts"], start, n)
+        out["requests"] = np.bincount(k[k >= 0], minlength=n)[:n].astype("int64")
+        lat = pd.DataFrame({"m": k, "t": mine["origin_time_ms"].to_numpy(dtype=float)})
+        lat = lat[(lat["m"] >= 0) & lat["t"].notna()].groupby("m")["t"].median()
+        out["latency_ms"] = lat.reindex(range(n)).to_numpy(dtype=float)
+    else:
+        out["latency_ms"] = np.nan
+    if len(paired):
+        k = _minute_index(paired["ts"], start, n)
+        out["failed_requests"] = np.bincount(k[k >= 0], minlength=n)[:n].astype(float)
+        for col, src in (("users", "user"), ("clients", "client"), ("endpoints", "endpoint")):
+            out[col] = _distinct_per_minute(k, paired[src], n) if src in paired.columns else np.nan
+        # A minute whose errors were not all paired has an unknown spread: leave it to the
+        # error count rather than undercount it.
+        unpaired = out["failed_requests"].to_numpy() < out["errors"].to_numpy()
+        for col in ("users", "clients", "endpoints"):
+            out.loc[unpaired & (out[col] == 0), col] = np.nan
+    else:
+        for col in ("failed_requests", "users", "clients", "endpoints"):
+            out[col] = np.nan
+    rt = incident.realtime_events
+    billing = rt[rt["family"] == "billing_metrics"] if not rt.empty else rt
+    if len(billing) and {"connected", "limit"} <= set(billing.columns):
+        k = _minute_index(billing["ts"], start, n)
+        per = pd.DataFrame(
+            {
+                "m": k,
+                "c": pd.to_numeric(billing["connected"], errors="coerce").to_numpy(dtype=float),
+                "l": pd.to_numeric(billing["limit"], errors="coerce").to_numpy(dtype=float),
+            }
+        )
+        per = per[per["m"] >= 0].groupby("m").max()
+        out["rt_connected"] = per["c"].reindex(range(n)).to_numpy(dtype=float)
+        out["rt_limit"] = per["l"].reindex(range(n)).to_numpy(dtype=float)
+    else:
+        out["rt_connected"] = np.nan
+        out["rt_limit"] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = out["requests"].to_numpy(dtype=float)
+        out["rate"] = np.where(
+            r > 0, out["errors"].to_numpy(dtype=float) / np.maximum(r, 1), np.nan
+        )
+    out.attrs = {**frame.attrs, "endpoints": endpoints, "source": cls.source}
+    return out
