@@ -55,7 +55,14 @@ def run_incident(args: tuple) -> list[dict]:
             "errors": res.total_errors,
         }
         if truth["verdict"] == "capacity":
-            row.update(k_true=truth["k"], lag_true=truth["lag"], above=truth["minutes_above_k"])
+            lo, hi = truth["k_range"]
+            row.update(
+                k_true=truth["k"],
+                k_true_low=lo,
+                k_true_high=hi,
+                lag_true=truth["lag"],
+                above=truth["minutes_above_k"],
+            )
         fit = res.threshold
         if fit is not None:
             row.update(
@@ -108,6 +115,18 @@ def format_confusion(family: str, rows: list[dict]) -> str:
         cells = " | ".join(f"{table[t][lab] / n:.3f}" if n else "-" for lab in LABELS)
         body += f"| {t} | {n} | {cells} |\n"
     return head + body
+
+
+def covers(row: dict) -> bool:
+    """Whether the K interval meets the true K (a range for Realtime classes, see generator)."""
+    return row["k_low"] <= row["k_true_high"] and row["k_high"] >= row["k_true_low"]
+
+
+def within_10(row: dict) -> bool:
+    """Whether K-hat lies within 10% of the true K (of the nearest end of a true range)."""
+    lo, hi = row["k_true_low"], row["k_true_high"]
+    nearest = min(max(row["k"], lo), hi)
+    return abs(row["k"] - nearest) <= 0.1 * nearest
 
 
 def target_rows(family: str, rows: list[dict]) -> list[dict]:
@@ -206,8 +225,8 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
         )
     fits = [r for r in rows if r["truth"] == "capacity" and "k" in r]
     add(
-        "K interval covers the true K",
-        sum(r["k_low"] <= r["k_true"] <= r["k_high"] for r in fits),
+        "K interval covers the true K (Realtime: meets its range)",
+        sum(covers(r) for r in fits),
         len(fits),
         ">= 0.85",
         lambda p: p >= 0.85,
@@ -215,7 +234,7 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
     strong = [r for r in fits if not r["weak"]]
     add(
         "K within +-10% among well identified",
-        sum(abs(r["k"] - r["k_true"]) <= 0.1 * r["k_true"] for r in strong),
+        sum(within_10(r) for r in strong),
         len(strong),
         ">= 0.90",
         lambda p: p >= 0.90,

@@ -883,13 +883,16 @@ def _fit_cox_moments(y, mu):
 
     Variance from overdispersion, persistence from the lag-1 autocovariance of y / mu. A
     series can be persistent yet not overdispersed (counts of affected clients, capped at one
-    per client and minute, in runs); a Cox process cannot, so the variance is then raised to
-    the autocovariance (phi at its cap), which keeps the runs in the null, conservatively.
+    per client and minute, in runs); a Cox process cannot, so when the autocovariance is
+    significant (beyond two null standard errors) and exceeds the overdispersion, the variance
+    is raised to it (phi at its cap), which keeps the runs in the null, conservatively.
     """
     alpha = float(_moment_alpha(y, mu))
     e = (y - mu) / mu
     c1 = float(np.mean(e[1:] * e[:-1]))
-    sigma2 = math.log1p(max(alpha, c1, 0.0))
+    # Only a lag-1 autocovariance beyond two of its null standard errors counts as runs.
+    runs = c1 > 2 * float(np.mean(e * e)) / math.sqrt(max(len(y) - 1, 1))
+    sigma2 = math.log1p(max(alpha, c1 if runs else 0.0, 0.0))
     if sigma2 <= 1e-6:
         return 0.0, 0.0
     phi = math.log1p(max(c1, -0.99)) / sigma2 if c1 > 0 else 0.0
@@ -1122,8 +1125,7 @@ def _elasticity_z(y, lx, alpha):
 def _cox_null_z(mu, moments, lx, n_boot, rng):
     """(g, se) of the elasticity fit on AR(1)-Cox replicates of mean mu."""
     reps = _simulate_cox(mu, *moments, n_boot, rng).astype(float)
-    alphas = _moment_alpha(reps, reps.mean(1, keepdims=True))[:, None]
-    g_b, se_b, _, _ = _elasticity_z(reps, np.broadcast_to(lx, reps.shape), alphas)
+    g_b, se_b, _, _ = _elasticity_z(reps, np.broadcast_to(lx, reps.shape), 0.0)
     return g_b, se_b
 
 
@@ -1135,7 +1137,7 @@ def estimate_elasticity(
     n_boot: int = 199,
     requests_with_failures: np.ndarray | None = None,
 ) -> Elasticity | None:
-    """Fit log E[y] = a + g log(exposure) (NB2, alpha by moments, no offset) and test g.
+    """Fit log E[y] = a + g log(exposure) (Poisson QMLE, no offset) and test g.
 
     Each hypothesis is tested against replicates of its own null model with AR(1)-Cox noise
     whose variance and persistence are fitted to the residuals of the free fit (g estimated),
@@ -1161,7 +1163,10 @@ def estimate_elasticity(
     lx = lx - lx.mean()
     n = len(y)
     alpha = float(_moment_alpha(y, np.full_like(y, y.mean())))
-    g, se, ok, a = _elasticity_z(y, lx[None, :], alpha)
+    # Poisson quasi-likelihood (HAC se): the same estimator for the data and every replicate;
+    # a working NB alpha estimated per series would make the replicates' g noisier than the
+    # data's wherever the null mean varies, and cost power for nothing.
+    g, se, ok, a = _elasticity_z(y, lx[None, :], 0.0)
     p_zero = p_one = None
     if rng is not None and n_boot > 0:
         moments = _fit_cox_moments(y, np.exp(a[0] + g[0] * lx))
@@ -1253,10 +1258,11 @@ def decide_verdict(
             label = UNDETERMINED
         reason = f"{hinge_text}; elasticity in requests {tests_text}"
         if hinge_flat and not hinge_cox:
+            against = "was not tested" if p_cox is None else f"gives p = {p_cox:.3f}"
             caveat = (
-                f"a hinge fits against a flat NB rate (p = {p:.3f}) but not against the bursty "
-                f"AR(1)-Cox null this class's burstiness calls for (p = {p_cox:.3f}), so it is "
-                "not called capacity-driven."
+                f"a hinge fits against a flat NB rate (p = {p:.3f}) but the bursty AR(1)-Cox "
+                f"null this class's burstiness calls for {against}, so it is not called "
+                "capacity-driven."
             ) + (f" Also, {caveat}" if caveat else "")
     if bursty and caveat is None and label != UNDETERMINED:
         caveat = (

@@ -463,8 +463,16 @@ def simulate_session_incident(
         entry = {"verdict": MECHANISM_TRUTH[m]}
         if MECHANISM_TRUTH[m] == "capacity":
             lagged_aud = _lagged(true_aud, lag)[WARMUP:]
+            k_range = (k_viewers, k_viewers)
+            if m == "capacity_realtime":
+                # In viewers the limit moves with the project's other connections: the true K
+                # is a range, limit minus the background seen while the limit was exceeded.
+                over = _lagged(connected, lag)[WARMUP:] > limit[WARMUP:]
+                bg = _lagged(background, lag)[WARMUP:][over] if over.any() else background
+                k_range = (float(limit[0] - bg.max()), float(limit[0] - bg.min()))
             entry.update(
                 k=k_viewers,
+                k_range=k_range,
                 lag=lag,
                 minutes_above_k=int(np.sum(lagged_aud > k_viewers)),
                 k_connections=float(limit[0]) if m == "capacity_realtime" else None,
