@@ -75,7 +75,7 @@ def _minimal() -> dict:
         ],  # fmt: skip
         "impact": {
             "errors_total": 24,
-            "failed_registrations": 48,
+            "error_responses": 48,
             "affected_users": 62,
             "first_error": "2026-02-06T05:01:05Z",
             "last_error": "2026-02-06T05:56:55Z",

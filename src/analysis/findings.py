@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import stats
+from analysis import actions, stats
 from analysis._util import format_utc, jsonable
 from analysis.audit import QualityIssue
+from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
 from analysis.params import ReportParams, display_path
 from analysis.stats import ClassResult, WebinarStatistics
@@ -40,22 +41,6 @@ PACKAGES = (
 #: Limits drawn on the concurrency figure and used for detection (viewer connections map to
 #: Realtime connections: one per open tab).
 DETECTION_LIMITS = (("Realtime", "Free plan"), ("Realtime", "Pro plan"))
-#: The seed report's recommendations, each tied to the evidence that motivates it: an error
-#: class (by SQLSTATE/constraint or Realtime family), the capacity threshold, the peak, or the
-#: detection gap. Text lives in the locales under ``actions.items``.
-ACTION_ITEMS = (
-    ("dedupe_registration", {"class": "23505:registrations_pkey"}),
-    ("fix_registration_query", {"class": "42703"}),
-    ("null_uuid", {"class": "22P02"}),
-    ("marketing_stats_upsert", {"class": "23505:uq_marketing_stats_daily_key"}),
-    ("connection_pool", {"class": "realtime:disconnect", "threshold": True}),
-    ("realtime_capacity", {"peak": True, "threshold": True}),
-    ("alerting", {"detection": True}),
-    ("error_rate_monitoring", {"errors_total": True}),
-    ("load_test", {"threshold": True}),
-    ("cache_batch", {"endpoint": "rest/profiles"}),
-    ("retry_backoff", {"class": "realtime:disconnect"}),
-)
 #: A minute is "sparsely measured" when it has fewer concurrency samples than this share of the
 #: window's typical (median) density; errors there are set against a stale, carried-forward load.
 SPARSE_SAMPLING_SHARE = 0.5
@@ -157,7 +142,22 @@ def compile_findings(
         "inputs": summarize_inputs(incident, params),
         "environment": package_versions(),
     }
-    findings["action_items"] = build_action_items(findings)
+    details = {
+        c.key: {
+            **actions.describe_class(incident, c.key, select_class_rows(incident, c)),
+            "endpoints": list(
+                (
+                    timeline.frames.get(c.key) is not None
+                    and timeline.frames[c.key].attrs.get("endpoints")
+                )
+                or ([c.endpoint] if c.endpoint else [])
+            ),
+        }
+        for c in timeline.classes
+    }
+    findings["action_items"] = actions.build_action_items(
+        findings, details, manifest.get("recommendations") or ()
+    )
     return Analysis(
         findings=plain(findings), timeline=timeline, statistics=statistics, quality=quality
     )
@@ -212,10 +212,9 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
 def summarize_impact(
     incident: object, start: pd.Timestamp, end: pd.Timestamp, class_rows: list[dict]
 ) -> dict:
-    """Impact measures: failed registrations, users with an error response, error period."""
+    """Impact measures: error responses, users with an error response, error period."""
     req = incident.requests
     req = req[(req["ts"] >= start) & (req["ts"] < end)]
-    failed = req[(req["endpoint"] == "rest/registrations") & (req["status"] == 409)]
     errored = req[req["status"] >= 400]
     firsts = [r["first"] for r in class_rows if r["count"]]
     lasts = [r["last"] for r in class_rows if r["count"]]
@@ -225,13 +224,11 @@ def summarize_impact(
         minutes = int(math.ceil((pd.Timestamp(last) - pd.Timestamp(first)) / pd.Timedelta("1min")))
     return {
         "errors_total": int(sum(r["count"] for r in class_rows)),
-        "failed_registrations": int(len(failed)),
-        "failed_registrations_filter": "endpoint == 'rest/registrations' and status == 409",
         "error_responses": int(len(errored)),
+        "error_responses_filter": "status >= 400",
         "affected_users": int(errored["user"].dropna().nunique()),
         "affected_users_filter": "status >= 400 and user is not null (distinct pseudonyms)",
         "requests": int(len(req)),
-        "profiles_requests": int((req["endpoint"] == "rest/profiles").sum()),
         "first_error": first,
         "last_error": last,
         "error_period_minutes": minutes,
@@ -500,61 +497,6 @@ def summarize_detection(
             for row in moments[moments["kind"] == "limit_change"].itertuples()
         ],
     }
-
-
-def build_action_items(findings: dict) -> list[dict]:
-    """Build the seed report's recommendations, each with the evidence that motivates it."""
-    classes = {r["key"]: r for r in findings["error_classes"]}
-    verdicts = {v["error_class"]: v for v in findings["verdicts"]}
-    capacity = {c["error_class"]: c for c in findings["capacity"] if c["verdict"] == "capacity"}
-    items = []
-    for number, (key, wants) in enumerate(ACTION_ITEMS, start=1):
-        evidence: list[dict] = []
-        if "class" in wants:
-            cls = classes.get(wants["class"])
-            evidence.append(
-                {"kind": "class", "error_class": wants["class"], "present": cls is not None}
-                | (
-                    {}
-                    if cls is None
-                    else {
-                        "count": cls["count"],
-                        "rate": cls["rate"],
-                        "verdict": verdicts.get(cls["key"], {}).get("verdict", "insufficient"),
-                    }
-                )
-            )
-        if wants.get("threshold"):
-            for cap in capacity.values():
-                evidence.append(
-                    {
-                        "kind": "threshold",
-                        "error_class": cap["error_class"],
-                        "k": cap["k"],
-                        "k_low": cap["k_low"],
-                        "k_high": cap["k_high"],
-                    }  # fmt: skip
-                )
-        if wants.get("peak"):
-            evidence.append({"kind": "peak", "peak": findings["audience"].get("peak")})
-        if wants.get("detection"):
-            evidence.append(
-                {"kind": "detection", "lead_minutes": findings["detection"]["lead_minutes"]}
-            )
-        if wants.get("errors_total"):
-            evidence.append({"kind": "errors_total", "count": findings["impact"]["errors_total"]})
-        if "endpoint" in wants:
-            evidence.append(
-                {
-                    "kind": "endpoint",
-                    "endpoint": wants["endpoint"],
-                    "count": findings["impact"]["profiles_requests"],
-                }  # fmt: skip
-            )
-        items.append(
-            {"number": number, "key": key, "evidence": evidence, "owner": "", "type": "", "due": ""}
-        )
-    return items
 
 
 def summarize_inputs(incident: object, params: ReportParams) -> dict:

@@ -233,9 +233,9 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         (t["sessions"], fmt_number(aud["sessions"]), "sessions"),
         (t["registrations"], fmt_number(aud["registrations"]), "registrations"),
         (
-            t["failed_registrations"],
-            fmt_number(im["failed_registrations"]),
-            f"requests: {code(im['failed_registrations_filter'])}",
+            t["error_responses"],
+            fmt_number(im["error_responses"]),
+            f"requests: {code(im['error_responses_filter'])}",
         ),
         (
             t["affected_users"],
@@ -640,18 +640,45 @@ def _evidence_text(ev: Mapping, text: Mapping) -> str:
         return e["detection_missing"]
     if kind == "errors_total":
         return f"{text['impact']['errors_total']}: {fmt_number(ev['count'])}"
-    if kind == "endpoint":
-        return e["profiles"].format(count=fmt_number(ev["count"]))
     return escape(json.dumps(ev, ensure_ascii=False))
 
 
-def render_actions(findings: Mapping, text: Mapping) -> str:
-    """Render the action items: seed recommendations with evidence; owner, type, due blank."""
+def action_text(item: Mapping, text: Mapping, lang: str) -> str:
+    """Return an action item's wording in the report's language.
+
+    Catalogue items take the locale's text filled with identifiers from the data (each shown
+    as code); the incident's own items take their text from ``incident.json``.
+    """
     t = text["actions"]
+    if item.get("source") == "incident":
+        own = item.get("text") or {}
+        chosen = own.get(lang) or next(iter(own.values()), "")
+        return f"{escape(chosen)} <small>({escape(t['from_incident'])})</small>"
+    template = t["catalogue"].get(item["key"])
+    if template is None:
+        return escape(item["key"])
+    fields = {
+        k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else "—")
+        for k, v in (item.get("fields") or {}).items()
+    }
+    return template.format_map(_Missing(fields))
+
+
+class _Missing(dict):
+    """format_map helper: a placeholder without a value shows a dash."""
+
+    def __missing__(self, key):
+        return "—"
+
+
+def render_actions(findings: Mapping, text: Mapping) -> str:
+    """Render the action items: from the data's error classes, then the incident's own."""
+    t = text["actions"]
+    lang = findings.get("report", {}).get("lang", "en")
     rows = [
         (
             item["number"],
-            t["items"].get(item["key"]) or escape(item["key"]),
+            action_text(item, text, lang),
             "<br>".join(_evidence_text(ev, text) for ev in item["evidence"]),
             escape(item["type"] or ""),
             escape(item["owner"] or ""),
@@ -659,6 +686,8 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
         )
         for item in findings["action_items"]
     ]
+    if not rows:
+        return f"## {text['headings']['actions']}\n\n{t['none']}"
     return f"## {text['headings']['actions']}\n\n{t['intro']}\n\n" + table(
         [t["number"], t["action"], t["evidence_header"], t["type"], t["owner"], t["due"]], rows
     )

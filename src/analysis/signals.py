@@ -21,7 +21,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import timeline
+from analysis.error_classes import ErrorClass, select_class_rows
+from analysis.matching import DEFAULT_TOLERANCE, match_nearest
+from analysis.window import ns_since, parse_size
+
+_NS = pd.Timedelta(1, "ns")
 
 #: Columns added (NaN where the incident does not say).
 SIGNAL_COLUMNS = (
@@ -40,9 +44,7 @@ def _minute_index(ts: pd.Series, start: pd.Timestamp, n: int) -> np.ndarray:
     return np.where((k >= 0) & (k < n), k, -1)
 
 
-def pair_class_requests(
-    incident: object, cls: timeline.ErrorClass, tolerance: pd.Timedelta
-) -> pd.DataFrame:
+def pair_class_requests(incident: object, cls: ErrorClass, tolerance: pd.Timedelta) -> pd.DataFrame:
     """Pair the class's database errors one to one with requests, on any endpoint.
 
     Returns the paired request rows (ts, endpoint, user, client, origin_time_ms); empty for
@@ -52,15 +54,13 @@ def pair_class_requests(
     requests = incident.requests
     if cls.source != "db_errors" or cls.http_status is None or requests.empty:
         return pd.DataFrame(columns=cols)
-    errors = timeline._class_rows(incident, cls).sort_values("ts", kind="stable")
+    errors = select_class_rows(incident, cls).sort_values("ts", kind="stable")
     same = requests[requests["status"] == cls.http_status].sort_values(["ts", "id"], kind="stable")
     if errors.empty or same.empty:
         return pd.DataFrame(columns=cols)
     origin = min(errors["ts"].min(), same["ts"].min())
-    pairs = timeline.match_nearest(
-        timeline._ns(errors["ts"], origin),
-        timeline._ns(same["ts"], origin),
-        tolerance // timeline._NS,
+    pairs = match_nearest(
+        ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tolerance // _NS
     )
     picked = same.iloc[sorted(j for _, j in pairs)]
     return picked[[c for c in cols if c in picked.columns]].reset_index(drop=True)
@@ -78,9 +78,9 @@ def _distinct_per_minute(minutes: np.ndarray, values: pd.Series, n: int) -> np.n
 def add_class_signals(
     frame: pd.DataFrame,
     incident: object,
-    cls: timeline.ErrorClass,
+    cls: ErrorClass,
     *,
-    tolerance: str | pd.Timedelta = timeline.DEFAULT_TOLERANCE,
+    tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
 ) -> pd.DataFrame:
     """Return ``frame`` (one class, one row per minute) with the signal columns.
 
@@ -88,7 +88,7 @@ def add_class_signals(
     the class's own endpoint); ``attrs['endpoints']`` lists them and ``attrs['source']`` is the
     class's source table.
     """
-    tol = timeline.parse_size(tolerance, "tolerance")
+    tol = parse_size(tolerance, "tolerance")
     out = frame.copy()
     n = len(out)
     start = pd.Timestamp(out["minute"].iloc[0])

@@ -167,6 +167,9 @@ class IncidentParams:
     #: Claims an earlier write-up made about the incident, written to ``incident.json``
     #: (``analysis.claims`` documents their form); empty: no ``claims`` key.
     claims: tuple[dict, ...] = ()
+    #: The incident's own recommendations (its original report's), written to ``incident.json``
+    #: (``analysis.actions`` documents their form); empty: no ``recommendations`` key.
+    recommendations: tuple[dict, ...] = ()
 
 
 ERROR_KINDS = (
@@ -300,7 +303,67 @@ def shipped_params() -> IncidentParams:
             ("", "Monitoring strengthened", "Immediate response in the report; time not given."),
         ),
         claims=shipped_claims(main.id, test.id),
+        recommendations=SHIPPED_RECOMMENDATIONS,
     )
+
+
+def _recommendation(ko: str, en: str, *classes: str) -> dict:
+    return {"text": {"ko": ko, "en": en}, "classes": list(classes)}
+
+
+#: The original report's recommendations, in its words (ko) with an English rendering; each
+#: names the error classes it answers (none: it stands whatever the classes).
+SHIPPED_RECOMMENDATIONS = (
+    _recommendation(
+        "클라이언트 사이드 중복 등록 요청 방지 (멱등 제출)",
+        "Prevent duplicate registration requests on the client (idempotent submit)",
+        "23505:registrations_pkey",
+    ),
+    _recommendation(
+        "존재하지 않는 컬럼 registrations.id를 조회하는 쿼리 수정",
+        "Fix the query on registrations.id, a column the table does not have",
+        "42703",
+    ),
+    _recommendation(
+        'UUID 자리에 문자열 "null"을 보내지 않도록 수정',
+        'Stop sending the string "null" where a UUID is expected',
+        "22P02",
+    ),
+    _recommendation(
+        "일별 마케팅 통계를 동시 삽입 대신 upsert로 기록",
+        "Write daily marketing statistics with an upsert instead of concurrent inserts",
+        "23505:uq_marketing_stats_daily_key",
+    ),
+    _recommendation(
+        "피크에 맞게 연결 풀(PgBouncer / Supavisor) 크기 조정",
+        "Resize the connection pool (PgBouncer / Supavisor) for the peak",
+        "realtime:disconnect",
+    ),
+    _recommendation(
+        "예상 동시 접속에 맞춘 Realtime 연결 용량 계획",
+        "Plan Realtime connections for the expected concurrency",
+    ),
+    _recommendation(
+        "동시 접속자 수 임계값 초과 시 알림", "Alert when concurrency passes a threshold"
+    ),
+    _recommendation(
+        "API 응답 시간과 오류율 모니터링",
+        "Monitor API response times and error rates",
+    ),
+    _recommendation(
+        "행사 전 부하 테스트로 한계점 사전 파악",
+        "Load-test to find the breaking point before the event",
+    ),
+    _recommendation(
+        "자주 조회되는 데이터(프로필, 웨비나 정보) 캐싱 및 배치 조회",
+        "Cache and batch frequent reads (profiles, webinar info)",
+    ),
+    _recommendation(
+        "실패한 요청에 지수 백오프 재시도 적용",
+        "Retry failed requests with exponential backoff",
+        "realtime:disconnect",
+    ),
+)
 
 
 def shipped_claims(main_id: str, test_id: str) -> tuple[dict, ...]:
@@ -1399,6 +1462,8 @@ def write_incident(params: IncidentParams, out_dir: Path | str) -> WrittenIncide
     }
     if params.claims:
         manifest["claims"] = [dict(c) for c in params.claims]
+    if params.recommendations:
+        manifest["recommendations"] = [dict(r) for r in params.recommendations]
     (out / "incident.json").write_bytes(
         (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )

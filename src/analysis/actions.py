@@ -1,0 +1,204 @@
+"""Action items from what the incident's data shows, not from any one incident's report.
+
+A catalogue keyed by error semantics: each rule matches an error class by its SQLSTATE (or
+SQLSTATE class), its Realtime family, or its verdict, and names what the class's own rows name
+(table, column, constraint, endpoints). An item is built only for classes present in the
+window, each with the evidence that motivates it. An incident directory may add its own
+recommendations in ``incident.json`` under ``"recommendations"`` (a list of
+``{"text": {"<lang>": ...}, "classes": [keys]}``); those are printed as the incident's own,
+and only when the classes they name (if any) are present.
+
+Rule texts live in the locales under ``actions.catalogue`` with ``{table}``, ``{column}``,
+``{constraint}``, ``{endpoints}``, ``{k}`` ... placeholders; values from data are identifiers
+only (matched by :data:`IDENTIFIER`), never free text from a log message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+#: A SQL identifier as it may appear in an item (anything else from data is not shown).
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62}){0,2}$")
+#: A SQLSTATE: five digits or upper-case letters.
+SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
+#: Postgres' message for 42703 names the column: ``column "x" does not exist`` or
+#: ``column t.x does not exist``.
+_UNDEFINED_COLUMN = re.compile(
+    r'column\s+"?([A-Za-z_][\w$.]*)"?\s+(?:of relation\s+"?(\w+)"?\s+)?does not exist'
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One catalogue entry: which classes it matches and the item's locale key."""
+
+    key: str
+    sql_states: tuple[str, ...] = ()
+    sql_state_classes: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = ()
+
+    def matches(self, cls: Mapping, verdict: str | None) -> bool:
+        """Whether the class (a findings error-class row with its details) matches."""
+        state = cls.get("sql_state") or ""
+        if self.verdicts and verdict not in self.verdicts:
+            return False
+        if self.sql_states or self.sql_state_classes or self.families:
+            return (
+                state in self.sql_states
+                or state[:2] in self.sql_state_classes
+                or (cls.get("family") or "") in self.families
+            )
+        return True
+
+
+#: The catalogue (semantics -> locale key). Order is the order items are printed in.
+CATALOGUE = (
+    Rule("unique_violation", sql_states=("23505",)),
+    Rule("undefined_column", sql_states=("42703",)),
+    Rule("undefined_table", sql_states=("42P01",)),
+    Rule("invalid_text", sql_states=("22P02",)),
+    Rule("not_null", sql_states=("23502",)),
+    Rule("foreign_key", sql_states=("23503",)),
+    Rule("privilege", sql_states=("42501",)),
+    Rule("timeout", sql_states=("57014",)),
+    Rule("deadlock", sql_states=("40P01",)),
+    Rule("out_of_connections", sql_state_classes=("53",)),
+    Rule("realtime_limit", families=("too_many_connections",)),
+    Rule("realtime_disconnect", families=("disconnect", "connect_failed")),
+    Rule("realtime_pool", families=("pool_exhausted",)),
+    Rule("realtime_rate", families=("rate_limit",)),
+)
+#: Rules on a class's verdict, whatever its semantics.
+VERDICT_RULES = (
+    Rule("capacity_plan", verdicts=("capacity",)),
+    Rule("fix_bug", verdicts=("traffic",)),
+)
+
+
+def _identifier(value: object) -> str | None:
+    text = None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    return text if text and IDENTIFIER.match(text) else None
+
+
+def describe_class(incident: object, key: str, rows: pd.DataFrame) -> dict:
+    """Return what the class's rows name: sql_state, table, column, constraint (identifiers)."""
+    out: dict = {"key": key}
+    if rows.empty:
+        return out
+
+    def mode(col):
+        if col not in rows.columns:
+            return None
+        values = rows[col].dropna().astype(str)
+        return _identifier(values.value_counts().index[0]) if len(values) else None
+
+    states = rows["sql_state"].dropna().astype(str) if "sql_state" in rows.columns else []
+    state = states.value_counts().index[0] if len(states) else None
+    out["sql_state"] = state if state and SQLSTATE.match(state) else None
+    out["table"] = mode("relation")
+    out["constraint"] = mode("constraint")
+    out["column"] = mode("column")
+    out["family"] = mode("family")
+    if out.get("column") is None and "message" in rows.columns:
+        for message in rows["message"].dropna().astype(str):
+            found = _UNDEFINED_COLUMN.search(message)
+            if found:
+                out["column"] = _identifier(found.group(1))
+                if found.group(2) and not out.get("table"):
+                    out["table"] = _identifier(found.group(2))
+                break
+    if out.get("column") and "." in out["column"] and not out.get("table"):
+        out["table"] = out["column"].rsplit(".", 1)[0]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def build_action_items(
+    findings: Mapping, details: Mapping[str, dict], recommendations: list | tuple = ()
+) -> list[dict]:
+    """Catalogue items for the classes present, then the incident's own recommendations.
+
+    ``details``: class key -> :func:`describe_class` (plus ``endpoints``, a list). Each item:
+    number, key, source (``catalogue`` or ``incident``), fields (identifiers for the text),
+    text (the incident's own wording, by language; catalogue items take theirs from the
+    locales), evidence, and owner/type/due left blank for the review.
+    """
+    classes = {r["key"]: r for r in findings["error_classes"] if r["count"]}
+    verdicts = {v["error_class"]: v for v in findings["verdicts"]}
+    capacity = {c["error_class"]: c for c in findings["capacity"] if c["verdict"] == "capacity"}
+    items: list[dict] = []
+
+    def add(key, source, fields, evidence, text=None):
+        items.append(
+            {
+                "number": len(items) + 1,
+                "key": key,
+                "source": source,
+                "fields": fields,
+                "text": text,
+                "evidence": evidence,
+                "owner": "",
+                "type": "",
+                "due": "",
+            }
+        )
+
+    def class_evidence(key):
+        cls = classes[key]
+        verdict = verdicts.get(key, {}).get("verdict", "insufficient")
+        return {
+            "kind": "class",
+            "error_class": key,
+            "present": True,
+            "count": cls["count"],
+            "rate": cls["rate"],
+            "verdict": verdict,
+        }
+
+    for rule in CATALOGUE + VERDICT_RULES:
+        for key in sorted(classes):
+            info = {**details.get(key, {}), **{"family": details.get(key, {}).get("family")}}
+            verdict = verdicts.get(key, {}).get("verdict")
+            if not rule.matches(info, verdict):
+                continue
+            fields = {
+                "class": key,
+                "table": info.get("table") or "",
+                "column": info.get("column") or "",
+                "constraint": info.get("constraint") or "",
+                "endpoints": ", ".join(info.get("endpoints") or ()) or "",
+            }
+            evidence = [class_evidence(key)]
+            cap = capacity.get(key)
+            if cap is not None:
+                fields.update(k=cap["k"], k_low=cap["k_low"], k_high=cap["k_high"])
+                evidence.append(
+                    {
+                        "kind": "threshold",
+                        "error_class": key,
+                        "k": cap["k"],
+                        "k_low": cap["k_low"],
+                        "k_high": cap["k_high"],
+                    }
+                )
+            add(rule.key, "catalogue", fields, evidence)
+    lead = (findings.get("detection") or {}).get("lead_minutes")
+    if lead:
+        add("alerting", "catalogue", {}, [{"kind": "detection", "lead_minutes": lead}])
+    total = (findings.get("impact") or {}).get("errors_total") or 0
+    if total:
+        add("error_rate_monitoring", "catalogue", {}, [{"kind": "errors_total", "count": total}])
+    for rec in recommendations or ():
+        if not isinstance(rec, Mapping) or not isinstance(rec.get("text"), Mapping):
+            continue
+        wanted = [str(k) for k in rec.get("classes") or ()]
+        if wanted and not any(k in classes for k in wanted):
+            continue
+        evidence = [class_evidence(k) for k in wanted if k in classes]
+        text = {str(lang): str(t) for lang, t in rec["text"].items()}
+        add("incident", "incident", {}, evidence, text=text)
+    return items

@@ -1,0 +1,142 @@
+"""Action items come from the incident's data (analysis.actions), never from another incident."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+import pytest
+
+from analysis import actions, report
+from analysis.params import build_params
+from analysis.simulate import incident as sim
+
+#: Every identifier of the shipped incident's own action list: its tables, columns, constraints
+#: and the words of its recommendations, in both languages.
+SHIPPED_IDENTIFIERS = sorted(
+    {
+        "registrations.id",
+        "registrations_pkey",
+        "uq_marketing_stats_daily_key",
+        "marketing_stats_daily",
+        "PgBouncer",
+        *(text for rec in sim.SHIPPED_RECOMMENDATIONS for text in rec["text"].values()),
+    }
+)
+#: ... and its error classes' keys (generic codes, but absent from an incident without them).
+SHIPPED_CLASSES = sorted({k for rec in sim.SHIPPED_RECOMMENDATIONS for k in rec["classes"]})
+
+
+def _findings(classes, verdicts=(), capacity=(), lead=None):
+    return {
+        "error_classes": [
+            {"key": k, "count": n, "rate": 0.01, "endpoint": None} for k, n in classes
+        ],
+        "verdicts": [{"error_class": k, "verdict": v} for k, v in verdicts],
+        "capacity": list(capacity),
+        "detection": {"lead_minutes": lead},
+        "impact": {"errors_total": sum(n for _, n in classes)},
+    }
+
+
+def test_undefined_column_names_the_column_the_error_names():
+    rows = pd.DataFrame(
+        {
+            "sql_state": ["42703"] * 2,
+            "relation": [None, None],
+            "constraint": [None, None],
+            "column": [None, None],
+            "message": ["column questions.is_pinned does not exist"] * 2,
+        }
+    )
+    info = actions.describe_class(None, "42703", rows)
+    assert info["column"] == "questions.is_pinned" and info["table"] == "questions"
+    details = {"42703": {**info, "endpoints": ["rest/questions"]}}
+    items = actions.build_action_items(_findings([("42703", 2)], [("42703", "traffic")]), details)
+    keys = [i["key"] for i in items]
+    assert keys == ["undefined_column", "fix_bug", "error_rate_monitoring"]
+    assert items[0]["fields"]["column"] == "questions.is_pinned"
+    assert items[0]["fields"]["endpoints"] == "rest/questions"
+    assert items[0]["evidence"][0] == {
+        "kind": "class",
+        "error_class": "42703",
+        "present": True,
+        "count": 2,
+        "rate": 0.01,
+        "verdict": "traffic",
+    }
+    text = json.dumps(items)
+    assert not [w for w in SHIPPED_IDENTIFIERS if w in text]
+
+
+def test_values_from_data_that_are_not_identifiers_are_not_shown():
+    rows = pd.DataFrame(
+        {
+            "sql_state": ["23505"],
+            "relation": ["orders; DROP TABLE x"],
+            "constraint": ["<script>"],
+            "column": [None],
+            "message": ["duplicate key"],
+        }
+    )
+    info = actions.describe_class(None, "23505:x", rows)
+    assert "table" not in info and "constraint" not in info and info["sql_state"] == "23505"
+
+
+def test_items_need_their_class_and_incident_items_are_kept_as_written():
+    recs = (
+        {"text": {"en": "Do A", "ko": "A 하기"}, "classes": ["23505:orders_pkey"]},
+        {"text": {"en": "Do B"}, "classes": ["42P01"]},
+        {"text": {"en": "Always C"}},
+    )
+    details = {"23505:orders_pkey": {"sql_state": "23505", "table": "orders"}}
+    items = actions.build_action_items(
+        _findings([("23505:orders_pkey", 3)]), details, recommendations=recs
+    )
+    own = [i for i in items if i["source"] == "incident"]
+    assert [i["text"]["en"] for i in own] == ["Do A", "Always C"]
+    assert own[0]["evidence"][0]["error_class"] == "23505:orders_pkey"
+    assert [i["key"] for i in items if i["source"] == "catalogue"] == [
+        "unique_violation",
+        "error_rate_monitoring",
+    ]
+    assert actions.build_action_items(_findings([]), {}) == []
+
+
+def test_capacity_verdict_brings_its_threshold():
+    cap = {"error_class": "53300", "verdict": "capacity", "k": 210, "k_low": 200, "k_high": 220}
+    items = actions.build_action_items(
+        _findings([("53300", 40)], [("53300", "capacity")], [cap], lead=3),
+        {"53300": {"sql_state": "53300", "endpoints": ["rest/a", "rest/b"]}},
+    )
+    assert [i["key"] for i in items] == [
+        "out_of_connections",
+        "capacity_plan",
+        "alerting",
+        "error_rate_monitoring",
+    ]
+    assert items[1]["fields"]["k"] == 210 and items[0]["fields"]["endpoints"] == "rest/a, rest/b"
+    assert items[1]["evidence"][1]["kind"] == "threshold"
+
+
+@pytest.fixture(scope="module")
+def foreign_report(tmp_path_factory):
+    """``make report`` (HTML) on a simulated incident with none of the classes the shipped action
+    list names: only Realtime's database pool runs dry (the generator's only other kind)."""
+    root = tmp_path_factory.mktemp("foreign")
+    base = sim.synthetic_params(seed=3, minutes=30)
+    kept = tuple(e for e in base.errors if e.kind == "pool_exhausted")
+    params = dataclasses.replace(base, errors=kept)
+    sim.write_incident(params, root / params.name)
+    webinar = params.webinars[0].id
+    out = root / "reports"
+    run = build_params(webinar, root / params.name, output_dir=out, formats="html", lang="en")
+    report.run_report(run, progress=False)
+    return next(out.rglob("postmortem.html")).read_text(encoding="utf-8")
+
+
+def test_report_on_another_incident_prints_nothing_of_the_shipped_action_list(foreign_report):
+    found = [w for w in SHIPPED_IDENTIFIERS + SHIPPED_CLASSES if w in foreign_report]
+    assert not found, found
+    assert "Action items" in foreign_report
