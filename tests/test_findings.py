@@ -120,7 +120,9 @@ def _minimal() -> dict:
         "action_items": [
             {
                 "number": 1,
-                "key": "fix_registration_query",
+                "key": "undefined_column",
+                "source": "catalogue",
+                "fields": {"class": "42703", "column": "x.y"},
                 "evidence": [{"kind": "class"}],
                 "owner": "",
                 "type": "",

@@ -119,14 +119,18 @@ def test_unsampled_minutes_are_interpolated_not_carried():
 
 
 def test_flat_bug_and_steady_job_get_the_right_elasticity_tests():
-    rng = np.random.default_rng(8)
     req = np.round(50 + 250 * np.clip(np.linspace(-0.5, 1.5, 60), 0, 1)) * 3
-    bug = rng.poisson(req * 0.01).astype(float)
-    el = stats.estimate_elasticity(bug, req, rng=rng, n_boot=99)
-    assert el.p_value_zero <= 0.05 and el.p_value_one > 0.05
-    job = rng.poisson(2.0, 60).astype(float)
-    el = stats.estimate_elasticity(job, req, rng=rng, n_boot=99)
-    assert el.p_value_zero > 0.05 and el.p_value_one <= 0.05
+    bug_ok = job_ok = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        bug = rng.poisson(req * 0.01).astype(float)
+        el = stats.estimate_elasticity(bug, req, rng=rng, n_boot=99)
+        bug_ok += el.p_value_zero <= 0.05 and el.p_value_one > 0.05
+        job = rng.poisson(2.0, 60).astype(float)
+        el = stats.estimate_elasticity(job, req, rng=rng, n_boot=99)
+        job_ok += el.p_value_zero > 0.05 and el.p_value_one <= 0.05
+    # Each test errs at about its level (0.05): four of five is the floor.
+    assert bug_ok >= 4 and job_ok >= 4, (bug_ok, job_ok)
 
 
 def test_cox_moments_keep_runs_of_capped_counts():

@@ -674,7 +674,7 @@ class _Missing(dict):
 def render_actions(findings: Mapping, text: Mapping) -> str:
     """Render the action items: from the data's error classes, then the incident's own."""
     t = text["actions"]
-    lang = findings.get("report", {}).get("lang", "en")
+    lang = text.get("lang") or findings.get("report", {}).get("lang", "en")
     rows = [
         (
             item["number"],

@@ -99,7 +99,12 @@ def add_class_signals(
         mine = requests[requests["endpoint"].isin(endpoints)]
         k = _minute_index(mine["ts"], start, n)
         out["requests"] = np.bincount(k[k >= 0], minlength=n)[:n].astype("int64")
-        lat = pd.DataFrame({"m": k, "t": mine["origin_time_ms"].to_numpy(dtype=float)})
+        times = (
+            pd.to_numeric(mine["origin_time_ms"], errors="coerce").to_numpy(dtype=float)
+            if "origin_time_ms" in mine.columns
+            else np.full(len(mine), np.nan)
+        )
+        lat = pd.DataFrame({"m": k, "t": times})
         lat = lat[(lat["m"] >= 0) & lat["t"].notna()].groupby("m")["t"].median()
         out["latency_ms"] = lat.reindex(range(n)).to_numpy(dtype=float)
     else:
