@@ -1172,3 +1172,20 @@ def test_hostile_ids_at_a_page_boundary_are_quoted_not_executed(tmp_path):
     assert fetch.sql_string(rows[999]["id"]) in second.sql
     assert "t.id > 'x\\') or 1=1 --\\\\\\'; drop table logs; --'" in second.sql
     assert_same_rows(tmp_path / "o", held)
+
+
+def test_supabase_api_url_from_the_environment_is_the_base_url(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        monkeypatch.setenv(fetch.BASE_URL_ENV, api.base_url)
+        args = _cli_args(api, tmp_path / "o", "--no-progress")
+        at = args.index("--base-url")
+        del args[at : at + 2]
+        assert cli.main(args) == 0
+        assert api.calls
+    manifest = json.loads((tmp_path / "o" / fetch.MANIFEST_FILE).read_text())
+    assert manifest["api"]["base_url"] == api.base_url
+    monkeypatch.setenv(fetch.BASE_URL_ENV, "http://example.com")
+    args[args.index("--out") + 1] = str(tmp_path / "p")
+    assert cli.main(args) == 2
+    assert "expected https" in capsys.readouterr().err
