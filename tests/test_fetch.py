@@ -928,7 +928,7 @@ def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, ta
     held = incident_rows()
     monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
     out, straight = tmp_path / "killed" / "incident", tmp_path / "straight" / "incident"
-    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, lifetime=600) as api:
         args = _cli_args(api, out, "--no-progress", f"--mode={mode}")
         killed = subprocess.run(
             [sys.executable, "-c", _KILLER, target, str(nth), *args],
@@ -1132,7 +1132,9 @@ def test_a_kill_during_every_single_write_resumes_to_the_same_bytes(tmp_path, mo
 
     held = incident_rows()
     monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
-    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, max_requests=5000) as api:
+    with FakeSupabaseApi(
+        held, project_ref=REF, token=TOKEN, max_requests=5000, lifetime=1200
+    ) as api:
         straight = tmp_path / "straight" / "incident"
         assert cli.main(_cli_args(api, straight, "--no-progress", f"--mode={mode}")) == 0
         files = sorted(p.relative_to(straight) for p in straight.rglob("*") if p.is_file())
@@ -1189,3 +1191,20 @@ def test_supabase_api_url_from_the_environment_is_the_base_url(tmp_path, monkeyp
     args[args.index("--out") + 1] = str(tmp_path / "p")
     assert cli.main(args) == 2
     assert "expected https" in capsys.readouterr().err
+
+
+def test_a_rerun_removes_only_its_own_half_written_files(tmp_path):
+    held = incident_rows()
+    out = tmp_path / "o"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, out)
+        (out / "tables").mkdir()
+        mine = [out / "tables" / "webinars.csv.part", out / "notes.part"]
+        for path in mine:
+            path.write_text("the analyst's")
+        (out / "SHA256SUMS.part").write_text("half")
+        (out / "edge_logs" / "page-0009.json.gz.part").write_bytes(b"half")
+        assert run_fetch(api, out).already_complete
+    assert all(p.read_text() == "the analyst's" for p in mine)
+    assert not (out / "SHA256SUMS.part").exists()
+    assert not (out / "edge_logs" / "page-0009.json.gz.part").exists()
