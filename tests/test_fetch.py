@@ -974,6 +974,7 @@ def test_the_shipped_hour_through_a_hostile_api_comes_back_row_for_row(tmp_path)
         rate_limit=(60, 60.0),
         clock=clock.now,
         max_requests=1000,
+        lifetime=600,
     ) as api:
         api.queue(Fault("backend"), 3)
         plan = fetch.FetchPlan(
