@@ -26,6 +26,7 @@ from analysis import stats
 from analysis._util import format_utc, jsonable
 from analysis.audit import QualityIssue
 from analysis.exceptions import ReportError
+from analysis.languages import available_languages
 from analysis.params import ReportParams, display_path
 from analysis.stats import ClassResult, WebinarStatistics
 from analysis.timeline import Timeline
@@ -33,7 +34,7 @@ from analysis.timeline import Timeline
 SCHEMA_VERSION = 1
 #: Packages whose versions go into the appendix (what produced the numbers and the pages).
 PACKAGES = (
-    "eventlive-postmortem", "numpy", "pandas", "scipy", "statsmodels", "ruptures", "pyarrow",
+    "eventlive-postmortem", "numpy", "pandas", "scipy", "ruptures", "pyarrow",
     "pandera", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel",
     "jupytext", "playwright", "jsonschema",
 )  # fmt: skip
@@ -569,11 +570,17 @@ def package_versions() -> dict:
     return {"python": platform.python_version(), "packages": versions}
 
 
-@cache
 def load_schema() -> dict:
-    """Return the JSON Schema of findings.json."""
+    """Return the JSON Schema of findings.json (report languages: the locale files)."""
+    return _schema(available_languages())
+
+
+@cache
+def _schema(langs: tuple[str, ...]) -> dict:
     text = resources.files("analysis").joinpath("findings.schema.json").read_text("utf-8")
-    return json.loads(text)
+    schema = json.loads(text)
+    schema["properties"]["report"]["properties"]["lang"]["enum"] = list(langs)
+    return schema
 
 
 def validate_findings(findings: dict) -> None:

@@ -3,7 +3,7 @@
 Every builder takes plain frames/arrays already shaped by the stats and timeline stages plus a
 ``labels`` mapping (locale text), converts UTC times to the display zone only for the axis, and
 returns the Figure without writing or showing it. :func:`configure_plots` sets the theme and the
-Hangul font once per session.
+report language's fonts once per session.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import seaborn as sns
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-HANGUL_FONT = "Noto Sans CJK KR"
+from analysis import languages
+from analysis.config import DEFAULT_LANGUAGE
+
 #: Fixed salt so SVG ids (if anyone saves SVG) are the same on every run.
 SVG_HASHSALT = "eventlive-postmortem"
 DPI = 110
@@ -30,27 +32,30 @@ LIMIT_COLOR = "#7f7f7f"
 PALETTE = "colorblind"
 
 
-def configure_plots() -> bool:
-    """Set the seaborn theme, then the Hangul font and reproducible rendering settings.
+def configure_plots(lang: str = DEFAULT_LANGUAGE) -> bool:
+    """Set the seaborn theme, then the report language's fonts and reproducible rendering.
 
-    The font goes *after* ``sns.set_theme``: the theme resets ``font.family``.
+    The fonts go *after* ``sns.set_theme``: the theme resets ``font.family``. They are the
+    language's script font followed by the other scripts' (``languages.font_families``), so
+    data text in another script still has glyphs.
 
     Returns
     -------
     bool
-        True when the Hangul font is installed (otherwise Korean labels render as boxes).
+        True when the language's font is installed (otherwise its labels may render as boxes).
     """
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
-    found = _has_font(HANGUL_FONT)
-    if not found:
+    wanted = languages.font_families(lang)
+    if not all(_has_font(family) for family in wanted):
         # matplotlib caches its font list; a font installed after the cache was built stays
-        # invisible until it is added (export-feasibility.md section 4).
+        # invisible until it is added (docs/export.md, "Fonts").
+        stems = {font.file_stem for font in languages.SCRIPT_FONTS.values()}
         for path in font_manager.findSystemFonts():
-            if "NotoSansCJK" in Path(path).name:
+            if any(stem in Path(path).name for stem in stems):
                 font_manager.fontManager.addfont(path)
-        found = _has_font(HANGUL_FONT)
+    found = [family for family in wanted if _has_font(family)]
     if found:
-        plt.rcParams["font.family"] = [HANGUL_FONT]
+        plt.rcParams["font.family"] = found
     plt.rcParams["svg.hashsalt"] = SVG_HASHSALT
     # Labels carry data (class keys hold constraint names taken from messages): "$...$" in one
     # is text, never mathtext, which would render it differently or fail the whole figure.
@@ -59,7 +64,7 @@ def configure_plots() -> bool:
     plt.rcParams["savefig.dpi"] = DPI
     plt.rcParams["axes.titleweight"] = "bold"
     plt.rcParams["axes.titlesize"] = 12
-    return found
+    return wanted[0] in found
 
 
 def _has_font(family: str) -> bool:

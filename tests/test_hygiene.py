@@ -1,0 +1,62 @@
+"""House rules the suite itself keeps: tests leave the repository alone, and import no benchmark."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from _hermetic import compare_snapshots, snapshot_tree
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_a_created_changed_or_removed_file_is_named(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "kept.txt").write_text("a")
+    (tmp_path / "edited.txt").write_text("a")
+    (tmp_path / "gone.txt").write_text("a")
+    (tmp_path / ".venv").mkdir()
+    before = snapshot_tree(tmp_path)
+    assert compare_snapshots(before, snapshot_tree(tmp_path)) == []
+    (tmp_path / "reports" / "findings.json").write_text("{}")
+    (tmp_path / "edited.txt").write_text("ab")
+    (tmp_path / "gone.txt").unlink()
+    (tmp_path / ".venv" / "tool-state").write_text("x")  # a tool's directory: not ours
+    assert compare_snapshots(before, snapshot_tree(tmp_path)) == [
+        "created reports/findings.json",
+        "removed gone.txt",
+        "changed edited.txt",
+    ]
+
+
+def test_the_scratch_directories_are_outside_the_repository():
+    from analysis import pipeline
+    from analysis.config import PROJECT_ROOT
+    from analysis.params import build_params
+
+    settings = pipeline.read_settings()  # what conftest.py set for the whole run
+    assert not settings.cache_dir.resolve().is_relative_to(PROJECT_ROOT)
+    assert not settings.reports_dir.resolve().is_relative_to(PROJECT_ROOT)
+    params = build_params("f257ce42-723a-4fad-a9a5-1bd8c154d7ce", reports_dir=settings.reports_dir)
+    assert not params.output_dir.is_relative_to(PROJECT_ROOT)
+
+
+def test_no_test_imports_benchmark_code():
+    # An import of a bench module, or loading a file by path (how benchmark code got in before).
+    pattern = re.compile(r"^\s*(import|from)\s+bench|spec_from_file_location|run_path\(", re.M)
+    offenders = [
+        p.name for p in TESTS.rglob("*.py") if p.name != Path(__file__).name
+        and pattern.search(p.read_text(encoding="utf-8"))
+    ]  # fmt: skip
+    assert offenders == []
+
+
+def test_settings_name_the_reports_and_cache_directories_from_the_environment(tmp_path):
+    from analysis import pipeline
+    from analysis.config import INTERIM_DIR, REPORTS_DIR
+
+    env = {pipeline.ENV_REPORTS_DIR: str(tmp_path / "r"), pipeline.ENV_CACHE_DIR: str(tmp_path)}
+    settings = pipeline.read_settings(env)
+    assert settings.reports_dir == tmp_path / "r" and settings.cache_dir == tmp_path
+    bare = pipeline.read_settings({})
+    assert bare.reports_dir == REPORTS_DIR and bare.cache_dir == INTERIM_DIR
