@@ -42,12 +42,18 @@ def test_the_scratch_directories_are_outside_the_repository():
 
 
 def test_no_test_imports_benchmark_code():
-    # An import of a bench module, or loading a file by path (how benchmark code got in before).
-    pattern = re.compile(r"^\s*(import|from)\s+bench|spec_from_file_location|run_path\(", re.M)
-    offenders = [
-        p.name for p in TESTS.rglob("*.py") if p.name != Path(__file__).name
-        and pattern.search(p.read_text(encoding="utf-8"))
-    ]  # fmt: skip
+    imports = re.compile(r"^\s*(import|from)\s+(benchmarks|bench_)", re.M)
+    # Loading a file by path, from a module that names the benchmarks directory (how
+    # benchmark code got into a test before).
+    loads = re.compile(r"spec_from_file_location|run_path\(|sys\.path\.(insert|append)")
+    names_benchmarks = re.compile(r"""["']benchmarks["'/]""")
+    offenders = []
+    for path in TESTS.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path.name == Path(__file__).name:
+            continue
+        if imports.search(text) or (loads.search(text) and names_benchmarks.search(text)):
+            offenders.append(path.name)
     assert offenders == []
 
 
