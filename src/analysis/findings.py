@@ -34,7 +34,7 @@ from analysis.timeline import Timeline
 SCHEMA_VERSION = 1
 #: Packages whose versions go into the appendix (what produced the numbers and the pages).
 PACKAGES = (
-    "eventlive-postmortem", "numpy", "pandas", "scipy", "ruptures", "pyarrow",
+    "eventlive-postmortem", "numpy", "pandas", "scipy", "pyarrow",
     "pandera", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel",
     "jupytext", "playwright", "jsonschema",
 )  # fmt: skip
