@@ -213,7 +213,7 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
     counts : pandas.DataFrame
         Index ``minute`` (UTC), one column per error class (its label), error counts.
     labels : mapping
-        ``title``, ``time``, ``count`` texts.
+        ``title``, ``time``, ``count`` texts, and ``empty`` (shown when there is no class).
     tz : str
         Display time zone for the minute labels.
 
@@ -224,6 +224,14 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
     table = counts.T
     minutes = pd.DatetimeIndex(counts.index).tz_convert(tz)
     fig, ax = plt.subplots(figsize=(10, 0.55 * max(len(table), 2) + 1.6))
+    if table.empty:
+        # No error class in the window: an empty panel that says so, not a crash.
+        ax.text(0.5, 0.5, labels["empty"], ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(labels["title"])
+        fig.tight_layout()
+        return fig
     sns.heatmap(
         table.to_numpy(dtype=float),
         ax=ax,
@@ -300,7 +308,8 @@ def plot_lagged_association(
         ax.set_xlabel(labels["lag"])
     for ax in axes[:, 0]:
         ax.set_ylabel(labels["r"])
-    axes.flat[0].legend(loc="upper left", fontsize=8)
+    if curves:
+        axes.flat[0].legend(loc="upper left", fontsize=8)
     fig.suptitle(labels["title"], fontweight="bold")
     fig.tight_layout()
     return fig

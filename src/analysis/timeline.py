@@ -117,7 +117,19 @@ def tabulate_error_minutes(
         )
     cols = ["minute", "minute_local", "error_class", "endpoint", "errors", "requests", "rate"]
     if not parts:
-        return pd.DataFrame(columns=cols)
+        # No error class: the same columns and dtypes, no rows (figures draw an empty panel).
+        parts.append(
+            pd.DataFrame(
+                {
+                    "minute": pd.DatetimeIndex([], tz="UTC"),
+                    "error_class": pd.Series([], dtype=object),
+                    "endpoint": pd.Series([], dtype=object),
+                    "errors": pd.Series([], dtype="int64"),
+                    "requests": pd.Series([], dtype="int64"),
+                    "rate": pd.Series([], dtype="float64"),
+                }
+            )
+        )
     out = pd.concat(parts, ignore_index=True)
     out["minute_local"] = out["minute"].dt.tz_convert(tz)
     return out[cols]
