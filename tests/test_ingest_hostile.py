@@ -185,6 +185,7 @@ def test_concurrent_cache_writes_never_share_a_temporary_path(built, tmp_path):
     assert [p.name for p in slot.parent.iterdir()] == [slot.name]  # no temporary left
 
 
+@pytest.mark.slow
 def test_two_checks_at_once_both_succeed(built, tmp_path):
     root = built("plain")
     cmd = [sys.executable, "-m", "analysis", "check", "--data", str(root)]
