@@ -24,10 +24,9 @@ from analysis.vocabulary import (
     http_status_for_sqlstate,
     realtime_class_filter,
 )
-from analysis.window import count_per_minute, ns_since, parse_size
+from analysis.window import NANOSECOND, count_per_minute, ns_since, parse_size
 
 REALTIME_ENDPOINT = "realtime/websocket"
-_NS = pd.Timedelta(1, "ns")
 
 
 def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +121,9 @@ def _endpoint_by_matching(
     if same.empty or errors.empty:
         return None
     origin = min(errors["ts"].min(), same["ts"].min())
-    pairs = match_nearest(ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tol // _NS)
+    pairs = match_nearest(
+        ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tol // NANOSECOND
+    )
     if not pairs:
         return None
     hits = same["endpoint"].iloc[[j for _, j in pairs]].astype(str).value_counts()
