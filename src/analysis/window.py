@@ -26,8 +26,7 @@ def to_utc(value: object, name: str = "time") -> pd.Timestamp:
     ts = parse_utc(value)
     if ts is None:
         raise TimelineError(
-            f"{name}: expected a tz-aware timestamp (ISO 8601 with Z or an offset),"
-            f" found {value!r}"
+            f"{name}: expected a tz-aware timestamp (ISO 8601 with Z or an offset), found {value!r}"
         )
     return ts
 
