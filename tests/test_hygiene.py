@@ -66,3 +66,26 @@ def test_settings_name_the_reports_and_cache_directories_from_the_environment(tm
     assert settings.reports_dir == tmp_path / "r" and settings.cache_dir == tmp_path
     bare = pipeline.read_settings({})
     assert bare.reports_dir == REPORTS_DIR and bare.cache_dir == INTERIM_DIR
+
+
+def test_the_repository_cites_no_note_outside_it():
+    """Rationale lives in docs/ (docs/statistics.md, docs/supabase-exports.md, ...)."""
+    root = TESTS.parent
+    # The names are split so that this file is not itself a hit of a grep for them.
+    notes = "stats_feasibility supabase_logs export_feasibility anchors incident_facts aesthetics"
+    notes = [name.replace("_", "-") for name in notes.split()]
+    outside = re.compile(rf"({'|'.join(notes)})\.md|\.\./shared|shared/reference")
+    kinds = {".py", ".md", ".sql", ".json", ".toml", ".yml", ".j2", ".ipynb", ".sh"}
+    found = []
+    for folder in ("src", "tests", "docs", "notebooks", "benchmarks", "scripts", "data"):
+        for path in (root / folder).rglob("*"):
+            if path.suffix in kinds and path.is_file() and "raw" not in path.parts:
+                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                    if outside.search(line) and path != Path(__file__):
+                        found.append(f"{path.relative_to(root)}:{number}")
+    for name in ("README.md", "Makefile", "pyproject.toml", "environment.yml"):
+        text = (root / name).read_text(encoding="utf-8")
+        found += [
+            f"{name}:{n}" for n, line in enumerate(text.splitlines(), 1) if outside.search(line)
+        ]
+    assert found == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import string
 
 import pytest
 
@@ -93,3 +94,39 @@ def test_figures_and_page_use_the_font_of_the_language(monkeypatch):
         assert plt.rcParams["font.family"][0] == family
     assert languages.css_font_stack("ko").startswith(f'"{family}"')
     assert f"{family}" in report._page_resources("ko")["fonts"]["text"]
+
+
+def _strings(node: object, prefix: str = "") -> dict[str, str]:
+    """Every string of a locale document by its path (lists by index)."""
+    if isinstance(node, dict):
+        return {
+            k: v for key, sub in node.items() for k, v in _strings(sub, f"{prefix}/{key}").items()
+        }
+    if isinstance(node, list):
+        return {
+            k: v for i, sub in enumerate(node) for k, v in _strings(sub, f"{prefix}[{i}]").items()
+        }
+    return {prefix: node} if isinstance(node, str) else {}
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+#: Strings a locale may leave out: the audit's own (English) sentence is the fallback.
+OPTIONAL = ("/audit/codes",)
+
+
+@pytest.mark.parametrize("lang", languages.available_languages())
+def test_every_locale_has_every_string_with_the_same_placeholders(lang):
+    base = {
+        k: v for k, v in _strings(languages.load_locale("en")).items()
+        if not k.startswith(OPTIONAL)
+    }  # fmt: skip
+    own = _strings(languages.load_locale(lang))
+    mine = {k: v for k, v in own.items() if not k.startswith(OPTIONAL)}
+    assert sorted(set(base) - set(mine)) == [] and sorted(set(mine) - set(base)) == []
+    for key in ("/lang", "/script"):
+        base.pop(key), mine.pop(key)
+    wrong = [k for k in base if _fields(base[k]) != _fields(mine[k])]
+    assert wrong == [], f"{lang}: placeholders differ from en in {wrong[:5]}"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from analysis._util import parse_utc
 from analysis.config import (
     DEFAULT_DISPLAY_TZ,
     DEFAULT_INCIDENT_DIR,
@@ -236,16 +237,13 @@ def _check_tz(value: str) -> str:
 def _check_time(name: str, value: str | None) -> pd.Timestamp | None:
     if value is None or not str(value).strip():
         return None
-    try:
-        ts = pd.Timestamp(str(value).strip())
-    except (ValueError, TypeError):
-        ts = None
-    if ts is None or ts is pd.NaT or ts.tzinfo is None:
+    ts = parse_utc(str(value))
+    if ts is None:
         raise ParameterError(
             f"parameter '{name}': expected an ISO timestamp with an offset such as"
             f" 2026-02-06T05:00:00Z, found {_show(value)}"
         )
-    return ts.tz_convert("UTC")
+    return ts
 
 
 def _check_bucket(value: str) -> str:

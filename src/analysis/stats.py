@@ -4,8 +4,8 @@ Input: the per-minute frame of docs/contract.md section 3 (``minute``, ``request
 ``concurrency``); nothing here reads files or sees ground truth. Output: frozen dataclasses with
 ``to_dict()`` (plain JSON types) for findings.json.
 
-Method choices follow the simulation study ``stats-feasibility.md``; every p-value comes from a
-reference distribution that keeps the errors' autocorrelation:
+Method choices follow the simulation study described in docs/statistics.md; every p-value
+comes from a reference distribution that keeps the errors' autocorrelation:
 
 - **Capacity** (primary evidence): errors ~ NB2 with rate requests x (b0 + b1 x max(0, c[t-L]
   - K)). K and L by profile likelihood over a grid; b0, b1 profiled exactly per grid cell by
@@ -48,7 +48,7 @@ from analysis.exceptions import StatsError
 #: Supabase's published connection ceilings the threshold K is set beside. Sources: Realtime
 #: "Limits" page (concurrent connections by plan) and compute-and-disk.mdx "Limits and
 #: constraints" (Postgres max connections, Supavisor pooler max clients by compute size), as
-#: summarised in supabase-logs.md section 8 and anchors.md B2.
+#: listed with their sources in docs/statistics.md section 7.
 _REALTIME_LIMITS_URL = "supabase.com/docs/guides/realtime/limits"
 _COMPUTE_LIMITS_URL = "supabase/supabase: apps/docs/content/guides/platform/compute-and-disk.mdx"
 #: (compute size, Postgres max connections, Supavisor pooler max clients)
@@ -102,7 +102,7 @@ SUPABASE_LIMITS: tuple[dict, ...] = (
 
 ALPHA_LEVEL = 0.05
 #: LR cut for the K profile interval: the NB profile with cut 5.0 covered the true K in 86-95%
-#: of simulated incidents (stats-feasibility.md section 3); chi-square(1)'s 3.84 under-covers
+#: of simulated incidents (docs/statistics.md section 4); chi-square(1)'s 3.84 under-covers
 #: because K is a non-regular parameter.
 K_INTERVAL_LR_CUT = 5.0
 #: K is "weakly identified" when its interval is wider than this share of K.
@@ -131,7 +131,7 @@ BOOT_STOP_EXCEED = 10
 #: Requests of 0 in a minute are raised to this exposure (rate per request needs exposure > 0).
 MIN_EXPOSURE = 0.5
 #: PELT penalty sweep, as multiples of sigma^2 log(n) (BIC-type; a sweep because BIC alone
-#: tends to give too low a penalty, anchors.md B1).
+#: tends to give too low a penalty, docs/statistics.md section 6).
 PELT_PENALTY_MULTIPLIERS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
 
 
