@@ -273,6 +273,8 @@ def _start_real(out: Path, tag: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # Caches beside the output, not in the repository's data/interim.
+        env={**os.environ, "EVENTLIVE_CACHE_DIR": str(out.parent / "cache")},
     )
 
 
