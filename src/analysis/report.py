@@ -296,7 +296,10 @@ def _export_config(lang: str) -> object:
     c.TemplateExporter.exclude_input = True
     c.TemplateExporter.exclude_input_prompt = True
     c.TemplateExporter.exclude_output_prompt = True
-    c.HTMLExporter.embed_images = True
+    # Figures are image outputs, always embedded as data: URIs by the template. The option
+    # would only read local files named by <img> in Markdown, and its HTML re-parsing splits
+    # inline elements ("<code>x</code>" became "<code></code>x"): off.
+    c.HTMLExporter.embed_images = False
     c.HTMLExporter.language_code = lang
     return c
 
