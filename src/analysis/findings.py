@@ -200,6 +200,8 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 "endpoint_basis": cls.endpoint_basis,
                 "count": errors,
                 "requests": requests,
+                # Raw rows aggregated here, or the log-store query that aggregated them.
+                "requests_source": frame.attrs.get("traffic_source"),
                 "rate": errors / requests if requests else None,
                 "first": format_utc(cls.first_ts),
                 "last": format_utc(cls.last_ts),
