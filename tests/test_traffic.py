@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, findings, ingest, params, pipeline, traffic
+from analysis import audit, config, findings, ingest, params, pipeline, traffic
 from analysis import timeline as tl
 from analysis.ingest import traffic_pages
 
@@ -163,3 +163,15 @@ def test_raw_and_hybrid_give_the_same_verdicts_k_lag_and_intervals(raw, hybrid):
     two = pipeline.cached_statistics(_timeline(hybrid).frames, params.DEFAULT_SEED, None, workers=2)
     assert json.dumps(one.to_dict()) == json.dumps(two.to_dict())
     assert any(c.threshold is not None for c in one.classes.values())
+
+
+def test_raw_and_hybrid_give_the_same_impact_and_data_quality_issues(raw, hybrid):
+    a, b = _timeline(raw), _timeline(hybrid)
+    rows = findings.summarize_classes(a)
+    impact_a = findings.summarize_impact(raw, a.start, a.end, rows)
+    impact_b = findings.summarize_impact(hybrid, b.start, b.end, rows)
+    assert impact_a == impact_b and impact_a["requests"] == len(raw.requests)
+    # The request log is not "silent" in hybrid mode: the log store counted every minute.
+    assert [i.to_dict() for i in audit.audit_incident(raw, a)] == [
+        i.to_dict() for i in audit.audit_incident(hybrid, b)
+    ]

@@ -30,6 +30,7 @@ from analysis.languages import available_languages
 from analysis.params import ReportParams, display_path
 from analysis.stats import ClassResult, WebinarStatistics
 from analysis.timeline import Timeline
+from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
 
 SCHEMA_VERSION = 1
 #: Packages whose versions go into the appendix (what produced the numbers and the pages).
@@ -215,9 +216,19 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
 def summarize_impact(
     incident: object, start: pd.Timestamp, end: pd.Timestamp, class_rows: list[dict]
 ) -> dict:
-    """Impact measures: failed registrations, users with an error response, error period."""
+    """Impact measures: failed registrations, users with an error response, error period.
+
+    Error responses come from the request rows, which hold every error even when the log
+    store counted the traffic (a hybrid fetch); request totals come from the traffic table then.
+    """
     req = incident.requests
     req = req[(req["ts"] >= start) & (req["ts"] < end)]
+    table = find_traffic(incident)
+    if table.attrs.get("source") == LOG_STORE_SOURCE:
+        total = int(count_requests(table, start, end).sum())
+        profiles = int(count_requests(table, start, end, "rest/profiles").sum())
+    else:
+        total, profiles = int(len(req)), int((req["endpoint"] == "rest/profiles").sum())
     failed = req[(req["endpoint"] == "rest/registrations") & (req["status"] == 409)]
     errored = req[req["status"] >= 400]
     firsts = [r["first"] for r in class_rows if r["count"]]
@@ -233,8 +244,8 @@ def summarize_impact(
         "error_responses": int(len(errored)),
         "affected_users": int(errored["user"].dropna().nunique()),
         "affected_users_filter": "status >= 400 and user is not null (distinct pseudonyms)",
-        "requests": int(len(req)),
-        "profiles_requests": int((req["endpoint"] == "rest/profiles").sum()),
+        "requests": total,
+        "profiles_requests": profiles,
         "first_error": first,
         "last_error": last,
         "error_period_minutes": minutes,
