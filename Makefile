@@ -24,10 +24,11 @@ FORMATS ?= html,pdf
 # LANG is also the shell's locale variable: only a LANG given on make's command line counts.
 override PM_LANG_VALUE = $(if $(filter command line,$(origin LANG)),$(value LANG),ko)
 
-.PHONY: help setup report reports data check bench fetch test lint format lab clean
+.PHONY: help setup report reports data check bench fetch test test-slow lint format lab clean
 
 help: ## List the targets with a one-line description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-9s\033[0m %s\n", $$1, $$2}' Makefile
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' Makefile
+	@echo "  languages: $(basename $(notdir $(wildcard src/analysis/locales/*.json))) (one file each in src/analysis/locales/)"
 
 setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel
 
@@ -46,10 +47,10 @@ report reports: override export PM_LANG = $(PM_LANG_VALUE)
 report reports: override export PM_FORMATS = $(value FORMATS)
 report reports: override export PM_OUT = $(value OUT)
 
-report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=ko|en] [FORMATS=html,pdf] [OUT=dir]
+report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=<language>] [FORMATS=html,pdf] [OUT=dir]
 	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT"
 
-reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir] [LANG=ko|en] [OUT=dir]
+reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir] [LANG=<language>] [OUT=dir]
 	$(BIN)/python -m analysis reports "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT"
 
 data: setup ## Regenerate the shipped incident's raw data and verify it against its checksum manifest
@@ -73,8 +74,11 @@ fetch: override export PM_MODE = $(value MODE)
 fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF=.. START=.. END=.. [OUT=..] [FLAVOUR=clickhouse] [MODE=hybrid]
 	@$(BIN)/python -m analysis fetch "--project-ref=$$PM_PROJECT_REF" "--start=$$PM_START" "--end=$$PM_END" "--out=$$PM_OUT" "--flavour=$$PM_FLAVOUR" "--display-tz=$$PM_DISPLAY_TZ" "--mode=$$PM_MODE"
 
-test: setup ## Run the test suite (unit, pipeline and notebook layers; slow simulations excluded)
+test: setup ## Run the test suite (unit, pipeline and notebook layers; tests marked slow excluded)
 	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: setup ## Run only the tests marked slow (reduced-count simulations, data regeneration)
+	$(BIN)/python -m pytest -m slow
 
 lint: setup ## ruff on the package, the tests, the benchmarks and the notebooks
 	$(BIN)/ruff check src tests notebooks benchmarks

@@ -11,8 +11,9 @@ requests, Postgres errors, Realtime events) are generated, minute by minute, whe
 Target (issue "Big incidents"): hybrid fetch of a 6-hour window in <= 100 calls. Printed:
 calls made, API time at the documented 60 calls a minute (a virtual clock shared by client
 and server, so nothing waits for real), CPU time of the fetch, and how many calls raw mode
-would need for the same window (from the store's own counts, asked through the same API).
-Exit status 1 if the target is missed.
+would need for the same window (from the store's own counts, asked through the same API), and
+the time ``load_incident`` takes on the fetched directory, whose traffic table must hold every
+request of the window. Both query flavours. Exit status 1 if the target is missed.
 
 Usage: ``python benchmarks/bench_fetch.py [--hours 6] [--rate 500] [--flavour both]``.
 """
@@ -449,6 +450,15 @@ def raw_calls_needed(
     return calls, rows
 
 
+def ingest_directory(directory: Path, cache: Path) -> tuple[float, int]:
+    """Ingest a fetched directory; return seconds taken and the requests in its traffic."""
+    from analysis.ingest import load_incident
+
+    began = time.perf_counter()
+    incident = load_incident(directory, cache_dir=cache, use_cache=False, progress=False)
+    return time.perf_counter() - began, int(incident.traffic["requests"].sum())
+
+
 def run_flavour(project: Project, flavour: str, start: datetime, end: datetime) -> int:
     """Fetch the window in hybrid mode with ``flavour``; print what it took; return calls."""
     clock = VirtualClock()
@@ -481,6 +491,7 @@ def run_flavour(project: Project, flavour: str, start: datetime, end: datetime) 
             for page in sorted((out / "traffic" / "edge_minutes").glob("page-*.json.gz"))
             for row in fetch.read_page(page)
         )
+        ingest_s, ingested = ingest_directory(out, Path(tmp) / "cache")
     window = range((start - DAY) // MINUTE, (end - DAY) // MINUTE)
     requests = sum(project.requests(m) for m in window)
     if traffic != requests:
@@ -493,6 +504,12 @@ def run_flavour(project: Project, flavour: str, start: datetime, end: datetime) 
         f"{api_time / 60:.1f} min of API time at 60 calls/min, {cpu:.1f} s CPU, "
         f"{wall:.1f} s wall, {on_disk / 1e6:.1f} MB on disk; traffic pages hold all "
         f"{traffic:,} requests of the window"
+    )
+    if ingested != requests:
+        raise SystemExit(f"{flavour}: ingest's traffic table holds {ingested:,} requests")
+    print(
+        f"[{flavour}] ingest of the hybrid directory (load_incident, no cache): {ingest_s:.1f} s; "
+        f"its traffic table holds the window's {ingested:,} requests"
     )
     print(
         f"[{flavour}] raw mode would need {raw_calls:,} calls for {raw_rows:,} rows "

@@ -6,8 +6,9 @@ errors (binomial, sqrt(p(1-p)/N)) against the issue's targets, then the speed be
 statistics of one webinar (5 error classes, 60 minutes) in seconds and as a ratio to one plain
 Poisson GLM fit measured in the same run.
 
-The study functions are importable (tests/test_stats_simulation.py runs them at reduced
-counts); ground truth is read only here, never by the statistics.
+One incident of the study is drawn and analysed by ``analysis.simulate.study`` (which
+tests/test_stats_simulation.py also runs, at reduced counts); ground truth is read only there
+and here, never by the statistics.
 """
 
 from __future__ import annotations
@@ -25,70 +26,12 @@ import pandas as pd
 
 from analysis import stats
 from analysis.simulate import minutes
+from analysis.simulate.study import attribution_incident, calibration_incident
 
 ALPHA = 0.05
-SCENARIO_IDS = {
-    name: i
-    for i, name in enumerate(
-        [f"null:{k}" for k in minutes.NULL_KINDS]
-        + ["capacity", "capacity_poisson", "bug", "bug_bursty", "unrelated", "unrelated_bursty"]
-    )
-}
-SHAPE_IDS = {"seed": 0, "random": 1}
-
 #: Full counts (the issue's minimums) and the reduced counts of ``--quick``.
 FULL = {"calibration": 1000, "capacity": 300, "verdict": 300, "bug_bursty": 100, "n_boot": 99}
 QUICK = {"calibration": 100, "capacity": 40, "verdict": 30, "bug_bursty": 20, "n_boot": 49}
-
-
-def incident_rng(scenario: str, shape: str, index: int, base: int = 20260206):
-    """Return the generator of one simulated incident (independent streams per cell)."""
-    return np.random.default_rng([base, SCENARIO_IDS[scenario], SHAPE_IDS[shape], index])
-
-
-def calibration_incident(args: tuple) -> dict:
-    """p-values of the no-link tests (CCF both directions, count model, ECA) on one incident."""
-    scenario, shape, index = args
-    inc = minutes.simulate_incident(scenario, shape, incident_rng(scenario, shape, index))
-    c, y = inc.concurrency, inc.errors
-    out = {}
-    ccf = stats.cross_correlate(c, y)
-    out["ccf_load_leads"] = ccf.load_leads_p_value
-    out["ccf_errors_lead"] = ccf.errors_lead_p_value
-    lc = stats.fit_load_coefficient(c, y)
-    out["count_model"] = None if lc is None else lc.p_value
-    eca = stats.analyse_coincidence(c, y)
-    out["eca_precursor"] = eca.precursor_p_value
-    out["eca_trigger"] = eca.trigger_p_value
-    return out
-
-
-def attribution_incident(args: tuple) -> dict:
-    """Verdict, hinge p-value, K and lag estimates (and truth) for one incident."""
-    scenario, shape, index, n_boot = args
-    rng = incident_rng(scenario, shape, index)
-    inc = minutes.simulate_incident(scenario, shape, rng)
-    verdict, test, fit, _ = stats.attribute_class(
-        inc.errors,
-        inc.requests,
-        inc.concurrency,
-        rng=rng,
-        n_boot=n_boot,
-        bursty_null=scenario in ("bug_bursty", "capacity"),
-    )
-    row = {"label": verdict.label, "truth": inc.truth, "total": int(inc.errors.sum())}
-    row["p"] = None if test is None else test.p_value
-    row["p_bursty"] = None if test is None else test.p_value_bursty_null
-    row["caveat"] = verdict.caveat is not None
-    if fit is not None:
-        row.update(
-            k=fit.k,
-            k_low=fit.k_low,
-            k_high=fit.k_high,
-            weak=fit.weakly_identified,
-            lag=fit.lag_minutes,
-        )
-    return row
 
 
 def _map(func, jobs, workers):

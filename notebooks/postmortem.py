@@ -17,7 +17,7 @@
 # # Postmortem of one webinar (analyst notes; not part of the exported report)
 #
 # Run every cell top to bottom (Run ▸ Run All Cells). The next cell holds the parameters;
-# `make report WEBINAR=<id> [DATA=..] [LANG=ko|en]` executes this notebook with papermill and
+# `make report WEBINAR=<id> [DATA=..] [LANG=ko|en|...]` executes this notebook with papermill and
 # overrides them. Every computation lives in the `analysis` package: cells only call it.
 # Outputs (findings.json, figures/) go to `output_dir` (default `reports/<webinar_id>/`).
 
@@ -28,7 +28,7 @@ display_tz = "Asia/Seoul"  # display zone; everything inside stays UTC
 window_start = ""  # ISO time with offset; empty: the window of the incident manifest
 window_end = ""  # ISO time with offset; empty: the window of the incident manifest
 bucket = "5min"  # concurrency bucket size, whole minutes
-lang = "ko"  # report language: "ko" or "en"
+lang = "ko"  # report language: a locale file in src/analysis/locales/ ("ko", "en")
 seed = 20260206  # seed of every bootstrap and surrogate null
 output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 
@@ -38,7 +38,6 @@ from analysis.error_classes import tabulate_classes
 from analysis.findings import write_findings
 from analysis.params import build_params
 
-plots.configure_plots()
 settings = pipeline.read_settings()
 
 # %% [markdown] tags=["remove-cell"]
@@ -65,6 +64,7 @@ params = build_params(
     lang=lang,
     seed=seed,
     output_dir=output_dir,
+    reports_dir=settings.reports_dir,
 )
 timeline = pipeline.build_timeline(incident, params)
 timeline.buckets
@@ -90,6 +90,7 @@ narrative.show_document(result.findings)
 
 # %% tags=["remove-cell"]
 text = narrative.load_locale(params.lang)
+plots.configure_plots(params.lang)
 
 # %%
 narrative.show("title", result.findings, text)

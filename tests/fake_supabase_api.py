@@ -1,6 +1,6 @@
 """A local stand-in for the Supabase Management API logs endpoints (tests only).
 
-It follows the documented behaviour (docs/reference supabase-logs.md §3):
+It follows the documented behaviour (docs/supabase-exports.md section 3):
 ``GET /v1/projects/{ref}/analytics/endpoints/logs.all`` (BigQuery SQL, one CTE per source) and
 ``.../logs`` (ClickHouse SQL, ``from logs where source = '...'``); bearer token; parameters
 ``sql``, ``iso_timestamp_start``, ``iso_timestamp_end`` **rounded to the nearest minute** (as

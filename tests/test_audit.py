@@ -131,7 +131,7 @@ def test_coverage_gap_fires_when_one_source_is_silent():
     requests = pd.Series(pd.date_range(START, END, freq="10s", inclusive="left"))
     monitor = _regular(skip=STARVED)["ts"]
     found = audit.check_source_coverage(
-        {"requests": requests, "concurrency": monitor}, START, END, min_gap="4min"
+        _per_minute({"requests": requests, "concurrency": monitor}), START, END, min_gap="4min"
     )
     assert found and {f.fields["source"] for f in found} == {"concurrency"}
     assert all(f.fields["covered_by"] == "requests" for f in found)
@@ -140,12 +140,15 @@ def test_coverage_gap_fires_when_one_source_is_silent():
 
 def test_coverage_silent_when_all_sources_cover_or_all_are_silent():
     requests = pd.Series(pd.date_range(START, END, freq="10s", inclusive="left"))
-    assert (
-        audit.check_source_coverage({"requests": requests, "c": _regular()["ts"]}, START, END) == ()
-    )
+    sources = _per_minute({"requests": requests, "c": _regular()["ts"]})
+    assert audit.check_source_coverage(sources, START, END) == ()
     # both silent in the same stretch (an export gap, not a source disagreement)
     both = requests[(requests < STARVED[0]) | (requests >= STARVED[1])]
-    assert audit.check_source_coverage({"a": both, "b": both}, START, END) == ()
+    assert audit.check_source_coverage(_per_minute({"a": both, "b": both}), START, END) == ()
+
+
+def _per_minute(sources: dict) -> dict:
+    return {name: window.count_per_minute(ts, START, END) for name, ts in sources.items()}
 
 
 # ---------------------------------------------------------------------------- clock skew

@@ -2,7 +2,7 @@
 
 Independent of the analysis code on purpose: these tests parse the files the way an analyst
 with nothing but the standard library would, so a bug in ``analysis.ingest`` or in the
-generator cannot hide a wrong figure. Expected values come from incident-facts.md (published
+generator cannot hide a wrong figure. Expected values come from docs/shipped-incident.md (published
 figures) and data/README.md (the numbers chosen for the report's words).
 """
 
@@ -26,7 +26,7 @@ W1 = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
 W2 = "c9c7d93a-d775-4f8e-9243-8fdbb3618e2a"
 START = datetime(2026, 2, 6, 5, 0, tzinfo=UTC)
 
-# incident-facts.md, webinar 1: (max, min, samples) per 5-minute bucket from 14:00 KST.
+# docs/shipped-incident.md, webinar 1: (max, min, samples) per 5-minute bucket from 14:00 KST.
 PUBLISHED_ROWS = [
     (244, 214, 19),
     (299, 226, 33),

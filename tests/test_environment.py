@@ -67,6 +67,30 @@ def test_installed_versions_satisfy_the_pins():
         )
 
 
+#: Runtime dependencies the package runs as tools rather than imports, each with its use.
+TOOLS = {
+    "jupyterlab": "make lab",
+    "ipykernel": "the kernel papermill executes the postmortem notebook in",
+    "jupytext": "make format pairs the notebooks with their py:percent twins",
+}
+
+
+def test_every_runtime_dependency_is_imported_or_a_named_tool():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    sources = [
+        p.read_text(encoding="utf-8")
+        for p in [*(ROOT / "src" / "analysis").rglob("*.py"), *(ROOT / "notebooks").glob("*.py")]
+    ]
+    unused = []
+    for req in meta["dependencies"]:
+        name = Requirement(req).name.lower()
+        module = name.replace("-", "_")
+        pattern = re.compile(rf"^\s*(import|from) {module}\b", re.M)
+        if name not in TOOLS and not any(pattern.search(text) for text in sources):
+            unused.append(name)
+    assert unused == [], f"runtime dependencies nothing imports: {unused}"
+
+
 def test_named_kernel_is_registered_inside_the_venv():
     out = subprocess.run(
         [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
@@ -97,6 +121,7 @@ def test_make_help_lists_every_target():
         "bench",
         "fetch",
         "test",
+        "test-slow",
         "lint",
         "format",
         "lab",

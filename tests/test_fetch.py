@@ -928,7 +928,7 @@ def test_a_kill_at_any_point_resumes_to_the_same_bytes(tmp_path, monkeypatch, ta
     held = incident_rows()
     monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
     out, straight = tmp_path / "killed" / "incident", tmp_path / "straight" / "incident"
-    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, lifetime=600) as api:
         args = _cli_args(api, out, "--no-progress", f"--mode={mode}")
         killed = subprocess.run(
             [sys.executable, "-c", _KILLER, target, str(nth), *args],
@@ -974,6 +974,7 @@ def test_the_shipped_hour_through_a_hostile_api_comes_back_row_for_row(tmp_path)
         rate_limit=(60, 60.0),
         clock=clock.now,
         max_requests=1000,
+        lifetime=600,
     ) as api:
         api.queue(Fault("backend"), 3)
         plan = fetch.FetchPlan(
@@ -1132,7 +1133,9 @@ def test_a_kill_during_every_single_write_resumes_to_the_same_bytes(tmp_path, mo
 
     held = incident_rows()
     monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
-    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN, max_requests=5000) as api:
+    with FakeSupabaseApi(
+        held, project_ref=REF, token=TOKEN, max_requests=5000, lifetime=1200
+    ) as api:
         straight = tmp_path / "straight" / "incident"
         assert cli.main(_cli_args(api, straight, "--no-progress", f"--mode={mode}")) == 0
         files = sorted(p.relative_to(straight) for p in straight.rglob("*") if p.is_file())
@@ -1172,3 +1175,37 @@ def test_hostile_ids_at_a_page_boundary_are_quoted_not_executed(tmp_path):
     assert fetch.sql_string(rows[999]["id"]) in second.sql
     assert "t.id > 'x\\') or 1=1 --\\\\\\'; drop table logs; --'" in second.sql
     assert_same_rows(tmp_path / "o", held)
+
+
+def test_supabase_api_url_from_the_environment_is_the_base_url(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
+    with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
+        monkeypatch.setenv(fetch.BASE_URL_ENV, api.base_url)
+        args = _cli_args(api, tmp_path / "o", "--no-progress")
+        at = args.index("--base-url")
+        del args[at : at + 2]
+        assert cli.main(args) == 0
+        assert api.calls
+    manifest = json.loads((tmp_path / "o" / fetch.MANIFEST_FILE).read_text())
+    assert manifest["api"]["base_url"] == api.base_url
+    monkeypatch.setenv(fetch.BASE_URL_ENV, "http://example.com")
+    args[args.index("--out") + 1] = str(tmp_path / "p")
+    assert cli.main(args) == 2
+    assert "expected https" in capsys.readouterr().err
+
+
+def test_a_rerun_removes_only_its_own_half_written_files(tmp_path):
+    held = incident_rows()
+    out = tmp_path / "o"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, out)
+        (out / "tables").mkdir()
+        mine = [out / "tables" / "webinars.csv.part", out / "notes.part"]
+        for path in mine:
+            path.write_text("the analyst's")
+        (out / "SHA256SUMS.part").write_text("half")
+        (out / "edge_logs" / "page-0009.json.gz.part").write_bytes(b"half")
+        assert run_fetch(api, out).already_complete
+    assert all(p.read_text() == "the analyst's" for p in mine)
+    assert not (out / "SHA256SUMS.part").exists()
+    assert not (out / "edge_logs" / "page-0009.json.gz.part").exists()

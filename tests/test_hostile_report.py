@@ -115,6 +115,9 @@ async def _open(html: Path) -> dict:
                 "requests": [u for u in requests if u != html.as_uri()],
                 "foreign": await page.evaluate(FOREIGN),
                 "text": " ".join((await page.evaluate("document.body.innerText")).split()),
+                "codes": await page.evaluate(
+                    "Array.from(document.querySelectorAll('code'), c => c.textContent)"
+                ),
             }
         finally:
             await browser.close()
@@ -128,6 +131,9 @@ def _check_page(html: Path) -> None:
     for field in SHOWN:
         assert " ".join(PAYLOADS[field].split()) in seen["text"], field
     assert EVIL_HOST in seen["text"]  # the links' text is there, as text
+    # Data shown as code is inside its code element (a class key built from the constraint).
+    assert all(c.strip() for c in seen["codes"])
+    assert any(" ".join(PAYLOADS["pg_constraint"].split()) in c for c in seen["codes"])
 
 
 @needs_chromium

@@ -112,7 +112,7 @@ def test_clickhouse_flavour_string_map_and_naive_utc(incident):
 
 
 def test_logs_explorer_csv_json_cells_null_literal_crlf(incident):
-    a = acc(incident, "exports/supabase-logs-explorer.csv.csv")
+    a = acc(incident, "exports/logs-explorer-download.csv.csv")
     assert (a["read"], a["accepted"], a["rejected"]) == (4, 2, 2)
     assert "bad metadata cell (expected JSON): 1" in a["reason"]
     assert "missing timestamp: 1" in a["reason"]  # the literal null

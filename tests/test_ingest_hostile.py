@@ -6,6 +6,7 @@ The directories are built by tests/hostile_corpus.py from the shipped incident.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -184,6 +185,7 @@ def test_concurrent_cache_writes_never_share_a_temporary_path(built, tmp_path):
     assert [p.name for p in slot.parent.iterdir()] == [slot.name]  # no temporary left
 
 
+@pytest.mark.slow
 def test_two_checks_at_once_both_succeed(built, tmp_path):
     root = built("plain")
     cmd = [sys.executable, "-m", "analysis", "check", "--data", str(root)]
@@ -198,3 +200,25 @@ def test_two_checks_at_once_both_succeed(built, tmp_path):
         p.stderr.close()
     assert [code for code, _ in results] == [0, 0], results
     assert all("Traceback" not in err for _, err in results)
+
+
+def test_deeply_nested_json_is_one_line(built, capsys):
+    root = built("plain")
+    (root / "edge_logs" / "page-0009.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = _check(capsys, root)
+    assert code == 2 and "JSON nested too deeply" in err and "Traceback" not in err
+
+
+def test_a_csv_cell_beyond_the_csv_module_default_reads(tmp_path):
+    root = tmp_path / "big"
+    (root / "exports").mkdir(parents=True)
+    window = {"window_start": "2026-02-06T05:00:00Z", "window_end": "2026-02-06T06:00:00Z"}
+    (root / "incident.json").write_text(json.dumps({"name": "b", **window}))
+    query = "select " + ", ".join(f"c{i}" for i in range(40_000))  # ~300 KB
+    (root / "exports" / "pg.csv").write_text(
+        "id,timestamp,event_message,error_severity,query\n"
+        f'p1,1770354600000000,"canceling statement due to statement timeout",ERROR,"{query}"\n'
+    )
+    inc = ingest.load_incident(root, use_cache=False)
+    assert inc.db_errors["query"].iloc[0] == query
+    assert inc.db_errors["sql_state"].iloc[0] == "57014"

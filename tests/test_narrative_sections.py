@@ -1,4 +1,5 @@
-"""Every section of narrative.SECTIONS renders in every locale from a real findings document."""
+"""Every section of narrative.SECTIONS and every figure renders in every locale, from real
+findings: an incident with errors and one without any."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from analysis import narrative, pipeline
+from analysis import narrative, pipeline, plots
 from analysis.params import build_params
 
 LOCALES = sorted(
@@ -17,9 +18,14 @@ LOCALES = sorted(
 )
 
 
-@pytest.fixture(scope="module")
-def findings(tmp_path_factory) -> dict:
-    """The findings of a small simulated incident, every stage run for real."""
+@pytest.fixture(scope="module", params=["with errors", "without errors"])
+def findings(request, tmp_path_factory) -> dict:
+    """The findings of a small simulated incident, every stage run for real.
+
+    The second incident has no error at all: every section must still say something.
+    """
+    import dataclasses
+
     from analysis.concurrency import busiest_webinar
     from analysis.simulate import synthetic_params, write_incident
 
@@ -27,18 +33,26 @@ def findings(tmp_path_factory) -> dict:
     params = synthetic_params(
         seed=5, minutes=20, base=40.0, peak=100.0, realtime_limit=70, disconnect_rate=0.01
     )
+    if request.param == "without errors":
+        params = dataclasses.replace(params, errors=())
     directory = write_incident(params, root / "incident").directory
     settings = pipeline.Settings(cache_dir=root / "cache", stats_cache=False, workers=1)
     incident = pipeline.load_directory(directory, settings)
     run = build_params(busiest_webinar(incident), directory, output_dir=root / "out")
-    return pipeline.analyse(incident, run, settings).findings
+    analysis = pipeline.analyse(incident, run, settings)
+    assert bool(analysis.findings["error_classes"]) == (request.param == "with errors")
+    return analysis
 
 
 @pytest.mark.parametrize("lang", LOCALES)
-def test_every_section_renders_in_every_locale(findings, lang):
+def test_every_section_and_figure_renders_in_every_locale(findings, lang):
     text = narrative.load_locale(lang)
     for name, render in narrative.SECTIONS.items():
-        markdown = render(findings, text)
+        markdown = render(findings.findings, text)
         assert markdown.strip(), f"{lang}: section {name} is empty"
         # A placeholder left unformatted means the locale and the renderer disagree.
         assert not re.search(r"\{[a-z_]+\}", markdown), f"{lang}: section {name}"
+    plots.configure_plots()
+    for name in ("concurrency", "heatmap", "lag", "dose"):
+        png = plots.figure_png(narrative.build_figure(name, findings, text))
+        assert png.startswith(b"\x89PNG"), f"{lang}: figure {name}"

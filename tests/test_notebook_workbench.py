@@ -94,3 +94,30 @@ def test_a_bucket_changed_and_rerun_from_the_timeline_cell_reaches_the_findings(
     assert len(doc["buckets"]) == 2  # a 20-minute window in 10-minute buckets
     shown = nb.cells[start].outputs[-1]["data"]["text/html"]
     assert shown.split("<tbody>")[1].count("<tr>") == 2  # the timeline cell shows two buckets
+
+
+def test_a_report_on_an_incident_without_any_error(tmp_path: Path, monkeypatch):
+    import dataclasses
+
+    from analysis import report
+    from analysis.params import build_params
+    from analysis.simulate import synthetic_params, write_incident
+
+    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path / "cache"))
+    quiet = dataclasses.replace(
+        synthetic_params(seed=5, minutes=20, base=40.0, peak=100.0, realtime_limit=70), errors=()
+    )
+    directory = write_incident(quiet, tmp_path / "incident").directory
+    (webinar_id,) = _webinar_ids(directory)
+    params = build_params(webinar_id, directory, formats="html", output_dir=tmp_path / "out")
+    report.run_report(params, progress=False)
+    doc = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert doc["error_classes"] == [] and doc["verdicts"] == []
+    assert (tmp_path / "out" / "postmortem.html").stat().st_size > 0
+
+
+def _webinar_ids(directory: Path) -> list[str]:
+    import csv
+
+    with (directory / "tables" / "webinars.csv").open(encoding="utf-8", newline="") as handle:
+        return [row["id"] for row in csv.DictReader(handle)]

@@ -100,3 +100,13 @@ def test_describe_shows_no_host_path(tmp_path: Path):
 def test_params_dataclass_accepts_timestamps():
     p = ReportParams(WID, Path("."), window_start=pd.Timestamp("2026-02-06T05:00Z"))
     assert p.to_notebook()["window_start"] == "2026-02-06T05:00:00Z"
+
+
+def test_the_default_output_directory_is_under_the_given_reports_dir(tmp_path: Path):
+    from analysis.config import REPORTS_DIR
+
+    assert build_params(WID, tmp_path).output_dir == REPORTS_DIR / WID
+    moved = build_params(WID, tmp_path, reports_dir=tmp_path / "r")
+    assert moved.output_dir == (tmp_path / "r" / WID).resolve()
+    given = build_params(WID, tmp_path, output_dir=tmp_path / "o", reports_dir=tmp_path / "r")
+    assert given.output_dir == (tmp_path / "o").resolve()

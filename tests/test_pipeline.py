@@ -1,6 +1,6 @@
-"""Raw files -> ingest -> timeline: every figure of incident-facts.md, for both webinars and totals.
+"""Raw files -> ingest -> timeline: every published figure, for both webinars and totals.
 
-The expected values below are the published figures (docs: ../shared/docs/incident-facts.md);
+The expected values below are the published figures (docs/shipped-incident.md);
 they live only here. Everything else is computed from the shipped raw exports.
 """
 
@@ -27,7 +27,7 @@ from analysis import timeline as tl
 MAIN = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
 TEST = "c9c7d93a-d775-4f8e-9243-8fdbb3618e2a"
 
-# (bucket in KST, max, min, samples), incident-facts.md "Webinar 1".
+# (bucket in KST, max, min, samples), docs/shipped-incident.md "Webinar 1".
 MAIN_BUCKETS = [
     ("14:00–14:05", 244, 214, 19),
     ("14:05–14:10", 299, 226, 33),

@@ -125,7 +125,7 @@ def _fake_in_process(monkeypatch, *, html=None) -> None:
 
     monkeypatch.setattr(report, "execute_notebook", execute)
     monkeypatch.setattr(report, "export_html", html or (lambda nb, lang: "<html>new</html>"))
-    monkeypatch.setattr(report, "has_hangul_font", lambda: True)
+    monkeypatch.setattr(report, "has_report_font", lambda lang: True)
 
 
 def _params(out: Path, formats: str = "html"):
@@ -273,6 +273,8 @@ def _start_real(out: Path, tag: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # Caches beside the output, not in the repository's data/interim.
+        env={**os.environ, "EVENTLIVE_CACHE_DIR": str(out.parent / "cache")},
     )
 
 

@@ -89,3 +89,19 @@ def test_figure_labels_from_the_data_are_text_not_math():
     ax.legend()
     fig.savefig(io.BytesIO(), format="png")
     plt.close(fig)
+
+
+def test_the_real_exporter_keeps_data_inside_its_elements():
+    """Through report.export_html (not only the Markdown renderer): inline elements hold text."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from analysis import report
+
+    value = "22P02:``</code><img src=x onerror=alert(1)>` $x$ | a"
+    md = narrative.table(["k", "v"], [(narrative.code(value), "<small>note</small>")])
+    cell = new_code_cell("show()", outputs=[new_output("display_data", data={"text/markdown": md})])
+    page = report.export_html(report.prepare_for_export(new_notebook(cells=[cell]), "t"), "en")
+    codes = re.findall(r"<code>(.*?)</code>", page, flags=re.S)
+    assert html.unescape(codes[-1]) == value
+    assert "<small>note</small>" in page and "<code></code>" not in page
+    assert "<img" not in page

@@ -73,6 +73,7 @@ def test_another_seed_other_bytes(small, tmp_path):
     assert (a.directory / "SHA256SUMS").read_bytes() != (c.directory / "SHA256SUMS").read_bytes()
 
 
+@pytest.mark.slow  # two 20-minute incidents written: over 10 s
 def test_threshold_is_ground_truth(tmp_path):
     """Disconnects happen above the limit the parameters set, and only there."""
     found = {}
@@ -164,6 +165,7 @@ def test_verification_restores_a_missing_file(small, tmp_path):
     ).read_bytes()
 
 
+@pytest.mark.slow  # regenerates the whole shipped hour: over 15 s
 @pytest.mark.skipif(not SHIPPED.is_dir(), reason="shipped data not generated")
 def test_make_data_catches_a_modified_shipped_file(tmp_path):
     """The real command on a copy of the shipped directory with one byte changed fails."""

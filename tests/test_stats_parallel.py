@@ -1,4 +1,4 @@
-"""Statistics spread over processes give the numbers of one process (per-class seeds)."""
+"""Speed mechanics keep the numbers: worker count, hinge-grid halving, vectorised PELT."""
 
 from __future__ import annotations
 
@@ -110,3 +110,21 @@ def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
 def test_a_bad_worker_count_is_a_one_line_error(value):
     with pytest.raises(ParameterError, match="EVENTLIVE_WORKERS: expected a whole number"):
         pipeline.read_settings({pipeline.ENV_WORKERS: value})
+
+
+def test_vectorised_pelt_finds_ruptures_breakpoints():
+    ruptures = pytest.importorskip("ruptures")
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        n = int(rng.integers(17, 150))
+        lam = rng.choice([0.3, 1.0, 5.0, 20.0])
+        y = rng.poisson(lam * np.exp(np.cumsum(rng.normal(0, 0.3, n))))
+        signal = 2 * np.sqrt(y + 3 / 8)
+        algo = ruptures.Pelt(model="l2", min_size=2, jump=1).fit(signal.reshape(-1, 1))
+        for pen in (0.5, 2.0, 8.0):
+            assert stats.segment_pelt(signal, pen) == algo.predict(pen=pen)
+
+
+def test_pelt_finds_a_plain_step():
+    signal = np.r_[np.zeros(20), np.full(20, 5.0)]
+    assert stats.segment_pelt(signal, 1.0) == [20, 40]

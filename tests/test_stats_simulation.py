@@ -1,5 +1,7 @@
 """Reduced simulation checks of analysis.stats (the full counts run in benchmarks/bench_stats.py).
 
+Each takes 10-40 s, so the module is marked slow: ``make test-slow`` runs it.
+
 Each check runs a method the way the package does and, on the same simulated incidents, a
 deliberately broken variant the issue forbids (white-noise bands, a normal reference for a
 HAC z, a shuffle null for coincidences, chi-square for the sup-LR). The counts are small but
@@ -8,20 +10,14 @@ large enough that the package's method passes and the broken one fails.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import stats as scistats
 
 from analysis import stats
-from analysis.simulate import minutes
+from analysis.simulate import minutes, study
 
-_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stats.py"
-_spec = importlib.util.spec_from_file_location("bench_stats", _BENCH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+pytestmark = pytest.mark.slow
 
 
 def _shuffle_eca_p(conc, y, rng, n_perm=99):
@@ -51,7 +47,7 @@ def null_runs():
     for scenario, shape in (("null:cox0.95", "seed"), ("null:episodic", "random")):
         rows = []
         for i in range(150):
-            rng = bench.incident_rng(scenario, shape, i)
+            rng = study.incident_rng(scenario, shape, i)
             inc = minutes.simulate_incident(scenario, shape, rng)
             c, y = inc.concurrency, inc.errors
             cc = stats.cross_correlate(c, y)
@@ -98,7 +94,7 @@ def test_no_link_tests_hold_their_level_where_broken_references_do_not(
 def test_hinge_bootstrap_holds_on_poisson_bugs_where_chi_square_does_not():
     ours, chi2 = [], []
     for i in range(100):
-        rng = bench.incident_rng("bug", "seed", i)
+        rng = study.incident_rng("bug", "seed", i)
         inc = minutes.simulate_incident("bug", "seed", rng)
         test = stats.compare_hinge_to_flat(
             inc.errors, inc.requests, inc.concurrency, rng=rng, n_boot=49
@@ -111,7 +107,7 @@ def test_hinge_bootstrap_holds_on_poisson_bugs_where_chi_square_does_not():
 
 
 def test_capacity_power_threshold_interval_and_lag_at_reduced_counts():
-    runs = [bench.attribution_incident(("capacity", "seed", i, 49)) for i in range(30)]
+    runs = [study.attribution_incident(("capacity", "seed", i, 49)) for i in range(30)]
     power = np.mean([r["label"] == stats.CAPACITY for r in runs])
     cover = np.mean([r["k_low"] <= r["truth"]["k"] <= r["k_high"] for r in runs])
     sharp = [r for r in runs if r["truth"]["sharp"]]
@@ -126,7 +122,7 @@ def test_capacity_power_threshold_interval_and_lag_at_reduced_counts():
     [("bug", stats.TRAFFIC, 0.75), ("unrelated", stats.UNRELATED, 0.5)],
 )
 def test_verdicts_at_reduced_counts(scenario, label, floor):
-    runs = [bench.attribution_incident((scenario, "random", i, 49)) for i in range(20)]
+    runs = [study.attribution_incident((scenario, "random", i, 49)) for i in range(20)]
     labels = [r["label"] for r in runs]
     assert labels.count(label) / len(labels) >= floor, labels
     # The rest may be "undetermined" (random shapes whose load barely varies cannot tell a

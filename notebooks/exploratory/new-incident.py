@@ -105,6 +105,13 @@ timeline.moments
 matching.summarize_matches(incident, timeline.classes, timeline.pairs)
 
 # %% [markdown]
+# Every HTTP status per endpoint, with the SQLSTATEs PostgREST answers it for and the database
+# errors paired with it: a 4xx/5xx share no error class explains is worth a look.
+
+# %%
+matching.tabulate_http_status(incident.requests, timeline.pairs)
+
+# %% [markdown]
 # ## 5. What the data cannot support
 
 # %%

@@ -19,6 +19,7 @@ from analysis._util import jsonable
 from analysis.concurrency import bucket_concurrency
 from analysis.matching import match_http_to_db, summarize_matches
 from analysis.timeline import Timeline
+from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
 from analysis.window import count_per_minute, parse_size, to_utc, webinar_span
 
 #: Wide search used to estimate clock skew (pairs further apart than this are not considered).
@@ -280,7 +281,7 @@ def check_concurrency_vs_users(
 
 
 def check_source_coverage(
-    sources: dict[str, pd.Series],
+    per_min: dict[str, np.ndarray],
     start: object,
     end: object,
     *,
@@ -290,14 +291,13 @@ def check_source_coverage(
 
     Parameters
     ----------
-    sources
-        Name -> timestamps of a source expected to produce rows all along (requests, the
-        concurrency monitor, Realtime billing metrics); event-only sources such as error logs
-        are silent by nature and do not belong here.
+    per_min
+        Name -> rows per minute of ``[start, end)`` (:func:`continuous_sources`) of a source
+        expected to produce rows all along (requests, the concurrency monitor, Realtime billing
+        metrics); event-only sources such as error logs are silent by nature and do not belong.
     """
     start, end = to_utc(start, "window start"), to_utc(end, "window end")
     need = int(np.ceil(parse_size(min_gap, "min_gap") / pd.Timedelta(1, "min")))
-    per_min = {name: count_per_minute(ts, start, end) for name, ts in sources.items()}
     out = []
     for name, counts in sorted(per_min.items()):
         for i, j in _runs(counts == 0):
@@ -585,15 +585,31 @@ def check_realtime_limit(
 # --------------------------------------------------------------------------------------------
 
 
-def continuous_sources(incident: object, webinar_id: str) -> dict[str, pd.Series]:
-    """Return the sources expected to produce rows all along (requests, monitor, billing)."""
-    sources = {"requests": incident.requests["ts"]}
+def continuous_sources(
+    incident: object, webinar_id: str, start: pd.Timestamp, end: pd.Timestamp
+) -> dict[str, np.ndarray]:
+    """Rows per minute of ``[start, end)`` of each source expected to produce rows all along.
+
+    The sources are the requests, the webinar's concurrency monitor and Realtime's billing
+    metrics. When the log store counted the requests (a hybrid fetch: ``requests`` then holds
+    only the errors), their per-minute counts come from the traffic table.
+    """
+    table = find_traffic(incident)
+    if table.attrs.get("source") == LOG_STORE_SOURCE:
+        requests = count_requests(table, start, end)
+    else:
+        requests = count_per_minute(incident.requests["ts"], start, end)
     conc = incident.concurrency
-    sources["concurrency"] = conc.loc[conc["webinar_id"] == webinar_id, "ts"]
+    sources = {
+        "requests": requests,
+        "concurrency": count_per_minute(
+            conc.loc[conc["webinar_id"] == webinar_id, "ts"], start, end
+        ),
+    }
     rt = incident.realtime_events
     billing = rt.loc[rt["family"] == "billing_metrics", "ts"] if not rt.empty else rt.get("ts")
     if billing is not None and len(billing):
-        sources["realtime_billing_metrics"] = billing
+        sources["realtime_billing_metrics"] = count_per_minute(billing, start, end)
     return sources
 
 
@@ -626,7 +642,7 @@ def audit_incident(
         audience.peak, audience.peak_ts, audience.unique_users, audience.sessions, webinar_id=wid
     )
     issues += check_mean_of_maxima(timeline.buckets, audience.time_weighted_mean, webinar_id=wid)
-    issues += check_source_coverage(continuous_sources(incident, wid), live0, live1)
+    issues += check_source_coverage(continuous_sources(incident, wid, live0, live1), live0, live1)
     issues += check_realtime_limit(incident.realtime_events, start, end)
     issues += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
     issues += check_unmatched(

@@ -17,6 +17,7 @@ from analysis._util import jsonable
 from analysis.config import DEFAULT_DISPLAY_TZ
 from analysis.exceptions import TimelineError
 from analysis.window import (
+    NANOSECOND,
     check_display_tz,
     check_webinar,
     count_per_minute,
@@ -29,7 +30,6 @@ from analysis.window import (
 )
 
 DEFAULT_BUCKET = "5min"
-_NS = pd.Timedelta(1, "ns")
 
 
 def dedupe_samples(samples: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +52,7 @@ def step_integrals(samples: pd.DataFrame, edges: pd.DatetimeIndex) -> tuple[np.n
     s = dedupe_samples(samples)
     s_ns = ns_since(s["ts"], origin)
     s_val = s["viewers"].to_numpy(dtype="float64")
-    e_ns = ((edges - origin) // _NS).to_numpy(dtype="int64")
+    e_ns = ((edges - origin) // NANOSECOND).to_numpy(dtype="int64")
     inside = s_ns[(s_ns > e_ns[0]) & (s_ns < e_ns[-1])]
     points = np.unique(np.concatenate([e_ns, inside]))
     seg_start, seg_len = points[:-1], np.diff(points)

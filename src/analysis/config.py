@@ -16,6 +16,9 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 DEFAULT_INCIDENT_DIR = RAW_DIR / "2026-02-06-eventlive"
 DEFAULT_WEBINAR_ID = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
 
+#: Report language when none is given (a locale file in src/analysis/locales/).
+DEFAULT_LANGUAGE = "ko"
+
 #: Everything inside the package is UTC; this zone is for display only.
 CANONICAL_TZ = "UTC"
 DEFAULT_DISPLAY_TZ = "Asia/Seoul"

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
+from analysis import traffic
 from analysis._util import jsonable
 from analysis.exceptions import TimelineError
 from analysis.matching import DEFAULT_TOLERANCE, match_nearest
@@ -24,10 +25,9 @@ from analysis.vocabulary import (
     http_status_for_sqlstate,
     realtime_class_filter,
 )
-from analysis.window import count_per_minute, ns_since, parse_size
+from analysis.window import NANOSECOND, count_per_minute, ns_since, parse_size
 
 REALTIME_ENDPOINT = "realtime/websocket"
-_NS = pd.Timedelta(1, "ns")
 
 
 def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +122,9 @@ def _endpoint_by_matching(
     if same.empty or errors.empty:
         return None
     origin = min(errors["ts"].min(), same["ts"].min())
-    pairs = match_nearest(ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tol // _NS)
+    pairs = match_nearest(
+        ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tol // NANOSECOND
+    )
     if not pairs:
         return None
     hits = same["endpoint"].iloc[[j for _, j in pairs]].astype(str).value_counts()
@@ -142,7 +144,9 @@ def define_error_classes(
     """
     tol = parse_size(tolerance, "tolerance")
     requests = incident.requests
-    endpoints = set(requests["endpoint"].dropna().astype(str))
+    endpoints = set(requests["endpoint"].dropna().astype(str)) | traffic.list_endpoints(
+        traffic.find_traffic(incident)
+    )
     classes: list[ErrorClass] = []
     db = incident.db_errors
     if not db.empty:
@@ -211,8 +215,17 @@ def select_class_rows(incident: object, cls: ErrorClass) -> pd.DataFrame:
 def count_class_per_minute(
     incident: object, cls: ErrorClass, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(errors, requests to the class's endpoint) per minute of ``[start, end)``."""
+    """(errors, requests to the class's endpoint) per minute of ``[start, end)``.
+
+    Requests come from the incident's per-minute traffic table (:mod:`analysis.traffic`),
+    whether raw rows or the log store's aggregates made it. Only a window that starts inside a
+    minute is counted from the raw rows: the table's minutes are whole UTC minutes.
+    """
     errors = count_per_minute(select_class_rows(incident, cls)["ts"], start, end)
+    if traffic.is_whole_minute(start):
+        return errors, traffic.count_requests(
+            traffic.find_traffic(incident), start, end, cls.endpoint
+        )
     requests = incident.requests
     if cls.endpoint is not None:
         requests = requests[requests["endpoint"] == cls.endpoint]

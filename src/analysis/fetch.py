@@ -87,6 +87,7 @@ CHECKSUM_FILE = "SHA256SUMS"
 ANNOTATIONS_HEADER = "time_utc,label,note\n"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REF_RE = re.compile(r"^[a-z0-9]{1,40}$")
+_PAGE_RE = re.compile(r"(?:[a-z_]+_logs|traffic/[a-z_]+)/page-\d{4}\.json\.gz")
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -630,9 +631,16 @@ def _piece_state() -> dict:
 
 
 def _remove_partial_writes(out: Path) -> None:
-    """Delete what a killed write left: ``*.part`` files are never a finished file."""
+    """Delete what a killed write of ours left: a ``.part`` beside a file this module writes.
+
+    Only those: anything else in the directory (an analyst's tables, notes) is not touched.
+    """
+    ours = {STATE_FILE, MANIFEST_FILE, CHECKSUM_FILE, "incident.json", "annotations.csv"}
     for part in out.rglob("*.part"):
-        if part.is_file():
+        name = part.name.removesuffix(".part")
+        top = part.parent == out
+        page = _PAGE_RE.fullmatch(part.relative_to(out).as_posix().removesuffix(".part"))
+        if part.is_file() and ((top and name in ours) or page):
             part.unlink()
 
 

@@ -27,14 +27,16 @@ from analysis._util import format_utc, jsonable
 from analysis.audit import QualityIssue
 from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
+from analysis.languages import available_languages
 from analysis.params import ReportParams, display_path
 from analysis.stats import ClassResult, WebinarStatistics
 from analysis.timeline import Timeline
+from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
 
 SCHEMA_VERSION = 1
 #: Packages whose versions go into the appendix (what produced the numbers and the pages).
 PACKAGES = (
-    "eventlive-postmortem", "numpy", "pandas", "scipy", "statsmodels", "ruptures", "pyarrow",
+    "eventlive-postmortem", "numpy", "pandas", "scipy", "pyarrow",
     "pandera", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel",
     "jupytext", "playwright", "jsonschema",
 )  # fmt: skip
@@ -199,6 +201,8 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 "endpoint_basis": cls.endpoint_basis,
                 "count": errors,
                 "requests": requests,
+                # Raw rows aggregated here, or the log-store query that aggregated them.
+                "requests_source": frame.attrs.get("traffic_source"),
                 "rate": errors / requests if requests else None,
                 "first": format_utc(cls.first_ts),
                 "last": format_utc(cls.last_ts),
@@ -212,9 +216,18 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
 def summarize_impact(
     incident: object, start: pd.Timestamp, end: pd.Timestamp, class_rows: list[dict]
 ) -> dict:
-    """Impact measures: error responses, users with an error response, error period."""
+    """Impact measures: error responses, users with an error response, error period.
+
+    Error responses come from the request rows, which hold every error even when the log
+    store counted the traffic (a hybrid fetch); request totals come from the traffic table then.
+    """
     req = incident.requests
     req = req[(req["ts"] >= start) & (req["ts"] < end)]
+    table = find_traffic(incident)
+    if table.attrs.get("source") == LOG_STORE_SOURCE:
+        total = int(count_requests(table, start, end).sum())
+    else:
+        total = int(len(req))
     errored = req[req["status"] >= 400]
     firsts = [r["first"] for r in class_rows if r["count"]]
     lasts = [r["last"] for r in class_rows if r["count"]]
@@ -228,7 +241,7 @@ def summarize_impact(
         "error_responses_filter": "status >= 400",
         "affected_users": int(errored["user"].dropna().nunique()),
         "affected_users_filter": "status >= 400 and user is not null (distinct pseudonyms)",
-        "requests": int(len(req)),
+        "requests": total,
         "first_error": first,
         "last_error": last,
         "error_period_minutes": minutes,
@@ -522,11 +535,17 @@ def package_versions() -> dict:
     return {"python": platform.python_version(), "packages": versions}
 
 
-@cache
 def load_schema() -> dict:
-    """Return the JSON Schema of findings.json."""
+    """Return the JSON Schema of findings.json (report languages: the locale files)."""
+    return _schema(available_languages())
+
+
+@cache
+def _schema(langs: tuple[str, ...]) -> dict:
     text = resources.files("analysis").joinpath("findings.schema.json").read_text("utf-8")
-    return json.loads(text)
+    schema = json.loads(text)
+    schema["properties"]["report"]["properties"]["lang"]["enum"] = list(langs)
+    return schema
 
 
 def validate_findings(findings: dict) -> None:

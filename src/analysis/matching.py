@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.vocabulary import classify_db_errors, sqlstates_for_status
-from analysis.window import ns_since, parse_size
+from analysis.window import NANOSECOND, ns_since, parse_size
 
 if TYPE_CHECKING:
     from analysis.error_classes import ErrorClass
 
 DEFAULT_TOLERANCE = "1s"
-_NS = pd.Timedelta(1, "ns")
 
 
 def _nearest_candidates(a_ns: np.ndarray, b_ns: np.ndarray, tol_ns: int) -> np.ndarray:
@@ -99,7 +98,7 @@ def match_http_to_db(
             continue
         origin = min(errs["ts"].min(), reqs["ts"].min())
         pairs = match_nearest(
-            ns_since(errs["ts"], origin), ns_since(reqs["ts"], origin), tol // _NS
+            ns_since(errs["ts"], origin), ns_since(reqs["ts"], origin), tol // NANOSECOND
         )
         if not pairs:
             continue

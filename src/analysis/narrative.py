@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import plots
+from analysis import languages, plots
 from analysis.params import ReportParams
 
 TIME_FORMAT = "%H:%M"
@@ -24,11 +22,9 @@ TIME_FORMAT_SECONDS = "%H:%M:%S"
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
-@cache
 def load_locale(lang: str) -> dict:
-    """Return the report's strings for ``lang`` (``ko`` or ``en``)."""
-    path = resources.files("analysis").joinpath("locales", f"{lang}.json")
-    return json.loads(path.read_text("utf-8"))
+    """Return the report's strings for ``lang`` (its file in ``locales/``)."""
+    return languages.load_locale(lang)
 
 
 # Every character Markdown (with nbconvert's plugins: tables, math, bare-URL links,

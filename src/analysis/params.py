@@ -15,17 +15,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from analysis._util import parse_utc
 from analysis.config import (
     DEFAULT_DISPLAY_TZ,
     DEFAULT_INCIDENT_DIR,
+    DEFAULT_LANGUAGE,
     PROJECT_ROOT,
     REPORTS_DIR,
 )
 from analysis.exceptions import ParameterError
+from analysis.languages import available_languages
 
 #: A webinar id is a canonical, lower-case UUID (Supabase's ``uuid`` column as exported).
 WEBINAR_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-LANGUAGES = ("ko", "en")
 FORMATS = ("html", "pdf")
 DEFAULT_BUCKET = "5min"
 DEFAULT_SEED = 20260206
@@ -47,8 +49,8 @@ class ReportParams:
         Analysis window in UTC; ``None`` means the incident manifest's window.
     bucket : str
         Bucket size as a pandas offset alias (``"5min"``), a whole number of minutes.
-    lang : {'ko', 'en'}
-        Report language.
+    lang : str
+        Report language, one of ``languages.available_languages()``.
     seed : int
         Seed of every random draw (bootstraps, surrogate nulls).
     formats : tuple of str
@@ -63,7 +65,7 @@ class ReportParams:
     window_start: pd.Timestamp | None = None
     window_end: pd.Timestamp | None = None
     bucket: str = DEFAULT_BUCKET
-    lang: str = "ko"
+    lang: str = DEFAULT_LANGUAGE
     seed: int = DEFAULT_SEED
     formats: tuple[str, ...] = FORMATS
     output_dir: Path = field(default=REPORTS_DIR)
@@ -107,11 +109,12 @@ def build_params(
     window_start: str = "",
     window_end: str = "",
     bucket: str = DEFAULT_BUCKET,
-    lang: str = "ko",
+    lang: str = DEFAULT_LANGUAGE,
     seed: int | str = DEFAULT_SEED,
     formats: str | Iterable[str] = FORMATS,
     output_dir: str | Path = "",
     known_webinars: Mapping[str, str] | None = None,
+    reports_dir: str | Path = REPORTS_DIR,
 ) -> ReportParams:
     """Check every run parameter and return them frozen.
 
@@ -127,16 +130,19 @@ def build_params(
         ISO timestamps with an offset (or ``Z``); empty means the manifest's window.
     bucket : str, optional
         Bucket size, a whole number of minutes between 1 and 60 (``"5min"``).
-    lang : {'ko', 'en'}, optional
-        Report language.
+    lang : str, optional
+        Report language: the code of a locale file in ``src/analysis/locales/``.
     seed : int or str, optional
         Non-negative integer seed.
     formats : str or iterable of str, optional
         ``"html,pdf"`` or a subset.
     output_dir : str or pathlib.Path, optional
-        Output directory; empty means ``reports/<webinar_id>``.
+        Output directory; empty means ``<reports_dir>/<webinar_id>``.
     known_webinars : mapping of str to str, optional
         Webinars in the data (id -> title); when given, the id must be one of them.
+    reports_dir : str or pathlib.Path, optional
+        Parent of the default output directory (``reports/``; ``pipeline.read_settings``
+        gives the one the environment names).
 
     Returns
     -------
@@ -167,7 +173,7 @@ def build_params(
             f"parameters 'window_start'/'window_end': expected start before end,"
             f" found {_iso(start)} >= {_iso(end)}"
         )
-    out = Path(output_dir) if str(output_dir).strip() else REPORTS_DIR / wid
+    out = Path(output_dir) if str(output_dir).strip() else Path(reports_dir) / wid
     return ReportParams(
         webinar_id=wid,
         data_dir=directory.resolve(),
@@ -231,16 +237,13 @@ def _check_tz(value: str) -> str:
 def _check_time(name: str, value: str | None) -> pd.Timestamp | None:
     if value is None or not str(value).strip():
         return None
-    try:
-        ts = pd.Timestamp(str(value).strip())
-    except (ValueError, TypeError):
-        ts = None
-    if ts is None or ts is pd.NaT or ts.tzinfo is None:
+    ts = parse_utc(str(value))
+    if ts is None:
         raise ParameterError(
             f"parameter '{name}': expected an ISO timestamp with an offset such as"
             f" 2026-02-06T05:00:00Z, found {_show(value)}"
         )
-    return ts.tz_convert("UTC")
+    return ts
 
 
 def _check_bucket(value: str) -> str:
@@ -258,11 +261,15 @@ def _check_bucket(value: str) -> str:
 
 
 def _check_lang(value: str) -> str:
-    lang = str(value).strip().lower()
-    if lang not in LANGUAGES:
+    lang = str(value).strip()
+    known = available_languages()
+    # Codes are matched as written in the file names, ignoring case ("KO", "pt-br").
+    match = [code for code in known if code.lower() == lang.lower()]
+    if not match:
         raise ParameterError(
-            f"parameter 'lang': expected one of {', '.join(LANGUAGES)}, found {_show(value)}"
+            f"parameter 'lang': expected one of {', '.join(known)}, found {_show(value)}"
         )
+    lang = match[0]
     return lang
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import audit, findings, signals, stats, timeline
-from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR
+from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR, REPORTS_DIR
 from analysis.exceptions import ParameterError
 from analysis.params import ReportParams
 
@@ -40,6 +40,10 @@ ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
 #: Processes the statistics spread the error classes over (default: the cores this process may
 #: use). The result is the same for any number; only the wall time changes.
 ENV_WORKERS = "EVENTLIVE_WORKERS"
+#: Parent of the default output directory ``<reports>/<webinar>``; default reports/. The tests
+#: point this and the cache at temporary directories, so a test run writes nothing in the
+#: repository.
+ENV_REPORTS_DIR = "EVENTLIVE_REPORTS_DIR"
 #: Statistics for the report use this many bootstrap replicates (stats' documented default).
 N_BOOT = 199
 
@@ -56,11 +60,14 @@ class Settings:
         Read and write the statistics cache.
     workers : int
         Processes for the per-class statistics (1 = in this process).
+    reports_dir : pathlib.Path
+        Parent of a run's default output directory (``params.build_params(reports_dir=)``).
     """
 
     cache_dir: Path = INTERIM_DIR
     stats_cache: bool = True
     workers: int = 1
+    reports_dir: Path = REPORTS_DIR
 
 
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +77,7 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cache_dir=Path(env.get(ENV_CACHE_DIR) or INTERIM_DIR),
         stats_cache=env.get(ENV_NO_STATS_CACHE) != "1",
         workers=read_workers(env.get(ENV_WORKERS)),
+        reports_dir=Path(env.get(ENV_REPORTS_DIR) or REPORTS_DIR),
     )
 
 

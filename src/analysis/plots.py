@@ -3,7 +3,7 @@
 Every builder takes plain frames/arrays already shaped by the stats and timeline stages plus a
 ``labels`` mapping (locale text), converts UTC times to the display zone only for the axis, and
 returns the Figure without writing or showing it. :func:`configure_plots` sets the theme and the
-Hangul font once per session.
+report language's fonts once per session.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import seaborn as sns
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-HANGUL_FONT = "Noto Sans CJK KR"
+from analysis import languages
+from analysis.config import DEFAULT_LANGUAGE
+
 #: Fixed salt so SVG ids (if anyone saves SVG) are the same on every run.
 SVG_HASHSALT = "eventlive-postmortem"
 DPI = 110
@@ -30,27 +32,30 @@ LIMIT_COLOR = "#7f7f7f"
 PALETTE = "colorblind"
 
 
-def configure_plots() -> bool:
-    """Set the seaborn theme, then the Hangul font and reproducible rendering settings.
+def configure_plots(lang: str = DEFAULT_LANGUAGE) -> bool:
+    """Set the seaborn theme, then the report language's fonts and reproducible rendering.
 
-    The font goes *after* ``sns.set_theme``: the theme resets ``font.family``.
+    The fonts go *after* ``sns.set_theme``: the theme resets ``font.family``. They are the
+    language's script font followed by the other scripts' (``languages.font_families``), so
+    data text in another script still has glyphs.
 
     Returns
     -------
     bool
-        True when the Hangul font is installed (otherwise Korean labels render as boxes).
+        True when the language's font is installed (otherwise its labels may render as boxes).
     """
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
-    found = _has_font(HANGUL_FONT)
-    if not found:
+    wanted = languages.font_families(lang)
+    if not all(_has_font(family) for family in wanted):
         # matplotlib caches its font list; a font installed after the cache was built stays
-        # invisible until it is added (export-feasibility.md section 4).
+        # invisible until it is added (docs/export.md, "Fonts").
+        stems = {font.file_stem for font in languages.SCRIPT_FONTS.values()}
         for path in font_manager.findSystemFonts():
-            if "NotoSansCJK" in Path(path).name:
+            if any(stem in Path(path).name for stem in stems):
                 font_manager.fontManager.addfont(path)
-        found = _has_font(HANGUL_FONT)
+    found = [family for family in wanted if _has_font(family)]
     if found:
-        plt.rcParams["font.family"] = [HANGUL_FONT]
+        plt.rcParams["font.family"] = found
     plt.rcParams["svg.hashsalt"] = SVG_HASHSALT
     # Labels carry data (class keys hold constraint names taken from messages): "$...$" in one
     # is text, never mathtext, which would render it differently or fail the whole figure.
@@ -59,7 +64,7 @@ def configure_plots() -> bool:
     plt.rcParams["savefig.dpi"] = DPI
     plt.rcParams["axes.titleweight"] = "bold"
     plt.rcParams["axes.titlesize"] = 12
-    return found
+    return wanted[0] in found
 
 
 def _has_font(family: str) -> bool:
@@ -208,7 +213,7 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
     counts : pandas.DataFrame
         Index ``minute`` (UTC), one column per error class (its label), error counts.
     labels : mapping
-        ``title``, ``time``, ``count`` texts.
+        ``title``, ``time``, ``count`` texts, and ``empty`` (shown when there is no class).
     tz : str
         Display time zone for the minute labels.
 
@@ -219,6 +224,14 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
     table = counts.T
     minutes = pd.DatetimeIndex(counts.index).tz_convert(tz)
     fig, ax = plt.subplots(figsize=(10, 0.55 * max(len(table), 2) + 1.6))
+    if table.empty:
+        # No error class in the window: an empty panel that says so, not a crash.
+        ax.text(0.5, 0.5, labels["empty"], ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(labels["title"])
+        fig.tight_layout()
+        return fig
     sns.heatmap(
         table.to_numpy(dtype=float),
         ax=ax,
@@ -295,7 +308,8 @@ def plot_lagged_association(
         ax.set_xlabel(labels["lag"])
     for ax in axes[:, 0]:
         ax.set_ylabel(labels["r"])
-    axes.flat[0].legend(loc="upper left", fontsize=8)
+    if curves:
+        axes.flat[0].legend(loc="upper left", fontsize=8)
     fig.suptitle(labels["title"], fontweight="bold")
     fig.tight_layout()
     return fig

@@ -29,8 +29,9 @@ from traitlets import Unicode
 
 from analysis import outputs
 from analysis._util import terminal_text
-from analysis.config import DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
+from analysis.config import DEFAULT_LANGUAGE, DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.exceptions import AnalysisError, ReportError
+from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
@@ -38,7 +39,6 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 HTML_TEMPLATE = "postmortem_html"
 #: Debian's Chromium; Playwright's own browser download is not reachable from our machines.
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
-HANGUL_FONT = "Noto Sans CJK KR"
 #: Cells never shown to stakeholders: papermill's injected values, the defaults they override,
 #: and notes meant for the analyst in JupyterLab.
 HIDDEN_TAGS = ("injected-parameters", "parameters", "remove-cell")
@@ -146,24 +146,25 @@ def find_chromium() -> str | None:
     return None
 
 
-def has_hangul_font() -> bool:
-    """Return True when fontconfig knows the Hangul font the figures and the PDF use."""
+def has_report_font(lang: str) -> bool:
+    """Return True when fontconfig knows the font the figures and the PDF use for ``lang``."""
     if shutil.which("fc-list") is None:
         return False
+    family = font_for(lang).family
     out = subprocess.run(
-        ["fc-list", f":family={HANGUL_FONT}", "family"],
+        ["fc-list", f":family={family}", "family"],
         capture_output=True,
         text=True,
         check=False,
     )
-    return HANGUL_FONT in out.stdout
+    return family in out.stdout
 
 
-def list_webinars(data_dir: Path) -> dict[str, str]:
+def list_webinars(data_dir: Path, cache_dir: Path | None = None) -> dict[str, str]:
     """Return the webinars of an incident directory, id -> title, through ingest."""
     from analysis.ingest import load_incident
 
-    table = load_incident(data_dir).webinars
+    table = load_incident(data_dir, cache_dir=cache_dir).webinars
     return {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
 
 
@@ -269,7 +270,7 @@ def export_html(nb: object, lang: str) -> str:
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(config=_export_config(lang), template_name=HTML_TEMPLATE)
-    html, _ = exporter.from_notebook_node(nb)
+    html, _ = exporter.from_notebook_node(nb, resources=_page_resources(lang))
     return html
 
 
@@ -278,8 +279,13 @@ def export_pdf(nb: object, lang: str, chromium: str) -> bytes:
     exporter = DebianWebPDFExporter(
         config=_export_config(lang), template_name=HTML_TEMPLATE, executable_path=chromium
     )
-    pdf, _ = exporter.from_notebook_node(nb)
+    pdf, _ = exporter.from_notebook_node(nb, resources=_page_resources(lang))
     return pdf
+
+
+def _page_resources(lang: str) -> dict:
+    """Values the page template reads: the CSS font lists of the report's language."""
+    return {"fonts": {"text": css_font_stack(lang), "code": css_code_stack(lang)}}
 
 
 def _export_config(lang: str) -> object:
@@ -290,7 +296,10 @@ def _export_config(lang: str) -> object:
     c.TemplateExporter.exclude_input = True
     c.TemplateExporter.exclude_input_prompt = True
     c.TemplateExporter.exclude_output_prompt = True
-    c.HTMLExporter.embed_images = True
+    # Figures are image outputs, always embedded as data: URIs by the template. The option
+    # would only read local files named by <img> in Markdown, and its HTML re-parsing splits
+    # inline elements ("<code>x</code>" became "<code></code>x"): off.
+    c.HTMLExporter.embed_images = False
     c.HTMLExporter.language_code = lang
     return c
 
@@ -321,10 +330,11 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
     """
     target = params.output_dir
     notes: list[str] = []
-    if not has_hangul_font():
+    if not has_report_font(params.lang):
+        font = font_for(params.lang)
         notes.append(
-            f"figures and PDF need the Hangul font {HANGUL_FONT}: install Debian package"
-            " fonts-noto-cjk (run 'bash scripts/install-system-deps.sh' as root)"
+            f"figures and PDF need the font {font.family}: install Debian package"
+            f" {font.debian_package} (run 'bash scripts/install-system-deps.sh' as root)"
         )
     try:
         outputs.check_replaceable(target)
@@ -409,7 +419,11 @@ def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
     if one:
         p.add_argument("--webinar", default=DEFAULT_WEBINAR_ID, help="webinar id (UUID)")
     p.add_argument("--data", default="", help="incident directory (default: the shipped one)")
-    p.add_argument("--lang", default="ko", help="report language: ko or en")
+    p.add_argument(
+        "--lang",
+        default=DEFAULT_LANGUAGE,
+        help=f"report language: {' or '.join(available_languages())}",
+    )
     p.add_argument("--formats", default=",".join(FORMATS), help="html,pdf or a subset")
     p.add_argument("--out", default="", help="output directory (default: reports/<webinar>)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -438,6 +452,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         None if argv is None else list(argv)
     )
     _stop_on_sigterm()
+    from analysis import pipeline
+
+    settings = pipeline.read_settings()
     # Everything that needs no data first; then the id, against the webinars in the data, so
     # a malformed or unknown id both get the list of the ones that exist.
     data_dir = build_params(
@@ -449,7 +466,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         lang=args.lang,
         formats=args.formats,
         output_dir=args.out,
-        known_webinars=list_webinars(data_dir),
+        known_webinars=list_webinars(data_dir, settings.cache_dir),
+        reports_dir=settings.reports_dir,
     )
     _print_outcome(run_report(params, progress=not args.no_progress))
     return 0
@@ -465,8 +483,11 @@ def main_all(argv: Iterable[str] | None = None) -> int:
         None if argv is None else list(argv)
     )
     _stop_on_sigterm()
+    from analysis import pipeline
+
+    settings = pipeline.read_settings()
     first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
-    webinars = list_webinars(first.data_dir)
+    webinars = list_webinars(first.data_dir, settings.cache_dir)
     failures: dict[str, str] = {}
     done: list[str] = []
     for wid in sorted(webinars):
@@ -480,6 +501,7 @@ def main_all(argv: Iterable[str] | None = None) -> int:
                 formats=args.formats,
                 output_dir=out,
                 known_webinars=webinars,
+                reports_dir=settings.reports_dir,
             )
             _print_outcome(run_report(params, progress=not args.no_progress))
             done.append(wid)

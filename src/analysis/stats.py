@@ -4,8 +4,8 @@ Input: the per-minute frame of docs/contract.md section 3 (``minute``, ``request
 ``concurrency``); nothing here reads files or sees ground truth. Output: frozen dataclasses with
 ``to_dict()`` (plain JSON types) for findings.json.
 
-Method choices follow the simulation study ``stats-feasibility.md``; every p-value comes from a
-reference distribution that keeps the errors' autocorrelation:
+Method choices follow the simulation study described in docs/statistics.md; every p-value
+comes from a reference distribution that keeps the errors' autocorrelation:
 
 - **Capacity** (primary evidence): errors ~ NB2 with rate requests x (b0 + b1 x max(0, c[t-L]
   - K)). K and L by profile likelihood over a grid; b0, b1 profiled exactly per grid cell by
@@ -30,8 +30,8 @@ reference distribution that keeps the errors' autocorrelation:
   without offset, both calibrated over all circular shifts (an exact randomisation test over
   the group of shifts; subsets of shifts are not).
 - **Event coincidence**: precursor and trigger rates of load spikes and error peaks, same null.
-- **Bursts and regimes**: batched Kleinberg bursts of errors out of requests; ruptures PELT
-  (jump=1) change points with a penalty sweep as a stability table.
+- **Bursts and regimes**: batched Kleinberg bursts of errors out of requests; PELT
+  (l2, jump=1) change points with a penalty sweep as a stability table.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import ruptures
 from scipy import optimize, special
 
 from analysis._util import jsonable
@@ -60,7 +59,7 @@ from analysis.exceptions import StatsError
 #: Supabase's published connection ceilings the threshold K is set beside. Sources: Realtime
 #: "Limits" page (concurrent connections by plan) and compute-and-disk.mdx "Limits and
 #: constraints" (Postgres max connections, Supavisor pooler max clients by compute size), as
-#: summarised in supabase-logs.md section 8 and anchors.md B2.
+#: listed with their sources in docs/statistics.md section 7.
 _REALTIME_LIMITS_URL = "supabase.com/docs/guides/realtime/limits"
 _COMPUTE_LIMITS_URL = "supabase/supabase: apps/docs/content/guides/platform/compute-and-disk.mdx"
 #: (compute size, Postgres max connections, Supavisor pooler max clients)
@@ -152,7 +151,7 @@ BOOT_STOP_EXCEED = 10
 #: Requests of 0 in a minute are raised to this exposure (rate per request needs exposure > 0).
 MIN_EXPOSURE = 0.5
 #: PELT penalty sweep, as multiples of sigma^2 log(n) (BIC-type; a sweep because BIC alone
-#: tends to give too low a penalty, anchors.md B1).
+#: tends to give too low a penalty, docs/statistics.md section 6).
 PELT_PENALTY_MULTIPLIERS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
 
 
@@ -1511,8 +1510,44 @@ def detect_bursts(
     return tuple(out)
 
 
+def segment_pelt(signal: np.ndarray, pen: float, min_size: int = 2) -> list[int]:
+    """Optimal l2 segmentation by PELT (Killick et al. 2012): segment ends, the last being n.
+
+    The cost of a segment is its sum of squared deviations from its mean (ruptures' ``l2``),
+    from cumulative sums; each new end is scored against every admissible start at once, so
+    the work is linear in n times the (pruned) admissible set instead of a Python call per
+    pair. Starts are the admissible set of ruptures' ``Pelt(jump=1)``; among equal-cost
+    segmentations (within 1e-9, rounding) the earliest start wins, as in ruptures.
+    """
+    x = np.asarray(signal, dtype=float)
+    n = len(x)
+    x = x - x.mean()  # centred: smaller cumulative sums, less cancellation
+    cs = np.concatenate([[0.0], np.cumsum(x)])
+    cs2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    best = np.zeros(n + 1)
+    prev = np.zeros(n + 1, dtype=np.int64)
+    admissible = np.zeros(0, dtype=np.int64)
+    for end in range(min_size, n + 1):
+        start = end - min_size
+        if start == 0 or start >= min_size:  # 0 < start < min_size has no segmentation
+            admissible = np.append(admissible, start)
+        m = end - admissible
+        s = cs[end] - cs[admissible]
+        cost = np.maximum((cs2[end] - cs2[admissible]) - s * s / m, 0.0)
+        total = best[admissible] + (cost + pen)
+        low = total.min()
+        j = int(np.argmax(total <= low + 1e-9 * (1.0 + abs(low))))
+        best[end], prev[end] = total[j], admissible[j]
+        admissible = admissible[total <= best[end] + pen]
+    ends, end = [], n
+    while end > 0:
+        ends.append(end)
+        end = int(prev[end])
+    return sorted(ends)
+
+
 def detect_change_points(errors: np.ndarray, labels: list) -> ChangePoints:
-    """PELT (ruptures, l2 cost, jump=1, min_size=2) on 2 sqrt(errors + 3/8), penalty sweep.
+    """PELT (l2 cost, jump=1, min_size=2) on 2 sqrt(errors + 3/8), penalty sweep.
 
     sigma^2 is estimated robustly from first differences (MAD); penalties are multiples of
     sigma^2 log(n). ``stability`` lists each change point with the share of penalties finding it.
@@ -1523,11 +1558,10 @@ def detect_change_points(errors: np.ndarray, labels: list) -> ChangePoints:
     diffs = np.diff(signal)
     sigma2 = float((1.4826 * np.median(np.abs(diffs - np.median(diffs)))) ** 2 / 2)
     sigma2 = max(sigma2, 0.25)
-    algo = ruptures.Pelt(model="l2", min_size=2, jump=1).fit(signal.reshape(-1, 1))
     pens, found = [], []
     for m in PELT_PENALTY_MULTIPLIERS:
         pen = m * sigma2 * math.log(n)
-        bkps = [b for b in algo.predict(pen=pen) if b < n]
+        bkps = [b for b in segment_pelt(signal, pen) if b < n]
         pens.append(float(pen))
         found.append(tuple(labels[b] for b in bkps))
     counts: dict = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import traffic
 from analysis.concurrency import (
     DEFAULT_BUCKET,
     Audience,
@@ -57,7 +58,8 @@ def build_minute_frame(
     forward from the last sample where the minute has none; minutes before the first sample
     take its value, counted in ``attrs['leading_minutes_filled']``; NaN only if the webinar has
     no sample at all), samples, rate (errors/requests, NaN where no request). ``attrs`` also
-    holds error_class, endpoint, webinar_id and scope.
+    holds error_class, endpoint, webinar_id, scope and traffic_source (where the request
+    counts came from: raw rows or the log store's aggregates, :mod:`analysis.traffic`).
     """
     check_webinar(incident, webinar_id)
     start, end = resolve_window(incident, start, end)
@@ -76,6 +78,7 @@ def build_minute_frame(
         endpoint=cls.endpoint,
         webinar_id=webinar_id,
         scope="errors and requests project-wide; concurrency per webinar",
+        traffic_source=traffic.find_traffic(incident).attrs.get("source"),
     )
     return frame
 
@@ -117,7 +120,19 @@ def tabulate_error_minutes(
         )
     cols = ["minute", "minute_local", "error_class", "endpoint", "errors", "requests", "rate"]
     if not parts:
-        return pd.DataFrame(columns=cols)
+        # No error class: the same columns and dtypes, no rows (figures draw an empty panel).
+        parts.append(
+            pd.DataFrame(
+                {
+                    "minute": pd.DatetimeIndex([], tz="UTC"),
+                    "error_class": pd.Series([], dtype=object),
+                    "endpoint": pd.Series([], dtype=object),
+                    "errors": pd.Series([], dtype="int64"),
+                    "requests": pd.Series([], dtype="int64"),
+                    "rate": pd.Series([], dtype="float64"),
+                }
+            )
+        )
     out = pd.concat(parts, ignore_index=True)
     out["minute_local"] = out["minute"].dt.tz_convert(tz)
     return out[cols]

@@ -13,25 +13,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
+from analysis._util import parse_utc
 from analysis.config import DEFAULT_DISPLAY_TZ
 from analysis.exceptions import TimelineError
 
-_NS = pd.Timedelta(1, "ns")
+#: One nanosecond: times and durations become int64 nanoseconds by ``// NANOSECOND``.
+NANOSECOND = pd.Timedelta(1, "ns")
 
 
 def to_utc(value: object, name: str = "time") -> pd.Timestamp:
     """Return ``value`` as a UTC Timestamp; a naive or unparsable value is a TimelineError."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
+    ts = parse_utc(value)
+    if ts is None:
         raise TimelineError(
-            f"{name}: expected an ISO timestamp with zone, found {value!r}"
-        ) from exc
-    if ts is pd.NaT:
-        raise TimelineError(f"{name}: expected a timestamp, found NaT")
-    if ts.tzinfo is None:
-        raise TimelineError(f"{name}: expected a tz-aware timestamp (UTC), found naive {value!r}")
-    return ts.tz_convert("UTC")
+            f"{name}: expected a tz-aware timestamp (ISO 8601 with Z or an offset), found {value!r}"
+        )
+    return ts
 
 
 def check_display_tz(display_tz: str) -> str:
@@ -82,7 +79,7 @@ def display_tz_of(incident: object, display_tz: str | None = None) -> str:
 
 def ns_since(ts: pd.Series, origin: pd.Timestamp) -> np.ndarray:
     """Nanoseconds since ``origin`` as int64, exact whatever the column's resolution."""
-    return ((ts - origin) // _NS).to_numpy(dtype="int64")
+    return ((ts - origin) // NANOSECOND).to_numpy(dtype="int64")
 
 
 def select_webinar(frame: pd.DataFrame, webinar_id: str | None) -> pd.DataFrame:

@@ -27,7 +27,9 @@ from analysis.ingest.kinds import TABLE_NAMES
 from analysis.schemas import validate_table
 
 #: Bump when the canonical tables change shape, to invalidate old caches.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+#: Tables of a slot besides the canonical ones (and the aggregates, passed as ``names``).
+_EXTRA = ("annotations", "accounting")
 _SLOT_RE = re.compile(r"[0-9a-f]{16}")
 
 
@@ -57,8 +59,8 @@ def slot_for(root: Path, name: str, key: str) -> Path:
     return root / f"{safe}-{key[:16]}"
 
 
-def read_cache(slot: Path) -> dict[str, pd.DataFrame] | None:
-    """Return the cached tables of ``slot`` (plus annotations and accounting), or None.
+def read_cache(slot: Path, others: tuple[str, ...] = ()) -> dict[str, pd.DataFrame] | None:
+    """Return the cached tables of ``slot`` (plus annotations, accounting, ``others``), or None.
 
     None when there is no complete slot; a slot that exists but cannot be read is removed
     (so the caller rebuilds it) and one line on stderr says so.
@@ -70,8 +72,8 @@ def read_cache(slot: Path) -> dict[str, pd.DataFrame] | None:
             name: validate_table(name, pd.read_parquet(slot / f"{name}.parquet"))
             for name in TABLE_NAMES
         }
-        tables["annotations"] = pd.read_parquet(slot / "annotations.parquet")
-        tables["accounting"] = pd.read_parquet(slot / "accounting.parquet")
+        for name in (*_EXTRA, *others):
+            tables[name] = pd.read_parquet(slot / f"{name}.parquet")
     except Exception as exc:
         # pyarrow and pandera raise their own error types for a truncated or corrupt file;
         # any failure to read a cache means the same thing: it is not a cache.
@@ -98,8 +100,8 @@ def write_cache(slot: Path, incident, names: tuple[str, ...] = TABLE_NAMES) -> N
     try:
         for name in names:
             getattr(incident, name).to_parquet(tmp / f"{name}.parquet", index=False)
-        incident.annotations.to_parquet(tmp / "annotations.parquet", index=False)
-        incident.accounting.to_parquet(tmp / "accounting.parquet", index=False)
+        for name in _EXTRA:
+            getattr(incident, name).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "complete").write_text("ok\n")
         if slot.exists() and not (slot / "complete").exists():
             _discard(slot)  # a slot left incomplete by an older version or by hand

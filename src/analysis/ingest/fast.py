@@ -146,7 +146,7 @@ def read_page_fast(path: Path) -> pa.Array:
     try:
         raw = gunzip(path, data) if is_gzip else data
         table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=_FAST_OPTIONS)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError, IngestError):
+    except (pa.lib.ArrowException, OSError, EOFError, IngestError):
         raise NotFast from None
     if table.num_rows != 1 or table.column("error").null_count != 1:
         raise NotFast

@@ -23,6 +23,8 @@ from analysis.ingest import reactcsv
 #: Studio download at most tens of MB; a file that inflates past this is refused (a gzip bomb
 #: of 1 MB can inflate to GBs), before it can take the machine's memory.
 MAX_GUNZIP_BYTES = 512 * 1024 * 1024
+#: Largest CSV cell (Postgres logs events up to 100,000 characters; JSON cells hold more).
+MAX_CSV_FIELD = 64 * 1024 * 1024
 
 
 def sha256_of(path: Path) -> str:
@@ -147,6 +149,10 @@ def load_json(path: Path, text: str):
             expected="a complete JSON document",
             found=f"{exc.msg} at line {exc.lineno} column {exc.colno}",
         ) from None
+    except RecursionError:
+        raise IngestError(
+            path, "JSON nested too deeply", expected="an export's rows", found="deeper nesting"
+        ) from None
 
 
 def api_error_message(error) -> str:
@@ -201,6 +207,8 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
 
 def _read_rfc4180(path: Path, text: str) -> tuple[list[str], list[list[str]]]:
     """Return (header, rows) of RFC 4180 CSV text; raise on bad quoting or ragged rows."""
+    # A Postgres query or a metadata cell can exceed the csv module's default 128 KiB field.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
     header: list[str] = []

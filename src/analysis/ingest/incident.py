@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,7 @@ import pandas as pd
 from analysis import config, privacy
 from analysis._util import parse_utc
 from analysis.exceptions import IngestError
-from analysis.ingest import cache
+from analysis.ingest import aggregates, cache
 from analysis.ingest.assemble import ingest_files, match_override
 from analysis.ingest.files import (
     check_columns,
@@ -30,6 +30,7 @@ from analysis.ingest.files import (
     unreadable,
 )
 from analysis.ingest.kinds import (
+    AGGREGATE_KINDS,
     FLAVOURS,
     KIND_ALIASES,
     KINDS,
@@ -70,6 +71,20 @@ class Incident:
     accounting: pd.DataFrame
     checksums: dict[str, str]
     from_cache: bool = False
+    #: Per-minute aggregates of a hybrid fetch (empty otherwise): minute x endpoint x status
+    #: class requests, distinct users per minute, Realtime connections per minute.
+    traffic: pd.DataFrame = field(default_factory=lambda: aggregates.empty_tables()["traffic"])
+    traffic_users: pd.DataFrame = field(
+        default_factory=lambda: aggregates.empty_tables()["traffic_users"]
+    )
+    realtime_minutes: pd.DataFrame = field(
+        default_factory=lambda: aggregates.empty_tables()["realtime_minutes"]
+    )
+
+    @property
+    def traffic_source(self) -> str:
+        """Where the per-minute traffic comes from: the log store's aggregates, or none."""
+        return "log-store aggregates" if len(self.traffic) else "none"
 
     def table(self, name: str) -> pd.DataFrame:
         """Return the canonical table ``name``."""
@@ -411,9 +426,13 @@ def load_incident(
     cache_root = Path(cache_dir) if cache_dir is not None else config.INTERIM_DIR
     slot = cache.slot_for(cache_root, manifest["name"], cache.cache_key(checksums, key))
     common = dict(manifest=manifest, window=window, display_tz=display_tz, checksums=checksums)
-    cached = cache.read_cache(slot) if use_cache else None
+    cached = cache.read_cache(slot, tuple(aggregates.TABLES)) if use_cache else None
     if cached is not None:
         return Incident(**cached, from_cache=True, **common)
+    kinds = {rel: match_override(rel, overrides).kind for _, rel in files}
+    pages = [(path, rel, kinds[rel]) for path, rel in files if kinds[rel] in AGGREGATE_KINDS]
+    files = [(path, rel) for path, rel in files if kinds[rel] not in AGGREGATE_KINDS]
+    minutes, minutes_accounting = aggregates.read_aggregates(pages, window)
     result = ingest_files(
         files,
         window=window,
@@ -435,9 +454,10 @@ def load_incident(
     incident = Incident(
         **result.tables,
         annotations=read_annotations(directory, result.users),
-        accounting=result.accounting,
+        accounting=aggregates.merge_accounting(result.accounting, minutes_accounting),
+        **minutes,
         **common,
     )
     if use_cache:
-        cache.write_cache(slot, incident, TABLE_NAMES)
+        cache.write_cache(slot, incident, (*TABLE_NAMES, *aggregates.TABLES))
     return incident

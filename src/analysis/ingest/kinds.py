@@ -23,7 +23,9 @@ TABLE_KINDS = {
     "webinar_live_presence": "sessions",
     "webinar_viewer_counts": "concurrency",
 }
-KINDS = (*LOG_KINDS, *TABLE_KINDS, "ignore")
+#: Per-minute aggregates a hybrid fetch writes under ``traffic/`` (analysis.ingest.aggregates).
+AGGREGATE_KINDS = ("edge_minutes", "edge_users", "realtime_minutes")
+KINDS = (*LOG_KINDS, *TABLE_KINDS, *AGGREGATE_KINDS, "ignore")
 FLAVOURS = ("bigquery", "clickhouse")
 #: Names an analyst may write in the manifest for a kind.
 KIND_ALIASES = {

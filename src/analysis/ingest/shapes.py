@@ -172,6 +172,13 @@ def flatten_row(row) -> dict:
     """
     if not isinstance(row, dict):
         return {"_reject": "row is not an object", "_found": repr(row)[:60]}
+    try:
+        return _flatten_fields(row)
+    except RecursionError:
+        return {"_reject": "row nested too deeply", "_found": repr(row)[:60]}
+
+
+def _flatten_fields(row: dict) -> dict:
     out: dict = {}
     for key, value in row.items():
         if key == "metadata":

@@ -186,7 +186,7 @@ DRIVERS = ("session_start", "realtime_excess", "db_excess")
 def shipped_params() -> IncidentParams:
     """Parameters of the shipped reconstruction of the 2026-02-06 EventLive outage.
 
-    The published figures (incident-facts.md) are inputs here: the twelve 5-minute rows, the
+    The published figures (docs/shipped-incident.md) are inputs here: the twelve 5-minute rows, the
     peak minute, users and registrations per webinar. The error counts are the report's words
     made numbers (``data/README.md``): "very high (dozens)" = 48, "high" = 24, "medium" = 12.
     """

@@ -4,7 +4,7 @@ Everything here produces plain arrays for one incident hour (60 one-minute bins 
 Ground truth (the threshold ``k``, the lag, the error process) lives only in the returned
 parameters, never in the series, so the statistics can be validated against it.
 
-The designs follow ``stats-feasibility.md`` section 1: concurrency is either "seed-like" (rebuilt
+The designs follow docs/statistics.md section 1: concurrency is either "seed-like" (rebuilt
 from the 5-minute max/min of the real hour) or a random piecewise shape; requests are Poisson in
 4 x concurrency with a slow lognormal factor; errors are null processes (no link to load),
 traffic-proportional bugs, or capacity incidents with a hinge in lagged concurrency.
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 #: Per-minute template of the real hour (2026-02-06 05:00-06:00 UTC), rebuilt from the 5-minute
-#: max/min table of the outage report (incident-facts.md): plateau 214-299, drop 147 -> 47,
+#: max/min table of the outage report (docs/shipped-incident.md): plateau 214-299, drop 147 -> 47,
 #: 27-47, a dip to 2, a 135 plateau, a ramp 88 -> 311, then 198-253.
 SEED_LIKE_TEMPLATE = np.array(
     [214, 222, 230, 238, 244, 226, 250, 275, 299, 285,

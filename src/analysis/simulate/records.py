@@ -1,6 +1,6 @@
 """Supabase log rows and table cells in the shapes a real BigQuery-era export has.
 
-Shapes follow ``supabase-logs.md`` (sections 2, 4 and 5): a top-level ``timestamp`` in
+Shapes follow docs/supabase-exports.md (sections 1, 4 and 5): a top-level ``timestamp`` in
 microseconds since the epoch (16 digits), ``metadata`` as a list of one record whose nested
 objects are also one-element lists, and ``event_message`` in each source's real format. Pages
 are Management API responses ``{"result": [...], "error": null}`` of at most 1000 rows,

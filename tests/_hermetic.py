@@ -1,0 +1,48 @@
+"""What a test run may not do: change a file of the repository (test helper)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Directories of tools, not of the project: their contents change on every run.
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".ipynb_checkpoints",
+    "build",
+    "dist",
+}
+
+
+def snapshot_tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Return ``{relative path: (mtime in ns, size)}`` of every file below ``root``.
+
+    Directories of tools (:data:`SKIPPED_DIRS`, ``*.egg-info``) are left out; ignored files
+    such as ``reports/`` and ``data/interim/`` are included, since ``git status`` cannot see
+    them.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info")]
+        for name in files:
+            if name in SKIPPED_DIRS:  # a worktree's .git is a file
+                continue
+            path = Path(folder) / name
+            try:
+                info = path.lstat()
+            except FileNotFoundError:  # removed while we walked
+                continue
+            found[path.relative_to(root).as_posix()] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def compare_snapshots(before: dict, after: dict) -> list[str]:
+    """Return one line per file created, changed or removed between two snapshots."""
+    lines = [f"created {p}" for p in sorted(after.keys() - before.keys())]
+    lines += [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+    lines += [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    return lines

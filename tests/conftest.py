@@ -1,0 +1,130 @@
+"""Shared fixtures, and the rule that a test run leaves the repository as it found it.
+
+Every run writes its reports and caches to a temporary directory: ``EVENTLIVE_REPORTS_DIR`` and
+``EVENTLIVE_CACHE_DIR`` are set before the first test, so the package, its command line in a
+subprocess and papermill's kernel all write there. At the end of the session every file of the
+repository (ignored ones such as ``reports/`` and ``data/interim/`` included) is compared with
+its state at the start; a file created, changed or removed fails the run, naming the file.
+
+The fixture incidents are small simulated incident directories written to temporary
+directories: raw exports in the layout of docs/contract.md, read by the real ingest and its
+schemas, so the stages downstream are tested on what they really receive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from _hermetic import compare_snapshots, snapshot_tree
+
+from analysis.config import PROJECT_ROOT
+from analysis.pipeline import ENV_CACHE_DIR, ENV_REPORTS_DIR
+
+_STATE: dict = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every default output of the package at a temporary directory."""
+    scratch = Path(tempfile.mkdtemp(prefix="eventlive-tests-"))
+    _STATE["scratch"] = scratch
+    _STATE["saved_env"] = {k: os.environ.get(k) for k in (ENV_REPORTS_DIR, ENV_CACHE_DIR)}
+    os.environ[ENV_REPORTS_DIR] = str(scratch / "reports")
+    os.environ[ENV_CACHE_DIR] = str(scratch / "interim")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Record every file of the repository before the first test."""
+    _STATE["before"] = snapshot_tree(PROJECT_ROOT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test created, changed or removed a file of the repository."""
+    if "before" not in _STATE:
+        return
+    changes = compare_snapshots(_STATE["before"], snapshot_tree(PROJECT_ROOT))
+    if changes:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [
+            "the tests changed the repository (write to tmp_path or the scratch directories"
+            f" instead): {len(changes)} file(s)",
+            *changes[:20],
+        ]
+        if reporter is not None:
+            reporter.write_sep("=", "repository not left as found", red=True)
+            for line in lines:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the environment and remove the scratch directory."""
+    for key, value in _STATE.get("saved_env", {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if "scratch" in _STATE:
+        shutil.rmtree(_STATE["scratch"], ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Fixture incidents
+# --------------------------------------------------------------------------------------------
+
+#: A 20-minute incident of one webinar whose audience rises above its Realtime limit: Realtime
+#: disconnects follow load, client bugs follow traffic. Small enough to analyse in seconds, with
+#: enough errors that some verdicts are decided.
+SMALL_INCIDENT = {
+    "seed": 5,
+    "minutes": 20,
+    "base": 40.0,
+    "peak": 100.0,
+    "realtime_limit": 70,
+    "disconnect_rate": 0.01,
+    "bug_rate": 0.06,
+}
+
+
+@pytest.fixture(scope="session")
+def small_incident_dir(tmp_path_factory) -> Path:
+    """Raw incident directory (exports, tables, manifest) of :data:`SMALL_INCIDENT`."""
+    from analysis.simulate import synthetic_params, write_incident
+
+    written = write_incident(
+        synthetic_params(**SMALL_INCIDENT), tmp_path_factory.mktemp("small") / "incident"
+    )
+    return written.directory
+
+
+@pytest.fixture(scope="session")
+def small_incident(small_incident_dir, tmp_path_factory):
+    """The small incident as ingest loads it: canonical tables that passed the schemas."""
+    from analysis.ingest import load_incident
+
+    return load_incident(
+        small_incident_dir, cache_dir=tmp_path_factory.mktemp("small-cache"), progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def small_params(small_incident, small_incident_dir, tmp_path_factory):
+    """Report parameters of the small incident's only webinar (outputs in a temporary dir)."""
+    from analysis.params import build_params
+
+    (webinar_id,) = small_incident.webinars["webinar_id"].astype(str)
+    return build_params(
+        webinar_id, small_incident_dir, lang="en", output_dir=tmp_path_factory.mktemp("out")
+    )
+
+
+@pytest.fixture(scope="session")
+def small_analysis(small_incident, small_params, tmp_path_factory):
+    """Every stage after ingest on the small incident: the findings and the objects behind them."""
+    from analysis import pipeline
+
+    settings = pipeline.Settings(cache_dir=tmp_path_factory.mktemp("small-stats"))
+    return pipeline.analyse(small_incident, small_params, settings)

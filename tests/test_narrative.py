@@ -1,0 +1,62 @@
+"""The report's text rendered from the small fixture incident's findings, in every language.
+
+Fast unit layer: the sections are rendered straight from the findings document (conftest.py),
+without a notebook; the notebook test (test_report.py) checks the assembled page.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from analysis import narrative
+from analysis.languages import available_languages
+
+HEADED = ("summary", "impact", "timeline", "causes", "audit", "detection", "actions", "appendix")
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@pytest.fixture(scope="module")
+def doc(small_analysis) -> dict:
+    return small_analysis.findings
+
+
+@pytest.mark.parametrize("lang", available_languages())
+def test_every_section_renders_with_its_heading_in_every_language(doc, lang):
+    text = narrative.load_locale(lang)
+    pages = {name: render(doc, text) for name, render in narrative.SECTIONS.items()}
+    assert all(page.strip() for page in pages.values())
+    for name in HEADED:
+        assert pages[name].startswith(f"## {text['headings'][name]}"), (lang, name)
+    assert pages["title"].startswith("# ") and doc["report"]["title"] in pages["title"]
+
+
+def test_english_pages_hold_no_korean_when_the_data_has_none(doc):
+    assert not HANGUL.search(doc["report"]["title"])  # the fixture's names are ASCII
+    text = narrative.load_locale("en")
+    for name, render in narrative.SECTIONS.items():
+        page = render(doc, text)
+        assert not HANGUL.search(page), (name, HANGUL.search(page))
+
+
+def test_figures_of_the_document_appear_in_the_sections_that_report_them(doc):
+    text = narrative.load_locale("en")
+    impact = narrative.SECTIONS["impact"](doc, text)
+    assert f"| {doc['audience']['peak']} |" in impact
+    assert f"| {doc['impact']['errors_total']} |" in impact
+    causes = narrative.SECTIONS["causes"](doc, text)
+    for cls in doc["error_classes"]:
+        if any(v["error_class"] == cls["key"] and v["verdict"] != "insufficient"
+               for v in doc["verdicts"]):  # fmt: skip
+            assert narrative.code(cls["key"]) in causes, cls["key"]
+    buckets = narrative.SECTIONS["buckets"](doc, text)
+    assert buckets.count("\n|") == 2 + len(doc["buckets"])  # header, rule, one row a bucket
+
+
+def test_a_hostile_title_is_shown_as_text(doc):
+    hostile = copy.deepcopy(doc)
+    hostile["report"]["title"] = "<img src=x onerror=alert(1)> | **bold** [link](http://x)"
+    page = narrative.SECTIONS["title"](hostile, narrative.load_locale("en"))
+    assert "<img" not in page and "](http://x)" not in page and "**bold**" not in page
