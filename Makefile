@@ -46,12 +46,13 @@ report reports: override export PM_DATA = $(value DATA)
 report reports: override export PM_LANG = $(PM_LANG_VALUE)
 report reports: override export PM_FORMATS = $(value FORMATS)
 report reports: override export PM_OUT = $(value OUT)
+report reports: override export PM_REGISTRATIONS = $(value REGISTRATIONS)
 
-report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=<language>] [FORMATS=html,pdf] [OUT=dir]
-	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT"
+report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=<language>] [FORMATS=html,pdf] [OUT=dir] [REGISTRATIONS=n]
+	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT" "--registrations=$$PM_REGISTRATIONS"
 
-reports: setup ## Postmortems of every webinar of an incident: make reports [DATA=dir] [LANG=<language>] [OUT=dir]
-	$(BIN)/python -m analysis reports "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT"
+reports: setup ## Postmortems of every webinar of an incident, and reports/index.html: make reports [DATA=dir] [LANG=<language>] [OUT=dir] [REGISTRATIONS=n]
+	$(BIN)/python -m analysis reports "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT" "--registrations=$$PM_REGISTRATIONS"
 
 data: setup ## Regenerate the shipped incident's raw data and verify it against its checksum manifest
 	$(BIN)/python -m analysis data

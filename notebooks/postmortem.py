@@ -31,6 +31,7 @@ bucket = "5min"  # concurrency bucket size, whole minutes
 lang = "ko"  # report language: a locale file in src/analysis/locales/ ("ko", "en")
 seed = 20260206  # seed of every bootstrap and surrogate null
 output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
+plan_registrations = 0  # next event's registrations for the capacity plan; 0: this webinar's
 
 # %% tags=["remove-cell"]
 from analysis import audit, narrative, pipeline, plots, stats
@@ -65,6 +66,7 @@ params = build_params(
     seed=seed,
     output_dir=output_dir,
     reports_dir=settings.reports_dir,
+    plan_registrations=plan_registrations,
 )
 timeline = pipeline.build_timeline(incident, params)
 timeline.buckets
@@ -99,6 +101,9 @@ narrative.show("title", result.findings, text)
 narrative.show("summary", result.findings, text)
 
 # %%
+narrative.show("claims", result.findings, text)
+
+# %%
 narrative.show("impact", result.findings, text)
 
 # %%
@@ -128,6 +133,9 @@ narrative.show("audit", result.findings, text)
 
 # %%
 narrative.show("detection", result.findings, text)
+
+# %%
+narrative.show("capacity_plan", result.findings, text)
 
 # %%
 narrative.show("actions", result.findings, text)

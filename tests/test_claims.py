@@ -194,3 +194,63 @@ def test_a_bad_claim_is_one_line_naming_its_field(item, field):
     message = str(err.value)
     assert message.startswith(f"data/x/incident.json, field '{field}'")
     assert "expected" in message and "\n" not in message
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A simulated incident (not the shipped one) whose manifest lists planted claims.
+
+    Each claim's truth follows from the generator: its registrations and users, the monitor's
+    realised peak, a Realtime limit that never changes, a class that never occurs.
+    """
+    from dataclasses import replace
+
+    from analysis import pipeline
+    from analysis.params import build_params
+    from analysis.simulate import simulate, synthetic_params, write_incident
+
+    params = synthetic_params(seed=5)
+    spec = params.webinars[0]
+    peak = max(v for _, v in simulate(params).samples[0])
+    listed = (
+        {"statement": "peak", "measures": "peak_concurrent_viewers", "figure": peak,
+         "webinar_id": spec.id},
+        {"statement": "peak = people", "measures": "peak_concurrent_viewers",
+         "figure": peak + 25, "webinar_id": spec.id},
+        {"statement": "registrations", "measures": "registrations",
+         "figure": spec.registrations, "webinar_id": spec.id},
+        {"statement": "registrations, off", "measures": "registrations",
+         "figure": spec.registrations + 7},
+        {"statement": "some db errors", "measures": "error_count", "figure": [1, None],
+         "source": "db_errors"},
+        {"statement": "never", "measures": "error_count", "figure": [1, None],
+         "error_class": "23505:no_such_key"},
+        {"statement": "limits raised", "measures": "limit_raised", "figure": None},
+        {"statement": "compute upgraded", "measures": "compute_upgraded", "figure": None},
+        {"statement": "average", "measures": "average_concurrency", "figure": 1},
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("planted")
+    write_incident(replace(params, claims=listed), out / "incident")
+    run = build_params(spec.id, out / "incident", output_dir=out / "report")
+    settings = pipeline.Settings(cache_dir=out / "interim", stats_cache=False)
+    result = pipeline.analyse(pipeline.load(run, settings), run, settings)
+    return result.findings, peak, spec
+
+
+def test_planted_claims_get_their_outcomes(planted):
+    found, peak, spec = planted
+    got = [(c["statement"], c["outcome"]) for c in found["claims"]]
+    assert got == [
+        ("peak", "misleading"),  # sessions, more than the people who came
+        ("peak = people", "contradicted"),
+        ("registrations", "confirmed"),
+        ("registrations, off", "contradicted"),
+        ("some db errors", "confirmed"),
+        ("never", "contradicted"),
+        ("limits raised", "contradicted"),  # billing rows, no change
+        ("compute upgraded", "unverifiable"),
+        ("average", "unverifiable"),  # an average needs its webinar
+    ]
+    first = found["claims"][0]["measured"]
+    assert first["peak"] == peak and first["people"] < peak
+    assert found["claims"][2]["measured"]["value"] == spec.registrations

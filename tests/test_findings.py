@@ -133,9 +133,37 @@ def _minimal() -> dict:
         "inputs": {
             "incident_dir": "data/raw/x",
             "checksums": {"a.csv": "0" * 64},
+            "manifest_sha256": "1" * 64,
             "accounting": [],
         },
         "environment": {"python": "3.11.7", "packages": {"pandas": "3.1.1"}},
+        "claims": [
+            {
+                "number": 1,
+                "statement": "peak 311 viewers",
+                "measures": "peak_concurrent_viewers",
+                "figure": 311,
+                "scope": "incident",
+                "outcome": "misleading",
+                "reason": "sessions_not_people",
+                "measured": {"peak": 311, "people": 141},
+            },
+        ],
+        "capacity_plan": {
+            "available": False,
+            "reason": "no_sessions",
+            "level": 0.9,
+            "headroom": 0.25,
+            "draws": 2000,
+        },
+        "overview": {
+            "people": {},
+            "minutes": {},
+            "errors": {},
+            "causes": [{"kind": "traffic", "errors": 24, "classes": []}],
+            "ending": {},
+            "actions": [{"number": 1, "key": "fix_registration_query"}],
+        },
     }
 
 
@@ -155,6 +183,9 @@ def test_a_complete_document_is_valid():
         (("inputs", "checksums", "a.csv"), "abc", "inputs/checksums/a.csv"),
         (("action_items", 0, "owner"), None, "action_items/0/owner"),
         (("impact", "error_period_minutes"), -5, "impact/error_period_minutes"),
+        (("claims", 0, "outcome"), "true-ish", "claims/0/outcome"),
+        (("inputs", "manifest_sha256"), "abc", "inputs/manifest_sha256"),
+        (("overview", "causes", 0, "kind"), "bad luck", "overview/causes/0/kind"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_path(path, value, field):

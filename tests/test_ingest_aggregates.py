@@ -124,3 +124,14 @@ def test_an_aggregate_page_whose_every_row_is_bad_stops_the_run(tmp_path):
     bad = [dict(row, status_class=9) for row in EDGE_MINUTES[:2]]
     with pytest.raises(IngestError, match="every row rejected: bad status_class"):
         ingest.load_incident(_hybrid(tmp_path / "h", bad), use_cache=False)
+
+
+def test_a_traffic_page_gzip_bomb_is_one_line(tmp_path, monkeypatch):
+    from analysis.ingest import files
+
+    monkeypatch.setattr(files, "MAX_GUNZIP_BYTES", 1024 * 1024)
+    root = _hybrid(tmp_path / "h", EDGE_MINUTES)
+    page = root / "traffic" / "edge_users" / "page-0001.json.gz"
+    page.write_bytes(gzip.compress(b" " * (4 * 1024 * 1024)))
+    with pytest.raises(IngestError, match="gzip file too large once decompressed"):
+        ingest.load_incident(root, use_cache=False)

@@ -38,8 +38,15 @@ TARGETS = {
         "LANG": "--lang",
         "FORMATS": "--formats",
         "OUT": "--out",
+        "REGISTRATIONS": "--registrations",
     },
-    "reports": {"DATA": "--data", "LANG": "--lang", "FORMATS": "--formats", "OUT": "--out"},
+    "reports": {
+        "DATA": "--data",
+        "LANG": "--lang",
+        "FORMATS": "--formats",
+        "OUT": "--out",
+        "REGISTRATIONS": "--registrations",
+    },
     "fetch": {
         "PROJECT_REF": "--project-ref",
         "START": "--start",

@@ -21,6 +21,8 @@ def test_defaults_are_filled_and_frozen(tmp_path: Path):
     assert p.bucket_minutes == 5
     assert p.formats == ("html", "pdf")
     assert p.output_dir.name == WID
+    assert p.plan_registrations == 0  # the capacity plan's N: this webinar's registrations
+    assert build_params(WID, tmp_path, plan_registrations="500").plan_registrations == 500
     with pytest.raises(AttributeError):
         p.lang = "en"  # type: ignore[misc]
 
@@ -54,6 +56,9 @@ def test_notebook_parameters_are_plain_strings_and_ints(tmp_path: Path):
         ({"seed": "1e3"}, "'seed'"),
         ({"formats": "html,docx"}, "'formats'"),
         ({"formats": ""}, "'formats'"),
+        ({"plan_registrations": "-5"}, "'plan_registrations'"),
+        ({"plan_registrations": "2k"}, "'plan_registrations'"),
+        ({"plan_registrations": 10**8}, "'plan_registrations'"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_parameter(tmp_path: Path, kwargs, fragment):

@@ -260,7 +260,7 @@ def test_fixture_incident_is_clean_too():
     assert users.str.fullmatch(r"u_[0-9a-f]{12}").all()
 
 
-# Issue 16: identifiers and credentials by structure, not only by pattern.
+# Identifiers and credentials by structure, not only by pattern.
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

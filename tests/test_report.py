@@ -289,6 +289,8 @@ def test_english_report_has_the_same_sections_in_english(shipped_report: Path):
     assert "## Action items" in pages["actions"] and "## Appendix" in pages["appendix"]
     hangul = re.compile(r"[\uac00-\ud7a3]")
     data_values = {findings["report"]["title"], "[테스트] 149400 웨비나"}
+    # claims are quoted as written (data, escaped in the page)
+    data_values |= {narrative.escape(c["statement"]) for c in findings["claims"]}
     for name, page in pages.items():
         for value in data_values:
             page = page.replace(value, "")
@@ -301,3 +303,92 @@ def _keys(node: object, prefix: str = "") -> set[str]:
     if isinstance(node, list):
         return {f"{prefix}[{len(node)}]"}
     return {prefix}
+
+
+@pytest.fixture(scope="module")
+def english_report(tmp_path_factory) -> Path:
+    """``make report LANG=en`` for the main webinar (HTML and PDF)."""
+    out = tmp_path_factory.mktemp("report_en")
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, lang="en", output_dir=out)
+    report.run_report(params, progress=False)
+    return out
+
+
+def _page_one(pdf: Path) -> str:
+    """Text of the PDF's first page with every whitespace removed (line breaks fall anywhere)."""
+    text = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-enc", "UTF-8", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.skipif(report.find_chromium() is None, reason=report.SYSTEM_PACKAGES_HINT)
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_page_one_tells_the_story_with_human_names(lang, request):
+    from analysis import narrative
+    from analysis.narrative import PAGE_ONE_NAMES
+
+    out = request.getfixturevalue("shipped_report" if lang == "ko" else "english_report")
+    findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    text = narrative.load_locale(lang)
+    page = _page_one(out / "postmortem.pdf")
+
+    def squeeze(value: object) -> str:
+        return re.sub(r"\s+", "", str(value))
+
+    o = findings["overview"]
+    assert squeeze(text["headings"]["summary"]) in page
+    # impact in people and minutes (the shipped hour: 62 of 141 people, 60 minutes)
+    people, minutes = o["people"], o["minutes"]
+    assert (people["affected"], people["audience"], minutes["error_period"]) == (62, 141, 60)
+    said = [b for b in text["overview"]["impact"].split("**") if "{affected}" in b]
+    said += [b for b in text["overview"]["what"].split("**") if "{minutes}" in b]
+    assert len(said) == 2, said
+    assert squeeze(said[0].format(affected=62, people=141)) in page
+    assert squeeze(said[1].format(minutes=60)) in page
+    # root causes by human name, the key in parentheses
+    named = {c["key"]: c["name"][lang] for c in findings["error_classes"]}
+    for group in o["causes"]:
+        for cls in group["classes"][:PAGE_ONE_NAMES]:
+            assert squeeze(f"{cls['name'][lang]} ({cls['key']})") in page, cls["key"]
+    # the top actions, worded
+    assert len(o["actions"]) == 3
+    for action in o["actions"]:
+        assert squeeze(text["actions"]["items"][action["key"]]) in page
+    # no class key on page one without its human name right before it
+    for key, name in named.items():
+        for hit in re.finditer(re.escape(squeeze(key)), page):
+            before = page[: hit.start()]
+            assert before.endswith(squeeze(f"{name}(")), (key, page[hit.start() - 60 : hit.end()])
+    # the claims check starts on page two
+    assert squeeze(text["headings"]["claims"]) not in page
+
+
+def test_claims_and_capacity_plan_of_the_shipped_incident(shipped_report: Path):
+    findings = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))
+    by_statement = {c["statement"]: c for c in findings["claims"]}
+    peak = by_statement["최대 동시 접속자: 311명 (14:40 KST)"]
+    assert peak["outcome"] == "misleading" and peak["reason"] == "sessions_not_people"
+    assert peak["measured"] == {"peak": 311, "people": 141, "sessions": 1852}
+    average = by_statement["평균 최대 동시 접속자: 약 181명"]
+    assert average["outcome"] == "misleading"
+    assert round(average["measured"]["mean_of_maxima"]) == 181
+    assert average["measured"]["time_weighted_mean"] < 170
+    assert by_statement["총 고유 사용자: 141명"]["outcome"] == "confirmed"
+    assert by_statement["등록 건수: 176건"]["outcome"] == "confirmed"
+    raised = by_statement["즉시 조치: Supabase 한도 상향 (완료)"]
+    assert raised["outcome"] == "confirmed"
+    assert (raised["measured"]["from_limit"], raised["measured"]["to_limit"]) == (200, 500)
+    plan = findings["capacity_plan"]
+    assert [p["registrations"] for p in plan["projections"]] == [176, 500, 2000]
+    this = plan["projections"][0]["peak_sessions"]
+    assert this["low"] <= 311 <= this["high"]
+    html = (shipped_report / "postmortem.html").read_text(encoding="utf-8")
+    assert "2,000" in html and findings["inputs"]["manifest_sha256"] in html
+    # one digest in the report, the per-file list only in findings.json
+    assert not any(digest in html for digest in findings["inputs"]["checksums"].values())
+    assert "No description" not in html and html.count('src="data:image/png') == 4
+    assert html.count("<img alt=") == 4

@@ -62,7 +62,7 @@ def test_parameters_cell_is_tagged_and_its_defaults_validate():
         values[node.targets[0].id] = ast.literal_eval(node.value)
     assert set(values) == {
         "webinar_id", "data_dir", "display_tz", "window_start", "window_end", "bucket", "lang",
-        "seed", "output_dir",
+        "seed", "output_dir", "plan_registrations",
     }  # fmt: skip
     params = build_params(**values)
     assert params.lang == "ko" and params.display_tz == "Asia/Seoul"

@@ -299,7 +299,7 @@ def test_real_reports_killed_at_random_points_and_run_at_once(tmp_path):
     out = tmp_path / "reports" / "w"
     rng = random.Random(7)
     previous = None
-    # EVENTLIVE_SLOW_KILLS / _PAIRS shorten a trial run of this test; the defaults are the issue's.
+    # EVENTLIVE_SLOW_KILLS / _PAIRS shorten a trial run; the defaults are the full acceptance run.
     kills = int(os.environ.get("EVENTLIVE_SLOW_KILLS", "20"))
     pairs = int(os.environ.get("EVENTLIVE_SLOW_PAIRS", "10"))
     for i in range(kills):

@@ -40,6 +40,10 @@ HEADROOM = 0.25
 DRAWS = 2000
 #: Evaluation grid of the concurrency curve: at most this many instants over the window.
 MAX_GRID = 3600
+#: Largest people x instants matrix kept in memory (float32: 16 MB); the grid coarsens above.
+MAX_CELLS = 4_000_000
+#: Multiply-adds one projection may spend; a very large audience gets fewer draws (not < 200).
+MAX_WORK = 2_000_000_000
 #: Registration counts every plan carries besides the report's own N.
 STANDARD_SIZES = (500, 2000)
 #: Projections this many times larger (or smaller) than the observed event extrapolate.
@@ -90,20 +94,20 @@ def build_units(
 def open_matrix(units: Sequence[np.ndarray], span_s: float, max_grid: int = MAX_GRID) -> np.ndarray:
     """Open sessions of each unit at each grid instant: a (units, grid) float32 matrix.
 
-    The grid is every ``span / max_grid`` seconds (at least one second); a session is open at
-    t when joined <= t < left.
+    The grid is every ``span / max_grid`` seconds (at least one second), coarser when the
+    matrix would exceed ``MAX_CELLS``; a session is open at t when joined <= t < left.
     """
-    step = max(span_s / max_grid, 1.0)
+    grid_size = max(min(max_grid, MAX_CELLS // max(len(units), 1)), 1)
+    step = max(span_s / grid_size, 1.0)
     grid = np.arange(0.0, span_s, step)
-    out = np.zeros((len(units), len(grid)), dtype=np.float32)
-    for i, iv in enumerate(units):
-        lo = np.searchsorted(grid, iv[:, 0], side="left")
-        hi = np.searchsorted(grid, iv[:, 1], side="left")
-        delta = np.zeros(len(grid) + 1, dtype=np.int32)
-        np.add.at(delta, lo, 1)
-        np.add.at(delta, hi, -1)
-        out[i] = np.cumsum(delta[:-1])
-    return out
+    if not len(units):
+        return np.zeros((0, len(grid)), dtype=np.float32)
+    owner = np.repeat(np.arange(len(units)), [len(u) for u in units])
+    intervals = np.concatenate(units)
+    delta = np.zeros((len(units), len(grid) + 1), dtype=np.int32)
+    np.add.at(delta, (owner, np.searchsorted(grid, intervals[:, 0], side="left")), 1)
+    np.add.at(delta, (owner, np.searchsorted(grid, intervals[:, 1], side="left")), -1)
+    return np.cumsum(delta[:, :-1], axis=1).astype(np.float32)
 
 
 def connections_offset(billing: pd.DataFrame, all_sessions: pd.DataFrame) -> tuple[float, int]:
@@ -167,23 +171,16 @@ def simulate_peaks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Peaks of ``draws`` simulated events with ``n`` registrations, and their attendees."""
     units = matrix.shape[0]
+    draws = max(min(draws, MAX_WORK // max(matrix.size, 1)), 200)
     rng = np.random.default_rng([seed, int(n)])
     rate = rng.gamma(units + 0.5, 1.0 / registrations, size=draws)
     attendees = rng.poisson(n * rate)
     peaks = np.empty(draws, dtype=float)
-    chunk = max(1, int(2e8 // max(units * matrix.shape[1], 1)))
-    for lo in range(0, draws, chunk):
-        hi = min(lo + chunk, draws)
-        counts = np.stack(
-            [
-                np.bincount(
-                    rng.integers(0, units, size=units)[rng.integers(0, units, size=m)],
-                    minlength=units,
-                )
-                for m in attendees[lo:hi]
-            ]
-        ).astype(np.float32)
-        peaks[lo:hi] = (counts @ matrix).max(axis=1)
+    for d, m in enumerate(attendees):
+        typical = rng.integers(0, units, size=units)  # this draw's "population" of people
+        counts = np.bincount(typical[rng.integers(0, units, size=m)], minlength=units)
+        drawn = np.flatnonzero(counts)  # only the people drawn: cost grows with m, not units
+        peaks[d] = (counts[drawn].astype(np.float32) @ matrix[drawn]).max() if m else 0.0
     return peaks, attendees
 
 
@@ -334,6 +331,7 @@ def plan_capacity(
         projections.append(
             {
                 "registrations": int(n),
+                "draws": int(len(peaks)),
                 "attendees": interval(attendees.astype(float), level),
                 "peak_sessions": peak,
                 "realtime_connections": realtime,

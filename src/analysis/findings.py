@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import actions, stats
-from analysis._util import format_utc, jsonable
+from analysis import actions, claims, naming, overview, stats
+from analysis._util import format_utc, jsonable, sha256_bytes
 from analysis.audit import QualityIssue
+from analysis.capacity import STANDARD_SIZES, plan_capacity
 from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
 from analysis.languages import available_languages
@@ -108,6 +109,7 @@ def compile_findings(
     manifest = getattr(incident, "manifest", {}) or {}
     classes = statistics.classes if statistics is not None else {}
     class_rows = summarize_classes(timeline)
+    name_classes(class_rows, incident, timeline)
     capacity = summarize_capacity(classes)
     limits = statistics.supabase_limits if statistics is not None else ()
     findings = {
@@ -160,6 +162,17 @@ def compile_findings(
     findings["action_items"] = actions.build_action_items(
         findings, details, manifest.get("recommendations") or ()
     )
+    measured = claims.collect_measurements(findings, incident)
+    source = Path(params.data_dir) / "incident.json"
+    findings["claims"] = claims.check_claims(
+        claims.read_claims(manifest, display_path(source)), measured
+    )
+    findings["capacity_plan"] = summarize_capacity_plan(incident, timeline, findings, params)
+    sessions = incident.sessions
+    affected = overview.count_affected(
+        incident.requests, sessions[sessions["webinar_id"] == wid], timeline.start, timeline.end
+    )
+    findings["overview"] = overview.build_overview(findings, measured["limit_changes"], affected)
     return Analysis(
         findings=plain(findings), timeline=timeline, statistics=statistics, quality=quality
     )
@@ -211,6 +224,63 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
             }
         )
     return rows
+
+
+def name_classes(class_rows: list[dict], incident: object, timeline: Timeline) -> None:
+    """Give each class row its relation, column, human name per language and resource."""
+    semantics = naming.collect_semantics(
+        incident.db_errors, incident.realtime_events, timeline.classes
+    )
+    for row in class_rows:
+        seen = semantics.get(row["key"], {})
+        row["relation"], row["column"] = seen.get("relation"), seen.get("column")
+        described = {**row, "message": seen.get("message")}
+        row["name"] = naming.name_in_languages(described)
+        row["resource"] = naming.capacity_resource(described)
+
+
+def summarize_capacity_plan(
+    incident: object, timeline: Timeline, findings: Mapping, params: ReportParams
+) -> dict:
+    """Capacity plan for the next event (``analysis.capacity``) from this webinar's data.
+
+    Projects the report's registrations (parameter ``plan_registrations``; 0: this webinar's)
+    and the standard sizes, against Supabase's published limits, from the capacity-driven
+    classes' thresholds.
+    """
+    rt = incident.realtime_events
+    in_window = (rt["ts"] >= timeline.start) & (rt["ts"] < timeline.end)
+    billing = rt[in_window & (rt["family"] == "billing_metrics")]
+    sessions = incident.sessions
+    resources_ = {c["key"]: c["resource"] for c in findings["error_classes"]}
+    thresholds = [
+        {
+            "error_class": c["error_class"],
+            "resource": resources_.get(c["error_class"]),
+            "k": c["k"],
+            "k_low": c["k_low"],
+            "k_high": c["k_high"],
+            "weakly_identified": c["weakly_identified"],
+        }
+        for c in findings["capacity"]
+        if c["verdict"] == stats.CAPACITY and c["k"] is not None
+    ]
+    own = int(findings["audience"]["registrations"] or 0)
+    wanted = params.plan_registrations or own
+    sizes = sorted({n for n in (wanted, *STANDARD_SIZES) if n > 0})
+    return plan_capacity(
+        sessions=sessions[sessions["webinar_id"] == timeline.webinar_id],
+        all_sessions=sessions,
+        billing=billing,
+        registrations=own,
+        start=timeline.start,
+        end=timeline.end,
+        thresholds=thresholds,
+        limits=stats.SUPABASE_LIMITS,
+        sizes=sizes,
+        monitor_peak=findings["audience"].get("peak"),
+        seed=params.seed,
+    ) | {"requested": wanted}
 
 
 def summarize_impact(
@@ -520,8 +590,19 @@ def summarize_inputs(incident: object, params: ReportParams) -> dict:
     return {
         "incident_dir": display_path(params.data_dir),
         "checksums": {str(k): str(v) for k, v in checksums.items()},
+        "manifest_sha256": manifest_digest(checksums),
         "accounting": rows,
     }
+
+
+def manifest_digest(checksums: Mapping[str, str]) -> str:
+    """SHA-256 of the input list in ``sha256sum`` format (``<hex>  <path>`` lines, by path).
+
+    One digest stands for every input file: when the incident's SHA256SUMS lists the same
+    files, it equals ``sha256sum SHA256SUMS``.
+    """
+    text = "".join(f"{v}  {k}\n" for k, v in sorted(checksums.items()))
+    return sha256_bytes(text.encode("utf-8"))
 
 
 def package_versions() -> dict:

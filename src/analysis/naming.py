@@ -14,8 +14,11 @@ meanings of codes and families, and naming conventions for constraints (``<table
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 
 #: Constraint-name affixes Postgres and common migration tools generate, mapped to the kind of
 #: constraint. Postgres' defaults are ``<table>_pkey``, ``<table>_<cols>_key``,
@@ -194,6 +197,24 @@ def label_error_class(cls: Mapping, templates: Mapping) -> str:
     return f"{name_error_class(cls, templates)} ({cls.get('key', '')})"
 
 
+@cache
+def load_templates() -> dict[str, dict]:
+    """Every locale's ``class_names`` templates, by language code (sorted)."""
+    folder = resources.files("analysis").joinpath("locales")
+    out = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            names = json.loads(entry.read_text("utf-8")).get("class_names")
+            if names:
+                out[entry.name[: -len(".json")]] = names
+    return out
+
+
+def name_in_languages(cls: Mapping) -> dict[str, str]:
+    """Return the class's name in every language that has templates: ``{"en": .., "ko": ..}``."""
+    return {lang: name_error_class(cls, t) for lang, t in load_templates().items()}
+
+
 def capacity_resource(cls: Mapping) -> str | None:
     """Which ceiling a capacity-driven class signals: ``realtime``, ``database`` or None.
 
@@ -238,10 +259,14 @@ def collect_semantics(db_errors: object, realtime_events: object, classes: objec
         "db_errors": (db_errors, classify_db_errors),
         "realtime_events": (realtime_events, classify_realtime),
     }
+    keys: dict = {}  # each table is classified once, however many classes it holds
     out: dict = {}
     for cls in classes:
         frame, classify = tables[cls.source]
-        rows = frame[(classify(frame) == cls.key).fillna(False)] if len(frame) else frame
+        if cls.source not in keys:
+            keys[cls.source] = classify(frame) if len(frame) else None
+        found = keys[cls.source]
+        rows = frame if found is None else frame[(found == cls.key).fillna(False)]
         info = {}
         for col in ("relation", "column", "message"):
             values = rows[col].dropna().astype(str) if col in rows else None

@@ -20,6 +20,11 @@ from analysis.params import ReportParams
 TIME_FORMAT = "%H:%M"
 TIME_FORMAT_SECONDS = "%H:%M:%S"
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+#: Ends page one in print (Chromium honours break-after on a block element).
+PAGE_BREAK = '<div style="break-after: page"></div>'
+PAGE_ONE_MARKER = '<div class="page-one"></div>'
+#: Classes named per cause on page one (the largest; the rest are counted), so it stays one page.
+PAGE_ONE_NAMES = 4
 
 
 def load_locale(lang: str) -> dict:
@@ -112,11 +117,6 @@ def fmt_p(value: object) -> str:
     return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
 
 
-def class_label(key: str) -> str:
-    """Return the readable label of an error class key (the key itself: it is the SQLSTATE)."""
-    return key
-
-
 def _verdicts(findings: Mapping) -> dict:
     return {v["error_class"]: v for v in findings["verdicts"]}
 
@@ -159,65 +159,6 @@ def render_title(findings: Mapping, text: Mapping) -> str:
     return f"# {title}\n\n{items}"
 
 
-def render_summary(findings: Mapping, text: Mapping) -> str:
-    """Summary: audience, errors, verdicts, threshold, data-quality caveat."""
-    s = text["summary"]
-    rep, aud = findings["report"], findings["audience"]
-    tz, zn = _tz(findings)
-    parts = [f"## {text['headings']['summary']}"]
-    parts.append(
-        s["audience"].format(
-            start_local=local_time(rep["window"]["start"], tz),
-            end_local=local_time(rep["window"]["end"], tz),
-            tz=zn,
-            title=escape(rep["title"]),
-            peak=fmt_number(aud["peak"]),
-            peak_local=local_time(aud["peak_ts"], tz, text=text),
-            peak_utc=utc_time(aud["peak_ts"]),
-            users=fmt_number(aud["unique_users"]),
-            registrations=fmt_number(aud["registrations"]),
-        )
-    )
-    classes = [c for c in findings["error_classes"] if c["count"]]
-    if classes:
-        top = max(classes, key=lambda c: c["count"])
-        parts.append(
-            s["errors"].format(
-                errors=fmt_number(findings["impact"]["errors_total"]),
-                classes=len(classes),
-                top=code(top["key"]),
-                top_count=fmt_number(top["count"]),
-            )
-        )
-    names = text["causes"]["verdicts"]
-    if findings["verdicts"]:
-        listed = "; ".join(
-            f"{code(v['error_class'])} {names[v['verdict']]}" for v in findings["verdicts"]
-        )
-        parts.append(s["verdicts"].format(verdicts=listed))
-        caveated = [code(v["error_class"]) for v in findings["verdicts"] if v["measurement_caveat"]]
-        if caveated:
-            parts.append(s["unmeasured"].format(classes=", ".join(caveated)))
-    caps = [c for c in findings["capacity"] if c["verdict"] == "capacity"]
-    for cap in caps:
-        parts.append(
-            s["threshold"].format(
-                key=code(cap["error_class"]),
-                threshold=fmt_number(cap["k"]),
-                low=fmt_number(cap["k_low"]),
-                high=fmt_number(cap["k_high"]),
-                flag=s["weak"] if cap["weakly_identified"] else "",
-                lag=cap["lag_minutes"],
-            )
-        )
-    if not caps:
-        parts.append(s["no_threshold"])
-    warnings = [q for q in findings["data_quality"] if q["severity"] == "warning"]
-    if warnings:
-        parts.append(s["quality"].format(n=len(warnings)))
-    return "\n\n".join(parts)
-
-
 def render_impact(findings: Mapping, text: Mapping) -> str:
     """Impact table: viewers, users, registrations, failures, errors by class, duration."""
     im, aud = findings["impact"], findings["audience"]
@@ -243,7 +184,7 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
     for c in findings["error_classes"]:
         rows.append(
             (
-                t["class_row"].format(label=code(class_label(c["key"]))),
+                t["class_row"].format(label=class_name(findings, c["key"], text)),
                 t["class_value"].format(
                     count=fmt_number(c["count"]),
                     rate=fmt_rate(c["rate"]),
@@ -408,7 +349,7 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             lag = f"{cap['lag_minutes']}"
         rows.append(
             (
-                code(key),
+                class_name(findings, key, text),
                 fmt_number(cls["count"]),
                 fmt_rate(cls["rate"]),
                 f"**{t['verdicts'][v['verdict']]}**",
@@ -728,9 +669,10 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
     accounting = table(
         [t["kind"], t["files"], t["read"], t["accepted"], t["rejected"], t["reason"]], acc_rows
     )
-    sums = table(
-        [t["file"], t["sha256"]],
-        [(code(f), code(s)) for f, s in findings["inputs"]["checksums"].items()],
+    # One digest stands for every input; the per-file list is in findings.json.
+    sums = t["manifest"].format(
+        files=len(findings["inputs"]["checksums"]),
+        digest=code(findings["inputs"]["manifest_sha256"]),
     )
     env = findings["environment"]
     versions = table(
@@ -745,15 +687,336 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
     )
 
 
+def class_name(findings: Mapping, key: str, text: Mapping) -> str:
+    """Return a class's human name followed by its key: ``Realtime disconnects (<code>..)``.
+
+    The name is the findings' name in the report's language (escaped data: it may hold table
+    and column names); the key stays in parentheses for analysts.
+    """
+    row = next((c for c in findings["error_classes"] if c["key"] == key), None)
+    name = (row or {}).get("name", {}).get(text.get("lang", ""))
+    return f"{escape(name)} ({code(key)})" if name else code(key)
+
+
+def _names(findings: Mapping, keys: Sequence[str], text: Mapping) -> str:
+    return text["list_sep"].join(class_name(findings, k, text) for k in keys)
+
+
+def _source_name(source: str, text: Mapping) -> str:
+    names = text["overview"]["sources"]
+    for prefix, name in names.items():
+        if source.startswith(prefix):
+            return name
+    return escape(source)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def render_overview(findings: Mapping, text: Mapping) -> str:
+    """Render page one: what happened, impact in people and minutes, why, how it ended, actions.
+
+    Built from ``findings["overview"]`` only; a page break follows so the story is page one of
+    the printed report.
+    """
+    o = findings["overview"]
+    t = text["overview"]
+    rep, people, minutes = findings["report"], o["people"], o["minutes"]
+    tz, zn = _tz(findings)
+    start, end = rep["window"]["start"], rep["window"]["end"]
+    parts = [f"## {text['headings']['summary']}"]
+    parts.append(
+        t["what"].format(
+            day=pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d"),
+            start=local_time(start, tz),
+            end=local_time(end, tz),
+            tz=zn,
+            title=escape(rep["title"]),
+            people=fmt_number(people["audience"]),
+            registrations=fmt_number(people["registrations"]),
+            errors=fmt_number(o["errors"]["total"]),
+            classes=o["errors"]["classes"],
+            minutes=fmt_number(minutes["error_period"]),
+            first=local_time(minutes["first_error"], tz, text=text),
+            last=local_time(minutes["last_error"], tz, text=text),
+            peak=fmt_number(people["peak_sessions"]),
+            peak_at=local_time(people["peak_at"], tz, text=text),
+        )
+    )
+    impact = t["impact"].format(
+        affected=fmt_number(people["affected"]),
+        people=fmt_number(people["audience"]),
+        share=_share(people["affected_share"]),
+        failed=fmt_number(people["failed_requests"]),
+        burst_minutes=fmt_number(minutes["in_bursts"]),
+        minutes=fmt_number(minutes["error_period"]),
+    )
+    if minutes["silences"]:
+        s = minutes["silences"][0]
+        impact += " " + t["silence"].format(
+            source=_source_name(s["source"], text),
+            minutes=fmt_number(s["minutes"]),
+            start=local_time(s["start"], tz),
+            end=local_time(s["end"], tz),
+            tz=zn,
+        )
+    parts.append(impact)
+    causes = []
+    basis = findings.get("capacity_plan", {}).get("basis", {})
+    for group in o["causes"]:
+        keys = [c["key"] for c in group["classes"]]
+        names = _names(findings, keys[:PAGE_ONE_NAMES], text)
+        if len(keys) > PAGE_ONE_NAMES:
+            names += " " + t["more"].format(n=len(keys) - PAGE_ONE_NAMES)
+        line = t["causes"][group["kind"]].format(names=names, errors=fmt_number(group["errors"]))
+        if group["kind"] == "capacity":
+            limits = []
+            for c in group["classes"][:PAGE_ONE_NAMES]:
+                if c.get("k") is None:
+                    continue
+                limits.append(
+                    t["threshold"].format(
+                        name=class_name(findings, c["key"], text),
+                        k=fmt_number(c["k"]),
+                        low=fmt_number(c["k_low"]),
+                        high=fmt_number(c["k_high"]),
+                        weak=t["weak"] if c.get("weakly_identified") else "",
+                    )
+                )
+            line = t["causes"]["capacity_lead"].format(errors=fmt_number(group["errors"]))
+            line += " " + text["list_sep"].join(limits) + "."
+            if basis.get("realtime_limit_in_effect"):
+                line += " " + t["limit_in_effect"].format(
+                    limit=fmt_number(basis["realtime_limit_in_effect"])
+                )
+        causes.append(f"- {line}")
+    if causes:
+        parts.append(f"**{t['why']}**\n\n" + "\n".join(causes))
+    ending = []
+    end_info = o["ending"]
+    for ch in end_info["limit_changes"]:
+        ending.append(
+            t["limit_change"].format(
+                source=t["sources"].get("realtime", "Realtime"),
+                old=fmt_number(ch["from_limit"]),
+                new=fmt_number(ch["to_limit"]),
+                after=local_time(ch["after"], tz, TIME_FORMAT_SECONDS),
+                before=local_time(ch["before"], tz, TIME_FORMAT_SECONDS),
+                tz=zn,
+            )
+        )
+    stops = [
+        t["stopped"].format(
+            cause=t["cause_names"][kind], at=local_time(at, tz, TIME_FORMAT_SECONDS), tz=zn
+        )
+        for kind, at in end_info["last_error_by_cause"].items()
+        if at is not None and kind in t["cause_names"]
+    ]
+    if stops:
+        ending.append(text["list_sep"].join(stops) + ".")
+    if end_info["untimed_responses"]:
+        ending.append(
+            t["untimed"].format(
+                labels=text["list_sep"].join(escape(x) for x in end_info["untimed_responses"])
+            )
+        )
+    if ending:
+        parts.append(f"**{t['ending']}** " + " ".join(ending))
+    actions = []
+    for number, a in enumerate(o["actions"], start=1):
+        item = next(i for i in findings["action_items"] if i["number"] == a["number"])
+        label = action_text(item, text, text.get("lang", "en"))
+        names = text["list_sep"].join(
+            escape(c["name"].get(text.get("lang", ""), c["key"]))
+            for c in findings["error_classes"]
+            if c["key"] in a["classes"]
+        )
+        actions.append(f"{number}. {label} — " + t["addresses"].format(names=names))
+    if actions:
+        parts.append(f"**{t['actions']}**\n\n" + "\n".join(actions))
+    # The marker lets the page's CSS set this output in a smaller type, so the title block
+    # and the story fit on one printed page (an output is never split across pages).
+    parts.insert(1, PAGE_ONE_MARKER)
+    return "\n\n".join(parts) + f"\n\n{PAGE_BREAK}"
+
+
+def _figure_text(value: object) -> str:
+    if isinstance(value, list):
+        low, high = value
+        shown_low = "…" if low is None else fmt_number(low)
+        return f"{shown_low}–{'' if high is None else fmt_number(high)}"
+    if isinstance(value, int | float):
+        return fmt_number(value, 0 if float(value).is_integer() else 1)
+    return escape(value if value is not None else "–")
+
+
+def _claim_measured(c: Mapping, text: Mapping, tz: str) -> dict:
+    fields = {}
+    for k, v in c["measured"].items():
+        if isinstance(v, str) and _ISO_RE.match(v):
+            fields[k] = local_time(v, tz, TIME_FORMAT_SECONDS)
+        elif isinstance(v, float):
+            fields[k] = fmt_number(v, 0 if v.is_integer() else 1)
+        elif isinstance(v, int):
+            fields[k] = fmt_number(v)
+        elif k == "verdict":
+            fields[k] = text["causes"]["verdicts"].get(v, escape(v))
+        else:
+            fields[k] = escape(v)
+    return fields
+
+
+def render_claims(findings: Mapping, text: Mapping) -> str:
+    """Render the claims of an earlier write-up, each tested against the data."""
+    listed = findings.get("claims", [])
+    t = text["claims"]
+    if not listed:
+        return f"## {text['headings']['claims']}\n\n{t['none']}"
+    tz, zn = _tz(findings)
+    rows = []
+    for c in listed:
+        fields = _claim_measured(c, text, tz)
+        fields["tz"] = zn
+        template = t["reasons"].get(c["reason"], "")
+        try:
+            why = template.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            why = escape(c["reason"])
+        subject = class_name(findings, c["error_class"], text) if c.get("error_class") else ""
+        rows.append(
+            (
+                c["number"],
+                escape(c["statement"]),
+                _figure_text(c["figure"])
+                + (f" ({t['approximate']})" if c.get("approximate") else ""),
+                f"**{t['outcomes'][c['outcome']]}**",
+                why + (f"<br><small>{subject}</small>" if subject else ""),
+            )
+        )
+    counts = {k: sum(1 for c in listed if c["outcome"] == k) for k in t["outcomes"]}
+    summary = t["summary"].format(
+        n=len(listed),
+        **{k: counts[k] for k in ("confirmed", "misleading", "contradicted", "unverifiable")},
+    )
+    return f"## {text['headings']['claims']}\n\n{t['intro']} {summary}\n\n" + table(
+        [t["number"], t["statement"], t["figure"], t["outcome"], t["why"]], rows
+    )
+
+
+def _interval(d: Mapping | None) -> str:
+    if not d:
+        return "–"
+    return f"{fmt_number(d['median'])} [{fmt_number(d['low'])}–{fmt_number(d['high'])}]"
+
+
+def _tier(plan: Mapping | None, t: Mapping) -> str:
+    if not plan:
+        return "–"
+    if plan["tier"] is None:
+        return t["beyond"].format(limit=fmt_number(plan["largest_limit"]))
+    return t["tier"].format(
+        tier=escape(plan["tier"]),
+        limit=fmt_number(plan["limit"]),
+        headroom=_share(plan["headroom"]),
+    )
+
+
+def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
+    """Render the capacity plan: basis, projections for each N against the published limits."""
+    plan = findings.get("capacity_plan") or {}
+    t = text["capacity_plan"]
+    head = f"## {text['headings']['capacity_plan']}\n\n"
+    if not plan.get("available"):
+        return head + t["unavailable"][plan.get("reason", "no_sessions")]
+    b = plan["basis"]
+    lines = [
+        t["basis"].format(
+            people=fmt_number(b["people"] + b["anonymous_sessions"]),
+            registrations=fmt_number(b["registrations"]),
+            attendance=_share(b["attendance_per_registration"]),
+            sessions=fmt_number(b["sessions_per_person"], 1),
+            concurrent=fmt_number(b["mean_sessions_per_person"], 2),
+            ratio=fmt_number(b["peak_to_mean"], 2),
+            peak=fmt_number(b["peak_sessions"]),
+            offset=fmt_number(b["connections_offset"]),
+        )
+    ]
+    for th in plan["thresholds"]:
+        lines.append(
+            t["threshold"].format(
+                name=class_name(findings, th["error_class"], text),
+                k=fmt_number(th["k"]),
+                low=fmt_number(th["k_low"]),
+                high=fmt_number(th["k_high"]),
+                resource=t["resources"].get(th.get("resource") or "", t["resources"][""]),
+            )
+        )
+    rows = []
+    for p in plan["projections"]:
+        rt_plan = p["realtime_plan"]
+        nxt = "–"
+        if rt_plan.get("registrations_at_limit"):
+            nxt = t["next"].format(
+                n=fmt_number(rt_plan["registrations_at_limit"]),
+                tier=escape(rt_plan["tier"]),
+            )
+        rows.append(
+            (
+                fmt_number(p["registrations"])
+                + (f" ({t['this']})" if p["registrations"] == b["registrations"] else ""),
+                _interval(p["attendees"]),
+                _interval(p["peak_sessions"]),
+                _interval(p["realtime_connections"]),
+                _interval(p["db_connections"]),
+                _tier(rt_plan, t),
+                _tier(p.get("compute"), t),
+                nxt,
+                text["list_sep"].join(class_name(findings, k, text) for k in p["breaches"])
+                or t["none"],
+            )
+        )
+    level = f"{100 * plan['level']:.0f}%"
+    table_md = table(
+        [
+            t["registrations"],
+            t["attendees"],
+            t["peak"].format(level=level),
+            t["realtime"],
+            t["db"],
+            t["realtime_plan"].format(headroom=_share(plan["headroom"])),
+            t["compute"].format(headroom=_share(plan["headroom"])),
+            t["next_header"],
+            t["breaches"],
+        ],
+        rows,
+    )
+    assumptions = "\n".join(f"- {t['assumptions'][a]}" for a in plan["assumptions"])
+    trust = "\n".join(f"- {t['trust'][f]}" for f in plan["trust"]) or f"- {t['trust_none']}"
+    chosen = [lim for p in plan["projections"] for lim in (p["realtime_plan"], p.get("compute"))]
+    sources = sorted({lim["source"] for lim in chosen if lim and lim.get("source")})
+    return (
+        head
+        + "\n\n".join(lines)
+        + "\n\n"
+        + table_md
+        + f"\n\n{t['consequences']}\n\n**{t['assumes']}**\n\n{assumptions}\n\n"
+        + f"**{t['distrust']}**\n\n{trust}\n\n"
+        + t["sources"].format(sources=text["list_sep"].join(code(s) for s in sources))
+    )
+
+
 SECTIONS = {
     "title": render_title,
-    "summary": render_summary,
+    "summary": render_overview,
+    "claims": render_claims,
     "impact": render_impact,
     "buckets": render_buckets,
     "timeline": render_timeline,
     "causes": render_causes,
     "audit": render_audit,
     "detection": render_detection,
+    "capacity_plan": render_capacity_plan,
     "actions": render_actions,
     "appendix": render_appendix,
 }
@@ -776,13 +1039,72 @@ def show_document(findings: Mapping) -> None:
 def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
     """Locale labels of one figure, with the display zone filled in."""
     _, zn = _tz(findings)
-    return {k: v.format(tz=zn) for k, v in text["figures"][name].items()}
+    return {
+        k: v.format(tz=zn)
+        for k, v in text["figures"][name].items()
+        if not k.startswith(("point", "alt"))
+    }
+
+
+def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]:
+    """Return a figure's title, which states its point, and its alt text, from the findings.
+
+    Both hold numbers and times only, never a value from the data (a class name can carry a
+    table name): the title is drawn by matplotlib and the alt text is an attribute.
+    """
+    t = text["figures"][name]
+    tz, zn = _tz(findings)
+    rep, aud = findings["report"], findings["audience"]
+    caps = [c for c in findings["capacity"] if c["verdict"] == "capacity" and c["k"] is not None]
+    counted = [c for c in findings["error_classes"] if c["count"]]
+    common = {
+        "tz": zn,
+        "start": local_time(rep["window"]["start"], tz),
+        "end": local_time(rep["window"]["end"], tz),
+        "peak": fmt_number(aud.get("peak")),
+        "peak_at": local_time(aud.get("peak_ts"), tz, text=text),
+        "classes": len(counted),
+        "errors": fmt_number(findings["impact"]["errors_total"]),
+        "k": fmt_number(min((c["k"] for c in caps), default=None)),
+    }
+    if name == "concurrency":
+        limits = [
+            f"{c['name']} {fmt_number(c['value'])}"
+            for c in findings["detection"]["crossings"]
+            if not c.get("error_class")
+        ]
+        title = (t["point_capacity"] if caps else t["point_none"]).format(**common)
+        alt = t["alt"].format(**common, limits=text["list_sep"].join(limits) or t["none"])
+        return title, alt
+    if name == "heatmap":
+        top = max(counted, key=lambda c: (c["peak_count"], c["count"]), default=None)
+        fields = {
+            **common,
+            "busiest": fmt_number(top["peak_count"]) if top else "0",
+            "busiest_at": local_time(top["peak_minute"], tz, text=text) if top else "",
+        }
+        return t["point"].format(**fields), t["alt"].format(**fields)
+    if name == "lag":
+        leads = [
+            a["error_class"]
+            for a in findings["associations"]
+            if a["load_leads_p_value"] is not None and a["load_leads_p_value"] < 0.05
+        ]
+        fields = {**common, "n_lead": len(leads), "n": len(findings["associations"])}
+        title = (t["point_lead"] if leads else t["point_none"]).format(**fields)
+        return title, t["alt"].format(**fields)
+    if name == "dose":
+        fields = {**common, "n_cap": len(caps), "n": len(findings["capacity"])}
+        title = (t["point_capacity"] if caps else t["point_none"]).format(**fields)
+        return title, t["alt"].format(**fields)
+    raise KeyError(name)
 
 
 def build_figure(name: str, analysis: object, text: Mapping) -> object:
     """Build one of the four figures from an :class:`analysis.findings.Analysis`."""
     f = analysis.findings
     labels = figure_labels(name, text, f)
+    labels["title"] = figure_point(name, f, text)[0]
     tz = f["report"]["display_tz"]
     if name == "concurrency":
         em = analysis.timeline.error_minutes
@@ -873,7 +1195,9 @@ def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams
     path = Path(params.output_dir) / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
-    display(Image(data=png, format="png"))
+    alt = figure_point(name, analysis.findings, text)[1]
+    # The page template writes this metadata as the image's alt attribute (escaped there).
+    display(Image(data=png, format="png", metadata={"alt": alt}))
     display(Markdown(f"*{figure_labels(name, text, analysis.findings)['caption']}*"))
 
 

@@ -57,6 +57,8 @@ class ReportParams:
         Exports to write, a subset of ``('html', 'pdf')``.
     output_dir : pathlib.Path
         Where findings.json, figures and the exports go.
+    plan_registrations : int
+        Registrations of the next event for the capacity plan; 0 means this webinar's.
     """
 
     webinar_id: str
@@ -69,6 +71,7 @@ class ReportParams:
     seed: int = DEFAULT_SEED
     formats: tuple[str, ...] = FORMATS
     output_dir: Path = field(default=REPORTS_DIR)
+    plan_registrations: int = 0
 
     @property
     def bucket_minutes(self) -> int:
@@ -87,6 +90,7 @@ class ReportParams:
             "lang": self.lang,
             "seed": self.seed,
             "output_dir": str(self.output_dir),
+            "plan_registrations": self.plan_registrations,
         }
 
     def describe(self) -> dict[str, object]:
@@ -115,6 +119,7 @@ def build_params(
     output_dir: str | Path = "",
     known_webinars: Mapping[str, str] | None = None,
     reports_dir: str | Path = REPORTS_DIR,
+    plan_registrations: int | str = 0,
 ) -> ReportParams:
     """Check every run parameter and return them frozen.
 
@@ -143,6 +148,8 @@ def build_params(
     reports_dir : str or pathlib.Path, optional
         Parent of the default output directory (``reports/``; ``pipeline.read_settings``
         gives the one the environment names).
+    plan_registrations : int or str, optional
+        Registrations of the next event for the capacity plan (0 or empty: this webinar's).
 
     Returns
     -------
@@ -185,7 +192,24 @@ def build_params(
         seed=_check_seed(seed),
         formats=_check_formats(formats),
         output_dir=out.resolve(),
+        plan_registrations=_check_registrations(plan_registrations),
     )
+
+
+#: Largest event the capacity plan accepts (beyond it the projection is pure extrapolation).
+MAX_PLAN_REGISTRATIONS = 10_000_000
+
+
+def _check_registrations(value: int | str) -> int:
+    text = str(value).strip()
+    if text in ("", "0"):
+        return 0
+    if not text.isdigit() or not 0 < int(text) <= MAX_PLAN_REGISTRATIONS:
+        raise ParameterError(
+            "parameter 'plan_registrations': expected a whole number of registrations from 1"
+            f" to {MAX_PLAN_REGISTRATIONS:,} (0 or empty: this webinar's), found {_show(value)}"
+        )
+    return int(text)
 
 
 def display_path(path: Path) -> str:

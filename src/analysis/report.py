@@ -32,6 +32,8 @@ from analysis._util import terminal_text
 from analysis.config import DEFAULT_LANGUAGE, DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.exceptions import AnalysisError, ReportError
 from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
+from analysis.listing import write_listing
+from analysis.narrative import load_locale
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
@@ -426,6 +428,11 @@ def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
     )
     p.add_argument("--formats", default=",".join(FORMATS), help="html,pdf or a subset")
     p.add_argument("--out", default="", help="output directory (default: reports/<webinar>)")
+    p.add_argument(
+        "--registrations",
+        default="",
+        help="registrations of the next event for the capacity plan (default: this webinar's)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -468,6 +475,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         output_dir=args.out,
         known_webinars=list_webinars(data_dir, settings.cache_dir),
         reports_dir=settings.reports_dir,
+        plan_registrations=args.registrations,
     )
     _print_outcome(run_report(params, progress=not args.no_progress))
     return 0
@@ -490,6 +498,7 @@ def main_all(argv: Iterable[str] | None = None) -> int:
     webinars = list_webinars(first.data_dir, settings.cache_dir)
     failures: dict[str, str] = {}
     done: list[str] = []
+    outputs: dict[str, Path] = {}
     for wid in sorted(webinars):
         out = Path(args.out) / wid if args.out else ""
         print(f"== {wid} ({terminal_text(webinars[wid])})")
@@ -502,14 +511,19 @@ def main_all(argv: Iterable[str] | None = None) -> int:
                 output_dir=out,
                 known_webinars=webinars,
                 reports_dir=settings.reports_dir,
+                plan_registrations=args.registrations,
             )
             _print_outcome(run_report(params, progress=not args.no_progress))
             done.append(wid)
+            outputs[wid] = params.output_dir
         except AnalysisError as exc:
             failures[wid] = str(exc)
         except Exception as exc:  # noqa: BLE001 - one webinar's crash must not stop the others
             failures[wid] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     print(f"reports: {len(done)} of {len(webinars)} written")
+    root = Path(args.out) if args.out else Path(settings.reports_dir)
+    index = write_listing(root, outputs, failures, webinars, load_locale(first.lang))
+    print(f"reports: index of the webinars in {display_path(index)}")
     for wid, why in failures.items():
         print(f"failed {wid}: {terminal_text(why)}")
     return 1 if failures else 0

@@ -17,9 +17,7 @@ the left edges, tz-aware UTC. Pure functions on rows; the caller decides where t
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ import pandas as pd
 
 from analysis.exceptions import IngestError
 from analysis.ingest.canonical import endpoint_of
+from analysis.ingest.files import gunzip, read_bytes
 
 #: Page kinds -> the columns each row must carry.
 TRAFFIC_KINDS = {
@@ -55,11 +54,12 @@ SHAPE = "log-store aggregate"
 
 def read_envelope(path: Path) -> list[dict]:
     """Return the rows of one page written by the fetch; raise a one-line error otherwise."""
+    data = read_bytes(path)
+    # Decompressed under the same per-file cap as every export (a gzip bomb is one line).
+    text = gunzip(path, data) if data[:2] == b"\x1f\x8b" else data
     try:
-        data = path.read_bytes()
-        text = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
         envelope = json.loads(text)
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise IngestError(
             path,
             "unreadable traffic page",

@@ -1,0 +1,146 @@
+"""The batch view: ``reports/index.html``, one row per webinar of a ``make reports`` run.
+
+Each row is read from that webinar's ``findings.json`` (title, window, peak, people, the verdict
+of every error class by its human name) and links to its report; a webinar whose report failed
+gets a row with the reason. The page is self-contained like the reports (inline style, no
+script, a policy that forbids loading anything) and every value from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+_STYLE = """
+body { font-family: "Noto Sans CJK KR", "Noto Sans KR", system-ui, sans-serif; margin: 24px 32px; color: #111827; }
+table { border-collapse: collapse; font-size: 13px; }
+th { background: #f3f4f6; text-align: left; }
+td, th { border: 1px solid #d1d5db; padding: 4px 10px; vertical-align: top; }
+td ul { margin: 0; padding-left: 16px; }
+.failed { color: #b91c1c; }
+"""  # noqa: E501 - one CSS rule per line
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def summarize_row(findings: Mapping, lang: str) -> dict:
+    """Return one webinar's row: title, window, peak, people, verdict per class (named)."""
+    rep, aud = findings["report"], findings["audience"]
+    tz = rep["display_tz"]
+    start, end = (pd.Timestamp(rep["window"][k]).tz_convert(tz) for k in ("start", "end"))
+    names = {c["key"]: (c.get("name") or {}).get(lang) for c in findings["error_classes"]}
+    counts = {c["key"]: c["count"] for c in findings["error_classes"]}
+    return {
+        "webinar_id": rep["webinar_id"],
+        "title": rep["title"],
+        "window": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start.tzname() or tz}",
+        "peak": aud.get("peak"),
+        "peak_at": None
+        if aud.get("peak_ts") is None
+        else f"{pd.Timestamp(aud['peak_ts']).tz_convert(tz):%H:%M}",
+        "people": aud.get("unique_users"),
+        "registrations": aud.get("registrations"),
+        "verdicts": [
+            {
+                "key": v["error_class"],
+                "name": names.get(v["error_class"]),
+                "verdict": v["verdict"],
+                "count": counts.get(v["error_class"], 0),
+            }
+            for v in findings["verdicts"]
+        ],
+    }
+
+
+def render_listing(
+    rows: Sequence[Mapping], failures: Mapping[str, str], titles: Mapping[str, str], text: Mapping
+) -> str:
+    """Return the index page: a table of the webinars' rows, then the failed webinars."""
+    t = text["listing"]
+    verdicts = text["causes"]["verdicts"]
+    lines = [
+        "<!DOCTYPE html>",
+        f'<html lang="{_e(text["lang"])}">',
+        '<head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">",
+        f"<title>{_e(t['title'])}</title>",
+        f"<style>{_STYLE}</style></head>",
+        f"<body><h1>{_e(t['title'])}</h1>",
+        "<table><thead><tr>"
+        + "".join(
+            f"<th>{_e(t[k])}</th>"
+            for k in ("webinar", "window", "peak", "people", "verdicts", "report")
+        )
+        + "</tr></thead><tbody>",
+    ]
+    for row in sorted(rows, key=lambda r: r["webinar_id"]):
+        items = "".join(
+            f"<li>{_e(v['name'] or v['key'])} (<code>{_e(v['key'])}</code>, {v['count']}): "
+            f"{_e(verdicts.get(v['verdict'], v['verdict']))}</li>"
+            for v in row["verdicts"]
+        )
+        wid = _e(row["webinar_id"])
+        lines.append(
+            "<tr>"
+            f"<td>{_e(row['title'])}<br><small><code>{wid}</code></small></td>"
+            f"<td>{_e(row['window'])}</td>"
+            f"<td>{_e(row['peak'] if row['peak'] is not None else '–')}"
+            f"{'' if row['peak_at'] is None else ' (' + _e(row['peak_at']) + ')'}</td>"
+            f"<td>{_e(t['people_value'].format(people=row['people'], registrations=row['registrations']))}</td>"  # noqa: E501
+            f"<td><ul>{items}</ul></td>"
+            f'<td><a href="{_e(row["href"])}">{_e(t["open"])}</a></td>'
+            "</tr>"
+        )
+    for wid, why in sorted(failures.items()):
+        lines.append(
+            f'<tr class="failed"><td>{_e(titles.get(wid, wid))}<br><small><code>{_e(wid)}'
+            f'</code></small></td><td colspan="5">{_e(t["failed"])}: {_e(why)}</td></tr>'
+        )
+    lines.append("</tbody></table></body></html>")
+    return "\n".join(lines) + "\n"
+
+
+def write_listing(
+    directory: Path,
+    outputs: Mapping[str, Path],
+    failures: Mapping[str, str],
+    titles: Mapping[str, str],
+    text: Mapping,
+) -> Path:
+    """Write ``index.html`` in ``directory`` from each webinar's output folder.
+
+    Parameters
+    ----------
+    outputs : mapping of str to pathlib.Path
+        Webinar id -> its output directory (holding findings.json and the exports).
+    failures : mapping of str to str
+        Webinar id -> why its report failed.
+    """
+    rows, failures = [], dict(failures)
+    for wid, folder in sorted(outputs.items()):
+        folder = Path(folder)
+        try:
+            findings = json.loads((folder / "findings.json").read_text(encoding="utf-8"))
+            row = summarize_row(findings, text["lang"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            failures[wid] = f"{folder / 'findings.json'}: unreadable ({type(exc).__name__})"
+            continue
+        page = folder / "postmortem.html"
+        target = page if page.exists() else folder / "findings.json"
+        row["href"] = Path(os.path.relpath(target, directory)).as_posix()
+        rows.append(row)
+    path = Path(directory) / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole, then renamed: a reader never sees half a page.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render_listing(rows, failures, titles, text), encoding="utf-8")
+    tmp.replace(path)
+    return path

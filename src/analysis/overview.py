@@ -1,0 +1,227 @@
+"""Page one of the postmortem: the story in numbers, built from the findings only.
+
+:func:`build_overview` reads a findings document and returns what the first page tells: what
+happened and when, to how many people and for how many minutes, why (error classes grouped by
+their verdict, capacity first), how it ended (limit changes bracketed by the rows around them,
+the last errors, the responses nobody timed) and the three most important actions. Nothing is
+written for a particular incident: every sentence the report makes of it is a locale template
+filled with these values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+#: Order in which root-cause groups are told: load-driven first, undecided last.
+CAUSE_ORDER = ("capacity", "traffic", "unrelated", "undecided", "insufficient")
+#: Actions on page one.
+TOP_ACTIONS = 3
+#: Data-quality codes whose fields name a source that went silent (a product down or its
+#: monitor starved).
+SILENCE_CODES = ("source_coverage_gap",)
+
+
+def union_minutes(intervals: Sequence[tuple[pd.Timestamp, pd.Timestamp]]) -> int:
+    """Whole minutes covered by the union of ``[start, end)`` intervals."""
+    total = pd.Timedelta(0)
+    last_end = None
+    for start, end in sorted(intervals):
+        if last_end is not None and start < last_end:
+            start = last_end
+        if end > start:
+            total += end - start
+            last_end = end if last_end is None else max(last_end, end)
+    return int(total / pd.Timedelta("1min"))
+
+
+def summarize_minutes(findings: Mapping) -> dict:
+    """Minutes of the incident: error period, minutes in bursts, silent sources."""
+    impact = findings["impact"]
+    bursts = [
+        (pd.Timestamp(b["start"]), pd.Timestamp(b["end"]) + pd.Timedelta("1min"))
+        for b in findings.get("bursts", [])
+    ]
+    silences = []
+    for q in findings.get("data_quality", []):
+        f = q.get("fields") or {}
+        if q.get("code") in SILENCE_CODES and f.get("start") and f.get("end"):
+            silences.append(
+                {
+                    "source": str(f.get("source", "")),
+                    "start": f["start"],
+                    "end": f["end"],
+                    "minutes": int(
+                        (pd.Timestamp(f["end"]) - pd.Timestamp(f["start"])) / pd.Timedelta("1min")
+                    ),
+                }
+            )
+    silences.sort(key=lambda s: (-s["minutes"], s["start"], s["source"]))
+    return {
+        "first_error": impact.get("first_error"),
+        "last_error": impact.get("last_error"),
+        "error_period": impact.get("error_period_minutes"),
+        "in_bursts": union_minutes(bursts),
+        "silences": silences,
+    }
+
+
+def group_causes(findings: Mapping) -> list[dict]:
+    """Error classes grouped by what drove them, largest first inside each group.
+
+    A verdict with a measurement caveat (most errors where load was not observed) goes to
+    ``undecided`` whatever its label; so does any verdict label this module does not know.
+    """
+    verdicts = {v["error_class"]: v for v in findings.get("verdicts", [])}
+    caps = {c["error_class"]: c for c in findings.get("capacity", [])}
+    groups: dict[str, list[dict]] = {}
+    for cls in findings["error_classes"]:
+        if not cls["count"]:
+            continue
+        v = verdicts.get(cls["key"], {})
+        kind = v.get("verdict", "insufficient")
+        if v.get("measurement_caveat") or kind not in CAUSE_ORDER:
+            kind = "undecided"
+        entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
+        cap = caps.get(cls["key"])
+        if kind == "capacity" and cap:
+            entry.update(
+                k=cap["k"],
+                k_low=cap["k_low"],
+                k_high=cap["k_high"],
+                weakly_identified=cap["weakly_identified"],
+                lag_minutes=cap["lag_minutes"],
+            )
+        groups.setdefault(kind, []).append(entry)
+    return [
+        {
+            "kind": kind,
+            "errors": sum(c["count"] for c in groups[kind]),
+            "classes": sorted(groups[kind], key=lambda c: (-c["count"], c["key"])),
+        }
+        for kind in CAUSE_ORDER
+        if kind in groups
+    ]
+
+
+def _addressed(item: Mapping, capacity_classes: set[str]) -> set[str]:
+    """Error classes an action item addresses, from its evidence."""
+    out: set[str] = set()
+    for ev in item.get("evidence", []):
+        if ev.get("kind") == "class" and ev.get("present"):
+            out.add(ev["error_class"])
+        elif ev.get("kind") == "threshold" and ev.get("error_class"):
+            out.add(ev["error_class"])
+        elif ev.get("kind") == "peak":
+            out |= capacity_classes
+    return out
+
+
+def rank_actions(findings: Mapping, top: int = TOP_ACTIONS) -> list[dict]:
+    """Return the ``top`` actions that together address the most errors (greedy cover).
+
+    Each step takes the action whose evidence covers the most errors not yet covered by the
+    actions already taken (ties: catalogue order), so page one names one action per main
+    cause rather than three for the same one.
+    """
+    counts = {c["key"]: c["count"] for c in findings["error_classes"]}
+    capacity_classes = {
+        v["error_class"] for v in findings.get("verdicts", []) if v["verdict"] == "capacity"
+    }
+    items = [
+        (item, _addressed(item, capacity_classes)) for item in findings.get("action_items", [])
+    ]
+    covered: set[str] = set()
+    chosen = []
+    for _ in range(top):
+        best, best_gain = None, 0
+        for item, classes in items:
+            if item in chosen:
+                continue
+            gain = sum(counts.get(k, 0) for k in classes - covered)
+            if gain > best_gain:
+                best, best_gain = (item, classes), gain
+        if best is None:
+            break
+        chosen.append(best[0])
+        covered |= best[1]
+    return [
+        {
+            "number": item["number"],
+            "key": item["key"],
+            "errors": sum(counts.get(k, 0) for k in _addressed(item, capacity_classes)),
+            "classes": sorted(_addressed(item, capacity_classes)),
+        }
+        for item in chosen
+    ]
+
+
+def summarize_ending(findings: Mapping, limit_changes: Sequence[Mapping]) -> dict:
+    """How it ended: limit changes, when each group's errors stopped, untimed responses."""
+    last_by_kind = {}
+    for group in group_causes(findings):
+        keys = {c["key"] for c in group["classes"]}
+        lasts = [c["last"] for c in findings["error_classes"] if c["key"] in keys and c["last"]]
+        last_by_kind[group["kind"]] = max(lasts) if lasts else None
+    return {
+        "limit_changes": [dict(c) for c in limit_changes],
+        "last_error_by_cause": last_by_kind,
+        "last_error": findings["impact"].get("last_error"),
+        "untimed_responses": list(findings.get("detection", {}).get("untimed_human_actions", [])),
+    }
+
+
+def count_affected(
+    requests: pd.DataFrame, sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> int:
+    """People of this webinar's audience with at least one error response in the window.
+
+    Logs carry no webinar id, so a user counts when one of their requests failed (status 400
+    or above) and they had a presence session of this webinar overlapping the window.
+    """
+    req = requests[(requests["ts"] >= start) & (requests["ts"] < end)]
+    failed = set(req.loc[req["status"] >= 400, "user"].dropna().astype(str))
+    left = sessions["left_at"]
+    open_ = (sessions["joined_at"] < end) & (left.isna() | (left > start))
+    audience = set(sessions.loc[open_.fillna(False).astype(bool), "user"].dropna().astype(str))
+    return len(failed & audience)
+
+
+def build_overview(
+    findings: Mapping, limit_changes: Sequence[Mapping] = (), affected: int | None = None
+) -> dict:
+    """Return page one's content: impact in people and minutes, causes, ending, top actions.
+
+    Parameters
+    ----------
+    findings : Mapping
+        The findings document (error classes carry their human ``name`` per language).
+    limit_changes : sequence of mapping
+        Realtime limit changes with the billing rows around them: from_limit, to_limit,
+        after (last row at the old limit), before (first row at the new one).
+    affected : int, optional
+        People of this audience with an error response (:func:`count_affected`); None: not
+        known, and the share is not given.
+    """
+    aud, impact = findings["audience"], findings["impact"]
+    people = aud.get("unique_users")
+    return {
+        "people": {
+            "audience": people,
+            "registrations": aud.get("registrations"),
+            "affected": affected,
+            "affected_share": affected / people if people and affected is not None else None,
+            "failed_requests": impact.get("error_responses"),
+            "peak_sessions": aud.get("peak"),
+            "peak_at": aud.get("peak_ts"),
+        },
+        "minutes": summarize_minutes(findings),
+        "errors": {
+            "total": impact.get("errors_total"),
+            "classes": sum(1 for c in findings["error_classes"] if c["count"]),
+        },
+        "causes": group_causes(findings),
+        "ending": summarize_ending(findings, limit_changes),
+        "actions": rank_actions(findings),
+    }

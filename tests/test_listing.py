@@ -1,0 +1,69 @@
+"""reports/index.html: one escaped row per webinar, failures named, nothing loaded."""
+
+from __future__ import annotations
+
+import json
+
+from analysis import listing, narrative
+
+HOSTILE = '<script>alert(1)</script> & "quotes"'
+
+
+def findings(wid: str, title: str) -> dict:
+    return {
+        "report": {
+            "webinar_id": wid,
+            "title": title,
+            "display_tz": "Asia/Seoul",
+            "window": {"start": "2026-02-06T05:00:00Z", "end": "2026-02-06T06:00:00Z"},
+        },
+        "audience": {
+            "peak": 311,
+            "peak_ts": "2026-02-06T05:40:44Z",
+            "unique_users": 141,
+            "registrations": 176,
+        },
+        "error_classes": [
+            {"key": "realtime:disconnect", "count": 48, "name": {"en": "Realtime disconnects"}},
+            {"key": "23505:<b>", "count": 3, "name": {"en": HOSTILE}},
+        ],
+        "verdicts": [
+            {"error_class": "realtime:disconnect", "verdict": "capacity"},
+            {"error_class": "23505:<b>", "verdict": "traffic"},
+        ],
+    }
+
+
+def test_index_lists_each_webinar_escaped_and_links_its_report(tmp_path):
+    a, b = "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000a"
+    for wid, title in ((a, HOSTILE), (b, "Second")):
+        (tmp_path / wid).mkdir()
+        (tmp_path / wid / "findings.json").write_text(json.dumps(findings(wid, title)))
+    (tmp_path / a / "postmortem.html").write_text("x")
+    text = narrative.load_locale("en")
+    path = listing.write_listing(
+        tmp_path,
+        {a: tmp_path / a, b: tmp_path / b, "gone": tmp_path / "gone"},
+        {"c": "cell 4: TimelineError <no samples>"},
+        {"c": "Third & last"},
+        text,
+    )
+    page = path.read_text(encoding="utf-8")
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>" not in page and "Content-Security-Policy" in page
+    assert page.index(b) < page.index(a)  # rows by webinar id
+    assert f'href="{a}/postmortem.html"' in page and f'href="{b}/findings.json"' in page
+    assert "2026-02-06 14:00–15:00 KST" in page and "311 (14:40)" in page
+    assert "141 people, 176 registrations" in page
+    assert "Realtime disconnects (<code>realtime:disconnect</code>, 48): capacity-driven" in page
+    assert "Third &amp; last" in page and "TimelineError &lt;no samples&gt;" in page
+    assert "gone/findings.json: unreadable" in page  # a missing document is a failure row
+    again = listing.write_listing(
+        tmp_path, {a: tmp_path / a, b: tmp_path / b}, {}, {}, text
+    ).read_bytes()
+    assert (
+        again
+        == listing.write_listing(
+            tmp_path, {b: tmp_path / b, a: tmp_path / a}, {}, {}, text
+        ).read_bytes()
+    )

@@ -1,0 +1,121 @@
+"""Page one's content from a small findings document: people, minutes, causes, actions."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import overview
+
+
+def cls(key, count, last="2026-01-01T10:30:00Z"):
+    return {"key": key, "count": count, "last": last, "name": {"en": f"name {key}"}}
+
+
+def findings() -> dict:
+    return {
+        "audience": {"unique_users": 50, "registrations": 70, "peak": 90, "peak_ts": "t"},
+        "impact": {
+            "affected_users": 10,
+            "error_responses": 4,
+            "errors_total": 60,
+            "first_error": "2026-01-01T10:00:00Z",
+            "last_error": "2026-01-01T10:50:00Z",
+            "error_period_minutes": 50,
+        },
+        "error_classes": [
+            cls("realtime:disconnect", 30, "2026-01-01T10:20:00Z"),
+            cls("23505:a_pkey", 20),
+            cls("42703", 8),
+            cls("22P02", 2),
+            cls("40001", 0),
+        ],
+        "verdicts": [
+            {"error_class": "realtime:disconnect", "verdict": "capacity",
+             "measurement_caveat": False},
+            {"error_class": "23505:a_pkey", "verdict": "traffic", "measurement_caveat": False},
+            {"error_class": "42703", "verdict": "traffic", "measurement_caveat": True},
+            {"error_class": "22P02", "verdict": "insufficient", "measurement_caveat": False},
+        ],
+        "capacity": [
+            {"error_class": "realtime:disconnect", "k": 80.0, "k_low": 70.0, "k_high": 85.0,
+             "weakly_identified": False, "lag_minutes": 1},
+        ],
+        "bursts": [
+            {"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T10:04:00Z"},
+            {"start": "2026-01-01T10:03:00Z", "end": "2026-01-01T10:05:00Z"},
+            {"start": "2026-01-01T10:30:00Z", "end": "2026-01-01T10:30:00Z"},
+        ],
+        "data_quality": [
+            {"code": "source_coverage_gap", "fields": {"source": "realtime", "start":
+             "2026-01-01T10:10:00Z", "end": "2026-01-01T10:22:00Z"}},
+        ],
+        "detection": {"untimed_human_actions": ["limits raised"]},
+        "action_items": [
+            {"number": 1, "key": "a", "evidence": [
+                {"kind": "class", "error_class": "42703", "present": True}]},
+            {"number": 2, "key": "b", "evidence": [
+                {"kind": "class", "error_class": "23505:a_pkey", "present": True}]},
+            {"number": 3, "key": "c", "evidence": [{"kind": "peak"}]},
+            {"number": 4, "key": "d", "evidence": [
+                {"kind": "threshold", "error_class": "realtime:disconnect"}]},
+            {"number": 5, "key": "e", "evidence": [
+                {"kind": "class", "error_class": "40001", "present": False}]},
+        ],
+    }  # fmt: skip
+
+
+def test_union_minutes_merges_overlaps():
+    t = pd.Timestamp("2026-01-01 10:00", tz="UTC")
+    m = pd.Timedelta("1min")
+    assert (
+        overview.union_minutes([(t, t + 5 * m), (t + 3 * m, t + 6 * m), (t + 9 * m, t + 10 * m)])
+        == 7
+    )
+    assert overview.union_minutes([]) == 0
+
+
+def test_people_minutes_and_silences():
+    got = overview.build_overview(findings(), affected=10)
+    assert got["people"]["affected"] == 10 and got["people"]["affected_share"] == 0.2
+    assert overview.build_overview(findings())["people"]["affected_share"] is None
+    assert got["minutes"]["error_period"] == 50
+    assert got["minutes"]["in_bursts"] == 7  # 10:00-10:06 and 10:30
+    assert got["minutes"]["silences"][0]["minutes"] == 12
+    assert got["errors"] == {"total": 60, "classes": 4}
+
+
+def test_causes_capacity_first_and_caveated_verdicts_undecided():
+    got = overview.group_causes(findings())
+    assert [g["kind"] for g in got] == ["capacity", "traffic", "undecided", "insufficient"]
+    assert got[0]["classes"][0]["k"] == 80.0
+    assert [c["key"] for c in got[2]["classes"]] == ["42703"]
+
+
+def test_top_actions_cover_the_most_errors_one_per_cause():
+    got = overview.rank_actions(findings())
+    assert [a["key"] for a in got] == ["c", "b", "a"]  # 30 (capacity), 20, then 8
+    assert got[0]["classes"] == ["realtime:disconnect"]
+
+
+def test_ending_names_when_each_cause_stopped():
+    change = {"from_limit": 200, "to_limit": 500, "after": "x", "before": "y"}
+    got = overview.build_overview(findings(), [change])["ending"]
+    assert got["limit_changes"] == [change]
+    assert got["last_error_by_cause"]["capacity"] == "2026-01-01T10:20:00Z"
+    assert got["untimed_responses"] == ["limits raised"]
+
+
+def test_affected_people_are_this_audience_s_with_an_error_response():
+    t = pd.Timestamp("2026-01-01 10:00", tz="UTC")
+    m = pd.Timedelta("1min")
+    requests = pd.DataFrame(
+        {
+            "ts": [t, t + m, t + 2 * m, t + 90 * m],
+            "status": [409, 200, 500, 400],
+            "user": ["a", "b", "z", "b"],  # z: another webinar's viewer; b's 400 is late
+        }
+    )
+    sessions = pd.DataFrame(
+        {"user": ["a", "b", None], "joined_at": [t, t, t], "left_at": [t + m, pd.NaT, pd.NaT]}
+    )
+    assert overview.count_affected(requests, sessions, t, t + 60 * m) == 1
