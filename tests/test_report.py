@@ -356,8 +356,14 @@ def test_page_one_tells_the_story_with_human_names(lang, request):
             assert squeeze(f"{cls['name'][lang]} ({cls['key']})") in page, cls["key"]
     # the top actions, worded
     assert len(o["actions"]) == 3
+    items = {i["number"]: i for i in findings["action_items"]}
     for action in o["actions"]:
-        assert squeeze(text["actions"]["items"][action["key"]]) in page
+        item = items[action["number"]]
+        if item["source"] == "incident":
+            worded = item["text"][lang]
+        else:  # the catalogue's words up to the first value from the data
+            worded = text["actions"]["catalogue"][item["key"]].split("{")[0]
+        assert squeeze(worded) in page, worded
     # no class key on page one without its human name right before it
     for key, name in named.items():
         for hit in re.finditer(re.escape(squeeze(key)), page):

@@ -580,7 +580,9 @@ def _evidence_text(ev: Mapping, text: Mapping) -> str:
     return escape(json.dumps(ev, ensure_ascii=False))
 
 
-def action_text(item: Mapping, text: Mapping, lang: str) -> str:
+def action_text(
+    item: Mapping, text: Mapping, lang: str, names: Mapping[str, str] | None = None
+) -> str:
     """Return an action item's wording in the report's language.
 
     Catalogue items take the locale's text filled with identifiers from the data (each shown
@@ -594,11 +596,23 @@ def action_text(item: Mapping, text: Mapping, lang: str) -> str:
     template = t["catalogue"].get(item["key"])
     if template is None:
         return escape(item["key"])
+    raw = item.get("fields") or {}
     fields = {
         k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else "—")
-        for k, v in (item.get("fields") or {}).items()
+        for k, v in raw.items()
     }
+    if names and raw.get("class") in names:  # a class key always follows its human name
+        fields["class"] = f"{escape(names[raw['class']])} ({code(raw['class'])})"
     return template.format_map(_Missing(fields))
+
+
+def class_names(findings: Mapping, lang: str) -> dict[str, str]:
+    """Human name of each error class in the report's language (key -> name)."""
+    return {
+        c["key"]: c["name"].get(lang, c["key"])
+        for c in findings.get("error_classes", [])
+        if isinstance(c.get("name"), Mapping)
+    }
 
 
 class _Missing(dict):
@@ -612,10 +626,11 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
     """Render the action items: from the data's error classes, then the incident's own."""
     t = text["actions"]
     lang = text.get("lang") or findings.get("report", {}).get("lang", "en")
+    names = class_names(findings, lang)
     rows = [
         (
             item["number"],
-            action_text(item, text, lang),
+            action_text(item, text, lang, names),
             "<br>".join(_evidence_text(ev, text) for ev in item["evidence"]),
             escape(item["type"] or ""),
             escape(item["owner"] or ""),
@@ -826,7 +841,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     actions = []
     for number, a in enumerate(o["actions"], start=1):
         item = next(i for i in findings["action_items"] if i["number"] == a["number"])
-        label = action_text(item, text, text.get("lang", "en"))
+        lang = text.get("lang", "en")
+        label = action_text(item, text, lang, class_names(findings, lang))
         names = text["list_sep"].join(
             escape(c["name"].get(text.get("lang", ""), c["key"]))
             for c in findings["error_classes"]
