@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -89,6 +90,19 @@ def test_check_reads_every_row(written, name):
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
     assert f"registrations {truth['registrations']}," in tables
+
+
+def test_check_caches_where_the_environment_says(written, tmp_path):
+    env = {**os.environ, "EVENTLIVE_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "analysis", "check", f"--data={written['tokyo_quiet']}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("unseen-tokyo_quiet-")]
 
 
 @pytest.mark.parametrize("name", FAST_CASES)
