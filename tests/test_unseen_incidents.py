@@ -143,8 +143,8 @@ def test_the_report_cli_shows_times_in_the_incident_s_own_zone(written, monkeypa
 
 @pytest.mark.xfail(
     strict=True,
-    reason="qa 08:20 LOG (2)+(3): findings.ACTION_ITEMS and summarize_impact name EventLive's"
-    " classes/endpoints on every incident (owners: stats, middle)",
+    reason="known bug: findings.ACTION_ITEMS and findings.summarize_impact name the shipped"
+    " incident's classes and endpoints on every incident",
 )
 @pytest.mark.parametrize("name", FAST_CASES)
 def test_no_shipped_incident_names_in_findings_of_another_incident(analysed, name):
@@ -155,8 +155,8 @@ def test_no_shipped_incident_names_in_findings_of_another_incident(analysed, nam
 
 @pytest.mark.xfail(
     strict=True,
-    reason="qa 08:20 LOG (4): a class failing on several endpoints takes one endpoint as its"
-    " denominator (error_classes.define_error_classes; owners: middle/perf)",
+    reason="known bug: error_classes.define_error_classes gives a class failing on several"
+    " endpoints one endpoint as its denominator (rate > 1, false unpaired-status warning)",
 )
 def test_a_class_on_several_endpoints_has_a_rate_of_at_most_one(analysed):
     incident, analysis = analysed["newyork_midnight"]
