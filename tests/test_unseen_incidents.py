@@ -27,6 +27,7 @@ from analysis.params import build_params
 EXPECTED_CLASSES = {
     "berlin_timeouts": {"57014", "42P01", "realtime:rate_limit"},
     "newyork_midnight": {"53300", "realtime:too_many_connections"},
+    "berlin_explorer": {"57014", "42P01"},
     "tokyo_quiet": set(),
 }
 #: Names only the shipped EventLive incident has; an incident without them must not show them.

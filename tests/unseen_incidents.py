@@ -12,6 +12,7 @@ Cases (``CASES``):
 - ``newyork_midnight``: America/New_York, a window crossing midnight UTC; ClickHouse API pages
   for the gateway and Realtime, a Logs Explorer CSV for Postgres; 53300 (FATAL, too many
   clients) with 503s on several endpoints and ``DatabaseLackOfConnections`` from Realtime.
+- ``berlin_explorer``: the gateway rows as Logs Explorer CSV downloads (kind told by content).
 - ``tokyo_quiet``: Asia/Tokyo, no error at all.
 """
 
@@ -66,6 +67,31 @@ class Case:
     extra_webinars: tuple[str, ...] = field(default=())
 
 
+#: 57014 under load on an RPC, 42P01 at a constant share on a table the client still queries.
+BERLIN_FAULTS = (
+    Fault(
+        "/rest/v1/rpc/search_talks",
+        "POST",
+        500,
+        "57014",
+        "ERROR",
+        "canceling statement due to statement timeout",
+        threshold=22,
+        share=0.6,
+    ),
+    Fault(
+        "/rest/v1/speakers_v2",
+        "GET",
+        404,
+        "42P01",
+        "ERROR",
+        'relation "public.speakers_v2" does not exist',
+        threshold=0,
+        share=0.15,
+        relation="speakers_v2",
+    ),
+)
+
 CASES = {
     "berlin_timeouts": Case(
         name="berlin_timeouts",
@@ -76,29 +102,7 @@ CASES = {
         viewers=34,
         title="Quarterly product briefing <b>&amp; Q&A</b>",
         shape="bigquery",
-        faults=(
-            Fault(
-                "/rest/v1/rpc/search_talks",
-                "POST",
-                500,
-                "57014",
-                "ERROR",
-                "canceling statement due to statement timeout",
-                threshold=22,
-                share=0.6,
-            ),
-            Fault(
-                "/rest/v1/speakers_v2",
-                "GET",
-                404,
-                "42P01",
-                "ERROR",
-                'relation "public.speakers_v2" does not exist',
-                threshold=0,
-                share=0.15,
-                relation="speakers_v2",
-            ),
-        ),
+        faults=BERLIN_FAULTS,
         realtime_fault=(
             "DatabaseConnectionRateLimitReached: Too many connection attempts against the tenant"
             " database"
@@ -137,6 +141,19 @@ CASES = {
         ),
         seed=11,
         extra_webinars=("Internal rehearsal",),
+    ),
+    # The Berlin hour again, its gateway rows as Logs Explorer "Download CSV" files.
+    "berlin_explorer": Case(
+        name="berlin_explorer",
+        project_ref="kqzvbnmlpoiuytrewqas",
+        display_tz="Europe/Berlin",
+        start=datetime(2026, 3, 12, 17, 0, tzinfo=UTC),
+        minutes=75,
+        viewers=34,
+        title="Quarterly product briefing",
+        shape="bigquery+explorer",
+        faults=BERLIN_FAULTS,
+        seed=5,
     ),
     "tokyo_quiet": Case(
         name="tokyo_quiet",
@@ -469,7 +486,19 @@ def write_incident(dest: Path | str, name: str) -> Path:
         "display_tz": case.display_tz,
         "generator": "tests/unseen_incidents.py",
     }
-    if case.shape == "bigquery":
+    if case.shape == "bigquery+explorer":
+        # Logs Explorer "Download CSV" of `select timestamp, id, event_message, metadata`:
+        # objects as JSON text in one cell, at most 1000 rows a query, Studio's doubled .csv.
+        rows = [edge_bigquery(case, r) for r in world.requests]
+        for i in range(0, len(rows), 1000):
+            _write_csv(
+                dest / "explorer" / f"supabase-logs-{case.project_ref}-{i // 1000}.csv.csv",
+                ["timestamp", "id", "event_message", "metadata"],
+                [{**r, "metadata": json.dumps(r["metadata"])} for r in rows[i : i + 1000]],
+            )
+        _write_pages(dest / "postgres_logs", [postgres_bigquery(case, r) for r in world.pg])
+        _write_pages(dest / "realtime_logs", [realtime_bigquery(case, r) for r in world.realtime])
+    elif case.shape == "bigquery":
         _write_pages(dest / "edge_logs", [edge_bigquery(case, r) for r in world.requests])
         _write_pages(dest / "postgres_logs", [postgres_bigquery(case, r) for r in world.pg])
         _write_pages(dest / "realtime_logs", [realtime_bigquery(case, r) for r in world.realtime])
