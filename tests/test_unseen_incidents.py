@@ -213,3 +213,19 @@ def test_make_report_on_an_unseen_incident(written, name, tmp_path):
     assert "<b>&amp; Q&A</b>" not in html
     if name == "berlin_timeouts":
         assert "&lt;b&gt;" in html or "&#60;b&#62;" in html
+
+
+def test_a_webinar_without_viewer_samples_still_gets_findings(written, tmp_path):
+    # newyork_midnight's second webinar is scheduled, never ran: no sessions, no samples, while
+    # the project logged errors (the logs carry no webinar id).
+    directory = written["newyork_midnight"]
+    with (directory / "tables/webinars.csv").open(encoding="utf-8") as fh:
+        (rehearsal,) = [r["id"] for r in csv.DictReader(fh) if r["status"] == "scheduled"]
+    incident = load_incident(directory, cache_dir=tmp_path / "cache", progress=False)
+    params = build_params(
+        rehearsal, directory, display_tz=incident.display_tz, output_dir=tmp_path / "out"
+    )
+    settings = pipeline.Settings(cache_dir=tmp_path / "stats", workers=1)
+    f = pipeline.analyse(incident, params, settings).findings
+    assert {c["key"] for c in f["error_classes"]} == EXPECTED_CLASSES["newyork_midnight"]
+    assert "no_concurrency_samples" in {q["code"] for q in f["data_quality"]}
