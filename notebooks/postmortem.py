@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 webinar_id = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"  # webinar to report on (UUID)
 data_dir = ""  # incident directory; empty: the shipped incident
-display_tz = "Asia/Seoul"  # display zone; everything inside stays UTC
+display_tz = ""  # display zone (IANA); empty: the zone of incident.json. Inside, all is UTC
 window_start = ""  # ISO time with offset; empty: the window of the incident manifest
 window_end = ""  # ISO time with offset; empty: the window of the incident manifest
 bucket = "5min"  # concurrency bucket size, whole minutes
@@ -58,7 +58,7 @@ incident.accounting
 params = build_params(
     webinar_id,
     data_dir,
-    display_tz=display_tz,
+    display_tz=display_tz or incident.display_tz,
     window_start=window_start,
     window_end=window_end,
     bucket=bucket,

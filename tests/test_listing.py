@@ -29,7 +29,7 @@ def findings(wid: str, title: str) -> dict:
         ],
         "verdicts": [
             {"error_class": "realtime:disconnect", "verdict": "capacity"},
-            {"error_class": "23505:<b>", "verdict": "traffic"},
+            {"error_class": "23505:<b>", "verdict": "unrelated", "measurement_caveat": True},
         ],
     }
 
@@ -56,6 +56,7 @@ def test_index_lists_each_webinar_escaped_and_links_its_report(tmp_path):
     assert "2026-02-06 14:00–15:00 KST" in page and "311 (14:40)" in page
     assert "141 people, 176 registrations" in page
     assert "Realtime disconnects (<code>realtime:disconnect</code>, 48): capacity-driven" in page
+    assert "(<code>23505:&lt;b&gt;</code>, 3): Undecided" in page
     assert "Third &amp; last" in page and "TimelineError &lt;no samples&gt;" in page
     assert "gone/findings.json: unreadable" in page  # a missing document is a failure row
     again = listing.write_listing(

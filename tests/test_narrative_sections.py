@@ -18,11 +18,12 @@ LOCALES = sorted(
 )
 
 
-@pytest.fixture(scope="module", params=["with errors", "without errors"])
+@pytest.fixture(scope="module", params=["with errors", "without errors", "without load samples"])
 def findings(request, tmp_path_factory) -> dict:
     """The findings of a small simulated incident, every stage run for real.
 
-    The second incident has no error at all: every section must still say something.
+    The second incident has no error at all, the third errors but no concurrency sample (the
+    monitor table is empty): every section must still say something.
     """
     import dataclasses
 
@@ -39,8 +40,14 @@ def findings(request, tmp_path_factory) -> dict:
     settings = pipeline.Settings(cache_dir=root / "cache", stats_cache=False, workers=1)
     incident = pipeline.load_directory(directory, settings)
     run = build_params(busiest_webinar(incident), directory, output_dir=root / "out")
+    if request.param == "without load samples":
+        incident = dataclasses.replace(incident, concurrency=incident.concurrency.iloc[0:0])
     analysis = pipeline.analyse(incident, run, settings)
-    assert bool(analysis.findings["error_classes"]) == (request.param == "with errors")
+    assert bool(analysis.findings["error_classes"]) == (request.param != "without errors")
+    if request.param == "without load samples":
+        assert analysis.statistics is None and analysis.findings["verdicts"] == []
+        codes = {issue["code"] for issue in analysis.findings["data_quality"]}
+        assert "no_concurrency_samples" in codes
     return analysis
 
 

@@ -132,7 +132,9 @@ def test_a_browser_failure_is_one_line_and_the_html_stays(monkeypatch, tmp_path)
 
 def test_titles_reach_the_terminal_without_control_characters(monkeypatch, capsys, tmp_path):
     title = "\x1b[2J\x1b[31mowned\x07 웨비나"
-    monkeypatch.setattr(report, "list_webinars", lambda *_: {DEFAULT_WEBINAR_ID: title})
+    monkeypatch.setattr(
+        report, "describe_incident", lambda *_: ({DEFAULT_WEBINAR_ID: title}, "Asia/Seoul")
+    )
 
     def fail(params, progress=True):
         raise ReportError(f"cell 3: ValueError: {title}")

@@ -64,8 +64,10 @@ def test_parameters_cell_is_tagged_and_its_defaults_validate():
         "webinar_id", "data_dir", "display_tz", "window_start", "window_end", "bucket", "lang",
         "seed", "output_dir", "plan_registrations",
     }  # fmt: skip
-    params = build_params(**values)
-    assert params.lang == "ko" and params.display_tz == "Asia/Seoul"
+    # Empty zone: the notebook shows times in the zone of the incident's own incident.json.
+    assert values["display_tz"] == ""
+    params = build_params(**{**values, "display_tz": "Europe/Berlin"})
+    assert params.lang == "ko" and params.display_tz == "Europe/Berlin"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

@@ -51,7 +51,8 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
             {
                 "key": v["error_class"],
                 "name": names.get(v["error_class"]),
-                "verdict": v["verdict"],
+                # as on page one: a verdict against load nobody measured is undecided
+                "verdict": "undecided" if v.get("measurement_caveat") else v["verdict"],
                 "count": counts.get(v["error_class"], 0),
             }
             for v in findings["verdicts"]
@@ -64,7 +65,7 @@ def render_listing(
 ) -> str:
     """Return the index page: a table of the webinars' rows, then the failed webinars."""
     t = text["listing"]
-    verdicts = text["causes"]["verdicts"]
+    verdicts = {**text["overview"]["cause_names"], **text["causes"]["verdicts"]}
     lines = [
         "<!DOCTYPE html>",
         f'<html lang="{_e(text["lang"])}">',

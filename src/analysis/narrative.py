@@ -470,7 +470,9 @@ def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
     }
     try:
         return escape(templates[key].format(**fields))
-    except (KeyError, ValueError, IndexError):
+    except (KeyError, ValueError, IndexError, TypeError):
+        # A field the template formats as a number is missing (None) here: the English
+        # sentence, written with the values as they are, is shown instead.
         return escape(item[key])
 
 

@@ -197,8 +197,13 @@ def cached_statistics(
 def run_statistics(
     tl: timeline.Timeline, params: ReportParams, settings: Settings | None = None
 ) -> stats.WebinarStatistics | None:
-    """Statistics of every error class of the timeline (None when it has none)."""
-    if not tl.frames:
+    """Statistics of every error class of the timeline.
+
+    None when there is nothing to test: no error class, or no concurrency sample of the webinar.
+    """
+    if not tl.frames or tl.samples.empty:
+        # No error class, or no load series at all (the webinar's monitor sent no sample): no
+        # model of errors against load can be fitted; the audit says why (no_concurrency_samples).
         return None
     settings = read_settings() if settings is None else settings
     cache = settings.cache_dir / "stats" if settings.stats_cache else None

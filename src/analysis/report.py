@@ -164,10 +164,17 @@ def has_report_font(lang: str) -> bool:
 
 def list_webinars(data_dir: Path, cache_dir: Path | None = None) -> dict[str, str]:
     """Return the webinars of an incident directory, id -> title, through ingest."""
+    return describe_incident(data_dir, cache_dir)[0]
+
+
+def describe_incident(data_dir: Path, cache_dir: Path | None = None) -> tuple[dict[str, str], str]:
+    """Return the webinars (id -> title) and the display zone of an incident directory."""
     from analysis.ingest import load_incident
 
-    table = load_incident(data_dir, cache_dir=cache_dir).webinars
-    return {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
+    incident = load_incident(data_dir, cache_dir=cache_dir)
+    table = incident.webinars
+    webinars = {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
+    return webinars, incident.display_tz
 
 
 def kernel_environment() -> dict[str, str]:
@@ -467,13 +474,16 @@ def main(argv: Iterable[str] | None = None) -> int:
     data_dir = build_params(
         DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
     ).data_dir
+    # Times are shown in the zone the incident's own incident.json names.
+    webinars, display_tz = describe_incident(data_dir, settings.cache_dir)
     params = build_params(
         args.webinar,
         data_dir,
+        display_tz=display_tz,
         lang=args.lang,
         formats=args.formats,
         output_dir=args.out,
-        known_webinars=list_webinars(data_dir, settings.cache_dir),
+        known_webinars=webinars,
         reports_dir=settings.reports_dir,
         plan_registrations=args.registrations,
     )
@@ -495,7 +505,7 @@ def main_all(argv: Iterable[str] | None = None) -> int:
 
     settings = pipeline.read_settings()
     first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
-    webinars = list_webinars(first.data_dir, settings.cache_dir)
+    webinars, display_tz = describe_incident(first.data_dir, settings.cache_dir)
     failures: dict[str, str] = {}
     done: list[str] = []
     outputs: dict[str, Path] = {}
@@ -506,6 +516,7 @@ def main_all(argv: Iterable[str] | None = None) -> int:
             params = build_params(
                 wid,
                 first.data_dir,
+                display_tz=display_tz,
                 lang=args.lang,
                 formats=args.formats,
                 output_dir=out,

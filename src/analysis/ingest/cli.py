@@ -40,10 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         "--no-cache", action="store_true", help="parse even if a cache exists; write none"
     )
     parser.add_argument(
-        "--cache-dir", default=None, help="parent of the Parquet cache (default data/interim)"
+        "--cache-dir",
+        default=None,
+        help="parent of the Parquet cache (default: $EVENTLIVE_CACHE_DIR, else data/interim)",
     )
     args = parser.parse_args(argv)
-    incident = load_incident(args.data, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    cache_dir = args.cache_dir
+    if cache_dir is None:
+        # The same cache as make report's (pipeline.read_settings is the one reader of the
+        # environment), so a check never writes into the repository when the caller said not to.
+        from analysis.pipeline import read_settings
+
+        cache_dir = read_settings().cache_dir
+    incident = load_incident(args.data, cache_dir=cache_dir, use_cache=not args.no_cache)
     # Names, file names and reasons come from the data: never let them drive the terminal.
     print(
         terminal_text(
