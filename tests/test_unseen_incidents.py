@@ -142,11 +142,6 @@ def test_the_report_cli_shows_times_in_the_incident_s_own_zone(written, monkeypa
     assert seen[0].display_tz == "Europe/Berlin"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: findings.ACTION_ITEMS and findings.summarize_impact name the shipped"
-    " incident's classes and endpoints on every incident",
-)
 @pytest.mark.parametrize("name", FAST_CASES)
 def test_no_shipped_incident_names_in_findings_of_another_incident(analysed, name):
     incident, analysis = analysed[name]
