@@ -63,3 +63,21 @@ def test_every_section_and_figure_renders_in_every_locale(findings, lang):
     for name in ("concurrency", "heatmap", "lag", "dose"):
         png = plots.figure_png(narrative.build_figure(name, findings, text))
         assert png.startswith(b"\x89PNG"), f"{lang}: figure {name}"
+
+
+def test_page_one_says_what_the_data_shows_and_nothing_it_does_not(findings, request):
+    """Page one of a quiet incident says no error was logged; without a load series it states
+    no peak, no burst minutes and no 'too few errors' (the verdicts were never computed)."""
+    page = narrative.render_overview(findings.findings, narrative.load_locale("en"))
+    case = request.node.callspec.params["findings"]
+    if case == "without errors":
+        assert "no errors were logged" in page
+        assert "0 errors of 0 kinds" not in page and "in bursts" not in page
+    else:
+        assert "no errors were logged" not in page
+    if case == "without load samples":
+        assert "recorded no sample" in page and "peaked at" not in page
+        assert "in bursts" not in page and "Too few errors to judge" not in page
+        assert "Undecided" in page
+    else:
+        assert "peaked at" in page

@@ -13,6 +13,7 @@ def cls(key, count, last="2026-01-01T10:30:00Z"):
 
 def findings() -> dict:
     return {
+        "statistics": {"classes": {}},
         "audience": {"unique_users": 50, "registrations": 70, "peak": 90, "peak_ts": "t"},
         "impact": {
             "affected_users": 10,
@@ -82,6 +83,15 @@ def test_people_minutes_and_silences():
     assert got["minutes"]["in_bursts"] == 7  # 10:00-10:06 and 10:30
     assert got["minutes"]["silences"][0]["minutes"] == 12
     assert got["errors"] == {"total": 60, "classes": 4}
+
+
+def test_without_statistics_bursts_are_unknown_and_classes_undecided():
+    # No load series: the statistics did not run, so neither bursts nor verdicts exist.
+    doc = findings() | {"statistics": {}, "verdicts": [], "capacity": [], "bursts": []}
+    got = overview.build_overview(doc)
+    assert got["minutes"]["in_bursts"] is None
+    assert [g["kind"] for g in got["causes"]] == ["undecided"]
+    assert got["causes"][0]["errors"] == 60
 
 
 def test_causes_capacity_first_and_caveated_verdicts_undecided():

@@ -743,32 +743,46 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     tz, zn = _tz(findings)
     start, end = rep["window"]["start"], rep["window"]["end"]
     parts = [f"## {text['headings']['summary']}"]
-    parts.append(
-        t["what"].format(
-            day=pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d"),
-            start=local_time(start, tz),
-            end=local_time(end, tz),
-            tz=zn,
-            title=escape(rep["title"]),
-            people=fmt_number(people["audience"]),
-            registrations=fmt_number(people["registrations"]),
-            errors=fmt_number(o["errors"]["total"]),
-            classes=o["errors"]["classes"],
-            minutes=fmt_number(minutes["error_period"]),
-            first=local_time(minutes["first_error"], tz, text=text),
-            last=local_time(minutes["last_error"], tz, text=text),
+    quiet = not o["errors"]["total"]
+    what = t["what_quiet" if quiet else "what"].format(
+        day=pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d"),
+        start=local_time(start, tz),
+        end=local_time(end, tz),
+        tz=zn,
+        title=escape(rep["title"]),
+        people=fmt_number(people["audience"]),
+        registrations=fmt_number(people["registrations"]),
+        errors=fmt_number(o["errors"]["total"]),
+        classes=o["errors"]["classes"],
+        minutes=fmt_number(minutes["error_period"]),
+        first=local_time(minutes["first_error"], tz, text=text),
+        last=local_time(minutes["last_error"], tz, text=text),
+    )
+    # Without a single monitor sample there is no peak to state, only that load is unknown.
+    if people["peak_sessions"] is None:
+        what += " " + t["no_peak"]
+    else:
+        what += " " + t["peak"].format(
             peak=fmt_number(people["peak_sessions"]),
             peak_at=local_time(people["peak_at"], tz, text=text),
         )
-    )
-    impact = t["impact"].format(
-        affected=fmt_number(people["affected"]),
-        people=fmt_number(people["audience"]),
-        share=_share(people["affected_share"]),
-        failed=fmt_number(people["failed_requests"]),
-        burst_minutes=fmt_number(minutes["in_bursts"]),
-        minutes=fmt_number(minutes["error_period"]),
-    )
+    parts.append(what)
+    if quiet:
+        impact = t["impact_quiet"]
+    else:
+        impact = t["impact"].format(
+            affected=fmt_number(people["affected"]),
+            people=fmt_number(people["audience"]),
+            share=_share(people["affected_share"]),
+            failed=fmt_number(people["failed_requests"]),
+        )
+    # Bursts come from the statistics; when they were not computed (no load series) the
+    # page says nothing about them rather than "0 minutes".
+    if not quiet and minutes["in_bursts"] is not None:
+        impact += " " + t["impact_bursts"].format(
+            burst_minutes=fmt_number(minutes["in_bursts"]),
+            minutes=fmt_number(minutes["error_period"]),
+        )
     if minutes["silences"]:
         s = minutes["silences"][0]
         impact += " " + t["silence"].format(

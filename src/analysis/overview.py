@@ -62,7 +62,8 @@ def summarize_minutes(findings: Mapping) -> dict:
         "first_error": impact.get("first_error"),
         "last_error": impact.get("last_error"),
         "error_period": impact.get("error_period_minutes"),
-        "in_bursts": union_minutes(bursts),
+        # None when the statistics (which find the bursts) did not run, e.g. no load series.
+        "in_bursts": union_minutes(bursts) if findings.get("statistics") else None,
         "silences": silences,
     }
 
@@ -71,7 +72,8 @@ def group_causes(findings: Mapping) -> list[dict]:
     """Error classes grouped by what drove them, largest first inside each group.
 
     A verdict with a measurement caveat (most errors where load was not observed) goes to
-    ``undecided`` whatever its label; so does any verdict label this module does not know.
+    ``undecided`` whatever its label; so does any verdict label this module does not know,
+    and a class without a verdict (the statistics did not run, e.g. no load series).
     """
     verdicts = {v["error_class"]: v for v in findings.get("verdicts", [])}
     caps = {c["error_class"]: c for c in findings.get("capacity", [])}
@@ -80,7 +82,7 @@ def group_causes(findings: Mapping) -> list[dict]:
         if not cls["count"]:
             continue
         v = verdicts.get(cls["key"], {})
-        kind = v.get("verdict", "insufficient")
+        kind = v.get("verdict", "undecided")
         if v.get("measurement_caveat") or kind not in CAUSE_ORDER:
             kind = "undecided"
         entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
