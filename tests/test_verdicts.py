@@ -7,9 +7,6 @@ benchmarks/bench_verdicts.py (the full counts run in ``make bench``).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,11 +14,7 @@ import pytest
 from analysis import stats
 from analysis.exceptions import StatsError
 from analysis.simulate import sessions
-
-_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_verdicts.py"
-_spec = importlib.util.spec_from_file_location("bench_verdicts", _BENCH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from analysis.simulate import verdict_study as bench
 
 
 def _test(p, p_cox):

@@ -1,0 +1,254 @@
+"""The verdict study on the per-session generator: run incidents, tabulate truth x verdict.
+
+Shared by ``benchmarks/bench_verdicts.py`` (full counts) and the reduced-count tests, so no test
+loads benchmark code. Ground truth is read only here, never by :mod:`analysis.stats`. The
+targets and their rationale are in ``docs/verdicts.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+
+import numpy as np
+
+from analysis import stats
+from analysis.simulate import sessions
+
+LABELS = stats.VERDICT_LABELS
+TRUTHS = (stats.CAPACITY, stats.TRAFFIC, stats.UNRELATED)
+FULL = {"incidents": 200, "n_boot": 99}
+QUICK = {"incidents": 12, "n_boot": 49}
+#: Every fifth incident is a null incident (nothing linked to load).
+NULL_EVERY = 5
+
+
+def run_incident(args: tuple) -> list[dict]:
+    """All classes of one incident: truth, verdict, threshold and the no-link tests' p-values."""
+    family, index, n_boot = args
+    rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
+    null = index % NULL_EVERY == NULL_EVERY - 1
+    inc = sessions.simulate_session_incident(family, rng, null=null)
+    rows = []
+    for name in sorted(inc.classes):
+        frame = inc.class_frame(name)
+        truth = inc.truth["classes"][name]
+        res = stats.analyse_class(frame, seed=int(rng.integers(2**31)), n_boot=n_boot)
+        row = {
+            "family": family,
+            "index": index,
+            "null_incident": null,
+            "mechanism": name,
+            "truth": truth["verdict"],
+            "label": res.verdict.label,
+            "errors": res.total_errors,
+        }
+        if truth["verdict"] == "capacity":
+            lo, hi = truth["k_range"]
+            row.update(
+                k_true=truth["k"],
+                k_true_low=lo,
+                k_true_high=hi,
+                lag_true=truth["lag"],
+                above=truth["minutes_above_k"],
+            )
+        fit = res.threshold
+        if fit is not None:
+            row.update(
+                k=fit.k,
+                k_low=fit.k_low,
+                k_high=fit.k_high,
+                lag=fit.lag_minutes,
+                lag_low=fit.lag_low,
+                lag_high=fit.lag_high,
+                weak=fit.weakly_identified,
+            )
+        if res.cross_correlation is not None:
+            row["p_ccf"] = res.cross_correlation.load_leads_p_value
+        if res.load_coefficient is not None:
+            row["p_count"] = res.load_coefficient.p_value
+        if res.coincidence is not None:
+            row["p_eca"] = res.coincidence.precursor_p_value
+        rows.append(row)
+    return rows
+
+
+def map_jobs(func, jobs, workers):
+    """Run ``func`` over ``jobs``: serially, or on a fork pool (order kept) when workers > 1."""
+    if workers <= 1:
+        return [func(j) for j in jobs]
+    with mp.get_context("fork").Pool(workers) as pool:
+        return pool.map(func, jobs, chunksize=1)
+
+
+def _rate(hits: int, n: int) -> tuple[float, float]:
+    p = hits / n if n else float("nan")
+    return p, math.sqrt(p * (1 - p) / n) if n else float("nan")
+
+
+def confusion(rows: list[dict]) -> dict:
+    """{truth: {label: count}} over the rows."""
+    out = {t: dict.fromkeys(LABELS, 0) for t in TRUTHS}
+    for r in rows:
+        out[r["truth"]][r["label"]] += 1
+    return out
+
+
+def format_confusion(family: str, rows: list[dict]) -> str:
+    """Markdown confusion matrix of one family (shares of each truth row, with N)."""
+    table = confusion(rows)
+    head = f"\n### {family}\n\n| truth \\ verdict | N | " + " | ".join(LABELS) + " |\n"
+    head += "|---|---|" + "---|" * len(LABELS) + "\n"
+    body = ""
+    for t in TRUTHS:
+        n = sum(table[t].values())
+        cells = " | ".join(f"{table[t][lab] / n:.3f}" if n else "-" for lab in LABELS)
+        body += f"| {t} | {n} | {cells} |\n"
+    return head + body
+
+
+def covers(row: dict) -> bool:
+    """Whether the K interval meets the true K (a range for Realtime classes, see generator)."""
+    return row["k_low"] <= row["k_true_high"] and row["k_high"] >= row["k_true_low"]
+
+
+def within_10(row: dict) -> bool:
+    """Whether K-hat lies within 10% of the true K (of the nearest end of a true range)."""
+    lo, hi = row["k_true_low"], row["k_true_high"]
+    nearest = min(max(row["k"], lo), hi)
+    return abs(row["k"] - nearest) <= 0.1 * nearest
+
+
+def target_rows(family: str, rows: list[dict]) -> list[dict]:
+    """Every target of issue 12 measured on one family's rows."""
+    out = []
+
+    def add(criterion, hits, n, target, ok):
+        rate, se = _rate(hits, n)
+        out.append(
+            {
+                "family": family,
+                "criterion": criterion,
+                "n": n,
+                "rate": rate,
+                "mc_se": se,
+                "target": target,
+                "pass": (ok(rate) if n else None),
+            }
+        )
+
+    cap = [r for r in rows if r["truth"] == "capacity" and r.get("above", 0) >= 15]
+    add(
+        "capacity -> capacity-driven (>= 15 lagged min above K)",
+        sum(r["label"] == stats.CAPACITY for r in cap),
+        len(cap),
+        ">= 0.90",
+        lambda p: p >= 0.90,
+    )
+    flat = [r for r in rows if r["mechanism"] in ("bug_flat", "registration")]
+    add(
+        "flat-rate bug -> traffic-proportional",
+        sum(r["label"] == stats.TRAFFIC for r in flat),
+        len(flat),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    retry = [r for r in rows if r["mechanism"] == "bug_retry"]
+    add(
+        "bursty bug (retry loops) -> traffic-proportional (info)",
+        sum(r["label"] == stats.TRAFFIC for r in retry),
+        len(retry),
+        "(info)",
+        lambda p: True,
+    )
+    unrel = [r for r in rows if r["truth"] == "unrelated"]
+    add(
+        "independent of load -> unrelated",
+        sum(r["label"] == stats.UNRELATED for r in unrel),
+        len(unrel),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    for mech in ("client_burst", "background_job", "outage_episodes"):
+        sel = [r for r in rows if r["mechanism"] == mech]
+        add(
+            f"  {mech} -> unrelated (info)",
+            sum(r["label"] == stats.UNRELATED for r in sel),
+            len(sel),
+            "(info)",
+            lambda p: True,
+        )
+    for t in TRUTHS:
+        sel = [r for r in rows if r["truth"] == t]
+        add(
+            f"undetermined among truth {t}",
+            sum(r["label"] == stats.UNDETERMINED for r in sel),
+            len(sel),
+            "<= 0.10",
+            lambda p: p <= 0.10,
+        )
+    non_cap = [r for r in rows if r["truth"] != "capacity"]
+    add(
+        "false capacity among non-capacity (bursty bugs, client bursts incl.)",
+        sum(r["label"] == stats.CAPACITY for r in non_cap),
+        len(non_cap),
+        "<= 0.05",
+        lambda p: p <= 0.05,
+    )
+    for mech in ("bug_retry", "client_burst"):
+        sel = [r for r in rows if r["mechanism"] == mech]
+        add(
+            f"  false capacity, {mech} (info)",
+            sum(r["label"] == stats.CAPACITY for r in sel),
+            len(sel),
+            "(info)",
+            lambda p: True,
+        )
+    for key, name in (("p_ccf", "CCF load leads"), ("p_count", "count model"), ("p_eca", "ECA")):
+        ps = [r[key] for r in unrel if r.get(key) is not None]
+        add(
+            f"shift-calibrated {name}: FPR on load-independent classes",
+            sum(p <= 0.05 for p in ps),
+            len(ps),
+            "<= 0.07",
+            lambda p: p <= 0.07,
+        )
+    fits = [r for r in rows if r["truth"] == "capacity" and "k" in r]
+    add(
+        "K interval covers the true K (Realtime: meets its range)",
+        sum(covers(r) for r in fits),
+        len(fits),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    strong = [r for r in fits if not r["weak"]]
+    add(
+        "K within +-10% among well identified",
+        sum(within_10(r) for r in strong),
+        len(strong),
+        ">= 0.90",
+        lambda p: p >= 0.90,
+    )
+    add("  share well identified (info)", len(strong), len(fits), "(info)", lambda p: True)
+    add(
+        "lag within +-1 min (all capacity fits)",
+        sum(abs(r["lag"] - r["lag_true"]) <= 1 for r in fits),
+        len(fits),
+        ">= 0.85",
+        lambda p: p >= 0.85,
+    )
+    add(
+        "  lag within +-1 min among well identified (info)",
+        sum(abs(r["lag"] - r["lag_true"]) <= 1 for r in strong),
+        len(strong),
+        "(info)",
+        lambda p: True,
+    )
+    add(
+        "  lag range covers the true lag (info)",
+        sum(r["lag_low"] <= r["lag_true"] <= r["lag_high"] for r in fits),
+        len(fits),
+        "(info)",
+        lambda p: True,
+    )
+    return out
