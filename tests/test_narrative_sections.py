@@ -81,3 +81,12 @@ def test_page_one_says_what_the_data_shows_and_nothing_it_does_not(findings, req
         assert "Undecided" in page
     else:
         assert "peaked at" in page
+
+
+def test_no_original_report_is_invoked_where_the_incident_lists_none(findings):
+    doc = findings.findings
+    if doc.get("claims"):
+        pytest.skip("this incident lists claims of an earlier write-up")
+    text = narrative.load_locale("en")
+    pages = "\n".join(render(doc, text) for render in narrative.SECTIONS.values())
+    assert "original report" not in pages
