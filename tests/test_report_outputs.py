@@ -44,8 +44,8 @@ def _fork(out: Path, tag: str, pause: float = PAUSE) -> int:
     return pid
 
 
-def _run(out: Path, tag: str) -> None:
-    assert os.waitstatus_to_exitcode(os.waitpid(_fork(out, tag, 0.0), 0)[1]) == 0
+def _run(out: Path, tag: str, pause: float = 0.0) -> None:
+    assert os.waitstatus_to_exitcode(os.waitpid(_fork(out, tag, pause), 0)[1]) == 0
 
 
 def _tag_of(out: Path) -> str | None:
@@ -79,13 +79,17 @@ def _leftovers(out: Path) -> list[str]:
 
 def _kill_at_random_points(out: Path, runs: int, seed: int) -> None:
     rng = random.Random(seed)
+    began = time.monotonic()
+    _run(out, f"timed-{seed}", PAUSE)
+    span = time.monotonic() - began
     previous = _tag_of(out)
     kept = published = 0
     for i in range(runs):
         tag = f"run-{seed}-{i}"
         pid = _fork(out, tag)
-        # Six pauses of writing, then the exports' and the publication's own time.
-        time.sleep(rng.uniform(0, 8 * PAUSE))
+        # Anywhere from the start to well past the end of an unkilled run (timed above, so a
+        # loaded machine stretches the window with the run).
+        time.sleep(rng.uniform(0, 1.5 * span))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         now = _tag_of(out)
