@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -222,3 +223,42 @@ def test_a_csv_cell_beyond_the_csv_module_default_reads(tmp_path):
     inc = ingest.load_incident(root, use_cache=False)
     assert inc.db_errors["query"].iloc[0] == query
     assert inc.db_errors["sql_state"].iloc[0] == "57014"
+
+
+def _kill_checks(root: Path, cache_dir: Path, kills: int, seed: int) -> None:
+    """SIGKILL ``make check``'s program at random points; after each kill, every visible cache
+    slot must be complete (a reader sees the previous run's tables or the new run's, never a
+    half-written slot)."""
+    import random
+    import time
+
+    cmd = [sys.executable, "-m", "analysis", "check", "--data", str(root)]
+    cmd += ["--cache-dir", str(cache_dir)]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)
+    full = time.perf_counter() - start  # an unkilled run, timed on this machine now
+    shutil.rmtree(cache_dir)
+    rng = random.Random(seed)
+    for _ in range(kills):
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, full))
+        proc.kill()
+        proc.wait()
+        visible = []  # a run killed before it made the cache directory left nothing
+        if cache_dir.exists():
+            visible = [p for p in cache_dir.iterdir() if not p.name.startswith(".")]
+        for slot in visible:
+            assert cache.read_cache(slot) is not None, f"incomplete slot {slot.name}"
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    slots = [p for p in cache_dir.iterdir() if not p.name.startswith(".")]
+    assert len(slots) == 1 and cache.read_cache(slots[0]) is not None
+
+
+def test_checks_killed_at_random_points_leave_only_complete_caches(built, tmp_path):
+    _kill_checks(built("plain"), tmp_path / "cache", kills=4, seed=1)
+
+
+@pytest.mark.slow
+def test_twenty_killed_checks_leave_only_complete_caches(built, tmp_path):
+    _kill_checks(built("plain"), tmp_path / "cache", kills=20, seed=2)
