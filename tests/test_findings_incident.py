@@ -99,3 +99,13 @@ def test_the_same_inputs_give_the_same_bytes(
     # A fresh statistics cache: the second document is computed again, not read back.
     again = pipeline.analyse(small_incident, small_params, pipeline.Settings(cache_dir=tmp_path))
     assert findings.dump_findings(again.findings) == findings.dump_findings(small_analysis.findings)
+
+
+def test_a_rate_per_request_only_where_errors_are_failed_requests(small_analysis):
+    classes = small_analysis.findings["error_classes"]
+    assert {c["source"] for c in classes} >= {"db_errors", "realtime_events"}
+    for c in classes:
+        if c["source"] == "realtime_events":
+            assert c["rate"] is None, c["key"]  # log lines, not failed requests
+        elif c["requests"]:
+            assert c["rate"] == c["count"] / c["requests"], c["key"]

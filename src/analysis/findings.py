@@ -216,7 +216,10 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 "requests": requests,
                 # Raw rows aggregated here, or the log-store query that aggregated them.
                 "requests_source": frame.attrs.get("traffic_source"),
-                "rate": errors / requests if requests else None,
+                # A rate per request only where each error is a failed request (a database
+                # error answered by an HTTP error); a Realtime log line is not one, and its
+                # count over websocket upgrades can exceed 100 %.
+                "rate": errors / requests if requests and cls.source == "db_errors" else None,
                 "first": format_utc(cls.first_ts),
                 "last": format_utc(cls.last_ts),
                 "peak_minute": None if peak is None else format_utc(peak["minute"]),

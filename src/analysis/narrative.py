@@ -185,7 +185,10 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         rows.append(
             (
                 t["class_row"].format(label=class_name(findings, c["key"], text)),
-                t["class_value"].format(
+                # No rate where the errors are not failed requests (Realtime log lines).
+                fmt_number(c["count"])
+                if c["rate"] is None
+                else t["class_value"].format(
                     count=fmt_number(c["count"]),
                     rate=fmt_rate(c["rate"]),
                     endpoint=escape(c["endpoint"] or "—"),
@@ -558,6 +561,10 @@ def _evidence_text(ev: Mapping, text: Mapping) -> str:
         key = code(ev["error_class"])
         if not ev["present"]:
             return e["class_missing"].format(key=key)
+        if ev["rate"] is None:
+            return e["class_count"].format(
+                key=key, count=fmt_number(ev["count"]), verdict=names[ev["verdict"]]
+            )
         return e["class"].format(
             key=key,
             count=fmt_number(ev["count"]),
