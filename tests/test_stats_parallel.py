@@ -114,6 +114,7 @@ def test_a_bad_worker_count_is_a_one_line_error(value):
 
 def test_vectorised_pelt_finds_ruptures_breakpoints():
     import ruptures  # dev extra: the reference, so this test can never be skipped
+
     rng = np.random.default_rng(11)
     for _ in range(12):
         n = int(rng.integers(17, 150))
