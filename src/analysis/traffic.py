@@ -23,15 +23,16 @@ import weakref
 import numpy as np
 import pandas as pd
 
-#: The table's columns, in order.
-TRAFFIC_COLUMNS = (
-    "minute",
-    "endpoint",
-    "status_class",
-    "requests",
-    "max_origin_time_ms",
-    "p95_origin_time_ms",
-)
+#: The table's columns, in order, with their dtypes.
+TRAFFIC_DTYPES = {
+    "minute": "datetime64[ns, UTC]",
+    "endpoint": "string",
+    "status_class": "int64",
+    "requests": "int64",
+    "max_origin_time_ms": "float64",
+    "p95_origin_time_ms": "float64",
+}
+TRAFFIC_COLUMNS = tuple(TRAFFIC_DTYPES)
 #: ``attrs['source']`` of a table aggregated here from raw edge rows.
 RAW_SOURCE = "raw edge rows, aggregated per minute locally"
 #: ``attrs['source']`` of the hybrid fetch's table: the log store aggregated it with this query
@@ -44,16 +45,7 @@ _MINUTE = pd.Timedelta(1, "min")
 
 def empty_traffic(source: str = RAW_SOURCE) -> pd.DataFrame:
     """Return a traffic table without rows (the right dtypes)."""
-    out = pd.DataFrame(
-        {
-            "minute": pd.Series([], dtype="datetime64[ns, UTC]"),
-            "endpoint": pd.Series([], dtype="string"),
-            "status_class": pd.Series([], dtype="int64"),
-            "requests": pd.Series([], dtype="int64"),
-            "max_origin_time_ms": pd.Series([], dtype="float64"),
-            "p95_origin_time_ms": pd.Series([], dtype="float64"),
-        }
-    )
+    out = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in TRAFFIC_DTYPES.items()})
     out.attrs["source"] = source
     return out
 

@@ -26,6 +26,7 @@ import pandas as pd
 from analysis.exceptions import IngestError
 from analysis.ingest.canonical import endpoint_of
 from analysis.ingest.files import gunzip, read_bytes
+from analysis.traffic import TRAFFIC_COLUMNS, TRAFFIC_DTYPES
 
 #: Page kinds -> the columns each row must carry.
 TRAFFIC_KINDS = {
@@ -40,15 +41,6 @@ TRAFFIC_KINDS = {
     "edge_users": ("minute", "users", "requests"),
     "realtime_minutes": ("minute", "samples", "max_connected", "connection_limit"),
 }
-#: The canonical per-minute traffic table (minute x endpoint x status class).
-TRAFFIC_COLUMNS = (
-    "minute",
-    "endpoint",
-    "status_class",
-    "requests",
-    "max_origin_time_ms",
-    "p95_origin_time_ms",
-)
 SHAPE = "log-store aggregate"
 
 
@@ -195,19 +187,9 @@ def traffic_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
     largest, ``p95_origin_time_ms`` the largest of their p95s (an upper bound of the merged
     p95, which the aggregates cannot give exactly). Sorted by minute, endpoint, status class.
     """
-    empty = pd.DataFrame(
-        {
-            "minute": pd.Series([], dtype="datetime64[ns, UTC]"),
-            "endpoint": pd.Series([], dtype="string"),
-            "status_class": pd.Series([], dtype="int64"),
-            "requests": pd.Series([], dtype="int64"),
-            "max_origin_time_ms": pd.Series([], dtype="float64"),
-            "p95_origin_time_ms": pd.Series([], dtype="float64"),
-        }
-    )
     frames = [f for f in frames if len(f)]
     if not frames:
-        return empty
+        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in TRAFFIC_DTYPES.items()})
     rows = pd.concat(frames, ignore_index=True)
     paths = rows["path"].astype("string")
     uniques = paths.unique()
@@ -221,7 +203,7 @@ def traffic_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = grouped.reset_index()
     out["status_class"] = out["status_class"].astype("int64")
     out["requests"] = out["requests"].astype("int64")
-    return out[list(TRAFFIC_COLUMNS)].astype(empty.dtypes.to_dict())
+    return out[list(TRAFFIC_COLUMNS)].astype(TRAFFIC_DTYPES)
 
 
 def users_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
