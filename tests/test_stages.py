@@ -3,6 +3,8 @@ cache, and a Timeline that audit, stats and findings all read."""
 
 from __future__ import annotations
 
+import pkgutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +128,19 @@ def test_a_window_without_errors_has_no_statistics(tmp_path):
     assert pipeline.run_statistics(timeline, params) is None
     with pytest.raises(AttributeError):
         timeline.webinar_id = "x"  # frozen
+
+
+def test_statistics_cache_key_covers_every_stats_module(monkeypatch):
+    # A key over only some of the package's modules would reuse stale results silently.
+    hashed = {name for name, _ in pipeline.statistics_sources()}
+    modules = {f"{m.name}.py" for m in pkgutil.iter_modules(stats.__path__)}
+    assert modules | {"__init__.py"} <= hashed
+    loaded = [m for name, m in sys.modules.items() if name.startswith("analysis.stats.")]
+    assert loaded and {Path(m.__file__).name for m in loaded} <= hashed
+    frames = _frames(1)
+    base = pipeline.statistics_key(frames, 7)
+    sources = pipeline.statistics_sources()
+    for i, (name, code) in enumerate(sources):
+        edited = [*sources[:i], (name, code + b"\n# an edit\n"), *sources[i + 1 :]]
+        monkeypatch.setattr(pipeline, "statistics_sources", lambda edited=edited: edited)
+        assert pipeline.statistics_key(frames, 7) != base, name

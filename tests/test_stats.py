@@ -82,12 +82,12 @@ def test_hinge_grid_scoring_reaches_the_numerical_optimum(alpha):
     conc, req, err = _capacity_incident(seed=3, total=120, alpha=0.5)
     y, r = err.astype(float), np.maximum(req, 0.5).astype(float)
     hinge, ks, _ = stats.build_hinge_grid(conc, np.array([150.0, 200.0, 240.0]))
-    ll, b0, b1, _ = stats._fit_hinge_grid(y[None], r, hinge, np.array([alpha]))
+    ll, b0, b1, _ = stats.threshold._fit_hinge_grid(y[None], r, hinge, np.array([alpha]))
     for j in range(hinge.shape[0]):
 
         def negll(p, j=j):
             mu = r * (p[0] + p[1] * hinge[j])
-            return -stats._nb_kernel(y, mu, alpha) if np.all(mu > 0) else np.inf
+            return -stats.countmodels._nb_kernel(y, mu, alpha) if np.all(mu > 0) else np.inf
 
         best = min(
             (
@@ -161,14 +161,14 @@ def test_sequential_bootstrap_gives_the_full_runs_decision(total):
     conc, req, _ = _capacity_incident(seed=4)
     bug = minutes.simulate_bug_errors(req, np.random.default_rng(total), total=total)
     r = np.maximum(req, 0.5).astype(float)
-    hinge = stats._test_grid(conc)[0]
-    observed = float(stats._sup_lr(bug[None].astype(float), r, hinge)[0])
+    hinge = stats.threshold._test_grid(conc)[0]
+    observed = float(stats.threshold._sup_lr(bug[None].astype(float), r, hinge)[0])
     mu = r * bug.sum() / r.sum()
 
     def p_value(stop_after):
         rng = np.random.default_rng(7)
         draw = lambda s: rng.poisson(np.broadcast_to(mu, (s, len(mu))))  # noqa: E731
-        return stats._bootstrap_p(observed, draw, r, hinge, 199, stop_after=stop_after)
+        return stats.threshold._bootstrap_p(observed, draw, r, hinge, 199, stop_after=stop_after)
 
     early, full = p_value(10), p_value(10**9)
     assert (early <= 0.05) == (full <= 0.05)
@@ -205,8 +205,8 @@ def test_bursty_capacity_call_carries_the_cox_null_p_value():
 
 
 def test_shift_p_value_is_rank_among_all_shifts():
-    assert stats._shift_p(np.array([5.0, 1.0, 2.0, 3.0])) == 0.25
-    assert stats._shift_p(np.array([1.0, 5.0, 2.0, 3.0])) == 1.0
+    assert stats.association._shift_p(np.array([5.0, 1.0, 2.0, 3.0])) == 0.25
+    assert stats.association._shift_p(np.array([1.0, 5.0, 2.0, 3.0])) == 1.0
 
 
 def test_ccf_finds_a_lagged_link_in_the_right_direction():

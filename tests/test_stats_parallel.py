@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import pipeline, stats
-from analysis.exceptions import ParameterError
+from analysis.exceptions import ParameterError, StatsError
 
 
 def _frame(seed: int, capacity: bool) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def test_workers_do_not_change_the_statistics():
 def test_a_worker_error_names_its_class():
     bad = _frame(1, True)
     bad.loc[3, "errors"] = -1
-    with pytest.raises(stats.StatsError, match="error class 'bad'.*row 3"):
+    with pytest.raises(StatsError, match="error class 'bad'.*row 3"):
         stats.analyse_webinar({"ok": _frame(2, False), "bad": bad}, seed=1, n_boot=9, workers=2)
 
 
@@ -49,8 +49,8 @@ def test_hinge_grid_fit_keeps_its_numbers_when_halving_only_the_cells_that_fell(
     r = rng.poisson(40, 60).astype(float)
     y = rng.poisson(r * (0.02 + 0.001 * np.maximum(0, conc - 150)), (12, 60)).astype(float)
     hinge, _, _ = stats.build_hinge_grid(conc, np.linspace(20, 300, 30, endpoint=False))
-    alpha = stats._moment_alpha(y, (y.sum(-1) / r.sum())[:, None] * r)
-    got = stats._fit_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
+    alpha = stats.countmodels._moment_alpha(y, (y.sum(-1) / r.sum())[:, None] * r)
+    got = stats.threshold._fit_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
     want = _plain_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
     for a, b in zip(got, want, strict=True):
         assert np.array_equal(a, b)
@@ -66,7 +66,7 @@ def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
     b1 = np.maximum(excess / np.maximum(np.sum(rh * hinge * hinge, -1, keepdims=True), 1e-12), 0)
     b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1, keepdims=True), 1.0))
     mu = r * b0 + rh * b1
-    ll = stats._nb_kernel(yb, mu, a)
+    ll = stats.countmodels._nb_kernel(yb, mu, a)
     done = np.zeros(ll.shape, dtype=bool)
     for _ in range(iters):
         w = 1.0 / (mu * (1 + a * mu))
@@ -86,7 +86,7 @@ def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
         new0 = np.maximum(b0 + d0, b0 / 10)
         new1 = b1 + d1
         new_mu = r * new0 + rh * new1
-        new_ll = stats._nb_kernel(yb, new_mu, a)
+        new_ll = stats.countmodels._nb_kernel(yb, new_mu, a)
         for _ in range(6):
             bad = new_ll < ll - 1e-12
             if not bad.any():
@@ -94,7 +94,7 @@ def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
             new0 = np.where(bad[..., None], 0.5 * (new0 + b0), new0)
             new1 = np.where(bad[..., None], 0.5 * (new1 + b1), new1)
             new_mu = r * new0 + rh * new1
-            new_ll = np.where(bad, stats._nb_kernel(yb, new_mu, a), new_ll)
+            new_ll = np.where(bad, stats.countmodels._nb_kernel(yb, new_mu, a), new_ll)
         bad = new_ll < ll
         new0 = np.where(bad[..., None], b0, new0)
         new1 = np.where(bad[..., None], b1, new1)

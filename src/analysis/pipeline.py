@@ -134,11 +134,24 @@ def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
     return dataclasses.replace(tl, frames=frames)
 
 
+def statistics_sources() -> list[tuple[str, bytes]]:
+    """Return (file name, bytes) of every module of ``analysis.stats``, sorted by name.
+
+    The statistics cache key hashes them all: a key over only some of the package's modules
+    would let an edit of another one reuse results the new code would not give.
+    """
+    package = resources.files("analysis").joinpath("stats")
+    files = sorted((f for f in package.iterdir() if f.name.endswith(".py")), key=lambda f: f.name)
+    return [(f.name, f.read_bytes()) for f in files]
+
+
 def statistics_key(frames: Mapping[str, pd.DataFrame], seed: int, n_boot: int = N_BOOT) -> str:
     """Return the cache key of a statistics run: its inputs, seed, replicates and stats' code."""
     digest = hashlib.sha256()
     digest.update(f"{seed}:{n_boot}:".encode())
-    digest.update(resources.files("analysis").joinpath("stats.py").read_bytes())
+    for name, code in statistics_sources():
+        digest.update(f"{name}:{len(code)}:".encode())
+        digest.update(code)
     for key in sorted(frames):
         frame = frames[key]
         # Every column and the class's source reach the statistics (signals, samples).

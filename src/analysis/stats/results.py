@@ -1,0 +1,348 @@
+"""Frozen result objects of the statistics, the verdict labels and the statistics table."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis._util import jsonable
+
+
+class _ToDict:
+    """Mixin: ``to_dict()`` and ``from_dict()`` for frozen result dataclasses.
+
+    ``from_dict(to_dict(x))`` rebuilds the object from its JSON form (tuples from lists, nested
+    results from their dicts, NaN as None), which is how the statistics cache stores a result.
+    """
+
+    def to_dict(self) -> dict:
+        """Return the result as plain JSON-serialisable types."""
+        fields = dataclasses.fields(self)
+        return jsonable({f.name: _as_value(getattr(self, f.name)) for f in fields})
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Rebuild a result from its ``to_dict()`` form."""
+        hints = typing.get_type_hints(cls)
+        return cls(
+            **{f.name: _from_value(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)}
+        )
+
+
+def _as_value(value):
+    if isinstance(value, _ToDict):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _as_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_value(v) for v in value]
+    return value
+
+
+def _from_value(hint, value):
+    """Convert one JSON value back to the field type ``hint`` (results, tuples, dicts)."""
+    if value is None:
+        return None
+    options = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return _from_value(options[0], value) if len(options) == 1 else value
+    origin = typing.get_origin(hint) or hint
+    if isinstance(origin, type) and issubclass(origin, _ToDict):
+        return origin.from_dict(value)
+    if origin is tuple:
+        item = options[0] if options else None
+        return tuple(_from_value(item, v) if item else _tuples(v) for v in value)
+    if origin is dict and len(options) == 2:
+        return {k: _from_value(options[1], v) for k, v in value.items()}
+    return _tuples(value)
+
+
+def _tuples(value):
+    """Turn lists back into tuples, recursively (results keep sequences as tuples)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class ThresholdFit(_ToDict):
+    """Hinge model fitted by profile likelihood: K, the lag, their joint region, the rates.
+
+    ``k_low``/``k_high`` and ``lag_low``/``lag_high`` are the projections of the joint (K, lag)
+    region whose LR is within ``interval_lr_cut`` of the best cell; ``interval_reference`` says
+    how that cut was obtained.
+    """
+
+    k: float
+    k_low: float
+    k_high: float
+    interval_lr_cut: float
+    interval_reference: str
+    interval_at_grid_edge: bool
+    weakly_identified: bool
+    lag_minutes: int
+    lag_low: int
+    lag_high: int
+    b0_per_request: float
+    b1_per_request_per_viewer: float
+    family: str
+    alpha: float
+    converged: bool
+    loglik: float
+    k_grid: tuple
+    k_profile_lr: tuple
+    lag_profile_lr: tuple
+    limits_in_interval: tuple
+    nearest_limits: tuple
+
+
+@dataclass(frozen=True)
+class HingeTest(_ToDict):
+    """Sup-LR test of the hinge against a flat rate per request, parametric bootstrap."""
+
+    lr: float
+    p_value: float
+    n_boot: int
+    reference: str
+    null_alpha: float
+    p_value_bursty_null: float | None
+    bursty_null_phi: float | None
+
+
+@dataclass(frozen=True)
+class Elasticity(_ToDict):
+    """log E[y] = a + g log(requests), NB2 without offset, with two calibrated tests.
+
+    ``p_value_zero`` tests g = 0 (no link to traffic), ``p_value_one`` g = 1 (a flat rate per
+    request), each against replicates of its null with AR(1)-Cox noise fitted to the data (so
+    a class's own bursts do not reject it).
+    ``g_with_own_failures`` is the same fit with the class's own failing requests left in the
+    denominator, shown to make the effect of removing them visible.
+    """
+
+    g: float
+    se: float
+    alpha: float
+    converged: bool
+    p_value_zero: float | None
+    p_value_one: float | None
+    n_boot: int
+    g_with_own_failures: float | None
+
+
+#: The verdict labels, spelled once for stats, findings.json and the locales' keys: capacity-driven,
+#: traffic-proportional (a bug hit at a constant rate per request), unrelated to load,
+#: undetermined (the data cannot tell traffic-proportional from unrelated) and insufficient data
+#: (too few errors for any model).
+CAPACITY, TRAFFIC, UNRELATED, INSUFFICIENT = "capacity", "traffic", "unrelated", "insufficient"
+UNDETERMINED = "undetermined"
+VERDICT_LABELS = (CAPACITY, TRAFFIC, UNRELATED, UNDETERMINED, INSUFFICIENT)
+
+
+@dataclass(frozen=True)
+class Verdict(_ToDict):
+    """Capacity-driven, traffic-proportional, unrelated, undetermined or insufficient data.
+
+    ``label`` is one of :data:`VERDICT_LABELS`; ``reason`` gives the numbers that decided;
+    ``count_unit`` what was counted per minute.
+    """
+
+    label: str
+    reason: str
+    hinge_p_value: float | None
+    hinge_p_value_bursty_null: float | None
+    elasticity: float | None
+    p_value_zero: float | None
+    p_value_one: float | None
+    bursty: bool
+    residual_phi: float | None
+    caveat: str | None
+    count_unit: str = "errors"
+
+
+@dataclass(frozen=True)
+class CrossCorrelation(_ToDict):
+    """CCF of prewhitened series; r[k] = corr(load[t], errors[t+k]); k > 0: load leads."""
+
+    ar_order: int
+    ar_coefficients: tuple
+    lags: tuple
+    r: tuple
+    load_leads_max_abs_r: float
+    load_leads_lag: int
+    load_leads_p_value: float
+    errors_lead_max_abs_r: float
+    errors_lead_lag: int
+    errors_lead_p_value: float
+    n_shifts: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class LoadCoefficient(_ToDict):
+    """log E[errors_t] = a + d t + b z(c[t]), no offset; HAC z calibrated by circular shifts.
+
+    ``coefficient_by_lag`` / ``z_by_lag`` (lags 0..5, z(c[t-L])) are descriptive only.
+    """
+
+    coefficient_per_sd: float
+    z: float
+    p_value: float
+    coefficient_by_lag: tuple
+    z_by_lag: tuple
+    alpha: float
+    n_shifts: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class Coincidence(_ToDict):
+    """Event coincidence analysis of load spikes (A) and error peaks (B)."""
+
+    n_spikes: int
+    n_error_peaks: int
+    window_minutes: int
+    precursor_rate: float | None
+    precursor_p_value: float | None
+    trigger_rate: float | None
+    trigger_p_value: float | None
+    precursor_rate_by_lag: tuple
+    trigger_rate_by_lag: tuple
+    n_shifts: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class Burst(_ToDict):
+    """One burst of errors out of requests (batched Kleinberg state >= 1)."""
+
+    start: str
+    end: str
+    level: int
+    errors: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class ChangePoints(_ToDict):
+    """PELT (l2 on Anscombe-transformed errors, jump=1) over a penalty sweep."""
+
+    sigma2: float
+    penalties: tuple
+    breakpoints_by_penalty: tuple
+    stability: tuple
+
+
+@dataclass(frozen=True)
+class Spread(_ToDict):
+    """How a class spreads over one kind of source (users, clients or endpoints) per minute."""
+
+    source: str
+    max_per_minute: int
+    median_per_error_minute: float
+    source_minutes: int
+    errors_per_source_minute: float | None
+
+
+@dataclass(frozen=True)
+class Signals(_ToDict):
+    """What counts alone throw away: spread, denominator, latency, Realtime saturation.
+
+    ``latency_load_rho`` is Spearman's rho of the denominator's latency with concurrency,
+    ``latency_load_p_value`` its rank among all circular shifts; ``latency_ratio`` the median
+    latency in the minutes holding the top half of the class's errors over the other minutes.
+    Realtime fields compare ``connected`` with ``limit`` (billing metrics).
+    """
+
+    count_unit: str
+    denominator: str
+    own_failures_excluded: int
+    spread: tuple[Spread, ...]
+    latency_ratio: float | None
+    latency_load_rho: float | None
+    latency_load_p_value: float | None
+    realtime_peak_share_of_limit: float | None
+    realtime_saturated_minutes: int | None
+    realtime_errors_in_saturated_share: float | None
+
+
+@dataclass(frozen=True)
+class ClassResult(_ToDict):
+    """Everything the report shows for one error class."""
+
+    n_minutes: int
+    total_errors: int
+    total_requests: int
+    zero_request_minutes: int
+    verdict: Verdict
+    hinge_test: HingeTest | None
+    threshold: ThresholdFit | None
+    elasticity: Elasticity | None
+    cross_correlation: CrossCorrelation | None
+    load_coefficient: LoadCoefficient | None
+    coincidence: Coincidence | None
+    bursts: tuple[Burst, ...]
+    change_points: ChangePoints | None
+    seed: int
+    signals: Signals | None = None
+
+
+@dataclass(frozen=True)
+class WebinarStatistics(_ToDict):
+    """Every class's result for one webinar, with the settings that produced them.
+
+    Attributes
+    ----------
+    seed, n_boot, alpha_level
+        The webinar seed (each class derives its own), bootstrap replicates, test level.
+    supabase_limits
+        The published connection limits the thresholds are set beside (dicts).
+    classes
+        Error class key -> its :class:`ClassResult`, keys sorted.
+    """
+
+    seed: int
+    n_boot: int
+    alpha_level: float
+    supabase_limits: tuple
+    classes: dict[str, ClassResult]
+
+
+#: Columns of :func:`tabulate_statistics`, one row per class.
+STATISTICS_COLUMNS = (
+    "error_class", "errors", "requests", "verdict", "hinge_p", "hinge_p_bursty_null", "k",
+    "k_low", "k_high", "lag_minutes", "elasticity", "residual_phi",
+)  # fmt: skip
+
+
+def tabulate_statistics(statistics: WebinarStatistics | None) -> pd.DataFrame:
+    """Return one row per class: counts, verdict, hinge p-values, K with its interval, lag, g.
+
+    None (a window without error classes) gives the empty table with the same columns.
+    """
+    rows = []
+    for key, res in ({} if statistics is None else statistics.classes).items():
+        test, fit, v = res.hinge_test, res.threshold, res.verdict
+        rows.append(
+            (
+                key,
+                res.total_errors,
+                res.total_requests,
+                v.label,
+                None if test is None else test.p_value,
+                None if test is None else test.p_value_bursty_null,
+                None if fit is None else fit.k,
+                None if fit is None else fit.k_low,
+                None if fit is None else fit.k_high,
+                None if fit is None else fit.lag_minutes,
+                v.elasticity,
+                v.residual_phi,
+            )  # fmt: skip
+        )
+    return pd.DataFrame(rows, columns=list(STATISTICS_COLUMNS))

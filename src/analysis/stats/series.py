@@ -1,0 +1,164 @@
+"""The per-minute series the statistics read: validation, counts, exposure, lags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.exceptions import StatsError
+
+
+def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Return (errors, requests, concurrency, minute labels) from a per-minute frame.
+
+    Raises :class:`StatsError` naming the column and row of any missing, negative or
+    non-integer value.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise StatsError(f"per-minute frame: expected a pandas DataFrame, found {type(frame)}")
+    missing = [c for c in ("errors", "requests", "concurrency") if c not in frame.columns]
+    if missing:
+        raise StatsError(
+            f"per-minute frame: missing column(s) {missing}; expected minute, requests, errors, "
+            f"concurrency (docs/contract.md section 3), found {list(frame.columns)}"
+        )
+    out = []
+    for col in ("errors", "requests", "concurrency"):
+        values = pd.to_numeric(frame[col], errors="coerce").astype("float64").to_numpy()
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise StatsError(
+                f"per-minute frame, row {row}, column '{col}': expected a count >= 0, "
+                f"found {frame[col].iloc[row]}"
+            )
+        out.append(values)
+    if len(frame) < 17:
+        raise StatsError(f"per-minute frame: expected at least 17 minutes, found {len(frame)}")
+    if "minute" in frame.columns:
+        labels = [pd.Timestamp(m).isoformat() for m in frame["minute"]]
+    else:
+        labels = [str(i) for i in range(len(frame))]
+    return out[0], out[1], out[2], labels
+
+
+#: Optional per-minute columns of the class frame (docs/contract.md section 3) and what they are.
+SIGNAL_COLUMNS = {
+    "failed_requests": "the class's own failing requests among 'requests'",
+    "users": "distinct pseudonymised users with an error of the class",
+    "clients": "distinct clients with an error of the class",
+    "endpoints": "distinct endpoints with an error of the class",
+    "latency_ms": "median latency (origin_time) of the denominator's requests",
+    "rt_connected": "Realtime connected (billing metrics, max in the minute)",
+    "rt_limit": "Realtime connection limit (billing metrics)",
+}
+
+
+def extract_signals(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Return the optional signal columns present in ``frame`` as float arrays (NaN = unknown).
+
+    Raises :class:`StatsError` naming the column and row of a negative value.
+    """
+    out = {}
+    for col in SIGNAL_COLUMNS:
+        if col not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[col], errors="coerce").astype("float64").to_numpy()
+        if np.isnan(values).all():
+            continue
+        bad = values < 0
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise StatsError(
+                f"per-minute frame, row {row}, column '{col}': expected a value >= 0 "
+                f"({SIGNAL_COLUMNS[col]}), found {frame[col].iloc[row]}"
+            )
+        out[col] = values
+    return out
+
+
+def interpolate_unsampled(concurrency: np.ndarray, samples: np.ndarray | None) -> np.ndarray:
+    """Return concurrency with minutes that had no monitor sample interpolated linearly.
+
+    A minute without a sample carries the last reading forward, which on a steep ramp is
+    stale by the whole ramp's rise; the hinge would then put K below the truth. Interpolating
+    between the sampled minutes on either side is the unbiased guess for a smooth audience.
+    Minutes before the first or after the last sample keep their (carried) values.
+    """
+    c = np.asarray(concurrency, dtype=float)
+    if samples is None:
+        return c
+    seen = np.asarray(samples, dtype=float) > 0
+    if seen.sum() < 2 or seen.all():
+        return c
+    t = np.arange(len(c))
+    out = c.copy()
+    inside = (~seen) & (t > t[seen][0]) & (t < t[seen][-1])
+    out[inside] = np.interp(t[inside], t[seen], c[seen])
+    return out
+
+
+def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
+    """Return the per-minute series the verdict models, and its unit.
+
+    Affected users per minute when the frame has them (else clients): a capacity limit fails
+    many users at once, while a retry loop or a misbehaving client repeats one failure many
+    times; counting failing users keeps the second from posing as a surge. Users come first
+    because a log's client is often a software family (one value for thousands of browsers).
+    Minutes where the source is unknown (NaN) fall back to the error count. Without such
+    columns: errors.
+    """
+    y = np.asarray(errors, dtype=float)
+    for col, unit in (("users", "users with errors"), ("clients", "clients with errors")):
+        if col in signals:
+            units = signals[col]
+            return np.where(np.isnan(units), y, np.minimum(units, y)), unit
+    return y, "errors"
+
+
+def is_realtime_class(frame: pd.DataFrame) -> bool:
+    """Whether the frame's class is a Realtime one (from ``attrs``: source or class key)."""
+    attrs = frame.attrs
+    return bool(
+        attrs.get("source") == "realtime_events"
+        or str(attrs.get("error_class", "")).startswith("realtime:")
+    )
+
+
+def exposure_of(
+    requests: np.ndarray,
+    signals: dict,
+    viewers: np.ndarray | None = None,
+    counted: np.ndarray | None = None,
+) -> tuple[np.ndarray, str, int]:
+    """Return (denominator per minute, its description, own failures excluded).
+
+    The class's repeated failures are taken out of the denominator: a burst of N failing
+    requests from one user would otherwise add N requests and manufacture a rise of errors with
+    traffic. One request per failure counted in the numerator (``counted``: affected users or
+    clients per minute) stays in, because it is the request that was at risk; so a flat bug
+    without retries keeps all its requests, and a minute whose only requests failed still has
+    an exposure. Without ``counted`` every failing request leaves. For a Realtime class
+    (``viewers`` given) the units at risk are connections, not requests: a refused client
+    reconnects in a loop, so websocket requests grow with the errors themselves; the
+    denominator is then the concurrent viewers.
+    """
+    if viewers is not None:
+        return np.asarray(viewers, dtype=float), "concurrent viewers (a Realtime class)", 0
+    r = np.asarray(requests, dtype=float)
+    failed = signals.get("failed_requests")
+    if failed is None:
+        return r, "requests (the class's own failures could not be identified)", 0
+    failed = np.minimum(np.nan_to_num(failed), r)
+    if counted is not None:
+        failed = np.maximum(failed - np.asarray(counted, dtype=float), 0.0)
+    text = "requests without the class's repeated failing requests"
+    return r - failed, text, int(round(failed.sum()))
+
+
+def lag_padded(x: np.ndarray, lag: int) -> np.ndarray:
+    """Return x[t - lag], the first ``lag`` minutes padded with x[0] (no data before the window)."""
+    x = np.asarray(x, dtype=float)
+    if lag == 0:
+        return x
+    return np.concatenate([np.full(lag, x[0]), x[:-lag]])

@@ -1,0 +1,122 @@
+"""Every statistic of one error class, and of every class of a webinar (spread over processes)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from analysis.exceptions import StatsError
+from analysis.stats.association import analyse_coincidence, cross_correlate, fit_load_coefficient
+from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS
+from analysis.stats.limits import SUPABASE_LIMITS
+from analysis.stats.regimes import detect_bursts, detect_change_points
+from analysis.stats.results import ClassResult, WebinarStatistics
+from analysis.stats.series import (
+    extract_series,
+    extract_signals,
+    interpolate_unsampled,
+    is_realtime_class,
+)
+from analysis.stats.verdicts import attribute_class, summarize_signals
+
+
+def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> ClassResult:
+    """Every statistic of one error class from its per-minute frame (contract section 3)."""
+    y, r, c, labels = extract_series(frame)
+    signals = extract_signals(frame)
+    if "samples" in frame.columns:
+        samples = pd.to_numeric(frame["samples"], errors="coerce").fillna(0).to_numpy()
+        c = interpolate_unsampled(c, samples)
+    rng = np.random.default_rng(seed)
+    realtime = is_realtime_class(frame)
+    verdict, test, fit, elasticity = attribute_class(
+        y, r, c, rng=rng, n_boot=n_boot, signals=signals, realtime=realtime
+    )
+    enough = y.sum() >= MIN_ERRORS
+    return ClassResult(
+        n_minutes=len(y),
+        total_errors=int(y.sum()),
+        total_requests=int(r.sum()),
+        zero_request_minutes=int(np.sum(r == 0)),
+        verdict=verdict,
+        hinge_test=test,
+        threshold=fit,
+        elasticity=elasticity,
+        cross_correlation=cross_correlate(c, y) if enough else None,
+        load_coefficient=fit_load_coefficient(c, y) if enough else None,
+        coincidence=analyse_coincidence(c, y) if enough else None,
+        bursts=detect_bursts(y, r, labels),
+        change_points=detect_change_points(y, labels) if enough else None,
+        seed=int(seed),
+        signals=summarize_signals(y, r, c, signals, realtime),
+    )
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """Return a per-class seed that depends on the webinar seed and the class name, not on order."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+def _analyse_named(job: tuple[str, pd.DataFrame, int, int]) -> ClassResult:
+    """Analyse one class of a webinar (a worker's task; errors name the class)."""
+    name, frame, seed, n_boot = job
+    try:
+        return analyse_class(frame, seed=seed, n_boot=n_boot)
+    except StatsError as exc:
+        raise StatsError(f"error class '{name}': {exc}") from exc
+
+
+def _map_classes(jobs: list[tuple], workers: int) -> list[ClassResult]:
+    """Run :func:`_analyse_named` over ``jobs`` on up to ``workers`` processes, in job order.
+
+    Each class carries its own seed, so a result does not depend on which process computed it
+    or in which order: one worker and many give the same numbers. Forked workers start at once
+    (no re-import); a daemonic process (a worker itself) cannot fork and runs them in turn.
+    """
+    workers = min(int(workers), len(jobs))
+    if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        return [_analyse_named(job) for job in jobs]
+    # The costliest classes (most errors: longest bootstraps) go first, so the two processes
+    # finish close together; results come back in job order whatever the schedule.
+    order = sorted(range(len(jobs)), key=lambda i: -float(jobs[i][1]["errors"].sum()))
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        futures = {i: pool.submit(_analyse_named, jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+
+
+def analyse_webinar(
+    frames_by_class: dict[str, pd.DataFrame],
+    *,
+    seed: int,
+    n_boot: int = 199,
+    workers: int = 1,
+) -> WebinarStatistics:
+    """Analyse every error class of one webinar.
+
+    Parameters
+    ----------
+    frames_by_class : dict of str to pandas.DataFrame
+        Per-minute frame (docs/contract.md section 3) of each error class.
+    seed : int
+        Webinar seed; each class derives its own from it and its name (:func:`derive_seed`).
+    n_boot : int
+        Bootstrap replicates of the tests.
+    workers : int
+        Processes the classes are spread over; the result is the same for any number.
+    """
+    if not frames_by_class:
+        raise StatsError("analyse_webinar: expected at least one error class, found none")
+    names = sorted(frames_by_class)
+    jobs = [(name, frames_by_class[name], derive_seed(seed, name), n_boot) for name in names]
+    results = _map_classes(jobs, workers)
+    return WebinarStatistics(
+        seed=int(seed),
+        n_boot=int(n_boot),
+        alpha_level=ALPHA_LEVEL,
+        supabase_limits=SUPABASE_LIMITS,
+        classes=dict(zip(names, results, strict=True)),
+    )
