@@ -30,6 +30,7 @@ viewers and in connections, lag) lives in :attr:`SessionIncident.truth` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -297,11 +298,20 @@ def draw_mechanisms(shape: str, rng: np.random.Generator, null: bool) -> tuple[s
 
 
 def simulate_session_incident(
-    shape: str, rng: np.random.Generator, *, n: int = 60, null: bool = False
+    shape: str,
+    rng: np.random.Generator,
+    *,
+    n: int = 60,
+    null: bool = False,
+    mechanisms: tuple[str, ...] | None = None,
+    choose_k: Callable[[np.ndarray, np.random.Generator], float] | None = None,
 ) -> SessionIncident:
     """Simulate one incident hour of the given audience shape (see the module docstring).
 
-    ``null``: no class is linked to load (only load-independent mechanisms).
+    ``null``: no class is linked to load (only load-independent mechanisms). ``mechanisms``
+    replaces the drawn set of classes; ``choose_k(lagged true audience, rng)`` replaces the
+    draw of the capacity threshold K (threshold studies spread K over the load's range). With
+    both None the random stream is the one drawn without them.
     """
     total = n + WARMUP
     audience_target = draw_audience(shape, total, rng)
@@ -309,7 +319,8 @@ def simulate_session_incident(
     true_aud = np.array([len(a) for a in active], dtype=float)
     n_ep = len(ENDPOINTS)
     i_reg, i_rt = ENDPOINTS.index(REGISTRATION_ENDPOINT), ENDPOINTS.index(REALTIME_ENDPOINT)
-    mechanisms = draw_mechanisms(shape, rng, null)
+    if mechanisms is None:
+        mechanisms = draw_mechanisms(shape, rng, null)
     truth: dict = {"shape": shape, "null": null, "classes": {}}
 
     # Project-wide Realtime connections: this webinar's sessions plus other traffic.
@@ -322,7 +333,10 @@ def simulate_session_incident(
         lagged_aud = _lagged(true_aud, lag)[WARMUP:]
         # K in 180-260 viewers and below the peak, so some minutes exceed it.
         top = float(np.quantile(lagged_aud, 0.95))
-        k_viewers = float(rng.uniform(180, max(181.0, min(260.0, top - 5))))
+        if choose_k is None:
+            k_viewers = float(rng.uniform(180, max(181.0, min(260.0, top - 5))))
+        else:
+            k_viewers = float(choose_k(lagged_aud, rng))
         if "capacity_realtime" in mechanisms:
             limit[:] = round(k_viewers + background.mean())
     requests = np.zeros((total, n_ep), dtype=np.int64)
