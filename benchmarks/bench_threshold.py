@@ -60,7 +60,8 @@ def time_region(n_rep: int = 5) -> tuple[float, float]:
     """CPU seconds of one threshold estimate, bootstrapped region vs asymptotic cut."""
     rows = []
     for i in range(n_rep):
-        frame, _, _ = study._minutes_incident("steep_ramp", study.incident_rng("minutes", "steep_ramp", 10_000 + i), i)
+        rng = study.incident_rng("minutes", "steep_ramp", 10_000 + i)
+        frame, _, _ = study.draw_minutes_incident("steep_ramp", rng, i)
         rows.append(frame)
     out = []
     for boot in (True, False):
@@ -94,16 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     generators = tuple(args.generator or study.GENERATORS)
     workers = max(1, min(2, args.workers))
     t0 = time.perf_counter()
-    jobs = [
-        (g, s, i, counts["n_boot"], False)
-        for g in generators
-        for s in shapes
-        for i in range(counts["incidents"])
-    ]
+    jobs = study.study_jobs(generators, shapes, counts["incidents"], counts["n_boot"], False)
     rows = map_jobs(study.run_incident, jobs, workers)
-    vjobs = [
-        (g, s, i, counts["n_boot"], True) for g in generators for s in shapes for i in range(n_verdict)
-    ]
+    vjobs = study.study_jobs(generators, shapes, n_verdict, counts["n_boot"], True)
     vrows = map_jobs(study.run_incident, vjobs, workers)
     print(f"# Threshold K and lag on capacity incidents ({counts}, {len(rows)} incidents)\n")
     table, met, checked = format_summary(rows)

@@ -50,11 +50,12 @@ def choose_k(lagged: np.ndarray, rng: np.random.Generator) -> float:
 
 
 def incident_rng(generator: str, shape: str, index: int, base: int = 20261130):
-    """The random stream of one study incident (independent per generator, shape and index)."""
+    """Return the random stream of one study incident (one per generator, shape and index)."""
     return np.random.default_rng([base, GENERATORS.index(generator), SHAPES.index(shape), index])
 
 
-def _minutes_incident(shape: str, rng: np.random.Generator, index: int):
+def draw_minutes_incident(shape: str, rng: np.random.Generator, index: int):
+    """Return (frame, error variant, truth) of one incident of the first generator."""
     if shape in minutes.SHAPES:
         conc = minutes.make_concurrency(shape, rng, 60, rng.uniform(280, 320))
     else:
@@ -80,7 +81,8 @@ def _minutes_incident(shape: str, rng: np.random.Generator, index: int):
     return frame, variant, truth
 
 
-def _sessions_incident(shape: str, rng: np.random.Generator, index: int):
+def draw_sessions_incident(shape: str, rng: np.random.Generator, index: int):
+    """Return (frame, mechanism, truth) of one incident of the per-session generator."""
     mech = "capacity_db" if index % 2 == 0 else "capacity_realtime"
     inc = sessions.simulate_session_incident(shape, rng, mechanisms=(mech,), choose_k=choose_k)
     t = inc.truth["classes"][mech]
@@ -106,7 +108,7 @@ def estimate_class_threshold(frame, *, seed: int):
 
 
 def study_jobs(generators, shapes, incidents: int, n_boot: int, verdict: bool) -> list[tuple]:
-    """The (generator, shape, index, n_boot, verdict) jobs of a study (shapes each can draw)."""
+    """Return the (generator, shape, index, n_boot, verdict) jobs (shapes each generator draws)."""
     return [
         (g, s, i, n_boot, verdict)
         for g in generators
@@ -125,7 +127,7 @@ def run_incident(args: tuple) -> dict:
     """
     generator, shape, index, n_boot, verdict = args
     rng = incident_rng(generator, shape, index)
-    make = _minutes_incident if generator == "minutes" else _sessions_incident
+    make = draw_minutes_incident if generator == "minutes" else draw_sessions_incident
     frame, variant, truth = make(shape, rng, index)
     row = {"generator": generator, "shape": shape, "index": index, "variant": variant, **truth}
     seed = int(rng.integers(2**31))
