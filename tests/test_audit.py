@@ -199,10 +199,10 @@ def test_skew_seen_through_the_incident_matching():
 def test_unmatched_fires_per_side():
     summary = pd.DataFrame(
         [
-            {"endpoint": "rest/registrations", "status": 409, "error_classes": "23505:x",
+            {"endpoints": "rest/registrations", "status": 409, "error_classes": "23505:x",
              "db_errors": 10, "requests": 12, "matched": 9, "unmatched_db": 1,
              "unmatched_requests": 3, "median_offset_s": 0.1},
-            {"endpoint": "rest/profiles", "status": 400, "error_classes": "42703",
+            {"endpoints": "rest/profiles", "status": 400, "error_classes": "42703",
              "db_errors": 4, "requests": 4, "matched": 4, "unmatched_db": 0,
              "unmatched_requests": 0, "median_offset_s": 0.1},
         ]

@@ -135,11 +135,17 @@ def test_409s_pair_with_their_23505s(incident):
     classes = error_classes.define_error_classes(incident)
     pairs = matching.match_http_to_db(incident, classes)
     summary = matching.summarize_matches(incident, classes, pairs)
-    row = summary[(summary["endpoint"] == "rest/registrations") & (summary["status"] == 409)]
+    row = summary[summary["status"] == 409]
     assert len(row) == 1
     row = row.iloc[0]
     pk = next(c for c in classes if c.key == "23505:registrations_pkey")
-    assert row["db_errors"] == pk.count and row["matched"] == pk.count
+    both = pk.count + next(
+        c.count for c in classes if c.key == "23505:uq_marketing_stats_daily_key"
+    )
+    assert pk.endpoints == ("rest/registrations",)
+    assert (pairs["error_class"] == pk.key).sum() == pk.count
+    assert set(pairs.loc[pairs["error_class"] == pk.key, "endpoint"]) == {"rest/registrations"}
+    assert row["db_errors"] == both and row["matched"] == both
     assert row["unmatched_db"] == 0 and row["unmatched_requests"] == 0
     assert pairs["offset_s"].abs().max() < 1.0
 

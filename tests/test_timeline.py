@@ -296,12 +296,104 @@ def test_409_matched_to_23505_with_unmatched_on_both_sides():
     assert len(pk) == 1
     assert pk["offset_s"].iloc[0] == pytest.approx(0.1)
     summary = matching.summarize_matches(inc, classes, pairs)
-    row = summary[(summary["endpoint"] == "rest/registrations") & (summary["status"] == 409)]
+    row = summary[(summary["endpoints"] == "rest/registrations") & (summary["status"] == 409)]
     assert row[["db_errors", "requests", "matched", "unmatched_db", "unmatched_requests"]].iloc[
         0
     ].tolist() == [2, 2, 1, 1, 1]
     wide = matching.match_http_to_db(inc, classes, tolerance="60s")
     assert (wide["error_class"] == "23505:registrations_pkey").sum() == 2
+
+
+def _multi_endpoint_incident() -> FakeIncident:
+    """A 53300 answered with 503 on three endpoints, the busiest of them the least hit."""
+    reqs = []
+    for m in range(10):
+        reqs += [(f"2026-02-06 05:{m:02d}:0{i}", "rest/questions", 200) for i in range(4)]
+        reqs += [(f"2026-02-06 05:{m:02d}:1{i}", "rest/profiles", 200) for i in range(2)]
+        reqs += [(f"2026-02-06 05:{m:02d}:20", "rest/sessions", 200)]
+        reqs += [(f"2026-02-06 05:{m:02d}:30", "rest/unrelated", 200)]
+    errors, endpoints = [], ["rest/sessions", "rest/questions", "rest/profiles"]
+    for m in range(2, 8):
+        for i, endpoint in enumerate(endpoints[: 1 + m % 3]):
+            at = f"2026-02-06 05:{m:02d}:4{i}"
+            errors.append((at, "53300", None, None))
+            reqs.append((at[:-2] + f"4{i}.008", endpoint, 503))
+    return FakeIncident(
+        requests=requests_frame(reqs), db_errors=db_errors_frame(errors), window=(START, END)
+    )
+
+
+def test_a_class_on_several_endpoints_counts_all_of_them():
+    inc = _multi_endpoint_incident()
+    (cls,) = error_classes.define_error_classes(inc)
+    assert cls.key == "53300" and cls.endpoint_basis == "matched"
+    # Paired 503s: 6 on sessions, 4 on questions, 2 on profiles; never on rest/unrelated.
+    assert cls.endpoints == ("rest/sessions", "rest/questions", "rest/profiles")
+    assert cls.endpoint == "rest/sessions"
+    errors, requests = error_classes.count_class_per_minute(inc, cls, START, END)
+    req = inc.requests
+    mine = req[req["endpoint"].isin(cls.endpoints)]
+    assert requests.sum() == len(mine) and errors.sum() == cls.count == 12
+    # Summed over the three endpoints the rate stays below one in every minute; over the
+    # modal endpoint alone (one 200 and up to three 503s a minute) it would not.
+    assert (errors <= requests).all()
+    only_modal = (req["endpoint"] == "rest/sessions").groupby(req["ts"].dt.minute).sum()
+    assert (errors[2:8] > only_modal.to_numpy()[2:8] / 2).any()
+
+
+def test_a_class_on_several_endpoints_pairs_on_all_of_them():
+    inc = _multi_endpoint_incident()
+    classes = error_classes.define_error_classes(inc)
+    pairs = matching.match_http_to_db(inc, classes)
+    assert len(pairs) == 12 and set(pairs["endpoint"]) == set(classes[0].endpoints)
+    assert pairs["offset_s"].abs().max() < 0.01
+    summary = matching.summarize_matches(inc, classes, pairs)
+    assert summary[["matched", "unmatched_db", "unmatched_requests"]].iloc[0].tolist() == [
+        12,
+        0,
+        0,
+    ]
+    assert summary["endpoints"].iloc[0] == "rest/profiles, rest/questions, rest/sessions"
+
+
+def test_classes_of_one_status_compete_and_a_named_table_is_paired_there_first():
+    # Two 409 classes at the same instant: the one naming its table takes that table's 409,
+    # the other the 409 elsewhere, although the first is nearer to the other's response.
+    reqs = [
+        ("2026-02-06 05:01:00.010", "rest/rpc/book", 409),
+        ("2026-02-06 05:01:00.030", "rest/registrations", 409),
+        ("2026-02-06 05:02:00", "rest/registrations", 201),
+    ]
+    errors = [
+        ("2026-02-06 05:01:00.000", "23505", "registrations_pkey", "registrations"),
+        ("2026-02-06 05:01:00.005", "23505", "seats_key", None),
+    ]
+    inc = FakeIncident(
+        requests=requests_frame(reqs), db_errors=db_errors_frame(errors), window=(START, END)
+    )
+    classes = {c.key: c for c in error_classes.define_error_classes(inc)}
+    pk, seats = classes["23505:registrations_pkey"], classes["23505:seats_key"]
+    assert (pk.endpoint_basis, pk.endpoints) == ("relation", ("rest/registrations",))
+    assert (seats.endpoint_basis, seats.endpoints) == ("matched", ("rest/rpc/book",))
+    pairs = matching.match_http_to_db(inc, tuple(classes.values()))
+    assert dict(zip(pairs["error_class"], pairs["endpoint"], strict=True)) == {
+        "23505:registrations_pkey": "rest/registrations",
+        "23505:seats_key": "rest/rpc/book",
+    }
+
+
+def test_a_class_paired_nowhere_has_all_requests_as_denominator():
+    reqs = [("2026-02-06 05:01:00", "rest/a", 200), ("2026-02-06 05:01:10", "rest/b", 200)]
+    inc = FakeIncident(
+        requests=requests_frame(reqs),
+        db_errors=db_errors_frame([("2026-02-06 05:01:30", "53300", None, None)]),
+        window=(START, END),
+    )
+    (cls,) = error_classes.define_error_classes(inc)
+    assert (cls.endpoint, cls.endpoints, cls.endpoint_basis) == (None, (), "none")
+    _, requests = error_classes.count_class_per_minute(inc, cls, START, END)
+    assert requests.sum() == 2
+    assert matching.summarize_matches(inc, (cls,), matching.match_http_to_db(inc, (cls,))).empty
 
 
 def test_http_status_table_is_explained():

@@ -149,15 +149,11 @@ def test_no_shipped_incident_names_in_findings_of_another_incident(analysed, nam
     assert [word for word in SHIPPED_ONLY if word in text] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: error_classes.define_error_classes gives a class failing on several"
-    " endpoints one endpoint as its denominator (rate > 1, false unpaired-status warning)",
-)
 def test_a_class_on_several_endpoints_has_a_rate_of_at_most_one(analysed):
     incident, analysis = analysed["newyork_midnight"]
     (cls,) = [c for c in analysis.findings["error_classes"] if c["key"] == "53300"]
     assert cls["rate"] <= 1.0
+    assert len(cls["endpoints"]) == 3
     codes = {q["code"] for q in analysis.findings["data_quality"]}
     assert "unmatched_status_pairs" not in codes
 

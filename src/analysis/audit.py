@@ -383,7 +383,7 @@ def check_clock_skew(
                 "and match pairs with a tolerance wider than the skew."
             ),
             source="requests, db_errors",
-            filter="pairs of a database error and a request of its PostgREST status on its "
+            filter="pairs of a database error and a request of its PostgREST status on any "
             "endpoint",
             fields=fields,
         ),
@@ -391,13 +391,17 @@ def check_clock_skew(
 
 
 def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[QualityIssue, ...]:
-    """Per (endpoint, status): database errors without a response, responses without an error."""
+    """Per status: database errors without a response, responses without an error.
+
+    ``summary`` is :func:`analysis.matching.summarize_matches`: one row per PostgREST status,
+    over every endpoint where its classes occur.
+    """
     out = []
     for row in summary.itertuples():
         if row.unmatched_db == 0 and row.unmatched_requests == 0:
             continue
         fields = {
-            "endpoint": row.endpoint,
+            "endpoints": row.endpoints,
             "status": int(row.status),
             "error_classes": row.error_classes,
             "db_errors": int(row.db_errors),
@@ -412,7 +416,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
                 code="unmatched_status_pairs",
                 severity="warning",
                 what=(
-                    f"On {row.endpoint}, {row.matched} of {row.requests} HTTP {row.status} "
+                    f"On {row.endpoints}, {row.matched} of {row.requests} HTTP {row.status} "
                     f"responses pair with one of {row.db_errors} database errors "
                     f"({row.error_classes}) within {tolerance_s:g} s; {row.unmatched_requests} "
                     f"responses and {row.unmatched_db} errors stay unpaired."
@@ -423,7 +427,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
                     "response within the tolerance (clock skew, retries or lost log rows)."
                 ),
                 source="requests, db_errors",
-                filter=f"endpoint == '{row.endpoint}' and status == {row.status}",
+                filter=f"endpoint in {row.endpoints.split(', ')} and status == {row.status}",
                 fields=fields,
             )
         )

@@ -1,9 +1,10 @@
-"""The error classes of one incident, each with the endpoint whose requests are its denominator.
+"""The error classes of one incident, each with the endpoints whose requests are its denominator.
 
 The vocabulary (:mod:`analysis.vocabulary`) says what a class key is; this module finds the
-classes present in an incident, picks each one's denominator endpoint (its table's REST
-endpoint, else the endpoint whose responses carry its PostgREST status at the same instants)
-and counts it per minute.
+classes present in an incident, finds where each one occurs (its table's REST endpoint, and
+every endpoint whose responses carry its PostgREST status at the instants of its errors,
+:func:`analysis.matching.pair_errors_with_responses`) and counts it per minute against the
+requests to all of those endpoints.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 from analysis import traffic
 from analysis._util import jsonable
 from analysis.exceptions import TimelineError
-from analysis.matching import DEFAULT_TOLERANCE, match_nearest
+from analysis.matching import DEFAULT_TOLERANCE, pair_errors_with_responses
 from analysis.vocabulary import (
     UNKNOWN_SQLSTATE,
     classify_db_errors,
@@ -25,7 +26,7 @@ from analysis.vocabulary import (
     http_status_for_sqlstate,
     realtime_class_filter,
 )
-from analysis.window import NANOSECOND, count_per_minute, ns_since, parse_size
+from analysis.window import count_per_minute, parse_size
 
 REALTIME_ENDPOINT = "realtime/websocket"
 
@@ -77,7 +78,7 @@ def tabulate_realtime(realtime_events: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ErrorClass:
-    """One error class the statistics consume, with the endpoint that is its denominator.
+    """One error class the statistics consume, with the endpoints that are its denominator.
 
     Attributes
     ----------
@@ -88,12 +89,17 @@ class ErrorClass:
     filter
         The selection on that table, as text a reader can re-run.
     endpoint
-        Endpoint whose requests are the denominator (None: all requests).
+        The class's main endpoint (its table's, else where most of its errors were answered;
+        None: it occurs on no known endpoint, and all requests are the denominator).
     endpoint_basis
         How the endpoint was chosen: ``relation`` (the error's table), ``matched`` (the modal
-        endpoint of same-status requests within the tolerance), ``realtime`` or ``none``.
+        endpoint of its paired same-status responses), ``realtime`` or ``none``.
     http_status
         Status PostgREST answers for this SQLSTATE (None for Realtime classes).
+    endpoints
+        Every endpoint where the class occurs: ``endpoint`` first, then every other endpoint
+        where one of its errors was paired with a response, by pairs (descending), then name.
+        The class's denominator is the requests to all of them.
     """
 
     key: str
@@ -108,39 +114,25 @@ class ErrorClass:
     sql_state: str | None = None
     constraint: str | None = None
     family: str | None = None
+    endpoints: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-serialisable view."""
         return {k: jsonable(v) for k, v in asdict(self).items()}
 
 
-def _endpoint_by_matching(
-    errors: pd.DataFrame, requests: pd.DataFrame, status: int, tol: pd.Timedelta
-) -> str | None:
-    """Modal endpoint of ``status`` requests within ``tol`` of the errors (ties: by name)."""
-    same = requests[requests["status"] == status].sort_values("ts", kind="stable")
-    if same.empty or errors.empty:
-        return None
-    origin = min(errors["ts"].min(), same["ts"].min())
-    pairs = match_nearest(
-        ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tol // NANOSECOND
-    )
-    if not pairs:
-        return None
-    hits = same["endpoint"].iloc[[j for _, j in pairs]].astype(str).value_counts()
-    best = hits[hits == hits.max()].index
-    return sorted(best)[0]
-
-
 def define_error_classes(
     incident: object, *, tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE
 ) -> tuple[ErrorClass, ...]:
-    """Every error class present in the incident, with its denominator endpoint.
+    """Every error class present in the incident, with the endpoints where it occurs.
 
-    Database classes take ``rest/<relation>`` when that endpoint has requests; otherwise the
-    endpoint whose requests answered with the class's PostgREST status within ``tolerance`` of
-    the errors. Realtime classes take the Realtime websocket endpoint when it has requests.
-    Ordered by count (descending), then key.
+    A database class occurs on ``rest/<relation>`` when its errors name a table with requests,
+    and on every endpoint where one of its errors was answered with the class's PostgREST
+    status within ``tolerance`` (errors and responses paired one to one, the classes of one
+    status competing for its responses: :func:`analysis.matching.pair_errors_with_responses`).
+    A connection-limit error fails whichever request needed a connection, so its class occurs
+    on many endpoints and all of them are its denominator. Realtime classes occur on the
+    Realtime websocket endpoint when it has requests. Ordered by count (descending), then key.
     """
     tol = parse_size(tolerance, "tolerance")
     requests = incident.requests
@@ -151,33 +143,55 @@ def define_error_classes(
     db = incident.db_errors
     if not db.empty:
         db = db.assign(error_class=classify_db_errors(db))
+        described = {}
         for key, rows in db.groupby("error_class", sort=True):
             state = rows["sql_state"].iloc[0]
             state = UNKNOWN_SQLSTATE if pd.isna(state) else str(state)
             constraint = rows["constraint"].dropna()
             constraint = str(constraint.iloc[0]) if len(constraint) else None
-            status = http_status_for_sqlstate(state)
             relations = rows["relation"].dropna().astype(str).value_counts()
-            endpoint, basis = None, "none"
-            if len(relations) and f"rest/{relations.index[0]}" in endpoints:
-                endpoint, basis = f"rest/{relations.index[0]}", "relation"
-            elif status is not None:
-                endpoint = _endpoint_by_matching(rows, requests, status, tol)
-                basis = "matched" if endpoint else "none"
-            filt = db_class_filter(state, constraint)
+            own = f"rest/{relations.index[0]}" if len(relations) else None
+            described[str(key)] = (rows, state, constraint, own if own in endpoints else None)
+        status_of = {
+            k: http_status_for_sqlstate(v[1])
+            for k, v in described.items()
+            if http_status_for_sqlstate(v[1]) is not None
+        }
+        pairs = (
+            pair_errors_with_responses(
+                db,
+                requests,
+                status_of,
+                {k: v[3] for k, v in described.items() if v[3] is not None},
+                tolerance=tol,
+            )
+            if status_of and not requests.empty
+            else pd.DataFrame(columns=["error_class", "endpoint"])
+        )
+        for key, (rows, state, constraint, own) in described.items():
+            hits = pairs.loc[pairs["error_class"] == key, "endpoint"].astype(str).value_counts()
+            ranked = sorted(hits.index, key=lambda e: (-hits[e], e))
+            if own is not None:
+                endpoint, basis = own, "relation"
+            elif ranked:
+                endpoint, basis = ranked[0], "matched"
+            else:
+                endpoint, basis = None, "none"
+            where = tuple(dict.fromkeys([endpoint, *ranked])) if endpoint else ()
             classes.append(
                 ErrorClass(
-                    key=str(key),
+                    key=key,
                     source="db_errors",
-                    filter=filt,
+                    filter=db_class_filter(state, constraint),
                     count=int(len(rows)),
                     first_ts=rows["ts"].min(),
                     last_ts=rows["ts"].max(),
                     endpoint=endpoint,
                     endpoint_basis=basis,
-                    http_status=status,
+                    http_status=status_of.get(key),
                     sql_state=state,
                     constraint=constraint,
+                    endpoints=where,
                 )
             )
     rt = incident.realtime_events
@@ -198,6 +212,7 @@ def define_error_classes(
                     endpoint_basis="realtime" if has_ws else "none",
                     http_status=None,
                     family=family,
+                    endpoints=(REALTIME_ENDPOINT,) if has_ws else (),
                 )
             )
     return tuple(sorted(classes, key=lambda c: (-c.count, c.key)))
@@ -215,20 +230,25 @@ def select_class_rows(incident: object, cls: ErrorClass) -> pd.DataFrame:
 def count_class_per_minute(
     incident: object, cls: ErrorClass, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(errors, requests to the class's endpoint) per minute of ``[start, end)``.
+    """(errors, requests to the endpoints where the class occurs) per minute of ``[start, end)``.
 
-    Requests come from the incident's per-minute traffic table (:mod:`analysis.traffic`),
-    whether raw rows or the log store's aggregates made it. Only a window that starts inside a
-    minute is counted from the raw rows: the table's minutes are whole UTC minutes.
+    The requests are summed over :attr:`ErrorClass.endpoints` (all requests when it has none):
+    every request to an endpoint where the class occurs was exposed to it. Weighting each
+    endpoint by the share of the class's errors it holds was not chosen: it would build the
+    denominator from the numerator. Requests come from the incident's per-minute traffic table
+    (:mod:`analysis.traffic`), whether raw rows or the log store's aggregates made it; only a
+    window that starts inside a minute is counted from the raw rows (the table's minutes are
+    whole UTC minutes).
     """
     errors = count_per_minute(select_class_rows(incident, cls)["ts"], start, end)
+    where = list(cls.endpoints) or [None]
     if traffic.is_whole_minute(start):
-        return errors, traffic.count_requests(
-            traffic.find_traffic(incident), start, end, cls.endpoint
-        )
+        table = traffic.find_traffic(incident)
+        counts = [traffic.count_requests(table, start, end, e) for e in where]
+        return errors, np.sum(counts, axis=0).astype("int64")
     requests = incident.requests
-    if cls.endpoint is not None:
-        requests = requests[requests["endpoint"] == cls.endpoint]
+    if cls.endpoints:
+        requests = requests[requests["endpoint"].isin(where)]
     return errors, count_per_minute(requests["ts"], start, end)
 
 

@@ -149,13 +149,7 @@ def compile_findings(
     details = {
         c.key: {
             **actions.describe_class(incident, c.key, select_class_rows(incident, c)),
-            "endpoints": list(
-                (
-                    timeline.frames.get(c.key) is not None
-                    and timeline.frames[c.key].attrs.get("endpoints")
-                )
-                or ([c.endpoint] if c.endpoint else [])
-            ),
+            "endpoints": list(c.endpoints),
         }
         for c in timeline.classes
     }
@@ -194,7 +188,7 @@ def summarize_buckets(buckets: pd.DataFrame) -> list[dict]:
 
 
 def summarize_classes(timeline: Timeline) -> list[dict]:
-    """Error classes with counts, requests to their endpoint, rate and peak minute (in window)."""
+    """Error classes with counts, requests to their endpoints, rate and peak minute (in window)."""
     rows = []
     for cls in timeline.classes:
         frame = timeline.frames[cls.key]
@@ -211,6 +205,8 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 "family": cls.family,
                 "http_status": cls.http_status,
                 "endpoint": cls.endpoint,
+                # Every endpoint where the class occurs: the denominator of its rate.
+                "endpoints": list(cls.endpoints),
                 "endpoint_basis": cls.endpoint_basis,
                 "count": errors,
                 "requests": requests,

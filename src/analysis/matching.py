@@ -1,12 +1,14 @@
 """HTTP responses paired with the database errors behind them, one to one, nearest first.
 
 PostgREST answers a failed statement with the status of its SQLSTATE mapping; the request and
-the error are logged by different services, so pairs are made within a tolerance, per
-(endpoint, status), nearest first and deterministically (ties broken by index).
+the error are logged by different services, so pairs are made within a tolerance, per status
+(on whichever endpoint the response was served), nearest first and deterministically (ties
+broken by index).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,16 +53,118 @@ def match_nearest(a_ns: np.ndarray, b_ns: np.ndarray, tol_ns: int) -> list[tuple
     return pairs
 
 
+PAIR_COLUMNS = (
+    "db_error_id",
+    "request_id",
+    "error_class",
+    "endpoint",
+    "status",
+    "db_ts",
+    "request_ts",
+    "offset_s",
+)
+
+
+def _match_frames(errs: pd.DataFrame, reqs: pd.DataFrame, tol_ns: int) -> list[tuple[int, int]]:
+    """Positional one-to-one pairs of two (ts, id)-sorted frames, nearest first."""
+    if errs.empty or reqs.empty:
+        return []
+    origin = min(errs["ts"].min(), reqs["ts"].min())
+    return match_nearest(ns_since(errs["ts"], origin), ns_since(reqs["ts"], origin), tol_ns)
+
+
+def pair_errors_with_responses(
+    errors: pd.DataFrame,
+    requests: pd.DataFrame,
+    status_of: Mapping[str, int],
+    preferred: Mapping[str, str] | None = None,
+    *,
+    tolerance: pd.Timedelta,
+) -> pd.DataFrame:
+    """Pair database errors one to one with the HTTP responses they caused, on any endpoint.
+
+    A class's errors compete with every class of the same PostgREST status for that status's
+    responses, wherever they were served: an error that fails whichever request needed it (a
+    connection limit) is answered on many endpoints, and the pairs say which. An error whose
+    class names its table (``preferred``: class key -> ``rest/<table>``) is first paired on that
+    endpoint; what stays unpaired is then paired on any endpoint. Within each step pairs are
+    made nearest first within ``tolerance``, deterministically (ties by (ts, id) order).
+
+    Parameters
+    ----------
+    errors : DataFrame
+        id, ts, error_class (classified database errors).
+    requests : DataFrame
+        id, ts, endpoint, status.
+    status_of : mapping
+        Class key -> the status PostgREST answers it with (classes without one are not paired).
+
+    Returns
+    -------
+    DataFrame of :data:`PAIR_COLUMNS`, ordered by database time.
+    """
+    preferred = preferred or {}
+    tol_ns = tolerance // NANOSECOND
+    parts = []
+    errors = errors[errors["error_class"].isin(list(status_of))]
+    for status in sorted({int(v) for v in status_of.values()}):
+        keys = [k for k, v in status_of.items() if int(v) == status]
+        errs = errors[errors["error_class"].isin(keys)].sort_values(["ts", "id"], kind="stable")
+        reqs = requests[requests["status"] == status].sort_values(["ts", "id"], kind="stable")
+        if errs.empty or reqs.empty:
+            continue
+        free_e = np.ones(len(errs), dtype=bool)
+        free_r = np.ones(len(reqs), dtype=bool)
+        err_pref = np.array([preferred.get(k, "") for k in errs["error_class"].astype(str)])
+        req_endpoint = reqs["endpoint"].astype("string").fillna("").to_numpy(dtype=str)
+        steps = [(err_pref == e, req_endpoint == e) for e in sorted(set(preferred.values()))]
+        steps.append((np.ones(len(errs), dtype=bool), np.ones(len(reqs), dtype=bool)))
+        got_e, got_r = [], []
+        for want_e, want_r in steps:
+            ie = np.flatnonzero(want_e & free_e)
+            ir = np.flatnonzero(want_r & free_r)
+            if not len(ie) or not len(ir):
+                continue
+            for i, j in _match_frames(errs.iloc[ie], reqs.iloc[ir], tol_ns):
+                free_e[ie[i]] = free_r[ir[j]] = False
+                got_e.append(ie[i])
+                got_r.append(ir[j])
+        if not got_e:
+            continue
+        e, r = errs.iloc[got_e], reqs.iloc[got_r]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "db_error_id": e["id"].to_numpy(),
+                    "request_id": r["id"].to_numpy(),
+                    "error_class": e["error_class"].astype(str).to_numpy(),
+                    "endpoint": r["endpoint"].astype(str).to_numpy(),
+                    "status": status,
+                    "db_ts": e["ts"].to_numpy(),
+                    "request_ts": r["ts"].to_numpy(),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=list(PAIR_COLUMNS))
+    pairs = pd.concat(parts, ignore_index=True)
+    pairs["db_ts"] = pd.to_datetime(pairs["db_ts"], utc=True)
+    pairs["request_ts"] = pd.to_datetime(pairs["request_ts"], utc=True)
+    pairs["offset_s"] = (pairs["request_ts"] - pairs["db_ts"]) / pd.Timedelta(1, "s")
+    order = pairs.sort_values(["db_ts", "db_error_id"], kind="stable")
+    return order[list(PAIR_COLUMNS)].reset_index(drop=True)
+
+
 def match_http_to_db(
     incident: object,
     classes: tuple[ErrorClass, ...],
     *,
     tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
 ) -> pd.DataFrame:
-    """Pair each database error with a request of its PostgREST status on its endpoint.
+    """Pair each database error with a response of its PostgREST status, on any endpoint.
 
-    Errors and requests are grouped by (endpoint, status); within a group, pairs are made one to
-    one, nearest first, within ``tolerance``.
+    The pairing of :func:`pair_errors_with_responses`: classes of one status compete for its
+    responses; a class named after a table is paired on its table's endpoint first.
 
     Returns
     -------
@@ -68,99 +172,41 @@ def match_http_to_db(
     request_ts, offset_s (request time minus database time).
     """
     tol = parse_size(tolerance, "tolerance")
-    cols = [
-        "db_error_id",
-        "request_id",
-        "error_class",
-        "endpoint",
-        "status",
-        "db_ts",
-        "request_ts",
-        "offset_s",
-    ]
     db = incident.db_errors
-    if db.empty:
-        return pd.DataFrame(columns=cols)
-    db = db.assign(error_class=classify_db_errors(db))
-    target = {c.key: (c.endpoint, c.http_status) for c in classes if c.source == "db_errors"}
-    db = db[db["error_class"].isin([k for k, v in target.items() if None not in v])]
-    db = db.assign(
-        endpoint=db["error_class"].map(lambda k: target[k][0]),
-        status=db["error_class"].map(lambda k: target[k][1]),
+    status_of = {
+        c.key: int(c.http_status)
+        for c in classes
+        if c.source == "db_errors" and c.http_status is not None
+    }
+    if db.empty or not status_of or incident.requests.empty:
+        return pd.DataFrame(columns=list(PAIR_COLUMNS))
+    preferred = {
+        c.key: c.endpoint for c in classes if c.key in status_of and c.endpoint_basis == "relation"
+    }
+    return pair_errors_with_responses(
+        db.assign(error_class=classify_db_errors(db)),
+        incident.requests,
+        status_of,
+        preferred,
+        tolerance=tol,
     )
-    requests = incident.requests
-    out = []
-    for (endpoint, status), errs in db.groupby(["endpoint", "status"], sort=True):
-        reqs = requests[(requests["endpoint"] == endpoint) & (requests["status"] == status)]
-        reqs = reqs.sort_values(["ts", "id"], kind="stable")
-        errs = errs.sort_values(["ts", "id"], kind="stable")
-        if reqs.empty:
-            continue
-        origin = min(errs["ts"].min(), reqs["ts"].min())
-        pairs = match_nearest(
-            ns_since(errs["ts"], origin), ns_since(reqs["ts"], origin), tol // NANOSECOND
-        )
-        if not pairs:
-            continue
-        e = errs.iloc[[i for i, _ in pairs]]
-        r = reqs.iloc[[j for _, j in pairs]]
-        out.append(
-            pd.DataFrame(
-                {
-                    "db_error_id": e["id"].to_numpy(),
-                    "request_id": r["id"].to_numpy(),
-                    "error_class": e["error_class"].to_numpy(),
-                    "endpoint": endpoint,
-                    "status": int(status),
-                    "db_ts": e["ts"].to_numpy(),
-                    "request_ts": r["ts"].to_numpy(),
-                }
-            )
-        )
-    if not out:
-        return pd.DataFrame(columns=cols)
-    pairs = pd.concat(out, ignore_index=True)
-    pairs["db_ts"] = pd.to_datetime(pairs["db_ts"], utc=True)
-    pairs["request_ts"] = pd.to_datetime(pairs["request_ts"], utc=True)
-    pairs["offset_s"] = (pairs["request_ts"] - pairs["db_ts"]) / pd.Timedelta(1, "s")
-    return pairs.sort_values(["db_ts", "db_error_id"], kind="stable")[cols].reset_index(drop=True)
 
 
 def summarize_matches(
     incident: object, classes: tuple[ErrorClass, ...], pairs: pd.DataFrame
 ) -> pd.DataFrame:
-    """Per (endpoint, status): database errors, requests, matched pairs, unmatched on each side.
+    """Per status: database errors, responses, matched pairs, unmatched on each side.
+
+    The classes of one PostgREST status compete for its responses, so they are summarised
+    together, over every endpoint where any of them occurs (:attr:`ErrorClass.endpoints`).
 
     Returns
     -------
-    DataFrame: endpoint, status, error_classes, db_errors, requests, matched, unmatched_db,
-    unmatched_requests, median_offset_s.
+    DataFrame: endpoints (comma-separated), status, error_classes, db_errors, requests, matched,
+    unmatched_db, unmatched_requests, median_offset_s.
     """
-    rows = []
-    groups: dict[tuple[str, int], list[ErrorClass]] = {}
-    for c in classes:
-        if c.source == "db_errors" and c.endpoint is not None and c.http_status is not None:
-            groups.setdefault((c.endpoint, int(c.http_status)), []).append(c)
-    requests = incident.requests
-    for (endpoint, status), members in sorted(groups.items()):
-        n_db = sum(c.count for c in members)
-        n_req = int(((requests["endpoint"] == endpoint) & (requests["status"] == status)).sum())
-        sel = pairs[(pairs["endpoint"] == endpoint) & (pairs["status"] == status)]
-        rows.append(
-            {
-                "endpoint": endpoint,
-                "status": status,
-                "error_classes": ",".join(sorted(c.key for c in members)),
-                "db_errors": n_db,
-                "requests": n_req,
-                "matched": int(len(sel)),
-                "unmatched_db": n_db - int(len(sel)),
-                "unmatched_requests": n_req - int(len(sel)),
-                "median_offset_s": float(sel["offset_s"].median()) if len(sel) else float("nan"),
-            }
-        )
     cols = [
-        "endpoint",
+        "endpoints",
         "status",
         "error_classes",
         "db_errors",
@@ -170,6 +216,35 @@ def summarize_matches(
         "unmatched_requests",
         "median_offset_s",
     ]
+    groups: dict[int, list[ErrorClass]] = {}
+    for c in classes:
+        if c.source == "db_errors" and c.endpoints and c.http_status is not None:
+            groups.setdefault(int(c.http_status), []).append(c)
+    requests = incident.requests
+    rows = []
+    for status, members in sorted(groups.items()):
+        endpoints = sorted({e for c in members for e in c.endpoints})
+        keys = {c.key for c in members}
+        n_db = sum(c.count for c in members)
+        n_req = int((requests["endpoint"].isin(endpoints) & (requests["status"] == status)).sum())
+        sel = pairs[
+            (pairs["status"] == status)
+            & pairs["error_class"].isin(keys)
+            & pairs["endpoint"].isin(endpoints)
+        ]
+        rows.append(
+            {
+                "endpoints": ", ".join(endpoints),
+                "status": status,
+                "error_classes": ",".join(sorted(keys)),
+                "db_errors": n_db,
+                "requests": n_req,
+                "matched": int(len(sel)),
+                "unmatched_db": n_db - int(len(sel)),
+                "unmatched_requests": n_req - int(len(sel)),
+                "median_offset_s": float(sel["offset_s"].median()) if len(sel) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -191,7 +191,7 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
                 else t["class_value"].format(
                     count=fmt_number(c["count"]),
                     rate=fmt_rate(c["rate"]),
-                    endpoint=escape(c["endpoint"] or "—"),
+                    endpoint=escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"])),
                 ),
                 f"{escape(c['source'])}: {code(c['filter'])}",
             )

@@ -127,7 +127,9 @@ def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
         display_tz=params.display_tz,
     )
     frames = {
-        c.key: signals.add_class_signals(tl.frames[c.key], incident, c, tolerance=tl.tolerance)
+        c.key: signals.add_class_signals(
+            tl.frames[c.key], incident, c, tolerance=tl.tolerance, pairs=tl.pairs
+        )
         for c in tl.classes
         if c.key in tl.frames
     }

@@ -3,13 +3,14 @@
 :func:`add_class_signals` extends a class's per-minute frame (docs/contract.md section 3) with
 the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
 
-- database classes are paired with the HTTP responses they caused: each error with the nearest
-  request of the class's PostgREST status within the tolerance, on whichever endpoint it hit
-  (a connection-limit error fails requests on many endpoints, not only the modal one). The
+- database classes are paired with the HTTP responses they caused
+  (:func:`analysis.matching.match_http_to_db`: each error with the nearest response of the
+  class's PostgREST status within the tolerance, on whichever endpoint it hit; a
+  connection-limit error fails requests on many endpoints, not only the modal one). The
   paired requests give ``failed_requests``, and the distinct pseudonymised ``users``,
   ``clients`` and ``endpoints`` with errors per minute;
-- ``requests`` becomes the requests to every endpoint where the class occurs (the denominator
-  follows the class);
+- ``requests`` is already the requests to every endpoint where the class occurs
+  (:attr:`ErrorClass.endpoints`, counted by the timeline from the traffic table);
 - ``latency_ms``: median ``origin_time_ms`` of those requests in the minute;
 - ``rt_connected`` / ``rt_limit``: Realtime billing metrics (max in the minute), project-wide.
 
@@ -21,11 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.error_classes import ErrorClass, select_class_rows
-from analysis.matching import DEFAULT_TOLERANCE, match_nearest
-from analysis.window import ns_since, parse_size
-
-_NS = pd.Timedelta(1, "ns")
+from analysis.error_classes import ErrorClass
+from analysis.matching import DEFAULT_TOLERANCE, match_http_to_db
+from analysis.window import parse_size
 
 #: Columns added (NaN where the incident does not say).
 SIGNAL_COLUMNS = (
@@ -44,8 +43,16 @@ def _minute_index(ts: pd.Series, start: pd.Timestamp, n: int) -> np.ndarray:
     return np.where((k >= 0) & (k < n), k, -1)
 
 
-def pair_class_requests(incident: object, cls: ErrorClass, tolerance: pd.Timedelta) -> pd.DataFrame:
-    """Pair the class's database errors one to one with requests, on any endpoint.
+def pair_class_requests(
+    incident: object,
+    cls: ErrorClass,
+    tolerance: pd.Timedelta,
+    pairs: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Return the requests the class's database errors were answered with, on any endpoint.
+
+    ``pairs``: the incident's HTTP <-> database pairs (``Timeline.pairs``, where the classes
+    of one status competed for its responses); None pairs this class alone.
 
     Returns the paired request rows (ts, endpoint, user, client, origin_time_ms); empty for
     Realtime classes or classes without a PostgREST status.
@@ -54,15 +61,10 @@ def pair_class_requests(incident: object, cls: ErrorClass, tolerance: pd.Timedel
     requests = incident.requests
     if cls.source != "db_errors" or cls.http_status is None or requests.empty:
         return pd.DataFrame(columns=cols)
-    errors = select_class_rows(incident, cls).sort_values("ts", kind="stable")
-    same = requests[requests["status"] == cls.http_status].sort_values(["ts", "id"], kind="stable")
-    if errors.empty or same.empty:
-        return pd.DataFrame(columns=cols)
-    origin = min(errors["ts"].min(), same["ts"].min())
-    pairs = match_nearest(
-        ns_since(errors["ts"], origin), ns_since(same["ts"], origin), tolerance // _NS
-    )
-    picked = same.iloc[sorted(j for _, j in pairs)]
+    if pairs is None:
+        pairs = match_http_to_db(incident, (cls,), tolerance=tolerance)
+    ids = pairs.loc[pairs["error_class"] == cls.key, "request_id"]
+    picked = requests[requests["id"].isin(ids)].sort_values(["ts", "id"], kind="stable")
     return picked[[c for c in cols if c in picked.columns]].reset_index(drop=True)
 
 
@@ -81,24 +83,25 @@ def add_class_signals(
     cls: ErrorClass,
     *,
     tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
+    pairs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return ``frame`` (one class, one row per minute) with the signal columns.
 
-    ``requests`` is recounted over every endpoint where the class's paired requests fell (plus
-    the class's own endpoint); ``attrs['endpoints']`` lists them and ``attrs['source']`` is the
-    class's source table.
+    ``frame['requests']`` already counts every endpoint where the class occurs
+    (:attr:`ErrorClass.endpoints`); ``attrs['endpoints']`` lists them and ``attrs['source']`` is
+    the class's source table. ``pairs``: the timeline's HTTP <-> database pairs (None: the
+    class is paired alone).
     """
     tol = parse_size(tolerance, "tolerance")
     out = frame.copy()
     n = len(out)
     start = pd.Timestamp(out["minute"].iloc[0])
-    paired = pair_class_requests(incident, cls, tol)
-    endpoints = sorted(set(paired["endpoint"].dropna().astype(str)) | ({cls.endpoint} - {None}))
+    paired = pair_class_requests(incident, cls, tol, pairs)
+    endpoints = sorted(cls.endpoints)
     requests = incident.requests
     if endpoints and not requests.empty:
         mine = requests[requests["endpoint"].isin(endpoints)]
         k = _minute_index(mine["ts"], start, n)
-        out["requests"] = np.bincount(k[k >= 0], minlength=n)[:n].astype("int64")
         times = (
             pd.to_numeric(mine["origin_time_ms"], errors="coerce").to_numpy(dtype=float)
             if "origin_time_ms" in mine.columns

@@ -53,12 +53,14 @@ def build_minute_frame(
 
     Returns
     -------
-    DataFrame: minute (UTC, left edge), requests (to the class's endpoint, project-wide),
+    DataFrame: minute (UTC, left edge), requests (to every endpoint where the class occurs,
+    project-wide),
     errors (project-wide), concurrency (the webinar's max viewers in the minute, carried
     forward from the last sample where the minute has none; minutes before the first sample
     take its value, counted in ``attrs['leading_minutes_filled']``; NaN only if the webinar has
     no sample at all), samples, rate (errors/requests, NaN where no request). ``attrs`` also
-    holds error_class, endpoint, webinar_id, scope and traffic_source (where the request
+    holds error_class, endpoint (the main one), endpoints (all of the denominator's; empty:
+    every request), webinar_id, scope and traffic_source (where the request
     counts came from: raw rows or the log store's aggregates, :mod:`analysis.traffic`).
     """
     check_webinar(incident, webinar_id)
@@ -76,6 +78,7 @@ def build_minute_frame(
     frame.attrs.update(
         error_class=cls.key,
         endpoint=cls.endpoint,
+        endpoints=list(cls.endpoints),
         webinar_id=webinar_id,
         scope="errors and requests project-wide; concurrency per webinar",
         traffic_source=traffic.find_traffic(incident).attrs.get("source"),
@@ -91,11 +94,12 @@ def tabulate_error_minutes(
     classes: tuple[ErrorClass, ...] | None = None,
     display_tz: str | None = None,
 ) -> pd.DataFrame:
-    """Every class per minute beside its endpoint's request volume (long format).
+    """Every class per minute beside the request volume of the endpoints where it occurs.
 
     Returns
     -------
-    DataFrame: minute, minute_local, error_class, endpoint, errors, requests, rate.
+    DataFrame: minute, minute_local, error_class, endpoint (the class's endpoints, comma
+    separated, or ``(all requests)``), errors, requests, rate.
     """
     start, end = resolve_window(incident, start, end)
     tz = display_tz_of(incident, display_tz)
@@ -111,7 +115,7 @@ def tabulate_error_minutes(
                 {
                     "minute": minutes,
                     "error_class": cls.key,
-                    "endpoint": cls.endpoint if cls.endpoint else "(all requests)",
+                    "endpoint": ", ".join(cls.endpoints) or "(all requests)",
                     "errors": errors,
                     "requests": requests,
                     "rate": rate,
