@@ -153,7 +153,7 @@ def test_plain_http_is_refused_beyond_loopback():
 
 
 def test_queries_exist_for_each_source_flavour_and_kind():
-    root = Path(fetch.__file__).parent / "queries"
+    root = Path(fetch.__file__).parent.parent / "queries"
     for source in fetch.SOURCES:
         for flavour in fetch.FLAVOURS:
             for kind in ("raw", "per_minute"):
@@ -167,7 +167,7 @@ def test_queries_exist_for_each_source_flavour_and_kind():
 
 
 def test_every_query_has_both_flavours_and_stays_under_the_cap():
-    root = Path(fetch.__file__).parent / "queries"
+    root = Path(fetch.__file__).parent.parent / "queries"
     files = sorted(root.glob("*.sql"))
     names = {p.name.split(".")[0] for p in files}
     assert len(files) == 2 * len(names) >= 12
@@ -309,7 +309,7 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
             end - timedelta(microseconds=1),
         ]
     ):
-        held["postgres_logs"][index]["timestamp"] = fetch._to_us(moment)
+        held["postgres_logs"][index]["timestamp"] = fetch.window._to_us(moment)
     plan = fetch.FetchPlan(
         project_ref=REF, start=START, end=end, out_dir=tmp_path / "o", sources=("postgres_logs",)
     )
@@ -320,8 +320,12 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
     kept = {
         row["timestamp"] for page in read_pages(tmp_path / "o", "postgres_logs") for row in page
     }
-    assert fetch._to_us(START) in kept and fetch._to_us(end) not in kept
-    assert {fetch._to_us(seam), fetch._to_us(seam) - 1, fetch._to_us(seam) + 1} <= kept
+    assert fetch.window._to_us(START) in kept and fetch.window._to_us(end) not in kept
+    assert {
+        fetch.window._to_us(seam),
+        fetch.window._to_us(seam) - 1,
+        fetch.window._to_us(seam) + 1,
+    } <= kept
     spans = [fetch.row_timestamp(c.end) - fetch.row_timestamp(c.start) for c in calls]
     assert sum(is_page(c) for c in calls) == 2 and max(spans) <= timedelta(hours=24)
 
@@ -398,7 +402,7 @@ def test_rows_on_the_window_edges_survive_any_minute_rounding(tmp_path, rounding
     for index, moment in enumerate(
         [START, START - timedelta(microseconds=1), END, END - timedelta(microseconds=1)]
     ):
-        edge[index]["timestamp"] = fetch._to_us(moment)
+        edge[index]["timestamp"] = fetch.window._to_us(moment)
     edge.sort(key=lambda r: r["timestamp"])
     if flavour == "clickhouse":
         held = {s: [to_clickhouse(r, s) for r in rows] for s, rows in held.items()}
@@ -541,7 +545,7 @@ def test_rows_out_of_order_are_refused_and_a_long_tie_is_paged_through(tmp_path,
     )
     unordered = "select t.id, t.timestamp, t.event_message, t.metadata from realtime_logs as t"
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
-        monkeypatch.setattr(fetch, "load_query", lambda *a, **k: unordered + " limit 1000")
+        monkeypatch.setattr(fetch.fetcher, "load_query", lambda *a, **k: unordered + " limit 1000")
         with pytest.raises(FetchError, match="order by timestamp, id"):
             fetch.fetch_incident(plan, make_client(api), progress=False)
     monkeypatch.undo()
@@ -847,7 +851,7 @@ def test_ctrl_c_mid_fetch_keeps_the_finished_pages_and_the_rerun_completes(
     held = incident_rows()
     monkeypatch.setenv(fetch.TOKEN_ENV, TOKEN)
     out = tmp_path / "cli"
-    write_page = fetch._Fetcher._write_page
+    write_page = fetch.fetcher._Fetcher._write_page
     written = []
 
     def interrupted_write(self, source, st, rows, start, end):
@@ -857,14 +861,14 @@ def test_ctrl_c_mid_fetch_keeps_the_finished_pages_and_the_rerun_completes(
         write_page(self, source, st, rows, start, end)
 
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
-        monkeypatch.setattr(fetch._Fetcher, "_write_page", interrupted_write)
+        monkeypatch.setattr(fetch.fetcher._Fetcher, "_write_page", interrupted_write)
         assert cli.main(_cli_args(api, out, "--no-progress")) == 130
         assert "run the same command again to resume" in capsys.readouterr().err
         state = json.loads((out / fetch.STATE_FILE).read_text())
         assert [p["file"] for p in state["sources"]["edge_logs"]["pages"]] == [
             "edge_logs/page-0001.json.gz"
         ]
-        monkeypatch.setattr(fetch._Fetcher, "_write_page", write_page)
+        monkeypatch.setattr(fetch.fetcher._Fetcher, "_write_page", write_page)
         calls_before = len(api.calls)
         assert cli.main(_cli_args(api, out, "--no-progress")) == 0
         resumed_calls = api.calls[calls_before:]
@@ -883,7 +887,7 @@ from analysis import __main__ as cli, fetch
 
 target, nth = sys.argv[1], int(sys.argv[2])
 seen = {"n": 0}
-write, remove = fetch._write_atomic, os.remove
+write, remove = fetch.fetcher._write_atomic, os.remove
 
 def die_writing(path, data):
     if target in path.name:
@@ -900,8 +904,8 @@ def die_removing(path):
         os.kill(os.getpid(), signal.SIGKILL)
     remove(path)
 
-fetch._write_atomic = die_writing
-fetch.os.remove = die_removing
+fetch.fetcher._write_atomic = die_writing
+os.remove = die_removing
 sys.exit(cli.main(sys.argv[3:]))
 """
 
@@ -1006,7 +1010,7 @@ def _local_traffic(held: dict[str, list[dict]]) -> dict[tuple, int]:
         stamp = fetch.row_timestamp(row["timestamp"])
         if not START <= stamp < END:
             continue
-        minute = fetch._to_us(stamp.replace(second=0, microsecond=0))
+        minute = fetch.window._to_us(stamp.replace(second=0, microsecond=0))
         path = re.match(r"^((?:/[^/]*){1,4})", attribute(row, "request.path")).group(1)
         key = (minute, path, int(attribute(row, "response.status_code")) // 100)
         out[key] = out.get(key, 0) + 1
@@ -1048,7 +1052,7 @@ def test_hybrid_fetch_keeps_errors_raw_and_traffic_per_minute(tmp_path, flavour,
 
     traffic = [r for p in read_pages(out, "traffic/edge_minutes") for r in p]
     mine = {
-        (fetch._to_us(fetch.row_timestamp(r["minute"])), r["path"], r["status_class"]): r[
+        (fetch.window._to_us(fetch.row_timestamp(r["minute"])), r["path"], r["status_class"]): r[
             "requests"
         ]
         for r in traffic
@@ -1117,7 +1121,7 @@ def test_make_fetch_mode_hybrid_from_the_command_line(tmp_path, monkeypatch, cap
 def test_a_big_raw_window_says_how_long_it_will_take_and_offers_hybrid(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(fetch, "HYBRID_HINT_ROWS", 2000)
+    monkeypatch.setattr(fetch.fetcher, "HYBRID_HINT_ROWS", 2000)
     with FakeSupabaseApi(incident_rows(), project_ref=REF, token=TOKEN) as api:
         run_fetch(api, tmp_path / "o")
     err = capsys.readouterr().err
