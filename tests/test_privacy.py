@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import re
 from pathlib import Path
 
@@ -320,3 +321,18 @@ def test_structured_redaction_keeps_ordinary_text(text):
 def test_series_prefilter_passes_phone_only_values():
     values = pd.Series(["010-2345-6789", "01023456789", "+82 10 8765 4321", "plain"])
     assert privacy.redact_series(values).tolist() == ["[phone]", "[phone]", "[phone]", "plain"]
+
+
+def test_vectorised_prefilter_selects_what_python_re_selects():
+    # RE2 (pyarrow) and Python's re differ on \d and \s outside ASCII: the candidates must be
+    # exactly those of the Python pattern, so redaction is the same whichever engine decides.
+    rng = random.Random(7)
+    alphabet = [*"aZ09-.:_@%=+()/?& \t\n\x0b\x0c\x1c\x1f", "٣", "\u00a0", "\u2003", "한", "eyJ"]
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    values += ["0٣٣ ٣٣٣ ٣٣٣٣", "x 010\u2003123\u20034567", "(02) 123 4567", "ab12cd34-", None]
+    series = pd.Series(values, dtype="string")
+    for users in (None, {"00000000-0000-4000-8000-000000000000": "u_000000000000"}):
+        pattern = re.compile(privacy._TRIGGER_RE + ("|[0-9a-fA-F]{8}-" if users else ""))
+        expected = [v is not None and pattern.search(v) is not None for v in values]
+        assert privacy.needs_redaction(series, users).tolist() == expected
+    assert privacy.needs_redaction(pd.Series([], dtype="string")).tolist() == []
