@@ -160,6 +160,13 @@ def ansi_in_names(dest: Path, outside: Path) -> Path:
     return root
 
 
+def named_pipe(dest: Path, outside: Path) -> Path:
+    """A named pipe among the pages: reading it would block; it is refused by name."""
+    root = small_copy(dest / "named-pipe")
+    os.mkfifo(root / "edge_logs" / "page-0009.json")
+    return root
+
+
 @dataclass(frozen=True)
 class Case:
     """A hostile directory and what ``make check`` must do with it."""
@@ -190,6 +197,7 @@ CASES: dict[str, Case] = {
         annotations_linked_outside, "error", r"annotations.csv: symlink leads outside"
     ),
     "ansi-in-names": Case(ansi_in_names, "ok"),
+    "named-pipe": Case(named_pipe, "error", r"page-0009.json: not a regular file.*named pipe"),
 }
 
 

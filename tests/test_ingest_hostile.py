@@ -225,6 +225,23 @@ def test_a_csv_cell_beyond_the_csv_module_default_reads(tmp_path):
     assert inc.db_errors["sql_state"].iloc[0] == "57014"
 
 
+def test_a_killed_runs_temporary_directories_are_removed_once_abandoned(built, tmp_path):
+    import os
+    import time
+
+    cache_dir = tmp_path / "cache"
+    old, fresh = cache_dir / ".incident-0123.ab12.tmp", cache_dir / ".incident-0123.cd34.old"
+    for leftover in (old, fresh):
+        (leftover / "slot").mkdir(parents=True)
+        (leftover / "slot" / "requests.parquet").write_bytes(b"half")
+    aged = time.time() - cache.ABANDONED_AFTER_S - 60
+    os.utime(old, (aged, aged))
+    ingest.load_incident(built("plain"), cache_dir=cache_dir)
+    assert not old.exists()
+    assert fresh.exists()  # young enough to belong to a run still writing
+    assert [p.name for p in cache_dir.iterdir() if not p.name.startswith(".")]
+
+
 def _kill_checks(root: Path, cache_dir: Path, kills: int, seed: int) -> None:
     """SIGKILL ``make check``'s program at random points; after each kill, every visible cache
     slot must be complete (a reader sees the previous run's tables or the new run's, never a

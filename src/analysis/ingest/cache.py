@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,9 @@ CACHE_FORMAT = 3
 #: Tables of a slot besides the canonical ones (and the aggregates, passed as ``names``).
 _EXTRA = ("annotations", "accounting")
 _SLOT_RE = re.compile(r"[0-9a-f]{16}")
+#: Age after which a hidden temporary directory of a slot is taken as left by a killed run. A
+#: write takes seconds; an hour leaves any live writer alone, even on a loaded machine.
+ABANDONED_AFTER_S = 3600.0
 
 
 def _code_files() -> list[Path]:
@@ -112,6 +116,27 @@ def write_cache(slot: Path, incident, names: tuple[str, ...] = TABLE_NAMES) -> N
         shutil.rmtree(tmp, ignore_errors=True)
         return
     _remove_stale(slot)
+    _remove_abandoned(slot.parent)
+
+
+def _remove_abandoned(root: Path, now: float | None = None) -> None:
+    """Remove temporary directories that runs killed mid-write left in the cache root.
+
+    A killed run cannot clean up after itself: its ``.<slot>.*.tmp`` (being written) or
+    ``.<slot>.*.old`` (being deleted) directory stays. Those older than
+    :data:`ABANDONED_AFTER_S` are removed by the next run that writes a slot.
+    """
+    now = time.time() if now is None else now
+    for entry in root.iterdir():
+        name = entry.name
+        if not (name.startswith(".") and name.endswith((".tmp", ".old"))):
+            continue
+        try:
+            abandoned = now - entry.lstat().st_mtime > ABANDONED_AFTER_S
+        except OSError:
+            continue  # removed by another run meanwhile
+        if abandoned and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _discard(slot: Path) -> None:

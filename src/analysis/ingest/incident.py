@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -238,7 +239,10 @@ def check_inside(directory: Path, path: Path) -> None:
 
 
 def walk_files(directory: Path) -> list[Path]:
-    """Every file under ``directory``, following links that stay inside it, sorted.
+    """Every entry under ``directory`` but directories, following links inside it, sorted.
+
+    Entries that are not regular files (a named pipe, a socket, a device) are returned too, so
+    that the caller names them instead of skipping them unseen.
 
     Raises
     ------
@@ -266,14 +270,28 @@ def walk_files(directory: Path) -> list[Path]:
                 check_inside(directory, path)
             try:
                 is_dir = entry.is_dir()
-                is_file = entry.is_file()
             except OSError as exc:
                 raise unreadable(path, exc) from None
             if is_dir:
                 pending.append(path)
-            elif is_file:
+            else:
                 out.append(path)
     return sorted(out)
+
+
+def describe_special(path: Path) -> str:
+    """Name the kind of a directory entry that is not a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "a link to nothing" if path.is_symlink() else "an entry that cannot be read"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[Path, str]]:
@@ -286,6 +304,14 @@ def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[
         ov = match_override(rel, overrides)
         if ov.kind == "ignore":
             continue
+        if not path.is_file():
+            # Reading a named pipe would block the run, and a socket or device holds no export.
+            raise IngestError(
+                path,
+                "not a regular file",
+                expected="an export file (or kind 'ignore' in incident.json files)",
+                found=describe_special(path),
+            )
         if not path.name.lower().endswith(DATA_SUFFIXES):
             raise IngestError(
                 path,
