@@ -21,8 +21,8 @@ def _test(p, p_cox):
     return stats.HingeTest(10.0, p, 99, "ref", 0.1, p_cox, 0.5)
 
 
-def _elasticity(g, p0, p1):
-    return stats.Elasticity(g, 0.3, 0.1, True, p0, p1, 99, None)
+def _elasticity(g, p0, p1, bf=1.0):
+    return stats.Elasticity(g, 0.3, 0.1, True, p0, p1, 99, None, 0.0, bf)
 
 
 # ---- decision table ----------------------------------------------------------------------
@@ -37,23 +37,52 @@ def _elasticity(g, p0, p1):
         (_test(0.6, None), _elasticity(0.9, 0.01, 0.5), stats.TRAFFIC),
         (_test(0.6, None), _elasticity(0.1, 0.4, 0.01), stats.UNRELATED),
         (_test(0.6, None), _elasticity(0.5, 0.3, 0.3), stats.UNDETERMINED),
-        (None, _elasticity(-1.5, 0.01, 0.01), stats.UNRELATED),
-        (None, _elasticity(2.5, 0.01, 0.01), stats.TRAFFIC),
+        # Neither or both tests reject: the Bayes factor decides beyond 3 (or 1/3).
+        (_test(0.6, None), _elasticity(0.5, 0.3, 0.3, 3.5), stats.TRAFFIC),
+        (_test(0.6, None), _elasticity(0.5, 0.3, 0.3, 0.2), stats.UNRELATED),
+        (None, _elasticity(-1.5, 0.01, 0.01, 0.01), stats.UNRELATED),
+        (None, _elasticity(2.5, 0.01, 0.01, 50.0), stats.TRAFFIC),
+        (None, _elasticity(2.5, 0.01, 0.01, 2.0), stats.UNDETERMINED),
+        (None, _elasticity(2.5, 0.3, 0.3, None), stats.UNDETERMINED),
     ],
 )
 def test_decision_table(test, el, label):
     verdict = stats.decide_verdict(test, el, 0.1)
     assert verdict.label == label
+    assert verdict.bayes_factor == el.bayes_factor
+    assert label == stats.CAPACITY or "Bayes factor" in verdict.reason
     if test is not None and test.p_value <= 0.05 and label != stats.CAPACITY:
         assert "bursty" in verdict.caveat and "not called capacity" in verdict.caveat, verdict
     if label == stats.UNDETERMINED:
-        assert verdict.caveat is None and "g = 0: p = 0.300" in verdict.reason
+        assert verdict.caveat is None and "g = 0: p = " in verdict.reason
+    settled = el.p_value_zero <= 0.05 and el.p_value_one > 0.05
+    settled = settled or (el.p_value_one <= 0.05 and el.p_value_zero > 0.05)
+    if label in (stats.TRAFFIC, stats.UNRELATED) and not settled and test is None:
+        assert "Bayes factor" in verdict.caveat, verdict
 
 
 def test_point_elasticity_alone_never_decides():
     # Same g, different evidence: the tests decide, not g > 0.5.
     assert stats.decide_verdict(None, _elasticity(1.4, 0.4, 0.6), 0.0).label == stats.UNDETERMINED
     assert stats.decide_verdict(None, _elasticity(0.3, 0.01, 0.4), 0.0).label == (stats.TRAFFIC)
+
+
+def test_likelihood_ratio_separates_a_bursty_job_from_a_flat_bug_on_the_same_load():
+    # Same load, same total: a job failing in a few multi-minute bursts must not pass for a
+    # flat rate per request (its minutes persist), nor a flat bug for a bursty job.
+    req = np.round(60 + 200 * (np.sin(np.linspace(0, 6, 60)) + 1)) * 3
+    wrong = 0
+    for seed in range(6):
+        rng = np.random.default_rng(100 + seed)
+        bug = rng.poisson(req * 40 / req.sum()).astype(float)
+        job = np.zeros(60)
+        for at in rng.choice(55, 3, replace=False):
+            job[at : at + 4] += rng.poisson(3.0, 4)
+        lr, p0, p1, bf = stats.compare_traffic_to_unrelated(bug, req, rng=rng, n_boot=99)
+        wrong += not (p1 > 0.05 and (p0 <= 0.05 or bf >= stats.BAYES_FACTOR_CUT))
+        lr, p0, p1, bf = stats.compare_traffic_to_unrelated(job, req, rng=rng, n_boot=99)
+        wrong += not (p1 <= 0.05 or bf <= 1 / stats.BAYES_FACTOR_CUT)
+    assert wrong <= 1, wrong
 
 
 # ---- what is counted, and the denominator ------------------------------------------------

@@ -117,9 +117,11 @@ from analysis.stats.threshold import (
     estimate_threshold,
 )
 from analysis.stats.verdicts import (
+    BAYES_FACTOR_CUT,
     BURSTY_PHI,
     SATURATION_SHARE,
     attribute_class,
+    compare_traffic_to_unrelated,
     decide_verdict,
     estimate_elasticity,
     summarize_signals,
@@ -196,8 +198,10 @@ __all__ = [
     "detect_change_points",
     "residual_autocorrelation",
     "SATURATION_SHARE",
+    "BAYES_FACTOR_CUT",
     "BURSTY_PHI",
     "estimate_elasticity",
+    "compare_traffic_to_unrelated",
     "decide_verdict",
     "attribute_class",
     "summarize_signals",

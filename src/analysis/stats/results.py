@@ -117,13 +117,17 @@ class HingeTest(_ToDict):
 
 @dataclass(frozen=True)
 class Elasticity(_ToDict):
-    """log E[y] = a + g log(requests), NB2 without offset, with two calibrated tests.
+    """Traffic-proportional (g = 1) against unrelated (g = 0): estimate, tests, Bayes factor.
 
-    ``p_value_zero`` tests g = 0 (no link to traffic), ``p_value_one`` g = 1 (a flat rate per
-    request), each against replicates of its null with AR(1)-Cox noise fitted to the data (so
-    a class's own bursts do not reject it).
-    ``g_with_own_failures`` is the same fit with the class's own failing requests left in the
-    denominator, shown to make the effect of removing them visible.
+    ``g`` is the elasticity of log E[y] = a + g log(requests) (Poisson QMLE, HAC ``se``), shown
+    as a description. The decision rests on ``lr``, the log likelihood ratio of the two simple
+    hypotheses (a flat rate per request against a constant mean), referred to simulations of
+    each: ``p_value_zero`` tests g = 0 (no link to traffic; AR(1)-Cox replicates with the
+    class's own burstiness), ``p_value_one`` g = 1 (independent minutes at a flat rate per
+    request; the LR's lower tail and the persistence of the residuals, Bonferroni), and
+    ``bayes_factor`` is the density of ``lr`` under g = 1 over its density under g = 0.
+    ``g_with_own_failures`` is the elasticity with the class's own failing requests left in
+    the denominator, shown to make the effect of removing them visible.
     """
 
     g: float
@@ -134,6 +138,8 @@ class Elasticity(_ToDict):
     p_value_one: float | None
     n_boot: int
     g_with_own_failures: float | None
+    lr: float | None = None
+    bayes_factor: float | None = None
 
 
 #: The verdict labels, spelled once for stats, findings.json and the locales' keys: capacity-driven,
@@ -164,6 +170,7 @@ class Verdict(_ToDict):
     residual_phi: float | None
     caveat: str | None
     count_unit: str = "errors"
+    bayes_factor: float | None = None
 
 
 @dataclass(frozen=True)
