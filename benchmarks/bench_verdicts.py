@@ -1,30 +1,34 @@
 """Verdicts on incidents from the per-session generator: confusion matrix truth x verdict.
 
 Run: ``.venv/bin/python benchmarks/bench_verdicts.py`` (full counts, as ``make bench`` does:
-5 audience families x 200 incidents, every error class of each) or ``--quick`` (reduced).
-Incidents come from :mod:`analysis.simulate.sessions`, which shares no code with the
-generator the methods were first studied on (:mod:`analysis.simulate.minutes`); each class goes
-through ``stats.analyse_class`` exactly as the report runs it, on the per-minute frame with its
-signal columns. Ground truth is read only here.
+200 incidents in each of seven families, every error class of each) or ``--quick`` (reduced).
+Five families come from :mod:`analysis.simulate.sessions` (one per audience shape: per-session
+events, signal columns), two from the generator the methods were first studied on
+(:mod:`analysis.simulate.minutes`: seed-like and random load, one class per scenario, counts
+only); the two share no code. Each class goes through ``stats.analyse_class`` exactly as the
+report runs it. Ground truth is read only here.
 
 Prints, per family: the confusion matrix (rows: truth, columns: verdict, shares of the row),
-then every target of issue 12 with its measured value, Monte-Carlo standard error and pass/fail.
+then every target of issue 12 with its measured value, Monte-Carlo standard error and pass/fail,
+then the wall time, the load average and the CPU time of the workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
 
-from analysis.simulate import sessions
 from analysis.simulate.verdict_study import (
+    FAMILIES,
     FULL,
     QUICK,
     format_confusion,
-    map_jobs,
+    iterate_jobs,
     run_incident,
     target_rows,
 )
@@ -46,7 +50,7 @@ def format_targets(rows: list[dict]) -> str:
     return head + body
 
 
-def run(counts: dict, workers: int, families=sessions.SHAPES, cache: Path | None = None):
+def run(counts: dict, workers: int, families=FAMILIES, cache: Path | None = None):
     """Simulate and analyse every family; return the per-class rows."""
     done = {}
     if cache is not None and cache.exists():
@@ -60,19 +64,18 @@ def run(counts: dict, workers: int, families=sessions.SHAPES, cache: Path | None
         if (f, i) not in done
     ]
     t0 = time.perf_counter()
-    for k in range(0, len(jobs), 10):
-        batch = map_jobs(run_incident, jobs[k : k + 10], workers)
-        for rows in batch:
-            if rows:
-                done[(rows[0]["family"], rows[0]["index"])] = rows
-                if cache is not None:
-                    with cache.open("a") as fh:
-                        fh.write(json.dumps(rows) + "\n")
-        print(
-            f"  {k + len(batch)}/{len(jobs)} incidents, {time.perf_counter() - t0:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+    for k, rows in enumerate(iterate_jobs(run_incident, jobs, workers), start=1):
+        if rows:
+            done[(rows[0]["family"], rows[0]["index"])] = rows
+            if cache is not None:
+                with cache.open("a") as fh:
+                    fh.write(json.dumps(rows) + "\n")
+        if k % 10 == 0 or k == len(jobs):
+            print(
+                f"  {k}/{len(jobs)} incidents, {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return [
         r
         for (f, i), rows in sorted(done.items())
@@ -87,17 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="reduced counts")
     parser.add_argument("--incidents", type=int, default=None, help="incidents per family")
     parser.add_argument("--workers", type=int, default=2, help="processes (at most 2)")
-    parser.add_argument("--family", action="append", choices=sessions.SHAPES, default=None)
+    parser.add_argument("--family", action="append", choices=FAMILIES, default=None)
     parser.add_argument("--cache", type=Path, default=None, help="JSON lines of finished incidents")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     counts = dict(QUICK if args.quick else FULL)
     if args.incidents:
         counts["incidents"] = args.incidents
-    families = tuple(args.family or sessions.SHAPES)
+    families = tuple(args.family or FAMILIES)
     t0 = time.perf_counter()
-    rows = run(counts, max(1, min(2, args.workers)), families, args.cache)
-    print(f"# Verdicts on per-session incidents ({counts}, {len(rows)} classes)")
+    load0 = os.getloadavg()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own0 = resource.getrusage(resource.RUSAGE_SELF)
+    workers = max(1, min(2, args.workers))
+    rows = run(counts, workers, families, args.cache)
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = sum(
+        b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in ((cpu0, cpu1), (own0, own1))
+    )
+    print(f"# Verdicts on simulated incidents ({counts}, {len(rows)} classes)")
     print("\nConfusion matrices (share of each truth row):")
     targets = []
     for family in families:
@@ -110,7 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in targets if r["pass"] is False]
     checked = [r for r in targets if r["pass"] is not None and r["target"] != "(info)"]
     met = len(checked) - len(failed)
-    print(f"{met} of {len(checked)} targets met; {time.perf_counter() - t0:.0f} s")
+    print(f"{met} of {len(checked)} targets met")
+    n_inc = len({(r["family"], r["index"]) for r in rows})
+    load1 = os.getloadavg()
+    print(
+        f"\nTime: {wall:.0f} s wall for {n_inc} incidents ({len(rows)} classes) on {workers} "
+        f"worker(s): {wall / max(n_inc, 1):.2f} s wall and {cpu / max(len(rows), 1):.2f} CPU s "
+        f"per class ({cpu:.0f} CPU s in all); load average {load0[0]:.1f} at the start, "
+        f"{load1[0]:.1f} at the end (2 cores shared: wall time is inflated by the load)."
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "targets": targets}, indent=1))
     return 0

@@ -50,6 +50,8 @@ def test_decision_table(test, el, label):
     verdict = stats.decide_verdict(test, el, 0.1)
     assert verdict.label == label
     assert verdict.bayes_factor == el.bayes_factor
+    assert verdict.decided_by in ("hinge", "tests", "bayes_factor", "none")
+    assert (verdict.decided_by == "bayes_factor") == ("Bayes factor" in (verdict.caveat or ""))
     assert label == stats.CAPACITY or "Bayes factor" in verdict.reason
     if test is not None and test.p_value <= 0.05 and label != stats.CAPACITY:
         assert "bursty" in verdict.caveat and "not called capacity" in verdict.caveat, verdict

@@ -375,6 +375,8 @@ def summarize_verdicts(
                 "elasticity": v.elasticity,
                 "p_value_zero": v.p_value_zero,
                 "p_value_one": v.p_value_one,
+                "bayes_factor": v.bayes_factor,
+                "decided_by": v.decided_by,
                 "count_unit": v.count_unit,
                 "g_with_own_failures": (
                     None if res.elasticity is None else res.elasticity.g_with_own_failures

@@ -156,7 +156,8 @@ class Verdict(_ToDict):
     """Capacity-driven, traffic-proportional, unrelated, undetermined or insufficient data.
 
     ``label`` is one of :data:`VERDICT_LABELS`; ``reason`` gives the numbers that decided;
-    ``count_unit`` what was counted per minute.
+    ``count_unit`` what was counted per minute; ``bayes_factor`` weighs a flat rate per
+    request (g = 1) against no link to traffic (g = 0); ``decided_by`` says what settled it.
     """
 
     label: str
@@ -171,6 +172,10 @@ class Verdict(_ToDict):
     caveat: str | None
     count_unit: str = "errors"
     bayes_factor: float | None = None
+    #: What settled the label: "hinge" (capacity), "tests" (one of g = 0 / g = 1 rejected and
+    #: not the other), "bayes_factor" (the tests did not settle it; the Bayes factor did) or
+    #: "none" (undetermined, insufficient).
+    decided_by: str = "tests"
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,7 @@ def decide_verdict(
             residual_phi,
             None,
             count_unit,
+            decided_by="none",
         )
     g, p0, p1 = elasticity.g, elasticity.p_value_zero, elasticity.p_value_one
     bf = elasticity.bayes_factor
@@ -225,8 +226,9 @@ def decide_verdict(
     tests_text += f"; Bayes factor g = 1 vs g = 0: {_fmt_bf(bf)}"
     related = p0 is not None and p0 <= ALPHA_LEVEL
     flat_rejected = p1 is not None and p1 <= ALPHA_LEVEL
+    decided_by = "tests"
     if hinge_flat and hinge_cox:
-        label = CAPACITY
+        label, decided_by = CAPACITY, "hinge"
         reason = (
             f"hinge sup-LR {test.lr:.2f}: bootstrap p = {p:.3f} under a flat NB rate per "
             f"request and p = {p_cox:.3f} under a bursty AR(1)-Cox flat rate, both <= "
@@ -238,12 +240,13 @@ def decide_verdict(
         elif flat_rejected and not related:
             label = UNRELATED
         else:
-            label = UNDETERMINED
+            label, decided_by = UNDETERMINED, "none"
             if bf is not None and bf >= BAYES_FACTOR_CUT:
                 label = TRAFFIC
             elif bf is not None and bf <= 1 / BAYES_FACTOR_CUT:
                 label = UNRELATED
             if label != UNDETERMINED:
+                decided_by = "bayes_factor"
                 settled = (
                     "both tests reject (errors rise with traffic, but the rate per request is "
                     "not steady)"
@@ -267,7 +270,9 @@ def decide_verdict(
             f"errors are bursty (lag-1 autocorrelation of residuals {residual_phi:.2f}): the "
             "verdict rests on few independent bursts."
         )
-    return Verdict(label, reason, p, p_cox, g, p0, p1, bursty, residual_phi, caveat, count_unit, bf)
+    return Verdict(
+        label, reason, p, p_cox, g, p0, p1, bursty, residual_phi, caveat, count_unit, bf, decided_by
+    )
 
 
 def attribute_class(
