@@ -257,9 +257,13 @@ def forced_long_window_verdicts() -> dict[str, tuple]:
     settings = pipeline.read_settings()
     p = params.build_params(config.DEFAULT_WEBINAR_ID, config.DEFAULT_INCIDENT_DIR)
     tl = pipeline.build_timeline(pipeline.load(p, settings), p)
-    result = stats.analyse_webinar(
-        dict(tl.frames), seed=p.seed, workers=settings.workers, max_shifts=19
-    )
+    # Fewer shifts than an hour has: the drawn-shift null of long windows, on the 1-hour data
+    # (the fork pool's workers inherit the setting).
+    saved, stats.association.MAX_SHIFTS = stats.association.MAX_SHIFTS, 19
+    try:
+        result = stats.analyse_webinar(dict(tl.frames), seed=p.seed, workers=settings.workers)
+    finally:
+        stats.association.MAX_SHIFTS = saved
     out = {}
     for key, cls in sorted(result.classes.items()):
         fit = cls.threshold if cls.verdict.label == stats.CAPACITY else None

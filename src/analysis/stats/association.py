@@ -19,6 +19,34 @@ CCF_MAX_LAG, CCF_TEST_LAG, COUNT_MODEL_LAGS = 15, 5, 6
 #: concurrency, error peaks above the 90th percentile of errors; coincidence window 0-3 min.
 #: (An error peak is one minute; a *burst* is Kleinberg's run, :func:`detect_bursts`.)
 SPIKE_QUANTILE, PEAK_QUANTILE, ECA_WINDOW, ECA_LAGS = 0.8, 0.9, 3, 6
+#: Shift nulls use every circular shift while a window has at most this many besides the
+#: observed alignment (an hour has 59); a longer window uses this many drawn at random, so the
+#: cost grows linearly with the window instead of with its square (docs/statistics.md §2).
+MAX_SHIFTS = 199
+
+
+def circular_shifts(n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Return the circular shifts of a shift null for a series of ``n``, 0 (observed) first.
+
+    Every shift 0..n-1 while n - 1 <= ``MAX_SHIFTS``: the exact randomisation test over the
+    group of shifts. Beyond, 0 and ``MAX_SHIFTS`` distinct non-zero shifts drawn uniformly
+    without replacement: a Monte Carlo randomisation test, still exact (under the null the
+    observed alignment and the drawn ones are exchangeable), with p-values in steps of
+    1 / (``MAX_SHIFTS`` + 1). ``rng`` defaults to a generator seeded by n, so a series gets
+    the same shifts in every run and every process.
+    """
+    if n - 1 <= MAX_SHIFTS:
+        return np.arange(n)
+    rng = np.random.default_rng(n) if rng is None else rng
+    drawn = np.sort(rng.choice(np.arange(1, n), size=MAX_SHIFTS, replace=False))
+    return np.concatenate([[0], drawn])
+
+
+def _shift_reference(shifts: np.ndarray, n: int, what: str) -> str:
+    """Name the reference distribution: all shifts, or how many were drawn."""
+    if len(shifts) == n:
+        return f"all circular shifts of {what}"
+    return f"{len(shifts) - 1} random circular shifts (of {n - 1}) of {what}"
 
 
 def prewhiten(x: np.ndarray, y: np.ndarray, max_order: int = 4):
@@ -46,12 +74,16 @@ def prewhiten(x: np.ndarray, y: np.ndarray, max_order: int = 4):
     return apply(x), apply(y), p, coef
 
 
-def ccf_all_shifts(xw: np.ndarray, yw: np.ndarray, max_lag: int):
-    """r[s, k] = corr(x[t], roll(y, s)[t + k]) over the overlap, for every shift s and |k|."""
+def ccf_all_shifts(xw: np.ndarray, yw: np.ndarray, max_lag: int, shifts: np.ndarray | None = None):
+    """r[i, k] = corr(x[t], roll(y, shifts[i])[t + k]) over the overlap, for every |k| <= max_lag.
+
+    ``shifts`` defaults to :func:`circular_shifts` of the series (all of them on an hour).
+    """
     n = len(xw)
-    ys = np.stack([np.roll(yw, s) for s in range(n)])
+    shifts = circular_shifts(n) if shifts is None else shifts
+    ys = np.stack([np.roll(yw, s) for s in shifts])
     lags = np.arange(-max_lag, max_lag + 1)
-    out = np.empty((n, len(lags)))
+    out = np.empty((len(shifts), len(lags)))
     for j, k in enumerate(lags):
         if k >= 0:
             a, b = xw[: n - k], ys[:, k:]
@@ -65,7 +97,7 @@ def ccf_all_shifts(xw: np.ndarray, yw: np.ndarray, max_lag: int):
 
 
 def _shift_p(stats: np.ndarray) -> float:
-    """p-value of stats[0] (observed alignment) among all circular shifts (including itself)."""
+    """p-value of stats[0] (observed alignment) among the shifts' statistics (itself included)."""
     return float(np.mean(stats >= stats[0] - 1e-12))
 
 
@@ -80,7 +112,8 @@ def cross_correlate(
     """
     xw, yw, p, coef = prewhiten(concurrency, errors)
     max_lag = min(max_lag, len(xw) // 3)
-    lags, r = ccf_all_shifts(xw, yw, max_lag)
+    shifts = circular_shifts(len(xw))
+    lags, r = ccf_all_shifts(xw, yw, max_lag, shifts)
     lead = (lags >= 0) & (lags <= CCF_TEST_LAG)
     lag_ = (lags <= 0) & (lags >= -CCF_TEST_LAG)
     t_lead = np.abs(r[:, lead]).max(1)
@@ -98,8 +131,9 @@ def cross_correlate(
         errors_lead_max_abs_r=float(t_lag[0]),
         errors_lead_lag=int(lags[lag_][i_lag]),
         errors_lead_p_value=_shift_p(t_lag),
-        n_shifts=len(xw),
-        reference="all circular shifts of the prewhitened error series (max |r|, lags 0..5)",
+        n_shifts=len(shifts),
+        reference=_shift_reference(shifts, len(xw), "the prewhitened error series")
+        + " (max |r|, lags 0..5)",
     )
 
 
@@ -123,17 +157,19 @@ def fit_load_coefficient(
     n = len(y)
     sd = c.std()
     zc = (c - c.mean()) / (sd if sd > 0 else 1.0)
+    shifts = circular_shifts(n)
+    m = len(shifts)
     designs = np.stack(
-        [np.roll(zc, m) for m in range(n)] + [lag_padded(zc, lag) for lag in range(1, n_lags)]
+        [np.roll(zc, s) for s in shifts] + [lag_padded(zc, lag) for lag in range(1, n_lags)]
     )
     trend = np.broadcast_to(np.linspace(-1.0, 1.0, n), designs.shape)
     x = np.stack([np.ones_like(designs), trend, designs], axis=2)
     alpha = float(_moment_alpha(y, np.full_like(y, y.mean())))
     beta, se, _ = _fit_loglinear(y, x, alpha)
     z = beta[:, 2] / se[:, 2]
-    stat = np.abs(z[:n])
-    z_by_lag = np.concatenate([z[:1], z[n:]])
-    coef_by_lag = np.concatenate([beta[:1, 2], beta[n:, 2]])
+    stat = np.abs(z[:m])
+    z_by_lag = np.concatenate([z[:1], z[m:]])
+    coef_by_lag = np.concatenate([beta[:1, 2], beta[m:, 2]])
     return LoadCoefficient(
         coefficient_per_sd=float(beta[0, 2]),
         z=float(z[0]),
@@ -141,13 +177,14 @@ def fit_load_coefficient(
         coefficient_by_lag=tuple(float(v) for v in coef_by_lag),
         z_by_lag=tuple(float(v) for v in z_by_lag),
         alpha=alpha,
-        n_shifts=n,
-        reference="all circular shifts of concurrency (|HAC z| at lag 0, linear time term)",
+        n_shifts=m,
+        reference=_shift_reference(shifts, n, "concurrency")
+        + " (|HAC z| at lag 0, linear time term)",
     )
 
 
 def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincidence:
-    """Event coincidence analysis with an all-circular-shift null.
+    """Event coincidence analysis with a circular-shift null (:func:`circular_shifts`).
 
     Spikes A: concurrency above its 80th percentile; peaks B: errors above their 90th
     percentile. Precursor rate: share of peaks with a spike 0..3 minutes before (peaks in the
@@ -160,12 +197,13 @@ def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincide
     spikes = c > np.quantile(c, SPIKE_QUANTILE)
     peaks = (y > np.quantile(y, PEAK_QUANTILE)) & (y > 0)
     w = ECA_WINDOW
-    shifted = np.stack([np.roll(peaks, s) for s in range(n)])  # (n, n)
+    shifts = circular_shifts(n)
+    shifted = np.stack([np.roll(peaks, s) for s in shifts])  # (shifts, n)
     a_before = np.array([spikes[max(0, t - w) : t + 1].any() for t in range(n)])
     valid_b = np.arange(n) >= w
     prec_num = (shifted & a_before & valid_b).sum(1)
     prec_den = (shifted & valid_b).sum(1)
-    csum = np.concatenate([np.zeros((n, 1), int), np.cumsum(shifted, 1)], axis=1)
+    csum = np.concatenate([np.zeros((len(shifts), 1), int), np.cumsum(shifted, 1)], axis=1)
     t = np.arange(n)
     hi = np.minimum(t + w, n - 1) + 1
     b_after = (csum[:, hi] - csum[:, t]) > 0
@@ -174,7 +212,7 @@ def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincide
     trig_den = int(valid_a.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         prec = np.where(prec_den > 0, prec_num / np.maximum(prec_den, 1), np.nan)
-        trig = trig_num / trig_den if trig_den > 0 else np.full(n, np.nan)
+        trig = trig_num / trig_den if trig_den > 0 else np.full(len(shifts), np.nan)
     ok = np.isfinite(prec)
     prec_p = float(np.mean(prec[ok] >= prec[0] - 1e-12)) if ok[0] else None
     trig_p = float(np.mean(trig >= trig[0] - 1e-12)) if trig_den > 0 else None
@@ -194,6 +232,6 @@ def analyse_coincidence(concurrency: np.ndarray, errors: np.ndarray) -> Coincide
         trigger_p_value=trig_p,
         precursor_rate_by_lag=tuple(by_lag_p),
         trigger_rate_by_lag=tuple(by_lag_t),
-        n_shifts=n,
-        reference="all circular shifts of the error-peak series",
+        n_shifts=len(shifts),
+        reference=_shift_reference(shifts, n, "the error-peak series"),
     )

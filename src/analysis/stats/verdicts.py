@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats.association import _shift_p
+from analysis.stats.association import _shift_p, circular_shifts
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.countmodels import (
     _fit_cox_moments,
@@ -320,10 +320,14 @@ def attribute_class(
     return decide_verdict(test, elasticity, phi, unit), test, fit, elasticity
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman's rho of a (n,) with every row of b (S, n)."""
+def _spearman(a: np.ndarray, b: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Spearman's rho of a (n,) with b (n,) rotated by each of ``shifts``.
+
+    The ranks of a rotated series are the rotated ranks, so b is ranked once.
+    """
     ra = pd.Series(a).rank().to_numpy()
-    rb = np.apply_along_axis(lambda v: pd.Series(v).rank().to_numpy(), 1, b)
+    ranks = pd.Series(b).rank().to_numpy()
+    rb = np.stack([np.roll(ranks, s) for s in shifts])
     ra, rb = ra - ra.mean(), rb - rb.mean(1, keepdims=True)
     den = np.sqrt(np.sum(ra * ra) * np.sum(rb * rb, 1))
     return np.where(den > 0, (rb @ ra) / np.where(den > 0, den, 1.0), 0.0)
@@ -369,7 +373,7 @@ def summarize_signals(
             ratio = float(np.median(a) / np.median(b))
         if np.ptp(c[ok]) > 0:
             cc, ll = c[ok], lat[ok]
-            rhos = _spearman(cc, np.stack([np.roll(ll, m) for m in range(len(ll))]))
+            rhos = _spearman(cc, ll, circular_shifts(len(ll)))
             rho, rho_p = float(rhos[0]), _shift_p(rhos)
     peak = sat = sat_share = None
     conn, lim = signals.get("rt_connected"), signals.get("rt_limit")
