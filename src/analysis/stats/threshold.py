@@ -62,8 +62,16 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
     alpha = np.broadcast_to(np.asarray(alpha, dtype=float).reshape(-1), (y.shape[0],))
     if y.shape[0] == 1:
         return _fit_hinge_series(y, r, hinge, alpha, iters, tol)
+    # A (B, G, n) hinge (one grid per series) is split with its series.
     fits = [
-        _fit_hinge_series(y[i : i + 1], r, hinge, alpha[i : i + 1], iters, tol)
+        _fit_hinge_series(
+            y[i : i + 1],
+            r,
+            hinge[i : i + 1] if hinge.ndim == 3 else hinge,
+            alpha[i : i + 1],
+            iters,
+            tol,
+        )
         for i in range(len(y))
     ]
     return tuple(np.concatenate(parts) for parts in zip(*fits, strict=True))
