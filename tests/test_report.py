@@ -282,7 +282,7 @@ def test_english_report_has_the_same_sections_in_english(shipped_report: Path):
     for item in findings["data_quality"]:
         if item["code"] in codes:
             for part in ("what", "limits"):
-                worded = narrative._audit_text(item, part, ko, "Asia/Seoul")
+                worded = narrative.sections._audit_text(item, part, ko, "Asia/Seoul")
                 assert worded != narrative.escape(item[part]), (item["code"], part)
     pages = {name: render(findings, en) for name, render in narrative.SECTIONS.items()}
     assert pages["summary"].startswith("## Summary")

@@ -1,0 +1,100 @@
+"""Action items: each recommendation's text and the evidence it rests on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from analysis.narrative.formatting import class_names, code, escape, fmt_number, fmt_rate, table
+
+
+def _evidence_text(ev: Mapping, text: Mapping) -> str:
+    e = text["actions"]["evidence"]
+    names = text["causes"]["verdicts"]
+    kind = ev["kind"]
+    if kind == "class":
+        key = code(ev["error_class"])
+        if not ev["present"]:
+            return e["class_missing"].format(key=key)
+        if ev["rate"] is None:
+            return e["class_count"].format(
+                key=key, count=fmt_number(ev["count"]), verdict=names[ev["verdict"]]
+            )
+        return e["class"].format(
+            key=key,
+            count=fmt_number(ev["count"]),
+            rate=fmt_rate(ev["rate"]),
+            verdict=names[ev["verdict"]],
+        )
+    if kind == "threshold":
+        return e["threshold"].format(
+            key=code(ev["error_class"]),
+            value=fmt_number(ev["k"]),
+            low=fmt_number(ev["k_low"]),
+            high=fmt_number(ev["k_high"]),
+        )
+    if kind == "peak":
+        return e["peak"].format(peak=fmt_number(ev["peak"]))
+    if kind == "detection":
+        if ev["lead_minutes"]:
+            return e["detection"].format(minutes=ev["lead_minutes"])
+        return e["detection_missing"]
+    if kind == "errors_total":
+        return f"{text['impact']['errors_total']}: {fmt_number(ev['count'])}"
+    return escape(json.dumps(ev, ensure_ascii=False))
+
+
+def action_text(
+    item: Mapping, text: Mapping, lang: str, names: Mapping[str, str] | None = None
+) -> str:
+    """Return an action item's wording in the report's language.
+
+    Catalogue items take the locale's text filled with identifiers from the data (each shown
+    as code); the incident's own items take their text from ``incident.json``.
+    """
+    t = text["actions"]
+    if item.get("source") == "incident":
+        own = item.get("text") or {}
+        chosen = own.get(lang) or next(iter(own.values()), "")
+        return f"{escape(chosen)} <small>({escape(t['from_incident'])})</small>"
+    template = t["catalogue"].get(item["key"])
+    if template is None:
+        return escape(item["key"])
+    raw = item.get("fields") or {}
+    fields = {
+        k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else "—")
+        for k, v in raw.items()
+    }
+    if names and raw.get("class") in names:  # a class key always follows its human name
+        fields["class"] = f"{escape(names[raw['class']])} ({code(raw['class'])})"
+    return template.format_map(_Missing(fields))
+
+
+class _Missing(dict):
+    """format_map helper: a placeholder without a value shows a dash."""
+
+    def __missing__(self, key):
+        return "—"
+
+
+def render_actions(findings: Mapping, text: Mapping) -> str:
+    """Render the action items: from the data's error classes, then the incident's own."""
+    t = text["actions"]
+    lang = text.get("lang") or findings.get("report", {}).get("lang", "en")
+    names = class_names(findings, lang)
+    rows = [
+        (
+            item["number"],
+            action_text(item, text, lang, names),
+            "<br>".join(_evidence_text(ev, text) for ev in item["evidence"]),
+            escape(item["type"] or ""),
+            escape(item["owner"] or ""),
+            escape(item["due"] or ""),
+        )
+        for item in findings["action_items"]
+    ]
+    if not rows:
+        return f"## {text['headings']['actions']}\n\n{t['none']}"
+    return f"## {text['headings']['actions']}\n\n{t['intro']}\n\n" + table(
+        [t["number"], t["action"], t["evidence_header"], t["type"], t["owner"], t["due"]], rows
+    )

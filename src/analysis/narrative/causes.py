@@ -1,0 +1,211 @@
+"""Root causes: each error class's verdict with its evidence, lagged associations, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from analysis.narrative.formatting import (
+    _capacity,
+    _tz,
+    _verdicts,
+    class_name,
+    code,
+    escape,
+    fmt_number,
+    fmt_p,
+    fmt_rate,
+    local_time,
+    table,
+)
+
+
+def verdict_evidence(v: Mapping, text: Mapping) -> str:
+    """Return the numbers that decided a verdict and the signals beside it, in the language."""
+    from analysis.stats import ALPHA_LEVEL, MIN_ERRORS
+
+    r = text["causes"]["reasons"]
+    kind = v["verdict"]
+    unit = v.get("count_unit") or "errors"
+    values = {
+        "lr": fmt_number(v.get("hinge_lr"), 2),
+        "p": fmt_p(v.get("hinge_p_value")),
+        "pb": fmt_p(v.get("hinge_p_value_bursty_null")),
+        "alpha": f"{ALPHA_LEVEL:g}",
+        "g": fmt_number(v.get("elasticity"), 2),
+        "p0": fmt_p(v.get("p_value_zero")),
+        "p1": fmt_p(v.get("p_value_one")),
+        "unit": text["causes"]["units"].get(unit, unit),
+        "n": MIN_ERRORS,
+    }
+    out = escape(r[kind].format(**values))
+    notes = []
+    if v.get("bursty"):
+        notes.append(r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2)))
+    sig = v.get("signals") or {}
+    spread = {s["source"]: s["max_per_minute"] for s in sig.get("spread") or ()}
+    if spread:
+        notes.append(
+            r["spread"].format(**{k: spread.get(k, "–") for k in ("users", "clients", "endpoints")})
+        )
+    if sig.get("own_failures_excluded"):
+        notes.append(
+            r["own_failures"].format(
+                n=fmt_number(sig["own_failures_excluded"]),
+                g=fmt_number(v.get("g_with_own_failures"), 2),
+            )
+        )
+    if sig.get("latency_ratio") is not None:
+        notes.append(
+            r["latency"].format(
+                ratio=fmt_number(sig["latency_ratio"], 2),
+                rho=fmt_number(sig.get("latency_load_rho"), 2),
+                p=fmt_p(sig.get("latency_load_p_value")),
+            )
+        )
+    if sig.get("realtime_peak_share_of_limit") is not None:
+        share = sig.get("realtime_errors_in_saturated_share")
+        notes.append(
+            r["realtime"].format(
+                peak=fmt_number(100 * sig["realtime_peak_share_of_limit"]),
+                share=fmt_number(None if share is None else 100 * share),
+            )
+        )
+    for note in notes:
+        out += f"<br><small>{escape(note)}</small>"
+    if v.get("measurement_caveat"):
+        share = fmt_number(100 * v["errors_unmeasured_share"])
+        out += f"<br><small>{escape(r['unmeasured'].format(share=share))}</small>"
+    return out
+
+
+def render_causes(findings: Mapping, text: Mapping) -> str:
+    """Render root causes and contributing factors: each class with its verdict and numbers."""
+    t = text["causes"]
+    caps = _capacity(findings)
+    verdicts = _verdicts(findings)
+    rows = []
+    explained = []
+    for cls in findings["error_classes"]:
+        key = cls["key"]
+        v = verdicts.get(key)
+        if v is None:
+            continue
+        cap = caps.get(key)
+        threshold = "–"
+        lag = "–"
+        if cap and v["verdict"] == "capacity":
+            threshold = (
+                f"{fmt_number(cap['k'])} [{fmt_number(cap['k_low'])}, {fmt_number(cap['k_high'])}]"
+            )
+            if cap["weakly_identified"]:
+                threshold += f" ({t['weak']})"
+            lag = f"{cap['lag_minutes']}"
+        rows.append(
+            (
+                class_name(findings, key, text),
+                fmt_number(cls["count"]),
+                fmt_rate(cls["rate"]),
+                f"**{t['verdicts'][v['verdict']]}**",
+                threshold,
+                lag,
+                verdict_evidence(v, text),
+            )
+        )
+        if v["verdict"] not in explained:
+            explained.append(v["verdict"])
+    legend = "\n".join(f"- **{t['verdicts'][k]}**: {t['explain'][k]}" for k in explained)
+    limits = render_limits(findings, text)
+    evidence = render_associations(findings, text)
+    return (
+        f"## {text['headings']['causes']}\n\n"
+        + table(
+            [
+                t["class"],
+                t["count"],
+                t["rate"],
+                t["verdict"],
+                t["threshold"],
+                t["lag"],
+                t["evidence"],
+            ],
+            rows,
+        )
+        + f"\n\n{legend}"
+        + (f"\n\n{evidence}" if evidence else "")
+        + (f"\n\n{limits}" if limits else "")
+    )
+
+
+def render_associations(findings: Mapping, text: Mapping) -> str:
+    """Render lagged association, event coincidence and stable change points per class."""
+    t = text["causes"]
+    tz, zn = _tz(findings)
+    assoc = {a["error_class"]: a for a in findings["associations"]}
+    coinc = {c["error_class"]: c for c in findings["coincidence"]}
+    changes = {c["error_class"]: c for c in findings["change_points"]}
+    rows = []
+    for cls in findings["error_classes"]:
+        key = cls["key"]
+        a, c = assoc.get(key), coinc.get(key)
+        if a is None and c is None:
+            continue
+        stable = [
+            local_time(p["minute"], tz)
+            for p in changes.get(key, {}).get("stability", [])
+            if p["share_of_penalties"] >= 0.5
+        ]
+        rows.append(
+            (
+                code(key),
+                "–"
+                if a is None
+                else f"{fmt_number(a['load_leads_r'], 2)} ({a['load_leads_lag']}, "
+                f"{fmt_p(a['load_leads_p_value'])})",
+                "–"
+                if a is None
+                else f"{fmt_number(a['errors_lead_r'], 2)} ({a['errors_lead_lag']}, "
+                f"{fmt_p(a['errors_lead_p_value'])})",
+                "–"
+                if a is None or a.get("load_coefficient_z") is None
+                else f"{fmt_number(a['load_coefficient_z'], 2)} "
+                f"({fmt_p(a['load_coefficient_p_value'])})",
+                "–"
+                if c is None or c["precursor_rate"] is None
+                else f"{fmt_number(c['precursor_rate'], 2)} ({fmt_p(c['precursor_p_value'])})",
+                "–"
+                if c is None or c["trigger_rate"] is None
+                else f"{fmt_number(c['trigger_rate'], 2)} ({fmt_p(c['trigger_p_value'])})",
+                ", ".join(stable) or "–",
+            )
+        )
+    if not rows:
+        return ""
+    headers = [
+        t["class"],
+        t["ccf_load"],
+        t["ccf_errors"],
+        t["load_z"],
+        t["precursor"],
+        t["trigger"],
+        t["change_points"].format(tz=zn),
+    ]
+    return f"**{t['assoc_title']}**\n\n" + table(headers, rows)
+
+
+def render_limits(findings: Mapping, text: Mapping) -> str:
+    """Render the published Supabase limits beside the capacity thresholds found."""
+    limits = findings["statistics"].get("supabase_limits", [])
+    caps = [c for c in findings["capacity"] if c["verdict"] == "capacity"]
+    if not limits or not caps:
+        return ""
+    t = text["causes"]
+    lows = min(c["k_low"] if c["k_low"] is not None else c["k"] for c in caps)
+    highs = max(c["k_high"] if c["k_high"] is not None else c["k"] for c in caps)
+    near = [lim for lim in limits if lows / 2 <= lim["limit"] <= highs * 2]
+    rows = [
+        (escape(f"{lim['product']} {lim['quantity']} ({lim['tier']})"), fmt_number(lim["limit"]))
+        for lim in near
+    ]
+    if not rows:
+        return ""
+    return f"**{t['limits_title']}**\n\n" + table([t["limit"], t["limit_value"]], rows)

@@ -1,0 +1,177 @@
+"""The report's figures: labels, the point each states, the figure objects, their display."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import plots
+from analysis.narrative.formatting import _tz, fmt_number, local_time
+from analysis.params import ReportParams
+
+
+def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
+    """Locale labels of one figure, with the display zone filled in."""
+    _, zn = _tz(findings)
+    return {
+        k: v.format(tz=zn)
+        for k, v in text["figures"][name].items()
+        if not k.startswith(("point", "alt"))
+    }
+
+
+def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]:
+    """Return a figure's title, which states its point, and its alt text, from the findings.
+
+    Both hold numbers and times only, never a value from the data (a class name can carry a
+    table name): the title is drawn by matplotlib and the alt text is an attribute.
+    """
+    t = text["figures"][name]
+    tz, zn = _tz(findings)
+    rep, aud = findings["report"], findings["audience"]
+    caps = [c for c in findings["capacity"] if c["verdict"] == "capacity" and c["k"] is not None]
+    counted = [c for c in findings["error_classes"] if c["count"]]
+    common = {
+        "tz": zn,
+        "start": local_time(rep["window"]["start"], tz),
+        "end": local_time(rep["window"]["end"], tz),
+        "peak": fmt_number(aud.get("peak")),
+        "peak_at": local_time(aud.get("peak_ts"), tz, text=text),
+        "classes": len(counted),
+        "errors": fmt_number(findings["impact"]["errors_total"]),
+        "k": fmt_number(min((c["k"] for c in caps), default=None)),
+    }
+    if name == "concurrency":
+        limits = [
+            f"{c['name']} {fmt_number(c['value'])}"
+            for c in findings["detection"]["crossings"]
+            if not c.get("error_class")
+        ]
+        title = (t["point_capacity"] if caps else t["point_none"]).format(**common)
+        alt = t["alt"].format(**common, limits=text["list_sep"].join(limits) or t["none"])
+        return title, alt
+    if name == "heatmap":
+        top = max(counted, key=lambda c: (c["peak_count"], c["count"]), default=None)
+        fields = {
+            **common,
+            "busiest": fmt_number(top["peak_count"]) if top else "0",
+            "busiest_at": local_time(top["peak_minute"], tz, text=text) if top else "",
+        }
+        return t["point"].format(**fields), t["alt"].format(**fields)
+    if name == "lag":
+        leads = [
+            a["error_class"]
+            for a in findings["associations"]
+            if a["load_leads_p_value"] is not None and a["load_leads_p_value"] < 0.05
+        ]
+        fields = {**common, "n_lead": len(leads), "n": len(findings["associations"])}
+        title = (t["point_lead"] if leads else t["point_none"]).format(**fields)
+        return title, t["alt"].format(**fields)
+    if name == "dose":
+        fields = {**common, "n_cap": len(caps), "n": len(findings["capacity"])}
+        title = (t["point_capacity"] if caps else t["point_none"]).format(**fields)
+        return title, t["alt"].format(**fields)
+    raise KeyError(name)
+
+
+def build_figure(name: str, analysis: object, text: Mapping) -> object:
+    """Build one of the four figures from an :class:`analysis.findings.Analysis`."""
+    f = analysis.findings
+    labels = figure_labels(name, text, f)
+    labels["title"] = figure_point(name, f, text)[0]
+    tz = f["report"]["display_tz"]
+    if name == "concurrency":
+        em = analysis.timeline.error_minutes
+        errors = em.pivot_table(
+            index="minute", columns="error_class", values="errors", aggfunc="sum"
+        )
+        errors = errors[[c["key"] for c in f["error_classes"] if c["key"] in errors.columns]]
+        bursts: dict[str, list] = {}
+        for b in f["bursts"]:
+            bursts.setdefault(b["error_class"], []).append(
+                (pd.Timestamp(b["start"]), pd.Timestamp(b["end"]) + pd.Timedelta("1min"))
+            )
+        limits = [
+            (c["name"], c["value"]) for c in f["detection"]["crossings"] if not c.get("error_class")
+        ]
+        return plots.plot_concurrency(
+            analysis.timeline.concurrency, errors, bursts, labels, tz, limits
+        )
+    if name == "heatmap":
+        em = analysis.timeline.error_minutes
+        counts = em.pivot_table(
+            index="minute", columns="error_class", values="errors", aggfunc="sum"
+        )
+        counts = counts[[c["key"] for c in f["error_classes"] if c["key"] in counts.columns]]
+        return plots.plot_error_heatmap(counts, labels, tz)
+    if name == "lag":
+        curves = {}
+        for a in f["associations"]:
+            lags = pd.Series(a["lags"])
+            band = a["null_band"]
+            high = lags.map(lambda k, b=band: b["load_leads"] if k >= 0 else b["errors_lead"])
+            curves[a["error_class"]] = pd.DataFrame(
+                {"lag": lags, "r": a["r"], "null_low": -high, "null_high": high}
+            )
+        return plots.plot_lagged_association(curves, labels)
+    if name == "dose":
+        return plots.plot_dose_response(dose_panels(analysis), labels)
+    raise KeyError(name)
+
+
+def dose_panels(analysis: object) -> dict:
+    """Return per class: minute points (lagged load, rate), the retained model, K, interval.
+
+    Capacity-driven classes (first) get the fitted hinge, K and its interval; the others get
+    the flat rate per request that their verdict retains, not a hinge the test rejected.
+    """
+    from analysis.stats import lag_padded
+
+    panels = {}
+    caps = {c["error_class"]: c for c in analysis.findings["capacity"]}
+    classes = sorted(
+        (c for c in analysis.findings["error_classes"] if c["key"] in caps),
+        key=lambda c: caps[c["key"]]["verdict"] != "capacity",
+    )
+    for cls in classes:
+        cap = caps[cls["key"]]
+        frame = analysis.timeline.frames[cls["key"]]
+        capacity = cap["verdict"] == "capacity"
+        lag = cap["lag_minutes"] if capacity else 0
+        load = lag_padded(frame["concurrency"].fillna(0).to_numpy(dtype=float), lag)
+        requests = frame["requests"].to_numpy(dtype=float)
+        errors = frame["errors"].to_numpy(dtype=float)
+        keep = requests > 0
+        points = pd.DataFrame({"load": load[keep], "rate": errors[keep] / requests[keep]})
+        grid = pd.Series(sorted(set(load.tolist())), dtype=float)
+        if capacity:
+            rate = cap["b0_per_request"] + cap["b1_per_request_per_viewer"] * (
+                grid - cap["k"]
+            ).clip(lower=0)
+        else:
+            rate = pd.Series(errors.sum() / max(requests.sum(), 1.0), index=grid.index)
+        panels[cls["key"]] = {
+            "points": points,
+            "fit": pd.DataFrame({"load": grid, "rate": rate}),
+            "fit_kind": "fit" if capacity else "flat",
+            "threshold": cap["k"] if capacity else None,
+            "interval": (cap["k_low"], cap["k_high"]) if capacity else None,
+        }
+    return panels
+
+
+def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams) -> None:
+    """Draw one figure, save it as ``figures/<name>.png``, display that PNG and its caption."""
+    from IPython.display import Image, Markdown, display
+
+    fig = build_figure(name, analysis, text)
+    png = plots.figure_png(fig)
+    path = Path(params.output_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    alt = figure_point(name, analysis.findings, text)[1]
+    # The page template writes this metadata as the image's alt attribute (escaped there).
+    display(Image(data=png, format="png", metadata={"alt": alt}))
+    display(Markdown(f"*{figure_labels(name, text, analysis.findings)['caption']}*"))

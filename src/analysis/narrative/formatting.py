@@ -1,0 +1,153 @@
+"""Values as safe Markdown: escaping, tables, times, numbers, class and source names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from analysis import languages
+
+TIME_FORMAT = "%H:%M"
+TIME_FORMAT_SECONDS = "%H:%M:%S"
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
+def load_locale(lang: str) -> dict:
+    """Return the report's strings for ``lang`` (its file in ``locales/``)."""
+    return languages.load_locale(lang)
+
+
+# Every character Markdown (with nbconvert's plugins: tables, math, bare-URL links,
+# strikethrough, task lists, definition lists) or HTML gives a meaning to becomes a numeric
+# character reference. The parser decodes a reference to a plain character and the HTML
+# renderer escapes it again, so a value is shown exactly as written and can never open a tag,
+# a code span, a link, a math span or a table cell. See docs/report-safety.md.
+_MARKUP_CHARS = "&<>\"'|\\`*_[]()!#$~:{}+=^"
+_ENTITIES = {ord(ch): f"&#{ord(ch)};" for ch in _MARKUP_CHARS}
+# Controls (ANSI escapes, NUL, ...) are shown as U+FFFD; line breaks and tabs become spaces so
+# a value stays inside its table row or list item.
+_ENTITIES.update({c: "\ufffd" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]})
+_ENTITIES.update({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
+_ENTITIES.update({0x2028: " ", 0x2029: " "})
+
+
+def escape(value: object) -> str:
+    """Return a data value as Markdown text that renders exactly as written.
+
+    Safe anywhere inline: paragraphs, list items, headings, table cells and inside the
+    ``<code>`` element :func:`code` makes. Never pass already escaped text (it would show the
+    references).
+    """
+    return str(value).translate(_ENTITIES)
+
+
+def code(value: object) -> str:
+    """Return a data value as an inline code element that shows it exactly as written.
+
+    A Markdown code span cannot hold every value (backticks close it, pipes split table cells,
+    its content is not decoded), so data is wrapped in an HTML ``<code>`` element whose content
+    is :func:`escape`-d text. Whitespace runs collapse to one space, as in a code span.
+    """
+    return f"<code>{escape(' '.join(str(value).split()))}</code>"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Return a Markdown table; cell values are escaped, empty cells stay empty."""
+    head = "| " + " | ".join(escape(h) for h in headers) + " |"
+    rule = "|" + "|".join("---" for _ in headers) + "|"
+    body = ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def local_time(
+    value: str | None, tz: str, fmt: str = TIME_FORMAT, text: Mapping | None = None
+) -> str:
+    """Format an ISO UTC time in the display zone ('time unknown' text for None)."""
+    if value is None:
+        return "" if text is None else text["time_unknown"]
+    return pd.Timestamp(value).tz_convert(tz).strftime(fmt)
+
+
+def utc_time(value: str | None, fmt: str = TIME_FORMAT) -> str:
+    """Format an ISO UTC time as UTC clock time."""
+    return "" if value is None else pd.Timestamp(value).tz_convert("UTC").strftime(fmt)
+
+
+def zone_name(tz: str, at: str) -> str:
+    """Return the zone's abbreviation at a time (``KST``), else its name."""
+    abbr = pd.Timestamp(at).tz_convert(tz).strftime("%Z")
+    return abbr if abbr and not abbr.startswith(("+", "-")) else tz
+
+
+def fmt_number(value: object, digits: int = 0) -> str:
+    """Format a number with thousands separators; '–' for a missing value."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if digits == 0:
+        return f"{round(float(value)):,}"
+    return f"{float(value):,.{digits}f}"
+
+
+def fmt_rate(value: object) -> str:
+    """Format a rate per request as a percentage with two significant decimals."""
+    if value is None:
+        return "–"
+    return f"{100 * float(value):.2f}%"
+
+
+def fmt_p(value: object) -> str:
+    """Format a p-value (three decimals, '< 0.001' below that)."""
+    if value is None:
+        return "–"
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
+def _verdicts(findings: Mapping) -> dict:
+    return {v["error_class"]: v for v in findings["verdicts"]}
+
+
+def _capacity(findings: Mapping) -> dict:
+    return {c["error_class"]: c for c in findings["capacity"]}
+
+
+def _tz(findings: Mapping) -> tuple[str, str]:
+    tz = findings["report"]["display_tz"]
+    return tz, zone_name(tz, findings["report"]["window"]["start"])
+
+
+def class_names(findings: Mapping, lang: str) -> dict[str, str]:
+    """Human name of each error class in the report's language (key -> name)."""
+    return {
+        c["key"]: c["name"].get(lang, c["key"])
+        for c in findings.get("error_classes", [])
+        if isinstance(c.get("name"), Mapping)
+    }
+
+
+def class_name(findings: Mapping, key: str, text: Mapping) -> str:
+    """Return a class's human name followed by its key: ``Realtime disconnects (<code>..)``.
+
+    The name is the findings' name in the report's language (escaped data: it may hold table
+    and column names); the key stays in parentheses for analysts.
+    """
+    row = next((c for c in findings["error_classes"] if c["key"] == key), None)
+    name = (row or {}).get("name", {}).get(text.get("lang", ""))
+    return f"{escape(name)} ({code(key)})" if name else code(key)
+
+
+def _names(findings: Mapping, keys: Sequence[str], text: Mapping) -> str:
+    return text["list_sep"].join(class_name(findings, k, text) for k in keys)
+
+
+def _source_name(source: str, text: Mapping) -> str:
+    names = text["overview"]["sources"]
+    for prefix, name in names.items():
+        if source.startswith(prefix):
+            return name
+    return escape(source)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"

@@ -1,0 +1,169 @@
+"""Page one: the story in plain words, generated from the findings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from analysis.narrative.actions import action_text
+from analysis.narrative.formatting import (
+    TIME_FORMAT_SECONDS,
+    _names,
+    _share,
+    _source_name,
+    _tz,
+    class_name,
+    class_names,
+    escape,
+    fmt_number,
+    local_time,
+)
+
+#: Ends page one in print (Chromium honours break-after on a block element).
+PAGE_BREAK = '<div style="break-after: page"></div>'
+PAGE_ONE_MARKER = '<div class="page-one"></div>'
+#: Classes named per cause on page one (the largest; the rest are counted), so it stays one page.
+PAGE_ONE_NAMES = 4
+
+
+def render_overview(findings: Mapping, text: Mapping) -> str:
+    """Render page one: what happened, impact in people and minutes, why, how it ended, actions.
+
+    Built from ``findings["overview"]`` only; a page break follows so the story is page one of
+    the printed report.
+    """
+    o = findings["overview"]
+    t = text["overview"]
+    rep, people, minutes = findings["report"], o["people"], o["minutes"]
+    tz, zn = _tz(findings)
+    start, end = rep["window"]["start"], rep["window"]["end"]
+    parts = [f"## {text['headings']['summary']}"]
+    quiet = not o["errors"]["total"]
+    what = t["what_quiet" if quiet else "what"].format(
+        day=pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d"),
+        start=local_time(start, tz),
+        end=local_time(end, tz),
+        tz=zn,
+        title=escape(rep["title"]),
+        people=fmt_number(people["audience"]),
+        registrations=fmt_number(people["registrations"]),
+        errors=fmt_number(o["errors"]["total"]),
+        classes=o["errors"]["classes"],
+        minutes=fmt_number(minutes["error_period"]),
+        first=local_time(minutes["first_error"], tz, text=text),
+        last=local_time(minutes["last_error"], tz, text=text),
+    )
+    # Without a single monitor sample there is no peak to state, only that load is unknown.
+    if people["peak_sessions"] is None:
+        what += " " + t["no_peak"]
+    else:
+        what += " " + t["peak"].format(
+            peak=fmt_number(people["peak_sessions"]),
+            peak_at=local_time(people["peak_at"], tz, text=text),
+        )
+    parts.append(what)
+    if quiet:
+        impact = t["impact_quiet"]
+    else:
+        impact = t["impact"].format(
+            affected=fmt_number(people["affected"]),
+            people=fmt_number(people["audience"]),
+            share=_share(people["affected_share"]),
+            failed=fmt_number(people["failed_requests"]),
+        )
+    # Bursts come from the statistics; when they were not computed (no load series) the
+    # page says nothing about them rather than "0 minutes".
+    if not quiet and minutes["in_bursts"] is not None:
+        impact += " " + t["impact_bursts"].format(
+            burst_minutes=fmt_number(minutes["in_bursts"]),
+            minutes=fmt_number(minutes["error_period"]),
+        )
+    if minutes["silences"]:
+        s = minutes["silences"][0]
+        impact += " " + t["silence"].format(
+            source=_source_name(s["source"], text),
+            minutes=fmt_number(s["minutes"]),
+            start=local_time(s["start"], tz),
+            end=local_time(s["end"], tz),
+            tz=zn,
+        )
+    parts.append(impact)
+    causes = []
+    basis = findings.get("capacity_plan", {}).get("basis", {})
+    for group in o["causes"]:
+        keys = [c["key"] for c in group["classes"]]
+        names = _names(findings, keys[:PAGE_ONE_NAMES], text)
+        if len(keys) > PAGE_ONE_NAMES:
+            names += " " + t["more"].format(n=len(keys) - PAGE_ONE_NAMES)
+        line = t["causes"][group["kind"]].format(names=names, errors=fmt_number(group["errors"]))
+        if group["kind"] == "capacity":
+            limits = []
+            for c in group["classes"][:PAGE_ONE_NAMES]:
+                if c.get("k") is None:
+                    continue
+                limits.append(
+                    t["threshold"].format(
+                        name=class_name(findings, c["key"], text),
+                        k=fmt_number(c["k"]),
+                        low=fmt_number(c["k_low"]),
+                        high=fmt_number(c["k_high"]),
+                        weak=t["weak"] if c.get("weakly_identified") else "",
+                    )
+                )
+            line = t["causes"]["capacity_lead"].format(errors=fmt_number(group["errors"]))
+            line += " " + text["list_sep"].join(limits) + "."
+            if basis.get("realtime_limit_in_effect"):
+                line += " " + t["limit_in_effect"].format(
+                    limit=fmt_number(basis["realtime_limit_in_effect"])
+                )
+        causes.append(f"- {line}")
+    if causes:
+        parts.append(f"**{t['why']}**\n\n" + "\n".join(causes))
+    ending = []
+    end_info = o["ending"]
+    for ch in end_info["limit_changes"]:
+        ending.append(
+            t["limit_change"].format(
+                source=t["sources"].get("realtime", "Realtime"),
+                old=fmt_number(ch["from_limit"]),
+                new=fmt_number(ch["to_limit"]),
+                after=local_time(ch["after"], tz, TIME_FORMAT_SECONDS),
+                before=local_time(ch["before"], tz, TIME_FORMAT_SECONDS),
+                tz=zn,
+            )
+        )
+    stops = [
+        t["stopped"].format(
+            cause=t["cause_names"][kind], at=local_time(at, tz, TIME_FORMAT_SECONDS), tz=zn
+        )
+        for kind, at in end_info["last_error_by_cause"].items()
+        if at is not None and kind in t["cause_names"]
+    ]
+    if stops:
+        ending.append(text["list_sep"].join(stops) + ".")
+    if end_info["untimed_responses"]:
+        ending.append(
+            t["untimed"].format(
+                labels=text["list_sep"].join(escape(x) for x in end_info["untimed_responses"])
+            )
+        )
+    if ending:
+        parts.append(f"**{t['ending']}** " + " ".join(ending))
+    actions = []
+    for number, a in enumerate(o["actions"], start=1):
+        item = next(i for i in findings["action_items"] if i["number"] == a["number"])
+        lang = text.get("lang", "en")
+        label = action_text(item, text, lang, class_names(findings, lang))
+        names = text["list_sep"].join(
+            escape(c["name"].get(text.get("lang", ""), c["key"]))
+            for c in findings["error_classes"]
+            if c["key"] in a["classes"]
+        )
+        actions.append(f"{number}. {label} — " + t["addresses"].format(names=names))
+    if actions:
+        parts.append(f"**{t['actions']}**\n\n" + "\n".join(actions))
+    # The marker lets the page's CSS set this output in a smaller type, so the title block
+    # and the story fit on one printed page (an output is never split across pages).
+    parts.insert(1, PAGE_ONE_MARKER)
+    return "\n\n".join(parts) + f"\n\n{PAGE_BREAK}"

@@ -1,0 +1,183 @@
+"""An earlier write-up's claims checked against the data; the capacity plan for the next event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from analysis.narrative.formatting import (
+    _ISO_RE,
+    TIME_FORMAT_SECONDS,
+    _share,
+    _tz,
+    class_name,
+    code,
+    escape,
+    fmt_number,
+    local_time,
+    table,
+)
+
+
+def _figure_text(value: object) -> str:
+    if isinstance(value, list):
+        low, high = value
+        shown_low = "…" if low is None else fmt_number(low)
+        return f"{shown_low}–{'' if high is None else fmt_number(high)}"
+    if isinstance(value, int | float):
+        return fmt_number(value, 0 if float(value).is_integer() else 1)
+    return escape(value if value is not None else "–")
+
+
+def _claim_measured(c: Mapping, text: Mapping, tz: str) -> dict:
+    fields = {}
+    for k, v in c["measured"].items():
+        if isinstance(v, str) and _ISO_RE.match(v):
+            fields[k] = local_time(v, tz, TIME_FORMAT_SECONDS)
+        elif isinstance(v, float):
+            fields[k] = fmt_number(v, 0 if v.is_integer() else 1)
+        elif isinstance(v, int):
+            fields[k] = fmt_number(v)
+        elif k == "verdict":
+            fields[k] = text["causes"]["verdicts"].get(v, escape(v))
+        else:
+            fields[k] = escape(v)
+    return fields
+
+
+def render_claims(findings: Mapping, text: Mapping) -> str:
+    """Render the claims of an earlier write-up, each tested against the data."""
+    listed = findings.get("claims", [])
+    t = text["claims"]
+    if not listed:
+        return f"## {text['headings']['claims']}\n\n{t['none']}"
+    tz, zn = _tz(findings)
+    rows = []
+    for c in listed:
+        fields = _claim_measured(c, text, tz)
+        fields["tz"] = zn
+        template = t["reasons"].get(c["reason"], "")
+        try:
+            why = template.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            why = escape(c["reason"])
+        subject = class_name(findings, c["error_class"], text) if c.get("error_class") else ""
+        rows.append(
+            (
+                c["number"],
+                escape(c["statement"]),
+                _figure_text(c["figure"])
+                + (f" ({t['approximate']})" if c.get("approximate") else ""),
+                f"**{t['outcomes'][c['outcome']]}**",
+                why + (f"<br><small>{subject}</small>" if subject else ""),
+            )
+        )
+    counts = {k: sum(1 for c in listed if c["outcome"] == k) for k in t["outcomes"]}
+    summary = t["summary"].format(
+        n=len(listed),
+        **{k: counts[k] for k in ("confirmed", "misleading", "contradicted", "unverifiable")},
+    )
+    return f"## {text['headings']['claims']}\n\n{t['intro']} {summary}\n\n" + table(
+        [t["number"], t["statement"], t["figure"], t["outcome"], t["why"]], rows
+    )
+
+
+def _interval(d: Mapping | None) -> str:
+    if not d:
+        return "–"
+    return f"{fmt_number(d['median'])} [{fmt_number(d['low'])}–{fmt_number(d['high'])}]"
+
+
+def _tier(plan: Mapping | None, t: Mapping) -> str:
+    if not plan:
+        return "–"
+    if plan["tier"] is None:
+        return t["beyond"].format(limit=fmt_number(plan["largest_limit"]))
+    return t["tier"].format(
+        tier=escape(plan["tier"]),
+        limit=fmt_number(plan["limit"]),
+        headroom=_share(plan["headroom"]),
+    )
+
+
+def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
+    """Render the capacity plan: basis, projections for each N against the published limits."""
+    plan = findings.get("capacity_plan") or {}
+    t = text["capacity_plan"]
+    head = f"## {text['headings']['capacity_plan']}\n\n"
+    if not plan.get("available"):
+        return head + t["unavailable"][plan.get("reason", "no_sessions")]
+    b = plan["basis"]
+    lines = [
+        t["basis"].format(
+            people=fmt_number(b["people"] + b["anonymous_sessions"]),
+            registrations=fmt_number(b["registrations"]),
+            attendance=_share(b["attendance_per_registration"]),
+            sessions=fmt_number(b["sessions_per_person"], 1),
+            concurrent=fmt_number(b["mean_sessions_per_person"], 2),
+            ratio=fmt_number(b["peak_to_mean"], 2),
+            peak=fmt_number(b["peak_sessions"]),
+            offset=fmt_number(b["connections_offset"]),
+        )
+    ]
+    for th in plan["thresholds"]:
+        lines.append(
+            t["threshold"].format(
+                name=class_name(findings, th["error_class"], text),
+                k=fmt_number(th["k"]),
+                low=fmt_number(th["k_low"]),
+                high=fmt_number(th["k_high"]),
+                resource=t["resources"].get(th.get("resource") or "", t["resources"][""]),
+            )
+        )
+    rows = []
+    for p in plan["projections"]:
+        rt_plan = p["realtime_plan"]
+        nxt = "–"
+        if rt_plan.get("registrations_at_limit"):
+            nxt = t["next"].format(
+                n=fmt_number(rt_plan["registrations_at_limit"]),
+                tier=escape(rt_plan["tier"]),
+            )
+        rows.append(
+            (
+                fmt_number(p["registrations"])
+                + (f" ({t['this']})" if p["registrations"] == b["registrations"] else ""),
+                _interval(p["attendees"]),
+                _interval(p["peak_sessions"]),
+                _interval(p["realtime_connections"]),
+                _interval(p["db_connections"]),
+                _tier(rt_plan, t),
+                _tier(p.get("compute"), t),
+                nxt,
+                text["list_sep"].join(class_name(findings, k, text) for k in p["breaches"])
+                or t["none"],
+            )
+        )
+    level = f"{100 * plan['level']:.0f}%"
+    table_md = table(
+        [
+            t["registrations"],
+            t["attendees"],
+            t["peak"].format(level=level),
+            t["realtime"],
+            t["db"],
+            t["realtime_plan"].format(headroom=_share(plan["headroom"])),
+            t["compute"].format(headroom=_share(plan["headroom"])),
+            t["next_header"],
+            t["breaches"],
+        ],
+        rows,
+    )
+    assumptions = "\n".join(f"- {t['assumptions'][a]}" for a in plan["assumptions"])
+    trust = "\n".join(f"- {t['trust'][f]}" for f in plan["trust"]) or f"- {t['trust_none']}"
+    chosen = [lim for p in plan["projections"] for lim in (p["realtime_plan"], p.get("compute"))]
+    sources = sorted({lim["source"] for lim in chosen if lim and lim.get("source")})
+    return (
+        head
+        + "\n\n".join(lines)
+        + "\n\n"
+        + table_md
+        + f"\n\n{t['consequences']}\n\n**{t['assumes']}**\n\n{assumptions}\n\n"
+        + f"**{t['distrust']}**\n\n{trust}\n\n"
+        + t["sources"].format(sources=text["list_sep"].join(code(s) for s in sources))
+    )

@@ -1,0 +1,309 @@
+"""The report's factual sections: title, impact, buckets, timeline, audit, detection, appendix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from analysis.narrative.formatting import (
+    _ISO_RE,
+    TIME_FORMAT_SECONDS,
+    _tz,
+    class_name,
+    code,
+    escape,
+    fmt_number,
+    fmt_rate,
+    local_time,
+    table,
+    utc_time,
+)
+
+
+def render_title(findings: Mapping, text: Mapping) -> str:
+    """Title block: incident, webinar and its title, window in the display zone and UTC, status."""
+    rep = findings["report"]
+    tb = text["title_block"]
+    tz, zn = _tz(findings)
+    start, end = rep["window"]["start"], rep["window"]["end"]
+    day = pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d")
+    day_utc = pd.Timestamp(start).strftime("%Y-%m-%d")
+    rows = [
+        (tb["incident"], escape(rep["incident"])),
+        (tb["project"], escape(rep.get("project_ref") or text["unknown"])),
+        (tb["webinar"], escape(rep["title"])),
+        (tb["webinar_id"], code(rep["webinar_id"])),
+        (tb["window_local"].format(tz=zn), f"{day} {local_time(start, tz)}–{local_time(end, tz)}"),
+        (tb["window_utc"], f"{day_utc} {utc_time(start)}–{utc_time(end)}"),
+        (tb["status"], tb["status_value"]),
+        (
+            tb["source"],
+            tb["source_value"].format(
+                data=escape(findings["inputs"]["incident_dir"]),
+                files=len(findings["inputs"]["checksums"]),
+            ),
+        ),
+    ]
+    title = text["title"].format(title=escape(rep["title"]))
+    items = "\n".join(f"- **{label}**: {value}" for label, value in rows)
+    return f"# {title}\n\n{items}"
+
+
+def render_impact(findings: Mapping, text: Mapping) -> str:
+    """Impact table: viewers, users, registrations, failures, errors by class, duration."""
+    im, aud = findings["impact"], findings["audience"]
+    t = text["impact"]
+    tz, zn = _tz(findings)
+    rows = [
+        (t["peak"], fmt_number(aud["peak"]), "concurrency"),
+        (t["users"], fmt_number(aud["unique_users"]), "sessions"),
+        (t["sessions"], fmt_number(aud["sessions"]), "sessions"),
+        (t["registrations"], fmt_number(aud["registrations"]), "registrations"),
+        (
+            t["error_responses"],
+            fmt_number(im["error_responses"]),
+            f"requests: {code(im['error_responses_filter'])}",
+        ),
+        (
+            t["affected_users"],
+            fmt_number(im["affected_users"]),
+            f"requests: {code(im['affected_users_filter'])}",
+        ),
+        (t["errors_total"], fmt_number(im["errors_total"]), "db_errors, realtime_events"),
+    ]
+    for c in findings["error_classes"]:
+        rows.append(
+            (
+                t["class_row"].format(label=class_name(findings, c["key"], text)),
+                # No rate where the errors are not failed requests (Realtime log lines).
+                fmt_number(c["count"])
+                if c["rate"] is None
+                else t["class_value"].format(
+                    count=fmt_number(c["count"]),
+                    rate=fmt_rate(c["rate"]),
+                    endpoint=escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"])),
+                ),
+                f"{escape(c['source'])}: {code(c['filter'])}",
+            )
+        )
+    if im["error_period_minutes"] is not None:
+        rows.append(
+            (
+                t["duration"],
+                t["duration_value"].format(
+                    minutes=im["error_period_minutes"],
+                    start=local_time(im["first_error"], tz),
+                    end=local_time(im["last_error"], tz),
+                    tz=zn,
+                ),
+                "db_errors, realtime_events",
+            )
+        )
+    return f"## {text['headings']['impact']}\n\n" + table(
+        [t["metric"], t["value"], t["evidence"]], rows
+    )
+
+
+def render_buckets(findings: Mapping, text: Mapping) -> str:
+    """Render concurrency per bucket (max, min, samples, mean) and the mean-of-maxima note."""
+    t = text["audience"]
+    tz, zn = _tz(findings)
+    rows = [
+        (
+            f"{local_time(b['start'], tz)}–{local_time(b['end'], tz)}",
+            fmt_number(b["max"]),
+            fmt_number(b["min"]),
+            b["samples"],
+            fmt_number(b["mean_tw"], 1),
+        )
+        for b in findings["buckets"]
+    ]
+    aud = findings["audience"]
+    heading = text["headings"]["audience"].format(minutes=findings["report"]["bucket_minutes"])
+    note = t["note"].format(
+        mean_max=fmt_number(aud["mean_of_bucket_maxima"], 2),
+        mean_tw=fmt_number(aud["time_weighted_mean"], 2),
+    )
+    return (
+        f"### {heading}\n\n"
+        + table([t["bucket"].format(tz=zn), t["max"], t["min"], t["samples"], t["mean"]], rows)
+        + f"\n\n{note}"
+    )
+
+
+def render_timeline(findings: Mapping, text: Mapping) -> str:
+    """Evidence-linked timeline: local and UTC time, event, source/filter/count."""
+    t = text["timeline"]
+    tz, zn = _tz(findings)
+    rows = []
+    for m in findings["timeline"]:
+        template = t["kinds"].get(m["kind"], "{description}")
+        event = template.format(
+            subject=code(m["subject"]) if m["kind"] != "annotation" else "",
+            value=escape(
+                fmt_number(m["value"]) if isinstance(m["value"], int | float) else m["value"]
+            ),
+            description=escape(m["description"]),
+        )
+        ev = m["evidence"]
+        rows.append(
+            (
+                local_time(m["at"], tz, TIME_FORMAT_SECONDS, text),
+                utc_time(m["at"], TIME_FORMAT_SECONDS),
+                event,
+                f"{escape(ev['source'])} · {code(ev['filter'])} · {ev['count']}",
+            )
+        )
+    return f"## {text['headings']['timeline']}\n\n" + table(
+        [t["time_local"].format(tz=zn), t["time_utc"], t["event"], t["evidence"]], rows
+    )
+
+
+def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
+    templates = text.get("audit", {}).get("codes", {}).get(item["code"], {})
+    if key not in templates:
+        return escape(item[key])
+    fields = {
+        k: (
+            local_time(v, tz, TIME_FORMAT_SECONDS) if isinstance(v, str) and _ISO_RE.match(v) else v
+        )
+        for k, v in item["fields"].items()
+    }
+    try:
+        return escape(templates[key].format(**fields))
+    except (KeyError, ValueError, IndexError, TypeError):
+        # A field the template formats as a number is missing (None) here: the English
+        # sentence, written with the values as they are, is shown instead.
+        return escape(item[key])
+
+
+def render_audit(findings: Mapping, text: Mapping) -> str:
+    """Render what the data cannot tell: each data-quality finding and what it limits."""
+    t = text["audit"]
+    tz, _ = _tz(findings)
+    severity = t.get("severities", {})
+    rows = [
+        (
+            escape(severity.get(q["severity"], q["severity"])),
+            _audit_text(q, "what", text, tz),
+            _audit_text(q, "limits", text, tz),
+            f"{escape(q['evidence']['source'])} · {code(q['evidence']['filter'])}",
+        )
+        for q in findings["data_quality"]
+    ]
+    return f"## {text['headings']['audit']}\n\n" + table(
+        [t["severity"], t["finding"], t["limits"], text["impact"]["evidence"]], rows
+    )
+
+
+def render_detection(findings: Mapping, text: Mapping) -> str:
+    """Render detection: when an alert could have fired, against the first errors."""
+    t = text["detection"]
+    d = findings["detection"]
+    tz, _ = _tz(findings)
+    lines = []
+    for c in d["crossings"]:
+        if c["at"] is None:
+            continue
+        if c.get("at_window_start"):
+            template = t["before_window"]
+        elif c.get("error_class"):
+            template = t["threshold"]
+        else:
+            template = t["limit"]
+        lines.append(
+            template.format(
+                name=escape(c["name"]),
+                key=code(c.get("error_class", "")),
+                value=fmt_number(c["value"]),
+                local=local_time(c["at"], tz, TIME_FORMAT_SECONDS),
+                utc=utc_time(c["at"], TIME_FORMAT_SECONDS),
+            )
+        )
+    for key in ("first_error", "first_surge"):
+        if d[key]:
+            lines.append(
+                t[key].format(
+                    local=local_time(d[key]["at"], tz, TIME_FORMAT_SECONDS),
+                    utc=utc_time(d[key]["at"], TIME_FORMAT_SECONDS),
+                    key=code(d[key]["error_class"]),
+                )
+            )
+    if d["lead_minutes"]:
+        lines.append(t["gap"].format(rule=code(d["earliest_rule"]), minutes=d["lead_minutes"]))
+    elif not any(c["at"] for c in d["crossings"]):
+        lines.append(t["none"])
+    for change in d.get("limit_changes", []):
+        lines.append(
+            t["limit_change"].format(
+                value=fmt_number(change["value"]),
+                local=local_time(change["at"], tz, TIME_FORMAT_SECONDS),
+                utc=utc_time(change["at"], TIME_FORMAT_SECONDS),
+            )
+        )
+    if d["first_human_action"]:
+        h = d["first_human_action"]
+        lines.append(t["human"].format(label=escape(h["label"]), local=local_time(h["at"], tz)))
+    if d["untimed_human_actions"]:
+        labels = ", ".join(escape(x) for x in d["untimed_human_actions"])
+        lines.append(t["human_unknown"].format(labels=labels))
+    body = "\n".join(f"- {line}" for line in lines)
+    return f"## {text['headings']['detection']}\n\n{t['intro']}\n\n{body}"
+
+
+def render_appendix(findings: Mapping, text: Mapping) -> str:
+    """Appendix: methods, parameters, ingest accounting, input checksums, package versions."""
+    t = text["appendix"]
+    h = text["headings"]
+    rep = findings["report"]
+    tz, zn = _tz(findings)
+    methods = "\n".join(
+        f"- {line.format(tz=zn, minutes=rep['bucket_minutes'], seed=rep['seed'])}"
+        for line in t["methods"]
+    )
+    params = table(
+        [t["parameter"], t["value"]],
+        [(code(k), escape(v)) for k, v in findings["parameters"].items()],
+    )
+    # One row per kind (files summed); the per-file accounting is in findings.json.
+    kinds: dict[str, dict] = {}
+    for a in findings["inputs"]["accounting"]:
+        k = kinds.setdefault(
+            str(a.get("kind")), {"files": set(), "read": 0, "accepted": 0, "rejected": 0, "why": []}
+        )
+        k["files"].add(a.get("file"))
+        for col in ("read", "accepted", "rejected"):
+            k[col] += int(a.get(col) or 0)
+        if a.get("reason") and a["reason"] not in k["why"]:
+            k["why"].append(a["reason"])
+    acc_rows = [
+        (
+            escape(kind),
+            len(k["files"]),
+            fmt_number(k["read"]),
+            fmt_number(k["accepted"]),
+            fmt_number(k["rejected"]),
+            escape("; ".join(k["why"])),
+        )
+        for kind, k in sorted(kinds.items())
+    ]
+    accounting = table(
+        [t["kind"], t["files"], t["read"], t["accepted"], t["rejected"], t["reason"]], acc_rows
+    )
+    # One digest stands for every input; the per-file list is in findings.json.
+    sums = t["manifest"].format(
+        files=len(findings["inputs"]["checksums"]),
+        digest=code(findings["inputs"]["manifest_sha256"]),
+    )
+    env = findings["environment"]
+    versions = table(
+        [t["package"], t["version"]],
+        [("python", escape(env["python"]))]
+        + [(escape(k), escape(v or "–")) for k, v in env["packages"].items()],
+    )
+    return (
+        f"## {h['appendix']}\n\n### {h['methods']}\n\n{methods}\n\n"
+        f"### {h['parameters']}\n\n{params}\n\n### {h['accounting']}\n\n{accounting}\n\n"
+        f"### {h['checksums']}\n\n{sums}\n\n### {h['versions']}\n\n{versions}"
+    )
