@@ -175,3 +175,34 @@ def test_raw_and_hybrid_give_the_same_impact_and_data_quality_issues(raw, hybrid
     assert [i.to_dict() for i in audit.audit_incident(raw, a)] == [
         i.to_dict() for i in audit.audit_incident(hybrid, b)
     ]
+
+
+@pytest.fixture(scope="module")
+def hybrid_realtime(raw, hybrid):
+    """The hybrid incident with Realtime's billing rows aggregated by the log store too."""
+    rt = raw.realtime_events
+    billing = rt[rt["family"] == "billing_metrics"]
+    per = billing.assign(minute=billing["ts"].dt.floor("min")).groupby("minute")
+    minutes = pd.DataFrame(
+        {
+            "samples": per.size(),
+            "max_connected": per["connected"].max().astype("int64"),
+            "connection_limit": per["limit"].max().astype("int64"),
+        }
+    ).reset_index()
+    others = rt[rt["family"] != "billing_metrics"].reset_index(drop=True)
+    return dataclasses.replace(hybrid, realtime_events=others, realtime_minutes=minutes)
+
+
+def test_raw_and_hybrid_give_the_same_signals_the_statistics_read(raw, hybrid_realtime):
+    # Through pipeline.build_timeline, as a report runs: with the signal columns.
+    p = params.build_params(config.DEFAULT_WEBINAR_ID, config.DEFAULT_INCIDENT_DIR)
+    a = pipeline.build_timeline(raw, p).frames
+    b = pipeline.build_timeline(hybrid_realtime, p).frames
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key]["rt_connected"].notna().any()
+        # Latency is the one signal a hybrid fetch cannot give (no median in the aggregates).
+        assert b[key]["latency_ms"].isna().all()
+        left, right = a[key].drop(columns="latency_ms"), b[key].drop(columns="latency_ms")
+        assert _bytes(left) == _bytes(right), key

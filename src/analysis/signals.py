@@ -11,8 +11,10 @@ the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
   ``clients`` and ``endpoints`` with errors per minute;
 - ``requests`` is already the requests to every endpoint where the class occurs
   (:attr:`ErrorClass.endpoints`, counted by the timeline from the traffic table);
-- ``latency_ms``: median ``origin_time_ms`` of those requests in the minute;
-- ``rt_connected`` / ``rt_limit``: Realtime billing metrics (max in the minute), project-wide.
+- ``latency_ms``: median ``origin_time_ms`` of those requests in the minute (unknown, NaN,
+  when a hybrid fetch left only the error rows);
+- ``rt_connected`` / ``rt_limit``: Realtime billing metrics (max in the minute), project-wide,
+  from the billing rows or, in a hybrid fetch, the log store's per-minute aggregate of them.
 
 Nothing here decides anything: the statistics use the columns, the report shows them.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis import traffic
 from analysis.error_classes import ErrorClass
 from analysis.matching import DEFAULT_TOLERANCE, match_http_to_db
 from analysis.window import parse_size
@@ -77,6 +80,39 @@ def _distinct_per_minute(minutes: np.ndarray, values: pd.Series, n: int) -> np.n
     return counts.reindex(range(n), fill_value=0).to_numpy(dtype=float)
 
 
+def _realtime_connections(incident: object, start: pd.Timestamp, n: int) -> tuple:
+    """Return Realtime's connected count and limit per minute (max), NaN where unknown.
+
+    From the billing rows when they were fetched raw, else from the log store's per-minute
+    aggregate of them (``incident.realtime_minutes``, a hybrid fetch).
+    """
+    rt = incident.realtime_events
+    billing = rt[rt["family"] == "billing_metrics"] if not rt.empty else rt
+    minutes = getattr(incident, "realtime_minutes", None)
+    if len(billing) and {"connected", "limit"} <= set(billing.columns):
+        ts, connected, limit = billing["ts"], billing["connected"], billing["limit"]
+    elif minutes is not None and len(minutes):
+        ts, connected, limit = (
+            minutes["minute"],
+            minutes["max_connected"],
+            minutes["connection_limit"],
+        )
+    else:
+        return np.nan, np.nan
+    per = pd.DataFrame(
+        {
+            "m": _minute_index(ts, start, n),
+            "c": pd.to_numeric(connected, errors="coerce").to_numpy(dtype=float),
+            "l": pd.to_numeric(limit, errors="coerce").to_numpy(dtype=float),
+        }
+    )
+    per = per[per["m"] >= 0].groupby("m").max()
+    return (
+        per["c"].reindex(range(n)).to_numpy(dtype=float),
+        per["l"].reindex(range(n)).to_numpy(dtype=float),
+    )
+
+
 def add_class_signals(
     frame: pd.DataFrame,
     incident: object,
@@ -99,7 +135,11 @@ def add_class_signals(
     paired = pair_class_requests(incident, cls, tol, pairs)
     endpoints = sorted(cls.endpoints)
     requests = incident.requests
-    if endpoints and not requests.empty:
+    if traffic.find_traffic(incident).attrs.get("source") == traffic.LOG_STORE_SOURCE:
+        # A hybrid fetch keeps only the error rows, whose latencies are not the traffic's, and
+        # the log store's aggregates have no median: the latency is unknown, not the errors'.
+        out["latency_ms"] = np.nan
+    elif endpoints and not requests.empty:
         mine = requests[requests["endpoint"].isin(endpoints)]
         k = _minute_index(mine["ts"], start, n)
         times = (
@@ -125,23 +165,7 @@ def add_class_signals(
     else:
         for col in ("failed_requests", "users", "clients", "endpoints"):
             out[col] = np.nan
-    rt = incident.realtime_events
-    billing = rt[rt["family"] == "billing_metrics"] if not rt.empty else rt
-    if len(billing) and {"connected", "limit"} <= set(billing.columns):
-        k = _minute_index(billing["ts"], start, n)
-        per = pd.DataFrame(
-            {
-                "m": k,
-                "c": pd.to_numeric(billing["connected"], errors="coerce").to_numpy(dtype=float),
-                "l": pd.to_numeric(billing["limit"], errors="coerce").to_numpy(dtype=float),
-            }
-        )
-        per = per[per["m"] >= 0].groupby("m").max()
-        out["rt_connected"] = per["c"].reindex(range(n)).to_numpy(dtype=float)
-        out["rt_limit"] = per["l"].reindex(range(n)).to_numpy(dtype=float)
-    else:
-        out["rt_connected"] = np.nan
-        out["rt_limit"] = np.nan
+    out["rt_connected"], out["rt_limit"] = _realtime_connections(incident, start, n)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = out["requests"].to_numpy(dtype=float)
         out["rate"] = np.where(
