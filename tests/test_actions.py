@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from analysis import actions, report
+from analysis import actions, narrative, overview, report, vocabulary
 from analysis.params import build_params
 from analysis.simulate import incident as sim
 
@@ -55,7 +55,8 @@ def test_undefined_column_names_the_column_the_error_names():
     details = {"42703": {**info, "endpoints": ["rest/questions"]}}
     items = actions.build_action_items(_findings([("42703", 2)], [("42703", "traffic")]), details)
     keys = [i["key"] for i in items]
-    assert keys == ["undefined_column", "fix_bug", "error_rate_monitoring"]
+    # The semantics choose the action; a verdict-only item would repeat it.
+    assert keys == ["undefined_column", "error_rate_monitoring"]
     assert items[0]["fields"]["column"] == "questions.is_pinned"
     assert items[0]["fields"]["endpoints"] == "rest/questions"
     assert items[0]["evidence"][0] == {
@@ -111,13 +112,81 @@ def test_capacity_verdict_brings_its_threshold():
         {"53300": {"sql_state": "53300", "endpoints": ["rest/a", "rest/b"]}},
     )
     assert [i["key"] for i in items] == [
-        "out_of_connections",
-        "capacity_plan",
+        "out_of_connections_capacity",
         "alerting",
         "error_rate_monitoring",
     ]
-    assert items[1]["fields"]["k"] == 210 and items[0]["fields"]["endpoints"] == "rest/a, rest/b"
-    assert items[1]["evidence"][1]["kind"] == "threshold"
+    assert items[0]["fields"]["k"] == 210 and items[0]["fields"]["endpoints"] == "rest/a, rest/b"
+    assert items[0]["evidence"][1]["kind"] == "threshold"
+
+
+def test_a_statement_timeout_called_capacity_gets_query_work_not_a_bigger_pool():
+    cap = {"error_class": "57014", "verdict": "capacity", "k": 120, "k_low": 90, "k_high": 150}
+    findings = _findings([("57014", 400), ("42P01", 130)], [("57014", "capacity")], [cap])
+    details = {
+        "57014": {"sql_state": "57014", "endpoints": ["rest/rpc/search_talks"]},
+        "42P01": {"sql_state": "42P01", "table": "speakers_v2", "endpoints": ["rest/speakers_v2"]},
+    }
+    items = actions.build_action_items(findings, details)
+    assert [i["key"] for i in items] == [
+        "undefined_table",
+        "timeout_capacity",
+        "error_rate_monitoring",
+    ]
+    timeout = items[1]
+    assert (
+        timeout["fields"]["endpoints"] == "rest/rpc/search_talks" and timeout["fields"]["k"] == 120
+    )
+    for lang in ("en", "ko"):
+        text = narrative.action_text(timeout, narrative.load_locale(lang), lang)
+        assert "statement_timeout" in text and "pg_stat_statements" in text and "120" in text
+        assert "pool" not in text.lower() and "풀" not in text
+    # Page one's first action for the largest class is the timeout's own.
+    findings["action_items"] = items
+    assert overview.rank_actions(findings)[0]["key"] == "timeout_capacity"
+    # Without a capacity verdict the same action, without a threshold.
+    plain = actions.build_action_items(_findings([("57014", 400)], [("57014", "traffic")]), details)
+    assert [i["key"] for i in plain] == ["timeout", "error_rate_monitoring"]
+
+
+def test_a_class_without_a_semantic_rule_falls_back_to_its_verdict():
+    cap = {"error_class": "XX000", "verdict": "capacity", "k": 50, "k_low": 40, "k_high": 60}
+    findings = _findings(
+        [("XX000", 30), ("XX001", 5)], [("XX000", "capacity"), ("XX001", "traffic")], [cap]
+    )
+    details = {"XX000": {"sql_state": "XX000"}, "XX001": {"sql_state": "XX001"}}
+    items = actions.build_action_items(findings, details)
+    assert [i["key"] for i in items] == ["capacity_plan", "fix_bug", "error_rate_monitoring"]
+
+
+@pytest.mark.parametrize(
+    "family", [r.name for r in vocabulary.REALTIME_FAMILY_RULES if not r.telemetry]
+)
+def test_every_realtime_error_family_has_its_own_action(family):
+    rule, key = actions.choose_rule({"family": family}, None, actions.load_catalogue())
+    assert rule is not None and rule in actions.CATALOGUE, family
+
+
+@pytest.mark.parametrize(
+    "sql_state",
+    sorted({s for _, s in vocabulary.MESSAGE_SQLSTATE} | set(vocabulary.FATAL_SQLSTATES)),
+)
+def test_every_sqlstate_the_vocabulary_knows_has_a_semantic_action(sql_state):
+    rule, _ = actions.choose_rule({"sql_state": sql_state}, "capacity", actions.load_catalogue())
+    assert rule in actions.CATALOGUE, sql_state
+
+
+def test_every_item_key_has_its_words_in_every_locale():
+    keys = {r.key for r in actions.CATALOGUE + actions.VERDICT_RULES}
+    keys |= {"alerting", "error_rate_monitoring"}
+    for lang in ("en", "ko"):
+        catalogue = narrative.load_locale(lang)["actions"]["catalogue"]
+        assert keys <= set(catalogue), keys - set(catalogue)
+        for key in catalogue:
+            base = key.rsplit("_capacity", 1)[0]
+            assert base in keys, key
+            if key.endswith("_capacity"):
+                assert "{k}" in catalogue[key], key
 
 
 @pytest.fixture(scope="module")

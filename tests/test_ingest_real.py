@@ -42,9 +42,9 @@ FAMILIES = [
     "pool_exhausted",
     "pool_exhausted",
     "pool_exhausted",
-    "too_many_connections",
+    "database_lacks_connections",
     "connect_failed",
-    "rate_limit",
+    "db_connect_throttled",
     "other",
     "other",
     "other",
@@ -173,9 +173,21 @@ def test_unified_postgres_severities_fatal_and_panic_are_right(tmp_path):
         ("UnableCheckoutConnection: Unable to checkout connection, please check", "pool_exhausted"),
         (
             "DatabaseLackOfConnections: Database can't accept more connections",
-            "too_many_connections",
+            "database_lacks_connections",
+        ),
+        (
+            "Postgrex.Protocol (#PID<0.512.0>) failed to connect: ** (Postgrex.Error) FATAL 53300"
+            " (too_many_connections) sorry, too many clients already",
+            "database_lacks_connections",
+        ),
+        ("ConnectionRateLimitReached: Too many connected users", "too_many_connections"),
+        (
+            "DatabaseConnectionRateLimitReached: Too many connection attempts against the tenant"
+            " database",
+            "db_connect_throttled",
         ),
         ("ClientJoinRateLimitReached: Too many joins per second", "rate_limit"),
+        ("MessagePerSecondRateLimitReached: Too many messages per second", "rate_limit"),
         ("UnableToConnectToTenantDatabase: tcp connect (db:5432): timeout", "connect_failed"),
         ("DatabaseConnectionDown: recovery window opened", "disconnect"),
         ("Stop tenant abcdefghijklmnopqrst because of no connected users", "other"),

@@ -90,12 +90,30 @@ def test_parse_subjects_reads_postgres_templates():
         ),
         (
             {
-                "key": "realtime:too_many_connections",
-                "family": "too_many_connections",
+                "key": "realtime:database_lacks_connections",
+                "family": "database_lacks_connections",
                 "message": "DatabaseLackOfConnections: Only 2 available connections.",
             },
-            "Realtime short of database connections",
-            "Realtime의 DB 연결 부족",
+            "Database out of connection slots for Realtime",
+            "DB 연결 슬롯 부족으로 Realtime 연결 불가",
+        ),
+        (
+            {
+                "key": "realtime:too_many_connections",
+                "family": "too_many_connections",
+                "message": "ConnectionRateLimitReached: Too many connected users",
+            },
+            "Realtime refused clients at its concurrent-user limit",
+            "Realtime 동시 접속자 한도로 연결 거부",
+        ),
+        (
+            {
+                "key": "realtime:db_connect_throttled",
+                "family": "db_connect_throttled",
+                "message": "DatabaseConnectionRateLimitReached: Too many connection attempts",
+            },
+            "Realtime throttled its failing database connects",
+            "Realtime의 DB 연결 재시도 제한 (연결 실패 반복)",
         ),
         (
             {"key": "realtime:odd_new", "family": "odd_new"},
@@ -120,11 +138,10 @@ def test_locales_cover_the_same_codes():
     ("cls", "resource"),
     [
         ({"family": "disconnect"}, "realtime"),
-        ({"family": "too_many_connections", "message": "too_many_connections"}, "realtime"),
-        (
-            {"family": "too_many_connections", "message": "FATAL 53300 sorry, too many clients"},
-            "database",
-        ),
+        ({"family": "too_many_connections"}, "realtime"),
+        ({"family": "rate_limit"}, "realtime"),
+        ({"family": "database_lacks_connections"}, "database"),
+        ({"family": "db_connect_throttled"}, "database"),
         ({"family": "pool_exhausted"}, "database"),
         ({"sql_state": "53300"}, "database"),
         ({"sql_state": "08006"}, "database"),

@@ -25,8 +25,8 @@ from analysis.params import build_params
 
 #: Class keys each case's faults must produce (the writer's own SQLSTATEs / Realtime codes).
 EXPECTED_CLASSES = {
-    "berlin_timeouts": {"57014", "42P01", "realtime:rate_limit"},
-    "newyork_midnight": {"53300", "realtime:too_many_connections"},
+    "berlin_timeouts": {"57014", "42P01", "realtime:db_connect_throttled"},
+    "newyork_midnight": {"53300", "realtime:database_lacks_connections"},
     "berlin_explorer": {"57014", "42P01"},
     "tokyo_quiet": set(),
 }

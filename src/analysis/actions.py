@@ -1,9 +1,14 @@
 """Action items from what the incident's data shows, not from any one incident's report.
 
 A catalogue keyed by error semantics: each rule matches an error class by its SQLSTATE (or
-SQLSTATE class), its Realtime family, or its verdict, and names what the class's own rows name
-(table, column, constraint, endpoints). An item is built only for classes present in the
-window, each with the evidence that motivates it. An incident directory may add its own
+SQLSTATE class) or its Realtime family, and names what the class's own rows name (table,
+column, constraint, endpoints). What an error *is* chooses the action; the verdict only refines
+its wording: a statement timeout wants query or index work and a look at ``statement_timeout``
+whatever its verdict, and with a capacity verdict the same item also names the load it began
+at (locale key ``<rule>_capacity`` when the locale has one). The first rule that matches a
+class is its rule; a class no rule matches falls back to its verdict (plan capacity to the
+threshold, or fix it as a bug). An item is built only for classes present in the window, each
+with the evidence that motivates it. An incident directory may add its own
 recommendations in ``incident.json`` under ``"recommendations"`` (a list of
 ``{"text": {"<lang>": ...}, "classes": [keys]}``); those are printed as the incident's own,
 and only when the classes they name (if any) are present.
@@ -15,9 +20,12 @@ only (matched by :data:`IDENTIFIER`), never free text from a log message.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import pandas as pd
 
@@ -56,28 +64,66 @@ class Rule:
         return True
 
 
-#: The catalogue (semantics -> locale key). Order is the order items are printed in.
+#: The catalogue (semantics -> locale key), most specific first: a class takes the first rule
+#: that matches it. Order is also the order items are printed in. Every Realtime family of
+#: ``vocabulary.REALTIME_FAMILY_RULES`` that is an error has its rule (a test checks).
 CATALOGUE = (
     Rule("unique_violation", sql_states=("23505",)),
+    Rule("foreign_key", sql_states=("23503",)),
+    Rule("not_null", sql_states=("23502",)),
+    Rule("check_violation", sql_states=("23514",)),
+    Rule("integrity", sql_state_classes=("23",)),
     Rule("undefined_column", sql_states=("42703",)),
     Rule("undefined_table", sql_states=("42P01",)),
-    Rule("invalid_text", sql_states=("22P02",)),
-    Rule("not_null", sql_states=("23502",)),
-    Rule("foreign_key", sql_states=("23503",)),
+    Rule("undefined_function", sql_states=("42883",)),
     Rule("privilege", sql_states=("42501",)),
+    Rule("query_error", sql_state_classes=("42",)),
+    Rule("invalid_text", sql_states=("22P02",)),
+    Rule("data_exception", sql_state_classes=("22",)),
+    Rule("raised_exception", sql_states=("P0001",)),
     Rule("timeout", sql_states=("57014",)),
+    Rule("server_shutdown", sql_states=("57P01", "57P02", "57P03")),
     Rule("deadlock", sql_states=("40P01",)),
+    Rule("serialization", sql_state_classes=("40",)),
     Rule("out_of_connections", sql_state_classes=("53",)),
+    Rule("connection_exception", sql_state_classes=("08",)),
+    Rule("connection_settings", sql_state_classes=("28", "3D")),
+    Rule("realtime_database_slots", families=("database_lacks_connections",)),
     Rule("realtime_limit", families=("too_many_connections",)),
-    Rule("realtime_disconnect", families=("disconnect", "connect_failed")),
     Rule("realtime_pool", families=("pool_exhausted",)),
+    Rule("realtime_db_connect", families=("db_connect_throttled", "connect_failed")),
+    Rule("realtime_disconnect", families=("disconnect",)),
     Rule("realtime_rate", families=("rate_limit",)),
 )
-#: Rules on a class's verdict, whatever its semantics.
+#: Rules on a class's verdict, for classes no semantic rule matches.
 VERDICT_RULES = (
     Rule("capacity_plan", verdicts=("capacity",)),
     Rule("fix_bug", verdicts=("traffic",)),
 )
+
+
+def choose_rule(cls: Mapping, verdict: str | None, catalogue: Mapping[str, str] | None = None):
+    """Return ``(rule, locale key)`` for a class: its semantics first, its verdict second.
+
+    ``catalogue``: the locale's ``actions.catalogue`` (any language; the keys are the same in
+    every locale), used to find a ``<rule>_<verdict>`` wording; without it the rule's own key.
+    (None, None) when neither the semantics nor the verdict calls for an action.
+    """
+    for rule in CATALOGUE:
+        if rule.matches(cls, verdict):
+            variant = f"{rule.key}_{verdict}"
+            return rule, variant if catalogue and variant in catalogue else rule.key
+    for rule in VERDICT_RULES:
+        if rule.matches(cls, verdict):
+            return rule, rule.key
+    return None, None
+
+
+@cache
+def load_catalogue() -> dict[str, str]:
+    """Return the English locale's ``actions.catalogue`` (its keys are every locale's)."""
+    text = resources.files("analysis").joinpath("locales", "en.json").read_text("utf-8")
+    return dict(json.loads(text)["actions"]["catalogue"])
 
 
 def _identifier(value: object) -> str | None:
@@ -118,15 +164,21 @@ def describe_class(incident: object, key: str, rows: pd.DataFrame) -> dict:
 
 
 def build_action_items(
-    findings: Mapping, details: Mapping[str, dict], recommendations: list | tuple = ()
+    findings: Mapping,
+    details: Mapping[str, dict],
+    recommendations: list | tuple = (),
+    variants: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """Catalogue items for the classes present, then the incident's own recommendations.
 
-    ``details``: class key -> :func:`describe_class` (plus ``endpoints``, a list). Each item:
+    ``details``: class key -> :func:`describe_class` (plus ``endpoints``, a list).
+    ``variants``: the locale catalogue whose ``<rule>_<verdict>`` keys exist (default: the
+    English locale's, :func:`load_catalogue`); an item's ``key`` is the locale key. Each item:
     number, key, source (``catalogue`` or ``incident``), fields (identifiers for the text),
     text (the incident's own wording, by language; catalogue items take theirs from the
     locales), evidence, and owner/type/due left blank for the review.
     """
+    variants = load_catalogue() if variants is None else variants
     classes = {r["key"]: r for r in findings["error_classes"] if r["count"]}
     verdicts = {v["error_class"]: v for v in findings["verdicts"]}
     capacity = {c["error_class"]: c for c in findings["capacity"] if c["verdict"] == "capacity"}
@@ -159,12 +211,15 @@ def build_action_items(
             "verdict": verdict,
         }
 
+    chosen = {}
+    for key in sorted(classes):
+        info = details.get(key, {})
+        chosen[key] = choose_rule(info, verdicts.get(key, {}).get("verdict"), variants)
     for rule in CATALOGUE + VERDICT_RULES:
         for key in sorted(classes):
-            info = {**details.get(key, {}), **{"family": details.get(key, {}).get("family")}}
-            verdict = verdicts.get(key, {}).get("verdict")
-            if not rule.matches(info, verdict):
+            if chosen[key][0] is not rule:
                 continue
+            info = details.get(key, {})
             fields = {
                 "class": key,
                 "table": info.get("table") or "",
@@ -185,7 +240,7 @@ def build_action_items(
                         "k_high": cap["k_high"],
                     }
                 )
-            add(rule.key, "catalogue", fields, evidence)
+            add(chosen[key][1], "catalogue", fields, evidence)
     lead = (findings.get("detection") or {}).get("lead_minutes")
     if lead:
         add("alerting", "catalogue", {}, [{"kind": "detection", "lead_minutes": lead}])

@@ -45,16 +45,18 @@ _NULL_COLUMN_RE = re.compile(
     r'null value in column "(?P<col>[\w$]+)"(?: of relation "(?P<rel>[\w$]+)")?'
 )
 #: Which connection ceiling an error class signals when it is capacity-driven. Realtime's own
-#: connection limits (by plan) versus Postgres connections (by compute size): SQLSTATE class 53
-#: (insufficient resources) and 08 (connection exceptions), 57P03 (cannot connect now), and the
-#: Realtime families that report its database pool or its database connection failing.
-_DATABASE_FAMILIES = ("pool_exhausted", "connect_failed")
-_REALTIME_FAMILIES = ("too_many_connections", "disconnect", "rate_limit")
-#: A "too many connections" message that is about Postgres' slots, not Realtime's plan limit:
-#: 53300 wording and Realtime's own DatabaseLackOfConnections.
-_DATABASE_SHORTAGE_RE = re.compile(
-    r"53300|too many clients|remaining connection slots|LackOfConnections", re.IGNORECASE
+#: limits (by plan: concurrent users, per-second rates) versus Postgres connections (by compute
+#: size): SQLSTATE class 53 (insufficient resources) and 08 (connection exceptions), 57P03
+#: (cannot connect now), and the Realtime families that report the database's connections
+#: (slots, Realtime's pool, its connection attempts) failing. Family names are
+#: ``vocabulary.REALTIME_FAMILY_RULES``'s; each means one condition.
+_DATABASE_FAMILIES = (
+    "database_lacks_connections",
+    "db_connect_throttled",
+    "pool_exhausted",
+    "connect_failed",
 )
+_REALTIME_FAMILIES = ("too_many_connections", "disconnect", "rate_limit")
 
 
 def split_constraint(name: str | None) -> tuple[str | None, str | None]:
@@ -139,12 +141,7 @@ def _pick_template(cls: Mapping, fields: Mapping, templates: Mapping) -> str:
     """
     family = fields["family"]
     if family or str(cls.get("key", "")).startswith("realtime:"):
-        by_family = templates.get("realtime", {})
-        if family == "too_many_connections" and _DATABASE_SHORTAGE_RE.search(
-            str(cls.get("message") or "")
-        ):
-            family = "too_many_connections_database"
-        return by_family.get(family) or templates["realtime_other"]
+        return templates.get("realtime", {}).get(family) or templates["realtime_other"]
     state = fields["sql_state"]
     entry = templates.get("sqlstate", {}).get(state)
     if entry is None:
@@ -218,16 +215,13 @@ def name_in_languages(cls: Mapping) -> dict[str, str]:
 def capacity_resource(cls: Mapping) -> str | None:
     """Which ceiling a capacity-driven class signals: ``realtime``, ``database`` or None.
 
-    Realtime families about connections or rates point at the plan's Realtime limits;
-    SQLSTATE classes 53 and 08, 57P03 and Realtime's pool and connect failures point at
+    Realtime families about its own connections or rates point at the plan's Realtime limits;
+    SQLSTATE classes 53 and 08, 57P03 and the Realtime families about the database's
+    connections (no free slot, pool exhausted, connects failing or throttled) point at
     Postgres connections (the compute size). Client bugs (constraint violations, syntax and
     schema errors) signal no ceiling.
     """
     family = cls.get("family")
-    if family == "too_many_connections" and _DATABASE_SHORTAGE_RE.search(
-        str(cls.get("message") or "")
-    ):
-        return "database"
     if family in _REALTIME_FAMILIES:
         return "realtime"
     if family in _DATABASE_FAMILIES:

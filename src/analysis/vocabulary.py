@@ -198,16 +198,41 @@ def _codes(*names: str) -> str:
     return r"^(?:" + "|".join(names) + r"):"
 
 
-#: Families in match order (first match wins). A line matching none is ``other``. Each family
+#: Families in match order (first match wins). A line matching none is ``other``. Patterns
+#: hold no backslash: they are also sent inside SQL string literals
+#: (``scripts/realtime_per_minute_sql.py``), where a backslash is an escape. Each family
 #: takes Realtime's own error codes for its condition, then the words of the libraries under
-#: Realtime (Postgrex, DBConnection) and of Postgres itself.
+#: Realtime (Postgrex, DBConnection) and of Postgres itself. Each name means one condition:
+#:
+#: - ``database_lacks_connections``: the project's Postgres has no free connection slot for
+#:   Realtime (``DatabaseLackOfConnections``, max_wal_senders, SQLSTATE 53300, whose condition
+#:   name ``too_many_connections`` Postgrex prints: so this rule comes before the next);
+#: - ``too_many_connections``: Realtime refuses clients at its own concurrent-user limit
+#:   (``ConnectionRateLimitReached: Too many connected users``, Realtime's
+#:   ``:too_many_connections``), a plan limit, not a database one;
+#: - ``db_connect_throttled``: Realtime stopped trying to connect to the project database
+#:   after repeated failed attempts (``DatabaseConnectionRateLimitReached: Too many
+#:   connection attempts against the tenant database``); before ``too_many_connections``,
+#:   whose code is the end of this one's;
+#: - ``rate_limit``: a client exceeded a per-second limit on messages, joins, channels or
+#:   presence events.
 REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
     RealtimeFamily("billing_metrics", r"^Billing metrics", telemetry=True),
     RealtimeFamily(
-        "too_many_connections",
+        "database_lacks_connections",
         _codes("DatabaseLackOfConnections", "ReplicationMaxWalSendersReached")
-        + r"|53300|too_many_connections|too many clients|remaining connection slots"
+        + r"|53300|[(]too_many_connections[)]|too many clients|remaining connection slots"
         r"|LackOfConnections",
+    ),
+    RealtimeFamily(
+        "db_connect_throttled",
+        _codes("DatabaseConnectionRateLimitReached")
+        + r"|DatabaseConnectionRateLimitReached|TooManyConnectAttempts"
+        r"|connection attempts against the tenant database",
+    ),
+    RealtimeFamily(
+        "too_many_connections",
+        _codes("ConnectionRateLimitReached") + r"|Too many connected users|:too_many_connections",
     ),
     RealtimeFamily(
         "pool_exhausted",
@@ -217,7 +242,7 @@ REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
     ),
     RealtimeFamily(
         "rate_limit",
-        r"RateLimitReached|too_many_joins|TooManyConnectAttempts|tenant_events|rate limit",
+        r"RateLimitReached|too_many_joins|Too many joins|tenant_events|rate limit",
     ),
     RealtimeFamily(
         "connect_failed",
