@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis._util import format_utc, jsonable, parse_utc, sha256_bytes, sha256_file
+from analysis._util import (
+    format_checksums,
+    format_utc,
+    jsonable,
+    parse_checksum_line,
+    parse_utc,
+    sha256_bytes,
+    sha256_file,
+)
 
 
 def test_file_and_bytes_digests_agree_with_hashlib(tmp_path):
@@ -94,3 +104,33 @@ def test_jsonable_gives_plain_json_types():
 def test_jsonable_writes_timestamps_with_the_given_format():
     ts = pd.Timestamp("2026-02-06T05:00:00Z")
     assert jsonable([ts], time=format_utc) == ["2026-02-06T05:00:00Z"]
+
+
+def test_checksums_are_written_and_read_as_sha256sum_does(tmp_path):
+    a, b = "a" * 64, "0123456789abcdef" * 4
+    text = format_checksums({"z/page.json.gz": a, "incident.json": b})
+    assert text == f"{b}  incident.json\n{a}  z/page.json.gz\n"  # sorted by path
+    assert [parse_checksum_line(line) for line in text.splitlines()] == [
+        (b, "incident.json"),
+        (a, "z/page.json.gz"),
+    ]
+    # sha256sum's binary marker and a ./ prefix are the same entry; anything else is not one
+    assert parse_checksum_line(f"{a} *./x.csv\n") == (a, "x.csv")
+    for bad in (f"{a} x.csv", f"{a[:-1]}  x.csv", f"{a.upper()}  x.csv", "", "  "):
+        assert parse_checksum_line(bad) is None
+
+
+def test_a_plain_datetime_is_formatted_like_a_timestamp():
+    for value in (
+        datetime(2026, 2, 6, 5, 0, tzinfo=UTC),
+        datetime(2026, 2, 6, 14, 0, 0, 250000, tzinfo=timezone(timedelta(hours=9))),
+        datetime(2026, 2, 6, 5, 0),  # naive: taken as UTC
+    ):
+        assert format_utc(value) == format_utc(pd.Timestamp(value))
+
+
+def test_the_fetch_command_starts_without_pandas():
+    # fetch shares _util's checksum and time helpers; pandas would add seconds to its start.
+    code = "import sys, analysis.fetch; print(sorted({'pandas', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

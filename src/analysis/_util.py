@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
-from datetime import datetime
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy and pandas are imported inside the functions that take their values: the fetch command
+# shares the checksum and time helpers and must start without loading pandas.
 
 #: Files are hashed in blocks so a large export never has to fit in memory.
 _BLOCK = 1 << 20
+#: One line of ``sha256sum`` output: the digest, a space, a space or ``*`` (binary mode), a path.
+_CHECKSUM_LINE_RE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -35,17 +42,39 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def format_checksums(checksums: Mapping[str, str]) -> str:
+    """Return ``{path: hex digest}`` as ``sha256sum`` prints it: ``<hex>  <path>`` lines by path."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(checksums.items()))
+
+
+def parse_checksum_line(line: str) -> tuple[str, str] | None:
+    """Return (hex digest, path without a leading ``./``) of one ``sha256sum`` line, else None.
+
+    The caller skips blank lines and raises its own error naming the file and line.
+    """
+    found = _CHECKSUM_LINE_RE.fullmatch(line.strip())
+    if not found:
+        return None
+    digest, name = found.groups()
+    return digest, name.removeprefix("./")
+
+
 def format_utc(value: object) -> str | None:
     """Return a time as UTC ISO 8601 with ``Z``, fractions only when not zero; None if missing.
 
     ``2026-02-06T05:00:00Z``, ``2026-02-06T05:00:00.250000Z``. A naive value is taken as UTC.
     """
-    if value is None or (not isinstance(value, str | datetime) and pd.isna(value)):
-        return None
-    ts = pd.Timestamp(value)
-    if ts is pd.NaT:
-        return None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if type(value) is datetime:  # a plain datetime needs no pandas (the fetch command)
+        ts = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    else:
+        import pandas as pd
+
+        if value is None or (not isinstance(value, str | datetime) and pd.isna(value)):
+            return None
+        ts = pd.Timestamp(value)
+        if ts is pd.NaT:
+            return None
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     text = ts.strftime("%Y-%m-%dT%H:%M:%S")
     if ts.microsecond:
         text += f".{ts.microsecond:06d}"
@@ -60,6 +89,9 @@ def parse_utc(value: object) -> pd.Timestamp | None:
     meaning is ambiguous: incident reports mix local time and UTC). The caller raises its own
     one-line error naming the field.
     """
+    import numpy as np
+    import pandas as pd
+
     if value is None or isinstance(value, bool | int | float | np.number):
         return None
     if isinstance(value, str):
@@ -75,7 +107,7 @@ def parse_utc(value: object) -> pd.Timestamp | None:
     return ts.tz_convert("UTC")
 
 
-def jsonable(value: object, time: Callable[[pd.Timestamp], object] = pd.Timestamp.isoformat):
+def jsonable(value: object, time: Callable[[pd.Timestamp], object] | None = None):
     """Return nested numpy/pandas values as plain JSON types.
 
     Mappings (keys as text), lists, tuples and arrays are converted item by item; numpy scalars
@@ -83,6 +115,9 @@ def jsonable(value: object, time: Callable[[pd.Timestamp], object] = pd.Timestam
     such values); Timestamps are written by ``time`` (ISO 8601 by default, :func:`format_utc`
     for the findings document). Anything else is returned as it is.
     """
+    import numpy as np
+    import pandas as pd
+
     if isinstance(value, dict):
         return {str(k): jsonable(v, time) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -98,7 +133,7 @@ def jsonable(value: object, time: Callable[[pd.Timestamp], object] = pd.Timestam
     if value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, pd.Timestamp):
-        return time(value)
+        return value.isoformat() if time is None else time(value)
     return value
 
 

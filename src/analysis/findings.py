@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import actions, claims, naming, overview, stats
-from analysis._util import format_utc, jsonable, sha256_bytes
+from analysis._util import format_checksums, format_utc, jsonable, sha256_bytes
 from analysis.audit import QualityIssue
 from analysis.capacity import STANDARD_SIZES, plan_capacity
 from analysis.error_classes import select_class_rows
@@ -602,8 +602,7 @@ def manifest_digest(checksums: Mapping[str, str]) -> str:
     One digest stands for every input file: when the incident's SHA256SUMS lists the same
     files, it equals ``sha256sum SHA256SUMS``.
     """
-    text = "".join(f"{v}  {k}\n" for k, v in sorted(checksums.items()))
-    return sha256_bytes(text.encode("utf-8"))
+    return sha256_bytes(format_checksums(checksums).encode("utf-8"))
 
 
 def package_versions() -> dict:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from analysis._util import format_utc
 from analysis.exceptions import FetchError
-from analysis.fetch.window import format_iso
 
 DEFAULT_BASE_URL = "https://api.supabase.com"
 TOKEN_ENV = "SUPABASE_ACCESS_TOKEN"
@@ -106,8 +106,8 @@ class ApiClient:
         """
         params = {
             "sql": sql,
-            "iso_timestamp_start": format_iso(start),
-            "iso_timestamp_end": format_iso(end),
+            "iso_timestamp_start": format_utc(start),
+            "iso_timestamp_end": format_utc(end),
         }
         url = f"{self.base_url}{self.endpoint_path}?{urllib.parse.urlencode(params)}"
         request = urllib.request.Request(

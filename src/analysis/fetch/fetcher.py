@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from analysis._util import format_checksums, format_utc, sha256_bytes
 from analysis.config import DEFAULT_DISPLAY_TZ
 from analysis.exceptions import FetchError
 from analysis.fetch.client import ApiClient
@@ -28,7 +29,6 @@ from analysis.fetch.pages import (
     _new_source_state,
     _piece_state,
     _remove_partial_writes,
-    _sha256,
     _write_atomic,
     encode_page,
     read_page,
@@ -55,7 +55,6 @@ from analysis.fetch.window import (
     _minute_of,
     _to_us,
     api_bounds,
-    format_iso,
     row_timestamp,
     split_window,
 )
@@ -99,12 +98,12 @@ def _plan_key(plan: FetchPlan, queries: dict[str, str], aggregates: dict[str, st
     """Return the parameters a resumed fetch must share with the interrupted one."""
     return {
         "project_ref": plan.project_ref,
-        "window_start": format_iso(plan.start),
-        "window_end": format_iso(plan.end),
+        "window_start": format_utc(plan.start),
+        "window_end": format_utc(plan.end),
         "flavour": plan.flavour,
         "mode": plan.mode,
         "sources": list(plan.sources),
-        "queries": {s: _sha256(q.encode()) for s, q in {**queries, **aggregates}.items()},
+        "queries": {s: sha256_bytes(q.encode()) for s, q in {**queries, **aggregates}.items()},
     }
 
 
@@ -231,7 +230,7 @@ class _Fetcher:
         """
         sql, flavour = self.aggregates[name], self.plan.flavour
         left, right = self.pieces[st["piece"]]
-        label = f"{TRAFFIC_DIR}/{name} [{format_iso(left)}, {format_iso(right)})"
+        label = f"{TRAFFIC_DIR}/{name} [{format_utc(left)}, {format_utc(right)})"
         bounds = api_bounds(left, right)
         if st["total"] is None:
             rows = self.client.query_logs(count_sql(sql, flavour, left, right), *bounds, label)
@@ -244,7 +243,7 @@ class _Fetcher:
                 st.update(phase="rows", cursor=_to_us(left))
             else:
                 start = _from_us(st["cursor"])
-                what = f"{label} per-minute count from {format_iso(start)}"
+                what = f"{label} per-minute count from {format_utc(start)}"
                 found = self.client.query_logs(
                     minute_count_sql(sql, flavour, start, right), *bounds, what
                 )
@@ -276,7 +275,7 @@ class _Fetcher:
     ) -> None:
         _, _, column = AGGREGATES[name]
         start = _from_us(st["cursor"])
-        what = f"{label} rows from {format_iso(start)}"
+        what = f"{label} rows from {format_utc(start)}"
         sql = page_sql(self.aggregates[name], self.plan.flavour, start, right)
         rows = self.client.query_logs(sql, *api_bounds(left, right), what)
         sums: dict[int, int] = {}
@@ -290,7 +289,7 @@ class _Fetcher:
         if not complete:
             first = self._remaining_minutes(st)[0]
             raise FetchError(
-                f"{what}: minute {format_iso(_from_us(first))} holds {st['basis'][str(first)]} "
+                f"{what}: minute {format_utc(_from_us(first))} holds {st['basis'][str(first)]} "
                 f"rows in the log store but its aggregate rows count {sums.get(first, 0)} "
                 f"(more than {ROW_CAP} groups in one minute, or rows the API did not return); "
                 "stopped (the pages so far are kept; run the same command again)"
@@ -319,7 +318,7 @@ class _Fetcher:
             if not start <= minute < right or (out and minute < out[-1][0]):
                 raise FetchError(
                     f"{what}, row {index}, field 'minute': expected ascending minutes in "
-                    f"[{format_iso(start)}, {format_iso(right)}), found {format_iso(minute)}"
+                    f"[{format_utc(start)}, {format_utc(right)}), found {format_utc(minute)}"
                 )
             if not _is_count(row.get(column)):
                 raise FetchError(
@@ -330,7 +329,7 @@ class _Fetcher:
         return out
 
     def _window_text(self, source: str, left: datetime, right: datetime) -> str:
-        return f"{source} [{format_iso(left)}, {format_iso(right)})"
+        return f"{source} [{format_utc(left)}, {format_utc(right)})"
 
     def _count(self, source: str, left: datetime, right: datetime) -> int:
         what = f"{self._window_text(source, left, right)} count"
@@ -375,7 +374,7 @@ class _Fetcher:
         after = None if st["cursor"] is None else (st["cursor"][0], st["cursor"][1])
         what = self._window_text(source, left, right)
         if after is not None:
-            what += f" after {format_iso(_from_us(after[0]))}"
+            what += f" after {format_utc(_from_us(after[0]))}"
         sql = page_sql(self.queries[source], self.plan.flavour, left, right, after)
         rows = self.client.query_logs(sql, *api_bounds(left, right), what)
         keys = self._check_rows(rows, left, right, after, what)
@@ -447,7 +446,7 @@ class _Fetcher:
         if not wrong:
             return ""
         shown = ", ".join(
-            f"{format_iso(m)} ({store.get(m, 0)} in the store, {have.get(m, 0)} fetched)"
+            f"{format_utc(m)} ({store.get(m, 0)} in the store, {have.get(m, 0)} fetched)"
             for m in wrong[:5]
         )
         more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
@@ -479,15 +478,15 @@ class _Fetcher:
                 ) from None
             if not left <= stamp < right:
                 raise FetchError(
-                    f"{where}, field 'timestamp': expected a time in [{format_iso(left)}, "
-                    f"{format_iso(right)}) (the query's own predicate), found {format_iso(stamp)}"
+                    f"{where}, field 'timestamp': expected a time in [{format_utc(left)}, "
+                    f"{format_utc(right)}) (the query's own predicate), found {format_utc(stamp)}"
                 )
             key = (_to_us(stamp), row["id"])
             if previous is not None and key <= previous:
                 raise FetchError(
-                    f"{where}: expected rows after ({format_iso(_from_us(previous[0]))}, "
+                    f"{where}: expected rows after ({format_utc(_from_us(previous[0]))}, "
                     f"{previous[1]}) in (timestamp, id) order (the query must end with order by "
-                    f"timestamp, id), found ({format_iso(stamp)}, {row['id']})"
+                    f"timestamp, id), found ({format_utc(stamp)}, {row['id']})"
                 )
             keys.append(key)
             previous = key
@@ -505,12 +504,12 @@ class _Fetcher:
             {
                 "file": relative,
                 "rows": len(rows),
-                "sha256": _sha256(data),
+                "sha256": sha256_bytes(data),
                 "piece": st["piece"],
-                "window_start": format_iso(start),
-                "window_end": format_iso(end),
-                "first_timestamp": format_iso(stamps[0]) if stamps else None,
-                "last_timestamp": format_iso(stamps[-1]) if stamps else None,
+                "window_start": format_utc(start),
+                "window_end": format_utc(end),
+                "first_timestamp": format_utc(stamps[0]) if stamps else None,
+                "last_timestamp": format_utc(stamps[-1]) if stamps else None,
             }
         )
 
@@ -523,7 +522,7 @@ class _Fetcher:
 
     def _verify_page(self, page: dict) -> Path:
         path = self.plan.out_dir / page["file"]
-        if not path.exists() or _sha256(path.read_bytes()) != page["sha256"]:
+        if not path.exists() or sha256_bytes(path.read_bytes()) != page["sha256"]:
             raise FetchError(
                 f"{path}: changed or missing since it was fetched; expected sha256 "
                 f"{page['sha256'][:12]}...; delete the directory and fetch again"
@@ -547,8 +546,8 @@ class _Fetcher:
         incident = {
             "name": plan.name or out.name,
             "project_ref": plan.project_ref,
-            "window_start": format_iso(plan.start),
-            "window_end": format_iso(plan.end),
+            "window_start": format_utc(plan.start),
+            "window_end": format_utc(plan.end),
             "display_tz": plan.display_tz,
             "flavour": plan.flavour,
             # The fetch manifest is provenance, not an export: tell ingest to skip it.
@@ -571,14 +570,14 @@ class _Fetcher:
                 "flavour": plan.flavour,
             },
             "window": {
-                "start": format_iso(plan.start),
-                "end": format_iso(plan.end),
+                "start": format_utc(plan.start),
+                "end": format_utc(plan.end),
                 "semantics": (
                     "[start, end): each piece's rows are selected by the query's own timestamp "
                     "predicate; the API bounds are whole minutes one minute wider each side, "
                     "because the API rounds them to the minute and its start is exclusive"
                 ),
-                "pieces": [[format_iso(a), format_iso(b)] for a, b in self.pieces],
+                "pieces": [[format_utc(a), format_utc(b)] for a, b in self.pieces],
             },
             "row_cap": ROW_CAP,
             "mode": plan.mode,
@@ -609,8 +608,8 @@ class _Fetcher:
         files = [MANIFEST_FILE]
         for group in ("sources", "traffic"):
             files += [p["file"] for st in self.state[group].values() for p in st["pages"]]
-        lines = [f"{_sha256((out / f).read_bytes())}  {f}\n" for f in sorted(files)]
-        _write_atomic(out / CHECKSUM_FILE, "".join(lines).encode())
+        sums = format_checksums({f: sha256_bytes((out / f).read_bytes()) for f in files})
+        _write_atomic(out / CHECKSUM_FILE, sums.encode())
 
     def _already_complete(self, manifest_path: Path) -> FetchResult:
         """Verify the pages of a finished fetch with the same parameters; download nothing."""
@@ -623,7 +622,7 @@ class _Fetcher:
             "mode": manifest.get("mode", "raw"),
             "sources": list(manifest.get("sources", {})),
             "queries": {
-                s: _sha256(v.get("query", "").encode())
+                s: sha256_bytes(v.get("query", "").encode())
                 for group in ("sources", "traffic")
                 for s, v in manifest.get(group, {}).items()
             },

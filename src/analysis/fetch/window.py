@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from analysis._util import format_utc
 from analysis.exceptions import FetchError
 
 MINUTE = timedelta(minutes=1)
@@ -45,7 +46,7 @@ def split_window(
     """Split ``[start, end)`` into consecutive pieces of at most ``max_piece``."""
     if end <= start:
         raise FetchError(
-            f"window {format_iso(start)} .. {format_iso(end)}: expected END after START"
+            f"window {format_utc(start)} .. {format_utc(end)}: expected END after START"
         )
     pieces, left = [], start
     while left < end:
@@ -53,15 +54,6 @@ def split_window(
         pieces.append((left, right))
         left = right
     return pieces
-
-
-def format_iso(value: datetime) -> str:
-    """UTC ISO 8601 with a ``Z`` (microseconds only when not zero)."""
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
 
 
 def row_timestamp(value: object) -> datetime:

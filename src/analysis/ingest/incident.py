@@ -8,7 +8,6 @@ the manifest, the pseudonym key's fingerprint and this code) and returns an :cla
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config, privacy
-from analysis._util import parse_utc
+from analysis._util import parse_checksum_line, parse_utc
 from analysis.exceptions import IngestError
 from analysis.ingest import aggregates, cache
 from analysis.ingest.assemble import ingest_files, match_override
@@ -331,13 +330,12 @@ def verify_checksums(directory: Path, checksums: dict[str, str]) -> None:
     for number, line in enumerate(read_text(sums).splitlines(), start=1):
         if not line.strip():
             continue
-        m = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line.strip())
-        if not m:
+        entry = parse_checksum_line(line)
+        if entry is None:
             raise IngestError(
                 sums, "bad checksum line", row=number, expected="'<sha256>  <file>'", found=line
             )
-        digest, name = m.groups()
-        name = name.removeprefix("./")
+        digest, name = entry
         parts = Path(name).parts
         if Path(name).is_absolute() or ".." in parts or not inside(directory, directory / name):
             raise IngestError(

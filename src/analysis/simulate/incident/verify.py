@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis._util import sha256_file
+from analysis._util import parse_checksum_line, sha256_file
 from analysis.config import DEFAULT_INCIDENT_DIR
 from analysis.exceptions import AnalysisError
 from analysis.simulate.incident.shipped import shipped_params
@@ -26,11 +26,14 @@ def read_checksums(path: Path) -> dict[str, str]:
         raise DataIntegrityError(f"{path}: checksum manifest missing; expected a SHA256SUMS file")
     out = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64:
+        if not line.strip():
+            continue
+        entry = parse_checksum_line(line)
+        if entry is None:
             raise DataIntegrityError(
                 f"{path}, line {number}: expected '<64 hex>  <path>', found {line[:80]!r}"
             )
+        digest, name = entry
         out[name] = digest
     return out
 

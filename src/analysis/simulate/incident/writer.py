@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis._util import sha256_file
+from analysis._util import format_checksums, sha256_file
 from analysis.exceptions import ParameterError
 from analysis.simulate.incident.model import SimulatedIncident, _interp, _rng, simulate
 from analysis.simulate.incident.parameters import ERROR_KINDS, IncidentParams
@@ -587,7 +587,7 @@ def write_incident(params: IncidentParams, out_dir: Path | str) -> WrittenIncide
         str(f.relative_to(out)) for f in out.rglob("*") if f.is_file() and f.name != "SHA256SUMS"
     )
     (out / "SHA256SUMS").write_text(
-        "".join(f"{sha256_file(out / f)}  {f}\n" for f in files), encoding="utf-8"
+        format_checksums({f: sha256_file(out / f) for f in files}), encoding="utf-8"
     )
     realised: dict = {k: 0 for k in ERROR_KINDS}
     for e in sim.errors:
