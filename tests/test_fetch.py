@@ -166,6 +166,19 @@ def test_queries_exist_for_each_source_flavour_and_kind():
         fetch.load_query("auth_logs", "bigquery")
 
 
+def test_hybrid_evidence_is_the_raw_query_narrowed_by_one_condition():
+    for source in fetch.SOURCES:
+        for flavour in fetch.FLAVOURS:
+            raw = fetch.split_sql(fetch.load_query(source, flavour))
+            evidence = fetch.split_sql(fetch.load_query(source, flavour, "evidence"))
+            joins, condition = fetch.EVIDENCE_FILTERS[source][flavour]
+            for clause in ("select", "group", "order", "limit"):
+                assert evidence[clause] == raw[clause], (source, flavour, clause)
+            assert evidence["from"] == f"{raw['from']} {joins}".strip()
+            assert evidence["where"].endswith(condition)
+            assert (raw["where"] or "") in evidence["where"]
+
+
 def test_every_query_has_both_flavours_and_stays_under_the_cap():
     root = Path(fetch.__file__).parent.parent / "queries"
     files = sorted(root.glob("*.sql"))

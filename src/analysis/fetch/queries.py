@@ -15,13 +15,38 @@ ROW_CAP = 1000
 SOURCES = ("edge_logs", "postgres_logs", "realtime_logs")
 FLAVOURS = ("bigquery", "clickhouse")
 MODES = ("raw", "hybrid")
-# Which query fetches each source's raw rows, per mode (queries/<source>_<kind>.<flavour>.sql).
+# Which query fetches each source's raw rows, per mode: the source's raw query
+# (queries/<source>_raw.<flavour>.sql), or in hybrid mode that query narrowed to the evidence.
 RAW_KINDS = {
     "raw": {source: "raw" for source in SOURCES},
-    "hybrid": {
-        "edge_logs": "errors_raw",
-        "postgres_logs": "errors_raw",
-        "realtime_logs": "events_raw",
+    "hybrid": {source: "evidence" for source in SOURCES},
+}
+# Hybrid mode's evidence rows: each source's raw query (same columns, same paging) with one more
+# condition, (joins to reach the field, condition) per flavour. Edge: failed requests; Postgres:
+# ERROR/FATAL/PANIC lines (routine LOG lines left out); Realtime: every line but the billing
+# samples, which come per minute (realtime_connections_per_minute). queries/README.md gives the
+# same lines for running these by hand.
+EVIDENCE_FILTERS = {
+    "edge_logs": {
+        "bigquery": (
+            "cross join unnest(t.metadata) as m cross join unnest(m.response) as res",
+            "res.status_code >= 400",
+        ),
+        "clickhouse": ("", "toInt32OrZero(log_attributes['response.status_code']) >= 400"),
+    },
+    "postgres_logs": {
+        "bigquery": (
+            "cross join unnest(t.metadata) as m cross join unnest(m.parsed) as p",
+            "p.error_severity in ('ERROR', 'FATAL', 'PANIC')",
+        ),
+        "clickhouse": (
+            "",
+            "log_attributes['parsed.error_severity'] in ('ERROR', 'FATAL', 'PANIC')",
+        ),
+    },
+    "realtime_logs": {
+        "bigquery": ("", "not regexp_contains(t.event_message, '^Billing metrics')"),
+        "clickhouse": ("", "not startsWith(event_message, 'Billing metrics')"),
     },
 }
 # Hybrid mode's aggregates: name -> (source, query file stem, the column counting the rows that
@@ -34,8 +59,20 @@ AGGREGATES = {
 
 
 def load_query(source: str, flavour: str, kind: str = "raw") -> str:
-    """Return the text of ``queries/<source>_<kind>.<flavour>.sql``."""
+    """Return the text of ``queries/<source>_<kind>.<flavour>.sql``.
+
+    ``kind="evidence"`` is the raw query narrowed by :data:`EVIDENCE_FILTERS` (hybrid mode).
+    """
+    if kind == "evidence":
+        return evidence_sql(source, flavour)
     return load_sql(f"{source}_{kind}", flavour)
+
+
+def evidence_sql(source: str, flavour: str) -> str:
+    """Return the source's raw query narrowed to hybrid mode's evidence rows."""
+    parts = split_sql(load_sql(f"{source}_raw", flavour))
+    joins, condition = EVIDENCE_FILTERS[source][flavour]
+    return _join_sql({**parts, "from": f"{parts['from']} {joins}".strip()}, condition)
 
 
 def load_sql(stem: str, flavour: str) -> str:
