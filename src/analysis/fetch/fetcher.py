@@ -166,18 +166,22 @@ class _Fetcher:
         os.remove(self.state_path)
         return self._result(resumed)
 
-    def _fetch_source(self, source: str) -> None:
-        st = self.state["sources"].setdefault(source, _new_source_state())
-        seen = self._seen_ids(source, st)
+    def _progress_bar(self, label: str) -> tqdm:
+        """Return the window's progress bar (minutes done) for one source or aggregate."""
         total_minutes = int((self.plan.end - self.plan.start).total_seconds() // 60)
-        bar = tqdm(
+        return tqdm(
             total=total_minutes,
-            desc=f"{source:14}",
+            desc=f"{label:14}",
             unit="min",
             disable=not self.progress,
             file=sys.stderr,
             leave=True,
         )
+
+    def _fetch_source(self, source: str) -> None:
+        st = self.state["sources"].setdefault(source, _new_source_state())
+        seen = self._seen_ids(source, st)
+        bar = self._progress_bar(source)
         try:
             bar.update(self._minutes_done(st))
             bar.set_postfix(rows=sum(p["rows"] for p in st["pages"]))
@@ -193,15 +197,7 @@ class _Fetcher:
         st = self.state["traffic"].setdefault(name, _new_aggregate_state())
         for page in st["pages"]:
             self._verify_page(page)
-        total_minutes = int((self.plan.end - self.plan.start).total_seconds() // 60)
-        bar = tqdm(
-            total=total_minutes,
-            desc=f"{name:14}",
-            unit="min",
-            disable=not self.progress,
-            file=sys.stderr,
-            leave=True,
-        )
+        bar = self._progress_bar(name)
         try:
             done = self._aggregate_minutes_done(st)
             bar.update(done)
