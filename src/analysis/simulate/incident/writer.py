@@ -378,10 +378,8 @@ class _Writer:
             limit = p.realtime_limit_after if s >= upgrade_s else p.realtime_limit
             conn = int(sim.connections[s])
             rows.append(
-                realtime_row(
-                    row_id="",
-                    ts_us=self.us(s + 0.55),
-                    ref=self.ref,
+                self._realtime(
+                    s + 0.55,
                     message="Billing metrics: [:realtime, :connections]",
                     level="info",
                     measurements={"connected": conn, "connected_cluster": conn, "limit": limit},
@@ -392,10 +390,8 @@ class _Writer:
                 pid = self._pid()
                 client = self._pid()
                 rows.append(
-                    realtime_row(
-                        row_id="",
-                        ts_us=self.us(e.t),
-                        ref=self.ref,
+                    self._realtime(
+                        e.t,
                         message=(
                             f"Postgrex.Protocol (#PID{pid}) disconnected: ** "
                             f"(DBConnection.ConnectionError) client #PID{client} exited"
@@ -407,10 +403,8 @@ class _Writer:
                 )
             elif e.kind == "pool_exhausted":
                 rows.append(
-                    realtime_row(
-                        row_id="",
-                        ts_us=self.us(e.t),
-                        ref=self.ref,
+                    self._realtime(
+                        e.t,
                         message=(
                             "** (DBConnection.ConnectionError) connection not available and "
                             "request was dropped from queue after 10000ms. This means requests "
@@ -436,10 +430,8 @@ class _Writer:
             while t < end * 60:
                 available = int(rng.integers(0, 4))
                 rows.append(
-                    realtime_row(
-                        row_id="",
-                        ts_us=self.us(t),
-                        ref=self.ref,
+                    self._realtime(
+                        t,
                         message=(
                             f"DatabaseLackOfConnections: Only {available} available connections. "
                             "At least 6 connections are required."
@@ -452,6 +444,10 @@ class _Writer:
                 )
                 t += p.outage_retry_s * float(rng.uniform(0.8, 1.2))
         return rows
+
+    def _realtime(self, t: float, **fields) -> dict:
+        """One realtime_logs row at ``t`` seconds into the window (its id comes in finish)."""
+        return realtime_row(row_id="", ts_us=self.us(t), ref=self.ref, **fields)
 
     def finish(self, rows: list[dict]) -> list[dict]:
         """Order rows as an export does (by time) and give each its uuid."""
