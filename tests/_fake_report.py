@@ -31,7 +31,7 @@ FILES = (
 def install(tag: str, pause: float) -> None:
     """Replace the notebook and the exports of :mod:`analysis.report` by tagged stand-ins."""
 
-    def execute(params, *, progress=True, failed_record=None):
+    def execute(params, *, progress=True, failed_record=None, **_):
         target = params.output_dir / "postmortem.ipynb"
         nb = nbformat.v4.new_notebook(metadata={"tag": tag})
         nbformat.write(nb, target)
@@ -48,7 +48,7 @@ def install(tag: str, pause: float) -> None:
         time.sleep(pause)
         return nb.metadata.tag
 
-    def export_pdf(nb, lang, chromium):
+    def export_pdf(nb, lang, chromium, **_):
         time.sleep(pause)
         return nb.metadata.tag.encode()
 

@@ -117,7 +117,7 @@ def test_export_drops_hidden_cells_and_run_metadata():
 
 
 def test_a_browser_failure_is_one_line_and_the_html_stays(monkeypatch, tmp_path):
-    def broken(nb, lang, chromium):
+    def broken(nb, lang, chromium, **_):
         raise RuntimeError("Target page, context or browser has been closed\n  at line 1")
 
     monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")

@@ -121,7 +121,7 @@ def test_two_runs_at_once_each_publish_whole(tmp_path):
 
 
 def _fake_in_process(monkeypatch, *, html=None) -> None:
-    def execute(params, *, progress=True, failed_record=None):
+    def execute(params, *, progress=True, failed_record=None, **_):
         target = params.output_dir / "postmortem.ipynb"
         nbformat.write(nbformat.v4.new_notebook(), target)
         (params.output_dir / "findings.json").write_text('{"report": {"title": "t"}}')

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from analysis._jsonschema import skip_iri_grammars
 from analysis.exceptions import AnalysisError
 
 COMMANDS = {
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:8} {text}", file=sys.stderr)
         return 2
     module, func, _ = COMMANDS[argv[0]]
+    # Before nbformat/jsonschema are imported by any command (seconds per process).
+    skip_iri_grammars()
     try:
         return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
     except AnalysisError as exc:

@@ -188,7 +188,11 @@ def kernel_environment() -> dict[str, str]:
 
 
 def execute_notebook(
-    params: ReportParams, *, progress: bool = True, failed_record: Path | None = None
+    params: ReportParams,
+    *,
+    progress: bool = True,
+    failed_record: Path | None = None,
+    notebook: Path = NOTEBOOK,
 ) -> Path:
     """Execute the postmortem notebook for ``params`` into its output directory.
 
@@ -200,6 +204,9 @@ def execute_notebook(
         Show papermill's progress bar.
     failed_record : pathlib.Path, optional
         Where to keep the executed notebook when a cell fails (default: where it was written).
+    notebook : pathlib.Path, optional
+        The notebook to execute (the postmortem; benchmarks run a stand-in through the same
+        path).
 
     Returns
     -------
@@ -219,13 +226,17 @@ def execute_notebook(
     os.environ.update(kernel_environment())
     try:
         pm.execute_notebook(
-            str(NOTEBOOK),
+            str(notebook),
             str(target),
             parameters=params.to_notebook(),
             kernel_name=KERNEL_NAME,
             progress_bar=progress,
             cwd=str(NOTEBOOKS_DIR),
             log_output=False,
+            # papermill otherwise rewrites (and validates) the whole notebook, figures
+            # included, before and after every cell; the record is written once at the end,
+            # and on a failure too (docs/performance.md).
+            request_save_on_cell_execute=False,
         )
     except pm.PapermillExecutionError as exc:
         record = target
@@ -234,7 +245,7 @@ def execute_notebook(
             record = failed_record
         evalue = " ".join(str(exc.evalue).split())
         raise ReportError(
-            f"{display_path(NOTEBOOK)}, cell {exc.cell_index}: {exc.ename}: {evalue}"
+            f"{display_path(notebook)}, cell {exc.cell_index}: {exc.ename}: {evalue}"
             f" (executed record: {display_path(record)})"
         ) from None
     finally:
@@ -283,13 +294,16 @@ def export_html(nb: object, lang: str) -> str:
     return html
 
 
-def export_pdf(nb: object, lang: str, chromium: str) -> bytes:
-    """Print the same page to PDF with Chromium through nbconvert's WebPDFExporter."""
+def export_pdf(nb: object, lang: str, chromium: str, *, html: str | None = None) -> bytes:
+    """Print the same page to PDF with Chromium through nbconvert's WebPDFExporter.
+
+    ``html`` is the page :func:`export_html` already rendered for ``nb`` and ``lang``: the
+    exporter would render the same page again before printing it (about a second for a report).
+    """
     exporter = DebianWebPDFExporter(
         config=_export_config(lang), template_name=HTML_TEMPLATE, executable_path=chromium
     )
-    pdf, _ = exporter.from_notebook_node(nb, resources=_page_resources(lang))
-    return pdf
+    return exporter.run_playwright(export_html(nb, lang) if html is None else html)
 
 
 def _page_resources(lang: str) -> dict:
@@ -313,7 +327,9 @@ def _export_config(lang: str) -> object:
     return c
 
 
-def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
+def run_report(
+    params: ReportParams, *, progress: bool = True, notebook: Path = NOTEBOOK
+) -> ReportOutcome:
     """Execute and export the postmortem of one webinar, publishing its outputs together.
 
     Everything is written into a staging directory beside ``params.output_dir`` and moved
@@ -326,6 +342,8 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
         Validated parameters.
     progress : bool, optional
         Show papermill's progress bar.
+    notebook : pathlib.Path, optional
+        The notebook to execute (default: the postmortem).
 
     Returns
     -------
@@ -349,7 +367,7 @@ def run_report(params: ReportParams, *, progress: bool = True) -> ReportOutcome:
         outputs.check_replaceable(target)
         had_pdf = (target / "postmortem.pdf").is_file()
         with outputs.Staging(target) as stage:
-            names, pdf_failure = _write_outputs(params, stage.path, notes, progress)
+            names, pdf_failure = _write_outputs(params, stage.path, notes, progress, notebook)
             stage.publish()
     except OSError as exc:
         raise ReportError(outputs.describe_os_error(exc, target)) from None
@@ -378,14 +396,16 @@ def kernel_notes(nb: object) -> list[str]:
 
 
 def _write_outputs(
-    params: ReportParams, stage: Path, notes: list[str], progress: bool
+    params: ReportParams, stage: Path, notes: list[str], progress: bool, notebook: Path
 ) -> tuple[list[str], str | None]:
     """Write every output of one run into ``stage``; return their names and a PDF failure."""
     import nbformat
 
     staged = dataclasses.replace(params, output_dir=stage)
     failed = params.output_dir.parent / f"{params.output_dir.name}.failed.ipynb"
-    executed = execute_notebook(staged, progress=progress, failed_record=failed)
+    executed = execute_notebook(
+        staged, progress=progress, failed_record=failed, notebook=notebook
+    )
     names = [executed.name]
     record = nbformat.read(executed, as_version=4)
     notes.extend(kernel_notes(record))
@@ -401,8 +421,10 @@ def _write_outputs(
     findings = json.loads(findings_path.read_text(encoding="utf-8"))
     title = str(findings.get("report", {}).get("title", params.webinar_id))
     nb = prepare_for_export(record, title)
+    # One page for both formats: the PDF is this page printed.
+    html = export_html(nb, params.lang)
     if "html" in params.formats:
-        (stage / "postmortem.html").write_text(export_html(nb, params.lang), encoding="utf-8")
+        (stage / "postmortem.html").write_text(html, encoding="utf-8")
         names.append("postmortem.html")
     if "pdf" not in params.formats:
         return names, None
@@ -411,7 +433,7 @@ def _write_outputs(
         notes.append(f"PDF not written: {SYSTEM_PACKAGES_HINT}")
         return names, None
     try:
-        pdf = export_pdf(nb, params.lang, chromium)
+        pdf = export_pdf(nb, params.lang, chromium, html=html)
     except Exception as exc:  # noqa: BLE001 - browser failures of any kind, one line
         reason = " ".join(str(exc).split())[:200]
         return names, (
