@@ -32,7 +32,9 @@ TARGET_COLD = 2.0
 #: The stand-in's last cell: the one output run_report requires of any notebook.
 FLOOR_FINDINGS_CELL = (
     "import pathlib\n"
-    "_ = pathlib.Path(output_dir, 'findings.json').write_text('{\"report\": {\"title\": \"floor\"}}')"
+    "_ = pathlib.Path(output_dir, 'findings.json').write_text(\n"
+    '    \'{"report": {"title": "floor"}}\'\n'
+    ")"
 )
 
 

@@ -403,9 +403,7 @@ def _write_outputs(
 
     staged = dataclasses.replace(params, output_dir=stage)
     failed = params.output_dir.parent / f"{params.output_dir.name}.failed.ipynb"
-    executed = execute_notebook(
-        staged, progress=progress, failed_record=failed, notebook=notebook
-    )
+    executed = execute_notebook(staged, progress=progress, failed_record=failed, notebook=notebook)
     names = [executed.name]
     record = nbformat.read(executed, as_version=4)
     notes.extend(kernel_notes(record))
