@@ -248,3 +248,40 @@ def test_errors_in_sparsely_sampled_minutes_caveat_the_verdict():
     measured = starved.assign(samples=[4, 4, 4, 3, 4, 4])
     assert share_errors_unmeasured(measured) == 0.0
     assert share_errors_unmeasured(starved.assign(errors=0)) is None
+
+
+def test_people_affected_has_one_definition_on_page_one_and_in_the_impact_table():
+    from _timeline_data import W1, W2, FakeIncident, requests_frame, sessions_frame
+
+    requests = requests_frame(
+        [
+            ("2026-02-06 05:01:00", "rest/questions", 503),  # u_a, in this audience
+            ("2026-02-06 05:02:00", "rest/questions", 503),  # u_b, another webinar's viewer
+            ("2026-02-06 05:03:00", "rest/questions", 503),  # u_c, in no audience
+            ("2026-02-06 05:04:00", "rest/questions", 200),  # u_d, in this audience, no error
+        ]
+    )
+    requests["user"] = pd.Series(["u_a", "u_b", "u_c", "u_d"], dtype="string")
+    sessions = sessions_frame(
+        [
+            (W1, "u_a", "2026-02-06 05:00:00", None),
+            (W2, "u_b", "2026-02-06 05:00:00", None),
+            (W1, "u_d", "2026-02-06 05:00:00", "2026-02-06 05:30:00"),
+        ]
+    )
+    inc = FakeIncident(requests=requests, sessions=sessions)
+    start, end = (
+        pd.Timestamp("2026-02-06 05:00", tz="UTC"),
+        pd.Timestamp("2026-02-06 06:00", tz="UTC"),
+    )
+    impact = findings.summarize_impact(
+        inc, start, end, [], audience=sessions[sessions["webinar_id"] == W1]
+    )
+    assert (impact["affected_users"], impact["affected_users_project"]) == (1, 3)
+
+
+def test_page_one_states_the_impact_table_s_people_affected(small_analysis):
+    f = small_analysis.findings
+    people, impact = f["overview"]["people"], f["impact"]
+    assert people["affected"] == impact["affected_users"]
+    assert impact["affected_users"] <= impact["affected_users_project"]

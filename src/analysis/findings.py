@@ -130,7 +130,13 @@ def compile_findings(
         "audience": plain(timeline.audience.to_dict()),
         "buckets": summarize_buckets(timeline.buckets),
         "error_classes": class_rows,
-        "impact": summarize_impact(incident, timeline.start, timeline.end, class_rows),
+        "impact": summarize_impact(
+            incident,
+            timeline.start,
+            timeline.end,
+            class_rows,
+            audience=incident.sessions[incident.sessions["webinar_id"] == wid],
+        ),
         "timeline": summarize_moments(timeline.moments),
         "verdicts": summarize_verdicts(classes, timeline.frames),
         "capacity": capacity,
@@ -162,11 +168,10 @@ def compile_findings(
         claims.read_claims(manifest, display_path(source)), measured
     )
     findings["capacity_plan"] = summarize_capacity_plan(incident, timeline, findings, params)
-    sessions = incident.sessions
-    affected = overview.count_affected(
-        incident.requests, sessions[sessions["webinar_id"] == wid], timeline.start, timeline.end
+    # Page one's "people affected" is the impact table's, one number with one definition.
+    findings["overview"] = overview.build_overview(
+        findings, measured["limit_changes"], findings["impact"]["affected_users"]
     )
-    findings["overview"] = overview.build_overview(findings, measured["limit_changes"], affected)
     return Analysis(
         findings=plain(findings), timeline=timeline, statistics=statistics, quality=quality
     )
@@ -283,10 +288,18 @@ def summarize_capacity_plan(
 
 
 def summarize_impact(
-    incident: object, start: pd.Timestamp, end: pd.Timestamp, class_rows: list[dict]
+    incident: object,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    class_rows: list[dict],
+    audience: pd.DataFrame | None = None,
 ) -> dict:
-    """Impact measures: error responses, users with an error response, error period.
+    """Impact measures: error responses, people with an error response, error period.
 
+    ``affected_users`` counts the people of this webinar's audience (``audience``: its
+    presence sessions) with an error response in the window (:func:`overview.count_affected`);
+    page one states the same number. The logs carry no webinar id, so users with an error
+    response anywhere in the project are counted apart, as ``affected_users_project``.
     Error responses come from the request rows, which hold every error even when the log
     store counted the traffic (a hybrid fetch); request totals come from the traffic table then.
     """
@@ -308,8 +321,17 @@ def summarize_impact(
         "errors_total": int(sum(r["count"] for r in class_rows)),
         "error_responses": int(len(errored)),
         "error_responses_filter": "status >= 400",
-        "affected_users": int(errored["user"].dropna().nunique()),
-        "affected_users_filter": "status >= 400 and user is not null (distinct pseudonyms)",
+        "affected_users": overview.count_affected(
+            incident.requests,
+            incident.sessions.iloc[:0] if audience is None else audience,
+            start,
+            end,
+        ),
+        "affected_users_filter": "status >= 400 and user in this webinar's sessions open in "
+        "the window (distinct pseudonyms)",
+        "affected_users_project": int(errored["user"].dropna().nunique()),
+        "affected_users_project_filter": "status >= 400 and user is not null (distinct "
+        "pseudonyms)",
         "requests": total,
         "first_error": first,
         "last_error": last,

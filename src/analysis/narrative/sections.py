@@ -68,7 +68,18 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         (
             t["affected_users"],
             fmt_number(im["affected_users"]),
-            f"requests: {code(im['affected_users_filter'])}",
+            f"requests, sessions: {code(im['affected_users_filter'])}",
+        ),
+        *(
+            [
+                (
+                    t["affected_users_project"],
+                    fmt_number(im["affected_users_project"]),
+                    f"requests: {code(im['affected_users_project_filter'])}",
+                )
+            ]
+            if "affected_users_project" in im
+            else []
         ),
         (t["errors_total"], fmt_number(im["errors_total"]), "db_errors, realtime_events"),
     ]
