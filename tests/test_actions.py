@@ -74,6 +74,25 @@ def test_undefined_column_names_the_column_the_error_names():
     assert not [w for w in SHIPPED_IDENTIFIERS if w in text]
 
 
+def test_the_table_of_a_violation_comes_from_a_primary_key_or_the_one_endpoint():
+    rows = pd.DataFrame(
+        {
+            "sql_state": ["23505"],
+            "relation": [None],
+            "constraint": ["orders_pkey"],
+            "column": [None],
+            "message": ['duplicate key value violates unique constraint "orders_pkey"'],
+        }
+    )
+    assert actions.describe_class(None, "23505:orders_pkey", rows)["table"] == "orders"
+    rows["constraint"] = "uq_daily_stats"
+    on = actions.describe_class
+    assert on(None, "23505:uq_daily_stats", rows, ["rest/daily_stats"])["table"] == "daily_stats"
+    assert "table" not in on(None, "23505:uq_daily_stats", rows, ["rest/rpc/bump_stats"])
+    assert "table" not in on(None, "23505:uq_daily_stats", rows, ["rest/a", "rest/b"])
+    assert "table" not in on(None, "23505:uq_daily_stats", rows)
+
+
 def test_values_from_data_that_are_not_identifiers_are_not_shown():
     rows = pd.DataFrame(
         {

@@ -131,8 +131,16 @@ def _identifier(value: object) -> str | None:
     return text if text and IDENTIFIER.match(text) else None
 
 
-def describe_class(incident: object, key: str, rows: pd.DataFrame) -> dict:
-    """Return what the class's rows name: sql_state, table, column, constraint (identifiers)."""
+def describe_class(
+    incident: object, key: str, rows: pd.DataFrame, endpoints: tuple[str, ...] | list = ()
+) -> dict:
+    """Return what the class's rows name: sql_state, table, column, constraint (identifiers).
+
+    Postgres does not log the table of a unique or foreign-key violation; when the rows name
+    none, a primary key's name gives it (Postgres names it ``<table>_pkey``), else the one
+    REST endpoint the class's errors were answered on (``rest/<table>``, from
+    ``endpoints``; an RPC names a function, not a table).
+    """
     out: dict = {"key": key}
     if rows.empty:
         return out
@@ -160,6 +168,13 @@ def describe_class(incident: object, key: str, rows: pd.DataFrame) -> dict:
                 break
     if out.get("column") and "." in out["column"] and not out.get("table"):
         out["table"] = out["column"].rsplit(".", 1)[0]
+    constraint = out.get("constraint") or ""
+    if not out.get("table") and constraint.endswith("_pkey") and len(constraint) > 5:
+        out["table"] = _identifier(constraint[: -len("_pkey")])
+    tables = {e[len("rest/") :] for e in endpoints if str(e).startswith("rest/")}
+    if not out.get("table") and len(tables) == 1 and len(endpoints) == 1:
+        (table,) = tables
+        out["table"] = None if table.startswith("rpc/") else _identifier(table)
     return {k: v for k, v in out.items() if v is not None}
 
 

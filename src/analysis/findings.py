@@ -154,7 +154,7 @@ def compile_findings(
     }
     details = {
         c.key: {
-            **actions.describe_class(incident, c.key, select_class_rows(incident, c)),
+            **actions.describe_class(incident, c.key, select_class_rows(incident, c), c.endpoints),
             "endpoints": list(c.endpoints),
         }
         for c in timeline.classes
@@ -330,8 +330,7 @@ def summarize_impact(
         "affected_users_filter": "status >= 400 and user in this webinar's sessions open in "
         "the window (distinct pseudonyms)",
         "affected_users_project": int(errored["user"].dropna().nunique()),
-        "affected_users_project_filter": "status >= 400 and user is not null (distinct "
-        "pseudonyms)",
+        "affected_users_project_filter": "status >= 400 and user is not null (distinct pseudonyms)",
         "requests": total,
         "first_error": first,
         "last_error": last,
