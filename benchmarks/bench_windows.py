@@ -252,11 +252,11 @@ def run_report(directory: Path, out: Path, cache: Path, formats: str) -> tuple[f
 
 
 def report_verdicts(findings: Path) -> dict[str, tuple]:
-    """Return class -> (verdict, K, lag) as a report's findings.json states them."""
+    """Return class -> (verdict, K, lag; K and lag of capacity calls) as findings.json states."""
     doc = json.loads(findings.read_text(encoding="utf-8"))
     out = {v["error_class"]: [v["verdict"], None, None] for v in doc["verdicts"]}
     for cap in doc["capacity"]:
-        if cap["error_class"] in out:
+        if cap["error_class"] in out and cap["verdict"] == "capacity":
             out[cap["error_class"]][1:] = [cap["k"], cap["lag_minutes"]]
     return {key: tuple(value) for key, value in sorted(out.items())}
 
