@@ -288,6 +288,33 @@ def test_match_nearest_is_one_to_one_and_nearest_first():
     assert matching.match_nearest(np.array([0]), np.array([], dtype="int64"), 5) == []
 
 
+def _greedy_nearest(a_ns, b_ns, tol_ns):
+    """The plain greedy pass: candidates by (distance, i, j), each taken if both are free."""
+    cand = sorted(
+        (abs(int(a) - int(b)), i, j)
+        for i, a in enumerate(a_ns)
+        for j, b in enumerate(b_ns)
+        if abs(int(a) - int(b)) <= tol_ns
+    )
+    used_a, used_b, pairs = set(), set(), []
+    for _, i, j in cand:
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            pairs.append((i, j))
+    return pairs
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_match_nearest_takes_the_pairs_of_the_plain_greedy_pass(seed):
+    # Dense clusters and exact ties, where one error has many candidates (a big incident).
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 60, rng.integers(1, 80))
+    b = np.sort(rng.integers(0, 60, rng.integers(1, 80)))
+    tol = int(rng.integers(0, 12))
+    assert matching.match_nearest(a, b, tol) == _greedy_nearest(a, b, tol)
+
+
 def test_409_matched_to_23505_with_unmatched_on_both_sides():
     inc = _error_incident()
     classes = error_classes.define_error_classes(inc)

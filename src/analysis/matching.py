@@ -44,13 +44,28 @@ def match_nearest(a_ns: np.ndarray, b_ns: np.ndarray, tol_ns: int) -> list[tuple
     if len(cand) == 0:
         return []
     cand = cand[np.lexsort((cand[:, 1], cand[:, 0], cand[:, 2]))]
-    used_a, used_b, pairs = set(), set(), []
-    for i, j, _ in cand:
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-            pairs.append((int(i), int(j)))
-    return pairs
+    # The greedy pass over the sorted candidates, in rounds rather than one candidate at a
+    # time (a big incident's audit has millions): a candidate that comes first among the
+    # remaining ones of both its i and its j is one the greedy pass takes (no earlier
+    # candidate can claim either), so each round takes all of those and drops every candidate
+    # that touches a taken i or j. Same pairs, same order.
+    i, j, pos = cand[:, 0], cand[:, 1], np.arange(len(cand))
+    taken = []
+    while len(pos):
+        first_a = np.full(len(a_ns), len(cand))
+        np.minimum.at(first_a, i, pos)
+        first_b = np.full(len(b_ns), len(cand))
+        np.minimum.at(first_b, j, pos)
+        take = (first_a[i] == pos) & (first_b[j] == pos)
+        taken.append(pos[take])
+        used_a = np.zeros(len(a_ns), dtype=bool)
+        used_a[i[take]] = True
+        used_b = np.zeros(len(b_ns), dtype=bool)
+        used_b[j[take]] = True
+        keep = ~used_a[i] & ~used_b[j]
+        i, j, pos = i[keep], j[keep], pos[keep]
+    order = np.sort(np.concatenate(taken))
+    return [(int(x), int(y)) for x, y in cand[order, :2]]
 
 
 PAIR_COLUMNS = (
