@@ -293,3 +293,33 @@ def test_confusion_matrix_and_targets_are_computed_from_rows():
     flat = targets["flat-rate bug -> traffic-proportional"]
     assert flat["rate"] == 0.5 and flat["pass"] is False
     assert targets["undetermined among truth traffic"]["pass"] is False
+
+
+# ---- who the errors came from ----------------------------------------------------------------
+
+
+def test_errors_from_a_few_users_are_unrelated_to_load_whatever_the_tests_say():
+    traffic_like = _elasticity(1.0, 0.01, 0.6, 40.0)
+    verdict = stats.decide_verdict(_test(0.01, 0.01), traffic_like, 0.1, "users with errors", 2)
+    assert verdict.label == stats.UNRELATED and verdict.decided_by == "few_sources"
+    assert verdict.sources == 2 and "2 distinct user" in verdict.reason
+    many = stats.decide_verdict(None, traffic_like, 0.1, "users with errors", stats.MIN_SOURCES)
+    assert many.label == stats.TRAFFIC and many.decided_by == "tests"
+    unknown = stats.decide_verdict(None, traffic_like, 0.1, "users with errors", None)
+    assert unknown.label == stats.TRAFFIC
+
+
+def test_sources_are_counted_only_when_every_error_minute_says():
+    errors = np.array([3.0, 0, 2, 1])
+    assert stats.count_sources(errors, {"new_users": np.array([2.0, np.nan, 1, 0])}) == 3
+    assert stats.count_sources(errors, {"new_users": np.array([2.0, 0, np.nan, 0])}) is None
+    assert stats.count_sources(errors, {}) is None
+
+
+def test_generator_frames_count_each_user_once():
+    inc = sessions.simulate_session_incident("plateau", np.random.default_rng(3))
+    for name, cls in inc.classes.items():
+        frame = inc.class_frame(name)
+        _, session, _, _ = cls["events"]
+        distinct = len(set(inc.users_of_session[session].tolist()))
+        assert int(frame["new_users"].sum()) == distinct, name

@@ -398,6 +398,7 @@ def summarize_verdicts(
                 "p_value_one": v.p_value_one,
                 "bayes_factor": v.bayes_factor,
                 "decided_by": v.decided_by,
+                "sources": v.sources,
                 "count_unit": v.count_unit,
                 "g_with_own_failures": (
                     None if res.elasticity is None else res.elasticity.g_with_own_failures

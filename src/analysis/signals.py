@@ -8,7 +8,10 @@ the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
   class's PostgREST status within the tolerance, on whichever endpoint it hit; a
   connection-limit error fails requests on many endpoints, not only the modal one). The
   paired requests give ``failed_requests``, and the distinct pseudonymised ``users``,
-  ``clients`` and ``endpoints`` with errors per minute;
+  ``clients`` and ``endpoints`` with errors per minute (NaN in a minute where an error was not
+  paired or its request names no user/client: anonymous requests are not "nobody"), and
+  ``new_users``: users whose first error of the class in the window falls in the minute (their
+  sum is how many people the class's errors came from);
 - ``requests`` is already the requests to every endpoint where the class occurs
   (:attr:`ErrorClass.endpoints`, counted by the timeline from the traffic table);
 - ``latency_ms``: median ``origin_time_ms`` of those requests in the minute (unknown, NaN,
@@ -35,6 +38,7 @@ SIGNAL_COLUMNS = (
     "users",
     "clients",
     "endpoints",
+    "new_users",
     "latency_ms",
     "rt_connected",
     "rt_limit",
@@ -113,6 +117,16 @@ def _realtime_connections(incident: object, start: pd.Timestamp, n: int) -> tupl
     )
 
 
+def _first_seen_per_minute(minutes: np.ndarray, values: pd.Series | None, n: int) -> np.ndarray:
+    """Count, per minute, the values seen there for the first time in the window."""
+    if values is None:
+        return np.full(n, np.nan)
+    ok = (minutes >= 0) & values.notna().to_numpy()
+    frame = pd.DataFrame({"m": minutes[ok], "v": values[ok].astype(str).to_numpy()})
+    first = frame.groupby("v")["m"].min()
+    return np.bincount(first.to_numpy(dtype=np.int64), minlength=n)[:n].astype(float)
+
+
 def add_class_signals(
     frame: pd.DataFrame,
     incident: object,
@@ -157,13 +171,20 @@ def add_class_signals(
         out["failed_requests"] = np.bincount(k[k >= 0], minlength=n)[:n].astype(float)
         for col, src in (("users", "user"), ("clients", "client"), ("endpoints", "endpoint")):
             out[col] = _distinct_per_minute(k, paired[src], n) if src in paired.columns else np.nan
+        out["new_users"] = _first_seen_per_minute(k, paired.get("user"), n)
         # A minute whose errors were not all paired has an unknown spread: leave it to the
-        # error count rather than undercount it.
+        # error count rather than undercount it. So has a minute where a paired request names
+        # no user (or client): anonymous requests would otherwise count as nobody.
         unpaired = out["failed_requests"].to_numpy() < out["errors"].to_numpy()
         for col in ("users", "clients", "endpoints"):
             out.loc[unpaired & (out[col] == 0), col] = np.nan
+        for col, src in (("users", "user"), ("clients", "client")):
+            if src in paired.columns:
+                unnamed = np.bincount(k[(k >= 0) & paired[src].isna().to_numpy()], minlength=n)
+                out.loc[unnamed[:n] > 0, col] = np.nan
+        out.loc[unpaired | out["users"].isna().to_numpy(), "new_users"] = np.nan
     else:
-        for col in ("failed_requests", "users", "clients", "endpoints"):
+        for col in ("failed_requests", "users", "clients", "endpoints", "new_users"):
             out[col] = np.nan
     out["rt_connected"], out["rt_limit"] = _realtime_connections(incident, start, n)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,6 +11,7 @@ from analysis.narrative.formatting import (
     class_name,
     code,
     escape,
+    fmt_bayes_factor,
     fmt_number,
     fmt_p,
     fmt_rate,
@@ -21,7 +22,7 @@ from analysis.narrative.formatting import (
 
 def verdict_evidence(v: Mapping, text: Mapping) -> str:
     """Return the numbers that decided a verdict and the signals beside it, in the language."""
-    from analysis.stats import ALPHA_LEVEL, MIN_ERRORS
+    from analysis.stats import ALPHA_LEVEL, BAYES_FACTOR_CUT, MIN_ERRORS, MIN_SOURCES
 
     r = text["causes"]["reasons"]
     kind = v["verdict"]
@@ -34,11 +35,18 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
         "g": fmt_number(v.get("elasticity"), 2),
         "p0": fmt_p(v.get("p_value_zero")),
         "p1": fmt_p(v.get("p_value_one")),
+        "bf": fmt_bayes_factor(v.get("bayes_factor")),
+        "cut": f"{BAYES_FACTOR_CUT:g}",
+        "sources": fmt_number(v.get("sources")),
+        "min_sources": MIN_SOURCES,
         "unit": text["causes"]["units"].get(unit, unit),
         "n": MIN_ERRORS,
     }
-    out = escape(r[kind].format(**values))
+    reason = "few_sources" if v.get("decided_by") == "few_sources" else kind
+    out = escape(r[reason].format(**values))
     notes = []
+    if v.get("decided_by") == "bayes_factor":
+        notes.append(r["by_bayes"].format(**values))
     if v.get("bursty"):
         notes.append(r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2)))
     sig = v.get("signals") or {}

@@ -97,6 +97,18 @@ def fmt_rate(value: object) -> str:
     return f"{100 * float(value):.2f}%"
 
 
+def fmt_bayes_factor(value: object) -> str:
+    """Format a Bayes factor: three significant digits, '> 1000' / '< 0.001' beyond those."""
+    if value is None:
+        return "–"
+    value = float(value)
+    if value >= 1000:
+        return "> 1000"
+    if value <= 0.001:
+        return "< 0.001"
+    return f"{value:.3g}"
+
+
 def fmt_p(value: object) -> str:
     """Format a p-value (three decimals, '< 0.001' below that)."""
     if value is None:

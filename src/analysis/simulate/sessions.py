@@ -23,7 +23,8 @@ The monitor that reports concurrency is noisy and gappy (random sample times, so
 minutes, a small multiplicative error); the per-minute frame carries its readings, never the
 true audience. :meth:`SessionIncident.class_frame` returns, per class, the per-minute frame of
 docs/contract.md section 3 plus the signals counts throw away: the class's failed requests
-inside its denominator, distinct users, clients and endpoints with errors, median latency of
+inside its denominator, distinct users, clients and endpoints with errors, users seen for the
+first time, median latency of
 the denominator's requests, and Realtime ``connected``/``limit``. Ground truth (verdict, K in
 viewers and in connections, lag) lives in :attr:`SessionIncident.truth` only.
 """
@@ -130,6 +131,12 @@ class SessionIncident:
             pairs = np.unique(np.stack([minute, ids]), axis=1)
             return np.bincount(pairs[0], minlength=n)[:n].astype(np.int64)
 
+        def first_seen(ids):
+            if len(minute) == 0:
+                return np.zeros(n, dtype=np.int64)
+            first = pd.Series(minute).groupby(ids).min().to_numpy(dtype=np.int64)
+            return np.bincount(first, minlength=n)[:n].astype(np.int64)
+
         frame = pd.DataFrame(
             {
                 "minute": pd.date_range(pd.Timestamp(start), periods=n, freq="min"),
@@ -141,6 +148,7 @@ class SessionIncident:
                 "users": distinct(self.users_of_session[session]),
                 "clients": distinct(self.clients_of_session[session]),
                 "endpoints": distinct(endpoint),
+                "new_users": first_seen(self.users_of_session[session]),
                 "latency_ms": np.round(lat, 1),
                 "rt_connected": self.rt_connected.astype(np.int64),
                 "rt_limit": self.rt_limit.astype(np.int64),

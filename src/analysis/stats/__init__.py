@@ -94,6 +94,7 @@ from analysis.stats.results import (
 from analysis.stats.series import (
     SIGNAL_COLUMNS,
     choose_counts,
+    count_sources,
     exposure_of,
     extract_series,
     extract_signals,
@@ -121,6 +122,7 @@ from analysis.stats.threshold import (
 from analysis.stats.verdicts import (
     BAYES_FACTOR_CUT,
     BURSTY_PHI,
+    MIN_SOURCES,
     SATURATION_SHARE,
     attribute_class,
     compare_traffic_to_unrelated,
@@ -161,6 +163,7 @@ __all__ = [
     "extract_signals",
     "interpolate_unsampled",
     "choose_counts",
+    "count_sources",
     "is_realtime_class",
     "exposure_of",
     "lag_padded",
@@ -204,6 +207,7 @@ __all__ = [
     "SATURATION_SHARE",
     "BAYES_FACTOR_CUT",
     "BURSTY_PHI",
+    "MIN_SOURCES",
     "estimate_elasticity",
     "compare_traffic_to_unrelated",
     "decide_verdict",

@@ -173,9 +173,12 @@ class Verdict(_ToDict):
     count_unit: str = "errors"
     bayes_factor: float | None = None
     #: What settled the label: "hinge" (capacity), "tests" (one of g = 0 / g = 1 rejected and
-    #: not the other), "bayes_factor" (the tests did not settle it; the Bayes factor did) or
-    #: "none" (undetermined, insufficient).
+    #: not the other), "bayes_factor" (the tests did not settle it; the Bayes factor did),
+    #: "few_sources" (the errors came from fewer than MIN_SOURCES users) or "none"
+    #: (undetermined, insufficient).
     decided_by: str = "tests"
+    #: Distinct users the class's errors came from in the window (None: not known).
+    sources: int | None = None
 
 
 @dataclass(frozen=True)

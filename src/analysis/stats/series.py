@@ -48,6 +48,7 @@ SIGNAL_COLUMNS = {
     "users": "distinct pseudonymised users with an error of the class",
     "clients": "distinct clients with an error of the class",
     "endpoints": "distinct endpoints with an error of the class",
+    "new_users": "users whose first error of the class in the window falls in the minute",
     "latency_ms": "median latency (origin_time) of the denominator's requests",
     "rt_connected": "Realtime connected (billing metrics, max in the minute)",
     "rt_limit": "Realtime connection limit (billing metrics)",
@@ -114,6 +115,20 @@ def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
             units = signals[col]
             return np.where(np.isnan(units), y, np.minimum(units, y)), unit
     return y, "errors"
+
+
+def count_sources(errors: np.ndarray, signals: dict) -> int | None:
+    """Return how many distinct users the class's errors came from in the window, if known.
+
+    The sum of ``new_users``; None without that column or when a minute with errors does not
+    say (NaN: some of its errors could not be traced to a user).
+    """
+    if "new_users" not in signals:
+        return None
+    new = np.asarray(signals["new_users"], dtype=float)
+    if np.isnan(new[np.asarray(errors, dtype=float) > 0]).any():
+        return None
+    return int(np.nansum(new))
 
 
 def is_realtime_class(frame: pd.DataFrame) -> bool:

@@ -28,7 +28,7 @@ from analysis.stats.results import (
     ThresholdFit,
     Verdict,
 )
-from analysis.stats.series import choose_counts, exposure_of, lag_padded
+from analysis.stats.series import choose_counts, count_sources, exposure_of, lag_padded
 from analysis.stats.threshold import add_bursty_null, compare_hinge_to_flat, estimate_threshold
 
 #: Realtime: a minute counts as "at the limit" when connected >= this share of the limit
@@ -47,6 +47,13 @@ def _elasticity_z(y, lx, alpha):
     beta, se, ok = _fit_loglinear(y, x, alpha)
     return beta[:, 1], se[:, 1], ok, beta[:, 0]
 
+
+#: Fewest distinct users a class's errors must come from for it to be related to load at all.
+#: Capacity limits and traffic-proportional bugs are statements about the audience: errors
+#: that scale with how many people use the app. Errors from fewer people than this come from
+#: those people's clients (a retry loop, one broken device, a script), and no test on an hour
+#: can relate a handful of independent sources to load; the same floor as MIN_ERRORS.
+MIN_SOURCES = MIN_ERRORS
 
 #: Bayes factor (density of the likelihood ratio under g = 1 over its density under g = 0)
 #: beyond which the data are taken to favour one reading when the two tests do not settle it:
@@ -180,6 +187,7 @@ def decide_verdict(
     elasticity: Elasticity | None,
     residual_phi: float | None,
     count_unit: str = "errors",
+    sources: int | None = None,
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -191,7 +199,9 @@ def decide_verdict(
       traffic-proportional when BF >= ``BAYES_FACTOR_CUT``, unrelated when BF <= its inverse,
       with a caveat saying the tests did not settle it;
     - undetermined ("the data cannot tell"): BF in between (or not computed);
-    - insufficient data: fewer than ``MIN_ERRORS`` in the window.
+    - insufficient data: fewer than ``MIN_ERRORS`` in the window;
+    - before all of these: unrelated when the errors are known to come from fewer than
+      ``MIN_SOURCES`` distinct users (``sources``), whatever the tests say.
     """
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     p = None if test is None else test.p_value
@@ -210,6 +220,7 @@ def decide_verdict(
             None,
             count_unit,
             decided_by="none",
+            sources=sources,
         )
     g, p0, p1 = elasticity.g, elasticity.p_value_zero, elasticity.p_value_one
     bf = elasticity.bayes_factor
@@ -227,7 +238,14 @@ def decide_verdict(
     related = p0 is not None and p0 <= ALPHA_LEVEL
     flat_rejected = p1 is not None and p1 <= ALPHA_LEVEL
     decided_by = "tests"
-    if hinge_flat and hinge_cox:
+    if sources is not None and sources < MIN_SOURCES:
+        label, decided_by = UNRELATED, "few_sources"
+        reason = (
+            f"{count_unit} came from {sources} distinct user(s) in the window, fewer than "
+            f"{MIN_SOURCES}: a few clients' behaviour, not the audience's load ({hinge_text}; "
+            f"elasticity in requests {tests_text})"
+        )
+    elif hinge_flat and hinge_cox:
         label, decided_by = CAPACITY, "hinge"
         reason = (
             f"hinge sup-LR {test.lr:.2f}: bootstrap p = {p:.3f} under a flat NB rate per "
@@ -271,7 +289,20 @@ def decide_verdict(
             "verdict rests on few independent bursts."
         )
     return Verdict(
-        label, reason, p, p_cox, g, p0, p1, bursty, residual_phi, caveat, count_unit, bf, decided_by
+        label,
+        reason,
+        p,
+        p_cox,
+        g,
+        p0,
+        p1,
+        bursty,
+        residual_phi,
+        caveat,
+        count_unit,
+        bf,
+        decided_by,
+        sources,
     )
 
 
@@ -295,8 +326,9 @@ def attribute_class(
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
     x, _, _ = exposure_of(requests, signals, concurrency if realtime else None, y)
+    sources = count_sources(errors, signals)
     if y.sum() < MIN_ERRORS:
-        return decide_verdict(None, None, None, unit), None, None, None
+        return decide_verdict(None, None, None, unit, sources), None, None, None
     test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
     capacity = test is not None and test.p_value <= ALPHA_LEVEL
     if bursty_null and capacity:
@@ -317,7 +349,7 @@ def attribute_class(
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    return decide_verdict(test, elasticity, phi, unit), test, fit, elasticity
+    return decide_verdict(test, elasticity, phi, unit, sources), test, fit, elasticity
 
 
 def _spearman(a: np.ndarray, b: np.ndarray, shifts: np.ndarray) -> np.ndarray:
