@@ -57,10 +57,12 @@ def run(counts: dict, workers: int, families=FAMILIES, cache: Path | None = None
         for line in cache.read_text().splitlines():
             item = json.loads(line)
             done[(item[0]["family"], item[0]["index"])] = item
+    # Index-major order: a run stopped early (the cache keeps what finished) holds about as
+    # many incidents of every family.
     jobs = [
         (f, i, counts["n_boot"])
-        for f in families
         for i in range(counts["incidents"])
+        for f in families
         if (f, i) not in done
     ]
     t0 = time.perf_counter()
