@@ -16,6 +16,7 @@ from fake_supabase_api import FakeClock, FakeSupabaseApi, Fault, make_rows, to_c
 
 from analysis import __main__ as cli
 from analysis import fetch
+from analysis._util import epoch_us
 from analysis.exceptions import FetchError
 
 REF = "abcdefghijklmnopqrst"
@@ -322,7 +323,7 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
             end - timedelta(microseconds=1),
         ]
     ):
-        held["postgres_logs"][index]["timestamp"] = fetch.window._to_us(moment)
+        held["postgres_logs"][index]["timestamp"] = epoch_us(moment)
     plan = fetch.FetchPlan(
         project_ref=REF, start=START, end=end, out_dir=tmp_path / "o", sources=("postgres_logs",)
     )
@@ -333,11 +334,11 @@ def test_a_window_over_24_hours_is_split_and_nothing_is_lost_at_the_seam(tmp_pat
     kept = {
         row["timestamp"] for page in read_pages(tmp_path / "o", "postgres_logs") for row in page
     }
-    assert fetch.window._to_us(START) in kept and fetch.window._to_us(end) not in kept
+    assert epoch_us(START) in kept and epoch_us(end) not in kept
     assert {
-        fetch.window._to_us(seam),
-        fetch.window._to_us(seam) - 1,
-        fetch.window._to_us(seam) + 1,
+        epoch_us(seam),
+        epoch_us(seam) - 1,
+        epoch_us(seam) + 1,
     } <= kept
     spans = [fetch.row_timestamp(c.end) - fetch.row_timestamp(c.start) for c in calls]
     assert sum(is_page(c) for c in calls) == 2 and max(spans) <= timedelta(hours=24)
@@ -415,7 +416,7 @@ def test_rows_on_the_window_edges_survive_any_minute_rounding(tmp_path, rounding
     for index, moment in enumerate(
         [START, START - timedelta(microseconds=1), END, END - timedelta(microseconds=1)]
     ):
-        edge[index]["timestamp"] = fetch.window._to_us(moment)
+        edge[index]["timestamp"] = epoch_us(moment)
     edge.sort(key=lambda r: r["timestamp"])
     if flavour == "clickhouse":
         held = {s: [to_clickhouse(r, s) for r in rows] for s, rows in held.items()}
@@ -1023,7 +1024,7 @@ def _local_traffic(held: dict[str, list[dict]]) -> dict[tuple, int]:
         stamp = fetch.row_timestamp(row["timestamp"])
         if not START <= stamp < END:
             continue
-        minute = fetch.window._to_us(stamp.replace(second=0, microsecond=0))
+        minute = epoch_us(stamp.replace(second=0, microsecond=0))
         path = re.match(r"^((?:/[^/]*){1,4})", attribute(row, "request.path")).group(1)
         key = (minute, path, int(attribute(row, "response.status_code")) // 100)
         out[key] = out.get(key, 0) + 1
@@ -1065,9 +1066,7 @@ def test_hybrid_fetch_keeps_errors_raw_and_traffic_per_minute(tmp_path, flavour,
 
     traffic = [r for p in read_pages(out, "traffic/edge_minutes") for r in p]
     mine = {
-        (fetch.window._to_us(fetch.row_timestamp(r["minute"])), r["path"], r["status_class"]): r[
-            "requests"
-        ]
+        (epoch_us(fetch.row_timestamp(r["minute"])), r["path"], r["status_class"]): r["requests"]
         for r in traffic
     }
     assert mine == _local_traffic(held) and sum(mine.values()) == len(held["edge_logs"])

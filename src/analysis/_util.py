@@ -12,7 +12,7 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # numpy and pandas are imported inside the functions that take their values: the fetch command
 # shares the checksum and time helpers and must start without loading pandas.
 
+#: The origin of the logs' integer timestamps (microseconds since 1970, BigQuery flavour).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Files are hashed in blocks so a large export never has to fit in memory.
 _BLOCK = 1 << 20
 #: One line of ``sha256sum`` output: the digest, a space, a space or ``*`` (binary mode), a path.
@@ -57,6 +59,16 @@ def parse_checksum_line(line: str) -> tuple[str, str] | None:
         return None
     digest, name = found.groups()
     return digest, name.removeprefix("./")
+
+
+def epoch_us(moment: datetime) -> int:
+    """Return microseconds since 1970-01-01 UTC of a tz-aware datetime (exact, no float)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_epoch_us(value: int) -> datetime:
+    """Return the tz-aware UTC datetime of microseconds since 1970-01-01 UTC."""
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 def format_utc(value: object) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from analysis._util import format_checksums, format_utc, sha256_bytes
+from analysis._util import epoch_us, format_checksums, format_utc, from_epoch_us, sha256_bytes
 from analysis.config import DEFAULT_DISPLAY_TZ
 from analysis.exceptions import FetchError
 from analysis.fetch.client import ApiClient
@@ -51,9 +51,7 @@ from analysis.fetch.window import (
     DIAGNOSIS_PIECE,
     EPOCH,
     MINUTE,
-    _from_us,
     _minute_of,
-    _to_us,
     api_bounds,
     row_timestamp,
     split_window,
@@ -214,7 +212,7 @@ class _Fetcher:
             return int((self.plan.end - self.plan.start).total_seconds() // 60)
         reached = self.pieces[st["piece"]][0]
         if st["phase"] == "rows" and st["cursor"] is not None:
-            reached = _from_us(st["cursor"])
+            reached = from_epoch_us(st["cursor"])
         return max(0, int((reached - self.plan.start).total_seconds() // 60))
 
     def _aggregate_step(self, name: str, st: dict) -> None:
@@ -232,13 +230,13 @@ class _Fetcher:
             rows = self.client.query_logs(count_sql(sql, flavour, left, right), *bounds, label)
             if len(rows) != 1 or not _is_count(rows[0].get("n")):
                 raise FetchError(f"{label} count: expected one row with an integer 'n'")
-            st.update(total=int(rows[0]["n"]), phase="minutes", basis={}, cursor=_to_us(left))
+            st.update(total=int(rows[0]["n"]), phase="minutes", basis={}, cursor=epoch_us(left))
         elif st["phase"] == "minutes":
             counted = sum(st["basis"].values())
             if counted == st["total"]:
-                st.update(phase="rows", cursor=_to_us(left))
+                st.update(phase="rows", cursor=epoch_us(left))
             else:
-                start = _from_us(st["cursor"])
+                start = from_epoch_us(st["cursor"])
                 what = f"{label} per-minute count from {format_utc(start)}"
                 found = self.client.query_logs(
                     minute_count_sql(sql, flavour, start, right), *bounds, what
@@ -249,8 +247,8 @@ class _Fetcher:
                         f"counts stop at {counted}; run the same command again"
                     )
                 for minute, n in self._minute_rows(found, start, right, what, "n"):
-                    st["basis"][str(_to_us(minute))] = int(n)
-                st["cursor"] = _to_us(minute) + _to_us(EPOCH + MINUTE)
+                    st["basis"][str(epoch_us(minute))] = int(n)
+                st["cursor"] = epoch_us(minute) + epoch_us(EPOCH + MINUTE)
         else:
             self._aggregate_page(name, st, label, left, right)
         if st["phase"] == "rows" and not self._remaining_minutes(st):
@@ -270,13 +268,13 @@ class _Fetcher:
         self, name: str, st: dict, label: str, left: datetime, right: datetime
     ) -> None:
         _, _, column = AGGREGATES[name]
-        start = _from_us(st["cursor"])
+        start = from_epoch_us(st["cursor"])
         what = f"{label} rows from {format_utc(start)}"
         sql = page_sql(self.aggregates[name], self.plan.flavour, start, right)
         rows = self.client.query_logs(sql, *api_bounds(left, right), what)
         sums: dict[int, int] = {}
         for minute, n in self._minute_rows(rows, start, right, what, column):
-            sums[_to_us(minute)] = sums.get(_to_us(minute), 0) + int(n)
+            sums[epoch_us(minute)] = sums.get(epoch_us(minute), 0) + int(n)
         complete: list[int] = []
         for minute in self._remaining_minutes(st):
             if sums.get(minute) != st["basis"][str(minute)]:
@@ -284,19 +282,20 @@ class _Fetcher:
             complete.append(minute)
         if not complete:
             first = self._remaining_minutes(st)[0]
+            held = st["basis"][str(first)]
             raise FetchError(
-                f"{what}: minute {format_utc(_from_us(first))} holds {st['basis'][str(first)]} "
+                f"{what}: minute {format_utc(from_epoch_us(first))} holds {held} "
                 f"rows in the log store but its aggregate rows count {sums.get(first, 0)} "
                 f"(more than {ROW_CAP} groups in one minute, or rows the API did not return); "
                 "stopped (the pages so far are kept; run the same command again)"
             )
         last = complete[-1]
-        kept = [r for r in rows if _to_us(_minute_of(r)) <= last]
+        kept = [r for r in rows if epoch_us(_minute_of(r)) <= last]
         for chunk in range(0, len(kept), ROW_CAP):
             self._write_page(
                 f"{TRAFFIC_DIR}/{name}", st, kept[chunk : chunk + ROW_CAP], left, right
             )
-        st["cursor"] = last + _to_us(EPOCH + MINUTE)
+        st["cursor"] = last + epoch_us(EPOCH + MINUTE)
 
     def _minute_rows(
         self, rows: list[dict], start: datetime, right: datetime, what: str, column: str
@@ -370,7 +369,7 @@ class _Fetcher:
         after = None if st["cursor"] is None else (st["cursor"][0], st["cursor"][1])
         what = self._window_text(source, left, right)
         if after is not None:
-            what += f" after {format_utc(_from_us(after[0]))}"
+            what += f" after {format_utc(from_epoch_us(after[0]))}"
         sql = page_sql(self.queries[source], self.plan.flavour, left, right, after)
         rows = self.client.query_logs(sql, *api_bounds(left, right), what)
         keys = self._check_rows(rows, left, right, after, what)
@@ -477,10 +476,10 @@ class _Fetcher:
                     f"{where}, field 'timestamp': expected a time in [{format_utc(left)}, "
                     f"{format_utc(right)}) (the query's own predicate), found {format_utc(stamp)}"
                 )
-            key = (_to_us(stamp), row["id"])
+            key = (epoch_us(stamp), row["id"])
             if previous is not None and key <= previous:
                 raise FetchError(
-                    f"{where}: expected rows after ({format_utc(_from_us(previous[0]))}, "
+                    f"{where}: expected rows after ({format_utc(from_epoch_us(previous[0]))}, "
                     f"{previous[1]}) in (timestamp, id) order (the query must end with order by "
                     f"timestamp, id), found ({format_utc(stamp)}, {row['id']})"
                 )
@@ -530,7 +529,7 @@ class _Fetcher:
             return int((self.plan.end - self.plan.start).total_seconds() // 60)
         reached = self.pieces[st["piece"]][0]
         if st["cursor"] is not None:
-            reached = _from_us(st["cursor"][0])
+            reached = from_epoch_us(st["cursor"][0])
         return max(0, int((reached - self.plan.start).total_seconds() // 60))
 
     def _save_state(self) -> None:

@@ -6,8 +6,8 @@ import re
 from datetime import UTC, datetime
 from importlib import resources
 
+from analysis._util import epoch_us, from_epoch_us
 from analysis.exceptions import FetchError
-from analysis.fetch.window import _from_us, _to_us
 
 ROW_CAP = 1000
 
@@ -96,7 +96,7 @@ def strip_sql_comments(sql: str) -> str:
 def sql_timestamp(flavour: str, value: datetime) -> str:
     """Return a timestamp literal the flavour compares with its ``timestamp`` column."""
     if flavour == "bigquery":
-        return f"timestamp_micros({_to_us(value)})"
+        return f"timestamp_micros({epoch_us(value)})"
     return f"toDateTime64('{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
 
 
@@ -115,7 +115,7 @@ def window_predicate(
         f"{column} < {sql_timestamp(flavour, right)}",
     ]
     if after is not None:
-        stamp = sql_timestamp(flavour, _from_us(after[0]))
+        stamp = sql_timestamp(flavour, from_epoch_us(after[0]))
         parts.append(
             f"({column} > {stamp} or ({column} = {stamp} and {ident} > {sql_string(after[1])}))"
         )

@@ -92,11 +92,3 @@ def _minute_of(row: dict) -> datetime:
     if minute.second or minute.microsecond:
         raise ValueError("not a whole minute")
     return minute
-
-
-def _from_us(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
-
-
-def _to_us(value: datetime) -> int:
-    return (value - EPOCH) // timedelta(microseconds=1)

@@ -12,52 +12,38 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from analysis._util import from_epoch_us
 
 #: Management API row cap per call (Logflare ``logs.all`` ``max_limit``).
 PAGE_ROWS = 1000
 #: zlib level of every page: fixed, so the bytes depend on the rows only.
 GZIP_LEVEL = 6
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_us(moment: datetime) -> int:
-    """Return microseconds since the epoch of a tz-aware datetime."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(ts_us: int) -> datetime:
-    """Return the tz-aware UTC datetime of microseconds since the epoch."""
-    return datetime.fromtimestamp(ts_us // 1_000_000, tz=UTC).replace(
-        microsecond=int(ts_us % 1_000_000)
-    )
-
 
 def format_pg_ts(ts_us: int) -> str:
     """Format like Postgres csvlog ``log_time``: ``2026-02-06 05:40:12.345 UTC``."""
-    moment = from_us(ts_us)
+    moment = from_epoch_us(ts_us)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
 
 
 def format_pg_session_start(ts_us: int) -> str:
     """Format like csvlog ``session_start_time``: ``2026-02-06 05:35:21 UTC``."""
-    return from_us(ts_us).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return from_epoch_us(ts_us).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def format_csv_ts(ts_us: int) -> str:
     """Format a timestamptz cell like Supabase's table-editor CSV: ``... 05:40:12.345678+00``."""
-    moment = from_us(ts_us)
+    moment = from_epoch_us(ts_us)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond:06d}+00"
 
 
 def format_http_date(ts_us: int) -> str:
     """Format an RFC 1123 ``Date`` response header."""
-    return from_us(ts_us).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return from_epoch_us(ts_us).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
 def new_uuid4(rng: np.random.Generator) -> str:

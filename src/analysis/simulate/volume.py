@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis._util import epoch_us
 from analysis.exceptions import ParameterError
-from analysis.simulate.records import PAGE_ROWS, edge_row, new_uuid4, new_uuid4s, page_bytes, to_us
+from analysis.simulate.records import PAGE_ROWS, edge_row, new_uuid4, new_uuid4s, page_bytes
 
 #: (method, path, search template, status, weight): the webinar app's request mix.
 _ENDPOINTS = (
@@ -111,7 +112,7 @@ def generate_edge_log_volume(
     weights = np.array([e[4] for e in _ENDPOINTS], dtype=float)
     weights /= weights.sum()
 
-    t0 = to_us(start)
+    t0 = epoch_us(start)
     span = int(hours * 3600 * 1_000_000)
     n_pages = -(-n_rows // PAGE_ROWS)
     width = max(4, len(str(n_pages)))

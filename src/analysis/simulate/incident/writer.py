@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis._util import format_checksums, sha256_file
+from analysis._util import epoch_us, format_checksums, sha256_file
 from analysis.exceptions import ParameterError
 from analysis.simulate.incident.model import SimulatedIncident, _interp, _rng, simulate
 from analysis.simulate.incident.parameters import ERROR_KINDS, IncidentParams
@@ -22,7 +22,6 @@ from analysis.simulate.records import (
     new_uuid4s,
     postgres_row,
     realtime_row,
-    to_us,
     write_pages,
 )
 
@@ -91,7 +90,7 @@ class _Writer:
         self.sim = sim
         self.p = sim.params
         self.rng = _rng(self.p, 4)
-        self.t0 = to_us(self.p.window_start)
+        self.t0 = epoch_us(self.p.window_start)
         self.ref = self.p.project_ref
         # Per user: IP, user agent, country (Korean audience, a few abroad).
         self.people = []
@@ -467,7 +466,7 @@ def _csv_text(header: list[str], rows: list[list]) -> str:
 
 def _tables(sim: SimulatedIncident, writer: _Writer) -> dict[str, str]:
     p, rng = sim.params, _rng(sim.params, 5)
-    t0 = to_us(p.window_start)
+    t0 = epoch_us(p.window_start)
     n_seconds = p.window_minutes * 60
 
     def ts(t: float) -> str:
