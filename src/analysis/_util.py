@@ -130,12 +130,17 @@ def jsonable(value: object, time: Callable[[pd.Timestamp], object] | None = None
     import numpy as np
     import pandas as pd
 
+    return _jsonable(value, time or pd.Timestamp.isoformat, np, pd)
+
+
+def _jsonable(value: object, time: Callable, np, pd):
+    # numpy and pandas arrive as arguments: imported once per document, not once per value.
     if isinstance(value, dict):
-        return {str(k): jsonable(v, time) for k, v in value.items()}
+        return {str(k): _jsonable(v, time, np, pd) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [jsonable(v, time) for v in value]
+        return [_jsonable(v, time, np, pd) for v in value]
     if isinstance(value, np.ndarray):
-        return [jsonable(v, time) for v in value.tolist()]
+        return [_jsonable(v, time, np, pd) for v in value.tolist()]
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
@@ -145,7 +150,7 @@ def jsonable(value: object, time: Callable[[pd.Timestamp], object] | None = None
     if value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, pd.Timestamp):
-        return value.isoformat() if time is None else time(value)
+        return time(value)
     return value
 
 
