@@ -6,6 +6,12 @@ subprocess and papermill's kernel all write there. At the end of the session eve
 repository (ignored ones such as ``reports/`` and ``data/interim/`` included) is compared with
 its state at the start; a file created, changed or removed fails the run, naming the file.
 
+Under pytest-xdist (``make test`` runs two workers) the controller alone takes the snapshots,
+since it outlives every worker; each worker gets its own reports directory (two tests in two
+processes may write the default report of one webinar at once) and shares the controller's
+cache directory (caches are written atomically, so concurrent writers are safe and the
+shipped incident is ingested once).
+
 The fixture incidents are small simulated incident directories written to temporary
 directories: raw exports in the layout of docs/contract.md, read by the real ingest and its
 schemas, so the stages downstream are tested on what they really receive.
@@ -27,18 +33,35 @@ from analysis.pipeline import ENV_CACHE_DIR, ENV_REPORTS_DIR
 _STATE: dict = {}
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker process (the controller set its environment up)."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Point every default output of the package at a temporary directory."""
     scratch = Path(tempfile.mkdtemp(prefix="eventlive-tests-"))
     _STATE["scratch"] = scratch
     _STATE["saved_env"] = {k: os.environ.get(k) for k in (ENV_REPORTS_DIR, ENV_CACHE_DIR)}
     os.environ[ENV_REPORTS_DIR] = str(scratch / "reports")
-    os.environ[ENV_CACHE_DIR] = str(scratch / "interim")
+    if not (_is_worker(config) and os.environ.get(ENV_CACHE_DIR)):
+        # A worker inherits the controller's environment: its cache directory is shared.
+        os.environ[ENV_CACHE_DIR] = str(scratch / "interim")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Record every file of the repository before the first test."""
-    _STATE["before"] = snapshot_tree(PROJECT_ROOT)
+    if not _is_worker(session.config):
+        _STATE["before"] = snapshot_tree(PROJECT_ROOT)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the notebook modules first (a stable sort: order within a module is kept).
+
+    They are the longest files; started first, the other worker fills in with the short ones
+    instead of one notebook module running alone at the end.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -74,11 +74,15 @@ def _raw_private_values(directory: Path) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {"user": set(), "ip": set(), "email": set(), "token": set()}
 
     def scan_text(text: str) -> None:
-        found["email"].update(EMAIL.findall(text))
-        found["token"].update(m for m in SECRET_PARAM.findall(text) if len(m) >= 8)
-        found["token"].update(
-            re.findall(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", text)
-        )
+        # Each pattern needs its literal ('@', '=', 'eyJ'): strings without it are skipped.
+        if "@" in text:
+            found["email"].update(EMAIL.findall(text))
+        if "=" in text:
+            found["token"].update(m for m in SECRET_PARAM.findall(text) if len(m) >= 8)
+        if "eyJ" in text:
+            found["token"].update(
+                re.findall(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", text)
+            )
 
     def walk(node: object, key: str = "") -> None:
         if isinstance(node, dict):
