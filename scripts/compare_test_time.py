@@ -6,7 +6,9 @@ The older commit is checked out in its own git worktree (default ``../<repo>-old
 created when missing) and gets its own ``.venv`` from its own ``make setup``, which runs once
 before the first timed round so that no round pays for an installation. Each round then runs
 ``make test`` in the older worktree and in this one, alternating which goes first, so a change
-of load during the measurement weighs on both. Printed per run: wall seconds, the pytest
+of load during the measurement weighs on both. Printed per run: wall seconds, CPU seconds of
+every process the suite ran and waited for (user + system; the work done, which load does not
+inflate much, so a faster wall time from two workers shows apart from less work), the pytest
 summary (passed, deselected, ...) and the load average before and after; at the end the median
 ratio of this checkout's wall time to the older commit's. A failing suite is reported, not
 hidden: its time still prints, marked FAILED.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,6 +60,7 @@ def ensure_worktree(commit: str, where: Path) -> Path:
 def run_suite(directory: Path, label: str) -> dict:
     """Run ``make test`` in ``directory``; return its wall time, summary and load averages."""
     before = load()
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         ["make", "test"],
@@ -66,6 +70,8 @@ def run_suite(directory: Path, label: str) -> dict:
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     found = SUMMARY.findall(done.stdout)
     status = subprocess.run(
         ["git", "-C", str(directory), "status", "--porcelain"], capture_output=True, text=True
@@ -73,6 +79,7 @@ def run_suite(directory: Path, label: str) -> dict:
     result = {
         "label": label,
         "wall": wall,
+        "cpu": cpu_s,
         "summary": found[-1] if found else "no pytest summary",
         "ok": done.returncode == 0,
         "load_before": before,
@@ -82,8 +89,8 @@ def run_suite(directory: Path, label: str) -> dict:
     flag = "" if result["ok"] else "  FAILED"
     dirty = "" if result["clean"] else "  git status NOT clean"
     print(
-        f"{label:>8}: {wall:7.1f} s  [{result['summary']}]  load {before} -> "
-        f"{result['load_after']}{flag}{dirty}",
+        f"{label:>8}: {wall:7.1f} s wall {cpu_s:7.1f} s cpu  [{result['summary']}]  "
+        f"load {before} -> {result['load_after']}{flag}{dirty}",
         flush=True,
     )
     return result
@@ -102,16 +109,23 @@ def main(argv: list[str] | None = None) -> int:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     print(f"make test: {args.old} ({old}) vs HEAD {head} ({ROOT}); {os.cpu_count()} cores")
-    ratios = []
+    ratios, cpu_ratios = [], []
     for number in range(args.rounds):
         pair = [(old, args.old), (ROOT, "HEAD")]
         if number % 2:
             pair.reverse()
         runs = {label: run_suite(directory, label) for directory, label in pair}
         ratios.append(runs["HEAD"]["wall"] / runs[args.old]["wall"])
-        print(f"round {number + 1}: HEAD / {args.old} = {ratios[-1]:.2f}", flush=True)
-    print(f"median HEAD / {args.old} wall-time ratio over {len(ratios)} round(s): "
-          f"{statistics.median(ratios):.2f}")
+        cpu_ratios.append(runs["HEAD"]["cpu"] / runs[args.old]["cpu"])
+        print(
+            f"round {number + 1}: HEAD / {args.old} "
+            f"wall {ratios[-1]:.2f}, cpu {cpu_ratios[-1]:.2f}",
+            flush=True,
+        )
+    print(
+        f"median HEAD / {args.old} over {len(ratios)} round(s): wall "
+        f"{statistics.median(ratios):.2f}, cpu {statistics.median(cpu_ratios):.2f}"
+    )
     return 0
 
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -132,3 +138,41 @@ def test_vectorised_pelt_finds_ruptures_breakpoints():
 def test_pelt_finds_a_plain_step():
     signal = np.r_[np.zeros(20), np.full(20, 5.0)]
     assert stats.segment_pelt(signal, 1.0) == [20, 40]
+
+
+_KILLED_PARENT = """
+import os, pathlib, signal, sys, time
+from analysis.stats.webinar import start_fork_pool
+pool = start_fork_pool(2)
+list(pool.map(time.sleep, [0.1, 0.1]))
+pathlib.Path(sys.argv[1]).write_text(' '.join(str(p) for p in pool._processes))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_pool_workers_end_when_their_parent_is_killed(tmp_path):
+    # A SIGKILLed report takes its kernel down; the kernel's forked workers must not stay.
+    listed = tmp_path / "pids"
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_PARENT, str(listed)], stdout=subprocess.DEVNULL, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL
+    pids = [int(p) for p in listed.read_text().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 30
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in pids if _running(p)]
+    for pid in alive:  # leave no process behind, even when failing
+        os.kill(pid, signal.SIGKILL)
+    assert alive == [], f"pool workers outlived their parent: {alive}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()  # a zombie (state Z) has ended
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
