@@ -64,3 +64,7 @@ class ReportError(AnalysisError):
 
 class FetchError(AnalysisError):
     """The Management API refused or failed a log download."""
+
+
+class DataIntegrityError(AnalysisError):
+    """A raw data file does not match its checksum manifest, or cannot be regenerated."""

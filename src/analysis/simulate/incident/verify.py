@@ -11,13 +11,9 @@ from pathlib import Path
 
 from analysis._util import parse_checksum_line, sha256_file
 from analysis.config import DEFAULT_INCIDENT_DIR
-from analysis.exceptions import AnalysisError
+from analysis.exceptions import DataIntegrityError
 from analysis.simulate.incident.shipped import shipped_params
 from analysis.simulate.incident.writer import write_incident
-
-
-class DataIntegrityError(AnalysisError):
-    """A raw data file does not match its checksum manifest, or cannot be regenerated."""
 
 
 def read_checksums(path: Path) -> dict[str, str]:
