@@ -13,6 +13,7 @@ import pytest
 
 from analysis import stats
 from analysis.exceptions import StatsError
+from analysis.languages import available_languages
 from analysis.simulate import sessions
 from analysis.simulate import verdict_study as bench
 
@@ -323,3 +324,37 @@ def test_generator_frames_count_each_user_once():
         _, session, _, _ = cls["events"]
         distinct = len(set(inc.users_of_session[session].tolist()))
         assert int(frame["new_users"].sum()) == distinct, name
+
+
+# ---- what the report says -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", sorted(available_languages()))
+@pytest.mark.parametrize(
+    ("label", "decided_by", "expected"),
+    [
+        (stats.TRAFFIC, "bayes_factor", ("42.5", "0.200", "0.300")),
+        (stats.UNRELATED, "few_sources", (" 2", "0.400", "42.5")),
+        (stats.UNDETERMINED, "none", ("42.5", "0.200", "0.300")),
+        (stats.TRAFFIC, "tests", ("1000", "0.200", "0.300")),
+    ],
+)
+def test_each_verdict_shows_its_numbers_and_what_decided_it(lang, label, decided_by, expected):
+    from analysis import narrative
+
+    text = narrative.load_locale(lang)
+    v = {
+        "verdict": label,
+        "decided_by": decided_by,
+        "hinge_p_value": 0.4,
+        "elasticity": 0.8,
+        "p_value_zero": 0.2,
+        "p_value_one": 0.3,
+        "bayes_factor": 5000.0 if decided_by == "tests" else 42.5,
+        "sources": 2 if decided_by == "few_sources" else None,
+        "count_unit": "users with errors",
+    }
+    out = narrative.verdict_evidence(v, text)
+    assert all(number in out for number in expected), out
+    by_bayes = text["causes"]["reasons"]["by_bayes"].split("{")[0].strip()
+    assert (by_bayes in out) == (decided_by == "bayes_factor"), out
