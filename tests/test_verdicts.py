@@ -358,3 +358,14 @@ def test_each_verdict_shows_its_numbers_and_what_decided_it(lang, label, decided
     assert all(number in out for number in expected), out
     by_bayes = text["causes"]["reasons"]["by_bayes"].split("{")[0].strip()
     assert (by_bayes in out) == (decided_by == "bayes_factor"), out
+
+
+def test_separation_bound_is_a_half_without_load_variation_and_high_with_it():
+    minutes = pd.date_range("2026-01-01", periods=60, freq="min", tz="UTC")
+    flat = pd.DataFrame(
+        {"minute": minutes, "requests": 300, "errors": 2, "concurrency": 100.0, "samples": 1}
+    )
+    assert bench.separation_bound(flat) == 0.5
+    wide = flat.assign(requests=np.r_[np.full(30, 30), np.full(30, 900)])
+    wide = wide.assign(errors=np.r_[np.zeros(30, int), np.full(30, 4)])
+    assert bench.separation_bound(wide) > 0.99
