@@ -50,8 +50,17 @@ def format_targets(rows: list[dict]) -> str:
     return head + body
 
 
-def run(counts: dict, workers: int, families=FAMILIES, cache: Path | None = None):
-    """Simulate and analyse every family; return the per-class rows."""
+def run(
+    counts: dict,
+    workers: int,
+    families=FAMILIES,
+    cache: Path | None = None,
+    cached_only: bool = False,
+):
+    """Simulate and analyse every family; return the per-class rows.
+
+    ``cached_only``: run nothing, tabulate the incidents the cache holds (a run stopped early).
+    """
     done = {}
     if cache is not None and cache.exists():
         for line in cache.read_text().splitlines():
@@ -63,7 +72,7 @@ def run(counts: dict, workers: int, families=FAMILIES, cache: Path | None = None
         (f, i, counts["n_boot"])
         for i in range(counts["incidents"])
         for f in families
-        if (f, i) not in done
+        if (f, i) not in done and not cached_only
     ]
     t0 = time.perf_counter()
     for k, rows in enumerate(iterate_jobs(run_incident, jobs, workers), start=1):
@@ -95,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", action="append", choices=FAMILIES, default=None)
     parser.add_argument("--cache", type=Path, default=None, help="JSON lines of finished incidents")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="run nothing; tabulate what --cache holds (a run stopped early)",
+    )
     args = parser.parse_args(argv)
     counts = dict(QUICK if args.quick else FULL)
     if args.incidents:
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     workers = max(1, min(2, args.workers))
-    rows = run(counts, workers, families, args.cache)
+    rows = run(counts, workers, families, args.cache, args.cached_only)
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -128,12 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{met} of {len(checked)} targets met")
     n_inc = len({(r["family"], r["index"]) for r in rows})
     load1 = os.getloadavg()
-    print(
-        f"\nTime: {wall:.0f} s wall for {n_inc} incidents ({len(rows)} classes) on {workers} "
-        f"worker(s): {wall / max(n_inc, 1):.2f} s wall and {cpu / max(len(rows), 1):.2f} CPU s "
-        f"per class ({cpu:.0f} CPU s in all); load average {load0[0]:.1f} at the start, "
-        f"{load1[0]:.1f} at the end (2 cores shared: wall time is inflated by the load)."
-    )
+    if args.cached_only:
+        print(f"\n{n_inc} incidents tabulated from {args.cache}; nothing run, no time measured.")
+    else:
+        print(
+            f"\nTime: {wall:.0f} s wall for {n_inc} incidents ({len(rows)} classes) on {workers} "
+            f"worker(s): {wall / max(n_inc, 1):.2f} s wall and {cpu / max(len(rows), 1):.2f} CPU s "
+            f"per class ({cpu:.0f} CPU s in all); load average {load0[0]:.1f} at the start, "
+            f"{load1[0]:.1f} at the end (2 cores shared: wall time is inflated by the load)."
+        )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "targets": targets}, indent=1))
     return 0
