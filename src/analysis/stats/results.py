@@ -72,11 +72,14 @@ def _tuples(value):
 
 @dataclass(frozen=True)
 class ThresholdFit(_ToDict):
-    """Hinge model fitted by profile likelihood: K, the lag, their joint region, the rates.
+    """Hinge model fitted by profile likelihood: K, the lag, the shape, intervals, the rates.
 
-    ``k_low``/``k_high`` and ``lag_low``/``lag_high`` are the projections of the joint (K, lag)
-    region whose LR is within ``interval_lr_cut`` of the best cell; ``interval_reference`` says
-    how that cut was obtained.
+    The rate per unit of exposure is b0 + b1 max(0, c[t - lag] - K) ** ``shape_exponent``.
+    ``k_low``/``k_high`` is K's profile-likelihood interval (the lag and the shape profiled
+    out) within ``interval_lr_cut``; ``lag_low``/``lag_high`` the lag's, within
+    ``lag_lr_cut``; ``interval_reference`` says how the cuts were obtained. ``k_open_low`` /
+    ``k_open_high``: the interval reaches the grid's end there, so K may lie beyond (a
+    one-sided statement: "K lies above k_low" when only ``k_open_high``).
     """
 
     k: float
@@ -100,6 +103,10 @@ class ThresholdFit(_ToDict):
     lag_profile_lr: tuple
     limits_in_interval: tuple
     nearest_limits: tuple
+    shape_exponent: float
+    lag_lr_cut: float
+    k_open_low: bool
+    k_open_high: bool
 
 
 @dataclass(frozen=True)

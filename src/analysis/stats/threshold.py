@@ -23,16 +23,23 @@ from analysis.stats.limits import SUPABASE_LIMITS
 from analysis.stats.results import HingeTest, ThresholdFit
 from analysis.stats.series import lag_padded
 
-#: Smallest LR cut of the joint (K, lag) region: chi-square(2)'s 95% point. The cut actually
-#: used is the 95% quantile of the LR at the fitted cell over parametric-bootstrap replicates
-#: from the fit, when that is larger (K is non-regular, so the asymptotic cut under-covers).
-K_INTERVAL_LR_CUT = 5.99
-#: Replicates for the region's cut (its 95% quantile: the 3rd largest of 49).
+#: Smallest LR cut of the profile intervals of K and of the lag: chi-square(1)'s 95% point.
+#: The cuts actually used are the 95% points of each profile LR at the fitted cell over
+#: parametric-bootstrap replicates from the fit, when larger (K is non-regular, the errors may
+#: be bursty: the asymptotic cut under-covers; docs/statistics.md section 4).
+PROFILE_LR_CUT = 3.84
+#: Replicates for the cuts (their 95% point: the 3rd largest of 49).
 REGION_BOOT = 49
+#: Shapes of the response above K, max(0, c - K) ** s: saturating (a share of users that
+#: cannot exceed all of them; refusals counted against viewers), linear, accelerating (queues).
+#: K is the onset whatever the shape; fixing s = 1 biased K when the response saturates.
+SHAPE_EXPONENTS = (0.5, 1.0, 2.0)
 #: Grid cells whose LR exceeds this are left out of the region's replicate fits (far from the
 #: fitted cell, they hold a replicate's maximum only when the replicate's own LR at the fitted
 #: cell is far beyond any cut; this only saves time).
 REGION_GRID_LR = 20.0
+#: Replicates refitted together when calibrating the cuts.
+REGION_CHUNK = 8
 #: K is "weakly identified" when its interval is wider than this share of K, or when the lag
 #: range of the region spans more than MAX_LAG_SPREAD minutes.
 WEAK_IDENTIFICATION_WIDTH = 0.20
@@ -52,7 +59,8 @@ BOOT_STOP_EXCEED = 10
 def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
     """Profile b0, b1 >= 0 for every hinge column by Fisher scoring (identity link).
 
-    y (B, n), r (n,), hinge (G, n), alpha (B,) -> ll (B, G), b0, b1 (B, G), converged (B, G).
+    y (B, n), r (n,), hinge (G, n) or one grid per series (B, G, n), alpha (B,)
+    -> ll (B, G), b0, b1 (B, G), converged (B, G).
     Each series (row of y) is fitted on its own: its grid of G x n cells then stays in the
     processor's cache however long the window (a block of 25 replicates of a 48-hour window
     was 17 million cells per temporary, over 100 MB each), and a series stops iterating when
@@ -82,7 +90,7 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol):
     yb = y[:, None, :]
     a = np.asarray(alpha, dtype=float).reshape(-1, 1, 1) * np.ones((y.shape[0], 1, 1))
     rh = r * hinge  # (G, n)
-    b0 = (y.sum(-1) / r.sum())[:, None, None] * np.ones((1, hinge.shape[0], 1))
+    b0 = (y.sum(-1) / r.sum())[:, None, None] * np.ones((1, hinge.shape[-2], 1))
     b0 = np.maximum(b0, 1e-12)
     excess = np.sum(yb * hinge, -1, keepdims=True) - b0 * np.sum(rh * hinge, -1, keepdims=True)
     b1 = np.maximum(excess / np.maximum(np.sum(rh * hinge * hinge, -1, keepdims=True), 1e-12), 0)
@@ -119,7 +127,7 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol):
             ib, ig = np.nonzero(bad)
             new0[ib, ig] = 0.5 * (new0[ib, ig] + b0[ib, ig])
             new1[ib, ig] = 0.5 * (new1[ib, ig] + b1[ib, ig])
-            sub_mu = r * new0[ib, ig] + rh[ig] * new1[ib, ig]
+            sub_mu = r * new0[ib, ig] + (rh[ib, ig] if rh.ndim == 3 else rh[ig]) * new1[ib, ig]
             new_mu[ib, ig] = sub_mu
             new_ll[ib, ig] = _nb_kernel(y[ib], sub_mu, a[ib, 0])
         bad = new_ll < ll
@@ -273,6 +281,95 @@ def _fit_hinge_ml(y, r, hinge_col, start):
     return res.x[0] * scale0, res.x[1] * scale1, math.exp(res.x[2]), bool(res.success)
 
 
+def build_threshold_grid(concurrency: np.ndarray):
+    """Return (hinge columns (G, n), K (G,), lag (G,), shape exponent (G,)) of the K grid.
+
+    Every (K, lag) cell of :func:`build_hinge_grid` on K_MIN..max step K_STEP, once per
+    exponent of :data:`SHAPE_EXPONENTS` (columns max(0, c[t - lag] - K) ** exponent).
+    """
+    c = np.asarray(concurrency, dtype=float)
+    hinge, ks, ls = build_hinge_grid(c, np.arange(K_MIN, c.max(), K_STEP))
+    cols = [hinge**g for g in SHAPE_EXPONENTS]
+    n = len(ks)
+    return (
+        np.concatenate(cols),
+        np.tile(ks, len(SHAPE_EXPONENTS)),
+        np.tile(ls, len(SHAPE_EXPONENTS)),
+        np.repeat(np.asarray(SHAPE_EXPONENTS, dtype=float), n),
+    )
+
+
+def _profile(ll: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Max of ll (..., G) over the cells whose key equals each value -> (..., len(values))."""
+    out = np.full(ll.shape[:-1] + (len(values),), -np.inf)
+    for i, v in enumerate(values):
+        sel = keys == v
+        if sel.any():
+            out[..., i] = ll[..., sel].max(-1)
+    return out
+
+
+def estimate_load_noise(concurrency: np.ndarray) -> float:
+    """Return a robust sd of the load's minute-to-minute noise, on the log scale.
+
+    From the second differences of log concurrency (1.4826 x MAD / sqrt(6), the sd of
+    independent noise): a smooth audience has second differences near 0 except at its few
+    corners, which the median ignores; a monitor's sampling noise shows in every minute. Fast
+    real load changes count as noise too, so the estimate errs towards wider intervals.
+    """
+    c = np.asarray(concurrency, dtype=float)
+    ok = c >= K_MIN
+    d2 = np.diff(np.log(np.maximum(c, 1.0)), 2)[ok[2:] & ok[1:-1] & ok[:-2]]
+    if len(d2) < 5:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
+
+
+def _replicate_grid(c, ks, ls, shapes, noise, rng, size):
+    """Hinge columns (size, G, n) of the cells (ks, ls, shapes) on re-noised copies of the load."""
+    n = len(c)
+    noisy = c * np.exp(noise * rng.standard_normal((size, n)))
+    lags = np.arange(MAX_LAG + 1)
+    # lagged[b, L, t] = noisy[b, t - L], the first L minutes padded with the first value.
+    idx = np.maximum(np.arange(n)[None, :] - lags[:, None], 0)
+    lagged = noisy[:, idx]  # (size, L, n)
+    hinge = np.maximum(0.0, lagged[:, ls, :] - ks[None, :, None])
+    return hinge ** shapes[None, :, None]
+
+
+def _calibrate_cuts(y, r, c, mu, alpha, grid, lr_cells, best, rng, n_boot):
+    """Bootstrap 95% points of the profile LRs of K and of the lag at the fitted cell.
+
+    Replicates are drawn from the fitted mean with the data's own extra-Poisson variation and
+    persistence (AR(1)-Cox moments of the residuals at the fit, :func:`_fit_cox_moments`), and
+    refitted with the same working NB likelihood as the data, on a copy of the load carrying
+    noise of the size the load itself shows (:func:`estimate_load_noise`). A cut from NB
+    replicates on the observed load assumes the minutes are independent given the load and the
+    load exact; bursty errors are not, a monitor's readings are not, and the LR at the true K
+    then spreads wider. Returns (cut for K, cut for the lag, (variance, persistence, noise)).
+    """
+    hinge, ks, ls, shapes = grid
+    sigma2, phi = _fit_cox_moments(y, mu)
+    noise = estimate_load_noise(c)
+    k_hat, lag_hat = ks[best], ls[best]
+    # Every other K (keeping K-hat's column whole) and only cells the data leaves plausible:
+    # a replicate's maximum lies near its truth; this halves the cost.
+    near = (lr_cells <= REGION_GRID_LR) & (np.round((ks - k_hat) / K_STEP) % 2 == 0)
+    sub_k, sub_l, sub_s = ks[near], ls[near], shapes[near]
+    t_k, t_l = [], []
+    # Replicates a few at a time: (replicates, cells, minutes) arrays that stay in cache.
+    for size in np.diff(np.linspace(0, n_boot, max(1, n_boot // REGION_CHUNK) + 1).astype(int)):
+        reps = _simulate_cox(np.broadcast_to(mu, (size, len(mu))), sigma2, phi, size, rng)
+        sub = _replicate_grid(c, sub_k, sub_l, sub_s, noise, rng, size)
+        llr, _, _, _ = _fit_hinge_grid(reps.astype(float), r, sub, np.full(size, alpha), iters=8)
+        top = llr.max(1)
+        t_k.append(2 * (top - llr[:, sub_k == k_hat].max(1)))
+        t_l.append(2 * (top - llr[:, sub_l == lag_hat].max(1)))
+    q_k = float(np.quantile(np.concatenate(t_k), 0.95))
+    q_l = float(np.quantile(np.concatenate(t_l), 0.95))
+    return max(PROFILE_LR_CUT, q_k), max(PROFILE_LR_CUT, q_l), (sigma2, phi, noise)
+
+
 def estimate_threshold(
     errors: np.ndarray,
     requests: np.ndarray,
@@ -281,29 +378,35 @@ def estimate_threshold(
     rng: np.random.Generator | None = None,
     n_region_boot: int = REGION_BOOT,
 ) -> ThresholdFit | None:
-    """Estimate K and the lag by NB2 profile likelihood over a grid, with their joint region.
+    """Estimate K and the lag by NB2 profile likelihood over a grid, with calibrated intervals.
 
-    Steps: a Poisson grid gives a start; NB2 (b0, b1, alpha) is fitted by ML at its best cell
-    (convergence checked; alpha at the 0 boundary falls back to Poisson); the grid is then
-    profiled again with that alpha. The region holds every (K, lag) cell whose LR against the
-    best is within the cut; the cut is the 95% quantile of that LR at the fitted cell over
-    ``n_region_boot`` replicates drawn from the fit (with ``rng``; without it, or when smaller,
-    chi-square(2)'s 5.99). K's interval and the lag range are the region's projections, so the
-    uncertainty of the lag widens K's interval where the two trade off (ramps). "Weakly
-    identified" when K's interval is wider than ``WEAK_IDENTIFICATION_WIDTH`` of K, touches the
-    grid's edge, or the lag range spans more than ``MAX_LAG_SPREAD`` minutes.
+    The model: errors ~ NB2 with mean requests x (b0 + b1 max(0, c[t - lag] - K) ** s), the
+    shape exponent s in :data:`SHAPE_EXPONENTS` (the response above K may saturate or
+    accelerate; K is its onset). Steps: a Poisson grid gives a start; NB2 (b0, b1, alpha) is
+    fitted by ML at its best cell (alpha at the 0 boundary falls back to Poisson); the grid is
+    profiled again with that alpha. K's interval holds every K whose profile LR (maximised over
+    the lag and the shape) is within the cut; the lag's range likewise (maximised over K and
+    the shape). Each cut is the 95% point of its profile LR at the fitted cell over
+    ``n_region_boot`` replicates drawn from the fit with the data's burstiness (with ``rng``;
+    without it, or when smaller, chi-square(1)'s 3.84). The likelihood is evaluated every
+    K_STEP viewers, so K's interval reaches to the first grid value outside it on each side; at
+    the grid's end it is open (K may lie beyond). "Weakly identified" when K's interval is wider
+    than ``WEAK_IDENTIFICATION_WIDTH`` of K, is open, or the lag range spans more than
+    ``MAX_LAG_SPREAD`` minutes.
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
     c = np.asarray(concurrency, dtype=float)
     if c.max() <= K_MIN or y.sum() < MIN_ERRORS:
         return None
-    hinge, ks, ls = build_hinge_grid(c, np.arange(K_MIN, c.max(), K_STEP))
+    hinge, ks, ls, shapes = build_threshold_grid(c)
     if len(ks) == 0:
         return None
-    ll0, b0s, b1s, _ = _fit_hinge_grid(y[None, :], r, hinge, np.zeros(1))
-    best = int(np.argmax(ll0[0]))
-    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[best], (b0s[0, best], b1s[0, best]))
+    # The Poisson pass only picks the cell where alpha is fitted: the linear shape suffices.
+    lin = np.flatnonzero(shapes == 1.0)
+    ll0, b0s, b1s, _ = _fit_hinge_grid(y[None, :], r, hinge[lin], np.zeros(1))
+    start = int(np.argmax(ll0[0]))
+    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[start]], (b0s[0, start], b1s[0, start]))
     family = "negative_binomial"
     if not ok or alpha < 1e-4:
         family, alpha = "poisson", 0.0
@@ -311,38 +414,33 @@ def estimate_threshold(
     ll = ll[0]
     best = int(np.argmax(ll))
     lr_cells = 2 * (ll[best] - ll)
-    cut, reference = K_INTERVAL_LR_CUT, "chi-square(2) 95% point (no bootstrap)"
+    mu = r * (b0s[0, best] + b1s[0, best] * hinge[best])
+    cut_k = cut_l = PROFILE_LR_CUT
+    reference = "chi-square(1) 95% point (no bootstrap)"
     if rng is not None and n_region_boot > 0:
-        # Every other K on the grid (and the fitted cell): the replicate maxima move by less
-        # than one grid step's likelihood, and the fit costs half.
-        near = (lr_cells <= REGION_GRID_LR) & (
-            (((ks - K_MIN) / K_STEP) % 2 == 0) | (ks == ks[best])
+        cut_k, cut_l, (sigma2, phi, noise) = _calibrate_cuts(
+            y, r, c, mu, alpha, (hinge, ks, ls, shapes), lr_cells, best, rng, n_region_boot
         )
-        mu = r * (b0s[0, best] + b1s[0, best] * hinge[best])
-        reps = simulate_nb(np.broadcast_to(mu, (n_region_boot, len(mu))), alpha, rng)
-        sub = hinge[near]
-        at = int(np.flatnonzero(np.flatnonzero(near) == best)[0])
-        lr_best = []
-        for chunk in np.array_split(reps.astype(float), max(1, n_region_boot // 25)):
-            llr, _, _, _ = _fit_hinge_grid(chunk, r, sub, np.full(len(chunk), alpha), iters=8)
-            lr_best.append(2 * (llr.max(1) - llr[:, at]))
-        q95 = float(np.quantile(np.concatenate(lr_best), 0.95))
         reference = (
-            f"95% quantile of the LR at the fitted cell over {n_region_boot} replicates "
-            f"from the fit ({q95:.2f}), at least chi-square(2)'s {K_INTERVAL_LR_CUT}"
+            f"95% points of the profile LRs at the fitted cell over {n_region_boot} replicates "
+            f"from the fit with its burstiness (log-intensity variance {sigma2:.2f}, lag-1 "
+            f"persistence {phi:.2f}) on a load re-noised by {100 * noise:.1f} %: K "
+            f"{cut_k:.2f}, lag {cut_l:.2f}; at least chi-square(1)'s {PROFILE_LR_CUT}"
         )
-        cut = max(cut, q95)
-    region = lr_cells <= cut
     k_grid = np.unique(ks)
-    k_prof = np.array([ll[ks == k].max() for k in k_grid])
-    lag_prof = np.array(
-        [ll[ls == lag].max() if np.any(ls == lag) else -np.inf for lag in range(MAX_LAG + 1)]
-    )
-    lr_k = 2 * (ll[best] - k_prof)
+    lags = np.arange(MAX_LAG + 1)
+    lr_k = 2 * (ll[best] - _profile(ll, ks, k_grid))
+    lr_lag = 2 * (ll[best] - _profile(ll, ls, lags))
+    inside = np.flatnonzero(lr_k <= cut_k)
+    # The likelihood is known only on the grid: K may lie anywhere up to the first grid value
+    # that is outside the interval.
+    i_low, i_high = max(inside[0] - 1, 0), min(inside[-1] + 1, len(k_grid) - 1)
+    open_low, open_high = bool(inside[0] == 0), bool(inside[-1] == len(k_grid) - 1)
+    low, high = float(k_grid[i_low]), float(k_grid[i_high])
+    lag_in = lags[lr_lag <= cut_l]
+    lag_low, lag_high = int(lag_in.min()), int(lag_in.max())
     k_hat = float(ks[best])
-    low, high = float(ks[region].min()), float(ks[region].max())
-    lag_low, lag_high = int(ls[region].min()), int(ls[region].max())
-    edge = bool(low <= k_grid[0] or high >= k_grid[-1])
+    edge = open_low or open_high
     limits_in = tuple(
         f"{d['product']} {d['quantity']} ({d['tier']}): {d['limit']}"
         for d in SUPABASE_LIMITS
@@ -354,7 +452,7 @@ def estimate_threshold(
         k=k_hat,
         k_low=low,
         k_high=high,
-        interval_lr_cut=float(cut),
+        interval_lr_cut=float(cut_k),
         interval_reference=reference,
         interval_at_grid_edge=edge,
         weakly_identified=bool(weak or lag_high - lag_low > MAX_LAG_SPREAD),
@@ -366,10 +464,20 @@ def estimate_threshold(
         family=family,
         alpha=float(alpha),
         converged=bool(ok and conv[0, best]),
-        loglik=float(nb_loglik(y, r * (b0s[0, best] + b1s[0, best] * hinge[best]), alpha)),
+        loglik=float(nb_loglik(y, mu, alpha)),
         k_grid=tuple(float(k) for k in k_grid),
         k_profile_lr=tuple(float(v) for v in lr_k),
-        lag_profile_lr=tuple(float(2 * (ll[best] - v)) for v in lag_prof),
+        lag_profile_lr=tuple(float(v) for v in lr_lag),
         limits_in_interval=limits_in,
         nearest_limits=tuple({**d, "distance": float(d["limit"] - k_hat)} for d in nearest),
+        shape_exponent=float(shapes[best]),
+        lag_lr_cut=float(cut_l),
+        k_open_low=open_low,
+        k_open_high=open_high,
     )
+
+
+def fitted_rate(fit: ThresholdFit, concurrency: np.ndarray) -> np.ndarray:
+    """Return the fitted rate per unit of exposure, b0 + b1 max(0, c[t - lag] - K) ** s."""
+    hinge = np.maximum(0.0, lag_padded(concurrency, fit.lag_minutes) - fit.k)
+    return fit.b0_per_request + fit.b1_per_request_per_viewer * hinge**fit.shape_exponent

@@ -28,8 +28,13 @@ from analysis.stats.results import (
     ThresholdFit,
     Verdict,
 )
-from analysis.stats.series import choose_counts, count_sources, exposure_of, lag_padded
-from analysis.stats.threshold import add_bursty_null, compare_hinge_to_flat, estimate_threshold
+from analysis.stats.series import choose_counts, count_sources, exposure_of
+from analysis.stats.threshold import (
+    add_bursty_null,
+    compare_hinge_to_flat,
+    estimate_threshold,
+    fitted_rate,
+)
 
 #: Realtime: a minute counts as "at the limit" when connected >= this share of the limit
 #: (descriptive evidence shown beside Realtime verdicts).
@@ -344,8 +349,7 @@ def attribute_class(
     )
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
-        hinge = np.maximum(0.0, lag_padded(concurrency, fit.lag_minutes) - fit.k)
-        mu = r * (fit.b0_per_request + fit.b1_per_request_per_viewer * hinge)
+        mu = r * fitted_rate(fit, concurrency)
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
