@@ -197,7 +197,8 @@ def test_bursty_capacity_call_carries_the_cox_null_p_value():
     verdict, test, _, _ = stats.attribute_class(err, req, conc, rng=rng, n_boot=49)
     if verdict.label == stats.CAPACITY and verdict.bursty:
         assert test.p_value_bursty_null is not None
-        assert "AR(1)-Cox" in verdict.caveat
+        # A capacity call survived the bursty null: its reason names that null's p-value.
+        assert "AR(1)-Cox" in verdict.reason
     assert verdict.residual_phi is not None
 
 

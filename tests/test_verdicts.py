@@ -168,21 +168,21 @@ def test_cox_moments_keep_runs_of_capped_counts():
 # ---- the joint (K, lag) region -----------------------------------------------------------
 
 
-def test_region_cut_is_calibrated_and_at_least_chi_square_2():
+def test_region_cut_is_calibrated_and_at_least_chi_square_1():
     rng = np.random.default_rng(2)
     conc = np.clip(30 + 15 * (np.arange(60) - 10), 30, 320).astype(float)  # steep ramp
     req = rng.poisson(conc * 3).astype(float)
     hinge = np.maximum(0, stats.lag_padded(conc, 2) - 220)
     y = rng.poisson(req * (1e-4 + 2e-4 * hinge)).astype(float)
     fit = stats.estimate_threshold(y, req, conc, rng=rng, n_region_boot=49)
-    assert fit.interval_lr_cut >= stats.K_INTERVAL_LR_CUT
+    assert fit.interval_lr_cut >= stats.PROFILE_LR_CUT
     assert "replicates" in fit.interval_reference
     assert fit.k_low <= 220 <= fit.k_high and fit.lag_low <= 2 <= fit.lag_high
     # On a ramp K trades against the lag: the region spans several lags and K's interval
     # widens with them.
     assert fit.lag_high > fit.lag_low
     plain = stats.estimate_threshold(y, req, conc)
-    assert plain.interval_lr_cut == stats.K_INTERVAL_LR_CUT and "no bootstrap" in (
+    assert plain.interval_lr_cut == stats.PROFILE_LR_CUT and "no bootstrap" in (
         plain.interval_reference
     )
 

@@ -147,9 +147,8 @@ def dose_panels(analysis: object) -> dict:
         points = pd.DataFrame({"load": load[keep], "rate": errors[keep] / requests[keep]})
         grid = pd.Series(sorted(set(load.tolist())), dtype=float)
         if capacity:
-            rate = cap["b0_per_request"] + cap["b1_per_request_per_viewer"] * (
-                grid - cap["k"]
-            ).clip(lower=0)
+            excess = (grid - cap["k"]).clip(lower=0) ** cap["shape_exponent"]
+            rate = cap["b0_per_request"] + cap["b1_per_request_per_viewer"] * excess
         else:
             rate = pd.Series(errors.sum() / max(requests.sum(), 1.0), index=grid.index)
         panels[cls["key"]] = {

@@ -119,6 +119,7 @@ from analysis.stats.threshold import (
     build_hinge_grid,
     build_threshold_grid,
     compare_hinge_to_flat,
+    estimate_load_noise,
     estimate_threshold,
     fitted_rate,
 )
@@ -190,6 +191,7 @@ __all__ = [
     "estimate_threshold",
     "build_threshold_grid",
     "fitted_rate",
+    "estimate_load_noise",
     "SHAPE_EXPONENTS",
     "CCF_MAX_LAG",
     "MAX_SHIFTS",

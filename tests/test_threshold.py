@@ -1,0 +1,94 @@
+"""Threshold K and lag: profile intervals, their calibration and what they claim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import stats
+from analysis.simulate import minutes
+from analysis.stats import threshold as th
+
+
+def _saturating(seed: int, k: float = 200.0, lag: int = 1):
+    """A ramp whose failing users saturate above K (a share of viewers cannot exceed all)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.clip(40 + 12 * (np.arange(60) - 8), 40, 330)
+    conc = np.round(ramp * np.exp(0.02 * rng.standard_normal(60)))
+    p = np.minimum(0.6, 0.004 * np.maximum(0, stats.lag_padded(conc, lag) - k))
+    y = rng.binomial(conc.astype(int), 1 - (1 - p) ** 4) + rng.poisson(0.3, 60)
+    return y.astype(float), rng.poisson(conc * 4).astype(float), conc
+
+
+def test_a_saturating_response_fixed_to_a_line_misses_k_and_the_shape_profile_covers_it(
+    monkeypatch,
+):
+    y, req, conc = _saturating(1)
+    fit = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(1))
+    assert fit.k_low <= 200 <= fit.k_high
+    assert fit.shape_exponent < 1
+    monkeypatch.setattr(th, "SHAPE_EXPONENTS", (1.0,))
+    linear = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(1))
+    assert not linear.k_low <= 200 <= linear.k_high
+
+
+def test_the_interval_reaches_the_first_grid_values_outside_it():
+    y, req, conc = _saturating(3)
+    fit = stats.estimate_threshold(y, req, conc)
+    grid, lr = np.array(fit.k_grid), np.array(fit.k_profile_lr)
+    inside = grid[lr <= fit.interval_lr_cut]
+    assert fit.k_low in grid and fit.k_high in grid
+    if not fit.k_open_low:
+        assert fit.k_low < inside.min() and lr[grid == fit.k_low][0] > fit.interval_lr_cut
+    if not fit.k_open_high:
+        assert fit.k_high > inside.max() and lr[grid == fit.k_high][0] > fit.interval_lr_cut
+    assert fit.k_low <= fit.k <= fit.k_high
+
+
+def test_bursty_errors_get_a_wider_cut_than_independent_ones():
+    cuts = {}
+    for name, phi in (("independent", 0.0), ("bursty", 0.9)):
+        rng = np.random.default_rng(5)
+        conc = minutes.make_seed_like_concurrency(rng)
+        req = minutes.simulate_requests(conc, rng)
+        burst = np.exp(0.8 * minutes.simulate_ar1(60, phi, rng) - 0.32) if phi else 1.0
+        err = minutes.simulate_capacity_errors(
+            conc, req * burst, rng, k=200, lag=1, total=150.0, alpha=0.0
+        )
+        fit = stats.estimate_threshold(err, req, conc, rng=rng)
+        cuts[name] = (fit.interval_lr_cut, fit.interval_reference)
+    assert cuts["bursty"][0] > cuts["independent"][0]
+    assert "persistence" in cuts["bursty"][1]
+
+
+def test_load_noise_is_read_from_the_load_itself():
+    rng = np.random.default_rng(0)
+    smooth = np.clip(30 + 9 * np.arange(60), 30, 320).astype(float)
+    assert stats.estimate_load_noise(smooth) < 0.005
+    noisy = [smooth * np.exp(0.04 * rng.standard_normal(60)) for _ in range(20)]
+    assert 0.035 < np.mean([stats.estimate_load_noise(c) for c in noisy]) < 0.045
+
+
+def test_a_threshold_near_the_top_of_the_load_is_open_above():
+    rng = np.random.default_rng(8)
+    conc = np.concatenate([np.full(50, 100.0), np.full(10, 300.0)])
+    conc = np.round(conc * np.exp(0.01 * rng.standard_normal(60)))
+    req = rng.poisson(conc * 4).astype(float)
+    y = rng.poisson(req * (1e-3 + 1e-4 * np.maximum(0, conc - 250))).astype(float)
+    fit = stats.estimate_threshold(y, req, conc)
+    # Nothing between 100 and 300 viewers: K could be anywhere in the gap, and the grid ends
+    # (3 minutes above K) at the top.
+    assert fit.k_low <= 110 and fit.k_high >= 280
+    assert fit.weakly_identified
+
+
+@pytest.mark.parametrize("shape", th.SHAPE_EXPONENTS)
+def test_fitted_rate_is_the_model_of_the_fit(shape):
+    conc = np.linspace(50, 300, 60)
+    fit = stats.estimate_threshold(np.ones(60), np.full(60, 10.0), conc)
+    fit = type(fit)(**{**fit.__dict__, "k": 150.0, "lag_minutes": 2, "shape_exponent": shape})
+    want = (
+        fit.b0_per_request
+        + fit.b1_per_request_per_viewer * np.maximum(0, stats.lag_padded(conc, 2) - 150) ** shape
+    )
+    assert np.allclose(stats.fitted_rate(fit, conc), want)
