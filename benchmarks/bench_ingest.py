@@ -74,8 +74,63 @@ def ensure_export(n_rows: int, hours: float, seed: int) -> Path:
     return directory
 
 
-def naive_pandas(pages: list[Path]):
-    """json.load + json_normalize through the one-element lists + the canonical typing."""
+def ensure_clickhouse(bigquery_dir: Path) -> Path:
+    """Return the same rows as ClickHouse-flavour pages of ``make fetch FLAVOUR=clickhouse``.
+
+    Each row becomes the projection of the package's raw edge_logs ClickHouse query: ``id``,
+    the timestamp as zone-less UTC text, ``event_message``, ``severity_text``, ``source`` and
+    one text column per attribute the query selects (null where the row lacks it).
+    """
+    import gzip
+    import re
+
+    from analysis.fetch.queries import load_query
+    from analysis.simulate.records import page_bytes
+
+    directory = bigquery_dir.with_name(bigquery_dir.name + "-clickhouse")
+    done = directory / ".complete"
+    if done.exists():
+        return directory
+    shutil.rmtree(directory, ignore_errors=True)
+    (directory / "edge_logs").mkdir(parents=True)
+    print(f"  converting {bigquery_dir.name} to ClickHouse pages ...", flush=True)
+    keys = re.findall(r"log_attributes\['([^']+)'\]", load_query("edge_logs", "clickhouse"))
+
+    def flatten(prefix: str, value, out: dict) -> None:
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}.{key}" if prefix else key, inner, out)
+        elif value is not None:
+            out[prefix] = str(value)
+
+    for page in sorted((bigquery_dir / "edge_logs").glob("*.json.gz")):
+        rows = []
+        for row in json.loads(gzip.decompress(page.read_bytes()))["result"]:
+            attributes: dict[str, str] = {}
+            flatten("", row["metadata"], attributes)
+            stamp = datetime.fromtimestamp(row["timestamp"] / 1e6, tz=UTC)
+            rows.append(
+                {
+                    "id": row["id"],
+                    "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                    "event_message": row["event_message"],
+                    "severity_text": "INFO",
+                    "source": "edge_logs",
+                    **{key: attributes.get(key) for key in keys},
+                }
+            )
+        (directory / "edge_logs" / page.name).write_bytes(page_bytes(rows))
+    manifest = json.loads((bigquery_dir / "incident.json").read_text())
+    manifest.update(name=manifest["name"] + "-clickhouse", flavour="clickhouse")
+    (directory / "incident.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    done.write_text("done\n")
+    return directory
+
+
+def naive_pandas(pages: list[Path], flavour: str):
+    """json.load + json_normalize (through BigQuery's one-element lists) + the canonical typing."""
     import gzip
 
     import pandas as pd
@@ -87,6 +142,9 @@ def naive_pandas(pages: list[Path]):
     for page in pages:
         with gzip.open(page, "rt", encoding="utf-8") as handle:
             rows = pd.json_normalize(json.load(handle)["result"])
+        if flavour == "clickhouse":  # flat rows: the attributes are columns already
+            frames.append(rows[list(WANTED.values())])
+            continue
         meta = pd.json_normalize(rows["metadata"].str[0].tolist())
         request = flat(meta["request"], "request.")
         parts = [
@@ -98,7 +156,10 @@ def naive_pandas(pages: list[Path]):
         ]
         frames.append(pd.concat(parts, axis=1)[list(WANTED.values())])
     table = pd.concat(frames, ignore_index=True).rename(columns={v: k for k, v in WANTED.items()})
-    table["timestamp"] = pd.to_datetime(table["timestamp"], unit="us", utc=True)
+    if flavour == "clickhouse":
+        table["timestamp"] = pd.to_datetime(table["timestamp"], utc=True)
+    else:
+        table["timestamp"] = pd.to_datetime(table["timestamp"], unit="us", utc=True)
     table["status"] = table["status"].astype("int64")
     table["origin_time"] = table["origin_time"].astype("float64")
     for col in ("id", "method", "path", "search", "client_info", "user_agent", "cf_ray", "user"):
@@ -143,7 +204,8 @@ def child(method: str, directory: Path) -> dict:
     elif method == "json":
         rows = sum(len(json.loads(gzip.decompress(p.read_bytes()))["result"]) for p in pages)
     elif method == "pandas":
-        rows = len(naive_pandas(pages))
+        flavour = json.loads((directory / "incident.json").read_text()).get("flavour")
+        rows = len(naive_pandas(pages, flavour or "bigquery"))
     else:
         raise SystemExit(f"unknown method {method!r}")
     seconds, cpu_seconds = time.perf_counter() - t0, cpu() - c0
@@ -183,10 +245,12 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def bench_size(n_rows: int, repeat: int, failures: list[str]) -> None:
-    """Measure every method on one export size; print the ratios and record missed targets."""
+def bench_size(n_rows: int, flavour: str, repeat: int, failures: list[str]) -> None:
+    """Measure every method on one export; print the ratios and record missed targets."""
     directory = ensure_export(n_rows, 1.0, seed=1)
-    print(f"ingest: {n_rows:,}-row edge_logs export, BigQuery flavour, gzip pages")
+    if flavour == "clickhouse":
+        directory = ensure_clickhouse(directory)
+    print(f"ingest: {n_rows:,}-row edge_logs export, {flavour} flavour, gzip pages")
     print(f"  load average before: {load_average()}")
     methods = ("gunzip", "orjson", "msgspec", "json", "ingest", "pandas")
     best: dict[str, dict] = {}
@@ -220,7 +284,7 @@ def bench_size(n_rows: int, repeat: int, failures: list[str]) -> None:
     for text, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {text}")
         if not ok:
-            failures.append(f"{n_rows:,} rows: {text}")
+            failures.append(f"{n_rows:,} rows, {flavour}: {text}")
     for text in info:
         print(f"  info  {text}")
 
@@ -229,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 0 if every target is met."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[300_000, 1_000_000])
+    parser.add_argument(
+        "--clickhouse-rows",
+        type=int,
+        nargs="*",
+        default=[300_000],
+        help="the same rows as ClickHouse-flavour pages (none: skip)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the best of each counts")
     parser.add_argument("--big-rows", type=int, default=0, help="also a 24-hour export (memory)")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "DIR"), help=argparse.SUPPRESS)
@@ -238,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failures: list[str] = []
     for n_rows in args.rows:
-        bench_size(n_rows, args.repeat, failures)
+        bench_size(n_rows, "bigquery", args.repeat, failures)
+    for n_rows in args.clickhouse_rows:
+        bench_size(n_rows, "clickhouse", args.repeat, failures)
     if args.big_rows:
         print(f"ingest: {args.big_rows:,}-row, 24-hour export (memory)")
         big = measure("ingest", ensure_export(args.big_rows, 24.0, seed=2))

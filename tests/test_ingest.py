@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -394,3 +395,99 @@ def test_compact_uuid_dedup_agrees_with_pandas():
         False,
         True,
     ]
+
+
+def _projection_row(row: dict, source: str, columns: list[str]) -> dict:
+    """A BigQuery-flavour row as the package's raw ClickHouse query returns it (flat, text)."""
+    attributes: dict[str, str] = {}
+
+    def flatten(prefix: str, value) -> None:
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}.{key}" if prefix else key, inner)
+        elif value is not None:
+            attributes[prefix] = str(value)
+
+    flatten("", row["metadata"])
+    stamp = pd.Timestamp(row["timestamp"], unit="us").strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return {
+        "id": row["id"],
+        "timestamp": stamp,
+        "event_message": row["event_message"],
+        "severity_text": "INFO",
+        "source": source,
+        **{key: attributes.get(key) for key in columns},
+    }
+
+
+def _query_columns(source: str) -> list[str]:
+    sql = (
+        Path(ingest.__file__).parents[1] / "queries" / f"{source}_raw.clickhouse.sql"
+    ).read_text()
+    return re.findall(r"log_attributes\['([^']+)'\]", sql)
+
+
+def test_projection_columns_are_those_of_the_raw_clickhouse_queries():
+    queries = sorted((Path(ingest.__file__).parents[1] / "queries").glob("*_raw.clickhouse.sql"))
+    wanted = {"id", "timestamp", "event_message", "severity_text", "source"}
+    for path in queries:
+        wanted |= set(re.findall(r"log_attributes\['([^']+)'\]", path.read_text()))
+    assert len(queries) >= 3 and wanted == set(ingest.fast.PROJECTION_COLUMNS)
+
+
+def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads_them(
+    tmp_path, monkeypatch
+):
+    work = tmp_path / "incident"
+    shutil.copytree(FIXTURE, work, ignore=shutil.ignore_patterns("exports"))
+    manifest = json.loads((work / "incident.json").read_text())
+    manifest["files"] = {}
+    (work / "incident.json").write_text(json.dumps(manifest))
+    for source in ("edge_logs", "postgres_logs", "realtime_logs"):
+        for page in sorted((work / source).glob("page-*")):
+            data = page.read_bytes()
+            doc = json.loads(gzip.decompress(data) if page.suffix == ".gz" else data)
+            rows = [_projection_row(r, source, _query_columns(source)) for r in doc["result"]]
+            page.unlink()
+            target = page.with_name(page.name.split(".")[0] + ".json.gz")
+            target.write_bytes(gzip.compress(json.dumps({"result": rows, "error": None}).encode()))
+    edge = sorted((work / "edge_logs").glob("*.gz"))
+    assert ingest.fast.try_read_page(edge[0], "p") is not None  # the columnar reader reads it
+    # A page mixing sources, with a null attribute and a malformed id: still columnar.
+    doc = json.loads(gzip.decompress(edge[1].read_bytes()))
+    doc["result"][0]["request.headers.user_agent"] = None
+    doc["result"][1]["id"] = " "
+    doc["result"].append(
+        _projection_row(
+            json.loads(
+                gzip.decompress((FIXTURE / "realtime_logs" / "page-0001.json.gz").read_bytes())
+            )["result"][0],
+            "realtime_logs",
+            _query_columns("realtime_logs"),
+        )
+    )
+    edge[1].write_bytes(gzip.compress(json.dumps(doc).encode()))
+    parts = ingest.fast.try_read_page(edge[1], "p")
+    assert sorted(p.kind for p in parts) == ["edge_logs", "realtime_logs"]
+    # An unknown key or an unknown source: the general reader's, not the columnar one's.
+    extra = dict(doc, result=[dict(doc["result"][0], identifier="x")])
+    odd = dict(doc, result=[dict(doc["result"][0], source="auth_logs")])
+    for name, body in (("extra", extra), ("odd", odd)):
+        path = tmp_path / f"{name}.json.gz"
+        path.write_bytes(gzip.compress(json.dumps(body).encode()))
+        assert ingest.fast.try_read_page(path, name) is None
+
+    columnar = ingest.load_incident(work, use_cache=False)
+    assert len(columnar.requests) and len(columnar.realtime_events) and len(columnar.db_errors)
+    assert set(columnar.accounting["flavour"].dropna()) == {"clickhouse"}
+
+    def no_fast(*args, **kwargs):
+        raise ingest.NotFast
+
+    monkeypatch.setattr(ingest.fast, "read_projection_page", no_fast)
+    general = ingest.load_incident(work, use_cache=False)
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(columnar.table(name), general.table(name))
+    pd.testing.assert_frame_equal(columnar.accounting, general.accounting)

@@ -91,15 +91,6 @@ class Context:
 # --------------------------------------------------------------------------------------------
 
 
-def required_names(field_map: dict[str, tuple[str, ...]], name: str) -> tuple[str, ...]:
-    """Columns that can supply required field ``name`` (an edge message fills three fields)."""
-    if name == "path":
-        return field_map["path"] + field_map["url"] + field_map["message"]
-    if name in ("method", "status"):
-        return field_map[name] + field_map["message"]
-    return field_map[name]
-
-
 def project_part(part: FilePart, kind: str, key: bytes) -> pd.DataFrame:
     """Project a part's flat records onto the canonical fields through its shape's field map.
 
@@ -112,7 +103,7 @@ def project_part(part: FilePart, kind: str, key: bytes) -> pd.DataFrame:
     field_map = shape.field_map(kind)
     frame = part.frame
     for name in shapes.REQUIRED[kind]:
-        names = required_names(field_map, name)
+        names = shapes.required_names(field_map, name)
         if len(frame) and not has_any(frame, names):
             raise IngestError(
                 part.file,
@@ -324,8 +315,8 @@ def ingest_files(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for path, rel, ov in log_files:
-            if ov.kind is None and ov.flavour in (None, "bigquery"):
-                reads.append((path, rel, pool.submit(fast.try_read_page, path)))
+            if ov.kind is None:
+                reads.append((path, rel, pool.submit(fast.try_read_page, path, rel, ov.flavour)))
                 if len(reads) >= 2 * FAST_PAGES:
                     drain(FAST_PAGES)
             else:

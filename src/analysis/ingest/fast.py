@@ -1,10 +1,17 @@
-"""The columnar reader: BigQuery-flavour Management API pages parsed by pyarrow's JSON reader.
+"""The columnar reader: Management API pages parsed by pyarrow's JSON reader.
 
 A fast path of the ``api_envelope`` shape (:mod:`analysis.ingest.shapes`) for the common case
-of many large pages: a fixed Arrow schema of the fields the analysis uses, one-element lists
-unwrapped without copies, the log source told per row from which metadata record is present.
-Anything the fixed schema cannot represent exactly raises :class:`NotFast`, and the general
-reader (:mod:`analysis.ingest.reader`) reads that file and reports what is wrong with it.
+of many large pages, in both flavours:
+
+- BigQuery: a fixed Arrow schema of the fields the analysis uses, one-element lists unwrapped
+  without copies, the log source told per row from which metadata record is present;
+- ClickHouse: the flat projection of the package's own raw queries
+  (``queries/*_raw.clickhouse.sql``: every attribute a text column, the source in ``source``),
+  read column by column instead of row by row.
+
+Anything the fixed schemas cannot represent exactly raises :class:`NotFast`, and the general
+reader (:mod:`analysis.ingest.reader`) reads that file and reports what is wrong with it; the
+tables are the same either way (tests/test_ingest.py compares them).
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from analysis.exceptions import IngestError
+from analysis.ingest import shapes
 from analysis.ingest.files import gunzip
-from analysis.ingest.kinds import FilePart
+from analysis.ingest.kinds import LOG_KINDS, FilePart
 
 
 def _lst(t):
@@ -110,6 +118,45 @@ _FAST_COLUMNS = {
 }
 
 
+#: Columns of the package's raw ClickHouse queries, every one text (a test checks the queries).
+PROJECTION_COLUMNS = (
+    "id",
+    "timestamp",
+    "event_message",
+    "severity_text",
+    "source",
+    "request.method",
+    "request.path",
+    "request.search",
+    "request.url",
+    "request.headers.x_client_info",
+    "request.headers.user_agent",
+    "request.headers.cf_ray",
+    "request.sb.auth_user",
+    "request.sb.jwt.authorization.payload.subject",
+    "response.status_code",
+    "response.origin_time",
+    "response.headers.cf_ray",
+    "parsed.sql_state_code",
+    "parsed.error_severity",
+    "parsed.user_name",
+    "parsed.application_name",
+    "parsed.command_tag",
+    "parsed.detail",
+    "parsed.query",
+    "level",
+    "measurements.connected",
+    "measurements.limit",
+)
+_PROJECTION_ROW = pa.struct([(name, _S) for name in PROJECTION_COLUMNS])
+# A key outside the projection is an error, not ignored: the general reader would keep it.
+_PROJECTION_OPTIONS = pj.ParseOptions(
+    newlines_in_values=True,
+    explicit_schema=pa.schema([("result", _lst(_PROJECTION_ROW)), ("error", _S)]),
+    unexpected_field_behavior="error",
+)
+
+
 class NotFast(Exception):
     """The fast reader cannot represent this file exactly; use the general path."""
 
@@ -129,13 +176,8 @@ def _field(arr: pa.StructArray, name: str) -> pa.Array:
     return arr.field(name) if arr.null_count == 0 else pc.struct_field(arr, name)
 
 
-def read_page_fast(path: Path) -> pa.Array:
-    """Read one Management API page with pyarrow; return its ``result`` as a 1-long list array.
-
-    Raises ``NotFast`` for anything the fixed schema cannot represent exactly (an error
-    envelope, other value types, a ``.gz`` that is not gzip, ...): the general reader then
-    reads the file and reports what is wrong with it.
-    """
+def _page_bytes(path: Path) -> bytes:
+    """Return a page's JSON bytes (gunzipped); NotFast for what only the general reader reads."""
     try:
         data = path.read_bytes()
     except OSError:
@@ -144,9 +186,16 @@ def read_page_fast(path: Path) -> pa.Array:
     if is_gzip != path.name.endswith(".gz") or (not is_gzip and data.lstrip()[:1] != b"{"):
         raise NotFast
     try:
-        raw = gunzip(path, data) if is_gzip else data
-        table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=_FAST_OPTIONS)
-    except (pa.lib.ArrowException, OSError, EOFError, IngestError):
+        return gunzip(path, data) if is_gzip else data
+    except (OSError, EOFError, IngestError):
+        raise NotFast from None
+
+
+def _read_result(raw: bytes, options: pj.ParseOptions) -> pa.Array:
+    """Parse an envelope with ``options``; return its non-empty ``result`` (a 1-long list array)."""
+    try:
+        table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=options)
+    except (pa.lib.ArrowException, OSError):
         raise NotFast from None
     if table.num_rows != 1 or table.column("error").null_count != 1:
         raise NotFast
@@ -154,6 +203,57 @@ def read_page_fast(path: Path) -> pa.Array:
     if result.null_count or pc.list_value_length(result)[0].as_py() == 0:
         raise NotFast
     return result
+
+
+def read_page_fast(path: Path) -> pa.Array:
+    """Read one BigQuery-flavour page with pyarrow; return its ``result`` as a 1-long list array.
+
+    Raises ``NotFast`` for anything the fixed schema cannot represent exactly (an error
+    envelope, other value types, a ``.gz`` that is not gzip, ...): the general reader then
+    reads the file and reports what is wrong with it.
+    """
+    return _read_result(_page_bytes(path), _FAST_OPTIONS)
+
+
+def read_projection_page(path: Path, rel: str, flavour: str | None) -> list[FilePart]:
+    """Read one page of the package's ClickHouse projection; one part per log source.
+
+    The general reader would give these parts the same columns (every key of a projection is
+    in every row, null or not), so where a key the analysis cannot do without is null in every
+    row of a source (absent, perhaps) the page is left to it (``NotFast``), and so is a row
+    whose ``source`` is not a log source the analysis reads.
+    """
+    rows = _read_result(_page_bytes(path), _PROJECTION_OPTIONS).flatten()
+    if rows.null_count:
+        raise NotFast
+    source = pc.struct_field(rows, "source")
+    number = np.arange(1, len(rows) + 1)
+    parts, seen = [], 0
+    for kind in LOG_KINDS:
+        mask = pc.fill_null(pc.equal(source, kind), False)
+        count = pc.sum(mask).as_py() or 0
+        if not count:
+            continue
+        seen += count
+        sub = rows if count == len(rows) else rows.filter(mask)
+        columns = sub.flatten()  # offsets and parent nulls accounted for
+        present = {
+            n for n, col in zip(PROJECTION_COLUMNS, columns, strict=True) if col.null_count < count
+        }
+        field_map = shapes.shape_named("api_envelope").field_map(kind)
+        needed = [shapes.required_names(field_map, name) for name in shapes.REQUIRED[kind]]
+        needed.append(field_map["id"])
+        if any(not present & set(names) for names in needed):
+            raise NotFast
+        frame = pa.Table.from_arrays(columns, names=list(PROJECTION_COLUMNS)).to_pandas(
+            types_mapper=_arrow_types
+        )
+        keep = mask.to_numpy(zero_copy_only=False)
+        frame["_row"] = number if count == len(rows) else number[keep]
+        parts.append(FilePart(rel, kind, "api_envelope", flavour or "clickhouse", frame))
+    if seen != len(rows):
+        raise NotFast
+    return parts
 
 
 def extract_fast(results: list[pa.Array], rels: list[str]) -> list[FilePart]:
@@ -222,39 +322,54 @@ def extract_fast(results: list[pa.Array], rels: list[str]) -> list[FilePart]:
     return parts
 
 
-def try_read_page(path: Path) -> pa.Array | None:
-    """Return a page read by :func:`read_page_fast`, or None when the general reader must."""
-    try:
-        return read_page_fast(path)
-    except NotFast:
-        return None
+def try_read_page(
+    path: Path, rel: str = "", flavour: str | None = None
+) -> pa.Array | list[FilePart] | None:
+    """Read a page by the columnar reader; None when the general reader must.
+
+    A BigQuery page comes back as its ``result`` (extracted in batches by
+    :func:`extract_fast`), a page of the ClickHouse projection as its parts.
+    """
+    if flavour != "clickhouse":
+        try:
+            return read_page_fast(path)
+        except NotFast:
+            pass
+    if flavour != "bigquery":
+        try:
+            return read_projection_page(path, rel, flavour)
+        except NotFast:
+            pass
+    return None
 
 
 def parse_files_fast(
-    files: list[tuple[Path, str]], outcomes: list[pa.Array | None] | None = None
+    files: list[tuple[Path, str]], outcomes: list | None = None
 ) -> tuple[list[FilePart], list[tuple[Path, str]]]:
     """Read many BigQuery pages at once; return (parts, files left for the general reader).
 
     ``outcomes`` are the pages already read by :func:`try_read_page` (``ingest_files``
     reads ahead on a thread pool); without them the pages are read here.
     """
-    results, rels, left = [], [], []
+    results, rels, left, ready = [], [], [], []
     if outcomes is None:
-        outcomes = [try_read_page(path) for path, _ in files]
+        outcomes = [try_read_page(path, rel) for path, rel in files]
     for (path, rel), result in zip(files, outcomes, strict=True):
         if result is None:
             left.append((path, rel))
+        elif isinstance(result, list):
+            ready.extend(result)
         else:
             results.append(result)
             rels.append(rel)
     if not results:
-        return [], left
+        return ready, left
     try:
-        return extract_fast(results, rels), left
+        return [*ready, *extract_fast(results, rels)], left
     except NotFast:
         pass
     # Some page holds a row the fixed schema cannot represent: retry page by page.
-    parts = []
+    parts = ready
     by_rel = dict(zip(rels, results, strict=True))
     for path, rel in files:
         if rel not in by_rel:

@@ -89,6 +89,15 @@ _NULL_CELLS = ("", "null", "undefined")
 _LOG_COLUMNS = {"id", "timestamp", "event_message", "metadata", "log_attributes"}
 
 
+def required_names(field_map: dict[str, tuple[str, ...]], name: str) -> tuple[str, ...]:
+    """Columns that can supply required field ``name`` (an edge message fills three fields)."""
+    if name == "path":
+        return field_map["path"] + field_map["url"] + field_map["message"]
+    if name in ("method", "status"):
+        return field_map[name] + field_map["message"]
+    return field_map[name]
+
+
 @dataclass(frozen=True)
 class Shape:
     """One export shape: how it is recognised, flattened, mapped to fields and timed.
