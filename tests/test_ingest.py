@@ -454,7 +454,7 @@ def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads
             target = page.with_name(page.name.split(".")[0] + ".json.gz")
             target.write_bytes(gzip.compress(json.dumps({"result": rows, "error": None}).encode()))
     edge = sorted((work / "edge_logs").glob("*.gz"))
-    assert ingest.fast.try_read_page(edge[0], "p") is not None  # the columnar reader reads it
+    assert isinstance(ingest.fast.try_read_page(edge[0]), list)  # the columnar reader reads it
     # A page mixing sources, with a null attribute and a malformed id: still columnar.
     doc = json.loads(gzip.decompress(edge[1].read_bytes()))
     doc["result"][0]["request.headers.user_agent"] = None
@@ -469,15 +469,18 @@ def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads
         )
     )
     edge[1].write_bytes(gzip.compress(json.dumps(doc).encode()))
-    parts = ingest.fast.try_read_page(edge[1], "p")
-    assert sorted(p.kind for p in parts) == ["edge_logs", "realtime_logs"]
+    parts, left = ingest.fast.parse_files_fast([(edge[0], "a"), (edge[1], "b")])
+    assert not left and sorted(p.kind for p in parts) == ["edge_logs", "realtime_logs"]
+    assert {p.flavour for p in parts} == {"clickhouse"}
+    assert set(parts[0].frame["_file"]) == {"a", "b"}
+    assert parts[1].frame["_row"].tolist() == [len(doc["result"])]
     # An unknown key or an unknown source: the general reader's, not the columnar one's.
     extra = dict(doc, result=[dict(doc["result"][0], identifier="x")])
     odd = dict(doc, result=[dict(doc["result"][0], source="auth_logs")])
     for name, body in (("extra", extra), ("odd", odd)):
         path = tmp_path / f"{name}.json.gz"
         path.write_bytes(gzip.compress(json.dumps(body).encode()))
-        assert ingest.fast.try_read_page(path, name) is None
+        assert ingest.fast.try_read_page(path) is None
 
     columnar = ingest.load_incident(work, use_cache=False)
     assert len(columnar.requests) and len(columnar.realtime_events) and len(columnar.db_errors)

@@ -316,7 +316,7 @@ def ingest_files(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for path, rel, ov in log_files:
             if ov.kind is None:
-                reads.append((path, rel, pool.submit(fast.try_read_page, path, rel, ov.flavour)))
+                reads.append((path, rel, pool.submit(fast.try_read_page, path, ov.flavour)))
                 if len(reads) >= 2 * FAST_PAGES:
                     drain(FAST_PAGES)
             else:

@@ -215,44 +215,68 @@ def read_page_fast(path: Path) -> pa.Array:
     return _read_result(_page_bytes(path), _FAST_OPTIONS)
 
 
-def read_projection_page(path: Path, rel: str, flavour: str | None) -> list[FilePart]:
-    """Read one page of the package's ClickHouse projection; one part per log source.
+def read_projection_page(path: Path, flavour: str | None = None) -> list[tuple]:
+    """Read one page of the package's ClickHouse projection; return its rows by log source.
 
-    The general reader would give these parts the same columns (every key of a projection is
-    in every row, null or not), so where a key the analysis cannot do without is null in every
-    row of a source (absent, perhaps) the page is left to it (``NotFast``), and so is a row
-    whose ``source`` is not a log source the analysis reads.
+    Returns ``[(kind, flavour, columns as an Arrow table, 1-based row numbers), ...]``, joined
+    with other pages' by :func:`extract_projection`. The general reader would give these rows
+    the same columns (every key of a projection is in every row, null or not), so where a key
+    the analysis cannot do without is null in every row of a source (absent, perhaps) the
+    page is left to it (``NotFast``), and so is a row whose ``source`` is not a log source
+    the analysis reads.
     """
     rows = _read_result(_page_bytes(path), _PROJECTION_OPTIONS).flatten()
     if rows.null_count:
         raise NotFast
     source = pc.struct_field(rows, "source")
     number = np.arange(1, len(rows) + 1)
-    parts, seen = [], 0
+    out, seen = [], 0
     for kind in LOG_KINDS:
         mask = pc.fill_null(pc.equal(source, kind), False)
         count = pc.sum(mask).as_py() or 0
         if not count:
             continue
         seen += count
-        sub = rows if count == len(rows) else rows.filter(mask)
+        every = count == len(rows)
+        sub = rows if every else rows.filter(mask)
         columns = sub.flatten()  # offsets and parent nulls accounted for
         present = {
-            n for n, col in zip(PROJECTION_COLUMNS, columns, strict=True) if col.null_count < count
+            name
+            for name, col in zip(PROJECTION_COLUMNS, columns, strict=True)
+            if col.null_count < count
         }
         field_map = shapes.shape_named("api_envelope").field_map(kind)
         needed = [shapes.required_names(field_map, name) for name in shapes.REQUIRED[kind]]
         needed.append(field_map["id"])
         if any(not present & set(names) for names in needed):
             raise NotFast
-        frame = pa.Table.from_arrays(columns, names=list(PROJECTION_COLUMNS)).to_pandas(
-            types_mapper=_arrow_types
-        )
-        keep = mask.to_numpy(zero_copy_only=False)
-        frame["_row"] = number if count == len(rows) else number[keep]
-        parts.append(FilePart(rel, kind, "api_envelope", flavour or "clickhouse", frame))
+        table = pa.Table.from_arrays(columns, names=list(PROJECTION_COLUMNS))
+        rows_kept = number if every else number[mask.to_numpy(zero_copy_only=False)]
+        out.append((kind, flavour or "clickhouse", table, rows_kept))
     if seen != len(rows):
         raise NotFast
+    return out
+
+
+def extract_projection(pages: list[list[tuple]], rels: list[str]) -> list[FilePart]:
+    """Join pages read by :func:`read_projection_page` into one part per (kind, flavour).
+
+    Every part's frame carries ``_file`` (categorical) and ``_row`` (1-based row in its file),
+    as :func:`extract_fast`'s do: one frame for many pages keeps the per-part work of the
+    canonical stage (a few dozen pandas operations) from being paid once per page.
+    """
+    groups: dict[tuple[str, str], list[tuple[int, pa.Table, np.ndarray]]] = {}
+    for code, page in enumerate(pages):
+        for kind, flavour, table, rows in page:
+            groups.setdefault((kind, flavour), []).append((code, table, rows))
+    parts = []
+    for (kind, flavour), items in groups.items():
+        table = pa.concat_tables([table for _, table, _ in items])
+        frame = table.to_pandas(types_mapper=_arrow_types)
+        codes = np.concatenate([np.full(len(rows), code) for code, _, rows in items])
+        frame["_file"] = pd.Categorical.from_codes(codes, categories=rels)
+        frame["_row"] = np.concatenate([rows for _, _, rows in items])
+        parts.append(FilePart("", kind, "api_envelope", flavour, frame))
     return parts
 
 
@@ -322,13 +346,12 @@ def extract_fast(results: list[pa.Array], rels: list[str]) -> list[FilePart]:
     return parts
 
 
-def try_read_page(
-    path: Path, rel: str = "", flavour: str | None = None
-) -> pa.Array | list[FilePart] | None:
+def try_read_page(path: Path, flavour: str | None = None) -> pa.Array | list | None:
     """Read a page by the columnar reader; None when the general reader must.
 
-    A BigQuery page comes back as its ``result`` (extracted in batches by
-    :func:`extract_fast`), a page of the ClickHouse projection as its parts.
+    A BigQuery page comes back as its ``result`` (an Arrow array, extracted in batches by
+    :func:`extract_fast`), a page of the ClickHouse projection as a list (joined in batches by
+    :func:`extract_projection`).
     """
     if flavour != "clickhouse":
         try:
@@ -337,7 +360,7 @@ def try_read_page(
             pass
     if flavour != "bigquery":
         try:
-            return read_projection_page(path, rel, flavour)
+            return read_projection_page(path, flavour)
         except NotFast:
             pass
     return None
@@ -351,17 +374,19 @@ def parse_files_fast(
     ``outcomes`` are the pages already read by :func:`try_read_page` (``ingest_files``
     reads ahead on a thread pool); without them the pages are read here.
     """
-    results, rels, left, ready = [], [], [], []
+    results, rels, left, projected, projected_rels = [], [], [], [], []
     if outcomes is None:
-        outcomes = [try_read_page(path, rel) for path, rel in files]
+        outcomes = [try_read_page(path) for path, _ in files]
     for (path, rel), result in zip(files, outcomes, strict=True):
         if result is None:
             left.append((path, rel))
         elif isinstance(result, list):
-            ready.extend(result)
+            projected.append(result)
+            projected_rels.append(rel)
         else:
             results.append(result)
             rels.append(rel)
+    ready = extract_projection(projected, projected_rels) if projected else []
     if not results:
         return ready, left
     try:
