@@ -92,3 +92,11 @@ def test_fitted_rate_is_the_model_of_the_fit(shape):
         + fit.b1_per_request_per_viewer * np.maximum(0, stats.lag_padded(conc, 2) - 150) ** shape
     )
     assert np.allclose(stats.fitted_rate(fit, conc), want)
+
+
+def test_an_open_interval_end_is_printed_as_a_bound():
+    from analysis.narrative.formatting import fmt_interval
+
+    assert fmt_interval(144, 238) == "[144, 238]"
+    assert fmt_interval(152, 264, open_high=True) == "[152, ≥264]"
+    assert fmt_interval(20, 238, open_low=True) == "[≤20, 238]"

@@ -12,6 +12,7 @@ from analysis.narrative.formatting import (
     code,
     escape,
     fmt_bayes_factor,
+    fmt_interval,
     fmt_number,
     fmt_p,
     fmt_rate,
@@ -102,12 +103,15 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
         threshold = "–"
         lag = "–"
         if cap and v["verdict"] == "capacity":
-            threshold = (
-                f"{fmt_number(cap['k'])} [{fmt_number(cap['k_low'])}, {fmt_number(cap['k_high'])}]"
+            interval = fmt_interval(
+                cap["k_low"], cap["k_high"], cap.get("k_open_low"), cap.get("k_open_high")
             )
+            threshold = f"{fmt_number(cap['k'])} {interval}"
             if cap["weakly_identified"]:
                 threshold += f" ({t['weak']})"
             lag = f"{cap['lag_minutes']}"
+            if cap.get("lag_low") is not None and cap["lag_low"] != cap["lag_high"]:
+                lag += f" [{cap['lag_low']}, {cap['lag_high']}]"
         rows.append(
             (
                 class_name(findings, key, text),

@@ -90,6 +90,13 @@ def fmt_number(value: object, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
+def fmt_interval(low: object, high: object, open_low: bool = False, open_high: bool = False) -> str:
+    """Format an interval '[low, high]'; an open end (K may lie beyond it) reads '≤low'/'≥high'."""
+    left = ("≤" if open_low else "") + fmt_number(low)
+    right = ("≥" if open_high else "") + fmt_number(high)
+    return f"[{left}, {right}]"
+
+
 def fmt_rate(value: object) -> str:
     """Format a rate per request as a percentage with two significant decimals."""
     if value is None:
