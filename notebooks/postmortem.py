@@ -93,6 +93,7 @@ narrative.show_document(result.findings)
 # %% tags=["remove-cell"]
 text = narrative.load_locale(params.lang)
 plots.configure_plots(params.lang)
+figures = pipeline.draw_figures(result, text, settings)  # all four at once, cached by inputs
 
 # %%
 narrative.show("title", result.findings, text)
@@ -114,16 +115,16 @@ narrative.show("timeline", result.findings, text)
 
 # %%
 narrative.show_heading("figures", text)
-narrative.show_figure("concurrency", result, text, params)
+narrative.show_figure("concurrency", result, text, params, figures["concurrency"])
 
 # %%
-narrative.show_figure("heatmap", result, text, params)
+narrative.show_figure("heatmap", result, text, params, figures["heatmap"])
 
 # %%
-narrative.show_figure("lag", result, text, params)
+narrative.show_figure("lag", result, text, params, figures["lag"])
 
 # %%
-narrative.show_figure("dose", result, text, params)
+narrative.show_figure("dose", result, text, params, figures["dose"])
 
 # %%
 narrative.show("causes", result.findings, text)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import audit, findings, signals, stats, timeline
+from analysis import audit, findings, plots, signals, stats, timeline
 from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR, REPORTS_DIR
 from analysis.exceptions import ParameterError
 from analysis.params import ReportParams
@@ -46,6 +46,10 @@ ENV_WORKERS = "EVENTLIVE_WORKERS"
 ENV_REPORTS_DIR = "EVENTLIVE_REPORTS_DIR"
 #: Statistics for the report use this many bootstrap replicates (stats' documented default).
 N_BOOT = 199
+#: The report's figures (``narrative.build_figure`` names), in the order the page shows them.
+FIGURES = ("concurrency", "heatmap", "lag", "dose")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
 
 
 @dataclass(frozen=True)
@@ -196,17 +200,22 @@ def cached_statistics(
     result = stats.analyse_webinar(
         dict(frames), seed=seed, n_boot=n_boot, workers=workers
     ).to_dict()
+    _write_atomic(path, json.dumps(result, allow_nan=False).encode("utf-8"))
+    return stats.WebinarStatistics.from_dict(result)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a cache file whole or not at all (a reader never sees a part of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A private temporary name per writer, so two runs at once never write one file.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(result, allow_nan=False))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return stats.WebinarStatistics.from_dict(result)
 
 
 def run_statistics(
@@ -223,6 +232,107 @@ def run_statistics(
     settings = read_settings() if settings is None else settings
     cache = settings.cache_dir / "stats" if settings.stats_cache else None
     return cached_statistics(tl.frames, params.seed, cache, workers=settings.workers)
+
+
+def package_sources() -> list[tuple[str, bytes]]:
+    """Return (path inside the package, bytes) of every module of ``analysis``, sorted."""
+    found: list[tuple[str, bytes]] = []
+
+    def walk(folder: object, prefix: str) -> None:
+        for entry in folder.iterdir():
+            if entry.is_dir() and entry.name != "__pycache__":
+                walk(entry, f"{prefix}{entry.name}/")
+            elif entry.name.endswith(".py"):
+                found.append((f"{prefix}{entry.name}", entry.read_bytes()))
+
+    walk(resources.files("analysis"), "")
+    return sorted(found)
+
+
+def figure_keys(
+    analysis: findings.Analysis, text: Mapping, names: tuple[str, ...] = FIGURES
+) -> dict[str, str]:
+    """Return the cache key of each figure: a hash of everything its pixels depend on.
+
+    Its name and inputs (the findings document, the timeline's per-minute tables, the locale
+    text), the package's code, the plotting libraries' versions, matplotlib's settings as
+    ``plots.configure_plots`` left them, and the font files those settings resolve to.
+    """
+    import matplotlib
+    import numpy as np
+    import seaborn
+
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}:{len(data)}:".encode())
+        digest.update(data)
+
+    add("findings", findings.dump_findings(analysis.findings).encode())
+    add("text", json.dumps(text, sort_keys=True, ensure_ascii=False).encode())
+    tl = analysis.timeline
+    tables = {"error_minutes": tl.error_minutes, "concurrency": tl.concurrency}
+    tables.update({f"frame {key}": frame for key, frame in sorted(tl.frames.items())})
+    for label, frame in tables.items():
+        add(label, repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+        add(label, pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    for path, code in package_sources():
+        add(path, code)
+    versions = (matplotlib.__version__, seaborn.__version__, np.__version__, pd.__version__)
+    add("versions", repr(versions).encode())
+    add("rc", repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())).encode())
+    for font in plots.font_files():
+        stat = os.stat(font)
+        add("font", f"{font}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    keys = {}
+    for name in names:
+        one = digest.copy()
+        one.update(f"figure:{name}".encode())
+        keys[name] = one.hexdigest()[:32]
+    return keys
+
+
+def draw_figures(
+    analysis: findings.Analysis,
+    text: Mapping,
+    settings: Settings | None = None,
+    names: tuple[str, ...] = FIGURES,
+) -> dict[str, bytes]:
+    """Return the report's figures as PNG bytes by name, each drawn once per set of inputs.
+
+    Call after ``plots.configure_plots``. A figure drawn before from the same inputs, code,
+    libraries, settings and fonts (:func:`figure_keys`) is read from
+    ``<cache_dir>/figures/<key>.png``; the others are drawn on ``settings.workers`` processes
+    at once. The statistics cache's switch governs this cache too
+    (``EVENTLIVE_NO_STATS_CACHE=1`` draws every figure). The bytes are the same either way:
+    drawing is deterministic (docs/export.md, "Reproducible bytes").
+    """
+    from analysis.narrative import build_figure
+
+    settings = read_settings() if settings is None else settings
+    folder = settings.cache_dir / "figures"
+    keys = figure_keys(analysis, text, names) if settings.stats_cache else {}
+    pngs: dict[str, bytes] = {}
+    for name, key in keys.items():
+        path = folder / f"{key}.png"
+        if path.is_file():
+            png = path.read_bytes()
+            if png.startswith(_PNG_SIGNATURE) and png.endswith(_PNG_END):
+                pngs[name] = png
+                continue
+            print(
+                f"note: figure cache {path.name} unreadable; discarded and redrawn", file=sys.stderr
+            )
+            path.unlink(missing_ok=True)
+    missing = [n for n in names if n not in pngs]
+    drawn = plots.render_pngs(
+        lambda name: build_figure(name, analysis, text), missing, settings.workers
+    )
+    for name, png in drawn.items():
+        if name in keys:
+            _write_atomic(folder / f"{keys[name]}.png", png)
+    pngs.update(drawn)
+    return {name: pngs[name] for name in names}
 
 
 def run_audit(incident: object, tl: timeline.Timeline) -> tuple[audit.QualityIssue, ...]:

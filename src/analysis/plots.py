@@ -9,7 +9,9 @@ report language's fonts once per session.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+import multiprocessing as mp
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -81,6 +83,53 @@ def figure_png(fig: Figure) -> bytes:
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+def font_files() -> list[str]:
+    """Return the files of the fonts figures are drawn with (matplotlib's current families)."""
+    paths = {font_manager.findfont("DejaVu Sans")}  # matplotlib's own fallback for any glyph
+    for family in plt.rcParams["font.family"]:
+        try:
+            paths.add(font_manager.findfont(family, fallback_to_default=False))
+        except ValueError:
+            continue
+    return sorted(paths)
+
+
+#: In a worker process of :func:`render_pngs`: the function that draws a figure by name.
+_WORKER_DRAW: list[Callable[[str], Figure]] = []
+
+
+def _set_worker_draw(draw: Callable[[str], Figure]) -> None:
+    _WORKER_DRAW[:] = [draw]
+
+
+def _render_in_worker(name: str) -> bytes:
+    return figure_png(_WORKER_DRAW[0](name))
+
+
+def render_pngs(
+    draw: Callable[[str], Figure], names: Iterable[str], workers: int = 1
+) -> dict[str, bytes]:
+    """Draw figures by name and render each to PNG bytes, on up to ``workers`` processes.
+
+    Workers are forked from this process once its plotting is configured, so they draw with
+    the same settings, fonts and data (``draw`` reaches them by the fork, never pickled) and
+    give the same bytes as drawing here. A daemonic process (itself a worker) cannot fork
+    and draws them in turn. Returns the PNGs in the order of ``names``.
+    """
+    names = list(names)
+    workers = min(int(workers), len(names))
+    if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        return {name: figure_png(draw(name)) for name in names}
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=mp.get_context("fork"),
+        initializer=_set_worker_draw,
+        initargs=(draw,),
+    ) as pool:
+        futures = {name: pool.submit(_render_in_worker, name) for name in names}
+        return {name: futures[name].result() for name in names}
 
 
 def _local_axis(ax: plt.Axes, tz: str) -> None:

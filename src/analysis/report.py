@@ -33,7 +33,6 @@ from analysis.config import DEFAULT_LANGUAGE, DEFAULT_WEBINAR_ID, KERNEL_NAME, N
 from analysis.exceptions import AnalysisError, ReportError
 from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
 from analysis.listing import write_listing
-from analysis.narrative import load_locale
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
@@ -551,6 +550,9 @@ def main_all(argv: Iterable[str] | None = None) -> int:
             failures[wid] = str(exc)
         except Exception as exc:  # noqa: BLE001 - one webinar's crash must not stop the others
             failures[wid] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    # Only here: the narrative package imports the plotting libraries (seconds).
+    from analysis.narrative import load_locale
+
     print(f"reports: {len(done)} of {len(webinars)} written")
     root = Path(args.out) if args.out else Path(settings.reports_dir)
     index = write_listing(root, outputs, failures, webinars, load_locale(first.lang))

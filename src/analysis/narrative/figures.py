@@ -161,12 +161,18 @@ def dose_panels(analysis: object) -> dict:
     return panels
 
 
-def show_figure(name: str, analysis: object, text: Mapping, params: ReportParams) -> None:
-    """Draw one figure, save it as ``figures/<name>.png``, display that PNG and its caption."""
+def show_figure(
+    name: str, analysis: object, text: Mapping, params: ReportParams, png: bytes | None = None
+) -> None:
+    """Save one figure as ``figures/<name>.png``, display that PNG and its caption.
+
+    ``png`` is the figure already drawn (``pipeline.draw_figures`` draws them all at once);
+    without it the figure is drawn here.
+    """
     from IPython.display import Image, Markdown, display
 
-    fig = build_figure(name, analysis, text)
-    png = plots.figure_png(fig)
+    if png is None:
+        png = plots.figure_png(build_figure(name, analysis, text))
     path = Path(params.output_dir) / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)

@@ -1,0 +1,83 @@
+"""The report's figures drawn once per set of inputs: cache keys, parallel drawing, same bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from analysis import narrative, pipeline, plots
+
+#: Two of the four figures keep the test short; the mechanics do not depend on which.
+NAMES = ("heatmap", "lag")
+
+
+@pytest.fixture
+def text():
+    plots.configure_plots("en")
+    return narrative.load_locale("en")
+
+
+def test_parallel_serial_and_cached_figures_are_the_same_bytes(small_analysis, text, tmp_path):
+    serial = pipeline.Settings(cache_dir=tmp_path / "a", workers=1)
+    parallel = pipeline.Settings(cache_dir=tmp_path / "b", workers=2)
+    first = pipeline.draw_figures(small_analysis, text, serial, NAMES)
+    second = pipeline.draw_figures(small_analysis, text, parallel, NAMES)
+    assert list(first) == list(NAMES) and first == second
+    assert all(png.startswith(b"\x89PNG") for png in first.values())
+    keys = pipeline.figure_keys(small_analysis, text, NAMES)
+    for name in NAMES:
+        assert (tmp_path / "b" / "figures" / f"{keys[name]}.png").read_bytes() == first[name]
+
+
+def test_a_cached_figure_is_read_not_drawn(small_analysis, text, tmp_path, monkeypatch):
+    settings = pipeline.Settings(cache_dir=tmp_path, workers=1)
+    drawn = pipeline.draw_figures(small_analysis, text, settings, NAMES)
+    calls = []
+    real = plots.render_pngs
+
+    def render(draw, names, workers):
+        calls.append(list(names))
+        return real(draw, names, workers)
+
+    monkeypatch.setattr(plots, "render_pngs", render)
+    assert pipeline.draw_figures(small_analysis, text, settings, NAMES) == drawn
+    assert calls == [[]]
+
+
+def test_a_damaged_cache_file_is_redrawn_with_a_note(small_analysis, text, tmp_path, capsys):
+    settings = pipeline.Settings(cache_dir=tmp_path, workers=1)
+    drawn = pipeline.draw_figures(small_analysis, text, settings, NAMES[:1])
+    (path,) = (tmp_path / "figures").glob("*.png")
+    path.write_bytes(path.read_bytes()[:100])  # cut short, as by a full disk
+    assert pipeline.draw_figures(small_analysis, text, settings, NAMES[:1]) == drawn
+    assert "figure cache" in capsys.readouterr().err
+    assert path.read_bytes() == drawn[NAMES[0]]
+
+
+def test_without_the_statistics_cache_nothing_is_cached(small_analysis, text, tmp_path):
+    settings = pipeline.Settings(cache_dir=tmp_path, stats_cache=False, workers=1)
+    pipeline.draw_figures(small_analysis, text, settings, NAMES[:1])
+    assert not (tmp_path / "figures").exists()
+
+
+def test_keys_follow_every_input(small_analysis, text):
+    keys = pipeline.figure_keys(small_analysis, text)
+    assert keys == pipeline.figure_keys(small_analysis, text)
+    assert len(set(keys.values())) == len(pipeline.FIGURES)
+    other_text = {**text, "figures": {**text["figures"], "x": "y"}}
+    assert pipeline.figure_keys(small_analysis, other_text) != keys
+    findings = {**small_analysis.findings, "report": {**small_analysis.findings["report"]}}
+    findings["report"]["display_tz"] = "Europe/Berlin"
+    moved = dataclasses.replace(small_analysis, findings=findings)
+    assert pipeline.figure_keys(moved, text) != keys
+    frames = dict(small_analysis.timeline.frames)
+    key = sorted(frames)[0]
+    frames[key] = frames[key].assign(errors=frames[key]["errors"] + 1)
+    timeline = dataclasses.replace(small_analysis.timeline, frames=frames)
+    changed = dataclasses.replace(small_analysis, timeline=timeline)
+    assert set(pipeline.figure_keys(changed, text).values()).isdisjoint(keys.values())
+    import matplotlib
+
+    with matplotlib.rc_context({"axes.titlesize": 13}):  # any setting of the drawing
+        assert set(pipeline.figure_keys(small_analysis, text).values()).isdisjoint(keys.values())
