@@ -33,12 +33,13 @@ from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR, REPORTS_DIR
 from analysis.exceptions import ParameterError
 from analysis.params import ReportParams
 
-#: ``1`` recomputes the statistics instead of reading their cache.
+#: ``1`` recomputes the statistics (and redraws the figures) instead of reading their caches.
 ENV_NO_STATS_CACHE = "EVENTLIVE_NO_STATS_CACHE"
 #: Parent directory of the caches (ingest's Parquet tables, the statistics); default data/interim.
 ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
-#: Processes the statistics spread the error classes over (default: the cores this process may
-#: use). The result is the same for any number; only the wall time changes.
+#: Processes the statistics spread the error classes over, and the figures are drawn on
+#: (default: the cores this process may use). The result is the same for any number; only the
+#: wall time changes.
 ENV_WORKERS = "EVENTLIVE_WORKERS"
 #: Parent of the default output directory ``<reports>/<webinar>``; default reports/. The tests
 #: point this and the cache at temporary directories, so a test run writes nothing in the
@@ -59,11 +60,11 @@ class Settings:
     Attributes
     ----------
     cache_dir : pathlib.Path
-        Parent of ingest's Parquet cache and of ``stats/``.
+        Parent of ingest's Parquet cache, of ``stats/`` and of ``figures/``.
     stats_cache : bool
-        Read and write the statistics cache.
+        Read and write the statistics and figure caches.
     workers : int
-        Processes for the per-class statistics (1 = in this process).
+        Processes for the per-class statistics and the figures (1 = in this process).
     reports_dir : pathlib.Path
         Parent of a run's default output directory (``params.build_params(reports_dir=)``).
     """

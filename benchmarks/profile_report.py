@@ -1,0 +1,91 @@
+"""Where one ``make report`` spends its wall clock, stage by stage (docs/performance.md).
+
+``python benchmarks/profile_report.py OUT [--cold] [report options]`` runs what ``python -m
+analysis report`` runs, in this process, with a clock around each step of the report process
+(imports, parameter checks against the data, notebook execution, HTML, PDF, publication), and
+reads papermill's own start and end times of the kernel's cells from the executed record.
+``--cold`` recomputes the statistics (and redraws the figures). The absolute seconds depend on
+the machine's load (printed); compare stages within one run, or runs at the same load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+START = time.perf_counter()
+
+
+def main(argv: list[str]) -> int:
+    """Run one report with clocks around its steps; print the table."""
+    out, rest = Path(argv[0]), [a for a in argv[1:] if a != "--cold"]
+    if "--cold" in argv:
+        os.environ["EVENTLIVE_NO_STATS_CACHE"] = "1"
+    try:  # as ``python -m analysis`` does (absent in versions before it)
+        from analysis._jsonschema import skip_iri_grammars
+
+        skip_iri_grammars()
+    except ImportError:
+        pass
+    clock: list[tuple[str, float]] = []
+    import nbformat
+
+    from analysis import report
+
+    clock.append(("report process: interpreter and imports", time.perf_counter() - START))
+    steps = {
+        "describe_incident": "parameters checked against the data (ingest in the parent)",
+        "execute_notebook": "notebook executed (papermill, kernel)",
+        "export_html": "HTML page rendered (nbconvert)",
+        "export_pdf": "PDF printed (Chromium, from the page)",
+    }
+    for name, label in steps.items():
+        _wrap(report, name, label, clock)
+    begin = time.perf_counter()
+    report.main(["--no-progress", f"--out={out}", *rest])
+    stepped = sum(seconds for _, seconds in clock[1:])
+    rest_label = "rest of the report process (staging, checks, publication)"
+    clock.append((rest_label, time.perf_counter() - begin - stepped))
+    print(f"load average {os.getloadavg()[0]:.1f}; {'cold' if '--cold' in argv else 'warm'}")
+    for label, seconds in clock:
+        print(f"{seconds:8.2f}  {label}")
+    print(f"{time.perf_counter() - START:8.2f}  report process in all")
+    nb = nbformat.read(out / "postmortem.ipynb", as_version=4)
+    meta = nb.metadata.papermill
+    cells = [c for c in nb.cells if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    cells = [c for c in cells if c.cell_type == "code"]
+    first = _time(cells[0].metadata.papermill.start_time)
+    print(f"{(first - _time(meta.start_time)).total_seconds():8.2f}  kernel: start")
+    summed = 0.0
+    for cell in cells:
+        seconds = float(cell.metadata.papermill.duration or 0.0)
+        summed += seconds
+        last = cell.source.strip().splitlines()[-1] if cell.source.strip() else ""
+        print(f"{seconds:8.2f}  kernel: {last[:78]}")
+    rest = float(meta.duration) - summed - (first - _time(meta.start_time)).total_seconds()
+    print(f"{rest:8.2f}  kernel: stop, and papermill between cells")
+    return 0
+
+
+def _wrap(module: object, name: str, label: str, clock: list) -> None:
+    real = getattr(module, name)
+
+    def timed(*args, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            clock.append((label, time.perf_counter() - begin))
+
+    setattr(module, name, timed)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
