@@ -65,6 +65,24 @@ def test_hinge_grid_fit_keeps_its_numbers_when_halving_only_the_cells_that_fell(
         assert np.array_equal(a, b)
 
 
+def test_a_grid_fitted_in_blocks_of_cells_keeps_its_numbers(monkeypatch):
+    # Long windows fit a series' grid a block of cells at a time (cache-sized arrays); a block
+    # stops iterating on its own, so values move by less than the convergence tolerance.
+    rng = np.random.default_rng(1)
+    conc = np.tile(np.linspace(30, 300, 60), 3)
+    r = rng.poisson(40, 180).astype(float)
+    y = rng.poisson(r * (0.02 + 0.001 * np.maximum(0, conc - 150)), (3, 180)).astype(float)
+    hinge, _, _ = stats.build_hinge_grid(conc, np.linspace(20, 300, 30, endpoint=False))
+    alpha = np.full(3, 0.2)
+    whole = stats.threshold._fit_hinge_grid(y, r, hinge, alpha)
+    monkeypatch.setattr(stats.threshold, "CELL_BLOCK", 7 * 180)
+    blocks = stats.threshold._fit_hinge_grid(y, r, hinge, alpha)
+    assert blocks[0].shape == whole[0].shape == (3, len(hinge))
+    assert np.allclose(blocks[0], whole[0], rtol=0, atol=1e-6)
+    assert np.array_equal(np.argmax(blocks[0], 1), np.argmax(whole[0], 1))
+    assert blocks[3].all() and whole[3].all()
+
+
 def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
     yb = y[:, None, :]
     a = np.asarray(alpha, dtype=float).reshape(-1, 1, 1) * np.ones((y.shape[0], 1, 1))
