@@ -76,6 +76,7 @@ def test_a_grid_fitted_in_blocks_of_cells_keeps_its_numbers(monkeypatch):
     alpha = np.full(3, 0.2)
     whole = stats.threshold._fit_hinge_grid(y, r, hinge, alpha)
     monkeypatch.setattr(stats.threshold, "CELL_BLOCK", 7 * 180)
+    monkeypatch.setattr(stats.threshold, "SPLIT_ABOVE", 7 * 180)
     blocks = stats.threshold._fit_hinge_grid(y, r, hinge, alpha)
     assert blocks[0].shape == whole[0].shape == (3, len(hinge))
     assert np.allclose(blocks[0], whole[0], rtol=0, atol=1e-6)

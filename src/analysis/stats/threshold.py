@@ -52,11 +52,12 @@ K_MIN, K_STEP, MIN_MINUTES_ABOVE, MAX_LAG = 20.0, 2.0, 3, 5
 TEST_GRID_SIZE = 40
 
 
-#: Grid cells of one series fitted together at most, as cells x minutes: a larger block leaves
-#: the processor's cache on long windows (three times slower at 48 hours). The shipped hour's
-#: grids (up to 870 cells x 60 minutes) are one block; where a grid is split, a block stops
-#: iterating on its own, which moves its log-likelihoods by less than the tolerance.
-CELL_BLOCK = 1 << 16
+#: A series' grid larger than SPLIT_ABOVE cells x minutes is fitted in blocks of CELL_BLOCK:
+#: one block of a 48-hour grid left the processor's cache (three times slower). Smaller grids,
+#: an hour's among them (the shipped hour's are at most 2,610 cells x 60 minutes), are one
+#: block; where a grid is split, a block stops iterating on its own, which moves its
+#: log-likelihoods by less than the fit's tolerance.
+CELL_BLOCK, SPLIT_ABOVE = 1 << 16, 1 << 18
 
 #: Sequential bootstrap: stop once this many replicates reach the observed statistic.
 BOOT_STOP_EXCEED = 10
@@ -67,14 +68,16 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
 
     y (B, n), r (n,), hinge (G, n) or one grid per series (B, G, n), alpha (B,)
     -> ll (B, G), b0, b1 (B, G), converged (B, G).
-    Each series (row of y) is fitted on its own, its grid in blocks of at most ``CELL_BLOCK``
+    Each series (row of y) is fitted on its own, a large grid in blocks of ``CELL_BLOCK``
     cells x minutes: the arrays then stay in the processor's cache however long the window (a
     block of 25 replicates of a 48-hour window was 17 million cells per temporary, over 100 MB
     each), and a block stops iterating when its own cells have converged rather than when the
     slowest of many has (docs/performance.md).
     """
     alpha = np.broadcast_to(np.asarray(alpha, dtype=float).reshape(-1), (y.shape[0],))
-    cells = max(1, CELL_BLOCK // y.shape[-1])
+    n_cells = hinge.shape[-2]
+    split = n_cells * y.shape[-1] > SPLIT_ABOVE
+    cells = max(1, CELL_BLOCK // y.shape[-1]) if split else n_cells
     fits = []
     for i in range(y.shape[0]):
         # A (B, G, n) hinge (one grid per series) is split with its series.
