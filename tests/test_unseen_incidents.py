@@ -220,3 +220,35 @@ def test_a_webinar_without_viewer_samples_still_gets_findings(written, tmp_path)
     f = pipeline.analyse(incident, params, settings).findings
     assert {c["key"] for c in f["error_classes"]} == EXPECTED_CLASSES["newyork_midnight"]
     assert "no_concurrency_samples" in {q["code"] for q in f["data_quality"]}
+
+
+@pytest.mark.parametrize("name", FAST_CASES)
+def test_database_faults_get_the_verdict_their_writer_gave_them(analysed, name):
+    # The writer fails a request above a concurrency threshold (capacity) or at every load
+    # (threshold 0: a flat rate per request); this program never saw how it does either.
+    _, analysis = analysed[name]
+    verdicts = {v["error_class"]: v["verdict"] for v in analysis.findings["verdicts"]}
+    for fault in unseen.CASES[name].faults:
+        expected = "capacity" if fault.threshold > 0 else "traffic"
+        assert verdicts.get(fault.sqlstate) == expected, (fault.sqlstate, verdicts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(unseen.CASES) - set(FAST_CASES)))
+def test_database_faults_get_their_verdict_on_the_other_cases(written, name, tmp_path):
+    incident = load_incident(written[name], cache_dir=tmp_path / "cache", progress=False)
+    params = build_params(
+        unseen.webinar_of(written[name]),
+        written[name],
+        display_tz=incident.display_tz,
+        lang="en",
+        output_dir=tmp_path / "out",
+    )
+    settings = pipeline.Settings(cache_dir=tmp_path / "stats", workers=1)
+    verdicts = {
+        v["error_class"]: v["verdict"]
+        for v in pipeline.analyse(incident, params, settings).findings["verdicts"]
+    }
+    for fault in unseen.CASES[name].faults:
+        expected = "capacity" if fault.threshold > 0 else "traffic"
+        assert verdicts.get(fault.sqlstate) == expected, (fault.sqlstate, verdicts)
