@@ -209,7 +209,7 @@ def planted(tmp_path_factory):
     from analysis.params import build_params
     from analysis.simulate import simulate, synthetic_params, write_incident
 
-    params = synthetic_params(seed=5)
+    params = synthetic_params(seed=5, minutes=20)  # outcomes, not statistics: a short window
     spec = params.webinars[0]
     peak = max(v for _, v in simulate(params).samples[0])
     listed = (
