@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -20,7 +21,7 @@ from _timeline_data import (
     ts,
 )
 
-from analysis import concurrency, error_classes, matching
+from analysis import concurrency, error_classes, matching, traffic
 from analysis import timeline as tl
 from analysis.exceptions import TimelineError
 
@@ -381,6 +382,29 @@ def test_a_class_on_several_endpoints_pairs_on_all_of_them():
         0,
     ]
     assert summary["endpoints"].iloc[0] == "rest/profiles, rest/questions, rest/sessions"
+
+
+def test_a_hybrid_directory_counts_the_same_endpoints_from_the_log_store_s_traffic():
+    # A hybrid fetch keeps only the error rows; the log store counted the rest per minute.
+    raw = _multi_endpoint_incident()
+    table = traffic.aggregate_requests(raw.requests, source=traffic.LOG_STORE_SOURCE)
+
+    @dataclasses.dataclass(frozen=True)
+    class HybridIncident(FakeIncident):
+        traffic: pd.DataFrame = None
+
+    hybrid = HybridIncident(
+        requests=raw.requests[raw.requests["status"] >= 400].reset_index(drop=True),
+        db_errors=raw.db_errors,
+        window=raw.window,
+        traffic=table,
+    )
+    (a,) = error_classes.define_error_classes(raw)
+    (b,) = error_classes.define_error_classes(hybrid)
+    assert a.endpoints == b.endpoints and len(b.endpoints) == 3
+    _, from_rows = error_classes.count_class_per_minute(raw, a, START, END)
+    _, from_store = error_classes.count_class_per_minute(hybrid, b, START, END)
+    assert from_rows.tolist() == from_store.tolist() and from_store.sum() > b.count
 
 
 def test_classes_of_one_status_compete_and_a_named_table_is_paired_there_first():
