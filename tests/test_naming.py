@@ -94,8 +94,8 @@ def test_parse_subjects_reads_postgres_templates():
                 "family": "database_lacks_connections",
                 "message": "DatabaseLackOfConnections: Only 2 available connections.",
             },
-            "Database out of connection slots for Realtime",
-            "DB 연결 슬롯 부족으로 Realtime 연결 불가",
+            "No database slot for Realtime",
+            "Realtime용 DB 연결 슬롯 없음",
         ),
         (
             {
