@@ -15,14 +15,19 @@ peak memory (``ru_maxrss``) is its own:
   validation, pseudonyms, redaction and the row accounting included.
 
 Targets (issue 15), at every size: ingest / floor <= 1.5; naive pandas / ingest >= 5; ingest
-peak memory < 2 GB at 1M rows. Wall seconds are measured; CPU seconds (process and its
-children) are printed beside them, since ingest decodes pages on every usable core while the
-baselines use one. The machine is shared: the load average is printed with every size.
+peak memory < 2 GB at 1M rows. The same rows as ClickHouse-flavour pages (the flat projection
+``make fetch FLAVOUR=clickhouse`` writes) are measured too; their speed ratios are printed
+(``MISS`` when outside the targets) but the targets are the issue's, for BigQuery pages.
+
+Wall seconds are measured; CPU seconds (process and its children) are printed beside them,
+since ingest decodes pages on every usable core while the baselines use one. The machine is
+shared: the load average is printed with every size.
 
 Exports are made by ``analysis.simulate.generate_edge_log_volume`` under ``.bench/`` (git
 ignored) and reused by later runs. Exit status 1 if a target is missed.
 
-Usage: ``python benchmarks/bench_ingest.py [--rows N ...] [--repeat K] [--big-rows N]``.
+Usage: ``python benchmarks/bench_ingest.py [--rows N ...] [--clickhouse-rows N ...]
+[--methods M ...] [--repeat K] [--big-rows N]``.
 """
 
 from __future__ import annotations
@@ -293,8 +298,12 @@ def bench_size(
         checks.append((f"naive pandas / ingest = {vs_pandas:.1f}x (target >= 5x)", vs_pandas >= 5))
         info.append(f"naive pandas cpu / ingest cpu = {best['pandas']['cpu'] / ingest['cpu']:.1f}x")
     for text, ok in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
-        if not ok:
+        # Issue 15's speed targets are for BigQuery pages; ClickHouse pages parse about 5x
+        # cheaper (flat, short rows) while ingest's per-row work is the same, so their ratios
+        # are shown and counted as missed (MISS) without failing the run (docs/performance.md).
+        speed = flavour == "clickhouse" and ("floor" in text or "pandas" in text)
+        print(f"  {'PASS' if ok else 'MISS' if speed else 'FAIL'}  {text}")
+        if not ok and not speed:
             failures.append(f"{n_rows:,} rows, {flavour}: {text}")
     for text in info:
         print(f"  info  {text}")
