@@ -90,3 +90,20 @@ def test_no_original_report_is_invoked_where_the_incident_lists_none(findings):
     text = narrative.load_locale("en")
     pages = "\n".join(render(doc, text) for render in narrative.SECTIONS.values())
     assert "original report" not in pages
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+def test_page_one_names_each_action_s_class_once(findings, lang):
+    """A top action whose text already names its class does not add "for <class>" again: the
+    repetition cost page one the lines it needs to stay one printed page."""
+    text = narrative.load_locale(lang)
+    page = narrative.render_overview(findings.findings, text)
+    actions = page.split(f"**{text['overview']['actions']}**", 1)
+    if len(actions) == 1:
+        pytest.skip("no top actions in this incident")
+    names = narrative.class_names(findings.findings, lang)
+    lines = [line for line in actions[1].splitlines() if re.match(r"\d+\. ", line)]
+    assert lines
+    for line in lines:
+        for name in names.values():
+            assert line.count(narrative.escape(name)) <= 1, line

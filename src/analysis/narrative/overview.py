@@ -155,12 +155,18 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         item = next(i for i in findings["action_items"] if i["number"] == a["number"])
         lang = text.get("lang", "en")
         label = action_text(item, text, lang, class_names(findings, lang))
-        names = text["list_sep"].join(
+        named = [
             escape(c["name"].get(text.get("lang", ""), c["key"]))
             for c in findings["error_classes"]
             if c["key"] in a["classes"]
-        )
-        actions.append(f"{number}. {label} — " + t["addresses"].format(names=names))
+        ]
+        # Most catalogue texts already name their class; saying it twice costs page one
+        # the lines it needs to stay one page.
+        missing = [n for n in named if n not in label]
+        line = f"{number}. {label}"
+        if missing:
+            line += " — " + t["addresses"].format(names=text["list_sep"].join(missing))
+        actions.append(line)
     if actions:
         parts.append(f"**{t['actions']}**\n\n" + "\n".join(actions))
     # The marker lets the page's CSS set this output in a smaller type, so the title block
