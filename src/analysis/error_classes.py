@@ -152,11 +152,8 @@ def define_error_classes(
             relations = rows["relation"].dropna().astype(str).value_counts()
             own = f"rest/{relations.index[0]}" if len(relations) else None
             described[str(key)] = (rows, state, constraint, own if own in endpoints else None)
-        status_of = {
-            k: http_status_for_sqlstate(v[1])
-            for k, v in described.items()
-            if http_status_for_sqlstate(v[1]) is not None
-        }
+        statuses = {k: http_status_for_sqlstate(v[1]) for k, v in described.items()}
+        status_of = {k: v for k, v in statuses.items() if v is not None}
         pairs = (
             pair_errors_with_responses(
                 db,
