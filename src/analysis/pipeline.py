@@ -9,8 +9,9 @@ one at a time, inspect what one returns, change a parameter and rerun from there
 >>> quality = run_audit(incident, timeline)        # doctest: +SKIP
 >>> result = compile_findings(incident, timeline, statistics, quality, params)  # doctest: +SKIP
 
-:func:`analyse` does all of it. This module is the only one that reads the environment
-(:func:`read_settings`): the stages below it take their caches and switches as arguments.
+:func:`analyse` does all of it. The run's settings come from the environment through
+:func:`read_settings` (defined in :mod:`analysis.settings`, which the report's own process
+imports without the stages): the stages below take their caches and switches as arguments.
 """
 
 from __future__ import annotations
@@ -22,84 +23,30 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import audit, findings, plots, signals, stats, timeline
-from analysis.config import DEFAULT_INCIDENT_DIR, INTERIM_DIR, REPORTS_DIR
-from analysis.exceptions import ParameterError
+from analysis import audit, findings, signals, stats, timeline
+from analysis.config import DEFAULT_INCIDENT_DIR
 from analysis.params import ReportParams
+from analysis.settings import (  # noqa: F401 - this module's API since the stages were chained
+    ENV_CACHE_DIR,
+    ENV_NO_STATS_CACHE,
+    ENV_REPORTS_DIR,
+    ENV_WORKERS,
+    Settings,
+    read_settings,
+    read_workers,
+)
 
-#: ``1`` recomputes the statistics (and redraws the figures) instead of reading their caches.
-ENV_NO_STATS_CACHE = "EVENTLIVE_NO_STATS_CACHE"
-#: Parent directory of the caches (ingest's Parquet tables, the statistics); default data/interim.
-ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
-#: Processes the statistics spread the error classes over, and the figures are drawn on
-#: (default: the cores this process may use). The result is the same for any number; only the
-#: wall time changes.
-ENV_WORKERS = "EVENTLIVE_WORKERS"
-#: Parent of the default output directory ``<reports>/<webinar>``; default reports/. The tests
-#: point this and the cache at temporary directories, so a test run writes nothing in the
-#: repository.
-ENV_REPORTS_DIR = "EVENTLIVE_REPORTS_DIR"
 #: Statistics for the report use this many bootstrap replicates (stats' documented default).
 N_BOOT = 199
 #: The report's figures (``narrative.build_figure`` names), in the order the page shows them.
 FIGURES = ("concurrency", "heatmap", "lag", "dose")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where the caches live and which are used; read once from the environment.
-
-    Attributes
-    ----------
-    cache_dir : pathlib.Path
-        Parent of ingest's Parquet cache, of ``stats/`` and of ``figures/``.
-    stats_cache : bool
-        Read and write the statistics and figure caches.
-    workers : int
-        Processes for the per-class statistics and the figures (1 = in this process).
-    reports_dir : pathlib.Path
-        Parent of a run's default output directory (``params.build_params(reports_dir=)``).
-    """
-
-    cache_dir: Path = INTERIM_DIR
-    stats_cache: bool = True
-    workers: int = 1
-    reports_dir: Path = REPORTS_DIR
-
-
-def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Return the :class:`Settings` named by the environment (``os.environ`` by default)."""
-    env = os.environ if environ is None else environ
-    return Settings(
-        cache_dir=Path(env.get(ENV_CACHE_DIR) or INTERIM_DIR),
-        stats_cache=env.get(ENV_NO_STATS_CACHE) != "1",
-        workers=read_workers(env.get(ENV_WORKERS)),
-        reports_dir=Path(env.get(ENV_REPORTS_DIR) or REPORTS_DIR),
-    )
-
-
-def read_workers(value: str | None) -> int:
-    """Return the worker count of ``EVENTLIVE_WORKERS`` (default: the usable cores).
-
-    Raises
-    ------
-    ParameterError
-        When the value is not a whole number >= 1.
-    """
-    if value is None or value.strip() == "":
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    text = value.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ParameterError(f"{ENV_WORKERS}: expected a whole number >= 1, found {value!r}")
-    return int(text)
 
 
 def load(params: ReportParams, settings: Settings | None = None) -> object:
@@ -263,6 +210,8 @@ def figure_keys(
     import numpy as np
     import seaborn
 
+    from analysis import plots
+
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -308,6 +257,7 @@ def draw_figures(
     (``EVENTLIVE_NO_STATS_CACHE=1`` draws every figure). The bytes are the same either way:
     drawing is deterministic (docs/export.md, "Reproducible bytes").
     """
+    from analysis import plots
     from analysis.narrative import build_figure
 
     settings = read_settings() if settings is None else settings

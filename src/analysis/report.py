@@ -485,9 +485,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         None if argv is None else list(argv)
     )
     _stop_on_sigterm()
-    from analysis import pipeline
+    from analysis.settings import read_settings
 
-    settings = pipeline.read_settings()
+    settings = read_settings()
     # Everything that needs no data first; then the id, against the webinars in the data, so
     # a malformed or unknown id both get the list of the ones that exist.
     data_dir = build_params(
@@ -520,9 +520,9 @@ def main_all(argv: Iterable[str] | None = None) -> int:
         None if argv is None else list(argv)
     )
     _stop_on_sigterm()
-    from analysis import pipeline
+    from analysis.settings import read_settings
 
-    settings = pipeline.read_settings()
+    settings = read_settings()
     first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
     webinars, display_tz = describe_incident(first.data_dir, settings.cache_dir)
     failures: dict[str, str] = {}
