@@ -22,10 +22,11 @@ comes from a reference distribution that keeps the errors' autocorrelation:
   from, the models count affected clients per minute, so one client's retry loop is one
   failure, not fifty; the denominator is the requests to the endpoints where the class occurs
   minus the class's own failing requests.
-- **Threshold region**: K and the lag are estimated jointly; their 95% region is the set of
-  grid cells whose LR against the best is below a cut calibrated by a parametric bootstrap at
-  the fit (never below chi-square(2)'s 5.99), and K's interval and the lag range are its
-  projections; "well identified" needs both to be narrow.
+- **Threshold and lag**: K, the lag and the shape of the response above K are fitted on a
+  grid; K's interval is its profile likelihood over the lag and the shape, the lag's over K and
+  the shape, each cut calibrated by replicates from the fit with the data's burstiness on a
+  re-noised load (never below chi-square(1)'s 3.84); an interval reaching the grid's end is
+  open; "well identified" needs both to be narrow and closed (docs/statistics.md section 4).
 - **Lagged association**: CCF of AR-prewhitened series and a load coefficient in a count model
   without offset, both calibrated over all circular shifts (an exact randomisation test over
   the group of shifts; subsets of shifts are not).
@@ -37,7 +38,7 @@ Modules: ``limits`` (Supabase's published limits), ``constants`` (method constan
 modules share), ``results`` (the frozen result objects, verdict labels, the statistics table),
 ``series`` (the per-minute input, counts and exposure), ``countmodels`` (NB kernels and fits,
 Cox moments), ``threshold`` (hinge grid, sup-LR test and its bootstrap, K and the lag with their
-joint region), ``association`` (prewhitened CCF, load coefficient, coincidence), ``regimes``
+intervals), ``association`` (prewhitened CCF, load coefficient, coincidence), ``regimes``
 (bursts, PELT, residual autocorrelation), ``verdicts`` (elasticity tests, the decision, the
 evidence beside it) and ``webinar`` (one class, every class of a webinar, the process pool).
 """
