@@ -129,3 +129,5 @@ def test_affected_people_are_this_audience_s_with_an_error_response():
         {"user": ["a", "b", None], "joined_at": [t, t, t], "left_at": [t + m, pd.NaT, pd.NaT]}
     )
     assert overview.count_affected(requests, sessions, t, t + 60 * m) == 1
+    # Without a presence session in the window the audience is unknown: not "0 people".
+    assert overview.count_affected(requests, sessions.iloc[:0], t, t + 60 * m) is None

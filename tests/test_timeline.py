@@ -405,6 +405,9 @@ def test_a_hybrid_directory_counts_the_same_endpoints_from_the_log_store_s_traff
     _, from_rows = error_classes.count_class_per_minute(raw, a, START, END)
     _, from_store = error_classes.count_class_per_minute(hybrid, b, START, END)
     assert from_rows.tolist() == from_store.tolist() and from_store.sum() > b.count
+    # Inside a minute only raw rows can be counted, and a hybrid directory has none but errors.
+    with pytest.raises(TimelineError, match="whole minute"):
+        error_classes.count_class_per_minute(hybrid, b, START + pd.Timedelta("30s"), END)
 
 
 def test_classes_of_one_status_compete_and_a_named_table_is_paired_there_first():

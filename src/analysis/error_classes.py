@@ -243,6 +243,15 @@ def count_class_per_minute(
         table = traffic.find_traffic(incident)
         counts = [traffic.count_requests(table, start, end, e) for e in where]
         return errors, np.sum(counts, axis=0).astype("int64")
+    store = getattr(incident, "traffic", None)
+    if store is not None and len(store):
+        # The log store's traffic exists only per whole minute and ``requests`` holds only the
+        # error rows: counting those would make every class's rate about 100 %.
+        raise TimelineError(
+            f"window start {start.isoformat()}: this incident's traffic is per-minute "
+            "aggregates from the log store (a hybrid fetch); start the window on a whole "
+            "minute"
+        )
     requests = incident.requests
     if cls.endpoints:
         requests = requests[requests["endpoint"].isin(where)]

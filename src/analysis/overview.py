@@ -176,17 +176,21 @@ def summarize_ending(findings: Mapping, limit_changes: Sequence[Mapping]) -> dic
 
 def count_affected(
     requests: pd.DataFrame, sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-) -> int:
+) -> int | None:
     """People of this webinar's audience with at least one error response in the window.
 
     Logs carry no webinar id, so a user counts when one of their requests failed (status 400
-    or above) and they had a presence session of this webinar overlapping the window.
+    or above) and they had a presence session of this webinar overlapping the window. None
+    when no session of a known user overlaps the window: the audience is not known, and 0
+    would claim nobody was hurt.
     """
     req = requests[(requests["ts"] >= start) & (requests["ts"] < end)]
     failed = set(req.loc[req["status"] >= 400, "user"].dropna().astype(str))
     left = sessions["left_at"]
     open_ = (sessions["joined_at"] < end) & (left.isna() | (left > start))
     audience = set(sessions.loc[open_.fillna(False).astype(bool), "user"].dropna().astype(str))
+    if not audience:
+        return None
     return len(failed & audience)
 
 
