@@ -147,7 +147,7 @@ def add_class_signals(
     n = len(out)
     start = pd.Timestamp(out["minute"].iloc[0])
     paired = pair_class_requests(incident, cls, tol, pairs)
-    endpoints = sorted(cls.endpoints)
+    endpoints = list(cls.endpoints)  # ranked, main endpoint first, as everywhere
     requests = incident.requests
     if traffic.find_traffic(incident).attrs.get("source") == traffic.LOG_STORE_SOURCE:
         # A hybrid fetch keeps only the error rows, whose latencies are not the traffic's, and
