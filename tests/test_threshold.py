@@ -100,3 +100,20 @@ def test_an_open_interval_end_is_printed_as_a_bound():
     assert fmt_interval(144, 238) == "[144, 238]"
     assert fmt_interval(152, 264, open_high=True) == "[152, ≥264]"
     assert fmt_interval(20, 238, open_low=True) == "[≤20, 238]"
+
+
+def test_k_between_observed_load_levels_is_extrapolated_and_not_called_well_identified(
+    monkeypatch,
+):
+    # One shape only, so the interval is narrow and only the onset rule can flag it.
+    monkeypatch.setattr(th, "SHAPE_EXPONENTS", (1.0,))
+    rng = np.random.default_rng(4)
+    conc = np.repeat([100.0, 250.0, 300.0, 100.0], 15)
+    req = rng.poisson(conc * 20).astype(float)
+    y = rng.poisson(req * (1e-3 + 4e-4 * np.maximum(0, conc - 200))).astype(float)
+    fit = stats.estimate_threshold(y, req, conc)
+    # No minute's load lies near K: two levels above it fix a line, and K is where that line
+    # meets the baseline, however narrow the interval.
+    assert fit.k_high - fit.k_low < stats.WEAK_IDENTIFICATION_WIDTH * fit.k
+    assert fit.minutes_at_onset < stats.MIN_MINUTES_AT_ONSET
+    assert fit.weakly_identified

@@ -148,6 +148,7 @@ def run_incident(args: tuple) -> dict:
             lag_high_hat=fit.lag_high,
             weak=bool(fit.weakly_identified),
             cut=fit.interval_lr_cut,
+            at_onset=fit.minutes_at_onset,
         )
     return row
 

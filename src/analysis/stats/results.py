@@ -107,6 +107,7 @@ class ThresholdFit(_ToDict):
     lag_lr_cut: float
     k_open_low: bool
     k_open_high: bool
+    minutes_at_onset: int
 
 
 @dataclass(frozen=True)

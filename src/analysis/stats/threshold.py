@@ -44,6 +44,8 @@ REGION_CHUNK = 8
 #: range of the region spans more than MAX_LAG_SPREAD minutes.
 WEAK_IDENTIFICATION_WIDTH = 0.20
 MAX_LAG_SPREAD = 2
+#: ... or when fewer minutes than this have their lagged load inside K's interval.
+MIN_MINUTES_AT_ONSET = 2
 
 
 #: Grid: K from 20 viewers, at least 3 minutes above K, lags 0-5 minutes.
@@ -454,7 +456,14 @@ def estimate_threshold(
         if low <= d["limit"] <= high
     )
     nearest = sorted(SUPABASE_LIMITS, key=lambda d: abs(d["limit"] - k_hat))[:3]
-    weak = (high - low) > WEAK_IDENTIFICATION_WIDTH * k_hat or edge
+    # Minutes whose lagged load lies inside K's interval: without them the interval's place is
+    # extrapolated from the response's shape on either side, not observed at the onset.
+    at_onset = int(
+        np.sum((lag_padded(c, int(ls[best])) >= low) & (lag_padded(c, int(ls[best])) <= high))
+    )
+    weak = (
+        (high - low) > WEAK_IDENTIFICATION_WIDTH * k_hat or edge or at_onset < MIN_MINUTES_AT_ONSET
+    )
     return ThresholdFit(
         k=k_hat,
         k_low=low,
@@ -481,6 +490,7 @@ def estimate_threshold(
         lag_lr_cut=float(cut_l),
         k_open_low=open_low,
         k_open_high=open_high,
+        minutes_at_onset=at_onset,
     )
 
 
