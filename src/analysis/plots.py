@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -23,6 +22,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from analysis import languages
+from analysis._pool import start_fork_pool
 from analysis.config import DEFAULT_LANGUAGE
 
 #: Fixed salt so SVG ids (if anyone saves SVG) are the same on every run.
@@ -122,14 +122,14 @@ def render_pngs(
     workers = min(int(workers), len(names))
     if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         return {name: figure_png(draw(name)) for name in names}
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=mp.get_context("fork"),
-        initializer=_set_worker_draw,
-        initargs=(draw,),
-    ) as pool:
-        futures = {name: pool.submit(_render_in_worker, name) for name in names}
-        return {name: futures[name].result() for name in names}
+    # The workers are forked after this, so they inherit ``draw`` without pickling it.
+    _set_worker_draw(draw)
+    try:
+        with start_fork_pool(workers) as pool:
+            futures = {name: pool.submit(_render_in_worker, name) for name in names}
+            return {name: futures[name].result() for name in names}
+    finally:
+        _WORKER_DRAW.clear()
 
 
 def _local_axis(ax: plt.Axes, tz: str) -> None:
