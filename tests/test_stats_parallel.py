@@ -48,21 +48,28 @@ def test_a_worker_error_names_its_class():
         stats.analyse_webinar({"ok": _frame(2, False), "bad": bad}, seed=1, n_boot=9, workers=2)
 
 
-def test_hinge_grid_fit_keeps_its_numbers_when_halving_only_the_cells_that_fell():
-    # The reference: every cell recomputed at every halving (the plain formulation).
+@pytest.mark.parametrize(("iters", "tol"), [(8, 1e-7), (40, 1e-8)])
+def test_hinge_grid_fit_matches_the_plain_formulation(iters, tol):
+    # The reference: every cell recomputed at every step and halving until all converged. The
+    # fit iterates only the cells still moving (and halves only those that fell), so a cell
+    # may stop up to ``tol`` earlier: values agree to the fit's precision, the grid's maximum
+    # (the test statistic) and the converged flags exactly as far as they can.
     rng = np.random.default_rng(0)
     conc = np.linspace(30, 300, 60)
     r = rng.poisson(40, 60).astype(float)
     y = rng.poisson(r * (0.02 + 0.001 * np.maximum(0, conc - 150)), (12, 60)).astype(float)
     hinge, _, _ = stats.build_hinge_grid(conc, np.linspace(20, 300, 30, endpoint=False))
     alpha = stats.countmodels._moment_alpha(y, (y.sum(-1) / r.sum())[:, None] * r)
-    got = stats.threshold._fit_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
-    # Each series is fitted on its own (iterations stop when its own cells converged).
-    rows = [_plain_hinge_grid(y[i : i + 1], r, hinge, alpha[i : i + 1], 8, 1e-7) for i in range(12)]
+    got = stats.threshold._fit_hinge_grid(y, r, hinge, alpha, iters=iters, tol=tol)
+    rows = [_plain_hinge_grid(y[i : i + 1], r, hinge, alpha[i : i + 1], iters, tol) for i in range(12)]
     want = [np.concatenate(parts) for parts in zip(*rows, strict=True)]
-    for a, b in zip(got, want, strict=True):
-        assert a.shape[0] == 12
-        assert np.array_equal(a, b)
+    assert got[0].shape == want[0].shape == (12, len(hinge))
+    assert np.allclose(got[0], want[0], rtol=0, atol=1e-7)
+    assert np.allclose(got[0].max(1), want[0].max(1), rtol=0, atol=1e-9)
+    # Coefficients where the likelihood is flat move more than it does (a 1e-7 change in ll).
+    assert np.allclose(got[1], want[1], rtol=0, atol=1e-5)
+    assert np.allclose(got[2], want[2], rtol=0, atol=1e-5)
+    assert got[3].mean() >= want[3].mean() - 0.01
 
 
 def test_a_grid_fitted_in_blocks_of_cells_keeps_its_numbers(monkeypatch):

@@ -117,3 +117,54 @@ def test_k_between_observed_load_levels_is_extrapolated_and_not_called_well_iden
     assert fit.k_high - fit.k_low < stats.WEAK_IDENTIFICATION_WIDTH * fit.k
     assert fit.minutes_at_onset < stats.MIN_MINUTES_AT_ONSET
     assert fit.weakly_identified
+
+
+def _fit_summary(fit):
+    return (fit.k, fit.k_low, fit.k_high, fit.lag_minutes, fit.lag_low, fit.lag_high,
+            fit.family, fit.shape_exponent, fit.weakly_identified)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_last_digit_changes_do_not_move_k_or_the_family(seed):
+    # Cells tie (every b1 = 0 cell is the flat fit, whatever its K) and NB2's alpha can sit at
+    # its boundary: K, the lag, the family and the intervals must not follow the arithmetic's
+    # last digits (a 1e-12 change in the exposure).
+    rng = np.random.default_rng(seed)
+    conc = np.round(np.clip(40 + 300 * rng.random() + np.cumsum(rng.normal(0, 15, 60)), 25, 400))
+    req = rng.poisson(conc * 3).astype(float)
+    rate = 0.01 + (0.002 * np.maximum(0, conc - np.median(conc)) if seed % 2 else 0.0)
+    y = rng.poisson(req * rate).astype(float)
+    base = stats.estimate_threshold(y, req, conc)
+    for eps in (1e-12, -1e-12, 3e-13):
+        moved = stats.estimate_threshold(y, req * (1 + eps), conc)
+        assert _fit_summary(moved) == _fit_summary(base)
+
+
+def test_counts_that_are_not_overdispersed_are_poisson():
+    rng = np.random.default_rng(2)
+    conc = np.linspace(40, 300, 60)
+    req = rng.poisson(conc * 4).astype(float)
+    y = rng.poisson(req * 0.01).astype(float)
+    assert stats.estimate_threshold(y, req, conc).family == "poisson"
+    y = rng.poisson(req * 0.01 * rng.gamma(2.0, 0.5, 60)).astype(float)
+    fit = stats.estimate_threshold(y, req, conc)
+    assert fit.family == "negative_binomial" and fit.alpha > 0.1
+
+
+def test_k_at_the_bottom_of_the_grid_is_open_and_never_well_identified():
+    # A small audience whose errors start below the grid's first K: the interval is open below
+    # (K lies at or under the grid's end), never a zero-width [20, 20], and K is not called
+    # well identified.
+    rng = np.random.default_rng(3)
+    conc = np.round(np.clip(np.linspace(5, 34, 60) + rng.normal(0, 1, 60), 1, None))
+    req = rng.poisson(conc * 5).astype(float)
+    y = rng.poisson(req * (0.005 + 0.05 * np.maximum(0, conc - 15))).astype(float)
+    fit = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(0))
+    assert fit.k_open_low and fit.k_low == th.K_MIN
+    assert fit.k_high > fit.k_low
+    assert fit.weakly_identified
+    # One grid value only (the load barely passes the first K): open at both ends, weak.
+    conc = np.where(np.arange(60) < 56, 10.0, 21.0)
+    fit = stats.estimate_threshold(rng.poisson(np.full(60, 3.0)).astype(float), req, conc)
+    assert len(fit.k_grid) == 1 and fit.k_open_low and fit.k_open_high
+    assert fit.weakly_identified

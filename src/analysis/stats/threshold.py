@@ -61,6 +61,11 @@ TEST_GRID_SIZE = 40
 #: log-likelihoods by less than the fit's tolerance.
 CELL_BLOCK, SPLIT_ABOVE = 1 << 16, 1 << 18
 
+#: Log-likelihoods closer than this are tied (the scoring stops at changes below 1e-8).
+TIE_LL = 1e-6
+#: Smallest NB2 alpha fitted at the threshold's cell; below it the counts are Poisson.
+ALPHA_MIN = 1e-4
+
 #: Sequential bootstrap: stop once this many replicates reach the observed statistic.
 BOOT_STOP_EXCEED = 10
 
@@ -73,8 +78,8 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
     Each series (row of y) is fitted on its own, a large grid in blocks of ``CELL_BLOCK``
     cells x minutes: the arrays then stay in the processor's cache however long the window (a
     block of 25 replicates of a 48-hour window was 17 million cells per temporary, over 100 MB
-    each), and a block stops iterating when its own cells have converged rather than when the
-    slowest of many has (docs/performance.md).
+    each). Within a block, a cell stops iterating once its own log-likelihood has converged
+    (docs/performance.md).
     """
     alpha = np.broadcast_to(np.asarray(alpha, dtype=float).reshape(-1), (y.shape[0],))
     n_cells = hinge.shape[-2]
@@ -83,73 +88,83 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
     fits = []
     for i in range(y.shape[0]):
         # A (B, G, n) hinge (one grid per series) is split with its series.
-        grid = hinge[i : i + 1] if hinge.ndim == 3 else hinge
+        grid = hinge[i] if hinge.ndim == 3 else hinge
         blocks = [
-            _fit_hinge_series(
-                y[i : i + 1], r, grid[..., g : g + cells, :], alpha[i : i + 1], iters, tol
-            )
+            _fit_hinge_series(y[i], r, grid[g : g + cells], float(alpha[i]), iters, tol)
             for g in range(0, grid.shape[-2], cells)
         ]
-        fits.append(tuple(np.concatenate(parts, axis=1) for parts in zip(*blocks, strict=True)))
-    return tuple(np.concatenate(parts) for parts in zip(*fits, strict=True))
+        fits.append(tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True)))
+    return tuple(np.stack(parts) for parts in zip(*fits, strict=True))
 
 
 def _fit_hinge_series(y, r, hinge, alpha, iters, tol):
-    """:func:`_fit_hinge_grid` of one block of series, iterated together."""
-    yb = y[:, None, :]
-    a = np.asarray(alpha, dtype=float).reshape(-1, 1, 1) * np.ones((y.shape[0], 1, 1))
+    """:func:`_fit_hinge_grid` of one series y (n,) on hinge columns (G, n) -> (G,) arrays.
+
+    Only the cells still moving are iterated: a cell whose log-likelihood changed by less than
+    ``tol`` keeps its coefficients, and the arrays shrink to the others (most cells of an
+    hour's grid converge in a few steps, a few need tens).
+    """
+    a = max(alpha, 1e-10)  # the NB kernel's floor: alpha = 0 is the Poisson limit
+    pos = np.flatnonzero(y > 0)
+    y_pos, y_inv = y[pos], y + 1.0 / a
+
+    def loglik(mu):
+        # _nb_kernel for one series, with log(mu) only where the count is positive.
+        return np.log(mu[:, pos]) @ y_pos - np.log1p(a * mu) @ y_inv
+
     rh = r * hinge  # (G, n)
-    b0 = (y.sum(-1) / r.sum())[:, None, None] * np.ones((1, hinge.shape[-2], 1))
-    b0 = np.maximum(b0, 1e-12)
-    excess = np.sum(yb * hinge, -1, keepdims=True) - b0 * np.sum(rh * hinge, -1, keepdims=True)
-    b1 = np.maximum(excess / np.maximum(np.sum(rh * hinge * hinge, -1, keepdims=True), 1e-12), 0)
-    b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1, keepdims=True), 1.0))
-    mu = r * b0 + rh * b1
-    ll = _nb_kernel(yb, mu, a)
+    b0 = np.full(hinge.shape[0], max(y.sum() / r.sum(), 1e-12))
+    excess = hinge @ y - b0 * np.einsum("gn,gn->g", rh, hinge)
+    b1 = np.maximum(excess / np.maximum(np.einsum("gn,gn->g", rh * hinge, hinge), 1e-12), 0)
+    b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1), 1.0))
+    mu = r * b0[:, None] + rh * b1[:, None]
+    ll = loglik(mu)
     done = np.zeros(ll.shape, dtype=bool)
+    act = np.arange(len(ll))  # the cells still iterating, and their rows below
+    h_a, rh_a = hinge, rh
     for _ in range(iters):
-        w = 1.0 / (mu * (1 + a * mu))
-        rw = r * w
-        a00 = np.sum(rw * r, -1, keepdims=True)
-        a01 = np.sum(rw * rh, -1, keepdims=True)
-        a11 = np.sum(rw * rh * hinge, -1, keepdims=True)
-        res = (yb - mu) * rw
-        g0 = np.sum(res, -1, keepdims=True)
-        g1 = np.sum(res * hinge, -1, keepdims=True)
+        b0a, b1a, lla = b0[act], b1[act], ll[act]
+        rw = mu * a
+        rw += 1.0
+        rw *= mu
+        rw = r / rw  # r w with the NB2 weight w = 1 / (mu (1 + alpha mu))
+        q = rw * rh_a
+        a00, a01, a11 = rw @ r, q.sum(-1), np.einsum("gn,gn->g", q, h_a)
+        res = y - mu
+        res *= rw
+        g0, g1 = res.sum(-1), np.einsum("gn,gn->g", res, h_a)
         det = np.maximum(a00 * a11 - a01 * a01, 1e-300)
         d0 = (a11 * g0 - a01 * g1) / det
         d1 = (a00 * g1 - a01 * g0) / det
         # b1 = 0 boundary: a b0-only scoring step instead of the joint one.
-        at_bound = b1 + d1 <= 0
+        at_bound = b1a + d1 <= 0
         d0 = np.where(at_bound, g0 / a00, d0)
-        d1 = np.where(at_bound, -b1, d1)
-        new0 = np.maximum(b0 + d0, b0 / 10)
-        new1 = b1 + d1
-        new_mu = r * new0 + rh * new1
-        new_ll = _nb_kernel(yb, new_mu, a)
-        # Step halving where the likelihood fell (identity-link scoring can overshoot). Only
-        # the cells that fell are recomputed (same arithmetic per cell, a fraction of the work).
+        d1 = np.where(at_bound, -b1a, d1)
+        new0 = np.maximum(b0a + d0, b0a / 10)
+        new1 = b1a + d1
+        new_mu = r * new0[:, None] + rh_a * new1[:, None]
+        new_ll = loglik(new_mu)
+        # Step halving where the likelihood fell (identity-link scoring can overshoot); only
+        # the cells that fell are recomputed.
         for _ in range(6):
-            bad = new_ll < ll - 1e-12
-            if not bad.any():
+            bad = np.flatnonzero(new_ll < lla - 1e-12)
+            if not len(bad):
                 break
-            ib, ig = np.nonzero(bad)
-            new0[ib, ig] = 0.5 * (new0[ib, ig] + b0[ib, ig])
-            new1[ib, ig] = 0.5 * (new1[ib, ig] + b1[ib, ig])
-            sub_mu = r * new0[ib, ig] + (rh[ib, ig] if rh.ndim == 3 else rh[ig]) * new1[ib, ig]
-            new_mu[ib, ig] = sub_mu
-            new_ll[ib, ig] = _nb_kernel(y[ib], sub_mu, a[ib, 0])
-        bad = new_ll < ll
-        new0 = np.where(bad[..., None], b0, new0)
-        new1 = np.where(bad[..., None], b1, new1)
-        new_ll = np.where(bad, ll, new_ll)
-        done = np.abs(new_ll - ll) < tol
-        # A cell that kept its old coefficients keeps its old mean (r b0 + rh b1, unchanged).
-        mu = np.where(bad[..., None], mu, new_mu)
-        b0, b1, ll = new0, new1, new_ll
-        if done.all():
+            new0[bad] = 0.5 * (new0[bad] + b0a[bad])
+            new1[bad] = 0.5 * (new1[bad] + b1a[bad])
+            new_mu[bad] = r * new0[bad, None] + rh_a[bad] * new1[bad, None]
+            new_ll[bad] = loglik(new_mu[bad])
+        bad = new_ll < lla
+        new0 = np.where(bad, b0a, new0)
+        new1 = np.where(bad, b1a, new1)
+        new_ll = np.where(bad, lla, new_ll)
+        new_mu[bad] = mu[bad]  # a cell that kept its coefficients keeps its mean
+        moving = np.abs(new_ll - lla) >= tol
+        b0[act], b1[act], ll[act], done[act] = new0, new1, new_ll, ~moving
+        if not moving.any():
             break
-    return ll, b0[..., 0], b1[..., 0], done
+        act, h_a, rh_a, mu = act[moving], h_a[moving], rh_a[moving], new_mu[moving]
+    return ll, b0, b1, done
 
 
 def build_hinge_grid(concurrency: np.ndarray, k_values: np.ndarray, max_lag: int = MAX_LAG):
@@ -271,23 +286,36 @@ def add_bursty_null(
     return dataclasses.replace(test, p_value_bursty_null=p_value, bursty_null_phi=phi)
 
 
-def _fit_hinge_ml(y, r, hinge_col, start):
-    """Joint ML of (b0, b1, alpha) at one grid cell; returns (b0, b1, alpha, converged)."""
-    scale0 = max(start[0], 1e-9)
-    scale1 = max(start[1], scale0 * 1e-3)
+def _fit_hinge_ml(y, r, hinge_col):
+    """ML of (b0, b1, alpha) at one grid cell; returns (b0, b1, alpha, converged).
 
-    def negll(p):
-        b0, b1, log_a = p[0] * scale0, p[1] * scale1, p[2]
-        mu = r * (b0 + b1 * hinge_col)
-        return -nb_loglik(y, mu, math.exp(log_a))
+    alpha is profiled out: (b0, b1) by the grid's own scoring at each alpha, alpha by a bounded
+    scalar search of the full NB2 log-likelihood, as :func:`fit_flat_nb` does. alpha = 0
+    (Poisson) when the counts are not overdispersed at the Poisson fit or the NB2 optimum is no
+    better than it: the MLE then lies on the boundary, and a general optimiser started from a
+    Poisson cell stopped at alphas near 1e-4 that moved with the start's last digits.
+    """
+    col = hinge_col[None, :]
 
-    res = optimize.minimize(
-        negll,
-        x0=np.array([1.0, max(start[1], 0) / scale1, math.log(0.3)]),
-        method="L-BFGS-B",
-        bounds=[(1e-6, None), (0.0, None), (math.log(1e-6), math.log(1e3))],
-    )
-    return res.x[0] * scale0, res.x[1] * scale1, math.exp(res.x[2]), bool(res.success)
+    def fit_at(alpha):
+        _, b0, b1, done = _fit_hinge_series(y, r, col, alpha, 100, 1e-12)
+        return float(b0[0]), float(b1[0]), bool(done[0])
+
+    def negll(log_alpha):
+        a = math.exp(log_alpha)
+        b0, b1, _ = fit_at(a)
+        return -nb_loglik(y, r * (b0 + b1 * hinge_col), a)
+
+    p0, p1, ok = fit_at(0.0)
+    mu = r * (p0 + p1 * hinge_col)
+    if _moment_alpha(y, mu) <= 0:
+        return p0, p1, 0.0, ok
+    res = optimize.minimize_scalar(negll, bounds=(math.log(1e-6), math.log(1e3)), method="bounded")
+    alpha = math.exp(res.x)
+    if alpha < ALPHA_MIN or -res.fun <= nb_loglik(y, mu, 0.0):
+        return p0, p1, 0.0, ok and bool(res.success)
+    b0, b1, ok_nb = fit_at(alpha)
+    return b0, b1, alpha, ok_nb and bool(res.success)
 
 
 def build_threshold_grid(concurrency: np.ndarray):
@@ -316,6 +344,16 @@ def _profile(ll: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray
         if sel.any():
             out[..., i] = ll[..., sel].max(-1)
     return out
+
+
+def _best_cell(ll: np.ndarray) -> int:
+    """Index of the first grid cell within ``TIE_LL`` of the largest log-likelihood.
+
+    Cells whose likelihoods differ by less than the fit's precision are tied (every cell with
+    b1 = 0 is the flat fit, whatever its K): a plain argmax would pick among them by the last
+    digits of the arithmetic, and K with it.
+    """
+    return int(np.flatnonzero(ll >= ll.max() - TIE_LL)[0])
 
 
 def estimate_load_noise(concurrency: np.ndarray) -> float:
@@ -414,14 +452,11 @@ def estimate_threshold(
     # The Poisson pass only picks the cell where alpha is fitted: the linear shape suffices.
     lin = np.flatnonzero(shapes == 1.0)
     ll0, b0s, b1s, _ = _fit_hinge_grid(y[None, :], r, hinge[lin], np.zeros(1))
-    start = int(np.argmax(ll0[0]))
-    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[start]], (b0s[0, start], b1s[0, start]))
-    family = "negative_binomial"
-    if not ok or alpha < 1e-4:
-        family, alpha = "poisson", 0.0
+    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[_best_cell(ll0[0])]])
+    family = "negative_binomial" if alpha > 0 else "poisson"
     ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
     ll = ll[0]
-    best = int(np.argmax(ll))
+    best = _best_cell(ll)
     lr_cells = 2 * (ll[best] - ll)
     mu = r * (b0s[0, best] + b1s[0, best] * hinge[best])
     cut_k = cut_l = PROFILE_LR_CUT
