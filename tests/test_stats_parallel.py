@@ -61,7 +61,9 @@ def test_hinge_grid_fit_matches_the_plain_formulation(iters, tol):
     hinge, _, _ = stats.build_hinge_grid(conc, np.linspace(20, 300, 30, endpoint=False))
     alpha = stats.countmodels._moment_alpha(y, (y.sum(-1) / r.sum())[:, None] * r)
     got = stats.threshold._fit_hinge_grid(y, r, hinge, alpha, iters=iters, tol=tol)
-    rows = [_plain_hinge_grid(y[i : i + 1], r, hinge, alpha[i : i + 1], iters, tol) for i in range(12)]
+    rows = [
+        _plain_hinge_grid(y[i : i + 1], r, hinge, alpha[i : i + 1], iters, tol) for i in range(12)
+    ]
     want = [np.concatenate(parts) for parts in zip(*rows, strict=True)]
     assert got[0].shape == want[0].shape == (12, len(hinge))
     assert np.allclose(got[0], want[0], rtol=0, atol=1e-7)

@@ -13,7 +13,6 @@ from analysis.stats.countmodels import (
     _fit_cox_moments,
     _fit_flat,
     _moment_alpha,
-    _nb_kernel,
     _simulate_cox,
     fit_flat_nb,
     nb_loglik,
