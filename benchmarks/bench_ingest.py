@@ -312,7 +312,7 @@ def bench_size(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 0 if every target is met."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[300_000, 1_000_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[300_000, 1_000_000])
     parser.add_argument(
         "--clickhouse-rows",
         type=int,

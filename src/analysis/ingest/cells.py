@@ -11,6 +11,13 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Text that pandas reads as an integer and Arrow's cast reads the same (no ``+``, no overflow).
+_INT_TEXT = r"^-?[0-9]{1,18}$"
+#: Text of a number both readers agree on, digit for digit (Arrow's parser rounds correctly).
+_NUMBER_TEXT = r"^-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"
 
 
 class Rejections:
@@ -76,6 +83,45 @@ def to_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """Return the Arrow array behind a pyarrow-backed text Series with a value (else None)."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return None
+    arr = pa.array(values.array)
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    return arr if arr.null_count < len(arr) else None
+
+
+def all_match(arr: pa.ChunkedArray, pattern: str) -> bool:
+    """Return whether every non-null value of ``arr`` matches the RE2 ``pattern``."""
+    return bool(pc.all(pc.match_substring_regex(arr, pattern)).as_py())
+
+
+def _numbers_fast(values: pd.Series) -> pd.Series | None:
+    """Numbers from text in which every value is a plain number, by Arrow's cast; else None.
+
+    The general path's result exactly: all-integer text is read as integers first (pandas
+    does, so ``-0`` is 0), other text as doubles, both rounded correctly. Anything else
+    (signs, spaces, words, overflow) is left to the general path, which rejects per row.
+    """
+    arr = arrow_text(values)
+    if arr is None:
+        return None
+    try:
+        if all_match(arr, _INT_TEXT):
+            nums = pc.cast(pc.cast(arr, pa.int64()), pa.float64(), safe=False)
+        elif all_match(arr, _NUMBER_TEXT):
+            nums = pc.cast(arr, pa.float64())
+        else:
+            return None
+    except pa.ArrowInvalid:
+        return None
+    out = nums.to_pandas(types_mapper={pa.float64(): pd.Float64Dtype()}.get)
+    return pd.Series(out.array, index=values.index)
+
+
 def blank_to_na(values: pd.Series) -> pd.Series:
     """Return ``values`` as ``string`` with empty strings as missing."""
     text = values.astype("string")
@@ -86,6 +132,8 @@ def to_number(values: pd.Series, rej: Rejections, name: str, *, integer: bool) -
     """Coerce to numbers; values that are present but not numbers are rejected."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         nums = values.astype("Float64")
+    elif (fast := _numbers_fast(values)) is not None:
+        nums = fast
     else:
         text = to_text(values).str.strip()
         nums = pd.to_numeric(

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from analysis.ingest.cells import Rejections, to_text
+from analysis.ingest.cells import Rejections, all_match, arrow_text, to_text
 
 #: Years a ``datetime64[ns]`` column holds whole (pandas' range is 1677-09-21 .. 2262-04-11).
 RANGE = (1678, 2261)
@@ -23,6 +25,8 @@ _MAX_MICROS = pd.Timestamp.max.value // 1000
 NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$"
 #: ISO 8601 with a zone (``Z`` or an offset).
 AWARE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+#: :data:`NAIVE_RE` for Arrow's RE2, ASCII digits only and no surrounding space.
+_NAIVE_ASCII = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{1,9})?$"
 
 
 def iso_to_utc(text: pd.Series) -> pd.Series:
@@ -34,6 +38,27 @@ def iso_to_utc(text: pd.Series) -> pd.Series:
 def is_aware_text(text: str) -> bool:
     """Return whether ``text`` is ISO 8601 with a zone (``Z``, an offset or `` UTC``)."""
     return re.fullmatch(AWARE_RE, text.replace(" UTC", "Z")) is not None
+
+
+def _naive_fast(values: pd.Series, naive_is_utc) -> pd.Series | None:
+    """ClickHouse's zone-less UTC text parsed by Arrow's cast when every value is one; else None.
+
+    Only when the general path would accept every value: each matches :data:`NAIVE_RE`, is
+    UTC for its row, lies within :data:`RANGE` and is a real calendar time (Arrow's cast
+    refuses ``02-30`` or ``24:00``; the general path then rejects those rows one by one).
+    """
+    utc = naive_is_utc.all() if isinstance(naive_is_utc, pd.Series) else bool(naive_is_utc)
+    arr = arrow_text(values) if utc else None
+    if arr is None or not all_match(arr, _NAIVE_ASCII):
+        return None
+    years = pc.cast(pc.utf8_slice_codeunits(arr, 0, 4), pa.int64())
+    if pc.min(years).as_py() < RANGE[0] or pc.max(years).as_py() > RANGE[1]:
+        return None
+    try:
+        stamps = pc.cast(arr, pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))
+    except pa.ArrowInvalid:
+        return None
+    return pd.Series(stamps.to_pandas().array, index=values.index).astype("datetime64[ns, UTC]")
 
 
 def parse_timestamps(
@@ -48,6 +73,8 @@ def parse_timestamps(
     outside the years the tables can hold (:data:`RANGE`), except that with ``open_end`` a
     time past them (``9999-12-31``, a common "no end") reads as missing: no end.
     """
+    if (fast := _naive_fast(values, naive_is_utc)) is not None:
+        return fast
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if pd.api.types.is_numeric_dtype(values.dtype):
         nums = values.astype("Float64")
