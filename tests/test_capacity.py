@@ -36,6 +36,38 @@ def sessions(rows) -> pd.DataFrame:
     )
 
 
+def peaks_one_event_at_a_time(matrix, registrations, n, draws, seed):
+    """The projection's draws written as one loop per event (the reference)."""
+    units = matrix.shape[0]
+    rng = np.random.default_rng([seed, int(n)])
+    rate = rng.gamma(units + 0.5, 1.0 / registrations, size=draws)
+    attendees = rng.poisson(n * rate)
+    peaks = np.empty(draws)
+    for d, m in enumerate(attendees):
+        typical = rng.integers(0, units, size=units)
+        counts = np.bincount(typical[rng.integers(0, units, size=m)], minlength=units)
+        peaks[d] = (counts.astype(np.float32) @ matrix).max() if m else 0.0
+    return peaks, attendees
+
+
+@pytest.mark.parametrize(
+    ("units", "instants", "registrations", "n", "cells"),
+    [(1, 5, 3, 0, None), (3, 7, 10, 4, None), (40, 90, 80, 300, None), (40, 90, 80, 300, 997)],
+)
+def test_simulated_peaks_are_those_of_one_event_at_a_time(
+    monkeypatch, units, instants, registrations, n, cells
+):
+    if cells is not None:  # blocks of a few events each
+        monkeypatch.setattr(capacity, "MAX_CELLS", cells)
+    matrix = np.random.default_rng(3).integers(0, 3, size=(units, instants)).astype(np.float32)
+    matrix = np.repeat(matrix, 3, axis=1)  # sessions span several instants, as on a real grid
+    got = capacity.simulate_peaks(matrix, registrations, n, draws=200, seed=11)
+    want = peaks_one_event_at_a_time(matrix, registrations, n, 200, 11)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].max() > 0 or n == 0
+
+
 def test_units_group_sessions_by_person_and_keep_anonymous_ones_apart():
     s = sessions([("b", 5, 10), ("a", 0, None), ("a", -5, 3), (None, 1, 2), ("b", 1, 4)])
     units, people, anonymous = capacity.build_units(s, START, END)

@@ -332,6 +332,25 @@ def test_409_matched_to_23505_with_unmatched_on_both_sides():
     assert (wide["error_class"] == "23505:registrations_pkey").sum() == 2
 
 
+@pytest.mark.parametrize("tolerance", ["1s", "60s"])
+def test_classes_come_with_the_pairs_they_were_found_from(tolerance):
+    # One pairing per timeline: the pairs that placed the classes are the audit's pairs.
+    inc = _error_incident()
+    classes, pairs = error_classes.find_error_classes(inc, tolerance=tolerance)
+    assert classes == error_classes.define_error_classes(inc, tolerance=tolerance)
+    want = matching.match_http_to_db(inc, classes, tolerance=tolerance)
+    assert len(pairs) > 0
+    pd.testing.assert_frame_equal(pairs, want)
+
+
+def test_an_incident_without_database_errors_has_no_pairs():
+    inc = _error_incident()
+    inc = dataclasses.replace(inc, db_errors=inc.db_errors.iloc[0:0])
+    classes, pairs = error_classes.find_error_classes(inc)
+    assert all(c.source != "db_errors" for c in classes)
+    assert pairs.empty and list(pairs.columns) == list(matching.PAIR_COLUMNS)
+
+
 def _multi_endpoint_incident() -> FakeIncident:
     """A 53300 answered with 503 on three endpoints, the busiest of them the least hit."""
     reqs = []

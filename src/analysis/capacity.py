@@ -169,18 +169,47 @@ def summarize_basis(
 def simulate_peaks(
     matrix: np.ndarray, registrations: int, n: int, *, draws: int = DRAWS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Peaks of ``draws`` simulated events with ``n`` registrations, and their attendees."""
-    units = matrix.shape[0]
+    """Peaks of ``draws`` simulated events with ``n`` registrations, and their attendees.
+
+    Each event draws ``units`` integers (its bootstrap population of people), then one per
+    attendee (who comes, from that population). Consecutive calls of ``Generator.integers``
+    with the same bounds continue one stream, so the events' integers are taken in blocks of
+    events by one call each: the same numbers as one call per event, without a Python loop.
+    Peaks are sums of whole numbers in float32, exact (in any order of summation) below
+    2**24 open sessions, so only the instants where some session opens or closes are summed:
+    an instant like the one before it gives the same sum.
+    """
     draws = max(min(draws, MAX_WORK // max(matrix.size, 1)), 200)
+    if matrix.shape[1] > 1:
+        changed = np.any(matrix[:, 1:] != matrix[:, :-1], axis=0)
+        matrix = matrix[:, np.concatenate(([True], changed))]
+    units, grid = matrix.shape
     rng = np.random.default_rng([seed, int(n)])
     rate = rng.gamma(units + 0.5, 1.0 / registrations, size=draws)
     attendees = rng.poisson(n * rate)
     peaks = np.empty(draws, dtype=float)
-    for d, m in enumerate(attendees):
-        typical = rng.integers(0, units, size=units)  # this draw's "population" of people
-        counts = np.bincount(typical[rng.integers(0, units, size=m)], minlength=units)
-        drawn = np.flatnonzero(counts)  # only the people drawn: cost grows with m, not units
-        peaks[d] = (counts[drawn].astype(np.float32) @ matrix[drawn]).max() if m else 0.0
+    # Events per block: its integers, its counts (events x units) and its curves (events x
+    # instants) each stay within MAX_CELLS.
+    taken = units + attendees
+    first = 0
+    while first < draws:
+        size = max(MAX_CELLS // max(units, grid, 1), 1)
+        cumulative = np.cumsum(taken[first : first + size])
+        size = max(int(np.searchsorted(cumulative, MAX_CELLS, side="right")), 1)
+        block = slice(first, first + size)
+        stream = rng.integers(0, units, size=int(cumulative[size - 1]))
+        starts = np.concatenate(([0], cumulative[: size - 1]))
+        picks = attendees[block]
+        event = np.repeat(np.arange(size), picks)
+        # Attendee j of an event: the population's entry at the drawn position; that entry
+        # sits in the stream at the event's start plus the position.
+        chosen = np.arange(int(picks.sum())) - np.repeat(np.cumsum(picks) - picks, picks)
+        position = stream[np.repeat(starts + units, picks) + chosen]
+        person = stream[np.repeat(starts, picks) + position]
+        counts = np.bincount(event * units + person, minlength=size * units)
+        curves = counts.reshape(size, units).astype(np.float32) @ matrix
+        peaks[block] = curves.max(axis=1) if grid else 0.0
+        first += size
     return peaks, attendees
 
 

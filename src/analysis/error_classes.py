@@ -17,7 +17,7 @@ import pandas as pd
 from analysis import traffic
 from analysis._util import jsonable
 from analysis.exceptions import TimelineError
-from analysis.matching import DEFAULT_TOLERANCE, pair_errors_with_responses
+from analysis.matching import DEFAULT_TOLERANCE, PAIR_COLUMNS, pair_errors_with_responses
 from analysis.vocabulary import (
     UNKNOWN_SQLSTATE,
     classify_db_errors,
@@ -126,6 +126,16 @@ def define_error_classes(
 ) -> tuple[ErrorClass, ...]:
     """Every error class present in the incident, with the endpoints where it occurs.
 
+    The classes of :func:`find_error_classes`, without the pairs they were found from.
+    """
+    return find_error_classes(incident, tolerance=tolerance)[0]
+
+
+def find_error_classes(
+    incident: object, *, tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE
+) -> tuple[tuple[ErrorClass, ...], pd.DataFrame]:
+    """Every error class present in the incident, and the pairs that say where each occurs.
+
     A database class occurs on ``rest/<relation>`` when its errors name a table with requests,
     and on every endpoint where one of its errors was answered with the class's PostgREST
     status within ``tolerance`` (errors and responses paired one to one, the classes of one
@@ -133,6 +143,14 @@ def define_error_classes(
     A connection-limit error fails whichever request needed a connection, so its class occurs
     on many endpoints and all of them are its denominator. Realtime classes occur on the
     Realtime websocket endpoint when it has requests. Ordered by count (descending), then key.
+
+    Returns
+    -------
+    (classes, pairs)
+        The classes, and the database errors paired with their HTTP responses (columns
+        :data:`analysis.matching.PAIR_COLUMNS`): the pairing that
+        :func:`analysis.matching.match_http_to_db` makes for these classes at this tolerance,
+        made once, here, since the classes' endpoints come from it.
     """
     tol = parse_size(tolerance, "tolerance")
     requests = incident.requests
@@ -140,6 +158,7 @@ def define_error_classes(
         traffic.find_traffic(incident)
     )
     classes: list[ErrorClass] = []
+    pairs = pd.DataFrame(columns=list(PAIR_COLUMNS))
     db = incident.db_errors
     if not db.empty:
         db = db.assign(error_class=classify_db_errors(db))
@@ -154,17 +173,14 @@ def define_error_classes(
             described[str(key)] = (rows, state, constraint, own if own in endpoints else None)
         statuses = {k: http_status_for_sqlstate(v[1]) for k, v in described.items()}
         status_of = {k: v for k, v in statuses.items() if v is not None}
-        pairs = (
-            pair_errors_with_responses(
+        if status_of and not requests.empty:
+            pairs = pair_errors_with_responses(
                 db,
                 requests,
                 status_of,
                 {k: v[3] for k, v in described.items() if v[3] is not None},
                 tolerance=tol,
             )
-            if status_of and not requests.empty
-            else pd.DataFrame(columns=["error_class", "endpoint"])
-        )
         for key, (rows, state, constraint, own) in described.items():
             hits = pairs.loc[pairs["error_class"] == key, "endpoint"].astype(str).value_counts()
             ranked = sorted(hits.index, key=lambda e: (-hits[e], e))
@@ -212,7 +228,7 @@ def define_error_classes(
                     endpoints=(REALTIME_ENDPOINT,) if has_ws else (),
                 )
             )
-    return tuple(sorted(classes, key=lambda c: (-c.count, c.key)))
+    return tuple(sorted(classes, key=lambda c: (-c.count, c.key))), pairs
 
 
 def select_class_rows(incident: object, cls: ErrorClass) -> pd.DataFrame:

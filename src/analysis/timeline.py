@@ -27,8 +27,9 @@ from analysis.error_classes import (
     count_class_per_minute,
     define_error_classes,
     find_error_class,
+    find_error_classes,
 )
-from analysis.matching import DEFAULT_TOLERANCE, match_http_to_db
+from analysis.matching import DEFAULT_TOLERANCE
 from analysis.moments import build_key_moments
 from analysis.window import (
     check_webinar,
@@ -67,10 +68,23 @@ def build_minute_frame(
     start, end = resolve_window(incident, start, end)
     classes = define_error_classes(incident, tolerance=tolerance) if classes is None else classes
     cls = find_error_class(classes, error_class)
+    counts = count_class_per_minute(incident, cls, start, end)
+    return _minute_frame(incident, webinar_id, cls, start, end, counts)
+
+
+def _minute_frame(
+    incident: object,
+    webinar_id: str,
+    cls: ErrorClass,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    counts: tuple[np.ndarray, np.ndarray],
+) -> pd.DataFrame:
+    """Return the frame of :func:`build_minute_frame` from the class's (errors, requests)."""
     frame = minute_concurrency(
         select_webinar(incident.concurrency, webinar_id), start, end, fill_leading=True
     )
-    errors, requests = count_class_per_minute(incident, cls, start, end)
+    errors, requests = counts
     frame.insert(1, "requests", requests)
     frame.insert(2, "errors", errors)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -93,8 +107,12 @@ def tabulate_error_minutes(
     end: object = None,
     classes: tuple[ErrorClass, ...] | None = None,
     display_tz: str | None = None,
+    counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Every class per minute beside the request volume of the endpoints where it occurs.
+
+    ``counts``: each class's (errors, requests) per minute of the window, when the caller
+    already has them (:func:`analysis.error_classes.count_class_per_minute`).
 
     Returns
     -------
@@ -107,7 +125,10 @@ def tabulate_error_minutes(
     minutes = pd.date_range(start, end, freq="1min", inclusive="left")
     parts = []
     for cls in classes:
-        errors, requests = count_class_per_minute(incident, cls, start, end)
+        if counts is not None and cls.key in counts:
+            errors, requests = counts[cls.key]
+        else:
+            errors, requests = count_class_per_minute(incident, cls, start, end)
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(requests > 0, errors / np.maximum(requests, 1), np.nan)
         parts.append(
@@ -172,7 +193,9 @@ class Timeline:
     moments : pandas.DataFrame
         The key moments with their evidence (:func:`build_key_moments`).
     pairs : pandas.DataFrame
-        Database errors paired with their HTTP responses (:func:`match_http_to_db`).
+        Database errors paired with their HTTP responses: those the classes were found from
+        (:func:`analysis.error_classes.find_error_classes`, the pairing of
+        :func:`analysis.matching.match_http_to_db`).
     """
 
     webinar_id: str
@@ -230,7 +253,8 @@ def build_timeline(
     tz = display_tz_of(incident, display_tz)
     size = parse_size(bucket)
     tol = parse_size(tolerance, "tolerance")
-    classes = define_error_classes(incident, tolerance=tol)
+    classes, pairs = find_error_classes(incident, tolerance=tol)
+    counts = {c.key: count_class_per_minute(incident, c, start, end) for c in classes}
     samples = select_webinar(incident.concurrency, webinar_id).sort_values("ts", kind="stable")
     return Timeline(
         webinar_id=webinar_id,
@@ -246,16 +270,14 @@ def build_timeline(
         buckets=bucket_concurrency(samples, start, end, size=size, display_tz=tz),
         classes=classes,
         error_minutes=tabulate_error_minutes(
-            incident, start=start, end=end, classes=classes, display_tz=tz
+            incident, start=start, end=end, classes=classes, display_tz=tz, counts=counts
         ),
         frames={
-            c.key: build_minute_frame(
-                incident, webinar_id, c.key, start=start, end=end, classes=classes
-            )
+            c.key: _minute_frame(incident, webinar_id, c, start, end, counts[c.key])
             for c in classes
         },
         moments=build_key_moments(
             incident, webinar_id, start=start, end=end, display_tz=tz, classes=classes
         ),
-        pairs=match_http_to_db(incident, classes, tolerance=tol),
+        pairs=pairs,
     )
