@@ -84,51 +84,29 @@ def ensure_export(n_rows: int, hours: float, seed: int) -> Path:
 def ensure_clickhouse(bigquery_dir: Path) -> Path:
     """Return the same rows as ClickHouse-flavour pages of ``make fetch FLAVOUR=clickhouse``.
 
-    Each row becomes the projection of the package's raw edge_logs ClickHouse query: ``id``,
-    the timestamp as zone-less UTC text, ``event_message``, ``severity_text``, ``source`` and
-    one text column per attribute the query selects (null where the row lacks it).
+    Each row becomes what the package's raw edge_logs ClickHouse query answers for it
+    (``analysis.simulate.clickhouse``, the writer the tests' loopback Management API uses):
+    ``id``, the timestamp as zone-less UTC text, ``event_message``, ``severity_text``,
+    ``source`` and one text column per attribute the query selects (null where missing).
     """
     import gzip
-    import re
 
     from analysis.fetch.queries import load_query
+    from analysis.simulate.clickhouse import clickhouse_row, project_row, selected_attributes
     from analysis.simulate.records import page_bytes
 
-    directory = bigquery_dir.with_name(bigquery_dir.name + "-clickhouse")
+    directory = bigquery_dir.with_name(bigquery_dir.name + "-clickhouse-projection")
     done = directory / ".complete"
     if done.exists():
         return directory
     shutil.rmtree(directory, ignore_errors=True)
     (directory / "edge_logs").mkdir(parents=True)
     print(f"  converting {bigquery_dir.name} to ClickHouse pages ...", flush=True)
-    keys = re.findall(r"log_attributes\['([^']+)'\]", load_query("edge_logs", "clickhouse"))
-
-    def flatten(prefix: str, value, out: dict) -> None:
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-            value = value[0]
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                flatten(f"{prefix}.{key}" if prefix else key, inner, out)
-        elif value is not None:
-            out[prefix] = str(value)
-
+    selected = selected_attributes(load_query("edge_logs", "clickhouse"))
     for page in sorted((bigquery_dir / "edge_logs").glob("*.json.gz")):
-        rows = []
-        for row in json.loads(gzip.decompress(page.read_bytes()))["result"]:
-            attributes: dict[str, str] = {}
-            flatten("", row["metadata"], attributes)
-            stamp = datetime.fromtimestamp(row["timestamp"] / 1e6, tz=UTC)
-            rows.append(
-                {
-                    "id": row["id"],
-                    "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),
-                    "event_message": row["event_message"],
-                    "severity_text": "INFO",
-                    "source": "edge_logs",
-                    **{key: attributes.get(key) for key in keys},
-                }
-            )
-        (directory / "edge_logs" / page.name).write_bytes(page_bytes(rows))
+        rows = json.loads(gzip.decompress(page.read_bytes()))["result"]
+        projected = [project_row(clickhouse_row(row, "edge_logs"), selected) for row in rows]
+        (directory / "edge_logs" / page.name).write_bytes(page_bytes(projected))
     manifest = json.loads((bigquery_dir / "incident.json").read_text())
     manifest.update(name=manifest["name"] + "-clickhouse", flavour="clickhouse")
     (directory / "incident.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -40,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from analysis.simulate.clickhouse import clickhouse_row, project_row, selected_attributes
+
 ROW_CAP = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PATH_RE = re.compile(r"^/v1/projects/([^/]+)/analytics/endpoints/(logs\.all|logs)$")
@@ -415,13 +417,10 @@ class FakeSupabaseApi:
     @staticmethod
     def _project(sql: str, row: dict) -> dict:
         """ClickHouse ``nullIf(log_attributes['k'], '') as `k``` columns; else the row."""
-        keys = re.findall(r"nullIf\(log_attributes\['([^']+)'\], ''\) as `([^`]+)`", sql)
-        if not keys or "log_attributes" not in row:
+        selected = selected_attributes(sql)
+        if not selected or "log_attributes" not in row:
             return row
-        out = {k: row[k] for k in ("id", "timestamp", "event_message", "severity_text", "source")}
-        for key, alias in keys:
-            out[alias] = row["log_attributes"].get(key) or None
-        return out
+        return project_row(row, selected)
 
     def _window(self, start: str | None, end: str | None) -> tuple[datetime, datetime]:
         minute = timedelta(minutes=1)
@@ -619,24 +618,4 @@ def make_rows(
 
 def to_clickhouse(row: dict, source: str) -> dict:
     """The ClickHouse-flavour view of a BigQuery-flavour row (string attributes, string time)."""
-
-    def flatten(prefix: str, value, out: dict) -> None:
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-            value = value[0]
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                flatten(f"{prefix}.{key}" if prefix else key, inner, out)
-        elif value is not None:
-            out[prefix] = str(value)
-
-    attributes: dict[str, str] = {}
-    flatten("", row["metadata"], attributes)
-    stamp = parse_ts(row["timestamp"]).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return {
-        "id": row["id"],
-        "timestamp": stamp,
-        "event_message": row["event_message"],
-        "severity_text": "ERROR" if attributes.get("level") == "error" else "INFO",
-        "source": source,
-        "log_attributes": attributes,
-    }
+    return clickhouse_row(row, source)
