@@ -165,6 +165,35 @@ def test_corrupt_parquet_cache_is_discarded_and_rebuilt(built, tmp_path, capsys)
     assert third.from_cache
 
 
+def test_a_cache_table_changed_after_writing_is_discarded(built, tmp_path, capsys):
+    # A valid Parquet file of other rows: only the digests written with the slot notice it.
+    root = built("plain")
+    first = ingest.load_incident(root, cache_dir=tmp_path / "cache")
+    slot = next(p for p in (tmp_path / "cache").iterdir() if not p.name.startswith("."))
+    first.requests.head(3).to_parquet(slot / "requests.parquet", index=False)
+    capsys.readouterr()
+    second = ingest.load_incident(root, cache_dir=tmp_path / "cache")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert not second.from_cache and len(err) == 1
+    assert "requests.parquet differs from the file written" in err[0]
+    pd.testing.assert_frame_equal(first.requests, second.requests)
+
+
+def test_describe_directory_reads_only_the_webinars_of_a_slot(built, tmp_path, monkeypatch):
+    root = built("plain")
+    cold_webinars, cold_tz = ingest.describe_directory(root, cache_dir=tmp_path / "cache")
+    inc = ingest.load_incident(root, cache_dir=tmp_path / "cache")
+    assert inc.from_cache and cold_tz == inc.display_tz
+    pd.testing.assert_frame_equal(cold_webinars, inc.webinars)
+    # Warm: nothing but the webinars table is read (the others may be gone).
+    slot = next(p for p in (tmp_path / "cache").iterdir() if not p.name.startswith("."))
+    (slot / "requests.parquet").unlink()
+    monkeypatch.setattr("analysis.ingest.incident.load_incident", None)
+    warm_webinars, warm_tz = ingest.describe_directory(root, cache_dir=tmp_path / "cache")
+    pd.testing.assert_frame_equal(warm_webinars, inc.webinars)
+    assert warm_tz == cold_tz
+
+
 def test_concurrent_cache_writes_never_share_a_temporary_path(built, tmp_path):
     inc = ingest.load_incident(built("plain"), use_cache=False)
     slot = tmp_path / "cache" / "x-0123456789abcdef"

@@ -34,6 +34,7 @@ from analysis.ingest.cli import format_accounting, main
 from analysis.ingest.fast import NotFast, parse_file_fast
 from analysis.ingest.incident import (
     Incident,
+    describe_directory,
     load_incident,
     manifest_window,
     read_annotations,
@@ -64,6 +65,7 @@ __all__ = [
     "NotFast",
     "Override",
     "Shape",
+    "describe_directory",
     "format_accounting",
     "ingest_files",
     "load_incident",

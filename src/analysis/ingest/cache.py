@@ -5,9 +5,11 @@ checksums (manifest included), the pseudonym key's fingerprint and the code that
 tables, so a slot is only ever read for exactly the inputs that made it.
 
 Every run writes into its own temporary directory and renames it into place, so two runs at
-once never share a temporary path and a reader never sees half a slot. A slot that cannot be
-read (truncated, corrupt, deleted by another run while being read) is discarded and rebuilt,
-with one line on stderr saying so.
+once never share a temporary path and a reader never sees half a slot. The slot's ``complete``
+file lists the SHA-256 of each table file: tables are validated against their schemas before
+they are written, so a reader checks the digests instead of validating again. A slot that
+cannot be read (truncated, corrupt, changed, deleted by another run while being read) is
+discarded and rebuilt, with one line on stderr saying so.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import privacy
-from analysis._util import sha256_file
+from analysis._util import format_checksums, parse_checksum_line, sha256_file
 from analysis.ingest.kinds import TABLE_NAMES
-from analysis.schemas import validate_table
 
 #: Bump when the canonical tables change shape, to invalidate old caches.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 #: Tables of a slot besides the canonical ones (and the aggregates, passed as ``names``).
 _EXTRA = ("annotations", "accounting")
 _SLOT_RE = re.compile(r"[0-9a-f]{16}")
@@ -66,26 +67,45 @@ def slot_for(root: Path, name: str, key: str) -> Path:
 def read_cache(slot: Path, others: tuple[str, ...] = ()) -> dict[str, pd.DataFrame] | None:
     """Return the cached tables of ``slot`` (plus annotations, accounting, ``others``), or None.
 
-    None when there is no complete slot; a slot that exists but cannot be read is removed
-    (so the caller rebuilds it) and one line on stderr says so.
+    None when there is no complete slot; a slot that exists but cannot be read, or whose
+    files differ from the digests it was written with, is removed (so the caller rebuilds
+    it) and one line on stderr says so.
     """
+    return read_tables(slot, (*TABLE_NAMES, *_EXTRA, *others))
+
+
+def read_tables(slot: Path, names: tuple[str, ...]) -> dict[str, pd.DataFrame] | None:
+    """Return the tables ``names`` of a complete ``slot`` (None as :func:`read_cache`)."""
     if not (slot / "complete").exists():
         return None
     try:
-        tables = {
-            name: validate_table(name, pd.read_parquet(slot / f"{name}.parquet"))
-            for name in TABLE_NAMES
-        }
-        for name in (*_EXTRA, *others):
-            tables[name] = pd.read_parquet(slot / f"{name}.parquet")
+        digests = _written_digests(slot)
+        tables = {}
+        for name in names:
+            path = slot / f"{name}.parquet"
+            if digests.get(path.name) != sha256_file(path):
+                raise ValueError(f"{path.name} differs from the file written")
+            tables[name] = pd.read_parquet(path)
     except Exception as exc:
-        # pyarrow and pandera raise their own error types for a truncated or corrupt file;
-        # any failure to read a cache means the same thing: it is not a cache.
+        # pyarrow raises its own error types for a truncated or corrupt file; any failure
+        # to read a cache means the same thing: it is not a cache.
         reason = " ".join(str(exc).split())[:120] or type(exc).__name__
         print(f"cache {slot} unreadable ({reason}): discarded, rebuilding", file=sys.stderr)
         _discard(slot)
         return None
     return tables
+
+
+def _written_digests(slot: Path) -> dict[str, str]:
+    """Return file name -> SHA-256 as listed in the slot's ``complete`` file."""
+    digests = {}
+    for line in (slot / "complete").read_text(encoding="utf-8").splitlines():
+        parsed = parse_checksum_line(line) if line.strip() else None
+        if parsed is None:
+            raise ValueError(f"complete: not a checksum line: {line[:40]!r}")
+        digest, name = parsed
+        digests[name] = digest
+    return digests
 
 
 def write_cache(slot: Path, incident, names: tuple[str, ...] = TABLE_NAMES) -> None:
@@ -102,11 +122,12 @@ def write_cache(slot: Path, incident, names: tuple[str, ...] = TABLE_NAMES) -> N
         print(f"cache not written ({exc.strerror or exc}): {slot.parent}", file=sys.stderr)
         return
     try:
-        for name in names:
-            getattr(incident, name).to_parquet(tmp / f"{name}.parquet", index=False)
-        for name in _EXTRA:
-            getattr(incident, name).to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "complete").write_text("ok\n")
+        digests = {}
+        for name in (*names, *_EXTRA):
+            path = tmp / f"{name}.parquet"
+            getattr(incident, name).to_parquet(path, index=False)
+            digests[path.name] = sha256_file(path)
+        (tmp / "complete").write_text(format_checksums(digests), encoding="utf-8")
         if slot.exists() and not (slot / "complete").exists():
             _discard(slot)  # a slot left incomplete by an older version or by hand
         tmp.rename(slot)

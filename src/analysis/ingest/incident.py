@@ -399,6 +399,55 @@ def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd
     )
 
 
+def _read_inputs(directory: Path) -> tuple:
+    """Return (manifest, window, display_tz, overrides, files, checksums) of a directory."""
+    manifest = read_manifest(directory)
+    manifest_path = directory / "incident.json"
+    window = manifest_window(manifest, manifest_path)
+    display_tz = manifest.get("display_tz") or config.DEFAULT_DISPLAY_TZ
+    try:
+        ZoneInfo(display_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise IngestError(
+            manifest_path,
+            "unknown time zone",
+            field="display_tz",
+            expected="an IANA zone",
+            found=display_tz,
+        ) from None
+    overrides = manifest_overrides(manifest, manifest_path)
+    files = list_exports(directory, overrides)
+    checksums = {rel: sha256_of(path) for path, rel in files}
+    for extra in ("incident.json", "annotations.csv"):
+        if (directory / extra).exists():
+            checksums[extra] = sha256_of(directory / extra)
+    verify_checksums(directory, checksums)
+    return manifest, window, display_tz, overrides, files, checksums
+
+
+def _slot(manifest: dict, checksums: dict[str, str], key: bytes, cache_dir) -> Path:
+    """Return the cache slot of an incident's inputs."""
+    cache_root = Path(cache_dir) if cache_dir is not None else config.INTERIM_DIR
+    return cache.slot_for(cache_root, manifest["name"], cache.cache_key(checksums, key))
+
+
+def describe_directory(
+    directory: Path | str = config.DEFAULT_INCIDENT_DIR, *, cache_dir: Path | str | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Return (the ``webinars`` table, ``display_tz``) of an incident directory, cheaply.
+
+    Reads only the webinars table of a complete cache slot of exactly these inputs; without
+    one, ingests the directory as :func:`load_incident` does (writing the cache).
+    """
+    directory = Path(directory)
+    manifest, _, display_tz, _, _, checksums = _read_inputs(directory)
+    slot = _slot(manifest, checksums, privacy.pseudonym_key(), cache_dir)
+    cached = cache.read_tables(slot, ("webinars",))
+    if cached is not None:
+        return cached["webinars"], display_tz
+    return load_incident(directory, cache_dir=cache_dir).webinars, display_tz
+
+
 def load_incident(
     directory: Path | str = config.DEFAULT_INCIDENT_DIR,
     *,
@@ -425,30 +474,9 @@ def load_incident(
         One line naming the file, row or field, what was expected and what was found.
     """
     directory = Path(directory)
-    manifest = read_manifest(directory)
-    manifest_path = directory / "incident.json"
-    window = manifest_window(manifest, manifest_path)
-    display_tz = manifest.get("display_tz") or config.DEFAULT_DISPLAY_TZ
-    try:
-        ZoneInfo(display_tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise IngestError(
-            manifest_path,
-            "unknown time zone",
-            field="display_tz",
-            expected="an IANA zone",
-            found=display_tz,
-        ) from None
-    overrides = manifest_overrides(manifest, manifest_path)
-    files = list_exports(directory, overrides)
-    checksums = {rel: sha256_of(path) for path, rel in files}
-    for extra in ("incident.json", "annotations.csv"):
-        if (directory / extra).exists():
-            checksums[extra] = sha256_of(directory / extra)
-    verify_checksums(directory, checksums)
+    manifest, window, display_tz, overrides, files, checksums = _read_inputs(directory)
     key = privacy.pseudonym_key()
-    cache_root = Path(cache_dir) if cache_dir is not None else config.INTERIM_DIR
-    slot = cache.slot_for(cache_root, manifest["name"], cache.cache_key(checksums, key))
+    slot = _slot(manifest, checksums, key, cache_dir)
     common = dict(manifest=manifest, window=window, display_tz=display_tz, checksums=checksums)
     cached = cache.read_cache(slot, tuple(aggregates.TABLES)) if use_cache else None
     if cached is not None:
