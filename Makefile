@@ -76,7 +76,7 @@ fetch: setup ## Download logs through the Management API: make fetch PROJECT_REF
 	@$(BIN)/python -m analysis fetch "--project-ref=$$PM_PROJECT_REF" "--start=$$PM_START" "--end=$$PM_END" "--out=$$PM_OUT" "--flavour=$$PM_FLAVOUR" "--display-tz=$$PM_DISPLAY_TZ" "--mode=$$PM_MODE"
 
 test: setup ## Run the test suite (unit, pipeline and notebook layers; tests marked slow excluded)
-	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile --no-loadscope-reorder
 
 test-slow: setup ## Run only the tests marked slow (reduced-count simulations, data regeneration)
 	$(BIN)/python -m pytest -m slow

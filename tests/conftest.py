@@ -27,8 +27,14 @@ from pathlib import Path
 import pytest
 from _hermetic import compare_snapshots, snapshot_tree
 
-from analysis.config import PROJECT_ROOT
-from analysis.pipeline import ENV_CACHE_DIR, ENV_REPORTS_DIR
+from analysis._jsonschema import skip_iri_grammars
+
+# Before any test module imports nbconvert or papermill (which import jsonschema): the report's
+# own processes skip the IRI grammars too, so each test process saves their compilation.
+skip_iri_grammars()
+
+from analysis.config import PROJECT_ROOT  # noqa: E402
+from analysis.pipeline import ENV_CACHE_DIR, ENV_REPORTS_DIR  # noqa: E402
 
 _STATE: dict = {}
 
@@ -55,13 +61,34 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _STATE["before"] = snapshot_tree(PROJECT_ROOT)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the notebook modules first (a stable sort: order within a module is kept).
+#: The longest test files, longest first (profile in docs/testing.md). ``make test`` hands
+#: whole files to two workers in collection order (``--dist loadfile --no-loadscope-reorder``):
+#: started first, the long files run side by side and the short ones fill in at the end,
+#: instead of a long file running alone while the other worker waits.
+LONGEST_FILES = (
+    "test_report.py",
+    "test_hostile_report.py",
+    "test_fetch.py",
+    "test_ingest_hostile.py",
+    "test_notebook_workbench.py",
+    "test_unseen_incidents.py",
+    "test_ingest.py",
+    "test_narrative_sections.py",
+    "test_verdicts.py",
+    "test_makefile.py",
+    "test_actions.py",
+    "test_ingest_bad_inputs.py",
+    "test_traffic.py",
+    "test_stats.py",
+    "test_claims.py",
+    "test_simulate.py",
+)
 
-    They are the longest files; started first, the other worker fills in with the short ones
-    instead of one notebook module running alone at the end.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the files of :data:`LONGEST_FILES` first, in that order (a stable sort)."""
+    rank = {name: number for number, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
