@@ -310,6 +310,15 @@ def test_errors_from_a_few_users_are_unrelated_to_load_whatever_the_tests_say():
     assert unknown.label == stats.TRAFFIC
 
 
+def test_a_hinge_under_few_sources_is_a_caveat_not_the_verdict():
+    traffic_like = _elasticity(1.0, 0.01, 0.6, 40.0)
+    both = stats.decide_verdict(_test(0.01, 0.02), traffic_like, 0.1, "users with errors", 3)
+    assert both.label == stats.UNRELATED and both.decided_by == "few_sources"
+    assert "shared identity" in both.caveat and "0.020" in both.caveat
+    flat_only = stats.decide_verdict(_test(0.01, 0.3), traffic_like, 0.1, "users with errors", 3)
+    assert flat_only.label == stats.UNRELATED and flat_only.caveat is None
+
+
 def test_sources_are_counted_only_when_every_error_minute_says():
     errors = np.array([3.0, 0, 2, 1])
     assert stats.count_sources(errors, {"new_users": np.array([2.0, np.nan, 1, 0])}) == 3

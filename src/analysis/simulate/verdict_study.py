@@ -128,7 +128,23 @@ def _row(family, index, null, name, truth, res) -> dict:
         "label": res.verdict.label,
         "errors": res.total_errors,
         "bayes_factor": res.verdict.bayes_factor,
+        # The decision's inputs, so a change of rule can be checked on the rows it would move.
+        "decided_by": res.verdict.decided_by,
+        "sources": res.verdict.sources,
+        "p_hinge": res.verdict.hinge_p_value,
+        "p_hinge_bursty": res.verdict.hinge_p_value_bursty_null,
+        "p_zero": res.verdict.p_value_zero,
+        "p_one": res.verdict.p_value_one,
+        "lr": None if res.elasticity is None else res.elasticity.lr,
+        "residual_phi": res.verdict.residual_phi,
     }
+    sig = res.signals
+    if sig is not None:
+        row.update(
+            latency_ratio=sig.latency_ratio,
+            latency_load_p=sig.latency_load_p_value,
+            rt_saturated_share=sig.realtime_errors_in_saturated_share,
+        )
     fit = res.threshold
     if fit is not None:
         row.update(

@@ -206,7 +206,9 @@ def decide_verdict(
     - undetermined ("the data cannot tell"): BF in between (or not computed);
     - insufficient data: fewer than ``MIN_ERRORS`` in the window;
     - before all of these: unrelated when the errors are known to come from fewer than
-      ``MIN_SOURCES`` distinct users (``sources``), whatever the tests say.
+      ``MIN_SOURCES`` distinct users (``sources``), whatever the tests say; a hinge that
+      passes both nulls there is named in the caveat (an app whose requests share one
+      identity), not made the verdict (docs/verdicts.md gives the measured reason).
     """
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     p = None if test is None else test.p_value
@@ -244,12 +246,24 @@ def decide_verdict(
     flat_rejected = p1 is not None and p1 <= ALPHA_LEVEL
     decided_by = "tests"
     if sources is not None and sources < MIN_SOURCES:
+        # Checked before the hinge, on evidence (docs/verdicts.md, "Who the errors came from"):
+        # single-client bursts in busy minutes pass both hinge nulls often enough that testing
+        # capacity first would make them the commonest false capacity call. A hinge that does
+        # pass both is not hidden: it is the caveat, for the app whose requests share one
+        # identity (a service login), where few users says nothing about clients.
         label, decided_by = UNRELATED, "few_sources"
         reason = (
             f"{count_unit} came from {sources} distinct user(s) in the window, fewer than "
             f"{MIN_SOURCES}: a few clients' behaviour, not the audience's load ({hinge_text}; "
             f"elasticity in requests {tests_text})"
         )
+        if hinge_flat and hinge_cox:
+            caveat = (
+                f"a hinge in load fits these errors under both nulls (p = {p:.3f} flat, "
+                f"p = {p_cox:.3f} bursty): if this app's requests carry one shared identity "
+                "(a service login), the few users do not mean few clients, and the errors may "
+                "be capacity-driven."
+            )
     elif hinge_flat and hinge_cox:
         label, decided_by = CAPACITY, "hinge"
         reason = (
