@@ -17,6 +17,7 @@ import pytest
 from analysis import ingest
 from analysis.exceptions import IngestError
 from analysis.schemas import SCHEMAS, column_dtypes
+from analysis.simulate.clickhouse import clickhouse_row, project_row, selected_attributes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ingest" / "incident"
 W1 = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
@@ -397,36 +398,12 @@ def test_compact_uuid_dedup_agrees_with_pandas():
     ]
 
 
-def _projection_row(row: dict, source: str, columns: list[str]) -> dict:
+def _projection_row(row: dict, source: str) -> dict:
     """A BigQuery-flavour row as the package's raw ClickHouse query returns it (flat, text)."""
-    attributes: dict[str, str] = {}
-
-    def flatten(prefix: str, value) -> None:
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-            value = value[0]
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                flatten(f"{prefix}.{key}" if prefix else key, inner)
-        elif value is not None:
-            attributes[prefix] = str(value)
-
-    flatten("", row["metadata"])
-    stamp = pd.Timestamp(row["timestamp"], unit="us").strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return {
-        "id": row["id"],
-        "timestamp": stamp,
-        "event_message": row["event_message"],
-        "severity_text": "INFO",
-        "source": source,
-        **{key: attributes.get(key) for key in columns},
-    }
-
-
-def _query_columns(source: str) -> list[str]:
     sql = (
         Path(ingest.__file__).parents[1] / "queries" / f"{source}_raw.clickhouse.sql"
     ).read_text()
-    return re.findall(r"log_attributes\['([^']+)'\]", sql)
+    return project_row(clickhouse_row(row, source), selected_attributes(sql))
 
 
 def test_projection_columns_are_those_of_the_raw_clickhouse_queries():
@@ -449,7 +426,7 @@ def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads
         for page in sorted((work / source).glob("page-*")):
             data = page.read_bytes()
             doc = json.loads(gzip.decompress(data) if page.suffix == ".gz" else data)
-            rows = [_projection_row(r, source, _query_columns(source)) for r in doc["result"]]
+            rows = [_projection_row(r, source) for r in doc["result"]]
             page.unlink()
             target = page.with_name(page.name.split(".")[0] + ".json.gz")
             target.write_bytes(gzip.compress(json.dumps({"result": rows, "error": None}).encode()))
@@ -465,7 +442,6 @@ def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads
                 gzip.decompress((FIXTURE / "realtime_logs" / "page-0001.json.gz").read_bytes())
             )["result"][0],
             "realtime_logs",
-            _query_columns("realtime_logs"),
         )
     )
     edge[1].write_bytes(gzip.compress(json.dumps(doc).encode()))
@@ -494,3 +470,32 @@ def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads
     for name in SCHEMAS:
         pd.testing.assert_frame_equal(columnar.table(name), general.table(name))
     pd.testing.assert_frame_equal(columnar.accounting, general.accounting)
+
+
+def test_projection_pages_the_columnar_reader_leaves_to_the_general_one(tmp_path):
+    rows = json.loads(gzip.decompress((FIXTURE / "edge_logs" / "page-0001.json.gz").read_bytes()))
+    good = [_projection_row(r, "edge_logs") for r in rows["result"][:3]]
+    cases = {
+        "number": {"result": [dict(good[0], **{"response.status_code": 200})], "error": None},
+        "null-row": {"result": [good[0], None], "error": None},
+        "error": {"result": good, "error": "Backend error! Retry your query"},
+        "error-object": {"result": good, "error": {"code": 400}},
+        "extra-envelope-key": {"result": good, "error": None, "next": 2},
+        "empty": {"result": [], "error": None},
+        "not-an-object": [good],
+    }
+    for name, body in cases.items():
+        path = tmp_path / f"{name}.json.gz"
+        path.write_bytes(gzip.compress(json.dumps(body).encode()))
+        assert ingest.fast.try_read_page(path, "clickhouse") is None, name
+    # A key given twice: the last value counts, as the general reader's json.loads has it.
+    text = json.dumps({"result": good, "error": None}).replace(
+        '"request.method": "', '"request.method": "PUT", "request.method": "', 1
+    )
+    path = tmp_path / "twice.json.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    ((kind, _, table, _),) = ingest.fast.try_read_page(path, "clickhouse")
+    assert (
+        kind == "edge_logs"
+        and table.column("request.method")[0].as_py() == good[0]["request.method"]
+    )
