@@ -4,8 +4,10 @@
 analysis report`` runs, in this process, with a clock around each step of the report process
 (imports, parameter checks against the data, notebook execution, HTML, PDF, publication), and
 reads papermill's own start and end times of the kernel's cells from the executed record.
-``--cold`` recomputes the statistics (and redraws the figures). The absolute seconds depend on
-the machine's load (printed); compare stages within one run, or runs at the same load.
+``--cold`` recomputes the statistics (and redraws the figures). ``--floor`` profiles
+``bench_report.py``'s floor instead: ``run_report`` on its stand-in notebook. The absolute
+seconds depend on the machine's load (printed); compare stages within one run, or runs at the
+same load.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ START = time.perf_counter()
 
 def main(argv: list[str]) -> int:
     """Run one report with clocks around its steps; print the table."""
-    out, rest = Path(argv[0]), [a for a in argv[1:] if a != "--cold"]
+    out, rest = Path(argv[0]), [a for a in argv[1:] if a not in ("--cold", "--floor")]
     if "--cold" in argv:
         os.environ["EVENTLIVE_NO_STATS_CACHE"] = "1"
     try:  # as ``python -m analysis`` does (absent in versions before it)
@@ -45,11 +47,21 @@ def main(argv: list[str]) -> int:
     for name, label in steps.items():
         _wrap(report, name, label, clock)
     begin = time.perf_counter()
-    report.main(["--no-progress", f"--out={out}", *rest])
+    if "--floor" in argv:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_report import run_floor, write_floor_notebook
+
+        out.mkdir(parents=True, exist_ok=True)
+        write_floor_notebook(out / "floor_input.ipynb")
+        run_floor(out / "floor_input.ipynb", out)
+        out = out / "floor"
+    else:
+        report.main(["--no-progress", f"--out={out}", *rest])
     stepped = sum(seconds for _, seconds in clock[1:])
     rest_label = "rest of the report process (staging, checks, publication)"
     clock.append((rest_label, time.perf_counter() - begin - stepped))
-    print(f"load average {os.getloadavg()[0]:.1f}; {'cold' if '--cold' in argv else 'warm'}")
+    kind = "floor" if "--floor" in argv else "cold" if "--cold" in argv else "warm"
+    print(f"load average {os.getloadavg()[0]:.1f}; {kind}")
     for label, seconds in clock:
         print(f"{seconds:8.2f}  {label}")
     print(f"{time.perf_counter() - START:8.2f}  report process in all")
