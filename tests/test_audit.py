@@ -199,16 +199,19 @@ def test_skew_seen_through_the_incident_matching():
 def test_unmatched_fires_per_side():
     summary = pd.DataFrame(
         [
-            {"endpoints": "rest/registrations", "status": 409, "error_classes": "23505:x",
-             "db_errors": 10, "requests": 12, "matched": 9, "unmatched_db": 1,
-             "unmatched_requests": 3, "median_offset_s": 0.1},
-            {"endpoints": "rest/profiles", "status": 400, "error_classes": "42703",
+            {"endpoints": ("rest/a, b", "rest/registrations"), "status": 409,
+             "error_classes": "23505:x", "db_errors": 10, "requests": 12, "matched": 9,
+             "unmatched_db": 1, "unmatched_requests": 3, "median_offset_s": 0.1},
+            {"endpoints": ("rest/profiles",), "status": 400, "error_classes": "42703",
              "db_errors": 4, "requests": 4, "matched": 4, "unmatched_db": 0,
              "unmatched_requests": 0, "median_offset_s": 0.1},
         ]
     )  # fmt: skip
     found = audit.check_unmatched(summary, tolerance_s=1.0)
     assert len(found) == 1 and found[0].fields["unmatched_requests"] == 3
+    # The endpoints travel as a list: a name holding ", " stays one endpoint in the filter.
+    assert found[0].filter == "endpoint in ['rest/a, b', 'rest/registrations'] and status == 409"
+    assert found[0].what.startswith("On rest/a, b, rest/registrations, 9 of 12 HTTP 409")
     assert audit.check_unmatched(summary.iloc[1:], tolerance_s=1.0) == ()
 
 

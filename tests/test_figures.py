@@ -81,3 +81,35 @@ def test_keys_follow_every_input(small_analysis, text):
 
     with matplotlib.rc_context({"axes.titlesize": 13}):  # any setting of the drawing
         assert set(pipeline.figure_keys(small_analysis, text).values()).isdisjoint(keys.values())
+
+
+@pytest.mark.parametrize(
+    ("module", "attribute"),
+    [("PIL", "__version__"), ("matplotlib.ft2font", "__freetype_version__")],
+)
+def test_keys_follow_the_glyph_rasteriser_and_the_png_encoder(
+    small_analysis, text, monkeypatch, module, attribute
+):
+    # A FreeType or Pillow upgrade changes pixels or bytes: a cached PNG must not be served.
+    import importlib
+
+    keys = pipeline.figure_keys(small_analysis, text)
+    monkeypatch.setattr(importlib.import_module(module), attribute, "0.0.0-other")
+    assert set(pipeline.figure_keys(small_analysis, text).values()).isdisjoint(keys.values())
+
+
+def test_longest_figures_are_drawn_first_and_returned_in_page_order(
+    small_analysis, text, tmp_path, monkeypatch
+):
+    calls = []
+
+    def render(draw, names, workers):
+        calls.append(list(names))
+        return {name: b"png " + name.encode() for name in names}
+
+    monkeypatch.setattr(plots, "render_pngs", render)
+    settings = pipeline.Settings(cache_dir=tmp_path, stats_cache=False, workers=2)
+    got = pipeline.draw_figures(small_analysis, text, settings)
+    assert calls == [list(pipeline.DRAW_ORDER)]
+    assert sorted(pipeline.DRAW_ORDER) == sorted(pipeline.FIGURES)
+    assert list(got) == list(pipeline.FIGURES)

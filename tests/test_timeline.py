@@ -324,7 +324,8 @@ def test_409_matched_to_23505_with_unmatched_on_both_sides():
     assert len(pk) == 1
     assert pk["offset_s"].iloc[0] == pytest.approx(0.1)
     summary = matching.summarize_matches(inc, classes, pairs)
-    row = summary[(summary["endpoints"] == "rest/registrations") & (summary["status"] == 409)]
+    on_registrations = summary["endpoints"].map(lambda e: e == ("rest/registrations",))
+    row = summary[on_registrations & (summary["status"] == 409)]
     assert row[["db_errors", "requests", "matched", "unmatched_db", "unmatched_requests"]].iloc[
         0
     ].tolist() == [2, 2, 1, 1, 1]
@@ -400,7 +401,7 @@ def test_a_class_on_several_endpoints_pairs_on_all_of_them():
         0,
         0,
     ]
-    assert summary["endpoints"].iloc[0] == "rest/profiles, rest/questions, rest/sessions"
+    assert summary["endpoints"].iloc[0] == ("rest/profiles", "rest/questions", "rest/sessions")
 
 
 def test_a_hybrid_directory_counts_the_same_endpoints_from_the_log_store_s_traffic():
@@ -537,6 +538,9 @@ def test_error_minutes_long_table():
     assert str(long["minute_local"].dt.tz) == "Asia/Seoul"
     per_class = long.groupby("error_class")["errors"].sum().to_dict()
     assert per_class["23505:registrations_pkey"] == 2 and per_class["realtime:disconnect"] == 2
+    # Each row names its class's denominator as the list of endpoints, never a joined string.
+    classes = {c.key: c.endpoints for c in error_classes.define_error_classes(inc)}
+    assert all(e == classes[k] for k, e in zip(long["error_class"], long["endpoints"], strict=True))
 
 
 def test_minute_frame_fills_minutes_before_the_first_sample_and_says_so():

@@ -400,8 +400,10 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
     for row in summary.itertuples():
         if row.unmatched_db == 0 and row.unmatched_requests == 0:
             continue
+        # The report's text reads the endpoints as one phrase; the filter takes the list.
+        endpoints = ", ".join(row.endpoints)
         fields = {
-            "endpoints": row.endpoints,
+            "endpoints": endpoints,
             "status": int(row.status),
             "error_classes": row.error_classes,
             "db_errors": int(row.db_errors),
@@ -416,7 +418,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
                 code="unmatched_status_pairs",
                 severity="warning",
                 what=(
-                    f"On {row.endpoints}, {row.matched} of {row.requests} HTTP {row.status} "
+                    f"On {endpoints}, {row.matched} of {row.requests} HTTP {row.status} "
                     f"responses pair with one of {row.db_errors} database errors "
                     f"({row.error_classes}) within {tolerance_s:g} s; {row.unmatched_requests} "
                     f"responses and {row.unmatched_db} errors stay unpaired."
@@ -427,7 +429,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
                     "response within the tolerance (clock skew, retries or lost log rows)."
                 ),
                 source="requests, db_errors",
-                filter=f"endpoint in {row.endpoints.split(', ')} and status == {row.status}",
+                filter=f"endpoint in {list(row.endpoints)} and status == {row.status}",
                 fields=fields,
             )
         )

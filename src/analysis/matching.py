@@ -217,7 +217,7 @@ def summarize_matches(
 
     Returns
     -------
-    DataFrame: endpoints (comma-separated), status, error_classes, db_errors, requests, matched,
+    DataFrame: endpoints (a tuple, sorted), status, error_classes, db_errors, requests, matched,
     unmatched_db, unmatched_requests, median_offset_s.
     """
     cols = [
@@ -249,7 +249,7 @@ def summarize_matches(
         ]
         rows.append(
             {
-                "endpoints": ", ".join(endpoints),
+                "endpoints": tuple(endpoints),
                 "status": status,
                 "error_classes": ",".join(sorted(keys)),
                 "db_errors": n_db,

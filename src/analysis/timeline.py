@@ -116,8 +116,8 @@ def tabulate_error_minutes(
 
     Returns
     -------
-    DataFrame: minute, minute_local, error_class, endpoint (the class's endpoints, comma
-    separated, or ``(all requests)``), errors, requests, rate.
+    DataFrame: minute, minute_local, error_class, endpoints (a tuple: the endpoints whose
+    requests are the class's denominator; empty: every request), errors, requests, rate.
     """
     start, end = resolve_window(incident, start, end)
     tz = display_tz_of(incident, display_tz)
@@ -136,14 +136,14 @@ def tabulate_error_minutes(
                 {
                     "minute": minutes,
                     "error_class": cls.key,
-                    "endpoint": ", ".join(cls.endpoints) or "(all requests)",
+                    "endpoints": [tuple(cls.endpoints)] * len(minutes),
                     "errors": errors,
                     "requests": requests,
                     "rate": rate,
                 }
             )
         )
-    cols = ["minute", "minute_local", "error_class", "endpoint", "errors", "requests", "rate"]
+    cols = ["minute", "minute_local", "error_class", "endpoints", "errors", "requests", "rate"]
     if not parts:
         # No error class: the same columns and dtypes, no rows (figures draw an empty panel).
         parts.append(
@@ -151,7 +151,7 @@ def tabulate_error_minutes(
                 {
                     "minute": pd.DatetimeIndex([], tz="UTC"),
                     "error_class": pd.Series([], dtype=object),
-                    "endpoint": pd.Series([], dtype=object),
+                    "endpoints": pd.Series([], dtype=object),
                     "errors": pd.Series([], dtype="int64"),
                     "requests": pd.Series([], dtype="int64"),
                     "rate": pd.Series([], dtype="float64"),
