@@ -167,13 +167,17 @@ def list_webinars(data_dir: Path, cache_dir: Path | None = None) -> dict[str, st
 
 
 def describe_incident(data_dir: Path, cache_dir: Path | None = None) -> tuple[dict[str, str], str]:
-    """Return the webinars (id -> title) and the display zone of an incident directory."""
-    from analysis.ingest import load_incident
+    """Return the webinars (id -> title) and the display zone of an incident directory.
 
-    incident = load_incident(data_dir, cache_dir=cache_dir)
-    table = incident.webinars
+    Only the webinars table is read from ingest's cache when it holds these inputs (the
+    kernel then ingests the whole incident); without one, the directory is ingested here,
+    which also checks it, and the kernel reads the cache this writes.
+    """
+    from analysis.ingest import describe_directory
+
+    table, display_tz = describe_directory(data_dir, cache_dir=cache_dir)
     webinars = {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
-    return webinars, incident.display_tz
+    return webinars, display_tz
 
 
 def kernel_environment() -> dict[str, str]:
