@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
 
     clock.append(("report process: interpreter and imports", time.perf_counter() - START))
     steps = {
-        "describe_incident": "parameters checked against the data (ingest in the parent)",
+        "describe_incident": "parameters checked against the data (webinars, from ingest)",
         "execute_notebook": "notebook executed (papermill, kernel)",
         "export_html": "HTML page rendered (nbconvert)",
         "export_pdf": "PDF printed (Chromium, from the page)",

@@ -68,6 +68,19 @@ def test_simulated_peaks_are_those_of_one_event_at_a_time(
     assert got[0].max() > 0 or n == 0
 
 
+def test_peak_candidates_keep_the_maximum_of_every_weighting():
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        matrix = rng.integers(0, 3, size=rng.integers(1, 6, size=2)).astype(np.float32)
+        keep = capacity.peak_candidates(matrix)
+        weights = rng.integers(0, 4, size=(40, matrix.shape[0])).astype(np.float32)
+        full, kept = (weights @ matrix).max(axis=1), (weights @ matrix[:, keep]).max(axis=1)
+        np.testing.assert_array_equal(full, kept)
+    # One person joins at 1 and leaves at 3, another is there from 2 to 4: one peak, at 2.
+    matrix = np.array([[0, 1, 1, 0, 0], [0, 0, 1, 1, 0]], dtype=np.float32)
+    assert capacity.peak_candidates(matrix).tolist() == [False, False, True, False, False]
+
+
 def test_units_group_sessions_by_person_and_keep_anonymous_ones_apart():
     s = sessions([("b", 5, 10), ("a", 0, None), ("a", -5, 3), (None, 1, 2), ("b", 1, 4)])
     units, people, anonymous = capacity.build_units(s, START, END)

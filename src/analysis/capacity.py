@@ -166,6 +166,30 @@ def summarize_basis(
     }
 
 
+def peak_candidates(matrix: np.ndarray) -> np.ndarray:
+    """Instants (columns) of an open-sessions matrix where a drawn audience can peak.
+
+    The people drawn count with weights >= 0, so an instant whose every person has no more
+    sessions open than at a neighbouring instant never sums to more than that neighbour:
+    repeats, and instants beside a join (or after a leave), are dropped. Following such
+    neighbours always ends at an instant that is kept, so the maximum over the kept ones is
+    the maximum over all.
+    """
+    keep = np.ones(matrix.shape[1], dtype=bool)
+    if matrix.shape[1] < 2:
+        return keep
+    same = np.all(matrix[:, 1:] == matrix[:, :-1], axis=0)
+    keep[1:] = ~same
+    distinct = matrix[:, keep]
+    rises = np.all(distinct[:, 1:] >= distinct[:, :-1], axis=0)  # column i <= column i + 1
+    falls = np.all(distinct[:, 1:] <= distinct[:, :-1], axis=0)  # column i + 1 <= column i
+    peak = np.ones(distinct.shape[1], dtype=bool)
+    peak[:-1] &= ~rises
+    peak[1:] &= ~falls
+    keep[np.flatnonzero(keep)[~peak]] = False
+    return keep
+
+
 def simulate_peaks(
     matrix: np.ndarray, registrations: int, n: int, *, draws: int = DRAWS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -176,13 +200,11 @@ def simulate_peaks(
     with the same bounds continue one stream, so the events' integers are taken in blocks of
     events by one call each: the same numbers as one call per event, without a Python loop.
     Peaks are sums of whole numbers in float32, exact (in any order of summation) below
-    2**24 open sessions, so only the instants where some session opens or closes are summed:
-    an instant like the one before it gives the same sum.
+    2**24 open sessions, so only the instants that can hold a peak are summed
+    (:func:`peak_candidates`).
     """
     draws = max(min(draws, MAX_WORK // max(matrix.size, 1)), 200)
-    if matrix.shape[1] > 1:
-        changed = np.any(matrix[:, 1:] != matrix[:, :-1], axis=0)
-        matrix = matrix[:, np.concatenate(([True], changed))]
+    matrix = matrix[:, peak_candidates(matrix)]
     units, grid = matrix.shape
     rng = np.random.default_rng([seed, int(n)])
     rate = rng.gamma(units + 0.5, 1.0 / registrations, size=draws)
