@@ -484,18 +484,12 @@ def test_projection_pages_the_columnar_reader_leaves_to_the_general_one(tmp_path
         "empty": {"result": [], "error": None},
         "not-an-object": [good],
     }
-    for name, body in cases.items():
-        path = tmp_path / f"{name}.json.gz"
-        path.write_bytes(gzip.compress(json.dumps(body).encode()))
-        assert ingest.fast.try_read_page(path, "clickhouse") is None, name
-    # A key given twice: the last value counts, as the general reader's json.loads has it.
-    text = json.dumps({"result": good, "error": None}).replace(
+    # A key given twice (json.loads keeps the last value; the columnar reader refuses it).
+    twice = json.dumps({"result": good, "error": None}).replace(
         '"request.method": "', '"request.method": "PUT", "request.method": "', 1
     )
-    path = tmp_path / "twice.json.gz"
-    path.write_bytes(gzip.compress(text.encode()))
-    ((kind, _, table, _),) = ingest.fast.try_read_page(path, "clickhouse")
-    assert (
-        kind == "edge_logs"
-        and table.column("request.method")[0].as_py() == good[0]["request.method"]
-    )
+    for name, body in [*cases.items(), ("twice", twice)]:
+        path = tmp_path / f"{name}.json.gz"
+        text = body if isinstance(body, str) else json.dumps(body)
+        path.write_bytes(gzip.compress(text.encode()))
+        assert ingest.fast.try_read_page(path, "clickhouse") is None, name

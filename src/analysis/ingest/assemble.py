@@ -386,6 +386,8 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
     sort_table = pa.Table.from_pandas(table[keys].take(keep), preserve_index=False)
     order = pc.sort_indices(sort_table, sort_keys=[(k, "ascending") for k in keys])
     rows = keep[order.to_numpy()]
+    # Exports are usually in time order already: then no column needs copying.
+    in_order = len(rows) == len(table) and bool((rows == np.arange(len(rows))).all())
     # Column by column, dropping each source column as soon as it is copied: the peak is
     # one table plus one column, not two tables.
     out = {}
@@ -393,7 +395,8 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
         if col.startswith("_"):
             del table[col]
             continue
-        out[col] = table[col].take(rows).reset_index(drop=True)
+        column = table[col] if in_order else table[col].take(rows)
+        out[col] = column.reset_index(drop=True)
         del table[col]
         pa.default_memory_pool().release_unused()
     return finish(pd.DataFrame(out), name, sort=False)

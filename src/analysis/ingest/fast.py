@@ -7,8 +7,9 @@ of many large pages, in both flavours:
   without copies, the log source told per row from which metadata record is present;
 - ClickHouse: the flat projection of the package's own raw queries
   (``queries/*_raw.clickhouse.sql``: every attribute a text column, the source in ``source``),
-  decoded by msgspec into typed rows of exactly those text columns and turned into Arrow
-  columns, instead of row by row (pyarrow's reader took twice as long on these flat pages).
+  read column by column instead of row by row. (msgspec decodes these flat pages in half
+  the CPU time, but holds the interpreter lock, so the pages no longer decode beside the
+  canonical stage: measured slower in wall time, docs/performance.md.)
 
 Anything the fixed schemas cannot represent exactly raises :class:`NotFast`, and the general
 reader (:mod:`analysis.ingest.reader`) reads that file and reports what is wrong with it; the
@@ -17,7 +18,6 @@ tables are the same either way (tests/test_ingest.py compares them).
 
 from __future__ import annotations
 
-import functools
 import io
 from pathlib import Path
 
@@ -41,7 +41,8 @@ def _st(**fields):
     return pa.struct(list(fields.items()))
 
 
-_S = pa.string()
+# Large strings: what pandas' ``string`` dtype holds, so no column is cast (copied) again.
+_S = pa.large_string()
 _FAST_ROW = _st(
     id=_S,
     timestamp=pa.int64(),
@@ -150,6 +151,13 @@ PROJECTION_COLUMNS = (
     "measurements.connected",
     "measurements.limit",
 )
+_PROJECTION_ROW = pa.struct([(name, _S) for name in PROJECTION_COLUMNS])
+# A key outside the projection is an error, not ignored: the general reader would keep it.
+_PROJECTION_OPTIONS = pj.ParseOptions(
+    newlines_in_values=True,
+    explicit_schema=pa.schema([("result", _lst(_PROJECTION_ROW)), ("error", _S)]),
+    unexpected_field_behavior="error",
+)
 
 
 class NotFast(Exception):
@@ -200,45 +208,6 @@ def _read_result(raw: bytes, options: pj.ParseOptions) -> pa.Array:
     return result
 
 
-@functools.cache
-def _projection_decoder():
-    """Return (decoder of a projection page, ``astuple``, msgspec's error), built on first use.
-
-    Every row is a struct of :data:`PROJECTION_COLUMNS`, each text or null; a key outside
-    them, another value type, an ``error`` that is not text or any other envelope key is a
-    decoding error (the general reader would keep such a key or report the envelope).
-    """
-    import msgspec
-
-    names = {f"c{number}": name for number, name in enumerate(PROJECTION_COLUMNS)}
-    row = msgspec.defstruct(
-        "ProjectionRow",
-        [(field, str | None, None) for field in names],
-        rename=names,
-        forbid_unknown_fields=True,
-    )
-    page = msgspec.defstruct(
-        "ProjectionPage",
-        [("result", list[row]), ("error", str | None, None)],
-        forbid_unknown_fields=True,
-    )
-    return msgspec.json.Decoder(page), msgspec.structs.astuple, msgspec.DecodeError
-
-
-def _read_projection(raw: bytes) -> pa.Table:
-    """Decode a projection page; return its non-empty ``result`` as a table of text columns."""
-    decoder, astuple, error = _projection_decoder()
-    try:
-        page = decoder.decode(raw)
-    except error:
-        raise NotFast from None
-    if page.error is not None or not page.result:
-        raise NotFast
-    columns = zip(*map(astuple, page.result), strict=True)
-    arrays = [pa.array(values, type=_S) for values in columns]
-    return pa.Table.from_arrays(arrays, names=list(PROJECTION_COLUMNS))
-
-
 def read_page_fast(path: Path) -> pa.Array:
     """Read one BigQuery-flavour page with pyarrow; return its ``result`` as a 1-long list array.
 
@@ -259,8 +228,10 @@ def read_projection_page(path: Path, flavour: str | None = None) -> list[tuple]:
     page is left to it (``NotFast``), and so is a row whose ``source`` is not a log source
     the analysis reads.
     """
-    rows = _read_projection(_page_bytes(path))
-    source = rows.column("source")
+    rows = _read_result(_page_bytes(path), _PROJECTION_OPTIONS).flatten()
+    if rows.null_count:
+        raise NotFast
+    source = pc.struct_field(rows, "source")
     number = np.arange(1, len(rows) + 1)
     out, seen = [], 0
     for kind in LOG_KINDS:
@@ -270,10 +241,11 @@ def read_projection_page(path: Path, flavour: str | None = None) -> list[tuple]:
             continue
         seen += count
         every = count == len(rows)
-        table = rows if every else rows.filter(mask)
+        sub = rows if every else rows.filter(mask)
+        columns = sub.flatten()  # offsets and parent nulls accounted for
         present = {
             name
-            for name, col in zip(PROJECTION_COLUMNS, table.columns, strict=True)
+            for name, col in zip(PROJECTION_COLUMNS, columns, strict=True)
             if col.null_count < count
         }
         field_map = shapes.shape_named("api_envelope").field_map(kind)
@@ -281,7 +253,8 @@ def read_projection_page(path: Path, flavour: str | None = None) -> list[tuple]:
         needed.append(field_map["id"])
         if any(not present & set(names) for names in needed):
             raise NotFast
-        rows_kept = number if every else number[mask.to_numpy()]
+        table = pa.Table.from_arrays(columns, names=list(PROJECTION_COLUMNS))
+        rows_kept = number if every else number[mask.to_numpy(zero_copy_only=False)]
         out.append((kind, flavour or "clickhouse", table, rows_kept))
     if seen != len(rows):
         raise NotFast
