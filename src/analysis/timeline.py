@@ -69,21 +69,25 @@ def build_minute_frame(
     classes = define_error_classes(incident, tolerance=tolerance) if classes is None else classes
     cls = find_error_class(classes, error_class)
     counts = count_class_per_minute(incident, cls, start, end)
-    return _minute_frame(incident, webinar_id, cls, start, end, counts)
+    load = minute_concurrency(
+        select_webinar(incident.concurrency, webinar_id), start, end, fill_leading=True
+    )
+    return _minute_frame(incident, webinar_id, cls, load, counts)
 
 
 def _minute_frame(
     incident: object,
     webinar_id: str,
     cls: ErrorClass,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
+    load: pd.DataFrame,
     counts: tuple[np.ndarray, np.ndarray],
 ) -> pd.DataFrame:
-    """Return the frame of :func:`build_minute_frame` from the class's (errors, requests)."""
-    frame = minute_concurrency(
-        select_webinar(incident.concurrency, webinar_id), start, end, fill_leading=True
-    )
+    """Return the frame of :func:`build_minute_frame` from its load and its counts.
+
+    ``load`` is the webinar's :func:`analysis.concurrency.minute_concurrency` (shared by the
+    classes, copied here); ``counts`` the class's (errors, requests) per minute.
+    """
+    frame = load.copy()
     errors, requests = counts
     frame.insert(1, "requests", requests)
     frame.insert(2, "errors", errors)
@@ -256,6 +260,9 @@ def build_timeline(
     classes, pairs = find_error_classes(incident, tolerance=tol)
     counts = {c.key: count_class_per_minute(incident, c, start, end) for c in classes}
     samples = select_webinar(incident.concurrency, webinar_id).sort_values("ts", kind="stable")
+    load = minute_concurrency(
+        select_webinar(incident.concurrency, webinar_id), start, end, fill_leading=True
+    )
     return Timeline(
         webinar_id=webinar_id,
         start=start,
@@ -273,8 +280,7 @@ def build_timeline(
             incident, start=start, end=end, classes=classes, display_tz=tz, counts=counts
         ),
         frames={
-            c.key: _minute_frame(incident, webinar_id, c, start, end, counts[c.key])
-            for c in classes
+            c.key: _minute_frame(incident, webinar_id, c, load, counts[c.key]) for c in classes
         },
         moments=build_key_moments(
             incident, webinar_id, start=start, end=end, display_tz=tz, classes=classes
