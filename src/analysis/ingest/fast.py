@@ -81,8 +81,6 @@ _FAST_ROW = _st(
     ),
 )
 _FAST_SCHEMA = pa.schema([("result", _lst(_FAST_ROW)), ("error", _S)])
-# One thread per page: pages are already parsed in parallel, nested pools only contend.
-_FAST_READ = pj.ReadOptions(use_threads=False)
 _FAST_OPTIONS = pj.ParseOptions(
     newlines_in_values=True, explicit_schema=_FAST_SCHEMA, unexpected_field_behavior="ignore"
 )
@@ -197,7 +195,10 @@ def _page_bytes(path: Path) -> bytes:
 def _read_result(raw: bytes, options: pj.ParseOptions) -> pa.Array:
     """Parse an envelope with ``options``; return its non-empty ``result`` (a 1-long list array)."""
     try:
-        table = pj.read_json(io.BytesIO(raw), read_options=_FAST_READ, parse_options=options)
+        # One thread per page: pages are already parsed in parallel, nested pools only
+        # contend. One block per page: a page split in blocks parses 25 % slower.
+        read = pj.ReadOptions(use_threads=False, block_size=len(raw) + 1)
+        table = pj.read_json(io.BytesIO(raw), read_options=read, parse_options=options)
     except (pa.lib.ArrowException, OSError):
         raise NotFast from None
     if table.num_rows != 1 or table.column("error").null_count != 1:
