@@ -114,7 +114,7 @@ def test_k_between_observed_load_levels_is_extrapolated_and_not_called_well_iden
     fit = stats.estimate_threshold(y, req, conc)
     # No minute's load lies near K: two levels above it fix a line, and K is where that line
     # meets the baseline, however narrow the interval.
-    assert fit.k_high - fit.k_low < stats.WEAK_IDENTIFICATION_WIDTH * fit.k
+    assert fit.k_high - fit.k_low < 2 * stats.WELL_IDENTIFIED_WITHIN * fit.k
     assert fit.minutes_at_onset < stats.MIN_MINUTES_AT_ONSET
     assert fit.weakly_identified
 
@@ -168,3 +168,13 @@ def test_k_at_the_bottom_of_the_grid_is_open_and_never_well_identified():
     fit = stats.estimate_threshold(rng.poisson(np.full(60, 3.0)).astype(float), req, conc)
     assert len(fit.k_grid) == 1 and fit.k_open_low and fit.k_open_high
     assert fit.weakly_identified
+
+
+def test_the_k_step_grows_with_a_wide_load_range_and_keeps_two_viewers_on_an_hour():
+    assert th.k_step(np.array([30.0, 311.0])) == th.K_STEP
+    wide = np.concatenate([np.linspace(100, 2400, 50), np.full(10, 2400.0)])
+    step = th.k_step(wide)
+    assert step == np.ceil((2400 - th.K_MIN) / th.K_GRID_SIZE) == 12
+    _, ks, _, _ = th.build_threshold_grid(wide)
+    grid = np.unique(ks)
+    assert len(grid) <= th.K_GRID_SIZE + 1 and np.allclose(np.diff(grid), step)

@@ -26,7 +26,9 @@ comes from a reference distribution that keeps the errors' autocorrelation:
   grid; K's interval is its profile likelihood over the lag and the shape, the lag's over K and
   the shape, each cut calibrated by replicates from the fit with the data's burstiness on a
   re-noised load (never below chi-square(1)'s 3.84); an interval reaching the grid's end is
-  open; "well identified" needs both to be narrow and closed (docs/statistics.md section 4).
+  open; "well identified" needs K-hat within 10 % of every K of K's interval, both closed,
+  minutes of load at the onset and a lag range of at most three lags (docs/statistics.md
+  section 4).
 - **Lagged association**: CCF of AR-prewhitened series and a load coefficient in a count model
   without offset, both calibrated over all circular shifts (an exact randomisation test over
   the group of shifts; subsets of shifts are not).
@@ -116,7 +118,7 @@ from analysis.stats.threshold import (
     REGION_GRID_LR,
     SHAPE_EXPONENTS,
     TEST_GRID_SIZE,
-    WEAK_IDENTIFICATION_WIDTH,
+    WELL_IDENTIFIED_WITHIN,
     add_bursty_null,
     build_hinge_grid,
     build_threshold_grid,
@@ -179,7 +181,7 @@ __all__ = [
     "PROFILE_LR_CUT",
     "REGION_BOOT",
     "REGION_GRID_LR",
-    "WEAK_IDENTIFICATION_WIDTH",
+    "WELL_IDENTIFIED_WITHIN",
     "MAX_LAG_SPREAD",
     "K_MIN",
     "K_STEP",

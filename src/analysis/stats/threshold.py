@@ -27,21 +27,23 @@ from analysis.stats.series import lag_padded
 #: parametric-bootstrap replicates from the fit, when larger (K is non-regular, the errors may
 #: be bursty: the asymptotic cut under-covers; docs/statistics.md section 4).
 PROFILE_LR_CUT = 3.84
-#: Replicates for the cuts (their 95% point: the 3rd largest of 49).
+#: Replicates for the cuts (their 95% point, np.quantile's: between the 3rd and 4th largest of 49).
 REGION_BOOT = 49
 #: Shapes of the response above K, max(0, c - K) ** s: saturating (a share of users that
 #: cannot exceed all of them; refusals counted against viewers), linear, accelerating (queues).
 #: K is the onset whatever the shape; fixing s = 1 biased K when the response saturates.
 SHAPE_EXPONENTS = (0.5, 1.0, 2.0)
-#: Grid cells whose LR exceeds this are left out of the region's replicate fits (far from the
-#: fitted cell, they hold a replicate's maximum only when the replicate's own LR at the fitted
-#: cell is far beyond any cut; this only saves time).
+#: Grid cells whose LR exceeds this are left out of the region's replicate fits unless a cut
+#: exceeds half of it (far from the fitted cell, they hold a replicate's maximum only when the
+#: replicates' LRs at the fitted cell spread far; with bursty errors they do, and the cut
+#: computed without them was then off by a factor of up to 40).
 REGION_GRID_LR = 20.0
 #: Replicates refitted together when calibrating the cuts.
 REGION_CHUNK = 8
-#: K is "weakly identified" when its interval is wider than this share of K, or when the lag
-#: range of the region spans more than MAX_LAG_SPREAD minutes.
-WEAK_IDENTIFICATION_WIDTH = 0.20
+#: K is "well identified" only when K-hat lies within this share of every K of its interval
+#: (what the flag claims: the onset is known to within 10 %, wherever in the interval it is),
+#: and the lag range spans at most MAX_LAG_SPREAD minutes (e.g. 1-3).
+WELL_IDENTIFIED_WITHIN = 0.10
 MAX_LAG_SPREAD = 2
 #: ... or when fewer minutes than this have their lagged load inside K's interval.
 MIN_MINUTES_AT_ONSET = 2
@@ -49,6 +51,10 @@ MIN_MINUTES_AT_ONSET = 2
 
 #: Grid: K from 20 viewers, at least 3 minutes above K, lags 0-5 minutes.
 K_MIN, K_STEP, MIN_MINUTES_ABOVE, MAX_LAG = 20.0, 2.0, 3, 5
+#: At most about this many K values: on a wide load range the step grows (whole viewers), so
+#: a 2,400-viewer window is profiled every 12 viewers, not every 2 (1,190 values); a step of
+#: 1/200 of the range is under 1 % of any K in its upper half. Loads up to 420 keep K_STEP.
+K_GRID_SIZE = 200
 #: Coarser K grid for the bootstrap test statistic (same statistic for data and replicates).
 TEST_GRID_SIZE = 40
 
@@ -69,11 +75,12 @@ ALPHA_MIN = 1e-4
 BOOT_STOP_EXCEED = 10
 
 
-def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
+def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8, start=None):
     """Profile b0, b1 >= 0 for every hinge column by Fisher scoring (identity link).
 
     y (B, n), r (n,), hinge (G, n) or one grid per series (B, G, n), alpha (B,)
-    -> ll (B, G), b0, b1 (B, G), converged (B, G).
+    -> ll (B, G), b0, b1 (B, G), converged (B, G). ``start``: (b0, b1) of each cell (G,) to
+    start from instead of the flat rate.
     Each series (row of y) is fitted on its own, a large grid in blocks of ``CELL_BLOCK``
     cells x minutes: the arrays then stay in the processor's cache however long the window (a
     block of 25 replicates of a 48-hour window was 17 million cells per temporary, over 100 MB
@@ -89,14 +96,22 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8):
         # A (B, G, n) hinge (one grid per series) is split with its series.
         grid = hinge[i] if hinge.ndim == 3 else hinge
         blocks = [
-            _fit_hinge_series(y[i], r, grid[g : g + cells], float(alpha[i]), iters, tol)
+            _fit_hinge_series(
+                y[i],
+                r,
+                grid[g : g + cells],
+                float(alpha[i]),
+                iters,
+                tol,
+                None if start is None else (start[0][g : g + cells], start[1][g : g + cells]),
+            )  # fmt: skip
             for g in range(0, grid.shape[-2], cells)
         ]
         fits.append(tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True)))
     return tuple(np.stack(parts) for parts in zip(*fits, strict=True))
 
 
-def _fit_hinge_series(y, r, hinge, alpha, iters, tol):
+def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
     """:func:`_fit_hinge_grid` of one series y (n,) on hinge columns (G, n) -> (G,) arrays.
 
     Only the cells still moving are iterated: a cell whose log-likelihood changed by less than
@@ -112,9 +127,12 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol):
         return np.log(mu[:, pos]) @ y_pos - np.log1p(a * mu) @ y_inv
 
     rh = r * hinge  # (G, n)
-    b0 = np.full(hinge.shape[0], max(y.sum() / r.sum(), 1e-12))
-    excess = hinge @ y - b0 * np.einsum("gn,gn->g", rh, hinge)
-    b1 = np.maximum(excess / np.maximum(np.einsum("gn,gn->g", rh * hinge, hinge), 1e-12), 0)
+    if start is None:
+        b0 = np.full(hinge.shape[0], max(y.sum() / r.sum(), 1e-12))
+        excess = hinge @ y - b0 * np.einsum("gn,gn->g", rh, hinge)
+        b1 = np.maximum(excess / np.maximum(np.einsum("gn,gn->g", rh * hinge, hinge), 1e-12), 0)
+    else:
+        b0, b1 = np.maximum(start[0], 1e-12), start[1].astype(float)
     b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1), 1.0))
     mu = r * b0[:, None] + rh * b1[:, None]
     ll = loglik(mu)
@@ -317,14 +335,20 @@ def _fit_hinge_ml(y, r, hinge_col):
     return b0, b1, alpha, ok_nb and bool(res.success)
 
 
+def k_step(concurrency: np.ndarray) -> float:
+    """Return the K grid's step: ``K_STEP`` viewers, more (whole viewers) on a wide range."""
+    top = float(np.max(concurrency))
+    return max(K_STEP, float(math.ceil((top - K_MIN) / K_GRID_SIZE)))
+
+
 def build_threshold_grid(concurrency: np.ndarray):
     """Return (hinge columns (G, n), K (G,), lag (G,), shape exponent (G,)) of the K grid.
 
-    Every (K, lag) cell of :func:`build_hinge_grid` on K_MIN..max step K_STEP, once per
+    Every (K, lag) cell of :func:`build_hinge_grid` on K_MIN..max step :func:`k_step`, once per
     exponent of :data:`SHAPE_EXPONENTS` (columns max(0, c[t - lag] - K) ** exponent).
     """
     c = np.asarray(concurrency, dtype=float)
-    hinge, ks, ls = build_hinge_grid(c, np.arange(K_MIN, c.max(), K_STEP))
+    hinge, ks, ls = build_hinge_grid(c, np.arange(K_MIN, c.max(), k_step(c)))
     cols = [hinge**g for g in SHAPE_EXPONENTS]
     n = len(ks)
     return (
@@ -371,49 +395,76 @@ def estimate_load_noise(concurrency: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
 
 
-def _replicate_grid(c, ks, ls, shapes, noise, rng, size):
-    """Hinge columns (size, G, n) of the cells (ks, ls, shapes) on re-noised copies of the load."""
-    n = len(c)
-    noisy = c * np.exp(noise * rng.standard_normal((size, n)))
+def _replicate_grid(noisy, ks, ls, shapes):
+    """Hinge columns (B, G, n) of the cells (ks, ls, shapes) on loads ``noisy`` (B, n)."""
+    n = noisy.shape[-1]
     lags = np.arange(MAX_LAG + 1)
     # lagged[b, L, t] = noisy[b, t - L], the first L minutes padded with the first value.
     idx = np.maximum(np.arange(n)[None, :] - lags[:, None], 0)
-    lagged = noisy[:, idx]  # (size, L, n)
+    lagged = noisy[:, idx]  # (B, L, n)
     hinge = np.maximum(0.0, lagged[:, ls, :] - ks[None, :, None])
-    return hinge ** shapes[None, :, None]
+    # Powers by shape (square root, identity, square): a power with an array of exponents is
+    # several times slower than these.
+    for s in np.unique(shapes):
+        if s != 1.0:
+            sel = shapes == s
+            hinge[:, sel] = hinge[:, sel] ** float(s)
+    return hinge
 
 
-def _calibrate_cuts(y, r, c, mu, alpha, grid, lr_cells, best, rng, n_boot):
+def _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat):
+    """Profile LRs of K-hat and of the lag-hat in each replicate, refitted on ``cells``.
+
+    ``cells`` = (K, lag, shape, (b0, b1)) of each cell, the last the data's fit there: each
+    replicate's scoring starts from it (replicates are drawn from the fit, so their optimum is
+    near the data's, and fewer steps reach it).
+    """
+    ks, ls, shapes, start = cells
+    t_k, t_l = [], []
+    # Replicates a few at a time: (replicates, cells, minutes) arrays that stay in cache.
+    for i in range(0, len(reps), REGION_CHUNK):
+        size = len(reps[i : i + REGION_CHUNK])
+        sub = _replicate_grid(noisy[i : i + size], ks, ls, shapes)
+        llr, _, _, _ = _fit_hinge_grid(
+            reps[i : i + size], r, sub, np.full(size, alpha), iters=8, start=start
+        )
+        top = llr.max(1)
+        t_k.append(2 * (top - llr[:, ks == k_hat].max(1)))
+        t_l.append(2 * (top - llr[:, ls == lag_hat].max(1)))
+    return np.concatenate(t_k), np.concatenate(t_l)
+
+
+def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
     """Bootstrap 95% points of the profile LRs of K and of the lag at the fitted cell.
 
     Replicates are drawn from the fitted mean with the data's own extra-Poisson variation and
     persistence (AR(1)-Cox moments of the residuals at the fit, :func:`_fit_cox_moments`), and
-    refitted with the same working NB likelihood as the data, on a copy of the load carrying
-    noise of the size the load itself shows (:func:`estimate_load_noise`). A cut from NB
-    replicates on the observed load assumes the minutes are independent given the load and the
-    load exact; bursty errors are not, a monitor's readings are not, and the LR at the true K
-    then spreads wider. Returns (cut for K, cut for the lag, (variance, persistence, noise)).
+    refitted like the data (the same grid, working NB likelihood and scoring, 8 steps) on a
+    copy of the load carrying noise of the size the load itself shows
+    (:func:`estimate_load_noise`). A cut from NB replicates on the observed load assumes the
+    minutes are independent given the load and the load exact; bursty errors are not, a
+    monitor's readings are not, and the LR at the true K then spreads wider. Cells the data
+    leaves implausible (LR above ``REGION_GRID_LR``) are refitted only when a cut comes out
+    above half of it: a replicate's maximum then strays that far. Returns (cut for K, cut for
+    the lag, (variance, persistence, noise)).
     """
     hinge, ks, ls, shapes = grid
+    lr_cells, b0s, b1s = fit
     sigma2, phi = _fit_cox_moments(y, mu)
     noise = estimate_load_noise(c)
     k_hat, lag_hat = ks[best], ls[best]
-    # Every other K (keeping K-hat's column whole) and only cells the data leaves plausible:
-    # a replicate's maximum lies near its truth; this halves the cost.
-    near = (lr_cells <= REGION_GRID_LR) & (np.round((ks - k_hat) / K_STEP) % 2 == 0)
-    sub_k, sub_l, sub_s = ks[near], ls[near], shapes[near]
-    t_k, t_l = [], []
-    # Replicates a few at a time: (replicates, cells, minutes) arrays that stay in cache.
-    for size in np.diff(np.linspace(0, n_boot, max(1, n_boot // REGION_CHUNK) + 1).astype(int)):
-        reps = _simulate_cox(np.broadcast_to(mu, (size, len(mu))), sigma2, phi, size, rng)
-        sub = _replicate_grid(c, sub_k, sub_l, sub_s, noise, rng, size)
-        llr, _, _, _ = _fit_hinge_grid(reps.astype(float), r, sub, np.full(size, alpha), iters=8)
-        top = llr.max(1)
-        t_k.append(2 * (top - llr[:, sub_k == k_hat].max(1)))
-        t_l.append(2 * (top - llr[:, sub_l == lag_hat].max(1)))
-    q_k = float(np.quantile(np.concatenate(t_k), 0.95))
-    q_l = float(np.quantile(np.concatenate(t_l), 0.95))
-    return max(PROFILE_LR_CUT, q_k), max(PROFILE_LR_CUT, q_l), (sigma2, phi, noise)
+    reps = _simulate_cox(np.broadcast_to(mu, (n_boot, len(mu))), sigma2, phi, n_boot, rng)
+    reps = reps.astype(float)
+    noisy = c * np.exp(noise * rng.standard_normal((n_boot, len(c))))
+    near = lr_cells <= REGION_GRID_LR
+    cells = (ks[near], ls[near], shapes[near], (b0s[near], b1s[near]))
+    t_k, t_l = _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat)
+    q_k, q_l = np.quantile(t_k, 0.95), np.quantile(t_l, 0.95)
+    if max(q_k, q_l) > REGION_GRID_LR / 2 and not near.all():
+        cells = (ks, ls, shapes, (b0s, b1s))
+        t_k, t_l = _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat)
+        q_k, q_l = np.quantile(t_k, 0.95), np.quantile(t_l, 0.95)
+    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi, noise)
 
 
 def estimate_threshold(
@@ -435,10 +486,11 @@ def estimate_threshold(
     the shape). Each cut is the 95% point of its profile LR at the fitted cell over
     ``n_region_boot`` replicates drawn from the fit with the data's burstiness (with ``rng``;
     without it, or when smaller, chi-square(1)'s 3.84). The likelihood is evaluated every
-    K_STEP viewers, so K's interval reaches to the first grid value outside it on each side; at
-    the grid's end it is open (K may lie beyond). "Weakly identified" when K's interval is wider
-    than ``WEAK_IDENTIFICATION_WIDTH`` of K, is open, or the lag range spans more than
-    ``MAX_LAG_SPREAD`` minutes.
+    :func:`k_step` viewers, so K's interval reaches to the first grid value outside it on each
+    side; at the grid's end it is open (K may lie beyond). "Weakly identified" unless K-hat lies within
+    ``WELL_IDENTIFIED_WITHIN`` of every K of its interval, the interval is closed, at least
+    ``MIN_MINUTES_AT_ONSET`` minutes of lagged load lie inside it and the lag range spans at
+    most ``MAX_LAG_SPREAD`` minutes.
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
@@ -462,7 +514,16 @@ def estimate_threshold(
     reference = "chi-square(1) 95% point (no bootstrap)"
     if rng is not None and n_region_boot > 0:
         cut_k, cut_l, (sigma2, phi, noise) = _calibrate_cuts(
-            y, r, c, mu, alpha, (hinge, ks, ls, shapes), lr_cells, best, rng, n_region_boot
+            y,
+            r,
+            c,
+            mu,
+            alpha,
+            (hinge, ks, ls, shapes),
+            (lr_cells, b0s[0], b1s[0]),
+            best,
+            rng,
+            n_region_boot,
         )
         reference = (
             f"95% points of the profile LRs at the fitted cell over {n_region_boot} replicates "
@@ -495,9 +556,12 @@ def estimate_threshold(
     at_onset = int(
         np.sum((lag_padded(c, int(ls[best])) >= low) & (lag_padded(c, int(ls[best])) <= high))
     )
-    weak = (
-        (high - low) > WEAK_IDENTIFICATION_WIDTH * k_hat or edge or at_onset < MIN_MINUTES_AT_ONSET
+    # |K-hat - K| <= 10 % of K for every K in [low, high]; a width rule (high - low <= 20 % of
+    # K-hat) let K-hat sit near one end and miss a truth at the other by more.
+    within = low >= k_hat / (1 + WELL_IDENTIFIED_WITHIN) and high <= k_hat / (
+        1 - WELL_IDENTIFIED_WITHIN
     )
+    weak = not within or edge or at_onset < MIN_MINUTES_AT_ONSET
     return ThresholdFit(
         k=k_hat,
         k_low=low,
