@@ -487,10 +487,10 @@ def estimate_threshold(
     ``n_region_boot`` replicates drawn from the fit with the data's burstiness (with ``rng``;
     without it, or when smaller, chi-square(1)'s 3.84). The likelihood is evaluated every
     :func:`k_step` viewers, so K's interval reaches to the first grid value outside it on each
-    side; at the grid's end it is open (K may lie beyond). "Weakly identified" unless K-hat lies within
-    ``WELL_IDENTIFIED_WITHIN`` of every K of its interval, the interval is closed, at least
-    ``MIN_MINUTES_AT_ONSET`` minutes of lagged load lie inside it and the lag range spans at
-    most ``MAX_LAG_SPREAD`` minutes.
+    side; at the grid's end it is open (K may lie beyond). "Weakly identified" unless K-hat
+    lies within ``WELL_IDENTIFIED_WITHIN`` of every K of its interval, the interval is closed,
+    at least ``MIN_MINUTES_AT_ONSET`` minutes of lagged load lie inside it and the lag range
+    spans at most ``MAX_LAG_SPREAD`` minutes.
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
