@@ -178,3 +178,24 @@ def test_the_k_step_grows_with_a_wide_load_range_and_keeps_two_viewers_on_an_hou
     _, ks, _, _ = th.build_threshold_grid(wide)
     grid = np.unique(ks)
     assert len(grid) <= th.K_GRID_SIZE + 1 and np.allclose(np.diff(grid), step)
+
+
+def test_a_cut_above_half_the_cell_limit_comes_from_replicates_refitted_on_every_cell(
+    monkeypatch,
+):
+    # Bursty errors spread the replicates' maxima beyond the cells the data leaves plausible:
+    # a cut that large is recomputed on every cell (here: the same as refitting on every cell
+    # from the start). One shape keeps the grid small.
+    monkeypatch.setattr(th, "SHAPE_EXPONENTS", (1.0,))
+    rng = np.random.default_rng(9)
+    conc = minutes.make_seed_like_concurrency(rng)
+    req = minutes.simulate_requests(conc, rng)
+    burst = np.exp(1.2 * minutes.simulate_ar1(60, 0.95, rng) - 0.72)
+    err = minutes.simulate_capacity_errors(
+        conc, req * burst, rng, k=200, lag=1, total=150.0, alpha=0.0
+    )
+    fit = stats.estimate_threshold(err, req, conc, rng=np.random.default_rng(1), n_region_boot=19)
+    assert fit.interval_lr_cut > th.REGION_GRID_LR / 2
+    monkeypatch.setattr(th, "REGION_GRID_LR", np.inf)
+    every = stats.estimate_threshold(err, req, conc, rng=np.random.default_rng(1), n_region_boot=19)
+    assert (every.interval_lr_cut, every.lag_lr_cut) == (fit.interval_lr_cut, fit.lag_lr_cut)

@@ -412,15 +412,18 @@ def _replicate_grid(noisy, ks, ls, shapes):
     return hinge
 
 
-def _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat):
-    """Profile LRs of K-hat and of the lag-hat in each replicate, refitted on ``cells``.
+def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
+    """Each replicate's largest log-likelihood over ``cells``, at K-hat and at the lag-hat.
 
     ``cells`` = (K, lag, shape, (b0, b1)) of each cell, the last the data's fit there: each
     replicate's scoring starts from it (replicates are drawn from the fit, so their optimum is
-    near the data's, and fewer steps reach it).
+    near the data's, and fewer steps reach it). Returns three (B,) arrays, -inf where no cell
+    has K-hat or the lag-hat. Cells are fitted independently, so maxima over two sets of cells
+    combine by their larger value.
     """
     ks, ls, shapes, start = cells
-    t_k, t_l = [], []
+    out = np.full((3, len(reps)), -np.inf)
+    at_k, at_lag = ks == k_hat, ls == lag_hat
     # Replicates a few at a time: (replicates, cells, minutes) arrays that stay in cache.
     for i in range(0, len(reps), REGION_CHUNK):
         size = len(reps[i : i + REGION_CHUNK])
@@ -428,10 +431,12 @@ def _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat):
         llr, _, _, _ = _fit_hinge_grid(
             reps[i : i + size], r, sub, np.full(size, alpha), iters=8, start=start
         )
-        top = llr.max(1)
-        t_k.append(2 * (top - llr[:, ks == k_hat].max(1)))
-        t_l.append(2 * (top - llr[:, ls == lag_hat].max(1)))
-    return np.concatenate(t_k), np.concatenate(t_l)
+        out[0, i : i + size] = llr.max(1)
+        if at_k.any():
+            out[1, i : i + size] = llr[:, at_k].max(1)
+        if at_lag.any():
+            out[2, i : i + size] = llr[:, at_lag].max(1)
+    return out
 
 
 def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
@@ -456,14 +461,19 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
     reps = _simulate_cox(np.broadcast_to(mu, (n_boot, len(mu))), sigma2, phi, n_boot, rng)
     reps = reps.astype(float)
     noisy = c * np.exp(noise * rng.standard_normal((n_boot, len(c))))
+
+    def maxima(sel):
+        cells = (ks[sel], ls[sel], shapes[sel], (b0s[sel], b1s[sel]))
+        return _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat)
+
+    def cuts(m):
+        return np.quantile(2 * (m[0] - m[1]), 0.95), np.quantile(2 * (m[0] - m[2]), 0.95)
+
     near = lr_cells <= REGION_GRID_LR
-    cells = (ks[near], ls[near], shapes[near], (b0s[near], b1s[near]))
-    t_k, t_l = _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat)
-    q_k, q_l = np.quantile(t_k, 0.95), np.quantile(t_l, 0.95)
+    m = maxima(near)
+    q_k, q_l = cuts(m)
     if max(q_k, q_l) > REGION_GRID_LR / 2 and not near.all():
-        cells = (ks, ls, shapes, (b0s, b1s))
-        t_k, t_l = _replicate_lrs(reps, noisy, r, alpha, cells, k_hat, lag_hat)
-        q_k, q_l = np.quantile(t_k, 0.95), np.quantile(t_l, 0.95)
+        q_k, q_l = cuts(np.maximum(m, maxima(~near)))
     return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi, noise)
 
 
