@@ -458,9 +458,13 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
     sigma2, phi = _fit_cox_moments(y, mu)
     noise = estimate_load_noise(c)
     k_hat, lag_hat = ks[best], ls[best]
-    reps = _simulate_cox(np.broadcast_to(mu, (n_boot, len(mu))), sigma2, phi, n_boot, rng)
-    reps = reps.astype(float)
-    noisy = c * np.exp(noise * rng.standard_normal((n_boot, len(c))))
+    # Drawn a few replicates at a time, each block's counts then its loads (the order of the
+    # random stream the cuts have always used).
+    reps, noisy = [], []
+    for size in np.diff(np.linspace(0, n_boot, max(1, n_boot // REGION_CHUNK) + 1).astype(int)):
+        reps.append(_simulate_cox(np.broadcast_to(mu, (size, len(mu))), sigma2, phi, size, rng))
+        noisy.append(c * np.exp(noise * rng.standard_normal((size, len(c)))))
+    reps, noisy = np.concatenate(reps).astype(float), np.concatenate(noisy)
 
     def maxima(sel):
         cells = (ks[sel], ls[sel], shapes[sel], (b0s[sel], b1s[sel]))
