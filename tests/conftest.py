@@ -53,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (_is_worker(config) and os.environ.get(ENV_CACHE_DIR)):
         # A worker inherits the controller's environment: its cache directory is shared.
         os.environ[ENV_CACHE_DIR] = str(scratch / "interim")
+    _STATE["cache_dir"] = Path(os.environ[ENV_CACHE_DIR])
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -137,6 +138,17 @@ SMALL_INCIDENT = {
     "disconnect_rate": 0.01,
     "bug_rate": 0.06,
 }
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir() -> Path:
+    """The cache directory of this run, shared by every process (``EVENTLIVE_CACHE_DIR``).
+
+    Tests that need the shipped incident's tables, not a parse of their own, load it with this
+    cache: it is parsed once per run instead of once per module (parsing and the cache are
+    tested in test_ingest*.py).
+    """
+    return _STATE["cache_dir"]
 
 
 @pytest.fixture(scope="session")

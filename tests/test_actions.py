@@ -270,17 +270,17 @@ def foreign_report(tmp_path_factory):
 
 
 def test_report_on_another_incident_prints_nothing_of_the_shipped_action_list(
-    foreign_report, tmp_path
+    foreign_report, shared_cache_dir
 ):
     html, findings = foreign_report
     shipped = {
         c.key
         for c in error_classes.define_error_classes(
-            load_incident(SHIPPED_DIR, cache_dir=tmp_path, progress=False)
+            load_incident(SHIPPED_DIR, cache_dir=shared_cache_dir, progress=False)
         )
     }
     assert shipped and not shipped & {c["key"] for c in findings["error_classes"]}
-    identifiers = shipped_action_identifiers(tmp_path)
+    identifiers = shipped_action_identifiers(shared_cache_dir)
     # The list is the shipped one's: its constraints, its column, its own recommendations.
     assert {
         "registrations_pkey",

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from analysis import ingest
+from analysis.__main__ import main as cli
 from analysis.exceptions import IngestError
 from analysis.schemas import SCHEMAS, column_dtypes
 from analysis.simulate.clickhouse import clickhouse_row, project_row, selected_attributes
@@ -238,24 +239,13 @@ def test_fast_reader_is_used_for_bigquery_pages():
     assert list(parts[0].frame["_row"]) == [1, 2, 3]
 
 
-def test_cli_prints_the_accounting_and_exits_zero(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis",
-            "check",
-            "--data",
-            str(FIXTURE),
-            "--cache-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "tables/registrations.csv" in out.stdout and "TOTAL" in out.stdout
-    total = [line for line in out.stdout.splitlines() if line.startswith("TOTAL")][0].split()
+def test_cli_prints_the_accounting_and_exits_zero(tmp_path, capsys):
+    # In this process; the next test runs the command line in a process of its own.
+    code = cli(["check", "--data", str(FIXTURE), "--cache-dir", str(tmp_path)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "tables/registrations.csv" in out.out and "TOTAL" in out.out
+    total = [line for line in out.out.splitlines() if line.startswith("TOTAL")][0].split()
     assert int(total[1]) == int(total[2]) + int(total[3])
 
 

@@ -30,8 +30,8 @@ def count_rows(path) -> int:
 
 
 @pytest.fixture(scope="module")
-def incident(tmp_path_factory):
-    return ingest.load_incident(DATA, cache_dir=tmp_path_factory.mktemp("cache"))
+def incident(shared_cache_dir):
+    return ingest.load_incident(DATA, cache_dir=shared_cache_dir)
 
 
 def test_accounting_read_equals_independent_row_counts(incident):

@@ -45,13 +45,11 @@ MAIN_BUCKETS = [
 
 
 @pytest.fixture(scope="module")
-def incident(tmp_path_factory):
+def incident(shared_cache_dir):
     ingest = pytest.importorskip("analysis.ingest")
     if not (config.DEFAULT_INCIDENT_DIR / "incident.json").exists():
         pytest.skip("shipped incident not generated (make data)")
-    return ingest.load_incident(
-        config.DEFAULT_INCIDENT_DIR, cache_dir=tmp_path_factory.mktemp("interim")
-    )
+    return ingest.load_incident(config.DEFAULT_INCIDENT_DIR, cache_dir=shared_cache_dir)
 
 
 def test_window_and_display_zone(incident):

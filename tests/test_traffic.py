@@ -82,10 +82,8 @@ def test_requests_per_minute_by_endpoint_and_in_total():
 
 
 @pytest.fixture(scope="module")
-def raw(tmp_path_factory):
-    return ingest.load_incident(
-        config.DEFAULT_INCIDENT_DIR, cache_dir=tmp_path_factory.mktemp("interim")
-    )
+def raw(shared_cache_dir):
+    return ingest.load_incident(config.DEFAULT_INCIDENT_DIR, cache_dir=shared_cache_dir)
 
 
 def _edge_minutes_page(requests: pd.DataFrame) -> dict:
