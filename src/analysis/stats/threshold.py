@@ -38,6 +38,9 @@ SHAPE_EXPONENTS = (0.5, 1.0, 2.0)
 #: replicates' LRs at the fitted cell spread far; with bursty errors they do, and the cut
 #: computed without them was then off by a factor of up to 40).
 REGION_GRID_LR = 20.0
+#: A replicate's cell stops when its log-likelihood moves by less than this: the cuts are 95 %
+#: points of LRs of 3.84 and more, so 1e-5 is ample (the data's own fit goes to 1e-8).
+REGION_TOL = 1e-5
 #: Replicates refitted together when calibrating the cuts.
 REGION_CHUNK = 8
 #: K is "well identified" only when K-hat lies within this share of every K of its interval
@@ -429,7 +432,7 @@ def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
         size = len(reps[i : i + REGION_CHUNK])
         sub = _replicate_grid(noisy[i : i + size], ks, ls, shapes)
         llr, _, _, _ = _fit_hinge_grid(
-            reps[i : i + size], r, sub, np.full(size, alpha), iters=8, start=start
+            reps[i : i + size], r, sub, np.full(size, alpha), iters=8, tol=REGION_TOL, start=start
         )
         out[0, i : i + size] = llr.max(1)
         if at_k.any():
