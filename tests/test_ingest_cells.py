@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.ingest import cells, timestamps
+from analysis.ingest import canonical, cells, timestamps
 from analysis.ingest.cells import Rejections, to_number
 from analysis.ingest.timestamps import parse_timestamps
 
@@ -134,3 +134,40 @@ def test_clickhouse_text_times_take_the_fast_path():
     assert fast[2] == pd.Timestamp("2026-02-06T05:00:00.123456789Z") and pd.isna(fast[4])
     assert timestamps._naive_fast(series, False) is None
     assert timestamps._naive_fast(pd.Series(["2026-02-30T00:00:00"], dtype="string"), True) is None
+
+
+def _random_message(rng: random.Random) -> str | None:
+    pieces = [
+        rng.choice(["GET", "POST", "get", "PATCH", "", "G3T", "DELETE"]),
+        rng.choice(["200", " 409 ", "", "5xx", "101", "  "]),
+        rng.choice(["203.0.113.24", "2001:db8::1", ""]),
+        rng.choice(["8a1f2c3d4e5f6a7b", "8a1f2c3d4e5f6a7b-ICN", ""]),
+        rng.choice(
+            [
+                "https://abc.supabase.co/rest/v1/t?select=*&id=eq.1",
+                "http://localhost:54321/auth/v1/user",
+                "https://x.supabase.co/rest/v1/한글?q=é",
+                "https://",
+                "ftp://x/y",
+                "https://x.co/a b",
+            ]
+        ),
+        rng.choice(["Mozilla/5.0 (X11; Linux)", "curl/8.0", "", "a|b"]),
+    ]
+    if rng.random() < 0.3:  # the newer form without IP and ray
+        del pieces[2:4]
+    sep = rng.choice([" | ", " | ", "|", " |\n"])
+    text = sep.join(pieces)
+    if rng.random() < 0.05:
+        return None
+    return text if rng.random() > 0.05 else "\n" + text
+
+
+def test_edge_messages_split_alike_by_arrow_and_by_pandas(monkeypatch):
+    rng = random.Random(7)
+    messages = pd.Series([_random_message(rng) for _ in range(3000)], dtype="string")
+    by_arrow = canonical.split_edge_message(messages)
+    assert by_arrow["method"].notna().sum() > 500 and by_arrow["url"].notna().sum() > 500
+    monkeypatch.setattr(canonical, "arrow_text", lambda values: None)
+    by_pandas = canonical.split_edge_message(messages)
+    pd.testing.assert_frame_equal(by_arrow, by_pandas)

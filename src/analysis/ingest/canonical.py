@@ -13,10 +13,13 @@ import hmac
 import re
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis import privacy, vocabulary
 from analysis.ingest.cells import (
     Rejections,
+    arrow_text,
     blank_to_na,
     map_unique,
     require,
@@ -91,13 +94,30 @@ def client_of(user_agent: str | None) -> str | None:
     return re.split(r"[/\s;(]", user_agent.strip(), maxsplit=1)[0][:40] or None
 
 
+_EDGE_HEAD = r"^(?P<method>[A-Z]+) \| (?P<status>[^|]*?) \|"
+_EDGE_URL = r"\| (?P<url>https?://[^ |]+)"
+
+
 def split_edge_message(messages: pd.Series) -> pd.DataFrame:
     """Parse ``METHOD | STATUS | IP | RAY | URL | UA`` messages (IP and ray optional)."""
     text = messages.astype("string")
-    head = text.str.extract(r"^([A-Z]+) \| ([^|]*?) \|")
-    url = text.str.extract(r"\| (https?://[^ |]+)", expand=False)
+    arr = arrow_text(text)
+    if arr is None:
+        head = text.str.extract(_EDGE_HEAD)
+        method, status = head["method"], head["status"]
+        url = text.str.extract(_EDGE_URL, expand=False)
+    else:
+        # pandas runs str.extract in Python row by row; Arrow's RE2 gives the same groups
+        # for these patterns (anchored or leftmost, no class that differs between the two).
+        head, found = pc.extract_regex(arr, _EDGE_HEAD), pc.extract_regex(arr, _EDGE_URL)
+
+        def group(parts: pa.ChunkedArray, name: str) -> pd.Series:
+            values = pc.struct_field(parts, name)
+            return pd.Series(pd.array(values, dtype="string"), index=messages.index)
+
+        method, status, url = group(head, "method"), group(head, "status"), group(found, "url")
     return pd.DataFrame(
-        {"method": head[0], "status": head[1].str.strip(), "url": url}, index=messages.index
+        {"method": method, "status": status.str.strip(), "url": url}, index=messages.index
     )
 
 
