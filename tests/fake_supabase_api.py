@@ -28,6 +28,7 @@ after ``lifetime`` seconds, so a runaway client loop cannot hang the suite.
 from __future__ import annotations
 
 import bisect
+import functools
 import gzip
 import json
 import random
@@ -606,6 +607,21 @@ def make_rows(
     ``tie=(position, size)``: rows ``position .. position+size-1`` (in time order) share one
     timestamp, to put equal timestamps across a page boundary.
     """
+    # Drawn once per set of arguments; each call gets rows of its own (a test may change them).
+    return json.loads(_rows_json(source, start, end, n, ref, seed, tie))
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_json(
+    source: str,
+    start: datetime,
+    end: datetime,
+    n: int,
+    ref: str,
+    seed: int,
+    tie: tuple[int, int] | None,
+) -> str:
+    """The rows of :func:`make_rows` as JSON text (every value in them is a JSON value)."""
     rng = random.Random(seed)
     lo, hi = to_us(start) // 1000 + 1, to_us(end) // 1000
     stamps = sorted(rng.randint(lo, hi) * 1000 for _ in range(n))
@@ -613,7 +629,7 @@ def make_rows(
         position, size = tie
         stamps[position : position + size] = [stamps[position]] * size
         stamps.sort()
-    return [ROW_MAKERS[source](rng, ts, ref) for ts in stamps]
+    return json.dumps([ROW_MAKERS[source](rng, ts, ref) for ts in stamps])
 
 
 def to_clickhouse(row: dict, source: str) -> dict:
