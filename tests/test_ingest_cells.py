@@ -136,22 +136,30 @@ def test_clickhouse_text_times_take_the_fast_path():
     assert timestamps._naive_fast(pd.Series(["2026-02-30T00:00:00"], dtype="string"), True) is None
 
 
+URLS = [
+    "https://abc.supabase.co/rest/v1/t?select=*&id=eq.1",
+    "http://localhost:54321/auth/v1/user",
+    "https://x.supabase.co/rest/v1/한글?q=é",
+    "https://",
+    "ftp://x/y",
+    "https://x.co/a b",
+    "https://x.co",
+    "https://x.co/",
+    "https://x.co/p?q#f",
+    "https://x.co/p#f?q",
+    "HTTPS://X.CO/p?q",
+    "x?y",
+    "https://x.co/p?a\nb",
+]
+
+
 def _random_message(rng: random.Random) -> str | None:
     pieces = [
         rng.choice(["GET", "POST", "get", "PATCH", "", "G3T", "DELETE"]),
         rng.choice(["200", " 409 ", "", "5xx", "101", "  "]),
         rng.choice(["203.0.113.24", "2001:db8::1", ""]),
         rng.choice(["8a1f2c3d4e5f6a7b", "8a1f2c3d4e5f6a7b-ICN", ""]),
-        rng.choice(
-            [
-                "https://abc.supabase.co/rest/v1/t?select=*&id=eq.1",
-                "http://localhost:54321/auth/v1/user",
-                "https://x.supabase.co/rest/v1/한글?q=é",
-                "https://",
-                "ftp://x/y",
-                "https://x.co/a b",
-            ]
-        ),
+        rng.choice(URLS),
         rng.choice(["Mozilla/5.0 (X11; Linux)", "curl/8.0", "", "a|b"]),
     ]
     if rng.random() < 0.3:  # the newer form without IP and ray
@@ -171,3 +179,16 @@ def test_edge_messages_split_alike_by_arrow_and_by_pandas(monkeypatch):
     monkeypatch.setattr(canonical, "arrow_text", lambda values: None)
     by_pandas = canonical.split_edge_message(messages)
     pd.testing.assert_frame_equal(by_arrow, by_pandas)
+
+
+def test_urls_split_alike_by_arrow_and_by_pandas(monkeypatch):
+    rng = random.Random(8)
+    tails = ["", "/more", "?x=1", "#top"]
+    values = [rng.choice(URLS) + rng.choice(tails) for _ in range(1000)]
+    urls = pd.Series([*values, None], dtype="string")
+    by_arrow = canonical.split_url(urls)
+    assert by_arrow[0].notna().sum() > 200 and by_arrow[1].notna().sum() > 200
+    monkeypatch.setattr(canonical, "arrow_text", lambda values: None)
+    by_pandas = canonical.split_url(urls)
+    for a, b in zip(by_arrow, by_pandas, strict=True):
+        pd.testing.assert_series_equal(a, b)

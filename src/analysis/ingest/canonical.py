@@ -13,7 +13,6 @@ import hmac
 import re
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis import privacy, vocabulary
@@ -96,37 +95,45 @@ def client_of(user_agent: str | None) -> str | None:
 
 _EDGE_HEAD = r"^(?P<method>[A-Z]+) \| (?P<status>[^|]*?) \|"
 _EDGE_URL = r"\| (?P<url>https?://[^ |]+)"
+_URL_PATH = r"^[a-z]+://[^/]+(?P<path>/[^?#]*)"
+_URL_SEARCH = r"^[^?#]*(?P<search>\?[^#]*)"
+
+
+def extract_groups(text: pd.Series, pattern: str) -> pd.DataFrame:
+    r"""Return the named groups of ``pattern``'s first match in each value (``string``, or NA).
+
+    pandas runs ``str.extract`` in Python row by row; on Arrow-backed text Arrow's RE2 does
+    it. Only for patterns both engines read alike: no ``$`` (Python's also matches before a
+    final newline), no ``\d``, ``\w``, ``\s`` or ```` (Unicode in Python, ASCII in RE2).
+    """
+    arr = arrow_text(text)
+    if arr is None:
+        return text.str.extract(pattern)
+    found = pc.extract_regex(arr, pattern)
+    return pd.DataFrame(
+        {
+            name: pd.array(pc.struct_field(found, name), dtype="string")
+            for name in re.compile(pattern).groupindex
+        },
+        index=text.index,
+    )
 
 
 def split_edge_message(messages: pd.Series) -> pd.DataFrame:
     """Parse ``METHOD | STATUS | IP | RAY | URL | UA`` messages (IP and ray optional)."""
     text = messages.astype("string")
-    arr = arrow_text(text)
-    if arr is None:
-        head = text.str.extract(_EDGE_HEAD)
-        method, status = head["method"], head["status"]
-        url = text.str.extract(_EDGE_URL, expand=False)
-    else:
-        # pandas runs str.extract in Python row by row; Arrow's RE2 gives the same groups
-        # for these patterns (anchored or leftmost, no class that differs between the two).
-        head, found = pc.extract_regex(arr, _EDGE_HEAD), pc.extract_regex(arr, _EDGE_URL)
-
-        def group(parts: pa.ChunkedArray, name: str) -> pd.Series:
-            values = pc.struct_field(parts, name)
-            return pd.Series(pd.array(values, dtype="string"), index=messages.index)
-
-        method, status, url = group(head, "method"), group(head, "status"), group(found, "url")
+    head = extract_groups(text, _EDGE_HEAD)
+    url = extract_groups(text, _EDGE_URL)["url"]
     return pd.DataFrame(
-        {"method": method, "status": status.str.strip(), "url": url}, index=messages.index
+        {"method": head["method"], "status": head["status"].str.strip(), "url": url},
+        index=messages.index,
     )
 
 
 def split_url(urls: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Return (path, search incl. ``?``) of full URLs."""
     text = urls.astype("string")
-    path = text.str.extract(r"^[a-z]+://[^/]+(/[^?#]*)", expand=False)
-    search = text.str.extract(r"^[^?#]*(\?[^#]*)", expand=False)
-    return path, search
+    return extract_groups(text, _URL_PATH)["path"], extract_groups(text, _URL_SEARCH)["search"]
 
 
 def canonical_requests(frame: pd.DataFrame, rej: Rejections) -> pd.DataFrame:
