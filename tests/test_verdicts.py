@@ -280,12 +280,19 @@ def test_reduced_flat_bugs_traffic_and_k_intervals(reduced_rows):
 
 def test_confusion_matrix_and_targets_are_computed_from_rows():
     rows = [
-        {"family": "f", "mechanism": "bug_flat", "truth": "traffic", "label": stats.UNDETERMINED},
+        {
+            "family": "f",
+            "mechanism": "bug_flat",
+            "truth": "traffic",
+            "label": stats.UNDETERMINED,
+            "bayes_factor": 1.5,
+        },
         {
             "family": "f",
             "mechanism": "bug_flat",
             "truth": "traffic",
             "label": stats.TRAFFIC,
+            "bayes_factor": 0.5,
         },
     ]
     table = bench.confusion(rows)
@@ -294,6 +301,8 @@ def test_confusion_matrix_and_targets_are_computed_from_rows():
     flat = targets["flat-rate bug -> traffic-proportional"]
     assert flat["rate"] == 0.5 and flat["pass"] is False
     assert targets["undetermined among truth traffic"]["pass"] is False
+    forced = targets["  forced choice on these flat bugs: Bayes factor > 1 (info)"]
+    assert forced["n"] == 2 and forced["rate"] == 0.5
 
 
 # ---- who the errors came from ----------------------------------------------------------------

@@ -268,6 +268,18 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
                 "pass": True,
             }
         )
+    # What the package's own statistic gets when forced to choose (no "undetermined"): the
+    # Bayes factor's side of 1. Beside the bound above it shows whether the test leaves
+    # power unused or the undetermined band is what separates it from the target.
+    forced = [r for r in flat if r.get("bayes_factor") is not None]
+    if forced:
+        add(
+            "  forced choice on these flat bugs: Bayes factor > 1 (info)",
+            sum(r["bayes_factor"] > 1 for r in forced),
+            len(forced),
+            "(info)",
+            lambda p: True,
+        )
     retry = [r for r in rows if r["mechanism"] in BURSTY_BUGS]
     add(
         "bursty bug (retry loops, AR(1)-Cox bug) -> traffic-proportional (info)",
