@@ -50,6 +50,27 @@ def format_targets(rows: list[dict]) -> str:
     return head + body
 
 
+def format_target_grid(rows: list[dict], families) -> str:
+    """Markdown table of the targets with one column per family: rate (N), misses in bold."""
+    criteria = list(dict.fromkeys(r["criterion"] for r in rows))
+    cell = {(r["criterion"], r["family"]): r for r in rows}
+    head = "| criterion | target | " + " | ".join(families) + " |\n"
+    head += "|---|---|" + "---|" * len(families) + "\n"
+    body = ""
+    for c in criteria:
+        target = next(r["target"] for r in rows if r["criterion"] == c)
+        cells = []
+        for f in families:
+            r = cell.get((c, f))
+            if r is None or r["n"] == 0:
+                cells.append("–")
+                continue
+            text = f"{r['rate']:.3f} ({r['n']})"
+            cells.append(f"**{text}**" if r["pass"] is False else text)
+        body += f"| {c.strip()} | {target} | " + " | ".join(cells) + " |\n"
+    return head + body
+
+
 def run(
     counts: dict,
     workers: int,
@@ -136,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_confusion("all families", rows))
     print("\nTargets (issue 12), every family:\n")
     print(format_targets(targets))
+    print("\nThe same targets, one column per family (rate (N); a missed target in bold):\n")
+    print(format_target_grid(targets, families))
     failed = [r for r in targets if r["pass"] is False]
     checked = [r for r in targets if r["pass"] is not None and r["target"] != "(info)"]
     met = len(checked) - len(failed)
