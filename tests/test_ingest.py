@@ -366,9 +366,12 @@ def test_compact_uuid_dedup_agrees_with_pandas():
     from analysis.schemas import duplicated_first, uuid_keys
 
     rng = np.random.default_rng(3)
+    # Half the pool shares first halves (8 bytes) with other values: equal first halves with
+    # different second halves are not copies.
     pool = [
-        f"{rng.integers(0, 2**32):08x}-1111-4a2b-9c3d-{rng.integers(0, 2**40):012x}"
-        for _ in range(50)
+        f"{rng.integers(0, 2 ** (32 if n % 2 else 2)):08x}-1111-4a2b-9c3d-"
+        f"{rng.integers(0, 2**40):012x}"
+        for n in range(50)
     ]
     values = pd.Series(rng.choice(pool, 400), dtype="string")
     chunked = pd.concat([values[:150], values[150:]])  # arrow chunks with offsets
@@ -381,6 +384,10 @@ def test_compact_uuid_dedup_agrees_with_pandas():
         dtype="string",
     )
     assert uuid_keys(mixed) is None and not duplicated_first(mixed).any()
+    # Short columns too (a webinars table of one or two rows, an empty table).
+    for few in ([], pool[:1], pool[:2], [pool[0], pool[0]]):
+        expected = pd.Series(few, dtype="string").duplicated(keep="first").tolist()
+        assert duplicated_first(pd.Series(few, dtype="string")).tolist() == expected
     assert list(duplicated_first(pd.Series(["d1", "d2", "d1"], dtype="string"))) == [
         False,
         False,
