@@ -4,7 +4,9 @@
 analysis report`` runs, in this process, with a clock around each step of the report process
 (imports, parameter checks against the data, notebook execution, HTML, PDF, publication), and
 reads papermill's own start and end times of the kernel's cells from the executed record.
-``--cold`` recomputes the statistics (and redraws the figures). ``--floor`` profiles
+Each step of the report process also gets its CPU seconds: this process's own and those of
+the processes it waited for during the step (the kernel with its workers; Playwright's driver
+with Chromium). ``--cold`` recomputes the statistics (and redraws the figures). ``--floor`` profiles
 ``bench_report.py``'s floor instead: ``run_report`` on its stand-in notebook. The absolute
 seconds depend on the machine's load (printed); compare stages within one run, or runs at the
 same load.
@@ -13,12 +15,20 @@ same load.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 START = time.perf_counter()
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of every child process it has waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main(argv: list[str]) -> int:
@@ -32,12 +42,14 @@ def main(argv: list[str]) -> int:
         skip_iri_grammars()
     except ImportError:
         pass
-    clock: list[tuple[str, float]] = []
+    clock: list[tuple[str, float, float]] = []
     import nbformat
 
     from analysis import report
 
-    clock.append(("report process: interpreter and imports", time.perf_counter() - START))
+    clock.append(
+        ("report process: interpreter and imports", time.perf_counter() - START, cpu_seconds())
+    )
     steps = {
         "describe_incident": "parameters checked against the data (webinars, from ingest)",
         "execute_notebook": "notebook executed (papermill, kernel)",
@@ -46,7 +58,7 @@ def main(argv: list[str]) -> int:
     }
     for name, label in steps.items():
         _wrap(report, name, label, clock)
-    begin = time.perf_counter()
+    begin, begin_cpu = time.perf_counter(), cpu_seconds()
     if "--floor" in argv:
         sys.path.insert(0, str(Path(__file__).parent))
         from bench_report import run_floor, write_floor_notebook
@@ -57,14 +69,23 @@ def main(argv: list[str]) -> int:
         out = out / "floor"
     else:
         report.main(["--no-progress", f"--out={out}", *rest])
-    stepped = sum(seconds for _, seconds in clock[1:])
+    stepped = sum(seconds for _, seconds, _ in clock[1:])
+    stepped_cpu = sum(cpu for _, _, cpu in clock[1:])
     rest_label = "rest of the report process (staging, checks, publication)"
-    clock.append((rest_label, time.perf_counter() - begin - stepped))
+    clock.append(
+        (
+            rest_label,
+            time.perf_counter() - begin - stepped,
+            cpu_seconds() - begin_cpu - stepped_cpu,
+        )
+    )
     kind = "floor" if "--floor" in argv else "cold" if "--cold" in argv else "warm"
     print(f"load average {os.getloadavg()[0]:.1f}; {kind}")
-    for label, seconds in clock:
-        print(f"{seconds:8.2f}  {label}")
-    print(f"{time.perf_counter() - START:8.2f}  report process in all")
+    print("    wall     CPU  (seconds)")
+    for label, seconds, cpu in clock:
+        print(f"{seconds:8.2f}{cpu:8.2f}  {label}")
+    print(f"{time.perf_counter() - START:8.2f}{cpu_seconds():8.2f}  report process in all")
+    print("kernel cells (papermill's wall clock):")
     nb = nbformat.read(out / "postmortem.ipynb", as_version=4)
     meta = nb.metadata.papermill
     cells = [c for c in nb.cells if c.get("metadata", {}).get("papermill", {}).get("start_time")]
@@ -86,11 +107,11 @@ def _wrap(module: object, name: str, label: str, clock: list) -> None:
     real = getattr(module, name)
 
     def timed(*args, **kwargs):
-        begin = time.perf_counter()
+        begin, begin_cpu = time.perf_counter(), cpu_seconds()
         try:
             return real(*args, **kwargs)
         finally:
-            clock.append((label, time.perf_counter() - begin))
+            clock.append((label, time.perf_counter() - begin, cpu_seconds() - begin_cpu))
 
     setattr(module, name, timed)
 
