@@ -51,11 +51,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from analysis import fetch
+from analysis._util import epoch_us
+from analysis.simulate.clickhouse import clickhouse_row, project_row, selected_attributes
 
 REF = "benchprojectref00000"
 TOKEN = "sbp_bench_token_not_secret"
 DAY = datetime(2026, 2, 6, tzinfo=UTC)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 # path -> share of the traffic; the incident's failing routes are registrations and the RPC.
 PATHS = (
@@ -139,7 +140,7 @@ class Project:
     def rows(self, kind: str, m: int) -> list[dict]:
         """Rows of minute ``m`` sorted by (timestamp, id); BigQuery shape."""
         rng = random.Random(f"{kind}-{m}")
-        start_us = _to_us(DAY + m * MINUTE)
+        start_us = epoch_us(DAY + m * MINUTE)
         rows: list[dict] = []
         if kind == "edge_errors":
             for (path, status), count in sorted(self.by_status(m).items()):
@@ -155,10 +156,6 @@ class Project:
             ]
         rows.sort(key=lambda r: (r["timestamp"], r["id"]))
         return rows
-
-
-def _to_us(value: datetime) -> int:
-    return (value - EPOCH) // timedelta(microseconds=1)
 
 
 def _uuid(rng: random.Random) -> str:
@@ -240,7 +237,7 @@ _LIT = r"(?:timestamp_micros\((\d+)\)|toDateTime64\('([^']+)', 6, 'UTC'\))"
 
 def _literal_us(match: re.Match, at: int = 1) -> int:
     micros, text = match.group(at), match.group(at + 1)
-    return int(micros) if micros else _to_us(fetch.row_timestamp(text))
+    return int(micros) if micros else epoch_us(fetch.row_timestamp(text))
 
 
 class SyntheticApi:
@@ -307,10 +304,10 @@ class SyntheticApi:
         lo = re.search(rf"timestamp >= {_LIT}", sql)
         hi = re.search(rf"timestamp < {_LIT}", sql)
         # The API window (start exclusive) and the query's own predicate, in whole minutes here.
-        lo_us = max(_to_us(start) + 1, _literal_us(lo) if lo else 0)
-        hi_us = min(_to_us(end) + 1, _literal_us(hi) if hi else 1 << 62)
-        first = max(0, -(-(lo_us - _to_us(DAY)) // 60_000_000))
-        last = min(1440, -(-(hi_us - _to_us(DAY)) // 60_000_000))
+        lo_us = max(epoch_us(start) + 1, _literal_us(lo) if lo else 0)
+        hi_us = min(epoch_us(end) + 1, _literal_us(hi) if hi else 1 << 62)
+        first = max(0, -(-(lo_us - epoch_us(DAY)) // 60_000_000))
+        last = min(1440, -(-(hi_us - epoch_us(DAY)) // 60_000_000))
         minutes = range(first, last)
         bigquery = urlsplit(handler.path).path.endswith("/logs.all")
         rows = self._result(sql, minutes, limit, bigquery)
@@ -353,7 +350,7 @@ class SyntheticApi:
 
         def stamp(m: int) -> int | str:
             moment = DAY + m * MINUTE
-            return _to_us(moment) if bigquery else moment.strftime("%Y-%m-%d %H:%M:%S")
+            return epoch_us(moment) if bigquery else moment.strftime("%Y-%m-%d %H:%M:%S")
 
         if "as status_class" in sql:
             out = []
@@ -407,41 +404,17 @@ class SyntheticApi:
             rf"timestamp > {_LIT} or \(\S*timestamp = {_LIT} and \S*id > '([^']*)'", sql
         )
         cursor = (_literal_us(after), after.group(5)) if after else None
-        columns = re.findall(r"nullIf\(log_attributes\['([^']+)'\], ''\) as `[^`]+`", sql)
+        selected = selected_attributes(sql)
         out = []
         for m in minutes:
             for row in p.rows(kind, m):
                 if cursor is None or (row["timestamp"], row["id"]) > cursor:
-                    out.append(row if bigquery else _clickhouse(row, source, columns))
+                    out.append(
+                        row if bigquery else project_row(clickhouse_row(row, source), selected)
+                    )
                     if len(out) == limit:
                         return out
         return out
-
-
-def _clickhouse(row: dict, source: str, columns: list[str]) -> dict:
-    """Return the ClickHouse view of a row: text timestamp, the attribute columns asked."""
-    attributes: dict[str, str] = {}
-
-    def flatten(prefix: str, value) -> None:
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                flatten(f"{prefix}.{key}" if prefix else key, inner)
-        elif value is not None:
-            attributes[prefix] = str(value)
-
-    flatten("", row["metadata"])
-    moment = EPOCH + timedelta(microseconds=row["timestamp"])
-    out = {
-        "id": row["id"],
-        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%f"),
-        "event_message": row["event_message"],
-        "severity_text": "ERROR" if attributes.get("level") == "error" else "INFO",
-        "source": source,
-    }
-    out.update({key: attributes.get(key) for key in columns})
-    return out
 
 
 def _round(value: datetime) -> datetime:
