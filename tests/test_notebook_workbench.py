@@ -30,9 +30,17 @@ def new_incident_dir(tmp_path_factory) -> Path:
     return write_incident(params, tmp_path_factory.mktemp("new") / "incident").directory
 
 
-def test_walks_a_new_incident_and_shows_every_stage(tmp_path: Path, monkeypatch, new_incident_dir):
+@pytest.fixture(scope="module")
+def new_incident_cache(tmp_path_factory) -> Path:
+    """Caches of the new incident, shared by the walk and the rerun (the walk fills them)."""
+    return tmp_path_factory.mktemp("new-cache")
+
+
+def test_walks_a_new_incident_and_shows_every_stage(
+    tmp_path: Path, monkeypatch, new_incident_dir, new_incident_cache
+):
     # Caches go to a temporary directory: the run leaves the working tree as it found it.
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(new_incident_cache))
     out = tmp_path / "walk.ipynb"
     pm.execute_notebook(
         str(NOTEBOOK),
@@ -59,15 +67,15 @@ def test_walks_a_new_incident_and_shows_every_stage(tmp_path: Path, monkeypatch,
 
 
 def test_a_bucket_changed_and_rerun_from_the_timeline_cell_reaches_the_findings(
-    tmp_path: Path, monkeypatch, new_incident_dir
+    tmp_path: Path, monkeypatch, new_incident_dir, new_incident_cache
 ):
     from nbclient import NotebookClient
 
     from analysis.concurrency import busiest_webinar
     from analysis.ingest import load_incident
 
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path / "cache"))
-    incident = load_incident(new_incident_dir, cache_dir=tmp_path / "cache", progress=False)
+    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(new_incident_cache))
+    incident = load_incident(new_incident_dir, cache_dir=new_incident_cache, progress=False)
     nb = nbformat.read(POSTMORTEM, as_version=4)
     (parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     parameters.source += (
