@@ -14,7 +14,11 @@ ratio of this checkout's wall time to the older commit's. A failing suite is rep
 hidden: its time still prints, marked FAILED.
 
 Absolute seconds depend on the machine and its load; the ratio measured in one invocation is
-the figure to compare (docs/testing.md).
+the figure to compare (docs/testing.md). Each run also prints the cores it kept busy on average
+(CPU / wall). On Linux with ``kernel.sched_autogroup_enabled = 1`` (printed at the start) a busy
+machine gives each session an equal share of the CPU however many processes it runs, so under
+load two test workers get no more CPU than one process and the wall ratio falls back to the CPU
+ratio: the gain of the two workers shows only on an idle machine.
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ SUMMARY = re.compile(r"^=+ (.*\d+ (?:passed|failed).*) in [\d.]+s", re.M)
 def load() -> str:
     """Return the 1-, 5- and 15-minute load averages as one string."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def autogroup() -> str:
+    """Return ``kernel.sched_autogroup_enabled`` ("1": fair shares per session), or "n/a"."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        return "n/a"
 
 
 def ensure_worktree(commit: str, where: Path) -> Path:
@@ -86,10 +98,12 @@ def run_suite(directory: Path, label: str) -> dict:
         "load_after": load(),
         "clean": not status.strip(),
     }
+    result["cores"] = cpu_s / wall if wall else 0.0
     flag = "" if result["ok"] else "  FAILED"
     dirty = "" if result["clean"] else "  git status NOT clean"
     print(
-        f"{label:>8}: {wall:7.1f} s wall {cpu_s:7.1f} s cpu  [{result['summary']}]  "
+        f"{label:>8}: {wall:7.1f} s wall {cpu_s:7.1f} s cpu ({result['cores']:.2f} cores)  "
+        f"[{result['summary']}]  "
         f"load {before} -> {result['load_after']}{flag}{dirty}",
         flush=True,
     )
@@ -108,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    print(f"make test: {args.old} ({old}) vs HEAD {head} ({ROOT}); {os.cpu_count()} cores")
+    print(
+        f"make test: {args.old} ({old}) vs HEAD {head} ({ROOT}); {os.cpu_count()} cores; "
+        f"autogroup {autogroup()}; load {load()}"
+    )
     ratios, cpu_ratios = [], []
     for number in range(args.rounds):
         pair = [(old, args.old), (ROOT, "HEAD")]
