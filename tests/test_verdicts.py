@@ -303,6 +303,8 @@ def test_confusion_matrix_and_targets_are_computed_from_rows():
     assert targets["undetermined among truth traffic"]["pass"] is False
     forced = targets["  forced choice on these flat bugs: Bayes factor > 1 (info)"]
     assert forced["n"] == 2 and forced["rate"] == 0.5
+    assert targets["  undetermined among flat-rate bugs (info)"]["rate"] == 0.5
+    assert targets["  undetermined among capacity with >= 15 lagged min above K (info)"]["n"] == 0
 
 
 # ---- who the errors came from ----------------------------------------------------------------
