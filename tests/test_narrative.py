@@ -60,3 +60,24 @@ def test_a_hostile_title_is_shown_as_text(doc):
     hostile["report"]["title"] = "<img src=x onerror=alert(1)> | **bold** [link](http://x)"
     page = narrative.SECTIONS["title"](hostile, narrative.load_locale("en"))
     assert "<img" not in page and "](http://x)" not in page and "**bold**" not in page
+
+
+@pytest.mark.parametrize("lang", sorted(available_languages()))
+@pytest.mark.parametrize(("bursty_null_p", "shown"), [(0.01, True), (0.3, False), (None, False)])
+def test_a_hinge_passing_both_nulls_under_few_sources_is_said(lang, bursty_null_p, shown):
+    text = narrative.load_locale(lang)
+    v = {
+        "verdict": "unrelated",
+        "decided_by": "few_sources",
+        "hinge_p_value": 0.02,
+        "hinge_p_value_bursty_null": bursty_null_p,
+        "elasticity": 1.1,
+        "bayes_factor": 3.0,
+        "sources": 1,
+        "count_unit": "users with errors",
+    }
+    out = narrative.verdict_evidence(v, text)
+    note = text["causes"]["reasons"]["few_sources_hinge"].split("(")[0].strip()  # before escapes
+    assert (note in out) == shown, out
+    if shown:
+        assert "0.010" in out and "0.020" in out

@@ -48,6 +48,12 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
     notes = []
     if v.get("decided_by") == "bayes_factor":
         notes.append(r["by_bayes"].format(**values))
+    if v.get("decided_by") == "few_sources" and all(
+        v.get(key) is not None and v[key] <= ALPHA_LEVEL
+        for key in ("hinge_p_value", "hinge_p_value_bursty_null")
+    ):
+        # The hinge passed both nulls but few users decided: say what would make it capacity.
+        notes.append(r["few_sources_hinge"].format(**values))
     if v.get("bursty"):
         notes.append(r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2)))
     sig = v.get("signals") or {}
