@@ -190,3 +190,31 @@ def test_setup_hands_python_over_as_one_program_name(tmp_path):
         assert_nothing_ran(tmp_path, done)
         assert done.returncode != 0  # no such interpreter: the venv is not made
         assert not (tmp_path / ".venv" / ".setup-stamp").exists()
+
+
+def test_bench_runs_every_benchmark_and_fails_when_one_misses(tmp_path):
+    """One benchmark missing its target must not hide the ones after it, nor pass the run."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    ran = tmp_path / "ran"
+    python = bin_dir / "python"
+    # The stub records each benchmark it is given and fails for the one named "miss".
+    python.write_text(f'#!/bin/sh\necho "$1" >> "{ran}"\ncase "$1" in *miss*) exit 1;; esac\n')
+    python.chmod(0o755)
+    stamp = tmp_path / ".venv" / ".setup-stamp"
+    stamp.touch()
+    later = (tmp_path / "pyproject.toml").stat().st_mtime + 60
+    os.utime(stamp, (later, later))
+    (tmp_path / "benchmarks").mkdir()
+    for name in ("bench_a.py", "bench_miss.py", "bench_z.py"):
+        (tmp_path / "benchmarks" / name).touch()
+    done, _ = run_make(tmp_path, "bench")
+    assert done.returncode != 0
+    assert ran.read_text().split() == [
+        "benchmarks/bench_a.py",
+        "benchmarks/bench_miss.py",
+        "benchmarks/bench_z.py",
+    ]
+    assert "bench_miss.py" in done.stderr
