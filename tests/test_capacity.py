@@ -59,6 +59,7 @@ def test_simulated_peaks_are_those_of_one_event_at_a_time(
 ):
     if cells is not None:  # blocks of a few events each
         monkeypatch.setattr(capacity, "MAX_CELLS", cells)
+        monkeypatch.setattr(capacity, "STREAM_BLOCK", cells)
     matrix = np.random.default_rng(3).integers(0, 3, size=(units, instants)).astype(np.float32)
     matrix = np.repeat(matrix, 3, axis=1)  # sessions span several instants, as on a real grid
     got = capacity.simulate_peaks(matrix, registrations, n, draws=200, seed=11)
