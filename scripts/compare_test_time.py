@@ -4,14 +4,14 @@
 
 The older commit is checked out in its own git worktree (default ``../<repo>-old-<commit>``,
 created when missing) and gets its own ``.venv`` from its own ``make setup``, which runs once
-before the first timed round so that no round pays for an installation. Each round then runs
-``make test`` in the older worktree and in this one, alternating which goes first, so a change
-of load during the measurement weighs on both. Printed per run: wall seconds, CPU seconds of
-every process the suite ran and waited for (user + system; the work done, which load does not
-inflate much, so a faster wall time from two workers shows apart from less work), the pytest
-summary (passed, deselected, ...) and the load average before and after; at the end the median
-ratio of this checkout's wall time to the older commit's. A failing suite is reported, not
-hidden: its time still prints, marked FAILED.
+(as does this checkout's) before the first timed round so that no round pays for an
+installation. Each round then runs ``make test`` in the older worktree and in this one,
+alternating which goes first, so a change of load during the measurement weighs on both. Printed
+per run: wall seconds, CPU seconds of every process the suite ran and waited for (user + system;
+the work done, which load does not inflate much, so a faster wall time from two workers shows
+apart from less work), the pytest summary (passed, deselected, ...) and the load average before
+and after; at the end the median ratio of this checkout's wall time to the older commit's. A
+failing suite is reported, not hidden: its time still prints, marked FAILED.
 
 Absolute seconds depend on the machine and its load; the ratio measured in one invocation is
 the figure to compare (docs/testing.md). Each run also prints the cores it kept busy on average
@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     where = args.worktree or ROOT.parent / f"{ROOT.name}-old-{args.old}"
     old = ensure_worktree(args.old, where.resolve())
+    # This checkout's own installation, too, before any timed round: on a fresh clone the first
+    # `make test` would otherwise pay for creating the virtual environment.
+    subprocess.run(["make", "setup"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
