@@ -3,18 +3,27 @@
 Each table has one :class:`pandera.pandas.DataFrameSchema`; ``ingest`` validates every table
 it returns against it, so a violated schema is a bug in ingest or an unhandled kind of bad
 input, reported as one :class:`~analysis.exceptions.SchemaError` line.
+
+pandera is imported, and the schemas built, on first use (``SCHEMAS`` is resolved lazily):
+only a fresh parse validates, and a report that reads ingest's cache never needs them
+(importing pandera costs a report process and its kernel a quarter second each).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 
 from analysis import vocabulary
 from analysis.exceptions import SchemaError
 from analysis.vocabulary import ERROR_SEVERITIES
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 STR = "string"
@@ -89,6 +98,8 @@ def _unique_check(values: pd.Series) -> bool:
 
 
 def _col(dtype, *, nullable: bool = False, unique: bool = False, checks=None) -> pa.Column:
+    import pandera.pandas as pa
+
     checks = list(checks or [])
     if unique:
         # Same rule as pandera's ``unique=True``, with compact keys for uuid columns.
@@ -97,119 +108,136 @@ def _col(dtype, *, nullable: bool = False, unique: bool = False, checks=None) ->
 
 
 def _schema(name: str, columns: dict, checks=None) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
     return pa.DataFrameSchema(columns, name=name, strict=True, ordered=True, checks=checks or [])
 
 
-SCHEMAS: dict[str, pa.DataFrameSchema] = {
-    "requests": _schema(
-        "requests",
-        {
-            "id": _col(STR, unique=True),
-            "ts": _col(UTC_NS),
-            "method": _col(STR, checks=[pa.Check.str_matches(r"^[A-Z]+$")]),
-            "path": _col(STR, checks=[pa.Check.str_startswith("/")]),
-            "search": _col(STR, nullable=True),
-            "status": _col("int64", checks=[pa.Check.in_range(100, 599)]),
-            "origin_time_ms": _col("float64", nullable=True, checks=[pa.Check.ge(0)]),
-            "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
-            "endpoint": _col(STR),
-            "client": _col(STR, nullable=True),
-            "cf_ray": _col(STR, nullable=True),
-        },
-    ),
-    "db_errors": _schema(
-        "db_errors",
-        {
-            "id": _col(STR, unique=True),
-            "ts": _col(UTC_NS),
-            "sql_state": _col(STR, nullable=True, checks=[pa.Check.str_matches(r"^[0-9A-Z]{5}$")]),
-            "sql_state_class": _col(STR, nullable=True, checks=[pa.Check.str_length(2, 2)]),
-            "severity": _col(STR, checks=[pa.Check.isin(ERROR_SEVERITIES)]),
-            "message": _col(STR),
-            "constraint": _col(STR, nullable=True),
-            "column": _col(STR, nullable=True),
-            "relation": _col(STR, nullable=True),
-            "user_name": _col(STR, nullable=True),
-            "application_name": _col(STR, nullable=True),
-            "command_tag": _col(STR, nullable=True),
-            "detail": _col(STR, nullable=True),
-            "query": _col(STR, nullable=True),
-        },
-        checks=[
-            pa.Check(
-                lambda df: (
-                    df["sql_state"].isna() | (df["sql_state"].str[:2] == df["sql_state_class"])
+@functools.cache
+def table_schemas() -> dict[str, pa.DataFrameSchema]:
+    """Return table name -> its pandera schema (built once, on first use)."""
+    import pandera.pandas as pa
+
+    return {
+        "requests": _schema(
+            "requests",
+            {
+                "id": _col(STR, unique=True),
+                "ts": _col(UTC_NS),
+                "method": _col(STR, checks=[pa.Check.str_matches(r"^[A-Z]+$")]),
+                "path": _col(STR, checks=[pa.Check.str_startswith("/")]),
+                "search": _col(STR, nullable=True),
+                "status": _col("int64", checks=[pa.Check.in_range(100, 599)]),
+                "origin_time_ms": _col("float64", nullable=True, checks=[pa.Check.ge(0)]),
+                "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
+                "endpoint": _col(STR),
+                "client": _col(STR, nullable=True),
+                "cf_ray": _col(STR, nullable=True),
+            },
+        ),
+        "db_errors": _schema(
+            "db_errors",
+            {
+                "id": _col(STR, unique=True),
+                "ts": _col(UTC_NS),
+                "sql_state": _col(
+                    STR, nullable=True, checks=[pa.Check.str_matches(r"^[0-9A-Z]{5}$")]
                 ),
-                name="sql_state_class is the first two characters of sql_state",
-            )
-        ],
-    ),
-    "realtime_events": _schema(
-        "realtime_events",
-        {
-            "id": _col(STR, unique=True),
-            "ts": _col(UTC_NS),
-            "level": _col(STR, nullable=True),
-            "message": _col(STR),
-            # Read when validating, so a family added to the vocabulary is valid at once.
-            "family": _col(
-                STR,
-                checks=[
-                    pa.Check(
-                        lambda s: s.isin(vocabulary.realtime_families()),
-                        name="family is one of the vocabulary's Realtime families",
-                    )
-                ],
-            ),
-            "connected": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
-            "limit": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
-        },
-    ),
-    "concurrency": _schema(
-        "concurrency",
-        {
-            "ts": _col(UTC_NS),
-            "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
-            "viewers": _col("int64", checks=[pa.Check.ge(0)]),
-        },
-    ),
-    "sessions": _schema(
-        "sessions",
-        {
-            "session_id": _col(STR),
-            "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
-            "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
-            "joined_at": _col(UTC_NS),
-            "left_at": _col(UTC_NS, nullable=True),
-        },
-        checks=[
-            pa.Check(
-                lambda df: df["left_at"].isna() | (df["left_at"] >= df["joined_at"]),
-                name="left_at is not before joined_at",
-            )
-        ],
-    ),
-    "registrations": _schema(
-        "registrations",
-        {
-            # The export's id, or one derived from the key (webinar_id, user_id).
-            "id": _col(STR, unique=True),
-            "ts": _col(UTC_NS),
-            "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
-            "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
-        },
-    ),
-    "webinars": _schema(
-        "webinars",
-        {
-            "webinar_id": _col(STR, unique=True, checks=[pa.Check.str_matches(UUID)]),
-            "title": _col(STR),
-            "starts_at": _col(UTC_NS, nullable=True),
-            "ends_at": _col(UTC_NS, nullable=True),
-            "status": _col(STR, nullable=True),
-        },
-    ),
-}
+                "sql_state_class": _col(STR, nullable=True, checks=[pa.Check.str_length(2, 2)]),
+                "severity": _col(STR, checks=[pa.Check.isin(ERROR_SEVERITIES)]),
+                "message": _col(STR),
+                "constraint": _col(STR, nullable=True),
+                "column": _col(STR, nullable=True),
+                "relation": _col(STR, nullable=True),
+                "user_name": _col(STR, nullable=True),
+                "application_name": _col(STR, nullable=True),
+                "command_tag": _col(STR, nullable=True),
+                "detail": _col(STR, nullable=True),
+                "query": _col(STR, nullable=True),
+            },
+            checks=[
+                pa.Check(
+                    lambda df: (
+                        df["sql_state"].isna() | (df["sql_state"].str[:2] == df["sql_state_class"])
+                    ),
+                    name="sql_state_class is the first two characters of sql_state",
+                )
+            ],
+        ),
+        "realtime_events": _schema(
+            "realtime_events",
+            {
+                "id": _col(STR, unique=True),
+                "ts": _col(UTC_NS),
+                "level": _col(STR, nullable=True),
+                "message": _col(STR),
+                # Read when validating, so a family added to the vocabulary is valid at once.
+                "family": _col(
+                    STR,
+                    checks=[
+                        pa.Check(
+                            lambda s: s.isin(vocabulary.realtime_families()),
+                            name="family is one of the vocabulary's Realtime families",
+                        )
+                    ],
+                ),
+                "connected": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
+                "limit": _col("Int64", nullable=True, checks=[pa.Check.ge(0)]),
+            },
+        ),
+        "concurrency": _schema(
+            "concurrency",
+            {
+                "ts": _col(UTC_NS),
+                "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
+                "viewers": _col("int64", checks=[pa.Check.ge(0)]),
+            },
+        ),
+        "sessions": _schema(
+            "sessions",
+            {
+                "session_id": _col(STR),
+                "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
+                "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
+                "joined_at": _col(UTC_NS),
+                "left_at": _col(UTC_NS, nullable=True),
+            },
+            checks=[
+                pa.Check(
+                    lambda df: df["left_at"].isna() | (df["left_at"] >= df["joined_at"]),
+                    name="left_at is not before joined_at",
+                )
+            ],
+        ),
+        "registrations": _schema(
+            "registrations",
+            {
+                # The export's id, or one derived from the key (webinar_id, user_id).
+                "id": _col(STR, unique=True),
+                "ts": _col(UTC_NS),
+                "webinar_id": _col(STR, checks=[pa.Check.str_matches(UUID)]),
+                "user": _col(STR, nullable=True, checks=[pa.Check.str_matches(PSEUDONYM)]),
+            },
+        ),
+        "webinars": _schema(
+            "webinars",
+            {
+                "webinar_id": _col(STR, unique=True, checks=[pa.Check.str_matches(UUID)]),
+                "title": _col(STR),
+                "starts_at": _col(UTC_NS, nullable=True),
+                "ends_at": _col(UTC_NS, nullable=True),
+                "status": _col(STR, nullable=True),
+            },
+        ),
+    }
+
+
+def __getattr__(name: str):
+    # ``SCHEMAS`` is kept as a module attribute for readers; it is built on first access.
+    if name == "SCHEMAS":
+        return table_schemas()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 ACCOUNTING_COLUMNS = ("file", "kind", "read", "accepted", "rejected", "reason")
 
@@ -222,8 +250,10 @@ def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     SchemaError
         One line naming the table, the column and check, and the first failing value.
     """
+    import pandera.pandas as pa
+
     try:
-        return SCHEMAS[name].validate(frame)
+        return table_schemas()[name].validate(frame)
     except pa.errors.SchemaError as exc:
         cases = exc.failure_cases
         found = None
@@ -246,7 +276,7 @@ def column_dtypes(name: str) -> dict[str, object]:
     dtype alike, so the exact dtype is fixed here and cast by ``ingest``.
     """
     out = {}
-    for col, spec in SCHEMAS[name].columns.items():
+    for col, spec in table_schemas()[name].columns.items():
         dtype = spec.dtype.type
         out[col] = pd.StringDtype() if isinstance(dtype, pd.StringDtype) else dtype
     return out
