@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 
-from analysis import pipeline, stats
+from analysis import pipeline, signals, stats, timeline
 
 
 def _db_frames(tl):
@@ -47,3 +48,28 @@ def test_anonymous_requests_leave_the_spread_unknown_not_zero(small_incident, sm
         assert stats.count_sources(errors, found) is None
         counted, unit = stats.choose_counts(errors, found)
         assert unit != "users with errors" or counted.sum() == frame["errors"].sum(), key
+
+
+def test_realtime_series_computed_once_gives_each_class_the_same_frame(
+    small_incident, small_params
+):
+    tl = timeline.build_timeline(
+        small_incident,
+        small_params.webinar_id,
+        start=small_params.window_start,
+        end=small_params.window_end,
+        bucket=small_params.bucket,
+        display_tz=small_params.display_tz,
+    )
+    shared = signals.add_signals(
+        tl.frames, small_incident, tl.classes, tolerance=tl.tolerance, pairs=tl.pairs
+    )
+    assert shared and set(shared) == {c.key for c in tl.classes if c.key in tl.frames}
+    for cls in tl.classes:
+        if cls.key not in shared:
+            continue
+        alone = signals.add_class_signals(
+            tl.frames[cls.key], small_incident, cls, tolerance=tl.tolerance, pairs=tl.pairs
+        )
+        pd.testing.assert_frame_equal(shared[cls.key], alone)
+        assert shared[cls.key].attrs == alone.attrs

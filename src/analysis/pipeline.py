@@ -83,13 +83,9 @@ def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
         bucket=params.bucket,
         display_tz=params.display_tz,
     )
-    frames = {
-        c.key: signals.add_class_signals(
-            tl.frames[c.key], incident, c, tolerance=tl.tolerance, pairs=tl.pairs
-        )
-        for c in tl.classes
-        if c.key in tl.frames
-    }
+    frames = signals.add_signals(
+        tl.frames, incident, tl.classes, tolerance=tl.tolerance, pairs=tl.pairs
+    )
     return dataclasses.replace(tl, frames=frames)
 
 

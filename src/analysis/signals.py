@@ -84,7 +84,7 @@ def _distinct_per_minute(minutes: np.ndarray, values: pd.Series, n: int) -> np.n
     return counts.reindex(range(n), fill_value=0).to_numpy(dtype=float)
 
 
-def _realtime_connections(incident: object, start: pd.Timestamp, n: int) -> tuple:
+def realtime_connections(incident: object, start: pd.Timestamp, n: int) -> tuple:
     """Return Realtime's connected count and limit per minute (max), NaN where unknown.
 
     From the billing rows when they were fetched raw, else from the log store's per-minute
@@ -134,13 +134,16 @@ def add_class_signals(
     *,
     tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
     pairs: pd.DataFrame | None = None,
+    realtime: tuple | None = None,
 ) -> pd.DataFrame:
     """Return ``frame`` (one class, one row per minute) with the signal columns.
 
     ``frame['requests']`` already counts every endpoint where the class occurs
     (:attr:`ErrorClass.endpoints`); ``attrs['endpoints']`` lists them and ``attrs['source']`` is
     the class's source table. ``pairs``: the timeline's HTTP <-> database pairs (None: the
-    class is paired alone).
+    class is paired alone). ``realtime``: :func:`realtime_connections` over the frame's
+    minutes when the caller has it (it is project-wide, the same for every class); None
+    computes it here.
     """
     tol = parse_size(tolerance, "tolerance")
     out = frame.copy()
@@ -186,11 +189,42 @@ def add_class_signals(
     else:
         for col in ("failed_requests", "users", "clients", "endpoints", "new_users"):
             out[col] = np.nan
-    out["rt_connected"], out["rt_limit"] = _realtime_connections(incident, start, n)
+    if realtime is None:
+        realtime = realtime_connections(incident, start, n)
+    out["rt_connected"], out["rt_limit"] = realtime
     with np.errstate(invalid="ignore", divide="ignore"):
         r = out["requests"].to_numpy(dtype=float)
         out["rate"] = np.where(
             r > 0, out["errors"].to_numpy(dtype=float) / np.maximum(r, 1), np.nan
         )
     out.attrs = {**frame.attrs, "endpoints": endpoints, "source": cls.source}
+    return out
+
+
+def add_signals(
+    frames: dict,
+    incident: object,
+    classes,
+    *,
+    tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
+    pairs: pd.DataFrame | None = None,
+) -> dict:
+    """Return ``{key: frame with signals}`` for every class of ``classes`` that has a frame.
+
+    Each frame goes through :func:`add_class_signals`; the project-wide Realtime series is
+    computed once per window (start, minutes) instead of once per class.
+    """
+    shared: dict = {}
+    out = {}
+    for cls in classes:
+        if cls.key not in frames:
+            continue
+        frame = frames[cls.key]
+        window = (pd.Timestamp(frame["minute"].iloc[0]), len(frame))
+        if window not in shared:
+            shared[window] = realtime_connections(incident, *window)
+        # Assigned as a column, the shared arrays are copied: frames keep their own columns.
+        out[cls.key] = add_class_signals(
+            frame, incident, cls, tolerance=tolerance, pairs=pairs, realtime=shared[window]
+        )
     return out
