@@ -9,7 +9,10 @@ endpoints; failures come from mechanisms acting on individual requests, sessions
 - ``capacity_db``: a connection limit (FATAL 53300) fails requests on every REST endpoint once
   the lagged true audience exceeds K; failed requests are retried; latency rises with the excess;
 - ``capacity_realtime``: connections beyond the Realtime ``limit`` (billing metric ``connected``
-  counts the webinar plus other project traffic) are refused and clients reconnect in a loop;
+  counts the webinar plus other project traffic) are refused and clients reconnect in a loop.
+  Both also fail at a small baseline rate per request (per session for Realtime) below the
+  limit; where the limit is never reached inside the window, that baseline is all the class
+  holds, and its truth is recorded as ``traffic`` (``limit_reached`` False), not capacity;
 - ``bug_flat``: a client version fails a fixed share of its requests to one endpoint;
 - ``bug_retry``: the same, but each failure starts a retry loop in the failing client (bursty);
 - ``registration``: walk-ins register on join and a share of them collide with an earlier
@@ -485,6 +488,13 @@ def simulate_session_incident(
         entry = {"verdict": MECHANISM_TRUTH[m]}
         if MECHANISM_TRUTH[m] == "capacity":
             lagged_aud = _lagged(true_aud, lag)[WARMUP:]
+            over_limit = (excess_rt >= 0.5 if m == "capacity_realtime" else excess > 0)[WARMUP:]
+            if not over_limit.any():
+                # The limit never bound inside the window: every error of the class is its
+                # baseline failure at a flat rate per request (per session for Realtime), so
+                # what the data hold is traffic-proportional, and that is the truth recorded.
+                entry["verdict"] = "traffic"
+            entry["limit_reached"] = bool(over_limit.any())
             k_range = (k_viewers, k_viewers)
             if m == "capacity_realtime":
                 # In viewers the limit moves with the project's other connections: the true K
