@@ -44,10 +44,20 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Point every default output of the package at a temporary directory."""
+    """Point every default output of the package, and ``tmp_path``, at a temporary directory.
+
+    Runs before pytest builds its ``tmp_path`` factory: unless ``--basetemp`` is given, the
+    run's temporary directories go below its own scratch directory (xdist gives each worker
+    ``<basetemp>/gw<n>``), not below the ``/tmp/pytest-of-<user>`` that every pytest process
+    of the user shares, where each session deletes the one from three sessions back, whoever
+    is still using it (docs/testing.md).
+    """
     scratch = Path(tempfile.mkdtemp(prefix="eventlive-tests-"))
     _STATE["scratch"] = scratch
+    if not _is_worker(config) and config.option.basetemp is None:
+        config.option.basetemp = str(scratch / "tmp")
     _STATE["saved_env"] = {k: os.environ.get(k) for k in (ENV_REPORTS_DIR, ENV_CACHE_DIR)}
     os.environ[ENV_REPORTS_DIR] = str(scratch / "reports")
     if not (_is_worker(config) and os.environ.get(ENV_CACHE_DIR)):
@@ -94,12 +104,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run when a test created, changed or removed a file of the repository."""
+    """Fail the run when a test created, changed or removed a file of the repository.
+
+    A failed run keeps its scratch directory (its ``tmp_path`` directories included) and names
+    it; a passing run removes it.
+    """
     if "before" not in _STATE:
         return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        _STATE["keep"] = True
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(f"temporary files of this run kept in {_STATE['scratch']}")
     changes = compare_snapshots(_STATE["before"], snapshot_tree(PROJECT_ROOT))
     if changes:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = [
             "the tests changed the repository (write to tmp_path or the scratch directories"
             f" instead): {len(changes)} file(s)",
@@ -113,13 +132,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Restore the environment and remove the scratch directory."""
+    """Restore the environment and remove the scratch directory (kept when a test failed)."""
     for key, value in _STATE.get("saved_env", {}).items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    if "scratch" in _STATE:
+    if "scratch" in _STATE and not _STATE.get("keep"):
         shutil.rmtree(_STATE["scratch"], ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from _hermetic import compare_snapshots, snapshot_tree
 
 TESTS = Path(__file__).resolve().parent
@@ -27,6 +28,48 @@ def test_a_created_changed_or_removed_file_is_named(tmp_path):
         "removed gone.txt",
         "changed edited.txt",
     ]
+
+
+def test_only_the_benchmarks_output_at_the_top_is_left_out(tmp_path):
+    from _hermetic import BENCHMARK_OUTPUT_DIRS
+
+    (tmp_path / ".bench").mkdir()
+    (tmp_path / "data" / ".bench").mkdir(parents=True)
+    before = snapshot_tree(tmp_path)
+    (tmp_path / ".bench" / "edge.json.gz").write_text("x")  # a benchmark running beside
+    (tmp_path / "data" / ".bench" / "x").write_text("x")
+    assert compare_snapshots(before, snapshot_tree(tmp_path)) == ["created data/.bench/x"]
+    # What is left out is git-ignored, written by a benchmark, and by nothing the tests run.
+    root = TESTS.parent
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").split()
+    for name in BENCHMARK_OUTPUT_DIRS:
+        assert f"{name}/" in ignored or name in ignored, name
+        named = re.compile(rf"[\"'/]{re.escape(name)}[\"'/]")
+        writers = [
+            p.name for p in (root / "benchmarks").glob("*.py") if named.search(p.read_text())
+        ]
+        assert writers, name
+        users = [
+            p.name
+            for folder in ("src", "tests")
+            for p in (root / folder).rglob("*.py")
+            if p.name not in {"_hermetic.py", Path(__file__).name} and named.search(p.read_text())
+        ]
+        assert users == [], (name, users)
+
+
+def test_tmp_path_is_private_to_this_run(tmp_path, request):
+    import getpass
+    import tempfile
+
+    # Below this run's own scratch directory (conftest.py), not the user's shared
+    # /tmp/pytest-of-<user>, where another session may delete it while this one runs.
+    given = request.config.getoption("basetemp")
+    if given is not None and "eventlive-tests-" not in str(given):
+        pytest.skip("--basetemp given by the caller: theirs to choose")
+    shared = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+    assert not tmp_path.resolve().is_relative_to(shared.resolve())
+    assert any(part.startswith("eventlive-tests-") for part in tmp_path.resolve().parts)
 
 
 def test_the_scratch_directories_are_outside_the_repository():
