@@ -168,3 +168,21 @@ def test_error_lines_escape_control_characters(capsys):
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err and "\\x1b[2Jx\\x07" in err
     assert err.count("\n") == 1
+
+
+def test_the_report_kernel_starts_without_input_history(tmp_path, monkeypatch):
+    import papermill as pm
+
+    from analysis.params import build_params
+
+    seen: dict = {}
+
+    def execute(input_path, output_path, **kwargs):
+        seen.update(kwargs)
+        Path(output_path).write_text("{}", encoding="utf-8")
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    report.execute_notebook(params, progress=False)
+    assert "--HistoryManager.enabled=False" in seen["extra_arguments"]
+    assert seen["request_save_on_cell_execute"] is False

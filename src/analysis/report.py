@@ -63,6 +63,11 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-dev-shm-usage",
 )
+#: Options of the kernel papermill starts. IPython's input history is off: nobody reads a
+#: report run's history, and keeping it cost about 15 ms a cell (each input wakes the
+#: history's writer thread, and the next input waits for its lock and the interpreter lock),
+#: a few tenths of a second over the postmortem's cells (docs/performance.md).
+KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,7 @@ def execute_notebook(
             # included, before and after every cell; the record is written once at the end,
             # and on a failure too (docs/performance.md).
             request_save_on_cell_execute=False,
+            extra_arguments=list(KERNEL_ARGUMENTS),
         )
     except pm.PapermillExecutionError as exc:
         record = target
