@@ -224,15 +224,17 @@ def simulate_peaks(
         size = max(int(np.searchsorted(cumulative, STREAM_BLOCK, side="right")), 1)
         block = slice(first, first + size)
         stream = rng.integers(0, units, size=int(cumulative[size - 1]))
-        starts = np.concatenate(([0], cumulative[: size - 1]))
-        picks = attendees[block]
-        event = np.repeat(np.arange(size), picks)
-        # Attendee j of an event: the population's entry at the drawn position; that entry
-        # sits in the stream at the event's start plus the position.
-        chosen = np.arange(int(picks.sum())) - np.repeat(np.cumsum(picks) - picks, picks)
-        position = stream[np.repeat(starts + units, picks) + chosen]
-        person = stream[np.repeat(starts, picks) + position]
-        counts = np.bincount(event * units + person, minlength=size * units)
+        # The block's stream holds each event's population (units integers: people) followed
+        # by its attendees' positions in that population. Offsetting every entry by its
+        # event's row makes both a cell of the events x units table: attendees counted per
+        # position, then each position's count added to the person drawn there.
+        stream += np.repeat(np.arange(0, size * units, units), taken[block])
+        lengths = np.empty(2 * size, dtype=np.int64)
+        lengths[0::2] = units
+        lengths[1::2] = attendees[block]
+        population = np.repeat(np.tile(np.array([True, False]), size), lengths)
+        per_position = np.bincount(stream[~population], minlength=size * units)
+        counts = np.bincount(stream[population], weights=per_position, minlength=size * units)
         curves = counts.reshape(size, units).astype(np.float32) @ matrix
         peaks[block] = curves.max(axis=1) if grid else 0.0
         first += size
