@@ -159,9 +159,12 @@ def child(method: str, directory: Path) -> dict:
 
     pages = sorted((directory / "edge_logs").glob("*.json.gz"))
     # Libraries are imported before the clock starts: the timings are of the work only.
+    # pandera too: ``analysis.schemas`` imports it on first use, i.e. inside ingest's timing,
+    # which made ingest pay ~1 s for an import its baselines never pay.
     import msgspec
     import orjson
     import pandas  # noqa: F401
+    import pandera.pandas  # noqa: F401
 
     import analysis.ingest  # noqa: F401
 

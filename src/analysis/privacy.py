@@ -232,27 +232,24 @@ def redact_series(
 ) -> pd.Series:
     """Apply :func:`redact_text` to every distinct non-null value of ``values``.
 
-    The column is factorised first; a vectorised pre-filter (:func:`needs_redaction`) skips
-    distinct values with none of the characters any pattern needs, the rest are redacted by
-    :func:`redact_values`, and the column is rebuilt by one take. ``cache`` (text -> result)
-    saves work when batches of one export repeat values.
+    A vectorised pre-filter (:func:`needs_redaction`) skips values with none of the
+    characters any pattern needs; the distinct values among the rest are redacted by
+    :func:`redact_values` and put back in their rows by one take and one masked replace.
+    ``cache`` (text -> result) saves work when batches of one export repeat values.
     """
     text = values.astype("string")
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    distinct = pd.Series(uniques, dtype=text.dtype)
-    need = np.flatnonzero(needs_redaction(distinct, users))
-    if not len(need):
+    need = needs_redaction(text, users)
+    if not need.any():
         return text
     memo = {} if cache is None else cache
-    arr = pa.array(distinct.array, type=pa.large_string())
-    todo = arr.take(need).to_pylist()
-    fresh = list(dict.fromkeys(v for v in todo if v not in memo))
+    codes, uniques = pd.factorize(text[need], use_na_sentinel=True)
+    distinct = pa.array(uniques.array, type=pa.large_string()).to_pylist()
+    fresh = list(dict.fromkeys(v for v in distinct if v not in memo))
     memo.update(zip(fresh, redact_values(fresh, users), strict=True))
-    mask = np.zeros(len(arr), dtype=bool)
-    mask[need] = True
-    arr = pc.replace_with_mask(arr, mask, pa.array([memo[v] for v in todo], type=pa.large_string()))
-    taken = arr.take(pa.array(codes, mask=codes < 0))
-    return pd.Series(pd.array(taken, dtype=text.dtype), index=text.index, name=text.name)
+    redacted = pa.array([memo[v] for v in distinct], type=pa.large_string()).take(codes)
+    arr = pa.array(text.array, type=pa.large_string())
+    out = pc.replace_with_mask(arr, need, redacted)
+    return pd.Series(pd.array(out, dtype=text.dtype), index=text.index, name=text.name)
 
 
 # RE2 gates of the costlier patterns: on ASCII text, a value any of whose (nested) matches

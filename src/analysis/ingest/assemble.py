@@ -147,8 +147,12 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
 
     Rejected rows are counted in ``ctx``; accepted rows keep ``_file`` for later filters.
     """
-    frame = pd.concat([project_part(p, kind, ctx.key) for p in parts], ignore_index=True)
-    frame["_file"] = frame["_file"].astype(ctx.file_dtype)
+    projected = [project_part(p, kind, ctx.key) for p in parts]
+    for part in projected:
+        # One categorical dtype before the concat: parts of different pages have different
+        # categories, which pandas would concatenate as text and recode row by row.
+        part["_file"] = part["_file"].astype(ctx.file_dtype)
+    frame = pd.concat(projected, ignore_index=True)
     rej = Rejections(frame)
     ids = to_text(frame["id"]).str.strip()
     require(ids.mask(ids.eq("").fillna(False)), rej, "id")
