@@ -382,3 +382,29 @@ def test_redact_series_redacts_each_distinct_value_as_redact_text_does():
     assert out.name == "search" and out.index.equals(series.index) and out.dtype == series.dtype
     expected = [None if v is None else privacy.redact_text(v, users) for v in values]
     assert [None if v is pd.NA else v for v in out] == expected
+
+
+def test_text_redaction_does_not_depend_on_where_batches_end(tmp_path, monkeypatch):
+    # A filter on a user seen only on a later page: with one batch per page it was redacted
+    # before that user was known ([user]); it gets the pseudonym however rows are batched.
+    root = tmp_path / "late-user"
+    (root / "edge_logs").mkdir(parents=True)
+    manifest = {"window_start": "2026-02-06T05:00:00Z", "window_end": "2026-02-06T06:00:00Z"}
+    (root / "incident.json").write_text(json.dumps({"name": "late-user", **manifest}))
+    late = USERS[2]
+    pages = [
+        [_edge(0, f"a b c d e f user_id=eq.{late}", USERS[0])],
+        [_edge(1, "a b c d e f plain", late)],
+    ]
+    for number, rows in enumerate(pages, 1):
+        (root / f"edge_logs/page-{number:04d}.json.gz").write_bytes(
+            gzip.compress(json.dumps({"result": rows, "error": None}).encode())
+        )
+    tables = []
+    for batch_rows in (1, 1_000_000):
+        monkeypatch.setattr(ingest.assemble, "BATCH_ROWS", batch_rows)
+        monkeypatch.setattr(ingest.assemble, "FAST_PAGES", min(batch_rows, 64))
+        tables.append(ingest.load_incident(root, use_cache=False).requests)
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    pseudonym = privacy.pseudonymise(late, privacy.pseudonym_key())
+    assert f"user_id=eq.{pseudonym}" in tables[0]["search"].iloc[0]

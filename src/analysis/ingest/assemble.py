@@ -50,8 +50,9 @@ from analysis.schemas import (
 )
 from analysis.vocabulary import ERROR_SEVERITIES
 
-#: Rows per canonicalisation batch: bounds memory on 10-million-row exports.
-BATCH_ROWS = 200_000
+#: Rows per canonicalisation batch: bounds memory on 10-million-row exports, and small enough
+#: that batches are canonicalised while the thread pool still reads the pages after them.
+BATCH_ROWS = 64_000
 #: Management API pages parsed together by the fast reader (fewer, larger Arrow operations).
 FAST_PAGES = 64
 
@@ -283,8 +284,7 @@ def ingest_files(
 
     def flush(kind: str) -> None:
         if pending[kind]:
-            batch = canonicalise_logs(pending[kind], kind, ctx)
-            chunks[kind].append(apply_privacy(batch, kind, ctx.key, ctx.users, ctx.redactions))
+            chunks[kind].append(canonicalise_logs(pending[kind], kind, ctx))
             pending[kind], pending_rows[kind] = [], 0
             # Hand the parser's freed buffers back to the OS: bounded memory on huge exports.
             pa.default_memory_pool().release_unused()
@@ -350,8 +350,13 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
     ten-million-row table is copied as few times as possible.
     """
     if chunks:
-        table = pd.concat(chunks, ignore_index=True)
+        # Privacy once every user id of the source is known: what a text is redacted to
+        # (a pseudonym or ``[user]``) does not depend on where batches happen to end.
+        add_users(chunks, ctx)
+        private = [apply_privacy(c, kind, ctx.key, ctx.users, ctx.redactions) for c in chunks]
         chunks.clear()
+        table = pd.concat(private, ignore_index=True)
+        del private
     else:
         table = empty_table(name).assign(
             _file=pd.Series([], dtype=object), _row=pd.Series([], dtype="int64")
@@ -404,6 +409,15 @@ def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context
         del table[col]
         pa.default_memory_pool().release_unused()
     return finish(pd.DataFrame(out), name, sort=False)
+
+
+def add_users(chunks: list[pd.DataFrame], ctx: Context) -> None:
+    """Add the pseudonym of every raw user id of ``chunks`` (``user`` column) to ``ctx.users``."""
+    for chunk in chunks:
+        if "user" in chunk.columns:
+            for user in pd.unique(chunk["user"].dropna()):
+                if user not in ctx.users:
+                    ctx.users[user] = privacy.pseudonymise(user, ctx.key)
 
 
 def build_table_kinds(parts: dict[str, list[FilePart]], ctx: Context) -> dict[str, pd.DataFrame]:

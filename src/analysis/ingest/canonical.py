@@ -402,7 +402,7 @@ def apply_privacy(
     ``users`` (raw id -> pseudonym) grows with every id seen; ``redactions`` is a bounded
     cache of redacted texts shared across batches.
     """
-    out = table.copy()
+    out = table.copy(deep=False)  # columns are replaced, never written into (copy-on-write)
     if "user" in out.columns:
         raw = out["user"]
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
