@@ -47,6 +47,8 @@ _TRIGGER_RE = (
 _TRIGGER_ASCII_RE = _TRIGGER_RE.replace(r"\d", "[0-9]").replace(r"\s", r"\t\n\r\x0b\x0c\x1c-\x1f ")
 _USER_ID_HINT = r"[0-9a-fA-F]{8}-"
 _HEXISH_RE = re.compile(r"[0-9A-Fa-f-]*")
+_ASCII_SPACE = r"\t\n\r\x0b\x0c\x1c-\x1f "
+_PHONE_HINT_ASCII_RE = _PHONE_HINT.replace(r"\d", "[0-9]").replace(r"\s", _ASCII_SPACE)
 UUID_RE = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
@@ -274,9 +276,51 @@ def _gate(values: list[str], idx: list[int], pattern: str) -> list[int]:
     """Return the indices of ``idx`` whose value may match: RE2 on ASCII values, others kept."""
     if len(idx) < 64:  # too few to pay for the arrays
         return idx
-    arr = pa.array([values[i] for i in idx], type=pa.string())
+    try:
+        arr = pa.array([values[i] for i in idx], type=pa.string())
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: every value runs
+        return idx
     keep = pc.or_(pc.match_substring_regex(arr, pattern), pc.invert(pc.string_is_ascii(arr)))
     return [i for i, k in zip(idx, keep.to_numpy(zero_copy_only=False), strict=True) if k]
+
+
+def _prelude(values: list[str]) -> tuple[dict[int, str], list[int]]:
+    """Decide for every value at once what :func:`redact_text` decides before its patterns.
+
+    Returns (index -> lower-cased text of the values whose patterns run, indices of the
+    phone-like values). Hexish is tested by RE2 (its class is ASCII in both engines), the
+    phone hint by RE2 on ASCII values and by Python's ``re`` on the others.
+    """
+    try:
+        arr = pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: Python decides
+        return _prelude_python(values)
+    hexish = pc.match_substring_regex(arr, r"^[0-9A-Fa-f-]*$").to_numpy(zero_copy_only=False)
+    # Hexish text is ASCII, so ``replace("-", "").isdigit()`` is: digits and dashes, one digit.
+    digits = pc.match_substring_regex(arr, r"^[0-9-]*[0-9][0-9-]*$")
+    hint = pc.match_substring_regex(arr, _PHONE_HINT_ASCII_RE).to_numpy(zero_copy_only=False)
+    ascii_ = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~ascii_):
+        hint[i] = _PHONE_HINT_RE.search(values[i]) is not None
+    phone_like = (~hexish | digits.to_numpy(zero_copy_only=False)) & hint
+    chosen = np.flatnonzero(~hexish | phone_like)
+    return {int(i): values[i].lower() for i in chosen}, [int(i) for i in np.flatnonzero(phone_like)]
+
+
+def _prelude_python(values: list[str]) -> tuple[dict[int, str], list[int]]:
+    """Decide :func:`_prelude` value by value, as :func:`redact_text` does."""
+    lower: dict[int, str] = {}
+    phone: list[int] = []
+    for i, text in enumerate(values):
+        hexish = _HEXISH_RE.fullmatch(text) is not None
+        phone_like = (not hexish or text.replace("-", "").isdigit()) and bool(
+            _PHONE_HINT_RE.search(text)
+        )
+        if not hexish or phone_like:
+            lower[i] = text.lower()
+            if phone_like:
+                phone.append(i)
+    return lower, phone
 
 
 def redact_values(values: list[str], users: Mapping[str, str] | None = None) -> list[str]:
@@ -288,17 +332,7 @@ def redact_values(values: list[str], users: Mapping[str, str] | None = None) -> 
     """
     out = list(values)
     n = len(out)
-    lower: dict[int, str] = {}
-    phone: list[int] = []
-    for i, text in enumerate(out):
-        hexish = _HEXISH_RE.fullmatch(text) is not None
-        phone_like = (not hexish or text.replace("-", "").isdigit()) and bool(
-            _PHONE_HINT_RE.search(text)
-        )
-        if not hexish or phone_like:
-            lower[i] = text.lower()
-            if phone_like:
-                phone.append(i)
+    lower, phone = _prelude(out)
     chosen = list(lower)
 
     def run(idx, pattern, repl, gate=None):

@@ -167,14 +167,19 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
     count_rejections(ctx, table, kind, rej)
     for file in frame["_file"].unique():
         check_bad_file(ctx, file, kind)
-    return table[rej.ok].drop(columns="_reason")
+    ok = rej.ok
+    # Rows are rarely rejected: filtering would copy every column of the batch for nothing.
+    return (table if ok.all() else table[ok]).drop(columns="_reason")
 
 
 def count_rejections(ctx: Context, table: pd.DataFrame, kind: str, rej: Rejections) -> None:
     """Add read and rejected counts of a batch to the accounting."""
     for file, n in table.groupby("_file", sort=False, observed=True).size().items():
         ctx.read[(file, kind)] += int(n)
-    bad = table[table["_reason"].notna()]
+    rejected = table["_reason"].notna()
+    if not rejected.any():
+        return
+    bad = table.loc[rejected, ["_file", "_reason"]]
     groups = bad.groupby(["_file", "_reason"], sort=False, observed=True).groups
     for (file, reason), idx in groups.items():
         ctx.counts[(file, kind, reason)] += len(idx)
