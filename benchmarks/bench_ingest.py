@@ -159,8 +159,8 @@ def child(method: str, directory: Path) -> dict:
 
     pages = sorted((directory / "edge_logs").glob("*.json.gz"))
     # Libraries are imported before the clock starts: the timings are of the work only.
-    # pandera too: ``analysis.schemas`` imports it on first use, i.e. inside ingest's timing,
-    # which made ingest pay ~1 s for an import its baselines never pay.
+    # pandera too: ``analysis.schemas`` imports it on first use (when a table needs its
+    # validation), inside ingest's timing: an import no baseline pays (~0.25-1 s here).
     import msgspec
     import orjson
     import pandas  # noqa: F401
