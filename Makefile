@@ -30,7 +30,7 @@ help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' Makefile
 	@echo "  languages: $(basename $(notdir $(wildcard src/analysis/locales/*.json))) (one file each in src/analysis/locales/)"
 
-setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel
+setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel, convert the PDF fonts
 
 $(STAMP): override export PM_PYTHON = $(value PYTHON)
 $(STAMP): pyproject.toml
@@ -39,6 +39,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "EventLive postmortem (.venv)"
+	$(BIN)/python -m analysis print-fonts || true  # the PDF printer's TrueType fonts; one line if none
 	touch $@
 
 report reports: override export PM_WEBINAR = $(value WEBINAR)

@@ -85,7 +85,8 @@ def test_every_runtime_dependency_is_imported_or_a_named_tool():
     for req in meta["dependencies"]:
         name = Requirement(req).name.lower()
         module = name.replace("-", "_")
-        pattern = re.compile(rf"^\s*(import|from) {module}\b", re.M)
+        # A distribution's module may differ in case only (fonttools: fontTools).
+        pattern = re.compile(rf"^\s*(import|from) {module}\b", re.M | re.I)
         if name not in TOOLS and not any(pattern.search(text) for text in sources):
             unused.append(name)
     assert unused == [], f"runtime dependencies nothing imports: {unused}"

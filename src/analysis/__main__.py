@@ -22,6 +22,11 @@ COMMANDS = {
     "report": ("analysis.report", "main", "execute and export the postmortem of one webinar"),
     "reports": ("analysis.report", "main_all", "postmortems of every webinar of an incident"),
     "fetch": ("analysis.fetch", "main", "download logs through the Management API"),
+    "print-fonts": (
+        "analysis.print_fonts",
+        "main",
+        "TrueType copies of the report's fonts for the PDF printer (make setup)",
+    ),
 }
 
 

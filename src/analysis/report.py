@@ -34,6 +34,7 @@ from analysis.exceptions import AnalysisError, ReportError
 from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
 from analysis.listing import write_listing
 from analysis.params import FORMATS, ReportParams, build_params, display_path
+from analysis.print_fonts import printer_environment
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -125,10 +126,14 @@ class DebianWebPDFExporter(WebPDFExporter):
             else:
                 await route.abort("blockedbyclient")
 
+        # With the TrueType copies of the report's fonts, Chromium embeds the text's fonts
+        # instead of drawing every glyph as a Type 3 font (analysis.print_fonts).
+        env = printer_environment()
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=self.executable_path,
                 args=args,
+                **({} if env is None else {"env": env}),
                 handle_sigint=False,
                 handle_sigterm=False,
                 handle_sighup=False,
