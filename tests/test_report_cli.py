@@ -94,6 +94,19 @@ def test_missing_chromium_still_writes_html_and_says_what_pdf_needs(monkeypatch,
     assert len(notes) == 1 and "chromium" in notes[0] and "fonts-noto-cjk" in notes[0]
 
 
+def test_without_the_printer_fonts_the_pdf_is_printed_and_one_line_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(report, "execute_notebook", lambda params, **_: _fake_executed(params))
+    monkeypatch.setattr(report, "printer_config", lambda: None)
+    monkeypatch.setattr(report, "has_report_font", lambda lang: True)
+    monkeypatch.setattr(report, "export_pdf", lambda nb, lang, chromium, html: b"%PDF-1.4")
+    monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
+    params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    outcome = report.run_report(params, progress=False)
+    assert (tmp_path / "postmortem.pdf").read_bytes() == b"%PDF-1.4"
+    notes = [n for n in outcome.notes if "print-fonts" in n]
+    assert len(notes) == 1 and "glyph by glyph" in notes[0]
+
+
 def _fake_executed(params) -> Path:
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook

@@ -34,7 +34,7 @@ from analysis.exceptions import AnalysisError, ReportError
 from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
 from analysis.listing import write_listing
 from analysis.params import FORMATS, ReportParams, build_params, display_path
-from analysis.print_fonts import printer_environment
+from analysis.print_fonts import printer_config, printer_environment
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -444,6 +444,12 @@ def _write_outputs(
     if chromium is None:
         notes.append(f"PDF not written: {SYSTEM_PACKAGES_HINT}")
         return names, None
+    if printer_config() is None and has_report_font(params.lang):
+        notes.append(
+            "PDF printed with the installed fonts, glyph by glyph (slower, larger): the"
+            " printer's TrueType copies are not built ('python -m analysis print-fonts',"
+            " which make setup runs)"
+        )
     try:
         pdf = export_pdf(nb, params.lang, chromium, html=html)
     except Exception as exc:  # noqa: BLE001 - browser failures of any kind, one line
