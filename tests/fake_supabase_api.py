@@ -41,6 +41,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from analysis.simulate.clickhouse import clickhouse_row, project_row, selected_attributes
 
 ROW_CAP = 1000
@@ -466,7 +468,8 @@ class FakeSupabaseApi:
         call.rows = len(payload.get("result") or []) if status == 200 else 0
         headers = dict(headers or {})
         if call.gzip:
-            body = gzip.compress(body, mtime=0)
+            # The fastest level: the client reads any gzip stream alike.
+            body = gzip.compress(body, compresslevel=1, mtime=0)
             headers["Content-Encoding"] = "gzip"
         call.bytes_sent = len(body)
         handler.send_response(status)
@@ -607,8 +610,9 @@ def make_rows(
     ``tie=(position, size)``: rows ``position .. position+size-1`` (in time order) share one
     timestamp, to put equal timestamps across a page boundary.
     """
-    # Drawn once per set of arguments; each call gets rows of its own (a test may change them).
-    return json.loads(_rows_json(source, start, end, n, ref, seed, tie))
+    # Drawn once per set of arguments; each call gets rows of its own (a test may change them),
+    # parsed by orjson: the same values as json's, in a quarter of the time.
+    return orjson.loads(_rows_json(source, start, end, n, ref, seed, tie))
 
 
 @functools.lru_cache(maxsize=64)

@@ -533,7 +533,9 @@ class _Fetcher:
         return max(0, int((reached - self.plan.start).total_seconds() // 60))
 
     def _save_state(self) -> None:
-        _write_atomic(self.state_path, json.dumps(self.state, indent=1).encode())
+        # Written after every page: compact, so json's C encoder writes it (with an indent,
+        # json encodes in Python, and the state grows with the pages).
+        _write_atomic(self.state_path, json.dumps(self.state, separators=(",", ":")).encode())
 
     def _finish(self) -> None:
         """Write incident.json, annotations.csv, the fetch manifest and SHA256SUMS."""
