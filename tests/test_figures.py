@@ -113,3 +113,24 @@ def test_longest_figures_are_drawn_first_and_returned_in_page_order(
     assert calls == [list(pipeline.DRAW_ORDER)]
     assert sorted(pipeline.DRAW_ORDER) == sorted(pipeline.FIGURES)
     assert list(got) == list(pipeline.FIGURES)
+
+
+def test_keys_cover_the_code_that_draws_and_nothing_else():
+    sources = dict(pipeline.figure_sources())
+    drawing = {"analysis.plots", "analysis.narrative.figures", "analysis.narrative.formatting"}
+    assert drawing | {"analysis.languages", "analysis.stats.threshold"} <= set(sources)
+    # ``from analysis.stats import lag_padded`` takes the whole stats package (any of its
+    # modules may define the name); stages the figures never run are left out.
+    assert not {"analysis.ingest", "analysis.report", "analysis.capacity"} & set(sources)
+    plots_py = pipeline.Path(pipeline.__file__).with_name("plots.py").read_bytes()
+    assert sources["analysis.plots"] == plots_py
+
+
+def test_keys_follow_the_code_that_draws(small_analysis, text, monkeypatch):
+    keys = pipeline.figure_keys(small_analysis, text)
+    edited = [
+        (m, code + b"\n# edited\n" if m == "analysis.plots" else code)
+        for m, code in pipeline.figure_sources()
+    ]
+    monkeypatch.setattr(pipeline, "figure_sources", lambda: edited)
+    assert set(pipeline.figure_keys(small_analysis, text).values()).isdisjoint(keys.values())

@@ -183,19 +183,58 @@ def run_statistics(
     return cached_statistics(tl.frames, params.seed, cache, workers=settings.workers)
 
 
-def package_sources() -> list[tuple[str, bytes]]:
-    """Return (path inside the package, bytes) of every module of ``analysis``, sorted."""
-    found: list[tuple[str, bytes]] = []
+#: Where the figures are drawn: :func:`figure_sources` starts from these modules.
+FIGURE_MODULES = ("analysis.narrative.figures", "analysis.plots")
 
-    def walk(folder: object, prefix: str) -> None:
-        for entry in folder.iterdir():
-            if entry.is_dir() and entry.name != "__pycache__":
-                walk(entry, f"{prefix}{entry.name}/")
-            elif entry.name.endswith(".py"):
-                found.append((f"{prefix}{entry.name}", entry.read_bytes()))
 
-    walk(resources.files("analysis"), "")
-    return sorted(found)
+def figure_sources(roots: tuple[str, ...] = FIGURE_MODULES) -> list[tuple[str, bytes]]:
+    """Return (module, bytes) of the package's modules the figures' drawing code runs, sorted.
+
+    ``roots`` and every module of the package they import, transitively, read from their
+    ``import`` statements. ``from package import name`` (a package, not a module) takes the
+    package's ``__init__`` and everything it imports, since ``name`` may come from any of
+    them; a module's own package ``__init__`` only re-exports (the package's style), so it is
+    not followed. Imports inside functions count too. An edit elsewhere in the package leaves
+    the figures' keys as they are; one in this code draws them anew.
+    """
+    import ast
+    import importlib.util
+
+    found: dict[str, bytes] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        code = Path(spec.origin).read_bytes()
+        found[name] = code
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == "analysis"]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the module's package up
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, *([node.module] if node.module else [])])
+                if base.split(".")[0] != "analysis":
+                    continue
+                todo.append(base)
+                # ``from analysis import plots`` names a module; ``from x import f`` a value.
+                todo += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+    return sorted(found.items())
+
+
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def figure_keys(
@@ -204,8 +243,9 @@ def figure_keys(
     """Return the cache key of each figure: a hash of everything its pixels depend on.
 
     Its name and inputs (the findings document, the timeline's per-minute tables, the locale
-    text), the package's code, the versions of the libraries that draw and encode it
-    (matplotlib, seaborn, numpy, pandas, FreeType, Pillow, zlib), matplotlib's settings as
+    text), the package's code that draws it (:func:`figure_sources`), the versions of the
+    libraries that draw and encode it (matplotlib, seaborn, numpy, pandas, FreeType, Pillow,
+    zlib), matplotlib's settings as
     ``plots.configure_plots`` left them, and the font files those settings resolve to.
     """
     import matplotlib
@@ -231,8 +271,8 @@ def figure_keys(
     for label, frame in tables.items():
         add(label, repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
         add(label, pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-    for path, code in package_sources():
-        add(path, code)
+    for module, code in figure_sources():
+        add(module, code)
     # FreeType rasterises the glyphs; Pillow and its zlib write the PNG bytes.
     versions = (
         matplotlib.__version__,
