@@ -126,6 +126,7 @@ from analysis.stats.threshold import (
     estimate_load_noise,
     estimate_threshold,
     fitted_rate,
+    smooth_load,
 )
 from analysis.stats.verdicts import (
     BAYES_FACTOR_CUT,
@@ -197,6 +198,7 @@ __all__ = [
     "build_threshold_grid",
     "fitted_rate",
     "estimate_load_noise",
+    "smooth_load",
     "SHAPE_EXPONENTS",
     "CCF_MAX_LAG",
     "MAX_SHIFTS",

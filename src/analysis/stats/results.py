@@ -79,7 +79,9 @@ class ThresholdFit(_ToDict):
     out) within ``interval_lr_cut``; ``lag_low``/``lag_high`` the lag's, within
     ``lag_lr_cut``; ``interval_reference`` says how the cuts were obtained. ``k_open_low`` /
     ``k_open_high``: the interval reaches the grid's end there, so K may lie beyond (a
-    one-sided statement: "K lies above k_low" when only ``k_open_high``).
+    one-sided statement: "K lies above k_low" when only ``k_open_high``). ``load_smoothed``: c
+    is the load smoothed over 3 minutes (``stats.smooth_load``), not the readings, because the
+    errors follow it more closely (a monitor's noise).
     """
 
     k: float
@@ -108,6 +110,7 @@ class ThresholdFit(_ToDict):
     k_open_low: bool
     k_open_high: bool
     minutes_at_onset: int
+    load_smoothed: bool
 
 
 @dataclass(frozen=True)

@@ -398,6 +398,18 @@ def estimate_load_noise(concurrency: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
 
 
+def smooth_load(concurrency: np.ndarray) -> np.ndarray:
+    """Return the load smoothed over 3 minutes, weights (1, 2, 1) / 4, along the last axis.
+
+    The ends repeat the first and last minute. A straight ramp is left as it is; independent
+    noise of a monitor's readings keeps 3/8 of its variance. The threshold's fit uses it when
+    the errors follow it better than the readings (:func:`estimate_threshold`).
+    """
+    c = np.asarray(concurrency, dtype=float)
+    padded = np.concatenate([c[..., :1], c, c[..., -1:]], axis=-1)
+    return 0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:]
+
+
 def _replicate_grid(noisy, ks, ls, shapes):
     """Hinge columns (B, G, n) of the cells (ks, ls, shapes) on loads ``noisy`` (B, n)."""
     n = noisy.shape[-1]
@@ -442,24 +454,25 @@ def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
     return out
 
 
-def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
+def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise, smoothed):
     """Bootstrap 95% points of the profile LRs of K and of the lag at the fitted cell.
 
     Replicates are drawn from the fitted mean with the data's own extra-Poisson variation and
     persistence (AR(1)-Cox moments of the residuals at the fit, :func:`_fit_cox_moments`), and
     refitted like the data (the same grid, working NB likelihood and scoring, 8 steps) on a
     copy of the load carrying noise of the size the load itself shows
-    (:func:`estimate_load_noise`). A cut from NB replicates on the observed load assumes the
-    minutes are independent given the load and the load exact; bursty errors are not, a
-    monitor's readings are not, and the LR at the true K then spreads wider. Cells the data
-    leaves implausible (LR above ``REGION_GRID_LR``) are refitted only when a cut comes out
-    above half of it: a replicate's maximum then strays that far. Returns (cut for K, cut for
-    the lag, (variance, persistence, noise)).
+    (``noise``, :func:`estimate_load_noise` of the readings); with ``smoothed`` the fit's load
+    ``c`` is the readings smoothed, and each replicate's noisy load is smoothed the same way. A
+    cut from NB replicates on the observed load assumes the minutes are independent given the
+    load and the load exact; bursty errors are not, a monitor's readings are not, and the LR at
+    the true K then spreads wider. Cells the data leaves implausible (LR above
+    ``REGION_GRID_LR``) are refitted only when a cut comes out above half of it: a replicate's
+    maximum then strays that far. Returns (cut for K, cut for the lag, (variance,
+    persistence)).
     """
     hinge, ks, ls, shapes = grid
     lr_cells, b0s, b1s = fit
     sigma2, phi = _fit_cox_moments(y, mu)
-    noise = estimate_load_noise(c)
     k_hat, lag_hat = ks[best], ls[best]
     # Drawn a few replicates at a time, each block's counts then its loads (the order of the
     # random stream the cuts have always used).
@@ -468,6 +481,8 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
         reps.append(_simulate_cox(np.broadcast_to(mu, (size, len(mu))), sigma2, phi, size, rng))
         noisy.append(c * np.exp(noise * rng.standard_normal((size, len(c)))))
     reps, noisy = np.concatenate(reps).astype(float), np.concatenate(noisy)
+    if smoothed:
+        noisy = smooth_load(noisy)
 
     def maxima(sel):
         cells = (ks[sel], ls[sel], shapes[sel], (b0s[sel], b1s[sel]))
@@ -481,7 +496,38 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot):
     q_k, q_l = cuts(m)
     if max(q_k, q_l) > REGION_GRID_LR / 2 and not near.all():
         q_k, q_l = cuts(np.maximum(m, maxima(~near)))
-    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi, noise)
+    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi)
+
+
+def _fit_grid(y, r, c, smoothed):
+    """Fit the threshold grid by NB2 on one reading of the load ``c``; None without a cell.
+
+    A Poisson pass on the linear shape picks the cell where (b0, b1, alpha) are fitted by ML,
+    then the whole grid is profiled with that alpha. Returns a dict of the reading, the grid,
+    the log-likelihoods and rates of its cells, the best cell, alpha and convergence.
+    """
+    if c.max() <= K_MIN:
+        return None
+    hinge, ks, ls, shapes = build_threshold_grid(c)
+    if len(ks) == 0:
+        return None
+    # The Poisson pass only picks the cell where alpha is fitted: the linear shape suffices.
+    lin = np.flatnonzero(shapes == 1.0)
+    ll0, _, _, _ = _fit_hinge_grid(y[None, :], r, hinge[lin], np.zeros(1))
+    _, _, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[_best_cell(ll0[0])]])
+    ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
+    return {
+        "c": c,
+        "smoothed": smoothed,
+        "grid": (hinge, ks, ls, shapes),
+        "ll": ll[0],
+        "b0": b0s[0],
+        "b1": b1s[0],
+        "conv": conv[0],
+        "best": _best_cell(ll[0]),
+        "alpha": alpha,
+        "ok": ok,
+    }
 
 
 def estimate_threshold(
@@ -496,57 +542,73 @@ def estimate_threshold(
 
     The model: errors ~ NB2 with mean requests x (b0 + b1 max(0, c[t - lag] - K) ** s), the
     shape exponent s in :data:`SHAPE_EXPONENTS` (the response above K may saturate or
-    accelerate; K is its onset). Steps: a Poisson grid gives a start; NB2 (b0, b1, alpha) is
-    fitted by ML at its best cell (alpha at the 0 boundary falls back to Poisson); the grid is
-    profiled again with that alpha. K's interval holds every K whose profile LR (maximised over
-    the lag and the shape) is within the cut; the lag's range likewise (maximised over K and
-    the shape). Each cut is the 95% point of its profile LR at the fitted cell over
-    ``n_region_boot`` replicates drawn from the fit with the data's burstiness (with ``rng``;
-    without it, or when smaller, chi-square(1)'s 3.84). The likelihood is evaluated every
-    :func:`k_step` viewers, so K's interval reaches to the first grid value outside it on each
-    side; at the grid's end it is open (K may lie beyond). "Weakly identified" unless K-hat
-    lies within ``WELL_IDENTIFIED_WITHIN`` of every K of its interval, the interval is closed,
-    at least ``MIN_MINUTES_AT_ONSET`` minutes of lagged load lie inside it and the lag range
-    spans at most ``MAX_LAG_SPREAD`` minutes.
+    accelerate; K is its onset), c the load as read or smoothed over 3 minutes
+    (:func:`smooth_load`), whichever the errors follow better (a noisy reading biases K and the
+    lag; ``load_smoothed`` in the fit). Steps, on each reading: a Poisson grid gives a start;
+    NB2 (b0, b1, alpha) is fitted by ML at its best cell (alpha at the 0 boundary falls back to
+    Poisson); the grid is profiled again with that alpha. K's interval holds every K whose
+    profile LR (maximised over the lag and the shape) is within the cut; the lag's range
+    likewise (maximised over K and the shape). Each cut is the 95% point of its profile LR at
+    the fitted cell over ``n_region_boot`` replicates drawn from the fit with the data's
+    burstiness (with ``rng``; without it, or when smaller, chi-square(1)'s 3.84). The likelihood
+    is evaluated every :func:`k_step` viewers, so K's interval reaches to the first grid value
+    outside it on each side; at the grid's end it is open (K may lie beyond). "Weakly
+    identified" unless K-hat lies within ``WELL_IDENTIFIED_WITHIN`` of every K of its interval,
+    the interval is closed, at least ``MIN_MINUTES_AT_ONSET`` minutes of lagged load lie inside
+    it and the lag range spans at most ``MAX_LAG_SPREAD`` minutes.
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
-    c = np.asarray(concurrency, dtype=float)
-    if c.max() <= K_MIN or y.sum() < MIN_ERRORS:
+    read = np.asarray(concurrency, dtype=float)
+    if read.max() <= K_MIN or y.sum() < MIN_ERRORS:
         return None
-    hinge, ks, ls, shapes = build_threshold_grid(c)
-    if len(ks) == 0:
+    # The load as read, and smoothed: a monitor's noisy readings put K low and, on a ramp, the
+    # lag late (docs/statistics.md section 4); the reading the errors follow better is kept,
+    # the readings themselves on a tie.
+    fits = [_fit_grid(y, r, read, False), _fit_grid(y, r, smooth_load(read), True)]
+    fits = [f for f in fits if f is not None]
+    if not fits:
         return None
-    # The Poisson pass only picks the cell where alpha is fitted: the linear shape suffices.
-    lin = np.flatnonzero(shapes == 1.0)
-    ll0, b0s, b1s, _ = _fit_hinge_grid(y[None, :], r, hinge[lin], np.zeros(1))
-    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[_best_cell(ll0[0])]])
+    top = max(f["ll"][f["best"]] for f in fits)
+    chosen = next(f for f in fits if f["ll"][f["best"]] >= top - TIE_LL)
+    c, smoothed, best, ll = chosen["c"], chosen["smoothed"], chosen["best"], chosen["ll"]
+    hinge, ks, ls, shapes = chosen["grid"]
+    b0s, b1s, conv = chosen["b0"], chosen["b1"], chosen["conv"]
+    alpha, ok = chosen["alpha"], chosen["ok"]
     family = "negative_binomial" if alpha > 0 else "poisson"
-    ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
-    ll = ll[0]
-    best = _best_cell(ll)
     lr_cells = 2 * (ll[best] - ll)
-    mu = r * (b0s[0, best] + b1s[0, best] * hinge[best])
+    mu = r * (b0s[best] + b1s[best] * hinge[best])
     cut_k = cut_l = PROFILE_LR_CUT
-    reference = "chi-square(1) 95% point (no bootstrap)"
+    noise = estimate_load_noise(read)
+    reading = (
+        f"the load smoothed over 3 minutes (weights 1, 2, 1; the readings vary by "
+        f"{100 * noise:.1f} % from minute to minute, and the errors follow the smoothed load "
+        "more closely)"
+        if smoothed
+        else "the load as read"
+    )
+    reference = f"chi-square(1) 95% point (no bootstrap); K and the lag fitted on {reading}"
     if rng is not None and n_region_boot > 0:
-        cut_k, cut_l, (sigma2, phi, noise) = _calibrate_cuts(
+        cut_k, cut_l, (sigma2, phi) = _calibrate_cuts(
             y,
             r,
             c,
             mu,
             alpha,
             (hinge, ks, ls, shapes),
-            (lr_cells, b0s[0], b1s[0]),
+            (lr_cells, b0s, b1s),
             best,
             rng,
             n_region_boot,
+            noise,
+            smoothed,
         )
         reference = (
             f"95% points of the profile LRs at the fitted cell over {n_region_boot} replicates "
             f"from the fit with its burstiness (log-intensity variance {sigma2:.2f}, lag-1 "
             f"persistence {phi:.2f}) on a load re-noised by {100 * noise:.1f} %: K "
-            f"{cut_k:.2f}, lag {cut_l:.2f}; at least chi-square(1)'s {PROFILE_LR_CUT}"
+            f"{cut_k:.2f}, lag {cut_l:.2f}; at least chi-square(1)'s {PROFILE_LR_CUT}; K and "
+            f"the lag fitted on {reading}"
         )
     k_grid = np.unique(ks)
     lags = np.arange(MAX_LAG + 1)
@@ -590,11 +652,11 @@ def estimate_threshold(
         lag_minutes=int(ls[best]),
         lag_low=lag_low,
         lag_high=lag_high,
-        b0_per_request=float(b0s[0, best]),
-        b1_per_request_per_viewer=float(b1s[0, best]),
+        b0_per_request=float(b0s[best]),
+        b1_per_request_per_viewer=float(b1s[best]),
         family=family,
         alpha=float(alpha),
-        converged=bool(ok and conv[0, best]),
+        converged=bool(ok and conv[best]),
         loglik=float(nb_loglik(y, mu, alpha)),
         k_grid=tuple(float(k) for k in k_grid),
         k_profile_lr=tuple(float(v) for v in lr_k),
@@ -606,10 +668,15 @@ def estimate_threshold(
         k_open_low=open_low,
         k_open_high=open_high,
         minutes_at_onset=at_onset,
+        load_smoothed=smoothed,
     )
 
 
 def fitted_rate(fit: ThresholdFit, concurrency: np.ndarray) -> np.ndarray:
-    """Return the fitted rate per unit of exposure, b0 + b1 max(0, c[t - lag] - K) ** s."""
-    hinge = np.maximum(0.0, lag_padded(concurrency, fit.lag_minutes) - fit.k)
+    """Return the fitted rate per unit of exposure, b0 + b1 max(0, c[t - lag] - K) ** s.
+
+    ``c`` is ``concurrency`` smoothed as the fit's was when the fit used the smoothed load.
+    """
+    c = smooth_load(concurrency) if fit.load_smoothed else concurrency
+    hinge = np.maximum(0.0, lag_padded(c, fit.lag_minutes) - fit.k)
     return fit.b0_per_request + fit.b1_per_request_per_viewer * hinge**fit.shape_exponent
