@@ -344,14 +344,17 @@ def k_step(concurrency: np.ndarray) -> float:
     return max(K_STEP, float(math.ceil((top - K_MIN) / K_GRID_SIZE)))
 
 
-def build_threshold_grid(concurrency: np.ndarray):
+def build_threshold_grid(concurrency: np.ndarray, k_values: np.ndarray | None = None):
     """Return (hinge columns (G, n), K (G,), lag (G,), shape exponent (G,)) of the K grid.
 
-    Every (K, lag) cell of :func:`build_hinge_grid` on K_MIN..max step :func:`k_step`, once per
-    exponent of :data:`SHAPE_EXPONENTS` (columns max(0, c[t - lag] - K) ** exponent).
+    Every (K, lag) cell of :func:`build_hinge_grid` on K_MIN..max step :func:`k_step` (or on
+    ``k_values``), once per exponent of :data:`SHAPE_EXPONENTS` (columns
+    max(0, c[t - lag] - K) ** exponent).
     """
     c = np.asarray(concurrency, dtype=float)
-    hinge, ks, ls = build_hinge_grid(c, np.arange(K_MIN, c.max(), k_step(c)))
+    if k_values is None:
+        k_values = np.arange(K_MIN, c.max(), k_step(c))
+    hinge, ks, ls = build_hinge_grid(c, k_values)
     cols = [hinge**g for g in SHAPE_EXPONENTS]
     n = len(ks)
     return (
@@ -402,22 +405,25 @@ def smooth_load(concurrency: np.ndarray) -> np.ndarray:
     """Return the load smoothed over 3 minutes, weights (1, 2, 1) / 4, along the last axis.
 
     The ends repeat the first and last minute. A straight ramp is left as it is; independent
-    noise of a monitor's readings keeps 3/8 of its variance. The threshold's fit uses it when
-    the errors follow it better than the readings (:func:`estimate_threshold`).
+    noise of a monitor's readings keeps 3/8 of its variance. The threshold's grid fits it
+    beside the readings (:func:`build_reading_grid`).
     """
     c = np.asarray(concurrency, dtype=float)
     padded = np.concatenate([c[..., :1], c, c[..., -1:]], axis=-1)
     return 0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:]
 
 
-def _replicate_grid(noisy, ks, ls, shapes):
-    """Hinge columns (B, G, n) of the cells (ks, ls, shapes) on loads ``noisy`` (B, n)."""
+def _replicate_grid(noisy, ks, ls, shapes, smoothed):
+    """Hinge columns (B, G, n) of the cells (ks, ls, shapes) on loads ``noisy`` (B, n).
+
+    Cells with ``smoothed`` read the load smoothed (:func:`smooth_load`), as the data's did.
+    """
     n = noisy.shape[-1]
     lags = np.arange(MAX_LAG + 1)
-    # lagged[b, L, t] = noisy[b, t - L], the first L minutes padded with the first value.
+    # lagged[b, reading, L, t] = reading of noisy[b] at t - L, padded with the first minute.
     idx = np.maximum(np.arange(n)[None, :] - lags[:, None], 0)
-    lagged = noisy[:, idx]  # (B, L, n)
-    hinge = np.maximum(0.0, lagged[:, ls, :] - ks[None, :, None])
+    lagged = np.stack([noisy, smooth_load(noisy)], 1)[:, :, idx]  # (B, 2, L, n)
+    hinge = np.maximum(0.0, lagged[:, smoothed.astype(int), ls, :] - ks[None, :, None])
     # Powers by shape (square root, identity, square): a power with an array of exponents is
     # several times slower than these.
     for s in np.unique(shapes):
@@ -430,19 +436,19 @@ def _replicate_grid(noisy, ks, ls, shapes):
 def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
     """Each replicate's largest log-likelihood over ``cells``, at K-hat and at the lag-hat.
 
-    ``cells`` = (K, lag, shape, (b0, b1)) of each cell, the last the data's fit there: each
-    replicate's scoring starts from it (replicates are drawn from the fit, so their optimum is
-    near the data's, and fewer steps reach it). Returns three (B,) arrays, -inf where no cell
+    ``cells`` = (K, lag, shape, reading, (b0, b1)) of each cell, the last the data's fit there:
+    each replicate's scoring starts from it (replicates are drawn from the fit, so their optimum
+    is near the data's, and fewer steps reach it). Returns three (B,) arrays, -inf where no cell
     has K-hat or the lag-hat. Cells are fitted independently, so maxima over two sets of cells
     combine by their larger value.
     """
-    ks, ls, shapes, start = cells
+    ks, ls, shapes, smoothed, start = cells
     out = np.full((3, len(reps)), -np.inf)
     at_k, at_lag = ks == k_hat, ls == lag_hat
     # Replicates a few at a time: (replicates, cells, minutes) arrays that stay in cache.
     for i in range(0, len(reps), REGION_CHUNK):
         size = len(reps[i : i + REGION_CHUNK])
-        sub = _replicate_grid(noisy[i : i + size], ks, ls, shapes)
+        sub = _replicate_grid(noisy[i : i + size], ks, ls, shapes, smoothed)
         llr, _, _, _ = _fit_hinge_grid(
             reps[i : i + size], r, sub, np.full(size, alpha), iters=8, tol=REGION_TOL, start=start
         )
@@ -454,23 +460,21 @@ def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
     return out
 
 
-def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise, smoothed):
+def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise):
     """Bootstrap 95% points of the profile LRs of K and of the lag at the fitted cell.
 
     Replicates are drawn from the fitted mean with the data's own extra-Poisson variation and
     persistence (AR(1)-Cox moments of the residuals at the fit, :func:`_fit_cox_moments`), and
-    refitted like the data (the same grid, working NB likelihood and scoring, 8 steps) on a
-    copy of the load carrying noise of the size the load itself shows
-    (``noise``, :func:`estimate_load_noise` of the readings); with ``smoothed`` the fit's load
-    ``c`` is the readings smoothed, and each replicate's noisy load is smoothed the same way. A
-    cut from NB replicates on the observed load assumes the minutes are independent given the
-    load and the load exact; bursty errors are not, a monitor's readings are not, and the LR at
-    the true K then spreads wider. Cells the data leaves implausible (LR above
-    ``REGION_GRID_LR``) are refitted only when a cut comes out above half of it: a replicate's
-    maximum then strays that far. Returns (cut for K, cut for the lag, (variance,
-    persistence)).
+    refitted like the data (the same grid, readings of the load included, working NB likelihood
+    and scoring, 8 steps) on a copy of the fit's load ``c`` carrying noise of the size the
+    readings show (``noise``, :func:`estimate_load_noise`). A cut from NB replicates on the
+    observed load assumes the minutes are independent given the load and the load exact;
+    bursty errors are not, a monitor's readings are not, and the LR at the true K then spreads
+    wider. Cells the data leaves implausible (LR above ``REGION_GRID_LR``) are refitted only
+    when a cut comes out above half of it: a replicate's maximum then strays that far. Returns
+    (cut for K, cut for the lag, (variance, persistence)).
     """
-    hinge, ks, ls, shapes = grid
+    hinge, ks, ls, shapes, smoothed = grid
     lr_cells, b0s, b1s = fit
     sigma2, phi = _fit_cox_moments(y, mu)
     k_hat, lag_hat = ks[best], ls[best]
@@ -481,11 +485,9 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise, smo
         reps.append(_simulate_cox(np.broadcast_to(mu, (size, len(mu))), sigma2, phi, size, rng))
         noisy.append(c * np.exp(noise * rng.standard_normal((size, len(c)))))
     reps, noisy = np.concatenate(reps).astype(float), np.concatenate(noisy)
-    if smoothed:
-        noisy = smooth_load(noisy)
 
     def maxima(sel):
-        cells = (ks[sel], ls[sel], shapes[sel], (b0s[sel], b1s[sel]))
+        cells = (ks[sel], ls[sel], shapes[sel], smoothed[sel], (b0s[sel], b1s[sel]))
         return _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat)
 
     def cuts(m):
@@ -499,35 +501,21 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise, smo
     return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi)
 
 
-def _fit_grid(y, r, c, smoothed):
-    """Fit the threshold grid by NB2 on one reading of the load ``c``; None without a cell.
+def build_reading_grid(concurrency: np.ndarray):
+    """Return the threshold grid on the load as read and smoothed, and each cell's reading.
 
-    A Poisson pass on the linear shape picks the cell where (b0, b1, alpha) are fitted by ML,
-    then the whole grid is profiled with that alpha. Returns a dict of the reading, the grid,
-    the log-likelihoods and rates of its cells, the best cell, alpha and convergence.
+    (hinge columns (G, n), K (G,), lag (G,), shape exponent (G,), smoothed (G,) bool): the cells
+    of :func:`build_threshold_grid` on the readings, then on :func:`smooth_load` of them, with
+    the same K values. A monitor's per-minute noise biases a fit on the readings
+    (errors-in-variables: K low and, on a ramp, the lag late); the smoothed load keeps 3/8 of
+    that noise's variance and blurs the load's corners, so which reading the errors follow is
+    left to the likelihood, like the shape.
     """
-    if c.max() <= K_MIN:
-        return None
-    hinge, ks, ls, shapes = build_threshold_grid(c)
-    if len(ks) == 0:
-        return None
-    # The Poisson pass only picks the cell where alpha is fitted: the linear shape suffices.
-    lin = np.flatnonzero(shapes == 1.0)
-    ll0, _, _, _ = _fit_hinge_grid(y[None, :], r, hinge[lin], np.zeros(1))
-    _, _, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[_best_cell(ll0[0])]])
-    ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
-    return {
-        "c": c,
-        "smoothed": smoothed,
-        "grid": (hinge, ks, ls, shapes),
-        "ll": ll[0],
-        "b0": b0s[0],
-        "b1": b1s[0],
-        "conv": conv[0],
-        "best": _best_cell(ll[0]),
-        "alpha": alpha,
-        "ok": ok,
-    }
+    read = np.asarray(concurrency, dtype=float)
+    k_values = np.arange(K_MIN, read.max(), k_step(read))
+    parts = [build_threshold_grid(c, k_values) for c in (read, smooth_load(read))]
+    flags = [np.full(len(p[1]), f) for p, f in zip(parts, (False, True), strict=True)]
+    return (*(np.concatenate(a) for a in zip(*parts, strict=True)), np.concatenate(flags))
 
 
 def estimate_threshold(
@@ -542,9 +530,9 @@ def estimate_threshold(
 
     The model: errors ~ NB2 with mean requests x (b0 + b1 max(0, c[t - lag] - K) ** s), the
     shape exponent s in :data:`SHAPE_EXPONENTS` (the response above K may saturate or
-    accelerate; K is its onset), c the load as read or smoothed over 3 minutes
-    (:func:`smooth_load`), whichever the errors follow better (a noisy reading biases K and the
-    lag; ``load_smoothed`` in the fit). Steps, on each reading: a Poisson grid gives a start;
+    accelerate; K is its onset), c the load as read or smoothed over 3 minutes, profiled out
+    like the shape (:func:`build_reading_grid`: a noisy reading biases K and the lag;
+    ``load_smoothed`` in the fit). Steps: a Poisson grid gives a start;
     NB2 (b0, b1, alpha) is fitted by ML at its best cell (alpha at the 0 boundary falls back to
     Poisson); the grid is profiled again with that alpha. K's interval holds every K whose
     profile LR (maximised over the lag and the shape) is within the cut; the lag's range
@@ -562,32 +550,29 @@ def estimate_threshold(
     read = np.asarray(concurrency, dtype=float)
     if read.max() <= K_MIN or y.sum() < MIN_ERRORS:
         return None
-    # The load as read, and smoothed: a monitor's noisy readings put K low and, on a ramp, the
-    # lag late (docs/statistics.md section 4); the reading the errors follow better is kept,
-    # the readings themselves on a tie.
-    fits = [_fit_grid(y, r, read, False), _fit_grid(y, r, smooth_load(read), True)]
-    fits = [f for f in fits if f is not None]
-    if not fits:
+    hinge, ks, ls, shapes, smooth = build_reading_grid(read)
+    if len(ks) == 0:
         return None
-    top = max(f["ll"][f["best"]] for f in fits)
-    chosen = next(f for f in fits if f["ll"][f["best"]] >= top - TIE_LL)
-    c, smoothed, best, ll = chosen["c"], chosen["smoothed"], chosen["best"], chosen["ll"]
-    hinge, ks, ls, shapes = chosen["grid"]
-    b0s, b1s, conv = chosen["b0"], chosen["b1"], chosen["conv"]
-    alpha, ok = chosen["alpha"], chosen["ok"]
+    # The Poisson pass only picks the cell where alpha is fitted: the linear shape suffices.
+    lin = np.flatnonzero(shapes == 1.0)
+    ll0, b0s, b1s, _ = _fit_hinge_grid(y[None, :], r, hinge[lin], np.zeros(1))
+    b0, b1, alpha, ok = _fit_hinge_ml(y, r, hinge[lin[_best_cell(ll0[0])]])
     family = "negative_binomial" if alpha > 0 else "poisson"
+    ll, b0s, b1s, conv = _fit_hinge_grid(y[None, :], r, hinge, np.array([alpha]))
+    ll, b0s, b1s, conv = ll[0], b0s[0], b1s[0], conv[0]
+    best = _best_cell(ll)
+    smoothed = bool(smooth[best])
+    c = smooth_load(read) if smoothed else read
     lr_cells = 2 * (ll[best] - ll)
     mu = r * (b0s[best] + b1s[best] * hinge[best])
     cut_k = cut_l = PROFILE_LR_CUT
     noise = estimate_load_noise(read)
     reading = (
-        f"the load smoothed over 3 minutes (weights 1, 2, 1; the readings vary by "
-        f"{100 * noise:.1f} % from minute to minute, and the errors follow the smoothed load "
-        "more closely)"
-        if smoothed
-        else "the load as read"
+        "K and the lag profiled over the load as read and smoothed over 3 minutes (weights 1, 2, "
+        f"1); the best fit reads the {'smoothed load' if smoothed else 'load as read'} (the "
+        f"readings vary by {100 * noise:.1f} % from minute to minute)"
     )
-    reference = f"chi-square(1) 95% point (no bootstrap); K and the lag fitted on {reading}"
+    reference = f"chi-square(1) 95% point (no bootstrap); {reading}"
     if rng is not None and n_region_boot > 0:
         cut_k, cut_l, (sigma2, phi) = _calibrate_cuts(
             y,
@@ -595,20 +580,18 @@ def estimate_threshold(
             c,
             mu,
             alpha,
-            (hinge, ks, ls, shapes),
+            (hinge, ks, ls, shapes, smooth),
             (lr_cells, b0s, b1s),
             best,
             rng,
             n_region_boot,
             noise,
-            smoothed,
         )
         reference = (
             f"95% points of the profile LRs at the fitted cell over {n_region_boot} replicates "
             f"from the fit with its burstiness (log-intensity variance {sigma2:.2f}, lag-1 "
             f"persistence {phi:.2f}) on a load re-noised by {100 * noise:.1f} %: K "
-            f"{cut_k:.2f}, lag {cut_l:.2f}; at least chi-square(1)'s {PROFILE_LR_CUT}; K and "
-            f"the lag fitted on {reading}"
+            f"{cut_k:.2f}, lag {cut_l:.2f}; at least chi-square(1)'s {PROFILE_LR_CUT}; {reading}"
         )
     k_grid = np.unique(ks)
     lags = np.arange(MAX_LAG + 1)
