@@ -271,3 +271,25 @@ def test_fitted_rate_of_a_fit_on_the_smoothed_load_smooths_the_load():
     lagged = stats.lag_padded(stats.smooth_load(read), fit.lag_minutes)
     want = fit.b0_per_request + fit.b1_per_request_per_viewer * np.maximum(0, lagged - fit.k)
     assert np.allclose(stats.fitted_rate(fit, read), want)
+
+
+def test_the_cuts_monte_carlo_band_holds_the_true_95_point_about_nine_times_in_ten():
+    values = np.arange(1.0, 50.0)  # order statistics 1..49
+    assert stats.quantile_band(values) == (44.0, 49.0)
+    rng = np.random.default_rng(0)
+    bands = [stats.quantile_band(rng.standard_normal(49)) for _ in range(2000)]
+    held = np.mean([lo <= 1.6449 <= hi for lo, hi in bands])
+    assert 0.86 < held < 0.92  # binomial(49, 0.95) between 44 and 48: 0.887
+
+
+def test_the_interval_ends_are_given_with_the_cuts_monte_carlo_error():
+    y, req, conc = _saturating(1)
+    fit = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(1))
+    lo, hi = fit.interval_cut_band
+    assert stats.PROFILE_LR_CUT <= lo <= fit.interval_lr_cut <= hi
+    assert fit.k_low_band[0] <= fit.k_low <= fit.k_low_band[1]
+    assert fit.k_high_band[0] <= fit.k_high <= fit.k_high_band[1]
+    assert "Monte-Carlo error" in fit.interval_reference
+    plain = stats.estimate_threshold(y, req, conc)
+    assert plain.k_low_band == (plain.k_low, plain.k_low)
+    assert plain.k_high_band == (plain.k_high, plain.k_high)

@@ -107,6 +107,7 @@ from analysis.stats.series import (
 )
 from analysis.stats.threshold import (
     BOOT_STOP_EXCEED,
+    CUT_MC_LEVEL,
     K_MIN,
     K_STEP,
     MAX_LAG,
@@ -127,6 +128,7 @@ from analysis.stats.threshold import (
     estimate_load_noise,
     estimate_threshold,
     fitted_rate,
+    quantile_band,
     smooth_load,
 )
 from analysis.stats.verdicts import (
@@ -182,6 +184,7 @@ __all__ = [
     "simulate_nb",
     "PROFILE_LR_CUT",
     "REGION_BOOT",
+    "CUT_MC_LEVEL",
     "REGION_GRID_LR",
     "WELL_IDENTIFIED_WITHIN",
     "MAX_LAG_SPREAD",
@@ -201,6 +204,7 @@ __all__ = [
     "fitted_rate",
     "estimate_load_noise",
     "smooth_load",
+    "quantile_band",
     "SHAPE_EXPONENTS",
     "CCF_MAX_LAG",
     "MAX_SHIFTS",

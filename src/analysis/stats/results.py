@@ -81,7 +81,10 @@ class ThresholdFit(_ToDict):
     ``k_open_high``: the interval reaches the grid's end there, so K may lie beyond (a
     one-sided statement: "K lies above k_low" when only ``k_open_high``). ``load_smoothed``: c
     is the load smoothed over 3 minutes (``stats.smooth_load``), not the readings, because the
-    errors follow it more closely (a monitor's noise).
+    errors follow it more closely (a monitor's noise). ``interval_cut_band``: the Monte-Carlo
+    error of K's cut (the replicates' order statistics that hold their true 95% point with
+    probability about 0.9); ``k_low_band`` / ``k_high_band``: where each end of K's interval
+    lies at either end of that band (both equal the end without replicates).
     """
 
     k: float
@@ -111,6 +114,9 @@ class ThresholdFit(_ToDict):
     k_open_high: bool
     minutes_at_onset: int
     load_smoothed: bool
+    interval_cut_band: tuple
+    k_low_band: tuple
+    k_high_band: tuple
 
 
 @dataclass(frozen=True)

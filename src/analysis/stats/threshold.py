@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 from scipy import optimize
+from scipy.stats import binom
 
 from analysis.stats.constants import MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.countmodels import (
@@ -29,6 +30,9 @@ from analysis.stats.series import lag_padded
 PROFILE_LR_CUT = 3.84
 #: Replicates for the cuts (their 95% point, np.quantile's: between the 3rd and 4th largest of 49).
 REGION_BOOT = 49
+#: The cut's Monte-Carlo band: the order statistics of the replicates between which the true
+#: 95% point lies with about this probability (the count of replicates below it is binomial).
+CUT_MC_LEVEL = 0.9
 #: Shapes of the response above K, max(0, c - K) ** s: saturating (a share of users that
 #: cannot exceed all of them; refusals counted against viewers), linear, accelerating (queues).
 #: K is the onset whatever the shape; fixing s = 1 biased K when the response saturates.
@@ -497,8 +501,25 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise):
     m = maxima(near)
     q_k, q_l = cuts(m)
     if max(q_k, q_l) > REGION_GRID_LR / 2 and not near.all():
-        q_k, q_l = cuts(np.maximum(m, maxima(~near)))
-    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi)
+        m = np.maximum(m, maxima(~near))
+        q_k, q_l = cuts(m)
+    band = tuple(max(PROFILE_LR_CUT, float(v)) for v in quantile_band(2 * (m[0] - m[1])))
+    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi, band)
+
+
+def quantile_band(values: np.ndarray, q: float = 0.95, level: float = CUT_MC_LEVEL):
+    """Return the order statistics of ``values`` that hold their true ``q`` point w.p. ~``level``.
+
+    The number of replicates below the true point is binomial(n, q); the band runs from the
+    j-th to the k-th smallest value with j, k its central ``level`` quantiles (k at most n:
+    with 49 replicates and q = 0.95, the 44th to the largest, probability 0.89). It is the
+    Monte-Carlo error of a cut computed from these replicates.
+    """
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    j = int(binom.ppf((1 - level) / 2, n, q))
+    k = int(binom.ppf(1 - (1 - level) / 2, n, q)) + 1
+    return float(v[max(j, 1) - 1]), float(v[min(k, n) - 1])
 
 
 def build_reading_grid(concurrency: np.ndarray):
@@ -566,6 +587,7 @@ def estimate_threshold(
     lr_cells = 2 * (ll[best] - ll)
     mu = r * (b0s[best] + b1s[best] * hinge[best])
     cut_k = cut_l = PROFILE_LR_CUT
+    band = (PROFILE_LR_CUT, PROFILE_LR_CUT)
     noise = estimate_load_noise(read)
     reading = (
         "K and the lag profiled over the load as read and smoothed over 3 minutes (weights 1, 2, "
@@ -574,7 +596,7 @@ def estimate_threshold(
     )
     reference = f"chi-square(1) 95% point (no bootstrap); {reading}"
     if rng is not None and n_region_boot > 0:
-        cut_k, cut_l, (sigma2, phi) = _calibrate_cuts(
+        cut_k, cut_l, (sigma2, phi, band) = _calibrate_cuts(
             y,
             r,
             c,
@@ -597,12 +619,25 @@ def estimate_threshold(
     lags = np.arange(MAX_LAG + 1)
     lr_k = 2 * (ll[best] - _profile(ll, ks, k_grid))
     lr_lag = 2 * (ll[best] - _profile(ll, ls, lags))
-    inside = np.flatnonzero(lr_k <= cut_k)
-    # The likelihood is known only on the grid: K may lie anywhere up to the first grid value
-    # that is outside the interval.
-    i_low, i_high = max(inside[0] - 1, 0), min(inside[-1] + 1, len(k_grid) - 1)
+
+    def interval(cut):
+        inside = np.flatnonzero(lr_k <= cut)
+        # The likelihood is known only on the grid: K may lie anywhere up to the first grid
+        # value that is outside the interval.
+        i_low, i_high = max(inside[0] - 1, 0), min(inside[-1] + 1, len(k_grid) - 1)
+        return float(k_grid[i_low]), float(k_grid[i_high]), inside
+
+    low, high, inside = interval(cut_k)
     open_low, open_high = bool(inside[0] == 0), bool(inside[-1] == len(k_grid) - 1)
-    low, high = float(k_grid[i_low]), float(k_grid[i_high])
+    # The interval's ends at either end of the cut's Monte-Carlo band (a wider cut, a wider
+    # interval): how far another draw of the replicates could move them.
+    wide, narrow = interval(band[1]), interval(band[0])
+    if rng is not None and n_region_boot > 0:
+        reference += (
+            f"; the K cut's Monte-Carlo error ({100 * CUT_MC_LEVEL:.0f} % band of the replicates' "
+            f"95% point) {band[0]:.2f}-{band[1]:.2f}: K's interval between "
+            f"[{narrow[0]:.0f}, {narrow[1]:.0f}] and [{wide[0]:.0f}, {wide[1]:.0f}]"
+        )
     lag_in = lags[lr_lag <= cut_l]
     lag_low, lag_high = int(lag_in.min()), int(lag_in.max())
     k_hat = float(ks[best])
@@ -652,6 +687,9 @@ def estimate_threshold(
         k_open_high=open_high,
         minutes_at_onset=at_onset,
         load_smoothed=smoothed,
+        interval_cut_band=band,
+        k_low_band=(wide[0], narrow[0]),
+        k_high_band=(narrow[1], wide[1]),
     )
 
 
