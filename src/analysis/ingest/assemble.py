@@ -291,7 +291,8 @@ def ingest_files(
         if pending[kind]:
             chunks[kind].append(canonicalise_logs(pending[kind], kind, ctx))
             pending[kind], pending_rows[kind] = [], 0
-            # Hand the parser's freed buffers back to the OS: bounded memory on huge exports.
+            # Hand the canonical stage's freed Arrow buffers back: bounded memory on huge
+            # exports (the page parser allocates from the system pool, fast._read_result).
             pa.default_memory_pool().release_unused()
 
     def take(parts: list[FilePart]) -> None:

@@ -198,7 +198,15 @@ def _read_result(raw: bytes, options: pj.ParseOptions) -> pa.Array:
         # One thread per page: pages are already parsed in parallel, nested pools only
         # contend. One block per page: a page split in blocks parses 25 % slower.
         read = pj.ReadOptions(use_threads=False, block_size=len(raw) + 1)
-        table = pj.read_json(io.BytesIO(raw), read_options=read, parse_options=options)
+        # The system allocator reuses the freed memory of earlier pages: mimalloc (Arrow's
+        # default here) handed it back and faulted it in again, page after page (at 1M rows:
+        # 755k page faults and 3.3 s of system time, against 144k and 1.8 s; peak +9 %).
+        table = pj.read_json(
+            io.BytesIO(raw),
+            read_options=read,
+            parse_options=options,
+            memory_pool=pa.system_memory_pool(),
+        )
     except (pa.lib.ArrowException, OSError):
         raise NotFast from None
     if table.num_rows != 1 or table.column("error").null_count != 1:
