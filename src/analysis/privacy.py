@@ -234,23 +234,26 @@ def redact_series(
 ) -> pd.Series:
     """Apply :func:`redact_text` to every distinct non-null value of ``values``.
 
-    A vectorised pre-filter (:func:`needs_redaction`) skips values with none of the
-    characters any pattern needs; the distinct values among the rest are redacted by
-    :func:`redact_values` and put back in their rows by one take and one masked replace.
-    ``cache`` (text -> result) saves work when batches of one export repeat values.
+    The column is dictionary-encoded; a vectorised pre-filter (:func:`needs_redaction`) on
+    its distinct values skips those with none of the characters any pattern needs, the rest
+    are redacted by :func:`redact_values`, and the rows take their value from the redacted
+    dictionary. ``cache`` (text -> result) saves work when batches of one export repeat values.
     """
     text = values.astype("string")
-    need = needs_redaction(text, users)
+    arr = pa.array(text.array, type=pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = pc.dictionary_encode(arr)
+    distinct = encoded.dictionary
+    need = _needs(distinct, users)
     if not need.any():
         return text
     memo = {} if cache is None else cache
-    codes, uniques = pd.factorize(text[need], use_na_sentinel=True)
-    distinct = pa.array(uniques.array, type=pa.large_string()).to_pylist()
-    fresh = list(dict.fromkeys(v for v in distinct if v not in memo))
+    todo = distinct.filter(need).to_pylist()
+    fresh = list(dict.fromkeys(v for v in todo if v not in memo))
     memo.update(zip(fresh, redact_values(fresh, users), strict=True))
-    redacted = pa.array([memo[v] for v in distinct], type=pa.large_string()).take(codes)
-    arr = pa.array(text.array, type=pa.large_string())
-    out = pc.replace_with_mask(arr, need, redacted)
+    redacted = pa.array([memo[v] for v in todo], type=pa.large_string())
+    out = pc.replace_with_mask(distinct, need, redacted).take(encoded.indices)
     return pd.Series(pd.array(out, dtype=text.dtype), index=text.index, name=text.name)
 
 
@@ -376,7 +379,11 @@ def needs_redaction(text: pd.Series, users: Mapping[str, str] | None = None) -> 
     """
     if not len(text):
         return np.zeros(0, dtype=bool)
-    arr = pa.array(text.array, type=pa.string())
+    return _needs(pa.array(text.array, type=pa.string()), users)
+
+
+def _needs(arr: pa.Array | pa.ChunkedArray, users: Mapping[str, str] | None) -> np.ndarray:
+    """Return :func:`needs_redaction` of the values of an Arrow text array (null: False)."""
     user_hint = f"|{_USER_ID_HINT}" if users else ""
     hit = pc.match_substring_regex(arr, _TRIGGER_ASCII_RE + user_hint)
     need = pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
@@ -384,8 +391,7 @@ def needs_redaction(text: pd.Series, users: Mapping[str, str] | None = None) -> 
     other = np.flatnonzero(~ascii_)
     if len(other):
         full = re.compile(_TRIGGER_RE + user_hint)
-        values = text.array
-        need[other] = [full.search(values[i]) is not None for i in other]
+        need[other] = [full.search(arr[int(i)].as_py()) is not None for i in other]
     return need
 
 
