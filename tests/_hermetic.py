@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from pathlib import Path
 
 #: Directories of tools, not of the project: their contents change on every run.
@@ -60,3 +62,28 @@ def compare_snapshots(before: dict, after: dict) -> list[str]:
     lines += [f"removed {p}" for p in sorted(before.keys() - after.keys())]
     lines += [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
     return lines
+
+
+#: Written into the scratch directory a failed run keeps (conftest.py), with the time it was kept.
+KEPT_MARKER = "KEPT-BY-A-FAILED-RUN"
+
+
+def prune_kept(parent: Path, prefix: str, max_age_s: float, now: float | None = None) -> list[Path]:
+    """Remove the scratch directories failed runs kept more than ``max_age_s`` seconds ago.
+
+    Only directories named ``<prefix>*`` that hold :data:`KEPT_MARKER` are removed (a running
+    session's scratch directory has none), so kept runs do not pile up without end. Returns
+    the directories removed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for folder in parent.glob(f"{prefix}*"):
+        marker = folder / KEPT_MARKER
+        try:
+            old = now - marker.stat().st_mtime > max_age_s
+        except OSError:  # no marker: not a kept run (or it went meanwhile)
+            continue
+        if old:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

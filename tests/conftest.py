@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _hermetic import compare_snapshots, snapshot_tree
+from _hermetic import KEPT_MARKER, compare_snapshots, prune_kept, snapshot_tree
 
 from analysis._jsonschema import skip_iri_grammars
 
@@ -37,6 +37,9 @@ from analysis.config import PROJECT_ROOT  # noqa: E402
 from analysis.pipeline import ENV_CACHE_DIR, ENV_REPORTS_DIR  # noqa: E402
 
 _STATE: dict = {}
+SCRATCH_PREFIX = "eventlive-tests-"
+#: How long the scratch directory of a failed run is kept before a later run removes it.
+KEPT_FOR_S = 24 * 3600
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -54,10 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
     of the user shares, where each session deletes the one from three sessions back, whoever
     is still using it (docs/testing.md).
     """
-    scratch = Path(tempfile.mkdtemp(prefix="eventlive-tests-"))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     _STATE["scratch"] = scratch
     if not _is_worker(config) and config.option.basetemp is None:
         config.option.basetemp = str(scratch / "tmp")
+        # What failed runs kept a day ago or more: nobody is reading it any more.
+        prune_kept(scratch.parent, SCRATCH_PREFIX, KEPT_FOR_S)
     _STATE["saved_env"] = {k: os.environ.get(k) for k in (ENV_REPORTS_DIR, ENV_CACHE_DIR)}
     os.environ[ENV_REPORTS_DIR] = str(scratch / "reports")
     if not (_is_worker(config) and os.environ.get(ENV_CACHE_DIR)):
@@ -106,16 +111,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a test created, changed or removed a file of the repository.
 
-    A failed run keeps its scratch directory (its ``tmp_path`` directories included) and names
-    it; a passing run removes it.
+    A failed run keeps its scratch directory (its ``tmp_path`` directories included), names it
+    and marks it; a later run removes it after a day. A passing run removes it at once.
     """
     if "before" not in _STATE:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         _STATE["keep"] = True
+        (_STATE["scratch"] / KEPT_MARKER).touch()
         if reporter is not None:
-            reporter.ensure_newline()
+            reporter.write("\n")  # after the progress line, which ends without one
             reporter.write_line(f"temporary files of this run kept in {_STATE['scratch']}")
     changes = compare_snapshots(_STATE["before"], snapshot_tree(PROJECT_ROOT))
     if changes:

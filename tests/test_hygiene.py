@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -56,6 +57,23 @@ def test_only_the_benchmarks_output_at_the_top_is_left_out(tmp_path):
             if p.name not in {"_hermetic.py", Path(__file__).name} and named.search(p.read_text())
         ]
         assert users == [], (name, users)
+
+
+def test_only_kept_runs_a_day_old_are_pruned(tmp_path):
+    from _hermetic import KEPT_MARKER, prune_kept
+
+    for name in ("run-running", "run-kept-now", "run-kept-old", "other-kept-old"):
+        (tmp_path / name).mkdir()
+    for name in ("run-kept-now", "run-kept-old", "other-kept-old"):
+        (tmp_path / name / KEPT_MARKER).touch()
+    for name in ("run-kept-old", "other-kept-old"):
+        os.utime(tmp_path / name / KEPT_MARKER, (0, 0))
+    assert prune_kept(tmp_path, "run-", 24 * 3600) == [tmp_path / "run-kept-old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other-kept-old",
+        "run-kept-now",
+        "run-running",
+    ]
 
 
 def test_tmp_path_is_private_to_this_run(tmp_path, request):
