@@ -183,7 +183,7 @@ def test_error_lines_escape_control_characters(capsys):
     assert err.count("\n") == 1
 
 
-def test_the_report_kernel_starts_without_input_history(tmp_path, monkeypatch):
+def test_the_report_kernel_keeps_no_history_and_is_stopped_at_once(tmp_path, monkeypatch):
     import papermill as pm
 
     from analysis.params import build_params
@@ -199,3 +199,4 @@ def test_the_report_kernel_starts_without_input_history(tmp_path, monkeypatch):
     report.execute_notebook(params, progress=False)
     assert "--HistoryManager.enabled=False" in seen["extra_arguments"]
     assert seen["request_save_on_cell_execute"] is False
+    assert seen["shutdown_kernel"] == "immediate"
