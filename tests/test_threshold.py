@@ -156,22 +156,29 @@ def test_counts_that_are_not_overdispersed_are_poisson():
 
 
 def test_k_at_the_bottom_of_the_grid_is_open_and_never_well_identified():
-    # A small audience whose errors start below the grid's first K: the interval is open below
-    # (K lies at or under the grid's end), never a zero-width [20, 20], and K is not called
-    # well identified.
+    # One grid value only (the load barely passes the first K): open at both ends, weak.
+    rng = np.random.default_rng(3)
+    req = rng.poisson(np.full(60, 50.0)).astype(float)
+    conc = np.where(np.arange(60) < 56, 20.0, 21.0)
+    fit = stats.estimate_threshold(rng.poisson(np.full(60, 3.0)).astype(float), req, conc)
+    assert len(fit.k_grid) == 1 and fit.k_open_low and fit.k_open_high
+    assert fit.weakly_identified
+
+
+def test_a_load_below_twenty_viewers_extends_the_grid_down_to_it():
+    # A small audience whose errors start at 15 viewers, under K_MIN: the grid starts at the
+    # lowest load (rounded down to the step), so the interval holds 15 and is closed below
+    # when the data say so, instead of reading "<= 20".
     rng = np.random.default_rng(3)
     conc = np.round(np.clip(np.linspace(5, 34, 60) + rng.normal(0, 1, 60), 1, None))
     req = rng.poisson(conc * 5).astype(float)
     y = rng.poisson(req * (0.005 + 0.05 * np.maximum(0, conc - 15))).astype(float)
+    assert th.k_floor(conc) == th.K_STEP * np.floor(conc.min() / th.K_STEP) < th.K_MIN
     fit = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(0))
-    assert fit.k_open_low and fit.k_low == th.K_MIN
-    assert fit.k_high > fit.k_low
-    assert fit.weakly_identified
-    # One grid value only (the load barely passes the first K): open at both ends, weak.
-    conc = np.where(np.arange(60) < 56, 10.0, 21.0)
-    fit = stats.estimate_threshold(rng.poisson(np.full(60, 3.0)).astype(float), req, conc)
-    assert len(fit.k_grid) == 1 and fit.k_open_low and fit.k_open_high
-    assert fit.weakly_identified
+    assert min(fit.k_grid) == th.k_floor(conc)
+    assert fit.k_low <= 15 <= fit.k_high and fit.k_low < th.K_MIN
+    # A load that stays above K_MIN keeps the grid's floor.
+    assert th.k_floor(conc + 20) == th.K_MIN
 
 
 def test_the_k_step_grows_with_a_wide_load_range_and_keeps_two_viewers_on_an_hour():

@@ -128,6 +128,7 @@ from analysis.stats.threshold import (
     estimate_load_noise,
     estimate_threshold,
     fitted_rate,
+    k_floor,
     quantile_band,
     smooth_load,
 )
@@ -205,6 +206,7 @@ __all__ = [
     "estimate_load_noise",
     "smooth_load",
     "quantile_band",
+    "k_floor",
     "SHAPE_EXPONENTS",
     "CCF_MAX_LAG",
     "MAX_SHIFTS",

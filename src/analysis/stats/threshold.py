@@ -56,7 +56,8 @@ MAX_LAG_SPREAD = 2
 MIN_MINUTES_AT_ONSET = 2
 
 
-#: Grid: K from 20 viewers, at least 3 minutes above K, lags 0-5 minutes.
+#: Grid: K from 20 viewers (from the lowest load when it goes below, ``k_floor``), at least 3
+#: minutes above K, lags 0-5 minutes. The hinge test's grid starts at K_MIN.
 K_MIN, K_STEP, MIN_MINUTES_ABOVE, MAX_LAG = 20.0, 2.0, 3, 5
 #: At most about this many K values: on a wide load range the step grows (whole viewers), so
 #: a 2,400-viewer window is profiled every 12 viewers, not every 2 (1,190 values); a step of
@@ -342,6 +343,18 @@ def _fit_hinge_ml(y, r, hinge_col):
     return b0, b1, alpha, ok_nb and bool(res.success)
 
 
+def k_floor(concurrency: np.ndarray) -> float:
+    """Return the K grid's first value: ``K_MIN``, or lower when the load goes below it.
+
+    A load that dips under ``K_MIN`` viewers can show an onset there (a small audience); the
+    grid then starts at the lowest load, rounded down to a multiple of ``K_STEP``, so an
+    interval reaching it is open because the data end there, not the grid. A K below every
+    minute's load is a line through all of them, not an onset: no lower value is searched.
+    """
+    low = float(np.min(concurrency))
+    return min(K_MIN, max(0.0, K_STEP * math.floor(low / K_STEP)))
+
+
 def k_step(concurrency: np.ndarray) -> float:
     """Return the K grid's step: ``K_STEP`` viewers, more (whole viewers) on a wide range."""
     top = float(np.max(concurrency))
@@ -351,13 +364,13 @@ def k_step(concurrency: np.ndarray) -> float:
 def build_threshold_grid(concurrency: np.ndarray, k_values: np.ndarray | None = None):
     """Return (hinge columns (G, n), K (G,), lag (G,), shape exponent (G,)) of the K grid.
 
-    Every (K, lag) cell of :func:`build_hinge_grid` on K_MIN..max step :func:`k_step` (or on
-    ``k_values``), once per exponent of :data:`SHAPE_EXPONENTS` (columns
-    max(0, c[t - lag] - K) ** exponent).
+    Every (K, lag) cell of :func:`build_hinge_grid` from :func:`k_floor` to the load's maximum
+    in steps of :func:`k_step` (or on ``k_values``), once per exponent of
+    :data:`SHAPE_EXPONENTS` (columns max(0, c[t - lag] - K) ** exponent).
     """
     c = np.asarray(concurrency, dtype=float)
     if k_values is None:
-        k_values = np.arange(K_MIN, c.max(), k_step(c))
+        k_values = np.arange(k_floor(c), c.max(), k_step(c))
     hinge, ks, ls = build_hinge_grid(c, k_values)
     cols = [hinge**g for g in SHAPE_EXPONENTS]
     n = len(ks)
@@ -533,7 +546,7 @@ def build_reading_grid(concurrency: np.ndarray):
     left to the likelihood, like the shape.
     """
     read = np.asarray(concurrency, dtype=float)
-    k_values = np.arange(K_MIN, read.max(), k_step(read))
+    k_values = np.arange(k_floor(read), read.max(), k_step(read))
     parts = [build_threshold_grid(c, k_values) for c in (read, smooth_load(read))]
     flags = [np.full(len(p[1]), f) for p, f in zip(parts, (False, True), strict=True)]
     return (*(np.concatenate(a) for a in zip(*parts, strict=True)), np.concatenate(flags))
