@@ -355,7 +355,11 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
                 "pass": True,
             }
         )
-        und = [r["separation_bound"] for r in retry if r["label"] == stats.UNDETERMINED]
+        und = [
+            r["separation_bound"]
+            for r in retry
+            if r["label"] == stats.UNDETERMINED and "separation_bound" in r
+        ]
         if und:
             out.append(
                 {
