@@ -68,6 +68,7 @@ def test_the_direct_check_is_never_more_lenient_than_pandera(name, shipped):
         ("webinars", lambda f: f.assign(extra=1), "found 'extra'"),
         ("webinars", lambda f: f.drop(columns="title"), "found 'title'"),
         ("sessions", lambda f: f.assign(left_at=f["joined_at"] - pd.Timedelta("1s")), "left_at"),
+        ("db_errors", lambda f: f.assign(sql_state_class=pd.NA), "sql_state_class is the first"),
     ],
 )
 def test_a_violation_is_one_line_naming_the_table_and_the_check(name, change, words, shipped):

@@ -181,8 +181,11 @@ TABLES: dict[str, tuple[dict[str, Field], tuple[Rule, ...]]] = {
         },
         (
             _custom(
+                # fillna(False): a sql_state whose class is missing must fail the rule, not
+                # slip through as a missing comparison that ``all()`` skips.
                 lambda df: (
-                    df["sql_state"].isna() | (df["sql_state"].str[:2] == df["sql_state_class"])
+                    df["sql_state"].isna()
+                    | (df["sql_state"].str[:2] == df["sql_state_class"]).fillna(False)
                 ),
                 "sql_state_class is the first two characters of sql_state",
             ),
