@@ -14,7 +14,7 @@ import pytest
 from analysis import stats
 from analysis.exceptions import StatsError
 from analysis.languages import available_languages
-from analysis.simulate import sessions
+from analysis.simulate import minutes, sessions
 from analysis.simulate import verdict_study as bench
 
 
@@ -389,3 +389,26 @@ def test_separation_bound_is_a_half_without_load_variation_and_high_with_it():
     wide = flat.assign(requests=np.r_[np.full(30, 30), np.full(30, 900)])
     wide = wide.assign(errors=np.r_[np.zeros(30, int), np.full(30, 4)])
     assert bench.separation_bound(wide) > 0.99
+
+
+def test_capacity_power_bound_is_the_level_without_a_hinge_and_high_with_a_clear_one():
+    conc = np.r_[np.full(30, 100.0), np.full(30, 300.0)]
+    req = 4 * conc
+    flat = req * 0.01
+    assert bench.capacity_power_bound(flat, req, 0.5) == pytest.approx(stats.ALPHA_LEVEL)
+    clear = minutes.capacity_mean(conc, req, k=200.0, lag=0, total=300.0)
+    assert clear.sum() == pytest.approx(300.0)
+    assert bench.capacity_power_bound(clear, req, 0.0) > 0.99
+    # K below every minute: the hinge is a line in load, near a flat rate per request.
+    line = minutes.capacity_mean(conc, req, k=50.0, lag=0, total=60.0)
+    weak = bench.capacity_power_bound(line, req, 0.5)
+    assert stats.ALPHA_LEVEL < weak < bench.capacity_power_bound(line, req, 0.0) < 0.99
+
+
+def test_capacity_rows_carry_their_bound_and_the_targets_average_it():
+    rows = bench.run_incident(("minutes_random", 0, 19))
+    cap = [r for r in rows if r["truth"] == stats.CAPACITY]
+    assert len(cap) == 1 and 0.0 < cap[0]["capacity_bound"] <= 1.0
+    targets = {t["criterion"].strip(): t for t in bench.target_rows("minutes_random", rows)}
+    row = targets["best possible power at 0.05 against a flat rate, any test (info, mean)"]
+    assert row["n"] == int(cap[0]["above"] >= 15)

@@ -174,6 +174,30 @@ def lag_series(x: np.ndarray, lag: int) -> np.ndarray:
     return np.concatenate([np.full(lag, x[0], dtype=float), np.asarray(x[:-lag], dtype=float)])
 
 
+def capacity_mean(
+    concurrency: np.ndarray,
+    requests: np.ndarray,
+    *,
+    k: float,
+    lag: int,
+    total: float,
+    baseline_share: float = 0.2,
+) -> np.ndarray:
+    """Return the capacity class's mean per minute, requests x (b0 + b1 x max(0, c[t-lag] - k)).
+
+    b0 and b1 are set so the expected total is ``total`` with ``baseline_share`` of it from the
+    flat part.
+    """
+    req = np.asarray(requests, dtype=float)
+    hinge = np.maximum(0.0, lag_series(concurrency, lag) - k)
+    slope_base = float(np.sum(req * hinge))
+    if slope_base <= 0:
+        raise ValueError(f"k={k} is above every lagged concurrency value; no capacity effect")
+    b0 = baseline_share * total / req.sum()
+    b1 = (1 - baseline_share) * total / slope_base
+    return req * (b0 + b1 * hinge)
+
+
 def simulate_capacity_errors(
     concurrency: np.ndarray,
     requests: np.ndarray,
@@ -185,19 +209,10 @@ def simulate_capacity_errors(
     baseline_share: float = 0.2,
     alpha: float = 0.5,
 ) -> np.ndarray:
-    """Return NB2 errors with mean requests x (b0 + b1 x max(0, c[t-lag] - k)).
-
-    b0 and b1 are set so the expected total is ``total`` with ``baseline_share`` of it from the
-    flat part; ``alpha`` = 0 gives Poisson errors.
-    """
-    req = np.asarray(requests, dtype=float)
-    hinge = np.maximum(0.0, lag_series(concurrency, lag) - k)
-    slope_base = float(np.sum(req * hinge))
-    if slope_base <= 0:
-        raise ValueError(f"k={k} is above every lagged concurrency value; no capacity effect")
-    b0 = baseline_share * total / req.sum()
-    b1 = (1 - baseline_share) * total / slope_base
-    mu = req * (b0 + b1 * hinge)
+    """Return NB2 errors with the mean of :func:`capacity_mean`; ``alpha`` = 0 gives Poisson."""
+    mu = capacity_mean(
+        concurrency, requests, k=k, lag=lag, total=total, baseline_share=baseline_share
+    )
     if alpha > 0:
         mu = rng.gamma(1.0 / alpha, alpha * mu)
     return rng.poisson(mu)
