@@ -71,7 +71,8 @@ def parse_timestamps(
     zone-less ``YYYY-MM-DD[T ]HH:MM:SS.ffffff``. Milliseconds, seconds or nanoseconds where
     microseconds belong are rejected with their own reason, and so are well-formed times
     outside the years the tables can hold (:data:`RANGE`), except that with ``open_end`` a
-    time past them (``9999-12-31``, a common "no end") reads as missing: no end.
+    time past them (``9999-12-31``, a common "no end") or Postgres's ``infinity`` reads as
+    missing: no end. A cell holding the word ``null`` (any case) is missing.
     """
     if (fast := _naive_fast(values, naive_is_utc)) is not None:
         return fast
@@ -81,6 +82,10 @@ def parse_timestamps(
         text = pd.Series(pd.NA, index=values.index, dtype="string")
     else:
         text = to_text(values).str.strip()
+        # Studio writes a NULL as an empty cell, other exporters as the word; an open end may
+        # be Postgres's own 'infinity', which a timestamptz column holds and prints as such.
+        words = ("null", "infinity", "+infinity") if open_end else ("null",)
+        text = text.mask(text.str.lower().isin(words).fillna(False))
         digits = text.str.fullmatch(r"\d+").fillna(False)
         nums = pd.to_numeric(text.where(digits), errors="coerce").astype("Float64")
         text = text.where(~digits)

@@ -1,0 +1,89 @@
+"""Incidents from a second independent writer (tests/_unseen_qa.py) through ``check``.
+
+Every export shape a user can produce, incidents with one log source only, other zones and
+window lengths, and table exports as Studio and other tools write them. The expected counts
+are the writer's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import _unseen_qa as qa
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main as cli
+from analysis.ingest import load_incident
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qa")
+    return {name: qa.write_incident(root / name, name) for name in qa.CASES}
+
+
+def _table_line(out: str, kind: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("tables:"))
+
+
+@pytest.mark.parametrize("name", sorted(qa.CASES))
+def test_check_reads_every_row_of_every_shape(written, name, capsys):
+    truth = qa.truth(name)
+    code = cli(["check", f"--data={written[name]}"])
+    done = capsys.readouterr()
+    assert code == 0, done.err
+    total = next(line for line in done.out.splitlines() if line.startswith("TOTAL"))
+    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    assert (read, rejected) == (accepted, 0)
+    tables = _table_line(done.out, "tables")
+    assert f"requests {truth['requests']}," in tables
+    assert f"db_errors {truth['db_errors']}," in tables
+    assert f"realtime_events {truth['realtime_rows']}," in tables
+    assert f"registrations {len(truth['users'])}," in tables
+
+
+def _rewrite(path, column, change):
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    i = rows[0].index(column)
+    for row in rows[1:]:
+        row[i] = change(row[i])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+@pytest.mark.parametrize("spelling", ["infinity", "Infinity", "NULL", "null"])
+def test_an_open_session_spelled_as_postgres_or_other_exporters_write_it(tmp_path, spelling):
+    # Postgres prints an unbounded timestamptz as 'infinity' and exporters other than Studio
+    # write NULL as the word: both mean "still there", never a bad row.
+    directory = qa.write_incident(tmp_path / "inc", "postgres_only")
+    presence = directory / "tables" / "webinar_live_presence.csv"
+    _rewrite(presence, "left_at", lambda v: v or spelling)
+    _rewrite(directory / "tables" / "webinars.csv", "ends_at", lambda v: spelling)
+    incident = load_incident(directory, cache_dir=tmp_path / "cache", progress=False)
+    open_sessions = sum(1 for s in qa.build(qa.CASES["postgres_only"]).sessions if not s["left"])
+    assert open_sessions > 0
+    assert len(incident.sessions) == qa.CASES["postgres_only"].viewers
+    assert int(incident.sessions["left_at"].isna().sum()) == open_sessions
+    assert incident.webinars["ends_at"].isna().all()
+    assert (incident.accounting["rejected"] == 0).all()
+
+
+def test_a_null_word_in_a_required_time_is_missing_not_malformed(tmp_path):
+    directory = qa.write_incident(tmp_path / "inc", "postgres_only")
+    counts = directory / "tables" / "webinar_viewer_counts.csv"
+    first = {"done": False}
+
+    def once(value):
+        if first["done"]:
+            return value
+        first["done"] = True
+        return "NULL"
+
+    _rewrite(counts, "sampled_at", once)
+    incident = load_incident(directory, cache_dir=tmp_path / "cache", progress=False)
+    row = incident.accounting.set_index("kind").loc["webinar_viewer_counts"]
+    assert (row["rejected"], row["reason"]) == (1, "missing sampled_at: 1")
+    assert isinstance(incident.concurrency, pd.DataFrame)
