@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from importlib import resources
 
 import _unseen_qa as qa
 import pandas as pd
 import pytest
 
+from analysis import actions, naming
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
 
@@ -87,3 +90,24 @@ def test_a_null_word_in_a_required_time_is_missing_not_malformed(tmp_path):
     row = incident.accounting.set_index("kind").loc["webinar_viewer_counts"]
     assert (row["rejected"], row["reason"]) == (1, "missing sampled_at: 1")
     assert isinstance(incident.concurrency, pd.DataFrame)
+
+
+@pytest.mark.parametrize(
+    ("sql_state", "rule", "resource"),
+    [
+        ("53300", "out_of_connections", "database"),
+        ("53100", "disk_full", None),
+        ("53200", "out_of_memory", None),
+        ("53400", "insufficient_resources", None),
+    ],
+)
+def test_class_53_errors_are_told_apart(sql_state, rule, resource):
+    # A full disk (53100) is not a connection ceiling: no pooler advice, no DB-connection plan.
+    cls = {"sql_state": sql_state, "key": sql_state}
+    assert actions.choose_rule(cls, "capacity")[0].key == rule
+    assert naming.capacity_resource(cls) == resource
+    names = json.loads(
+        resources.files("analysis").joinpath("locales", "en.json").read_text("utf-8")
+    )["class_names"]
+    if resource is None:
+        assert "connection" not in naming.name_error_class(cls, names)

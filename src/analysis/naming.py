@@ -46,8 +46,9 @@ _NULL_COLUMN_RE = re.compile(
 )
 #: Which connection ceiling an error class signals when it is capacity-driven. Realtime's own
 #: limits (by plan: concurrent users, per-second rates) versus Postgres connections (by compute
-#: size): SQLSTATE class 53 (insufficient resources) and 08 (connection exceptions), 57P03
-#: (cannot connect now), and the Realtime families that report the database's connections
+#: size): SQLSTATE 53300 (too many connections; the other class-53 errors, a full disk or
+#: memory, are no connection ceiling), class 08 (connection exceptions), 57P03 (cannot
+#: connect now), and the Realtime families that report the database's connections
 #: (slots, Realtime's pool, its connection attempts) failing. Family names are
 #: ``vocabulary.REALTIME_FAMILY_RULES``'s; each means one condition.
 _DATABASE_FAMILIES = (
@@ -216,7 +217,7 @@ def capacity_resource(cls: Mapping) -> str | None:
     """Which ceiling a capacity-driven class signals: ``realtime``, ``database`` or None.
 
     Realtime families about its own connections or rates point at the plan's Realtime limits;
-    SQLSTATE classes 53 and 08, 57P03 and the Realtime families about the database's
+    SQLSTATE 53300, class 08, 57P03 and the Realtime families about the database's
     connections (no free slot, pool exhausted, connects failing or throttled) point at
     Postgres connections (the compute size). Client bugs (constraint violations, syntax and
     schema errors) signal no ceiling.
@@ -227,7 +228,7 @@ def capacity_resource(cls: Mapping) -> str | None:
     if family in _DATABASE_FAMILIES:
         return "database"
     state = str(cls.get("sql_state") or "")
-    if state[:2] in ("53", "08") or state == "57P03":
+    if state[:2] == "08" or state in ("53300", "57P03"):
         return "database"
     return None
 
