@@ -154,6 +154,23 @@ def _jsonable(value: object, time: Callable, np, pd):
     return value
 
 
+#: Code points shown as U+FFFD wherever data reaches the page: C0 and C1 controls (ANSI
+#: escapes, NUL) and the bidi overrides and isolates, which would reorder the text around a
+#: value (an RLO in a title shows the rest of the sentence reversed). RTL text needs none.
+PAGE_CONTROLS = (
+    *range(0x00, 0x20),
+    *range(0x7F, 0xA0),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+)
+_PAGE_CONTROLS = dict.fromkeys(PAGE_CONTROLS, "\ufffd")
+
+
+def page_text(value: object) -> str:
+    """Return data as one line of plain page text: whitespace runs one space, controls U+FFFD."""
+    return " ".join(str(value).split()).translate(_PAGE_CONTROLS)
+
+
 def terminal_text(value: object) -> str:
     """Return text safe to print on a terminal: control characters (ANSI escapes) escaped.
 

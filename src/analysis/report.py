@@ -28,7 +28,7 @@ from nbconvert.exporters.webpdf import WebPDFExporter
 from traitlets import Unicode
 
 from analysis import outputs
-from analysis._util import terminal_text
+from analysis._util import page_text, terminal_text
 from analysis.config import DEFAULT_LANGUAGE, DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.exceptions import AnalysisError, ReportError
 from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
@@ -300,7 +300,7 @@ def prepare_for_export(nb: object, title: str) -> object:
                 if "execution_count" in output:
                     output["execution_count"] = None
     out.metadata.pop("papermill", None)
-    out.metadata["title"] = title
+    out.metadata["title"] = page_text(title)  # the page's <title> shows data too
     return out
 
 

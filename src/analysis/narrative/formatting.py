@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from analysis import languages
+from analysis._util import PAGE_CONTROLS
 
 TIME_FORMAT = "%H:%M"
 TIME_FORMAT_SECONDS = "%H:%M:%S"
@@ -26,9 +27,9 @@ def load_locale(lang: str) -> dict:
 # a code span, a link, a math span or a table cell. See docs/report-safety.md.
 _MARKUP_CHARS = "&<>\"'|\\`*_[]()!#$~:{}+=^"
 _ENTITIES = {ord(ch): f"&#{ord(ch)};" for ch in _MARKUP_CHARS}
-# Controls (ANSI escapes, NUL, ...) are shown as U+FFFD; line breaks and tabs become spaces so
-# a value stays inside its table row or list item.
-_ENTITIES.update({c: "\ufffd" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]})
+# Controls (ANSI escapes, NUL, bidi overrides, ...) are shown as U+FFFD; line breaks and tabs
+# become spaces so a value stays inside its table row or list item.
+_ENTITIES.update(dict.fromkeys(PAGE_CONTROLS, "\ufffd"))
 _ENTITIES.update({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
 _ENTITIES.update({0x2028: " ", 0x2029: " "})
 
