@@ -585,8 +585,9 @@ def _explorer_csv(rows: list[dict]) -> str:
 # ------------------------------------------------------------------ the directory
 
 
-def write_incident(dest: Path | str, name: str) -> Path:
-    case = CASES[name]
+def write_incident(dest: Path | str, name: str | Case) -> Path:
+    """Write case ``name`` of :data:`CASES` (or a :class:`Case`) as an incident directory."""
+    case = name if isinstance(name, Case) else CASES[name]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     w = build(case)
@@ -803,8 +804,9 @@ def _write_tables(folder: Path, case: Case, w: World) -> None:
         _write(folder / f"{name}.csv", data)
 
 
-def truth(name: str) -> dict:
-    case = CASES[name]
+def truth(name: str | Case) -> dict:
+    """What the writer knows of a case: counts the reading must agree with."""
+    case = name if isinstance(name, Case) else CASES[name]
     w = build(case)
     return {
         "webinar_id": w.webinar_id,

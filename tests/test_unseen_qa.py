@@ -16,9 +16,10 @@ import _unseen_qa as qa
 import pandas as pd
 import pytest
 
-from analysis import actions, naming
+from analysis import actions, naming, pipeline, stats
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
+from analysis.params import build_params
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,20 @@ def test_class_53_errors_are_told_apart(sql_state, rule, resource):
     )["class_names"]
     if resource is None:
         assert "connection" not in naming.name_error_class(cls, names)
+
+
+@pytest.mark.parametrize("minutes", [3, 10])
+def test_a_window_shorter_than_the_statistics_need_still_gets_its_findings(tmp_path, minutes):
+    # A brief outage is no user's mistake: the report is written, and says why it holds no
+    # verdict, instead of failing in the statistics.
+    case = qa.replace(qa.CASES["hostile_clickhouse"], name="short", minutes=minutes, hostile=False)
+    directory = qa.write_incident(tmp_path / "inc", case)
+    incident = load_incident(directory, cache_dir=tmp_path / "cache", progress=False)
+    params = build_params(
+        qa.truth(case)["webinar_id"], directory, display_tz="UTC", output_dir=tmp_path / "out"
+    )
+    settings = pipeline.Settings(cache_dir=tmp_path / "stats", workers=1)
+    f = pipeline.analyse(incident, params, settings).findings
+    assert f["error_classes"]
+    (issue,) = [q for q in f["data_quality"] if q["code"] == "window_too_short"]
+    assert issue["fields"] == {"minutes": minutes, "needed": stats.MIN_MINUTES}

@@ -10,6 +10,7 @@ language; ``what`` and ``limits`` are the English sentences.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from analysis._util import jsonable
 from analysis.concurrency import bucket_concurrency
 from analysis.matching import match_http_to_db, summarize_matches
+from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
 from analysis.window import count_per_minute, parse_size, to_utc, webinar_span
@@ -619,6 +621,28 @@ def continuous_sources(
     return sources
 
 
+def check_window_length(frames: Mapping[str, pd.DataFrame]) -> tuple[QualityIssue, ...]:
+    """Flag a window with error classes but fewer minutes than the statistics need."""
+    minutes = len(next(iter(frames.values()))) if frames else 0
+    if not frames or minutes >= MIN_MINUTES:
+        return ()
+    return (
+        QualityIssue(
+            code="window_too_short",
+            severity="warning",
+            webinar_id=None,
+            what=(f"The window has {minutes} minutes; the statistics need at least {MIN_MINUTES}."),
+            limits=(
+                "No verdict, threshold, lag or association is computed: whether the errors "
+                "followed the load cannot be tested on so few minutes. Widen the window."
+            ),
+            source="timeline",
+            filter="minute in window",
+            fields={"minutes": minutes, "needed": MIN_MINUTES},
+        ),
+    )
+
+
 def audit_incident(
     incident: object,
     timeline: Timeline,
@@ -656,4 +680,5 @@ def audit_incident(
         tolerance_s=timeline.tolerance.total_seconds(),
     )
     issues += check_ingest_rejections(getattr(incident, "accounting", None))
+    issues += check_window_length(timeline.frames)
     return tuple(issues)

@@ -172,9 +172,11 @@ def run_statistics(
 ) -> stats.WebinarStatistics | None:
     """Statistics of every error class of the timeline.
 
-    None when there is nothing to test: no error class, or no concurrency sample of the webinar.
+    None when there is nothing to test: no error class, no concurrency sample of the webinar,
+    or a window too short for the per-minute models (the audit says so: window_too_short).
     """
-    if not tl.frames or tl.samples.empty:
+    minutes = len(next(iter(tl.frames.values()))) if tl.frames else 0
+    if not tl.frames or tl.samples.empty or minutes < stats.MIN_MINUTES:
         # No error class, or no load series at all (the webinar's monitor sent no sample): no
         # model of errors against load can be fitted; the audit says why (no_concurrency_samples).
         return None

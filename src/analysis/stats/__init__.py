@@ -61,7 +61,7 @@ from analysis.stats.association import (
     fit_load_coefficient,
     prewhiten,
 )
-from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
+from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE, MIN_MINUTES
 from analysis.stats.countmodels import fit_flat_nb, nb_loglik, simulate_nb
 from analysis.stats.limits import SUPABASE_LIMITS
 from analysis.stats.regimes import (
@@ -149,6 +149,7 @@ __all__ = [
     "SUPABASE_LIMITS",
     "ALPHA_LEVEL",
     "MIN_ERRORS",
+    "MIN_MINUTES",
     "MIN_EXPOSURE",
     "ThresholdFit",
     "HingeTest",

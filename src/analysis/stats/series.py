@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.exceptions import StatsError
+from analysis.stats.constants import MIN_MINUTES
 
 
 def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
@@ -33,8 +34,10 @@ def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
                 f"found {frame[col].iloc[row]}"
             )
         out.append(values)
-    if len(frame) < 17:
-        raise StatsError(f"per-minute frame: expected at least 17 minutes, found {len(frame)}")
+    if len(frame) < MIN_MINUTES:
+        raise StatsError(
+            f"per-minute frame: expected at least {MIN_MINUTES} minutes, found {len(frame)}"
+        )
     if "minute" in frame.columns:
         labels = [pd.Timestamp(m).isoformat() for m in frame["minute"]]
     else:
