@@ -139,7 +139,7 @@ def test_locales_cover_the_same_codes():
     [
         ({"family": "disconnect"}, "realtime"),
         ({"family": "too_many_connections"}, "realtime"),
-        ({"family": "rate_limit"}, "realtime"),
+        ({"family": "rate_limit"}, "realtime_rate"),
         ({"family": "database_lacks_connections"}, "database"),
         ({"family": "db_connect_throttled"}, "database"),
         ({"family": "pool_exhausted"}, "database"),

@@ -57,7 +57,10 @@ _DATABASE_FAMILIES = (
     "pool_exhausted",
     "connect_failed",
 )
-_REALTIME_FAMILIES = ("too_many_connections", "disconnect", "rate_limit")
+_REALTIME_FAMILIES = ("too_many_connections", "disconnect")
+#: Realtime's per-second limits (messages, joins, channels, presence): set by plan too, but no
+#: count of connections.
+_REALTIME_RATE_FAMILIES = ("rate_limit",)
 
 
 def split_constraint(name: str | None) -> tuple[str | None, str | None]:
@@ -214,17 +217,20 @@ def name_in_languages(cls: Mapping) -> dict[str, str]:
 
 
 def capacity_resource(cls: Mapping) -> str | None:
-    """Which ceiling a capacity-driven class signals: ``realtime``, ``database`` or None.
+    """Which ceiling a capacity-driven class signals: a Realtime or database one, or None.
 
-    Realtime families about its own connections or rates point at the plan's Realtime limits;
-    SQLSTATE 53300, class 08, 57P03 and the Realtime families about the database's
-    connections (no free slot, pool exhausted, connects failing or throttled) point at
-    Postgres connections (the compute size). Client bugs (constraint violations, syntax and
-    schema errors) signal no ceiling.
+    Returns ``realtime``, ``realtime_rate``, ``database`` or None. Realtime families about
+    its own connections point at the plan's Realtime connection limit, its per-second rate
+    limits at the plan's rate limits (``realtime_rate``); SQLSTATE 53300, class 08, 57P03
+    and the Realtime families about the database's connections (no free slot, pool
+    exhausted, connects failing or throttled) point at Postgres connections (the compute
+    size). Client bugs (constraint violations, syntax and schema errors) signal no ceiling.
     """
     family = cls.get("family")
     if family in _REALTIME_FAMILIES:
         return "realtime"
+    if family in _REALTIME_RATE_FAMILIES:
+        return "realtime_rate"
     if family in _DATABASE_FAMILIES:
         return "database"
     state = str(cls.get("sql_state") or "")
