@@ -48,7 +48,7 @@ settings = pipeline.read_settings()
 # value, change it in the parameters cell and rerun from the timeline cell (Run ▸ Run Selected
 # Cell and All Below): that cell checks every parameter, so the bucket, window, zone, seed and
 # language all take effect from there; only a new `data_dir` needs the ingest cell. Ingest and
-# statistics are cached on disk by their inputs.
+# the timeline, statistics and findings are cached on disk by their inputs.
 
 # %% tags=["remove-cell", "stage"]
 incident = pipeline.load_directory(data_dir, settings)
@@ -68,7 +68,7 @@ params = build_params(
     reports_dir=settings.reports_dir,
     plan_registrations=plan_registrations,
 )
-timeline = pipeline.build_timeline(incident, params)
+timeline = pipeline.build_timeline(incident, params, settings)
 timeline.buckets
 
 # %% tags=["remove-cell", "stage"]
@@ -86,7 +86,7 @@ quality = pipeline.run_audit(incident, timeline)
 audit.tabulate_issues(quality)
 
 # %% tags=["remove-cell", "stage"]
-result = pipeline.compile_findings(incident, timeline, statistics, quality, params)
+result = pipeline.compile_findings(incident, timeline, statistics, quality, params, settings)
 write_findings(result.findings, params.output_dir / "findings.json")
 narrative.show_document(result.findings)
 

@@ -20,16 +20,18 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import sys
 import tempfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis import audit, findings, signals, stats, timeline
-from analysis.config import DEFAULT_INCIDENT_DIR
+from analysis.config import DEFAULT_INCIDENT_DIR, PROJECT_ROOT
 from analysis.params import ReportParams
 from analysis.settings import (  # noqa: F401 - this module's API since the stages were chained
     ENV_CACHE_DIR,
@@ -68,13 +70,29 @@ def load_directory(data_dir: str | Path, settings: Settings | None = None) -> ob
     return load_incident(directory, cache_dir=settings.cache_dir, progress=False)
 
 
-def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
+def build_timeline(
+    incident: object, params: ReportParams, settings: Settings | None = None
+) -> timeline.Timeline:
     """Build the webinar's :class:`~analysis.timeline.Timeline` with the run's window and bucket.
 
     Each class's per-minute frame gets its signals (:func:`analysis.signals.add_class_signals`):
     the denominator over every endpoint where the class occurs, its own failing requests, its
-    spread over users, clients and endpoints, latency and Realtime connections.
+    spread over users, clients and endpoints, latency and Realtime connections. With
+    ``settings`` (and their caches on), a timeline built before from the same incident tables,
+    parameters, package code and library versions is read from the stage cache
+    (:func:`stage_key`); without, it is always built.
     """
+    path = _stage_path("timeline", settings, incident, params, suffix=".pkl")
+    cached = _read_pickle(path, timeline.Timeline) if path else None
+    if cached is not None:
+        return cached
+    tl = _build_timeline(incident, params)
+    if path:
+        _write_atomic(path, pickle.dumps(tl, protocol=pickle.HIGHEST_PROTOCOL))
+    return tl
+
+
+def _build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
     tl = timeline.build_timeline(
         incident,
         params.webinar_id,
@@ -87,6 +105,152 @@ def build_timeline(incident: object, params: ReportParams) -> timeline.Timeline:
         tl.frames, incident, tl.classes, tolerance=tl.tolerance, pairs=tl.pairs
     )
     return dataclasses.replace(tl, frames=frames)
+
+
+#: The stage caches' own format: a change of what they hold bumps it.
+STAGE_CACHE_FORMAT = 1
+
+
+def package_sources() -> list[tuple[str, bytes]]:
+    """Return (relative path, bytes) of every file of the ``analysis`` package, sorted.
+
+    Code, locale texts, schemas and templates: whatever a stage reads from the package.
+    """
+    root = Path(str(resources.files("analysis")))
+    files = sorted(
+        f for f in root.rglob("*") if f.is_file() and "__pycache__" not in f.relative_to(root).parts
+    )
+    return [(f.relative_to(root).as_posix(), f.read_bytes()) for f in files]
+
+
+def stage_key(stage: str, *inputs: object) -> str | None:
+    """Return the stage cache's key of ``stage`` on ``inputs``, or None when one cannot be hashed.
+
+    The key hashes the inputs' whole content (every column, dtype, index, row and ``attrs``
+    of each table; every field of a dataclass; parameters included), every file of the
+    package (:func:`package_sources`) and the Python and package versions that findings.json
+    records (:func:`analysis.findings.package_versions`). So a cached result is only read
+    where computing it again would give the same objects, on an incident never seen as on the
+    shipped one; a value of a type the hash does not know makes the stage compute, uncached.
+    """
+    digest = hashlib.sha256(f"{stage}:{STAGE_CACHE_FORMAT}:".encode())
+    for name, code in package_sources():
+        digest.update(f"{name}:{len(code)}:".encode())
+        digest.update(code)
+    digest.update(repr(findings.package_versions()).encode())
+    # Paths are shown relative to the project root, and a relative path resolves from here.
+    digest.update(repr((str(PROJECT_ROOT), os.getcwd())).encode())
+    try:
+        for value in inputs:
+            _digest_value(digest, value)
+    except TypeError:
+        return None
+    return digest.hexdigest()[:32]
+
+
+#: Fields that say how a value was obtained, not what it holds: an incident's tables read from
+#: ingest's Parquet cache are the tables a fresh parse gives (``Incident.from_cache``).
+_NOT_CONTENT = frozenset({"from_cache"})
+
+
+def _digest_value(digest: object, value: object) -> None:
+    """Add a value's type and content to ``digest``; TypeError for a type it does not know."""
+
+    def tag(text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(f"<{len(data)}>".encode())
+        digest.update(data)
+
+    if isinstance(value, pd.DataFrame | pd.Series):
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        tag(type(value).__name__)
+        tag(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]))
+        tag(repr((list(frame.columns.names), list(frame.index.names), str(frame.index.dtype))))
+        tag(repr(getattr(value, "name", None)) if isinstance(value, pd.Series) else "")
+        hashed = pd.util.hash_pandas_object(frame, index=True)  # TypeError for unhashable cells
+        digest.update(hashed.to_numpy().tobytes())
+        _digest_value(digest, dict(value.attrs))
+    elif isinstance(value, pd.Index):
+        _digest_value(digest, value.to_frame(index=False))
+    elif isinstance(value, np.ndarray):
+        if value.dtype == object:
+            _digest_value(digest, value.tolist())
+        else:
+            tag(f"ndarray:{value.dtype.str}:{value.shape}")
+            digest.update(np.ascontiguousarray(value).tobytes())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        tag(f"{type(value).__module__}.{type(value).__qualname__}")
+        for field in dataclasses.fields(value):
+            if field.name in _NOT_CONTENT:
+                continue
+            tag(field.name)
+            _digest_value(digest, getattr(value, field.name))
+    elif isinstance(value, Mapping):
+        tag(f"{type(value).__name__}:{len(value)}")
+        for k, v in value.items():
+            _digest_value(digest, k)
+            _digest_value(digest, v)
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        tag(f"{type(value).__name__}:{len(value)}")
+        for item in items:
+            _digest_value(digest, item)
+    elif value is None or isinstance(
+        value,
+        str
+        | bytes
+        | bool
+        | int
+        | float
+        | complex
+        | np.generic
+        | Path
+        | pd.Timestamp
+        | pd.Timedelta
+        | pd.Period
+        | type(pd.NaT)
+        | type(pd.NA),
+    ):
+        tag(f"{type(value).__name__}:{value!r}")
+    else:
+        raise TypeError(f"no stage-cache hash for {type(value).__name__}")
+
+
+def _stage_path(stage: str, settings: Settings | None, *inputs: object, suffix: str) -> Path | None:
+    """Where ``stage``'s result on ``inputs`` is cached, or None (no settings, caches off)."""
+    if settings is None or not settings.stats_cache:
+        return None
+    key = stage_key(stage, *(_analysed(v) for v in inputs))
+    return None if key is None else settings.cache_dir / "stages" / f"{stage}-{key}{suffix}"
+
+
+def _analysed(value: object) -> object:
+    """Return the run's parameters without where its files go and which exports follow.
+
+    The stages never read those two (``ReportParams.describe`` leaves them out of the report
+    for the same reason), so a report written elsewhere, or as HTML only, reuses the cache.
+    """
+    if isinstance(value, ReportParams):
+        return {
+            k: v for k, v in dataclasses.asdict(value).items() if k not in ("output_dir", "formats")
+        }
+    return value
+
+
+def _read_pickle(path: Path, kind: type) -> object | None:
+    """Return the cached object of type ``kind`` at ``path``, or None (absent or unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        value = pickle.loads(path.read_bytes())
+        if isinstance(value, kind):
+            return value
+        problem = type(value).__name__
+    except Exception as exc:  # truncated, or written by other code: recompute
+        problem = type(exc).__name__
+    print(f"note: stage cache {path.name} unreadable ({problem}); discarded", file=sys.stderr)
+    path.unlink(missing_ok=True)
+    return None
 
 
 def statistics_sources() -> list[tuple[str, bytes]]:
@@ -354,15 +518,41 @@ def compile_findings(
     statistics: stats.WebinarStatistics | None,
     quality: tuple[audit.QualityIssue, ...],
     params: ReportParams,
+    settings: Settings | None = None,
 ) -> findings.Analysis:
-    """Compile the findings document, kept beside the objects it was compiled from."""
-    return findings.compile_findings(incident, tl, statistics, quality, params)
+    """Compile the findings document, kept beside the objects it was compiled from.
+
+    With ``settings`` (and their caches on), a document compiled before from the same
+    incident, timeline, statistics, audit, parameters, package code and versions is read from
+    the stage cache (:func:`stage_key`); the document goes through its JSON form either way,
+    so a run reads the same values whether the cache hit or not.
+    """
+    stats_doc = None if statistics is None else statistics.to_dict()
+    path = _stage_path(
+        "findings", settings, incident, tl, stats_doc, quality, params, suffix=".json"
+    )
+    if path and path.is_file():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(doc, dict):
+                return findings.Analysis(doc, tl, statistics, quality)
+            problem = type(doc).__name__
+        except (ValueError, UnicodeDecodeError) as exc:  # truncated: recompute
+            problem = type(exc).__name__
+        print(f"note: stage cache {path.name} unreadable ({problem}); discarded", file=sys.stderr)
+        path.unlink(missing_ok=True)
+    result = findings.compile_findings(incident, tl, statistics, quality, params)
+    if not path:
+        return result
+    text = json.dumps(result.findings, ensure_ascii=False, allow_nan=False)
+    _write_atomic(path, text.encode("utf-8"))
+    return dataclasses.replace(result, findings=json.loads(text))
 
 
 def analyse(
     incident: object, params: ReportParams, settings: Settings | None = None
 ) -> findings.Analysis:
     """Run timeline, audit and statistics for one webinar and compile its findings."""
-    tl = build_timeline(incident, params)
+    tl = build_timeline(incident, params, settings)
     statistics = run_statistics(tl, params, settings)
-    return compile_findings(incident, tl, statistics, run_audit(incident, tl), params)
+    return compile_findings(incident, tl, statistics, run_audit(incident, tl), params, settings)
