@@ -14,7 +14,7 @@ import re
 import _unseen_qa as qa
 import pytest
 
-from analysis import report
+from analysis import listing, narrative, report
 from analysis._util import PAGE_CONTROLS, page_text
 from analysis.narrative import escape
 from analysis.params import build_params
@@ -92,3 +92,27 @@ def test_every_input_row_is_accounted_for_in_the_findings(built):
 def test_page_text_and_escape_show_controls_as_replacement_characters():
     assert page_text("a\x1b[31m\u202eb\n\tc") == "a\ufffd[31m\ufffdb c"
     assert escape("x\u2066y\u202dz") == "x\ufffdy\ufffdz"
+
+
+def test_the_index_of_the_webinars_shows_controls_as_replacement_characters(tmp_path):
+    wid = "00000000-0000-4000-8000-00000000000c"
+    (tmp_path / wid).mkdir()
+    title = "Launch \x1b[31m\u202eevil"
+    doc = {
+        "report": {
+            "webinar_id": wid,
+            "title": title,
+            "display_tz": "UTC",
+            "window": {"start": "2026-06-01T08:00:00Z", "end": "2026-06-01T08:30:00Z"},
+        },
+        "audience": {"peak": 3, "peak_ts": None, "unique_users": 3, "registrations": 3},
+        "error_classes": [],
+        "verdicts": [],
+    }
+    (tmp_path / wid / "findings.json").write_text(json.dumps(doc))
+    text = narrative.load_locale("en")
+    page = listing.write_listing(
+        tmp_path, {wid: tmp_path / wid}, {"x": "cell 9 \u2066failed"}, {"x": title}, text
+    ).read_text(encoding="utf-8")
+    assert not {hex(ord(ch)) for ch in page if ord(ch) in PAGE_CONTROLS} - {"0xa"}
+    assert "Launch \ufffd[31m\ufffdevil" in page

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis._util import page_text
+
 _STYLE = """
 body { font-family: "Noto Sans CJK KR", "Noto Sans KR", system-ui, sans-serif; margin: 24px 32px; color: #111827; }
 table { border-collapse: collapse; font-size: 13px; }
@@ -27,7 +29,7 @@ td ul { margin: 0; padding-left: 16px; }
 
 
 def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape("" if value is None else page_text(value), quote=True)
 
 
 def summarize_row(findings: Mapping, lang: str) -> dict:
