@@ -116,3 +116,30 @@ def test_the_index_of_the_webinars_shows_controls_as_replacement_characters(tmp_
     ).read_text(encoding="utf-8")
     assert not {hex(ord(ch)) for ch in page if ord(ch) in PAGE_CONTROLS} - {"0xa"}
     assert "Launch \ufffd[31m\ufffdevil" in page
+
+
+@pytest.mark.parametrize(
+    ("tz", "start", "end", "label"),
+    [
+        # Europe/London turns from GMT to BST at 01:00 UTC on 2026-03-29.
+        ("Europe/London", "2026-03-29T00:40:00Z", "2026-03-29T01:30:00Z", "Europe/London"),
+        ("Europe/London", "2026-03-29T01:40:00Z", "2026-03-29T02:30:00Z", "BST"),
+        ("Asia/Seoul", "2026-02-06T05:00:00Z", "2026-02-06T06:00:00Z", "KST"),
+        ("Asia/Kathmandu", "2026-02-06T05:00:00Z", "2026-02-06T06:00:00Z", "Asia/Kathmandu"),
+    ],
+)
+def test_a_window_across_a_daylight_saving_change_is_labelled_by_its_zone(tz, start, end, label):
+    assert narrative.zone_name(tz, start, end) == label
+    doc = {
+        "report": {
+            "webinar_id": "w",
+            "title": "t",
+            "display_tz": tz,
+            "window": {"start": start, "end": end},
+        },
+        "audience": {},
+        "error_classes": [],
+        "verdicts": [],
+    }
+    window = listing.summarize_row(doc, "en")["window"]
+    assert window.endswith(" " + label)

@@ -34,6 +34,9 @@ def _e(value: object) -> str:
 
 def summarize_row(findings: Mapping, lang: str) -> dict:
     """Return one webinar's row: title, window, peak, people, verdict per class (named)."""
+    # Here, not at import: the narrative package imports the plotting libraries.
+    from analysis.narrative import zone_name  # the report page's label, for the same window
+
     rep, aud = findings["report"], findings["audience"]
     tz = rep["display_tz"]
     start, end = (pd.Timestamp(rep["window"][k]).tz_convert(tz) for k in ("start", "end"))
@@ -42,7 +45,8 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
     return {
         "webinar_id": rep["webinar_id"],
         "title": rep["title"],
-        "window": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start.tzname() or tz}",
+        "window": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} "
+        + zone_name(tz, rep["window"]["start"], rep["window"]["end"]),
         "peak": aud.get("peak"),
         "peak_at": None
         if aud.get("peak_ts") is None

@@ -76,9 +76,16 @@ def utc_time(value: str | None, fmt: str = TIME_FORMAT) -> str:
     return "" if value is None else pd.Timestamp(value).tz_convert("UTC").strftime(fmt)
 
 
-def zone_name(tz: str, at: str) -> str:
-    """Return the zone's abbreviation at a time (``KST``), else its name."""
+def zone_name(tz: str, at: str, until: str | None = None) -> str:
+    """Return the zone's abbreviation at a time (``KST``), else its name.
+
+    With ``until``, the abbreviation must hold up to then: a window across a change of
+    daylight saving time (``GMT`` to ``BST``) is labelled by the zone's name, so no local time
+    in it carries the other offset's label.
+    """
     abbr = pd.Timestamp(at).tz_convert(tz).strftime("%Z")
+    if until is not None and pd.Timestamp(until).tz_convert(tz).strftime("%Z") != abbr:
+        return tz
     return abbr if abbr and not abbr.startswith(("+", "-")) else tz
 
 
@@ -134,7 +141,8 @@ def _capacity(findings: Mapping) -> dict:
 
 def _tz(findings: Mapping) -> tuple[str, str]:
     tz = findings["report"]["display_tz"]
-    return tz, zone_name(tz, findings["report"]["window"]["start"])
+    window = findings["report"]["window"]
+    return tz, zone_name(tz, window["start"], window["end"])
 
 
 def class_names(findings: Mapping, lang: str) -> dict[str, str]:
