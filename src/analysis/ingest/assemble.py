@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from analysis import privacy
 from analysis.exceptions import IngestError
 from analysis.ingest import fast, shapes
+from analysis.ingest import workers as workers_
 from analysis.ingest.canonical import (
     ID_COLUMNS,
     LOG_BUILDERS,
@@ -55,6 +57,13 @@ from analysis.vocabulary import ERROR_SEVERITIES
 BATCH_ROWS = 64_000
 #: Management API pages parsed together by the fast reader (fewer, larger Arrow operations).
 FAST_PAGES = 64
+#: Pages from which the log pages are read by forked workers (:mod:`.workers`) rather than on
+#: threads of this process: below it, starting the workers and sending the tables back costs
+#: more than a second core gives.
+FORK_PAGES = 96
+#: Pages a forked worker reads and canonicalises as one batch: small enough that the last
+#: batches keep both workers busy, large enough that pandas' per-batch work stays small.
+FORK_BATCH_PAGES = 32
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,18 @@ class Context:
     order: dict = field(default_factory=dict)  # file -> position in the input order
     file_dtype: pd.CategoricalDtype | None = None  # categories = files in input order
     redactions: dict = field(default_factory=dict)  # text -> redacted text (a bounded cache)
+
+
+@dataclass
+class BatchSummary:
+    """What a forked worker reports of a batch of pages; its canonical chunks stay with it."""
+
+    read: Counter
+    counts: Counter
+    found: dict
+    shapes: dict
+    left: list  # (path, name) pairs the general reader must read, in the parent
+    users: dict  # kind -> raw user ids of its chunk, in order of appearance
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,6 +257,7 @@ def ingest_files(
     overrides: dict[str, Override] | None = None,
     key: bytes | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> Ingested:
     """Ingest export files into canonical tables with per-file accounting.
 
@@ -253,20 +275,34 @@ def ingest_files(
         Pseudonymisation key (default :func:`analysis.privacy.pseudonym_key`).
     progress
         Show a tqdm progress bar over files.
+    workers
+        Processes that read log pages when there are at least :data:`FORK_PAGES` (default:
+        the usable cores; 1 reads them on threads of this process). The tables are the same
+        for any number.
 
     Returns
     -------
     Ingested
         Canonical tables keyed by table name and the accounting frame.
     """
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if workers > 1:
+        try:
+            return _ingest(files, window, overrides or {}, key, progress, workers)
+        except (workers_.WorkerFailure, IngestError):
+            # A bad file or a failed worker: read everything again in this process, so a
+            # user's error is the one, worded and ordered as, a run without workers gives.
+            pass
+    return _ingest(files, window, overrides or {}, key, progress, 1)
+
+
+def _ingest(files, window, overrides, key, progress, workers) -> Ingested:
+    """:func:`ingest_files` with log pages read by ``workers`` forked processes (1: none)."""
     ctx = Context(key=key or privacy.pseudonym_key(), window=window)
     ctx.order = {rel: number for number, (_, rel) in enumerate(files)}
     ctx.file_dtype = pd.CategoricalDtype(list(ctx.order))
-    overrides = overrides or {}
     table_parts: dict[str, list[FilePart]] = defaultdict(list)
-    pending: dict[str, list[FilePart]] = defaultdict(list)
-    pending_rows: Counter = Counter()
-    chunks: dict[str, list[pd.DataFrame]] = defaultdict(list)
     log_files: list[tuple[Path, str, Override]] = []
 
     # Tables first: their user ids feed the redaction of free text in the logs.
@@ -286,29 +322,78 @@ def ingest_files(
                 log_files.append((path, rel, ov))
                 break
     tables = build_table_kinds(table_parts, ctx)
+    pages = sum(ov.kind is None for _, _, ov in log_files)
+    replaced: set[str] = set()
+    if workers > 1 and pages >= FORK_PAGES:
+        logs, replaced = read_logs_forked(log_files, ctx, overrides, progress, workers)
+    else:
+        logs = read_logs(log_files, ctx, overrides, progress)
+    tables.update(logs)
+    # Last pass, once every user id is known: an id seen in text before the row that
+    # revealed it as a user's (or redacted from the cache earlier) is replaced too.
+    for name, table in tables.items():
+        if name in replaced:
+            continue  # done chunk by chunk by the workers (read_logs_forked)
+        for col in table.columns:
+            if col not in ID_COLUMNS and isinstance(table[col].dtype, pd.StringDtype):
+                table[col] = privacy.replace_user_ids(table[col], ctx.users)
+    return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
 
-    def flush(kind: str) -> None:
-        if pending[kind]:
-            chunks[kind].append(canonicalise_logs(pending[kind], kind, ctx))
-            pending[kind], pending_rows[kind] = [], 0
+
+class Batcher:
+    """Log parts waiting for canonicalisation, in batches of :data:`BATCH_ROWS` per kind."""
+
+    def __init__(self, ctx: Context, chunks: dict[str, list[pd.DataFrame]] | None = None) -> None:
+        self.ctx = ctx
+        self.pending: dict[str, list[FilePart]] = defaultdict(list)
+        self.rows: Counter = Counter()
+        self.chunks: dict[str, list[pd.DataFrame]] = defaultdict(list, chunks or {})
+
+    def take(self, parts: list[FilePart]) -> None:
+        """Queue ``parts`` (rows of sources the analysis does not use are counted rejected)."""
+        for kind, queued in sort_parts(self.ctx, parts).items():
+            for part in queued:
+                self.pending[kind].append(part)
+                self.rows[kind] += len(part.frame)
+                if self.rows[kind] >= BATCH_ROWS:
+                    self.flush(kind)
+
+    def flush(self, kind: str) -> None:
+        """Canonicalise the parts queued for ``kind``."""
+        if self.pending[kind]:
+            self.chunks[kind].append(canonicalise_logs(self.pending[kind], kind, self.ctx))
+            self.pending[kind], self.rows[kind] = [], 0
             # Hand the canonical stage's freed Arrow buffers back: bounded memory on huge
             # exports (the page parser allocates from the system pool, fast._read_result).
             pa.default_memory_pool().release_unused()
 
-    def take(parts: list[FilePart]) -> None:
-        for part in parts:
-            files_in = [part.file] if part.file else list(part.frame["_file"].unique())
-            for rel in files_in:
-                ctx.shapes[(rel, part.kind)] = (part.shape, part.flavour)
-                ctx.read[(rel, part.kind)] += 0
-            if part.kind not in LOG_KINDS:
-                count_unsupported(ctx, part)
-                continue
-            pending[part.kind].append(part)
-            pending_rows[part.kind] += len(part.frame)
-            if pending_rows[part.kind] >= BATCH_ROWS:
-                flush(part.kind)
 
+def sort_parts(ctx: Context, parts: list[FilePart]) -> dict[str, list[FilePart]]:
+    """Note each part's files in the accounting; return the log parts by kind.
+
+    Rows of a log source the analysis does not use are counted as rejected here.
+    """
+    out: dict[str, list[FilePart]] = defaultdict(list)
+    for part in parts:
+        files_in = [part.file] if part.file else list(part.frame["_file"].unique())
+        for rel in files_in:
+            ctx.shapes[(rel, part.kind)] = (part.shape, part.flavour)
+            ctx.read[(rel, part.kind)] += 0
+        if part.kind not in LOG_KINDS:
+            count_unsupported(ctx, part)
+            continue
+        out[part.kind].append(part)
+    return out
+
+
+def read_logs(
+    log_files: list[tuple[Path, str, Override]],
+    ctx: Context,
+    overrides: dict[str, Override],
+    progress: bool,
+) -> dict[str, pd.DataFrame]:
+    """Read and assemble the log files in this process; return the log tables by name."""
+    batcher = Batcher(ctx)
     # Pages are parsed on a thread pool (pyarrow and zlib release the GIL), up to two
     # batches ahead of the batch being canonicalised, so parsing and pandas work overlap.
     reads: deque[tuple[Path, str, Future]] = deque()
@@ -318,9 +403,9 @@ def ingest_files(
         batch = [reads.popleft() for _ in range(min(count, len(reads)))]
         files_, outcomes = [(p, r) for p, r, _ in batch], [f.result() for _, _, f in batch]
         parts, left = fast.parse_files_fast(files_, outcomes)
-        take(parts)
+        batcher.take(parts)
         for path, rel in left:
-            take(parse_file(path, rel, match_override(rel, overrides)))
+            batcher.take(parse_file(path, rel, match_override(rel, overrides)))
         bar.update(len(batch))
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -330,39 +415,180 @@ def ingest_files(
                 if len(reads) >= 2 * FAST_PAGES:
                     drain(FAST_PAGES)
             else:
-                take(parse_file(path, rel, ov))
+                batcher.take(parse_file(path, rel, ov))
                 bar.update(1)
         while reads:
             drain(FAST_PAGES)
     bar.close()
     for kind in LOG_KINDS:
-        flush(kind)
-
+        batcher.flush(kind)
+    tables = {}
     for kind, name in LOG_KINDS.items():
-        tables[name] = assemble_logs(chunks.pop(kind, []), kind, name, ctx)
-    # Last pass, once every user id is known: an id seen in text before the row that
-    # revealed it as a user's (or redacted from the cache earlier) is replaced too.
-    for table in tables.values():
-        for col in table.columns:
-            if col not in ID_COLUMNS and isinstance(table[col].dtype, pd.StringDtype):
-                table[col] = privacy.replace_user_ids(table[col], ctx.users)
-    return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
+        private = privatise_logs(batcher.chunks.pop(kind, []), kind, ctx)
+        tables[name] = assemble_logs(private, kind, name, ctx)
+    return tables
 
 
-def assemble_logs(chunks: list[pd.DataFrame], kind: str, name: str, ctx: Context) -> pd.DataFrame:
-    """Concatenate canonical batches, apply the table-wide filters, sort, validate.
+def read_logs_forked(
+    log_files: list[tuple[Path, str, Override]],
+    ctx: Context,
+    overrides: dict[str, Override],
+    progress: bool,
+    count: int,
+) -> tuple[dict[str, pd.DataFrame], set[str]]:
+    """Read the log pages on ``count`` forked workers; return the log tables by name.
+
+    Also returns the names of the tables whose user ids were already replaced by the last
+    pass of :func:`_ingest` (see below).
+
+    Each worker reads and canonicalises one contiguous share of the pages
+    (:func:`read_share`), keeps the chunks and reports their accounting and user ids; once
+    every user id of a source is known, it pseudonymises and redacts them
+    (:func:`finish_chunks`, as :func:`privatise_logs` does here) and sends them back. Files
+    with a kind override and pages only the general reader reads are read here.
+    """
+    pages = [(path, rel, ov.flavour) for path, rel, ov in log_files if ov.kind is None]
+    bounds = np.linspace(0, len(pages), count + 1).round().astype(int)
+    shares = [pages[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    batcher = Batcher(ctx)
+    tables, replaced = {}, set()
+    pool = workers_.PageWorkers(
+        count,
+        read=lambda share: read_share(share, ctx),
+        finish=lambda state, *args: finish_chunks(state, *args, ctx=ctx),
+    )
+    with pool:
+        pool.start_read(shares)
+        bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
+        for path, rel, ov in log_files:
+            if ov.kind is not None:
+                batcher.take(parse_file(path, rel, ov))
+                bar.update(1)
+        summaries = pool.collect_read()
+        raw_users: dict[str, list] = defaultdict(list)
+        for summary in summaries:
+            ctx.read.update(summary.read)
+            ctx.counts.update(summary.counts)
+            for found_key, value in summary.found.items():
+                ctx.found.setdefault(found_key, value)
+            ctx.shapes.update(summary.shapes)
+            for kind, users in summary.users.items():
+                raw_users[kind].extend(users)
+            for path, rel in summary.left:
+                batcher.take(parse_file(path, rel, match_override(rel, overrides)))
+        bar.update(len(pages))
+        bar.close()
+        for kind in LOG_KINDS:
+            batcher.flush(kind)
+        # Every user id of every source, known before any is redacted: a source whose own
+        # users complete the set gets the last replacement pass of ``_ingest`` here, chunk
+        # by chunk (the pass replaces value by value, so chunks or table give the same).
+        final = set(ctx.users)
+        for kind in LOG_KINDS:
+            final.update(raw_users[kind])
+            final.update(user for chunk in batcher.chunks[kind] for user in chunk_users(chunk))
+        for kind, name in LOG_KINDS.items():
+            for user in raw_users.pop(kind, []):
+                if user not in ctx.users:
+                    ctx.users[user] = privacy.pseudonymise(user, ctx.key)
+            local = batcher.chunks.pop(kind, [])
+            add_users(local, ctx)
+            columns = final_columns(name) if len(ctx.users) == len(final) else ()
+            pool.start_finish(kind, ctx.users, columns)
+            # Chunks read here are finished here meanwhile, and go last: the table's order
+            # does not depend on it (duplicates go by file order, rows by time and id).
+            here = Batcher(ctx, {kind: local})
+            private = list(finish_chunks(here, kind, ctx.users, columns, ctx=ctx))
+            private[:0] = pool.collect()
+            tables[name] = assemble_logs(private, kind, name, ctx)
+            if columns:
+                replaced.add(name)
+    return tables, replaced
+
+
+def final_columns(name: str) -> tuple[str, ...]:
+    """Columns of table ``name`` the last replacement pass of :func:`_ingest` goes over."""
+    return tuple(
+        col
+        for col, dtype in column_dtypes(name).items()
+        if col not in ID_COLUMNS and isinstance(pd.api.types.pandas_dtype(dtype), pd.StringDtype)
+    )
+
+
+def chunk_users(chunk: pd.DataFrame) -> list:
+    """Distinct raw user ids of a canonical chunk, in order of appearance."""
+    return list(pd.unique(chunk["user"].dropna())) if "user" in chunk.columns else []
+
+
+def read_share(pages: list[tuple[Path, str, str | None]], ctx: Context):
+    """Read and canonicalise a share of the log pages (in a forked worker).
+
+    Returns (the :class:`Batcher` holding the canonical chunks, :class:`BatchSummary`); the
+    accounting of the share is counted apart from ``ctx`` and merged by the parent.
+    """
+    local = Context(key=ctx.key, window=ctx.window, order=ctx.order, file_dtype=ctx.file_dtype)
+    batcher = Batcher(local)
+    left = []
+    for start in range(0, len(pages), FAST_PAGES):
+        batch = pages[start : start + FAST_PAGES]
+        outcomes = [fast.try_read_page(path, flavour) for path, _, flavour in batch]
+        parts, rest = fast.parse_files_fast([(path, rel) for path, rel, _ in batch], outcomes)
+        batcher.take(parts)
+        left.extend(rest)
+    for kind in LOG_KINDS:
+        batcher.flush(kind)
+    users = {
+        kind: list(dict.fromkeys(user for chunk in chunks for user in chunk_users(chunk)))
+        for kind, chunks in batcher.chunks.items()
+    }
+    summary = BatchSummary(
+        read=local.read,
+        counts=local.counts,
+        found=local.found,
+        shapes=local.shapes,
+        left=left,
+        users=users,
+    )
+    return batcher, summary
+
+
+def finish_chunks(
+    batcher: Batcher, kind: str, users: dict, columns: tuple[str, ...], ctx: Context
+) -> Iterator[pd.DataFrame]:
+    """Pseudonymise and redact the chunks of ``kind`` (and replace user ids in ``columns``).
+
+    Yields each chunk as it is done, emptying the batcher as it goes.
+    """
+    chunks = batcher.chunks.pop(kind, [])
+    chunks.reverse()
+    while chunks:
+        chunk = apply_privacy(chunks.pop(), kind, ctx.key, users, ctx.redactions)
+        for col in columns:
+            chunk[col] = privacy.replace_user_ids(chunk[col], users)
+        yield chunk
+
+
+def privatise_logs(chunks: list[pd.DataFrame], kind: str, ctx: Context) -> list[pd.DataFrame]:
+    """Pseudonymise and redact canonical batches, once every user id of the source is known.
+
+    What a text is redacted to (a pseudonym or ``[user]``) then does not depend on where
+    batches happen to end. ``chunks`` is emptied as it goes (bounded memory).
+    """
+    add_users(chunks, ctx)
+    private = [apply_privacy(c, kind, ctx.key, ctx.users, ctx.redactions) for c in chunks]
+    chunks.clear()
+    return private
+
+
+def assemble_logs(private: list[pd.DataFrame], kind: str, name: str, ctx: Context) -> pd.DataFrame:
+    """Concatenate private canonical batches, apply the table-wide filters, sort, validate.
 
     Filters only build masks; the rows kept are taken once, already in output order, so a
     ten-million-row table is copied as few times as possible.
     """
-    if chunks:
-        # Privacy once every user id of the source is known: what a text is redacted to
-        # (a pseudonym or ``[user]``) does not depend on where batches happen to end.
-        add_users(chunks, ctx)
-        private = [apply_privacy(c, kind, ctx.key, ctx.users, ctx.redactions) for c in chunks]
-        chunks.clear()
+    if private:
         table = pd.concat(private, ignore_index=True)
-        del private
+        private.clear()
     else:
         table = empty_table(name).assign(
             _file=pd.Series([], dtype=object), _row=pd.Series([], dtype="int64")

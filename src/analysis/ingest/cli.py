@@ -45,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         help="parent of the Parquet cache (default: $EVENTLIVE_CACHE_DIR, else data/interim)",
     )
     args = parser.parse_args(argv)
-    cache_dir = args.cache_dir
-    if cache_dir is None:
-        # The same cache as make report's (pipeline.read_settings is the one reader of the
-        # environment), so a check never writes into the repository when the caller said not to.
-        from analysis.pipeline import read_settings
+    # The same cache as make report's (pipeline.read_settings is the one reader of the
+    # environment), so a check never writes into the repository when the caller said not to;
+    # and the same page workers (EVENTLIVE_WORKERS).
+    from analysis.pipeline import read_settings
 
-        cache_dir = read_settings().cache_dir
-    incident = load_incident(args.data, cache_dir=cache_dir, use_cache=not args.no_cache)
+    settings = read_settings()
+    cache_dir = settings.cache_dir if args.cache_dir is None else args.cache_dir
+    incident = load_incident(
+        args.data, cache_dir=cache_dir, use_cache=not args.no_cache, workers=settings.workers
+    )
     # Names, file names and reasons come from the data: never let them drive the terminal.
     print(
         terminal_text(

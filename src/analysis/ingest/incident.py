@@ -454,6 +454,7 @@ def load_incident(
     cache_dir: Path | str | None = None,
     use_cache: bool = True,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> Incident:
     """Ingest an incident directory (docs/contract.md section 1) into an :class:`Incident`.
 
@@ -467,6 +468,9 @@ def load_incident(
         Read the cache when the inputs are unchanged, and write it after a parse.
     progress
         Show a progress bar (default: only when more than 200 files are read).
+    workers
+        Processes that read the log pages of a large export (default: the usable cores;
+        :func:`~analysis.ingest.assemble.ingest_files`). The tables do not depend on it.
 
     Raises
     ------
@@ -491,6 +495,7 @@ def load_incident(
         overrides=overrides,
         key=key,
         progress=progress if progress is not None else len(files) > 200,
+        workers=workers,
     )
     log_rows = sum(len(result.tables[name]) for name in LOG_KINDS.values())
     log_read = int(
