@@ -129,3 +129,38 @@ def test_a_window_shorter_than_the_statistics_need_still_gets_its_findings(tmp_p
     assert f["error_classes"]
     (issue,) = [q for q in f["data_quality"] if q["code"] == "window_too_short"]
     assert issue["fields"] == {"minutes": minutes, "needed": stats.MIN_MINUTES}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("claims", [{"statement": "peak 900", "measures": "peak", "figure": 900}], "claims[0]"),
+        ("claims", "many", "field 'claims'"),
+        ("recommendations", ["just do it"], "field 'recommendations[0]'"),
+        ("recommendations", [{"text": "Do it"}], "recommendations[0].text"),
+        ("recommendations", [{"text": {"en": "x"}, "classes": "53300"}], "[0].classes"),
+    ],
+)
+def test_what_the_report_reads_from_the_manifest_is_checked_by_check(
+    tmp_path, capsys, key, value, message
+):
+    # A bad claim used to pass `make check` and fail `make report`; a malformed
+    # recommendation was skipped without a word.
+    directory = qa.write_incident(tmp_path / "inc", "postgres_only")
+    manifest = json.loads((directory / "incident.json").read_text(encoding="utf-8"))
+    manifest[key] = value
+    (directory / "incident.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert cli(["check", f"--data={directory}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "incident.json" in err and message in err
+
+
+def test_well_formed_recommendations_pass_check(tmp_path, capsys):
+    directory = qa.write_incident(tmp_path / "inc", "postgres_only")
+    manifest = json.loads((directory / "incident.json").read_text(encoding="utf-8"))
+    manifest["recommendations"] = [
+        {"text": {"en": "Order the locks", "ko": "잠금 순서 통일"}, "classes": ["40P01"]},
+        {"text": {"en": "Review the runbook"}},
+    ]
+    (directory / "incident.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert cli(["check", f"--data={directory}"]) == 0, capsys.readouterr().err

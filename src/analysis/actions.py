@@ -29,6 +29,8 @@ from importlib import resources
 
 import pandas as pd
 
+from analysis.exceptions import IngestError
+
 #: A SQL identifier as it may appear in an item (anything else from data is not shown).
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62}){0,2}$")
 #: A SQLSTATE: five digits or upper-case letters.
@@ -179,6 +181,54 @@ def describe_class(
         (table,) = tables
         out["table"] = None if table.startswith("rpc/") else _identifier(table)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def read_recommendations(manifest: Mapping, path: object = "incident.json") -> tuple[dict, ...]:
+    """Validate the manifest's ``recommendations`` list (module docstring: its form).
+
+    Raises
+    ------
+    IngestError
+        One line naming ``recommendations[i].<field>``, what was expected and what was found.
+    """
+    raw = manifest.get("recommendations")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise IngestError(
+            path, "bad recommendations", field="recommendations", expected="a list", found=raw
+        )
+    for i, rec in enumerate(raw):
+        where = f"recommendations[{i}]"
+        if not isinstance(rec, Mapping):
+            raise IngestError(
+                path, "bad recommendation", field=where, expected="an object", found=rec
+            )
+        text = rec.get("text")
+        if (
+            not isinstance(text, Mapping)
+            or not text
+            or not all(isinstance(t, str) and t.strip() for t in text.values())
+        ):
+            raise IngestError(
+                path,
+                "bad recommendation",
+                field=f"{where}.text",
+                expected='an object of language -> text, e.g. {"en": "..."}',
+                found=text,
+            )
+        classes = rec.get("classes")
+        if classes is not None and not (
+            isinstance(classes, list) and all(isinstance(k, str) for k in classes)
+        ):
+            raise IngestError(
+                path,
+                "bad recommendation",
+                field=f"{where}.classes",
+                expected="a list of error class keys",
+                found=classes,
+            )
+    return tuple(raw)
 
 
 def build_action_items(

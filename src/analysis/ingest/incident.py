@@ -18,6 +18,8 @@ import pandas as pd
 
 from analysis import config, privacy
 from analysis._util import parse_checksum_line, parse_utc
+from analysis.actions import read_recommendations
+from analysis.claims import read_claims
 from analysis.exceptions import IngestError
 from analysis.ingest import aggregates, cache
 from analysis.ingest.assemble import ingest_files, match_override
@@ -117,6 +119,9 @@ def read_manifest(directory: Path) -> dict:
         raise IngestError(
             path, "bad flavour", field="flavour", expected=f"one of {list(FLAVOURS)}", found=flavour
         )
+    # What the report reads from the manifest is checked here, so `make check` finds it.
+    read_claims(manifest, path)
+    read_recommendations(manifest, path)
     return manifest
 
 
