@@ -300,3 +300,45 @@ def test_the_interval_ends_are_given_with_the_cuts_monte_carlo_error():
     plain = stats.estimate_threshold(y, req, conc)
     assert plain.k_low_band == (plain.k_low, plain.k_low)
     assert plain.k_high_band == (plain.k_high, plain.k_high)
+
+
+def test_the_cuts_replicates_refit_only_the_reading_the_data_chose(monkeypatch):
+    # The data's profile over both readings is never above the chosen reading's alone, so the
+    # cut calibrated on that reading gives an interval holding the chosen reading's own.
+    seen = []
+    refit = th._replicate_maxima
+
+    def spy(reps, noisy, r, alpha, cells, k_hat, lag_hat):
+        seen.append((cells[3], len(cells[0])))
+        return refit(reps, noisy, r, alpha, cells, k_hat, lag_hat)
+
+    monkeypatch.setattr(th, "_replicate_maxima", spy)
+    ((y, x, read, _),) = _steep_ramp_classes(1)
+    fit = stats.estimate_threshold(y, x, read, rng=np.random.default_rng(1), n_region_boot=9)
+    _, ks, _, _, smoothed = th.build_reading_grid(read)
+    assert seen and all(flag is fit.load_smoothed for flag, _ in seen)
+    assert sum(n for _, n in seen) <= np.sum(smoothed == fit.load_smoothed) < len(ks)
+    # One replicate's columns at a time: (cells, minutes), whatever the number of replicates.
+    grid = th._replicate_grid(read, ks[:5], np.zeros(5, dtype=int), np.ones(5), True)
+    assert grid.shape == (5, len(read))
+    assert np.allclose(grid, np.maximum(0, stats.smooth_load(read)[None, :] - ks[:5, None]))
+    # The same fit on the chosen reading's cells alone: the same cut (the same replicates and
+    # cells), and an interval inside the one over both readings.
+    both = th.build_reading_grid
+
+    def chosen_only(concurrency):
+        grid = both(concurrency)
+        keep = grid[4] == fit.load_smoothed
+        return tuple(a[keep] for a in grid)
+
+    monkeypatch.setattr(th, "build_reading_grid", chosen_only)
+    alone = stats.estimate_threshold(y, x, read, rng=np.random.default_rng(1), n_region_boot=9)
+    assert (alone.k, alone.lag_minutes, alone.interval_lr_cut) == (
+        fit.k,
+        fit.lag_minutes,
+        fit.interval_lr_cut,
+    )
+    assert fit.k_low <= alone.k_low and alone.k_high <= fit.k_high
+    lr_both = dict(zip(fit.k_grid, fit.k_profile_lr, strict=True))
+    pairs = zip(alone.k_grid, alone.k_profile_lr, strict=True)
+    assert all(lr_both[k] <= lr + 1e-9 for k, lr in pairs)

@@ -431,49 +431,50 @@ def smooth_load(concurrency: np.ndarray) -> np.ndarray:
 
 
 def _replicate_grid(noisy, ks, ls, shapes, smoothed):
-    """Hinge columns (B, G, n) of the cells (ks, ls, shapes) on loads ``noisy`` (B, n).
+    """Hinge columns (G, n) of the cells (ks, ls, shapes) on one replicate's load ``noisy`` (n,).
 
-    Cells with ``smoothed`` read the load smoothed (:func:`smooth_load`), as the data's did.
+    ``smoothed``: the cells read the load smoothed (:func:`smooth_load`), as the data's chosen
+    reading did. One replicate at a time: a day-long window's grid is tens of MB a replicate,
+    and a block of replicates stacked was hundreds (docs/performance.md, "Long windows").
     """
-    n = noisy.shape[-1]
-    lags = np.arange(MAX_LAG + 1)
-    # lagged[b, reading, L, t] = reading of noisy[b] at t - L, padded with the first minute.
-    idx = np.maximum(np.arange(n)[None, :] - lags[:, None], 0)
-    lagged = np.stack([noisy, smooth_load(noisy)], 1)[:, :, idx]  # (B, 2, L, n)
-    hinge = np.maximum(0.0, lagged[:, smoothed.astype(int), ls, :] - ks[None, :, None])
+    c = smooth_load(noisy) if smoothed else np.asarray(noisy, dtype=float)
+    n = len(c)
+    # lagged[L, t] = the reading at t - L, padded with the first minute.
+    idx = np.maximum(np.arange(n)[None, :] - np.arange(MAX_LAG + 1)[:, None], 0)
+    hinge = c[idx][ls]
+    hinge -= ks[:, None]
+    np.maximum(hinge, 0.0, out=hinge)
     # Powers by shape (square root, identity, square): a power with an array of exponents is
     # several times slower than these.
     for s in np.unique(shapes):
         if s != 1.0:
             sel = shapes == s
-            hinge[:, sel] = hinge[:, sel] ** float(s)
+            hinge[sel] = hinge[sel] ** float(s)
     return hinge
 
 
 def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
     """Each replicate's largest log-likelihood over ``cells``, at K-hat and at the lag-hat.
 
-    ``cells`` = (K, lag, shape, reading, (b0, b1)) of each cell, the last the data's fit there:
-    each replicate's scoring starts from it (replicates are drawn from the fit, so their optimum
-    is near the data's, and fewer steps reach it). Returns three (B,) arrays, -inf where no cell
-    has K-hat or the lag-hat. Cells are fitted independently, so maxima over two sets of cells
-    combine by their larger value.
+    ``cells`` = (K, lag, shape, reading (one bool for all), (b0, b1)) of each cell, the last
+    the data's fit there: each replicate's scoring starts from it (replicates are drawn from
+    the fit, so their optimum is near the data's, and fewer steps reach it). Returns three (B,)
+    arrays, -inf where no cell has K-hat or the lag-hat. Cells are fitted independently, so
+    maxima over two sets of cells combine by their larger value.
     """
     ks, ls, shapes, smoothed, start = cells
     out = np.full((3, len(reps)), -np.inf)
     at_k, at_lag = ks == k_hat, ls == lag_hat
-    # Replicates a few at a time: (replicates, cells, minutes) arrays that stay in cache.
-    for i in range(0, len(reps), REGION_CHUNK):
-        size = len(reps[i : i + REGION_CHUNK])
-        sub = _replicate_grid(noisy[i : i + size], ks, ls, shapes, smoothed)
+    for i in range(len(reps)):
+        sub = _replicate_grid(noisy[i], ks, ls, shapes, smoothed)
         llr, _, _, _ = _fit_hinge_grid(
-            reps[i : i + size], r, sub, np.full(size, alpha), iters=8, tol=REGION_TOL, start=start
+            reps[i : i + 1], r, sub, np.array([alpha]), iters=8, tol=REGION_TOL, start=start
         )
-        out[0, i : i + size] = llr.max(1)
+        out[0, i] = llr[0].max()
         if at_k.any():
-            out[1, i : i + size] = llr[:, at_k].max(1)
+            out[1, i] = llr[0, at_k].max()
         if at_lag.any():
-            out[2, i : i + size] = llr[:, at_lag].max(1)
+            out[2, i] = llr[0, at_lag].max()
     return out
 
 
@@ -503,8 +504,15 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise):
         noisy.append(c * np.exp(noise * rng.standard_normal((size, len(c)))))
     reps, noisy = np.concatenate(reps).astype(float), np.concatenate(noisy)
 
+    # Only the reading the data's fit chose: its cells are the ones the replicates are drawn
+    # from, and the data's profile over both readings is never above the chosen reading's
+    # alone, so an interval cut there holds the chosen reading's own interval (half the cost;
+    # docs/statistics.md section 4).
+    chosen = smoothed == smoothed[best]
+
     def maxima(sel):
-        cells = (ks[sel], ls[sel], shapes[sel], smoothed[sel], (b0s[sel], b1s[sel]))
+        sel = sel & chosen
+        cells = (ks[sel], ls[sel], shapes[sel], bool(smoothed[best]), (b0s[sel], b1s[sel]))
         return _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat)
 
     def cuts(m):
@@ -513,7 +521,7 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise):
     near = lr_cells <= REGION_GRID_LR
     m = maxima(near)
     q_k, q_l = cuts(m)
-    if max(q_k, q_l) > REGION_GRID_LR / 2 and not near.all():
+    if max(q_k, q_l) > REGION_GRID_LR / 2 and not near[chosen].all():
         m = np.maximum(m, maxima(~near))
         q_k, q_l = cuts(m)
     band = tuple(max(PROFILE_LR_CUT, float(v)) for v in quantile_band(2 * (m[0] - m[1])))
