@@ -134,3 +134,42 @@ def test_keys_follow_the_code_that_draws(small_analysis, text, monkeypatch):
     ]
     monkeypatch.setattr(pipeline, "figure_sources", lambda: edited)
     assert set(pipeline.figure_keys(small_analysis, text).values()).isdisjoint(keys.values())
+
+
+def _png(fig, pin: bool, monkeypatch) -> bytes:
+    with monkeypatch.context() as m:
+        if not pin:
+            m.setattr(plots, "pin_titles", lambda fig: None)
+        return plots.figure_png(fig)
+
+
+@pytest.mark.parametrize("name", ["concurrency", "heatmap", "lag", "dose"])
+def test_pinned_titles_are_where_matplotlib_places_them(small_analysis, text, name, monkeypatch):
+    pinned = _png(narrative.build_figure(name, small_analysis, text), True, monkeypatch)
+    placed = _png(narrative.build_figure(name, small_analysis, text), False, monkeypatch)
+    assert pinned == placed
+
+
+def _crowded(kind: str):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_title("a title as wide as the whole axes and wider than that " * 2, fontsize=8)
+    if kind == "offset":  # y values whose axis shows an offset text ("1e-7") at its top
+        ax.plot([0, 1, 2], [1e-7, 3e-7, 2e-7])
+    else:  # x tick labels on top
+        ax.plot([0, 1, 2], [0, 1, 2])
+        ax.xaxis.set_tick_params(labeltop=True, labelbottom=False)
+    fig.tight_layout()
+    return fig
+
+
+@pytest.mark.parametrize("kind", ["offset", "ticks on top"])
+def test_titles_stay_placed_where_something_sits_on_top(kind, monkeypatch):
+    text_on_top = _png(_crowded(kind), True, monkeypatch)
+    assert text_on_top == _png(_crowded(kind), False, monkeypatch)
+    # The case is one where pinning would move the title (onto what sits on top).
+    forced = _crowded(kind)
+    for ax in forced.axes:
+        ax.set_title(ax.get_title(), fontsize=8, y=1.0)
+    assert _png(forced, False, monkeypatch) != text_on_top
