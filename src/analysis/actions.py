@@ -51,12 +51,20 @@ class Rule:
     sql_state_classes: tuple[str, ...] = ()
     families: tuple[str, ...] = ()
     verdicts: tuple[str, ...] = ()
+    #: HTTP statuses, and first digits of them, of a class of error responses (``http:``).
+    statuses: tuple[int, ...] = ()
+    status_classes: tuple[str, ...] = ()
 
     def matches(self, cls: Mapping, verdict: str | None) -> bool:
         """Whether the class (a findings error-class row with its details) matches."""
         state = cls.get("sql_state") or ""
+        status = cls.get("http_status") if str(cls.get("key", "")).startswith("http:") else None
         if self.verdicts and verdict not in self.verdicts:
             return False
+        if self.statuses or self.status_classes:
+            return status is not None and (
+                status in self.statuses or str(status)[:1] in self.status_classes
+            )
         if self.sql_states or self.sql_state_classes or self.families:
             return (
                 state in self.sql_states
@@ -99,6 +107,14 @@ CATALOGUE = (
     Rule("realtime_db_connect", families=("db_connect_throttled", "connect_failed")),
     Rule("realtime_disconnect", families=("disconnect",)),
     Rule("realtime_rate", families=("rate_limit",)),
+    Rule("http_timeout", statuses=(504,)),
+    Rule("http_unavailable", statuses=(503,)),
+    Rule("http_bad_gateway", statuses=(502,)),
+    Rule("http_rate_limited", statuses=(429,)),
+    Rule("http_auth", statuses=(401, 403)),
+    Rule("http_not_found", statuses=(404,)),
+    Rule("http_server_error", status_classes=("5",)),
+    Rule("http_client_error", status_classes=("4",)),
 )
 #: Rules on a class's verdict, for classes no semantic rule matches.
 VERDICT_RULES = (

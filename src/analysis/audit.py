@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis._util import jsonable
 from analysis.concurrency import bucket_concurrency
+from analysis.error_classes import MIN_HTTP_CLASS, tabulate_unexplained_responses
 from analysis.matching import match_http_to_db, summarize_matches
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
@@ -621,6 +622,48 @@ def continuous_sources(
     return sources
 
 
+def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...]:
+    """List the error responses no class holds: fewer than a class needs, or no endpoint.
+
+    ``groups``: :func:`analysis.error_classes.tabulate_unexplained_responses`. The groups with
+    at least :data:`~analysis.error_classes.MIN_HTTP_CLASS` responses and an endpoint are
+    classes of their own; the rest are named here, so no failed request goes unmentioned.
+    """
+    small = groups[(groups["count"] < MIN_HTTP_CLASS) | groups["endpoint"].isna()]
+    if small.empty:
+        return ()
+    listed = [
+        {
+            "status": int(r.status),
+            "endpoint": None if pd.isna(r.endpoint) else str(r.endpoint),
+            "count": int(r.count),
+        }
+        for r in small.itertuples(index=False)
+    ]
+    total = sum(g["count"] for g in listed)
+    shown = ", ".join(
+        f"{g['status']} on {g['endpoint'] or 'no endpoint'} x{g['count']}" for g in listed
+    )
+    return (
+        QualityIssue(
+            code="unexplained_error_responses",
+            severity="info",
+            webinar_id=None,
+            what=(
+                f"{total} error responses that no database error explains are too few per "
+                f"status and endpoint to be analysed as a class: {shown}."
+            ),
+            limits=(
+                f"A status on an endpoint needs at least {MIN_HTTP_CLASS} such responses to "
+                "be an error class with a verdict; these are counted in the impact only."
+            ),
+            source="requests",
+            filter="status >= 400 and not paired with a db_errors row",
+            fields={"responses": total, "groups": len(listed), "needed": MIN_HTTP_CLASS},
+        ),
+    )
+
+
 def check_window_length(frames: Mapping[str, pd.DataFrame]) -> tuple[QualityIssue, ...]:
     """Flag a window with error classes but fewer minutes than the statistics need."""
     minutes = len(next(iter(frames.values()))) if frames else 0
@@ -681,4 +724,7 @@ def audit_incident(
     )
     issues += check_ingest_rejections(getattr(incident, "accounting", None))
     issues += check_window_length(timeline.frames)
+    issues += check_unexplained_responses(
+        tabulate_unexplained_responses(incident.requests, timeline.pairs)
+    )
     return tuple(issues)

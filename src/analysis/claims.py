@@ -299,13 +299,14 @@ def _check_count(claim: Claim, m: Mapping, field: str) -> dict:
 def _check_errors(claim: Claim, m: Mapping) -> dict:
     if claim.error_class:
         value = m["classes"].get(claim.error_class, 0)
-        source = "db_errors" if not claim.error_class.startswith("realtime:") else "realtime_events"
+        prefix = claim.error_class.split(":", 1)[0]
+        source = {"realtime": "realtime_events", "http": "requests"}.get(prefix, "db_errors")
     elif claim.source:
         value, source = m["errors_by_source"][claim.source], claim.source
     else:
         value, source = m["errors_total"], None
     logs = {"db_errors": m["has_db_logs"], "realtime_events": True, None: True}
-    if value == 0 and not logs[source]:
+    if value == 0 and not logs.get(source, True):
         return _result(claim, "unverifiable", "no_logs", source=source)
     outcome = "confirmed" if matches(claim.figure, value, claim.approximate) else "contradicted"
     return _result(claim, outcome, f"count_{outcome}", value=value, source=source)

@@ -4,7 +4,9 @@ The vocabulary (:mod:`analysis.vocabulary`) says what a class key is; this modul
 classes present in an incident, finds where each one occurs (its table's REST endpoint, and
 every endpoint whose responses carry its PostgREST status at the instants of its errors,
 :func:`analysis.matching.pair_errors_with_responses`) and counts it per minute against the
-requests to all of those endpoints.
+requests to all of those endpoints. Error responses no database error explains (a 504 when
+PostgREST waited too long for a pool connection, a 429 from Auth, a 502 from Storage) are
+classes of their own, one per status and endpoint (:func:`tabulate_unexplained_responses`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,23 @@ from analysis import traffic
 from analysis._util import jsonable
 from analysis.exceptions import TimelineError
 from analysis.matching import DEFAULT_TOLERANCE, PAIR_COLUMNS, pair_errors_with_responses
+from analysis.stats.constants import MIN_ERRORS
 from analysis.vocabulary import (
     UNKNOWN_SQLSTATE,
     classify_db_errors,
     classify_realtime,
     db_class_filter,
+    http_class_filter,
+    http_class_key,
     http_status_for_sqlstate,
     realtime_class_filter,
 )
 from analysis.window import count_per_minute, parse_size
 
 REALTIME_ENDPOINT = "realtime/websocket"
+#: Fewest unexplained error responses of one status on one endpoint that make a class (the
+#: statistics' floor); fewer are listed by the audit (``unexplained_error_responses``).
+MIN_HTTP_CLASS = MIN_ERRORS
 
 
 def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
@@ -83,9 +91,10 @@ class ErrorClass:
     Attributes
     ----------
     key
-        ``23505:registrations_pkey``, ``42703``, ``realtime:disconnect``, ...
+        ``23505:registrations_pkey``, ``42703``, ``realtime:disconnect``, ``http:504:rest/polls``
     source
-        Canonical table the errors come from (``db_errors`` or ``realtime_events``).
+        Canonical table the errors come from (``db_errors``, ``realtime_events``, or
+        ``requests`` for error responses no database error explains).
     filter
         The selection on that table, as text a reader can re-run.
     endpoint
@@ -93,9 +102,11 @@ class ErrorClass:
         None: it occurs on no known endpoint, and all requests are the denominator).
     endpoint_basis
         How the endpoint was chosen: ``relation`` (the error's table), ``matched`` (the modal
-        endpoint of its paired same-status responses), ``realtime`` or ``none``.
+        endpoint of its paired same-status responses), ``realtime``, ``http`` (the
+        responses' own endpoint) or ``none``.
     http_status
-        Status PostgREST answers for this SQLSTATE (None for Realtime classes).
+        Status PostgREST answers for this SQLSTATE, or the responses' own status (None for
+        Realtime classes).
     endpoints
         Every endpoint where the class occurs: ``endpoint`` first, then every other endpoint
         where one of its errors was paired with a response, by pairs (descending), then name.
@@ -141,8 +152,11 @@ def find_error_classes(
     status within ``tolerance`` (errors and responses paired one to one, the classes of one
     status competing for its responses: :func:`analysis.matching.pair_errors_with_responses`).
     A connection-limit error fails whichever request needed a connection, so its class occurs
-    on many endpoints and all of them are its denominator. Realtime classes occur on the
-    Realtime websocket endpoint when it has requests. Ordered by count (descending), then key.
+    on many endpoints and all of them are its denominator. Error responses no database error
+    explains form a class per status and endpoint, on that endpoint, when there are at least
+    :data:`MIN_HTTP_CLASS` of them (:func:`tabulate_unexplained_responses`). Realtime classes
+    occur on the Realtime websocket endpoint when it has requests. Ordered by count
+    (descending), then key.
 
     Returns
     -------
@@ -207,6 +221,23 @@ def find_error_classes(
                     endpoints=where,
                 )
             )
+    groups = tabulate_unexplained_responses(requests, pairs)
+    for row in groups[groups["count"] >= MIN_HTTP_CLASS].itertuples(index=False):
+        status, endpoint = int(row.status), str(row.endpoint)
+        classes.append(
+            ErrorClass(
+                key=http_class_key(status, endpoint),
+                source="requests",
+                filter=http_class_filter(status, endpoint),
+                count=int(row.count),
+                first_ts=row.first_ts,
+                last_ts=row.last_ts,
+                endpoint=endpoint,
+                endpoint_basis="http",
+                http_status=status,
+                endpoints=(endpoint,),
+            )
+        )
     rt = incident.realtime_events
     if not rt.empty:
         rt = rt.assign(error_class=classify_realtime(rt)).dropna(subset=["error_class"])
@@ -231,8 +262,55 @@ def find_error_classes(
     return tuple(sorted(classes, key=lambda c: (-c.count, c.key))), pairs
 
 
+def tabulate_unexplained_responses(requests: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Error responses (status >= 400) that no database error explains, by status and endpoint.
+
+    A status and endpoint some of whose responses were paired with a database error belong to
+    that error's class (the rest of them are the audit's ``unmatched_status_pairs``), so only
+    the groups none of whose responses was paired are kept. Responses without an endpoint are
+    one group with endpoint NA (listed by the audit, never a class).
+
+    Returns
+    -------
+    DataFrame: status (int), endpoint, count, first_ts, last_ts; by count (descending), then
+    status and endpoint.
+    """
+    cols = ["status", "endpoint", "count", "first_ts", "last_ts"]
+    if requests.empty:
+        return pd.DataFrame(columns=cols)
+    status = pd.to_numeric(requests["status"], errors="coerce")
+    failed = requests[(status >= 400).fillna(False).to_numpy()]
+    if failed.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["status", "endpoint"]
+    frame = failed.assign(
+        status=pd.to_numeric(failed["status"]).astype("int64"),
+        endpoint=failed["endpoint"].astype("string"),
+        paired=failed["id"].isin(pairs["request_id"]) if len(pairs) else False,
+    )
+    table = (
+        frame.groupby(keys, dropna=False, sort=True)
+        .agg(
+            count=("id", "size"),
+            first_ts=("ts", "min"),
+            last_ts=("ts", "max"),
+            paired=("paired", "any"),
+        )
+        .reset_index()
+    )
+    table = table[~table["paired"]].sort_values(
+        ["count", "status", "endpoint"], ascending=[False, True, True], kind="stable"
+    )
+    return table[cols].reset_index(drop=True)
+
+
 def select_class_rows(incident: object, cls: ErrorClass) -> pd.DataFrame:
     """Rows of the class's source table that belong to the class."""
+    if cls.source == "requests":
+        req = incident.requests
+        status = pd.to_numeric(req["status"], errors="coerce")
+        mine = (status == cls.http_status) & (req["endpoint"].astype("string") == cls.endpoint)
+        return req[mine.fillna(False).to_numpy()]
     if cls.source == "db_errors":
         db = incident.db_errors
         return db[classify_db_errors(db) == cls.key]

@@ -156,6 +156,7 @@ def compile_findings(
         c.key: {
             **actions.describe_class(incident, c.key, select_class_rows(incident, c), c.endpoints),
             "endpoints": list(c.endpoints),
+            "http_status": c.http_status,
         }
         for c in timeline.classes
     }
@@ -218,9 +219,11 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 # Raw rows aggregated here, or the log-store query that aggregated them.
                 "requests_source": frame.attrs.get("traffic_source"),
                 # A rate per request only where each error is a failed request (a database
-                # error answered by an HTTP error); a Realtime log line is not one, and its
-                # count over websocket upgrades can exceed 100 %.
-                "rate": errors / requests if requests and cls.source == "db_errors" else None,
+                # error answered by an HTTP error, or the error response itself); a Realtime
+                # log line is not one, and its count over websocket upgrades can exceed 100 %.
+                "rate": errors / requests
+                if requests and cls.source in ("db_errors", "requests")
+                else None,
                 "first": format_utc(cls.first_ts),
                 "last": format_utc(cls.last_ts),
                 "peak_minute": None if peak is None else format_utc(peak["minute"]),

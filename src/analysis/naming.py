@@ -132,6 +132,8 @@ def _subject_fields(cls: Mapping) -> dict:
         "value": parsed.get("value"),
         "family": cls.get("family") or "",
         "family_words": _words(cls.get("family")),
+        "status": cls.get("http_status") or "",
+        "endpoint": cls.get("endpoint") or "",
     }
 
 
@@ -144,6 +146,9 @@ def _pick_template(cls: Mapping, fields: Mapping, templates: Mapping) -> str:
     ``default``. Unknown codes fall back to their two-character class, then to one name.
     """
     family = fields["family"]
+    if str(cls.get("key", "")).startswith("http:"):
+        http = templates.get("http", {})
+        return http.get(str(fields["status"])) or http["default"]
     if family or str(cls.get("key", "")).startswith("realtime:"):
         return templates.get("realtime", {}).get(family) or templates["realtime_other"]
     state = fields["sql_state"]
@@ -227,6 +232,11 @@ def capacity_resource(cls: Mapping) -> str | None:
     size). Client bugs (constraint violations, syntax and schema errors) signal no ceiling.
     """
     family = cls.get("family")
+    if str(cls.get("key", "")).startswith("http:"):
+        # PostgREST answers 503 when it cannot reach the database and 504 when no pool
+        # connection came in time (PGRST000-PGRST003): its database connections.
+        on_rest = str(cls.get("endpoint") or "").startswith("rest/")
+        return "database" if on_rest and cls.get("http_status") in (503, 504) else None
     if family in _REALTIME_FAMILIES:
         return "realtime"
     if family in _REALTIME_RATE_FAMILIES:
@@ -263,6 +273,9 @@ def collect_semantics(db_errors: object, realtime_events: object, classes: objec
     keys: dict = {}  # each table is classified once, however many classes it holds
     out: dict = {}
     for cls in classes:
+        if cls.source not in tables:  # error responses: no message, relation or column
+            out[cls.key] = {"relation": None, "column": None, "message": None}
+            continue
         frame, classify = tables[cls.source]
         if cls.source not in keys:
             keys[cls.source] = classify(frame) if len(frame) else None

@@ -219,6 +219,9 @@ def build_overview(
             "affected": affected,
             "affected_share": affected / people if people and affected is not None else None,
             "failed_requests": impact.get("error_responses"),
+            # No gateway row at all (an export without edge logs): who got an error response
+            # cannot be told, which is not the same as nobody.
+            "requests_logged": impact.get("requests"),
             "peak_sessions": aud.get("peak"),
             "peak_at": aud.get("peak_ts"),
         },

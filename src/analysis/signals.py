@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import traffic
-from analysis.error_classes import ErrorClass
+from analysis.error_classes import ErrorClass, select_class_rows
 from analysis.matching import DEFAULT_TOLERANCE, match_http_to_db
 from analysis.window import parse_size
 
@@ -62,9 +62,13 @@ def pair_class_requests(
     of one status competed for its responses); None pairs this class alone.
 
     Returns the paired request rows (ts, endpoint, user, client, origin_time_ms); empty for
-    Realtime classes or classes without a PostgREST status.
+    Realtime classes or classes without a PostgREST status. A class of error responses
+    (source ``requests``) is its own failed requests.
     """
     cols = ["ts", "endpoint", "user", "client", "origin_time_ms"]
+    if cls.source == "requests":
+        own = select_class_rows(incident, cls).sort_values(["ts", "id"], kind="stable")
+        return own[[c for c in cols if c in own.columns]].reset_index(drop=True)
     requests = incident.requests
     if cls.source != "db_errors" or cls.http_status is None or requests.empty:
         return pd.DataFrame(columns=cols)

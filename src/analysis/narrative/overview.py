@@ -65,6 +65,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     parts.append(what)
     if quiet:
         impact = t["impact_quiet"]
+    elif people.get("requests_logged") == 0:
+        impact = t["impact_no_requests"]
     else:
         impact = t["impact"].format(
             affected=fmt_number(people["affected"]),

@@ -1,0 +1,111 @@
+"""Error responses no database error explains: classes of their own (``http:<status>:<endpoint>``).
+
+A 504 from PostgREST waiting for a pool connection, a 429 from Auth or a 502 from Storage
+leaves no Postgres line to pair with; such responses used to appear only in the impact total.
+Incidents from tests/_unseen_qa.py; the expected counts are the writer's own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import _unseen_qa as qa
+import pandas as pd
+import pytest
+
+from analysis import error_classes, narrative, pipeline
+from analysis.ingest import load_incident
+from analysis.narrative.display import SECTIONS
+from analysis.params import build_params
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "raw" / "2026-02-06-eventlive"
+
+
+def _analyse(tmp_path_factory, name):
+    root = tmp_path_factory.mktemp(name)
+    directory = qa.write_incident(root / "inc", name)
+    incident = load_incident(directory, cache_dir=root / "cache", progress=False)
+    params = build_params(
+        qa.truth(name)["webinar_id"], directory, lang="en", output_dir=root / "out"
+    )
+    settings = pipeline.Settings(cache_dir=root / "stats", workers=1)
+    return pipeline.analyse(incident, params, settings).findings
+
+
+@pytest.fixture(scope="module")
+def unified(tmp_path_factory):
+    return _analyse(tmp_path_factory, "unified_csv")
+
+
+def _requests(rows):
+    ts = pd.Timestamp("2026-01-01T00:00:00Z")
+    return pd.DataFrame(
+        [
+            {"id": f"r{i}", "ts": ts + pd.Timedelta(seconds=i), "status": s, "endpoint": e}
+            for i, (s, e) in enumerate(rows)
+        ]
+    ).astype({"endpoint": "string"})
+
+
+def test_only_groups_no_database_error_explains_are_kept():
+    requests = _requests(
+        [(504, "rest/polls")] * 6
+        + [(500, "rest/polls")] * 3  # one of them paired: the group is the db class's
+        + [(429, "auth/token")] * 2
+        + [(200, "rest/polls")] * 4
+        + [(502, None)] * 5
+    )
+    pairs = pd.DataFrame({"request_id": ["r6"]})
+    table = error_classes.tabulate_unexplained_responses(requests, pairs)
+    got = [
+        (r.status, None if pd.isna(r.endpoint) else r.endpoint, r.count) for r in table.itertuples()
+    ]
+    assert got == [(504, "rest/polls", 6), (502, None, 5), (429, "auth/token", 2)]
+
+
+def test_the_writer_s_gateway_only_errors_are_classes_with_their_counts(unified):
+    truth = qa.build(qa.CASES["unified_csv"])
+    n429 = sum(1 for r in truth.requests if r["status"] == 429)
+    rows = {c["key"]: c for c in unified["error_classes"]}
+    cls = rows["http:429:auth/token"]
+    assert n429 >= error_classes.MIN_HTTP_CLASS
+    assert (cls["count"], cls["source"], cls["http_status"]) == (n429, "requests", 429)
+    assert cls["endpoints"] == ["auth/token"] and 0 < cls["rate"] <= 1
+    assert cls["filter"] == "status == 429 and endpoint == 'auth/token'"
+    assert cls["name"]["en"] == "Rate-limited requests (429) on auth/token"
+    assert "57014" in rows  # the database class stays what it was
+    items = {i["fields"].get("class"): i["key"] for i in unified["action_items"]}
+    assert items["http:429:auth/token"].startswith("http_rate_limited")
+    verdicts = {v["error_class"] for v in unified["verdicts"]}
+    assert "http:429:auth/token" in verdicts
+    # Every error response is either a class's or the audit's.
+    assert unified["impact"]["error_responses"] == sum(
+        c["count"] for c in unified["error_classes"] if c["source"] != "realtime_events"
+    ) + sum(
+        q["fields"]["responses"]
+        for q in unified["data_quality"]
+        if q["code"] == "unexplained_error_responses"
+    )
+
+
+def test_every_section_renders_the_new_classes(unified):
+    text = narrative.load_locale("en")
+    page = "\n".join(render(unified, text) for render in SECTIONS.values())
+    assert narrative.escape("Rate-limited requests (429) on auth/token") in page
+
+
+def test_the_shipped_incident_gets_no_http_class(shared_cache_dir):
+    incident = load_incident(SHIPPED_DIR, cache_dir=shared_cache_dir, progress=False)
+    classes, pairs = error_classes.find_error_classes(incident)
+    assert not [c.key for c in classes if c.source == "requests"]
+    assert error_classes.tabulate_unexplained_responses(incident.requests, pairs).empty
+
+
+def test_without_gateway_rows_page_one_says_who_got_errors_is_unknown(tmp_path_factory):
+    findings = _analyse(tmp_path_factory, "realtime_only")
+    assert findings["overview"]["people"]["requests_logged"] == 0
+    text = narrative.load_locale("en")
+    page = SECTIONS["overview"](findings, text) if "overview" in SECTIONS else ""
+    page = page or "\n".join(render(findings, text) for render in SECTIONS.values())
+    assert text["overview"]["impact_no_requests"] in page
+    assert "0 of 40 people" not in page
