@@ -13,7 +13,9 @@ peak memory (``ru_maxrss``) is its own:
   typing (UTC timestamps, integer status, float latency, ``string`` text); no validation, no
   privacy, no accounting.
 - **ingest**: ``load_incident(..., use_cache=False)``: everything the package does, checksums,
-  validation, pseudonyms, redaction and the row accounting included.
+  validation, pseudonyms, redaction and the row accounting included; on an export this size
+  its page workers use every usable core, while the floor runs in one process, as issue 15
+  defines it. ``ingest1`` (not run by default) is the same with ``workers=1``.
 
 Targets (issue 15), at every size and for both export shapes: ingest / floor <= 1.5; naive
 pandas / ingest >= 5; ingest peak memory < 2 GB at 1M rows. The same rows are measured as
@@ -48,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / ".bench"
 START = datetime(2026, 2, 6, 5, tzinfo=UTC)
 #: Everything measured, in the order each round runs them.
-METHODS = ("gunzip", "orjson", "msgspec", "json", "ingest", "pandas")
+METHODS = ("gunzip", "orjson", "msgspec", "json", "ingest", "ingest1", "pandas")
 #: The fields of the ``requests`` table, as dotted paths through the one-element lists.
 WANTED = {
     "id": "id",
@@ -183,10 +185,13 @@ def child(method: str, directory: Path) -> dict:
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
     t0, c0 = time.perf_counter(), cpu()
-    if method == "ingest":
+    if method in ("ingest", "ingest1"):
         from analysis.ingest import load_incident
 
-        rows = len(load_incident(directory, use_cache=False, progress=False).requests)
+        # ``ingest1``: the same in one process (the pages on its threads), for comparison.
+        workers = 1 if method == "ingest1" else None
+        incident = load_incident(directory, use_cache=False, progress=False, workers=workers)
+        rows = len(incident.requests)
     elif method == "gunzip":
         rows = sum(len(gunzip(p)) for p in pages)  # bytes, not rows
     elif method == "orjson":
@@ -212,7 +217,7 @@ def child(method: str, directory: Path) -> dict:
         "rows": int(rows),
         "seconds": seconds,
         "cpu": cpu_seconds,
-        "peak_mb": peak_mb + (child_mb * cores if method == "ingest" else 0.0),
+        "peak_mb": peak_mb + (child_mb * cores if method.startswith("ingest") else 0.0),
         "own_peak_mb": peak_mb,
     }
 
@@ -282,7 +287,11 @@ def bench_size(
         info.append(f"ingest cpu / floor cpu = {ingest['cpu'] / best[floor_method]['cpu']:.2f}x")
         info += [
             f"{name} / floor = {best[method]['seconds'] / floor:.2f}x"
-            for method, name in (("json", "gunzip + stdlib json"), ("gunzip", "gunzip alone"))
+            for method, name in (
+                ("ingest1", "ingest in one process"),
+                ("json", "gunzip + stdlib json"),
+                ("gunzip", "gunzip alone"),
+            )
             if method in best
         ]
     if "pandas" in best:
@@ -311,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=list(METHODS),
+        default=[m for m in METHODS if m != "ingest1"],
         choices=METHODS,
         help="methods to run (ingest always runs; default all)",
     )

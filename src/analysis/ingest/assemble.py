@@ -436,16 +436,17 @@ def read_logs_forked(
     progress: bool,
     count: int,
 ) -> tuple[dict[str, pd.DataFrame], set[str]]:
-    """Read the log pages on ``count`` forked workers; return the log tables by name.
+    """Read the log pages in ``count`` processes (this one and forked workers).
 
-    Also returns the names of the tables whose user ids were already replaced by the last
-    pass of :func:`_ingest` (see below).
+    Returns the log tables by name, and the names of the tables whose user ids were already
+    replaced by the last pass of :func:`_ingest` (see below).
 
-    Each worker reads and canonicalises one contiguous share of the pages
-    (:func:`read_share`), keeps the chunks and reports their accounting and user ids; once
-    every user id of a source is known, it pseudonymises and redacts them
-    (:func:`finish_chunks`, as :func:`privatise_logs` does here) and sends them back. Files
-    with a kind override and pages only the general reader reads are read here.
+    The pages are cut into ``count`` contiguous shares: this process reads the first, a
+    forked worker each other one. Each reads and canonicalises its share (:func:`read_share`),
+    keeps the chunks and reports their accounting and user ids; once every user id of a
+    source is known, each pseudonymises and redacts its chunks (:func:`finish_chunks`, as
+    :func:`privatise_logs` does) and the workers send theirs back. Files with a kind override
+    and pages only the general reader reads are read here.
     """
     pages = [(path, rel, ov.flavour) for path, rel, ov in log_files if ov.kind is None]
     bounds = np.linspace(0, len(pages), count + 1).round().astype(int)
@@ -453,18 +454,21 @@ def read_logs_forked(
     batcher = Batcher(ctx)
     tables, replaced = {}, set()
     pool = workers_.PageWorkers(
-        count,
+        count - 1,
         read=lambda share: read_share(share, ctx),
         finish=lambda state, *args: finish_chunks(state, *args, ctx=ctx),
     )
     with pool:
-        pool.start_read(shares)
+        pool.start_read(shares[1:])
         bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
+        # This process's own share: it would otherwise wait, and its chunks need no sending.
+        own, summary = read_share(shares[0], ctx)
+        summaries = [summary]
         for path, rel, ov in log_files:
             if ov.kind is not None:
                 batcher.take(parse_file(path, rel, ov))
                 bar.update(1)
-        summaries = pool.collect_read()
+        summaries += pool.collect_read()
         raw_users: dict[str, list] = defaultdict(list)
         for summary in summaries:
             ctx.read.update(summary.read)
@@ -495,11 +499,13 @@ def read_logs_forked(
             add_users(local, ctx)
             columns = final_columns(name) if len(ctx.users) == len(final) else ()
             pool.start_finish(kind, ctx.users, columns)
-            # Chunks read here are finished here meanwhile, and go last: the table's order
-            # does not depend on it (duplicates go by file order, rows by time and id).
+            # This process finishes its share and the files it read meanwhile; shares go in
+            # page order, those files last: the table's order does not depend on it
+            # (duplicates go by file order, rows by time and id).
+            private = list(finish_chunks(own, kind, ctx.users, columns, ctx=ctx))
+            private += pool.collect()
             here = Batcher(ctx, {kind: local})
-            private = list(finish_chunks(here, kind, ctx.users, columns, ctx=ctx))
-            private[:0] = pool.collect()
+            private += finish_chunks(here, kind, ctx.users, columns, ctx=ctx)
             tables[name] = assemble_logs(private, kind, name, ctx)
             if columns:
                 replaced.add(name)

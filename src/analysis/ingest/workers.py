@@ -1,10 +1,11 @@
 """Forked page workers: large exports' log pages read and canonicalised on every usable core.
 
 The stage of ingest that grows with the rows (gunzip, JSON parsing, canonical columns, then
-pseudonyms and redaction) runs in forked worker processes. Each reads one contiguous share of
-the pages and keeps the canonical batches it made until every user id of their log source is
-known, then redacts them and hands them back; the parent puts the shares back in page order
-and does what needs all rows at once (duplicates, order, validation). The workers run the
+pseudonyms and redaction) runs on every usable core: the parent process reads one contiguous
+share of the pages and each forked worker another. A worker keeps the canonical batches it
+made until every user id of their log source is known, then redacts them and hands them back;
+the parent puts the shares back in page order and does what needs all rows at once
+(duplicates, order, validation). The workers run the
 same functions the parent runs on a small export, so the tables are the same whatever the
 number of workers (tests/test_ingest_workers.py compares them).
 
