@@ -13,7 +13,7 @@ import _unseen_qa as qa
 import pandas as pd
 import pytest
 
-from analysis import error_classes, narrative, pipeline
+from analysis import audit, error_classes, narrative, pipeline
 from analysis.ingest import load_incident
 from analysis.narrative.display import SECTIONS
 from analysis.params import build_params
@@ -109,3 +109,26 @@ def test_without_gateway_rows_page_one_says_who_got_errors_is_unknown(tmp_path_f
     page = page or "\n".join(render(findings, text) for render in SECTIONS.values())
     assert text["overview"]["impact_no_requests"] in page
     assert "0 of 40 people" not in page
+
+
+def test_realtime_errors_of_no_family_are_named_by_the_audit():
+    # A token that fails validation is logged at error level but belongs to no error family:
+    # no class holds it, so the audit names it (it used to be mentioned nowhere).
+    ts = pd.Timestamp("2026-12-31T23:40:00Z")
+    rt = pd.DataFrame(
+        {
+            "ts": [ts + pd.Timedelta(seconds=i) for i in range(6)],
+            "level": ["error"] * 4 + ["info", "warning"],
+            "family": ["other"] * 5 + ["rate_limit"],
+            "message": ["JwtSignatureError: Failed to validate JWT signature"] * 3
+            + ["<b>odd</b>", "Janitor finished", "ChannelRateLimitReached: x"],
+        }
+    )
+    (issue,) = audit.check_unclassified_realtime(rt, "2026-12-31T23:30:00Z", "2027-01-01T00:15:00Z")
+    assert issue.fields == {"rows": 4, "kinds": 2}
+    assert "JwtSignatureError x3" in issue.what and "<b>odd</b> x1" in issue.what
+    quiet = rt.assign(family="billing_metrics")
+    assert (
+        audit.check_unclassified_realtime(quiet, "2026-12-31T23:30:00Z", "2027-01-01T00:15:00Z")
+        == ()
+    )

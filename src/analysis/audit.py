@@ -23,6 +23,7 @@ from analysis.matching import match_http_to_db, summarize_matches
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
+from analysis.vocabulary import OTHER_FAMILY
 from analysis.window import count_per_minute, parse_size, to_utc, webinar_span
 
 #: Wide search used to estimate clock skew (pairs further apart than this are not considered).
@@ -589,6 +590,55 @@ def check_realtime_limit(
     return tuple(out)
 
 
+def check_unclassified_realtime(
+    realtime_events: pd.DataFrame, start: object, end: object, *, shown: int = 5
+) -> tuple[QualityIssue, ...]:
+    """Name the Realtime lines logged as errors or warnings that belong to no family.
+
+    Their family is ``other`` (``vocabulary.OTHER_FAMILY``), which is never an error class: a
+    token that failed validation (``JwtSignatureError``), a replication slot in use. They are
+    counted here by the code Realtime writes before the first colon (or the message's first
+    words), the ``shown`` most frequent named, so none of them goes unmentioned.
+    """
+    start, end = to_utc(start, "window start"), to_utc(end, "window end")
+    if realtime_events.empty or "level" not in realtime_events.columns:
+        return ()
+    rt = realtime_events
+    level = rt["level"].astype("string").str.lower()
+    rows = rt[
+        (rt["family"] == OTHER_FAMILY)
+        & level.isin(["error", "warning", "warn", "critical", "alert", "emergency"]).fillna(False)
+        & (rt["ts"] >= start)
+        & (rt["ts"] < end)
+    ]
+    if rows.empty:
+        return ()
+    head = rows["message"].astype("string").fillna("").str.split(":", n=1).str[0].str.strip()
+    head = head.str.slice(0, 60).replace("", "(empty)")
+    counts = head.value_counts()
+    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    top = [(str(k), int(v)) for k, v in counts.head(shown).items()]
+    listed = ", ".join(f"{k} x{v}" for k, v in top)
+    more = len(counts) - len(top)
+    return (
+        QualityIssue(
+            code="unclassified_realtime_errors",
+            severity="warning",
+            what=(
+                f"Realtime logged {len(rows)} errors or warnings that belong to no error family: "
+                f"{listed}" + (f" and {more} more kinds" if more else "") + "."
+            ),
+            limits=(
+                "They are in no error class, so no verdict, threshold or action covers them; "
+                "read them in the Realtime logs."
+            ),
+            source="realtime_events",
+            filter=f"family == '{OTHER_FAMILY}' and level in (error, warning)",
+            fields={"rows": int(len(rows)), "kinds": int(len(counts))},
+        ),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # All checks for one webinar
 # --------------------------------------------------------------------------------------------
@@ -717,6 +767,7 @@ def audit_incident(
     issues += check_mean_of_maxima(timeline.buckets, audience.time_weighted_mean, webinar_id=wid)
     issues += check_source_coverage(continuous_sources(incident, wid, live0, live1), live0, live1)
     issues += check_realtime_limit(incident.realtime_events, start, end)
+    issues += check_unclassified_realtime(incident.realtime_events, start, end)
     issues += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
     issues += check_unmatched(
         summarize_matches(incident, timeline.classes, timeline.pairs),
