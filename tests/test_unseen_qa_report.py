@@ -143,3 +143,17 @@ def test_a_window_across_a_daylight_saving_change_is_labelled_by_its_zone(tz, st
     }
     window = listing.summarize_row(doc, "en")["window"]
     assert window.endswith(" " + label)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_an_action_whose_table_the_data_does_not_name_reads_without_a_gap(lang):
+    text = narrative.load_locale(lang)
+    item = {
+        "key": "deadlock",
+        "source": "catalogue",
+        "fields": {"class": "40P01", "table": "", "column": "", "endpoints": ""},
+    }
+    wording = narrative.action_text(item, text, lang)
+    # The only dash left is the template's own separator before the class.
+    assert wording.count("—") == text["actions"]["catalogue"]["deadlock"].count("—")
+    assert text["actions"]["unknown"]["table"] in wording

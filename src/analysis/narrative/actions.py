@@ -61,8 +61,10 @@ def action_text(
     if template is None:
         return escape(item["key"])
     raw = item.get("fields") or {}
+    # What the data does not name reads as a plain noun ("the table involved"), not a gap.
+    unknown = t.get("unknown", {})
     fields = {
-        k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else "—")
+        k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else unknown.get(k, "—"))
         for k, v in raw.items()
     }
     if names and raw.get("class") in names:  # a class key always follows its human name
