@@ -132,3 +132,55 @@ def test_realtime_errors_of_no_family_are_named_by_the_audit():
         audit.check_unclassified_realtime(quiet, "2026-12-31T23:30:00Z", "2027-01-01T00:15:00Z")
         == ()
     )
+
+
+def test_raw_and_hybrid_give_the_same_frames_for_the_http_classes(tmp_path):
+    # A hybrid fetch keeps the error rows raw and lets the log store count the traffic per
+    # minute x path x status class; an HTTP class must count the same either way.
+    import dataclasses
+    import gzip
+    import json
+    import re
+    from collections import Counter
+
+    from analysis import timeline
+    from analysis.ingest import traffic_pages
+
+    directory = qa.write_incident(tmp_path / "inc", "unified_csv")
+    raw = load_incident(directory, cache_dir=tmp_path / "cache", progress=False)
+    counts: Counter = Counter()
+    req = raw.requests
+    for ts, path, status in zip(req["ts"], req["path"], req["status"], strict=True):
+        head = re.match(r"^((?:/[^/]*){1,4})", path).group(1)
+        counts[(int(ts.floor("min").value // 1000), head, int(status) // 100)] += 1
+    rows = [
+        {"minute": m, "path": p, "status_class": c, "requests": n}
+        | {"max_origin_time_ms": None, "p95_origin_time_ms": None}
+        for (m, p, c), n in sorted(counts.items())
+    ]
+    page = tmp_path / "page-0001.json.gz"
+    page.write_bytes(gzip.compress(json.dumps({"result": rows, "error": None}).encode()))
+    read, accounting = traffic_pages.read_traffic_page(
+        page, "traffic/edge_minutes/page-0001.json.gz", "edge_minutes", raw.window
+    )
+    assert accounting["rejected"] == 0
+    table = traffic_pages.traffic_table([read])
+    table.attrs["source"] = "log-store aggregates (edge_logs_traffic_per_minute)"
+    errors = raw.requests[raw.requests["status"] >= 400].reset_index(drop=True)
+    hybrid = dataclasses.replace(raw, requests=errors, traffic=table)
+    wid = qa.truth("unified_csv")["webinar_id"]
+    a, b = timeline.build_timeline(raw, wid), timeline.build_timeline(hybrid, wid)
+    keys = [c.key for c in a.classes if c.source == "requests"]
+    assert keys and keys == [c.key for c in b.classes if c.source == "requests"]
+    for key in keys:
+        assert a.frames[key][["errors", "requests"]].equals(b.frames[key][["errors", "requests"]])
+
+
+def test_a_scanner_s_one_off_paths_are_summed_in_one_audit_line():
+    groups = error_classes.tabulate_unexplained_responses(
+        _requests([(404, f"probe-{i:02d}.php") for i in range(15)] + [(503, None)] * 6),
+        pd.DataFrame({"request_id": []}),
+    )
+    (issue,) = audit.check_unexplained_responses(groups)
+    assert issue.fields == {"responses": 21, "groups": 16, "needed": 5}
+    assert "503 on no endpoint x6" in issue.what and issue.what.endswith("and 6 more.")

@@ -691,9 +691,11 @@ def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...
         for r in small.itertuples(index=False)
     ]
     total = sum(g["count"] for g in listed)
+    # The largest groups first (tabulate's order); a scanner's hundreds of one-off paths are
+    # summed, not each named.
     shown = ", ".join(
-        f"{g['status']} on {g['endpoint'] or 'no endpoint'} x{g['count']}" for g in listed
-    )
+        f"{g['status']} on {g['endpoint'] or 'no endpoint'} x{g['count']}" for g in listed[:10]
+    ) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
     return (
         QualityIssue(
             code="unexplained_error_responses",
@@ -701,7 +703,7 @@ def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...
             webinar_id=None,
             what=(
                 f"{total} error responses that no database error explains are too few per "
-                f"status and endpoint to be analysed as a class: {shown}."
+                f"status and endpoint (or have none) to be analysed as a class: {shown}."
             ),
             limits=(
                 f"A status on an endpoint needs at least {MIN_HTTP_CLASS} such responses to "
