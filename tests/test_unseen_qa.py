@@ -164,3 +164,13 @@ def test_well_formed_recommendations_pass_check(tmp_path, capsys):
     ]
     (directory / "incident.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert cli(["check", f"--data={directory}"]) == 0, capsys.readouterr().err
+
+
+def test_a_webinar_saved_without_a_title_is_named_by_its_id(tmp_path):
+    directory = qa.write_incident(tmp_path / "inc", "postgres_only")
+    _rewrite(directory / "tables" / "webinars.csv", "title", lambda v: "")
+    incident = load_incident(directory, cache_dir=tmp_path / "cache", progress=False)
+    wid = qa.truth("postgres_only")["webinar_id"]
+    assert incident.webinars["title"].tolist() == [wid]
+    assert (incident.accounting["rejected"] == 0).all()
+    assert len(incident.sessions) == qa.CASES["postgres_only"].viewers

@@ -302,8 +302,9 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
 
     if kind == "webinars":
         wid = uuid("id")
+        # A title is a label: a webinar saved without one is still the webinar, named by its id.
         title = to_text(frame["title"])
-        require(title, rej, "title")
+        title = title.where(title.str.strip().fillna("") != "", wid)
         table = pd.DataFrame(
             {
                 "webinar_id": wid,
