@@ -342,3 +342,54 @@ def test_the_cuts_replicates_refit_only_the_reading_the_data_chose(monkeypatch):
     lr_both = dict(zip(fit.k_grid, fit.k_profile_lr, strict=True))
     pairs = zip(alone.k_grid, alone.k_profile_lr, strict=True)
     assert all(lr_both[k] <= lr + 1e-9 for k, lr in pairs)
+
+
+def _staircase(seed: int):
+    """Load levels 150-300 in random order, 3 minutes each; Poisson errors above K = 220, lag 1."""
+    rng = np.random.default_rng(seed)
+    levels = rng.permutation(np.linspace(150, 300, 20))
+    conc = np.round(np.repeat(levels, 3) * np.exp(0.01 * rng.standard_normal(60)))
+    req = rng.poisson(conc * 10).astype(float)
+    rate = 2e-4 + 4e-4 * np.maximum(0, stats.lag_padded(conc, 1) - 220)
+    return rng.poisson(req * rate).astype(float), req, conc
+
+
+def test_well_identified_holds_at_every_cut_of_the_monte_carlo_bands(monkeypatch):
+    # The staircase's jumps would read as a monitor's noise and widen every cut; a fixed 1 %
+    # keeps this about the flag. A sharp onset is well identified with its cuts; had the
+    # replicates' band of the K cut (or of the lag cut) reached far above the cut, another draw
+    # of the replicates could have widened the interval (or the lag's range) past the rule.
+    monkeypatch.setattr(th, "estimate_load_noise", lambda c: 0.01)
+    y, req, conc = _staircase(7)
+    fit = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(1), n_region_boot=19)
+    assert not fit.weakly_identified
+    lo, hi = fit.lag_cut_band
+    assert stats.PROFILE_LR_CUT <= lo <= fit.lag_lr_cut <= hi
+    band = th.quantile_band
+    for wide_one in (0, 1):  # the K cut's band, then the lag cut's
+        calls = []
+
+        def wide(values, *args, _which=wide_one, _calls=calls, **kwargs):
+            _calls.append(1)
+            low, _ = band(values, *args, **kwargs)
+            return (low, 1e6) if len(_calls) - 1 == _which else band(values, *args, **kwargs)
+
+        monkeypatch.setattr(th, "quantile_band", wide)
+        moved = stats.estimate_threshold(
+            y, req, conc, rng=np.random.default_rng(1), n_region_boot=19
+        )
+        assert (moved.k, moved.k_low, moved.k_high, moved.lag_low, moved.lag_high) == (
+            fit.k,
+            fit.k_low,
+            fit.k_high,
+            fit.lag_low,
+            fit.lag_high,
+        )
+        assert moved.weakly_identified
+    # The same rule on the data's own band: K-hat within 10 % of every K of the interval at
+    # the cut, but not of the interval at the top of the cut's band.
+    monkeypatch.setattr(th, "quantile_band", band)
+    y, req, conc = _staircase(4)
+    fit = stats.estimate_threshold(y, req, conc, rng=np.random.default_rng(1), n_region_boot=19)
+    assert fit.k_low >= fit.k / 1.1 and fit.k_high <= fit.k / 0.9
+    assert fit.k_low_band[0] < fit.k / 1.1 and fit.weakly_identified

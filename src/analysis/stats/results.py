@@ -84,7 +84,9 @@ class ThresholdFit(_ToDict):
     errors follow it more closely (a monitor's noise). ``interval_cut_band``: the Monte-Carlo
     error of K's cut (the replicates' order statistics that hold their true 95% point with
     probability about 0.9); ``k_low_band`` / ``k_high_band``: where each end of K's interval
-    lies at either end of that band (both equal the end without replicates).
+    lies at either end of that band (both equal the end without replicates); ``lag_cut_band``
+    the same band of the lag's cut. ``weakly_identified`` unless the rules hold at every cut
+    of both bands (docs/statistics.md section 4).
     """
 
     k: float
@@ -117,6 +119,7 @@ class ThresholdFit(_ToDict):
     interval_cut_band: tuple
     k_low_band: tuple
     k_high_band: tuple
+    lag_cut_band: tuple
 
 
 @dataclass(frozen=True)

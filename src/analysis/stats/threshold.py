@@ -490,7 +490,8 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise):
     bursty errors are not, a monitor's readings are not, and the LR at the true K then spreads
     wider. Cells the data leaves implausible (LR above ``REGION_GRID_LR``) are refitted only
     when a cut comes out above half of it: a replicate's maximum then strays that far. Returns
-    (cut for K, cut for the lag, (variance, persistence)).
+    (cut for K, cut for the lag, (variance, persistence, (K cut's band, lag cut's band))), the
+    bands from :func:`quantile_band`.
     """
     hinge, ks, ls, shapes, smoothed = grid
     lr_cells, b0s, b1s = fit
@@ -524,8 +525,11 @@ def _calibrate_cuts(y, r, c, mu, alpha, grid, fit, best, rng, n_boot, noise):
     if max(q_k, q_l) > REGION_GRID_LR / 2 and not near[chosen].all():
         m = np.maximum(m, maxima(~near))
         q_k, q_l = cuts(m)
-    band = tuple(max(PROFILE_LR_CUT, float(v)) for v in quantile_band(2 * (m[0] - m[1])))
-    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi, band)
+    bands = tuple(
+        tuple(max(PROFILE_LR_CUT, float(v)) for v in quantile_band(2 * (m[0] - m[j])))
+        for j in (1, 2)
+    )
+    return max(PROFILE_LR_CUT, float(q_k)), max(PROFILE_LR_CUT, float(q_l)), (sigma2, phi, bands)
 
 
 def quantile_band(values: np.ndarray, q: float = 0.95, level: float = CUT_MC_LEVEL):
@@ -608,7 +612,7 @@ def estimate_threshold(
     lr_cells = 2 * (ll[best] - ll)
     mu = r * (b0s[best] + b1s[best] * hinge[best])
     cut_k = cut_l = PROFILE_LR_CUT
-    band = (PROFILE_LR_CUT, PROFILE_LR_CUT)
+    band = band_l = (PROFILE_LR_CUT, PROFILE_LR_CUT)
     noise = estimate_load_noise(read)
     reading = (
         "K and the lag profiled over the load as read and smoothed over 3 minutes (weights 1, 2, "
@@ -617,7 +621,7 @@ def estimate_threshold(
     )
     reference = f"chi-square(1) 95% point (no bootstrap); {reading}"
     if rng is not None and n_region_boot > 0:
-        cut_k, cut_l, (sigma2, phi, band) = _calibrate_cuts(
+        cut_k, cut_l, (sigma2, phi, (band, band_l)) = _calibrate_cuts(
             y,
             r,
             c,
@@ -671,15 +675,29 @@ def estimate_threshold(
     nearest = sorted(SUPABASE_LIMITS, key=lambda d: abs(d["limit"] - k_hat))[:3]
     # Minutes whose lagged load lies inside K's interval: without them the interval's place is
     # extrapolated from the response's shape on either side, not observed at the onset.
-    at_onset = int(
-        np.sum((lag_padded(c, int(ls[best])) >= low) & (lag_padded(c, int(ls[best])) <= high))
-    )
+    lagged = lag_padded(c, int(ls[best]))
+
+    def minutes_in(lo, hi):
+        return int(np.sum((lagged >= lo) & (lagged <= hi)))
+
+    at_onset = minutes_in(low, high)
+    # The flag holds wherever in the cuts' Monte-Carlo bands the true cuts lie, so that another
+    # draw of the replicates could not undo it: the 10 % rule, the closed ends and the lag's
+    # spread on the widest intervals of the bands, the minutes at the onset on the narrowest.
     # |K-hat - K| <= 10 % of K for every K in [low, high]; a width rule (high - low <= 20 % of
     # K-hat) let K-hat sit near one end and miss a truth at the other by more.
-    within = low >= k_hat / (1 + WELL_IDENTIFIED_WITHIN) and high <= k_hat / (
+    w_low, w_high, w_inside = wide
+    within = w_low >= k_hat / (1 + WELL_IDENTIFIED_WITHIN) and w_high <= k_hat / (
         1 - WELL_IDENTIFIED_WITHIN
     )
-    weak = not within or edge or at_onset < MIN_MINUTES_AT_ONSET
+    w_open = w_inside[0] == 0 or w_inside[-1] == len(k_grid) - 1
+    lag_wide = lags[lr_lag <= band_l[1]]
+    weak = (
+        not within
+        or w_open
+        or minutes_in(narrow[0], narrow[1]) < MIN_MINUTES_AT_ONSET
+        or lag_wide.max() - lag_wide.min() > MAX_LAG_SPREAD
+    )
     return ThresholdFit(
         k=k_hat,
         k_low=low,
@@ -687,7 +705,7 @@ def estimate_threshold(
         interval_lr_cut=float(cut_k),
         interval_reference=reference,
         interval_at_grid_edge=edge,
-        weakly_identified=bool(weak or lag_high - lag_low > MAX_LAG_SPREAD),
+        weakly_identified=bool(weak),
         lag_minutes=int(ls[best]),
         lag_low=lag_low,
         lag_high=lag_high,
@@ -711,6 +729,7 @@ def estimate_threshold(
         interval_cut_band=band,
         k_low_band=(wide[0], narrow[0]),
         k_high_band=(narrow[1], wide[1]),
+        lag_cut_band=band_l,
     )
 
 
