@@ -174,3 +174,30 @@ def test_a_webinar_saved_without_a_title_is_named_by_its_id(tmp_path):
     assert incident.webinars["title"].tolist() == [wid]
     assert (incident.accounting["rejected"] == 0).all()
     assert len(incident.sessions) == qa.CASES["postgres_only"].viewers
+
+
+def test_rejections_are_summed_by_reason_across_files():
+    # The accounting's reason carries each file's count ("outside window: 6"); two pages with
+    # six each used to read "rejected 12 rows (outside window: 6)".
+    from analysis import audit
+
+    accounting = pd.DataFrame(
+        {
+            "file": ["rt/page-1.json", "rt/page-2.json", "edge/page-1.json"],
+            "kind": ["realtime_logs", "realtime_logs", "edge_logs"],
+            "read": [1000, 214, 500],
+            "accepted": [994, 208, 495],
+            "rejected": [6, 6, 5],
+            "reason": [
+                "outside window: 6",
+                "outside window: 6",
+                "outside window: 3; duplicate id: 2",
+            ],
+        }
+    )
+    found = {f.fields["reason"]: f for f in audit.check_ingest_rejections(accounting)}
+    assert set(found) == {"outside window", "duplicate id"}
+    assert found["outside window"].fields["rejected"] == 15
+    assert found["outside window"].fields["files"] == 3
+    assert found["duplicate id"].fields["rejected"] == 2
+    assert "15 rows" in found["outside window"].what

@@ -447,12 +447,31 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
     out = []
     rejected = accounting[accounting["rejected"] > 0]
     total_read = int(accounting["read"].sum())
-    for reason, rows in rejected.groupby(rejected["reason"].fillna("(no reason)"), sort=True):
-        n = int(rows["rejected"].sum())
+    # A row's reason is "reason: count" pairs joined by "; " (docs/contract.md section 2): one
+    # finding per reason, its counts summed over the files and kinds that gave it.
+    pieces = []
+    for row in rejected.itertuples(index=False):
+        parts = str(row.reason if isinstance(row.reason, str) else "(no reason)").split("; ")
+        for part in parts:
+            name, sep, count = part.rpartition(": ")
+            whole = not (sep and count.isdigit()) or len(parts) == 1 and int(count) != row.rejected
+            pieces.append(
+                {
+                    "reason": part if whole else name,
+                    "count": int(row.rejected) if whole else int(count),
+                    "file": row.file,
+                    "kind": row.kind,
+                    "read": int(row.read),
+                }
+            )
+    table = pd.DataFrame(pieces, columns=["reason", "count", "file", "kind", "read"])
+    for reason, rows in table.groupby("reason", sort=True):
+        n = int(rows["count"].sum())
+        files = rows.drop_duplicates(["file", "kind"])
         fields = {
             "reason": str(reason),
             "rejected": n,
-            "read": int(rows["read"].sum()),
+            "read": int(files["read"].sum()),
             "files": int(rows["file"].nunique()),
             "kinds": ",".join(sorted(set(rows["kind"]))),
             "read_all_files": total_read,
