@@ -34,6 +34,23 @@ def test_new_users_count_each_user_once_in_the_window(small_incident, small_para
             assert sources == int(np.nansum(new)) and sources >= 1, key
 
 
+def test_user_onsets_count_each_users_episode_once_in_its_first_minute(
+    small_incident, small_params
+):
+    minutes = np.array([0, 1, 2, 5, 1, 1, 3, -1])
+    users = pd.Series(["a", "a", "a", "a", "b", "b", "b", "a"])
+    onsets = signals._onsets_per_minute(minutes, users, 6)
+    assert onsets.tolist() == [1, 1, 0, 1, 0, 1]
+    tl = pipeline.build_timeline(small_incident, small_params)
+    for key, frame in _db_frames(tl).items():
+        users, new = frame["users"].to_numpy(), frame["new_users"].to_numpy()
+        onset = frame["user_onsets"].to_numpy()
+        known = np.isfinite(onset)
+        assert np.array_equal(known, np.isfinite(new)), key
+        # Every user's first error starts an episode; an episode's first minute is a user-minute.
+        assert np.all(new[known] <= onset[known]) and np.all(onset[known] <= users[known]), key
+
+
 def test_anonymous_requests_leave_the_spread_unknown_not_zero(small_incident, small_params):
     anonymous = small_incident.requests.assign(user=None)
     incident = dataclasses.replace(small_incident, requests=anonymous)

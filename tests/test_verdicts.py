@@ -16,6 +16,7 @@ from analysis.exceptions import StatsError
 from analysis.languages import available_languages
 from analysis.simulate import minutes, sessions
 from analysis.simulate import verdict_study as bench
+from analysis.stats.verdicts import choose_episodes
 
 
 def _test(p, p_cox):
@@ -344,6 +345,52 @@ def test_generator_frames_count_each_user_once():
         _, session, _, _ = cls["events"]
         distinct = len(set(inc.users_of_session[session].tolist()))
         assert int(frame["new_users"].sum()) == distinct, name
+        onsets = frame["user_onsets"].to_numpy()
+        assert np.all(frame["new_users"] <= onsets) and np.all(onsets <= frame["users"]), name
+
+
+def _episodes_frame(seed: int, length: int) -> pd.DataFrame:
+    """A bug whose users fail for ``length`` minutes once it hits them (a retry loop backing off
+    over minutes): its onsets follow load at a flat rate per request, its user-minutes do not."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(60)
+    load = 60 + 220 * np.exp(-0.5 * ((t - 15) / 5) ** 2) + 200 * np.exp(-0.5 * ((t - 42) / 6) ** 2)
+    requests = rng.poisson(3 * load)
+    onsets = rng.poisson(0.0015 * requests).astype(float)
+    users = np.convolve(onsets, np.ones(length))[:60]
+    minutes = pd.date_range("2026-01-01", periods=60, freq="min", tz="UTC")
+    return pd.DataFrame(
+        {
+            "minute": minutes,
+            "requests": requests + 3 * users.astype(int),
+            "errors": 4 * users.astype(int),
+            "concurrency": np.round(load),
+            "failed_requests": 4 * users,
+            "users": users,
+            "new_users": onsets,
+            "user_onsets": onsets,
+        }
+    )
+
+
+def test_traffic_is_tested_on_users_episodes_when_the_frame_names_them():
+    frame = _episodes_frame(0, 1)
+    found = stats.extract_signals(frame)
+    # One-minute episodes: the onsets are the user-minutes, nothing changes.
+    assert choose_episodes(found["users"], found) is None
+    traffic = {"episodes": 0, "user-minutes": 0}
+    for seed in range(5):
+        frame = _episodes_frame(seed, 5)
+        found = stats.extract_signals(frame)
+        episodes = choose_episodes(found["users"], found)
+        assert np.array_equal(episodes, frame["user_onsets"].to_numpy(dtype=float))
+        for name, f in (("episodes", frame), ("user-minutes", frame.drop(columns="user_onsets"))):
+            v = stats.analyse_class(f, seed=seed, n_boot=49).verdict
+            # The two elasticity tests (the hinge, on user-minutes in both, is not asked here).
+            traffic[name] += v.p_value_zero <= stats.ALPHA_LEVEL < v.p_value_one
+            if v.label != stats.CAPACITY:  # a capacity reason names the hinge only
+                assert (name == "episodes") == ("first minute" in v.reason), v.reason
+    assert traffic["episodes"] >= 4 and traffic["user-minutes"] <= 2, traffic
 
 
 # ---- what the report says -------------------------------------------------------------------

@@ -11,7 +11,9 @@ the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
   ``clients`` and ``endpoints`` with errors per minute (NaN in a minute where an error was not
   paired or its request names no user/client: anonymous requests are not "nobody"), and
   ``new_users``: users whose first error of the class in the window falls in the minute (their
-  sum is how many people the class's errors came from);
+  sum is how many people the class's errors came from), and ``user_onsets``: users with an
+  error of the class in the minute and none in the minute before (the first minute of each
+  user's episode of errors; a retry loop that spans minutes is one onset);
 - ``requests`` is already the requests to every endpoint where the class occurs
   (:attr:`ErrorClass.endpoints`, counted by the timeline from the traffic table);
 - ``latency_ms``: median ``origin_time_ms`` of those requests in the minute (unknown, NaN,
@@ -39,6 +41,7 @@ SIGNAL_COLUMNS = (
     "clients",
     "endpoints",
     "new_users",
+    "user_onsets",
     "latency_ms",
     "rt_connected",
     "rt_limit",
@@ -131,6 +134,19 @@ def _first_seen_per_minute(minutes: np.ndarray, values: pd.Series | None, n: int
     return np.bincount(first.to_numpy(dtype=np.int64), minlength=n)[:n].astype(float)
 
 
+def _onsets_per_minute(minutes: np.ndarray, values: pd.Series | None, n: int) -> np.ndarray:
+    """Count, per minute, the values seen there and not in the minute before (episode starts)."""
+    if values is None:
+        return np.full(n, np.nan)
+    ok = (minutes >= 0) & values.notna().to_numpy()
+    frame = pd.DataFrame({"v": values[ok].astype(str).to_numpy(), "m": minutes[ok]})
+    frame = frame.drop_duplicates().sort_values(["v", "m"], kind="stable")
+    v, m = frame["v"].to_numpy(), frame["m"].to_numpy(dtype=np.int64)
+    start = np.ones(len(m), dtype=bool)
+    start[1:] = (v[1:] != v[:-1]) | (m[1:] - m[:-1] > 1)
+    return np.bincount(m[start], minlength=n)[:n].astype(float)
+
+
 def add_class_signals(
     frame: pd.DataFrame,
     incident: object,
@@ -179,6 +195,7 @@ def add_class_signals(
         for col, src in (("users", "user"), ("clients", "client"), ("endpoints", "endpoint")):
             out[col] = _distinct_per_minute(k, paired[src], n) if src in paired.columns else np.nan
         out["new_users"] = _first_seen_per_minute(k, paired.get("user"), n)
+        out["user_onsets"] = _onsets_per_minute(k, paired.get("user"), n)
         # A minute whose errors were not all paired has an unknown spread: leave it to the
         # error count rather than undercount it. So has a minute where a paired request names
         # no user (or client): anonymous requests would otherwise count as nobody.
@@ -189,9 +206,11 @@ def add_class_signals(
             if src in paired.columns:
                 unnamed = np.bincount(k[(k >= 0) & paired[src].isna().to_numpy()], minlength=n)
                 out.loc[unnamed[:n] > 0, col] = np.nan
-        out.loc[unpaired | out["users"].isna().to_numpy(), "new_users"] = np.nan
+        unknown = unpaired | out["users"].isna().to_numpy()
+        out.loc[unknown, "new_users"] = np.nan
+        out.loc[unknown, "user_onsets"] = np.nan
     else:
-        for col in ("failed_requests", "users", "clients", "endpoints", "new_users"):
+        for col in ("failed_requests", "users", "clients", "endpoints", "new_users", "user_onsets"):
             out[col] = np.nan
     if realtime is None:
         realtime = realtime_connections(incident, start, n)

@@ -27,7 +27,7 @@ minutes, a small multiplicative error); the per-minute frame carries its reading
 true audience. :meth:`SessionIncident.class_frame` returns, per class, the per-minute frame of
 docs/contract.md section 3 plus the signals counts throw away: the class's failed requests
 inside its denominator, distinct users, clients and endpoints with errors, users seen for the
-first time, median latency of
+first time, users starting an episode of errors (none in the minute before), median latency of
 the denominator's requests, and Realtime ``connected``/``limit``. Ground truth (verdict, K in
 viewers and in connections, lag) lives in :attr:`SessionIncident.truth` only.
 """
@@ -140,6 +140,15 @@ class SessionIncident:
             first = pd.Series(minute).groupby(ids).min().to_numpy(dtype=np.int64)
             return np.bincount(first, minlength=n)[:n].astype(np.int64)
 
+        def onsets(ids):
+            # Per id, a minute with errors after a minute without: the start of an episode.
+            if len(minute) == 0:
+                return np.zeros(n, dtype=np.int64)
+            pairs = np.unique(np.stack([ids, minute]), axis=1)  # sorted by id, then minute
+            start = np.ones(pairs.shape[1], dtype=bool)
+            start[1:] = (pairs[0, 1:] != pairs[0, :-1]) | (pairs[1, 1:] - pairs[1, :-1] > 1)
+            return np.bincount(pairs[1, start], minlength=n)[:n].astype(np.int64)
+
         frame = pd.DataFrame(
             {
                 "minute": pd.date_range(pd.Timestamp(start), periods=n, freq="min"),
@@ -152,6 +161,7 @@ class SessionIncident:
                 "clients": distinct(self.clients_of_session[session]),
                 "endpoints": distinct(endpoint),
                 "new_users": first_seen(self.users_of_session[session]),
+                "user_onsets": onsets(self.users_of_session[session]),
                 "latency_ms": np.round(lat, 1),
                 "rt_connected": self.rt_connected.astype(np.int64),
                 "rt_limit": self.rt_limit.astype(np.int64),

@@ -52,6 +52,7 @@ SIGNAL_COLUMNS = {
     "clients": "distinct clients with an error of the class",
     "endpoints": "distinct endpoints with an error of the class",
     "new_users": "users whose first error of the class in the window falls in the minute",
+    "user_onsets": "users with an error of the class in the minute and none in the minute before",
     "latency_ms": "median latency (origin_time) of the denominator's requests",
     "rt_connected": "Realtime connected (billing metrics, max in the minute)",
     "rt_limit": "Realtime connection limit (billing metrics)",

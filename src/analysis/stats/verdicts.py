@@ -183,6 +183,35 @@ def estimate_elasticity(
     )
 
 
+#: What the traffic/unrelated tests count when the frame names users (docs/verdicts.md,
+#: "Bursty bugs: counting episodes").
+EPISODES = "users' error episodes, each counted in its first minute"
+
+
+def choose_episodes(counts: np.ndarray, signals: dict) -> np.ndarray | None:
+    """Return each user's episodes of errors, counted in their first minute; None if unknown.
+
+    An episode is a user's run of consecutive minutes with errors of the class (the frame's
+    ``user_onsets``). A retry loop that backs off over minutes, or a client that fails on
+    every request while it stays, is one failure of the flat rate per request followed by
+    its consequences: counted per minute, one user's episode becomes a run of counts that
+    neither a flat rate (independent minutes) nor a traffic-proportional test expects, and
+    it reads as bursts or a limit. Counting its first minute keeps the independent events,
+    whose rate follows traffic for a traffic-proportional class; for a flat bug whose users
+    rarely fail two minutes running it is nearly the same series. Minutes where the onsets
+    are unknown keep ``counts``. None without the columns, when nothing differs, or when
+    fewer than ``MIN_ERRORS`` episodes remain.
+    """
+    onsets = signals.get("user_onsets")
+    if onsets is None or "users" not in signals:
+        return None
+    c = np.asarray(counts, dtype=float)
+    episodes = np.where(np.isnan(onsets), c, np.minimum(onsets, c))
+    if episodes.sum() < MIN_ERRORS or np.array_equal(episodes, c):
+        return None
+    return episodes
+
+
 def _fmt_bf(bf: float | None) -> str:
     return "not computed" if bf is None else f"{bf:.3g}"
 
@@ -193,6 +222,7 @@ def decide_verdict(
     residual_phi: float | None,
     count_unit: str = "errors",
     sources: int | None = None,
+    tested_on: str | None = None,
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -209,6 +239,9 @@ def decide_verdict(
       ``MIN_SOURCES`` distinct users (``sources``), whatever the tests say; a hinge that
       passes both nulls there is named in the caveat (an app whose requests share one
       identity), not made the verdict (docs/verdicts.md gives the measured reason).
+
+    ``tested_on`` names what the elasticity tests counted when it is not ``count_unit``
+    (:data:`EPISODES`); the reason says so.
     """
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     p = None if test is None else test.p_value
@@ -237,7 +270,8 @@ def decide_verdict(
     hinge_text = "hinge not testable" if p is None else f"hinge bootstrap p = {p:.3f}"
     if p_cox is not None:
         hinge_text += f" (bursty null p = {p_cox:.3f})"
-    tests_text = f"g = {g:.2f} (se {elasticity.se:.2f}); " + "; ".join(
+    tests_text = f"(on {tested_on}) " if tested_on else ""
+    tests_text += f"g = {g:.2f} (se {elasticity.se:.2f}); " + "; ".join(
         f"g = {h}: " + ("not tested" if pv is None else f"p = {pv:.3f}")
         for h, pv in ((0, p0), (1, p1))
     )
@@ -358,8 +392,14 @@ def attribute_class(
     capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
     fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
     with_failures = requests if "failed_requests" in signals and not realtime else None
+    # Traffic or unrelated is asked of the independent events: users' episodes when known.
+    episodes = choose_episodes(y, signals)
     elasticity = estimate_elasticity(
-        y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
+        y if episodes is None else episodes,
+        x,
+        rng=rng,
+        n_boot=n_boot,
+        requests_with_failures=with_failures,
     )
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
@@ -367,7 +407,9 @@ def attribute_class(
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    return decide_verdict(test, elasticity, phi, unit, sources), test, fit, elasticity
+    tested_on = None if episodes is None else EPISODES
+    verdict = decide_verdict(test, elasticity, phi, unit, sources, tested_on)
+    return verdict, test, fit, elasticity
 
 
 def _spearman(a: np.ndarray, b: np.ndarray, shifts: np.ndarray) -> np.ndarray:
