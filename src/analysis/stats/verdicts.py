@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -200,7 +202,8 @@ def choose_episodes(counts: np.ndarray, signals: dict) -> np.ndarray | None:
     whose rate follows traffic for a traffic-proportional class; for a flat bug whose users
     rarely fail two minutes running it is nearly the same series. Minutes where the onsets
     are unknown keep ``counts``. None without the columns, when nothing differs, or when
-    fewer than ``MIN_ERRORS`` episodes remain.
+    fewer than ``MIN_ERRORS`` episodes remain. Used by :func:`attribute_class` as a second
+    stage only (:func:`_decide_on_episodes`).
     """
     onsets = signals.get("user_onsets")
     if onsets is None or "users" not in signals:
@@ -392,14 +395,8 @@ def attribute_class(
     capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
     fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
     with_failures = requests if "failed_requests" in signals and not realtime else None
-    # Traffic or unrelated is asked of the independent events: users' episodes when known.
-    episodes = choose_episodes(y, signals)
     elasticity = estimate_elasticity(
-        y if episodes is None else episodes,
-        x,
-        rng=rng,
-        n_boot=n_boot,
-        requests_with_failures=with_failures,
+        y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
     )
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
@@ -407,9 +404,41 @@ def attribute_class(
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    tested_on = None if episodes is None else EPISODES
-    verdict = decide_verdict(test, elasticity, phi, unit, sources, tested_on)
+    verdict = decide_verdict(test, elasticity, phi, unit, sources)
+    episodes = choose_episodes(y, signals)
+    if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED):
+        verdict, elasticity = _decide_on_episodes(
+            verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures
+        ) or (verdict, elasticity)
     return verdict, test, fit, elasticity
+
+
+def _decide_on_episodes(verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures):
+    """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
+
+    Second stage of :func:`attribute_class` for a class the per-minute counts called unrelated
+    or undetermined (docs/verdicts.md, "Bursty bugs"): a bug whose users keep failing for
+    minutes (a retry loop backing off, a client version that fails on every request) has runs
+    of counts that a flat rate per minute does not expect, although its episodes start at a
+    flat rate per request. Only a calibrated call upgrades the verdict: g = 0 rejected on the
+    episodes and g = 1 not. Weaker evidence leaves the per-minute verdict, so a few long bursts
+    (too few episodes to test) keep it.
+    """
+    if verdict.decided_by == "few_sources":
+        return None
+    el = estimate_elasticity(
+        episodes, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
+    )
+    if el is None or el.p_value_zero is None or el.p_value_one is None:
+        return None
+    if not el.p_value_zero <= ALPHA_LEVEL < el.p_value_one:
+        return None
+    by_episodes = decide_verdict(test, el, phi, unit, sources, tested_on=EPISODES)
+    minute_tests = (
+        f"counted per user and minute the tests gave {verdict.label} (g = 0: p = "
+        f"{verdict.p_value_zero:.3f}; g = 1: p = {verdict.p_value_one:.3f})"
+    )
+    return replace(by_episodes, reason=f"{by_episodes.reason}; {minute_tests}"), el
 
 
 def _spearman(a: np.ndarray, b: np.ndarray, shifts: np.ndarray) -> np.ndarray:
