@@ -376,8 +376,10 @@ def attribute_class(
     """Hinge test, threshold, elasticity and the verdict for one class.
 
     ``signals`` (from :func:`extract_signals`) choose what is counted (:func:`choose_counts`)
-    and the denominator (:func:`exposure_of`). ``bursty_null=False`` skips the AR(1)-Cox hinge
-    null, so no capacity call can be made (kept for studies of the flat test alone).
+    and the denominator (:func:`exposure_of`); with users' episode onsets, a class called
+    unrelated or undetermined is tested again on them (:func:`_decide_on_episodes`).
+    ``bursty_null=False`` skips the AR(1)-Cox hinge null, so no capacity call can be made (kept
+    for studies of the flat test alone).
     """
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
