@@ -145,7 +145,7 @@ def stage_key(stage: str, *inputs: object) -> str | None:
     try:
         for value in inputs:
             _digest_value(digest, value)
-    except TypeError:
+    except (TypeError, ValueError):  # a value the hash does not know: compute, uncached
         return None
     return digest.hexdigest()[:32]
 
