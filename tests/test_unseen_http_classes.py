@@ -67,17 +67,18 @@ def test_the_writer_s_gateway_only_errors_are_classes_with_their_counts(unified)
     truth = qa.build(qa.CASES["unified_csv"])
     n429 = sum(1 for r in truth.requests if r["status"] == 429)
     rows = {c["key"]: c for c in unified["error_classes"]}
-    cls = rows["http:429:auth/token"]
+    # A 429 is a limit on the product: one class over its endpoints ("auth/*").
+    cls = rows["http:429:auth/*"]
     assert n429 >= error_classes.MIN_HTTP_CLASS
     assert (cls["count"], cls["source"], cls["http_status"]) == (n429, "requests", 429)
     assert cls["endpoints"] == ["auth/token"] and 0 < cls["rate"] <= 1
     assert cls["filter"] == "status == 429 and endpoint == 'auth/token'"
-    assert cls["name"]["en"] == "Rate-limited requests (429) on auth/token"
+    assert cls["name"]["en"] == "Rate-limited requests (429) on auth/*"
     assert "57014" in rows  # the database class stays what it was
     items = {i["fields"].get("class"): i["key"] for i in unified["action_items"]}
-    assert items["http:429:auth/token"].startswith("http_rate_limited")
+    assert items["http:429:auth/*"].startswith("http_rate_limited")
     verdicts = {v["error_class"] for v in unified["verdicts"]}
-    assert "http:429:auth/token" in verdicts
+    assert "http:429:auth/*" in verdicts
     # Every error response is either a class's or the audit's.
     assert unified["impact"]["error_responses"] == sum(
         c["count"] for c in unified["error_classes"] if c["source"] != "realtime_events"
@@ -91,7 +92,7 @@ def test_the_writer_s_gateway_only_errors_are_classes_with_their_counts(unified)
 def test_every_section_renders_the_new_classes(unified):
     text = narrative.load_locale("en")
     page = "\n".join(render(unified, text) for render in SECTIONS.values())
-    assert narrative.escape("Rate-limited requests (429) on auth/token") in page
+    assert narrative.escape("Rate-limited requests (429) on auth/*") in page
 
 
 def test_the_shipped_incident_gets_no_http_class(shared_cache_dir):
@@ -184,3 +185,26 @@ def test_a_scanner_s_one_off_paths_are_summed_in_one_audit_line():
     (issue,) = audit.check_unexplained_responses(groups)
     assert issue.fields == {"responses": 21, "groups": 16, "needed": 5}
     assert "503 on no endpoint x6" in issue.what and issue.what.endswith("and 6 more.")
+
+
+def test_an_outage_s_5xx_are_one_class_over_the_product_and_4xx_stay_per_endpoint():
+    requests = _requests(
+        [(504, "rest/polls")] * 3
+        + [(504, "rest/chat")] * 3
+        + [(404, "rest/polls")] * 5
+        + [(404, "rest/chat")] * 2
+        + [(404, "wp-login.php")] * 9
+    )
+    groups = error_classes.tabulate_unexplained_responses(
+        requests, pd.DataFrame({"request_id": []})
+    )
+    specs, rest = error_classes.plan_http_classes(groups)
+    got = [(s["status"], s["scope"], s["endpoints"], s["count"]) for s in specs]
+    assert got == [
+        (504, "rest/*", ("rest/chat", "rest/polls"), 6),
+        (404, "rest/polls", ("rest/polls",), 5),
+    ]
+    assert sorted(zip(rest["status"], rest["endpoint"], strict=True)) == [
+        (404, "rest/chat"),
+        (404, "wp-login.php"),
+    ]

@@ -18,7 +18,11 @@ import pandas as pd
 
 from analysis._util import jsonable
 from analysis.concurrency import bucket_concurrency
-from analysis.error_classes import MIN_HTTP_CLASS, tabulate_unexplained_responses
+from analysis.error_classes import (
+    MIN_HTTP_CLASS,
+    plan_http_classes,
+    tabulate_unexplained_responses,
+)
 from analysis.matching import match_http_to_db, summarize_matches
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
@@ -692,13 +696,13 @@ def continuous_sources(
 
 
 def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...]:
-    """List the error responses no class holds: fewer than a class needs, or no endpoint.
+    """List the error responses no class holds: too few, without endpoint, or off-product.
 
-    ``groups``: :func:`analysis.error_classes.tabulate_unexplained_responses`. The groups with
-    at least :data:`~analysis.error_classes.MIN_HTTP_CLASS` responses and an endpoint are
-    classes of their own; the rest are named here, so no failed request goes unmentioned.
+    ``groups``: :func:`analysis.error_classes.tabulate_unexplained_responses`; the groups
+    :func:`analysis.error_classes.plan_http_classes` makes no class of are named here, so no
+    failed request goes unmentioned.
     """
-    small = groups[(groups["count"] < MIN_HTTP_CLASS) | groups["endpoint"].isna()]
+    small = plan_http_classes(groups)[1]
     if small.empty:
         return ()
     listed = [
@@ -722,7 +726,8 @@ def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...
             webinar_id=None,
             what=(
                 f"{total} error responses that no database error explains are too few per "
-                f"status and endpoint (or have none) to be analysed as a class: {shown}."
+                "status and endpoint, have no endpoint or lie outside Supabase's products, to "
+                f"be analysed as a class: {shown}."
             ),
             limits=(
                 f"A status on an endpoint needs at least {MIN_HTTP_CLASS} such responses to "

@@ -6,7 +6,8 @@ every endpoint whose responses carry its PostgREST status at the instants of its
 :func:`analysis.matching.pair_errors_with_responses`) and counts it per minute against the
 requests to all of those endpoints. Error responses no database error explains (a 504 when
 PostgREST waited too long for a pool connection, a 429 from Auth, a 502 from Storage) are
-classes of their own, one per status and endpoint (:func:`tabulate_unexplained_responses`).
+classes of their own, per status and endpoint, or per status and product for a 5xx or a 429
+(:func:`plan_http_classes`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,20 @@ REALTIME_ENDPOINT = "realtime/websocket"
 #: Fewest unexplained error responses of one status on one endpoint that make a class (the
 #: statistics' floor); fewer are listed by the audit (``unexplained_error_responses``).
 MIN_HTTP_CLASS = MIN_ERRORS
+#: Endpoints of Supabase's products (``analysis.ingest.canonical.endpoint_of``): only their error
+#: responses make classes; any other path (a scanner's ``/wp-login.php``) is the audit's.
+PRODUCTS = ("rest", "auth", "realtime", "storage", "functions", "graphql")
+
+
+def merges_across_endpoints(status: int) -> bool:
+    """Whether error responses of ``status`` are one class across a product's endpoints.
+
+    A 5xx or a 429 fails whichever request met the exhausted pool, the unreachable database or
+    the rate limit, as a connection-limit error does (53300 is one class on every endpoint);
+    split by endpoint, one outage would be dozens of small classes. Other 4xx are a client's
+    mistake on one endpoint.
+    """
+    return int(status) >= 500 or int(status) == 429
 
 
 def tabulate_db_errors(db_errors: pd.DataFrame) -> pd.DataFrame:
@@ -153,10 +168,9 @@ def find_error_classes(
     status competing for its responses: :func:`analysis.matching.pair_errors_with_responses`).
     A connection-limit error fails whichever request needed a connection, so its class occurs
     on many endpoints and all of them are its denominator. Error responses no database error
-    explains form a class per status and endpoint, on that endpoint, when there are at least
-    :data:`MIN_HTTP_CLASS` of them (:func:`tabulate_unexplained_responses`). Realtime classes
-    occur on the Realtime websocket endpoint when it has requests. Ordered by count
-    (descending), then key.
+    explains form classes by :func:`plan_http_classes`, on the endpoints where they occurred.
+    Realtime classes occur on the Realtime websocket endpoint when it has requests. Ordered by
+    count (descending), then key.
 
     Returns
     -------
@@ -221,21 +235,20 @@ def find_error_classes(
                     endpoints=where,
                 )
             )
-    groups = tabulate_unexplained_responses(requests, pairs)
-    for row in groups[groups["count"] >= MIN_HTTP_CLASS].itertuples(index=False):
-        status, endpoint = int(row.status), str(row.endpoint)
+    planned, _ = plan_http_classes(tabulate_unexplained_responses(requests, pairs))
+    for spec in planned:
         classes.append(
             ErrorClass(
-                key=http_class_key(status, endpoint),
+                key=http_class_key(spec["status"], spec["scope"]),
                 source="requests",
-                filter=http_class_filter(status, endpoint),
-                count=int(row.count),
-                first_ts=row.first_ts,
-                last_ts=row.last_ts,
-                endpoint=endpoint,
+                filter=http_class_filter(spec["status"], spec["endpoints"]),
+                count=spec["count"],
+                first_ts=spec["first_ts"],
+                last_ts=spec["last_ts"],
+                endpoint=spec["endpoints"][0],
                 endpoint_basis="http",
-                http_status=status,
-                endpoints=(endpoint,),
+                http_status=spec["status"],
+                endpoints=spec["endpoints"],
             )
         )
     rt = incident.realtime_events
@@ -304,12 +317,49 @@ def tabulate_unexplained_responses(requests: pd.DataFrame, pairs: pd.DataFrame) 
     return table[cols].reset_index(drop=True)
 
 
+def plan_http_classes(groups: pd.DataFrame) -> tuple[list[dict], pd.DataFrame]:
+    """Split unexplained response groups into HTTP classes and the rest (the audit's).
+
+    ``groups``: :func:`tabulate_unexplained_responses`. Groups on a product's endpoint
+    (:data:`PRODUCTS`) make classes: per status and product (scope ``<product>/*``) when
+    :func:`merges_across_endpoints`, else per status and endpoint; a class needs
+    :data:`MIN_HTTP_CLASS` responses in all. Returns the classes (status, scope, endpoints by
+    count then name, count, first_ts, last_ts; by count, then key) and the groups no class holds.
+    """
+    if groups.empty:
+        return [], groups
+    product = groups["endpoint"].str.split("/").str[0]
+    eligible = groups["endpoint"].notna() & product.isin(PRODUCTS).fillna(False)
+    scope = groups["endpoint"].where(~groups["status"].map(merges_across_endpoints), product + "/*")
+    specs: list[dict] = []
+    held = pd.Series(False, index=groups.index)
+    frame = groups[eligible].assign(scope=scope[eligible])
+    for (status, where), rows in frame.groupby(["status", "scope"], sort=True):
+        total = int(rows["count"].sum())
+        if total < MIN_HTTP_CLASS:
+            continue
+        ranked = rows.sort_values(["count", "endpoint"], ascending=[False, True], kind="stable")
+        specs.append(
+            {
+                "status": int(status),
+                "scope": str(where),
+                "endpoints": tuple(str(e) for e in ranked["endpoint"]),
+                "count": total,
+                "first_ts": rows["first_ts"].min(),
+                "last_ts": rows["last_ts"].max(),
+            }
+        )
+        held[rows.index] = True
+    specs.sort(key=lambda s: (-s["count"], http_class_key(s["status"], s["scope"])))
+    return specs, groups[~held].reset_index(drop=True)
+
+
 def select_class_rows(incident: object, cls: ErrorClass) -> pd.DataFrame:
     """Rows of the class's source table that belong to the class."""
     if cls.source == "requests":
         req = incident.requests
         status = pd.to_numeric(req["status"], errors="coerce")
-        mine = (status == cls.http_status) & (req["endpoint"].astype("string") == cls.endpoint)
+        mine = (status == cls.http_status) & req["endpoint"].isin(cls.endpoints)
         return req[mine.fillna(False).to_numpy()]
     if cls.source == "db_errors":
         db = incident.db_errors

@@ -133,7 +133,10 @@ def _subject_fields(cls: Mapping) -> dict:
         "family": cls.get("family") or "",
         "family_words": _words(cls.get("family")),
         "status": cls.get("http_status") or "",
-        "endpoint": cls.get("endpoint") or "",
+        # An HTTP class's scope: its endpoint, or its product (``rest/*``) when it spans many.
+        "endpoint": str(cls.get("key", "")).split(":", 2)[2]
+        if str(cls.get("key", "")).startswith("http:")
+        else cls.get("endpoint") or "",
     }
 
 

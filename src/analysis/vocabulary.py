@@ -9,8 +9,8 @@ Ingest, the schemas and the timeline all name errors; they take the names from h
   as Realtime's from its text alone when an export carries no metadata.
 - **PostgREST**: the SQLSTATE -> HTTP status map (package data ``postgrest_status.json``).
 - **Class keys**: how an error becomes the class the statistics test (``23505:<constraint>``,
-  ``42703``, ``realtime:<family>``, ``http:<status>:<endpoint>`` for error responses no
-  database error explains) and the filter text that selects its rows.
+  ``42703``, ``realtime:<family>``, ``http:<status>:<endpoint>`` or ``http:<status>:rest/*``
+  for error responses no database error explains) and the filter text that selects its rows.
 
 A new Realtime family is one :class:`RealtimeFamily` entry in :data:`REALTIME_FAMILY_RULES`
 (docs/extending.md, "A new error family"). The rules are read when called, never copied at
@@ -392,14 +392,17 @@ def db_class_filter(sql_state: str, constraint: str | None) -> str:
 HTTP_CLASS_PREFIX = "http:"
 
 
-def http_class_key(status: int, endpoint: str) -> str:
-    """Key of the class of unexplained error responses of one status on one endpoint."""
-    return f"{HTTP_CLASS_PREFIX}{int(status)}:{endpoint}"
+def http_class_key(status: int, scope: str) -> str:
+    """Key of a class of unexplained error responses: its status and endpoint (or product)."""
+    return f"{HTTP_CLASS_PREFIX}{int(status)}:{scope}"
 
 
-def http_class_filter(status: int, endpoint: str) -> str:
+def http_class_filter(status: int, endpoints: tuple[str, ...] | list[str]) -> str:
     """Return the selection on ``requests`` of one HTTP class, as re-runnable text."""
-    return f"status == {int(status)} and endpoint == '{endpoint}'"
+    if len(endpoints) == 1:
+        return f"status == {int(status)} and endpoint == '{endpoints[0]}'"
+    listed = ", ".join(f"'{e}'" for e in endpoints)
+    return f"status == {int(status)} and endpoint in [{listed}]"
 
 
 def realtime_class_filter(family: str) -> str:
