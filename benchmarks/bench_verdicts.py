@@ -23,12 +23,14 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.simulate import sessions
 from analysis.simulate.verdict_study import (
     FAMILIES,
     FULL,
     QUICK,
     format_confusion,
     iterate_jobs,
+    run_backoff_incident,
     run_incident,
     target_rows,
 )
@@ -116,6 +118,23 @@ def run(
     ]
 
 
+def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
+    """Run the back-off experiment (docs/verdicts.md, "Bursty bugs"); return a markdown table."""
+    fams = [f for f in families if f in sessions.SHAPES]
+    jobs = [(f, i, n_boot) for f in fams for i in range(incidents)]
+    rows = [r for r in iterate_jobs(run_backoff_incident, jobs, workers) if r is not None]
+    labels = ("traffic", "unrelated", "undetermined", "capacity", "insufficient")
+    out = "| family | counted | N | " + " | ".join(labels) + " |\n"
+    out += "|---|---|---|" + "---|" * len(labels) + "\n"
+    for fam in (*fams, "all"):
+        sel = [r for r in rows if fam in ("all", r["family"])]
+        for tag in ("per_minute", "episodes"):
+            cells = " | ".join(str(sum(r[tag] == lab for r in sel)) for lab in labels)
+            out += f"| {fam} | {tag} | {len(sel)} | {cells} |\n"
+    onsets = sum(r["onsets"] for r in rows) / max(sum(r["user_minutes"] for r in rows), 1)
+    return out + f"\nepisode onsets / user-minutes: {onsets:.3f}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the study and print the confusion matrices and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -130,11 +149,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run nothing; tabulate what --cache holds (a run stopped early)",
     )
+    parser.add_argument(
+        "--backoff",
+        action="store_true",
+        help="only the back-off experiment: retry loops spread over minutes (truth: traffic)",
+    )
     args = parser.parse_args(argv)
     counts = dict(QUICK if args.quick else FULL)
     if args.incidents:
         counts["incidents"] = args.incidents
     families = tuple(args.family or FAMILIES)
+    if args.backoff:
+        print("# Retry loops backing off over minutes: verdicts per minute vs with episodes\n")
+        workers = max(1, min(2, args.workers))
+        print(run_backoff(counts["incidents"], counts["n_boot"], workers, families))
+        return 0
     t0 = time.perf_counter()
     load0 = os.getloadavg()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -464,3 +464,22 @@ def test_capacity_rows_carry_their_bound_and_the_targets_average_it():
     targets = {t["criterion"].strip(): t for t in bench.target_rows("minutes_random", rows)}
     row = targets["best possible power at 0.05 against a flat rate, any test (info, mean)"]
     assert row["n"] == int(cap[0]["above"] >= 15)
+
+
+def test_spread_retries_moves_a_loops_retries_to_later_minutes_and_keeps_the_totals():
+    inc = sessions.simulate_session_incident("plateau", np.random.default_rng(5))
+    out = sessions.spread_retries(inc, "bug_retry", np.random.default_rng(1))
+    before, after = inc.class_frame("bug_retry"), out.class_frame("bug_retry")
+    m0, _, _, c0 = inc.classes["bug_retry"]["events"]
+    m1, _, _, c1 = out.classes["bug_retry"]["events"]
+    # Retries past the window are dropped; nothing is created and nothing moves backwards.
+    assert c1.sum() <= c0.sum() and np.average(m1, weights=c1) > np.average(m0, weights=c0)
+    dropped = int(c0.sum() - c1.sum())
+    assert after["errors"].sum() == before["errors"].sum() - dropped
+    assert after["requests"].sum() == before["requests"].sum() - dropped
+    assert np.array_equal(
+        out.requests - inc.requests,
+        out.classes["bug_retry"]["failed"] - inc.classes["bug_retry"]["failed"],
+    )
+    assert after["user_onsets"].sum() < after["users"].sum()
+    assert after["users"].sum() > before["users"].sum()

@@ -34,6 +34,7 @@ viewers and in connections, lag) lives in :attr:`SessionIncident.truth` only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -536,3 +537,42 @@ def simulate_session_incident(
         clients_of_session=clients,
         truth=truth,
     )
+
+
+def spread_retries(
+    incident: SessionIncident,
+    name: str,
+    rng: np.random.Generator,
+    gap_seconds: tuple[float, float] = (10.0, 40.0),
+) -> SessionIncident:
+    """Return the incident with class ``name``'s retries spread over minutes (a back-off loop).
+
+    The generator puts a loop's retries in the minute of its first failure. Here each event's
+    first failure stays at a random second of its minute and the rest follow every
+    ``gap_seconds`` (drawn per loop), so a long loop spans several minutes; retries past the
+    window are dropped, and the requests and failed requests move with the errors. Used by
+    the verdict study's back-off experiment (docs/verdicts.md, "Bursty bugs").
+    """
+    cls = incident.classes[name]
+    minute, session, endpoint, count = cls["events"]
+    n = incident.n_minutes
+    requests, failed = incident.requests.copy(), cls["failed"].copy()
+    out: list[list[int]] = [[], [], [], []]
+    for m, s, e, c in zip(minute, session, endpoint, count, strict=True):
+        times = rng.uniform(0, 60) + rng.uniform(*gap_seconds) * np.arange(c)
+        minutes = m + (times // 60).astype(np.int64)
+        kept, per = np.unique(minutes[minutes < n], return_counts=True)
+        for x, k in zip(kept.tolist(), per.tolist(), strict=True):
+            out[0].append(x)
+            out[1].append(int(s))
+            out[2].append(int(e))
+            out[3].append(k)
+        moved = int(c) - int(per[kept == m].sum())
+        requests[m, e] -= moved
+        failed[m, e] -= moved
+        later = kept != m
+        np.add.at(requests[:, e], kept[later], per[later])
+        np.add.at(failed[:, e], kept[later], per[later])
+    events = tuple(np.asarray(v, dtype=np.int64) for v in out)
+    classes = {**incident.classes, name: {**cls, "events": events, "failed": failed}}
+    return dataclasses.replace(incident, requests=requests, classes=classes)

@@ -100,6 +100,33 @@ def _run_minute_incident(family: str, index: int, n_boot: int) -> list[dict]:
     return rows
 
 
+def run_backoff_incident(args: tuple) -> dict | None:
+    """Decide one incident's retry-loop bug with its retries spread over minutes.
+
+    The back-off experiment (docs/verdicts.md, "Bursty bugs"): the class's retries are spread
+    by :func:`sessions.spread_retries` and the class is decided with and without the frame's
+    ``user_onsets``. Returns None for an incident without the bug (null incidents). The truth
+    is traffic.
+    """
+    family, index, n_boot = args
+    rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
+    inc = sessions.simulate_session_incident(family, rng, null=index % NULL_EVERY == NULL_EVERY - 1)
+    if "bug_retry" not in inc.classes:
+        return None
+    spread = np.random.default_rng([7, sessions.SHAPES.index(family), index])
+    frame = sessions.spread_retries(inc, "bug_retry", spread).class_frame("bug_retry")
+    row = {
+        "family": family,
+        "index": index,
+        "user_minutes": float(frame["users"].sum()),
+        "onsets": float(frame["user_onsets"].sum()),
+    }
+    for tag, f in (("episodes", frame), ("per_minute", frame.drop(columns="user_onsets"))):
+        res = stats.analyse_class(f, seed=1000 + index, n_boot=n_boot)
+        row[tag] = res.verdict.label
+    return row
+
+
 def separation_bound(frame) -> float:
     """Best accuracy any rule can reach telling g = 1 from g = 0 on this class's own series.
 
