@@ -217,17 +217,19 @@ def _read_result(raw: bytes, options: pj.ParseOptions) -> pa.Array:
     return result
 
 
-def read_page_fast(path: Path) -> pa.Array:
+def read_page_fast(path: Path, raw: bytes | None = None) -> pa.Array:
     """Read one BigQuery-flavour page with pyarrow; return its ``result`` as a 1-long list array.
 
     Raises ``NotFast`` for anything the fixed schema cannot represent exactly (an error
     envelope, other value types, a ``.gz`` that is not gzip, ...): the general reader then
-    reads the file and reports what is wrong with it.
+    reads the file and reports what is wrong with it. ``raw``: the page's bytes, if read.
     """
-    return _read_result(_page_bytes(path), _FAST_OPTIONS)
+    return _read_result(_page_bytes(path) if raw is None else raw, _FAST_OPTIONS)
 
 
-def read_projection_page(path: Path, flavour: str | None = None) -> list[tuple]:
+def read_projection_page(
+    path: Path, flavour: str | None = None, raw: bytes | None = None
+) -> list[tuple]:
     """Read one page of the package's ClickHouse projection; return its rows by log source.
 
     Returns ``[(kind, flavour, columns as an Arrow table, 1-based row numbers), ...]``, joined
@@ -235,9 +237,10 @@ def read_projection_page(path: Path, flavour: str | None = None) -> list[tuple]:
     the same columns (every key of a projection is in every row, null or not), so where a key
     the analysis cannot do without is null in every row of a source (absent, perhaps) the
     page is left to it (``NotFast``), and so is a row whose ``source`` is not a log source
-    the analysis reads.
+    the analysis reads. ``raw``: the page's bytes, if read.
     """
-    rows = _read_result(_page_bytes(path), _PROJECTION_OPTIONS).flatten()
+    raw = _page_bytes(path) if raw is None else raw
+    rows = _read_result(raw, _PROJECTION_OPTIONS).flatten()
     if rows.null_count:
         raise NotFast
     source = pc.struct_field(rows, "source")
@@ -363,16 +366,23 @@ def try_read_page(path: Path, flavour: str | None = None) -> pa.Array | list | N
 
     A BigQuery page comes back as its ``result`` (an Arrow array, extracted in batches by
     :func:`extract_fast`), a page of the ClickHouse projection as a list (joined in batches by
-    :func:`extract_projection`).
+    :func:`extract_projection`). The page is read and decompressed once for both readers.
     """
-    if flavour != "clickhouse":
+    try:
+        raw = _page_bytes(path)
+    except NotFast:
+        return None
+    # Every row of a BigQuery page the columnar reader takes holds ``metadata``: without the
+    # word, that reader could only fail, after parsing the whole page (a key spelled with
+    # escapes goes to the general reader, which gives the same rows).
+    if flavour == "bigquery" or (flavour is None and b'"metadata"' in raw):
         try:
-            return read_page_fast(path)
+            return read_page_fast(path, raw)
         except NotFast:
             pass
     if flavour != "bigquery":
         try:
-            return read_projection_page(path, flavour)
+            return read_projection_page(path, flavour, raw)
         except NotFast:
             pass
     return None
