@@ -365,3 +365,13 @@ def test_kernel_notes_reach_the_outcome():
         ]
     )
     assert report.kernel_notes(nb) == ["cache rebuilt"]
+
+
+def test_the_kernel_keeps_freed_arrays_in_its_heap(monkeypatch):
+    # glibc's malloc settings reach the kernel (docs/performance.md); a user's own are kept.
+    for name in report.MALLOC_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    env = report.kernel_environment()
+    assert env["MALLOC_MMAP_THRESHOLD_"] == env["MALLOC_TRIM_THRESHOLD_"] == str(256 * 2**20)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert report.kernel_environment()["MALLOC_MMAP_THRESHOLD_"] == "65536"
