@@ -19,6 +19,7 @@ from pathlib import Path
 
 import _fake_report
 import nbformat
+import pandas as pd
 import pytest
 from _fake_report import FILES
 
@@ -371,7 +372,23 @@ def test_the_kernel_keeps_freed_arrays_in_its_heap(monkeypatch):
     # glibc's malloc settings reach the kernel (docs/performance.md); a user's own are kept.
     for name in report.MALLOC_SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    env = report.kernel_environment()
+    env = report.kernel_environment(DEFAULT_INCIDENT_DIR)
     assert env["MALLOC_MMAP_THRESHOLD_"] == env["MALLOC_TRIM_THRESHOLD_"] == str(256 * 2**20)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert report.kernel_environment()["MALLOC_MMAP_THRESHOLD_"] == "65536"
+    assert report.kernel_environment(DEFAULT_INCIDENT_DIR)["MALLOC_MMAP_THRESHOLD_"] == "65536"
+
+
+def test_the_kernel_time_is_the_reported_incidents_window_start(tmp_path, monkeypatch):
+    # Formats that record a time carry the incident's own window start, not a constant of
+    # another incident; a user's SOURCE_DATE_EPOCH wins; an unreadable manifest gives 0.
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    (tmp_path / "incident.json").write_text(
+        '{"name": "x", "window_start": "2031-07-01T23:30:00+00:00",'
+        ' "window_end": "2031-07-02T01:00:00+00:00"}',
+        encoding="utf-8",
+    )
+    start = pd.Timestamp("2031-07-01T23:30:00Z")
+    assert report.kernel_environment(tmp_path)["SOURCE_DATE_EPOCH"] == str(int(start.timestamp()))
+    assert report.source_date_epoch(tmp_path / "missing") == "0"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "42")
+    assert report.kernel_environment(tmp_path)["SOURCE_DATE_EPOCH"] == "42"

@@ -44,9 +44,6 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
 #: Cells never shown to stakeholders: papermill's injected values, the defaults they override,
 #: and notes meant for the analyst in JupyterLab.
 HIDDEN_TAGS = ("injected-parameters", "parameters", "remove-cell")
-#: Fixed timestamp for every file format that records one (matplotlib honours it), so two runs
-#: give the same bytes. 2026-02-06T00:00:00Z, the incident's day.
-SOURCE_DATE_EPOCH = "1770336000"
 #: Where the PDF printer shows the report: a host that cannot exist (RFC 2606), answered from
 #: memory by the printer itself, never by a network or a file.
 PAGE_URL = "http://postmortem.invalid/postmortem.html"
@@ -203,10 +200,26 @@ MALLOC_SETTINGS = {
 }
 
 
-def kernel_environment() -> dict[str, str]:
+def source_date_epoch(data_dir: Path) -> str:
+    """Return the start of the incident's window in seconds since 1970 (``SOURCE_DATE_EPOCH``).
+
+    Every file format that records a time (matplotlib honours the variable) then gives the same
+    bytes on every run, with a time the incident's own manifest names. A directory whose
+    manifest cannot be read gets 0: the run fails on that manifest with its own error anyway.
+    """
+    from analysis.ingest import manifest_window, read_manifest
+
+    try:
+        start = manifest_window(read_manifest(data_dir), data_dir / "incident.json")[0]
+    except AnalysisError:
+        return "0"
+    return str(int(start.timestamp()))
+
+
+def kernel_environment(data_dir: Path) -> dict[str, str]:
     """Return the environment variables of the report's kernel: reproducible output, fast."""
     return {
-        "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH),
+        "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH") or source_date_epoch(data_dir),
         "PYTHONHASHSEED": "0",
         # The figures are drawn by the kernel's inline backend; never a window.
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -249,8 +262,9 @@ def execute_notebook(
 
     params.output_dir.mkdir(parents=True, exist_ok=True)
     target = params.output_dir / "postmortem.ipynb"
-    saved = {k: os.environ.get(k) for k in kernel_environment()}
-    os.environ.update(kernel_environment())
+    environment = kernel_environment(params.data_dir)
+    saved = {k: os.environ.get(k) for k in environment}
+    os.environ.update(environment)
     try:
         pm.execute_notebook(
             str(notebook),
