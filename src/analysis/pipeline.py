@@ -67,9 +67,7 @@ def load_directory(data_dir: str | Path, settings: Settings | None = None) -> ob
 
     settings = read_settings() if settings is None else settings
     directory = Path(data_dir) if str(data_dir).strip() else DEFAULT_INCIDENT_DIR
-    return load_incident(
-        directory, cache_dir=settings.cache_dir, progress=False, workers=settings.workers
-    )
+    return load_incident(directory, cache_dir=settings.cache_dir, progress=False)
 
 
 def build_timeline(

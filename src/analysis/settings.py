@@ -19,9 +19,9 @@ from analysis.exceptions import ParameterError
 ENV_NO_STATS_CACHE = "EVENTLIVE_NO_STATS_CACHE"
 #: Parent directory of the caches (ingest's Parquet tables, the statistics); default data/interim.
 ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
-#: Processes the statistics spread the error classes over, the figures are drawn on and the
-#: log pages of a large export are read by (default: the cores this process may use). The
-#: result is the same for any number; only the wall time changes.
+#: Processes the statistics spread the error classes over and the figures are drawn on
+#: (default: the cores this process may use). The result is the same for any number; only
+#: the wall time changes.
 ENV_WORKERS = "EVENTLIVE_WORKERS"
 #: Parent of the default output directory ``<reports>/<webinar>``; default reports/. The tests
 #: point this and the cache at temporary directories, so a test run writes nothing in the

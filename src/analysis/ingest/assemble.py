@@ -276,18 +276,17 @@ def ingest_files(
     progress
         Show a tqdm progress bar over files.
     workers
-        Processes that read log pages when there are at least :data:`FORK_PAGES` (default:
-        the usable cores; 1 reads them on threads of this process). The tables are the same
-        for any number.
+        Processes that read log pages when there are at least :data:`FORK_PAGES` (default 1:
+        on threads of this process; on an idle machine the forked workers cost more CPU and
+        memory than they saved in wall time, docs/performance.md "Ingest"). The tables are
+        the same for any number.
 
     Returns
     -------
     Ingested
         Canonical tables keyed by table name and the accounting frame.
     """
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if workers > 1:
+    if workers is not None and workers > 1:
         try:
             return _ingest(files, window, overrides or {}, key, progress, workers)
         except (workers_.WorkerFailure, IngestError):

@@ -46,15 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # The same cache as make report's (pipeline.read_settings is the one reader of the
-    # environment), so a check never writes into the repository when the caller said not to;
-    # and the same page workers (EVENTLIVE_WORKERS).
+    # environment), so a check never writes into the repository when the caller said not to.
     from analysis.pipeline import read_settings
 
     settings = read_settings()
     cache_dir = settings.cache_dir if args.cache_dir is None else args.cache_dir
-    incident = load_incident(
-        args.data, cache_dir=cache_dir, use_cache=not args.no_cache, workers=settings.workers
-    )
+    incident = load_incident(args.data, cache_dir=cache_dir, use_cache=not args.no_cache)
     # Names, file names and reasons come from the data: never let them drive the terminal.
     print(
         terminal_text(

@@ -474,7 +474,7 @@ def load_incident(
     progress
         Show a progress bar (default: only when more than 200 files are read).
     workers
-        Processes that read the log pages of a large export (default: the usable cores;
+        Processes that read the log pages of a large export (default one;
         :func:`~analysis.ingest.assemble.ingest_files`). The tables do not depend on it.
 
     Raises
