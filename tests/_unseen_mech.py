@@ -1,0 +1,917 @@
+"""A third independent writer of Supabase incidents: error MECHANISMS, each with its truth.
+
+No import from ``analysis`` and nothing shared with ``analysis.simulate``,
+``tests/unseen_incidents.py`` or ``tests/_unseen_qa.py``. Written from docs/contract.md and
+the shapes Supabase's Management API returns. Where the other writers draw sessions first and
+walk each session's requests, this one drives the audience minute by minute towards a target
+curve (plateau, two peaks, ramp, spike, low and noisy), draws each minute's requests as a
+Poisson count over the sessions open in it, and lets each *mechanism* decide who fails:
+
+- ``capacity``: fails a growing share of requests once the (lagged) project-wide audience
+  passes a threshold (57014 under load, 53300 from Auth or Storage, Realtime refusals);
+- ``flat``: a client bug, a fixed share of one endpoint's requests (traffic-proportional);
+- ``outage``: one endpoint broken for 5-20 minutes at a random time (a bad deploy);
+- ``burst``: one minute in which many users' requests fail (a CDN or pooler hiccup);
+- ``retry``: a few clients stuck in a loop, re-sending one failing request every few seconds
+  for minutes (the requests are the loop's own, added to the traffic);
+- ``loops``: such loops starting at a constant rate in random viewers' clients, each for one
+  to ``length`` minutes (many users, none of it driven by load);
+- ``background``: errors at a constant rate whatever the audience (a cron job, expired
+  tokens of random registered users);
+- Realtime lines of the same kinds (``rt_capacity``, ``rt_outage``, ``rt_background``).
+
+Each mechanism carries ``expect``: the verdicts a correct analysis may give it
+(``capacity``; ``traffic``; ``unrelated`` for load-independent errors, where "the data cannot
+tell" is honest too) and ``key``, the error class it should become. Other shapes the
+other writers never made: several webinars in one export, bigint webinar ids, windows of 30
+minutes and two hours, IPv6 clients, Edge Functions' own log source, zones with 45-minute
+offsets and 30-minute daylight saving.
+
+``python tests/_unseen_mech.py OUT [case ...]`` writes cases under ``OUT/<name>`` and prints
+``<dir> <webinar id of the report>`` per case.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import gzip
+import io
+import json
+import math
+import random
+import sys
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+CLIENTS = (
+    "supabase-js-web/2.45.4",
+    "supabase-flutter/2.8.1",
+    "supabase-swift/2.20.0",
+    "supabase-kt/3.0.2",
+)
+
+
+@dataclass(frozen=True)
+class Mech:
+    """One error mechanism; see the module docstring for ``kind``."""
+
+    kind: str
+    path: str = ""  # gateway path; empty for Realtime kinds
+    method: str = "GET"
+    status: int = 500
+    sqlstate: str | None = None  # a Postgres line per failure when set
+    message: str = ""  # Postgres or Realtime message
+    severity: str = "ERROR"
+    pg_user: str = "authenticator"
+    share: float = 0.0  # flat: share of requests; capacity: share reached at 2x threshold
+    threshold: int = 0  # capacity: project-wide open sessions
+    lag: int = 0  # capacity: minutes between the load and the failures
+    at: int | None = None  # outage/burst/retry start minute; None: drawn from the seed
+    length: int = 0  # outage/retry minutes
+    count: int = 0  # burst: failing requests; retry: clients looping
+    rate: float = 0.0  # background: errors per minute
+    expect: str = "unrelated"  # capacity | traffic | unrelated (load-independent)
+    key: str = ""  # the error class the package should make of it
+
+
+def replace_mech(mech: Mech, **changes) -> Mech:
+    """A copy of ``mech`` with ``changes``."""
+    return replace(mech, **changes)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    start: datetime
+    minutes: int
+    display_tz: str
+    shape: str  # plateau | double | ramp | spike | low
+    peak: int
+    mechs: tuple[Mech, ...] = ()
+    webinars: int = 1  # several: the first is the report's, the others share the project
+    bigint_ids: bool = False
+    ipv6: bool = False
+    flavour: str = "bigquery"  # bigquery | clickhouse (Management API pages)
+    function_logs: bool = False  # write function_edge_logs pages too
+    seed: int = 7
+    title: str = "Quarterly roadmap live"
+    project_ref: str = "qwmechanismsrefabcde"
+    endpoints: tuple[str, ...] = (
+        "/rest/v1/questions",
+        "/rest/v1/profiles",
+        "/rest/v1/rpc/heartbeat",
+        "/auth/v1/user",
+    )
+    extra: dict = field(default_factory=dict)
+
+
+QUESTIONS_TIMEOUT = Mech(
+    "capacity",
+    "/rest/v1/questions",
+    "GET",
+    500,
+    sqlstate="57014",
+    message="canceling statement due to statement timeout",
+    share=0.5,
+    threshold=70,
+    lag=1,
+    expect="capacity",
+    key="57014",
+)
+AUTH_53300 = Mech(
+    "capacity",
+    "/auth/v1/token",
+    "POST",
+    500,
+    sqlstate="53300",
+    severity="FATAL",
+    message="remaining connection slots are reserved for non-replication superuser connections",
+    pg_user="supabase_auth_admin",
+    share=0.6,
+    threshold=75,
+    expect="capacity",
+    key="53300",
+)
+
+CASES: dict[str, Case] = {
+    # Nothing fails at all over two hours, Chatham Islands (+12:45 / +13:45).
+    "null_quiet": Case(
+        "null_quiet",
+        datetime(2026, 4, 5, 13, 0, tzinfo=UTC),
+        120,
+        "Pacific/Chatham",
+        "plateau",
+        40,
+        seed=11,
+    ),
+    # Errors independent of load only: a rejected token grant and a failing calendar sync from
+    # random registered users at constant rates, a Realtime line at a constant rate.
+    # Lord Howe: 30-minute daylight saving.
+    "null_background": Case(
+        "null_background",
+        datetime(2026, 10, 4, 14, 10, tzinfo=UTC),
+        60,
+        "Australia/Lord_Howe",
+        "double",
+        90,
+        mechs=(
+            Mech("background", "/auth/v1/token", "POST", 400, rate=1.2, key="http:400:auth/token"),
+            # Clients with an expired session retrying every few seconds for minutes.
+            Mech(
+                "loops",
+                "/rest/v1/questions",
+                "GET",
+                401,
+                rate=0.25,
+                length=4,
+                key="http:401:rest/questions",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/rpc/sync_calendar",
+                "POST",
+                400,  # PostgREST answers a raised exception (P0001) with 400
+                sqlstate="P0001",
+                message="calendar provider returned 503",
+                rate=0.8,
+                key="P0001",
+            ),
+            Mech(
+                "rt_background",
+                message="ChannelRateLimitReached: Too many channels",
+                rate=0.7,
+                key="realtime:rate_limit",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/rpc/sync_calendar",
+            "/auth/v1/token",
+            "/auth/v1/user",
+        ),
+        seed=12,
+    ),
+    # A bad deploy: one endpoint broken for a stretch, a one-minute burst, retry loops, a
+    # ReplicationConnectionDown outage. None of these follows load.
+    "deploy_outage": Case(
+        "deploy_outage",
+        datetime(2026, 7, 14, 17, 0, tzinfo=UTC),
+        60,
+        "America/Los_Angeles",
+        "plateau",
+        110,
+        mechs=(
+            Mech(
+                "outage",
+                "/rest/v1/questions",
+                "GET",
+                400,
+                sqlstate="42703",
+                message="column questions.pinned_at does not exist",
+                length=14,
+                key="42703",
+            ),
+            Mech("burst", "/rest/v1/profiles", "GET", 502, count=45, key="http:502:rest/*"),
+            Mech(
+                "retry",
+                "/rest/v1/rpc/heartbeat",
+                "POST",
+                401,
+                length=6,
+                count=3,
+                key="http:401:rest/rpc/heartbeat",
+            ),
+            Mech(
+                "rt_outage",
+                message="ReplicationConnectionDown: replication connection lost",
+                length=7,
+                key="realtime:disconnect",
+            ),
+        ),
+        seed=13,
+    ),
+    # Real capacity on two products: statement timeouts under load (with a
+    # one-minute lag), Auth's own 53300 (Auth answers 500), Realtime join refusals.
+    "capacity_auth": Case(
+        "capacity_auth",
+        datetime(2026, 11, 20, 2, 30, tzinfo=UTC),
+        60,
+        "Asia/Kathmandu",
+        "ramp",
+        140,
+        mechs=(
+            QUESTIONS_TIMEOUT,
+            AUTH_53300,
+            Mech(
+                "rt_capacity",
+                message="TooManyJoins: Too many joins per second",
+                threshold=90,
+                share=0.5,
+                expect="capacity",
+                key="realtime:rate_limit",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/profiles",
+            "/auth/v1/token",
+            "/auth/v1/user",
+        ),
+        seed=14,
+    ),
+    # A flat client bug on one endpoint, Auth 429s under load, a Storage outage, Edge
+    # Functions 500s with their own log source; IPv6 clients; ClickHouse pages.
+    "products": Case(
+        "products",
+        datetime(2026, 5, 30, 23, 40, tzinfo=UTC),
+        60,
+        "America/Sao_Paulo",
+        "spike",
+        120,
+        mechs=(
+            Mech(
+                "flat",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message="duplicate key value violates unique constraint "
+                '"answers_question_id_user_id_key"',
+                share=0.08,
+                expect="traffic",
+                key="23505:answers_question_id_user_id_key",
+            ),
+            Mech(
+                "capacity",
+                "/auth/v1/token",
+                "POST",
+                429,
+                share=0.7,
+                threshold=80,
+                expect="capacity",
+                key="http:429:auth/*",
+            ),
+            Mech(
+                "outage",
+                "/storage/v1/object/public/slides/deck.pdf",
+                "GET",
+                503,
+                length=9,
+                key="http:503:storage/*",
+            ),
+            Mech(
+                "flat",
+                "/functions/v1/send-reminder",
+                "POST",
+                500,
+                share=0.3,
+                expect="traffic",
+                key="http:500:functions/*",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/answers",
+            "/rest/v1/questions",
+            "/auth/v1/token",
+            "/storage/v1/object/public/slides/deck.pdf",
+            "/functions/v1/send-reminder",
+        ),
+        ipv6=True,
+        flavour="clickhouse",
+        function_logs=True,
+        seed=15,
+    ),
+    # Three webinars in one export; the report's webinar is the first, the others share the
+    # project (its logs carry no webinar id).
+    "three_webinars": Case(
+        "three_webinars",
+        datetime(2026, 2, 20, 9, 0, tzinfo=UTC),
+        30,
+        "Europe/Istanbul",
+        "plateau",
+        80,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
+        webinars=3,
+        seed=16,
+    ),
+    # The same with bigint webinar ids (a table keyed by ``bigint generated always``).
+    "bigint_ids": Case(
+        "bigint_ids",
+        datetime(2026, 2, 20, 9, 0, tzinfo=UTC),
+        30,
+        "Europe/Istanbul",
+        "plateau",
+        80,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
+        webinars=3,
+        bigint_ids=True,
+        seed=16,
+    ),
+}
+
+
+# ------------------------------------------------------------------ the audience
+
+
+def _target(shape: str, peak: int, minutes: int, m: int, rng: random.Random) -> int:
+    x = (m + 0.5) / minutes
+    if shape == "plateau":
+        level = min(1.0, x / 0.3, (1 - x) / 0.2 + 0.3)
+    elif shape == "double":
+        level = 0.2 + 0.8 * max(
+            math.exp(-(((x - 0.3) / 0.1) ** 2)), math.exp(-(((x - 0.72) / 0.08) ** 2))
+        )
+    elif shape == "ramp":
+        level = 0.1 + 0.9 * x
+    elif shape == "spike":
+        level = 0.35 + 0.65 * math.exp(-(((x - 0.5) / 0.12) ** 2))
+    else:  # low and noisy
+        level = 0.6 + 0.4 * rng.random()
+    return max(1, round(peak * level))
+
+
+@dataclass
+class Session:
+    user: int
+    webinar: int
+    sid: str
+    joined: datetime
+    left: datetime | None
+
+
+def _uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+
+
+@dataclass
+class World:
+    webinar_ids: list[str]
+    users: list[str]
+    sessions: list[Session]
+    open_per_minute: list[int]  # project-wide, at each minute's middle
+    samples: list[tuple[int, datetime, int]]  # (webinar index, time, open sessions)
+    requests: list[dict]
+    pg: list[dict]
+    rt: list[dict]
+    fn: list[dict]
+    mech_minutes: dict = field(default_factory=dict)  # mechanism index -> (start, end) minutes
+
+
+class Counter:
+    """Open sessions at any instant (of one webinar, or all), by two sorted lists of edges."""
+
+    def __init__(self, sessions: list[Session], webinar: int | None = None) -> None:
+        mine = [s for s in sessions if webinar is None or s.webinar == webinar]
+        self.joins = sorted(s.joined for s in mine)
+        self.leaves = sorted(s.left for s in mine if s.left is not None)
+
+    def at(self, t: datetime) -> int:
+        return bisect.bisect_right(self.joins, t) - bisect.bisect_right(self.leaves, t)
+
+
+def build(case: Case) -> World:
+    rng = random.Random(case.seed * 7919)
+    start, minutes = case.start, case.minutes
+    end = start + timedelta(minutes=minutes)
+    if case.bigint_ids:
+        webinar_ids = [str(90210 + 17 * i) for i in range(case.webinars)]
+    else:
+        webinar_ids = [_uuid(rng) for _ in range(case.webinars)]
+    users = [_uuid(rng) for _ in range(int(case.peak * 2.2) + 20)]
+    sessions: list[Session] = []
+    live: list[Session] = []
+    free = list(range(len(users)))
+    rng.shuffle(free)
+    for m in range(minutes):
+        want = _target(case.shape, case.peak, minutes, m, rng)
+        t0 = start + timedelta(minutes=m)
+        # churn: a few leave and come back as new sessions every minute
+        leave = max(0, len(live) - want) + sum(1 for _ in live if rng.random() < 0.03)
+        for s in rng.sample(live, min(leave, len(live))):
+            s.left = t0 + timedelta(seconds=rng.uniform(0, 59.9))
+            live.remove(s)
+            free.append(s.user)
+        while len(live) < want and free:
+            user = free.pop(rng.randrange(len(free)))
+            # the report's webinar gets most people; the others a share each
+            webinar = (
+                0 if rng.random() < 0.7 or case.webinars == 1 else rng.randrange(1, case.webinars)
+            )
+            s = Session(
+                user, webinar, _uuid(rng), t0 + timedelta(seconds=rng.uniform(0, 59.9)), None
+            )
+            sessions.append(s)
+            live.append(s)
+    everyone = Counter(sessions)
+    open_per_minute = [
+        everyone.at(start + timedelta(minutes=m, seconds=30)) for m in range(minutes)
+    ]
+    samples = []
+    for w in range(case.webinars):
+        counter = Counter(sessions, w)
+        t = start + timedelta(seconds=rng.uniform(1, 9))
+        while t < end:
+            samples.append((w, t, counter.at(t)))
+            t += timedelta(seconds=20)
+
+    world = World(webinar_ids, users, sessions, open_per_minute, samples, [], [], [], [])
+    _traffic(case, world, rng)
+    _realtime(case, world, rng)
+    for rows in (world.requests, world.pg, world.rt, world.fn):
+        rows.sort(key=lambda r: r["t"])
+        for row in rows:
+            row["id"] = _uuid(rng)
+    return world
+
+
+def _start_minute(mech: Mech, minutes: int, rng: random.Random) -> int:
+    if mech.at is not None:
+        return mech.at
+    return rng.randrange(5, max(6, minutes - max(mech.length, 1) - 3))
+
+
+def _fail_share(mech: Mech, load: int) -> float:
+    if mech.kind == "flat":
+        return mech.share
+    if mech.kind == "capacity" and load > mech.threshold:
+        return min(0.95, mech.share * (load - mech.threshold) / mech.threshold * 4)
+    return 0.0
+
+
+def _traffic(case: Case, w: World, rng: random.Random) -> None:
+    start, minutes = case.start, case.minutes
+    paths = list(case.endpoints)
+    for mech in case.mechs:
+        if mech.path and mech.kind in ("flat", "capacity", "outage") and mech.path not in paths:
+            paths.append(mech.path)
+    windows = {}
+    for i, mech in enumerate(case.mechs):
+        if mech.kind in ("outage", "burst", "retry", "rt_outage"):
+            first = _start_minute(mech, minutes, rng)
+            windows[i] = (first, first + max(mech.length, 1))
+    w.mech_minutes = windows
+    addr: dict = {}
+    loopers: dict = {}
+    for m in range(minutes):
+        t0 = start + timedelta(minutes=m)
+        live = [
+            s
+            for s in w.sessions
+            if s.joined < t0 + timedelta(minutes=1) and (s.left is None or s.left > t0)
+        ]
+        n = sum(1 for _ in range(len(live) * 2) if rng.random() < 0.5)  # ~1 request each
+        for _ in range(n):
+            s = rng.choice(live)
+            t = t0 + timedelta(seconds=rng.uniform(0, 59.999))
+            if t < s.joined or (s.left is not None and t >= s.left):
+                continue
+            path = rng.choice(paths)
+            status, failing = 200, None
+            for i, mech in enumerate(case.mechs):
+                if mech.path != path:
+                    continue
+                if mech.kind in ("flat", "capacity"):
+                    load = w.open_per_minute[max(0, m - mech.lag)]
+                    if rng.random() < _fail_share(mech, load):
+                        failing = mech
+                elif mech.kind == "outage" and windows[i][0] <= m < windows[i][1]:
+                    if rng.random() < 0.97:
+                        failing = mech
+                if failing:
+                    break
+            method = next((x.method for x in case.mechs if x.path == path), "GET")
+            if failing:
+                status = failing.status
+            elif method == "POST":
+                status = 201
+            _add_request(case, w, rng, addr, s.user, t, method, path, status, failing)
+        for i, mech in enumerate(case.mechs):
+            if mech.kind == "burst" and windows[i][0] == m:
+                for _ in range(mech.count):
+                    s = rng.choice(live)
+                    t = t0 + timedelta(seconds=rng.uniform(20, 44))
+                    _add_request(
+                        case, w, rng, addr, s.user, t, mech.method, mech.path, mech.status, mech
+                    )
+            elif mech.kind == "retry" and windows[i][0] <= m < windows[i][1]:
+                # The same clients loop from the first minute to the last.
+                if i not in loopers:
+                    loopers[i] = rng.sample(sorted({s.user for s in live}), mech.count)
+                for user in loopers[i]:
+                    t = t0 + timedelta(seconds=rng.uniform(0, 3))
+                    while t < t0 + timedelta(minutes=1):
+                        _add_request(
+                            case, w, rng, addr, user, t, mech.method, mech.path, mech.status, mech
+                        )
+                        t += timedelta(seconds=rng.uniform(2, 5))
+            elif mech.kind == "loops":
+                # Loops start at a constant rate, each in a random viewer's client, and run
+                # for one to ``length`` minutes.
+                for _ in range(_poisson(rng, mech.rate)):
+                    user = rng.choice(live).user
+                    t = t0 + timedelta(seconds=rng.uniform(0, 59.999))
+                    stop = t + timedelta(minutes=rng.uniform(1, mech.length))
+                    while t < min(stop, start + timedelta(minutes=minutes)):
+                        _add_request(
+                            case, w, rng, addr, user, t, mech.method, mech.path, mech.status, mech
+                        )
+                        t += timedelta(seconds=rng.uniform(2, 5))
+            elif mech.kind == "background":
+                for _ in range(_poisson(rng, mech.rate)):
+                    user = rng.randrange(len(w.users))  # registered, not necessarily watching
+                    t = t0 + timedelta(seconds=rng.uniform(0, 59.999))
+                    _add_request(
+                        case, w, rng, addr, user, t, mech.method, mech.path, mech.status, mech
+                    )
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    k, p, limit = 0, 1.0, math.exp(-lam)
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> None:
+    if user not in addr:
+        if case.ipv6:
+            addr[user] = f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(65536):x}"
+        else:
+            addr[user] = f"198.51.100.{rng.randrange(1, 255)}"
+    fails = mech is not None and status >= 400
+    w.requests.append(
+        {
+            "t": t,
+            "user": w.users[user],
+            "ip": addr[user],
+            "client": CLIENTS[user % len(CLIENTS)],
+            "method": method,
+            "path": path,
+            "status": status,
+            "ms": round(rng.uniform(8, 90) if not fails else rng.uniform(30, 30000), 1),
+        }
+    )
+    if fails and mech.sqlstate:
+        w.pg.append({"t": t - timedelta(milliseconds=rng.uniform(1, 40)), "mech": mech})
+    if path.startswith("/functions/"):
+        w.fn.append(
+            {"t": t - timedelta(milliseconds=3), "status": status, "path": path, "method": method}
+        )
+
+
+def _realtime(case: Case, w: World, rng: random.Random) -> None:
+    start, end = case.start, case.start + timedelta(minutes=case.minutes)
+    t = start + timedelta(seconds=2)
+    everyone = Counter(w.sessions)
+    while t < end:
+        connected = everyone.at(t)
+        w.rt.append(
+            {
+                "t": t,
+                "msg": "Billing metrics: [:realtime, :connections]",
+                "level": "info",
+                "connected": connected,
+                "limit": 500,
+            }
+        )
+        t += timedelta(seconds=5)
+    for i, mech in enumerate(case.mechs):
+        for m in range(case.minutes):
+            t0 = start + timedelta(minutes=m)
+            if mech.kind == "rt_capacity":
+                load = w.open_per_minute[max(0, m - mech.lag)]
+                lam = 12 * max(0.0, (load - mech.threshold) / mech.threshold) * mech.share * 4
+            elif mech.kind == "rt_outage":
+                lo, hi = w.mech_minutes[i]
+                lam = 10.0 if lo <= m < hi else 0.0
+            elif mech.kind == "rt_background":
+                lam = mech.rate
+            else:
+                continue
+            for _ in range(_poisson(rng, lam)):
+                w.rt.append(
+                    {
+                        "t": t0 + timedelta(seconds=rng.uniform(0, 59.999)),
+                        "msg": mech.message,
+                        "level": "error",
+                        "connected": None,
+                        "limit": None,
+                    }
+                )
+
+
+# ------------------------------------------------------------------ rows as Supabase returns them
+
+
+def _micros(t: datetime) -> int:
+    return int(t.timestamp() * 1_000) * 1_000
+
+
+def _clickhouse_time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _edge_row(case: Case, r: dict) -> dict:
+    url = f"https://{case.project_ref}.supabase.co{r['path']}"
+    message = f"{r['method']} | {r['status']} | {r['ip']} | {r['id'][:16]} | {url} | {r['client']}"
+    if case.flavour == "clickhouse":
+        return {
+            "id": r["id"],
+            "timestamp": _clickhouse_time(r["t"]),
+            "event_message": message,
+            "severity_text": "INFO",
+            "source": "edge_logs",
+            "log_attributes": {
+                "request.method": r["method"],
+                "request.path": r["path"],
+                "request.headers.cf_connecting_ip": r["ip"],
+                "request.headers.x_client_info": r["client"],
+                "request.sb.auth_user": r["user"],
+                "response.status_code": str(r["status"]),
+                "response.origin_time": str(r["ms"]),
+            },
+        }
+    return {
+        "id": r["id"],
+        "timestamp": _micros(r["t"]),
+        "event_message": message,
+        "identifier": case.project_ref,
+        "metadata": [
+            {
+                "request": [
+                    {
+                        "method": r["method"],
+                        "path": r["path"],
+                        "search": None,
+                        "headers": [{"cf_connecting_ip": r["ip"], "x_client_info": r["client"]}],
+                        "sb": [{"auth_user": r["user"]}],
+                    }
+                ],
+                "response": [{"status_code": r["status"], "origin_time": r["ms"]}],
+            }
+        ],
+    }
+
+
+def _pg_row(case: Case, r: dict) -> dict:
+    mech = r["mech"]
+    parsed = {
+        "error_severity": mech.severity,
+        "sql_state_code": mech.sqlstate,
+        "user_name": mech.pg_user,
+        "application_name": "postgrest" if mech.pg_user == "authenticator" else "",
+        "command_tag": "SELECT" if mech.method == "GET" else "INSERT",
+    }
+    if case.flavour == "clickhouse":
+        return {
+            "id": r["id"],
+            "timestamp": _clickhouse_time(r["t"]),
+            "event_message": mech.message,
+            "severity_text": mech.severity,
+            "source": "postgres_logs",
+            "log_attributes": {f"parsed.{k}": v for k, v in parsed.items()},
+        }
+    return {
+        "id": r["id"],
+        "timestamp": _micros(r["t"]),
+        "event_message": mech.message,
+        "identifier": case.project_ref,
+        "metadata": [{"parsed": [parsed]}],
+    }
+
+
+def _rt_row(case: Case, r: dict) -> dict:
+    if case.flavour == "clickhouse":
+        attrs = {"level": r["level"], "project": case.project_ref}
+        if r["connected"] is not None:
+            attrs["measurements.connected"] = str(r["connected"])
+            attrs["measurements.limit"] = str(r["limit"])
+        return {
+            "id": r["id"],
+            "timestamp": _clickhouse_time(r["t"]),
+            "event_message": r["msg"],
+            "severity_text": r["level"].upper(),
+            "source": "realtime_logs",
+            "log_attributes": attrs,
+        }
+    meta = {"level": r["level"], "project": case.project_ref}
+    if r["connected"] is not None:
+        meta["measurements"] = [{"connected": r["connected"], "limit": r["limit"]}]
+    return {
+        "id": r["id"],
+        "timestamp": _micros(r["t"]),
+        "event_message": r["msg"],
+        "metadata": [meta],
+    }
+
+
+def _fn_row(case: Case, r: dict) -> dict:
+    """A row of ``function_edge_logs`` (the Edge Functions' own gateway log)."""
+    url = f"https://{case.project_ref}.supabase.co{r['path']}"
+    return {
+        "id": r["id"],
+        "timestamp": _micros(r["t"]),
+        "event_message": f"{r['method']} | {r['status']} | {url}",
+        "metadata": [
+            {
+                "function_id": "5d2c1a9e-0000-4000-8000-00000000f00d",
+                "execution_time_ms": 412,
+                "deployment_id": "send-reminder_12",
+                "version": "12",
+                "request": [{"method": r["method"], "url": url}],
+                "response": [{"status_code": r["status"]}],
+            }
+        ],
+    }
+
+
+def _gzip(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as fh:
+        fh.write(data)
+    return buf.getvalue()
+
+
+def _write_pages(folder: Path, rows: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, i in enumerate(range(0, max(len(rows), 1), 1000)):
+        body = json.dumps({"result": rows[i : i + 1000], "error": None}).encode()
+        (folder / f"page-{n + 1:04d}.json.gz").write_bytes(_gzip(body))
+
+
+def _table_time(t: datetime | None) -> str:
+    return "" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def _csv(path: Path, header: list[str], rows: list[list]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def write_incident(dest: Path | str, name: str | Case) -> Path:
+    """Write case ``name`` of :data:`CASES` (or a :class:`Case`) as an incident directory."""
+    case = name if isinstance(name, Case) else CASES[name]
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    w = build(case)
+    end = case.start + timedelta(minutes=case.minutes)
+    manifest = {
+        "name": f"mech-{case.name}",
+        "project_ref": case.project_ref,
+        "window_start": case.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "window_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "display_tz": case.display_tz,
+        **case.extra,
+    }
+    folders = {"edge": "edge_logs", "pg": "postgres_logs", "rt": "realtime_logs"}
+    if case.flavour == "clickhouse":
+        folders = {k: f"clickhouse/{v}" for k, v in folders.items()}
+        manifest["files"] = {
+            f"clickhouse/{v}/*": {"kind": v, "flavour": "clickhouse"}
+            for v in ("edge_logs", "postgres_logs", "realtime_logs")
+        }
+    _write_pages(dest / folders["edge"], [_edge_row(case, r) for r in w.requests])
+    _write_pages(dest / folders["pg"], [_pg_row(case, r) for r in w.pg])
+    _write_pages(dest / folders["rt"], [_rt_row(case, r) for r in w.rt])
+    if case.function_logs:
+        _write_pages(dest / "function_edge_logs", [_fn_row(case, r) for r in w.fn])
+    (dest / "incident.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    tables = dest / "tables"
+    titles = [case.title] + [f"Breakout room {i}" for i in range(1, case.webinars)]
+    _csv(
+        tables / "webinars.csv",
+        ["id", "title", "starts_at", "ends_at", "status", "created_at"],
+        [
+            [
+                wid,
+                titles[i],
+                _table_time(case.start),
+                _table_time(end),
+                "live",
+                _table_time(case.start - timedelta(days=9)),
+            ]
+            for i, wid in enumerate(w.webinar_ids)
+        ],
+    )
+    seen: set[tuple[int, int]] = set()
+    regs = []
+    for s in w.sessions:
+        if (s.webinar, s.user) not in seen:
+            seen.add((s.webinar, s.user))
+            regs.append(
+                [
+                    w.webinar_ids[s.webinar],
+                    w.users[s.user],
+                    _table_time(case.start - timedelta(hours=1 + s.user % 50)),
+                ]
+            )
+    _csv(tables / "registrations.csv", ["webinar_id", "user_id", "created_at"], regs)
+    _csv(
+        tables / "webinar_live_presence.csv",
+        ["id", "webinar_id", "user_id", "session_id", "joined_at", "left_at"],
+        [
+            [
+                i + 1,
+                w.webinar_ids[s.webinar],
+                w.users[s.user],
+                s.sid,
+                _table_time(s.joined),
+                _table_time(s.left),
+            ]
+            for i, s in enumerate(w.sessions)
+        ],
+    )
+    _csv(
+        tables / "webinar_viewer_counts.csv",
+        ["id", "webinar_id", "sampled_at", "viewer_count"],
+        [[i + 1, w.webinar_ids[wi], _table_time(t), n] for i, (wi, t, n) in enumerate(w.samples)],
+    )
+    return dest
+
+
+def truth(name: str | Case) -> dict:
+    """What the writer knows: counts, the report's webinar, each mechanism's expectation."""
+    case = name if isinstance(name, Case) else CASES[name]
+    w = build(case)
+    return {
+        "webinar_id": w.webinar_ids[0],
+        "webinar_ids": w.webinar_ids,
+        "requests": len(w.requests),
+        "db_errors": len(w.pg),
+        "realtime_rows": len(w.rt),
+        "function_rows": len(w.fn),
+        "error_responses": sum(1 for r in w.requests if r["status"] >= 400),
+        "users": w.users,
+        "ips": sorted({r["ip"] for r in w.requests}),
+        "peak": max(w.open_per_minute),
+        "mech_minutes": w.mech_minutes,
+        "mechs": [
+            {
+                "kind": m.kind,
+                "key": m.key,
+                "expect": m.expect,
+                "threshold": m.threshold,
+                "lag": m.lag,
+                "path": m.path,
+                "minutes": w.mech_minutes.get(i),
+            }
+            for i, m in enumerate(case.mechs)
+        ],
+    }
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    for case_name in sys.argv[2:] or CASES:
+        path = write_incident(out / case_name, case_name)
+        print(path, truth(case_name)["webinar_id"])
