@@ -211,9 +211,9 @@ def manifest_overrides(manifest: dict, path: Path) -> dict[str, Override]:
                 expected=f"one of {list(FLAVOURS)}",
                 found=flavour,
             )
-        out[pattern] = Override(kind=kind, flavour=flavour)
+        out[pattern] = Override(kind=kind, flavour=flavour, default="flavour" not in spec)
     if manifest.get("flavour"):
-        out.setdefault("*", Override(flavour=manifest["flavour"]))
+        out.setdefault("*", Override(flavour=manifest["flavour"], default=True))
     return out
 
 

@@ -82,10 +82,16 @@ FILTER_REASONS = (
 
 @dataclass(frozen=True)
 class Override:
-    """A manifest override for the files matching one glob."""
+    """A manifest override for the files matching one glob.
+
+    ``default`` marks a flavour that only comes from the manifest's global ``flavour``: a
+    default for files whose content does not tell theirs, never over content that does (a
+    ClickHouse-era unified download kept beside a BigQuery project's pages).
+    """
 
     kind: str | None = None
     flavour: str | None = None
+    default: bool = False
 
 
 @dataclass

@@ -7,6 +7,7 @@ overrides them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -63,10 +64,14 @@ def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape
     text = read_text(path)
     if text.lstrip()[:1] in "[{":
         doc = load_json(path, text)
-        shape = shapes.recognise_json(doc, path)
-        return shape, [(raw, shape.flatten(raw)) for raw in shape.rows(doc, path)]
-    frame = read_csv_rows(path, text)
-    shape = shapes.recognise_csv(frame.columns, path)
+        frame = json_table(doc, path)
+        if frame is None or override.kind in LOG_KINDS:
+            shape = shapes.recognise_json(doc, path)
+            return shape, [(raw, shape.flatten(raw)) for raw in shape.rows(doc, path)]
+        shape = shapes.shape_named("table_json")
+    else:
+        frame = read_csv_rows(path, text)
+        shape = shapes.recognise_csv(frame.columns, path)
     if override.kind in TABLE_KINDS or (shape.table and override.kind is None):
         kind = override.kind or shapes.table_kind_of(frame.columns, path)
         check_columns(path, frame.columns, TABLE_COLUMNS[kind], kind)
@@ -75,12 +80,43 @@ def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape
     return shape, [(raw, shape.flatten(raw)) for raw in shape.rows(frame, path)]
 
 
+def json_cell(value) -> str:
+    """One JSON value as the text a CSV export of the same row holds (null -> empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value == int(value) and abs(value) < 1e21:
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def json_table(doc, path: Path) -> pd.DataFrame | None:
+    """Return a JSON list of table rows (a SQL editor "Download JSON") as a CSV's text cells.
+
+    Returns None for anything else (a log export). The keys of all rows are the columns, in
+    first-seen order; a key missing from a row is an empty cell, as in a CSV.
+    """
+    if not isinstance(doc, list) or not doc or not all(isinstance(r, dict) for r in doc):
+        return None
+    columns = list(dict.fromkeys(k for row in doc for k in row))
+    if "log_type" in columns or shapes.table_kind_of(columns, path) is None:
+        return None
+    return pd.DataFrame(
+        [[json_cell(row.get(c)) for c in columns] for row in doc], columns=columns, dtype=object
+    )
+
+
 def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     """Read one export into flat records grouped by kind (the general, row-by-row path)."""
     shape, records = read_records(path, rel, override)
     if isinstance(records, FilePart):
         return [records]
-    flavour = override.flavour or (shape.flavour or shapes.detect_flavour)(records)
+    flavour = override.flavour
+    if flavour is None or override.default:
+        flavour = (shape.flavour or shapes.detect_flavour)(records) or flavour
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     fixed = override.kind or shape.source
@@ -112,7 +148,20 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     ]
 
 
+#: A plain JSON file up to this size outside ``*_logs`` directories is read with the tables
+#: first (it may be a SQL editor "Download JSON" of a table) and passed on to the logs if it
+#: is a log export; larger ones are logs.
+TABLE_JSON_MAX = 32 * 1024 * 1024
+
+
 def looks_like_log(path: Path) -> bool:
-    """Cheap routing: JSON exports and files under a ``*_logs`` directory are logs."""
+    """Cheap routing: gzipped JSON, large JSON and files under a ``*_logs`` directory are logs."""
     name = path.name.lower()
-    return name.endswith((".json", ".json.gz")) or path.parent.name.endswith("_logs")
+    if path.parent.name.endswith("_logs") or name.endswith(".json.gz"):
+        return True
+    if name.endswith(".json"):
+        try:
+            return path.stat().st_size > TABLE_JSON_MAX
+        except OSError:
+            return True
+    return False

@@ -406,6 +406,15 @@ SHAPES: tuple[Shape, ...] = (
         table=True,
     ),
     Shape(
+        name="table_json",
+        container="json",
+        # Chosen by the reader before the other JSON shapes (reader.json_table): a list of
+        # rows whose keys are a table's columns, as the SQL editor downloads a query's result.
+        recognise=lambda doc, path: False,
+        timestamp="ISO 8601 with a zone",
+        table=True,
+    ),
+    Shape(
         name="unified_csv",
         container="csv",
         recognise=lambda cols, path: "log_type" in set(cols),
