@@ -178,3 +178,15 @@ def test_several_webinars_in_one_export_report_on_the_one_asked_for(analyse):
     assert audience["peak"] == max(own)
     assert audience["registrations"] == len(everyone)
     assert audience["display_tz"] == "Europe/Istanbul"
+
+
+def test_auth_s_own_connection_errors_are_paired_on_auth_and_timeouts_on_rest(analyse):
+    # Auth answers its 53300 with 500 on its own endpoint; PostgREST's 57014 (also 500) stays
+    # on rest/questions, so its action names the table and the audit finds no unpaired 500s.
+    _, _, findings = analyse("capacity_auth")
+    classes = {c["key"]: c for c in findings["error_classes"]}
+    assert classes["53300"]["endpoints"] == ["auth/token"]
+    assert classes["57014"]["endpoints"] == ["rest/questions"]
+    assert not [q for q in findings["data_quality"] if q["code"] == "unmatched_status_pairs"]
+    timeout = next(a for a in findings["action_items"] if a["fields"].get("class") == "57014")
+    assert timeout["fields"]["table"] == "questions"

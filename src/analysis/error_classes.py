@@ -20,7 +20,13 @@ import pandas as pd
 from analysis import traffic
 from analysis._util import jsonable
 from analysis.exceptions import TimelineError
-from analysis.matching import DEFAULT_TOLERANCE, PAIR_COLUMNS, pair_errors_with_responses
+from analysis.matching import (
+    DEFAULT_TOLERANCE,
+    PAIR_COLUMNS,
+    SERVICE_ROLES,
+    pair_errors_with_responses,
+    serving_product,
+)
 from analysis.stats.constants import MIN_ERRORS
 from analysis.vocabulary import (
     UNKNOWN_SQLSTATE,
@@ -210,7 +216,8 @@ def find_error_classes(
                 tolerance=tol,
             )
         for key, (rows, state, constraint, own) in described.items():
-            hits = pairs.loc[pairs["error_class"] == key, "endpoint"].astype(str).value_counts()
+            mine = pairs[pairs["error_class"] == key]
+            hits = mine["endpoint"].astype(str).value_counts()
             ranked = sorted(hits.index, key=lambda e: (-hits[e], e))
             if own is not None:
                 endpoint, basis = own, "relation"
@@ -229,7 +236,7 @@ def find_error_classes(
                     last_ts=rows["ts"].max(),
                     endpoint=endpoint,
                     endpoint_basis=basis,
-                    http_status=status_of.get(key),
+                    http_status=_answered_status(rows, mine, status_of.get(key)),
                     sql_state=state,
                     constraint=constraint,
                     endpoints=where,
@@ -273,6 +280,20 @@ def find_error_classes(
                 )
             )
     return tuple(sorted(classes, key=lambda c: (-c.count, c.key))), pairs
+
+
+def _answered_status(rows: pd.DataFrame, pairs: pd.DataFrame, postgrest: int | None) -> int | None:
+    """Return the status a class's errors were answered with.
+
+    PostgREST's for its SQLSTATE, unless every error came from a service that answers on its
+    own (Auth, Storage): its paired responses then say it (the most frequent; PostgREST's when
+    none was paired).
+    """
+    served = serving_product(rows)
+    if len(served) and all(p in SERVICE_ROLES.values() for p in served) and len(pairs):
+        counts = pairs["status"].astype("int64").value_counts()
+        return int(sorted(counts.index, key=lambda s: (-counts[s], s))[0])
+    return postgrest
 
 
 def tabulate_unexplained_responses(requests: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -88,6 +88,48 @@ def _match_frames(errs: pd.DataFrame, reqs: pd.DataFrame, tol_ns: int) -> list[t
     return match_nearest(ns_since(errs["ts"], origin), ns_since(reqs["ts"], origin), tol_ns)
 
 
+#: Postgres roles of Supabase's services that answer on their own endpoints. A database failure
+#: of theirs reaches the client as a server error of that product (Auth and Storage answer 500,
+#: 503 or 544), never at PostgREST's status for the SQLSTATE.
+SERVICE_ROLES = {"supabase_auth_admin": "auth", "supabase_storage_admin": "storage"}
+#: The role PostgREST logs in as: its errors are answered on the REST and GraphQL endpoints only.
+POSTGREST_ROLE = "authenticator"
+POSTGREST_PRODUCTS = ("rest", "graphql")
+
+
+def serving_product(errors: pd.DataFrame) -> np.ndarray:
+    """Return the product that answered each database error, from its role (``""``: unknown).
+
+    ``rest`` for PostgREST's role, ``auth``/``storage`` for those services' roles; any other
+    role (a direct connection, a cron job) or none leaves the error free to pair anywhere.
+    """
+    if "user_name" not in errors.columns:
+        return np.full(len(errors), "", dtype=object)
+    role = errors["user_name"].astype("string").fillna("")
+    product = role.map(lambda r: "rest" if r == POSTGREST_ROLE else SERVICE_ROLES.get(r, ""))
+    return product.to_numpy(dtype=object)
+
+
+def _pair_steps(
+    errs: pd.DataFrame, reqs: pd.DataFrame, steps: list, tol_ns: int
+) -> tuple[list[int], list[int]]:
+    """Positions of the pairs made step by step (each step: an error mask, a response mask)."""
+    free_e = np.ones(len(errs), dtype=bool)
+    free_r = np.ones(len(reqs), dtype=bool)
+    got_e: list[int] = []
+    got_r: list[int] = []
+    for want_e, want_r in steps:
+        ie = np.flatnonzero(want_e & free_e)
+        ir = np.flatnonzero(want_r & free_r)
+        if not len(ie) or not len(ir):
+            continue
+        for i, j in _match_frames(errs.iloc[ie], reqs.iloc[ir], tol_ns):
+            free_e[ie[i]] = free_r[ir[j]] = False
+            got_e.append(ie[i])
+            got_r.append(ir[j])
+    return got_e, got_r
+
+
 def pair_errors_with_responses(
     errors: pd.DataFrame,
     requests: pd.DataFrame,
@@ -105,10 +147,16 @@ def pair_errors_with_responses(
     endpoint; what stays unpaired is then paired on any endpoint. Within each step pairs are
     made nearest first within ``tolerance``, deterministically (ties by (ts, id) order).
 
+    The role that met the error (``user_name``, :func:`serving_product`) says which product
+    answered it: PostgREST's errors pair only with REST and GraphQL responses; Auth's and
+    Storage's own errors (their service roles) pair with that product's server errors (any
+    5xx), since those services do not answer at PostgREST's status; an error of another or
+    unknown role may pair on any endpoint.
+
     Parameters
     ----------
     errors : DataFrame
-        id, ts, error_class (classified database errors).
+        id, ts, error_class (classified database errors); user_name when known.
     requests : DataFrame
         id, ts, endpoint, status.
     status_of : mapping
@@ -122,28 +170,35 @@ def pair_errors_with_responses(
     tol_ns = tolerance // NANOSECOND
     parts = []
     errors = errors[errors["error_class"].isin(list(status_of))]
+    errors = errors.assign(_product=serving_product(errors))
+    products = requests["endpoint"].astype("string").str.split("/").str[0].fillna("")
+    codes = pd.to_numeric(requests["status"], errors="coerce")
+    groups = [
+        (errors["_product"] == product, (products == product) & (codes >= 500))
+        for product in sorted(set(SERVICE_ROLES.values()))
+    ]
+    served = errors["_product"].isin(list(SERVICE_ROLES.values()))
     for status in sorted({int(v) for v in status_of.values()}):
         keys = [k for k, v in status_of.items() if int(v) == status]
-        errs = errors[errors["error_class"].isin(keys)].sort_values(["ts", "id"], kind="stable")
-        reqs = requests[requests["status"] == status].sort_values(["ts", "id"], kind="stable")
+        groups.append((errors["error_class"].isin(keys) & ~served, codes == status))
+    for err_mask, req_mask in groups:
+        errs = errors[err_mask].sort_values(["ts", "id"], kind="stable")
+        reqs = requests[req_mask.fillna(False).to_numpy()].sort_values(["ts", "id"], kind="stable")
         if errs.empty or reqs.empty:
             continue
-        free_e = np.ones(len(errs), dtype=bool)
-        free_r = np.ones(len(reqs), dtype=bool)
         err_pref = np.array([preferred.get(k, "") for k in errs["error_class"].astype(str)])
         req_endpoint = reqs["endpoint"].astype("string").fillna("").to_numpy(dtype=str)
-        steps = [(err_pref == e, req_endpoint == e) for e in sorted(set(preferred.values()))]
-        steps.append((np.ones(len(errs), dtype=bool), np.ones(len(reqs), dtype=bool)))
-        got_e, got_r = [], []
-        for want_e, want_r in steps:
-            ie = np.flatnonzero(want_e & free_e)
-            ir = np.flatnonzero(want_r & free_r)
-            if not len(ie) or not len(ir):
-                continue
-            for i, j in _match_frames(errs.iloc[ie], reqs.iloc[ir], tol_ns):
-                free_e[ie[i]] = free_r[ir[j]] = False
-                got_e.append(ie[i])
-                got_r.append(ir[j])
+        req_product = np.array([e.split("/")[0] for e in req_endpoint], dtype=object)
+        postgrest = (errs["_product"] == "rest").to_numpy()
+        on_postgrest = np.isin(req_product, POSTGREST_PRODUCTS)
+        anywhere = np.ones(len(reqs), dtype=bool)
+        steps = []
+        for e in sorted(set(preferred.values())):
+            steps.append((err_pref == e, req_endpoint == e))
+        # PostgREST's own errors first, on its endpoints; then the rest anywhere.
+        steps.append((postgrest, on_postgrest))
+        steps.append((~postgrest, anywhere))
+        got_e, got_r = _pair_steps(errs, reqs, steps, tol_ns)
         if not got_e:
             continue
         e, r = errs.iloc[got_e], reqs.iloc[got_r]
@@ -154,7 +209,7 @@ def pair_errors_with_responses(
                     "request_id": r["id"].to_numpy(),
                     "error_class": e["error_class"].astype(str).to_numpy(),
                     "endpoint": r["endpoint"].astype(str).to_numpy(),
-                    "status": status,
+                    "status": pd.to_numeric(r["status"]).astype("int64").to_numpy(),
                     "db_ts": e["ts"].to_numpy(),
                     "request_ts": r["ts"].to_numpy(),
                 }

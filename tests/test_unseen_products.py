@@ -1,0 +1,78 @@
+"""Database errors of Supabase's other products: paired with that product's responses.
+
+Auth and Storage log in to Postgres with their own roles and answer a database failure with a
+server error of their own (500, 503, 544), not at PostgREST's status for the SQLSTATE; the
+responses to PostgREST's role are served on the REST and GraphQL endpoints only. Before, Auth's
+53300 (FATAL, too many clients) paired with nothing and a PostgREST 57014 took Auth's 500s.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from _timeline_data import FakeIncident, db_errors_frame, requests_frame
+
+from analysis import error_classes, matching
+
+START, END = pd.Timestamp("2026-02-06 05:00", tz="UTC"), pd.Timestamp("2026-02-06 06:00", tz="UTC")
+
+
+def _incident(reqs, errors, roles):
+    db = db_errors_frame(errors)
+    db["user_name"] = pd.Series(roles, dtype="string")
+    return FakeIncident(requests=requests_frame(reqs), db_errors=db, window=(START, END))
+
+
+def test_auth_s_own_errors_pair_with_auth_s_server_errors_and_postgrest_s_with_rest():
+    reqs = [
+        ("2026-02-06 05:01:00.004", "auth/token", 500),  # nearest to the 57014
+        ("2026-02-06 05:01:00.020", "rest/questions", 500),
+        ("2026-02-06 05:01:00.003", "rest/profiles", 503),  # nearest to the 53300
+        ("2026-02-06 05:01:00.030", "auth/token", 500),
+    ]
+    errors = [
+        ("2026-02-06 05:01:00.000", "57014", None, None),
+        ("2026-02-06 05:01:00.001", "53300", None, None),
+    ]
+    inc = _incident(reqs, errors, ["authenticator", "supabase_auth_admin"])
+    classes = {c.key: c for c in error_classes.define_error_classes(inc)}
+    assert classes["57014"].endpoints == ("rest/questions",)
+    assert (classes["53300"].endpoints, classes["53300"].http_status) == (("auth/token",), 500)
+    pairs = matching.match_http_to_db(inc, tuple(classes.values()))
+    got = sorted(zip(pairs["error_class"], pairs["endpoint"], pairs["status"], strict=True))
+    assert got == [("53300", "auth/token", 500), ("57014", "rest/questions", 500)]
+
+
+def test_storage_s_own_errors_pair_with_any_storage_server_error():
+    reqs = [
+        ("2026-02-06 05:01:00.010", "storage/object/public", 544),
+        ("2026-02-06 05:02:00.010", "storage/object/public", 500),
+        ("2026-02-06 05:03:00.010", "storage/object/public", 404),
+    ]
+    errors = [(f"2026-02-06 05:0{m}:00.000", "57014", None, None) for m in (1, 2, 3)]
+    inc = _incident(reqs, errors, ["supabase_storage_admin"] * 3)
+    (cls,) = error_classes.define_error_classes(inc)
+    pairs = matching.match_http_to_db(inc, (cls,))
+    assert sorted(pairs["status"].tolist()) == [500, 544]
+    assert cls.endpoints == ("storage/object/public",) and cls.http_status == 500
+
+
+def test_an_error_whose_role_is_unknown_still_pairs_anywhere():
+    # Exports without the role (a projection without user_name, another client's role) keep
+    # the pairing by PostgREST's status on any endpoint.
+    reqs = [("2026-02-06 05:01:00.010", "auth/token", 503)]
+    errors = [("2026-02-06 05:01:00.000", "53300", None, None)]
+    for roles in ([None], ["postgres"]):
+        (cls,) = error_classes.define_error_classes(_incident(reqs, errors, roles))
+        assert (cls.endpoints, cls.http_status) == (("auth/token",), 503)
+    inc = FakeIncident(
+        requests=requests_frame(reqs), db_errors=db_errors_frame(errors), window=(START, END)
+    )
+    (cls,) = error_classes.define_error_classes(inc)
+    assert cls.endpoints == ("auth/token",)
+
+
+def test_postgrest_s_errors_are_never_paired_off_its_endpoints():
+    reqs = [("2026-02-06 05:01:00.001", "realtime/websocket", 400)]
+    errors = [("2026-02-06 05:01:00.000", "42703", None, None)]
+    (cls,) = error_classes.define_error_classes(_incident(reqs, errors, ["authenticator"]))
+    assert (cls.endpoints, cls.endpoint_basis) == ((), "none")
