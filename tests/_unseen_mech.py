@@ -227,7 +227,7 @@ CASES: dict[str, Case] = {
                 "rt_outage",
                 message="ReplicationConnectionDown: replication connection lost",
                 length=7,
-                key="realtime:disconnect",
+                key="realtime:replication",
             ),
         ),
         seed=13,

@@ -33,7 +33,6 @@ SHIPPED_ONLY = ("registrations_pkey", "marketing_stats", "rest/registrations", "
 KNOWN_WRONG = {
     ("deploy_outage", "42703"): "verdicts: a 14-minute outage on a plateau is called capacity",
     ("deploy_outage", "http:502:rest/*"): "verdicts: a one-minute burst is called traffic",
-    ("deploy_outage", "realtime:disconnect"): "verdicts: a 7-minute Realtime outage is capacity",
     ("products", "http:503:storage/*"): "verdicts: an outage on the spike's top is capacity",
 }
 #: Cases whose check is known wrong, handed to ingest.

@@ -1,17 +1,19 @@
-"""Database errors of Supabase's other products: paired with that product's responses.
+"""Errors of Supabase's products the shipped incident never had, told apart as their product does.
 
 Auth and Storage log in to Postgres with their own roles and answer a database failure with a
 server error of their own (500, 503, 544), not at PostgREST's status for the SQLSTATE; the
 responses to PostgREST's role are served on the REST and GraphQL endpoints only. Before, Auth's
 53300 (FATAL, too many clients) paired with nothing and a PostgREST 57014 took Auth's 500s.
+Realtime's replication stream (Postgres Changes) failing was read as clients disconnecting.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from _timeline_data import FakeIncident, db_errors_frame, requests_frame
 
-from analysis import error_classes, matching
+from analysis import actions, error_classes, matching, naming, narrative, vocabulary
 
 START, END = pd.Timestamp("2026-02-06 05:00", tz="UTC"), pd.Timestamp("2026-02-06 06:00", tz="UTC")
 
@@ -76,3 +78,33 @@ def test_postgrest_s_errors_are_never_paired_off_its_endpoints():
     errors = [("2026-02-06 05:01:00.000", "42703", None, None)]
     (cls,) = error_classes.define_error_classes(_incident(reqs, errors, ["authenticator"]))
     assert (cls.endpoints, cls.endpoint_basis) == ((), "none")
+
+
+@pytest.mark.parametrize(
+    ("message", "family"),
+    [
+        ("ReplicationConnectionDown: replication connection lost", "replication"),
+        ("ReplicationConnectionTimeout: timed out starting replication", "replication"),
+        ("ReplicationSlotNotAlive: slot supabase_realtime_rls is not active", "replication"),
+        ("ErrorStartingPostgresCDC: could not start", "replication"),
+        ("ReplicationMaxWalSendersReached: max_wal_senders reached", "database_lacks_connections"),
+        ("DatabaseConnectionDown: recovery window opened", "disconnect"),
+        ("SubscriptionManagerConnectionFailed: tcp connect: econnrefused", "connect_failed"),
+    ],
+)
+def test_realtime_s_replication_stream_is_a_family_of_its_own(message, family):
+    # Realtime's replication stream (Postgres Changes) failing is neither clients dropping
+    # (disconnect) nor Realtime failing to reach the database for its tenants.
+    assert vocabulary.family_of(message) == family
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_replication_class_is_named_and_acted_on_as_such(lang):
+    cls = {"key": "realtime:replication", "family": "replication"}
+    text = narrative.load_locale(lang)
+    rule, key = actions.choose_rule(cls, "unrelated", text["actions"]["catalogue"])
+    assert (rule.key, key) == ("realtime_replication", "realtime_replication")
+    assert "Postgres Changes" in text["actions"]["catalogue"][key]
+    assert "Postgres Changes" in naming.name_error_class(cls, text["class_names"])
+    # One replication stream per project, whatever the audience: no connection ceiling.
+    assert naming.capacity_resource(cls) is None

@@ -106,6 +106,7 @@ CATALOGUE = (
     Rule("realtime_pool", families=("pool_exhausted",)),
     Rule("realtime_db_connect", families=("db_connect_throttled", "connect_failed")),
     Rule("realtime_disconnect", families=("disconnect",)),
+    Rule("realtime_replication", families=("replication",)),
     Rule("realtime_rate", families=("rate_limit",)),
     Rule("http_timeout", statuses=(504,)),
     Rule("http_unavailable", statuses=(503,)),

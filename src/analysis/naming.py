@@ -232,7 +232,9 @@ def capacity_resource(cls: Mapping) -> str | None:
     limits at the plan's rate limits (``realtime_rate``); SQLSTATE 53300, class 08, 57P03
     and the Realtime families about the database's connections (no free slot, pool
     exhausted, connects failing or throttled) point at Postgres connections (the compute
-    size). Client bugs (constraint violations, syntax and schema errors) signal no ceiling.
+    size). Client bugs (constraint violations, syntax and schema errors) signal no ceiling,
+    nor does Realtime's replication stream (``replication``: one connection per project,
+    whatever the audience).
     """
     family = cls.get("family")
     if str(cls.get("key", "")).startswith("http:"):

@@ -216,7 +216,10 @@ def _codes(*names: str) -> str:
 #:   connection attempts against the tenant database``); before ``too_many_connections``,
 #:   whose code is the end of this one's;
 #: - ``rate_limit``: a client exceeded a per-second limit on messages, joins, channels or
-#:   presence events.
+#:   presence events;
+#: - ``replication``: Realtime's replication connection to the database (the stream behind
+#:   Postgres Changes) failed or lags: subscribers miss changes, connected clients stay
+#:   connected (``ReplicationMaxWalSendersReached`` is the database's slots, above).
 REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
     RealtimeFamily("billing_metrics", r"^Billing metrics", telemetry=True),
     RealtimeFamily(
@@ -246,13 +249,32 @@ REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
         r"RateLimitReached|too_many_joins|Too many joins|tenant_events|rate limit",
     ),
     RealtimeFamily(
+        "replication",
+        _codes(
+            "StartReplicationFailed",
+            "ReplicationConnectionTimeout",
+            "ReplicationConnectionDown",
+            "ReplicationConnectionRecoveryFailed",
+            "ReplicationConnectionWatchdogTimeout",
+            "ReplicationRecoveryWindowExceeded",
+            "ReplicationPollerConnectionFailed",
+            "ReplicationPollerMaxRetriesReached",
+            "ReplicationSlotBeingUsed",
+            "ReplicationSlotNotAlive",
+            "ReplicationSlotLagTooHigh",
+            "DropReplicationSlotFailed",
+            "PoolingReplicationPreparationError",
+            "PoolingReplicationError",
+            "ErrorStartingPostgresCDC",
+            "UnableToSubscribeToPostgres",
+        ),
+    ),
+    RealtimeFamily(
         "connect_failed",
         _codes(
             "UnableToConnectToTenantDatabase",
             "UnableToConnectToProject",
             "SubscriptionManagerConnectionFailed",
-            "ReplicationPollerConnectionFailed",
-            "ReplicationConnectionTimeout",
             "TenantMigrationsConnectFailed",
         )
         + r"|failed to connect|UnableToConnect|tcp connect"
@@ -260,7 +282,7 @@ REALTIME_FAMILY_RULES: tuple[RealtimeFamily, ...] = (
     ),
     RealtimeFamily(
         "disconnect",
-        _codes("DatabaseConnectionDown", "ReplicationConnectionDown", "RealtimeNodeDisconnected")
+        _codes("DatabaseConnectionDown", "RealtimeNodeDisconnected")
         + r"|disconnected|ConnectionError|closed|exited",
     ),
 )
