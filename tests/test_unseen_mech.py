@@ -16,9 +16,10 @@ import json
 import _unseen_mech as mech
 import pytest
 
-from analysis import pipeline
+from analysis import narrative, pipeline
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
+from analysis.narrative.overview import render_overview
 from analysis.params import build_params
 
 #: Verdicts each truth allows: load-independent errors may also be "the data cannot tell".
@@ -189,3 +190,16 @@ def test_auth_s_own_connection_errors_are_paired_on_auth_and_timeouts_on_rest(an
     assert not [q for q in findings["data_quality"] if q["code"] == "unmatched_status_pairs"]
     timeout = next(a for a in findings["action_items"] if a["fields"].get("class") == "57014")
     assert timeout["fields"]["table"] == "questions"
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_page_one_says_outright_when_nothing_points_at_capacity(analyse, lang):
+    text = narrative.load_locale(lang)
+    sentence = text["overview"]["no_capacity"]
+    _, _, null = analyse("null_background")
+    assert sentence in render_overview(null, text)
+    _, _, capacity = analyse("capacity_auth")
+    assert sentence not in render_overview(capacity, text)
+    # No errors at all: page one says that instead; there are no causes to weigh.
+    _, _, quiet = analyse("null_quiet")
+    assert sentence not in render_overview(quiet, text)

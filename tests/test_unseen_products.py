@@ -108,3 +108,34 @@ def test_a_replication_class_is_named_and_acted_on_as_such(lang):
     assert "Postgres Changes" in naming.name_error_class(cls, text["class_names"])
     # One replication stream per project, whatever the audience: no connection ceiling.
     assert naming.capacity_resource(cls) is None
+
+
+@pytest.mark.parametrize(
+    ("constraint", "endpoint", "name"),
+    [
+        # Postgres's default name: the table, the columns, the kind.
+        ("answers_question_id_user_id_key", "rest/answers", "Duplicate insert into answers"),
+        (
+            "answers_question_id_user_id_key",
+            None,
+            "Duplicate insert into answers question id user id",
+        ),
+        (
+            "answers_question_id_user_id_key",
+            "rest/rpc/answer",
+            "Duplicate insert into answers question id user id",
+        ),
+        ("registrations_pkey", "rest/registrations", "Duplicate insert into registrations"),
+        (
+            "uq_marketing_stats_daily_key",
+            "rest/marketing_stats_daily",
+            "Duplicate insert into marketing stats daily",
+        ),
+    ],
+)
+def test_a_default_constraint_name_gives_its_table_when_the_endpoint_tells_it(
+    constraint, endpoint, name
+):
+    cls = {"key": f"23505:{constraint}", "sql_state": "23505", "constraint": constraint}
+    templates = narrative.load_locale("en")["class_names"]
+    assert naming.name_error_class({**cls, "endpoint": endpoint}, templates) == name

@@ -112,11 +112,26 @@ def _words(identifier: str | None) -> str:
     return "" if identifier is None else str(identifier).replace("_", " ").strip()
 
 
+def _constraint_table(subject: str | None, endpoint: object) -> str | None:
+    """Return the table a constraint's subject names, when the class's endpoint tells it.
+
+    Postgres names a constraint ``<table>_<columns>_key`` by default
+    (``answers_question_id_user_id_key``); underscores cannot say where the table ends, but
+    the class's REST endpoint can (``rest/answers``).
+    """
+    where = str(endpoint or "")
+    if not subject or not where.startswith("rest/"):
+        return subject
+    table = where.split("/", 1)[1]
+    return table if subject.lower().startswith(table.lower() + "_") else subject
+
+
 def _subject_fields(cls: Mapping) -> dict:
     """Template fields of a class: table, column, type, value, constraint kind, family."""
     parsed = parse_subjects(cls.get("message"))
     constraint = cls.get("constraint")
     table, kind = split_constraint(constraint)
+    table = _constraint_table(table, cls.get("endpoint"))
     relation = cls.get("relation") or parsed.get("relation")
     column = cls.get("column") or parsed.get("column")
     return {

@@ -120,6 +120,9 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                     limit=fmt_number(basis["realtime_limit_in_effect"])
                 )
         causes.append(f"- {line}")
+    if causes and not any(group["kind"] == "capacity" for group in o["causes"]):
+        # Said outright: a reader skimming for "capacity" must not have to infer its absence.
+        causes.append(f"- {t['no_capacity']}")
     if causes:
         parts.append(f"**{t['why']}**\n\n" + "\n".join(causes))
     ending = []
