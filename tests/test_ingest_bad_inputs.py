@@ -460,7 +460,7 @@ REJECTIONS = [
         },
         "tables/registrations.csv",
         "registrations",
-        "bad webinar_id (expected a uuid)",
+        "bad webinar_id (expected a uuid or an integer id)",
         1,
     ),
     (

@@ -22,6 +22,32 @@ if TYPE_CHECKING:
 # numpy and pandas are imported inside the functions that take their values: the fetch command
 # shares the checksum and time helpers and must start without loading pandas.
 
+#: A row key of an exported table: a uuid, or an integer (Postgres ``bigint``/``int`` identity
+#: keys, which Supabase tables use as often as uuids), in canonical form.
+ROW_KEY_PATTERN = (
+    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|-?(?:0|[1-9][0-9]{0,18}))$"
+)
+_ROW_KEY_RE = re.compile(ROW_KEY_PATTERN)
+_INTEGER_RE = re.compile(r"[+-]?[0-9]{1,19}")
+_INT64_MAX = 2**63 - 1
+
+
+def canonical_row_key(value: object) -> str | None:
+    """Return a table row key in canonical form, or None when it is neither a uuid nor an int64.
+
+    A uuid is lower-cased; an integer is written as Postgres writes a ``bigint`` (no sign for
+    positives, no leading zeros), so ``90210``, ``+90210`` and ``090210`` are one key. Spaces
+    around the value are ignored.
+    """
+    text = str(value).strip().lower()
+    if _INTEGER_RE.fullmatch(text):
+        number = int(text)
+        if -_INT64_MAX - 1 <= number <= _INT64_MAX:
+            return str(number)
+        return None
+    return text if _ROW_KEY_RE.match(text) else None
+
+
 #: The origin of the logs' integer timestamps (microseconds since 1970, BigQuery flavour).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Files are hashed in blocks so a large export never has to fit in memory.

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from analysis._util import parse_utc
+from analysis._util import ROW_KEY_PATTERN, canonical_row_key, parse_utc
 from analysis.config import (
     DEFAULT_DISPLAY_TZ,
     DEFAULT_INCIDENT_DIR,
@@ -26,8 +26,9 @@ from analysis.config import (
 from analysis.exceptions import ParameterError
 from analysis.languages import available_languages
 
-#: A webinar id is a canonical, lower-case UUID (Supabase's ``uuid`` column as exported).
-WEBINAR_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+#: A webinar id is a lower-case UUID or an integer id (a ``bigint`` identity key), written
+#: as ``analysis._util.canonical_row_key`` writes it (the form ingest gives the tables).
+WEBINAR_ID_PATTERN = re.compile(ROW_KEY_PATTERN)
 FORMATS = ("html", "pdf")
 DEFAULT_BUCKET = "5min"
 DEFAULT_SEED = 20260206
@@ -40,7 +41,7 @@ class ReportParams:
     Attributes
     ----------
     webinar_id : str
-        Lower-case UUID of the webinar reported on.
+        Lower-case UUID or integer id of the webinar reported on.
     data_dir : pathlib.Path
         Incident directory (raw exports, see docs/contract.md).
     display_tz : str
@@ -126,7 +127,7 @@ def build_params(
     Parameters
     ----------
     webinar_id : str
-        Webinar to report on (canonical UUID; upper case is accepted and lowered).
+        Webinar to report on (a UUID, upper case accepted and lowered, or an integer id).
     data_dir : str or pathlib.Path, optional
         Incident directory; empty means the shipped incident.
     display_tz : str, optional
@@ -236,11 +237,12 @@ def _check_webinar_id(value: str, known: Mapping[str, str] | None) -> str:
         listing = "; webinars in the data: " + ", ".join(
             f"{k} ({v})" if v else k for k, v in sorted(known.items())
         )
-    wid = str(value).strip().lower()
-    if not WEBINAR_ID_PATTERN.match(wid):
+    wid = canonical_row_key(value)
+    if wid is None:
         raise ParameterError(
             "parameter 'webinar_id': expected a UUID like"
-            f" 01234567-89ab-cdef-0123-456789abcdef, found {_show(value)}{listing}"
+            f" 01234567-89ab-cdef-0123-456789abcdef or an integer id like 90210,"
+            f" found {_show(value)}{listing}"
         )
     if known is not None and wid not in known:
         raise ParameterError(f"parameter 'webinar_id': {wid} is not in the data{listing}")

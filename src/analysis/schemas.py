@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow
 
 from analysis import vocabulary
+from analysis._util import ROW_KEY_PATTERN
 from analysis.exceptions import SchemaError
 from analysis.vocabulary import ERROR_SEVERITIES
 
@@ -38,6 +39,8 @@ STR = "string"
 
 PSEUDONYM = r"^u_[0-9a-f]{12}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+#: A webinar id (or a registration's own id): a uuid or a bigint, canonical (analysis._util).
+ROW_KEY = ROW_KEY_PATTERN
 
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -215,7 +218,7 @@ TABLES: dict[str, tuple[dict[str, Field], tuple[Rule, ...]]] = {
     "concurrency": (
         {
             "ts": Field(UTC_NS),
-            "webinar_id": Field(STR, rules=(_matches(UUID),)),
+            "webinar_id": Field(STR, rules=(_matches(ROW_KEY),)),
             "viewers": Field("int64", rules=(Rule("ge", (0,)),)),
         },
         (),
@@ -223,7 +226,7 @@ TABLES: dict[str, tuple[dict[str, Field], tuple[Rule, ...]]] = {
     "sessions": (
         {
             "session_id": Field(STR),
-            "webinar_id": Field(STR, rules=(_matches(UUID),)),
+            "webinar_id": Field(STR, rules=(_matches(ROW_KEY),)),
             "user": Field(STR, nullable=True, rules=(_matches(PSEUDONYM),)),
             "joined_at": Field(UTC_NS),
             "left_at": Field(UTC_NS, nullable=True),
@@ -240,14 +243,14 @@ TABLES: dict[str, tuple[dict[str, Field], tuple[Rule, ...]]] = {
             # The export's id, or one derived from the key (webinar_id, user_id).
             "id": Field(STR, unique=True),
             "ts": Field(UTC_NS),
-            "webinar_id": Field(STR, rules=(_matches(UUID),)),
+            "webinar_id": Field(STR, rules=(_matches(ROW_KEY),)),
             "user": Field(STR, nullable=True, rules=(_matches(PSEUDONYM),)),
         },
         (),
     ),
     "webinars": (
         {
-            "webinar_id": Field(STR, unique=True, rules=(_matches(UUID),)),
+            "webinar_id": Field(STR, unique=True, rules=(_matches(ROW_KEY),)),
             "title": Field(STR),
             "starts_at": Field(UTC_NS, nullable=True),
             "ends_at": Field(UTC_NS, nullable=True),

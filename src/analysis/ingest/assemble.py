@@ -42,7 +42,7 @@ from analysis.ingest.kinds import (
     FilePart,
     Override,
 )
-from analysis.ingest.reader import looks_like_log, parse_file
+from analysis.ingest.reader import foreign_source_dir, looks_like_log, parse_file
 from analysis.schemas import (
     ACCOUNTING_COLUMNS,
     column_dtypes,
@@ -409,7 +409,7 @@ def read_logs(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for path, rel, ov in log_files:
-            if ov.kind is None:
+            if ov.kind is None and foreign_source_dir(path) is None:
                 reads.append((path, rel, pool.submit(fast.try_read_page, path, ov.flavour)))
                 if len(reads) >= 2 * FAST_PAGES:
                     drain(FAST_PAGES)
@@ -447,7 +447,11 @@ def read_logs_forked(
     :func:`privatise_logs` does) and the workers send theirs back. Files with a kind override
     and pages only the general reader reads are read here.
     """
-    pages = [(path, rel, ov.flavour) for path, rel, ov in log_files if ov.kind is None]
+    pages = [
+        (path, rel, ov.flavour)
+        for path, rel, ov in log_files
+        if ov.kind is None and foreign_source_dir(path) is None
+    ]
     bounds = np.linspace(0, len(pages), count + 1).round().astype(int)
     shares = [pages[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     batcher = Batcher(ctx)
@@ -464,7 +468,7 @@ def read_logs_forked(
         own, summary = read_share(shares[0], ctx)
         summaries = [summary]
         for path, rel, ov in log_files:
-            if ov.kind is not None:
+            if ov.kind is not None or foreign_source_dir(path) is not None:
                 batcher.take(parse_file(path, rel, ov))
                 bar.update(1)
         summaries += pool.collect_read()

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from analysis import privacy, vocabulary
+from analysis._util import canonical_row_key
 from analysis.ingest.cells import (
     Rejections,
     arrow_text,
@@ -28,7 +29,6 @@ from analysis.ingest.cells import (
 from analysis.ingest.kinds import FilePart
 from analysis.ingest.timestamps import parse_timestamps
 
-_UUID_FULL = re.compile(privacy.UUID_RE.pattern.replace(r"\b", ""))
 _KEY_DETAIL_RE = re.compile(r"Key \(([^)]*)\)=\((.*)\)")
 _UA_FAMILIES = (
     (r"\bEdg(?:e|A|iOS)?/", "Edge"),
@@ -290,18 +290,20 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
             require(values, rej, col)
         return values
 
-    def uuid(col: str) -> pd.Series:
-        values = to_text(frame[col]).str.strip().str.lower()
-        require(values, rej, col)
+    def row_key(col: str) -> pd.Series:
+        # A uuid or a bigint identity key, in one canonical spelling for every table.
+        text = to_text(frame[col])
+        require(text, rej, col)
+        values = map_unique(text, canonical_row_key)
         rej.add(
-            values.notna() & ~values.str.fullmatch(_UUID_FULL.pattern).fillna(False),
-            f"bad {col} (expected a uuid)",
+            text.notna() & values.isna(),
+            f"bad {col} (expected a uuid or an integer id)",
             frame[col],
         )
-        return values
+        return values.where(values.notna(), text.str.strip().str.lower())
 
     if kind == "webinars":
-        wid = uuid("id")
+        wid = row_key("id")
         # A title is a label: a webinar saved without one is still the webinar, named by its id.
         title = to_text(frame["title"])
         title = title.where(title.str.strip().fillna("") != "", wid)
@@ -323,9 +325,9 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
         derived = map_unique(webinar + "/" + user, lambda k: derived_id("r_", k, key))
         table = pd.DataFrame(
             {
-                "id": uuid("id") if has_id else derived,
+                "id": row_key("id") if has_id else derived,
                 "ts": ts("created_at", True),
-                "webinar_id": uuid("webinar_id"),
+                "webinar_id": row_key("webinar_id"),
                 "user": user,
             }
         )
@@ -343,7 +345,7 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
         table = pd.DataFrame(
             {
                 "session_id": session,
-                "webinar_id": uuid("webinar_id"),
+                "webinar_id": row_key("webinar_id"),
                 "user": to_text(frame["user_id"]).str.strip().str.lower(),
                 "joined_at": joined,
                 "left_at": left,
@@ -359,7 +361,7 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
             frame["viewer_count"],
         )
         table = pd.DataFrame(
-            {"ts": ts("sampled_at", True), "webinar_id": uuid("webinar_id"), "viewers": viewers}
+            {"ts": ts("sampled_at", True), "webinar_id": row_key("webinar_id"), "viewers": viewers}
         )
         row_key = to_text(frame["id"]).str.strip() if "id" in frame.columns else None
     table["_file"] = part.file

@@ -30,7 +30,7 @@ import pyarrow.json as pj
 from analysis.exceptions import IngestError
 from analysis.ingest import shapes
 from analysis.ingest.files import gunzip
-from analysis.ingest.kinds import LOG_KINDS, FilePart
+from analysis.ingest.kinds import FUNCTION_KEYS, LOG_KINDS, FilePart
 
 
 def _lst(t):
@@ -375,6 +375,9 @@ def try_read_page(path: Path, flavour: str | None = None) -> pa.Array | list | N
     # Every row of a BigQuery page the columnar reader takes holds ``metadata``: without the
     # word, that reader could only fail, after parsing the whole page (a key spelled with
     # escapes goes to the general reader, which gives the same rows).
+    # Edge Functions' own rows look like requests; the general reader counts them apart.
+    if any(b'"' + key.encode() + b'"' in raw for key in FUNCTION_KEYS):
+        return None
     if flavour == "bigquery" or (flavour is None and b'"metadata"' in raw):
         try:
             return read_page_fast(path, raw)

@@ -108,3 +108,10 @@ class FilePart:
     shape: str
     flavour: str | None
     frame: pd.DataFrame  # dotted columns + _row (+ _reject, _found)
+
+
+#: Metadata keys only Edge Functions' own sources have (``function_edge_logs``: one row per
+#: invocation, ``function_logs``: the function's console). Their request rows repeat the
+#: gateway's ``/functions/v1`` rows of ``edge_logs``, so reading them as requests would count
+#: every invocation twice; they are counted as a source the package does not analyse.
+FUNCTION_KEYS = ("function_id", "execution_id", "deployment_id")

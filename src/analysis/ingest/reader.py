@@ -18,7 +18,14 @@ import pandas as pd
 from analysis import vocabulary
 from analysis.ingest import shapes
 from analysis.ingest.files import check_columns, load_json, read_csv_rows, read_text
-from analysis.ingest.kinds import LOG_KINDS, TABLE_COLUMNS, TABLE_KINDS, FilePart, Override
+from analysis.ingest.kinds import (
+    FUNCTION_KEYS,
+    LOG_KINDS,
+    TABLE_COLUMNS,
+    TABLE_KINDS,
+    FilePart,
+    Override,
+)
 
 #: Unified Logs page ``log_type`` -> source (docs/contract.md section 1).
 UNIFIED_LOG_TYPES = {
@@ -31,6 +38,12 @@ UNIFIED_LOG_TYPES = {
 _EDGE_MESSAGE_RE = re.compile(r"^[A-Z]+ \| \d{3} \| ")
 
 
+def foreign_source_dir(path: Path) -> str | None:
+    """Return the source a ``<source>_logs`` directory names, if the package does not read it."""
+    name = path.parent.name
+    return name if name.endswith("_logs") and name not in LOG_KINDS else None
+
+
 def detect_source(rec: dict, hint: str | None) -> str | None:
     """Return the log source of one flat record (its keys, then its message, then ``hint``)."""
     src = rec.get("source") or rec.get("log_type")
@@ -38,6 +51,9 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
         src = UNIFIED_LOG_TYPES.get(src, src)
         return src if src in LOG_KINDS else f"unsupported:{src}"
     keys = rec.keys()
+    if any(k in rec for k in FUNCTION_KEYS):
+        edge = any(k.startswith(("request.", "response.")) for k in keys)
+        return "unsupported:function_edge_logs" if edge else "unsupported:function_logs"
     if any(k.startswith(("request.", "response.")) for k in keys):
         return "edge_logs"
     if any(k.startswith("parsed.") for k in keys):
@@ -120,6 +136,13 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     fixed = override.kind or shape.source
+    foreign = None if override.kind else foreign_source_dir(path)
+    if foreign is not None and not any(
+        isinstance(rec.get("source") or rec.get("log_type"), str) for _, rec in records
+    ):
+        # A page of a source the package does not read (auth_logs/, function_edge_logs/ ...):
+        # its rows may look like requests, but they are that source's, counted as such.
+        fixed = f"unsupported:{foreign}"
     kinds = [fixed or detect_source(rec, hint) for _, rec in records]
     seen = Counter(k for k in kinds if k in LOG_KINDS)
     dominant = seen.most_common(1)[0][0] if seen else None
