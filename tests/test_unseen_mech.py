@@ -188,8 +188,10 @@ def test_auth_s_own_connection_errors_are_paired_on_auth_and_timeouts_on_rest(an
     assert classes["53300"]["endpoints"] == ["auth/token"]
     assert classes["57014"]["endpoints"] == ["rest/questions"]
     assert not [q for q in findings["data_quality"] if q["code"] == "unmatched_status_pairs"]
-    timeout = next(a for a in findings["action_items"] if a["fields"].get("class") == "57014")
-    assert timeout["fields"]["table"] == "questions"
+    items = {a["fields"].get("class"): a for a in findings["action_items"]}
+    assert items["57014"]["fields"]["table"] == "questions"
+    assert items["53300"]["key"] == "out_of_connections_service_capacity"
+    assert items["53300"]["fields"]["endpoints"] == "auth/token"
 
 
 @pytest.mark.parametrize("lang", ["en", "ko"])

@@ -139,3 +139,19 @@ def test_a_default_constraint_name_gives_its_table_when_the_endpoint_tells_it(
     cls = {"key": f"23505:{constraint}", "sql_state": "23505", "constraint": constraint}
     templates = narrative.load_locale("en")["class_names"]
     assert naming.name_error_class({**cls, "endpoint": endpoint}, templates) == name
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "key"),
+    [
+        (["auth/token"], "out_of_connections_service_capacity"),
+        (["storage/object/public"], "out_of_connections_service_capacity"),
+        (["rest/questions", "auth/token"], "out_of_connections_capacity"),
+        ([], "out_of_connections_capacity"),
+    ],
+)
+def test_auth_s_own_connections_refused_are_not_told_to_use_the_pooler_for_auth(endpoints, key):
+    # Auth and Storage keep their own pools: the app's clients that took the slots move.
+    cls = {"key": "53300", "sql_state": "53300", "endpoints": endpoints}
+    catalogue = narrative.load_locale("en")["actions"]["catalogue"]
+    assert actions.choose_rule(cls, "capacity", catalogue)[1] == key

@@ -54,6 +54,8 @@ class Rule:
     #: HTTP statuses, and first digits of them, of a class of error responses (``http:``).
     statuses: tuple[int, ...] = ()
     status_classes: tuple[str, ...] = ()
+    #: Products (``auth``, ``storage``) all of the class's endpoints are on; empty: any.
+    products: tuple[str, ...] = ()
 
     def matches(self, cls: Mapping, verdict: str | None) -> bool:
         """Whether the class (a findings error-class row with its details) matches."""
@@ -61,6 +63,10 @@ class Rule:
         status = cls.get("http_status") if str(cls.get("key", "")).startswith("http:") else None
         if self.verdicts and verdict not in self.verdicts:
             return False
+        if self.products:
+            where = {str(e).split("/")[0] for e in cls.get("endpoints") or ()}
+            if not where or not where <= set(self.products):
+                return False
         if self.statuses or self.status_classes:
             return status is not None and (
                 status in self.statuses or str(status)[:1] in self.status_classes
@@ -95,6 +101,9 @@ CATALOGUE = (
     Rule("server_shutdown", sql_states=("57P01", "57P02", "57P03")),
     Rule("deadlock", sql_states=("40P01",)),
     Rule("serialization", sql_state_classes=("40",)),
+    # Auth's or Storage's own connections refused: the slots were taken by other clients, and
+    # those services' pools are not the app's to move to the pooler.
+    Rule("out_of_connections_service", sql_states=("53300",), products=("auth", "storage")),
     Rule("out_of_connections", sql_states=("53300",)),
     Rule("disk_full", sql_states=("53100",)),
     Rule("out_of_memory", sql_states=("53200",)),
