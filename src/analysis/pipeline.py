@@ -17,12 +17,14 @@ imports without the stages): the stages below take their caches and switches as 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import pickle
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -32,12 +34,15 @@ import pandas as pd
 
 from analysis import audit, findings, signals, stats, timeline
 from analysis.config import DEFAULT_INCIDENT_DIR, PROJECT_ROOT
-from analysis.params import ReportParams
+from analysis.params import ReportParams, build_params
 from analysis.settings import (  # noqa: F401 - this module's API since the stages were chained
     ENV_CACHE_DIR,
     ENV_NO_STATS_CACHE,
+    ENV_PREFETCH_DIR,
     ENV_REPORTS_DIR,
     ENV_WORKERS,
+    PREFETCH_KEY,
+    PREFETCH_LOCK,
     Settings,
     read_settings,
     read_workers,
@@ -82,7 +87,7 @@ def build_timeline(
     parameters, package code and library versions is read from the stage cache
     (:func:`stage_key`); without, it is always built.
     """
-    path = _stage_path("timeline", settings, incident, params, suffix=".pkl")
+    path = _stage_path("timeline", settings, incident, params, suffix=".pkl", prefetched=True)
     cached = _read_pickle(path, timeline.Timeline) if path else None
     if cached is not None:
         return cached
@@ -216,12 +221,25 @@ def _digest_value(digest: object, value: object) -> None:
         raise TypeError(f"no stage-cache hash for {type(value).__name__}")
 
 
-def _stage_path(stage: str, settings: Settings | None, *inputs: object, suffix: str) -> Path | None:
-    """Where ``stage``'s result on ``inputs`` is cached, or None (no settings, caches off)."""
-    if settings is None or not settings.stats_cache:
+def _stage_path(
+    stage: str, settings: Settings | None, *inputs: object, suffix: str, prefetched: bool = False
+) -> Path | None:
+    """Where ``stage``'s result on ``inputs`` is cached, or None (no settings, caches off).
+
+    With the caches off, a stage the run's prefetch computes (``prefetched``) is still kept in
+    the prefetch's own directory, which lives as long as the run: the kernel reads what the
+    prefetch built instead of building it again (:func:`prefetch_statistics`).
+    """
+    if settings is None:
+        return None
+    if settings.stats_cache:
+        folder = settings.cache_dir / "stages"
+    elif prefetched and settings.prefetch_dir is not None:
+        folder = settings.prefetch_dir / "stages"
+    else:
         return None
     key = stage_key(stage, *(_analysed(v) for v in inputs))
-    return None if key is None else settings.cache_dir / "stages" / f"{stage}-{key}{suffix}"
+    return None if key is None else folder / f"{stage}-{key}{suffix}"
 
 
 def _analysed(value: object) -> object:
@@ -339,14 +357,96 @@ def run_statistics(
     None when there is nothing to test: no error class, no concurrency sample of the webinar,
     or a window too short for the per-minute models (the audit says so: window_too_short).
     """
-    minutes = len(next(iter(tl.frames.values()))) if tl.frames else 0
-    if not tl.frames or tl.samples.empty or minutes < stats.MIN_MINUTES:
-        # No error class, or no load series at all (the webinar's monitor sent no sample): no
-        # model of errors against load can be fitted; the audit says why (no_concurrency_samples).
+    if not has_statistics(tl):
         return None
     settings = read_settings() if settings is None else settings
-    cache = settings.cache_dir / "stats" if settings.stats_cache else None
-    return cached_statistics(tl.frames, params.seed, cache, workers=settings.workers)
+    if settings.prefetch_dir is not None:
+        await_prefetch(settings.prefetch_dir, statistics_key(tl.frames, params.seed))
+    return cached_statistics(
+        tl.frames, params.seed, _statistics_dir(settings), workers=settings.workers
+    )
+
+
+def has_statistics(tl: timeline.Timeline) -> bool:
+    """Return True when the timeline's classes can be tested (:func:`run_statistics`)."""
+    minutes = len(next(iter(tl.frames.values()))) if tl.frames else 0
+    # No error class, or no load series at all (the webinar's monitor sent no sample): no
+    # model of errors against load can be fitted; the audit says why (no_concurrency_samples).
+    return bool(tl.frames) and not tl.samples.empty and minutes >= stats.MIN_MINUTES
+
+
+def _statistics_dir(settings: Settings) -> Path | None:
+    """Where the run's statistics are kept: the cache, else the prefetch's directory, else none."""
+    if settings.stats_cache:
+        return settings.cache_dir / "stats"
+    return settings.prefetch_dir
+
+
+def prefetch_statistics(params: ReportParams, settings: Settings) -> None:
+    """Compute the timeline and the statistics a report of ``params`` will ask for, ahead of it.
+
+    ``python -m analysis report`` runs this in a process it forks before it starts the
+    notebook's kernel (``analysis.report``), so the statistics use the cores the kernel's start
+    and imports leave idle. It builds the parameters from ``params.to_notebook()`` as the
+    notebook does, writes the statistics key of the timeline's frames to
+    ``<prefetch_dir>/statistics.key``, then computes the statistics into the cache (or, caches
+    off, into ``prefetch_dir``). The kernel's :func:`run_statistics` waits for it
+    (:func:`await_prefetch`) and reads the result by the same key: the same numbers and bytes
+    as computing them there, since a result is only read for identical frames, seed,
+    replicates and code.
+    """
+    values = params.to_notebook()
+    incident = load_directory(values["data_dir"], settings)
+    params = build_params(  # the notebook's call, on the values papermill gives it
+        values["webinar_id"],
+        values["data_dir"],
+        display_tz=values["display_tz"] or incident.display_tz,
+        window_start=values["window_start"],
+        window_end=values["window_end"],
+        bucket=values["bucket"],
+        lang=values["lang"],
+        seed=values["seed"],
+        output_dir=values["output_dir"],
+        reports_dir=settings.reports_dir,
+        plan_registrations=values["plan_registrations"],
+    )
+    tl = build_timeline(incident, params, settings)
+    if not has_statistics(tl) or settings.prefetch_dir is None:
+        return
+    key = statistics_key(tl.frames, params.seed)
+    _write_atomic(settings.prefetch_dir / PREFETCH_KEY, key.encode("ascii"))
+    cached_statistics(tl.frames, params.seed, _statistics_dir(settings), workers=settings.workers)
+
+
+def await_prefetch(directory: Path, key: str, poll: float = 0.01) -> None:
+    """Wait until the run's prefetch has ended if it is computing the statistics of ``key``.
+
+    Returns at once when there is no prefetch, when it promised another key, or when it ended
+    without one (it failed, or the timeline has nothing to test): the caller then computes.
+    The prefetch holds ``<directory>/lock`` while it runs; the lock is the operating system's,
+    so it is released however the prefetch ends.
+    """
+    try:
+        fd = os.open(directory / PREFETCH_LOCK, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        while True:
+            try:
+                promised = (directory / PREFETCH_KEY).read_text(encoding="ascii")
+            except (OSError, ValueError):
+                promised = None
+            if promised is not None:
+                if promised == key:
+                    fcntl.flock(fd, fcntl.LOCK_SH)  # until the prefetch has written its result
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return  # ended without a key
+            except BlockingIOError:
+                time.sleep(poll)
+    finally:
+        os.close(fd)
 
 
 #: Where the figures are drawn: :func:`figure_sources` starts from these modules.

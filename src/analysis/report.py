@@ -13,13 +13,17 @@ import argparse
 import asyncio
 import concurrent.futures
 import copy
+import ctypes
 import dataclasses
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,7 @@ from analysis.languages import available_languages, css_code_stack, css_font_sta
 from analysis.listing import write_listing
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 from analysis.print_fonts import printer_config, printer_environment
+from analysis.settings import ENV_PREFETCH_DIR, PREFETCH_LOCK, Settings, read_settings
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -216,6 +221,123 @@ def source_date_epoch(data_dir: Path) -> str:
     return str(int(start.timestamp()))
 
 
+#: mallopt(3) parameters of :data:`MALLOC_SETTINGS`, for a process that is already running.
+_MALLOPT = {"MALLOC_MMAP_THRESHOLD_": -3, "MALLOC_TRIM_THRESHOLD_": -1}
+
+
+class Prefetch:
+    """The statistics of a report computed beside its kernel's start, in a forked process.
+
+    The report's own process and the kernel's start and imports keep one core busy for
+    seconds, the floor's share of every report; the other core would idle. The prefetch is
+    forked from this process once the parameters are checked; it builds the timeline and the
+    statistics (:func:`analysis.pipeline.prefetch_statistics`) on the run's workers, and the
+    kernel, told its directory (``EVENTLIVE_PREFETCH_DIR``), waits for it and reads them by
+    their content key. Nothing it computes can change a number: a result is only read for the
+    same frames, seed and code, and the kernel computes whatever the prefetch did not.
+    It holds the directory's lock (taken here, before the fork) until it ends; it ends with
+    this process (parent-death signal), and :meth:`stop` kills it if it still runs.
+    """
+
+    def __init__(self, params: ReportParams, settings: Settings, marker: Path | None) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="eventlive-prefetch-"))
+        settings = dataclasses.replace(settings, prefetch_dir=self.directory)
+        lock = os.open(self.directory / PREFETCH_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # the prefetch; it never returns from here
+            code = 1
+            try:
+                _become_prefetch(parent)
+                from analysis.pipeline import prefetch_statistics
+
+                prefetch_statistics(params, settings)
+                if marker is not None:  # the caches now hold what it computed
+                    marker.parent.mkdir(parents=True, exist_ok=True)
+                    marker.touch()
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(lock)  # the child's copy keeps the lock until it ends
+
+    def stop(self) -> None:
+        """End the prefetch if it still runs, reap it and remove its directory."""
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+            if not done:
+                os.kill(self.pid, signal.SIGKILL)  # its workers follow (parent-death signal)
+                os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_prefetch(params: ReportParams, notebook: Path) -> Prefetch | None:
+    """Start the run's :class:`Prefetch`, or return None when it has nothing to do.
+
+    Only the postmortem's statistics are prefetched (a stand-in notebook has none), and not
+    when the caches already hold them: a prefetch that left them in the cache leaves a marker
+    named by :func:`prefetch_marker`, and a rerun with that marker starts none.
+    """
+    if Path(notebook) != NOTEBOOK:
+        return None
+    settings = read_settings()
+    marker = prefetch_marker(params, settings) if settings.stats_cache else None
+    if marker is not None and marker.exists():
+        return None
+    return Prefetch(params, settings, marker)
+
+
+def prefetch_marker(params: ReportParams, settings: Settings) -> Path:
+    """Return the marker a prefetch of ``params`` leaves in the cache once the cache holds it.
+
+    Named by a hash of the notebook's parameters (where the files go aside), the Python
+    executable, every file of the package and the name, size and time of every file of the
+    incident directory: cheap to compute before the data is read. It only decides whether a
+    prefetch starts; what the kernel reads is still chosen by the content keys of the caches,
+    so a wrong guess costs time, never a number.
+    """
+    digest = hashlib.sha256()
+    values = {k: v for k, v in params.to_notebook().items() if k != "output_dir"}
+    digest.update(repr(sorted(values.items())).encode("utf-8", "surrogatepass"))
+    digest.update(os.fsencode(sys.executable))
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.relative_to(package).parts:
+            digest.update(os.fsencode(path.relative_to(package).as_posix()))
+            digest.update(path.read_bytes())
+    data = Path(params.data_dir)
+    for path in sorted(data.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(
+                os.fsencode(f"{path.relative_to(data)}:{stat.st_size}:{stat.st_mtime_ns}")
+            )
+    return settings.cache_dir / "stages" / f"prefetched-{digest.hexdigest()[:32]}"
+
+
+def _become_prefetch(parent: int) -> None:
+    """Set up a freshly forked prefetch: quiet, default signals, the kernel's malloc settings."""
+    from analysis._pool import _die_with_parent
+
+    for name in ("SIGTERM", "SIGINT"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    _die_with_parent(parent)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # its notes would interleave with the report's own lines
+        os.dup2(null, fd)
+    try:  # what the kernel gets from its environment (MALLOC_SETTINGS), set in place
+        libc = ctypes.CDLL(None)
+        for name, value in MALLOC_SETTINGS.items():
+            if name not in os.environ:
+                libc.mallopt(_MALLOPT[name], int(value))
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to set
+
+
 def kernel_environment(data_dir: Path) -> dict[str, str]:
     """Return the environment variables of the report's kernel: reproducible output, fast."""
     return {
@@ -258,13 +380,32 @@ def execute_notebook(
     ReportError
         A cell failed; the message is the cell's error in one line.
     """
-    import papermill as pm
-
     params.output_dir.mkdir(parents=True, exist_ok=True)
     target = params.output_dir / "postmortem.ipynb"
     environment = kernel_environment(params.data_dir)
+    prefetch = start_prefetch(params, notebook)
+    if prefetch is not None:
+        environment[ENV_PREFETCH_DIR] = str(prefetch.directory)
     saved = {k: os.environ.get(k) for k in environment}
     os.environ.update(environment)
+    try:
+        _run_papermill(params, target, progress, failed_record, notebook)
+    finally:
+        if prefetch is not None:
+            prefetch.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return target
+
+
+def _run_papermill(
+    params: ReportParams, target: Path, progress: bool, failed_record: Path | None, notebook: Path
+) -> None:
+    import papermill as pm
+
     try:
         pm.execute_notebook(
             str(notebook),
@@ -295,13 +436,6 @@ def execute_notebook(
             f"{display_path(notebook)}, cell {exc.cell_index}: {exc.ename}: {evalue}"
             f" (executed record: {display_path(record)})"
         ) from None
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return target
 
 
 def prepare_for_export(nb: object, title: str) -> object:

@@ -27,6 +27,14 @@ ENV_WORKERS = "EVENTLIVE_WORKERS"
 #: point this and the cache at temporary directories, so a test run writes nothing in the
 #: repository.
 ENV_REPORTS_DIR = "EVENTLIVE_REPORTS_DIR"
+#: Set by ``python -m analysis report`` in its kernel's environment only: the directory of the
+#: run's prefetch, a process that computes the timeline and the statistics beside the kernel's
+#: start (:func:`analysis.pipeline.prefetch_statistics`). Not meant to be set by hand.
+ENV_PREFETCH_DIR = "EVENTLIVE_PREFETCH_DIR"
+#: In a prefetch's directory: the lock its process holds until it ends, and the statistics key
+#: it will write a result for, written as soon as its timeline is built.
+PREFETCH_LOCK = "lock"
+PREFETCH_KEY = "statistics.key"
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,16 @@ class Settings:
         Processes for the per-class statistics and the figures (1 = in this process).
     reports_dir : pathlib.Path
         Parent of a run's default output directory (``params.build_params(reports_dir=)``).
+    prefetch_dir : pathlib.Path or None
+        The run's prefetch directory (``EVENTLIVE_PREFETCH_DIR``): the statistics wait for the
+        prefetch and read what it computed; None: no prefetch.
     """
 
     cache_dir: Path = INTERIM_DIR
     stats_cache: bool = True
     workers: int = 1
     reports_dir: Path = REPORTS_DIR
+    prefetch_dir: Path | None = None
 
 
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +71,7 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stats_cache=env.get(ENV_NO_STATS_CACHE) != "1",
         workers=read_workers(env.get(ENV_WORKERS)),
         reports_dir=Path(env.get(ENV_REPORTS_DIR) or REPORTS_DIR),
+        prefetch_dir=Path(env[ENV_PREFETCH_DIR]) if env.get(ENV_PREFETCH_DIR) else None,
     )
 
 
