@@ -16,6 +16,7 @@ import copy
 import ctypes
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -27,9 +28,6 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from nbconvert.exporters.webpdf import WebPDFExporter
-from traitlets import Unicode
 
 from analysis import outputs
 from analysis._util import page_text, terminal_text
@@ -92,62 +90,81 @@ class ReportOutcome:
     notes: tuple[str, ...] = field(default=())
 
 
-class DebianWebPDFExporter(WebPDFExporter):
-    """nbconvert's WebPDFExporter driving an installed Chromium instead of Playwright's own.
+def __getattr__(name: str) -> object:
+    # nbconvert's PDF exporter is imported when first used: about 40 % of this module's
+    # imports, which ``python -m analysis report`` then pays after the prefetch is forked
+    # (:class:`Prefetch`), not before it.
+    if name == "DebianWebPDFExporter":
+        return _pdf_exporter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    WebPDFExporter has no option for the browser's path and Playwright's browser download is
-    unreachable here, so ``run_playwright`` is replaced: same steps, plus ``executable_path``
-    and the A4 page size from the template's CSS. The page is handed to Chromium from memory
-    under :data:`PAGE_URL`; every other request (any scheme: ``file:``, ``http:``, ...) is
-    aborted and scripts are disabled, so only the report itself is printed.
-    """
 
-    executable_path = Unicode(CHROMIUM_CANDIDATES[0], help="Chromium to print with").tag(
-        config=True
-    )
+@functools.cache
+def _pdf_exporter() -> type:
+    """Return :class:`DebianWebPDFExporter` (``report.DebianWebPDFExporter``), defined once."""
+    from nbconvert.exporters.webpdf import WebPDFExporter
+    from traitlets import Unicode
 
-    def run_playwright(self, html: str) -> bytes:
-        """Print ``html`` to PDF bytes with Chromium."""
-        # Playwright's sync API refuses to run inside an event loop (e.g. a notebook), so
-        # the coroutine runs in a thread of its own, as nbconvert does.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self._print(html)).result()
+    class DebianWebPDFExporter(WebPDFExporter):
+        """nbconvert's WebPDFExporter driving an installed Chromium instead of Playwright's own.
 
-    async def _print(self, html: str) -> bytes:
-        from playwright.async_api import async_playwright
+        WebPDFExporter has no option for the browser's path and Playwright's browser download is
+        unreachable here, so ``run_playwright`` is replaced: same steps, plus ``executable_path``
+        and the A4 page size from the template's CSS. The page is handed to Chromium from memory
+        under :data:`PAGE_URL`; every other request (any scheme: ``file:``, ``http:``, ...) is
+        aborted and scripts are disabled, so only the report itself is printed.
+        """
 
-        args = list(CHROMIUM_ARGS) + list(self.browser_args)
-        if self.disable_sandbox or os.geteuid() == 0:
-            # Chromium's sandbox cannot start as root (containers, CI).
-            args.append("--no-sandbox")
-        body = html.encode("utf-8")
+        executable_path = Unicode(CHROMIUM_CANDIDATES[0], help="Chromium to print with").tag(
+            config=True
+        )
 
-        async def serve_only_the_page(route) -> None:
-            if route.request.url == PAGE_URL:
-                await route.fulfill(status=200, body=body, content_type="text/html; charset=utf-8")
-            else:
-                await route.abort("blockedbyclient")
+        def run_playwright(self, html: str) -> bytes:
+            """Print ``html`` to PDF bytes with Chromium."""
+            # Playwright's sync API refuses to run inside an event loop (e.g. a notebook), so
+            # the coroutine runs in a thread of its own, as nbconvert does.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(asyncio.run, self._print(html)).result()
 
-        # With the TrueType copies of the report's fonts, Chromium embeds the text's fonts
-        # instead of drawing every glyph as a Type 3 font (analysis.print_fonts).
-        env = printer_environment()
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=self.executable_path,
-                args=args,
-                **({} if env is None else {"env": env}),
-                handle_sigint=False,
-                handle_sigterm=False,
-                handle_sighup=False,
-            )
-            try:
-                page = await browser.new_page(java_script_enabled=False)
-                await page.route("**/*", serve_only_the_page)
-                await page.emulate_media(media="print")
-                await page.goto(PAGE_URL, wait_until="load")
-                return await page.pdf(print_background=True, prefer_css_page_size=True)
-            finally:
-                await browser.close()
+        async def _print(self, html: str) -> bytes:
+            from playwright.async_api import async_playwright
+
+            args = list(CHROMIUM_ARGS) + list(self.browser_args)
+            if self.disable_sandbox or os.geteuid() == 0:
+                # Chromium's sandbox cannot start as root (containers, CI).
+                args.append("--no-sandbox")
+            body = html.encode("utf-8")
+
+            async def serve_only_the_page(route) -> None:
+                if route.request.url == PAGE_URL:
+                    await route.fulfill(
+                        status=200, body=body, content_type="text/html; charset=utf-8"
+                    )
+                else:
+                    await route.abort("blockedbyclient")
+
+            # With the TrueType copies of the report's fonts, Chromium embeds the text's fonts
+            # instead of drawing every glyph as a Type 3 font (analysis.print_fonts).
+            env = printer_environment()
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=self.executable_path,
+                    args=args,
+                    **({} if env is None else {"env": env}),
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                )
+                try:
+                    page = await browser.new_page(java_script_enabled=False)
+                    await page.route("**/*", serve_only_the_page)
+                    await page.emulate_media(media="print")
+                    await page.goto(PAGE_URL, wait_until="load")
+                    return await page.pdf(print_background=True, prefer_css_page_size=True)
+                finally:
+                    await browser.close()
+
+    return DebianWebPDFExporter
 
 
 def find_chromium() -> str | None:
@@ -481,7 +498,7 @@ def export_pdf(nb: object, lang: str, chromium: str, *, html: str | None = None)
     ``html`` is the page :func:`export_html` already rendered for ``nb`` and ``lang``: the
     exporter would render the same page again before printing it (about a second for a report).
     """
-    exporter = DebianWebPDFExporter(
+    exporter = _pdf_exporter()(
         config=_export_config(lang), template_name=HTML_TEMPLATE, executable_path=chromium
     )
     return exporter.run_playwright(export_html(nb, lang) if html is None else html)
