@@ -38,7 +38,7 @@ KNOWN_WRONG = {
 }
 #: Cases whose check is known wrong, handed to ingest.
 KNOWN_CHECK = {}
-ANALYSED = [n for n in mech.CASES if n != "bigint_ids"]
+ANALYSED = list(mech.CASES)
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +205,17 @@ def test_page_one_says_outright_when_nothing_points_at_capacity(analyse, lang):
     # No errors at all: page one says that instead; there are no causes to weigh.
     _, _, quiet = analyse("null_quiet")
     assert sentence not in render_overview(quiet, text)
+
+
+def test_a_webinar_with_a_bigint_id_is_reported_on_like_any_other(analyse):
+    # The same incident as three_webinars with ids 90210, 90227, 90244: the same verdict.
+    _, truth, findings = analyse("bigint_ids")
+    assert truth["webinar_id"] == "90210"
+    assert findings["report"]["webinar_id"] == "90210"
+    assert findings["audience"]["registrations"] == len(
+        {s.user for s in mech.build(mech.CASES["bigint_ids"]).sessions if s.webinar == 0}
+    )
+    _, _, uuid_ids = analyse("three_webinars")
+    assert [(v["error_class"], v["verdict"]) for v in findings["verdicts"]] == [
+        (v["error_class"], v["verdict"]) for v in uuid_ids["verdicts"]
+    ]
