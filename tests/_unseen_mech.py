@@ -323,6 +323,66 @@ CASES: dict[str, Case] = {
         function_logs=True,
         seed=15,
     ),
+    # Markup and control characters where data reaches the report: paths a scanner sends
+    # (raw and percent-encoded), a function name, a Postgres message, a Realtime line, the
+    # title. No verdict is asserted (``expect`` empty): the case is about what is shown.
+    "hostile_paths": Case(
+        "hostile_paths",
+        datetime(2026, 9, 1, 12, 0, tzinfo=UTC),
+        30,
+        "Asia/Kolkata",
+        "plateau",
+        40,
+        mechs=(
+            Mech(
+                "background",
+                "/rest/v1/<img src=x onerror=alert(1)>",
+                "GET",
+                404,
+                rate=2,
+                expect="",
+                key="http:404:rest/<img src=x onerror=alert(1)>",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/%3Cscript%3Ealert(2)%3C%2Fscript%3E",
+                "GET",
+                404,
+                rate=2,
+                expect="",
+                key="http:404:rest/%3Cscript%3Ealert(2)%3C%2Fscript%3E",
+            ),
+            Mech(
+                "background",
+                "/functions/v1/<svg onload=alert(3)>",
+                "POST",
+                500,
+                rate=2,
+                expect="",
+                key="http:500:functions/*",
+            ),
+            Mech(
+                "outage",
+                "/rest/v1/questions",
+                "GET",
+                400,
+                sqlstate="42703",
+                message="column questions.pinned_<b>at</b> does not exist",
+                length=8,
+                expect="",
+                key="42703",
+            ),
+            Mech(
+                "rt_background",
+                message="ChannelRateLimitReached: <img src=x onerror=alert(4)> \u202eevil",
+                rate=1,
+                expect="",
+                key="realtime:rate_limit",
+            ),
+        ),
+        title="Launch <script>alert(5)</script> \u202e[x](http://evil.example)",
+        seed=21,
+    ),
     # Three webinars in one export; the report's webinar is the first, the others share the
     # project (its logs carry no webinar id).
     "three_webinars": Case(
@@ -889,7 +949,7 @@ def truth(name: str | Case) -> dict:
         "requests": len(w.requests),
         "db_errors": len(w.pg),
         "realtime_rows": len(w.rt),
-        "function_rows": len(w.fn),
+        "function_rows": len(w.fn) if case.function_logs else 0,
         "error_responses": sum(1 for r in w.requests if r["status"] >= 400),
         "users": w.users,
         "ips": sorted({r["ip"] for r in w.requests}),

@@ -19,6 +19,7 @@ import pytest
 from analysis import narrative, pipeline
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
+from analysis.narrative.display import SECTIONS
 from analysis.narrative.overview import render_overview
 from analysis.params import build_params
 
@@ -101,6 +102,8 @@ def _mechanisms():
     out = []
     for name in ANALYSED:
         for m in mech.CASES[name].mechs:
+            if not m.expect:
+                continue
             marks = ()
             if (name, m.key) in KNOWN_WRONG:
                 marks = pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[(name, m.key)])
@@ -219,3 +222,20 @@ def test_a_webinar_with_a_bigint_id_is_reported_on_like_any_other(analyse):
     assert [(v["error_class"], v["verdict"]) for v in findings["verdicts"]] == [
         (v["error_class"], v["verdict"]) for v in uuid_ids["verdicts"]
     ]
+
+
+#: What the hostile case plants, as it must never appear in what the report renders.
+PLANTED = ("<img src=x", "<script>alert", "<svg onload", "<b>at</b>", "\u202e", "](http://evil")
+
+
+def test_markup_from_paths_messages_and_titles_is_rendered_as_text(analyse):
+    # Every section's markdown as the notebook renders it: markdown passes raw HTML through,
+    # so anything planted must arrive escaped, class keys built from paths included.
+    _, _, findings = analyse("hostile_paths")
+    keys = {c["key"] for c in findings["error_classes"]}
+    assert "http:404:rest/<img src=x onerror=alert(1)>" in keys
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        page = "\n".join(render(findings, text) for render in SECTIONS.values())
+        assert [p for p in PLANTED if p in page] == []
+        assert narrative.escape("rest/<img src=x onerror=alert(1)>") in page
