@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -94,13 +95,17 @@ def gunzip(path: Path, data: bytes, limit: int | None = None) -> bytes:
 
 
 def read_text(path: Path) -> str:
-    """Return a file's text: gunzipped if gzip, UTF-8 with an optional BOM, never empty.
+    """Return a file's text: gunzipped if gzip, never empty.
+
+    UTF-8 (with or without a BOM), UTF-16 behind its BOM (Excel's "Unicode text") and Korean
+    Windows CP949 (Excel's CSV in a Korean locale; :func:`decode_korean_windows`).
 
     Raises
     ------
     IngestError
         Unreadable or empty file, ``.gz`` that is not gzip, truncated gzip or one that
-        inflates past :data:`MAX_GUNZIP_BYTES`, UTF-16/32 or non-UTF-8 bytes.
+        inflates past :data:`MAX_GUNZIP_BYTES`, UTF-32, or bytes in none of those encodings
+        (naming the line).
     """
     data = read_bytes(path)
     if not data:
@@ -114,28 +119,60 @@ def read_text(path: Path) -> str:
         data = gunzip(path, data)
         if not data.strip():
             raise IngestError(path, "empty file", expected="an export", found="empty gzip content")
-    for bom, name in (
-        (b"\xff\xfe\x00\x00", "UTF-32"),
-        (b"\xff\xfe", "UTF-16"),
-        (b"\xfe\xff", "UTF-16"),
-    ):
-        if data.startswith(bom):
-            raise IngestError(path, "wrong text encoding", expected="UTF-8", found=f"a {name} BOM")
-    if data.startswith(b"\xef\xbb\xbf"):
-        # Spreadsheet round-trips add a UTF-8 BOM; it is not part of the first column name.
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
         raise IngestError(
-            path,
-            "not UTF-8 text",
-            expected="UTF-8",
-            found=f"byte {data[exc.start]:#04x} at offset {exc.start}",
-        ) from None
+            path, "wrong text encoding", expected="UTF-8 or UTF-16", found="a UTF-32 BOM"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Excel's "Unicode text" (and other Windows tools) write UTF-16 behind a BOM, which
+        # says the encoding without doubt.
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                path,
+                "not UTF-16 text after a UTF-16 BOM",
+                expected="UTF-16",
+                found=f"bytes {data[exc.start : exc.start + 2].hex(' ')} at offset {exc.start}",
+            ) from None
+    else:
+        if data.startswith(b"\xef\xbb\xbf"):
+            # Spreadsheet round-trips add a UTF-8 BOM; it is not part of the first column name.
+            data = data[3:]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = decode_korean_windows(path, data, exc)
     if not text.strip():
         raise IngestError(path, "empty file", expected="an export", found="only whitespace")
     return text
+
+
+#: Hangul syllables: a CP949 file re-saved by a Korean Excel holds them.
+_HANGUL_RE = re.compile("[\uac00-\ud7a3]")
+
+
+def decode_korean_windows(path: Path, data: bytes, exc: UnicodeDecodeError) -> str:
+    """Return CP949 text (a CSV saved by Excel in a Korean locale), or raise the UTF-8 error.
+
+    CP949 (EUC-KR and its extension) is taken only when the whole file decodes strictly as
+    CP949 and holds Hangul: bytes of another legacy encoding rarely pass both, and are
+    refused with the line and byte that are not UTF-8.
+    """
+    try:
+        text = data.decode("cp949")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and _HANGUL_RE.search(text):
+        return text
+    line = data.count(b"\n", 0, exc.start) + 1
+    raise IngestError(
+        path,
+        "not UTF-8 text",
+        row=None,
+        expected="UTF-8 (or UTF-16 with its BOM, or Korean Windows CP949)",
+        found=f"byte {data[exc.start]:#04x} on line {line} (offset {exc.start})",
+    ) from None
 
 
 def load_json(path: Path, text: str):
@@ -143,6 +180,8 @@ def load_json(path: Path, text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and (rows := json_lines(text)) is not None:
+            return rows
         raise IngestError(
             path,
             "invalid JSON",
@@ -153,6 +192,22 @@ def load_json(path: Path, text: str):
         raise IngestError(
             path, "JSON nested too deeply", expected="an export's rows", found="deeper nesting"
         ) from None
+
+
+def json_lines(text: str) -> list | None:
+    """Rows of JSON Lines text (one object a line: BigQuery's and log drains' export), or None."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        if not isinstance(row, dict):
+            return None
+        rows.append(row)
+    return rows
 
 
 def api_error_message(error) -> str:
@@ -184,7 +239,7 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
         Unterminated or stray quotes, ragged rows, a missing or duplicated header.
     """
     try:
-        header, rows = _read_rfc4180(path, text)
+        header, rows = _read_rfc4180(path, text, sniff_delimiter(text))
         frame = pd.DataFrame(rows, columns=header, dtype=object)
     except IngestError:
         if not reactcsv.looks_like_react_csv(text):
@@ -205,11 +260,25 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
     return frame
 
 
-def _read_rfc4180(path: Path, text: str) -> tuple[list[str], list[list[str]]]:
+def sniff_delimiter(text: str) -> str:
+    """Return the header line's delimiter: ``,`` unless it has none and ``;`` or a tab instead.
+
+    Excel writes ``;`` in locales whose decimal mark is a comma, and a tab in its "Unicode
+    text"; a header with a comma outside quotes is always read with commas.
+    """
+    header = re.sub(r'"[^"]*"', "", text.split("\n", 1)[0])
+    if "," in header:
+        return ","
+    counts = {d: header.count(d) for d in (";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_rfc4180(path: Path, text: str, delimiter: str = ",") -> tuple[list[str], list[list[str]]]:
     """Return (header, rows) of RFC 4180 CSV text; raise on bad quoting or ragged rows."""
     # A Postgres query or a metadata cell can exceed the csv module's default 128 KiB field.
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
     rows: list[list[str]] = []
     header: list[str] = []
     try:

@@ -44,7 +44,17 @@ from analysis.ingest.timestamps import RANGE, is_aware_text, iso_to_utc
 
 #: Files of an incident directory that are not exports.
 NON_EXPORTS = ("incident.json", "annotations.csv", "SHA256SUMS", "fetch-manifest.json")
-DATA_SUFFIXES = (".json", ".json.gz", ".csv", ".csv.gz", ".gz")
+DATA_SUFFIXES = (
+    ".json",
+    ".json.gz",
+    ".jsonl",
+    ".jsonl.gz",
+    ".ndjson",
+    ".ndjson.gz",
+    ".csv",
+    ".csv.gz",
+    ".gz",
+)
 #: Longest incident window. The analysis works on per-minute frames of the whole window;
 #: 31 days is 44,640 minutes, far beyond any incident hour yet small enough for memory, while
 #: a window to 2200 would ask for 90 million minutes.

@@ -182,7 +182,9 @@ def looks_like_log(path: Path) -> bool:
     name = path.name.lower()
     if path.parent.name.endswith("_logs") or name.endswith(".json.gz"):
         return True
-    if name.endswith(".json"):
+    if name.endswith((".jsonl.gz", ".ndjson.gz")):
+        return True
+    if name.endswith((".json", ".jsonl", ".ndjson")):
         try:
             return path.stat().st_size > TABLE_JSON_MAX
         except OSError:
