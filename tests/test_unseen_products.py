@@ -155,3 +155,25 @@ def test_auth_s_own_connections_refused_are_not_told_to_use_the_pooler_for_auth(
     cls = {"key": "53300", "sql_state": "53300", "endpoints": endpoints}
     catalogue = narrative.load_locale("en")["actions"]["catalogue"]
     assert actions.choose_rule(cls, "capacity", catalogue)[1] == key
+
+
+@pytest.mark.parametrize(
+    ("status", "endpoints", "key"),
+    [
+        (546, ["functions/send-reminder"], "http_function_limit"),
+        (504, ["functions/send-reminder"], "http_function_timeout"),
+        (504, ["rest/polls"], "http_timeout"),
+        (546, ["rest/polls"], "http_server_error"),
+    ],
+)
+def test_edge_functions_limits_are_told_apart_from_postgrest_s_timeouts(status, endpoints, key):
+    # A 504 from an Edge Function is its wall-clock limit, not PostgREST's pool wait.
+    cls = {"key": f"http:{status}:x", "http_status": status, "endpoints": endpoints}
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        assert actions.choose_rule(cls, "unrelated", text["actions"]["catalogue"])[1] == key
+    name = naming.name_error_class(
+        {"key": "http:546:functions/*", "http_status": 546},
+        narrative.load_locale("en")["class_names"],
+    )
+    assert name == "Worker limit reached (546) on functions/*"

@@ -117,6 +117,10 @@ CATALOGUE = (
     Rule("realtime_disconnect", families=("disconnect",)),
     Rule("realtime_replication", families=("replication",)),
     Rule("realtime_rate", families=("rate_limit",)),
+    # Edge Functions: 546 is the runtime's WORKER_LIMIT (memory or CPU time), 504 the
+    # function's wall-clock limit; neither is PostgREST's pool wait.
+    Rule("http_function_limit", statuses=(546,), products=("functions",)),
+    Rule("http_function_timeout", statuses=(504,), products=("functions",)),
     Rule("http_timeout", statuses=(504,)),
     Rule("http_unavailable", statuses=(503,)),
     Rule("http_bad_gateway", statuses=(502,)),
