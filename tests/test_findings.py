@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -285,3 +287,25 @@ def test_page_one_states_the_impact_table_s_people_affected(small_analysis):
     people, impact = f["overview"]["people"], f["impact"]
     assert people["affected"] == impact["affected_users"]
     assert impact["affected_users"] <= impact["affected_users_project"]
+
+
+def test_validation_imports_no_format_checker_and_still_catches_a_violation():
+    # In a fresh process, as in the report's kernel: jsonschema is imported without the
+    # modules of its optional format checkers, which stay importable afterwards.
+    code = (
+        "import sys\n"
+        "from analysis._jsonschema import FORMAT_MODULES\n"
+        "from analysis.exceptions import ReportError\n"
+        "from analysis.findings import validate_findings\n"
+        "try:\n"
+        "    validate_findings({'report': 'not an object'})\n"
+        "except ReportError as exc:\n"
+        "    print('caught', exc)\n"
+        "print(sorted(n for n in FORMAT_MODULES if n in sys.modules))\n"
+        "import jsonpointer\n"
+        "print('importable')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("caught findings.json, field '")
+    assert lines[1:] == ["[]", "importable"]

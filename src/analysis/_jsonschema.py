@@ -11,9 +11,23 @@ nbformat's schemas check an ``iri`` format, so the report's processes do without
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
 #: The module whose import compiles the grammars.
 IRI_SYNTAX_MODULE = "rfc3987_syntax"
+#: Optional modules jsonschema imports to register format checkers (dates, URIs, colours,
+#: JSON pointers, host names, durations): 0.1-0.25 s of imports (arrow among them) that a
+#: validation without a format checker never uses.
+FORMAT_MODULES = (
+    "fqdn",
+    "isoduration",
+    "jsonpointer",
+    "rfc3339_validator",
+    "rfc3986_validator",
+    "rfc3987",
+    "uri_template",
+    "webcolors",
+)
 
 
 def skip_iri_grammars() -> None:
@@ -25,3 +39,27 @@ def skip_iri_grammars() -> None:
     """
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault(IRI_SYNTAX_MODULE, None)
+
+
+def import_without_formats() -> ModuleType:
+    """Import jsonschema without the modules of its optional format checkers; return it.
+
+    For a process whose only use of jsonschema validates without a format checker (the
+    findings in the report's kernel: their schema names no ``format``). The modules are held
+    back only while jsonschema is imported, so later code may still import them; jsonschema's
+    ``FormatChecker`` then lacks those formats in this process. When jsonschema is already
+    imported, it is returned as it is.
+    """
+    if "jsonschema" in sys.modules:
+        return sys.modules["jsonschema"]
+    skip_iri_grammars()
+    held = [name for name in FORMAT_MODULES if name not in sys.modules]
+    for name in held:
+        sys.modules[name] = None  # ImportError, which jsonschema expects for these
+    try:
+        import jsonschema
+    finally:
+        for name in held:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return jsonschema

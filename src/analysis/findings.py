@@ -666,11 +666,9 @@ def validate_findings(findings: dict) -> None:
     ReportError
         One line: the JSON path of the first violation and the schema's message.
     """
-    from analysis._jsonschema import skip_iri_grammars
+    from analysis._jsonschema import import_without_formats
 
-    skip_iri_grammars()
-    import jsonschema
-
+    jsonschema = import_without_formats()  # no format checker is used: 0.1-0.25 s less
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(findings), key=lambda e: list(e.absolute_path))
     if errors:
