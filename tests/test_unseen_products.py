@@ -44,11 +44,11 @@ def test_auth_s_own_errors_pair_with_auth_s_server_errors_and_postgrest_s_with_r
     assert got == [("53300", "auth/token", 500), ("57014", "rest/questions", 500)]
 
 
-def test_storage_s_own_errors_pair_with_any_storage_server_error():
+def test_storage_s_own_errors_pair_with_storage_s_error_responses_at_its_own_status():
     reqs = [
         ("2026-02-06 05:01:00.010", "storage/object/public", 544),
         ("2026-02-06 05:02:00.010", "storage/object/public", 500),
-        ("2026-02-06 05:03:00.010", "storage/object/public", 404),
+        ("2026-02-06 05:03:00.010", "rest/profiles", 500),  # PostgREST's: never Storage's
     ]
     errors = [(f"2026-02-06 05:0{m}:00.000", "57014", None, None) for m in (1, 2, 3)]
     inc = _incident(reqs, errors, ["supabase_storage_admin"] * 3)
@@ -56,6 +56,18 @@ def test_storage_s_own_errors_pair_with_any_storage_server_error():
     pairs = matching.match_http_to_db(inc, (cls,))
     assert sorted(pairs["status"].tolist()) == [500, 544]
     assert cls.endpoints == ("storage/object/public",) and cls.http_status == 500
+
+
+def test_an_upload_refused_by_row_level_security_is_one_class_with_its_403s():
+    # Storage logs in as supabase_storage_admin and answers a policy violation (42501) with
+    # 403 (or 400): one class, not a database class plus an unexplained http:403 class.
+    reqs = [(f"2026-02-06 05:0{m}:00.020", "storage/object/avatars", 403) for m in range(1, 7)]
+    errors = [(f"2026-02-06 05:0{m}:00.000", "42501", None, None) for m in range(1, 7)]
+    inc = _incident(reqs, errors, ["supabase_storage_admin"] * 6)
+    classes = error_classes.define_error_classes(inc)
+    assert [(c.key, c.endpoints, c.http_status) for c in classes] == [
+        ("42501", ("storage/object/avatars",), 403)
+    ]
 
 
 def test_an_error_whose_role_is_unknown_still_pairs_anywhere():

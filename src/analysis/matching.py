@@ -89,8 +89,9 @@ def _match_frames(errs: pd.DataFrame, reqs: pd.DataFrame, tol_ns: int) -> list[t
 
 
 #: Postgres roles of Supabase's services that answer on their own endpoints. A database failure
-#: of theirs reaches the client as a server error of that product (Auth and Storage answer 500,
-#: 503 or 544), never at PostgREST's status for the SQLSTATE.
+#: of theirs reaches the client as that product's error response, at its own status (Auth and
+#: Storage answer a lost connection with 500, 503 or 544, a row-level security refusal on an
+#: upload with 400 or 403), not at PostgREST's status for the SQLSTATE.
 SERVICE_ROLES = {"supabase_auth_admin": "auth", "supabase_storage_admin": "storage"}
 #: The role PostgREST logs in as: its errors are answered on the REST and GraphQL endpoints only.
 POSTGREST_ROLE = "authenticator"
@@ -149,9 +150,9 @@ def pair_errors_with_responses(
 
     The role that met the error (``user_name``, :func:`serving_product`) says which product
     answered it: PostgREST's errors pair only with REST and GraphQL responses; Auth's and
-    Storage's own errors (their service roles) pair with that product's server errors (any
-    5xx), since those services do not answer at PostgREST's status; an error of another or
-    unknown role may pair on any endpoint.
+    Storage's own errors (their service roles) pair with that product's error responses (any
+    status >= 400), since those services do not answer at PostgREST's status; an error of
+    another or unknown role may pair on any endpoint.
 
     Parameters
     ----------
@@ -174,7 +175,7 @@ def pair_errors_with_responses(
     products = requests["endpoint"].astype("string").str.split("/").str[0].fillna("")
     codes = pd.to_numeric(requests["status"], errors="coerce")
     groups = [
-        (errors["_product"] == product, (products == product) & (codes >= 500))
+        (errors["_product"] == product, (products == product) & (codes >= 400))
         for product in sorted(set(SERVICE_ROLES.values()))
     ]
     served = errors["_product"].isin(list(SERVICE_ROLES.values()))
