@@ -283,3 +283,47 @@ def test_unified_download_dates_are_what_studio_writes():
         "date",
         "timestamp",
     ]
+
+
+#: Whole directories, one per export route (``python tests/test_real_writers.py OUT``): logs
+#: and tables as a user of that route downloads them.
+ROUTES = {
+    "explorer-csv+table-editor": lambda root, rows: (
+        write_explorer(root, rows, "csv"),
+        write_table_editor(root),
+    ),
+    "explorer-json+sql-editor-csv": lambda root, rows: (
+        write_explorer(root, rows, "json"),
+        write_sql_editor(root, "csv"),
+    ),
+    "unified-clickhouse-csv+sql-editor-json": lambda root, rows: (
+        write_unified(root, rows, "csv", "clickhouse"),
+        write_sql_editor(root, "json"),
+    ),
+}
+
+
+def write_route(root: Path, route: str, window=None) -> Path:
+    """Write the shipped incident (``window``: a slice, None: the hour) as ``route`` gives it."""
+    _base(root, window, tables=False)
+    ROUTES[route](root, shipped_rows(window))
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", ["explorer-csv+table-editor", "explorer-json+sql-editor-csv"])
+def test_whole_hour_through_a_route_gives_the_shipped_tables(tmp_path, route):
+    want = _load(SHIPPED)
+    got = _load(write_route(tmp_path / route, route))
+    assert_every_row_read(got, want, [*SOURCES, *TABLES])
+    assert_same_tables(
+        got, want, [*LOG_TABLES.values(), "webinars", "registrations", "sessions", "concurrency"]
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    out = Path(sys.argv[1])
+    for name in sys.argv[2:] or ROUTES:
+        print(write_route(out / name, name))
