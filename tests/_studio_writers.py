@@ -339,7 +339,15 @@ def unified_bq_projection(source: str, row: dict) -> dict | None:
 
 
 def _otel_attributes(source: str, row: dict) -> dict:
-    """The flat ``log_attributes`` map a BigQuery-era row has on ClickHouse (values as text)."""
+    """The ``log_attributes`` map Logflare's ClickHouse mapping gives the same event.
+
+    Logflare's ``for_log`` mapping (``clickhouse_adaptor/mapping_defaults.ex``) flattens the
+    event's body into ``log_attributes`` minus ``id``, ``event_message`` and ``timestamp``,
+    lifting ``metadata``'s children to the top (``flatten_and_stringify`` in
+    ``native/mapper_ex/src/mapper.rs``): nested objects become dotted keys, scalars text, a
+    list of scalars its JSON, nulls are left out. The event reached BigQuery as the same
+    objects, stored as one-element lists of records; those are objects again here.
+    """
     out: dict[str, str] = {}
 
     def walk(prefix: str, value: object) -> None:
@@ -363,7 +371,26 @@ def _otel_attributes(source: str, row: dict) -> dict:
             out[prefix] = str(value)
 
     walk("", row.get("metadata"))
+    for key, value in row.items():
+        if key not in ("id", "event_message", "timestamp", "metadata") and key not in out:
+            walk(key, value)
     return out
+
+
+def clickhouse_log_row(source: str, row: dict) -> dict:
+    """A BigQuery-era row as ``select id, timestamp, event_message, source, severity_text,
+    log_attributes from logs`` returns it on a ClickHouse project (Management API)."""
+    attrs = _otel_attributes(source, row)
+    meta = _one(row.get("metadata"))
+    level = meta.get("level") or _one(meta.get("parsed")).get("error_severity") or "INFO"
+    return {
+        "id": row["id"],
+        "timestamp": clickhouse_timestamp(row["timestamp"]),
+        "event_message": row.get("event_message"),
+        "source": source,
+        "severity_text": str(level).upper(),
+        "log_attributes": attrs,
+    }
 
 
 def unified_otel_projection(source: str, row: dict) -> dict | None:

@@ -83,6 +83,16 @@ def write_api_pages(root: Path, rows: dict[str, list[dict]]) -> None:
             (root / source / f"page-{n:04d}.json.gz").write_bytes(gzip.compress(body, mtime=0))
 
 
+def write_clickhouse_pages(root: Path, rows: dict[str, list[dict]]) -> None:
+    """Management API pages of a ClickHouse project: the table ``logs``, one query a source."""
+    for source, source_rows in rows.items():
+        (root / source).mkdir()
+        for n, chunk in enumerate(chunks(source_rows), start=1):
+            result = [w.clickhouse_log_row(source, r) for r in chunk]
+            body = json.dumps({"result": result, "error": None}).encode()
+            (root / source / f"page-{n:04d}.json.gz").write_bytes(gzip.compress(body, mtime=0))
+
+
 def write_explorer(root: Path, rows: dict[str, list[dict]], ext: str) -> list[str]:
     """Logs Explorer downloads of ``select id, timestamp, event_message, metadata`` per source,
     1000 rows a query; the browser numbers the repeated file name."""
@@ -206,6 +216,18 @@ def test_logs_explorer_downloads_give_the_same_tables_as_the_api_pages(sliced, t
     root = _base(tmp_path / "explorer", SLICE)
     names = write_explorer(root, rows, ext)
     assert names[1] == f"supabase-logs-yqsayphssjznthrxpgfb.csv (1).{ext}"
+    got = _load(root)
+    assert_every_row_read(got, want, SOURCES)
+    assert_same_tables(got, want, LOG_TABLES.values())
+
+
+def test_clickhouse_api_pages_give_the_same_tables(sliced, tmp_path):
+    rows, want = sliced
+    root = _base(tmp_path / "clickhouse", SLICE)
+    write_clickhouse_pages(root, rows)
+    page = json.loads(gzip.decompress((root / "edge_logs" / "page-0001.json.gz").read_bytes()))
+    first = page["result"][0]
+    assert first["log_attributes"]["request.method"] and "." in first["timestamp"]
     got = _load(root)
     assert_every_row_read(got, want, SOURCES)
     assert_same_tables(got, want, LOG_TABLES.values())
