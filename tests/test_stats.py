@@ -156,19 +156,33 @@ def test_hinge_test_rejects_clear_capacity_and_not_a_poisson_bug():
     assert test.p_value > 0.05
 
 
+def test_the_flat_null_has_the_hinges_lags_and_finds_a_late_rate():
+    # A flat rate per request that shows 3 minutes after its requests, on a ramp: the null
+    # finds the lag, and the hinge (whose lag the null now shares) is no better than it.
+    rng = np.random.default_rng(5)
+    conc = np.concatenate([np.linspace(40, 300, 30), np.full(30, 300.0)])
+    req = rng.poisson(4 * conc).astype(float)
+    y = rng.poisson(0.02 * stats.lag_padded(req, 3)).astype(float)
+    b0, _, lag = stats.fit_lagged_flat(y, req)
+    assert lag == 3 and b0 == pytest.approx(0.02, rel=0.1)
+    test = stats.compare_hinge_to_flat(y, req, conc, rng=np.random.default_rng(0), n_boot=99)
+    assert test.null_lag == 3 and test.p_value > 0.05
+    assert "3 minute(s) earlier" in test.reference
+
+
 @pytest.mark.parametrize("total", [60, 120])
 def test_sequential_bootstrap_gives_the_full_runs_decision(total):
     conc, req, _ = _capacity_incident(seed=4)
     bug = minutes.simulate_bug_errors(req, np.random.default_rng(total), total=total)
     r = np.maximum(req, 0.5).astype(float)
-    hinge = stats.threshold._test_grid(conc)[0]
-    observed = float(stats.threshold._sup_lr(bug[None].astype(float), r, hinge)[0])
+    cells = stats.threshold._test_cells(r, stats.threshold._test_grid(conc))
+    observed = float(stats.threshold._sup_lr(bug[None].astype(float), cells)[0])
     mu = r * bug.sum() / r.sum()
 
     def p_value(stop_after):
         rng = np.random.default_rng(7)
         draw = lambda s: rng.poisson(np.broadcast_to(mu, (s, len(mu))))  # noqa: E731
-        return stats.threshold._bootstrap_p(observed, draw, r, hinge, 199, stop_after=stop_after)
+        return stats.threshold._bootstrap_p(observed, draw, cells, 199, stop_after=stop_after)
 
     early, full = p_value(10), p_value(10**9)
     assert (early <= 0.05) == (full <= 0.05)

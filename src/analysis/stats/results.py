@@ -133,6 +133,8 @@ class HingeTest(_ToDict):
     null_alpha: float
     p_value_bursty_null: float | None
     bursty_null_phi: float | None
+    #: The null's lag: a flat rate per request that many minutes earlier (0 = unlagged).
+    null_lag: int = 0
 
 
 @dataclass(frozen=True)

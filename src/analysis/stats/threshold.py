@@ -12,8 +12,8 @@ from scipy.stats import binom
 from analysis.stats.constants import MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.countmodels import (
     _fit_cox_moments,
-    _fit_flat,
     _moment_alpha,
+    _nb_kernel,
     _simulate_cox,
     fit_flat_nb,
     nb_loglik,
@@ -86,9 +86,9 @@ BOOT_STOP_EXCEED = 10
 def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8, start=None):
     """Profile b0, b1 >= 0 for every hinge column by Fisher scoring (identity link).
 
-    y (B, n), r (n,), hinge (G, n) or one grid per series (B, G, n), alpha (B,)
-    -> ll (B, G), b0, b1 (B, G), converged (B, G). ``start``: (b0, b1) of each cell (G,) to
-    start from instead of the flat rate.
+    y (B, n), r (n,) or one exposure per cell (G, n), hinge (G, n) or one grid per series
+    (B, G, n), alpha (B,) -> ll (B, G), b0, b1 (B, G), converged (B, G). ``start``: (b0, b1) of
+    each cell (G,) to start from instead of the flat rate.
     Each series (row of y) is fitted on its own, a large grid in blocks of ``CELL_BLOCK``
     cells x minutes: the arrays then stay in the processor's cache however long the window (a
     block of 25 replicates of a 48-hour window was 17 million cells per temporary, over 100 MB
@@ -106,7 +106,7 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8, start=None):
         blocks = [
             _fit_hinge_series(
                 y[i],
-                r,
+                r if r.ndim == 1 else r[g : g + cells],
                 grid[g : g + cells],
                 float(alpha[i]),
                 iters,
@@ -122,6 +122,9 @@ def _fit_hinge_grid(y, r, hinge, alpha, iters=40, tol=1e-8, start=None):
 def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
     """:func:`_fit_hinge_grid` of one series y (n,) on hinge columns (G, n) -> (G,) arrays.
 
+    ``r`` is the exposure (n,), or each cell's own (G, n) (the hinge test's cells with a lagged
+    flat rate, :func:`_test_cells`).
+
     Only the cells still moving are iterated: a cell whose log-likelihood changed by less than
     ``tol`` keeps its coefficients, and the arrays shrink to the others (most cells of an
     hour's grid converge in a few steps, a few need tens).
@@ -135,7 +138,12 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
         return np.log(mu[:, pos]) @ y_pos - np.log1p(a * mu) @ y_inv
 
     rh = r * hinge  # (G, n)
-    if start is None:
+    per_cell = r.ndim == 2
+    if start is None and per_cell:
+        b0 = np.maximum(y.sum() / r.sum(-1), 1e-12)
+        excess = hinge @ y - b0 * np.einsum("gn,gn->g", rh, hinge)
+        b1 = np.maximum(excess / np.maximum(np.einsum("gn,gn->g", rh * hinge, hinge), 1e-12), 0)
+    elif start is None:
         b0 = np.full(hinge.shape[0], max(y.sum() / r.sum(), 1e-12))
         excess = hinge @ y - b0 * np.einsum("gn,gn->g", rh, hinge)
         b1 = np.maximum(excess / np.maximum(np.einsum("gn,gn->g", rh * hinge, hinge), 1e-12), 0)
@@ -146,15 +154,16 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
     ll = loglik(mu)
     done = np.zeros(ll.shape, dtype=bool)
     act = np.arange(len(ll))  # the cells still iterating, and their rows below
-    h_a, rh_a = hinge, rh
+    h_a, rh_a, r_a = hinge, rh, r
     for _ in range(iters):
         b0a, b1a, lla = b0[act], b1[act], ll[act]
         rw = mu * a
         rw += 1.0
         rw *= mu
-        rw = r / rw  # r w with the NB2 weight w = 1 / (mu (1 + alpha mu))
+        rw = r_a / rw  # r w with the NB2 weight w = 1 / (mu (1 + alpha mu))
         q = rw * rh_a
-        a00, a01, a11 = rw @ r, q.sum(-1), np.einsum("gn,gn->g", q, h_a)
+        a00 = np.einsum("gn,gn->g", rw, r_a) if per_cell else rw @ r
+        a01, a11 = q.sum(-1), np.einsum("gn,gn->g", q, h_a)
         res = y - mu
         res *= rw
         g0, g1 = res.sum(-1), np.einsum("gn,gn->g", res, h_a)
@@ -167,7 +176,7 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
         d1 = np.where(at_bound, -b1a, d1)
         new0 = np.maximum(b0a + d0, b0a / 10)
         new1 = b1a + d1
-        new_mu = r * new0[:, None] + rh_a * new1[:, None]
+        new_mu = r_a * new0[:, None] + rh_a * new1[:, None]
         new_ll = loglik(new_mu)
         # Step halving where the likelihood fell (identity-link scoring can overshoot); only
         # the cells that fell are recomputed.
@@ -177,7 +186,8 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
                 break
             new0[bad] = 0.5 * (new0[bad] + b0a[bad])
             new1[bad] = 0.5 * (new1[bad] + b1a[bad])
-            new_mu[bad] = r * new0[bad, None] + rh_a[bad] * new1[bad, None]
+            r_bad = r_a[bad] if per_cell else r
+            new_mu[bad] = r_bad * new0[bad, None] + rh_a[bad] * new1[bad, None]
             new_ll[bad] = loglik(new_mu[bad])
         bad = new_ll < lla
         new0 = np.where(bad, b0a, new0)
@@ -189,6 +199,8 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
         if not moving.any():
             break
         act, h_a, rh_a, mu = act[moving], h_a[moving], rh_a[moving], new_mu[moving]
+        if per_cell:
+            r_a = r_a[moving]
     return ll, b0, b1, done
 
 
@@ -212,22 +224,61 @@ def _test_grid(concurrency):
     return build_hinge_grid(concurrency, np.linspace(K_MIN, top, TEST_GRID_SIZE, endpoint=False))
 
 
-def _sup_lr(y, r, hinge):
-    """Return the sup-LR statistic for data or replicates y (B, n).
+def _test_cells(requests: np.ndarray, grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the hinge test's cells with a flat rate per request at their own lag.
 
-    alpha by moments at the flat fit, then 2 (max over the grid of the NB hinge
-    log-likelihood - NB flat log-likelihood), both with that alpha.
+    ``grid`` = (hinge columns (G, n), K, lag) of :func:`_test_grid`. Returns (the requests at
+    each lag 0..MAX_LAG (L, n), each cell's exposure (G, n), each cell's hinge column (G, n)):
+    the cell of lag L models errors ~ requests[t - L] x (b0 + b1 max(0, c[t - L] - K)), so at
+    b1 = 0 it is the flat null at the same lag. A flat null without a lag against a hinge with
+    one read errors that follow traffic a few minutes late (retry loops backing off, sessions
+    that keep failing) as a threshold at the hour's lowest load (docs/statistics.md section 5).
     """
-    b0 = y.sum(-1) / r.sum()
-    alpha = _moment_alpha(y, b0[:, None] * r)
-    _, ll_flat = _fit_flat(y, r, alpha)
+    hinge, _, lags = grid
+    lagged = np.stack([lag_padded(requests, lag) for lag in range(MAX_LAG + 1)])
+    return lagged, lagged[lags], hinge
+
+
+def _flat_at_lags(y, lagged, iters=30):
+    """Fit the flat null at every lag: (alpha (B,), log-likelihood at each lag (L, B)).
+
+    alpha is the moment estimate at the lag whose Poisson fit is best; every lag's flat fit
+    and every hinge cell then use it (one working likelihood, as with one lag). The rate of
+    every lag and series is fitted at once by Fisher scoring, as :func:`_fit_flat` does for one.
+    """
+    b0 = y.sum(-1)[None, :] / lagged.sum(-1)[:, None]  # (L, B) Poisson ML of each lag
+    mu = b0[:, :, None] * lagged[:, None, :]
+    pois = np.sum(y[None] * np.log(np.maximum(mu, 1e-300)) - mu, axis=-1)
+    alpha = _moment_alpha(y, mu[pois.argmax(0), np.arange(len(y))])
+    a = alpha[None, :, None]
+    b0 = np.maximum(b0, 1e-12)
+    for _ in range(iters):
+        mu = b0[:, :, None] * lagged[:, None, :]
+        w = lagged[:, None, :] / (mu * (1 + a * mu))
+        step = np.sum((y[None] - mu) * w, -1) / np.sum(w * lagged[:, None, :], -1)
+        new = np.maximum(b0 + step, b0 / 10)
+        done = np.all(np.abs(new - b0) <= 1e-10 * b0)
+        b0 = new
+        if done:
+            break
+    return alpha, _nb_kernel(y[None], b0[:, :, None] * lagged[:, None, :], a)
+
+
+def _sup_lr(y, cells):
+    """Return the sup-LR statistic for data or replicates y (B, n) on :func:`_test_cells`.
+
+    2 (max over the hinge cells - max over the lags of the flat fit), NB2 log-likelihoods
+    with one alpha by moments (:func:`_flat_at_lags`).
+    """
+    lagged, r_cells, hinge = cells
+    alpha, ll_flat = _flat_at_lags(y, lagged)
     # 8 scoring steps put the grid maximum within 1e-9 of its converged value in trials; the
     # statistic is the same function for data and replicates, so the test stays calibrated.
-    ll, _, _, _ = _fit_hinge_grid(y, r, hinge, alpha, iters=8, tol=1e-7)
-    return np.maximum(0.0, 2 * (ll.max(1) - ll_flat))
+    ll, _, _, _ = _fit_hinge_grid(y, r_cells, hinge, alpha, iters=8, tol=1e-7)
+    return np.maximum(0.0, 2 * (ll.max(1) - ll_flat.max(0)))
 
 
-def _bootstrap_p(observed, draw, r, hinge, n_boot, chunk=25, stop_after=BOOT_STOP_EXCEED):
+def _bootstrap_p(observed, draw, cells, n_boot, chunk=25, stop_after=BOOT_STOP_EXCEED):
     """Monte-Carlo p-value of ``observed`` among replicates drawn by ``draw(size)``.
 
     Sequential (Besag and Clifford 1991): replicates come ``chunk`` at a time and sampling
@@ -239,11 +290,27 @@ def _bootstrap_p(observed, draw, r, hinge, n_boot, chunk=25, stop_after=BOOT_STO
     while drawn < n_boot:
         size = min(chunk, n_boot - drawn)
         reps = draw(size).astype(float)
-        exceed += int(np.sum(_sup_lr(reps, r, hinge) >= observed - 1e-9))
+        exceed += int(np.sum(_sup_lr(reps, cells) >= observed - 1e-9))
         drawn += size
         if exceed >= stop_after and drawn < n_boot:
             return exceed / drawn
     return (1 + exceed) / (n_boot + 1)
+
+
+def fit_lagged_flat(errors: np.ndarray, requests: np.ndarray) -> tuple[float, float, int]:
+    """ML fit of errors ~ NB2(b0 x requests[t - lag], alpha) at the lag that fits best.
+
+    The lag (0..MAX_LAG, the first of ties) is the one whose flat fit is best in the test's
+    working likelihood (:func:`_flat_at_lags`); b0 and alpha are then fitted by ML there.
+    Returns (b0, alpha, lag): the hinge test's null, a flat rate per request whose errors may
+    come some minutes after their requests.
+    """
+    y = np.asarray(errors, dtype=float)
+    lagged = np.stack([lag_padded(requests, lag) for lag in range(MAX_LAG + 1)])
+    _, ll = _flat_at_lags(y[None, :], lagged)
+    lag = _best_cell(ll[:, 0])
+    b0, alpha, _ = fit_flat_nb(y, lagged[lag])
+    return b0, alpha, lag
 
 
 def compare_hinge_to_flat(
@@ -256,33 +323,39 @@ def compare_hinge_to_flat(
 ) -> HingeTest | None:
     """Sup-LR test of a hinge in lagged concurrency against a flat rate per request.
 
-    The statistic's reference distribution is a parametric bootstrap under the flat NB2 model
-    fitted by ML. Returns None when no grid cell exists (concurrency never above the floor).
+    Both models have the lag: the null is a flat rate per request L minutes earlier (L in
+    0..MAX_LAG, profiled), the hinge cell of lag L adds max(0, c[t - L] - K) to the rate of
+    that same exposure. The statistic's reference distribution is a parametric bootstrap under
+    the null fitted by ML at its best lag (:func:`fit_lagged_flat`). Returns None when no grid
+    cell exists (concurrency never above the floor).
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
     grid = _test_grid(concurrency)
     if grid is None or len(grid[1]) == 0:
         return None
-    hinge = grid[0]
-    observed = float(_sup_lr(y[None, :], r, hinge)[0])
-    b0, alpha, _ = fit_flat_nb(y, r)
-    mu = b0 * r
+    cells = _test_cells(r, grid)
+    observed = float(_sup_lr(y[None, :], cells)[0])
+    b0, alpha, lag = fit_lagged_flat(y, r)
+    mu = b0 * lag_padded(r, lag)
     p_value = _bootstrap_p(
         observed,
         lambda size: simulate_nb(np.broadcast_to(mu, (size, len(mu))), alpha, rng),
-        r,
-        hinge,
+        cells,
         n_boot,
     )
     return HingeTest(
         lr=observed,
         p_value=p_value,
         n_boot=n_boot,
-        reference="parametric bootstrap under the flat NB2 rate per request (ML fit)",
+        reference=(
+            "parametric bootstrap under the flat NB2 rate per request (ML fit; the requests "
+            f"{lag} minute(s) earlier, the best of lags 0-{MAX_LAG})"
+        ),
         null_alpha=alpha,
         p_value_bursty_null=None,
         bursty_null_phi=None,
+        null_lag=lag,
     )
 
 
@@ -296,17 +369,19 @@ def add_bursty_null(
 ) -> HingeTest:
     """Return ``test`` with a second p-value under a bursty (AR(1)-Cox) flat null.
 
-    The Cox moments (variance and lag-1 persistence of the log-intensity) come from the flat
-    fit, so the null keeps the errors' burstiness; the gap between the two p-values is how
-    uncertain a capacity call is when errors are bursty.
+    The flat rate is the test's null at its lag (``test.null_lag``). The Cox moments
+    (variance and lag-1 persistence of the log-intensity) come from that flat fit, so the null
+    keeps the errors' burstiness; the gap between the two p-values is how uncertain a
+    capacity call is when errors are bursty.
     """
     y = np.asarray(errors, dtype=float)
     r = np.maximum(np.asarray(requests, dtype=float), MIN_EXPOSURE)
-    hinge = _test_grid(concurrency)[0]
-    mu = r * y.sum() / r.sum()
+    cells = _test_cells(r, _test_grid(concurrency))
+    r_l = cells[0][test.null_lag]
+    mu = r_l * y.sum() / r_l.sum()
     sigma2, phi = _fit_cox_moments(y, mu)
     p_value = _bootstrap_p(
-        test.lr, lambda size: _simulate_cox(mu, sigma2, phi, size, rng), r, hinge, test.n_boot
+        test.lr, lambda size: _simulate_cox(mu, sigma2, phi, size, rng), cells, test.n_boot
     )
     return dataclasses.replace(test, p_value_bursty_null=p_value, bursty_null_phi=phi)
 

@@ -21,7 +21,7 @@ from analysis.stats.series import (
     interpolate_unsampled,
     is_realtime_class,
 )
-from analysis.stats.threshold import _sup_lr, _test_grid
+from analysis.stats.threshold import _sup_lr, _test_cells, _test_grid
 from analysis.stats.verdicts import attribute_class, summarize_signals
 
 
@@ -86,7 +86,8 @@ def _expected_cost(frame: pd.DataFrame) -> tuple[float, float]:
     grid = _test_grid(c)
     if grid is None or len(grid[1]) == 0 or y.sum() < MIN_ERRORS:
         return 0.0, float(y.sum())
-    lr = _sup_lr(np.asarray(y, dtype=float)[None, :], np.maximum(r, MIN_EXPOSURE), grid[0])
+    cells = _test_cells(np.maximum(r, MIN_EXPOSURE), grid)
+    lr = _sup_lr(np.asarray(y, dtype=float)[None, :], cells)
     return float(lr[0]), float(y.sum())
 
 
