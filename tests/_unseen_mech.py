@@ -95,6 +95,7 @@ class Case:
     ipv6: bool = False
     flavour: str = "bigquery"  # bigquery | clickhouse (Management API pages)
     function_logs: bool = False  # write function_edge_logs pages too
+    anonymous: bool = False  # the app signs nobody in: no request names a user
     seed: int = 7
     title: str = "Quarterly roadmap live"
     project_ref: str = "qwmechanismsrefabcde"
@@ -731,7 +732,7 @@ def _edge_row(case: Case, r: dict) -> dict:
                 "request.path": r["path"],
                 "request.headers.cf_connecting_ip": r["ip"],
                 "request.headers.x_client_info": r["client"],
-                "request.sb.auth_user": r["user"],
+                "request.sb.auth_user": None if case.anonymous else r["user"],
                 "response.status_code": str(r["status"]),
                 "response.origin_time": str(r["ms"]),
             },
@@ -749,7 +750,7 @@ def _edge_row(case: Case, r: dict) -> dict:
                         "path": r["path"],
                         "search": None,
                         "headers": [{"cf_connecting_ip": r["ip"], "x_client_info": r["client"]}],
-                        "sb": [{"auth_user": r["user"]}],
+                        "sb": [{"auth_user": None if case.anonymous else r["user"]}],
                     }
                 ],
                 "response": [{"status_code": r["status"], "origin_time": r["ms"]}],

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 
 import _unseen_mech as mech
+import pandas as pd
 import pytest
 
-from analysis import narrative, pipeline
+from analysis import narrative, overview, pipeline
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
 from analysis.narrative.display import SECTIONS
@@ -228,3 +229,36 @@ def test_markup_from_paths_messages_and_titles_is_rendered_as_text(analyse):
         page = "\n".join(render(findings, text) for render in SECTIONS.values())
         assert [p for p in PLANTED if p in page] == []
         assert narrative.escape("rest/<img src=x onerror=alert(1)>") in page
+
+
+def test_an_app_that_signs_nobody_in_does_not_claim_nobody_got_an_error(analyse):
+    # Written with Case.anonymous: the gateway rows name no user. "0 of N people" would claim
+    # nobody was hurt; page one says how many requests failed and that people cannot be told.
+    case = mech.replace(mech.CASES["null_background"], anonymous=True)
+    world = mech.build(case)
+    requests = pd.DataFrame(
+        {
+            "ts": pd.to_datetime([r["t"] for r in world.requests], utc=True),
+            "status": [r["status"] for r in world.requests],
+            "user": pd.Series([None] * len(world.requests), dtype="string"),
+        }
+    )
+    sessions = pd.DataFrame(
+        {
+            "joined_at": pd.to_datetime([s.joined for s in world.sessions], utc=True),
+            "left_at": pd.to_datetime([s.left for s in world.sessions], utc=True),
+            "user": [world.users[s.user] for s in world.sessions],
+        }
+    )
+    start, end = requests["ts"].min(), requests["ts"].max() + pd.Timedelta("1s")
+    assert overview.count_affected(requests, sessions, start, end) is None
+    named = requests.assign(user=[r["user"] for r in world.requests])
+    assert overview.count_affected(named, sessions, start, end) > 0
+    _, _, findings = analyse("null_background")
+    page = {**findings, "overview": {**findings["overview"]}}
+    page["overview"]["people"] = {**findings["overview"]["people"], "affected": None}
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        rendered = render_overview(page, text)
+        failed = narrative.fmt_number(findings["overview"]["people"]["failed_requests"])
+        assert text["overview"]["impact_no_users"].format(failed=failed) in rendered

@@ -181,11 +181,16 @@ def count_affected(
 
     Logs carry no webinar id, so a user counts when one of their requests failed (status 400
     or above) and they had a presence session of this webinar overlapping the window. None
-    when no session of a known user overlaps the window: the audience is not known, and 0
-    would claim nobody was hurt.
+    when no session of a known user overlaps the window (the audience is not known), or when
+    requests failed but none names a user (an app without sign-in): 0 would claim nobody was
+    hurt.
     """
     req = requests[(requests["ts"] >= start) & (requests["ts"] < end)]
-    failed = set(req.loc[req["status"] >= 400, "user"].dropna().astype(str))
+    failing = req.loc[req["status"] >= 400, "user"]
+    if len(failing) and failing.isna().all():
+        # An app that signs nobody in: its failed requests name no one, which is not nobody.
+        return None
+    failed = set(failing.dropna().astype(str))
     left = sessions["left_at"]
     open_ = (sessions["joined_at"] < end) & (left.isna() | (left > start))
     audience = set(sessions.loc[open_.fillna(False).astype(bool), "user"].dropna().astype(str))

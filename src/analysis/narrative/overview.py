@@ -67,6 +67,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         impact = t["impact_quiet"]
     elif people.get("requests_logged") == 0:
         impact = t["impact_no_requests"]
+    elif people.get("affected") is None and people.get("failed_requests"):
+        impact = t["impact_no_users"].format(failed=fmt_number(people["failed_requests"]))
     else:
         impact = t["impact"].format(
             affected=fmt_number(people["affected"]),
