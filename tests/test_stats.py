@@ -331,3 +331,14 @@ def test_results_rebuild_from_their_json_form():
 def test_empty_webinar_is_an_error():
     with pytest.raises(StatsError, match="at least one error class"):
         stats.analyse_webinar({}, seed=1)
+
+
+def test_a_source_column_unknown_wherever_errors_are_is_not_the_unit():
+    # An app without sign-in: no failing request names a user, so users are NaN at every
+    # minute with errors; the counts are the errors (or the clients) and the unit says so.
+    errors = np.array([4.0, 0, 2, 0])
+    users = np.array([np.nan, 0, np.nan, 0])
+    y, unit = stats.choose_counts(errors, {"users": users})
+    assert unit == "errors" and y.tolist() == errors.tolist()
+    y, unit = stats.choose_counts(errors, {"users": users, "clients": np.array([1.0, 0, 1, 0])})
+    assert unit == "clients with errors" and y.tolist() == [1, 0, 1, 0]

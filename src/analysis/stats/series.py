@@ -110,13 +110,16 @@ def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
     many users at once, while a retry loop or a misbehaving client repeats one failure many
     times; counting failing users keeps the second from posing as a surge. Users come first
     because a log's client is often a software family (one value for thousands of browsers).
-    Minutes where the source is unknown (NaN) fall back to the error count. Without such
-    columns: errors.
+    Minutes where the source is unknown (NaN) fall back to the error count. A column unknown
+    at every minute with errors (no failing request names a user: an app without sign-in) is
+    skipped, so the unit says what is counted. Without such columns: errors.
     """
     y = np.asarray(errors, dtype=float)
     for col, unit in (("users", "users with errors"), ("clients", "clients with errors")):
         if col in signals:
             units = signals[col]
+            if np.isnan(units[y > 0]).all():
+                continue
             return np.where(np.isnan(units), y, np.minimum(units, y)), unit
     return y, "errors"
 
