@@ -139,6 +139,16 @@ ROUTES = {
         f'"{W1}","{U1}","2026-01-27 05:30:19.905906+00"\n'
         f'"{W1}","{U2}","2026-01-27 06:35:21.64289+00"\n'
     },
+    "upper-case-header": {
+        "tables/webinar_viewer_counts.csv": STUDIO["webinar_viewer_counts.csv"].replace(
+            "id,webinar_id,sampled_at,viewer_count", "ID,WEBINAR_ID,SAMPLED_AT,VIEWER_COUNT"
+        )
+    },
+    "excel-macintosh-cr-line-ends": {
+        "tables/webinar_viewer_counts.csv": STUDIO["webinar_viewer_counts.csv"].replace(
+            "\r\n", "\r"
+        )
+    },
     "json-lines": {
         "edge_logs/page-0001.json.gz": None,
         "edge_logs/rows.jsonl": "\n".join(json.dumps(r) for r in ROWS) + "\n",
@@ -222,6 +232,14 @@ REFUSED = {
         },
         r"webinar_viewer_counts\.csv, row 1: every row rejected: naive timestamp in sampled_at"
         r" \(expected a time zone or offset\), found '2026-02-06 14:00:08\.724'",
+    ),
+    "excel-bigint-in-scientific-notation": (
+        {
+            "tables/webinar_viewer_counts.csv": "id,webinar_id,sampled_at,viewer_count\r\n"
+            "1,1.23457E+15,2026-02-06 05:00:08.724982+00,2"
+        },
+        r"webinar_viewer_counts\.csv, row 1: every row rejected: bad webinar_id \(expected a uuid"
+        r" or an integer id\), found '1\.23457E\+15'",
     ),
     "json-lines-with-a-broken-line": (
         {"edge_logs/rows.jsonl": json.dumps(ROWS[0]) + '\n{"id": \n'},

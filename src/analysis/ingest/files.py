@@ -282,7 +282,9 @@ def _read_rfc4180(path: Path, text: str, delimiter: str = ",") -> tuple[list[str
     rows: list[list[str]] = []
     header: list[str] = []
     try:
-        header = [h.strip() for h in next(reader, [])]
+        # Postgres folds unquoted names to lower case; a tool that shows them upper-cased
+        # (or a hand-edited header) names the same columns.
+        header = [h.strip().lower() for h in next(reader, [])]
         for row in reader:
             if not row:
                 continue  # blank line (e.g. a trailing newline)
