@@ -226,6 +226,7 @@ def decide_verdict(
     count_unit: str = "errors",
     sources: int | None = None,
     tested_on: str | None = None,
+    set_aside: tuple[str, str] | None = None,
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -244,7 +245,9 @@ def decide_verdict(
       identity), not made the verdict (docs/verdicts.md gives the measured reason).
 
     ``tested_on`` names what the elasticity tests counted when it is not ``count_unit``
-    (:data:`EPISODES`); the reason says so.
+    (:data:`EPISODES`); the reason says so. ``set_aside`` = (key, why): a hinge that passes both
+    nulls is no capacity evidence for this class (:func:`check_threshold_in_data`,
+    :func:`check_errors_persist`), so the elasticity tests decide, and the reason says why.
     """
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     p = None if test is None else test.p_value
@@ -301,7 +304,7 @@ def decide_verdict(
                 "(a service login), the few users do not mean few clients, and the errors may "
                 "be capacity-driven."
             )
-    elif hinge_flat and hinge_cox:
+    elif hinge_flat and hinge_cox and set_aside is None:
         label, decided_by = CAPACITY, "hinge"
         reason = (
             f"hinge sup-LR {test.lr:.2f}: bootstrap p = {p:.3f} under a flat NB rate per "
@@ -332,6 +335,11 @@ def decide_verdict(
                     "against no link to traffic decides, which is weaker evidence than a test."
                 )
         reason = f"{hinge_text}; elasticity in requests {tests_text}"
+        if set_aside is not None:
+            reason = (
+                f"a hinge passes both nulls ({hinge_text}) but {set_aside[1]}, so it is not "
+                f"taken as a capacity limit; elasticity in requests {tests_text}"
+            )
         if hinge_flat and not hinge_cox:
             against = "was not tested" if p_cox is None else f"gives p = {p_cox:.3f}"
             caveat = (
@@ -359,6 +367,155 @@ def decide_verdict(
         bf,
         decided_by,
         sources,
+        None if set_aside is None else set_aside[0],
+    )
+
+
+def choose_denominator(
+    requests: np.ndarray,
+    signals: dict,
+    concurrency: np.ndarray,
+    realtime: bool,
+    counted: np.ndarray | None = None,
+) -> tuple[np.ndarray, str, int]:
+    """Return (denominator per minute, its description, own failures excluded) of one class.
+
+    :func:`exposure_of`, except where the class's endpoints logged no request at all in the
+    window (an export of the database's logs without the gateway's): the concurrent viewers
+    then stand in for the requests, as they do for a Realtime class. A constant exposure would
+    make any class whose errors follow the audience look like a rate per request that rises
+    with load, which is what the hinge tests for (a flat 5 % deadlock rate was called
+    capacity-driven that way; docs/verdicts.md, "The denominator").
+    """
+    if not realtime and not np.any(np.asarray(requests, dtype=float) > 0):
+        text = "concurrent viewers (no request of this class's endpoints was logged)"
+        return np.asarray(concurrency, dtype=float), text, 0
+    return exposure_of(requests, signals, concurrency if realtime else None, counted)
+
+
+#: Level of the check that a capacity limit's errors persist while the load stays above K
+#: (:func:`check_errors_persist`). It vetoes a capacity call, so its false alarms cost capacity
+#: classes their verdict: 0.01 rather than ``ALPHA_LEVEL`` (docs/verdicts.md gives the rates).
+PERSIST_LEVEL = 0.01
+def _quietest_run(y: np.ndarray, surprise: np.ndarray):
+    """Largest surprise of a run of consecutive minutes without counts, for each row of y (B, n).
+
+    ``surprise`` is -log P(no count) of each minute under the model; a run's surprise is its
+    sum. Returns (largest per row, (first, last) minute of row 0's run; (0, -1) if none).
+    """
+    run = np.zeros(y.shape[0])
+    best = np.zeros(y.shape[0])
+    start, where = 0, (0, -1)
+    for t in range(y.shape[1]):
+        quiet = y[:, t] == 0
+        if quiet[0] and run[0] == 0:
+            start = t
+        run = np.where(quiet, run + surprise[t], 0.0)
+        if run[0] > best[0]:
+            where = (start, t)
+        best = np.maximum(best, run)
+    return best, where
+
+
+def check_errors_persist(
+    counts: np.ndarray,
+    exposure: np.ndarray,
+    concurrency: np.ndarray,
+    fit: ThresholdFit,
+    *,
+    rng: np.random.Generator,
+    n_boot: int,
+) -> tuple[float, tuple[int, int], float]:
+    """Whether the errors go quiet where the fitted limit says they cannot.
+
+    A capacity limit fails requests in every minute whose lagged load is above K; an outage
+    (a disk filling up, a broken deploy) fails them during its own stretch of minutes, whatever
+    the load does after it. The statistic is the largest surprise of a run of minutes without
+    counts under the fitted hinge: the sum over the run of -log P(no count), NB2 with the fit's
+    mean and alpha (:func:`_quietest_run`). Its reference: the same statistic on replicates of
+    the fitted hinge with its NB2 noise. The fit is not redone on the replicates, which makes
+    the check conservative (the fit already bends towards the observed quiet minutes, and its
+    alpha grows with them). Returns (p-value, (first, last) minute of the run, counts the fit
+    expects in it).
+    """
+    y = np.asarray(counts, dtype=float)
+    mu = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE) * fitted_rate(
+        fit, concurrency
+    )
+    alpha = max(float(fit.alpha), 0.0)
+    surprise = np.log1p(alpha * mu) / alpha if alpha > 0 else mu
+    observed, where = _quietest_run(y[None, :], surprise)
+    reps = simulate_nb(np.broadcast_to(mu, (n_boot, len(mu))), alpha, rng).astype(float)
+    ref, _ = _quietest_run(reps, surprise)
+    p = float((1 + np.sum(ref >= observed[0] - 1e-9)) / (n_boot + 1))
+    a, b = where
+    return p, where, float(mu[a : b + 1].sum())
+
+
+def _set_aside(fit, counts, exposure, concurrency, rng, n_boot):
+    """Return (key, why) when a hinge that passed both nulls is no capacity evidence, else None.
+
+    docs/verdicts.md, "A capacity call needs a threshold in the data": K's interval reaching
+    the lowest K searched (no minute of the window is shown to lie below the limit: the data
+    fit a rate per request that rises over the whole range as well), or errors that stop while
+    the load stays above K (:func:`check_errors_persist`).
+    """
+    if fit is None:
+        return None
+    if fit.k_open_low:
+        return (
+            "no_onset",
+            f"K's interval [{fit.k_low:.0f}, {fit.k_high:.0f}] reaches the lowest load "
+            "searched: the data show no minute below a limit, only a rate that rises with load",
+        )
+    p, (a, b), expected = check_errors_persist(
+        counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot
+    )
+    if p <= PERSIST_LEVEL:
+        return (
+            "time_bounded",
+            f"the errors stop while the load stays above K: minutes {a + 1}-{b + 1} of the "
+            f"window hold none where the fitted limit expects {expected:.0f} (p = {p:.3f} "
+            "under its own noise): an episode in time, not a limit",
+        )
+    return None
+
+
+def decide_one_minute(counts: np.ndarray, exposure: np.ndarray, unit: str, sources) -> Verdict:
+    """Decide a class whose counted errors all fall in one minute: one event.
+
+    No test on one hour relates a single event to load, and no capacity limit is shown by one
+    minute (the hinge needs several minutes above K). A flat rate per request puts all Y
+    counted units in one minute with probability ``sum_t (x_t / X) ** Y`` (x the
+    denominator): at or below ``ALPHA_LEVEL`` that rejects g = 1, and the class is
+    unrelated; otherwise it is undetermined.
+    """
+    y = np.asarray(counts, dtype=float)
+    x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
+    total = float(y.sum())
+    share = x / x.sum()
+    p_one = float(min(1.0, np.sum(np.exp(total * np.log(share)))))
+    minute = int(np.flatnonzero(y)[0])
+    label = UNRELATED if p_one <= ALPHA_LEVEL else UNDETERMINED
+    reason = (
+        f"all {total:.0f} {unit} fell in one minute (minute {minute + 1} of the window): one "
+        "event, which no test on one hour can relate to load; a flat rate per request would "
+        f"put them all in one minute with probability {p_one:.2g}"
+    )
+    return Verdict(
+        label,
+        reason,
+        None,
+        None,
+        None,
+        None,
+        p_one,
+        False,
+        None,
+        None,
+        unit,
+        decided_by="one_minute",
+        sources=sources,
     )
 
 
@@ -376,17 +533,22 @@ def attribute_class(
     """Hinge test, threshold, elasticity and the verdict for one class.
 
     ``signals`` (from :func:`extract_signals`) choose what is counted (:func:`choose_counts`)
-    and the denominator (:func:`exposure_of`); with users' episode onsets, a class called
-    unrelated or undetermined is tested again on them (:func:`_decide_on_episodes`).
-    ``bursty_null=False`` skips the AR(1)-Cox hinge null, so no capacity call can be made (kept
-    for studies of the flat test alone).
+    and the denominator (:func:`choose_denominator`); with users' episode onsets, a class called
+    unrelated or undetermined is tested again on them (:func:`_decide_on_episodes`). A hinge
+    that passes both nulls is capacity only with a threshold inside the data and errors that
+    persist above it (:func:`_set_aside`); a class whose errors fall in one minute is one event
+    (:func:`decide_one_minute`). ``bursty_null=False`` skips the AR(1)-Cox hinge null, so no
+    capacity call can be made (kept for studies of the flat test alone).
     """
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
-    x, _, _ = exposure_of(requests, signals, concurrency if realtime else None, y)
+    x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
     sources = count_sources(errors, signals)
     if y.sum() < MIN_ERRORS:
         return decide_verdict(None, None, None, unit, sources), None, None, None
+    if np.count_nonzero(y) == 1:
+        elasticity = estimate_elasticity(y, x)
+        return decide_one_minute(y, x, unit, sources), None, None, elasticity
     test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
     capacity = test is not None and test.p_value <= ALPHA_LEVEL
     if bursty_null and capacity:
@@ -396,6 +558,13 @@ def attribute_class(
     capacity = capacity and test.p_value_bursty_null is not None
     capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
     fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
+    set_aside = None
+    if capacity:
+        # Its own stream (spawned, not drawn from rng), so the draws after it are the same
+        # whether or not the check runs.
+        check_rng = rng.spawn(1)[0]
+        set_aside = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot)
+        capacity = set_aside is None
     with_failures = requests if "failed_requests" in signals and not realtime else None
     elasticity = estimate_elasticity(
         y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
@@ -406,16 +575,18 @@ def attribute_class(
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    verdict = decide_verdict(test, elasticity, phi, unit, sources)
+    verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside)
     episodes = choose_episodes(y, signals)
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED):
         verdict, elasticity = _decide_on_episodes(
-            verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures
+            verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside
         ) or (verdict, elasticity)
     return verdict, test, fit, elasticity
 
 
-def _decide_on_episodes(verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures):
+def _decide_on_episodes(
+    verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside=None
+):
     """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
 
     Second stage of :func:`attribute_class` for a class the per-minute counts called unrelated
@@ -435,7 +606,9 @@ def _decide_on_episodes(verdict, test, episodes, x, phi, unit, sources, rng, n_b
         return None
     if not el.p_value_zero <= ALPHA_LEVEL < el.p_value_one:
         return None
-    by_episodes = decide_verdict(test, el, phi, unit, sources, tested_on=EPISODES)
+    by_episodes = decide_verdict(
+        test, el, phi, unit, sources, tested_on=EPISODES, set_aside=set_aside
+    )
     minute_tests = (
         f"counted per user and minute the tests gave {verdict.label} (g = 0: p = "
         f"{verdict.p_value_zero:.3f}; g = 1: p = {verdict.p_value_one:.3f})"
@@ -467,9 +640,7 @@ def summarize_signals(
     y = np.asarray(errors, dtype=float)
     c = np.asarray(concurrency, dtype=float)
     counted, unit = choose_counts(y, signals)
-    _, denominator, excluded = exposure_of(
-        requests, signals, concurrency if realtime else None, counted
-    )
+    _, denominator, excluded = choose_denominator(requests, signals, concurrency, realtime, counted)
     spread = []
     hit = y > 0
     for col in ("users", "clients", "endpoints"):
