@@ -30,7 +30,9 @@ from analysis.simulate.verdict_study import (
     QUICK,
     format_confusion,
     iterate_jobs,
+    rerun_capacity_calls,
     run_backoff_incident,
+    run_extra_incident,
     run_incident,
     target_rows,
 )
@@ -79,10 +81,13 @@ def run(
     families=FAMILIES,
     cache: Path | None = None,
     cached_only: bool = False,
+    func=run_incident,
 ):
     """Simulate and analyse every family; return the per-class rows.
 
     ``cached_only``: run nothing, tabulate the incidents the cache holds (a run stopped early).
+    ``func``: what one job computes (:func:`run_incident`, or :func:`run_extra_incident` for
+    the classes added to the per-session incidents).
     """
     done = {}
     if cache is not None and cache.exists():
@@ -98,7 +103,7 @@ def run(
         if (f, i) not in done and not cached_only
     ]
     t0 = time.perf_counter()
-    for k, rows in enumerate(iterate_jobs(run_incident, jobs, workers), start=1):
+    for k, rows in enumerate(iterate_jobs(func, jobs, workers), start=1):
         if rows:
             done[(rows[0]["family"], rows[0]["index"])] = rows
             if cache is not None:
@@ -118,6 +123,31 @@ def run(
     ]
 
 
+def _rerun_line(args: tuple) -> list[dict]:
+    rows, n_boot = args
+    return rerun_capacity_calls(rows, n_boot)
+
+
+def rerun_capacity(old: Path, new: Path, n_boot: int, workers: int) -> None:
+    """Write ``new``: ``old``'s incidents with every class they call capacity analysed again.
+
+    The capacity call's vetoes move only classes the hinge called capacity
+    (:func:`rerun_capacity_calls`), so this brings a full run's cache up to date at a fraction
+    of its cost. Incidents already in ``new`` are kept (a run stopped early resumes).
+    """
+    done = set()
+    if new.exists():
+        done = {(json.loads(x)[0]["family"], json.loads(x)[0]["index"]) for x in new.open()}
+    lines = [json.loads(x) for x in old.open()]
+    jobs = [(rows, n_boot) for rows in lines if (rows[0]["family"], rows[0]["index"]) not in done]
+    t0 = time.perf_counter()
+    for k, rows in enumerate(iterate_jobs(_rerun_line, jobs, workers), start=1):
+        with new.open("a") as fh:
+            fh.write(json.dumps(rows) + "\n")
+        if k % 50 == 0 or k == len(jobs):
+            print(f"  {k}/{len(jobs)} incidents, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
 def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
     """Run the back-off experiment (docs/verdicts.md, "Bursty bugs"); return a markdown table."""
     fams = [f for f in families if f in sessions.SHAPES]
@@ -135,6 +165,23 @@ def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
     return out + f"\nepisode onsets / user-minutes: {onsets:.3f}\n"
 
 
+def format_false_capacity(rows: list[dict], families) -> str:
+    """Markdown table: per family, every non-capacity mechanism's share called capacity (N)."""
+    mechs = sorted({r["mechanism"] for r in rows if r["truth"] != "capacity"})
+    head = "| class (truth) | " + " | ".join(families) + " |\n"
+    head += "|---|" + "---|" * len(families) + "\n"
+    body = ""
+    for m in mechs:
+        truth = next(r["truth"] for r in rows if r["mechanism"] == m)
+        cells = []
+        for f in families:
+            sel = [r for r in rows if r["family"] == f and r["mechanism"] == m]
+            hits = sum(r["label"] == "capacity" for r in sel)
+            cells.append(f"{hits / len(sel):.3f} ({len(sel)})" if sel else "–")
+        body += f"| {m} ({truth}) | " + " | ".join(cells) + " |\n"
+    return head + body
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the study and print the confusion matrices and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -148,6 +195,26 @@ def main(argv: list[str] | None = None) -> int:
         "--cached-only",
         action="store_true",
         help="run nothing; tabulate what --cache holds (a run stopped early)",
+    )
+    parser.add_argument(
+        "--extras-cache",
+        type=Path,
+        default=None,
+        help="JSON lines of the classes added to the per-session incidents (outages, "
+        "one-minute bursts, back-off loops)",
+    )
+    parser.add_argument(
+        "--parts",
+        default="main,extras",
+        help="what to run and tabulate: main (each incident's own classes), extras (the added "
+        "classes, per-session families only), or both (default)",
+    )
+    parser.add_argument(
+        "--rerun-capacity",
+        type=Path,
+        default=None,
+        help="write --cache from this older cache, re-analysing only the classes it calls "
+        "capacity (the only ones the capacity vetoes can move), then tabulate",
     )
     parser.add_argument(
         "--backoff",
@@ -169,7 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     workers = max(1, min(2, args.workers))
-    rows = run(counts, workers, families, args.cache, args.cached_only)
+    parts = set(args.parts.split(","))
+    rows = []
+    if args.rerun_capacity is not None and not args.cached_only:
+        rerun_capacity(args.rerun_capacity, args.cache, counts["n_boot"], workers)
+    if "main" in parts:
+        rows += run(counts, workers, families, args.cache, args.cached_only)
+    extra_families = tuple(f for f in families if f in sessions.SHAPES)
+    if "extras" in parts and extra_families:
+        rows += run(
+            counts, workers, extra_families, args.extras_cache, args.cached_only, run_extra_incident
+        )
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -193,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     met = len(checked) - len(failed)
     print(f"{met} of {len(checked)} targets met")
     n_inc = len({(r["family"], r["index"]) for r in rows})
+    print(
+        "\nFalse capacity calls per family and class (share of the class's rows called "
+        "capacity-driven):\n"
+    )
+    print(format_false_capacity(rows, families))
     load1 = os.getloadavg()
     if args.cached_only:
         print(f"\n{n_inc} incidents tabulated from {args.cache}; nothing run, no time measured.")

@@ -33,11 +33,7 @@ ALLOWED = {
 #: Identifiers only the shipped EventLive incident has.
 SHIPPED_ONLY = ("registrations_pkey", "marketing_stats", "rest/registrations", "registrations.id")
 #: Known wrong verdicts, handed to their owner in the landing log (strict: a fix shows here).
-KNOWN_WRONG = {
-    ("deploy_outage", "42703"): "verdicts: a 14-minute outage on a plateau is called capacity",
-    ("deploy_outage", "http:502:rest/*"): "verdicts: a one-minute burst is called traffic",
-    ("products", "http:503:storage/*"): "verdicts: an outage on the spike's top is capacity",
-}
+KNOWN_WRONG: dict = {}
 #: Cases whose check is known wrong, handed to ingest.
 KNOWN_CHECK = {}
 #: three_webinars is bigint_ids with uuids: its check runs, its analysis would repeat bigint_ids'.

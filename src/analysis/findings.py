@@ -401,6 +401,7 @@ def summarize_verdicts(
                 "p_value_one": v.p_value_one,
                 "bayes_factor": v.bayes_factor,
                 "decided_by": v.decided_by,
+                "hinge_set_aside": v.hinge_set_aside,
                 "sources": v.sources,
                 "count_unit": v.count_unit,
                 "g_with_own_failures": (

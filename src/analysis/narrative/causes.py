@@ -43,8 +43,26 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
         "unit": text["causes"]["units"].get(unit, unit),
         "n": MIN_ERRORS,
     }
-    reason = "few_sources" if v.get("decided_by") == "few_sources" else kind
+    reason = kind
+    if v.get("decided_by") in ("few_sources", "one_minute"):
+        reason = v["decided_by"]
     out = escape(r[reason].format(**values))
+    aside = v.get("hinge_set_aside") or {}
+    if aside.get("kind") in r["set_aside"] and kind in r["after_set_aside"]:
+        # A hinge passed both nulls but is no capacity evidence here: say why, then what the
+        # elasticity tests found (the kind's own sentence begins "no capacity hinge").
+        values.update(
+            k_low=fmt_number(aside.get("k_low")),
+            k_high=fmt_number(aside.get("k_high")),
+            first=aside.get("first_minute"),
+            last=aside.get("last_minute"),
+            expected=fmt_number(aside.get("expected")),
+            pq=fmt_p(aside.get("p_value")),
+        )
+        after = r["after_set_aside"]
+        tail = after.get(f"{kind}_{aside['kind']}", after[kind])
+        text = r["set_aside"][aside["kind"]] + " " + tail
+        out = escape(text.format(**values))
     notes = []
     if v.get("decided_by") == "bayes_factor":
         notes.append(r["by_bayes"].format(**values))

@@ -107,6 +107,8 @@ class SessionIncident:
     users_of_session: np.ndarray
     clients_of_session: np.ndarray
     truth: dict
+    #: Sessions online in each minute of the window (for mechanisms added afterwards).
+    active_sessions: tuple = ()
 
     def class_frame(self, name: str, start: str = "2026-02-06T05:00:00Z") -> pd.DataFrame:
         """Per-minute frame of one class with its extra signals (see module docstring).
@@ -536,6 +538,7 @@ def simulate_session_incident(
         users_of_session=users,
         clients_of_session=clients,
         truth=truth,
+        active_sessions=tuple(active[WARMUP:]),
     )
 
 
@@ -576,3 +579,47 @@ def spread_retries(
     events = tuple(np.asarray(v, dtype=np.int64) for v in out)
     classes = {**incident.classes, name: {**cls, "events": events, "failed": failed}}
     return dataclasses.replace(incident, requests=requests, classes=classes)
+
+
+def add_outage(
+    incident: SessionIncident,
+    name: str,
+    rng: np.random.Generator,
+    width: tuple[int, int] = (5, 20),
+) -> SessionIncident:
+    """Return the incident with a deploy-style outage added as class ``name`` (truth unrelated).
+
+    One REST endpoint breaks for ``width`` minutes (drawn inclusive; (1, 1) is a one-minute
+    burst) starting at a random minute, whatever the audience does: each request to it fails
+    with a probability drawn in 0.3-1.0, from whichever sessions are online. Failed requests
+    are among the endpoint's requests (nothing is retried). Used by the verdict study's extra
+    classes (docs/verdicts.md, "A capacity call needs a threshold in the data").
+    """
+    n = incident.n_minutes
+    ep = int(rng.integers(0, len(REST_ENDPOINTS)))
+    w = int(rng.integers(width[0], width[1] + 1))
+    start = int(rng.integers(0, n - w + 1))
+    share = rng.uniform(0.3, 1.0)
+    out: list[list[int]] = [[], [], [], []]
+    failed = np.zeros((n, len(ENDPOINTS)), dtype=np.int64)
+    for t in range(start, start + w):
+        online = incident.active_sessions[t]
+        k = int(rng.binomial(int(incident.requests[t, ep]), share))
+        if k == 0 or len(online) == 0:
+            continue
+        who, cnt = np.unique(rng.choice(online, k), return_counts=True)
+        out[0] += [t] * len(who)
+        out[1] += who.tolist()
+        out[2] += [ep] * len(who)
+        out[3] += cnt.tolist()
+        failed[t, ep] = k
+    events = tuple(np.asarray(v, dtype=np.int64) for v in out)
+    cls = {"events": events, "failed": failed, "home": ep, "realtime": False}
+    truth = {
+        **incident.truth,
+        "classes": {
+            **incident.truth["classes"],
+            name: {"verdict": "unrelated", "start": start, "width": w, "share": share},
+        },
+    }
+    return dataclasses.replace(incident, classes={**incident.classes, name: cls}, truth=truth)

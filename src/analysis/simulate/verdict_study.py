@@ -7,6 +7,7 @@ targets and their rationale are in ``docs/verdicts.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing as mp
 from statistics import NormalDist
@@ -41,14 +42,23 @@ FAMILIES = (*sessions.SHAPES, *MINUTE_FAMILIES)
 #: Mechanisms that fail at a flat rate per request (the "flat-rate bug" target) and bursty
 #: bugs (reported for information).
 FLAT_BUGS = ("bug_flat", "registration", "bug")
-BURSTY_BUGS = ("bug_retry", "bug_bursty")
+BURSTY_BUGS = ("bug_retry", "bug_bursty", "bug_backoff")
+#: Classes added to each per-session incident on a stream of their own, so the incident's own
+#: classes and their cached rows stay as they were (docs/verdicts.md, "Measured"): a
+#: deploy-style outage of 5-20 minutes at a random time, a one-minute burst, and the retry-loop
+#: bug with its retries backing off over minutes. Truth: unrelated, unrelated, traffic.
+EXTRA_CLASSES = ("deploy_outage", "minute_burst", "bug_backoff")
 
 
-def run_incident(args: tuple) -> list[dict]:
-    """All classes of one incident: truth, verdict, threshold and the no-link tests' p-values."""
+def run_incident(args: tuple, only: set | None = None) -> list[dict]:
+    """All classes of one incident: truth, verdict, threshold and the no-link tests' p-values.
+
+    ``only``: analyse just these classes (by mechanism name) and return their rows; every
+    class's frame and seed are drawn as in a full run, so a row equals the full run's.
+    """
     family, index, n_boot = args
     if family in MINUTE_FAMILIES:
-        return _run_minute_incident(family, index, n_boot)
+        return _run_minute_incident(family, index, n_boot, only)
     rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
     null = index % NULL_EVERY == NULL_EVERY - 1
     inc = sessions.simulate_session_incident(family, rng, null=null)
@@ -56,7 +66,10 @@ def run_incident(args: tuple) -> list[dict]:
     for name in sorted(inc.classes):
         frame = inc.class_frame(name)
         truth = inc.truth["classes"][name]
-        res = stats.analyse_class(frame, seed=int(rng.integers(2**31)), n_boot=n_boot)
+        seed = int(rng.integers(2**31))
+        if only is not None and name not in only:
+            continue
+        res = stats.analyse_class(frame, seed=seed, n_boot=n_boot)
         row = _row(family, index, null, name, truth["verdict"], res)
         if name in FLAT_BUGS + BURSTY_BUGS:
             row["separation_bound"] = separation_bound(frame)
@@ -74,11 +87,28 @@ def run_incident(args: tuple) -> list[dict]:
     return rows
 
 
-def _run_minute_incident(family: str, index: int, n_boot: int) -> list[dict]:
+def rerun_capacity_calls(rows: list[dict], n_boot: int) -> list[dict]:
+    """Return one incident's cached rows with every class they call capacity analysed again.
+
+    The capacity call's vetoes (docs/verdicts.md, "A capacity call needs a threshold in the
+    data") can move only classes the hinge called capacity, so a cached run is brought up to
+    date by re-analysing those alone; the other rows are kept as they are.
+    """
+    again = {r["mechanism"] for r in rows if r["label"] == stats.CAPACITY}
+    if not again:
+        return rows
+    family, index = rows[0]["family"], rows[0]["index"]
+    new = {r["mechanism"]: r for r in run_incident((family, index, n_boot), only=again)}
+    return [new.get(r["mechanism"], r) if r["mechanism"] in again else r for r in rows]
+
+
+def _run_minute_incident(family: str, index: int, n_boot: int, only=None) -> list[dict]:
     """One class of every scenario of the first generator, on the family's load shape."""
     shape = family.removeprefix("minutes_")
     rows = []
     for s_id, (scenario, truth) in enumerate(MINUTE_SCENARIOS.items()):
+        if only is not None and scenario not in only:
+            continue
         rng = np.random.default_rng([20260213, minutes.SHAPES.index(shape), s_id, index])
         inc = minutes.simulate_incident(scenario, shape, rng)
         frame = inc.to_frame()
@@ -96,6 +126,52 @@ def _run_minute_incident(family: str, index: int, n_boot: int) -> list[dict]:
                 inc.concurrency, inc.requests, k=k, lag=lag, total=inc.truth["total"]
             )
             row["capacity_bound"] = capacity_power_bound(mean, inc.requests, inc.truth["alpha"])
+        rows.append(row)
+    return rows
+
+
+def add_extra_classes(incident, family: str, index: int):
+    """Return the incident with :data:`EXTRA_CLASSES` added, and the rng for their seeds.
+
+    Their stream ([8, family, index]) is separate from the incident's, so adding them moves
+    nothing else. ``bug_backoff`` needs the incident's retry-loop bug (not in null incidents).
+    """
+    rng = np.random.default_rng([8, sessions.SHAPES.index(family), index])
+    inc = sessions.add_outage(incident, "deploy_outage", rng)
+    inc = sessions.add_outage(inc, "minute_burst", rng, width=(1, 1))
+    if "bug_retry" in inc.classes:
+        spread = sessions.spread_retries(inc, "bug_retry", rng)
+        loop = spread.classes["bug_retry"]
+        inc = dataclasses.replace(
+            inc,
+            classes={**inc.classes, "bug_backoff": loop},
+            truth={
+                **inc.truth,
+                "classes": {**inc.truth["classes"], "bug_backoff": {"verdict": "traffic"}},
+            },
+            requests=spread.requests,
+        )
+    return inc, rng
+
+
+def run_extra_incident(args: tuple) -> list[dict]:
+    """Analyse the :data:`EXTRA_CLASSES` of one per-session incident: truth, verdict, threshold."""
+    family, index, n_boot = args
+    rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
+    null = index % NULL_EVERY == NULL_EVERY - 1
+    inc, extra_rng = add_extra_classes(
+        sessions.simulate_session_incident(family, rng, null=null), family, index
+    )
+    rows = []
+    for name in EXTRA_CLASSES:
+        if name not in inc.classes:
+            continue
+        frame = inc.class_frame(name)
+        res = stats.analyse_class(frame, seed=int(extra_rng.integers(2**31)), n_boot=n_boot)
+        row = _row(family, index, null, name, inc.truth["classes"][name]["verdict"], res)
+        row["extra"] = True
+        if name == "bug_backoff":
+            row["separation_bound"] = separation_bound(frame)
         rows.append(row)
     return rows
 
@@ -454,7 +530,14 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
         "<= 0.05",
         lambda p: p <= 0.05,
     )
-    for mech in (*BURSTY_BUGS, "client_burst", "unrelated_bursty", "null:episodic"):
+    for mech in (
+        *BURSTY_BUGS,
+        "client_burst",
+        "unrelated_bursty",
+        "null:episodic",
+        "deploy_outage",
+        "minute_burst",
+    ):
         sel = [r for r in rows if r["mechanism"] == mech]
         if not sel:
             continue

@@ -202,10 +202,11 @@ class Verdict(_ToDict):
     #: Distinct users the class's errors came from in the window (None: not known).
     sources: int | None = None
     #: Why a hinge that passed both nulls was not taken as capacity evidence (docs/verdicts.md,
-    #: "A capacity call needs a threshold in the data"): "no_onset" (K's interval reaches the
-    #: window's lowest load), "time_bounded" (the errors stop while the load stays above K);
-    #: None otherwise.
-    hinge_set_aside: str | None = None
+    #: "A capacity call needs a threshold in the data"): ``kind`` "no_onset" (K's interval
+    #: reaches the lowest load searched; with ``k_low``, ``k_high``) or "time_bounded" (the
+    #: errors stop while the load stays above K; ``p_value``, ``first_minute``, ``last_minute``
+    #: of the window counted from 1, ``expected``); None otherwise.
+    hinge_set_aside: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from analysis.stats.results import (
 )
 from analysis.stats.series import choose_counts, count_sources, exposure_of
 from analysis.stats.threshold import (
+    MIN_MINUTES_ABOVE,
     add_bursty_null,
     compare_hinge_to_flat,
     estimate_threshold,
@@ -226,7 +227,7 @@ def decide_verdict(
     count_unit: str = "errors",
     sources: int | None = None,
     tested_on: str | None = None,
-    set_aside: tuple[str, str] | None = None,
+    set_aside: dict | None = None,
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -245,9 +246,9 @@ def decide_verdict(
       identity), not made the verdict (docs/verdicts.md gives the measured reason).
 
     ``tested_on`` names what the elasticity tests counted when it is not ``count_unit``
-    (:data:`EPISODES`); the reason says so. ``set_aside`` = (key, why): a hinge that passes both
-    nulls is no capacity evidence for this class (:func:`check_threshold_in_data`,
-    :func:`check_errors_persist`), so the elasticity tests decide, and the reason says why.
+    (:data:`EPISODES`); the reason says so. ``set_aside`` (from :func:`_set_aside`): a hinge
+    that passes both nulls is no capacity evidence for this class (no threshold inside the
+    data, or errors that stop above K), so the elasticity tests decide; the reason says why.
     """
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     p = None if test is None else test.p_value
@@ -337,8 +338,18 @@ def decide_verdict(
         reason = f"{hinge_text}; elasticity in requests {tests_text}"
         if set_aside is not None:
             reason = (
-                f"a hinge passes both nulls ({hinge_text}) but {set_aside[1]}, so it is not "
+                f"a hinge passes both nulls ({hinge_text}) but {describe_set_aside(set_aside)}, "
+                "so it is not "
                 f"taken as a capacity limit; elasticity in requests {tests_text}"
+            )
+        if label == TRAFFIC and set_aside is not None and set_aside["kind"] == "time_bounded":
+            # Errors that stop while requests go on refute a flat rate per request as much as
+            # a limit: what rose with traffic was one episode, and the hour cannot tell what
+            # started it (docs/verdicts.md, "Time-bounded episodes").
+            label, decided_by, caveat = UNDETERMINED, "none", None
+            reason += (
+                "; not traffic-proportional either: a flat rate per request would fail "
+                "requests in those minutes too"
             )
         if hinge_flat and not hinge_cox:
             against = "was not tested" if p_cox is None else f"gives p = {p_cox:.3f}"
@@ -367,7 +378,7 @@ def decide_verdict(
         bf,
         decided_by,
         sources,
-        None if set_aside is None else set_aside[0],
+        set_aside,
     )
 
 
@@ -397,24 +408,64 @@ def choose_denominator(
 #: (:func:`check_errors_persist`). It vetoes a capacity call, so its false alarms cost capacity
 #: classes their verdict: 0.01 rather than ``ALPHA_LEVEL`` (docs/verdicts.md gives the rates).
 PERSIST_LEVEL = 0.01
-def _quietest_run(y: np.ndarray, surprise: np.ndarray):
-    """Largest surprise of a run of consecutive minutes without counts, for each row of y (B, n).
 
-    ``surprise`` is -log P(no count) of each minute under the model; a run's surprise is its
-    sum. Returns (largest per row, (first, last) minute of row 0's run; (0, -1) if none).
+
+def _surprise_of_zero(mu: np.ndarray, alpha) -> np.ndarray:
+    """Return -log P(no count) of each minute, NB2 with means mu and alpha (rows of alpha)."""
+    a = np.asarray(alpha, dtype=float)[..., None]
+    safe = np.where(a > 0, a, 1.0)
+    return np.where(a > 0, np.log1p(safe * mu) / safe, mu)
+
+
+def _quietest_runs(y: np.ndarray, surprise: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Mask (B, n) of each row's run of consecutive count-free minutes with most surprise.
+
+    A run's surprise is the sum of ``surprise`` (-log P(no count) of each minute, (n,)). Only
+    runs holding at least ``MIN_MINUTES_ABOVE`` minutes where the limit binds (``active``: the
+    fitted hinge above its baseline) count: a minute or two at the edge of the load's crossing
+    of K is where the fitted K, lag and the monitor's reading are least exact, not an episode.
     """
-    run = np.zeros(y.shape[0])
-    best = np.zeros(y.shape[0])
-    start, where = 0, (0, -1)
-    for t in range(y.shape[1]):
+    rows, n = y.shape
+    run = np.zeros(rows)
+    count = np.zeros(rows, dtype=int)
+    start = np.zeros(rows, dtype=int)
+    best = np.zeros(rows)
+    first = np.zeros(rows, dtype=int)
+    last = np.full(rows, -1)
+    before = np.zeros(rows, dtype=bool)
+    for t in range(n):
         quiet = y[:, t] == 0
-        if quiet[0] and run[0] == 0:
-            start = t
+        start = np.where(quiet & ~before, t, start)
+        before = quiet
         run = np.where(quiet, run + surprise[t], 0.0)
-        if run[0] > best[0]:
-            where = (start, t)
-        best = np.maximum(best, run)
-    return best, where
+        count = np.where(quiet, count + int(active[t]), 0)
+        better = (run > best) & (count >= MIN_MINUTES_ABOVE)
+        best = np.where(better, run, best)
+        first = np.where(better, start, first)
+        last = np.where(better, t, last)
+    t = np.arange(n)
+    return (t >= first[:, None]) & (t <= last[:, None])
+
+
+def _quiet_statistic(y: np.ndarray, mu: np.ndarray, alpha: float, active: np.ndarray):
+    """Surprise of each row's quietest run under the hinge refitted on the other minutes.
+
+    The run is found under the full fit (``mu``, ``alpha``). The hinge's scale and the NB2
+    alpha are then refitted on the minutes outside it (the rest of the class's errors): an
+    outage's own minutes fit the hinge's shape closely, so its quiet minutes are judged
+    against the noise the errors show where they occur, not against an alpha that the quiet
+    minutes themselves inflated. Returns (statistic (B,), run mask (B, n), refitted means).
+    """
+    run = _quietest_runs(y, _surprise_of_zero(mu, alpha), active)
+    out = ~run
+    m_out = np.sum(np.where(out, mu, 0.0), -1)
+    scale = np.where(m_out > 0, np.sum(np.where(out, y, 0.0), -1) / np.maximum(m_out, 1e-300), 1.0)
+    refit = scale[:, None] * mu
+    resid = np.where(out, (y - refit) ** 2 - refit, 0.0)
+    den = np.sum(np.where(out, refit * refit, 0.0), -1)
+    a_out = np.maximum(0.0, np.where(den > 0, resid.sum(-1) / np.maximum(den, 1e-300), 0.0))
+    stat = np.sum(np.where(run, _surprise_of_zero(refit, a_out), 0.0), -1)
+    return stat, run, refit
 
 
 def check_errors_persist(
@@ -430,55 +481,70 @@ def check_errors_persist(
 
     A capacity limit fails requests in every minute whose lagged load is above K; an outage
     (a disk filling up, a broken deploy) fails them during its own stretch of minutes, whatever
-    the load does after it. The statistic is the largest surprise of a run of minutes without
-    counts under the fitted hinge: the sum over the run of -log P(no count), NB2 with the fit's
-    mean and alpha (:func:`_quietest_run`). Its reference: the same statistic on replicates of
-    the fitted hinge with its NB2 noise. The fit is not redone on the replicates, which makes
-    the check conservative (the fit already bends towards the observed quiet minutes, and its
-    alpha grows with them). Returns (p-value, (first, last) minute of the run, counts the fit
-    expects in it).
+    the load does after it. The statistic (:func:`_quiet_statistic`): the run of consecutive
+    minutes without counts that is least likely under the fitted hinge, and -log of the
+    probability of its silence under the hinge refitted on the other minutes. Its reference:
+    the same statistic on replicates of the fitted hinge with its NB2 noise (K, the lag and the
+    shape are not refitted, which makes the check conservative: they already bend towards the
+    observed quiet minutes). Returns (p-value, (first, last) minute of the run where the
+    fitted limit expects errors, counts the refitted hinge expects in it).
     """
     y = np.asarray(counts, dtype=float)
-    mu = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE) * fitted_rate(
-        fit, concurrency
-    )
+    mu = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE) * fitted_rate(fit, concurrency)
     alpha = max(float(fit.alpha), 0.0)
-    surprise = np.log1p(alpha * mu) / alpha if alpha > 0 else mu
-    observed, where = _quietest_run(y[None, :], surprise)
+    # The minutes where the limit binds: the fitted hinge above its baseline.
+    active = fitted_rate(fit, concurrency) > fit.b0_per_request * (1 + 1e-9)
+    observed, run, refit = _quiet_statistic(y[None, :], mu, alpha, active)
     reps = simulate_nb(np.broadcast_to(mu, (n_boot, len(mu))), alpha, rng).astype(float)
-    ref, _ = _quietest_run(reps, surprise)
+    ref, _, _ = _quiet_statistic(reps, mu, alpha, active)
     p = float((1 + np.sum(ref >= observed[0] - 1e-9)) / (n_boot + 1))
-    a, b = where
-    return p, where, float(mu[a : b + 1].sum())
+    above = run[0] & active
+    where = tuple(int(v) for v in np.flatnonzero(above)[[0, -1]]) if above.any() else (0, -1)
+    return p, where, float(refit[0][run[0]].sum())
 
 
-def _set_aside(fit, counts, exposure, concurrency, rng, n_boot):
-    """Return (key, why) when a hinge that passed both nulls is no capacity evidence, else None.
+def _set_aside(fit, counts, exposure, concurrency, rng, n_boot) -> dict | None:
+    """Return why a hinge that passed both nulls is no capacity evidence (a dict), else None.
 
-    docs/verdicts.md, "A capacity call needs a threshold in the data": K's interval reaching
-    the lowest K searched (no minute of the window is shown to lie below the limit: the data
-    fit a rate per request that rises over the whole range as well), or errors that stop while
-    the load stays above K (:func:`check_errors_persist`).
+    docs/verdicts.md, "A capacity call needs a threshold in the data": errors that stop while
+    the load stays above K (``kind`` "time_bounded", :func:`check_errors_persist`; window
+    minutes counted from 1), or K's interval reaching the lowest K searched (``kind``
+    "no_onset": no minute of the window is shown to lie below the limit; a rate per request
+    that rises over the whole range fits as well).
     """
     if fit is None:
         return None
-    if fit.k_open_low:
-        return (
-            "no_onset",
-            f"K's interval [{fit.k_low:.0f}, {fit.k_high:.0f}] reaches the lowest load "
-            "searched: the data show no minute below a limit, only a rate that rises with load",
-        )
     p, (a, b), expected = check_errors_persist(
         counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot
     )
     if p <= PERSIST_LEVEL:
-        return (
-            "time_bounded",
-            f"the errors stop while the load stays above K: minutes {a + 1}-{b + 1} of the "
-            f"window hold none where the fitted limit expects {expected:.0f} (p = {p:.3f} "
-            "under its own noise): an episode in time, not a limit",
-        )
+        return {
+            "kind": "time_bounded",
+            "p_value": p,
+            "first_minute": a + 1,
+            "last_minute": b + 1,
+            "expected": expected,
+        }
+    if fit.k_open_low:
+        return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high}
     return None
+
+
+def describe_set_aside(set_aside: dict) -> str:
+    """Return the reason's words for a hinge set aside (:func:`_set_aside`)."""
+    if set_aside["kind"] == "no_onset":
+        return (
+            f"K's interval [{set_aside['k_low']:.0f}, {set_aside['k_high']:.0f}] reaches the "
+            "lowest load searched: the data show no minute below a limit, only a rate that "
+            "rises with load"
+        )
+    return (
+        "the errors stop while the load stays above K: window minutes "
+        f"{set_aside['first_minute']}-{set_aside['last_minute']} hold none where the limit "
+        f"refitted on the other minutes expects {set_aside['expected']:.0f} (p = "
+        f"{set_aside['p_value']:.3f} under the fitted limit's noise, level {PERSIST_LEVEL}): an "
+        "episode in time, not a limit"
+    )
 
 
 def decide_one_minute(counts: np.ndarray, exposure: np.ndarray, unit: str, sources) -> Verdict:
@@ -577,7 +643,8 @@ def attribute_class(
     phi = residual_autocorrelation(y, mu)
     verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside)
     episodes = choose_episodes(y, signals)
-    if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED):
+    bounded = set_aside is not None and set_aside["kind"] == "time_bounded"
+    if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         verdict, elasticity = _decide_on_episodes(
             verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside
         ) or (verdict, elasticity)

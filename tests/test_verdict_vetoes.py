@@ -1,0 +1,186 @@
+"""When a hinge is no capacity evidence, one-minute classes, and classes without requests.
+
+docs/verdicts.md, "A capacity call needs a threshold in the data". Small constructed hours:
+a plateau with an outage in its middle, the same plateau with a real limit, a one-minute burst,
+and a Postgres-only export (no request logged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from analysis import stats
+from analysis.narrative.formatting import escape
+from analysis.stats import verdicts
+
+
+def _plateau() -> np.ndarray:
+    """A ramp from 5 to 110 viewers over 20 minutes, then 40 minutes at 105-115."""
+    ramp = np.linspace(5, 110, 20)
+    rest = 110 + 5 * np.sin(np.arange(40) / 3)
+    return np.round(np.concatenate([ramp, rest]))
+
+
+def _attribute(y, r, c, seed):
+    users = y.astype(float)
+    signals = {"users": users, "new_users": users, "failed_requests": users}
+    return verdicts.attribute_class(
+        y.astype(float),
+        r.astype(float),
+        c,
+        rng=np.random.default_rng(seed),
+        n_boot=99,
+        signals=signals,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_outage_on_a_plateau_is_not_a_capacity_limit(seed):
+    rng = np.random.default_rng(seed)
+    c = _plateau()
+    r = rng.poisson(4 * c)
+    y = np.zeros(60, dtype=int)
+    y[28:40] = rng.binomial(r[28:40], 0.5)  # 12 minutes of a broken endpoint, whatever the load
+    verdict, test, fit, _ = _attribute(y, r, c, seed)
+    assert verdict.label != stats.CAPACITY, verdict.reason
+    if test.p_value <= 0.05 and (test.p_value_bursty_null or 1) <= 0.05:
+        assert verdict.hinge_set_aside["kind"] == "time_bounded", verdict
+        assert "stop while the load stays above K" in verdict.reason
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_limit_on_the_same_plateau_stays_capacity(seed):
+    rng = np.random.default_rng(seed)
+    c = _plateau()
+    r = rng.poisson(4 * c)
+    rate = 0.002 + 0.01 * np.maximum(0, c - 80)
+    y = rng.binomial(r, np.minimum(rate, 0.9))
+    verdict, _, fit, _ = _attribute(y, r, c, seed)
+    assert verdict.label == stats.CAPACITY, verdict.reason
+    assert verdict.hinge_set_aside is None
+    p, _, _ = verdicts.check_errors_persist(
+        y, r, c, fit, rng=np.random.default_rng(seed), n_boot=99
+    )
+    assert p > verdicts.PERSIST_LEVEL
+
+
+def test_a_hinge_without_a_threshold_inside_the_data_is_not_capacity():
+    test = stats.HingeTest(10.0, 0.01, 99, "ref", 0.1, 0.01, 0.5)
+    el = stats.Elasticity(1.0, 0.3, 0.1, True, 0.01, 0.6, 99, None, 0.0, 20.0)
+    aside = {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0}
+    verdict = stats.decide_verdict(test, el, 0.1, set_aside=aside)
+    assert verdict.label == stats.TRAFFIC
+    assert verdict.hinge_set_aside == aside
+    assert "reaches the lowest load searched" in verdict.reason
+    assert stats.decide_verdict(test, el, 0.1).label == stats.CAPACITY
+
+
+def test_an_open_low_interval_sets_the_hinge_aside():
+    rng = np.random.default_rng(3)
+    c = _plateau()
+    r = rng.poisson(4 * c)
+    y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 80), 0.9))
+    fit = stats.estimate_threshold(y.astype(float), r.astype(float), c)
+    assert verdicts._set_aside(fit, y, r, c, rng, 49) is None
+    opened = dataclasses.replace(fit, k_open_low=True)
+    assert verdicts._set_aside(opened, y, r, c, rng, 49)["kind"] == "no_onset"
+
+
+@pytest.mark.parametrize("at_peak", [True, False])
+def test_a_one_minute_burst_is_one_event(at_peak):
+    rng = np.random.default_rng(7)
+    c = _plateau()
+    r = rng.poisson(4 * c)
+    y = np.zeros(60, dtype=int)
+    y[int(np.argmax(c)) if at_peak else 12] = 40
+    verdict, test, fit, el = _attribute(y, r + y, c, 7)
+    assert (verdict.label, verdict.decided_by) == (stats.UNRELATED, "one_minute")
+    assert test is None and fit is None and el is not None
+    assert verdict.p_value_one < 1e-10
+    # A denominator that sits in that one minute cannot reject a flat rate.
+    x = np.full(60, 1e-3)
+    x[12] = 1000.0
+    single = verdicts.decide_one_minute(y.astype(float), x, "errors", None)
+    assert single.label == stats.UNDETERMINED
+
+
+def test_without_requests_the_viewers_are_the_denominator():
+    c = _plateau()
+    x, text, _ = verdicts.choose_denominator(np.zeros(60), {}, c, realtime=False)
+    assert np.array_equal(x, c) and "no request" in text
+    r = np.full(60, 3.0)
+    x, text, _ = verdicts.choose_denominator(r, {}, c, realtime=False)
+    assert np.array_equal(x, r)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_flat_rate_per_viewer_without_requests_is_not_capacity(seed):
+    # A Postgres-only export: errors at a flat 5 % of what the audience does, no gateway rows.
+    rng = np.random.default_rng(seed)
+    c = _plateau() / 4
+    y = rng.poisson(0.05 * 4 * c)
+    verdict, *_ = verdicts.attribute_class(
+        y.astype(float), np.zeros(60), c, rng=np.random.default_rng(seed), n_boot=99
+    )
+    assert verdict.label != stats.CAPACITY, verdict.reason
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize(
+    ("label", "aside", "expected"),
+    [
+        (stats.TRAFFIC, {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0}, ("[2, 112]",)),
+        (
+            stats.UNDETERMINED,
+            {
+                "kind": "time_bounded",
+                "p_value": 0.005,
+                "first_minute": 36,
+                "last_minute": 54,
+                "expected": 416.0,
+            },
+            ("36-54", "416", "0.005"),
+        ),
+    ],
+)
+def test_the_report_says_why_a_hinge_was_set_aside(lang, label, aside, expected):
+    from analysis import narrative
+
+    text = narrative.load_locale(lang)
+    v = {
+        "verdict": label,
+        "decided_by": "tests",
+        "hinge_p_value": 0.005,
+        "hinge_p_value_bursty_null": 0.025,
+        "elasticity": 2.02,
+        "p_value_zero": 0.045,
+        "p_value_one": 0.01,
+        "bayes_factor": 3.97,
+        "count_unit": "users with errors",
+        "hinge_set_aside": aside,
+    }
+    out = narrative.verdict_evidence(v, text)
+    assert all(escape(x) in out for x in expected), out
+    assert "2.02" in out and "0.045" in out
+    plain = dict(v, hinge_set_aside=None)
+    no_hinge = narrative.verdict_evidence(plain, text).split("(")[0]
+    assert no_hinge not in out  # not "no capacity hinge" beside a hinge that passed
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_report_says_a_one_minute_class_is_one_event(lang):
+    from analysis import narrative
+
+    text = narrative.load_locale(lang)
+    v = {
+        "verdict": stats.UNRELATED,
+        "decided_by": "one_minute",
+        "p_value_one": 1e-40,
+        "count_unit": "users with errors",
+    }
+    out = narrative.verdict_evidence(v, text)
+    sentence = text["causes"]["reasons"]["one_minute"].split("{")[0]
+    assert escape(sentence) in out and escape("< 0.001") in out, out
