@@ -70,7 +70,7 @@ def test_a_limit_on_the_same_plateau_stays_capacity(seed):
 def test_a_hinge_without_a_threshold_inside_the_data_is_not_capacity():
     test = stats.HingeTest(10.0, 0.01, 99, "ref", 0.1, 0.01, 0.5)
     el = stats.Elasticity(1.0, 0.3, 0.1, True, 0.01, 0.6, 99, None, 0.0, 20.0)
-    aside = {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0}
+    aside = {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0, "below": 0}
     verdict = stats.decide_verdict(test, el, 0.1, set_aside=aside)
     assert verdict.label == stats.TRAFFIC
     assert verdict.hinge_set_aside == aside
@@ -85,8 +85,13 @@ def test_an_open_low_interval_sets_the_hinge_aside():
     y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 80), 0.9))
     fit = stats.estimate_threshold(y.astype(float), r.astype(float), c)
     assert verdicts._set_aside(fit, y, r, c, rng, 49) is None
+    # Open at the low end but K-hat inside the data (minutes below it): still a threshold.
     opened = dataclasses.replace(fit, k_open_low=True)
-    assert verdicts._set_aside(opened, y, r, c, rng, 49)["kind"] == "no_onset"
+    assert verdicts._set_aside(opened, y, r, c, rng, 49) is None
+    # K-hat at the hour's lowest load: a line through the hour, no threshold in the data.
+    line = dataclasses.replace(fit, k_open_low=True, k=float(c.min()) - 1)
+    aside = verdicts._set_aside(line, y, r, c, rng, 49)
+    assert aside["kind"] == "no_onset" and aside["below"] == 0
 
 
 @pytest.mark.parametrize("at_peak", [True, False])
@@ -132,7 +137,11 @@ def test_a_flat_rate_per_viewer_without_requests_is_not_capacity(seed):
 @pytest.mark.parametrize(
     ("label", "aside", "expected"),
     [
-        (stats.TRAFFIC, {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0}, ("[2, 112]",)),
+        (
+            stats.TRAFFIC,
+            {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0, "below": 1},
+            ("[2, 112]",),
+        ),
         (
             stats.UNDETERMINED,
             {

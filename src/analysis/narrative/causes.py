@@ -58,6 +58,7 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
             last=aside.get("last_minute"),
             expected=fmt_number(aside.get("expected")),
             pq=fmt_p(aside.get("p_value")),
+            below=fmt_number(aside.get("below")),
         )
         after = r["after_set_aside"]
         tail = after.get(f"{kind}_{aside['kind']}", after[kind])

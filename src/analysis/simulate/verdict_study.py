@@ -272,6 +272,7 @@ def _row(family, index, null, name, truth, res) -> dict:
         "p_one": res.verdict.p_value_one,
         "lr": None if res.elasticity is None else res.elasticity.lr,
         "residual_phi": res.verdict.residual_phi,
+        "set_aside": (res.verdict.hinge_set_aside or {}).get("kind"),
     }
     sig = res.signals
     if sig is not None:
@@ -290,6 +291,7 @@ def _row(family, index, null, name, truth, res) -> dict:
             lag_low=fit.lag_low,
             lag_high=fit.lag_high,
             weak=fit.weakly_identified,
+            k_open_low=fit.k_open_low,
         )
     if res.cross_correlation is not None:
         row["p_ccf"] = res.cross_correlation.load_leads_p_value

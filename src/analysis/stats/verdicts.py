@@ -30,13 +30,14 @@ from analysis.stats.results import (
     ThresholdFit,
     Verdict,
 )
-from analysis.stats.series import choose_counts, count_sources, exposure_of
+from analysis.stats.series import choose_counts, count_sources, exposure_of, lag_padded
 from analysis.stats.threshold import (
     MIN_MINUTES_ABOVE,
     add_bursty_null,
     compare_hinge_to_flat,
     estimate_threshold,
     fitted_rate,
+    smooth_load,
 )
 
 #: Realtime: a minute counts as "at the limit" when connected >= this share of the limit
@@ -508,9 +509,12 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot) -> dict | None:
 
     docs/verdicts.md, "A capacity call needs a threshold in the data": errors that stop while
     the load stays above K (``kind`` "time_bounded", :func:`check_errors_persist`; window
-    minutes counted from 1), or K's interval reaching the lowest K searched (``kind``
-    "no_onset": no minute of the window is shown to lie below the limit; a rate per request
-    that rises over the whole range fits as well).
+    minutes counted from 1), or no threshold inside the data (``kind`` "no_onset"): K's
+    interval reaches the lowest K searched and fewer than ``MIN_MINUTES_ABOVE`` minutes of the
+    fit's lagged load lie below K-hat, so the hinge is a line through the whole hour from its
+    lowest load (the signature of errors that trail the load by minutes, a retry loop backing
+    off). An interval open low with K-hat inside the data is kept: the first generator's
+    small capacity classes are mostly like that (docs/verdicts.md gives the trade).
     """
     if fit is None:
         return None
@@ -525,8 +529,12 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot) -> dict | None:
             "last_minute": b + 1,
             "expected": expected,
         }
-    if fit.k_open_low:
-        return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high}
+    lagged = lag_padded(
+        smooth_load(concurrency) if fit.load_smoothed else concurrency, fit.lag_minutes
+    )
+    below = int(np.sum(lagged < fit.k))
+    if fit.k_open_low and below < MIN_MINUTES_ABOVE:
+        return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high, "below": below}
     return None
 
 
@@ -535,8 +543,9 @@ def describe_set_aside(set_aside: dict) -> str:
     if set_aside["kind"] == "no_onset":
         return (
             f"K's interval [{set_aside['k_low']:.0f}, {set_aside['k_high']:.0f}] reaches the "
-            "lowest load searched: the data show no minute below a limit, only a rate that "
-            "rises with load"
+            f"lowest load searched and {set_aside['below']} minute(s) of the lagged load lie "
+            "below K: a line through the hour from its lowest load, not a limit crossed inside "
+            "the data"
         )
     return (
         "the errors stop while the load stays above K: window minutes "
