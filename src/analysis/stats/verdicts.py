@@ -418,13 +418,16 @@ def _surprise_of_zero(mu: np.ndarray, alpha) -> np.ndarray:
     return np.where(a > 0, np.log1p(safe * mu) / safe, mu)
 
 
-def _quietest_runs(y: np.ndarray, surprise: np.ndarray, active: np.ndarray) -> np.ndarray:
+def _quietest_runs(
+    y: np.ndarray, surprise: np.ndarray, active: np.ndarray, excluded: np.ndarray
+) -> np.ndarray:
     """Mask (B, n) of each row's run of consecutive count-free minutes with most surprise.
 
     A run's surprise is the sum of ``surprise`` (-log P(no count) of each minute, (n,)). Only
-    runs holding at least ``MIN_MINUTES_ABOVE`` minutes where the limit binds (``active``: the
-    fitted hinge above its baseline) count: a minute or two at the edge of the load's crossing
-    of K is where the fitted K, lag and the monitor's reading are least exact, not an episode.
+    runs holding at least ``MIN_MINUTES_ABOVE`` minutes where the limit binds (``active``)
+    count: a minute or two at the edge of the load's crossing of K is where the fitted K, lag
+    and the monitor's reading are least exact, not an episode. ``excluded`` minutes (n,) end a
+    run and belong to none.
     """
     rows, n = y.shape
     run = np.zeros(rows)
@@ -435,11 +438,11 @@ def _quietest_runs(y: np.ndarray, surprise: np.ndarray, active: np.ndarray) -> n
     last = np.full(rows, -1)
     before = np.zeros(rows, dtype=bool)
     for t in range(n):
-        quiet = y[:, t] == 0
+        quiet = (y[:, t] == 0) & ~excluded[t]
         start = np.where(quiet & ~before, t, start)
         before = quiet
         run = np.where(quiet, run + surprise[t], 0.0)
-        count = np.where(quiet, count + int(active[t]), 0)
+        count = np.where(quiet, count + active[:, t], 0)
         better = (run > best) & (count >= MIN_MINUTES_ABOVE)
         best = np.where(better, run, best)
         first = np.where(better, start, first)
@@ -448,7 +451,21 @@ def _quietest_runs(y: np.ndarray, surprise: np.ndarray, active: np.ndarray) -> n
     return (t >= first[:, None]) & (t <= last[:, None])
 
 
-def _quiet_statistic(y: np.ndarray, mu: np.ndarray, alpha: float, active: np.ndarray):
+def _loaded_like_errors(y: np.ndarray, lagged: np.ndarray) -> np.ndarray:
+    """Mask (B, n): minutes whose lagged load reaches the median load of the row's error minutes.
+
+    Under a capacity limit errors rise with the load, so wherever the load is at least what it
+    typically was when the class failed, the class should fail again, whatever K in its
+    interval is the true one. Near K the fitted K, lag and the monitor's reading decide whether
+    a minute should have errors, and a K fitted a little low leaves quiet minutes there that
+    say nothing about time.
+    """
+    loads = np.where(y > 0, lagged[None, :], np.nan)
+    typical = np.nanmedian(np.where(np.isnan(loads).all(-1, keepdims=True), 0.0, loads), -1)
+    return lagged[None, :] >= typical[:, None]
+
+
+def _quiet_statistic(y, mu, alpha, active, excluded):
     """Surprise of each row's quietest run under the hinge refitted on the other minutes.
 
     The run is found under the full fit (``mu``, ``alpha``). The hinge's scale and the NB2
@@ -457,8 +474,8 @@ def _quiet_statistic(y: np.ndarray, mu: np.ndarray, alpha: float, active: np.nda
     against the noise the errors show where they occur, not against an alpha that the quiet
     minutes themselves inflated. Returns (statistic (B,), run mask (B, n), refitted means).
     """
-    run = _quietest_runs(y, _surprise_of_zero(mu, alpha), active)
-    out = ~run
+    run = _quietest_runs(y, _surprise_of_zero(mu, alpha), active, excluded)
+    out = ~run & ~excluded
     m_out = np.sum(np.where(out, mu, 0.0), -1)
     scale = np.where(m_out > 0, np.sum(np.where(out, y, 0.0), -1) / np.maximum(m_out, 1e-300), 1.0)
     refit = scale[:, None] * mu
@@ -477,6 +494,7 @@ def check_errors_persist(
     *,
     rng: np.random.Generator,
     n_boot: int,
+    excluded: np.ndarray | None = None,
 ) -> tuple[float, tuple[int, int], float]:
     """Whether the errors go quiet where the fitted limit says they cannot.
 
@@ -488,23 +506,47 @@ def check_errors_persist(
     the same statistic on replicates of the fitted hinge with its NB2 noise (K, the lag and the
     shape are not refitted, which makes the check conservative: they already bend towards the
     observed quiet minutes). Returns (p-value, (first, last) minute of the run where the
-    fitted limit expects errors, counts the refitted hinge expects in it).
+    fitted limit expects errors, counts the refitted hinge expects in it). ``excluded``
+    minutes lie outside the fitted limit's regime (a limit raised during the window,
+    :func:`find_limit_raised`) and are not tested.
     """
     y = np.asarray(counts, dtype=float)
+    skip = np.zeros(len(y), dtype=bool) if excluded is None else np.asarray(excluded, dtype=bool)
     mu = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE) * fitted_rate(fit, concurrency)
     alpha = max(float(fit.alpha), 0.0)
-    # The minutes where the limit binds: the fitted hinge above its baseline.
-    active = fitted_rate(fit, concurrency) > fit.b0_per_request * (1 + 1e-9)
-    observed, run, refit = _quiet_statistic(y[None, :], mu, alpha, active)
+    c = smooth_load(concurrency) if fit.load_smoothed else np.asarray(concurrency, dtype=float)
+    lagged = lag_padded(c, fit.lag_minutes)
+    observed, run, refit = _quiet_statistic(
+        y[None, :], mu, alpha, _loaded_like_errors(y, lagged), skip
+    )
     reps = simulate_nb(np.broadcast_to(mu, (n_boot, len(mu))), alpha, rng).astype(float)
-    ref, _, _ = _quiet_statistic(reps, mu, alpha, active)
+    ref, _, _ = _quiet_statistic(reps, mu, alpha, _loaded_like_errors(reps, lagged), skip)
     p = float((1 + np.sum(ref >= observed[0] - 1e-9)) / (n_boot + 1))
+    active = _loaded_like_errors(y[None, :], lagged)[0]
     above = run[0] & active
     where = tuple(int(v) for v in np.flatnonzero(above)[[0, -1]]) if above.any() else (0, -1)
     return p, where, float(refit[0][run[0]].sum())
 
 
-def _set_aside(fit, counts, exposure, concurrency, rng, n_boot) -> dict | None:
+def find_limit_raised(counts: np.ndarray, signals: dict) -> np.ndarray | None:
+    """Mask of the minutes whose Realtime limit in effect exceeds the one at the class's errors.
+
+    Realtime's billing rows carry the connection limit in effect (the frame's ``rt_limit``).
+    Where it was raised during the window (the usual response to a capacity incident), the
+    minutes after the raise are outside the limit the class's errors were fitted to: quiet
+    minutes there are the fix working, not an episode ending. None when the frame has no
+    limit or the errors' minutes show none.
+    """
+    limit = signals.get("rt_limit")
+    if limit is None:
+        return None
+    at_errors = limit[(np.asarray(counts) > 0) & np.isfinite(limit)]
+    if len(at_errors) == 0:
+        return None
+    return np.isfinite(limit) & (limit > at_errors.max())
+
+
+def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> dict | None:
     """Return why a hinge that passed both nulls is no capacity evidence (a dict), else None.
 
     docs/verdicts.md, "A capacity call needs a threshold in the data": errors that stop while
@@ -519,7 +561,7 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot) -> dict | None:
     if fit is None:
         return None
     p, (a, b), expected = check_errors_persist(
-        counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot
+        counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot, excluded=raised
     )
     if p <= PERSIST_LEVEL:
         return {
@@ -633,13 +675,20 @@ def attribute_class(
     capacity = capacity and test.p_value_bursty_null is not None
     capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
     fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
-    set_aside = None
+    set_aside = untested = None
     if capacity:
         # Its own stream (spawned, not drawn from rng), so the draws after it are the same
         # whether or not the check runs.
         check_rng = rng.spawn(1)[0]
-        set_aside = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot)
+        raised = find_limit_raised(y, signals) if realtime else None
+        set_aside = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, raised)
         capacity = set_aside is None
+        if capacity and raised is not None and raised.any():
+            untested = (
+                f"{int(raised.sum())} minutes after the Realtime limit was raised (from "
+                f"minute {int(np.argmax(raised)) + 1} of the window) lie outside this limit and "
+                "were not tested for errors persisting above K"
+            )
     with_failures = requests if "failed_requests" in signals and not realtime else None
     elasticity = estimate_elasticity(
         y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
@@ -651,6 +700,9 @@ def attribute_class(
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
     verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside)
+    if untested is not None and verdict.label == CAPACITY:
+        caveat = untested + "." + (f" Also, {verdict.caveat}" if verdict.caveat else "")
+        verdict = replace(verdict, reason=f"{verdict.reason}; {untested}", caveat=caveat)
     episodes = choose_episodes(y, signals)
     bounded = set_aside is not None and set_aside["kind"] == "time_bounded"
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
