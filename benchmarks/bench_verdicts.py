@@ -166,19 +166,25 @@ def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
 
 
 def format_false_capacity(rows: list[dict], families) -> str:
-    """Markdown table: per family, every non-capacity mechanism's share called capacity (N)."""
-    mechs = sorted({r["mechanism"] for r in rows if r["truth"] != "capacity"})
+    """Markdown table: per family, every non-capacity class's share called capacity (N).
+
+    One row per mechanism and truth (a capacity mechanism whose limit never bound is a
+    traffic-proportional class, section "Measured" of docs/verdicts.md).
+    """
+    non_cap = [r for r in rows if r["truth"] != "capacity"]
+    kinds = sorted({(r["mechanism"], r["truth"]) for r in non_cap})
     head = "| class (truth) | " + " | ".join(families) + " |\n"
     head += "|---|" + "---|" * len(families) + "\n"
     body = ""
-    for m in mechs:
-        truth = next(r["truth"] for r in rows if r["mechanism"] == m)
+    for mech, truth in kinds:
         cells = []
         for f in families:
-            sel = [r for r in rows if r["family"] == f and r["mechanism"] == m]
+            sel = [
+                r for r in non_cap if (r["family"], r["mechanism"], r["truth"]) == (f, mech, truth)
+            ]
             hits = sum(r["label"] == "capacity" for r in sel)
             cells.append(f"{hits / len(sel):.3f} ({len(sel)})" if sel else "–")
-        body += f"| {m} ({truth}) | " + " | ".join(cells) + " |\n"
+        body += f"| {mech} ({truth}) | " + " | ".join(cells) + " |\n"
     return head + body
 
 
