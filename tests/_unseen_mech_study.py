@@ -102,6 +102,23 @@ def draw_case(family: str, seed: int) -> mech.Case:
             rate=rng.uniform(0.5, 2.0),
             key="http:400:auth/token",
         )
+    elif family == "rt_capacity":
+        m = mech.Mech(
+            "rt_capacity",
+            message="ConnectionRateLimitReached: Too many connected users",
+            threshold=int(peak * rng.uniform(0.55, 0.8)),
+            share=rng.uniform(0.3, 0.7),
+            lag=rng.randint(0, 2),
+            expect="capacity",
+            key="realtime:too_many_connections",
+        )
+    elif family == "rt_outage":
+        m = mech.Mech(
+            "rt_outage",
+            message="ReplicationConnectionDown: replication connection lost",
+            length=rng.randint(5, 20),
+            key="realtime:replication",
+        )
     else:
         raise SystemExit(f"--families: unknown family {family!r}")
     start = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 60 * 24 * 200))
