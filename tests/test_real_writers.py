@@ -233,6 +233,30 @@ def test_clickhouse_api_pages_give_the_same_tables(sliced, tmp_path):
     assert_same_tables(got, want, LOG_TABLES.values())
 
 
+@pytest.mark.parametrize("stamps", ["text", "micros"])
+def test_clickhouse_explorer_download_gives_the_same_tables(sliced, tmp_path, stamps):
+    # A Logs Explorer CSV of `select id, timestamp, event_message, source, severity_text,
+    # log_attributes from logs` on a ClickHouse project: the log store's text times, or the
+    # microseconds Studio's preview rows are turned into (mapOtelPreviewRow).
+    rows, want = sliced
+    root = _base(tmp_path / "chx", SLICE)
+    (root / "exports").mkdir()
+    texts = []
+    for source in SOURCES:
+        for chunk in chunks(rows[source]):
+            result = [w.clickhouse_log_row(source, r) for r in chunk]
+            if stamps == "micros":
+                for out, row in zip(result, chunk, strict=True):
+                    out["timestamp"] = row["timestamp"]
+            texts.append(w.results_csv(result))
+    names = w.repeated_download_names(w.explorer_file_name("ref", "csv"), len(texts))
+    for name, text in zip(names, texts, strict=True):
+        (root / "exports" / name).write_text(text, encoding="utf-8")
+    got = _load(root)
+    assert_every_row_read(got, want, SOURCES)
+    assert_same_tables(got, want, LOG_TABLES.values())
+
+
 def test_explorer_csv_cells_are_studio_s(sliced, tmp_path):
     # What the port writes, checked on its own: null metadata cells, CRLF, quoting.
     rows, _ = sliced
