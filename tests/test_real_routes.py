@@ -238,8 +238,19 @@ REFUSED = {
             "tables/webinar_viewer_counts.csv": "id,webinar_id,sampled_at,viewer_count\r\n"
             "1,1.23457E+15,2026-02-06 05:00:08.724982+00,2"
         },
-        r"webinar_viewer_counts\.csv, row 1: every row rejected: bad webinar_id \(expected a uuid"
-        r" or an integer id\), found '1\.23457E\+15'",
+        r"webinar_viewer_counts\.csv, row 1: every row rejected: bad webinar_id \(a spreadsheet's"
+        r" scientific notation: the digits are lost; export again without a spreadsheet\), found"
+        r" '1\.23457E\+15'",
+    ),
+    "explorer-csv-re-saved-by-excel": (
+        {
+            "edge_logs/explorer.csv": "id;timestamp;event_message;metadata\r\n"
+            '0b3f6c1e-2a7d-4c55-9a1e-000000000099;1,77035E+15;"GET | 200 | https://x";'
+            '"[{""request"":[{""method"":""GET"",""path"":""/rest/v1/a""}]}]"\r\n'
+        },
+        r"explorer\.csv, row 1: every row rejected: bad timestamp \(a spreadsheet's scientific"
+        r" notation: the digits are lost; export again without a spreadsheet\), found"
+        r" '1,77035E\+15'",
     ),
     "json-lines-with-a-broken-line": (
         {"edge_logs/rows.jsonl": json.dumps(ROWS[0]) + '\n{"id": \n'},

@@ -296,6 +296,12 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
         require(text, rej, col)
         values = map_unique(text, canonical_row_key)
         rej.add(
+            text.str.strip().str.fullmatch(r"\d[.,]\d+[Ee]\+\d+").fillna(False),
+            f"bad {col} (a spreadsheet's scientific notation: the digits are lost;"
+            " export again without a spreadsheet)",
+            frame[col],
+        )
+        rej.add(
             text.notna() & values.isna(),
             f"bad {col} (expected a uuid or an integer id)",
             frame[col],

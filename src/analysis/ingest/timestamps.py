@@ -123,6 +123,14 @@ def parse_timestamps(
         rej.add(
             naive & ~naive_ok, f"naive timestamp in {name} (expected a time zone or offset)", values
         )
+        # A spreadsheet shows 16-digit microseconds as 1.77035E+15 and saves what it shows:
+        # the digits are gone, so the row cannot be read, only named for what happened.
+        rej.add(
+            has_text & t.str.fullmatch(r"\d[.,]\d+[Ee]\+\d+").fillna(False),
+            f"bad {name} (a spreadsheet's scientific notation: the digits are lost;"
+            " export again without a spreadsheet)",
+            values,
+        )
         rej.add(
             has_text & ~aware & ~naive, f"bad {name} (expected ISO 8601 or microseconds)", values
         )
