@@ -170,7 +170,10 @@ def run_one(case: mech.Case, root: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-family", type=int, default=6)
-    ap.add_argument("--families", default="capacity,flat,outage,burst,retry,loops,background")
+    ap.add_argument(
+        "--families",
+        default="capacity,flat,outage,burst,retry,loops,background,rt_capacity,rt_outage",
+    )
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--jsonl", type=Path)
     args = ap.parse_args(argv)
