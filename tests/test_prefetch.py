@@ -149,7 +149,8 @@ def _slow_prefetch(params, settings):
 def test_stop_ends_a_prefetch_that_still_runs(small_params, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "prefetch_statistics", _slow_prefetch)
     settings = pipeline.Settings(cache_dir=tmp_path, stats_cache=False)
-    prefetch = report.Prefetch(small_params, settings, None)
+    prefetch = report.Prefetch(settings)
+    prefetch.start(small_params, None)
     started = time.monotonic()
     prefetch.stop()
     assert time.monotonic() - started < 5
@@ -164,13 +165,16 @@ def test_a_prefetch_ends_with_a_killed_report(small_params, tmp_path):
         "from analysis.params import build_params\n"
         "pipeline.prefetch_statistics = lambda params, settings: time.sleep(120)\n"
         "params = build_params(sys.argv[1], sys.argv[2], lang='en', output_dir=sys.argv[3])\n"
-        "p = report.Prefetch(params, pipeline.Settings(cache_dir=sys.argv[3]), None)\n"
+        "p = report.Prefetch(pipeline.Settings(cache_dir=sys.argv[3]))\n"
+        "p.start(params, None)\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
     args = [small_params.webinar_id, str(small_params.data_dir), str(tmp_path)]
+    # Its temporary directory below tmp_path: a killed report cannot remove it.
+    env = dict(os.environ, TMPDIR=str(tmp_path))
     parent = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env
     )
     try:
         child = int(parent.stdout.readline())
@@ -182,3 +186,35 @@ def test_a_prefetch_ends_with_a_killed_report(small_params, tmp_path):
         parent.kill()
         parent.wait()
         parent.stdout.close()
+
+
+def test_an_early_prefetch_waits_for_its_parameters_and_ends_without_them(
+    small_incident, small_params, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("EVENTLIVE_WORKERS", "1")
+    monkeypatch.setenv("EVENTLIVE_NO_STATS_CACHE", "1")
+    settings = pipeline.read_settings()
+    idle = report.fork_prefetch(small_params, settings)
+    assert not _gone(idle.pid, 0.3)  # forked, waiting for its parameters
+    idle.stop()  # none come: it ends without computing
+    assert _gone(idle.pid)
+    early = report.fork_prefetch(small_params, settings)
+    started = report.start_prefetch(small_params, report.NOTEBOOK, early)
+    assert started is early
+    os.waitpid(early.pid, 0)
+    key = (early.directory / PREFETCH_KEY).read_text(encoding="ascii")
+    assert (early.directory / f"{key}.json").is_file()  # caches off: in its own directory
+    early.stop()
+    assert not early.directory.exists()
+    # Another notebook: the early prefetch is stopped, none is started.
+    other = report.fork_prefetch(small_params, settings)
+    assert report.start_prefetch(small_params, tmp_path / "stand-in.ipynb", other) is None
+    assert _gone(other.pid)
+
+
+def test_the_marker_is_the_same_before_and_after_the_zone_is_read(small_params, tmp_path):
+    # The early fork names the marker before the incident's zone is known.
+    settings = pipeline.Settings(cache_dir=tmp_path)
+    zoned = dataclasses.replace(small_params, display_tz="Asia/Kathmandu")
+    assert report.prefetch_marker(zoned, settings) == report.prefetch_marker(small_params, settings)

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -247,20 +248,22 @@ class Prefetch:
 
     The report's own process and the kernel's start and imports keep one core busy for
     seconds, the floor's share of every report; the other core would idle. The prefetch is
-    forked from this process once the parameters are checked; it builds the timeline and the
-    statistics (:func:`analysis.pipeline.prefetch_statistics`) on the run's workers, and the
-    kernel, told its directory (``EVENTLIVE_PREFETCH_DIR``), waits for it and reads them by
-    their content key. Nothing it computes can change a number: a result is only read for the
-    same frames, seed and code, and the kernel computes whatever the prefetch did not.
+    forked from this process early and imports the stages while this process checks the
+    parameters; :meth:`start` then hands it the run's parameters, and it builds the timeline
+    and the statistics (:func:`analysis.pipeline.prefetch_statistics`) on the run's workers.
+    The kernel, told its directory (``EVENTLIVE_PREFETCH_DIR``), waits for it and reads them
+    by their content key. Nothing it computes can change a number: a result is only read for
+    the same frames, seed and code, and the kernel computes whatever the prefetch did not.
     It holds the directory's lock (taken here, before the fork) until it ends; it ends with
     this process (parent-death signal), and :meth:`stop` kills it if it still runs.
     """
 
-    def __init__(self, params: ReportParams, settings: Settings, marker: Path | None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="eventlive-prefetch-"))
         settings = dataclasses.replace(settings, prefetch_dir=self.directory)
         lock = os.open(self.directory / PREFETCH_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
+        orders, self._orders = os.pipe()
         parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -268,20 +271,41 @@ class Prefetch:
         if self.pid == 0:  # the prefetch; it never returns from here
             code = 1
             try:
+                os.close(self._orders)
                 _become_prefetch(parent)
+                import analysis.ingest  # noqa: F401 - the imports, while the report checks
                 from analysis.pipeline import prefetch_statistics
 
-                prefetch_statistics(params, settings)
-                if marker is not None:  # the caches now hold what it computed
-                    marker.parent.mkdir(parents=True, exist_ok=True)
-                    marker.touch()
+                with os.fdopen(orders, "rb") as pipe:
+                    order = pipe.read()  # until this process's end of the pipe is closed
+                if order:  # nothing: the run needs no prefetch
+                    params, marker = pickle.loads(order)
+                    prefetch_statistics(params, settings)
+                    if marker is not None:  # the caches now hold what it computed
+                        marker.parent.mkdir(parents=True, exist_ok=True)
+                        marker.touch()
                 code = 0
             finally:
                 os._exit(code)
+        os.close(orders)
         os.close(lock)  # the child's copy keeps the lock until it ends
+
+    def start(self, params: ReportParams, marker: Path | None) -> None:
+        """Hand the prefetch the run's parameters (and the marker it leaves when done)."""
+        if self._orders is None:
+            return
+        try:
+            with os.fdopen(self._orders, "wb") as pipe:
+                pipe.write(pickle.dumps((params, marker)))
+        except OSError:
+            pass  # it ended already: the kernel computes
+        self._orders = None
 
     def stop(self) -> None:
         """End the prefetch if it still runs, reap it and remove its directory."""
+        if self._orders is not None:
+            os.close(self._orders)  # an idle prefetch ends on its own
+            self._orders = None
         try:
             done, _ = os.waitpid(self.pid, os.WNOHANG)
             if not done:
@@ -292,33 +316,53 @@ class Prefetch:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_prefetch(params: ReportParams, notebook: Path) -> Prefetch | None:
-    """Start the run's :class:`Prefetch`, or return None when it has nothing to do.
+def fork_prefetch(params: ReportParams, settings: Settings) -> Prefetch | None:
+    """Fork a :class:`Prefetch` for a run like ``params`` early, or None when none is needed.
+
+    For ``python -m analysis report``, before the parameters are checked against the data:
+    ``params`` are built from the command line alone. None when the caches hold this run's
+    statistics already (:func:`prefetch_marker`), so a rerun forks nothing.
+    """
+    if settings.stats_cache and prefetch_marker(params, settings).exists():
+        return None
+    return Prefetch(settings)
+
+
+def start_prefetch(
+    params: ReportParams, notebook: Path, prefetch: Prefetch | None = None
+) -> Prefetch | None:
+    """Start the run's :class:`Prefetch` (``prefetch``, forked early, or a new one), or None.
 
     Only the postmortem's statistics are prefetched (a stand-in notebook has none), and not
     when the caches already hold them: a prefetch that left them in the cache leaves a marker
-    named by :func:`prefetch_marker`, and a rerun with that marker starts none.
+    named by :func:`prefetch_marker`, and a rerun with that marker starts none (an early
+    prefetch is then stopped).
     """
-    if Path(notebook) != NOTEBOOK:
-        return None
     settings = read_settings()
     marker = prefetch_marker(params, settings) if settings.stats_cache else None
-    if marker is not None and marker.exists():
+    if Path(notebook) != NOTEBOOK or (marker is not None and marker.exists()):
+        if prefetch is not None:
+            prefetch.stop()
         return None
-    return Prefetch(params, settings, marker)
+    prefetch = Prefetch(settings) if prefetch is None else prefetch
+    prefetch.start(params, marker)
+    return prefetch
 
 
 def prefetch_marker(params: ReportParams, settings: Settings) -> Path:
     """Return the marker a prefetch of ``params`` leaves in the cache once the cache holds it.
 
-    Named by a hash of the notebook's parameters (where the files go aside), the Python
-    executable, every file of the package and the name, size and time of every file of the
-    incident directory: cheap to compute before the data is read. It only decides whether a
-    prefetch starts; what the kernel reads is still chosen by the content keys of the caches,
-    so a wrong guess costs time, never a number.
+    Named by a hash of the notebook's parameters (where the files go and the display zone
+    aside: the zone is the incident's own unless given, and can be read only with the data),
+    the Python executable, every file of the package and the name, size and time of every
+    file of the incident directory: cheap to compute before the data is read. It only decides
+    whether a prefetch starts; what the kernel reads is still chosen by the content keys of
+    the caches, so a wrong guess costs time, never a number.
     """
     digest = hashlib.sha256()
-    values = {k: v for k, v in params.to_notebook().items() if k != "output_dir"}
+    values = {
+        k: v for k, v in params.to_notebook().items() if k not in ("output_dir", "display_tz")
+    }
     digest.update(repr(sorted(values.items())).encode("utf-8", "surrogatepass"))
     digest.update(os.fsencode(sys.executable))
     package = Path(__file__).parent
@@ -372,6 +416,7 @@ def execute_notebook(
     progress: bool = True,
     failed_record: Path | None = None,
     notebook: Path = NOTEBOOK,
+    prefetch: Prefetch | None = None,
 ) -> Path:
     """Execute the postmortem notebook for ``params`` into its output directory.
 
@@ -387,6 +432,10 @@ def execute_notebook(
         The notebook to execute (the postmortem; benchmarks run a stand-in through the same
         path).
 
+    prefetch : Prefetch, optional
+        A prefetch forked before the parameters were checked (:func:`fork_prefetch`); it is
+        started here, or stopped when the run needs none. Without, one is forked here.
+
     Returns
     -------
     pathlib.Path
@@ -400,7 +449,7 @@ def execute_notebook(
     params.output_dir.mkdir(parents=True, exist_ok=True)
     target = params.output_dir / "postmortem.ipynb"
     environment = kernel_environment(params.data_dir)
-    prefetch = start_prefetch(params, notebook)
+    prefetch = start_prefetch(params, notebook, prefetch)
     if prefetch is not None:
         environment[ENV_PREFETCH_DIR] = str(prefetch.directory)
     saved = {k: os.environ.get(k) for k in environment}
@@ -526,7 +575,11 @@ def _export_config(lang: str) -> object:
 
 
 def run_report(
-    params: ReportParams, *, progress: bool = True, notebook: Path = NOTEBOOK
+    params: ReportParams,
+    *,
+    progress: bool = True,
+    notebook: Path = NOTEBOOK,
+    prefetch: Prefetch | None = None,
 ) -> ReportOutcome:
     """Execute and export the postmortem of one webinar, publishing its outputs together.
 
@@ -542,6 +595,9 @@ def run_report(
         Show papermill's progress bar.
     notebook : pathlib.Path, optional
         The notebook to execute (default: the postmortem).
+
+    prefetch : Prefetch, optional
+        A prefetch forked early (:func:`fork_prefetch`), handed to :func:`execute_notebook`.
 
     Returns
     -------
@@ -565,7 +621,9 @@ def run_report(
         outputs.check_replaceable(target)
         had_pdf = (target / "postmortem.pdf").is_file()
         with outputs.Staging(target) as stage:
-            names, pdf_failure = _write_outputs(params, stage.path, notes, progress, notebook)
+            names, pdf_failure = _write_outputs(
+                params, stage.path, notes, progress, notebook, prefetch
+            )
             stage.publish()
     except OSError as exc:
         raise ReportError(outputs.describe_os_error(exc, target)) from None
@@ -594,14 +652,21 @@ def kernel_notes(nb: object) -> list[str]:
 
 
 def _write_outputs(
-    params: ReportParams, stage: Path, notes: list[str], progress: bool, notebook: Path
+    params: ReportParams,
+    stage: Path,
+    notes: list[str],
+    progress: bool,
+    notebook: Path,
+    prefetch: Prefetch | None = None,
 ) -> tuple[list[str], str | None]:
     """Write every output of one run into ``stage``; return their names and a PDF failure."""
     import nbformat
 
     staged = dataclasses.replace(params, output_dir=stage)
     failed = params.output_dir.parent / f"{params.output_dir.name}.failed.ipynb"
-    executed = execute_notebook(staged, progress=progress, failed_record=failed, notebook=notebook)
+    executed = execute_notebook(
+        staged, progress=progress, failed_record=failed, notebook=notebook, prefetch=prefetch
+    )
     names = [executed.name]
     record = nbformat.read(executed, as_version=4)
     notes.extend(kernel_notes(record))
@@ -693,26 +758,52 @@ def main(argv: Iterable[str] | None = None) -> int:
     from analysis.settings import read_settings
 
     settings = read_settings()
-    # Everything that needs no data first; then the id, against the webinars in the data, so
-    # a malformed or unknown id both get the list of the ones that exist.
-    data_dir = build_params(
-        DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
-    ).data_dir
-    # Times are shown in the zone the incident's own incident.json names.
-    webinars, display_tz = describe_incident(data_dir, settings.cache_dir)
-    params = build_params(
-        args.webinar,
-        data_dir,
-        display_tz=display_tz,
-        lang=args.lang,
-        formats=args.formats,
-        output_dir=args.out,
-        known_webinars=webinars,
-        reports_dir=settings.reports_dir,
-        plan_registrations=args.registrations,
-    )
-    _print_outcome(run_report(params, progress=not args.no_progress))
+    prefetch = _fork_early(args, settings)
+    try:
+        # Everything that needs no data first; then the id, against the webinars in the data,
+        # so a malformed or unknown id both get the list of the ones that exist.
+        data_dir = build_params(
+            DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
+        ).data_dir
+        # Times are shown in the zone the incident's own incident.json names.
+        webinars, display_tz = describe_incident(data_dir, settings.cache_dir)
+        params = build_params(
+            args.webinar,
+            data_dir,
+            display_tz=display_tz,
+            lang=args.lang,
+            formats=args.formats,
+            output_dir=args.out,
+            known_webinars=webinars,
+            reports_dir=settings.reports_dir,
+            plan_registrations=args.registrations,
+        )
+        _print_outcome(run_report(params, progress=not args.no_progress, prefetch=prefetch))
+    finally:
+        if prefetch is not None:
+            prefetch.stop()
     return 0
+
+
+def _fork_early(args: argparse.Namespace, settings: Settings) -> Prefetch | None:
+    """Fork the run's prefetch before the data is read, when the command line is well formed.
+
+    Its imports then run while this process checks the parameters against the data; a
+    command line that fails here is left to the checks below, which say why.
+    """
+    try:
+        params = build_params(
+            args.webinar,
+            args.data,
+            lang=args.lang,
+            formats=args.formats,
+            output_dir=args.out,
+            reports_dir=settings.reports_dir,
+            plan_registrations=args.registrations,
+        )
+    except AnalysisError:
+        return None
+    return fork_prefetch(params, settings)
 
 
 def main_all(argv: Iterable[str] | None = None) -> int:
