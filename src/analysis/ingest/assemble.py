@@ -94,6 +94,9 @@ class Context:
     order: dict = field(default_factory=dict)  # file -> position in the input order
     file_dtype: pd.CategoricalDtype | None = None  # categories = files in input order
     redactions: dict = field(default_factory=dict)  # text -> redacted text (a bounded cache)
+    # Log exports the table pass already parsed (CSV and small JSON outside *_logs dirs), so
+    # the log pass takes their parts instead of reading them again.
+    preparsed: dict = field(default_factory=dict, repr=False)  # file -> [FilePart]
 
 
 @dataclass
@@ -312,14 +315,15 @@ def _ingest(files, window, overrides, key, progress, workers) -> Ingested:
         if ov.kind in LOG_KINDS or (ov.kind is None and looks_like_log(path)):
             log_files.append((path, rel, ov))
             continue
-        for part in parse_file(path, rel, ov):
-            if part.kind in TABLE_KINDS:
-                table_parts[part.kind].append(part)
-                ctx.shapes[(rel, part.kind)] = (part.shape, None)
-                ctx.read[(rel, part.kind)] += 0
-            else:
-                log_files.append((path, rel, ov))
-                break
+        parts = parse_file(path, rel, ov)
+        if any(part.kind not in TABLE_KINDS for part in parts):
+            ctx.preparsed[rel] = parts
+            log_files.append((path, rel, ov))
+            continue
+        for part in parts:
+            table_parts[part.kind].append(part)
+            ctx.shapes[(rel, part.kind)] = (part.shape, None)
+            ctx.read[(rel, part.kind)] += 0
     tables = build_table_kinds(table_parts, ctx)
     pages = sum(ov.kind is None for _, _, ov in log_files)
     replaced: set[str] = set()
@@ -409,12 +413,12 @@ def read_logs(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for path, rel, ov in log_files:
-            if ov.kind is None and foreign_source_dir(path) is None:
+            if ov.kind is None and foreign_source_dir(path) is None and rel not in ctx.preparsed:
                 reads.append((path, rel, pool.submit(fast.try_read_page, path, ov.flavour)))
                 if len(reads) >= 2 * FAST_PAGES:
                     drain(FAST_PAGES)
             else:
-                batcher.take(parse_file(path, rel, ov))
+                batcher.take(ctx.preparsed.pop(rel, None) or parse_file(path, rel, ov))
                 bar.update(1)
         while reads:
             drain(FAST_PAGES)
@@ -450,7 +454,7 @@ def read_logs_forked(
     pages = [
         (path, rel, ov.flavour)
         for path, rel, ov in log_files
-        if ov.kind is None and foreign_source_dir(path) is None
+        if ov.kind is None and foreign_source_dir(path) is None and rel not in ctx.preparsed
     ]
     bounds = np.linspace(0, len(pages), count + 1).round().astype(int)
     shares = [pages[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -468,8 +472,8 @@ def read_logs_forked(
         own, summary = read_share(shares[0], ctx)
         summaries = [summary]
         for path, rel, ov in log_files:
-            if ov.kind is not None or foreign_source_dir(path) is not None:
-                batcher.take(parse_file(path, rel, ov))
+            if ov.kind is not None or foreign_source_dir(path) is not None or rel in ctx.preparsed:
+                batcher.take(ctx.preparsed.pop(rel, None) or parse_file(path, rel, ov))
                 bar.update(1)
         summaries += pool.collect_read()
         raw_users: dict[str, list] = defaultdict(list)
