@@ -715,7 +715,7 @@ def _write_outputs(
 def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     if one:
-        p.add_argument("--webinar", default=DEFAULT_WEBINAR_ID, help="webinar id (UUID)")
+        p.add_argument("--webinar", default=DEFAULT_WEBINAR_ID, help="webinar id (UUID or integer)")
     p.add_argument("--data", default="", help="incident directory (default: the shipped one)")
     p.add_argument(
         "--lang",
