@@ -451,18 +451,18 @@ def _quietest_runs(
     return (t >= first[:, None]) & (t <= last[:, None])
 
 
-def _loaded_like_errors(y: np.ndarray, lagged: np.ndarray) -> np.ndarray:
-    """Mask (B, n): minutes whose lagged load reaches the median load of the row's error minutes.
+def _loaded_like_errors(y: np.ndarray, lagged: np.ndarray, k: float) -> np.ndarray:
+    """Mask (B, n): minutes whose lagged load is clearly above K for the row's errors.
 
-    Under a capacity limit errors rise with the load, so wherever the load is at least what it
-    typically was when the class failed, the class should fail again, whatever K in its
-    interval is the true one. Near K the fitted K, lag and the monitor's reading decide whether
-    a minute should have errors, and a K fitted a little low leaves quiet minutes there that
-    say nothing about time.
+    Clearly above: at least halfway from K-hat to the median lagged load of the row's error
+    minutes. Under a capacity limit errors rise with the load, so there the class should fail
+    again, whatever K in its interval is the true one; just above K-hat, the fitted K, lag and
+    the monitor's reading decide whether a minute should fail, and a K fitted a few viewers low
+    leaves quiet minutes there that say nothing about time.
     """
     loads = np.where(y > 0, lagged[None, :], np.nan)
     typical = np.nanmedian(np.where(np.isnan(loads).all(-1, keepdims=True), 0.0, loads), -1)
-    return lagged[None, :] >= typical[:, None]
+    return lagged[None, :] >= (k + np.maximum(typical - k, 0.0) / 2)[:, None]
 
 
 def _quiet_statistic(y, mu, alpha, active, excluded):
@@ -517,12 +517,12 @@ def check_errors_persist(
     c = smooth_load(concurrency) if fit.load_smoothed else np.asarray(concurrency, dtype=float)
     lagged = lag_padded(c, fit.lag_minutes)
     observed, run, refit = _quiet_statistic(
-        y[None, :], mu, alpha, _loaded_like_errors(y, lagged), skip
+        y[None, :], mu, alpha, _loaded_like_errors(y, lagged, fit.k), skip
     )
     reps = simulate_nb(np.broadcast_to(mu, (n_boot, len(mu))), alpha, rng).astype(float)
-    ref, _, _ = _quiet_statistic(reps, mu, alpha, _loaded_like_errors(reps, lagged), skip)
+    ref, _, _ = _quiet_statistic(reps, mu, alpha, _loaded_like_errors(reps, lagged, fit.k), skip)
     p = float((1 + np.sum(ref >= observed[0] - 1e-9)) / (n_boot + 1))
-    active = _loaded_like_errors(y[None, :], lagged)[0]
+    active = _loaded_like_errors(y[None, :], lagged, fit.k)[0]
     above = run[0] & active
     where = tuple(int(v) for v in np.flatnonzero(above)[[0, -1]]) if above.any() else (0, -1)
     return p, where, float(refit[0][run[0]].sum())
