@@ -8,9 +8,16 @@ events, signal columns), two from the generator the methods were first studied o
 only); the two share no code. Each class goes through ``stats.analyse_class`` exactly as the
 report runs it. Ground truth is read only here.
 
+Each per-session incident also gets three classes on a random stream of their own
+(``--parts extras``, cached apart with ``--extras-cache``): a deploy-style outage, a one-minute
+burst and the retry-loop bug backing off over minutes (docs/verdicts.md, "Measured").
+``--rerun-capacity OLD --cache NEW`` brings a full run's cache up to date by re-analysing only
+the classes it calls capacity (the only ones the capacity vetoes can move).
+
 Prints, per family: the confusion matrix (rows: truth, columns: verdict, shares of the row),
 then every target of issue 12 with its measured value, Monte-Carlo standard error and pass/fail,
-then the wall time, the load average and the CPU time of the workers.
+the false-capacity share of every non-capacity class, then the wall time, the load average and
+the CPU time of the workers.
 """
 
 from __future__ import annotations
