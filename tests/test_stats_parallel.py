@@ -149,6 +149,12 @@ def test_a_bad_worker_count_is_a_one_line_error(value):
         pipeline.read_settings({pipeline.ENV_WORKERS: value})
 
 
+def test_settings_take_plain_strings_as_paths(tmp_path):
+    settings = pipeline.Settings(cache_dir=str(tmp_path), reports_dir=str(tmp_path / "r"))
+    assert settings.cache_dir == tmp_path and isinstance(settings.reports_dir, Path)
+    assert settings == pipeline.Settings(cache_dir=tmp_path, reports_dir=tmp_path / "r")
+
+
 def test_vectorised_pelt_finds_ruptures_breakpoints():
     import ruptures  # dev extra: the reference, so this test can never be skipped
 

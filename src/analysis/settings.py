@@ -62,6 +62,13 @@ class Settings:
     reports_dir: Path = REPORTS_DIR
     prefetch_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        # The Python API is called from notebooks with plain strings; every stage joins paths.
+        for name in ("cache_dir", "reports_dir", "prefetch_dir"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, Path(value))
+
 
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Return the :class:`Settings` named by the environment (``os.environ`` by default)."""
