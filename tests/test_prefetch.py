@@ -160,21 +160,19 @@ def test_stop_ends_a_prefetch_that_still_runs(small_params, tmp_path, monkeypatc
 
 def test_a_prefetch_ends_with_a_killed_report(small_params, tmp_path):
     code = (
-        "import sys, time\n"
+        "import pathlib, sys, time\n"
         "from analysis import pipeline, report\n"
         "from analysis.params import build_params\n"
         "pipeline.prefetch_statistics = lambda params, settings: time.sleep(120)\n"
         "params = build_params(sys.argv[1], sys.argv[2], lang='en', output_dir=sys.argv[3])\n"
-        "p = report.Prefetch(pipeline.Settings(cache_dir=sys.argv[3]))\n"
+        "p = report.Prefetch(pipeline.Settings(cache_dir=pathlib.Path(sys.argv[3])))\n"
         "p.start(params, None)\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
     args = [small_params.webinar_id, str(small_params.data_dir), str(tmp_path)]
-    # Its temporary directory below tmp_path: a killed report cannot remove it.
-    env = dict(os.environ, TMPDIR=str(tmp_path))
     parent = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True
     )
     try:
         child = int(parent.stdout.readline())
@@ -182,6 +180,8 @@ def test_a_prefetch_ends_with_a_killed_report(small_params, tmp_path):
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         assert _gone(child)
+        # What it leaves: its small directory beside the caches (here tmp_path).
+        assert [p.parent for p in tmp_path.glob("prefetch/run-*")] == [tmp_path / "prefetch"]
     finally:
         parent.kill()
         parent.wait()

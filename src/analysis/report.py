@@ -259,7 +259,11 @@ class Prefetch:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="eventlive-prefetch-"))
+        # Beside the caches (a test run's scratch directory), not in the system's temporary
+        # directory: a report killed with SIGKILL leaves this small directory behind.
+        parent_dir = settings.cache_dir / "prefetch"
+        parent_dir.mkdir(parents=True, exist_ok=True)
+        self.directory = Path(tempfile.mkdtemp(prefix="run-", dir=parent_dir))
         settings = dataclasses.replace(settings, prefetch_dir=self.directory)
         lock = os.open(self.directory / PREFETCH_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
