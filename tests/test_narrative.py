@@ -81,3 +81,14 @@ def test_a_hinge_passing_both_nulls_under_few_sources_is_said(lang, bursty_null_
     assert (note in out) == shown, out
     if shown:
         assert "0.010" in out and "0.020" in out
+
+
+@pytest.mark.parametrize("lang", available_languages())
+def test_unset_parameters_read_as_the_default_not_none(doc, lang):
+    unset = copy.deepcopy(doc)
+    unset["parameters"]["window_start"] = None
+    text = narrative.load_locale(lang)
+    appendix = narrative.SECTIONS["appendix"](unset, text)
+    key = narrative.code("window_start")
+    row = next(line for line in appendix.splitlines() if key in line)
+    assert text["appendix"]["unset"] in row and "None" not in row

@@ -275,7 +275,10 @@ def render_appendix(findings: Mapping, text: Mapping) -> str:
     )
     params = table(
         [t["parameter"], t["value"]],
-        [(code(k), escape(v)) for k, v in findings["parameters"].items()],
+        [
+            (code(k), t["unset"] if v is None else escape(v))
+            for k, v in findings["parameters"].items()
+        ],
     )
     # One row per kind (files summed); the per-file accounting is in findings.json.
     kinds: dict[str, dict] = {}
