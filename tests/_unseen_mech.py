@@ -27,12 +27,18 @@ other writers never made: several webinars in one export, bigint webinar ids, wi
 minutes and two hours, IPv6 clients, Edge Functions' own log source, zones with 45-minute
 offsets and 30-minute daylight saving.
 
+``SHAPES`` holds shapes of load and export beside the mechanisms: two capacity limits at once,
+a limit just under the peak, a monitor outage with overlapping gateway pages, Postgres' clock
+ahead of the gateway's, an errors-only gateway export, tables of another day, and free text
+carrying user ids (integers), e-mail addresses and tokens.
+
 ``python tests/_unseen_mech.py OUT [case ...]`` writes cases under ``OUT/<name>`` and prints
 ``<dir> <webinar id of the report>`` per case.
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
 import csv
 import gzip
@@ -72,6 +78,10 @@ class Mech:
     length: int = 0  # outage/retry minutes
     count: int = 0  # burst: failing requests; retry: clients looping
     rate: float = 0.0  # background: errors per minute
+    # Free text carrying a person's data, as applications and Supabase write it: ``{user}``
+    # (the raw user id), ``{email}`` and ``{jwt}`` are filled per failure.
+    search: str = ""  # the failing request's query string (with its '?')
+    detail: str = ""  # the Postgres line's detail
     expect: str = "unrelated"  # capacity | traffic | unrelated (load-independent)
     key: str = ""  # the error class the package should make of it
 
@@ -96,6 +106,12 @@ class Case:
     flavour: str = "bigquery"  # bigquery | clickhouse (Management API pages)
     function_logs: bool = False  # write function_edge_logs pages too
     anonymous: bool = False  # the app signs nobody in: no request names a user
+    int_users: bool = False  # users are integers (an app's own bigint ids), not uuids
+    monitor_gap: tuple[int, int] | None = None  # window minutes with no viewer-count sample
+    overlap_rows: int = 0  # rows repeated at the head of the next edge page (re-downloads)
+    pg_skew_s: float = 0.0  # Postgres' clock ahead of the gateway's by this many seconds
+    errors_only: bool = False  # the gateway export holds only responses >= 400
+    tables_shift: timedelta = timedelta(0)  # webinar times and samples moved (another day)
     seed: int = 7
     title: str = "Quarterly roadmap live"
     project_ref: str = "qwmechanismsrefabcde"
@@ -412,6 +428,230 @@ CASES: dict[str, Case] = {
     ),
 }
 
+#: Shapes of export and load the hidden evaluation may try (tests/test_unseen_shapes.py).
+SHAPES: dict[str, Case] = {
+    # Free text that carries a person's data, in an app whose user ids are integers: a
+    # duplicate e-mail (the detail names it), a foreign key naming the user, a uuid column
+    # queried with an integer id (the message repeats it, the query string too), signed
+    # Storage URLs with the user's token, Realtime lines naming the user.
+    "private_text": Case(
+        "private_text",
+        datetime(2026, 3, 12, 10, 0, tzinfo=UTC),
+        45,
+        "Europe/Berlin",
+        "plateau",
+        70,
+        mechs=(
+            Mech(
+                "flat",
+                "/rest/v1/profiles",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "profiles_email_key"',
+                detail="Key (email)=({email}) already exists.",
+                search="?on_conflict=email&email=eq.{email}",
+                share=0.1,
+                expect="traffic",
+                key="23505:profiles_email_key",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23503",
+                message='insert or update on table "answers" violates foreign key constraint '
+                '"answers_author_fkey"',
+                detail='Key (author)=({user}) is not present in table "profiles".',
+                search="?select=*&author=eq.{user}",
+                rate=1.5,
+                expect="",
+                key="23503:answers_author_fkey",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/questions",
+                "GET",
+                400,
+                sqlstate="22P02",
+                message='invalid input syntax for type uuid: "{user}"',
+                search="?id=eq.{user}&select=*",
+                rate=1.5,
+                expect="",
+                key="22P02",
+            ),
+            Mech(
+                "background",
+                "/storage/v1/object/sign/slides/deck.pdf",
+                "GET",
+                400,
+                search="?token={jwt}",
+                rate=1.5,
+                expect="",
+                key="http:400:storage/object/sign/slides/deck.pdf",
+            ),
+            Mech(
+                "rt_background",
+                message="ChannelRateLimitReached: Too many channels for user {user} ({email})",
+                rate=1.5,
+                expect="",
+                key="realtime:rate_limit",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/profiles",
+            "/rest/v1/answers",
+            "/auth/v1/user",
+        ),
+        int_users=True,
+        seed=31,
+    ),
+    # Two capacity limits at once with different thresholds: the database's connections
+    # (FATAL 53300, PostgREST answers 503 on whichever table the request hit) and Realtime's
+    # concurrent-user limit.
+    "two_capacity": Case(
+        "two_capacity",
+        datetime(2026, 6, 2, 11, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "ramp",
+        160,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                503,
+                sqlstate="53300",
+                severity="FATAL",
+                message="sorry, too many clients already",
+                share=0.5,
+                threshold=95,
+                expect="capacity",
+                key="53300",
+            ),
+            Mech(
+                "rt_capacity",
+                message="ConnectionRateLimitReached: Too many connected users",
+                threshold=120,
+                share=0.6,
+                expect="capacity",
+                key="realtime:too_many_connections",
+            ),
+        ),
+        seed=32,
+    ),
+    # A limit just under the peak: only a few minutes lie above it. Capacity with an
+    # honest interval, or "the data cannot tell"; never a flat rate or unrelated.
+    "k_near_peak": Case(
+        "k_near_peak",
+        datetime(2026, 8, 21, 19, 0, tzinfo=UTC),
+        60,
+        "America/New_York",
+        "spike",
+        120,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=112, lag=0, share=0.7, expect="near"),),
+        seed=33,
+    ),
+    # The concurrency monitor was down for 12 minutes of the plateau, and the gateway's
+    # pages were downloaded in overlapping windows (each page repeats the previous one's
+    # last 150 rows).
+    "gaps_and_repeats": Case(
+        "gaps_and_repeats",
+        datetime(2026, 1, 9, 20, 0, tzinfo=UTC),
+        60,
+        "Europe/London",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        monitor_gap=(25, 37),
+        overlap_rows=150,
+        seed=34,
+    ),
+    # Postgres' clock 3 seconds ahead of the gateway's: a database error and the response
+    # it caused are logged 3 s apart.
+    "clock_skew": Case(
+        "clock_skew",
+        datetime(2026, 12, 3, 7, 0, tzinfo=UTC),
+        60,
+        "Australia/Sydney",
+        "plateau",
+        110,
+        mechs=(
+            replace_mech(QUESTIONS_TIMEOUT, threshold=75, lag=0),
+            Mech(
+                "flat",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "answers_pkey"',
+                share=0.08,
+                expect="traffic",
+                key="23505:answers_pkey",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/answers",
+            "/rest/v1/profiles",
+            "/auth/v1/user",
+        ),
+        pg_skew_s=3.0,
+        seed=35,
+    ),
+    # The gateway was exported with a filter: only responses >= 400 (a sampled export).
+    "errors_only": Case(
+        "errors_only",
+        datetime(2026, 9, 15, 15, 0, tzinfo=UTC),
+        60,
+        "America/Chicago",
+        "plateau",
+        110,
+        mechs=(
+            replace_mech(QUESTIONS_TIMEOUT, threshold=75, lag=0),
+            Mech(
+                "flat",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "answers_pkey"',
+                share=0.08,
+                expect="traffic",
+                key="23505:answers_pkey",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/answers",
+            "/rest/v1/profiles",
+            "/auth/v1/user",
+        ),
+        errors_only=True,
+        seed=36,
+    ),
+    # The tables were exported for another day: the webinar, its sessions and its monitor
+    # samples lie a day after the logs' window.
+    "tables_elsewhere": Case(
+        "tables_elsewhere",
+        datetime(2026, 4, 22, 18, 0, tzinfo=UTC),
+        45,
+        "Europe/Madrid",
+        "plateau",
+        80,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0, expect="nocapacity"),),
+        tables_shift=timedelta(days=1),
+        seed=37,
+    ),
+}
+
+
+#: Every named case.
+ALL: dict[str, Case] = {**CASES, **SHAPES}
+
 
 # ------------------------------------------------------------------ the audience
 
@@ -482,6 +722,8 @@ def build(case: Case) -> World:
     else:
         webinar_ids = [_uuid(rng) for _ in range(case.webinars)]
     users = [_uuid(rng) for _ in range(int(case.peak * 2.2) + 20)]
+    if case.int_users:
+        users = [str(10007 + 37 * i) for i in range(len(users))]
     sessions: list[Session] = []
     live: list[Session] = []
     free = list(range(len(users)))
@@ -515,7 +757,10 @@ def build(case: Case) -> World:
         counter = Counter(sessions, w)
         t = start + timedelta(seconds=rng.uniform(1, 9))
         while t < end:
-            samples.append((w, t, counter.at(t)))
+            minute = int((t - start).total_seconds() // 60)
+            gap = case.monitor_gap
+            if gap is None or not gap[0] <= minute < gap[1]:
+                samples.append((w, t, counter.at(t)))
             t += timedelta(seconds=20)
 
     world = World(webinar_ids, users, sessions, open_per_minute, samples, [], [], [], [])
@@ -546,7 +791,12 @@ def _traffic(case: Case, w: World, rng: random.Random) -> None:
     start, minutes = case.start, case.minutes
     paths = list(case.endpoints)
     for mech in case.mechs:
-        if mech.path and mech.kind in ("flat", "capacity", "outage") and mech.path not in paths:
+        if (
+            mech.path
+            and mech.kind in ("flat", "capacity", "outage")
+            and mech.path not in paths
+            and not mech.path.endswith("*")
+        ):
             paths.append(mech.path)
     windows = {}
     for i, mech in enumerate(case.mechs):
@@ -572,7 +822,7 @@ def _traffic(case: Case, w: World, rng: random.Random) -> None:
             path = rng.choice(paths)
             status, failing = 200, None
             for i, mech in enumerate(case.mechs):
-                if mech.path != path:
+                if not _on(mech, path):
                     continue
                 if mech.kind in ("flat", "capacity"):
                     load = w.open_per_minute[max(0, m - mech.lag)]
@@ -629,6 +879,25 @@ def _traffic(case: Case, w: World, rng: random.Random) -> None:
                     )
 
 
+def _on(mech: Mech, path: str) -> bool:
+    """Whether ``mech`` acts on requests to ``path`` (a path ending in ``*`` is a prefix)."""
+    if mech.path.endswith("*"):
+        return path.startswith(mech.path[:-1])
+    return mech.path == path
+
+
+def _fill(template: str, w: World, user: int) -> str:
+    """``template`` with this user's id, e-mail address and a token of theirs."""
+    if not template:
+        return ""
+    raw = w.users[user]
+    payload = f'{{"sub":"{raw}","role":"authenticated"}}'.encode()
+    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    jwt = f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{body}.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    email = f"viewer.{user}@mail.example.org"
+    return template.replace("{user}", raw).replace("{email}", email).replace("{jwt}", jwt)
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     k, p, limit = 0, 1.0, math.exp(-lam)
     while True:
@@ -649,6 +918,7 @@ def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> Non
         {
             "t": t,
             "user": w.users[user],
+            "search": _fill(mech.search, w, user) if fails else "",
             "ip": addr[user],
             "client": CLIENTS[user % len(CLIENTS)],
             "method": method,
@@ -658,7 +928,15 @@ def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> Non
         }
     )
     if fails and mech.sqlstate:
-        w.pg.append({"t": t - timedelta(milliseconds=rng.uniform(1, 40)), "mech": mech})
+        lead = timedelta(milliseconds=rng.uniform(1, 40))
+        w.pg.append(
+            {
+                "t": t - lead + timedelta(seconds=case.pg_skew_s),
+                "mech": mech,
+                "message": _fill(mech.message, w, user),
+                "detail": _fill(mech.detail, w, user),
+            }
+        )
     if path.startswith("/functions/"):
         w.fn.append(
             {"t": t - timedelta(milliseconds=3), "status": status, "path": path, "method": method}
@@ -695,10 +973,13 @@ def _realtime(case: Case, w: World, rng: random.Random) -> None:
             else:
                 continue
             for _ in range(_poisson(rng, lam)):
+                msg = mech.message
+                if "{" in msg:
+                    msg = _fill(msg, w, rng.randrange(len(w.users)))
                 w.rt.append(
                     {
                         "t": t0 + timedelta(seconds=rng.uniform(0, 59.999)),
-                        "msg": mech.message,
+                        "msg": msg,
                         "level": "error",
                         "connected": None,
                         "limit": None,
@@ -721,7 +1002,7 @@ def _edge_row(case: Case, r: dict) -> dict:
     url = f"https://{case.project_ref}.supabase.co{r['path']}"
     message = f"{r['method']} | {r['status']} | {r['ip']} | {r['id'][:16]} | {url} | {r['client']}"
     if case.flavour == "clickhouse":
-        return {
+        row = {
             "id": r["id"],
             "timestamp": _clickhouse_time(r["t"]),
             "event_message": message,
@@ -737,6 +1018,9 @@ def _edge_row(case: Case, r: dict) -> dict:
                 "response.origin_time": str(r["ms"]),
             },
         }
+        if r.get("search"):
+            row["log_attributes"]["request.search"] = r["search"]
+        return row
     return {
         "id": r["id"],
         "timestamp": _micros(r["t"]),
@@ -748,7 +1032,7 @@ def _edge_row(case: Case, r: dict) -> dict:
                     {
                         "method": r["method"],
                         "path": r["path"],
-                        "search": None,
+                        "search": r.get("search") or None,
                         "headers": [{"cf_connecting_ip": r["ip"], "x_client_info": r["client"]}],
                         "sb": [{"auth_user": None if case.anonymous else r["user"]}],
                     }
@@ -768,11 +1052,13 @@ def _pg_row(case: Case, r: dict) -> dict:
         "application_name": "postgrest" if mech.pg_user == "authenticator" else "",
         "command_tag": "SELECT" if mech.method == "GET" else "INSERT",
     }
+    if r.get("detail"):
+        parsed["detail"] = r["detail"]
     if case.flavour == "clickhouse":
         return {
             "id": r["id"],
             "timestamp": _clickhouse_time(r["t"]),
-            "event_message": mech.message,
+            "event_message": r.get("message", mech.message),
             "severity_text": mech.severity,
             "source": "postgres_logs",
             "log_attributes": {f"parsed.{k}": v for k, v in parsed.items()},
@@ -780,7 +1066,7 @@ def _pg_row(case: Case, r: dict) -> dict:
     return {
         "id": r["id"],
         "timestamp": _micros(r["t"]),
-        "event_message": mech.message,
+        "event_message": r.get("message", mech.message),
         "identifier": case.project_ref,
         "metadata": [{"parsed": [parsed]}],
     }
@@ -838,10 +1124,12 @@ def _gzip(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _write_pages(folder: Path, rows: list[dict]) -> None:
+def _write_pages(folder: Path, rows: list[dict], overlap: int = 0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for n, i in enumerate(range(0, max(len(rows), 1), 1000)):
-        body = json.dumps({"result": rows[i : i + 1000], "error": None}).encode()
+        # A re-download of overlapping windows repeats the previous page's last rows.
+        first = max(0, i - overlap) if i else 0
+        body = json.dumps({"result": rows[first : i + 1000], "error": None}).encode()
         (folder / f"page-{n + 1:04d}.json.gz").write_bytes(_gzip(body))
 
 
@@ -860,7 +1148,7 @@ def _csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 def write_incident(dest: Path | str, name: str | Case) -> Path:
     """Write case ``name`` of :data:`CASES` (or a :class:`Case`) as an incident directory."""
-    case = name if isinstance(name, Case) else CASES[name]
+    case = name if isinstance(name, Case) else ALL[name]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     w = build(case)
@@ -880,7 +1168,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
             f"clickhouse/{v}/*": {"kind": v, "flavour": "clickhouse"}
             for v in ("edge_logs", "postgres_logs", "realtime_logs")
         }
-    _write_pages(dest / folders["edge"], [_edge_row(case, r) for r in w.requests])
+    shown = [r for r in w.requests if r["status"] >= 400 or not case.errors_only]
+    _write_pages(dest / folders["edge"], [_edge_row(case, r) for r in shown], case.overlap_rows)
     _write_pages(dest / folders["pg"], [_pg_row(case, r) for r in w.pg])
     _write_pages(dest / folders["rt"], [_rt_row(case, r) for r in w.rt])
     if case.function_logs:
@@ -888,6 +1177,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
     (dest / "incident.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
     tables = dest / "tables"
+    shift = case.tables_shift
     titles = [case.title] + [f"Breakout room {i}" for i in range(1, case.webinars)]
     _csv(
         tables / "webinars.csv",
@@ -896,10 +1186,10 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
             [
                 wid,
                 titles[i],
-                _table_time(case.start),
-                _table_time(end),
+                _table_time(case.start + shift),
+                _table_time(end + shift),
                 "live",
-                _table_time(case.start - timedelta(days=9)),
+                _table_time(case.start + shift - timedelta(days=9)),
             ]
             for i, wid in enumerate(w.webinar_ids)
         ],
@@ -913,7 +1203,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                 [
                     w.webinar_ids[s.webinar],
                     w.users[s.user],
-                    _table_time(case.start - timedelta(hours=1 + s.user % 50)),
+                    _table_time(case.start + shift - timedelta(hours=1 + s.user % 50)),
                 ]
             )
     _csv(tables / "registrations.csv", ["webinar_id", "user_id", "created_at"], regs)
@@ -926,8 +1216,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                 w.webinar_ids[s.webinar],
                 w.users[s.user],
                 s.sid,
-                _table_time(s.joined),
-                _table_time(s.left),
+                _table_time(s.joined + shift),
+                _table_time(None if s.left is None else s.left + shift),
             ]
             for i, s in enumerate(w.sessions)
         ],
@@ -935,19 +1225,28 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
     _csv(
         tables / "webinar_viewer_counts.csv",
         ["id", "webinar_id", "sampled_at", "viewer_count"],
-        [[i + 1, w.webinar_ids[wi], _table_time(t), n] for i, (wi, t, n) in enumerate(w.samples)],
+        [
+            [i + 1, w.webinar_ids[wi], _table_time(t + shift), n]
+            for i, (wi, t, n) in enumerate(w.samples)
+        ],
     )
     return dest
 
 
 def truth(name: str | Case) -> dict:
     """What the writer knows: counts, the report's webinar, each mechanism's expectation."""
-    case = name if isinstance(name, Case) else CASES[name]
+    case = name if isinstance(name, Case) else ALL[name]
     w = build(case)
     return {
         "webinar_id": w.webinar_ids[0],
         "webinar_ids": w.webinar_ids,
-        "requests": len(w.requests),
+        # What the gateway export holds (only error responses in an errors-only export).
+        "requests": sum(1 for r in w.requests if r["status"] >= 400 or not case.errors_only),
+        "requests_served": len(w.requests),
+        # Rows a re-download wrote twice (the next page repeats the previous page's last ones).
+        "duplicate_rows": sum(min(case.overlap_rows, i) for i in range(1000, len(w.requests), 1000))
+        if not case.errors_only
+        else 0,
         "db_errors": len(w.pg),
         "realtime_rows": len(w.rt),
         "function_rows": len(w.fn) if case.function_logs else 0,
@@ -973,6 +1272,6 @@ def truth(name: str | Case) -> dict:
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])
-    for case_name in sys.argv[2:] or CASES:
+    for case_name in sys.argv[2:] or ALL:
         path = write_incident(out / case_name, case_name)
         print(path, truth(case_name)["webinar_id"])
