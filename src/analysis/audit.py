@@ -27,7 +27,7 @@ from analysis.matching import match_http_to_db, summarize_matches
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
-from analysis.vocabulary import OTHER_FAMILY
+from analysis.vocabulary import OTHER_FAMILY, quote_list, quote_literal
 from analysis.window import count_per_minute, parse_size, to_utc, webinar_span
 
 #: Wide search used to estimate clock skew (pairs further apart than this are not considered).
@@ -144,7 +144,7 @@ def check_sampling_density(
                 what="Most buckets of the window hold no concurrency sample.",
                 limits="Concurrency in this window is unmeasured; no load figure can be trusted.",
                 source="concurrency",
-                filter=f"webinar_id == '{webinar_id}'",
+                filter=f"webinar_id == {quote_literal(webinar_id)}",
                 fields={"buckets": int(counts.size), "samples": int(counts.sum())},
             ),
         )
@@ -177,7 +177,7 @@ def check_sampling_density(
                     "there may be a measurement artefact of the starved monitor, not the audience."
                 ),
                 source="concurrency",
-                filter=f"webinar_id == '{webinar_id}' and ts in [{start.isoformat()}, "
+                filter=f"webinar_id == {quote_literal(webinar_id)} and ts in [{start.isoformat()}, "
                 f"{end.isoformat()})",
                 fields=fields,
             )
@@ -242,7 +242,7 @@ def check_sampling_gaps(
                 "them are less certain."
             ),
             source="concurrency",
-            filter=f"webinar_id == '{webinar_id}' and ts in "
+            filter=f"webinar_id == {quote_literal(webinar_id)} and ts in "
             f"[{start.isoformat()}, {end.isoformat()})",
             fields=fields,
         ),
@@ -282,7 +282,7 @@ def check_concurrency_vs_users(
                 "ghosts), not people; read it as load on the platform, not as audience size."
             ),
             source="concurrency, sessions",
-            filter=f"webinar_id == '{webinar_id}'",
+            filter=f"webinar_id == {quote_literal(webinar_id)}",
             fields=fields,
         ),
     )
@@ -437,7 +437,7 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
                     "response within the tolerance (clock skew, retries or lost log rows)."
                 ),
                 source="requests, db_errors",
-                filter=f"endpoint in {list(row.endpoints)} and status == {row.status}",
+                filter=f"endpoint in {quote_list(row.endpoints)} and status == {row.status}",
                 fields=fields,
             )
         )
@@ -490,7 +490,7 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
                     "time, the affected minutes are undercounted."
                 ),
                 source="accounting",
-                filter=f"reason == '{reason}'",
+                filter=f"reason == {quote_literal(reason)}",
                 fields=fields,
             )
         )
@@ -506,7 +506,7 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
                 ),
                 limits="Some rows of this file are unaccounted for; its counts cannot be trusted.",
                 source="accounting",
-                filter=f"file == '{row.file}'",
+                filter=f"file == {quote_literal(row.file)}",
                 fields={
                     "file": str(row.file),
                     "read": int(row.read),
@@ -557,7 +557,7 @@ def check_mean_of_maxima(
                 "on the bucket size; use the time-weighted mean for typical load."
             ),
             source="concurrency",
-            filter=f"webinar_id == '{webinar_id}'",
+            filter=f"webinar_id == {quote_literal(webinar_id)}",
             fields=fields,
         ),
     )
@@ -656,7 +656,8 @@ def check_unclassified_realtime(
                 "read them in the Realtime logs."
             ),
             source="realtime_events",
-            filter=f"family == '{OTHER_FAMILY}' and level in (error, warning)",
+            filter=f"family == {quote_literal(OTHER_FAMILY)} and level in "
+            + quote_list(("error", "warning")),
             fields={"rows": int(len(rows)), "kinds": int(len(counts))},
         ),
     )

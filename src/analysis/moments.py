@@ -17,6 +17,7 @@ from analysis.error_classes import (
     define_error_classes,
     select_class_rows,
 )
+from analysis.vocabulary import quote_literal
 from analysis.window import display_tz_of, resolve_window
 
 
@@ -280,7 +281,7 @@ def build_key_moments(
         samples = conc[(conc["webinar_id"] == wid) & (conc["ts"] >= start) & (conc["ts"] < end)]
         if samples.empty:
             continue
-        base = f"webinar_id == '{wid}'"
+        base = f"webinar_id == {quote_literal(wid)}"
         peak, peak_ts = find_peak(samples)
         rows.append(
             _moment(
@@ -355,7 +356,7 @@ def build_key_moments(
                     text if pd.notna(ts) else f"{text} (time unknown)",
                     None,
                     "annotations",
-                    f"label == '{note.label}'",
+                    f"label == {quote_literal(note.label)}",
                     1,
                 )
             )

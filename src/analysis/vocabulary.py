@@ -403,11 +403,32 @@ def classify_realtime(realtime_events: pd.DataFrame) -> pd.Series:
     return key.where(~family.isin(non_error_families())).astype("string")
 
 
+def quote_literal(value: object) -> str:
+    r"""Return ``value`` as a text literal of a filter: single quotes, ``\`` and ``'`` escaped.
+
+    Every value a filter names (a constraint, an endpoint, a file, a label, a reason) comes
+    from the data; quoted this one way, the literal reads back as exactly that value.
+    """
+    text = str(value)
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_list(values) -> str:
+    """Return ``values`` as a list of text literals of a filter (:func:`quote_literal`)."""
+    return "[" + ", ".join(quote_literal(v) for v in values) + "]"
+
+
 def db_class_filter(sql_state: str, constraint: str | None) -> str:
     """Return the selection on ``db_errors`` of one database class, as re-runnable text."""
-    state = "sql_state is null" if sql_state == UNKNOWN_SQLSTATE else f"sql_state == '{sql_state}'"
+    state = (
+        "sql_state is null"
+        if sql_state == UNKNOWN_SQLSTATE
+        else f"sql_state == {quote_literal(sql_state)}"
+    )
     return state + (
-        f" and constraint == '{constraint}'" if constraint else " and constraint is null"
+        f" and constraint == {quote_literal(constraint)}"
+        if constraint
+        else " and constraint is null"
     )
 
 
@@ -422,11 +443,10 @@ def http_class_key(status: int, scope: str) -> str:
 def http_class_filter(status: int, endpoints: tuple[str, ...] | list[str]) -> str:
     """Return the selection on ``requests`` of one HTTP class, as re-runnable text."""
     if len(endpoints) == 1:
-        return f"status == {int(status)} and endpoint == '{endpoints[0]}'"
-    listed = ", ".join(f"'{e}'" for e in endpoints)
-    return f"status == {int(status)} and endpoint in [{listed}]"
+        return f"status == {int(status)} and endpoint == {quote_literal(endpoints[0])}"
+    return f"status == {int(status)} and endpoint in {quote_list(endpoints)}"
 
 
 def realtime_class_filter(family: str) -> str:
     """Return the selection on ``realtime_events`` of one Realtime class."""
-    return f"family == '{family}'"
+    return f"family == {quote_literal(family)}"
