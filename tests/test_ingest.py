@@ -198,17 +198,22 @@ def test_second_run_reads_the_cache_without_parsing(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(first.annotations, second.annotations)
 
 
-def test_a_cache_read_needs_no_schema_library(tmp_path):
-    # Only a fresh parse validates: a report that reads ingest's cache (its own process and its
-    # kernel) must not pay for importing pandera.
+def test_a_cache_read_needs_no_schema_library_and_no_reader(tmp_path):
+    # Only a fresh parse validates and reads exports: a report that reads ingest's cache (its
+    # own process and its kernel) must not pay for importing pandera, the readers or tqdm.
     ingest.load_incident(FIXTURE, cache_dir=tmp_path)
+    unused = ["pandera", "tqdm", "analysis.ingest.assemble", "analysis.ingest.fast"]
     code = (
         "import sys; from pathlib import Path; from analysis import ingest; "
         f"got = ingest.load_incident(Path({str(FIXTURE)!r}), cache_dir=Path({str(tmp_path)!r})); "
-        "print(got.from_cache, 'pandera' in sys.modules)"
+        f"print(got.from_cache, *(m in sys.modules for m in {unused!r}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "False"]
+    assert out.stdout.split() == ["True", *["False"] * len(unused)]
+    # The readers are still re-exported, on first use.
+    code = "from analysis import ingest; print(ingest.ingest_files.__module__, ingest.assemble)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("analysis.ingest.assemble <module")
 
 
 def test_changed_input_or_key_invalidates_the_cache(tmp_path, monkeypatch):

@@ -29,9 +29,6 @@ privacy), ``assemble`` (a set of files to tables and accounting), ``incident`` (
 its manifest and cache), ``cli``. The error vocabulary lives in :mod:`analysis.vocabulary`.
 """
 
-from analysis.ingest.assemble import Ingested, ingest_files
-from analysis.ingest.cli import format_accounting, main
-from analysis.ingest.fast import NotFast, parse_file_fast
 from analysis.ingest.incident import (
     Incident,
     describe_directory,
@@ -49,8 +46,41 @@ from analysis.ingest.kinds import (
     FilePart,
     Override,
 )
-from analysis.ingest.reader import parse_file
-from analysis.ingest.shapes import SHAPES, Shape
+
+# The readers are re-exported on first use (PEP 562): a report whose tables come from the
+# cache never imports them (0.2 s of imports, tqdm's among them).
+_LAZY = {
+    "Ingested": "assemble",
+    "ingest_files": "assemble",
+    "format_accounting": "cli",
+    "main": "cli",
+    "NotFast": "fast",
+    "parse_file_fast": "fast",
+    "parse_file": "reader",
+    "SHAPES": "shapes",
+    "Shape": "shapes",
+}
+#: Modules of the package, imported on first use as attributes too (``ingest.assemble``).
+_MODULES = (
+    *("aggregates", "assemble", "cache", "canonical", "cells", "cli", "fast", "files"),
+    *("incident", "kinds", "reactcsv", "reader", "shapes", "timestamps", "traffic_pages"),
+    "workers",
+)
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"analysis.ingest.{_LAZY[name]}"), name)
+    if name in _MODULES:
+        return importlib.import_module(f"analysis.ingest.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_MODULES})
+
 
 __all__ = [
     "FLAVOURS",

@@ -8,7 +8,6 @@ are projected through their shape's field map, canonicalised in bounded batches,
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
 
 from analysis import privacy
 from analysis.exceptions import IngestError
@@ -41,6 +39,7 @@ from analysis.ingest.kinds import (
     TABLE_KINDS,
     FilePart,
     Override,
+    match_override,
 )
 from analysis.ingest.reader import foreign_source_dir, looks_like_log, parse_file
 from analysis.schemas import (
@@ -399,6 +398,8 @@ def read_logs(
     batcher = Batcher(ctx)
     # Pages are parsed on a thread pool (pyarrow and zlib release the GIL), up to two
     # batches ahead of the batch being canonicalised, so parsing and pandas work overlap.
+    from tqdm.auto import tqdm  # here: a cache hit never needs it (0.1 s of imports)
+
     reads: deque[tuple[Path, str, Future]] = deque()
     bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
 
@@ -465,6 +466,8 @@ def read_logs_forked(
         read=lambda share: read_share(share, ctx),
         finish=lambda state, *args: finish_chunks(state, *args, ctx=ctx),
     )
+    from tqdm.auto import tqdm  # as in read_logs
+
     with pool:
         pool.start_read(shares[1:])
         bar = tqdm(total=len(log_files), desc="ingest", unit="file", disable=not progress)
@@ -728,14 +731,6 @@ def finish(table: pd.DataFrame, name: str, *, sort: bool = True) -> pd.DataFrame
     table = table.reset_index(drop=True)
     out = pd.DataFrame({col: table[col].astype(dt) for col, dt in column_dtypes(name).items()})
     return validate_table(name, out)
-
-
-def match_override(rel: str, overrides: dict[str, Override]) -> Override:
-    """Return the override of the first glob matching ``rel`` (or an empty one)."""
-    for pattern, ov in overrides.items():
-        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern):
-            return ov
-    return Override()
 
 
 def accounting_frame(ctx: Context) -> pd.DataFrame:

@@ -22,7 +22,6 @@ from analysis.actions import read_recommendations
 from analysis.claims import read_claims
 from analysis.exceptions import IngestError
 from analysis.ingest import aggregates, cache
-from analysis.ingest.assemble import ingest_files, match_override
 from analysis.ingest.files import (
     check_columns,
     load_json,
@@ -39,6 +38,7 @@ from analysis.ingest.kinds import (
     LOG_KINDS,
     TABLE_NAMES,
     Override,
+    match_override,
 )
 from analysis.ingest.timestamps import RANGE, is_aware_text, iso_to_utc
 
@@ -500,6 +500,9 @@ def load_incident(
     cached = cache.read_cache(slot, tuple(aggregates.TABLES)) if use_cache else None
     if cached is not None:
         return Incident(**cached, from_cache=True, **common)
+    # The readers are imported here: a cache hit never needs them (0.2 s of imports).
+    from analysis.ingest.assemble import ingest_files
+
     kinds = {rel: match_override(rel, overrides).kind for _, rel in files}
     pages = [(path, rel, kinds[rel]) for path, rel in files if kinds[rel] in AGGREGATE_KINDS]
     files = [(path, rel) for path, rel in files if kinds[rel] not in AGGREGATE_KINDS]

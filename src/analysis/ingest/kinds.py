@@ -6,7 +6,9 @@ the readers and the canonicaliser.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -115,3 +117,11 @@ class FilePart:
 #: gateway's ``/functions/v1`` rows of ``edge_logs``, so reading them as requests would count
 #: every invocation twice; they are counted as a source the package does not analyse.
 FUNCTION_KEYS = ("function_id", "execution_id", "deployment_id")
+
+
+def match_override(rel: str, overrides: dict[str, Override]) -> Override:
+    """Return the override of the first glob matching ``rel`` (or an empty one)."""
+    for pattern, ov in overrides.items():
+        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern):
+            return ov
+    return Override()
