@@ -189,7 +189,7 @@ def test_second_run_reads_the_cache_without_parsing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(ingest.incident, "ingest_files", boom)
+    monkeypatch.setattr(ingest.assemble, "ingest_files", boom)
     second = ingest.load_incident(FIXTURE, cache_dir=tmp_path)
     assert second.from_cache
     for name in SCHEMAS:
