@@ -68,12 +68,45 @@ def summarize_minutes(findings: Mapping) -> dict:
     }
 
 
+#: Why a class is undecided, in the order page one tells them: load not measured; a
+#: capacity hinge fitted but set aside (a veto, or too few users to be a limit); the tests
+#: cannot tell a flat rate from errors independent of traffic; a label not known here.
+UNDECIDED_WHY = ("not_measured", "set_aside", "cannot_tell", "other")
+
+
+def explain_undecided(verdict: Mapping) -> tuple[str, str | None]:
+    """Return (why a class is undecided, the veto's kind when a hinge was set aside).
+
+    Two different things are "undecided": a class the data cannot decide (load unmeasured,
+    or the tests not settling between a flat rate and no link to traffic), and a class that
+    rose with the audience as at a capacity limit but whose capacity reading a veto set
+    aside. Page one says which.
+    """
+    from analysis.stats import ALPHA_LEVEL  # the report loads the statistics anyway
+
+    if not verdict or verdict.get("measurement_caveat"):
+        return "not_measured", None
+    aside = (verdict.get("hinge_set_aside") or {}).get("kind")
+    if aside:
+        return "set_aside", str(aside)
+    if verdict.get("decided_by") == "few_sources" and all(
+        verdict.get(key) is not None and verdict[key] <= ALPHA_LEVEL
+        for key in ("hinge_p_value", "hinge_p_value_bursty_null")
+    ):
+        return "set_aside", "few_sources"
+    if verdict.get("verdict") == "undetermined":
+        return "cannot_tell", None
+    return "other", None
+
+
 def group_causes(findings: Mapping) -> list[dict]:
     """Error classes grouped by what drove them, largest first inside each group.
 
     A verdict with a measurement caveat (most errors where load was not observed) goes to
     ``undecided`` whatever its label; so does any verdict label this module does not know,
-    and a class without a verdict (the statistics did not run, e.g. no load series).
+    and a class without a verdict (the statistics did not run, e.g. no load series). Each
+    undecided class says why (:func:`explain_undecided`): ``why`` and, for a hinge set aside,
+    ``set_aside`` (the veto's kind).
     """
     verdicts = {v["error_class"]: v for v in findings.get("verdicts", [])}
     caps = {c["error_class"]: c for c in findings.get("capacity", [])}
@@ -86,6 +119,10 @@ def group_causes(findings: Mapping) -> list[dict]:
         if v.get("measurement_caveat") or kind not in CAUSE_ORDER:
             kind = "undecided"
         entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
+        if kind == "undecided":
+            entry["why"], aside = explain_undecided(v)
+            if aside:
+                entry["set_aside"] = aside
         cap = caps.get(cls["key"])
         if kind == "capacity" and cap:
             entry.update(

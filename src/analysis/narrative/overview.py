@@ -19,6 +19,7 @@ from analysis.narrative.formatting import (
     fmt_number,
     local_time,
 )
+from analysis.overview import UNDECIDED_WHY
 
 #: Ends page one in print (Chromium honours break-after on a block element).
 PAGE_BREAK = '<div style="break-after: page"></div>'
@@ -121,10 +122,18 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 line += " " + t["limit_in_effect"].format(
                     limit=fmt_number(basis["realtime_limit_in_effect"])
                 )
+        if group["kind"] == "undecided":
+            line += "".join(" " + s for s in _undecided_why(findings, group, text))
         causes.append(f"- {line}")
     if causes and not any(group["kind"] == "capacity" for group in o["causes"]):
-        # Said outright: a reader skimming for "capacity" must not have to infer its absence.
-        causes.append(f"- {t['no_capacity']}")
+        # Said outright: a reader skimming for "capacity" must not have to infer its absence;
+        # but where load went unmeasured or a capacity reading was set aside, it is not ruled out.
+        open_ = any(
+            c.get("why") in ("not_measured", "set_aside")
+            for group in o["causes"]
+            for c in group["classes"]
+        )
+        causes.append(f"- {t['no_capacity_open' if open_ else 'no_capacity']}")
     if causes:
         parts.append(f"**{t['why']}**\n\n" + "\n".join(causes))
     ending = []
@@ -180,3 +189,35 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     # and the story fit on one printed page (an output is never split across pages).
     parts.insert(1, PAGE_ONE_MARKER)
     return "\n\n".join(parts) + f"\n\n{PAGE_BREAK}"
+
+
+def _undecided_why(findings: Mapping, group: Mapping, text: Mapping) -> list[str]:
+    """Sentences saying why the undecided classes are undecided (unmeasured, set aside, untold).
+
+    One reason for all of them: one sentence. Several: one per reason (and per veto), each
+    naming its classes.
+    """
+    t = text["overview"]
+    parts: list[tuple[list[str], str]] = []
+    for why in UNDECIDED_WHY:
+        classes = [c for c in group["classes"] if c.get("why", "other") == why]
+        if not classes:
+            continue
+        if why != "set_aside":
+            parts.append(([c["key"] for c in classes], t["undecided_why"][why]))
+            continue
+        reasons = t["set_aside_reasons"]
+        for kind in dict.fromkeys(c.get("set_aside", "other") for c in classes):
+            keys = [c["key"] for c in classes if c.get("set_aside", "other") == kind]
+            reason = reasons.get(kind, reasons["other"])
+            parts.append((keys, t["undecided_why"]["set_aside"].format(reason=reason)))
+    if len(parts) == 1:
+        sentence = parts[0][1]
+        return [sentence[:1].upper() + sentence[1:]]
+    out = []
+    for keys, sentence in parts:
+        names = _names(findings, keys[:PAGE_ONE_NAMES], text)
+        if len(keys) > PAGE_ONE_NAMES:
+            names += " " + t["more"].format(n=len(keys) - PAGE_ONE_NAMES)
+        out.append(t["undecided_named"].format(names=names, why=sentence))
+    return out

@@ -1,0 +1,94 @@
+"""Page one says why an undecided class is undecided, in every language.
+
+"Undecided" covers two different things: a class the data cannot decide (the audience was not
+measured while it failed, or the tests do not settle between a flat rate per request and no
+link to traffic), and a class that rose with the audience as at a capacity limit but whose
+capacity reading a check set aside. A reader must be told which, and page one must not say
+that nothing points at capacity when a capacity reading was only set aside or load went
+unmeasured.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from analysis import narrative, overview
+from analysis.narrative.overview import render_overview
+
+LANGS = ("en", "ko")
+
+
+def _doc(small_analysis, verdicts: dict) -> dict:
+    """The small incident's findings with its classes' verdicts replaced by ``verdicts``."""
+    doc = copy.deepcopy(small_analysis.findings)
+    keys = [c["key"] for c in doc["error_classes"] if c["count"]]
+    assert len(keys) >= len(verdicts)
+    # The classes not named keep a plain verdict: unrelated to load.
+    given = [*verdicts.values()] + [{"verdict": "unrelated"}] * (len(keys) - len(verdicts))
+    doc["verdicts"] = [
+        {"error_class": key, "measurement_caveat": False, **v}
+        for key, v in zip(keys, given, strict=True)
+    ]
+    doc["capacity"] = []
+    doc["overview"]["causes"] = overview.group_causes(doc)
+    return doc, dict(zip(verdicts, keys, strict=False))
+
+
+UNMEASURED = {"verdict": "traffic", "measurement_caveat": True}
+SET_ASIDE = {
+    "verdict": "undetermined",
+    "hinge_p_value": 0.005,
+    "hinge_p_value_bursty_null": 0.01,
+    "hinge_set_aside": {"kind": "time_bounded", "first_minute": 40, "last_minute": 59},
+}
+UNTOLD = {"verdict": "undetermined", "hinge_p_value": 0.4, "hinge_p_value_bursty_null": 0.5}
+
+
+def test_each_undecided_class_gets_its_own_reason():
+    assert overview.explain_undecided({}) == ("not_measured", None)
+    assert overview.explain_undecided(UNMEASURED) == ("not_measured", None)
+    assert overview.explain_undecided(SET_ASIDE) == ("set_aside", "time_bounded")
+    assert overview.explain_undecided(UNTOLD) == ("cannot_tell", None)
+    few = {"verdict": "undetermined", "decided_by": "few_sources"}
+    assert overview.explain_undecided(few | SET_ASIDE | {"hinge_set_aside": None}) == (
+        "set_aside",
+        "few_sources",
+    )
+    assert overview.explain_undecided(few | UNTOLD) == ("cannot_tell", None)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_page_one_tells_unmeasured_set_aside_and_untold_apart(small_analysis, lang):
+    doc, keys = _doc(
+        small_analysis, {"unmeasured": UNMEASURED, "set_aside": SET_ASIDE, "untold": UNTOLD}
+    )
+    text = narrative.load_locale(lang)
+    t = text["overview"]
+    page = render_overview(doc, text)
+    why = t["undecided_why"]
+    reason = t["set_aside_reasons"]["time_bounded"]
+    for key, sentence in (
+        ("unmeasured", why["not_measured"]),
+        ("set_aside", why["set_aside"].format(reason=reason)),
+        ("untold", why["cannot_tell"]),
+    ):
+        names = narrative.formatting._names(doc, [keys[key]], text)
+        assert t["undecided_named"].format(names=names, why=sentence) in page, key
+    # Capacity is not ruled out when a capacity reading was set aside or load went unmeasured.
+    assert t["no_capacity_open"] in page and t["no_capacity"] not in page
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_one_reason_is_one_sentence_and_capacity_is_ruled_out_only_when_it_is(small_analysis, lang):
+    text = narrative.load_locale(lang)
+    t = text["overview"]
+    doc, _ = _doc(small_analysis, {"untold": UNTOLD})
+    page = render_overview(doc, text)
+    sentence = t["undecided_why"]["cannot_tell"]
+    assert sentence[:1].upper() + sentence[1:] in page
+    assert t["no_capacity"] in page and t["no_capacity_open"] not in page
+    doc, _ = _doc(small_analysis, {"set_aside": SET_ASIDE})
+    page = render_overview(doc, text)
+    assert t["no_capacity_open"] in page and t["no_capacity"] not in page
