@@ -14,9 +14,10 @@ import json
 import re
 
 import _unseen_mech as mech
+import numpy as np
 import pytest
 
-from analysis import narrative, pipeline
+from analysis import matching, narrative, pipeline
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
 from analysis.narrative.display import SECTIONS
@@ -152,6 +153,28 @@ def test_a_postgres_clock_a_few_seconds_ahead_keeps_each_error_with_its_table(an
     assert classes["23505:answers_pkey"]["endpoints"] == ["rest/answers"]
     # The unpaired responses do not become classes of their own beside their database errors.
     assert not [k for k in classes if k.startswith("http:")]
+    # The skew is found and taken out before pairing: every error pairs with its response,
+    # and the audit says how far apart the clocks are.
+    quality = {q["code"]: q for q in findings["data_quality"]}
+    assert "unmatched_status_pairs" not in quality
+    assert quality["clock_skew"]["fields"]["median_offset_s"] == pytest.approx(-3.0, abs=0.05)
+
+
+def test_a_clock_offset_is_found_only_where_the_data_shows_one():
+    rng = np.random.default_rng(5)
+    second = 1_000_000_000
+    errors = np.sort(rng.uniform(0, 3600 * second, 800)).astype("int64")
+    # Each response follows its error by a few ms, on a clock 3 s behind (or 2.5 s ahead).
+    for skew in (-3 * second, int(2.5 * second), 0):
+        own = errors + rng.integers(1_000_000, 40_000_000, errors.size) + skew
+        strangers = rng.uniform(0, 3600 * second, 4000).astype("int64")
+        responses = np.sort(np.concatenate([own, strangers]))
+        got = matching.estimate_clock_offset([(errors, responses)])
+        assert got is not None and abs(got - skew - 20_000_000) < 30_000_000, (skew, got)
+    # Responses unrelated to the errors show no offset.
+    noise = np.sort(rng.uniform(0, 3600 * second, 4000)).astype("int64")
+    assert matching.estimate_clock_offset([(errors, noise)]) is None
+    assert matching.estimate_clock_offset([(errors[:3], errors[:3] + second)]) is None
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["errors_only"])

@@ -98,6 +98,13 @@ POSTGREST_ROLE = "authenticator"
 POSTGREST_PRODUCTS = ("rest", "graphql")
 
 
+def _ns(ts: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch of a tz-aware time column."""
+    return (
+        ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+    )
+
+
 def serving_product(errors: pd.DataFrame) -> np.ndarray:
     """Return the product that answered each database error, from its role (``""``: unknown).
 
@@ -131,6 +138,67 @@ def _pair_steps(
     return got_e, got_r
 
 
+#: How far apart the two logs' clocks may be for their offset to be found (either way), the
+#: width of the histogram's bins, and a bound on the differences it counts (errors are thinned
+#: evenly beyond it).
+CLOCK_SEARCH = pd.Timedelta("30s")
+CLOCK_BIN = pd.Timedelta("250ms")
+MAX_DIFFERENCES = 2_000_000
+
+
+def estimate_clock_offset(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    search: pd.Timedelta = CLOCK_SEARCH,
+    bin_width: pd.Timedelta = CLOCK_BIN,
+) -> int | None:
+    """Return the offset (ns) of the gateway's clock from Postgres', or None when none shows.
+
+    An error reaches Postgres' log a few milliseconds before the response it caused reaches
+    the gateway's; a constant skew between the two clocks moves every such difference by the
+    same amount, while differences to unrelated responses spread evenly over the search
+    window. The offset is the peak of the histogram of all response-minus-error differences
+    within ``search`` (``groups``: sorted error and response times in ns, pooled), refined as
+    the median of the differences within one bin of the peak. None when the peak is not clearly
+    above the flat background (fewer than 5 differences, or within 5 standard deviations of
+    the mean bin).
+    """
+    search_ns, bin_ns = search // NANOSECOND, bin_width // NANOSECOND
+    parts = []
+    total = sum(
+        int(
+            (
+                np.searchsorted(r, e + search_ns, side="right")
+                - np.searchsorted(r, e - search_ns, side="left")
+            ).sum()
+        )
+        for e, r in groups
+    )
+    step = max(1, -(-total // MAX_DIFFERENCES))
+    for err_ns, req_ns in groups:
+        err_ns = err_ns[::step]
+        lo = np.searchsorted(req_ns, err_ns - search_ns, side="left")
+        hi = np.searchsorted(req_ns, err_ns + search_ns, side="right")
+        counts = hi - lo
+        if not counts.sum():
+            continue
+        i = np.repeat(np.arange(len(err_ns)), counts)
+        j = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        parts.append(req_ns[np.repeat(lo, counts) + j] - err_ns[i])
+    if not parts:
+        return None
+    diffs = np.concatenate(parts)
+    bins = int(2 * search_ns // bin_ns)
+    hist, edges = np.histogram(diffs, bins=bins, range=(-search_ns, search_ns))
+    peak = int(np.argmax(hist))
+    background = (hist.sum() - hist[peak]) / max(bins - 1, 1)
+    if hist[peak] < 5 or hist[peak] <= background + 5 * np.sqrt(max(background, 1.0)):
+        return None
+    centre = (edges[peak] + edges[peak + 1]) / 2
+    near = diffs[np.abs(diffs - centre) <= bin_ns]
+    return int(np.median(near))
+
+
 def pair_errors_with_responses(
     errors: pd.DataFrame,
     requests: pd.DataFrame,
@@ -146,7 +214,10 @@ def pair_errors_with_responses(
     connection limit) is answered on many endpoints, and the pairs say which. An error whose
     class names its table (``preferred``: class key -> ``rest/<table>``) is first paired on that
     endpoint; what stays unpaired is then paired on any endpoint. Within each step pairs are
-    made nearest first within ``tolerance``, deterministically (ties by (ts, id) order).
+    made nearest first within ``tolerance``, deterministically (ties by (ts, id) order). A
+    constant offset between Postgres' clock and the gateway's that the data shows
+    (:func:`estimate_clock_offset`) is taken out of the database times first when it exceeds
+    half the tolerance (or 0.5 s); the pairs keep the logged times.
 
     The role that met the error (``user_name``, :func:`serving_product`) says which product
     answered it: PostgREST's errors pair only with REST and GraphQL responses; Auth's and
@@ -182,11 +253,22 @@ def pair_errors_with_responses(
     for status in sorted({int(v) for v in status_of.values()}):
         keys = [k for k, v in status_of.items() if int(v) == status]
         groups.append((errors["error_class"].isin(keys) & ~served, codes == status))
+    sides = []
     for err_mask, req_mask in groups:
         errs = errors[err_mask].sort_values(["ts", "id"], kind="stable")
         reqs = requests[req_mask.fillna(False).to_numpy()].sort_values(["ts", "id"], kind="stable")
+        sides.append((errs, reqs))
+    # Two services' clocks: a skew wider than the tolerance would leave every error unpaired
+    # (or paired with a stranger). The offset the data shows is taken out before pairing.
+    offset = estimate_clock_offset(
+        [(_ns(e["ts"]), _ns(r["ts"])) for e, r in sides if len(e) and len(r)]
+    )
+    if offset is None or abs(offset) <= min(tol_ns / 2, 500_000_000):
+        offset = 0
+    for errs, reqs in sides:
         if errs.empty or reqs.empty:
             continue
+        aligned = errs.assign(ts=errs["ts"] + pd.Timedelta(offset, "ns")) if offset else errs
         err_pref = np.array([preferred.get(k, "") for k in errs["error_class"].astype(str)])
         req_endpoint = reqs["endpoint"].astype("string").fillna("").to_numpy(dtype=str)
         req_product = np.array([e.split("/")[0] for e in req_endpoint], dtype=object)
@@ -199,7 +281,7 @@ def pair_errors_with_responses(
         # PostgREST's own errors first, on its endpoints; then the rest anywhere.
         steps.append((postgrest, on_postgrest))
         steps.append((~postgrest, anywhere))
-        got_e, got_r = _pair_steps(errs, reqs, steps, tol_ns)
+        got_e, got_r = _pair_steps(aligned, reqs, steps, tol_ns)
         if not got_e:
             continue
         e, r = errs.iloc[got_e], reqs.iloc[got_r]
