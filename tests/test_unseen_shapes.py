@@ -177,6 +177,20 @@ def test_a_clock_offset_is_found_only_where_the_data_shows_one():
     assert matching.estimate_clock_offset([(errors[:3], errors[:3] + second)]) is None
 
 
+@pytest.mark.parametrize("name", ["errors_only", "clock_skew"])
+def test_an_errors_only_gateway_export_is_said(analyse, name):
+    _, truth, findings = analyse(name)
+    said = [q for q in findings["data_quality"] if q["code"] == "requests_errors_only"]
+    if mech.SHAPES[name].errors_only:
+        (note,) = said
+        assert note["fields"] == {"responses": truth["requests"], "successful": 0}
+        for lang in ("en", "ko"):
+            page = SECTIONS["audit"](findings, narrative.load_locale(lang))
+            assert f"{truth['requests']}" in page and narrative.escape("MODE=hybrid") in page
+    else:
+        assert said == []
+
+
 @pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["errors_only"])
 def test_an_errors_only_gateway_export_does_not_turn_a_limit_into_a_flat_rate(analyse):
     _, truth, findings = analyse("errors_only")

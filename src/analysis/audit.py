@@ -387,8 +387,8 @@ def check_clock_skew(
             ),
             limits=(
                 "Times from different sources are not directly comparable at this precision: "
-                "align them by the median offset before reading lags shorter than a few seconds, "
-                "and match pairs with a tolerance wider than the skew."
+                "errors were paired with responses after taking this offset out; read lags "
+                "shorter than a few seconds with it in mind."
             ),
             source="requests, db_errors",
             filter="pairs of a database error and a request of its PostgREST status on any "
@@ -741,6 +741,50 @@ def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...
     )
 
 
+#: Responses below which an export holding only errors is not remarked on (a few failures of
+#: a quiet window say nothing about how it was exported).
+MIN_ERRORS_ONLY = 20
+
+
+def check_errors_only_requests(
+    incident: object, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[QualityIssue, ...]:
+    """Flag a gateway export of raw rows that holds error responses only.
+
+    An export filtered to ``status >= 400`` (or sampled that way) leaves every class only its
+    own failures as requests: rates per request are then meaningless. A hybrid fetch holds only
+    error rows by design, its traffic counted by the log store: not flagged.
+    """
+    if find_traffic(incident).attrs.get("source") == LOG_STORE_SOURCE:
+        return ()
+    req = incident.requests
+    req = req[(req["ts"] >= start) & (req["ts"] < end)]
+    status = pd.to_numeric(req["status"], errors="coerce")
+    n = int(status.notna().sum())
+    if n < MIN_ERRORS_ONLY or bool((status < 400).any()):
+        return ()
+    return (
+        QualityIssue(
+            code="requests_errors_only",
+            severity="warning",
+            what=(
+                f"The API gateway export holds {n} responses in the window and every one is an "
+                "error (status >= 400): it was filtered or sampled to errors when exported, or "
+                "no request succeeded."
+            ),
+            limits=(
+                "Requests per minute and error rates per request cannot be computed from it: "
+                "each class's only requests are its own failures. Export every request of the "
+                "window (make fetch, or the Logs Explorer without a status filter), or fetch "
+                "with MODE=hybrid so the log store counts the traffic."
+            ),
+            source="requests",
+            filter="status < 400",
+            fields={"responses": n, "successful": 0},
+        ),
+    )
+
+
 def check_window_length(frames: Mapping[str, pd.DataFrame]) -> tuple[QualityIssue, ...]:
     """Flag a window with error classes but fewer minutes than the statistics need."""
     minutes = len(next(iter(frames.values()))) if frames else 0
@@ -802,6 +846,7 @@ def audit_incident(
     )
     issues += check_ingest_rejections(getattr(incident, "accounting", None))
     issues += check_window_length(timeline.frames)
+    issues += check_errors_only_requests(incident, start, end)
     issues += check_unexplained_responses(
         tabulate_unexplained_responses(incident.requests, timeline.pairs)
     )
