@@ -3,7 +3,9 @@
 The reference the vectorised redaction (``privacy.redact_values``) is compared with in
 tests/test_privacy_vectorised.py: a speed-up of the package's redaction must give these bytes,
 value by value. Patterns and helpers are copied verbatim; only what ``redact_text`` needs is
-kept. A deliberate change of what is redacted updates this copy in the same commit.
+kept. A deliberate change of what is redacted updates this copy in the same commit: since
+30276b0, prefixed user fields (``p_user_id``, ``target_user_id``) and ``*_hash`` parameters
+(``token_hash``) are redacted (session 8).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ SECRET_PARAMS = frozenset(
         "private_key", "email", "phone", "phone_number", "tel", "mobile",
     }
 )  # fmt: skip
-_SECRET_SUFFIXES = ("token", "secret", "password", "_key", "-key", "apikey")
+# ``*_hash``: Supabase Auth's e-mail links carry their one-time credential as ``token_hash``.
+_SECRET_SUFFIXES = ("token", "secret", "password", "_key", "-key", "apikey", "_hash", "-hash")
 _PARAM_RE = re.compile(
     r"(?:(?<=%3[Ff])|(?<=%26)|(?<![A-Za-z0-9_.-]))"
     r"([A-Za-z][A-Za-z0-9_.-]{0,63})(=|%3[Dd])((?:(?!%26)[^&\s#\"'|<>])*)"
@@ -112,6 +115,9 @@ _USER_NAMES = (
     r"(?i:user_id|userid|user_uuid|auth_user_id|auth_user|auth_uid|uid|subject|sub"
     r"|profile_id|member_id|owner_id|viewer_id|account_id|customer_id)"
 )
+# A user field may carry a prefix of its own (``p_user_id``, ``target_user_id``: RPC and
+# function parameters): still a user's identifier.
+_PREFIXED_USER_NAMES = rf"(?:[A-Za-z0-9]+_)*{_USER_NAMES}"
 # PostgREST filters on a user column: ``user_id=eq.<v>``, ``user_id=in.(a,b)``, and inside
 # logical filters ``or=(user_id.eq.<v>,...)``, ``user_id.in.(a,b)``.
 _PGRST_OPS = (
@@ -119,11 +125,12 @@ _PGRST_OPS = (
     r"|sl|sr|nxl|nxr|adj|fts|plfts|phfts|wfts)\."
 )
 _USER_FILTER_RE = re.compile(
-    rf"(?<![A-Za-z0-9_])({_USER_NAMES})(?:(=|%3[Dd])((?:{_PGRST_OPS})?)|(\.)({_PGRST_OPS}))"
+    rf"(?<![A-Za-z0-9_])({_PREFIXED_USER_NAMES})"
+    rf"(?:(=|%3[Dd])((?:{_PGRST_OPS})?)|(\.)({_PGRST_OPS}))"
     r"(\([^)]*\)|[^&\s#\"'|,()]+)"
 )
 # JSON fields: ``"user_id": "<v>"`` (also escaped JSON inside a message, and numbers).
-_USER_JSON_RE = re.compile(rf"(\\?\"{_USER_NAMES}\\?\"\s*:\s*)(\\?\"[^\"\\]*\\?\"|-?\d+)")
+_USER_JSON_RE = re.compile(rf"(\\?\"{_PREFIXED_USER_NAMES}\\?\"\s*:\s*)(\\?\"[^\"\\]*\\?\"|-?\d+)")
 # ``Key (a, b)=(x, y)`` details name their columns; personal columns lose their values.
 _KEY_DETAIL_RE = re.compile(r"Key \(([^()]*)\)=\((.*?)\)(?= already| is | does|$|\.)")
 _PERSONAL_COLUMN_RE = re.compile(r"(?i)e-?mail|phone|tel\b|mobile|address|name\b|^ip$|birth")
@@ -222,12 +229,18 @@ def _key_detail(match: re.Match, users: Mapping[str, str] | None) -> str:
         return f"Key ({match.group(1)})=([redacted])"
     out = []
     for column, value in zip(columns, values, strict=True):
-        if column.lower() in USER_FIELDS:
+        if _is_user_field(column):
             value = _user_value(value, users)
         elif _PERSONAL_COLUMN_RE.search(column):
             value = "[redacted]"
         out.append(value)
     return f"Key ({match.group(1)})=({', '.join(out)})"
+
+
+def _is_user_field(name: str) -> bool:
+    """Tell whether a column or field name identifies a user (``user_id``, ``owner_user_id``)."""
+    lower = name.lower()
+    return lower in USER_FIELDS or any(lower.endswith("_" + field) for field in USER_FIELDS)
 
 
 def _secret_param(match: re.Match) -> str:

@@ -105,6 +105,13 @@ def test_redaction_keeps_what_is_not_personal(text):
     assert privacy.redact_text(text) == text
 
 
+def test_a_known_integer_id_in_a_prefixed_user_field_gets_its_pseudonym():
+    users = {"12345": privacy.pseudonymise("12345", b"k")}
+    text = "/rest/v1/rpc/get_user?p_user_id=12345"
+    assert privacy.redact_text(text, users) == f"/rest/v1/rpc/get_user?p_user_id={users['12345']}"
+    assert privacy.redact_values([text] * 70, users) == [privacy.redact_text(text, users)] * 70
+
+
 def test_known_user_ids_inside_text_become_their_pseudonyms():
     users = {USERS[0]: "u_aaaaaaaaaaaa"}
     out = privacy.redact_text(f"Key (webinar_id, user_id)=({W1}, {USERS[0].upper()})", users)
@@ -297,6 +304,24 @@ def test_fixture_incident_is_clean_too():
         ("tel (02) 3456-7890", "tel [phone]"),
         ("tel 01087654321.", "tel [phone]."),
         ("us (555) 123-4567", "us [phone]"),
+        # User fields with a prefix of their own (RPC parameters, JSON, key details).
+        ("/rest/v1/rpc/get_user?p_user_id=12345", "/rest/v1/rpc/get_user?p_user_id=[user]"),
+        ("?target_user_id=eq.12345&x=1", "?target_user_id=eq.[user]&x=1"),
+        ("?or=(owner_user_id.eq.77,a.eq.1)", "?or=(owner_user_id.eq.[user],a.eq.1)"),
+        ('args {"p_user_id": 4711, "n": 2}', 'args {"p_user_id": [user], "n": 2}'),
+        (
+            "Key (webinar_id, invitee_user_id)=(7, 4711) already exists.",
+            "Key (webinar_id, invitee_user_id)=(7, [user]) already exists.",
+        ),
+        # Supabase Auth's e-mail link credential.
+        (
+            "/auth/v1/verify?token_hash=pkce_abc123&type=email",
+            "/auth/v1/verify?token_hash=[redacted]&type=email",
+        ),
+        (
+            "?password_hash=x1&next=%2Fa%3Ftoken_hash%3Dy2",
+            "?password_hash=[redacted]&next=%2Fa%3Ftoken_hash%3D[redacted]",
+        ),
     ],
 )
 def test_structured_identifiers_and_credentials(text, expected):
@@ -346,7 +371,8 @@ def _fragments() -> list[str]:
         "%2540", '"', '\\"', " ", "\t", "\x0b", "\x1c", "(", ")", ",", "/", "+", "#", "|",
         "user_id", "UID", "sub", "ſub", "Subject", "auth_user", "profile_id", "webinar_id",
         "session_id", "apikey", "API_KEY", "x-api-key", "my_token", "Password", "code", "pin",
-        "redirect_to", "eq.", "in.(", "not.eq.", "is.null", "or=(", "select=*", "id=eq.",
+        "redirect_to", "p_user_id", "target_USER_ID", "token_hash", "x-hash",
+        "eq.", "in.(", "not.eq.", "is.null", "or=(", "select=*", "id=eq.",
         "Bearer ", "basic ", "Key (", "Key (email, user_id)=(", ") already exists.",
         "Failing row contains (", "\"user_id\": ", "\\\"sub\\\":\\\"", "10.0.0.1", "256.1.1.1",
         "1.2.3.4.5", "fe80::1", "2001:db8:1:2:3:4:5:6", "a:b:c", "05:40:12", "+82 10-8765-4321",
