@@ -21,6 +21,7 @@ from analysis import matching, narrative, pipeline
 from analysis.__main__ import main as cli
 from analysis.ingest import load_incident
 from analysis.narrative.display import SECTIONS
+from analysis.narrative.overview import render_overview
 from analysis.params import build_params
 
 #: Known wrong, handed to their owner in the landing log (strict: a fix shows here).
@@ -205,6 +206,19 @@ def test_tables_of_another_day_give_no_verdict_against_load_and_say_why(analyse)
     assert "capacity" not in {c["kind"] for c in findings["overview"]["causes"]}
     codes = {q["code"] for q in findings["data_quality"]}
     assert {"no_concurrency_samples", "ingest_rows_rejected"} <= codes
+    # The requests name their users; what is unknown is this webinar's audience in the window.
+    users = findings["impact"]["affected_users_project"]
+    assert users > 0
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        page = render_overview(findings, text)
+        t = text["overview"]
+        failed = narrative.fmt_number(findings["impact"]["error_responses"])
+        users_ = narrative.fmt_number(users)
+        assert t["impact_no_audience"].format(failed=failed, users=users_) in page
+        assert t["impact_no_users"].format(failed=failed) not in page
+        if lang == "en":
+            assert "errors of one kind" in page and "of 1 kinds" not in page
 
 
 def _raw_ids(text: str, users: set[str]) -> list[str]:

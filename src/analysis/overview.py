@@ -261,6 +261,8 @@ def build_overview(
             "affected": affected,
             "affected_share": affected / people if people and affected is not None else None,
             "failed_requests": impact.get("error_responses"),
+            # Signed-in users with an error response anywhere in the project.
+            "users_with_errors": impact.get("affected_users_project"),
             # No gateway row at all (an export without edge logs): who got an error response
             # cannot be told, which is not the same as nobody.
             "requests_logged": impact.get("requests"),

@@ -41,7 +41,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     start, end = rep["window"]["start"], rep["window"]["end"]
     parts = [f"## {text['headings']['summary']}"]
     quiet = not o["errors"]["total"]
-    what = t["what_quiet" if quiet else "what"].format(
+    one = o["errors"]["classes"] == 1 and "what_one" in t
+    what = t["what_quiet" if quiet else "what_one" if one else "what"].format(
         day=pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d"),
         start=local_time(start, tz),
         end=local_time(end, tz),
@@ -69,7 +70,15 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     elif people.get("requests_logged") == 0:
         impact = t["impact_no_requests"]
     elif people.get("affected") is None and people.get("failed_requests"):
-        impact = t["impact_no_users"].format(failed=fmt_number(people["failed_requests"]))
+        if people.get("users_with_errors"):
+            # The requests name people, but no session of this webinar lies in the window:
+            # its audience is what is unknown, not who the requests came from.
+            impact = t["impact_no_audience"].format(
+                failed=fmt_number(people["failed_requests"]),
+                users=fmt_number(people["users_with_errors"]),
+            )
+        else:
+            impact = t["impact_no_users"].format(failed=fmt_number(people["failed_requests"]))
     else:
         impact = t["impact"].format(
             affected=fmt_number(people["affected"]),
