@@ -252,7 +252,11 @@ def test_an_app_that_signs_nobody_in_does_not_claim_nobody_got_an_error(analyse)
     assert overview.count_affected(named, sessions, start, end) > 0
     _, _, findings = analyse("null_background")
     page = {**findings, "overview": {**findings["overview"]}}
-    page["overview"]["people"] = {**findings["overview"]["people"], "affected": None}
+    page["overview"]["people"] = {
+        **findings["overview"]["people"],
+        "affected": None,
+        "users_with_errors": 0,
+    }
     for lang in ("en", "ko"):
         text = narrative.load_locale(lang)
         rendered = render_overview(page, text)
