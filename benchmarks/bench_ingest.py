@@ -12,6 +12,14 @@ peak memory (``ru_maxrss``) is its own:
   ``requests`` table holds (ClickHouse's flat rows: ``pd.DataFrame`` of them), and the same
   typing (UTC timestamps, integer status, float latency, ``string`` text); no validation, no
   privacy, no accounting.
+- **least** (ClickHouse flavour only): the least any ingest of these pages must do, written
+  as directly as possible: the floor (gunzip + orjson), one Arrow column per field the
+  ``requests`` table keeps, Arrow's cast of the zone-less times, of the status and the
+  latency, the pseudonyms of the distinct users and the package's redaction of the free
+  text ingest redacts (path, search, client, ray id); no validation, no rejection, no
+  duplicates, no accounting. Not a baseline of any target: it shows how much of ingest's
+  cost the floor leaves no way around. ``least-msgspec`` (not run by default) is the same
+  with msgspec decoding typed structs of only those fields instead of orjson's dicts.
 - **ingest**: ``load_incident(..., use_cache=False)``: everything the package does, checksums,
   validation, pseudonyms, redaction and the row accounting included; on an export this size
   in one process (its default), as the floor, as issue 15 defines it. ``ingest2`` (not run
@@ -50,7 +58,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / ".bench"
 START = datetime(2026, 2, 6, 5, tzinfo=UTC)
 #: Everything measured, in the order each round runs them.
-METHODS = ("gunzip", "orjson", "msgspec", "json", "ingest", "ingest2", "pandas")
+METHODS = (
+    *("gunzip", "orjson", "msgspec", "json", "least", "least-msgspec"),
+    *("ingest", "ingest2", "pandas"),
+)
 #: The fields of the ``requests`` table, as dotted paths through the one-element lists.
 WANTED = {
     "id": "id",
@@ -159,6 +170,63 @@ def naive_pandas(pages: list[Path], flavour: str):
     return table
 
 
+def least_work(pages: list[Path], gunzip, typed: bool = False) -> tuple[int, dict[str, float]]:
+    """Do the least an ingest of flat ClickHouse pages must do (see above).
+
+    Returns the rows and the CPU seconds of each step: the parse (the floor's own, or with
+    ``typed`` msgspec's typed decoding of only the fields kept), the columns, the casts to the
+    table's types, the pseudonyms, the redaction.
+    """
+    import msgspec
+    import orjson
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from analysis import privacy
+
+    steps: dict[str, float] = dict.fromkeys(("parse", "columns", "types", "users", "redact"), 0.0)
+    clock = time.process_time
+    chunks: dict[str, list] = {name: [] for name in WANTED}
+    fields = [
+        (name, str | None, msgspec.field(name=key, default=None)) for name, key in WANTED.items()
+    ]
+    row_type = msgspec.defstruct("Row", fields)
+    decode = msgspec.json.Decoder(msgspec.defstruct("Page", [("result", list[row_type])])).decode
+    for page in pages:
+        t0 = clock()
+        result = decode(gunzip(page)).result if typed else orjson.loads(gunzip(page))["result"]
+        t1 = clock()
+        for name, key in WANTED.items():
+            values = (
+                [getattr(row, name) for row in result]
+                if typed
+                else [row.get(key) for row in result]
+            )
+            chunks[name].append(pa.array(values, pa.large_string()))
+        steps["parse"] += t1 - t0
+        steps["columns"] += clock() - t1
+    t0 = clock()
+    cols = {name: pa.chunked_array(parts, pa.large_string()) for name, parts in chunks.items()}
+    cols["timestamp"] = pc.cast(cols["timestamp"], pa.timestamp("ns")).cast(
+        pa.timestamp("ns", tz="UTC")
+    )
+    cols["status"] = pc.cast(cols["status"], pa.int64())
+    cols["origin_time"] = pc.cast(cols["origin_time"], pa.float64())
+    table = pa.table(cols).to_pandas(
+        types_mapper=lambda t: pd.StringDtype() if t == pa.large_string() else None
+    )
+    t1 = clock()
+    key = privacy.pseudonym_key()
+    users = {u: privacy.pseudonymise(u, key) for u in table["user"].dropna().unique()}
+    table["user"] = table["user"].map(users).astype("string")
+    t2 = clock()
+    for col in ("path", "search", "client_info", "cf_ray"):
+        table[col] = privacy.redact_series(table[col], users)
+    steps.update(types=t1 - t0, users=t2 - t1, redact=clock() - t2)
+    return len(table), steps
+
+
 def child(method: str, directory: Path) -> dict:
     """Run one method in this process; return rows, wall and CPU seconds and peak RSS."""
     import gzip
@@ -184,6 +252,7 @@ def child(method: str, directory: Path) -> dict:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
+    steps: dict[str, float] = {}
     t0, c0 = time.perf_counter(), cpu()
     if method in ("ingest", "ingest2"):
         from analysis.ingest import load_incident
@@ -192,6 +261,8 @@ def child(method: str, directory: Path) -> dict:
         workers = 2 if method == "ingest2" else None
         incident = load_incident(directory, use_cache=False, progress=False, workers=workers)
         rows = len(incident.requests)
+    elif method in ("least", "least-msgspec"):
+        rows, steps = least_work(pages, gunzip, typed=method == "least-msgspec")
     elif method == "gunzip":
         rows = sum(len(gunzip(p)) for p in pages)  # bytes, not rows
     elif method == "orjson":
@@ -219,6 +290,7 @@ def child(method: str, directory: Path) -> dict:
         "cpu": cpu_seconds,
         "peak_mb": peak_mb + (child_mb * cores if method.startswith("ingest") else 0.0),
         "own_peak_mb": peak_mb,
+        "steps": steps,
     }
 
 
@@ -242,6 +314,9 @@ def show(result: dict) -> None:
         f" ({result['own_peak_mb']:.0f} MB in the process itself)",
         flush=True,
     )
+    if result.get("steps"):
+        parts = ", ".join(f"{name} {sec:.2f}" for name, sec in result["steps"].items())
+        print(f"           cpu s by step: {parts}", flush=True)
 
 
 def load_average() -> str:
@@ -260,6 +335,8 @@ def bench_size(
     print(f"  load average before: {load_average()}")
     best: dict[str, dict] = {}
     # Rounds interleave the methods so a change in the machine's load hits all of them.
+    if flavour != "clickhouse":
+        methods = tuple(m for m in methods if not m.startswith("least"))
     for _ in range(repeat):
         for method in methods:
             result = measure(method, directory)
@@ -287,14 +364,29 @@ def bench_size(
         info.append(f"ingest cpu / floor cpu = {ingest['cpu'] / best[floor_method]['cpu']:.2f}x")
         info += [
             f"{name} / floor = {best[method]['seconds'] / floor:.2f}x"
+            f" (cpu {best[method]['cpu'] / best[floor_method]['cpu']:.2f}x)"
             for method, name in (
+                ("least", "the least ingest can do"),
+                ("least-msgspec", "the least, typed msgspec"),
                 ("ingest2", "ingest with two page workers"),
                 ("json", "gunzip + stdlib json"),
                 ("gunzip", "gunzip alone"),
             )
             if method in best
         ]
+    if "least" in best:
+        info.append(
+            f"ingest / the least = {ingest['seconds'] / best['least']['seconds']:.2f}x"
+            f" (cpu {ingest['cpu'] / best['least']['cpu']:.2f}x)"
+        )
     if "pandas" in best:
+        for method in ("least", "orjson", "msgspec"):
+            if method in best:
+                pandas, other = best["pandas"], best[method]
+                info.append(
+                    f"naive pandas / {method} = {pandas['seconds'] / other['seconds']:.1f}x"
+                    f" (cpu {pandas['cpu'] / other['cpu']:.1f}x)"
+                )
         vs_pandas = best["pandas"]["seconds"] / ingest["seconds"]
         checks.append((f"naive pandas / ingest = {vs_pandas:.1f}x (target >= 5x)", vs_pandas >= 5))
         info.append(f"naive pandas cpu / ingest cpu = {best['pandas']['cpu'] / ingest['cpu']:.1f}x")
@@ -320,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=[m for m in METHODS if m != "ingest2"],
+        default=[m for m in METHODS if m not in ("ingest2", "least-msgspec")],
         choices=METHODS,
         help="methods to run (ingest always runs; default all)",
     )
