@@ -15,7 +15,7 @@ import pytest
 
 from analysis import pipeline, report, stats
 from analysis.params import build_params
-from analysis.settings import PREFETCH_KEY, PREFETCH_LOCK
+from analysis.settings import PREFETCH_KEY, PREFETCH_LOCK, PREFETCH_PID
 
 
 def _gone(pid: int, seconds: float = 10.0) -> bool:
@@ -101,6 +101,68 @@ def test_a_prefetch_that_ends_without_a_key_is_not_waited_for(tmp_path):
     waiter.join(5)
     assert not waiter.is_alive()
     pipeline.await_prefetch(tmp_path / "absent", "mine")  # no prefetch at all
+
+
+# A stand-in prefetch: holds the lock, promises "mine", writes its pid, then either sleeps
+# (hung: no CPU) or, like a prefetch whose pool computes, waits on a child that computes.
+_FAKE_PREFETCH = """
+import fcntl, os, sys, time
+d, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+fd = os.open(os.path.join(d, "lock"), os.O_CREAT | os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+open(os.path.join(d, "statistics.key"), "w").write("mine")
+open(os.path.join(d, "pid"), "w").write(str(os.getpid()))
+print("ready", flush=True)
+if mode == "hung":
+    time.sleep(seconds)
+else:
+    child = os.fork()
+    if child == 0:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    os.waitpid(child, 0)
+"""
+
+
+def _fake_prefetch(directory, mode, seconds):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_PREFETCH, str(directory), mode, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_a_hung_prefetch_is_not_waited_for_past_its_stall(tmp_path, capsys):
+    proc = _fake_prefetch(tmp_path, "hung", 60)
+    try:
+        assert (tmp_path / PREFETCH_PID).read_text() == str(proc.pid)
+        started = time.monotonic()
+        pipeline.await_prefetch(tmp_path, "mine", stall=1.0)
+        assert time.monotonic() - started < 10
+        assert proc.poll() is None  # it still holds the lock: the kernel computes instead
+    finally:
+        proc.kill()
+        proc.wait()
+    note = capsys.readouterr().err
+    assert f"prefetch process {proc.pid}) have used no CPU for 1 s" in note
+    assert "computed here instead (the same numbers)" in note
+
+
+def test_a_prefetch_whose_workers_compute_is_waited_for(tmp_path, capsys):
+    proc = _fake_prefetch(tmp_path, "busy", 3.0)  # its child computes for 3 s; it only waits
+    try:
+        started = time.monotonic()
+        pipeline.await_prefetch(tmp_path, "mine", stall=1.0)
+        assert proc.wait(5) == 0  # returned when the prefetch ended, not at its stall
+        assert time.monotonic() - started >= 2.5
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_the_forked_prefetch_fills_the_cache_and_leaves_a_marker(

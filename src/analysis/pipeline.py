@@ -43,6 +43,7 @@ from analysis.settings import (  # noqa: F401 - this module's API since the stag
     ENV_WORKERS,
     PREFETCH_KEY,
     PREFETCH_LOCK,
+    PREFETCH_PID,
     Settings,
     read_settings,
     read_workers,
@@ -50,6 +51,10 @@ from analysis.settings import (  # noqa: F401 - this module's API since the stag
 
 #: Statistics for the report use this many bootstrap replicates (stats' documented default).
 N_BOOT = 199
+#: A prefetch whose processes use no CPU for this long is taken as hung: the kernel stops
+#: waiting and computes the statistics itself (:func:`await_prefetch`). A prefetch that
+#: computes is never cut short: under any load a running process gets CPU within seconds.
+PREFETCH_STALL_SECONDS = 60.0
 #: The report's figures (``narrative.build_figure`` names), in the order the page shows them.
 FIGURES = ("concurrency", "heatmap", "lag", "dose")
 #: The order they are handed to the drawing processes: longest first, so that two workers
@@ -418,35 +423,105 @@ def prefetch_statistics(params: ReportParams, settings: Settings) -> None:
     cached_statistics(tl.frames, params.seed, _statistics_dir(settings), workers=settings.workers)
 
 
-def await_prefetch(directory: Path, key: str, poll: float = 0.01) -> None:
+def await_prefetch(
+    directory: Path, key: str, poll: float = 0.01, stall: float = PREFETCH_STALL_SECONDS
+) -> None:
     """Wait until the run's prefetch has ended if it is computing the statistics of ``key``.
 
     Returns at once when there is no prefetch, when it promised another key, or when it ended
     without one (it failed, or the timeline has nothing to test): the caller then computes.
     The prefetch holds ``<directory>/lock`` while it runs; the lock is the operating system's,
-    so it is released however the prefetch ends.
+    so it is released however the prefetch ends. A prefetch whose processes (it and its
+    workers, read from ``/proc`` by the pid it wrote) have used no CPU for ``stall`` seconds
+    is hung (stopped, or blocked on something that will not come): this returns with a note
+    and the caller computes the statistics itself, so a hung prefetch cannot hang the report
+    and cannot change a number (the report ends the prefetch when its notebook has run).
+    A prefetch that computes, however slowly, is waited for.
     """
     try:
         fd = os.open(directory / PREFETCH_LOCK, os.O_RDONLY)
     except OSError:
         return
     try:
+        watch = _PrefetchWatch(directory, stall)
+        waiting = False  # for the promised key: only the lock remains to be waited for
         while True:
-            try:
-                promised = (directory / PREFETCH_KEY).read_text(encoding="ascii")
-            except (OSError, ValueError):
-                promised = None
-            if promised is not None:
-                if promised == key:
-                    fcntl.flock(fd, fcntl.LOCK_SH)  # until the prefetch has written its result
-                return
+            if not waiting:
+                try:
+                    promised = (directory / PREFETCH_KEY).read_text(encoding="ascii")
+                except (OSError, ValueError):
+                    promised = None
+                if promised is not None and promised != key:
+                    return
+                waiting = promised is not None
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                return  # ended without a key
+                return  # it ended: with the result of the promised key, or without a key
             except BlockingIOError:
-                time.sleep(poll)
+                pass
+            if watch.hung(time.monotonic()):
+                print(
+                    f"note: the statistics computed ahead of the notebook (prefetch process "
+                    f"{watch.pid}) have used no CPU for {stall:.0f} s; they are computed here "
+                    "instead (the same numbers)",
+                    file=sys.stderr,
+                )
+                return
+            time.sleep(poll)
     finally:
         os.close(fd)
+
+
+class _PrefetchWatch:
+    """Whether a prefetch has used no CPU for ``stall`` seconds (its pid from its directory)."""
+
+    def __init__(self, directory: Path, stall: float) -> None:
+        self.directory, self.stall = directory, stall
+        self.pid: int | None = None
+        self.cpu, self.since = -1, time.monotonic()
+        self.checked = self.since
+
+    def hung(self, now: float) -> bool:
+        if now - self.checked < min(0.5, self.stall / 4):
+            return False  # /proc is read twice a second at most
+        self.checked = now
+        if self.pid is None:
+            try:
+                self.pid = int((self.directory / PREFETCH_PID).read_text(encoding="ascii"))
+            except (OSError, ValueError):
+                return False  # no pid (yet, or a prefetch of another writer): wait as before
+            self.since = now
+        cpu = _tree_cpu_ticks(self.pid)
+        if cpu is None:
+            return False  # /proc unreadable here: wait as before
+        if cpu != self.cpu:
+            self.cpu, self.since = cpu, now
+        return now - self.since >= self.stall
+
+
+def _tree_cpu_ticks(pid: int) -> int | None:
+    """CPU clock ticks used by ``pid`` and its live descendants (and the reaped ones), or None.
+
+    Read from ``/proc/<pid>/stat`` (utime, stime, cutime, cstime) and
+    ``/proc/<pid>/task/*/children``; None when ``/proc`` cannot tell (another system).
+    """
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text(encoding="utf-8", errors="replace")
+            # Fields after the command name, which may hold spaces and parentheses.
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += sum(int(v) for v in fields[11:15])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            if p == pid:
+                return None
+    return total
 
 
 #: Where the figures are drawn: :func:`figure_sources` starts from these modules.

@@ -38,7 +38,13 @@ from analysis.languages import available_languages, css_code_stack, css_font_sta
 from analysis.listing import write_listing
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 from analysis.print_fonts import printer_config, printer_environment
-from analysis.settings import ENV_PREFETCH_DIR, PREFETCH_LOCK, Settings, read_settings
+from analysis.settings import (
+    ENV_PREFETCH_DIR,
+    PREFETCH_LOCK,
+    PREFETCH_PID,
+    Settings,
+    read_settings,
+)
 
 NOTEBOOK = NOTEBOOKS_DIR / "postmortem.ipynb"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -277,6 +283,8 @@ class Prefetch:
             try:
                 os.close(self._orders)
                 _become_prefetch(parent)
+                # Read by the kernel, which stops waiting for a prefetch that uses no CPU.
+                (self.directory / PREFETCH_PID).write_text(str(os.getpid()), encoding="ascii")
                 import analysis.ingest  # noqa: F401 - the imports, while the report checks
                 from analysis.pipeline import prefetch_statistics
 

@@ -31,10 +31,12 @@ ENV_REPORTS_DIR = "EVENTLIVE_REPORTS_DIR"
 #: run's prefetch, a process that computes the timeline and the statistics beside the kernel's
 #: start (:func:`analysis.pipeline.prefetch_statistics`). Not meant to be set by hand.
 ENV_PREFETCH_DIR = "EVENTLIVE_PREFETCH_DIR"
-#: In a prefetch's directory: the lock its process holds until it ends, and the statistics key
-#: it will write a result for, written as soon as its timeline is built.
+#: In a prefetch's directory: the lock its process holds until it ends, the statistics key
+#: it will write a result for, written as soon as its timeline is built, and its process id
+#: (the kernel stops waiting for a prefetch whose processes use no CPU for a minute).
 PREFETCH_LOCK = "lock"
 PREFETCH_KEY = "statistics.key"
+PREFETCH_PID = "pid"
 
 
 @dataclass(frozen=True)
