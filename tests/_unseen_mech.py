@@ -975,7 +975,8 @@ def _realtime(case: Case, w: World, rng: random.Random) -> None:
             for _ in range(_poisson(rng, lam)):
                 msg = mech.message
                 if "{" in msg:
-                    msg = _fill(msg, w, rng.randrange(len(w.users)))
+                    # A viewer's client: someone the tables know.
+                    msg = _fill(msg, w, rng.choice(w.sessions).user)
                 w.rt.append(
                     {
                         "t": t0 + timedelta(seconds=rng.uniform(0, 59.999)),

@@ -235,10 +235,6 @@ def test_stakeholder_outputs_hold_no_id_address_or_token_from_free_text(analyse)
         assert [ip for ip in truth["ips"] if ip in text] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest: integer user ids stay in messages, details and query strings (LOG ~22:12)",
-)
 def test_no_table_keeps_an_integer_user_id_inside_free_text(analyse):
     incident, truth, _ = analyse("private_text")
     users = set(truth["users"])

@@ -468,25 +468,49 @@ def _needs(arr: pa.Array | pa.ChunkedArray, users: Mapping[str, str] | None) -> 
     return need
 
 
+#: Fewest digits of an integer user id replaced wherever it stands in text: shorter numbers
+#: (statuses, counts, limits) would meet a user's id too often.
+MIN_ID_DIGITS = 4
+# A whole number: not inside a word, a dash-joined run (a date, a uuid, a ray id) or a decimal.
+_NUMBER_RE = re.compile(rf"(?<![\w-])(?<!\d\.)\d{{{MIN_ID_DIGITS},}}(?![\w-])(?!\.\d)")
+
+
 def replace_user_ids(
-    values: pd.Series, users: Mapping[str, str], *, block: int = 1_000_000
+    values: pd.Series,
+    users: Mapping[str, str],
+    *,
+    block: int = 1_000_000,
+    numbers: bool = True,
 ) -> pd.Series:
     """Replace known raw user ids found inside text by their pseudonyms.
 
     ``ingest`` runs this last, once every user id of the incident is known, so an id that
     appears in a message before the row that reveals it as a user's is still replaced.
-    Works block by block (results are zero-copy chunks) to bound memory on huge columns.
+    Integer ids (an app's own bigint users) of at least :data:`MIN_ID_DIGITS` digits are
+    replaced where they stand as a whole number (``Key (author)=(12345)``, ``id=eq.12345``,
+    ``user 12345``), unless ``numbers`` is false (text typed by people, such as a title,
+    where a year would meet an id). Works block by block (results are zero-copy chunks) to
+    bound memory on huge columns.
     """
     text = values.astype("string")
     if not users or not len(text):
         return text
     memo: dict[str, str] = {}
+    known = (
+        {k for k in users if len(k) >= MIN_ID_DIGITS and k.isascii() and k.isdigit()}
+        if numbers
+        else set()
+    )
+
+    def number(m: re.Match) -> str:
+        return users[m.group(0)] if m.group(0) in known else m.group(0)
 
     def swap(value):
         if value is None:
             return None
         if value not in memo:
-            memo[value] = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), value)
+            out = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), value)
+            memo[value] = _NUMBER_RE.sub(number, out) if known else out
         return memo[value]
 
     parts = []
@@ -498,6 +522,9 @@ def replace_user_ids(
         if need.any():
             hits = part[need].str.contains(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", regex=True)
             need[need] = hits.fillna(False).astype(bool).to_numpy()
+        if known:
+            digits = part.str.contains(f"[0-9]{{{MIN_ID_DIGITS}}}", regex=True)
+            need |= digits.fillna(False).astype(bool)
         if need.any():
             new = _map_unique(part[need], swap)
             if not new.equals(part[need]):
