@@ -111,6 +111,8 @@ class Case:
     overlap_rows: int = 0  # rows repeated at the head of the next edge page (re-downloads)
     pg_skew_s: float = 0.0  # Postgres' clock ahead of the gateway's by this many seconds
     errors_only: bool = False  # the gateway export holds only responses >= 400
+    edge_gap: tuple[int, int] | None = None  # window minutes the gateway's export lacks
+    edge_sample: float = 1.0  # share of gateway rows the export keeps (a sampled export)
     tables_shift: timedelta = timedelta(0)  # webinar times and samples moved (another day)
     seed: int = 7
     title: str = "Quarterly roadmap live"
@@ -633,6 +635,50 @@ SHAPES: dict[str, Case] = {
         errors_only=True,
         seed=36,
     ),
+    # The gateway's export lacks ten minutes in the middle (a log drain outage) while
+    # Postgres' errors go on.
+    "edge_gap": Case(
+        "edge_gap",
+        datetime(2026, 5, 5, 9, 0, tzinfo=UTC),
+        60,
+        "Asia/Tokyo",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        edge_gap=(30, 40),
+        seed=38,
+    ),
+    # A sampled gateway export: a fifth of the rows, kept by a hash of their id.
+    "edge_sampled": Case(
+        "edge_sampled",
+        datetime(2026, 10, 20, 16, 0, tzinfo=UTC),
+        60,
+        "Europe/Paris",
+        "ramp",
+        150,
+        mechs=(
+            replace_mech(QUESTIONS_TIMEOUT, threshold=90, lag=0),
+            Mech(
+                "flat",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "answers_pkey"',
+                share=0.1,
+                expect="traffic",
+                key="23505:answers_pkey",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/answers",
+            "/rest/v1/profiles",
+            "/auth/v1/user",
+        ),
+        edge_sample=0.2,
+        seed=39,
+    ),
     # The tables were exported for another day: the webinar, its sessions and its monitor
     # samples lie a day after the logs' window.
     "tables_elsewhere": Case(
@@ -1147,6 +1193,20 @@ def _csv(path: Path, header: list[str], rows: list[list]) -> None:
     path.write_text(out.getvalue(), encoding="utf-8")
 
 
+def _exported(case: Case, w: World) -> list[dict]:
+    """The gateway rows the export holds: all, or filtered, gappy or sampled as the case says."""
+    start = case.start
+    rows = [r for r in w.requests if r["status"] >= 400 or not case.errors_only]
+    if case.edge_gap:
+        lo, hi = (start + timedelta(minutes=m) for m in case.edge_gap)
+        rows = [r for r in rows if not lo <= r["t"] < hi]
+    if case.edge_sample < 1:
+        # The same rows every time: a row is kept by a hash of its id, as a log store samples.
+        keep = int(case.edge_sample * 1000)
+        rows = [r for r in rows if int(r["id"][:8], 16) % 1000 < keep]
+    return rows
+
+
 def write_incident(dest: Path | str, name: str | Case) -> Path:
     """Write case ``name`` of :data:`CASES` (or a :class:`Case`) as an incident directory."""
     case = name if isinstance(name, Case) else ALL[name]
@@ -1169,7 +1229,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
             f"clickhouse/{v}/*": {"kind": v, "flavour": "clickhouse"}
             for v in ("edge_logs", "postgres_logs", "realtime_logs")
         }
-    shown = [r for r in w.requests if r["status"] >= 400 or not case.errors_only]
+    shown = _exported(case, w)
     _write_pages(dest / folders["edge"], [_edge_row(case, r) for r in shown], case.overlap_rows)
     _write_pages(dest / folders["pg"], [_pg_row(case, r) for r in w.pg])
     _write_pages(dest / folders["rt"], [_rt_row(case, r) for r in w.rt])
@@ -1242,11 +1302,11 @@ def truth(name: str | Case) -> dict:
         "webinar_id": w.webinar_ids[0],
         "webinar_ids": w.webinar_ids,
         # What the gateway export holds (only error responses in an errors-only export).
-        "requests": sum(1 for r in w.requests if r["status"] >= 400 or not case.errors_only),
+        "requests": len(_exported(case, w)),
         "requests_served": len(w.requests),
         # Rows a re-download wrote twice (the next page repeats the previous page's last ones).
         "duplicate_rows": sum(min(case.overlap_rows, i) for i in range(1000, len(w.requests), 1000))
-        if not case.errors_only
+        if not (case.errors_only or case.edge_gap or case.edge_sample < 1)
         else 0,
         "db_errors": len(w.pg),
         "realtime_rows": len(w.rt),
