@@ -23,7 +23,8 @@ peak memory (``ru_maxrss``) is its own:
 - **ingest**: ``load_incident(..., use_cache=False)``: everything the package does, checksums,
   validation, pseudonyms, redaction and the row accounting included; on an export this size
   in one process (its default), as the floor, as issue 15 defines it. ``ingest2`` (not run
-  by default) is the same with two forked page workers (``workers=2``).
+  by default) is the same with two forked page workers (``workers=2``); ``ingest-steps``
+  (not by default either) is ingest with each stage's CPU seconds added up and printed.
 
 Targets (issue 15), at every size and for both export shapes: ingest / floor <= 1.5; naive
 pandas / ingest >= 5; ingest peak memory < 2 GB at 1M rows. The same rows are measured as
@@ -60,7 +61,7 @@ START = datetime(2026, 2, 6, 5, tzinfo=UTC)
 #: Everything measured, in the order each round runs them.
 METHODS = (
     *("gunzip", "orjson", "msgspec", "json", "least", "least-msgspec"),
-    *("ingest", "ingest2", "pandas"),
+    *("ingest", "ingest-steps", "ingest2", "pandas"),
 )
 #: The fields of the ``requests`` table, as dotted paths through the one-element lists.
 WANTED = {
@@ -227,6 +228,48 @@ def least_work(pages: list[Path], gunzip, typed: bool = False) -> tuple[int, dic
     return len(table), steps
 
 
+def time_ingest_steps() -> dict[str, float]:
+    """Wrap ingest's stages to add up each one's CPU seconds (of its own thread) in the dict.
+
+    ``read pages`` runs on the reading threads (gunzip and pyarrow's parse); the others on the
+    main thread, ``canonical`` holding ``project`` and ``times``, ``privacy`` holding
+    ``redact``.
+    """
+    import functools
+
+    from analysis import privacy
+    from analysis.ingest import assemble, fast
+
+    steps: dict[str, float] = {}
+    wrapped = [
+        (fast, "try_read_page", "read pages"),
+        (fast, "parse_files_fast", "join pages"),
+        (assemble, "canonicalise_logs", "canonical"),
+        (assemble, "project_part", "project"),
+        (assemble, "parse_times", "times"),
+        (assemble, "privatise_logs", "privacy"),
+        (privacy, "redact_series", "redact"),
+        (assemble, "assemble_logs", "assemble"),
+        (privacy, "replace_user_ids", "user ids"),
+    ]
+
+    def timer(func, label):
+        @functools.wraps(func)
+        def timed(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                steps[label] += time.thread_time() - start
+
+        return timed
+
+    for module, name, label in wrapped:
+        steps[label] = 0.0
+        setattr(module, name, timer(getattr(module, name), label))
+    return steps
+
+
 def child(method: str, directory: Path) -> dict:
     """Run one method in this process; return rows, wall and CPU seconds and peak RSS."""
     import gzip
@@ -240,8 +283,12 @@ def child(method: str, directory: Path) -> dict:
     import orjson
     import pandas  # noqa: F401
     import pandera.pandas  # noqa: F401
+    import tqdm.auto  # noqa: F401
 
     import analysis.ingest  # noqa: F401
+
+    # The readers (and tqdm) are imported on first use since session 8: before the clock too.
+    import analysis.ingest.assemble  # noqa: F401
 
     def gunzip(page: Path) -> bytes:
         # What gzip.decompress does, without its Python-level member loop.
@@ -253,8 +300,10 @@ def child(method: str, directory: Path) -> dict:
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
     steps: dict[str, float] = {}
+    if method == "ingest-steps":
+        steps = time_ingest_steps()
     t0, c0 = time.perf_counter(), cpu()
-    if method in ("ingest", "ingest2"):
+    if method in ("ingest", "ingest2", "ingest-steps"):
         from analysis.ingest import load_incident
 
         # ``ingest2``: the same with two forked page workers, for comparison.
@@ -412,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=[m for m in METHODS if m not in ("ingest2", "least-msgspec")],
+        default=[m for m in METHODS if m not in ("ingest2", "least-msgspec", "ingest-steps")],
         choices=METHODS,
         help="methods to run (ingest always runs; default all)",
     )
