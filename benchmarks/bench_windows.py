@@ -13,7 +13,9 @@ Printed per window: the report's wall seconds, seconds per hour of window and th
 to the 1-hour window's (1.0 = linear; the target is at most linear growth and a 48-hour window
 within 10 minutes), the same for the CPU seconds of the report's processes (what the run
 costs whatever else the machine is doing), the peak resident memory of the largest process
-(report or its kernel), and the load average at the start and the end. Then the 1-hour
+(report or its kernel), the peak of what the report's processes hold together (their
+proportional set sizes summed, sampled every 0.1 s), and the load average at the start and
+the end. Then the 1-hour
 window's verdicts, K and lag from its findings.json beside those of the shipped incident's
 own statistics computed with the long-window shift nulls forced on (``MAX_SHIFTS`` below the
 hour's 59 shifts, see docs/statistics.md), which must be the same: the long-window machinery
@@ -229,11 +231,35 @@ def _children_cpu() -> float:
     return kids.ru_utime + kids.ru_stime
 
 
-def run_report(directory: Path, out: Path, cache: Path, formats: str) -> tuple[float, float, float]:
-    """Run ``python -m analysis report`` cold; return wall s, CPU s and peak RSS (MB).
+def _tree_pss_mb(pid: int) -> float:
+    """Proportional set size (MB) of ``pid`` and its live descendants, shared pages by share.
 
-    CPU and memory are those of the finished descendants (the report, its notebook kernel and
-    the statistics' workers): the CPU seconds are what the run cost whatever the load.
+    Summed from ``/proc/<pid>/smaps_rollup``: what the report's processes hold together (a
+    forked worker's pages it still shares with its parent count once, split between them).
+    """
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # ended between the reads
+    return total / 1024
+
+
+def run_report(
+    directory: Path, out: Path, cache: Path, formats: str
+) -> tuple[float, float, float, float]:
+    """Run ``python -m analysis report`` cold; return wall s, CPU s, peak RSS and peak PSS (MB).
+
+    CPU and the peak RSS are those of the finished descendants (the report, its notebook
+    kernel, the prefetch and the statistics' workers): the CPU seconds are what the run cost
+    whatever the load, the RSS the largest single process. The PSS is sampled every 0.1 s
+    over the whole process tree: the memory the run holds at once.
     """
     env = {
         **os.environ,
@@ -243,13 +269,23 @@ def run_report(directory: Path, out: Path, cache: Path, formats: str) -> tuple[f
     command = [sys.executable, "-m", "analysis", "report", "--data", str(directory)]
     command += ["--out", str(out), "--formats", formats, "--no-progress"]
     cpu, began = _children_cpu(), time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - began, _children_cpu() - cpu
-    if done.returncode != 0:
-        raise SystemExit(f"report on {directory} failed ({done.returncode}): {done.stderr[-2000:]}")
+    together = 0.0
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True
+        )
+        while proc.poll() is None:
+            together = max(together, _tree_pss_mb(proc.pid))
+            time.sleep(0.1)
+        wall, cpu = time.perf_counter() - began, _children_cpu() - cpu
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(
+                f"report on {directory} failed ({proc.returncode}): {err.read()[-2000:]}"
+            )
     # ru_maxrss of the children: the largest finished descendant (the report or its kernel).
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, cpu, peak
+    return wall, cpu, peak, together
 
 
 def report_verdicts(findings: Path) -> dict[str, tuple]:
@@ -298,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workers {len(os.sched_getaffinity(0))}; formats {args.formats}")
     print(
         "hours  minutes  report wall s  per hour  ratio to 1 h  report CPU s  per hour  "
-        "ratio to 1 h  peak MB  load"
+        "ratio to 1 h  peak MB  together MB  load"
     )
     first = first_cpu = one_hour = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -307,13 +343,16 @@ def main(argv: list[str] | None = None) -> int:
             directory = tile_incident(config.DEFAULT_INCIDENT_DIR, h, root / f"tiled-{h}h")
             out = root / f"report-{h}h"
             load = os.getloadavg()[0]
-            wall, cpu, peak = run_report(directory, out, root / f"cache-{h}h", args.formats)
+            wall, cpu, peak, together = run_report(
+                directory, out, root / f"cache-{h}h", args.formats
+            )
             if h == 1:
                 first, first_cpu = wall, cpu
                 one_hour = report_verdicts(out / "findings.json")
             print(
                 f"{h:5d}  {60 * h:7d}  {wall:13.1f}  {wall / h:8.1f}  {wall / h / first:12.2f}  "
                 f"{cpu:12.1f}  {cpu / h:8.1f}  {cpu / h / first_cpu:12.2f}  {peak:7.0f}  "
+                f"{together:11.0f}  "
                 f"{load:.1f}->{os.getloadavg()[0]:.1f}",
                 flush=True,
             )

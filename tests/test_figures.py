@@ -173,3 +173,41 @@ def test_titles_stay_placed_where_something_sits_on_top(kind, monkeypatch):
     for ax in forced.axes:
         ax.set_title(ax.get_title(), fontsize=8, y=1.0)
     assert _png(forced, False, monkeypatch) != text_on_top
+
+
+def test_time_labels_are_spaced_by_the_window_length():
+    assert plots.tick_minutes(60) == 10  # an hour: every 10 minutes, as always
+    assert plots.tick_minutes(120) == 10
+    assert plots.tick_minutes(6 * 60) == 30
+    assert plots.tick_minutes(24 * 60) == 120
+    assert plots.tick_minutes(48 * 60) == 360
+    assert plots.tick_minutes(40 * 24 * 60) == 1440  # beyond the table: a label a day
+
+
+@pytest.mark.parametrize("hours", [1, 48])
+def test_a_long_window_has_few_legible_time_labels(hours):
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    minutes = pd.date_range("2026-02-06T05:00Z", periods=60 * hours, freq="min")
+    concurrency = pd.DataFrame({"ts": minutes, "viewers": np.arange(len(minutes)) % 300})
+    errors = pd.DataFrame({"db:x": np.arange(len(minutes)) % 3}, index=minutes)
+    labels = {"title": "t", "viewers": "v", "errors": "e", "burst": "b", "time": "time"}
+    figs = [
+        plots.plot_concurrency(concurrency, errors, {}, labels, "Asia/Seoul"),
+        plots.plot_error_heatmap(errors, {**labels, "count": "n", "empty": "-"}, "Asia/Seoul"),
+    ]
+    try:
+        for fig in figs:
+            ax = fig.axes[0]
+            fig.canvas.draw()
+            shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+            assert 6 <= len(shown) <= plots.MAX_TIME_LABELS + 1
+            if hours == 1:
+                assert shown[:2] == ["14:00", "14:05" if fig is figs[1] else "14:10"]
+            else:  # two days: the date goes with the clock
+                assert all(label.startswith(("02-06 ", "02-07 ", "02-08 ")) for label in shown)
+    finally:
+        for fig in figs:
+            plt.close(fig)

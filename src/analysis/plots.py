@@ -163,10 +163,51 @@ def render_pngs(
         _WORKER_DRAW.clear()
 
 
-def _local_axis(ax: plt.Axes, tz: str) -> None:
-    ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=range(0, 60, 10), tz=tz))
-    ax.xaxis.set_minor_locator(mdates.MinuteLocator(byminute=range(0, 60, 5), tz=tz))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+#: Minutes between labelled ticks of a time axis, the first that leaves at most
+#: :data:`MAX_TIME_LABELS` labels over the window (an hour: every 10 minutes, as always).
+TICK_MINUTES = (10, 15, 30, 60, 120, 180, 360, 720, 1440)
+MAX_TIME_LABELS = 12
+
+
+def tick_minutes(span_minutes: float) -> int:
+    """Return the minutes between labelled times for a window of ``span_minutes``.
+
+    An hour keeps its labels every 10 minutes; a long window gets fewer, wider-spaced ones
+    (a day: every 2 hours), which stay legible and cost matplotlib a layout per label less
+    (a 48-hour window labelled every 10 minutes had 288 labels on one axis).
+    """
+    for step in TICK_MINUTES:
+        if span_minutes / step <= MAX_TIME_LABELS:
+            return step
+    return TICK_MINUTES[-1]
+
+
+def _span_minutes(times: Iterable[Iterable[pd.Timestamp]]) -> float:
+    """Minutes from the first to the last of several sequences of times (0 when none)."""
+    values = [pd.DatetimeIndex(t) for t in times if len(t)]
+    if not values:
+        return 0.0
+    first = min(v.min() for v in values)
+    last = max(v.max() for v in values)
+    return (last - first) / pd.Timedelta(minutes=1)
+
+
+def _local_axis(ax: plt.Axes, tz: str, span_minutes: float = 60.0) -> None:
+    step = tick_minutes(span_minutes)
+    if step < 60:
+        major = mdates.MinuteLocator(byminute=range(0, 60, step), tz=tz)
+        minor = mdates.MinuteLocator(byminute=range(0, 60, 5 if step % 2 else step // 2), tz=tz)
+    else:
+        hours = step // 60
+        major = mdates.HourLocator(byhour=range(0, 24, hours), tz=tz)
+        minor = mdates.HourLocator(byhour=range(0, 24, max(1, hours // 2)), tz=tz)
+        if hours == 1:
+            minor = mdates.MinuteLocator(byminute=(0, 30), tz=tz)
+    ax.xaxis.set_major_locator(major)
+    ax.xaxis.set_minor_locator(minor)
+    # Beyond a day the clock alone repeats: the date goes with it (the heatmap's labels too).
+    fmt = "%H:%M" if span_minutes <= 24 * 60 else "%m-%d %H:%M"
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=tz))
 
 
 def plot_concurrency(
@@ -283,7 +324,7 @@ def plot_concurrency(
     ax.set_ylim(0, top * (1.15 + 0.03 * len(lanes)))
     ax.set_xlabel(labels["time"])
     ax.set_title(labels["title"])
-    _local_axis(ax, tz)
+    _local_axis(ax, tz, _span_minutes([concurrency["ts"], errors.index]))
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=4, fontsize=8, frameon=False)
@@ -325,9 +366,12 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
         cbar_kws={"label": labels["count"], "pad": 0.01},
         linewidths=0,
     )
-    step = 5
+    # One labelled column every 5 minutes in an hour; a long window's labels are spaced as
+    # the concurrency figure's (tick_minutes), whole hours from the window's first minute.
+    step = 5 if len(minutes) <= 60 else tick_minutes(len(minutes))
     ax.set_xticks(np.arange(0, len(minutes), step) + 0.5)
-    ax.set_xticklabels([m.strftime("%H:%M") for m in minutes[::step]], rotation=0, fontsize=8)
+    fmt = "%H:%M" if len(minutes) <= 24 * 60 else "%m-%d %H:%M"
+    ax.set_xticklabels([m.strftime(fmt) for m in minutes[::step]], rotation=0, fontsize=8)
     ax.set_yticks(np.arange(len(table)) + 0.5)
     ax.set_yticklabels([str(i) for i in table.index], rotation=0, fontsize=9)
     ax.set_xlabel(labels["time"])
