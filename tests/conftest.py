@@ -93,6 +93,7 @@ LONGEST_FILES = (
     "test_ingest_bad_inputs.py",
     "test_actions.py",
     "test_unseen_mech.py",
+    "test_unseen_shapes.py",
     "test_unseen_incidents.py",
     "test_simulate.py",
     "test_figures.py",
