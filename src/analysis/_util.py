@@ -207,3 +207,27 @@ def terminal_text(value: object) -> str:
         ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
         for ch in str(value)
     )
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by this process back to the system (a long-lived process, a big input).
+
+    Python frees objects into its C library's heap, which glibc keeps for reuse (the report's
+    processes raise its trim threshold, docs/performance.md), and pyarrow keeps freed buffers in
+    its own pool; a process that has dropped a large table and goes on for minutes (the report
+    process waiting on its kernel, the prefetch computing the statistics) would hold them all
+    that time. Only what is free is returned; nothing live is touched. No-op where glibc's
+    ``malloc_trim`` is missing.
+    """
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import audit, findings, signals, stats, timeline
+from analysis._util import release_freed_memory
 from analysis.config import DEFAULT_INCIDENT_DIR, PROJECT_ROOT
 from analysis.params import ReportParams, build_params
 from analysis.settings import (  # noqa: F401 - this module's API since the stages were chained
@@ -418,9 +419,15 @@ def prefetch_statistics(params: ReportParams, settings: Settings) -> None:
     tl = build_timeline(incident, params, settings)
     if not has_statistics(tl) or settings.prefetch_dir is None:
         return
-    key = statistics_key(tl.frames, params.seed)
+    # The statistics need the frames alone: the incident's tables and the rest of the
+    # timeline are let go before the workers fork and for as long as they compute.
+    del incident
+    frames = tl.frames
+    del tl
+    release_freed_memory()
+    key = statistics_key(frames, params.seed)
     _write_atomic(settings.prefetch_dir / PREFETCH_KEY, key.encode("ascii"))
-    cached_statistics(tl.frames, params.seed, _statistics_dir(settings), workers=settings.workers)
+    cached_statistics(frames, params.seed, _statistics_dir(settings), workers=settings.workers)
 
 
 def await_prefetch(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis import outputs
-from analysis._util import page_text, terminal_text
+from analysis._util import page_text, release_freed_memory, terminal_text
 from analysis.config import DEFAULT_LANGUAGE, DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
 from analysis.exceptions import AnalysisError, ReportError
 from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
@@ -779,6 +779,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         ).data_dir
         # Times are shown in the zone the incident's own incident.json names.
         webinars, display_tz = describe_incident(data_dir, settings.cache_dir)
+        # Without ingest's cache the directory was ingested here; this process then only waits
+        # for the kernel, for as long as the report takes (minutes on a long window).
+        release_freed_memory()
         params = build_params(
             args.webinar,
             data_dir,
