@@ -78,6 +78,11 @@ def test_page_one_tells_unmeasured_set_aside_and_untold_apart(small_analysis, la
         assert t["undecided_named"].format(names=names, why=sentence) in page, key
     # Capacity is not ruled out when a capacity reading was set aside or load went unmeasured.
     assert t["no_capacity_open"] in page and t["no_capacity"] not in page
+    # Each class is named once on the line, with its reason.
+    lead = t["causes"]["undecided_lead"].split("(")[0]
+    line = next(row for row in page.splitlines() if row.startswith(f"- {lead}"))
+    for key in keys.values():
+        assert line.count(narrative.code(key)) == 1, key
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -132,7 +132,11 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                     limit=fmt_number(basis["realtime_limit_in_effect"])
                 )
         if group["kind"] == "undecided":
-            line += "".join(" " + s for s in _undecided_why(findings, group, text))
+            whys = _undecided_why(findings, group, text)
+            if len(whys) > 1:
+                # Each class named once, with its reason: not listed first and again after.
+                line = t["causes"]["undecided_lead"].format(errors=fmt_number(group["errors"]))
+            line += "".join(" " + s for s in whys)
         causes.append(f"- {line}")
     if causes and not any(group["kind"] == "capacity" for group in o["causes"]):
         # Said outright: a reader skimming for "capacity" must not have to infer its absence;
