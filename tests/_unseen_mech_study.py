@@ -50,6 +50,22 @@ def draw_case(family: str, seed: int) -> mech.Case:
             expect="capacity",
             key=state,
         )
+    elif family == "capacity_near":
+        # A limit just under the peak: few minutes above it. Capacity with an honest interval
+        # or "the data cannot tell"; a flat rate or "unrelated" would be wrong.
+        m = mech.Mech(
+            "capacity",
+            path,
+            "GET",
+            500,
+            sqlstate="57014",
+            message="canceling statement due to statement timeout",
+            share=rng.uniform(0.5, 0.9),
+            threshold=int(peak * rng.uniform(0.85, 0.95)),
+            lag=rng.randint(0, 2),
+            expect="capacity",
+            key="57014",
+        )
     elif family == "flat":
         m = mech.Mech(
             "flat",
@@ -172,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-family", type=int, default=6)
     ap.add_argument(
         "--families",
-        default="capacity,flat,outage,burst,retry,loops,background,rt_capacity,rt_outage",
+        default="capacity,capacity_near,flat,outage,burst,retry,loops,background,rt_capacity,"
+        "rt_outage",
     )
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--jsonl", type=Path)
@@ -196,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     wrong_capacity = [r for r in rows if r["expect"] != "capacity" and r["verdict"] == "capacity"]
     others = [r for r in rows if r["expect"] != "capacity"]
     print(f"\nfalse capacity calls: {len(wrong_capacity)} of {len(others)} non-capacity classes")
+    # The writer's load is open sessions at each minute's middle; the package reads the
+    # minute's highest sample, a session or two above: 3 sessions of slack.
+    called = [r for r in rows if r["expect"] == "capacity" and r["verdict"] == "capacity"]
+    covered = [
+        r
+        for r in called
+        if None not in r["k_interval"]
+        and r["k_interval"][0] - 3 <= r["threshold"] <= r["k_interval"][1] + 3
+    ]
+    print(f"K interval covers the threshold: {len(covered)} of {len(called)} capacity calls")
     return 0
 
 
