@@ -377,7 +377,11 @@ def verify_checksums(directory: Path, checksums: dict[str, str]) -> None:
 
 
 def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read ``annotations.csv`` (time_utc may be empty = time unknown); redacted like logs."""
+    """Read ``annotations.csv`` (time_utc may be empty = time unknown); redacted like logs.
+
+    Label and note are people's words: redacted, then every known user id in them (uuid or
+    integer, :func:`~analysis.privacy.replace_user_ids`) becomes its pseudonym.
+    """
     path = directory / "annotations.csv"
     empty = pd.DataFrame(
         {
@@ -405,11 +409,17 @@ def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd
             expected="ISO 8601 or empty",
             found=text[bad].iloc[0],
         )
+    users = users or {}
+    # As the last pass of the tables: redaction, then every known user id (integers too).
     return pd.DataFrame(
         {
             "ts": ts,
-            "label": privacy.redact_series(frame["label"].astype("string"), users),
-            "note": privacy.redact_series(frame["note"].astype("string"), users),
+            **{
+                col: privacy.replace_user_ids(
+                    privacy.redact_series(frame[col].astype("string"), users), users
+                )
+                for col in ("label", "note")
+            },
         }
     )
 
