@@ -114,6 +114,9 @@ class Case:
     edge_gap: tuple[int, int] | None = None  # window minutes the gateway's export lacks
     edge_sample: float = 1.0  # share of gateway rows the export keeps (a sampled export)
     tables_shift: timedelta = timedelta(0)  # webinar times and samples moved (another day)
+    # annotations.csv rows: (window minute, label, note); ``{user}``/``{email}`` in the note
+    # name a viewer of the webinar, as an operator's note about a complaint would.
+    notes: tuple[tuple[int, str, str], ...] = ()
     seed: int = 7
     title: str = "Quarterly roadmap live"
     project_ref: str = "qwmechanismsrefabcde"
@@ -508,6 +511,7 @@ SHAPES: dict[str, Case] = {
             "/auth/v1/user",
         ),
         int_users=True,
+        notes=((20, "Support ticket", "user {user} ({email}) reported a frozen player"),),
         seed=31,
     ),
     # Two capacity limits at once with different thresholds: the database's connections
@@ -1237,6 +1241,17 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
         _write_pages(dest / "function_edge_logs", [_fn_row(case, r) for r in w.fn])
     (dest / "incident.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
+    if case.notes:
+        viewer = w.sessions[len(w.sessions) // 2].user
+        _csv(
+            dest / "annotations.csv",
+            ["time_utc", "label", "note"],
+            [
+                [(case.start + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ"), label,
+                 _fill(note, w, viewer)]
+                for m, label, note in case.notes
+            ],
+        )  # fmt: skip
     tables = dest / "tables"
     shift = case.tables_shift
     titles = [case.title] + [f"Breakout room {i}" for i in range(1, case.webinars)]

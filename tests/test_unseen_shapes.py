@@ -279,6 +279,13 @@ def test_no_table_keeps_an_integer_user_id_inside_free_text(analyse):
     assert found == {}
 
 
+def test_an_operator_s_note_keeps_no_user_id_or_address(analyse):
+    incident, truth, _ = analyse("private_text")
+    note = incident.annotations["note"].iloc[0]
+    assert _raw_ids(note, set(truth["users"])) == [] and "mail.example.org" not in note
+    assert note.startswith("user u_") and "[email]" in note
+
+
 def test_no_table_keeps_an_email_or_token_from_free_text(analyse):
     incident, _, _ = analyse("private_text")
     for name in ("requests", "db_errors", "realtime_events"):
