@@ -89,8 +89,19 @@ def _density_at(value: float, sample: np.ndarray) -> float:
     return float(np.exp(-0.5 * z * z) / sd)
 
 
+def _log_weights(traffic: np.ndarray) -> np.ndarray:
+    """log(traffic / its mean) of each row, traffic floored at ``MIN_EXPOSURE``."""
+    t = np.maximum(traffic, MIN_EXPOSURE)
+    return np.log(t / t.mean(-1, keepdims=True))
+
+
 def compare_traffic_to_unrelated(
-    counts: np.ndarray, exposure: np.ndarray, *, rng: np.random.Generator, n_boot: int
+    counts: np.ndarray,
+    exposure: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_boot: int,
+    own: np.ndarray | None = None,
 ) -> tuple[float, float, float, float | None]:
     """Likelihood ratio of a flat rate per request (g = 1) against a constant mean (g = 0).
 
@@ -108,19 +119,43 @@ def compare_traffic_to_unrelated(
       persistence are fitted to the data under the constant mean. Rejected when ``lr`` is
       higher than its replicates.
 
+    ``own`` (per minute): the class's own failing requests that the exposure still holds (one
+    per counted unit, :func:`exposure_of`). Inside the exposure that ``lr`` weighs by, they
+    would weigh each minute by its own errors: a minute with more failures has more requests,
+    whether the failures are the audience's requests (a flat bug) or requests the errors
+    brought (a loop's, a job's), and the g = 0 reference, which keeps the exposure fixed, does
+    not reproduce that, so load-independent errors read as traffic. The weights therefore use
+    the exposure without them plus their mean, ``x - own + mean(own)``; under g = 1 each
+    replicate's own failures leave its weights the same way (the exposure stays the
+    conditioning of g = 1's counts). docs/statistics.md section 5 gives the rates.
+
     The Bayes factor is the ratio of the two replicate densities of ``lr`` at the observed
     value (normal approximations); None when neither reference varies.
     """
     y = np.asarray(counts, dtype=float)
     x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
     n = len(y)
-    weights = np.log(x / x.mean())
+    mixed = own is not None and np.any(np.asarray(own) > 0) and y.sum() > 0
+    if mixed:
+        own = np.asarray(own, dtype=float)
+        ratio = float(own.sum() / y.sum())
+        rest = np.asarray(exposure, dtype=float) - own
+        weights = _log_weights(rest + own.mean())
+    else:
+        weights = np.log(x / x.mean())
     lr = float(y @ weights)
     mu1 = x * y.sum() / x.sum()
     alpha1 = float(_moment_alpha(y, mu1))
     phi = float(_lag1_phi(y[None, :], mu1[None, :], np.array([alpha1]))[0])
     reps1 = simulate_nb(np.broadcast_to(mu1, (n_boot, n)), alpha1, rng).astype(float)
-    lr1 = reps1 @ weights
+    if mixed:
+        # Under g = 1 the failing requests are among the exposure's: each replicate's own
+        # failures leave its weights as the observed ones left the data's.
+        mine = ratio * reps1
+        rest1 = np.maximum(np.asarray(exposure, dtype=float)[None, :] - mine, 0.0)
+        lr1 = np.sum(reps1 * _log_weights(rest1 + mine.mean(1)[:, None]), 1)
+    else:
+        lr1 = reps1 @ weights
     mu1b = np.maximum(x[None, :] * (reps1.sum(1) / x.sum())[:, None], 1e-12)
     phi1 = _lag1_phi(reps1, mu1b, _moment_alpha(reps1, mu1b))
     p_low = (1 + np.sum(lr1 <= lr + 1e-9)) / (n_boot + 1)
@@ -145,11 +180,13 @@ def estimate_elasticity(
     rng: np.random.Generator | None = None,
     n_boot: int = 199,
     requests_with_failures: np.ndarray | None = None,
+    own: np.ndarray | None = None,
 ) -> Elasticity | None:
     """Fit log E[y] = a + g log(exposure) (Poisson QMLE, no offset) and test g = 0 against g = 1.
 
     ``g`` and its HAC se describe the data; the tests and the Bayes factor come from
-    :func:`compare_traffic_to_unrelated` (needs ``rng``).
+    :func:`compare_traffic_to_unrelated` (needs ``rng``; ``own``: the class's failing requests
+    the exposure holds).
 
     Earlier versions tested g itself against AR(1)-Cox replicates of both hypotheses: with a
     class's bursts in both references the two overlapped on most classes, and bursty
@@ -168,7 +205,9 @@ def estimate_elasticity(
     g, se, ok, _ = _elasticity_z(y, lx[None, :], 0.0)
     lr = p_zero = p_one = bf = None
     if rng is not None and n_boot > 0:
-        lr, p_zero, p_one, bf = compare_traffic_to_unrelated(y, x, rng=rng, n_boot=n_boot)
+        lr, p_zero, p_one, bf = compare_traffic_to_unrelated(
+            y, exposure, rng=rng, n_boot=n_boot, own=own
+        )
     g_raw = None
     if requests_with_failures is not None:
         raw = np.log(np.maximum(np.asarray(requests_with_failures, dtype=float), MIN_EXPOSURE))
@@ -403,6 +442,28 @@ def choose_denominator(
         text = "concurrent viewers (no request of this class's endpoints was logged)"
         return np.asarray(concurrency, dtype=float), text, 0
     return exposure_of(requests, signals, concurrency if realtime else None, counted)
+
+
+def traffic_exposure(
+    x: np.ndarray, requests: np.ndarray, signals: dict, concurrency: np.ndarray, realtime: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (exposure, own failing requests in it) for the traffic/unrelated tests.
+
+    ``x`` is the class's denominator (:func:`choose_denominator` with the counted units), which
+    keeps one failing request per counted unit. Those kept requests are ``own``; the likelihood
+    ratio weighs minutes without them (:func:`compare_traffic_to_unrelated`). Where they are
+    more than half of ``x`` (the requests that did not fail are fewer than the class's counted
+    failures: an endpoint whose calls mostly fail), the requests measure the class, not the
+    audience's traffic, and the concurrent viewers stand in, as when no request was logged
+    (docs/statistics.md section 5).
+    """
+    kept = choose_denominator(requests, signals, concurrency, realtime)[0]
+    own = np.asarray(x, dtype=float) - kept
+    if not np.any(own > 0):
+        return x, None
+    if kept.sum() < own.sum():
+        return np.asarray(concurrency, dtype=float), None
+    return x, own
 
 
 #: Level of the check that a capacity limit's errors persist while the load stays above K
@@ -660,6 +721,7 @@ def attribute_class(
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
     x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
+    x_el, own = traffic_exposure(x, requests, signals, concurrency, realtime)
     sources = count_sources(errors, signals)
     if y.sum() < MIN_ERRORS:
         return decide_verdict(None, None, None, unit, sources), None, None, None
@@ -691,7 +753,7 @@ def attribute_class(
             )
     with_failures = requests if "failed_requests" in signals and not realtime else None
     elasticity = estimate_elasticity(
-        y, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
+        y, x_el, rng=rng, n_boot=n_boot, requests_with_failures=with_failures, own=own
     )
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
@@ -707,13 +769,35 @@ def attribute_class(
     bounded = set_aside is not None and set_aside["kind"] == "time_bounded"
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         verdict, elasticity = _decide_on_episodes(
-            verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside
+            verdict,
+            test,
+            episodes,
+            x_el,
+            phi,
+            unit,
+            sources,
+            rng,
+            n_boot,
+            with_failures,
+            set_aside,
+            own,
         ) or (verdict, elasticity)
     return verdict, test, fit, elasticity
 
 
 def _decide_on_episodes(
-    verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside=None
+    verdict,
+    test,
+    episodes,
+    x,
+    phi,
+    unit,
+    sources,
+    rng,
+    n_boot,
+    with_failures,
+    set_aside=None,
+    own=None,
 ):
     """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
 
@@ -728,7 +812,7 @@ def _decide_on_episodes(
     if verdict.decided_by == "few_sources":
         return None
     el = estimate_elasticity(
-        episodes, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures
+        episodes, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures, own=own
     )
     if el is None or el.p_value_zero is None or el.p_value_one is None:
         return None

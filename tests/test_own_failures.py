@@ -1,0 +1,91 @@
+"""The traffic/unrelated tests with the class's own failing requests inside its exposure.
+
+A class's exposure keeps one failing request per counted unit (docs/verdicts.md, "The
+denominator"). Weighing minutes by an exposure that holds the class's own failures makes
+errors correlate with "traffic" whatever they are; these tests show the false traffic calls
+that gave on load-independent errors, that the corrected statistic keeps its level, and that
+a flat bug whose failures are among its requests is still found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis import stats
+from analysis.stats import verdicts
+
+MINUTES = 60
+
+
+def _background(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A job failing 1.5 requests a minute of its own, beside an audience's ~20 a minute."""
+    rng = np.random.default_rng(seed)
+    audience = rng.poisson(20 * (1 + 0.15 * np.sin(np.linspace(0, 3, MINUTES)))).astype(float)
+    errors = rng.poisson(1.5, MINUTES).astype(float)
+    return errors, audience + errors, errors
+
+
+def _flat_bug(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8 % of an audience's requests fail; the load varies by a factor of about four."""
+    rng = np.random.default_rng(seed)
+    requests = rng.poisson(20 * np.exp(0.75 * np.sin(np.linspace(0, 3, MINUTES)))).astype(float)
+    errors = rng.binomial(requests.astype(int), 0.08).astype(float)
+    return errors, requests, errors
+
+
+def _rejections(make, own: bool, trials: int = 40) -> tuple[int, int]:
+    """(g = 0 rejected, g = 1 rejected) at 0.05 over ``trials`` classes drawn by ``make``."""
+    zero = one = 0
+    for seed in range(trials):
+        y, x, mine = make(seed)
+        _, p0, p1, _ = stats.compare_traffic_to_unrelated(
+            y, x, rng=np.random.default_rng(1000 + seed), n_boot=99, own=mine if own else None
+        )
+        zero += p0 <= 0.05
+        one += p1 <= 0.05
+    return zero, one
+
+
+def test_errors_that_bring_their_own_requests_are_not_called_traffic():
+    # Weighed by an exposure holding the errors themselves, g = 0 was rejected in about
+    # 60 % of load-independent classes (a level of 0.05 was claimed).
+    before, _ = _rejections(_background, own=False)
+    after, _ = _rejections(_background, own=True)
+    assert before >= 12, before
+    # 40 trials at a level of 0.05: 2 expected; 6 or more has probability below 0.05.
+    assert after <= 5, after
+
+
+def test_a_flat_bug_among_its_own_requests_is_still_related_and_flat():
+    zero, one = _rejections(_flat_bug, own=True)
+    assert zero >= 14, zero  # power to see it follow traffic (0.56 over 200 trials)
+    assert one <= 5, one  # and a flat rate per request is kept at about its level
+
+
+def test_without_own_failures_the_statistic_is_unchanged():
+    y, x, _ = _flat_bug(3)
+    plain = stats.compare_traffic_to_unrelated(y, x, rng=np.random.default_rng(1), n_boot=49)
+    zeros = stats.compare_traffic_to_unrelated(
+        y, x, rng=np.random.default_rng(1), n_boot=49, own=np.zeros(MINUTES)
+    )
+    assert plain == zeros
+
+
+def test_requests_made_of_the_class_give_way_to_the_viewers():
+    viewers = np.full(4, 50.0)
+    requests = np.array([10.0, 12, 9, 11])
+    counted = np.array([1.0, 2, 0, 1])
+    # Few of the requests failed: they stay the exposure, with the kept failures named.
+    signals = {"failed_requests": np.array([3.0, 5, 0, 1])}
+    x, _, _ = verdicts.choose_denominator(requests, signals, viewers, False, counted)
+    exposure, own = verdicts.traffic_exposure(x, requests, signals, viewers, False)
+    assert exposure.tolist() == x.tolist() and own.tolist() == [1, 2, 0, 1]
+    # Every request failed: the requests measure the class, not the audience.
+    signals = {"failed_requests": requests}
+    counted = np.array([4.0, 5, 3, 6])
+    x, _, _ = verdicts.choose_denominator(requests, signals, viewers, False, counted)
+    exposure, own = verdicts.traffic_exposure(x, requests, signals, viewers, False)
+    assert exposure.tolist() == viewers.tolist() and own is None
+    # A Realtime class already counts viewers: nothing to take out.
+    exposure, own = verdicts.traffic_exposure(viewers, requests, signals, viewers, True)
+    assert exposure.tolist() == viewers.tolist() and own is None
