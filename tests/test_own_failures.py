@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import stats
-from analysis.stats import verdicts
+from analysis.stats import series
 
 MINUTES = 60
 
@@ -75,17 +75,19 @@ def test_requests_made_of_the_class_give_way_to_the_viewers():
     viewers = np.full(4, 50.0)
     requests = np.array([10.0, 12, 9, 11])
     counted = np.array([1.0, 2, 0, 1])
-    # Few of the requests failed: they stay the exposure, with the kept failures named.
+    # Some requests did not fail: they stay the exposure, with the kept failures named.
     signals = {"failed_requests": np.array([3.0, 5, 0, 1])}
-    x, _, _ = verdicts.choose_denominator(requests, signals, viewers, False, counted)
-    exposure, own = verdicts.traffic_exposure(x, requests, signals, viewers, False)
+    x, _, _ = stats.exposure_of(requests, signals, counted=counted)
+    without, _, _ = stats.exposure_of(requests, signals)
+    exposure, own = series.split_own_failures(x, without, viewers)
     assert exposure.tolist() == x.tolist() and own.tolist() == [1, 2, 0, 1]
-    # Every request failed: the requests measure the class, not the audience.
+    # Every logged request is one of the class's failures: the requests measure the class,
+    # not the audience (an endpoint that never answered otherwise, an errors-only export).
     signals = {"failed_requests": requests}
-    counted = np.array([4.0, 5, 3, 6])
-    x, _, _ = verdicts.choose_denominator(requests, signals, viewers, False, counted)
-    exposure, own = verdicts.traffic_exposure(x, requests, signals, viewers, False)
+    x, _, _ = stats.exposure_of(requests, signals, counted=np.array([4.0, 5, 3, 6]))
+    without, _, _ = stats.exposure_of(requests, signals)
+    exposure, own = series.split_own_failures(x, without, viewers)
     assert exposure.tolist() == viewers.tolist() and own is None
-    # A Realtime class already counts viewers: nothing to take out.
-    exposure, own = verdicts.traffic_exposure(viewers, requests, signals, viewers, True)
+    # Nothing of the class inside its exposure (a Realtime class counts viewers): unchanged.
+    exposure, own = series.split_own_failures(viewers, viewers, viewers)
     assert exposure.tolist() == viewers.tolist() and own is None

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.exceptions import StatsError
-from analysis.stats.constants import MIN_MINUTES
+from analysis.stats.constants import MIN_EXPOSURE, MIN_MINUTES
 
 
 def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
@@ -176,6 +176,34 @@ def exposure_of(
         failed = np.maximum(failed - np.asarray(counted, dtype=float), 0.0)
     text = "requests without the class's repeated failing requests"
     return r - failed, text, int(round(failed.sum()))
+
+
+def split_own_failures(
+    exposure: np.ndarray, without: np.ndarray, viewers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (exposure, own failing requests in it) for the traffic/unrelated tests.
+
+    ``exposure`` keeps one failing request per counted unit (:func:`exposure_of` with
+    ``counted``); ``without`` is the same with every failing request out. Their difference is
+    the class's own failures inside the exposure, which the likelihood ratio must not weigh
+    minutes by (``verdicts.compare_traffic_to_unrelated``; docs/statistics.md section 5).
+    Where no request but the class's own failing ones was logged (an endpoint that never
+    answered otherwise, an export of error responses only), the requests measure the class,
+    not the audience, and the concurrent viewers stand in, as when no request was logged.
+    """
+    x = np.asarray(exposure, dtype=float)
+    own = x - np.asarray(without, dtype=float)
+    if not np.any(own > 0):
+        return x, None
+    if not np.any(np.asarray(without, dtype=float) > 0):
+        return np.asarray(viewers, dtype=float), None
+    return x, own
+
+
+def log_weights(traffic: np.ndarray) -> np.ndarray:
+    """Return log(traffic / its mean) of each row, traffic floored at ``MIN_EXPOSURE``."""
+    t = np.maximum(traffic, MIN_EXPOSURE)
+    return np.log(t / t.mean(-1, keepdims=True))
 
 
 def lag_padded(x: np.ndarray, lag: int) -> np.ndarray:

@@ -30,7 +30,14 @@ from analysis.stats.results import (
     ThresholdFit,
     Verdict,
 )
-from analysis.stats.series import choose_counts, count_sources, exposure_of, lag_padded
+from analysis.stats.series import (
+    choose_counts,
+    count_sources,
+    exposure_of,
+    lag_padded,
+    log_weights,
+    split_own_failures,
+)
 from analysis.stats.threshold import (
     MIN_MINUTES_ABOVE,
     add_bursty_null,
@@ -89,12 +96,6 @@ def _density_at(value: float, sample: np.ndarray) -> float:
     return float(np.exp(-0.5 * z * z) / sd)
 
 
-def _log_weights(traffic: np.ndarray) -> np.ndarray:
-    """log(traffic / its mean) of each row, traffic floored at ``MIN_EXPOSURE``."""
-    t = np.maximum(traffic, MIN_EXPOSURE)
-    return np.log(t / t.mean(-1, keepdims=True))
-
-
 def compare_traffic_to_unrelated(
     counts: np.ndarray,
     exposure: np.ndarray,
@@ -140,7 +141,7 @@ def compare_traffic_to_unrelated(
         own = np.asarray(own, dtype=float)
         ratio = float(own.sum() / y.sum())
         rest = np.asarray(exposure, dtype=float) - own
-        weights = _log_weights(rest + own.mean())
+        weights = log_weights(rest + own.mean())
     else:
         weights = np.log(x / x.mean())
     lr = float(y @ weights)
@@ -148,14 +149,16 @@ def compare_traffic_to_unrelated(
     alpha1 = float(_moment_alpha(y, mu1))
     phi = float(_lag1_phi(y[None, :], mu1[None, :], np.array([alpha1]))[0])
     reps1 = simulate_nb(np.broadcast_to(mu1, (n_boot, n)), alpha1, rng).astype(float)
+    lr1 = bf1 = reps1 @ weights
     if mixed:
         # Under g = 1 the failing requests are among the exposure's: each replicate's own
-        # failures leave its weights as the observed ones left the data's.
+        # failures leave its weights as the observed ones left the data's (the test of g = 1
+        # stays exact for failures among the audience's requests). Failures that bring their
+        # own request (a double submit) are g = 1 too, with the observed weights fixed: the
+        # Bayes factor's g = 1 density is the even mixture of the two.
         mine = ratio * reps1
         rest1 = np.maximum(np.asarray(exposure, dtype=float)[None, :] - mine, 0.0)
-        lr1 = np.sum(reps1 * _log_weights(rest1 + mine.mean(1)[:, None]), 1)
-    else:
-        lr1 = reps1 @ weights
+        lr1 = np.sum(reps1 * log_weights(rest1 + mine.mean(1)[:, None]), 1)
     mu1b = np.maximum(x[None, :] * (reps1.sum(1) / x.sum())[:, None], 1e-12)
     phi1 = _lag1_phi(reps1, mu1b, _moment_alpha(reps1, mu1b))
     p_low = (1 + np.sum(lr1 <= lr + 1e-9)) / (n_boot + 1)
@@ -165,7 +168,7 @@ def compare_traffic_to_unrelated(
     reps0 = _simulate_cox(mu0, *_fit_cox_moments(y, mu0), n_boot, rng).astype(float)
     lr0 = reps0 @ weights
     p_zero = float((1 + np.sum(lr0 >= lr - 1e-9)) / (n_boot + 1))
-    f1, f0 = _density_at(lr, lr1), _density_at(lr, lr0)
+    f1, f0 = (_density_at(lr, bf1) + _density_at(lr, lr1)) / 2, _density_at(lr, lr0)
     if not np.isfinite(f1) or not np.isfinite(f0) or f1 + f0 == 0:
         bf = None
     else:
@@ -444,28 +447,6 @@ def choose_denominator(
     return exposure_of(requests, signals, concurrency if realtime else None, counted)
 
 
-def traffic_exposure(
-    x: np.ndarray, requests: np.ndarray, signals: dict, concurrency: np.ndarray, realtime: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return (exposure, own failing requests in it) for the traffic/unrelated tests.
-
-    ``x`` is the class's denominator (:func:`choose_denominator` with the counted units), which
-    keeps one failing request per counted unit. Those kept requests are ``own``; the likelihood
-    ratio weighs minutes without them (:func:`compare_traffic_to_unrelated`). Where they are
-    more than half of ``x`` (the requests that did not fail are fewer than the class's counted
-    failures: an endpoint whose calls mostly fail), the requests measure the class, not the
-    audience's traffic, and the concurrent viewers stand in, as when no request was logged
-    (docs/statistics.md section 5).
-    """
-    kept = choose_denominator(requests, signals, concurrency, realtime)[0]
-    own = np.asarray(x, dtype=float) - kept
-    if not np.any(own > 0):
-        return x, None
-    if kept.sum() < own.sum():
-        return np.asarray(concurrency, dtype=float), None
-    return x, own
-
-
 #: Level of the check that a capacity limit's errors persist while the load stays above K
 #: (:func:`check_errors_persist`). It vetoes a capacity call, so its false alarms cost capacity
 #: classes their verdict: 0.01 rather than ``ALPHA_LEVEL`` (docs/verdicts.md gives the rates).
@@ -721,7 +702,9 @@ def attribute_class(
     signals = signals or {}
     y, unit = choose_counts(errors, signals)
     x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
-    x_el, own = traffic_exposure(x, requests, signals, concurrency, realtime)
+    x_el, own = split_own_failures(
+        x, choose_denominator(requests, signals, concurrency, realtime)[0], concurrency
+    )
     sources = count_sources(errors, signals)
     if y.sum() < MIN_ERRORS:
         return decide_verdict(None, None, None, unit, sources), None, None, None
@@ -768,36 +751,13 @@ def attribute_class(
     episodes = choose_episodes(y, signals)
     bounded = set_aside is not None and set_aside["kind"] == "time_bounded"
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
-        verdict, elasticity = _decide_on_episodes(
-            verdict,
-            test,
-            episodes,
-            x_el,
-            phi,
-            unit,
-            sources,
-            rng,
-            n_boot,
-            with_failures,
-            set_aside,
-            own,
-        ) or (verdict, elasticity)
+        args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
+        verdict, elasticity = _decide_on_episodes(*args, set_aside, own) or (verdict, elasticity)
     return verdict, test, fit, elasticity
 
 
 def _decide_on_episodes(
-    verdict,
-    test,
-    episodes,
-    x,
-    phi,
-    unit,
-    sources,
-    rng,
-    n_boot,
-    with_failures,
-    set_aside=None,
-    own=None,
+    verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside, own
 ):
     """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
 
