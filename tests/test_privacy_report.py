@@ -24,6 +24,8 @@ import _unseen_mech as mech
 import pytest
 
 from analysis import privacy, report
+from analysis.ingest import load_incident
+from analysis.ingest.kinds import TABLE_NAMES
 from analysis.params import build_params
 
 EMAIL = "jane.doe@private-mail.example"
@@ -151,3 +153,25 @@ def test_no_output_holds_a_planted_id_address_token_or_key(planted_report):
         for p, t in texts.items()
     }
     assert {name: hits for name, hits in found.items() if hits} == {}
+
+
+def test_no_table_of_the_ingest_holds_a_planted_value(planted_report, tmp_path):
+    directory, users, _, _ = planted_report
+    incident = load_incident(directory, cache_dir=tmp_path, progress=False)
+    names = (*TABLE_NAMES, "annotations")
+    found = {}
+    for name in names:
+        table = getattr(incident, name)
+        for col in table.columns:
+            if str(table[col].dtype) != "string":
+                continue
+            values = table[col].dropna().unique()
+            hits = [v for v in values if _raw_ids(v, users) or any(p in v for p in PLANTED)]
+            # Identifier columns hold pseudonyms or the tables' own ids, never text.
+            if hits and col not in ("id", "webinar_id"):
+                found[(name, col)] = hits[:2]
+    assert found == {}
+    assert (
+        len(incident.annotations) == 2
+        and incident.webinars["title"].str.contains("[email]", regex=False).all()
+    )
