@@ -363,14 +363,41 @@ def test_explorer_projection_without_id_gets_derived_ids_that_dedupe_across_file
     assert acc(inc, "postgres_logs/run2.csv")["reason"] == "duplicate id: 2"
 
 
-def test_a_new_cache_replaces_the_stale_one(tmp_path):
-    work = tmp_path / "incident"
+def _label(directory: Path, label: str) -> None:
+    (directory / "annotations.csv").write_text(f"time_utc,label,note\n,{label},\n")
+
+
+def test_changed_inputs_get_their_own_slot_and_the_least_recently_used_go(tmp_path):
+    from analysis.ingest import cache
+
+    work, root = tmp_path / "incident", tmp_path / "cache"
     shutil.copytree(FIXTURE, work)
-    ingest.load_incident(work, cache_dir=tmp_path / "cache")
-    (work / "annotations.csv").write_text("time_utc,label,note\n,changed,\n")
-    inc = ingest.load_incident(work, cache_dir=tmp_path / "cache")
-    assert list(inc.annotations["label"]) == ["changed"]
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    for n in range(cache.KEEP_SLOTS + 1):
+        _label(work, f"v{n}")
+        inc = ingest.load_incident(work, cache_dir=root)
+        assert not inc.from_cache and list(inc.annotations["label"]) == [f"v{n}"]
+        if n == 1:  # v0 used again: now v1 is the least recently used
+            _label(work, "v0")
+            assert ingest.load_incident(work, cache_dir=root).from_cache
+    assert len(list(root.iterdir())) == cache.KEEP_SLOTS
+    for label, cached in (("v0", True), (f"v{cache.KEEP_SLOTS}", True), ("v1", False)):
+        _label(work, label)
+        assert ingest.load_incident(work, cache_dir=root).from_cache is cached, label
+
+
+def test_two_versions_used_in_turn_each_read_their_own_slot(tmp_path, monkeypatch):
+    """A user switching branches (another code: another cache key) back and forth, or two
+    exports under one incident name, read the cache on every run after the first two."""
+    from analysis.ingest import cache
+
+    work, root = tmp_path / "incident", tmp_path / "cache"
+    shutil.copytree(FIXTURE, work)
+    hits = []
+    for turn in range(4):
+        monkeypatch.setattr(cache, "CACHE_FORMAT", 100 + turn % 2)  # the code's version
+        hits.append(ingest.load_incident(work, cache_dir=root).from_cache)
+    assert hits == [False, False, True, True]
+    assert len(list(root.iterdir())) == 2
 
 
 def test_progress_bar_is_shown_on_request(capsys):

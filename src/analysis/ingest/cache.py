@@ -2,7 +2,10 @@
 
 A slot is ``<cache root>/<incident name>-<16 hex of the key>/``. The key hashes the input
 checksums (manifest included), the pseudonym key's fingerprint and the code that builds the
-tables, so a slot is only ever read for exactly the inputs that made it.
+tables, so a slot is only ever read for exactly the inputs that made it. Up to
+:data:`KEEP_SLOTS` slots of one incident name are kept, the most recently used (written or
+read) ones: two versions of the code (a user switching branches) or two sets of inputs under
+one name then each keep their slot instead of evicting each other's on every run.
 
 Every run writes into its own temporary directory and renames it into place, so two runs at
 once never share a temporary path and a reader never sees half a slot. The slot's ``complete``
@@ -36,6 +39,9 @@ _SLOT_RE = re.compile(r"[0-9a-f]{16}")
 #: Age after which a hidden temporary directory of a slot is taken as left by a killed run. A
 #: write takes seconds; an hour leaves any live writer alone, even on a loaded machine.
 ABANDONED_AFTER_S = 3600.0
+#: Slots of one incident name kept (the most recently used): enough for a few code versions
+#: or input sets used in turn, while an edited incident or package does not fill the disk.
+KEEP_SLOTS = 4
 
 
 def _code_files() -> list[Path]:
@@ -86,6 +92,7 @@ def read_tables(slot: Path, names: tuple[str, ...]) -> dict[str, pd.DataFrame] |
             if digests.get(path.name) != sha256_file(path):
                 raise ValueError(f"{path.name} differs from the file written")
             tables[name] = pd.read_parquet(path)
+        _mark_used(slot)
     except Exception as exc:
         # pyarrow raises its own error types for a truncated or corrupt file; any failure
         # to read a cache means the same thing: it is not a cache.
@@ -136,8 +143,17 @@ def write_cache(slot: Path, incident, names: tuple[str, ...] = TABLE_NAMES) -> N
             print(f"cache not written ({exc.strerror or exc}): {slot}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
         return
+    _mark_used(slot)
     _remove_stale(slot)
     _remove_abandoned(slot.parent)
+
+
+def _mark_used(slot: Path) -> None:
+    """Record that ``slot`` was just used: its ``complete`` file's time orders eviction."""
+    try:
+        (slot / "complete").touch()
+    except OSError:
+        pass  # a read-only cache is still read; it is never evicted from either
 
 
 def _remove_abandoned(root: Path, now: float | None = None) -> None:
@@ -171,9 +187,21 @@ def _discard(slot: Path) -> None:
 
 
 def _remove_stale(slot: Path) -> None:
-    """Remove older slots of the same incident name: stale by construction."""
+    """Remove the least recently used slots of the same incident name beyond :data:`KEEP_SLOTS`.
+
+    Other slots of the name hold other inputs or another version of the code, which may be
+    used again (a branch switched back to): only the oldest by last use go; ``slot`` stays.
+    """
     prefix = slot.name[: -len(slot.name.rsplit("-", 1)[1])]
+    others = []
     for old in slot.parent.iterdir():
         name = old.name
         if old != slot and name.startswith(prefix) and _SLOT_RE.fullmatch(name[len(prefix) :]):
-            _discard(old)
+            try:
+                used = (old / "complete").stat().st_mtime_ns
+            except OSError:
+                used = 0  # incomplete, or removed meanwhile: first to go
+            others.append((used, name, old))
+    others.sort(reverse=True)
+    for _, _, old in others[KEEP_SLOTS - 1 :]:
+        _discard(old)
