@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from analysis import narrative, pipeline, plots
@@ -211,3 +212,18 @@ def test_a_long_window_has_few_legible_time_labels(hours):
     finally:
         for fig in figs:
             plt.close(fig)
+
+
+def test_the_heatmap_title_names_the_window_length(small_analysis):
+    doc = small_analysis.findings
+    for lang, hour, day, short in (
+        ("en", "over the hour;", "over 24 hours;", "over 20 minutes;"),
+        ("ko", "한 시간 동안", "24시간 동안", "20분 동안"),
+    ):
+        text = narrative.load_locale(lang)
+        start = pd.Timestamp(doc["report"]["window"]["start"])
+        for minutes, expected in ((60, hour), (24 * 60, day), (20, short)):
+            window = {"start": str(start), "end": str(start + pd.Timedelta(minutes=minutes))}
+            report = {**doc["report"], "window": window}
+            title, _ = narrative.figures.figure_point("heatmap", {**doc, "report": report}, text)
+            assert expected in title, (lang, minutes, title)
