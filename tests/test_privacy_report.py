@@ -3,11 +3,12 @@
 The incident is ``private_text`` of tests/_unseen_mech.py (an app whose user ids are integers;
 its messages, details and query strings carry ids, e-mails and tokens). On top of what its
 writer plants, every other free-text field an export or a table can carry gets a person's data
-here: the annotations' label and note, the webinar's title, the gateway's user agent and ray
-id, Postgres' query and hint, a Realtime payload. The report (HTML and findings.json, as
-``make report FORMATS=html`` writes them) is then searched for each planted value; each
-planted field is first checked to hold its value in the raw input, and the annotation to
-reach the page (pseudonymised), so the search cannot pass by looking at nothing.
+here: the annotations' label and note, the webinar's title, the gateway's query string, user
+agent and ray id, Postgres' message, query and hint, Realtime's message and payload. The
+report (HTML, findings.json, the executed notebook and the PDF's text, as ``make report
+FORMATS=html,pdf`` writes them) is then searched for each planted value; each planted field is
+first checked to hold its value in the raw input, and the annotation to reach the page
+(pseudonymised), so the search cannot pass by looking at nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import gzip
 import io
 import json
 import re
+import shutil
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +30,10 @@ from analysis import privacy, report
 from analysis.ingest import load_incident
 from analysis.ingest.kinds import TABLE_NAMES
 from analysis.params import build_params
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)"
+)
 
 EMAIL = "jane.doe@private-mail.example"
 IPV4 = "203.0.113.77"
@@ -60,16 +67,20 @@ def _plant(directory: Path, user: str) -> None:
 
     def edge(row):
         request = row["metadata"][0]["request"][0]
+        search = request.get("search") or "?"
+        request["search"] = f"{search}&contact={EMAIL}&from={IPV6}&uid={user}&k={KEY}"
         request["headers"][0]["user_agent"] = f"Mozilla/5.0 ({text})"
         request["headers"][0]["cf_ray"] = f"8f1a2b3c4d5e6f70-ICN {EMAIL}"
         request["headers"][0].pop("x_client_info", None)  # the user agent is the client then
 
     def pg(row):
+        row["event_message"] += f" (user {user}, {EMAIL}, {IPV4})"
         parsed = row["metadata"][0]["parsed"][0]
         parsed["query"] = f"select * from profiles where id = {user} and email = '{EMAIL}'"
         parsed["hint"] = text
 
     def rt(row):
+        row["event_message"] += f" user {user} from {IPV6} ({EMAIL})"
         row["metadata"][0]["payload"] = [{"user_id": int(user), "email": EMAIL, "ip": IPV4}]
 
     for folder, change in (("edge_logs", edge), ("postgres_logs", pg), ("realtime_logs", rt)):
@@ -115,7 +126,7 @@ def planted_report(tmp_path_factory):
         display_tz="UTC",
         lang="en",
         output_dir=out,
-        formats="html",
+        formats="html,pdf",
     )
     report.run_report(params, progress=False)
     texts = {
@@ -123,6 +134,10 @@ def planted_report(tmp_path_factory):
         for path in out.rglob("*")
         if path.is_file() and path.suffix in (".html", ".json", ".ipynb", ".md", ".txt", ".csv")
     }
+    pdf = next(out.rglob("postmortem.pdf"))
+    texts[pdf] = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
     return directory, set(users), user, texts
 
 
@@ -143,6 +158,8 @@ def test_the_report_shows_the_annotation_with_the_pseudonym(planted_report):
     assert html, sorted(p.name for p in texts)
     pseudonym = privacy.pseudonymise(user, privacy.pseudonym_key())
     assert f"user {pseudonym} complained" in html
+    pdf = next(t for p, t in texts.items() if p.suffix == ".pdf")
+    assert f"user {pseudonym} complained" in " ".join(pdf.split())
 
 
 def test_no_output_holds_a_planted_id_address_token_or_key(planted_report):
