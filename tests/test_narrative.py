@@ -92,3 +92,17 @@ def test_unset_parameters_read_as_the_default_not_none(doc, lang):
     key = narrative.code("window_start")
     row = next(line for line in appendix.splitlines() if key in line)
     assert text["appendix"]["unset"] in row and "None" not in row
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_page_one_says_nothing_of_bursts_when_no_minute_was_in_one(doc, lang):
+    from analysis.narrative.overview import render_overview
+
+    text = narrative.load_locale(lang)
+    overview = doc["overview"]
+    burst_words = text["overview"]["impact_bursts"].split("{")[0]
+    for in_bursts, said in ((3, True), (0, False), (None, False)):
+        minutes = {**overview["minutes"], "in_bursts": in_bursts}
+        changed = {**doc, "overview": {**overview, "minutes": minutes}}
+        page = render_overview(changed, text)
+        assert (burst_words in page) is said, (in_bursts, page)

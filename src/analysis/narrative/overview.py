@@ -87,8 +87,9 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
             failed=fmt_number(people["failed_requests"]),
         )
     # Bursts come from the statistics; when they were not computed (no load series) the
-    # page says nothing about them rather than "0 minutes".
-    if not quiet and minutes["in_bursts"] is not None:
+    # page says nothing about them, nor when no minute was in a burst (steady errors: "0 of
+    # 57 minutes" read as if something were missing).
+    if not quiet and minutes["in_bursts"]:
         impact += " " + t["impact_bursts"].format(
             burst_minutes=fmt_number(minutes["in_bursts"]),
             minutes=fmt_number(minutes["error_period"]),
