@@ -135,3 +135,32 @@ def test_a_traffic_page_gzip_bomb_is_one_line(tmp_path, monkeypatch):
     page.write_bytes(gzip.compress(b" " * (4 * 1024 * 1024)))
     with pytest.raises(IngestError, match="gzip file too large once decompressed"):
         ingest.load_incident(root, use_cache=False)
+
+
+def test_traffic_endpoints_hold_no_address_token_or_user_id(tmp_path):
+    """A path outside Supabase's APIs is its own endpoint: redacted like any path, known user
+    ids (here an integer one, named by the error row) pseudonymised; endpoints that become the
+    same are added up, so no request is lost."""
+    rows = [
+        {**EDGE_MINUTES[0], "path": path, "requests": n}
+        for path, n in (
+            ("/api/members/10081/avatar", 3),
+            ("/api/mail/jane.doe@private-mail.example", 4),
+            ("/api/mail/john@private-mail.example", 5),
+            ("/api/from/203.0.113.77", 6),
+        )
+    ]
+    root = _hybrid(tmp_path / "h", rows)
+    page = root / "edge_logs" / "page-0001.json.gz"
+    body = json.loads(gzip.decompress(page.read_bytes()))
+    body["result"][0]["metadata"][0]["request"][0]["sb"] = [{"auth_user": "10081"}]
+    page.write_bytes(gzip.compress(json.dumps(body).encode(), mtime=0))
+    inc = ingest.load_incident(root, use_cache=False)
+    pseudonym = inc.requests["user"].iloc[0]
+    assert pseudonym.startswith("u_")
+    got = dict(zip(inc.traffic["endpoint"], inc.traffic["requests"], strict=True))
+    assert got == {
+        f"api/members/{pseudonym}/avatar": 3,
+        "api/mail/[email]": 9,
+        "api/from/[ip]": 6,
+    }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import privacy
 from analysis.exceptions import IngestError
 from analysis.ingest import traffic_pages
 from analysis.ingest.kinds import FILTER_REASONS
@@ -57,6 +58,24 @@ def read_aggregates(
     tables = {name: build(frames[kind]) for name, (kind, build) in TABLES.items()}
     accounting = pd.DataFrame(rows, columns=[*ACCOUNTING_COLUMNS, "shape", "flavour"])
     return tables, accounting
+
+
+def privatise(tables: dict[str, pd.DataFrame], users: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Redact the traffic table's endpoints and replace known user ids in them.
+
+    An endpoint outside Supabase's APIs is its whole path (``api/members/10081``), so it can
+    hold what any path can; this runs once every user id of the incident is known. Endpoints
+    that become equal are added up again (:func:`traffic_pages.sum_by_endpoint`).
+    """
+    traffic = tables["traffic"]
+    if traffic.empty:
+        return tables
+    redacted = privacy.redact_series(traffic["endpoint"], users)
+    endpoint = privacy.replace_user_ids(redacted, users)
+    if endpoint.equals(traffic["endpoint"]):
+        return tables
+    rows = traffic.assign(endpoint=endpoint)
+    return {**tables, "traffic": traffic_pages.sum_by_endpoint(rows)}
 
 
 def merge_accounting(accounting: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:

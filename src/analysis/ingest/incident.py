@@ -540,7 +540,7 @@ def load_incident(
         **result.tables,
         annotations=read_annotations(directory, result.users),
         accounting=aggregates.merge_accounting(result.accounting, minutes_accounting),
-        **minutes,
+        **aggregates.privatise(minutes, result.users),
         **common,
     )
     if use_cache:

@@ -195,6 +195,15 @@ def traffic_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
     uniques = paths.unique()
     endpoints = dict(zip(uniques, (endpoint_of(p) for p in uniques), strict=True))
     rows["endpoint"] = paths.map(endpoints).astype("string")
+    return sum_by_endpoint(rows)
+
+
+def sum_by_endpoint(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return the canonical traffic table of rows with an ``endpoint``, one row per group.
+
+    Groups are (minute, endpoint, status class): ``requests`` summed, the origin times' max
+    and p95 the largest. Used again once endpoints are redacted (two may become one).
+    """
     grouped = rows.groupby(["minute", "endpoint", "status_class"], sort=True, observed=True).agg(
         requests=("requests", "sum"),
         max_origin_time_ms=("max_origin_time_ms", "max"),
