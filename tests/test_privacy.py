@@ -438,3 +438,23 @@ def test_text_redaction_does_not_depend_on_where_batches_end(tmp_path, monkeypat
     pd.testing.assert_frame_equal(tables[0], tables[1])
     pseudonym = privacy.pseudonymise(late, privacy.pseudonym_key())
     assert f"user_id=eq.{pseudonym}" in tables[0]["search"].iloc[0]
+
+
+def test_every_free_text_column_of_the_tables_is_redacted():
+    """A string column of a canonical table is an identifier, held to a pattern or a set by
+    its schema, or redacted (``canonical.TEXT_COLUMNS``): a new column must choose."""
+    from analysis.ingest.canonical import ID_COLUMNS, TEXT_COLUMNS
+    from analysis.ingest.kinds import LOG_KINDS, TABLE_KINDS
+    from analysis.schemas import TABLES
+
+    redacted = {(LOG_KINDS | TABLE_KINDS)[kind]: set(cols) for kind, cols in TEXT_COLUMNS.items()}
+    loose = {
+        (table, col)
+        for table, (fields, _) in TABLES.items()
+        for col, field in fields.items()
+        if field.dtype == "string"
+        and col not in ID_COLUMNS
+        and not any(r.kind in ("str_matches", "isin", "str_length", "custom") for r in field.rules)
+        and col not in redacted.get(table, set())
+    }
+    assert loose == set()

@@ -394,6 +394,7 @@ TEXT_COLUMNS = {
         "query",
         "user_name",
         "application_name",
+        "command_tag",
     ),
     "realtime_logs": ("message", "level"),
     "webinars": ("title", "status"),
