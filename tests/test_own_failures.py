@@ -91,3 +91,38 @@ def test_requests_made_of_the_class_give_way_to_the_viewers():
     # Nothing of the class inside its exposure (a Realtime class counts viewers): unchanged.
     exposure, own = series.split_own_failures(viewers, viewers, viewers)
     assert exposure.tolist() == viewers.tolist() and own is None
+
+
+def _small_flat_bug(seed: int):
+    """15 % of 1-6 requests a minute fail while the audience rises and falls smoothly."""
+    rng = np.random.default_rng(seed)
+    viewers = 6 + 28 * np.sin(np.linspace(0, np.pi, MINUTES))
+    requests = rng.poisson(viewers / 6).astype(float)
+    errors = rng.binomial(requests.astype(int), 0.15).astype(float)
+    return errors, requests, errors, viewers
+
+
+def test_the_viewers_are_a_second_measure_of_the_audience_for_g_0():
+    found = {False: 0, True: 0}
+    false_calls = 0
+    for seed in range(40):
+        y, x, mine, viewers = _small_flat_bug(seed)
+        for with_viewers in (False, True):
+            _, p0, _, _ = stats.compare_traffic_to_unrelated(
+                y,
+                x,
+                rng=np.random.default_rng(seed),
+                n_boot=99,
+                own=mine,
+                audience=viewers if with_viewers else None,
+            )
+            found[with_viewers] += p0 <= 0.05
+        # Load-independent errors with their own requests: still at about the level.
+        y, x, mine = _background(seed)
+        viewers = 20 * (1 + 0.15 * np.sin(np.linspace(0, 3, MINUTES)))
+        _, p0, _, _ = stats.compare_traffic_to_unrelated(
+            y, x, rng=np.random.default_rng(seed), n_boot=99, own=mine, audience=viewers
+        )
+        false_calls += p0 <= 0.05
+    assert found[True] > found[False] + 5, found
+    assert false_calls <= 5, false_calls

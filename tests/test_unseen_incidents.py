@@ -232,29 +232,8 @@ def test_database_faults_get_the_verdict_their_writer_gave_them(analysed, name):
         assert verdicts.get(fault.sqlstate) == expected, (fault.sqlstate, verdicts)
 
 
-#: Verdicts known wrong on the slow cases, each with its cause (strict: a fix must remove it).
-SLOW_KNOWN_WRONG = {
-    "berlin_timeouts": (
-        "stats: a flat 15 % 42P01 on 34 viewers is undetermined since the likelihood ratio no "
-        "longer weighs minutes by the class's own failures (g = 0 p 0.005 -> 0.115; its "
-        "2-21 requests a minute are a noisy traffic measure; docs/statistics.md section 5)"
-    ),
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(strict=True, reason=SLOW_KNOWN_WRONG[name])]
-            if name in SLOW_KNOWN_WRONG
-            else [],
-        )
-        for name in sorted(set(unseen.CASES) - set(FAST_CASES))
-    ],
-)
+@pytest.mark.parametrize("name", sorted(set(unseen.CASES) - set(FAST_CASES)))
 def test_database_faults_get_their_verdict_on_the_other_cases(written, name, tmp_path):
     incident = load_incident(written[name], cache_dir=tmp_path / "cache", progress=False)
     params = build_params(

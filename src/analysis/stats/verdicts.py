@@ -103,6 +103,7 @@ def compare_traffic_to_unrelated(
     rng: np.random.Generator,
     n_boot: int,
     own: np.ndarray | None = None,
+    audience: np.ndarray | None = None,
 ) -> tuple[float, float, float, float | None]:
     """Likelihood ratio of a flat rate per request (g = 1) against a constant mean (g = 0).
 
@@ -168,6 +169,12 @@ def compare_traffic_to_unrelated(
     reps0 = _simulate_cox(mu0, *_fit_cox_moments(y, mu0), n_boot, rng).astype(float)
     lr0 = reps0 @ weights
     p_zero = float((1 + np.sum(lr0 >= lr - 1e-9)) / (n_boot + 1))
+    if mixed and audience is not None:
+        # Requests without the class's failures measure the audience noisily; the viewers
+        # smoothly, never holding the errors: g = 0 on each, Bonferroni (statistics.md 5).
+        w_c = log_weights(np.asarray(audience, dtype=float))
+        p_c = float((1 + np.sum(reps0 @ w_c >= y @ w_c - 1e-9)) / (n_boot + 1))
+        p_zero = min(1.0, 2 * min(p_zero, p_c))
     f1, f0 = (_density_at(lr, bf1) + _density_at(lr, lr1)) / 2, _density_at(lr, lr0)
     if not np.isfinite(f1) or not np.isfinite(f0) or f1 + f0 == 0:
         bf = None
@@ -184,6 +191,7 @@ def estimate_elasticity(
     n_boot: int = 199,
     requests_with_failures: np.ndarray | None = None,
     own: np.ndarray | None = None,
+    audience: np.ndarray | None = None,
 ) -> Elasticity | None:
     """Fit log E[y] = a + g log(exposure) (Poisson QMLE, no offset) and test g = 0 against g = 1.
 
@@ -209,7 +217,7 @@ def estimate_elasticity(
     lr = p_zero = p_one = bf = None
     if rng is not None and n_boot > 0:
         lr, p_zero, p_one, bf = compare_traffic_to_unrelated(
-            y, exposure, rng=rng, n_boot=n_boot, own=own
+            y, exposure, rng=rng, n_boot=n_boot, own=own, audience=audience
         )
     g_raw = None
     if requests_with_failures is not None:
@@ -736,7 +744,13 @@ def attribute_class(
             )
     with_failures = requests if "failed_requests" in signals and not realtime else None
     elasticity = estimate_elasticity(
-        y, x_el, rng=rng, n_boot=n_boot, requests_with_failures=with_failures, own=own
+        y,
+        x_el,
+        rng=rng,
+        n_boot=n_boot,
+        requests_with_failures=with_failures,
+        own=own,
+        audience=concurrency,
     )
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
@@ -752,12 +766,27 @@ def attribute_class(
     bounded = set_aside is not None and set_aside["kind"] == "time_bounded"
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
-        verdict, elasticity = _decide_on_episodes(*args, set_aside, own) or (verdict, elasticity)
+        verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency) or (
+            verdict,
+            elasticity,
+        )
     return verdict, test, fit, elasticity
 
 
 def _decide_on_episodes(
-    verdict, test, episodes, x, phi, unit, sources, rng, n_boot, with_failures, set_aside, own
+    verdict,
+    test,
+    episodes,
+    x,
+    phi,
+    unit,
+    sources,
+    rng,
+    n_boot,
+    with_failures,
+    set_aside,
+    own,
+    audience,
 ):
     """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
 
@@ -772,7 +801,13 @@ def _decide_on_episodes(
     if verdict.decided_by == "few_sources":
         return None
     el = estimate_elasticity(
-        episodes, x, rng=rng, n_boot=n_boot, requests_with_failures=with_failures, own=own
+        episodes,
+        x,
+        rng=rng,
+        n_boot=n_boot,
+        requests_with_failures=with_failures,
+        own=own,
+        audience=audience,
     )
     if el is None or el.p_value_zero is None or el.p_value_one is None:
         return None
