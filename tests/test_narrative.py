@@ -106,3 +106,71 @@ def test_page_one_says_nothing_of_bursts_when_no_minute_was_in_one(doc, lang):
         changed = {**doc, "overview": {**overview, "minutes": minutes}}
         page = render_overview(changed, text)
         assert (burst_words in page) is said, (in_bursts, page)
+
+
+# Verdicts whose sentences say what the window cannot tell: one of each (the explanation of
+# "undetermined", one event in one minute, a hinge set aside as a line from the lowest load or as
+# an episode in time).
+WINDOW_VERDICTS = (
+    {"verdict": "undetermined", "elasticity": 0.5, "bayes_factor": 1.2},
+    {"verdict": "undetermined", "decided_by": "one_minute", "p_value_one": 0.001},
+    {
+        "verdict": "undetermined",
+        "hinge_p_value": 0.01,
+        "hinge_p_value_bursty_null": 0.02,
+        "hinge_set_aside": {"kind": "no_onset", "k_low": 10, "k_high": 40, "below": 2},
+    },
+    {
+        "verdict": "undetermined",
+        "hinge_p_value": 0.01,
+        "hinge_p_value_bursty_null": 0.02,
+        "hinge_set_aside": {"kind": "time_bounded", "first_minute": 3, "last_minute": 9},
+    },
+)
+HOUR_WORDS = {"en": ("the hour", "this hour", "one hour"), "ko": ("한 시간", "이 시간의")}
+
+
+def _causes_over(doc, text, minutes: int, verdict: dict) -> str:
+    import pandas as pd
+
+    start = pd.Timestamp(doc["report"]["window"]["start"])
+    end = (start + pd.Timedelta(minutes=minutes)).isoformat()
+    verdicts = [{**v, **verdict} for v in doc["verdicts"]]
+    changed = {**doc, "verdicts": verdicts, "report": {**doc["report"]}}
+    changed["report"]["window"] = {**doc["report"]["window"], "end": end}
+    return narrative.SECTIONS["causes"](changed, text)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize("verdict", WINDOW_VERDICTS, ids=lambda v: v.get("decided_by") or str(
+    v.get("hinge_set_aside", {}).get("kind", "plain")))  # fmt: skip
+def test_verdict_sentences_name_the_windows_length_not_the_hour(doc, lang, verdict):
+    text = narrative.load_locale(lang)
+    hour = _causes_over(doc, text, 60, verdict)
+    assert any(w in hour for w in HOUR_WORDS[lang]), hour  # the shipped hour's wording stays
+    for minutes, span in ((30, ("30 minutes", "30분")), (24 * 60, ("24 hours", "24시간"))):
+        page = _causes_over(doc, text, minutes, verdict)
+        assert not [w for w in HOUR_WORDS[lang] if w in page], (minutes, page)
+        assert span[lang == "ko"] in page, (minutes, page)
+        assert "{" not in page
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_hours_verdict_sentences_are_the_shipped_ones(lang):
+    """A 60-minute window (and a verdict rendered without one) keeps the shipped wording."""
+    text = narrative.load_locale(lang)
+    shipped = {
+        "en": ("this hour cannot tell", "no test on one hour", "a line through the hour",
+               "the episode, the hour cannot tell"),
+        "ko": ("이 한 시간의 데이터로는", "사건 하나이므로 한 시간의", "이 시간의 가장 낮은",
+               "이 한 시간으로"),
+    }[lang]  # fmt: skip
+    hour = {"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T11:00:00Z"}
+    explain = text["causes"]["explain"]["undetermined"].format(
+        **narrative.causes.span_words(hour, text)
+    )
+    out = [explain] + [narrative.verdict_evidence(v, text, hour) for v in WINDOW_VERDICTS[1:]]
+    out += [narrative.verdict_evidence(v, text) for v in WINDOW_VERDICTS[1:]]
+    for phrase, said in zip(shipped, [*out[:4]], strict=True):
+        assert phrase in said, (phrase, said)
+    assert out[1:4] == out[4:]

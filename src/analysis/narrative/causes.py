@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from analysis.narrative.figures import window_span
 from analysis.narrative.formatting import (
     _capacity,
     _tz,
@@ -20,9 +21,29 @@ from analysis.narrative.formatting import (
     table,
 )
 
+_AN_HOUR = {"start": "2000-01-01T00:00:00Z", "end": "2000-01-01T01:00:00Z"}
 
-def verdict_evidence(v: Mapping, text: Mapping) -> str:
-    """Return the numbers that decided a verdict and the signals beside it, in the language."""
+
+def span_words(window: Mapping | None, text: Mapping) -> dict[str, str]:
+    """Return the window's length in the words the verdicts' sentences use ("this hour", ...).
+
+    Without a window (a verdict rendered on its own) the words are the hour's.
+    """
+    window = window or _AN_HOUR
+    words = {
+        f"{family}_span": window_span(window, text["causes"]["span"], f"{family}_")
+        for family in ("this", "one", "the")
+    }
+    words["span"] = window_span(window, text["figures"]["heatmap"])
+    return words
+
+
+def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -> str:
+    """Return the numbers that decided a verdict and the signals beside it, in the language.
+
+    ``window`` (the report's, with start and end) names its length in the sentences that say
+    what the window cannot tell; without it they say "the hour".
+    """
     from analysis.stats import ALPHA_LEVEL, BAYES_FACTOR_CUT, MIN_ERRORS, MIN_SOURCES
 
     r = text["causes"]["reasons"]
@@ -42,6 +63,7 @@ def verdict_evidence(v: Mapping, text: Mapping) -> str:
         "min_sources": MIN_SOURCES,
         "unit": text["causes"]["units"].get(unit, unit),
         "n": MIN_ERRORS,
+        **span_words(window, text),
     }
     reason = kind
     if v.get("decided_by") in ("few_sources", "one_minute"):
@@ -145,12 +167,15 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 f"**{t['verdicts'][v['verdict']]}**",
                 threshold,
                 lag,
-                verdict_evidence(v, text),
+                verdict_evidence(v, text, findings["report"]["window"]),
             )
         )
         if v["verdict"] not in explained:
             explained.append(v["verdict"])
-    legend = "\n".join(f"- **{t['verdicts'][k]}**: {t['explain'][k]}" for k in explained)
+    spans = span_words(findings["report"]["window"], text)
+    legend = "\n".join(
+        f"- **{t['verdicts'][k]}**: {t['explain'][k].format(**spans)}" for k in explained
+    )
     limits = render_limits(findings, text)
     evidence = render_associations(findings, text)
     return (

@@ -22,15 +22,19 @@ def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
     }
 
 
-def _span(window: Mapping, t: Mapping) -> str:
-    """Return the window's length in words: "the hour" for an hour, else minutes or hours."""
+def window_span(window: Mapping, t: Mapping, prefix: str = "point_span_") -> str:
+    """Return the window's length in words: "the hour" for an hour, else minutes or hours.
+
+    ``t`` holds the three words under ``prefix`` + hour / minutes / hours (the heatmap's by
+    default; the verdicts' sentences keep their own families in ``causes.span``).
+    """
     length = pd.Timestamp(window["end"]) - pd.Timestamp(window["start"])
     minutes = round(length.total_seconds() / 60)
     if minutes == 60:
-        return t["point_span_hour"]
+        return t[prefix + "hour"]
     if minutes % 60 or minutes < 120:
-        return t["point_span_minutes"].format(n=fmt_number(minutes))
-    return t["point_span_hours"].format(n=fmt_number(minutes // 60))
+        return t[prefix + "minutes"].format(n=fmt_number(minutes))
+    return t[prefix + "hours"].format(n=fmt_number(minutes // 60))
 
 
 def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]:
@@ -67,7 +71,7 @@ def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]
         top = max(counted, key=lambda c: (c["peak_count"], c["count"]), default=None)
         fields = {
             **common,
-            "span": _span(rep["window"], t),
+            "span": window_span(rep["window"], t),
             "busiest": fmt_number(top["peak_count"]) if top else "0",
             "busiest_at": local_time(top["peak_minute"], tz, text=text) if top else "",
         }
