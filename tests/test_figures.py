@@ -227,3 +227,24 @@ def test_the_heatmap_title_names_the_window_length(small_analysis):
             report = {**doc["report"], "window": window}
             title, _ = narrative.figures.figure_point("heatmap", {**doc, "report": report}, text)
             assert expected in title, (lang, minutes, title)
+
+
+def test_title_times_carry_the_date_when_the_window_spans_two_local_days(small_analysis):
+    doc = small_analysis.findings
+    text = narrative.load_locale("en")
+    tz = doc["report"]["display_tz"]
+    start = pd.Timestamp(doc["report"]["window"]["start"])
+    busiest = max(
+        (c for c in doc["error_classes"] if c["count"]), key=lambda c: (c["peak_count"], c["count"])
+    )
+    at = pd.Timestamp(busiest["peak_minute"]).tz_convert(tz)
+    for minutes, dated in ((60, False), (48 * 60, True)):
+        window = {"start": str(start), "end": str(start + pd.Timedelta(minutes=minutes))}
+        report = {**doc["report"], "window": window}
+        title, _ = narrative.figures.figure_point("heatmap", {**doc, "report": report}, text)
+        assert at.strftime("%H:%M") in title
+        assert (at.strftime("%Y-%m-%d %H:%M") in title) is dated, (minutes, title)
+    # a window ending at local midnight stays within its day: clock time only
+    day = pd.Timestamp(start.tz_convert(tz).date(), tz=tz)
+    one_day = {"start": day.isoformat(), "end": (day + pd.Timedelta(days=1)).isoformat()}
+    assert narrative.figures.time_format(one_day, tz) == "%H:%M"

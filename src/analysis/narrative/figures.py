@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots
-from analysis.narrative.formatting import _tz, fmt_number, local_time
+from analysis.narrative.formatting import TIME_FORMAT, _tz, fmt_number, local_time
 from analysis.params import ReportParams
 
 
@@ -37,6 +37,13 @@ def window_span(window: Mapping, t: Mapping, prefix: str = "point_span_") -> str
     return t[prefix + "hours"].format(n=fmt_number(minutes // 60))
 
 
+def time_format(window: Mapping, tz: str) -> str:
+    """Clock time for a window inside one local day; with the date when it spans more than one."""
+    start = pd.Timestamp(window["start"]).tz_convert(tz)
+    last = (pd.Timestamp(window["end"]) - pd.Timedelta(1, "ns")).tz_convert(tz)
+    return TIME_FORMAT if start.date() == last.date() else "%Y-%m-%d " + TIME_FORMAT
+
+
 def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]:
     """Return a figure's title, which states its point, and its alt text, from the findings.
 
@@ -48,12 +55,13 @@ def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]
     rep, aud = findings["report"], findings["audience"]
     caps = [c for c in findings["capacity"] if c["verdict"] == "capacity" and c["k"] is not None]
     counted = [c for c in findings["error_classes"] if c["count"]]
+    fmt = time_format(rep["window"], tz)
     common = {
         "tz": zn,
-        "start": local_time(rep["window"]["start"], tz),
-        "end": local_time(rep["window"]["end"], tz),
+        "start": local_time(rep["window"]["start"], tz, fmt),
+        "end": local_time(rep["window"]["end"], tz, fmt),
         "peak": fmt_number(aud.get("peak")),
-        "peak_at": local_time(aud.get("peak_ts"), tz, text=text),
+        "peak_at": local_time(aud.get("peak_ts"), tz, fmt, text=text),
         "classes": len(counted),
         "errors": fmt_number(findings["impact"]["errors_total"]),
         "k": fmt_number(min((c["k"] for c in caps), default=None)),
@@ -73,7 +81,7 @@ def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]
             **common,
             "span": window_span(rep["window"], t),
             "busiest": fmt_number(top["peak_count"]) if top else "0",
-            "busiest_at": local_time(top["peak_minute"], tz, text=text) if top else "",
+            "busiest_at": local_time(top["peak_minute"], tz, fmt, text=text) if top else "",
         }
         return t["point"].format(**fields), t["alt"].format(**fields)
     if name == "lag":
