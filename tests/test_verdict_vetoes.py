@@ -67,6 +67,74 @@ def test_a_limit_on_the_same_plateau_stays_capacity(seed):
     assert p > verdicts.PERSIST_LEVEL
 
 
+def _hump() -> np.ndarray:
+    """One peak of 120 viewers at minute 30 over a floor of 20 (the hour's only high load)."""
+    t = np.arange(60)
+    return np.round(20 + 100 * np.exp(-(((t - 30) / 9) ** 2)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_outage_on_the_only_peak_follows_time(seed):
+    # The outage covers the peak, so no quiet minute above K is left for the persistence
+    # check: only the shape in time tells it from a limit (a steady share, whatever the load).
+    rng = np.random.default_rng(seed)
+    c = _hump()
+    r = rng.poisson(4 * c)
+    y = np.zeros(60, dtype=int)
+    y[22:39] = rng.binomial(r[22:39], 0.6)
+    verdict, test, fit, _ = _attribute(y, r, c, seed)
+    assert verdict.label != stats.CAPACITY, verdict.reason
+    if test.p_value <= 0.05 and (test.p_value_bursty_null or 1) <= 0.05:
+        assert verdict.hinge_set_aside["kind"] in verdicts.IN_TIME, verdict
+    timed = verdicts.compare_load_to_time(
+        y, r, c, fit or stats.estimate_threshold(y, r, c), rng=rng, n_boot=99
+    )
+    assert timed["p_load"] <= verdicts.PERSIST_LEVEL < timed["p_time"], timed
+    assert (timed["first_minute"], timed["last_minute"]) == (23, 39)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_limit_crossed_on_the_only_peak_stays_capacity(seed):
+    rng = np.random.default_rng(seed)
+    c = _hump()
+    r = rng.poisson(4 * c)
+    y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 70), 0.9))
+    verdict, _, fit, _ = _attribute(y, r, c, seed)
+    assert verdict.label == stats.CAPACITY, verdict.reason
+    timed = verdicts.compare_load_to_time(y, r, c, fit, rng=rng, n_boot=99)
+    assert timed["p_load"] > verdicts.PERSIST_LEVEL or timed["p_time"] <= stats.ALPHA_LEVEL
+
+
+def test_the_window_likelihood_is_the_best_window_fit():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(5, 50, 12)
+    y = rng.poisson(0.1 * x * (1 + 3 * (np.arange(12) >= 5))).astype(float)
+    first, end = verdicts._window_bounds(12)
+    ll = verdicts._window_loglik(y[None, :], x, first, end)[0]
+    for j in (0, len(first) // 2, len(first) - 1):
+        inside = (np.arange(12) >= first[j]) & (np.arange(12) < end[j])
+        rates = [y[m].sum() / x[m].sum() for m in (inside, ~inside)]
+        if rates[0] < rates[1]:
+            rates = [y.sum() / x.sum()] * 2
+        mu = x * np.where(inside, *rates)
+        expected = np.sum(np.where(y > 0, y * np.log(np.where(mu > 0, mu, 1)), 0) - mu)
+        assert ll[j] == pytest.approx(expected, rel=1e-9)
+    assert np.all(end - first >= 3) and end.max() == 12 and first.min() == 0
+
+
+def test_a_window_at_the_realtime_limit_keeps_the_hinge():
+    y = np.array([0, 3, 4, 5, 0, 0, 0, 0], dtype=float)
+    aside = {"kind": "follows_time", "first_minute": 2, "last_minute": 4, "p_load": 0.005}
+    limit = np.full(8, 200.0)
+    at = {"rt_connected": np.array([150, 240, 230, 199, 150, 150, 150, 150.0]), "rt_limit": limit}
+    kept = verdicts.observe_limit_binding(aside, y, at)
+    assert kept is not None and "observed binding" in kept and "minutes 2-4" in kept
+    below = dict(at, rt_connected=np.array([150, 240, 180, 199, 150, 150, 150, 150.0]))
+    assert verdicts.observe_limit_binding(aside, y, below) is None
+    assert verdicts.observe_limit_binding(aside, y, {}) is None
+    assert verdicts.observe_limit_binding(dict(aside, kind="time_bounded"), y, at) is None
+
+
 def test_a_hinge_without_a_threshold_inside_the_data_is_not_capacity():
     test = stats.HingeTest(10.0, 0.01, 99, "ref", 0.1, 0.01, 0.5)
     el = stats.Elasticity(1.0, 0.3, 0.1, True, 0.01, 0.6, 99, None, 0.0, 20.0)
@@ -141,6 +209,20 @@ def test_a_flat_rate_per_viewer_without_requests_is_not_capacity(seed):
             stats.TRAFFIC,
             {"kind": "no_onset", "k_low": 2.0, "k_high": 112.0, "below": 1},
             ("[2, 112]",),
+        ),
+        (
+            stats.UNDETERMINED,
+            {
+                "kind": "follows_time",
+                "d": -35.24,
+                "p_load": 0.005,
+                "p_time": 0.48,
+                "first_minute": 12,
+                "last_minute": 24,
+                "share_inside": 0.4812,
+                "share_outside": 0.0,
+            },
+            ("12-24", "-35.2", "0.005", "48.12"),
         ),
         (
             stats.UNDETERMINED,

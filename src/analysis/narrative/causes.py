@@ -38,6 +38,10 @@ def span_words(window: Mapping | None, text: Mapping) -> dict[str, str]:
     return words
 
 
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
+
+
 def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -> str:
     """Return the numbers that decided a verdict and the signals beside it, in the language.
 
@@ -79,8 +83,11 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
             first=aside.get("first_minute"),
             last=aside.get("last_minute"),
             expected=fmt_number(aside.get("expected")),
-            pq=fmt_p(aside.get("p_value")),
+            pq=fmt_p(aside.get("p_value", aside.get("p_load"))),
             below=fmt_number(aside.get("below")),
+            d=fmt_number(aside.get("d"), 1),
+            share_in=fmt_number(_percent(aside.get("share_inside")), 2),
+            share_out=fmt_number(_percent(aside.get("share_outside")), 2),
         )
         after = r["after_set_aside"]
         tail = after.get(f"{kind}_{aside['kind']}", after[kind])

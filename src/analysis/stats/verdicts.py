@@ -39,7 +39,11 @@ from analysis.stats.series import (
     split_own_failures,
 )
 from analysis.stats.threshold import (
+    BOOT_STOP_EXCEED,
     MIN_MINUTES_ABOVE,
+    SHAPE_EXPONENTS,
+    _fit_hinge_grid,
+    _test_grid,
     add_bursty_null,
     compare_hinge_to_flat,
     estimate_threshold,
@@ -393,7 +397,7 @@ def decide_verdict(
                 "so it is not "
                 f"taken as a capacity limit; elasticity in requests {tests_text}"
             )
-        if label == TRAFFIC and set_aside is not None and set_aside["kind"] == "time_bounded":
+        if label == TRAFFIC and set_aside is not None and set_aside["kind"] in IN_TIME:
             # Errors that stop while requests go on refute a flat rate per request as much as
             # a limit: what rose with traffic was one episode, and the hour cannot tell what
             # started it (docs/verdicts.md, "Time-bounded episodes").
@@ -596,6 +600,215 @@ def find_limit_raised(counts: np.ndarray, signals: dict) -> np.ndarray | None:
     return np.isfinite(limit) & (limit > at_errors.max())
 
 
+#: Set-aside kinds that say the errors are an episode in time: a flat rate per request would
+#: have failed requests outside it too, so such a class is never traffic-proportional.
+IN_TIME = ("time_bounded", "follows_time")
+
+#: Most window boundaries the time model tries: every minute of an hour; on longer windows
+#: the boundaries step by whole minutes so that about this many remain (the cost of the
+#: comparison grows with their square).
+WINDOW_BOUNDARIES = 61
+
+
+def _window_bounds(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (first minute, one past the last) of every window the time model tries.
+
+    Windows of at least ``MIN_MINUTES_ABOVE`` minutes, as the hinge needs that many minutes
+    above K; their ends lie on a grid of at most ``WINDOW_BOUNDARIES`` minutes.
+    """
+    step = max(1, -(-n // (WINDOW_BOUNDARIES - 1)))
+    bounds = np.arange(0, n + 1, step)
+    if bounds[-1] != n:
+        bounds = np.append(bounds, n)
+    first, end = np.meshgrid(bounds, bounds, indexing="ij")
+    keep = (end - first) >= MIN_MINUTES_ABOVE
+    return first[keep], end[keep]
+
+
+def _window_loglik(y: np.ndarray, x: np.ndarray, first: np.ndarray, end: np.ndarray):
+    """Poisson log-likelihood of the best window-in-time fit, each row of y (B, n) and window.
+
+    The model: a rate per request b0 + b1 inside the window and b0 outside, b0, b1 >= 0. Its
+    maximum has a closed form (the rate inside and the rate outside, each its own share), so
+    every window of every replicate costs a few operations. ``sum y log mu - mu`` without
+    ``log y!``, the terms :func:`threshold._fit_hinge_grid` keeps at alpha = 0.
+    """
+    rows = y.shape[0]
+    zero = np.zeros((rows, 1))
+    cy = np.concatenate([zero, np.cumsum(y, 1)], 1)
+    cyl = np.concatenate([zero, np.cumsum(y * np.log(x), 1)], 1)
+    cx = np.concatenate([[0.0], np.cumsum(x)])
+    total, exposure, base = cy[:, -1:], cx[-1], cyl[:, -1:]
+    y_in, x_in = cy[:, end] - cy[:, first], cx[end] - cx[first]
+    y_out, x_out = total - y_in, exposure - x_in
+
+    def part(yy, xx):
+        rate = yy / np.maximum(xx, 1e-300)
+        return np.where(yy > 0, yy * np.log(np.where(yy > 0, rate, 1.0)), 0.0) - yy
+
+    flat = base + part(total, np.asarray(exposure))
+    inside_higher = y_in * np.maximum(x_out, 1e-300) >= y_out * np.maximum(x_in, 1e-300)
+    return np.where(inside_higher, base + part(y_in, x_in) + part(y_out, x_out), flat)
+
+
+def _hinge_columns(load: np.ndarray) -> np.ndarray:
+    """Hinge columns max(0, c[t - L] - K) ** s for the comparison with the time model.
+
+    The hinge test's grid (K in ``TEST_GRID_SIZE`` steps, lags 0..``MAX_LAG``, at least
+    ``MIN_MINUTES_ABOVE`` minutes above K) with every shape exponent of the threshold fit.
+    """
+    hinge, _, _ = _test_grid(load)
+    return np.concatenate([hinge**s for s in SHAPE_EXPONENTS])
+
+
+def _load_minus_time(y: np.ndarray, x: np.ndarray, columns: np.ndarray, windows) -> np.ndarray:
+    """Best hinge log-likelihood minus best window log-likelihood (Poisson), each row of y."""
+    ll, _, _, _ = _fit_hinge_grid(y, x, columns, np.zeros(len(y)), iters=8, tol=1e-7)
+    return ll.max(1) - _window_loglik(y, x, *windows).max(1)
+
+
+def _sequential_p(observed, draw, statistic, n_boot, beyond, chunk=25):
+    """Monte-Carlo p-value: share of replicates ``beyond(stat, observed)``, sequential.
+
+    Besag and Clifford's rule, as the hinge test's bootstrap: replicates come ``chunk`` at a
+    time and sampling stops once ``BOOT_STOP_EXCEED`` of them reach the observed value (p is
+    then at least 0.1, above every level it is compared with).
+    """
+    exceed = drawn = 0
+    while drawn < n_boot:
+        size = min(chunk, n_boot - drawn)
+        exceed += int(np.sum(beyond(statistic(draw(size).astype(float)), observed)))
+        drawn += size
+        if exceed >= BOOT_STOP_EXCEED and drawn < n_boot:
+            return exceed / drawn
+    return (1 + exceed) / (n_boot + 1)
+
+
+def compare_load_to_time(
+    counts: np.ndarray,
+    exposure: np.ndarray,
+    concurrency: np.ndarray,
+    fit: ThresholdFit,
+    *,
+    rng: np.random.Generator,
+    n_boot: int,
+    excluded: np.ndarray | None = None,
+) -> dict:
+    """Compare two readings of a capacity call: errors follow the load, or a stretch of time.
+
+    Two models with the same four free parameters describe a class the hinge test calls
+    capacity: the hinge, a rate per request b0 + b1 max(0, c[t - L] - K) ** s (K, L; the
+    shape from three values), and the window, b0 + b1 inside minutes [a, b] and b0 outside
+    (a, b). A limit with the load crossing K more than once, or failing a share that grows
+    with the load's excess over K, fits the hinge better; an outage (a broken deploy, a disk
+    that filled up) fails a steady share of requests in its own minutes, whatever the load
+    does, and fits the window better. The statistic D is the best hinge's Poisson
+    log-likelihood minus the best window's. Two parametric bootstraps calibrate it, each
+    under one model's fit with its NB2 noise:
+
+    - ``p_load``: the share of replicates of the best hinge (its NB2 alpha by moments) whose
+      D is as low as the data's; small when the hinge cannot produce errors that follow time
+      this closely;
+    - ``p_time``: the share of replicates of the best window (alpha by moments) whose D is as
+      high as the data's; small when a window in time cannot produce errors that follow the
+      load this closely. Drawn only when ``p_load`` is at most ``PERSIST_LEVEL`` (else None).
+
+    ``excluded`` minutes (a raised limit, :func:`find_limit_raised`) leave both models.
+    Returns a dict: ``d``, ``p_load``, ``p_time``, the best window's ``first_minute`` and
+    ``last_minute`` (window minutes counted from 1) and its ``share_inside`` /
+    ``share_outside`` (errors per unit of exposure).
+    """
+    keep = np.ones(len(counts), dtype=bool) if excluded is None else ~np.asarray(excluded, bool)
+    y = np.asarray(counts, dtype=float)
+    x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
+    load = smooth_load(concurrency) if fit.load_smoothed else np.asarray(concurrency, dtype=float)
+    columns = _hinge_columns(load)[:, keep]
+    y, x = y[keep], x[keep]
+    windows = _window_bounds(len(y))
+    d = float(_load_minus_time(y[None, :], x, columns, windows)[0])
+
+    def statistic(reps):
+        return _load_minus_time(reps, x, columns, windows)
+
+    # The hinge the statistic found (its best cell), with NB2 noise by moments: the same
+    # working fit as the window's below, so neither reference is favoured by its fitting.
+    ll, b0, b1, _ = _fit_hinge_grid(y[None, :], x, columns, np.zeros(1), iters=8, tol=1e-7)
+    cell = int(np.argmax(ll[0]))
+    mu_h = x * (b0[0, cell] + b1[0, cell] * columns[cell])
+    alpha_h = float(_moment_alpha(y[None, :], mu_h[None, :])[0])
+    p_load = _sequential_p(
+        d,
+        lambda size: simulate_nb(np.broadcast_to(mu_h, (size, len(y))), alpha_h, rng),
+        statistic,
+        n_boot,
+        lambda stat, obs: stat <= obs + 1e-9,
+    )
+    best = int(np.argmax(_window_loglik(y[None, :], x, *windows)[0]))
+    a, b = int(windows[0][best]), int(windows[1][best])
+    inside = np.zeros(len(y), dtype=bool)
+    inside[a:b] = True
+    share_in = y[inside].sum() / x[inside].sum()
+    share_out = y[~inside].sum() / x[~inside].sum() if (~inside).any() else 0.0
+    if share_in < share_out:
+        share_in = share_out = y.sum() / x.sum()
+    mu_w = x * np.where(inside, share_in, share_out)
+    p_time = None
+    if p_load <= PERSIST_LEVEL:
+        alpha_w = float(_moment_alpha(y[None, :], mu_w[None, :])[0])
+        p_time = _sequential_p(
+            d,
+            lambda size: simulate_nb(np.broadcast_to(mu_w, (size, len(y))), alpha_w, rng),
+            statistic,
+            n_boot,
+            lambda stat, obs: stat >= obs - 1e-9,
+        )
+    minutes = np.flatnonzero(keep)
+    return {
+        "d": d,
+        "p_load": float(p_load),
+        "p_time": None if p_time is None else float(p_time),
+        "first_minute": int(minutes[a]) + 1,
+        "last_minute": int(minutes[b - 1]) + 1,
+        "share_inside": float(share_in),
+        "share_outside": float(share_out),
+    }
+
+
+def observe_limit_binding(set_aside: dict | None, counts: np.ndarray, signals: dict) -> str | None:
+    """Return why a Realtime class's window in time is its limit binding, else None.
+
+    The time reading (:func:`compare_load_to_time`) and a limit reading predict the same
+    minutes when the load was above K for one stretch only. Realtime's billing rows settle it
+    where the hinge in viewers cannot: they carry the connections and the limit in effect
+    (the frame's ``rt_connected``, ``rt_limit``). When every minute of the fitted window that
+    has errors has connections at the limit (at least ``SATURATION_SHARE`` of it), the
+    episode in time is the limit binding, measured by the platform itself: the hinge is kept,
+    and the returned words say so. None for any other set-aside, without those columns, or
+    when a minute with errors in the window was below the limit (or not measured).
+    """
+    if set_aside is None or set_aside["kind"] != "follows_time":
+        return None
+    conn, lim = signals.get("rt_connected"), signals.get("rt_limit")
+    if conn is None or lim is None:
+        return None
+    a, b = set_aside["first_minute"] - 1, set_aside["last_minute"]
+    hit = np.zeros(len(counts), dtype=bool)
+    hit[a:b] = np.asarray(counts, dtype=float)[a:b] > 0
+    with np.errstate(invalid="ignore"):
+        at_limit = np.isfinite(conn) & np.isfinite(lim) & (lim > 0)
+        at_limit &= conn >= SATURATION_SHARE * np.where(at_limit, lim, 1.0)
+    if not hit.any() or not np.all(at_limit[hit]):
+        return None
+    return (
+        "the errors fit one window in time (minutes "
+        f"{set_aside['first_minute']}-{set_aside['last_minute']}) at least as well as the load "
+        f"(the limit's replicates fit time this well with p = {set_aside['p_load']:.3f}), but "
+        "Realtime's own counts show the connections at the limit in every minute of it with "
+        f"errors ({int(hit.sum())} minutes, at least {SATURATION_SHARE:.0%} of the limit): the "
+        "limit is observed binding"
+    )
+
+
 def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> dict | None:
     """Return why a hinge that passed both nulls is no capacity evidence (a dict), else None.
 
@@ -627,11 +840,29 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
     below = int(np.sum(lagged < fit.k))
     if fit.k_open_low and below < MIN_MINUTES_ABOVE:
         return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high, "below": below}
+    timed = compare_load_to_time(
+        counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot, excluded=raised
+    )
+    if timed["p_time"] is not None and timed["p_time"] > ALPHA_LEVEL:
+        return {"kind": "follows_time", **timed}
     return None
 
 
 def describe_set_aside(set_aside: dict) -> str:
     """Return the reason's words for a hinge set aside (:func:`_set_aside`)."""
+    if set_aside["kind"] == "follows_time":
+        d = set_aside["d"]
+        than = f"better than the hinge by {-d:.1f}" if d < 0 else f"within {d:.1f} of the hinge"
+        return (
+            "the errors follow a stretch of time, not the load: one window (minutes "
+            f"{set_aside['first_minute']}-{set_aside['last_minute']}, "
+            f"{100 * set_aside['share_inside']:.3g} % of the exposure failing inside, "
+            f"{100 * set_aside['share_outside']:.3g} % outside) fits them {than} in "
+            "log-likelihood with the same number of parameters; "
+            f"the fitted limit's replicates fit time this well with p = {set_aside['p_load']:.3f} "
+            f"(level {PERSIST_LEVEL}), such a window's replicates fit the load as well as the "
+            f"data do with p = {set_aside['p_time']:.3f}: an episode in time, not a limit"
+        )
     if set_aside["kind"] == "no_onset":
         return (
             f"K's interval [{set_aside['k_low']:.0f}, {set_aside['k_high']:.0f}] reaches the "
@@ -735,9 +966,12 @@ def attribute_class(
         check_rng = rng.spawn(1)[0]
         raised = find_limit_raised(y, signals) if realtime else None
         set_aside = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, raised)
+        observed = observe_limit_binding(set_aside, y, signals) if realtime else None
+        if observed is not None:
+            set_aside, untested = None, observed
         capacity = set_aside is None
         if capacity and raised is not None and raised.any():
-            untested = (
+            untested = (f"{untested}; " if untested else "") + (
                 f"{int(raised.sum())} minutes after the Realtime limit was raised (from "
                 f"minute {int(np.argmax(raised)) + 1} of the window) lie outside this limit and "
                 "were not tested for errors persisting above K"
@@ -763,7 +997,7 @@ def attribute_class(
         caveat = untested + "." + (f" Also, {verdict.caveat}" if verdict.caveat else "")
         verdict = replace(verdict, reason=f"{verdict.reason}; {untested}", caveat=caveat)
     episodes = choose_episodes(y, signals)
-    bounded = set_aside is not None and set_aside["kind"] == "time_bounded"
+    bounded = set_aside is not None and set_aside["kind"] in IN_TIME
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
         verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency) or (
