@@ -11,6 +11,7 @@ unmeasured.
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -44,6 +45,18 @@ SET_ASIDE = {
     "hinge_set_aside": {"kind": "time_bounded", "first_minute": 40, "last_minute": 59},
 }
 UNTOLD = {"verdict": "undetermined", "hinge_p_value": 0.4, "hinge_p_value_bursty_null": 0.5}
+
+
+def test_every_veto_the_statistics_know_has_its_own_reason_on_page_one():
+    # A veto without its own sentence would read the generic "a check ... failed".
+    from analysis.stats import verdicts
+
+    source = open(verdicts.__file__, encoding="utf-8").read()
+    kinds = set(re.findall(r'"kind": "([a-z_]+)"', source))
+    assert kinds >= {"time_bounded", "no_onset", "follows_time"}
+    for lang in LANGS:
+        reasons = narrative.load_locale(lang)["overview"]["set_aside_reasons"]
+        assert kinds <= set(reasons), lang
 
 
 def test_each_undecided_class_gets_its_own_reason():
