@@ -276,19 +276,21 @@ def compare_load_to_time(
 ) -> dict:
     """Compare two readings of a capacity call: errors follow the load, or a stretch of time.
 
-    Two models with the same four free parameters describe a class the hinge test calls
-    capacity: the hinge, a rate per request b0 + b1 max(0, c[t - L] - K) ** s (K, L; the
-    shape from three values), and the window, b0 + b1 inside minutes [a, b] and b0 outside
-    (a, b). A limit with the load crossing K more than once, or failing a share that grows
-    with the load's excess over K, fits the hinge better; an outage (a broken deploy, a disk
-    that filled up) fails a steady share of requests in its own minutes, whatever the load
-    does, and fits the window better. The statistic D is the best hinge's Poisson
+    Two readings with the same free parameters describe a class the hinge test calls
+    capacity: the load, a rate per request b0 + b1 f(c[t - L] - K) with f a step or the
+    hinge max(0, .) ** s (K, L; the shape from four, :func:`_hinge_columns`), and the window,
+    b0 + b1 inside minutes [a, b] and b0 outside (a, b). A limit with the load crossing K
+    more than once, or failing a share that grows with the load's excess over K, fits the
+    load better; an outage (a broken deploy, a disk that filled up) fails a steady share of
+    requests in its own minutes, whatever the load does, and fits the window better, unless
+    its two ends lie where the load crosses one level (then it is what a step limit there
+    produces, and the data cannot tell). The statistic D is the best load model's Poisson
     log-likelihood minus the best window's. Two parametric bootstraps calibrate it, each
     under one model's fit with its NB2 noise:
 
-    - ``p_load``: the share of replicates of the best hinge (its NB2 alpha by moments) whose
-      D is as low as the data's; small when the hinge cannot produce errors that follow time
-      this closely;
+    - ``p_load``: the share of replicates of the best load model (its NB2 alpha by moments)
+      whose D is as low as the data's; small when the load cannot produce errors that follow
+      time this closely;
     - ``p_time``: the share of replicates of the best window (alpha by moments) whose D is as
       high as the data's; small when a window in time cannot produce errors that follow the
       load this closely. Drawn only when ``p_load`` is at most ``PERSIST_LEVEL`` (else None).
