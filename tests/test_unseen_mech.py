@@ -16,13 +16,12 @@ import json
 import _unseen_mech as mech
 import pandas as pd
 import pytest
+from _mech_runs import make_analyser
 
-from analysis import narrative, overview, pipeline
+from analysis import narrative, overview
 from analysis.__main__ import main as cli
-from analysis.ingest import load_incident
 from analysis.narrative.display import SECTIONS
 from analysis.narrative.overview import render_overview
-from analysis.params import build_params
 
 #: Verdicts each truth allows: load-independent errors may also be "the data cannot tell".
 ALLOWED = {
@@ -48,28 +47,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analyse(tmp_path_factory, written, shared_cache_dir):
-    done: dict = {}
-
-    def run(name: str):
-        if name not in done:
-            root = tmp_path_factory.mktemp(name)
-            directory = written[name]
-            # The run's cache: check (the first test) parsed these directories already.
-            incident = load_incident(directory, cache_dir=shared_cache_dir, progress=False)
-            truth = mech.truth(name)
-            params = build_params(
-                truth["webinar_id"],
-                directory,
-                display_tz=mech.CASES[name].display_tz,
-                lang="en",
-                output_dir=root / "out",
-            )
-            settings = pipeline.Settings(cache_dir=root / "stats", workers=1)
-            findings = pipeline.analyse(incident, params, settings).findings
-            done[name] = (directory, truth, findings)
-        return done[name]
-
-    return run
+    return make_analyser(tmp_path_factory, written, mech.CASES, shared_cache_dir)
 
 
 def _marked(cases, known):

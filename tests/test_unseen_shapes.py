@@ -16,13 +16,12 @@ import re
 import _unseen_mech as mech
 import numpy as np
 import pytest
+from _mech_runs import make_analyser
 
-from analysis import matching, narrative, pipeline
+from analysis import matching, narrative
 from analysis.__main__ import main as cli
-from analysis.ingest import load_incident
 from analysis.narrative.display import SECTIONS
 from analysis.narrative.overview import render_overview
-from analysis.params import build_params
 
 #: Known wrong, handed to their owner in the landing log (strict: a fix shows here).
 KNOWN_WRONG = {
@@ -41,27 +40,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analyse(tmp_path_factory, written, shared_cache_dir):
-    done: dict = {}
-
-    def run(name: str):
-        if name not in done:
-            root = tmp_path_factory.mktemp(name)
-            directory = written[name]
-            incident = load_incident(directory, cache_dir=shared_cache_dir, progress=False)
-            truth = mech.truth(name)
-            params = build_params(
-                truth["webinar_id"],
-                directory,
-                display_tz=mech.SHAPES[name].display_tz,
-                lang="en",
-                output_dir=root / "out",
-            )
-            settings = pipeline.Settings(cache_dir=root / "stats", workers=1)
-            findings = pipeline.analyse(incident, params, settings).findings
-            done[name] = (incident, truth, findings)
-        return done[name]
-
-    return run
+    return make_analyser(tmp_path_factory, written, mech.SHAPES, shared_cache_dir)
 
 
 def _verdicts(findings) -> dict:
