@@ -315,11 +315,11 @@ def _ingest(files, window, overrides, key, progress, workers) -> Ingested:
             log_files.append((path, rel, ov))
             continue
         parts = parse_file(path, rel, ov)
-        if any(part.kind not in TABLE_KINDS for part in parts):
-            ctx.preparsed[rel] = parts
+        if rest := [part for part in parts if part.kind not in TABLE_KINDS]:
+            # Log rows, or a SQL dump's other tables: counted with the logs (sort_parts).
+            ctx.preparsed[rel] = rest
             log_files.append((path, rel, ov))
-            continue
-        for part in parts:
+        for part in (part for part in parts if part.kind in TABLE_KINDS):
             table_parts[part.kind].append(part)
             ctx.shapes[(rel, part.kind)] = (part.shape, None)
             ctx.read[(rel, part.kind)] += 0

@@ -53,6 +53,8 @@ DATA_SUFFIXES = (
     ".ndjson.gz",
     ".csv",
     ".csv.gz",
+    ".sql",
+    ".sql.gz",
     ".gz",
 )
 #: Longest incident window. The analysis works on per-minute frames of the whole window;

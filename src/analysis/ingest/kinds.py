@@ -79,6 +79,7 @@ FILTER_REASONS = (
     "unknown webinar",
     "not an error",
     "unsupported log source",
+    "table not analysed",
 )
 
 

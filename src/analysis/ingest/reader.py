@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import vocabulary
-from analysis.ingest import shapes
+from analysis.exceptions import IngestError
+from analysis.ingest import shapes, sqlfile
 from analysis.ingest.files import check_columns, load_json, read_csv_rows, read_text
 from analysis.ingest.kinds import (
     FUNCTION_KEYS,
@@ -125,8 +126,53 @@ def json_table(doc, path: Path) -> pd.DataFrame | None:
     )
 
 
+#: Reason counted for the rows of a table the analysis does not use (a whole-database dump).
+OTHER_TABLE = "table not analysed"
+
+
+def is_sql_file(path: Path) -> bool:
+    """Tell a file of SQL statements (``.sql``, or gzipped ``.sql.gz``) by its name."""
+    return path.name.lower().endswith((".sql", ".sql.gz"))
+
+
+def sql_parts(path: Path, rel: str, override: Override) -> list[FilePart]:
+    """Read the table rows of a SQL file: one part per table, a table's text cells as a CSV's.
+
+    A table is recognised by its columns, as a CSV is; rows of any other table (a dump holds
+    the whole database: ``auth.users``, ``storage.objects``, ...) are counted under the
+    table's name as ``table not analysed`` and none of their values is kept.
+    """
+    tables = sqlfile.read_sql_tables(path, read_text(path))
+    parts = []
+    for table in tables:
+        kind = shapes.table_kind_of(table.columns, Path())
+        if override.kind in TABLE_KINDS and len(tables) == 1:
+            kind = override.kind
+        if kind is None and table.name in TABLE_COLUMNS:
+            check_columns(path, table.columns, TABLE_COLUMNS[table.name], table.name)
+        number = np.arange(1, len(table.rows) + 1)
+        if kind is None:
+            frame = pd.DataFrame({"_row": number, "_reject": OTHER_TABLE})
+            parts.append(FilePart(rel, table.qualified, "table_sql", None, frame))
+            continue
+        check_columns(path, table.columns, TABLE_COLUMNS[kind], kind)
+        frame = pd.DataFrame(table.rows, columns=table.columns, dtype=object)
+        frame = frame.replace("", None).assign(_row=number)
+        parts.append(FilePart(rel, kind, "table_sql", None, frame))
+    if not parts:
+        raise IngestError(
+            path,
+            "no table rows",
+            expected="INSERT INTO table (columns) VALUES ... or COPY table (columns) FROM stdin",
+            found="no such statement",
+        )
+    return parts
+
+
 def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     """Read one export into flat records grouped by kind (the general, row-by-row path)."""
+    if is_sql_file(path):
+        return sql_parts(path, rel, override)
     shape, records = read_records(path, rel, override)
     if isinstance(records, FilePart):
         return [records]

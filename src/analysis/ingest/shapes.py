@@ -107,7 +107,8 @@ class Shape:
     name
         The label in the accounting's ``shape`` column.
     container
-        ``json`` (recognised from the parsed document) or ``csv`` (from the header).
+        ``json`` (recognised from the parsed document), ``csv`` (from the header) or ``sql``
+        (table rows of a ``.sql`` file, :mod:`analysis.ingest.sqlfile`).
     recognise
         ``(document or header columns, path) -> bool``; may raise an :class:`IngestError`
         when the content is recognisably this shape but broken.
@@ -410,6 +411,15 @@ SHAPES: tuple[Shape, ...] = (
         container="json",
         # Chosen by the reader before the other JSON shapes (reader.json_table): a list of
         # rows whose keys are a table's columns, as the SQL editor downloads a query's result.
+        recognise=lambda doc, path: False,
+        timestamp="ISO 8601 with a zone",
+        table=True,
+    ),
+    Shape(
+        name="table_sql",
+        container="sql",
+        # Read by analysis.ingest.sqlfile (chosen by the file name, ``.sql``): the INSERT and
+        # COPY rows of Studio's table editor "Export as SQL" and ``supabase db dump``.
         recognise=lambda doc, path: False,
         timestamp="ISO 8601 with a zone",
         table=True,

@@ -1,0 +1,220 @@
+"""An independent port of the writers that save table rows as SQL (test helper).
+
+Shares no code with ``analysis``. docs/supabase-exports.md §8 names the upstream code:
+
+- Studio's table editor "Export as SQL" (``formatTableRowsToSQL`` over pg-meta's ``ident`` and
+  ``literal``) and "Export as JSON" (``JSON.stringify`` of the rows, objects pre-stringified);
+- ``supabase db dump --data-only``: the CLI's ``dump_data.sh`` around ``pg_dump --data-only
+  --quote-all-identifier --column-inserts --rows-per-insert 100000`` (``pg_dump``'s
+  ``dumpTableData_insert``), or with ``--use-copy`` ``pg_dump``'s ``COPY ... FROM stdin``
+  text format (``dumpTableData_copy``);
+- a cut download (the file stops mid-statement) and a Windows re-save (CRLF).
+
+A table is given as ``(schema, name, columns, rows, numeric)``: rows are dicts of the values
+postgres-meta (Studio) or the server (pg_dump) hands over, ``numeric`` the columns of a number
+type (pg_dump writes them bare).
+"""
+
+from __future__ import annotations
+
+import re
+
+import _studio_writers as w
+
+#: PostgreSQL's reserved key words that a column of an app could be named (pg-meta quotes them).
+RESERVED = frozenset(
+    "all analyse analyze and any array as asc asymmetric both case cast check collate column "
+    "constraint create current_catalog current_date current_role current_time "
+    "current_timestamp current_user default deferrable desc distinct do else end except false "
+    "fetch for foreign from grant group having in initially intersect into lateral leading "
+    "limit localtime localtimestamp not null offset on only or order placing primary "
+    "references returning select session_user some symmetric system_user table then to "
+    "trailing true union unique user using variadic when where window with".split()
+)
+
+
+def pg_meta_ident(name: str) -> str:
+    """pg-meta's ``ident``: bare when a plain lower-case name and not reserved, else quoted."""
+    if re.fullmatch(r"[_a-z][\d$_a-z]*", name) and name not in RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_meta_literal(value: object) -> str:
+    """pg-meta's ``literal`` (libpq's): numbers bare, ``'`` and ``\\`` doubled, then ``E''``."""
+    if value is None or value is w.UNDEFINED:
+        return "NULL"
+    if isinstance(value, bool):
+        return "'t'" if value else "'f'"
+    if isinstance(value, (int, float)):
+        return w.js_number(value)
+    cast = ""
+    if isinstance(value, (dict, list)):
+        value, cast = w.json_stringify(value), "::jsonb"
+    text = str(value)
+    quoted = "'" + text.replace("'", "''").replace("\\", "\\\\") + "'"
+    return ("E" if "\\" in text else "") + quoted + cast
+
+
+def studio_value(value: object, json_column: bool) -> str:
+    """``formatValueForSql`` of Studio's table editor (arrays are not in these tables)."""
+    if value is None or value is w.UNDEFINED:
+        return "null"
+    if json_column:
+        return pg_meta_literal(value if isinstance(value, str) else w.json_stringify(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return pg_meta_literal(value)
+
+
+def format_rows_for_export(rows: list[dict]) -> list[dict]:
+    """``formatRowsForExport``: a non-null object value becomes its ``JSON.stringify`` text."""
+    return [
+        {k: (w.json_stringify(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
+        for row in rows
+    ]
+
+
+def studio_table_sql(
+    schema: str, table: str, columns: list[str], rows: list[dict], json_columns=()
+) -> str:
+    """Table editor "Export as SQL": one INSERT of every row, no line break, no final newline."""
+    rows = format_rows_for_export(rows)
+    cols = ", ".join(pg_meta_ident(c) for c in columns)
+    sets = ", ".join(
+        "("
+        + ", ".join(
+            studio_value(row[c], c in json_columns) if c in row else "default" for c in columns
+        )
+        + ")"
+        for row in rows
+    )
+    relation = f"{pg_meta_ident(schema)}.{pg_meta_ident(table)}" if schema else pg_meta_ident(table)
+    return f"INSERT INTO {relation} ({cols}) VALUES {sets};"
+
+
+def studio_table_json(rows: list[dict]) -> str:
+    """Table editor "Export as JSON": ``JSON.stringify`` of the formatted rows (compact)."""
+    return w.json_stringify(format_rows_for_export(rows)) or "[]"
+
+
+def studio_file_name(table: str, ext: str) -> str:
+    """The table editor saves ``<table>_rows.<ext>``."""
+    return f"{table}_rows.{ext}"
+
+
+# --------------------------------------------------------------------------------------------
+# supabase db dump --data-only (pg_dump inside the CLI's dump_data.sh)
+# --------------------------------------------------------------------------------------------
+
+_PG_DUMP_HEAD = """--
+-- PostgreSQL database dump
+--
+
+-- \\restrict 3nFq0yQ1wP8aZkR2
+
+-- Dumped from database version 17.4
+-- Dumped by pg_dump version 17.6
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET transaction_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+"""
+_PG_DUMP_TAIL = """--
+-- PostgreSQL database dump complete
+--
+
+-- \\unrestrict 3nFq0yQ1wP8aZkR2
+
+"""
+
+
+def quote_all(name: str) -> str:
+    """``--quote-all-identifier``: every name in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_dump_value(value: object, numeric: bool) -> str:
+    """One value of ``--column-inserts``: NULL, a bare number, true/false, or a '' literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if numeric and text and all(c in "0123456789 +-eE." for c in text):
+        return text
+    # standard_conforming_strings is on: only quotes are doubled.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _section(schema: str, table: str) -> str:
+    name = f"{table}; Type: TABLE DATA; Schema: {schema}; Owner: postgres"
+    return f"--\n-- Data for Name: {name}\n--\n\n"
+
+
+def pg_dump_inserts(tables: list[tuple], rows_per_insert: int = 100000) -> str:
+    """``supabase db dump --data-only``: dump_data.sh's lines around pg_dump's INSERTs."""
+    out = ["SET session_replication_role = replica;\n\n", _PG_DUMP_HEAD]
+    for schema, table, columns, rows, numeric in tables:
+        out.append(_section(schema, table))
+        head = (
+            f"INSERT INTO {quote_all(schema)}.{quote_all(table)} "
+            f"({', '.join(quote_all(c) for c in columns)}) VALUES"
+        )
+        for start in range(0, len(rows), rows_per_insert):
+            chunk = rows[start : start + rows_per_insert]
+            out.append(head)
+            out.append(
+                ",".join(
+                    "\n\t(" + ", ".join(pg_dump_value(r[c], c in numeric) for c in columns) + ")"
+                    for r in chunk
+                )
+            )
+            out.append(";\n")
+        out.append("\n\n")
+    out.append(
+        "--\n-- Name: webinar_viewer_counts_id_seq; Type: SEQUENCE SET; Schema: public;"
+        " Owner: postgres\n--\n\n"
+        'SELECT pg_catalog.setval(\'"public"."webinar_viewer_counts_id_seq"\', 1, false);\n\n\n'
+    )
+    out.append(_PG_DUMP_TAIL)
+    out.append("RESET ALL;\n")
+    return "".join(out)
+
+
+def copy_text(value: object) -> str:
+    """One field of COPY's text format: ``\\N`` for NULL, backslash escapes for \\ tab LF CR."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    text = str(value)
+    for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def pg_dump_copy(tables: list[tuple]) -> str:
+    """``supabase db dump --data-only --use-copy``: pg_dump's ``COPY ... FROM stdin`` blocks."""
+    out = ["SET session_replication_role = replica;\n\n", _PG_DUMP_HEAD]
+    for schema, table, columns, rows, _numeric in tables:
+        out.append(_section(schema, table))
+        out.append(
+            f"COPY {quote_all(schema)}.{quote_all(table)} "
+            f"({', '.join(quote_all(c) for c in columns)}) FROM stdin;\n"
+        )
+        for r in rows:
+            out.append("\t".join(copy_text(r[c]) for c in columns) + "\n")
+        out.append("\\.\n\n\n")
+    out.append(_PG_DUMP_TAIL)
+    out.append("RESET ALL;\n")
+    return "".join(out)

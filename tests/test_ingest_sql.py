@@ -1,0 +1,246 @@
+"""Tables saved as SQL or JSON by Supabase's own code: Studio's table editor "Export as SQL" /
+"Export as JSON" and ``supabase db dump --data-only`` (INSERTs, or COPY with ``--use-copy``).
+
+Each route gets the shipped tables through a port of its writer (``tests/_sql_writers.py``,
+docs/supabase-exports.md §8) and must give the same canonical tables as the shipped CSVs, with
+every row accepted; the rows of the database's other tables (``auth.users``) are counted as
+``table not analysed`` and none of their values reaches a table. A broken file is refused in
+one line naming the file, the line and what was expected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import _sql_writers as sw
+import pandas as pd
+import pytest
+from test_real_writers import SLICE, TABLES, _base, _load, assert_same_tables, postgres_meta_rows
+
+from analysis.exceptions import IngestError
+from analysis.ingest import sqlfile
+
+CANONICAL = ["webinars", "registrations", "sessions", "concurrency"]
+NUMERIC = {"webinar_viewer_counts": ("id", "viewer_count")}
+#: Rows of a table the analysis does not read, as a whole-database dump holds them (auth.users).
+AUTH_COLUMNS = ["instance_id", "id", "email", "raw_user_meta_data", "is_sso_user", "created_at"]
+AUTH_ROWS = [
+    {
+        "instance_id": "00000000-0000-0000-0000-000000000000",
+        "id": "3beb26f2-602f-468c-ba04-fd517a2d53f2",
+        "email": "o'brien@example.org",
+        "raw_user_meta_data": '{"name": "Kim\\tO\'Brien", "note": "line1\\nline2"}',
+        "is_sso_user": False,
+        "created_at": "2026-01-20 01:02:03.4+00",
+    },
+    {
+        "instance_id": "00000000-0000-0000-0000-000000000000",
+        "id": "fee62538-7b7b-4272-b858-2b50666ae7dd",
+        "email": "back\\slash@example.org",
+        "raw_user_meta_data": None,
+        "is_sso_user": True,
+        "created_at": "2026-01-21 01:02:03+00",
+    },
+]
+
+
+def dump_tables() -> list[tuple]:
+    """The shipped tables as the server hands them to pg_dump, behind auth.users."""
+    out = [("auth", "users", AUTH_COLUMNS, AUTH_ROWS, ())]
+    for table in TABLES:
+        columns, rows = postgres_meta_rows(table)
+        out.append(("public", table, columns, rows, NUMERIC.get(table, ())))
+    return out
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    return _load(_base(tmp_path_factory.mktemp("ref") / "csv", SLICE))
+
+
+def _route(root: Path, files: dict[str, str | bytes]) -> Path:
+    _base(root, SLICE, tables=False)
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return root
+
+
+def studio_files(ext: str) -> dict[str, str]:
+    files = {}
+    for table in TABLES:
+        columns, rows = postgres_meta_rows(table)
+        text = (
+            sw.studio_table_sql("public", table, columns, rows)
+            if ext == "sql"
+            else sw.studio_table_json(rows)
+        )
+        files[f"tables/{sw.studio_file_name(table, ext)}"] = text
+    return files
+
+
+def assert_all_accepted(got, shipped) -> None:
+    """Every row read, and read, accepted and rejected (with reasons) as the shipped CSVs'."""
+    acc, want = got.accounting.set_index("kind"), shipped.accounting.set_index("kind")
+    for kind in TABLES:
+        row, ref = acc.loc[kind], want.loc[kind]
+        assert row["read"] > 0, row
+        for col in ("read", "accepted", "rejected", "reason"):
+            assert row[col] == ref[col], (kind, col, row[col], ref[col])
+        assert row["shape"] in ("table_sql", "table_json"), row
+
+
+@pytest.mark.parametrize("ext", ["sql", "json"])
+def test_table_editor_exports_give_the_shipped_tables(shipped, tmp_path, ext):
+    files = studio_files(ext)
+    text = files["tables/webinars_rows.sql" if ext == "sql" else "tables/webinars_rows.json"]
+    if ext == "sql":
+        # pg-meta leaves plain lower-case names bare; one statement, no line break.
+        assert text.startswith("INSERT INTO public.webinars (id, title, starts_at, ")
+        assert "\n" not in text and text.endswith(");")
+    else:
+        assert text.startswith('[{"id":"') and "\n" not in text
+    got = _load(_route(tmp_path / ext, files))
+    assert_same_tables(got, shipped, CANONICAL)
+    assert_all_accepted(got, shipped)
+
+
+@pytest.mark.parametrize("copy", [False, True], ids=["inserts", "use-copy"])
+def test_supabase_db_dump_data_only_gives_the_shipped_tables(shipped, tmp_path, copy):
+    text = sw.pg_dump_copy(dump_tables()) if copy else sw.pg_dump_inserts(dump_tables(), 100)
+    assert ('COPY "public"."webinars"' in text) is copy
+    got = _load(_route(tmp_path / "dump", {"supabase/seed.sql": text}))
+    assert_same_tables(got, shipped, CANONICAL)
+    assert_all_accepted(got, shipped)
+    acc = got.accounting.set_index("kind").loc["auth.users"]
+    assert (acc["read"], acc["rejected"], acc["reason"]) == (2, 2, "table not analysed: 2")
+    for name in CANONICAL:
+        table = getattr(got, name)
+        for col in table.columns:
+            if pd.api.types.is_string_dtype(table[col]):
+                assert not table[col].astype(str).str.contains("example.org").any(), (name, col)
+
+
+def test_gzipped_dump_and_windows_line_ends(shipped, tmp_path):
+    text = sw.pg_dump_copy(dump_tables()).replace("\n", "\r\n")
+    got = _load(_route(tmp_path / "gz", {"data.sql.gz": gzip.compress(text.encode(), mtime=0)}))
+    assert_same_tables(got, shipped, CANONICAL)
+
+
+def test_sql_values_are_read_as_postgres_writes_them():
+    cols = ["a", "b", "c", "d", "e", "f"]
+    rows = [
+        {"a": "it's", "b": "back\\slash", "c": None, "d": 42, "e": True, "f": {"k": "v's"}},
+        {"a": "", "b": "tab\there", "c": "x", "d": -1.5, "e": False, "f": None},
+    ]
+    studio = sw.studio_table_sql("public", "t", cols, rows, json_columns=("f",))
+    assert "E'back\\\\\\\\slash'" not in studio and "E'back\\\\slash'" in studio
+    # The server hands pg_dump a jsonb as its text; postgres-meta hands Studio the parsed value.
+    text_rows = [{**r, "f": r["f"] and sw.w.json_stringify(r["f"])} for r in rows]
+    dump = sw.pg_dump_inserts([("public", "t", cols, text_rows, ("d",))])
+    copy = sw.pg_dump_copy([("public", "t", cols, text_rows, ("d",))])
+    want = [
+        ["it's", "back\\slash", None, "42", "true", '{"k":"v\'s"}'],
+        ["", "tab\there", "x", "-1.5", "false", None],
+    ]
+    for text in (studio, dump, copy):
+        (table,) = sqlfile.read_sql_tables(Path("t.sql"), text)
+        assert (table.schema, table.name, table.columns) == ("public", "t", cols)
+        bools = {"t": "true", "f": "false"}
+        assert [[bools.get(v, v) for v in r] for r in table.rows] == want, text
+
+
+def test_other_statements_and_meta_commands_hold_no_rows():
+    text = (
+        "\\connect postgres\nSET x = 'a;b';\n/* INSERT INTO t (a) VALUES (1); */\n"
+        "-- INSERT INTO t (a) VALUES (2);\n"
+        'INSERT INTO "S"."Odd ""name""" ("A", b) OVERRIDING SYSTEM VALUE VALUES'
+        " (ARRAY['x,)', 'y'], now()), ($q$a)b$q$::text, DEFAULT) ON CONFLICT DO NOTHING;\n"
+        'SELECT pg_catalog.setval(\'"public"."s"\', 3, true);\n'
+    )
+    (table,) = sqlfile.read_sql_tables(Path("t.sql"), text)
+    assert (table.schema, table.name, table.columns) == ("S", 'Odd "name"', ["A", "b"])
+    assert table.rows == [["ARRAY['x,)', 'y']", "now()"], ["a)b", None]]
+
+
+BROKEN = {
+    "cut-mid-insert": (
+        "INSERT INTO public.webinars (id, title) VALUES ('a', 'b'), ('c', ",
+        r"x\.sql, line 1: row of webinars cut short; expected a SQL value \(a cut file\?\)",
+    ),
+    "no-final-semicolon": (
+        "INSERT INTO public.webinars (id, title) VALUES ('a', 'b')\n",
+        r"x\.sql, line 2: INSERT into webinars not ended; expected ';' after its last row",
+    ),
+    "values-without-columns": (
+        "SET a = 1;\nINSERT INTO public.webinars VALUES ('a', 'b');",
+        r"x\.sql, line 2: rows of webinars without column names; expected INSERT INTO table"
+        r" \(columns\) VALUES",
+    ),
+    "too-few-values": (
+        "INSERT INTO webinars (id, title) VALUES\n\t('a', 'b'),\n\t('c');",
+        r"x\.sql, line 3: a row of webinars has 1 values; expected 2, one per column",
+    ),
+    "unterminated-string": (
+        "INSERT INTO webinars (id, title) VALUES ('a', 'b);",
+        r"x\.sql, line 1: unterminated string in a row of webinars; expected a closing '",
+    ),
+    "copy-without-end": (
+        'COPY "public"."webinars" ("id", "title") FROM stdin;\na\tb\n',
+        r"x\.sql, line 1: COPY data of webinars not ended; expected a line '\\\.' after its rows",
+    ),
+    "copy-ragged-line": (
+        'COPY "public"."webinars" ("id", "title") FROM stdin;\na\tb\nc\n\\.\n',
+        r"x\.sql, line 3: a COPY row of webinars has 1 fields; expected 2 tab-separated",
+    ),
+    "copy-csv-format": (
+        "COPY public.webinars (id, title) FROM stdin WITH (FORMAT csv);\na,b\n\\.\n",
+        r"x\.sql, line 1: COPY of webinars with options 'WITH \(FORMAT csv\)'; expected pg_dump's"
+        r" text format",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_sql_is_refused_in_one_line(case):
+    text, message = BROKEN[case]
+    with pytest.raises(IngestError, match=message) as err:
+        sqlfile.read_sql_tables(Path("x.sql"), text)
+    assert "\n" not in str(err.value)
+
+
+def test_dump_without_rows_and_table_with_missing_column_are_refused(tmp_path):
+    root = _route(tmp_path / "none", {"tables/schema.sql": "SET a = 1;\nRESET ALL;\n"})
+    with pytest.raises(IngestError, match=r"schema\.sql: no table rows; expected INSERT INTO"):
+        _load(root)
+    root = _route(
+        tmp_path / "col",
+        {"tables/x.sql": "INSERT INTO registrations (webinar_id, user_id) VALUES ('a', 'b');"},
+    )
+    with pytest.raises(IngestError, match=r"x\.sql.*registrations.*created_at"):
+        _load(root)
+
+
+def test_make_check_reads_a_dump_and_counts_every_row(tmp_path):
+    root = _route(tmp_path / "dump", {"data.sql": sw.pg_dump_inserts(dump_tables())})
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", "check", "--data", str(root), "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "auth.users" in run.stdout and "table not analysed" in run.stdout
+    broken = _route(tmp_path / "cut", {"data.sql": sw.pg_dump_inserts(dump_tables())[:-2000]})
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", "check", "--data", str(broken), "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr and "data.sql, line" in run.stderr, run.stderr
