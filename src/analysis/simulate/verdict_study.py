@@ -16,6 +16,8 @@ import numpy as np
 
 from analysis import stats
 from analysis.simulate import minutes, sessions
+from analysis.stats.series import split_own_failures
+from analysis.stats.verdicts import choose_denominator
 
 LABELS = stats.VERDICT_LABELS
 TRUTHS = (stats.CAPACITY, stats.TRAFFIC, stats.UNRELATED)
@@ -210,12 +212,19 @@ def separation_bound(frame) -> float:
     (the most favourable case): the likelihood ratio's means and sds under each give a
     separation d, and the Bayes-optimal forced choice is right with probability Phi(d / 2).
     Where this is below a target, no verdict rule can meet the target on that class.
+    The traffic is what the package's tests weigh minutes by (the denominator with the class's
+    own kept failures replaced by their mean, or the viewers where nothing else was logged):
+    with the failures left in, each minute was weighed by its own errors and the bound
+    overstated what the audience's variation can tell.
     """
     y, r, c, _ = stats.extract_series(frame)
     found = stats.extract_signals(frame)
     counts, _ = stats.choose_counts(y, found)
     realtime = stats.is_realtime_class(frame)
-    x, _, _ = stats.exposure_of(r, found, c if realtime else None, counts)
+    x, _, _ = choose_denominator(r, found, c, realtime, counts)
+    x, own = split_own_failures(x, choose_denominator(r, found, c, realtime)[0], c)
+    if own is not None:
+        x = x - own + own.mean()
     x = np.maximum(x, stats.MIN_EXPOSURE)
     w = np.log(x / x.mean())
     mu1, mu0 = x * counts.sum() / x.sum(), np.full_like(x, counts.mean())
@@ -224,6 +233,27 @@ def separation_bound(frame) -> float:
         return 0.5
     d = (np.sum(mu1 * w) - np.sum(mu0 * w)) / spread
     return float(0.5 * (1 + math.erf(d / 2 / math.sqrt(2))))
+
+
+def undetermined_floor(
+    bound: float, level: float = stats.ALPHA_LEVEL, cut: float = stats.BAYES_FACTOR_CUT
+) -> float:
+    """Share of g = 1 classes an ideal statistic leaves undetermined under the package's rule.
+
+    ``bound`` is :func:`separation_bound` of the class, so the separation of the likelihood
+    ratio between the two simple hypotheses is d = 2 Phi^-1(bound), with Poisson noise known
+    exactly (the most favourable case). In standard units z ~ N(d, 1) under g = 1: g = 0 is
+    rejected above z_level, g = 1 below d - z_level, and the Bayes factor is exp(d z - d^2 / 2).
+    The rule (docs/verdicts.md) leaves a class undetermined when both or neither test rejects
+    (z between z_level and d - z_level) and the Bayes factor lies within (1/cut, cut): z within
+    log(cut) / d of d / 2. Both intervals are centred on d / 2. Where this is above a target,
+    the target needs another level or band, not a better statistic.
+    """
+    nd = NormalDist()
+    d = 2 * nd.inv_cdf(min(max(bound, 0.5), 1 - 1e-15))
+    z = nd.inv_cdf(1 - level)
+    h = abs(z - d / 2) if d <= 0 else min(math.log(cut) / d, abs(z - d / 2))
+    return float(nd.cdf(h - d / 2) - nd.cdf(-h - d / 2))
 
 
 def capacity_power_bound(
@@ -512,6 +542,21 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
     add_bound(
         "  the same bound on the undetermined bursty bugs (info, mean)",
         [r for r in retry if r["label"] == stats.UNDETERMINED],
+    )
+    # How many of the bugs the rule's own level and Bayes-factor band leave undetermined even
+    # for an ideal statistic (:func:`undetermined_floor`), beside how many the package leaves.
+    bugs = [r for r in flat + retry if "separation_bound" in r]
+    add(
+        "  undetermined among flat and bursty bugs (info)",
+        sum(r["label"] == stats.UNDETERMINED for r in bugs),
+        len(bugs),
+        "(info)",
+        lambda p: True,
+    )
+    for r in bugs:
+        r["undetermined_floor"] = undetermined_floor(r["separation_bound"])
+    add_bound(
+        "  the same, ideal statistic under the same rule (info, mean)", bugs, "undetermined_floor"
     )
     # A limit that never bound in the window leaves only the class's baseline failures at a
     # flat rate per request: the generator records that truth as traffic (docs/verdicts.md).
