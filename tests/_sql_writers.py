@@ -218,3 +218,75 @@ def pg_dump_copy(tables: list[tuple]) -> str:
     out.append(_PG_DUMP_TAIL)
     out.append("RESET ALL;\n")
     return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Log drains (Logflare's backends behind Supabase's Project Settings > Log Drains)
+# --------------------------------------------------------------------------------------------
+
+
+def log_event_body(row: dict) -> dict:
+    """A log event's body as Logflare holds it: the Management API row without BigQuery's
+    one-element record lists (those are how BigQuery stores the nested objects)."""
+
+    def unwrap(value):
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]
+        if isinstance(value, dict):
+            return {k: unwrap(v) for k, v in value.items()}
+        return value
+
+    return unwrap(row)
+
+
+def http_drain_batch(rows: list[dict]) -> bytes:
+    """The custom-endpoint drain's POST body (``WebhookAdaptor``): a JSON list of event
+    bodies, gzipped (its ``gzip`` option is on by default)."""
+    import gzip
+    import json
+
+    return gzip.compress(json.dumps([log_event_body(r) for r in rows]).encode(), mtime=0)
+
+
+def iteraptor_flatmap(value: object, prefix: str = "", out: dict | None = None) -> dict:
+    """Elixir's ``Iteraptor.to_flatmap``: nested keys joined by ``.``, list items numbered."""
+    out = {} if out is None else out
+    if isinstance(value, dict):
+        for key, item in value.items():
+            iteraptor_flatmap(item, f"{prefix}{key}.", out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            iteraptor_flatmap(item, f"{prefix}{index}.", out)
+    else:
+        out[prefix[:-1]] = value
+    return out
+
+
+def s3_drain_parquet(rows: list[dict]) -> bytes:
+    """One batch file of the S3 drain (``S3Adaptor.push_log_events_to_s3``): columns id,
+    event_message, body (the JSON of the flattened body without those and timestamp) and
+    timestamp (microseconds, ``Etc/UTC``)."""
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bodies = [log_event_body(r) for r in rows]
+    rest = [
+        {k: v for k, v in b.items() if k not in ("id", "event_message", "timestamp")}
+        for b in bodies
+    ]
+    table = pa.table(
+        {
+            "id": pa.array([b.get("id") for b in bodies], pa.string()),
+            "event_message": pa.array([b.get("event_message") for b in bodies], pa.string()),
+            "body": pa.array([json.dumps(iteraptor_flatmap(r)) for r in rest], pa.string()),
+            "timestamp": pa.array(
+                [b["timestamp"] for b in bodies], pa.timestamp("us", tz="Etc/UTC")
+            ),
+        }
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()

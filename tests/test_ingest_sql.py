@@ -18,10 +18,21 @@ from pathlib import Path
 import _sql_writers as sw
 import pandas as pd
 import pytest
-from test_real_writers import SLICE, TABLES, _base, _load, assert_same_tables, postgres_meta_rows
+from test_real_writers import (
+    SLICE,
+    TABLES,
+    _base,
+    _load,
+    assert_every_row_read,
+    assert_same_tables,
+    postgres_meta_rows,
+    shipped_rows,
+    write_api_pages,
+)
 
 from analysis.exceptions import IngestError
 from analysis.ingest import sqlfile
+from analysis.ingest.reader import drain_key
 
 CANONICAL = ["webinars", "registrations", "sessions", "concurrency"]
 NUMERIC = {"webinar_viewer_counts": ("id", "viewer_count")}
@@ -244,3 +255,62 @@ def test_make_check_reads_a_dump_and_counts_every_row(tmp_path):
     )
     assert run.returncode != 0
     assert "Traceback" not in run.stderr and "data.sql, line" in run.stderr, run.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Log drains: the custom HTTP endpoint's batches and the S3 drain's Parquet files
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    rows = shipped_rows(SLICE)
+    ref = _base(tmp_path_factory.mktemp("ref") / "pages", SLICE)
+    write_api_pages(ref, rows)
+    return rows, _load(ref)
+
+
+def drain_batches(rows: dict[str, list[dict]], size: int) -> list[list[dict]]:
+    """Every source's rows in time order, in batches of ``size`` (a drain's batch limit)."""
+    every = sorted((r for source in rows.values() for r in source), key=lambda r: r["timestamp"])
+    return [every[i : i + size] for i in range(0, len(every), size)]
+
+
+def test_http_log_drain_batches_give_the_same_tables_as_the_pages(pages, tmp_path):
+    rows, want = pages
+    files = {
+        f"drain/batch-{n:04d}.json.gz": sw.http_drain_batch(batch)
+        for n, batch in enumerate(drain_batches(rows, 250))
+    }
+    got = _load(_route(tmp_path / "http", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+
+
+def test_s3_log_drain_parquet_gives_the_same_tables_as_the_pages(pages, tmp_path):
+    rows, want = pages
+    files = {}
+    for source, source_rows in rows.items():
+        # One directory per Logflare source (its token), one file per batch (its time in µs).
+        token = {"edge_logs": "7f3c", "postgres_logs": "0a9e", "realtime_logs": "c41d"}[source]
+        for batch in drain_batches({source: source_rows}, 500):
+            files[f"s3/{token}/{batch[0]['timestamp']}.parquet"] = sw.s3_drain_parquet(batch)
+    got = _load(_route(tmp_path / "s3", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+    assert set(got.accounting["shape"].dropna()) >= {"drain_parquet"}
+
+
+def test_drain_body_keys_lose_the_metadata_root_and_record_indexes():
+    assert (
+        drain_key("metadata.request.headers.cf_connecting_ip") == "request.headers.cf_connecting_ip"
+    )
+    assert drain_key("metadata.0.response.0.status_code") == "response.status_code"
+    assert drain_key("metadata.context.mfa.0") == "context.mfa.0"
+    assert drain_key("project") == "project"
+
+
+def test_broken_parquet_is_refused_in_one_line(tmp_path):
+    root = _route(tmp_path / "bad", {"s3/x/1.parquet": b"PAR1 cut"})
+    with pytest.raises(IngestError, match=r"1\.parquet: unreadable Parquet file; expected a batch"):
+        _load(root)

@@ -55,6 +55,7 @@ DATA_SUFFIXES = (
     ".csv.gz",
     ".sql",
     ".sql.gz",
+    ".parquet",
     ".gz",
 )
 #: Longest incident window. The analysis works on per-minute frames of the whole window;

@@ -76,8 +76,81 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
     return hint
 
 
+#: Columns of a batch file Supabase's S3 log drain writes (Logflare's ``S3Adaptor``).
+DRAIN_COLUMNS = ("id", "event_message", "body", "timestamp")
+
+
+def drain_key(key: str) -> str:
+    """Return a key of a drain's flattened body as ingest's dotted field name.
+
+    The body's nested objects are joined with dots and list items numbered
+    (``metadata.request.headers.cf_connecting_ip``, ``metadata.context.mfa.0``); the
+    ``metadata.`` root goes, as for every export, and so does the index ``0`` of a record
+    list (BigQuery's one-element lists: ``metadata.0.request.0.path`` is ``request.path``).
+    """
+    parts = key.split(".")
+    if parts[0] == "metadata":
+        parts = parts[1:]
+    last = len(parts) - 1
+    return ".".join(
+        p for i, p in enumerate(parts) if not (p == "0" and i < last and not parts[i + 1].isdigit())
+    )
+
+
+def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
+    """Return the (raw row, flat record) pairs of one S3 log drain batch (a Parquet file).
+
+    Raises
+    ------
+    IngestError
+        Not a readable Parquet file, or one without the drain's columns.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise IngestError(
+            path,
+            "unreadable Parquet file",
+            expected="a batch of Supabase's S3 log drain",
+            found=str(exc).split("\n")[0],
+        ) from None
+    missing = [c for c in DRAIN_COLUMNS if c not in table.column_names]
+    if missing:
+        raise IngestError(
+            path,
+            "unknown Parquet file",
+            field=missing[0],
+            expected=f"the S3 log drain's columns {list(DRAIN_COLUMNS)}",
+            found=table.column_names[:8],
+        )
+    stamps = table["timestamp"]
+    if pa.types.is_timestamp(stamps.type):
+        stamps = stamps.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    records = table.select(["id", "event_message", "body"]).to_pylist()
+    out = []
+    for row, stamp in zip(records, stamps.to_pylist(), strict=True):
+        raw = {"id": row["id"], "timestamp": stamp, "event_message": row["event_message"]}
+        rec = dict(raw)
+        try:
+            body = json.loads(row["body"]) if row["body"] is not None else {}
+        except (TypeError, ValueError):
+            body = None
+        if not isinstance(body, dict):
+            rec["_reject"] = "bad body (expected a JSON object)"
+            rec["_found"] = str(row["body"])[:60]
+        else:
+            rec.update((drain_key(k), v) for k, v in body.items())
+        out.append((raw, rec))
+    return out
+
+
 def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape, list | FilePart]:
     """Return (shape, [(raw row, flat record), ...]) of a log export, or a table's FilePart."""
+    if path.name.lower().endswith(".parquet"):
+        return shapes.shape_named("drain_parquet"), read_drain_parquet(path)
     text = read_text(path)
     if text.lstrip()[:1] in "[{":
         doc = load_json(path, text)
@@ -160,10 +233,12 @@ def sql_parts(path: Path, rel: str, override: Override) -> list[FilePart]:
         frame = frame.replace("", None).assign(_row=number)
         parts.append(FilePart(rel, kind, "table_sql", None, frame))
     if not parts:
+        # A saved query (the Logs Explorer's SQL kept beside its download) is the usual case.
         raise IngestError(
             path,
             "no table rows",
-            expected="INSERT INTO table (columns) VALUES ... or COPY table (columns) FROM stdin",
+            expected="INSERT INTO table (columns) VALUES ... or COPY table (columns) FROM stdin"
+            " (a saved query holds none: give it kind 'ignore' in incident.json files)",
             found="no such statement",
         )
     return parts
@@ -224,9 +299,9 @@ TABLE_JSON_MAX = 32 * 1024 * 1024
 
 
 def looks_like_log(path: Path) -> bool:
-    """Cheap routing: gzipped JSON, large JSON and files under a ``*_logs`` directory are logs."""
+    """Cheap routing: gzipped JSON, large JSON, Parquet and files under ``*_logs`` are logs."""
     name = path.name.lower()
-    if path.parent.name.endswith("_logs") or name.endswith(".json.gz"):
+    if path.parent.name.endswith("_logs") or name.endswith((".json.gz", ".parquet")):
         return True
     if name.endswith((".jsonl.gz", ".ndjson.gz")):
         return True

@@ -107,8 +107,9 @@ class Shape:
     name
         The label in the accounting's ``shape`` column.
     container
-        ``json`` (recognised from the parsed document), ``csv`` (from the header) or ``sql``
-        (table rows of a ``.sql`` file, :mod:`analysis.ingest.sqlfile`).
+        ``json`` (recognised from the parsed document), ``csv`` (from the header), ``sql``
+        (table rows of a ``.sql`` file, :mod:`analysis.ingest.sqlfile`) or ``parquet`` (an S3
+        log drain's batch).
     recognise
         ``(document or header columns, path) -> bool``; may raise an :class:`IngestError`
         when the content is recognisably this shape but broken.
@@ -398,6 +399,15 @@ SHAPES: tuple[Shape, ...] = (
         recognise=lambda doc, path: isinstance(doc, list),
         rows=lambda doc, path: doc,
         flatten=flatten_row,
+    ),
+    Shape(
+        name="drain_parquet",
+        container="parquet",
+        # Chosen by the file name (``.parquet``): a batch of Supabase's S3 log drain, read by
+        # reader.read_drain_parquet (the body's flattened keys become the dotted fields).
+        recognise=lambda doc, path: False,
+        flatten=lambda row: row,
+        timestamp="Parquet timestamp (microseconds, UTC)",
     ),
     Shape(
         name="table_csv",
