@@ -114,6 +114,9 @@ class Case:
     edge_gap: tuple[int, int] | None = None  # window minutes the gateway's export lacks
     edge_sample: float = 1.0  # share of gateway rows the export keeps (a sampled export)
     tables_shift: timedelta = timedelta(0)  # webinar times and samples moved (another day)
+    realtime: bool = True  # write realtime_logs (False: the project does not use Realtime)
+    rt_limit: int = 500  # the connection limit Realtime's billing samples report
+    registrations: bool = True  # write tables/registrations.csv
     # annotations.csv rows: (window minute, label, note); ``{user}``/``{email}`` in the note
     # name a viewer of the webinar, as an operator's note about a complaint would.
     notes: tuple[tuple[int, str, str], ...] = ()
@@ -699,8 +702,313 @@ SHAPES: dict[str, Case] = {
 }
 
 
+#: A quoted identifier made of markup: Postgres accepts anything between double quotes.
+HOSTILE_IDENT = "uq_$\\sum$_**k**_<u>x</u>_\u202ekey"
+
+
+def _many_classes(n_db: int, n_http: int) -> tuple[Mech, ...]:
+    """``n_db`` unique-violation classes on tables of their own, ``n_http`` 404s on endpoints."""
+    mechs = []
+    for i in range(n_db):
+        table = f"ledger_{i:02d}"
+        mechs.append(
+            Mech(
+                "background",
+                f"/rest/v1/{table}",
+                "POST",
+                409,
+                sqlstate="23505",
+                message=f'duplicate key value violates unique constraint "{table}_ref_key"',
+                rate=0.3,
+                expect="",
+                key=f"23505:{table}_ref_key",
+            )
+        )
+    for i in range(n_http):
+        path = f"/rest/v1/archive_{i:02d}"
+        mechs.append(
+            Mech(
+                "background",
+                path,
+                "GET",
+                404,
+                rate=0.3,
+                expect="",
+                key=f"http:404:rest/archive_{i:02d}",
+            )
+        )
+    return tuple(mechs)
+
+
+#: Edges of time, of the export and of text a stakeholder reads (tests/test_unseen_edges.py).
+EDGES: dict[str, Case] = {
+    # A window that starts and ends off the hour: 13:37-14:52 in Seoul.
+    "off_the_hour": Case(
+        "off_the_hour",
+        datetime(2026, 3, 18, 4, 37, tzinfo=UTC),
+        75,
+        "Asia/Seoul",
+        "ramp",
+        130,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=80, lag=1),),
+        seed=41,
+    ),
+    # Across midnight and the new year in Seoul (23:30-01:00 KST), not in UTC.
+    "new_year_seoul": Case(
+        "new_year_seoul",
+        datetime(2026, 12, 31, 14, 30, tzinfo=UTC),
+        90,
+        "Asia/Seoul",
+        "double",
+        120,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=75, lag=0),),
+        title="카운트다운 라이브 2027",
+        seed=42,
+    ),
+    # Across midnight UTC, shown in UTC.
+    "utc_midnight": Case(
+        "utc_midnight",
+        datetime(2026, 7, 31, 23, 20, tzinfo=UTC),
+        75,
+        "UTC",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        seed=43,
+    ),
+    # A project without Realtime, and an app whose tables are a shop's: no registrations.csv.
+    "shop_no_realtime": Case(
+        "shop_no_realtime",
+        datetime(2026, 11, 27, 1, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "spike",
+        140,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                503,
+                sqlstate="53300",
+                severity="FATAL",
+                message="sorry, too many clients already",
+                share=0.5,
+                threshold=90,
+                expect="capacity",
+                key="53300",
+            ),
+            Mech(
+                "flat",
+                "/rest/v1/line_items",
+                "POST",
+                409,
+                sqlstate="23503",
+                message='insert or update on table "line_items" violates foreign key '
+                'constraint "line_items_sku_fkey"',
+                share=0.1,
+                expect="traffic",
+                key="23503:line_items_sku_fkey",
+            ),
+        ),
+        endpoints=("/rest/v1/orders", "/rest/v1/line_items", "/rest/v1/carts", "/auth/v1/user"),
+        realtime=False,
+        registrations=False,
+        title="Black Friday flash sale",
+        seed=44,
+    ),
+    # Error kinds no catalogue entry knows: an SQLSTATE class never seen (XX001 data
+    # corrupted, HV00R from a foreign table), an application's own PTxxx code, a Realtime
+    # family no rule names, and the gateway's own 429/502/504 with no Postgres line.
+    "unheard_of": Case(
+        "unheard_of",
+        datetime(2026, 8, 12, 2, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        110,
+        mechs=(
+            Mech(
+                "outage",
+                "/rest/v1/invoices",
+                "GET",
+                500,
+                sqlstate="XX001",
+                message="invalid page in block 4242 of relation base/16384/24576",
+                length=12,
+                expect="",
+                key="XX001",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/fx_rates",
+                "GET",
+                500,
+                sqlstate="HV00R",
+                message='foreign table "fx_rates_remote" does not exist',
+                rate=1.0,
+                expect="unrelated",
+                key="HV00R",
+            ),
+            Mech(
+                "flat",
+                "/rest/v1/rpc/charge",
+                "POST",
+                402,
+                sqlstate="PT402",
+                message="card declined",
+                share=0.15,
+                expect="traffic",
+                key="PT402",
+            ),
+            Mech(
+                "rt_background",
+                message="TenantQuarantined: broadcast fan-out suspended for tenant",
+                rate=1.2,
+                expect="",
+                key="",
+            ),
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                429,
+                share=0.5,
+                threshold=75,
+                expect="capacity",
+                key="http:429:rest/*",
+            ),
+            Mech(
+                "burst",
+                "/storage/v1/object/public/art/cover.png",
+                "GET",
+                502,
+                count=40,
+                expect="",
+                key="http:502:storage/*",
+            ),
+            Mech(
+                "outage",
+                "/rest/v1/reports",
+                "GET",
+                504,
+                length=10,
+                expect="",
+                key="http:504:rest/*",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/invoices",
+            "/rest/v1/fx_rates",
+            "/rest/v1/rpc/charge",
+            "/rest/v1/reports",
+            "/storage/v1/object/public/art/cover.png",
+            "/auth/v1/user",
+        ),
+        seed=45,
+    ),
+    # A very quiet incident: three errors in an hour.
+    "three_errors": Case(
+        "three_errors",
+        datetime(2026, 6, 9, 5, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        60,
+        mechs=(
+            Mech(
+                "burst",
+                "/rest/v1/questions",
+                "GET",
+                500,
+                sqlstate="57014",
+                message="canceling statement due to statement timeout",
+                count=3,
+                expect="",
+                key="57014",
+            ),
+        ),
+        seed=46,
+    ),
+    # Fifty error classes in one hour: thirty tables' unique keys, twenty missing endpoints.
+    "fifty_classes": Case(
+        "fifty_classes",
+        datetime(2026, 5, 20, 3, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        120,
+        mechs=_many_classes(30, 20),
+        endpoints=("/rest/v1/questions", "/auth/v1/user"),
+        seed=47,
+    ),
+    # Markdown, LaTeX, HTML, bidi and control characters in every free text that reaches
+    # the page: the title, a constraint and a relation (quoted identifiers may hold
+    # anything), endpoints, a Postgres message, a Realtime line, an operator's note.
+    "hostile_names": Case(
+        "hostile_names",
+        datetime(2026, 10, 9, 6, 0, tzinfo=UTC),
+        45,
+        "Asia/Seoul",
+        "plateau",
+        60,
+        mechs=(
+            Mech(
+                "flat",
+                "/rest/v1/orders_$x$",
+                "POST",
+                409,
+                sqlstate="23505",
+                message="duplicate key value violates unique constraint " + f'"{HOSTILE_IDENT}"',
+                share=0.2,
+                expect="",
+                key="23505:" + HOSTILE_IDENT,
+            ),
+            Mech(
+                "background",
+                "/rest/v1/[click](javascript:alert(1))",
+                "GET",
+                404,
+                sqlstate="42P01",
+                message='relation "public.$$\\input{/etc/passwd}$$<i>t</i>\u202e" does not exist',
+                rate=1.5,
+                expect="",
+                key="42P01",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/**bold**_`tick`_|pipe|",
+                "GET",
+                404,
+                rate=1.5,
+                expect="",
+                key="",
+            ),
+            Mech(
+                "rt_background",
+                message="ChannelRateLimitReached: # Heading $\\alpha$ "
+                "[x](http://evil.example) \x1b[31m",
+                rate=1.0,
+                expect="",
+                key="realtime:rate_limit",
+            ),
+        ),
+        endpoints=("/rest/v1/questions", "/auth/v1/user"),
+        notes=(
+            (
+                10,
+                "**Deploy** [v2](http://evil.example)",
+                "$\\frac{1}{0}$ <script>x</script> \u202e",
+            ),
+        ),
+        title="# 분기 리뷰 $\\frac{a}{b}$ **굵게** [클릭](javascript:alert(1)) "
+        "\u202eRTL\u200f\x1b[31m <b>x</b> `c` | p |",
+        seed=48,
+    ),
+}
+
 #: Every named case.
-ALL: dict[str, Case] = {**CASES, **SHAPES}
+ALL: dict[str, Case] = {**CASES, **SHAPES, **EDGES}
 
 
 # ------------------------------------------------------------------ the audience
@@ -1005,7 +1313,7 @@ def _realtime(case: Case, w: World, rng: random.Random) -> None:
                 "msg": "Billing metrics: [:realtime, :connections]",
                 "level": "info",
                 "connected": connected,
-                "limit": 500,
+                "limit": case.rt_limit,
             }
         )
         t += timedelta(seconds=5)
@@ -1236,7 +1544,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
     shown = _exported(case, w)
     _write_pages(dest / folders["edge"], [_edge_row(case, r) for r in shown], case.overlap_rows)
     _write_pages(dest / folders["pg"], [_pg_row(case, r) for r in w.pg])
-    _write_pages(dest / folders["rt"], [_rt_row(case, r) for r in w.rt])
+    if case.realtime:
+        _write_pages(dest / folders["rt"], [_rt_row(case, r) for r in w.rt])
     if case.function_logs:
         _write_pages(dest / "function_edge_logs", [_fn_row(case, r) for r in w.fn])
     (dest / "incident.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -1282,7 +1591,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                     _table_time(case.start + shift - timedelta(hours=1 + s.user % 50)),
                 ]
             )
-    _csv(tables / "registrations.csv", ["webinar_id", "user_id", "created_at"], regs)
+    if case.registrations:
+        _csv(tables / "registrations.csv", ["webinar_id", "user_id", "created_at"], regs)
     _csv(
         tables / "webinar_live_presence.csv",
         ["id", "webinar_id", "user_id", "session_id", "joined_at", "left_at"],
@@ -1324,7 +1634,7 @@ def truth(name: str | Case) -> dict:
         if not (case.errors_only or case.edge_gap or case.edge_sample < 1)
         else 0,
         "db_errors": len(w.pg),
-        "realtime_rows": len(w.rt),
+        "realtime_rows": len(w.rt) if case.realtime else 0,
         "function_rows": len(w.fn) if case.function_logs else 0,
         "error_responses": sum(1 for r in w.requests if r["status"] >= 400),
         "users": w.users,

@@ -172,13 +172,21 @@ def test_a_statement_timeout_called_capacity_gets_query_work_not_a_bigger_pool()
 
 
 def test_a_class_without_a_semantic_rule_falls_back_to_its_verdict():
-    cap = {"error_class": "XX000", "verdict": "capacity", "k": 50, "k_low": 40, "k_high": 60}
+    cap = {"error_class": "F0000", "verdict": "capacity", "k": 50, "k_low": 40, "k_high": 60}
     findings = _findings(
-        [("XX000", 30), ("XX001", 5)], [("XX000", "capacity"), ("XX001", "traffic")], [cap]
+        [("F0000", 30), ("F0001", 5)], [("F0000", "capacity"), ("F0001", "traffic")], [cap]
     )
-    details = {"XX000": {"sql_state": "XX000"}, "XX001": {"sql_state": "XX001"}}
+    details = {"F0000": {"sql_state": "F0000"}, "F0001": {"sql_state": "F0001"}}
     items = actions.build_action_items(findings, details)
     assert [i["key"] for i in items] == ["capacity_plan", "fix_bug", "error_rate_monitoring"]
+
+
+def test_corrupted_data_internal_foreign_and_custom_errors_have_their_own_actions():
+    rows = [("XX001", 30), ("XX000", 5), ("HV00R", 9), ("PT402", 12)]
+    verdicts = [(k, "unrelated") for k, _ in rows]
+    details = {k: {"sql_state": k} for k, _ in rows}
+    keys = [i["key"] for i in actions.build_action_items(_findings(rows, verdicts), details)]
+    assert {"data_corrupted", "internal_error", "foreign_data", "custom_status"} <= set(keys)
 
 
 @pytest.mark.parametrize(

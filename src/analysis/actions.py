@@ -99,6 +99,10 @@ CATALOGUE = (
     Rule("raised_exception", sql_states=("P0001",)),
     Rule("timeout", sql_states=("57014",)),
     Rule("server_shutdown", sql_states=("57P01", "57P02", "57P03")),
+    Rule("data_corrupted", sql_states=("XX001", "XX002")),
+    Rule("internal_error", sql_state_classes=("XX",)),
+    Rule("foreign_data", sql_state_classes=("HV",)),
+    Rule("custom_status", sql_state_classes=("PT",)),
     Rule("deadlock", sql_states=("40P01",)),
     Rule("serialization", sql_state_classes=("40",)),
     # Auth's or Storage's own connections refused: the slots were taken by other clients, and

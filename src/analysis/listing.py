@@ -36,16 +36,17 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
     """Return one webinar's row: title, window, peak, people, verdict per class (named)."""
     # Here, not at import: the narrative package imports the plotting libraries.
     from analysis.narrative import zone_name  # the report page's label, for the same window
+    from analysis.narrative.formatting import local_span
 
     rep, aud = findings["report"], findings["audience"]
     tz = rep["display_tz"]
-    start, end = (pd.Timestamp(rep["window"][k]).tz_convert(tz) for k in ("start", "end"))
+    day, first, last = local_span(rep["window"]["start"], rep["window"]["end"], tz)
     names = {c["key"]: (c.get("name") or {}).get(lang) for c in findings["error_classes"]}
     counts = {c["key"]: c["count"] for c in findings["error_classes"]}
     return {
         "webinar_id": rep["webinar_id"],
         "title": rep["title"],
-        "window": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} "
+        "window": f"{day} {first}–{last} "
         + zone_name(tz, rep["window"]["start"], rep["window"]["end"]),
         "peak": aud.get("peak"),
         "peak_at": None

@@ -359,6 +359,9 @@ def http_status_for_sqlstate(sql_state: str | None) -> int | None:
         return None
     meta, rows = _status_map()
     code = str(sql_state).upper()
+    # An application's own SQLSTATE 'PTxyz' is answered with HTTP xyz (PostgREST's custom errors).
+    if re.fullmatch(r"PT[1-5]\d\d", code):
+        return int(code[2:])
     for row in rows:
         if row["code"] == code:
             return int(row["status"])

@@ -71,6 +71,19 @@ def local_time(
     return pd.Timestamp(value).tz_convert(tz).strftime(fmt)
 
 
+def local_span(start: str, end: str, tz: str) -> tuple[str, str, str]:
+    """Return ``(day, start, end)`` of a window in the display zone, for "{day} {start}–{end}".
+
+    The end carries its own date when the window's last instant falls on another local day
+    (``2026-12-31``, ``23:30``, ``2027-01-01 01:00``): across midnight, a bare ``01:00`` would
+    read as earlier the same day. A window ending exactly at midnight keeps ``00:00``.
+    """
+    first = pd.Timestamp(start).tz_convert(tz)
+    last = (pd.Timestamp(end) - pd.Timedelta(1, "ns")).tz_convert(tz)
+    fmt = TIME_FORMAT if first.date() == last.date() else "%Y-%m-%d " + TIME_FORMAT
+    return first.strftime("%Y-%m-%d"), first.strftime(TIME_FORMAT), local_time(end, tz, fmt)
+
+
 def utc_time(value: str | None, fmt: str = TIME_FORMAT) -> str:
     """Format an ISO UTC time as UTC clock time."""
     return "" if value is None else pd.Timestamp(value).tz_convert("UTC").strftime(fmt)

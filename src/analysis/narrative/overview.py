@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pandas as pd
-
 from analysis.narrative.actions import action_text
 from analysis.narrative.formatting import (
     TIME_FORMAT_SECONDS,
@@ -17,6 +15,7 @@ from analysis.narrative.formatting import (
     class_names,
     escape,
     fmt_number,
+    local_span,
     local_time,
 )
 from analysis.overview import UNDECIDED_WHY
@@ -42,10 +41,11 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     parts = [f"## {text['headings']['summary']}"]
     quiet = not o["errors"]["total"]
     one = o["errors"]["classes"] == 1 and "what_one" in t
+    day, first, last = local_span(start, end, tz)
     what = t["what_quiet" if quiet else "what_one" if one else "what"].format(
-        day=pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d"),
-        start=local_time(start, tz),
-        end=local_time(end, tz),
+        day=day,
+        start=first,
+        end=last,
         tz=zn,
         title=escape(rep["title"]),
         people=fmt_number(people["audience"]),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pandas as pd
-
 from analysis.narrative.formatting import (
     _ISO_RE,
     TIME_FORMAT_SECONDS,
@@ -15,6 +13,7 @@ from analysis.narrative.formatting import (
     escape,
     fmt_number,
     fmt_rate,
+    local_span,
     local_time,
     table,
     utc_time,
@@ -27,15 +26,14 @@ def render_title(findings: Mapping, text: Mapping) -> str:
     tb = text["title_block"]
     tz, zn = _tz(findings)
     start, end = rep["window"]["start"], rep["window"]["end"]
-    day = pd.Timestamp(start).tz_convert(tz).strftime("%Y-%m-%d")
-    day_utc = pd.Timestamp(start).strftime("%Y-%m-%d")
+    local, utc = local_span(start, end, tz), local_span(start, end, "UTC")
     rows = [
         (tb["incident"], escape(rep["incident"])),
         (tb["project"], escape(rep.get("project_ref") or text["unknown"])),
         (tb["webinar"], escape(rep["title"])),
         (tb["webinar_id"], code(rep["webinar_id"])),
-        (tb["window_local"].format(tz=zn), f"{day} {local_time(start, tz)}–{local_time(end, tz)}"),
-        (tb["window_utc"], f"{day_utc} {utc_time(start)}–{utc_time(end)}"),
+        (tb["window_local"].format(tz=zn), "{} {}–{}".format(*local)),
+        (tb["window_utc"], "{} {}–{}".format(*utc)),
         (tb["status"], tb["status_value"]),
         (
             tb["source"],

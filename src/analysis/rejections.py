@@ -1,0 +1,112 @@
+"""What ingest left out of an incident's window, told to the person running ``make check``.
+
+Ingest counts every row it does not use with its reason (docs/contract.md section 2); a count
+alone ("outside window: 135") does not say whether it is the normal margin of a wide export or
+a sign that the tables or the window are wrong. :func:`describe_outside_window` turns the
+accounting into one warning line per kind of input: what lay outside, what the analysis loses
+by it and, when the tables place every webinar and viewer elsewhere, where they are.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: What a row of each kind is, for a sentence (plural).
+_ROWS_OF = {
+    "edge_logs": "gateway (edge) log rows",
+    "postgres_logs": "Postgres log rows",
+    "realtime_logs": "Realtime log rows",
+    "webinar_viewer_counts": "viewer-count samples",
+}
+
+
+def _utc_span(lo: pd.Timestamp, hi: pd.Timestamp) -> str:
+    """``2026-04-22 18:00 .. 18:45 UTC`` (the date repeated only when it changes)."""
+    fmt = "%H:%M" if lo.date() == hi.date() else "%Y-%m-%d %H:%M"
+    return f"{lo:%Y-%m-%d %H:%M} .. {hi.strftime(fmt)} UTC"
+
+
+def _files(names: list[str], shown: int = 2) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _schedule_elsewhere(incident: object, start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """Where the tables put the webinars and their viewers when none of them is in the window."""
+    out = []
+    webinars = getattr(incident, "webinars", None)
+    if webinars is not None and len(webinars):
+        lo = webinars["starts_at"].dropna()
+        hi = webinars["ends_at"].dropna()
+        if len(lo) and len(hi) and not ((lo < end).any() and (hi > start).any()):
+            out.append(
+                f"the webinars in webinars.csv run {_utc_span(lo.min(), hi.max())}, "
+                "not in the window"
+            )
+    sessions = getattr(incident, "sessions", None)
+    if sessions is not None and len(sessions):
+        joined = sessions["joined_at"]
+        left = sessions["left_at"].fillna(joined)
+        if not ((joined < end) & (left >= start)).any():
+            out.append(
+                f"the viewer sessions in webinar_live_presence.csv run "
+                f"{_utc_span(joined.min(), left.max())}"
+            )
+    if not out:
+        return ""
+    said = "; ".join(out)
+    return (
+        f" {said[:1].upper()}{said[1:]}: were the tables exported for another day, or is the "
+        "window in incident.json wrong?"
+    )
+
+
+def describe_outside_window(incident: object) -> tuple[str, ...]:
+    """One warning line per kind of input with rows outside the manifest's window.
+
+    Says what lay outside (how many of how many, which files), what the analysis loses by it,
+    and, when the tables place every webinar and viewer elsewhere, where they are: the user of
+    ``make check`` learns that a window or an export is wrong before reading a report.
+    """
+    accounting = getattr(incident, "accounting", None)
+    if accounting is None or accounting.empty:
+        return ()
+    start, end = incident.window
+    span = _utc_span(start, end)
+    counts = accounting["reason"].fillna("").str.extract(r"(?:^|; )outside window: (\d+)")[0]
+    table = accounting.assign(outside=pd.to_numeric(counts).fillna(0).astype("int64"))
+    lines = []
+    for kind, rows in table.groupby("kind", sort=True):
+        outside = int(rows["outside"].sum())
+        if not outside:
+            continue
+        read = int(rows["read"].sum())
+        what = _ROWS_OF.get(str(kind), f"{kind} rows")
+        files = _files(sorted(rows.loc[rows["outside"] > 0, "file"].astype(str)))
+        every = outside == read
+        amount = f"all {read:,} {what}" if every else f"{outside:,} of {read:,} {what}"
+        head = f"warning: {amount} ({files}) lie outside the window {span}"
+        if kind == "webinar_viewer_counts":
+            if every:
+                why = (
+                    ": no viewer count is known inside the window, so no error class can be "
+                    "tested against the load."
+                ) + _schedule_elsewhere(incident, start, end)
+            else:
+                why = (
+                    ": they are not used; the load inside the window comes from the other "
+                    f"{read - outside:,} samples."
+                )
+        elif every:
+            why = (
+                ": nothing of this source is analysed (it may come from another window, or "
+                "the window in incident.json is wrong)."
+            )
+        else:
+            why = (
+                ": they are counted, not analysed. An export wider than the window is normal; "
+                "if the incident reaches past the window, widen window_start/window_end in "
+                "incident.json."
+            )
+        lines.append(head + why)
+    return tuple(lines)

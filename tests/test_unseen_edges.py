@@ -1,0 +1,313 @@
+"""Edges of time, of the export and of text, as a stakeholder meets them (``EDGES``).
+
+Cases of tests/_unseen_mech.py no other writer made: a window off the hour, windows across
+local midnight (and the new year) and across the UTC date, a project without Realtime whose
+tables are a shop's (no registrations), error kinds no catalogue entry names (an SQLSTATE class
+never seen, an application's own ``PTxxx`` status, a Realtime family no rule knows, the
+gateway's own 429/502/504), three errors in an hour, fifty classes in an hour, and markup in
+every free text that reaches the page. Each test states what a careful user expects to read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import _unseen_mech as mech
+import pytest
+from _mech_runs import make_analyser
+
+from analysis import narrative
+from analysis.__main__ import main as cli
+from analysis.narrative.display import SECTIONS
+
+#: Analysed in make test; fifty_classes (fifty classes' statistics) only in make test-slow.
+FAST = [n for n in mech.EDGES if n != "fifty_classes"]
+#: Known wrong, handed to their owner in the landing log (strict: a fix shows here).
+KNOWN_WRONG = {
+    "masked_bug": "stats/verdicts: a flat 10 % bug on rest/line_items beside a 53300 limit on "
+    "rest/* is called unrelated (g = 0.32, test of g = 1: p = 0.03): at the peak the limit fails "
+    "the requests before the foreign key is checked, yet they stay in the bug's denominator; "
+    "LOG qa",
+    "fifty_classes": "verdicts: fifty load-independent classes (0.3 errors a minute each, "
+    "endpoints logging only their own failures) give 1 capacity call (http:404:rest/archive_06, "
+    "9 errors, K 118 [24, 120]) and 10 traffic (8 by a Bayes factor of 3.1-5.3); LOG qa",
+    "no_registrations": "report: without tables/registrations.csv page one says '0 "
+    "registrations' / '등록 0건' (unknown, not zero); LOG qa",
+}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    root = tmp_path_factory.mktemp("edges")
+    return {name: mech.write_incident(root / name, name) for name in FAST}
+
+
+@pytest.fixture(scope="module")
+def analyse(tmp_path_factory, written, shared_cache_dir):
+    return make_analyser(tmp_path_factory, written, mech.EDGES, shared_cache_dir)
+
+
+def _pages(findings, lang: str) -> str:
+    text = narrative.load_locale(lang)
+    return "\n".join(render(findings, text) for render in SECTIONS.values())
+
+
+def _title_block(findings, lang: str) -> str:
+    return SECTIONS["title"](findings, narrative.load_locale(lang))
+
+
+def _summary(findings, lang: str) -> str:
+    return SECTIONS["summary"](findings, narrative.load_locale(lang))
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_check_reads_every_row_and_says_nothing_lies_outside(written, name, capsys):
+    truth = mech.truth(name)
+    assert cli(["check", f"--data={written[name]}"]) == 0
+    out = capsys.readouterr().out
+    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
+    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    assert (read, rejected) == (accepted, 0)
+    tables = next(line for line in out.splitlines() if line.startswith("tables:"))
+    assert f"requests {truth['requests']}," in tables
+    assert f"db_errors {truth['db_errors']}," in tables
+    assert f"realtime_events {truth['realtime_rows']}," in tables
+    assert "warning:" not in out
+
+
+# ------------------------------------------------------------------ make check: outside window
+
+
+def test_check_warns_when_every_viewer_sample_lies_outside_the_window(tmp_path, capsys):
+    # Tables exported for the next day: the check names the file, the count, what it costs
+    # (no load to test against) and where the tables put the webinar.
+    directory = mech.write_incident(tmp_path / "elsewhere", "tables_elsewhere")
+    samples = len(mech.build(mech.SHAPES["tables_elsewhere"]).samples)
+    assert cli(["check", f"--data={directory}", "--no-cache"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    (line,) = warnings
+    assert line.startswith(f"warning: all {samples} viewer-count samples ")
+    assert "tables/webinar_viewer_counts.csv" in line
+    assert "2026-04-22 18:00 .. 18:45 UTC" in line  # the window
+    assert "no error class can be tested against the load" in line
+    assert "webinars.csv run 2026-04-23 18:00 .. 18:45 UTC" in line  # where the tables are
+
+
+def test_check_warns_about_log_rows_outside_a_narrower_window(written, tmp_path, capsys):
+    # The same export with a window that starts eight minutes later: the gateway's and
+    # Realtime's first rows, and the first samples, are counted, not analysed, and said so.
+    source = written["off_the_hour"]
+    directory = tmp_path / "narrow"
+    directory.mkdir()
+    for path in source.rglob("*"):
+        if path.is_file():
+            target = directory / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    manifest = json.loads((directory / "incident.json").read_text())
+    manifest["window_start"] = "2026-03-18T04:45:00Z"
+    (directory / "incident.json").write_text(json.dumps(manifest))
+    assert cli(["check", f"--data={directory}", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    outside = {
+        kind: int(n)
+        for kind, n in re.findall(r"(\w+)\s+\d+\s+\d+\s+\d+\s+outside window: (\d+)", out)
+    }
+    assert set(outside) == {"edge_logs", "realtime_logs", "webinar_viewer_counts"}
+    assert len(warnings) == 3, warnings
+    head = f"warning: {outside['edge_logs']:,} of 5,333 gateway (edge) log rows "
+    (edge,) = [line for line in warnings if line.startswith(head)]
+    assert "edge_logs/page-0001.json.gz" in edge and "counted, not analysed" in edge
+    assert "2026-03-18 04:45 .. 05:52 UTC" in edge
+    (samples,) = [line for line in warnings if "viewer-count samples (" in line]
+    assert "the load inside the window comes from the other" in samples
+
+
+# ------------------------------------------------------------------ time on the page
+
+
+@pytest.mark.parametrize(
+    ("name", "local", "utc"),
+    [
+        # 23:30-01:00 in Seoul, across the new year; 14:30-16:00 in UTC, inside one day.
+        ("new_year_seoul", "2026-12-31 23:30–2027-01-01 01:00", "2026-12-31 14:30–16:00"),
+        ("utc_midnight", "2026-07-31 23:20–2026-08-01 00:35", "2026-07-31 23:20–2026-08-01 00:35"),
+        ("off_the_hour", "2026-03-18 13:37–14:52", "2026-03-18 04:37–05:52"),
+    ],
+)
+def test_a_window_names_the_date_it_ends_on(analyse, name, local, utc):
+    _, _, findings = analyse(name)
+    for lang in ("en", "ko"):
+        block = _title_block(findings, lang)
+        assert local in block and utc in block, block
+        summary = _summary(findings, lang)
+        day, _, rest = local.partition(" ")
+        start, _, end = rest.partition("–")
+        assert day in summary and f"{start}–{end}" in summary, summary[:400]
+
+
+def test_a_window_off_the_hour_keeps_its_own_minutes(analyse):
+    _, truth, findings = analyse("off_the_hour")
+    (m,) = truth["mechs"]
+    verdict = {v["error_class"]: v for v in findings["verdicts"]}[m["key"]]
+    assert verdict["verdict"] == "capacity", verdict["reason"]
+    fit = {c["error_class"]: c for c in findings["capacity"]}[m["key"]]
+    assert fit["k_low"] - 3 <= m["threshold"] <= fit["k_high"] + 3, fit
+    # Five-minute buckets start at the window's own first minute.
+    assert findings["buckets"][0]["start"].endswith("04:37:00Z"), findings["buckets"][0]
+
+
+# ------------------------------------------------------------------ errors no catalogue names
+
+
+def test_an_application_s_own_status_pairs_with_its_responses(analyse):
+    # RAISE ... USING ERRCODE = 'PT402': PostgREST answers 402. One class, not the database
+    # line and its response counted twice.
+    _, truth, findings = analyse("unheard_of")
+    classes = {c["key"]: c for c in findings["error_classes"]}
+    assert "PT402" in classes
+    assert not [k for k in classes if k.startswith("http:402")], sorted(classes)
+    assert classes["PT402"]["endpoints"] == ["rest/rpc/charge"]
+    world = mech.build(mech.EDGES["unheard_of"])
+    assert classes["PT402"]["count"] == sum(r["status"] == 402 for r in world.requests)
+    assert findings["overview"]["errors"]["total"] == sum(c["count"] for c in classes.values())
+
+
+def test_sqlstates_of_unseen_classes_get_names_and_actions(analyse):
+    _, _, findings = analyse("unheard_of")
+    names = {c["key"]: c["name"] for c in findings["error_classes"]}
+    for key in ("XX001", "HV00R", "PT402"):
+        for lang in ("en", "ko"):
+            assert "nclassified" not in names[key][lang] and "분류되지" not in names[key][lang]
+    assert "corrupted" in names["XX001"]["en"] and "foreign" in names["HV00R"]["en"].lower()
+    keys = {a["key"].split("_capacity")[0] for a in findings["action_items"]}
+    assert {"data_corrupted", "foreign_data", "custom_status"} <= keys, keys
+
+
+def test_gateway_only_errors_are_classes_by_status_and_product(analyse):
+    _, truth, findings = analyse("unheard_of")
+    classes = {c["key"] for c in findings["error_classes"]}
+    assert {"http:429:rest/*", "http:502:storage/*", "http:504:rest/*"} <= classes
+    verdict = {v["error_class"]: v["verdict"] for v in findings["verdicts"]}
+    assert verdict["http:429:rest/*"] == "capacity"
+
+
+def test_a_realtime_line_no_rule_knows_is_named_in_the_audit(analyse):
+    _, _, findings = analyse("unheard_of")
+    (note,) = [q for q in findings["data_quality"] if q["code"] == "unclassified_realtime_errors"]
+    assert "TenantQuarantined" in note["what"]
+
+
+# ------------------------------------------------------------------ quiet and crowded
+
+
+def test_three_errors_in_an_hour_are_too_few_to_judge_and_say_so(analyse):
+    _, _, findings = analyse("three_errors")
+    assert findings["overview"]["errors"]["total"] == 3
+    (v,) = findings["verdicts"]
+    assert v["verdict"] == "insufficient", v
+    assert not [c for c in findings["capacity"] if c["verdict"] == "capacity"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["fifty_classes"])
+def test_fifty_load_independent_classes_make_no_capacity_call(tmp_path_factory, shared_cache_dir):
+    root = tmp_path_factory.mktemp("fifty")
+    written = {"fifty_classes": mech.write_incident(root / "fifty_classes", "fifty_classes")}
+    run = make_analyser(tmp_path_factory, written, mech.EDGES, shared_cache_dir)
+    _, truth, findings = run("fifty_classes")
+    verdicts = {v["error_class"]: v["verdict"] for v in findings["verdicts"]}
+    assert len(verdicts) == 50
+    assert [k for k, v in verdicts.items() if v == "capacity"] == []
+    # Fifty tests at a 5 % level each: a few false "traffic" calls are chance, ten are not.
+    assert sum(v == "traffic" for v in verdicts.values()) <= 5, verdicts
+
+
+# ------------------------------------------------------------------ what the tables lack
+
+
+def test_a_project_without_realtime_or_registrations_gets_a_report(analyse):
+    _, truth, findings = analyse("shop_no_realtime")
+    verdicts = {v["error_class"]: v["verdict"] for v in findings["verdicts"]}
+    assert verdicts["53300"] == "capacity"
+    for lang in ("en", "ko"):
+        page = _pages(findings, lang)
+        assert "too_many_connections" not in page
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["no_registrations"])
+def test_registrations_not_exported_read_as_unknown_not_zero(analyse):
+    _, _, findings = analyse("shop_no_realtime")
+    assert "0 registrations" not in _summary(findings, "en")
+    assert "등록 0건" not in _summary(findings, "ko")
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["masked_bug"])
+def test_a_flat_bug_on_requests_a_limit_also_fails_is_not_called_unrelated(analyse):
+    # The 53300 limit fails rest/* requests at the peak before the bug's foreign key is
+    # checked: the bug's rate per request it could still reach stays flat.
+    _, truth, findings = analyse("shop_no_realtime")
+    verdict = {v["error_class"]: v for v in findings["verdicts"]}["23503:line_items_sku_fkey"]
+    assert verdict["verdict"] in {"traffic", "undetermined"}, verdict["reason"]
+
+
+# ------------------------------------------------------------------ markup in every free text
+
+#: Fragments hostile_names plants in the title, a constraint, a relation, endpoints and a
+#: Realtime line, as a reader must see them: verbatim, never bold, a link, maths or a tag.
+PLANTED = (
+    "**굵게**",
+    "[클릭](javascript:alert(1))",
+    "<b>x</b>",
+    "$\\frac{a}{b}$",
+    "**k**",
+    "<u>x</u>",
+    "$\\sum$",
+    "$$\\input{/etc/passwd}$$<i>t</i>",
+    "[click](javascript:alert(1))",
+    "**bold**_`tick`_|pipe|",
+)
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts, self.tags = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def _rendered(markdown: str) -> _Text:
+    # The renderer nbconvert uses for the report's markdown outputs.
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    parser = _Text()
+    parser.feed(markdown2html_mistune(markdown))
+    return parser
+
+
+def test_markup_in_titles_constraints_relations_endpoints_and_lines_stays_text(analyse):
+    _, _, findings = analyse("hostile_names")
+    keys = {c["key"] for c in findings["error_classes"]}
+    assert "23505:" + mech.HOSTILE_IDENT in keys, keys
+    for lang in ("en", "ko"):
+        seen = ""
+        for name, render in SECTIONS.items():
+            page = _rendered(render(findings, narrative.load_locale(lang)))
+            text = "".join(page.parts)
+            seen += text
+            assert "\u202e" not in text and "\x1b" not in text, name
+            for tag, attrs in page.tags:
+                assert tag not in {"script", "img", "svg", "u", "i", "b", "iframe"}, (name, tag)
+                href = attrs.get("href") or ""
+                assert not href or href.startswith(("#", "https://")), (name, href)
+        missing = [p for p in PLANTED if p not in seen]
+        assert missing == [], (lang, missing)
