@@ -61,6 +61,11 @@ def test_a_limit_on_the_same_plateau_stays_capacity(seed):
     verdict, _, fit, _ = _attribute(y, r, c, seed)
     assert verdict.label == stats.CAPACITY, verdict.reason
     assert verdict.hinge_set_aside is None
+    # The comparison with a window in time that let the call stand is kept beside it.
+    compared = verdict.load_vs_time
+    assert compared["kept_by"] == "load"
+    assert compared["p_load"] > verdicts.PERSIST_LEVEL or compared["p_time"] <= stats.ALPHA_LEVEL
+    assert f"D = {compared['d']:.1f}" in verdict.reason
     p, _, _ = verdicts.check_errors_persist(
         y, r, c, fit, rng=np.random.default_rng(seed), n_boot=99
     )
@@ -155,14 +160,15 @@ def test_an_open_low_interval_sets_the_hinge_aside():
     r = rng.poisson(4 * c)
     y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 80), 0.9))
     fit = stats.estimate_threshold(y.astype(float), r.astype(float), c)
-    assert verdicts._set_aside(fit, y, r, c, rng, 49) is None
+    aside, compared = verdicts._set_aside(fit, y, r, c, rng, 49)
+    assert aside is None and compared["p_load"] > 0
     # Open at the low end but K-hat inside the data (minutes below it): still a threshold.
     opened = dataclasses.replace(fit, k_open_low=True)
-    assert verdicts._set_aside(opened, y, r, c, rng, 49) is None
+    assert verdicts._set_aside(opened, y, r, c, rng, 49)[0] is None
     # K-hat at the hour's lowest load: a line through the hour, no threshold in the data.
     line = dataclasses.replace(fit, k_open_low=True, k=float(c.min()) - 1)
-    aside = verdicts._set_aside(line, y, r, c, rng, 49)
-    assert aside["kind"] == "no_onset" and aside["below"] == 0
+    aside, compared = verdicts._set_aside(line, y, r, c, rng, 49)
+    assert aside["kind"] == "no_onset" and aside["below"] == 0 and compared is None
 
 
 @pytest.mark.parametrize("at_peak", [True, False])
@@ -190,6 +196,45 @@ def test_without_requests_the_viewers_are_the_denominator():
     r = np.full(60, 3.0)
     x, text, _ = verdicts.choose_denominator(r, {}, c, realtime=False)
     assert np.array_equal(x, r)
+
+
+def test_requests_that_are_all_own_failures_give_way_to_the_viewers():
+    # An export of error responses only: every logged request is one of the class's failures.
+    c = _plateau()
+    y = np.where(np.arange(60) > 30, 4.0, 0.0)
+    x, text, excluded = verdicts.choose_denominator(y, {"failed_requests": y}, c, False, y)
+    assert np.array_equal(x, c) and "own failures" in text and excluded == 0
+    signals = {"failed_requests": y, "users": y}
+    sig = verdicts.summarize_signals(y, y, c, signals)
+    assert sig.denominator_kind == "viewers_own_failures"
+    # One request that did not fail is a measure of traffic: the requests stay.
+    r = y.copy()
+    r[3] = 1.0
+    x, _, _ = verdicts.choose_denominator(r, {"failed_requests": y}, c, False, y)
+    assert np.array_equal(x, r)
+    assert verdicts.summarize_signals(y, r, c, signals).denominator_kind == "requests"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_limit_in_an_errors_only_export_is_still_capacity(seed):
+    # The gateway export holds only the failing requests: divided by them, a limit's rate is
+    # one error per error, flat in load; per viewer it is the limit.
+    rng = np.random.default_rng(seed)
+    c = _plateau()
+    r = rng.poisson(4 * c)
+    y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 80), 0.9))
+    verdict, _, fit, _ = _attribute(y, y, c, seed)
+    assert verdict.label == stats.CAPACITY, verdict.reason
+    assert fit.k_low - 5 <= 80 <= fit.k_high + 5, fit
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_flat_bug_in_an_errors_only_export_is_not_capacity(seed):
+    rng = np.random.default_rng(seed)
+    c = _plateau()
+    y = rng.binomial(rng.poisson(4 * c), 0.05)
+    verdict, *_ = _attribute(y, y, c, seed)
+    assert verdict.label != stats.CAPACITY, verdict.reason
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -278,3 +323,40 @@ def test_the_report_says_a_one_minute_class_is_one_event(lang):
     out = narrative.verdict_evidence(v, text)
     sentence = text["causes"]["reasons"]["one_minute"].split("{")[0]
     assert escape(sentence) in out and escape("< 0.001") in out, out
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize(
+    ("kept_by", "p_time"), [("load", None), ("load", 0.02), ("limit_binding", 0.4)]
+)
+def test_the_report_shows_the_load_against_time_of_a_kept_limit(lang, kept_by, p_time):
+    from analysis import narrative
+
+    text = narrative.load_locale(lang)
+    compared = {
+        "d": -4.96,
+        "p_load": 0.015 if p_time is None else 0.005,
+        "p_time": p_time,
+        "first_minute": 1,
+        "last_minute": 12,
+        "share_inside": 0.2,
+        "share_outside": 0.01,
+        "kept_by": kept_by,
+    }
+    v = {
+        "verdict": stats.CAPACITY,
+        "decided_by": "hinge",
+        "hinge_lr": 19.9,
+        "hinge_p_value": 0.005,
+        "hinge_p_value_bursty_null": 0.005,
+        "load_vs_time": compared,
+        "signals": {"denominator_kind": "viewers_own_failures"},
+    }
+    out = narrative.verdict_evidence(v, text)
+    shown = ["1-12", "-5.0", "0.015" if p_time is None else "0.005"]
+    shown += [text["causes"]["reasons"]["viewers_own_failures"]]
+    if p_time is not None:
+        shown.append(f"{p_time:.3f}")
+    assert all(escape(x) in out for x in shown), out
+    without = narrative.verdict_evidence(dict(v, load_vs_time=None, signals=None), text)
+    assert escape("1-12") not in without

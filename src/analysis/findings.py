@@ -402,6 +402,7 @@ def summarize_verdicts(
                 "bayes_factor": v.bayes_factor,
                 "decided_by": v.decided_by,
                 "hinge_set_aside": v.hinge_set_aside,
+                "load_vs_time": v.load_vs_time,
                 "sources": v.sources,
                 "count_unit": v.count_unit,
                 "g_with_own_failures": (

@@ -94,6 +94,25 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
         text = r["set_aside"][aside["kind"]] + " " + tail
         out = escape(text.format(**values))
     notes = []
+    compared = v.get("load_vs_time")
+    if compared and kind == "capacity":
+        # The comparison that let the capacity call stand, as set-aside calls show theirs.
+        from analysis.stats.episodes import PERSIST_LEVEL
+
+        key = (
+            "load_vs_time_binding" if compared.get("kept_by") == "limit_binding" else "load_vs_time"
+        )
+        notes.append(
+            r[key].format(
+                first=compared["first_minute"],
+                last=compared["last_minute"],
+                d=fmt_number(compared["d"], 1),
+                pl=fmt_p(compared["p_load"]),
+                pt=r["not_drawn"] if compared.get("p_time") is None else fmt_p(compared["p_time"]),
+                level=f"{PERSIST_LEVEL:g}",
+                alpha=values["alpha"],
+            )
+        )
     if v.get("decided_by") == "bayes_factor":
         notes.append(r["by_bayes"].format(**values))
     if v.get("decided_by") == "few_sources" and all(
@@ -105,6 +124,8 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
     if v.get("bursty"):
         notes.append(r["bursty"].format(phi=fmt_number(v.get("residual_phi"), 2)))
     sig = v.get("signals") or {}
+    if sig.get("denominator_kind") in ("viewers_own_failures", "viewers_no_requests"):
+        notes.append(r[sig["denominator_kind"]])
     spread = {s["source"]: s["max_per_minute"] for s in sig.get("spread") or ()}
     if spread:
         notes.append(

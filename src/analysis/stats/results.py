@@ -207,6 +207,12 @@ class Verdict(_ToDict):
     #: errors stop while the load stays above K; ``p_value``, ``first_minute``, ``last_minute``
     #: of the window counted from 1, ``expected``); None otherwise.
     hinge_set_aside: dict | None = None
+    #: For a capacity call: the comparison of the load with a window in time that let it
+    #: stand (``stats.episodes.compare_load_to_time``: ``d``, ``p_load``, ``p_time``,
+    #: ``first_minute``, ``last_minute``, ``share_inside``, ``share_outside``) and ``kept_by``:
+    #: "load" (the time reading was not supported) or "limit_binding" (Realtime's counts show
+    #: the limit binding in the window); None when not compared.
+    load_vs_time: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +319,10 @@ class Signals(_ToDict):
     realtime_peak_share_of_limit: float | None
     realtime_saturated_minutes: int | None
     realtime_errors_in_saturated_share: float | None
+    #: What the denominator is: "requests", "viewers_realtime" (a Realtime class's units at
+    #: risk), "viewers_no_requests" or "viewers_own_failures" (the viewers stand in for
+    #: requests that were not logged, or that are all the class's own failures).
+    denominator_kind: str = "requests"
 
 
 @dataclass(frozen=True)

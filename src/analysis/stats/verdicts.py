@@ -447,20 +447,55 @@ def choose_denominator(
     """Return (denominator per minute, its description, own failures excluded) of one class.
 
     :func:`exposure_of`, except where the class's endpoints logged no request at all in the
-    window (an export of the database's logs without the gateway's): the concurrent viewers
-    then stand in for the requests, as they do for a Realtime class. A constant exposure would
-    make any class whose errors follow the audience look like a rate per request that rises
-    with load, which is what the hinge tests for (a flat 5 % deadlock rate was called
-    capacity-driven that way; docs/verdicts.md, "The denominator").
+    window (an export of the database's logs without the gateway's), or none that was not one
+    of the class's own failures (an export of error responses only, an endpoint that never
+    answered otherwise): the concurrent viewers then stand in for the requests, as they do for
+    a Realtime class, for the hinge, the threshold and the elasticity tests alike. A constant
+    exposure would make any class whose errors follow the audience look like a rate per
+    request that rises with load, which is what the hinge tests for (a flat 5 % deadlock rate
+    was called capacity-driven that way); requests that are all the class's own failures are
+    the errors themselves, and a rate of errors per error is flat whatever the load (a
+    57014 limit on an errors-only export read unrelated that way; docs/verdicts.md, "The
+    denominator").
     """
-    if not realtime and not np.any(np.asarray(requests, dtype=float) > 0):
-        text = "concurrent viewers (no request of this class's endpoints was logged)"
-        return np.asarray(concurrency, dtype=float), text, 0
+    kind = _viewers_stand_in(requests, signals, realtime)
+    if kind is not None:
+        return np.asarray(concurrency, dtype=float), VIEWERS_STAND_IN[kind], 0
     return exposure_of(requests, signals, concurrency if realtime else None, counted)
 
 
-def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> dict | None:
-    """Return why a hinge that passed both nulls is no capacity evidence (a dict), else None.
+#: Why the concurrent viewers stand in for a class's requests (:func:`choose_denominator`),
+#: by ``Signals.denominator_kind``.
+VIEWERS_STAND_IN = {
+    "viewers_no_requests": "concurrent viewers (no request of this class's endpoints was logged)",
+    "viewers_own_failures": (
+        "concurrent viewers (every request logged on this class's endpoints is one of its own "
+        "failures: an export of error responses only, or an endpoint that never answered "
+        "otherwise)"
+    ),
+}
+
+
+def _viewers_stand_in(requests: np.ndarray, signals: dict, realtime: bool) -> str | None:
+    """Return why the viewers must stand in for the class's requests (a key), else None."""
+    if realtime:
+        return None
+    r = np.asarray(requests, dtype=float)
+    if not np.any(r > 0):
+        return "viewers_no_requests"
+    failed = signals.get("failed_requests")
+    if failed is None:
+        return None
+    if not np.any(r - np.minimum(np.nan_to_num(np.asarray(failed, dtype=float)), r) > 0):
+        return "viewers_own_failures"
+    return None
+
+
+def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> tuple:
+    """Return (why a hinge passing both nulls is no capacity evidence, load vs time), or None.
+
+    The second is :func:`compare_load_to_time`'s dict when it ran (the first is then
+    "follows_time" or None), else None.
 
     docs/verdicts.md, "A capacity call needs a threshold in the data": errors that stop while
     the load stays above K (``kind`` "time_bounded", :func:`check_errors_persist`; window
@@ -472,7 +507,7 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
     small capacity classes are mostly like that (docs/verdicts.md gives the trade).
     """
     if fit is None:
-        return None
+        return None, None
     p, (a, b), expected = check_errors_persist(
         counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot, excluded=raised
     )
@@ -483,19 +518,19 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
             "first_minute": a + 1,
             "last_minute": b + 1,
             "expected": expected,
-        }
+        }, None
     lagged = lag_padded(
         smooth_load(concurrency) if fit.load_smoothed else concurrency, fit.lag_minutes
     )
     below = int(np.sum(lagged < fit.k))
     if fit.k_open_low and below < MIN_MINUTES_ABOVE:
-        return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high, "below": below}
+        return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high, "below": below}, None
     timed = compare_load_to_time(
         counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot, excluded=raised
     )
     if timed["p_time"] is not None and timed["p_time"] > ALPHA_LEVEL:
-        return {"kind": "follows_time", **timed}
-    return None
+        return {"kind": "follows_time", **timed}, timed
+    return None, timed
 
 
 def describe_set_aside(set_aside: dict) -> str:
@@ -526,6 +561,28 @@ def describe_set_aside(set_aside: dict) -> str:
         f"refitted on the other minutes expects {set_aside['expected']:.0f} (p = "
         f"{set_aside['p_value']:.3f} under the fitted limit's noise, level {PERSIST_LEVEL}): an "
         "episode in time, not a limit"
+    )
+
+
+def describe_load_vs_time(compared: dict) -> str:
+    """Return the reason's words for the load-vs-time comparison that let a capacity call stand."""
+    p_time = "not drawn" if compared["p_time"] is None else f"{compared['p_time']:.3f}"
+    if compared["kept_by"] == "limit_binding":
+        verdict = "Realtime's counts show the limit binding in that window, so the limit stands"
+    elif compared["p_time"] is None:
+        verdict = (
+            f"the fitted limit's own replicates fit time this well often (p_load above "
+            f"{PERSIST_LEVEL}), so the limit stands"
+        )
+    else:
+        verdict = (
+            f"a window's replicates fit the load this well rarely (p_time at most {ALPHA_LEVEL}), "
+            "so the limit stands"
+        )
+    return (
+        f"load against time: the best load model's log-likelihood minus the best single window's "
+        f"(minutes {compared['first_minute']}-{compared['last_minute']}) D = {compared['d']:.1f}, "
+        f"p_load = {compared['p_load']:.3f}, p_time = {p_time}; {verdict}"
     )
 
 
@@ -609,17 +666,20 @@ def attribute_class(
     capacity = capacity and test.p_value_bursty_null is not None
     capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
     fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
-    set_aside = untested = None
+    set_aside = untested = compared = None
     if capacity:
         # Its own stream (spawned, not drawn from rng), so the draws after it are the same
         # whether or not the check runs.
         check_rng = rng.spawn(1)[0]
         raised = find_limit_raised(y, signals) if realtime else None
-        set_aside = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, raised)
+        set_aside, compared = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, raised)
         observed = observe_limit_binding(set_aside, y, signals) if realtime else None
+        kept_by = "load"
         if observed is not None:
-            set_aside, untested = None, observed
+            set_aside, untested, kept_by = None, observed, "limit_binding"
         capacity = set_aside is None
+        if compared is not None:
+            compared = {**compared, "kept_by": kept_by}
         if capacity and raised is not None and raised.any():
             untested = (f"{untested}; " if untested else "") + (
                 f"{int(raised.sum())} minutes after the Realtime limit was raised (from "
@@ -643,6 +703,12 @@ def attribute_class(
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
     verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside)
+    if compared is not None and verdict.label == CAPACITY:
+        verdict = replace(
+            verdict,
+            reason=f"{verdict.reason}; {describe_load_vs_time(compared)}",
+            load_vs_time=compared,
+        )
     if untested is not None and verdict.label == CAPACITY:
         caveat = untested + "." + (f" Also, {verdict.caveat}" if verdict.caveat else "")
         verdict = replace(verdict, reason=f"{verdict.reason}; {untested}", caveat=caveat)
@@ -781,4 +847,9 @@ def summarize_signals(
         realtime_peak_share_of_limit=peak,
         realtime_saturated_minutes=sat,
         realtime_errors_in_saturated_share=sat_share,
+        denominator_kind=(
+            "viewers_realtime"
+            if realtime
+            else _viewers_stand_in(requests, signals, realtime) or "requests"
+        ),
     )
