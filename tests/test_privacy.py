@@ -118,6 +118,82 @@ def test_known_user_ids_inside_text_become_their_pseudonyms():
     assert out == f"Key (webinar_id, user_id)=({W1}, u_aaaaaaaaaaaa)"
 
 
+SHORT = {"42": "u_000000000042", "2026": "u_000000002026", "48213": "u_000000048213"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/rest/v1/profiles?user_id=eq.42",
+        "/rest/v1/rpc/get_feed?p_user_id=42",
+        '{"owner_id": 42, "note": "x"}',
+        "Key (webinar_id, user_id)=(7, 42) already exists.",
+    ],
+)
+def test_a_short_integer_id_is_replaced_where_a_field_names_it_a_user_s(text):
+    out = privacy.redact_text(text, SHORT)
+    assert "u_000000000042" in out and not re.search(r"(?<!\d)42(?!\d)", out), out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DatabaseLackOfConnections: Only 42 available connections",
+        "GET | 404 | https://x.supabase.co/rest/v1/webinars?limit=42",
+        "/api/members/42",
+    ],
+)
+def test_a_short_integer_id_standing_free_is_left_as_a_number(text):
+    # Under four digits a number meets statuses, counts and limits more often than a user:
+    # replacing it would falsify the evidence (docs/contract.md section 2).
+    assert privacy.redact_text(text, SHORT) == text
+    values = pd.Series([text], dtype="string")
+    assert privacy.replace_user_ids(values, SHORT).iloc[0] == text
+
+
+def test_titles_and_notes_lose_user_ids_but_keep_their_years():
+    values = pd.Series(
+        ["Onboarding call with 48213", "Kickoff 2026", "Room 2026-B", "2026 kickoff, user 48213"],
+        dtype="string",
+    )
+    out = privacy.replace_user_ids(values, SHORT, keep_years=True).tolist()
+    assert out == [
+        "Onboarding call with u_000000048213",
+        "Kickoff 2026",
+        "Room 2026-B",
+        "2026 kickoff, user u_000000048213",
+    ]
+    # Outside text typed by people a four-digit id is replaced like any other.
+    assert privacy.replace_user_ids(values, SHORT).iloc[1] == "Kickoff u_000000002026"
+
+
+def _incident_with_title(root: Path, title: str) -> Path:
+    """An incident whose registrations name integer users 48213 and 2026."""
+    (root / "tables").mkdir(parents=True)
+    manifest = {
+        "name": "title",
+        "window_start": "2026-02-06T05:00:00Z",
+        "window_end": "2026-02-06T06:00:00Z",
+    }
+    (root / "incident.json").write_text(json.dumps(manifest))
+    (root / "tables/webinars.csv").write_text(
+        "id,title,starts_at,ends_at,status,created_at\n"
+        f'{W1},"{title}",2026-02-06 05:00:00+00,,ended,\n'
+    )
+    (root / "tables/registrations.csv").write_text(
+        "webinar_id,user_id,created_at\n"
+        f"{W1},48213,2026-01-27 05:30:19+00\n{W1},2026,2026-01-27 05:31:19+00\n"
+    )
+    return root
+
+
+def test_a_webinar_title_naming_a_user_s_integer_id_reaches_no_table(tmp_path):
+    root = _incident_with_title(tmp_path, "Onboarding call with 48213 (2026)")
+    got = ingest.load_incident(root, use_cache=False)
+    title = got.webinars["title"].iloc[0]
+    assert "48213" not in title and title.endswith("(2026)"), title
+
+
 def _edge(n: int, text: str, user: str) -> dict:
     return {
         "id": f"e0000000-0000-4000-8000-{n:012d}",

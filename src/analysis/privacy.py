@@ -473,6 +473,8 @@ def _needs(arr: pa.Array | pa.ChunkedArray, users: Mapping[str, str] | None) -> 
 MIN_ID_DIGITS = 4
 # A whole number: not inside a word, a dash-joined run (a date, a uuid, a ray id) or a decimal.
 _NUMBER_RE = re.compile(rf"(?<![\w-])(?<!\d\.)\d{{{MIN_ID_DIGITS},}}(?![\w-])(?!\.\d)")
+# A year as people write it in a title or a note ("Kickoff 2026"): kept when asked to.
+_YEAR_RE = re.compile(r"(?:19|20)\d\d")
 
 
 def replace_user_ids(
@@ -481,6 +483,7 @@ def replace_user_ids(
     *,
     block: int = 1_000_000,
     numbers: bool = True,
+    keep_years: bool = False,
 ) -> pd.Series:
     """Replace known raw user ids found inside text by their pseudonyms.
 
@@ -488,9 +491,12 @@ def replace_user_ids(
     appears in a message before the row that reveals it as a user's is still replaced.
     Integer ids (an app's own bigint users) of at least :data:`MIN_ID_DIGITS` digits are
     replaced where they stand as a whole number (``Key (author)=(12345)``, ``id=eq.12345``,
-    ``user 12345``), unless ``numbers`` is false (text typed by people, such as a title,
-    where a year would meet an id). Works block by block (results are zero-copy chunks) to
-    bound memory on huge columns.
+    ``user 12345``), unless ``numbers`` is false. ``keep_years`` keeps a four-digit number
+    from 1900 to 2099 even when it is a user's id: in text typed by people (a title, a note)
+    such a number is far more often a year ("Kickoff 2026") than a person (docs/contract.md
+    section 2). Shorter integer ids are replaced only where a field names them a user's
+    (:func:`redact_text`): a number under four digits is too often a status, a count or a
+    limit. Works block by block (results are zero-copy chunks) to bound memory on huge columns.
     """
     text = values.astype("string")
     if not users or not len(text):
@@ -503,7 +509,10 @@ def replace_user_ids(
     )
 
     def number(m: re.Match) -> str:
-        return users[m.group(0)] if m.group(0) in known else m.group(0)
+        text = m.group(0)
+        if text not in known or keep_years and _YEAR_RE.fullmatch(text):
+            return text
+        return users[text]
 
     def swap(value):
         if value is None:

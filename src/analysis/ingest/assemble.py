@@ -339,8 +339,8 @@ def _ingest(files, window, overrides, key, progress, workers) -> Ingested:
         for col in table.columns:
             if col not in ID_COLUMNS and isinstance(table[col].dtype, pd.StringDtype):
                 # A title is typed by people: a year in it is no user's id.
-                numbers = name != "webinars"
-                table[col] = privacy.replace_user_ids(table[col], ctx.users, numbers=numbers)
+                years = name == "webinars"
+                table[col] = privacy.replace_user_ids(table[col], ctx.users, keep_years=years)
     return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
 
 

@@ -419,7 +419,9 @@ def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd
             "ts": ts,
             **{
                 col: privacy.replace_user_ids(
-                    privacy.redact_series(frame[col].astype("string"), users), users
+                    privacy.redact_series(frame[col].astype("string"), users),
+                    users,
+                    keep_years=True,
                 )
                 for col in ("label", "note")
             },
