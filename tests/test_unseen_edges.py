@@ -15,6 +15,7 @@ import re
 from html.parser import HTMLParser
 
 import _unseen_mech as mech
+import pandas as pd
 import pytest
 from _mech_runs import make_analyser
 
@@ -311,3 +312,36 @@ def test_markup_in_titles_constraints_relations_endpoints_and_lines_stays_text(a
                 assert not href or href.startswith(("#", "https://")), (name, href)
         missing = [p for p in PLANTED if p not in seen]
         assert missing == [], (lang, missing)
+
+
+# ------------------------------------------------------------------ Realtime's reported limit
+
+
+def _refusals(connected: int, limit: int):
+    from _timeline_data import realtime_frame, ts
+
+    start = ts("2026-06-02 11:00")
+    rows = [
+        (start + pd.Timedelta(seconds=5 * i), "billing_metrics", connected, limit)
+        for i in range(36)
+    ]
+    rows += [(start + pd.Timedelta(seconds=61 + 7 * i), "too_many_connections") for i in range(6)]
+    return realtime_frame(rows), start, start + pd.Timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("connected", "limit", "said"), [(126, 500, True), (198, 200, False)])
+def test_refusals_far_below_the_reported_limit_are_remarked_on(connected, limit, said):
+    # Refusals at 126 connected of a reported 500: the limit that bit is another one. At
+    # 198 of 200 the reported limit explains them and nothing is said.
+    from analysis.realtime_quality import check_refusals_below_limit
+
+    frame, start, end = _refusals(connected, limit)
+    found = check_refusals_below_limit(frame, start, end)
+    assert bool(found) is said
+    if said:
+        (issue,) = found
+        assert issue.code == "realtime_refusals_below_limit"
+        assert (issue.fields["max_connected"], issue.fields["limit"]) == (126, 500)
+        assert (issue.fields["refusals"], issue.fields["minutes"]) == (6, 1)
+        assert "126 connected of a reported limit of 500" in issue.what
+        assert "not the one the samples report" in issue.limits

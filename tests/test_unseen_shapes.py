@@ -98,6 +98,10 @@ def test_two_capacity_limits_at_once_each_with_its_own_threshold(analyse):
     }
     keys = {a["key"] for a in findings["action_items"]}
     assert {"out_of_connections_capacity", "realtime_limit_capacity"} <= keys
+    # Realtime refused clients from 120 sessions while its samples reported a limit of 500:
+    # the report says the reported limit is not the one that refused them.
+    (note,) = [q for q in findings["data_quality"] if q["code"] == "realtime_refusals_below_limit"]
+    assert note["fields"]["limit"] == 500 and note["fields"]["max_connected"] < 400, note
 
 
 def test_a_limit_just_under_the_peak_is_capacity_with_an_honest_interval_or_cannot_tell(analyse):

@@ -4,19 +4,18 @@ Each check is a pure function of canonical frames (or of timeline results) retur
 ``QualityIssue``; ``audit_incident`` runs them all on one webinar's timeline. Nothing here knows
 the shipped incident: thresholds are parameters with documented defaults.
 
-An issue has a stable ``code`` and numeric ``fields`` so the report can render it in any
-language; ``what`` and ``limits`` are the English sentences.
+An issue (:class:`analysis.quality.QualityIssue`) has a stable ``code`` and numeric
+``fields`` so the report can render it in any language; ``what`` and ``limits`` are the
+English sentences. The checks of Realtime's own lines live in :mod:`analysis.realtime_quality`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from analysis._util import jsonable
 from analysis.concurrency import bucket_concurrency
 from analysis.error_classes import (
     MIN_HTTP_CLASS,
@@ -24,79 +23,21 @@ from analysis.error_classes import (
     tabulate_unexplained_responses,
 )
 from analysis.matching import match_http_to_db, summarize_matches
+from analysis.quality import QualityIssue as QualityIssue  # re-exported: the audit's unit
+from analysis.quality import tabulate_issues as tabulate_issues
+from analysis.realtime_quality import (
+    check_realtime_limit,
+    check_refusals_below_limit,
+    check_unclassified_realtime,
+)
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
-from analysis.vocabulary import OTHER_FAMILY, quote_list, quote_literal
+from analysis.vocabulary import quote_list, quote_literal
 from analysis.window import count_per_minute, parse_size, to_utc, webinar_span
 
 #: Wide search used to estimate clock skew (pairs further apart than this are not considered).
 DEFAULT_SKEW_SEARCH = "30s"
-
-
-@dataclass(frozen=True)
-class QualityIssue:
-    """One data-quality issue: what the data cannot support, with its evidence.
-
-    Attributes
-    ----------
-    code
-        Stable identifier (``sampling_density_drop``, ``concurrency_exceeds_users``, ...).
-    severity
-        ``warning`` (limits a conclusion) or ``info``.
-    what
-        What was found, one English sentence with the numbers.
-    limits
-        How it limits the conclusions, one English sentence.
-    source, filter
-        Evidence: the canonical table(s) and the selection a reader can re-run.
-    fields
-        Numbers (and times as ISO text) from which ``what`` can be rendered in another language.
-    webinar_id
-        The webinar concerned, None for incident-wide issues.
-    """
-
-    code: str
-    severity: str
-    what: str
-    limits: str
-    source: str
-    filter: str
-    fields: dict = field(default_factory=dict)
-    webinar_id: str | None = None
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable view."""
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "webinar_id": self.webinar_id,
-            "what": self.what,
-            "limits": self.limits,
-            "evidence": {"source": self.source, "filter": self.filter},
-            "fields": jsonable(dict(self.fields)),
-        }
-
-
-def tabulate_issues(issues: tuple[QualityIssue, ...]) -> pd.DataFrame:
-    """Return the issues as a table (one row each; fields kept as a dict column)."""
-    cols = ["code", "severity", "webinar_id", "what", "limits", "source", "filter", "fields"]
-    return pd.DataFrame(
-        [
-            {
-                "code": f.code,
-                "severity": f.severity,
-                "webinar_id": f.webinar_id,
-                "what": f.what,
-                "limits": f.limits,
-                "source": f.source,
-                "filter": f.filter,
-                "fields": dict(f.fields),
-            }
-            for f in issues
-        ],
-        columns=cols,
-    )
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -563,111 +504,6 @@ def check_mean_of_maxima(
     )
 
 
-def check_realtime_limit(
-    realtime_events: pd.DataFrame, start: object, end: object
-) -> tuple[QualityIssue, ...]:
-    """Flag Realtime ``Billing metrics`` rows whose connected sockets reached the tenant limit.
-
-    One finding per limit value that was reached inside the window.
-    """
-    start, end = to_utc(start, "window start"), to_utc(end, "window end")
-    if realtime_events.empty or not {"connected", "limit"} <= set(realtime_events.columns):
-        return ()
-    rows = realtime_events[
-        (realtime_events["family"] == "billing_metrics")
-        & realtime_events["connected"].notna()
-        & realtime_events["limit"].notna()
-        & (realtime_events["ts"] >= start)
-        & (realtime_events["ts"] < end)
-    ]
-    out = []
-    for limit, group in rows.groupby(rows["limit"].astype("int64"), sort=True):
-        hit = group[group["connected"].astype("int64") >= limit].sort_values("ts")
-        if hit.empty:
-            continue
-        first, last = hit["ts"].iloc[0], hit["ts"].iloc[-1]
-        fields = {
-            "limit": int(limit), "rows_at_limit": int(len(hit)), "rows": int(len(group)),
-            "first_ts": first, "last_ts": last,
-            "max_connected": int(group["connected"].max()),
-        }  # fmt: skip
-        out.append(
-            QualityIssue(
-                code="realtime_at_limit",
-                severity="warning",
-                what=(
-                    f"Realtime reported {len(hit)} of {len(group)} usage samples at or above its "
-                    f"connection limit of {limit} (up to {fields['max_connected']} connected), "
-                    f"from {first.isoformat()} to {last.isoformat()}."
-                ),
-                limits=(
-                    "At the limit Realtime refuses or drops connections, so concurrency measured "
-                    "through Realtime is capped by the plan there, not by demand; load in that "
-                    "period is a lower bound."
-                ),
-                source="realtime_events",
-                filter=f"family == 'billing_metrics' and limit == {limit} and connected >= limit",
-                fields=fields,
-            )  # fmt: skip
-        )
-    return tuple(out)
-
-
-def check_unclassified_realtime(
-    realtime_events: pd.DataFrame, start: object, end: object, *, shown: int = 5
-) -> tuple[QualityIssue, ...]:
-    """Name the Realtime lines logged as errors or warnings that belong to no family.
-
-    Their family is ``other`` (``vocabulary.OTHER_FAMILY``), which is never an error class: a
-    token that failed validation (``JwtSignatureError``), a replication slot in use. They are
-    counted here by the code Realtime writes before the first colon (or the message's first
-    words), the ``shown`` most frequent named, so none of them goes unmentioned.
-    """
-    start, end = to_utc(start, "window start"), to_utc(end, "window end")
-    if realtime_events.empty or "level" not in realtime_events.columns:
-        return ()
-    rt = realtime_events
-    level = rt["level"].astype("string").str.lower()
-    rows = rt[
-        (rt["family"] == OTHER_FAMILY)
-        & level.isin(["error", "warning", "warn", "critical", "alert", "emergency"]).fillna(False)
-        & (rt["ts"] >= start)
-        & (rt["ts"] < end)
-    ]
-    if rows.empty:
-        return ()
-    head = rows["message"].astype("string").fillna("").str.split(":", n=1).str[0].str.strip()
-    head = head.str.slice(0, 60).replace("", "(empty)")
-    counts = head.value_counts()
-    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
-    top = [(str(k), int(v)) for k, v in counts.head(shown).items()]
-    listed = ", ".join(f"{k} x{v}" for k, v in top)
-    more = len(counts) - len(top)
-    return (
-        QualityIssue(
-            code="unclassified_realtime_errors",
-            severity="warning",
-            what=(
-                f"Realtime logged {len(rows)} errors or warnings that belong to no error family: "
-                f"{listed}" + (f" and {more} more kinds" if more else "") + "."
-            ),
-            limits=(
-                "They are in no error class, so no verdict, threshold or action covers them; "
-                "read them in the Realtime logs."
-            ),
-            source="realtime_events",
-            filter=f"family == {quote_literal(OTHER_FAMILY)} and level in "
-            + quote_list(("error", "warning")),
-            fields={"rows": int(len(rows)), "kinds": int(len(counts))},
-        ),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# All checks for one webinar
-# --------------------------------------------------------------------------------------------
-
-
 def continuous_sources(
     incident: object, webinar_id: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> dict[str, np.ndarray]:
@@ -838,6 +674,7 @@ def audit_incident(
     issues += check_mean_of_maxima(timeline.buckets, audience.time_weighted_mean, webinar_id=wid)
     issues += check_source_coverage(continuous_sources(incident, wid, live0, live1), live0, live1)
     issues += check_realtime_limit(incident.realtime_events, start, end)
+    issues += check_refusals_below_limit(incident.realtime_events, start, end)
     issues += check_unclassified_realtime(incident.realtime_events, start, end)
     issues += check_clock_skew(wide, search_s=parse_size(skew_search).total_seconds())
     issues += check_unmatched(
