@@ -345,3 +345,24 @@ def test_refusals_far_below_the_reported_limit_are_remarked_on(connected, limit,
         assert (issue.fields["refusals"], issue.fields["minutes"]) == (6, 1)
         assert "126 connected of a reported limit of 500" in issue.what
         assert "not the one the samples report" in issue.limits
+
+
+def test_logs_without_tables_say_why_no_report_can_be_made(written, tmp_path, capsys):
+    # A team that exported its logs but no tables: the check says a report needs the
+    # webinar's row, and the report names the missing file instead of an empty list.
+    source = written["off_the_hour"]
+    directory = tmp_path / "logs_only"
+    for path in source.rglob("*"):
+        if path.is_file() and "tables" not in path.parts:
+            target = directory / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    assert cli(["check", f"--data={directory}", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert "tables/webinars.csv is missing or empty" in line
+    wid = mech.truth("off_the_hour")["webinar_id"]
+    code = cli(["report", f"--webinar={wid}", f"--data={directory}", f"--out={tmp_path / 'r'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "no webinar in the data: tables/webinars.csv is missing or empty" in err

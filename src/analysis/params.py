@@ -237,6 +237,9 @@ def _check_webinar_id(value: str, known: Mapping[str, str] | None) -> str:
         listing = "; webinars in the data: " + ", ".join(
             f"{k} ({v})" if v else k for k, v in sorted(known.items())
         )
+        if not known:
+            listing = "; no webinar in the data: tables/webinars.csv is missing or empty"
+            listing += " (its columns: docs/contract.md section 1)"
     wid = canonical_row_key(value)
     if wid is None:
         raise ParameterError(

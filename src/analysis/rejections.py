@@ -61,6 +61,18 @@ def _schedule_elsewhere(incident: object, start: pd.Timestamp, end: pd.Timestamp
     )
 
 
+def describe_missing_tables(incident: object) -> tuple[str, ...]:
+    """Warn when no webinar is in the data: a report names one, so none can be made."""
+    webinars = getattr(incident, "webinars", None)
+    if webinars is not None and len(webinars):
+        return ()
+    return (
+        "warning: no webinar in the data (tables/webinars.csv is missing or empty): make "
+        "report needs the webinar's row, and the viewers' tables to test errors against the "
+        "load; export them as docs/contract.md section 1 says.",
+    )
+
+
 def describe_outside_window(incident: object) -> tuple[str, ...]:
     """One warning line per kind of input with rows outside the manifest's window.
 
