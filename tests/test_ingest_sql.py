@@ -11,6 +11,7 @@ one line naming the file, the line and what was expected.
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -314,3 +315,88 @@ def test_broken_parquet_is_refused_in_one_line(tmp_path):
     root = _route(tmp_path / "bad", {"s3/x/1.parquet": b"PAR1 cut"})
     with pytest.raises(IngestError, match=r"1\.parquet: unreadable Parquet file; expected a batch"):
         _load(root)
+
+
+def other_source_events(t0: int) -> list[dict]:
+    """One event of each source a drain forwards that the package does not analyse, with the
+    keys Logflare's ingest samples of Supabase's services carry (placeholder values)."""
+    bodies = [
+        # Auth (GoTrue): a JSON line, its fields in metadata, method and path among them.
+        {
+            "event_message": '{"component":"api","level":"info","method":"GET","msg":"request'
+            ' started","path":"/user"}',
+            "project": "abcdefghijklmnopqrst",
+            "metadata": {
+                "component": "api",
+                "level": "info",
+                "method": "GET",
+                "msg": "request started",
+                "path": "/user",
+                "remote_addr": "203.0.113.9",
+                "auth_event": {"action": "login", "actor_id": "3beb26f2"},
+            },
+        },
+        # Storage: a context of its own, a tenant and a request id.
+        {
+            "event_message": "content-type is text/plain;charset=UTF-8",
+            "metadata": {
+                "context": {"host": "storage-1", "pid": 7},
+                "level": "info",
+                "project": "abcdefghijklmnopqrst",
+                "reqId": "req-1",
+                "tenantId": "abcdefghijklmnopqrst",
+            },
+        },
+        # PgBouncer and PostgREST server lines: the host alone.
+        {
+            "event_message": "S-0xaaab05948260: postgres/postgres@127.0.0.1:5432 new connection",
+            "project": "abcdefghijklmnopqrst",
+            "metadata": {"host": "db-abcdefghijklmnopqrst"},
+        },
+        {
+            "event_message": "Attempting to connect to the database...",
+            "project": "abcdefghijklmnopqrst",
+            "metadata": {"host": "db-abcdefghijklmnopqrst"},
+        },
+        # Edge Functions' invocation and console rows.
+        {
+            "event_message": "POST | 200 | https://abcdefghijklmnopqrst.functions.supabase.co/hi",
+            "metadata": {
+                "function_id": "f1",
+                "deployment_id": "d1",
+                "request": {"method": "POST", "pathname": "/hi"},
+                "response": {"status_code": 200},
+            },
+        },
+        {
+            "event_message": "hello from a function\n",
+            "metadata": {"function_id": "f1", "execution_id": "e1", "level": "log"},
+        },
+    ]
+    return [
+        {"id": f"00000000-0000-4000-8000-{n:012d}", "timestamp": t0 + n * 1000, **b}
+        for n, b in enumerate(bodies, start=1)
+    ]
+
+
+def test_a_drain_batch_counts_every_other_source_apart(pages, tmp_path):
+    rows, want = pages
+    t0 = int(SLICE[0].value // 1000) + 60_000_000
+    others = other_source_events(t0)
+    batch = [sw.log_event_body(r) for r in rows["edge_logs"][:100]] + others
+    got = _load(_route(tmp_path / "mixed", {"drain/batch.json": json.dumps(batch)}))
+    acc = got.accounting.set_index("kind")
+    for kind in (
+        "auth_logs",
+        "storage_logs",
+        "pgbouncer_logs",
+        "postgrest_logs",
+        "function_edge_logs",
+        "function_logs",
+    ):
+        assert acc.loc[kind, "rejected"] == 1, acc
+        assert acc.loc[kind, "reason"] == f"unsupported log source {kind}: 1"
+    assert acc.loc["edge_logs", "accepted"] == 100
+    ids = {r["id"] for r in others}
+    for name in ("requests", "db_errors", "realtime_events"):
+        assert not getattr(got, name)["id"].isin(ids).any(), name

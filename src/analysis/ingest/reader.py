@@ -45,6 +45,36 @@ def foreign_source_dir(path: Path) -> str | None:
     return name if name.endswith("_logs") and name not in LOG_KINDS else None
 
 
+_PGBOUNCER_RE = re.compile(r"^[SC]-0x[0-9a-fA-F]+: ")
+#: Keys every log row may carry, whatever its source (a drain's body keeps ``project``).
+_CORE_KEYS = frozenset({"id", "timestamp", "event_message", "project", "identifier", "_row"})
+
+
+def other_source(rec: dict) -> str | None:
+    """Return the source of a row from a source the package does not read, told by its keys.
+
+    A log drain (and an Explorer query over several sources) mixes every source of the
+    project, and some of them carry keys the analysed sources are told by: Auth's lines have
+    ``method`` and ``path`` (and ``project``), Storage's a ``context``, PostgREST's and
+    PgBouncer's server lines nothing but ``host``. Their own keys say what they are.
+    """
+    keys = rec.keys()
+    if any(k.startswith("auth_event.") for k in keys) or (
+        "msg" in rec and ("component" in rec or "remote_addr" in rec)
+    ):
+        return "auth_logs"
+    if "tenantId" in rec or "reqId" in rec:
+        return "storage_logs"
+    message = rec.get("event_message")
+    if isinstance(message, str) and _PGBOUNCER_RE.match(message):
+        return "pgbouncer_logs"
+    if "host" in rec and not (set(keys) - _CORE_KEYS - {"host"}):
+        # A server line with its host alone: PostgREST's (or a pooler's); every analysed
+        # source's rows carry fields of their own.
+        return "postgrest_logs"
+    return None
+
+
 def detect_source(rec: dict, hint: str | None) -> str | None:
     """Return the log source of one flat record (its keys, then its message, then ``hint``)."""
     src = rec.get("source") or rec.get("log_type")
@@ -59,6 +89,8 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
         return "edge_logs"
     if any(k.startswith("parsed.") for k in keys):
         return "postgres_logs"
+    if (other := other_source(rec)) is not None:
+        return f"unsupported:{other}"
     if any(
         k.startswith(("measurements.", "context.")) or k in ("external_id", "project") for k in keys
     ):
