@@ -17,7 +17,8 @@ import pytest
 from analysis.stats import episodes
 from analysis.stats.constants import MIN_EXPOSURE
 from analysis.stats.countmodels import _moment_alpha, simulate_nb
-from analysis.stats.threshold import _fit_hinge_grid
+from analysis.stats.series import lag_padded
+from analysis.stats.threshold import MAX_LAG, _fit_hinge_grid
 
 
 def _whole_grid_d(reps, x, columns, windows):
@@ -123,9 +124,27 @@ def test_each_replicate_is_decided_as_the_whole_grid_decides_it(below):
     reps = reps.astype(float)
     d = _whole_grid_d(reps, x, columns, windows)
     screen = np.argsort(-ll[0], kind="stable")[: episodes.SCREEN_CELLS]
+    orders = [np.argsort(lag_padded(c, lag), kind="stable") for lag in range(MAX_LAG + 1)]
     # Observed values across the replicates' own D: both sides of each bound are met.
     for observed in np.quantile(d, [0.05, 0.3, 0.6, 0.95]):
         expected = d <= observed + 1e-9 if below else d >= observed - 1e-9
-        got = episodes._beyond_observed(reps, x, columns, windows, screen, observed, below)
+        got = episodes._beyond_observed(reps, x, columns, windows, screen, orders, observed, below)
         assert np.array_equal(got, expected)
         assert 0 < expected.sum() < len(d)
+
+
+@pytest.mark.parametrize("scale", [0.5, 400.0])
+def test_the_upper_bound_is_never_below_the_best_load_model(scale):
+    # Large counts make the fit's NB2 kernel at alpha 1e-10 differ from Poisson's the most.
+    rng = np.random.default_rng(7)
+    c = _hump()
+    x = np.maximum(rng.poisson(scale * c).astype(float), MIN_EXPOSURE)
+    columns = episodes._hinge_columns(c)
+    orders = [np.argsort(lag_padded(c, lag), kind="stable") for lag in range(MAX_LAG + 1)]
+    rates = [0.02 * (c > 60), 0.001 + 0.0004 * np.maximum(c - 50, 0), np.full(60, 0.01)]
+    for rate in rates:
+        mu = x * (rate + 0.001)
+        reps = simulate_nb(np.broadcast_to(mu, (10, 60)), 0.05, rng).astype(float)
+        ll, _, _, _ = _fit_hinge_grid(reps, x, columns, np.zeros(10), iters=8, tol=1e-7)
+        bound = episodes._load_upper_bound(reps, x, orders)
+        assert np.all(bound >= ll.max(1))

@@ -18,6 +18,7 @@ from analysis.stats.results import ThresholdFit
 from analysis.stats.series import lag_padded
 from analysis.stats.threshold import (
     BOOT_STOP_EXCEED,
+    MAX_LAG,
     MIN_MINUTES_ABOVE,
     SHAPE_EXPONENTS,
     TEST_GRID_SIZE,
@@ -244,18 +245,60 @@ def _hinge_columns(load: np.ndarray) -> np.ndarray:
 #: Load-model cells fitted first to every replicate: the data's best-fitting ones.
 SCREEN_CELLS = 8
 
+#: The floor the load model's fit puts under alpha (``threshold._fit_hinge_series``): its
+#: "Poisson" log-likelihood is the NB2 kernel at this alpha, which the bound below allows for.
+KERNEL_ALPHA = 1e-10
 
-def _beyond_observed(reps, x, columns, windows, screen, observed, below):
+
+def _isotonic_loglik(y: np.ndarray, x: np.ndarray, order: np.ndarray) -> float:
+    """Poisson log-likelihood of the best rate per unit of exposure nondecreasing along ``order``.
+
+    Pool-adjacent-violators on the minutes in ``order``: each pooled block's rate is its errors
+    over its exposure. ``sum y log mu - mu`` without ``log y!``, as :func:`_window_loglik`.
+    """
+    ys: list[float] = []
+    xs: list[float] = []
+    for i in order.tolist():
+        yy, xx = float(y[i]), float(x[i])
+        while ys and ys[-1] * xx >= yy * xs[-1]:
+            yy += ys.pop()
+            xx += xs.pop()
+        ys.append(yy)
+        xs.append(xx)
+    blocks = np.array(ys)
+    rates = blocks / np.array(xs)
+    pooled = np.sum(np.where(blocks > 0, blocks * np.log(np.where(blocks > 0, rates, 1.0)), 0.0))
+    return float(pooled - blocks.sum() + np.sum(y * np.log(x)))
+
+
+def _load_upper_bound(reps: np.ndarray, x: np.ndarray, orders) -> np.ndarray:
+    """Upper bound (B,) on the best load-model log-likelihood of each replicate.
+
+    Every load model at lag L is a rate b0 + b1 f(c[t - L] - K) with b1 >= 0 and f
+    nondecreasing, so its rate never falls as the lagged load rises: none fits better than the
+    best nondecreasing rate along that lag's order (``orders``, one per lag), which
+    pool-adjacent-violators finds exactly. The fit's kernel (NB2 at ``KERNEL_ALPHA``) exceeds
+    Poisson's by at most ``KERNEL_ALPHA / 2 * sum(mu ** 2)``, and the best nondecreasing rates
+    stay within the minutes' own rates (each minute's term peaks at its own), so mu <= x times
+    the highest rate bounds that excess.
+    """
+    top = np.max(reps / x, axis=1)
+    slack = KERNEL_ALPHA / 2 * top**2 * np.sum(x * x)
+    best = [max(_isotonic_loglik(row, x, order) for order in orders) for row in reps]
+    return np.asarray(best) + slack
+
+
+def _beyond_observed(reps, x, columns, windows, screen, orders, observed, below):
     """Whether each replicate's D is beyond the observed one; the whole grid only where needed.
 
     ``below``: beyond means D <= observed (+1e-9), else D >= observed (-1e-9). D is the best
-    cell's log-likelihood minus the best window's (Poisson, :func:`_window_loglik`); the best of a
-    few cells (``screen``) bounds it from below, each cell fitted exactly as in the whole grid
-    (the fit of one cell never depends on the others). Where that bound already settles the
-    comparison (D above the observed one for ``below``, at or above it otherwise), the rest
-    of the grid cannot change it; only the other replicates are fitted on every cell. Under
-    the load model most replicates fit its best cells far better than the data do, so the
-    reference costs a few cells per replicate instead of a thousand (docs/performance.md).
+    cell's log-likelihood minus the best window's (Poisson, :func:`_window_loglik`). Two bounds
+    settle most replicates without the whole grid: the best of a few cells (``screen``) bounds
+    D from below, each cell fitted exactly as in the whole grid (the fit of one cell never
+    depends on the others), and the best nondecreasing rate in the lagged load
+    (:func:`_load_upper_bound`) bounds it from above. Only a replicate that neither settles is
+    fitted on every cell, so each replicate is decided as the whole grid decides it
+    (docs/performance.md, session 9).
     """
     window = _window_loglik(reps, x, *windows).max(1)
     fitted, _, _, _ = _fit_hinge_grid(
@@ -268,6 +311,14 @@ def _beyond_observed(reps, x, columns, windows, screen, observed, below):
     else:
         beyond = low >= observed - 1e-9
         open_ = ~beyond
+    if open_.any():
+        rows = np.flatnonzero(open_)
+        high = _load_upper_bound(reps[rows], x, orders) - window[rows]
+        # A margin for rounding: the bound and D are sums of a few hundred terms.
+        high += 1e-6 + 1e-9 * (np.abs(high) + np.abs(window[rows]))
+        settled = high <= observed + 1e-9 if below else high < observed - 1e-9
+        beyond[rows[settled]] = below
+        open_[rows[settled]] = False
     if open_.any():
         ll, _, _, _ = _fit_hinge_grid(
             reps[open_], x, columns, np.zeros(int(open_.sum())), iters=8, tol=1e-7
@@ -342,6 +393,7 @@ def compare_load_to_time(
     window_ll = _window_loglik(y[None, :], x, *windows)[0]
     d = float(ll[0].max() - window_ll.max())
     screen = np.argsort(-ll[0], kind="stable")[:SCREEN_CELLS]
+    orders = [np.argsort(lag_padded(load, lag)[keep], kind="stable") for lag in range(MAX_LAG + 1)]
 
     # The hinge the statistic found (its best cell), with NB2 noise by moments: the same
     # working fit as the window's below, so neither reference is favoured by its fitting.
@@ -351,7 +403,7 @@ def compare_load_to_time(
     p_load = _sequential_p(
         d,
         lambda size: simulate_nb(np.broadcast_to(mu_h, (size, len(y))), alpha_h, rng),
-        lambda reps: _beyond_observed(reps, x, columns, windows, screen, d, below=True),
+        lambda reps: _beyond_observed(reps, x, columns, windows, screen, orders, d, below=True),
         n_boot,
     )
     best = int(np.argmax(window_ll))
@@ -369,7 +421,9 @@ def compare_load_to_time(
         p_time = _sequential_p(
             d,
             lambda size: simulate_nb(np.broadcast_to(mu_w, (size, len(y))), alpha_w, rng),
-            lambda reps: _beyond_observed(reps, x, columns, windows, screen, d, below=False),
+            lambda reps: _beyond_observed(
+                reps, x, columns, windows, screen, orders, d, below=False
+            ),
             n_boot,
         )
     minutes = np.flatnonzero(keep)
