@@ -400,3 +400,37 @@ def test_a_drain_batch_counts_every_other_source_apart(pages, tmp_path):
     ids = {r["id"] for r in others}
     for name in ("requests", "db_errors", "realtime_events"):
         assert not getattr(got, name)["id"].isin(ids).any(), name
+
+
+def test_any_cut_or_damaged_dump_is_one_ingest_error_or_rows(tmp_path):
+    """Random cuts, insertions and deletions of each writer's text never raise anything but
+    an IngestError (a one-line message), whatever they hit."""
+    import random
+
+    columns, rows = postgres_meta_rows("webinar_viewer_counts")
+    table = [("public", "webinar_viewer_counts", columns, rows[:40], ("id", "viewer_count"))]
+    texts = [
+        sw.pg_dump_inserts(table, 15),
+        sw.pg_dump_copy(table),
+        sw.studio_table_sql("public", "webinar_viewer_counts", columns, rows[:40]),
+    ]
+    rng = random.Random(7)
+    for text in texts:
+        for _ in range(200):
+            k, mode = rng.randrange(len(text)), rng.randrange(3)
+            if mode == 0:
+                damaged = text[:k]
+            elif mode == 1:
+                damaged = text[:k] + rng.choice("'\"();$\\\t\n,E[8") + text[k:]
+            else:
+                damaged = text[:k] + text[k + rng.randrange(1, 50) :]
+            try:
+                sqlfile.read_sql_tables(Path("f.sql"), damaged)
+            except IngestError as exc:
+                assert "\n" not in str(exc)
+    # COPY: a backslash before any other character is that character; an E'' string keeps
+    # an escape past the last code point as written.
+    text = "COPY t (a) FROM stdin;\nx\\8\\U1\n\\.\n"
+    assert sqlfile.read_sql_tables(Path("f.sql"), text)[0].rows == [["x8U1"]]
+    text = "INSERT INTO t (a) VALUES (E'\\U0011ffff');"
+    assert sqlfile.read_sql_tables(Path("f.sql"), text)[0].rows == [["\\U0011ffff"]]

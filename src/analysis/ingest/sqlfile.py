@@ -91,10 +91,14 @@ def split_columns(text: str | None) -> list[str] | None:
 
 def _unescape(match: re.Match) -> str:
     code = match.group(1)
-    if code[0] in "xuU" and len(code) > 1:
-        return chr(int(code[1:], 16))
-    if code[0].isdigit():
-        return chr(int(code, 8))
+    try:
+        if code[0] in "xuU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        if code[0] in "01234567":
+            return chr(int(code, 8))
+    except ValueError:  # past the last code point: kept as written
+        return match.group(0)
+    # Any other escaped character stands for itself (``\\`` is one backslash).
     return _ESCAPES.get(code, code)
 
 
