@@ -159,6 +159,13 @@ def test_several_webinars_in_one_export_report_on_the_one_asked_for(analyse):
     assert audience["peak"] == max(own)
     assert audience["registrations"] == len(everyone)
     assert audience["display_tz"] == "Europe/Istanbul"
+    # The other two webinars shared the project (and its limit): the audit says how much of
+    # the project's audience was theirs, since the load tested is this webinar's only.
+    (note,) = [q for q in findings["data_quality"] if q["code"] == "other_webinars_live"]
+    fields = note["fields"]
+    assert fields["others"] == 2 and fields["webinar_peak"] == max(own)
+    assert fields["project_peak"] >= max(own) + fields["others_at_peak"] - 1
+    assert 0.1 <= fields["share"] < 0.6
 
 
 def test_auth_s_own_connection_errors_are_paired_on_auth_and_timeouts_on_rest(analyse):

@@ -621,6 +621,67 @@ def check_errors_only_requests(
     )
 
 
+#: Other webinars' share of the project's audience from which the audit says so.
+OTHER_WEBINARS_SHARE = 0.1
+
+
+def check_other_webinars(
+    concurrency: pd.DataFrame, webinar_id: str, start: object, end: object
+) -> tuple[QualityIssue, ...]:
+    """Flag other webinars of the project live in the window beside the reported one.
+
+    Logs carry no webinar id: errors, requests and the project's limits are project-wide,
+    while the load the statistics test against is this webinar's viewers. When the others'
+    viewers make up at least :data:`OTHER_WEBINARS_SHARE` of the project's audience at its
+    peak minute, a threshold K is a share of the load that met the limit.
+    """
+    start, end = to_utc(start, "window start"), to_utc(end, "window end")
+    rows = concurrency[(concurrency["ts"] >= start) & (concurrency["ts"] < end)]
+    if rows.empty or (rows["webinar_id"] == webinar_id).all():
+        return ()
+    minute = rows["ts"].dt.floor("min")
+    grid = pd.date_range(start, end, freq="min", inclusive="left")
+    # Each webinar's largest sample in the minute, carried over minutes without one.
+    per = rows.groupby([minute, rows["webinar_id"]])["viewers"].max().unstack().reindex(grid)
+    per = per.ffill().fillna(0)
+    total = per.sum(axis=1)
+    peak_at = total.idxmax()
+    own = per[webinar_id] if webinar_id in per else pd.Series(0.0, index=grid)
+    others = total - own
+    if not total.max() or others[peak_at] < OTHER_WEBINARS_SHARE * total[peak_at]:
+        return ()
+    fields = {
+        "others": int(rows.loc[rows["webinar_id"] != webinar_id, "webinar_id"].nunique()),
+        "project_peak": int(total.max()),
+        "webinar_peak": int(own.max()),
+        "others_at_peak": int(others[peak_at]),
+        "share": float(others[peak_at] / total[peak_at]),
+        "peak_ts": peak_at,
+    }
+    return (
+        QualityIssue(
+            code="other_webinars_live",
+            severity="warning",
+            webinar_id=webinar_id,
+            what=(
+                f"{fields['others']} other webinar(s) of this project were live in the window: "
+                f"at the project's peak ({fields['project_peak']} viewers, "
+                f"{peak_at.isoformat()}) {fields['others_at_peak']} ({fields['share']:.0%}) "
+                f"watched the others; this webinar peaked at {fields['webinar_peak']}."
+            ),
+            limits=(
+                "Errors and the project's limits are project-wide, but the load tested here is "
+                "this webinar's viewers only: a threshold K is a share of the load that met the "
+                "limit, and a class driven by the whole audience may look weaker or undecided. "
+                "Read the report of the largest webinar, or add the webinars' viewers."
+            ),
+            source="concurrency",
+            filter=f"webinar_id != {quote_literal(webinar_id)}",
+            fields=fields,
+        ),
+    )
+
+
 def check_window_length(frames: Mapping[str, pd.DataFrame]) -> tuple[QualityIssue, ...]:
     """Flag a window with error classes but fewer minutes than the statistics need."""
     minutes = len(next(iter(frames.values()))) if frames else 0
@@ -683,6 +744,7 @@ def audit_incident(
     )
     issues += check_ingest_rejections(getattr(incident, "accounting", None))
     issues += check_window_length(timeline.frames)
+    issues += check_other_webinars(incident.concurrency, wid, start, end)
     issues += check_errors_only_requests(incident, start, end)
     issues += check_unexplained_responses(
         tabulate_unexplained_responses(incident.requests, timeline.pairs)
