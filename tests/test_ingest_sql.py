@@ -288,14 +288,23 @@ def test_http_log_drain_batches_give_the_same_tables_as_the_pages(pages, tmp_pat
     assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
 
 
+#: Logflare names an S3 drain's directory by its source's token (a uuid), not by the source.
+TOKENS = {
+    "edge_logs": "6f1c2a0e_4b7d_4d8e_9a51_3c2b7e9f0a11",
+    "postgres_logs": "0a9e8d7c_6b5a_4f3e_8d2c_1b0a9f8e7d6c",
+    "realtime_logs": "c41d2e3f_4a5b_4c6d_8e7f_9a0b1c2d3e4f",
+}
+
+
 def test_s3_log_drain_parquet_gives_the_same_tables_as_the_pages(pages, tmp_path):
     rows, want = pages
     files = {}
     for source, source_rows in rows.items():
         # One directory per Logflare source (its token), one file per batch (its time in µs).
-        token = {"edge_logs": "7f3c", "postgres_logs": "0a9e", "realtime_logs": "c41d"}[source]
         for batch in drain_batches({source: source_rows}, 500):
-            files[f"s3/{token}/{batch[0]['timestamp']}.parquet"] = sw.s3_drain_parquet(batch)
+            files[f"s3/{TOKENS[source]}/{batch[0]['timestamp']}.parquet"] = sw.s3_drain_parquet(
+                batch
+            )
     got = _load(_route(tmp_path / "s3", files))
     assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
     assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
@@ -434,3 +443,44 @@ def test_any_cut_or_damaged_dump_is_one_ingest_error_or_rows(tmp_path):
     assert sqlfile.read_sql_tables(Path("f.sql"), text)[0].rows == [["x8U1"]]
     text = "INSERT INTO t (a) VALUES (E'\\U0011ffff');"
     assert sqlfile.read_sql_tables(Path("f.sql"), text)[0].rows == [["\\U0011ffff"]]
+
+
+ROUTES = {
+    "s3-drain+db-dump": lambda root, rows: _write_files(
+        root,
+        {
+            **{
+                f"s3/{TOKENS[source]}/{batch[0]['timestamp']}.parquet": sw.s3_drain_parquet(batch)
+                for source, source_rows in rows.items()
+                for batch in drain_batches({source: source_rows}, 1000)
+            },
+            "supabase/seed.sql": sw.pg_dump_inserts(dump_tables()),
+        },
+    ),
+    "http-drain+table-editor-sql": lambda root, rows: _write_files(
+        root,
+        {
+            **{
+                f"drain/batch-{n:05d}.json.gz": sw.http_drain_batch(batch)
+                for n, batch in enumerate(drain_batches(rows, 250))
+            },
+            **studio_files("sql"),
+        },
+    ),
+}
+
+
+def _write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+if __name__ == "__main__":
+    # Write the shipped hour as each route gives it: python tests/test_ingest_sql.py OUT [route]
+    out = Path(sys.argv[1])
+    for name in sys.argv[2:] or ROUTES:
+        root = _base(out / name, None, tables=False)
+        ROUTES[name](root, shipped_rows(None))
+        print(root)
