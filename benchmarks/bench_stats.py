@@ -8,6 +8,11 @@ GLM fits timed in the same run, the CPU seconds of each class and the load avera
 <= 5 s on 2 cores). Then the table of measured rates with Monte-Carlo standard errors
 (binomial, sqrt(p(1-p)/N)) against the issue's targets.
 
+``--only windows [--hours 1 6 24 48] [--seeds N] [--class NAME]``: the CPU of one threshold
+estimate with its calibrated cuts on the shipped frames repeated 1-48 hours back to back, per
+hour of window and as a ratio to the hour's, with the cells its replicates were refitted on
+(docs/statistics.md section 4, "What the whole-grid refit costs on long windows").
+
 One incident of the study is drawn and analysed by ``analysis.simulate.study`` (which
 tests/test_stats_simulation.py also runs, at reduced counts); ground truth is read only there
 and here, never by the statistics.
@@ -409,6 +414,89 @@ def run_speed(repeats: int = 3, workers: int = 2) -> dict:
     }
 
 
+def tile_frame(frame: pd.DataFrame, hours: int) -> pd.DataFrame:
+    """Return ``frame`` repeated ``hours`` times back to back (minutes shifted by whole hours)."""
+    parts = [frame.assign(minute=frame["minute"] + pd.Timedelta(hours=h)) for h in range(hours)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_windows(hours: list[int], seeds: int, names: list[str] | None = None) -> list[dict]:
+    """CPU of one threshold estimate with its calibrated cuts on the shipped frames tiled.
+
+    Each class's frame is repeated 1, 6, 24 or 48 hours back to back (the shape
+    ``bench_windows.py`` reports on) and its K and lag are estimated with the replicates'
+    cuts (what a class called capacity-driven pays), for ``seeds`` seeds. Returns one row per
+    class, window and seed: CPU seconds, the cells the replicates were refitted on (the near
+    region, then every other cell when a cut exceeded half of ``REGION_GRID_LR``) and the cuts.
+    """
+    from analysis.stats import series, threshold, verdicts  # noqa: PLC0415
+
+    frames = webinar_frames()
+    rows, refitted = [], []
+    inner = threshold._replicate_maxima
+
+    def counted(reps, noisy, r, alpha, cells, k_hat, lag_hat):
+        refitted.append(len(cells[0]))
+        return inner(reps, noisy, r, alpha, cells, k_hat, lag_hat)
+
+    threshold._replicate_maxima = counted
+    try:
+        for h in hours:
+            for name in sorted(frames):
+                if names and name not in names:
+                    continue
+                frame = tile_frame(frames[name], h)
+                y, r, c, _ = series.extract_series(frame)
+                signals = series.extract_signals(frame)
+                c = series.interpolate_unsampled(c, frame["samples"].to_numpy(float))
+                y, _ = series.choose_counts(y, signals)
+                x = verdicts.choose_denominator(r, signals, c, series.is_realtime_class(frame), y)[
+                    0
+                ]
+                for seed in range(seeds):
+                    refitted.clear()
+                    cpu = time.process_time()
+                    fit = threshold.estimate_threshold(y, x, c, rng=np.random.default_rng(seed))
+                    if fit is None:
+                        break
+                    rows.append(
+                        {
+                            "hours": h,
+                            "class": name,
+                            "seed": seed,
+                            "cpu": time.process_time() - cpu,
+                            "near": refitted[0] if refitted else 0,
+                            "far": sum(refitted[1:]),
+                            "k_cut": fit.interval_lr_cut,
+                            "lag_cut": fit.lag_lr_cut,
+                        }
+                    )
+    finally:
+        threshold._replicate_maxima = inner
+    return rows
+
+
+def format_windows(rows: list[dict]) -> str:
+    """Markdown table of :func:`run_windows`: CPU per estimate and per hour against 1 hour."""
+    head = "| class | hours | seeds | CPU s per estimate (min-max) | CPU s per hour | "
+    head += "per hour / 1 h | near cells | every cell refitted |\n"
+    head += "|---" * 8 + "|\n"
+    body = ""
+    for name in sorted({r["class"] for r in rows}):
+        mine = [r for r in rows if r["class"] == name]
+        one = [r["cpu"] for r in mine if r["hours"] == 1]
+        for h in sorted({r["hours"] for r in mine}):
+            sel = [r for r in mine if r["hours"] == h]
+            cpu = [r["cpu"] for r in sel]
+            per_hour = float(np.mean(cpu)) / h
+            ratio = f"{per_hour / np.mean(one):.2f}" if one else "-"
+            body += (
+                f"| {name} | {h} | {len(sel)} | {min(cpu):.2f}-{max(cpu):.2f} | {per_hour:.3f} | "
+                f"{ratio} | {sel[0]['near']} | {sum(r['far'] > 0 for r in sel)} of {len(sel)} |\n"
+            )
+    return head + body
+
+
 def _timed(func) -> float:
     t0 = time.perf_counter()
     func()
@@ -420,7 +508,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced counts")
     parser.add_argument("--workers", type=int, default=2, help="processes (at most 2)")
-    parser.add_argument("--only", choices=["calibration", "attribution", "speed"], default=None)
+    parser.add_argument(
+        "--only", choices=["calibration", "attribution", "speed", "windows"], default=None
+    )
+    parser.add_argument(
+        "--hours", type=int, nargs="+", default=[1, 24], help="windows of --only windows"
+    )
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per class of --only windows")
+    parser.add_argument("--class", dest="classes", action="append", default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument(
         "--cache", type=Path, default=None, help="JSON-lines file of finished cells (resumable)"
@@ -429,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
     counts = QUICK if args.quick else FULL
     workers = max(1, min(2, args.workers))
     rows, t0 = [], time.perf_counter()
+    if args.only == "windows":
+        load = os.getloadavg()[0]
+        print(format_windows(run_windows(args.hours, args.seeds, args.classes)))
+        print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+        return 0
     if args.only in (None, "speed"):
         sp = run_speed()
         longest = max(sp["class_cpu_seconds"], key=sp["class_cpu_seconds"].get)
