@@ -484,3 +484,109 @@ if __name__ == "__main__":
         root = _base(out / name, None, tables=False)
         ROUTES[name](root, shipped_rows(None))
         print(root)
+
+
+# --------------------------------------------------------------------------------------------
+# Studio's Logs Explorer templates (BigQuery projects), downloaded as CSV
+# --------------------------------------------------------------------------------------------
+
+
+def bq_datetime(us: int) -> str:
+    """BigQuery's DATETIME text of a UTC time (``cast(timestamp as datetime)``): zone-less,
+    six digits of fraction, none on a whole second (an inference from BigQuery's clients,
+    which parse both forms)."""
+    ts = pd.Timestamp(us * 1000, tz="UTC")
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{ts.microsecond:06d}" if ts.microsecond else "")
+
+
+def _one(value):
+    return value[0] if isinstance(value, list) and value else (value or {})
+
+
+def explorer_templates(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The result rows of four of Studio's Logs Explorer templates (``TEMPLATES`` in
+    Logs.constants.ts), each ``order by timestamp desc limit 100``, as the query gives them."""
+
+    def response(r):
+        return _one(_one(r["metadata"]).get("response"))
+
+    def parsed(r):
+        return _one(_one(r["metadata"]).get("parsed"))
+
+    newest = sorted(rows["edge_logs"], key=lambda r: -r["timestamp"])
+    errors = sorted(rows["postgres_logs"], key=lambda r: -r["timestamp"])
+    return {
+        "500 Request Codes": [
+            {
+                "timestamp": bq_datetime(r["timestamp"]),
+                "event_message": r["event_message"],
+                "status_code": response(r).get("status_code"),
+            }
+            for r in newest
+            if (response(r).get("status_code") or 0) >= 500
+        ][:100],
+        "Slow Response Time": [
+            {
+                "timestamp": bq_datetime(r["timestamp"]),
+                "event_message": r["event_message"],
+                "origin_time": response(r).get("origin_time"),
+            }
+            for r in newest
+            if (response(r).get("origin_time") or 0) > 1000
+        ][:100],
+        "REST Requests": [
+            {"timestamp": bq_datetime(r["timestamp"]), "event_message": r["event_message"]}
+            for r in newest
+            if "/rest/v1" in r["event_message"]
+        ][:100],
+        "Errors": [
+            {
+                "timestamp": bq_datetime(r["timestamp"]),
+                "error_severity": parsed(r).get("error_severity"),
+                "event_message": r["event_message"],
+            }
+            for r in errors
+            if parsed(r).get("error_severity") in ("ERROR", "FATAL", "PANIC")
+        ][:100],
+    }
+
+
+def test_logs_explorer_template_downloads_are_read_as_utc_rows(tmp_path):
+    """Studio's templates cast the time to a zone-less DATETIME; in a BigQuery project's
+    directory (the manifest's default flavour) those rows were all refused as naive times."""
+    import copy
+
+    rows = copy.deepcopy(shipped_rows(SLICE))
+    edge = rows["edge_logs"]
+    for n, r in enumerate(edge[:120]):
+        resp = r["metadata"][0]["response"][0]
+        if n % 2:
+            resp["status_code"] = 503
+        else:
+            resp["origin_time"] = 1500 + n
+    edge[1]["timestamp"] -= edge[1]["timestamp"] % 1_000_000  # a whole second
+    root = _base(tmp_path / "tmpl", SLICE)
+    ref = _base(tmp_path / "ref", SLICE)
+    write_api_pages(ref, rows)
+    want = _load(ref)
+    templates = explorer_templates(rows)
+    assert any("." not in r["timestamp"] for r in templates["500 Request Codes"])
+    for name, result in templates.items():
+        assert result, name
+        path = root / "exports" / f"supabase-logs-abcdefghijklmnopqrst ({name}).csv.csv"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(sw.w.results_csv(result), encoding="utf-8")
+    got = _load(root)
+    acc = got.accounting[got.accounting["file"].str.startswith("exports")]
+    assert (acc["rejected"] == 0).all() and acc["read"].sum() == sum(
+        len(r) for r in templates.values()
+    ), acc
+    key = ["ts", "method", "path", "status"]
+    joined = got.requests.merge(want.requests, on=key, how="left", suffixes=("", "_pages"))
+    assert joined["id_pages"].notna().all()
+    slow = joined[joined["origin_time_ms"].notna()]
+    assert len(slow) and (slow["origin_time_ms"] == slow["origin_time_ms_pages"]).all()
+    pg = got.db_errors.merge(want.db_errors, on=["ts", "message"], suffixes=("", "_pages"))
+    assert len(pg) == len(got.db_errors) == len(templates["Errors"])
+    assert (pg["sql_state"] == pg["sql_state_pages"]).all()

@@ -144,7 +144,7 @@ def project_part(part: FilePart, kind: str, key: bytes) -> pd.DataFrame:
             out[col] = frame[col]
     if part.file:
         out["_file"] = part.file
-    out["_naive"] = part.flavour == "clickhouse"
+    out["_naive"] = part.flavour == "clickhouse" or part.naive_utc
     out["_shape"] = part.shape
     return out
 

@@ -111,6 +111,9 @@ class FilePart:
     shape: str
     flavour: str | None
     frame: pd.DataFrame  # dotted columns + _row (+ _reject, _found)
+    #: Zone-less times are UTC although the flavour is not ClickHouse: a flat projection whose
+    #: every time is such text (a BigQuery query's ``cast(timestamp as datetime)``).
+    naive_utc: bool = False
 
 
 #: Metadata keys only Edge Functions' own sources have (``function_edge_logs``: one row per

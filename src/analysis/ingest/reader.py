@@ -284,8 +284,13 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
     if isinstance(records, FilePart):
         return [records]
     flavour = override.flavour
+    naive_utc = False
     if flavour is None or override.default:
-        flavour = (shape.flavour or shapes.detect_flavour)(records) or flavour
+        detected = (shape.flavour or shapes.detect_flavour)(records)
+        # Zone-less times the content cannot place in a flavour are the log store's UTC (a
+        # BigQuery query's DATETIME), whatever the manifest's default flavour says.
+        naive_utc = detected is None and shapes.all_times_naive(records)
+        flavour = detected or flavour
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     fixed = override.kind or shape.source
@@ -317,9 +322,9 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
         by_kind[kind].append(rec)
     if not records:
         kind = fixed or hint or "unknown"
-        return [FilePart(rel, kind, shape.name, flavour, pd.DataFrame({"_row": []}))]
+        return [FilePart(rel, kind, shape.name, flavour, pd.DataFrame({"_row": []}), naive_utc)]
     return [
-        FilePart(rel, kind, shape.name, flavour, pd.DataFrame.from_records(recs))
+        FilePart(rel, kind, shape.name, flavour, pd.DataFrame.from_records(recs), naive_utc)
         for kind, recs in by_kind.items()
     ]
 

@@ -44,7 +44,8 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "search": ("request.search", "search"),
         "url": ("request.url",),
         "status": ("response.status_code", "status_code", "status"),
-        "origin_time": ("response.origin_time",),
+        # ``origin_time``: Studio's "Slow Response Time" template selects ``r.origin_time``.
+        "origin_time": ("response.origin_time", "origin_time"),
         "user": (
             "request.sb.auth_user",
             "auth_user",
@@ -308,6 +309,27 @@ def detect_flavour(records: list[tuple]) -> str | None:
     if stamps and all(isinstance(t, str) and _CH_MICROS_RE.match(t) for t in stamps if t):
         return "clickhouse"
     return None
+
+
+#: A zone-less time with seconds: ClickHouse's text, or BigQuery's DATETIME (no fraction on
+#: a whole second).
+_NAIVE_SECONDS_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?$")
+
+
+def all_times_naive(records: list[tuple]) -> bool:
+    """Tell whether every ``timestamp`` of a flat projection is zone-less text with seconds.
+
+    The log store keeps UTC, and a query that casts its time to text without a zone
+    (Studio's Logs Explorer templates: ``cast(timestamp as datetime)``) gives UTC text; a file
+    mixing such text with microseconds or objects is not such a projection.
+    """
+    stamps = []
+    for raw, rec in records:
+        if isinstance(raw, dict) and ("metadata" in raw or "log_attributes" in raw):
+            return False
+        if isinstance(rec, dict) and rec.get("timestamp") not in (None, ""):
+            stamps.append(rec["timestamp"])
+    return bool(stamps) and all(isinstance(t, str) and _NAIVE_SECONDS_RE.match(t) for t in stamps)
 
 
 def page_flavour(records: list[tuple]) -> str | None:
