@@ -8,8 +8,10 @@ report language's fonts once per session.
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing as mp
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -129,6 +131,8 @@ def font_files() -> list[str]:
 
 #: In a worker process of :func:`render_pngs`: the function that draws a figure by name.
 _WORKER_DRAW: list[Callable[[str], Figure]] = []
+#: The process whose inherited objects :func:`_render_in_worker` has frozen.
+_FROZEN_IN = [0]
 
 
 def _set_worker_draw(draw: Callable[[str], Figure]) -> None:
@@ -136,6 +140,12 @@ def _set_worker_draw(draw: Callable[[str], Figure]) -> None:
 
 
 def _render_in_worker(name: str) -> bytes:
+    # The fork shares the kernel's pages until written to. A full collection here would walk
+    # (and so copy) every object inherited from the kernel, which none of its figures frees:
+    # they are set aside once per worker (docs/performance.md, session 9).
+    if _FROZEN_IN[0] != os.getpid():
+        gc.freeze()
+        _FROZEN_IN[0] = os.getpid()
     return figure_png(_WORKER_DRAW[0](name))
 
 
