@@ -360,3 +360,86 @@ def test_the_report_shows_the_load_against_time_of_a_kept_limit(lang, kept_by, p
     assert all(escape(x) in out for x in shown), out
     without = narrative.verdict_evidence(dict(v, load_vs_time=None, signals=None), text)
     assert escape("1-12") not in without
+
+
+def _sampled(y, r, share, rng):
+    """Keep each request of a gateway export with probability ``share`` (the database's errors
+    all stay): the frame's requests, and its signals as pairing gives them (a minute whose
+    errors are not all paired keeps the users it can name, none where it names nobody)."""
+    kept_failed = rng.binomial(y, share)
+    kept = kept_failed + rng.binomial(r - y, share)
+    users = np.where((kept_failed == 0) & (y > 0), np.nan, kept_failed.astype(float))
+    return kept.astype(float), {"failed_requests": kept_failed.astype(float), "users": users}
+
+
+def _ramp() -> np.ndarray:
+    return np.round(np.linspace(15, 150, 60))
+
+
+@pytest.mark.parametrize("share", [0.5, 0.2, 0.1])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_flat_bug_in_a_sampled_export_is_not_unrelated(seed, share):
+    # A flat 10 % bug, every database error logged, a share of the gateway's rows kept: the
+    # errors follow the requests that were made, the export holds a sample of them.
+    rng = np.random.default_rng(seed)
+    c = _ramp()
+    r = rng.poisson(c)
+    y = rng.binomial(r, 0.1)
+    kept, signals = _sampled(y, r, share, rng)
+    verdict, *_ = verdicts.attribute_class(
+        y.astype(float), kept, c, rng=np.random.default_rng(seed), n_boot=99, signals=signals
+    )
+    assert verdict.label in (stats.TRAFFIC, stats.UNDETERMINED), verdict.reason
+    sig = verdicts.summarize_signals(y.astype(float), kept, c, signals)
+    assert sig.errors_without_request == int(y.sum() - signals["failed_requests"].sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_limit_in_a_sampled_export_is_still_capacity(seed):
+    rng = np.random.default_rng(seed)
+    c = _plateau()
+    r = rng.poisson(4 * c)
+    y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 80), 0.9))
+    kept, signals = _sampled(y, r, 0.2, rng)
+    verdict, _, fit, _ = verdicts.attribute_class(
+        y.astype(float), kept, c, rng=np.random.default_rng(seed), n_boot=99, signals=signals
+    )
+    assert verdict.label == stats.CAPACITY, verdict.reason
+    assert fit.k_low - 5 <= 80 <= fit.k_high + 5, fit
+
+
+def test_a_complete_export_keeps_every_error():
+    y = np.array([0.0, 2.0, 3.0, 1.0])
+    r = np.array([5.0, 6.0, 8.0, 4.0])
+    assert verdicts.keep_logged_requests(y, r, {"failed_requests": y}, False)[1] == 0
+    part = np.array([0.0, 1.0, 3.0, 0.0])
+    kept, left = verdicts.keep_logged_requests(y, r, {"failed_requests": part}, False)
+    assert left == 2 and np.array_equal(kept, part)
+    # Nothing to sample from: no request logged, no error paired, or a Realtime class.
+    for args in (
+        (y, np.zeros(4), {"failed_requests": part}, False),
+        (y, r, {"failed_requests": np.zeros(4)}, False),
+        (y, r, {"failed_requests": part}, True),
+    ):
+        assert verdicts.keep_logged_requests(*args)[1] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_gap_in_the_gateway_export_at_the_peak_is_not_errors_stopping(seed):
+    # Fifteen minutes of the plateau missing from the gateway export: their database errors have
+    # no response to pair with, and no request was logged there. Unmeasured, not quiet (a
+    # limit failing most of a few requests a minute: at a floor exposure the gap would expect
+    # errors, and read as errors stopping above K).
+    rng = np.random.default_rng(seed)
+    c = _plateau()
+    r = rng.poisson(c / 4)
+    y = rng.binomial(r, np.minimum(0.002 + 0.03 * np.maximum(0, c - 80), 0.9))
+    gap = (np.arange(60) >= 28) & (np.arange(60) < 43)
+    logged = np.where(gap, 0, r).astype(float)
+    paired = np.where(gap, 0, y).astype(float)
+    signals = {"failed_requests": paired, "users": np.where(gap & (y > 0), np.nan, paired)}
+    verdict, _, fit, _ = verdicts.attribute_class(
+        y.astype(float), logged, c, rng=np.random.default_rng(seed), n_boot=99, signals=signals
+    )
+    assert verdict.label == stats.CAPACITY, verdict.reason
+    assert fit.k_low - 5 <= 80 <= fit.k_high + 5, fit

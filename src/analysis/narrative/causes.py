@@ -126,6 +126,10 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
     sig = v.get("signals") or {}
     if sig.get("denominator_kind") in ("viewers_own_failures", "viewers_no_requests"):
         notes.append(r[sig["denominator_kind"]])
+    if sig.get("errors_without_request"):
+        notes.append(
+            r["errors_without_request"].format(n=fmt_number(sig["errors_without_request"]))
+        )
     spread = {s["source"]: s["max_per_minute"] for s in sig.get("spread") or ()}
     if spread:
         notes.append(

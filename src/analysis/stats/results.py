@@ -323,6 +323,10 @@ class Signals(_ToDict):
     #: risk), "viewers_no_requests" or "viewers_own_failures" (the viewers stand in for
     #: requests that were not logged, or that are all the class's own failures).
     denominator_kind: str = "requests"
+    #: The class's errors with no response in the gateway export (a sampled or partial
+    #: export), left out of the numerator of its rate per request
+    #: (``stats.verdicts.keep_logged_requests``).
+    errors_without_request: int = 0
 
 
 @dataclass(frozen=True)

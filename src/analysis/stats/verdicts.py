@@ -437,6 +437,37 @@ def decide_verdict(
     )
 
 
+def keep_logged_requests(
+    errors: np.ndarray, requests: np.ndarray, signals: dict, realtime: bool
+) -> tuple[np.ndarray, int]:
+    """Return (the errors whose failing request is in the gateway export, errors left out).
+
+    A rate per request divides errors by the requests the export holds, so its numerator must
+    be the errors whose requests those are. When the database logs hold errors that the
+    gateway export has no response for (the frame's ``failed_requests``, the class's errors
+    paired with a logged response, fall short of its errors) while it does hold some, the
+    export is sampled or partial: a fifth of the gateway's rows against every database error
+    divides complete counts by a noisy fifth of their exposure, which flattens a flat bug's
+    rate per request (the errors follow the requests that were made, not the ones that were
+    kept). The paired errors are a sample of the errors with the same share, whatever it is,
+    so they are the numerator. The full error count stays everywhere else in the report.
+    Unchanged for a Realtime class, a class without the column, an export that logged no
+    request of the class's endpoints (the viewers then stand in, :func:`choose_denominator`)
+    and a class none of whose errors paired (nothing to sample from).
+    """
+    y = np.asarray(errors, dtype=float)
+    failed = signals.get("failed_requests")
+    if realtime or failed is None or not np.any(np.asarray(requests, dtype=float) > 0):
+        return y, 0
+    # Counted in the minute of its response, as the requests are (a Postgres clock ahead of
+    # the gateway's moves a pair across a minute's edge, not out of the count).
+    paired = np.nan_to_num(np.asarray(failed, dtype=float))
+    left = int(round(float(y.sum() - paired.sum())))
+    if left <= 0 or paired.sum() == 0:
+        return y, 0
+    return paired, left
+
+
 def choose_denominator(
     requests: np.ndarray,
     signals: dict,
@@ -489,6 +520,21 @@ def _viewers_stand_in(requests: np.ndarray, signals: dict, realtime: bool) -> st
     if not np.any(r - np.minimum(np.nan_to_num(np.asarray(failed, dtype=float)), r) > 0):
         return "viewers_own_failures"
     return None
+
+
+def _unmeasured_minutes(y, requests, signals, realtime, raised) -> np.ndarray | None:
+    """Return the minutes the set-aside checks leave out (None: none), beside ``raised``.
+
+    A minute in which the class's endpoints logged no request (a gap in the gateway export)
+    and no error was counted is not measured, not quiet: at a floor exposure it would expect
+    errors from the fitted limit, and a gap at the peak would read as errors stopping above K.
+    """
+    if realtime or _viewers_stand_in(requests, signals, realtime) is not None:
+        return raised
+    gap = (np.asarray(requests, dtype=float) == 0) & (np.asarray(y, dtype=float) == 0)
+    if not gap.any():
+        return raised
+    return gap if raised is None else gap | raised
 
 
 def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> tuple:
@@ -646,6 +692,7 @@ def attribute_class(
     capacity call can be made (kept for studies of the flat test alone).
     """
     signals = signals or {}
+    errors, _ = keep_logged_requests(errors, requests, signals, realtime)
     y, unit = choose_counts(errors, signals)
     x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
     x_el, own = split_own_failures(
@@ -672,7 +719,8 @@ def attribute_class(
         # whether or not the check runs.
         check_rng = rng.spawn(1)[0]
         raised = find_limit_raised(y, signals) if realtime else None
-        set_aside, compared = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, raised)
+        skip = _unmeasured_minutes(y, requests, signals, realtime, raised)
+        set_aside, compared = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, skip)
         observed = observe_limit_binding(set_aside, y, signals) if realtime else None
         kept_by = "load"
         if observed is not None:
@@ -796,7 +844,8 @@ def summarize_signals(
     """Spread over users, clients and endpoints, denominator, latency and Realtime saturation."""
     y = np.asarray(errors, dtype=float)
     c = np.asarray(concurrency, dtype=float)
-    counted, unit = choose_counts(y, signals)
+    logged, left_out = keep_logged_requests(y, requests, signals, realtime)
+    counted, unit = choose_counts(logged, signals)
     _, denominator, excluded = choose_denominator(requests, signals, concurrency, realtime, counted)
     spread = []
     hit = y > 0
@@ -847,6 +896,7 @@ def summarize_signals(
         realtime_peak_share_of_limit=peak,
         realtime_saturated_minutes=sat,
         realtime_errors_in_saturated_share=sat_share,
+        errors_without_request=left_out,
         denominator_kind=(
             "viewers_realtime"
             if realtime
