@@ -41,8 +41,10 @@ modules share), ``results`` (the frozen result objects, verdict labels, the stat
 ``series`` (the per-minute input, counts and exposure), ``countmodels`` (NB kernels and fits,
 Cox moments), ``threshold`` (hinge grid, sup-LR test and its bootstrap, K and the lag with their
 intervals), ``association`` (prewhitened CCF, load coefficient, coincidence), ``regimes``
-(bursts, PELT, residual autocorrelation), ``verdicts`` (elasticity tests, the decision, the
-evidence beside it) and ``webinar`` (one class, every class of a webinar, the process pool).
+(bursts, PELT, residual autocorrelation), ``exposure`` (what a class's rate is per: the errors
+whose requests the export holds, requests or viewers), ``episodes`` (errors that stop or follow
+time), ``verdicts`` (elasticity tests, the decision, the evidence beside it) and ``webinar``
+(one class, every class of a webinar, the process pool).
 """
 
 from analysis.stats.association import (

@@ -325,7 +325,7 @@ class Signals(_ToDict):
     denominator_kind: str = "requests"
     #: The class's errors with no response in the gateway export (a sampled or partial
     #: export), left out of the numerator of its rate per request
-    #: (``stats.verdicts.keep_logged_requests``).
+    #: (``stats.exposure.keep_logged_requests``).
     errors_without_request: int = 0
 
 
