@@ -201,10 +201,20 @@ def test_gateway_only_errors_are_classes_by_status_and_product(analyse):
     assert verdict["http:429:rest/*"] == "capacity"
 
 
-def test_a_realtime_line_no_rule_knows_is_named_in_the_audit(analyse):
+def test_realtime_errors_no_rule_knows_are_a_class_and_named_in_the_audit(analyse):
+    # 'TenantQuarantined: ...' logged as errors: counted on page one as one class with a
+    # verdict and an action, and named by its code in the audit.
     _, _, findings = analyse("unheard_of")
     (note,) = [q for q in findings["data_quality"] if q["code"] == "unclassified_realtime_errors"]
     assert "TenantQuarantined" in note["what"]
+    world = mech.build(mech.EDGES["unheard_of"])
+    lines = sum(r["msg"].startswith("TenantQuarantined") for r in world.rt)
+    classes = {c["key"]: c for c in findings["error_classes"]}
+    assert classes["realtime:other"]["count"] == lines
+    assert classes["realtime:other"]["name"]["en"] == "Realtime errors no rule names"
+    verdict = {v["error_class"]: v["verdict"] for v in findings["verdicts"]}["realtime:other"]
+    assert verdict in {"unrelated", "undetermined"}  # a constant rate, whatever the load
+    assert any(a["key"] == "realtime_unknown" for a in findings["action_items"])
 
 
 # ------------------------------------------------------------------ quiet and crowded

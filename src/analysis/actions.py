@@ -121,6 +121,7 @@ CATALOGUE = (
     Rule("realtime_disconnect", families=("disconnect",)),
     Rule("realtime_replication", families=("replication",)),
     Rule("realtime_rate", families=("rate_limit",)),
+    Rule("realtime_unknown", families=("other",)),
     # Edge Functions: 546 is the runtime's WORKER_LIMIT (memory or CPU time), 504 the
     # function's wall-clock limit; neither is PostgREST's pool wait.
     Rule("http_function_limit", statuses=(546,), products=("functions",)),

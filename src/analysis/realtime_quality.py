@@ -125,8 +125,9 @@ def check_unclassified_realtime(
 ) -> tuple[QualityIssue, ...]:
     """Name the Realtime lines logged as errors or warnings that belong to no family.
 
-    Their family is ``other`` (``vocabulary.OTHER_FAMILY``), which is never an error class: a
-    token that failed validation (``JwtSignatureError``), a replication slot in use. They are
+    Their family is ``other`` (``vocabulary.OTHER_FAMILY``): a token that failed validation
+    (``JwtSignatureError``), a replication slot in use; those logged as errors are the one class
+    ``realtime:other`` (``vocabulary.classify_realtime``), warnings no class. They are
     counted here by the code Realtime writes before the first colon (or the message's first
     words), the ``shown`` most frequent named, so none of them goes unmentioned.
     """
@@ -159,8 +160,9 @@ def check_unclassified_realtime(
                 f"{listed}" + (f" and {more} more kinds" if more else "") + "."
             ),
             limits=(
-                "They are in no error class, so no verdict, threshold or action covers them; "
-                "read them in the Realtime logs."
+                "Those logged as errors are counted together as one class, realtime:other, "
+                "whatever each means, so its verdict is only as good as that grouping; warnings "
+                "are in no class. Read them in the Realtime logs."
             ),
             source="realtime_events",
             filter=f"family == {quote_literal(OTHER_FAMILY)} and level in "
