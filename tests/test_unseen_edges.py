@@ -402,3 +402,27 @@ def test_a_breakout_room_sees_the_project_s_limit_too(tmp_path, shared_cache_dir
     assert any(q["code"] == "other_webinars_live" for q in findings["data_quality"])
     verdict = {v["error_class"]: v for v in findings["verdicts"]}["57014"]
     assert verdict["verdict"] == "capacity", verdict["reason"]
+
+
+def test_check_warns_when_the_viewers_tables_name_another_webinar(written, tmp_path, capsys):
+    # webinars.csv from another copy of the project: every viewer row is rejected as an
+    # unknown webinar; the check says so, per table, naming the webinars it does have.
+    source = written["off_the_hour"]
+    directory = tmp_path / "other_ids"
+    for path in source.rglob("*"):
+        if path.is_file():
+            target = directory / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    webinars = directory / "tables" / "webinars.csv"
+    head, row = webinars.read_text().splitlines()[:2]
+    other = "11111111-2222-4333-8444-555555555555"
+    webinars.write_text(f"{head}\r\n{other},{row.split(',', 1)[1]}\r\n")
+    assert cli(["check", f"--data={directory}", "--no-cache"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert [w.split(" (")[0] for w in warnings] == [
+        "warning: all 221 registrations",
+        "warning: all 283 viewer sessions",
+        "warning: all 225 viewer-count samples",
+    ]
+    assert all(f"not in webinars.csv ({other})" in w for w in warnings)

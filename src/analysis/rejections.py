@@ -13,6 +13,8 @@ import pandas as pd
 
 #: What a row of each kind is, for a sentence (plural).
 _ROWS_OF = {
+    "registrations": "registrations",
+    "webinar_live_presence": "viewer sessions",
     "edge_logs": "gateway (edge) log rows",
     "postgres_logs": "Postgres log rows",
     "realtime_logs": "Realtime log rows",
@@ -73,6 +75,40 @@ def describe_missing_tables(incident: object) -> tuple[str, ...]:
     )
 
 
+def _rejected(incident: object, reason: str) -> list[tuple[str, int, int, str]]:
+    """``(kind, rejected for reason, read, files)`` for each kind with such rows."""
+    accounting = getattr(incident, "accounting", None)
+    if accounting is None or accounting.empty:
+        return []
+    pattern = r"(?:^|; )" + reason + r": (\d+)"
+    counts = accounting["reason"].fillna("").str.extract(pattern)[0]
+    table = accounting.assign(n=pd.to_numeric(counts).fillna(0).astype("int64"))
+    out = []
+    for kind, rows in table.groupby("kind", sort=True):
+        if int(rows["n"].sum()):
+            files = _files(sorted(rows.loc[rows["n"] > 0, "file"].astype(str)))
+            out.append((str(kind), int(rows["n"].sum()), int(rows["read"].sum()), files))
+    return out
+
+
+def describe_unknown_webinars(incident: object) -> tuple[str, ...]:
+    """Warn when every row of a viewers' table names a webinar webinars.csv does not have."""
+    webinars = getattr(incident, "webinars", None)
+    known = [] if webinars is None else sorted(webinars["webinar_id"].astype(str))
+    lines = []
+    for kind, unknown, read, files in _rejected(incident, "unknown webinar"):
+        if unknown < read:
+            continue  # another webinar's rows beside this one's: normal in a project export
+        what = _ROWS_OF.get(kind, f"{kind} rows")
+        lines.append(
+            f"warning: all {read:,} {what} ({files}) name a webinar that is not in "
+            f"webinars.csv ({', '.join(known[:3]) or 'none'}"
+            f"{' and more' if len(known) > 3 else ''}): a report of these webinars will have "
+            "none of them. Were the tables exported from different projects or copies?"
+        )
+    return tuple(lines)
+
+
 def describe_outside_window(incident: object) -> tuple[str, ...]:
     """One warning line per kind of input with rows outside the manifest's window.
 
@@ -80,21 +116,11 @@ def describe_outside_window(incident: object) -> tuple[str, ...]:
     and, when the tables place every webinar and viewer elsewhere, where they are: the user of
     ``make check`` learns that a window or an export is wrong before reading a report.
     """
-    accounting = getattr(incident, "accounting", None)
-    if accounting is None or accounting.empty:
-        return ()
     start, end = incident.window
     span = _utc_span(start, end)
-    counts = accounting["reason"].fillna("").str.extract(r"(?:^|; )outside window: (\d+)")[0]
-    table = accounting.assign(outside=pd.to_numeric(counts).fillna(0).astype("int64"))
     lines = []
-    for kind, rows in table.groupby("kind", sort=True):
-        outside = int(rows["outside"].sum())
-        if not outside:
-            continue
-        read = int(rows["read"].sum())
-        what = _ROWS_OF.get(str(kind), f"{kind} rows")
-        files = _files(sorted(rows.loc[rows["outside"] > 0, "file"].astype(str)))
+    for kind, outside, read, files in _rejected(incident, "outside window"):
+        what = _ROWS_OF.get(kind, f"{kind} rows")
         every = outside == read
         amount = f"all {read:,} {what}" if every else f"{outside:,} of {read:,} {what}"
         head = f"warning: {amount} ({files}) lie outside the window {span}"

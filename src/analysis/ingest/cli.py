@@ -64,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         print(terminal_text(line))
     sizes = ", ".join(f"{name} {len(getattr(incident, name))}" for name in TABLE_NAMES)
     print(f"tables: {sizes}")
-    from analysis.rejections import describe_missing_tables, describe_outside_window
+    from analysis import rejections
 
-    for line in describe_missing_tables(incident) + describe_outside_window(incident):
-        print(terminal_text(line))
+    for describe in (
+        rejections.describe_missing_tables,
+        rejections.describe_unknown_webinars,
+        rejections.describe_outside_window,
+    ):
+        for line in describe(incident):
+            print(terminal_text(line))
     return 0
