@@ -590,3 +590,34 @@ def test_logs_explorer_template_downloads_are_read_as_utc_rows(tmp_path):
     pg = got.db_errors.merge(want.db_errors, on=["ts", "message"], suffixes=("", "_pages"))
     assert len(pg) == len(got.db_errors) == len(templates["Errors"])
     assert (pg["sql_state"] == pg["sql_state_pages"]).all()
+
+
+def test_rows_of_tables_not_kept_are_counted_not_held():
+    text = sw.pg_dump_copy(dump_tables()[:2])
+    tables = sqlfile.read_sql_tables(Path("d.sql"), text, keep=lambda name, cols: name != "users")
+    users, webinars = tables
+    assert (users.name, users.count, users.rows) == ("users", 2, [])
+    assert webinars.count == len(webinars.rows) == 2
+
+
+def test_auth_page_of_a_clickhouse_project_is_counted_as_auth(tmp_path):
+    # Studio's Auth page on ClickHouse projects selects id, timestamp, event_message and the
+    # attributes level, status, path, msg, error (Logs.utils.otel.ts); its product page CSV.
+    rows = [
+        {
+            "id": f"00000000-0000-4000-8000-00000000000{n}",
+            "timestamp": 1770356460000000 + n,
+            "event_message": '{"level":"info","msg":"request completed","path":"/token"}',
+            "level": "info",
+            "status": "200",
+            "path": "/token",
+            "msg": "request completed",
+            "error": None,
+        }
+        for n in range(3)
+    ]
+    root = _route(tmp_path / "auth", {"exports/auth.csv": sw.w.results_csv(rows)})
+    got = _load(root)
+    acc = got.accounting.set_index("kind").loc["auth_logs"]
+    assert (acc["read"], acc["rejected"]) == (3, 3), acc
+    assert len(got.requests) == len(got.realtime_events) == 0

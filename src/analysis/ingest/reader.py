@@ -59,8 +59,9 @@ def other_source(rec: dict) -> str | None:
     PgBouncer's server lines nothing but ``host``. Their own keys say what they are.
     """
     keys = rec.keys()
+    # Auth's product page on ClickHouse projects selects level, status, path, msg and error.
     if any(k.startswith("auth_event.") for k in keys) or (
-        "msg" in rec and ("component" in rec or "remote_addr" in rec)
+        "msg" in rec and ("component" in rec or "remote_addr" in rec or "path" in rec)
     ):
         return "auth_logs"
     if "tenantId" in rec or "reqId" in rec:
@@ -247,7 +248,12 @@ def sql_parts(path: Path, rel: str, override: Override) -> list[FilePart]:
     the whole database: ``auth.users``, ``storage.objects``, ...) are counted under the
     table's name as ``table not analysed`` and none of their values is kept.
     """
-    tables = sqlfile.read_sql_tables(path, read_text(path))
+
+    def wanted(name: str, columns: list[str]) -> bool:
+        by_columns = shapes.table_kind_of(columns, Path()) is not None
+        return by_columns or name in TABLE_COLUMNS or override.kind in TABLE_KINDS
+
+    tables = sqlfile.read_sql_tables(path, read_text(path), keep=wanted)
     parts = []
     for table in tables:
         kind = shapes.table_kind_of(table.columns, Path())
@@ -255,7 +261,7 @@ def sql_parts(path: Path, rel: str, override: Override) -> list[FilePart]:
             kind = override.kind
         if kind is None and table.name in TABLE_COLUMNS:
             check_columns(path, table.columns, TABLE_COLUMNS[table.name], table.name)
-        number = np.arange(1, len(table.rows) + 1)
+        number = np.arange(1, table.count + 1)
         if kind is None:
             frame = pd.DataFrame({"_row": number, "_reject": OTHER_TABLE})
             parts.append(FilePart(rel, table.qualified, "table_sql", None, frame))
@@ -270,7 +276,8 @@ def sql_parts(path: Path, rel: str, override: Override) -> list[FilePart]:
             path,
             "no table rows",
             expected="INSERT INTO table (columns) VALUES ... or COPY table (columns) FROM stdin"
-            " (a saved query holds none: give it kind 'ignore' in incident.json files)",
+            " (a saved query or a schema-only dump holds none: give it kind 'ignore' in"
+            " incident.json files)",
             found="no such statement",
         )
     return parts

@@ -61,6 +61,15 @@ class SqlTable:
     columns: list[str]
     line: int
     rows: list[list[str | None]] = field(default_factory=list)
+    #: Rows read; a table the caller does not keep (:func:`read_sql_tables`) only counts them.
+    count: int = 0
+    keep: bool = True
+
+    def add(self, row: list[str | None]) -> None:
+        """Count a row, keeping its values when the table is kept."""
+        self.count += 1
+        if self.keep:
+            self.rows.append(row)
 
     @property
     def qualified(self) -> str:
@@ -110,8 +119,9 @@ def line_of(text: str, pos: int) -> int:
 class _Scanner:
     """Walks the statements of one SQL file, collecting the rows of each table."""
 
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(self, path: Path, text: str, keep=None) -> None:
         self.path, self.text, self.pos = path, text, 0
+        self.keep = keep
         self.tables: dict[tuple[str | None, str], SqlTable] = {}
 
     def fail(self, problem: str, expected: str, pos: int | None = None) -> IngestError:
@@ -144,6 +154,7 @@ class _Scanner:
             found = self.tables[(schema, name)] = SqlTable(
                 schema, name, columns, line_of(self.text, pos)
             )
+            found.keep = self.keep is None or bool(self.keep(name, columns))
         elif found.columns != columns:
             raise self.fail(
                 f"rows of {name} with other columns than its first statement's",
@@ -219,7 +230,7 @@ class _Scanner:
                     f"{len(table.columns)}, one per column {table.columns}",
                     start,
                 )
-            table.rows.append(row)
+            table.add(row)
             self.skip_space()
             if text.startswith(",", self.pos):
                 self.pos += 1
@@ -352,13 +363,14 @@ class _Scanner:
                     f"{len(table.columns)} tab-separated, one per column {table.columns}",
                     start,
                 )
-            table.rows.append(
-                [None if c == "\\N" else _COPY_ESCAPE_RE.sub(_unescape, c) for c in cells]
-            )
+            table.add([None if c == "\\N" else _COPY_ESCAPE_RE.sub(_unescape, c) for c in cells])
 
 
-def read_sql_tables(path: Path, text: str) -> list[SqlTable]:
+def read_sql_tables(path: Path, text: str, keep=None) -> list[SqlTable]:
     """Return the tables whose rows a SQL file inserts, in order of their first statement.
+
+    ``keep(name, columns) -> bool`` chooses the tables whose values are kept; the others'
+    rows are only counted (a whole-database dump's other tables can be far larger).
 
     Raises
     ------
@@ -367,4 +379,4 @@ def read_sql_tables(path: Path, text: str) -> list[SqlTable]:
         list, a row with more or fewer values than columns, an unterminated string, a cut
         file, COPY in another format than pg_dump's.
     """
-    return _Scanner(path, text).scan()
+    return _Scanner(path, text, keep).scan()
