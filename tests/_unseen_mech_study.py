@@ -118,6 +118,19 @@ def draw_case(family: str, seed: int) -> mech.Case:
             rate=rng.uniform(0.5, 2.0),
             key="http:400:auth/token",
         )
+    elif family == "sparse":
+        # A few load-independent errors an hour (a job's duplicate inserts) on a table no
+        # viewer's request reaches: its endpoint logs only its own failures.
+        m = mech.Mech(
+            "background",
+            "/rest/v1/ledger",
+            "POST",
+            409,
+            sqlstate="23505",
+            message='duplicate key value violates unique constraint "ledger_ref_key"',
+            rate=rng.uniform(0.2, 0.4),
+            key="23505:ledger_ref_key",
+        )
     elif family == "rt_capacity":
         m = mech.Mech(
             "rt_capacity",
@@ -189,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--families",
         default="capacity,capacity_near,flat,outage,burst,retry,loops,background,rt_capacity,"
-        "rt_outage",
+        "rt_outage,sparse",
     )
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--jsonl", type=Path)
