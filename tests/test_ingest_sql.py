@@ -621,3 +621,26 @@ def test_auth_page_of_a_clickhouse_project_is_counted_as_auth(tmp_path):
     acc = got.accounting.set_index("kind").loc["auth_logs"]
     assert (acc["read"], acc["rejected"]) == (3, 3), acc
     assert len(got.requests) == len(got.realtime_events) == 0
+
+
+def test_the_s3_drain_s_connection_test_file_is_counted_not_fatal(pages, tmp_path):
+    """``S3Adaptor.test_connection`` writes ``_connection_test.parquet`` (one column ``probe``,
+    one row) at the bucket's root; a copied bucket holds it beside the batches."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, want = pages
+    probe = io.BytesIO()
+    pq.write_table(pa.table({"probe": pa.array(["connection-test"], pa.string())}), probe)
+    files = {"s3/_connection_test.parquet": probe.getvalue()}
+    for batch in drain_batches({"edge_logs": rows["edge_logs"]}, 1000):
+        files[f"s3/{TOKENS['edge_logs']}/{batch[0]['timestamp']}.parquet"] = sw.s3_drain_parquet(
+            batch
+        )
+    got = _load(_route(tmp_path / "s3", files))
+    acc = got.accounting.set_index("file").loc["s3/_connection_test.parquet"]
+    assert (acc["read"], acc["rejected"]) == (1, 1), acc
+    assert acc["reason"] == "unsupported log source (the S3 drain's connection test): 1"
+    assert_same_tables(got, want, ["requests"])

@@ -150,6 +150,11 @@ def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
             expected="a batch of Supabase's S3 log drain",
             found=str(exc).split("\n")[0],
         ) from None
+    if table.column_names == ["probe"]:
+        # The drain's connection test writes this one-row file at the bucket's root; a copy
+        # of the bucket brings it along. Its row is counted, as no source's.
+        reason = "unsupported log source (the S3 drain's connection test)"
+        return [({"probe": p}, {"_reject": reason}) for p in table["probe"].to_pylist()]
     missing = [c for c in DRAIN_COLUMNS if c not in table.column_names]
     if missing:
         raise IngestError(
