@@ -296,6 +296,16 @@ TOKENS = {
 }
 
 
+def test_http_drain_bodies_appended_one_a_line_are_read(pages, tmp_path):
+    """A receiver that appends each POST body (a JSON list of events) as one line."""
+    rows, want = pages
+    lines = [
+        gzip.decompress(sw.http_drain_batch(batch)).decode() for batch in drain_batches(rows, 250)
+    ]
+    got = _load(_route(tmp_path / "lines", {"drain/bodies.jsonl": "\n".join(lines) + "\n"}))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+
+
 def test_s3_log_drain_parquet_gives_the_same_tables_as_the_pages(pages, tmp_path):
     rows, want = pages
     files = {}

@@ -195,7 +195,11 @@ def load_json(path: Path, text: str):
 
 
 def json_lines(text: str) -> list | None:
-    """Rows of JSON Lines text (one object a line: BigQuery's and log drains' export), or None."""
+    """Rows of JSON Lines text, or None.
+
+    One object a line (BigQuery's and log drains' export), or one list of objects a line: a
+    log drain's receiver that appends each POST body (a list of events) as a line.
+    """
     rows = []
     for line in text.splitlines():
         if not line.strip():
@@ -204,9 +208,12 @@ def json_lines(text: str) -> list | None:
             row = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
             return None
-        if not isinstance(row, dict):
+        if isinstance(row, list) and all(isinstance(item, dict) for item in row):
+            rows.extend(row)
+        elif isinstance(row, dict):
+            rows.append(row)
+        else:
             return None
-        rows.append(row)
     return rows
 
 
