@@ -654,3 +654,74 @@ def test_the_s3_drain_s_connection_test_file_is_counted_not_fatal(pages, tmp_pat
     assert (acc["read"], acc["rejected"]) == (1, 1), acc
     assert acc["reason"] == "unsupported log source (the S3 drain's connection test): 1"
     assert_same_tables(got, want, ["requests"])
+
+
+# --------------------------------------------------------------------------------------------
+# The unified Logs page as Studio maps its rows now (mapUnifiedLogRow, parseOtelTimestamp)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_otel_timestamp_ms(value) -> float:
+    """``parseOtelTimestamp``: text with ``T`` or ``-`` is ISO (a space becomes ``T``, ``Z``
+    added without a zone), anything else microseconds."""
+    text = str(value if value is not None else "")
+    if not any(c in text for c in "T-"):
+        try:
+            return float(text) / 1000
+        except ValueError:
+            return float("nan")
+    text = text.replace(" ", "T", 1)
+    if not (text.endswith("Z") or text[-6:-5] in "+-" and ":" in text[-6:]):
+        text += "Z"
+    return pd.Timestamp(text).value / 1e6
+
+
+def map_unified_log_row(row: dict) -> dict:
+    """``mapUnifiedLogRow`` with ``extractLogMetadata`` (rows of the sources read here)."""
+    status = row.get("status")
+    return {
+        "id": row["id"],
+        "date": sw.w.JsDate(parse_otel_timestamp_ms(row.get("timestamp"))),
+        "method": row.get("method"),
+        "pathname": row.get("pathname") or "",
+        "status": 200 if status is None else status,
+        "timestamp": row.get("timestamp"),
+        "level": row.get("level"),
+        "event_message": row.get("event_message") if row.get("event_message") is not None else "",
+        "log_type": row.get("log_type"),
+        "log_count": row.get("log_count") or None,
+        "logs": row.get("logs") if row.get("logs") is not None else [],
+        "auth_user": row.get("auth_user") or None,
+    }
+
+
+@pytest.mark.parametrize("ext", ["csv", "json"])
+def test_unified_download_as_studio_maps_rows_now_reads_every_row(pages, tmp_path, ext):
+    """Newer Studio parses the log store's text time (``date`` is valid, with ``Z``), keeps an
+    empty status, and no longer writes host, headers, regions or latency."""
+    rows, want = pages
+    result = []
+    for source in ("edge_logs", "postgres_logs", "realtime_logs"):
+        for r in rows[source]:
+            r = {**r, "timestamp": sw.w.clickhouse_timestamp(r["timestamp"])}
+            if (row := sw.w.unified_otel_projection(source, r)) is not None:
+                result.append(row)
+    result.sort(key=lambda r: (str(r["timestamp"]), r["id"]), reverse=True)
+    files = {}
+    for n in range(0, len(result), 1000):
+        shown = [map_unified_log_row(r) for r in result[n : n + 1000]]
+        text = sw.w.unified_csv(shown) if ext == "csv" else sw.w.unified_json(shown)
+        files[f"exports/supabase_logs ({n // 1000}).{ext}"] = text
+    assert '"date": "2026-02-06T05:' in files[next(iter(files))] or ext == "csv"
+    got = _load(_route(tmp_path / "unified", files))
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+    cols = ["id", "ts", "method", "path", "status", "endpoint"]
+    pd.testing.assert_frame_equal(
+        got.requests[cols].sort_values("id").reset_index(drop=True),
+        want.requests[cols].sort_values("id").reset_index(drop=True),
+    )
+    cols = ["id", "ts", "message", "family"]
+    pd.testing.assert_frame_equal(
+        got.realtime_events[cols].sort_values("id").reset_index(drop=True),
+        want.realtime_events[cols].sort_values("id").reset_index(drop=True),
+    )
