@@ -443,3 +443,48 @@ def test_a_gap_in_the_gateway_export_at_the_peak_is_not_errors_stopping(seed):
     )
     assert verdict.label == stats.CAPACITY, verdict.reason
     assert fit.k_low - 5 <= 80 <= fit.k_high + 5, fit
+
+
+def test_the_separation_of_the_two_readings_follows_the_audience():
+    y = np.full(60, 2.0)
+    flat = verdicts.measure_separation(y, 100 + 5 * np.sin(np.arange(60) / 5))
+    ramp = verdicts.measure_separation(y, np.linspace(10, 150, 60))
+    assert flat["best_share_right"] < 0.6 < 0.95 < ramp["best_share_right"]
+    assert flat["audience_limits"] and not ramp["audience_limits"]
+    assert (ramp["viewers_low"], ramp["viewers_high"]) == (10.0, 150.0)
+    assert verdicts.measure_separation(np.zeros(60), np.linspace(10, 150, 60)) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_undecided_class_on_a_flat_audience_says_no_rule_could_tell(seed):
+    # A constant rate on an audience that hardly moves: a rate per request predicts the same.
+    rng = np.random.default_rng(seed)
+    c = np.round(100 + 4 * np.sin(np.arange(60) / 4))
+    r = rng.poisson(c / 5)
+    y = rng.poisson(np.full(60, 1.5))
+    verdict, *_ = _attribute(y, r + y, c, seed)
+    if verdict.label == stats.UNDETERMINED and verdict.decided_by == "none":
+        assert verdict.separation["best_share_right"] < 0.7, verdict.separation
+        assert "the best any rule could do" in verdict.reason
+    else:
+        assert verdict.separation is None
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_report_says_how_well_any_rule_could_tell(lang):
+    from analysis import narrative
+
+    text = narrative.load_locale(lang)
+    sep = {"d": 1.45, "best_share_right": 0.766, "audience_limits": True}
+    sep.update(viewers_low=45.0, viewers_high=88.0)
+    v = {"verdict": stats.UNDETERMINED, "decided_by": "none", "separation": sep}
+    out = narrative.verdict_evidence(v, text)
+    assert all(escape(x) in out for x in ("45", "88", "77%")), out
+    assert "77%" not in narrative.verdict_evidence(dict(v, separation=None), text)
+    # Where the audience was enough, the sentence says the errors' noise is what is missing.
+    wide = dict(sep, best_share_right=0.95, audience_limits=False, viewers_low=2.0)
+    enough = narrative.verdict_evidence(dict(v, separation=wide), text)
+    reasons = text["causes"]["reasons"]
+    values = {"low": "2", "high": "88", "share": "95"}
+    assert escape(reasons["separation_enough"].format(**values)) in enough, enough
+    assert escape(reasons["separation"].format(**values)) not in enough

@@ -403,6 +403,7 @@ def summarize_verdicts(
                 "decided_by": v.decided_by,
                 "hinge_set_aside": v.hinge_set_aside,
                 "load_vs_time": v.load_vs_time,
+                "separation": v.separation,
                 "sources": v.sources,
                 "count_unit": v.count_unit,
                 "g_with_own_failures": (

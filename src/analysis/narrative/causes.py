@@ -113,6 +113,17 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
                 alpha=values["alpha"],
             )
         )
+    sep = v.get("separation")
+    if sep and kind == "undetermined":
+        # How far apart the two readings are on this audience: the data's limit, not a test's.
+        key = "separation" if sep.get("audience_limits") else "separation_enough"
+        notes.append(
+            r[key].format(
+                low=fmt_number(sep["viewers_low"]),
+                high=fmt_number(sep["viewers_high"]),
+                share=fmt_number(100 * sep["best_share_right"]),
+            )
+        )
     if v.get("decided_by") == "bayes_factor":
         notes.append(r["by_bayes"].format(**values))
     if v.get("decided_by") == "few_sources" and all(

@@ -213,6 +213,10 @@ class Verdict(_ToDict):
     #: "load" (the time reading was not supported) or "limit_binding" (Realtime's counts show
     #: the limit binding in the window); None when not compared.
     load_vs_time: dict | None = None
+    #: For a class the tests could not decide: how far apart a flat rate per request and no
+    #: link to traffic are on this window's audience (``stats.verdicts.measure_separation``:
+    #: ``d``, ``best_share_right``, ``viewers_low``, ``viewers_high``); None otherwise.
+    separation: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from math import erf
 
 import numpy as np
 import pandas as pd
@@ -673,7 +674,56 @@ def attribute_class(
             verdict,
             elasticity,
         )
+    if verdict.label == UNDETERMINED and verdict.decided_by == "none" and set_aside is None:
+        sep = measure_separation(y, concurrency)
+        if sep is not None:
+            verdict = replace(
+                verdict,
+                reason=(
+                    f"{verdict.reason}; on this audience (viewers {sep['viewers_low']:.0f}-"
+                    f"{sep['viewers_high']:.0f}) the two readings lie d = {sep['d']:.2f} apart: "
+                    f"the best any rule could do is {100 * sep['best_share_right']:.0f} % right"
+                ),
+                separation=sep,
+            )
     return verdict, test, fit, elasticity
+
+
+#: Best share right (:func:`measure_separation`) below which the audience itself limits any
+#: verdict: issue 12's accuracy target for a flat bug or an unrelated class, which no rule
+#: can meet on such an hour.
+SEPARATION_ENOUGH = 0.85
+
+
+def measure_separation(counts: np.ndarray, concurrency: np.ndarray) -> dict | None:
+    """How far apart a flat rate per request and no link to traffic are on this audience.
+
+    The two simple readings at the observed total, with the viewers as the traffic: g = 1
+    puts the counts in proportion to the viewers, g = 0 spreads them evenly. With Poisson noise
+    and nothing estimated (the most favourable case), their log likelihood ratio's means lie
+    ``d`` of its sds apart, and the best forced choice between them is right with probability
+    Phi(d / 2) (``best_share_right``). A class the tests could not decide on an audience that
+    hardly varied is undecidable by any rule, which a reader should be told
+    (docs/verdicts.md, "Session 9"): ``audience_limits`` when that share is below
+    ``SEPARATION_ENOUGH``. None without a usable audience.
+    """
+    y = np.asarray(counts, dtype=float)
+    c = np.asarray(concurrency, dtype=float)
+    if y.sum() <= 0 or not np.all(np.isfinite(c)) or c.max() <= 0:
+        return None
+    t = np.maximum(c, MIN_EXPOSURE)
+    w = np.log(t / t.mean())
+    mu1, mu0 = t * y.sum() / t.sum(), np.full_like(t, y.mean())
+    spread = (np.sqrt(np.sum(mu1 * w * w)) + np.sqrt(np.sum(mu0 * w * w))) / 2
+    d = float((np.sum(mu1 * w) - np.sum(mu0 * w)) / spread) if spread > 0 else 0.0
+    best = float(0.5 * (1 + erf(d / 2 / np.sqrt(2))))
+    return {
+        "d": d,
+        "best_share_right": best,
+        "audience_limits": best < SEPARATION_ENOUGH,
+        "viewers_low": float(c.min()),
+        "viewers_high": float(c.max()),
+    }
 
 
 def _decide_on_episodes(
