@@ -155,6 +155,14 @@ def test_a_window_names_the_date_it_ends_on(analyse, name, local, utc):
         assert day in summary and f"{start}–{end}" in summary, summary[:400]
 
 
+def test_a_window_shown_in_utc_is_not_listed_twice(analyse):
+    _, _, findings = analyse("utc_midnight")
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)["title_block"]
+        block = _title_block(findings, lang)
+        assert block.count(text["window_utc"]) == 1, block
+
+
 def test_a_window_off_the_hour_keeps_its_own_minutes(analyse):
     _, truth, findings = analyse("off_the_hour")
     (m,) = truth["mechs"]
@@ -380,6 +388,10 @@ def test_logs_without_tables_say_why_no_report_can_be_made(written, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "no webinar in the data: tables/webinars.csv is missing or empty" in err
+    # Every webinar of it: the same line, exit 2, rather than "0 of 0 written".
+    code = cli(["reports", f"--data={directory}", f"--out={tmp_path / 'all'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no webinar in the data" in err, err
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["breakout_room"])

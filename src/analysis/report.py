@@ -836,6 +836,13 @@ def main_all(argv: Iterable[str] | None = None) -> int:
     settings = read_settings()
     first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
     webinars, display_tz = describe_incident(first.data_dir, settings.cache_dir)
+    if not webinars:
+        print(
+            "error: no webinar in the data: tables/webinars.csv is missing or empty"
+            " (its columns: docs/contract.md section 1)",
+            file=sys.stderr,
+        )
+        return 2
     failures: dict[str, str] = {}
     done: list[str] = []
     outputs: dict[str, Path] = {}

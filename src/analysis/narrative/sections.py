@@ -33,7 +33,7 @@ def render_title(findings: Mapping, text: Mapping) -> str:
         (tb["webinar"], escape(rep["title"])),
         (tb["webinar_id"], code(rep["webinar_id"])),
         (tb["window_local"].format(tz=zn), "{} {}–{}".format(*local)),
-        (tb["window_utc"], "{} {}–{}".format(*utc)),
+        *([] if local == utc and zn == "UTC" else [(tb["window_utc"], "{} {}–{}".format(*utc))]),
         (tb["status"], tb["status_value"]),
         (
             tb["source"],
