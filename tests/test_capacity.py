@@ -136,6 +136,12 @@ def test_nothing_to_project_says_why():
         registrations=0, start=START, end=END, thresholds=[], limits=LIMITS, sizes=[10],
     )  # fmt: skip
     assert got["reason"] == "no_registrations"
+    # No registrations table exported: unknown, which is not the same as none.
+    got = capacity.plan_capacity(
+        sessions=sessions([("a", 0, 5)]), all_sessions=sessions([]), billing=NO_BILLING,
+        registrations=None, start=START, end=END, thresholds=[], limits=LIMITS, sizes=[10],
+    )  # fmt: skip
+    assert got["reason"] == "registrations_not_exported"
 
 
 def plan_for(aud, n, thresholds=(), draws=400, seed=0):

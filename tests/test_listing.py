@@ -68,3 +68,20 @@ def test_index_lists_each_webinar_escaped_and_links_its_report(tmp_path):
             tmp_path, {b: tmp_path / b, a: tmp_path / a}, {}, {}, text
         ).read_bytes()
     )
+
+
+def test_registrations_not_exported_read_as_such(tmp_path):
+    wid = "00000000-0000-4000-8000-00000000000c"
+    doc = findings(wid, "Shop")
+    doc["audience"]["registrations"] = None
+    (tmp_path / wid).mkdir()
+    (tmp_path / wid / "findings.json").write_text(json.dumps(doc))
+    for lang, said, unsaid in (
+        ("en", "141 people, registrations not exported", "None"),
+        ("ko", "참가자 141명, 등록은 내보내지 않음", "None"),
+    ):
+        text = narrative.load_locale(lang)
+        page = listing.write_listing(tmp_path, {wid: tmp_path / wid}, {}, {}, text).read_text(
+            encoding="utf-8"
+        )
+        assert said in page and unsaid not in page

@@ -108,6 +108,37 @@ def test_page_one_says_nothing_of_bursts_when_no_minute_was_in_one(doc, lang):
         assert (burst_words in page) is said, (in_bursts, page)
 
 
+@pytest.mark.parametrize(
+    "lang, said, zero",
+    [
+        ("en", "registrations not exported", "0 registrations"),
+        ("ko", "등록은 내보내지 않음", "등록 0건"),
+    ],
+)
+def test_registrations_not_exported_are_said_not_counted_as_zero(doc, lang, said, zero):
+    from analysis.narrative.overview import render_overview
+    from analysis.narrative.plan import render_capacity_plan
+    from analysis.narrative.sections import render_impact
+
+    text = narrative.load_locale(lang)
+    people = {**doc["overview"]["people"], "registrations": None}
+    changed = {
+        **doc,
+        "audience": {**doc["audience"], "registrations": None},
+        "overview": {**doc["overview"], "people": people},
+        "capacity_plan": {"available": False, "reason": "registrations_not_exported"},
+    }
+    page = render_overview(changed, text)
+    assert said in page and zero not in page, page
+    plan = render_capacity_plan(changed, text)
+    assert said[:1].upper() + said[1:] in plan, plan
+    impact = render_impact(changed, text)
+    assert text["impact"]["not_exported"] in impact and "| –" not in impact, impact
+    # With the table exported, the count is given as before.
+    shown = render_overview(doc, text)
+    assert said not in shown
+
+
 # Verdicts whose sentences say what the window cannot tell: one of each (the explanation of
 # "undetermined", one event in one minute, a hinge set aside as a line from the lowest load or as
 # an episode in time).

@@ -203,6 +203,29 @@ def test_totals_across_webinars():
     json.dumps(t.to_dict())
 
 
+def _accounting(*kinds: str) -> pd.DataFrame:
+    rows = [(f"tables/{k}.csv", k, 0, 0, 0, "") for k in kinds]
+    return pd.DataFrame(rows, columns=["file", "kind", "read", "accepted", "rejected", "reason"])
+
+
+def test_registrations_not_exported_are_unknown_not_zero():
+    # A shop exports sessions but no registrations table: its sign-ups are unknown, not 0.
+    inc = dataclasses.replace(
+        _audience_incident(),
+        registrations=registrations_frame([]),
+        accounting=_accounting("webinar_live_presence", "webinar_viewer_counts"),
+    )
+    a = concurrency.summarize_audience(inc, W1)
+    assert (a.registrations, a.registrations_in_window) == (None, None)
+    assert a.to_dict()["registrations"] is None
+    assert concurrency.summarize_totals(inc).registrations is None
+    assert concurrency.tabulate_webinars(inc)["registrations"].isna().all()
+    # The table exported with no row is a count: zero.
+    empty = dataclasses.replace(inc, accounting=_accounting("registrations", "webinars"))
+    assert concurrency.summarize_audience(empty, W1).registrations == 0
+    assert concurrency.summarize_totals(empty).registrations == 0
+
+
 def test_unknown_webinar_lists_the_known_ones():
     with pytest.raises(TimelineError, match=W1):
         concurrency.summarize_audience(_audience_incident(), "nope")

@@ -38,8 +38,6 @@ KNOWN_WRONG = {
     "while errors and limits are project-wide: three_webinars' 57014 limit (55 project-wide "
     "sessions) is capacity K 44 [28, 48] for the main webinar and 'undetermined, hinge not "
     "testable' for a breakout room (peak 15); LOG qa",
-    "no_registrations": "report: without tables/registrations.csv page one says '0 "
-    "registrations' / '등록 0건' (unknown, not zero); LOG qa",
 }
 
 
@@ -262,11 +260,14 @@ def test_a_project_without_realtime_or_registrations_gets_a_report(analyse):
         assert "too_many_connections" not in page
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["no_registrations"])
 def test_registrations_not_exported_read_as_unknown_not_zero(analyse):
     _, _, findings = analyse("shop_no_realtime")
+    assert findings["audience"]["registrations"] is None
+    assert findings["capacity_plan"]["reason"] == "registrations_not_exported"
     assert "0 registrations" not in _summary(findings, "en")
+    assert "registrations not exported" in _summary(findings, "en")
     assert "등록 0건" not in _summary(findings, "ko")
+    assert "등록은 내보내지 않음" in _summary(findings, "ko")
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["masked_bug"])

@@ -297,7 +297,7 @@ def plan_capacity(
     sessions: pd.DataFrame,
     all_sessions: pd.DataFrame,
     billing: pd.DataFrame,
-    registrations: int,
+    registrations: int | None,
     start: pd.Timestamp,
     end: pd.Timestamp,
     thresholds: Sequence[Mapping],
@@ -320,8 +320,8 @@ def plan_capacity(
         Every webinar's sessions, to compare with Realtime's connected counts.
     billing : pandas.DataFrame
         Realtime ``Billing metrics`` rows in the window (ts, connected, limit); may be empty.
-    registrations : int
-        The webinar's registrations.
+    registrations : int or None
+        The webinar's registrations; None when the export holds no registrations table.
     thresholds : sequence of mapping
         Capacity-driven classes: error_class, resource (``realtime``/``database``), k, k_low,
         k_high, weakly_identified.
@@ -338,6 +338,8 @@ def plan_capacity(
     """
     units, people, anonymous = build_units(sessions, start, end)
     settings = {"level": level, "headroom": headroom, "draws": draws}
+    if registrations is None:
+        return {"available": False, "reason": "registrations_not_exported", **settings}
     if not registrations:
         return {"available": False, "reason": "no_registrations", **settings}
     if not units:

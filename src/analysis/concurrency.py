@@ -160,8 +160,8 @@ class Audience:
     peak_ts: pd.Timestamp | None
     unique_users: int
     sessions: int
-    registrations: int
-    registrations_in_window: int
+    registrations: int | None
+    registrations_in_window: int | None
     mean_of_bucket_maxima: float
     sum_of_bucket_maxima: int
     buckets_with_samples: int
@@ -198,6 +198,21 @@ def count_unique_users(sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Time
     return int(select_sessions(sessions, start, end)["user"].dropna().nunique())
 
 
+def registrations_exported(incident: object) -> bool:
+    """Whether the export holds the registrations table (rows, or a file read with none).
+
+    Without it a webinar's registrations are unknown, not zero: a project without sign-ups
+    (a shop, an open stream) exports no such table. An incident with no accounting of its files
+    (built in code, not ingested) is taken as complete.
+    """
+    if len(incident.registrations):
+        return True
+    accounting = getattr(incident, "accounting", None)
+    if accounting is None or accounting.empty:
+        return True
+    return bool((accounting["kind"] == "registrations").any())
+
+
 def summarize_audience(
     incident: object,
     webinar_id: str,
@@ -210,7 +225,8 @@ def summarize_audience(
     """Peak and its time, unique users, sessions, registrations and both means for a webinar.
 
     ``registrations`` counts every registration row of the webinar in the export (the state at
-    export time); ``registrations_in_window`` only those created inside the window.
+    export time); ``registrations_in_window`` only those created inside the window; both None
+    when the export holds no registrations table (:func:`registrations_exported`).
     """
     check_webinar(incident, webinar_id)
     start, end = resolve_window(incident, start, end)
@@ -223,6 +239,7 @@ def summarize_audience(
     weighted, covered = step_integrals(conc, pd.DatetimeIndex([start, end]))
     sessions = select_sessions(select_webinar(incident.sessions, webinar_id), start, end)
     regs = select_webinar(incident.registrations, webinar_id)
+    exported = registrations_exported(incident)
     titles = select_webinar(incident.webinars, webinar_id)["title"].dropna()
     return Audience(
         webinar_id=webinar_id,
@@ -236,8 +253,10 @@ def summarize_audience(
         peak_ts=peak_ts,
         unique_users=int(sessions["user"].dropna().nunique()),
         sessions=int(len(sessions)),
-        registrations=int(len(regs)),
-        registrations_in_window=int(((regs["ts"] >= start) & (regs["ts"] < end)).sum()),
+        registrations=int(len(regs)) if exported else None,
+        registrations_in_window=int(((regs["ts"] >= start) & (regs["ts"] < end)).sum())
+        if exported
+        else None,
         mean_of_bucket_maxima=float(maxima.mean()) if len(maxima) else float("nan"),
         sum_of_bucket_maxima=int(maxima.sum()),
         buckets_with_samples=int(len(maxima)),
@@ -258,7 +277,7 @@ class Totals:
     peak_ts: pd.Timestamp | None
     peak_webinar_id: str | None
     unique_users: int
-    registrations: int
+    registrations: int | None
     busiest_buckets: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
@@ -313,7 +332,9 @@ def summarize_totals(
         peak_ts=peak_ts,
         peak_webinar_id=peak_webinar,
         unique_users=count_unique_users(incident.sessions, start, end),
-        registrations=int(len(incident.registrations)),
+        registrations=int(len(incident.registrations))
+        if registrations_exported(incident)
+        else None,
         busiest_buckets=tuple(rank_buckets(buckets, busiest)["label_local"]),
     )
 
@@ -372,10 +393,12 @@ def tabulate_webinars(
     Returns
     -------
     DataFrame: webinar_id, title, starts_at, ends_at, samples (concurrency samples in the
-    window), peak, peak_ts, sessions (overlapping the window), registrations. Webinars known
-    only from concurrency samples (not in ``webinars``) are listed with an empty title.
+    window), peak, peak_ts, sessions (overlapping the window), registrations (None when the
+    export holds no registrations table). Webinars known only from concurrency samples (not in
+    ``webinars``) are listed with an empty title.
     """
     start, end = resolve_window(incident, start, end)
+    exported = registrations_exported(incident)
     conc = incident.concurrency
     known = incident.webinars.set_index("webinar_id") if len(incident.webinars) else None
     ids = sorted(set(incident.webinars["webinar_id"].dropna()) | set(conc["webinar_id"].dropna()))
@@ -397,7 +420,9 @@ def tabulate_webinars(
                 "sessions": int(
                     len(select_sessions(select_webinar(incident.sessions, wid), start, end))
                 ),
-                "registrations": int((incident.registrations["webinar_id"] == wid).sum()),
+                "registrations": int((incident.registrations["webinar_id"] == wid).sum())
+                if exported
+                else None,
             }
         )
     cols = ["webinar_id", "title", "starts_at", "ends_at", "samples", "peak", "peak_ts",

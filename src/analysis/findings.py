@@ -272,8 +272,9 @@ def summarize_capacity_plan(
         for c in findings["capacity"]
         if c["verdict"] == stats.CAPACITY and c["k"] is not None
     ]
-    own = int(findings["audience"]["registrations"] or 0)
-    wanted = params.plan_registrations or own
+    # None: no registrations table was exported (the plan then says so, not "no registrations").
+    own = findings["audience"]["registrations"]
+    wanted = params.plan_registrations or int(own or 0)
     sizes = sorted({n for n in (wanted, *STANDARD_SIZES) if n > 0})
     return plan_capacity(
         sessions=sessions[sessions["webinar_id"] == timeline.webinar_id],

@@ -32,6 +32,12 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else page_text(value), quote=True)
 
 
+def _people_value(row: Mapping, t: Mapping) -> str:
+    """``221 people, 40 registrations``; without a registrations table, say it was not exported."""
+    key = "people_value" if row["registrations"] is not None else "people_value_not_exported"
+    return t[key].format(people=row["people"], registrations=row["registrations"])
+
+
 def summarize_row(findings: Mapping, lang: str) -> dict:
     """Return one webinar's row: title, window, peak, people, verdict per class (named)."""
     # Here, not at import: the narrative package imports the plotting libraries.
@@ -102,7 +108,7 @@ def render_listing(
             f"<td>{_e(row['window'])}</td>"
             f"<td>{_e(row['peak'] if row['peak'] is not None else '–')}"
             f"{'' if row['peak_at'] is None else ' (' + _e(row['peak_at']) + ')'}</td>"
-            f"<td>{_e(t['people_value'].format(people=row['people'], registrations=row['registrations']))}</td>"  # noqa: E501
+            f"<td>{_e(_people_value(row, t))}</td>"
             f"<td><ul>{items}</ul></td>"
             f'<td><a href="{_e(row["href"])}">{_e(t["open"])}</a></td>'
             "</tr>"

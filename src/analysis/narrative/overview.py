@@ -42,14 +42,18 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     quiet = not o["errors"]["total"]
     one = o["errors"]["classes"] == 1 and "what_one" in t
     day, first, last = local_span(start, end, tz)
+    # No registrations table in the export: unknown, which "0 registrations" would misstate.
+    audience = "audience" if people["registrations"] is not None else "audience_not_exported"
     what = t["what_quiet" if quiet else "what_one" if one else "what"].format(
         day=day,
         start=first,
         end=last,
         tz=zn,
         title=escape(rep["title"]),
-        people=fmt_number(people["audience"]),
-        registrations=fmt_number(people["registrations"]),
+        audience=t[audience].format(
+            people=fmt_number(people["audience"]),
+            registrations=fmt_number(people["registrations"]),
+        ),
         errors=fmt_number(o["errors"]["total"]),
         classes=o["errors"]["classes"],
         minutes=fmt_number(minutes["error_period"]),

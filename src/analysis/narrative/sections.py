@@ -57,7 +57,11 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         (t["peak"], fmt_number(aud["peak"]), "concurrency"),
         (t["users"], fmt_number(aud["unique_users"]), "sessions"),
         (t["sessions"], fmt_number(aud["sessions"]), "sessions"),
-        (t["registrations"], fmt_number(aud["registrations"]), "registrations"),
+        (
+            t["registrations"],
+            t["not_exported"] if aud["registrations"] is None else fmt_number(aud["registrations"]),
+            "registrations",
+        ),
         (
             t["error_responses"],
             fmt_number(im["error_responses"]),
