@@ -139,6 +139,55 @@ def test_registrations_not_exported_are_said_not_counted_as_zero(doc, lang, said
     assert said not in shown
 
 
+@pytest.mark.parametrize(
+    "lang, at, one, wrong",
+    [
+        ("en", "at 14:12 KST", "over **1 minute** (14:12–14:13 KST)", "over **1 minutes**"),
+        ("ko", "14:12 KST에", "**1분 동안**(14:12–14:13 KST)", "(14:12–14:12"),
+    ],
+)
+def test_errors_in_one_minute_read_at_that_minute(doc, lang, at, one, wrong):
+    from analysis.narrative.overview import render_overview
+
+    text = narrative.load_locale(lang)
+    overview = doc["overview"]
+    assert doc["report"]["display_tz"] == "Asia/Seoul"
+
+    def page(first, last, period):
+        minutes = {
+            **overview["minutes"],
+            "first_error": first,
+            "last_error": last,
+            "error_period": period,
+            "in_bursts": None,
+        }
+        return render_overview({**doc, "overview": {**overview, "minutes": minutes}}, text)
+
+    same = page("2026-02-06T05:12:05Z", "2026-02-06T05:12:40Z", 1)
+    assert at in same and wrong not in same, same
+    instant = page("2026-02-06T05:12:05Z", "2026-02-06T05:12:05Z", 0)
+    assert at in instant, instant
+    across = page("2026-02-06T05:12:50Z", "2026-02-06T05:13:10Z", 1)
+    assert one in across and at not in across, across
+
+
+@pytest.mark.parametrize(
+    "lang, said, wrong",
+    [
+        ("en", "Too-few-to-judge errors last at 14:12:31 KST", "Other errors"),
+        ("ko", "판단하기에 너무 적은 오류의 마지막 발생 14:12:31 KST", "기타 오류"),
+    ],
+)
+def test_the_ending_names_the_too_few_to_judge_group(doc, lang, said, wrong):
+    from analysis.narrative.overview import render_overview
+
+    text = narrative.load_locale(lang)
+    overview = doc["overview"]
+    ending = {**overview["ending"], "last_error_by_cause": {"insufficient": "2026-02-06T05:12:31Z"}}
+    page = render_overview({**doc, "overview": {**overview, "ending": ending}}, text)
+    assert said in page and wrong not in page, page
+
+
 # Verdicts whose sentences say what the window cannot tell: one of each (the explanation of
 # "undetermined", one event in one minute, a hinge set aside as a line from the lowest load or as
 # an episode in time).

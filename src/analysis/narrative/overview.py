@@ -56,9 +56,7 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         ),
         errors=fmt_number(o["errors"]["total"]),
         classes=o["errors"]["classes"],
-        minutes=fmt_number(minutes["error_period"]),
-        first=local_time(minutes["first_error"], tz, text=text),
-        last=local_time(minutes["last_error"], tz, text=text),
+        period=_error_period(minutes, tz, zn, text),
     )
     # Without a single monitor sample there is no peak to state, only that load is unknown.
     if people["peak_sessions"] is None:
@@ -207,6 +205,18 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     # and the story fit on one printed page (an output is never split across pages).
     parts.insert(1, PAGE_ONE_MARKER)
     return "\n\n".join(parts) + f"\n\n{PAGE_BREAK}"
+
+
+def _error_period(minutes: Mapping, tz: str, zn: str, text: Mapping) -> str:
+    """``over 12 minutes (14:02–14:14 KST)``; errors all in one clock minute: ``at 14:12 KST``."""
+    t = text["overview"]
+    first = local_time(minutes["first_error"], tz, text=text)
+    last = local_time(minutes["last_error"], tz, text=text)
+    period = minutes["error_period"]
+    key = "period"
+    if period is not None and period <= 1:
+        key = "period_at" if first == last else "period_one"
+    return t[key].format(minutes=fmt_number(period), first=first, last=last, tz=zn)
 
 
 def _undecided_why(findings: Mapping, group: Mapping, text: Mapping) -> list[str]:
