@@ -232,6 +232,13 @@ def test_three_errors_in_an_hour_are_too_few_to_judge_and_say_so(analyse):
     (v,) = findings["verdicts"]
     assert v["verdict"] == "insufficient", v
     assert not [c for c in findings["capacity"] if c["verdict"] == "capacity"]
+    # Three errors in one clock minute: a moment, not "over 1 minutes (14:12–14:12)"; the
+    # ending names their group, not "other errors".
+    en, ko = _summary(findings, "en"), _summary(findings, "ko")
+    assert "1 minutes" not in en and " at 14:12 KST" in en, en
+    assert "14:12–14:12" not in ko and "14:12 KST에" in ko, ko
+    assert "Too-few-to-judge errors last at" in en and "Other errors" not in en, en
+    assert "판단하기에 너무 적은 오류의 마지막 발생" in ko and "기타 오류" not in ko, ko
 
 
 @pytest.mark.slow
