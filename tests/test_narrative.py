@@ -188,6 +188,20 @@ def test_the_ending_names_the_too_few_to_judge_group(doc, lang, said, wrong):
     assert said in page and wrong not in page, page
 
 
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_window_shown_in_utc_is_listed_once(doc, lang):
+    from analysis.narrative.sections import render_title
+
+    text = narrative.load_locale(lang)
+    utc_row = f"**{text['title_block']['window_utc']}**"
+    assert render_title(doc, text).count(utc_row) == 1  # Asia/Seoul: local row and UTC row
+    for zone in ("UTC", "Etc/UTC"):
+        shown = {**doc, "report": {**doc["report"], "display_tz": zone}}
+        page = render_title(shown, text)
+        assert page.count(utc_row) == 1, page
+        assert "2026-03-02 10:00–10:20" in page, page
+
+
 # Verdicts whose sentences say what the window cannot tell: one of each (the explanation of
 # "undetermined", one event in one minute, a hinge set aside as a line from the lowest load or as
 # an episode in time).
