@@ -488,3 +488,18 @@ def test_the_report_says_how_well_any_rule_could_tell(lang):
     values = {"low": "2", "high": "88", "share": "95"}
     assert escape(reasons["separation_enough"].format(**values)) in enough, enough
     assert escape(reasons["separation"].format(**values)) not in enough
+
+
+def test_few_errors_in_the_export_are_not_called_few_errors():
+    # 120 errors in the database's log, 3 of them with their request in a thin sample.
+    c = _ramp()
+    y = np.full(60, 2.0)
+    paired = np.zeros(60)
+    paired[[10, 30, 50]] = 1.0
+    kept = np.full(60, 4.0)
+    signals = {"failed_requests": paired, "users": np.where(paired > 0, paired, np.nan)}
+    verdict, *_ = verdicts.attribute_class(
+        y, kept, c, rng=np.random.default_rng(0), n_boot=49, signals=signals
+    )
+    assert verdict.label == stats.INSUFFICIENT
+    assert "of its 120 errors, 3 have their request in the gateway export" in verdict.reason

@@ -598,7 +598,8 @@ def attribute_class(
     capacity call can be made (kept for studies of the flat test alone).
     """
     signals = signals or {}
-    errors, _ = keep_logged_requests(errors, requests, signals, realtime)
+    total = float(np.sum(errors))
+    errors, left_out = keep_logged_requests(errors, requests, signals, realtime)
     y, unit = choose_counts(errors, signals)
     x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
     x_el, own = split_own_failures(
@@ -606,7 +607,18 @@ def attribute_class(
     )
     sources = count_sources(errors, signals)
     if y.sum() < MIN_ERRORS:
-        return decide_verdict(None, None, None, unit, sources), None, None, None
+        verdict = decide_verdict(None, None, None, unit, sources)
+        if left_out:
+            # Not few errors: few of them have their request in the export (a sample of it).
+            verdict = replace(
+                verdict,
+                reason=(
+                    f"{verdict.reason}: of its {total:.0f} errors, {total - left_out:.0f} have "
+                    "their request in the gateway export (a sampled or partial export), and a "
+                    "rate per request can count only those"
+                ),
+            )
+        return verdict, None, None, None
     if np.count_nonzero(y) == 1:
         elasticity = estimate_elasticity(y, x)
         return decide_one_minute(y, x, unit, sources), None, None, elasticity
