@@ -309,3 +309,20 @@ def test_validation_imports_no_format_checker_and_still_catches_a_violation():
     lines = done.stdout.splitlines()
     assert lines[0].startswith("caught findings.json, field '")
     assert lines[1:] == ["[]", "importable"]
+
+
+def test_realtime_plan_limits_are_detection_rules_only_where_the_data_has_realtime():
+    from analysis.stats import SUPABASE_LIMITS
+
+    ts = pd.date_range("2026-02-06 05:00", periods=4, freq="15min", tz="UTC")
+    conc = pd.DataFrame({"ts": ts, "viewers": [50, 250, 600, 100]})
+    moments = pd.DataFrame(columns=["ts", "kind", "subject", "description"])
+    cap = [{"verdict": "capacity", "k": 240.0, "error_class": "53300"}]
+
+    def names(realtime):
+        d = findings.summarize_detection(conc, moments, cap, SUPABASE_LIMITS, [], realtime=realtime)
+        return [c["name"] for c in d["crossings"]]
+
+    with_rt = names(True)
+    assert [n for n in with_rt if n.startswith("Realtime")] and "K (53300)" in with_rt
+    assert names(False) == ["K (53300)"]

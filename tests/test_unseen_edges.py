@@ -267,6 +267,17 @@ def test_a_project_without_realtime_or_registrations_gets_a_report(analyse):
         assert "too_many_connections" not in page
 
 
+def test_a_project_without_realtime_gets_no_realtime_plan_lines(analyse):
+    from analysis.narrative.figures import figure_point
+
+    _, _, findings = analyse("shop_no_realtime")
+    names = [c["name"] for c in findings["detection"]["crossings"]]
+    assert not [n for n in names if "Realtime" in n], names  # the figure's lines, the rules
+    for lang in ("en", "ko"):
+        alt = figure_point("concurrency", findings, narrative.load_locale(lang))[1]
+        assert "Realtime" not in alt, alt
+
+
 def test_registrations_not_exported_read_as_unknown_not_zero(analyse):
     _, _, findings = analyse("shop_no_realtime")
     assert findings["audience"]["registrations"] is None

@@ -146,7 +146,12 @@ def compile_findings(
         "change_points": summarize_change_points(classes),
         "data_quality": [plain(issue.to_dict()) for issue in quality],
         "detection": summarize_detection(
-            timeline.concurrency, timeline.moments, capacity, limits, class_rows
+            timeline.concurrency,
+            timeline.moments,
+            capacity,
+            limits,
+            class_rows,
+            realtime=logs_realtime(incident),
         ),
         "statistics": {} if statistics is None else statistics.to_dict(),
         "inputs": summarize_inputs(incident, params),
@@ -540,23 +545,33 @@ def _first_above(conc: pd.DataFrame, value: float) -> str | None:
     return format_utc(above["ts"].iloc[0]) if len(above) else None
 
 
+def logs_realtime(incident: object) -> bool:
+    """Whether the data holds any Realtime at all: a log line or a log-store minute."""
+    minutes = getattr(incident, "realtime_minutes", None)
+    return bool(len(incident.realtime_events)) or (minutes is not None and bool(len(minutes)))
+
+
 def summarize_detection(
     conc: pd.DataFrame,
     moments: pd.DataFrame,
     capacity: list[dict],
     supabase_limits: Sequence[Mapping],
     class_rows: list[dict],
+    *,
+    realtime: bool = True,
 ) -> dict:
     """When an alert could have fired: limits and K crossed, first error, first surge, humans.
 
     The earliest signal among "concurrency above a published limit" and "concurrency above the
     estimated threshold K" is compared with the first error surge; the difference is the time an
-    alert on that rule would have won.
+    alert on that rule would have won. Realtime's published limits are rules only where the
+    data has Realtime (``realtime``): a project that logged none may not use it.
     """
     limits = [
         {"name": f"{lim['product']} {lim['tier']}", "value": lim["limit"]}
         for lim in supabase_limits
         if (lim["product"], lim["tier"]) in DETECTION_LIMITS
+        and (realtime or lim["product"] != "Realtime")
     ]
     first_sample = format_utc(conc["ts"].iloc[0]) if len(conc) else None
     crossings = [
