@@ -487,6 +487,19 @@ def _write_files(root: Path, files: dict[str, str | bytes]) -> None:
         path.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_whole_hour_through_a_route_gives_the_shipped_tables(tmp_path, route):
+    from test_real_writers import LOG_TABLES, SHIPPED, SOURCES
+
+    want = _load(SHIPPED)
+    root = _base(tmp_path / route, None, tables=False)
+    ROUTES[route](root, shipped_rows(None))
+    got = _load(root)
+    assert_every_row_read(got, want, [*SOURCES, *TABLES])
+    assert_same_tables(got, want, [*LOG_TABLES.values(), *CANONICAL])
+
+
 if __name__ == "__main__":
     # Write the shipped hour as each route gives it: python tests/test_ingest_sql.py OUT [route]
     out = Path(sys.argv[1])
