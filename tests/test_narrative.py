@@ -202,6 +202,31 @@ def test_a_window_shown_in_utc_is_listed_once(doc, lang):
         assert "2026-03-02 10:00–10:20" in page, page
 
 
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize("resource, said", [("realtime", True), ("database", False), (None, False)])
+def test_realtime_s_limit_is_stated_beside_a_realtime_capacity_class_only(
+    doc, lang, resource, said
+):
+    from analysis.narrative.overview import render_overview
+
+    text = narrative.load_locale(lang)
+    key = doc["error_classes"][0]["key"]
+    classes = [{**c, "resource": resource} if c["key"] == key else c for c in doc["error_classes"]]
+    group = {
+        "kind": "capacity",
+        "errors": 10,
+        "classes": [{"key": key, "k": 120.0, "k_low": 100.0, "k_high": 130.0}],
+    }
+    changed = {
+        **doc,
+        "error_classes": classes,
+        "overview": {**doc["overview"], "causes": [group]},
+        "capacity_plan": {"basis": {"realtime_limit_in_effect": 500}},
+    }
+    sentence = text["overview"]["limit_in_effect"].format(limit="500")
+    assert (sentence in render_overview(changed, text)) is said
+
+
 # Verdicts whose sentences say what the window cannot tell: one of each (the explanation of
 # "undetermined", one event in one minute, a hinge set aside as a line from the lowest load or as
 # an episode in time).

@@ -130,7 +130,11 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 )
             line = t["causes"]["capacity_lead"].format(errors=fmt_number(group["errors"]))
             line += " " + text["list_sep"].join(limits) + "."
-            if basis.get("realtime_limit_in_effect"):
+            # Realtime's limit speaks to a Realtime class only; beside a database limit's K
+            # alone it would read as that limit's cause.
+            resource = {c["key"]: c.get("resource") for c in findings["error_classes"]}
+            realtime = any(resource.get(c["key"]) == "realtime" for c in group["classes"])
+            if basis.get("realtime_limit_in_effect") and realtime:
                 line += " " + t["limit_in_effect"].format(
                     limit=fmt_number(basis["realtime_limit_in_effect"])
                 )
