@@ -20,6 +20,7 @@ from analysis.stats.countmodels import (
     simulate_nb,
 )
 from analysis.stats.limits import SUPABASE_LIMITS
+from analysis.stats.monotone import BOUND_MARGIN, bound_hinge_loglik, lag_orders
 from analysis.stats.results import HingeTest, ThresholdFit
 from analysis.stats.series import lag_padded
 
@@ -278,19 +279,44 @@ def _sup_lr(y, cells):
     return np.maximum(0.0, 2 * (ll.max(1) - ll_flat.max(0)))
 
 
-def _bootstrap_p(observed, draw, cells, n_boot, chunk=25, stop_after=BOOT_STOP_EXCEED):
+def _count_reaching(reps, cells, observed, orders):
+    """Return how many replicates' sup-LR (:func:`_sup_lr`) reach ``observed``.
+
+    Only replicates whose upper bound (:func:`monotone.bound_hinge_loglik`) does not already
+    rule it out are fitted on the grid; the count, and so the p-value, is the one every
+    replicate's fit gives.
+    """
+    lagged, r_cells, hinge = cells
+    alpha, ll_flat = _flat_at_lags(reps, lagged)
+    flat = ll_flat.max(0)
+    bound = 2 * (bound_hinge_loglik(reps, lagged, orders, alpha) - flat)
+    fit = np.flatnonzero(bound >= observed - 1e-9 - BOUND_MARGIN)
+    if not len(fit):
+        return 0
+    ll, _, _, _ = _fit_hinge_grid(reps[fit], r_cells, hinge, alpha[fit], iters=8, tol=1e-7)
+    stat = np.maximum(0.0, 2 * (ll.max(1) - flat[fit]))
+    return int(np.sum(stat >= observed - 1e-9))
+
+
+def _bootstrap_p(observed, draw, cells, n_boot, chunk=25, stop_after=BOOT_STOP_EXCEED, orders=None):
     """Monte-Carlo p-value of ``observed`` among replicates drawn by ``draw(size)``.
 
     Sequential (Besag and Clifford 1991): replicates come ``chunk`` at a time and sampling
     stops once ``stop_after`` of them reach the observed value, with p = exceedances / drawn;
     otherwise p = (1 + exceedances) / (n_boot + 1). With 10 exceedances the early p is at
-    least 0.1, so every decision at 0.05 is the one the full n_boot would give.
+    least 0.1, so every decision at 0.05 is the one the full n_boot would give. With
+    ``orders`` (:func:`monotone.lag_orders`) a replicate is fitted on the grid only when an
+    upper bound of its statistic reaches the observed one (:func:`_count_reaching`): the same
+    p-value.
     """
     exceed = drawn = 0
     while drawn < n_boot:
         size = min(chunk, n_boot - drawn)
         reps = draw(size).astype(float)
-        exceed += int(np.sum(_sup_lr(reps, cells) >= observed - 1e-9))
+        if orders is None:
+            exceed += int(np.sum(_sup_lr(reps, cells) >= observed - 1e-9))
+        else:
+            exceed += _count_reaching(reps, cells, observed, orders)
         drawn += size
         if exceed >= stop_after and drawn < n_boot:
             return exceed / drawn
@@ -343,6 +369,7 @@ def compare_hinge_to_flat(
         lambda size: simulate_nb(np.broadcast_to(mu, (size, len(mu))), alpha, rng),
         cells,
         n_boot,
+        orders=lag_orders(concurrency, MAX_LAG),
     )
     return HingeTest(
         lr=observed,
@@ -381,7 +408,11 @@ def add_bursty_null(
     mu = r_l * y.sum() / r_l.sum()
     sigma2, phi = _fit_cox_moments(y, mu)
     p_value = _bootstrap_p(
-        test.lr, lambda size: _simulate_cox(mu, sigma2, phi, size, rng), cells, test.n_boot
+        test.lr,
+        lambda size: _simulate_cox(mu, sigma2, phi, size, rng),
+        cells,
+        test.n_boot,
+        orders=lag_orders(concurrency, MAX_LAG),
     )
     return dataclasses.replace(test, p_value_bursty_null=p_value, bursty_null_phi=phi)
 
