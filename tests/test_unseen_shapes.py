@@ -120,8 +120,8 @@ def test_a_monitor_outage_is_said_and_the_limit_still_found(analyse):
     # The writer's monitor sent nothing in window minutes 25-36: twelve minutes.
     gaps = [q for q in findings["data_quality"] if q["code"] == "source_coverage_gap"]
     assert any(q["fields"]["source"] == "concurrency" and "(12 min)" in q["what"] for q in gaps)
-    rejected = [q for q in findings["data_quality"] if q["code"] == "ingest_rows_rejected"]
-    assert any("duplicate id" in q["what"] for q in rejected)
+    aside = [q for q in findings["data_quality"] if q["code"] == "ingest_rows_set_aside"]
+    assert any("duplicate id" in q["what"] for q in aside)
 
 
 def test_a_postgres_clock_a_few_seconds_ahead_keeps_each_error_with_its_table(analyse):

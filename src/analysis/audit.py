@@ -385,6 +385,11 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
     return tuple(out)
 
 
+#: Reasons for rows ingest sets aside by design, not lost data: repeats, and rows of what the
+#: analysis does not read (ingest's filters, ``ingest.kinds.FILTER_REASONS`` and the dumps').
+SET_ASIDE_REASONS = ("duplicate id", "unsupported log source", "table not analysed", "not an error")
+
+
 def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIssue, ...]:
     """Rows rejected by ingest, by reason; and files whose read != accepted + rejected."""
     if accounting is None or accounting.empty:
@@ -421,6 +426,24 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
             "kinds": ",".join(sorted(set(rows["kind"]))),
             "read_all_files": total_read,
         }
+        if reason in SET_ASIDE_REASONS:
+            out.append(
+                QualityIssue(
+                    code="ingest_rows_set_aside",
+                    severity="info",
+                    what=f"Ingest set aside {n} rows of {fields['kinds']} ({reason}).",
+                    limits=(
+                        "Nothing is missing from the counts: these rows repeat others (a "
+                        "duplicate id of overlapping pages) or hold what the analysis does not "
+                        "read (another log source or table, a Postgres line that is no error); "
+                        "they are counted so that every input row is accounted for."
+                    ),
+                    source="accounting",
+                    filter=f"reason == {quote_literal(reason)}",
+                    fields=fields,
+                )
+            )
+            continue
         out.append(
             QualityIssue(
                 code="ingest_rows_rejected",
