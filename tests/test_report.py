@@ -343,7 +343,7 @@ def test_page_one_tells_the_story_with_human_names(lang, request):
     people, minutes = o["people"], o["minutes"]
     assert (people["affected"], people["audience"], minutes["error_period"]) == (62, 141, 60)
     said = [b for b in text["overview"]["impact"].split("**") if "{affected}" in b]
-    said += [b for b in text["overview"]["what"].split("**") if "{minutes}" in b]
+    said += [b for b in text["overview"]["period"].split("**") if "{minutes}" in b]
     assert len(said) == 2, said
     assert squeeze(said[0].format(affected=62, people=141)) in page
     assert squeeze(said[1].format(minutes=60)) in page
