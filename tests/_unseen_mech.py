@@ -74,12 +74,14 @@ class Mech:
     share: float = 0.0  # flat: share of requests; capacity: share reached at 2x threshold
     threshold: int = 0  # capacity: project-wide open sessions
     lag: int = 0  # capacity: minutes between the load and the failures
-    at: int | None = None  # outage/burst/retry start minute; None: drawn from the seed
+    at: int | None = None  # outage/burst/retry/step start minute; None: drawn from the seed
     length: int = 0  # outage/retry minutes
     count: int = 0  # burst: failing requests; retry: clients looping
     rate: float = 0.0  # background: errors per minute
+    every: float = 0.0  # retry: seconds between a client's re-sends (0: 2-5 s at random)
     # Free text carrying a person's data, as applications and Supabase write it: ``{user}``
-    # (the raw user id), ``{email}`` and ``{jwt}`` are filled per failure.
+    # (the raw user id), ``{email}``, ``{jwt}`` and ``{ip}`` (the client's address) are filled
+    # per failure.
     search: str = ""  # the failing request's query string (with its '?')
     detail: str = ""  # the Postgres line's detail
     expect: str = "unrelated"  # capacity | traffic | unrelated (load-independent)
@@ -97,7 +99,7 @@ class Case:
     start: datetime
     minutes: int
     display_tz: str
-    shape: str  # plateau | double | ramp | spike | low
+    shape: str  # plateau | double | ramp | spike | low | ends_early
     peak: int
     mechs: tuple[Mech, ...] = ()
     webinars: int = 1  # several: the first is the report's, the others share the project
@@ -117,6 +119,9 @@ class Case:
     realtime: bool = True  # write realtime_logs (False: the project does not use Realtime)
     rt_limit: int = 500  # the connection limit Realtime's billing samples report
     registrations: bool = True  # write tables/registrations.csv
+    # How the tables write a time: ``offset`` (``+00``, the Table Editor's), ``naive`` (no
+    # zone: a ``timestamp without time zone`` column holding UTC) or ``iso_z`` (``T...Z``).
+    table_times: str = "offset"
     # annotations.csv rows: (window minute, label, note); ``{user}``/``{email}`` in the note
     # name a viewer of the webinar, as an operator's note about a complaint would.
     notes: tuple[tuple[int, str, str], ...] = ()
@@ -1007,8 +1012,351 @@ EDGES: dict[str, Case] = {
     ),
 }
 
+#: Mechanisms the package had not met, each as a careful user would meet it
+#: (tests/test_unseen_probes.py).
+PROBES: dict[str, Case] = {
+    # A limit whose failures follow the load by six minutes: past the lag grid (0-5).
+    "lag_six": Case(
+        "lag_six",
+        datetime(2026, 3, 3, 10, 0, tzinfo=UTC),
+        90,
+        "Europe/Warsaw",
+        "double",
+        140,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=80, lag=6, share=0.4),),
+        seed=51,
+    ),
+    # A very low limit: about 20 sessions, passed in the first minutes of the window.
+    "k_twenty": Case(
+        "k_twenty",
+        datetime(2026, 3, 4, 10, 0, tzinfo=UTC),
+        60,
+        "Europe/Warsaw",
+        "plateau",
+        120,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=20, lag=0, share=0.02),),
+        seed=52,
+    ),
+    # A limit above the peak (never reached: no failure) beside statement timeouts of a
+    # nightly job at a constant rate: nothing here is capacity.
+    "k_above_peak": Case(
+        "k_above_peak",
+        datetime(2026, 3, 5, 10, 0, tzinfo=UTC),
+        60,
+        "Europe/Warsaw",
+        "spike",
+        110,
+        mechs=(
+            replace_mech(QUESTIONS_TIMEOUT, threshold=150, lag=0, expect="nocapacity"),
+            Mech(
+                "background",
+                "/rest/v1/rpc/refresh_leaderboard",
+                "POST",
+                500,
+                sqlstate="57014",
+                message="canceling statement due to statement timeout",
+                pg_user="postgres",
+                rate=1.0,
+                key="57014",
+            ),
+        ),
+        seed=53,
+    ),
+    # A deploy at 14:20 KST starts a flat bug (a column the new client selects does not
+    # exist): a step in time, after the first peak, not a step in load.
+    "deploy_step": Case(
+        "deploy_step",
+        datetime(2026, 5, 12, 5, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "double",
+        130,
+        mechs=(
+            Mech(
+                "step",
+                "/rest/v1/questions",
+                "GET",
+                400,
+                sqlstate="42703",
+                message="column questions.is_pinned does not exist",
+                share=0.3,
+                at=20,
+                expect="notcapacity",
+                key="42703",
+            ),
+        ),
+        notes=((20, "Deploy web v2.31", "client release with pinned questions"),),
+        seed=54,
+    ),
+    # A retry storm: one client re-sends a failing insert fifty times in one minute.
+    "retry_storm": Case(
+        "retry_storm",
+        datetime(2026, 5, 13, 5, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        100,
+        mechs=(
+            Mech(
+                "retry",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "answers_pkey"',
+                count=1,
+                length=1,
+                every=1.2,
+                at=33,
+                key="23505:answers_pkey",
+            ),
+        ),
+        endpoints=("/rest/v1/questions", "/rest/v1/answers", "/auth/v1/user"),
+        seed=55,
+    ),
+    # A limit on Realtime channel joins (the tenant's joins per second), no Postgres error.
+    "rt_join_limit": Case(
+        "rt_join_limit",
+        datetime(2026, 6, 14, 18, 0, tzinfo=UTC),
+        60,
+        "America/Sao_Paulo",
+        "spike",
+        150,
+        mechs=(
+            Mech(
+                "rt_capacity",
+                message="JoinsRateLimitReached: Too many joins per second on this tenant",
+                threshold=90,
+                share=0.6,
+                lag=0,
+                expect="capacity",
+                key="realtime:rate_limit",
+            ),
+        ),
+        seed=56,
+    ),
+    # Two limits in one hour with different thresholds: PostgREST's own connection pool
+    # (504 after its acquisition timeout, no Postgres line) and Realtime's concurrent users.
+    "pool_and_realtime": Case(
+        "pool_and_realtime",
+        datetime(2026, 6, 15, 18, 0, tzinfo=UTC),
+        60,
+        "America/Sao_Paulo",
+        "double",
+        160,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                504,
+                share=0.4,
+                threshold=75,
+                expect="capacity",
+                key="http:504:rest/*",
+            ),
+            Mech(
+                "rt_capacity",
+                message="ConnectionRateLimitReached: Too many connected users",
+                threshold=115,
+                share=0.6,
+                lag=1,
+                expect="capacity",
+                key="realtime:too_many_connections",
+            ),
+        ),
+        seed=57,
+    ),
+    # The webinar ends early (the audience falls to a few at 55 % of the window) while a
+    # job's statement timeouts go on; a flat bug falls with the audience.
+    "ends_early": Case(
+        "ends_early",
+        datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+        60,
+        "Europe/Berlin",
+        "ends_early",
+        120,
+        mechs=(
+            Mech(
+                "background",
+                "/rest/v1/rpc/refresh_leaderboard",
+                "POST",
+                500,
+                sqlstate="57014",
+                message="canceling statement due to statement timeout",
+                pg_user="postgres",
+                rate=1.5,
+                key="57014",
+            ),
+            Mech(
+                "flat",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "answers_pkey"',
+                share=0.08,
+                expect="traffic",
+                key="23505:answers_pkey",
+            ),
+        ),
+        endpoints=("/rest/v1/questions", "/rest/v1/answers", "/auth/v1/user"),
+        seed=58,
+    ),
+    # Six hours with two separate episodes above one connection limit (two peaks).
+    "six_hours": Case(
+        "six_hours",
+        datetime(2026, 9, 5, 9, 0, tzinfo=UTC),
+        360,
+        "Europe/Paris",
+        "double",
+        130,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                503,
+                sqlstate="53300",
+                severity="FATAL",
+                message="sorry, too many clients already",
+                share=0.5,
+                threshold=85,
+                expect="capacity",
+                key="53300",
+            ),
+        ),
+        seed=59,
+    ),
+    # Tables whose times carry no zone (a ``timestamp`` column holding UTC) beside log pages
+    # timed in epoch microseconds.
+    "naive_tables": Case(
+        "naive_tables",
+        datetime(2026, 2, 6, 5, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        table_times="naive",
+        seed=60,
+    ),
+    # The same with ISO times ending in Z.
+    "iso_z_tables": Case(
+        "iso_z_tables",
+        datetime(2026, 2, 6, 5, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        table_times="iso_z",
+        seed=60,
+    ),
+    # Error messages that carry e-mail addresses, client addresses (IPv6), tokens and user
+    # ids, as applications and Postgres write them.
+    "private_messages": Case(
+        "private_messages",
+        datetime(2026, 4, 8, 12, 0, tzinfo=UTC),
+        45,
+        "Asia/Seoul",
+        "plateau",
+        70,
+        mechs=(
+            Mech(
+                "flat",
+                "/rest/v1/rpc/join_webinar",
+                "POST",
+                400,
+                sqlstate="P0001",
+                message="user {email} connecting from {ip} is banned (id {user})",
+                search="?email=eq.{email}",
+                share=0.1,
+                expect="traffic",
+                key="P0001",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/rpc/sync_crm",
+                "POST",
+                403,
+                sqlstate="28000",
+                message='role "crm_sync" is not permitted to log in from "{ip}" as "{email}"',
+                rate=1.0,
+                key="28000",
+            ),
+            Mech(
+                "background",
+                "/auth/v1/user",
+                "GET",
+                401,
+                search="?access_token={jwt}&email={email}",
+                rate=1.0,
+                key="http:401:auth/user",
+            ),
+            Mech(
+                "rt_background",
+                message="InvalidJWTToken: Token has expired {jwt} for {email}",
+                rate=1.0,
+                expect="",
+                key="realtime:other",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/rpc/join_webinar",
+            "/rest/v1/profiles",
+            "/auth/v1/user",
+        ),
+        ipv6=True,
+        notes=((15, "Support ticket", "{email} from {ip} says the player froze"),),
+        seed=61,
+    ),
+    # Two HTTP-500 classes on different tables at the same minutes: neither message names
+    # a table, so a response may pair with the other class's error.
+    "two_500s": Case(
+        "two_500s",
+        datetime(2026, 8, 12, 2, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "plateau",
+        110,
+        mechs=(
+            Mech(
+                "outage",
+                "/rest/v1/invoices",
+                "GET",
+                500,
+                sqlstate="XX001",
+                message="invalid page in block 4242 of relation base/16384/24576",
+                length=20,
+                at=20,
+                key="XX001",
+            ),
+            Mech(
+                "outage",
+                "/rest/v1/fx_rates",
+                "GET",
+                500,
+                sqlstate="XX000",
+                message="could not read block 77 in file base/16384/99120: read only 0 bytes",
+                length=20,
+                at=25,
+                key="XX000",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/invoices",
+            "/rest/v1/fx_rates",
+            "/rest/v1/questions",
+            "/auth/v1/user",
+        ),
+        seed=62,
+    ),
+}
+
 #: Every named case.
-ALL: dict[str, Case] = {**CASES, **SHAPES, **EDGES}
+ALL: dict[str, Case] = {**CASES, **SHAPES, **EDGES, **PROBES}
 
 
 # ------------------------------------------------------------------ the audience
@@ -1026,6 +1374,8 @@ def _target(shape: str, peak: int, minutes: int, m: int, rng: random.Random) -> 
         level = 0.1 + 0.9 * x
     elif shape == "spike":
         level = 0.35 + 0.65 * math.exp(-(((x - 0.5) / 0.12) ** 2))
+    elif shape == "ends_early":  # the plateau, then the webinar ends early: a few stay on
+        level = min(1.0, x / 0.3) if x < 0.55 else 0.04
     else:  # low and noisy
         level = 0.6 + 0.4 * rng.random()
     return max(1, round(peak * level))
@@ -1137,8 +1487,8 @@ def _start_minute(mech: Mech, minutes: int, rng: random.Random) -> int:
     return rng.randrange(5, max(6, minutes - max(mech.length, 1) - 3))
 
 
-def _fail_share(mech: Mech, load: int) -> float:
-    if mech.kind == "flat":
+def _fail_share(mech: Mech, load: int, minute: int = 0) -> float:
+    if mech.kind == "flat" or (mech.kind == "step" and minute >= (mech.at or 0)):
         return mech.share
     if mech.kind == "capacity" and load > mech.threshold:
         return min(0.95, mech.share * (load - mech.threshold) / mech.threshold * 4)
@@ -1151,7 +1501,7 @@ def _traffic(case: Case, w: World, rng: random.Random) -> None:
     for mech in case.mechs:
         if (
             mech.path
-            and mech.kind in ("flat", "capacity", "outage")
+            and mech.kind in ("flat", "step", "capacity", "outage")
             and mech.path not in paths
             and not mech.path.endswith("*")
         ):
@@ -1182,9 +1532,9 @@ def _traffic(case: Case, w: World, rng: random.Random) -> None:
             for i, mech in enumerate(case.mechs):
                 if not _on(mech, path):
                     continue
-                if mech.kind in ("flat", "capacity"):
+                if mech.kind in ("flat", "step", "capacity"):
                     load = w.open_per_minute[max(0, m - mech.lag)]
-                    if rng.random() < _fail_share(mech, load):
+                    if rng.random() < _fail_share(mech, load, m):
                         failing = mech
                 elif mech.kind == "outage" and windows[i][0] <= m < windows[i][1]:
                     if rng.random() < 0.97:
@@ -1215,7 +1565,7 @@ def _traffic(case: Case, w: World, rng: random.Random) -> None:
                         _add_request(
                             case, w, rng, addr, user, t, mech.method, mech.path, mech.status, mech
                         )
-                        t += timedelta(seconds=rng.uniform(2, 5))
+                        t += timedelta(seconds=mech.every or rng.uniform(2, 5))
             elif mech.kind == "loops":
                 # Loops start at a constant rate, each in a random viewer's client, and run
                 # for one to ``length`` minutes.
@@ -1244,8 +1594,8 @@ def _on(mech: Mech, path: str) -> bool:
     return mech.path == path
 
 
-def _fill(template: str, w: World, user: int) -> str:
-    """``template`` with this user's id, e-mail address and a token of theirs."""
+def _fill(template: str, w: World, user: int, ip: str = "") -> str:
+    """``template`` with this user's id, e-mail address, a token of theirs and their address."""
     if not template:
         return ""
     raw = w.users[user]
@@ -1253,7 +1603,9 @@ def _fill(template: str, w: World, user: int) -> str:
     body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
     jwt = f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{body}.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
     email = f"viewer.{user}@mail.example.org"
-    return template.replace("{user}", raw).replace("{email}", email).replace("{jwt}", jwt)
+    filled = template.replace("{user}", raw).replace("{email}", email).replace("{jwt}", jwt)
+    # Text written away from a request (an operator's note) gets an address of its own.
+    return filled.replace("{ip}", ip or f"203.0.113.{user % 250 + 1}")
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -1276,7 +1628,7 @@ def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> Non
         {
             "t": t,
             "user": w.users[user],
-            "search": _fill(mech.search, w, user) if fails else "",
+            "search": _fill(mech.search, w, user, addr[user]) if fails else "",
             "ip": addr[user],
             "client": CLIENTS[user % len(CLIENTS)],
             "method": method,
@@ -1291,8 +1643,8 @@ def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> Non
             {
                 "t": t - lead + timedelta(seconds=case.pg_skew_s),
                 "mech": mech,
-                "message": _fill(mech.message, w, user),
-                "detail": _fill(mech.detail, w, user),
+                "message": _fill(mech.message, w, user, addr[user]),
+                "detail": _fill(mech.detail, w, user, addr[user]),
             }
         )
     if path.startswith("/functions/"):
@@ -1492,8 +1844,15 @@ def _write_pages(folder: Path, rows: list[dict], overlap: int = 0) -> None:
         (folder / f"page-{n + 1:04d}.json.gz").write_bytes(_gzip(body))
 
 
-def _table_time(t: datetime | None) -> str:
-    return "" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+def _table_time(t: datetime | None, style: str = "offset") -> str:
+    if t is None:
+        return ""
+    t = t.astimezone(UTC)
+    if style == "naive":
+        return t.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if style == "iso_z":
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
 def _csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -1563,6 +1922,10 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
         )  # fmt: skip
     tables = dest / "tables"
     shift = case.tables_shift
+
+    def stamp(t: datetime | None) -> str:
+        return _table_time(t, case.table_times)
+
     titles = [case.title] + [f"Breakout room {i}" for i in range(1, case.webinars)]
     _csv(
         tables / "webinars.csv",
@@ -1571,10 +1934,10 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
             [
                 wid,
                 titles[i],
-                _table_time(case.start + shift),
-                _table_time(end + shift),
+                stamp(case.start + shift),
+                stamp(end + shift),
                 "live",
-                _table_time(case.start + shift - timedelta(days=9)),
+                stamp(case.start + shift - timedelta(days=9)),
             ]
             for i, wid in enumerate(w.webinar_ids)
         ],
@@ -1588,7 +1951,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                 [
                     w.webinar_ids[s.webinar],
                     w.users[s.user],
-                    _table_time(case.start + shift - timedelta(hours=1 + s.user % 50)),
+                    stamp(case.start + shift - timedelta(hours=1 + s.user % 50)),
                 ]
             )
     if case.registrations:
@@ -1602,8 +1965,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                 w.webinar_ids[s.webinar],
                 w.users[s.user],
                 s.sid,
-                _table_time(s.joined + shift),
-                _table_time(None if s.left is None else s.left + shift),
+                stamp(s.joined + shift),
+                stamp(None if s.left is None else s.left + shift),
             ]
             for i, s in enumerate(w.sessions)
         ],
@@ -1611,10 +1974,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
     _csv(
         tables / "webinar_viewer_counts.csv",
         ["id", "webinar_id", "sampled_at", "viewer_count"],
-        [
-            [i + 1, w.webinar_ids[wi], _table_time(t + shift), n]
-            for i, (wi, t, n) in enumerate(w.samples)
-        ],
+        [[i + 1, w.webinar_ids[wi], stamp(t + shift), n] for i, (wi, t, n) in enumerate(w.samples)],
     )
     return dest
 

@@ -208,13 +208,13 @@ def find_error_classes(
         statuses = {k: http_status_for_sqlstate(v[1]) for k, v in described.items()}
         status_of = {k: v for k, v in statuses.items() if v is not None}
         if status_of and not requests.empty:
-            pairs = pair_errors_with_responses(
-                db,
-                requests,
-                status_of,
-                {k: v[3] for k, v in described.items() if v[3] is not None},
-                tolerance=tol,
-            )
+            preferred = {k: v[3] for k, v in described.items() if v[3] is not None}
+            pairs = pair_errors_with_responses(db, requests, status_of, preferred, tolerance=tol)
+            settled = settle_endpoints(pairs, status_of, preferred)
+            if settled:
+                pairs = pair_errors_with_responses(
+                    db, requests, status_of, {**preferred, **settled}, tolerance=tol
+                )
         for key, (rows, state, constraint, own) in described.items():
             mine = pairs[pairs["error_class"] == key]
             hits = mine["endpoint"].astype(str).value_counts()
@@ -280,6 +280,42 @@ def find_error_classes(
                 )
             )
     return tuple(sorted(classes, key=lambda c: (-c.count, c.key))), pairs
+
+
+#: Share of a class's paired responses on one endpoint above which that endpoint is taken as
+#: where the class occurs, and its errors are paired there first (:func:`settle_endpoints`).
+SETTLED_SHARE = 0.9
+
+
+def settle_endpoints(
+    pairs: pd.DataFrame, status_of: dict[str, int], preferred: dict[str, str]
+) -> dict[str, str]:
+    """Endpoints where classes whose errors name no table plainly occur, to pair there first.
+
+    Two classes answered with the same status at the same moments (two tables failing with
+    500 at once) compete for each other's responses: pairing nearest first, an error now and
+    then takes the other class's response, a few milliseconds nearer than its own, and each
+    class would list the other's endpoint and count its requests in its denominator. A class
+    that has such a competitor and whose pairs fall at least ``SETTLED_SHARE`` on one endpoint
+    occurs there; paired again with that endpoint first, each error takes its own response. A
+    class spread over endpoints (a connection limit) keeps pairing anywhere.
+
+    Returns
+    -------
+    dict
+        Class key -> its endpoint, for classes not in ``preferred`` that settle on one.
+    """
+    settled = {}
+    for key, mine in pairs.groupby("error_class", sort=True):
+        key = str(key)
+        rivals = [k for k, v in status_of.items() if v == status_of.get(key) and k != key]
+        if key in preferred or not rivals:
+            continue
+        hits = mine["endpoint"].astype(str).value_counts()
+        top = sorted(hits.index, key=lambda e: (-hits[e], e))[0]
+        if hits[top] < len(mine) and hits[top] >= SETTLED_SHARE * len(mine):
+            settled[key] = top
+    return settled
 
 
 def _answered_status(rows: pd.DataFrame, pairs: pd.DataFrame, postgrest: int | None) -> int | None:

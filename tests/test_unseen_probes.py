@@ -1,0 +1,255 @@
+"""Mechanisms the package had not met, each read as a careful user would (``PROBES``).
+
+Cases of tests/_unseen_mech.py: a limit whose failures follow the load by six minutes (past
+the lag grid), a limit at about 20 sessions, one above the peak, a deploy that starts a flat
+bug (a step in time, not in load), one client re-sending a failing insert fifty times in a
+minute, a limit on Realtime channel joins, PostgREST's pool and Realtime's users limited in
+the same hour, a webinar that ends early while a job's errors go on, six hours with two
+episodes, tables timed without a zone or in ISO ``Z``, error text carrying e-mails, IPv6
+addresses and tokens, and two HTTP-500 classes on different tables at once.
+"""
+
+from __future__ import annotations
+
+import re
+
+import _unseen_mech as mech
+import pytest
+from _mech_runs import make_analyser
+
+from analysis import narrative
+from analysis.__main__ import main as cli
+from analysis.narrative.display import SECTIONS
+
+#: Analysed in make test; six_hours (a 360-minute window's statistics) in make test-slow;
+#: naive_tables is refused by make check.
+SLOW = ("six_hours",)
+FAST = [n for n in mech.PROBES if n not in SLOW and n != "naive_tables"]
+#: Known wrong, handed to their owner in the landing log (strict: a fix shows here).
+KNOWN_WRONG = {
+    "lag_edge": "stats/report: a limit whose failures follow the load by 6 minutes is fitted "
+    "at lag 5 with the lag's interval [5, 5]: 5 is the longest lag searched, so the delay may "
+    "be longer, but findings (no lag_open_high beside k_open_low/k_open_high) and the report "
+    "('Lag 5') state it as estimated; LOG qa",
+    "few_sources_on_page_one": "report: one client re-sending a failing insert 49 times in a "
+    "minute is 'insufficient' (fewer than 5 users with errors), and page one says 'Too few "
+    "errors to judge (49 errors)': the reason is one user, not few errors; LOG qa",
+}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    root = tmp_path_factory.mktemp("probes")
+    return {name: mech.write_incident(root / name, name) for name in FAST}
+
+
+@pytest.fixture(scope="module")
+def analyse(tmp_path_factory, written, shared_cache_dir):
+    return make_analyser(tmp_path_factory, written, mech.PROBES, shared_cache_dir)
+
+
+def _section(findings, name: str, lang: str) -> str:
+    return SECTIONS[name](findings, narrative.load_locale(lang))
+
+
+def _pages(findings, lang: str) -> str:
+    text = narrative.load_locale(lang)
+    return "\n".join(render(findings, text) for render in SECTIONS.values())
+
+
+def _verdicts(findings) -> dict:
+    return {v["error_class"]: v for v in findings["verdicts"]}
+
+
+def _fits(findings) -> dict:
+    return {c["error_class"]: c for c in findings["capacity"]}
+
+
+def _covers(fit, threshold: int) -> bool:
+    # The writer's load is open sessions at each minute's middle; the package reads the
+    # minute's highest sample, a session or two above: 3 sessions of slack.
+    return fit["k_low"] - 3 <= threshold <= fit["k_high"] + 3
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_check_reads_every_row(written, name, capsys):
+    truth = mech.truth(name)
+    assert cli(["check", f"--data={written[name]}"]) == 0
+    out = capsys.readouterr().out
+    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
+    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    assert (read, rejected) == (accepted, 0)
+    tables = next(line for line in out.splitlines() if line.startswith("tables:"))
+    assert f"requests {truth['requests']}," in tables
+    assert f"db_errors {truth['db_errors']}," in tables
+    assert "warning:" not in out
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_a_limit_six_minutes_behind_the_load_is_found_near_its_threshold(analyse):
+    _, truth, findings = analyse("lag_six")
+    (m,) = truth["mechs"]
+    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = _fits(findings)[m["key"]]
+    assert _covers(fit, m["threshold"]), fit
+    assert fit["lag_minutes"] >= 4, fit
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["lag_edge"])
+def test_a_lag_at_the_end_of_the_grid_is_said_to_be_open(analyse):
+    _, truth, findings = analyse("lag_six")
+    fit = _fits(findings)[truth["mechs"][0]["key"]]
+    assert fit["lag_high"] == fit["lag_minutes"] == 5, fit  # the longest lag searched
+    assert fit.get("lag_open_high") is True, fit
+
+
+def test_a_limit_at_twenty_sessions_is_capacity_with_an_interval_that_holds_it(analyse):
+    _, truth, findings = analyse("k_twenty")
+    (m,) = truth["mechs"]
+    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    assert _covers(_fits(findings)[m["key"]], m["threshold"])
+
+
+def test_a_limit_above_the_peak_and_a_job_s_timeouts_make_no_capacity_call(analyse):
+    # The limit is never reached (no failure); the job's statement timeouts come at a
+    # constant rate: "the data cannot tell" is honest, capacity is not.
+    _, truth, findings = analyse("k_above_peak")
+    assert truth["peak"] < truth["mechs"][0]["threshold"]
+    verdicts = _verdicts(findings)
+    assert set(verdicts) == {"57014"}
+    assert verdicts["57014"]["verdict"] in {"unrelated", "undetermined"}
+    assert [g["kind"] for g in findings["overview"]["causes"]] != ["capacity"]
+    assert "capacity" not in {g["kind"] for g in findings["overview"]["causes"]}
+
+
+def test_a_deploy_that_starts_a_flat_bug_is_not_capacity(analyse):
+    # A step in time after the first peak: no failure at the first peak's load, then a flat
+    # share of requests at any load. The operator's note is on the timeline.
+    _, truth, findings = analyse("deploy_step")
+    v = _verdicts(findings)["42703"]
+    assert v["verdict"] in {"traffic", "undetermined", "unrelated"}, v["reason"]
+    page = _section(findings, "timeline", "en")
+    assert "Deploy web v2.31" in page
+
+
+def test_a_realtime_join_limit_without_database_errors_is_capacity(analyse):
+    _, truth, findings = analyse("rt_join_limit")
+    (m,) = truth["mechs"]
+    assert truth["db_errors"] == 0
+    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    assert _covers(_fits(findings)[m["key"]], m["threshold"])
+
+
+def test_two_limits_in_one_hour_keep_their_own_thresholds(analyse):
+    # PostgREST's pool (504, no Postgres line) at 75 and Realtime's users at 115.
+    _, truth, findings = analyse("pool_and_realtime")
+    fits = _fits(findings)
+    for m in truth["mechs"]:
+        assert _verdicts(findings)[m["key"]]["verdict"] == "capacity", m["key"]
+        assert _covers(fits[m["key"]], m["threshold"]), (m["key"], fits[m["key"]])
+    pool, rt = (fits[m["key"]]["k"] for m in truth["mechs"])
+    assert pool < rt
+
+
+@pytest.mark.slow
+def test_six_hours_with_two_episodes_are_one_limit_and_two_surges(
+    tmp_path_factory, shared_cache_dir
+):
+    root = tmp_path_factory.mktemp("six")
+    written = {"six_hours": mech.write_incident(root / "six_hours", "six_hours")}
+    run = make_analyser(tmp_path_factory, written, mech.PROBES, shared_cache_dir)
+    _, truth, findings = run("six_hours")
+    (m,) = truth["mechs"]
+    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = _fits(findings)[m["key"]]
+    assert _covers(fit, m["threshold"]) and not fit["weakly_identified"], fit
+    surges = [r for r in findings["timeline"] if r["kind"] == "error_surge"]
+    assert len(surges) == 2, surges
+
+
+# ------------------------------------------------------------------ not load
+
+
+def test_one_client_s_retry_storm_is_neither_capacity_nor_traffic(analyse):
+    _, truth, findings = analyse("retry_storm")
+    v = _verdicts(findings)["23505:answers_pkey"]
+    assert v["verdict"] in {"unrelated", "insufficient"}, v["reason"]
+    assert "users" in v["reason"]  # why: the errors' sources, not their count
+    assert findings["overview"]["people"]["users_with_errors"] == 1
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["few_sources_on_page_one"])
+def test_a_retry_storm_is_not_called_too_few_errors_on_page_one(analyse):
+    _, _, findings = analyse("retry_storm")
+    en = _section(findings, "summary", "en")
+    assert "Too few errors to judge (49 errors)" not in en.replace("**", ""), en
+
+
+def test_errors_that_go_on_after_the_audience_left_are_not_load(analyse):
+    # The webinar ends early: a job's timeouts go on at their rate (unrelated), the flat bug
+    # falls with the requests (traffic).
+    _, truth, findings = analyse("ends_early")
+    verdicts = _verdicts(findings)
+    assert verdicts["57014"]["verdict"] in {"unrelated", "undetermined"}, verdicts["57014"]
+    assert verdicts["23505:answers_pkey"]["verdict"] in {"traffic", "undetermined"}
+    assert "capacity" not in {v["verdict"] for v in verdicts.values()}
+
+
+# ------------------------------------------------------------------ where errors occur
+
+
+def test_two_500_classes_at_once_keep_their_own_endpoints(analyse):
+    # Neither message names a table; nearest-first pairing used to hand each class a few of
+    # the other's responses (and their endpoint, and its requests in the denominator).
+    _, truth, findings = analyse("two_500s")
+    classes = {c["key"]: c for c in findings["error_classes"]}
+    assert classes["XX001"]["endpoints"] == ["rest/invoices"]
+    assert classes["XX000"]["endpoints"] == ["rest/fx_rates"]
+    assert not [k for k in classes if k.startswith("http:")], sorted(classes)
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def test_tables_in_iso_z_read_as_the_offset_form(analyse):
+    _, truth, findings = analyse("iso_z_tables")
+    (m,) = truth["mechs"]
+    assert findings["audience"]["registrations"] > 0
+    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
+
+
+def test_tables_without_a_zone_are_refused_in_one_line(tmp_path, capsys):
+    directory = mech.write_incident(tmp_path / "naive", "naive_tables")
+    assert cli(["check", f"--data={directory}", "--no-cache"]) == 2
+    captured = capsys.readouterr()
+    err = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+    (line,) = [x for x in err if "naive timestamp" in x]
+    assert "tables/webinars.csv" in line and "row 1" in line, line
+    assert "expected a time zone or offset" in line, line
+    assert "Traceback" not in captured.out + captured.err
+
+
+# ------------------------------------------------------------------ privacy
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}")
+
+
+def test_messages_carrying_emails_addresses_and_tokens_reach_no_page(analyse):
+    import json
+
+    _, truth, findings = analyse("private_messages")
+    texts = {"findings": json.dumps(findings, default=str)}
+    for lang in ("en", "ko"):
+        texts[lang] = _pages(findings, lang)
+    for where, text in texts.items():
+        assert not [u for u in truth["users"] if u in text], where
+        assert not [ip for ip in truth["ips"] if ip in text], where
+        assert not _EMAIL.findall(text), (where, _EMAIL.findall(text)[:3])
+        assert not [x for x in _IPV4.findall(text) if not x.startswith("0.")], where
+        assert not _JWT.findall(text), where
+    # The operator's note keeps its sentence, its person and address replaced by name.
+    assert "&#91;email&#93; from &#91;ip&#93; says the player froze" in texts["en"]
