@@ -188,6 +188,18 @@ def test_an_application_s_own_status_pairs_with_its_responses(analyse):
     assert findings["overview"]["errors"]["total"] == sum(c["count"] for c in classes.values())
 
 
+def test_an_application_s_refusal_is_not_called_a_client_bug(analyse):
+    # 'card declined' raised with PT402 at a flat rate per request: the app saying no on
+    # purpose. Page one tells it apart from bugs ("fix the code" would misread it).
+    _, _, findings = analyse("unheard_of")
+    assert {v["error_class"]: v["verdict"] for v in findings["verdicts"]}["PT402"] == "traffic"
+    groups = {g["kind"]: [c["key"] for c in g["classes"]] for g in findings["overview"]["causes"]}
+    assert groups.get("refusal") == ["PT402"] and "PT402" not in groups.get("traffic", []), groups
+    en, ko = _summary(findings, "en"), _summary(findings, "ko")
+    assert "Refusals the application makes on purpose" in en and "Client bugs" not in en, en
+    assert "의도적으로 거부한 요청" in ko and "클라이언트 버그" not in ko, ko
+
+
 def test_sqlstates_of_unseen_classes_get_names_and_actions(analyse):
     _, _, findings = analyse("unheard_of")
     names = {c["key"]: c["name"] for c in findings["error_classes"]}

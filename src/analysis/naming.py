@@ -269,6 +269,18 @@ def capacity_resource(cls: Mapping) -> str | None:
     return None
 
 
+def deliberate_refusal(cls: Mapping) -> bool:
+    """Whether a class's errors are the application refusing requests on purpose.
+
+    A database function's ``RAISE EXCEPTION`` (SQLSTATE P0001) and PostgREST's custom status
+    (``RAISE ... USING ERRCODE = 'PT402'``, answered with HTTP 402) are the app's own SQL
+    saying no: a card declined, a quota reached. At a flat rate per request they grow with
+    traffic as a bug's errors do, but "fix the code" would misread them.
+    """
+    state = str(cls.get("sql_state") or "")
+    return state == "P0001" or (len(state) == 5 and state[:2] == "PT")
+
+
 def collect_semantics(db_errors: object, realtime_events: object, classes: object) -> dict:
     """Per class key: its modal relation and column and one example message.
 

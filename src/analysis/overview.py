@@ -14,8 +14,11 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-#: Order in which root-cause groups are told: load-driven first, undecided last.
-CAUSE_ORDER = ("capacity", "traffic", "unrelated", "undecided", "insufficient")
+from analysis.naming import deliberate_refusal
+
+#: Order in which root-cause groups are told: load-driven first, undecided last. ``refusal``:
+#: traffic-proportional errors the app's own SQL raises on purpose (naming.deliberate_refusal).
+CAUSE_ORDER = ("capacity", "traffic", "refusal", "unrelated", "undecided", "insufficient")
 #: Actions on page one.
 TOP_ACTIONS = 3
 #: Data-quality codes whose fields name a source that went silent (a product down or its
@@ -118,6 +121,8 @@ def group_causes(findings: Mapping) -> list[dict]:
         kind = v.get("verdict", "undecided")
         if v.get("measurement_caveat") or kind not in CAUSE_ORDER:
             kind = "undecided"
+        if kind == "traffic" and deliberate_refusal(cls):
+            kind = "refusal"
         entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
         if kind == "undecided":
             entry["why"], aside = explain_undecided(v)
