@@ -40,6 +40,7 @@ from analysis.findings import write_findings
 from analysis.params import build_params
 
 settings = pipeline.read_settings()
+pipeline.freeze_imports()  # the modules above are never garbage
 
 # %% [markdown] tags=["remove-cell"]
 # ## The stages, one cell each (hidden from the exported report)

@@ -7,6 +7,8 @@ they live only here. Everything else is computed from the shipped raw exports.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -191,3 +193,22 @@ def test_key_moments_and_audit_see_what_the_report_did_not(incident):
     assert drop["end"] == pd.Timestamp("2026-02-06 05:40", tz="UTC")
     assert "clock_skew" not in issues and "ingest_rows_rejected" not in issues
     json.dumps([f.to_dict() for f in issues.values()])
+
+
+def test_freeze_imports_takes_the_imported_modules_out_of_the_collector(tmp_path):
+    # In a fresh process (this one has frozen nothing, and must not be changed): after the
+    # notebook's imports and the call, a full collection walks only what came later.
+    code = (
+        "import gc\n"
+        "from analysis import audit, narrative, pipeline, plots, stats\n"
+        "tracked = len(gc.get_objects())\n"
+        "pipeline.freeze_imports()\n"
+        "junk = [[i] for i in range(1000)]\n"
+        "print(tracked, gc.get_freeze_count(), len(gc.get_objects()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    tracked, frozen, after = map(int, done.stdout.split())
+    assert frozen >= tracked > 50_000
+    assert after < 5_000

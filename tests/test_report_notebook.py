@@ -137,3 +137,17 @@ def test_sections_and_report_cells_agree():
     assert not missing, f"sections without a notebook cell: {missing}"
     assert not unknown, f"notebook cells for sections narrative.SECTIONS does not know: {unknown}"
     assert shown == list(SECTIONS), "notebook cells and narrative.SECTIONS in different orders"
+
+
+def test_imports_cell_freezes_what_it_imported_before_any_stage():
+    # The stages' full garbage collections must not walk the imported modules again
+    # (pipeline.freeze_imports): the call comes last in the imports cell, after every import.
+    nb = nbformat.read(IPYNB, as_version=4)
+    cells = [c for c in _code_cells(nb) if "parameters" not in c.metadata.get("tags", [])]
+    first = cells[0]
+    body = ast.parse(first.source).body
+    calls = [ast.unparse(n) for n in body if isinstance(n, ast.Expr)]
+    assert calls and calls[-1] == "pipeline.freeze_imports()", first.source
+    assert all(isinstance(n, ast.Import | ast.ImportFrom) for n in body[:-2]), first.source
+    later = "\n".join(c.source for c in cells[1:])
+    assert "import " not in later, "an import after the freeze would be walked by every pass"

@@ -17,6 +17,7 @@ import ctypes
 import dataclasses
 import fcntl
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -282,11 +283,16 @@ class Prefetch:
             code = 1
             try:
                 os.close(self._orders)
+                # Inherited objects are never garbage here: a full collection would walk
+                # (and so copy) every page of them, the stages' imports below would add more.
+                gc.freeze()
                 _become_prefetch(parent)
                 # Read by the kernel, which stops waiting for a prefetch that uses no CPU.
                 (self.directory / PREFETCH_PID).write_text(str(os.getpid()), encoding="ascii")
                 import analysis.ingest  # noqa: F401 - the imports, while the report checks
-                from analysis.pipeline import prefetch_statistics
+                from analysis.pipeline import freeze_imports, prefetch_statistics
+
+                freeze_imports()
 
                 with os.fdopen(orders, "rb") as pipe:
                     order = pipe.read()  # until this process's end of the pipe is closed
