@@ -132,6 +132,9 @@ def test_a_deploy_that_starts_a_flat_bug_is_not_capacity(analyse):
     assert v["verdict"] in {"traffic", "undetermined", "unrelated"}, v["reason"]
     page = _section(findings, "timeline", "en")
     assert "Deploy web v2.31" in page
+    # The deploy came before the first error: it started the errors, it did not answer them.
+    assert findings["detection"]["first_human_action"] is None, findings["detection"]
+    assert "First human action" not in _section(findings, "detection", "en")
 
 
 def test_a_realtime_join_limit_without_database_errors_is_capacity(analyse):

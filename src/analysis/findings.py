@@ -602,6 +602,9 @@ def summarize_detection(
     first_error = min(firsts, key=lambda r: r["first"]) if firsts else None
     notes = moments[moments["kind"] == "annotation"]
     timed = notes[notes["ts"].notna()]
+    if first_error is not None:
+        # A note before the first error is context (the deploy that started it), no response.
+        timed = timed[pd.to_datetime(timed["ts"], utc=True) >= pd.Timestamp(first_error["first"])]
     fired = [c for c in crossings if c["at"]]
     earliest = min(fired, key=lambda c: c["at"]) if fired else None
     lead = None
