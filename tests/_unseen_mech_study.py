@@ -131,6 +131,65 @@ def draw_case(family: str, seed: int) -> mech.Case:
             rate=rng.uniform(0.2, 0.4),
             key="23505:ledger_ref_key",
         )
+    elif family == "capacity_lag":
+        # A limit whose failures follow the load by 3 to 6 minutes (the grid ends at 5).
+        m = mech.Mech(
+            "capacity",
+            path,
+            "GET",
+            500,
+            sqlstate="57014",
+            message="canceling statement due to statement timeout",
+            share=rng.uniform(0.3, 0.7),
+            threshold=int(peak * rng.uniform(0.55, 0.8)),
+            lag=rng.randint(3, 6),
+            expect="capacity",
+            key="57014",
+        )
+    elif family == "capacity_low":
+        # A limit at 15-30 sessions, passed early whatever the peak.
+        m = mech.Mech(
+            "capacity",
+            path,
+            "GET",
+            500,
+            sqlstate="57014",
+            message="canceling statement due to statement timeout",
+            share=rng.uniform(0.01, 0.04),
+            threshold=rng.randint(15, 30),
+            lag=rng.randint(0, 2),
+            expect="capacity",
+            key="57014",
+        )
+    elif family == "step":
+        # A deploy starts a flat bug at a random minute: a step in time, not in load.
+        m = mech.Mech(
+            "step",
+            path,
+            "GET",
+            400,
+            sqlstate="42703",
+            message="column questions.is_pinned does not exist",
+            share=rng.uniform(0.05, 0.3),
+            at=rng.randint(10, minutes - 15),
+            expect="notcapacity",
+            key="42703",
+        )
+    elif family == "storm":
+        # One client re-sends a failing insert every 1-2 s for one or two minutes.
+        table = path.rsplit("/", 1)[1]
+        m = mech.Mech(
+            "retry",
+            path,
+            "POST",
+            409,
+            sqlstate="23505",
+            message=f'duplicate key value violates unique constraint "{table}_pkey"',
+            count=1,
+            length=rng.randint(1, 2),
+            every=rng.uniform(1.0, 2.0),
+            key=f"23505:{table}_pkey",
+        )
     elif family == "rt_capacity":
         m = mech.Mech(
             "rt_capacity",
@@ -203,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         "--families",
         default="capacity,capacity_near,flat,outage,burst,retry,loops,background,rt_capacity,"
         "rt_outage,sparse",
+        help="families to draw; also capacity_lag, capacity_low, step, storm (not by default, "
+        "so the default table stays comparable across sessions)",
     )
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--jsonl", type=Path)

@@ -143,6 +143,11 @@ def test_a_realtime_join_limit_without_database_errors_is_capacity(analyse):
     assert truth["db_errors"] == 0
     assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
     assert _covers(_fits(findings)[m["key"]], m["threshold"])
+    # No request failed, yet viewers' joins were refused: not "0 of 226 people (0%)".
+    refused = sum(r["level"] == "error" for r in mech.build(mech.PROBES["rt_join_limit"]).rt)
+    en, ko = _section(findings, "summary", "en"), _section(findings, "summary", "ko")
+    assert "0 of" not in en and f"Realtime logged **{refused} errors**" in en, en
+    assert f"Realtime이 **오류 {refused}건**" in ko, ko
 
 
 def test_two_limits_in_one_hour_keep_their_own_thresholds(analyse):

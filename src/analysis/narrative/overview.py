@@ -81,6 +81,10 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
             )
         else:
             impact = t["impact_no_users"].format(failed=fmt_number(people["failed_requests"]))
+    elif not people.get("failed_requests") and (realtime := _realtime_errors(findings)):
+        # Refused joins or connections fail no request, and Realtime's lines name no viewer:
+        # "0 people" would say nobody was hurt.
+        impact = t["impact_realtime_only"].format(errors=fmt_number(realtime))
     else:
         impact = t["impact"].format(
             affected=fmt_number(people["affected"]),
@@ -209,6 +213,11 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     # and the story fit on one printed page (an output is never split across pages).
     parts.insert(1, PAGE_ONE_MARKER)
     return "\n\n".join(parts) + f"\n\n{PAGE_BREAK}"
+
+
+def _realtime_errors(findings: Mapping) -> int:
+    """Errors of the Realtime classes (lines that fail no request)."""
+    return sum(c["count"] for c in findings["error_classes"] if c["source"] == "realtime_events")
 
 
 def _error_period(minutes: Mapping, tz: str, zn: str, text: Mapping) -> str:
