@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -248,3 +249,51 @@ def test_title_times_carry_the_date_when_the_window_spans_two_local_days(small_a
     day = pd.Timestamp(start.tz_convert(tz).date(), tz=tz)
     one_day = {"start": day.isoformat(), "end": (day + pd.Timedelta(days=1)).isoformat()}
     assert narrative.figures.time_format(one_day, tz) == "%H:%M"
+
+
+def test_figures_fold_the_classes_beyond_the_most_important(small_analysis, monkeypatch):
+    # Fifty classes drew panels 8,500 pixels tall: beyond MAX_DRAWN_CLASSES the least
+    # important classes are summed (concurrency) or left out (panels, heatmap rows), and the
+    # caption says how many and how many errors.
+    from analysis.narrative import figures as nf
+
+    doc = small_analysis.findings
+    keys = [c["key"] for c in doc["error_classes"]]
+    assert len(keys) >= 3
+    assert nf.drawn_classes(doc) == (keys, [])  # all fit: nothing folded, no note
+    assert nf.folded_note("dose", doc, narrative.load_locale("en")) == ""
+    monkeypatch.setattr(nf, "MAX_DRAWN_CLASSES", 2)
+    shown, folded = nf.drawn_classes(doc)
+    counts = {c["key"]: c["count"] for c in doc["error_classes"]}
+    caps = [c["error_class"] for c in doc["capacity"] if c["verdict"] == "capacity"]
+    ranked = sorted(keys, key=lambda k: (k not in caps, -counts[k]))
+    assert set(shown) == set(ranked[:2]) and set(folded) == set(ranked[2:])
+    assert shown + folded != [] and sorted(shown + folded) == sorted(keys)
+    errors = sum(counts[k] for k in folded)
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        plots.configure_plots(lang)
+        other = text["figure_folding"]["other"].format(n=len(folded))
+        fig = nf.build_figure("concurrency", small_analysis, text)
+        try:
+            legend = [t.get_text() for t in fig.legends[0].get_texts()]
+            assert legend[-1] == other and not set(folded) & set(legend), legend
+        finally:
+            plt.close(fig)
+        for name in ("lag", "dose"):
+            fig = nf.build_figure(name, small_analysis, text)
+            try:
+                titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+                assert titles and set(titles) <= set(shown), (name, titles)
+            finally:
+                plt.close(fig)
+        fig = nf.build_figure("heatmap", small_analysis, text)
+        try:
+            rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+            assert rows == [k for k in shown if counts[k]], rows
+        finally:
+            plt.close(fig)
+        note = nf.folded_note("concurrency", doc, text)
+        assert f"{len(folded)}" in note and f"{errors:,}" in note
+        assert text["figure_folding"]["summed"] in note
+        assert text["figure_folding"]["omitted"] in nf.folded_note("dose", doc, text)

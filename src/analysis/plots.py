@@ -227,6 +227,7 @@ def plot_concurrency(
     labels: Mapping[str, str],
     tz: str,
     limits: Sequence[tuple[str, float]] = (),
+    other: str | None = None,
 ) -> Figure:
     """Concurrent viewers over time with errors per minute and each class's bursts on top.
 
@@ -245,6 +246,8 @@ def plot_concurrency(
         Display time zone for the axis.
     limits : sequence of (str, float), optional
         Horizontal reference lines (e.g. a plan's connection limit) with their labels.
+    other : str, optional
+        The column of ``errors`` that sums the classes not drawn one by one: grey, last.
 
     Returns
     -------
@@ -259,6 +262,8 @@ def plot_concurrency(
             strict=False,
         )
     )
+    if other is not None:
+        colors[other] = LIMIT_COLOR
     if not errors.empty:
         # One collection of rectangles per class, not a patch per minute: the same bars,
         # stacked, at a fraction of the drawing cost (a bar is an artist of its own).

@@ -11,6 +11,68 @@ from analysis import plots
 from analysis.narrative.formatting import TIME_FORMAT, _tz, fmt_number, local_time
 from analysis.params import ReportParams
 
+#: At most this many error classes are drawn one by one (a panel, a row, a stack of bars);
+#: the others are folded: summed into one "other" series where the figure sums classes, left
+#: out where it has a panel per class, and said so in the caption. Fifty classes drew panels
+#: 8,500 pixels tall and a legend no one could match to its bars; every class keeps its row
+#: in the table of root causes.
+MAX_DRAWN_CLASSES = 8
+
+
+def drawn_classes(findings: Mapping) -> tuple[list[str], list[str]]:
+    """Return the error classes a figure draws and those it folds, as two lists of keys.
+
+    The first :data:`MAX_DRAWN_CLASSES` by importance: capacity-driven classes first, then by
+    errors (most first), ties in the findings' order; nothing is folded when all fit. Both
+    lists keep the findings' order of classes.
+    """
+    keys = [c["key"] for c in findings["error_classes"]]
+    if len(keys) <= MAX_DRAWN_CLASSES:
+        return keys, []
+    caps = {c["error_class"] for c in findings["capacity"] if c["verdict"] == "capacity"}
+    ranked = sorted(
+        findings["error_classes"], key=lambda c: (c["key"] not in caps, -int(c["count"] or 0))
+    )
+    kept = {c["key"] for c in ranked[:MAX_DRAWN_CLASSES]}
+    return [k for k in keys if k in kept], [k for k in keys if k not in kept]
+
+
+def folded_note(name: str, findings: Mapping, text: Mapping) -> str:
+    """Return the caption's sentence on the classes a figure folds ('' when it folds none)."""
+    shown, folded = drawn_classes(findings)
+    if not folded:
+        return ""
+    counts = {c["key"]: int(c["count"] or 0) for c in findings["error_classes"]}
+    t = text["figure_folding"]
+    how = t["summed"] if name in SUMMED_FIGURES else t["omitted"]
+    return t["note"].format(
+        shown=fmt_number(len(shown)),
+        folded=fmt_number(len(folded)),
+        errors=fmt_number(sum(counts[k] for k in folded)),
+        how=how,
+    )
+
+
+#: The figures that sum classes (stacked bars): folded classes are one series there. The
+#: others show each class on its own (a panel, a heatmap row, whose colour scale a sum of
+#: dozens of classes would wash out) and leave folded classes out.
+SUMMED_FIGURES = ("concurrency",)
+
+
+def _fold_columns(table: pd.DataFrame, findings: Mapping, text: Mapping) -> tuple:
+    """Return ``table`` (one column per class key) with folded classes summed into one column.
+
+    Returns (the table, the name of the summed column or None).
+    """
+    shown, folded = drawn_classes(findings)
+    folded = [k for k in folded if k in table.columns]
+    if not folded:
+        return table, None
+    other = text["figure_folding"]["other"].format(n=fmt_number(len(folded)))
+    kept = table[[k for k in shown if k in table.columns]].copy()
+    kept[other] = table[folded].sum(axis=1)
+    return kept, other
+
 
 def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
     """Locale labels of one figure, with the display zone filled in."""
@@ -112,6 +174,7 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
             index="minute", columns="error_class", values="errors", aggfunc="sum"
         )
         errors = errors[[c["key"] for c in f["error_classes"] if c["key"] in errors.columns]]
+        errors, other = _fold_columns(errors, f, text)
         bursts: dict[str, list] = {}
         for b in f["bursts"]:
             bursts.setdefault(b["error_class"], []).append(
@@ -121,7 +184,7 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
             (c["name"], c["value"]) for c in f["detection"]["crossings"] if not c.get("error_class")
         ]
         return plots.plot_concurrency(
-            analysis.timeline.concurrency, errors, bursts, labels, tz, limits
+            analysis.timeline.concurrency, errors, bursts, labels, tz, limits, other=other
         )
     if name == "heatmap":
         em = analysis.timeline.error_minutes
@@ -129,10 +192,13 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
             index="minute", columns="error_class", values="errors", aggfunc="sum"
         )
         counts = counts[[c["key"] for c in f["error_classes"] if c["key"] in counts.columns]]
+        _, folded = drawn_classes(f)
+        counts = counts[[k for k in counts.columns if k not in folded]]
         return plots.plot_error_heatmap(counts, labels, tz)
     if name == "lag":
         curves = {}
-        for a in f["associations"]:
+        _, folded = drawn_classes(f)
+        for a in (a for a in f["associations"] if a["error_class"] not in folded):
             lags = pd.Series(a["lags"])
             band = a["null_band"]
             high = lags.map(lambda k, b=band: b["load_leads"] if k >= 0 else b["errors_lead"])
@@ -155,8 +221,13 @@ def dose_panels(analysis: object) -> dict:
 
     panels = {}
     caps = {c["error_class"]: c for c in analysis.findings["capacity"]}
+    _, folded = drawn_classes(analysis.findings)
     classes = sorted(
-        (c for c in analysis.findings["error_classes"] if c["key"] in caps),
+        (
+            c
+            for c in analysis.findings["error_classes"]
+            if c["key"] in caps and c["key"] not in folded
+        ),
         key=lambda c: caps[c["key"]]["verdict"] != "capacity",
     )
     for cls in classes:
@@ -201,6 +272,9 @@ def show_figure(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     alt = figure_point(name, analysis.findings, text)[1]
+    note = folded_note(name, analysis.findings, text)
+    alt = f"{alt} {note}" if note else alt
     # The page template writes this metadata as the image's alt attribute (escaped there).
     display(Image(data=png, format="png", metadata={"alt": alt}))
-    display(Markdown(f"*{figure_labels(name, text, analysis.findings)['caption']}*"))
+    caption = figure_labels(name, text, analysis.findings)["caption"]
+    display(Markdown(f"*{caption}*" + (f" {note}" if note else "")))
