@@ -156,6 +156,11 @@ def canonical_requests(frame: pd.DataFrame, rej: Rejections) -> pd.DataFrame:
     method = to_text(method).str.upper()
     path = to_text(path)
     require(method, rej, "method")
+    rej.add(
+        method.notna() & ~method.str.fullmatch(r"[A-Z]+").fillna(False),
+        "bad method (expected an HTTP method such as GET)",
+        method,
+    )
     require(path, rej, "path")
     rej.add(
         path.notna() & ~path.str.startswith("/").fillna(False), "bad path (expected /...)", path

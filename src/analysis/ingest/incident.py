@@ -7,6 +7,7 @@ the manifest, the pseudonym key's fingerprint and this code) and returns an :cla
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -246,6 +247,17 @@ def check_inside(directory: Path, path: Path) -> None:
     their machine (a key, a password file) would be read, echoed in an error line or shown
     in the report. Links that stay inside the directory are followed.
     """
+    try:
+        path.resolve()
+    except (RuntimeError, OSError) as exc:
+        # Python raises RuntimeError (3.11) or ELOOP (3.13) for a link that leads back to itself.
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            raise IngestError(
+                path,
+                "symlink loop",
+                expected="a link that leads to a file or directory",
+                found=f"a link to {os.readlink(path)} that leads back to itself",
+            ) from None
     if not inside(directory, path):
         raise IngestError(
             path,
@@ -535,11 +547,25 @@ def load_incident(
         result.accounting.loc[result.accounting["kind"].isin(list(LOG_KINDS)), "read"].sum()
     )
     if log_read and not log_rows:
+        # The run stops before the accounting is printed: name the files and their reasons.
+        logs = result.accounting[result.accounting["kind"].isin(list(LOG_KINDS))]
+        per_file: dict[str, dict[str, int]] = {}
+        for rec in logs.itertuples():
+            counts = per_file.setdefault(rec.file, {})
+            for pair in filter(None, str(rec.reason or "").split("; ")):
+                reason, _, n = pair.rpartition(": ")
+                counts[reason] = counts.get(reason, 0) + int(n)
+        ranked = sorted(per_file.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        shown = "; ".join(
+            f"{file}: " + ", ".join(f"{reason} {n}" for reason, n in counts.items())
+            for file, counts in ranked[:2]
+        )
+        more = f"; {len(ranked) - 2} more files" if len(ranked) > 2 else ""
         raise IngestError(
             directory,
-            "no log row inside the manifest window",
+            f"no log row inside the manifest window ({shown}{more})",
             expected=f"rows in [{window[0].isoformat()}, {window[1].isoformat()})",
-            found=f"{log_read} rows, all rejected (see make check)",
+            found=f"{log_read} rows, all rejected",
         )
     incident = Incident(
         **result.tables,

@@ -69,7 +69,7 @@ def _fits(column: str, cell: str) -> bool:
             return True
         try:
             json.loads(cell)
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
         return True
     if column in _TIME_COLUMNS:

@@ -174,7 +174,7 @@ def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
         rec = dict(raw)
         try:
             body = json.loads(row["body"]) if row["body"] is not None else {}
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
             rec["_reject"] = "bad body (expected a JSON object)"

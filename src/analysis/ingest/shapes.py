@@ -88,6 +88,8 @@ JSON_CELL_COLUMNS = ("metadata", "log_attributes", "headers", "regions", "logs")
 _NULL_CELLS = ("", "null", "undefined")
 #: Header columns that mark a CSV as a log export.
 _LOG_COLUMNS = {"id", "timestamp", "event_message", "metadata", "log_attributes"}
+#: Columns no table of docs/contract.md has: a file holding one is a log export.
+_LOG_ONLY_COLUMNS = _LOG_COLUMNS - {"id"}
 
 
 def required_names(field_map: dict[str, tuple[str, ...]], name: str) -> tuple[str, ...]:
@@ -254,6 +256,9 @@ def csv_records(frame: pd.DataFrame, path: Path | None = None) -> list[dict]:
                 except json.JSONDecodeError:
                     row["_reject"] = f"bad {col} cell (expected JSON)"
                     row["_found"] = cell[:60]
+                except RecursionError:
+                    row["_reject"] = f"bad {col} cell (JSON nested too deeply)"
+                    row["_found"] = cell[:60]
             else:
                 row[col] = cell
         for col, value in zip(carried, extra, strict=True):
@@ -314,22 +319,33 @@ def detect_flavour(records: list[tuple]) -> str | None:
 #: A zone-less time with seconds: ClickHouse's text, or BigQuery's DATETIME (no fraction on
 #: a whole second).
 _NAIVE_SECONDS_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?$")
+#: A time in another form: a number (microseconds, or any epoch unit), or text with a zone.
+_OTHER_TIME_RE = re.compile(
+    r"^\s*[-+]?\d+(?:\.\d*)?\s*$|^\d{4}-\d\d-\d\d.*(?:Z|[+-]\d\d(?::?\d\d)?)\s*$"
+)
 
 
 def all_times_naive(records: list[tuple]) -> bool:
-    """Tell whether every ``timestamp`` of a flat projection is zone-less text with seconds.
+    """Tell whether every time of a flat projection is zone-less text with seconds.
 
     The log store keeps UTC, and a query that casts its time to text without a zone
     (Studio's Logs Explorer templates: ``cast(timestamp as datetime)``) gives UTC text; a file
-    mixing such text with microseconds or objects is not such a projection.
+    mixing such text with microseconds, zones or objects is not such a projection. A cell
+    that is no time at all (a damaged or hand-edited one) says nothing about the file: it is
+    rejected on its own row, and must not make every other row a naive time.
     """
-    stamps = []
+    naive = False
     for raw, rec in records:
         if isinstance(raw, dict) and ("metadata" in raw or "log_attributes" in raw):
             return False
-        if isinstance(rec, dict) and rec.get("timestamp") not in (None, ""):
-            stamps.append(rec["timestamp"])
-    return bool(stamps) and all(isinstance(t, str) and _NAIVE_SECONDS_RE.match(t) for t in stamps)
+        if not isinstance(rec, dict) or rec.get("timestamp") in (None, ""):
+            continue
+        stamp = rec["timestamp"]
+        if isinstance(stamp, str) and _NAIVE_SECONDS_RE.match(stamp):
+            naive = True
+        elif not isinstance(stamp, str) or _OTHER_TIME_RE.match(stamp):
+            return False
+    return naive
 
 
 def page_flavour(records: list[tuple]) -> str | None:
@@ -379,10 +395,17 @@ def table_kind_of(columns: Iterable[str], path: Path) -> str | None:
     for kind, required in sorted(TABLE_COLUMNS.items(), key=lambda kv: -len(kv[1])):
         if set(required) <= cols:
             return kind
-    # Named like a table export (registrations.csv): say which column is missing.
+    # Named like a table export (registrations.csv, Studio's registrations_rows.csv, a SQL
+    # editor's "Supabase Snippet select registrations.csv") and holding no log column: say
+    # which column is missing rather than reading it as some log's rows.
     stem = path.name.split(".")[0]
     if stem in TABLE_COLUMNS:
         check_columns(path, cols, TABLE_COLUMNS[stem], stem)
+    words = "_" + re.sub(r"[^a-z0-9]+", "_", path.name.lower()) + "_"
+    if not cols & _LOG_ONLY_COLUMNS:
+        for kind in sorted(TABLE_COLUMNS, key=len, reverse=True):
+            if f"_{kind}_" in words:
+                check_columns(path, cols, TABLE_COLUMNS[kind], kind)
     return None
 
 

@@ -31,11 +31,14 @@ _INSERT_RE = re.compile(
     re.IGNORECASE,
 )
 _COPY_RE = re.compile(
-    rf"COPY\s+{_REL}\s*(?:{_COLS}\s*)?FROM\s+stdin\b(?P<opts>[^;\n]*);[ \t]*\r?(?:\n|$)",
+    rf"COPY\s+{_REL}\s*(?:{_COLS}\s*)?FROM\s+stdin\b(?P<opts>[^;\r\n]*);[ \t]*(?:\r\n|\r|\n|$)",
     re.IGNORECASE,
 )
 _IDENT_RE = re.compile(_IDENT)
-_SPACE_RE = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)+", re.DOTALL)
+# A comment ends at a CR as well as at a LF (Postgres's lexer): a file saved with CR-only
+# line ends (classic Mac OS) must not turn into one comment.
+_SPACE_RE = re.compile(r"(?:\s+|--[^\r\n]*|/\*.*?\*/)+", re.DOTALL)
+_LINE_END_RE = re.compile(r"\r\n|\r|\n")
 _STRING_RE = re.compile(r"'((?:[^']|'')*)'")
 _ESTRING_RE = re.compile(r"[Ee]'((?:[^'\\]|\\.|'')*)'", re.DOTALL)
 _DOLLAR_RE = re.compile(r"\$([A-Za-z_][\w]*)?\$")
@@ -113,7 +116,7 @@ def _unescape(match: re.Match) -> str:
 
 def line_of(text: str, pos: int) -> int:
     """Return the 1-based line number of offset ``pos``."""
-    return text.count("\n", 0, pos) + 1
+    return len(_LINE_END_RE.findall(text, 0, pos)) + 1
 
 
 class _Scanner:
@@ -126,7 +129,7 @@ class _Scanner:
 
     def fail(self, problem: str, expected: str, pos: int | None = None) -> IngestError:
         pos = self.pos if pos is None else pos
-        snippet = self.text[pos : pos + 40].split("\n", 1)[0]
+        snippet = _LINE_END_RE.split(self.text[pos : pos + 40], maxsplit=1)[0]
         return IngestError(
             f"{self.path}, line {line_of(self.text, pos)}",
             problem,
@@ -171,8 +174,8 @@ class _Scanner:
                 return list(self.tables.values())
             if text.startswith("\\", self.pos):
                 # A psql meta-command (\connect, \restrict ...) runs to the end of its line.
-                end = text.find("\n", self.pos)
-                self.pos = len(text) if end < 0 else end + 1
+                m = _LINE_END_RE.search(text, self.pos)
+                self.pos = len(text) if m is None else m.end()
                 continue
             if m := _COPY_RE.match(text, self.pos):
                 self.read_copy(m)
@@ -350,10 +353,11 @@ class _Scanner:
                     "a line '\\.' after its rows (a cut file?)",
                     m.start(),
                 )
-            end = text.find("\n", self.pos)
-            end = len(text) if end < 0 else end
-            line = text[self.pos : end].rstrip("\r")
-            start, self.pos = self.pos, end + 1
+            # COPY's text format escapes a CR in a value (\r), so a bare CR ends a line too.
+            found = _LINE_END_RE.search(text, self.pos)
+            end = len(text) if found is None else found.start()
+            line = text[self.pos : end]
+            start, self.pos = self.pos, len(text) + 1 if found is None else found.end()
             if line == "\\.":
                 return
             cells = line.split("\t")
