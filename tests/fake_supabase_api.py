@@ -70,7 +70,10 @@ class Fault:
     kind: ``status`` (send ``status`` with a JSON message, optional ``retry_after`` header),
     ``drop`` (200, full Content-Length, half the body, close), ``reset`` (close at once),
     ``error`` (200 with an error envelope), ``backend`` (200 with the log store's
-    "Backend error! Retry your query"), ``empty`` (200 with no rows, as if the store lost them).
+    "Backend error! Retry your query"), ``empty`` (200 with no rows, as if the store lost them),
+    ``html`` (an HTML page with ``status``: a proxy's, a captive portal's, a CDN's error page),
+    ``repeat`` (200 with the rows of the previous page answered, as a server that ignores the
+    page key).
     """
 
     kind: str
@@ -149,6 +152,7 @@ class FakeSupabaseApi:
         self._accepted: list[float] = []
         self._blocked_until = float("-inf")
         self.faults: list[Fault] = []
+        self._last_page: dict | None = None
         self.calls: list[Call] = []
         self.now = datetime.now(UTC)
         self._lock = threading.Lock()
@@ -260,8 +264,15 @@ class FakeSupabaseApi:
             if fault.kind == "drop":
                 status, envelope = self._answer(call)
                 return self._send(handler, call, status, envelope, cut=True)
+            if fault.kind == "html":
+                page = f"<html><head><title>{fault.message}</title></head><body>\n</body></html>"
+                return self._send(handler, call, fault.status, page, {"Content-Type": "text/html"})
+            if fault.kind == "repeat" and self._last_page is not None:
+                return self._send(handler, call, 200, self._last_page)
             raise ValueError(f"unknown fault kind {fault.kind}")
         status, envelope = self._answer(call)
+        if status == 200 and " as n" not in call.sql and envelope.get("result"):
+            self._last_page = envelope
         return self._send(handler, call, status, envelope)
 
     def _rate_limited(self) -> bool:
@@ -463,17 +474,19 @@ class FakeSupabaseApi:
         return found.group(1), None
 
     def _send(self, handler, call, status, payload, headers=None, cut=False) -> None:
-        body = json.dumps(payload).encode()
+        text = isinstance(payload, str)
+        body = payload.encode() if text else json.dumps(payload).encode()
         call.status = status
-        call.rows = len(payload.get("result") or []) if status == 200 else 0
+        call.rows = len(payload.get("result") or []) if status == 200 and not text else 0
         headers = dict(headers or {})
+        content_type = headers.pop("Content-Type", "application/json")
         if call.gzip:
             # The fastest level: the client reads any gzip stream alike.
             body = gzip.compress(body, compresslevel=1, mtime=0)
             headers["Content-Encoding"] = "gzip"
         call.bytes_sent = len(body)
         handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             handler.send_header(name, value)

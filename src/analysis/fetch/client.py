@@ -153,6 +153,14 @@ class ApiClient:
                         )
                     envelope = json.loads(body)
                 except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError):
+                    if (title := _html_title(body)) is not None:
+                        # A page meant for a browser (a proxy's sign-in, a captive portal, a
+                        # base URL that is a website): asking again will not make it JSON.
+                        raise FetchError(
+                            f"{what}: {self.endpoint_path} answered with an HTML page, not the "
+                            f"API's JSON ({self._scrub(title)!r}); check the network's proxy "
+                            f"and {BASE_URL_ENV}"
+                        ) from None
                     last = f"response is not JSON ({len(body)} bytes; truncated?)"
                 else:
                     if not _is_transient_error(envelope):
@@ -213,6 +221,8 @@ class ApiClient:
             try:
                 payload = json.loads(payload)
             except (UnicodeDecodeError, json.JSONDecodeError):
+                if (title := _html_title(payload)) is not None:
+                    return f"an HTML page: {self._scrub(title)!r}"
                 text = payload.decode("utf-8", "replace").strip()
                 return self._scrub(text[:300]) or "no message"
         if isinstance(payload, dict):
@@ -272,6 +282,19 @@ def _decode_body(body: bytes, headers) -> bytes:
 
 # The log store's own "try again" answers arrive inside a 200 envelope.
 _TRANSIENT_ERROR_RE = re.compile(r"retry your query|backend error|try again", re.IGNORECASE)
+
+
+_TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(body: bytes) -> str | None:
+    """Return the title of an HTML page (``''`` if none); None when ``body`` is no HTML."""
+    head = body[:512].lstrip().lower()
+    if not head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return None
+    found = _TITLE_RE.search(body[:65536])
+    title = found.group(1).decode("utf-8", "replace") if found else ""
+    return " ".join(title.split())[:120]
 
 
 def _is_transient_error(envelope: object) -> bool:

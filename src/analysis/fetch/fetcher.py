@@ -477,6 +477,15 @@ class _Fetcher:
                     f"{format_utc(right)}) (the query's own predicate), found {format_utc(stamp)}"
                 )
             key = (epoch_us(stamp), row["id"])
+            if index == 0 and after is not None and key <= after:
+                # The query asks for rows after the cursor; a server that ignores it answers
+                # a page already written (the one before, again).
+                raise FetchError(
+                    f"{where}: the API returned rows already fetched (the page before again?); "
+                    f"expected rows after ({format_utc(from_epoch_us(after[0]))}, {after[1]}), "
+                    f"found ({format_utc(stamp)}, {row['id']}); run the same command again to "
+                    "resume"
+                )
             if previous is not None and key <= previous:
                 raise FetchError(
                     f"{where}: expected rows after ({format_utc(from_epoch_us(previous[0]))}, "

@@ -441,8 +441,22 @@ def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd
     )
 
 
+#: The state file ``make fetch`` keeps while a download is unfinished and removes last
+#: (``analysis.fetch.pages.STATE_FILE``; not imported: ingest does not load the fetcher).
+FETCH_STATE_FILE = ".fetch-state.json"
+
+
 def _read_inputs(directory: Path) -> tuple:
     """Return (manifest, window, display_tz, overrides, files, checksums) of a directory."""
+    state = directory / FETCH_STATE_FILE
+    if state.exists():
+        # Its pages are a part of the window: read as complete, they would undercount.
+        raise IngestError(
+            state,
+            "an interrupted make fetch: the download of this directory is not finished",
+            expected="a finished fetch (run the same make fetch again to resume it)",
+            found="the fetch's state file",
+        )
     manifest = read_manifest(directory)
     manifest_path = directory / "incident.json"
     window = manifest_window(manifest, manifest_path)
