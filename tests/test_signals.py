@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import pipeline, signals, stats, timeline
+from analysis.stats.exposure import drop_masked_requests
 
 
 def _db_frames(tl):
@@ -90,3 +91,79 @@ def test_realtime_series_computed_once_gives_each_class_the_same_frame(
         )
         pd.testing.assert_frame_equal(shared[cls.key], alone)
         assert shared[cls.key].attrs == alone.attrs
+
+
+def test_failure_stages_order_only_what_a_request_s_path_orders():
+    stage = signals.failure_stage
+    assert stage("53300", 503) == "refused" and stage("08006", None) == "refused"
+    assert stage("42703", 400) == "rejected" and stage("42501", 403) == "executed"
+    assert stage("22P02", 400) == "row" and stage("23505", 409) == "row"
+    assert stage("23503", 409) == "statement_end" and stage("40P01", 500) == "executed"
+    assert stage(None, 503) == "refused" and stage(None, 404) == "rejected"
+    assert stage(None, 500) is None and stage(None, None) is None
+    before = signals.comes_before
+    assert before("refused", "statement_end") and before("rejected", "row")
+    assert before("row", "statement_end") and before("refused", "executed")
+    # Two checks of one row, or a deadlock against a constraint: no order a code can tell.
+    assert not before("row", "row") and not before("executed", "row")
+    assert not before("row", "executed") and not before(None, "row")
+    assert not before("statement_end", "refused") and not before("rejected", "refused")
+
+
+def _klass(key, source, status, endpoints, sql_state=None):
+    from analysis.error_classes import ErrorClass
+
+    t = pd.Timestamp("2026-02-06T05:00:00Z")
+    return ErrorClass(
+        key, source, "", 1, t, t, endpoints[0], "matched", status, sql_state,
+        endpoints=tuple(endpoints),
+    )  # fmt: skip
+
+
+def test_requests_an_earlier_failure_answered_are_counted_per_class():
+    t0 = pd.Timestamp("2026-02-06T05:00:00Z")
+    ts = [t0 + pd.Timedelta(seconds=s) for s in (5, 10, 20, 65, 70, 75, 80)]
+    requests = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(7)],
+            "ts": ts,
+            "endpoint": ["rest/items"] * 6 + ["rest/other"],
+            "status": [503, 409, 201, 503, 400, 999, 503],
+        }
+    )
+    limit = _klass("53300", "db_errors", 503, ["rest/items", "rest/other"], "53300")
+    fkey = _klass("23503:items_fkey", "db_errors", 409, ["rest/items"], "23503")
+    bad_input = _klass("22P02", "db_errors", 400, ["rest/items"], "22P02")
+    pairs = pd.DataFrame(
+        {
+            "request_id": ["r0", "r1", "r3", "r4", "r6"],
+            "error_class": ["53300", "23503:items_fkey", "53300", "22P02", "53300"],
+        }
+    )
+    incident = type("Incident", (), {"requests": requests})()
+    failing = signals.stage_failing_requests(incident, (limit, fkey, bad_input), pairs)
+    assert failing.set_index("id")["stage"].to_dict() == {
+        "r0": "refused",
+        "r1": "statement_end",
+        "r3": "refused",
+        "r4": "row",
+        "r5": None,
+        "r6": "refused",
+    }
+    count = signals.count_masked_requests
+    # The foreign key never saw the refused requests nor the one whose input did not parse.
+    assert count(failing, fkey, t0, 2).tolist() == [1, 2]
+    # Casting the input comes after the refusal, but nothing orders it against the key.
+    assert count(failing, bad_input, t0, 2).tolist() == [1, 1]
+    # A limit's own refusals are its failures, not requests another failure answered.
+    assert count(failing, limit, t0, 2).tolist() == [0, 0]
+
+
+def test_masked_requests_leave_every_denominator():
+    requests = np.array([10.0, 10.0, 40.0])
+    out, dropped = drop_masked_requests(
+        requests, {"masked_requests": np.array([0.0, np.nan, 50.0])}
+    )
+    assert out.tolist() == [10.0, 10.0, 0.0] and dropped == 40
+    out, dropped = drop_masked_requests(requests, {})
+    assert out.tolist() == requests.tolist() and dropped == 0

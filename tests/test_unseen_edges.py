@@ -27,10 +27,6 @@ from analysis.narrative.display import SECTIONS
 FAST = [n for n in mech.EDGES if n != "fifty_classes"]
 #: Known wrong, handed to their owner in the landing log (strict: a fix shows here).
 KNOWN_WRONG = {
-    "masked_bug": "stats/verdicts: a flat 10 % bug on rest/line_items beside a 53300 limit on "
-    "rest/* is called unrelated (g = 0.32, test of g = 1: p = 0.03): at the peak the limit fails "
-    "the requests before the foreign key is checked, yet they stay in the bug's denominator; "
-    "LOG qa",
     "fifty_classes": "verdicts: fifty load-independent classes (0.3 errors a minute each, "
     "endpoints logging only their own failures) give 1 capacity call (http:404:rest/archive_06, "
     "9 errors, K 118 [24, 120]) and 10 traffic (8 by a Bayes factor of 3.1-5.3); LOG qa",
@@ -300,7 +296,6 @@ def test_registrations_not_exported_read_as_unknown_not_zero(analyse):
     assert "등록은 내보내지 않음" in _summary(findings, "ko")
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["masked_bug"])
 def test_a_flat_bug_on_requests_a_limit_also_fails_is_not_called_unrelated(analyse):
     # The 53300 limit fails rest/* requests at the peak before the bug's foreign key is
     # checked: the bug's rate per request it could still reach stays flat.

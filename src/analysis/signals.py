@@ -19,7 +19,10 @@ the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
 - ``latency_ms``: median ``origin_time_ms`` of those requests in the minute (unknown, NaN,
   when a hybrid fetch left only the error rows);
 - ``rt_connected`` / ``rt_limit``: Realtime billing metrics (max in the minute), project-wide,
-  from the billing rows or, in a hybrid fetch, the log store's per-minute aggregate of them.
+  from the billing rows or, in a hybrid fetch, the log store's per-minute aggregate of them;
+- ``masked_requests``: requests to the class's endpoints answered by a failure that comes
+  earlier in a request's path than the class's own (:func:`count_masked_requests`): they
+  never reached the point where the class fails, so they are not its exposure.
 
 Nothing here decides anything: the statistics use the columns, the report shows them.
 """
@@ -45,7 +48,156 @@ SIGNAL_COLUMNS = (
     "latency_ms",
     "rt_connected",
     "rt_limit",
+    "masked_requests",
 )
+
+#: Where in a request's path a failure happens (:func:`failure_stage`). ``refused``: no
+#: database session (the gateway, the pool or the server turned the request away, or it
+#: was not authenticated); ``rejected``: the statement never ran (PostgREST could not build it,
+#: or the SQL does not compile); ``row``: while a row was formed and checked (input
+#: conversion, NOT NULL, CHECK, unique and exclusion constraints); ``statement_end``: foreign
+#: keys, checked by triggers after the statement's rows; ``executed``: anything else a
+#: running statement raises (deadlocks, lock and statement timeouts, an application's own
+#: exceptions), whose moment among the row's checks a code does not tell.
+STAGES = ("refused", "rejected", "row", "statement_end", "executed")
+
+#: SQLSTATEs and SQLSTATE classes (first two characters) by stage, the longest match deciding;
+#: unlisted: ``executed``. 42501 (insufficient privilege) is also a row-level security check
+#: on each row, so it is ``executed``, not ``rejected``.
+_SQLSTATE_STAGES = {
+    "refused": ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03"),
+    "rejected": ("42", "0A", "3F"),
+    "row": ("22", "23"),
+    "statement_end": ("23503",),
+    "executed": ("42501",),
+}
+#: Statuses of error responses no database error explains, by stage: PostgREST answers 503
+#: and 504 when it gets no connection from its pool (and a gateway 429/502 when the request
+#: never reached it), 401 when the JWT is refused, and 400/404/405/406/415/416 when it cannot
+#: build the statement from the request (a bad filter, an unknown table or column in its
+#: schema cache). Other statuses (500, 403, an application's own): unknown.
+_STATUS_STAGES = {
+    "refused": (401, 429, 502, 503, 504),
+    "rejected": (400, 404, 405, 406, 415, 416),
+}
+
+
+def failure_stage(sql_state: str | None, status: int | None) -> str | None:
+    """Return where in a request's path a failure happens (:data:`STAGES`), None if unknown.
+
+    From the SQLSTATE when there is one (the longest listed prefix decides), else from the
+    status of an error response no database error explains.
+    """
+    if sql_state:
+        code = str(sql_state).upper()
+        found = [
+            (len(prefix), stage)
+            for stage, prefixes in _SQLSTATE_STAGES.items()
+            for prefix in prefixes
+            if code.startswith(prefix)
+        ]
+        return max(found)[1] if found else "executed"
+    for stage, statuses in _STATUS_STAGES.items():
+        if status is not None and int(status) in statuses:
+            return stage
+    return None
+
+
+def comes_before(first: str | None, then: str | None) -> bool:
+    """Whether a failure at stage ``first`` surely happens before one at stage ``then``.
+
+    A refusal comes before anything that needs a session; a statement that never ran before
+    anything a running statement raises; a row's checks before the foreign keys checked after
+    the statement's rows. Nothing else is ordered (two failures of one stage, or an unknown).
+    """
+    if first is None or then is None or first == then:
+        return False
+    if first == "refused":
+        return True
+    if first == "rejected":
+        return then in ("row", "statement_end", "executed")
+    return first == "row" and then == "statement_end"
+
+
+def stage_of_class(cls: ErrorClass) -> str | None:
+    """Return :func:`failure_stage` of a class (None for Realtime classes)."""
+    if cls.source == "db_errors":
+        return failure_stage(cls.sql_state or "", cls.http_status)
+    if cls.source == "requests":
+        return failure_stage(None, cls.http_status)
+    return None
+
+
+def stage_failing_requests(incident: object, classes, pairs: pd.DataFrame | None) -> pd.DataFrame:
+    """Return every error response (ts, endpoint, id, error_class, stage).
+
+    A response paired with a database error takes its class and that class's stage; one of a
+    class of error responses (source ``requests``) that class and its status's stage; any
+    other its status's stage (:func:`failure_stage`), with no class, unless a database class
+    answers with that status on that endpoint: an unpaired response of it may be that
+    class's, whose stage its status does not tell (unknown).
+    """
+    req = incident.requests
+    cols = ["ts", "endpoint", "id", "error_class", "stage"]
+    if req.empty or "status" not in req.columns:
+        return pd.DataFrame(columns=cols)
+    status = pd.to_numeric(req["status"], errors="coerce")
+    failing = req.loc[(status >= 400).fillna(False).to_numpy(), ["ts", "endpoint", "id"]].copy()
+    codes = status[failing.index]
+    failing["error_class"] = None
+    failing["stage"] = [failure_stage(None, None if pd.isna(c) else int(c)) for c in codes]
+    by_key = {c.key: c for c in classes}
+    if pairs is not None and len(pairs):
+        owner = pairs.drop_duplicates("request_id").set_index("request_id")["error_class"]
+        mapped = failing["id"].map(owner)
+        hit = mapped.notna().to_numpy()
+        failing.loc[hit, "error_class"] = mapped[hit]
+        failing.loc[hit, "stage"] = [
+            stage_of_class(by_key[k]) if k in by_key else failure_stage(str(k), None)
+            for k in mapped[hit]
+        ]
+    loose = failing["error_class"].isna().to_numpy()
+    for cls in classes:
+        if cls.source == "db_errors" and cls.http_status is not None:
+            maybe = (codes == cls.http_status).to_numpy() & failing["endpoint"].isin(
+                cls.endpoints
+            ).to_numpy()
+            failing.loc[loose & maybe, "stage"] = None
+    for cls in classes:
+        if cls.source != "requests":
+            continue
+        ids = select_class_rows(incident, cls)["id"]
+        mine = failing["id"].isin(ids).to_numpy() & failing["error_class"].isna().to_numpy()
+        failing.loc[mine, "error_class"] = cls.key
+        failing.loc[mine, "stage"] = stage_of_class(cls)
+    stages = failing["stage"].astype(object)
+    failing["stage"] = stages.where(stages.notna(), None)
+    return failing.reset_index(drop=True)
+
+
+def count_masked_requests(
+    failing: pd.DataFrame, cls: ErrorClass, start: pd.Timestamp, n: int
+) -> np.ndarray:
+    """Per minute, requests to the class's endpoints answered by an earlier failure.
+
+    A request gets one answer. One answered by a failure that surely comes earlier in a
+    request's path than the class's own (:func:`comes_before`: a connection refused, a
+    statement that never ran) never reached the point where the class fails: it was not
+    exposed to it, and left in the class's denominator it dilutes the class's rate wherever
+    the earlier failure is frequent (a connection limit at the peak makes a flat bug's rate
+    fall with load). Failures with no known order to the class's (two constraints of one
+    row, an unknown status) stay in: the request may have passed the class's check first.
+    """
+    mine = stage_of_class(cls)
+    endpoints = list(cls.endpoints)
+    if mine is None or failing.empty or not endpoints:
+        return np.zeros(n)
+    earlier = np.array([comes_before(s, mine) for s in failing["stage"]], dtype=bool)
+    other = (failing["error_class"] != cls.key).to_numpy()
+    on = failing["endpoint"].isin(endpoints).to_numpy()
+    rows = failing[earlier & other & on]
+    k = _minute_index(rows["ts"], start, n)
+    return np.bincount(k[k >= 0], minlength=n)[:n].astype(float)
 
 
 def _minute_index(ts: pd.Series, start: pd.Timestamp, n: int) -> np.ndarray:
@@ -155,6 +307,7 @@ def add_class_signals(
     tolerance: str | pd.Timedelta = DEFAULT_TOLERANCE,
     pairs: pd.DataFrame | None = None,
     realtime: tuple | None = None,
+    failing: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return ``frame`` (one class, one row per minute) with the signal columns.
 
@@ -163,12 +316,15 @@ def add_class_signals(
     the class's source table. ``pairs``: the timeline's HTTP <-> database pairs (None: the
     class is paired alone). ``realtime``: :func:`realtime_connections` over the frame's
     minutes when the caller has it (it is project-wide, the same for every class); None
-    computes it here.
+    computes it here. ``failing``: :func:`stage_failing_requests` of the incident's classes
+    (None: staged with this class alone, other responses by their status).
     """
     tol = parse_size(tolerance, "tolerance")
     out = frame.copy()
     n = len(out)
     start = pd.Timestamp(out["minute"].iloc[0])
+    if pairs is None and cls.source == "db_errors" and cls.http_status is not None:
+        pairs = match_http_to_db(incident, (cls,), tolerance=tol)
     paired = pair_class_requests(incident, cls, tol, pairs)
     endpoints = list(cls.endpoints)  # ranked, main endpoint first, as everywhere
     requests = incident.requests
@@ -215,6 +371,11 @@ def add_class_signals(
     if realtime is None:
         realtime = realtime_connections(incident, start, n)
     out["rt_connected"], out["rt_limit"] = realtime
+    if failing is None:
+        failing = stage_failing_requests(incident, (cls,), pairs)
+    out["masked_requests"] = np.minimum(
+        count_masked_requests(failing, cls, start, n), out["requests"].to_numpy(dtype=float)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         r = out["requests"].to_numpy(dtype=float)
         out["rate"] = np.where(
@@ -239,6 +400,8 @@ def add_signals(
     """
     shared: dict = {}
     out = {}
+    classes = tuple(classes)
+    failing = stage_failing_requests(incident, classes, pairs)
     for cls in classes:
         if cls.key not in frames:
             continue
@@ -248,6 +411,12 @@ def add_signals(
             shared[window] = realtime_connections(incident, *window)
         # Assigned as a column, the shared arrays are copied: frames keep their own columns.
         out[cls.key] = add_class_signals(
-            frame, incident, cls, tolerance=tolerance, pairs=pairs, realtime=shared[window]
+            frame,
+            incident,
+            cls,
+            tolerance=tolerance,
+            pairs=pairs,
+            realtime=shared[window],
+            failing=failing,
         )
     return out

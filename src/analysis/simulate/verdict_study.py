@@ -16,6 +16,7 @@ import numpy as np
 
 from analysis import stats
 from analysis.simulate import minutes, sessions
+from analysis.stats.exposure import drop_masked_requests
 from analysis.stats.series import split_own_failures
 from analysis.stats.verdicts import choose_denominator
 
@@ -221,6 +222,8 @@ def separation_bound(frame) -> float:
     found = stats.extract_signals(frame)
     counts, _ = stats.choose_counts(y, found)
     realtime = stats.is_realtime_class(frame)
+    if not realtime:
+        r, _ = drop_masked_requests(r, found)
     x, _, _ = choose_denominator(r, found, c, realtime, counts)
     x, own = split_own_failures(x, choose_denominator(r, found, c, realtime)[0], c)
     if own is not None:

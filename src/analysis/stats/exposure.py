@@ -7,6 +7,26 @@ import numpy as np
 from analysis.stats.series import exposure_of
 
 
+def drop_masked_requests(requests: np.ndarray, signals: dict) -> tuple[np.ndarray, int]:
+    """Return (the requests that could meet the class's failure, requests left out).
+
+    A request gets one answer. One answered by another failure that comes earlier in a
+    request's path (the frame's ``masked_requests``: a connection refused, a statement that
+    never ran; ``analysis.signals.count_masked_requests``) never reached the point where this
+    class fails. Left in, it dilutes the class's rate where that failure is frequent: a
+    connection limit failing a third of the requests at the peak made a flat foreign-key bug
+    on the same endpoint look less frequent at high load, and it read unrelated
+    (docs/verdicts.md, "The denominator"). Everything downstream (the numerator's sample,
+    the stand-in, the unmeasured minutes, every model) sees these requests.
+    """
+    r = np.asarray(requests, dtype=float)
+    masked = signals.get("masked_requests")
+    if masked is None:
+        return r, 0
+    masked = np.minimum(np.nan_to_num(np.asarray(masked, dtype=float)), r)
+    return r - masked, int(round(float(masked.sum())))
+
+
 def keep_logged_requests(
     errors: np.ndarray, requests: np.ndarray, signals: dict, realtime: bool
 ) -> tuple[np.ndarray, int]:

@@ -331,6 +331,10 @@ class Signals(_ToDict):
     #: export), left out of the numerator of its rate per request
     #: (``stats.exposure.keep_logged_requests``).
     errors_without_request: int = 0
+    #: Requests to the class's endpoints answered by a failure that comes earlier in a
+    #: request's path (a connection refused, a statement that never ran), left out of its
+    #: denominator (``stats.exposure.drop_masked_requests``).
+    masked_requests_excluded: int = 0
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ SIGNAL_COLUMNS = {
     "latency_ms": "median latency (origin_time) of the denominator's requests",
     "rt_connected": "Realtime connected (billing metrics, max in the minute)",
     "rt_limit": "Realtime connection limit (billing metrics)",
+    "masked_requests": "requests among 'requests' answered by an earlier failure of another kind",
 }
 
 

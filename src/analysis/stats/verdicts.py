@@ -28,6 +28,7 @@ from analysis.stats.episodes import (
 )
 from analysis.stats.exposure import (
     choose_denominator,
+    drop_masked_requests,
     find_stand_in,
     find_unmeasured_minutes,
     keep_logged_requests,
@@ -599,6 +600,8 @@ def attribute_class(
     """
     signals = signals or {}
     total = float(np.sum(errors))
+    if not realtime:
+        requests, _ = drop_masked_requests(requests, signals)
     errors, left_out = keep_logged_requests(errors, requests, signals, realtime)
     y, unit = choose_counts(errors, signals)
     x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
@@ -811,6 +814,9 @@ def summarize_signals(
     """Spread over users, clients and endpoints, denominator, latency and Realtime saturation."""
     y = np.asarray(errors, dtype=float)
     c = np.asarray(concurrency, dtype=float)
+    masked = 0
+    if not realtime:
+        requests, masked = drop_masked_requests(requests, signals)
     logged, left_out = keep_logged_requests(y, requests, signals, realtime)
     counted, unit = choose_counts(logged, signals)
     _, denominator, excluded = choose_denominator(requests, signals, concurrency, realtime, counted)
@@ -864,6 +870,7 @@ def summarize_signals(
         realtime_saturated_minutes=sat,
         realtime_errors_in_saturated_share=sat_share,
         errors_without_request=left_out,
+        masked_requests_excluded=masked,
         denominator_kind=(
             "viewers_realtime"
             if realtime
