@@ -250,6 +250,8 @@ def run_one(case: mech.Case, root: Path) -> dict:
         "decided_by": v.get("decided_by"),
         "k": fit.get("k"),
         "k_interval": [fit.get("k_low"), fit.get("k_high")],
+        "lag": fit.get("lag_minutes"),
+        "true_lag": m["lag"],
         "threshold": m["threshold"] or None,
         "minutes": m["minutes"],
     }
