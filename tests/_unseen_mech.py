@@ -1312,6 +1312,68 @@ PROBES: dict[str, Case] = {
         notes=((15, "Support ticket", "{email} from {ip} says the player froze"),),
         seed=61,
     ),
+    # Edge Functions at their worker limit (546 WORKER_LIMIT under load), logged by the
+    # gateway and by the functions' own log source.
+    "function_limit": Case(
+        "function_limit",
+        datetime(2026, 10, 1, 12, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "spike",
+        140,
+        mechs=(
+            Mech(
+                "capacity",
+                "/functions/v1/*",
+                "POST",
+                546,
+                share=0.5,
+                threshold=85,
+                expect="capacity",
+                key="http:546:functions/*",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/functions/v1/send-reminder",
+            "/functions/v1/translate",
+            "/auth/v1/user",
+        ),
+        function_logs=True,
+        seed=63,
+    ),
+    # PostgREST's pool and Realtime's users limited at once, in the ClickHouse-era pages.
+    "pool_and_realtime_ch": Case(
+        "pool_and_realtime_ch",
+        datetime(2026, 6, 15, 18, 0, tzinfo=UTC),
+        60,
+        "America/Sao_Paulo",
+        "double",
+        160,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                504,
+                share=0.4,
+                threshold=75,
+                expect="capacity",
+                key="http:504:rest/*",
+            ),
+            Mech(
+                "rt_capacity",
+                message="ConnectionRateLimitReached: Too many connected users",
+                threshold=115,
+                share=0.6,
+                lag=1,
+                expect="capacity",
+                key="realtime:too_many_connections",
+            ),
+        ),
+        flavour="clickhouse",
+        seed=57,
+    ),
     # Two HTTP-500 classes on different tables at the same minutes: neither message names
     # a table, so a response may pair with the other class's error.
     "two_500s": Case(
