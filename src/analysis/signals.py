@@ -52,13 +52,13 @@ SIGNAL_COLUMNS = (
 )
 
 #: Where in a request's path a failure happens (:func:`failure_stage`). ``refused``: no
-#: database session (the gateway, the pool or the server turned the request away, or it
-#: was not authenticated); ``rejected``: the statement never ran (PostgREST could not build it,
-#: or the SQL does not compile); ``row``: while a row was formed and checked (input
-#: conversion, NOT NULL, CHECK, unique and exclusion constraints); ``statement_end``: foreign
-#: keys, checked by triggers after the statement's rows; ``executed``: anything else a
-#: running statement raises (deadlocks, lock and statement timeouts, an application's own
-#: exceptions), whose moment among the row's checks a code does not tell.
+#: database session (the server refused the connection or the login, or was shutting down);
+#: ``rejected``: the statement never ran (the SQL does not compile or names what does not
+#: exist); ``row``: while a row was formed and checked (input conversion, NOT NULL, CHECK,
+#: unique and exclusion constraints); ``statement_end``: foreign keys, checked by triggers
+#: after the statement's rows; ``executed``: anything else a running statement raises
+#: (deadlocks, lock and statement timeouts, an application's own exceptions), whose moment
+#: among the row's checks a code does not tell.
 STAGES = ("refused", "rejected", "row", "statement_end", "executed")
 
 #: SQLSTATEs and SQLSTATE classes (first two characters) by stage, the longest match deciding;
@@ -71,36 +71,27 @@ _SQLSTATE_STAGES = {
     "statement_end": ("23503",),
     "executed": ("42501",),
 }
-#: Statuses of error responses no database error explains, by stage: PostgREST answers 503
-#: and 504 when it gets no connection from its pool (and a gateway 429/502 when the request
-#: never reached it), 401 when the JWT is refused, and 400/404/405/406/415/416 when it cannot
-#: build the statement from the request (a bad filter, an unknown table or column in its
-#: schema cache). Other statuses (500, 403, an application's own): unknown.
-_STATUS_STAGES = {
-    "refused": (401, 429, 502, 503, 504),
-    "rejected": (400, 404, 405, 406, 415, 416),
-}
 
 
-def failure_stage(sql_state: str | None, status: int | None) -> str | None:
+def failure_stage(sql_state: str | None) -> str | None:
     """Return where in a request's path a failure happens (:data:`STAGES`), None if unknown.
 
-    From the SQLSTATE when there is one (the longest listed prefix decides), else from the
-    status of an error response no database error explains.
+    From the SQLSTATE (the longest listed prefix decides); None without one. The status of
+    an error response no database error explains does not say where it happened: a 504 may
+    be a gateway's timeout after the statement ran, a 429 or 502 a proxy's whose place before
+    or after the database an export does not show (qa's ``unheard_of``, whose bug is decided
+    before its 429 limit, read capacity when a 429 was taken to come first).
     """
-    if sql_state:
-        code = str(sql_state).upper()
-        found = [
-            (len(prefix), stage)
-            for stage, prefixes in _SQLSTATE_STAGES.items()
-            for prefix in prefixes
-            if code.startswith(prefix)
-        ]
-        return max(found)[1] if found else "executed"
-    for stage, statuses in _STATUS_STAGES.items():
-        if status is not None and int(status) in statuses:
-            return stage
-    return None
+    if not sql_state:
+        return None
+    code = str(sql_state).upper()
+    found = [
+        (len(prefix), stage)
+        for stage, prefixes in _SQLSTATE_STAGES.items()
+        for prefix in prefixes
+        if code.startswith(prefix)
+    ]
+    return max(found)[1] if found else "executed"
 
 
 def comes_before(first: str | None, then: str | None) -> bool:
@@ -120,58 +111,28 @@ def comes_before(first: str | None, then: str | None) -> bool:
 
 
 def stage_of_class(cls: ErrorClass) -> str | None:
-    """Return :func:`failure_stage` of a class (None for Realtime classes)."""
-    if cls.source == "db_errors":
-        return failure_stage(cls.sql_state or "", cls.http_status)
-    if cls.source == "requests":
-        return failure_stage(None, cls.http_status)
-    return None
+    """Return :func:`failure_stage` of a database class (None for any other class)."""
+    return failure_stage(cls.sql_state) if cls.source == "db_errors" else None
 
 
 def stage_failing_requests(incident: object, classes, pairs: pd.DataFrame | None) -> pd.DataFrame:
-    """Return every error response (ts, endpoint, id, error_class, stage).
+    """Return the error responses paired with a database error (ts, endpoint, id, class, stage).
 
-    A response paired with a database error takes its class and that class's stage; one of a
-    class of error responses (source ``requests``) that class and its status's stage; any
-    other its status's stage (:func:`failure_stage`), with no class, unless a database class
-    answers with that status on that endpoint: an unpaired response of it may be that
-    class's, whose stage its status does not tell (unknown).
+    Each takes its class and that class's stage (:func:`stage_of_class`). Responses no
+    database error explains are left out: their stage is unknown.
     """
     req = incident.requests
     cols = ["ts", "endpoint", "id", "error_class", "stage"]
-    if req.empty or "status" not in req.columns:
+    if req.empty or pairs is None or not len(pairs):
         return pd.DataFrame(columns=cols)
-    status = pd.to_numeric(req["status"], errors="coerce")
-    failing = req.loc[(status >= 400).fillna(False).to_numpy(), ["ts", "endpoint", "id"]].copy()
-    codes = status[failing.index]
-    failing["error_class"] = None
-    failing["stage"] = [failure_stage(None, None if pd.isna(c) else int(c)) for c in codes]
+    owner = pairs.drop_duplicates("request_id").set_index("request_id")["error_class"]
+    failing = req.loc[req["id"].isin(owner.index), ["ts", "endpoint", "id"]].copy()
+    failing["error_class"] = failing["id"].map(owner)
     by_key = {c.key: c for c in classes}
-    if pairs is not None and len(pairs):
-        owner = pairs.drop_duplicates("request_id").set_index("request_id")["error_class"]
-        mapped = failing["id"].map(owner)
-        hit = mapped.notna().to_numpy()
-        failing.loc[hit, "error_class"] = mapped[hit]
-        failing.loc[hit, "stage"] = [
-            stage_of_class(by_key[k]) if k in by_key else failure_stage(str(k), None)
-            for k in mapped[hit]
-        ]
-    loose = failing["error_class"].isna().to_numpy()
-    for cls in classes:
-        if cls.source == "db_errors" and cls.http_status is not None:
-            maybe = (codes == cls.http_status).to_numpy() & failing["endpoint"].isin(
-                cls.endpoints
-            ).to_numpy()
-            failing.loc[loose & maybe, "stage"] = None
-    for cls in classes:
-        if cls.source != "requests":
-            continue
-        ids = select_class_rows(incident, cls)["id"]
-        mine = failing["id"].isin(ids).to_numpy() & failing["error_class"].isna().to_numpy()
-        failing.loc[mine, "error_class"] = cls.key
-        failing.loc[mine, "stage"] = stage_of_class(cls)
-    stages = failing["stage"].astype(object)
-    failing["stage"] = stages.where(stages.notna(), None)
+    failing["stage"] = [
+        stage_of_class(by_key[k]) if k in by_key else failure_stage(str(k).split(":")[0])
+        for k in failing["error_class"]
+    ]
     return failing.reset_index(drop=True)
 
 
@@ -186,7 +147,8 @@ def count_masked_requests(
     exposed to it, and left in the class's denominator it dilutes the class's rate wherever
     the earlier failure is frequent (a connection limit at the peak makes a flat bug's rate
     fall with load). Failures with no known order to the class's (two constraints of one
-    row, an unknown status) stay in: the request may have passed the class's check first.
+    row, a response no database error explains) stay in: the request may have passed the
+    class's check first.
     """
     mine = stage_of_class(cls)
     endpoints = list(cls.endpoints)
@@ -317,7 +279,7 @@ def add_class_signals(
     class is paired alone). ``realtime``: :func:`realtime_connections` over the frame's
     minutes when the caller has it (it is project-wide, the same for every class); None
     computes it here. ``failing``: :func:`stage_failing_requests` of the incident's classes
-    (None: staged with this class alone, other responses by their status).
+    (None: this class alone, so nothing else is staged).
     """
     tol = parse_size(tolerance, "tolerance")
     out = frame.copy()
