@@ -1374,6 +1374,72 @@ PROBES: dict[str, Case] = {
         flavour="clickhouse",
         seed=57,
     ),
+    # A bigger audience than the other cases: a connection limit at 220 sessions three
+    # minutes behind the load on a steep ramp, two flat client bugs, and one minute in which
+    # many users' uploads fail.
+    "big_ramp": Case(
+        "big_ramp",
+        datetime(2026, 11, 3, 10, 0, tzinfo=UTC),
+        60,
+        "Asia/Seoul",
+        "ramp",
+        320,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                503,
+                sqlstate="53300",
+                severity="FATAL",
+                message="remaining connection slots are reserved for non-replication "
+                "superuser connections",
+                share=0.5,
+                threshold=220,
+                lag=3,
+                expect="capacity",
+                key="53300",
+            ),
+            Mech(
+                "flat",
+                "/rest/v1/answers",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "answers_pkey"',
+                share=0.04,
+                expect="traffic",
+                key="23505:answers_pkey",
+            ),
+            Mech(
+                "flat",
+                "/rest/v1/rpc/vote",
+                "POST",
+                400,
+                sqlstate="22P02",
+                message='invalid input syntax for type integer: "NaN"',
+                share=0.06,
+                expect="traffic",
+                key="22P02",
+            ),
+            Mech(
+                "burst",
+                "/storage/v1/object/upload/avatars/me.png",
+                "POST",
+                502,
+                count=60,
+                at=12,
+                key="http:502:storage/*",
+            ),
+        ),
+        endpoints=(
+            "/rest/v1/questions",
+            "/rest/v1/answers",
+            "/rest/v1/rpc/vote",
+            "/auth/v1/user",
+        ),
+        seed=64,
+    ),
     # Two HTTP-500 classes on different tables at the same minutes: neither message names
     # a table, so a response may pair with the other class's error.
     "two_500s": Case(

@@ -6,7 +6,8 @@ bug (a step in time, not in load), one client re-sending a failing insert fifty 
 minute, a limit on Realtime channel joins, PostgREST's pool and Realtime's users limited in
 the same hour, a webinar that ends early while a job's errors go on, six hours with two
 episodes, tables timed without a zone or in ISO ``Z``, error text carrying e-mails, IPv6
-addresses and tokens, and two HTTP-500 classes on different tables at once.
+addresses and tokens, two HTTP-500 classes on different tables at once, Edge Functions at
+their worker limit, the same two limits in ClickHouse-era pages, and a 320-viewer ramp.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from analysis import narrative
 from analysis.__main__ import main as cli
 from analysis.narrative.display import SECTIONS
 
-#: Analysed in make test; six_hours (a 360-minute window's statistics) in make test-slow;
-#: naive_tables is refused by make check.
-SLOW = ("six_hours",)
+#: Analysed in make test; in make test-slow: six_hours (a 360-minute window's statistics),
+#: big_ramp (320 viewers) and the ClickHouse-era copy of pool_and_realtime. naive_tables is
+#: refused by make check.
+SLOW = ("six_hours", "big_ramp", "pool_and_realtime_ch")
 FAST = [n for n in mech.PROBES if n not in SLOW and n != "naive_tables"]
 #: Known wrong, handed to their owner in the landing log (strict: a fix shows here).
 KNOWN_WRONG = {
@@ -151,17 +153,47 @@ def test_a_realtime_join_limit_without_database_errors_is_capacity(analyse):
     assert f"Realtime이 **오류 {refused}건**" in ko, ko
 
 
-@pytest.mark.parametrize("name", ["pool_and_realtime", "pool_and_realtime_ch"])
-def test_two_limits_in_one_hour_keep_their_own_thresholds(analyse, name):
-    # PostgREST's pool (504, no Postgres line) at 75 and Realtime's users at 115, in the
-    # BigQuery-era and the ClickHouse-era pages.
-    _, truth, findings = analyse(name)
+def _two_limits(truth, findings):
     fits = _fits(findings)
     for m in truth["mechs"]:
         assert _verdicts(findings)[m["key"]]["verdict"] == "capacity", m["key"]
         assert _covers(fits[m["key"]], m["threshold"]), (m["key"], fits[m["key"]])
     pool, rt = (fits[m["key"]]["k"] for m in truth["mechs"])
     assert pool < rt
+
+
+def test_two_limits_in_one_hour_keep_their_own_thresholds(analyse):
+    # PostgREST's pool (504, no Postgres line) at 75 and Realtime's users at 115.
+    _two_limits(*analyse("pool_and_realtime")[1:])
+
+
+def _slow_run(tmp_path_factory, shared_cache_dir, name: str):
+    root = tmp_path_factory.mktemp(name)
+    directory = mech.write_incident(root / name, name)
+    assert cli(["check", f"--data={directory}"]) == 0
+    written = {name: directory}
+    return make_analyser(tmp_path_factory, written, mech.PROBES, shared_cache_dir)(name)
+
+
+@pytest.mark.slow
+def test_two_limits_in_clickhouse_era_pages_keep_their_own_thresholds(
+    tmp_path_factory, shared_cache_dir
+):
+    _two_limits(*_slow_run(tmp_path_factory, shared_cache_dir, "pool_and_realtime_ch")[1:])
+
+
+@pytest.mark.slow
+def test_a_big_audience_s_limit_bugs_and_burst_each_get_their_reading(
+    tmp_path_factory, shared_cache_dir
+):
+    # 320 viewers on a steep ramp, a connection limit at 220 three minutes behind the load.
+    _, truth, findings = _slow_run(tmp_path_factory, shared_cache_dir, "big_ramp")
+    verdicts = _verdicts(findings)
+    expected = {"capacity": {"capacity"}, "traffic": {"traffic"}, "unrelated": {"unrelated"}}
+    for m in truth["mechs"]:
+        assert verdicts[m["key"]]["verdict"] in expected[m["expect"]], (m, verdicts[m["key"]])
+    fit = _fits(findings)["53300"]
+    assert _covers(fit, 220) and abs(fit["lag_minutes"] - 3) <= 1, fit
 
 
 def test_edge_functions_at_their_worker_limit_are_capacity(analyse):
@@ -179,10 +211,7 @@ def test_edge_functions_at_their_worker_limit_are_capacity(analyse):
 def test_six_hours_with_two_episodes_are_one_limit_and_two_surges(
     tmp_path_factory, shared_cache_dir
 ):
-    root = tmp_path_factory.mktemp("six")
-    written = {"six_hours": mech.write_incident(root / "six_hours", "six_hours")}
-    run = make_analyser(tmp_path_factory, written, mech.PROBES, shared_cache_dir)
-    _, truth, findings = run("six_hours")
+    _, truth, findings = _slow_run(tmp_path_factory, shared_cache_dir, "six_hours")
     (m,) = truth["mechs"]
     assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
     fit = _fits(findings)[m["key"]]
