@@ -33,9 +33,6 @@ KNOWN_WRONG = {
     "at lag 5 with the lag's interval [5, 5]: 5 is the longest lag searched, so the delay may "
     "be longer, but findings (no lag_open_high beside k_open_low/k_open_high) and the report "
     "('Lag 5') state it as estimated; LOG qa",
-    "few_sources_on_page_one": "report: one client re-sending a failing insert 49 times in a "
-    "minute is 'insufficient' (fewer than 5 users with errors), and page one says 'Too few "
-    "errors to judge (49 errors)': the reason is one user, not few errors; LOG qa",
 }
 
 
@@ -231,11 +228,15 @@ def test_one_client_s_retry_storm_is_neither_capacity_nor_traffic(analyse):
     assert findings["overview"]["people"]["users_with_errors"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["few_sources_on_page_one"])
 def test_a_retry_storm_is_not_called_too_few_errors_on_page_one(analyse):
+    # Too little to judge because one user sent them all, not because they were few.
     _, _, findings = analyse("retry_storm")
-    en = _section(findings, "summary", "en")
-    assert "Too few errors to judge (49 errors)" not in en.replace("**", ""), en
+    groups = [g["kind"] for g in findings["overview"]["causes"]]
+    assert groups == ["few_sources"], groups
+    en, ko = _section(findings, "summary", "en"), _section(findings, "summary", "ko")
+    assert "Too few errors to judge" not in en and "From too few people to judge" in en, en
+    assert "one client's behaviour" in en and "Few-user errors last at" in en, en
+    assert "판단하기에 사용자가 너무 적음" in ko and "오류가 너무 적음" not in ko, ko
 
 
 def test_errors_that_go_on_after_the_audience_left_are_not_load(analyse):

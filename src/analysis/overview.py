@@ -18,7 +18,17 @@ from analysis.naming import deliberate_refusal
 
 #: Order in which root-cause groups are told: load-driven first, undecided last. ``refusal``:
 #: traffic-proportional errors the app's own SQL raises on purpose (naming.deliberate_refusal).
-CAUSE_ORDER = ("capacity", "traffic", "refusal", "unrelated", "undecided", "insufficient")
+#: ``few_sources``: too little to judge because the errors came from too few users (one
+#: client's retry loop), not because they were few.
+CAUSE_ORDER = (
+    "capacity",
+    "traffic",
+    "refusal",
+    "unrelated",
+    "undecided",
+    "insufficient",
+    "few_sources",
+)
 #: Actions on page one.
 TOP_ACTIONS = 3
 #: Data-quality codes whose fields name a source that went silent (a product down or its
@@ -102,6 +112,23 @@ def explain_undecided(verdict: Mapping) -> tuple[str, str | None]:
     return "other", None
 
 
+def _few_sources(verdict: Mapping, errors: int) -> bool:
+    """Whether a class was too little to judge for its few users, not its few errors.
+
+    Its errors were counted by user (``count_unit``), and enough errors came from fewer users
+    than the statistics need: three errors from three users are simply few.
+    """
+    from analysis.stats import MIN_ERRORS, MIN_SOURCES  # the report loads them anyway
+
+    sources = verdict.get("sources")
+    return (
+        verdict.get("count_unit") == "users with errors"
+        and sources is not None
+        and sources < MIN_SOURCES
+        and errors >= MIN_ERRORS
+    )
+
+
 def group_causes(findings: Mapping) -> list[dict]:
     """Error classes grouped by what drove them, largest first inside each group.
 
@@ -123,6 +150,8 @@ def group_causes(findings: Mapping) -> list[dict]:
             kind = "undecided"
         if kind == "traffic" and deliberate_refusal(cls):
             kind = "refusal"
+        if kind == "insufficient" and _few_sources(v, cls["count"]):
+            kind = "few_sources"
         entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
         if kind == "undecided":
             entry["why"], aside = explain_undecided(v)
