@@ -30,10 +30,6 @@ KNOWN_WRONG = {
     "fifty_classes": "verdicts: fifty load-independent classes (0.3 errors a minute each, "
     "endpoints logging only their own failures) give 1 capacity call (http:404:rest/archive_06, "
     "9 errors, K 118 [24, 120]) and 10 traffic (8 by a Bayes factor of 3.1-5.3); LOG qa",
-    "breakout_room": "report/stats: the load tested is the reported webinar's viewers only, "
-    "while errors and limits are project-wide: three_webinars' 57014 limit (55 project-wide "
-    "sessions) is capacity K 44 [28, 48] for the main webinar and 'undetermined, hinge not "
-    "testable' for a breakout room (peak 15); LOG qa",
 }
 
 
@@ -420,7 +416,6 @@ def test_logs_without_tables_say_why_no_report_can_be_made(written, tmp_path, ca
     assert code == 2 and "no webinar in the data" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_WRONG["breakout_room"])
 def test_a_breakout_room_sees_the_project_s_limit_too(tmp_path, shared_cache_dir):
     # Three webinars share one project: the 57014 limit (55 project-wide sessions) fails
     # requests whichever webinar the viewer watches. The breakout room's report says the same
@@ -433,13 +428,29 @@ def test_a_breakout_room_sees_the_project_s_limit_too(tmp_path, shared_cache_dir
     truth = mech.truth("three_webinars")
     incident = load_incident(directory, cache_dir=shared_cache_dir, progress=False)
     room = truth["webinar_ids"][1]
-    params = build_params(room, directory, display_tz="Europe/Istanbul", lang="en",
-                          output_dir=tmp_path / "out")  # fmt: skip
     settings = pipeline.Settings(cache_dir=tmp_path / "stats", workers=1)
-    findings = pipeline.analyse(incident, params, settings).findings
-    assert any(q["code"] == "other_webinars_live" for q in findings["data_quality"])
-    verdict = {v["error_class"]: v for v in findings["verdicts"]}["57014"]
-    assert verdict["verdict"] == "capacity", verdict["reason"]
+    caps = {}
+    for webinar in (room, truth["webinar_ids"][0]):
+        params = build_params(webinar, directory, display_tz="Europe/Istanbul", lang="en",
+                              output_dir=tmp_path / "out")  # fmt: skip
+        findings = pipeline.analyse(incident, params, settings).findings
+        assert any(q["code"] == "other_webinars_live" for q in findings["data_quality"])
+        verdict = {v["error_class"]: v for v in findings["verdicts"]}["57014"]
+        assert verdict["verdict"] == "capacity", verdict["reason"]
+        # The load tested is the project's: every webinar's viewers added, so K counts the
+        # project's sessions (the limit's 55 inside its interval), this webinar's share beside.
+        load = findings["audience"]["load"]
+        assert load["scope"] == "project" and sorted(load["webinars"]) == sorted(
+            truth["webinar_ids"]
+        )
+        assert load["peak"] > load["webinar_peak"] == findings["audience"]["peak"]
+        (cap,) = [c for c in findings["capacity"] if c["error_class"] == "57014"]
+        assert cap["k_low"] <= 55 <= cap["k_high"], cap
+        assert cap["load_scope"] == "project" and 0 < cap["k_webinar"] < cap["k"]
+        assert f"of which this webinar had {cap['k_webinar']}" in _summary(findings, "en")
+        caps[webinar] = (cap["k"], cap["k_low"], cap["k_high"], cap["lag_minutes"])
+    # The same errors against the same load: one story in both reports.
+    assert len(set(caps.values())) == 1, caps
 
 
 def test_check_warns_when_the_viewers_tables_name_another_webinar(written, tmp_path, capsys):

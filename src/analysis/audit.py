@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.concurrency import bucket_concurrency
+from analysis.concurrency import bucket_concurrency, project_concurrency
 from analysis.error_classes import (
     MIN_HTTP_CLASS,
     plan_http_classes,
@@ -646,23 +646,23 @@ def check_errors_only_requests(
     )
 
 
-#: Other webinars' share of the project's audience from which the audit says so.
-OTHER_WEBINARS_SHARE = 0.1
-
-
 def check_other_webinars(
     concurrency: pd.DataFrame, webinar_id: str, start: object, end: object
 ) -> tuple[QualityIssue, ...]:
     """Flag other webinars of the project live in the window beside the reported one.
 
-    Logs carry no webinar id: errors, requests and the project's limits are project-wide,
-    while the load the statistics test against is this webinar's viewers. When the others'
-    viewers make up at least :data:`OTHER_WEBINARS_SHARE` of the project's audience at its
-    peak minute, a threshold K is a share of the load that met the limit.
+    Logs carry no webinar id: errors, requests and the project's limits are project-wide, so
+    when the other webinars' viewers are part of the load the statistics test
+    (:func:`analysis.concurrency.project_concurrency`: together at least
+    :data:`analysis.concurrency.OTHER_WEBINARS_SHARE` of the project's peak), the note says how
+    much of the project's audience was theirs and that K counts sessions across the project.
     """
     start, end = to_utc(start, "window start"), to_utc(end, "window end")
     rows = concurrency[(concurrency["ts"] >= start) & (concurrency["ts"] < end)]
     if rows.empty or (rows["webinar_id"] == webinar_id).all():
+        return ()
+    load = project_concurrency(concurrency, webinar_id, start, end)
+    if load.attrs["load_scope"] != "project":
         return ()
     minute = rows["ts"].dt.floor("min")
     grid = pd.date_range(start, end, freq="min", inclusive="left")
@@ -673,8 +673,6 @@ def check_other_webinars(
     peak_at = total.idxmax()
     own = per[webinar_id] if webinar_id in per else pd.Series(0.0, index=grid)
     others = total - own
-    if not total.max() or others[peak_at] < OTHER_WEBINARS_SHARE * total[peak_at]:
-        return ()
     fields = {
         "others": int(rows.loc[rows["webinar_id"] != webinar_id, "webinar_id"].nunique()),
         "project_peak": int(total.max()),
@@ -695,10 +693,10 @@ def check_other_webinars(
                 f"watched the others; this webinar peaked at {fields['webinar_peak']}."
             ),
             limits=(
-                "Errors and the project's limits are project-wide, but the load tested here is "
-                "this webinar's viewers only: a threshold K is a share of the load that met the "
-                "limit, and a class driven by the whole audience may look weaker or undecided. "
-                "Read the report of the largest webinar, or add the webinars' viewers."
+                "Errors and the project's limits are project-wide, so the load tested here is "
+                "the project's audience, every live webinar's viewers added minute by minute: a "
+                "threshold K counts sessions across the project (the root causes say how many "
+                "of them were this webinar's), and this webinar's own curve is a part of it."
             ),
             source="concurrency",
             filter=f"webinar_id != {quote_literal(webinar_id)}",

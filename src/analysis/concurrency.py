@@ -444,3 +444,124 @@ def busiest_webinar(incident: object, *, start: object = None, end: object = Non
         raise TimelineError("webinar_id: the incident has no webinar (webinars.csv and the "
                             "viewer counts are both empty)")  # fmt: skip
     return str(table["webinar_id"].iloc[0])
+
+
+#: Other webinars' largest audience, as a share of the project's peak, from which their viewers
+#: are part of the load tested (and the audit says so): below it they move the load by less than
+#: a tenth of its range (docs/statistics.md, "The load tested").
+OTHER_WEBINARS_SHARE = 0.1
+
+
+def project_concurrency(
+    concurrency: pd.DataFrame,
+    webinar_id: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Per minute: the project's audience, the load that project-wide errors met.
+
+    Logs carry no webinar id, so errors, requests and the limits behind them (Postgres and
+    pooler connections, Realtime's project quotas) are the whole project's: every error class is
+    tested against the viewers of every webinar live in the window, summed minute by minute
+    (docs/statistics.md, "The load tested"). Each webinar's minute is read as
+    :func:`minute_concurrency` reads it, and every webinar alike counts 0 before its first
+    sample (it had not started), so the load does not depend on which webinar is reported.
+    Other webinars count when one has a sample inside the window and together they reach
+    :data:`OTHER_WEBINARS_SHARE` of the project's peak in some minute; below that the load is
+    this webinar's alone, read as before (its leading minutes take its first sample).
+
+    Returns
+    -------
+    DataFrame: minute, concurrency (the load tested: the project's viewers, or this webinar's
+    alone; NaN only when this webinar has no sample at all), samples (this webinar's),
+    webinar_concurrency (this webinar's viewers; with the project's load, 0 before its first
+    sample). ``attrs``: ``leading_minutes_filled`` (this webinar's minutes given its first
+    sample; 0 with the project's load), ``load_scope`` (``project`` or ``webinar``),
+    ``webinars_live`` (the ids summed, this webinar first), ``others_peak`` and
+    ``project_peak`` (the largest per-minute viewers of the other webinars together and of
+    all).
+    """
+    mine = select_webinar(concurrency, webinar_id)
+    own = minute_concurrency(mine, start, end, fill_leading=True)
+    own_load = own["concurrency"].to_numpy(dtype="float64")
+    inside = concurrency[(concurrency["ts"] >= start) & (concurrency["ts"] < end)]
+    others = sorted(set(inside["webinar_id"].dropna().astype(str)) - {str(webinar_id)})
+    rest = np.zeros(len(own))
+    for other in others:
+        load = minute_concurrency(select_webinar(concurrency, other), start, end)
+        rest = rest + np.nan_to_num(load["concurrency"].to_numpy(dtype="float64"), nan=0.0)
+    unfilled = np.nan_to_num(minute_concurrency(mine, start, end)["concurrency"], nan=0.0)
+    total = unfilled + rest
+    others_peak = float(rest.max()) if len(rest) else 0.0
+    project_peak = float(total.max()) if len(total) else 0.0
+    project = (
+        bool(others) and others_peak > 0 and others_peak >= OTHER_WEBINARS_SHARE * project_peak
+    )
+    out = own.copy()
+    out["webinar_concurrency"] = own_load
+    filled = own.attrs["leading_minutes_filled"]
+    if project and not np.isnan(own_load).all():
+        out["concurrency"] = total
+        out["webinar_concurrency"] = unfilled
+        filled = 0
+    out.attrs.update(
+        leading_minutes_filled=filled,
+        load_scope="project" if project else "webinar",
+        webinars_live=[str(webinar_id), *others] if project else [str(webinar_id)],
+        others_peak=others_peak,
+        project_peak=project_peak,
+    )
+    return out
+
+
+def describe_load(load: pd.DataFrame) -> dict:
+    """Describe the load tested for findings: scope, webinars summed, peaks.
+
+    Returns
+    -------
+    dict: scope (``project`` or ``webinar``), webinars (ids summed, this webinar first),
+    peak (the tested load's largest minute), webinar_peak (this webinar's), others_peak (the
+    other webinars' together, whether or not summed).
+    """
+    tested = load["concurrency"].to_numpy(dtype="float64")
+    own = load["webinar_concurrency"].to_numpy(dtype="float64")
+    return {
+        "scope": load.attrs.get("load_scope", "webinar"),
+        "webinars": list(load.attrs.get("webinars_live", [])),
+        "peak": _max_or_none(tested),
+        "webinar_peak": _max_or_none(own),
+        "others_peak": int(round(load.attrs.get("others_peak", 0.0))),
+    }
+
+
+def _max_or_none(values: np.ndarray) -> int | None:
+    known = values[~np.isnan(values)]
+    return int(round(known.max())) if known.size else None
+
+
+def find_webinar_share(load: pd.DataFrame, k: float) -> int | None:
+    """Return this webinar's viewers in the first minute the tested load passed ``k``.
+
+    What a project-wide K meant for this webinar: "K sessions across the project, of which
+    this webinar had N". None when the load never passed ``k``.
+    """
+    tested = load["concurrency"].to_numpy(dtype="float64")
+    own = load["webinar_concurrency"].to_numpy(dtype="float64")
+    above = np.flatnonzero(np.nan_to_num(tested, nan=-np.inf) > k)
+    if not above.size:
+        return None
+    return int(round(own[above[0]]))
+
+
+def select_tested_samples(samples: pd.DataFrame, load: pd.DataFrame) -> pd.DataFrame:
+    """Return the readings a rule compares with a limit or K (ts, viewers): the tested load.
+
+    This webinar's samples when the load tested is its own; the project's per-minute
+    audience (``project_concurrency``) when other webinars are part of it.
+    """
+    if load.attrs.get("load_scope") != "project":
+        return samples
+    known = load[load["concurrency"].notna()]
+    return pd.DataFrame({"ts": known["minute"], "viewers": known["concurrency"]}).reset_index(
+        drop=True
+    )

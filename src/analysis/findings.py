@@ -26,6 +26,12 @@ from analysis import actions, claims, naming, overview, stats
 from analysis._util import format_checksums, format_utc, jsonable, sha256_bytes
 from analysis.audit import QualityIssue
 from analysis.capacity import STANDARD_SIZES, plan_capacity
+from analysis.concurrency import (
+    describe_load,
+    find_webinar_share,
+    project_concurrency,
+    select_tested_samples,
+)
 from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
 from analysis.languages import available_languages
@@ -110,7 +116,9 @@ def compile_findings(
     classes = statistics.classes if statistics is not None else {}
     class_rows = summarize_classes(timeline)
     name_classes(class_rows, incident, timeline)
-    capacity = summarize_capacity(classes)
+    # The load the statistics tested (this webinar's viewers, or the project's audience).
+    load = project_concurrency(incident.concurrency, wid, timeline.start, timeline.end)
+    capacity = summarize_capacity(classes, load)
     limits = statistics.supabase_limits if statistics is not None else ()
     findings = {
         "schema_version": SCHEMA_VERSION,
@@ -127,7 +135,7 @@ def compile_findings(
             "status": "draft",
         },
         "parameters": params.describe(),
-        "audience": plain(timeline.audience.to_dict()),
+        "audience": plain({**timeline.audience.to_dict(), "load": describe_load(load)}),
         "buckets": summarize_buckets(timeline.buckets),
         "error_classes": class_rows,
         "impact": summarize_impact(
@@ -146,7 +154,7 @@ def compile_findings(
         "change_points": summarize_change_points(classes),
         "data_quality": [plain(issue.to_dict()) for issue in quality],
         "detection": summarize_detection(
-            timeline.concurrency,
+            select_tested_samples(timeline.concurrency, load),
             timeline.moments,
             capacity,
             limits,
@@ -427,8 +435,16 @@ def summarize_verdicts(
     return out
 
 
-def summarize_capacity(classes: Mapping[str, ClassResult]) -> list[dict]:
-    """Threshold K with its interval, flag and lag, for every class where a hinge was fitted."""
+def summarize_capacity(
+    classes: Mapping[str, ClassResult], load: pd.DataFrame | None = None
+) -> list[dict]:
+    """Threshold K with its interval, flag and lag, for every class where a hinge was fitted.
+
+    ``load``: the load tested (:func:`analysis.concurrency.project_concurrency`). Where it is
+    the project's audience, K counts viewers across the project, and ``k_webinar`` is this
+    webinar's share of them in the first minute the load passed K.
+    """
+    scope = "webinar" if load is None else load.attrs.get("load_scope", "webinar")
     out = []
     for key, res in classes.items():
         fit = res.threshold
@@ -457,6 +473,8 @@ def summarize_capacity(classes: Mapping[str, ClassResult]) -> list[dict]:
                 "family": fit.family,
                 "limits_in_interval": list(fit.limits_in_interval),
                 "nearest_limits": list(fit.nearest_limits),
+                "load_scope": scope,
+                "k_webinar": find_webinar_share(load, fit.k) if scope == "project" else None,
             }
         )
     return out

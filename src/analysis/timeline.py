@@ -19,7 +19,7 @@ from analysis.concurrency import (
     DEFAULT_BUCKET,
     Audience,
     bucket_concurrency,
-    minute_concurrency,
+    project_concurrency,
     summarize_audience,
 )
 from analysis.error_classes import (
@@ -56,12 +56,16 @@ def build_minute_frame(
     -------
     DataFrame: minute (UTC, left edge), requests (to every endpoint where the class occurs,
     project-wide),
-    errors (project-wide), concurrency (the webinar's max viewers in the minute, carried
-    forward from the last sample where the minute has none; minutes before the first sample
-    take its value, counted in ``attrs['leading_minutes_filled']``; NaN only if the webinar has
-    no sample at all), samples, rate (errors/requests, NaN where no request). ``attrs`` also
+    errors (project-wide), concurrency (the load tested: the viewers of every webinar live in
+    the window, summed, :func:`analysis.concurrency.project_concurrency`; each webinar's
+    minute is its max viewers in the minute, carried forward from the last sample where the
+    minute has none; this webinar's minutes before its first sample take that sample's value,
+    counted in ``attrs['leading_minutes_filled']``; NaN only if the webinar has no sample at
+    all), samples (this webinar's), rate (errors/requests, NaN where no request),
+    webinar_concurrency (this webinar's viewers alone). ``attrs`` also
     holds error_class, endpoint (the main one), endpoints (all of the denominator's; empty:
-    every request), webinar_id, scope and traffic_source (where the request
+    every request), webinar_id, scope, load_scope (``project`` when another webinar is live in
+    the window, else ``webinar``), webinars_live and traffic_source (where the request
     counts came from: raw rows or the log store's aggregates, :mod:`analysis.traffic`).
     """
     check_webinar(incident, webinar_id)
@@ -69,9 +73,7 @@ def build_minute_frame(
     classes = define_error_classes(incident, tolerance=tolerance) if classes is None else classes
     cls = find_error_class(classes, error_class)
     counts = count_class_per_minute(incident, cls, start, end)
-    load = minute_concurrency(
-        select_webinar(incident.concurrency, webinar_id), start, end, fill_leading=True
-    )
+    load = project_concurrency(incident.concurrency, webinar_id, start, end)
     return _minute_frame(incident, webinar_id, cls, load, counts)
 
 
@@ -84,7 +86,7 @@ def _minute_frame(
 ) -> pd.DataFrame:
     """Return the frame of :func:`build_minute_frame` from its load and its counts.
 
-    ``load`` is the webinar's :func:`analysis.concurrency.minute_concurrency` (shared by the
+    ``load`` is the webinar's :func:`analysis.concurrency.project_concurrency` (shared by the
     classes, copied here); ``counts`` the class's (errors, requests) per minute.
     """
     frame = load.copy()
@@ -98,7 +100,13 @@ def _minute_frame(
         endpoint=cls.endpoint,
         endpoints=list(cls.endpoints),
         webinar_id=webinar_id,
-        scope="errors and requests project-wide; concurrency per webinar",
+        scope=(
+            "errors, requests and concurrency project-wide"
+            if load.attrs.get("load_scope") == "project"
+            else "errors and requests project-wide; concurrency of the one webinar live"
+        ),
+        load_scope=load.attrs.get("load_scope", "webinar"),
+        webinars_live=list(load.attrs.get("webinars_live", [webinar_id])),
         traffic_source=traffic.find_traffic(incident).attrs.get("source"),
     )
     return frame
@@ -260,9 +268,7 @@ def build_timeline(
     classes, pairs = find_error_classes(incident, tolerance=tol)
     counts = {c.key: count_class_per_minute(incident, c, start, end) for c in classes}
     samples = select_webinar(incident.concurrency, webinar_id).sort_values("ts", kind="stable")
-    load = minute_concurrency(
-        select_webinar(incident.concurrency, webinar_id), start, end, fill_leading=True
-    )
+    load = project_concurrency(incident.concurrency, webinar_id, start, end)
     return Timeline(
         webinar_id=webinar_id,
         start=start,

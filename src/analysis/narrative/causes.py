@@ -197,6 +197,8 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 cap["k_low"], cap["k_high"], cap.get("k_open_low"), cap.get("k_open_high")
             )
             threshold = f"{fmt_number(cap['k'])} {interval}"
+            if cap.get("k_webinar") is not None:
+                threshold += f" ({t['project_k'].format(n=fmt_number(cap['k_webinar']))})"
             if cap["weakly_identified"]:
                 threshold += f" ({t['weak']})"
             lag = f"{cap['lag_minutes']}"
@@ -219,6 +221,13 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
     legend = "\n".join(
         f"- **{t['verdicts'][k]}**: {t['explain'][k].format(**spans)}" for k in explained
     )
+    load = findings["audience"].get("load") or {}
+    if load.get("scope") == "project":
+        legend += "\n\n" + t["load_project"].format(
+            n=len(load["webinars"]),
+            own=fmt_number(load["webinar_peak"]),
+            peak=fmt_number(load["peak"]),
+        )
     limits = render_limits(findings, text)
     evidence = render_associations(findings, text)
     return (

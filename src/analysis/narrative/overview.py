@@ -120,16 +120,22 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         line = t["causes"][group["kind"]].format(names=names, errors=fmt_number(group["errors"]))
         if group["kind"] == "capacity":
             limits = []
+            # A K of the project's audience says so, with this webinar's share of it.
+            shares = {c["error_class"]: c.get("k_webinar") for c in findings["capacity"]}
+            live = (findings["audience"].get("load") or {}).get("webinars") or []
             for c in group["classes"][:PAGE_ONE_NAMES]:
                 if c.get("k") is None:
                     continue
+                share = shares.get(c["key"])
                 limits.append(
-                    t["threshold"].format(
+                    t["threshold" if share is None else "threshold_project"].format(
                         name=class_name(findings, c["key"], text),
                         k=fmt_number(c["k"]),
                         low=fmt_number(c["k_low"]),
                         high=fmt_number(c["k_high"]),
                         weak=t["weak"] if c.get("weakly_identified") else "",
+                        n=fmt_number(share),
+                        webinars=len(live),
                     )
                 )
             line = t["causes"]["capacity_lead"].format(errors=fmt_number(group["errors"]))
