@@ -448,7 +448,7 @@ def busiest_webinar(incident: object, *, start: object = None, end: object = Non
 
 #: Other webinars' largest audience, as a share of the project's peak, from which their viewers
 #: are part of the load tested (and the audit says so): below it they move the load by less than
-#: a tenth of its range (docs/statistics.md, "The load tested").
+#: a tenth of its range (docs/statistics.md §8).
 OTHER_WEBINARS_SHARE = 0.1
 
 
@@ -463,7 +463,7 @@ def project_concurrency(
     Logs carry no webinar id, so errors, requests and the limits behind them (Postgres and
     pooler connections, Realtime's project quotas) are the whole project's: every error class is
     tested against the viewers of every webinar live in the window, summed minute by minute
-    (docs/statistics.md, "The load tested"). Each webinar's minute is read as
+    (docs/statistics.md §8). Each webinar's minute is read as
     :func:`minute_concurrency` reads it, and every webinar alike counts 0 before its first
     sample (it had not started), so the load does not depend on which webinar is reported.
     Other webinars count when one has a sample inside the window and together they reach
