@@ -43,16 +43,17 @@ def test_one_webinar_is_its_own_load_unchanged():
 
 
 def test_live_webinars_are_added_minute_by_minute():
-    # "b" starts at minute 3 (0 before its first sample) and carries its last value on.
+    # "b" starts at minute 3 (0 before its first sample) and carries its last value on; each
+    # webinar's minute without a sample between two sampled ones is interpolated on its own.
     conc = _samples([("a", 30, 10), ("a", 150, 20), ("b", 200, 8), ("b", 330, 12)])
     load = project_concurrency(conc, "a", START, END)
     assert load.attrs["load_scope"] == "project"
     assert load.attrs["webinars_live"] == ["a", "b"]
-    np.testing.assert_array_equal(
-        load["webinar_concurrency"], [10, 10, 20, 20, 20, 20, 20, 20, 20, 20]
-    )
-    np.testing.assert_array_equal(load["concurrency"], [10, 10, 20, 28, 28, 32, 32, 32, 32, 32])
-    assert load["samples"].sum() == 2  # this webinar's samples only
+    own = [10, 15, 20, 20, 20, 20, 20, 20, 20, 20]
+    np.testing.assert_array_equal(load["webinar_concurrency"], own)
+    np.testing.assert_array_equal(load["concurrency"], [10, 15, 20, 28, 30, 32, 32, 32, 32, 32])
+    # The load is measured where any live webinar was sampled.
+    np.testing.assert_array_equal(load["samples"], [1, 0, 1, 1, 0, 1, 0, 0, 0, 0])
     assert describe_load(load) == {
         "scope": "project",
         "webinars": ["a", "b"],

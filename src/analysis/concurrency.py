@@ -473,25 +473,24 @@ def project_concurrency(
     Returns
     -------
     DataFrame: minute, concurrency (the load tested: the project's viewers, or this webinar's
-    alone; NaN only when this webinar has no sample at all), samples (this webinar's),
-    webinar_concurrency (this webinar's viewers; with the project's load, 0 before its first
-    sample). ``attrs``: ``leading_minutes_filled`` (this webinar's minutes given its first
-    sample; 0 with the project's load), ``load_scope`` (``project`` or ``webinar``),
-    ``webinars_live`` (the ids summed, this webinar first), ``others_peak`` and
-    ``project_peak`` (the largest per-minute viewers of the other webinars together and of
-    all).
+    alone; NaN only when this webinar has no sample at all), samples (this webinar's; with the
+    project's load, every live webinar's), webinar_concurrency (this webinar's viewers; with
+    the project's load, 0 before its first sample). With the project's load, each webinar's
+    unsampled minutes are interpolated before the sum. ``attrs``: ``leading_minutes_filled``
+    (this webinar's minutes given its first sample; 0 with the project's load),
+    ``load_scope`` (``project`` or ``webinar``), ``webinars_live`` (the ids summed, this
+    webinar first), ``others_peak`` and ``project_peak`` (the largest per-minute viewers of
+    the other webinars together and of all).
     """
     mine = select_webinar(concurrency, webinar_id)
     own = minute_concurrency(mine, start, end, fill_leading=True)
     own_load = own["concurrency"].to_numpy(dtype="float64")
     inside = concurrency[(concurrency["ts"] >= start) & (concurrency["ts"] < end)]
     others = sorted(set(inside["webinar_id"].dropna().astype(str)) - {str(webinar_id)})
-    rest = np.zeros(len(own))
-    for other in others:
-        load = minute_concurrency(select_webinar(concurrency, other), start, end)
-        rest = rest + np.nan_to_num(load["concurrency"].to_numpy(dtype="float64"), nan=0.0)
-    unfilled = np.nan_to_num(minute_concurrency(mine, start, end)["concurrency"], nan=0.0)
-    total = unfilled + rest
+    parts = [_read_part(mine, start, end)]
+    parts += [_read_part(select_webinar(concurrency, w), start, end) for w in others]
+    total = np.sum([load for load, _ in parts], axis=0)
+    rest = total - parts[0][0]
     others_peak = float(rest.max()) if len(rest) else 0.0
     project_peak = float(total.max()) if len(total) else 0.0
     project = (
@@ -502,7 +501,9 @@ def project_concurrency(
     filled = own.attrs["leading_minutes_filled"]
     if project and not np.isnan(own_load).all():
         out["concurrency"] = total
-        out["webinar_concurrency"] = unfilled
+        # The load is measured where any live webinar was sampled (audit, statistics).
+        out["samples"] = np.sum([n for _, n in parts], axis=0).astype("int64")
+        out["webinar_concurrency"] = parts[0][0]
         filled = 0
     out.attrs.update(
         leading_minutes_filled=filled,
@@ -512,6 +513,23 @@ def project_concurrency(
         project_peak=project_peak,
     )
     return out
+
+
+def _read_part(samples: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple:
+    """One webinar's part of the project's load: (viewers per minute, samples per minute).
+
+    0 before its first sample; minutes without a sample between two sampled ones are
+    interpolated for each webinar on its own (:func:`analysis.stats.series.interpolate_unsampled`
+    reads a single webinar's monitor; on a sum, one webinar's fresh sample would hide another's
+    stale carried value).
+    """
+    from analysis.stats.series import interpolate_unsampled
+
+    minute = minute_concurrency(samples, start, end)
+    counts = minute["samples"].to_numpy(dtype="int64")
+    load = np.nan_to_num(minute["concurrency"].to_numpy(dtype="float64"), nan=0.0)
+    # Rounded: the load is a count of sessions (the statistics check it is one).
+    return np.round(interpolate_unsampled(load, counts)), counts
 
 
 def describe_load(load: pd.DataFrame) -> dict:
