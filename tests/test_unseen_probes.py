@@ -13,14 +13,17 @@ their worker limit, the same two limits in ClickHouse-era pages, and a 320-viewe
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import _unseen_mech as mech
 import pytest
 from _mech_runs import make_analyser
 
-from analysis import narrative
+from analysis import narrative, report
 from analysis.__main__ import main as cli
 from analysis.narrative.display import SECTIONS
+from analysis.params import build_params
 
 #: Analysed in make test; in make test-slow: six_hours (a 360-minute window's statistics),
 #: big_ramp (320 viewers) and the ClickHouse-era copy of pool_and_realtime. naive_tables is
@@ -305,3 +308,29 @@ def test_messages_carrying_emails_addresses_and_tokens_reach_no_page(analyse):
         assert not _JWT.findall(text), where
     # The operator's note keeps its sentence, its person and address replaced by name.
     assert "&#91;email&#93; from &#91;ip&#93; says the player froze" in texts["en"]
+
+
+def _private_left(text: str, truth: dict) -> list[str]:
+    found = [u for u in truth["users"] if u in text] + [i for i in truth["ips"] if i in text]
+    found += _EMAIL.findall(text) + _JWT.findall(text)
+    return found + [x for x in _IPV4.findall(text) if not x.startswith("0.")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(report.find_chromium() is None, reason=report.SYSTEM_PACKAGES_HINT)
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils' pdftotext")
+def test_the_printed_report_of_private_messages_carries_nothing_private(tmp_path):
+    # The whole report as make report writes it (Korean, HTML and PDF), read back.
+    directory = mech.write_incident(tmp_path / "private", "private_messages")
+    truth = mech.truth("private_messages")
+    out = tmp_path / "out"
+    params = build_params(truth["webinar_id"], directory, output_dir=out, formats="html,pdf")
+    report.run_report(params, progress=False)
+    pdf = next(out.rglob("postmortem.pdf"))
+    printed = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Quarterly roadmap live" in printed  # the text layer is there to be read
+    for path in (*out.rglob("*.html"), *out.rglob("*.json"), *out.rglob("*.ipynb")):
+        assert not _private_left(path.read_text(encoding="utf-8"), truth), path.name
+    assert not _private_left(printed, truth)
