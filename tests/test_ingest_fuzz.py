@@ -209,3 +209,27 @@ def test_no_row_in_the_window_names_the_files_and_their_reasons(tmp_path):
         "no log row inside the manifest window (exports/supabase_logs.csv: outside window 9)"
         in (str(info.value))
     )
+
+
+@pytest.mark.parametrize("char", ["😀", "한", "é"])
+def test_a_page_with_a_cut_multibyte_character_is_one_line_naming_the_byte(tmp_path, char):
+    """Arrow's JSON reader kept the invalid bytes; a later step raised UnicodeDecodeError."""
+    r = fz.routes()["api-bigquery"]
+    at = r.payload.index(b"/rest/v1/") + 3
+    data = r.payload[:at] + char.encode()[:-1] + r.payload[at:]
+    root = _incident(tmp_path, {r.rel: gzip.compress(data, mtime=0)})
+    with pytest.raises(IngestError, match=rf"page-0001\.json\.gz: not UTF-8 text.*offset {at}"):
+        ingest.load_incident(root, use_cache=False)
+
+
+def test_a_file_ending_in_nul_bytes_is_refused_but_zeros_after_a_gzip_stream_are_padding(
+    tmp_path,
+):
+    r = fz.routes()["psql-copy-csv"]
+    root = _incident(tmp_path / "csv", {r.rel: r.payload + b"\x00" * 512})
+    with pytest.raises(IngestError, match=r"ends in NUL bytes.*512 NUL characters from"):
+        ingest.load_incident(root, use_cache=False)
+    r = fz.routes()["api-bigquery"]
+    root = _incident(tmp_path / "gz", {r.rel: r.stored() + b"\x00" * 512})
+    row = _read(root, r.rel)
+    assert row["read"] == row["accepted"] == r.rows

@@ -145,6 +145,16 @@ def read_text(path: Path) -> str:
             text = decode_korean_windows(path, data, exc)
     if not text.strip():
         raise IngestError(path, "empty file", expected="an export", found="only whitespace")
+    zeros = len(text) - len(text.rstrip("\x00"))
+    if zeros:
+        # No export ends in NUL characters: a file system fills what a crash kept it from
+        # writing with zeros, so the rows that belonged there are lost, not merely padded.
+        raise IngestError(
+            path,
+            "the file ends in NUL bytes (a write cut short by a crash?)",
+            expected="text to the end of the file",
+            found=f"{zeros} NUL characters from character {len(text) - zeros}",
+        )
     return text
 
 
@@ -152,17 +162,25 @@ def read_text(path: Path) -> str:
 _HANGUL_RE = re.compile("[\uac00-\ud7a3]")
 
 
+#: Files a spreadsheet saves (the only writers of CP949 among the routes); JSON and SQL come
+#: from programs that write UTF-8, where a stray byte is damage, not another encoding.
+_SPREADSHEET_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
 def decode_korean_windows(path: Path, data: bytes, exc: UnicodeDecodeError) -> str:
     """Return CP949 text (a CSV saved by Excel in a Korean locale), or raise the UTF-8 error.
 
-    CP949 (EUC-KR and its extension) is taken only when the whole file decodes strictly as
-    CP949 and holds Hangul: bytes of another legacy encoding rarely pass both, and are
-    refused with the line and byte that are not UTF-8.
+    CP949 (EUC-KR and its extension) is taken only for a spreadsheet's file (a CSV) that
+    decodes strictly as CP949 and holds Hangul: bytes of another legacy encoding rarely pass
+    both, and are refused with the line and byte that are not UTF-8. A JSON or SQL file is
+    never CP949 (a multibyte character cut in two can decode as a Hangul syllable).
     """
-    try:
-        text = data.decode("cp949")
-    except UnicodeDecodeError:
-        text = None
+    text = None
+    if path.name.lower().removesuffix(".gz").endswith(_SPREADSHEET_SUFFIXES):
+        try:
+            text = data.decode("cp949")
+        except UnicodeDecodeError:
+            text = None
     if text is not None and _HANGUL_RE.search(text):
         return text
     line = data.count(b"\n", 0, exc.start) + 1
