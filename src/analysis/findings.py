@@ -470,6 +470,7 @@ def summarize_capacity(
                 "lag_lr_cut": fit.lag_lr_cut,
                 "k_open_low": bool(fit.k_open_low),
                 "k_open_high": bool(fit.k_open_high),
+                "lag_open_high": bool(fit.lag_open_high),
                 "family": fit.family,
                 "limits_in_interval": list(fit.limits_in_interval),
                 "nearest_limits": list(fit.nearest_limits),

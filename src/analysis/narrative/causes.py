@@ -204,6 +204,8 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             lag = f"{cap['lag_minutes']}"
             if cap.get("lag_low") is not None and cap["lag_low"] != cap["lag_high"]:
                 lag += f" [{cap['lag_low']}, {cap['lag_high']}]"
+            if cap.get("lag_open_high"):
+                lag += f" ({t['lag_open']})"
         rows.append(
             (
                 class_name(findings, key, text),

@@ -85,8 +85,10 @@ class ThresholdFit(_ToDict):
     error of K's cut (the replicates' order statistics that hold their true 95% point with
     probability about 0.9); ``k_low_band`` / ``k_high_band``: where each end of K's interval
     lies at either end of that band (both equal the end without replicates); ``lag_cut_band``
-    the same band of the lag's cut. ``weakly_identified`` unless the rules hold at every cut
-    of both bands (docs/statistics.md section 4).
+    the same band of the lag's cut. ``lag_open_high``: the lag's interval reaches the longest
+    lag searched, so the delay may be longer (and K's interval, profiled over the lags
+    searched, may not hold it). ``weakly_identified`` unless the rules hold at every cut of
+    both bands and the lag's interval is closed (docs/statistics.md section 4).
     """
 
     k: float
@@ -120,6 +122,7 @@ class ThresholdFit(_ToDict):
     k_low_band: tuple
     k_high_band: tuple
     lag_cut_band: tuple
+    lag_open_high: bool = False
 
 
 @dataclass(frozen=True)

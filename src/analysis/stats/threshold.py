@@ -771,6 +771,8 @@ def estimate_threshold(
         )
     lag_in = lags[lr_lag <= cut_l]
     lag_low, lag_high = int(lag_in.min()), int(lag_in.max())
+    # The longest lag searched inside the lag's interval: a longer delay cannot be ruled out.
+    lag_open_high = bool(lag_high == lags[-1])
     k_hat = float(ks[best])
     edge = open_low or open_high
     limits_in = tuple(
@@ -803,6 +805,7 @@ def estimate_threshold(
         or w_open
         or minutes_in(narrow[0], narrow[1]) < MIN_MINUTES_AT_ONSET
         or lag_wide.max() - lag_wide.min() > MAX_LAG_SPREAD
+        or lag_open_high
     )
     return ThresholdFit(
         k=k_hat,
@@ -836,6 +839,7 @@ def estimate_threshold(
         k_low_band=(wide[0], narrow[0]),
         k_high_band=(narrow[1], wide[1]),
         lag_cut_band=band_l,
+        lag_open_high=lag_open_high,
     )
 
 
