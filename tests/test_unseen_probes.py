@@ -110,7 +110,15 @@ def test_a_limit_at_twenty_sessions_is_capacity_with_an_interval_that_holds_it(a
     _, truth, findings = analyse("k_twenty")
     (m,) = truth["mechs"]
     assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    assert _covers(_fits(findings)[m["key"]], m["threshold"])
+    fit = _fits(findings)[m["key"]]
+    assert _covers(fit, m["threshold"])
+    # Too few minutes below the limit to bound it there: page one says so, not "0–80".
+    assert fit["k_open_low"], fit
+    en, ko = _section(findings, "summary", "en"), _section(findings, "summary", "ko")
+    high = f"{fit['k_high']:,.0f}"
+    assert f"anywhere up to {high}: too few minutes lie below it" in en, en
+    assert f"({fit['k_low']:,.0f}–" not in en, en
+    assert f"{high} 이하 어디든" in ko, ko
 
 
 def test_a_limit_above_the_peak_and_a_job_s_timeouts_make_no_capacity_call(analyse):

@@ -166,6 +166,8 @@ def group_causes(findings: Mapping) -> list[dict]:
                 weakly_identified=cap["weakly_identified"],
                 lag_minutes=cap["lag_minutes"],
             )
+            if cap.get("k_open_low"):  # said only where it holds: other findings unchanged
+                entry["k_open_low"] = True
         groups.setdefault(kind, []).append(entry)
     return [
         {

@@ -127,12 +127,17 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 if c.get("k") is None:
                     continue
                 share = shares.get(c["key"])
+                # Open below: too few minutes under the limit to bound it there ("0–80" no).
+                interval = (
+                    t["interval_open_low"].format(high=fmt_number(c["k_high"]))
+                    if c.get("k_open_low")
+                    else f"{fmt_number(c['k_low'])}–{fmt_number(c['k_high'])}"
+                )
                 limits.append(
                     t["threshold" if share is None else "threshold_project"].format(
                         name=class_name(findings, c["key"], text),
                         k=fmt_number(c["k"]),
-                        low=fmt_number(c["k_low"]),
-                        high=fmt_number(c["k_high"]),
+                        interval=interval,
                         weak=t["weak"] if c.get("weakly_identified") else "",
                         n=fmt_number(share),
                         webinars=len(live),
