@@ -58,6 +58,7 @@ def test_live_webinars_are_added_minute_by_minute():
         "scope": "project",
         "webinars": ["a", "b"],
         "peak": 32,
+        "peak_ts": START + pd.Timedelta("5min"),
         "webinar_peak": 20,
         "others_peak": 12,
     }

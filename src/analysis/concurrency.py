@@ -538,15 +538,17 @@ def describe_load(load: pd.DataFrame) -> dict:
     Returns
     -------
     dict: scope (``project`` or ``webinar``), webinars (ids summed, this webinar first),
-    peak (the tested load's largest minute), webinar_peak (this webinar's), others_peak (the
-    other webinars' together, whether or not summed).
+    peak (the tested load's largest minute) and peak_ts (its first such minute), webinar_peak
+    (this webinar's), others_peak (the other webinars' together, whether or not summed).
     """
     tested = load["concurrency"].to_numpy(dtype="float64")
     own = load["webinar_concurrency"].to_numpy(dtype="float64")
+    known = np.nan_to_num(tested, nan=-np.inf)
     return {
         "scope": load.attrs.get("load_scope", "webinar"),
         "webinars": list(load.attrs.get("webinars_live", [])),
         "peak": _max_or_none(tested),
+        "peak_ts": load["minute"].iloc[int(np.argmax(known))] if np.isfinite(known).any() else None,
         "webinar_peak": _max_or_none(own),
         "others_peak": int(round(load.attrs.get("others_peak", 0.0))),
     }

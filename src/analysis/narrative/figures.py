@@ -134,7 +134,14 @@ def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]
             for c in findings["detection"]["crossings"]
             if not c.get("error_class")
         ]
-        title = (t["point_capacity"] if caps else t["point_none"]).format(**common)
+        point = t["point_capacity"] if caps else t["point_none"]
+        load = aud.get("load") or {}
+        if load.get("scope") == "project":
+            # The figure draws the load tested, the project's: its peak, not this webinar's.
+            point = t["point_capacity_project"] if caps else t["point_none_project"]
+            common["peak"] = fmt_number(load["peak"])
+            common["peak_at"] = local_time(load["peak_ts"], tz, fmt, text=text)
+        title = point.format(**common)
         alt = t["alt"].format(**common, limits=text["list_sep"].join(limits) or t["none"])
         return title, alt
     if name == "heatmap":
@@ -183,9 +190,14 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
         limits = [
             (c["name"], c["value"]) for c in f["detection"]["crossings"] if not c.get("error_class")
         ]
-        return plots.plot_concurrency(
-            analysis.timeline.concurrency, errors, bursts, labels, tz, limits, other=other
-        )
+        conc = analysis.timeline.concurrency
+        load = f["audience"].get("load") or {}
+        if load.get("scope") == "project" and analysis.timeline.frames:
+            # Every class was tested against the project's load; the limits stand beside it.
+            frame = next(iter(analysis.timeline.frames.values()))
+            conc = pd.DataFrame({"ts": frame["minute"], "viewers": frame["concurrency"]})
+            labels["viewers"] = labels["viewers_project"]
+        return plots.plot_concurrency(conc, errors, bursts, labels, tz, limits, other=other)
     if name == "heatmap":
         em = analysis.timeline.error_minutes
         counts = em.pivot_table(
