@@ -422,6 +422,7 @@ def test_a_breakout_room_sees_the_project_s_limit_too(tmp_path, shared_cache_dir
     # cause as the main webinar's, not "the data cannot tell".
     from analysis import pipeline
     from analysis.ingest import load_incident
+    from analysis.narrative.figures import figure_point
     from analysis.params import build_params
 
     directory = mech.write_incident(tmp_path / "three", "three_webinars")
@@ -448,6 +449,9 @@ def test_a_breakout_room_sees_the_project_s_limit_too(tmp_path, shared_cache_dir
         assert cap["k_low"] <= 55 <= cap["k_high"], cap
         assert cap["load_scope"] == "project" and 0 < cap["k_webinar"] < cap["k"]
         assert f"of which this webinar had {cap['k_webinar']}" in _summary(findings, "en")
+        # The concurrency figure draws the load tested: its title gives the project's peak.
+        title, _ = figure_point("concurrency", findings, narrative.load_locale("en"))
+        assert f"project peak {load['peak']} at" in title, title
         caps[webinar] = (cap["k"], cap["k_low"], cap["k_high"], cap["lag_minutes"])
     # The same errors against the same load: one story in both reports.
     assert len(set(caps.values())) == 1, caps
