@@ -349,6 +349,7 @@ class Mutant:
     not known exactly); ``min_rows``: at least this many (rows wholly before a cut).
     ``outcome``: ``"error"`` or ``"ok"`` when only one answer is right, else None.
     ``located``: an error line must name a row, line, field or byte, not only the file.
+    ``message``: a pattern the error line must match (what the damage is called).
     ``same``: the damage changes no value (columns moved or added, a time in another zone, a
     JSON key given twice with the real value last): when accepted, every table equals the
     undamaged file's.
@@ -363,6 +364,7 @@ class Mutant:
     same: bool = False
     note: str = ""
     route: str = ""
+    message: str = ""
 
 
 def _records(text: str) -> list[int]:
@@ -466,7 +468,13 @@ def cut_gzip_stream(route: Route, rng: random.Random) -> Mutant | None:
     files = {rel: data[:cut]}
     if rel != route.rel:
         files[route.rel] = None
-    return Mutant(rel, files, outcome="error", note=f"gzip cut at {cut} of {len(data)}")
+    return Mutant(
+        rel,
+        files,
+        outcome="error",
+        note=f"gzip cut at {cut} of {len(data)}",
+        message="corrupt or truncated gzip",
+    )
 
 
 def cut_multibyte(route: Route, rng: random.Random) -> Mutant | None:
@@ -494,7 +502,13 @@ def nul_bytes(route: Route, rng: random.Random) -> Mutant | None:
     if route.gz or route.fmt == "parquet":
         # Zeros after a gzip stream are padding (tar's); a Parquet file ends in its footer.
         return Mutant(route.rel, {route.rel: data}, note="zero-filled tail", same=route.gz)
-    return Mutant(route.rel, {route.rel: data}, outcome="error", note="zero-filled tail")
+    return Mutant(
+        route.rel,
+        {route.rel: data},
+        outcome="error",
+        note="zero-filled tail",
+        message="ends in NUL bytes",
+    )
 
 
 def cr_only(route: Route, rng: random.Random) -> Mutant | None:
@@ -638,7 +652,7 @@ def extra_column(route, rng):
 
 def empty_file(route: Route, rng: random.Random) -> Mutant | None:
     """Zero bytes: a download that never started, a ``> x.csv`` that failed."""
-    return Mutant(route.rel, {route.rel: b""}, outcome="error")
+    return Mutant(route.rel, {route.rel: b""}, outcome="error", message="empty file")
 
 
 def header_only(route: Route, rng: random.Random) -> Mutant | None:
@@ -829,7 +843,14 @@ def archive_under_the_name(route: Route, rng: random.Random) -> Mutant | None:
         )
     else:
         data = b"PGDMP\x01\x0e\x00\x04\x08\x01\x01\x00\x00\x00" + bytes(range(256)) * 4
-    return Mutant(route.rel, {route.rel: data}, outcome="error", note=kind)
+    named = {"zip": "a zip archive", "xlsx": "an Excel workbook", "pg_dump": "a pg_dump custom"}
+    return Mutant(
+        route.rel,
+        {route.rel: data},
+        outcome="error",
+        note=kind,
+        message="unreadable Parquet file" if route.fmt == "parquet" else named[kind],
+    )
 
 
 def directory_instead(route: Route, rng: random.Random) -> Mutant | None:
@@ -846,12 +867,12 @@ def directory_instead(route: Route, rng: random.Random) -> Mutant | None:
 
 def unreadable(route: Route, rng: random.Random) -> Mutant | None:
     """A file the system will not let the user read (copied from another account)."""
-    return Mutant(route.rel, {route.rel: UNREADABLE}, outcome="error")
+    return Mutant(route.rel, {route.rel: UNREADABLE}, outcome="error", message="cannot read")
 
 
 def symlink_loop(route: Route, rng: random.Random) -> Mutant | None:
     """A link that leads back to itself through another (a broken sync, ``ln -s`` twice)."""
-    return Mutant(route.rel, {route.rel: SYMLINK_LOOP}, outcome="error")
+    return Mutant(route.rel, {route.rel: SYMLINK_LOOP}, outcome="error", message="symlink loop")
 
 
 MUTATIONS: dict[str, Mutation] = {
@@ -979,6 +1000,8 @@ def judge(mutant: Mutant, answer: Answer) -> list[str]:
             problems.append(f"the error does not name {mutant.rel}: {lines[0]}")
         elif mutant.located and not _LOCATED.search(lines[0]):
             problems.append(f"the error names no row, line or field: {lines[0]}")
+        elif mutant.message and not re.search(mutant.message, lines[0]):
+            problems.append(f"the error does not say {mutant.message!r}: {lines[0]}")
         if mutant.outcome == "ok":
             problems.append(f"refused, expected a read: {lines[:1]}")
         return problems
@@ -1072,6 +1095,9 @@ def check_case(root: Path, mutant: Mutant) -> tuple[Answer, list[str]]:
     judge the answer."""
     write_case(root, mutant)
     if any(v == UNREADABLE for v in mutant.files.values()):
+        # Once as this user first: the modules the check imports on its way are loaded while
+        # they can be read (an interpreter installed under /root is closed to ``nobody``).
+        run_check(root)
         with readable_as_nobody(root) as where:
             answer = run_check(where)
             answer.err = answer.err.replace(str(where), str(root))

@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import json
+import re
 
 import _ingest_fuzz as fz
 import pytest
@@ -233,3 +234,37 @@ def test_a_file_ending_in_nul_bytes_is_refused_but_zeros_after_a_gzip_stream_are
     root = _incident(tmp_path / "gz", {r.rel: r.stored() + b"\x00" * 512})
     row = _read(root, r.rel)
     assert row["read"] == row["accepted"] == r.rows
+
+
+@pytest.mark.parametrize(
+    ("mutation", "seed", "named"),
+    [
+        ("duplicate-column", 0, r"field 'event_message': duplicated column in the Parquet file"),
+        ("empty-file", 1, r"\.parquet: empty file"),
+    ],
+)
+def test_a_damaged_s3_drain_batch_is_named_in_the_package_s_words(tmp_path, mutation, seed, named):
+    """Arrow's own message ('Multiple matches for FieldRef.Name', 'Could not open Parquet
+    input source') was shown instead."""
+    mutant = fz.mutate("drain-s3", mutation, seed)
+    answer, problems = fz.check_case(tmp_path / "case", mutant)
+    assert problems == [] and answer.code == 2
+    assert re.search(named, answer.err), answer.err
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (fz._zip({"x.csv": b"a,b\n"}), "a zip archive, not a text export; expected the export"),
+        (
+            fz._zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
+            r"an Excel workbook \(xlsx\), not a text export; expected CSV text",
+        ),
+        (b"PGDMP\x01\x0e\x00" + bytes(64), r"a pg_dump custom-format archive.*pg_restore"),
+    ],
+)
+def test_an_archive_under_an_export_s_name_is_named(tmp_path, data, named):
+    """It was 'not UTF-8 text ... byte 0x.. on line 1'."""
+    root = _incident(tmp_path, {"tables/registrations.csv": data})
+    with pytest.raises(IngestError, match=rf"registrations\.csv: {named}"):
+        ingest.load_incident(root, use_cache=False)

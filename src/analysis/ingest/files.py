@@ -94,6 +94,27 @@ def gunzip(path: Path, data: bytes, limit: int | None = None) -> bytes:
     return b"".join(out)
 
 
+def describe_archive(data: bytes) -> tuple[str, str] | None:
+    """Name a binary container saved under an export's name, and what to do; None if none.
+
+    A spreadsheet's "Save" writes a workbook, a download button can give a zip, and
+    ``pg_dump -Fc`` writes its custom format: each is refused by name rather than as bytes
+    that are not UTF-8.
+    """
+    if data.startswith(b"PK\x03\x04"):
+        if b"[Content_Types].xml" in data[:4096] or b"xl/" in data[:4096]:
+            return "an Excel workbook (xlsx)", "CSV text (Excel: Save As, CSV UTF-8)"
+        return "a zip archive", "the export itself (unzip it first)"
+    if data.startswith(b"PGDMP"):
+        return (
+            "a pg_dump custom-format archive",
+            "SQL text (pg_restore --data-only -f data.sql ARCHIVE writes it)",
+        )
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "an Excel 97-2003 workbook (xls)", "CSV text (Excel: Save As, CSV UTF-8)"
+    return None
+
+
 def read_text(path: Path) -> str:
     """Return a file's text: gunzipped if gzip, never empty.
 
@@ -110,6 +131,10 @@ def read_text(path: Path) -> str:
     data = read_bytes(path)
     if not data:
         raise IngestError(path, "empty file", expected="an export", found="0 bytes")
+    if (archive := describe_archive(data)) is not None:
+        raise IngestError(
+            path, f"{archive[0]}, not a text export", expected=archive[1], found=data[:8].hex(" ")
+        )
     is_gzip = data[:2] == b"\x1f\x8b"
     if path.name.endswith(".gz") and not is_gzip:
         raise IngestError(

@@ -18,7 +18,13 @@ import pandas as pd
 from analysis import vocabulary
 from analysis.exceptions import IngestError
 from analysis.ingest import shapes, sqlfile
-from analysis.ingest.files import check_columns, load_json, read_csv_rows, read_text
+from analysis.ingest.files import (
+    check_columns,
+    load_json,
+    read_bytes,
+    read_csv_rows,
+    read_text,
+)
 from analysis.ingest.kinds import (
     FUNCTION_KEYS,
     LOG_KINDS,
@@ -141,6 +147,22 @@ def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if not read_bytes(path)[:1]:
+        raise IngestError(path, "empty file", expected="an export", found="0 bytes")
+    try:
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, OSError):
+        names = []
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        # Arrow reads such a file only to fail on the name later, in its own words.
+        raise IngestError(
+            path,
+            "duplicated column in the Parquet file",
+            field=twice,
+            expected="unique column names",
+            found=names[:8],
+        )
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
