@@ -452,6 +452,8 @@ def test_a_breakout_room_sees_the_project_s_limit_too(tmp_path, shared_cache_dir
         # The concurrency figure draws the load tested: its title gives the project's peak.
         title, _ = figure_point("concurrency", findings, narrative.load_locale("en"))
         assert f"project peak {load['peak']} at" in title, title
+        plan = narrative.render_capacity_plan(findings, narrative.load_locale("en"))
+        assert "across the project's 3 live webinars" in plan
         caps[webinar] = (cap["k"], cap["k_low"], cap["k_high"], cap["lag_minutes"])
     # The same errors against the same load: one story in both reports.
     assert len(set(caps.values())) == 1, caps

@@ -129,6 +129,10 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
                 resource=t["resources"].get(th.get("resource") or "", t["resources"][""]),
             )
         )
+    load = findings["audience"].get("load") or {}
+    if plan["thresholds"] and load.get("scope") == "project":
+        # K counts the project's sessions; the projection is this webinar's audience alone.
+        lines.append(t["project_thresholds"].format(n=len(load["webinars"])))
     rows = []
     for p in plan["projections"]:
         rt_plan = p["realtime_plan"]
