@@ -85,3 +85,25 @@ def test_registrations_not_exported_read_as_such(tmp_path):
             encoding="utf-8"
         )
         assert said in page and unsaid not in page
+
+
+def test_every_count_on_the_index_has_thousands_separators(tmp_path):
+    # A big webinar's numbers as the reports print them: '12,345', in both languages.
+    wid = "00000000-0000-4000-8000-00000000000d"
+    doc = findings(wid, "Big")
+    doc["audience"].update(peak=12345, unique_users=23456, registrations=34567)
+    doc["error_classes"][0]["count"] = 45678
+    (tmp_path / wid).mkdir()
+    (tmp_path / wid / "findings.json").write_text(json.dumps(doc))
+    for lang, people in (
+        ("en", "23,456 people, 34,567 registrations"),
+        ("ko", "참가자 23,456명, 등록 34,567건"),
+    ):
+        text = narrative.load_locale(lang)
+        page = listing.write_listing(tmp_path, {wid: tmp_path / wid}, {}, {}, text).read_text(
+            encoding="utf-8"
+        )
+        assert people in page and "12,345 (14:40)" in page
+        assert "(<code>realtime:disconnect</code>, 45,678)" in page
+        for raw in ("12345", "23456", "34567", "45678"):
+            assert raw not in page, (lang, raw)

@@ -111,7 +111,8 @@ def check_sampling_density(
                 webinar_id=webinar_id,
                 what=(
                     f"From {start.isoformat()} to {end.isoformat()} the concurrency monitor sent "
-                    f"{n} samples in {j - i + 1} buckets, against a typical {typical:g} per bucket."
+                    f"{n:,} samples in {j - i + 1:,} buckets, against a typical {typical:g} per "
+                    "bucket."
                 ),
                 limits=(
                     "Maxima and minima in this stretch rest on very few samples: a dip or peak "
@@ -215,8 +216,8 @@ def check_concurrency_vs_users(
             severity="warning",
             webinar_id=webinar_id,
             what=(
-                f"Peak concurrency {peak} exceeds the {unique_users} distinct users "
-                f"({sessions} sessions, {fields['sessions_per_user']:.2f} per user)."
+                f"Peak concurrency {peak:,} exceeds the {unique_users:,} distinct users "
+                f"({sessions:,} sessions, {fields['sessions_per_user']:,.2f} per user)."
             ),
             limits=(
                 "The concurrency figure counts connections or sessions (tabs, devices, reconnect "
@@ -275,8 +276,8 @@ def check_source_coverage(
                     severity="warning",
                     what=(
                         f"{name} has no row from {s0.isoformat()} to {s1.isoformat()} "
-                        f"({j - i + 1} min) while {', '.join(others)} "
-                        f"{'has' if len(others) == 1 else 'have'} {sum(others.values())} rows."
+                        f"({j - i + 1:,} min) while {', '.join(others)} "
+                        f"{'has' if len(others) == 1 else 'have'} {sum(others.values()):,} rows."
                     ),
                     limits=(
                         f"What happened in this period is seen only through "
@@ -323,7 +324,7 @@ def check_clock_skew(
             code="clock_skew",
             severity="warning",
             what=(
-                f"Over {off.size} matched request/database-error pairs, edge_logs times run "
+                f"Over {off.size:,} matched request/database-error pairs, edge_logs times run "
                 f"{median:+.3f} s (median) from postgres_logs times."
             ),
             limits=(
@@ -367,10 +368,10 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
                 code="unmatched_status_pairs",
                 severity="warning",
                 what=(
-                    f"On {endpoints}, {row.matched} of {row.requests} HTTP {row.status} "
-                    f"responses pair with one of {row.db_errors} database errors "
-                    f"({row.error_classes}) within {tolerance_s:g} s; {row.unmatched_requests} "
-                    f"responses and {row.unmatched_db} errors stay unpaired."
+                    f"On {endpoints}, {row.matched:,} of {row.requests:,} HTTP {row.status} "
+                    f"responses pair with one of {row.db_errors:,} database errors "
+                    f"({row.error_classes}) within {tolerance_s:g} s; {row.unmatched_requests:,} "
+                    f"responses and {row.unmatched_db:,} errors stay unpaired."
                 ),
                 limits=(
                     "Counts from one log alone mis-state the failures: unpaired responses have no "
@@ -433,7 +434,7 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
                 QualityIssue(
                     code="ingest_rows_set_aside",
                     severity="info",
-                    what=f"Ingest set aside {n} rows of {fields['kinds']} ({reason}).",
+                    what=f"Ingest set aside {n:,} rows of {fields['kinds']} ({reason}).",
                     limits=(
                         "Nothing is missing from the counts: these rows repeat others (a "
                         "duplicate id of overlapping pages) or hold what the analysis does not "
@@ -450,7 +451,7 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
             QualityIssue(
                 code="ingest_rows_rejected",
                 severity="warning",
-                what=f"Ingest rejected {n} rows of {fields['kinds']} ({reason}).",
+                what=f"Ingest rejected {n:,} rows of {fields['kinds']} ({reason}).",
                 limits=(
                     "The rejected rows are missing from every count and rate; if they cluster in "
                     "time, the affected minutes are undercounted."
@@ -467,8 +468,8 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
                 code="ingest_accounting_mismatch",
                 severity="warning",
                 what=(
-                    f"{row.file}: read {row.read} rows but accepted {row.accepted} and rejected "
-                    f"{row.rejected}."
+                    f"{row.file}: read {row.read:,} rows but accepted {row.accepted:,} and "
+                    f"rejected {row.rejected:,}."
                 ),
                 limits="Some rows of this file are unaccounted for; its counts cannot be trusted.",
                 source="accounting",
@@ -514,9 +515,10 @@ def check_mean_of_maxima(
             severity="info",
             webinar_id=webinar_id,
             what=(
-                f"The mean of the {maxima.size} bucket maxima is {mom:.2f} "
-                f"({int(maxima.sum())} / {maxima.size}), {mom / time_weighted_mean:.2f} times the "
-                f"time-weighted mean concurrency of {time_weighted_mean:.2f}."
+                f"The mean of the {maxima.size:,} bucket maxima is {mom:,.2f} "
+                f"({int(maxima.sum()):,} / {maxima.size:,}), {mom / time_weighted_mean:,.2f} times "
+                "the "
+                f"time-weighted mean concurrency of {time_weighted_mean:,.2f}."
             ),
             limits=(
                 "An 'average peak' built from bucket maxima overstates typical load and depends "
@@ -579,7 +581,7 @@ def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...
     # The largest groups first (tabulate's order); a scanner's hundreds of one-off paths are
     # summed, not each named.
     shown = ", ".join(
-        f"{g['status']} on {g['endpoint'] or 'no endpoint'} x{g['count']}" for g in listed[:10]
+        f"{g['status']} on {g['endpoint'] or 'no endpoint'} x{g['count']:,}" for g in listed[:10]
     ) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
     return (
         QualityIssue(
@@ -587,7 +589,7 @@ def check_unexplained_responses(groups: pd.DataFrame) -> tuple[QualityIssue, ...
             severity="info",
             webinar_id=None,
             what=(
-                f"{total} error responses that no database error explains are too few per "
+                f"{total:,} error responses that no database error explains are too few per "
                 "status and endpoint, have no endpoint or lie outside Supabase's products, to "
                 f"be analysed as a class: {shown}."
             ),
@@ -629,7 +631,7 @@ def check_errors_only_requests(
             code="requests_errors_only",
             severity="warning",
             what=(
-                f"The API gateway export holds {n} responses in the window and every one is an "
+                f"The API gateway export holds {n:,} responses in the window and every one is an "
                 "error (status >= 400): it was filtered or sampled to errors when exported, or "
                 "no request succeeded."
             ),
@@ -687,10 +689,10 @@ def check_other_webinars(
             severity="warning",
             webinar_id=webinar_id,
             what=(
-                f"{fields['others']} other webinar(s) of this project were live in the window: "
-                f"at the project's peak ({fields['project_peak']} viewers, "
-                f"{peak_at.isoformat()}) {fields['others_at_peak']} ({fields['share']:.0%}) "
-                f"watched the others; this webinar peaked at {fields['webinar_peak']}."
+                f"{fields['others']:,} other webinar(s) of this project were live in the window: "
+                f"at the project's peak ({fields['project_peak']:,} viewers, "
+                f"{peak_at.isoformat()}) {fields['others_at_peak']:,} ({fields['share']:.0%}) "
+                f"watched the others; this webinar peaked at {fields['webinar_peak']:,}."
             ),
             limits=(
                 "Errors and the project's limits are project-wide, so the load tested here is "
@@ -715,7 +717,9 @@ def check_window_length(frames: Mapping[str, pd.DataFrame]) -> tuple[QualityIssu
             code="window_too_short",
             severity="warning",
             webinar_id=None,
-            what=(f"The window has {minutes} minutes; the statistics need at least {MIN_MINUTES}."),
+            what=(
+                f"The window has {minutes:,} minutes; the statistics need at least {MIN_MINUTES}."
+            ),
             limits=(
                 "No verdict, threshold, lag or association is computed: whether the errors "
                 "followed the load cannot be tested on so few minutes. Widen the window."

@@ -32,10 +32,18 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else page_text(value), quote=True)
 
 
+def _number(value: object) -> str:
+    """Return a count as the reports print it: '12,345'; '–' when missing."""
+    # Here, not at import: the narrative package imports the plotting libraries.
+    from analysis.narrative.formatting import fmt_number
+
+    return fmt_number(value)
+
+
 def _people_value(row: Mapping, t: Mapping) -> str:
     """``221 people, 40 registrations``; without a registrations table, say it was not exported."""
     key = "people_value" if row["registrations"] is not None else "people_value_not_exported"
-    return t[key].format(people=row["people"], registrations=row["registrations"])
+    return t[key].format(people=_number(row["people"]), registrations=_number(row["registrations"]))
 
 
 def summarize_row(findings: Mapping, lang: str) -> dict:
@@ -97,7 +105,8 @@ def render_listing(
     ]
     for row in sorted(rows, key=lambda r: r["webinar_id"]):
         items = "".join(
-            f"<li>{_e(v['name'] or v['key'])} (<code>{_e(v['key'])}</code>, {v['count']}): "
+            f"<li>{_e(v['name'] or v['key'])} (<code>{_e(v['key'])}</code>, "
+            f"{_e(_number(v['count']))}): "
             f"{_e(verdicts.get(v['verdict'], v['verdict']))}</li>"
             for v in row["verdicts"]
         )
@@ -106,7 +115,7 @@ def render_listing(
             "<tr>"
             f"<td>{_e(row['title'])}<br><small><code>{wid}</code></small></td>"
             f"<td>{_e(row['window'])}</td>"
-            f"<td>{_e(row['peak'] if row['peak'] is not None else '–')}"
+            f"<td>{_e(_number(row['peak']))}"
             f"{'' if row['peak_at'] is None else ' (' + _e(row['peak_at']) + ')'}</td>"
             f"<td>{_e(_people_value(row, t))}</td>"
             f"<td><ul>{items}</ul></td>"

@@ -47,9 +47,9 @@ def check_realtime_limit(
                 code="realtime_at_limit",
                 severity="warning",
                 what=(
-                    f"Realtime reported {len(hit)} of {len(group)} usage samples at or above its "
-                    f"connection limit of {limit} (up to {fields['max_connected']} connected), "
-                    f"from {first.isoformat()} to {last.isoformat()}."
+                    f"Realtime reported {len(hit):,} of {len(group):,} usage samples at or above "
+                    f"its connection limit of {limit:,} (up to {fields['max_connected']:,} "
+                    f"connected), from {first.isoformat()} to {last.isoformat()}."
                 ),
                 limits=(
                     "At the limit Realtime refuses or drops connections, so concurrency measured "
@@ -97,9 +97,9 @@ def check_refusals_below_limit(realtime_events, start, end) -> tuple[QualityIssu
             code="realtime_refusals_below_limit",
             severity="warning",
             what=(
-                f"Realtime refused clients at its concurrent-user limit {n} times in {m} "
-                f"minutes, while its usage samples in those minutes showed at most {connected} "
-                f"connected of a reported limit of {limit} ({connected / limit:.0%})."
+                f"Realtime refused clients at its concurrent-user limit {n:,} times in {m:,} "
+                f"minutes, while its usage samples in those minutes showed at most {connected:,} "
+                f"connected of a reported limit of {limit:,} ({connected / limit:.0%})."
             ),
             limits=(
                 "The limit that refused these clients is not the one the samples report (a "
@@ -149,14 +149,14 @@ def check_unclassified_realtime(
     counts = head.value_counts()
     counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     top = [(str(k), int(v)) for k, v in counts.head(shown).items()]
-    listed = ", ".join(f"{k} x{v}" for k, v in top)
+    listed = ", ".join(f"{k} x{v:,}" for k, v in top)
     more = len(counts) - len(top)
     return (
         QualityIssue(
             code="unclassified_realtime_errors",
             severity="warning",
             what=(
-                f"Realtime logged {len(rows)} errors or warnings that belong to no error family: "
+                f"Realtime logged {len(rows):,} errors or warnings that belong to no error family: "
                 f"{listed}" + (f" and {more} more kinds" if more else "") + "."
             ),
             limits=(

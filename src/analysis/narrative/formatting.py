@@ -111,6 +111,37 @@ def fmt_number(value: object, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
+class Grouped:
+    """A number that a locale template formats with thousands separators ('12,345').
+
+    Templates format data fields themselves (``{rows}``, ``{mean:.2f}``, ``{share:.0%}``);
+    wrapped in this, ``{rows}`` reads 12,345 and ``{mean:.2f}`` 2,168.00, in every language.
+    A format of its own (a width, an alignment, grouping already) is applied as written.
+    """
+
+    __slots__ = ("value",)
+    _SIMPLE = re.compile(r"(\.\d+)?[dfgeE%]?")
+
+    def __init__(self, value: int | float) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        if self._SIMPLE.fullmatch(spec):
+            return format(self.value, "," + spec)
+        return format(self.value, spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+
+def grouped_fields(fields: Mapping) -> dict:
+    """Return ``fields`` with each number (not a bool) wrapped in :class:`Grouped`."""
+    return {
+        k: Grouped(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+        for k, v in fields.items()
+    }
+
+
 def fmt_interval(low: object, high: object, open_low: bool = False, open_high: bool = False) -> str:
     """Format an interval '[low, high]'; an open end (K may lie beyond it) reads '≤low'/'≥high'."""
     left = ("≤" if open_low else "") + fmt_number(low)
@@ -191,4 +222,4 @@ def _source_name(source: str, text: Mapping) -> str:
 
 
 def _share(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
+    return "–" if value is None else f"{100 * value:,.0f}%"

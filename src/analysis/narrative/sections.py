@@ -13,6 +13,7 @@ from analysis.narrative.formatting import (
     escape,
     fmt_number,
     fmt_rate,
+    grouped_fields,
     local_span,
     local_time,
     table,
@@ -177,12 +178,16 @@ def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
     templates = text.get("audit", {}).get("codes", {}).get(item["code"], {})
     if key not in templates:
         return escape(item[key])
-    fields = {
-        k: (
-            local_time(v, tz, TIME_FORMAT_SECONDS) if isinstance(v, str) and _ISO_RE.match(v) else v
-        )
-        for k, v in item["fields"].items()
-    }
+    fields = grouped_fields(
+        {
+            k: (
+                local_time(v, tz, TIME_FORMAT_SECONDS)
+                if isinstance(v, str) and _ISO_RE.match(v)
+                else v
+            )
+            for k, v in item["fields"].items()
+        }
+    )
     try:
         return escape(templates[key].format(**fields))
     except (KeyError, ValueError, IndexError, TypeError):
