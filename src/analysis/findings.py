@@ -41,9 +41,12 @@ from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
 
 SCHEMA_VERSION = 1
+#: This toolkit's distribution name: the appendix of every team's report shows it, so it
+#: names the product, not the incident it was first built for.
+TOOLKIT = "supabase-postmortem"
 #: Packages whose versions go into the appendix (what produced the numbers and the pages).
 PACKAGES = (
-    "eventlive-postmortem", "numpy", "pandas", "scipy", "pyarrow",
+    TOOLKIT, "numpy", "pandas", "scipy", "pyarrow",
     "pandera", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel",
     "jupytext", "playwright", "jsonschema",
 )  # fmt: skip
@@ -680,10 +683,22 @@ def package_versions() -> dict:
     versions = {}
     for name in PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions[name] = metadata.version(_installed_as(name))
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {"python": platform.python_version(), "packages": versions}
+
+
+def _installed_as(name: str) -> str:
+    """Return the distribution to ask for ``name``'s version.
+
+    For this toolkit, whichever distribution provides the ``analysis`` package: a venv set up
+    before the toolkit was renamed has it under its earlier name until ``make setup`` runs.
+    """
+    if name != TOOLKIT:
+        return name
+    providers = sorted(metadata.packages_distributions().get("analysis", []))
+    return TOOLKIT if TOOLKIT in providers or not providers else providers[0]
 
 
 def load_schema() -> dict:
