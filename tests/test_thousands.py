@@ -62,3 +62,18 @@ def test_the_audit_section_groups_its_numbers(lang):
             assert number in page, (lang, issue.code, page)
         for number in raw:
             assert number not in page, (lang, issue.code, number)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_timeline_evidence_counts_are_grouped(lang):
+    moment = {
+        "kind": "first_error",
+        "subject": "53300",
+        "value": None,
+        "description": "",
+        "at": "2026-02-06T05:01:05Z",
+        "evidence": {"source": "db_errors", "filter": "sql_state == '53300'", "count": 5652},
+    }
+    findings = {"report": {"display_tz": "Asia/Seoul", "window": WINDOW}, "timeline": [moment]}
+    page = sections.render_timeline(findings, narrative.load_locale(lang))
+    assert "· 5,652" in page and "5652" not in page

@@ -166,7 +166,7 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
                 local_time(m["at"], tz, TIME_FORMAT_SECONDS, text),
                 utc_time(m["at"], TIME_FORMAT_SECONDS),
                 event,
-                f"{escape(ev['source'])} · {code(ev['filter'])} · {ev['count']}",
+                f"{escape(ev['source'])} · {code(ev['filter'])} · {fmt_number(ev['count'])}",
             )
         )
     return f"## {text['headings']['timeline']}\n\n" + table(
