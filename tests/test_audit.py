@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pandas as pd
@@ -353,3 +354,47 @@ def test_realtime_below_limit_is_silent():
     rt = _billing([150, 199, 260], [200, 200, 500])
     assert audit.check_realtime_limit(rt, START, END) == ()
     assert audit.check_realtime_limit(realtime_frame([]), START, END) == ()
+
+
+def test_rows_outside_the_window_are_told_as_make_check_tells_them():
+    # Not "missing from every count and rate": what lay outside, and what the analysis loses
+    # by it, in make check's words (rejections.outside_window_notes), in the report too.
+    from analysis import narrative, rejections
+    from analysis.narrative import sections
+
+    acc = pd.DataFrame(
+        {
+            "file": ["edge_logs/page-0001.json.gz", "tables/webinar_viewer_counts.csv"],
+            "kind": ["edge_logs", "webinar_viewer_counts"],
+            "read": [1000, 2000],
+            "accepted": [865, 0],
+            "rejected": [135, 2000],
+            "reason": ["outside window: 135", "outside window: 2000"],
+        }
+    )
+    schedule = pd.DataFrame({"webinar_id": [], "starts_at": [], "ends_at": []})
+    incident = FakeIncident(accounting=acc, window=(START, END), webinars=schedule)
+    notes = rejections.outside_window_notes(incident)
+    found = audit.check_ingest_rejections(acc, notes)
+    assert [(f.code, f.severity) for f in found] == [
+        ("ingest_rows_outside_window", "info"),  # a margin of a wider export
+        ("ingest_rows_outside_window", "warning"),  # no load inside the window at all
+    ]
+    for issue, line in zip(found, rejections.describe_outside_window(incident), strict=True):
+        assert line == f"warning: {issue.what[:1].lower()}{issue.what[1:-1]}: " + (
+            issue.limits[:1].lower() + issue.limits[1:]
+        )
+        assert "missing from every count" not in issue.limits
+    assert "135 of 1,000 gateway (edge) log rows" in found[0].what
+    assert "widen window_start/window_end" in found[0].limits
+    assert "no error class can be tested against the load" in found[1].limits
+    # Without the notes (no window known), the accounting is told as before.
+    assert [f.code for f in audit.check_ingest_rejections(acc)] == ["ingest_rows_rejected"]
+    doc = {
+        "report": {"display_tz": "Asia/Seoul", "window": {"start": str(START), "end": str(END)}},
+        "data_quality": [f.to_dict() for f in found],
+    }
+    ko = html.unescape(sections.render_audit(doc, narrative.load_locale("ko")))
+    assert "게이트웨이(edge) 로그 1,000행 중 135행" in ko and "window_start/window_end" in ko
+    assert "시청자 수 샘플 2,000개 전부" in ko and "부하에 대해 검정할 수 없습니다" in ko
+    assert "모든 건수와 비율에서 빠집니다" not in ko

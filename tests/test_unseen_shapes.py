@@ -215,7 +215,7 @@ def test_tables_of_another_day_give_no_verdict_against_load_and_say_why(analyse)
     assert {v["verdict"] for v in findings["verdicts"]} <= {"undetermined", "insufficient"}
     assert "capacity" not in {c["kind"] for c in findings["overview"]["causes"]}
     codes = {q["code"] for q in findings["data_quality"]}
-    assert {"no_concurrency_samples", "ingest_rows_rejected"} <= codes
+    assert {"no_concurrency_samples", "ingest_rows_outside_window"} <= codes
     # The requests name their users; what is unknown is this webinar's audience in the window.
     users = findings["impact"]["affected_users_project"]
     assert users > 0

@@ -30,6 +30,7 @@ from analysis.realtime_quality import (
     check_refusals_below_limit,
     check_unclassified_realtime,
 )
+from analysis.rejections import outside_window_notes
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
@@ -391,11 +392,23 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
 SET_ASIDE_REASONS = ("duplicate id", "unsupported log source", "table not analysed", "not an error")
 
 
-def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIssue, ...]:
-    """Rows rejected by ingest, by reason; and files whose read != accepted + rejected."""
+#: Ingest's reason for log rows and viewer-count samples outside the manifest's window.
+OUTSIDE_WINDOW = "outside window"
+
+
+def check_ingest_rejections(
+    accounting: pd.DataFrame | None, outside: tuple[Mapping, ...] | None = None
+) -> tuple[QualityIssue, ...]:
+    """Rows rejected by ingest, by reason; and files whose read != accepted + rejected.
+
+    ``outside``: what lay outside the window per kind of input
+    (``rejections.outside_window_notes``); with it, those rows are told as ``make check``
+    tells them (what lay outside and what the analysis loses) instead of as rows missing from
+    every count, which rows outside the window are not.
+    """
     if accounting is None or accounting.empty:
         return ()
-    out = []
+    out = [_outside_window_issue(note) for note in outside or ()]
     rejected = accounting[accounting["rejected"] > 0]
     total_read = int(accounting["read"].sum())
     # A row's reason is "reason: count" pairs joined by "; " (docs/contract.md section 2): one
@@ -427,6 +440,8 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
             "kinds": ",".join(sorted(set(rows["kind"]))),
             "read_all_files": total_read,
         }
+        if reason == OUTSIDE_WINDOW and outside is not None:
+            continue  # told above, per kind of input
         # Ingest names the source or table after the reason ("unsupported log source
         # function_edge_logs"), as its own filters read it (a prefix).
         if str(reason).startswith(SET_ASIDE_REASONS):
@@ -483,6 +498,23 @@ def check_ingest_rejections(accounting: pd.DataFrame | None) -> tuple[QualityIss
             )
         )
     return tuple(out)
+
+
+def _outside_window_issue(note: Mapping) -> QualityIssue:
+    """One kind of input's rows outside the window, in ``make check``'s words."""
+    every = note["case"] in ("all", "viewer_counts_all")
+    return QualityIssue(
+        code="ingest_rows_outside_window",
+        # All of a source outside loses it; a margin of a wider export is normal.
+        severity="warning" if every else "info",
+        what=note["what"][:1].upper() + note["what"][1:] + ".",
+        limits=note["why"][:1].upper() + note["why"][1:],
+        source="accounting",
+        filter=(
+            f"kind == {quote_literal(note['kind'])} and reason == {quote_literal(OUTSIDE_WINDOW)}"
+        ),
+        fields={k: note[k] for k in ("kind", "outside", "read", "files", "case", "start", "end")},
+    )
 
 
 def check_mean_of_maxima(
@@ -769,7 +801,10 @@ def audit_incident(
         summarize_matches(incident, timeline.classes, timeline.pairs),
         tolerance_s=timeline.tolerance.total_seconds(),
     )
-    issues += check_ingest_rejections(getattr(incident, "accounting", None))
+    issues += check_ingest_rejections(
+        getattr(incident, "accounting", None),
+        outside_window_notes(incident) if hasattr(incident, "window") else None,
+    )
     issues += check_window_length(timeline.frames)
     issues += check_other_webinars(incident.concurrency, wid, start, end)
     issues += check_errors_only_requests(incident, start, end)

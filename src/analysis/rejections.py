@@ -109,6 +109,64 @@ def describe_unknown_webinars(incident: object) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def outside_window_notes(incident: object) -> tuple[dict, ...]:
+    """Return what lay outside the manifest's window per kind of input, and what it costs.
+
+    One dict per kind with such rows: ``kind``, ``outside``, ``read``, ``files`` (names, two
+    at most), ``case`` (``viewer_counts_all``, ``viewer_counts_some``, ``all`` or ``some``),
+    ``start`` and ``end`` (the window, ISO), ``what`` (what lay outside, one English clause)
+    and ``why`` (what it means for the analysis, English). ``make check`` prints them
+    (:func:`describe_outside_window`) and the report's audit shows the same
+    (``audit.check_ingest_rejections``).
+    """
+    start, end = incident.window
+    span = _utc_span(start, end)
+    notes = []
+    for kind, outside, read, files in _rejected(incident, "outside window"):
+        what = _ROWS_OF.get(kind, f"{kind} rows")
+        every = outside == read
+        amount = f"all {read:,} {what}" if every else f"{outside:,} of {read:,} {what}"
+        if kind == "webinar_viewer_counts":
+            case = "viewer_counts_all" if every else "viewer_counts_some"
+            if every:
+                why = (
+                    "no viewer count is known inside the window, so no error class can be "
+                    "tested against the load."
+                ) + _schedule_elsewhere(incident, start, end)
+            else:
+                why = (
+                    "they are not used; the load inside the window comes from the other "
+                    f"{read - outside:,} samples."
+                )
+        elif every:
+            case = "all"
+            why = (
+                "nothing of this source is analysed (it may come from another window, or "
+                "the window in incident.json is wrong)."
+            )
+        else:
+            case = "some"
+            why = (
+                "they are counted, not analysed. An export wider than the window is normal; "
+                "if the incident reaches past the window, widen window_start/window_end in "
+                "incident.json."
+            )
+        notes.append(
+            {
+                "kind": kind,
+                "outside": outside,
+                "read": read,
+                "files": files,
+                "case": case,
+                "start": pd.Timestamp(start).isoformat(),
+                "end": pd.Timestamp(end).isoformat(),
+                "what": f"{amount} ({files}) lie outside the window {span}",
+                "why": why,
+            }
+        )
+    return tuple(notes)
+
+
 def describe_outside_window(incident: object) -> tuple[str, ...]:
     """One warning line per kind of input with rows outside the manifest's window.
 
@@ -116,35 +174,4 @@ def describe_outside_window(incident: object) -> tuple[str, ...]:
     and, when the tables place every webinar and viewer elsewhere, where they are: the user of
     ``make check`` learns that a window or an export is wrong before reading a report.
     """
-    start, end = incident.window
-    span = _utc_span(start, end)
-    lines = []
-    for kind, outside, read, files in _rejected(incident, "outside window"):
-        what = _ROWS_OF.get(kind, f"{kind} rows")
-        every = outside == read
-        amount = f"all {read:,} {what}" if every else f"{outside:,} of {read:,} {what}"
-        head = f"warning: {amount} ({files}) lie outside the window {span}"
-        if kind == "webinar_viewer_counts":
-            if every:
-                why = (
-                    ": no viewer count is known inside the window, so no error class can be "
-                    "tested against the load."
-                ) + _schedule_elsewhere(incident, start, end)
-            else:
-                why = (
-                    ": they are not used; the load inside the window comes from the other "
-                    f"{read - outside:,} samples."
-                )
-        elif every:
-            why = (
-                ": nothing of this source is analysed (it may come from another window, or "
-                "the window in incident.json is wrong)."
-            )
-        else:
-            why = (
-                ": they are counted, not analysed. An export wider than the window is normal; "
-                "if the incident reaches past the window, widen window_start/window_end in "
-                "incident.json."
-            )
-        lines.append(head + why)
-    return tuple(lines)
+    return tuple(f"warning: {n['what']}: {n['why']}" for n in outside_window_notes(incident))

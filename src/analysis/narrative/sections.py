@@ -176,8 +176,15 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
 
 def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
     templates = text.get("audit", {}).get("codes", {}).get(item["code"], {})
-    if key not in templates:
+    template = templates.get(key)
+    if isinstance(template, Mapping):  # one sentence per case the item names
+        template = template.get(str(item["fields"].get("case")))
+    if template is None:
         return escape(item[key])
+    kinds = text.get("audit", {}).get("rows_of", {})
+    named = (
+        {"kind_name": kinds[item["fields"]["kind"]]} if item["fields"].get("kind") in kinds else {}
+    )
     fields = grouped_fields(
         {
             k: (
@@ -187,9 +194,10 @@ def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
             )
             for k, v in item["fields"].items()
         }
+        | named
     )
     try:
-        return escape(templates[key].format(**fields))
+        return escape(template.format(**fields))
     except (KeyError, ValueError, IndexError, TypeError):
         # A field the template formats as a number is missing (None) here: the English
         # sentence, written with the values as they are, is shown instead.
