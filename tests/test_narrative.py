@@ -7,6 +7,7 @@ without a notebook; the notebook test (test_report.py) checks the assembled page
 from __future__ import annotations
 
 import copy
+import html
 import re
 
 import pytest
@@ -293,3 +294,22 @@ def test_the_hours_verdict_sentences_are_the_shipped_ones(lang):
     for phrase, said in zip(shipped, [*out[:4]], strict=True):
         assert phrase in said, (phrase, said)
     assert out[1:4] == out[4:]
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "at most 1 user, 2,345 clients and 1 endpoint with errors"),
+        ("ko", "사용자 최대 1명, 클라이언트 2,345개, 엔드포인트 1개"),
+    ],
+)
+def test_the_spread_note_counts_in_the_singular_and_with_separators(lang, said):
+    text = narrative.load_locale(lang)
+    spread = [
+        {"source": "users", "max_per_minute": 1},
+        {"source": "clients", "max_per_minute": 2345},
+        {"source": "endpoints", "max_per_minute": 1},
+    ]
+    v = {"verdict": "unrelated", "signals": {"spread": spread}}
+    out = html.unescape(narrative.verdict_evidence(v, text))
+    assert said in out, out

@@ -143,9 +143,12 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
         )
     spread = {s["source"]: s["max_per_minute"] for s in sig.get("spread") or ()}
     if spread:
-        notes.append(
-            r["spread"].format(**{k: spread.get(k, "–") for k in ("users", "clients", "endpoints")})
-        )
+        counts = {}
+        for k in ("users", "clients", "endpoints"):
+            n = spread.get(k)
+            one, many = r["spread_units"][k]  # "1 endpoint", "4 endpoints"
+            counts[k] = (one if n == 1 else many).format(n=fmt_number(n))
+        notes.append(r["spread"].format(**counts))
     if sig.get("own_failures_excluded"):
         notes.append(
             r["own_failures"].format(
