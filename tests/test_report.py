@@ -18,7 +18,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from analysis import pipeline, report
+from analysis import narrative, pipeline, report
 from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID, KERNEL_NAME
 from analysis.findings import dump_findings, validate_findings
 from analysis.params import build_params
@@ -199,6 +199,12 @@ def test_pdf_keeps_the_korean_text(shipped_report: Path):
     ).stdout
     assert KOREAN_TITLE in text
     assert "요약" in text and "조치 항목" in text
+    # Narrow columns keep their words and numbers whole: a cell breakable anywhere was
+    # squeezed to one character a line ("1/0", "확인/됨", "cap/acit/y" in the claims table).
+    claims = json.loads((shipped_report / "findings.json").read_text(encoding="utf-8"))["claims"]
+    confirmed = narrative.load_locale("ko")["claims"]["outcomes"]["confirmed"]
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines.count(confirmed) >= sum(c["outcome"] == "confirmed" for c in claims) > 0
 
 
 def test_no_private_value_from_the_raw_inputs_is_published(shipped_report: Path):
