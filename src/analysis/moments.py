@@ -353,7 +353,9 @@ def build_key_moments(
                     # The label itself: the description adds the note after a colon, and a
                     # label may hold colons of its own.
                     str(note.label),
-                    text if pd.notna(ts) else f"{text} (time unknown)",
+                    # An untimed note's time reads "time unknown" in the report's own language
+                    # (the timeline's time column); the description is the note alone.
+                    text,
                     None,
                     "annotations",
                     f"label == {quote_literal(note.label)}",
