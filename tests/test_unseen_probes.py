@@ -340,3 +340,16 @@ def test_the_printed_report_of_private_messages_carries_nothing_private(tmp_path
     for path in (*out.rglob("*.html"), *out.rglob("*.json"), *out.rglob("*.ipynb")):
         assert not _private_left(path.read_text(encoding="utf-8"), truth), path.name
     assert not _private_left(printed, truth)
+
+
+def test_page_one_does_not_blame_a_realtime_limit_that_refused_nobody(analyse):
+    # Realtime refused users at ~115 while its samples reported a limit of 500: the audit
+    # says another limit refused them, and page one must not read "the limit was 500".
+    _, _, findings = analyse("pool_and_realtime")
+    codes = {q["code"] for q in findings["data_quality"]}
+    assert "realtime_refusals_below_limit" in codes
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)["overview"]
+        page = _section(findings, "summary", lang)
+        assert text["limit_in_effect"].split("{")[0] not in page, page
+        assert text["limit_not_binding"].split("{")[0] in page, page

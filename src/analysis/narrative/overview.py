@@ -150,7 +150,13 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
             resource = {c["key"]: c.get("resource") for c in findings["error_classes"]}
             realtime = any(resource.get(c["key"]) == "realtime" for c in group["classes"])
             if basis.get("realtime_limit_in_effect") and realtime:
-                line += " " + t["limit_in_effect"].format(
+                # Refused far below the limit its samples report: that limit did not refuse
+                # them (the audit's note says so); page one must not read as if it did.
+                below = any(
+                    q["code"] == "realtime_refusals_below_limit"
+                    for q in findings.get("data_quality", ())
+                )
+                line += " " + t["limit_not_binding" if below else "limit_in_effect"].format(
                     limit=fmt_number(basis["realtime_limit_in_effect"])
                 )
         if group["kind"] == "undecided":
