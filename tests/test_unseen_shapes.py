@@ -167,7 +167,9 @@ def test_an_errors_only_gateway_export_is_said(analyse, name):
         assert note["fields"] == {"responses": truth["requests"], "successful": 0}
         for lang in ("en", "ko"):
             page = SECTIONS["audit"](findings, narrative.load_locale(lang))
-            assert f"{truth['requests']}" in page and narrative.escape("MODE=hybrid") in page
+            # the count as every number a stakeholder reads: grouped by thousands
+            shown = narrative.escape(f"{truth['requests']:,}")
+            assert shown in page and narrative.escape("MODE=hybrid") in page
     else:
         assert said == []
 
