@@ -196,6 +196,8 @@ def test_an_empty_window_is_fetched_as_empty_pages_and_check_says_there_is_nothi
         code, stdout, err = run(api, out, capsys)
     assert code == 0, err
     assert "edge_logs: 0 rows in 1 pages" in stdout
+    assert err.startswith("note: no source holds a row in this window: check that START")
+    assert err.count("\n") == 1
     code = cli.main(["check", "--data", str(out), "--no-cache"])
     got = capsys.readouterr()
     assert code == 0, got.err

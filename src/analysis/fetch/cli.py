@@ -152,4 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: {result.rows[name]} rows in {result.pages[name]} pages")
     resumed = ", resumed" if result.resumed else ""
     print(f"wrote {result.out_dir} ({result.requests} API calls{resumed})")
+    if not any(result.rows.values()):
+        # Not an error (a quiet window is possible), but the usual causes are mistakes.
+        print(
+            "note: no source holds a row in this window: check that START and END are UTC (or "
+            "carry their offset) and the project ref; logs older than the plan's retention "
+            "are gone",
+            file=sys.stderr,
+        )
     return 0
