@@ -268,3 +268,25 @@ def test_an_archive_under_an_export_s_name_is_named(tmp_path, data, named):
     root = _incident(tmp_path, {"tables/registrations.csv": data})
     with pytest.raises(IngestError, match=rf"registrations\.csv: {named}"):
         ingest.load_incident(root, use_cache=False)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("display_tz", 9, r"field 'display_tz': unknown time zone"),
+        ("display_tz", ["Asia/Seoul"], r"field 'display_tz': unknown time zone"),
+        ("display_tz", "Asia/" + "x" * 300, r"field 'display_tz': unknown time zone"),
+        (
+            "files",
+            {"edge_logs/*": {"kind": ["edge_logs"]}},
+            r"field 'files\.edge_logs/\*\.kind': unknown kind",
+        ),
+    ],
+)
+def test_a_hand_edited_manifest_value_of_the_wrong_type_is_one_line(tmp_path, key, value, named):
+    """A TypeError (or the file system's 'File name too long') escaped as a traceback."""
+    manifest = json.loads(fz.base_files()["incident.json"])
+    manifest[key] = value
+    root = _incident(tmp_path, {"incident.json": json.dumps(manifest)})
+    with pytest.raises(IngestError, match=rf"incident\.json, {named}"):
+        ingest.load_incident(root, use_cache=False)

@@ -207,7 +207,7 @@ def manifest_overrides(manifest: dict, path: Path) -> dict[str, Override]:
                 found=spec,
             )
         kind = spec.get("kind")
-        kind = KIND_ALIASES.get(kind, kind)
+        kind = KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind
         if kind is not None and kind not in KINDS:
             raise IngestError(
                 path,
@@ -462,8 +462,10 @@ def _read_inputs(directory: Path) -> tuple:
     window = manifest_window(manifest, manifest_path)
     display_tz = manifest.get("display_tz") or config.DEFAULT_DISPLAY_TZ
     try:
+        if not isinstance(display_tz, str):
+            raise ValueError(display_tz)
         ZoneInfo(display_tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise IngestError(
             manifest_path,
             "unknown time zone",
