@@ -10,6 +10,7 @@ import copy
 import html
 import re
 
+import pandas as pd
 import pytest
 
 from analysis import narrative
@@ -313,3 +314,31 @@ def test_the_spread_note_counts_in_the_singular_and_with_separators(lang, said):
     v = {"verdict": "unrelated", "signals": {"spread": spread}}
     out = html.unescape(narrative.verdict_evidence(v, text))
     assert said in out, out
+
+
+@pytest.mark.parametrize("lang", available_languages())
+def test_page_one_names_separate_surges_and_not_bursts_close_together(doc, lang):
+    # Six hours with two surges two hours apart read as one 3-hour outage ("over 198
+    # minutes"); bursts less than half an hour apart stay one episode (no clause).
+    from analysis.narrative.overview import EPISODE_GAP_MINUTES, render_overview
+
+    text = narrative.load_locale(lang)
+    clause = text["overview"]["period_episodes"].split("{n}")[1].split("(")[0]  # "separate surges"
+    start = pd.Timestamp(doc["report"]["window"]["start"])
+
+    def burst(first: int, last: int) -> dict:
+        at = lambda m: (start + pd.Timedelta(minutes=m)).isoformat()  # noqa: E731
+        return {"error_class": "x", "start": at(first), "end": at(last)}
+
+    close = {**doc, "bursts": [burst(0, 10), burst(10 + EPISODE_GAP_MINUTES - 1, 50)]}
+    assert clause not in render_overview(close, text)
+    apart = {**doc, "bursts": [burst(0, 10), burst(12, 14), burst(45, 50)]}
+    page = render_overview(apart, text)
+    tz = doc["report"]["display_tz"]
+    spans = [(0, 14), (45, 50)]
+    shown = [
+        "–".join(f"{(start + pd.Timedelta(minutes=m)).tz_convert(tz):%H:%M}" for m in span)
+        for span in spans
+    ]
+    expected = text["overview"]["period_episodes"].format(n=2, spans=text["list_sep"].join(shown))
+    assert expected in page, page

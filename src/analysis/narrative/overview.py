@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
+
 from analysis.narrative.actions import action_text
 from analysis.narrative.formatting import (
     TIME_FORMAT_SECONDS,
@@ -56,7 +58,7 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         ),
         errors=fmt_number(o["errors"]["total"]),
         classes=o["errors"]["classes"],
-        period=_error_period(minutes, tz, zn, text),
+        period=_error_period(minutes, tz, zn, text) + _episodes(findings, tz, text),
     )
     # Without a single monitor sample there is no peak to state, only that load is unknown.
     if people["peak_sessions"] is None:
@@ -247,6 +249,36 @@ def _error_period(minutes: Mapping, tz: str, zn: str, text: Mapping) -> str:
     if period is not None and period <= 1:
         key = "period_at" if first == last else "period_one"
     return t[key].format(minutes=fmt_number(period), first=first, last=last, tz=zn)
+
+
+#: Error bursts this many minutes or more apart are separate episodes on page one: a quiet
+#: half hour between two surges reads as two incidents, not one long outage.
+EPISODE_GAP_MINUTES = 30
+
+
+def _episodes(findings: Mapping, tz: str, text: Mapping) -> str:
+    """`` in 2 separate surges (12:31–13:04, 15:05–15:32)``; '' for one episode or none.
+
+    The classes' bursts (their start and last minute), merged where less than
+    :data:`EPISODE_GAP_MINUTES` apart: the error period from first to last error alone reads
+    as one outage when the errors came in separate waves.
+    """
+    spans = sorted(
+        (pd.Timestamp(b["start"]), pd.Timestamp(b["end"])) for b in findings.get("bursts", ())
+    )
+    merged: list[list] = []
+    gap = pd.Timedelta(minutes=EPISODE_GAP_MINUTES)
+    for start, end in spans:
+        if merged and start - merged[-1][1] < gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if len(merged) < 2:
+        return ""
+    shown = text["list_sep"].join(
+        f"{local_time(a.isoformat(), tz)}–{local_time(b.isoformat(), tz)}" for a, b in merged
+    )
+    return text["overview"]["period_episodes"].format(n=fmt_number(len(merged)), spans=shown)
 
 
 def _undecided_why(findings: Mapping, group: Mapping, text: Mapping) -> list[str]:
