@@ -417,6 +417,7 @@ def summarize_verdicts(
                 "p_value_zero": v.p_value_zero,
                 "p_value_one": v.p_value_one,
                 "bayes_factor": v.bayes_factor,
+                "bayes_factor_cut": v.bayes_factor_cut,
                 "decided_by": v.decided_by,
                 "hinge_set_aside": v.hinge_set_aside,
                 "load_vs_time": v.load_vs_time,

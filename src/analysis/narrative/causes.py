@@ -62,7 +62,7 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
         "p0": fmt_p(v.get("p_value_zero")),
         "p1": fmt_p(v.get("p_value_one")),
         "bf": fmt_bayes_factor(v.get("bayes_factor")),
-        "cut": f"{BAYES_FACTOR_CUT:g}",
+        "cut": fmt_bayes_factor(v.get("bayes_factor_cut") or BAYES_FACTOR_CUT),
         "sources": fmt_number(v.get("sources")),
         "min_sources": MIN_SOURCES,
         "unit": text["causes"]["units"].get(unit, unit),

@@ -165,6 +165,10 @@ class Elasticity(_ToDict):
     g_with_own_failures: float | None
     lr: float | None = None
     bayes_factor: float | None = None
+    #: The Bayes factor's cuts calibrated on the same replicates (``verdicts._calibrate_cuts``):
+    #: traffic needs at least ``bf_cut_traffic``, unrelated at most 1 / ``bf_cut_unrelated``.
+    bf_cut_traffic: float | None = None
+    bf_cut_unrelated: float | None = None
 
 
 #: The verdict labels, spelled once for stats, findings.json and the locales' keys: capacity-driven,
@@ -220,6 +224,9 @@ class Verdict(_ToDict):
     #: link to traffic are on this window's audience (``stats.verdicts.measure_separation``:
     #: ``d``, ``best_share_right``, ``viewers_low``, ``viewers_high``); None otherwise.
     separation: dict | None = None
+    #: For a call by the Bayes factor: the cut it passed, calibrated on the class's own
+    #: replicates (at least ``BAYES_FACTOR_CUT``); None otherwise.
+    bayes_factor_cut: float | None = None
 
 
 @dataclass(frozen=True)

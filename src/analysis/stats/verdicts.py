@@ -143,7 +143,61 @@ def compare_traffic_to_unrelated(
     conditioning of g = 1's counts). docs/statistics.md section 5 gives the rates.
 
     The Bayes factor is the ratio of the two replicate densities of ``lr`` at the observed
-    value (normal approximations); None when neither reference varies.
+    value (normal approximations); None when neither reference varies. See
+    :func:`weigh_traffic_against_unrelated` for the cuts it is held to.
+    """
+    return weigh_traffic_against_unrelated(
+        counts, exposure, rng=rng, n_boot=n_boot, own=own, audience=audience
+    )[:4]
+
+
+def _calibrate_cuts(lr0, lr1, bf1, density_ratio) -> tuple[float, float]:
+    """Return the Bayes factor's cuts (traffic, unrelated) held to the tests' level.
+
+    Each side's cut is the smallest, at least ``BAYES_FACTOR_CUT``, that the other
+    hypothesis's replicates reach in at most ``ALPHA_LEVEL`` of cases: the share of the
+    no-link replicates (g = 0) whose own Bayes factor is at least the traffic cut, and of the
+    flat-rate replicates (g = 1) whose own is at most 1 / the unrelated cut.
+    """
+    b0 = density_ratio(lr0)
+    b1 = density_ratio(np.concatenate([bf1, lr1]))
+    cut_traffic = max(BAYES_FACTOR_CUT, float(np.quantile(b0, 1 - ALPHA_LEVEL)))
+    low = float(np.quantile(b1, ALPHA_LEVEL))
+    cut_unrelated = max(BAYES_FACTOR_CUT, 1 / max(low, 1e-12))
+    return cut_traffic, cut_unrelated
+
+
+def _normal_density(values: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """:func:`_density_at` at each of ``values``."""
+    v = np.ravel(np.asarray(values, dtype=float))
+    sd, mean = float(np.std(sample)), float(np.mean(sample))
+    if sd <= 1e-12:
+        return np.where(np.abs(v - mean) <= 1e-9, np.inf, 0.0)
+    z = (v - mean) / sd
+    return np.exp(-0.5 * z * z) / sd
+
+
+def weigh_traffic_against_unrelated(
+    counts: np.ndarray,
+    exposure: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_boot: int,
+    own: np.ndarray | None = None,
+    audience: np.ndarray | None = None,
+) -> tuple[float, float, float, float | None, tuple[float, float] | None]:
+    """:func:`compare_traffic_to_unrelated` and the Bayes factor's calibrated cuts.
+
+    Returns (lr, p_value_zero, p_value_one, bayes_factor, (traffic cut, unrelated cut)).
+    Where the tests do not settle a class the Bayes factor decides, and a cut of 3 is not a
+    rate of wrong calls: on few errors the two references overlap and differ in width more
+    than in place (g = 0's replicates may put errors in the hour's emptiest minutes, whose
+    weights are large), so a load-independent class's lr lands where g = 1's narrower density
+    is three times g = 0's far more often than one time in twenty (qa's fifty_classes: a
+    quarter of classes at 0.3 errors a minute). The cuts are therefore measured on the same
+    replicates (:func:`_calibrate_cuts`), so a call by the Bayes factor is wrong at most as
+    often as a test's (docs/verdicts.md, "Traffic-proportional, unrelated, undetermined").
+    None when the Bayes factor is.
     """
     y = np.asarray(counts, dtype=float)
     x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
@@ -186,12 +240,18 @@ def compare_traffic_to_unrelated(
         w_c = log_weights(np.asarray(audience, dtype=float))
         p_c = float((1 + np.sum(reps0 @ w_c >= y @ w_c - 1e-9)) / (n_boot + 1))
         p_zero = min(1.0, 2 * min(p_zero, p_c))
+
+    def density_ratio(values):
+        one = (_normal_density(values, bf1) + _normal_density(values, lr1)) / 2
+        return np.clip(one / np.maximum(_normal_density(values, lr0), 1e-300), 1e-12, 1e12)
+
     f1, f0 = (_density_at(lr, bf1) + _density_at(lr, lr1)) / 2, _density_at(lr, lr0)
     if not np.isfinite(f1) or not np.isfinite(f0) or f1 + f0 == 0:
-        bf = None
-    else:
-        bf = float(np.clip(f1 / max(f0, 1e-300), 1e-12, 1e12))
-    return lr, p_zero, p_one, bf
+        return lr, p_zero, p_one, None, None
+    bf = float(np.clip(f1 / max(f0, 1e-300), 1e-12, 1e12))
+    with np.errstate(invalid="ignore", over="ignore"):
+        cuts = _calibrate_cuts(lr0, lr1, bf1, density_ratio)
+    return lr, p_zero, p_one, bf, cuts
 
 
 def estimate_elasticity(
@@ -227,9 +287,10 @@ def estimate_elasticity(
     g, se, ok, _ = _elasticity_z(y, lx[None, :], 0.0)
     lr = p_zero = p_one = bf = None
     if rng is not None and n_boot > 0:
-        lr, p_zero, p_one, bf = compare_traffic_to_unrelated(
+        lr, p_zero, p_one, bf, cuts = weigh_traffic_against_unrelated(
             y, exposure, rng=rng, n_boot=n_boot, own=own, audience=audience
         )
+    cuts = cuts if rng is not None and n_boot > 0 else None
     g_raw = None
     if requests_with_failures is not None:
         raw = np.log(np.maximum(np.asarray(requests_with_failures, dtype=float), MIN_EXPOSURE))
@@ -245,6 +306,8 @@ def estimate_elasticity(
         g_with_own_failures=g_raw,
         lr=lr,
         bayes_factor=bf,
+        bf_cut_traffic=None if cuts is None else cuts[0],
+        bf_cut_unrelated=None if cuts is None else cuts[1],
     )
 
 
@@ -335,7 +398,7 @@ def decide_verdict(
     bf = elasticity.bayes_factor
     hinge_flat = p is not None and p <= ALPHA_LEVEL
     hinge_cox = p_cox is not None and p_cox <= ALPHA_LEVEL
-    caveat = None
+    caveat = bf_cut = None
     hinge_text = "hinge not testable" if p is None else f"hinge bootstrap p = {p:.3f}"
     if p_cox is not None:
         hinge_text += f" (bursty null p = {p_cox:.3f})"
@@ -381,10 +444,20 @@ def decide_verdict(
             label = UNRELATED
         else:
             label, decided_by = UNDETERMINED, "none"
-            if bf is not None and bf >= BAYES_FACTOR_CUT:
-                label = TRAFFIC
-            elif bf is not None and bf <= 1 / BAYES_FACTOR_CUT:
-                label = UNRELATED
+            cut_t = elasticity.bf_cut_traffic or BAYES_FACTOR_CUT
+            cut_u = elasticity.bf_cut_unrelated or BAYES_FACTOR_CUT
+            if bf is not None and bf >= cut_t:
+                label, bf_cut = TRAFFIC, cut_t
+            elif bf is not None and bf <= 1 / cut_u:
+                label, bf_cut = UNRELATED, cut_u
+            elif bf is not None and (bf >= BAYES_FACTOR_CUT or bf <= 1 / BAYES_FACTOR_CUT):
+                # Beyond 3 but not beyond the cut the class's own replicates call for.
+                held = cut_t if bf >= 1 else cut_u
+                tests_text += (
+                    f" (beyond {BAYES_FACTOR_CUT:g}, not beyond {held:.3g}: on this class's "
+                    f"replicates a Bayes factor this far from 1 is reached by the other reading "
+                    f"more often than {100 * ALPHA_LEVEL:g} % of the time)"
+                )
             if label != UNDETERMINED:
                 decided_by = "bayes_factor"
                 settled = (
@@ -397,6 +470,11 @@ def decide_verdict(
                     f"{settled}; the Bayes factor {_fmt_bf(bf)} of a flat rate per request "
                     "against no link to traffic decides, which is weaker evidence than a test."
                 )
+                if bf_cut > BAYES_FACTOR_CUT:
+                    tests_text += (
+                        f" (beyond this class's calibrated cut {bf_cut:.3g}, which the other "
+                        f"reading's replicates reach at most {100 * ALPHA_LEVEL:g} % of the time)"
+                    )
         reason = f"{hinge_text}; elasticity in requests {tests_text}"
         if set_aside is not None:
             reason = (
@@ -441,6 +519,7 @@ def decide_verdict(
         decided_by,
         sources,
         set_aside,
+        bayes_factor_cut=bf_cut,
     )
 
 
