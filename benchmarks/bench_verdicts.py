@@ -35,12 +35,14 @@ from analysis.simulate.verdict_study import (
     FAMILIES,
     FULL,
     QUICK,
+    SPARSE_SHAPES,
     format_confusion,
     iterate_jobs,
     rerun_capacity_calls,
     run_backoff_incident,
     run_extra_incident,
     run_incident,
+    run_sparse_class,
     target_rows,
 )
 
@@ -175,6 +177,40 @@ def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
     return out + f"\nepisode onsets / user-minutes: {onsets:.3f}\n"
 
 
+def run_sparse(reps: int, n_boot: int, workers: int) -> str:
+    """Sparse classes (0.3 and 1 error a minute): verdicts of each truth on each audience."""
+    jobs = [
+        (shape, rate, truth, i, n_boot)
+        for shape in SPARSE_SHAPES
+        for rate in (0.3, 1.0)
+        for truth in ("unrelated", "traffic")
+        for i in range(reps)
+    ]
+    rows = list(iterate_jobs(run_sparse_class, jobs, workers))
+    labels = ("traffic", "unrelated", "undetermined", "capacity", "insufficient")
+    out = "| audience | errors/min | truth | N | " + " | ".join(labels) + " | by Bayes factor |\n"
+    out += "|---|---|---|---|" + "---|" * len(labels) + "---|\n"
+    for shape in SPARSE_SHAPES:
+        for rate in (0.3, 1.0):
+            for truth in ("unrelated", "traffic"):
+                key = (shape, rate, truth)
+                sel = [r for r in rows if (r["shape"], r["rate"], r["truth"]) == key]
+                cells = " | ".join(str(sum(r["label"] == lab for r in sel)) for lab in labels)
+                by_bf = sum(r["decided_by"] == "bayes_factor" for r in sel)
+                out += f"| {shape} | {rate:g} | {truth} | {len(sel)} | {cells} | {by_bf} |\n"
+    for rate in (0.3, 1.0):
+        for truth, wrong in (("unrelated", "traffic"), ("traffic", "unrelated")):
+            sel = [r for r in rows if r["rate"] == rate and r["truth"] == truth]
+            bad = sum(r["label"] == wrong for r in sel)
+            cap = sum(r["label"] == "capacity" for r in sel)
+            right = sum(r["label"] == truth for r in sel)
+            out += (
+                f"\n{rate:g}/min, truth {truth}: right {right}/{len(sel)}, called {wrong} "
+                f"{bad}/{len(sel)}, capacity {cap}/{len(sel)}"
+            )
+    return out + "\n"
+
+
 def format_false_capacity(rows: list[dict], families) -> str:
     """Markdown table: per family, every non-capacity class's share called capacity (N).
 
@@ -233,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         "capacity (the only ones the capacity vetoes can move), then tabulate",
     )
     parser.add_argument(
+        "--sparse",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the sparse-class study: N classes per audience, rate and truth",
+    )
+    parser.add_argument(
         "--backoff",
         action="store_true",
         help="only the back-off experiment: retry loops spread over minutes (truth: traffic)",
@@ -242,6 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.incidents:
         counts["incidents"] = args.incidents
     families = tuple(args.family or FAMILIES)
+    if args.sparse:
+        print("# Sparse classes: load-independent and flat-rate, few errors an hour\n")
+        load = os.getloadavg()[0]
+        before = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        print(run_sparse(args.sparse, counts["n_boot"], max(1, min(2, args.workers))))
+        after = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(
+            b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime
+            for a, b in zip(before, after, strict=True)
+        )
+        print(f"CPU {cpu:.0f} s, load {load:.1f}")
+        return 0
     if args.backoff:
         print("# Retry loops backing off over minutes: verdicts per minute vs with episodes\n")
         workers = max(1, min(2, args.workers))

@@ -206,6 +206,50 @@ def run_backoff_incident(args: tuple) -> dict | None:
     return row
 
 
+#: Audiences of the sparse-class study: the per-session generator's shapes and a narrow
+#: plateau (the viewers within 10 % of each other all hour).
+SPARSE_SHAPES = (*sessions.SHAPES, "narrow")
+
+
+def run_sparse_class(args: tuple) -> dict:
+    """Decide one sparse class (few errors an hour) on a drawn audience; return its row.
+
+    ``args``: (shape, errors per minute, truth "unrelated" or "traffic", index, n_boot). The
+    audience is :func:`sessions.draw_audience`'s shape (or ``narrow``: 90-100 % of 120
+    viewers) read through :func:`sessions.read_monitor`; the class's errors are Poisson, at a
+    constant mean (unrelated) or in proportion to the true audience with the same expected
+    total (a flat rate per viewer), and the viewers are its denominator (an endpoint that
+    logs only the class's own failures). Counts of 0.3 errors a minute are the sparse
+    background classes of qa's fifty_classes (docs/verdicts.md, "Session 10").
+    """
+    shape, rate, truth, index, n_boot = args
+    rng = np.random.default_rng([20261201, SPARSE_SHAPES.index(shape), round(rate * 100), index])
+    n = 60
+    if shape == "narrow":
+        audience = 120 * rng.uniform(0.9, 1.0, n)
+    else:
+        audience = sessions.draw_audience(shape, n, rng)
+    audience = np.maximum(np.round(audience), 1.0)
+    concurrency, _ = sessions.read_monitor(audience, rng)
+    if truth == "unrelated":
+        y = rng.poisson(rate, n).astype(float)
+    else:
+        y = rng.poisson(rate * n * audience / audience.sum()).astype(float)
+    verdict, *_ = stats.attribute_class(
+        y, concurrency, concurrency, rng=np.random.default_rng(index), n_boot=n_boot
+    )
+    return {
+        "shape": shape,
+        "rate": rate,
+        "truth": truth,
+        "index": index,
+        "errors": float(y.sum()),
+        "label": verdict.label,
+        "decided_by": verdict.decided_by,
+        "bayes_factor": verdict.bayes_factor,
+    }
+
+
 def separation_bound(frame) -> float:
     """Best accuracy any rule can reach telling g = 1 from g = 0 on this class's own series.
 
