@@ -65,6 +65,76 @@ def test_decision_table(test, el, label):
         assert "Bayes factor" in verdict.caveat, verdict
 
 
+def test_the_bayes_factor_is_held_to_the_cut_its_own_replicates_call_for():
+    import dataclasses
+
+    # A cut of 3 holds where the class's replicates say a Bayes factor of 3 is rare under the
+    # other reading; a class whose replicates reach it often needs its own, higher cut.
+    el = dataclasses.replace(_elasticity(0.5, 0.3, 0.3, 4.3), bf_cut_traffic=9.0)
+    held = stats.decide_verdict(_test(0.6, None), el, 0.1)
+    assert held.label == stats.UNDETERMINED and held.bayes_factor_cut is None
+    assert "not beyond 9" in held.reason, held.reason
+    passed = stats.decide_verdict(_test(0.6, None), dataclasses.replace(el, bayes_factor=12.0), 0.1)
+    assert passed.label == stats.TRAFFIC and passed.bayes_factor_cut == 9.0
+    assert "calibrated cut 9" in passed.reason
+    low = dataclasses.replace(_elasticity(0.5, 0.3, 0.3, 0.2), bf_cut_unrelated=8.0)
+    assert stats.decide_verdict(_test(0.6, None), low, 0.1).label == stats.UNDETERMINED
+    low = dataclasses.replace(low, bayes_factor=0.1)
+    assert stats.decide_verdict(_test(0.6, None), low, 0.1).label == stats.UNRELATED
+
+
+def test_calibrated_cuts_keep_the_bayes_factor_s_wrong_calls_at_the_tests_level():
+    from analysis.stats.verdicts import _calibrate_cuts, _normal_density
+
+    rng = np.random.default_rng(3)
+    # Sparse counts: g = 0's replicates twice as wide as g = 1's and 3 sds apart at most.
+    lr0, lr1 = rng.normal(-2.5, 3.0, 199), rng.normal(1.3, 1.4, 199)
+
+    def ratio(v):
+        return (_normal_density(v, lr1) + _normal_density(v, lr1)) / 2 / _normal_density(v, lr0)
+
+    cut_t, cut_u = _calibrate_cuts(lr0, lr1, lr1, ratio)
+    assert np.mean(ratio(lr0) >= 3.0) > 0.05  # the fixed cut: too many false traffic calls
+    assert cut_t > 3.0 and np.mean(ratio(lr0) >= cut_t) <= 0.05
+    assert cut_u >= 3.0 and np.mean(ratio(lr1) <= 1 / cut_u) <= 0.05
+    # Far apart, the fixed cut already holds and stays.
+    far = rng.normal(-12.0, 1.5, 199)
+
+    def apart(v):
+        return _normal_density(v, lr1) / np.maximum(_normal_density(v, far), 1e-300)
+
+    assert _calibrate_cuts(far, lr1, lr1, apart) == (3.0, 3.0)
+
+
+def test_sparse_load_independent_classes_are_rarely_called_traffic():
+    # qa's fifty_classes mechanism at a reduced count: 0.3 errors a minute on the per-session
+    # generator's plateau and a narrow one (docs/verdicts.md, "Session 10" has the full count).
+    rows = [
+        bench.run_sparse_class((shape, 0.3, "unrelated", i, 49))
+        for shape in ("plateau", "narrow")
+        for i in range(12)
+    ]
+    traffic = sum(r["label"] == "traffic" for r in rows)
+    assert traffic <= 2, [(r["shape"], r["label"], r["decided_by"]) for r in rows]
+    assert not [r for r in rows if r["decided_by"] == "bayes_factor" and r["label"] == "traffic"]
+
+
+def test_reasons_name_the_denominator_the_rates_are_per():
+    y = np.array([0, 1, 0, 2, 1, 0, 3, 1, 0, 2] * 3, dtype=float)
+    viewers = np.linspace(50, 150, 30)
+    own = {"failed_requests": y}  # every logged request is one of its own failures
+    verdict, *_ = stats.attribute_class(
+        y, y, viewers, rng=np.random.default_rng(0), n_boot=19, signals=own
+    )
+    assert "per concurrent viewer" in verdict.reason or "in concurrent viewers" in verdict.reason
+    assert "in requests" not in verdict.reason and "per request" not in verdict.reason
+    requests = np.full(30, 400.0)
+    verdict, *_ = stats.attribute_class(
+        y, requests, viewers, rng=np.random.default_rng(0), n_boot=19
+    )
+    assert "in requests" in verdict.reason and "concurrent viewer" not in verdict.reason
+
+
 def test_point_elasticity_alone_never_decides():
     # Same g, different evidence: the tests decide, not g > 0.5.
     assert stats.decide_verdict(None, _elasticity(1.4, 0.4, 0.6), 0.0).label == stats.UNDETERMINED

@@ -53,6 +53,11 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
     r = text["causes"]["reasons"]
     kind = v["verdict"]
     unit = v.get("count_unit") or "errors"
+    # The rates are per concurrent viewer where the viewers stood in for the requests.
+    denominator = (v.get("signals") or {}).get("denominator_kind") or "requests"
+    per = text["causes"]["denominators"][
+        "viewer" if denominator.startswith("viewers") else "request"
+    ]
     values = {
         "lr": fmt_number(v.get("hinge_lr"), 2),
         "p": fmt_p(v.get("hinge_p_value")),
@@ -63,6 +68,8 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
         "p1": fmt_p(v.get("p_value_one")),
         "bf": fmt_bayes_factor(v.get("bayes_factor")),
         "cut": fmt_bayes_factor(v.get("bayes_factor_cut") or BAYES_FACTOR_CUT),
+        "per": per["per"],
+        "traffic": per["traffic"],
         "sources": fmt_number(v.get("sources")),
         "min_sources": MIN_SOURCES,
         "unit": text["causes"]["units"].get(unit, unit),

@@ -159,10 +159,12 @@ def _calibrate_cuts(lr0, lr1, bf1, density_ratio) -> tuple[float, float]:
     no-link replicates (g = 0) whose own Bayes factor is at least the traffic cut, and of the
     flat-rate replicates (g = 1) whose own is at most 1 / the unrelated cut.
     """
-    b0 = density_ratio(lr0)
-    b1 = density_ratio(np.concatenate([bf1, lr1]))
-    cut_traffic = max(BAYES_FACTOR_CUT, float(np.quantile(b0, 1 - ALPHA_LEVEL)))
-    low = float(np.quantile(b1, ALPHA_LEVEL))
+    b0 = np.sort(np.nan_to_num(density_ratio(lr0), nan=1.0))[::-1]
+    b1 = np.sort(np.nan_to_num(density_ratio(np.concatenate([bf1, lr1])), nan=1.0))
+    # Just beyond the k-th most extreme replicate, k = floor(level * n): at most k reach it.
+    high = float(b0[int(np.floor(ALPHA_LEVEL * len(b0)))]) * (1 + 1e-9)
+    low = float(b1[int(np.floor(ALPHA_LEVEL * len(b1)))]) * (1 - 1e-9)
+    cut_traffic = max(BAYES_FACTOR_CUT, high)
     cut_unrelated = max(BAYES_FACTOR_CUT, 1 / max(low, 1e-12))
     return cut_traffic, cut_unrelated
 
@@ -341,6 +343,18 @@ def choose_episodes(counts: np.ndarray, signals: dict) -> np.ndarray | None:
     return episodes
 
 
+#: What a class's rates are per, as its reasons name it (:func:`name_denominator`).
+PER_REQUEST, PER_VIEWER = "request", "concurrent viewer"
+PER_PLURAL = {PER_REQUEST: "requests", PER_VIEWER: "concurrent viewers"}
+
+
+def name_denominator(requests: np.ndarray, signals: dict, realtime: bool) -> str:
+    """Return what the class's rates are per: requests, or the viewers where they stand in."""
+    if realtime or find_stand_in(requests, signals, realtime) is not None:
+        return PER_VIEWER
+    return PER_REQUEST
+
+
 def _fmt_bf(bf: float | None) -> str:
     return "not computed" if bf is None else f"{bf:.3g}"
 
@@ -353,6 +367,7 @@ def decide_verdict(
     sources: int | None = None,
     tested_on: str | None = None,
     set_aside: dict | None = None,
+    per: str = "request",
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -374,7 +389,10 @@ def decide_verdict(
     (:data:`EPISODES`); the reason says so. ``set_aside`` (from :func:`_set_aside`): a hinge
     that passes both nulls is no capacity evidence for this class (no threshold inside the
     data, or errors that stop above K), so the elasticity tests decide; the reason says why.
+    ``per``: the unit of the denominator the rates are per (:data:`PER_REQUEST` or
+    :data:`PER_VIEWER`, :func:`name_denominator`), named by the reason.
     """
+    per_unit, per_units = per, PER_PLURAL.get(per, per + "s")
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
     p = None if test is None else test.p_value
     p_cox = None if test is None else test.p_value_bursty_null
@@ -421,7 +439,7 @@ def decide_verdict(
         reason = (
             f"{count_unit} came from {sources} distinct user(s) in the window, fewer than "
             f"{MIN_SOURCES}: a few clients' behaviour, not the audience's load ({hinge_text}; "
-            f"elasticity in requests {tests_text})"
+            f"elasticity in {per_units} {tests_text})"
         )
         if hinge_flat and hinge_cox:
             caveat = (
@@ -434,7 +452,7 @@ def decide_verdict(
         label, decided_by = CAPACITY, "hinge"
         reason = (
             f"hinge sup-LR {test.lr:.2f}: bootstrap p = {p:.3f} under a flat NB rate per "
-            f"request and p = {p_cox:.3f} under a bursty AR(1)-Cox flat rate, both <= "
+            f"{per_unit} and p = {p_cox:.3f} under a bursty AR(1)-Cox flat rate, both <= "
             f"{ALPHA_LEVEL}"
         )
     else:
@@ -461,13 +479,13 @@ def decide_verdict(
             if label != UNDETERMINED:
                 decided_by = "bayes_factor"
                 settled = (
-                    "both tests reject (errors rise with traffic, but the rate per request is "
-                    "not steady)"
+                    "both tests reject (errors rise with traffic, but the rate per "
+                    f"{per_unit} is not steady)"
                     if related
                     else "neither test rejects"
                 )
                 caveat = (
-                    f"{settled}; the Bayes factor {_fmt_bf(bf)} of a flat rate per request "
+                    f"{settled}; the Bayes factor {_fmt_bf(bf)} of a flat rate per {per_unit} "
                     "against no link to traffic decides, which is weaker evidence than a test."
                 )
                 if bf_cut > BAYES_FACTOR_CUT:
@@ -475,12 +493,12 @@ def decide_verdict(
                         f" (beyond this class's calibrated cut {bf_cut:.3g}, which the other "
                         f"reading's replicates reach at most {100 * ALPHA_LEVEL:g} % of the time)"
                     )
-        reason = f"{hinge_text}; elasticity in requests {tests_text}"
+        reason = f"{hinge_text}; elasticity in {per_units} {tests_text}"
         if set_aside is not None:
             reason = (
                 f"a hinge passes both nulls ({hinge_text}) but {describe_set_aside(set_aside)}, "
                 "so it is not "
-                f"taken as a capacity limit; elasticity in requests {tests_text}"
+                f"taken as a capacity limit; elasticity in {per_units} {tests_text}"
             )
         if label == TRAFFIC and set_aside is not None and set_aside["kind"] in IN_TIME:
             # Errors that stop while requests go on refute a flat rate per request as much as
@@ -488,7 +506,7 @@ def decide_verdict(
             # started it (docs/verdicts.md, "Time-bounded episodes").
             label, decided_by, caveat = UNDETERMINED, "none", None
             reason += (
-                "; not traffic-proportional either: a flat rate per request would fail "
+                f"; not traffic-proportional either: a flat rate per {per_unit} would fail "
                 "requests in those minutes too"
             )
         if hinge_flat and not hinge_cox:
@@ -618,7 +636,9 @@ def describe_load_vs_time(compared: dict) -> str:
     )
 
 
-def decide_one_minute(counts: np.ndarray, exposure: np.ndarray, unit: str, sources) -> Verdict:
+def decide_one_minute(
+    counts: np.ndarray, exposure: np.ndarray, unit: str, sources, per: str = "request"
+) -> Verdict:
     """Decide a class whose counted errors all fall in one minute: one event.
 
     No test on one hour relates a single event to load, and no capacity limit is shown by one
@@ -636,7 +656,7 @@ def decide_one_minute(counts: np.ndarray, exposure: np.ndarray, unit: str, sourc
     label = UNRELATED if p_one <= ALPHA_LEVEL else UNDETERMINED
     reason = (
         f"all {total:.0f} {unit} fell in one minute (minute {minute + 1} of the window): one "
-        "event, which no test on one hour can relate to load; a flat rate per request would "
+        f"event, which no test on one hour can relate to load; a flat rate per {per} would "
         f"put them all in one minute with probability {p_one:.2g}"
     )
     return Verdict(
@@ -688,6 +708,7 @@ def attribute_class(
         x, choose_denominator(requests, signals, concurrency, realtime)[0], concurrency
     )
     sources = count_sources(errors, signals)
+    per = name_denominator(requests, signals, realtime)
     if y.sum() < MIN_ERRORS:
         verdict = decide_verdict(None, None, None, unit, sources)
         if left_out:
@@ -703,7 +724,7 @@ def attribute_class(
         return verdict, None, None, None
     if np.count_nonzero(y) == 1:
         elasticity = estimate_elasticity(y, x)
-        return decide_one_minute(y, x, unit, sources), None, None, elasticity
+        return decide_one_minute(y, x, unit, sources, per), None, None, elasticity
     test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
     capacity = test is not None and test.p_value <= ALPHA_LEVEL
     if bursty_null and capacity:
@@ -750,7 +771,7 @@ def attribute_class(
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside)
+    verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside, per=per)
     if compared is not None and verdict.label == CAPACITY:
         verdict = replace(
             verdict,
@@ -764,7 +785,7 @@ def attribute_class(
     bounded = set_aside is not None and set_aside["kind"] in IN_TIME
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
-        verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency) or (
+        verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency, per) or (
             verdict,
             elasticity,
         )
@@ -834,6 +855,7 @@ def _decide_on_episodes(
     set_aside,
     own,
     audience,
+    per=PER_REQUEST,
 ):
     """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
 
@@ -861,7 +883,7 @@ def _decide_on_episodes(
     if not el.p_value_zero <= ALPHA_LEVEL < el.p_value_one:
         return None
     by_episodes = decide_verdict(
-        test, el, phi, unit, sources, tested_on=EPISODES, set_aside=set_aside
+        test, el, phi, unit, sources, tested_on=EPISODES, set_aside=set_aside, per=per
     )
     minute_tests = (
         f"counted per user and minute the tests gave {verdict.label} (g = 0: p = "
