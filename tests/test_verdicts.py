@@ -84,7 +84,7 @@ def test_the_bayes_factor_is_held_to_the_cut_its_own_replicates_call_for():
 
 
 def test_calibrated_cuts_keep_the_bayes_factor_s_wrong_calls_at_the_tests_level():
-    from analysis.stats.verdicts import _calibrate_cuts, _normal_density
+    from analysis.stats.elasticity import _calibrate_cuts, _normal_density
 
     rng = np.random.default_rng(3)
     # Sparse counts: g = 0's replicates twice as wide as g = 1's and 3 sds apart at most.

@@ -43,7 +43,8 @@ Cox moments), ``threshold`` (hinge grid, sup-LR test and its bootstrap, K and th
 intervals), ``association`` (prewhitened CCF, load coefficient, coincidence), ``regimes``
 (bursts, PELT, residual autocorrelation), ``exposure`` (what a class's rate is per: the errors
 whose requests the export holds, requests or viewers), ``episodes`` (errors that stop or follow
-time), ``verdicts`` (elasticity tests, the decision, the evidence beside it) and ``webinar``
+time), ``elasticity`` (traffic against unrelated: the two tests and the Bayes factor with its
+calibrated cuts), ``verdicts`` (the decision, the evidence beside it) and ``webinar``
 (one class, every class of a webinar, the process pool).
 """
 
@@ -65,6 +66,11 @@ from analysis.stats.association import (
 )
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE, MIN_MINUTES
 from analysis.stats.countmodels import fit_flat_nb, nb_loglik, simulate_nb
+from analysis.stats.elasticity import (
+    BAYES_FACTOR_CUT,
+    compare_traffic_to_unrelated,
+    estimate_elasticity,
+)
 from analysis.stats.limits import SUPABASE_LIMITS
 from analysis.stats.regimes import (
     PELT_PENALTY_MULTIPLIERS,
@@ -136,14 +142,11 @@ from analysis.stats.threshold import (
     smooth_load,
 )
 from analysis.stats.verdicts import (
-    BAYES_FACTOR_CUT,
     BURSTY_PHI,
     MIN_SOURCES,
     SATURATION_SHARE,
     attribute_class,
-    compare_traffic_to_unrelated,
     decide_verdict,
-    estimate_elasticity,
     summarize_signals,
 )
 from analysis.stats.webinar import analyse_class, analyse_webinar, derive_seed

@@ -165,7 +165,7 @@ class Elasticity(_ToDict):
     g_with_own_failures: float | None
     lr: float | None = None
     bayes_factor: float | None = None
-    #: The Bayes factor's cuts calibrated on the same replicates (``verdicts._calibrate_cuts``):
+    #: The Bayes factor's cuts calibrated on the same replicates (``elasticity._calibrate_cuts``):
     #: traffic needs at least ``bf_cut_traffic``, unrelated at most 1 / ``bf_cut_unrelated``.
     bf_cut_traffic: float | None = None
     bf_cut_unrelated: float | None = None
