@@ -94,9 +94,10 @@ def test_calibrated_cuts_keep_the_bayes_factor_s_wrong_calls_at_the_tests_level(
         return (_normal_density(v, lr1) + _normal_density(v, lr1)) / 2 / _normal_density(v, lr0)
 
     cut_t, cut_u = _calibrate_cuts(lr0, lr1, lr1, ratio)
-    assert np.mean(ratio(lr0) >= 3.0) > 0.05  # the fixed cut: too many false traffic calls
-    assert cut_t > 3.0 and np.mean(ratio(lr0) >= cut_t) <= 0.05
-    assert cut_u >= 3.0 and np.mean(ratio(lr1) <= 1 / cut_u) <= 0.05
+    # The fixed cut: too many false traffic calls.
+    assert np.mean(ratio(lr0) >= 3.0) > stats.elasticity.BAYES_FACTOR_ERROR
+    assert cut_t > 3.0 and np.mean(ratio(lr0) >= cut_t) <= stats.elasticity.BAYES_FACTOR_ERROR
+    assert cut_u >= 3.0 and np.mean(ratio(lr1) <= 1 / cut_u) <= stats.elasticity.BAYES_FACTOR_ERROR
     # Far apart, the fixed cut already holds and stays.
     far = rng.normal(-12.0, 1.5, 199)
 

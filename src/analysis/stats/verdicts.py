@@ -15,6 +15,7 @@ from analysis.stats.association import _shift_p, circular_shifts
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.elasticity import (
     BAYES_FACTOR_CUT,
+    BAYES_FACTOR_ERROR,
     estimate_elasticity,
 )
 from analysis.stats.episodes import (
@@ -235,7 +236,7 @@ def decide_verdict(
                 tests_text += (
                     f" (beyond {BAYES_FACTOR_CUT:g}, not beyond {held:.3g}: on this class's "
                     f"replicates a Bayes factor this far from 1 is reached by the other reading "
-                    f"more often than {100 * ALPHA_LEVEL:g} % of the time)"
+                    f"more often than {100 * BAYES_FACTOR_ERROR:g} % of the time)"
                 )
             if label != UNDETERMINED:
                 decided_by = "bayes_factor"
@@ -252,7 +253,8 @@ def decide_verdict(
                 if bf_cut > BAYES_FACTOR_CUT:
                     tests_text += (
                         f" (beyond this class's calibrated cut {bf_cut:.3g}, which the other "
-                        f"reading's replicates reach at most {100 * ALPHA_LEVEL:g} % of the time)"
+                        f"reading's replicates reach at most {100 * BAYES_FACTOR_ERROR:g} % of the "
+                        "time)"
                     )
         reason = f"{hinge_text}; elasticity in {per_units} {tests_text}"
         if set_aside is not None:
