@@ -29,9 +29,8 @@ FAST = [n for n in mech.EDGES if n != "fifty_classes"]
 KNOWN_WRONG = {
     "fifty_classes": "verdicts: fifty load-independent classes (0.3 errors a minute each, "
     "endpoints logging only their own failures) give 1 capacity call (http:404:rest/archive_06, "
-    "9 errors all in plateau minutes above K, K 118 [46, 120] open high); the 10 traffic calls "
-    "(8 by a Bayes factor of 3.1-5.3) are 4 since the calibrated cuts (1 by the Bayes factor); "
-    "LOG qa",
+    "9 errors all in plateau minutes above K, K 118 [46, 120] open high) and 6 traffic (3 by "
+    "the Bayes factor; 10 and 8 before its calibrated cuts); LOG qa",
 }
 
 
