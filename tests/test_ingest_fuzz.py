@@ -290,3 +290,16 @@ def test_a_hand_edited_manifest_value_of_the_wrong_type_is_one_line(tmp_path, ke
     root = _incident(tmp_path, {"incident.json": json.dumps(manifest)})
     with pytest.raises(IngestError, match=rf"incident\.json, {named}"):
         ingest.load_incident(root, use_cache=False)
+
+
+def test_an_insert_whose_values_keyword_is_damaged_is_one_line_not_skipped(tmp_path):
+    """It was skipped as a statement holding no rows: 8 rows gone without a word."""
+    r = fz.routes()["db-dump-inserts"]
+    data = r.payload.replace(b'"viewer_count") VALUES', b'"viewer_count") VALUS', 1)
+    root = _incident(tmp_path, {r.rel: data})
+    with pytest.raises(IngestError, match=r"seed\.sql, line \d+: unreadable INSERT statement"):
+        ingest.load_incident(root, use_cache=False)
+    text = "INSERT INTO t (a) SELECT 1;\nINSERT INTO t DEFAULT VALUES;\n" + r.payload.decode()
+    root = _incident(tmp_path / "q", {r.rel: text})
+    acc = ingest.load_incident(root, use_cache=False).accounting
+    assert acc[acc["file"] == r.rel]["read"].sum() == r.rows

@@ -30,6 +30,10 @@ _INSERT_RE = re.compile(
     r"(?:OVERRIDING\s+(?:SYSTEM|USER)\s+VALUE\s+)?VALUES\b\s*",
     re.IGNORECASE,
 )
+#: An INSERT's head, to tell one whose rows cannot be read from one that holds none.
+_INSERT_HEAD_RE = re.compile(rf"INSERT\s+INTO\s+{_REL}\s*(?:{_COLS}\s*)?", re.IGNORECASE)
+#: What may follow an INSERT's head when its rows are not in the file (a query's result).
+_NO_ROWS_RE = re.compile(r"(?:SELECT|WITH|DEFAULT\s+VALUES|TABLE|ON\b)", re.IGNORECASE)
 _COPY_RE = re.compile(
     rf"COPY\s+{_REL}\s*(?:{_COLS}\s*)?FROM\s+stdin\b(?P<opts>[^;\r\n]*);[ \t]*(?:\r\n|\r|\n|$)",
     re.IGNORECASE,
@@ -181,6 +185,15 @@ class _Scanner:
                 self.read_copy(m)
             elif m := _INSERT_RE.match(text, self.pos):
                 self.read_insert(m)
+            elif (m := _INSERT_HEAD_RE.match(text, self.pos)) and not _NO_ROWS_RE.match(
+                text, m.end()
+            ):
+                # Skipped as a statement without rows, a damaged INSERT would lose its rows.
+                raise self.fail(
+                    "unreadable INSERT statement",
+                    "INSERT INTO table (columns) VALUES (...)",
+                    m.end(),
+                )
             else:
                 self.skip_statement()
 
