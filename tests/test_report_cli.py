@@ -200,3 +200,41 @@ def test_the_report_kernel_keeps_no_history_and_is_stopped_at_once(tmp_path, mon
     assert "--HistoryManager.enabled=False" in seen["extra_arguments"]
     assert seen["request_save_on_cell_execute"] is False
     assert seen["shutdown_kernel"] == "immediate"
+
+
+def test_a_kernel_that_dies_before_its_first_reply_is_started_once_more(tmp_path, monkeypatch):
+    import papermill as pm
+
+    from analysis.params import build_params
+
+    calls: list[str] = []
+
+    def execute(input_path, output_path, **kwargs):
+        calls.append(output_path)
+        if len(calls) == 1:
+            raise RuntimeError(report.KERNEL_START_FAILURE)
+        Path(output_path).write_text("{}", encoding="utf-8")
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    report.execute_notebook(params, progress=False)
+    assert len(calls) == 2 and calls[0] == calls[1]
+
+
+@pytest.mark.parametrize("message", [report.KERNEL_START_FAILURE, "some other failure"])
+def test_a_kernel_that_keeps_failing_is_not_retried_forever(tmp_path, monkeypatch, message):
+    import papermill as pm
+
+    from analysis.params import build_params
+
+    calls: list[str] = []
+
+    def execute(input_path, output_path, **kwargs):
+        calls.append(output_path)
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    with pytest.raises(RuntimeError, match=message):
+        report.execute_notebook(params, progress=False)
+    assert len(calls) == (2 if message == report.KERNEL_START_FAILURE else 1)

@@ -491,7 +491,8 @@ def _run_papermill(
     import papermill as pm
 
     try:
-        pm.execute_notebook(
+        _execute_with_one_restart(
+            pm.execute_notebook,
             str(notebook),
             str(target),
             parameters=params.to_notebook(),
@@ -520,6 +521,26 @@ def _run_papermill(
             f"{display_path(notebook)}, cell {exc.cell_index}: {exc.ename}: {evalue}"
             f" (executed record: {display_path(record)})"
         ) from None
+
+
+#: What nbclient raises when the kernel process exits before its first reply, i.e. before
+#: any cell ran. jupyter_client picks the kernel's five TCP ports by binding and releasing
+#: them, so two kernels started at the same moment (parallel reports, parallel tests) can
+#: pick the same port and the second one dies binding it ("Address already in use").
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+
+
+def _execute_with_one_restart(execute, *args, **kwargs) -> None:
+    """Call papermill's ``execute``; once more if the kernel died before running any cell.
+
+    A kernel that dies again is a real failure and its error is raised.
+    """
+    try:
+        execute(*args, **kwargs)
+    except RuntimeError as exc:
+        if KERNEL_START_FAILURE not in str(exc):
+            raise
+        execute(*args, **kwargs)
 
 
 def prepare_for_export(nb: object, title: str) -> object:
