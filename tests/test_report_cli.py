@@ -202,6 +202,10 @@ def test_the_report_kernel_keeps_no_history_and_is_stopped_at_once(tmp_path, mon
     assert seen["shutdown_kernel"] == "immediate"
 
 
+#: nbclient's error when the kernel exits before any cell ran.
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+
+
 def test_a_kernel_that_dies_before_its_first_reply_is_started_once_more(tmp_path, monkeypatch):
     import papermill as pm
 
@@ -212,7 +216,7 @@ def test_a_kernel_that_dies_before_its_first_reply_is_started_once_more(tmp_path
     def execute(input_path, output_path, **kwargs):
         calls.append(output_path)
         if len(calls) == 1:
-            raise RuntimeError(report.KERNEL_START_FAILURE)
+            raise RuntimeError(KERNEL_START_FAILURE)
         Path(output_path).write_text("{}", encoding="utf-8")
 
     monkeypatch.setattr(pm, "execute_notebook", execute)
@@ -221,7 +225,7 @@ def test_a_kernel_that_dies_before_its_first_reply_is_started_once_more(tmp_path
     assert len(calls) == 2 and calls[0] == calls[1]
 
 
-@pytest.mark.parametrize("message", [report.KERNEL_START_FAILURE, "some other failure"])
+@pytest.mark.parametrize("message", [KERNEL_START_FAILURE, "some other failure"])
 def test_a_kernel_that_keeps_failing_is_not_retried_forever(tmp_path, monkeypatch, message):
     import papermill as pm
 
@@ -237,4 +241,4 @@ def test_a_kernel_that_keeps_failing_is_not_retried_forever(tmp_path, monkeypatc
     params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     with pytest.raises(RuntimeError, match=message):
         report.execute_notebook(params, progress=False)
-    assert len(calls) == (2 if message == report.KERNEL_START_FAILURE else 1)
+    assert len(calls) == (2 if message == KERNEL_START_FAILURE else 1)

@@ -523,22 +523,15 @@ def _run_papermill(
         ) from None
 
 
-#: What nbclient raises when the kernel process exits before its first reply, i.e. before
-#: any cell ran. jupyter_client picks the kernel's five TCP ports by binding and releasing
-#: them, so two kernels started at the same moment (parallel reports, parallel tests) can
-#: pick the same port and the second one dies binding it ("Address already in use").
-KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
-
-
 def _execute_with_one_restart(execute, *args, **kwargs) -> None:
-    """Call papermill's ``execute``; once more if the kernel died before running any cell.
+    """Call papermill's ``execute``, again if its kernel died before any cell ran.
 
-    A kernel that dies again is a real failure and its error is raised.
+    Two kernels started together can take one TCP port (docs/export.md, "Kernel start").
     """
     try:
         execute(*args, **kwargs)
     except RuntimeError as exc:
-        if KERNEL_START_FAILURE not in str(exc):
+        if "Kernel died before replying to kernel_info" not in str(exc):
             raise
         execute(*args, **kwargs)
 
