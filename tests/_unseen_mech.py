@@ -1342,38 +1342,6 @@ PROBES: dict[str, Case] = {
         function_logs=True,
         seed=63,
     ),
-    # PostgREST's pool and Realtime's users limited at once, in the ClickHouse-era pages.
-    "pool_and_realtime_ch": Case(
-        "pool_and_realtime_ch",
-        datetime(2026, 6, 15, 18, 0, tzinfo=UTC),
-        60,
-        "America/Sao_Paulo",
-        "double",
-        160,
-        mechs=(
-            Mech(
-                "capacity",
-                "/rest/v1/*",
-                "GET",
-                504,
-                share=0.4,
-                threshold=75,
-                expect="capacity",
-                key="http:504:rest/*",
-            ),
-            Mech(
-                "rt_capacity",
-                message="ConnectionRateLimitReached: Too many connected users",
-                threshold=115,
-                share=0.6,
-                lag=1,
-                expect="capacity",
-                key="realtime:too_many_connections",
-            ),
-        ),
-        flavour="clickhouse",
-        seed=57,
-    ),
     # A bigger audience than the other cases: a connection limit at 220 sessions three
     # minutes behind the load on a steep ramp, two flat client bugs, and one minute in which
     # many users' uploads fail.
@@ -1482,6 +1450,11 @@ PROBES: dict[str, Case] = {
         seed=62,
     ),
 }
+
+# PostgREST's pool and Realtime's users limited at once, in the ClickHouse-era pages.
+PROBES["pool_and_realtime_ch"] = replace(
+    PROBES["pool_and_realtime"], name="pool_and_realtime_ch", flavour="clickhouse"
+)
 
 #: Every named case.
 ALL: dict[str, Case] = {**CASES, **SHAPES, **EDGES, **PROBES}
