@@ -50,6 +50,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 CLIENTS = (
     "supabase-js-web/2.45.4",
@@ -80,10 +81,11 @@ class Mech:
     rate: float = 0.0  # background: errors per minute
     every: float = 0.0  # retry: seconds between a client's re-sends (0: 2-5 s at random)
     # Free text carrying a person's data, as applications and Supabase write it: ``{user}``
-    # (the raw user id), ``{email}``, ``{jwt}`` and ``{ip}`` (the client's address) are filled
-    # per failure.
+    # (the raw user id), ``{email}``, ``{jwt}``, ``{ip}`` (the client's address) and
+    # ``{phone}`` are filled per failure (in a background mechanism's path too).
     search: str = ""  # the failing request's query string (with its '?')
     detail: str = ""  # the Postgres line's detail
+    query: str = ""  # the Postgres line's statement
     expect: str = "unrelated"  # capacity | traffic | unrelated (load-independent)
     key: str = ""  # the error class the package should make of it
 
@@ -120,11 +122,22 @@ class Case:
     rt_limit: int = 500  # the connection limit Realtime's billing samples report
     registrations: bool = True  # write tables/registrations.csv
     # How the tables write a time: ``offset`` (``+00``, the Table Editor's), ``naive`` (no
-    # zone: a ``timestamp without time zone`` column holding UTC) or ``iso_z`` (``T...Z``).
+    # zone: a ``timestamp without time zone`` column holding UTC), ``iso_z`` (``T...Z``) or
+    # ``local`` (the display zone's own offset, as psql writes in a session set to it).
     table_times: str = "offset"
     # annotations.csv rows: (window minute, label, note); ``{user}``/``{email}`` in the note
     # name a viewer of the webinar, as an operator's note about a complaint would.
     notes: tuple[tuple[int, str, str], ...] = ()
+    postgres: bool = True  # write postgres_logs (False: the export has no Postgres pages)
+    manifest_tz: bool = True  # incident.json names display_tz (False: it leaves it out)
+    webinar_ids: tuple[str, ...] = ()  # the webinars' ids as the team's table has them
+    # The team's webinars table: its columns renamed (canonical -> theirs) and extra columns
+    # of its own (name -> value written on every row).
+    webinar_renames: tuple[tuple[str, str], ...] = ()
+    webinar_extras: tuple[tuple[str, str], ...] = ()
+    client_info: str = ""  # x_client_info as a careless client sends it ({email}, {ip}, ...)
+    # registrations.csv rows the app wrote wrong: (user cell, created_at cell).
+    bad_registrations: tuple[tuple[str, str], ...] = ()
     seed: int = 7
     title: str = "Quarterly roadmap live"
     project_ref: str = "qwmechanismsrefabcde"
@@ -1456,8 +1469,310 @@ PROBES["pool_and_realtime_ch"] = replace(
     PROBES["pool_and_realtime"], name="pool_and_realtime_ch", flavour="clickhouse"
 )
 
+#: A message a team's own function raises with the provider's whole answer in it (~6 KB),
+#: with emoji and right-to-left text.
+LOUD_MESSAGE = (
+    "payment provider refused the charge 💳🔥: "
+    + json.dumps(
+        {"error": {"code": "card_declined", "trace": [f"frame_{i:03d}" for i in range(700)]}}
+    )
+    + " — رفض مزود الدفع العملية ‏(שגיאה)"
+)
+
+#: Incidents as teams bring them (tests/test_unseen_field.py): windows, zones, tables and
+#: text of their own.
+FIELD: dict[str, Case] = {
+    # Three hours, one connection limit passed at each of two peaks: two separate episodes,
+    # an hour apart, shown in Denver time from UTC exports.
+    "two_episodes": Case(
+        "two_episodes",
+        datetime(2026, 4, 14, 15, 0, tzinfo=UTC),
+        180,
+        "America/Denver",
+        "double",
+        140,
+        mechs=(
+            Mech(
+                "capacity",
+                "/rest/v1/*",
+                "GET",
+                503,
+                sqlstate="53300",
+                severity="FATAL",
+                message="sorry, too many clients already",
+                share=0.5,
+                threshold=100,
+                expect="capacity",
+                key="53300",
+            ),
+        ),
+        seed=71,
+    ),
+    # An hour in which nothing failed, exported without any Postgres page.
+    "silent_hour": Case(
+        "silent_hour",
+        datetime(2026, 6, 30, 22, 0, tzinfo=UTC),
+        60,
+        "Pacific/Auckland",
+        "spike",
+        90,
+        postgres=False,
+        seed=72,
+    ),
+    # A team in Denver: logs in UTC (as every export is), tables written by psql in a session
+    # set to Denver time (-06 in summer), an operator's note in UTC.
+    "denver_tables": Case(
+        "denver_tables",
+        datetime(2026, 7, 21, 1, 30, tzinfo=UTC),  # 19:30 MDT the evening before
+        60,
+        "America/Denver",
+        "ramp",
+        130,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=75, lag=0),),
+        table_times="local",
+        notes=((40, "Scaled compute", "moved to a larger instance"),),
+        seed=73,
+    ),
+    # The same team's incident.json names no display zone.
+    "no_zone_named": Case(
+        "no_zone_named",
+        datetime(2026, 7, 21, 1, 30, tzinfo=UTC),
+        60,
+        "America/Denver",
+        "ramp",
+        130,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=75, lag=0),),
+        manifest_tz=False,
+        seed=73,
+    ),
+    # A limit only on Realtime presence: the tenant's presence messages per second, which
+    # grow with the audience; nothing else fails.
+    "presence_limit": Case(
+        "presence_limit",
+        datetime(2026, 9, 9, 11, 0, tzinfo=UTC),
+        60,
+        "Europe/Lisbon",
+        "ramp",
+        150,
+        mechs=(
+            Mech(
+                "rt_capacity",
+                message="PresenceRateLimitReached: Too many presence messages per second",
+                threshold=85,
+                share=0.6,
+                expect="capacity",
+                key="realtime:rate_limit",
+            ),
+        ),
+        seed=74,
+    ),
+    # Messages of several kilobytes, emoji and right-to-left text in messages, details, a
+    # Realtime line, the title and a note.
+    "loud_messages": Case(
+        "loud_messages",
+        datetime(2026, 3, 26, 18, 0, tzinfo=UTC),
+        45,
+        "Asia/Dubai",
+        "plateau",
+        80,
+        mechs=(
+            Mech(
+                "flat",
+                "/rest/v1/rpc/charge",
+                "POST",
+                400,
+                sqlstate="P0001",
+                message=LOUD_MESSAGE,
+                share=0.15,
+                expect="traffic",
+                key="P0001",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/comments",
+                "POST",
+                400,
+                sqlstate="23514",
+                message='new row for relation "comments" violates check constraint '
+                '"comments_body_check"',
+                detail="Failing row contains (😀🎉 مرحبا بالجميع שלום " + "x" * 3000 + ").",
+                rate=1.5,
+                key="23514:comments_body_check",
+            ),
+            Mech(
+                "rt_background",
+                message="ChannelRateLimitReached: 🚨 قناة مزدحمة — " + "ק" * 2500,
+                rate=1.0,
+                expect="",
+                key="realtime:rate_limit",
+            ),
+        ),
+        endpoints=("/rest/v1/questions", "/rest/v1/rpc/charge", "/rest/v1/comments"),
+        notes=((12, "🔥 Incident declared", "فريق الدعم — צוות " + "🙏" * 400),),
+        title="🚀 إطلاق المنتج — השקה 出시 라이브",
+        seed=75,
+    ),
+    # A team's webinars table with columns of its own: a slug, a host, a description holding
+    # commas, quotes and a line break, a capacity, and a recording link.
+    "team_columns": Case(
+        "team_columns",
+        datetime(2026, 5, 19, 14, 0, tzinfo=UTC),
+        60,
+        "Europe/Berlin",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        webinar_extras=(
+            ("slug", "q2-roadmap"),
+            ("host_id", "7d3f0c9e-55aa-4b1e-9a61-0f3b9c2d4e11"),
+            ("description", 'Roadmap, Q&A and "demos"\nbring questions'),
+            ("max_attendees", "500"),
+            ("recording_url", "https://cdn.example.org/rec.mp4?token=abc123secret"),
+        ),
+        seed=76,
+    ),
+    # The same table as another team names its columns.
+    "renamed_columns": Case(
+        "renamed_columns",
+        datetime(2026, 5, 19, 14, 0, tzinfo=UTC),
+        60,
+        "Europe/Berlin",
+        "plateau",
+        100,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=70, lag=0),),
+        webinar_renames=(("title", "name"), ("starts_at", "start_time"), ("ends_at", "end_time")),
+        seed=76,
+    ),
+    # Forty webinars live in one project at once; the report's is the biggest.
+    "forty_webinars": Case(
+        "forty_webinars",
+        datetime(2026, 10, 27, 8, 0, tzinfo=UTC),
+        60,
+        "Asia/Singapore",
+        "plateau",
+        220,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=130, lag=0),),
+        webinars=40,
+        seed=77,
+    ),
+    # Webinar ids that are small numbers written with leading zeros.
+    "small_number_ids": Case(
+        "small_number_ids",
+        datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
+        45,
+        "Europe/Istanbul",
+        "plateau",
+        80,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
+        webinars=2,
+        webinar_ids=("007", "42"),
+        seed=78,
+    ),
+    # Webinar ids that are text (a slug key): not a uuid, not an integer.
+    "slug_ids": Case(
+        "slug_ids",
+        datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
+        45,
+        "Europe/Istanbul",
+        "plateau",
+        80,
+        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
+        webinars=2,
+        webinar_ids=("launch/2026#keynote", "launch q&a"),
+        seed=78,
+    ),
+    # A person's data in every place an app and Supabase put it: e-mails in a unique key's
+    # detail and a statement, phone numbers, JWTs and API keys in query strings, a careless
+    # client's x-client-info, user ids in Storage and Functions paths, IPv4 and IPv6
+    # addresses in messages, a Realtime line, the title, a note, and registrations rows
+    # whose user is an e-mail (rejected: the check must not print it either).
+    "private_everywhere": Case(
+        "private_everywhere",
+        datetime(2026, 8, 4, 7, 0, tzinfo=UTC),
+        45,
+        "Asia/Seoul",
+        "plateau",
+        70,
+        mechs=(
+            Mech(
+                "flat",
+                "/rest/v1/profiles",
+                "POST",
+                409,
+                sqlstate="23505",
+                message='duplicate key value violates unique constraint "profiles_email_key"',
+                detail="Key (email)=({email}) already exists.",
+                query="insert into profiles (id, email, phone) values ('{user}', '{email}', "
+                "'{phone}')",
+                search="?on_conflict=email&apikey=sb_publishable_Q2x8Jd0fKq1v9RzT4mB7",
+                share=0.1,
+                expect="traffic",
+                key="23505:profiles_email_key",
+            ),
+            Mech(
+                "background",
+                "/storage/v1/object/avatars/{user}/selfie.png",
+                "GET",
+                403,
+                search="?token={jwt}&download=1",
+                rate=1.2,
+                expect="",
+                key="",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/rpc/send_sms",
+                "POST",
+                400,
+                sqlstate="P0001",
+                message="SMS to {phone} failed for {email} from {ip} "
+                "(gateway fe80::1ff:fe23:4567:890a)",
+                detail='{{"user_id":"{user}","phone":"{phone}"}}',
+                rate=1.2,
+                expect="",
+                key="P0001",
+            ),
+            Mech(
+                "background",
+                "/functions/v1/users/{user}/export",
+                "POST",
+                500,
+                search="?email={email}&access_token={jwt}",
+                rate=1.2,
+                expect="",
+                key="http:500:functions/*",
+            ),
+            Mech(
+                "background",
+                "/rest/v1/questions",
+                "GET",
+                400,
+                sqlstate="22P02",
+                message='invalid input syntax for type uuid: "{email}"',
+                search="?author=eq.{email}&select=*",
+                rate=1.2,
+                expect="",
+                key="22P02",
+            ),
+            Mech(
+                "rt_background",
+                message="InvalidJWTToken: token {jwt} of user_id={user} from {ip} ({phone})",
+                rate=1.0,
+                expect="",
+                key="realtime:other",
+            ),
+        ),
+        endpoints=("/rest/v1/questions", "/rest/v1/profiles", "/auth/v1/user"),
+        client_info="supabase-js-web/2.45.4 ({email}; {ip})",
+        notes=((20, "Call from {phone}", "{email} at {ip} sent Bearer {jwt}"),),
+        title="Investor call — host jane.doe@corp.example, +1 415 555 0100",
+        bad_registrations=(("{email}", "2026-08-03 09:00:00+00"), ("{phone}", "2026-08-03")),
+        seed=79,
+    ),
+}
+
 #: Every named case.
-ALL: dict[str, Case] = {**CASES, **SHAPES, **EDGES, **PROBES}
+ALL: dict[str, Case] = {**CASES, **SHAPES, **EDGES, **PROBES, **FIELD}
 
 
 # ------------------------------------------------------------------ the audience
@@ -1526,7 +1841,9 @@ def build(case: Case) -> World:
     rng = random.Random(case.seed * 7919)
     start, minutes = case.start, case.minutes
     end = start + timedelta(minutes=minutes)
-    if case.bigint_ids:
+    if case.webinar_ids:
+        webinar_ids = list(case.webinar_ids)
+    elif case.bigint_ids:
         webinar_ids = [str(90210 + 17 * i) for i in range(case.webinars)]
     else:
         webinar_ids = [_uuid(rng) for _ in range(case.webinars)]
@@ -1705,6 +2022,7 @@ def _fill(template: str, w: World, user: int, ip: str = "") -> str:
     jwt = f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{body}.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
     email = f"viewer.{user}@mail.example.org"
     filled = template.replace("{user}", raw).replace("{email}", email).replace("{jwt}", jwt)
+    filled = filled.replace("{phone}", f"010-{1000 + user % 9000}-{user * 7 % 10000:04d}")
     # Text written away from a request (an operator's note) gets an address of its own.
     return filled.replace("{ip}", ip or f"203.0.113.{user % 250 + 1}")
 
@@ -1725,13 +2043,18 @@ def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> Non
         else:
             addr[user] = f"198.51.100.{rng.randrange(1, 255)}"
     fails = mech is not None and status >= 400
+    if fails and "{" in path:
+        path = _fill(path, w, user, addr[user])
+    client = CLIENTS[user % len(CLIENTS)]
+    if case.client_info:
+        client = _fill(case.client_info, w, user, addr[user])
     w.requests.append(
         {
             "t": t,
             "user": w.users[user],
             "search": _fill(mech.search, w, user, addr[user]) if fails else "",
             "ip": addr[user],
-            "client": CLIENTS[user % len(CLIENTS)],
+            "client": client,
             "method": method,
             "path": path,
             "status": status,
@@ -1746,6 +2069,7 @@ def _add_request(case, w, rng, addr, user, t, method, path, status, mech) -> Non
                 "mech": mech,
                 "message": _fill(mech.message, w, user, addr[user]),
                 "detail": _fill(mech.detail, w, user, addr[user]),
+                "query": _fill(mech.query, w, user, addr[user]),
             }
         )
     if path.startswith("/functions/"):
@@ -1866,6 +2190,8 @@ def _pg_row(case: Case, r: dict) -> dict:
     }
     if r.get("detail"):
         parsed["detail"] = r["detail"]
+    if r.get("query"):
+        parsed["query"] = r["query"]
     if case.flavour == "clickhouse":
         return {
             "id": r["id"],
@@ -1953,6 +2279,11 @@ def _table_time(t: datetime | None, style: str = "offset") -> str:
         return t.strftime("%Y-%m-%d %H:%M:%S.%f")
     if style == "iso_z":
         return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if style.startswith("local:"):
+        local = t.astimezone(ZoneInfo(style.split(":", 1)[1]))
+        offset = local.strftime("%z")  # psql writes -07, or +05:45 when there are minutes
+        offset = offset[:3] if offset.endswith("00") else f"{offset[:3]}:{offset[3:]}"
+        return local.strftime("%Y-%m-%d %H:%M:%S.%f") + offset
     return t.strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
@@ -1994,6 +2325,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
         "display_tz": case.display_tz,
         **case.extra,
     }
+    if not case.manifest_tz:
+        del manifest["display_tz"]
     folders = {"edge": "edge_logs", "pg": "postgres_logs", "rt": "realtime_logs"}
     if case.flavour == "clickhouse":
         folders = {k: f"clickhouse/{v}" for k, v in folders.items()}
@@ -2003,7 +2336,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
         }
     shown = _exported(case, w)
     _write_pages(dest / folders["edge"], [_edge_row(case, r) for r in shown], case.overlap_rows)
-    _write_pages(dest / folders["pg"], [_pg_row(case, r) for r in w.pg])
+    if case.postgres:
+        _write_pages(dest / folders["pg"], [_pg_row(case, r) for r in w.pg])
     if case.realtime:
         _write_pages(dest / folders["rt"], [_rt_row(case, r) for r in w.rt])
     if case.function_logs:
@@ -2024,13 +2358,17 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
     tables = dest / "tables"
     shift = case.tables_shift
 
+    style = f"local:{case.display_tz}" if case.table_times == "local" else case.table_times
+
     def stamp(t: datetime | None) -> str:
-        return _table_time(t, case.table_times)
+        return _table_time(t, style)
 
     titles = [case.title] + [f"Breakout room {i}" for i in range(1, case.webinars)]
+    renames = dict(case.webinar_renames)
+    header = ["id", "title", "starts_at", "ends_at", "status", "created_at"]
     _csv(
         tables / "webinars.csv",
-        ["id", "title", "starts_at", "ends_at", "status", "created_at"],
+        [renames.get(c, c) for c in header] + [name for name, _ in case.webinar_extras],
         [
             [
                 wid,
@@ -2039,6 +2377,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                 stamp(end + shift),
                 "live",
                 stamp(case.start + shift - timedelta(days=9)),
+                *(value for _, value in case.webinar_extras),
             ]
             for i, wid in enumerate(w.webinar_ids)
         ],
@@ -2055,6 +2394,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                     stamp(case.start + shift - timedelta(hours=1 + s.user % 50)),
                 ]
             )
+    for cell, created in case.bad_registrations:
+        regs.append([w.webinar_ids[0], _fill(cell, w, 0), created])
     if case.registrations:
         _csv(tables / "registrations.csv", ["webinar_id", "user_id", "created_at"], regs)
     _csv(
@@ -2094,7 +2435,7 @@ def truth(name: str | Case) -> dict:
         "duplicate_rows": sum(min(case.overlap_rows, i) for i in range(1000, len(w.requests), 1000))
         if not (case.errors_only or case.edge_gap or case.edge_sample < 1)
         else 0,
-        "db_errors": len(w.pg),
+        "db_errors": len(w.pg) if case.postgres else 0,
         "realtime_rows": len(w.rt) if case.realtime else 0,
         "function_rows": len(w.fn) if case.function_logs else 0,
         "error_responses": sum(1 for r in w.requests if r["status"] >= 400),

@@ -268,6 +268,30 @@ def test_accounting_that_does_not_add_up_is_reported():
     assert [f.code for f in audit.check_ingest_rejections(acc)] == ["ingest_accounting_mismatch"]
 
 
+def _kinds(*kinds, read=10):
+    return pd.DataFrame(
+        {"file": [f"{k}/page-0001.json.gz" for k in kinds], "kind": list(kinds), "read": read,
+         "accepted": read, "rejected": 0, "reason": None}
+    )  # fmt: skip
+
+
+def test_a_log_source_without_any_file_is_named_with_what_it_hides():
+    found = audit.check_log_sources(_kinds("edge_logs", "webinars"))
+    assert [(f.fields["kind"], f.severity) for f in found] == [
+        ("postgres_logs", "warning"),
+        ("realtime_logs", "info"),  # many projects do not use Realtime at all
+    ]
+    assert "none was read, not none happened" in found[0].limits
+
+
+def test_a_log_source_exported_empty_is_not_called_missing():
+    # An empty page is an export that found nothing: the source was looked at.
+    assert (
+        audit.check_log_sources(_kinds("edge_logs", "postgres_logs", "realtime_logs", read=0)) == ()
+    )
+    assert audit.check_log_sources(None) == ()
+
+
 # ---------------------------------------------------------------------------- whole audit
 
 

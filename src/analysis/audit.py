@@ -500,6 +500,51 @@ def check_ingest_rejections(
     return tuple(out)
 
 
+#: What the analysis cannot see when no file of a log source is among the inputs, and how
+#: sure that makes its absence a loss (a project may not use Realtime at all).
+UNSEEN_SOURCES = {
+    "edge_logs": (
+        "warning",
+        "Requests and error responses cannot be seen: the impact in people, the requests "
+        "that failed and every per-request rate are unknown.",
+    ),
+    "postgres_logs": (
+        "warning",
+        "Database errors (their SQLSTATE, constraint and statement) cannot be seen: a failure "
+        "the gateway logged shows only as its HTTP status, and no database error in this "
+        "report means none was read, not none happened.",
+    ),
+    "realtime_logs": (
+        "info",
+        "Realtime's own refusals and its connection counts cannot be seen: if the project "
+        "uses Realtime (chat, presence, broadcast), its failures are missing here.",
+    ),
+}
+
+
+def check_log_sources(accounting: pd.DataFrame | None) -> tuple[QualityIssue, ...]:
+    """Name each log source of which no file was read: its errors are unseen, not absent."""
+    if accounting is None or accounting.empty:
+        return ()
+    read = set(accounting["kind"])
+    out = []
+    for kind, (severity, limits) in UNSEEN_SOURCES.items():
+        if kind in read:
+            continue
+        out.append(
+            QualityIssue(
+                code="log_source_not_exported",
+                severity=severity,
+                what=f"No file of {kind} is among the inputs.",
+                limits=limits,
+                source="accounting",
+                filter=f"kind == {quote_literal(kind)}",
+                fields={"kind": kind, "case": kind},
+            )
+        )
+    return tuple(out)
+
+
 def _outside_window_issue(note: Mapping) -> QualityIssue:
     """One kind of input's rows outside the window, in ``make check``'s words."""
     every = note["case"] in ("all", "viewer_counts_all")
@@ -805,6 +850,7 @@ def audit_incident(
         getattr(incident, "accounting", None),
         outside_window_notes(incident) if hasattr(incident, "window") else None,
     )
+    issues += check_log_sources(getattr(incident, "accounting", None))
     issues += check_window_length(timeline.frames)
     issues += check_other_webinars(incident.concurrency, wid, start, end)
     issues += check_errors_only_requests(incident, start, end)
