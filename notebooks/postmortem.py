@@ -83,7 +83,7 @@ statistics = pipeline.run_statistics(timeline, params, settings)
 stats.tabulate_statistics(statistics)
 
 # %% tags=["remove-cell", "stage"]
-quality = pipeline.run_audit(incident, timeline)
+quality = pipeline.run_audit(incident, timeline, settings)
 audit.tabulate_issues(quality)
 
 # %% tags=["remove-cell", "stage"]

@@ -41,6 +41,27 @@ def test_the_cache_is_read_back(small_incident, small_params, tmp_path, monkeypa
     assert pipeline.build_timeline(small_incident, small_params, settings).classes == built.classes
 
 
+def test_the_audit_is_read_back_and_keyed_on_its_timeline(
+    small_incident, small_params, tmp_path, monkeypatch
+):
+    settings = _settings(tmp_path)
+    built = pipeline.build_timeline(small_incident, small_params, settings)
+    first = pipeline.run_audit(small_incident, built, settings)
+    assert first == pipeline.audit.audit_incident(small_incident, built) and first
+    assert len(_stage_files(tmp_path, "audit")) == 1
+    real = pipeline.audit.audit_incident
+    monkeypatch.setattr(pipeline.audit, "audit_incident", lambda *a: pytest.fail("audited again"))
+    assert pipeline.run_audit(small_incident, built, settings) == first
+    # Another timeline of the same incident is audited anew.
+    name, frame = next(iter(built.frames.items()))
+    edited = frame.copy()
+    edited.loc[edited.index[0], "errors"] += 1
+    other = dataclasses.replace(built, frames={**built.frames, name: edited})
+    monkeypatch.setattr(pipeline.audit, "audit_incident", real)
+    pipeline.run_audit(small_incident, other, settings)
+    assert len(_stage_files(tmp_path, "audit")) == 2
+
+
 def test_every_input_is_in_the_key(small_incident, small_params, small_analysis, tmp_path):
     tl = small_analysis.timeline
     base = pipeline.stage_key("timeline", small_incident, small_params)
@@ -131,5 +152,8 @@ def test_an_unreadable_entry_is_discarded_and_rebuilt(
 
 def test_no_cache_without_settings_or_with_caches_off(small_incident, small_params, tmp_path):
     pipeline.build_timeline(small_incident, small_params)
-    pipeline.build_timeline(small_incident, small_params, _settings(tmp_path, stats_cache=False))
+    built = pipeline.build_timeline(
+        small_incident, small_params, _settings(tmp_path, stats_cache=False)
+    )
+    pipeline.run_audit(small_incident, built, _settings(tmp_path, stats_cache=False))
     assert not (tmp_path / "stages").exists()

@@ -681,13 +681,21 @@ def manifest_digest(checksums: Mapping[str, str]) -> str:
 
 def package_versions() -> dict:
     """Python and package versions of the environment that produced the findings."""
-    versions = {}
+    python, versions = _package_versions()
+    return {"python": python, "packages": dict(versions)}
+
+
+@cache
+def _package_versions() -> tuple[str, tuple[tuple[str, str | None], ...]]:
+    # Once per process: the installed versions do not change under a running report, and the
+    # stage caches' keys ask for them at every stage (docs/performance.md, session 11).
+    versions = []
     for name in PACKAGES:
         try:
-            versions[name] = metadata.version(_installed_as(name))
+            versions.append((name, metadata.version(_installed_as(name))))
         except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {"python": platform.python_version(), "packages": versions}
+            versions.append((name, None))
+    return platform.python_version(), tuple(versions)
 
 
 def _installed_as(name: str) -> str:
@@ -695,11 +703,18 @@ def _installed_as(name: str) -> str:
 
     For this toolkit, whichever distribution provides the ``analysis`` package: a venv set up
     before the toolkit was renamed has it under its earlier name until ``make setup`` runs.
+    Only then are all distributions' file lists read (``packages_distributions``, about 0.2
+    CPU s).
     """
     if name != TOOLKIT:
         return name
+    try:
+        metadata.distribution(TOOLKIT)
+        return TOOLKIT
+    except metadata.PackageNotFoundError:
+        pass
     providers = sorted(metadata.packages_distributions().get("analysis", []))
-    return TOOLKIT if TOOLKIT in providers or not providers else providers[0]
+    return providers[0] if providers else TOOLKIT
 
 
 def load_schema() -> dict:

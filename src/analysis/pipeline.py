@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import sys
 import tempfile
 import time
@@ -560,7 +561,6 @@ def figure_sources(roots: tuple[str, ...] = FIGURE_MODULES) -> list[tuple[str, b
     not followed. Imports inside functions count too. An edit elsewhere in the package leaves
     the figures' keys as they are; one in this code draws them anew.
     """
-    import ast
     import importlib.util
 
     found: dict[str, bytes] = {}
@@ -575,20 +575,53 @@ def figure_sources(roots: tuple[str, ...] = FIGURE_MODULES) -> list[tuple[str, b
         code = Path(spec.origin).read_bytes()
         found[name] = code
         package = name if spec.submodule_search_locations else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(code)):
-            if isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.split(".")[0] == "analysis"]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:  # relative: from the module's package up
-                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*parts, *([node.module] if node.module else [])])
-                if base.split(".")[0] != "analysis":
-                    continue
-                todo.append(base)
-                # ``from analysis import plots`` names a module; ``from x import f`` a value.
-                todo += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+        for base, names in import_statements(code):
+            if base is None:  # ``import a.b, c``
+                todo += [n for n in names if n.split(".")[0] == "analysis"]
+                continue
+            level = len(base) - len(base.lstrip("."))
+            if level:  # relative: from the module's package up
+                parts = package.split(".")[: len(package.split(".")) - level + 1]
+                base = ".".join([*parts, *([base[level:]] if base[level:] else [])])
+            if base.split(".")[0] != "analysis":
+                continue
+            todo.append(base)
+            # ``from analysis import plots`` names a module; ``from x import f`` a value.
+            todo += [f"{base}.{n}" for n in names if _is_module(f"{base}.{n}")]
     return sorted(found.items())
+
+
+#: An import statement at the start of a line: ``import a.b as c, d`` or ``from .x import (a,
+#: b)``, a parenthesised name list over any number of lines, a backslash continuing a line.
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]*(?P<names>\([^)]*\)|(?:[^\n\\]|\\\n)*)"
+    r"|import[ \t]+(?P<modules>(?:[^\n\\]|\\\n)*))",
+    re.MULTILINE,
+)
+
+
+def import_statements(code: bytes) -> list[tuple[str | None, list[str]]]:
+    """Return the import statements of a module's source: (``from`` base or None, names).
+
+    A scan of the text, not a parse: parsing the figures' two dozen modules cost about 0.2 CPU
+    s of every report, to read a few lines of each. It finds every statement the parser does
+    (the package's style puts one statement on a line); a line of a docstring that reads like
+    an import adds a module to the figures' key at worst, which only draws them anew.
+    """
+    found: list[tuple[str | None, list[str]]] = []
+    for match in _IMPORT.finditer(code.decode("utf-8")):
+        if match["modules"] is not None:
+            found.append((None, _names(match["modules"])))
+        else:
+            found.append((match["base"], _names(match["names"])))
+    return found
+
+
+def _names(text: str) -> list[str]:
+    """The imported names of ``a as b, c`` (parentheses, comments and continuations dropped)."""
+    lines = [line.split("#", 1)[0] for line in text.replace("\\\n", " ").splitlines()]
+    items = " ".join(lines).strip().strip("()").split(",")
+    return [item.split()[0] for item in items if item.split()]
 
 
 def _is_module(name: str) -> bool:
@@ -704,9 +737,23 @@ def draw_figures(
     return {name: pngs[name] for name in names}
 
 
-def run_audit(incident: object, tl: timeline.Timeline) -> tuple[audit.QualityIssue, ...]:
-    """Audit the data of the timeline's webinar: what it can and cannot support."""
-    return audit.audit_incident(incident, tl)
+def run_audit(
+    incident: object, tl: timeline.Timeline, settings: Settings | None = None
+) -> tuple[audit.QualityIssue, ...]:
+    """Audit the data of the timeline's webinar: what it can and cannot support.
+
+    With ``settings`` (and their caches on), an audit made before of the same incident tables
+    and timeline, by the same package code and versions, is read from the stage cache
+    (:func:`stage_key`); without, it is always made.
+    """
+    path = _stage_path("audit", settings, incident, tl, suffix=".pkl")
+    cached = _read_pickle(path, tuple) if path else None
+    if cached is not None and all(isinstance(i, audit.QualityIssue) for i in cached):
+        return cached
+    quality = audit.audit_incident(incident, tl)
+    if path:
+        _write_atomic(path, pickle.dumps(quality, protocol=pickle.HIGHEST_PROTOCOL))
+    return quality
 
 
 def compile_findings(
@@ -752,4 +799,5 @@ def analyse(
     """Run timeline, audit and statistics for one webinar and compile its findings."""
     tl = build_timeline(incident, params, settings)
     statistics = run_statistics(tl, params, settings)
-    return compile_findings(incident, tl, statistics, run_audit(incident, tl), params, settings)
+    quality = run_audit(incident, tl, settings)
+    return compile_findings(incident, tl, statistics, quality, params, settings)
