@@ -594,7 +594,8 @@ def figure_sources(roots: tuple[str, ...] = FIGURE_MODULES) -> list[tuple[str, b
 #: An import statement at the start of a line: ``import a.b as c, d`` or ``from .x import (a,
 #: b)``, a parenthesised name list over any number of lines, a backslash continuing a line.
 _IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]*(?P<names>\([^)]*\)|(?:[^\n\\]|\\\n)*)"
+    r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]*"
+    r"(?P<names>\([^)]*\)|(?:[^\n\\]|\\\n)*)"
     r"|import[ \t]+(?P<modules>(?:[^\n\\]|\\\n)*))",
     re.MULTILINE,
 )
@@ -618,7 +619,7 @@ def import_statements(code: bytes) -> list[tuple[str | None, list[str]]]:
 
 
 def _names(text: str) -> list[str]:
-    """The imported names of ``a as b, c`` (parentheses, comments and continuations dropped)."""
+    """Return the names of ``a as b, c`` (parentheses, comments and continuations dropped)."""
     lines = [line.split("#", 1)[0] for line in text.replace("\\\n", " ").splitlines()]
     items = " ".join(lines).strip().strip("()").split(",")
     return [item.split()[0] for item in items if item.split()]
