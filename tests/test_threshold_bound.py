@@ -73,3 +73,44 @@ def test_a_clear_limit_s_replicates_are_mostly_settled_by_the_bound():
     bound = 2 * (monotone.bound_hinge_loglik(reps, cells[0], orders, a) - flat.max(0))
     assert observed > 20
     assert np.mean(bound < observed) >= 0.8
+
+
+def _threshold_replicates(seed: int, n: int = 12):
+    """A capacity incident, its threshold grid and fit, and replicates drawn from the fit."""
+    y, r, c = _incident(seed, True)
+    hinge, ks, ls, shapes, smooth = threshold.build_reading_grid(c)
+    chosen = ~smooth  # the load as read: the replicates' own loads are then the draws below
+    ll, b0s, b1s, _ = threshold._fit_hinge_grid(y[None, :], r, hinge[chosen], np.array([0.3]))
+    best = threshold._best_cell(ll[0])
+    mu = r * (b0s[0, best] + b1s[0, best] * hinge[chosen][best])
+    rng = np.random.default_rng(seed + 100)
+    reps = simulate_nb(np.broadcast_to(mu, (n, MINUTES)), 0.3, rng).astype(float)
+    noisy = c * np.exp(0.05 * rng.standard_normal((n, MINUTES)))
+    cells = (ks[chosen], ls[chosen], shapes[chosen], False, (b0s[0], b1s[0]))
+    return reps, noisy, r, cells, ks[chosen][best], ls[chosen][best]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_each_lag_s_bound_is_never_below_its_cells(seed):
+    reps, noisy, r, (ks, ls, shapes, _, start), _, _ = _threshold_replicates(seed)
+    lags = np.unique(ls)
+    bounds = monotone.bound_lags_loglik(reps, noisy, r, 0.3, lags)
+    for i in range(len(reps)):
+        sub = threshold._replicate_grid(noisy[i], ks, ls, shapes, False)
+        ll, _, _, _ = threshold._fit_hinge_grid(reps[i : i + 1], r, sub, np.array([0.3]))
+        for j, lag in enumerate(lags):
+            assert bounds[j, i] >= ll[0, ls == lag].max() - 1e-9
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_lags_left_unfitted_do_not_move_the_replicates_maxima(seed):
+    reps, noisy, r, cells, k_hat, lag_hat = _threshold_replicates(seed)
+    ks, ls, shapes, _, start = cells
+    got = threshold._replicate_maxima(reps, noisy, r, 0.3, cells, k_hat, lag_hat)
+    for i in range(len(reps)):  # every cell fitted, as the maxima are defined
+        sub = threshold._replicate_grid(noisy[i], ks, ls, shapes, False)
+        ll, _, _, _ = threshold._fit_hinge_grid(
+            reps[i : i + 1], r, sub, np.array([0.3]), iters=8, tol=threshold.REGION_TOL, start=start
+        )
+        want = [ll[0].max(), ll[0, ks == k_hat].max(), ll[0, ls == lag_hat].max()]
+        np.testing.assert_allclose(got[:, i], want, rtol=0, atol=1e-9)

@@ -38,14 +38,15 @@ def _monotone_rates(y, r, a):
 
     The Poisson monotone fit (pooled adjacent blocks, by the max-min formula over cumulative
     sums; Robertson, Wright and Dykstra), then each pooled block's NB2 rate at alpha ``a``
-    (B, 1) by Newton steps on its log, so that each block's NB2 score sums to zero.
+    (B, 1) by Newton steps on its log, so that each block's NB2 score sums to zero. ``r`` is
+    the exposure in the same order, one for all series (n,) or each series' own (B, n).
     """
     b, n = y.shape
     cy = np.concatenate([np.zeros((b, 1)), np.cumsum(y, 1)], 1)
-    cr = np.concatenate([[0.0], np.cumsum(r)])
+    cr = np.concatenate([np.zeros(r.shape[:-1] + (1,)), np.cumsum(r, -1)], -1)
     upper = np.triu(np.ones((n, n), dtype=bool))
     with np.errstate(divide="ignore", invalid="ignore"):
-        block = (cy[:, None, 1:] - cy[:, :-1, None]) / (cr[None, 1:] - cr[:-1, None])
+        block = (cy[:, None, 1:] - cy[:, :-1, None]) / (cr[..., None, 1:] - cr[..., :-1, None])
     block = np.where(upper, block, np.inf)
     low = np.minimum.accumulate(block[..., ::-1], axis=-1)[..., ::-1]
     rate = np.where(upper, low, -np.inf).max(1)
@@ -71,6 +72,32 @@ def _monotone_rates(y, r, a):
     return np.where(alive[ids], np.exp(u[ids]), 0.0).reshape(b, n)
 
 
+def bound_sorted_loglik(yy, r, a):
+    """Upper bound of each series' best log-likelihood with a rate that never falls (B,).
+
+    ``yy`` (B, n) are the counts in the order along which the rate may not fall, ``r`` the
+    exposure in that order ((n,) for all series or (B, n)), ``a`` NB2's alpha (B, 1) (at
+    least 1e-10). The bound of :func:`bound_hinge_loglik` for one order; inf where the
+    multipliers leave a term unbounded.
+    """
+    inv = 1.0 / a
+    zero = np.zeros((yy.shape[0], 1))
+    e = a * r * _monotone_rates(yy, r, a)
+    q = e / (1 + e)
+    lam = np.maximum(np.cumsum(yy - (yy + inv) * q, 1)[:, :-1], 0.0)
+    lam = np.concatenate([zero, lam, zero], 1)
+    num = yy + lam[:, :-1] - lam[:, 1:]
+    cap = yy + inv
+    ok = np.all((num >= -1e-9) & (num <= cap + 1e-9), 1)
+    num = np.clip(num, 0.0, cap)
+    p, rest = num / cap, cap - num
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(num > 0, num * (np.log(p) - np.log(a * r)), 0.0)
+        term += np.where(rest > 0, rest * np.log1p(-np.where(rest > 0, p, 0.0)), 0.0)
+    total = term.sum(1) + (yy * np.log(r)).sum(1)
+    return np.where(ok, total, np.inf)
+
+
 def bound_hinge_loglik(y, lagged, orders, alpha):
     """Upper bound of each series' best hinge log-likelihood over every K, shape and lag.
 
@@ -84,24 +111,25 @@ def bound_hinge_loglik(y, lagged, orders, alpha):
     series whose multipliers leave a term unbounded gets no bound (inf). Returns (B,).
     """
     a = np.maximum(alpha, 1e-10)[:, None]
-    inv = 1.0 / a
     best = np.full(y.shape[0], -np.inf)
-    zero = np.zeros((y.shape[0], 1))
     for lag, order in enumerate(orders):
-        r = lagged[lag][order]
-        yy = y[:, order]
-        e = a * r * _monotone_rates(yy, r, a)
-        q = e / (1 + e)
-        lam = np.maximum(np.cumsum(yy - (yy + inv) * q, 1)[:, :-1], 0.0)
-        lam = np.concatenate([zero, lam, zero], 1)
-        num = yy + lam[:, :-1] - lam[:, 1:]
-        cap = yy + inv
-        ok = np.all((num >= -1e-9) & (num <= cap + 1e-9), 1)
-        num = np.clip(num, 0.0, cap)
-        p, rest = num / cap, cap - num
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(num > 0, num * (np.log(p) - np.log(a * r)), 0.0)
-            term += np.where(rest > 0, rest * np.log1p(-np.where(rest > 0, p, 0.0)), 0.0)
-        total = term.sum(1) + yy @ np.log(r)
-        best = np.maximum(best, np.where(ok, total, np.inf))
+        best = np.maximum(best, bound_sorted_loglik(y[:, order], lagged[lag][order], a))
     return best
+
+
+def bound_lags_loglik(y, loads, r, alpha, lags):
+    """Upper bound of each series' best threshold log-likelihood at each lag (len(lags), B).
+
+    The threshold's cell (K, lag L, shape) has the mean r[t] (b0 + b1 max(0, c[t - L] - K) **
+    s) with b0, b1 >= 0: a rate per request that never falls as c[t - L] rises, whatever K and
+    the shape. Each series y (B, n) has its own load ``loads`` (B, n) and one exposure ``r``
+    (n,) and NB2 ``alpha`` for all; the bound is :func:`bound_sorted_loglik` along each
+    series' own order of its lagged load.
+    """
+    a = np.full((y.shape[0], 1), max(float(alpha), 1e-10))
+    out = np.empty((len(lags), y.shape[0]))
+    for j, lag in enumerate(lags):
+        lagged = np.stack([lag_padded(load, int(lag)) for load in loads])
+        order = np.argsort(lagged, axis=1, kind="stable")
+        out[j] = bound_sorted_loglik(np.take_along_axis(y, order, 1), r[order], a)
+    return out

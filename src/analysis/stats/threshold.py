@@ -20,7 +20,13 @@ from analysis.stats.countmodels import (
     simulate_nb,
 )
 from analysis.stats.limits import SUPABASE_LIMITS
-from analysis.stats.monotone import BOUND_MARGIN, bound_hinge_loglik, lag_orders
+from analysis.stats.monotone import (
+    BOUND_MARGIN,
+    SCREEN_MINUTES,
+    bound_hinge_loglik,
+    bound_lags_loglik,
+    lag_orders,
+)
 from analysis.stats.results import HingeTest, ThresholdFit
 from analysis.stats.series import lag_padded
 
@@ -140,6 +146,11 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
 
     rh = r * hinge  # (G, n)
     per_cell = r.ndim == 2
+    # The exposure and the counts in every row, contiguous: a (n,) operand broadcast over (G, n)
+    # runs numpy's inner loop once per row (several times slower than whole arrays); the rows of
+    # the cells still iterating are the first ones of these (every row is the same).
+    r_rows = r if per_cell else np.tile(r, (hinge.shape[0], 1))
+    y_rows = np.tile(y, (hinge.shape[0], 1))
     if start is None and per_cell:
         b0 = np.maximum(y.sum() / r.sum(-1), 1e-12)
         excess = hinge @ y - b0 * np.einsum("gn,gn->g", rh, hinge)
@@ -151,21 +162,22 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
     else:
         b0, b1 = np.maximum(start[0], 1e-12), start[1].astype(float)
     b1 = np.maximum(b1, 1e-3 * b0 / np.maximum(hinge.max(-1), 1.0))
-    mu = r * b0[:, None] + rh * b1[:, None]
+    mu = r_rows * b0[:, None]
+    mu += rh * b1[:, None]
     ll = loglik(mu)
     done = np.zeros(ll.shape, dtype=bool)
     act = np.arange(len(ll))  # the cells still iterating, and their rows below
-    h_a, rh_a, r_a = hinge, rh, r
+    h_a, rh_a, r_a = hinge, rh, r_rows
     for _ in range(iters):
         b0a, b1a, lla = b0[act], b1[act], ll[act]
         rw = mu * a
         rw += 1.0
         rw *= mu
-        rw = r_a / rw  # r w with the NB2 weight w = 1 / (mu (1 + alpha mu))
+        np.divide(r_a, rw, out=rw)  # r w with the NB2 weight w = 1 / (mu (1 + alpha mu))
         q = rw * rh_a
         a00 = np.einsum("gn,gn->g", rw, r_a) if per_cell else rw @ r
         a01, a11 = q.sum(-1), np.einsum("gn,gn->g", q, h_a)
-        res = y - mu
+        res = y_rows[: len(act)] - mu
         res *= rw
         g0, g1 = res.sum(-1), np.einsum("gn,gn->g", res, h_a)
         det = np.maximum(a00 * a11 - a01 * a01, 1e-300)
@@ -177,7 +189,8 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
         d1 = np.where(at_bound, -b1a, d1)
         new0 = np.maximum(b0a + d0, b0a / 10)
         new1 = b1a + d1
-        new_mu = r_a * new0[:, None] + rh_a * new1[:, None]
+        new_mu = r_a * new0[:, None]
+        new_mu += rh_a * new1[:, None]
         new_ll = loglik(new_mu)
         # Step halving where the likelihood fell (identity-link scoring can overshoot); only
         # the cells that fell are recomputed.
@@ -200,8 +213,7 @@ def _fit_hinge_series(y, r, hinge, alpha, iters, tol, start=None):
         if not moving.any():
             break
         act, h_a, rh_a, mu = act[moving], h_a[moving], rh_a[moving], new_mu[moving]
-        if per_cell:
-            r_a = r_a[moving]
+        r_a = r_a[moving] if per_cell else r_rows[: len(act)]
     return ll, b0, b1, done
 
 
@@ -567,20 +579,50 @@ def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
     the fit, so their optimum is near the data's, and fewer steps reach it). Returns three (B,)
     arrays, -inf where no cell has K-hat or the lag-hat. Cells are fitted independently, so
     maxima over two sets of cells combine by their larger value.
+
+    A replicate's cells are fitted lag by lag, the lag-hat's first (its maximum is one of the
+    three), then the others by their upper bound (:func:`monotone.bound_lags_loglik`, every
+    cell of a lag at once): a lag whose bound lies below the replicate's largest value at K-hat
+    so far cannot move any of the three and is not fitted; one below the largest value so far
+    has only its K-hat cells fitted. The maxima are those of fitting every cell, up to the
+    last digits of the sums (docs/statistics.md section 4, "Lags the bound settles"). Windows
+    over ``SCREEN_MINUTES`` fit every cell (the bound holds minutes x minutes per replicate).
     """
     ks, ls, shapes, smoothed, start = cells
     out = np.full((3, len(reps)), -np.inf)
-    at_k, at_lag = ks == k_hat, ls == lag_hat
+    at_k = ks == k_hat
+    lags = np.unique(ls)
+    if reps.shape[1] > SCREEN_MINUTES:
+        bounds = np.full((len(lags), len(reps)), np.inf)
+    else:
+        loads = smooth_load(noisy) if smoothed else noisy
+        bounds = bound_lags_loglik(reps, loads, r, alpha, lags)
     for i in range(len(reps)):
-        sub = _replicate_grid(noisy[i], ks, ls, shapes, smoothed)
-        llr, _, _, _ = _fit_hinge_grid(
-            reps[i : i + 1], r, sub, np.array([alpha]), iters=8, tol=REGION_TOL, start=start
-        )
-        out[0, i] = llr[0].max()
-        if at_k.any():
-            out[1, i] = llr[0, at_k].max()
-        if at_lag.any():
-            out[2, i] = llr[0, at_lag].max()
+        # The lag-hat first, then the lags most likely to hold the maximum.
+        for j in sorted(range(len(lags)), key=lambda j: (lags[j] != lag_hat, -bounds[j, i])):
+            sel = ls == lags[j]
+            if lags[j] != lag_hat:
+                if bounds[j, i] < out[1, i] - BOUND_MARGIN:
+                    continue
+                if bounds[j, i] < out[0, i] - BOUND_MARGIN:
+                    sel &= at_k
+            if not sel.any():
+                continue
+            sub = _replicate_grid(noisy[i], ks[sel], ls[sel], shapes[sel], smoothed)
+            llr, _, _, _ = _fit_hinge_grid(
+                reps[i : i + 1],
+                r,
+                sub,
+                np.array([alpha]),
+                iters=8,
+                tol=REGION_TOL,
+                start=(start[0][sel], start[1][sel]),
+            )
+            out[0, i] = max(out[0, i], llr[0].max())
+            if at_k[sel].any():
+                out[1, i] = max(out[1, i], llr[0, at_k[sel]].max())
+            if lags[j] == lag_hat:
+                out[2, i] = llr[0].max()
     return out
 
 
