@@ -171,6 +171,36 @@ def test_an_open_low_interval_sets_the_hinge_aside():
     assert aside["kind"] == "no_onset" and aside["below"] == 0 and compared is None
 
 
+def test_a_limit_that_moves_fewer_errors_than_the_floor_is_not_capacity():
+    # qa's fifty_classes, http:404:rest/archive_06: nine load-independent errors that all fell
+    # in a plateau's minutes. A hinge there puts them where a flat rate puts most of them
+    # anyway: too few errors beyond a flat rate to show a limit, whatever its p-values.
+    c = _plateau()
+    y = np.zeros(60)
+    y[[22, 25, 28, 33, 37, 41, 46, 50, 55]] = 1
+    fit = stats.estimate_threshold(y, c, c)
+    moved = verdicts.count_moved_errors(fit, y, c, c)
+    assert 0 < moved < verdicts.MIN_MOVED
+    aside, _ = verdicts._set_aside(fit, y, c, c, np.random.default_rng(3), 49)
+    assert aside == {"kind": "no_excess", "moved": moved, "errors": 9.0}
+    test = stats.HingeTest(10.0, 0.015, 99, "ref", 0.1, 0.015, 0.5)
+    el = stats.Elasticity(2.0, 0.3, 0.1, True, 0.01, 0.39, 99, None, 0.0, 3.1)
+    verdict = stats.decide_verdict(test, el, 0.1, set_aside=aside)
+    assert verdict.label == stats.TRAFFIC and "fewer than 5" in verdict.reason, verdict.reason
+    # A real limit on the same plateau moves hundreds: its hinge is kept.
+    rng = np.random.default_rng(3)
+    r = rng.poisson(4 * c)
+    y = rng.binomial(r, np.minimum(0.002 + 0.01 * np.maximum(0, c - 80), 0.9)).astype(float)
+    fit = stats.estimate_threshold(y, r.astype(float), c)
+    assert verdicts.count_moved_errors(fit, y, r, c) > 100
+    assert verdicts._set_aside(fit, y, r, c, rng, 49)[0] is None
+    # Twenty errors at the peak's minutes only, none elsewhere: a small limit, still one.
+    top = np.zeros(60)
+    top[np.argsort(c)[-6:]] = [3, 3, 3, 4, 3, 4]
+    fit = stats.estimate_threshold(top, c, c)
+    assert verdicts.count_moved_errors(fit, top, c, c) >= verdicts.MIN_MOVED
+
+
 @pytest.mark.parametrize("at_peak", [True, False])
 def test_a_one_minute_burst_is_one_event(at_peak):
     rng = np.random.default_rng(7)
@@ -271,6 +301,11 @@ def test_a_flat_rate_per_viewer_without_requests_is_not_capacity(seed):
                 "share_outside": 0.0,
             },
             ("12-24", "-35.2", "0.005", "48.12"),
+        ),
+        (
+            stats.TRAFFIC,
+            {"kind": "no_excess", "moved": 3.476, "errors": 9.0},
+            ("3.5",),
         ),
         (
             stats.UNDETERMINED,

@@ -343,7 +343,37 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
     )
     if timed["p_time"] is not None and timed["p_time"] > ALPHA_LEVEL:
         return {"kind": "follows_time", **timed}, timed
+    moved = count_moved_errors(fit, counts, exposure, concurrency)
+    if moved < MIN_MOVED:
+        return {"kind": "no_excess", "moved": moved, "errors": float(np.sum(counts))}, timed
     return None, timed
+
+
+#: Fewest of a class's counted errors the fitted limit must place in other minutes than a
+#: flat rate per request does for a capacity call: the same floor as ``MIN_ERRORS``, since a
+#: limit is a claim about those errors (docs/verdicts.md, "Few errors beyond a flat rate").
+MIN_MOVED = MIN_ERRORS
+
+
+def count_moved_errors(fit, counts, exposure, concurrency) -> float:
+    """Return how many of the class's errors the fitted limit places unlike a flat rate.
+
+    Both readings spread the observed total Y over the minutes: the flat rate per request in
+    proportion to the exposure, the fitted limit in proportion to the exposure times its
+    rate ``b0 + b1 max(0, c[t - L] - K) ** s``. The number returned is Y times the total
+    variation distance between the two spreads: the errors the limit puts in minutes beyond
+    what a flat rate puts there (as many as it takes from the others). A hinge whose limit
+    moves fewer errors than ``MIN_MOVED`` explains fewer errors than any verdict is ever
+    drawn from, however small its p-values (a sparse class's few errors that happen to fall
+    in a plateau's minutes above K).
+    """
+    y = np.asarray(counts, dtype=float)
+    x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
+    limit = x * np.maximum(fitted_rate(fit, concurrency), 0.0)
+    if limit.sum() <= 0 or y.sum() <= 0:
+        return 0.0
+    flat = x / x.sum()
+    return float(y.sum() * np.maximum(limit / limit.sum() - flat, 0.0).sum())
 
 
 def describe_set_aside(set_aside: dict) -> str:
@@ -360,6 +390,12 @@ def describe_set_aside(set_aside: dict) -> str:
             f"the fitted limit's replicates fit time this well with p = {set_aside['p_load']:.3f} "
             f"(level {PERSIST_LEVEL}), such a window's replicates fit the load as well as the "
             f"data do with p = {set_aside['p_time']:.3f}: an episode in time, not a limit"
+        )
+    if set_aside["kind"] == "no_excess":
+        return (
+            f"the fitted limit places only {set_aside['moved']:.1f} of the "
+            f"{set_aside['errors']:.0f} counted errors in other minutes than a flat rate does, "
+            f"fewer than {MIN_MOVED}: too few errors beyond a flat rate to show a limit"
         )
     if set_aside["kind"] == "no_onset":
         return (
