@@ -50,13 +50,14 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
     """Return one webinar's row: title, window, peak, people, verdict per class (named)."""
     # Here, not at import: the narrative package imports the plotting libraries.
     from analysis.narrative import zone_name  # the report page's label, for the same window
-    from analysis.narrative.formatting import local_span
+    from analysis.narrative.formatting import local_span, verdict_label
 
     rep, aud = findings["report"], findings["audience"]
     tz = rep["display_tz"]
     day, first, last = local_span(rep["window"]["start"], rep["window"]["end"], tz)
     names = {c["key"]: (c.get("name") or {}).get(lang) for c in findings["error_classes"]}
     counts = {c["key"]: c["count"] for c in findings["error_classes"]}
+    classes = {c["key"]: c for c in findings["error_classes"]}
     return {
         "webinar_id": rep["webinar_id"],
         "title": rep["title"],
@@ -72,8 +73,11 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
             {
                 "key": v["error_class"],
                 "name": names.get(v["error_class"]),
-                # as on page one: a verdict against load nobody measured is undecided
-                "verdict": "undecided" if v.get("measurement_caveat") else v["verdict"],
+                # as on page one: a verdict against load nobody measured is undecided, and
+                # the app's own refusals are not called bugs
+                "verdict": "undecided"
+                if v.get("measurement_caveat")
+                else verdict_label(v["verdict"], classes.get(v["error_class"])),
                 "count": counts.get(v["error_class"], 0),
             }
             for v in findings["verdicts"]

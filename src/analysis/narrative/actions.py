@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from analysis.narrative.formatting import class_names, code, escape, fmt_number, fmt_rate, table
+from analysis.narrative.formatting import (
+    class_names,
+    code,
+    escape,
+    fmt_number,
+    fmt_rate,
+    table,
+    verdict_label,
+)
 
 
-def _evidence_text(ev: Mapping, text: Mapping) -> str:
+def _evidence_text(ev: Mapping, text: Mapping, classes: Mapping[str, Mapping]) -> str:
     e = text["actions"]["evidence"]
     names = text["causes"]["verdicts"]
     kind = ev["kind"]
@@ -16,15 +24,11 @@ def _evidence_text(ev: Mapping, text: Mapping) -> str:
         key = code(ev["error_class"])
         if not ev["present"]:
             return e["class_missing"].format(key=key)
+        verdict = names[verdict_label(ev["verdict"], classes.get(ev["error_class"]))]
         if ev["rate"] is None:
-            return e["class_count"].format(
-                key=key, count=fmt_number(ev["count"]), verdict=names[ev["verdict"]]
-            )
+            return e["class_count"].format(key=key, count=fmt_number(ev["count"]), verdict=verdict)
         return e["class"].format(
-            key=key,
-            count=fmt_number(ev["count"]),
-            rate=fmt_rate(ev["rate"]),
-            verdict=names[ev["verdict"]],
+            key=key, count=fmt_number(ev["count"]), rate=fmt_rate(ev["rate"]), verdict=verdict
         )
     if kind == "threshold":
         return e["threshold"].format(
@@ -84,11 +88,12 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
     t = text["actions"]
     lang = text.get("lang") or findings.get("report", {}).get("lang", "en")
     names = class_names(findings, lang)
+    classes = {c["key"]: c for c in findings.get("error_classes", [])}
     rows = [
         (
             item["number"],
             action_text(item, text, lang, names),
-            "<br>".join(_evidence_text(ev, text) for ev in item["evidence"]),
+            "<br>".join(_evidence_text(ev, text, classes) for ev in item["evidence"]),
             escape(item["type"] or ""),
             escape(item["owner"] or ""),
             escape(item["due"] or ""),

@@ -19,6 +19,7 @@ from analysis.narrative.formatting import (
     fmt_rate,
     local_time,
     table,
+    verdict_label,
 )
 
 _AN_HOUR = {"start": "2000-01-01T00:00:00Z", "end": "2000-01-01T01:00:00Z"}
@@ -217,19 +218,20 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 lag += f" [{cap['lag_low']}, {cap['lag_high']}]"
             if cap.get("lag_open_high"):
                 lag += f" ({t['lag_open']})"
+        label = verdict_label(v["verdict"], cls)
         rows.append(
             (
                 class_name(findings, key, text),
                 fmt_number(cls["count"]),
                 fmt_rate(cls["rate"]),
-                f"**{t['verdicts'][v['verdict']]}**",
+                f"**{t['verdicts'][label]}**",
                 threshold,
                 lag,
                 verdict_evidence(v, text, findings["report"]["window"]),
             )
         )
-        if v["verdict"] not in explained:
-            explained.append(v["verdict"])
+        if label not in explained:
+            explained.append(label)
     spans = span_words(findings["report"]["window"], text)
     legend = "\n".join(
         f"- **{t['verdicts'][k]}**: {t['explain'][k].format(**spans)}" for k in explained

@@ -179,6 +179,19 @@ def _verdicts(findings: Mapping) -> dict:
     return {v["error_class"]: v for v in findings["verdicts"]}
 
 
+def verdict_label(verdict: str, cls: Mapping | None) -> str:
+    """Return the locale key of a class's verdict words (``causes.verdicts``).
+
+    A traffic-proportional class the application's own SQL raises on purpose (P0001,
+    PostgREST's PTxxx: :func:`analysis.naming.deliberate_refusal`) is a refusal, not a bug.
+    """
+    from analysis.naming import deliberate_refusal
+
+    if verdict == "traffic" and cls is not None and deliberate_refusal(cls):
+        return "refusal"
+    return verdict
+
+
 def _capacity(findings: Mapping) -> dict:
     return {c["error_class"]: c for c in findings["capacity"]}
 
