@@ -79,3 +79,61 @@ def test_a_traffic_class_that_is_no_refusal_is_still_called_a_bug(doc):
     causes = html.unescape(narrative.SECTIONS["causes"](changed, narrative.load_locale("en")))
     row = next(line for line in causes.splitlines() if key in line and line.startswith("|"))
     assert "**traffic-proportional (a bug)**" in row, row
+
+
+def _with_capacity(doc: dict, k: int = 190) -> dict:
+    """The document with its first class called capacity-driven at K (limits table shown)."""
+    from analysis.stats.limits import SUPABASE_LIMITS
+
+    changed = copy.deepcopy(doc)
+    key = changed["error_classes"][0]["key"]
+    for v in changed["verdicts"]:
+        if v["error_class"] == key:
+            v.update(verdict="capacity", measurement_caveat=False)
+    changed["statistics"]["supabase_limits"] = [dict(lim) for lim in SUPABASE_LIMITS]
+    changed["capacity"] = [
+        c for c in changed["capacity"] if c["error_class"] != key
+    ] + [
+        {
+            "error_class": key, "verdict": "capacity", "k": k, "k_low": k - 20,
+            "k_high": k + 20, "weakly_identified": False, "lag_minutes": 0,
+        }
+    ]  # fmt: skip
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("lang", "said", "wrong"),
+    [
+        ("ko", ("Realtime 동시 연결 (Free 요금제)", "Postgres 최대 연결 수 (Large 컴퓨트)"),
+         ("concurrent connections", "max connections", "plan)", "compute)")),
+        ("en", ("Realtime concurrent connections (Free plan)",
+                "Postgres max connections (Large compute)"), ("요금제",)),
+    ],
+)  # fmt: skip
+def test_the_public_limits_table_is_in_the_report_s_language(doc, lang, said, wrong):
+    causes = narrative.SECTIONS["causes"](_with_capacity(doc), narrative.load_locale(lang))
+    limits = html.unescape(
+        causes.split("**" + narrative.load_locale(lang)["causes"]["limits_title"])[1]
+    )
+    assert all(s in limits for s in said), limits
+    assert not [w for w in wrong if w in limits], limits
+
+
+@pytest.mark.parametrize(
+    ("lang", "plan", "compute"), [("ko", "요금제", "컴퓨트"), ("en", "plan", "compute")]
+)
+def test_the_capacity_plan_names_tiers_in_the_report_s_language(doc, lang, plan, compute):
+    doc = copy.deepcopy(doc)
+    projections = doc["capacity_plan"]["projections"]
+    projections[0]["compute"] = {"tier": "Small compute", "limit": 90, "headroom": 0.2}
+    page = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
+    tiers = [p["realtime_plan"]["tier"] for p in projections if p["realtime_plan"]["tier"]]
+    sizes = [p["compute"]["tier"] for p in projections if (p.get("compute") or {}).get("tier")]
+    assert tiers and sizes, projections
+    for tier in tiers:
+        assert tier.replace(" plan", f" {plan}") in page, page
+    for size in sizes:
+        assert size.replace(" compute", f" {compute}") in page, page
+    if lang == "ko":
+        assert not [t for t in tiers + sizes if t in page], page

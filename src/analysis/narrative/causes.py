@@ -17,6 +17,7 @@ from analysis.narrative.formatting import (
     fmt_number,
     fmt_p,
     fmt_rate,
+    limit_name,
     local_time,
     table,
     verdict_label,
@@ -332,7 +333,7 @@ def render_limits(findings: Mapping, text: Mapping) -> str:
     highs = max(c["k_high"] if c["k_high"] is not None else c["k"] for c in caps)
     near = [lim for lim in limits if lows / 2 <= lim["limit"] <= highs * 2]
     rows = [
-        (escape(f"{lim['product']} {lim['quantity']} ({lim['tier']})"), fmt_number(lim["limit"]))
+        (limit_name(lim, text), fmt_number(lim["limit"]))
         for lim in near
     ]
     if not rows:

@@ -192,6 +192,23 @@ def verdict_label(verdict: str, cls: Mapping | None) -> str:
     return verdict
 
 
+def tier_name(tier: str, text: Mapping) -> str:
+    """Return a Supabase tier (``Pro plan``, ``Nano compute``) in the report's language."""
+    name, _, kind = str(tier).rpartition(" ")
+    words = text["supabase_limits"]["tiers"]
+    return escape(words[kind].format(name=name) if name and kind in words else tier)
+
+
+def limit_name(limit: Mapping, text: Mapping) -> str:
+    """Return a published limit's name (product, quantity, tier) in the report's language."""
+    t = text["supabase_limits"]
+    return t["limit"].format(
+        product=escape(t["products"].get(limit["product"], limit["product"])),
+        quantity=escape(t["quantities"].get(limit["quantity"], limit["quantity"])),
+        tier=tier_name(limit["tier"], text),
+    )
+
+
 def _capacity(findings: Mapping) -> dict:
     return {c["error_class"]: c for c in findings["capacity"]}
 

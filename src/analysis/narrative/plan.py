@@ -15,6 +15,7 @@ from analysis.narrative.formatting import (
     fmt_number,
     local_time,
     table,
+    tier_name,
 )
 
 
@@ -87,13 +88,14 @@ def _interval(d: Mapping | None) -> str:
     return f"{fmt_number(d['median'])} [{fmt_number(d['low'])}–{fmt_number(d['high'])}]"
 
 
-def _tier(plan: Mapping | None, t: Mapping) -> str:
+def _tier(plan: Mapping | None, text: Mapping) -> str:
+    t = text["capacity_plan"]
     if not plan:
         return "–"
     if plan["tier"] is None:
         return t["beyond"].format(limit=fmt_number(plan["largest_limit"]))
     return t["tier"].format(
-        tier=escape(plan["tier"]),
+        tier=tier_name(plan["tier"], text),
         limit=fmt_number(plan["limit"]),
         headroom=_share(plan["headroom"]),
     )
@@ -140,7 +142,7 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
         if rt_plan.get("registrations_at_limit"):
             nxt = t["next"].format(
                 n=fmt_number(rt_plan["registrations_at_limit"]),
-                tier=escape(rt_plan["tier"]),
+                tier=tier_name(rt_plan["tier"], text),
             )
         rows.append(
             (
@@ -150,8 +152,8 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
                 _interval(p["peak_sessions"]),
                 _interval(p["realtime_connections"]),
                 _interval(p["db_connections"]),
-                _tier(rt_plan, t),
-                _tier(p.get("compute"), t),
+                _tier(rt_plan, text),
+                _tier(p.get("compute"), text),
                 nxt,
                 text["list_sep"].join(class_name(findings, k, text) for k in p["breaches"])
                 or t["none"],
