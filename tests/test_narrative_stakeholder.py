@@ -137,3 +137,66 @@ def test_the_capacity_plan_names_tiers_in_the_report_s_language(doc, lang, plan,
         assert size.replace(" compute", f" {compute}") in page, page
     if lang == "ko":
         assert not [t for t in tiers + sizes if t in page], page
+
+
+def _project_scope(doc: dict) -> tuple[dict, str]:
+    """The document as a breakout room's: the load tested is three live webinars' audience."""
+    changed = copy.deepcopy(doc)
+    key = changed["error_classes"][0]["key"]
+    changed["audience"]["load"] = {
+        "scope": "project", "webinars": ["this", "main", "other"], "peak": 83,
+        "peak_ts": changed["report"]["window"]["start"], "webinar_peak": 13, "others_peak": 70,
+    }  # fmt: skip
+    people = changed["overview"]["people"]
+    people.update(audience=22, affected=15, affected_share=15 / 22, failed_requests=353)
+    changed["overview"]["causes"] = [
+        {
+            "kind": "capacity", "errors": 353,
+            "classes": [{"key": key, "name": {}, "count": 353, "k": 64.0, "k_low": 38.0,
+                         "k_high": 68.0, "weakly_identified": True, "lag_minutes": 0}],
+        }
+    ]  # fmt: skip
+    changed["capacity"] = [
+        {"error_class": key, "verdict": "capacity", "k": 64, "k_low": 38, "k_high": 68,
+         "k_webinar": 13, "weakly_identified": True, "lag_minutes": 0}
+    ]  # fmt: skip
+    return changed, key
+
+
+@pytest.mark.parametrize(
+    ("lang", "said", "wrong"),
+    [
+        ("en", "**353 requests failed across the project**", "people** (68%) received at least"),
+        ("ko", "**프로젝트 전체에서 요청 353건이 실패**", "**요청 353건이 실패**했습니다."),
+    ],
+)
+def test_a_breakout_room_s_page_says_the_failed_requests_are_the_project_s(doc, lang, said, wrong):
+    changed, _ = _project_scope(doc)
+    text = narrative.load_locale(lang)
+    page = narrative.SECTIONS["summary"](changed, text)
+    assert said in page and wrong not in page, page
+    assert ("15 of 22 people" if lang == "en" else "참가자 22명 중 15명") in page, page
+    impact = narrative.SECTIONS["impact"](changed, text)
+    assert text["impact"]["error_responses_project"] in impact, impact
+    # This webinar's own load: the page speaks of it as before.
+    alone = copy.deepcopy(changed)
+    alone["audience"]["load"]["scope"] = "webinar"
+    page = narrative.SECTIONS["summary"](alone, text)
+    assert said not in page and ("353 requests failed" in page or "요청 353건이 실패" in page)
+    assert text["impact"]["error_responses_project"] not in narrative.SECTIONS["impact"](
+        alone, text
+    )
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "~**64** sessions (38–68, weakly identified) across the project's 3 live webinars, "
+               "of which this webinar had 13"),
+        ("ko", "약 **64**세션 이상(38–68, 약하게 식별됨), 그중 이 웨비나 13세션"),
+    ],
+)  # fmt: skip
+def test_page_one_puts_the_project_k_s_interval_beside_k_not_the_webinar_s_share(doc, lang, said):
+    changed, _ = _project_scope(doc)
+    page = narrative.SECTIONS["summary"](changed, narrative.load_locale(lang))
+    assert said in page, page

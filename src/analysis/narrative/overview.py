@@ -69,6 +69,10 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
             peak_at=local_time(people["peak_at"], tz, text=text),
         )
     parts.append(what)
+    # Logs carry no webinar id: where other webinars' audiences were part of the load, the
+    # failed requests are the project's, not this webinar's.
+    load = findings["audience"].get("load") or {}
+    project = "_project" if load.get("scope") == "project" else ""
     if quiet:
         impact = t["impact_quiet"]
     elif people.get("requests_logged") == 0:
@@ -82,13 +86,15 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 users=fmt_number(people["users_with_errors"]),
             )
         else:
-            impact = t["impact_no_users"].format(failed=fmt_number(people["failed_requests"]))
+            impact = t["impact_no_users" + project].format(
+                failed=fmt_number(people["failed_requests"])
+            )
     elif not people.get("failed_requests") and (realtime := _realtime_errors(findings)):
         # Refused joins or connections fail no request, and Realtime's lines name no viewer:
         # "0 people" would say nobody was hurt.
         impact = t["impact_realtime_only"].format(errors=fmt_number(realtime))
     else:
-        impact = t["impact"].format(
+        impact = t["impact" + project].format(
             affected=fmt_number(people["affected"]),
             people=fmt_number(people["audience"]),
             share=_share(people["affected_share"]),

@@ -54,6 +54,7 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
     im, aud = findings["impact"], findings["audience"]
     t = text["impact"]
     tz, zn = _tz(findings)
+    project = (aud.get("load") or {}).get("scope") == "project"
     rows = [
         (t["peak"], fmt_number(aud["peak"]), "concurrency"),
         (t["users"], fmt_number(aud["unique_users"]), "sessions"),
@@ -64,7 +65,7 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
             "registrations",
         ),
         (
-            t["error_responses"],
+            t["error_responses_project" if project else "error_responses"],
             fmt_number(im["error_responses"]),
             f"requests: {code(im['error_responses_filter'])}",
         ),
