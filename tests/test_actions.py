@@ -216,7 +216,7 @@ def test_every_item_key_has_its_words_in_every_locale():
             base = key.rsplit("_capacity", 1)[0]
             assert base in keys, key
             if key.endswith("_capacity"):
-                assert "{k}" in catalogue[key], key
+                assert "{threshold}" in catalogue[key], key
 
 
 #: The shipped incident's directory: its action list is its ``incident.json`` recommendations

@@ -200,3 +200,50 @@ def test_page_one_puts_the_project_k_s_interval_beside_k_not_the_webinar_s_share
     changed, _ = _project_scope(doc)
     page = narrative.SECTIONS["summary"](changed, narrative.load_locale(lang))
     assert said in page, page
+
+
+def _capacity_action(doc: dict, **cap) -> tuple[dict, str]:
+    changed = copy.deepcopy(doc)
+    key = changed["error_classes"][0]["key"]
+    entry = {"error_class": key, "verdict": "capacity", "k": 48, "k_low": 20, "k_high": 80,
+             "weakly_identified": True, "lag_minutes": 0, **cap}  # fmt: skip
+    changed["capacity"] = [entry]
+    evidence = {"kind": "threshold", "error_class": key, "k": 48, "k_low": 20, "k_high": 80}
+    changed["action_items"] = [
+        {
+            "number": 1, "key": "realtime_limit_capacity", "source": "catalogue",
+            "fields": {"class": key, "k": 48, "k_low": 20, "k_high": 80}, "evidence": [evidence],
+            "type": "mitigate", "owner": "", "due": "",
+        }
+    ]  # fmt: skip
+    return changed, key
+
+
+@pytest.mark.parametrize(
+    ("lang", "cap", "said", "wrong"),
+    [
+        ("en", {}, ("above K = 48 [20, 80] viewers", "threshold K = 48 [20, 80]"), ()),
+        ("ko", {}, ("K = 48 [20, 80]명을 넘자", "임계값 K = 48 [20, 80]"), ()),
+        ("en", {"load_scope": "project", "k_webinar": 13},
+         ("above K = 48 [20, 80] sessions across the project's live webinars",
+          "threshold K = 48 [20, 80] (sessions across the project's live webinars)"),
+         ("viewers:",)),
+        ("ko", {"load_scope": "project", "k_webinar": 13},
+         ("프로젝트 전체 K = 48 [20, 80]세션을 넘자",
+          "(진행 중인 웨비나를 합친 프로젝트 전체 세션)"),
+         ("80]명",)),
+        ("en", {"k_open_low": True}, ("above K = 48 (anywhere up to 80) viewers",
+                                      "threshold K = 48 (anywhere up to 80)"), ("[20, 80]",)),
+        ("ko", {"k_open_low": True}, ("K = 48 (80 이하 어디든)명을 넘자",), ("[20, 80]",)),
+        ("en", {"k_open_high": True}, ("above K = 48 [20, 80 or more] viewers",), ("[20, 80]",)),
+    ],
+)  # fmt: skip
+def test_action_texts_say_whose_sessions_k_counts_and_an_interval_open_below(
+    doc, lang, cap, said, wrong
+):
+    changed, _ = _capacity_action(doc, **cap)
+    text = narrative.load_locale(lang)
+    page = html.unescape(narrative.SECTIONS["actions"](changed, text))
+    assert all(s in page for s in said), page
+    assert not [w for w in wrong if w in page], page
+    assert "{" not in page

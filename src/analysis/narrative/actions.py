@@ -16,7 +16,9 @@ from analysis.narrative.formatting import (
 )
 
 
-def _evidence_text(ev: Mapping, text: Mapping, classes: Mapping[str, Mapping]) -> str:
+def _evidence_text(
+    ev: Mapping, text: Mapping, classes: Mapping[str, Mapping], caps: Mapping[str, Mapping]
+) -> str:
     e = text["actions"]["evidence"]
     names = text["causes"]["verdicts"]
     kind = ev["kind"]
@@ -31,11 +33,13 @@ def _evidence_text(ev: Mapping, text: Mapping, classes: Mapping[str, Mapping]) -
             key=key, count=fmt_number(ev["count"]), rate=fmt_rate(ev["rate"]), verdict=verdict
         )
     if kind == "threshold":
+        cap = caps.get(ev["error_class"]) or {}
+        words = text["actions"]["threshold_words"]
         return e["threshold"].format(
             key=code(ev["error_class"]),
             value=fmt_number(ev["k"]),
-            low=fmt_number(ev["k_low"]),
-            high=fmt_number(ev["k_high"]),
+            interval=_interval(ev, cap, words),
+            scope=words["evidence_project"] if cap.get("load_scope") == "project" else "",
         )
     if kind == "peak":
         return e["peak"].format(peak=fmt_number(ev["peak"]))
@@ -48,13 +52,39 @@ def _evidence_text(ev: Mapping, text: Mapping, classes: Mapping[str, Mapping]) -
     return escape(json.dumps(ev, ensure_ascii=False))
 
 
+def _interval(values: Mapping, cap: Mapping, words: Mapping) -> str:
+    """K's interval as the action texts say it: open below, it bounds K from above only."""
+    low, high = fmt_number(values["k_low"]), fmt_number(values["k_high"])
+    if cap.get("k_open_low"):
+        return words["open_low"].format(high=high)
+    return words["open_high" if cap.get("k_open_high") else "interval"].format(low=low, high=high)
+
+
+def threshold_words(fields: Mapping, cap: Mapping, text: Mapping) -> str:
+    """Return "K = 64 [38, 68] viewers" for an action's class, as its capacity entry reads.
+
+    A K of the project's load counts sessions across the project's live webinars, not this
+    webinar's viewers; an interval open below says K may lie anywhere up to its upper end.
+    """
+    words = text["actions"]["threshold_words"]
+    return words["project" if cap.get("load_scope") == "project" else "viewers"].format(
+        k=fmt_number(fields["k"]), interval=_interval(fields, cap, words)
+    )
+
+
 def action_text(
-    item: Mapping, text: Mapping, lang: str, names: Mapping[str, str] | None = None
+    item: Mapping,
+    text: Mapping,
+    lang: str,
+    names: Mapping[str, str] | None = None,
+    caps: Mapping[str, Mapping] | None = None,
 ) -> str:
     """Return an action item's wording in the report's language.
 
     Catalogue items take the locale's text filled with identifiers from the data (each shown
-    as code); the incident's own items take their text from ``incident.json``.
+    as code); the incident's own items take their text from ``incident.json``. ``caps``
+    (capacity entries by class) words the threshold as the class's entry reads it
+    (:func:`threshold_words`).
     """
     t = text["actions"]
     if item.get("source") == "incident":
@@ -71,6 +101,8 @@ def action_text(
         k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else unknown.get(k, "—"))
         for k, v in raw.items()
     }
+    if raw.get("k") is not None:
+        fields["threshold"] = threshold_words(raw, (caps or {}).get(raw.get("class")) or {}, text)
     if names and raw.get("class") in names:  # a class key always follows its human name
         fields["class"] = f"{escape(names[raw['class']])} ({code(raw['class'])})"
     return template.format_map(_Missing(fields))
@@ -89,11 +121,12 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
     lang = text.get("lang") or findings.get("report", {}).get("lang", "en")
     names = class_names(findings, lang)
     classes = {c["key"]: c for c in findings.get("error_classes", [])}
+    caps = {c["error_class"]: c for c in findings.get("capacity", [])}
     rows = [
         (
             item["number"],
-            action_text(item, text, lang, names),
-            "<br>".join(_evidence_text(ev, text, classes) for ev in item["evidence"]),
+            action_text(item, text, lang, names, caps),
+            "<br>".join(_evidence_text(ev, text, classes, caps) for ev in item["evidence"]),
             escape(item["type"] or ""),
             escape(item["owner"] or ""),
             escape(item["due"] or ""),

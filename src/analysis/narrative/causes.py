@@ -332,10 +332,7 @@ def render_limits(findings: Mapping, text: Mapping) -> str:
     lows = min(c["k_low"] if c["k_low"] is not None else c["k"] for c in caps)
     highs = max(c["k_high"] if c["k_high"] is not None else c["k"] for c in caps)
     near = [lim for lim in limits if lows / 2 <= lim["limit"] <= highs * 2]
-    rows = [
-        (limit_name(lim, text), fmt_number(lim["limit"]))
-        for lim in near
-    ]
+    rows = [(limit_name(lim, text), fmt_number(lim["limit"])) for lim in near]
     if not rows:
         return ""
     return f"**{t['limits_title']}**\n\n" + table([t["limit"], t["limit_value"]], rows)

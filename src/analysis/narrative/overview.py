@@ -219,7 +219,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     for number, a in enumerate(o["actions"], start=1):
         item = next(i for i in findings["action_items"] if i["number"] == a["number"])
         lang = text.get("lang", "en")
-        label = action_text(item, text, lang, class_names(findings, lang))
+        caps = {c["error_class"]: c for c in findings.get("capacity", [])}
+        label = action_text(item, text, lang, class_names(findings, lang), caps)
         named = [
             escape(c["name"].get(text.get("lang", ""), c["key"]))
             for c in findings["error_classes"]
