@@ -544,17 +544,38 @@ def _g0_case(name: str, seed: int) -> tuple[np.ndarray, ...]:
     return y, requests, y, seen
 
 
-def _corrected_cox_moments(y: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
-    """AR(1)-Cox moments with the short-series bias of the persistence and variance undone."""
+def _corrected_cox_moments(
+    y: np.ndarray, mu: np.ndarray, persistence: bool = True, variance: bool = True
+) -> tuple[float, float]:
+    """AR(1)-Cox moments with the short-series bias of the persistence and/or variance undone."""
     from analysis.stats.countmodels import _fit_cox_moments
 
     s2, phi = _fit_cox_moments(y, mu)
     if s2 <= 0:
         return s2, phi
     n = len(y)
-    phi_c = min(0.95, phi + (1 + 3 * phi) / n)  # Kendall's bias of the lag-1 estimate
+    # Kendall's bias of the lag-1 estimate.
+    phi_c = min(0.95, phi + (1 + 3 * phi) / n) if persistence else phi
+    if not variance:
+        return s2, phi_c
     shrink = 1 - (1 + phi_c) / (n * (1 - phi_c))  # the variance the series' own mean absorbs
     return math.log1p(math.expm1(s2) / max(shrink, 0.25)), phi_c
+
+
+def _persistence_corrected(y: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
+    """AR(1)-Cox moments with only the persistence's short-series bias undone."""
+    return _corrected_cox_moments(y, mu, variance=False)
+
+
+def _variance_corrected(y: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
+    """AR(1)-Cox moments with only the variance the series' own mean absorbs restored."""
+    return _corrected_cox_moments(y, mu, persistence=False)
+
+
+def _variance_corrected_at_cap(y: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
+    """AR(1)-Cox moments, the variance restored only where the persistence is 0.9 or more."""
+    s2, phi = _corrected_cox_moments(y, mu, persistence=False, variance=False)
+    return _variance_corrected(y, mu) if phi >= 0.9 else (s2, phi)
 
 
 def run_g0(trials: int) -> list[dict]:
@@ -571,7 +592,14 @@ def run_g0(trials: int) -> list[dict]:
             y, x, own, viewers = _g0_case(name, seed)
             w_r, w_v = log_weights(x - own + own.mean()), log_weights(viewers)
             mu0 = np.full(len(y), y.mean())
-            for fit, tag in ((_fit_cox_moments, ""), (_corrected_cox_moments, "_corrected")):
+            fits = (
+                (_fit_cox_moments, ""),
+                (_corrected_cox_moments, ", corrected moments"),
+                (_persistence_corrected, ", persistence corrected"),
+                (_variance_corrected, ", variance corrected"),
+                (_variance_corrected_at_cap, ", variance corrected where persistence >= 0.9"),
+            )
+            for fit, tag in fits:
                 reps = _simulate_cox(mu0, *fit(y, mu0), 199, np.random.default_rng(10_000 + seed))
                 t_r, t_v, t_a = reps @ w_r, reps @ w_v, reps @ ((w_r + w_v) / 2)
                 p_r = (1 + np.sum(t_r >= y @ w_r - 1e-9)) / 200
@@ -592,9 +620,7 @@ def run_g0(trials: int) -> list[dict]:
                 }
                 if tag:
                     ps = {
-                        k + ", corrected moments": v
-                        for k, v in ps.items()
-                        if "only" not in k and "averaged" not in k
+                        k + tag: v for k, v in ps.items() if "only" not in k and "averaged" not in k
                     }
                 for k, p in ps.items():
                     hits[k] = hits.get(k, 0) + int(p <= ALPHA)
