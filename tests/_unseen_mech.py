@@ -1016,7 +1016,7 @@ EDGES: dict[str, Case] = {
             (
                 10,
                 "**Deploy** [v2](http://evil.example)",
-                "$\\frac{1}{0}$ <script>x</script> \u202e",
+                "$\\frac{1}{0}$ <script>x</script> \u202e \\(x^2\\) \\begin{align}y\\end{align}",
             ),
         ),
         title="# 분기 리뷰 $\\frac{a}{b}$ **굵게** [클릭](javascript:alert(1)) "

@@ -32,6 +32,32 @@ HOSTILE = [
 ]
 
 
+#: escape() puts each "$" and "\\" in an element of its own (an element ends MathJax's run).
+MATH_BREAK = re.compile(r"</?span>")
+#: MathJax's delimiters as JupyterLab configures it.
+_DELIMITERS = re.compile(r"\$[^$]+\$|\\\(|\\\[|\\begin\{")
+
+
+def _maths(page: str) -> list[str]:
+    """Runs of text outside code that MathJax would typeset (it reads up to the next element)."""
+    page = re.sub(r"<(code|pre)>.*?</\1>", "", page, flags=re.S)
+    runs = (html.unescape(t) for t in re.split(r"<(?!/?(?:br|wbr)\b)[^>]*>", page))
+    return [run for run in runs if _DELIMITERS.search(run)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["$x$", "$$\\int$$", "\\(a\\)", "\\[b\\]", "\\begin{align}c\\end{align}", "$\\$$"],
+)
+def test_values_are_never_maths_for_a_viewer_that_runs_mathjax(value):
+    # JupyterLab shows the executed notebook's Markdown outputs through MathJax.
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    page = markdown2html_mistune(f"{narrative.escape(value)} | {narrative.code(value)}")
+    assert _maths(page) == [] and _maths(f"<p>{value}</p>") != []
+    assert html.unescape(re.sub(r"<[^>]*>", "", page)).strip() == f"{value} | {value}"
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_escaped_values_render_as_exactly_the_text_written(value):
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -45,6 +71,8 @@ def test_escaped_values_render_as_exactly_the_text_written(value):
         )
 
     rendered = render(value)
+    assert _maths(rendered) == []
+    rendered = MATH_BREAK.sub("", rendered)
 
     # Exactly the elements the Markdown itself makes for a harmless value; the value is text.
     def tags(page: str) -> list:
@@ -102,6 +130,6 @@ def test_the_real_exporter_keeps_data_inside_its_elements():
     cell = new_code_cell("show()", outputs=[new_output("display_data", data={"text/markdown": md})])
     page = report.export_html(report.prepare_for_export(new_notebook(cells=[cell]), "t"), "en")
     codes = re.findall(r"<code>(.*?)</code>", page, flags=re.S)
-    assert html.unescape(codes[-1]) == value
+    assert html.unescape(MATH_BREAK.sub("", codes[-1])) == value
     assert "<small>note</small>" in page and "<code></code>" not in page
     assert "<img" not in page

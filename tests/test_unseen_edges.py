@@ -317,19 +317,35 @@ PLANTED = (
     "$$\\input{/etc/passwd}$$<i>t</i>",
     "[click](javascript:alert(1))",
     "**bold**_`tick`_|pipe|",
+    "\\(x^2\\) \\begin{align}y\\end{align}",
 )
 
 
 class _Text(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.parts, self.tags = [], []
+        self.parts, self.tags, self.open = [], [], []
+        self.maths: list[str] = []  # text MathJax would typeset
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
 
     def handle_data(self, data):
         self.parts.append(data)
+        # MathJax (JupyterLab's view of the executed notebook) reads each run of text up to
+        # the next element and skips code and pre: a delimiter pair inside one run is maths.
+        if not {"code", "pre"} & set(self.open) and _MATH.search(data):
+            self.maths.append(data)
+
+
+#: MathJax's delimiters as JupyterLab configures it: $...$, $$...$$, \(...\), \[...\] and
+#: \begin{...} environments.
+_MATH = re.compile(r"\$[^$]+\$|\\\(|\\\[|\\begin\{")
 
 
 def _rendered(markdown: str) -> _Text:
@@ -352,6 +368,7 @@ def test_markup_in_titles_constraints_relations_endpoints_and_lines_stays_text(a
             text = "".join(page.parts)
             seen += text
             assert "\u202e" not in text and "\x1b" not in text, name
+            assert page.maths == [], (name, page.maths[:3])
             for tag, attrs in page.tags:
                 assert tag not in {"script", "img", "svg", "u", "i", "b", "iframe"}, (name, tag)
                 href = attrs.get("href") or ""

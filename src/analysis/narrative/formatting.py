@@ -32,6 +32,11 @@ _ENTITIES = {ord(ch): f"&#{ord(ch)};" for ch in _MARKUP_CHARS}
 _ENTITIES.update(dict.fromkeys(PAGE_CONTROLS, "\ufffd"))
 _ENTITIES.update({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
 _ENTITIES.update({0x2028: " ", 0x2029: " "})
+# JupyterLab shows the executed notebook's Markdown outputs through MathJax, which typesets
+# the decoded text, where a reference is a plain "$" or "\" again; MathJax reads text only up
+# to the next element (docs/report-safety.md), so each of the two in an element of its own
+# keeps a value out of maths without changing what it shows.
+_ENTITIES.update({ord("$"): "<span>&#36;</span>", ord("\\"): "<span>&#92;</span>"})
 
 
 def escape(value: object) -> str:
