@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -38,6 +39,7 @@ from analysis.simulate.verdict_study import (
     SPARSE_SHAPES,
     format_confusion,
     iterate_jobs,
+    measure_moved_errors,
     rerun_capacity_calls,
     run_backoff_incident,
     run_extra_incident,
@@ -45,6 +47,7 @@ from analysis.simulate.verdict_study import (
     run_sparse_class,
     target_rows,
 )
+from analysis.stats.verdicts import MIN_MOVED
 
 
 def format_targets(rows: list[dict]) -> str:
@@ -160,6 +163,55 @@ def rerun_capacity(old: Path, new: Path, n_boot: int, workers: int) -> None:
             print(f"  {k}/{len(jobs)} incidents, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
+def _moved_line(row: dict) -> dict:
+    return measure_moved_errors(row)
+
+
+def run_moved(cache: Path, n_boot: int, workers: int) -> str:
+    """Measure the moved-errors floor on a cache's capacity calls (docs/verdicts.md, no_excess).
+
+    Every capacity call of the cache (not the extras) has its frame drawn again and K, the lag
+    and the shape refitted; the table bins the errors its limit moves by truth, the calls
+    under ``MIN_MOVED`` are re-analysed (their new verdict), and capacity recall per family is
+    printed before and after. Assumes the cache's other checks match the code (a cache of an
+    older tree: ``--rerun-capacity`` first).
+    """
+    rows = [r for line in cache.open() if line.strip() for r in json.loads(line)]
+    calls = [r for r in rows if r["label"] == "capacity" and not r.get("extra")]
+    moved = list(iterate_jobs(_moved_line, calls, workers))
+    off = sum(m["k_refit"] != m["k"] or m["lag_refit"] != m["lag"] for m in moved)
+    bins = ((0, MIN_MOVED), (MIN_MOVED, 8), (8, 10), (10, float("inf")))
+    out = f"{len(calls)} capacity calls in {cache.name}; refits off the cached K or lag: {off}\n\n"
+    out += "| truth | N | " + " | ".join(f"moved {a:g}-{b:g}" for a, b in bins) + " |\n"
+    out += "|---|---|" + "---|" * len(bins) + "\n"
+    for right in (True, False):
+        sel = [m for m in moved if (m["truth"] == "capacity") == right]
+        cells = " | ".join(str(sum(a <= (m["moved"] or 0) < b for m in sel)) for a, b in bins)
+        out += f"| {'capacity' if right else 'not capacity'} | {len(sel)} | {cells} |\n"
+    aside = [m for m in moved if (m["moved"] or 0) < MIN_MOVED]
+    jobs = [(m["family"], m["index"], n_boot) for m in aside]
+    again = {}
+    for m, job in zip(aside, jobs, strict=True):
+        (new,) = run_incident(job, only={m["mechanism"]})
+        again[(m["family"], m["index"], m["mechanism"])] = new
+        out += (
+            f"\nset aside: {m['family']} {m['index']} {m['mechanism']} (truth {m['truth']}, "
+            f"{m['errors']} errors, moved {m['moved']:.1f}) -> {new['label']} "
+            f"({new['decided_by']}, {new['set_aside']})"
+        )
+    out += "\n\n| family | capacity classes | called capacity before | after |\n|---|---|---|---|\n"
+    for fam in dict.fromkeys(r["family"] for r in rows):
+        truth = [r for r in rows if r["family"] == fam and r["truth"] == "capacity"]
+        before = sum(r["label"] == "capacity" for r in truth)
+        lost = sum(
+            again.get((r["family"], r["index"], r["mechanism"]), r)["label"] != "capacity"
+            for r in truth
+            if r["label"] == "capacity"
+        )
+        out += f"| {fam} | {len(truth)} | {before} | {before - lost} |\n"
+    return out
+
+
 def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
     """Run the back-off experiment (docs/verdicts.md, "Bursty bugs"); return a markdown table."""
     fams = [f for f in families if f in sessions.SHAPES]
@@ -208,7 +260,25 @@ def run_sparse(reps: int, n_boot: int, workers: int) -> str:
                 f"\n{rate:g}/min, truth {truth}: right {right}/{len(sel)}, called {wrong} "
                 f"{bad}/{len(sel)}, capacity {cap}/{len(sel)}"
             )
+            if truth == "unrelated" and sel:
+                # Verdicts are per class (docs/verdicts.md, "Many classes at once"): what
+                # these rates give on a report of fifty such classes.
+                share, share_cap = bad / len(sel), cap / len(sel)
+                out += (
+                    f"; among {MANY} such classes: {MANY * share:.1f} {wrong} calls expected "
+                    f"(P(more than 5) = {_tail(6, share):.2f}), {MANY * share_cap:.2f} capacity "
+                    f"(P(any) = {_tail(1, share_cap):.2f})"
+                )
     return out + "\n"
+
+
+#: Classes of one report in the multiplicity line of the sparse study (qa's fifty_classes).
+MANY = 50
+
+
+def _tail(k: int, p: float, m: int = MANY) -> float:
+    """P(at least k of m independent classes), each with probability p."""
+    return sum(math.comb(m, j) * p**j * (1 - p) ** (m - j) for j in range(k, m + 1))
 
 
 def format_false_capacity(rows: list[dict], families) -> str:
@@ -276,6 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         help="only the sparse-class study: N classes per audience, rate and truth",
     )
     parser.add_argument(
+        "--moved",
+        type=Path,
+        default=None,
+        metavar="CACHE",
+        help="only the moved-errors floor on this cache's capacity calls (refits, no bootstrap; "
+        "the calls it sets aside are re-analysed)",
+    )
+    parser.add_argument(
         "--backoff",
         action="store_true",
         help="only the back-off experiment: retry loops spread over minutes (truth: traffic)",
@@ -296,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
             for a, b in zip(before, after, strict=True)
         )
         print(f"CPU {cpu:.0f} s, load {load:.1f}")
+        return 0
+    if args.moved:
+        print("# The moved-errors floor on cached capacity calls\n")
+        print(run_moved(args.moved, counts["n_boot"], max(1, min(2, args.workers))))
         return 0
     if args.backoff:
         print("# Retry loops backing off over minutes: verdicts per minute vs with episodes\n")

@@ -120,6 +120,16 @@ def test_sparse_load_independent_classes_are_rarely_called_traffic():
     assert not [r for r in rows if r["decided_by"] == "bayes_factor" and r["label"] == "traffic"]
 
 
+def test_moved_errors_of_a_cached_capacity_call_are_measured_on_its_own_frame():
+    # bench_verdicts --moved: the frame is drawn again and the point fit redone, no bootstrap.
+    frame = bench.class_frame("double_peak", 0, "capacity_realtime")
+    assert frame.equals(bench.class_frame("double_peak", 0, "capacity_realtime"))
+    row = {"family": "double_peak", "index": 0, "mechanism": "capacity_realtime"}
+    m = bench.measure_moved_errors({**row, "truth": "capacity", "k": 246.0, "lag": 2})
+    assert m["moved"] > 10 * stats.verdicts.MIN_MOVED and m["k_refit"] == 246.0, m
+    assert bench.class_frame("minutes_seed", 0, "capacity").shape[0] >= 60
+
+
 def test_reasons_name_the_denominator_the_rates_are_per():
     y = np.array([0, 1, 0, 2, 1, 0, 3, 1, 0, 2] * 3, dtype=float)
     viewers = np.linspace(50, 150, 30)

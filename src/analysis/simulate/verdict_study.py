@@ -13,12 +13,13 @@ import multiprocessing as mp
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 
 from analysis import stats
 from analysis.simulate import minutes, sessions
 from analysis.stats.exposure import drop_masked_requests
 from analysis.stats.series import split_own_failures
-from analysis.stats.verdicts import choose_denominator
+from analysis.stats.verdicts import choose_denominator, count_exposed, count_moved_errors
 
 LABELS = stats.VERDICT_LABELS
 TRUTHS = (stats.CAPACITY, stats.TRAFFIC, stats.UNRELATED)
@@ -103,6 +104,46 @@ def rerun_capacity_calls(rows: list[dict], n_boot: int) -> list[dict]:
     family, index = rows[0]["family"], rows[0]["index"]
     new = {r["mechanism"]: r for r in run_incident((family, index, n_boot), only=again)}
     return [new.get(r["mechanism"], r) if r["mechanism"] in again else r for r in rows]
+
+
+def class_frame(family: str, index: int, mechanism: str):
+    """Return one class's per-minute frame exactly as :func:`run_incident` draws it."""
+    if family in MINUTE_FAMILIES:
+        shape = family.removeprefix("minutes_")
+        s_id = list(MINUTE_SCENARIOS).index(mechanism)
+        rng = np.random.default_rng([20260213, minutes.SHAPES.index(shape), s_id, index])
+        return minutes.simulate_incident(mechanism, shape, rng).to_frame()
+    rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
+    null = index % NULL_EVERY == NULL_EVERY - 1
+    return sessions.simulate_session_incident(family, rng, null=null).class_frame(mechanism)
+
+
+def measure_moved_errors(row: dict) -> dict:
+    """Return a capacity call's errors moved by its fitted limit (docs/verdicts.md, no_excess).
+
+    ``row``: a study row (family, index, mechanism, truth). The class's frame is drawn again,
+    its counts and denominator prepared as :func:`stats.attribute_class` prepares them, and
+    K, the lag and the shape refitted (point estimates only: they need no random draws, and
+    equal the full analysis's); the result adds ``moved`` (:func:`count_moved_errors`) and the
+    refitted K and lag, to check against the row's.
+    """
+    frame = class_frame(row["family"], row["index"], row["mechanism"])
+    y, r, c, _ = stats.extract_series(frame)
+    signals = stats.extract_signals(frame)
+    if "samples" in frame.columns:
+        samples = pd.to_numeric(frame["samples"], errors="coerce").fillna(0).to_numpy()
+        c = stats.interpolate_unsampled(c, samples)
+    realtime = stats.is_realtime_class(frame)
+    counts, x, *_ = count_exposed(y, r, c, signals, realtime)
+    fit = stats.estimate_threshold(counts, x, c)
+    moved = None if fit is None else count_moved_errors(fit, counts, x, c)
+    keep = ("family", "index", "mechanism", "truth", "label", "errors", "k", "lag")
+    return {
+        **{k: row.get(k) for k in keep},
+        "moved": moved,
+        "k_refit": None if fit is None else fit.k,
+        "lag_refit": None if fit is None else fit.lag_minutes,
+    }
 
 
 def _run_minute_incident(family: str, index: int, n_boot: int, only=None) -> list[dict]:

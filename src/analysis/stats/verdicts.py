@@ -475,6 +475,23 @@ def decide_one_minute(
     )
 
 
+def count_exposed(errors, requests, concurrency, signals: dict, realtime: bool) -> tuple:
+    """Return what the models count and divide by: (y, x, unit, requests, errors, left out).
+
+    The steps of :func:`attribute_class` before any model: requests another failure answered
+    first leave (not for Realtime), the errors without their request in a sampled export
+    leave the numerator, the counted unit is chosen (users, clients or errors) and the
+    denominator (requests, or the viewers where they stand in). ``requests`` and ``errors``
+    are returned as those steps left them; ``left out`` counts the errors set aside.
+    """
+    if not realtime:
+        requests, _ = drop_masked_requests(requests, signals)
+    errors, left_out = keep_logged_requests(errors, requests, signals, realtime)
+    y, unit = choose_counts(errors, signals)
+    x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
+    return y, x, unit, requests, errors, left_out
+
+
 def attribute_class(
     errors: np.ndarray,
     requests: np.ndarray,
@@ -498,11 +515,9 @@ def attribute_class(
     """
     signals = signals or {}
     total = float(np.sum(errors))
-    if not realtime:
-        requests, _ = drop_masked_requests(requests, signals)
-    errors, left_out = keep_logged_requests(errors, requests, signals, realtime)
-    y, unit = choose_counts(errors, signals)
-    x, _, _ = choose_denominator(requests, signals, concurrency, realtime, y)
+    y, x, unit, requests, errors, left_out = count_exposed(
+        errors, requests, concurrency, signals, realtime
+    )
     x_el, own = split_own_failures(
         x, choose_denominator(requests, signals, concurrency, realtime)[0], concurrency
     )
