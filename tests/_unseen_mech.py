@@ -138,6 +138,7 @@ class Case:
     client_info: str = ""  # x_client_info as a careless client sends it ({email}, {ip}, ...)
     # registrations.csv rows the app wrote wrong: (user cell, created_at cell).
     bad_registrations: tuple[tuple[str, str], ...] = ()
+    registrations_file: str = "registrations.csv"  # the name the team saved it under
     seed: int = 7
     title: str = "Quarterly roadmap live"
     project_ref: str = "qwmechanismsrefabcde"
@@ -1767,6 +1768,8 @@ FIELD: dict[str, Case] = {
         notes=((20, "Call from {phone}", "{email} at {ip} sent Bearer {jwt}"),),
         title="Investor call — host jane.doe@corp.example, +1 415 555 0100",
         bad_registrations=(("{email}", "2026-08-03 09:00:00+00"), ("{phone}", "2026-08-03")),
+        registrations_file="registrations from jane.doe@corp.example 010-2222-3333.csv",
+        extra={"name": "call with jane.doe@corp.example (+1 415 555 0100) from 192.0.2.7"},
         seed=79,
     ),
 }
@@ -2350,8 +2353,8 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
             dest / "annotations.csv",
             ["time_utc", "label", "note"],
             [
-                [(case.start + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ"), label,
-                 _fill(note, w, viewer)]
+                [(case.start + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 _fill(label, w, viewer), _fill(note, w, viewer)]
                 for m, label, note in case.notes
             ],
         )  # fmt: skip
@@ -2397,7 +2400,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
     for cell, created in case.bad_registrations:
         regs.append([w.webinar_ids[0], _fill(cell, w, 0), created])
     if case.registrations:
-        _csv(tables / "registrations.csv", ["webinar_id", "user_id", "created_at"], regs)
+        _csv(tables / case.registrations_file, ["webinar_id", "user_id", "created_at"], regs)
     _csv(
         tables / "webinar_live_presence.csv",
         ["id", "webinar_id", "user_id", "session_id", "joined_at", "left_at"],

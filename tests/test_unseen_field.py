@@ -212,3 +212,61 @@ def test_a_team_s_extra_columns_are_read_past(analyse):
         "status",
     ]
     assert "abc123secret" not in json.dumps(findings, default=str)
+
+
+# ------------------------------------------------------------------ a person's data
+
+_EMAIL = re.compile(r"[\w.+-]+(?:@|%40)[\w-]+\.[\w.]+")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_JWT = re.compile(r"eyJ[\w-]{8,}")
+_PHONE = re.compile(r"010-\d{4}-\d{4}|415 555|\+1 415")
+_OTHER = re.compile(r"sb_publishable_\w+|fe80::|2001:db8")
+# A figure's bytes inside the page, base64: any pattern may turn up in it by chance.
+_EMBEDDED = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+
+
+def private_left(text: str, truth: dict) -> list[str]:
+    """Every raw user id, address, e-mail, token, phone number or key left in ``text``."""
+    text = _EMBEDDED.sub("", text)
+    found = [u for u in truth["users"] if u in text] + [i for i in truth["ips"] if i in text]
+    for pattern in (_EMAIL, _JWT, _PHONE, _OTHER):
+        found += pattern.findall(text)
+    return found + [x for x in _IPV4.findall(text) if not x.startswith("0.")]
+
+
+def test_a_person_s_data_in_every_field_reaches_no_page_nor_the_findings(analyse):
+    _, truth, findings = analyse("private_everywhere")
+    texts = {"findings": json.dumps(findings, default=str, ensure_ascii=False)}
+    for lang in ("en", "ko"):
+        texts[lang] = html.unescape(re.sub(r"</?span>", "", _pages(findings, lang)))
+    for where, text in texts.items():
+        assert private_left(text, truth) == [], where
+    # What was said stays readable: the note keeps its words, the file its kind.
+    assert "&#91;email&#93; at &#91;ip&#93; sent Bearer" in _pages(findings, "en")
+    files = [a["file"] for a in findings["inputs"]["accounting"]]
+    assert "tables/registrations from [email] [phone].csv" in files, files
+    assert findings["report"]["incident"] == "call with [email] ([phone]) from [ip]"
+
+
+def test_make_check_and_the_cache_hold_no_person_s_data(written, tmp_path, monkeypatch, capsys):
+    import pyarrow.parquet as pq
+
+    from analysis import pipeline
+
+    truth = mech.truth("private_everywhere")
+    monkeypatch.setenv(pipeline.ENV_CACHE_DIR, str(tmp_path))
+    assert cli(["check", f"--data={written['private_everywhere']}"]) == 0
+    out = capsys.readouterr().out
+    # make check prints, on the analyst's own screen, the names they chose (the manifest's
+    # and the files'), and nothing from inside the files.
+    case = mech.FIELD["private_everywhere"]
+    for chosen in (case.registrations_file, case.extra["name"]):
+        out = out.replace(chosen, "")
+    assert private_left(out, truth) == [], out
+    tables = list(tmp_path.rglob("*.parquet"))
+    assert len(tables) > 5
+    for path in tables:
+        frame = pq.read_table(path).to_pandas()
+        # The cached accounting keeps the analyst's own file names, as make check prints them.
+        frame = frame.drop(columns=["file"]) if path.name == "accounting.parquet" else frame
+        assert private_left(frame.to_csv(), truth) == [], path.name

@@ -23,6 +23,7 @@ from analysis.error_classes import (
     tabulate_unexplained_responses,
 )
 from analysis.matching import match_http_to_db, summarize_matches
+from analysis.privacy import redact_text
 from analysis.quality import QualityIssue as QualityIssue  # re-exported: the audit's unit
 from analysis.quality import tabulate_issues as tabulate_issues
 from analysis.realtime_quality import (
@@ -478,6 +479,7 @@ def check_ingest_rejections(
         )
     bad = accounting[accounting["read"] != accounting["accepted"] + accounting["rejected"]]
     for row in bad.itertuples():
+        row = row._replace(file=redact_text(str(row.file)))
         out.append(
             QualityIssue(
                 code="ingest_accounting_mismatch",
@@ -548,6 +550,8 @@ def check_log_sources(accounting: pd.DataFrame | None) -> tuple[QualityIssue, ..
 def _outside_window_issue(note: Mapping) -> QualityIssue:
     """One kind of input's rows outside the window, in ``make check``'s words."""
     every = note["case"] in ("all", "viewer_counts_all")
+    # File names may hold a person's address (a download saved under it): shown redacted.
+    note = {**note, "what": redact_text(note["what"]), "files": redact_text(str(note["files"]))}
     return QualityIssue(
         code="ingest_rows_outside_window",
         # All of a source outside loses it; a margin of a wider export is normal.

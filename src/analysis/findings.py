@@ -36,6 +36,7 @@ from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
 from analysis.languages import available_languages
 from analysis.params import ReportParams, display_path
+from analysis.privacy import redact_text
 from analysis.stats import ClassResult, WebinarStatistics
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
@@ -128,7 +129,8 @@ def compile_findings(
         "report": {
             "webinar_id": wid,
             "title": timeline.audience.title or wid,
-            "incident": str(manifest.get("name", Path(params.data_dir).name)),
+            # Names the analyst chose may hold a person's address or number (a ticket's).
+            "incident": redact_text(str(manifest.get("name", Path(params.data_dir).name))),
             "project_ref": manifest.get("project_ref"),
             "lang": params.lang,
             "display_tz": timeline.display_tz,
@@ -137,7 +139,7 @@ def compile_findings(
             "seed": params.seed,
             "status": "draft",
         },
-        "parameters": params.describe(),
+        "parameters": {**params.describe(), "data_dir": redact_text(display_path(params.data_dir))},
         "audience": plain({**timeline.audience.to_dict(), "load": describe_load(load)}),
         "buckets": summarize_buckets(timeline.buckets),
         "error_classes": class_rows,
@@ -662,11 +664,17 @@ def summarize_inputs(incident: object, params: ReportParams) -> dict:
     checksums = dict(sorted((getattr(incident, "checksums", {}) or {}).items()))
     accounting = getattr(incident, "accounting", None)
     rows = [] if accounting is None else plain(accounting.to_dict(orient="records"))
+    # File names are shown as redacted text (a download saved under a person's address);
+    # the digest stands for the real names.
+    shown = {}
+    for name, digest in checksums.items():
+        key = redact_text(str(name))
+        shown[key if key not in shown else f"{key} ({len(shown) + 1})"] = str(digest)
     return {
-        "incident_dir": display_path(params.data_dir),
-        "checksums": {str(k): str(v) for k, v in checksums.items()},
+        "incident_dir": redact_text(display_path(params.data_dir)),
+        "checksums": shown,
         "manifest_sha256": manifest_digest(checksums),
-        "accounting": rows,
+        "accounting": [{**r, "file": redact_text(str(r["file"]))} for r in rows],
     }
 
 
