@@ -351,7 +351,7 @@ class Mutant:
     ``located``: an error line must name a row, line, field or byte, not only the file.
     ``message``: a pattern the error line must match (what the damage is called).
     ``same``: the damage changes no value (columns moved or added, a time in another zone, a
-    JSON key given twice with the real value last): when accepted, every table equals the
+    JSON key given twice with the same value): when accepted, every table equals the
     undamaged file's.
     """
 
@@ -561,7 +561,8 @@ def _header_change(route: Route, rng: random.Random, how: str) -> Mutant | None:
             row.update(items)
         body = json.dumps(doc)
         if text == "dup":
-            # The key in every row object gets a twin before it (most parsers keep the last).
+            # The key in every row object gets a twin before it (most parsers keep the last;
+            # ingest rejects the row, or reads it where the real value is null too).
             body = body.replace(f'"{key}": ', f'"{key}": null, "{key}": ')
         elif text == "dup-first":
             body = re.sub(rf'"{key}": ("[^"]*"|[^,}}]+)', rf'"{key}": \1, "{key}": null', body)

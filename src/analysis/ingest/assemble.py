@@ -31,7 +31,7 @@ from analysis.ingest.canonical import (
     canonical_table,
     derive_log_ids,
 )
-from analysis.ingest.cells import Rejections, has_any, pick, require, to_text
+from analysis.ingest.cells import Rejections, has_any, pick, reject_nul, require, to_text
 from analysis.ingest.kinds import (
     FILTER_REASONS,
     LOG_KINDS,
@@ -115,7 +115,7 @@ class BatchSummary:
 # --------------------------------------------------------------------------------------------
 
 
-def project_part(part: FilePart, kind: str, key: bytes) -> pd.DataFrame:
+def project_part(part: FilePart, kind: str) -> pd.DataFrame:
     """Project a part's flat records onto the canonical fields through its shape's field map.
 
     Raises
@@ -137,8 +137,8 @@ def project_part(part: FilePart, kind: str, key: bytes) -> pd.DataFrame:
                 found=sorted(c for c in frame.columns if not c.startswith("_"))[:10],
             )
     out = pd.DataFrame({name: pick(frame, names) for name, names in field_map.items()})
-    if len(frame) and not has_any(frame, field_map["id"]):
-        out["id"] = derive_log_ids(out, kind, key)
+    # Ids of rows exported without one are derived once their times are parsed.
+    out["_derive"] = bool(len(frame)) and not has_any(frame, field_map["id"])
     for col in ("_row", "_reject", "_found", "_file"):
         if col in frame.columns:
             out[col] = frame[col]
@@ -171,17 +171,22 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
 
     Rejected rows are counted in ``ctx``; accepted rows keep ``_file`` for later filters.
     """
-    projected = [project_part(p, kind, ctx.key) for p in parts]
+    projected = [project_part(p, kind) for p in parts]
     for part in projected:
         # One categorical dtype before the concat: parts of different pages have different
         # categories, which pandas would concatenate as text and recode row by row.
         part["_file"] = part["_file"].astype(ctx.file_dtype)
     frame = pd.concat(projected, ignore_index=True)
     rej = Rejections(frame)
+    reject_nul(frame, rej)
     ids = to_text(frame["id"]).str.strip()
-    require(ids.mask(ids.eq("").fillna(False)), rej, "id")
+    derive = frame["_derive"].to_numpy(dtype=bool)
+    require(ids.mask(ids.eq("").fillna(False)).where(~derive, "derived"), rej, "id")
     ts = parse_times(frame, rej)
     require(ts, rej, "timestamp")
+    if derive.any():
+        made = derive_log_ids(frame[derive], ts[derive], kind, ctx.key)
+        ids = ids.where(~derive, made.reindex(frame.index))
     body = LOG_BUILDERS[kind](frame, rej)
     table = pd.concat([pd.DataFrame({"id": ids, "ts": ts}, index=frame.index), body], axis=1)
     table["_file"] = frame["_file"]

@@ -22,6 +22,7 @@ from analysis.ingest.cells import (
     arrow_text,
     blank_to_na,
     map_unique,
+    reject_nul,
     require,
     to_number,
     to_text,
@@ -51,16 +52,24 @@ def derived_id(prefix: str, key_text: str | None, key: bytes) -> str | None:
     return prefix + hmac.new(key, key_text.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def derive_log_ids(frame: pd.DataFrame, kind: str, key: bytes) -> pd.Series:
+def derive_log_ids(frame: pd.DataFrame, times: pd.Series, kind: str, key: bytes) -> pd.Series:
     """Return ids for log rows exported without one (an Explorer projection without ``id``).
 
-    The id is a keyed hash of the row's timestamp and message plus its occurrence number
-    among identical rows of the same file, so the same export downloaded twice dedupes while
-    two identical events in one file stay two rows. ``frame`` is projected (canonical fields).
+    The id is a keyed hash of the row's instant (``times``, parsed: the same event written
+    ``2026-02-06 05:01:00`` by one download and ``2026-02-06T05:01:00.000Z`` or in
+    microseconds by another is one row), its message, and its occurrence number among
+    identical rows of the same file (``_file``), so the same export downloaded twice dedupes
+    while two identical events in one file stay two rows. A row whose time could not be
+    parsed (it is rejected) is keyed on the time's text. ``frame`` is projected.
     """
-    text = to_text(frame["timestamp"]).fillna("") + "\x1f" + to_text(frame["message"]).fillna("")
-    occurrence = text.groupby(text, sort=False).cumcount().astype(str)
-    content = f"{kind}\x1f" + text + "\x1f" + occurrence
+    instant = pd.Series(times.astype("datetime64[ns, UTC]").array.asi8, index=frame.index).astype(
+        "string"
+    )
+    spelled = "?" + to_text(frame["timestamp"]).fillna("")
+    when = instant.where(times.notna(), spelled)
+    text = when + "\x1f" + to_text(frame["message"]).fillna("")
+    occurrence = text.groupby([frame["_file"], text], sort=False, observed=True).cumcount()
+    content = f"{kind}\x1f" + text + "\x1f" + occurrence.astype(str)
     return map_unique(content, lambda v: derived_id("x_", v, key))
 
 
@@ -286,6 +295,7 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
     """One table-editor CSV -> (canonical rows with ``_file``/``_reason``/``_key``, rejections)."""
     frame, kind = part.frame, part.kind
     rej = Rejections(frame)
+    reject_nul(frame, rej)
 
     def ts(col: str, required: bool) -> pd.Series:
         # An end far in the future (9999-12-31) is how tables often say "no end".

@@ -57,6 +57,34 @@ class Rejections:
         return self.reason.isna()
 
 
+def has_nul(values: pd.Series) -> pd.Series | None:
+    """Rows whose value is text holding a NUL character; None when no value is text."""
+    arr = arrow_text(values)
+    if arr is not None:
+        found = pc.fill_null(pc.match_substring(arr, "\x00"), False)
+        return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.str.contains("\x00", regex=False)
+    if values.dtype != object:
+        return None
+    return values.map(lambda v: isinstance(v, str) and "\x00" in v).astype(bool)
+
+
+def reject_nul(frame: pd.DataFrame, rej: Rejections) -> None:
+    """Reject rows with a NUL character in any field (``_`` columns aside).
+
+    No Supabase writer puts one in a value (Postgres text cannot hold it; HTTP requires
+    header and URL text without it), so a NUL is damage: a byte run zeroed by a disk or a
+    sync, or another program's string ends. The value around it is not the value written.
+    """
+    for name in frame.columns:
+        if name.startswith("_"):
+            continue
+        found = has_nul(frame[name])
+        if found is not None:
+            rej.add(found, f"NUL character in {name} (a damaged value)", frame[name])
+
+
 def pick(frame: pd.DataFrame, aliases: Iterable[str]) -> pd.Series:
     """Return the first non-null value across the alias columns present in ``frame``."""
     out = None

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -185,6 +186,12 @@ def read_text(path: Path) -> str:
 
 #: Hangul syllables: a CP949 file re-saved by a Korean Excel holds them.
 _HANGUL_RE = re.compile("[\uac00-\ud7a3]")
+#: Bytes UTF-8 could not decode, as the ``surrogateescape`` handler leaves them.
+_UNDECODED_RE = re.compile("[\udc80-\udcff]")
+#: Characters beyond ASCII (with the undecoded bytes among them).
+_BEYOND_ASCII_RE = re.compile("[^\x00-\x7f]")
+#: Least share of a CP949 reading's double-byte characters that must be of KS X 1001.
+CP949_WANSUNG_SHARE = 0.9
 
 
 #: Files a spreadsheet saves (the only writers of CP949 among the routes); JSON and SQL come
@@ -192,13 +199,42 @@ _HANGUL_RE = re.compile("[\uac00-\ud7a3]")
 _SPREADSHEET_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
+def is_korean_windows(data: bytes, text: str) -> bool:
+    """Tell, from the whole file, whether bytes that are not UTF-8 are Korean Windows text.
+
+    ``text`` is ``data`` decoded strictly as CP949. Two tests over every non-ASCII byte
+    (docs/supabase-exports.md section 8):
+
+    - UTF-8 loses: more bytes fail UTF-8 than there are UTF-8 characters beyond ASCII. A
+      UTF-8 file with one damaged character has one to three bad bytes among its many good
+      characters; in CP949 Korean few byte pairs happen to be UTF-8 (its common syllables
+      start with 0xB0-0xC8, and 0xB0-0xC1 cannot start a UTF-8 character).
+    - the characters are Korean Windows text: it holds a Hangul syllable, and at least
+      :data:`CP949_WANSUNG_SHARE` of its double-byte characters are of KS X 1001 (both bytes
+      0xA1-0xFE: every common syllable, symbol and hanja). A UTF-8 lead byte cut from its
+      character and followed by an ASCII letter reads as one of CP949's extension
+      syllables (trail byte 0x41-0x7A), which are rare in text.
+    """
+    utf8 = data.decode("utf-8", errors="surrogateescape")
+    undecoded = len(_UNDECODED_RE.findall(utf8))
+    beyond_ascii = len(_BEYOND_ASCII_RE.findall(utf8)) - undecoded
+    if undecoded <= beyond_ascii or not _HANGUL_RE.search(text):
+        return False
+    counts = {ch: n for ch, n in Counter(text).items() if ch > "\x7f"}
+    wansung = sum(
+        n for ch, n in counts.items() if min(ch.encode("cp949", errors="replace")) >= 0xA1
+    )
+    return wansung >= CP949_WANSUNG_SHARE * sum(counts.values())
+
+
 def decode_korean_windows(path: Path, data: bytes, exc: UnicodeDecodeError) -> str:
     """Return CP949 text (a CSV saved by Excel in a Korean locale), or raise the UTF-8 error.
 
     CP949 (EUC-KR and its extension) is taken only for a spreadsheet's file (a CSV) that
-    decodes strictly as CP949 and holds Hangul: bytes of another legacy encoding rarely pass
-    both, and are refused with the line and byte that are not UTF-8. A JSON or SQL file is
-    never CP949 (a multibyte character cut in two can decode as a Hangul syllable).
+    decodes strictly as CP949 and whose bytes, over the whole file, read as Korean Windows
+    text rather than as UTF-8 with a damaged character (:func:`is_korean_windows`); anything
+    else is refused with the line and byte that are not UTF-8. A JSON or SQL file is never
+    CP949.
     """
     text = None
     if path.name.lower().removesuffix(".gz").endswith(_SPREADSHEET_SUFFIXES):
@@ -206,7 +242,7 @@ def decode_korean_windows(path: Path, data: bytes, exc: UnicodeDecodeError) -> s
             text = data.decode("cp949")
         except UnicodeDecodeError:
             text = None
-    if text is not None and _HANGUL_RE.search(text):
+    if text is not None and is_korean_windows(data, text):
         return text
     line = data.count(b"\n", 0, exc.start) + 1
     raise IngestError(
@@ -218,10 +254,45 @@ def decode_korean_windows(path: Path, data: bytes, exc: UnicodeDecodeError) -> s
     ) from None
 
 
+class KeyTwice(dict):
+    """A JSON object in which a key was given twice with different values (``key``).
+
+    JSON parsers keep the last value, but which one the writer meant cannot be known (no
+    Supabase writer gives a key twice), so a row holding such an object is rejected
+    (:func:`twice_reason`), never read with a guess.
+    """
+
+    __slots__ = ("key",)
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    first: dict = {}
+    for key, value in pairs:
+        if key in first and first[key] != value:
+            twice = KeyTwice(obj)
+            twice.key = key
+            return twice
+        first.setdefault(key, value)
+    return obj  # the same value twice: nothing to choose between
+
+
+def parse_json(text: str):
+    """Parse JSON; an object with a key given twice (different values) is a :class:`KeyTwice`."""
+    return json.loads(text, object_pairs_hook=_object)
+
+
+def twice_reason(key: str) -> str:
+    """Return the rejection reason of a row holding an object with ``key`` given twice."""
+    return f"key given twice with different values ({key[:40]})"
+
+
 def load_json(path: Path, text: str):
     """Parse JSON text; a syntax error (e.g. truncation) is one :class:`IngestError` line."""
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and (rows := json_lines(text)) is not None:
             return rows
@@ -248,7 +319,7 @@ def json_lines(text: str) -> list | None:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = parse_json(line)
         except (json.JSONDecodeError, RecursionError):
             return None
         if isinstance(row, list) and all(isinstance(item, dict) for item in row):

@@ -24,6 +24,7 @@ from analysis.claims import read_claims
 from analysis.exceptions import IngestError
 from analysis.ingest import aggregates, cache
 from analysis.ingest.files import (
+    KeyTwice,
     check_columns,
     load_json,
     read_csv_rows,
@@ -107,6 +108,18 @@ class Incident:
         return getattr(self, name)
 
 
+def key_given_twice(value, prefix: str = "") -> str | None:
+    """Return the dotted name of the first key given twice with different values, or None."""
+    if isinstance(value, KeyTwice):
+        return prefix + value.key
+    if not isinstance(value, (dict, list)):
+        return None
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        if (found := key_given_twice(item, f"{prefix}{key}.")) is not None:
+            return found
+    return None
+
+
 def read_manifest(directory: Path) -> dict:
     """Read and check ``incident.json``."""
     path = directory / "incident.json"
@@ -122,6 +135,14 @@ def read_manifest(directory: Path) -> dict:
     if not isinstance(manifest, dict):
         raise IngestError(
             path, "bad manifest", expected="a JSON object", found=type(manifest).__name__
+        )
+    if (twice := key_given_twice(manifest)) is not None:
+        raise IngestError(
+            path,
+            "key given twice with different values",
+            field=twice,
+            expected="each key once (which value was meant cannot be known)",
+            found="two values",
         )
     for name in ("name", "window_start", "window_end"):
         if not manifest.get(name):

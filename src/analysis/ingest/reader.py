@@ -17,10 +17,12 @@ import pandas as pd
 
 from analysis import vocabulary
 from analysis.exceptions import IngestError
-from analysis.ingest import shapes, sqlfile
+from analysis.ingest import files, shapes, sqlfile
 from analysis.ingest.files import (
+    KeyTwice,
     check_columns,
     load_json,
+    parse_json,
     read_bytes,
     read_csv_rows,
     read_text,
@@ -195,7 +197,7 @@ def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
         raw = {"id": row["id"], "timestamp": stamp, "event_message": row["event_message"]}
         rec = dict(raw)
         try:
-            body = json.loads(row["body"]) if row["body"] is not None else {}
+            body = parse_json(row["body"]) if row["body"] is not None else {}
         except (TypeError, ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
@@ -203,6 +205,8 @@ def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
             rec["_found"] = str(row["body"])[:60]
         else:
             rec.update((drain_key(k), v) for k, v in body.items())
+            if isinstance(body, KeyTwice):
+                rec["_reject"], rec["_found"] = files.twice_reason(body.key), body.key
         out.append((raw, rec))
     return out
 
@@ -254,9 +258,14 @@ def json_table(doc, path: Path) -> pd.DataFrame | None:
     columns = list(dict.fromkeys(k for row in doc for k in row))
     if "log_type" in columns or shapes.table_kind_of(columns, path) is None:
         return None
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         [[json_cell(row.get(c)) for c in columns] for row in doc], columns=columns, dtype=object
     )
+    twice = [row.key if isinstance(row, KeyTwice) else None for row in doc]
+    if any(twice):
+        frame["_found"] = twice
+        frame["_reject"] = [None if key is None else files.twice_reason(key) for key in twice]
+    return frame
 
 
 #: Reason counted for the rows of a table the analysis does not use (a whole-database dump).

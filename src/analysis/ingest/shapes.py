@@ -27,7 +27,13 @@ import pandas as pd
 
 from analysis import vocabulary
 from analysis.exceptions import IngestError
-from analysis.ingest.files import api_error_message, check_columns
+from analysis.ingest.files import (
+    KeyTwice,
+    api_error_message,
+    check_columns,
+    parse_json,
+    twice_reason,
+)
 from analysis.ingest.kinds import TABLE_COLUMNS
 from analysis.ingest.timestamps import parse_timestamps
 
@@ -167,8 +173,14 @@ class Shape:
 
 
 def flatten_value(value, prefix: str, out: dict) -> None:
-    """Flatten nested dicts and BigQuery one-element record lists into ``out`` (dotted keys)."""
+    """Flatten nested dicts and BigQuery one-element record lists into ``out`` (dotted keys).
+
+    An object with a key given twice (:class:`~analysis.ingest.files.KeyTwice`) leaves its
+    key in ``out["_twice"]``.
+    """
     if isinstance(value, dict):
+        if isinstance(value, KeyTwice):
+            out.setdefault("_twice", prefix + value.key)
         for key, item in value.items():
             flatten_value(item, f"{prefix}{key}.", out)
     elif isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
@@ -187,9 +199,16 @@ def flatten_row(row) -> dict:
     if not isinstance(row, dict):
         return {"_reject": "row is not an object", "_found": repr(row)[:60]}
     try:
-        return _flatten_fields(row)
+        out = _flatten_fields(row)
     except RecursionError:
         return {"_reject": "row nested too deeply", "_found": repr(row)[:60]}
+    if isinstance(row, KeyTwice):
+        out.setdefault("_twice", row.key)
+    if "_twice" in out:
+        key = out.pop("_twice")
+        out.setdefault("_reject", twice_reason(key))
+        out.setdefault("_found", key)
+    return out
 
 
 def _flatten_fields(row: dict) -> dict:
@@ -213,6 +232,8 @@ def _flatten_fields(row: dict) -> dict:
             if not isinstance(value, dict):
                 out["_reject"] = "bad log_attributes (expected an object of strings)"
                 continue
+            if isinstance(value, KeyTwice):
+                out.setdefault("_twice", f"log_attributes.{value.key}")
             for k, v in value.items():
                 out[k.removeprefix("metadata.")] = v
         elif key == "headers" and isinstance(value, dict):
@@ -252,7 +273,7 @@ def csv_records(frame: pd.DataFrame, path: Path | None = None) -> list[dict]:
                 row[col] = None
             elif col in json_cols and cell[:1] in "[{":
                 try:
-                    row[col] = json.loads(cell)
+                    row[col] = parse_json(cell)
                 except json.JSONDecodeError:
                     row["_reject"] = f"bad {col} cell (expected JSON)"
                     row["_found"] = cell[:60]
