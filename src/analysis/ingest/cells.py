@@ -58,24 +58,33 @@ class Rejections:
 
 
 def has_nul(values: pd.Series) -> pd.Series | None:
-    """Rows whose value is text holding a NUL character; None when no value is text."""
+    """Rows whose value is text holding a NUL character; None when no value does."""
     arr = arrow_text(values)
     if arr is not None:
+        # The characters of every value lie in one data buffer a chunk: a byte search over it
+        # (memchr) clears a column at once; Arrow's per-value search runs only on a hit.
+        buffers = [chunk.buffers()[2] for chunk in arr.chunks]
+        if not any(b"\x00" in buf.to_pybytes() for buf in buffers if buf is not None):
+            return None
         found = pc.fill_null(pc.match_substring(arr, "\x00"), False)
+        if not pc.any(found).as_py():
+            return None
         return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
     if isinstance(values.dtype, pd.StringDtype):
-        return values.str.contains("\x00", regex=False)
-    if values.dtype != object:
+        found = values.str.contains("\x00", regex=False).fillna(False).astype(bool)
+    elif values.dtype == object:
+        found = values.map(lambda v: isinstance(v, str) and "\x00" in v).astype(bool)
+    else:
         return None
-    return values.map(lambda v: isinstance(v, str) and "\x00" in v).astype(bool)
+    return found if found.any() else None
 
 
 def reject_nul(frame: pd.DataFrame, rej: Rejections) -> None:
     """Reject rows with a NUL character in any field (``_`` columns aside).
 
-    No Supabase writer puts one in a value (Postgres text cannot hold it; HTTP requires
-    header and URL text without it), so a NUL is damage: a byte run zeroed by a disk or a
-    sync, or another program's string ends. The value around it is not the value written.
+    No Supabase writer puts one in a value (Postgres text cannot hold it; HTTP keeps it out
+    of header and URL text), so a NUL is damage: a byte run zeroed by a disk or a sync, or
+    another program's string end. The value around it is not the value written.
     """
     for name in frame.columns:
         if name.startswith("_"):
