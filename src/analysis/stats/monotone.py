@@ -19,6 +19,8 @@ BOUND_MARGIN = 1e-6
 #: monotone fit holds minutes x minutes block rates per replicate (a 4-hour window's chunk of
 #: 25 is about 12 MB), which a day-long window would make gigabytes.
 SCREEN_MINUTES = 240
+#: Series x minutes x minutes that :func:`bound_lags_loglik` holds at once (8 MB a temporary).
+BOUND_CELLS = 1 << 20
 
 
 def lag_orders(concurrency: np.ndarray, max_lag: int) -> np.ndarray | None:
@@ -128,8 +130,14 @@ def bound_lags_loglik(y, loads, r, alpha, lags):
     """
     a = np.full((y.shape[0], 1), max(float(alpha), 1e-10))
     out = np.empty((len(lags), y.shape[0]))
+    # A few series at a time: the monotone fit holds minutes x minutes per series.
+    step = max(1, BOUND_CELLS // y.shape[1] ** 2)
     for j, lag in enumerate(lags):
         lagged = np.stack([lag_padded(load, int(lag)) for load in loads])
         order = np.argsort(lagged, axis=1, kind="stable")
-        out[j] = bound_sorted_loglik(np.take_along_axis(y, order, 1), r[order], a)
+        ys, rs = np.take_along_axis(y, order, 1), r[order]
+        for i in range(0, len(y), step):
+            out[j, i : i + step] = bound_sorted_loglik(
+                ys[i : i + step], rs[i : i + step], a[i : i + step]
+            )
     return out
