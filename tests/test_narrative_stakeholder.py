@@ -247,3 +247,110 @@ def test_action_texts_say_whose_sessions_k_counts_and_an_interval_open_below(
     assert all(s in page for s in said), page
     assert not [w for w in wrong if w in page], page
     assert "{" not in page
+
+
+def test_a_class_whose_endpoints_log_only_its_failures_is_flagged():
+    import pandas as pd
+
+    from analysis.findings import logs_only_failures
+
+    only = pd.DataFrame({"requests": [0, 3, 2], "failed_requests": [0.0, 3.0, 2.0]})
+    assert logs_only_failures(only)
+    mixed = only.assign(requests=[0, 4, 2])  # one request that is not its failure
+    assert not logs_only_failures(mixed)
+    assert not logs_only_failures(only.drop(columns="failed_requests"))  # not known
+    assert not logs_only_failures(only.assign(requests=0, failed_requests=0.0))
+
+
+@pytest.mark.parametrize(
+    ("lang", "row", "impact"),
+    [
+        ("en", "only its failures were logged", "is one of these failures: no rate per request"),
+        ("ko", "실패만 기록됨", "모두 이 실패여서 요청당 비율 없음"),
+    ],
+)
+def test_no_rate_per_request_where_only_failures_were_logged(doc, lang, row, impact):
+    changed = copy.deepcopy(doc)
+    cls = changed["error_classes"][0]
+    cls.update(rate=None, only_failures_logged=True, requests=cls["count"])
+    text = narrative.load_locale(lang)
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    line = next(x for x in causes.splitlines() if cls["key"] in x and x.startswith("|"))
+    assert row in line and "100.00%" not in line, line
+    table = html.unescape(narrative.SECTIONS["impact"](changed, text))
+    line = next(x for x in table.splitlines() if cls["key"] in x)
+    assert impact in line and "%" not in line, line
+
+
+def test_english_audit_sentences_show_local_times_not_iso_utc(doc):
+    import pandas as pd
+
+    changed = copy.deepcopy(doc)
+    tz = changed["report"]["display_tz"]
+    start, end = "2026-02-06T05:40:00+00:00", "2026-02-06T05:45:30.250000+00:00"
+    changed["data_quality"] = [
+        {
+            "code": "an_item_no_locale_words",
+            "severity": "warning",
+            "what": f"From {start} to {end} the monitor sent 3 samples.",
+            "limits": "Nothing before 2026-02-06T05:40:00Z is known.",
+            "fields": {"start": start, "end": end},
+            "evidence": {"source": "concurrency", "filter": f"ts in [{start}, {end})"},
+            "webinar_id": None,
+        }
+    ]
+    page = html.unescape(narrative.SECTIONS["audit"](changed, narrative.load_locale("en")))
+    local = [f"{pd.Timestamp(t).tz_convert(tz):%H:%M:%S}" for t in (start, end)]
+    assert f"From {local[0]} to {local[1]} the monitor sent 3 samples." in page, page
+    assert f"Nothing before {local[0]} is known." in page, page
+    # The evidence keeps the filter a reader re-runs, in UTC as the tables hold it.
+    assert f"ts in [{start}, {end})" in page
+    assert page.count(start) == 1, page
+
+
+def _many_classes(doc: dict, n: int) -> dict:
+    """The document with ``n`` load-independent classes of 100, 99, ... errors."""
+    changed = copy.deepcopy(doc)
+    base = changed["error_classes"][0]
+    verdict = next(v for v in changed["verdicts"] if v["error_class"] == base["key"])
+    changed["error_classes"] = [
+        {**base, "key": f"http:404:rest/archive_{i:02d}", "count": 100 - i, "name": {}}
+        for i in range(n)
+    ]
+    changed["verdicts"] = [
+        {**verdict, "error_class": c["key"], "verdict": "unrelated", "measurement_caveat": False}
+        for c in changed["error_classes"]
+    ]
+    changed["capacity"] = []
+    changed["associations"] = [
+        {
+            "error_class": c["key"], "load_leads_r": 0.1, "load_leads_lag": 0,
+            "load_leads_p_value": 0.5, "errors_lead_r": 0.1, "errors_lead_lag": 0,
+            "errors_lead_p_value": 0.5,
+        }
+        for c in changed["error_classes"]
+    ]  # fmt: skip
+    return changed
+
+
+@pytest.mark.parametrize(("lang", "said"), [("en", "The other 4 classes (362 errors)"),
+                                            ("ko", "나머지 4개 유형(오류 362건)")])  # fmt: skip
+def test_the_root_causes_table_folds_classes_as_the_figures_do(doc, lang, said):
+    from analysis.narrative.figures import MAX_DRAWN_CLASSES, drawn_classes
+
+    changed = _many_classes(doc, MAX_DRAWN_CLASSES + 4)
+    text = narrative.load_locale(lang)
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    shown, folded = drawn_classes(changed)
+    assert len(folded) == 4 and said in causes, causes
+    detailed, rest = causes.split(said)
+    # Every class keeps a row; the folded ones without evidence, and out of the associations.
+    for key in shown:  # its row above, its association below
+        assert detailed.count(f"<code>{key}</code>") == rest.count(f"<code>{key}</code>") == 1
+    for key in folded:  # its short row, and no association
+        assert f"<code>{key}</code>" not in detailed and rest.count(f"<code>{key}</code>") == 1
+    evidence = narrative.verdict_evidence(changed["verdicts"][-1], text).split("<br>")[0]
+    assert html.unescape(evidence) not in rest
+    # Up to MAX_DRAWN_CLASSES classes, nothing is folded.
+    few = narrative.SECTIONS["causes"](_many_classes(doc, MAX_DRAWN_CLASSES), text)
+    assert said.split(" (")[0].split("(")[0] not in few

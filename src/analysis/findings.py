@@ -219,6 +219,7 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
         errors = int(frame["errors"].sum())
         requests = int(frame["requests"].sum())
         peak = frame.loc[frame["errors"].idxmax()] if errors else None
+        only_failures = cls.source in ("db_errors", "requests") and logs_only_failures(frame)
         rows.append(
             {
                 "key": cls.key,
@@ -239,9 +240,12 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
                 # A rate per request only where each error is a failed request (a database
                 # error answered by an HTTP error, or the error response itself); a Realtime
                 # log line is not one, and its count over websocket upgrades can exceed 100 %.
+                # Nor where every request logged on its endpoints is one of its own failures
+                # (an endpoint that logs only its failures): "100 %" would measure the export.
                 "rate": errors / requests
-                if requests and cls.source in ("db_errors", "requests")
+                if requests and cls.source in ("db_errors", "requests") and not only_failures
                 else None,
+                "only_failures_logged": only_failures,
                 "first": format_utc(cls.first_ts),
                 "last": format_utc(cls.last_ts),
                 "peak_minute": None if peak is None else format_utc(peak["minute"]),
@@ -249,6 +253,22 @@ def summarize_classes(timeline: Timeline) -> list[dict]:
             }
         )
     return rows
+
+
+def logs_only_failures(frame: pd.DataFrame) -> bool:
+    """Whether every request logged on a class's endpoints is one of its own failures.
+
+    The statistics' rule for letting the viewers stand in for the requests
+    (``stats.exposure.find_stand_in``: ``viewers_own_failures``), so the report says the same
+    of the class wherever it shows it.
+    """
+    from analysis.stats.exposure import find_stand_in
+
+    if "failed_requests" not in frame or not frame["requests"].sum():
+        return False
+    signals = {"failed_requests": frame["failed_requests"].to_numpy(dtype=float)}
+    requests = frame["requests"].to_numpy(dtype=float)
+    return find_stand_in(requests, signals, realtime=False) == "viewers_own_failures"
 
 
 def name_classes(class_rows: list[dict], incident: object, timeline: Timeline) -> None:

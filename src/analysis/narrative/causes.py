@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analysis.narrative.figures import window_span
+from analysis.narrative.figures import drawn_classes, window_span
 from analysis.narrative.formatting import (
     _capacity,
     _tz,
@@ -196,11 +196,31 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
     caps = _capacity(findings)
     verdicts = _verdicts(findings)
     rows = []
+    folded_rows = []
+    folded_errors = 0
     explained = []
+    # As in the figures: beyond MAX_DRAWN_CLASSES the most important classes keep their
+    # evidence, the others one line each (a report of 50 classes printed 53 pages of these).
+    _, folded = drawn_classes(findings)
     for cls in findings["error_classes"]:
         key = cls["key"]
         v = verdicts.get(key)
         if v is None:
+            continue
+        label = verdict_label(v["verdict"], cls)
+        if label not in explained:
+            explained.append(label)
+        rate = t["rate_only_failures"] if cls.get("only_failures_logged") else fmt_rate(cls["rate"])
+        if key in folded:
+            folded_errors += int(cls["count"] or 0)
+            folded_rows.append(
+                (
+                    class_name(findings, key, text),
+                    fmt_number(cls["count"]),
+                    rate,
+                    f"**{t['verdicts'][label]}**",
+                )
+            )
             continue
         cap = caps.get(key)
         threshold = "–"
@@ -219,20 +239,17 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 lag += f" [{cap['lag_low']}, {cap['lag_high']}]"
             if cap.get("lag_open_high"):
                 lag += f" ({t['lag_open']})"
-        label = verdict_label(v["verdict"], cls)
         rows.append(
             (
                 class_name(findings, key, text),
                 fmt_number(cls["count"]),
-                fmt_rate(cls["rate"]),
+                rate,
                 f"**{t['verdicts'][label]}**",
                 threshold,
                 lag,
                 verdict_evidence(v, text, findings["report"]["window"]),
             )
         )
-        if label not in explained:
-            explained.append(label)
     spans = span_words(findings["report"]["window"], text)
     legend = "\n".join(
         f"- **{t['verdicts'][k]}**: {t['explain'][k].format(**spans)}" for k in explained
@@ -260,10 +277,17 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             ],
             rows,
         )
+        + (_folded_table(folded_rows, folded_errors, t) if folded_rows else "")
         + f"\n\n{legend}"
         + (f"\n\n{evidence}" if evidence else "")
         + (f"\n\n{limits}" if limits else "")
     )
+
+
+def _folded_table(rows: list[tuple], errors: int, t: Mapping) -> str:
+    """Return the classes listed without their evidence, under a sentence saying so."""
+    note = t["folded"].format(n=fmt_number(len(rows)), errors=fmt_number(errors))
+    return f"\n\n{note}\n\n" + table([t["class"], t["count"], t["rate"], t["verdict"]], rows)
 
 
 def render_associations(findings: Mapping, text: Mapping) -> str:
@@ -274,10 +298,11 @@ def render_associations(findings: Mapping, text: Mapping) -> str:
     coinc = {c["error_class"]: c for c in findings["coincidence"]}
     changes = {c["error_class"]: c for c in findings["change_points"]}
     rows = []
+    _, folded = drawn_classes(findings)
     for cls in findings["error_classes"]:
         key = cls["key"]
         a, c = assoc.get(key), coinc.get(key)
-        if a is None and c is None:
+        if (a is None and c is None) or key in folded:
             continue
         stable = [
             local_time(p["minute"], tz)

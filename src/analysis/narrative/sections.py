@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from analysis.narrative.formatting import (
@@ -91,8 +92,14 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         rows.append(
             (
                 t["class_row"].format(label=class_name(findings, c["key"], text)),
-                # No rate where the errors are not failed requests (Realtime log lines).
-                fmt_number(c["count"])
+                # No rate where the errors are not failed requests (Realtime log lines), nor
+                # where the endpoints logged nothing but these failures (said so).
+                t["class_value_only_failures"].format(
+                    count=fmt_number(c["count"]),
+                    endpoint=escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"])),
+                )
+                if c.get("only_failures_logged")
+                else fmt_number(c["count"])
                 if c["rate"] is None
                 else t["class_value"].format(
                     count=fmt_number(c["count"]),
@@ -181,7 +188,7 @@ def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
     if isinstance(template, Mapping):  # one sentence per case the item names
         template = template.get(str(item["fields"].get("case")))
     if template is None:
-        return escape(item[key])
+        return escape(_local_times(item[key], tz))
     kinds = text.get("audit", {}).get("rows_of", {})
     named = (
         {"kind_name": kinds[item["fields"]["kind"]]} if item["fields"].get("kind") in kinds else {}
@@ -202,7 +209,16 @@ def _audit_text(item: Mapping, key: str, text: Mapping, tz: str) -> str:
     except (KeyError, ValueError, IndexError, TypeError):
         # A field the template formats as a number is missing (None) here: the English
         # sentence, written with the values as they are, is shown instead.
-        return escape(item[key])
+        return escape(_local_times(item[key], tz))
+
+
+#: An ISO time with its offset as the audit's English sentences write it (``isoformat()``).
+_ISO_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _local_times(sentence: str, tz: str) -> str:
+    """Return an audit sentence with its ISO UTC times in the display zone, as its fields."""
+    return _ISO_IN_TEXT.sub(lambda m: local_time(m.group(0), tz, TIME_FORMAT_SECONDS), sentence)
 
 
 def render_audit(findings: Mapping, text: Mapping) -> str:
