@@ -107,5 +107,10 @@ def test_a_rate_per_request_only_where_errors_are_failed_requests(small_analysis
     for c in classes:
         if c["source"] == "realtime_events":
             assert c["rate"] is None, c["key"]  # log lines, not failed requests
+        elif c["only_failures_logged"]:
+            # Every request logged on its endpoints is one of its failures: no rate to give.
+            assert c["rate"] is None and c["requests"] <= c["count"], c["key"]
         elif c["requests"]:
             assert c["rate"] == c["count"] / c["requests"], c["key"]
+    realtime = [c for c in classes if c["source"] == "realtime_events"]
+    assert not [c for c in realtime if c["only_failures_logged"]]
