@@ -1,8 +1,9 @@
 """A deterministic mutation fuzzer for ``make check`` (test helper of tests/test_ingest_fuzz.py).
 
-Every route of docs/supabase-exports.md §9 gives one small file of real shape: the shipped
-incident's rows of a five-minute slice written by the ports of Supabase's own writers
-(``tests/_studio_writers.py``, ``tests/_sql_writers.py``). Each mutation damages such a file the
+Every route of docs/supabase-exports.md §9 (and two of §11) gives one small file of real
+shape: the shipped incident's rows of a five-minute slice written by the ports of Supabase's
+own writers (``tests/_studio_writers.py``, ``tests/_sql_writers.py``,
+``tests/test_ingest_studio_routes.py``). Each mutation damages such a file the
 way other programs and accidents do (a cut download, a cut gzip stream, a cut multibyte
 character, NUL bytes, CR-only line ends, header columns duplicated, renamed, reordered or added,
 an empty or header-only file, a 10 MB field, deeply nested JSON, a number where text is expected
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import _sql_writers as sw
 import _studio_writers as w
+import test_ingest_studio_routes as studio_routes
 from test_real_writers import SHIPPED, SLICE, postgres_meta_rows, shipped_rows
 
 REF = "yqsayphssjznthrxpgfb"
@@ -307,6 +309,26 @@ def routes() -> dict[str, Route]:
             False,
             len(counts) + 2,
             ("sampled_at",),
+        ),
+        Route(
+            "cli-pg-dump-sql",
+            f"tables/{sw.studio_file_name('webinar_viewer_counts', 'sql')}",
+            studio_routes.pg_dump_plain(
+                "public", "webinar_viewer_counts", count_cols, counts
+            ).encode(),
+            "sql",
+            False,
+            len(counts),
+            ("sampled_at",),
+        ),
+        Route(
+            "product-page-otel-csv",
+            f"exports/supabase-edge_logs-{REF}.csv.csv",
+            w.results_csv([studio_routes.otel_page_row("edge_logs", r) for r in edge]).encode(),
+            "csv",
+            False,
+            len(edge),
+            ("timestamp",),
         ),
         Route(
             "psql-copy-csv",

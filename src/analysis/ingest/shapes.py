@@ -373,14 +373,16 @@ def page_flavour(records: list[tuple]) -> str | None:
     """Flavour of a product page's CSV, told by its column order where the content cannot.
 
     Studio's BigQuery page queries put ``identifier`` before ``timestamp``; its ClickHouse
-    ones select ``id, timestamp, event_message`` first and the aliases after. Both turn the
-    timestamp into microseconds, so a page of just those three columns (Realtime's) does
-    not say its flavour (None).
+    ones select ``id, timestamp, event_message`` first and the aliases after, or (since the
+    aliases come from a second query merged in by id, attributes first) the aliases first
+    and ``timestamp, event_message`` last. Both turn the timestamp into microseconds, so a
+    page of just those three columns (Realtime's) does not say its flavour (None).
     """
     raw = next((r for r, _ in records if isinstance(r, dict)), {})
     cols = [c for c in raw if not c.startswith("_")]
     if "identifier" in cols:
-        return "clickhouse" if cols[:3] == _PAGE_BASE else "bigquery"
+        otel = cols[:3] == _PAGE_BASE or cols[-2:] == _PAGE_BASE[1:]
+        return "clickhouse" if otel else "bigquery"
     flavour = detect_flavour(records)
     if flavour == "bigquery" and sorted(cols) == sorted(_PAGE_BASE):
         return None

@@ -1,0 +1,245 @@
+"""Exports Studio writes that docs/supabase-exports.md §9 did not list before session 11.
+
+Read from the current Studio source (docs/supabase-exports.md §11 names each file):
+
+- the table editor's "Export via CLI" dialog (``ExportDialog.tsx``), whose two commands the
+  user pastes into a terminal: ``psql ... -c "COPY (SELECT * FROM ...) TO STDOUT WITH CSV
+  HEADER ..." > <table>_rows.csv`` and ``pg_dump ... --table=... --data-only --column-inserts
+  > <table>_rows.sql``: plain pg_dump, one INSERT a row, names quoted only where needed, and
+  pg_dump's own ``\\restrict`` lines (the CLI's ``db dump`` comments them out; these do not);
+- a product log page's download on a ClickHouse project (``useLogsPreview.ts`` with
+  ``Logs.utils.otel.ts``): the list rows, their time turned into microseconds, merged with the
+  attribute columns a second query fetches, attributes first, so the header is
+  ``id,identifier,method,path,search,status_code,timestamp,event_message``;
+- the Logs Explorer's "copy selected rows" (``LogTable.tsx``, ``formatLogsAsCsv`` and
+  ``formatLogsAsJson`` of ``Logs.utils.ts``): the rows deduplicated and newest first, in the
+  cells the download writes (``Logs.utils.test.ts`` pins them: header from the first row,
+  CRLF, RFC 4180 quotes, null as ``null``; JSON indented by two).
+
+Each is written from the shipped incident's five-minute slice by a port here and read to the
+tables the Management API pages give (or, for a route that carries fewer fields, to the same
+values of every field it carries).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import _sql_writers as sw
+import _studio_writers as w
+import pandas as pd
+import pytest
+from test_real_writers import (
+    LOG_TABLES,
+    SLICE,
+    SOURCES,
+    TABLES,
+    _base,
+    _load,
+    _sorted,
+    assert_every_row_read,
+    assert_same_tables,
+    postgres_meta_rows,
+    shipped_rows,
+    write_api_pages,
+)
+
+from analysis.ingest.shapes import page_flavour
+
+REF = "yqsayphssjznthrxpgfb"
+RESTRICT = "Qm3TzL0xV8cN1bR5pW7yK2dH4sJ6fA9e"
+
+
+@pytest.fixture(scope="module")
+def sliced(tmp_path_factory):
+    rows = shipped_rows(SLICE)
+    ref = _base(tmp_path_factory.mktemp("ref") / "pages", SLICE)
+    write_api_pages(ref, rows)
+    return rows, _load(ref)
+
+
+# --------------------------------------------------------------------------------------------
+# Ports
+# --------------------------------------------------------------------------------------------
+
+
+def copy_csv(columns: list[str], rows: list[dict]) -> str:
+    """``COPY ... TO STDOUT WITH CSV HEADER``: LF, a NULL an empty unquoted cell, quotes where
+    a value holds the delimiter, a quote or a line end (psql prints no status line after it:
+    it would go where the data went)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([["" if r[c] is None else str(r[c]) for c in columns] for r in rows])
+    return out.getvalue()
+
+
+_KEYWORDS = frozenset({"user", "order", "limit", "table", "group", "select", "from", "where"})
+
+
+def pg_ident(name: str) -> str:
+    """pg_dump's ``fmtId`` (no ``--quote-all-identifiers``): a plain lower-case name that is no
+    keyword stays bare, any other is double-quoted."""
+    plain = re.fullmatch(r"[a-z_][a-z0-9_]*", name) and name not in _KEYWORDS
+    return name if plain else sw.quote_all(name)
+
+
+_PLAIN_DUMP_HEAD = f"""--
+-- PostgreSQL database dump
+--
+
+\\restrict {RESTRICT}
+
+-- Dumped from database version 17.4
+-- Dumped by pg_dump version 17.6
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET transaction_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+"""
+
+
+def pg_dump_plain(schema: str, table: str, columns: list[str], rows: list[dict]) -> str:
+    """``pg_dump --table=schema.table --data-only --column-inserts`` as the dialog runs it:
+    one INSERT a row, pg_dump 17.6's ``\\restrict`` and ``\\unrestrict`` psql lines."""
+    numeric = {c for c in columns if all(isinstance(r[c], int) for r in rows if r[c] is not None)}
+    name = f"{pg_ident(schema)}.{pg_ident(table)} ({', '.join(pg_ident(c) for c in columns)})"
+    lines = [_PLAIN_DUMP_HEAD, sw._section(schema, table)]
+    for row in rows:
+        values = ", ".join(sw.pg_dump_value(row[c], c in numeric) for c in columns)
+        lines.append(f"INSERT INTO {name} VALUES ({values});\n")
+    lines.append("\n\n--\n-- PostgreSQL database dump complete\n--\n\n")
+    lines.append(f"\\unrestrict {RESTRICT}\n\n")
+    return "".join(lines)
+
+
+def otel_page_row(source: str, row: dict) -> dict:
+    """A ClickHouse project's product page row: the hydrated attribute columns (strings, as
+    ``log_attributes`` values are), then the list row's id, time in microseconds (whole
+    milliseconds, ``otelTimestampToMicros``) and message."""
+    attrs = w._otel_attributes(source, row)
+    micros = row["timestamp"] // 1000 * 1000
+    if source == "edge_logs":
+        names = {
+            "identifier": "identifier",
+            "method": "request.method",
+            "path": "request.path",
+            "search": "request.search",
+            "status_code": "response.status_code",
+        }
+    elif source == "postgres_logs":
+        names = {
+            "identifier": "identifier",
+            "error_severity": "parsed.error_severity",
+            "detail": "parsed.detail",
+            "hint": "parsed.hint",
+        }
+    else:
+        names = {}  # Realtime's page has no attribute column: no second query
+    hydrated = {"id": row["id"]} if names else {}
+    for alias, key in names.items():
+        hydrated[alias] = attrs.get(key, "")
+    return {**hydrated, "id": row["id"], "timestamp": micros, "event_message": row["event_message"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------------------------
+
+
+def test_export_via_cli_csv_and_sql_give_the_same_tables(sliced, tmp_path):
+    _, want = sliced
+    for route in ("csv", "sql"):
+        root = _base(tmp_path / route, SLICE, tables=False)
+        write_api_pages(root, shipped_rows(SLICE))
+        (root / "tables").mkdir()
+        for table in TABLES:
+            columns, rows = postgres_meta_rows(table)
+            text = (
+                copy_csv(columns, rows)
+                if route == "csv"
+                else pg_dump_plain("public", table, columns, rows)
+            )
+            (root / "tables" / f"{table}_rows.{route}").write_text(text, encoding="utf-8")
+        sql = (root / "tables" / "webinars_rows.sql").read_text() if route == "sql" else ""
+        assert route == "csv" or (
+            sql.count("INSERT INTO public.webinars (id, title,") >= 2 and "\n\\restrict " in sql
+        )
+        got = _load(root)
+        kinds = ["webinars", "registrations", "webinar_live_presence", "webinar_viewer_counts"]
+        assert_every_row_read(got, want, kinds)
+        assert_same_tables(got, want, ["webinars", "registrations", "sessions", "concurrency"])
+
+
+def test_a_clickhouse_product_page_download_reads_every_row_and_field(sliced, tmp_path):
+    rows, want = sliced
+    root = _base(tmp_path / "otel", SLICE)
+    (root / "exports").mkdir()
+    for source in SOURCES:
+        shown = [otel_page_row(source, r) for r in reversed(rows[source])]  # newest first
+        text = w.results_csv(shown)
+        name = f"supabase-{source}-{REF}.csv.csv"
+        (root / "exports" / name).write_text(text, encoding="utf-8")
+    page = (root / "exports" / f"supabase-edge_logs-{REF}.csv.csv").read_bytes()
+    header = b"id,identifier,method,path,search,status_code,timestamp,event_message\r\n"
+    assert page.startswith(header)
+    got = _load(root)
+    assert_every_row_read(got, want, SOURCES)
+    acc = got.accounting
+    pages = acc["file"].str.startswith("exports/") & acc["kind"].isin(SOURCES[:2])
+    assert set(acc.loc[pages, "flavour"]) == {"clickhouse"}, acc
+    cols = ["id", "ts", "method", "path", "search", "status", "endpoint"]
+    pd.testing.assert_frame_equal(
+        _sorted(got.requests[cols], "id"), _sorted(want.requests[cols], "id")
+    )
+    cols = ["id", "ts", "sql_state", "severity", "message", "detail"]
+    pd.testing.assert_frame_equal(
+        _sorted(got.db_errors[cols], "id"), _sorted(want.db_errors[cols], "id")
+    )
+    cols = ["id", "ts", "message", "family"]
+    pd.testing.assert_frame_equal(
+        _sorted(got.realtime_events[cols], "id"), _sorted(want.realtime_events[cols], "id")
+    )
+
+
+def test_page_flavour_tells_the_hydrated_clickhouse_order_from_bigquery_s():
+    def flavour(columns: list[str]) -> str | None:
+        row = dict.fromkeys(columns, "1")
+        row["timestamp"] = 1770354051607000
+        return page_flavour([(row, row)])
+
+    hydrated = ["id", "identifier", "method", "path", "search", "status_code"]
+    assert flavour([*hydrated, "timestamp", "event_message"]) == "clickhouse"
+    assert flavour(["id", "timestamp", "event_message", *hydrated[1:]]) == "clickhouse"
+    bigquery = ["id", "identifier", "timestamp", "event_message", *hydrated[2:]]
+    assert flavour(bigquery) == "bigquery"
+    pg = ["identifier", "timestamp", "id", "event_message", "error_severity", "detail", "hint"]
+    assert flavour(pg) == "bigquery"
+
+
+@pytest.mark.parametrize("ext", ["csv", "json"])
+def test_explorer_rows_copied_to_the_clipboard_give_the_same_tables(sliced, tmp_path, ext):
+    rows, want = sliced
+    root = _base(tmp_path / "copied", SLICE)
+    (root / "exports").mkdir()
+    for source in SOURCES:
+        picked = [
+            {k: r[k] for k in ("id", "timestamp", "event_message", "metadata") if k in r}
+            for r in sorted(rows[source], key=lambda r: r["timestamp"], reverse=True)
+        ]
+        text = w.results_csv(picked) if ext == "csv" else w.results_json(picked)
+        (root / "exports" / f"copied-{source}.{ext}").write_text(text, encoding="utf-8")
+    got = _load(root)
+    assert_every_row_read(got, want, SOURCES)
+    assert_same_tables(got, want, LOG_TABLES.values())
