@@ -201,6 +201,34 @@ def test_a_limit_that_moves_fewer_errors_than_the_floor_is_not_capacity():
     assert verdicts.count_moved_errors(fit, top, c, c) >= verdicts.MIN_MOVED
 
 
+def test_fifty_classes_archive_06_is_no_capacity_call(monkeypatch):
+    # qa's fifty_classes (tests/_unseen_mech.py), the class as the report analyses it: the
+    # viewers (a ramp from 2 to a plateau of 120) stand in for an endpoint that logged only
+    # its own nine 404s, all in plateau minutes; the report's seed for the class, 99 replicates.
+    from analysis.stats.webinar import derive_seed
+
+    ramp = [2, 9, 16, 22, 30, 36, 41, 47, 54, 63, 69, 78, 84, 88, 97, 104, 109, 116]
+    plateau = [121, 121, 121, 120, 120, 120, 121, 120, 121, 121, 121, 119, 122, 121, 120, 122]
+    plateau += [121, 120, 122, 122, 121, 122, 120, 121, 121, 120, 120, 120, 120, 119, 121, 120]
+    plateau += [121, 121, 120]
+    c = np.array(ramp + plateau + [110, 101, 87, 78, 71, 59, 51], dtype=float)
+    y = np.zeros(60)
+    y[[20, 21, 22, 27, 30, 34, 37, 42, 48]] = 1
+    signals = {"failed_requests": y, "users": y, "new_users": y, "user_onsets": y}
+
+    def attribute():
+        rng = np.random.default_rng(derive_seed(20260206, "http:404:rest/archive_06"))
+        return verdicts.attribute_class(y, y.copy(), c, rng=rng, n_boot=99, signals=signals)
+
+    verdict, test, fit, _ = attribute()
+    assert test.p_value <= 0.05 and test.p_value_bursty_null <= 0.05  # both nulls pass
+    assert fit.k_open_high and verdict.label != stats.CAPACITY, verdict.reason
+    assert verdict.hinge_set_aside["kind"] == "no_excess"
+    assert 3 < verdict.hinge_set_aside["moved"] < 4
+    monkeypatch.setattr(verdicts, "MIN_MOVED", 0)  # without the floor: the capacity call
+    assert attribute()[0].label == stats.CAPACITY
+
+
 @pytest.mark.parametrize("at_peak", [True, False])
 def test_a_one_minute_burst_is_one_event(at_peak):
     rng = np.random.default_rng(7)
