@@ -1,4 +1,4 @@
-# EventLive postmortem: `make help` lists every target.
+# Supabase postmortem: `make help` lists every target.
 override SHELL := /bin/bash
 override .SHELLFLAGS := -c
 .DEFAULT_GOAL := help
@@ -14,7 +14,8 @@ unexport $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(
 override VENV := .venv
 override BIN := $(VENV)/bin
 override STAMP := $(VENV)/.setup-stamp
-override KERNEL := eventlive-postmortem
+override KERNEL := supabase-postmortem
+override KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 
 # Defaults of the user values (each checked by the package before anything runs).
 PYTHON ?= python3
@@ -30,7 +31,7 @@ help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' Makefile
 	@echo "  languages: $(basename $(notdir $(wildcard src/analysis/locales/*.json))) (one file each in src/analysis/locales/)"
 
-setup: $(STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel, convert the PDF fonts
+setup: $(STAMP) $(KERNEL_SPEC) ## Create .venv, install the package with its dev extra, register the Jupyter kernel, convert the PDF fonts
 
 $(STAMP): override export PM_PYTHON = $(value PYTHON)
 $(STAMP): pyproject.toml
@@ -38,9 +39,14 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || "$$PM_PYTHON" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "EventLive postmortem (.venv)"
 	$(BIN)/python -m analysis print-fonts || true  # the PDF printer's TrueType fonts; one line if none
 	touch $@
+
+# The notebooks' Jupyter kernel, inside the venv. Its own rule: a venv set up before the kernel
+# was renamed gets it on its next make without a reinstall, and loses the earlier name's.
+$(KERNEL_SPEC): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Supabase postmortem (.venv)"
+	rm -rf $(VENV)/share/jupyter/kernels/eventlive-postmortem
 
 report reports: override export PM_WEBINAR = $(value WEBINAR)
 report reports: override export PM_DATA = $(value DATA)

@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: EventLive postmortem (.venv)
+#     display_name: Supabase postmortem (.venv)
 #     language: python
-#     name: eventlive-postmortem
+#     name: supabase-postmortem
 # ---
 
 # %% [markdown] tags=["remove-cell"]

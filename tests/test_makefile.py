@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+KERNEL = re.search(r"^override KERNEL := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
 PAYLOADS = [
     "x; touch pwned",
     "x'; touch pwned; echo '",
@@ -64,6 +65,7 @@ OTHER_VARIABLES = (
     "VENV",
     "STAMP",
     "KERNEL",
+    "KERNEL_SPEC",
     "PM_DATA",
     "PM_LANG_VALUE",
     "SHELL",
@@ -90,11 +92,19 @@ def project(tmp_path_factory) -> Path:
         stub = bin_dir / name
         stub.write_text(STUB.format(record=root / "argv"))
         stub.chmod(0o755)
-    stamp = root / ".venv" / ".setup-stamp"
-    stamp.touch()
-    later = (root / "pyproject.toml").stat().st_mtime + 60
-    os.utime(stamp, (later, later))
+    set_up(root)
     return root
+
+
+def set_up(root: Path) -> None:
+    """Mark the copy's venv as set up: its stamp and kernel spec newer than pyproject.toml."""
+    stamp = root / ".venv" / ".setup-stamp"
+    spec = root / ".venv" / "share" / "jupyter" / "kernels" / KERNEL / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    later = (root / "pyproject.toml").stat().st_mtime + 60
+    for path, at in ((stamp, later), (spec, later + 1)):
+        path.touch()
+        os.utime(path, (at, at))
 
 
 def read_records(root: Path) -> list[list[str]]:
@@ -224,10 +234,7 @@ def test_bench_runs_every_benchmark_and_fails_when_one_misses(tmp_path):
     # The stub records each benchmark it is given and fails for the one named "miss".
     python.write_text(f'#!/bin/sh\necho "$1" >> "{ran}"\ncase "$1" in *miss*) exit 1;; esac\n')
     python.chmod(0o755)
-    stamp = tmp_path / ".venv" / ".setup-stamp"
-    stamp.touch()
-    later = (tmp_path / "pyproject.toml").stat().st_mtime + 60
-    os.utime(stamp, (later, later))
+    set_up(tmp_path)
     (tmp_path / "benchmarks").mkdir()
     for name in ("bench_a.py", "bench_miss.py", "bench_z.py"):
         (tmp_path / "benchmarks" / name).touch()

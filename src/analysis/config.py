@@ -25,4 +25,4 @@ DEFAULT_DISPLAY_TZ = "Asia/Seoul"
 
 #: Named kernel registered inside .venv by ``make setup``; papermill and nbconvert always use it,
 #: so a stray ``python3`` kernelspec elsewhere on the machine cannot break a run.
-KERNEL_NAME = "eventlive-postmortem"
+KERNEL_NAME = "supabase-postmortem"
