@@ -354,3 +354,52 @@ def test_the_root_causes_table_folds_classes_as_the_figures_do(doc, lang, said):
     # Up to MAX_DRAWN_CLASSES classes, nothing is folded.
     few = narrative.SECTIONS["causes"](_many_classes(doc, MAX_DRAWN_CLASSES), text)
     assert said.split(" (")[0].split("(")[0] not in few
+
+
+def _moments(doc: dict) -> list[dict]:
+    """A first and a last error a minute apart for each class of ``doc``, a minute between."""
+    import pandas as pd
+
+    start = pd.Timestamp(doc["report"]["window"]["start"])
+    out = []
+    for i, c in enumerate(doc["error_classes"]):
+        for kind, minute in (("first_error", i), ("last_error", 30 + i)):
+            at = (start + pd.Timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            out.append(
+                {
+                    "at": at, "kind": kind, "subject": c["key"], "description": "",
+                    "value": None, "evidence": {"source": "requests", "filter": "x", "count": 1},
+                }
+            )  # fmt: skip
+    return sorted(out, key=lambda m: m["at"])
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_impact_table_and_the_timeline_fold_classes_as_the_figures_do(doc, lang):
+    from analysis.narrative.figures import MAX_DRAWN_CLASSES, drawn_classes
+
+    changed = _many_classes(doc, MAX_DRAWN_CLASSES + 4)
+    changed["timeline"] = _moments(changed)
+    text = narrative.load_locale(lang)
+    shown, folded = drawn_classes(changed)
+    impact = html.unescape(narrative.SECTIONS["impact"](changed, text))
+    row = text["impact"]["class_row_folded"].format(n=4)
+    assert f"| {row} | 362 |" in impact, impact
+    assert not [k for k in folded if k in impact] and all(k in impact for k in shown)
+    timeline = html.unescape(narrative.SECTIONS["timeline"](changed, text))
+    assert not [k for k in folded if k in timeline] and all(k in timeline for k in shown)
+    first = text["timeline"]["folded"]["first"].format(n=4)
+    last = text["timeline"]["folded"]["last"].format(n=4)
+    lines = [x for x in timeline.splitlines() if first in x or last in x]
+    assert len(lines) == 2 and first in lines[0] and last in lines[1], lines
+    # The first folded class's first error (minute 8), the last one's last error (minute 41).
+    import pandas as pd
+
+    tz = changed["report"]["display_tz"]
+    start = pd.Timestamp(changed["report"]["window"]["start"]).tz_convert(tz)
+    for line, minute in zip(lines, (8, 41), strict=True):
+        assert f"{start + pd.Timedelta(minutes=minute):%H:%M:%S}" in line, line
+    # Nothing folds up to MAX_DRAWN_CLASSES classes.
+    few = _many_classes(doc, MAX_DRAWN_CLASSES)
+    few["timeline"] = _moments(few)
+    assert first.split("(")[0] not in narrative.SECTIONS["timeline"](few, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from analysis.narrative.figures import drawn_classes
 from analysis.narrative.formatting import (
     _ISO_RE,
     TIME_FORMAT_SECONDS,
@@ -88,7 +89,11 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         ),
         (t["errors_total"], fmt_number(im["errors_total"]), "db_errors, realtime_events"),
     ]
+    # As in the figures and the root causes: beyond MAX_DRAWN_CLASSES, one row for the rest.
+    _, folded = drawn_classes(findings)
     for c in findings["error_classes"]:
+        if c["key"] in folded:
+            continue
         rows.append(
             (
                 t["class_row"].format(label=class_name(findings, c["key"], text)),
@@ -107,6 +112,15 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
                     endpoint=escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"])),
                 ),
                 f"{escape(c['source'])}: {code(c['filter'])}",
+            )
+        )
+    if folded:
+        counts = {c["key"]: int(c["count"] or 0) for c in findings["error_classes"]}
+        rows.append(
+            (
+                t["class_row_folded"].format(n=fmt_number(len(folded))),
+                fmt_number(sum(counts[k] for k in folded)),
+                t["class_row_folded_evidence"],
             )
         )
     if im["error_period_minutes"] is not None:
@@ -154,12 +168,42 @@ def render_buckets(findings: Mapping, text: Mapping) -> str:
     )
 
 
+#: Timeline moments that belong to one error class (``subject`` is its key).
+_CLASS_MOMENTS = ("first_error", "last_error", "error_surge", "error_surge_end")
+
+
 def render_timeline(findings: Mapping, text: Mapping) -> str:
     """Evidence-linked timeline: local and UTC time, event, source/filter/count."""
     t = text["timeline"]
     tz, zn = _tz(findings)
     rows = []
+    # The per-class moments of the classes the figures fold are told as two rows: when the
+    # first of them began and when the last of them ended (each moment is in findings.json).
+    _, folded = drawn_classes(findings)
+    hidden = [
+        m for m in findings["timeline"] if m["kind"] in _CLASS_MOMENTS and m["subject"] in folded
+    ]
+    ends = {}
+    if hidden:
+        firsts = [m for m in hidden if m["kind"] == "first_error"] or hidden
+        lasts = [m for m in hidden if m["kind"] == "last_error"] or hidden
+        ends = {
+            id(min(firsts, key=lambda m: m["at"])): "first",
+            id(max(lasts, key=lambda m: m["at"])): "last",
+        }
     for m in findings["timeline"]:
+        if m["kind"] in _CLASS_MOMENTS and m["subject"] in folded:
+            which = ends.get(id(m))
+            if which:
+                rows.append(
+                    (
+                        local_time(m["at"], tz, TIME_FORMAT_SECONDS, text),
+                        utc_time(m["at"], TIME_FORMAT_SECONDS),
+                        t["folded"][which].format(n=fmt_number(len(folded))),
+                        t["folded"]["evidence"].format(n=fmt_number(len(hidden))),
+                    )
+                )
+            continue
         template = t["kinds"].get(m["kind"], "{description}")
         event = template.format(
             subject=code(m["subject"]) if m["kind"] != "annotation" else "",
