@@ -265,3 +265,27 @@ def test_id_less_rows_at_other_instants_stay_apart(tmp_path):
     }
     got = _load(_write(tmp_path / "i", files))
     assert len(got.db_errors) == 2 and got.db_errors["id"].is_unique
+
+
+def test_id_less_viewer_counts_dedupe_on_webinar_instant_and_count(tmp_path):
+    # Two SQL editor downloads of the same samples without the id column, one in UTC text,
+    # one in Seoul's offset: the overlap is one set of samples, not two (it was counted
+    # twice: without an id nothing was compared). Identical rows of one file stay apart.
+    head = "webinar_id,sampled_at,viewer_count\n"
+    a = head + f"{W1},2026-02-06 05:01:00+00,10\n{W1},2026-02-06 05:02:00+00,12\n"
+    a += f"{W1},2026-02-06 05:02:00+00,12\n"
+    b = head + f"{W1},2026-02-06T14:02:00+09:00,12\n{W1},2026-02-06T14:03:00+09:00,15\n"
+    files = {"tables/webinars.csv": WEBINARS, "tables/a.csv": a, "tables/b.csv": b}
+    files["incident.json"] = json.dumps(
+        {
+            "name": "counts",
+            "window_start": "2026-02-06T05:00:00Z",
+            "window_end": "2026-02-06T06:00:00Z",
+            "files": {"tables/?.csv": {"kind": "webinar_viewer_counts"}},
+        }
+    )
+    got = _load(_write(tmp_path / "i", files))
+    assert _acc(got, "tables/a.csv")["accepted"] == 3
+    b_acc = _acc(got, "tables/b.csv")
+    assert (b_acc["read"], b_acc["accepted"], b_acc["reason"]) == (2, 1, "duplicate id: 1")
+    assert list(got.concurrency["viewers"]) == [10, 12, 12, 15]

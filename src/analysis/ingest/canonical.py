@@ -384,7 +384,17 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
         table = pd.DataFrame(
             {"ts": ts("sampled_at", True), "webinar_id": row_key("webinar_id"), "viewers": viewers}
         )
-        row_key = to_text(frame["id"]).str.strip() if "id" in frame.columns else None
+        if "id" in frame.columns:
+            row_key = to_text(frame["id"]).str.strip()
+        else:
+            # Without an id a sample is its webinar, instant and count: the same sample in two
+            # exports (however each spells the time) is one; identical rows of one file stay
+            # apart by their occurrence number, as id-less log rows do.
+            instant = pd.Series(table["ts"].array.asi8, index=table.index).astype("string")
+            instant = instant.where(table["ts"].notna(), "")
+            sample = table["webinar_id"].fillna("") + "\x1f" + instant
+            sample = sample + "\x1f" + viewers.astype("string").fillna("")
+            row_key = sample + "\x1f" + sample.groupby(sample).cumcount().astype("string")
     table["_file"] = part.file
     table["_reason"] = rej.reason
     table["_key"] = (
