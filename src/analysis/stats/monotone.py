@@ -100,7 +100,7 @@ def bound_sorted_loglik(yy, r, a):
     return np.where(ok, total, np.inf)
 
 
-def bound_hinge_loglik(y, lagged, orders, alpha):
+def bound_hinge_loglik(y, lagged, orders, alpha, per_lag=False):
     """Upper bound of each series' best hinge log-likelihood over every K, shape and lag.
 
     Every hinge cell of lag L has a rate per request b0 + b1 h(c[t - L]) with b1 >= 0 and h
@@ -110,13 +110,17 @@ def bound_hinge_loglik(y, lagged, orders, alpha):
     minute (weak duality): sup over u of (y + k) u - (y + 1/a) log(1 + a r e^u), k the
     multipliers' difference. The multipliers are the NB2 scores summed along the order at the
     rates of :func:`_monotone_rates` (near the monotone optimum, where the bound is tight). A
-    series whose multipliers leave a term unbounded gets no bound (inf). Returns (B,).
+    series whose multipliers leave a term unbounded gets no bound (inf). Returns (B,), or with
+    ``per_lag`` each lag's bound of its own cells (L, B).
     """
     a = np.maximum(alpha, 1e-10)[:, None]
-    best = np.full(y.shape[0], -np.inf)
-    for lag, order in enumerate(orders):
-        best = np.maximum(best, bound_sorted_loglik(y[:, order], lagged[lag][order], a))
-    return best
+    lags = np.stack(
+        [
+            bound_sorted_loglik(y[:, order], lagged[lag][order], a)
+            for lag, order in enumerate(orders)
+        ]
+    )
+    return lags if per_lag else lags.max(0)
 
 
 def bound_lags_loglik(y, loads, r, alpha, lags):

@@ -237,11 +237,12 @@ def _test_grid(concurrency):
     return build_hinge_grid(concurrency, np.linspace(K_MIN, top, TEST_GRID_SIZE, endpoint=False))
 
 
-def _test_cells(requests: np.ndarray, grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _test_cells(requests: np.ndarray, grid) -> tuple[np.ndarray, ...]:
     """Return the hinge test's cells with a flat rate per request at their own lag.
 
     ``grid`` = (hinge columns (G, n), K, lag) of :func:`_test_grid`. Returns (the requests at
-    each lag 0..MAX_LAG (L, n), each cell's exposure (G, n), each cell's hinge column (G, n)):
+    each lag 0..MAX_LAG (L, n), each cell's exposure (G, n), each cell's hinge column (G, n),
+    each cell's lag (G,)):
     the cell of lag L models errors ~ requests[t - L] x (b0 + b1 max(0, c[t - L] - K)), so at
     b1 = 0 it is the flat null at the same lag. A flat null without a lag against a hinge with
     one read errors that follow traffic a few minutes late (retry loops backing off, sessions
@@ -249,7 +250,7 @@ def _test_cells(requests: np.ndarray, grid) -> tuple[np.ndarray, np.ndarray, np.
     """
     hinge, _, lags = grid
     lagged = np.stack([lag_padded(requests, lag) for lag in range(MAX_LAG + 1)])
-    return lagged, lagged[lags], hinge
+    return lagged, lagged[lags], hinge, lags
 
 
 def _flat_at_lags(y, lagged, iters=30):
@@ -283,7 +284,7 @@ def _sup_lr(y, cells):
     2 (max over the hinge cells - max over the lags of the flat fit), NB2 log-likelihoods
     with one alpha by moments (:func:`_flat_at_lags`).
     """
-    lagged, r_cells, hinge = cells
+    lagged, r_cells, hinge = cells[:3]
     alpha, ll_flat = _flat_at_lags(y, lagged)
     # 8 scoring steps put the grid maximum within 1e-9 of its converged value in trials; the
     # statistic is the same function for data and replicates, so the test stays calibrated.
@@ -295,19 +296,24 @@ def _count_reaching(reps, cells, observed, orders):
     """Return how many replicates' sup-LR (:func:`_sup_lr`) reach ``observed``.
 
     Only replicates whose upper bound (:func:`monotone.bound_hinge_loglik`) does not already
-    rule it out are fitted on the grid; the count, and so the p-value, is the one every
-    replicate's fit gives.
+    rule it out are fitted, and of each only the lags whose own bound does not rule it out:
+    the count, and so the p-value, is the one every replicate's fit on the whole grid gives
+    (a cell's sums are added in another order when fitted with fewer cells, so a statistic
+    within rounding of the observed one could in principle count otherwise).
     """
-    lagged, r_cells, hinge = cells
+    lagged, r_cells, hinge, cell_lags = cells
     alpha, ll_flat = _flat_at_lags(reps, lagged)
     flat = ll_flat.max(0)
-    bound = 2 * (bound_hinge_loglik(reps, lagged, orders, alpha) - flat)
-    fit = np.flatnonzero(bound >= observed - 1e-9 - BOUND_MARGIN)
-    if not len(fit):
-        return 0
-    ll, _, _, _ = _fit_hinge_grid(reps[fit], r_cells, hinge, alpha[fit], iters=8, tol=1e-7)
-    stat = np.maximum(0.0, 2 * (ll.max(1) - flat[fit]))
-    return int(np.sum(stat >= observed - 1e-9))
+    bounds = 2 * (bound_hinge_loglik(reps, lagged, orders, alpha, per_lag=True) - flat)
+    open_ = bounds >= observed - 1e-9 - BOUND_MARGIN  # (L, B)
+    count = 0
+    for i in np.flatnonzero(open_.any(0)):
+        sel = open_[cell_lags, i]
+        ll, _, _, _ = _fit_hinge_grid(
+            reps[i : i + 1], r_cells[sel], hinge[sel], alpha[i : i + 1], iters=8, tol=1e-7
+        )
+        count += int(max(0.0, 2 * (ll.max() - flat[i])) >= observed - 1e-9)
+    return count
 
 
 def _bootstrap_p(observed, draw, cells, n_boot, chunk=25, stop_after=BOOT_STOP_EXCEED, orders=None):
