@@ -295,11 +295,9 @@ def _sup_lr(y, cells):
 def _count_reaching(reps, cells, observed, orders):
     """Return how many replicates' sup-LR (:func:`_sup_lr`) reach ``observed``.
 
-    Only replicates whose upper bound (:func:`monotone.bound_hinge_loglik`) does not already
-    rule it out are fitted, and of each only the lags whose own bound does not rule it out:
-    the count, and so the p-value, is the one every replicate's fit on the whole grid gives
-    (a cell's sums are added in another order when fitted with fewer cells, so a statistic
-    within rounding of the observed one could in principle count otherwise).
+    Only the replicates and lags whose upper bound (:func:`monotone.bound_hinge_loglik`) does
+    not already rule it out are fitted: the count is the whole grid's, up to a statistic within
+    rounding of the observed one (docs/statistics.md section 5).
     """
     lagged, r_cells, hinge, cell_lags = cells
     alpha, ll_flat = _flat_at_lags(reps, lagged)
@@ -615,14 +613,9 @@ def _replicate_maxima(reps, noisy, r, alpha, cells, k_hat, lag_hat):
             if not sel.any():
                 continue
             sub = _replicate_grid(noisy[i], ks[sel], ls[sel], shapes[sel], smoothed)
+            begin = (start[0][sel], start[1][sel])
             llr, _, _, _ = _fit_hinge_grid(
-                reps[i : i + 1],
-                r,
-                sub,
-                np.array([alpha]),
-                iters=8,
-                tol=REGION_TOL,
-                start=(start[0][sel], start[1][sel]),
+                reps[i : i + 1], r, sub, np.array([alpha]), iters=8, tol=REGION_TOL, start=begin
             )
             out[0, i] = max(out[0, i], llr[0].max())
             if at_k[sel].any():
