@@ -267,6 +267,27 @@ def test_cli_prints_the_accounting_and_exits_zero(tmp_path, capsys):
     assert int(total[1]) == int(total[2]) + int(total[3])
 
 
+def test_cli_says_which_zone_times_are_shown_in_when_the_manifest_names_none(tmp_path, capsys):
+    work = tmp_path / "incident"
+    shutil.copytree(FIXTURE, work)
+    manifest = json.loads((work / "incident.json").read_text())
+    lines = []
+    for zone in ("America/Denver", None):
+        manifest.pop("display_tz", None)
+        if zone is not None:
+            manifest["display_tz"] = zone
+        (work / "incident.json").write_text(json.dumps(manifest))
+        assert cli(["check", "--data", str(work), "--no-cache"]) == 0
+        lines.append(
+            [x for x in capsys.readouterr().out.splitlines() if x.startswith("note: times")]
+        )
+    assert lines[0] == []
+    assert lines[1] == [
+        "note: times are shown in Asia/Seoul, the default display zone (incident.json names no"
+        ' "display_tz"; set it to the team\'s zone)'
+    ]
+
+
 def test_cli_bad_directory_is_one_line_exit_two(tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(FIXTURE, bad)

@@ -60,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{' (from cache)' if incident.from_cache else ''}"
         )
     )
+    if not incident.manifest.get("display_tz"):
+        # The report shows local times in this zone; a team elsewhere should know it chose none.
+        print(
+            terminal_text(
+                f"note: times are shown in {incident.display_tz}, the default display zone"
+                ' (incident.json names no "display_tz"; set it to the team\'s zone)'
+            )
+        )
     for line in format_accounting(incident.accounting).splitlines():
         print(terminal_text(line))
     sizes = ", ".join(f"{name} {len(getattr(incident, name))}" for name in TABLE_NAMES)
