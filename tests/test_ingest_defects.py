@@ -11,6 +11,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import ingest
@@ -289,3 +290,30 @@ def test_id_less_viewer_counts_dedupe_on_webinar_instant_and_count(tmp_path):
     b_acc = _acc(got, "tables/b.csv")
     assert (b_acc["read"], b_acc["accepted"], b_acc["reason"]) == (2, 1, "duplicate id: 1")
     assert list(got.concurrency["viewers"]) == [10, 12, 12, 15]
+
+
+def test_a_hybrid_traffic_page_rejects_rows_with_a_key_twice_or_a_nul(tmp_path):
+    from analysis.ingest import traffic_pages as tp
+
+    good = {
+        "minute": "2026-02-06 05:01:00",
+        "path": "/rest/v1/registrations",
+        "status_class": 2,
+        "requests": 10,
+        "max_origin_time_ms": 80.0,
+        "p95_origin_time_ms": 40.0,
+    }
+    rows = [good, {**good, "minute": "2026-02-06 05:02:00", "path": "/rest/v1/re\x00g"}]
+    rows.append({**good, "minute": "2026-02-06 05:03:00"})
+    text = json.dumps({"result": rows, "error": None})
+    text = text.replace('"requests": 10, "max', '"requests": 10, "requests": 99, "max', 1)
+    path = tmp_path / "page-0001.json.gz"
+    path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    window = (pd.Timestamp("2026-02-06T05:00Z"), pd.Timestamp("2026-02-06T06:00Z"))
+    frame, accounting = tp.read_traffic_page(path, "t.json.gz", "edge_minutes", window)
+    assert (accounting["read"], accounting["accepted"]) == (3, 1)
+    assert accounting["reason"] == (
+        "NUL character in path (a damaged value): 1; "
+        "key given twice with different values (requests): 1"
+    )
+    assert list(frame["requests"]) == [10]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis.exceptions import IngestError
 from analysis.ingest.canonical import endpoint_of
-from analysis.ingest.files import gunzip, read_bytes
+from analysis.ingest.files import KeyTwice, gunzip, parse_json, read_bytes, twice_reason
 from analysis.traffic import TRAFFIC_COLUMNS, TRAFFIC_DTYPES
 
 #: Page kinds -> the columns each row must carry.
@@ -50,7 +50,7 @@ def read_envelope(path: Path) -> list[dict]:
     # Decompressed under the same per-file cap as every export (a gzip bomb is one line).
     text = gunzip(path, data) if data[:2] == b"\x1f\x8b" else data
     try:
-        envelope = json.loads(text)
+        envelope = parse_json(text)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise IngestError(
             path,
@@ -98,6 +98,10 @@ def read_traffic_page(
             found.setdefault(why, (first + 1, values.iloc[first]))
             reason[mask] = why
 
+    # A key given twice with different values: which the writer meant cannot be known.
+    twice = pd.Series([r.key if isinstance(r, KeyTwice) else None for r in rows], dtype=object)
+    for key in twice.dropna().unique():
+        reject(twice.eq(key), twice_reason(key), twice)
     minute = _minutes(frame["minute"])
     reject(minute.isna(), "bad minute (expected a whole UTC minute)", frame["minute"])
     reject((minute < window[0]) | (minute >= window[1]), "outside window", frame["minute"])
@@ -106,6 +110,8 @@ def read_traffic_page(
             values = frame[column]
             bad = ~values.map(lambda v: isinstance(v, str) and v.startswith("/"))
             reject(bad, "bad path (expected text starting with /)", values)
+            nul = values.map(lambda v: isinstance(v, str) and "\x00" in v)
+            reject(nul, "NUL character in path (a damaged value)", values)
             continue
         numbers = _numbers(frame[column])
         optional = column.endswith("_ms")
