@@ -139,6 +139,9 @@ class Case:
     # registrations.csv rows the app wrote wrong: (user cell, created_at cell).
     bad_registrations: tuple[tuple[str, str], ...] = ()
     registrations_file: str = "registrations.csv"  # the name the team saved it under
+    # Columns of the team's own in registrations.csv and the presence table: (name, template
+    # filled per person, e.g. ``{email}``).
+    person_columns: tuple[tuple[str, str], ...] = ()
     seed: int = 7
     title: str = "Quarterly roadmap live"
     project_ref: str = "qwmechanismsrefabcde"
@@ -1769,6 +1772,7 @@ FIELD: dict[str, Case] = {
         title="Investor call — host jane.doe@corp.example, +1 415 555 0100",
         bad_registrations=(("{email}", "2026-08-03 09:00:00+00"), ("{phone}", "2026-08-03")),
         registrations_file="registrations from jane.doe@corp.example 010-2222-3333.csv",
+        person_columns=(("email", "{email}"), ("phone", "{phone}"), ("last_ip", "{ip}")),
         extra={"name": "call with jane.doe@corp.example (+1 415 555 0100) from 192.0.2.7"},
         seed=79,
     ),
@@ -2395,15 +2399,19 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                     w.webinar_ids[s.webinar],
                     w.users[s.user],
                     stamp(case.start + shift - timedelta(hours=1 + s.user % 50)),
+                    *(_fill(t, w, s.user) for _, t in case.person_columns),
                 ]
             )
     for cell, created in case.bad_registrations:
-        regs.append([w.webinar_ids[0], _fill(cell, w, 0), created])
+        regs.append(
+            [w.webinar_ids[0], _fill(cell, w, 0), created] + [""] * len(case.person_columns)
+        )
+    own = [name for name, _ in case.person_columns]
     if case.registrations:
-        _csv(tables / case.registrations_file, ["webinar_id", "user_id", "created_at"], regs)
+        _csv(tables / case.registrations_file, ["webinar_id", "user_id", "created_at", *own], regs)
     _csv(
         tables / "webinar_live_presence.csv",
-        ["id", "webinar_id", "user_id", "session_id", "joined_at", "left_at"],
+        ["id", "webinar_id", "user_id", "session_id", "joined_at", "left_at", *own],
         [
             [
                 i + 1,
@@ -2412,6 +2420,7 @@ def write_incident(dest: Path | str, name: str | Case) -> Path:
                 s.sid,
                 stamp(s.joined + shift),
                 stamp(None if s.left is None else s.left + shift),
+                *(_fill(t, w, s.user) for _, t in case.person_columns),
             ]
             for i, s in enumerate(w.sessions)
         ],
