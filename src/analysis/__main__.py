@@ -7,6 +7,7 @@ Each command lives in its stage's module as ``main(argv) -> int``. A user's mist
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from analysis._jsonschema import skip_iri_grammars
@@ -51,4 +52,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (``make check | head``): what is left to print has nowhere to go.
+        # Point stdout at /dev/null so the interpreter's own flush at exit is silent too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
