@@ -5,7 +5,9 @@ tests/test_privacy_vectorised.py: a speed-up of the package's redaction must giv
 value by value. Patterns and helpers are copied verbatim; only what ``redact_text`` needs is
 kept. A deliberate change of what is redacted updates this copy in the same commit: since
 30276b0, prefixed user fields (``p_user_id``, ``target_user_id``) and ``*_hash`` parameters
-(``token_hash``) are redacted (session 8).
+(``token_hash``) are redacted (session 8); a URI's userinfo password and the personal
+columns of an expression index's key detail (``Key (lower(phone::text))=(...)``) are
+redacted (session 11).
 """
 
 from __future__ import annotations
@@ -132,7 +134,13 @@ _USER_FILTER_RE = re.compile(
 # JSON fields: ``"user_id": "<v>"`` (also escaped JSON inside a message, and numbers).
 _USER_JSON_RE = re.compile(rf"(\\?\"{_PREFIXED_USER_NAMES}\\?\"\s*:\s*)(\\?\"[^\"\\]*\\?\"|-?\d+)")
 # ``Key (a, b)=(x, y)`` details name their columns; personal columns lose their values.
-_KEY_DETAIL_RE = re.compile(r"Key \(([^()]*)\)=\((.*?)\)(?= already| is | does|$|\.)")
+# The column list may hold one level of parentheses: a unique index on an expression
+# (``Key (lower(email::text))=(...)``) names its column inside a call.
+_KEY_DETAIL_RE = re.compile(
+    r"Key \(((?:[^()]|\([^()]*\))*)\)=\((.*?)\)(?= already| is | does|$|\.)"
+)
+# A URI's userinfo password (``postgres://user:secret@host``): a credential in a log line.
+_URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/@?#]+)(@)")
 _PERSONAL_COLUMN_RE = re.compile(r"(?i)e-?mail|phone|tel\b|mobile|address|name\b|^ip$|birth")
 # A 23502/23514 detail prints the whole failing row: it is a user's data, by structure.
 _FAILING_ROW_RE = re.compile(r"(Failing row contains )\(.*\)")
@@ -167,6 +175,8 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
             out = _BEARER_RE.sub(lambda m: f"{m.group(1)} [token]", out)
         if "eyJ" in out:
             out = _JWT_RE.sub("[jwt]", out)
+        if "://" in out:
+            out = _URI_PASSWORD_RE.sub(r"\1[redacted]\3", out)
         if "Key (" in out:
             out = _KEY_DETAIL_RE.sub(lambda m: _key_detail(m, users), out)
         if "Failing row contains (" in out:

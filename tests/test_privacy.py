@@ -534,3 +534,28 @@ def test_every_free_text_column_of_the_tables_is_redacted():
         and col not in redacted.get(table, set())
     }
     assert loose == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "could not connect: postgresql://job:s3cr%21t@db.example.com:6543/app",
+            "could not connect: postgresql://job:[redacted]@db.example.com:6543/app",
+        ),
+        (
+            "Key (lower(email::text))=(jane@corp.example) already exists.",
+            "Key (lower(email::text))=([redacted]) already exists.",
+        ),
+        (
+            "Key (tenant_id, lower(phone::text))=(7, 4155550100) already exists.",
+            "Key (tenant_id, lower(phone::text))=(7, [redacted]) already exists.",
+        ),
+        # Nothing to take: a URL without userinfo, a user name without a password.
+        ("GET https://x.supabase.co/rest/v1/a?b=c:d", "GET https://x.supabase.co/rest/v1/a?b=c:d"),
+        ("ssh://deploy@10.0.0.5/app", "ssh://deploy@[ip]/app"),
+    ],
+)
+def test_uri_passwords_and_expression_index_details_are_redacted(text, expected):
+    assert privacy.redact_text(text) == expected
+    assert privacy.redact_values([text] * 70) == [expected] * 70

@@ -56,10 +56,5 @@ LEFT_IN_TEXT = [
 
 
 @pytest.mark.parametrize(("text", "private"), LEFT_IN_TEXT)
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest (privacy.py): personal columns of an expression index's Key detail "
-    "(_KEY_DETAIL_RE takes no nested parentheses) and a URI's userinfo password survive",
-)
 def test_expression_index_details_and_uri_passwords_are_redacted(text, private):
     assert private not in privacy.redact_text(text)

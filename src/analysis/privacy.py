@@ -144,7 +144,13 @@ _USER_FILTER_RE = re.compile(
 # JSON fields: ``"user_id": "<v>"`` (also escaped JSON inside a message, and numbers).
 _USER_JSON_RE = re.compile(rf"(\\?\"{_PREFIXED_USER_NAMES}\\?\"\s*:\s*)(\\?\"[^\"\\]*\\?\"|-?\d+)")
 # ``Key (a, b)=(x, y)`` details name their columns; personal columns lose their values.
-_KEY_DETAIL_RE = re.compile(r"Key \(([^()]*)\)=\((.*?)\)(?= already| is | does|$|\.)")
+# The column list may hold one level of parentheses: a unique index on an expression
+# (``Key (lower(email::text))=(...)``) names its column inside a call.
+_KEY_DETAIL_RE = re.compile(
+    r"Key \(((?:[^()]|\([^()]*\))*)\)=\((.*?)\)(?= already| is | does|$|\.)"
+)
+# A URI's userinfo password (``postgres://user:secret@host``): a credential in a log line.
+_URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/@?#]+)(@)")
 _PERSONAL_COLUMN_RE = re.compile(r"(?i)e-?mail|phone|tel\b|mobile|address|name\b|^ip$|birth")
 # A 23502/23514 detail prints the whole failing row: it is a user's data, by structure.
 _FAILING_ROW_RE = re.compile(r"(Failing row contains )\(.*\)")
@@ -208,6 +214,8 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
             out = _BEARER_RE.sub(lambda m: f"{m.group(1)} [token]", out)
         if "eyJ" in out:
             out = _JWT_RE.sub("[jwt]", out)
+        if "://" in out:
+            out = _URI_PASSWORD_RE.sub(r"\1[redacted]\3", out)
         if "Key (" in out:
             out = _KEY_DETAIL_RE.sub(lambda m: _key_detail(m, users), out)
         if "Failing row contains (" in out:
@@ -420,6 +428,7 @@ def _redact_steps(values: list[str], users: Mapping[str, str] | None) -> list[st
     run([i for i in chosen if "bearer" in lower[i] or "basic" in lower[i]], _BEARER_RE,
         lambda m: f"{m.group(1)} [token]")  # fmt: skip
     run([i for i in chosen if "eyJ" in out[i]], _JWT_RE, "[jwt]")
+    run([i for i in chosen if "://" in out[i]], _URI_PASSWORD_RE, r"\1[redacted]\3")
     run([i for i in chosen if "Key (" in out[i]], _KEY_DETAIL_RE, lambda m: _key_detail(m, users))
     run([i for i in chosen if "Failing row contains (" in out[i]], _FAILING_ROW_RE,
         r"\1([redacted])")  # fmt: skip
