@@ -333,7 +333,7 @@ def test_a_flat_rate_per_viewer_without_requests_is_not_capacity(seed):
         (
             stats.TRAFFIC,
             {"kind": "no_excess", "moved": 3.476, "errors": 9.0},
-            ("3.5",),
+            ("3.5", "9"),
         ),
         (
             stats.UNDETERMINED,

@@ -95,6 +95,7 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
             pq=fmt_p(aside.get("p_value", aside.get("p_load"))),
             below=fmt_number(aside.get("below")),
             moved=fmt_number(aside.get("moved"), 1),
+            counted=fmt_number(aside.get("errors")),
             d=fmt_number(aside.get("d"), 1),
             share_in=fmt_number(_percent(aside.get("share_inside")), 2),
             share_out=fmt_number(_percent(aside.get("share_outside")), 2),
