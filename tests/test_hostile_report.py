@@ -280,3 +280,71 @@ def test_file_names_stay_in_findings_only(hostile_report):
     assert any(PAYLOADS["file_name"] in name for name in found["inputs"]["checksums"])
     page = (hostile_report / "postmortem.html").read_text(encoding="utf-8")
     assert "pwned('file_name')" not in page
+
+
+async def _typeset_in_jupyterlab(notebook: Path, port: int) -> list[str]:
+    """Open ``notebook`` in JupyterLab (the venv's) and return what MathJax typeset."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            url = f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token=qa"
+            for _ in range(60):  # the server takes a few seconds to listen
+                try:
+                    await page.goto(url, wait_until="load")
+                    break
+                except Exception:  # noqa: BLE001 - connection refused until it listens
+                    await asyncio.sleep(1)
+            await page.wait_for_selector(".jp-OutputArea-output p", timeout=90_000)
+            await page.wait_for_timeout(5_000)  # MathJax typesets after the render
+            return await page.evaluate(
+                "Array.from(document.querySelectorAll('.jp-OutputArea-output mjx-container'),"
+                " m => m.parentElement.textContent)"
+            )
+        finally:
+            await browser.close()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_jupyterlab_typesets_no_value_as_maths(tmp_path):
+    # The executed notebook's Markdown outputs, opened in JupyterLab (make lab), go through
+    # MathJax: a value's $...$, \(...\) or \begin{...} must stay text (docs/report-safety.md).
+    import socket
+    import sys
+
+    import nbformat
+
+    from analysis import narrative
+
+    values = [r"$\frac{a}{b}$", r"\(x^2\)", r"$$z$$", r"\[w\]", r"\begin{align}y\end{align}"]
+    markdown = f"# {narrative.escape(values[0])}\n\n" + "\n\n".join(
+        f"{narrative.escape(v)} and {narrative.code(v)}" for v in values
+    )
+    markdown += "\n\n" + narrative.table(["v"], [(narrative.escape(v),) for v in values])
+    control = "$\\frac{c}{d}$"  # written by hand, not from data: MathJax must typeset it
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": markdown}),
+        nbformat.v4.new_output("display_data", data={"text/markdown": control}),
+    ]
+    notebook = tmp_path / "values.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), notebook)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+         "--ServerApp.token=qa", f"--ServerApp.root_dir={tmp_path}", "--allow-root",
+         "--LabApp.news_url="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")},
+    )  # fmt: skip
+    try:
+        typeset = asyncio.run(_typeset_in_jupyterlab(notebook, port))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(typeset) == 1, typeset  # the hand-written control only
