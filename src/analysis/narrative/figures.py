@@ -26,10 +26,10 @@ def drawn_classes(findings: Mapping) -> tuple[list[str], list[str]]:
     errors (most first), ties in the findings' order; nothing is folded when all fit. Both
     lists keep the findings' order of classes.
     """
-    keys = [c["key"] for c in findings["error_classes"]]
+    keys = [c["key"] for c in findings.get("error_classes", ())]
     if len(keys) <= MAX_DRAWN_CLASSES:
         return keys, []
-    caps = {c["error_class"] for c in findings["capacity"] if c["verdict"] == "capacity"}
+    caps = {c["error_class"] for c in findings.get("capacity", ()) if c["verdict"] == "capacity"}
     ranked = sorted(
         findings["error_classes"], key=lambda c: (c["key"] not in caps, -int(c["count"] or 0))
     )
