@@ -243,3 +243,25 @@ def test_explorer_rows_copied_to_the_clipboard_give_the_same_tables(sliced, tmp_
     got = _load(root)
     assert_every_row_read(got, want, SOURCES)
     assert_same_tables(got, want, LOG_TABLES.values())
+
+
+def test_a_product_page_whose_attribute_query_failed_still_reads_its_requests(sliced, tmp_path):
+    # useLogsPreview keeps the list rows when the second query fails: id, time, message only.
+    # The request's method, status and path are then read from the gateway's message.
+    rows, want = sliced
+    root = _base(tmp_path / "lean", SLICE)
+    (root / "exports").mkdir()
+    keep = ("id", "timestamp", "event_message")
+    lean = [
+        {k: v for k, v in otel_page_row("edge_logs", r).items() if k in keep}
+        for r in rows["edge_logs"]
+    ]
+    (root / "exports" / f"supabase-edge_logs-{REF}.csv.csv").write_text(
+        w.results_csv(lean), encoding="utf-8"
+    )
+    got = _load(root)
+    assert_every_row_read(got, want, ["edge_logs"])
+    cols = ["id", "ts", "method", "status", "endpoint"]
+    pd.testing.assert_frame_equal(
+        _sorted(got.requests[cols], "id"), _sorted(want.requests[cols], "id")
+    )
