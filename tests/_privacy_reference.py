@@ -5,9 +5,9 @@ tests/test_privacy_vectorised.py: a speed-up of the package's redaction must giv
 value by value. Patterns and helpers are copied verbatim; only what ``redact_text`` needs is
 kept. A deliberate change of what is redacted updates this copy in the same commit: since
 30276b0, prefixed user fields (``p_user_id``, ``target_user_id``) and ``*_hash`` parameters
-(``token_hash``) are redacted (session 8); a URI's userinfo password and the personal
-columns of an expression index's key detail (``Key (lower(phone::text))=(...)``) are
-redacted (session 11).
+(``token_hash``) are redacted (session 8); since session 11 also a URI's userinfo password,
+the personal columns of an expression index's key detail (``Key (lower(phone::text))=(...)``)
+and an invitation link's ``invite``, ``invite_code`` or ``invitation`` parameter.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ SECRET_PARAMS = frozenset(
         "code", "code_verifier", "code_challenge", "auth_code", "authorization", "auth",
         "otp", "nonce", "signature", "sig", "x-amz-signature", "x-amz-credential",
         "x-amz-security-token", "session", "session_id", "sessionid", "sid", "jwt",
-        "private_key", "email", "phone", "phone_number", "tel", "mobile",
+        "private_key", "email", "phone", "phone_number", "tel", "mobile", "invite",
+        "invite_code", "invitation",
     }
 )  # fmt: skip
 # ``*_hash``: Supabase Auth's e-mail links carry their one-time credential as ``token_hash``.

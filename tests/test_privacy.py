@@ -559,3 +559,10 @@ def test_every_free_text_column_of_the_tables_is_redacted():
 def test_uri_passwords_and_expression_index_details_are_redacted(text, expected):
     assert privacy.redact_text(text) == expected
     assert privacy.redact_values([text] * 70) == [expected] * 70
+
+
+def test_an_invitation_link_s_token_is_redacted():
+    text = "/rest/v1/rpc/accept?invite=" + "ab12" * 16 + "&type=invite"
+    expected = "/rest/v1/rpc/accept?invite=[redacted]&type=invite"
+    assert privacy.redact_text(text) == expected
+    assert privacy.redact_values([text] * 70) == [expected] * 70

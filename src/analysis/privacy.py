@@ -69,7 +69,8 @@ SECRET_PARAMS = frozenset(
         "code", "code_verifier", "code_challenge", "auth_code", "authorization", "auth",
         "otp", "nonce", "signature", "sig", "x-amz-signature", "x-amz-credential",
         "x-amz-security-token", "session", "session_id", "sessionid", "sid", "jwt",
-        "private_key", "email", "phone", "phone_number", "tel", "mobile",
+        "private_key", "email", "phone", "phone_number", "tel", "mobile", "invite",
+        "invite_code", "invitation",
     }
 )  # fmt: skip
 # ``*_hash``: Supabase Auth's e-mail links carry their one-time credential as ``token_hash``.
