@@ -144,13 +144,6 @@ def test_check_says_which_zone_it_will_show_when_the_manifest_names_none(written
     assert "Asia/Seoul" in note and "default" in note and "display_tz" in note, note
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report (coordinator's 06:29 ruling): when incident.json names no display_tz the "
-    "report shows Asia/Seoul, the default, and must say so on the page (e.g. 'times in "
-    "Asia/Seoul (KST), the default; set display_tz in incident.json'); today it reads only "
-    "'Window (KST)'",
-)
 def test_a_report_in_the_default_zone_says_it_is_the_default(written, shared_cache_dir, tmp_path):
     from analysis import pipeline
 
@@ -168,7 +161,16 @@ def test_a_report_in_the_default_zone_says_it_is_the_default(written, shared_cac
     findings = pipeline.analyse(incident, params, settings).findings
     page = html.unescape(_pages(findings, "en"))
     said = [line for line in page.splitlines() if "Asia/Seoul" in line and "default" in line]
-    assert said, "no line says the zone is the default"
+    assert said and "display_tz" in said[0], "no line says the zone is the default"
+    ko = html.unescape(_pages(findings, "ko"))
+    assert "기본 표시 시간대 Asia/Seoul(KST)" in ko
+    assert findings["report"]["display_tz_default"] is True
+
+
+def test_a_zone_the_team_named_is_not_called_the_default(analyse):
+    _, _, findings = analyse("denver_tables")
+    assert "display_tz_default" not in findings["report"]
+    assert "the default display zone" not in _pages(findings, "en")
 
 
 # ------------------------------------------------------------------ what failed
@@ -194,20 +196,15 @@ def test_a_limit_only_on_realtime_presence_is_capacity(analyse):
     assert "0 of" not in _section(findings, "summary", "en")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report (narrative/overview 'ending'/'stopped'): errors still surging when the "
-    "window ends (presence_limit: a surge from 12:43 with no end, last error 3 s before "
-    "13:00) read 'How it ended. Capacity errors last at 12:59:57': the window ended, not "
-    "the errors; say so (and that a wider window would show how it ended)",
-)
 def test_errors_still_surging_when_the_window_ends_are_not_told_as_ended(analyse):
     _, _, findings = analyse("presence_limit")
     kinds = [r["kind"] for r in findings["timeline"]]
     # The last surge has no end inside the window.
     assert kinds.count("error_surge") == kinds.count("error_surge_end") + 1, kinds
     ending = _section(findings, "summary", "en").split("How it ended.")[1].split("\n")[0]
-    assert "window" in ending, ending
+    assert "still surging when the window ended at 13:00" in ending, ending
+    ko = _section(findings, "summary", "ko").split("어떻게 끝났나.")[1].split("\n")[0]
+    assert "분석 구간이 끝난 13:00" in ko, ko
 
 
 def test_forty_webinars_share_one_project_s_limit(analyse):

@@ -32,6 +32,7 @@ from analysis.concurrency import (
     project_concurrency,
     select_tested_samples,
 )
+from analysis.config import DEFAULT_DISPLAY_TZ
 from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
 from analysis.languages import available_languages
@@ -134,6 +135,12 @@ def compile_findings(
             "project_ref": manifest.get("project_ref"),
             "lang": params.lang,
             "display_tz": timeline.display_tz,
+            # Only when nobody chose the zone: the page then says it is the default.
+            **(
+                {"display_tz_default": True}
+                if not manifest.get("display_tz") and timeline.display_tz == DEFAULT_DISPLAY_TZ
+                else {}
+            ),
             "window": {"start": format_utc(timeline.start), "end": format_utc(timeline.end)},
             "bucket_minutes": params.bucket_minutes,
             "seed": params.seed,

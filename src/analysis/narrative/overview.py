@@ -29,6 +29,15 @@ PAGE_ONE_MARKER = '<div class="page-one"></div>'
 PAGE_ONE_NAMES = 4
 
 
+def _surging_at_end(findings: Mapping) -> set[str]:
+    """Classes whose last surge has no end inside the window: the window ended, not they."""
+    last: dict[str, str] = {}
+    for row in sorted(findings["timeline"], key=lambda r: r["at"] or ""):
+        if row["kind"] in ("error_surge", "error_surge_end"):
+            last[row["subject"]] = row["kind"]
+    return {key for key, kind in last.items() if kind == "error_surge"}
+
+
 def render_overview(findings: Mapping, text: Mapping) -> str:
     """Render page one: what happened, impact in people and minutes, why, how it ended, actions.
 
@@ -198,9 +207,14 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 tz=zn,
             )
         )
+    surging = _surging_at_end(findings)
+    open_kinds = {g["kind"] for g in o["causes"] if any(c["key"] in surging for c in g["classes"])}
     stops = [
-        t["stopped"].format(
-            cause=t["cause_names"][kind], at=local_time(at, tz, TIME_FORMAT_SECONDS), tz=zn
+        t["still_surging" if kind in open_kinds else "stopped"].format(
+            cause=t["cause_names"][kind],
+            at=local_time(at, tz, TIME_FORMAT_SECONDS),
+            end=local_time(rep["window"]["end"], tz),
+            tz=zn,
         )
         for kind, at in end_info["last_error_by_cause"].items()
         if at is not None and kind in t["cause_names"]

@@ -37,6 +37,11 @@ def render_title(findings: Mapping, text: Mapping) -> str:
         (tb["webinar_id"], code(rep["webinar_id"])),
         (tb["window_local"].format(tz=zn), "{} {}–{}".format(*local)),
         *([] if local == utc and zn == "UTC" else [(tb["window_utc"], "{} {}–{}".format(*utc))]),
+        *(
+            [(tb["zone"], tb["zone_default"].format(zone=escape(tz), abbr=escape(zn)))]
+            if rep.get("display_tz_default")
+            else []
+        ),
         (tb["status"], tb["status_value"]),
         (
             tb["source"],
