@@ -165,10 +165,14 @@ def test_an_open_low_interval_sets_the_hinge_aside():
     # Open at the low end but K-hat inside the data (minutes below it): still a threshold.
     opened = dataclasses.replace(fit, k_open_low=True)
     assert verdicts._set_aside(opened, y, r, c, rng, 49)[0] is None
-    # K-hat at the hour's lowest load: a line through the hour, no threshold in the data.
-    line = dataclasses.replace(fit, k_open_low=True, k=float(c.min()) - 1)
+    # K-hat at the hour's lowest load and the lag at the longest searched: a line through the
+    # hour trailing the load, no threshold in the data.
+    line = dataclasses.replace(fit, k_open_low=True, lag_open_high=True, k=float(c.min()) - 1)
     aside, compared = verdicts._set_aside(line, y, r, c, rng, 49)
     assert aside["kind"] == "no_onset" and aside["below"] == 0 and compared is None
+    # The same line with its lag settled inside the grid is judged like any other hinge.
+    settled = dataclasses.replace(line, lag_open_high=False)
+    assert (verdicts._set_aside(settled, y, r, c, rng, 49)[0] or {}).get("kind") != "no_onset"
 
 
 def test_a_limit_that_moves_fewer_errors_than_the_floor_is_not_capacity():

@@ -313,11 +313,12 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
     docs/verdicts.md, "A capacity call needs a threshold in the data": errors that stop while
     the load stays above K (``kind`` "time_bounded", :func:`check_errors_persist`; window
     minutes counted from 1), or no threshold inside the data (``kind`` "no_onset"): K's
-    interval reaches the lowest K searched and fewer than ``MIN_MINUTES_ABOVE`` minutes of the
-    fit's lagged load lie below K-hat, so the hinge is a line through the whole hour from its
-    lowest load (the signature of errors that trail the load by minutes, a retry loop backing
-    off). An interval open low with K-hat inside the data is kept: the first generator's
-    small capacity classes are mostly like that (docs/verdicts.md gives the trade).
+    interval reaches the lowest K searched, fewer than ``MIN_MINUTES_ABOVE`` minutes of the
+    fit's lagged load lie below K-hat, and the lag's interval reaches the longest lag searched,
+    so the hinge is a line through the whole hour from its lowest load (the signature of
+    errors that trail the load by minutes, a retry loop backing off). An interval open low
+    with K-hat inside the data is kept: the first generator's small capacity classes are
+    mostly like that (docs/verdicts.md gives the trade).
     """
     if fit is None:
         return None, None
@@ -336,7 +337,7 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
         smooth_load(concurrency) if fit.load_smoothed else concurrency, fit.lag_minutes
     )
     below = int(np.sum(lagged < fit.k))
-    if fit.k_open_low and below < MIN_MINUTES_ABOVE:
+    if fit.k_open_low and below < MIN_MINUTES_ABOVE and fit.lag_open_high:
         return {"kind": "no_onset", "k_low": fit.k_low, "k_high": fit.k_high, "below": below}, None
     timed = compare_load_to_time(
         counts, exposure, concurrency, fit, rng=rng, n_boot=n_boot, excluded=raised
