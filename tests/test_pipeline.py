@@ -19,6 +19,7 @@ from analysis import (
     config,
     error_classes,
     matching,
+    pipeline,
     window,
 )
 from analysis import (
@@ -212,3 +213,19 @@ def test_freeze_imports_takes_the_imported_modules_out_of_the_collector(tmp_path
     tracked, frozen, after = map(int, done.stdout.split())
     assert frozen >= tracked > 50_000
     assert after < 5_000
+
+
+def test_the_notebooks_first_stage_keeps_maths_out_of_their_tables(monkeypatch):
+    # A constraint named with dollar signs must not be typeset by JupyterLab's MathJax.
+    import analysis.ingest
+
+    monkeypatch.setattr(analysis.ingest, "load_incident", lambda *a, **k: "incident")
+    frame = pd.DataFrame({"constraint": ["$\\sum_i x_i$"]})
+    try:
+        pd.set_option("display.html.use_mathjax", True)
+        assert "mathjax_ignore" not in frame._repr_html_()
+        assert pipeline.load_directory("somewhere") == "incident"
+        assert pd.get_option("display.html.use_mathjax") is False
+        assert "mathjax_ignore" in frame._repr_html_()
+    finally:
+        pd.reset_option("display.html.use_mathjax")

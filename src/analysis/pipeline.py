@@ -88,10 +88,25 @@ def load(params: ReportParams, settings: Settings | None = None) -> object:
     return load_directory(params.data_dir, settings)
 
 
+def show_tables_as_text() -> None:
+    """Mark pandas' HTML tables so that a notebook's MathJax leaves them alone.
+
+    JupyterLab typesets ``$...$`` in outputs: a constraint name or message holding dollar
+    signs would show as a formula in the stage tables. Without MathJax pandas adds the class
+    ``mathjax_ignore`` to the tables it renders (docs/report-safety.md).
+    """
+    pd.set_option("display.html.use_mathjax", False)
+
+
 def load_directory(data_dir: str | Path, settings: Settings | None = None) -> object:
-    """Ingest an incident directory (empty: the shipped incident) before any webinar is chosen."""
+    """Ingest an incident directory (empty: the shipped incident) before any webinar is chosen.
+
+    The notebooks' first stage: their tables from here on are shown as text
+    (:func:`show_tables_as_text`).
+    """
     from analysis.ingest import load_incident
 
+    show_tables_as_text()
     settings = read_settings() if settings is None else settings
     directory = Path(data_dir) if str(data_dir).strip() else DEFAULT_INCIDENT_DIR
     return load_incident(directory, cache_dir=settings.cache_dir, progress=False)
