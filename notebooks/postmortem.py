@@ -53,7 +53,7 @@ pipeline.freeze_imports()  # the modules above are never garbage
 
 # %% tags=["remove-cell", "stage"]
 incident = pipeline.load_directory(data_dir, settings)
-incident.accounting
+pipeline.tabulate_accounting(incident)
 
 # %% tags=["remove-cell", "stage"]
 params = build_params(

@@ -229,3 +229,19 @@ def test_the_notebooks_first_stage_keeps_maths_out_of_their_tables(monkeypatch):
         assert "mathjax_ignore" in frame._repr_html_()
     finally:
         pd.reset_option("display.html.use_mathjax")
+
+
+def test_the_ingest_stage_shows_file_names_redacted():
+    # A download saved under a person's address: the executed notebook travels with the report.
+    import types
+
+    accounting = pd.DataFrame(
+        {"file": ["logs/jane.doe@example.com.csv", "tables/webinars.csv"], "read": [3, 1]}
+    )
+    incident = types.SimpleNamespace(accounting=accounting)
+    shown = pipeline.tabulate_accounting(incident)
+    assert "jane.doe@example.com" not in shown.to_string()
+    assert "jane.doe@example.com" not in shown._repr_html_()
+    assert shown["file"].iloc[1] == "tables/webinars.csv"
+    assert shown["read"].tolist() == [3, 1]
+    assert accounting["file"].iloc[0] == "logs/jane.doe@example.com.csv"  # the input untouched

@@ -112,6 +112,19 @@ def load_directory(data_dir: str | Path, settings: Settings | None = None) -> ob
     return load_incident(directory, cache_dir=settings.cache_dir, progress=False)
 
 
+def tabulate_accounting(incident: object) -> pd.DataFrame:
+    """Ingest's accounting (one row per file and kind) with file names redacted.
+
+    The executed notebook travels with the report: a download saved under a person's address
+    is named as findings' ``inputs.accounting`` names it.
+    """
+    from analysis.privacy import redact_text
+
+    table = incident.accounting.copy()
+    table["file"] = [redact_text(str(name)) for name in table["file"]]
+    return table
+
+
 def build_timeline(
     incident: object, params: ReportParams, settings: Settings | None = None
 ) -> timeline.Timeline:
