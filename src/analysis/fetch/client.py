@@ -116,7 +116,7 @@ class ApiClient:
                 "Authorization": f"Bearer {self.token}",
                 "Accept": "application/json",
                 "Accept-Encoding": "gzip",
-                "User-Agent": "eventlive-postmortem-fetch/0.1",
+                "User-Agent": "supabase-postmortem-fetch/0.1",
             },
         )
         last = "no attempt made"
