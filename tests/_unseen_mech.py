@@ -1483,6 +1483,20 @@ LOUD_MESSAGE = (
     + " — رفض مزود الدفع العملية ‏(שגיאה)"
 )
 
+#: Webinar ids that are small numbers written with leading zeros.
+_SMALL_NUMBER_IDS = Case(
+    "small_number_ids",
+    datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
+    45,
+    "Europe/Istanbul",
+    "plateau",
+    80,
+    mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
+    webinars=2,
+    webinar_ids=("007", "42"),
+    seed=78,
+)
+
 #: Incidents as teams bring them (tests/test_unseen_field.py): windows, zones, tables and
 #: text of their own.
 FIELD: dict[str, Case] = {
@@ -1659,31 +1673,10 @@ FIELD: dict[str, Case] = {
         webinars=40,
         seed=77,
     ),
-    # Webinar ids that are small numbers written with leading zeros.
-    "small_number_ids": Case(
-        "small_number_ids",
-        datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
-        45,
-        "Europe/Istanbul",
-        "plateau",
-        80,
-        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
-        webinars=2,
-        webinar_ids=("007", "42"),
-        seed=78,
-    ),
+    "small_number_ids": _SMALL_NUMBER_IDS,
     # Webinar ids that are text (a slug key): not a uuid, not an integer.
-    "slug_ids": Case(
-        "slug_ids",
-        datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
-        45,
-        "Europe/Istanbul",
-        "plateau",
-        80,
-        mechs=(replace_mech(QUESTIONS_TIMEOUT, threshold=55, lag=0),),
-        webinars=2,
-        webinar_ids=("launch/2026#keynote", "launch q&a"),
-        seed=78,
+    "slug_ids": replace(
+        _SMALL_NUMBER_IDS, name="slug_ids", webinar_ids=("launch/2026#keynote", "launch q&a")
     ),
     # A person's data in every place an app and Supabase put it: e-mails in a unique key's
     # detail and a statement, phone numbers, JWTs and API keys in query strings, a careless
