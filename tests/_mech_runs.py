@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import _unseen_mech as mech
 
-from analysis import pipeline
+from analysis import narrative, pipeline
 from analysis.ingest import load_incident
+from analysis.narrative.display import SECTIONS
 from analysis.params import build_params
 
 
@@ -40,3 +41,33 @@ def make_analyser(tmp_path_factory, written: dict, cases: dict, cache_dir):
         return done[name]
 
     return run
+
+
+def render_section(findings, name: str, lang: str) -> str:
+    """Return one page section's text as the report renders it."""
+    return SECTIONS[name](findings, narrative.load_locale(lang))
+
+
+def render_pages(findings, lang: str) -> str:
+    """Return every page section's text in one language."""
+    text = narrative.load_locale(lang)
+    return "\n".join(render(findings, text) for render in SECTIONS.values())
+
+
+def index_verdicts(findings) -> dict:
+    """Return the verdicts keyed by error class."""
+    return {v["error_class"]: v for v in findings["verdicts"]}
+
+
+def index_fits(findings) -> dict:
+    """Return the capacity fits keyed by error class."""
+    return {c["error_class"]: c for c in findings["capacity"]}
+
+
+def interval_covers(fit, threshold: int) -> bool:
+    """Return whether K's interval holds the writer's threshold.
+
+    The writer's load is open sessions at each minute's middle; the package reads the
+    minute's highest sample, a session or two above: 3 sessions of slack.
+    """
+    return fit["k_low"] - 3 <= threshold <= fit["k_high"] + 3

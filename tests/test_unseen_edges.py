@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 import _unseen_mech as mech
 import pandas as pd
 import pytest
-from _mech_runs import make_analyser
+from _mech_runs import make_analyser, render_pages
 
 from analysis import narrative
 from analysis.__main__ import main as cli
@@ -38,11 +38,6 @@ def written(tmp_path_factory):
 @pytest.fixture(scope="module")
 def analyse(tmp_path_factory, written, shared_cache_dir):
     return make_analyser(tmp_path_factory, written, mech.EDGES, shared_cache_dir)
-
-
-def _pages(findings, lang: str) -> str:
-    text = narrative.load_locale(lang)
-    return "\n".join(render(findings, text) for render in SECTIONS.values())
 
 
 def _title_block(findings, lang: str) -> str:
@@ -264,7 +259,7 @@ def test_a_project_without_realtime_or_registrations_gets_a_report(analyse):
     verdicts = {v["error_class"]: v["verdict"] for v in findings["verdicts"]}
     assert verdicts["53300"] == "capacity"
     for lang in ("en", "ko"):
-        page = _pages(findings, lang)
+        page = render_pages(findings, lang)
         assert "too_many_connections" not in page
 
 

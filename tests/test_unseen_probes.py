@@ -18,11 +18,17 @@ import subprocess
 
 import _unseen_mech as mech
 import pytest
-from _mech_runs import make_analyser
+from _mech_runs import (
+    index_fits,
+    index_verdicts,
+    interval_covers,
+    make_analyser,
+    render_pages,
+    render_section,
+)
 
 from analysis import narrative, report
 from analysis.__main__ import main as cli
-from analysis.narrative.display import SECTIONS
 from analysis.params import build_params
 
 #: Analysed in make test; in make test-slow: six_hours (a 360-minute window's statistics),
@@ -43,29 +49,6 @@ def written(tmp_path_factory):
 @pytest.fixture(scope="module")
 def analyse(tmp_path_factory, written, shared_cache_dir):
     return make_analyser(tmp_path_factory, written, mech.PROBES, shared_cache_dir)
-
-
-def _section(findings, name: str, lang: str) -> str:
-    return SECTIONS[name](findings, narrative.load_locale(lang))
-
-
-def _pages(findings, lang: str) -> str:
-    text = narrative.load_locale(lang)
-    return "\n".join(render(findings, text) for render in SECTIONS.values())
-
-
-def _verdicts(findings) -> dict:
-    return {v["error_class"]: v for v in findings["verdicts"]}
-
-
-def _fits(findings) -> dict:
-    return {c["error_class"]: c for c in findings["capacity"]}
-
-
-def _covers(fit, threshold: int) -> bool:
-    # The writer's load is open sessions at each minute's middle; the package reads the
-    # minute's highest sample, a session or two above: 3 sessions of slack.
-    return fit["k_low"] - 3 <= threshold <= fit["k_high"] + 3
 
 
 @pytest.mark.parametrize("name", FAST)
@@ -89,15 +72,15 @@ def test_check_reads_every_row(written, name, capsys):
 def test_a_limit_six_minutes_behind_the_load_is_found_near_its_threshold(analyse):
     _, truth, findings = analyse("lag_six")
     (m,) = truth["mechs"]
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    fit = _fits(findings)[m["key"]]
-    assert _covers(fit, m["threshold"]), fit
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = index_fits(findings)[m["key"]]
+    assert interval_covers(fit, m["threshold"]), fit
     assert fit["lag_minutes"] >= 4, fit
 
 
 def test_a_lag_at_the_end_of_the_grid_is_said_to_be_open(analyse):
     _, truth, findings = analyse("lag_six")
-    fit = _fits(findings)[truth["mechs"][0]["key"]]
+    fit = index_fits(findings)[truth["mechs"][0]["key"]]
     assert fit["lag_high"] == fit["lag_minutes"] == 5, fit  # the longest lag searched
     assert fit.get("lag_open_high") is True, fit
     assert fit["weakly_identified"], fit  # K's interval holds only the lags searched
@@ -109,12 +92,12 @@ def test_a_lag_at_the_end_of_the_grid_is_said_to_be_open(analyse):
 def test_a_limit_at_twenty_sessions_is_capacity_with_an_interval_that_holds_it(analyse):
     _, truth, findings = analyse("k_twenty")
     (m,) = truth["mechs"]
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    fit = _fits(findings)[m["key"]]
-    assert _covers(fit, m["threshold"])
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = index_fits(findings)[m["key"]]
+    assert interval_covers(fit, m["threshold"])
     # Too few minutes below the limit to bound it there: page one says so, not "0–80".
     assert fit["k_open_low"], fit
-    en, ko = _section(findings, "summary", "en"), _section(findings, "summary", "ko")
+    en, ko = render_section(findings, "summary", "en"), render_section(findings, "summary", "ko")
     high = f"{fit['k_high']:,.0f}"
     assert f"anywhere up to {high}: too few minutes lie below it" in en, en
     assert f"({fit['k_low']:,.0f}–" not in en, en
@@ -126,7 +109,7 @@ def test_a_limit_above_the_peak_and_a_job_s_timeouts_make_no_capacity_call(analy
     # constant rate: "the data cannot tell" is honest, capacity is not.
     _, truth, findings = analyse("k_above_peak")
     assert truth["peak"] < truth["mechs"][0]["threshold"]
-    verdicts = _verdicts(findings)
+    verdicts = index_verdicts(findings)
     assert set(verdicts) == {"57014"}
     assert verdicts["57014"]["verdict"] in {"unrelated", "undetermined"}
     assert [g["kind"] for g in findings["overview"]["causes"]] != ["capacity"]
@@ -137,33 +120,33 @@ def test_a_deploy_that_starts_a_flat_bug_is_not_capacity(analyse):
     # A step in time after the first peak: no failure at the first peak's load, then a flat
     # share of requests at any load. The operator's note is on the timeline.
     _, truth, findings = analyse("deploy_step")
-    v = _verdicts(findings)["42703"]
+    v = index_verdicts(findings)["42703"]
     assert v["verdict"] in {"traffic", "undetermined", "unrelated"}, v["reason"]
-    page = _section(findings, "timeline", "en")
+    page = render_section(findings, "timeline", "en")
     assert "Deploy web v2.31" in page
     # The deploy came before the first error: it started the errors, it did not answer them.
     assert findings["detection"]["first_human_action"] is None, findings["detection"]
-    assert "First human action" not in _section(findings, "detection", "en")
+    assert "First human action" not in render_section(findings, "detection", "en")
 
 
 def test_a_realtime_join_limit_without_database_errors_is_capacity(analyse):
     _, truth, findings = analyse("rt_join_limit")
     (m,) = truth["mechs"]
     assert truth["db_errors"] == 0
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    assert _covers(_fits(findings)[m["key"]], m["threshold"])
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    assert interval_covers(index_fits(findings)[m["key"]], m["threshold"])
     # No request failed, yet viewers' joins were refused: not "0 of 226 people (0%)".
     refused = sum(r["level"] == "error" for r in mech.build(mech.PROBES["rt_join_limit"]).rt)
-    en, ko = _section(findings, "summary", "en"), _section(findings, "summary", "ko")
+    en, ko = render_section(findings, "summary", "en"), render_section(findings, "summary", "ko")
     assert "0 of" not in en and f"Realtime logged **{refused} errors**" in en, en
     assert f"Realtime이 **오류 {refused}건**" in ko, ko
 
 
 def _two_limits(truth, findings):
-    fits = _fits(findings)
+    fits = index_fits(findings)
     for m in truth["mechs"]:
-        assert _verdicts(findings)[m["key"]]["verdict"] == "capacity", m["key"]
-        assert _covers(fits[m["key"]], m["threshold"]), (m["key"], fits[m["key"]])
+        assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity", m["key"]
+        assert interval_covers(fits[m["key"]], m["threshold"]), (m["key"], fits[m["key"]])
     pool, rt = (fits[m["key"]]["k"] for m in truth["mechs"])
     assert pool < rt
 
@@ -194,19 +177,19 @@ def test_a_big_audience_s_limit_bugs_and_burst_each_get_their_reading(
 ):
     # 320 viewers on a steep ramp, a connection limit at 220 three minutes behind the load.
     _, truth, findings = _slow_run(tmp_path_factory, shared_cache_dir, "big_ramp")
-    verdicts = _verdicts(findings)
+    verdicts = index_verdicts(findings)
     expected = {"capacity": {"capacity"}, "traffic": {"traffic"}, "unrelated": {"unrelated"}}
     for m in truth["mechs"]:
         assert verdicts[m["key"]]["verdict"] in expected[m["expect"]], (m, verdicts[m["key"]])
-    fit = _fits(findings)["53300"]
-    assert _covers(fit, 220) and abs(fit["lag_minutes"] - 3) <= 1, fit
+    fit = index_fits(findings)["53300"]
+    assert interval_covers(fit, 220) and abs(fit["lag_minutes"] - 3) <= 1, fit
 
 
 def test_edge_functions_at_their_worker_limit_are_capacity(analyse):
     _, truth, findings = analyse("function_limit")
     (m,) = truth["mechs"]
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    assert _covers(_fits(findings)[m["key"]], m["threshold"])
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    assert interval_covers(index_fits(findings)[m["key"]], m["threshold"])
     codes = {q["code"]: q for q in findings["data_quality"]}
     # The functions' own log rows repeat the gateway's: set aside, nothing missing.
     assert "ingest_rows_rejected" not in codes, codes["ingest_rows_rejected"]["what"]
@@ -219,9 +202,9 @@ def test_six_hours_with_two_episodes_are_one_limit_and_two_surges(
 ):
     _, truth, findings = _slow_run(tmp_path_factory, shared_cache_dir, "six_hours")
     (m,) = truth["mechs"]
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    fit = _fits(findings)[m["key"]]
-    assert _covers(fit, m["threshold"]) and not fit["weakly_identified"], fit
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = index_fits(findings)[m["key"]]
+    assert interval_covers(fit, m["threshold"]) and not fit["weakly_identified"], fit
     surges = [r for r in findings["timeline"] if r["kind"] == "error_surge"]
     assert len(surges) == 2, surges
 
@@ -231,7 +214,7 @@ def test_six_hours_with_two_episodes_are_one_limit_and_two_surges(
 
 def test_one_client_s_retry_storm_is_neither_capacity_nor_traffic(analyse):
     _, truth, findings = analyse("retry_storm")
-    v = _verdicts(findings)["23505:answers_pkey"]
+    v = index_verdicts(findings)["23505:answers_pkey"]
     assert v["verdict"] in {"unrelated", "insufficient"}, v["reason"]
     assert "users" in v["reason"]  # why: the errors' sources, not their count
     assert findings["overview"]["people"]["users_with_errors"] == 1
@@ -242,7 +225,7 @@ def test_a_retry_storm_is_not_called_too_few_errors_on_page_one(analyse):
     _, _, findings = analyse("retry_storm")
     groups = [g["kind"] for g in findings["overview"]["causes"]]
     assert groups == ["few_sources"], groups
-    en, ko = _section(findings, "summary", "en"), _section(findings, "summary", "ko")
+    en, ko = render_section(findings, "summary", "en"), render_section(findings, "summary", "ko")
     assert "Too few errors to judge" not in en and "From too few people to judge" in en, en
     assert "one client's behaviour" in en and "Few-user errors last at" in en, en
     assert "판단하기에 사용자가 너무 적음" in ko and "오류가 너무 적음" not in ko, ko
@@ -252,7 +235,7 @@ def test_errors_that_go_on_after_the_audience_left_are_not_load(analyse):
     # The webinar ends early: a job's timeouts go on at their rate (unrelated), the flat bug
     # falls with the requests (traffic).
     _, truth, findings = analyse("ends_early")
-    verdicts = _verdicts(findings)
+    verdicts = index_verdicts(findings)
     assert verdicts["57014"]["verdict"] in {"unrelated", "undetermined"}, verdicts["57014"]
     assert verdicts["23505:answers_pkey"]["verdict"] in {"traffic", "undetermined"}
     assert "capacity" not in {v["verdict"] for v in verdicts.values()}
@@ -278,7 +261,7 @@ def test_tables_in_iso_z_read_as_the_offset_form(analyse):
     _, truth, findings = analyse("iso_z_tables")
     (m,) = truth["mechs"]
     assert findings["audience"]["registrations"] > 0
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
 
 
 def test_tables_without_a_zone_are_refused_in_one_line(tmp_path, capsys):
@@ -305,7 +288,7 @@ def test_messages_carrying_emails_addresses_and_tokens_reach_no_page(analyse):
     _, truth, findings = analyse("private_messages")
     texts = {"findings": json.dumps(findings, default=str)}
     for lang in ("en", "ko"):
-        texts[lang] = _pages(findings, lang)
+        texts[lang] = render_pages(findings, lang)
     for where, text in texts.items():
         assert not [u for u in truth["users"] if u in text], where
         assert not [ip for ip in truth["ips"] if ip in text], where
@@ -350,6 +333,6 @@ def test_page_one_does_not_blame_a_realtime_limit_that_refused_nobody(analyse):
     assert "realtime_refusals_below_limit" in codes
     for lang in ("en", "ko"):
         text = narrative.load_locale(lang)["overview"]
-        page = _section(findings, "summary", lang)
+        page = render_section(findings, "summary", lang)
         assert text["limit_in_effect"].split("{")[0] not in page, page
         assert text["limit_not_binding"].split("{")[0] in page, page

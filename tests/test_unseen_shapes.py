@@ -16,7 +16,7 @@ import re
 import _unseen_mech as mech
 import numpy as np
 import pytest
-from _mech_runs import make_analyser
+from _mech_runs import index_fits, index_verdicts, make_analyser
 
 from analysis import matching, narrative
 from analysis.__main__ import main as cli
@@ -36,14 +36,6 @@ def written(tmp_path_factory):
 @pytest.fixture(scope="module")
 def analyse(tmp_path_factory, written, shared_cache_dir):
     return make_analyser(tmp_path_factory, written, mech.SHAPES, shared_cache_dir)
-
-
-def _verdicts(findings) -> dict:
-    return {v["error_class"]: v for v in findings["verdicts"]}
-
-
-def _fits(findings) -> dict:
-    return {c["error_class"]: c for c in findings["capacity"]}
 
 
 def _pages(findings) -> str:
@@ -81,7 +73,7 @@ def test_check_accounts_for_every_row(written, name, capsys):
 
 def test_two_capacity_limits_at_once_each_with_its_own_threshold(analyse):
     _, truth, findings = analyse("two_capacity")
-    verdicts, fits = _verdicts(findings), _fits(findings)
+    verdicts, fits = index_verdicts(findings), index_fits(findings)
     for m in truth["mechs"]:
         assert verdicts[m["key"]]["verdict"] == "capacity", verdicts[m["key"]]["reason"]
         fit = fits[m["key"]]
@@ -104,18 +96,18 @@ def test_two_capacity_limits_at_once_each_with_its_own_threshold(analyse):
 def test_a_limit_just_under_the_peak_is_capacity_with_an_honest_interval_or_cannot_tell(analyse):
     _, truth, findings = analyse("k_near_peak")
     (m,) = truth["mechs"]
-    verdict = _verdicts(findings)[m["key"]]
+    verdict = index_verdicts(findings)[m["key"]]
     assert verdict["verdict"] in {"capacity", "undetermined", "insufficient"}, verdict["reason"]
     if verdict["verdict"] == "capacity":
-        fit = _fits(findings)[m["key"]]
+        fit = index_fits(findings)[m["key"]]
         assert fit["k_low"] - 3 <= m["threshold"] <= fit["k_high"] + 3, fit
 
 
 def test_a_monitor_outage_is_said_and_the_limit_still_found(analyse):
     _, truth, findings = analyse("gaps_and_repeats")
     (m,) = truth["mechs"]
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    fit = _fits(findings)[m["key"]]
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = index_fits(findings)[m["key"]]
     assert fit["k_low"] - 3 <= m["threshold"] <= fit["k_high"] + 3, fit
     # The writer's monitor sent nothing in window minutes 25-36: twelve minutes.
     gaps = [q for q in findings["data_quality"] if q["code"] == "source_coverage_gap"]
@@ -126,7 +118,7 @@ def test_a_monitor_outage_is_said_and_the_limit_still_found(analyse):
 
 def test_a_postgres_clock_a_few_seconds_ahead_keeps_each_error_with_its_table(analyse):
     _, truth, findings = analyse("clock_skew")
-    verdicts = _verdicts(findings)
+    verdicts = index_verdicts(findings)
     for m in truth["mechs"]:
         assert verdicts[m["key"]]["verdict"] == m["expect"], verdicts[m["key"]]["reason"]
     classes = {c["key"]: c for c in findings["error_classes"]}
@@ -176,7 +168,7 @@ def test_an_errors_only_gateway_export_is_said(analyse, name):
 
 def test_an_errors_only_gateway_export_does_not_turn_a_limit_into_a_flat_rate(analyse):
     _, truth, findings = analyse("errors_only")
-    verdicts = _verdicts(findings)
+    verdicts = index_verdicts(findings)
     limit = next(m for m in truth["mechs"] if m["expect"] == "capacity")
     assert verdicts[limit["key"]]["verdict"] == "capacity", verdicts[limit["key"]]["reason"]
     # The requests are the errors themselves: the viewers stand in, and the report says so.
@@ -187,8 +179,8 @@ def test_an_errors_only_gateway_export_does_not_turn_a_limit_into_a_flat_rate(an
 def test_a_gateway_outage_in_the_export_is_said_and_the_limit_still_found(analyse):
     _, truth, findings = analyse("edge_gap")
     (m,) = truth["mechs"]
-    assert _verdicts(findings)[m["key"]]["verdict"] == "capacity"
-    fit = _fits(findings)[m["key"]]
+    assert index_verdicts(findings)[m["key"]]["verdict"] == "capacity"
+    fit = index_fits(findings)[m["key"]]
     assert fit["k_low"] - 3 <= m["threshold"] <= fit["k_high"] + 3, fit
     gaps = [q for q in findings["data_quality"] if q["code"] == "source_coverage_gap"]
     assert any(q["fields"]["source"] == "requests" and "(10 min)" in q["what"] for q in gaps)
@@ -197,7 +189,7 @@ def test_a_gateway_outage_in_the_export_is_said_and_the_limit_still_found(analys
 def test_a_sampled_gateway_export_keeps_the_limit(analyse):
     _, truth, findings = analyse("edge_sampled")
     limit = next(m for m in truth["mechs"] if m["expect"] == "capacity")
-    assert _verdicts(findings)[limit["key"]]["verdict"] == "capacity"
+    assert index_verdicts(findings)[limit["key"]]["verdict"] == "capacity"
     # Every response pairs, most database errors have none: the export says it is partial.
     unmatched = [q for q in findings["data_quality"] if q["code"] == "unmatched_status_pairs"]
     assert unmatched and all(q["fields"]["unmatched_requests"] == 0 for q in unmatched)
@@ -206,7 +198,7 @@ def test_a_sampled_gateway_export_keeps_the_limit(analyse):
 def test_a_sampled_gateway_export_keeps_a_flat_bug_traffic_proportional(analyse):
     _, truth, findings = analyse("edge_sampled")
     bug = next(m for m in truth["mechs"] if m["expect"] == "traffic")
-    verdict = _verdicts(findings)[bug["key"]]
+    verdict = index_verdicts(findings)[bug["key"]]
     assert verdict["verdict"] in {"traffic", "undetermined"}, verdict["reason"]
     # Its rate per request counts the errors whose request the export holds; the report says so.
     assert verdict["signals"]["errors_without_request"] > 0
