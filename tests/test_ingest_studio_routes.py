@@ -86,28 +86,11 @@ def pg_ident(name: str) -> str:
     return name if plain else sw.quote_all(name)
 
 
-_PLAIN_DUMP_HEAD = f"""--
--- PostgreSQL database dump
---
-
-\\restrict {RESTRICT}
-
--- Dumped from database version 17.4
--- Dumped by pg_dump version 17.6
-
-SET statement_timeout = 0;
-SET lock_timeout = 0;
-SET idle_in_transaction_session_timeout = 0;
-SET transaction_timeout = 0;
-SET client_encoding = 'UTF8';
-SET standard_conforming_strings = on;
-SELECT pg_catalog.set_config('search_path', '', false);
-SET check_function_bodies = false;
-SET xmloption = content;
-SET client_min_messages = warning;
-SET row_security = off;
-
-"""
+#: A plain dump (psql reads it, so its `\restrict` line is not commented): the same head as
+#: the dashboard backup's writer with that one line changed.
+_PLAIN_DUMP_HEAD = re.sub(
+    r"^-- \\restrict \S+$", lambda _: f"\\restrict {RESTRICT}", sw._PG_DUMP_HEAD, flags=re.M
+)
 
 
 def pg_dump_plain(schema: str, table: str, columns: list[str], rows: list[dict]) -> str:
