@@ -16,6 +16,7 @@ override BIN := $(VENV)/bin
 override STAMP := $(VENV)/.setup-stamp
 override KERNEL := supabase-postmortem
 override KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
+override FONTS_STAMP := $(VENV)/.print-fonts-stamp
 
 # Defaults of the user values (each checked by the package before anything runs).
 PYTHON ?= python3
@@ -31,7 +32,7 @@ help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' Makefile
 	@echo "  languages: $(basename $(notdir $(wildcard src/analysis/locales/*.json))) (one file each in src/analysis/locales/)"
 
-setup: $(STAMP) $(KERNEL_SPEC) ## Create .venv, install the package with its dev extra, register the Jupyter kernel, convert the PDF fonts
+setup: $(STAMP) $(KERNEL_SPEC) $(FONTS_STAMP) ## Create .venv, install the package with its dev extra, register the Jupyter kernel, convert the PDF fonts
 
 $(STAMP): override export PM_PYTHON = $(value PYTHON)
 $(STAMP): pyproject.toml
@@ -39,7 +40,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || "$$PM_PYTHON" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m analysis print-fonts || true  # the PDF printer's TrueType fonts; one line if none
+	touch $@
+
+# The PDF printer's TrueType fonts (one line if none), in share/supabase-postmortem/. Its own
+# rule: a venv set up when they lived in share/eventlive-postmortem/ gets them moved on its
+# next make, without a reinstall or a conversion.
+$(FONTS_STAMP): $(STAMP)
+	$(BIN)/python -m analysis print-fonts || true
 	touch $@
 
 # The notebooks' Jupyter kernel, inside the venv. Its own rule: a venv set up before the kernel

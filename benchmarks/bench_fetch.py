@@ -512,7 +512,7 @@ class ReportRun:
 
 def run_report(directory: Path, out: Path, cache: Path, formats: str) -> ReportRun:
     """Run the report of ``WEBINAR`` on ``directory`` cold in a fresh process; time it."""
-    env = {**os.environ, "EVENTLIVE_CACHE_DIR": str(cache), "EVENTLIVE_NO_STATS_CACHE": "1"}
+    env = {**os.environ, "POSTMORTEM_CACHE_DIR": str(cache), "POSTMORTEM_NO_STATS_CACHE": "1"}
     command = [sys.executable, "-m", "analysis", "report", "--data", str(directory)]
     command += ["--webinar", WEBINAR, "--out", str(out), "--formats", formats, "--no-progress"]
     load = os.getloadavg()[0]

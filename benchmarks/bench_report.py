@@ -8,9 +8,9 @@ and writes a one-line findings.json. Whatever the mechanics cost, the floor pays
 ratios measure what the report's content costs on top. The report is ``python -m analysis
 report`` (what ``make report`` runs) for the main webinar. "Warm": one untimed run of each
 first (ingest's Parquet cache, the statistics, stage and figure caches, matplotlib's font cache,
-the page cache); every cache is in the run's temporary directory (``EVENTLIVE_CACHE_DIR``), so
+the page cache); every cache is in the run's temporary directory (``POSTMORTEM_CACHE_DIR``), so
 the benchmark writes nothing into the checkout.
-"Cold": the statistics recomputed (``EVENTLIVE_NO_STATS_CACHE=1``), an analyst's first report
+"Cold": the statistics recomputed (``POSTMORTEM_NO_STATS_CACHE=1``), an analyst's first report
 of an incident. The PDF printer's TrueType fonts are built first when missing (``make setup``
 builds them once per installation). Targets: warm <= 1.5 x floor, cold <= 2 x floor. Two cold
 runs must write byte-identical findings.json and HTML, and so must a warm run and a cold one
@@ -115,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # Every run's caches in this temporary directory, not data/interim/ of the checkout
         # (a make test running beside the benchmark checks that nothing there changes).
-        env = dict(os.environ, EVENTLIVE_CACHE_DIR=str(tmp / "cache"))
+        env = dict(os.environ, POSTMORTEM_CACHE_DIR=str(tmp / "cache"))
         load_start = os.getloadavg()[0]
         timed(floor_cmd, env=env)
         timed(report_cmd("r"), env=env)  # parses the incident into the cache, fills the others
-        cold_env = dict(env, EVENTLIVE_NO_STATS_CACHE="1")
+        cold_env = dict(env, POSTMORTEM_NO_STATS_CACHE="1")
         runs: dict[str, list[tuple[float, float]]] = {"floor": [], "warm": [], "cold": []}
         for i in range(args.repeats):
             runs["floor"].append(timed(floor_cmd, env=env))

@@ -263,8 +263,8 @@ def run_report(
     """
     env = {
         **os.environ,
-        "EVENTLIVE_CACHE_DIR": str(cache),
-        "EVENTLIVE_NO_STATS_CACHE": "1",
+        "POSTMORTEM_CACHE_DIR": str(cache),
+        "POSTMORTEM_NO_STATS_CACHE": "1",
     }
     command = [sys.executable, "-m", "analysis", "report", "--data", str(directory)]
     command += ["--out", str(out), "--formats", formats, "--no-progress"]

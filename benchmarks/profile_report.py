@@ -130,7 +130,7 @@ def main(argv: list[str]) -> int:
         del argv[at : at + 2]
     out, rest = Path(argv[0]), [a for a in argv[1:] if a not in ("--cold", "--floor")]
     if "--cold" in argv:
-        os.environ["EVENTLIVE_NO_STATS_CACHE"] = "1"
+        os.environ["POSTMORTEM_NO_STATS_CACHE"] = "1"
     try:  # as ``python -m analysis`` does (absent in versions before it)
         from analysis._jsonschema import skip_iri_grammars
 

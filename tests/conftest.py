@@ -1,7 +1,7 @@
 """Shared fixtures, and the rule that a test run leaves the repository as it found it.
 
-Every run writes its reports and caches to a temporary directory: ``EVENTLIVE_REPORTS_DIR`` and
-``EVENTLIVE_CACHE_DIR`` are set before the first test, so the package, its command line in a
+Every run writes its reports and caches to a temporary directory: ``POSTMORTEM_REPORTS_DIR`` and
+``POSTMORTEM_CACHE_DIR`` are set before the first test, so the package, its command line in a
 subprocess and papermill's kernel all write there. At the end of the session every file of the
 repository (ignored ones such as ``reports/`` and ``data/interim/`` included) is compared with
 its state at the start; a file created, changed or removed fails the run, naming the file.
@@ -171,7 +171,7 @@ SMALL_INCIDENT = {
 
 @pytest.fixture(scope="session")
 def shared_cache_dir() -> Path:
-    """The cache directory of this run, shared by every process (``EVENTLIVE_CACHE_DIR``).
+    """The cache directory of this run, shared by every process (``POSTMORTEM_CACHE_DIR``).
 
     Tests that need the shipped incident's tables, not a parse of their own, load it with this
     cache: it is parsed once per run instead of once per module (parsing and the cache are

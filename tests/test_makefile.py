@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ OTHER_VARIABLES = (
     "STAMP",
     "KERNEL",
     "KERNEL_SPEC",
+    "FONTS_STAMP",
     "PM_DATA",
     "PM_LANG_VALUE",
     "SHELL",
@@ -97,12 +99,13 @@ def project(tmp_path_factory) -> Path:
 
 
 def set_up(root: Path) -> None:
-    """Mark the copy's venv as set up: its stamp and kernel spec newer than pyproject.toml."""
+    """Mark the copy's venv as set up: its stamps and kernel spec newer than pyproject.toml."""
     stamp = root / ".venv" / ".setup-stamp"
+    fonts = root / ".venv" / ".print-fonts-stamp"
     spec = root / ".venv" / "share" / "jupyter" / "kernels" / KERNEL / "kernel.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
     later = (root / "pyproject.toml").stat().st_mtime + 60
-    for path, at in ((stamp, later), (spec, later + 1)):
+    for path, at in ((stamp, later), (spec, later + 1), (fonts, later + 1)):
         path.touch()
         os.utime(path, (at, at))
 
@@ -246,3 +249,24 @@ def test_bench_runs_every_benchmark_and_fails_when_one_misses(tmp_path):
         "benchmarks/bench_z.py",
     ]
     assert "bench_miss.py" in done.stderr
+
+
+def test_a_venv_set_up_before_the_fonts_rule_gets_its_print_fonts_on_the_next_make(tmp_path):
+    """A venv whose fonts sat in share/eventlive-postmortem: the next make runs print-fonts once."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(STUB.format(record=tmp_path / "argv"))
+    (bin_dir / "python").chmod(0o755)
+    set_up(tmp_path)
+    (tmp_path / ".venv" / ".print-fonts-stamp").unlink()
+    # set_up dates the venv a minute after pyproject.toml; here that minute lies in the past,
+    # so the stamp the rule writes is newer than the venv's, as on a real machine.
+    now = time.time()
+    for name, at in (("pyproject.toml", now - 120), (".venv/.setup-stamp", now - 60)):
+        os.utime(tmp_path / name, (at, at))
+    _, records = run_make_all(tmp_path, "setup")
+    assert records == [["python", "-m", "analysis", "print-fonts"]]
+    _, records = run_make_all(tmp_path, "setup")
+    assert records == []

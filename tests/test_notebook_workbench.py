@@ -40,7 +40,7 @@ def test_walks_a_new_incident_and_shows_every_stage(
     tmp_path: Path, monkeypatch, new_incident_dir, new_incident_cache
 ):
     # Caches go to a temporary directory: the run leaves the working tree as it found it.
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(new_incident_cache))
+    monkeypatch.setenv("POSTMORTEM_CACHE_DIR", str(new_incident_cache))
     out = tmp_path / "walk.ipynb"
     pm.execute_notebook(
         str(NOTEBOOK),
@@ -74,7 +74,7 @@ def test_a_bucket_changed_and_rerun_from_the_timeline_cell_reaches_the_findings(
     from analysis.concurrency import busiest_webinar
     from analysis.ingest import load_incident
 
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(new_incident_cache))
+    monkeypatch.setenv("POSTMORTEM_CACHE_DIR", str(new_incident_cache))
     incident = load_incident(new_incident_dir, cache_dir=new_incident_cache, progress=False)
     nb = nbformat.read(POSTMORTEM, as_version=4)
     (parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -111,7 +111,7 @@ def test_a_report_on_an_incident_without_any_error(tmp_path: Path, monkeypatch):
     from analysis.params import build_params
     from analysis.simulate import synthetic_params, write_incident
 
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("POSTMORTEM_CACHE_DIR", str(tmp_path / "cache"))
     quiet = dataclasses.replace(
         synthetic_params(seed=5, minutes=20, base=40.0, peak=100.0, realtime_limit=70), errors=()
     )

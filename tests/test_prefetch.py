@@ -168,9 +168,9 @@ def test_a_prefetch_whose_workers_compute_is_waited_for(tmp_path, capsys):
 def test_the_forked_prefetch_fills_the_cache_and_leaves_a_marker(
     small_incident, small_params, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("EVENTLIVE_WORKERS", "1")
-    monkeypatch.delenv("EVENTLIVE_NO_STATS_CACHE", raising=False)
+    monkeypatch.setenv("POSTMORTEM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("POSTMORTEM_WORKERS", "1")
+    monkeypatch.delenv("POSTMORTEM_NO_STATS_CACHE", raising=False)
     settings = pipeline.read_settings()
     prefetch = report.start_prefetch(small_params, report.NOTEBOOK)
     assert prefetch is not None
@@ -253,9 +253,9 @@ def test_a_prefetch_ends_with_a_killed_report(small_params, tmp_path):
 def test_an_early_prefetch_waits_for_its_parameters_and_ends_without_them(
     small_incident, small_params, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("EVENTLIVE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("EVENTLIVE_WORKERS", "1")
-    monkeypatch.setenv("EVENTLIVE_NO_STATS_CACHE", "1")
+    monkeypatch.setenv("POSTMORTEM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("POSTMORTEM_WORKERS", "1")
+    monkeypatch.setenv("POSTMORTEM_NO_STATS_CACHE", "1")
     settings = pipeline.read_settings()
     idle = report.fork_prefetch(small_params, settings)
     assert not _gone(idle.pid, 0.3)  # forked, waiting for its parameters

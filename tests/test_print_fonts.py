@@ -105,3 +105,37 @@ def test_chromium_embeds_the_copies_as_truetype_not_type3(small_copies, monkeypa
     ).stdout
     assert "NotoSansCJKKRTrueType-Regular" in fonts and "NotoSansCJKKRTrueType-Bold" in fonts
     assert "Type 3" not in fonts
+
+
+def _fake_set(directory: Path) -> None:
+    """A complete set of copies in ``directory`` (an empty font file is enough to be found)."""
+    directory.mkdir(parents=True)
+    print_fonts.write_config(directory, ("Noto Sans CJK KR",))
+    (directory / "manifest.json").write_text(
+        '{"faces": [["Noto Sans CJK KR", "Regular", "x", 1, 0, 0]]}', encoding="utf-8"
+    )
+    (directory / "fonts").mkdir()
+    (directory / "fonts" / "NotoSansCJKKRTrueType-Regular.ttf").touch()
+
+
+def test_the_printer_finds_copies_left_in_the_earlier_folder(tmp_path, monkeypatch):
+    new = tmp_path / "share" / "supabase-postmortem" / "print-fonts"
+    old = tmp_path / "share" / "eventlive-postmortem" / "print-fonts"
+    monkeypatch.setattr(print_fonts, "FONTS_DIR", new)
+    monkeypatch.setattr(print_fonts, "LEGACY_FONTS_DIR", old)
+    assert print_fonts.printer_config() is None
+    _fake_set(old)
+    assert print_fonts.printer_config() == old / "fonts.conf"
+    _fake_set(new)
+    assert print_fonts.printer_config() == new / "fonts.conf"  # the new folder wins
+
+
+def test_the_next_setup_moves_the_earlier_copies_without_converting(tmp_path, monkeypatch):
+    new = tmp_path / "share" / "supabase-postmortem" / "print-fonts"
+    old = tmp_path / "share" / "eventlive-postmortem" / "print-fonts"
+    _fake_set(old)
+    assert print_fonts.adopt_legacy_fonts(new, old) == new / "fonts.conf"
+    assert not old.parent.exists() and print_fonts.printer_config(new) is not None
+    config = (new / "fonts.conf").read_text(encoding="utf-8")
+    assert str(new / "fonts") in config and "eventlive-postmortem" not in config  # its new place
+    assert print_fonts.adopt_legacy_fonts(new, old) is None  # nothing left to move

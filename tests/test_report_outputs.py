@@ -279,7 +279,7 @@ def _start_real(out: Path, tag: str) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         # Caches beside the output, not in the repository's data/interim.
-        env={**os.environ, "EVENTLIVE_CACHE_DIR": str(out.parent / "cache")},
+        env={**os.environ, "POSTMORTEM_CACHE_DIR": str(out.parent / "cache")},
     )
 
 
@@ -304,9 +304,9 @@ def test_real_reports_killed_at_random_points_and_run_at_once(tmp_path):
     out = tmp_path / "reports" / "w"
     rng = random.Random(7)
     previous = None
-    # EVENTLIVE_SLOW_KILLS / _PAIRS shorten a trial run; the defaults are the full acceptance run.
-    kills = int(os.environ.get("EVENTLIVE_SLOW_KILLS", "20"))
-    pairs = int(os.environ.get("EVENTLIVE_SLOW_PAIRS", "10"))
+    # POSTMORTEM_SLOW_KILLS / _PAIRS shorten a trial run; the defaults are the full acceptance run.
+    kills = int(os.environ.get("POSTMORTEM_SLOW_KILLS", "20"))
+    pairs = int(os.environ.get("POSTMORTEM_SLOW_PAIRS", "10"))
     for i in range(kills):
         proc = _start_real(out, f"{i}")
         time.sleep(rng.uniform(0, 70))

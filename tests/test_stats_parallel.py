@@ -145,7 +145,7 @@ def _plain_hinge_grid(y, r, hinge, alpha, iters, tol):
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_worker_count_is_a_one_line_error(value):
-    with pytest.raises(ParameterError, match="EVENTLIVE_WORKERS: expected a whole number"):
+    with pytest.raises(ParameterError, match="POSTMORTEM_WORKERS: expected a whole number"):
         pipeline.read_settings({pipeline.ENV_WORKERS: value})
 
 

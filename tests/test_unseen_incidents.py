@@ -93,7 +93,7 @@ def test_check_reads_every_row(written, name, capsys):
 
 
 def test_check_caches_where_the_environment_says(written, tmp_path):
-    env = {**os.environ, "EVENTLIVE_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "POSTMORTEM_CACHE_DIR": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "analysis", "check", f"--data={written['tokyo_quiet']}"],
         capture_output=True,

@@ -733,7 +733,7 @@ def draw_figures(
     libraries, settings and fonts (:func:`figure_keys`) is read from
     ``<cache_dir>/figures/<key>.png``; the others are drawn on ``settings.workers`` processes
     at once. The statistics cache's switch governs this cache too
-    (``EVENTLIVE_NO_STATS_CACHE=1`` draws every figure). The bytes are the same either way:
+    (``POSTMORTEM_NO_STATS_CACHE=1`` draws every figure). The bytes are the same either way:
     drawing is deterministic (docs/export.md, "Reproducible bytes").
     """
     from analysis import plots

@@ -29,7 +29,7 @@ from analysis._pool import start_fork_pool
 from analysis.config import DEFAULT_LANGUAGE
 
 #: Fixed salt so SVG ids (if anyone saves SVG) are the same on every run.
-SVG_HASHSALT = "eventlive-postmortem"
+SVG_HASHSALT = "supabase-postmortem"
 DPI = 110
 CONCURRENCY_COLOR = "#1f4e79"
 BURST_COLOR = "#d62728"

@@ -19,6 +19,7 @@ original font, as a Type 3 glyph.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,7 +33,11 @@ from xml.sax.saxutils import escape
 from analysis import languages
 
 #: Where the copies live: beside the interpreter's packages, as part of the installation.
-FONTS_DIR = Path(sys.prefix) / "share" / "eventlive-postmortem" / "print-fonts"
+FONTS_DIR = Path(sys.prefix) / "share" / "supabase-postmortem" / "print-fonts"
+#: Where an installation made before the package's generic name keeps its copies. The printer
+#: still finds them there; the next ``make`` (``python -m analysis print-fonts``) moves them to
+#: :data:`FONTS_DIR` without converting anything.
+LEGACY_FONTS_DIR = Path(sys.prefix) / "share" / "eventlive-postmortem" / "print-fonts"
 CONFIG_NAME = "fonts.conf"
 MANIFEST_NAME = "manifest.json"
 #: Faces converted: the weights the page's CSS uses (text and bold).
@@ -239,6 +244,8 @@ def build_print_fonts(directory: Path = FONTS_DIR, *, workers: int = 2) -> Path 
     faces = find_faces()
     if not faces:
         return None
+    if directory == FONTS_DIR:
+        adopt_legacy_fonts()
     fingerprint = _fingerprint(faces)
     manifest = directory / MANIFEST_NAME
     if printer_config(directory) is not None:
@@ -273,6 +280,31 @@ def build_print_fonts(directory: Path = FONTS_DIR, *, workers: int = 2) -> Path 
     return directory / CONFIG_NAME
 
 
+def adopt_legacy_fonts(directory: Path = FONTS_DIR, legacy: Path = LEGACY_FONTS_DIR) -> Path | None:
+    """Move a complete set of copies from ``legacy`` to ``directory``; return its config.
+
+    Nothing moves when ``directory`` already holds a complete set or ``legacy`` does not
+    (None). The config names its own directory, so it is written again at the new place; the
+    emptied ``legacy`` parent is removed.
+    """
+    if printer_config(directory) is not None or printer_config(legacy) is None:
+        return None
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)  # an incomplete set: replaced
+    legacy.rename(directory)
+    with contextlib.suppress(OSError):
+        legacy.parent.rmdir()
+    families = tuple(
+        dict.fromkeys(
+            family
+            for family, *_ in json.loads((directory / MANIFEST_NAME).read_text("utf-8"))["faces"]
+        )
+    )
+    config = write_config(directory, families)
+    _cache_fonts(config, directory / "fonts")
+    return config
+
+
 def _cache_fonts(config: Path, fonts: Path) -> None:
     """Let fontconfig index the copies now, not in the first printer that meets them."""
     if shutil.which("fc-cache"):
@@ -293,8 +325,13 @@ def _convert_all(faces: list[Face], targets: list[Path], workers: int) -> None:
             done.result()
 
 
-def printer_config(directory: Path = FONTS_DIR) -> Path | None:
-    """Return the printer's fontconfig file when a complete set of copies is installed."""
+def printer_config(directory: Path | None = None) -> Path | None:
+    """Return the printer's fontconfig file when a complete set of copies is installed.
+
+    Without ``directory``: :data:`FONTS_DIR`, else :data:`LEGACY_FONTS_DIR`.
+    """
+    if directory is None:
+        return printer_config(FONTS_DIR) or printer_config(LEGACY_FONTS_DIR)
     config, manifest = directory / CONFIG_NAME, directory / MANIFEST_NAME
     if not (config.is_file() and manifest.is_file()):
         return None
@@ -309,7 +346,7 @@ def printer_config(directory: Path = FONTS_DIR) -> Path | None:
     return config
 
 
-def printer_environment(directory: Path = FONTS_DIR) -> dict[str, str] | None:
+def printer_environment(directory: Path | None = None) -> dict[str, str] | None:
     """Return the printer's environment with the copies in its fontconfig, or None without them."""
     config = printer_config(directory)
     if config is None:

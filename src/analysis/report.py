@@ -258,7 +258,7 @@ class Prefetch:
     forked from this process early and imports the stages while this process checks the
     parameters; :meth:`start` then hands it the run's parameters, and it builds the timeline
     and the statistics (:func:`analysis.pipeline.prefetch_statistics`) on the run's workers.
-    The kernel, told its directory (``EVENTLIVE_PREFETCH_DIR``), waits for it and reads them
+    The kernel, told its directory (``POSTMORTEM_PREFETCH_DIR``), waits for it and reads them
     by their content key. Nothing it computes can change a number: a result is only read for
     the same frames, seed and code, and the kernel computes whatever the prefetch did not.
     It holds the directory's lock (taken here, before the fork) until it ends; it ends with

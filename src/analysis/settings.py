@@ -16,27 +16,39 @@ from analysis.config import INTERIM_DIR, REPORTS_DIR
 from analysis.exceptions import ParameterError
 
 #: ``1`` recomputes the statistics (and redraws the figures) instead of reading their caches.
-ENV_NO_STATS_CACHE = "EVENTLIVE_NO_STATS_CACHE"
+ENV_NO_STATS_CACHE = "POSTMORTEM_NO_STATS_CACHE"
 #: Parent directory of the caches (ingest's Parquet tables, the statistics); default data/interim.
-ENV_CACHE_DIR = "EVENTLIVE_CACHE_DIR"
+ENV_CACHE_DIR = "POSTMORTEM_CACHE_DIR"
 #: Processes the statistics spread the error classes over and the figures are drawn on
 #: (default: the cores this process may use). The result is the same for any number; only
 #: the wall time changes.
-ENV_WORKERS = "EVENTLIVE_WORKERS"
+ENV_WORKERS = "POSTMORTEM_WORKERS"
 #: Parent of the default output directory ``<reports>/<webinar>``; default reports/. The tests
 #: point this and the cache at temporary directories, so a test run writes nothing in the
 #: repository.
-ENV_REPORTS_DIR = "EVENTLIVE_REPORTS_DIR"
+ENV_REPORTS_DIR = "POSTMORTEM_REPORTS_DIR"
 #: Set by ``python -m analysis report`` in its kernel's environment only: the directory of the
 #: run's prefetch, a process that computes the timeline and the statistics beside the kernel's
 #: start (:func:`analysis.pipeline.prefetch_statistics`). Not meant to be set by hand.
-ENV_PREFETCH_DIR = "EVENTLIVE_PREFETCH_DIR"
+ENV_PREFETCH_DIR = "POSTMORTEM_PREFETCH_DIR"
+#: Key of the user pseudonyms; read by :func:`analysis.privacy` (docs/contract.md §2).
+ENV_PSEUDONYM_KEY = "POSTMORTEM_PSEUDONYM_KEY"
 #: In a prefetch's directory: the lock its process holds until it ends, the statistics key
 #: it will write a result for, written as soon as its timeline is built, and its process id
 #: (the kernel stops waiting for a prefetch whose processes use no CPU for a minute).
 PREFETCH_LOCK = "lock"
 PREFETCH_KEY = "statistics.key"
 PREFETCH_PID = "pid"
+#: The names these variables had when the package was one incident's (``EVENTLIVE_*``). Each
+#: is still read, as an alias: when both names are set, the new one wins (README.md).
+ALIASES = {
+    ENV_NO_STATS_CACHE: "EVENTLIVE_NO_STATS_CACHE",
+    ENV_CACHE_DIR: "EVENTLIVE_CACHE_DIR",
+    ENV_WORKERS: "EVENTLIVE_WORKERS",
+    ENV_REPORTS_DIR: "EVENTLIVE_REPORTS_DIR",
+    ENV_PREFETCH_DIR: "EVENTLIVE_PREFETCH_DIR",
+    ENV_PSEUDONYM_KEY: "EVENTLIVE_PSEUDONYM_KEY",
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ class Settings:
     reports_dir : pathlib.Path
         Parent of a run's default output directory (``params.build_params(reports_dir=)``).
     prefetch_dir : pathlib.Path or None
-        The run's prefetch directory (``EVENTLIVE_PREFETCH_DIR``): the statistics wait for the
+        The run's prefetch directory (``POSTMORTEM_PREFETCH_DIR``): the statistics wait for the
         prefetch and read what it computed; None: no prefetch.
     """
 
@@ -72,20 +84,44 @@ class Settings:
                 object.__setattr__(self, name, Path(value))
 
 
+def read_variable(env: Mapping[str, str], name: str) -> tuple[str, str | None]:
+    """Return the variable ``name`` as ``(the name it was found under, its value)``.
+
+    A variable counts as set when it holds any text (an empty value means "not given", as
+    ``make`` passes unset values). ``name`` wins; its :data:`ALIASES` entry is read only when
+    ``name`` is not set. Neither set: ``(name, None)``.
+    """
+    for key in (name, ALIASES.get(name)):
+        if key is not None and env.get(key):
+            return key, env[key]
+    return name, None
+
+
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Return the :class:`Settings` named by the environment (``os.environ`` by default)."""
     env = os.environ if environ is None else environ
+    cache_dir = read_variable(env, ENV_CACHE_DIR)[1]
+    reports_dir = read_variable(env, ENV_REPORTS_DIR)[1]
+    prefetch_dir = read_variable(env, ENV_PREFETCH_DIR)[1]
+    workers_name, workers = read_variable(env, ENV_WORKERS)
     return Settings(
-        cache_dir=Path(env.get(ENV_CACHE_DIR) or INTERIM_DIR),
-        stats_cache=env.get(ENV_NO_STATS_CACHE) != "1",
-        workers=read_workers(env.get(ENV_WORKERS)),
-        reports_dir=Path(env.get(ENV_REPORTS_DIR) or REPORTS_DIR),
-        prefetch_dir=Path(env[ENV_PREFETCH_DIR]) if env.get(ENV_PREFETCH_DIR) else None,
+        cache_dir=Path(cache_dir or INTERIM_DIR),
+        stats_cache=read_variable(env, ENV_NO_STATS_CACHE)[1] != "1",
+        workers=read_workers(workers, workers_name),
+        reports_dir=Path(reports_dir or REPORTS_DIR),
+        prefetch_dir=Path(prefetch_dir) if prefetch_dir else None,
     )
 
 
-def read_workers(value: str | None) -> int:
-    """Return the worker count of ``EVENTLIVE_WORKERS`` (default: the usable cores).
+def read_workers(value: str | None, name: str = ENV_WORKERS) -> int:
+    """Return the worker count of ``POSTMORTEM_WORKERS`` (default: the usable cores).
+
+    Parameters
+    ----------
+    value : str or None
+        The variable's text; None or blank: the usable cores.
+    name : str
+        The variable it was read from, for the error message.
 
     Raises
     ------
@@ -96,5 +132,5 @@ def read_workers(value: str | None) -> int:
         return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     text = value.strip()
     if not text.isdigit() or int(text) < 1:
-        raise ParameterError(f"{ENV_WORKERS}: expected a whole number >= 1, found {value!r}")
+        raise ParameterError(f"{name}: expected a whole number >= 1, found {value!r}")
     return int(text)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache-dir",
         default=None,
-        help="parent of the Parquet cache (default: $EVENTLIVE_CACHE_DIR, else data/interim)",
+        help="parent of the Parquet cache (default: $POSTMORTEM_CACHE_DIR, else data/interim)",
     )
     args = parser.parse_args(argv)
     # The same cache as make report's (pipeline.read_settings is the one reader of the
