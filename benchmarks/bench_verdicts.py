@@ -304,6 +304,17 @@ def format_false_capacity(rows: list[dict], families) -> str:
     return head + body
 
 
+def _parse_parts(text: str) -> frozenset[str]:
+    """Return the parts named in ``text``; an unknown part is an error, not an empty run."""
+    parts = frozenset(p.strip() for p in text.split(",") if p.strip())
+    unknown = sorted(parts - {"main", "extras"})
+    if not parts or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected 'main', 'extras' or 'main,extras', got {text!r}"
+        )
+    return parts
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the study and print the confusion matrices and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -328,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts",
         default="main,extras",
-        help="what to run and tabulate: main (each incident's own classes), extras (the added "
-        "classes, per-session families only), or both (default)",
+        type=_parse_parts,
+        help="what to run and tabulate, comma-separated: main (each incident's own classes), "
+        "extras (the added classes, per-session families only); default main,extras",
     )
     parser.add_argument(
         "--rerun-capacity",
@@ -389,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     workers = max(1, min(2, args.workers))
-    parts = set(args.parts.split(","))
+    parts = args.parts
     rows = []
     if args.rerun_capacity is not None and not args.cached_only:
         rerun_capacity(args.rerun_capacity, args.cache, counts["n_boot"], workers)

@@ -564,3 +564,20 @@ def test_spread_retries_moves_a_loops_retries_to_later_minutes_and_keeps_the_tot
     )
     assert after["user_onsets"].sum() < after["users"].sum()
     assert after["users"].sum() > before["users"].sum()
+
+
+def test_bench_verdicts_refuses_a_part_it_would_silently_skip():
+    # "--parts both" once ran nothing and printed empty tables; an unknown part is an error.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_verdicts.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--parts", "both", "--cached-only"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stdout[-500:]
+    assert "expected 'main', 'extras' or 'main,extras', got 'both'" in run.stderr
