@@ -403,3 +403,56 @@ def test_the_impact_table_and_the_timeline_fold_classes_as_the_figures_do(doc, l
     few = _many_classes(doc, MAX_DRAWN_CLASSES)
     few["timeline"] = _moments(few)
     assert first.split("(")[0] not in narrative.SECTIONS["timeline"](few, text)
+
+
+def _with_realtime_samples(doc: dict) -> dict:
+    """The document with Realtime's billing samples near the limit, seen by every class."""
+    changed = copy.deepcopy(doc)
+    for v in changed["verdicts"]:
+        v["signals"] = {
+            **(v.get("signals") or {}),
+            "realtime_peak_share_of_limit": 0.973,
+            "realtime_saturated_minutes": 4,
+            "realtime_errors_in_saturated_share": 0.5,
+        }
+    return changed
+
+
+def _rows(causes: str) -> dict[str, str]:
+    """The root causes table's rows by class key (the first table of the section)."""
+    return {
+        line.split("<code>")[1].split("</code>")[0]: line
+        for line in causes.split("\n\n")[1].splitlines()[2:]
+    }
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_realtime_s_peak_is_said_once_for_the_project_and_only_under_realtime_classes(doc, lang):
+    text = narrative.load_locale(lang)
+    t = text["causes"]
+    per_class = t["reasons"]["realtime"].split("{")[0]
+    project = t["realtime_project"].split("{")[0]
+    changed = _with_realtime_samples(doc)
+    realtime = {c["key"] for c in changed["error_classes"] if c["key"].startswith("realtime:")}
+    others = [c for c in changed["error_classes"] if c["key"] not in realtime]
+    assert realtime and others  # the fixture has both kinds
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    rows = _rows(causes)
+    assert {k for k, row in rows.items() if per_class in row} == realtime, causes
+    assert causes.count(project) == 1 and "97%" in causes
+    assert t["realtime_project_classes"] in causes
+    # A class on Realtime's endpoint is Realtime's too (an HTTP 429 of its websocket).
+    others[0]["endpoint"] = "realtime/websocket"
+    rows = _rows(html.unescape(narrative.SECTIONS["causes"](changed, text)))
+    assert {k for k, row in rows.items() if per_class in row} == realtime | {others[0]["key"]}
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_without_realtime_samples_nothing_is_said_of_them(doc, lang):
+    text = narrative.load_locale(lang)
+    changed = copy.deepcopy(doc)
+    for v in changed["verdicts"]:
+        (v.get("signals") or {}).pop("realtime_peak_share_of_limit", None)
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    assert text["causes"]["reasons"]["realtime"].split("{")[0] not in causes
+    assert text["causes"]["realtime_project"].split("{")[0] not in causes

@@ -44,11 +44,30 @@ def _percent(share: float | None) -> float | None:
     return None if share is None else 100 * share
 
 
-def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -> str:
+def on_realtime(cls: Mapping) -> bool:
+    """Whether a class is Realtime's: its family, its ceiling or its endpoint.
+
+    Realtime's connection count means something for these classes only; for the others it
+    is the project's context, said once (:func:`render_causes`).
+    """
+    from analysis.naming import capacity_resource
+
+    return (
+        str(cls.get("key", "")).startswith("realtime:")
+        or str(cls.get("endpoint") or "").startswith("realtime/")
+        or capacity_resource(cls) in ("realtime", "realtime_rate")
+    )
+
+
+def verdict_evidence(
+    v: Mapping, text: Mapping, window: Mapping | None = None, *, realtime: bool | None = None
+) -> str:
     """Return the numbers that decided a verdict and the signals beside it, in the language.
 
     ``window`` (the report's, with start and end) names its length in the sentences that say
-    what the window cannot tell; without it they say "the hour".
+    what the window cannot tell; without it they say "the hour". ``realtime``: whether the
+    class is Realtime's (:func:`on_realtime`), the only classes whose evidence shows
+    Realtime's connections near their limit; None: decided by the class key.
     """
     from analysis.stats import ALPHA_LEVEL, BAYES_FACTOR_CUT, MIN_ERRORS, MIN_SOURCES
 
@@ -175,7 +194,9 @@ def verdict_evidence(v: Mapping, text: Mapping, window: Mapping | None = None) -
                 p=fmt_p(sig.get("latency_load_p_value")),
             )
         )
-    if sig.get("realtime_peak_share_of_limit") is not None:
+    if realtime is None:
+        realtime = str(v.get("error_class", "")).startswith("realtime:")
+    if realtime and sig.get("realtime_peak_share_of_limit") is not None:
         share = sig.get("realtime_errors_in_saturated_share")
         notes.append(
             r["realtime"].format(
@@ -248,7 +269,7 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 f"**{t['verdicts'][label]}**",
                 threshold,
                 lag,
-                verdict_evidence(v, text, findings["report"]["window"]),
+                verdict_evidence(v, text, findings["report"]["window"], realtime=on_realtime(cls)),
             )
         )
     spans = span_words(findings["report"]["window"], text)
@@ -262,6 +283,9 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             own=fmt_number(load["webinar_peak"]),
             peak=fmt_number(load["peak"]),
         )
+    realtime = _realtime_context(findings, text)
+    if realtime:
+        legend += "\n\n" + realtime
     limits = render_limits(findings, text)
     evidence = render_associations(findings, text)
     return (
@@ -283,6 +307,34 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
         + (f"\n\n{evidence}" if evidence else "")
         + (f"\n\n{limits}" if limits else "")
     )
+
+
+def _realtime_context(findings: Mapping, text: Mapping) -> str:
+    """Return Realtime's connections against their limit, once for the project ("" if unknown).
+
+    Every class of a window sees the same billing samples, so the peak is one number; it is
+    said here once, and under a class only when the class is Realtime's own.
+    """
+    t = text["causes"]
+    sig = next(
+        (
+            v["signals"]
+            for v in findings["verdicts"]
+            if (v.get("signals") or {}).get("realtime_peak_share_of_limit") is not None
+        ),
+        None,
+    )
+    if sig is None:
+        return ""
+    n = sig.get("realtime_saturated_minutes") or 0
+    one, many = t["realtime_project_minutes"]
+    out = t["realtime_project"].format(
+        peak=fmt_number(100 * sig["realtime_peak_share_of_limit"]),
+        minutes=(one if n == 1 else many).format(n=fmt_number(n)),
+    )
+    if any(on_realtime(c) for c in findings["error_classes"]):
+        out += " " + t["realtime_project_classes"]
+    return escape(out)
 
 
 def _folded_table(rows: list[tuple], errors: int, t: Mapping) -> str:
