@@ -456,3 +456,58 @@ def test_without_realtime_samples_nothing_is_said_of_them(doc, lang):
     causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
     assert text["causes"]["reasons"]["realtime"].split("{")[0] not in causes
     assert text["causes"]["realtime_project"].split("{")[0] not in causes
+
+
+def _with_actions(changed: dict) -> dict:
+    """``changed`` with its action items built from its classes by the real catalogue.
+
+    Classes 0, 2, 4, ... are 404s of missing endpoints; the odd ones unique violations of a
+    table each, so two kinds of action meet among the folded classes.
+    """
+    from analysis.actions import build_action_items
+
+    details = {}
+    for i, c in enumerate(changed["error_classes"]):
+        if i % 2:
+            c.update(sql_state="23505", http_status=409, source="db_errors")
+            details[c["key"]] = {
+                "key": c["key"], "sql_state": "23505", "table": f"ledger_{i:02d}",
+                "constraint": f"ledger_{i:02d}_ref_key", "endpoints": [f"rest/ledger_{i:02d}"],
+            }  # fmt: skip
+        else:
+            c.update(sql_state=None, http_status=404)
+            details[c["key"]] = {"key": c["key"], "http_status": 404, "endpoints": [c["key"][9:]]}
+    changed["detection"] = {**(changed.get("detection") or {}), "lead_minutes": 3}
+    changed["action_items"] = build_action_items(changed, details)
+    return changed
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_action_items_fold_classes_as_the_figures_do(doc, lang):
+    from analysis.narrative.figures import MAX_DRAWN_CLASSES, drawn_classes
+
+    changed = _with_actions(_many_classes(doc, MAX_DRAWN_CLASSES + 12))
+    text = narrative.load_locale(lang)
+    t = text["actions"]["folded"]
+    shown, folded = drawn_classes(changed)
+    items = changed["action_items"]
+    assert len(items) == MAX_DRAWN_CLASSES + 12 + 2  # one per class, alerting, monitoring
+    actions = html.unescape(narrative.SECTIONS["actions"](changed, text))
+    rows = [line for line in actions.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = rows[1:]  # the header
+    # One row per shown class's item, one per kind among the folded ones, and the two others.
+    assert len(rows) == MAX_DRAWN_CLASSES + 2 + 2, rows
+    assert t["note"].format(n=12, items=12) in actions
+    grouped = [r for r in rows if t["classes"].format(n=6) in r]
+    assert len(grouped) == 2, rows  # six 404s and six unique violations
+    for row in grouped:
+        keys = [k for k in folded if f"<code>{k}</code>" in row]
+        assert len(keys) == 6, row  # every folded class of the kind is named
+        assert t["unknown"]["endpoints"] in row  # their endpoints differ
+    for key in shown:  # each keeps its own row with its evidence
+        assert sum(f"<code>{key}</code>" in r for r in rows) == 1, key
+    numbers = [r.split(" | ")[0].removeprefix("| ") for r in rows]
+    assert numbers[0] == "1" and numbers[-1] == str(len(items)), numbers  # in the items' order
+    # Up to MAX_DRAWN_CLASSES classes, every item keeps its row.
+    few = _with_actions(_many_classes(doc, MAX_DRAWN_CLASSES))
+    assert t["note"].split("{")[0] not in narrative.SECTIONS["actions"](few, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from analysis.narrative.figures import drawn_classes
 from analysis.narrative.formatting import (
     class_names,
     code,
@@ -78,13 +79,18 @@ def action_text(
     lang: str,
     names: Mapping[str, str] | None = None,
     caps: Mapping[str, Mapping] | None = None,
+    *,
+    unknown: Mapping[str, str] | None = None,
+    class_label: str | None = None,
 ) -> str:
     """Return an action item's wording in the report's language.
 
     Catalogue items take the locale's text filled with identifiers from the data (each shown
     as code); the incident's own items take their text from ``incident.json``. ``caps``
     (capacity entries by class) words the threshold as the class's entry reads it
-    (:func:`threshold_words`).
+    (:func:`threshold_words`). ``unknown``: the words for an empty field (default the
+    locale's ``actions.unknown``, "the table involved"); ``class_label``: the words for
+    ``{class}`` in place of the class's name (a row standing for several classes).
     """
     t = text["actions"]
     if item.get("source") == "incident":
@@ -96,16 +102,75 @@ def action_text(
         return escape(item["key"])
     raw = item.get("fields") or {}
     # What the data does not name reads as a plain noun ("the table involved"), not a gap.
-    unknown = t.get("unknown", {})
+    unknown = t.get("unknown", {}) if unknown is None else unknown
     fields = {
         k: (fmt_number(v) if isinstance(v, int | float) else code(v) if v else unknown.get(k, "—"))
         for k, v in raw.items()
     }
     if raw.get("k") is not None:
         fields["threshold"] = threshold_words(raw, (caps or {}).get(raw.get("class")) or {}, text)
+    elif "threshold" in unknown:
+        fields["threshold"] = unknown["threshold"]
     if names and raw.get("class") in names:  # a class key always follows its human name
         fields["class"] = f"{escape(names[raw['class']])} ({code(raw['class'])})"
+    if class_label is not None:
+        fields["class"] = class_label
     return template.format_map(_Missing(fields))
+
+
+def _numbers(numbers: list[int]) -> str:
+    """Return item numbers as runs: ``9–12, 14``."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
+
+
+def _folded_rows(
+    items: list[Mapping], findings: Mapping, text: Mapping, lang: str, caps: Mapping
+) -> list[tuple]:
+    """One row per kind of action among the folded classes' items, in the items' order.
+
+    Each row's wording is its kind's, naming what all its classes share (one table, one
+    endpoint) and "each class's table" where they differ; its evidence lists the classes.
+    """
+    t = text["actions"]["folded"]
+    counts = {c["key"]: int(c["count"] or 0) for c in findings["error_classes"]}
+    groups: dict[str, list[Mapping]] = {}
+    for item in items:
+        groups.setdefault(item["key"], []).append(item)
+    rows = []
+    for kind, members in groups.items():
+        keys = [m["fields"]["class"] for m in members]
+        first = members[0]["fields"]
+        shared = {
+            k: v for k, v in first.items() if all(m["fields"].get(k) == v for m in members[1:])
+        }
+        differ = {k: "" for m in members for k in m["fields"] if k not in shared}
+        if "k" in differ:  # K differs: no one threshold stands for the group
+            differ.update(k_low="", k_high="")
+        merged = {"key": kind, "source": "catalogue", "fields": {**shared, **differ}}
+        label = t["classes"].format(n=fmt_number(len(keys)))
+        shown = ", ".join(code(k) for k in keys[: t["listed"]])
+        more = len(keys) - t["listed"]
+        rows.append(
+            (
+                _numbers([m["number"] for m in members]),
+                action_text(merged, text, lang, caps=caps, unknown=t["unknown"], class_label=label),
+                t["evidence"].format(
+                    n=fmt_number(len(keys)),
+                    errors=fmt_number(sum(counts.get(k, 0) for k in keys)),
+                    classes=shown + (t["more"].format(n=fmt_number(more)) if more > 0 else ""),
+                ),
+                "",
+                "",
+                "",
+            )
+        )
+    return rows
 
 
 class _Missing(dict):
@@ -122,6 +187,14 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
     names = class_names(findings, lang)
     classes = {c["key"]: c for c in findings.get("error_classes", [])}
     caps = {c["error_class"]: c for c in findings.get("capacity", [])}
+    # As in the figures and the root causes: the items of the classes beyond
+    # MAX_DRAWN_CLASSES are told one row per kind of action (a 50-class incident printed 51).
+    _, folded = drawn_classes(findings)
+    hidden = [
+        item
+        for item in findings["action_items"]
+        if item.get("source") == "catalogue" and (item.get("fields") or {}).get("class") in folded
+    ]
     rows = [
         (
             item["number"],
@@ -132,9 +205,17 @@ def render_actions(findings: Mapping, text: Mapping) -> str:
             escape(item["due"] or ""),
         )
         for item in findings["action_items"]
+        if item not in hidden
     ]
-    if not rows:
+    if not rows and not hidden:
         return f"## {text['headings']['actions']}\n\n{t['none']}"
-    return f"## {text['headings']['actions']}\n\n{t['intro']}\n\n" + table(
+    note = ""
+    if hidden:
+        rows += _folded_rows(hidden, findings, text, lang, caps)
+        rows.sort(key=lambda row: int(str(row[0]).split("–")[0].split(",")[0]))
+        note = "\n\n" + t["folded"]["note"].format(
+            n=fmt_number(len(folded)), items=fmt_number(len(hidden))
+        )
+    return f"## {text['headings']['actions']}\n\n{t['intro']}{note}\n\n" + table(
         [t["number"], t["action"], t["evidence_header"], t["type"], t["owner"], t["due"]], rows
     )
