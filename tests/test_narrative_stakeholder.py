@@ -511,3 +511,51 @@ def test_the_action_items_fold_classes_as_the_figures_do(doc, lang):
     # Up to MAX_DRAWN_CLASSES classes, every item keeps its row.
     few = _with_actions(_many_classes(doc, MAX_DRAWN_CLASSES))
     assert t["note"].split("{")[0] not in narrative.SECTIONS["actions"](few, text)
+
+
+@pytest.mark.parametrize(
+    ("se", "digits"), [(39.0, 0), (10.0, 0), (9.9, 1), (1.2, 1), (0.4, 2), (0.04, 2), (None, 2)]
+)
+def test_g_is_rounded_to_two_significant_digits_of_its_standard_error(se, digits):
+    from analysis.narrative.causes import g_decimals
+
+    assert g_decimals(se) == digits
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_g_is_shown_with_its_interval_not_false_precision(doc, lang):
+    from analysis.findings import elasticity_interval
+
+    text = narrative.load_locale(lang)
+    fit = type("Fit", (), {"se": 39.0})()
+    v = {
+        "verdict": "undetermined", "hinge_p_value": 0.4, "hinge_p_value_bursty_null": 0.5,
+        "elasticity": 69.59, "p_value_zero": 0.2, "p_value_one": 0.3, "bayes_factor": 1.2,
+        **elasticity_interval(69.59, fit),
+    }  # fmt: skip
+    out = html.unescape(narrative.verdict_evidence(v, text))
+    assert "g = 70 [-7, 146]" in out and "69.59" not in out, out
+    # Every verdict the pipeline writes carries g's interval around g.
+    shown = [v for v in doc["verdicts"] if v["elasticity"] is not None]
+    assert shown
+    for v in shown:
+        assert v["elasticity_low"] < v["elasticity"] < v["elasticity_high"], v
+        assert v["elasticity_se"] > 0
+    # The legend says once what the brackets are, where a sentence shows g.
+    changed = copy.deepcopy(doc)
+    changed["verdicts"][0].update(v, error_class=changed["verdicts"][0]["error_class"])
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    assert causes.count(text["causes"]["g_legend"]) == 1
+    for other in changed["verdicts"]:
+        other.update(verdict="capacity", decided_by="hinge")
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    assert text["causes"]["g_legend"] not in causes
+
+
+def test_no_finite_standard_error_leaves_g_without_interval():
+    from analysis.findings import elasticity_interval
+
+    nan = type("Fit", (), {"se": float("nan")})()
+    assert elasticity_interval(1.2, nan)["elasticity_low"] is None
+    assert elasticity_interval(None, nan)["elasticity_se"] is None
+    assert elasticity_interval(1.2, None)["elasticity_high"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from analysis.narrative.figures import drawn_classes, window_span
@@ -23,6 +24,8 @@ from analysis.narrative.formatting import (
     verdict_label,
 )
 
+#: The verdicts whose sentence gives g (the elasticity tests decided them).
+_G_VERDICTS = ("traffic", "unrelated", "undetermined")
 _AN_HOUR = {"start": "2000-01-01T00:00:00Z", "end": "2000-01-01T01:00:00Z"}
 
 
@@ -42,6 +45,30 @@ def span_words(window: Mapping | None, text: Mapping) -> dict[str, str]:
 
 def _percent(share: float | None) -> float | None:
     return None if share is None else 100 * share
+
+
+def g_decimals(se: float | None) -> int:
+    """Decimals that show g to its precision: two significant digits of its standard error.
+
+    At most 2 (a standard error of 0.04 shows 1.43), none from 10 up (g = 70 [-7, 147], not
+    69.59 with a standard error of 39).
+    """
+    if se is None or not math.isfinite(se) or se <= 0:
+        return 2
+    return int(min(2, max(0, 1 - math.floor(math.log10(se)))))
+
+
+def fmt_g(v: Mapping, text: Mapping, key: str = "elasticity") -> str:
+    """Return g rounded to its precision, with its interval when the findings hold one."""
+    digits = g_decimals(v.get("elasticity_se"))
+    g = fmt_number(v.get(key), digits)
+    if key != "elasticity" or v.get("elasticity_low") is None or v.get(key) is None:
+        return g
+    return text["causes"]["g_interval"].format(
+        g=g,
+        low=fmt_number(v["elasticity_low"], digits),
+        high=fmt_number(v["elasticity_high"], digits),
+    )
 
 
 def on_realtime(cls: Mapping) -> bool:
@@ -84,7 +111,7 @@ def verdict_evidence(
         "p": fmt_p(v.get("hinge_p_value")),
         "pb": fmt_p(v.get("hinge_p_value_bursty_null")),
         "alpha": f"{ALPHA_LEVEL:g}",
-        "g": fmt_number(v.get("elasticity"), 2),
+        "g": fmt_g(v, text),
         "p0": fmt_p(v.get("p_value_zero")),
         "p1": fmt_p(v.get("p_value_one")),
         "bf": fmt_bayes_factor(v.get("bayes_factor")),
@@ -183,7 +210,7 @@ def verdict_evidence(
         notes.append(
             r["own_failures"].format(
                 n=fmt_number(sig["own_failures_excluded"]),
-                g=fmt_number(v.get("g_with_own_failures"), 2),
+                g=fmt_g(v, text, "g_with_own_failures"),
             )
         )
     if sig.get("latency_ratio") is not None:
@@ -283,6 +310,14 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
             own=fmt_number(load["webinar_peak"]),
             peak=fmt_number(load["peak"]),
         )
+    _, folded = drawn_classes(findings)
+    if any(
+        v.get("elasticity_low") is not None
+        and (v["verdict"] in _G_VERDICTS or v.get("decided_by") == "few_sources")
+        and key not in folded
+        for key, v in verdicts.items()
+    ):  # a sentence above shows g with its interval: say once what the interval is
+        legend += "\n\n" + t["g_legend"]
     realtime = _realtime_context(findings, text)
     if realtime:
         legend += "\n\n" + realtime
