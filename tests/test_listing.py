@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 from analysis import listing, narrative
@@ -107,3 +108,22 @@ def test_every_count_on_the_index_has_thousands_separators(tmp_path):
         assert "(<code>realtime:disconnect</code>, 45,678)" in page
         for raw in ("12345", "23456", "34567", "45678"):
             assert raw not in page, (lang, raw)
+
+
+def test_the_index_says_which_zone_its_times_are_in_and_where_it_came_from(tmp_path):
+    wid = "00000000-0000-4000-8000-00000000000e"
+    doc = findings(wid, "Zoned")
+    doc["report"]["display_tz"] = "America/Denver"
+    (tmp_path / wid).mkdir()
+    for default in (False, True):
+        doc["report"]["display_tz_default"] = default
+        (tmp_path / wid / "findings.json").write_text(json.dumps(doc))
+        for lang in ("en", "ko"):
+            text = narrative.load_locale(lang)
+            t = text["listing"]
+            page = listing.write_listing(tmp_path, {wid: tmp_path / wid}, {}, {}, text)
+            page = html.unescape(page.read_text(encoding="utf-8"))
+            said = t["zone_default" if default else "zone_incident"].format(zone="America/Denver")
+            other = t["zone_incident" if default else "zone_default"].split("}")[1]
+            assert f"<p>{said}</p>" in page and other not in page, page
+            assert "22:00–23:00 MST" in page and "311 (22:40)" in page  # in that zone

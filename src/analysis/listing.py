@@ -69,6 +69,8 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
         else f"{pd.Timestamp(aud['peak_ts']).tz_convert(tz):%H:%M}",
         "people": aud.get("unique_users"),
         "registrations": aud.get("registrations"),
+        "display_tz": tz,
+        "display_tz_default": bool(rep.get("display_tz_default")),
         "verdicts": [
             {
                 "key": v["error_class"],
@@ -83,6 +85,19 @@ def summarize_row(findings: Mapping, lang: str) -> dict:
             for v in findings["verdicts"]
         ],
     }
+
+
+def _zone_lines(rows: Sequence[Mapping], t: Mapping) -> list[str]:
+    """Say which zone the page's times are in and where it came from, once per zone.
+
+    The zone is the incident's ``display_tz`` or, when incident.json names none, the default
+    (each report's title block says the same).
+    """
+    zones = sorted({(r["display_tz"], r["display_tz_default"]) for r in rows})
+    return [
+        f"<p>{_e(t['zone_default' if default else 'zone_incident'].format(zone=tz))}</p>"
+        for tz, default in zones
+    ]
 
 
 def render_listing(
@@ -100,6 +115,7 @@ def render_listing(
         f"<title>{_e(t['title'])}</title>",
         f"<style>{_STYLE}</style></head>",
         f"<body><h1>{_e(t['title'])}</h1>",
+        *_zone_lines(rows, t),
         "<table><thead><tr>"
         + "".join(
             f"<th>{_e(t[k])}</th>"
