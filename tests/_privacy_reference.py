@@ -7,7 +7,11 @@ kept. A deliberate change of what is redacted updates this copy in the same comm
 30276b0, prefixed user fields (``p_user_id``, ``target_user_id``) and ``*_hash`` parameters
 (``token_hash``) are redacted (session 8); since session 11 also a URI's userinfo password,
 the personal columns of an expression index's key detail (``Key (lower(phone::text))=(...)``)
-and an invitation link's ``invite``, ``invite_code`` or ``invitation`` parameter.
+and an invitation link's ``invite``, ``invite_code`` or ``invitation`` parameter. Since
+session 12 the step that redacts long tokens (cards, resident registration numbers, bare hex
+and base64 secrets) is the package's own ``redact_long_tokens``, called where
+``redact_text`` calls it, and a numbered cookie chunk (``sb-<ref>-auth-token.0``) is named as
+its cookie.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+
+from analysis import privacy
 
 ENV_KEY = "EVENTLIVE_PSEUDONYM_KEY"
 #: Public default key for the shipped, simulated incident (see the module docstring).
@@ -199,6 +205,9 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
             out = _IPV6_CANDIDATE_RE.sub(_ipv6_or_keep, out)
         if phone_like:
             out = _PHONE_RE.sub(_phone_or_keep, out)
+    # Session 12: card numbers, resident registration numbers and bare secrets, by the
+    # package's own step (its rules are tested on planted values in tests/test_privacy_kinds.py).
+    out = privacy.redact_long_tokens(out, identifier=hexish)
     if users and "-" in out:
         out = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), out)
     return out
@@ -256,7 +265,7 @@ def _is_user_field(name: str) -> bool:
 
 def _secret_param(match: re.Match) -> str:
     name, sep, value = match.groups()
-    lower = name.lower()
+    lower = re.sub(r"\.[0-9]+$", "", name.lower())
     if not value or value.startswith("["):
         return match.group(0)
     if lower in SECRET_PARAMS or lower.endswith(_SECRET_SUFFIXES):

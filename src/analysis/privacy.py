@@ -37,9 +37,18 @@ _PHONE_HINT = (
     r"|(?:^|[^0-9A-Za-z-])(?:0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}"
     r"|01[016789]\d{7,8})"
 )
+# Long tokens: 13+ digits (a card number, spaced or dashed), a resident registration number,
+# 32+ characters of base64 (hex included). Every match of _CARD_RE, _RRN_RE and _LONG_RUN_RE
+# contains one of these; ASCII classes only, so RE2 and Python's ``re`` read them alike.
+_DIGITS_HINT = r"[0-9](?:[ -]?[0-9]){12}|[0-9]{6} *- *[0-9]{7}"
+_RUN_HINT = r"[A-Za-z0-9+/_-]{32}"
+_LONG_HINT = f"{_DIGITS_HINT}|{_RUN_HINT}"
 # Any value a pattern below can match contains one of these.
 _TRIGGER_RE = (
-    r"[@%=.:_]|eyJ|AKIA|AIza|sk-|xox|[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]|" + _PHONE_HINT
+    r"[@%=.:_]|eyJ|AKIA|ASIA|AIza|sk-|xox|[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]|"
+    + _PHONE_HINT
+    + "|"
+    + _LONG_HINT
 )
 # The same trigger for RE2 (pyarrow), exact on ASCII text: Python's ``\d`` and ``\s`` are
 # Unicode-aware and RE2's are not, so only ASCII values are tested by RE2 (with Python's ASCII
@@ -49,9 +58,8 @@ _USER_ID_HINT = r"[0-9a-fA-F]{8}-"
 _HEXISH_RE = re.compile(r"[0-9A-Fa-f-]*")
 _ASCII_SPACE = r"\t\n\r\x0b\x0c\x1c-\x1f "
 _PHONE_HINT_ASCII_RE = _PHONE_HINT.replace(r"\d", "[0-9]").replace(r"\s", _ASCII_SPACE)
-UUID_RE = re.compile(
-    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-)
+_UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+UUID_RE = re.compile(rf"\b{_UUID_TEXT}\b")
 # A dot may arrive URL-encoded once or twice (``%2E``, ``%252E``).
 _DOT = r"(?:\.|%2[Ee]|%252[Ee])"
 _JWT_RE = re.compile(
@@ -82,7 +90,7 @@ _PARAM_RE = re.compile(
 _API_KEY_RE = re.compile(
     r"\b(?:sb_(?:publishable|secret)_[A-Za-z0-9_-]{8,}"
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
-    r"|AKIA[0-9A-Z]{16}"
+    r"|A(?:KI|SI)A[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
     r"|sbp_[0-9a-f]{20,}"
     r"|AIza[0-9A-Za-z_-]{30,}"
@@ -113,8 +121,42 @@ _PHONE_RE = re.compile(
     re.VERBOSE,
 )
 _PHONE_HINT_RE = re.compile(_PHONE_HINT)
+# A payment card number: 13 to 19 digits, bare or in groups of 3 to 6 split by a space or a
+# dash. Only a number that starts as cards do (2-6: Mastercard, Visa, Amex, JCB, Discover,
+# UnionPay) and passes the Luhn check is one, so epoch times (1...), counts and ids survive.
+_CARD_RE = re.compile(
+    r"(?<![0-9A-Za-z.+-])[2-6][0-9]{2,5}(?:[ -]?[0-9]{3,6}){1,5}(?![0-9A-Za-z-]|\.[0-9])"
+)
+# A Korean resident registration number: YYMMDD-NNNNNNN (a real month and day; the first
+# digit after the dash is the century and sex, 1-8). Korean text may touch it without a space.
+_RRN_RE = re.compile(
+    r"(?<![0-9.-])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]) *- *[1-8][0-9]{6}(?![0-9-])"
+)
+# A bare secret: 32+ hex digits (a session id, an API key, a digest of a password), or a run
+# of 32+ base64 characters that reads as random (:func:`_secret_run_or_keep`).
+# A run may start after a percent-escape (``%3D<secret>``), never on its two hex digits.
+_AFTER_ESCAPE = r"(?<=%[0-9A-Fa-f]{2})"
+_HEX_SECRET_RE = re.compile(
+    rf"(?:(?<![0-9A-Za-z%])|{_AFTER_ESCAPE})[0-9A-Fa-f]{{32,}}(?![0-9A-Za-z])"
+)
+_RUN_RE = re.compile(
+    rf"(?:(?<![A-Za-z0-9+/_%-])|{_AFTER_ESCAPE})[A-Za-z0-9+/_-]{{32,}}={{0,2}}(?![A-Za-z0-9+/_-])"
+)
+#: Fewest class changes (upper, lower, digit, other) per character of a random-looking run:
+#: random base64 changes class at about 0.64 per character, words in camelCase or snake_case
+#: about 0.2-0.35 (docs/report-safety.md, "Redaction", gives the measurement).
+MIN_RUN_CHANGES = 0.4
+_LONG_HINT_RE = re.compile(_LONG_HINT)
+_DIGITS_HINT_RE = re.compile(_DIGITS_HINT)
+_HEX_HINT = "[0-9A-Fa-f]{32}"
+_HEX_HINT_RE = re.compile(_HEX_HINT)
+_CAPITAL_RE = re.compile("[A-Z]")
+_UUID_ANY_RE = re.compile(f"({_UUID_TEXT})")  # split() keeps the uuids
+_SMALL_RE = re.compile("[a-z]")
+_DIGIT_RE = re.compile("[0-9]")
+_RUN_SEPARATORS_RE = re.compile(r"[+/_-]")
 # Substrings every API key pattern and every user field name contains (cheap gates).
-_API_KEY_HINTS = ("_", "AKIA", "AIza", "sk-", "xox", "xapp-", "glpat-")
+_API_KEY_HINTS = ("_", "AKIA", "ASIA", "AIza", "sk-", "xox", "xapp-", "glpat-")
 _USER_FIELD_HINTS = ("user", "uid", "sub", "_id")
 #: Names of fields and columns whose value identifies a user (compared lower-case).
 USER_FIELDS = frozenset(
@@ -152,6 +194,32 @@ _KEY_DETAIL_RE = re.compile(
 )
 # A URI's userinfo password (``postgres://user:secret@host``): a credential in a log line.
 _URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/@?#]+)(@)")
+#: JSON fields (also headers in a log's metadata) whose value is a credential; any field named
+#: ``*token``, ``*secret``, ``*password``, ``*_key`` or ``*apikey`` too. Narrower than
+#: :data:`SECRET_PARAMS`: in JSON ``code`` is an error's code and ``key`` a presence key.
+JSON_SECRET_FIELDS = frozenset(
+    {
+        "apikey", "api_key", "api-key", "x-api-key", "authorization", "proxy-authorization",
+        "cookie", "set-cookie", "secret", "client_secret", "password", "passwd", "pwd", "pass",
+        "pin", "otp", "token", "jwt", "code_verifier", "signature", "private_key",
+    }
+)  # fmt: skip
+# A JSON ``*_hash`` is a content digest far more often than a one-time credential.
+_JSON_SECRET_SUFFIXES = tuple(s for s in _SECRET_SUFFIXES if not s.endswith("hash"))
+_JSON_FIELD_HINT = "|".join(
+    re.escape(n) for n in sorted({*JSON_SECRET_FIELDS, *_JSON_SECRET_SUFFIXES})
+)
+# ``"name": "value"`` (also escaped JSON inside a message, single quotes, and numbers).
+_JSON_SECRET_RE = re.compile(
+    r"""(\\?["'])([A-Za-z][A-Za-z0-9_.-]{0,63})\1(\s*:\s*)"""
+    r"""(\\"(?:(?!\\").)*\\"|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|-?[0-9]+)"""
+)
+# A credential header written as text (``Authorization: Token abc``, ``apikey: abc``).
+_HEADER_RE = re.compile(
+    r"(?i)(?<![A-Za-z0-9_-])(authorization|proxy-authorization|x-api-key|api[-_]?key)(\s*:\s*)"
+    r"((?:bearer|basic|token|digest|negotiate)\s+)?([^\s,;\"'&]+)"
+)
+_CHUNK_RE = re.compile(r"\.[0-9]+$")
 _PERSONAL_COLUMN_RE = re.compile(r"(?i)e-?mail|phone|tel\b|mobile|address|name\b|^ip$|birth")
 # A 23502/23514 detail prints the whole failing row: it is a user's data, by structure.
 _FAILING_ROW_RE = re.compile(r"(Failing row contains )\(.*\)")
@@ -201,7 +269,8 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
     -------
     str
         The text with ``[jwt]``, ``[token]``, ``[redacted]``, ``[api-key]``, ``[email]``,
-        ``[ip]``, ``[phone]``, ``[user]`` placeholders and pseudonymised user ids.
+        ``[ip]``, ``[phone]``, ``[card]``, ``[id-number]``, ``[secret]``, ``[user]``
+        placeholders and pseudonymised user ids.
     """
     out = text
     # Each pattern needs a tell-tale character; skipping absent ones keeps millions of
@@ -226,6 +295,10 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
             out = _USER_FILTER_RE.sub(lambda m: _user_filter(m, users), out)
         if user_field and '"' in out:
             out = _USER_JSON_RE.sub(lambda m: _user_json(m, users), out)
+        if ":" in out and ('"' in out or "'" in out):
+            out = _JSON_SECRET_RE.sub(_json_secret, out)
+        if ":" in out and ("authorization" in lower or "key" in lower):
+            out = _HEADER_RE.sub(_header_secret, out)
         if "=" in out or "%3" in out:
             out = _PARAM_RE.sub(_secret_param, out)
         if any(h in out for h in _API_KEY_HINTS):
@@ -238,6 +311,8 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
             out = _IPV6_CANDIDATE_RE.sub(_ipv6_or_keep, out)
         if phone_like:
             out = _PHONE_RE.sub(_phone_or_keep, out)
+    if _LONG_HINT_RE.search(out):
+        out = redact_long_tokens(out, identifier=hexish)
     if users and "-" in out:
         out = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), out)
     return out
@@ -276,17 +351,18 @@ def redact_series(
 # change nothing; non-ASCII values (where RE2 and Python's ``re`` may disagree) always run.
 _SECRET_NAMES = "|".join(re.escape(n) for n in sorted({*SECRET_PARAMS, *_SECRET_SUFFIXES}))
 _GATE_USER_FILTER = _USER_NAMES + r"(?:=|%3[Dd]|\.)"
-_GATE_PARAM = rf"(?i)(?:{_SECRET_NAMES})(?:=|%3d)"
+_GATE_PARAM = rf"(?i)(?:{_SECRET_NAMES})(?:\.[0-9]+)?(?:=|%3d)"
 _GATE_API_KEY = (
-    r"sb_publishable_|sb_secret_|[spr]k_live_|[spr]k_test_|AKIA|gh[pousr]_|github_pat_|sbp_"
+    r"sb_publishable_|sb_secret_|[spr]k_live_|[spr]k_test_|AKIA|ASIA|gh[pousr]_|github_pat_|sbp_"
     r"|AIza|xox[abposre]-|xapp-|glpat-|hf_|sk-"
 )
 _GATE_IPV4 = r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]"
+_GATE_JSON_SECRET = rf"(?i)(?:{_JSON_FIELD_HINT})\\?[\"']"
+_GATE_HEADER = r"(?i)authorization|x-api-key|api[-_]?key"
 _GATE_IPV6 = r":[0-9A-Fa-f]{0,4}:"
 # ``any(hint in text for hint in hints)``, as one search.
 _USER_FIELD_HINT_RE = re.compile("|".join(map(re.escape, _USER_FIELD_HINTS)))
 _API_KEY_HINT_RE = re.compile("|".join(map(re.escape, _API_KEY_HINTS)))
-_GATE_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 def _gate(values: list[str], idx: list[int], pattern: str) -> list[int]:
@@ -298,6 +374,33 @@ def _gate(values: list[str], idx: list[int], pattern: str) -> list[int]:
     except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: every value runs
         return idx
     keep = pc.or_(pc.match_substring_regex(arr, pattern), pc.invert(pc.string_is_ascii(arr)))
+    return [i for i, k in zip(idx, keep.to_numpy(zero_copy_only=False), strict=True) if k]
+
+
+def _may_hold_long_tokens(arr: pa.Array) -> pa.Array:
+    """Return where :func:`redact_long_tokens` may change an ASCII value (RE2, vectorised).
+
+    A 32-character run made only by a uuid (``eq.<uuid>``, in most query strings) changes
+    nothing: the runs are looked for with every uuid out, as :func:`_secret_run_or_keep`
+    judges only what is beside a uuid.
+    """
+    without_ids = pc.replace_substring_regex(arr, _UUID_TEXT, "~")
+    return pc.or_(
+        # A hex run may touch a uuid's last group: hex is looked for with the ids in.
+        pc.match_substring_regex(arr, f"{_DIGITS_HINT}|{_HEX_HINT}"),
+        pc.match_substring_regex(without_ids, _RUN_HINT),
+    )
+
+
+def _gate_long_tokens(values: list[str], idx: list[int]) -> list[int]:
+    """Return the indices of ``idx`` whose value :func:`redact_long_tokens` may change."""
+    if len(idx) < 64:
+        return idx
+    try:
+        arr = pa.array([values[i] for i in idx], type=pa.string())
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: every value runs
+        return idx
+    keep = pc.or_(_may_hold_long_tokens(arr), pc.invert(pc.string_is_ascii(arr)))
     return [i for i, k in zip(idx, keep.to_numpy(zero_copy_only=False), strict=True) if k]
 
 
@@ -369,7 +472,7 @@ _SIMPLE_QUERY = rf"^\??{_SIMPLE_NAME}={_SIMPLE_VALUE}(?:&{_SIMPLE_NAME}={_SIMPLE
 _SECRET_SUFFIX_NAMES = "|".join(re.escape(n) for n in _SECRET_SUFFIXES)
 _SIMPLE_SECRET = (
     rf"(^\?|^|&)((?i:{'|'.join(re.escape(n) for n in sorted(SECRET_PARAMS))})"
-    rf"|[A-Za-z][A-Za-z0-9_.-]*(?i:{_SECRET_SUFFIX_NAMES}))=[^&]+"
+    rf"|[A-Za-z][A-Za-z0-9_.-]*(?i:{_SECRET_SUFFIX_NAMES})(?:\.[0-9]+)?)=[^&]+"
 )
 
 
@@ -401,8 +504,9 @@ def _redact_simple_queries(values: list[str], users: Mapping[str, str] | None) -
         return {}
     redacted = pc.replace_substring_regex(arr.take(index), _SIMPLE_SECRET, r"\1\2=[redacted]")
     later = pc.or_(has(redacted, _GATE_API_KEY), has(redacted, _GATE_IPV4))
+    later = pc.or_(later, _may_hold_long_tokens(redacted))
     if users:
-        later = pc.or_(later, has(redacted, _GATE_UUID))
+        later = pc.or_(later, has(redacted, _UUID_TEXT))
     keep = np.flatnonzero(~later.to_numpy(zero_copy_only=False))
     texts = redacted.take(keep).to_pylist()
     return dict(zip(index[keep].tolist(), texts, strict=True))
@@ -437,6 +541,10 @@ def _redact_steps(values: list[str], users: Mapping[str, str] | None) -> list[st
     run([i for i in fields if "=" in out[i] or "%3" in out[i] or "." in out[i]], _USER_FILTER_RE,
         lambda m: _user_filter(m, users), _GATE_USER_FILTER)  # fmt: skip
     run([i for i in fields if '"' in out[i]], _USER_JSON_RE, lambda m: _user_json(m, users))
+    run([i for i in chosen if ":" in out[i] and ('"' in out[i] or "'" in out[i])],
+        _JSON_SECRET_RE, _json_secret, _GATE_JSON_SECRET)  # fmt: skip
+    run([i for i in chosen if ":" in out[i] and ("authorization" in lower[i] or "key" in lower[i])],
+        _HEADER_RE, _header_secret, _GATE_HEADER)  # fmt: skip
     run([i for i in chosen if "=" in out[i] or "%3" in out[i]], _PARAM_RE, _secret_param,
         _GATE_PARAM)  # fmt: skip
     run([i for i in chosen if _API_KEY_HINT_RE.search(out[i])], _API_KEY_RE,
@@ -446,9 +554,13 @@ def _redact_steps(values: list[str], users: Mapping[str, str] | None) -> list[st
     run([i for i in chosen if "." in out[i]], _IPV4_RE, "[ip]", _GATE_IPV4)
     run([i for i in chosen if ":" in out[i]], _IPV6_CANDIDATE_RE, _ipv6_or_keep, _GATE_IPV6)
     run(phone, _PHONE_RE, _phone_or_keep)
+    for i in _gate_long_tokens(out, list(range(n))):
+        if _LONG_HINT_RE.search(out[i]):
+            identifier = _HEXISH_RE.fullmatch(values[i]) is not None
+            out[i] = redact_long_tokens(out[i], identifier=identifier)
     if users:
         run([i for i in range(n) if "-" in out[i]], UUID_RE,
-            lambda m: users.get(m.group(0).lower(), m.group(0)), _GATE_UUID)  # fmt: skip
+            lambda m: users.get(m.group(0).lower(), m.group(0)), _UUID_TEXT)  # fmt: skip
     return out
 
 
@@ -606,13 +718,124 @@ def _is_user_field(name: str) -> bool:
 
 def _secret_param(match: re.Match) -> str:
     name, sep, value = match.groups()
-    lower = name.lower()
+    # A cookie too long for one is split in numbered chunks (``sb-<ref>-auth-token.0``).
+    lower = _CHUNK_RE.sub("", name.lower())
     if not value or value.startswith("["):
         return match.group(0)
     if lower in SECRET_PARAMS or lower.endswith(_SECRET_SUFFIXES):
         return f"{name}{sep}[redacted]"
     # A value may hold an encoded URL with parameters of its own (``redirect_to=...``).
     return f"{name}{sep}{_PARAM_RE.sub(_secret_param, value)}"
+
+
+def redact_long_tokens(text: str, *, identifier: bool = False) -> str:
+    """Replace card numbers, resident registration numbers and bare secrets in ``text``.
+
+    Card numbers (card prefixes, Luhn-valid) become ``[card]``, Korean resident registration
+    numbers ``[id-number]``, 32+ hex digits and random-looking base64 runs ``[secret]``.
+    ``identifier``: ``text`` is made only of hex digits and dashes, as a row's, a ray's or a
+    session's id is (a Cloudflare ray id may be 16 decimal digits); then only the numbers
+    written with separators, which no such id has, are replaced.
+    """
+    if _DIGITS_HINT_RE.search(text):
+        text = _RRN_RE.sub("[id-number]", text)
+        card = _card_with_separators_or_keep if identifier else _card_or_keep
+        text = _CARD_RE.sub(card, text)
+    if identifier:
+        return text
+    if _HEX_HINT_RE.search(text):
+        text = _HEX_SECRET_RE.sub(_hex_or_keep, text)
+    return _RUN_RE.sub(_secret_run_or_keep, text)
+
+
+def _card_with_separators_or_keep(match: re.Match) -> str:
+    return _card_or_keep(match) if not match.group(0).isdigit() else match.group(0)
+
+
+def _card_or_keep(match: re.Match) -> str:
+    text = match.group(0)
+    digits = [int(ch) for ch in text if ch.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return text
+    # Luhn: double every second digit from the right; a card's digits sum to 0 mod 10.
+    total = sum(
+        d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits[::-1])
+    )
+    return "[card]" if total % 10 == 0 else text
+
+
+def _hex_or_keep(match: re.Match) -> str:
+    text = match.group(0)
+    # All digits is a number, all letters a word ("deadbeef..." has digits in practice).
+    if text.isdigit() or not any(ch.isdigit() for ch in text):
+        return text
+    return "[secret]"
+
+
+def _secret_run_or_keep(match: re.Match) -> str:
+    """Return the run of ``match`` with its random-looking parts as ``[secret]``."""
+    run = match.group(0)
+    if not _CAPITAL_RE.search(run):  # a secret has capitals (hex ones are found before)
+        return run
+    if "-" not in run or not _UUID_ANY_RE.search(run):
+        return _secret_run(run)
+    # A uuid is an id (a request's, a row's), not a secret: only the rest is judged.
+    parts = _UUID_ANY_RE.split(run)
+    return "".join(p if i % 2 or len(p) < 32 else _secret_run(p) for i, p in enumerate(parts))
+
+
+def _secret_run(run: str) -> str:
+    """Return ``run`` with its random-looking part as ``[secret]``, or ``run`` itself.
+
+    A run may be a path (``/storage/v1/object/sign/<token>``): its leading and trailing
+    segments without a capital (``rest``, ``v1``, ``avatars``) stay. The rest is a secret when
+    it is 32+ characters, mixes capitals, small letters and digits, and changes character
+    class at least :data:`MIN_RUN_CHANGES` per character (camelCase and snake_case names do
+    not).
+    """
+    segments = run.rstrip("=").split("/")
+    first, last = 0, len(segments)
+    while first < last and not _CAPITAL_RE.search(segments[first]):
+        first += 1
+    while last > first and not _CAPITAL_RE.search(segments[last - 1]):
+        last -= 1
+    core = "/".join(segments[first:last])
+    letters = _RUN_SEPARATORS_RE.sub("", core)
+    if len(core) < 32 or not (
+        _CAPITAL_RE.search(letters) and _SMALL_RE.search(letters) and _DIGIT_RE.search(letters)
+    ):
+        return run
+    kinds = [_char_class(ch) for ch in letters]
+    changes = sum(a != b for a, b in zip(kinds, kinds[1:], strict=False))
+    if changes < MIN_RUN_CHANGES * (len(letters) - 1):
+        return run
+    tail = run[len(run.rstrip("=")) :]
+    return "/".join([*segments[:first], "[secret]", *segments[last:]]) + tail
+
+
+def _char_class(ch: str) -> int:
+    return 0 if ch.isupper() else 1 if ch.islower() else 2
+
+
+def _json_secret(match: re.Match) -> str:
+    quote, name, sep, value = match.groups()
+    lower = name.lower()
+    if not (lower in JSON_SECRET_FIELDS or lower.endswith(_JSON_SECRET_SUFFIXES)):
+        return match.group(0)
+    if value[0] not in "\\\"'":  # a number
+        return f"{quote}{name}{quote}{sep}[redacted]"
+    mark = '\\"' if value.startswith("\\") else value[0]
+    inner = value[len(mark) : -len(mark)]
+    if not inner or inner.startswith("["):
+        return match.group(0)
+    return f"{quote}{name}{quote}{sep}{mark}[redacted]{mark}"
+
+
+def _header_secret(match: re.Match) -> str:
+    name, sep, scheme, value = match.groups()
+    if value.startswith("["):
+        return match.group(0)
+    return f"{name}{sep}{scheme or ''}[redacted]"
 
 
 def _phone_or_keep(match: re.Match) -> str:

@@ -1,0 +1,211 @@
+"""Cost of redaction's long-token step, and the planted private values it misses.
+
+On generated columns shaped like ingest's free text (query strings carrying uuids, paths,
+user agents, Postgres messages and details; a few distinct values repeated, as in real
+exports), ``privacy.redact_series`` is timed twice in this process: as it is, and with its
+long-token step (cards, resident registration numbers, bare hex and base64 secrets,
+:func:`analysis.privacy.redact_long_tokens` and its RE2 gates) switched off. The ratio is
+what that step costs. Then every planted value of tests/_private_kinds.py is redacted and the
+misses are counted per kind, and every look-alike is checked to stay as it is.
+
+Usage: ``python benchmarks/bench_privacy.py [--rows N] [--distinct N] [--repeat K]``.
+Run it against another checkout's package (``PYTHONPATH=<checkout>/src``) for an A/B in one
+shell; without the step (an older package) only the timing as it is is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import privacy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_columns(
+    rows: int, distinct: int, seed: int = 0
+) -> tuple[dict[str, pd.Series], dict[str, str]]:
+    """Return text columns of ``rows`` rows drawn from ``distinct`` values each, and users.
+
+    The users (raw id -> pseudonym, 5,000 of them) are what ingest passes: their ids stand
+    in the user filters and key details, other uuids (webinars, rows) beside them.
+    """
+    rng = random.Random(seed)
+
+    def uid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    people = [uid() for _ in range(5000)]
+    users = {u: privacy.pseudonymise(u, b"bench") for u in people}
+
+    def user() -> str:
+        return rng.choice(people)
+
+    makers = {
+        "search": lambda: rng.choice(
+            [
+                f"?select=*&webinar_id=eq.{uid()}&order=created_at.desc",
+                f"?select=id,nickname&user_id=eq.{user()}",
+                f"?on_conflict=webinar_id,user_id&columns=webinar_id,user_id&id=eq.{uid()}",
+                f"?apikey=sb_publishable_{rng.getrandbits(64):016x}&vsn=1.0.0",
+                f"?limit={rng.randint(1, 500)}&offset={rng.randint(0, 9999)}",
+            ]
+        ),
+        "path": lambda: rng.choice(
+            [
+                f"/rest/v1/registrations?id=eq.{uid()}",
+                f"/rest/v1/profiles/{uid()}",
+                "/realtime/v1/websocket",
+                f"/storage/v1/object/public/avatars/{uid()}.png",
+                "/rest/v1/rpc/get_webinar_questions_with_votes_v2",
+            ]
+        ),
+        "client": lambda: rng.choice(
+            [
+                f"supabase-js-web/2.{rng.randint(30, 50)}.{rng.randint(0, 9)}",
+                f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/{rng.randint(100, 130)}.0",
+                f"Dalvik/2.1.0 (Linux; U; Android 14; SM-S918N Build/UP1A.{rng.randint(1, 9)})",
+            ]
+        ),
+        "message": lambda: rng.choice(
+            [
+                'duplicate key value violates unique constraint "registrations_pkey"',
+                f"Key (webinar_id, user_id)=({uid()}, {user()}) already exists.",
+                f"sorry, too many clients already ({rng.randint(1, 99999)})",
+                f"remaining connection slots are reserved, pid {rng.randint(1000, 99999)}",
+                f"session {rng.getrandbits(32):08x}.{rng.getrandbits(20):05x} at 05:40:12 UTC",
+            ]
+        ),
+    }
+    out = {}
+    for name, make in makers.items():
+        values = [make() for _ in range(distinct)]
+        out[name] = pd.Series([rng.choice(values) for _ in range(rows)], dtype="string")
+    return out, users
+
+
+@contextmanager
+def long_step_off():
+    """Switch the long-token step off (a no-op on a package without it)."""
+    saved = {
+        name: getattr(privacy, name)
+        for name in ("redact_long_tokens", "_LONG_HINT_RE", "_gate_long_tokens", "_TRIGGER_RE")
+        if hasattr(privacy, name)
+    }
+    if "redact_long_tokens" in saved:
+        privacy.redact_long_tokens = lambda text, **_: text
+        privacy._LONG_HINT_RE = re.compile(r"(?!)")
+        privacy._gate_long_tokens = lambda values, idx: []
+    try:
+        yield "redact_long_tokens" in saved
+    finally:
+        for name, value in saved.items():
+            setattr(privacy, name, value)
+
+
+def time_redaction(columns: dict[str, pd.Series], users: dict[str, str], repeat: int) -> float:
+    """Return the best CPU seconds of redacting every column (no cache between repeats)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        for series in columns.values():
+            privacy.redact_series(series, users)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def count_misses() -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """Return kind -> (missed, planted) and the look-alikes that were changed."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _private_kinds import KEEP, PRIVATE
+
+    misses = {}
+    for kind, pairs in PRIVATE.items():
+        missed = 0
+        for text, secret in pairs:
+            outs = (privacy.redact_text(text), privacy.redact_values([text] * 70)[0])
+            missed += any(secret in out for out in outs)
+        misses[kind] = (missed, len(pairs))
+    changed = [text for text in KEEP if privacy.redact_text(text) != text]
+    return misses, changed
+
+
+def simulate_runs(seed: int = 1) -> tuple[int, int, list[str], int]:
+    """Count random base64 tokens the redaction misses, and names it takes for secrets.
+
+    Tokens: 5,000 each of 32, 40, 43, 44, 64, 86 and 88 characters, half base64url. Names:
+    every distinct 32+ character run of base64 characters in the ``.py`` files of the
+    installed packages (the venv's site-packages), a corpus of real identifiers and paths
+    (with some real base64 data among them, which counts as found).
+    """
+    import base64
+    import sysconfig
+
+    rng = random.Random(seed)
+    tokens = []
+    for length in (32, 40, 43, 44, 64, 86, 88):
+        for _ in range(5000):
+            token = base64.b64encode(rng.randbytes(length)).decode()[:length]
+            if rng.random() < 0.5:
+                token = token.replace("+", "-").replace("/", "_")
+            tokens.append(token)
+    missed = sum("[secret]" not in privacy.redact_text(f"t {t} e") for t in tokens)
+    run = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}(?![A-Za-z0-9+/_-])")
+    names = set()
+    for path in Path(sysconfig.get_paths()["purelib"]).rglob("*.py"):
+        names.update(run.findall(path.read_text(encoding="utf-8", errors="ignore")))
+    # Identifier-like: a run of five small letters (base64 data rarely has one).
+    taken = sorted(n for n in names if "[secret]" in privacy.redact_text(f"in {n}: x"))
+    # Hex digests (git commits in links) are secrets by the hex rule's definition: not counted.
+    wordy = [
+        n for n in taken if re.search("[a-z]{5}", n) and not re.search(r"AAA|\+|[0-9a-fA-F]{32}", n)
+    ]
+    return missed, len(tokens), wordy, len(names)
+
+
+def main() -> int:
+    """Print the timings and the misses; exit status 0."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--distinct", type=int, default=40_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    columns, users = make_columns(args.rows, args.distinct)
+    print(f"package: {privacy.__file__}")
+    print(f"{args.rows} rows x {len(columns)} columns, {args.distinct} distinct values each")
+    with_step = time_redaction(columns, users, args.repeat)
+    print(f"redact_series as it is:      {with_step:.3f} CPU s (best of {args.repeat})")
+    with long_step_off() as present:
+        if present:
+            without = time_redaction(columns, users, args.repeat)
+            print(f"without the long-token step: {without:.3f} CPU s")
+            print(f"ratio as it is / without:    {with_step / without:.2f}")
+    misses, changed = count_misses()
+    total = sum(m for m, _ in misses.values())
+    planted = sum(n for _, n in misses.values())
+    print(f"planted private values missed: {total}/{planted}")
+    for kind, (missed, n) in misses.items():
+        if missed:
+            print(f"  {kind}: {missed}/{n}")
+    print(f"look-alikes changed: {len(changed)}")
+    for text in changed:
+        print(f"  {text!r}")
+    missed, tokens, wordy, names = simulate_runs()
+    print(f"random base64 tokens missed: {missed}/{tokens} ({missed / tokens:.2%})")
+    print(f"runs of installed sources taken for secrets, identifier-like: {len(wordy)}/{names}")
+    for name in wordy:
+        print(f"  {name[:80]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Private values of every kind, in the writings they take in logs, and look-alikes to keep.
+
+Imports nothing from ``analysis``: the attack on the report (tests/test_privacy_attack.py) and
+the redaction's own tests (tests/test_privacy_kinds.py) plant these, and
+benchmarks/bench_privacy.py counts how many of them the redaction misses. Every value is
+made up (documentation ranges, test card numbers, fake keys); each secret part is unique
+enough that finding it in an output can only mean it leaked.
+
+:data:`PRIVATE` maps a kind to ``(planted text, secret part)`` pairs: the text is what a log
+holds, the secret part what no output may hold. :data:`KEEP` lists values that look like
+some private kind but are not a person's or a credential (timestamps, request ids,
+SQLSTATEs, counts, constraint names, versions): redaction must leave them as they are.
+"""
+
+from __future__ import annotations
+
+# Secret parts are written with a per-kind marker inside (``Q7``, ``Z9``...) where the kind
+# allows, so a leak names its kind.
+_JWT_HEAD = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+_SERVICE_ROLE = (
+    _JWT_HEAD + ".eyJpc3MiOiJzdXBhYmFzZSIsInJlZiI6InF3ZXJ0eSIsInJvbGUiOiJzZXJ2aWNlX3JvbGUifQ"
+    ".Zm9yZ2VkLXNpZ25hdHVyZS1zZXJ2aWNlLXJvbGU"
+)
+_SESSION_HEX = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_API_HEX = "4c1f2e8ab03d47e9a6b5c2d1e0f98a7b"
+_B64_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ7EXAMPLEKEY"
+_B64URL_SECRET = "Xk3v_9QpL2-mZr8TnB4wYc7HdJ6sKa1Ue5FgVt0Oi"
+
+PRIVATE: dict[str, list[tuple[str, str]]] = {
+    "card": [
+        ("paid with 4111 1111 1111 1111 ok", "4111 1111 1111 1111"),
+        ("card=4012-8888-8888-1881", "4012-8888-8888-1881"),
+        ('{"card": "5555555555554444"}', "5555555555554444"),
+        ("amex 3782 822463 10005", "3782 822463 10005"),
+        ("card 6011000990139424 declined", "6011000990139424"),
+        ("pan:4000056655665556", "4000056655665556"),
+    ],
+    "hex-secret": [
+        (f"session {_SESSION_HEX}", _SESSION_HEX),
+        (f"x-api-key {_API_HEX} rejected", _API_HEX),
+        (f'{{"sid":"{_API_HEX.upper()}"}}', _API_HEX.upper()),
+    ],
+    "base64-secret": [
+        (f"aws secret {_B64_SECRET}", _B64_SECRET),
+        (f"refresh {_B64URL_SECRET} expired", _B64URL_SECRET),
+        (f"/storage/v1/object/sign/avatars/a.png/{_B64URL_SECRET}", _B64URL_SECRET),
+    ],
+    "resident-number": [
+        ("rrn 900101-1234567 on file", "900101-1234567"),
+        ("주민등록번호: 020315-4123456", "020315-4123456"),
+        ("id 851231 - 2345678", "851231 - 2345678"),
+    ],
+    "phone": [
+        ("call 010-2345-6789", "2345-6789"),
+        ("tel 01034567890 now", "01034567890"),
+        ("+82 10-4567-8901 (mobile)", "4567-8901"),
+        ("+82-10-5678-9012", "5678-9012"),
+        ("+821067890123", "67890123"),
+        ("010 7890 1234", "7890 1234"),
+        ("010.8901.2345", "8901.2345"),
+        ("서울 02-3456-7890", "3456-7890"),
+    ],
+    "email": [
+        ("mail kim.minji@example.co.kr", "kim.minji"),
+        ("to=lee%40example.com", "lee%40example"),
+    ],
+    "ip": [
+        ("from 198.51.100.23", "198.51.100.23"),
+        ("peer 2001:db8:85a3::8a2e:370:7334", "8a2e:370:7334"),
+        ("client ::ffff:203.0.113.45 connected", "203.0.113.45"),
+        ("client ::ffff:cb00:712e connected", "cb00:712e"),
+    ],
+    "supabase-key": [
+        ("apikey sb_publishable_Q7a8b9c0d1e2f3g4h5", "Q7a8b9c0d1e2f3g4h5"),
+        ("key sb_secret_Q7z9y8x7w6v5u4t3s2", "Q7z9y8x7w6v5u4t3s2"),
+        ("token sbp_0123456789abcdef0123456789abcdef01234567", "0123456789abcdef01234567"),
+        (f"service key {_SERVICE_ROLE}", "Zm9yZ2VkLXNpZ25hdHVyZS1zZXJ2aWNlLXJvbGU"),
+    ],
+    "stripe": [
+        ("sk_live_Z9aBcDeFgHiJkLmNoPqRsT", "Z9aBcDeFgHiJkLmNoPqRsT"),
+        ("rk_live_Z9bCdEfGhIjKlMnOpQrStU", "Z9bCdEfGhIjKlMnOpQrStU"),
+        ("pk_live_Z9cDeFgHiJkLmNoPqRsTuV", "Z9cDeFgHiJkLmNoPqRsTuV"),
+    ],
+    "aws": [
+        ("AKIAZ9EXAMPLEKEY0001", "Z9EXAMPLEKEY0001"),
+        ("ASIAZ9EXAMPLEKEY0002", "Z9EXAMPLEKEY0002"),
+    ],
+    "github": [
+        ("ghp_Z9aaaaBBBBccccDDDDeeeeFFFFgggg1234", "Z9aaaaBBBBccccDDDDeeeeFFFFgggg1234"),
+        ("github_pat_11Z9AAAA0_bbbbCCCCddddEEEEffff", "11Z9AAAA0_bbbbCCCCddddEEEEffff"),
+    ],
+    "slack": [
+        ("xoxb-123456789012-Z9abcdefghijklmnop", "Z9abcdefghijklmnop"),
+        ("xoxp-223456789012-Z9bcdefghijklmnopq", "Z9bcdefghijklmnopq"),
+    ],
+    "google": [("AIzaSyZ9-abcdefghijklmnopqrstuvwxyz0123", "Z9-abcdefghijklmnopqrstuvwxyz0123")],
+    "cookie": [
+        ("cookie sb-qwerty-auth-token=base64-Z9cookievalue01", "Z9cookievalue01"),
+        ("sb-qwerty-auth-token.0=base64-Z9cookiechunk002", "Z9cookiechunk002"),
+        ("sb-qwerty-auth-token.1=Z9cookiechunk003", "Z9cookiechunk003"),
+        ("sb-access-token=Z9accessvalue04; sb-refresh-token=Z9refreshvalue5", "Z9accessvalue04"),
+        ("sb-access-token=Z9accessvalue04; sb-refresh-token=Z9refreshvalue5", "Z9refreshvalue5"),
+    ],
+    "json-secret": [
+        ('{"email":"a@b.io","password":"Z9hunter2pw"}', "Z9hunter2pw"),
+        ('{"token": "Z9plaintoken"}', "Z9plaintoken"),
+        ('{"client_secret":"Z9clientsecret"}', "Z9clientsecret"),
+        ('{\\"password\\":\\"Z9escapedpw\\"}', "Z9escapedpw"),
+        ("{'refresh_token': 'Z9singlequoted'}", "Z9singlequoted"),
+    ],
+    "header": [
+        ('{"authorization":"Basic Z9dXNlcjpwYXNzd29yZA=="}', "Z9dXNlcjpwYXNzd29yZA"),
+        ('{"apikey":"Z9plainapikey"}', "Z9plainapikey"),
+        ('{"x-api-key": "Z9xapikeyvalue"}', "Z9xapikeyvalue"),
+        ("Authorization: Token Z9headertoken", "Z9headertoken"),
+        ("apikey: Z9headerapikey", "Z9headerapikey"),
+        ('"headers":{"Authorization":"Bearer Z9bearerplain1"}', "Z9bearerplain1"),
+    ],
+}
+
+#: Look-alikes that are no person's data and no credential: kept as they are.
+KEEP: list[str] = [
+    "2026-02-06 05:40:12.345 UTC",
+    "2026-02-06T05:40:12.345678+00:00",
+    "1770354000000000",  # epoch microseconds
+    "1770354000123",  # epoch milliseconds
+    "1770354000123456789",  # epoch nanoseconds
+    "f257ce42-723a-4fad-a9a5-1bd8c154d7ce",
+    "request e0000000-0000-4000-8000-000000001234 done",
+    "8f1a2b3c4d5e6f70-ICN",
+    "SQLSTATE 23505",
+    "53300",
+    "sorry, too many clients already (count 12345)",
+    'duplicate key value violates unique constraint "registrations_webinar_id_user_id_key"',
+    "registrations_webinar_id_fkey",
+    "Key (id)=(42) already exists.",
+    "/rest/v1/rpc/getRegistrationsForWebinarV2ByUser",
+    "/rest/v1/webinar_registrations_with_profiles_v2?select=*",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)",
+    "supabase-js-web/2.45.0",
+    "postgrest-js/1.17.7 supabase-js/2.49.1",
+    "Postgrex.Protocol (#PID<0.48211.37>) disconnected",
+    "realtime:public:questions:webinar_id=eq.1234",
+    "abcdefghijklmnopqrst.supabase.co",
+    "PostgREST 12.2.3",
+    "rows 1234567890123",
+    "count 20260206",
+    "2026-02-06-1234567",
+    "v1.2.3-4567890",
+    "ticket ABC-123456-7890123",
+    "20260206-123456",
+    "on 05:40:12",
+]
