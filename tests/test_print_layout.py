@@ -48,3 +48,39 @@ def test_a_summary_taller_than_page_one_starts_on_page_one(tmp_path):
     assert "Claims checked" not in pages[0]
     last = next(i for i, page in enumerate(pages) if "Paragraph 39" in page)
     assert "Claims checked" not in pages[last]  # the summary's own page break still holds
+
+
+def _words_past_the_right_edge(pdf: bytes, tmp_path) -> list[str]:
+    """The words pdftotext finds right of the page's printable width (its right margin)."""
+    import html as html_module
+
+    path = tmp_path / "wide.pdf"
+    path.write_bytes(pdf)
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    page_width = float(re.search(r'<page width="([\d.]+)"', boxes).group(1))
+    edge = page_width - 12 / 25.4 * 72 + 1  # the @page margin, 12 mm, plus a point of slack
+    return [
+        html_module.unescape(m.group(2))
+        for m in re.finditer(
+            r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>([^<]*)<', boxes
+        )
+        if float(m.group(1)) > edge
+    ]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_capacity_plan_fits_the_printed_page(small_analysis, tmp_path, lang):
+    from analysis import narrative
+
+    doc = small_analysis.findings
+    assert doc["capacity_plan"]["available"], doc["capacity_plan"]
+    section = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
+    nb = nbformat.from_dict(new_notebook(cells=[_markdown_cell(section)]))
+    html = report.export_html(nb, lang)
+    pdf = report.export_pdf(nb, lang, report.find_chromium(), html=html)
+    assert _words_past_the_right_edge(pdf, tmp_path) == []
+    text = " ".join(_pages(pdf, tmp_path))
+    headers = narrative.load_locale(lang)["capacity_plan"]
+    assert headers["breaches"] in text and headers["next_header"] in text

@@ -135,7 +135,9 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
     if plan["thresholds"] and load.get("scope") == "project":
         # K counts the project's sessions; the projection is this webinar's audience alone.
         lines.append(t["project_thresholds"].format(n=len(load["webinars"])))
-    rows = []
+    # Two tables of five columns, not one of nine: nine columns of whole words ran past the
+    # printed page's right edge (the limits and the thresholds crossed were cut off).
+    projected, limits = [], []
     for p in plan["projections"]:
         rt_plan = p["realtime_plan"]
         nxt = "–"
@@ -144,14 +146,21 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
                 n=fmt_number(rt_plan["registrations_at_limit"]),
                 tier=tier_name(rt_plan["tier"], text),
             )
-        rows.append(
+        n = fmt_number(p["registrations"]) + (
+            f" ({t['this']})" if p["registrations"] == b["registrations"] else ""
+        )
+        projected.append(
             (
-                fmt_number(p["registrations"])
-                + (f" ({t['this']})" if p["registrations"] == b["registrations"] else ""),
+                n,
                 _interval(p["attendees"]),
                 _interval(p["peak_sessions"]),
                 _interval(p["realtime_connections"]),
                 _interval(p["db_connections"]),
+            )
+        )
+        limits.append(
+            (
+                n,
                 _tier(rt_plan, text),
                 _tier(p.get("compute"), text),
                 nxt,
@@ -160,19 +169,28 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
             )
         )
     level = f"{100 * plan['level']:.0f}%"
-    table_md = table(
-        [
-            t["registrations"],
-            t["attendees"],
-            t["peak"].format(level=level),
-            t["realtime"],
-            t["db"],
-            t["realtime_plan"].format(headroom=_share(plan["headroom"])),
-            t["compute"].format(headroom=_share(plan["headroom"])),
-            t["next_header"],
-            t["breaches"],
-        ],
-        rows,
+    table_md = (
+        table(
+            [
+                t["registrations"],
+                t["attendees"],
+                t["peak"].format(level=level),
+                t["realtime"],
+                t["db"],
+            ],
+            projected,
+        )
+        + "\n\n"
+        + table(
+            [
+                t["registrations"],
+                t["realtime_plan"].format(headroom=_share(plan["headroom"])),
+                t["compute"].format(headroom=_share(plan["headroom"])),
+                t["next_header"],
+                t["breaches"],
+            ],
+            limits,
+        )
     )
     assumptions = "\n".join(f"- {t['assumptions'][a]}" for a in plan["assumptions"])
     trust = "\n".join(f"- {t['trust'][f]}" for f in plan["trust"]) or f"- {t['trust_none']}"
