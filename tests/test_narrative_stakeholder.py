@@ -559,3 +559,18 @@ def test_no_finite_standard_error_leaves_g_without_interval():
     assert elasticity_interval(1.2, nan)["elasticity_low"] is None
     assert elasticity_interval(None, nan)["elasticity_se"] is None
     assert elasticity_interval(1.2, None)["elasticity_high"] is None
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_bursty_null_that_was_not_needed_is_said_so_not_dashed(lang):
+    text = narrative.load_locale(lang)
+    word = text["causes"]["reasons"]["bursty_not_needed"]
+    v = {
+        "verdict": "unrelated", "hinge_p_value": 0.4, "hinge_p_value_bursty_null": None,
+        "elasticity": 0.1, "p_value_zero": 0.5, "p_value_one": 0.01, "bayes_factor": 0.1,
+    }  # fmt: skip
+    out = html.unescape(narrative.verdict_evidence(v, text))
+    assert word in out and "–" not in out.split(";")[0], out
+    # Where the flat null let a hinge through, a missing bursty p is not "not needed".
+    v.update(hinge_p_value=0.01)
+    assert word not in html.unescape(narrative.verdict_evidence(v, text))

@@ -24,6 +24,9 @@ from analysis.narrative.formatting import (
     verdict_label,
 )
 
+#: The root causes' evidence cell: marked so the page's style can widen it (its sentences
+#: were squeezed into a column a sixth of the table wide, a page per class when printed).
+EVIDENCE_CELL = '<span class="verdict-evidence">{}</span>'
 #: The verdicts whose sentence gives g (the elasticity tests decided them).
 _G_VERDICTS = ("traffic", "unrelated", "undetermined")
 _AN_HOUR = {"start": "2000-01-01T00:00:00Z", "end": "2000-01-01T01:00:00Z"}
@@ -109,7 +112,12 @@ def verdict_evidence(
     values = {
         "lr": fmt_number(v.get("hinge_lr"), 2),
         "p": fmt_p(v.get("hinge_p_value")),
-        "pb": fmt_p(v.get("hinge_p_value_bursty_null")),
+        # The bursty null runs only where the flat one lets a hinge through: elsewhere it was
+        # not needed, which a dash would leave the reader to guess.
+        "pb": r["bursty_not_needed"]
+        if v.get("hinge_p_value_bursty_null") is None
+        and (v.get("hinge_p_value") or 0) > ALPHA_LEVEL
+        else fmt_p(v.get("hinge_p_value_bursty_null")),
         "alpha": f"{ALPHA_LEVEL:g}",
         "g": fmt_g(v, text),
         "p0": fmt_p(v.get("p_value_zero")),
@@ -296,7 +304,12 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 f"**{t['verdicts'][label]}**",
                 threshold,
                 lag,
-                verdict_evidence(v, text, findings["report"]["window"], realtime=on_realtime(cls)),
+                # The page's style gives this cell most of the table's width (EVIDENCE_CELL).
+                EVIDENCE_CELL.format(
+                    verdict_evidence(
+                        v, text, findings["report"]["window"], realtime=on_realtime(cls)
+                    )
+                ),
             )
         )
     spans = span_words(findings["report"]["window"], text)
