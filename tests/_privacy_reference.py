@@ -22,10 +22,6 @@ from collections.abc import Mapping
 
 from analysis import privacy
 
-ENV_KEY = "EVENTLIVE_PSEUDONYM_KEY"
-#: Public default key for the shipped, simulated incident (see the module docstring).
-DEFAULT_PSEUDONYM_KEY = "eventlive-postmortem-public-default-key"
-
 # Phone candidates (no look-arounds: the vectorised pre-filter may run on RE2): a '+' or a
 # national form that starts after neither a letter, a digit nor a dash (uuids never qualify).
 _PHONE_HINT = (

@@ -64,11 +64,36 @@ def test_pseudonym_is_keyed_deterministic_and_shaped():
 
 def test_key_comes_from_the_environment_with_a_documented_default(monkeypatch):
     monkeypatch.delenv(privacy.ENV_KEY, raising=False)
+    monkeypatch.delenv(privacy.LEGACY_ENV_KEY, raising=False)
     assert privacy.pseudonym_key() == privacy.DEFAULT_PSEUDONYM_KEY.encode()
     monkeypatch.setenv(privacy.ENV_KEY, "site secret")
     assert privacy.pseudonym_key() == b"site secret"
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert privacy.ENV_KEY in readme and privacy.DEFAULT_PSEUDONYM_KEY in readme
+    assert privacy.LEGACY_ENV_KEY in readme
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "expected"),
+    [
+        (None, "old secret", b"old secret"),  # the earlier name alone still keys
+        ("new secret", "old secret", b"new secret"),  # both set: the new name wins
+        ("", "old secret", b"old secret"),  # empty is unset
+        ("", "", privacy.DEFAULT_PSEUDONYM_KEY.encode()),
+    ],
+)
+def test_the_earlier_key_variable_is_an_alias(monkeypatch, new, old, expected):
+    monkeypatch.delenv(privacy.ENV_KEY, raising=False)
+    if new is not None:
+        monkeypatch.setenv(privacy.ENV_KEY, new)
+    monkeypatch.setenv(privacy.LEGACY_ENV_KEY, old)
+    assert privacy.pseudonym_key() == expected
+
+
+def test_the_default_key_names_no_incident():
+    # Generic code carries no shipped incident's name (the old default named it).
+    assert privacy.ENV_KEY == "POSTMORTEM_PSEUDONYM_KEY"
+    assert "eventlive" not in privacy.DEFAULT_PSEUDONYM_KEY.lower()
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,10 @@ def build_units(
     values = named[["joined", "left"]].to_numpy(dtype=float)[order]
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     units = np.split(values, bounds) if len(values) else []
+    # People in the order of their sessions, not of their pseudonyms: the resampling draws
+    # units by index, so an order by pseudonym would make the intervals depend on the
+    # pseudonym key (a secret, not an input). People with the same sessions are alike.
+    units.sort(key=lambda unit: tuple(unit.ravel()))
     units += [row.reshape(1, 2) for row in anon[["joined", "left"]].to_numpy(dtype=float)]
     return units, int(codes.max() + 1) if len(codes) else 0, int(len(anon))
 

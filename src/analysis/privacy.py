@@ -1,10 +1,12 @@
 """Pseudonymisation and redaction applied by ``ingest`` before any table leaves it.
 
 User ids become ``u_`` + 12 hex digits of a keyed HMAC-SHA256. The key comes from the
-environment variable ``EVENTLIVE_PSEUDONYM_KEY``; without it the documented default
-:data:`DEFAULT_PSEUDONYM_KEY` is used, which is fine for the shipped (simulated) incident but
-gives no protection for real data: anyone holding a list of user ids and this public default
-can recompute the pseudonyms. Set your own key for real exports.
+environment variable ``POSTMORTEM_PSEUDONYM_KEY`` (its earlier name ``EVENTLIVE_PSEUDONYM_KEY``
+is still read when the new one is not set; :func:`analysis.settings.read_variable`); without
+either the documented default :data:`DEFAULT_PSEUDONYM_KEY` is used, which is fine for the
+shipped (simulated) incident but gives no protection for real data: anyone holding a list of
+user ids and this public default can recompute the pseudonyms. Set your own key for real
+exports.
 
 Free text (URLs, query strings, messages, details, user agents) loses IP addresses, e-mail
 addresses, JWTs, bearer tokens, API keys and secret query parameters (``apikey=``,
@@ -26,9 +28,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-ENV_KEY = "EVENTLIVE_PSEUDONYM_KEY"
-#: Public default key for the shipped, simulated incident (see the module docstring).
-DEFAULT_PSEUDONYM_KEY = "eventlive-postmortem-public-default-key"
+from analysis import settings
+
+#: The variable holding the pseudonym key.
+ENV_KEY = settings.ENV_PSEUDONYM_KEY
+#: Its earlier name, read only when :data:`ENV_KEY` is not set.
+LEGACY_ENV_KEY = settings.ALIASES[ENV_KEY]
+#: Public default key, for simulated data only (see the module docstring).
+DEFAULT_PSEUDONYM_KEY = "supabase-postmortem-public-default-key"
 
 # Phone candidates (no look-arounds: the vectorised pre-filter may run on RE2): a '+' or a
 # national form that starts after neither a letter, a digit nor a dash (uuids never qualify).
@@ -227,8 +234,11 @@ _LITERALS = frozenset({"null", "true", "false", "*", ""})
 
 
 def pseudonym_key() -> bytes:
-    """Return the HMAC key: ``$EVENTLIVE_PSEUDONYM_KEY`` or the documented default."""
-    return os.environ.get(ENV_KEY, DEFAULT_PSEUDONYM_KEY).encode()
+    """Return the HMAC key: ``$POSTMORTEM_PSEUDONYM_KEY``, its alias, or the public default.
+
+    An empty variable counts as unset, as for every setting (``make`` passes unset ones empty).
+    """
+    return (settings.read_variable(os.environ, ENV_KEY)[1] or DEFAULT_PSEUDONYM_KEY).encode()
 
 
 def key_fingerprint(key: bytes) -> str:
