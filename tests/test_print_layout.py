@@ -50,15 +50,20 @@ def test_a_summary_taller_than_page_one_starts_on_page_one(tmp_path):
     assert "Claims checked" not in pages[last]  # the summary's own page break still holds
 
 
+def _boxes(pdf: bytes, tmp_path) -> str:
+    """pdftotext's XHTML of the PDF: every word with its box, page by page."""
+    path = tmp_path / "boxes.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def _words_past_the_right_edge(pdf: bytes, tmp_path) -> list[str]:
     """The words pdftotext finds right of the page's printable width (its right margin)."""
     import html as html_module
 
-    path = tmp_path / "wide.pdf"
-    path.write_bytes(pdf)
-    boxes = subprocess.run(
-        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
+    boxes = _boxes(pdf, tmp_path)
     page_width = float(re.search(r'<page width="([\d.]+)"', boxes).group(1))
     edge = page_width - 12 / 25.4 * 72 + 1  # the @page margin, 12 mm, plus a point of slack
     return [
@@ -88,11 +93,7 @@ def test_the_capacity_plan_fits_the_printed_page(small_analysis, tmp_path, lang)
 
 def _page_fill(pdf: bytes, tmp_path) -> list[float]:
     """How far down each page its lowest word reaches, as a share of the page's height."""
-    path = tmp_path / "fill.pdf"
-    path.write_bytes(pdf)
-    boxes = subprocess.run(
-        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
+    boxes = _boxes(pdf, tmp_path)
     fills = []
     for page in re.findall(r"<page [^>]*>.*?</page>", boxes, re.S):
         height = float(re.search(r'height="([\d.]+)"', page).group(1))
