@@ -37,7 +37,7 @@ from analysis.error_classes import select_class_rows
 from analysis.exceptions import ReportError
 from analysis.languages import available_languages
 from analysis.params import ReportParams, display_path
-from analysis.privacy import redact_text
+from analysis.privacy import redact_manifest, redact_text, users_of
 from analysis.stats import ClassResult, WebinarStatistics
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
@@ -117,7 +117,10 @@ def compile_findings(
     Analysis
     """
     wid = timeline.webinar_id
-    manifest = getattr(incident, "manifest", {}) or {}
+    # The manifest's words (claims, recommendations) are shown: redacted as log text is.
+    manifest = redact_manifest(
+        getattr(incident, "manifest", {}) or {}, users_of(vars(incident).values())
+    )
     classes = statistics.classes if statistics is not None else {}
     class_rows = summarize_classes(timeline)
     name_classes(class_rows, incident, timeline)

@@ -21,7 +21,7 @@ import hmac
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Set
 
 import numpy as np
 import pandas as pd
@@ -326,6 +326,74 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
     if users and "-" in out:
         out = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), out)
     return out
+
+
+def redact_manifest(
+    manifest: Mapping, users: Set[str] = frozenset(), key: bytes | None = None
+) -> dict:
+    """Return a copy of ``incident.json``'s content with the words a report shows redacted.
+
+    The name, each claim's ``statement`` and each recommendation's ``text`` (every language)
+    are people's words, shown as written; they lose what :func:`redact_text` removes from log
+    text, and a user id in them becomes its pseudonym (:func:`pseudonymise_known_ids`:
+    ``users`` are the pseudonyms of the incident's tables, ``key`` the pseudonym key). Other
+    keys, and values of another type than expected (left for the manifest's own validation
+    to name), are kept as they are.
+    """
+    key = pseudonym_key() if key is None else key
+
+    def clean(text: str) -> str:
+        return pseudonymise_known_ids(redact_text(text), users, key)
+
+    out = dict(manifest)
+    if isinstance(out.get("name"), str):
+        out["name"] = clean(out["name"])
+    for list_key, field in (("claims", "statement"), ("recommendations", "text")):
+        items = out.get(list_key)
+        if isinstance(items, list):
+            out[list_key] = [_clean_field(item, field, clean) for item in items]
+    return out
+
+
+def _clean_field(item: object, field: str, clean) -> object:
+    """Return ``item`` with its ``field`` (text, or language -> text) passed through ``clean``."""
+    if not isinstance(item, Mapping):
+        return item
+    value = item.get(field)
+    if isinstance(value, str):
+        value = clean(value)
+    elif isinstance(value, Mapping):
+        value = {k: clean(v) if isinstance(v, str) else v for k, v in value.items()}
+    return {**item, field: value}
+
+
+def users_of(tables: Iterable[object]) -> frozenset[str]:
+    """Return the pseudonyms in the ``user`` column of every DataFrame among ``tables``."""
+    users: set[str] = set()
+    for table in tables:
+        if isinstance(table, pd.DataFrame) and "user" in table.columns:
+            users.update(table["user"].dropna().astype(str))
+    return frozenset(users)
+
+
+def pseudonymise_known_ids(text: str, users: Set[str], key: bytes) -> str:
+    """Replace every uuid or whole number in ``text`` whose pseudonym is one of ``users``.
+
+    For text read after ingest, when only the pseudonyms are left: a token is a user's id
+    when its pseudonym under ``key`` is a user of the tables. Numbers follow
+    :func:`replace_user_ids` in text people type: 4 digits or more, a year kept.
+    """
+    if not users:
+        return text
+
+    def swap(match: re.Match) -> str:
+        token = match.group(0)
+        if _YEAR_RE.fullmatch(token):
+            return token
+        pseudonym = pseudonymise(token, key)
+        return pseudonym if pseudonym in users else token
+
+    return _NUMBER_RE.sub(swap, UUID_RE.sub(swap, text))
 
 
 def redact_series(

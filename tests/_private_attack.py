@@ -1,0 +1,186 @@
+"""Plant every private kind in every field an incident's exports and tables can carry.
+
+No import from ``analysis``: the attack is written from docs/contract.md and the shapes of
+Supabase's exports, on an incident written by tests/_unseen_mech.py (itself independent of
+the package). :func:`plant` rewrites an incident directory in place: each field of each row
+gets the text of every kind of tests/_private_kinds.py, with the easily varied kinds (e-mail,
+IPv4, phone, card, resident number) made unique to the field, so a leak names its field, and a
+harmless marker word (``mark<field>``) that shows whether the field reaches the page at all.
+
+Fields: the gateway's path, query string, user agent, client info, referer, ray id,
+``authorization``, ``apikey`` and ``cookie`` headers and its log line; Postgres' message,
+detail, hint, query and context; Realtime's message and its payload; the webinars' title and
+status, an extra column of registrations, the presence sessions' session id, the annotations'
+label and note; incident.json's name, a claim's statement, a recommendation's text and an
+extra key.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+from _private_kinds import PRIVATE
+
+
+def luhn_complete(digits: str) -> str:
+    """Return ``digits`` followed by the Luhn check digit that makes it a valid card number."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # doubled: the check digit will stand right of it
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return digits + str((10 - total % 10) % 10)
+
+
+def field_private(n: int) -> list[tuple[str, str]]:
+    """Return ``(text, secret)`` pairs of every kind for field number ``n`` (0-89).
+
+    The first five (e-mail, IPv4, phone, card, resident number) are unique to the field.
+    """
+    card = luhn_complete(f"45390000{n:07d}")
+    pairs = [
+        (f"mail kim{n:02d}x@private-mail.example", f"kim{n:02d}x@private"),
+        (f"from 203.0.113.{100 + n}", f"203.0.113.{100 + n}"),
+        (f"call 010-{2100 + n}-7{n:03d}", f"{2100 + n}-7{n:03d}"),
+        (f"paid {card[:4]} {card[4:8]} {card[8:12]} {card[12:]}", card[8:12] + " " + card[12:]),
+        (f"rrn {80 + n % 20}0315-2{n:06d}", f"0315-2{n:06d}"),
+    ]
+    # Beside them every writing of every kind, the same in every field.
+    for kind_pairs in PRIVATE.values():
+        pairs += kind_pairs
+    return pairs
+
+
+def field_text(name: str, n: int, user: str | None = None) -> tuple[str, list[str]]:
+    """Return the text planted in field ``name`` (number ``n``) and the secrets it holds.
+
+    ``user``: a raw user id written into the text too (``user <id>``); the caller searches
+    for it itself (an integer id is a secret only where it stands as a whole number).
+    """
+    pairs = field_private(n)
+    who = f"user {user} ; " if user else ""
+    text = f"mark{name.replace('_', '')} {who}" + " ; ".join(text for text, _ in pairs)
+    return text, sorted({secret for _, secret in pairs})
+
+
+FIELDS = (
+    "edge_path", "edge_search", "edge_user_agent", "edge_client_info", "edge_referer",
+    "edge_cf_ray", "edge_authorization", "edge_apikey", "edge_cookie", "edge_message",
+    "pg_message", "pg_detail", "pg_hint", "pg_query", "pg_context",
+    "rt_message", "rt_payload",
+    "title", "status", "registration_note", "session_id", "annotation_label", "annotation_note",
+    "manifest_name", "claim_statement", "recommendation", "manifest_extra",
+)  # fmt: skip
+
+
+def _rewrite_pages(folder: Path, change) -> int:
+    """Apply ``change`` to every row of the gzipped JSON pages in ``folder``; return rows."""
+    rows = 0
+    for page in sorted(folder.glob("*.json.gz")):
+        body = json.loads(gzip.decompress(page.read_bytes()))
+        for row in body["result"]:
+            change(row)
+            rows += 1
+        page.write_bytes(gzip.compress(json.dumps(body).encode(), mtime=0))
+    return rows
+
+
+def _rewrite_csv(path: Path, change) -> None:
+    """Apply ``change(header, row)`` to every data row of a CRLF CSV (header may grow)."""
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    header = rows[0]
+    for row in rows[1:]:
+        change(header, row)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def plant(directory: Path, webinar_id: str, user: str | None = None) -> dict[str, list[str]]:
+    """Plant every kind in every field of the incident at ``directory``; return field -> secrets.
+
+    Every log row gets the texts; table rows of the report's webinar keep their ids and times
+    (so they stay usable) and get the texts in their text cells; ``user`` (a raw user id) is
+    written into every text. Checksums are not written:
+    the incidents of tests/_unseen_mech.py carry none.
+    """
+    texts = {name: field_text(name, n, user) for n, name in enumerate(FIELDS)}
+
+    def t(name: str) -> str:
+        return texts[name][0]
+
+    def edge(row: dict) -> None:
+        request = row["metadata"][0]["request"][0]
+        request["path"] = request["path"].rstrip("/") + "/" + t("edge_path")
+        request["search"] = (request.get("search") or "?") + "&q=" + t("edge_search")
+        headers = request["headers"][0]
+        headers.update(
+            user_agent=f"Mozilla/5.0 ({t('edge_user_agent')})",
+            x_client_info=t("edge_client_info"),
+            referer=f"https://app.example/{t('edge_referer')}",
+            cf_ray=t("edge_cf_ray"),
+            authorization=t("edge_authorization"),
+            apikey=t("edge_apikey"),
+            cookie=t("edge_cookie"),
+        )
+        row["event_message"] += " | " + t("edge_message")
+
+    def pg(row: dict) -> None:
+        row["event_message"] += " " + t("pg_message")
+        parsed = row["metadata"][0]["parsed"][0]
+        parsed["detail"] = (parsed.get("detail") or "") + " " + t("pg_detail")
+        parsed.update(hint=t("pg_hint"), query=t("pg_query"), context=t("pg_context"))
+
+    def rt(row: dict) -> None:
+        row["event_message"] += " " + t("rt_message")
+        row["metadata"][0]["payload"] = [{"text": t("rt_payload")}]
+
+    for folder, change in (("edge_logs", edge), ("postgres_logs", pg), ("realtime_logs", rt)):
+        if _rewrite_pages(directory / folder, change) == 0:
+            raise ValueError(f"{directory / folder}: no rows to plant in")
+
+    def webinars(header: list[str], row: list[str]) -> None:
+        row[header.index("title")] += " " + t("title")
+        row[header.index("status")] += " " + t("status")
+
+    def registrations(header: list[str], row: list[str]) -> None:
+        if "note" not in header:
+            header.append("note")
+        row.append(t("registration_note"))
+
+    def presence(header: list[str], row: list[str]) -> None:
+        row[header.index("session_id")] += " " + t("session_id")
+
+    tables = directory / "tables"
+    _rewrite_csv(tables / "webinars.csv", webinars)
+    _rewrite_csv(tables / "registrations.csv", registrations)
+    _rewrite_csv(tables / "webinar_live_presence.csv", presence)
+    manifest_path = directory / "incident.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(
+        [
+            ["time_utc", "label", "note"],
+            [manifest["window_start"], t("annotation_label"), t("annotation_note")],
+            ["", t("annotation_label"), t("annotation_note")],
+        ]
+    )
+    (directory / "annotations.csv").write_text(out.getvalue(), encoding="utf-8")
+    manifest["name"] = t("manifest_name")
+    manifest["claims"] = [
+        {
+            "statement": t("claim_statement"),
+            "measures": "unique_users",
+            "figure": 1,
+            "webinar_id": webinar_id,
+        }
+    ]
+    manifest["recommendations"] = [{"text": {"en": t("recommendation"), "ko": t("recommendation")}}]
+    manifest["provenance"] = t("manifest_extra")
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return {name: secrets for name, (_, secrets) in texts.items()}

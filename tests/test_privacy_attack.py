@@ -1,0 +1,145 @@
+"""``make report``'s outputs hold no private value planted in any field of any export kind.
+
+The incident is ``private_text`` of tests/_unseen_mech.py (an app whose user ids are integers;
+its own messages, details and query strings carry ids, e-mails and tokens). The attack writer
+(tests/_private_attack.py, no import from ``analysis``) then plants every private kind of
+tests/_private_kinds.py, and a registered user's raw id, in every field: the gateway's path,
+query string, headers (user agent, client info, referer, ray id, authorization, apikey,
+cookie) and log line; Postgres' message, detail, hint, query and context; Realtime's message
+and payload; the webinars' title and status, an extra registrations column, the presence
+sessions' id, the annotations, incident.json's name, claims, recommendations and an extra key.
+
+One report per language (en, ko), HTML and PDF, as ``make report`` writes them; the HTML, the
+PDF's text (pdftotext), findings.json and the executed notebook are searched for every
+planted value. The search cannot pass by looking at nothing: every planted value is first
+found in the raw input, and the fields the report shows (title, annotations, the manifest's
+name, claim and recommendation) must reach the page, with the user's pseudonym in place of
+the id.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import _private_attack as attack
+import _unseen_mech as mech
+import pytest
+
+from analysis import privacy, report
+from analysis.ingest import load_incident
+from analysis.ingest.kinds import TABLE_NAMES
+from analysis.params import build_params
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)"
+)
+
+#: Fields whose marker must reach the page (the report shows these words).
+SHOWN = (
+    "title", "annotation_label", "annotation_note", "manifest_name", "claim_statement",
+    "recommendation",
+)  # fmt: skip
+
+
+def _users(directory: Path) -> list[str]:
+    text = (directory / "tables" / "registrations.csv").read_text(encoding="utf-8")
+    return sorted({line.split(",")[1] for line in text.splitlines()[1:]})
+
+
+def _raw_ids(text: str, users: set[str]) -> list[str]:
+    """Known integer user ids standing as whole numbers in ``text``."""
+    return [m for m in re.findall(r"(?<![\w.])\d{4,}(?![\w]|\.\d)", text) if m in users]
+
+
+@pytest.fixture(scope="module")
+def planted_incident(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attack")
+    directory = mech.write_incident(root / "private_text", "private_text")
+    users = _users(directory)
+    webinar = mech.truth("private_text")["webinar_id"]
+    secrets = attack.plant(directory, webinar, user=users[0])
+    return directory, webinar, set(users), users[0], secrets
+
+
+@pytest.fixture(scope="module", params=["en", "ko"])
+def planted_report(request, planted_incident, tmp_path_factory):
+    directory, webinar, _, _, _ = planted_incident
+    out = tmp_path_factory.mktemp(f"reports-{request.param}")
+    params = build_params(
+        webinar, directory, display_tz="UTC", lang=request.param, output_dir=out,
+        formats="html,pdf",
+    )  # fmt: skip
+    report.run_report(params, progress=False)
+    texts = {
+        path.name: path.read_text(encoding="utf-8", errors="replace")
+        for path in out.rglob("*")
+        if path.is_file() and path.suffix in (".html", ".json", ".ipynb")
+    }
+    pdf = next(out.rglob("postmortem.pdf"))
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    # Lines are wrapped where the page ends: the PDF's words are searched joined both ways.
+    texts["postmortem.pdf"] = " ".join(text.split()) + "\n" + "".join(text.split())
+    return texts
+
+
+def _raw_input(directory: Path) -> str:
+    return "\n".join(
+        gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text("utf-8")
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.suffix in (".gz", ".csv", ".json")
+    )
+
+
+def test_every_planted_value_is_in_the_raw_input(planted_incident):
+    directory, _, _, user, secrets = planted_incident
+    raw = _raw_input(directory)
+    assert set(secrets) == set(attack.FIELDS)
+    missing = {f: [s for s in ss if s not in raw] for f, ss in secrets.items()}
+    assert {f: m for f, m in missing.items() if m} == {}
+    for field in attack.FIELDS:
+        assert "mark" + field.replace("_", "") in raw, field
+    assert f"user {user} ;" in raw
+
+
+def test_the_shown_fields_reach_the_page_with_the_pseudonym(planted_incident, planted_report):
+    *_, user, _ = planted_incident
+    for name in ("postmortem.html", "postmortem.pdf", "findings.json"):
+        shown = [f for f in SHOWN if "mark" + f.replace("_", "") in planted_report[name]]
+        assert shown == list(SHOWN), name
+    pseudonym = privacy.pseudonymise(user, privacy.pseudonym_key())
+    assert f"user {pseudonym}" in planted_report["postmortem.html"]
+
+
+def test_no_output_holds_a_planted_value(planted_incident, planted_report):
+    *_, users, _, secrets = planted_incident
+    planted = {s for ss in secrets.values() for s in ss}
+    found = {
+        name: sorted({*_raw_ids(text, users), *(s for s in planted if s in text)})
+        for name, text in planted_report.items()
+    }
+    assert {name: hits for name, hits in found.items() if hits} == {}
+
+
+def test_no_table_of_the_ingest_holds_a_planted_value(planted_incident, tmp_path):
+    directory, _, users, _, secrets = planted_incident
+    planted = {s for ss in secrets.values() for s in ss}
+    incident = load_incident(directory, cache_dir=tmp_path, progress=False)
+    found = {}
+    for name in (*TABLE_NAMES, "annotations"):
+        table = getattr(incident, name)
+        for col in table.columns:
+            if str(table[col].dtype) != "string":
+                continue
+            values = table[col].dropna().unique()
+            hits = [v for v in values if _raw_ids(v, users) or any(s in v for s in planted)]
+            # Identifier columns hold pseudonyms or the tables' own ids, never text.
+            if hits and col not in ("id", "webinar_id"):
+                found[(name, col)] = hits[:2]
+    assert found == {}
+    assert len(incident.annotations) == 2
