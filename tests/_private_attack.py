@@ -9,10 +9,12 @@ harmless marker word (``mark<field>``) that shows whether the field reaches the 
 
 Fields: the gateway's path, query string, user agent, client info, referer, ray id,
 ``authorization``, ``apikey`` and ``cookie`` headers and its log line; Postgres' message,
-detail, hint, query and context; Realtime's message and its payload; the webinars' title and
-status, an extra column of registrations, the presence sessions' session id, the annotations'
-label and note; incident.json's name, a claim's statement, a recommendation's text and an
-extra key.
+detail, hint, query and context; Realtime's message and its payload; Edge Functions' log line
+and URL (when the incident has that log); the webinars' title and status, an extra column of
+registrations, the presence sessions' session id, the annotations' label and note;
+incident.json's name, a claim's statement, a recommendation's text and an extra key. Log rows
+may be BigQuery-shaped (nested one-element lists) or ClickHouse-shaped (flat
+``log_attributes``): each field is written where that shape keeps it.
 """
 
 from __future__ import annotations
@@ -75,7 +77,65 @@ FIELDS = (
     "rt_message", "rt_payload",
     "title", "status", "registration_note", "session_id", "annotation_label", "annotation_note",
     "manifest_name", "claim_statement", "recommendation", "manifest_extra",
+    "fn_message", "fn_url",
 )  # fmt: skip
+#: Fields of a log source the incident may lack (Edge Functions' own log).
+OPTIONAL = ("fn_message", "fn_url")
+#: Log field -> attribute path, as ClickHouse flattens it and BigQuery nests it.
+ATTRIBUTES = {
+    "edge_path": "request.path",
+    "edge_search": "request.search",
+    "edge_user_agent": "request.headers.user_agent",
+    "edge_client_info": "request.headers.x_client_info",
+    "edge_referer": "request.headers.referer",
+    "edge_cf_ray": "request.headers.cf_ray",
+    "edge_authorization": "request.headers.authorization",
+    "edge_apikey": "request.headers.apikey",
+    "edge_cookie": "request.headers.cookie",
+    "pg_detail": "parsed.detail",
+    "pg_hint": "parsed.hint",
+    "pg_query": "parsed.query",
+    "pg_context": "parsed.context",
+    "rt_payload": "payload.text",
+    "fn_url": "request.url",
+}
+#: Log kind (its folder's name) -> the fields planted in its rows.
+LOG_FIELDS = {
+    "edge_logs": (
+        "edge_path", "edge_search", "edge_user_agent", "edge_client_info", "edge_referer",
+        "edge_cf_ray", "edge_authorization", "edge_apikey", "edge_cookie", "edge_message",
+    ),
+    "postgres_logs": ("pg_message", "pg_detail", "pg_hint", "pg_query", "pg_context"),
+    "realtime_logs": ("rt_message", "rt_payload"),
+    "function_edge_logs": ("fn_message", "fn_url"),
+}  # fmt: skip
+#: How a planted text joins what the field held (a path goes on as a segment).
+JOIN = {"edge_path": "/", "edge_search": "&q=", "fn_url": "?q="}
+
+
+def _get(row: dict, path: str) -> object:
+    """Return the attribute ``path`` of a log row (ClickHouse flat, or BigQuery nested)."""
+    if "log_attributes" in row:
+        return row["log_attributes"].get(path)
+    node = row["metadata"][0]
+    *parents, last = path.split(".")
+    for part in parents:
+        node = (node.get(part) or [{}])[0]
+    return node.get(last)
+
+
+def _put(row: dict, path: str, value: str) -> None:
+    """Set the attribute ``path`` of a log row, creating BigQuery's one-element lists."""
+    if "log_attributes" in row:
+        row["log_attributes"][path] = value
+        return
+    node = row["metadata"][0]
+    *parents, last = path.split(".")
+    for part in parents:
+        if not node.get(part):
+            node[part] = [{}]
+        node = node[part][0]
+    node[last] = value
 
 
 def _rewrite_pages(folder: Path, change) -> int:
@@ -88,6 +148,30 @@ def _rewrite_pages(folder: Path, change) -> int:
             rows += 1
         page.write_bytes(gzip.compress(json.dumps(body).encode(), mtime=0))
     return rows
+
+
+def _plant_logs(directory: Path, t) -> set[str]:
+    """Plant the log fields in every page folder of ``directory``; return the fields planted."""
+    planted = set()
+    for folder in sorted({p.parent for p in directory.rglob("*.json.gz")}):
+        fields = LOG_FIELDS.get(folder.name)
+        if fields is None:
+            continue
+
+        def change(row: dict, fields=fields) -> None:
+            for field in fields:
+                if field not in ATTRIBUTES:  # the log line
+                    row["event_message"] = f"{row.get('event_message') or ''} | {t(field)}"
+                    continue
+                held = _get(row, ATTRIBUTES[field])
+                glue = JOIN.get(field, " ")
+                text = f"Mozilla/5.0 ({t(field)})" if field == "edge_user_agent" else t(field)
+                _put(row, ATTRIBUTES[field], f"{held}{glue}{text}" if held else text)
+
+        if _rewrite_pages(folder, change) == 0:
+            raise ValueError(f"{folder}: no rows to plant in")
+        planted.update(fields)
+    return planted
 
 
 def _rewrite_csv(path: Path, change) -> None:
@@ -114,35 +198,10 @@ def plant(directory: Path, webinar_id: str, user: str | None = None) -> dict[str
     def t(name: str) -> str:
         return texts[name][0]
 
-    def edge(row: dict) -> None:
-        request = row["metadata"][0]["request"][0]
-        request["path"] = request["path"].rstrip("/") + "/" + t("edge_path")
-        request["search"] = (request.get("search") or "?") + "&q=" + t("edge_search")
-        headers = request["headers"][0]
-        headers.update(
-            user_agent=f"Mozilla/5.0 ({t('edge_user_agent')})",
-            x_client_info=t("edge_client_info"),
-            referer=f"https://app.example/{t('edge_referer')}",
-            cf_ray=t("edge_cf_ray"),
-            authorization=t("edge_authorization"),
-            apikey=t("edge_apikey"),
-            cookie=t("edge_cookie"),
-        )
-        row["event_message"] += " | " + t("edge_message")
-
-    def pg(row: dict) -> None:
-        row["event_message"] += " " + t("pg_message")
-        parsed = row["metadata"][0]["parsed"][0]
-        parsed["detail"] = (parsed.get("detail") or "") + " " + t("pg_detail")
-        parsed.update(hint=t("pg_hint"), query=t("pg_query"), context=t("pg_context"))
-
-    def rt(row: dict) -> None:
-        row["event_message"] += " " + t("rt_message")
-        row["metadata"][0]["payload"] = [{"text": t("rt_payload")}]
-
-    for folder, change in (("edge_logs", edge), ("postgres_logs", pg), ("realtime_logs", rt)):
-        if _rewrite_pages(directory / folder, change) == 0:
-            raise ValueError(f"{directory / folder}: no rows to plant in")
+    planted = _plant_logs(directory, t)
+    missing = [f for f in FIELDS if f.startswith(("edge_", "pg_", "rt_")) and f not in planted]
+    if missing:
+        raise ValueError(f"{directory}: no log rows for {', '.join(missing)}")
 
     def webinars(header: list[str], row: list[str]) -> None:
         row[header.index("title")] += " " + t("title")
@@ -183,4 +242,8 @@ def plant(directory: Path, webinar_id: str, user: str | None = None) -> dict[str
     manifest["recommendations"] = [{"text": {"en": t("recommendation"), "ko": t("recommendation")}}]
     manifest["provenance"] = t("manifest_extra")
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return {name: secrets for name, (_, secrets) in texts.items()}
+    return {
+        name: secrets
+        for name, (_, secrets) in texts.items()
+        if name not in OPTIONAL or name in planted
+    }
