@@ -330,3 +330,15 @@ def test_figures_fold_the_classes_beyond_the_most_important(small_analysis, monk
         assert f"{len(folded)}" in note and f"{errors:,}" in note
         assert text["figure_folding"]["summed"] in note
         assert text["figure_folding"]["omitted"] in nf.folded_note("dose", doc, text)
+
+
+def test_the_concurrency_figure_draws_the_limits_reached_and_the_next_only():
+    from analysis.narrative.figures import limits_to_draw
+
+    plans = [("Pro plan (500)", 500.0), ("Free plan (200)", 200.0), ("Team (10,000)", 1e4)]
+    # An audience of 82 under Free and Pro: only the next ceiling, Free, sets the axis.
+    assert limits_to_draw(plans, 82.0) == [("Free plan (200)", 200.0)]
+    # 311 crossed Free: Free is drawn, and Pro above it; Team is left out.
+    assert limits_to_draw(plans, 311.0) == [("Free plan (200)", 200.0), ("Pro plan (500)", 500.0)]
+    assert limits_to_draw(plans, 2e4) == sorted(plans, key=lambda p: p[1])
+    assert limits_to_draw([], 10.0) == []

@@ -169,6 +169,18 @@ def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]
     raise KeyError(name)
 
 
+def limits_to_draw(limits: list[tuple[str, float]], peak: float) -> list[tuple[str, float]]:
+    """Return the limits the concurrency figure draws: those the load reached, and the next.
+
+    A higher plan's limit says nothing the next one does not, and it sets the axis: an
+    audience of 82 under the Free (200) and Pro (500) plans' lines was drawn a sixth of the
+    figure high.
+    """
+    ordered = sorted(limits, key=lambda item: item[1])
+    above = [item for item in ordered if item[1] > peak]
+    return [item for item in ordered if item[1] <= peak] + above[:1]
+
+
 def build_figure(name: str, analysis: object, text: Mapping) -> object:
     """Build one of the four figures from an :class:`analysis.findings.Analysis`."""
     f = analysis.findings
@@ -197,6 +209,8 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
             frame = next(iter(analysis.timeline.frames.values()))
             conc = pd.DataFrame({"ts": frame["minute"], "viewers": frame["concurrency"]})
             labels["viewers"] = labels["viewers_project"]
+        peak = float(conc["viewers"].max()) if len(conc) else 0.0
+        limits = limits_to_draw(limits, peak)
         return plots.plot_concurrency(conc, errors, bursts, labels, tz, limits, other=other)
     if name == "heatmap":
         em = analysis.timeline.error_minutes
