@@ -3,8 +3,10 @@
 # or password-less sudo, and says in one line what to install by hand otherwise.
 set -euo pipefail
 # chromium: HTML request test and PDF printing; fonts-noto-cjk: Hangul in figures and PDF;
-# poppler-utils: pdftotext for the PDF text test.
-PKGS=(chromium fonts-noto-cjk poppler-utils)
+# poppler-utils: pdftotext for the PDF text test; fonts-noto-color-emoji: emoji and pictographs
+# from the data (titles, messages, notes) in the PDF, which no other font here has (they
+# printed as empty boxes).
+PKGS=(chromium fonts-noto-cjk poppler-utils fonts-noto-color-emoji)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -114,3 +114,51 @@ def test_root_causes_fill_their_pages(small_analysis, tmp_path, lang):
     fills = _page_fill(pdf, tmp_path)
     assert len(fills) > 1, fills  # the fixture's section runs over a page
     assert all(fill > 0.8 for fill in fills[:-1]), fills
+
+
+def _has_emoji_font() -> bool:
+    """Whether fontconfig has a font with the rocket (U+1F680): Debian fonts-noto-color-emoji."""
+    found = subprocess.run(
+        ["fc-list", ":charset=1f680", "family"], capture_output=True, text=True, check=False
+    )
+    return bool(found.stdout.strip())
+
+
+def _coloured_pixels(pdf: bytes, directory) -> int:
+    """Pixels of the first page (at 50 dpi) that are clearly coloured, not black, grey or white.
+
+    The report's text, rules and tables are black and grey: colour on such a page is a colour
+    emoji; an emoji without a font prints as an empty (black) box.
+    """
+    import numpy as np
+    from PIL import Image
+
+    directory.mkdir()
+    path = directory / "page.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "1", str(path), str(directory / "p")],
+        check=True,
+    )
+    pixels = np.asarray(Image.open(next(directory.glob("p*.png"))).convert("RGB"), dtype=int)
+    return int(((pixels.max(axis=-1) - pixels.min(axis=-1)) > 60).sum())
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftoppm") is None or shutil.which("fc-list") is None or not _has_emoji_font(),
+    reason="needs Debian poppler-utils and fonts-noto-color-emoji (install-system-deps.sh)",
+)
+def test_emoji_from_the_data_print_in_colour_not_as_boxes(tmp_path):
+    # A title, a note and a message from the data: emoji printed as empty boxes before.
+    nb = nbformat.from_dict(
+        new_notebook(cells=[_markdown_cell("# 🚀 출시 launch\n\n- 🔥 Incident declared 🙏")])
+    )
+    pdf = report.export_pdf(nb, "ko", report.find_chromium(), html=report.export_html(nb, "ko"))
+    assert _coloured_pixels(pdf, tmp_path / "emoji") > 50
+    text = " ".join(_pages(pdf, tmp_path))
+    assert "🚀" in text and "🔥" in text and "출시" in text
+    # The same page without emoji has no colour at all: the count measures the emoji.
+    plain = nbformat.from_dict(new_notebook(cells=[_markdown_cell("# 출시 launch\n\n- note")]))
+    html = report.export_html(plain, "ko")
+    pdf = report.export_pdf(plain, "ko", report.find_chromium(), html=html)
+    assert _coloured_pixels(pdf, tmp_path / "plain") == 0

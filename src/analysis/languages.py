@@ -19,8 +19,11 @@ from analysis.exceptions import ParameterError
 
 #: Where the package's locale files live.
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
-#: Generic ends of the page's font lists, after every script's fonts.
-_CSS_TEXT_END = ("system-ui", "sans-serif")
+#: Generic ends of the page's font lists, after every script's fonts: first the emoji fonts
+#: (Debian's, which the PDF printer uses, then macOS' and Windows'), so emoji and pictographs
+#: from the data show as themselves, not as empty boxes.
+EMOJI_FONTS = ("Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji")
+_CSS_TEXT_END = (*(f'"{name}"' for name in EMOJI_FONTS), "system-ui", "sans-serif")
 _CSS_CODE_END = ('"DejaVu Sans Mono"', "monospace")
 #: Language codes are BCP 47 primary tags, optionally with a region or script subtag.
 _CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
