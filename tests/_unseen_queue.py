@@ -887,6 +887,26 @@ CASES: dict[str, Case] = {
         poll_scale=4.0,
         truth={"realtime:too_many_connections": {"expect": {"capacity"}, "k": 220, "lag": (0, 1)}},
     ),
+    # A speakers' room of three reported beside a community call of 900 (the project's load);
+    # Pacific/Marquesas (-09:30); a Realtime node restarts at minute 31 and every client
+    # reconnects at once into the tenant's join rate; the app's flat bug with a pool that
+    # never fills (nothing masks it).
+    "storm_hour": Case(
+        "storm_hour",
+        datetime(2026, 5, 19, 19, 30, tzinfo=UTC),
+        60,
+        "Pacific/Marquesas",
+        (
+            Webinar("Speaker green room", 5, 55, 3, "tiny"),
+            Webinar("Community call", 0, 60, 900, "bell"),
+        ),
+        seed=61,
+        flat_bug=True,
+        rt_restart_at=31.2,
+        rt_join_per_s=20,
+        poll_scale=3.0,
+        truth={"42703": TRAFFIC, "realtime:rate_limit": FEW, "realtime:disconnect": FEW},
+    ),
     # Only Realtime's logs (and the tables), fifteen minutes, Australia/Adelaide (+10:30):
     # a node restart's reconnect storm meets the tenant's join rate.
     "realtime_only": Case(

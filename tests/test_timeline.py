@@ -540,6 +540,42 @@ def test_minute_concurrency_takes_max_and_carries_last_value():
     assert np.isnan(before["concurrency"].iloc[0]) and before["concurrency"].iloc[2] == 9.0
 
 
+def test_a_room_presence_says_emptied_reads_zero_after_its_monitor_stopped():
+    # W2's monitor stops with its webinar at 05:06 (last count 8); presence says its last
+    # viewer left at 05:06:40. Carrying 8 on would be load that nobody made.
+    conc = concurrency_frame(
+        [("2026-02-06 05:00:10", W1, 5), ("2026-02-06 05:09:00", W1, 5)]
+        + [(f"2026-02-06 05:0{m}:30", W2, 8) for m in range(1, 6)]
+    )
+    sessions = sessions_frame(
+        [(W1, "a", "2026-02-06 04:59", None)]
+        + [
+            (W2, u, "2026-02-06 05:01", f"2026-02-06 05:06:{10 * i:02d}")
+            for i, u in enumerate("bcde")
+        ]
+    )
+    stale = concurrency.project_concurrency(conc, W1, START, ts("2026-02-06 05:10"))
+    read = concurrency.project_concurrency(conc, W1, START, ts("2026-02-06 05:10"), sessions)
+    assert stale["concurrency"].tolist()[6:] == [13.0] * 4
+    # 05:06 keeps 8 (the room was still full at its start); from 05:07 on nobody is left.
+    assert read["concurrency"].tolist() == [5.0] + [13.0] * 6 + [5.0] * 3
+    # A room with one session still open (left_at empty) never emptied: its count is carried.
+    still = sessions_frame(
+        [(W2, "f", "2026-02-06 05:01", None), (W2, "g", "2026-02-06 05:01", "2026-02-06 05:02")]
+    )
+    assert concurrency.find_room_emptied(still, W2) is None
+    kept = concurrency.project_concurrency(conc, W1, START, ts("2026-02-06 05:10"), still)
+    assert kept["concurrency"].tolist() == stale["concurrency"].tolist()
+    # Its own webinar's minutes after the room emptied read 0 too (the webinar's scope).
+    own = concurrency.minute_concurrency(
+        concurrency.select_webinar(conc, W2),
+        START,
+        ts("2026-02-06 05:10"),
+        emptied_at=concurrency.find_room_emptied(sessions, W2),
+    )
+    assert own["concurrency"].tolist()[5:] == [8.0, 8.0, 0.0, 0.0, 0.0]
+
+
 def test_minute_frame_for_realtime_and_denominatorless_classes():
     inc = _error_incident()
     rt = tl.build_minute_frame(inc, W1, "realtime:disconnect")

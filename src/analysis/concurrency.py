@@ -339,12 +339,27 @@ def summarize_totals(
     )
 
 
+def find_room_emptied(sessions: pd.DataFrame | None, webinar_id: object) -> pd.Timestamp | None:
+    """Return when the webinar's last viewer left by its presence sessions, else None.
+
+    None when the webinar has no session or one of them never left (``left_at`` empty): the
+    room did not empty, or the export cannot say when.
+    """
+    if sessions is None or sessions.empty or "left_at" not in sessions.columns:
+        return None
+    mine = select_webinar(sessions, webinar_id)
+    if mine.empty or mine["left_at"].isna().any():
+        return None
+    return mine["left_at"].max()
+
+
 def minute_concurrency(
     concurrency: pd.DataFrame,
     start: pd.Timestamp,
     end: pd.Timestamp,
     *,
     fill_leading: bool = False,
+    emptied_at: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Per minute: max viewers among the minute's samples, else the last earlier sample's value.
 
@@ -354,6 +369,11 @@ def minute_concurrency(
         Give the minutes before the webinar's first sample the first sample's value instead of
         NaN (count models need a finite load); ``samples`` stays 0 there and ``attrs``
         records how many minutes were filled.
+    emptied_at
+        When presence says the webinar's last viewer left (:func:`find_room_emptied`). A
+        monitor that stops with its webinar leaves its last count standing; minutes that start
+        at or after this moment, with no sample since an earlier one, read 0 instead of that
+        stale count.
 
     Returns
     -------
@@ -373,6 +393,11 @@ def minute_concurrency(
     last = np.searchsorted(s_ns, m_ns, side="left") - 1
     vals = samples["viewers"].to_numpy(dtype="float64")
     carried = np.where(last >= 0, vals[np.clip(last, 0, None)] if len(vals) else np.nan, np.nan)
+    if emptied_at is not None and len(vals):
+        # The room emptied after the last reading the minute would carry: nobody is left.
+        e_ns = int(ns_since(pd.Series([emptied_at]), start)[0])
+        stale = (last >= 0) & (s_ns[np.clip(last, 0, None)] < e_ns) & (m_ns >= e_ns)
+        carried = np.where(stale, 0.0, carried)
     observed = mx.reindex(idx).to_numpy(dtype="float64")
     out["concurrency"] = np.where(np.isnan(observed), carried, observed)
     known = np.flatnonzero(~np.isnan(out["concurrency"].to_numpy()))
@@ -457,6 +482,7 @@ def project_concurrency(
     webinar_id: str,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    sessions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per minute: the project's audience, the load that project-wide errors met.
 
@@ -469,6 +495,9 @@ def project_concurrency(
     Other webinars count when one has a sample inside the window and together they reach
     :data:`OTHER_WEBINARS_SHARE` of the project's peak in some minute; below that the load is
     this webinar's alone, read as before (its leading minutes take its first sample).
+    ``sessions`` (the presence table, optional): a webinar whose every session has left
+    counts 0 from its last viewer's leaving on, where its monitor has no later sample
+    (:func:`minute_concurrency`'s ``emptied_at``).
 
     Returns
     -------
@@ -483,12 +512,16 @@ def project_concurrency(
     the other webinars together and of all).
     """
     mine = select_webinar(concurrency, webinar_id)
-    own = minute_concurrency(mine, start, end, fill_leading=True)
+    emptied = find_room_emptied(sessions, webinar_id)
+    own = minute_concurrency(mine, start, end, fill_leading=True, emptied_at=emptied)
     own_load = own["concurrency"].to_numpy(dtype="float64")
     inside = concurrency[(concurrency["ts"] >= start) & (concurrency["ts"] < end)]
     others = sorted(set(inside["webinar_id"].dropna().astype(str)) - {str(webinar_id)})
-    parts = [_read_part(mine, start, end)]
-    parts += [_read_part(select_webinar(concurrency, w), start, end) for w in others]
+    parts = [_read_part(mine, start, end, emptied)]
+    parts += [
+        _read_part(select_webinar(concurrency, w), start, end, find_room_emptied(sessions, w))
+        for w in others
+    ]
     total = np.sum([load for load, _ in parts], axis=0)
     rest = total - parts[0][0]
     others_peak = float(rest.max()) if len(rest) else 0.0
@@ -515,7 +548,12 @@ def project_concurrency(
     return out
 
 
-def _read_part(samples: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple:
+def _read_part(
+    samples: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    emptied_at: pd.Timestamp | None = None,
+) -> tuple:
     """One webinar's part of the project's load: (viewers per minute, samples per minute).
 
     0 before its first sample; minutes without a sample between two sampled ones are
@@ -525,7 +563,7 @@ def _read_part(samples: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) ->
     """
     from analysis.stats.series import interpolate_unsampled
 
-    minute = minute_concurrency(samples, start, end)
+    minute = minute_concurrency(samples, start, end, emptied_at=emptied_at)
     counts = minute["samples"].to_numpy(dtype="int64")
     load = np.nan_to_num(minute["concurrency"].to_numpy(dtype="float64"), nan=0.0)
     # Rounded: the load is a count of sessions (the statistics check it is one).

@@ -125,7 +125,9 @@ def compile_findings(
     class_rows = summarize_classes(timeline)
     name_classes(class_rows, incident, timeline)
     # The load the statistics tested (this webinar's viewers, or the project's audience).
-    load = project_concurrency(incident.concurrency, wid, timeline.start, timeline.end)
+    load = project_concurrency(
+        incident.concurrency, wid, timeline.start, timeline.end, incident.sessions
+    )
     capacity = summarize_capacity(classes, load)
     limits = statistics.supabase_limits if statistics is not None else ()
     findings = {

@@ -73,7 +73,7 @@ def build_minute_frame(
     classes = define_error_classes(incident, tolerance=tolerance) if classes is None else classes
     cls = find_error_class(classes, error_class)
     counts = count_class_per_minute(incident, cls, start, end)
-    load = project_concurrency(incident.concurrency, webinar_id, start, end)
+    load = project_concurrency(incident.concurrency, webinar_id, start, end, incident.sessions)
     return _minute_frame(incident, webinar_id, cls, load, counts)
 
 
@@ -268,7 +268,7 @@ def build_timeline(
     classes, pairs = find_error_classes(incident, tolerance=tol)
     counts = {c.key: count_class_per_minute(incident, c, start, end) for c in classes}
     samples = select_webinar(incident.concurrency, webinar_id).sort_values("ts", kind="stable")
-    load = project_concurrency(incident.concurrency, webinar_id, start, end)
+    load = project_concurrency(incident.concurrency, webinar_id, start, end, incident.sessions)
     return Timeline(
         webinar_id=webinar_id,
         start=start,
