@@ -574,3 +574,24 @@ def test_a_bursty_null_that_was_not_needed_is_said_so_not_dashed(lang):
     # Where the flat null let a hinge through, a missing bursty p is not "not needed".
     v.update(hinge_p_value=0.01)
     assert word not in html.unescape(narrative.verdict_evidence(v, text))
+
+
+def test_a_share_that_rounds_to_0_or_100_percent_says_less_or_more():
+    from analysis.narrative.formatting import _share
+
+    assert [_share(v) for v in (0, 1 / 409, 0.006, 0.5, 408 / 409, 1, None)] == [
+        "0%", "<1%", "1%", "50%", ">99%", "100%", "–",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_class_without_endpoint_gives_its_rate_of_all_requests(doc, lang):
+    # pg_cron's 42501: no request, no endpoint; its impact row read "0.01% per request to —".
+    changed = copy.deepcopy(doc)
+    cls = next(c for c in changed["error_classes"] if c["rate"] is not None)
+    cls.update(endpoint=None, endpoints=[], only_failures_logged=False)
+    text = narrative.load_locale(lang)
+    impact = html.unescape(narrative.SECTIONS["impact"](changed, text))
+    row = next(line for line in impact.splitlines() if cls["key"] in line)
+    said = {"en": "of all requests", "ko": "전체 요청 대비"}[lang]
+    assert said in row and "to —" not in row and "— 요청당" not in row, row

@@ -174,8 +174,11 @@ def test_auth_s_own_connections_refused_are_not_told_to_use_the_pooler_for_auth(
     [
         (546, ["functions/send-reminder"], "http_function_limit"),
         (504, ["functions/send-reminder"], "http_function_timeout"),
-        (504, ["rest/polls"], "http_timeout"),
+        (504, ["rest/polls"], "http_timeout_rest"),
         (546, ["rest/polls"], "http_server_error"),
+        (504, ["storage/object/public"], "http_timeout"),
+        (503, ["rest/polls"], "http_unavailable_rest"),
+        (503, ["storage/object/public"], "http_unavailable"),
     ],
 )
 def test_edge_functions_limits_are_told_apart_from_postgrest_s_timeouts(status, endpoints, key):
@@ -189,3 +192,17 @@ def test_edge_functions_limits_are_told_apart_from_postgrest_s_timeouts(status, 
         narrative.load_locale("en")["class_names"],
     )
     assert name == "Worker limit reached (546) on functions/*"
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize("status", [503, 504])
+def test_another_product_s_503_and_504_are_not_explained_by_postgrest(lang, status):
+    # A Storage 503's action said "(for PostgREST: the database could not be reached, ...)".
+    catalogue = narrative.load_locale(lang)["actions"]["catalogue"]
+    for verdict in ("unrelated", "capacity"):
+        storage = {"key": "http:x", "http_status": status, "endpoints": ["storage/object/public"]}
+        rest = {"key": "http:x", "http_status": status, "endpoints": ["rest/polls"]}
+        assert "PostgREST" not in catalogue[actions.choose_rule(storage, verdict, catalogue)[1]]
+        assert "PGRST" in catalogue[actions.choose_rule(rest, verdict, catalogue)[1]] or (
+            status == 503 and verdict == "capacity"
+        )

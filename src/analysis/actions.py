@@ -126,7 +126,10 @@ CATALOGUE = (
     # function's wall-clock limit; neither is PostgREST's pool wait.
     Rule("http_function_limit", statuses=(546,), products=("functions",)),
     Rule("http_function_timeout", statuses=(504,), products=("functions",)),
+    # PostgREST's own codes name what its 503 and 504 mean; another product's say less.
+    Rule("http_timeout_rest", statuses=(504,), products=("rest",)),
     Rule("http_timeout", statuses=(504,)),
+    Rule("http_unavailable_rest", statuses=(503,), products=("rest",)),
     Rule("http_unavailable", statuses=(503,)),
     Rule("http_bad_gateway", statuses=(502,)),
     Rule("http_rate_limited", statuses=(429,)),

@@ -257,4 +257,15 @@ def _source_name(source: str, text: Mapping) -> str:
 
 
 def _share(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:,.0f}%"
+    """Return a share as a whole percentage, "<1%" or ">99%" where rounding would misstate it.
+
+    1 person of 409 is not "0%", nor 408 of 409 "100%".
+    """
+    if value is None:
+        return "–"
+    shown = f"{100 * value:,.0f}"
+    if shown == "0" and value > 0:
+        return "<1%"
+    if shown == "100" and value < 1:
+        return ">99%"
+    return f"{shown}%"

@@ -56,6 +56,24 @@ def render_title(findings: Mapping, text: Mapping) -> str:
     return f"# {title}\n\n{items}"
 
 
+def _class_value(c: Mapping, t: Mapping) -> str:
+    """Return an error class's impact value: its count, and its rate per request where it has one.
+
+    No rate where the errors are not failed requests (Realtime log lines), nor where the
+    endpoints logged nothing but these failures (said so); a class whose errors name no
+    endpoint (a job's, with no request) has its rate of all requests, said so, not "to —".
+    """
+    endpoint = escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"]))
+    count = fmt_number(c["count"])
+    if c.get("only_failures_logged"):
+        return t["class_value_only_failures"].format(count=count, endpoint=endpoint)
+    if c["rate"] is None:
+        return count
+    if not (c.get("endpoints") or c.get("endpoint")):
+        return t["class_value_all"].format(count=count, rate=fmt_rate(c["rate"]))
+    return t["class_value"].format(count=count, rate=fmt_rate(c["rate"]), endpoint=endpoint)
+
+
 def render_impact(findings: Mapping, text: Mapping) -> str:
     """Impact table: viewers, users, registrations, failures, errors by class, duration."""
     im, aud = findings["impact"], findings["audience"]
@@ -102,20 +120,7 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         rows.append(
             (
                 t["class_row"].format(label=class_name(findings, c["key"], text)),
-                # No rate where the errors are not failed requests (Realtime log lines), nor
-                # where the endpoints logged nothing but these failures (said so).
-                t["class_value_only_failures"].format(
-                    count=fmt_number(c["count"]),
-                    endpoint=escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"])),
-                )
-                if c.get("only_failures_logged")
-                else fmt_number(c["count"])
-                if c["rate"] is None
-                else t["class_value"].format(
-                    count=fmt_number(c["count"]),
-                    rate=fmt_rate(c["rate"]),
-                    endpoint=escape(", ".join(c.get("endpoints") or [c["endpoint"] or "—"])),
-                ),
+                _class_value(c, t),
                 f"{escape(c['source'])}: {code(c['filter'])}",
             )
         )
