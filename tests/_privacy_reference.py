@@ -11,7 +11,7 @@ and an invitation link's ``invite``, ``invite_code`` or ``invitation`` parameter
 session 12 the step that redacts long tokens (cards, resident registration numbers, bare hex
 and base64 secrets) is the package's own ``redact_long_tokens``, called where
 ``redact_text`` calls it, and a numbered cookie chunk (``sb-<ref>-auth-token.0``) is named as
-its cookie.
+its cookie; a phone number may touch Korean text and follow a letter's colon (``tel:``).
 """
 
 from __future__ import annotations
@@ -94,14 +94,14 @@ _IPV6_CANDIDATE_RE = re.compile(
 # Phone numbers: international (+82 10 ...), Korean and North American national forms.
 # Candidates; a match is a phone only with 8 to 15 digits.
 _PHONE_RE = re.compile(
-    r"""(?<![\w.+/:-])(?:
+    r"""(?<![\dA-Za-z_.+/-])(?<![\dA-Fa-f]:)(?:
         \+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}
       | \(0\d{1,3}\)[\s.-]?\d{3,4}[\s.-]?\d{4}
       | 0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}
       | 01[016789]\d{7,8}
       | \(\d{3}\)[\s.-]?\d{3}[\s.-]\d{4}
       | \d{3}[.-]\d{3}[.-]\d{4}
-    )(?![\w-])""",
+    )(?![\dA-Za-z_-])""",
     re.VERBOSE,
 )
 _PHONE_HINT_RE = re.compile(_PHONE_HINT)

@@ -115,16 +115,18 @@ _IPV6_CANDIDATE_RE = re.compile(
     r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])"
 )
 # Phone numbers: international (+82 10 ...), Korean and North American national forms.
-# Candidates; a match is a phone only with 8 to 15 digits.
+# Candidates; a match is a phone only with 8 to 15 digits. Korean text touches a number with
+# no space ("휴대폰010-...", "...5678로"), so only ASCII letters and digits bound it; a colon
+# after a letter ("tel:", "연락처:") does not, one after a digit or hex does (clock times, IPv6).
 _PHONE_RE = re.compile(
-    r"""(?<![\w.+/:-])(?:
+    r"""(?<![\dA-Za-z_.+/-])(?<![\dA-Fa-f]:)(?:
         \+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}
       | \(0\d{1,3}\)[\s.-]?\d{3,4}[\s.-]?\d{4}
       | 0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}
       | 01[016789]\d{7,8}
       | \(\d{3}\)[\s.-]?\d{3}[\s.-]\d{4}
       | \d{3}[.-]\d{3}[.-]\d{4}
-    )(?![\w-])""",
+    )(?![\dA-Za-z_-])""",
     re.VERBOSE,
 )
 _PHONE_HINT_RE = re.compile(_PHONE_HINT)
