@@ -225,7 +225,7 @@ def _accounting(rejected, reason):
     return pd.DataFrame(
         {
             "file": ["edge_logs/page-0001.json.gz", "tables/registrations.csv"],
-            "kind": ["requests", "registrations"],
+            "kind": ["edge_logs", "registrations"],
             "read": [1000, 177],
             "accepted": [1000 - rejected, 177],
             "rejected": [rejected, 0],
@@ -422,3 +422,23 @@ def test_rows_outside_the_window_are_told_as_make_check_tells_them():
     assert "게이트웨이(edge) 로그 1,000행 중 135행" in ko and "window_start/window_end" in ko
     assert "시청자 수 샘플 2,000개 전부" in ko and "부하에 대해 검정할 수 없습니다" in ko
     assert "모든 건수와 비율에서 빠집니다" not in ko
+
+
+def test_a_gateway_never_exported_is_not_reported_silent(small_incident):
+    # An export without edge_logs: "requests has no row for 60 minutes" beside "no file of
+    # edge_logs" said twice what one finding says, and page one called it a silence.
+    import dataclasses
+
+    start, end = small_incident.window
+    wid = small_incident.webinars["webinar_id"].iloc[0]
+    assert "requests" in audit.continuous_sources(small_incident, wid, start, end)
+    accounting = small_incident.accounting
+    without = dataclasses.replace(
+        small_incident,
+        accounting=accounting[accounting["kind"] != "edge_logs"],
+        requests=small_incident.requests.iloc[0:0],
+    )
+    sources = audit.continuous_sources(without, wid, start, end)
+    assert "requests" not in sources and "concurrency" in sources
+    gaps = audit.check_source_coverage(sources, start, end)
+    assert not [g for g in gaps if g.fields["source"] == "requests"]

@@ -595,3 +595,22 @@ def test_a_class_without_endpoint_gives_its_rate_of_all_requests(doc, lang):
     row = next(line for line in impact.splitlines() if cls["key"] in line)
     said = {"en": "of all requests", "ko": "전체 요청 대비"}[lang]
     assert said in row and "to —" not in row and "— 요청당" not in row, row
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_without_gateway_requests_who_got_errors_is_unknown_not_zero(doc, lang):
+    # An export without edge_logs: the impact table printed 0 error responses and 0 people.
+    changed = copy.deepcopy(doc)
+    changed["impact"].update(
+        requests=0, error_responses=0, affected_users=0, affected_users_project=0
+    )
+    text = narrative.load_locale(lang)
+    t = text["impact"]
+    impact = html.unescape(narrative.SECTIONS["impact"](changed, text))
+    for label in ("error_responses", "affected_users"):
+        row = next(line for line in impact.splitlines() if line.startswith(f"| {t[label]} |"))
+        assert f"| {t['no_requests']} |" in row and "| 0 |" not in row, row
+    # With requests in the exports, a zero is a zero.
+    changed["impact"]["requests"] = 10
+    impact = html.unescape(narrative.SECTIONS["impact"](changed, text))
+    assert t["no_requests"] not in impact

@@ -612,6 +612,14 @@ def check_mean_of_maxima(
     )
 
 
+def _was_exported(incident: object, kind: str) -> bool:
+    """Whether a file of ``kind`` was read (an incident without accounting: assume it was)."""
+    accounting = getattr(incident, "accounting", None)
+    if accounting is None or accounting.empty:
+        return True
+    return kind in set(accounting["kind"])
+
+
 def continuous_sources(
     incident: object, webinar_id: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> dict[str, np.ndarray]:
@@ -619,20 +627,21 @@ def continuous_sources(
 
     The sources are the requests, the webinar's concurrency monitor and Realtime's billing
     metrics. When the log store counted the requests (a hybrid fetch: ``requests`` then holds
-    only the errors), their per-minute counts come from the traffic table.
+    only the errors), their per-minute counts come from the traffic table. Requests of which
+    no file was read are left out: a source never exported is not silent
+    (:func:`check_log_sources` names it).
     """
     table = find_traffic(incident)
-    if table.attrs.get("source") == LOG_STORE_SOURCE:
-        requests = count_requests(table, start, end)
-    else:
-        requests = count_per_minute(incident.requests["ts"], start, end)
     conc = incident.concurrency
     sources = {
-        "requests": requests,
         "concurrency": count_per_minute(
             conc.loc[conc["webinar_id"] == webinar_id, "ts"], start, end
         ),
     }
+    if table.attrs.get("source") == LOG_STORE_SOURCE:
+        sources["requests"] = count_requests(table, start, end)
+    elif _was_exported(incident, "edge_logs"):
+        sources["requests"] = count_per_minute(incident.requests["ts"], start, end)
     rt = incident.realtime_events
     billing = rt.loc[rt["family"] == "billing_metrics", "ts"] if not rt.empty else rt.get("ts")
     if billing is not None and len(billing):

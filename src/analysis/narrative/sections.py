@@ -80,6 +80,11 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
     t = text["impact"]
     tz, zn = _tz(findings)
     project = (aud.get("load") or {}).get("scope") == "project"
+
+    def requests_count(value: object) -> str:
+        # No gateway request in the exports: who got an error response is unknown, not 0.
+        return t["no_requests"] if im.get("requests") == 0 else fmt_number(value)
+
     rows = [
         (t["peak"], fmt_number(aud["peak"]), "concurrency"),
         (t["users"], fmt_number(aud["unique_users"]), "sessions"),
@@ -91,19 +96,19 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         ),
         (
             t["error_responses_project" if project else "error_responses"],
-            fmt_number(im["error_responses"]),
+            requests_count(im["error_responses"]),
             f"requests: {code(im['error_responses_filter'])}",
         ),
         (
             t["affected_users"],
-            fmt_number(im["affected_users"]),
+            requests_count(im["affected_users"]),
             f"requests, sessions: {code(im['affected_users_filter'])}",
         ),
         *(
             [
                 (
                     t["affected_users_project"],
-                    fmt_number(im["affected_users_project"]),
+                    requests_count(im["affected_users_project"]),
                     f"requests: {code(im['affected_users_project_filter'])}",
                 )
             ]
