@@ -248,18 +248,86 @@ def http_drain_batch(rows: list[dict]) -> bytes:
     return gzip.compress(json.dumps([log_event_body(r) for r in rows]).encode(), mtime=0)
 
 
-def iteraptor_flatmap(value: object, prefix: str = "", out: dict | None = None) -> dict:
-    """Elixir's ``Iteraptor.to_flatmap``: nested keys joined by ``.``, list items numbered."""
+def iteraptor_flatmap(
+    value: object, prefix: str = "", out: dict | None = None, delimiter: str = "."
+) -> dict:
+    """Elixir's ``Iteraptor.to_flatmap``: nested keys joined by ``delimiter`` (``.`` unless
+    given), list items numbered."""
     out = {} if out is None else out
     if isinstance(value, dict):
         for key, item in value.items():
-            iteraptor_flatmap(item, f"{prefix}{key}.", out)
+            iteraptor_flatmap(item, f"{prefix}{key}{delimiter}", out, delimiter)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            iteraptor_flatmap(item, f"{prefix}{index}.", out)
+            iteraptor_flatmap(item, f"{prefix}{index}{delimiter}", out, delimiter)
     else:
-        out[prefix[:-1]] = value
+        out[prefix[: -len(delimiter)]] = value
     return out
+
+
+def ndjson_drain_batch(rows: list[dict]) -> bytes:
+    """The consolidated webhook drain's POST body with ``format: "ndjson"``
+    (``ConsolidatedWebhookAdaptor.Pipeline.join_payload``): the event bodies' compact JSON
+    joined by a line feed, none after the last, gzipped (its default)."""
+    import gzip
+    import json
+
+    bodies = [json.dumps(log_event_body(r), separators=(",", ":")) for r in rows]
+    return gzip.compress("\n".join(bodies).encode(), mtime=0)
+
+
+def elixir_stringify(value: object) -> str:
+    """Logflare's ``Utils.stringify``: text as is, numbers as Elixir prints them, atoms
+    (``nil``, ``true``) by name."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def loki_push(rows_by_service: dict[str, list[dict]]) -> bytes:
+    """The Loki drain's POST body (``LokiAdaptor.format_batch``), gzipped: one stream per
+    source, ``{"source": "supabase", "service": <source name>}``, each value ``[nanoseconds
+    as text, event_message, structured metadata]``, the metadata being the whole event
+    flattened with ``_`` between levels, every value stringified, the time and message
+    dropped; the adaptor prepends each event to its stream's list, so a stream runs newest
+    first."""
+    import gzip
+    import json
+
+    streams = []
+    for service, rows in rows_by_service.items():
+        values = []
+        for row in rows:
+            body = log_event_body(row)
+            flat = iteraptor_flatmap(body, delimiter="_")
+            meta = {
+                k: elixir_stringify(v)
+                for k, v in flat.items()
+                if k not in ("timestamp", "event_message")
+            }
+            values.insert(0, [str(body["timestamp"] * 1000), body.get("event_message") or "", meta])
+        streams.append({"stream": {"source": "supabase", "service": service}, "values": values})
+    return gzip.compress(json.dumps({"streams": streams}).encode(), mtime=0)
+
+
+def datadog_batch(rows: list[dict], service: str) -> bytes:
+    """The Datadog drain's POST body (``DatadogAdaptor.translate_event`` through the webhook
+    adaptor, gzipped): each event wrapped as ``{"message": "<ISO time> <message>",
+    "ddsource": "Supabase", "service": <source name>, "data": <event>}``."""
+    import gzip
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    out = []
+    for row in rows:
+        body = log_event_body(row)
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=body["timestamp"])
+        iso = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        text = f"{iso} {body.get('message') or body.get('event_message') or ''}"
+        out.append({"message": text, "ddsource": "Supabase", "service": service, "data": body})
+    return gzip.compress(json.dumps(out).encode(), mtime=0)
 
 
 def s3_drain_parquet(rows: list[dict]) -> bytes:

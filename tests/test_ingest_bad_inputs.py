@@ -249,6 +249,39 @@ ERRORS = [
         r"misc\.csv, row 1: every row rejected: unknown log source",
     ),
     ("unknown-csv", {"exports/other.csv": b"a,b\n1,2\n"}, r"unknown CSV export"),
+    (
+        # Studio's CSV ends without a line break: `cat a.csv b.csv` glues b's header to a's
+        # last row (a ragged row for plain cells, broken quoting after a quoted one).
+        "joined-without-line-break",
+        {
+            "tables/registrations.csv": f"{REG_HEADER}r1,{W1},{U1},{GOOD_TS}{REG_HEADER}r2,{W1},{U1},{GOOD_TS}".replace(
+                "\n", "\r\n"
+            ).encode()
+        },
+        r"registrations\.csv, row 1: two exports joined without a line break; .*found 'its header inside line 2'",
+    ),
+    (
+        "joined-after-a-quoted-cell",
+        {
+            "exports/explorer.csv": b'id,timestamp,event_message\r\nx1,1770354060000000,"GET | 200, ok"id,timestamp,event_message\r\nx2,1770354061000000,GET | 200'
+        },
+        r"explorer\.csv, row 1: two exports joined without a line break",
+    ),
+    (
+        # Logflare's endpoint answers an error as {"error": ...} with no result at all.
+        "error-envelope-alone",
+        {
+            "edge_logs/page-0002.json": json.dumps(
+                {"error": {"code": 502, "message": "Bad gateway"}}
+            ).encode()
+        },
+        r"page-0002\.json: the Management API returned an error: code 502: Bad gateway",
+    ),
+    (
+        "zip-beside-the-exports",
+        {"exports.zip": b"PK\x03\x04" + bytes(40)},
+        r"exports\.zip: a zip archive; expected its exports unpacked into the incident directory",
+    ),
 ]
 
 
@@ -283,6 +316,27 @@ def test_checksums_that_match_pass(tmp_path):
 
 # (case id, files, file, kind, reason, count) -- the row is rejected and counted; the run goes on.
 REJECTIONS = [
+    (
+        # Two downloads joined with a line break between them: the second header is a row.
+        "header-repeated-mid-table",
+        {
+            "tables/registrations.csv": f"{REG_HEADER}a0000000-0000-4000-8000-000000000001,{W1},{U1},{GOOD_TS}\n{REG_HEADER}a0000000-0000-4000-8000-000000000002,{W1},{U1},{GOOD_TS}\n".encode()
+        },
+        "tables/registrations.csv",
+        "registrations",
+        "repeated header row (two exports joined into one file)",
+        1,
+    ),
+    (
+        "header-repeated-mid-log-csv",
+        {
+            "exports/explorer.csv": b"id,timestamp,event_message\r\nx1,1770354060000000,GET | 200 | 1.2.3.4 | r | https://x.supabase.co/rest/v1/a | ua\r\nid,timestamp,event_message\r\nx2,1770354061000000,GET | 200 | 1.2.3.4 | r | https://x.supabase.co/rest/v1/a | ua"
+        },
+        "exports/explorer.csv",
+        "edge_logs",
+        "repeated header row (two exports joined into one file)",
+        1,
+    ),
     (
         "row-not-an-object",
         {"edge_logs/page-0002.json": envelope([edge(3), 42])},
@@ -558,3 +612,38 @@ def test_empty_result_page_is_counted_as_zero_rows(tmp_path):
 
 def test_corpus_is_at_least_25_cases():
     assert len(ERRORS) + len(REJECTIONS) + 3 >= 25
+
+
+def test_metadata_as_json_text_in_a_json_export_is_read_like_a_csv_cell(tmp_path):
+    # A query that selects TO_JSON_STRING(metadata) (or ClickHouse's toJSONString of
+    # log_attributes) and downloads JSON: the nested record arrives as text, as in a CSV cell.
+    rows = [edge(3), edge(4), edge(5)]
+    rows[0]["metadata"] = json.dumps(rows[0]["metadata"])
+    rows[1]["metadata"] = json.dumps(rows[1]["metadata"][0])
+    rows[2]["metadata"] = '[{"request": [{"method": "GET"'
+    attrs = {
+        "id": "c1",
+        "timestamp": "2026-02-06T05:03:00.000000",
+        "event_message": "GET | 200",
+        "source": "edge_logs",
+        "log_attributes": json.dumps(
+            {"request.method": "GET", "request.path": "/rest/v1/a", "response.status_code": "200"}
+        ),
+    }
+    root = write(
+        tmp_path,
+        {
+            **base_files(),
+            "exports/rows.json": json.dumps(rows, indent=2).encode(),
+            "exports/attrs.json": json.dumps([attrs], indent=2).encode(),
+        },
+    )
+    incident = ingest.load_incident(root, use_cache=False)
+    a = incident.accounting.set_index("file")
+    assert (a.loc["exports/rows.json", "accepted"], a.loc["exports/rows.json", "rejected"]) == (
+        2,
+        1,
+    )
+    assert a.loc["exports/rows.json", "reason"] == "bad metadata cell (expected JSON): 1"
+    assert a.loc["exports/attrs.json", "accepted"] == 1
+    assert {"e0000000-0000-4000-8000-000000000003", "c1"} <= set(incident.requests["id"])

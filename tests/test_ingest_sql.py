@@ -391,6 +391,33 @@ def other_source_events(t0: int) -> list[dict]:
             "event_message": "hello from a function\n",
             "metadata": {"function_id": "f1", "execution_id": "e1", "level": "log"},
         },
+        # Supavisor through its Logflare formatter (supabase/supavisor
+        # lib/supavisor/logger/logflare_formatter.ex): the Elixir logger's keys, as Realtime's
+        # (project, level, context), and the connection's own (mode, db_name, app_name).
+        {
+            "event_message": "ClientHandler: Connection closed with error: max_clients_reached",
+            "project": "abcdefghijklmnopqrst",
+            "metadata": {
+                "project": "abcdefghijklmnopqrst",
+                "user": "postgres.abcdefghijklmnopqrst",
+                "mode": "transaction",
+                "type": "single",
+                "app_name": "postgrest",
+                "db_name": "postgres",
+                "peer_ip": "203.0.113.9",
+                "level": "error",
+                "context": {
+                    "application": "supavisor",
+                    "module": "Elixir.Supavisor.ClientHandler",
+                    "mfa": ["Elixir.Supavisor.ClientHandler", "handle_event", "4"],
+                    "vm": {"node": "supavisor@10.0.0.1"},
+                },
+            },
+        },
+        # The ETL replication's lines name their pipeline (Studio filters on pipeline_id).
+        {"event_message": "table copy finished", "metadata": {"pipeline_id": 7, "level": "info"}},
+        # Multigres keeps its structured line as JSON text in event_message, no metadata.
+        {"event_message": '{"level":"ERROR","msg":"primary unreachable, failing over"}'},
     ]
     return [
         {"id": f"00000000-0000-4000-8000-{n:012d}", "timestamp": t0 + n * 1000, **b}
@@ -412,6 +439,9 @@ def test_a_drain_batch_counts_every_other_source_apart(pages, tmp_path):
         "postgrest_logs",
         "function_edge_logs",
         "function_logs",
+        "supavisor_logs",
+        "etl_replication_logs",
+        "multigres_logs",
     ):
         assert acc.loc[kind, "rejected"] == 1, acc
         assert acc.loc[kind, "reason"] == f"unsupported log source {kind}: 1"
@@ -738,3 +768,75 @@ def test_unified_download_as_studio_maps_rows_now_reads_every_row(pages, tmp_pat
         got.realtime_events[cols].sort_values("id").reset_index(drop=True),
         want.realtime_events[cols].sort_values("id").reset_index(drop=True),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Drains into other vendors' formats (Loki, Datadog) and the consolidated webhook's NDJSON
+# --------------------------------------------------------------------------------------------
+
+#: Placeholder Logflare source names (the stream's ``service``; ingest tells rows by fields).
+SERVICES = {"edge_logs": "api", "postgres_logs": "db", "realtime_logs": "realtime"}
+
+
+def test_loki_drain_payloads_give_the_same_tables_as_the_pages(pages, tmp_path):
+    rows, want = pages
+    source_of = {r["id"]: s for s, source_rows in rows.items() for r in source_rows}
+    files = {}
+    for n, batch in enumerate(drain_batches(rows, 250)):
+        streams: dict[str, list[dict]] = {}
+        for r in batch:
+            streams.setdefault(SERVICES[source_of[r["id"]]], []).append(r)
+        files[f"loki/push-{n:04d}.json.gz"] = sw.loki_push(streams)
+    got = _load(_route(tmp_path / "loki", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+    assert set(got.accounting["shape"].dropna()) == {"drain_loki"}
+
+
+def test_datadog_drain_batches_give_the_same_tables_as_the_pages(pages, tmp_path):
+    rows, want = pages
+    files = {
+        f"datadog/batch-{n:04d}.json.gz": sw.datadog_batch(batch, "supabase")
+        for n, batch in enumerate(drain_batches(rows, 250))
+    }
+    got = _load(_route(tmp_path / "dd", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+
+
+@pytest.mark.parametrize("name", ["batch-{n}.ndjson.gz", "batch-{n}.json.gz"])
+def test_ndjson_webhook_batches_give_the_same_tables_as_the_pages(pages, tmp_path, name):
+    rows, want = pages
+    files = {
+        "drain/" + name.format(n=n): sw.ndjson_drain_batch(batch)
+        for n, batch in enumerate(drain_batches(rows, 1000))
+    }
+    got = _load(_route(tmp_path / "ndjson", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+
+
+def test_loki_keys_map_back_to_the_fields_ingest_reads():
+    from analysis.ingest import drains
+    from analysis.ingest.shapes import drain_field_names
+
+    known = {n.replace(".", "_"): n for n in drain_field_names()}
+    assert drains.loki_key("metadata_response_status_code", known) == "response.status_code"
+    assert drains.loki_key("metadata_request_headers_cf_connecting_ip", known) == (
+        "request.headers.cf_connecting_ip"
+    )
+    assert drains.loki_key("metadata_parsed_sql_state_code", known) == "parsed.sql_state_code"
+    assert drains.loki_key("metadata_context_application", known) == "context.application"
+    assert drains.loki_key("id", known) == "id"
+
+
+def test_a_damaged_loki_value_is_a_counted_rejection_not_a_crash(pages, tmp_path):
+    rows, _ = pages
+    good = json.loads(gzip.decompress(sw.loki_push({"api": rows["edge_logs"][:3]})))
+    good["streams"][0]["values"].append([1770356400, "no metadata"])
+    good["streams"].append({"stream": {"service": "x"}})
+    got = _load(_route(tmp_path / "bad", {"loki/push.json": json.dumps(good)}))
+    acc = got.accounting
+    assert acc["read"].sum() == 5 and acc["accepted"].sum() == 3, acc
+    reasons = "; ".join(acc["reason"].dropna())
+    assert "bad Loki value (expected [nanoseconds, line, metadata]): 1" in reasons
+    assert "bad Loki stream (expected an object with a list of values): 1" in reasons

@@ -98,3 +98,26 @@ def test_function_rows_are_told_by_their_keys_outside_their_directory(tmp_path):
     fn = inc.accounting.set_index("file").loc["exports/functions.json"]
     assert (fn["read"], fn["rejected"]) == (4, 4)
     assert fn["reason"] == "unsupported log source function_edge_logs: 4"
+
+
+def test_a_supavisor_page_download_is_not_read_as_realtime(tmp_path):
+    # Supavisor's product page selects id, timestamp and event_message; its lines mention
+    # tenants and Postgrex as Realtime's do, but open with the pooler module's name.
+    root = tmp_path / "inc"
+    _write(root, "edge_logs/page-0001.json.gz", [_gateway_row(n) for n in range(5)])
+    lines = [
+        "ClientHandler: Tenant not found: abcdefghijklmnopqrst",
+        "DbHandler: Connection failed ** (Postgrex.Error) FATAL 53300 (too_many_connections)",
+        "SecretChecker: Starting secret checker",
+    ]
+    body = "id,timestamp,event_message\n" + "".join(
+        f"5a0a2e8b-f354-436d-a269-{n:012d},{T0 + n * 1_000_000},{line}\n"
+        for n, line in enumerate(lines)
+    )
+    (root / "exports").mkdir()
+    (root / "exports" / "supabase-supavisor-logs-abcdefghijklmnopqrst.csv.csv").write_text(body)
+    inc = _load(root)
+    assert inc.realtime_events.empty
+    row = inc.accounting.set_index("kind").loc["supavisor_logs"]
+    assert (row["read"], row["rejected"]) == (3, 3)
+    assert row["reason"] == "unsupported log source supavisor_logs: 3"

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis._util import sha256_file
@@ -93,6 +94,19 @@ def gunzip(path: Path, data: bytes, limit: int | None = None) -> bytes:
             path, "corrupt or truncated gzip", expected="a complete gzip stream", found=str(exc)
         ) from None
     return b"".join(out)
+
+
+def require_list(value, path: Path, *, field: str, problem: str, expected: str) -> list:
+    """Return ``value`` if it is a list; else raise naming the file, the field and the type.
+
+    Raises
+    ------
+    IngestError
+        ``value`` is not a list.
+    """
+    if not isinstance(value, list):
+        raise IngestError(path, problem, field=field, expected=expected, found=type(value).__name__)
+    return value
 
 
 def describe_archive(data: bytes) -> tuple[str, str] | None:
@@ -360,13 +374,13 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
         Unterminated or stray quotes, ragged rows, a missing or duplicated header.
     """
     try:
-        header, rows = _read_rfc4180(path, text, sniff_delimiter(text))
+        header, rows, written = _read_rfc4180(path, text, sniff_delimiter(text))
         frame = pd.DataFrame(rows, columns=header, dtype=object)
     except IngestError:
         if not reactcsv.looks_like_react_csv(text):
             raise
         frame = reactcsv.read_react_csv(text)
-        header = [c for c in frame.columns if not c.startswith("_")]
+        header = written = [c for c in frame.columns if not c.startswith("_")]
     if not header or not any(header):
         raise IngestError(path, "no header row", expected="a CSV header", found=text[:40])
     dupes = sorted({h for h in header if header.count(h) > 1})
@@ -378,7 +392,56 @@ def read_csv_rows(path: Path, text: str) -> pd.DataFrame:
             expected="unique column names",
             found=header,
         )
+    mark_repeated_headers(frame, written)
     return frame
+
+
+#: Reason counted for a data row that is the file's header again.
+REPEATED_HEADER = "repeated header row (two exports joined into one file)"
+
+
+def mark_repeated_headers(frame: pd.DataFrame, written: list[str]) -> None:
+    """Reject, in place, the rows that repeat the header (downloads joined with ``cat``).
+
+    Two downloads of the same query joined into one file carry the second one's header as a
+    data row. It holds no event; read as one it would be rejected for whatever its first
+    unparsable cell is, which names the wrong cause. ``written`` is the header as the file
+    spells it: one writer writes it the same way twice, and comparing the first cell as is
+    keeps the check to one comparison a row (case folding every cell cost 12 % of reading a
+    200,000-row CSV).
+    """
+    if frame.empty or not written:
+        return
+    first = frame.iloc[:, 0].to_numpy() == written[0]
+    if not first.any():
+        return
+    candidates = frame.iloc[np.flatnonzero(first), : len(written)]
+    repeated = candidates.index[(candidates == written).all(axis=1).to_numpy()]
+    if len(repeated):
+        frame["_reject"] = None
+        frame.loc[repeated, "_reject"] = REPEATED_HEADER
+
+
+def joined_exports(path: Path, text: str, row: int) -> IngestError | None:
+    """Return the error for two CSV exports joined without a line break, if that is the case.
+
+    Studio's CSV writer ends its file without a line break, so ``cat a.csv b.csv`` puts
+    the second file's header on the same line as the first one's last row. That line is
+    ragged or breaks the quoting; saying what happened is more useful than either.
+    """
+    header = text.split("\n", 1)[0].rstrip("\r")
+    at = text.find(header, len(header))
+    while at != -1 and text[at - 1] in "\r\n":
+        at = text.find(header, at + 1)
+    if len(header) < 8 or at == -1:
+        return None
+    return IngestError(
+        path,
+        "two exports joined without a line break",
+        row=row,
+        expected="one export per file, or the second one's header on a line of its own",
+        found=f"its header inside line {text.count(chr(10), 0, at) + 1}",
+    )
 
 
 def sniff_delimiter(text: str) -> str:
@@ -395,22 +458,32 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_rfc4180(path: Path, text: str, delimiter: str = ",") -> tuple[list[str], list[list[str]]]:
-    """Return (header, rows) of RFC 4180 CSV text; raise on bad quoting or ragged rows."""
+def _read_rfc4180(
+    path: Path, text: str, delimiter: str = ","
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Return (header, rows, header as written) of RFC 4180 CSV text.
+
+    Raises
+    ------
+    IngestError
+        Bad quoting or a ragged row.
+    """
     # A Postgres query or a metadata cell can exceed the csv module's default 128 KiB field.
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
     rows: list[list[str]] = []
     header: list[str] = []
+    written: list[str] = []
     try:
         # Postgres folds unquoted names to lower case; a tool that shows them upper-cased
         # (or a hand-edited header) names the same columns.
-        header = [h.strip().lower() for h in next(reader, [])]
+        written = next(reader, [])
+        header = [h.strip().lower() for h in written]
         for row in reader:
             if not row:
                 continue  # blank line (e.g. a trailing newline)
             if len(row) != len(header):
-                raise IngestError(
+                raise joined_exports(path, text, len(rows) + 1) or IngestError(
                     path,
                     "ragged CSV row",
                     row=len(rows) + 1,
@@ -419,14 +492,14 @@ def _read_rfc4180(path: Path, text: str, delimiter: str = ",") -> tuple[list[str
                 )
             rows.append(row)
     except csv.Error as exc:
-        raise IngestError(
+        raise joined_exports(path, text, len(rows) + 1) or IngestError(
             path,
             "malformed CSV",
             row=len(rows) + 1,
             expected="RFC 4180 quoting",
             found=str(exc),
         ) from None
-    return header, rows
+    return header, rows, written
 
 
 def check_columns(path: Path, columns: Iterable[str], required: Iterable[str], kind: str) -> None:

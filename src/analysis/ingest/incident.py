@@ -26,6 +26,7 @@ from analysis.ingest import aggregates, cache
 from analysis.ingest.files import (
     KeyTwice,
     check_columns,
+    describe_archive,
     load_json,
     read_csv_rows,
     read_text,
@@ -344,6 +345,22 @@ def describe_special(path: Path) -> str:
     return "not a regular file"
 
 
+def describe_container(path: Path) -> tuple[str, str] | None:
+    """Name the archive or workbook a file of another type is, from its first bytes."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    found = describe_archive(head)
+    if found is None:
+        return None
+    kind, wanted = found
+    if kind == "a zip archive":
+        wanted = "its exports unpacked into the incident directory (unzip it there, then remove it)"
+    return kind, wanted
+
+
 def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[Path, str]]:
     """Return the export files of an incident directory, sorted, as (path, relative name)."""
     out = []
@@ -363,6 +380,10 @@ def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[
                 found=describe_special(path),
             )
         if not path.name.lower().endswith(DATA_SUFFIXES):
+            container = describe_container(path)
+            if container is not None:
+                # A zip of exports (or a workbook) beside them: say what it is and what to do.
+                raise IngestError(path, container[0], expected=container[1])
             raise IngestError(
                 path,
                 "unsupported file type",

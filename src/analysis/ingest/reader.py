@@ -54,6 +54,12 @@ def foreign_source_dir(path: Path) -> str | None:
 
 
 _PGBOUNCER_RE = re.compile(r"^[SC]-0x[0-9a-fA-F]+: ")
+#: Supavisor's modules open their lines with their own name (``ClientHandler: ...``).
+_SUPAVISOR_RE = re.compile(r"^(?:ClientHandler|DbHandler|SecretChecker|MetricsPusher): ")
+#: Logger metadata only Supavisor sets (its connection's pool mode, database and client).
+_SUPAVISOR_KEYS = frozenset({"mode", "db_name", "app_name", "peer_ip"})
+#: Keys of a JSON log line that mark it as Auth's (GoTrue's request and audit fields).
+_AUTH_LINE_KEYS = frozenset({"auth_event", "remote_addr", "path", "method", "grant_type"})
 #: Keys every log row may carry, whatever its source (a drain's body keeps ``project``).
 _CORE_KEYS = frozenset({"id", "timestamp", "event_message", "project", "identifier", "_row"})
 
@@ -77,11 +83,39 @@ def other_source(rec: dict) -> str | None:
     message = rec.get("event_message")
     if isinstance(message, str) and _PGBOUNCER_RE.match(message):
         return "pgbouncer_logs"
+    # Supavisor logs through the same Elixir logger as Realtime (``project``, ``context``),
+    # so without these its pooler errors would pass for Realtime's.
+    if (
+        rec.get("context.application") == "supavisor"
+        or ("external_id" not in rec and not _SUPAVISOR_KEYS.isdisjoint(keys))
+        or (isinstance(message, str) and _SUPAVISOR_RE.match(message))
+    ):
+        return "supavisor_logs"
+    if "pipeline_id" in rec:
+        return "etl_replication_logs"
     if "host" in rec and not (set(keys) - _CORE_KEYS - {"host"}):
         # A server line with its host alone: PostgREST's (or a pooler's); every analysed
         # source's rows carry fields of their own.
         return "postgrest_logs"
+    if isinstance(message, str) and message[:1] == "{" and not (set(keys) - _CORE_KEYS):
+        return json_line_source(message)
     return None
+
+
+def json_line_source(message: str) -> str | None:
+    """Return the source of a row whose whole message is a JSON log line (no metadata).
+
+    Auth (GoTrue) and Multigres write their lines as JSON objects with ``level`` and
+    ``msg``, and a projection of ``id, timestamp, event_message`` keeps only that text;
+    Auth's carry request or audit fields.
+    """
+    try:
+        line = json.loads(message)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(line, dict) or "msg" not in line:
+        return None
+    return "auth_logs" if not _AUTH_LINE_KEYS.isdisjoint(line) else "multigres_logs"
 
 
 def detect_source(rec: dict, hint: str | None) -> str | None:

@@ -27,11 +27,13 @@ import pandas as pd
 
 from analysis import vocabulary
 from analysis.exceptions import IngestError
+from analysis.ingest import drains
 from analysis.ingest.files import (
     KeyTwice,
     api_error_message,
     check_columns,
     parse_json,
+    require_list,
     twice_reason,
 )
 from analysis.ingest.kinds import TABLE_COLUMNS
@@ -211,9 +213,27 @@ def flatten_row(row) -> dict:
     return out
 
 
+def _json_text(key: str, value, out: dict):
+    """Return a ``metadata``/``log_attributes`` value parsed when it is JSON text.
+
+    A query's ``TO_JSON_STRING(metadata)`` or ``toJSONString(log_attributes)`` downloads the
+    record as text, as a CSV cell holds it; text that is no JSON rejects the row.
+    """
+    if not (isinstance(value, str) and value[:1] in "[{"):
+        return value
+    try:
+        return parse_json(value)
+    except (ValueError, RecursionError):
+        out["_reject"] = f"bad {key} cell (expected JSON)"
+        out["_found"] = value[:60]
+        return None
+
+
 def _flatten_fields(row: dict) -> dict:
     out: dict = {}
     for key, value in row.items():
+        if key in ("metadata", "log_attributes"):
+            value = _json_text(key, value, out)
         if key == "metadata":
             if value is None:
                 continue
@@ -394,21 +414,26 @@ def page_flavour(records: list[tuple]) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+def is_envelope(doc) -> bool:
+    """Tell a Management API answer: rows under ``result``, or ``{"error": ...}`` alone.
+
+    Logflare's endpoint view answers a failed query with the error object and no ``result``.
+    """
+    return isinstance(doc, dict) and ("result" in doc or set(doc) == {"error"})
+
+
 def envelope_rows(doc: dict, path: Path) -> list:
     """Rows of a Management API envelope ``{"result": [...], "error": null}``."""
     error = doc.get("error")
     if error is not None:
         raise IngestError(path, f"the Management API returned an error: {api_error_message(error)}")
-    rows = doc["result"]
-    if not isinstance(rows, list):
-        raise IngestError(
-            path,
-            "rows are not a list",
-            field="result",
-            expected="a list of rows",
-            found=type(rows).__name__,
-        )
-    return rows
+    return require_list(
+        doc.get("result"),
+        path,
+        field="result",
+        problem="rows are not a list",
+        expected="a list of rows",
+    )
 
 
 def table_kind_of(columns: Iterable[str], path: Path) -> str | None:
@@ -444,10 +469,25 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         name="api_envelope",
         container="json",
-        recognise=lambda doc, path: isinstance(doc, dict) and "result" in doc,
+        recognise=lambda doc, path: is_envelope(doc),
         rows=envelope_rows,
         flatten=flatten_row,
         # BigQuery-flavour pages are also read by the columnar reader of ingest.fast.
+    ),
+    Shape(
+        name="drain_loki",
+        container="json",
+        recognise=lambda doc, path: drains.is_loki_push(doc),
+        rows=lambda doc, path: drains.loki_rows(doc, path, drain_field_names()),
+        flatten=flatten_row,
+        timestamp="nanoseconds as text (Loki), microseconds times 1000",
+    ),
+    Shape(
+        name="drain_datadog",
+        container="json",
+        recognise=lambda doc, path: drains.is_datadog_batch(doc),
+        rows=drains.datadog_rows,
+        flatten=flatten_row,
     ),
     Shape(
         name="unified_json",
@@ -528,6 +568,11 @@ SHAPES: tuple[Shape, ...] = (
         flatten=flatten_csv_row,
     ),
 )
+
+
+def drain_field_names() -> list[str]:
+    """Every column name a log source's fields are read from (a Loki payload's keys map here)."""
+    return sorted({name for kind in FIELDS.values() for names in kind.values() for name in names})
 
 
 def shape_named(name: str) -> Shape:

@@ -1,0 +1,112 @@
+"""Rows of the payloads Supabase's log drains send to other vendors (Loki, Datadog).
+
+Logflare, which stores a project's logs, forwards them through adaptors; two of them wrap
+each event in another vendor's envelope (docs/supabase-exports.md §12). A payload saved by a
+receiver the user runs is read here as the rows it carries; each row is the stored event
+(id, microseconds, message, metadata) as the other drains carry it, so the shape registry
+flattens and maps it like an Explorer JSON row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from analysis.ingest.files import require_list
+
+#: The leading key of every Loki value's structured metadata (the event's ``metadata``).
+_LOKI_ROOT = "metadata_"
+#: How a null reaches a Loki value (Elixir's ``nil`` stringified), and an empty one.
+_LOKI_NULLS = ("", "nil")
+#: Roots of nested records a source is told by (``request.*``, ``parsed.*``, ...).
+_LOKI_RECORDS = ("request_", "response_", "parsed_", "measurements_", "context_", "auth_event_")
+
+
+def is_loki_push(doc) -> bool:
+    """Tell a Loki push payload ``{"streams": [{"stream": {...}, "values": [...]}]}``."""
+    return isinstance(doc, dict) and "streams" in doc and "result" not in doc
+
+
+def loki_key(key: str, known: dict[str, str]) -> str:
+    """Return the dotted field name of a key of Loki's structured metadata.
+
+    The adaptor flattens the event with ``_`` between levels, so ``request.path`` arrives as
+    ``metadata_request_path`` and cannot be split on ``_`` alone (``status_code``): a field
+    ingest reads is found by its flattened spelling (``known``), any other keeps its record
+    root (``request.headers_x`` still tells a gateway row) and the rest of its name.
+    """
+    name = key.removeprefix(_LOKI_ROOT)
+    if name in known:
+        return known[name]
+    for root in _LOKI_RECORDS:
+        if name.startswith(root):
+            return f"{root[:-1]}.{name[len(root) :]}"
+    return name
+
+
+def loki_rows(doc: dict, path: Path, fields: Iterable[str]) -> list[dict]:
+    """Return the events of a Loki push payload as rows (one per stream value).
+
+    Each value is ``[nanoseconds as text, event message, structured metadata]``; the time
+    becomes microseconds (Logflare writes microseconds times 1000) and every metadata value
+    is text. A value or stream of another form is a row rejected with its reason.
+
+    Raises
+    ------
+    IngestError
+        ``streams`` is not a list.
+    """
+    streams = require_list(
+        doc["streams"],
+        path,
+        field="streams",
+        problem="bad Loki push payload",
+        expected="a list of streams",
+    )
+    known = {name.replace(".", "_"): name for name in fields}
+    rows: list[dict] = []
+    for stream in streams:
+        values = stream.get("values") if isinstance(stream, dict) else None
+        if not isinstance(values, list):
+            reason = "bad Loki stream (expected an object with a list of values)"
+            rows.append({"_reject": reason, "_found": repr(stream)[:60]})
+            continue
+        rows.extend(loki_row(value, known) for value in values)
+    return rows
+
+
+def loki_row(value, known: dict[str, str]) -> dict:
+    """One Loki stream value as an event row (or a rejected row)."""
+    ok = isinstance(value, list) and len(value) in (2, 3) and isinstance(value[0], str)
+    meta = value[2] if ok and len(value) == 3 else {}
+    if not ok or not isinstance(meta, dict) or not isinstance(value[1], str):
+        reason = "bad Loki value (expected [nanoseconds, line, metadata])"
+        return {"_reject": reason, "_found": repr(value)[:60]}
+    stamp = value[0]
+    # Logflare stringifies every value; a null becomes Elixir's ``nil``.
+    row: dict = {loki_key(k, known): (None if v in _LOKI_NULLS else v) for k, v in meta.items()}
+    # Nanoseconds from microseconds: whole thousands. Any other text reaches the time parser,
+    # which names it.
+    row["timestamp"] = int(stamp) // 1000 if stamp.isdigit() and len(stamp) == 19 else stamp
+    row["event_message"] = value[1]
+    return row
+
+
+def is_datadog_batch(doc) -> bool:
+    """Tell a batch of the Datadog drain: rows ``{"ddsource", "service", "message", "data"}``."""
+    return isinstance(doc, list) and any(
+        isinstance(r, dict) and "ddsource" in r and "data" in r for r in doc[:50]
+    )
+
+
+def datadog_rows(doc: list, path: Path) -> list[dict]:
+    """Return the events of a Datadog drain batch: each entry's ``data`` is the event."""
+    rows = []
+    for entry in doc:
+        event = entry.get("data") if isinstance(entry, dict) else None
+        if isinstance(event, dict):
+            rows.append(event)
+        else:
+            reason = "bad Datadog entry (expected the event under data)"
+            rows.append({"_reject": reason, "_found": repr(entry)[:60]})
+    return rows
