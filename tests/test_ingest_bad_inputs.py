@@ -75,6 +75,20 @@ def page(rows) -> bytes:
     return gzip.compress(envelope(rows))
 
 
+def tar_gz(members: dict[str, bytes]) -> bytes:
+    """A gzipped tar of ``members`` (what ``tar czf`` makes of a directory of exports)."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 def manifest(**changes) -> bytes:
     m = copy.deepcopy(MANIFEST)
     for key, value in changes.items():
@@ -276,6 +290,17 @@ ERRORS = [
             ).encode()
         },
         r"page-0002\.json: the Management API returned an error: code 502: Bad gateway",
+    ),
+    (
+        # A tar inflates to zero padding, which read as text looked like a crash's NUL tail.
+        "tar-gz-of-exports",
+        {"exports.tar.gz": tar_gz({"edge_logs/page-0002.json": envelope([edge(3)])})},
+        r"exports\.tar\.gz: a tar archive \(gzipped\), not a text export; expected the export itself",
+    ),
+    (
+        "tgz-beside-the-exports",
+        {"exports.tgz": tar_gz({"edge_logs/page-0002.json": envelope([edge(3)])})},
+        r"exports\.tgz: a tar archive \(gzipped\); expected its exports unpacked into the incident",
     ),
     (
         "zip-beside-the-exports",

@@ -18,8 +18,23 @@ from analysis.ingest.files import require_list
 _LOKI_ROOT = "metadata_"
 #: How a null reaches a Loki value (Elixir's ``nil`` stringified), and an empty one.
 _LOKI_NULLS = ("", "nil")
-#: Roots of nested records a source is told by (``request.*``, ``parsed.*``, ...).
-_LOKI_RECORDS = ("request_", "response_", "parsed_", "measurements_", "context_", "auth_event_")
+#: Nested records, innermost first, whose keys keep their own underscores once the record's
+#: path is dotted: a header's name (``cf_connecting_ip``), a metric's, a module's.
+_LOKI_RECORDS = tuple(
+    (path.replace(".", "_") + "_", path + ".")
+    for path in (
+        "request.headers",
+        "response.headers",
+        "request.sb",
+        "request.cf",
+        "request",
+        "response",
+        "parsed",
+        "measurements",
+        "context",
+        "auth_event",
+    )
+)
 
 
 def is_loki_push(doc) -> bool:
@@ -38,9 +53,9 @@ def loki_key(key: str, known: dict[str, str]) -> str:
     name = key.removeprefix(_LOKI_ROOT)
     if name in known:
         return known[name]
-    for root in _LOKI_RECORDS:
-        if name.startswith(root):
-            return f"{root[:-1]}.{name[len(root) :]}"
+    for flat, dotted in _LOKI_RECORDS:
+        if name.startswith(flat):
+            return dotted + name[len(flat) :]
     return name
 
 

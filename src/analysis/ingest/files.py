@@ -127,6 +127,10 @@ def describe_archive(data: bytes) -> tuple[str, str] | None:
         )
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "an Excel 97-2003 workbook (xls)", "CSV text (Excel: Save As, CSV UTF-8)"
+    if data[257:262] == b"ustar":
+        return "a tar archive", "the export itself (unpack it first)"
+    if data.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "a 7-Zip archive", "the export itself (unpack it first)"
     return None
 
 
@@ -159,6 +163,12 @@ def read_text(path: Path) -> str:
         data = gunzip(path, data)
         if not data.strip():
             raise IngestError(path, "empty file", expected="an export", found="empty gzip content")
+        if (archive := describe_archive(data)) is not None:
+            # A .tar.gz of exports inflates to a tar, whose zero padding would otherwise be
+            # taken for a crash's NUL tail.
+            raise IngestError(
+                path, f"{archive[0]} (gzipped), not a text export", expected=archive[1]
+            )
     if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
         raise IngestError(
             path, "wrong text encoding", expected="UTF-8 or UTF-16", found="a UTF-32 BOM"

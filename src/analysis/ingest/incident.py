@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -352,13 +353,19 @@ def describe_container(path: Path) -> tuple[str, str] | None:
             head = handle.read(4096)
     except OSError:
         return None
+    gzipped = head[:2] == b"\x1f\x8b"
+    if gzipped:
+        try:
+            head = zlib.decompressobj(31).decompress(head, 1024)
+        except zlib.error:
+            return None
     found = describe_archive(head)
     if found is None:
         return None
     kind, wanted = found
-    if kind == "a zip archive":
-        wanted = "its exports unpacked into the incident directory (unzip it there, then remove it)"
-    return kind, wanted
+    if kind in ("a zip archive", "a tar archive", "a 7-Zip archive"):
+        wanted = "its exports unpacked into the incident directory (then remove the archive)"
+    return kind + (" (gzipped)" if gzipped else ""), wanted
 
 
 def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[Path, str]]:
