@@ -110,3 +110,28 @@ def test_one_reason_is_one_sentence_and_capacity_is_ruled_out_only_when_it_is(sm
     doc, _ = _doc(small_analysis, {"set_aside": SET_ASIDE})
     page = render_overview(doc, text)
     assert t["no_capacity_open"] in page and t["no_capacity"] not in page
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_window_too_short_is_why_no_class_was_judged(small_analysis, lang):
+    # A 15-minute window: no statistics ran; page one said "most errors fell while the
+    # audience was not measured" though 75 samples covered it.
+    import copy
+
+    doc = copy.deepcopy(small_analysis.findings)
+    doc["verdicts"] = []
+    doc["data_quality"].append(
+        {"code": "window_too_short", "severity": "warning", "fields": {"minutes": 15}}
+    )
+    groups = overview.group_causes(doc)
+    whys = {c["why"] for g in groups if g["kind"] == "undecided" for c in g["classes"]}
+    assert whys == {"window_too_short"}, groups
+    doc["capacity"] = []
+    doc["overview"]["causes"] = overview.group_causes(doc)
+    text = narrative.load_locale(lang)
+    page = render_overview(doc, text)
+    said = text["overview"]["undecided_why"]["window_too_short"]
+    assert said[:1].upper() + said[1:] in page
+    assert text["overview"]["undecided_why"]["not_measured"][1:] not in page
+    assert text["overview"]["no_capacity_open"] in page  # capacity is not ruled out
+    assert overview.explain_undecided({}, "window_too_short") == ("window_too_short", None)

@@ -84,10 +84,10 @@ def summarize_minutes(findings: Mapping) -> dict:
 #: Why a class is undecided, in the order page one tells them: load not measured; a
 #: capacity hinge fitted but set aside (a veto, or too few users to be a limit); the tests
 #: cannot tell a flat rate from errors independent of traffic; a label not known here.
-UNDECIDED_WHY = ("not_measured", "set_aside", "cannot_tell", "other")
+UNDECIDED_WHY = ("not_measured", "window_too_short", "set_aside", "cannot_tell", "other")
 
 
-def explain_undecided(verdict: Mapping) -> tuple[str, str | None]:
+def explain_undecided(verdict: Mapping, unjudged: str = "not_measured") -> tuple[str, str | None]:
     """Return (why a class is undecided, the veto's kind when a hinge was set aside).
 
     Two different things are "undecided": a class the data cannot decide (load unmeasured,
@@ -97,7 +97,9 @@ def explain_undecided(verdict: Mapping) -> tuple[str, str | None]:
     """
     from analysis.stats import ALPHA_LEVEL  # the report loads the statistics anyway
 
-    if not verdict or verdict.get("measurement_caveat"):
+    if not verdict:  # no statistics ran: ``unjudged`` says why (no load, a window too short)
+        return unjudged, None
+    if verdict.get("measurement_caveat"):
         return "not_measured", None
     aside = (verdict.get("hinge_set_aside") or {}).get("kind")
     if aside:
@@ -140,6 +142,9 @@ def group_causes(findings: Mapping) -> list[dict]:
     """
     verdicts = {v["error_class"]: v for v in findings.get("verdicts", [])}
     caps = {c["error_class"]: c for c in findings.get("capacity", [])}
+    # Without verdicts, a window too short for the statistics is why, not unmeasured load.
+    short = any(q.get("code") == "window_too_short" for q in findings.get("data_quality", []))
+    unjudged = "window_too_short" if short else "not_measured"
     groups: dict[str, list[dict]] = {}
     for cls in findings["error_classes"]:
         if not cls["count"]:
@@ -154,7 +159,7 @@ def group_causes(findings: Mapping) -> list[dict]:
             kind = "few_sources"
         entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
         if kind == "undecided":
-            entry["why"], aside = explain_undecided(v)
+            entry["why"], aside = explain_undecided(v, unjudged)
             if aside:
                 entry["set_aside"] = aside
         cap = caps.get(cls["key"])

@@ -187,7 +187,7 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         # Said outright: a reader skimming for "capacity" must not have to infer its absence;
         # but where load went unmeasured or a capacity reading was set aside, it is not ruled out.
         open_ = any(
-            c.get("why") in ("not_measured", "set_aside")
+            c.get("why") in ("not_measured", "window_too_short", "set_aside")
             for group in o["causes"]
             for c in group["classes"]
         )
