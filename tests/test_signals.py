@@ -159,6 +159,42 @@ def test_requests_an_earlier_failure_answered_are_counted_per_class():
     assert count(failing, limit, t0, 2).tolist() == [0, 0]
 
 
+def test_postgrest_s_own_refusals_are_staged_before_every_statement():
+    # A 504 on rest/* that no database error explains is PostgREST's pool wait (PGRST003), a
+    # 503 its lost connection (PGRST000-002): the statement never ran, so a flat bug's check
+    # (42703, rejected) never met those requests. A Storage 503 or a rest 502 says nothing.
+    t0 = pd.Timestamp("2026-02-06T05:00:00Z")
+    ts = [t0 + pd.Timedelta(seconds=s) for s in (5, 10, 20, 65, 70, 75)]
+    requests = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(6)],
+            "ts": ts,
+            "endpoint": ["rest/reactions", "rest/questions", "rest/reactions",
+                         "storage/object", "rest/reactions", "rest/reactions"],
+            "status": [504, 504, 400, 503, 502, 503],
+        }
+    )  # fmt: skip
+    pool = _klass("http:504:rest/*", "requests", 504, ["rest/reactions", "rest/questions"])
+    down = _klass("http:503:rest/*", "requests", 503, ["rest/reactions"])
+    storage = _klass("http:503:storage/*", "requests", 503, ["storage/object"])
+    proxy = _klass("http:502:rest/reactions", "requests", 502, ["rest/reactions"])
+    bug = _klass("42703", "db_errors", 400, ["rest/reactions"], "42703")
+    pairs = pd.DataFrame({"request_id": ["r2"], "error_class": ["42703"]})
+    incident = type("Incident", (), {"requests": requests})()
+    assert [signals.is_postgrest_refusal(c) for c in (pool, down, storage, proxy, bug)] == [
+        True, True, False, False, False,
+    ]  # fmt: skip
+    failing = signals.stage_failing_requests(incident, (pool, down, storage, proxy, bug), pairs)
+    assert failing.set_index("id")["stage"].to_dict() == {
+        "r0": "refused", "r1": "refused", "r2": "rejected", "r5": "refused",
+    }  # fmt: skip
+    # The bug's denominator loses the refused requests to its own endpoint, per minute.
+    assert signals.count_masked_requests(failing, bug, t0, 2).tolist() == [1, 1]
+    # Without pairs, the refusals are still staged.
+    alone = signals.stage_failing_requests(incident, (pool,), None)
+    assert set(alone["id"]) == {"r0", "r1"}
+
+
 def test_masked_requests_leave_every_denominator():
     requests = np.array([10.0, 10.0, 40.0])
     out, dropped = drop_masked_requests(

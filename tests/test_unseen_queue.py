@@ -24,10 +24,6 @@ SLOW = ("newyork_dst", "big_plateau")
 #: Verdicts known to be wrong, and why, handed to their owner in the coordination log. The
 #: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("kolkata_pool", "42703"): "the app's reactions that PostgREST answered 504 (no pool "
-    "connection in time, PGRST003: the statement never ran) stay in the bug's denominator, so "
-    "its rate falls as the pool saturates (g 0.75, se 0.10)",
-    ("big_plateau", "42703"): "the same 504s in the bug's denominator, at 2,000 viewers",
     ("newyork_dst", "http:503:storage/*"): "a twelve-minute Storage outage: both elasticity "
     "tests reject (g = 0 p 0.03, g = 1 p 0.01) and the Bayes factor 339 then calls it "
     "traffic-proportional; neither reading holds (undetermined, or an episode in time)",

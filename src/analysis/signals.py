@@ -115,25 +115,59 @@ def stage_of_class(cls: ErrorClass) -> str | None:
     return failure_stage(cls.sql_state) if cls.source == "db_errors" else None
 
 
-def stage_failing_requests(incident: object, classes, pairs: pd.DataFrame | None) -> pd.DataFrame:
-    """Return the error responses paired with a database error (ts, endpoint, id, class, stage).
+#: Products whose server is PostgREST: its own 503 (PGRST000-PGRST002, no usable database
+#: connection) and 504 (PGRST003, no pool connection freed within its acquisition timeout)
+#: answer a request before any statement of it ran.
+POSTGREST_PRODUCTS = ("rest", "graphql")
+POSTGREST_REFUSALS = (503, 504)
 
-    Each takes its class and that class's stage (:func:`stage_of_class`). Responses no
-    database error explains are left out: their stage is unknown.
+
+def is_postgrest_refusal(cls: ErrorClass) -> bool:
+    """Whether an HTTP class is PostgREST's own answer for want of a database session.
+
+    A 503 or 504 that no database error explains, on PostgREST's endpoints only. Such a
+    request never reached the database. A statement that runs too long is cancelled by its
+    role's ``statement_timeout`` (57014, a 500 paired with its line) well before the gateway
+    gives up, so a PostgREST 504 is a pool wait, not a statement cut short (a role without a
+    statement timeout, such as ``service_role``, is the exception an export cannot tell).
+    Other products' and other statuses' unexplained responses keep an unknown stage.
+    """
+    if cls.source != "requests" or cls.http_status not in POSTGREST_REFUSALS:
+        return False
+    products = {str(e).split("/")[0] for e in cls.endpoints}
+    return bool(products) and products <= set(POSTGREST_PRODUCTS)
+
+
+def stage_failing_requests(incident: object, classes, pairs: pd.DataFrame | None) -> pd.DataFrame:
+    """Return the failing responses whose stage is known (ts, endpoint, id, class, stage).
+
+    Responses paired with a database error take its class and that class's stage
+    (:func:`stage_of_class`); those of PostgREST's own refusals (:func:`is_postgrest_refusal`)
+    are ``refused``. Other responses no database error explains are left out: their stage
+    is unknown.
     """
     req = incident.requests
     cols = ["ts", "endpoint", "id", "error_class", "stage"]
-    if req.empty or pairs is None or not len(pairs):
+    refusals = [c for c in classes if is_postgrest_refusal(c)]
+    if req.empty or ((pairs is None or not len(pairs)) and not refusals):
         return pd.DataFrame(columns=cols)
-    owner = pairs.drop_duplicates("request_id").set_index("request_id")["error_class"]
-    failing = req.loc[req["id"].isin(owner.index), ["ts", "endpoint", "id"]].copy()
-    failing["error_class"] = failing["id"].map(owner)
-    by_key = {c.key: c for c in classes}
-    failing["stage"] = [
-        stage_of_class(by_key[k]) if k in by_key else failure_stage(str(k).split(":")[0])
-        for k in failing["error_class"]
-    ]
-    return failing.reset_index(drop=True)
+    parts = []
+    if pairs is not None and len(pairs):
+        owner = pairs.drop_duplicates("request_id").set_index("request_id")["error_class"]
+        failing = req.loc[req["id"].isin(owner.index), ["ts", "endpoint", "id"]].copy()
+        failing["error_class"] = failing["id"].map(owner)
+        by_key = {c.key: c for c in classes}
+        failing["stage"] = [
+            stage_of_class(by_key[k]) if k in by_key else failure_stage(str(k).split(":")[0])
+            for k in failing["error_class"]
+        ]
+        parts.append(failing)
+    for cls in refusals:
+        rows = select_class_rows(incident, cls)[["ts", "endpoint", "id"]]
+        parts.append(rows.assign(error_class=cls.key, stage="refused"))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    # A paired response keeps its database error's stage.
+    return out.drop_duplicates("id", keep="first").reset_index(drop=True)[cols]
 
 
 def count_masked_requests(
