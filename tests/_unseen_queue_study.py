@@ -49,15 +49,25 @@ def draw_case(family: str, seed: int) -> queue.Case:
         cron_every=rng.choice((3, 4, 5)),
         poll_scale=1.5,
     )
-    # A pool whose saturation falls where the family wants it (idle: 1.3-2x the peak).
+    # A pool and cores whose saturation falls where the family wants it (idle: 1.3-2x the
+    # peak, a core per connection so that the heavy RPC never slows: no capacity class at
+    # all). Heavy holds stretch by pool / cores, so the cores bind as much as the pool.
     lo, hi = (1.3, 2.0) if family == "idle" else (0.35, 0.9)
     target = peak * rng.uniform(lo, hi)
-    one = queue.saturation(base) / base.pool  # viewers per connection
-    pool = max(4, round(target / one))
+
+    def sized(pool: int, cores: int) -> queue.Case:
+        return dataclasses.replace(base, pool=pool, cores=pool if family == "idle" else cores)
+
+    pool, cores = min(
+        ((p, c) for c in range(1, 7) for p in range(2 * c, 60)),
+        key=lambda pc: (abs(queue.saturation(sized(*pc)) - target), pc),
+    )
+    base = sized(pool, cores)
     truth = {"42703": queue.TRAFFIC, "42501": queue.FLAT_TIME}
     if family != "idle":
         truth["http:504:rest/*"] = queue.CAP
-    return dataclasses.replace(base, pool=pool, truth=truth)
+        truth["57014"] = queue.SOFT
+    return dataclasses.replace(base, truth=truth)
 
 
 def run(case: queue.Case, root: Path) -> list[dict]:
