@@ -162,3 +162,12 @@ def test_emoji_from_the_data_print_in_colour_not_as_boxes(tmp_path):
     html = report.export_html(plain, "ko")
     pdf = report.export_pdf(plain, "ko", report.find_chromium(), html=html)
     assert _coloured_pixels(pdf, tmp_path / "plain") == 0
+
+
+def test_two_printings_of_one_page_are_byte_identical(tmp_path):
+    # The PDF carries SOURCE_DATE_EPOCH's time (here the epoch itself), not the printing's.
+    nb = nbformat.from_dict(new_notebook(cells=[_markdown_cell("# Postmortem\n\nSame bytes.")]))
+    html = report.export_html(nb, "en")
+    first, second = (report.export_pdf(nb, "en", report.find_chromium(), html=html) for _ in "ab")
+    assert first == second
+    assert b"/CreationDate (D:19700101000000+00'00')" in first

@@ -194,6 +194,8 @@ def test_html_makes_no_request_to_another_host(shipped_report: Path):
 def test_pdf_keeps_the_korean_text(shipped_report: Path):
     pdf = shipped_report / "postmortem.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
+    # Dated by the incident (14:00 KST), not by the printing: two runs give the same bytes.
+    assert b"/CreationDate (D:20260206050000+00'00')" in pdf.read_bytes()
     text = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout

@@ -27,6 +27,7 @@ from analysis import outputs, report
 from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
 from analysis.exceptions import ReportError
 from analysis.params import build_params
+from analysis.reproducible import pin_pdf_dates
 
 PAUSE = 0.05
 
@@ -392,3 +393,17 @@ def test_the_kernel_time_is_the_reported_incidents_window_start(tmp_path, monkey
     assert report.source_date_epoch(tmp_path / "missing") == "0"
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "42")
     assert report.kernel_environment(tmp_path)["SOURCE_DATE_EPOCH"] == "42"
+
+
+def test_the_pdfs_dates_are_the_incidents_not_the_printings():
+    # Chromium's Skia writes the printing's time into the PDF's information dictionary; the
+    # dates are written over, same length, so two printings of one report give the same bytes.
+    printed = (
+        b"%PDF-1.4\n1 0 obj\n<</Producer (Skia/PDF m156)\n"
+        b"/CreationDate (D:20261201093907+09'00')\n/ModDate (D:20261201093907+09'00')>>"
+    )
+    pinned = pin_pdf_dates(printed, str(int(pd.Timestamp("2031-07-01T23:30:00Z").timestamp())))
+    assert len(pinned) == len(printed)
+    assert pinned.count(b"(D:20310701233000+00'00')") == 2 and b"2026" not in pinned
+    assert pin_pdf_dates(printed, "not a number") == printed  # a user's odd value: untouched
+    assert pin_pdf_dates(b"%PDF-1.7 no dates", "0") == b"%PDF-1.7 no dates"

@@ -39,6 +39,7 @@ from analysis.languages import available_languages, css_code_stack, css_font_sta
 from analysis.listing import write_listing
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 from analysis.print_fonts import printer_config, printer_environment
+from analysis.reproducible import pin_pdf_dates, source_date_epoch
 from analysis.settings import (
     ENV_PREFETCH_DIR,
     PREFETCH_LOCK,
@@ -228,22 +229,6 @@ MALLOC_SETTINGS = {
     "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
     "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
 }
-
-
-def source_date_epoch(data_dir: Path) -> str:
-    """Return the start of the incident's window in seconds since 1970 (``SOURCE_DATE_EPOCH``).
-
-    Every file format that records a time (matplotlib honours the variable) then gives the same
-    bytes on every run, with a time the incident's own manifest names. A directory whose
-    manifest cannot be read gets 0: the run fails on that manifest with its own error anyway.
-    """
-    from analysis.ingest import manifest_window, read_manifest
-
-    try:
-        start = manifest_window(read_manifest(data_dir), data_dir / "incident.json")[0]
-    except AnalysisError:
-        return "0"
-    return str(int(start.timestamp()))
 
 
 #: mallopt(3) parameters of :data:`MALLOC_SETTINGS`, for a process that is already running.
@@ -573,16 +558,20 @@ def export_html(nb: object, lang: str) -> str:
     return html
 
 
-def export_pdf(nb: object, lang: str, chromium: str, *, html: str | None = None) -> bytes:
+def export_pdf(
+    nb: object, lang: str, chromium: str, *, html: str | None = None, epoch: str = "0"
+) -> bytes:
     """Print the same page to PDF with Chromium through nbconvert's WebPDFExporter.
 
     ``html`` is the page :func:`export_html` already rendered for ``nb`` and ``lang``: the
     exporter would render the same page again before printing it (about a second for a report).
+    The PDF's dates are ``epoch`` (``SOURCE_DATE_EPOCH``), not the printing's.
     """
     exporter = _pdf_exporter()(
         config=_export_config(lang), template_name=HTML_TEMPLATE, executable_path=chromium
     )
-    return exporter.run_playwright(export_html(nb, lang) if html is None else html)
+    pdf = exporter.run_playwright(export_html(nb, lang) if html is None else html)
+    return pin_pdf_dates(pdf, epoch)
 
 
 def _page_resources(lang: str) -> dict:
@@ -732,7 +721,8 @@ def _write_outputs(
             " which make setup runs)"
         )
     try:
-        pdf = export_pdf(nb, params.lang, chromium, html=html)
+        epoch = kernel_environment(params.data_dir)["SOURCE_DATE_EPOCH"]
+        pdf = export_pdf(nb, params.lang, chromium, html=html, epoch=epoch)
     except Exception as exc:  # noqa: BLE001 - browser failures of any kind, one line
         reason = " ".join(str(exc).split())[:200]
         return names, (
