@@ -98,7 +98,7 @@ def test_without_the_printer_fonts_the_pdf_is_printed_and_one_line_says_so(monke
     monkeypatch.setattr(report, "execute_notebook", lambda params, **_: _fake_executed(params))
     monkeypatch.setattr(report, "printer_config", lambda: None)
     monkeypatch.setattr(report, "has_report_font", lambda lang: True)
-    monkeypatch.setattr(report, "export_pdf", lambda nb, lang, chromium, html: b"%PDF-1.4")
+    monkeypatch.setattr(report, "export_pdf", lambda nb, lang, chromium, **_: b"%PDF-1.4")
     monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
     params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     outcome = report.run_report(params, progress=False)
