@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 import _unseen_mech as mech
 import pandas as pd
 import pytest
+from _check_output import read_check_output
 from _mech_runs import make_analyser, render_pages
 
 from analysis import narrative
@@ -53,10 +54,8 @@ def test_check_reads_every_row_and_says_nothing_lies_outside(written, name, caps
     truth = mech.truth(name)
     assert cli(["check", f"--data={written[name]}"]) == 0
     out = capsys.readouterr().out
-    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    read, accepted, rejected, tables = read_check_output(out)
     assert (read, rejected) == (accepted, 0)
-    tables = next(line for line in out.splitlines() if line.startswith("tables:"))
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
     assert f"realtime_events {truth['realtime_rows']}," in tables

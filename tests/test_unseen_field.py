@@ -19,6 +19,7 @@ import subprocess
 
 import _unseen_mech as mech
 import pytest
+from _check_output import read_check_output
 from _mech_runs import (
     index_fits,
     index_verdicts,
@@ -58,10 +59,8 @@ def test_check_reads_every_row(written, name, capsys):
     truth = mech.truth(name)
     assert cli(["check", f"--data={written[name]}"]) == 0
     out = capsys.readouterr().out
-    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
-    assert read == accepted + rejected and rejected == REJECTED.get(name, 0), total
-    tables = next(line for line in out.splitlines() if line.startswith("tables:"))
+    read, accepted, rejected, tables = read_check_output(out)
+    assert read == accepted + rejected and rejected == REJECTED.get(name, 0), (read, rejected)
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
     assert f"webinars {len(truth['webinar_ids'])}" in tables

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import unseen_incidents as unseen
+from _check_output import read_check_output
 
 from analysis import pipeline, report
 from analysis.__main__ import main as cli
@@ -83,10 +84,8 @@ def test_check_reads_every_row(written, name, capsys):
     code = cli(["check", f"--data={written[name]}"])
     done = capsys.readouterr()
     assert code == 0, done.err
-    total = next(line for line in done.out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    read, accepted, rejected, tables = read_check_output(done.out)
     assert read == accepted and rejected == 0
-    tables = next(line for line in done.out.splitlines() if line.startswith("tables:"))
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
     assert f"registrations {truth['registrations']}," in tables

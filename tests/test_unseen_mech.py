@@ -16,6 +16,7 @@ import json
 import _unseen_mech as mech
 import pandas as pd
 import pytest
+from _check_output import read_check_output
 from _mech_runs import make_analyser
 
 from analysis import narrative, overview
@@ -63,13 +64,11 @@ def test_check_accepts_every_row_with_the_writer_s_counts(written, name, capsys)
     code = cli(["check", f"--data={written[name]}"])
     done = capsys.readouterr()
     assert code == 0, done.err
-    total = next(line for line in done.out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    read, accepted, rejected, tables = read_check_output(done.out)
     # Edge Functions' own rows are counted as a source the package does not read.
     assert (read, rejected) == (accepted + rejected, truth["function_rows"])
     if truth["function_rows"]:
         assert "unsupported log source function_edge_logs" in done.out
-    tables = next(line for line in done.out.splitlines() if line.startswith("tables:"))
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
     assert f"realtime_events {truth['realtime_rows']}," in tables

@@ -18,6 +18,7 @@ import subprocess
 
 import _unseen_mech as mech
 import pytest
+from _check_output import read_check_output
 from _mech_runs import (
     index_fits,
     index_verdicts,
@@ -56,11 +57,9 @@ def test_check_reads_every_row(written, name, capsys):
     truth = mech.truth(name)
     assert cli(["check", f"--data={written[name]}"]) == 0
     out = capsys.readouterr().out
-    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    read, accepted, rejected, tables = read_check_output(out)
     # The Edge Functions' own log is counted, not read (the gateway logged the same requests).
     assert (read, rejected) == (accepted + rejected, truth["function_rows"])
-    tables = next(line for line in out.splitlines() if line.startswith("tables:"))
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
     assert "warning:" not in out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import _unseen_queue as queue
 import pytest
+from _check_output import read_check_output
 
 from analysis import pipeline
 from analysis.__main__ import main as cli
@@ -68,10 +69,8 @@ def test_check_reads_every_row(written, name, capsys):
     truth = queue.truth(name)
     assert cli(["check", f"--data={written[name]}"]) == 0
     out = capsys.readouterr().out
-    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    read, accepted, rejected, tables = read_check_output(out)
     assert (read, rejected) == (accepted, 0)
-    tables = next(line for line in out.splitlines() if line.startswith("tables:"))
     assert f"db_errors {truth['rows']['pg_in_window']}," in tables
     assert f"requests {truth['rows']['edge_in_window']}," in tables
 

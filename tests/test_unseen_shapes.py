@@ -16,6 +16,7 @@ import re
 import _unseen_mech as mech
 import numpy as np
 import pytest
+from _check_output import read_check_output
 from _mech_runs import index_fits, index_verdicts, make_analyser
 
 from analysis import matching, narrative
@@ -53,10 +54,8 @@ def test_check_accounts_for_every_row(written, name, capsys):
     code = cli(["check", f"--data={written[name]}"])
     done = capsys.readouterr()
     assert code == 0, done.err
-    total = next(line for line in done.out.splitlines() if line.startswith("TOTAL"))
-    read, accepted, rejected = (int(v) for v in total.split()[1:4])
+    read, accepted, rejected, tables = read_check_output(done.out)
     assert read == accepted + rejected
-    tables = next(line for line in done.out.splitlines() if line.startswith("tables:"))
     # A re-downloaded row is read twice and used once, rejected as a duplicate.
     assert f"requests {truth['requests']}," in tables
     assert f"db_errors {truth['db_errors']}," in tables
