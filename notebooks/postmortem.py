@@ -22,19 +22,19 @@
 # Outputs (findings.json, figures/) go to `output_dir` (default `reports/<webinar_id>/`).
 
 # %% tags=["parameters"]
-webinar_id = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"  # webinar to report on (UUID)
+webinar_id = ""  # UUID or integer id; empty: the webinar most sampled in the window
 data_dir = ""  # incident directory; empty: the shipped incident
 display_tz = ""  # display zone (IANA); empty: the zone of incident.json. Inside, all is UTC
 window_start = ""  # ISO time with offset; empty: the window of the incident manifest
 window_end = ""  # ISO time with offset; empty: the window of the incident manifest
 bucket = "5min"  # concurrency bucket size, whole minutes
 lang = "ko"  # report language: a locale file in src/analysis/locales/ ("ko", "en")
-seed = 20260206  # seed of every bootstrap and surrogate null
+seed = ""  # seed of every bootstrap and surrogate null; empty: the package's default
 output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 plan_registrations = 0  # next event's registrations for the capacity plan; 0: this webinar's
 
 # %% tags=["remove-cell"]
-from analysis import audit, narrative, pipeline, plots, stats
+from analysis import audit, concurrency, narrative, pipeline, plots, stats
 from analysis.error_classes import tabulate_classes
 from analysis.findings import write_findings
 from analysis.params import build_params
@@ -57,7 +57,7 @@ pipeline.tabulate_accounting(incident)
 
 # %% tags=["remove-cell", "stage"]
 params = build_params(
-    webinar_id,
+    webinar_id or concurrency.busiest_webinar(incident),
     data_dir,
     display_tz=display_tz or incident.display_tz,
     window_start=window_start,

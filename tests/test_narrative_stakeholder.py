@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 
 import pytest
 
 from analysis import narrative
 from analysis.listing import summarize_row
+from analysis.narrative.causes import _realtime_note
 
 REFUSAL = {
     "en": ("traffic-proportional (refused on purpose)", "traffic-proportional (a bug)"),
@@ -137,6 +139,32 @@ def test_the_capacity_plan_names_tiers_in_the_report_s_language(doc, lang, plan,
         assert size.replace(" compute", f" {compute}") in page, page
     if lang == "ko":
         assert not [t for t in tiers + sizes if t in page], page
+
+
+#: Tier limits over the upper end of the projected peak -> what the plan says (en, ko): a
+#: percentage up to twice the need, then a multiple, then "over 10x" (not "2,363% spare").
+ROOM = [
+    (0.27, "27% spare", "여유 27%"),
+    (1.31, "2.3× the projected peak's upper end", "예상 최대치 상한의 2.3배"),
+    (8.08, "9.1× the projected peak's upper end", "예상 최대치 상한의 9.1배"),
+    (23.63, "over 10× the projected peak's upper end", "예상 최대치 상한의 10배 이상"),
+]
+
+
+@pytest.mark.parametrize(("headroom", "en", "ko"), ROOM)
+def test_the_capacity_plan_says_a_large_headroom_as_a_multiple_not_thousands_of_percent(
+    doc, headroom, en, ko
+):
+    doc = copy.deepcopy(doc)
+    projections = doc["capacity_plan"]["projections"]
+    projections[0]["realtime_plan"] = {
+        **projections[0]["realtime_plan"], "tier": "Team plan", "limit": 10000,
+        "headroom": headroom,
+    }  # fmt: skip
+    for lang, said in (("en", en), ("ko", ko)):
+        page = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
+        assert said in page, page
+        assert f"{100 * headroom:,.0f}%" not in page or headroom < 1, page
 
 
 def _project_scope(doc: dict) -> tuple[dict, str]:
@@ -430,9 +458,9 @@ def _rows(causes: str) -> dict[str, str]:
 def test_realtime_s_peak_is_said_once_for_the_project_and_only_under_realtime_classes(doc, lang):
     text = narrative.load_locale(lang)
     t = text["causes"]
-    per_class = t["reasons"]["realtime"].split("{")[0]
-    project = t["realtime_project"].split("{")[0]
     changed = _with_realtime_samples(doc)
+    per_class = _realtime_note(changed["verdicts"][0]["signals"], text)
+    project = t["realtime_project"].split("{")[0]
     realtime = {c["key"] for c in changed["error_classes"] if c["key"].startswith("realtime:")}
     others = [c for c in changed["error_classes"] if c["key"] not in realtime]
     assert realtime and others  # the fixture has both kinds
@@ -454,8 +482,50 @@ def test_without_realtime_samples_nothing_is_said_of_them(doc, lang):
     for v in changed["verdicts"]:
         (v.get("signals") or {}).pop("realtime_peak_share_of_limit", None)
     causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
-    assert text["causes"]["reasons"]["realtime"].split("{")[0] not in causes
+    for said in text["causes"]["reasons"]["realtime_limit"].values():
+        assert max(re.split(r"\{\w+\}", said), key=len) not in causes
     assert text["causes"]["realtime_project"].split("{")[0] not in causes
+
+
+#: A Realtime class's errors against the project's connection limit, and what each language
+#: must say (and must not: "peaked at 150% ... 0% of these errors" read as a contradiction).
+REALTIME_NOTES = {
+    "en": {
+        "none": ("None of this class's errors fell in the 13 minutes", " 0% of"),
+        "some": ("25% of this class's errors fell in the 13 minutes", "None of"),
+        "never": ("peaked at 80% of the plan's connection limit, never at ≥ 95%", "errors fell"),
+    },
+    "ko": {
+        "none": ("95% 이상이던 13분 동안에는 이 유형의 오류가 하나도 없었습니다", "오류의 0%"),
+        "some": ("이 유형 오류의 25%가", "하나도"),
+        "never": ("한도의 80%로, 95% 이상인 적이 없었습니다", "오류의"),
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize(
+    ("case", "peak", "minutes", "share"),
+    [("none", 1.5, 13, 0.0), ("some", 1.5, 13, 0.25), ("never", 0.8, 0, 0.0)],
+)
+def test_a_realtime_class_s_note_says_which_minutes_its_share_counts(
+    doc, lang, case, peak, minutes, share
+):
+    text = narrative.load_locale(lang)
+    changed = copy.deepcopy(doc)
+    for v in changed["verdicts"]:
+        v["signals"] = {
+            **(v.get("signals") or {}),
+            "realtime_peak_share_of_limit": peak,
+            "realtime_saturated_minutes": minutes,
+            "realtime_errors_in_saturated_share": share,
+        }
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    rows = [row for key, row in _rows(causes).items() if key.startswith("realtime:")]
+    said, not_said = REALTIME_NOTES[lang][case]
+    assert rows and all(said in row for row in rows), rows
+    notes = [row.split(said)[0][-80:] + row.split(said)[1][:120] for row in rows]
+    assert not [n for n in notes if not_said in n], notes
 
 
 def _with_actions(changed: dict) -> dict:
@@ -614,3 +684,35 @@ def test_without_gateway_requests_who_got_errors_is_unknown_not_zero(doc, lang):
     changed["impact"]["requests"] = 10
     impact = html.unescape(narrative.SECTIONS["impact"](changed, text))
     assert t["no_requests"] not in impact
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"), [("ko", "Realtime Free 요금제"), ("en", "Realtime Free plan")]
+)
+def test_detection_names_a_published_limit_s_tier_in_the_report_s_language(doc, lang, said):
+    changed = copy.deepcopy(doc)
+    start = changed["report"]["window"]["start"]
+    changed["detection"]["crossings"] = [
+        {"name": "Realtime Free plan", "value": 200, "rule": "viewers > 200 (Realtime Free plan)",
+         "at": start, "at_window_start": True},
+    ]  # fmt: skip
+    page = narrative.SECTIONS["detection"](changed, narrative.load_locale(lang))
+    assert said in page, page
+    if lang == "ko":
+        assert "Free plan" not in page, page
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_one_tier_s_limit_is_reached_at_one_number_of_registrations(doc, lang):
+    # Extrapolated from each row's own N, one limit was "reached" at three different Ns.
+    doc = copy.deepcopy(doc)
+    projections = doc["capacity_plan"]["projections"][:1] * 3
+    doc["capacity_plan"]["projections"] = projections = copy.deepcopy(projections)
+    for p, n, at in zip(projections, (176, 500, 2000), (4334, 4541, 4627), strict=True):
+        p["registrations"] = n
+        p["realtime_plan"] = {
+            "tier": "Team plan", "limit": 10000, "needed": 10000 * n / at, "headroom": 1.0,
+            "registrations_at_limit": at,
+        }  # fmt: skip
+    page = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
+    assert page.count("4,627") == 3 and "4,334" not in page and "4,541" not in page, page

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
-from analysis.params import build_params
+from analysis.params import DEFAULT_SEED, build_params
 
 IPYNB = NOTEBOOKS_DIR / "postmortem.ipynb"
 SCRIPT = NOTEBOOKS_DIR / "postmortem.py"
@@ -66,8 +66,13 @@ def test_parameters_cell_is_tagged_and_its_defaults_validate():
     }  # fmt: skip
     # Empty zone: the notebook shows times in the zone of the incident's own incident.json.
     assert values["display_tz"] == ""
-    params = build_params(**{**values, "display_tz": "Europe/Berlin"})
+    # No incident's webinar or seed: the executed notebook of any incident keeps this cell
+    # (papermill injects its values after it), so a default here travels with every report.
+    # Empty: the webinar most sampled in the data, the package's seed.
+    assert values["webinar_id"] == "" and values["seed"] == ""
+    params = build_params(**{**values, "webinar_id": "1", "display_tz": "Europe/Berlin"})
     assert params.lang == "ko" and params.display_tz == "Europe/Berlin"
+    assert params.seed == DEFAULT_SEED
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
@@ -151,3 +156,18 @@ def test_imports_cell_freezes_what_it_imported_before_any_stage():
     assert all(isinstance(n, ast.Import | ast.ImportFrom) for n in body[:-2]), first.source
     later = "\n".join(c.source for c in cells[1:])
     assert "import " not in later, "an import after the freeze would be walked by every pass"
+
+
+def test_without_parameters_the_notebook_reports_on_the_shipped_incident_s_main_webinar(
+    shared_cache_dir,
+):
+    # What the empty webinar_id resolves to in JupyterLab: the webinar most sampled in the
+    # data, found from the data (the notebook names none).
+    from analysis.concurrency import busiest_webinar
+    from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
+    from analysis.ingest import load_incident
+
+    incident = load_incident(DEFAULT_INCIDENT_DIR, cache_dir=shared_cache_dir, progress=False)
+    assert len(incident.webinars) > 1 and busiest_webinar(incident) == DEFAULT_WEBINAR_ID
+    nb = nbformat.read(IPYNB, as_version=4)
+    assert any("webinar_id or concurrency.busiest_webinar(incident)" in c.source for c in nb.cells)

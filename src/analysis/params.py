@@ -139,7 +139,7 @@ def build_params(
     lang : str, optional
         Report language: the code of a locale file in ``src/analysis/locales/``.
     seed : int or str, optional
-        Non-negative integer seed.
+        Non-negative integer seed; empty means the package's default (:data:`DEFAULT_SEED`).
     formats : str or iterable of str, optional
         ``"html,pdf"`` or a subset.
     output_dir : str or pathlib.Path, optional
@@ -304,6 +304,8 @@ def _check_lang(value: str) -> str:
 
 def _check_seed(value: int | str) -> int:
     text = str(value).strip()
+    if text == "" and isinstance(value, str):
+        return DEFAULT_SEED
     if isinstance(value, bool) or not re.fullmatch(r"\d{1,10}", text):
         raise ParameterError(
             f"parameter 'seed': expected a non-negative integer, found {_show(value)}"

@@ -156,8 +156,8 @@ def verdict_evidence(
         )
         after = r["after_set_aside"]
         tail = after.get(f"{kind}_{aside['kind']}", after[kind])
-        text = r["set_aside"][aside["kind"]] + " " + tail
-        out = escape(text.format(**values))
+        said = r["set_aside"][aside["kind"]] + " " + tail
+        out = escape(said.format(**values))
     notes = []
     compared = v.get("load_vs_time")
     if compared and kind == "capacity":
@@ -232,13 +232,7 @@ def verdict_evidence(
     if realtime is None:
         realtime = str(v.get("error_class", "")).startswith("realtime:")
     if realtime and sig.get("realtime_peak_share_of_limit") is not None:
-        share = sig.get("realtime_errors_in_saturated_share")
-        notes.append(
-            r["realtime"].format(
-                peak=fmt_number(100 * sig["realtime_peak_share_of_limit"]),
-                share=fmt_number(None if share is None else 100 * share),
-            )
-        )
+        notes.append(_realtime_note(sig, text))
     for note in notes:
         out += f"<br><small>{escape(note)}</small>"
     if v.get("measurement_caveat"):
@@ -355,6 +349,31 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
         + (f"\n\n{evidence}" if evidence else "")
         + (f"\n\n{limits}" if limits else "")
     )
+
+
+def _realtime_note(sig: Mapping, text: Mapping) -> str:
+    """Return how a Realtime class's errors sit against the project's connection limit.
+
+    Two numbers of different things: the project's connections at their peak, and the share
+    of this class's errors in the minutes at >= 95 % of the limit. Printed side by side as
+    "peaked at 150 % ... 0 % of these errors" they read as a contradiction, so the sentence
+    names the minutes it counts, and says outright when the class never met them.
+    """
+    t = text["causes"]
+    r = t["reasons"]["realtime_limit"]
+    n = sig.get("realtime_saturated_minutes") or 0
+    one, many = t["realtime_project_minutes"]
+    share = sig.get("realtime_errors_in_saturated_share")
+    fields = {
+        "peak": fmt_number(100 * sig["realtime_peak_share_of_limit"]),
+        "minutes": (one if n == 1 else many).format(n=fmt_number(n)),
+        "share": fmt_number(None if share is None else 100 * share),
+    }
+    if n == 0:
+        return r["never"].format(**fields)
+    if share is None:  # no error of the class in the window
+        return r["minutes_only"].format(**fields)
+    return r["none" if share == 0 else "some"].format(**fields)
 
 
 def _realtime_context(findings: Mapping, text: Mapping) -> str:

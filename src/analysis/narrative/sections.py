@@ -19,6 +19,7 @@ from analysis.narrative.formatting import (
     local_span,
     local_time,
     table,
+    tier_name,
     utc_time,
 )
 
@@ -316,7 +317,9 @@ def render_detection(findings: Mapping, text: Mapping) -> str:
             template = t["limit"]
         lines.append(
             template.format(
-                name=escape(c["name"]),
+                # A published limit is named "<product> <tier>" ("Realtime Free plan"): its
+                # tier in the report's language, as the capacity plan names it.
+                name=escape(c["name"]) if c.get("error_class") else tier_name(c["name"], text),
                 key=code(c.get("error_class", "")),
                 value=fmt_number(c["value"]),
                 local=local_time(c["at"], tz, TIME_FORMAT_SECONDS),
