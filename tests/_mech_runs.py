@@ -14,29 +14,39 @@ from analysis.narrative.display import SECTIONS
 from analysis.params import build_params
 
 
-def make_analyser(tmp_path_factory, written: dict, cases: dict, cache_dir):
+def analyse_written(root, directory, webinar_id: str, display_tz: str, cache_dir):
+    """Return ``(incident, findings)`` of a written incident, analysed in English below ``root``.
+
+    Every unseen writer's tests read their incidents this way (its caches below ``root``).
+    """
+    incident = load_incident(directory, cache_dir=cache_dir, progress=False)
+    params = build_params(
+        webinar_id, directory, display_tz=display_tz, lang="en", output_dir=root / "out"
+    )
+    settings = pipeline.Settings(cache_dir=root / "stats", workers=1)
+    return incident, pipeline.analyse(incident, params, settings).findings
+
+
+def make_analyser(tmp_path_factory, written: dict, cases: dict, cache_dir, truth_of=None):
     """Return ``run(name) -> (incident, truth, findings)``, each case analysed at most once.
 
     ``written`` maps a case to its directory (already parsed into ``cache_dir`` by the
-    module's first test, so the load is a cache read).
+    module's first test, so the load is a cache read); ``truth_of`` gives a case's truth
+    (the third writer's by default).
     """
     done: dict = {}
+    truth_of = truth_of or mech.truth
 
     def run(name: str):
         if name not in done:
-            root = tmp_path_factory.mktemp(name)
-            directory = written[name]
-            incident = load_incident(directory, cache_dir=cache_dir, progress=False)
-            truth = mech.truth(name)
-            params = build_params(
+            truth = truth_of(name)
+            incident, findings = analyse_written(
+                tmp_path_factory.mktemp(name),
+                written[name],
                 truth["webinar_id"],
-                directory,
-                display_tz=cases[name].display_tz,
-                lang="en",
-                output_dir=root / "out",
+                cases[name].display_tz,
+                cache_dir,
             )
-            settings = pipeline.Settings(cache_dir=root / "stats", workers=1)
-            findings = pipeline.analyse(incident, params, settings).findings
             done[name] = (incident, truth, findings)
         return done[name]
 
