@@ -1,12 +1,14 @@
-"""Cost of redaction's long-token step, and the planted private values it misses.
+"""Cost of redaction's long-token and disguises steps, and the planted values it misses.
 
 On generated columns shaped like ingest's free text (query strings carrying uuids, paths,
 user agents, Postgres messages and details; a few distinct values repeated, as in real
-exports), ``privacy.redact_series`` is timed twice in this process: as it is, and with its
-long-token step (cards, resident registration numbers, bare hex and base64 secrets,
-:func:`analysis.privacy.redact_long_tokens` and its RE2 gates) switched off. The ratio is
-what that step costs. Then every planted value of tests/_private_kinds.py is redacted and the
-misses are counted per kind, and every look-alike is checked to stay as it is.
+exports; some percent-encoded, some Korean), ``privacy.redact_series`` is timed in this
+process: as it is, with its long-token step (cards, resident registration numbers, bare hex
+and base64 secrets, :func:`analysis.privacy.redact_long_tokens` and its RE2 gates) switched
+off, and with its disguises step (percent-encoded parts, Unicode look-alikes, base64 or hex
+parameter values: :mod:`analysis.disguises`) switched off. The ratios are what each costs.
+Then every planted value of tests/_private_kinds.py is redacted and the misses are counted
+per kind, and every look-alike is checked to stay as it is.
 
 Usage: ``python benchmarks/bench_privacy.py [--rows N] [--distinct N] [--repeat K]``.
 Run it against another checkout's package (``PYTHONPATH=<checkout>/src``) for an A/B in one
@@ -58,6 +60,8 @@ def make_columns(
                 f"?on_conflict=webinar_id,user_id&columns=webinar_id,user_id&id=eq.{uid()}",
                 f"?apikey=sb_publishable_{rng.getrandbits(64):016x}&vsn=1.0.0",
                 f"?limit={rng.randint(1, 500)}&offset={rng.randint(0, 9999)}",
+                f"?created_at=gte.2026-02-06T05%3A{rng.randint(0, 59):02d}%3A00%2B00%3A00",
+                f"?or=%28status.eq.live%2Cid.eq.{rng.randint(1, 99999)}%29&select=%2A",
             ]
         ),
         "path": lambda: rng.choice(
@@ -83,6 +87,7 @@ def make_columns(
                 f"sorry, too many clients already ({rng.randint(1, 99999)})",
                 f"remaining connection slots are reserved, pid {rng.randint(1000, 99999)}",
                 f"session {rng.getrandbits(32):08x}.{rng.getrandbits(20):05x} at 05:40:12 UTC",
+                f'relation "질문_{rng.randint(1, 9999)}" does not exist',
             ]
         ),
     }
@@ -110,6 +115,20 @@ def long_step_off():
     finally:
         for name, value in saved.items():
             setattr(privacy, name, value)
+
+
+@contextmanager
+def disguises_off():
+    """Switch the disguises step off (a no-op on a package without it)."""
+    present = hasattr(privacy, "may_disguise")
+    saved = privacy.may_disguise if present else None
+    if present:
+        privacy.may_disguise = lambda text: False
+    try:
+        yield present
+    finally:
+        if present:
+            privacy.may_disguise = saved
 
 
 def time_redaction(columns: dict[str, pd.Series], users: dict[str, str], repeat: int) -> float:
@@ -188,6 +207,11 @@ def main() -> int:
         if present:
             without = time_redaction(columns, users, args.repeat)
             print(f"without the long-token step: {without:.3f} CPU s")
+            print(f"ratio as it is / without:    {with_step / without:.2f}")
+    with disguises_off() as present:
+        if present:
+            without = time_redaction(columns, users, args.repeat)
+            print(f"without the disguises step:  {without:.3f} CPU s")
             print(f"ratio as it is / without:    {with_step / without:.2f}")
     misses, changed = count_misses()
     total = sum(m for m, _ in misses.values())

@@ -12,6 +12,11 @@ session 12 the step that redacts long tokens (cards, resident registration numbe
 and base64 secrets) is the package's own ``redact_long_tokens``, called where
 ``redact_text`` calls it, and a numbered cookie chunk (``sb-<ref>-auth-token.0``) is named as
 its cookie; a phone number may touch Korean text and follow a letter's colon (``tel:``).
+Since session 13: Korean phones written ``82-10-...`` or with spaced dashes, a URI password
+up to the authority's last ``@``, ``sbp_`` keys of any alphabet, a JWT right after a percent
+escape, a value made only of digits read as a card where it is no identifier, and the
+package's own step for disguised values (``analysis.disguises.unwrap``), and a phone
+between underscores (in a constraint's name).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from analysis import privacy
 # national form that starts after neither a letter, a digit nor a dash (uuids never qualify).
 _PHONE_HINT = (
     r"\+\d|\(0\d|\(\d{3}\)"
-    r"|(?:^|[^0-9A-Za-z-])(?:0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}"
-    r"|01[016789]\d{7,8})"
+    r"|(?:^|[^0-9A-Za-z-])(?:0\d{1,3}(?:[\s]?[.-][\s]?|[\s])\d{3,4}(?:[\s]?[.-][\s]?|[\s])\d{4}"
+    r"|\d{3}[.-]\d{3}[.-]\d{4}|01[016789]\d{7,8}|82(?:[\s]?[.-][\s]?|[\s])1[016789][\s.-])"
 )
 # Any value a pattern below can match contains one of these.
 _TRIGGER_RE = (
@@ -46,10 +51,12 @@ UUID_RE = re.compile(
 )
 # A dot may arrive URL-encoded once or twice (``%2E``, ``%252E``).
 _DOT = r"(?:\.|%2[Ee]|%252[Ee])"
+# A token may follow a percent escape (``?t%3DeyJ...``): the escape's digits are no word.
+_JWT_START = r"(?:\b|(?<=%[0-9A-Fa-f]{2}))eyJ"
 _JWT_RE = re.compile(
-    rf"\beyJ[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]*"
+    rf"{_JWT_START}[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]*"
     # A lone JWT header or payload segment is still a token's part.
-    r"|\beyJ[A-Za-z0-9_-]{10,}"
+    rf"|{_JWT_START}[A-Za-z0-9_-]{{10,}}"
 )
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=%-]{8,}")
 #: Query parameters whose value is a credential (OAuth/PKCE codes, signatures, sessions, ...)
@@ -76,7 +83,7 @@ _API_KEY_RE = re.compile(
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
     r"|AKIA[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-    r"|sbp_[0-9a-f]{20,}"
+    r"|sbp_[A-Za-z0-9_]{20,}"
     r"|AIza[0-9A-Za-z_-]{30,}"
     r"|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}"
     r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{30,})"
@@ -94,14 +101,15 @@ _IPV6_CANDIDATE_RE = re.compile(
 # Phone numbers: international (+82 10 ...), Korean and North American national forms.
 # Candidates; a match is a phone only with 8 to 15 digits.
 _PHONE_RE = re.compile(
-    r"""(?<![\dA-Za-z_.+/-])(?<![\dA-Fa-f]:)(?:
+    r"""(?<![\dA-Za-z.+/-])(?<![\dA-Fa-f]:)(?:
         \+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}
       | \(0\d{1,3}\)[\s.-]?\d{3,4}[\s.-]?\d{4}
-      | 0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}
+      | 0\d{1,3}(?:\s?[.-]\s?|\s)\d{3,4}(?:\s?[.-]\s?|\s)\d{4}
       | 01[016789]\d{7,8}
+      | 82(?:\s?[.-]\s?|\s)1[016789](?:\s?[.-]\s?|\s)\d{3,4}(?:\s?[.-]\s?|\s)\d{4}
       | \(\d{3}\)[\s.-]?\d{3}[\s.-]\d{4}
       | \d{3}[.-]\d{3}[.-]\d{4}
-    )(?![\dA-Za-z_-])""",
+    )(?![\dA-Za-z-])""",
     re.VERBOSE,
 )
 _PHONE_HINT_RE = re.compile(_PHONE_HINT)
@@ -143,7 +151,7 @@ _KEY_DETAIL_RE = re.compile(
     r"Key \(((?:[^()]|\([^()]*\))*)\)=\((.*?)\)(?= already| is | does|$|\.)"
 )
 # A URI's userinfo password (``postgres://user:secret@host``): a credential in a log line.
-_URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/@?#]+)(@)")
+_URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/?#]+)(@)")
 _PERSONAL_COLUMN_RE = re.compile(r"(?i)e-?mail|phone|tel\b|mobile|address|name\b|^ip$|birth")
 # A 23502/23514 detail prints the whole failing row: it is a user's data, by structure.
 _FAILING_ROW_RE = re.compile(r"(Failing row contains )\(.*\)")
@@ -203,7 +211,11 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
             out = _PHONE_RE.sub(_phone_or_keep, out)
     # Session 12: card numbers, resident registration numbers and bare secrets, by the
     # package's own step (its rules are tested on planted values in tests/test_privacy_kinds.py).
-    out = privacy.redact_long_tokens(out, identifier=hexish)
+    out = privacy.redact_long_tokens(out, identifier=hexish and not out.isdigit())
+    # Session 13: disguised values (percent-encoded, Unicode look-alikes, base64 or hex
+    # wrapped) by the package's own step, which reads each view with this redact_text.
+    if privacy.may_disguise(out):
+        out = privacy.unwrap(out, lambda view: redact_text(view, users))
     if users and "-" in out:
         out = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), out)
     return out

@@ -15,6 +15,11 @@ registrations, the presence sessions' session id, the annotations' label and not
 incident.json's name, a claim's statement, a recommendation's text and an extra key. Log rows
 may be BigQuery-shaped (nested one-element lists) or ClickHouse-shaped (flat
 ``log_attributes``): each field is written where that shape keeps it.
+
+Beyond free text: the name of every constraint in Postgres' messages (it becomes part of an
+error class's key) and the name of one page file of every log folder carry private values
+too (:data:`NAMED`), written as identifiers and file names can hold them (joined by
+underscores, no slash, no quote).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from pathlib import Path
 
 from _private_kinds import PRIVATE
@@ -58,6 +64,21 @@ def field_private(n: int) -> list[tuple[str, str]]:
     return pairs
 
 
+def name_private(name: str, n: int) -> tuple[str, list[str]]:
+    """Return a name for field ``name`` (number ``n``) holding private values, and its secrets.
+
+    An identifier or a file name has no spaces between values: a phone, a card and a
+    resident number are joined by underscores, the e-mail last (its local part would take
+    the marker with it).
+    """
+    card = luhn_complete(f"45390000{n:07d}")
+    phone = f"010{2100 + n}7{n:03d}"
+    rrn = f"{80 + n % 20}0315-2{n:06d}"
+    email = f"kim{n:02d}x@private-mail.example"
+    text = f"mark{name.replace('_', '')}_{phone}_{card}_{rrn}:{email}"
+    return text, [phone, card, rrn, email.split("@")[0] + "@"]
+
+
 def field_text(name: str, n: int, user: str | None = None) -> tuple[str, list[str]]:
     """Return the text planted in field ``name`` (number ``n``) and the secrets it holds.
 
@@ -79,6 +100,8 @@ FIELDS = (
     "manifest_name", "claim_statement", "recommendation", "manifest_extra",
     "fn_message", "fn_url",
 )  # fmt: skip
+#: Fields that are names, not text (:func:`name_private`): numbered after :data:`FIELDS`.
+NAMED = ("pg_constraint", "file_name")
 #: Fields of a log source the incident may lack (Edge Functions' own log).
 OPTIONAL = ("fn_message", "fn_url")
 #: Log field -> attribute path, as ClickHouse flattens it and BigQuery nests it.
@@ -153,6 +176,7 @@ def _rewrite_pages(folder: Path, change) -> int:
 def _plant_logs(directory: Path, t) -> set[str]:
     """Plant the log fields in every page folder of ``directory``; return the fields planted."""
     planted = set()
+    constraint = name_private("pg_constraint", len(FIELDS) + NAMED.index("pg_constraint"))[0]
     for folder in sorted({p.parent for p in directory.rglob("*.json.gz")}):
         fields = LOG_FIELDS.get(folder.name)
         if fields is None:
@@ -161,7 +185,14 @@ def _plant_logs(directory: Path, t) -> set[str]:
         def change(row: dict, fields=fields) -> None:
             for field in fields:
                 if field not in ATTRIBUTES:  # the log line
-                    row["event_message"] = f"{row.get('event_message') or ''} | {t(field)}"
+                    message = row.get("event_message") or ""
+                    # A constraint's name is part of its error class's key.
+                    if field == "pg_message" and 'constraint "' in message:
+                        message = re.sub(
+                            r'constraint "([^"]+)"', rf'constraint "\1_{constraint}"', message
+                        )
+                        planted.add("pg_constraint")
+                    row["event_message"] = f"{message} | {t(field)}"
                     continue
                 held = _get(row, ATTRIBUTES[field])
                 glue = JOIN.get(field, " ")
@@ -171,6 +202,11 @@ def _plant_logs(directory: Path, t) -> set[str]:
         if _rewrite_pages(folder, change) == 0:
             raise ValueError(f"{folder}: no rows to plant in")
         planted.update(fields)
+        # A download keeps whatever name it was given: the first page's carries values too.
+        first = sorted(folder.glob("*.json.gz"))[0]
+        name = name_private("file_name", len(FIELDS) + NAMED.index("file_name"))[0]
+        first.rename(first.with_name(f"{first.name[: -len('.json.gz')]}-{name}.json.gz"))
+        planted.add("file_name")
     return planted
 
 
@@ -194,12 +230,15 @@ def plant(directory: Path, webinar_id: str, user: str | None = None) -> dict[str
     the incidents of tests/_unseen_mech.py carry none.
     """
     texts = {name: field_text(name, n, user) for n, name in enumerate(FIELDS)}
+    texts.update({name: name_private(name, len(FIELDS) + n) for n, name in enumerate(NAMED)})
 
     def t(name: str) -> str:
         return texts[name][0]
 
     planted = _plant_logs(directory, t)
-    missing = [f for f in FIELDS if f.startswith(("edge_", "pg_", "rt_")) and f not in planted]
+    missing = [
+        f for f in (*FIELDS, *NAMED) if f.startswith(("edge_", "pg_", "rt_")) and f not in planted
+    ]
     if missing:
         raise ValueError(f"{directory}: no log rows for {', '.join(missing)}")
 

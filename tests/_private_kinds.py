@@ -34,6 +34,11 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("amex 3782 822463 10005", "3782 822463 10005"),
         ("card 6011000990139424 declined", "6011000990139424"),
         ("pan:4000056655665556", "4000056655665556"),
+        # Percent-encoded once and twice, '+' for a space in a query, a whole field.
+        ("?q=4916%203389%200418%203562&page=2", "3389%200418%203562"),
+        ("c=4012%25208888%25208888%25201881", "8888%25201881"),
+        ("q=5105+1051+0510+5100", "1051+0510+5100"),
+        ("4242424242424242", "4242424242424242"),
     ],
     "hex-secret": [
         (f"session {_SESSION_HEX}", _SESSION_HEX),
@@ -49,6 +54,7 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("rrn 900101-1234567 on file", "900101-1234567"),
         ("주민등록번호: 020315-4123456", "020315-4123456"),
         ("id 851231 - 2345678", "851231 - 2345678"),
+        ("/rrn/850505%2D1234568", "850505%2D1234568"),
     ],
     "phone": [
         ("call 010-2345-6789", "2345-6789"),
@@ -62,16 +68,47 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("휴대폰010-2345-6780", "2345-6780"),
         ("연락처:01023456781", "01023456781"),
         ("010-3456-7892로 연락 주세요", "3456-7892"),
+        # The country code without its '+', parentheses, spaced dashes, full-width, encoded.
+        ("82-10-2345-6781", "2345-6781"),
+        ("82 10 3456 7812", "3456 7812"),
+        ("(010)4567-8123", "4567-8123"),
+        ("010 - 5678 - 9123", "5678 - 9123"),
+        (
+            "\uff10\uff11\uff10\uff0d\uff16\uff17\uff18\uff19\uff0d\uff11\uff12\uff13\uff14",
+            "\uff16\uff17\uff18\uff19\uff0d\uff11\uff12\uff13\uff14",
+        ),
+        ("tel=010%2D7891%2D2345", "7891%2D2345"),
     ],
     "email": [
         ("mail kim.minji@example.co.kr", "kim.minji"),
         ("to=lee%40example.com", "lee%40example"),
+        # Unicode tricks: a zero-width space or a right-to-left mark before the '@',
+        # full-width letters and '@', an ideographic full stop in the domain.
+        ("mail zw.minji\u200b@example.org", "zw.minji"),
+        ("mail rtlkim\u200f@example.org", "rtlkim"),
+        (
+            "\uff48\uff41\uff4e\uff0e\uff53\uff4f\uff52\uff41\uff20\uff45\uff58\uff41"
+            "\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+            "\uff48\uff41\uff4e\uff0e",
+        ),
+        ("mail dot.kim@example\u3002com", "dot.kim"),
+        # Homoglyphs: Cyrillic letters in the local part and the domain.
+        ("mail k\u0456m.cyr@ex\u0430mple.com", "k\u0456m.cyr"),
+        # Wrapped in base64 or hex as a query parameter's value (?state=...).
+        ("?state=YjY0LmtpbUBleGFtcGxlLmNvbQ==&x=1", "YjY0LmtpbUBleGFtcGxlLmNvbQ"),
+        ("?ref=686b406d61696c2e696f", "686b406d61696c2e696f"),
     ],
     "ip": [
         ("from 198.51.100.23", "198.51.100.23"),
         ("peer 2001:db8:85a3::8a2e:370:7334", "8a2e:370:7334"),
         ("client ::ffff:203.0.113.45 connected", "203.0.113.45"),
         ("client ::ffff:cb00:712e connected", "cb00:712e"),
+        # A zone id (also encoded), brackets with a port (also encoded), full and capitals.
+        ("peer fe80::1ff:fe23:4567:890a%eth0 up", "fe23:4567:890a"),
+        ("peer fe80::abcd:1%25en0 up", "abcd:1"),
+        ("host [2001:db8::beef:1]:8443", "beef:1"),
+        ("u=%5B2001%3Adb8%3A%3Acafe%3A2%5D%3A443", "cafe%3A2"),
+        ("2001:0DB8:0000:0000:0000:FF00:0042:8329", "FF00:0042:8329"),
     ],
     "supabase-key": [
         ("apikey sb_publishable_Q7a8b9c0d1e2f3g4h5", "Q7a8b9c0d1e2f3g4h5"),
@@ -110,6 +147,8 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ('{"client_secret":"Z9clientsecret"}', "Z9clientsecret"),
         ('{\\"password\\":\\"Z9escapedpw\\"}', "Z9escapedpw"),
         ("{'refresh_token': 'Z9singlequoted'}", "Z9singlequoted"),
+        ("?body=%7B%22password%22%3A%22Z9encodedpw%22%7D", "Z9encodedpw"),
+        ("?b=%257B%2522token%2522%253A%2522Z9doubleenc%2522%257D", "Z9doubleenc"),
     ],
     "header": [
         ('{"authorization":"Basic Z9dXNlcjpwYXNzd29yZA=="}', "Z9dXNlcjpwYXNzd29yZA"),
@@ -118,7 +157,14 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("Authorization: Token Z9headertoken", "Z9headertoken"),
         ("apikey: Z9headerapikey", "Z9headerapikey"),
         ('"headers":{"Authorization":"Bearer Z9bearerplain1"}', "Z9bearerplain1"),
+        ("h=Authorization%3A%20Token%20Z9encheader", "Z9encheader"),
     ],
+    "url-password": [
+        ("postgres://postgres.qwerty:Z9dbpass@db.example.com:6543/postgres", "Z9dbpass"),
+        ("redis://:Z9p@ssw0rd@cache.internal:6379", "ssw0rd"),
+        ("dsn=postgres%3A%2F%2Fu%3AZ9encdbpass%40db.example.com", "Z9encdbpass"),
+    ],
+    "encoded-phone": [("?s=MDEwLTQzMjEtODc2NQ==", "MDEwLTQzMjEtODc2NQ")],
 }
 
 #: Look-alikes that are no person's data and no credential: kept as they are.
@@ -153,4 +199,18 @@ KEEP: list[str] = [
     "ticket ABC-123456-7890123",
     "20260206-123456",
     "on 05:40:12",
+    # Encoded look-alikes: a timestamp, a filter, a select, Korean text, a redirect, '+'.
+    "?created_at=gte.2026-02-06T05%3A00%3A00%2B00%3A00&id=eq.f257ce42-723a-4fad-a9a5-1bd8c154d7ce",
+    "?or=%28status.eq.live%2Cstatus.eq.ended%29&select=%2A",
+    "?q=SQLSTATE+23505+count+12345",
+    "?name=%ED%95%9C%EA%B5%AD%EC%96%B4%20%EC%9B%A8%EB%B9%84%EB%82%98",
+    "?redirect_to=https%3A%2F%2Fapp.example.com%2Fwebinar%2F1234",
+    "?state=bG9naW4tcGFnZQ&vsn=1.0.0",
+    "?cursor=MTc3MDM1NDAwMDAwMA",
+    "/storage/v1/object/public/%EC%8D%B8%EB%84%A4%EC%9D%BC.png",
+    # Unicode look-alikes in people's words: full-width letters, a dash, a zero-width joiner.
+    "\uff37\uff45\uff42\uff49\uff4e\uff41\uff52 2026",
+    "Launch \u2014 12 seats left",
+    "\U0001f469\u200d\U0001f4bb webinar",
+    "2026\u5e74 2\u6708 6\u65e5 14:00",
 ]

@@ -7,15 +7,18 @@ tests/_private_kinds.py, and a registered user's raw id, in every field: the gat
 query string, headers (user agent, client info, referer, ray id, authorization, apikey,
 cookie) and log line; Postgres' message, detail, hint, query and context; Realtime's message
 and payload; the webinars' title and status, an extra registrations column, the presence
-sessions' id, the annotations, incident.json's name, claims, recommendations and an extra key.
+sessions' id, the annotations, incident.json's name, claims, recommendations and an extra key;
+beyond text, the name of every constraint (part of an error class's key), a page file's name
+and the incident directory's name.
 
 One report per language (en, ko), HTML and PDF, as ``make report`` writes them (a ``slow``
 twin attacks ClickHouse-flavoured exports with Edge Functions' log, in English); the HTML, the
-PDF's text (pdftotext), findings.json and the executed notebook are searched for every
-planted value. The search cannot pass by looking at nothing: every planted value is first
-found in the raw input, and the fields the report shows (title, annotations, the manifest's
-name, claim and recommendation) must reach the page, with the user's pseudonym in place of
-the id.
+PDF's text (pdftotext) and metadata (pdfinfo), findings.json and the executed notebook are
+searched for every planted value. The search cannot pass by looking at nothing: every
+planted value is first found in the raw input, and the fields the report shows (title,
+annotations, the manifest's name, claim and recommendation, the constraint in its class's
+key) must reach the page, with the user's pseudonym in place of the id, and the file's name
+findings.json.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ pytestmark = pytest.mark.skipif(
 #: Fields whose marker must reach the page (the report shows these words).
 SHOWN = (
     "title", "annotation_label", "annotation_note", "manifest_name", "claim_statement",
-    "recommendation",
+    "recommendation", "pg_constraint",
 )  # fmt: skip
+#: Fields whose marker findings.json holds (its input accounting names every file).
+IN_FINDINGS = ("file_name",)
 
 
 def _users(directory: Path) -> list[str]:
@@ -62,9 +67,14 @@ def _raw_ids(text: str, users: set[str]) -> list[str]:
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
+#: The incident's directory is named with private values too (an analyst's download folder).
+DIRECTORY = "kim.folder@private-mail.example 010-2888-7888"
+DIRECTORY_SECRETS = ["kim.folder@", "2888-7888"]
+
+
 def _plant_case(root: Path, case: str) -> tuple:
     """Write mech case ``case`` under ``root`` and plant the attack in it."""
-    directory = mech.write_incident(root / case, case)
+    directory = mech.write_incident(root / DIRECTORY / case, case)
     users = _users(directory)
     webinar = mech.truth(case)["webinar_id"]
     secrets = attack.plant(directory, webinar, user=users[0])
@@ -86,15 +96,31 @@ def _report_texts(directory: Path, webinar: str, lang: str, out: Path) -> dict[s
     text = subprocess.run(
         ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
+    # The PDF's metadata (title, author, subject, keywords) is shown by every viewer.
+    texts["postmortem.pdf metadata"] = subprocess.run(
+        ["pdfinfo", "-enc", "UTF-8", str(pdf)], capture_output=True, text=True, check=True
+    ).stdout
     # Lines are wrapped where the page ends: the PDF's words are searched joined both ways.
     texts["postmortem.pdf"] = " ".join(text.split()) + "\n" + "".join(text.split())
     return texts
 
 
 def _leaks(texts: dict[str, str], users: set[str], secrets: dict[str, list[str]]) -> dict:
+    """Return output name -> the planted values and raw user ids found in it.
+
+    The directory's name is searched in every output but the executed notebook: the record
+    of the run keeps its parameters (the data directory's path) so that it can be run again
+    (docs/report-safety.md).
+    """
     planted = {s for ss in secrets.values() for s in ss}
     found = {
-        name: sorted({*_raw_ids(text, users), *(s for s in planted if s in text)})
+        name: sorted(
+            {
+                *_raw_ids(text, users),
+                *(s for s in planted if s in text),
+                *(s for s in DIRECTORY_SECRETS if s in text and not name.endswith(".ipynb")),
+            }
+        )
         for name, text in texts.items()
     }
     return {name: hits for name, hits in found.items() if hits}
@@ -113,8 +139,11 @@ def planted_report(request, planted_incident, tmp_path_factory):
 
 
 def _raw_input(directory: Path) -> str:
+    """Every input file's name and content."""
     return "\n".join(
-        gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text("utf-8")
+        p.name
+        + "\n"
+        + (gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text("utf-8"))
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p.suffix in (".gz", ".csv", ".json")
     )
@@ -122,7 +151,7 @@ def _raw_input(directory: Path) -> str:
 
 def _check_raw_input(directory: Path, user: str, secrets: dict[str, list[str]]) -> None:
     raw = _raw_input(directory)
-    assert set(secrets) >= set(attack.FIELDS) - set(attack.OPTIONAL)
+    assert set(secrets) >= {*attack.FIELDS, *attack.NAMED} - set(attack.OPTIONAL)
     missing = {f: [s for s in ss if s not in raw] for f, ss in secrets.items()}
     assert {f: m for f, m in missing.items() if m} == {}
     for field in secrets:
@@ -134,6 +163,8 @@ def _check_shown(texts: dict[str, str], user: str) -> None:
     for name in ("postmortem.html", "postmortem.pdf", "findings.json"):
         shown = [f for f in SHOWN if "mark" + f.replace("_", "") in texts[name]]
         assert shown == list(SHOWN), name
+    for field in IN_FINDINGS:
+        assert "mark" + field.replace("_", "") in texts["findings.json"], field
     pseudonym = privacy.pseudonymise(user, privacy.pseudonym_key())
     assert f"user {pseudonym}" in texts["postmortem.html"]
 

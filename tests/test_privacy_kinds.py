@@ -47,7 +47,7 @@ def test_a_look_alike_is_kept(text):
         ("card 4111 1111 1111 1112 no", "card 4111 1111 1111 1112 no"),  # fails Luhn
         ("card 1111 1111 1111 1117", "card 1111 1111 1111 1117"),  # no card starts with 1
         ("4012-8888-8888-1881", "[card]"),  # a whole value, with separators
-        ("2511230705198522", "2511230705198522"),  # a ray id of 16 decimal digits
+        ("2511230705198522", "[card]"),  # a whole free-text field (a ray id: below)
         ("900101-1234567", "[id-number]"),
         ("901301-1234567", "901301-1234567"),  # month 13: no date
         ("%3D9f86d081884c7d659a2feaa0c55ad015", "%3D[secret]"),
@@ -63,10 +63,29 @@ def test_a_look_alike_is_kept(text):
         ('{"password":""}', '{"password":""}'),
         ('{"pin": 123456}', '{"pin": [redacted]}'),
         ("Authorization: Bearer [token]", "Authorization: Bearer [token]"),
+        # Disguises: only the part whose decoding holds something changes, and to its view.
+        ("?q=4111%201111%201111%201111&page=2", "?q=[card]&page=2"),
+        ("?b=%7B%22password%22%3A%22x1%22%7D&n=%2A", '?b={"password":"[redacted]"}&n=%2A'),
+        ("?state=a2ltQGV4YW1wbGUuY29t&n=1", "?state=[redacted]&n=1"),
+        ("?state=bG9naW4tcGFnZQ&n=1", "?state=bG9naW4tcGFnZQ&n=1"),
+        ("postgres://u:p@ss@db.example.com/x", "postgres://u:[redacted]@db.example.com/x"),
+        ("kim\u200b@example.com \u2014 ok", "[email] - ok"),
+        ("?t%3DeyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl", "?t%3D[jwt]"),
+        ("\u0660\u0661\u0660-1234-5678", "[phone]"),
     ],
 )
 def test_long_token_rules_at_their_edges(text, expected):
     assert _three_ways(text) == [expected] * 3
+
+
+def test_digits_alone_are_an_id_in_a_column_of_ids():
+    # The shipped incident has a Cloudflare ray id of 16 decimal digits that passes Luhn.
+    ray = "2511230705198522"
+    assert privacy.redact_text(ray, identifiers=True) == ray
+    assert privacy.redact_values([ray] * 70, identifiers=True)[0] == ray
+    series = pd.Series([ray, "4242424242424242 x"], dtype="string", name="cf_ray")
+    out = privacy.redact_series(series, cache={ray: "[card]"}, identifiers=True)
+    assert out.tolist() == [ray, "[card] x"]  # the free-text cache is not read
 
 
 def _random_token(rng: random.Random, length: int) -> str:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis import settings
+from analysis.disguises import may_disguise, unwrap, unwrap_many, unwrap_view
 from analysis.long_tokens import DIGITS_HINT as _DIGITS_HINT
 from analysis.long_tokens import HEX_HINT as _HEX_HINT
 from analysis.long_tokens import LONG_HINT as _LONG_HINT
@@ -46,10 +47,11 @@ DEFAULT_PSEUDONYM_KEY = "supabase-postmortem-public-default-key"
 
 # Phone candidates (no look-arounds: the vectorised pre-filter may run on RE2): a '+' or a
 # national form that starts after neither a letter, a digit nor a dash (uuids never qualify).
+# ``\s`` stands in brackets only: the RE2 twins spell it out as a class's ASCII content.
 _PHONE_HINT = (
     r"\+\d|\(0\d|\(\d{3}\)"
-    r"|(?:^|[^0-9A-Za-z-])(?:0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}"
-    r"|01[016789]\d{7,8})"
+    r"|(?:^|[^0-9A-Za-z-])(?:0\d{1,3}(?:[\s]?[.-][\s]?|[\s])\d{3,4}(?:[\s]?[.-][\s]?|[\s])\d{4}"
+    r"|\d{3}[.-]\d{3}[.-]\d{4}|01[016789]\d{7,8}|82(?:[\s]?[.-][\s]?|[\s])1[016789][\s.-])"
 )
 # Any value a pattern below can match contains one of these.
 _TRIGGER_RE = (
@@ -69,10 +71,12 @@ _PHONE_HINT_ASCII_RE = _PHONE_HINT.replace(r"\d", "[0-9]").replace(r"\s", _ASCII
 UUID_RE = re.compile(rf"\b{_UUID_TEXT}\b")
 # A dot may arrive URL-encoded once or twice (``%2E``, ``%252E``).
 _DOT = r"(?:\.|%2[Ee]|%252[Ee])"
+# A token may follow a percent escape (``?t%3DeyJ...``): the escape's digits are no word.
+_JWT_START = r"(?:\b|(?<=%[0-9A-Fa-f]{2}))eyJ"
 _JWT_RE = re.compile(
-    rf"\beyJ[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]*"
+    rf"{_JWT_START}[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]{{5,}}{_DOT}[A-Za-z0-9_-]*"
     # A lone JWT header or payload segment is still a token's part.
-    r"|\beyJ[A-Za-z0-9_-]{10,}"
+    rf"|{_JWT_START}[A-Za-z0-9_-]{{10,}}"
 )
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=%-]{8,}")
 #: Query parameters whose value is a credential (OAuth/PKCE codes, signatures, sessions, ...)
@@ -99,7 +103,7 @@ _API_KEY_RE = re.compile(
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
     r"|A(?:KI|SI)A[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-    r"|sbp_[0-9a-f]{20,}"
+    r"|sbp_[A-Za-z0-9_]{20,}"
     r"|AIza[0-9A-Za-z_-]{30,}"
     r"|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}"
     r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{30,})"
@@ -114,19 +118,22 @@ _IPV4_RE = re.compile(
 _IPV6_CANDIDATE_RE = re.compile(
     r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])"
 )
-# Phone numbers: international (+82 10 ...), Korean and North American national forms.
+# Phone numbers: international (+82 10 ..., also 82-10-... without its '+'), Korean national
+# forms (also with spaced dashes, ``010 - 1234 - 5678``) and North American ones.
 # Candidates; a match is a phone only with 8 to 15 digits. Korean text touches a number with
-# no space ("휴대폰010-...", "...5678로"), so only ASCII letters and digits bound it; a colon
+# no space ("휴대폰010-...", "...5678로"), and an identifier may join one with underscores
+# (a constraint ``uq_010-1234-5678_key``), so only ASCII letters and digits bound it; a colon
 # after a letter ("tel:", "연락처:") does not, one after a digit or hex does (clock times, IPv6).
 _PHONE_RE = re.compile(
-    r"""(?<![\dA-Za-z_.+/-])(?<![\dA-Fa-f]:)(?:
+    r"""(?<![\dA-Za-z.+/-])(?<![\dA-Fa-f]:)(?:
         \+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}
       | \(0\d{1,3}\)[\s.-]?\d{3,4}[\s.-]?\d{4}
-      | 0\d{1,3}[\s.-]\d{3,4}[\s.-]\d{4}
+      | 0\d{1,3}(?:\s?[.-]\s?|\s)\d{3,4}(?:\s?[.-]\s?|\s)\d{4}
       | 01[016789]\d{7,8}
+      | 82(?:\s?[.-]\s?|\s)1[016789](?:\s?[.-]\s?|\s)\d{3,4}(?:\s?[.-]\s?|\s)\d{4}
       | \(\d{3}\)[\s.-]?\d{3}[\s.-]\d{4}
       | \d{3}[.-]\d{3}[.-]\d{4}
-    )(?![\dA-Za-z_-])""",
+    )(?![\dA-Za-z-])""",
     re.VERBOSE,
 )
 _PHONE_HINT_RE = re.compile(_PHONE_HINT)
@@ -168,7 +175,8 @@ _KEY_DETAIL_RE = re.compile(
     r"Key \(((?:[^()]|\([^()]*\))*)\)=\((.*?)\)(?= already| is | does|$|\.)"
 )
 # A URI's userinfo password (``postgres://user:secret@host``): a credential in a log line.
-_URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/@?#]+)(@)")
+# The password runs to the authority's last ``@`` (``p@ss`` is one password).
+_URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/?#]+)(@)")
 #: JSON fields (also headers in a log's metadata) whose value is a credential; any field named
 #: ``*token``, ``*secret``, ``*password``, ``*_key`` or ``*apikey`` too. Narrower than
 #: :data:`SECRET_PARAMS`: in JSON ``code`` is an error's code and ``key`` a presence key.
@@ -233,7 +241,9 @@ def pseudonymise_series(values: pd.Series, key: bytes) -> pd.Series:
     return _map_unique(values, lambda v: pseudonymise(v, key))
 
 
-def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
+def redact_text(
+    text: str, users: Mapping[str, str] | None = None, *, identifiers: bool = False
+) -> str:
     """Remove secrets and personal data from one string.
 
     Parameters
@@ -242,6 +252,9 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
         A URL, query string, log message, header value, ...
     users
         Raw user id (lower-case) -> pseudonym; such ids found in the text are replaced.
+    identifiers
+        ``text`` stands in a column of identifiers (a ray id): a value made only of digits is
+        an id there (a Cloudflare ray id may be 16 decimal digits), and a card number elsewhere.
 
     Returns
     -------
@@ -290,7 +303,9 @@ def redact_text(text: str, users: Mapping[str, str] | None = None) -> str:
         if phone_like:
             out = _PHONE_RE.sub(_phone_or_keep, out)
     if _LONG_HINT_RE.search(out):
-        out = redact_long_tokens(out, identifier=hexish)
+        out = redact_long_tokens(out, identifier=hexish and (identifiers or not out.isdigit()))
+    if may_disguise(out):
+        out = unwrap(out, lambda view: redact_text(view, users))
     if users and "-" in out:
         out = UUID_RE.sub(lambda m: users.get(m.group(0).lower(), m.group(0)), out)
     return out
@@ -365,14 +380,19 @@ def pseudonymise_known_ids(text: str, users: Set[str], key: bytes) -> str:
 
 
 def redact_series(
-    values: pd.Series, users: Mapping[str, str] | None = None, cache: dict | None = None
+    values: pd.Series,
+    users: Mapping[str, str] | None = None,
+    cache: dict | None = None,
+    *,
+    identifiers: bool = False,
 ) -> pd.Series:
     """Apply :func:`redact_text` to every distinct non-null value of ``values``.
 
     The column is dictionary-encoded; a vectorised pre-filter (:func:`needs_redaction`) on
     its distinct values skips those with none of the characters any pattern needs, the rest
     are redacted by :func:`redact_values`, and the rows take their value from the redacted
-    dictionary. ``cache`` (text -> result) saves work when batches of one export repeat values.
+    dictionary. ``cache`` (text -> result) saves work when batches of one export repeat values;
+    a column of ``identifiers`` (:func:`redact_text`) reads digits otherwise and keeps its own.
     """
     text = values.astype("string")
     arr = pa.array(text.array, type=pa.large_string())
@@ -383,10 +403,10 @@ def redact_series(
     need = _needs(distinct, users)
     if not need.any():
         return text
-    memo = {} if cache is None else cache
+    memo = {} if cache is None or identifiers else cache
     todo = distinct.filter(need).to_pylist()
     fresh = list(dict.fromkeys(v for v in todo if v not in memo))
-    memo.update(zip(fresh, redact_values(fresh, users), strict=True))
+    memo.update(zip(fresh, redact_values(fresh, users, identifiers=identifiers), strict=True))
     redacted = pa.array([memo[v] for v in todo], type=pa.large_string())
     out = pc.replace_with_mask(distinct, need, redacted).take(encoded.indices)
     return pd.Series(pd.array(out, dtype=text.dtype), index=text.index, name=text.name)
@@ -406,6 +426,7 @@ _GATE_IPV4 = r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]"
 _GATE_JSON_SECRET = rf"(?i)(?:{_JSON_FIELD_HINT})\\?[\"']"
 _GATE_HEADER = r"(?i)authorization|x-api-key|api[-_]?key"
 _GATE_IPV6 = r":[0-9A-Fa-f]{0,4}:"
+_GATE_WRAPPED = r"=[A-Za-z0-9_-]{12,}(?:&|$)"
 # ``any(hint in text for hint in hints)``, as one search.
 _USER_FIELD_HINT_RE = re.compile("|".join(map(re.escape, _USER_FIELD_HINTS)))
 _API_KEY_HINT_RE = re.compile("|".join(map(re.escape, _API_KEY_HINTS)))
@@ -489,8 +510,10 @@ def _prelude_python(values: list[str]) -> tuple[dict[int, str], list[int]]:
     return lower, phone
 
 
-def redact_values(values: list[str], users: Mapping[str, str] | None = None) -> list[str]:
-    """Return ``[redact_text(v, users) for v in values]``, computed over all values at once.
+def redact_values(
+    values: list[str], users: Mapping[str, str] | None = None, *, identifiers: bool = False
+) -> list[str]:
+    """Return ``[redact_text(v, users, identifiers=...) for v in values]``, all values at once.
 
     Plain query strings whose only change is a secret parameter's value are redacted by one
     RE2 replacement (:func:`_redact_simple_queries`); every other value goes through
@@ -500,9 +523,10 @@ def redact_values(values: list[str], users: Mapping[str, str] | None = None) -> 
     """
     done = _redact_simple_queries(values, users)
     if not done:
-        return _redact_steps(list(values), users)
+        return _redact_steps(list(values), users, identifiers)
     rest = [i for i in range(len(values)) if i not in done]
-    for i, text in zip(rest, _redact_steps([values[i] for i in rest], users), strict=True):
+    steps = _redact_steps([values[i] for i in rest], users, identifiers)
+    for i, text in zip(rest, steps, strict=True):
         done[i] = text
     return [done[i] for i in range(len(values))]
 
@@ -551,6 +575,8 @@ def _redact_simple_queries(values: list[str], users: Mapping[str, str] | None) -
     redacted = pc.replace_substring_regex(arr.take(index), _SIMPLE_SECRET, r"\1\2=[redacted]")
     later = pc.or_(has(redacted, _GATE_API_KEY), has(redacted, _GATE_IPV4))
     later = pc.or_(later, _may_hold_long_tokens(redacted))
+    # A value of base64 or hex alone may wrap text (analysis.disguises): the steps judge it.
+    later = pc.or_(later, has(redacted, _GATE_WRAPPED))
     if users:
         later = pc.or_(later, has(redacted, _UUID_TEXT))
     keep = np.flatnonzero(~later.to_numpy(zero_copy_only=False))
@@ -558,7 +584,9 @@ def _redact_simple_queries(values: list[str], users: Mapping[str, str] | None) -
     return dict(zip(index[keep].tolist(), texts, strict=True))
 
 
-def _redact_steps(values: list[str], users: Mapping[str, str] | None) -> list[str]:
+def _redact_steps(
+    values: list[str], users: Mapping[str, str] | None, identifiers: bool = False
+) -> list[str]:
     """Return ``[redact_text(v, users) for v in values]``, step by step over all values at once.
 
     Each step of :func:`redact_text` runs on the values its own condition selects, as there;
@@ -602,8 +630,15 @@ def _redact_steps(values: list[str], users: Mapping[str, str] | None) -> list[st
     run(phone, _PHONE_RE, _phone_or_keep)
     for i in _gate_long_tokens(out, list(range(n))):
         if _LONG_HINT_RE.search(out[i]):
-            identifier = _HEXISH_RE.fullmatch(values[i]) is not None
+            identifier = _HEXISH_RE.fullmatch(values[i]) is not None and (
+                identifiers or not values[i].isdigit()
+            )
             out[i] = redact_long_tokens(out[i], identifier=identifier)
+    disguised = [i for i in range(n) if may_disguise(out[i])]
+    if disguised:
+        texts = unwrap_many([out[i] for i in disguised], lambda views: redact_values(views, users))
+        for i, text in zip(disguised, texts, strict=True):
+            out[i] = text
     if users:
         run([i for i in range(n) if "-" in out[i]], UUID_RE,
             lambda m: users.get(m.group(0).lower(), m.group(0)), _UUID_TEXT)  # fmt: skip
@@ -632,7 +667,12 @@ def _needs(arr: pa.Array | pa.ChunkedArray, users: Mapping[str, str] | None) -> 
     other = np.flatnonzero(~ascii_)
     if len(other):
         full = re.compile(_TRIGGER_RE + user_hint)
-        need[other] = [full.search(arr[int(i)].as_py()) is not None for i in other]
+        # A value written with look-alikes (full-width digits, a zero-width space in an
+        # e-mail) may hold a match only once read as it shows (analysis.disguises).
+        need[other] = [
+            full.search(v) is not None or unwrap_view(v) != v
+            for v in (arr[int(i)].as_py() for i in other)
+        ]
     return need
 
 

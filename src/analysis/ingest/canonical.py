@@ -425,6 +425,8 @@ TEXT_COLUMNS = {
     "webinars": ("title", "status"),
     "webinar_live_presence": ("session_id",),
 }
+#: Redacted columns that hold identifiers (``privacy.redact_series(identifiers=True)``).
+IDENTIFIER_TEXT = frozenset({"cf_ray"})
 #: String columns that hold identifiers, not free text: no user id can hide in them.
 ID_COLUMNS = ("id", "user", "webinar_id")
 
@@ -451,7 +453,9 @@ def apply_privacy(
     if len(redactions) > 500_000:
         redactions.clear()  # bound the cache on very large exports
     for col in TEXT_COLUMNS.get(kind, ()):
-        out[col] = privacy.redact_series(out[col], users, cache=redactions)
+        # A ray id may be 16 decimal digits: there, digits alone are an id, not a card.
+        ids = col in IDENTIFIER_TEXT
+        out[col] = privacy.redact_series(out[col], users, cache=redactions, identifiers=ids)
     return out
 
 

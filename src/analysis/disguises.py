@@ -1,0 +1,188 @@
+"""Private values in disguise: percent-encoded, Unicode look-alikes, base64 or hex wrapped.
+
+One step of :func:`analysis.privacy.redact_text` (docs/report-safety.md, "Redaction"). The
+shape rules read text as it stands; a value that is encoded (``4111%201111%201111%201111``,
+``%7B%22password%22%3A%22...%22%7D``), written with full-width digits, an ``@`` look-alike or
+a zero-width space inside, or wrapped in base64 or hex (``?state=<base64 of JSON>``) holds
+the same shapes behind its writing. This step reads such a part as it would be shown once
+decoded (its *view*) and redacts the view with the same rules (``redact``, passed in, so the
+view's own disguises are read too: a double encoding is two views). Where the view holds
+something private, its redacted text replaces the part; a part whose view holds nothing
+private stays exactly as written, so encoded paths and queries read as they did.
+
+Each view is built only where its tell-tale is: a percent escape (or ``+`` inside a query
+parameter), a character outside ASCII, a query parameter whose whole value is base64 or hex.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+from collections.abc import Callable
+from urllib.parse import unquote
+
+# Invisible format characters: soft hyphen, Arabic letter mark, Mongolian vowel separator,
+# zero-width space / non-joiner / joiner, left-to-right and right-to-left marks, the bidi
+# embeddings, overrides and isolates, word joiner and invisible operators, the byte order
+# mark, interlinear annotation marks and the tag characters. Inside an e-mail or a number
+# they hide it from the shape rules and from a reader alike.
+_INVISIBLE_RE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    "\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f]"
+)
+# Look-alikes NFKC leaves as they are: ideographic and halfwidth full stops read as a dot
+# (as IDNA reads them in a domain), the Unicode dashes and minus sign as a hyphen.
+_LOOKALIKES = str.maketrans(
+    {
+        "\u3002": ".", "\uff61": ".", "\u2010": "-", "\u2011": "-", "\u2012": "-",
+        "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-", "\ufe58": "-",
+        "\ufe63": "-", "\uff0d": "-",
+    }
+)  # fmt: skip
+# A decimal digit of another script than ASCII (Python's ``\d`` is Unicode-aware).
+_OTHER_DIGIT_RE = re.compile(r"(?![0-9])\d")
+_ESCAPE_RE = re.compile(r"%[0-9A-Fa-f]{2}")
+# A part of a URL or of text that a percent-encoding may hide a value in: up to whitespace or
+# a separator of URL parts, which an encoded value holds only encoded.
+_PART_RE = re.compile(r"[^\s&?#/]+")
+# A query parameter whose whole value is a run of base64 or hex (``=`` padding, also encoded).
+_WRAPPED_RE = re.compile(
+    r"(=|%3[Dd])([A-Za-z0-9+/_-]{12,}(?:={1,2}|(?:%3[Dd]){1,2})?)(?=[&#\s\"']|$)"
+)
+_HEX_RE = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+#: The placeholder of an encoded value whose decoding holds something private.
+ENCODED = "[redacted]"
+
+
+def may_disguise(text: str) -> bool:
+    """Tell whether :func:`unwrap` may change ``text`` (a cheap test of its tell-tales)."""
+    return (
+        not text.isascii()
+        or "%" in text
+        or ("=" in text and ("+" in text or _WRAPPED_RE.search(text) is not None))
+    )
+
+
+def unwrap_view(text: str) -> str:
+    """Return ``text`` as it reads: invisible characters out, look-alikes as what they imitate.
+
+    NFKC turns full-width digits and ``＠`` into ASCII ones; dots and dashes it keeps are
+    mapped by hand (:data:`_LOOKALIKES`), digits of other scripts (``٠١٠``) to ASCII digits.
+    """
+    view = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text)).translate(_LOOKALIKES)
+    return _OTHER_DIGIT_RE.sub(lambda m: str(unicodedata.decimal(m.group(0))), view)
+
+
+def unwrap(text: str, redact: Callable[[str], str]) -> str:
+    """Return ``text`` with every disguised part whose view holds a private value redacted.
+
+    Parameters
+    ----------
+    text
+        Text the shape rules have already redacted as it stands.
+    redact
+        The shape rules (:func:`analysis.privacy.redact_text` with the incident's users).
+
+    Returns
+    -------
+    str
+        ``text``, where a Unicode view, a percent-decoded part or a base64/hex parameter value
+        held something private: the redacted view in its place (a base64 or hex value
+        becomes :data:`ENCODED`, its decoding being no text a reader could follow).
+    """
+    return unwrap_many([text], lambda views: [redact(v) for v in views])[0]
+
+
+def unwrap_many(texts: list[str], redact_many: Callable[[list[str]], list[str]]) -> list[str]:
+    """Return ``[unwrap(t, redact) for t in texts]``, redacting all views of a kind at once.
+
+    ``redact_many(views)`` must equal ``[redact(v) for v in views]``
+    (:func:`analysis.privacy.redact_values` is, and is much faster on many views). The views
+    are taken in turn: the whole value as it reads (Unicode), its percent-encoded parts, its
+    base64 or hex parameter values, each on the result of the one before.
+    """
+    out = list(texts)
+    for spans_of, shown in (
+        (_unicode_spans, None),
+        (_percent_spans, None),
+        (_wrapped_spans, ENCODED),
+    ):
+        spans = {i: spans_of(text) for i, text in enumerate(out)}
+        views = [view for parts in spans.values() for _, _, view in parts]
+        lookup = dict(zip(views, _redact_unique(views, redact_many), strict=True))
+        for i, parts in spans.items():
+            for start, end, view in reversed(parts):
+                if lookup[view] != view:
+                    out[i] = out[i][:start] + (shown or lookup[view]) + out[i][end:]
+    return out
+
+
+def _unicode_spans(text: str) -> list[tuple[int, int, str]]:
+    """Return the whole ``text`` as it reads, when that differs from how it is written."""
+    if text.isascii():
+        return []
+    view = unwrap_view(text)
+    return [(0, len(text), view)] if view != text else []
+
+
+def _percent_spans(text: str) -> list[tuple[int, int, str]]:
+    """Return the parts of ``text`` that percent-decoding changes, with their decoded text."""
+    if not ("%" in text or ("+" in text and "=" in text)):
+        return []
+    parts = [(m.start(), m.end(), _decoded(m.group(0))) for m in _PART_RE.finditer(text)]
+    return [(start, end, view) for start, end, view in parts if view is not None]
+
+
+def _wrapped_spans(text: str) -> list[tuple[int, int, str]]:
+    """Return the parameter values of ``text`` that are base64 or hex of printable text."""
+    if "=" not in text:
+        return []
+    values = [(m.start(2), m.end(2), _decode(m.group(2))) for m in _WRAPPED_RE.finditer(text)]
+    return [(start, end, view) for start, end, view in values if view is not None]
+
+
+def _redact_unique(views: list[str], redact_many: Callable[[list[str]], list[str]]) -> list[str]:
+    """Return ``redact_many(views)``, each distinct view redacted once."""
+    if not views:
+        return []
+    unique = list(dict.fromkeys(views))
+    done = dict(zip(unique, redact_many(unique), strict=True))
+    return [done[v] for v in views]
+
+
+def _decoded(part: str) -> str | None:
+    """Return ``part`` percent-decoded once, or ``None`` when that changes nothing.
+
+    In a query parameter (a part holding ``=``) ``+`` is a space, as forms encode it.
+    """
+    query = "=" in part and "+" in part
+    if not (query or _ESCAPE_RE.search(part)):
+        return None
+    view = unquote(part.replace("+", " ") if query else part)
+    return view if view != part else None
+
+
+def _decode(value: str) -> str | None:
+    """Return the printable text ``value`` encodes in hex or base64, or ``None``."""
+    bare = re.sub(r"(?:=|%3[Dd])+$", "", value)
+    data = None
+    if _HEX_RE.fullmatch(bare):
+        data = bytes.fromhex(bare)
+    elif len(bare) % 4 != 1 and not ("-" in bare or "_" in bare) & ("+" in bare or "/" in bare):
+        altchars = b"-_" if "-" in bare or "_" in bare else None
+        try:
+            data = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    if not data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # Random bytes are rarely UTF-8 and almost never printable: only text is read further.
+    if len(text) < 6 or not all(ch.isprintable() or ch in "\t\n\r" for ch in text):
+        return None
+    return text
