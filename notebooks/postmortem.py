@@ -29,7 +29,7 @@ window_start = ""  # ISO time with offset; empty: the window of the incident man
 window_end = ""  # ISO time with offset; empty: the window of the incident manifest
 bucket = "5min"  # concurrency bucket size, whole minutes
 lang = "ko"  # report language: a locale file in src/analysis/locales/ ("ko", "en")
-seed = ""  # seed of every bootstrap and surrogate null; empty: the package's default
+seed = ""  # seed of every bootstrap and surrogate null; empty: the window's start day
 output_dir = ""  # for findings.json and figures; empty: reports/<webinar_id>
 plan_registrations = 0  # next event's registrations for the capacity plan; 0: this webinar's
 

@@ -68,11 +68,20 @@ def test_parameters_cell_is_tagged_and_its_defaults_validate():
     assert values["display_tz"] == ""
     # No incident's webinar or seed: the executed notebook of any incident keeps this cell
     # (papermill injects its values after it), so a default here travels with every report.
-    # Empty: the webinar most sampled in the data, the package's seed.
+    # Empty: the webinar most sampled in the data, the seed of the incident's own window.
     assert values["webinar_id"] == "" and values["seed"] == ""
     params = build_params(**{**values, "webinar_id": "1", "display_tz": "Europe/Berlin"})
     assert params.lang == "ko" and params.display_tz == "Europe/Berlin"
-    assert params.seed == DEFAULT_SEED
+    assert params.seed == 20260206  # the shipped window opens on 2026-02-06 (UTC)
+
+
+def test_a_run_given_no_seed_takes_its_incident_s_window_start_day(tmp_path):
+    (tmp_path / "incident.json").write_text('{"window_start": "2027-03-04T23:30:00+09:00"}')
+    assert build_params("1", tmp_path).seed == 20270304  # 14:30 UTC
+    assert build_params("1", tmp_path, seed="").seed == 20270304
+    assert build_params("1", tmp_path, seed=7).seed == 7
+    (tmp_path / "incident.json").write_text('{"window_start": "2027-03-04 23:30"}')  # no zone
+    assert build_params("1", tmp_path).seed == DEFAULT_SEED
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

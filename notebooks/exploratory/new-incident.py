@@ -27,7 +27,7 @@ data_dir = ""  # your incident directory; empty: the shipped incident
 webinar_id = ""  # empty: the webinar with the most concurrency samples in the window
 display_tz = ""  # empty: the zone of incident.json
 bucket = "5min"  # concurrency bucket size, whole minutes
-seed = ""  # seed of every bootstrap and surrogate null; empty: the package's default
+seed = ""  # seed of every bootstrap and surrogate null; empty: the window's start day
 
 # %%
 from analysis import audit, concurrency, error_classes, matching, narrative, pipeline, stats
