@@ -326,3 +326,36 @@ def test_realtime_plan_limits_are_detection_rules_only_where_the_data_has_realti
     with_rt = names(True)
     assert [n for n in with_rt if n.startswith("Realtime")] and "K (53300)" in with_rt
     assert names(False) == ["K (53300)"]
+
+
+def test_a_published_realtime_limit_below_the_one_the_project_reported_is_no_rule():
+    # The project's billing samples said 500: "first exceeded Realtime Free plan (200)" was
+    # a limit it never had.
+    from analysis.stats import SUPABASE_LIMITS
+
+    ts = pd.date_range("2026-02-06 05:00", periods=4, freq="15min", tz="UTC")
+    conc = pd.DataFrame({"ts": ts, "viewers": [50, 250, 600, 100]})
+    moments = pd.DataFrame(columns=["ts", "kind", "subject", "description"])
+
+    def names(reported):
+        d = findings.summarize_detection(
+            conc, moments, [], SUPABASE_LIMITS, [], realtime_limits=reported
+        )
+        return [c["name"] for c in d["crossings"]]
+
+    assert names(()) == ["Realtime Free plan", "Realtime Pro plan"]
+    assert names((500.0,)) == ["Realtime Pro plan"]
+    assert names((500.0, 200.0)) == ["Realtime Free plan", "Realtime Pro plan"]  # raised
+
+
+def test_the_limits_a_project_reported_are_read_from_its_billing_samples():
+    from types import SimpleNamespace
+
+    rt = pd.DataFrame(
+        {"family": ["billing_metrics", "billing_metrics", "disconnect"], "limit": [500, 200, None]}
+    )
+    minutes = pd.DataFrame({"connection_limit": [1000, None]})
+    incident = SimpleNamespace(realtime_events=rt, realtime_minutes=minutes)
+    assert findings.reported_realtime_limits(incident) == [200.0, 500.0, 1000.0]
+    empty = SimpleNamespace(realtime_events=pd.DataFrame(), realtime_minutes=None)
+    assert findings.reported_realtime_limits(empty) == []

@@ -7,6 +7,7 @@ changed where a case needs a shape the fixture does not have.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import re
 
@@ -716,3 +717,112 @@ def test_one_tier_s_limit_is_reached_at_one_number_of_registrations(doc, lang):
         }  # fmt: skip
     page = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
     assert page.count("4,627") == 3 and "4,334" not in page and "4,541" not in page, page
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_root_causes_without_any_verdict_say_why_instead_of_an_empty_table(doc, lang):
+    # A 15-minute window (too short for the statistics) printed the table's header alone.
+    text = narrative.load_locale(lang)
+    t = text["causes"]
+    changed = copy.deepcopy(doc)
+    changed["verdicts"] = []
+    causes = narrative.SECTIONS["causes"](changed, text)
+    n = len(changed["error_classes"])
+    assert n and t["no_verdicts"].format(n=n) in causes, causes
+    assert f"| {t['class']} |" not in causes
+    changed["error_classes"] = []
+    assert t["no_classes"] in narrative.SECTIONS["causes"](changed, text)
+    # With verdicts, the table as before.
+    assert f"| {t['class']} |" in narrative.SECTIONS["causes"](doc, text)
+
+
+@pytest.mark.parametrize("name", ["lag", "dose"])
+def test_a_figure_with_no_tested_class_is_a_sentence_not_empty_axes(
+    small_analysis, name, monkeypatch, tmp_path
+):
+    import IPython.display
+    from IPython.display import Image, Markdown
+
+    from analysis.narrative.figures import has_panels, show_figure
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **_: shown.extend(objs))
+    out = type("P", (), {"output_dir": tmp_path})()
+    text = narrative.load_locale("en")
+    findings = {**small_analysis.findings, "associations": [], "capacity": []}
+    untested = dataclasses.replace(small_analysis, findings=findings)
+    assert has_panels(name, small_analysis.findings) and not has_panels(name, findings)
+    show_figure(name, untested, text, out, png=b"not drawn")
+    assert [type(o) for o in shown] == [Markdown]
+    assert text["figures"][name]["untested"] in shown[0].data
+    assert not (tmp_path / "figures").exists()
+    shown.clear()
+    show_figure(name, small_analysis, text, out, png=b"\x89PNG drawn")
+    assert [type(o) for o in shown] == [Image, Markdown]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_concurrency_figure_claims_no_test_that_was_not_run(doc, lang):
+    from analysis.narrative.figures import figure_point
+
+    t = narrative.load_locale(lang)["figures"]["concurrency"]
+    untested = {**doc, "verdicts": [], "capacity": []}
+    title, _ = figure_point("concurrency", untested, narrative.load_locale(lang))
+    assert title.endswith(t["point_untested"].rsplit("}", 1)[-1]), title
+    tested = {**doc, "capacity": []}
+    title, _ = figure_point("concurrency", tested, narrative.load_locale(lang))
+    assert title.endswith(t["point_none"].rsplit("}", 1)[-1]), title
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_no_claims_section_when_the_incident_lists_no_claims(doc, lang, monkeypatch):
+    import IPython.display
+
+    text = narrative.load_locale(lang)
+    changed = {**doc, "claims": []}
+    assert narrative.SECTIONS["claims"](changed, text) == ""
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **_: shown.extend(objs))
+    narrative.show("claims", changed, text)
+    assert shown == []  # no empty output in the page either
+    claim = {
+        "number": 1, "statement": "peak 311", "figure": 311, "measures": "peak_concurrent_viewers",
+        "outcome": "confirmed", "reason": "", "measured": {}, "error_class": None,
+    }  # fmt: skip
+    listed = narrative.SECTIONS["claims"]({**doc, "claims": [claim]}, text)
+    assert listed.startswith(f"## {text['headings']['claims']}"), listed
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_realtime_never_near_its_limit_points_at_no_minutes(doc, lang):
+    text = narrative.load_locale(lang)
+    t = text["causes"]
+    changed = _with_realtime_samples(doc)
+    for v in changed["verdicts"]:
+        v["signals"].update(realtime_peak_share_of_limit=0.32, realtime_saturated_minutes=0)
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    assert t["realtime_project_never"].format(peak="32") in causes, causes
+    assert t["realtime_project_classes"] not in causes
+
+
+@pytest.mark.parametrize("users", [0, None])
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_spread_without_users_says_they_are_unknown_not_zero(doc, lang, users):
+    # Sign-ins carry no user: 'at most 0 users, 2 clients' and 'at most – users' misread.
+    text = narrative.load_locale(lang)
+    r = text["causes"]["reasons"]
+    changed = copy.deepcopy(doc)
+    spread = [
+        {"source": "users", "max_per_minute": users},
+        {"source": "clients", "max_per_minute": 2},
+        {"source": "endpoints", "max_per_minute": 1},
+    ]
+    for v in changed["verdicts"]:
+        v["signals"] = {**(v.get("signals") or {}), "spread": spread}
+    causes = html.unescape(narrative.SECTIONS["causes"](changed, text))
+    units = r["spread_units"]
+    said = r["spread_no_users"].format(
+        clients=units["clients"][1].format(n=2), endpoints=units["endpoints"][0].format(n=1)
+    )
+    assert said in causes, causes
+    assert r["spread"].split("{")[0] not in causes.replace(said, "")

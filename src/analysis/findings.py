@@ -177,6 +177,7 @@ def compile_findings(
             limits,
             class_rows,
             realtime=logs_realtime(incident),
+            realtime_limits=reported_realtime_limits(incident),
         ),
         "statistics": {} if statistics is None else statistics.to_dict(),
         "inputs": summarize_inputs(incident, params),
@@ -629,6 +630,19 @@ def logs_realtime(incident: object) -> bool:
     return bool(len(incident.realtime_events)) or (minutes is not None and bool(len(minutes)))
 
 
+def reported_realtime_limits(incident: object) -> list[float]:
+    """Realtime connection limits the project's own billing samples reported (any order)."""
+    rt = incident.realtime_events
+    values = []
+    if len(rt) and {"family", "limit"} <= set(rt.columns):
+        values.append(rt.loc[rt["family"] == "billing_metrics", "limit"])
+    minutes = getattr(incident, "realtime_minutes", None)
+    if minutes is not None and "connection_limit" in getattr(minutes, "columns", ()):
+        values.append(minutes["connection_limit"])
+    found = pd.to_numeric(pd.concat(values), errors="coerce") if values else pd.Series(dtype=float)
+    return sorted({float(v) for v in found.dropna() if v > 0})
+
+
 def summarize_detection(
     conc: pd.DataFrame,
     moments: pd.DataFrame,
@@ -637,19 +651,24 @@ def summarize_detection(
     class_rows: list[dict],
     *,
     realtime: bool = True,
+    realtime_limits: Sequence[float] = (),
 ) -> dict:
     """When an alert could have fired: limits and K crossed, first error, first surge, humans.
 
     The earliest signal among "concurrency above a published limit" and "concurrency above the
     estimated threshold K" is compared with the first error surge; the difference is the time an
     alert on that rule would have won. Realtime's published limits are rules only where the
-    data has Realtime (``realtime``): a project that logged none may not use it.
+    data has Realtime (``realtime``): a project that logged none may not use it; and only from
+    the smallest limit its billing samples reported (``realtime_limits``), if any: a project
+    whose samples say 500 is not on the Free plan's 200.
     """
+    floor = min(realtime_limits, default=0.0)
     limits = [
         {"name": f"{lim['product']} {lim['tier']}", "value": lim["limit"]}
         for lim in supabase_limits
         if (lim["product"], lim["tier"]) in DETECTION_LIMITS
         and (realtime or lim["product"] != "Realtime")
+        and (lim["product"] != "Realtime" or lim["limit"] >= floor)
     ]
     first_sample = format_utc(conc["ts"].iloc[0]) if len(conc) else None
     crossings = [

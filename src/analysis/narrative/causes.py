@@ -213,7 +213,10 @@ def verdict_evidence(
             n = spread.get(k)
             one, many = r["spread_units"][k]  # "1 endpoint", "4 endpoints"
             counts[k] = (one if n == 1 else many).format(n=fmt_number(n))
-        notes.append(r["spread"].format(**counts))
+        # A minute with errors had at least one user behind them: 0 (or none) means the
+        # requests carry no user (sign-ins, unpaired errors), not "0 users".
+        users_known = bool(spread.get("users"))
+        notes.append(r["spread" if users_known else "spread_no_users"].format(**counts))
     if sig.get("own_failures_excluded"):
         notes.append(
             r["own_failures"].format(
@@ -330,6 +333,15 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
         legend += "\n\n" + realtime
     limits = render_limits(findings, text)
     evidence = render_associations(findings, text)
+    if not rows and not folded_rows:
+        # A table of headers alone (a window too short for the statistics, or no error at
+        # all) reads as a page that failed to print: say why there is no verdict instead.
+        none = t["no_verdicts"] if findings["error_classes"] else t["no_classes"]
+        return (
+            f"## {text['headings']['causes']}\n\n"
+            + none.format(n=fmt_number(len(findings["error_classes"])))
+            + (f"\n\n{limits}" if limits else "")
+        )
     return (
         f"## {text['headings']['causes']}\n\n"
         + table(
@@ -395,11 +407,13 @@ def _realtime_context(findings: Mapping, text: Mapping) -> str:
         return ""
     n = sig.get("realtime_saturated_minutes") or 0
     one, many = t["realtime_project_minutes"]
-    out = t["realtime_project"].format(
+    # "with 0 minutes at >= 95% of it. The evidence of each Realtime class says how many of
+    # its errors fell in those minutes" pointed at minutes that do not exist.
+    out = t["realtime_project" if n else "realtime_project_never"].format(
         peak=fmt_number(100 * sig["realtime_peak_share_of_limit"]),
         minutes=(one if n == 1 else many).format(n=fmt_number(n)),
     )
-    if any(on_realtime(c) for c in findings["error_classes"]):
+    if n and any(on_realtime(c) for c in findings["error_classes"]):
         out += " " + t["realtime_project_classes"]
     return escape(out)
 

@@ -38,7 +38,9 @@ def show(section: str, findings: Mapping, text: Mapping) -> None:
     """Display one section of the report as Markdown in the notebook."""
     from IPython.display import Markdown, display
 
-    display(Markdown(SECTIONS[section](findings, text)))
+    shown = SECTIONS[section](findings, text)
+    if shown:  # a section with nothing to say (no claims to check) is left out
+        display(Markdown(shown))
 
 
 def show_document(findings: Mapping) -> None:

@@ -134,11 +134,14 @@ def figure_point(name: str, findings: Mapping, text: Mapping) -> tuple[str, str]
             for c in findings["detection"]["crossings"]
             if not c.get("error_class")
         ]
-        point = t["point_capacity"] if caps else t["point_none"]
+        # Classes without any verdict were never tested (a window too short for the
+        # statistics): "no error class rose with load" would claim a test that was not run.
+        none = "point_untested" if counted and not findings["verdicts"] else "point_none"
+        point = t["point_capacity"] if caps else t[none]
         load = aud.get("load") or {}
         if load.get("scope") == "project":
             # The figure draws the load tested, the project's: its peak, not this webinar's.
-            point = t["point_capacity_project"] if caps else t["point_none_project"]
+            point = t["point_capacity_project"] if caps else t[f"{none}_project"]
             common["peak"] = fmt_number(load["peak"])
             common["peak_at"] = local_time(load["peak_ts"], tz, fmt, text=text)
         title = point.format(**common)
@@ -237,6 +240,15 @@ def build_figure(name: str, analysis: object, text: Mapping) -> object:
     raise KeyError(name)
 
 
+def has_panels(name: str, findings: Mapping) -> bool:
+    """Whether a figure has a panel to draw: the lag and dose figures draw tested classes only."""
+    if name == "lag":
+        return bool(findings["associations"])
+    if name == "dose":
+        return bool(findings["capacity"])
+    return True
+
+
 def dose_panels(analysis: object) -> dict:
     """Return per class: minute points (lagged load, rate), the retained model, K, interval.
 
@@ -292,6 +304,11 @@ def show_figure(
     """
     from IPython.display import Image, Markdown, display
 
+    if not has_panels(name, analysis.findings):
+        # Empty axes under a title such as "No error class follows load beyond chance" would
+        # say a test was run and found nothing, where none was run.
+        display(Markdown(f"*{text['figures'][name]['untested']}*"))
+        return
     if png is None:
         png = plots.figure_png(build_figure(name, analysis, text))
     path = Path(params.output_dir) / "figures" / f"{name}.png"

@@ -51,7 +51,9 @@ def render_claims(findings: Mapping, text: Mapping) -> str:
     listed = findings.get("claims", [])
     t = text["claims"]
     if not listed:
-        return f"## {text['headings']['claims']}\n\n{t['none']}"
+        # No section: its only sentence would tell the analyst how to add claims, in the page
+        # stakeholders read (the notebook's analyst notes say it instead).
+        return ""
     tz, zn = _tz(findings)
     rows = []
     for c in listed:
