@@ -16,8 +16,9 @@ incident.json's name, a claim's statement, a recommendation's text and an extra 
 may be BigQuery-shaped (nested one-element lists) or ClickHouse-shaped (flat
 ``log_attributes``): each field is written where that shape keeps it.
 
-Beyond free text: the name of every constraint in Postgres' messages (it becomes part of an
-error class's key) and the name of one page file of every log folder carry private values
+Beyond free text: the name of every constraint in Postgres' messages and of a missing column
+(each becomes part of an error class's key: the invalid-uuid rows are rewritten as 42703 on a
+column so named) and the name of one page file of every log folder carry private values
 too (:data:`NAMED`), written as identifiers and file names can hold them (joined by
 underscores, no slash, no quote).
 """
@@ -101,9 +102,10 @@ FIELDS = (
     "fn_message", "fn_url",
 )  # fmt: skip
 #: Fields that are names, not text (:func:`name_private`): numbered after :data:`FIELDS`.
-NAMED = ("pg_constraint", "file_name")
-#: Fields of a log source the incident may lack (Edge Functions' own log).
-OPTIONAL = ("fn_message", "fn_url")
+NAMED = ("pg_constraint", "pg_column", "file_name")
+#: Fields of a log source the incident may lack (Edge Functions' own log), and a name that
+#: needs a kind of row it may lack (an invalid-uuid error for the missing column).
+OPTIONAL = ("fn_message", "fn_url", "pg_column")
 #: Log field -> attribute path, as ClickHouse flattens it and BigQuery nests it.
 ATTRIBUTES = {
     "edge_path": "request.path",
@@ -177,6 +179,7 @@ def _plant_logs(directory: Path, t) -> set[str]:
     """Plant the log fields in every page folder of ``directory``; return the fields planted."""
     planted = set()
     constraint = name_private("pg_constraint", len(FIELDS) + NAMED.index("pg_constraint"))[0]
+    column = name_private("pg_column", len(FIELDS) + NAMED.index("pg_column"))[0]
     for folder in sorted({p.parent for p in directory.rglob("*.json.gz")}):
         fields = LOG_FIELDS.get(folder.name)
         if fields is None:
@@ -192,6 +195,11 @@ def _plant_logs(directory: Path, t) -> set[str]:
                             r'constraint "([^"]+)"', rf'constraint "\1_{constraint}"', message
                         )
                         planted.add("pg_constraint")
+                    # So is a missing column's: the invalid uuids become a 42703 class.
+                    if field == "pg_message" and message.startswith("invalid input syntax"):
+                        message = f'column "{column}" of relation "answers" does not exist'
+                        _put(row, "parsed.sql_state_code", "42703")
+                        planted.add("pg_column")
                     row["event_message"] = f"{message} | {t(field)}"
                     continue
                 held = _get(row, ATTRIBUTES[field])
@@ -237,7 +245,9 @@ def plant(directory: Path, webinar_id: str, user: str | None = None) -> dict[str
 
     planted = _plant_logs(directory, t)
     missing = [
-        f for f in (*FIELDS, *NAMED) if f.startswith(("edge_", "pg_", "rt_")) and f not in planted
+        f
+        for f in (*FIELDS, *NAMED)
+        if f.startswith(("edge_", "pg_", "rt_")) and f not in planted and f not in OPTIONAL
     ]
     if missing:
         raise ValueError(f"{directory}: no log rows for {', '.join(missing)}")

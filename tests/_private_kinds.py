@@ -39,6 +39,12 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("c=4012%25208888%25208888%25201881", "8888%25201881"),
         ("q=5105+1051+0510+5100", "1051+0510+5100"),
         ("4242424242424242", "4242424242424242"),
+        # Full-width digits and an ideographic space.
+        (
+            "\uff14\uff10\uff15\uff16\u3000\uff10\uff10\uff10\uff10\u3000\uff10\uff10\uff10"
+            "\uff10\u3000\uff14\uff14\uff14\uff15",
+            "\uff14\uff14\uff14\uff15",
+        ),
     ],
     "hex-secret": [
         (f"session {_SESSION_HEX}", _SESSION_HEX),
@@ -115,6 +121,9 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("key sb_secret_Q7z9y8x7w6v5u4t3s2", "Q7z9y8x7w6v5u4t3s2"),
         ("token sbp_0123456789abcdef0123456789abcdef01234567", "0123456789abcdef01234567"),
         (f"service key {_SERVICE_ROLE}", "Zm9yZ2VkLXNpZ25hdHVyZS1zZXJ2aWNlLXJvbGU"),
+        # A zero-width space inside the prefix; a personal access token of another alphabet.
+        ("key sb_sec\u200bret_Z9zwkeyvalue01", "Z9zwkeyvalue01"),
+        ("token sbp_v0_Z9a1b2c3d4e5f6a7b8c9d0e1f2", "Z9a1b2c3d4e5f6a7b8c9d0e1f2"),
     ],
     "stripe": [
         ("sk_live_Z9aBcDeFgHiJkLmNoPqRsT", "Z9aBcDeFgHiJkLmNoPqRsT"),

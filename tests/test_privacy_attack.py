@@ -16,9 +16,9 @@ twin attacks ClickHouse-flavoured exports with Edge Functions' log, in English);
 PDF's text (pdftotext) and metadata (pdfinfo), findings.json and the executed notebook are
 searched for every planted value. The search cannot pass by looking at nothing: every
 planted value is first found in the raw input, and the fields the report shows (title,
-annotations, the manifest's name, claim and recommendation, the constraint in its class's
-key) must reach the page, with the user's pseudonym in place of the id, and the file's name
-findings.json.
+annotations, the manifest's name, claim and recommendation, the constraint and the column in
+their classes' keys) must reach the page, with the user's pseudonym in place of the id, and
+the file's name findings.json.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ pytestmark = pytest.mark.skipif(
 #: Fields whose marker must reach the page (the report shows these words).
 SHOWN = (
     "title", "annotation_label", "annotation_note", "manifest_name", "claim_statement",
-    "recommendation", "pg_constraint",
+    "recommendation", "pg_constraint", "pg_column",
 )  # fmt: skip
 #: Fields whose marker findings.json holds (its input accounting names every file).
 IN_FINDINGS = ("file_name",)
@@ -159,10 +159,12 @@ def _check_raw_input(directory: Path, user: str, secrets: dict[str, list[str]]) 
     assert f"user {user} ;" in raw
 
 
-def _check_shown(texts: dict[str, str], user: str) -> None:
+def _check_shown(texts: dict[str, str], user: str, secrets: dict[str, list[str]]) -> None:
+    """Check that the markers of the fields a report shows reach it (fields planted only)."""
+    expected = [f for f in SHOWN if f in secrets]
     for name in ("postmortem.html", "postmortem.pdf", "findings.json"):
-        shown = [f for f in SHOWN if "mark" + f.replace("_", "") in texts[name]]
-        assert shown == list(SHOWN), name
+        shown = [f for f in expected if "mark" + f.replace("_", "") in texts[name]]
+        assert shown == expected, name
     for field in IN_FINDINGS:
         assert "mark" + field.replace("_", "") in texts["findings.json"], field
     pseudonym = privacy.pseudonymise(user, privacy.pseudonym_key())
@@ -175,7 +177,9 @@ def test_every_planted_value_is_in_the_raw_input(planted_incident):
 
 
 def test_the_shown_fields_reach_the_page_with_the_pseudonym(planted_incident, planted_report):
-    _check_shown(planted_report, planted_incident[3])
+    *_, user, secrets = planted_incident
+    assert set(SHOWN) <= set(secrets)  # the fast case plants every field the report shows
+    _check_shown(planted_report, user, secrets)
 
 
 def test_no_output_holds_a_planted_value(planted_incident, planted_report):
@@ -210,5 +214,5 @@ def test_the_attack_on_clickhouse_exports_with_function_logs(tmp_path):
     assert {"fn_message", "fn_url"} <= set(secrets)
     _check_raw_input(directory, user, secrets)
     texts = _report_texts(directory, webinar, "en", tmp_path / "out")
-    _check_shown(texts, user)
+    _check_shown(texts, user, secrets)
     assert _leaks(texts, users, secrets) == {}

@@ -124,3 +124,22 @@ IDENTIFIERS = [
 @pytest.mark.parametrize("name", IDENTIFIERS)
 def test_names_are_not_secrets(name):
     assert privacy.redact_text(f"in {name}: failed") == f"in {name}: failed"
+
+
+def test_the_manifest_words_shown_are_redacted_and_the_rest_kept():
+    manifest = {
+        "name": "outage, ask kim.minji@example.com",
+        "project_ref": "ref 010-2345-6789",
+        "display_tz": "Asia/Seoul",
+        "claims": [{"statement": "peak \uff08\uff10\uff11\uff10\uff09 4111%201111%201111%201111"}],
+        "recommendations": [{"text": {"en": "call +82 10-1234-5678", "ko": "no secret"}}],
+    }
+    out = privacy.redact_manifest(manifest, key=b"k")
+    assert out["name"] == "outage, ask [email]"
+    assert out["project_ref"] == "ref [phone]"
+    assert out["display_tz"] == "Asia/Seoul"
+    assert "4111" not in out["claims"][0]["statement"]
+    assert out["recommendations"][0]["text"] == {"en": "call [phone]", "ko": "no secret"}
+    assert privacy.redact_manifest({"project_ref": "yqsayphssjznthrxpgfb"}, key=b"k") == {
+        "project_ref": "yqsayphssjznthrxpgfb"
+    }

@@ -316,10 +316,11 @@ def redact_manifest(
 ) -> dict:
     """Return a copy of ``incident.json``'s content with the words a report shows redacted.
 
-    The name, each claim's ``statement`` and each recommendation's ``text`` (every language)
-    are people's words, shown as written; they lose what :func:`redact_text` removes from log
-    text, and a user id in them becomes its pseudonym (:func:`pseudonymise_known_ids`:
-    ``users`` are the pseudonyms of the incident's tables, ``key`` the pseudonym key). Other
+    The name, the project's reference, each claim's ``statement`` and each recommendation's
+    ``text`` (every language) are people's words, shown as written; they lose what
+    :func:`redact_text` removes from log text, and a user id in them becomes its pseudonym
+    (:func:`pseudonymise_known_ids`: ``users`` are the pseudonyms of the incident's tables,
+    ``key`` the pseudonym key). Other
     keys, and values of another type than expected (left for the manifest's own validation
     to name), are kept as they are.
     """
@@ -329,8 +330,10 @@ def redact_manifest(
         return pseudonymise_known_ids(redact_text(text), users, key)
 
     out = dict(manifest)
-    if isinstance(out.get("name"), str):
-        out["name"] = clean(out["name"])
+    # The project's reference is shown in the appendix as the analyst wrote it.
+    for field in ("name", "project_ref"):
+        if isinstance(out.get(field), str):
+            out[field] = clean(out[field])
     for list_key, field in (("claims", "statement"), ("recommendations", "text")):
         items = out.get(list_key)
         if isinstance(items, list):
