@@ -456,6 +456,7 @@ def summarize_verdicts(
                 "bayes_factor_cut": v.bayes_factor_cut,
                 "decided_by": v.decided_by,
                 "hinge_set_aside": v.hinge_set_aside,
+                "quiet_run": v.quiet_run,
                 "load_vs_time": v.load_vs_time,
                 "separation": v.separation,
                 "sources": v.sources,

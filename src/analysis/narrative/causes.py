@@ -135,6 +135,17 @@ def verdict_evidence(
     reason = kind
     if v.get("decided_by") in ("few_sources", "one_minute"):
         reason = v["decided_by"]
+    quiet = v.get("quiet_run") or {}
+    if quiet and kind == "undetermined":
+        # Both tests rejected and the errors stopped while requests went on: say so, not
+        # "the tests do not settle it" with a Bayes factor far beyond the cut.
+        reason = "undetermined_quiet"
+        values.update(
+            first=quiet.get("first_minute"),
+            last=quiet.get("last_minute"),
+            expected=fmt_number(quiet.get("expected"), 1),
+            pq=fmt_p(quiet.get("p_value")),
+        )
     out = escape(r[reason].format(**values))
     aside = v.get("hinge_set_aside") or {}
     if aside.get("kind") in r["set_aside"] and kind in r["after_set_aside"]:

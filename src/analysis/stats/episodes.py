@@ -13,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.stats.constants import MIN_EXPOSURE
-from analysis.stats.countmodels import _moment_alpha, simulate_nb
+from analysis.stats.countmodels import (
+    _fit_cox_moments,
+    _moment_alpha,
+    _simulate_cox,
+    simulate_nb,
+)
 from analysis.stats.results import ThresholdFit
 from analysis.stats.series import lag_padded
 from analysis.stats.threshold import (
@@ -154,6 +159,48 @@ def check_errors_persist(
     above = run[0] & active
     where = tuple(int(v) for v in np.flatnonzero(above)[[0, -1]]) if above.any() else (0, -1)
     return p, where, float(refit[0][run[0]].sum())
+
+
+def check_flat_rate_persists(
+    counts: np.ndarray, exposure: np.ndarray, *, rng: np.random.Generator, n_boot: int
+) -> dict:
+    """Whether errors go quiet for a stretch of minutes that even a bursty flat rate cannot.
+
+    For a class both elasticity tests reject (errors rise with traffic, but the rate per
+    request is not steady), the Bayes factor weighs a flat rate per request against no link
+    to traffic. An outage of a stretch of minutes (a Storage bucket down for twelve minutes)
+    is neither: it fails a steady share of requests inside its minutes and none outside, and
+    when it lands on busy minutes the Bayes factor favours the flat rate. The statistic is
+    :func:`check_errors_persist`'s, with the flat rate per request in place of the hinge: the
+    run of consecutive minutes with requests and no counted error least likely under the flat
+    rate (NB2, moment alpha), then -log the probability of its silence under the rate and
+    alpha refitted on the other minutes, where an outage's errors follow its requests
+    steadily. Its reference is a *bursty* flat rate: AR(1)-Cox replicates around the flat
+    mean with the variance and persistence fitted to the data (as the g = 0 reference's are),
+    so a bug whose rate per request swells and fades (a retry storm) has its quiet spells in
+    the reference; a silence beyond them is an episode in time. Returns ``p_value``,
+    ``first_minute`` and ``last_minute`` of the quiet run (counted from 1) and ``expected``,
+    the counts the refitted rate expects in it (docs/verdicts.md, "Both tests reject").
+    """
+    y = np.asarray(counts, dtype=float)
+    x = np.maximum(np.asarray(exposure, dtype=float), MIN_EXPOSURE)
+    mu = x * y.sum() / x.sum()
+    alpha = float(_moment_alpha(y, mu))
+    # Minutes without requests cannot fail; they neither make nor break a quiet run's length.
+    active = x > MIN_EXPOSURE
+    skip = np.zeros(len(y), dtype=bool)
+    observed, run, refit = _quiet_statistic(y[None, :], mu, alpha, active[None, :], skip)
+    reps = _simulate_cox(mu, *_fit_cox_moments(y, mu), n_boot, rng).astype(float)
+    ref, _, _ = _quiet_statistic(reps, mu, alpha, np.broadcast_to(active, reps.shape), skip)
+    p = float((1 + np.sum(ref >= observed[0] - 1e-9)) / (n_boot + 1))
+    where = np.flatnonzero(run[0])
+    first, last = (int(where[0]) + 1, int(where[-1]) + 1) if len(where) else (0, 0)
+    return {
+        "p_value": p,
+        "first_minute": first,
+        "last_minute": last,
+        "expected": float(refit[0][run[0]].sum()),
+    }
 
 
 def find_limit_raised(counts: np.ndarray, signals: dict) -> np.ndarray | None:

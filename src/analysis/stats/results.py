@@ -227,6 +227,12 @@ class Verdict(_ToDict):
     #: For a call by the Bayes factor: the cut it passed, calibrated on the class's own
     #: replicates (at least ``BAYES_FACTOR_CUT``); None otherwise.
     bayes_factor_cut: float | None = None
+    #: For a class both elasticity tests reject that the Bayes factor would call
+    #: traffic-proportional: the stretch of minutes its errors stop while requests go on,
+    #: beyond a bursty flat rate's quiet spells (``stats.episodes.check_flat_rate_persists``:
+    #: ``p_value``, ``first_minute``, ``last_minute``, ``expected``); the class is then
+    #: undetermined. None when not found or not checked.
+    quiet_run: dict | None = None
 
 
 @dataclass(frozen=True)

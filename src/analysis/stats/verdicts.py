@@ -23,6 +23,7 @@ from analysis.stats.episodes import (
     PERSIST_LEVEL,
     SATURATION_SHARE,
     check_errors_persist,
+    check_flat_rate_persists,
     compare_load_to_time,
     find_limit_raised,
     observe_limit_binding,
@@ -596,15 +597,17 @@ def attribute_class(
     if untested is not None and verdict.label == CAPACITY:
         caveat = untested + "." + (f" Also, {verdict.caveat}" if verdict.caveat else "")
         verdict = replace(verdict, reason=f"{verdict.reason}; {untested}", caveat=caveat)
+    verdict = _check_quiet_run(verdict, y, x_el, set_aside, rng, n_boot, per)
     episodes = choose_episodes(y, signals)
     bounded = set_aside is not None and set_aside["kind"] in IN_TIME
+    bounded = bounded or verdict.quiet_run is not None
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
         verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency, per) or (
             verdict,
             elasticity,
         )
-    if verdict.label == UNDETERMINED and verdict.decided_by == "none" and set_aside is None:
+    if verdict.label == UNDETERMINED and verdict.decided_by == "none" and not bounded:
         sep = measure_separation(y, concurrency)
         if sep is not None:
             verdict = replace(
@@ -617,6 +620,51 @@ def attribute_class(
                 separation=sep,
             )
     return verdict, test, fit, elasticity
+
+
+def _check_quiet_run(verdict, counts, exposure, set_aside, rng, n_boot, per):
+    """Return the verdict, undetermined when both tests reject and the errors stop in time.
+
+    Applies to a class both elasticity tests reject that the Bayes factor calls
+    traffic-proportional (and whose hinge no veto set aside: those say so themselves). A
+    stretch of minutes with requests and no error, beyond what a bursty flat rate per request
+    leaves quiet (:func:`check_flat_rate_persists`, at ``PERSIST_LEVEL`` since it vetoes a
+    call), refutes the flat rate as the hinge's time-bounded check refutes a limit: the
+    errors came in an episode in time, which is neither a flat bug nor load-independent
+    steady noise, and what started it the window cannot tell (docs/verdicts.md, "Both tests
+    reject"). The silence must also hold at least the class's own count of errors at the
+    rate it shows elsewhere (docs/verdicts.md gives both measurements). Its own stream
+    (spawned), so the draws after it are the same either way.
+    """
+    p0, p1 = verdict.p_value_zero, verdict.p_value_one
+    both = p0 is not None and p1 is not None and max(p0, p1) <= ALPHA_LEVEL
+    if verdict.label != TRAFFIC or verdict.decided_by != "bayes_factor" or not both:
+        return verdict
+    if set_aside is not None:
+        return verdict
+    quiet = check_flat_rate_persists(counts, exposure, rng=rng.spawn(1)[0], n_boot=n_boot)
+    # The reference's AR(1)-Cox moments, fitted on one window, are biased low: alone, the
+    # check flags 7-10 % of bursty bugs at PERSIST_LEVEL. So the silence must also be large:
+    # at the rate the class fails elsewhere, the quiet stretch would have held at least as
+    # many errors as the class had in the whole window (it holds most of the requests).
+    if quiet["p_value"] > PERSIST_LEVEL or quiet["expected"] < float(np.sum(counts)):
+        return verdict
+    reason = (
+        f"{verdict.reason}; not traffic-proportional: the errors stop while requests go on "
+        f"(window minutes {quiet['first_minute']}-{quiet['last_minute']} hold none where a flat "
+        f"rate per {per} refitted on the other minutes expects {quiet['expected']:.1f}; p = "
+        f"{quiet['p_value']:.3f} against a flat rate as bursty as these errors): an episode in "
+        "time, and what started it the window cannot tell"
+    )
+    return replace(
+        verdict,
+        label=UNDETERMINED,
+        decided_by="none",
+        caveat=None,
+        bayes_factor_cut=None,
+        reason=reason,
+        quiet_run=quiet,
+    )
 
 
 #: Best share right (:func:`measure_separation`) below which the audience itself limits any
