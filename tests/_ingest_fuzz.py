@@ -156,7 +156,7 @@ def routes() -> dict[str, Route]:
     rows = _slice_rows()
     edge, pg, rt = rows["edge_logs"], rows["postgres_logs"], rows["realtime_logs"]
     explorer = ("id", "timestamp", "event_message", "metadata")
-    from test_ingest_sql import TOKENS, explorer_templates
+    from test_ingest_sql import SERVICES, TOKENS, explorer_templates
 
     errors = explorer_templates({"edge_logs": edge, "postgres_logs": pg})["Errors"]
     mixed = _mixed(rows)
@@ -243,6 +243,35 @@ def routes() -> dict[str, Route]:
             "drain/batch-0000.json.gz",
             gzip.decompress(sw.http_drain_batch(mixed)),
             "json",
+            True,
+            len(mixed),
+            ("timestamp",),
+        ),
+        Route(
+            "drain-loki",
+            "loki/push-0000.json.gz",
+            gzip.decompress(
+                sw.loki_push({SERVICES[source]: rows[source][:3] for source in SERVICES})
+            ),
+            "json",
+            True,
+            3 * len(SERVICES),
+            ("timestamp",),
+        ),
+        Route(
+            "drain-datadog",
+            "datadog/batch-0000.json.gz",
+            gzip.decompress(sw.datadog_batch(mixed, "supabase")),
+            "json",
+            True,
+            len(mixed),
+            ("timestamp",),
+        ),
+        Route(
+            "drain-ndjson",
+            "drain/batch-0000.ndjson.gz",
+            gzip.decompress(sw.ndjson_drain_batch(mixed)),
+            "ndjson",
             True,
             len(mixed),
             ("timestamp",),
@@ -426,11 +455,37 @@ def _csv_bytes(records: list[list[str]], route: Route) -> bytes:
     return out.getvalue().encode()
 
 
+#: Formats whose rows are JSON objects (``ndjson``: one a line, a drain's NDJSON batch).
+JSON_FORMATS = ("json", "ndjson")
+
+
+def _load(route: Route) -> object:
+    """The route's JSON document (NDJSON: the list of its lines' objects)."""
+    if route.fmt == "ndjson":
+        return [json.loads(line) for line in route.payload.decode("utf-8").splitlines()]
+    return json.loads(route.payload)
+
+
+def _dumps(route: Route, doc: object) -> str:
+    """The document written back in the route's format."""
+    if route.fmt == "ndjson":
+        return "\n".join(json.dumps(row) for row in doc)  # type: ignore[union-attr]
+    return json.dumps(doc)
+
+
 def _json_rows(doc: object) -> list[dict]:
-    """The row objects of a JSON export, in place (an envelope's ``result`` or the list)."""
+    """The row objects of a JSON export, in place: an envelope's ``result``, a Loki push's
+    metadata objects (each value's third element), or the list itself."""
+    if isinstance(doc, dict) and "streams" in doc:
+        return [value[2] for stream in doc["streams"] for value in stream["values"]]
     if isinstance(doc, dict):
         return doc["result"]
     return doc  # type: ignore[return-value]
+
+
+def _time_holders(row: dict) -> list[dict]:
+    """The objects of a row that may hold its time: the row, and a Datadog entry's event."""
+    return [row, row["data"]] if isinstance(row.get("data"), dict) else [row]
 
 
 def _string_cell(route: Route, rng: random.Random) -> tuple[int, int]:
@@ -440,7 +495,7 @@ def _string_cell(route: Route, rng: random.Random) -> tuple[int, int]:
     text = route.payload.decode("utf-8")
     if route.fmt == "csv":
         first = _records(text)[1]
-    elif route.fmt == "json":
+    elif route.fmt in JSON_FORMATS:
         first = text.find("{", 1)
     else:
         first = max(text.rfind(" VALUES"), text.rfind("FROM stdin;"))
@@ -477,7 +532,7 @@ def cut_mid_row(route: Route, rng: random.Random) -> Mutant | None:
             rows=k,
             note=f"cut in row {k} at {cut}",
         )
-    first = text.find("{", 1) if route.fmt == "json" else text.find("VALUES")
+    first = text.find("{", 1) if route.fmt in JSON_FORMATS else text.find("VALUES")
     cut = rng.randrange(max(first, 1) + 1, len(text) - 2)
     return Mutant(route.rel, {route.rel: _gz(route, text[:cut].encode())}, note=f"cut at {cut}")
 
@@ -563,8 +618,8 @@ def _header_change(route: Route, rng: random.Random, how: str) -> Mutant | None:
             located=how in ("duplicate", "rename"),
             same=how in ("reorder", "extra"),
         )
-    if route.fmt == "json":
-        doc = json.loads(route.payload)
+    if route.fmt in JSON_FORMATS:
+        doc = _load(route)
         rows = _json_rows(doc)
         key = rng.choice(sorted(rows[0]))
         text = None
@@ -581,7 +636,7 @@ def _header_change(route: Route, rng: random.Random, how: str) -> Mutant | None:
                 items.append(("extra", n))
             row.clear()
             row.update(items)
-        body = json.dumps(doc)
+        body = _dumps(route, doc)
         if text == "dup":
             # The key in every row object gets a twin before it (most parsers keep the last;
             # ingest rejects the row, or reads it where the real value is null too).
@@ -684,10 +739,14 @@ def header_only(route: Route, rng: random.Random) -> Mutant | None:
         text = route.payload.decode("utf-8")
         starts = _records(text)
         data = text[: starts[1]].encode() if len(starts) > 1 else route.payload
-    elif route.fmt == "json":
-        doc = json.loads(route.payload)
-        _json_rows(doc).clear()
-        data = json.dumps(doc).encode()
+    elif route.fmt in JSON_FORMATS:
+        doc = _load(route)
+        if isinstance(doc, dict) and "streams" in doc:
+            for stream in doc["streams"]:
+                stream["values"].clear()
+        else:
+            _json_rows(doc).clear()
+        data = _dumps(route, doc).encode()
     elif route.fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -712,13 +771,13 @@ def giant_field(route: Route, rng: random.Random) -> Mutant | None:
 def deep_json(route: Route, rng: random.Random) -> Mutant | None:
     """A value nested 100,000 deep (a hostile or runaway JSON writer)."""
     deep = "[" * DEPTH + "]" * DEPTH
-    if route.fmt == "json":
-        doc = json.loads(route.payload)
+    if route.fmt in JSON_FORMATS:
+        doc = _load(route)
         rows = _json_rows(doc)
         row = rng.choice(rows)
         key = rng.choice(sorted(row))
         row[key] = "@@DEEP@@"
-        data = json.dumps(doc).replace('"@@DEEP@@"', deep).encode()
+        data = _dumps(route, doc).replace('"@@DEEP@@"', deep).encode()
         return _same(route, data, f"deep value in {key!r}")
     if route.fmt == "csv":
         records = _csv_rows(route)
@@ -743,8 +802,8 @@ def deep_json(route: Route, rng: random.Random) -> Mutant | None:
 
 def swap_types(route: Route, rng: random.Random) -> Mutant | None:
     """A number where text is expected, and the reverse (another JSON writer, a spreadsheet)."""
-    if route.fmt == "json":
-        doc = json.loads(route.payload)
+    if route.fmt in JSON_FORMATS:
+        doc = _load(route)
         rows = _json_rows(doc)
         row = rng.choice(rows)
         keys = sorted(k for k, v in row.items() if isinstance(v, str | int | float))
@@ -754,7 +813,7 @@ def swap_types(route: Route, rng: random.Random) -> Mutant | None:
             row[key] = rng.choice([12345, 1.5, True])
         else:
             row[key] = str(value) if rng.random() < 0.5 else f"{value} units"
-        return _same(route, json.dumps(doc).encode(), f"{key!r} {value!r} -> {row[key]!r}")
+        return _same(route, _dumps(route, doc).encode(), f"{key!r} {value!r} -> {row[key]!r}")
     if route.fmt == "csv":
         records = _csv_rows(route)
         n = rng.randrange(1, len(records))
@@ -815,13 +874,19 @@ def retime(route: Route, rng: random.Random) -> Mutant | None:
     """Every time in another unit (ms, s, ns) or zone (+09:00, Z, local without a zone, a
     spreadsheet's minutes)."""
     how = rng.choice(TIME_FORMS)
-    if route.fmt == "json":
-        doc = json.loads(route.payload)
+    if route.fmt in JSON_FORMATS:
+        doc = _load(route)
+        if isinstance(doc, dict) and "streams" in doc:
+            # Loki's time is each value's first element, nanoseconds as text.
+            for stream in doc["streams"]:
+                for value in stream["values"]:
+                    value[0] = str(_retime(str(int(value[0]) // 1000), how))
         for row in _json_rows(doc):
-            for key in route.times:
-                if key in row:
-                    row[key] = _retime(row[key], how)
-        return _same(route, json.dumps(doc).encode(), how, same=how in _SAME_INSTANT)
+            for holder in _time_holders(row):
+                for key in route.times:
+                    if key in holder:
+                        holder[key] = _retime(holder[key], how)
+        return _same(route, _dumps(route, doc).encode(), how, same=how in _SAME_INSTANT)
     if route.fmt == "csv":
         records = _csv_rows(route)
         cols = [i for i, name in enumerate(records[0]) if name in route.times]

@@ -180,13 +180,15 @@ ERRORS = [
         r"page-0002\.json, row 1: every row rejected: bad status \(expected an integer\), found 'abc'",
     ),
     (
-        "all-rows-milliseconds",
-        {
-            "edge_logs/page-0002.json": envelope(
-                [edge(3, ts=T0 // 1000), edge(4, ts=T0 // 1000 + 5)]
-            )
-        },
-        r"every row rejected: bad timestamp \(milliseconds, expected 16-digit microseconds\), found 1770354000000",
+        # One writer writes one unit: microseconds then milliseconds is two files joined.
+        "two-epoch-units-in-one-page",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1000)])},
+        r"page-0002\.json, row 2, field 'timestamp': epoch times in two units in one column; expected one unit a column \(microseconds, as row 1\), found 1770354000000",
+    ),
+    (
+        "all-rows-of-no-epoch-unit",
+        {"edge_logs/page-0002.json": envelope([edge(3, ts=T0 // 10_000), edge(4, ts=17)])},
+        r"every row rejected: bad timestamp \(an epoch time whose size names no unit: expected 10, 13, 16 or 19 digits",
     ),
     (
         "missing-table-column",
@@ -228,8 +230,19 @@ ERRORS = [
     ),
     (
         "unsupported-file-type",
-        {"edge_logs/notes.txt": b"hello"},
-        r"notes\.txt: unsupported file type",
+        {"edge_logs/notes.dat": b"hello"},
+        r"notes\.dat: unsupported file type",
+    ),
+    (
+        # A note is skipped, but an export saved under a note's name is never left out.
+        "csv-under-a-txt-name",
+        {"exports/edge.txt": b"id,timestamp,event_message\nx,1770354060000000,GET | 200\n"},
+        r"edge\.txt: looks like an export under another file type; .*found 'a header row of column names under a \.txt name'",
+    ),
+    (
+        "json-lines-under-a-log-name",
+        {"exports/drain.log": b'{"id": "x", "timestamp": 1770354060000000}\n'},
+        r"drain\.log: looks like an export under another file type; .*found 'JSON under a \.log name'",
     ),
     (
         "manifest-missing-window",
@@ -387,19 +400,12 @@ REJECTIONS = [
         1,
     ),
     (
-        "one-millisecond-timestamp",
-        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1000)])},
+        # 12 digits: seconds in 5138 or milliseconds in 1975; refused rather than guessed.
+        "twelve-digit-timestamp",
+        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 10_000)])},
         "edge_logs/page-0002.json",
         "edge_logs",
-        "bad timestamp (milliseconds, expected 16-digit microseconds)",
-        1,
-    ),
-    (
-        "seconds-timestamp",
-        {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts=T0 // 1_000_000)])},
-        "edge_logs/page-0002.json",
-        "edge_logs",
-        "bad timestamp (seconds, expected 16-digit microseconds)",
+        "bad timestamp (an epoch time whose size names no unit: expected 10, 13, 16 or 19 digits (seconds, milliseconds, microseconds, nanoseconds))",
         1,
     ),
     (
@@ -415,7 +421,7 @@ REJECTIONS = [
         {"edge_logs/page-0002.json": envelope([edge(3), edge(4, ts="yesterday")])},
         "edge_logs/page-0002.json",
         "edge_logs",
-        "bad timestamp (expected ISO 8601 or microseconds)",
+        "bad timestamp (expected ISO 8601 or an epoch time)",
         1,
     ),
     (

@@ -41,6 +41,10 @@ def _fast_cases() -> list[tuple[str, str]]:
                 picked += 1
             else:
                 j += 1
+    for route in ROUTES:  # a route the spread missed: its first mutation that applies
+        if all(r != route for r, _ in cases):
+            mutation = next(m for m in MUTATIONS if fz.mutate(route, m, 0) is not None)
+            cases.append((route, mutation))
     return cases
 
 
@@ -303,3 +307,47 @@ def test_an_insert_whose_values_keyword_is_damaged_is_one_line_not_skipped(tmp_p
     root = _incident(tmp_path / "q", {r.rel: text})
     acc = ingest.load_incident(root, use_cache=False).accounting
     assert acc[acc["file"] == r.rel]["read"].sum() == r.rows
+
+
+@pytest.mark.parametrize(
+    ("mutation", "seed", "named"),
+    [
+        (
+            "cut-mid-row",
+            0,
+            r"JSON Lines cut short; expected one complete JSON object a line, found 'line \d+",
+        ),
+        ("deep-json", 0, r"JSON Lines with a damaged line; .*found 'line \d+: nested too deeply'"),
+    ],
+)
+def test_a_damaged_ndjson_drain_batch_names_its_line(tmp_path, mutation, seed, named):
+    """A batch cut short, or one line nested past any parser, was 'invalid JSON ... Extra data
+    at line 2 column 1': the document's second line, not the damaged one."""
+    mutant = fz.mutate("drain-ndjson", mutation, seed)
+    answer, problems = fz.check_case(tmp_path / "case", mutant)
+    assert problems == [] and answer.code == 2
+    assert re.search(named, answer.err), answer.err
+
+
+@pytest.mark.parametrize("route", ["drain-loki", "drain-datadog", "drain-ndjson"])
+@pytest.mark.parametrize("how", ["seconds", "milliseconds", "nanoseconds", "seconds-float"])
+def test_a_drain_payload_in_another_epoch_unit_is_read_whole(tmp_path, route, how):
+    """A receiver of the user's own may rewrite the times in its unit: read, never refused."""
+    r = fz.routes()[route]
+    doc = fz._load(r)
+    if isinstance(doc, dict) and "streams" in doc:
+        for stream in doc["streams"]:
+            for value in stream["values"]:
+                value[0] = str(fz._retime(str(int(value[0]) // 1000), how))
+    for row in fz._json_rows(doc):
+        for holder in fz._time_holders(row):
+            if "timestamp" in holder:
+                holder["timestamp"] = fz._retime(holder["timestamp"], how)
+    mutant = fz.Mutant(r.rel, {r.rel: gzip.compress(fz._dumps(r, doc).encode(), mtime=0)})
+    answer, problems = fz.check_case(tmp_path / "case", mutant)
+    assert problems == [] and answer.code == 0, answer.err
+    mine = answer.accounting[answer.accounting["file"] == r.rel]
+    assert mine["accepted"].sum() == r.rows
+    unit = "seconds" if how == "seconds-float" else how
+    if (route, how) != ("drain-loki", "nanoseconds"):  # Loki's own unit: nothing to state
+        assert f"read as {unit} since the epoch" in answer.out

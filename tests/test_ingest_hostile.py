@@ -95,9 +95,13 @@ def test_escape_codes_are_shown_escaped(built, capsys):
 
 def test_escape_codes_in_an_error_line_are_shown_escaped(tmp_path, capsys):
     root = hostile_corpus.small_copy(tmp_path / "x")
+    # A note is skipped and listed: its name is shown escaped too.
     (root / "edge_logs" / "\x1b[31mnote.txt").write_text("hi")
+    code, out, _ = _check(capsys, root)
+    assert code == 0 and "\x1b" not in out and "skipped: edge_logs/\\x1b[31mnote.txt" in out
+    (root / "edge_logs" / "\x1b[31mnote.dat").write_text("hi")
     code, _, err = _check(capsys, root)
-    assert code == 2 and "\x1b" not in err and "\\x1b[31mnote.txt" in err
+    assert code == 2 and "\x1b" not in err and "\\x1b[31mnote.dat" in err
 
 
 @pytest.mark.parametrize("target", ["page", "manifest", "directory"])

@@ -815,6 +815,42 @@ def test_ndjson_webhook_batches_give_the_same_tables_as_the_pages(pages, tmp_pat
     assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
 
 
+@pytest.mark.parametrize("flatten", [False, True], ids=["body", "flatten_to_attributes"])
+def test_otlp_json_from_a_collector_gives_the_same_tables_as_the_pages(pages, tmp_path, flatten):
+    # The OTLP drain's requests as a collector's file exporter writes them: one OTLP/JSON
+    # request a line, one request per source and batch.
+    rows, want = pages
+    source_of = {r["id"]: s for s, source_rows in rows.items() for r in source_rows}
+    files = {}
+    for n, batch in enumerate(drain_batches(rows, 250)):
+        lines = []
+        for source in SERVICES:
+            mine = [r for r in batch if source_of[r["id"]] == source]
+            if mine:
+                lines.append(json.dumps(sw.otlp_logs_request(mine, source, flatten=flatten)))
+        files[f"otel/logs-{n:04d}.jsonl.gz"] = gzip.compress("\n".join(lines).encode(), mtime=0)
+    got = _load(_route(tmp_path / "otlp", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+    assert set(got.accounting["shape"].dropna()) == {"drain_otlp_json"}
+    # OTLP's nanoseconds are its own unit: nothing to state.
+    assert got.accounting["note"].isna().all()
+
+
+def test_a_damaged_otlp_request_is_one_line_or_a_counted_row(tmp_path):
+    ok = sw.otlp_logs_request([], "edge_logs")
+    bad = {"resourceLogs": [{"scopeLogs": "x"}]}
+    root = _route(tmp_path / "bad", {"otel/a.json": json.dumps(bad)})
+    with pytest.raises(IngestError, match=r"a\.json, field 'scopeLogs': bad OTLP logs"):
+        _load(root)
+    ok["resourceLogs"][0]["scopeLogs"][0]["logRecords"] = [7]
+    root = _route(tmp_path / "row", {"otel/b.json": json.dumps(ok)})
+    with pytest.raises(
+        IngestError, match=r"b\.json, row 1: every row rejected: bad OTLP log record"
+    ):
+        _load(root)
+
+
 def test_loki_keys_map_back_to_the_fields_ingest_reads():
     from analysis.ingest import drains
     from analysis.ingest.shapes import drain_field_names

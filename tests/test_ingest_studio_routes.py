@@ -228,6 +228,43 @@ def test_explorer_rows_copied_to_the_clipboard_give_the_same_tables(sliced, tmp_
     assert_same_tables(got, want, LOG_TABLES.values())
 
 
+def one_query_page_row(source: str, row: dict) -> dict:
+    """The same page row as Studio builds it since one query selects everything
+    (``genOtelSelectColumns`` in ``Logs.utils.otel.ts``, 04bec38): ``id, timestamp,
+    event_message`` first, then the attribute columns, the time turned into microseconds in
+    place (``mapOtelPreviewRow`` spreads the row, so the keys keep their order)."""
+    hydrated = otel_page_row(source, row)
+    first = {k: hydrated[k] for k in ("id", "timestamp", "event_message")}
+    return {**first, **{k: v for k, v in hydrated.items() if k not in first}}
+
+
+def test_a_one_query_product_page_download_gives_the_same_tables(sliced, tmp_path):
+    rows, want = sliced
+    root = _base(tmp_path / "one", SLICE)
+    (root / "exports").mkdir()
+    for source in SOURCES:
+        shown = [one_query_page_row(source, r) for r in reversed(rows[source])]
+        name = f"supabase-{source}-{REF}.csv.csv"
+        (root / "exports" / name).write_text(w.results_csv(shown), encoding="utf-8")
+    page = (root / "exports" / f"supabase-edge_logs-{REF}.csv.csv").read_bytes()
+    assert page.startswith(
+        b"id,timestamp,event_message,identifier,method,path,search,status_code\r\n"
+    )
+    got = _load(root)
+    assert_every_row_read(got, want, SOURCES)
+    acc = got.accounting
+    pages = acc["file"].str.startswith("exports/") & acc["kind"].isin(SOURCES[:2])
+    assert set(acc.loc[pages, "flavour"]) == {"clickhouse"}, acc
+    cols = ["id", "ts", "method", "path", "search", "status", "endpoint"]
+    pd.testing.assert_frame_equal(
+        _sorted(got.requests[cols], "id"), _sorted(want.requests[cols], "id")
+    )
+    cols = ["id", "ts", "sql_state", "severity", "message", "detail"]
+    pd.testing.assert_frame_equal(
+        _sorted(got.db_errors[cols], "id"), _sorted(want.db_errors[cols], "id")
+    )
+
+
 def test_a_product_page_whose_attribute_query_failed_still_reads_its_requests(sliced, tmp_path):
     # useLogsPreview keeps the list rows when the second query fails: id, time, message only.
     # The request's method, status and path are then read from the gateway's message.

@@ -31,7 +31,7 @@ from analysis.realtime_quality import (
     check_refusals_below_limit,
     check_unclassified_realtime,
 )
-from analysis.rejections import outside_window_notes
+from analysis.rejections import check_ingest_notes, outside_window_notes
 from analysis.stats.constants import MIN_MINUTES
 from analysis.timeline import Timeline
 from analysis.traffic import LOG_STORE_SOURCE, count_requests, find_traffic
@@ -864,6 +864,7 @@ def audit_incident(
         outside_window_notes(incident) if hasattr(incident, "window") else None,
     )
     issues += check_log_sources(getattr(incident, "accounting", None))
+    issues += check_ingest_notes(getattr(incident, "accounting", None))
     issues += check_window_length(timeline.frames)
     issues += check_other_webinars(incident.concurrency, wid, start, end)
     issues += check_errors_only_requests(incident, start, end)

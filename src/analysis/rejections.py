@@ -175,3 +175,65 @@ def describe_outside_window(incident: object) -> tuple[str, ...]:
     ``make check`` learns that a window or an export is wrong before reading a report.
     """
     return tuple(f"warning: {n['what']}: {n['why']}" for n in outside_window_notes(incident))
+
+
+def check_ingest_notes(accounting: pd.DataFrame | None) -> tuple:
+    """Audit items for what ingest read without the files saying so, and what it skipped.
+
+    One item names the files skipped as clearly not exports (``incident.list_exports``),
+    one per epoch unit the times of some files were read in (``timestamps.UNITS``): a reader
+    of the report learns both as ``make check`` told them.
+    """
+    from analysis.privacy import redact_text
+    from analysis.quality import QualityIssue
+    from analysis.vocabulary import quote_literal
+
+    if accounting is None or accounting.empty or "note" not in accounting.columns:
+        return ()
+    noted = accounting[accounting["note"].fillna("").astype(str) != ""]
+    out = []
+    skipped = noted[noted["kind"] == "skipped"]
+    if len(skipped):
+        # File names may hold a person's address (a download saved under it): shown redacted.
+        listed = [
+            f"{redact_text(str(f))} ({n})"
+            for f, n in zip(skipped["file"], skipped["note"], strict=True)
+        ]
+        files = "; ".join(listed[:5]) + (f"; and {len(listed) - 5} more" if len(listed) > 5 else "")
+        out.append(
+            QualityIssue(
+                code="ingest_files_skipped",
+                severity="info",
+                what=f"Ingest skipped {len(listed)} files that are not exports: {files}.",
+                limits=(
+                    "Nothing in them was read. If one of them holds an export, give it its "
+                    "export's extension (.csv, .json, ...) or its kind in incident.json files."
+                ),
+                source="accounting",
+                filter="kind == 'skipped'",
+                fields={"files": files, "count": len(listed)},
+            )
+        )
+    read = noted[noted["kind"] != "skipped"]
+    units = read["note"].astype(str).str.extract(r"read as (\w+) since the epoch")[0]
+    for unit in sorted(units.dropna().unique()):
+        names = sorted({redact_text(str(f)) for f in read.loc[units == unit, "file"]})
+        files = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        out.append(
+            QualityIssue(
+                code="ingest_epoch_unit",
+                severity="info",
+                what=(
+                    f"The times of {len(names)} files ({files}) are numbers in {unit} since "
+                    "the epoch, not Supabase's microseconds: read in the unit their size names."
+                ),
+                limits=(
+                    "Within 2001-2262 each unit has its own number of digits, so the reading "
+                    "is not a guess; a file that mixed units would have been refused."
+                ),
+                source="accounting",
+                filter=f"note.str.contains({quote_literal(unit)})",
+                fields={"unit": unit, "case": unit, "files": files, "count": len(names)},
+            )
+        )
+    return tuple(out)

@@ -56,7 +56,7 @@ def read_aggregates(
         frames[kind].append(frame)
         rows.append(acc)
     tables = {name: build(frames[kind]) for name, (kind, build) in TABLES.items()}
-    accounting = pd.DataFrame(rows, columns=[*ACCOUNTING_COLUMNS, "shape", "flavour"])
+    accounting = pd.DataFrame(rows, columns=[*ACCOUNTING_COLUMNS, "shape", "flavour", "note"])
     return tables, accounting
 
 

@@ -8,6 +8,7 @@ are projected through their shape's field map, canonicalised in bounded batches,
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from analysis.ingest.kinds import (
     match_override,
 )
 from analysis.ingest.reader import foreign_source_dir, looks_like_log, parse_file
+from analysis.ingest.timestamps import parse_timestamps
 from analysis.schemas import (
     ACCOUNTING_COLUMNS,
     column_dtypes,
@@ -90,6 +92,7 @@ class Context:
     read: Counter = field(default_factory=Counter)  # (file, kind) -> rows
     shapes: dict = field(default_factory=dict)  # (file, kind) -> (shape, flavour)
     found: dict = field(default_factory=dict)  # (file, kind, reason) -> (row, value)
+    readings: dict = field(default_factory=dict)  # (file, kind) -> {column: epoch unit}
     order: dict = field(default_factory=dict)  # file -> position in the input order
     file_dtype: pd.CategoricalDtype | None = None  # categories = files in input order
     redactions: dict = field(default_factory=dict)  # text -> redacted text (a bounded cache)
@@ -106,6 +109,7 @@ class BatchSummary:
     counts: Counter
     found: dict
     shapes: dict
+    readings: dict
     left: list  # (path, name) pairs the general reader must read, in the parent
     users: dict  # kind -> raw user ids of its chunk, in order of appearance
 
@@ -149,18 +153,39 @@ def project_part(part: FilePart, kind: str) -> pd.DataFrame:
     return out
 
 
+def _per_file(parser, frame: pd.DataFrame) -> dict:
+    """Return ``files=`` for a time parser that decides epoch units per file, else nothing.
+
+    The default parser does; a shape's own (docs/extending.md) is called as its signature
+    allows.
+    """
+    if parser is parse_timestamps or "files" in inspect.signature(parser).parameters:
+        return {"files": frame["_file"]}
+    return {}
+
+
 def parse_times(frame: pd.DataFrame, rej: Rejections) -> pd.Series:
     """Parse the ``timestamp`` field of a batch with each row's shape's own parser."""
     names = frame["_shape"].unique()
     if len(names) == 1:
         parser = shapes.shape_named(names[0]).parse_time
-        return parser(frame["timestamp"], rej, "timestamp", naive_is_utc=frame["_naive"])
+        return parser(
+            frame["timestamp"],
+            rej,
+            "timestamp",
+            naive_is_utc=frame["_naive"],
+            **_per_file(parser, frame),
+        )
     out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     for name in names:
         mask = frame["_shape"] == name
         parser = shapes.shape_named(name).parse_time
         parsed = parser(
-            frame["timestamp"].where(mask), rej, "timestamp", naive_is_utc=frame["_naive"]
+            frame["timestamp"].where(mask),
+            rej,
+            "timestamp",
+            naive_is_utc=frame["_naive"],
+            **_per_file(parser, frame),
         )
         out = out.where(~mask, parsed)
     return out
@@ -201,7 +226,9 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
 
 
 def count_rejections(ctx: Context, table: pd.DataFrame, kind: str, rej: Rejections) -> None:
-    """Add read and rejected counts of a batch to the accounting."""
+    """Add read and rejected counts of a batch, and its times' epoch units, to the accounting."""
+    for (file, column), unit in rej.readings.items():
+        ctx.readings.setdefault((file, kind), {})[column] = unit
     for file, n in table.groupby("_file", sort=False, observed=True).size().items():
         ctx.read[(file, kind)] += int(n)
     rejected = table["_reason"].notna()
@@ -493,6 +520,8 @@ def read_logs_forked(
             for found_key, value in summary.found.items():
                 ctx.found.setdefault(found_key, value)
             ctx.shapes.update(summary.shapes)
+            for read_key, units in summary.readings.items():
+                ctx.readings.setdefault(read_key, {}).update(units)
             for kind, users in summary.users.items():
                 raw_users[kind].extend(users)
             for path, rel in summary.left:
@@ -569,6 +598,7 @@ def read_share(pages: list[tuple[Path, str, str | None]], ctx: Context):
         counts=local.counts,
         found=local.found,
         shapes=local.shapes,
+        readings=local.readings,
         left=left,
         users=users,
     )
@@ -750,6 +780,7 @@ def accounting_frame(ctx: Context) -> pd.DataFrame:
         )
         rejected = sum(n for _, n in reasons)
         shape, flavour = ctx.shapes.get((file, kind), (None, None))
+        units = ctx.readings.get((file, kind), {})
         rows.append(
             {
                 "file": file,
@@ -760,11 +791,16 @@ def accounting_frame(ctx: Context) -> pd.DataFrame:
                 "reason": "; ".join(f"{r}: {n}" for r, n in reasons),
                 "shape": shape,
                 "flavour": flavour,
+                "note": "; ".join(
+                    f"{col} read as {unit} since the epoch (UTC)"
+                    for col, unit in sorted(units.items())
+                )
+                or None,
             }
         )
-    frame = pd.DataFrame(rows, columns=[*ACCOUNTING_COLUMNS, "shape", "flavour"])
+    frame = pd.DataFrame(rows, columns=[*ACCOUNTING_COLUMNS, "shape", "flavour", "note"])
     for col in ("read", "accepted", "rejected"):
         frame[col] = frame[col].astype("int64")
-    for col in ("file", "kind", "reason", "shape", "flavour"):
+    for col in ("file", "kind", "reason", "shape", "flavour", "note"):
         frame[col] = frame[col].astype("string")
     return frame

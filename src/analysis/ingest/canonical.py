@@ -300,7 +300,9 @@ def canonical_table(part: FilePart, key: bytes) -> tuple[pd.DataFrame, Rejection
     def ts(col: str, required: bool) -> pd.Series:
         # An end far in the future (9999-12-31) is how tables often say "no end".
         open_end = col in ("ends_at", "left_at")
-        values = parse_timestamps(frame[col], rej, col, naive_is_utc=False, open_end=open_end)
+        values = parse_timestamps(
+            frame[col], rej, col, naive_is_utc=False, open_end=open_end, files=part.file
+        )
         if required:
             require(values, rej, col)
         return values

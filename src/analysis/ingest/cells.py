@@ -26,6 +26,8 @@ class Rejections:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.reason = pd.Series(pd.NA, index=frame.index, dtype=object)
         self.values: dict[str, pd.Series | None] = {}
+        # (file, column) -> the epoch unit its times were read in, when not microseconds.
+        self.readings: dict[tuple[str, str], str] = {}
         self.rows = frame["_row"]
         if "_reject" in frame.columns:
             mask = frame["_reject"].notna()

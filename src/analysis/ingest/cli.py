@@ -13,7 +13,26 @@ from analysis.ingest.kinds import TABLE_NAMES
 
 
 def format_accounting(accounting: pd.DataFrame) -> str:
-    """Return the accounting as a plain-text table with a total line."""
+    """Return the accounting as a plain-text table with a total line, then its notes.
+
+    Files skipped as clearly not exports follow the table, one line each with the reason
+    (``skipped: README.md: a Markdown document, not an export``), and so does every reading
+    the files did not state themselves (``note: ...: timestamp read as seconds since the
+    epoch (UTC)``).
+    """
+    notes = accounting["note"] if "note" in accounting.columns else None
+    skipped = accounting["kind"] == "skipped"
+    after = [
+        f"{'skipped' if is_skipped else 'note'}: {file}: {note}"
+        for file, is_skipped, note in zip(
+            accounting["file"],
+            skipped,
+            [None] * len(accounting) if notes is None else notes,
+            strict=True,
+        )
+        if isinstance(note, str) and note
+    ]
+    accounting = accounting[~skipped]
     rows = [["file", "kind", "read", "accepted", "rejected", "reasons"]]
     for rec in accounting.itertuples(index=False):
         rows.append([rec.file, rec.kind, rec.read, rec.accepted, rec.rejected, rec.reason or ""])
@@ -25,7 +44,7 @@ def format_accounting(accounting: pd.DataFrame) -> str:
         cells = [str(r[0]).ljust(widths[0]), str(r[1]).ljust(widths[1])]
         cells += [str(v).rjust(w) for v, w in zip(r[2:5], widths[2:5], strict=True)]
         lines.append("  ".join([*cells, str(r[5])]).rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines + after)
 
 
 def main(argv: list[str] | None = None) -> int:

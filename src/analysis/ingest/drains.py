@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from analysis.exceptions import IngestError
 from analysis.ingest.files import require_list
 
 #: The leading key of every Loki value's structured metadata (the event's ``metadata``).
@@ -125,3 +126,143 @@ def datadog_rows(doc: list, path: Path) -> list[dict]:
             reason = "bad Datadog entry (expected the event under data)"
             rows.append({"_reject": reason, "_found": repr(entry)[:60]})
     return rows
+
+
+def is_otlp_logs(doc) -> bool:
+    """Tell OTLP/JSON logs: ``{"resourceLogs": [...]}``, or a list of them (JSON Lines).
+
+    What the OTLP drain sends is protobuf; a collector of the user's own writes the same
+    request as OTLP/JSON (its file exporter: one request a line).
+    """
+    if isinstance(doc, dict):
+        return "resourceLogs" in doc and "result" not in doc
+    return (
+        isinstance(doc, list)
+        and bool(doc)
+        and all(isinstance(d, dict) and "resourceLogs" in d for d in doc[:50])
+    )
+
+
+def any_value(value):
+    """Return an OTLP/JSON ``AnyValue`` as the plain value (an empty one is None)."""
+    if not isinstance(value, dict):
+        return value
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:  # OTLP/JSON writes 64-bit integers as decimal text
+        number = value["intValue"]
+        text = str(number)
+        return int(text) if text.lstrip("-").isdigit() else number
+    if "doubleValue" in value:
+        return value["doubleValue"]
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "kvlistValue" in value:
+        pairs = (value["kvlistValue"] or {}).get("values") or []
+        return {kv.get("key"): any_value(kv.get("value")) for kv in pairs if isinstance(kv, dict)}
+    if "arrayValue" in value:
+        return [any_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
+    return value.get("bytesValue")
+
+
+def _nest(row: dict, key: str, value) -> None:
+    """Put a dotted attribute (``metadata.response.status_code``) back into its records."""
+    *parents, leaf = key.split(".")
+    here = row
+    for part in parents:
+        child = here.setdefault(part, {})
+        if not isinstance(child, dict):  # a scalar and a record of one name: keep it flat
+            row[key] = value
+            return
+        here = child
+    here[leaf] = value
+
+
+def otlp_row(record) -> dict:
+    """One OTLP log record as an event row (or a rejected row).
+
+    Logflare's formatter (``otlp_adaptor/protobuf_formatter.ex``) puts the event but its time
+    and message into ``body`` as a key-value list, the message into ``eventName`` and the
+    time, microseconds times 1000, into ``timeUnixNano``; with ``flatten_to_attributes`` the
+    body is the message and the rest dotted ``attributes``, put back into records here.
+    """
+    if not isinstance(record, dict):
+        return {"_reject": "bad OTLP log record (expected an object)", "_found": repr(record)[:60]}
+    body = any_value(record.get("body"))
+    row: dict = dict(body) if isinstance(body, dict) else {}
+    for kv in record.get("attributes") or []:
+        if isinstance(kv, dict) and isinstance(kv.get("key"), str):
+            _nest(row, kv["key"], any_value(kv.get("value")))
+    message = record.get("eventName") or (body if isinstance(body, str) else None)
+    row.setdefault("event_message", message)
+    stamp = record.get("timeUnixNano")
+    text = str(stamp) if isinstance(stamp, (str, int)) else ""
+    # Nanoseconds from microseconds: whole thousands. Any other value reaches the time parser.
+    row["timestamp"] = int(text) // 1000 if text.isdigit() and len(text) == 19 else stamp
+    return row
+
+
+def otlp_rows(doc, path: Path) -> list[dict]:
+    """Return the log records of OTLP/JSON logs (one request, or a list of them) as rows.
+
+    Raises
+    ------
+    IngestError
+        ``resourceLogs`` (or a resource's ``scopeLogs``, a scope's ``logRecords``) is not a
+        list.
+    """
+    rows: list[dict] = []
+    for request in doc if isinstance(doc, list) else [doc]:
+        resources = require_list(
+            request.get("resourceLogs"),
+            path,
+            field="resourceLogs",
+            problem="bad OTLP logs",
+            expected="a list of resource logs",
+        )
+        for resource in resources:
+            scopes = resource.get("scopeLogs") if isinstance(resource, dict) else None
+            for scope in require_list(
+                scopes, path, field="scopeLogs", problem="bad OTLP logs", expected="a list"
+            ):
+                records = scope.get("logRecords") if isinstance(scope, dict) else None
+                rows.extend(
+                    otlp_row(r)
+                    for r in require_list(
+                        records,
+                        path,
+                        field="logRecords",
+                        problem="bad OTLP logs",
+                        expected="a list",
+                    )
+                )
+    return rows
+
+
+def is_cli_log_stream(doc) -> bool:
+    """Tell ``supabase logs --output-format stream-json`` (the CLI's local stack).
+
+    Its events are ``{"type": "log-entry", "service", "stream", "line", ...}``, one a line.
+    """
+    return isinstance(doc, list) and any(
+        isinstance(r, dict) and r.get("type") == "log-entry" and "line" in r and "service" in r
+        for r in doc[:50]
+    )
+
+
+def refuse_cli_log_stream(doc: list, path: Path) -> list[dict]:
+    """Refuse the CLI's local-stack log events: container output, no field ingest reads.
+
+    Raises
+    ------
+    IngestError
+        Always, naming what the file is.
+    """
+    raise IngestError(
+        path,
+        "the local stack's logs (supabase logs --output-format stream-json), not a hosted"
+        " project's export",
+        expected="the project's log exports (docs/supabase-exports.md §2), or kind 'ignore' in"
+        " incident.json files",
+        found=f"{len(doc)} log-entry events",
+    )

@@ -318,7 +318,7 @@ def load_json(path: Path, text: str):
     try:
         return parse_json(text)
     except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data" and (rows := json_lines(text)) is not None:
+        if exc.msg == "Extra data" and (rows := json_lines(text, path)) is not None:
             return rows
         raise IngestError(
             path,
@@ -332,20 +332,38 @@ def load_json(path: Path, text: str):
         ) from None
 
 
-def json_lines(text: str) -> list | None:
+def json_lines(text: str, path: Path | None = None) -> list | None:
     """Rows of JSON Lines text, or None.
 
     One object a line (BigQuery's and log drains' export), or one list of objects a line: a
     log drain's receiver that appends each POST body (a list of events) as a line.
+
+    Raises
+    ------
+    IngestError
+        With ``path``: a line after whole ones is no JSON (a batch cut short, a damaged line,
+        a value nested past any parser): named by its number, not as the document's "extra
+        data" on line 2.
     """
     rows = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = parse_json(line)
-        except (json.JSONDecodeError, RecursionError):
-            return None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            if path is None or not rows:
+                return None
+            last = isinstance(exc, json.JSONDecodeError) and not any(
+                rest.strip() for rest in text.splitlines()[number:]
+            )
+            raise IngestError(
+                path,
+                "JSON Lines " + ("cut short" if last else "with a damaged line"),
+                expected="one complete JSON object a line",
+                found=f"line {number}: "
+                + (exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"),
+            ) from None
         if isinstance(row, list) and all(isinstance(item, dict) for item in row):
             rows.extend(row)
         elif isinstance(row, dict):

@@ -7,6 +7,7 @@ the manifest, the pseudonym key's fingerprint and this code) and returns an :cla
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import stat
@@ -43,6 +44,12 @@ from analysis.ingest.kinds import (
     TABLE_NAMES,
     Override,
     match_override,
+)
+from analysis.ingest.skipped import (
+    describe_copy,
+    describe_hidden,
+    describe_misnamed,
+    describe_not_export,
 )
 from analysis.ingest.timestamps import RANGE, is_aware_text, iso_to_utc
 
@@ -290,11 +297,12 @@ def check_inside(directory: Path, path: Path) -> None:
         )
 
 
-def walk_files(directory: Path) -> list[Path]:
+def walk_files(directory: Path) -> tuple[list[Path], list[tuple[Path, bool]]]:
     """Every entry under ``directory`` but directories, following links inside it, sorted.
 
     Entries that are not regular files (a named pipe, a socket, a device) are returned too, so
-    that the caller names them instead of skipping them unseen.
+    that the caller names them instead of skipping them unseen. Hidden entries (a name that
+    starts with a dot) are not entered: they come second, as (path, is a directory).
 
     Raises
     ------
@@ -302,6 +310,7 @@ def walk_files(directory: Path) -> list[Path]:
         A directory that cannot be read, or a link that leads outside the directory.
     """
     out: list[Path] = []
+    hidden: list[tuple[Path, bool]] = []
     seen: set[tuple[int, int]] = set()
     pending = [directory]
     while pending:
@@ -317,6 +326,7 @@ def walk_files(directory: Path) -> list[Path]:
         for entry in entries:
             path = Path(entry.path)
             if entry.name.startswith("."):
+                hidden.append((path, entry.is_dir()))
                 continue
             if entry.is_symlink():
                 check_inside(directory, path)
@@ -328,7 +338,7 @@ def walk_files(directory: Path) -> list[Path]:
                 pending.append(path)
             else:
                 out.append(path)
-    return sorted(out)
+    return sorted(out), sorted(hidden)
 
 
 def describe_special(path: Path) -> str:
@@ -368,10 +378,28 @@ def describe_container(path: Path) -> tuple[str, str] | None:
     return kind + (" (gzipped)" if gzipped else ""), wanted
 
 
-def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[Path, str]]:
-    """Return the export files of an incident directory, sorted, as (path, relative name)."""
+def list_exports(
+    directory: Path, overrides: dict[str, Override]
+) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Return the export files of a directory and the files skipped as clearly not exports.
+
+    Exports come sorted as (path, relative name), skipped files as (relative name, why)
+    (:mod:`analysis.ingest.skipped`).
+
+    Raises
+    ------
+    IngestError
+        A file that is not of a data type and not clearly something else: a misnamed export
+        is never left out unseen.
+    """
     out = []
-    for path in walk_files(directory):
+    files, hidden = walk_files(directory)
+    skipped = [
+        (path.relative_to(directory).as_posix(), describe_hidden(path.name, is_dir))
+        for path, is_dir in hidden
+        if path.relative_to(directory).as_posix() != FETCH_STATE_FILE
+    ]
+    for path in files:
         rel = path.relative_to(directory).as_posix()
         if rel in NON_EXPORTS:
             continue
@@ -387,10 +415,30 @@ def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[
                 found=describe_special(path),
             )
         if not path.name.lower().endswith(DATA_SUFFIXES):
+            if ov.kind is None and (why := describe_not_export(path)) is not None:
+                skipped.append((rel, why))
+                continue
             container = describe_container(path)
             if container is not None:
                 # A zip of exports (or a workbook) beside them: say what it is and what to do.
                 raise IngestError(path, container[0], expected=container[1])
+            if (found := describe_misnamed(path)) is not None:
+                if found.startswith("the local stack"):
+                    raise IngestError(
+                        path,
+                        "the local stack's logs (supabase logs), not a hosted project's export",
+                        expected="the project's log exports (docs/supabase-exports.md §2), or"
+                        " kind 'ignore' in incident.json files",
+                        found=found,
+                    )
+                # Never left out: an export saved under a note's name would vanish unseen.
+                raise IngestError(
+                    path,
+                    "looks like an export under another file type",
+                    expected="the export's own extension (.csv, .json, .jsonl) or its kind in"
+                    " incident.json files ('ignore' if it is no export)",
+                    found=found,
+                )
             raise IngestError(
                 path,
                 "unsupported file type",
@@ -398,7 +446,15 @@ def list_exports(directory: Path, overrides: dict[str, Override]) -> list[tuple[
                 found=path.suffix or path.name,
             )
         out.append((path, rel))
-    return out
+    originals = {rel: path for path, rel in out}
+    copies = {
+        rel: why
+        for path, rel in out
+        if match_override(rel, overrides).kind is None
+        and (why := describe_copy(rel, path, originals)) is not None
+    }
+    skipped += list(copies.items())
+    return [(p, r) for p, r in out if r not in copies], sorted(skipped)
 
 
 def verify_checksums(directory: Path, checksums: dict[str, str]) -> None:
@@ -496,7 +552,7 @@ FETCH_STATE_FILE = ".fetch-state.json"
 
 
 def _read_inputs(directory: Path) -> tuple:
-    """Return (manifest, window, display_tz, overrides, files, checksums) of a directory."""
+    """Return (manifest, window, display_tz, overrides, files, checksums, skipped) of a dir."""
     state = directory / FETCH_STATE_FILE
     if state.exists():
         # Its pages are a part of the window: read as complete, they would undercount.
@@ -523,13 +579,36 @@ def _read_inputs(directory: Path) -> tuple:
             found=display_tz,
         ) from None
     overrides = manifest_overrides(manifest, manifest_path)
-    files = list_exports(directory, overrides)
+    files, skipped = list_exports(directory, overrides)
     checksums = {rel: sha256_of(path) for path, rel in files}
     for extra in ("incident.json", "annotations.csv"):
         if (directory / extra).exists():
             checksums[extra] = sha256_of(directory / extra)
     verify_checksums(directory, checksums)
-    return manifest, window, display_tz, overrides, files, checksums
+    return manifest, window, display_tz, overrides, files, checksums, skipped
+
+
+def skipped_accounting(skipped: list[tuple[str, str]], like: pd.DataFrame) -> pd.DataFrame:
+    """Accounting rows of kind ``skipped`` for the files that are clearly not exports.
+
+    No row of them is read; their reason is the ``note``. They are listed afresh on every run
+    (not cached): a note added beside the exports changes no table, only this list.
+    """
+    rows = pd.DataFrame(
+        {
+            "file": [rel for rel, _ in skipped],
+            "kind": "skipped",
+            "read": 0,
+            "accepted": 0,
+            "rejected": 0,
+            "note": [why for _, why in skipped],
+        },
+        columns=list(like.columns),
+    )
+    if not skipped:
+        return like
+    rows = rows.astype(like.dtypes.to_dict())
+    return pd.concat([like, rows], ignore_index=True)
 
 
 def _slot(manifest: dict, checksums: dict[str, str], key: bytes, cache_dir) -> Path:
@@ -547,7 +626,7 @@ def describe_directory(
     one, ingests the directory as :func:`load_incident` does (writing the cache).
     """
     directory = Path(directory)
-    manifest, _, display_tz, _, _, checksums = _read_inputs(directory)
+    manifest, _, display_tz, _, _, checksums, _ = _read_inputs(directory)
     slot = _slot(manifest, checksums, privacy.pseudonym_key(), cache_dir)
     cached = cache.read_tables(slot, ("webinars",))
     if cached is not None:
@@ -585,12 +664,13 @@ def load_incident(
         One line naming the file, row or field, what was expected and what was found.
     """
     directory = Path(directory)
-    manifest, window, display_tz, overrides, files, checksums = _read_inputs(directory)
+    manifest, window, display_tz, overrides, files, checksums, skipped = _read_inputs(directory)
     key = privacy.pseudonym_key()
     slot = _slot(manifest, checksums, key, cache_dir)
     common = dict(manifest=manifest, window=window, display_tz=display_tz, checksums=checksums)
     cached = cache.read_cache(slot, tuple(aggregates.TABLES)) if use_cache else None
     if cached is not None:
+        cached["accounting"] = skipped_accounting(skipped, cached["accounting"])
         return Incident(**cached, from_cache=True, **common)
     # The readers are imported here: a cache hit never needs them (0.2 s of imports).
     from analysis.ingest.assemble import ingest_files
@@ -641,4 +721,8 @@ def load_incident(
     )
     if use_cache:
         cache.write_cache(slot, incident, (*TABLE_NAMES, *aggregates.TABLES))
+    if skipped:
+        incident = dataclasses.replace(
+            incident, accounting=skipped_accounting(skipped, incident.accounting)
+        )
     return incident

@@ -483,6 +483,21 @@ SHAPES: tuple[Shape, ...] = (
         timestamp="nanoseconds as text (Loki), microseconds times 1000",
     ),
     Shape(
+        name="cli_log_stream",
+        container="json",
+        recognise=lambda doc, path: drains.is_cli_log_stream(doc),
+        rows=drains.refuse_cli_log_stream,
+        flatten=flatten_row,
+    ),
+    Shape(
+        name="drain_otlp_json",
+        container="json",
+        recognise=lambda doc, path: drains.is_otlp_logs(doc),
+        rows=drains.otlp_rows,
+        flatten=flatten_row,
+        timestamp="``timeUnixNano``, nanoseconds as text (microseconds times 1000)",
+    ),
+    Shape(
         name="drain_datadog",
         container="json",
         recognise=lambda doc, path: drains.is_datadog_batch(doc),
