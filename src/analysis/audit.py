@@ -25,6 +25,7 @@ from analysis.error_classes import (
 from analysis.matching import match_http_to_db, summarize_matches
 from analysis.privacy import redact_text
 from analysis.quality import QualityIssue as QualityIssue  # re-exported: the audit's unit
+from analysis.quality import check_load_source
 from analysis.quality import tabulate_issues as tabulate_issues
 from analysis.realtime_quality import (
     check_realtime_limit,
@@ -867,6 +868,7 @@ def audit_incident(
     issues += check_ingest_notes(getattr(incident, "accounting", None))
     issues += check_window_length(timeline.frames)
     issues += check_other_webinars(incident.concurrency, wid, start, end)
+    issues += check_load_source(incident, wid)
     issues += check_errors_only_requests(incident, start, end)
     issues += check_unexplained_responses(
         tabulate_unexplained_responses(incident.requests, timeline.pairs)

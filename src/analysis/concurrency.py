@@ -477,6 +477,53 @@ def busiest_webinar(incident: object, *, start: object = None, end: object = Non
 OTHER_WEBINARS_SHARE = 0.1
 
 
+#: Spacing of the samples read from presence (as often as a typical monitor samples, so that
+#: a quiet stretch between joins and leaves does not read as a gap in the measurement).
+PRESENCE_SAMPLE_EVERY = pd.Timedelta(15, "s")
+
+
+def count_open_sessions(
+    sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Read the load from presence: each webinar's open sessions as monitor samples.
+
+    A session is open at t when ``joined_at <= t < left_at`` (left_at empty: still open), the
+    count the contract's monitor reports. Samples fall every :data:`PRESENCE_SAMPLE_EVERY` from
+    the window's start and at every join and leave inside the window, so each minute's
+    maximum is the exact peak of open sessions, not a sampled one.
+
+    Returns
+    -------
+    DataFrame: ts, webinar_id, viewers (the ``concurrency`` table's columns), sorted by time.
+    """
+    grid = pd.date_range(start, end, freq=PRESENCE_SAMPLE_EVERY, inclusive="left")
+    frames = []
+    mine = select_sessions(sessions, start, end)
+    for wid, rows in mine.groupby("webinar_id", sort=True):
+        joined = np.sort(ns_since(rows["joined_at"], start))
+        left = rows["left_at"]
+        left_ns = np.sort(ns_since(left[left.notna()], start))
+        events = np.concatenate([joined, left_ns])
+        inside = events[(events >= 0) & (events < (end - start) // NANOSECOND)]
+        at = np.unique(np.concatenate([ns_since(pd.Series(grid), start), inside]))
+        viewers = np.searchsorted(joined, at, side="right") - np.searchsorted(
+            left_ns, at, side="right"
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ts": start + pd.to_timedelta(at, unit="ns"),
+                    "webinar_id": str(wid),
+                    "viewers": viewers.astype("int64"),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame({"ts": pd.to_datetime([], utc=True), "webinar_id": [], "viewers": []})
+    out = pd.concat(frames, ignore_index=True).sort_values(["ts", "webinar_id"], kind="stable")
+    return out.reset_index(drop=True)
+
+
 def project_concurrency(
     concurrency: pd.DataFrame,
     webinar_id: str,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis._util import jsonable
+from analysis.vocabulary import quote_literal
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,28 @@ def tabulate_issues(issues: tuple[QualityIssue, ...]) -> pd.DataFrame:
             for f in issues
         ],
         columns=cols,
+    )
+
+
+def check_load_source(incident: object, webinar_id: str) -> tuple[QualityIssue, ...]:
+    """Say so when the load was read from presence because no monitor sampled the window."""
+    if getattr(incident, "load_source", "monitor") != "presence":
+        return ()
+    start, end = incident.window
+    mine = incident.sessions[incident.sessions["webinar_id"] == webinar_id]
+    left = mine["left_at"]
+    n = int(((mine["joined_at"] < end) & (left.isna() | (left > start))).sum())
+    return (
+        QualityIssue(
+            code="concurrency_from_presence",
+            severity="info",
+            webinar_id=webinar_id,
+            what=f"No viewer-count monitor sampled the window: concurrency is read from the "
+            f"{n} presence sessions (the sessions open at every join and leave, and every 15 s).",
+            limits="It counts what the monitor counts (open sessions: tabs and reconnects "
+            "included); a session whose leave was never written stays open to the window's end.",
+            source="sessions",
+            filter=f"webinar_id == {quote_literal(webinar_id)}",
+            fields={"sessions": n},
+        ),
     )

@@ -52,6 +52,7 @@ from analysis.ingest.skipped import (
     describe_not_export,
 )
 from analysis.ingest.timestamps import RANGE, is_aware_text, iso_to_utc
+from analysis.schemas import column_dtypes, validate_table
 
 #: Files of an incident directory that are not exports.
 NON_EXPORTS = ("incident.json", "annotations.csv", "SHA256SUMS", "fetch-manifest.json")
@@ -106,6 +107,9 @@ class Incident:
     realtime_minutes: pd.DataFrame = field(
         default_factory=lambda: aggregates.empty_tables()["realtime_minutes"]
     )
+    #: Where ``concurrency`` comes from: ``monitor`` (the viewer-count table) or ``presence``
+    #: (no monitor sample in the window: the open presence sessions, :func:`read_load`).
+    load_source: str = "monitor"
 
     @property
     def traffic_source(self) -> str:
@@ -671,7 +675,7 @@ def load_incident(
     cached = cache.read_cache(slot, tuple(aggregates.TABLES)) if use_cache else None
     if cached is not None:
         cached["accounting"] = skipped_accounting(skipped, cached["accounting"])
-        return Incident(**cached, from_cache=True, **common)
+        return read_load(Incident(**cached, from_cache=True, **common))
     # The readers are imported here: a cache hit never needs them (0.2 s of imports).
     from analysis.ingest.assemble import ingest_files
 
@@ -725,4 +729,25 @@ def load_incident(
         incident = dataclasses.replace(
             incident, accounting=skipped_accounting(skipped, incident.accounting)
         )
-    return incident
+    return read_load(incident)
+
+
+def read_load(incident: Incident) -> Incident:
+    """Return ``incident`` with its load read from presence when no monitor sampled the window.
+
+    The contract's monitor reports the open presence sessions; an export without it (or with
+    no sample in the window) but with the sessions still holds the load exactly
+    (:func:`analysis.concurrency.count_open_sessions`), so it is read from them rather than
+    left unmeasured. A monitor with any sample in the window is kept as it is.
+    """
+    from analysis.concurrency import count_open_sessions
+
+    start, end = incident.window
+    conc = incident.concurrency
+    if ((conc["ts"] >= start) & (conc["ts"] < end)).any() or incident.sessions.empty:
+        return incident
+    samples = count_open_sessions(incident.sessions, start, end)
+    if samples.empty:
+        return incident
+    table = validate_table("concurrency", samples.astype(column_dtypes("concurrency")))
+    return dataclasses.replace(incident, concurrency=table, load_source="presence")
