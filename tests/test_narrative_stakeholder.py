@@ -826,3 +826,19 @@ def test_a_spread_without_users_says_they_are_unknown_not_zero(doc, lang, users)
     )
     assert said in causes, causes
     assert r["spread"].split("{")[0] not in causes.replace(said, "")
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize(
+    ("section", "field", "said"),
+    [("audit", "data_quality", ("audit", "none")), ("timeline", "timeline", ("timeline", "none")),
+     ("buckets", "buckets", ("audience", "no_buckets"))],
+)  # fmt: skip
+def test_a_section_with_nothing_to_list_says_so_instead_of_a_bare_header(
+    doc, lang, section, field, said
+):
+    # A clean audit printed 'Severity | Finding | ...' and nothing under it.
+    text = narrative.load_locale(lang)
+    empty = narrative.SECTIONS[section]({**doc, field: []}, text)
+    assert text[said[0]][said[1]] in empty and "|" not in empty, empty
+    assert doc[field] and "|" in narrative.SECTIONS[section](doc, text)

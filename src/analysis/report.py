@@ -689,6 +689,10 @@ def _write_outputs(
         staged, progress=progress, failed_record=failed, notebook=notebook, prefetch=prefetch
     )
     names = [executed.name]
+    # The record names where its outputs are published, not the staging directory it ran in
+    # (gone once published, and another name on every run).
+    text, (was, now) = executed.read_text(encoding="utf-8"), (stage, params.output_dir)
+    executed.write_text(text.replace(*(json.dumps(str(p))[1:-1] for p in (was, now))), "utf-8")
     record = nbformat.read(executed, as_version=4)
     notes.extend(kernel_notes(record))
     findings_path = stage / "findings.json"

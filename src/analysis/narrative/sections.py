@@ -177,6 +177,8 @@ def render_buckets(findings: Mapping, text: Mapping) -> str:
         mean_max=fmt_number(aud["mean_of_bucket_maxima"], 2),
         mean_tw=fmt_number(aud["time_weighted_mean"], 2),
     )
+    if not rows:
+        return f"### {heading}\n\n{t['no_buckets']}"
     return (
         f"### {heading}\n\n"
         + table([t["bucket"].format(tz=zn), t["max"], t["min"], t["samples"], t["mean"]], rows)
@@ -237,6 +239,8 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
                 f"{escape(ev['source'])} · {code(ev['filter'])} · {fmt_number(ev['count'])}",
             )
         )
+    if not rows:
+        return f"## {text['headings']['timeline']}\n\n{t['none']}"
     return f"## {text['headings']['timeline']}\n\n" + table(
         [t["time_local"].format(tz=zn), t["time_utc"], t["event"], t["evidence"]], rows
     )
@@ -295,6 +299,8 @@ def render_audit(findings: Mapping, text: Mapping) -> str:
         )
         for q in findings["data_quality"]
     ]
+    if not rows:  # a header without rows read as a table that failed to print
+        return f"## {text['headings']['audit']}\n\n{t['none']}"
     return f"## {text['headings']['audit']}\n\n" + table(
         [t["severity"], t["finding"], t["limits"], text["impact"]["evidence"]], rows
     )
