@@ -842,3 +842,19 @@ def test_a_section_with_nothing_to_list_says_so_instead_of_a_bare_header(
     empty = narrative.SECTIONS[section]({**doc, field: []}, text)
     assert text[said[0]][said[1]] in empty and "|" not in empty, empty
     assert doc[field] and "|" in narrative.SECTIONS[section](doc, text)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_capacity_call_kept_by_the_first_p_alone_does_not_print_p_equals_not_drawn(lang):
+    from analysis import stats
+
+    text = narrative.load_locale(lang)
+    r = text["causes"]["reasons"]
+    compared = {"d": -4.96, "p_load": 0.84, "p_time": None, "first_minute": 14, "last_minute": 48}
+    v = {
+        "verdict": stats.CAPACITY, "decided_by": "hinge", "hinge_lr": 19.9,
+        "hinge_p_value": 0.005, "hinge_p_value_bursty_null": 0.005, "load_vs_time": compared,
+    }  # fmt: skip
+    out = html.unescape(narrative.verdict_evidence(v, text))
+    assert r["not_drawn"] not in out and "0.840" in out and "14-48" in out, out
+    assert max(re.split(r"\{\w+\}", r["load_vs_time_first"]), key=len) in out, out

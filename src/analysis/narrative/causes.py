@@ -178,6 +178,8 @@ def verdict_evidence(
         key = (
             "load_vs_time_binding" if compared.get("kept_by") == "limit_binding" else "load_vs_time"
         )
+        if key == "load_vs_time" and compared.get("p_time") is None:
+            key = "load_vs_time_first"  # not "with p = not drawn": the first p kept the limit
         notes.append(
             r[key].format(
                 first=compared["first_minute"],
