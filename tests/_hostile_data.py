@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+from _private_attack import unified_rows
 
 from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
 
@@ -189,28 +190,6 @@ def _realtime_rows(template: dict, ts: int) -> list[dict]:
     return [rec]
 
 
-def _unified_rows(ts_iso: str, ts: int) -> list[dict]:
-    base = {
-        "date": ts_iso,
-        "timestamp": ts,
-        "level": "error",
-        "status": "22P02",
-        "method": "",
-        "pathname": "",
-        "event_message": 'invalid input syntax for type uuid: "null"',
-        "headers": {},
-        "regions": [],
-        "latency": 0,
-        "log_count": None,
-        "logs": [],
-        "auth_user": None,
-    }
-    return [
-        dict(base, id="b0000000-0000-4000-8000-000000000001", log_type="postgres"),
-        dict(base, id="b0000000-0000-4000-8000-000000000002", log_type=PAYLOADS["log_type"]),
-    ]
-
-
 def build_hostile_incident(dest: Path, source: Path = DEFAULT_INCIDENT_DIR) -> Path:
     """Copy ``source`` to ``dest`` and plant :data:`PAYLOADS` and :data:`SECRETS` in it.
 
@@ -254,7 +233,10 @@ def build_hostile_incident(dest: Path, source: Path = DEFAULT_INCIDENT_DIR) -> P
     (dest / "exports").mkdir(exist_ok=True)
     iso = manifest["window_start"].replace("00:00Z", "30:00.000Z")
     (dest / "exports/supabase_logs.json").write_text(
-        json.dumps(_unified_rows(iso, start_us + 600_000_000), ensure_ascii=False), encoding="utf-8"
+        json.dumps(
+            unified_rows(iso, start_us + 600_000_000, PAYLOADS["log_type"]), ensure_ascii=False
+        ),
+        encoding="utf-8",
     )
 
     files = sorted(

@@ -18,9 +18,10 @@ may be BigQuery-shaped (nested one-element lists) or ClickHouse-shaped (flat
 
 Beyond free text: the name of every constraint in Postgres' messages and of a missing column
 (each becomes part of an error class's key: the invalid-uuid rows are rewritten as 42703 on a
-column so named) and the name of one page file of every log folder carry private values
-too (:data:`NAMED`), written as identifiers and file names can hold them (joined by
-underscores, no slash, no quote).
+column so named), the name of one page file of every log folder and the log type of a row
+of a Logs Explorer download (a source the analysis does not read is counted under its name)
+carry private values too (:data:`NAMED`), written as identifiers and file names can hold
+them (joined by underscores, no slash, no quote).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ FIELDS = (
     "fn_message", "fn_url",
 )  # fmt: skip
 #: Fields that are names, not text (:func:`name_private`): numbered after :data:`FIELDS`.
-NAMED = ("pg_constraint", "pg_column", "file_name")
+NAMED = ("pg_constraint", "pg_column", "file_name", "log_type")
 #: Fields of a log source the incident may lack (Edge Functions' own log), and a name that
 #: needs a kind of row it may lack (an invalid-uuid error for the missing column).
 OPTIONAL = ("fn_message", "fn_url", "pg_column")
@@ -218,6 +219,42 @@ def _plant_logs(directory: Path, t) -> set[str]:
     return planted
 
 
+def unified_rows(date: str, timestamp: object, log_type: str) -> list[dict]:
+    """Return two rows of a Logs Explorer (unified) download: a ``postgres`` one and one whose
+    ``log_type`` is ``log_type`` (an invalid-uuid error at ``date``/``timestamp``)."""
+    base = {
+        "date": date,
+        "timestamp": timestamp,
+        "level": "error",
+        "status": "22P02",
+        "method": "",
+        "pathname": "",
+        "event_message": 'invalid input syntax for type uuid: "null"',
+        "headers": {},
+        "regions": [],
+        "latency": 0,
+        "log_count": None,
+        "logs": [],
+        "auth_user": None,
+    }
+    return [
+        dict(base, id="b0000000-0000-4000-8000-000000000001", log_type="postgres"),
+        dict(base, id="b0000000-0000-4000-8000-000000000002", log_type=log_type),
+    ]
+
+
+def _plant_unified_export(directory: Path, start: str, log_type: str) -> None:
+    """Write a Logs Explorer download whose second row names its own log type.
+
+    A source the analysis does not read is counted as rejected under its name, and the
+    input accounting shows that name.
+    """
+    at = start.replace("00:00Z", "30:00.000Z")
+    (directory / "exports").mkdir(exist_ok=True)
+    rows = unified_rows(at, at, log_type)
+    (directory / "exports" / "supabase_logs.json").write_text(json.dumps(rows), encoding="utf-8")
+
+
 def _rewrite_csv(path: Path, change) -> None:
     """Apply ``change(header, row)`` to every data row of a CRLF CSV (header may grow)."""
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
@@ -270,6 +307,7 @@ def plant(directory: Path, webinar_id: str, user: str | None = None) -> dict[str
     _rewrite_csv(tables / "webinar_live_presence.csv", presence)
     manifest_path = directory / "incident.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    _plant_unified_export(directory, manifest["window_start"], texts["log_type"][0])
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(
         [

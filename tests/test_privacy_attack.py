@@ -48,8 +48,8 @@ SHOWN = (
     "title", "annotation_label", "annotation_note", "manifest_name", "claim_statement",
     "recommendation", "pg_constraint", "pg_column",
 )  # fmt: skip
-#: Fields whose marker findings.json holds (its input accounting names every file).
-IN_FINDINGS = ("file_name",)
+#: Fields whose marker findings.json holds (its input accounting names every file and source).
+IN_FINDINGS = ("file_name", "log_type")
 
 
 def _users(directory: Path) -> list[str]:

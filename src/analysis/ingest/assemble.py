@@ -781,14 +781,17 @@ def accounting_frame(ctx: Context) -> pd.DataFrame:
         rejected = sum(n for _, n in reasons)
         shape, flavour = ctx.shapes.get((file, kind), (None, None))
         units = ctx.readings.get((file, kind), {})
+        # A source the analysis does not read is named by the export's own log type (data):
+        # redacted like log text. File names stay: the analyst's terminal needs them; reports
+        # redact them where they show them.
         rows.append(
             {
                 "file": file,
-                "kind": kind,
+                "kind": privacy.redact_text(kind),
                 "read": read,
                 "accepted": read - rejected,
                 "rejected": rejected,
-                "reason": "; ".join(f"{r}: {n}" for r, n in reasons),
+                "reason": "; ".join(f"{privacy.redact_text(r)}: {n}" for r, n in reasons),
                 "shape": shape,
                 "flavour": flavour,
                 "note": "; ".join(
