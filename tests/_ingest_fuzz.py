@@ -277,6 +277,17 @@ def routes() -> dict[str, Route]:
             ("timestamp",),
         ),
         Route(
+            "drain-otlp-json",
+            "otel/logs-0000.jsonl.gz",
+            "\n".join(
+                json.dumps(sw.otlp_logs_request(rows[source][:3], source)) for source in SERVICES
+            ).encode(),
+            "ndjson",
+            True,
+            3 * len(SERVICES),
+            ("timeUnixNano",),
+        ),
+        Route(
             "drain-s3",
             f"s3/{TOKENS['edge_logs']}/{edge[0]['timestamp']}.parquet",
             sw.s3_drain_parquet(edge),
@@ -480,6 +491,15 @@ def _json_rows(doc: object) -> list[dict]:
         return [value[2] for stream in doc["streams"] for value in stream["values"]]
     if isinstance(doc, dict):
         return doc["result"]
+    if doc and isinstance(doc[0], dict) and "resourceLogs" in doc[0]:
+        # OTLP/JSON, a request a line: the log records of every request.
+        return [
+            record
+            for request in doc
+            for resource in request["resourceLogs"]
+            for scope in resource["scopeLogs"]
+            for record in scope["logRecords"]
+        ]
     return doc  # type: ignore[return-value]
 
 
@@ -744,6 +764,11 @@ def header_only(route: Route, rng: random.Random) -> Mutant | None:
         if isinstance(doc, dict) and "streams" in doc:
             for stream in doc["streams"]:
                 stream["values"].clear()
+        elif isinstance(doc, list) and doc and "resourceLogs" in doc[0]:
+            for request in doc:
+                for resource in request["resourceLogs"]:
+                    for scope in resource["scopeLogs"]:
+                        scope["logRecords"].clear()
         else:
             _json_rows(doc).clear()
         data = _dumps(route, doc).encode()
@@ -834,6 +859,8 @@ def _retime(value: object, how: str) -> object:
     if value is None or value == "" or value == "null":
         return value
     text = str(value)
+    if re.fullmatch(r"\d{19}", text):  # OTLP's nanoseconds: the same instant as microseconds
+        text = text[:-3]
     ts = pd.Timestamp(int(text), unit="us", tz="UTC") if _US.match(text) else None
     if ts is None:
         try:
