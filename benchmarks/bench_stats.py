@@ -363,6 +363,13 @@ def webinar_frames() -> dict:
     return dict(pipeline.build_timeline(pipeline.load(p), p).frames)
 
 
+def report_seed() -> int:
+    """Return the seed ``make report`` gives the shipped incident (its window start day)."""
+    from analysis import config  # noqa: PLC0415
+
+    return params.incident_seed(config.DEFAULT_INCIDENT_DIR)
+
+
 def _cpu() -> float:
     """CPU seconds of this process and its finished children (the fork pool's workers)."""
     own, kids = (
@@ -370,6 +377,72 @@ def _cpu() -> float:
         resource.getrusage(resource.RUSAGE_CHILDREN),
     )
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_mc(seeds: int = 20) -> list[dict]:
+    """Measure Monte-Carlo error at the decision on the shipped webinar's classes.
+
+    With and without more replicates near the level (``stats.elasticity.MC_EXTRA``;
+    docs/statistics.md section 12). Each class is analysed with ``seeds`` seeds (the
+    report's first, then 1, 2, ...), twice per seed in this process: as shipped, and with
+    ``MC_EXTRA`` = 0 (nothing drawn beyond n_boot); CPU seconds are summed per variant. Per
+    class: the CPU ratio, how many seeds drew more, g = 0's p-value at the report's seed both
+    ways, and how many seeds' labels differ from the label most seeds give.
+    """
+    from collections import Counter  # noqa: PLC0415
+
+    from analysis.stats import elasticity  # noqa: PLC0415
+
+    frames = webinar_frames()
+    shipped = elasticity.MC_EXTRA
+    rows = []
+    for name in sorted(frames):
+        out = {"class": name, "cpu": {}, "labels": {}, "p0": {}, "refined": 0}
+        for extra in (shipped, 0):
+            elasticity.MC_EXTRA = extra
+            cpu, labels = 0.0, []
+            for k in range(seeds):
+                seed = stats.derive_seed(report_seed() if k == 0 else k, name)
+                t0 = time.process_time()
+                res = stats.analyse_class(frames[name], seed=seed)
+                cpu += time.process_time() - t0
+                labels.append(res.verdict.label)
+                if k == 0:
+                    out["p0"][extra] = res.verdict.p_value_zero
+                el = res.elasticity
+                if extra and el is not None and el.n_boot > 199:
+                    out["refined"] += 1
+            out["cpu"][extra] = cpu
+            top = Counter(labels).most_common(1)[0][0]
+            out["labels"][extra] = (top, sum(label != top for label in labels))
+        elasticity.MC_EXTRA = shipped
+        rows.append(out)
+    return rows
+
+
+def format_mc(rows: list[dict], seeds: int) -> str:
+    """Markdown table of :func:`run_mc`."""
+    from analysis.stats import elasticity  # noqa: PLC0415
+
+    extra = elasticity.MC_EXTRA
+    head = (
+        f"| class | seeds drawing more | CPU s with / without ({seeds} seeds) | ratio | "
+        "g = 0 p at the report's seed, with / without | label (seeds off it), with / without |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    body = ""
+    for r in rows:
+        fmt = lambda p: "-" if p is None else f"{p:.3f}"  # noqa: E731
+        (lab1, off1), (lab0, off0) = r["labels"][extra], r["labels"][0]
+        body += (
+            f"| {r['class']} | {r['refined']} | {r['cpu'][extra]:.2f} / {r['cpu'][0]:.2f} | "
+            f"{r['cpu'][extra] / max(r['cpu'][0], 1e-9):.2f} | {fmt(r['p0'][extra])} / "
+            f"{fmt(r['p0'][0])} | {lab1} ({off1}) / {lab0} ({off0}) |\n"
+        )
+    total1 = sum(r["cpu"][extra] for r in rows)
+    total0 = sum(r["cpu"][0] for r in rows)
+    tail = f"\nall classes: CPU {total1:.2f} / {total0:.2f} s = {total1 / total0:.3f}\n"
+    return head + body + tail
 
 
 def run_speed(repeats: int = 3, workers: int = 2) -> dict:
@@ -396,15 +469,15 @@ def run_speed(repeats: int = 3, workers: int = 2) -> dict:
     walls, cpus, result = [], [], None
     for _ in range(repeats):
         cpu, wall = _cpu(), time.perf_counter()
-        result = stats.analyse_webinar(frames, seed=params.DEFAULT_SEED, workers=workers)
+        result = stats.analyse_webinar(frames, seed=report_seed(), workers=workers)
         walls.append(time.perf_counter() - wall)
         cpus.append(_cpu() - cpu)
     per_class = {}
     for name in sorted(frames):
         cpu = time.process_time()
-        stats.analyse_class(frames[name], seed=stats.derive_seed(params.DEFAULT_SEED, name))
+        stats.analyse_class(frames[name], seed=stats.derive_seed(report_seed(), name))
         per_class[name] = time.process_time() - cpu
-    serial = stats.analyse_webinar(frames, seed=params.DEFAULT_SEED, workers=1)
+    serial = stats.analyse_webinar(frames, seed=report_seed(), workers=1)
     best = min(walls)
     return {
         "classes": len(frames),
@@ -651,13 +724,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="reduced counts")
     parser.add_argument("--workers", type=int, default=2, help="processes (at most 2)")
     parser.add_argument(
-        "--only", choices=["calibration", "attribution", "speed", "windows", "g0"], default=None
+        "--only",
+        choices=["calibration", "attribution", "speed", "windows", "g0", "mc"],
+        default=None,
     )
     parser.add_argument("--trials", type=int, default=200, help="draws per case of --only g0")
     parser.add_argument(
         "--hours", type=int, nargs="+", default=[1, 24], help="windows of --only windows"
     )
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per class of --only windows")
+    parser.add_argument(
+        "--seeds", type=int, default=2, help="seeds per class of --only windows or mc"
+    )
     parser.add_argument("--class", dest="classes", action="append", default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument(
@@ -671,6 +748,11 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         print(f"g = 0 rejected at {ALPHA} ({args.trials} draws per case, 199 replicates):")
         print(format_g0(run_g0(args.trials)))
+        print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+        return 0
+    if args.only == "mc":
+        load = os.getloadavg()[0]
+        print(format_mc(run_mc(args.seeds), args.seeds))
         print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
         return 0
     if args.only == "windows":
