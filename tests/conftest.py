@@ -94,6 +94,7 @@ LONGEST_FILES = (
     "test_actions.py",
     "test_unseen_mech.py",
     "test_unseen_shapes.py",
+    "test_unseen_agents.py",
     "test_unseen_edges.py",
     "test_unseen_incidents.py",
     "test_simulate.py",
