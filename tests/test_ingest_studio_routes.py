@@ -165,6 +165,29 @@ def test_export_via_cli_csv_and_sql_give_the_same_tables(sliced, tmp_path):
         assert_same_tables(got, want, ["webinars", "registrations", "sessions", "concurrency"])
 
 
+#: The columns compared per table when a product page download is read back.
+PAGE_COLUMNS = {
+    "requests": ["id", "ts", "method", "path", "search", "status", "endpoint"],
+    "db_errors": ["id", "ts", "sql_state", "severity", "message", "detail"],
+    "realtime_events": ["id", "ts", "message", "family"],
+}
+
+
+def assert_pages_read_as_clickhouse(root, want, tables) -> None:
+    """Every row of the page downloads in ``root/exports`` is read, the gateway's and
+    Postgres's pages are taken for ClickHouse's, and ``tables`` hold ``want``'s values."""
+    got = _load(root)
+    assert_every_row_read(got, want, SOURCES)
+    acc = got.accounting
+    pages = acc["file"].str.startswith("exports/") & acc["kind"].isin(SOURCES[:2])
+    assert set(acc.loc[pages, "flavour"]) == {"clickhouse"}, acc
+    for table in tables:
+        cols = PAGE_COLUMNS[table]
+        pd.testing.assert_frame_equal(
+            _sorted(getattr(got, table)[cols], "id"), _sorted(getattr(want, table)[cols], "id")
+        )
+
+
 def test_a_clickhouse_product_page_download_reads_every_row_and_field(sliced, tmp_path):
     rows, want = sliced
     root = _base(tmp_path / "otel", SLICE)
@@ -177,23 +200,7 @@ def test_a_clickhouse_product_page_download_reads_every_row_and_field(sliced, tm
     page = (root / "exports" / f"supabase-edge_logs-{REF}.csv.csv").read_bytes()
     header = b"id,identifier,method,path,search,status_code,timestamp,event_message\r\n"
     assert page.startswith(header)
-    got = _load(root)
-    assert_every_row_read(got, want, SOURCES)
-    acc = got.accounting
-    pages = acc["file"].str.startswith("exports/") & acc["kind"].isin(SOURCES[:2])
-    assert set(acc.loc[pages, "flavour"]) == {"clickhouse"}, acc
-    cols = ["id", "ts", "method", "path", "search", "status", "endpoint"]
-    pd.testing.assert_frame_equal(
-        _sorted(got.requests[cols], "id"), _sorted(want.requests[cols], "id")
-    )
-    cols = ["id", "ts", "sql_state", "severity", "message", "detail"]
-    pd.testing.assert_frame_equal(
-        _sorted(got.db_errors[cols], "id"), _sorted(want.db_errors[cols], "id")
-    )
-    cols = ["id", "ts", "message", "family"]
-    pd.testing.assert_frame_equal(
-        _sorted(got.realtime_events[cols], "id"), _sorted(want.realtime_events[cols], "id")
-    )
+    assert_pages_read_as_clickhouse(root, want, tables=("requests", "db_errors", "realtime_events"))
 
 
 def test_page_flavour_tells_the_hydrated_clickhouse_order_from_bigquery_s():
@@ -250,19 +257,7 @@ def test_a_one_query_product_page_download_gives_the_same_tables(sliced, tmp_pat
     assert page.startswith(
         b"id,timestamp,event_message,identifier,method,path,search,status_code\r\n"
     )
-    got = _load(root)
-    assert_every_row_read(got, want, SOURCES)
-    acc = got.accounting
-    pages = acc["file"].str.startswith("exports/") & acc["kind"].isin(SOURCES[:2])
-    assert set(acc.loc[pages, "flavour"]) == {"clickhouse"}, acc
-    cols = ["id", "ts", "method", "path", "search", "status", "endpoint"]
-    pd.testing.assert_frame_equal(
-        _sorted(got.requests[cols], "id"), _sorted(want.requests[cols], "id")
-    )
-    cols = ["id", "ts", "sql_state", "severity", "message", "detail"]
-    pd.testing.assert_frame_equal(
-        _sorted(got.db_errors[cols], "id"), _sorted(want.db_errors[cols], "id")
-    )
+    assert_pages_read_as_clickhouse(root, want, tables=("requests", "db_errors"))
 
 
 def test_a_product_page_whose_attribute_query_failed_still_reads_its_requests(sliced, tmp_path):
