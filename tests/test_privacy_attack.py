@@ -14,8 +14,9 @@ and the incident directory's name.
 One report per language (en, ko), HTML and PDF, as ``make report`` writes them (a ``slow``
 twin attacks ClickHouse-flavoured exports with Edge Functions' log, in English); the HTML, the
 PDF's text (pdftotext) and metadata (pdfinfo), findings.json and the executed notebook are
-searched for every planted value. The search cannot pass by looking at nothing: every
-planted value is first found in the raw input, and the fields the report shows (title,
+searched for every planted value and for the absolute path of the directory they were made
+in. The search cannot pass by looking at nothing: every planted value is first found in the
+raw input, and the fields the report shows (title,
 annotations, the manifest's name, claim and recommendation, the constraint and the column in
 their classes' keys) must reach the page, with the user's pseudonym in place of the id, and
 the file's name findings.json.
@@ -108,9 +109,8 @@ def _report_texts(directory: Path, webinar: str, lang: str, out: Path) -> dict[s
 def _leaks(texts: dict[str, str], users: set[str], secrets: dict[str, list[str]]) -> dict:
     """Return output name -> the planted values and raw user ids found in it.
 
-    The directory's name is searched in every output but the executed notebook: the record
-    of the run keeps its parameters (the data directory's path) so that it can be run again
-    (docs/report-safety.md).
+    The directory's name is searched in every output, the executed notebook's parameters
+    included (analysis.record_paths shows them as findings.json does).
     """
     planted = {s for ss in secrets.values() for s in ss}
     found = {
@@ -118,7 +118,7 @@ def _leaks(texts: dict[str, str], users: set[str], secrets: dict[str, list[str]]
             {
                 *_raw_ids(text, users),
                 *(s for s in planted if s in text),
-                *(s for s in DIRECTORY_SECRETS if s in text and not name.endswith(".ipynb")),
+                *(s for s in DIRECTORY_SECRETS if s in text),
             }
         )
         for name, text in texts.items()
@@ -187,6 +187,20 @@ def test_no_output_holds_a_planted_value(planted_incident, planted_report):
     assert _leaks(planted_report, users, secrets) == {}
 
 
+def _host_paths(texts: dict[str, str], root: Path) -> dict[str, int]:
+    """Output name -> how often it names ``root``, the absolute directory everything is under."""
+    counts = {name: text.count(str(root)) for name, text in texts.items()}
+    return {name: n for name, n in counts.items() if n}
+
+
+def test_no_output_names_a_host_path(planted_report, tmp_path_factory):
+    # The incident and the outputs lie under pytest's base directory (which names the user
+    # running the tests, as a home directory would): no output, the executed notebook's
+    # parameters and papermill's metadata included, may name it.
+    assert {"postmortem.ipynb", "findings.json", "postmortem.html"} <= set(planted_report)
+    assert _host_paths(planted_report, tmp_path_factory.getbasetemp()) == {}
+
+
 def test_no_table_of_the_ingest_holds_a_planted_value(planted_incident, tmp_path):
     directory, _, users, _, secrets = planted_incident
     planted = {s for ss in secrets.values() for s in ss}
@@ -216,3 +230,4 @@ def test_the_attack_on_clickhouse_exports_with_function_logs(tmp_path):
     texts = _report_texts(directory, webinar, "en", tmp_path / "out")
     _check_shown(texts, user, secrets)
     assert _leaks(texts, users, secrets) == {}
+    assert _host_paths(texts, tmp_path) == {}

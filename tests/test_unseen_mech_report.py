@@ -88,5 +88,7 @@ def test_the_record_s_parameters_cell_names_no_webinar_of_its_own(built):
     (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert 'webinar_id = ""' in defaults.source
     assert mech.truth(CASE)["webinar_id"] in injected.source
-    # ... and where its outputs are: the published directory, not the staging one it ran in.
-    assert 'output_dir = "<tmp>/' in injected.source and ".staging" not in built["notebook"]
+    # ... and where its outputs are: the published directory, not the staging one it ran in,
+    # by its name alone (it lies outside the project; analysis.record_paths).
+    assert 'output_dir = "out"' in injected.source and ".staging" not in built["notebook"]
+    assert "<tmp>" not in injected.source

@@ -39,6 +39,7 @@ from analysis.languages import available_languages, css_code_stack, css_font_sta
 from analysis.listing import write_listing
 from analysis.params import FORMATS, ReportParams, build_params, display_path
 from analysis.print_fonts import printer_config, printer_environment
+from analysis.record_paths import publish_record
 from analysis.reproducible import pin_pdf_dates, source_date_epoch
 from analysis.settings import (
     ENV_PREFETCH_DIR,
@@ -689,10 +690,9 @@ def _write_outputs(
         staged, progress=progress, failed_record=failed, notebook=notebook, prefetch=prefetch
     )
     names = [executed.name]
-    # The record names where its outputs are published, not the staging directory it ran in
-    # (gone once published, and another name on every run).
-    text, (was, now) = executed.read_text(encoding="utf-8"), (stage, params.output_dir)
-    executed.write_text(text.replace(*(json.dumps(str(p))[1:-1] for p in (was, now))), "utf-8")
+    # The record names where its outputs are published, not the staging directory it ran in,
+    # and no host path: it travels with the report (analysis.record_paths).
+    publish_record(executed, params, stage)
     record = nbformat.read(executed, as_version=4)
     notes.extend(kernel_notes(record))
     findings_path = stage / "findings.json"
