@@ -97,6 +97,7 @@ LONGEST_FILES = (
     "test_unseen_agents.py",
     "test_unseen_edges.py",
     "test_unseen_incidents.py",
+    "test_unseen_stack.py",
     "test_simulate.py",
     "test_figures.py",
     "test_verdicts.py",
