@@ -159,6 +159,7 @@ CASES: dict[str, Case] = {
                 "uploads": {"at": (17, 38), "share": 0.45, "per_second": 3, "mean_s": 25.0},
             },
             title="Worksheet workshop (quiz leaderboard)",
+            extra={"missing": (25, 40)},
         ),
         Case(
             name="skewed_presence",
@@ -1015,7 +1016,8 @@ def _write_presence(case, tables, wid, start, join, leave, users, rng):
 
 def _write_monitor(case, tables, wid, start, total, join, leave):
     if case.monitor == "snapshots":
-        samples = [m * 60 + 30.0 for m in range(0, case.minutes, 5) if m not in (25, 40)]
+        missing = case.extra.get("missing", ())
+        samples = [m * 60 + 30.0 for m in range(0, case.minutes, 5) if m not in missing]
     else:
         samples = list(np.arange(2.0, total, 10.0))
     rows = []
