@@ -5,8 +5,8 @@ Function (its lines only in ``supavisor_logs``, which the package does not read)
 latency grows with the audience until ``statement_timeout`` cancels it, Storage refusing uploads
 past its per-second rate at two host prompts, Realtime's user limit; and load measured coarsely:
 a monitor sampling every five minutes with two samples missing and no presence, presence rows
-written by mobile devices whose clocks are minutes off, a churning drop-in audience, three hours
-with two spikes and a quiet night, and 2,000 viewers.
+written by mobile devices whose clocks are minutes off, a churning drop-in audience, logs
+without any viewer table, three hours with two spikes and a quiet night, and 2,000 viewers.
 """
 
 from __future__ import annotations
@@ -154,6 +154,16 @@ def test_the_app_s_own_table_stops_check_in_one_line_naming_it(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "tables/app_events.csv" in err[0] and "incident.json" in err[0]
+
+
+def test_logs_without_any_viewer_table_say_the_load_is_unknown(analyse):
+    # Only the analytics endpoint's logs and the webinar's row: nothing may be called a
+    # capacity limit or a bug against a load nobody measured, and the page says so.
+    _, findings = analyse("api_only")
+    assert "no_concurrency_samples" in {d["code"] for d in findings["data_quality"]}
+    (undecided,) = findings["overview"]["causes"]
+    assert undecided["kind"] == "undecided"
+    assert {c["why"] for c in undecided["classes"]} == {"not_measured"}
 
 
 def test_presence_written_by_skewed_device_clocks_still_finds_the_realtime_limit(analyse):
