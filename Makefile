@@ -20,7 +20,8 @@ override FONTS_STAMP := $(VENV)/.print-fonts-stamp
 
 # Defaults of the user values (each checked by the package before anything runs).
 PYTHON ?= python3
-WEBINAR ?= f257ce42-723a-4fad-a9a5-1bd8c154d7ce
+# Empty: the data's busiest webinar (most concurrency samples), named on stderr.
+WEBINAR ?=
 DATA ?= data/raw/2026-02-06-eventlive
 FORMATS ?= html,pdf
 # LANG is also the shell's locale variable: only a LANG given on make's command line counts.
@@ -62,7 +63,7 @@ report reports: override export PM_FORMATS = $(value FORMATS)
 report reports: override export PM_OUT = $(value OUT)
 report reports: override export PM_REGISTRATIONS = $(value REGISTRATIONS)
 
-report: setup ## Postmortem of one webinar: make report WEBINAR=<id> [DATA=dir] [LANG=<language>] [FORMATS=html,pdf] [OUT=dir] [REGISTRATIONS=n]
+report: setup ## Postmortem of one webinar: make report [WEBINAR=<id>, default the data's busiest] [DATA=dir] [LANG=<language>] [FORMATS=html,pdf] [OUT=dir] [REGISTRATIONS=n]
 	$(BIN)/python -m analysis report "--webinar=$$PM_WEBINAR" "--data=$$PM_DATA" "--lang=$$PM_LANG" "--formats=$$PM_FORMATS" "--out=$$PM_OUT" "--registrations=$$PM_REGISTRATIONS"
 
 reports: setup ## Postmortems of every webinar of an incident, and reports/index.html: make reports [DATA=dir] [LANG=<language>] [OUT=dir] [REGISTRATIONS=n]

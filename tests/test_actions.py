@@ -171,6 +171,30 @@ def test_a_statement_timeout_called_capacity_gets_query_work_not_a_bigger_pool()
     assert [i["key"] for i in plain] == ["timeout", "error_rate_monitoring"]
 
 
+def test_a_realtime_storm_in_one_stretch_of_time_gets_jitter_and_back_off_not_a_higher_limit():
+    # An outage's reconnect storm: joins refused in minutes 32-35 only, the capacity hinge set
+    # aside because the errors follow that stretch of time, not the audience.
+    verdict = {"error_class": "realtime:rate_limit", "verdict": "unrelated"}
+    doc = _findings([("realtime:rate_limit", 922), ("realtime:disconnect", 5)])
+    doc["verdicts"] = [
+        {**verdict, "hinge_set_aside": {"kind": "follows_time"}},
+        {"error_class": "realtime:disconnect", "verdict": "unrelated"},
+    ]
+    details = {
+        "realtime:rate_limit": {"family": "rate_limit"},
+        "realtime:disconnect": {"family": "disconnect"},
+    }
+    items = actions.build_action_items(doc, details)
+    assert [i["key"] for i in items][:2] == ["realtime_disconnect", "realtime_rate_episode"]
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        said = narrative.action_text(items[1], text, lang)
+        assert "jitter" in said and ("back-off" in said or "백오프" in said), said
+    # Without the stretch of time, the per-second limit's own advice stands.
+    doc["verdicts"][0] = verdict
+    assert actions.build_action_items(doc, details)[1]["key"] == "realtime_rate"
+
+
 def test_a_class_without_a_semantic_rule_falls_back_to_its_verdict():
     cap = {"error_class": "F0000", "verdict": "capacity", "k": 50, "k_low": 40, "k_high": 60}
     findings = _findings(
@@ -213,7 +237,7 @@ def test_every_item_key_has_its_words_in_every_locale():
         catalogue = narrative.load_locale(lang)["actions"]["catalogue"]
         assert keys <= set(catalogue), keys - set(catalogue)
         for key in catalogue:
-            base = key.rsplit("_capacity", 1)[0]
+            base = re.sub(r"_(capacity|episode)$", "", key)
             assert base in keys, key
             if key.endswith("_capacity"):
                 assert "{threshold}" in catalogue[key], key

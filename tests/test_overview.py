@@ -107,6 +107,20 @@ def test_top_actions_cover_the_most_errors_one_per_cause():
     assert got[0]["classes"] == ["realtime:disconnect"]
 
 
+def test_an_undetermined_class_s_action_comes_after_every_decided_cause_s():
+    # 42703 has the most errors, but its verdict carries a measurement caveat (the data cannot
+    # tell what drove it): page one's first action must be a decided cause's, and the
+    # undetermined one, when it is shown at all, says so.
+    doc = findings()
+    doc["error_classes"][2] = cls("42703", 100)
+    got = overview.rank_actions(doc)
+    assert [a["key"] for a in got] == ["c", "b", "a"]
+    assert [a.get("undetermined", False) for a in got] == [False, False, True]
+    assert got[2]["errors"] == 100
+    # With only undetermined classes left to act on, they still fill page one.
+    assert [a["key"] for a in overview.rank_actions(doc, top=1)] == ["c"]
+
+
 def test_ending_names_when_each_cause_stopped():
     change = {"from_limit": 200, "to_limit": 500, "after": "x", "before": "y"}
     got = overview.build_overview(findings(), [change])["ending"]

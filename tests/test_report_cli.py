@@ -11,6 +11,7 @@ import pytest
 from analysis import report
 from analysis.config import DEFAULT_INCIDENT_DIR, DEFAULT_WEBINAR_ID
 from analysis.exceptions import ReportError
+from analysis.params import build_params
 
 OTHER_WEBINAR = "c9c7d93a-d775-4f8e-9243-8fdbb3618e2a"
 
@@ -87,7 +88,7 @@ def test_reports_survive_an_unexpected_crash(monkeypatch, capsys, tmp_path):
 def test_missing_chromium_still_writes_html_and_says_what_pdf_needs(monkeypatch, tmp_path):
     monkeypatch.setattr(report, "find_chromium", lambda: None)
     monkeypatch.setattr(report, "execute_notebook", lambda params, **_: _fake_executed(params))
-    params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     outcome = report.run_report(params, progress=False)
     assert (tmp_path / "postmortem.html").exists() and not (tmp_path / "postmortem.pdf").exists()
     notes = [n for n in outcome.notes if n.startswith("PDF not written")]
@@ -100,7 +101,7 @@ def test_without_the_printer_fonts_the_pdf_is_printed_and_one_line_says_so(monke
     monkeypatch.setattr(report, "has_report_font", lambda lang: True)
     monkeypatch.setattr(report, "export_pdf", lambda nb, lang, chromium, **_: b"%PDF-1.4")
     monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
-    params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     outcome = report.run_report(params, progress=False)
     assert (tmp_path / "postmortem.pdf").read_bytes() == b"%PDF-1.4"
     notes = [n for n in outcome.notes if "print-fonts" in n]
@@ -151,7 +152,7 @@ def test_a_browser_failure_is_one_line_and_the_html_stays(monkeypatch, tmp_path)
     monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
     monkeypatch.setattr(report, "export_pdf", broken)
     monkeypatch.setattr(report, "execute_notebook", lambda params, **_: _fake_executed(params))
-    params = report.build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
+    params = build_params(DEFAULT_WEBINAR_ID, DEFAULT_INCIDENT_DIR, output_dir=tmp_path)
     with pytest.raises(ReportError) as err:
         report.run_report(params, progress=False)
     assert "\n" not in str(err.value) and "RuntimeError" in str(err.value)

@@ -20,8 +20,8 @@ COMMANDS = {
         "regenerate the shipped incident's raw data and verify it",
     ),
     "check": ("analysis.ingest", "main", "ingest and validate an incident directory"),
-    "report": ("analysis.report", "main", "execute and export the postmortem of one webinar"),
-    "reports": ("analysis.report", "main_all", "postmortems of every webinar of an incident"),
+    "report": ("analysis.report_cli", "main", "execute and export the postmortem of one webinar"),
+    "reports": ("analysis.report_cli", "main_all", "postmortems of every webinar of an incident"),
     "fetch": ("analysis.fetch", "main", "download logs through the Management API"),
     "print-fonts": (
         "analysis.print_fonts",

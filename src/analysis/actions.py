@@ -145,6 +145,10 @@ VERDICT_RULES = (
 )
 
 
+#: Kinds of a set-aside capacity hinge that say the errors followed a stretch of time.
+EPISODE_KINDS = ("follows_time",)
+
+
 def choose_rule(cls: Mapping, verdict: str | None, catalogue: Mapping[str, str] | None = None):
     """Return ``(rule, locale key)`` for a class: its semantics first, its verdict second.
 
@@ -320,7 +324,15 @@ def build_action_items(
     chosen = {}
     for key in sorted(classes):
         info = details.get(key, {})
-        chosen[key] = choose_rule(info, verdicts.get(key, {}).get("verdict"), variants)
+        rule, name = choose_rule(info, verdicts.get(key, {}).get("verdict"), variants)
+        # Errors that follow one stretch of time, not the audience (a capacity hinge set
+        # aside for it), are an episode: for a rate limit or dropped connections, every client
+        # retrying at once (a reconnect storm after an outage), whose fix is jitter and
+        # back-off, not a higher limit (locale key ``<rule>_episode`` where one exists).
+        aside = verdicts.get(key, {}).get("hinge_set_aside") or {}
+        if rule is not None and aside.get("kind") in EPISODE_KINDS:
+            name = name if f"{rule.key}_episode" not in variants else f"{rule.key}_episode"
+        chosen[key] = (rule, name)
     for rule in CATALOGUE + VERDICT_RULES:
         for key in sorted(classes):
             if chosen[key][0] is not rule:

@@ -457,7 +457,11 @@ def tabulate_webinars(
 
 
 def busiest_webinar(incident: object, *, start: object = None, end: object = None) -> str:
-    """Return the webinar with the most concurrency samples in the window (ties: by id).
+    """Return the webinar with the highest peak of concurrent viewers in the window.
+
+    Ties (and webinars without a sample) by the most samples, then by id. The peak, not the
+    sample count: a monitor samples every live webinar at the same pace, so three webinars
+    live at once hold as many samples each, and "most sampled" chose the smallest id.
 
     Raises
     ------
@@ -468,7 +472,11 @@ def busiest_webinar(incident: object, *, start: object = None, end: object = Non
     if table.empty:
         raise TimelineError("webinar_id: the incident has no webinar (webinars.csv and the "
                             "viewer counts are both empty)")  # fmt: skip
-    return str(table["webinar_id"].iloc[0])
+    peak = pd.to_numeric(table["peak"], errors="coerce").fillna(-1)
+    ranked = table.assign(_peak=peak).sort_values(
+        ["_peak", "samples", "webinar_id"], ascending=[False, False, True], kind="stable"
+    )
+    return str(ranked["webinar_id"].iloc[0])
 
 
 #: Other webinars' largest audience, as a share of the project's peak, from which their viewers

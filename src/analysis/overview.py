@@ -131,6 +131,18 @@ def _few_sources(verdict: Mapping, errors: int) -> bool:
     )
 
 
+def cause_kind(cls: Mapping, verdict: Mapping) -> str:
+    """Return the page-one group of an error class (one of :data:`CAUSE_ORDER`)."""
+    kind = verdict.get("verdict", "undecided")
+    if verdict.get("measurement_caveat") or kind not in CAUSE_ORDER:
+        kind = "undecided"
+    if kind == "traffic" and deliberate_refusal(cls):
+        kind = "refusal"
+    if kind == "insufficient" and _few_sources(verdict, cls["count"]):
+        kind = "few_sources"
+    return kind
+
+
 def group_causes(findings: Mapping) -> list[dict]:
     """Error classes grouped by what drove them, largest first inside each group.
 
@@ -150,13 +162,7 @@ def group_causes(findings: Mapping) -> list[dict]:
         if not cls["count"]:
             continue
         v = verdicts.get(cls["key"], {})
-        kind = v.get("verdict", "undecided")
-        if v.get("measurement_caveat") or kind not in CAUSE_ORDER:
-            kind = "undecided"
-        if kind == "traffic" and deliberate_refusal(cls):
-            kind = "refusal"
-        if kind == "insufficient" and _few_sources(v, cls["count"]):
-            kind = "few_sources"
+        kind = cause_kind(cls, v)
         entry = {"key": cls["key"], "name": cls.get("name", {}), "count": cls["count"]}
         if kind == "undecided":
             entry["why"], aside = explain_undecided(v, unjudged)
@@ -198,43 +204,63 @@ def _addressed(item: Mapping, capacity_classes: set[str]) -> set[str]:
     return out
 
 
+#: Cause groups whose classes the data did not decide: an action for them alone is not a fix of
+#: a known cause, and page one must not read it as one.
+UNDETERMINED_CAUSES = ("undecided", "insufficient")
+
+
 def rank_actions(findings: Mapping, top: int = TOP_ACTIONS) -> list[dict]:
     """Return the ``top`` actions that together address the most errors (greedy cover).
 
     Each step takes the action whose evidence covers the most errors not yet covered by the
     actions already taken (ties: catalogue order), so page one names one action per main
-    cause rather than three for the same one.
+    cause rather than three for the same one. Errors of classes whose cause the data left
+    undetermined (:data:`UNDETERMINED_CAUSES`) count only once no action for a decided class
+    is left: a stakeholder reads page one's first action as the fix of the root cause, and
+    "the data cannot tell" is no root cause. Such an action is marked ``undetermined``.
     """
     counts = {c["key"]: c["count"] for c in findings["error_classes"]}
     capacity_classes = {
         v["error_class"] for v in findings.get("verdicts", []) if v["verdict"] == "capacity"
+    }
+    verdicts = {v["error_class"]: v for v in findings.get("verdicts", [])}
+    undetermined = {
+        c["key"]
+        for c in findings["error_classes"]
+        if c["count"] and cause_kind(c, verdicts.get(c["key"], {})) in UNDETERMINED_CAUSES
     }
     items = [
         (item, _addressed(item, capacity_classes)) for item in findings.get("action_items", [])
     ]
     covered: set[str] = set()
     chosen = []
-    for _ in range(top):
-        best, best_gain = None, 0
-        for item, classes in items:
-            if item in chosen:
-                continue
-            gain = sum(counts.get(k, 0) for k in classes - covered)
-            if gain > best_gain:
-                best, best_gain = (item, classes), gain
-        if best is None:
-            break
-        chosen.append(best[0])
-        covered |= best[1]
-    return [
-        {
+    for decided_only in (True, False):
+        while len(chosen) < top:
+            best, best_gain = None, 0
+            for item, classes in items:
+                if item in chosen:
+                    continue
+                counted = classes - covered - (undetermined if decided_only else set())
+                gain = sum(counts.get(k, 0) for k in counted)
+                if gain > best_gain:
+                    best, best_gain = (item, classes), gain
+            if best is None:
+                break
+            chosen.append(best[0])
+            covered |= best[1]
+    out = []
+    for item in chosen:
+        classes = _addressed(item, capacity_classes)
+        entry = {
             "number": item["number"],
             "key": item["key"],
-            "errors": sum(counts.get(k, 0) for k in _addressed(item, capacity_classes)),
-            "classes": sorted(_addressed(item, capacity_classes)),
+            "errors": sum(counts.get(k, 0) for k in classes),
+            "classes": sorted(classes),
         }
-        for item in chosen
-    ]
+        if classes and classes <= undetermined:  # said only where it holds
+            entry["undetermined"] = True
+        out.append(entry)
+    return out
 
 
 def summarize_ending(findings: Mapping, limit_changes: Sequence[Mapping]) -> dict:

@@ -9,7 +9,6 @@ named kernel, then exports ``postmortem.html`` (self-contained, no code) and ``p
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import concurrent.futures
 import copy
@@ -27,17 +26,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis import outputs
-from analysis._util import page_text, release_freed_memory, terminal_text
-from analysis.config import DEFAULT_LANGUAGE, DEFAULT_WEBINAR_ID, KERNEL_NAME, NOTEBOOKS_DIR
-from analysis.exceptions import AnalysisError, ReportError
-from analysis.languages import available_languages, css_code_stack, css_font_stack, font_for
-from analysis.listing import write_listing
-from analysis.params import FORMATS, ReportParams, build_params, display_path
+from analysis._util import page_text
+from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
+from analysis.exceptions import ReportError
+from analysis.languages import css_code_stack, css_font_stack, font_for
+from analysis.params import ReportParams, display_path
 from analysis.print_fonts import printer_config, printer_environment
 from analysis.record_paths import publish_record
 from analysis.reproducible import pin_pdf_dates, source_date_epoch
@@ -100,12 +97,20 @@ class ReportOutcome:
     notes: tuple[str, ...] = field(default=())
 
 
+#: The command line lives in :mod:`analysis.report_cli`; these names are still read here.
+_CLI_NAMES = ("main", "main_all", "_parser")
+
+
 def __getattr__(name: str) -> object:
     # nbconvert's PDF exporter is imported when first used: about 40 % of this module's
     # imports, which ``python -m analysis report`` then pays after the prefetch is forked
     # (:class:`Prefetch`), not before it.
     if name == "DebianWebPDFExporter":
         return _pdf_exporter()
+    if name in _CLI_NAMES:
+        from analysis import report_cli
+
+        return getattr(report_cli, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -738,157 +743,8 @@ def _write_outputs(
     return names, None
 
 
-def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    if one:
-        p.add_argument("--webinar", default=DEFAULT_WEBINAR_ID, help="webinar id (UUID or integer)")
-    p.add_argument("--data", default="", help="incident directory (default: the shipped one)")
-    p.add_argument(
-        "--lang",
-        default=DEFAULT_LANGUAGE,
-        help=f"report language: {' or '.join(available_languages())}",
-    )
-    p.add_argument("--formats", default=",".join(FORMATS), help="html,pdf or a subset")
-    p.add_argument("--out", default="", help="output directory (default: reports/<webinar>)")
-    p.add_argument(
-        "--registrations",
-        default="",
-        help="registrations of the next event for the capacity plan (default: this webinar's)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p
-
-
-def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so a run's staging directory is removed on the way out."""
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def _print_outcome(outcome: ReportOutcome) -> None:
     for path in outcome.written:
         print(f"wrote {display_path(path)}")
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
-
-
-def main(argv: Iterable[str] | None = None) -> int:
-    """Run ``python -m analysis report``; return the exit code."""
-    args = _parser("python -m analysis report", one=True).parse_args(
-        None if argv is None else list(argv)
-    )
-    _stop_on_sigterm()
-    from analysis.settings import read_settings
-
-    settings = read_settings()
-    prefetch = _fork_early(args, settings)
-    try:
-        # Everything that needs no data first; then the id, against the webinars in the data,
-        # so a malformed or unknown id both get the list of the ones that exist.
-        data_dir = build_params(
-            DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
-        ).data_dir
-        # Times are shown in the zone the incident's own incident.json names.
-        webinars, display_tz = describe_incident(data_dir, settings.cache_dir)
-        # Without ingest's cache the directory was ingested here; this process then only waits
-        # for the kernel, for as long as the report takes (minutes on a long window).
-        release_freed_memory()
-        params = build_params(
-            args.webinar,
-            data_dir,
-            display_tz=display_tz,
-            lang=args.lang,
-            formats=args.formats,
-            output_dir=args.out,
-            known_webinars=webinars,
-            reports_dir=settings.reports_dir,
-            plan_registrations=args.registrations,
-        )
-        _print_outcome(run_report(params, progress=not args.no_progress, prefetch=prefetch))
-    finally:
-        if prefetch is not None:
-            prefetch.stop()
-    return 0
-
-
-def _fork_early(args: argparse.Namespace, settings: Settings) -> Prefetch | None:
-    """Fork the run's prefetch before the data is read, when the command line is well formed.
-
-    Its imports then run while this process checks the parameters against the data; a
-    command line that fails here is left to the checks below, which say why.
-    """
-    try:
-        params = build_params(
-            args.webinar,
-            args.data,
-            lang=args.lang,
-            formats=args.formats,
-            output_dir=args.out,
-            reports_dir=settings.reports_dir,
-            plan_registrations=args.registrations,
-        )
-    except AnalysisError:
-        return None
-    return fork_prefetch(params, settings)
-
-
-def main_all(argv: Iterable[str] | None = None) -> int:
-    """Run ``python -m analysis reports`` (every webinar of an incident); return the exit code.
-
-    One webinar's failure does not stop the others; the summary names each failure and why.
-    Exit code 0 when all succeeded, 1 otherwise.
-    """
-    args = _parser("python -m analysis reports", one=False).parse_args(
-        None if argv is None else list(argv)
-    )
-    _stop_on_sigterm()
-    from analysis.settings import read_settings
-
-    settings = read_settings()
-    first = build_params(DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats)
-    webinars, display_tz = describe_incident(first.data_dir, settings.cache_dir)
-    if not webinars:
-        print(
-            "error: no webinar in the data: tables/webinars.csv is missing or empty"
-            " (its columns: docs/contract.md section 1)",
-            file=sys.stderr,
-        )
-        return 2
-    failures: dict[str, str] = {}
-    done: list[str] = []
-    outputs: dict[str, Path] = {}
-    for wid in sorted(webinars):
-        out = Path(args.out) / wid if args.out else ""
-        print(f"== {wid} ({terminal_text(webinars[wid])})")
-        try:
-            params = build_params(
-                wid,
-                first.data_dir,
-                display_tz=display_tz,
-                lang=args.lang,
-                formats=args.formats,
-                output_dir=out,
-                known_webinars=webinars,
-                reports_dir=settings.reports_dir,
-                plan_registrations=args.registrations,
-            )
-            _print_outcome(run_report(params, progress=not args.no_progress))
-            done.append(wid)
-            outputs[wid] = params.output_dir
-        except AnalysisError as exc:
-            failures[wid] = str(exc)
-        except Exception as exc:  # noqa: BLE001 - one webinar's crash must not stop the others
-            failures[wid] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    # Only here: the narrative package imports the plotting libraries (seconds).
-    from analysis.narrative import load_locale
-
-    print(f"reports: {len(done)} of {len(webinars)} written")
-    root = Path(args.out) if args.out else Path(settings.reports_dir)
-    index = write_listing(root, outputs, failures, webinars, load_locale(first.lang))
-    print(f"reports: index of the webinars in {display_path(index)}")
-    for wid, why in failures.items():
-        print(f"failed {wid}: {terminal_text(why)}")
-    return 1 if failures else 0

@@ -50,6 +50,30 @@ def _percent(share: float | None) -> float | None:
     return None if share is None else 100 * share
 
 
+def _inside_outside(aside: Mapping, per: Mapping, viewers: bool) -> str:
+    """Return a time window's error rate inside and outside it, in the denominator's unit.
+
+    Per request it is a share of failing requests (a percentage); per concurrent viewer it is
+    errors per viewer and minute, which a Realtime class can hold above one (a reconnect storm
+    refuses each viewer several times a minute): "177.67% of the exposure" read as a bug.
+    """
+    inside, outside = aside.get("share_inside"), aside.get("share_outside")
+    if viewers:
+        shown = (fmt_rate_per(inside), fmt_rate_per(outside))
+    else:
+        shown = (fmt_number(_percent(inside), 2), fmt_number(_percent(outside), 2))
+    return per["inside_outside"].format(inside=shown[0], outside=shown[1])
+
+
+def fmt_rate_per(value: float | None) -> str:
+    """Errors per unit: two significant digits below 10 (0.0026, 1.8), one decimal above."""
+    if value is None:
+        return "–"
+    if value < 0.001:
+        return "0" if value == 0 else "< 0.001"
+    return fmt_number(value, 1) if value >= 10 else f"{value:.2g}"
+
+
 def g_decimals(se: float | None) -> int:
     """Decimals that show g to its precision: two significant digits of its standard error.
 
@@ -106,9 +130,8 @@ def verdict_evidence(
     unit = v.get("count_unit") or "errors"
     # The rates are per concurrent viewer where the viewers stood in for the requests.
     denominator = (v.get("signals") or {}).get("denominator_kind") or "requests"
-    per = text["causes"]["denominators"][
-        "viewer" if denominator.startswith("viewers") else "request"
-    ]
+    viewers = denominator.startswith("viewers")
+    per = text["causes"]["denominators"]["viewer" if viewers else "request"]
     values = {
         "lr": fmt_number(v.get("hinge_lr"), 2),
         "p": fmt_p(v.get("hinge_p_value")),
@@ -162,8 +185,7 @@ def verdict_evidence(
             moved=fmt_number(aside.get("moved"), 1),
             counted=fmt_number(aside.get("errors")),
             d=fmt_number(aside.get("d"), 1),
-            share_in=fmt_number(_percent(aside.get("share_inside")), 2),
-            share_out=fmt_number(_percent(aside.get("share_outside")), 2),
+            inside_outside=_inside_outside(aside, per, viewers),
         )
         after = r["after_set_aside"]
         tail = after.get(f"{kind}_{aside['kind']}", after[kind])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots
+from analysis.concurrency import PRESENCE_SAMPLE_EVERY
 from analysis.narrative.formatting import TIME_FORMAT, _tz, fmt_number, local_time
 from analysis.params import ReportParams
 
@@ -77,11 +78,19 @@ def _fold_columns(table: pd.DataFrame, findings: Mapping, text: Mapping) -> tupl
 def figure_labels(name: str, text: Mapping, findings: Mapping) -> dict:
     """Locale labels of one figure, with the display zone filled in."""
     _, zn = _tz(findings)
-    return {
-        k: v.format(tz=zn)
+    every = fmt_number(PRESENCE_SAMPLE_EVERY.total_seconds())
+    labels = {
+        k: v.format(tz=zn, every=every)
         for k, v in text["figures"][name].items()
         if not k.startswith(("point", "alt"))
     }
+    # No monitor sampled the window: the line is presence's open sessions, not the app's count.
+    if "caption_presence" in labels:
+        codes = {q.get("code") for q in findings.get("data_quality", ())}
+        presence = labels.pop("caption_presence")
+        if "concurrency_from_presence" in codes:
+            labels["caption"] = presence
+    return labels
 
 
 def window_span(window: Mapping, t: Mapping, prefix: str = "point_span_") -> str:

@@ -246,6 +246,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         line = f"{number}. {label}"
         if missing:
             line += " — " + t["addresses"].format(names=text["list_sep"].join(missing))
+        if a.get("undetermined"):  # ranked last: no decided cause was left to act on
+            line += " " + t["action_undetermined"]
         actions.append(line)
     if actions:
         parts.append(f"**{t['actions']}**\n\n" + "\n".join(actions))
