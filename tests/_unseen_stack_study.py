@@ -9,6 +9,8 @@ and the lag. Families:
 - ``pooler``: Supavisor's client limit met through an Edge Function (500), plus a flat bug;
 - ``latency``: an RPC slowing with the audience until statement_timeout (57014), plus a flat bug;
 - ``rt_users``: Realtime's user limit with refused clients retrying, plus a flat bug;
+- ``latency_coarse``: ``latency`` read from a monitor sampling every five minutes (no
+  presence table), not in the default list;
 - ``nulls``: upload prompts over Storage's rate (503), a bot on Auth (429, 400), an outside
   webhook failing in two stretches (500) and a worker's lock timeouts (55P03): nothing driven
   by the audience.
@@ -27,7 +29,9 @@ import _unseen_stack as stack
 import numpy as np
 from _mech_runs import analyse_written, index_fits, index_verdicts
 
-FAMILIES = ("pooler", "latency", "rt_users", "nulls")
+from analysis.overview import group_causes
+
+FAMILIES = ("pooler", "latency", "rt_users", "nulls", "latency_coarse")
 FLAT = {
     "endpoint": "/rest/v1/questions",
     "build": "supabase-js-web/2.39.0",
@@ -44,13 +48,15 @@ def _peak(case: stack.Case) -> int:
 
 def draw_case(family: str, seed: int) -> stack.Case:
     """Return one incident of ``family`` drawn with ``seed``."""
-    rng = np.random.default_rng([seed, FAMILIES.index(family)])
+    # latency_coarse draws the same incidents as latency: a paired comparison of monitors.
+    index = FAMILIES.index(family.removesuffix("_coarse"))
+    rng = np.random.default_rng([seed, index])
     base = stack.Case(
         name=f"study_{family}_{seed}",
         start="2026-08-11T10:00:00Z",
         minutes=60,
         display_tz="Europe/Warsaw",
-        seed=1000 * FAMILIES.index(family) + seed,
+        seed=1000 * index + seed,
         waves=(
             stack.Wave(
                 float(rng.uniform(1, 8)),
@@ -72,7 +78,7 @@ def draw_case(family: str, seed: int) -> stack.Case:
         fn = "/functions/v1/room-state"
         polls = {**base.polls, fn: ("POST", 1.0)}
         mech = {"pooler": {"endpoint": fn, "k": int(frac * peak), "lag": lag}, "client_bug": flat}
-    elif family == "latency":
+    elif family in ("latency", "latency_coarse"):
         rpc, sigma, timeout = "/rest/v1/rpc/get_leaderboard", 0.5, 8000.0
         scale = peak / 3
         # The 5 % point of timeouts at frac x peak.
@@ -102,6 +108,8 @@ def draw_case(family: str, seed: int) -> stack.Case:
             "webhook": {"per_minute": 3.0, "stretches": stretch, "fail": 0.6},
             "background": {"mean": float(rng.uniform(0.3, 1.5)), "shape": 0.6},
         }
+    if family == "latency_coarse":
+        base = dataclasses.replace(base, monitor="snapshots")
     return dataclasses.replace(base, polls=polls, mechanisms=mech)
 
 
@@ -123,10 +131,11 @@ def main(argv: list[str]) -> int:
     """Draw, analyse and tabulate; print one line per class and the confusion per family."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-family", type=int, default=4)
-    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--families", default=",".join(FAMILIES[:4]))
     args = parser.parse_args(argv)
     confusion: dict = {}
     cover: Counter = Counter()
+    pages: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for family in args.families.split(","):
@@ -146,11 +155,15 @@ def main(argv: list[str]) -> int:
                 )
                 verdicts, fits = index_verdicts(findings), index_fits(findings)
                 made = {c["key"] for c in findings["error_classes"]}
+                # Where page one puts the class (a measurement caveat makes it undecided).
+                page = {c["key"]: g["kind"] for g in group_causes(findings) for c in g["classes"]}
                 for key, t in truth["classes"].items():
                     got = verdicts.get(key, {}).get("verdict") if key in made else "no class"
                     row = judge(t, got, fits.get(key))
+                    row["page"] = page.get(key)
                     label = f"{family}:{key}"
                     confusion.setdefault(label, Counter())[row["verdict"]] += 1
+                    pages.setdefault(label, Counter())[str(row["page"])] += 1
                     for flag in ("covers", "strict", "lag_ok"):
                         if flag in row:
                             cover[(label, flag)] += int(row[flag])
@@ -165,7 +178,7 @@ def main(argv: list[str]) -> int:
             if n
             else ""
         )
-        print(f"{label} | {dict(counts)}{extra}")
+        print(f"{label} | {dict(counts)}{extra} | page one: {dict(pages[label])}")
     return 0
 
 
