@@ -35,11 +35,12 @@ second. Failures come from components the package never reads directly:
 
 Load shapes the other writers never made: a monitor that samples every five minutes with two
 samples missing and no presence table; a load known only from presence rows written by mobile
-devices whose clocks are minutes off (beside the app's own event table, client-timed too);
-a churning audience (stays of minutes) in a null hour; logs only from the Management API's
-analytics endpoint beside the webinar's row (no viewer table: Realtime's billing count is the
-only trace of the audience); three hours with two spikes and a quiet
-night between them; and a 2,000-viewer crowd arriving in five minutes (``slow``).
+devices whose clocks are minutes off (beside the app's own event table, client-timed too;
+``skewed_clocks``: ten minutes off); a churning audience (stays of minutes) in a null hour; logs
+only from the Management API's analytics endpoint beside the webinar's row (no viewer table:
+Realtime's billing count is the only trace of the audience); three hours with two spikes and a
+quiet night between them; and a 2,000-viewer crowd arriving in five minutes (the last two and
+``skewed_clocks`` are ``slow``).
 
 ``python tests/_unseen_stack.py OUT [case ...]`` writes cases under ``OUT/<name>`` and prints
 ``<dir> <webinar id>`` per case; ``--truth`` prints each case's truth as JSON.
@@ -185,6 +186,29 @@ CASES: dict[str, Case] = {
             },
             title="Mobile-first launch livestream",
             extra={"mobile_share": 0.45, "skew_sd_s": 150.0, "wrong_clock_share": 0.1},
+        ),
+        Case(
+            name="skewed_clocks",
+            start="2026-06-18T09:00:00Z",
+            minutes=60,
+            display_tz="Australia/Sydney",
+            seed=63,
+            waves=(Wave(3, 280, 9, 42),),
+            trickle=(0.4, 12),
+            monitor="skewed",
+            polls={"/rest/v1/questions": ("GET", 0.5), "/rest/v1/reactions": ("POST", 0.6)},
+            mechanisms={
+                "rt_users": {"k": 200, "retry_s": 12.0},
+                "client_bug": {
+                    "endpoint": "/rest/v1/reactions",
+                    "build": "supabase-flutter/2.8.0",
+                    "share": 0.45,
+                    "sqlstate": "42501",
+                    "message": 'new row violates row-level security policy for table "reactions"',
+                },
+            },
+            title="Mobile-first launch livestream (phones' clocks far off)",
+            extra={"mobile_share": 0.45, "skew_sd_s": 600.0, "wrong_clock_share": 0.3},
         ),
         Case(
             name="noisy_null",
