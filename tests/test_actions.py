@@ -74,6 +74,25 @@ def test_undefined_column_names_the_column_the_error_names():
     assert not [w for w in SHIPPED_IDENTIFIERS if w in text]
 
 
+def test_a_not_null_violation_s_action_names_the_column_its_message_names():
+    # deploy_minute_23 of tests/_unseen_agents.py: the class was named "Required value
+    # missing (chat_messages.room_id)" while its action read "the column involved".
+    message = (
+        'null value in column "room_id" of relation "chat_messages" violates not-null constraint'
+    )
+    rows = pd.DataFrame(
+        {"sql_state": ["23502"], "relation": [None], "constraint": [None], "column": [None],
+         "message": [message]}
+    )  # fmt: skip
+    info = actions.describe_class(None, "23502", rows)
+    assert info["column"] == "room_id" and info["table"] == "chat_messages", info
+    details = {"23502": {**info, "endpoints": ["rest/chat_messages"]}}
+    items = actions.build_action_items(_findings([("23502", 9)], [("23502", "unrelated")]), details)
+    for lang in ("en", "ko"):
+        said = narrative.action_text(items[0], narrative.load_locale(lang), lang)
+        assert "<code>room&#95;id</code>" in said, said
+
+
 def test_the_table_of_a_violation_comes_from_a_primary_key_or_the_one_endpoint():
     rows = pd.DataFrame(
         {

@@ -118,7 +118,7 @@ def test_parse_subjects_reads_postgres_templates():
         (
             {"key": "realtime:odd_new", "family": "odd_new"},
             "Realtime odd new errors",
-            "Realtime odd new 오류",
+            "Realtime odd_new 오류",  # Korean keeps the identifier as it is
         ),
     ],
 )

@@ -99,3 +99,21 @@ def test_an_annotated_deploy_is_not_called_a_human_action(doc, lang):
     got = html.unescape(narrative.SECTIONS["detection"](changed, narrative.load_locale(lang)))
     assert "Migration 0042 deployed" in got, got
     assert "human action" not in got and "첫 대응" not in got, got
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_capacity_plan_reads_an_interval_open_below_as_page_one_does(doc, lang):
+    changed = copy.deepcopy(doc)
+    text = narrative.load_locale(lang)
+    plan = changed["capacity_plan"]
+    if not plan.get("available") or not plan["thresholds"]:
+        pytest.skip("the fixture has no threshold in its plan")
+    th = plan["thresholds"][0]
+    for cap in changed["capacity"]:
+        if cap["error_class"] == th["error_class"]:
+            cap["k_open_low"] = True
+    got = narrative.SECTIONS["capacity_plan"](changed, text)
+    said = text["overview"]["interval_open_low"].format(high=narrative.fmt_number(th["k_high"]))
+    assert said in got, got
+    closed = narrative.SECTIONS["capacity_plan"](doc, text)
+    assert text["capacity_plan"]["threshold_interval"].split("{")[0] in closed, closed

@@ -30,6 +30,7 @@ from importlib import resources
 import pandas as pd
 
 from analysis.exceptions import IngestError
+from analysis.naming import parse_subjects
 
 #: A SQL identifier as it may appear in an item (anything else from data is not shown).
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62}){0,2}$")
@@ -212,6 +213,15 @@ def describe_class(
                 out["column"] = _identifier(found.group(1))
                 if found.group(2) and not out.get("table"):
                     out["table"] = _identifier(found.group(2))
+                break
+    if out.get("column") is None and "message" in rows.columns:
+        # Other messages that name their column ("null value in column "room_id" of relation
+        # "chat_messages" ..."): the class's name already says it, so must its action.
+        for message in rows["message"].dropna().astype(str):
+            named = parse_subjects(message)
+            if named.get("column"):
+                out["column"] = _identifier(named["column"])
+                out["table"] = out.get("table") or _identifier(named.get("relation"))
                 break
     if out.get("column") and "." in out["column"] and not out.get("table"):
         out["table"] = out["column"].rsplit(".", 1)[0]

@@ -208,6 +208,10 @@ def name_error_class(cls: Mapping, templates: Mapping) -> str:
         e.g. "Duplicate registrations (primary key)" / "Realtime disconnects".
     """
     fields = _subject_fields(cls)
+    if not templates.get("identifiers_as_words", True):
+        # A language that does not read snake_case as its own words keeps the identifier as
+        # the schema spells it ("marketing_stats_daily 중복 저장 시도", not English words).
+        fields.update(table=fields["table_raw"], family_words=fields["family"])
     template = _pick_template(cls, fields, templates)
     kinds = templates.get("constraint_kinds", {})
     fields["kind"] = kinds.get(fields["constraint_kind"] or "", kinds.get("", ""))

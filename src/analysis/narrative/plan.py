@@ -164,13 +164,21 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
             offset=fmt_number(b["connections_offset"]),
         )
     ]
+    # An interval open below reads as page one reads it, not "16–162" there and "anywhere up
+    # to 162" on page one for the same K.
+    open_low = {c["error_class"] for c in findings.get("capacity", ()) if c.get("k_open_low")}
     for th in plan["thresholds"]:
+        low, high = fmt_number(th["k_low"]), fmt_number(th["k_high"])
+        interval = (
+            text["overview"]["interval_open_low"].format(high=high)
+            if th["error_class"] in open_low
+            else t["threshold_interval"].format(low=low, high=high)
+        )
         lines.append(
             t["threshold"].format(
                 name=class_name(findings, th["error_class"], text),
                 k=fmt_number(th["k"]),
-                low=fmt_number(th["k_low"]),
-                high=fmt_number(th["k_high"]),
+                interval=interval,
                 resource=t["resources"].get(th.get("resource") or "", t["resources"][""]),
             )
         )

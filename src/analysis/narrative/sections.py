@@ -103,14 +103,18 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         (
             t["affected_users"],
             requests_count(im["affected_users"]),
-            f"requests, sessions: {code(im['affected_users_filter'])}",
+            # In words of the report's language around the filter's code (findings.json keeps
+            # the filter itself): English prose inside a Korean page read as untranslated.
+            t["affected_users_evidence"].format(status=code(im["error_responses_filter"])),
         ),
         *(
             [
                 (
                     t["affected_users_project"],
                     requests_count(im["affected_users_project"]),
-                    f"requests: {code(im['affected_users_project_filter'])}",
+                    t["affected_users_project_evidence"].format(
+                        status=code(im["error_responses_filter"])
+                    ),
                 )
             ]
             if "affected_users_project" in im
