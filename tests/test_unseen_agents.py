@@ -38,9 +38,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
     "NATs: the 429s follow the arrival rate per address (minutes 23-53 of a bell), and the hinge "
     "passes both nulls (p 0.005, bursty 0.030) with K 108 [<=16, 162]; the sign-ins carry no "
     "user, so no spread signal says 'from 3 addresses'",
-    ("deploy_minute_23", "22P02"): "a flat client bug (every reaction of one Android build "
-    "fails) on a ramp called capacity: K 18 [0, 174] open at the grid's floor, saturating shape "
-    "(exponent 0.5), lag 4, hinge p 0.02 / bursty 0.03; the no_onset veto does not fire",
     ("deploy_minute_23", "23502"): "a migration at minute 23 makes every chat insert fail from "
     "then on (0 before, a flat rate after): both elasticity tests reject and the Bayes factor "
     "1e-12 calls it unrelated to load; it is a regime change (undetermined, or a flat rate "

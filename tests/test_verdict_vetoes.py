@@ -321,6 +321,11 @@ def test_a_flat_rate_per_viewer_without_requests_is_not_capacity(seed):
             ("[2, 112]",),
         ),
         (
+            stats.TRAFFIC,
+            {"kind": "smooth_rise", "k_low": 0.0, "k_high": 174.0, "power": 0.188, "lr": 2.327},
+            ("[0, 174]", "0.19", "2.33", "3.84"),
+        ),
+        (
             stats.UNDETERMINED,
             {
                 "kind": "follows_time",

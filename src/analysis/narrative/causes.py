@@ -182,6 +182,8 @@ def verdict_evidence(
             expected=fmt_number(aside.get("expected")),
             pq=fmt_p(aside.get("p_value", aside.get("p_load"))),
             below=fmt_number(aside.get("below")),
+            power=fmt_number(aside.get("power"), 2),
+            lr=fmt_number(aside.get("lr"), 2),
             moved=fmt_number(aside.get("moved"), 1),
             counted=fmt_number(aside.get("errors")),
             d=fmt_number(aside.get("d"), 1),

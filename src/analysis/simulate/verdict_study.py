@@ -18,6 +18,7 @@ import pandas as pd
 from analysis import stats
 from analysis.simulate import minutes, sessions
 from analysis.stats.exposure import drop_masked_requests
+from analysis.stats.onset import compare_hinge_to_power
 from analysis.stats.series import split_own_failures
 from analysis.stats.verdicts import choose_denominator, count_exposed, count_moved_errors
 
@@ -118,14 +119,13 @@ def class_frame(family: str, index: int, mechanism: str):
     return sessions.simulate_session_incident(family, rng, null=null).class_frame(mechanism)
 
 
-def measure_moved_errors(row: dict) -> dict:
-    """Return a capacity call's errors moved by its fitted limit (docs/verdicts.md, no_excess).
+def refit_class(row: dict) -> tuple:
+    """Return a study row's class refitted: (counts, exposure, load, ThresholdFit or None).
 
-    ``row``: a study row (family, index, mechanism, truth). The class's frame is drawn again,
-    its counts and denominator prepared as :func:`stats.attribute_class` prepares them, and
-    K, the lag and the shape refitted (point estimates only: they need no random draws, and
-    equal the full analysis's); the result adds ``moved`` (:func:`count_moved_errors`) and the
-    refitted K and lag, to check against the row's.
+    ``row``: a study row (family, index, mechanism). The class's frame is drawn again, its
+    counts and denominator prepared as :func:`stats.attribute_class` prepares them, and K, the
+    lag and the shape refitted (point estimates only: they need no random draws, and equal
+    the full analysis's; the interval is chi-square(1)'s, not the calibrated one).
     """
     frame = class_frame(row["family"], row["index"], row["mechanism"])
     y, r, c, _ = stats.extract_series(frame)
@@ -135,7 +135,16 @@ def measure_moved_errors(row: dict) -> dict:
         c = stats.interpolate_unsampled(c, samples)
     realtime = stats.is_realtime_class(frame)
     counts, x, *_ = count_exposed(y, r, c, signals, realtime)
-    fit = stats.estimate_threshold(counts, x, c)
+    return counts, x, c, stats.estimate_threshold(counts, x, c)
+
+
+def measure_moved_errors(row: dict) -> dict:
+    """Return a capacity call's errors moved by its fitted limit (docs/verdicts.md, no_excess).
+
+    The class is refitted (:func:`refit_class`); the result adds ``moved``
+    (:func:`count_moved_errors`) and the refitted K and lag, to check against the row's.
+    """
+    counts, x, c, fit = refit_class(row)
     moved = None if fit is None else count_moved_errors(fit, counts, x, c)
     keep = ("family", "index", "mechanism", "truth", "label", "errors", "k", "lag")
     return {
@@ -144,6 +153,21 @@ def measure_moved_errors(row: dict) -> dict:
         "k_refit": None if fit is None else fit.k,
         "lag_refit": None if fit is None else fit.lag_minutes,
     }
+
+
+def measure_smooth_rise(row: dict) -> dict:
+    """Return a capacity call's hinge against a power of the load (docs/verdicts.md, smooth_rise).
+
+    The class is refitted (:func:`refit_class`) and compared with
+    :func:`onset.compare_hinge_to_power`; ``smooth`` says whether the veto would set it aside,
+    given the row's own (calibrated) ``k_open_low``.
+    """
+    counts, x, c, fit = refit_class(row)
+    rise = {"power": None, "lr": None, "smooth": False}
+    if fit is not None and row.get("k_open_low"):
+        rise = compare_hinge_to_power(fit, counts, x, c)
+    keep = ("family", "index", "mechanism", "truth", "label", "errors", "above")
+    return {**{k: row.get(k) for k in keep}, **rise}
 
 
 def _run_minute_incident(family: str, index: int, n_boot: int, only=None) -> list[dict]:

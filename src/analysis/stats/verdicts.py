@@ -35,6 +35,7 @@ from analysis.stats.exposure import (
     find_unmeasured_minutes,
     keep_logged_requests,
 )
+from analysis.stats.onset import SMOOTH_LR_CUT, SMOOTH_POWER_MAX, compare_hinge_to_power
 from analysis.stats.regimes import residual_autocorrelation
 from analysis.stats.results import (
     CAPACITY,
@@ -318,8 +319,10 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
     fit's lagged load lie below K-hat, and the lag's interval reaches the longest lag searched,
     so the hinge is a line through the whole hour from its lowest load (the signature of
     errors that trail the load by minutes, a retry loop backing off). An interval open low
-    with K-hat inside the data is kept: the first generator's small capacity classes are
-    mostly like that (docs/verdicts.md gives the trade).
+    with K-hat inside the data is kept (the first generator's small capacity classes are
+    mostly like that; docs/verdicts.md gives the trade) unless, after every other check, a
+    power of the load below linear fits as well (``kind`` "smooth_rise",
+    :func:`onset.compare_hinge_to_power`).
     """
     if fit is None:
         return None, None
@@ -348,6 +351,12 @@ def _set_aside(fit, counts, exposure, concurrency, rng, n_boot, raised=None) -> 
     moved = count_moved_errors(fit, counts, exposure, concurrency)
     if moved < MIN_MOVED:
         return {"kind": "no_excess", "moved": moved, "errors": float(np.sum(counts))}, timed
+    if fit.k_open_low:
+        # Last: it sets aside only hinges every other check kept (docs/verdicts.md).
+        rise = compare_hinge_to_power(fit, counts, exposure, concurrency)
+        if rise["smooth"]:
+            aside = {"kind": "smooth_rise", "k_low": fit.k_low, "k_high": fit.k_high}
+            return {**aside, "power": rise["power"], "lr": rise["lr"]}, timed
     return None, timed
 
 
@@ -398,6 +407,15 @@ def describe_set_aside(set_aside: dict) -> str:
             f"the fitted limit places only {set_aside['moved']:.1f} of the "
             f"{set_aside['errors']:.0f} counted errors in other minutes than a flat rate does, "
             f"fewer than {MIN_MOVED}: too few errors beyond a flat rate to show a limit"
+        )
+    if set_aside["kind"] == "smooth_rise":
+        return (
+            f"K's interval [{set_aside['k_low']:.0f}, {set_aside['k_high']:.0f}] reaches the "
+            f"lowest load searched, and a rate per request that rises as the load to the power "
+            f"{set_aside['power']:.2f} (below {SMOOTH_POWER_MAX:g}: ever more slowly) fits as "
+            f"well as the hinge (twice the log-likelihood difference {set_aside['lr']:.2f}, "
+            f"below {SMOOTH_LR_CUT:g}): a smooth rise with the load, not a limit crossed inside "
+            "the data"
         )
     if set_aside["kind"] == "no_onset":
         return (
