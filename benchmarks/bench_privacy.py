@@ -120,15 +120,15 @@ def long_step_off():
 @contextmanager
 def disguises_off():
     """Switch the disguises step off (a no-op on a package without it)."""
-    present = hasattr(privacy, "may_disguise")
-    saved = privacy.may_disguise if present else None
-    if present:
-        privacy.may_disguise = lambda text: False
+    names = [n for n in ("may_disguise", "may_hold_run") if hasattr(privacy, n)]
+    saved = {name: getattr(privacy, name) for name in names}
+    for name in names:
+        setattr(privacy, name, lambda text, **_: False)
     try:
-        yield present
+        yield "may_disguise" in saved
     finally:
-        if present:
-            privacy.may_disguise = saved
+        for name, value in saved.items():
+            setattr(privacy, name, value)
 
 
 def time_redaction(columns: dict[str, pd.Series], users: dict[str, str], repeat: int) -> float:

@@ -103,6 +103,15 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         # Wrapped in base64 or hex as a query parameter's value (?state=...).
         ("?state=YjY0LmtpbUBleGFtcGxlLmNvbQ==&x=1", "YjY0LmtpbUBleGFtcGxlLmNvbQ"),
         ("?ref=686b406d61696c2e696f", "686b406d61696c2e696f"),
+        # ... and standing alone: a path segment, a JSON string, hex in a path, a message word.
+        ("/api/v1/unsubscribe/a2ltLnBhdGhAZXhhbXBsZS5jb20", "a2ltLnBhdGhAZXhhbXBsZS5jb20"),
+        ('{"state":"bGVlLmpzb25AZXhhbXBsZS5vcmc="}', "bGVlLmpzb25AZXhhbXBsZS5vcmc"),
+        ("/confirm/6865782e70617468406578616d706c652e6e6574/ok", "6865782e706174684065"),
+        ("body cGFyay5ib2R5QGV4YW1wbGUuY29t sent", "cGFyay5ib2R5QGV4YW1wbGUuY29t"),
+        # A circled a for the '@' (NFKC reads it as a letter).
+        ("mail kim.circled\u24d0example.com", "kim.circled"),
+        # Split: the local part and its '@' in one field, the domain in the next.
+        ("reply-to kim.splitlocal@", "kim.splitlocal"),
     ],
     "ip": [
         ("from 198.51.100.23", "198.51.100.23"),
@@ -124,11 +133,16 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         # A zero-width space inside the prefix; a personal access token of another alphabet.
         ("key sb_sec\u200bret_Z9zwkeyvalue01", "Z9zwkeyvalue01"),
         ("token sbp_v0_Z9a1b2c3d4e5f6a7b8c9d0e1f2", "Z9a1b2c3d4e5f6a7b8c9d0e1f2"),
+        # Homoglyphs in the prefix itself: a Cyrillic e, a Greek omicron... and a Cyrillic i.
+        ("key sb_s\u0435cret_Z9cyrsecret0001", "Z9cyrsecret0001"),
+        ("apikey sb_publishable_\u03bfZ9greekkey002", "Z9greekkey002"),
+        ("key sb_publ\u0456shable_Z9cyrpubkey03", "Z9cyrpubkey03"),
     ],
     "stripe": [
         ("sk_live_Z9aBcDeFgHiJkLmNoPqRsT", "Z9aBcDeFgHiJkLmNoPqRsT"),
         ("rk_live_Z9bCdEfGhIjKlMnOpQrStU", "Z9bCdEfGhIjKlMnOpQrStU"),
         ("pk_live_Z9cDeFgHiJkLmNoPqRsTuV", "Z9cDeFgHiJkLmNoPqRsTuV"),
+        ("sk_l\u0456ve_Z9dEfGhIjKlMnOpQrStUvW", "Z9dEfGhIjKlMnOpQrStUvW"),
     ],
     "aws": [
         ("AKIAZ9EXAMPLEKEY0001", "Z9EXAMPLEKEY0001"),
@@ -173,7 +187,21 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
         ("redis://:Z9p@ssw0rd@cache.internal:6379", "ssw0rd"),
         ("dsn=postgres%3A%2F%2Fu%3AZ9encdbpass%40db.example.com", "Z9encdbpass"),
     ],
-    "encoded-phone": [("?s=MDEwLTQzMjEtODc2NQ==", "MDEwLTQzMjEtODc2NQ")],
+    "encoded-phone": [
+        ("?s=MDEwLTQzMjEtODc2NQ==", "MDEwLTQzMjEtODc2NQ"),
+        ("callback MDEwLTQzMjEtOTg3Ng== queued", "MDEwLTQzMjEtOTg3Ng"),
+    ],
+    # A token split by its sender over query parameters: each part is a token's part.
+    "split-token": [
+        (
+            "?h=eyJhbGciOiJIUzI1NiJ9&p=eyJzdWIiOiJaOXNwbGl0In0&s=Z9kxwRJSMeKKF2QT4fwpMeJf36POk6yJV",
+            "eyJzdWIiOiJaOXNwbGl0In0",
+        ),
+        (
+            "?h=eyJhbGciOiJIUzI1NiJ9&p=eyJzdWIiOiJaOXNwbGl0In0&s=Z9kxwRJSMeKKF2QT4fwpMeJf36POk6yJV",
+            "Z9kxwRJSMeKKF2QT4fwpMeJf36POk6yJV",
+        ),
+    ],
 }
 
 #: Look-alikes that are no person's data and no credential: kept as they are.
@@ -222,4 +250,17 @@ KEEP: list[str] = [
     "Launch \u2014 12 seats left",
     "\U0001f469\u200d\U0001f4bb webinar",
     "2026\u5e74 2\u6708 6\u65e5 14:00",
+    # Other scripts and circled letters in people's words; base64 and hex of harmless text,
+    # camelCase names and hex ids standing alone; an '@' that ends no local part.
+    "\u041e\u0448\u0438\u0431\u043a\u0430 \u0441\u0435\u0442\u0438",
+    "\u041c\u043e\u0441\u043a\u0432\u0430 Moscow office",
+    "\u0391\u03b8\u03ae\u03bd\u03b1 Athens",
+    "\u24d0 \ub4f1\ub85d \u24d1 \ucde8\uc18c",
+    "/files/aGVsbG8td29ybGQtcmVwb3J0",
+    '{"cursor":"cGFnZT0yJnNvcnQ9ZGVzYw=="}',
+    "IX_RegistrationsWebinarIdUserId",
+    "build 0123456789abcdef0123 ok",
+    "npm @supabase/supabase-js@2.49.1",
+    "connection from postgres@localhost",
+    "git HEAD@{1}",
 ]

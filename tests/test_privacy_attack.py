@@ -29,6 +29,7 @@ import gzip
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import _private_attack as attack
@@ -103,7 +104,53 @@ def _report_texts(directory: Path, webinar: str, lang: str, out: Path) -> dict[s
     ).stdout
     # Lines are wrapped where the page ends: the PDF's words are searched joined both ways.
     texts["postmortem.pdf"] = " ".join(text.split()) + "\n" + "".join(text.split())
+    # What no text extraction shows: bookmarks, link targets, metadata streams. The objects'
+    # raw text is full of object numbers and offsets: only their strings are searched for ids.
+    texts["postmortem.pdf objects"], texts["postmortem.pdf strings"] = _pdf_strings(
+        pdf.read_bytes()
+    )
     return texts
+
+
+def _pdf_strings(data: bytes) -> tuple[str, str]:
+    """The PDF's objects as text (every stream inflated), and its strings and names decoded.
+
+    Bookmarks (the outline), link annotations and the metadata are PDF strings, often inside
+    compressed object streams; the pages' own text is glyph ids (read by pdftotext instead).
+    """
+    # The file without its streams, and each stream inflated that is text (object streams,
+    # page contents, metadata); images and fonts are binary and hold no string.
+    parts = [re.sub(rb"stream\r?\n.*?endstream", b"", data, flags=re.S)]
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            inflated = zlib.decompress(match.group(1))
+        except zlib.error:
+            continue  # an image's or a font's own filter: no text of the report
+        if sum(32 <= b < 127 or b in b"\t\r\n" for b in inflated[:4096]) > 0.9 * min(
+            len(inflated), 4096
+        ):
+            parts.append(inflated)
+    raw = b"\n".join(parts)
+    strings = []
+    for hexed in re.findall(rb"<([0-9A-Fa-f\s]{4,})>", raw):
+        digits = re.sub(rb"\s", b"", hexed).decode()
+        octets = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        if octets.startswith(b"\xfe\xff"):
+            strings.append(octets[2:].decode("utf-16-be", "replace"))
+        else:
+            strings.append(octets.decode("latin-1"))
+    literal = raw.decode("latin-1")
+    for lit in re.findall(r"\(((?:[^()\\]|\\.)*)\)", literal, re.S):
+        unescaped = re.sub(r"\\(.)", r"\1", lit, flags=re.S)
+        # A literal string may hold UTF-16 too (a byte-order mark, then two bytes a character).
+        if unescaped.startswith("\xfe\xff"):
+            unescaped = unescaped[2:].encode("latin-1").decode("utf-16-be", "replace")
+        strings.append(unescaped)
+    # Names (a heading's anchor as a named destination), with their #xx escapes read.
+    for name in re.findall(r"/([^\s/<>\[\]()%{}]+)", literal):
+        octets = re.sub(r"#([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), name)
+        strings.append(octets.encode("latin-1").decode("utf-8", "replace"))
+    return data.decode("latin-1") + "\n" + literal, "\n".join(strings)
 
 
 def _leaks(texts: dict[str, str], users: set[str], secrets: dict[str, list[str]]) -> dict:
@@ -116,7 +163,7 @@ def _leaks(texts: dict[str, str], users: set[str], secrets: dict[str, list[str]]
     found = {
         name: sorted(
             {
-                *_raw_ids(text, users),
+                *(_raw_ids(text, users) if name != "postmortem.pdf objects" else ()),
                 *(s for s in planted if s in text),
                 *(s for s in DIRECTORY_SECRETS if s in text),
             }
@@ -167,6 +214,8 @@ def _check_shown(texts: dict[str, str], user: str, secrets: dict[str, list[str]]
         assert shown == expected, name
     for field in IN_FINDINGS:
         assert "mark" + field.replace("_", "") in texts["findings.json"], field
+    # The PDF's strings are read: its title (the webinar's, in the metadata) is among them.
+    assert "marktitle" in texts["postmortem.pdf strings"]
     pseudonym = privacy.pseudonymise(user, privacy.pseudonym_key())
     assert f"user {pseudonym}" in texts["postmortem.html"]
 
@@ -199,6 +248,36 @@ def test_no_output_names_a_host_path(planted_report, tmp_path_factory):
     # parameters and papermill's metadata included, may name it.
     assert {"postmortem.ipynb", "findings.json", "postmortem.html"} <= set(planted_report)
     assert _host_paths(planted_report, tmp_path_factory.getbasetemp()) == {}
+
+
+def test_no_figure_text_holds_a_planted_value(planted_incident, tmp_path):
+    # The figures reach the page as PNGs, which no text search reads: their titles, axis
+    # labels, tick labels and legends are read from the figures as the report builds them.
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from analysis import narrative, pipeline, plots
+    from analysis.narrative.figures import build_figure
+
+    directory, webinar, users, _, secrets = planted_incident
+    settings = pipeline.read_settings()
+    incident = pipeline.load_directory(directory, settings)
+    params = build_params(webinar, directory, display_tz="UTC", lang="en", output_dir=tmp_path)
+    timeline = pipeline.build_timeline(incident, params, settings)
+    statistics = pipeline.run_statistics(timeline, params, settings)
+    quality = pipeline.run_audit(incident, timeline, settings)
+    result = pipeline.compile_findings(incident, timeline, statistics, quality, params, settings)
+    text = narrative.load_locale("en")
+    plots.configure_plots("en")
+    texts = {}
+    for name in pipeline.FIGURES:
+        fig = build_figure(name, result, text)
+        texts[name] = "\n".join(t.get_text() for t in fig.findobj(Text))
+        plt.close(fig)
+    assert _leaks(texts, users, secrets) == {}
+    # The search reads what the figures show: a planted constraint's name, part of its
+    # class's key, labels the classes in them.
+    assert [n for n, t in texts.items() if "markpgconstraint" in t], texts
 
 
 def test_no_table_of_the_ingest_holds_a_planted_value(planted_incident, tmp_path):

@@ -11,7 +11,8 @@ something private, its redacted text replaces the part; a part whose view holds 
 private stays exactly as written, so encoded paths and queries read as they did.
 
 Each view is built only where its tell-tale is: a percent escape (or ``+`` inside a query
-parameter), a character outside ASCII, a query parameter whose whole value is base64 or hex.
+parameter), a character outside ASCII, a query parameter whose whole value is base64 or hex,
+or a run of base64 or hex standing alone (a path segment, a JSON string, a word).
 """
 
 from __future__ import annotations
@@ -41,6 +42,28 @@ _LOOKALIKES = str.maketrans(
         "\ufe63": "-", "\uff0d": "-",
     }
 )  # fmt: skip
+# Cyrillic and Greek letters a font draws like Latin ones (from Unicode's confusables). They
+# are read as Latin only inside a word that also holds a Latin letter: a key's prefix with one
+# Cyrillic letter (``sb_s\u0435cret_``) reads as the prefix, while Russian or Greek words,
+# which hold no Latin letter, stay as they are.
+_CONFUSABLES = str.maketrans(
+    {
+        "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c",
+        "\u0443": "y", "\u0445": "x", "\u0455": "s", "\u0456": "i", "\u0458": "j",
+        "\u04bb": "h", "\u0501": "d", "\u051b": "q", "\u051d": "w", "\u04cf": "l",
+        "\u0410": "A", "\u0412": "B", "\u0415": "E", "\u041a": "K", "\u041c": "M",
+        "\u041d": "H", "\u041e": "O", "\u0420": "P", "\u0421": "C", "\u0422": "T",
+        "\u0425": "X", "\u0405": "S", "\u0406": "I", "\u0408": "J", "\u04ae": "Y",
+        "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0396": "Z", "\u0397": "H",
+        "\u0399": "I", "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O",
+        "\u03a1": "P", "\u03a4": "T", "\u03a5": "Y", "\u03a7": "X", "\u03bf": "o",
+    }
+)  # fmt: skip
+_CONFUSABLE_RE = re.compile("[" + "".join(map(chr, _CONFUSABLES)) + "]")
+_WORD_RE = re.compile(r"\w+")
+_LATIN_RE = re.compile("[A-Za-z]")
+# A circled small a, which NFKC reads as the letter ``a``, standing for ``@`` before a domain.
+_CIRCLED_AT_RE = re.compile(r"\u24d0(?=[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2})")
 # A decimal digit of another script than ASCII (Python's ``\d`` is Unicode-aware).
 _OTHER_DIGIT_RE = re.compile(r"(?![0-9])\d")
 _ESCAPE_RE = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -52,16 +75,39 @@ _WRAPPED_RE = re.compile(
     r"(=|%3[Dd])([A-Za-z0-9+/_-]{12,}(?:={1,2}|(?:%3[Dd]){1,2})?)(?=[&#\s\"']|$)"
 )
 _HEX_RE = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+# A base64 or hex run standing alone (a path segment, a JSON string, a word of a message):
+# bounded by characters no such run holds. A JSON string's whole value may be standard base64
+# with its ``/``; elsewhere ``/`` separates path segments.
+_RUN_RE = re.compile(
+    r'(?<=")[A-Za-z0-9+/_-]{16,}={0,2}(?=\\?")'
+    r"|(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{16,}={0,2}(?![A-Za-z0-9+_=-])"
+)
+#: Cheap test for a run :func:`_run_spans` may decode (the same hint ingest's pre-filter uses,
+#: :data:`RUN_HINT`): 16 base64 characters next to a capital, or 20 hex digits. Base64 of
+#: text mixes capitals and small letters; camelCase words pass the hint and fail the decoding.
+RUN_HINT = r"[A-Z][A-Za-z0-9+/_-]{15}|[A-Za-z0-9+/_-]{15}[A-Z]|[0-9A-Fa-f]{20}"
+# Python's twin of the hint, cheaper on its backtracking engine and no narrower: a capital
+# anywhere and a 16-character run, or 20 hex digits.
+_RUN16_RE = re.compile(r"[A-Za-z0-9+/_-]{16}")
+_HEX20_RE = re.compile(r"[0-9A-Fa-f]{20}")
+_HEXISH_RE = re.compile(r"[0-9A-Fa-f-]+")
+_CAPITAL_RE = re.compile("[A-Z]")
+_SMALL_RE = re.compile("[a-z]")
 #: The placeholder of an encoded value whose decoding holds something private.
 ENCODED = "[redacted]"
 
 
-def may_disguise(text: str) -> bool:
-    """Tell whether :func:`unwrap` may change ``text`` (a cheap test of its tell-tales)."""
+def may_disguise(text: str, *, runs: bool = True) -> bool:
+    """Tell whether :func:`unwrap` may change ``text`` (a cheap test of its tell-tales).
+
+    ``runs=False`` leaves out the test for a lone base64 or hex run (:func:`may_hold_run`),
+    which a caller holding many values makes at once with RE2 (:data:`RUN_HINT`).
+    """
     return (
         not text.isascii()
         or "%" in text
         or ("=" in text and ("+" in text or _WRAPPED_RE.search(text) is not None))
+        or (runs and may_hold_run(text))
     )
 
 
@@ -69,10 +115,21 @@ def unwrap_view(text: str) -> str:
     """Return ``text`` as it reads: invisible characters out, look-alikes as what they imitate.
 
     NFKC turns full-width digits and ``＠`` into ASCII ones; dots and dashes it keeps are
-    mapped by hand (:data:`_LOOKALIKES`), digits of other scripts (``٠١٠``) to ASCII digits.
+    mapped by hand (:data:`_LOOKALIKES`), digits of other scripts (``٠١٠``) to ASCII digits,
+    a circled ``ⓐ`` before a domain to ``@``, and Cyrillic and Greek look-alikes of Latin
+    letters to those letters inside words that hold a Latin letter (:data:`_CONFUSABLES`).
     """
-    view = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text)).translate(_LOOKALIKES)
-    return _OTHER_DIGIT_RE.sub(lambda m: str(unicodedata.decimal(m.group(0))), view)
+    view = _CIRCLED_AT_RE.sub("@", _INVISIBLE_RE.sub("", text))
+    view = unicodedata.normalize("NFKC", view).translate(_LOOKALIKES)
+    view = _OTHER_DIGIT_RE.sub(lambda m: str(unicodedata.decimal(m.group(0))), view)
+    if _CONFUSABLE_RE.search(view) is None:
+        return view
+    return _WORD_RE.sub(_latin_word, view)
+
+
+def _latin_word(match: re.Match) -> str:
+    word = match.group(0)
+    return word.translate(_CONFUSABLES) if _LATIN_RE.search(word) else word
 
 
 def unwrap(text: str, redact: Callable[[str], str]) -> str:
@@ -136,11 +193,40 @@ def _percent_spans(text: str) -> list[tuple[int, int, str]]:
 
 
 def _wrapped_spans(text: str) -> list[tuple[int, int, str]]:
-    """Return the parameter values of ``text`` that are base64 or hex of printable text."""
-    if "=" not in text:
-        return []
-    values = [(m.start(2), m.end(2), _decode(m.group(2))) for m in _WRAPPED_RE.finditer(text)]
+    """Return the parameter values and lone runs of ``text`` that encode printable text."""
+    values = []
+    if "=" in text:
+        values = [(m.start(2), m.end(2), _decode(m.group(2))) for m in _WRAPPED_RE.finditer(text)]
+    if may_hold_run(text):
+        taken = [(start, end) for start, end, _ in values]
+        values += [
+            (m.start(), m.end(), _decode(m.group(0)))
+            for m in _RUN_RE.finditer(text)
+            if _may_encode_text(m.group(0))
+            and not any(start < m.end() and m.start() < end for start, end in taken)
+        ]
+        values.sort()
     return [(start, end, view) for start, end, view in values if view is not None]
+
+
+def may_hold_run(text: str) -> bool:
+    """Tell whether ``text`` may hold a lone run that :func:`_wrapped_spans` decodes."""
+    return _RUN16_RE.search(text) is not None and (
+        not text.islower() or _HEX20_RE.search(text) is not None
+    )
+
+
+def _may_encode_text(run: str) -> bool:
+    """Tell whether a lone run may be base64 or hex of text, not an id or a word.
+
+    Identifiers of hex digits and dashes (uuids, ray ids) are ids, hex shorter than 20 digits
+    is a ray id's or a counter's length, and a run of decimal digits is a number; base64 of
+    text holds capitals and small letters.
+    """
+    bare = run.rstrip("=")
+    if _HEXISH_RE.fullmatch(bare):
+        return "-" not in bare and len(bare) >= 20 and not bare.isdigit()
+    return _CAPITAL_RE.search(bare) is not None and _SMALL_RE.search(bare) is not None
 
 
 def _redact_unique(views: list[str], redact_many: Callable[[list[str]], list[str]]) -> list[str]:

@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis import settings
-from analysis.disguises import may_disguise, unwrap, unwrap_many, unwrap_view
+from analysis.disguises import RUN_HINT as _WRAPPED_RUN_HINT
+from analysis.disguises import may_disguise, may_hold_run, unwrap, unwrap_many, unwrap_view
 from analysis.long_tokens import DIGITS_HINT as _DIGITS_HINT
 from analysis.long_tokens import HEX_HINT as _HEX_HINT
 from analysis.long_tokens import LONG_HINT as _LONG_HINT
@@ -59,6 +60,8 @@ _TRIGGER_RE = (
     + _PHONE_HINT
     + "|"
     + _LONG_HINT
+    + "|"
+    + _WRAPPED_RUN_HINT
 )
 # The same trigger for RE2 (pyarrow), exact on ASCII text: Python's ``\d`` and ``\s`` are
 # Unicode-aware and RE2's are not, so only ASCII values are tested by RE2 (with Python's ASCII
@@ -109,8 +112,12 @@ _API_KEY_RE = re.compile(
     r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{30,})"
     r"|(?<![A-Za-z0-9])sk-(?:[A-Za-z]+-)?[A-Za-z0-9_-]{20,}"
 )
-# Unicode local parts and domains (Korean, IDN) and an ``@`` encoded once or twice.
-_EMAIL_RE = re.compile(r"[\w.%+-]+(?:@|%40|%2540)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*")
+# Unicode local parts and domains (Korean, IDN) and an ``@`` encoded once or twice; a local
+# part whose ``@`` ends the value or a word (its domain sent in another field) is one too.
+_EMAIL_RE = re.compile(
+    r"[\w.%+-]+(?:@|%40|%2540)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*"
+    r"|(?<![\w.%+-])(?=[\w.+-]*[^\W\d_])\w[\w.+-]*@(?=[\s\"'<>,;]|$)"
+)
 _IPV4_RE = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d])"
 )
@@ -429,7 +436,7 @@ _GATE_IPV4 = r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]"
 _GATE_JSON_SECRET = rf"(?i)(?:{_JSON_FIELD_HINT})\\?[\"']"
 _GATE_HEADER = r"(?i)authorization|x-api-key|api[-_]?key"
 _GATE_IPV6 = r":[0-9A-Fa-f]{0,4}:"
-_GATE_WRAPPED = r"=[A-Za-z0-9_-]{12,}(?:&|$)"
+_GATE_WRAPPED = rf"=[A-Za-z0-9_-]{{12,}}(?:&|$)|{_WRAPPED_RUN_HINT}"
 # ``any(hint in text for hint in hints)``, as one search.
 _USER_FIELD_HINT_RE = re.compile("|".join(map(re.escape, _USER_FIELD_HINTS)))
 _API_KEY_HINT_RE = re.compile("|".join(map(re.escape, _API_KEY_HINTS)))
@@ -637,7 +644,10 @@ def _redact_steps(
                 identifiers or not values[i].isdigit()
             )
             out[i] = redact_long_tokens(out[i], identifier=identifier)
-    disguised = [i for i in range(n) if may_disguise(out[i])]
+    plain = [may_disguise(text, runs=False) for text in out]
+    runs = _gate(out, [i for i in range(n) if not plain[i]], _WRAPPED_RUN_HINT)
+    runs = [i for i in runs if may_hold_run(out[i])]
+    disguised = sorted([i for i in range(n) if plain[i]] + runs)
     if disguised:
         texts = unwrap_many([out[i] for i in disguised], lambda views: redact_values(views, users))
         for i, text in zip(disguised, texts, strict=True):
