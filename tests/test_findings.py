@@ -328,6 +328,27 @@ def test_realtime_plan_limits_are_detection_rules_only_where_the_data_has_realti
     assert names(False) == ["K (53300)"]
 
 
+def test_the_alert_s_lead_is_measured_to_a_capacity_class_s_surge_not_a_flat_bug_s():
+    # tests/_unseen_stack.py pooler_night: "would have fired 1 minute(s) before the first error
+    # surge", a flat 42703's at 21:10; the capacity class's own surge came later.
+    ts = pd.date_range("2026-02-06 05:00", periods=8, freq="5min", tz="UTC")
+    conc = pd.DataFrame({"ts": ts, "viewers": [50, 100, 150, 200, 250, 260, 270, 280]})
+    moments = pd.DataFrame(
+        {
+            "ts": [ts[2], ts[5]],
+            "kind": ["error_surge", "error_surge"],
+            "subject": ["42703", "http:500:functions/*"],
+            "description": ["", ""],
+        }
+    )
+    cap = [{"verdict": "capacity", "k": 120.0, "error_class": "http:500:functions/*"}]
+    d = findings.summarize_detection(conc, moments, cap, (), [], realtime=False)
+    assert d["first_surge"]["error_class"] == "42703"  # the fact stays as it is
+    assert d["lead_minutes"] == 15  # 05:10 crossing K = 120 to the capacity surge at 05:25
+    none = findings.summarize_detection(conc, moments, [], (), [], realtime=False)
+    assert none["lead_minutes"] is None  # no class rose with load: no alert on load to time
+
+
 def test_a_published_realtime_limit_below_the_one_the_project_reported_is_no_rule():
     # The project's billing samples said 500: "first exceeded Realtime Free plan (200)" was
     # a limit it never had.

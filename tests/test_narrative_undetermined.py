@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import html
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import narrative, overview
@@ -117,3 +119,37 @@ def test_the_capacity_plan_reads_an_interval_open_below_as_page_one_does(doc, la
     assert said in got, got
     closed = narrative.SECTIONS["capacity_plan"](doc, text)
     assert text["capacity_plan"]["threshold_interval"].split("{")[0] in closed, closed
+
+
+def test_a_slow_monitor_s_regular_unsampled_minutes_are_measured_but_its_gaps_are_not():
+    from analysis.findings import share_errors_unmeasured
+
+    errors = np.ones(60)
+    every_five = np.zeros(60)
+    every_five[::5] = 1  # an app's snapshot every 5 minutes
+    assert share_errors_unmeasured(pd.DataFrame({"errors": errors, "samples": every_five})) == 0
+    stopped = every_five.copy()
+    stopped[20:45] = 0  # no snapshot between minutes 15 and 45: 30 minutes, 6 spacings
+    got = share_errors_unmeasured(pd.DataFrame({"errors": errors, "samples": stopped}))
+    assert got == pytest.approx(29 / 60)  # minutes 16-44 are unmeasured
+    # A monitor of several samples a minute keeps its rule: a minute under half the median.
+    fast = np.full(60, 6.0)
+    fast[10:20] = 1
+    assert share_errors_unmeasured(pd.DataFrame({"errors": errors, "samples": fast})) == 1 / 6
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_without_billing_rows_the_plan_does_not_say_realtime_counted_zero(doc, lang):
+    text = narrative.load_locale(lang)
+    t = text["capacity_plan"]
+    if not doc["capacity_plan"].get("available"):
+        pytest.skip("the fixture has no capacity plan")
+    changed = copy.deepcopy(doc)
+    changed["capacity_plan"]["basis"].update(billing_rows=0, connections_offset=0.0)
+    got = narrative.SECTIONS["capacity_plan"](changed, text)
+    assert t["basis_offset_none"] in got, got
+    assert t["basis_offset"].format(offset="0") not in got, got
+    measured = narrative.SECTIONS["capacity_plan"](doc, text)
+    offset = narrative.fmt_number(doc["capacity_plan"]["basis"]["connections_offset"])
+    if doc["capacity_plan"]["basis"].get("billing_rows"):
+        assert t["basis_offset"].format(offset=offset) in measured, measured

@@ -58,6 +58,9 @@ DETECTION_LIMITS = (("Realtime", "Free plan"), ("Realtime", "Pro plan"))
 #: A minute is "sparsely measured" when it has fewer concurrency samples than this share of the
 #: window's typical (median) density; errors there are set against a stale, carried-forward load.
 SPARSE_SAMPLING_SHARE = 0.5
+#: For a monitor slower than one sample a minute: a gap between samples this many times its
+#: usual spacing leaves the minutes inside it unmeasured.
+SPARSE_GAP_FACTOR = 2.0
 #: Above this share of a class's errors in sparsely measured minutes, its verdict is caveated:
 #: the load it was compared with was not observed when most of the errors happened.
 UNMEASURED_ERRORS_CUT = 0.5
@@ -415,14 +418,28 @@ def summarize_moments(moments: pd.DataFrame) -> list[dict]:
 def share_errors_unmeasured(frame: pd.DataFrame) -> float | None:
     """Share of a class's errors that fall in minutes with sparse concurrency sampling.
 
-    Sparse means fewer samples than ``SPARSE_SAMPLING_SHARE`` times the median number of samples
-    per sampled minute. None when the class has no errors or the window has no samples.
+    Sparse is judged against the monitor's own cadence. A monitor that samples every minute
+    (the median spacing of sampled minutes is one): fewer samples than
+    ``SPARSE_SAMPLING_SHARE`` times the median number per sampled minute. A slower one (an
+    app's snapshot every 5 minutes): a minute inside a run of unsampled minutes more than
+    ``SPARSE_GAP_FACTOR`` times that spacing long; its regular unsampled minutes are how it
+    measures, not a gap (4 minutes in 5 read "unmeasured" and caveated every verdict).
+    None when the class has no errors or the window has no samples.
     """
     errors = frame["errors"].to_numpy(dtype=float)
     samples = frame["samples"].to_numpy(dtype=float)
     if errors.sum() == 0 or not (samples > 0).any():
         return None
-    sparse = samples < SPARSE_SAMPLING_SHARE * np.median(samples[samples > 0])
+    sampled = np.flatnonzero(samples > 0)
+    spacing = float(np.median(np.diff(sampled))) if len(sampled) > 1 else 1.0
+    if spacing <= 1:
+        sparse = samples < SPARSE_SAMPLING_SHARE * np.median(samples[sampled])
+    else:
+        # Each unsampled minute's gap: the minutes from the sample before it to the one after
+        # (the window's edges stand in for a missing neighbour).
+        edges = np.concatenate(([-1], sampled, [len(samples)]))
+        gap = np.diff(edges)[np.searchsorted(sampled, np.arange(len(samples)), side="right")]
+        sparse = (samples == 0) & (gap > SPARSE_GAP_FACTOR * spacing)
     return float(errors[sparse].sum() / errors.sum())
 
 
@@ -705,11 +722,15 @@ def summarize_detection(
         timed = timed[pd.to_datetime(timed["ts"], utc=True) >= pd.Timestamp(first_error["first"])]
     fired = [c for c in crossings if c["at"]]
     earliest = min(fired, key=lambda c: c["at"]) if fired else None
+    # An alert on load can only have warned of errors that load drives: the lead is measured
+    # to the first surge of a capacity class, not to a flat bug's surge that came earlier.
+    limited = {c["error_class"] for c in capacity if c["verdict"] == "capacity"}
+    load_surges = surges[surges["subject"].isin(limited)]
     lead = None
-    if earliest and first_surge is not None:
-        lead = (pd.Timestamp(first_surge["ts"]) - pd.Timestamp(earliest["at"])) / pd.Timedelta(
-            "1min"
-        )
+    if earliest and len(load_surges):
+        lead = (
+            pd.Timestamp(load_surges.iloc[0]["ts"]) - pd.Timestamp(earliest["at"])
+        ) / pd.Timedelta("1min")
         lead = int(math.floor(lead)) if lead > 0 else None
     return {
         "crossings": crossings,

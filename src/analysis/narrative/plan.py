@@ -161,7 +161,13 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
             concurrent=fmt_number(b["mean_sessions_per_person"], 2),
             ratio=fmt_number(b["peak_to_mean"], 2),
             peak=fmt_number(b["peak_sessions"]),
-            offset=fmt_number(b["connections_offset"]),
+        )
+        + " "
+        # No billing row: Realtime's own count is unknown, not "0 connections beyond".
+        + (
+            t["basis_offset_none"]
+            if b.get("billing_rows") == 0
+            else t["basis_offset"].format(offset=fmt_number(b["connections_offset"]))
         )
     ]
     # An interval open below reads as page one reads it, not "16–162" there and "anywhere up
