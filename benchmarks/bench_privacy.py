@@ -8,7 +8,9 @@ and base64 secrets, :func:`analysis.privacy.redact_long_tokens` and its RE2 gate
 off, and with its disguises step (percent-encoded parts, Unicode look-alikes, base64 or hex
 parameter values: :mod:`analysis.disguises`) switched off. The ratios are what each costs.
 Then every planted value of tests/_private_kinds.py is redacted and the misses are counted
-per kind, and every look-alike is checked to stay as it is.
+per kind, and every look-alike is checked to stay as it is; last, the distinct runs of 16+
+base64 characters in the installed packages and the shipped raw data that redaction changes
+are counted, with a digest to compare two trees by.
 
 Usage: ``python benchmarks/bench_privacy.py [--rows N] [--distinct N] [--repeat K]``.
 Run it against another checkout's package (``PYTHONPATH=<checkout>/src``) for an A/B in one
@@ -191,6 +193,42 @@ def simulate_runs(seed: int = 1) -> tuple[int, int, list[str], int]:
     return missed, len(tokens), wordy, len(names)
 
 
+def count_changed_runs() -> list[tuple[str, int, int, str]]:
+    """Return, per corpus, the distinct 16+ base64-character runs redaction changes.
+
+    Corpora: the ``.py`` files of the installed packages and the shipped incident's raw files
+    (data/raw). Each run is redacted as ``in <run>: x``; returned are the corpus's name, how
+    many runs change, of how many, and a digest of the changed runs with what they become.
+    The same digest from two trees (``PYTHONPATH=<checkout>/src``) means a new rule changed
+    no run the old one kept: its false positives on real identifiers, paths and data.
+    """
+    import gzip
+    import hashlib
+    import sysconfig
+
+    run = re.compile(r"[A-Za-z0-9+/_=-]{16,}")
+    corpora: dict[str, set[str]] = {"installed sources": set(), "shipped raw data": set()}
+    for path in Path(sysconfig.get_paths()["purelib"]).rglob("*.py"):
+        corpora["installed sources"].update(
+            run.findall(path.read_text(encoding="utf-8", errors="ignore"))
+        )
+    for path in sorted((ROOT / "data" / "raw").rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".csv", ".gz"):
+            data = path.read_bytes()
+            data = gzip.decompress(data) if path.suffix == ".gz" else data
+            corpora["shipped raw data"].update(run.findall(data.decode("utf-8", "ignore")))
+    out = []
+    for name, runs in corpora.items():
+        changed = []
+        for text in sorted(runs):
+            shown = privacy.redact_text(f"in {text}: x")
+            if shown != f"in {text}: x":
+                changed.append(f"{text} -> {shown}")
+        digest = hashlib.sha256("\n".join(changed).encode()).hexdigest()[:16]
+        out.append((name, len(changed), len(runs), digest))
+    return out
+
+
 def main() -> int:
     """Print the timings and the misses; exit status 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -228,6 +266,8 @@ def main() -> int:
     print(f"runs of installed sources taken for secrets, identifier-like: {len(wordy)}/{names}")
     for name in wordy:
         print(f"  {name[:80]}")
+    for corpus, changed, runs, digest in count_changed_runs():
+        print(f"16+ runs of the {corpus} changed by redaction: {changed}/{runs} ({digest})")
     return 0
 
 
