@@ -14,7 +14,7 @@ import pytest
 from analysis import stats
 from analysis.narrative.formatting import escape
 from analysis.simulate import minutes
-from analysis.stats import verdicts
+from analysis.stats import bayes_vetoes
 from analysis.stats.episodes import check_flat_rate_persists
 
 
@@ -78,7 +78,7 @@ def test_only_a_traffic_call_by_the_bayes_factor_with_both_tests_rejecting_is_ch
     rng = np.random.default_rng(0)
 
     def check(v, set_aside=None):
-        return verdicts._check_quiet_run(v, errors, requests, set_aside, rng, 99, "request")
+        return bayes_vetoes.check_quiet_run(v, errors, requests, set_aside, rng, 99, "request")
 
     got = check(_verdict(0.03, 0.01))
     assert got.label == stats.UNDETERMINED and got.decided_by == "none"
@@ -106,7 +106,7 @@ def test_a_short_silence_leaves_the_bayes_factor_its_call():
     assert quiet["p_value"] <= 0.01 and quiet["expected"] < errors.sum()
     v = _verdict(0.03, 0.01)
     rng = np.random.default_rng(0)
-    assert verdicts._check_quiet_run(v, errors, requests, None, rng, 99, "request") == v
+    assert bayes_vetoes.check_quiet_run(v, errors, requests, None, rng, 99, "request") == v
 
 
 def test_bursty_bugs_are_not_taken_for_episodes():
@@ -116,7 +116,7 @@ def test_bursty_bugs_are_not_taken_for_episodes():
         rng = np.random.default_rng([6, seed])
         requests = minutes.simulate_requests(minutes.make_concurrency("seed", rng), rng)
         errors = minutes.simulate_bug_errors(requests, rng, total=100.0, bursty=True)
-        got = verdicts._check_quiet_run(
+        got = bayes_vetoes.check_quiet_run(
             _verdict(0.03, 0.01), errors, requests, None, np.random.default_rng(seed), 99, "r"
         )
         vetoed += got.label != stats.TRAFFIC
@@ -126,7 +126,7 @@ def test_bursty_bugs_are_not_taken_for_episodes():
 def test_the_draws_after_the_check_are_the_same_either_way():
     errors, requests = _hour(1)
     a, b = np.random.default_rng(9), np.random.default_rng(9)
-    verdicts._check_quiet_run(_verdict(0.03, 0.01), errors, requests, None, a, 99, "request")
+    bayes_vetoes.check_quiet_run(_verdict(0.03, 0.01), errors, requests, None, a, 99, "request")
     assert a.random() == b.random()
 
 

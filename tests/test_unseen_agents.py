@@ -38,20 +38,16 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
     "NATs: the 429s follow the arrival rate per address (minutes 23-53 of a bell), and the hinge "
     "passes both nulls (p 0.005, bursty 0.030) with K 108 [<=16, 162]; the sign-ins carry no "
     "user, so no spread signal says 'from 3 addresses'",
-    ("deploy_minute_23", "23502"): "a migration at minute 23 makes every chat insert fail from "
-    "then on (0 before, a flat rate after): both elasticity tests reject and the Bayes factor "
-    "1e-12 calls it unrelated to load; it is a regime change (undetermined, or a flat rate "
-    "after the change)",
     ("cron_locks", "57014"): "pg_cron's refresh locks the leaderboard for 70 s every 10 min, "
     "every poll of it failing then and none otherwise: called traffic-proportional by the tests "
     "since 8f8e279 (undetermined before); a 0 %/100 % per-request rate in 2 of every 10 minutes "
     "passes the flat-rate null (5 of 6 study draws call it traffic)",
     ("presence_only", "realtime:rate_limit"): "the fan-out limit met in two waves, barely in "
     "the first (5 errors at 154-178 sessions, the band's onset) and clearly in the second (72 at "
-    "150-204): the follows_time veto takes minutes 42-56 as an episode in time (p_time 0.096); "
-    "then both elasticity tests reject (g = 12.4, g = 0 p 0.005) and the Bayes factor 0.22 calls "
-    "it unrelated (undetermined at the pipeline's default seed); K 140 [118, 166] is on the "
-    "truth band [146, 168]",
+    "150-204): the follows_time veto takes minutes 42-56 as an episode in time (p_time 0.096), "
+    "so the capacity call is lost; both elasticity tests reject (g = 12.4, g = 0 p 0.008) and "
+    "lr 24.6 lies beyond a flat rate's mean 7.4, so it is undetermined (unrelated by the Bayes "
+    "factor 0.22 before the beyond_flat rule); K 140 [118, 166] is on the truth band [146, 168]",
 }
 
 

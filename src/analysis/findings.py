@@ -474,6 +474,8 @@ def summarize_verdicts(
                 "decided_by": v.decided_by,
                 "hinge_set_aside": v.hinge_set_aside,
                 "quiet_run": v.quiet_run,
+                "beyond_flat": v.beyond_flat,
+                "own_only": v.own_only,
                 "load_vs_time": v.load_vs_time,
                 "separation": v.separation,
                 "sources": v.sources,

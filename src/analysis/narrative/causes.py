@@ -169,6 +169,29 @@ def verdict_evidence(
             expected=fmt_number(quiet.get("expected"), 1),
             pq=fmt_p(quiet.get("p_value")),
         )
+    beyond = v.get("beyond_flat") or {}
+    if beyond and kind == "undetermined":
+        # The Bayes factor leaned to no link from beyond a flat rate: not "between 1/3 and 3".
+        reason = "undetermined_beyond_flat"
+        values.update(
+            lr_obs=fmt_number(beyond.get("lr"), 1), lr_flat=fmt_number(beyond.get("flat_mean"), 1)
+        )
+    own_only = v.get("own_only") or {}
+    if own_only and kind == "undetermined":
+        # Every request of the class's endpoints failed in most of its error minutes: a state
+        # switched in time, named by its minutes, not "the tests do not settle it".
+        reason = "undetermined_own_only"
+        values.update(
+            first=own_only.get("first_minute"),
+            last=own_only.get("last_minute"),
+            minutes=own_only.get("minutes"),
+            share=fmt_number(_percent(own_only.get("share"))),
+            answered=fmt_number(own_only.get("answered")),
+        )
+        if own_only.get("begins"):
+            values["when"] = r["own_only_begins"].format(**values)
+        else:
+            values["when"] = ""
     out = escape(r[reason].format(**values))
     aside = v.get("hinge_set_aside") or {}
     if aside.get("kind") in r["set_aside"] and kind in r["after_set_aside"]:

@@ -194,11 +194,11 @@ def weigh_traffic_against_unrelated(
     n_boot: int,
     own: np.ndarray | None = None,
     audience: np.ndarray | None = None,
-) -> tuple[float, float, float, float | None, tuple[float, float] | None, int]:
+) -> tuple[float, float, float, float | None, tuple[float, float] | None, int, float]:
     """:func:`compare_traffic_to_unrelated` and the Bayes factor's calibrated cuts.
 
     Returns (lr, p_value_zero, p_value_one, bayes_factor, (traffic cut, unrelated cut),
-    replicates drawn of each reading).
+    replicates drawn of each reading, the mean of lr under g = 1).
     Where the tests do not settle a class the Bayes factor decides, and a cut of 3 is not a
     rate of wrong calls: on few errors the two references overlap and differ in width more
     than in place (g = 0's replicates may put errors in the hour's emptiest minutes, whose
@@ -243,12 +243,15 @@ def weigh_traffic_against_unrelated(
         return np.clip(one / np.maximum(_normal_density(values, lr0), 1e-300), 1e-12, 1e12)
 
     f1, f0 = (_density_at(lr, bf1) + _density_at(lr, lr1)) / 2, _density_at(lr, lr0)
+    # The centre of g = 1's density (the even mixture's mean): a Bayes factor at an lr beyond
+    # it, on the far side from g = 0, is read by verdicts.decide_verdict (docs/verdicts.md).
+    flat_mean = float((np.mean(bf1) + np.mean(lr1)) / 2)
     if not np.isfinite(f1) or not np.isfinite(f0) or f1 + f0 == 0:
-        return lr, p_zero, p_one, None, None, drawn
+        return lr, p_zero, p_one, None, None, drawn, flat_mean
     bf = float(np.clip(f1 / max(f0, 1e-300), 1e-12, 1e12))
     with np.errstate(invalid="ignore", over="ignore"):
         cuts = _calibrate_cuts(lr0, lr1, bf1, density_ratio)
-    return lr, p_zero, p_one, bf, cuts, drawn
+    return lr, p_zero, p_one, bf, cuts, drawn, flat_mean
 
 
 def estimate_elasticity(
@@ -282,9 +285,9 @@ def estimate_elasticity(
     alpha = float(_moment_alpha(y, np.full_like(y, y.mean())))
     # Poisson quasi-likelihood (HAC se): a description of the slope, not the decision.
     g, se, ok, _ = _elasticity_z(y, lx[None, :], 0.0)
-    lr = p_zero = p_one = bf = None
+    lr = p_zero = p_one = bf = flat_mean = None
     if rng is not None and n_boot > 0:
-        lr, p_zero, p_one, bf, cuts, drawn = weigh_traffic_against_unrelated(
+        lr, p_zero, p_one, bf, cuts, drawn, flat_mean = weigh_traffic_against_unrelated(
             y, exposure, rng=rng, n_boot=n_boot, own=own, audience=audience
         )
     cuts = cuts if rng is not None and n_boot > 0 else None
@@ -305,4 +308,5 @@ def estimate_elasticity(
         bayes_factor=bf,
         bf_cut_traffic=None if cuts is None else cuts[0],
         bf_cut_unrelated=None if cuts is None else cuts[1],
+        lr_flat_mean=flat_mean,
     )

@@ -169,6 +169,9 @@ class Elasticity(_ToDict):
     #: traffic needs at least ``bf_cut_traffic``, unrelated at most 1 / ``bf_cut_unrelated``.
     bf_cut_traffic: float | None = None
     bf_cut_unrelated: float | None = None
+    #: The mean of ``lr`` under g = 1 (the centre of the Bayes factor's g = 1 density): an
+    #: ``lr`` at or beyond it lies on the far side of g = 1 from g = 0.
+    lr_flat_mean: float | None = None
 
 
 #: The verdict labels, spelled once for stats, findings.json and the locales' keys: capacity-driven,
@@ -233,6 +236,17 @@ class Verdict(_ToDict):
     #: ``p_value``, ``first_minute``, ``last_minute``, ``expected``); the class is then
     #: undetermined. None when not found or not checked.
     quiet_run: dict | None = None
+    #: For a class the Bayes factor would call unrelated whose likelihood ratio lies at or
+    #: beyond the mean of a flat rate's (``lr``, ``flat_mean``): the data lie on the far side
+    #: of a flat rate from no link, so the class is undetermined (docs/verdicts.md, "A Bayes
+    #: factor beyond the flat rate"). None otherwise.
+    beyond_flat: dict | None = None
+    #: For a class both tests reject that the Bayes factor would decide: the minutes whose
+    #: every logged request of the class's endpoints was one of its own failures, when they
+    #: hold most of its errors (``stats.bayes_vetoes.check_own_failures_only``:
+    #: ``first_minute``, ``last_minute``, ``minutes``, ``share``, ``answered``, ``begins``,
+    #: ``ends``); the class is then undetermined. None otherwise.
+    own_only: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats.association import _shift_p, circular_shifts
+from analysis.stats.bayes_vetoes import check_own_failures_only, check_quiet_run
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.elasticity import (
     BAYES_FACTOR_CUT,
@@ -23,7 +24,6 @@ from analysis.stats.episodes import (
     PERSIST_LEVEL,
     SATURATION_SHARE,
     check_errors_persist,
-    check_flat_rate_persists,
     compare_load_to_time,
     find_limit_raised,
     observe_limit_binding,
@@ -119,6 +119,17 @@ def name_denominator(requests: np.ndarray, signals: dict, realtime: bool) -> str
     return PER_REQUEST
 
 
+def _beyond_flat(elasticity: Elasticity) -> bool:
+    """Whether the class's lr lies at or beyond the mean of g = 1's, away from g = 0.
+
+    There the errors weigh busy minutes at least as much as a flat rate per request does, so
+    the data cannot favour no link over a flat rate; a Bayes factor that does comes from the
+    densities' widths (g = 0's reference is the wider), not from where lr lies.
+    """
+    lr, centre = elasticity.lr, elasticity.lr_flat_mean
+    return lr is not None and centre is not None and lr >= centre
+
+
 def _fmt_bf(bf: float | None) -> str:
     return "not computed" if bf is None else f"{bf:.3g}"
 
@@ -140,8 +151,9 @@ def decide_verdict(
     - traffic-proportional: g = 0 rejected, g = 1 (flat rate per request) not rejected;
     - unrelated: g = 1 rejected, g = 0 not rejected;
     - otherwise (both or neither rejected) the Bayes factor BF of g = 1 against g = 0 decides:
-      traffic-proportional when BF >= ``BAYES_FACTOR_CUT``, unrelated when BF <= its inverse,
-      with a caveat saying the tests did not settle it;
+      traffic-proportional when BF >= ``BAYES_FACTOR_CUT``, unrelated when BF <= its inverse
+      and lr lies short of g = 1's mean (:func:`_beyond_flat`), with a caveat saying the tests
+      did not settle it;
     - undetermined ("the data cannot tell"): BF in between (or not computed);
     - insufficient data: fewer than ``MIN_ERRORS`` in the window;
     - before all of these: unrelated when the errors are known to come from fewer than
@@ -180,7 +192,7 @@ def decide_verdict(
     bf = elasticity.bayes_factor
     hinge_flat = p is not None and p <= ALPHA_LEVEL
     hinge_cox = p_cox is not None and p_cox <= ALPHA_LEVEL
-    caveat = bf_cut = None
+    caveat = bf_cut = beyond = None
     hinge_text = "hinge not testable" if p is None else f"hinge bootstrap p = {p:.3f}"
     if p_cox is not None:
         hinge_text += f" (bursty null p = {p_cox:.3f})"
@@ -230,6 +242,17 @@ def decide_verdict(
             cut_u = elasticity.bf_cut_unrelated or BAYES_FACTOR_CUT
             if bf is not None and bf >= cut_t:
                 label, bf_cut = TRAFFIC, cut_t
+            elif bf is not None and bf <= 1 / cut_u and _beyond_flat(elasticity):
+                # docs/verdicts.md, "A Bayes factor beyond the flat rate": the two densities
+                # differ in width, so far enough past g = 1 the wider g = 0 wins the ratio.
+                beyond = {"lr": elasticity.lr, "flat_mean": elasticity.lr_flat_mean}
+                tests_text += (
+                    f" (it leans to no link, but lr = {elasticity.lr:.1f} lies beyond a flat "
+                    f"rate's mean {elasticity.lr_flat_mean:.1f}, on the far side from no link: "
+                    f"the {count_unit} weigh busy minutes more than a flat rate per {per_unit} "
+                    "does, and the lean comes from the no-link reference's wider spread, not "
+                    "from lr lying nearer it)"
+                )
             elif bf is not None and bf <= 1 / cut_u:
                 label, bf_cut = UNRELATED, cut_u
             elif bf is not None and (bf >= BAYES_FACTOR_CUT or bf <= 1 / BAYES_FACTOR_CUT):
@@ -303,6 +326,7 @@ def decide_verdict(
         sources,
         set_aside,
         bayes_factor_cut=bf_cut,
+        beyond_flat=beyond,
     )
 
 
@@ -538,9 +562,8 @@ def attribute_class(
     y, x, unit, requests, errors, left_out = count_exposed(
         errors, requests, concurrency, signals, realtime
     )
-    x_el, own = split_own_failures(
-        x, choose_denominator(requests, signals, concurrency, realtime)[0], concurrency
-    )
+    without = choose_denominator(requests, signals, concurrency, realtime)[0]
+    x_el, own = split_own_failures(x, without, concurrency)
     sources = count_sources(errors, signals)
     per = name_denominator(requests, signals, realtime)
     if y.sum() < MIN_ERRORS:
@@ -615,10 +638,11 @@ def attribute_class(
     if untested is not None and verdict.label == CAPACITY:
         caveat = untested + "." + (f" Also, {verdict.caveat}" if verdict.caveat else "")
         verdict = replace(verdict, reason=f"{verdict.reason}; {untested}", caveat=caveat)
-    verdict = _check_quiet_run(verdict, y, x_el, set_aside, rng, n_boot, per)
+    verdict = check_quiet_run(verdict, y, x_el, set_aside, rng, n_boot, per)
+    verdict = check_own_failures_only(verdict, y, None if realtime else without, per)
     episodes = choose_episodes(y, signals)
     bounded = set_aside is not None and set_aside["kind"] in IN_TIME
-    bounded = bounded or verdict.quiet_run is not None
+    bounded = bounded or verdict.quiet_run is not None or verdict.own_only is not None
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
         verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency, per) or (
@@ -638,51 +662,6 @@ def attribute_class(
                 separation=sep,
             )
     return verdict, test, fit, elasticity
-
-
-def _check_quiet_run(verdict, counts, exposure, set_aside, rng, n_boot, per):
-    """Return the verdict, undetermined when both tests reject and the errors stop in time.
-
-    Applies to a class both elasticity tests reject that the Bayes factor calls
-    traffic-proportional (and whose hinge no veto set aside: those say so themselves). A
-    stretch of minutes with requests and no error, beyond what a bursty flat rate per request
-    leaves quiet (:func:`check_flat_rate_persists`, at ``PERSIST_LEVEL`` since it vetoes a
-    call), refutes the flat rate as the hinge's time-bounded check refutes a limit: the
-    errors came in an episode in time, which is neither a flat bug nor load-independent
-    steady noise, and what started it the window cannot tell (docs/verdicts.md, "Both tests
-    reject"). The silence must also hold at least the class's own count of errors at the
-    rate it shows elsewhere (docs/verdicts.md gives both measurements). Its own stream
-    (spawned), so the draws after it are the same either way.
-    """
-    p0, p1 = verdict.p_value_zero, verdict.p_value_one
-    both = p0 is not None and p1 is not None and max(p0, p1) <= ALPHA_LEVEL
-    if verdict.label != TRAFFIC or verdict.decided_by != "bayes_factor" or not both:
-        return verdict
-    if set_aside is not None:
-        return verdict
-    quiet = check_flat_rate_persists(counts, exposure, rng=rng.spawn(1)[0], n_boot=n_boot)
-    # The reference's AR(1)-Cox moments, fitted on one window, are biased low: alone, the
-    # check flags 7-10 % of bursty bugs at PERSIST_LEVEL. So the silence must also be large:
-    # at the rate the class fails elsewhere, the quiet stretch would have held at least as
-    # many errors as the class had in the whole window (it holds most of the requests).
-    if quiet["p_value"] > PERSIST_LEVEL or quiet["expected"] < float(np.sum(counts)):
-        return verdict
-    reason = (
-        f"{verdict.reason}; not traffic-proportional: the errors stop while requests go on "
-        f"(window minutes {quiet['first_minute']}-{quiet['last_minute']} hold none where a flat "
-        f"rate per {per} refitted on the other minutes expects {quiet['expected']:.1f}; p = "
-        f"{quiet['p_value']:.3f} against a flat rate as bursty as these errors): an episode in "
-        "time, and what started it the window cannot tell"
-    )
-    return replace(
-        verdict,
-        label=UNDETERMINED,
-        decided_by="none",
-        caveat=None,
-        bayes_factor_cut=None,
-        reason=reason,
-        quiet_run=quiet,
-    )
 
 
 #: Best share right (:func:`measure_separation`) below which the audience itself limits any
