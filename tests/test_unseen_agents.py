@@ -38,10 +38,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
     "NATs: the 429s follow the arrival rate per address (minutes 23-53 of a bell), and the hinge "
     "passes both nulls (p 0.005, bursty 0.030) with K 108 [<=16, 162]; the sign-ins carry no "
     "user, so no spread signal says 'from 3 addresses'",
-    ("cron_locks", "57014"): "pg_cron's refresh locks the leaderboard for 70 s every 10 min, "
-    "every poll of it failing then and none otherwise: called traffic-proportional by the tests "
-    "since 8f8e279 (undetermined before); a 0 %/100 % per-request rate in 2 of every 10 minutes "
-    "passes the flat-rate null (5 of 6 study draws call it traffic)",
     ("presence_only", "realtime:rate_limit"): "the fan-out limit met in two waves, barely in "
     "the first (5 errors at 154-178 sessions, the band's onset) and clearly in the second (72 at "
     "150-204): the follows_time veto takes minutes 42-56 as an episode in time (p_time 0.096), "

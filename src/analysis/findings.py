@@ -475,7 +475,7 @@ def summarize_verdicts(
                 "hinge_set_aside": v.hinge_set_aside,
                 "quiet_run": v.quiet_run,
                 "beyond_flat": v.beyond_flat,
-                "own_only": v.own_only,
+                "mostly_failed": v.mostly_failed,
                 "load_vs_time": v.load_vs_time,
                 "separation": v.separation,
                 "sources": v.sources,

@@ -176,22 +176,22 @@ def verdict_evidence(
         values.update(
             lr_obs=fmt_number(beyond.get("lr"), 1), lr_flat=fmt_number(beyond.get("flat_mean"), 1)
         )
-    own_only = v.get("own_only") or {}
-    if own_only and kind == "undetermined":
-        # Every request of the class's endpoints failed in most of its error minutes: a state
-        # switched in time, named by its minutes, not "the tests do not settle it".
-        reason = "undetermined_own_only"
+    failed = v.get("mostly_failed") or {}
+    if failed and kind == "undetermined":
+        # Most requests failed in the minutes holding most errors, and no flat rate does that:
+        # a rate switched in time, named by its minutes, not "the tests do not settle it".
+        reason = "undetermined_mostly_failed"
         values.update(
-            first=own_only.get("first_minute"),
-            last=own_only.get("last_minute"),
-            minutes=own_only.get("minutes"),
-            share=fmt_number(_percent(own_only.get("share"))),
-            answered=fmt_number(own_only.get("answered")),
+            first=failed.get("first_minute"),
+            last=failed.get("last_minute"),
+            minutes=failed.get("minutes"),
+            share=fmt_number(_percent(failed.get("share"))),
+            failed=fmt_number(_percent(failed.get("failed_share"))),
+            flat=fmt_number(_percent(failed.get("flat_rate")), 1),
+            answered=fmt_number(failed.get("answered")),
+            pm=fmt_p(failed.get("p_value")),
         )
-        if own_only.get("begins"):
-            values["when"] = r["own_only_begins"].format(**values)
-        else:
-            values["when"] = ""
+        values["when"] = r["mostly_failed_begins"].format(**values) if failed.get("begins") else ""
     out = escape(r[reason].format(**values))
     aside = v.get("hinge_set_aside") or {}
     if aside.get("kind") in r["set_aside"] and kind in r["after_set_aside"]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from scipy.stats import binom
 
 from analysis.stats.constants import ALPHA_LEVEL
 from analysis.stats.episodes import PERSIST_LEVEL, check_flat_rate_persists
@@ -68,64 +69,75 @@ def check_quiet_run(verdict, counts, exposure, set_aside, rng, n_boot, per):
     )
 
 
-#: Share of a class's counted errors in minutes where every logged request of its endpoints was
-#: one of its own failures, from which on the Bayes factor may not decide it: most of them.
-OWN_ONLY_SHARE = 0.5
+#: Share of a class's counted errors in minutes where most requests of its endpoints failed,
+#: from which on the rate per request is tested for a switch: most of them.
+MOSTLY_FAILED_SHARE = 0.5
 
-#: How a reason names the reading the Bayes factor chose.
+#: How a reason names the reading the tests or the Bayes factor chose.
 _READING = {TRAFFIC: "traffic-proportional", UNRELATED: "unrelated to load"}
 
 
-def check_own_failures_only(verdict, counts, without, per):
-    """Return the verdict, undetermined when most errors fall where every request failed.
+def check_mostly_failed(verdict, counts, without, per):
+    """Return the verdict, undetermined when the rate per request switches in time.
 
-    Applies, like :func:`check_quiet_run`, to a class both elasticity tests reject that the
-    Bayes factor decides (either way). ``without`` is the class's denominator per minute with
-    every failing request out (None for Realtime, whose denominator is the viewers). In a
-    minute where it is 0 while the class has errors, every logged request of the class's
-    endpoints failed: a rate per request of 1. When such minutes hold at least
-    ``OWN_ONLY_SHARE`` of the counted errors, and other minutes' requests were answered, the
-    errors follow a state switched in time (a deploy that broke an insert, a lock, a dropped
-    column), which neither a small flat rate per request nor a count unrelated to traffic
-    describes; and the tests' weights, the requests without the class's failures, are empty
-    in exactly those minutes, so the lr and its Bayes factor read the class's own pattern,
-    not the audience's (docs/verdicts.md, "Every request failed"). The reason names the
-    minutes, and where the errors begin or end with them, that minute.
+    ``without`` is the class's denominator per minute with every failing request out (None
+    for Realtime, whose denominator is the viewers). A minute whose counted errors are at
+    least its requests answered without failure failed most of its requests. When such
+    minutes hold at least ``MOSTLY_FAILED_SHARE`` of the counted errors, the rate per request
+    is tested for a switch: at a flat rate (the flat reading's estimate, errors over errors
+    plus answered requests in the window) each minute's errors are binomial; the minute least
+    likely to fail so many of its requests (its upper tail, Bonferroni over the minutes with
+    requests), or minutes in which every request failed while others were answered, at or
+    below ``PERSIST_LEVEL``, show a rate switched in time (a deploy that broke an insert, a
+    lock held for a minute, a dropped column), which neither a small flat rate per request nor
+    a count unrelated to traffic describes (docs/verdicts.md, "Most requests failed"). Checked
+    on a traffic-proportional call (by the tests or the Bayes factor) and on an unrelated call
+    by the Bayes factor with both tests rejecting (whose weights, the requests without the
+    class's failures, are nearly empty in those minutes); an unrelated call by the tests (an
+    outage with no link to traffic) stands. The reason names the minutes and, where the
+    errors begin with them, that minute.
     """
-    if verdict.label not in (TRAFFIC, UNRELATED) or verdict.decided_by != "bayes_factor":
-        return verdict
-    if without is None or not _both_reject(verdict):
+    traffic = verdict.label == TRAFFIC
+    bf_unrelated = verdict.label == UNRELATED and verdict.decided_by == "bayes_factor"
+    if without is None or not (traffic or (bf_unrelated and _both_reject(verdict))):
         return verdict
     y = np.asarray(counts, dtype=float)
-    w = np.asarray(without, dtype=float)
-    alone = (y > 0) & (w <= 0)
-    share = float(y[alone].sum() / y.sum()) if y.sum() > 0 else 0.0
-    answered = float(w[~alone].sum())
-    if share < OWN_ONLY_SHARE or answered <= 0:
+    w = np.maximum(np.asarray(without, dtype=float), 0.0)
+    most = (y > 0) & (y >= w)
+    share = float(y[most].sum() / y.sum()) if y.sum() > 0 else 0.0
+    answered = float(w[~most].sum())
+    if share < MOSTLY_FAILED_SHARE or answered <= 0:
         return verdict
-    where = np.flatnonzero(alone)
-    own_only = {
+    n = y + w
+    flat = float(y.sum() / n.sum())
+    if np.all(w[most] <= 0):
+        p = 0.0  # every request failed there, and others were answered: no flat rate does that
+    else:
+        tail = binom.sf(y[most] - 1, np.round(n[most]).astype(int), flat)
+        p = float(min(1.0, tail.min() * np.count_nonzero(n > 0)))
+    if p > PERSIST_LEVEL:
+        return verdict
+    where = np.flatnonzero(most)
+    found = {
         "first_minute": int(where[0]) + 1,
         "last_minute": int(where[-1]) + 1,
-        "minutes": int(alone.sum()),
+        "minutes": int(most.sum()),
         "share": share,
+        "failed_share": float(y[most].sum() / n[most].sum()),
+        "flat_rate": flat,
         "answered": answered,
+        "p_value": p,
         "begins": not np.any(y[: where[0]] > 0),
-        "ends": not np.any(y[where[-1] + 1 :] > 0),
     }
-    when = ""
-    if own_only["begins"]:
-        when = f"; the errors begin at window minute {own_only['first_minute']}"
-    if own_only["ends"] and own_only["last_minute"] < len(y):
-        when += f"; the errors end at window minute {own_only['last_minute']}"
+    when = f"; the errors begin at window minute {found['first_minute']}" if found["begins"] else ""
     reason = (
-        f"{verdict.reason}; not {_READING[verdict.label]}: in {own_only['minutes']} minutes "
-        f"(window minutes {own_only['first_minute']}-{own_only['last_minute']}, "
-        f"{100 * share:.0f} % of the {verdict.count_unit}) every logged request of "
-        f"the class's endpoints was one of its own failures, while {answered:.0f} requests in "
-        "other minutes were answered: a state switched in time (a deploy, a lock, a dropped "
-        f"column), which neither a small flat rate per {per} nor a count unrelated to traffic "
-        f"describes{when}"
+        f"{verdict.reason}; not {_READING[verdict.label]}: {found['minutes']} minutes (window "
+        f"minutes {found['first_minute']}-{found['last_minute']}) hold {100 * share:.0f} % of "
+        f"the {verdict.count_unit} and failed {100 * found['failed_share']:.0f} % of their "
+        f"requests, while {answered:.0f} requests in the other minutes were answered (p = "
+        f"{p:.2g} at a flat rate per {per} of {100 * flat:.1f} %): a rate per request switched "
+        "in time (a deploy, a lock, a dropped column), which neither a small flat rate per "
+        f"request nor a count unrelated to traffic describes{when}"
     )
     return replace(
         verdict,
@@ -134,5 +146,5 @@ def check_own_failures_only(verdict, counts, without, per):
         caveat=None,
         bayes_factor_cut=None,
         reason=reason,
-        own_only=own_only,
+        mostly_failed=found,
     )

@@ -241,12 +241,13 @@ class Verdict(_ToDict):
     #: of a flat rate from no link, so the class is undetermined (docs/verdicts.md, "A Bayes
     #: factor beyond the flat rate"). None otherwise.
     beyond_flat: dict | None = None
-    #: For a class both tests reject that the Bayes factor would decide: the minutes whose
-    #: every logged request of the class's endpoints was one of its own failures, when they
-    #: hold most of its errors (``stats.bayes_vetoes.check_own_failures_only``:
-    #: ``first_minute``, ``last_minute``, ``minutes``, ``share``, ``answered``, ``begins``,
-    #: ``ends``); the class is then undetermined. None otherwise.
-    own_only: dict | None = None
+    #: For a class called traffic-proportional, or unrelated by the Bayes factor with both
+    #: tests rejecting: the minutes that failed most of their requests, when they hold most of
+    #: its errors and a flat rate per request cannot give them
+    #: (``stats.bayes_vetoes.check_mostly_failed``: ``first_minute``, ``last_minute``,
+    #: ``minutes``, ``share``, ``failed_share``, ``flat_rate``, ``answered``, ``p_value``,
+    #: ``begins``); the class is then undetermined. None otherwise.
+    mostly_failed: dict | None = None
 
 
 @dataclass(frozen=True)
