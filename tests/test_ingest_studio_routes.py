@@ -46,6 +46,7 @@ from test_real_writers import (
     write_api_pages,
 )
 
+from analysis.exceptions import IngestError
 from analysis.ingest.shapes import page_flavour
 
 REF = "yqsayphssjznthrxpgfb"
@@ -280,3 +281,130 @@ def test_a_product_page_whose_attribute_query_failed_still_reads_its_requests(sl
     pd.testing.assert_frame_equal(
         _sorted(got.requests[cols], "id"), _sorted(want.requests[cols], "id")
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The table grid's "Copy" and "Export" of rows with json and array columns (session 14)
+# --------------------------------------------------------------------------------------------
+
+#: Columns a team's webinars table may have beyond the contract's: a jsonb and a text[] column
+#: (postgres-meta hands both to Studio parsed: an object and a list).
+EXTRA = {
+    "settings": {"chat": True, "note": 'a, "quoted"\nline', "limits": [100, 250]},
+    "tags": ["ai", "webinar, live", 'say "hi"'],
+}
+
+
+def grid_rows(table: str) -> tuple[list[str], list[dict]]:
+    """A table's rows as the grid holds them: postgres-meta's values, json and arrays parsed,
+    and the ``idx`` key the grid's row query adds (``SupaRow``)."""
+    columns, rows = postgres_meta_rows(table)
+    if table == "webinars":
+        columns = [*columns, *EXTRA]
+        rows = [{**row, **EXTRA} for row in rows]
+    return columns, [{"idx": n, **row} for n, row in enumerate(rows)]
+
+
+def copy_rows_json(rows: list[dict]) -> str:
+    """ "Copy as JSON" of selected rows (``Header.utils.ts`` ``formatRowsForCopy``, Studio
+    apps/studio/components/grid/components/header): ``JSON.stringify`` of the grid's rows as
+    they are: ``idx`` kept, json and array values nested, not stringified."""
+    return w.json_stringify(rows) or "[]"
+
+
+def copy_rows_csv(columns: list[str], rows: list[dict]) -> str:
+    """ "Copy as CSV" (``formatRowsForCSV`` there): non-null objects stringified, then
+    ``Papa.unparse`` by the table's columns (so ``idx`` is left out)."""
+    return w.table_editor_csv(rows, columns) or ""
+
+
+def export_rows_json(columns: list[str], rows: list[dict]) -> str:
+    """ "Export as JSON" of a newer Studio (``formatTableRowsToJSON``, TableEntity.utils.ts):
+    one object a row, every column of the table in its order (a missing one null), values
+    ``JSON.stringify``-ed as they are, so json and arrays nested."""
+    objects = [
+        "{"
+        + ",".join(f"{w.json_stringify(c)}:{w.json_stringify(row.get(c))}" for c in columns)
+        + "}"
+        for row in rows
+    ]
+    return "[" + ",".join(objects) + "]"
+
+
+def legacy_rows_sql(table: str, rows: list[dict]) -> str:
+    """ "Copy as SQL" of an older Studio (``formatTableRowsToSQL`` before pg-meta's ``literal``,
+    TableEntity.utils.ts): one INSERT a row, every name double-quoted, ``idx`` dropped, every
+    value, objects stringified, put between single quotes as it is: a NULL becomes ``'null'``
+    and a quote inside a value is not doubled."""
+    lines = []
+    for row in rows:
+        row = {k: v for k, v in row.items() if k != "idx"}
+        names = ", ".join(f'"{c}"' for c in row)
+        values = ", ".join(
+            "'"
+            + (
+                w.json_stringify(v)
+                if isinstance(v, (dict, list))
+                else "null"
+                if v is None
+                else w.js_number(v)
+                if isinstance(v, (int, float))
+                else str(v)
+            )
+            + "'"
+            for v in row.values()
+        )
+        lines.append(f"INSERT INTO {table} ({names}) VALUES ({values});")
+    return "\n".join(lines)
+
+
+def _tables_route(tmp_path, name: str, write) -> object:
+    root = _base(tmp_path / name, SLICE, tables=False)
+    write_api_pages(root, shipped_rows(SLICE))
+    (root / "tables").mkdir()
+    for table in TABLES:
+        file_name, text = write(table, *grid_rows(table))
+        (root / "tables" / file_name).write_text(text, encoding="utf-8")
+    return root
+
+
+ROW_ROUTES = {
+    "copy-as-json": lambda t, cols, rows: (f"{t}.json", copy_rows_json(rows)),
+    "copy-as-csv": lambda t, cols, rows: (f"{t}.csv", copy_rows_csv(cols, rows)),
+    "export-as-json": lambda t, cols, rows: (f"{t}_rows.json", export_rows_json(cols, rows)),
+    "legacy-copy-as-sql": lambda t, cols, rows: (f"{t}_rows.sql", legacy_rows_sql(t, rows)),
+}
+
+
+@pytest.mark.parametrize("route", list(ROW_ROUTES))
+def test_grid_copies_and_exports_with_json_and_array_columns_give_the_same_tables(
+    sliced, tmp_path, route
+):
+    _, want = sliced
+    root = _tables_route(tmp_path, route, ROW_ROUTES[route])
+    text = next((root / "tables").glob("webinars*")).read_text()
+    assert "webinar, live" in text  # the extra columns are in the file, as Studio writes them
+    if route == "copy-as-json":
+        assert '"idx":0' in text and '"tags":["ai"' in text
+    if route == "legacy-copy-as-sql":
+        assert "'null'" in (root / "tables" / "webinar_live_presence_rows.sql").read_text()
+    got = _load(root)
+    kinds = ["webinars", "registrations", "webinar_live_presence", "webinar_viewer_counts"]
+    assert_every_row_read(got, want, kinds)
+    assert_same_tables(got, want, ["webinars", "registrations", "sessions", "concurrency"])
+
+
+def test_an_older_copy_as_sql_with_a_quote_in_a_value_is_refused_in_one_line(tmp_path):
+    # The older writer put a value between quotes without doubling its own: a title with an
+    # apostrophe ends the literal early. Which value was meant cannot be known.
+    def write(table, columns, rows):
+        if table == "webinars":
+            rows = [{**rows[0], "title": "Kim's AI, live"}, *rows[1:]]
+        return f"{table}_rows.sql", legacy_rows_sql(table, rows)
+
+    root = _tables_route(tmp_path, "quote", write)
+    with pytest.raises(IngestError) as err:
+        _load(root)
+    text = str(err.value)
+    assert "webinars_rows.sql, line 1" in text and "\n" not in text
+    assert "s AI, live" in text
