@@ -514,7 +514,7 @@ def test_clickhouse_projection_pages_read_by_columns_as_the_general_reader_reads
     assert set(parts[0].frame["_file"]) == {"a", "b"}
     assert parts[1].frame["_row"].tolist() == [len(doc["result"])]
     # An unknown key or an unknown source: the general reader's, not the columnar one's.
-    extra = dict(doc, result=[dict(doc["result"][0], identifier="x")])
+    extra = dict(doc, result=[dict(doc["result"][0], unknown_key="x")])
     odd = dict(doc, result=[dict(doc["result"][0], source="auth_logs")])
     for name, body in (("extra", extra), ("odd", odd)):
         path = tmp_path / f"{name}.json.gz"

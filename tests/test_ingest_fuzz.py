@@ -128,8 +128,8 @@ def test_a_method_that_is_no_http_method_is_a_rejected_row(tmp_path):
     """It reached the schema check, which stopped the run naming no file."""
     text = (
         "id,identifier,timestamp,event_message,method,path,search,status_code\r\n"
-        "a1,ref,1770356460000000,GET | 200,GET,/rest/v1/x,,200\r\n"
-        "a2,ref,1770356461000000,GET | 200,12345,/rest/v1/x,,200"
+        "a1,yqsayphssjznthrxpgfb,1770356460000000,GET | 200,GET,/rest/v1/x,,200\r\n"
+        "a2,yqsayphssjznthrxpgfb,1770356461000000,GET | 200,12345,/rest/v1/x,,200"
     )
     row = _read(_incident(tmp_path, {"exports/gateway.csv": text}), "exports/gateway.csv")
     assert (row["read"], row["accepted"], row["rejected"]) == (2, 1, 1)

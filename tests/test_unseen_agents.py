@@ -28,9 +28,7 @@ from analysis.quality import check_load_source
 FAST = ("fanout_bell", "deploy_minute_23", "outage_storm")
 SLOW = ("cron_locks", "two_projects", "forty_webinars", "presence_only")
 #: Cases that fail before any verdict, by a defect handed over (test_* below say which).
-BROKEN = {
-    "two_projects": "ingest reads a second project's rows as this project's",
-}
+BROKEN: dict[str, str] = {}
 #: Verdicts known to be wrong, and why (handed to their owner in the coordination log). The
 #: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
@@ -148,7 +146,6 @@ def test_the_outage_and_its_storm_are_not_capacity(analyse):
     assert verdicts["http:503:realtime/*"] != "capacity"
 
 
-@pytest.mark.xfail(strict=True, reason=BROKEN["two_projects"])
 def test_rows_of_another_project_are_counted_as_rejected_not_analysed(tmp_path, capsys):
     # The exports hold rows of two projects (another ref in `identifier`, another host); only
     # incident.json's project_ref is this incident's: the rest must be rejected with a reason.
@@ -160,6 +157,13 @@ def test_rows_of_another_project_are_counted_as_rejected_not_analysed(tmp_path, 
     assert rejected == truth["rows"]["other_edge"] + truth["rows"]["other_pg"]
     assert f"requests {truth['rows']['edge']}," in tables
     assert f"db_errors {truth['rows']['pg']}," in tables
+    # make check names the other project (shortened) and how many rows of each kind.
+    other, ours = truth["other_ref"], truth["project_ref"]
+    assert (
+        f"set aside: {rejected:,} rows of another project (ref {other[:6]}…: edge_logs "
+        f"{truth['rows']['other_edge']:,}, postgres_logs {truth['rows']['other_pg']:,})"
+    ) in out
+    assert f"project_ref is {ours}" in out and other not in out
 
 
 def test_presence_alone_measures_the_load(tmp_path):

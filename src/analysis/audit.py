@@ -391,7 +391,13 @@ def check_unmatched(summary: pd.DataFrame, *, tolerance_s: float) -> tuple[Quali
 
 #: Reasons for rows ingest sets aside by design, not lost data: repeats, and rows of what the
 #: analysis does not read (ingest's filters, ``ingest.kinds.FILTER_REASONS`` and the dumps').
-SET_ASIDE_REASONS = ("duplicate id", "unsupported log source", "table not analysed", "not an error")
+SET_ASIDE_REASONS = (
+    "duplicate id",
+    "unsupported log source",
+    "table not analysed",
+    "not an error",
+    "another project",
+)
 
 
 #: Ingest's reason for log rows and viewer-count samples outside the manifest's window.
@@ -455,7 +461,8 @@ def check_ingest_rejections(
                     limits=(
                         "Nothing is missing from the counts: these rows repeat others (a "
                         "duplicate id of overlapping pages) or hold what the analysis does not "
-                        "read (another log source or table, a Postgres line that is no error); "
+                        "read (another log source or table, a Postgres line that is no error, "
+                        "a row of another project than incident.json's project_ref); "
                         "they are counted so that every input row is accounted for."
                     ),
                     source="accounting",

@@ -109,6 +109,39 @@ def describe_unknown_webinars(incident: object) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def describe_other_projects(incident: object) -> tuple[str, ...]:
+    """One line per other project whose rows ingest set aside (``ingest.projects``).
+
+    Says how many rows of which kinds named it, against the project ``incident.json`` names:
+    rows of two projects in one directory are not analysed as one incident's.
+    """
+    accounting = getattr(incident, "accounting", None)
+    if accounting is None or accounting.empty:
+        return ()
+    found = (
+        accounting["reason"]
+        .fillna("")
+        .astype(str)
+        .str.extractall(r"(?:^|; )another project \((?P<ref>[^)]*)\): (?P<n>\d+)")
+    )
+    if found.empty:
+        return ()
+    found["kind"] = (
+        accounting["kind"].astype(str).to_numpy()[found.index.get_level_values(0).to_numpy()]
+    )
+    found["n"] = found["n"].astype("int64")
+    ours = (getattr(incident, "manifest", None) or {}).get("project_ref")
+    lines = []
+    for ref, rows in found.groupby("ref", sort=True):
+        kinds = rows.groupby("kind", sort=True)["n"].sum()
+        per_kind = ", ".join(f"{kind} {n:,}" for kind, n in kinds.items())
+        lines.append(
+            f"set aside: {int(kinds.sum()):,} rows of another project ({ref}: {per_kind}):"
+            f" incident.json's project_ref is {ours}; they are counted, not analysed"
+        )
+    return tuple(lines)
+
+
 def outside_window_notes(incident: object) -> tuple[dict, ...]:
     """Return what lay outside the manifest's window per kind of input, and what it costs.
 

@@ -18,7 +18,9 @@ Policies (each counted in the accounting, never silent):
   ``[window_start, window_end)``), ``duplicate id`` (pages overlap; the first occurrence in
   file order wins), ``not an error`` for Postgres rows that are not ERROR/FATAL/PANIC, and
   ``unknown webinar`` for registrations, presence and viewer-count rows whose webinar is not
-  in ``webinars.csv``.
+  in ``webinars.csv``, and ``another project (ref ...)`` for log rows naming another project
+  than ``incident.json``'s ``project_ref`` (:mod:`analysis.ingest.projects`; without one,
+  rows of two projects stop the run).
 - Naive timestamps are accepted only from ClickHouse-flavour logs, whose documented format is
   UTC without a zone; anywhere else they are rejected (``naive timestamp``).
 

@@ -42,6 +42,7 @@ from analysis.ingest.kinds import (
     Override,
     match_override,
 )
+from analysis.ingest.projects import reject_other_projects
 from analysis.ingest.reader import foreign_source_dir, looks_like_log, parse_file
 from analysis.ingest.timestamps import parse_timestamps
 from analysis.schemas import (
@@ -79,6 +80,8 @@ class Ingested:
     tables: dict[str, pd.DataFrame]
     accounting: pd.DataFrame
     users: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Project reference -> log rows naming it (:mod:`analysis.ingest.projects`).
+    projects: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +90,9 @@ class Context:
 
     key: bytes
     window: tuple[pd.Timestamp, pd.Timestamp] | None
+    #: The incident's project (``incident.json``): rows naming another are set aside.
+    project_ref: str | None = None
+    projects: Counter = field(default_factory=Counter)  # project ref -> rows naming it
     users: dict[str, str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # (file, kind, reason) -> rows
     read: Counter = field(default_factory=Counter)  # (file, kind) -> rows
@@ -110,6 +116,7 @@ class BatchSummary:
     found: dict
     shapes: dict
     readings: dict
+    projects: Counter
     left: list  # (path, name) pairs the general reader must read, in the parent
     users: dict  # kind -> raw user ids of its chunk, in order of appearance
 
@@ -203,6 +210,8 @@ def canonicalise_logs(parts: list[FilePart], kind: str, ctx: Context) -> pd.Data
         part["_file"] = part["_file"].astype(ctx.file_dtype)
     frame = pd.concat(projected, ignore_index=True)
     rej = Rejections(frame)
+    # Another project's rows first: whatever else is wrong with them is not this incident's.
+    reject_other_projects(frame["project"], rej, ctx.project_ref, ctx.projects)
     reject_nul(frame, rej)
     ids = to_text(frame["id"]).str.strip()
     derive = frame["_derive"].to_numpy(dtype=bool)
@@ -292,6 +301,7 @@ def ingest_files(
     key: bytes | None = None,
     progress: bool = False,
     workers: int | None = None,
+    project_ref: str | None = None,
 ) -> Ingested:
     """Ingest export files into canonical tables with per-file accounting.
 
@@ -314,6 +324,10 @@ def ingest_files(
         on threads of this process; on an idle machine the forked workers cost more CPU and
         memory than they saved in wall time, docs/performance.md "Ingest"). The tables are
         the same for any number.
+    project_ref
+        The incident's project: log rows that name another are rejected as
+        ``another project (ref ...)`` (:mod:`analysis.ingest.projects`). None keeps every
+        row; :attr:`Ingested.projects` then says which projects the rows name.
 
     Returns
     -------
@@ -322,17 +336,17 @@ def ingest_files(
     """
     if workers is not None and workers > 1:
         try:
-            return _ingest(files, window, overrides or {}, key, progress, workers)
+            return _ingest(files, window, overrides or {}, key, progress, workers, project_ref)
         except (workers_.WorkerFailure, IngestError):
             # A bad file or a failed worker: read everything again in this process, so a
             # user's error is the one, worded and ordered as, a run without workers gives.
             pass
-    return _ingest(files, window, overrides or {}, key, progress, 1)
+    return _ingest(files, window, overrides or {}, key, progress, 1, project_ref)
 
 
-def _ingest(files, window, overrides, key, progress, workers) -> Ingested:
+def _ingest(files, window, overrides, key, progress, workers, project_ref=None) -> Ingested:
     """:func:`ingest_files` with log pages read by ``workers`` forked processes (1: none)."""
-    ctx = Context(key=key or privacy.pseudonym_key(), window=window)
+    ctx = Context(key=key or privacy.pseudonym_key(), window=window, project_ref=project_ref)
     ctx.order = {rel: number for number, (_, rel) in enumerate(files)}
     ctx.file_dtype = pd.CategoricalDtype(list(ctx.order))
     table_parts: dict[str, list[FilePart]] = defaultdict(list)
@@ -373,7 +387,12 @@ def _ingest(files, window, overrides, key, progress, workers) -> Ingested:
                 # A title is typed by people: a year in it is no user's id.
                 years = name == "webinars"
                 table[col] = privacy.replace_user_ids(table[col], ctx.users, keep_years=years)
-    return Ingested(tables=tables, accounting=accounting_frame(ctx), users=ctx.users)
+    return Ingested(
+        tables=tables,
+        accounting=accounting_frame(ctx),
+        users=ctx.users,
+        projects=dict(ctx.projects),
+    )
 
 
 class Batcher:
@@ -522,6 +541,7 @@ def read_logs_forked(
             ctx.shapes.update(summary.shapes)
             for read_key, units in summary.readings.items():
                 ctx.readings.setdefault(read_key, {}).update(units)
+            ctx.projects.update(summary.projects)
             for kind, users in summary.users.items():
                 raw_users[kind].extend(users)
             for path, rel in summary.left:
@@ -578,7 +598,13 @@ def read_share(pages: list[tuple[Path, str, str | None]], ctx: Context):
     Returns (the :class:`Batcher` holding the canonical chunks, :class:`BatchSummary`); the
     accounting of the share is counted apart from ``ctx`` and merged by the parent.
     """
-    local = Context(key=ctx.key, window=ctx.window, order=ctx.order, file_dtype=ctx.file_dtype)
+    local = Context(
+        key=ctx.key,
+        window=ctx.window,
+        project_ref=ctx.project_ref,
+        order=ctx.order,
+        file_dtype=ctx.file_dtype,
+    )
     batcher = Batcher(local)
     left = []
     for start in range(0, len(pages), FAST_PAGES):
@@ -599,6 +625,7 @@ def read_share(pages: list[tuple[Path, str, str | None]], ctx: Context):
         found=local.found,
         shapes=local.shapes,
         readings=local.readings,
+        projects=local.projects,
         left=left,
         users=users,
     )

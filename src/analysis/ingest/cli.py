@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for describe in (
         rejections.describe_missing_tables,
         rejections.describe_unknown_webinars,
+        rejections.describe_other_projects,
         rejections.describe_outside_window,
     ):
         for line in describe(incident):

@@ -47,6 +47,7 @@ _FAST_ROW = _st(
     id=_S,
     timestamp=pa.int64(),
     event_message=_S,
+    identifier=_S,
     metadata=_lst(
         _st(
             request=_lst(
@@ -113,6 +114,8 @@ _FAST_COLUMNS = {
     },
     "realtime_logs": {
         "level": ("level",),
+        "project": ("project",),
+        "external_id": ("external_id",),
         "measurements.connected": ("measurements", "connected"),
         "measurements.limit": ("measurements", "limit"),
     },
@@ -126,6 +129,8 @@ PROJECTION_COLUMNS = (
     "event_message",
     "severity_text",
     "source",
+    "identifier",
+    "project",
     "request.method",
     "request.path",
     "request.search",
@@ -345,7 +350,10 @@ def extract_fast(results: list[pa.Array], rels: list[str]) -> list[FilePart]:
             continue
         every = pc.all(mask).as_py()
         sub_rows, sub_meta = (rows, meta) if every else (rows.filter(mask), meta.filter(mask))
-        columns = {name: _field(sub_rows, name) for name in ("id", "timestamp", "event_message")}
+        columns = {
+            name: _field(sub_rows, name)
+            for name in ("id", "timestamp", "event_message", "identifier")
+        }
         cache: dict[tuple, pa.Array] = {}
         for flat, steps in _FAST_COLUMNS[kind].items():
             arr = sub_meta

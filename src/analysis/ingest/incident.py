@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,7 +25,7 @@ from analysis._util import parse_checksum_line, parse_utc
 from analysis.actions import read_recommendations
 from analysis.claims import read_claims
 from analysis.exceptions import IngestError
-from analysis.ingest import aggregates, cache
+from analysis.ingest import aggregates, cache, projects
 from analysis.ingest.files import (
     KeyTwice,
     check_columns,
@@ -168,6 +169,7 @@ def read_manifest(directory: Path) -> dict:
             path, "bad flavour", field="flavour", expected=f"one of {list(FLAVOURS)}", found=flavour
         )
     # What the report reads from the manifest is checked here, so `make check` finds it.
+    projects.read_project_ref(manifest, path)
     read_claims(manifest, path)
     read_recommendations(manifest, path)
     return manifest
@@ -669,6 +671,7 @@ def load_incident(
     """
     directory = Path(directory)
     manifest, window, display_tz, overrides, files, checksums, skipped = _read_inputs(directory)
+    project_ref = projects.read_project_ref(manifest, directory / "incident.json")
     key = privacy.pseudonym_key()
     slot = _slot(manifest, checksums, key, cache_dir)
     common = dict(manifest=manifest, window=window, display_tz=display_tz, checksums=checksums)
@@ -690,7 +693,9 @@ def load_incident(
         key=key,
         progress=progress if progress is not None else len(files) > 200,
         workers=workers,
+        project_ref=project_ref,
     )
+    projects.check_projects(Counter(result.projects), project_ref, directory / "incident.json")
     log_rows = sum(len(result.tables[name]) for name in LOG_KINDS.values())
     log_read = int(
         result.accounting.loc[result.accounting["kind"].isin(list(LOG_KINDS)), "read"].sum()

@@ -80,6 +80,7 @@ FILTER_REASONS = (
     "not an error",
     "unsupported log source",
     "table not analysed",
+    "another project",
 )
 
 

@@ -39,6 +39,9 @@ from analysis.ingest.files import (
 from analysis.ingest.kinds import TABLE_COLUMNS
 from analysis.ingest.timestamps import parse_timestamps
 
+#: Where a row names its project (analysis.ingest.projects): the gateway's and Postgres'
+#: ``identifier``, Realtime's ``metadata.project`` and ``metadata.external_id``.
+PROJECT_NAMES = ("identifier", "project", "external_id")
 #: Generic names of each canonical field per log source, in order of preference: the dotted
 #: paths of Management API rows and Explorer projections, and the page CSVs' column names.
 FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -62,6 +65,7 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "client_info": ("request.headers.x_client_info", "headers.x_client_info"),
         "user_agent": ("request.headers.user_agent", "headers.user_agent"),
         "cf_ray": ("request.headers.cf_ray", "headers.cf_ray", "response.headers.cf_ray"),
+        "project": PROJECT_NAMES,
     },
     "postgres_logs": {
         "id": ("id",),
@@ -74,6 +78,7 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "command_tag": ("parsed.command_tag", "command_tag"),
         "detail": ("parsed.detail", "detail"),
         "query": ("parsed.query", "query"),
+        "project": PROJECT_NAMES,
     },
     "realtime_logs": {
         "id": ("id",),
@@ -82,6 +87,7 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "level": ("level", "severity_text"),
         "connected": ("measurements.connected", "connected"),
         "limit": ("measurements.limit", "limit"),
+        "project": PROJECT_NAMES,
     },
 }
 #: Fields a log source cannot do without (``id`` is derived when a projection lacks it).

@@ -13,6 +13,7 @@ select
   event_message,
   severity_text,
   source,
+  nullIf(log_attributes['identifier'], '') as `identifier`,
   nullIf(log_attributes['request.method'], '') as `request.method`,
   nullIf(log_attributes['request.path'], '') as `request.path`,
   nullIf(log_attributes['request.search'], '') as `request.search`,

@@ -14,6 +14,7 @@ select
   event_message,
   severity_text,
   source,
+  nullIf(log_attributes['identifier'], '') as `identifier`,
   nullIf(log_attributes['parsed.sql_state_code'], '') as `parsed.sql_state_code`,
   nullIf(log_attributes['parsed.error_severity'], '') as `parsed.error_severity`,
   nullIf(log_attributes['parsed.user_name'], '') as `parsed.user_name`,

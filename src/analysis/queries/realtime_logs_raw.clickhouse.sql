@@ -14,6 +14,7 @@ select
   event_message,
   severity_text,
   source,
+  nullIf(log_attributes['project'], '') as `project`,
   nullIf(log_attributes['level'], '') as `level`,
   nullIf(log_attributes['measurements.connected'], '') as `measurements.connected`,
   nullIf(log_attributes['measurements.limit'], '') as `measurements.limit`

@@ -49,6 +49,10 @@ def clickhouse_time(micros: int) -> str:
 def clickhouse_row(row: dict, source: str) -> dict:
     """Return the ClickHouse ``logs`` row of a BigQuery-flavour row of ``source``."""
     attributes = flatten_attributes(row["metadata"])
+    # Columns of BigQuery's tables that ClickHouse's ``logs`` lacks become attributes (Studio's
+    # field reference maps ``identifier`` to ``log_attributes['identifier']``).
+    if row.get("identifier") is not None:
+        attributes["identifier"] = str(row["identifier"])
     return {
         "id": row["id"],
         "timestamp": clickhouse_time(row["timestamp"]),
