@@ -379,8 +379,31 @@ def routes() -> dict[str, Route]:
             ROWS,
             ("sampled_at",),
         ),
+        Route(
+            "grid-copy-json",
+            "tables/webinar_live_presence.json",
+            studio_routes.copy_rows_json(_grid(pres)).encode(),
+            "json",
+            False,
+            len(pres),
+            ("joined_at", "left_at"),
+        ),
+        Route(
+            "grid-legacy-copy-sql",
+            "tables/registrations_rows.sql",
+            studio_routes.legacy_rows_sql("registrations", regs).encode(),
+            "sql",
+            False,
+            len(regs),
+            ("created_at",),
+        ),
     ]
     return {r.name: r for r in out}
+
+
+def _grid(rows: list[dict]) -> list[dict]:
+    """Rows as the table grid holds them (``idx``, a jsonb and a text[] value parsed)."""
+    return [{"idx": n, **row, **studio_routes.EXTRA} for n, row in enumerate(rows)]
 
 
 def base_files() -> dict[str, bytes]:
