@@ -5,8 +5,8 @@ and the PDF. papermill writes into it the absolute paths it was given: the incid
 and the output directory among the injected parameters (a cell's source and
 ``metadata.papermill.parameters``), the notebook's own path and the record's path
 (``metadata.papermill.input_path``/``output_path``). An absolute path names the analyst's home
-directory (``/home/<user>/…``, ``/Users/<user>/…``) and whatever folders lead to the download;
-an incident directory may itself be named after a person. The record therefore shows every such
+directory (``~<user>/…`` on Linux or macOS) and whatever folders lead to the download; an
+incident directory may itself be named after a person. The record therefore shows every such
 path the way ``findings.json`` and the page show the incident directory: relative to the
 project, or by its last name alone when it lies outside, and redacted like log text
 (docs/report-safety.md). Any other mention of the project's root or the home directory in the
@@ -115,7 +115,7 @@ def _replace_prefixes(text: str, prefixes: dict[Path, str]) -> str:
     for path in sorted(prefixes, key=lambda p: len(str(p)), reverse=True):
         written = json.dumps(str(path), ensure_ascii=False)[1:-1]
         new = json.dumps(prefixes[path], ensure_ascii=False)[1:-1]
-        # Whole path components only: /home/kim is no prefix of /home/kimberly.
+        # Whole path components only: a home "kim" is no prefix of "kimberly".
         pattern = re.compile(re.escape(written) + r"(?=/|\\|\"|'|\s|:|$)")
         text = pattern.sub(lambda _m, new=new: new, text)
     return text

@@ -24,6 +24,19 @@ def _both_reject(verdict) -> bool:
     return p0 is not None and p1 is not None and max(p0, p1) <= ALPHA_LEVEL
 
 
+def _make_undetermined(verdict, reason: str, **evidence):
+    """Return the verdict as undetermined by no test, with the veto's reason and evidence."""
+    return replace(
+        verdict,
+        label=UNDETERMINED,
+        decided_by="none",
+        caveat=None,
+        bayes_factor_cut=None,
+        reason=reason,
+        **evidence,
+    )
+
+
 def check_quiet_run(verdict, counts, exposure, set_aside, rng, n_boot, per):
     """Return the verdict, undetermined when both tests reject and the errors stop in time.
 
@@ -58,15 +71,7 @@ def check_quiet_run(verdict, counts, exposure, set_aside, rng, n_boot, per):
         f"{quiet['p_value']:.3f} against a flat rate as bursty as these errors): an episode in "
         "time, and what started it the window cannot tell"
     )
-    return replace(
-        verdict,
-        label=UNDETERMINED,
-        decided_by="none",
-        caveat=None,
-        bayes_factor_cut=None,
-        reason=reason,
-        quiet_run=quiet,
-    )
+    return _make_undetermined(verdict, reason, quiet_run=quiet)
 
 
 #: Share of a class's counted errors in minutes where most requests of its endpoints failed,
@@ -139,12 +144,4 @@ def check_mostly_failed(verdict, counts, without, per):
         "in time (a deploy, a lock, a dropped column), which neither a small flat rate per "
         f"request nor a count unrelated to traffic describes{when}"
     )
-    return replace(
-        verdict,
-        label=UNDETERMINED,
-        decided_by="none",
-        caveat=None,
-        bayes_factor_cut=None,
-        reason=reason,
-        mostly_failed=found,
-    )
+    return _make_undetermined(verdict, reason, mostly_failed=found)
