@@ -58,7 +58,7 @@ import json
 import math
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -106,6 +106,31 @@ def _ids(case: str, what: str) -> str:
     digest = hashlib.sha256(f"stack/{case}/{what}".encode()).hexdigest()
     return str(uuid.UUID(digest[:32], version=4))
 
+
+#: Phones carry the presence rows; skewed_clocks is the same launch with their clocks far off.
+_SKEWED_PRESENCE = Case(
+    name="skewed_presence",
+    start="2026-06-18T09:00:00Z",
+    minutes=60,
+    display_tz="Australia/Sydney",
+    seed=63,
+    waves=(Wave(3, 280, 9, 42),),
+    trickle=(0.4, 12),
+    monitor="skewed",
+    polls={"/rest/v1/questions": ("GET", 0.5), "/rest/v1/reactions": ("POST", 0.6)},
+    mechanisms={
+        "rt_users": {"k": 200, "retry_s": 12.0},
+        "client_bug": {
+            "endpoint": "/rest/v1/reactions",
+            "build": "supabase-flutter/2.8.0",
+            "share": 0.45,
+            "sqlstate": "42501",
+            "message": 'new row violates row-level security policy for table "reactions"',
+        },
+    },
+    title="Mobile-first launch livestream",
+    extra={"mobile_share": 0.45, "skew_sd_s": 150.0, "wrong_clock_share": 0.1},
+)
 
 CASES: dict[str, Case] = {
     c.name: c
@@ -164,49 +189,10 @@ CASES: dict[str, Case] = {
             title="Worksheet workshop (quiz leaderboard)",
             extra={"missing": (25, 40)},
         ),
-        Case(
-            name="skewed_presence",
-            start="2026-06-18T09:00:00Z",
-            minutes=60,
-            display_tz="Australia/Sydney",
-            seed=63,
-            waves=(Wave(3, 280, 9, 42),),
-            trickle=(0.4, 12),
-            monitor="skewed",
-            polls={"/rest/v1/questions": ("GET", 0.5), "/rest/v1/reactions": ("POST", 0.6)},
-            mechanisms={
-                "rt_users": {"k": 200, "retry_s": 12.0},
-                "client_bug": {
-                    "endpoint": "/rest/v1/reactions",
-                    "build": "supabase-flutter/2.8.0",
-                    "share": 0.45,
-                    "sqlstate": "42501",
-                    "message": 'new row violates row-level security policy for table "reactions"',
-                },
-            },
-            title="Mobile-first launch livestream",
-            extra={"mobile_share": 0.45, "skew_sd_s": 150.0, "wrong_clock_share": 0.1},
-        ),
-        Case(
+        _SKEWED_PRESENCE,
+        replace(
+            _SKEWED_PRESENCE,
             name="skewed_clocks",
-            start="2026-06-18T09:00:00Z",
-            minutes=60,
-            display_tz="Australia/Sydney",
-            seed=63,
-            waves=(Wave(3, 280, 9, 42),),
-            trickle=(0.4, 12),
-            monitor="skewed",
-            polls={"/rest/v1/questions": ("GET", 0.5), "/rest/v1/reactions": ("POST", 0.6)},
-            mechanisms={
-                "rt_users": {"k": 200, "retry_s": 12.0},
-                "client_bug": {
-                    "endpoint": "/rest/v1/reactions",
-                    "build": "supabase-flutter/2.8.0",
-                    "share": 0.45,
-                    "sqlstate": "42501",
-                    "message": 'new row violates row-level security policy for table "reactions"',
-                },
-            },
             title="Mobile-first launch livestream (phones' clocks far off)",
             extra={"mobile_share": 0.45, "skew_sd_s": 600.0, "wrong_clock_share": 0.3},
         ),
