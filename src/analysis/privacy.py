@@ -38,6 +38,16 @@ from analysis.long_tokens import LONG_HINT_RE as _LONG_HINT_RE
 from analysis.long_tokens import RUN_HINT as _RUN_HINT
 from analysis.long_tokens import UUID_TEXT as _UUID_TEXT
 from analysis.long_tokens import redact_long_tokens
+from analysis.user_fields import (
+    FAILING_ROW_RE,
+    KEY_DETAIL_RE,
+    USER_FILTER_RE,
+    USER_JSON_RE,
+    USER_NAMES,
+    redact_key_detail,
+    redact_user_filter,
+    redact_user_json,
+)
 
 #: The variable holding the pseudonym key.
 ENV_KEY = settings.ENV_PSEUDONYM_KEY
@@ -147,40 +157,6 @@ _PHONE_HINT_RE = re.compile(_PHONE_HINT)
 # Substrings every API key pattern and every user field name contains (cheap gates).
 _API_KEY_HINTS = ("_", "AKIA", "ASIA", "AIza", "sk-", "xox", "xapp-", "glpat-")
 _USER_FIELD_HINTS = ("user", "uid", "sub", "_id")
-#: Names of fields and columns whose value identifies a user (compared lower-case).
-USER_FIELDS = frozenset(
-    {
-        "user_id", "userid", "user_uuid", "auth_user", "auth_uid", "auth_user_id", "uid",
-        "sub", "subject", "profile_id", "member_id", "owner_id", "viewer_id", "account_id",
-        "customer_id",
-    }
-)  # fmt: skip
-_USER_NAMES = (
-    r"(?i:user_id|userid|user_uuid|auth_user_id|auth_user|auth_uid|uid|subject|sub"
-    r"|profile_id|member_id|owner_id|viewer_id|account_id|customer_id)"
-)
-# A user field may carry a prefix of its own (``p_user_id``, ``target_user_id``: RPC and
-# function parameters): still a user's identifier.
-_PREFIXED_USER_NAMES = rf"(?:[A-Za-z0-9]+_)*{_USER_NAMES}"
-# PostgREST filters on a user column: ``user_id=eq.<v>``, ``user_id=in.(a,b)``, and inside
-# logical filters ``or=(user_id.eq.<v>,...)``, ``user_id.in.(a,b)``.
-_PGRST_OPS = (
-    r"(?:not\.)?(?:eq|neq|gt|gte|lt|lte|like|ilike|match|imatch|in|is|isdistinct|cs|cd|ov"
-    r"|sl|sr|nxl|nxr|adj|fts|plfts|phfts|wfts)\."
-)
-_USER_FILTER_RE = re.compile(
-    rf"(?<![A-Za-z0-9_])({_PREFIXED_USER_NAMES})"
-    rf"(?:(=|%3[Dd])((?:{_PGRST_OPS})?)|(\.)({_PGRST_OPS}))"
-    r"(\([^)]*\)|[^&\s#\"'|,()]+)"
-)
-# JSON fields: ``"user_id": "<v>"`` (also escaped JSON inside a message, and numbers).
-_USER_JSON_RE = re.compile(rf"(\\?\"{_PREFIXED_USER_NAMES}\\?\"\s*:\s*)(\\?\"[^\"\\]*\\?\"|-?\d+)")
-# ``Key (a, b)=(x, y)`` details name their columns; personal columns lose their values.
-# The column list may hold one level of parentheses: a unique index on an expression
-# (``Key (lower(email::text))=(...)``) names its column inside a call.
-_KEY_DETAIL_RE = re.compile(
-    r"Key \(((?:[^()]|\([^()]*\))*)\)=\((.*?)\)(?= already| is | does|$|\.)"
-)
 # A URI's userinfo password (``postgres://user:secret@host``): a credential in a log line.
 # The password runs to the authority's last ``@`` (``p@ss`` is one password).
 _URI_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)([^\s/?#]+)(@)")
@@ -210,10 +186,6 @@ _HEADER_RE = re.compile(
     r"((?:bearer|basic|token|digest|negotiate)\s+)?([^\s,;\"'&]+)"
 )
 _CHUNK_RE = re.compile(r"\.[0-9]+$")
-_PERSONAL_COLUMN_RE = re.compile(r"(?i)e-?mail|phone|tel\b|mobile|address|name\b|^ip$|birth")
-# A 23502/23514 detail prints the whole failing row: it is a user's data, by structure.
-_FAILING_ROW_RE = re.compile(r"(Failing row contains )\(.*\)")
-_LITERALS = frozenset({"null", "true", "false", "*", ""})
 
 
 def pseudonym_key() -> bytes:
@@ -285,14 +257,14 @@ def redact_text(
         if "://" in out:
             out = _URI_PASSWORD_RE.sub(r"\1[redacted]\3", out)
         if "Key (" in out:
-            out = _KEY_DETAIL_RE.sub(lambda m: _key_detail(m, users), out)
+            out = KEY_DETAIL_RE.sub(lambda m: redact_key_detail(m, users), out)
         if "Failing row contains (" in out:
-            out = _FAILING_ROW_RE.sub(r"\1([redacted])", out)
+            out = FAILING_ROW_RE.sub(r"\1([redacted])", out)
         user_field = any(n in lower for n in _USER_FIELD_HINTS)
         if user_field and ("=" in out or "%3" in out or "." in out):
-            out = _USER_FILTER_RE.sub(lambda m: _user_filter(m, users), out)
+            out = USER_FILTER_RE.sub(lambda m: redact_user_filter(m, users), out)
         if user_field and '"' in out:
-            out = _USER_JSON_RE.sub(lambda m: _user_json(m, users), out)
+            out = USER_JSON_RE.sub(lambda m: redact_user_json(m, users), out)
         if ":" in out and ('"' in out or "'" in out):
             out = _JSON_SECRET_RE.sub(_json_secret, out)
         if ":" in out and ("authorization" in lower or "key" in lower):
@@ -426,7 +398,7 @@ def redact_series(
 # could change it contains a match of its gate. A gate only skips substitutions that would
 # change nothing; non-ASCII values (where RE2 and Python's ``re`` may disagree) always run.
 _SECRET_NAMES = "|".join(re.escape(n) for n in sorted({*SECRET_PARAMS, *_SECRET_SUFFIXES}))
-_GATE_USER_FILTER = _USER_NAMES + r"(?:=|%3[Dd]|\.)"
+_GATE_USER_FILTER = USER_NAMES + r"(?:=|%3[Dd]|\.)"
 _GATE_PARAM = rf"(?i)(?:{_SECRET_NAMES})(?:\.[0-9]+)?(?:=|%3d)"
 _GATE_API_KEY = (
     r"sb_publishable_|sb_secret_|[spr]k_live_|[spr]k_test_|AKIA|ASIA|gh[pousr]_|github_pat_|sbp_"
@@ -618,13 +590,17 @@ def _redact_steps(
         lambda m: f"{m.group(1)} [token]")  # fmt: skip
     run([i for i in chosen if "eyJ" in out[i]], _JWT_RE, "[jwt]")
     run([i for i in chosen if "://" in out[i]], _URI_PASSWORD_RE, r"\1[redacted]\3")
-    run([i for i in chosen if "Key (" in out[i]], _KEY_DETAIL_RE, lambda m: _key_detail(m, users))
-    run([i for i in chosen if "Failing row contains (" in out[i]], _FAILING_ROW_RE,
+    run(
+        [i for i in chosen if "Key (" in out[i]],
+        KEY_DETAIL_RE,
+        lambda m: redact_key_detail(m, users),
+    )
+    run([i for i in chosen if "Failing row contains (" in out[i]], FAILING_ROW_RE,
         r"\1([redacted])")  # fmt: skip
     fields = [i for i in chosen if _USER_FIELD_HINT_RE.search(lower[i])]
-    run([i for i in fields if "=" in out[i] or "%3" in out[i] or "." in out[i]], _USER_FILTER_RE,
-        lambda m: _user_filter(m, users), _GATE_USER_FILTER)  # fmt: skip
-    run([i for i in fields if '"' in out[i]], _USER_JSON_RE, lambda m: _user_json(m, users))
+    run([i for i in fields if "=" in out[i] or "%3" in out[i] or "." in out[i]], USER_FILTER_RE,
+        lambda m: redact_user_filter(m, users), _GATE_USER_FILTER)  # fmt: skip
+    run([i for i in fields if '"' in out[i]], USER_JSON_RE, lambda m: redact_user_json(m, users))
     run([i for i in chosen if ":" in out[i] and ('"' in out[i] or "'" in out[i])],
         _JSON_SECRET_RE, _json_secret, _GATE_JSON_SECRET)  # fmt: skip
     run([i for i in chosen if ":" in out[i] and ("authorization" in lower[i] or "key" in lower[i])],
@@ -763,56 +739,6 @@ def replace_user_ids(
                 changed = True
         parts.append(part)
     return pd.concat(parts) if changed else text
-
-
-def _user_value(value: str, users: Mapping[str, str] | None) -> str:
-    """Return a user identifier's pseudonym when known, else ``[user]``."""
-    if value.lower() in _LITERALS or value.startswith(("u_", "[")):
-        return value
-    # An unknown value in a user field is still a user identifier: hide it too.
-    return (users or {}).get(value.lower()) or "[user]"
-
-
-def _user_filter(match: re.Match, users: Mapping[str, str] | None) -> str:
-    name, eq, eq_op, dot, dot_op, value = match.groups()
-    sep, op = (eq, eq_op) if eq else (dot, dot_op)
-    if value.startswith("("):
-        items = [v.strip() for v in value[1:-1].split(",")]
-        value = "(" + ",".join(_user_value(v.strip("\"'"), users) for v in items) + ")"
-    else:
-        value = _user_value(value, users)
-    return f"{name}{sep}{op}{value}"
-
-
-def _user_json(match: re.Match, users: Mapping[str, str] | None) -> str:
-    head, value = match.groups()
-    if value[0].isdigit() or value[0] == "-":
-        return head + _user_value(value, users)
-    bare = value.replace('\\"', '"').strip('"')
-    quote = '\\"' if value.startswith("\\") else '"'
-    return f"{head}{quote}{_user_value(bare, users)}{quote}"
-
-
-def _key_detail(match: re.Match, users: Mapping[str, str] | None) -> str:
-    columns = [c.strip().strip('"') for c in match.group(1).split(",")]
-    values = [v.strip() for v in match.group(2).split(",")]
-    if len(columns) != len(values):
-        # Values with commas of their own: no way to tell which is which; hide them all.
-        return f"Key ({match.group(1)})=([redacted])"
-    out = []
-    for column, value in zip(columns, values, strict=True):
-        if _is_user_field(column):
-            value = _user_value(value, users)
-        elif _PERSONAL_COLUMN_RE.search(column):
-            value = "[redacted]"
-        out.append(value)
-    return f"Key ({match.group(1)})=({', '.join(out)})"
-
-
-def _is_user_field(name: str) -> bool:
-    """Tell whether a column or field name identifies a user (``user_id``, ``owner_user_id``)."""
-    lower = name.lower()
-    return lower in USER_FIELDS or any(lower.endswith("_" + field) for field in USER_FIELDS)
 
 
 def _secret_param(match: re.Match) -> str:
