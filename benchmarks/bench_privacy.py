@@ -193,6 +193,51 @@ def simulate_runs(seed: int = 1) -> tuple[int, int, list[str], int]:
     return missed, len(tokens), wordy, len(names)
 
 
+def count_slashed_leaks(seed: int = 5, draws: int = 20_000) -> tuple[int, int]:
+    """Count base64 e-mails split by their own ``/`` that can still be decoded once redacted.
+
+    Each draw is an e-mail beside one to three random Hangul syllables (a name), encoded in
+    standard base64; those whose encoding holds a ``/`` are placed in a path or a message
+    word and redacted. A leak is any run of the result (at any alignment) that decodes to
+    bytes holding the e-mail's local part or ``@`` and domain. Returned: leaks, placed.
+    """
+    import base64
+
+    rng = random.Random(seed)
+
+    def decodable(out: str, secret: bytes) -> bool:
+        for match in re.finditer(r"[A-Za-z0-9+/=]{6,}", out):
+            run = match.group(0)
+            for i in range(len(run)):
+                for j in range(len(run), i + 5, -1):
+                    part = run[i:j].rstrip("=")
+                    if len(part) % 4 == 1:
+                        continue
+                    try:
+                        data = base64.b64decode(part + "=" * (-len(part) % 4))
+                    except ValueError:
+                        continue
+                    if secret in data:
+                        return True
+        return False
+
+    placed = leaks = 0
+    for _ in range(draws):
+        name = "".join(chr(rng.randrange(0xAC00, 0xD7A4)) for _ in range(rng.randint(1, 3)))
+        local = rng.choice(["mj.kim", "sj.lee", "jh.park", "yn.choi", "kim", "lee77"])
+        domain = rng.choice(["ex.com", "mail.kr", "naver.com", "gmail.com"])
+        text = rng.choice(["{n} {l}@{d}", "{l}@{d} {n}", "{n}:{l}@{d}"])
+        encoded = base64.b64encode(text.format(n=name, l=local, d=domain).encode()).decode()
+        if "/" not in encoded:
+            continue
+        placed += 1
+        out = privacy.redact_text(
+            rng.choice(["/verify/{}", "/v/{}/ok", "code {} sent"]).format(encoded)
+        )
+        leaks += decodable(out, f"@{domain}".encode()) or decodable(out, local.encode())
+    return leaks, placed
+
+
 def count_changed_runs() -> list[tuple[str, int, int, str]]:
     """Return, per corpus, the distinct 16+ base64-character runs redaction changes.
 
@@ -261,6 +306,8 @@ def main() -> int:
     print(f"look-alikes changed: {len(changed)}")
     for text in changed:
         print(f"  {text!r}")
+    leaks, placed = count_slashed_leaks()
+    print(f"base64 e-mails split by their own '/', still decodable once redacted: {leaks}/{placed}")
     missed, tokens, wordy, names = simulate_runs()
     print(f"random base64 tokens missed: {missed}/{tokens} ({missed / tokens:.2%})")
     print(f"runs of installed sources taken for secrets, identifier-like: {len(wordy)}/{names}")

@@ -205,6 +205,21 @@ PRIVATE: dict[str, list[tuple[str, str]]] = {
 }
 
 #: Look-alikes that are no person's data and no credential: kept as they are.
+# Values the redaction missed until session 15 (docs/report-safety.md, "Not caught" before).
+PRIVATE["split-email"] = [
+    # An e-mail's domain half in its own field, its local part (no '@') in another.
+    ("sent to @q4kim-home.net", "q4kim-home.net"),
+    ("to=%40q4lee-mail.org&x=1", "q4lee-mail.org"),
+    ('{"email_domain":"@q4park.co.kr"}', "q4park.co.kr"),
+]
+PRIVATE["slashed-base64"] = [
+    # Standard base64 of an e-mail with text whose encoding holds '/', in a path or a
+    # message: split there, neither part decodes to the e-mail.
+    ("/v/c2oubGVlQG1haWwua3Ig7Ia766C//ok", "c2oubGVlQG1haWwu"),
+    ("code eW4uY2hvaUBnbWFpbC5jb20g7JC/ sent", "eW4uY2hvaUBnbWFp"),
+    ("/unsubscribe/a2ltQGdtYWlsLmNvbSDsmqrrm7/tjbk=", "a2ltQGdtYWlsLmNv"),
+]
+
 KEEP: list[str] = [
     "2026-02-06 05:40:12.345 UTC",
     "2026-02-06T05:40:12.345678+00:00",
@@ -263,4 +278,9 @@ KEEP: list[str] = [
     "npm @supabase/supabase-js@2.49.1",
     "connection from postgres@localhost",
     "git HEAD@{1}",
+    # An image's scale in a Storage object's name; a path of camelCase segments.
+    "/storage/v1/object/public/avatars/icon@2x.png",
+    "banner@1.5x.webp",
+    "/storage/v1/object/sign/Documents/QuarterlyReport/FinalVersion2026/Summary.pdf",
+    "/functions/v1/sendWebinarReminder/ScheduledBatchJob/RetryAttempt",
 ]

@@ -82,6 +82,9 @@ _RUN_RE = re.compile(
     r'(?<=")[A-Za-z0-9+/_-]{16,}={0,2}(?=\\?")'
     r"|(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{16,}={0,2}(?![A-Za-z0-9+_=-])"
 )
+# Standard base64 holds ``/``, which a path reads as a separator: a run of path segments of
+# the base64 alphabet whose joined text may be one base64 value split by its ``/``.
+_SLASHED_RE = re.compile(r"(?<![A-Za-z0-9+_=-])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+_=-])")
 #: Cheap test for a run :func:`_run_spans` may decode (the same hint ingest's pre-filter uses,
 #: :data:`RUN_HINT`): 16 base64 characters next to a capital, or 20 hex digits. Base64 of
 #: text mixes capitals and small letters; camelCase words pass the hint and fail the decoding.
@@ -165,6 +168,7 @@ def unwrap_many(texts: list[str], redact_many: Callable[[list[str]], list[str]])
         (_unicode_spans, None),
         (_percent_spans, None),
         (_wrapped_spans, ENCODED),
+        (_slashed_spans, ENCODED),
     ):
         spans = {i: spans_of(text) for i, text in enumerate(out)}
         views = [view for parts in spans.values() for _, _, view in parts]
@@ -207,6 +211,58 @@ def _wrapped_spans(text: str) -> list[tuple[int, int, str]]:
         ]
         values.sort()
     return [(start, end, view) for start, end, view in values if view is not None]
+
+
+def _slashed_spans(text: str) -> list[tuple[int, int, str]]:
+    """Return the runs of 2+ path segments of ``text`` whose joined text encodes printable text.
+
+    Standard base64 writes ``/`` for one value in 64, so a value of 24 bytes or more usually
+    holds one, and a path or a message splits it there: each part alone decodes to garbage or
+    to half of what was encoded (``a2ltQGdtYWlsLmNvbSDsmqrrm7`` + ``tjbk=``). From each
+    segment on, the longest run of segments that decodes to printable text is taken (one
+    segment alone is :func:`_wrapped_spans`' lone run).
+    """
+    if "/" not in text or not may_hold_run(text):
+        return []
+    spans = []
+    for match in _SLASHED_RE.finditer(text):
+        if "/" not in match.group(0).lstrip("/"):
+            continue
+        bounds, start = [], match.start()
+        for part in match.group(0).split("/"):
+            if part:
+                bounds.append((start, start + len(part)))
+            start += len(part) + 1
+        i = 0
+        while i < len(bounds):
+            found = _joined_span(text, bounds, i)
+            if found is not None:
+                i, span = found
+                spans.append(span)
+            i += 1
+    return spans
+
+
+def _joined_span(
+    text: str, bounds: list[tuple[int, int]], i: int
+) -> tuple[int, tuple[int, int, str]] | None:
+    """Return the longest run of segments from ``bounds[i]`` on that decodes to text.
+
+    Returned: the index of its last segment, and its span (start, end, decoded text).
+
+    A value may end with ``/`` (its last six bits all ones): a ``/`` after the last segment
+    is tried as part of it. UTF-8 text never encodes to a value starting with ``/`` or ``+``.
+    """
+    for j in range(len(bounds) - 1, i - 1, -1):
+        end = bounds[j][1]
+        for tail in (1, 0) if text[end : end + 1] == "/" else (0,):
+            if j == i and not tail:
+                continue  # one segment alone: a lone run (_wrapped_spans)
+            run = text[bounds[i][0] : end + tail]
+            view = _decode(run) if len(run) >= 16 and _may_encode_text(run) else None
+            if view is not None:
+                return j, (bounds[i][0], end + tail, view)
+    return None
 
 
 def may_hold_run(text: str) -> bool:

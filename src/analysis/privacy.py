@@ -123,10 +123,14 @@ _API_KEY_RE = re.compile(
     r"|(?<![A-Za-z0-9])sk-(?:[A-Za-z]+-)?[A-Za-z0-9_-]{20,}"
 )
 # Unicode local parts and domains (Korean, IDN) and an ``@`` encoded once or twice; a local
-# part whose ``@`` ends the value or a word (its domain sent in another field) is one too.
+# part whose ``@`` ends the value or a word (its domain sent in another field) is one too, and
+# so is the other half: an ``@`` that starts the value or a word before a domain.
 _EMAIL_RE = re.compile(
-    r"[\w.%+-]+(?:@|%40|%2540)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*"
+    # An image's scale in its file name (``icon@2x.png``, Storage objects) is no domain.
+    r"[\w.%+-]+(?:@|%40|%2540)(?!\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|heic)(?![\w-]|\.\w))"
+    r"[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*"
     r"|(?<![\w.%+-])(?=[\w.+-]*[^\W\d_])\w[\w.+-]*@(?=[\s\"'<>,;]|$)"
+    r"|(?<![^\s\"'<>(\[{,;:=|])(?:@|%40|%2540)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*"
 )
 _IPV4_RE = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d])"
