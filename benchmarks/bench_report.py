@@ -6,10 +6,13 @@ kernel, staging, one HTML render, the PDF printed by Chromium, publication) on a
 notebook that holds the postmortem's own parameters cell and its own import cell, verbatim,
 and writes a one-line findings.json. Whatever the mechanics cost, the floor pays it too; the
 ratios measure what the report's content costs on top. The report is ``python -m analysis
-report`` (what ``make report`` runs) for the main webinar. "Warm": one untimed run of each
-first (ingest's Parquet cache, the statistics, stage and figure caches, matplotlib's font cache,
-the page cache); every cache is in the run's temporary directory (``POSTMORTEM_CACHE_DIR``), so
-the benchmark writes nothing into the checkout.
+report`` (what ``make report`` runs) without a webinar, the product's default: the data's
+busiest webinar (on the shipped incident its main one), chosen from ingest's cache of the
+webinars and load tables; ``--webinar ID`` measures ``make report WEBINAR=ID`` instead (the
+path that names its webinar; the output says which was measured). "Warm": one untimed run of
+each first (ingest's Parquet cache, the statistics, stage and figure caches, matplotlib's font
+cache, the page cache); every cache is in the run's temporary directory
+(``POSTMORTEM_CACHE_DIR``), so the benchmark writes nothing into the checkout.
 "Cold": the statistics recomputed (``POSTMORTEM_NO_STATS_CACHE=1``), an analyst's first report
 of an incident. The PDF printer's TrueType fonts are built first when missing (``make setup``
 builds them once per installation). Targets: warm <= 1.5 x floor, cold <= 2 x floor. Two cold
@@ -94,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument(
+        "--webinar", default="", help="report on this webinar (default: none given, the busiest)"
+    )
     args = parser.parse_args(argv)
     if find_chromium() is None:
         print("bench_report: skipped, the PDF export needs Debian's chromium", file=sys.stderr)
@@ -111,7 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         floor_cmd = [python, __file__, "--floor", str(notebook), str(tmp)]
 
         def report_cmd(out: str) -> list[str]:
-            return [python, "-m", "analysis", "report", "--no-progress", f"--out={tmp / out}"]
+            chosen = [f"--webinar={args.webinar}"] if args.webinar else []
+            return [
+                python,
+                "-m",
+                "analysis",
+                "report",
+                "--no-progress",
+                f"--out={tmp / out}",
+                *chosen,
+            ]
 
         # Every run's caches in this temporary directory, not data/interim/ of the checkout
         # (a make test running beside the benchmark checks that nothing there changes).
@@ -135,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"load average at the start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f}"
         " (2 cores, shared)"
+    )
+    print(
+        f"measured: make report WEBINAR={args.webinar}"
+        if args.webinar
+        else "measured: make report without WEBINAR (the product's default: the data's busiest)"
     )
     labels = {
         "floor": "floor (run_report, imports only, HTML+PDF):",

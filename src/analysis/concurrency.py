@@ -429,8 +429,7 @@ def tabulate_webinars(
     ids = sorted(set(incident.webinars["webinar_id"].dropna()) | set(conc["webinar_id"].dropna()))
     rows = []
     for wid in ids:
-        samples = select_webinar(conc, wid)
-        inside = samples[(samples["ts"] >= start) & (samples["ts"] < end)]
+        inside = _samples_inside(conc, wid, start, end)
         peak, peak_ts = find_peak(inside)
         meta = known.loc[wid] if known is not None and wid in known.index else None
         rows.append(
@@ -462,21 +461,39 @@ def busiest_webinar(incident: object, *, start: object = None, end: object = Non
     Ties (and webinars without a sample) by the most samples, then by id. The peak, not the
     sample count: a monitor samples every live webinar at the same pace, so three webinars
     live at once hold as many samples each, and "most sampled" chose the smallest id.
+    Only the incident's ``window``, ``webinars`` and ``concurrency`` (the load) are read, so
+    the report's command line can pass those three tables of ingest's cache
+    (:func:`analysis.ingest.describe_load`) instead of the whole incident.
 
     Raises
     ------
     TimelineError
         When the incident knows no webinar at all.
     """
-    table = tabulate_webinars(incident, start=start, end=end)
-    if table.empty:
+    start, end = resolve_window(incident, start, end)
+    conc = incident.concurrency
+    ids = sorted(
+        {str(w) for w in incident.webinars["webinar_id"].dropna()}
+        | {str(w) for w in conc["webinar_id"].dropna()}
+    )
+    if not ids:
         raise TimelineError("webinar_id: the incident has no webinar (webinars.csv and the "
                             "viewer counts are both empty)")  # fmt: skip
-    peak = pd.to_numeric(table["peak"], errors="coerce").fillna(-1)
-    ranked = table.assign(_peak=peak).sort_values(
-        ["_peak", "samples", "webinar_id"], ascending=[False, False, True], kind="stable"
-    )
-    return str(ranked["webinar_id"].iloc[0])
+
+    def rank(wid: str) -> tuple[int, int, str]:
+        inside = _samples_inside(conc, wid, start, end)
+        peak, _ = find_peak(inside)
+        return (-(-1 if peak is None else peak), -len(inside), wid)
+
+    return min(ids, key=rank)
+
+
+def _samples_inside(
+    conc: pd.DataFrame, webinar_id: str, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """One webinar's load samples inside ``[start, end)``."""
+    samples = select_webinar(conc, webinar_id)
+    return samples[(samples["ts"] >= start) & (samples["ts"] < end)]
 
 
 #: Other webinars' largest audience, as a share of the project's peak, from which their viewers

@@ -220,8 +220,12 @@ def describe_incident(data_dir: Path, cache_dir: Path | None = None) -> tuple[di
     from analysis.ingest import describe_directory
 
     table, display_tz = describe_directory(data_dir, cache_dir=cache_dir)
-    webinars = {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
-    return webinars, display_tz
+    return webinar_titles(table), display_tz
+
+
+def webinar_titles(table: object) -> dict[str, str]:
+    """Return a ``webinars`` table's id -> title."""
+    return {str(w): str(t) for w, t in zip(table["webinar_id"], table["title"], strict=True)}
 
 
 #: glibc malloc's settings for the report's kernel (and the workers it forks). By default,

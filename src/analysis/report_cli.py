@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis import report
 from analysis._util import release_freed_memory, terminal_text
@@ -22,6 +23,9 @@ from analysis.languages import available_languages
 from analysis.listing import write_listing
 from analysis.params import FORMATS, build_params, display_path
 from analysis.settings import Settings
+
+if TYPE_CHECKING:  # ingest's import waits for a run that needs it
+    from analysis.ingest import Description
 
 
 def _parser(prog: str, *, one: bool) -> argparse.ArgumentParser:
@@ -67,7 +71,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     from analysis.settings import read_settings
 
     settings = read_settings()
-    prefetch = _fork_early(args, settings)
+    # Without a webinar, the busiest is chosen from ingest's cache when it holds this directory
+    # (its webinars and load tables only, not the logs): the prefetch is then forked for that
+    # webinar, or not at all when the caches hold its statistics, as with WEBINAR given.
+    described = None if args.webinar else _describe_from_cache(args, settings)
+    early = args.webinar or (_busiest(described) if described is not None else "")
+    prefetch = _fork_early(args, settings, early)
     try:
         # Everything that needs no data first; then the id, against the webinars in the data,
         # so a malformed or unknown id both get the list of the ones that exist.
@@ -75,11 +84,14 @@ def main(argv: Iterable[str] | None = None) -> int:
             DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
         ).data_dir
         # Times are shown in the zone the incident's own incident.json names.
-        webinars, display_tz = report.describe_incident(data_dir, settings.cache_dir)
+        if described is not None:
+            webinars, display_tz = report.webinar_titles(described.webinars), described.display_tz
+        else:
+            webinars, display_tz = report.describe_incident(data_dir, settings.cache_dir)
         # Without ingest's cache the directory was ingested here; this process then only waits
         # for the kernel, for as long as the report takes (minutes on a long window).
         release_freed_memory()
-        webinar = args.webinar or choose_webinar(data_dir, webinars, settings)
+        webinar = args.webinar or choose_webinar(data_dir, webinars, settings, described)
         params = build_params(
             webinar,
             data_dir,
@@ -99,20 +111,28 @@ def main(argv: Iterable[str] | None = None) -> int:
     return 0
 
 
-def choose_webinar(data_dir: Path, webinars: dict[str, str], settings: Settings) -> str:
+def choose_webinar(
+    data_dir: Path,
+    webinars: dict[str, str],
+    settings: Settings,
+    described: Description | None = None,
+) -> str:
     """Return the webinar to report on when none was given: the data's busiest.
 
-    The one with the most concurrency samples in the window (as the notebook picks with an
-    empty ``webinar_id``), never a fixed id: another team's data holds none of the shipped
-    incident's webinars. One line on stderr names it and how to pick another.
+    The one with the highest peak of concurrent viewers in the window (as the notebook picks
+    with an empty ``webinar_id``), never a fixed id: another team's data holds none of the
+    shipped incident's webinars. Read from the webinars and load tables alone (``described``,
+    else ingest's cache of the directory, which the parameter check has just written), never
+    the whole incident. One line on stderr names it and how to pick another.
     """
     if len(webinars) == 1:
         (chosen,) = webinars
     else:
-        from analysis.concurrency import busiest_webinar
-        from analysis.pipeline import load_directory
+        if described is None:
+            from analysis.ingest import describe_load
 
-        chosen = busiest_webinar(load_directory(data_dir, settings))
+            described = describe_load(data_dir, cache_dir=settings.cache_dir)
+        chosen = _busiest(described)
     print(
         f"note: webinar {chosen} ({terminal_text(webinars.get(chosen, ''))}), the busiest of"
         f" {len(webinars)} in the data; WEBINAR=<id> reports on another",
@@ -121,17 +141,45 @@ def choose_webinar(data_dir: Path, webinars: dict[str, str], settings: Settings)
     return chosen
 
 
-def _fork_early(args: argparse.Namespace, settings: Settings) -> report.Prefetch | None:
+def _busiest(described: Description) -> str:
+    from analysis.concurrency import busiest_webinar
+
+    return busiest_webinar(described)
+
+
+def _describe_from_cache(args: argparse.Namespace, settings: Settings) -> Description | None:
+    """Return the incident's :class:`~analysis.ingest.Description` when the cache holds it.
+
+    None when it does not (the parameter check below ingests the directory) or when the
+    command line or the directory is wrong (the checks below say why, in one line).
+    """
+    try:
+        from analysis.ingest import describe_load
+
+        data_dir = build_params(
+            DEFAULT_WEBINAR_ID, args.data, lang=args.lang, formats=args.formats
+        ).data_dir
+        described = describe_load(data_dir, cache_dir=settings.cache_dir, cached_only=True)
+        if described is not None:
+            _busiest(described)  # a directory without any webinar: the checks below say so
+        return described
+    except AnalysisError:
+        return None
+
+
+def _fork_early(
+    args: argparse.Namespace, settings: Settings, webinar: str
+) -> report.Prefetch | None:
     """Fork the run's prefetch before the data is read, when the command line is well formed.
 
     Its imports then run while this process checks the parameters against the data; a
     command line that fails here is left to the checks below, which say why. Without a
-    webinar (the data's busiest, known only once the data is read) the fork is made all the
-    same: the run hands it its parameters later, or stops it when the caches hold them.
+    webinar (the data's busiest, known only once the directory is ingested) the fork is made
+    all the same: the run hands it its parameters later, or stops it when the caches hold them.
     """
     try:
         params = build_params(
-            args.webinar or DEFAULT_WEBINAR_ID,
+            webinar or DEFAULT_WEBINAR_ID,
             args.data,
             lang=args.lang,
             formats=args.formats,
@@ -141,7 +189,7 @@ def _fork_early(args: argparse.Namespace, settings: Settings) -> report.Prefetch
         )
     except AnalysisError:
         return None
-    if not args.webinar:
+    if not webinar:
         return report.Prefetch(settings)
     return report.fork_prefetch(params, settings)
 

@@ -32,8 +32,10 @@ its manifest and cache), ``cli``. The error vocabulary lives in :mod:`analysis.v
 """
 
 from analysis.ingest.incident import (
+    Description,
     Incident,
     describe_directory,
+    describe_load,
     load_incident,
     manifest_window,
     read_annotations,
@@ -92,12 +94,14 @@ __all__ = [
     "TABLE_KINDS",
     "TABLE_NAMES",
     "FilePart",
+    "Description",
     "Incident",
     "Ingested",
     "NotFast",
     "Override",
     "Shape",
     "describe_directory",
+    "describe_load",
     "format_accounting",
     "ingest_files",
     "load_incident",

@@ -640,6 +640,50 @@ def describe_directory(
     return load_incident(directory, cache_dir=cache_dir).webinars, display_tz
 
 
+@dataclass(frozen=True)
+class Description:
+    """What choosing a webinar needs of an incident: its webinars, zone, window and load."""
+
+    webinars: pd.DataFrame
+    display_tz: str
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    #: The load as :func:`read_load` reads it (the monitor, else the open presence sessions).
+    concurrency: pd.DataFrame
+
+
+def describe_load(
+    directory: Path | str = config.DEFAULT_INCIDENT_DIR,
+    *,
+    cache_dir: Path | str | None = None,
+    cached_only: bool = False,
+) -> Description | None:
+    """Return an incident directory's :class:`Description`, cheaply.
+
+    Reads only the webinars and concurrency tables of a complete cache slot of exactly these
+    inputs (and the sessions, when no monitor sample lies in the window); without one, ingests
+    the directory as :func:`load_incident` does (writing the cache), or returns None when
+    ``cached_only``.
+    """
+    directory = Path(directory)
+    manifest, window, display_tz, _, _, checksums, _ = _read_inputs(directory)
+    slot = _slot(manifest, checksums, privacy.pseudonym_key(), cache_dir)
+    cached = cache.read_tables(slot, ("webinars", "concurrency"))
+    if cached is not None and not _monitor_sampled(cached["concurrency"], window):
+        # The sessions only now: a monitor's samples are all the load needs.
+        sessions = cache.read_tables(slot, ("sessions",))
+        presence = _presence_load(sessions["sessions"], window) if sessions else None
+        if sessions is None:
+            cached = None
+        elif presence is not None:
+            cached["concurrency"] = presence
+    if cached is not None:
+        return Description(cached["webinars"], display_tz, window, cached["concurrency"])
+    if cached_only:
+        return None
+    incident = load_incident(directory, cache_dir=cache_dir)
+    return Description(incident.webinars, display_tz, incident.window, incident.concurrency)
+
+
 def load_incident(
     directory: Path | str = config.DEFAULT_INCIDENT_DIR,
     *,
@@ -745,14 +789,27 @@ def read_load(incident: Incident) -> Incident:
     (:func:`analysis.concurrency.count_open_sessions`), so it is read from them rather than
     left unmeasured. A monitor with any sample in the window is kept as it is.
     """
+    if _monitor_sampled(incident.concurrency, incident.window):
+        return incident
+    table = _presence_load(incident.sessions, incident.window)
+    if table is None:
+        return incident
+    return dataclasses.replace(incident, concurrency=table, load_source="presence")
+
+
+def _monitor_sampled(concurrency: pd.DataFrame, window: tuple) -> bool:
+    """Whether the viewer-count table holds a sample inside the window."""
+    start, end = window
+    return bool(((concurrency["ts"] >= start) & (concurrency["ts"] < end)).any())
+
+
+def _presence_load(sessions: pd.DataFrame, window: tuple) -> pd.DataFrame | None:
+    """Return the open presence sessions as a ``concurrency`` table (None: no session)."""
     from analysis.concurrency import count_open_sessions
 
-    start, end = incident.window
-    conc = incident.concurrency
-    if ((conc["ts"] >= start) & (conc["ts"] < end)).any() or incident.sessions.empty:
-        return incident
-    samples = count_open_sessions(incident.sessions, start, end)
+    if sessions.empty:
+        return None
+    samples = count_open_sessions(sessions, *window)
     if samples.empty:
-        return incident
-    table = validate_table("concurrency", samples.astype(column_dtypes("concurrency")))
-    return dataclasses.replace(incident, concurrency=table, load_source="presence")
+        return None
+    return validate_table("concurrency", samples.astype(column_dtypes("concurrency")))
