@@ -8,6 +8,7 @@ warning naming its file) for an incident under an analyst's home directory: afte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -111,3 +112,66 @@ def test_a_private_directory_name_is_redacted_and_a_longer_name_is_no_prefix(hom
     assert nb.metadata.papermill.input_path == f"{tmp_path.name}/custom.ipynb"
     assert "private-mail" not in record.read_text(encoding="utf-8")
     assert f"{USER}X/lib" in nb.cells[1].outputs[0].text
+
+
+def test_a_failed_run_s_record_names_no_host_path(home, tmp_path, monkeypatch):
+    """``<out>.failed.ipynb`` (kept beside the output directory when a cell fails) is rewritten too.
+
+    papermill writes the absolute paths into it as into any record, and the failing cell's
+    traceback names the notebook's and the libraries' files.
+    """
+    from analysis import report
+    from analysis.report import ReportError
+
+    data = home / "Downloads" / "incident"
+    out = home / "reports" / "w1"
+    site = home / ".venv" / "lib" / "site-packages"
+
+    def execute(params, *, progress=True, failed_record=None, notebook=None, **_):
+        stage = params.output_dir
+        record = _record(stage, dataclasses.replace(params, output_dir=out), notebook, site)
+        nb = nbformat.read(record, as_version=4)
+        trace = f"\x1b[0;31mKeyError\x1b[0m  {site}/pandas/core/indexes/base.py:3812 in {data}/x"
+        nb.cells[1].outputs.append(
+            new_output("error", ename="KeyError", evalue="'x'", traceback=[trace])
+        )
+        nbformat.write(nb, record)
+        record.replace(failed_record)
+        raise ReportError(
+            f"postmortem.ipynb, cell 1: KeyError: 'x' (executed record: {failed_record})"
+        )
+
+    monkeypatch.setattr(report, "execute_notebook", execute)
+    monkeypatch.setattr(report, "has_report_font", lambda lang: True)
+    params = ReportParams(webinar_id="w1", data_dir=data, output_dir=out, formats=("html",))
+    with pytest.raises(ReportError):
+        report.run_report(params, progress=False)
+
+    failed = out.parent / "w1.failed.ipynb"
+    text = failed.read_text(encoding="utf-8")
+    assert USER not in text and str(tmp_path) not in text and ".staging" not in text
+    nb = nbformat.reads(text, as_version=4)
+    assert nb.metadata.papermill.parameters["data_dir"] == "incident"
+    assert (
+        "~/.venv/lib/site-packages/pandas/core/indexes/base.py"
+        in nb.cells[1].outputs[1].traceback[0]
+    )
+
+
+def test_the_index_of_reports_shows_failures_without_host_paths_or_private_values(home):
+    """``reports/index.html`` is a stakeholder page: a failure's reason is shown as one."""
+    from analysis import listing, narrative
+
+    root = home / "reports"
+    (root / "gone").mkdir(parents=True)
+    reason = (
+        f"{home}/incident/logs/edge.json, row 7: expected a timestamp, got 'kim.minji@example.com'"
+        f" ({PROJECT_ROOT}/src/analysis/ingest/cells.py)"
+    )
+    page = listing.write_listing(
+        root, {"gone": root / "gone"}, {"w2": reason}, {}, narrative.load_locale("en")
+    ).read_text(encoding="utf-8")
+    assert USER not in page and str(home) not in page and str(PROJECT_ROOT) not in page
+    assert "kim.minji" not in page and "[email]" in page
+    assert "~/incident/logs/edge.json, row 7" in page and "./src/analysis/ingest/cells.py" in page
+    assert "gone/findings.json: unreadable" in page

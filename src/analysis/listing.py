@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis._util import page_text
+from analysis.params import display_path
+from analysis.record_paths import show_text
 
 _STYLE = """
 body { font-family: "Noto Sans CJK KR", "Noto Sans KR", system-ui, sans-serif; margin: 24px 32px; color: #111827; }
@@ -145,10 +147,20 @@ def render_listing(
     for wid, why in sorted(failures.items()):
         lines.append(
             f'<tr class="failed"><td>{_e(titles.get(wid, wid))}<br><small><code>{_e(wid)}'
-            f'</code></small></td><td colspan="5">{_e(t["failed"])}: {_e(why)}</td></tr>'
+            f'</code></small></td><td colspan="5">{_e(t["failed"])}: {_e(show_text(why))}</td>'
+            "</tr>"
         )
     lines.append("</tbody></table></body></html>")
     return "\n".join(lines) + "\n"
+
+
+def _relative(path: Path, directory: Path) -> str:
+    """Return ``path`` relative to the index's ``directory``, or as reports show paths.
+
+    A path outside the directory would name the host's folders (``../../home/<user>/…``).
+    """
+    relative = Path(os.path.relpath(path, directory)).as_posix()
+    return relative if not relative.startswith("../") else display_path(Path(path))
 
 
 def write_listing(
@@ -174,11 +186,12 @@ def write_listing(
             findings = json.loads((folder / "findings.json").read_text(encoding="utf-8"))
             row = summarize_row(findings, text["lang"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            failures[wid] = f"{folder / 'findings.json'}: unreadable ({type(exc).__name__})"
+            shown = _relative(folder / "findings.json", directory)
+            failures[wid] = f"{shown}: unreadable ({type(exc).__name__})"
             continue
         page = folder / "postmortem.html"
         target = page if page.exists() else folder / "findings.json"
-        row["href"] = Path(os.path.relpath(target, directory)).as_posix()
+        row["href"] = _relative(target, directory)
         rows.append(row)
     path = Path(directory) / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)

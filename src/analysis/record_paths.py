@@ -38,6 +38,16 @@ def show_path(path: str | Path) -> str:
     return redact_text(display_path(Path(path)))
 
 
+def show_text(text: str) -> str:
+    """Return a message as stakeholder pages show it: no host path, redacted like log text.
+
+    The project's root reads ``.`` and the home directory ``~`` (whole path components);
+    what is left is redacted (a failure's reason may quote an input's value).
+    """
+    prefixes = {PROJECT_ROOT: ".", **{home: "~" for home in _homes()}}
+    return redact_text(_replace_prefixes(text, prefixes))
+
+
 def publish_record(record: Path, params: ReportParams, stage: Path) -> None:
     """Rewrite the executed notebook ``record`` in place to show no absolute path.
 

@@ -695,9 +695,15 @@ def _write_outputs(
 
     staged = dataclasses.replace(params, output_dir=stage)
     failed = params.output_dir.parent / f"{params.output_dir.name}.failed.ipynb"
-    executed = execute_notebook(
-        staged, progress=progress, failed_record=failed, notebook=notebook, prefetch=prefetch
-    )
+    try:
+        executed = execute_notebook(
+            staged, progress=progress, failed_record=failed, notebook=notebook, prefetch=prefetch
+        )
+    except ReportError:
+        # The record of a failed run is sent to whoever helps; it names no host path either.
+        if failed.is_file():
+            publish_record(failed, params, stage)
+        raise
     names = [executed.name]
     # The record names where its outputs are published, not the staging directory it ran in,
     # and no host path: it travels with the report (analysis.record_paths).
