@@ -37,9 +37,11 @@ from analysis.simulate.verdict_study import (
     FULL,
     QUICK,
     SPARSE_SHAPES,
+    covers,
     format_confusion,
     iterate_jobs,
     measure_moved_errors,
+    measure_platform_limit,
     measure_smooth_rise,
     rerun_capacity_calls,
     run_backoff_incident,
@@ -47,6 +49,7 @@ from analysis.simulate.verdict_study import (
     run_incident,
     run_sparse_class,
     target_rows,
+    within_10,
 )
 from analysis.stats.verdicts import MIN_MOVED
 
@@ -254,6 +257,44 @@ def run_smooth(cache: Path, n_boot: int, workers: int) -> str:
     return out
 
 
+def run_platform(cache: Path, workers: int) -> str:
+    """Measure K beside Realtime's own limit on a cache's capacity calls (stats.platform_limit).
+
+    Every capacity call of a per-session family is refitted; Realtime classes are given the
+    platform's reading, and K's coverage of the truth, the well-identified calls and those
+    within 10 % of it are counted per family before and after (no bootstrap: the reading
+    draws nothing and changes only the interval and the flag).
+    """
+    rows = [r for line in cache.open() if line.strip() for r in json.loads(line)]
+    calls = [
+        r
+        for r in rows
+        if r["label"] == "capacity" and r["family"] in sessions.SHAPES and r.get("k") is not None
+    ]
+    done = [m for m in iterate_jobs(measure_platform_limit, calls, workers) if m is not None]
+    out = f"{len(calls)} capacity calls of per-session families in {cache.name}; "
+    out += f"{len(done)} of Realtime classes\n\n"
+    out += "| family | Realtime capacity calls (truth capacity) | with a reading | widened | "
+    out += "K covers before | after | well identified before | after | "
+    out += "within 10 % before | after |\n" + "|---" * 10 + "|\n"
+    for fam in dict.fromkeys(m["family"] for m in done):
+        mine = [m for m in done if m["family"] == fam and m["truth"] == "capacity"]
+        after = [{**m, "k_low": m["low"], "k_high": m["high"]} for m in mine]
+        cells = (
+            len(mine),
+            sum(m["reading"] is not None for m in mine),
+            sum((m["low"], m["high"]) != (m["k_low"], m["k_high"]) for m in mine),
+            sum(map(covers, mine)),
+            sum(map(covers, after)),
+            sum(not m["weak"] for m in mine),
+            sum(not m["weak_after"] for m in mine),
+            sum(not m["weak"] and within_10(m) for m in mine),
+            sum(not m["weak_after"] and within_10(m) for m in mine),
+        )
+        out += f"| {fam} | " + " | ".join(str(v) for v in cells) + " |\n"
+    return out
+
+
 def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
     """Run the back-off experiment (docs/verdicts.md, "Bursty bugs"); return a markdown table."""
     fams = [f for f in families if f in sessions.SHAPES]
@@ -416,6 +457,14 @@ def main(argv: list[str] | None = None) -> int:
         "the calls it sets aside are re-analysed)",
     )
     parser.add_argument(
+        "--platform-limit",
+        type=Path,
+        default=None,
+        metavar="CACHE",
+        help="only K beside Realtime's own limit on this cache's Realtime capacity calls "
+        "(refits, no bootstrap)",
+    )
+    parser.add_argument(
         "--backoff",
         action="store_true",
         help="only the back-off experiment: retry loops spread over minutes (truth: traffic)",
@@ -444,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.moved:
         print("# The moved-errors floor on cached capacity calls\n")
         print(run_moved(args.moved, counts["n_boot"], max(1, min(2, args.workers))))
+        return 0
+    if args.platform_limit:
+        print("# K beside Realtime's own limit on cached capacity calls\n")
+        print(run_platform(args.platform_limit, max(1, min(2, args.workers))))
         return 0
     if args.backoff:
         print("# Retry loops backing off over minutes: verdicts per minute vs with episodes\n")

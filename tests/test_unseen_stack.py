@@ -31,11 +31,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
     "so errors grow far faster than requests (g = 2.91, se 0.31); the g = 1 test is one-sided "
     "(it rejects only an lr below its replicates), so g = 1 p = 1.000, and the Bayes factor "
     "3.2e6 against g = 0 calls it traffic-proportional, a flat rate per request it is not",
-    ("skewed_clocks", "realtime:too_many_connections"): "presence written by phones whose "
-    "clocks are off (sd 10 min, 30 % of them 7 min more) blurs the open sessions: their peak reads "
-    "235 for a true 254, and K 178 [170, 186] misses the limit of 200 that Realtime's own billing "
-    "lines state (limit 200, connected capped at 200), without a weak-identification flag; "
-    "nothing on the page says the sessions' times disagree with their users' requests",
     ("noisy_null", "http:429:auth/*"): "one address's six bursts of 25 token requests, the "
     "11th on refused: g = 7.74 (se 0.08) since the bot's requests dominate its minutes' Auth "
     "requests; the one-sided g = 1 test passes it (p 0.22) and the Bayes factor 3.4e7 calls it "

@@ -554,6 +554,8 @@ def summarize_capacity(
                 "family": fit.family,
                 "limits_in_interval": list(fit.limits_in_interval),
                 "nearest_limits": list(fit.nearest_limits),
+                # Realtime's own reading of its limit in viewers, where it was seen binding.
+                "platform_limit": fit.platform_limit,
                 "load_scope": scope,
                 "k_webinar": find_webinar_share(load, fit.k) if scope == "project" else None,
             }

@@ -19,6 +19,7 @@ from analysis import stats
 from analysis.simulate import minutes, sessions
 from analysis.stats.exposure import drop_masked_requests
 from analysis.stats.onset import compare_hinge_to_power
+from analysis.stats.platform_limit import reconcile_platform_limit
 from analysis.stats.series import split_own_failures
 from analysis.stats.verdicts import choose_denominator, count_exposed, count_moved_errors
 
@@ -168,6 +169,42 @@ def measure_smooth_rise(row: dict) -> dict:
         rise = compare_hinge_to_power(fit, counts, x, c)
     keep = ("family", "index", "mechanism", "truth", "label", "errors", "above")
     return {**{k: row.get(k) for k in keep}, **rise}
+
+
+def measure_platform_limit(row: dict) -> dict | None:
+    """Return a Realtime capacity call's K beside its platform's limit (stats.platform_limit).
+
+    The class is refitted (:func:`refit_class`, for the load's smoothing) and given the row's
+    own calibrated K, interval, lag and flag; :func:`reconcile_platform_limit` then says what it
+    would report: ``low``/``high``/``weak`` after, and the platform's ``reading``. None for a
+    class that is not Realtime's (the reconciliation reads only Realtime classes).
+    """
+    frame = class_frame(row["family"], row["index"], row["mechanism"])
+    if not stats.is_realtime_class(frame):
+        return None
+    _, _, c, fit = refit_class(row)
+    if fit is None:
+        return None
+    # The errors as :func:`stats.analyse_class` passes them (not the counts the fit modelled).
+    y = stats.extract_series(frame)[0]
+    fit = dataclasses.replace(
+        fit,
+        k=row["k"],
+        k_low=row["k_low"],
+        k_high=row["k_high"],
+        weakly_identified=row["weak"],
+        lag_minutes=row["lag"],
+    )
+    new = reconcile_platform_limit(fit, y, c, stats.extract_signals(frame))
+    keep = ("family", "index", "mechanism", "truth", "k", "k_low", "k_high", "weak")
+    keep += ("k_true", "k_true_low", "k_true_high")
+    return {
+        **{k: row.get(k) for k in keep},
+        "low": new.k_low,
+        "high": new.k_high,
+        "weak_after": new.weakly_identified,
+        "reading": new.platform_limit,
+    }
 
 
 def _run_minute_incident(family: str, index: int, n_boot: int, only=None) -> list[dict]:

@@ -51,3 +51,12 @@ SUPABASE_LIMITS: tuple[dict, ...] = (
         for size, _, pool in _COMPUTE_SIZES
     ),
 )
+
+
+def name_limits_in(low: float, high: float) -> tuple[str, ...]:
+    """Return the published limits inside [low, high], worded "product quantity (tier): limit"."""
+    return tuple(
+        f"{d['product']} {d['quantity']} ({d['tier']}): {d['limit']}"
+        for d in SUPABASE_LIMITS
+        if low <= d["limit"] <= high
+    )

@@ -123,6 +123,9 @@ class ThresholdFit(_ToDict):
     k_high_band: tuple
     lag_cut_band: tuple
     lag_open_high: bool = False
+    #: Realtime's own reading of its limit in the fit's load, where its billing lines show it
+    #: binding (``stats.platform_limit.read_platform_limit``); None elsewhere.
+    platform_limit: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from analysis.stats.countmodels import (
     nb_loglik,
     simulate_nb,
 )
-from analysis.stats.limits import SUPABASE_LIMITS
+from analysis.stats.limits import SUPABASE_LIMITS, name_limits_in
 from analysis.stats.monotone import (
     BOUND_MARGIN,
     SCREEN_MINUTES,
@@ -816,11 +816,7 @@ def estimate_threshold(
     lag_open_high = bool(lag_high == lags[-1])
     k_hat = float(ks[best])
     edge = open_low or open_high
-    limits_in = tuple(
-        f"{d['product']} {d['quantity']} ({d['tier']}): {d['limit']}"
-        for d in SUPABASE_LIMITS
-        if low <= d["limit"] <= high
-    )
+    limits_in = name_limits_in(low, high)
     nearest = sorted(SUPABASE_LIMITS, key=lambda d: abs(d["limit"] - k_hat))[:3]
     # Minutes whose lagged load lies inside K's interval: without them the interval's place is
     # extrapolated from the response's shape on either side, not observed at the onset.

@@ -13,6 +13,7 @@ from analysis.exceptions import StatsError
 from analysis.stats.association import analyse_coincidence, cross_correlate, fit_load_coefficient
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.limits import SUPABASE_LIMITS
+from analysis.stats.platform_limit import reconcile_platform_limit
 from analysis.stats.regimes import detect_bursts, detect_change_points
 from analysis.stats.results import ClassResult, WebinarStatistics
 from analysis.stats.series import (
@@ -22,7 +23,7 @@ from analysis.stats.series import (
     is_realtime_class,
 )
 from analysis.stats.threshold import _sup_lr, _test_cells, _test_grid
-from analysis.stats.verdicts import attribute_class, summarize_signals
+from analysis.stats.verdicts import CAPACITY, attribute_class, summarize_signals
 
 
 def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> ClassResult:
@@ -37,6 +38,10 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
     verdict, test, fit, elasticity = attribute_class(
         y, r, c, rng=rng, n_boot=n_boot, signals=signals, realtime=realtime
     )
+    if realtime and fit is not None and verdict.label == CAPACITY:
+        # The limit Realtime reports is a second reading of a Realtime class's K (the viewers
+        # are a load measured with error); no draws, so nothing after it moves.
+        fit = reconcile_platform_limit(fit, y, c, signals)
     enough = y.sum() >= MIN_ERRORS
     return ClassResult(
         n_minutes=len(y),
