@@ -81,3 +81,29 @@ def interval_covers(fit, threshold: int) -> bool:
     minute's highest sample, a session or two above: 3 sessions of slack.
     """
     return fit["k_low"] - 3 <= threshold <= fit["k_high"] + 3
+
+
+def verdicts_off_truth(truth: dict, findings: dict, slack: float = 0.05) -> dict[str, str]:
+    """Return ``{class: why}`` for every class of ``truth`` whose verdict its truth disallows.
+
+    A class must be made (else AssertionError); a capacity verdict must also put K's interval
+    on the truth's ``k`` (or ``k_band``) within ``slack`` (the writer's K is open viewers at a
+    second, the package reads each minute's highest sample) and the lag within a minute.
+    """
+    wrong = {}
+    verdicts, fits = index_verdicts(findings), index_fits(findings)
+    keys = {c["key"] for c in findings["error_classes"]}
+    missing = set(truth["classes"]) - keys
+    assert not missing, f"classes not made: {sorted(missing)} (made {sorted(keys)})"
+    for key, t in truth["classes"].items():
+        got = verdicts.get(key, {}).get("verdict")
+        if got not in t["expect"]:
+            wrong[key] = f"{got}, truth {t['expect']}"
+        elif got == "capacity":
+            fit = fits[key]
+            low, high = t["k_band"] if "k_band" in t else (t["k"], t["k"])
+            if fit["k_high"] * (1 + slack) < low or fit["k_low"] * (1 - slack) > high:
+                wrong[key] = f"K [{fit['k_low']}, {fit['k_high']}] misses [{low}, {high}]"
+            elif abs(fit["lag_minutes"] - t["lag"]) > 1:
+                wrong[key] = f"lag {fit['lag_minutes']}, truth {t['lag']}"
+    return wrong

@@ -1,0 +1,199 @@
+"""Incidents of a seventh writer (tests/_unseen_rooms.py), each read against its truth.
+
+A project whose rooms keep a timetable: two webinars live at once whose summed audience meets
+``max_connections`` while the report is about one of them, and whose other room's client bug
+fills the same logs; a 20-minute window across New York's fall-back with 500 viewers walking
+in at 01:00 sharp; Korean, emoji and right-to-left identifiers in table, column and constraint
+names beside PostgREST's own 406 and HTTP 413/431/502; contention (40001, 40P01) rising with
+the load without a threshold; six hours across UTC midnight with a limit raised between two
+sessions (slow).
+"""
+
+from __future__ import annotations
+
+import re
+
+import _unseen_rooms as rooms
+import pytest
+from _check_output import read_check_output
+from _mech_runs import (
+    analyse_written,
+    index_fits,
+    index_verdicts,
+    make_analyser,
+    render_pages,
+    verdicts_off_truth,
+)
+
+from analysis.__main__ import main as cli
+
+FAST = rooms.FAST
+SLOW = rooms.SLOW
+#: Verdicts known to be wrong, and why (handed to their owner in the coordination log). The
+#: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
+_SMOOTH = (
+    "transactions on one hot row fail when another started within {hold} ms before them: the "
+    "failing share is 1 - exp(-rate * hold), {share}; the verdict's own numbers reject both "
+    "g = 0 and g = 1 (g = {g}), yet a power law fitting as well as the hinge sets capacity "
+    "aside and the class is 'the data cannot tell', whose legend says the tests cannot tell a "
+    "flat rate from no link to traffic: the data does tell, the errors rise with the load "
+    "faster than the requests (stats)"
+)
+KNOWN_WRONG: dict[tuple[str, str], str] = {
+    ("twin_rooms", "40001"): _SMOOTH.format(
+        hold=12, share="0.3 % at 25 viewers to 8.5 % at the project's 442", g="1.96, se 0.12"
+    ),
+    ("six_hours", "40P01"): _SMOOTH.format(
+        hold=30, share="0.5 % at 20 viewers to 11 % at 486", g="1.90"
+    ),
+    ("six_hours", "53300"): "max_connections met past 260 in the morning session (K 261 "
+    "[249, 264], well identified), raised to 900 at minute 150 while the room was empty; the "
+    "afternoon's 486 viewers meet no error, and the rule 'the errors stop while the load stays "
+    "above K' turns a limit that changed into 'the data cannot tell' instead of a capacity "
+    "limit with a change (the errors' last minute, the room's gap) (stats)",
+}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rooms")
+    return {name: rooms.write_incident(root, name) for name in FAST}
+
+
+@pytest.fixture(scope="module")
+def analyse(tmp_path_factory, written, shared_cache_dir):
+    return make_analyser(
+        tmp_path_factory, written, rooms.CASES, shared_cache_dir, truth_of=rooms.truth
+    )
+
+
+def _check_rows(directory, truth, capsys) -> None:
+    """Run ``check``: every row read is accepted, or rejected as logged after the window."""
+    assert cli(["check", f"--data={directory}"]) == 0
+    out = capsys.readouterr().out
+    read, accepted, rejected, tables = read_check_output(out)
+    assert read == accepted + rejected
+    assert rejected == truth["outside"]
+    if truth["outside"]:
+        assert f"outside window: {truth['outside']}" in out
+    for table, source in (
+        ("requests", "edge"),
+        ("db_errors", "pg"),
+        ("realtime_events", "realtime"),
+    ):
+        assert f"{table} {truth['rows'][source]}," in tables
+
+
+def _check_truth(name: str, truth: dict, findings: dict) -> None:
+    """Exactly the known wrong verdicts: a fix shows as a failure asking to remove its entry."""
+    assert set(index_verdicts(findings)) == set(truth["classes"]), name
+    wrong = verdicts_off_truth(truth, findings)
+    assert set(wrong) == {key for case, key in KNOWN_WRONG if case == name}, wrong
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_check_reads_every_row(written, name, capsys):
+    _check_rows(written[name], rooms.truth(name), capsys)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_each_class_gets_a_verdict_its_truth_allows(analyse, name):
+    _, truth, findings = analyse(name)
+    _check_truth(name, truth, findings)
+
+
+def test_a_limit_met_by_two_rooms_together_is_found_on_the_project_s_load(analyse):
+    # The keynote alone peaks at 263, the workshop at 211: only their sum (442) meets the
+    # 380 connections; K must be the project's and lie above the keynote's own peak.
+    _, truth, findings = analyse("twin_rooms")
+    fit = index_fits(findings)["53300"]
+    assert truth["room_peaks"][0] < fit["k_low"] <= 380 <= fit["k_high"]
+    assert "other_webinars_live" in {d["code"] for d in findings["data_quality"]}
+
+
+def test_a_step_of_500_at_the_door_leaves_k_weakly_identified(analyse):
+    # 40 early birds, then 500 within a minute: every K between them fits the same minutes,
+    # so the interval must be wide and flagged, not a confident number.
+    _, truth, findings = analyse("dst_twenty")
+    fit = index_fits(findings)["57014"]
+    assert fit["k_low"] <= 300 <= fit["k_high"]
+    assert fit["weakly_identified"]
+
+
+def test_a_class_keyed_on_a_korean_constraint_keeps_its_name(analyse):
+    _, _, findings = analyse("unicode_names")
+    assert "23505:투표_사용자_키" in {c["key"] for c in findings["error_classes"]}
+
+
+#: Defects of the page found on these incidents (handed to their owner in the coordination log).
+PAGE_DEFECTS = {
+    "dst_window": "a window across a daylight-saving change is printed without the offsets: "
+    "'Window (America/New_York): 2026-11-01 01:55–01:15' (20 minutes that read as ending 40 "
+    "minutes before they start) and 'Concurrency first passed ... at 01:00:31', an hour that "
+    "happened twice that night (report)",
+    "other_room": "a class whose every error came from the other webinar's users (42P01 on "
+    "rest/breakout_notes, a build only the workshop runs) is listed under this webinar's 'Why "
+    "(root causes)' as 'Client bugs that grow with traffic', with nothing saying none of this "
+    "webinar's 300 people met it (report)",
+    "unicode_identifiers": "actions drop non-ASCII identifiers: 42703 on column 질문.🔥_count "
+    "prints 'Fix the query that uses column the column involved, which the table involved "
+    "does not have'; 23505 on 투표_사용자_키 and 42P01 on public.שאלות likewise ('the "
+    "constraint involved', 'the table involved'): fields table, column and constraint are "
+    "empty (report)",
+    "encoded_paths": "the gateway logs a path to a table named in Korean or Hebrew as the "
+    "browser sends it, percent-encoded; endpoints stay encoded ('rest/%EC%A7%88%EB%AC%B8' for "
+    "rest/질문) in findings, the summary and the actions (ingest)",
+}
+
+
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["dst_window"])
+def test_a_window_across_a_clock_change_shows_both_offsets(analyse):
+    _, _, findings = analyse("dst_twenty")
+    text = render_pages(findings, "en")
+    window = re.search(r"\*\*Window \([^)]*\)\*\*: ([^\n]*)", text).group(1)
+    assert "EDT" in window and "EST" in window, window
+
+
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["other_room"])
+def test_a_bug_only_the_other_room_met_is_not_this_webinar_s_root_cause(analyse):
+    _, _, findings = analyse("twin_rooms")
+    text = render_pages(findings, "en")
+    why = text[text.index("Why (root causes)") : text.index("How it ended")]
+    line = next(row for row in why.splitlines() if "breakout_notes" in row)
+    assert "other webinar" in line, line
+
+
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["unicode_identifiers"])
+def test_actions_name_korean_emoji_and_hebrew_identifiers(analyse):
+    _, _, findings = analyse("unicode_names")
+    fields = {a["fields"].get("class"): a["fields"] for a in findings["action_items"]}
+    assert fields["42703"]["column"].endswith("🔥_count")
+    assert fields["42P01"]["table"].endswith("שאלות")
+    assert fields["23505:투표_사용자_키"]["constraint"] == "투표_사용자_키"
+
+
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["encoded_paths"])
+def test_endpoints_of_tables_named_in_korean_are_read_decoded(analyse):
+    _, _, findings = analyse("unicode_names")
+    endpoints = {e for c in findings["error_classes"] for e in c["endpoints"]}
+    assert {"rest/질문", "rest/שאלות", "rest/투표"} <= endpoints, endpoints
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW)
+def test_slow_cases_read_every_row_and_get_verdicts_their_truth_allows(
+    tmp_path_factory, name, capsys
+):
+    root = tmp_path_factory.mktemp("rooms-slow")
+    directory = rooms.write_incident(root, name)
+    truth = rooms.truth(name)
+    _check_rows(directory, truth, capsys)
+    truth = rooms.truth(name)
+    _, findings = analyse_written(
+        root, directory, truth["webinar_id"], rooms.CASES[name].display_tz, root / "cache"
+    )
+    _check_truth(name, truth, findings)
+    if name == "six_hours":
+        # The limit before the fix is well measured even where the verdict is withheld.
+        fit = index_fits(findings)["53300"]
+        assert fit["k_low"] * 0.95 <= 260 <= fit["k_high"] * 1.05
