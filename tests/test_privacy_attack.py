@@ -33,7 +33,9 @@ import zlib
 from pathlib import Path
 
 import _private_attack as attack
+import _private_stack
 import _unseen_mech as mech
+import _unseen_stack as stack
 import pytest
 
 from analysis import privacy, report
@@ -83,10 +85,12 @@ def _plant_case(root: Path, case: str) -> tuple:
     return directory, webinar, set(users), users[0], secrets
 
 
-def _report_texts(directory: Path, webinar: str, lang: str, out: Path) -> dict[str, str]:
-    """Make the report (HTML and PDF) and return output name -> its text."""
+def _report_texts(
+    directory: Path, webinar: str, lang: str, out: Path, formats: str = "html,pdf"
+) -> dict[str, str]:
+    """Make the report (HTML, and PDF when asked) and return output name -> its text."""
     params = build_params(
-        webinar, directory, display_tz="UTC", lang=lang, output_dir=out, formats="html,pdf"
+        webinar, directory, display_tz="UTC", lang=lang, output_dir=out, formats=formats
     )
     report.run_report(params, progress=False)
     texts = {
@@ -94,6 +98,8 @@ def _report_texts(directory: Path, webinar: str, lang: str, out: Path) -> dict[s
         for path in out.rglob("*")
         if path.is_file() and path.suffix in (".html", ".json", ".ipynb")
     }
+    if "pdf" not in formats:
+        return texts
     pdf = next(out.rglob("postmortem.pdf"))
     text = subprocess.run(
         ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
@@ -310,3 +316,75 @@ def test_the_attack_on_clickhouse_exports_with_function_logs(tmp_path):
     _check_shown(texts, user, secrets)
     assert _leaks(texts, users, secrets) == {}
     assert _host_paths(texts, tmp_path) == {}
+
+
+#: A case of the sixth writer with Storage uploads; the attack adds the sources it lacks.
+STACK_CASE = "snapshot_uploads"
+#: An address's pseudonym (analysis.addresses): the page shows counts of addresses, never one.
+ADDRESS_PSEUDONYM = re.compile(r"(?<![0-9A-Za-z_])a_[0-9a-f]{12}(?![0-9a-f])")
+
+
+@pytest.fixture(scope="module")
+def stack_incident(tmp_path_factory):
+    directory = stack.write_incident(tmp_path_factory.mktemp("stack") / DIRECTORY, STACK_CASE)
+    return directory, _private_stack.plant(directory)
+
+
+@pytest.fixture(scope="module")
+def stack_reports(stack_incident, tmp_path_factory):
+    """The report of the attacked stack case: English HTML and PDF, Korean HTML."""
+    directory, _ = stack_incident
+    webinar = stack.webinar_id(STACK_CASE)
+    out = tmp_path_factory.mktemp("stack-reports")
+    texts = _report_texts(directory, webinar, "en", out / "en")
+    korean = _report_texts(directory, webinar, "ko", out / "ko", formats="html")
+    texts.update({f"ko {name}": text for name, text in korean.items()})
+    return texts
+
+
+def test_a_hostile_client_s_values_in_the_stack_s_exports_are_in_the_raw_input(stack_incident):
+    directory, secrets = stack_incident
+    raw = _raw_input(directory)
+    assert {k: len(v) for k, v in secrets.items() if not v} == {}
+    assert {k: [s for s in v if s not in raw] for k, v in secrets.items()} == {
+        k: [] for k in secrets
+    }
+
+
+def test_no_output_of_the_stack_report_holds_an_address_or_a_planted_value(
+    stack_incident, stack_reports
+):
+    """Client addresses (headers, forwarded lists, Supavisor's peers, presence payloads),
+    Storage object paths, Edge Functions' console lines and headers, Supavisor's user@db and
+    presence payloads: none reaches the HTML (en, ko), the PDF, findings.json or the record.
+    """
+    _, secrets = stack_incident
+    planted = {s for values in secrets.values() for s in values}
+    found = {name: sorted(s for s in planted if s in text) for name, text in stack_reports.items()}
+    assert {name: hits[:5] for name, hits in found.items() if hits} == {}
+    shown = {name: ADDRESS_PSEUDONYM.findall(text) for name, text in stack_reports.items()}
+    assert {name: hits[:3] for name, hits in shown.items() if hits} == {}
+    # Not a search of nothing: the page is the stack case's, and its input accounting names
+    # every source the attack added.
+    assert "http:503:storage/*" in stack_reports["postmortem.html"]
+    for source in _private_stack.ADDED:
+        assert source in stack_reports["findings.json"], source
+
+
+def test_no_table_of_the_ingest_holds_a_client_address_or_a_planted_value(stack_incident, tmp_path):
+    directory, secrets = stack_incident
+    planted = {s for values in secrets.values() for s in values}
+    incident = load_incident(directory, cache_dir=tmp_path, progress=False)
+    found = {}
+    for name in (*TABLE_NAMES, "annotations", "accounting"):
+        table = getattr(incident, name)
+        for col in table.columns:
+            if str(table[col].dtype) != "string":
+                continue
+            hits = [v for v in table[col].dropna().unique() if any(s in v for s in planted)]
+            if hits:
+                found[(name, col)] = hits[:2]
+    assert found == {}
+    if "address" in incident.requests.columns:
+        addresses = incident.requests["address"].dropna()
+        assert len(addresses) and addresses.str.fullmatch(ADDRESS_PSEUDONYM.pattern).all()
