@@ -16,7 +16,9 @@ place, as a client (or an app that logs what clients send) could fill it:
 - Supavisor's lines (``supavisor_logs``): a client's database user written ``user@db`` with
   an e-mail as its user, its peer address;
 - Realtime presence payloads (``realtime_logs``): a presence ``track`` whose payload carries
-  the user's id, e-mail, phone and address.
+  the user's id, e-mail, phone and address;
+- a card number alone in the ray id of one gateway row in 50 (Cloudflare's id may be 16
+  decimal digits: ingest keeps it as an id, and it must reach no output).
 
 :func:`plant` returns kind -> the secret strings no output may hold; the client addresses
 include every address the writer gave a viewer.
@@ -29,6 +31,8 @@ import hashlib
 import json
 import re
 from pathlib import Path
+
+from _private_attack import luhn_complete
 
 #: The sources the writer adds (read or counted by the package under their names).
 ADDED = ("function_logs", "function_edge_logs", "supavisor_logs", "realtime_logs")
@@ -60,7 +64,7 @@ def _row(source: str, n: int, timestamp: int, message: str, meta: dict) -> dict:
 def plant(directory: Path) -> dict[str, list[str]]:
     """Plant the values above in the incident at ``directory``; return kind -> secrets."""
     secrets: dict[str, set[str]] = {k: set() for k in (
-        "address", "storage", "function", "supavisor", "presence")}  # fmt: skip
+        "address", "storage", "function", "supavisor", "presence", "ray_card")}  # fmt: skip
     stamps: list[int] = []
     users: list[str] = []
     edge = directory / "edge_logs"
@@ -81,6 +85,13 @@ def plant(directory: Path) -> dict[str, list[str]]:
                 secrets["address"].add(junk)
             else:
                 headers["x_forwarded_for"] = f"{ip}, 10.0.{n % 250}.1, 172.16.0.9"
+            if n % 50 == 0:
+                # A card number alone where Cloudflare's ray id stands: kept there (a ray id
+                # of 16 decimal digits passes as one), and no stage after ingest shows it.
+                card = luhn_complete(f"4{n:014d}")
+                row["event_message"] = row["event_message"].replace(headers["cf_ray"], card)
+                headers["cf_ray"] = card
+                secrets["ray_card"].add(card)
             user = (request.get("sb") or [{}])[0].get("auth_user")
             if user:
                 users.append(user)

@@ -382,6 +382,9 @@ def test_no_table_of_the_ingest_holds_a_client_address_or_a_planted_value(stack_
             if str(table[col].dtype) != "string":
                 continue
             hits = [v for v in table[col].dropna().unique() if any(s in v for s in planted)]
+            # A card alone in the ray id column is an id there (docs/report-safety.md).
+            if (name, col) == ("requests", "cf_ray"):
+                hits = [v for v in hits if v not in secrets["ray_card"]]
             if hits:
                 found[(name, col)] = hits[:2]
     assert found == {}
