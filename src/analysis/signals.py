@@ -13,7 +13,10 @@ the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
   ``new_users``: users whose first error of the class in the window falls in the minute (their
   sum is how many people the class's errors came from), and ``user_onsets``: users with an
   error of the class in the minute and none in the minute before (the first minute of each
-  user's episode of errors; a retry loop that spans minutes is one onset);
+  user's episode of errors; a retry loop that spans minutes is one onset); ``addresses``
+  and ``new_addresses`` the same for the requests' pseudonymised client addresses, and
+  ``endpoint_addresses`` the addresses first seen in the minute among every request to the
+  class's endpoints (the audience's spread beside the errors');
 - ``requests`` is already the requests to every endpoint where the class occurs
   (:attr:`ErrorClass.endpoints`, counted by the timeline from the traffic table);
 - ``latency_ms``: median ``origin_time_ms`` of those requests in the minute (unknown, NaN,
@@ -37,12 +40,22 @@ from analysis.error_classes import ErrorClass, select_class_rows
 from analysis.matching import DEFAULT_TOLERANCE, match_http_to_db
 from analysis.window import parse_size
 
+#: Spread columns: distinct values per minute among the class's failing requests.
+SPREAD = (
+    ("users", "user"),
+    ("clients", "client"),
+    ("endpoints", "endpoint"),
+    ("addresses", "address"),
+)
 #: Columns added (NaN where the incident does not say).
 SIGNAL_COLUMNS = (
     "failed_requests",
     "users",
     "clients",
     "endpoints",
+    "addresses",
+    "new_addresses",
+    "endpoint_addresses",
     "new_users",
     "user_onsets",
     "latency_ms",
@@ -212,11 +225,12 @@ def pair_class_requests(
     ``pairs``: the incident's HTTP <-> database pairs (``Timeline.pairs``, where the classes
     of one status competed for its responses); None pairs this class alone.
 
-    Returns the paired request rows (ts, endpoint, user, client, origin_time_ms); empty for
+    Returns the paired request rows (ts, endpoint, user, client, address, origin_time_ms;
+    address where the requests carry one); empty for
     Realtime classes or classes without a PostgREST status. A class of error responses
     (source ``requests``) is its own failed requests.
     """
-    cols = ["ts", "endpoint", "user", "client", "origin_time_ms"]
+    cols = ["ts", "endpoint", "user", "client", "address", "origin_time_ms"]
     if cls.source == "requests":
         own = select_class_rows(incident, cls).sort_values(["ts", "id"], kind="stable")
         return own[[c for c in cols if c in own.columns]].reset_index(drop=True)
@@ -344,26 +358,37 @@ def add_class_signals(
     if len(paired):
         k = _minute_index(paired["ts"], start, n)
         out["failed_requests"] = np.bincount(k[k >= 0], minlength=n)[:n].astype(float)
-        for col, src in (("users", "user"), ("clients", "client"), ("endpoints", "endpoint")):
+        for col, src in SPREAD:
             out[col] = _distinct_per_minute(k, paired[src], n) if src in paired.columns else np.nan
         out["new_users"] = _first_seen_per_minute(k, paired.get("user"), n)
+        out["new_addresses"] = _first_seen_per_minute(k, paired.get("address"), n)
         out["user_onsets"] = _onsets_per_minute(k, paired.get("user"), n)
         # A minute whose errors were not all paired has an unknown spread: leave it to the
         # error count rather than undercount it. So has a minute where a paired request names
         # no user (or client): anonymous requests would otherwise count as nobody.
         unpaired = out["failed_requests"].to_numpy() < out["errors"].to_numpy()
-        for col in ("users", "clients", "endpoints"):
+        for col, _ in SPREAD:
             out.loc[unpaired & (out[col] == 0), col] = np.nan
-        for col, src in (("users", "user"), ("clients", "client")):
+        for col, src in (("users", "user"), ("clients", "client"), ("addresses", "address")):
             if src in paired.columns:
                 unnamed = np.bincount(k[(k >= 0) & paired[src].isna().to_numpy()], minlength=n)
                 out.loc[unnamed[:n] > 0, col] = np.nan
         unknown = unpaired | out["users"].isna().to_numpy()
         out.loc[unknown, "new_users"] = np.nan
         out.loc[unknown, "user_onsets"] = np.nan
+        out.loc[unpaired | out["addresses"].isna().to_numpy(), "new_addresses"] = np.nan
     else:
-        for col in ("failed_requests", "users", "clients", "endpoints", "new_users", "user_onsets"):
+        for col in ("failed_requests", *(c for c, _ in SPREAD), "new_users", "user_onsets"):
             out[col] = np.nan
+        out["new_addresses"] = np.nan
+    # Every address that reached the class's endpoints, counted at its first minute: the
+    # audience's own spread, beside which few addresses with errors mean a per-address limit.
+    if endpoints and "address" in requests.columns and requests["address"].notna().any():
+        mine = requests[requests["endpoint"].isin(endpoints)]
+        k_all = _minute_index(mine["ts"], start, n)
+        out["endpoint_addresses"] = _first_seen_per_minute(k_all, mine["address"], n)
+    else:
+        out["endpoint_addresses"] = np.nan
     if realtime is None:
         realtime = realtime_connections(incident, start, n)
     out["rt_connected"], out["rt_limit"] = realtime

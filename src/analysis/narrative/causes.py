@@ -277,6 +277,17 @@ def verdict_evidence(
         # requests carry no user (sign-ins, unpaired errors), not "0 users".
         users_known = bool(spread.get("users"))
         notes.append(r["spread" if users_known else "spread_no_users"].format(**counts))
+    if sig.get("addresses") is not None and sig.get("endpoint_addresses"):
+        # Sign-ins carry no user: the addresses say whether a few clients or the audience.
+        one, many = r["spread_units"]["addresses"]
+        notes.append(
+            r["addresses"].format(
+                **{
+                    k: (one if sig[k] == 1 else many).format(n=fmt_number(sig[k]))
+                    for k in ("addresses", "endpoint_addresses")
+                }
+            )
+        )
     if sig.get("own_failures_excluded"):
         notes.append(
             r["own_failures"].format(

@@ -369,6 +369,10 @@ class Signals(_ToDict):
     #: request's path (a connection refused, a statement that never ran), left out of its
     #: denominator (``stats.exposure.drop_masked_requests``).
     masked_requests_excluded: int = 0
+    #: Distinct pseudonymised client addresses the class's errors came from in the window, and
+    #: those that reached its endpoints (``stats.series.count_addresses``); None unknown.
+    addresses: int | None = None
+    endpoint_addresses: int | None = None
 
 
 @dataclass(frozen=True)

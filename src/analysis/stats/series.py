@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.exceptions import StatsError
-from analysis.stats.constants import MIN_EXPOSURE, MIN_MINUTES
+from analysis.stats.constants import MIN_ERRORS, MIN_EXPOSURE, MIN_MINUTES
 
 
 def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
@@ -45,12 +45,21 @@ def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
     return out[0], out[1], out[2], labels
 
 
+#: Fewest distinct addresses on a class's endpoints for its addresses to count as its sources:
+#: four times the floor of sources (``MIN_SOURCES``), so that errors from fewer than the floor
+#: are a small part of those who came. Below it the audience itself sits behind few addresses
+#: (an office's NAT), and few addresses say nothing.
+MANY_ADDRESSES = 4 * MIN_ERRORS
+
 #: Optional per-minute columns of the class frame (docs/contract.md section 3) and what they are.
 SIGNAL_COLUMNS = {
     "failed_requests": "the class's own failing requests among 'requests'",
     "users": "distinct pseudonymised users with an error of the class",
     "clients": "distinct clients with an error of the class",
     "endpoints": "distinct endpoints with an error of the class",
+    "addresses": "distinct pseudonymised client addresses with an error of the class",
+    "new_addresses": "addresses whose first error of the class in the window falls in the minute",
+    "endpoint_addresses": "addresses first seen in the minute among all requests to its endpoints",
     "new_users": "users whose first error of the class in the window falls in the minute",
     "user_onsets": "users with an error of the class in the minute and none in the minute before",
     "latency_ms": "median latency (origin_time) of the denominator's requests",
@@ -125,18 +134,53 @@ def choose_counts(errors: np.ndarray, signals: dict) -> tuple[np.ndarray, str]:
     return y, "errors"
 
 
+def _count_first_seen(errors: np.ndarray, signals: dict, column: str) -> int | None:
+    """Sum a first-seen column; None without it or where a minute with errors is NaN."""
+    if column not in signals:
+        return None
+    new = np.asarray(signals[column], dtype=float)
+    if np.isnan(new[np.asarray(errors, dtype=float) > 0]).any():
+        return None
+    return int(np.nansum(new))
+
+
+def count_addresses(errors: np.ndarray, signals: dict) -> tuple[int, int] | None:
+    """Return (addresses the class's errors came from, addresses on its endpoints), if known.
+
+    Sums of ``new_addresses`` and ``endpoint_addresses``; None without them or when a minute
+    with errors cannot name its addresses.
+    """
+    mine = _count_first_seen(errors, signals, "new_addresses")
+    if mine is None or "endpoint_addresses" not in signals:
+        return None
+    return mine, int(round(float(np.nansum(signals["endpoint_addresses"]))))
+
+
 def count_sources(errors: np.ndarray, signals: dict) -> int | None:
     """Return how many distinct users the class's errors came from in the window, if known.
 
     The sum of ``new_users``; None without that column or when a minute with errors does not
     say (NaN: some of its errors could not be traced to a user).
     """
-    if "new_users" not in signals:
-        return None
-    new = np.asarray(signals["new_users"], dtype=float)
-    if np.isnan(new[np.asarray(errors, dtype=float) > 0]).any():
-        return None
-    return int(np.nansum(new))
+    return _count_first_seen(errors, signals, "new_users")
+
+
+def find_sources(errors: np.ndarray, signals: dict) -> tuple[int | None, str]:
+    """Return how many distinct sources the class's errors came from in the window, and which.
+
+    Users (the sum of ``new_users``) where every minute with errors names them; else client
+    addresses, where they are known and the requests to the class's endpoints came from at
+    least ``MANY_ADDRESSES`` (sign-ins carry no user yet: a per-address limit met by a few
+    shared addresses is then told from a project's limit, which refuses whoever arrives;
+    docs/verdicts.md, "Who the errors came from"). ``(None, "user")`` when neither is known.
+    """
+    users = count_sources(errors, signals)
+    if users is not None:
+        return users, "user"
+    spread = count_addresses(errors, signals)
+    if spread is not None and spread[1] >= MANY_ADDRESSES:
+        return spread[0], "address"
+    return None, "user"
 
 
 def is_realtime_class(frame: pd.DataFrame) -> bool:

@@ -52,7 +52,8 @@ from analysis.stats.results import (
 )
 from analysis.stats.series import (
     choose_counts,
-    count_sources,
+    count_addresses,
+    find_sources,
     lag_padded,
     split_own_failures,
 )
@@ -143,6 +144,7 @@ def decide_verdict(
     tested_on: str | None = None,
     set_aside: dict | None = None,
     per: str = "request",
+    sources_of: str = "user",
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -166,7 +168,8 @@ def decide_verdict(
     that passes both nulls is no capacity evidence for this class (no threshold inside the
     data, or errors that stop above K), so the elasticity tests decide; the reason says why.
     ``per``: the unit of the denominator the rates are per (:data:`PER_REQUEST` or
-    :data:`PER_VIEWER`, :func:`name_denominator`), named by the reason.
+    :data:`PER_VIEWER`, :func:`name_denominator`), named by the reason. ``sources_of``: what
+    ``sources`` counts, ``user`` or ``address`` (:func:`series.find_sources`).
     """
     per_unit, per_units = per, PER_PLURAL.get(per, per + "s")
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
@@ -212,12 +215,23 @@ def decide_verdict(
         # pass both is not hidden: it is the caveat, for the app whose requests share one
         # identity (a service login), where few users says nothing about clients.
         label, decided_by = UNRELATED, "few_sources"
+        named, beside = "user(s)", ""
+        if sources_of == "address":
+            # docs/verdicts.md, "Requests that name no user: addresses".
+            named = "client address(es)"
+            beside = ", while many more addresses reached its endpoints"
         reason = (
-            f"{count_unit} came from {sources} distinct user(s) in the window, fewer than "
-            f"{MIN_SOURCES}: a few clients' behaviour, not the audience's load ({hinge_text}; "
-            f"elasticity in {per_units} {tests_text})"
+            f"{count_unit} came from {sources} distinct {named} in the window, fewer than "
+            f"{MIN_SOURCES}{beside}: a few clients' behaviour, not the audience's load "
+            f"({hinge_text}; elasticity in {per_units} {tests_text})"
         )
-        if hinge_flat and hinge_cox:
+        if hinge_flat and hinge_cox and sources_of == "address":
+            caveat = (
+                f"a hinge in load fits these errors under both nulls (p = {p:.3f} flat, "
+                f"p = {p_cox:.3f} bursty): a limit per address met by these few busy "
+                "addresses (a shared office network), not a limit of the project."
+            )
+        elif hinge_flat and hinge_cox:
             caveat = (
                 f"a hinge in load fits these errors under both nulls (p = {p:.3f} flat, "
                 f"p = {p_cox:.3f} bursty): if this app's requests carry one shared identity "
@@ -564,7 +578,7 @@ def attribute_class(
     )
     without = choose_denominator(requests, signals, concurrency, realtime)[0]
     x_el, own = split_own_failures(x, without, concurrency)
-    sources = count_sources(errors, signals)
+    sources, sources_of = find_sources(errors, signals)
     per = name_denominator(requests, signals, realtime)
     if y.sum() < MIN_ERRORS:
         verdict = decide_verdict(None, None, None, unit, sources)
@@ -628,7 +642,9 @@ def attribute_class(
     else:
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
-    verdict = decide_verdict(test, elasticity, phi, unit, sources, set_aside=set_aside, per=per)
+    verdict = decide_verdict(
+        test, elasticity, phi, unit, sources, set_aside=set_aside, per=per, sources_of=sources_of
+    )
     if compared is not None and verdict.label == CAPACITY:
         verdict = replace(
             verdict,
@@ -785,7 +801,7 @@ def summarize_signals(
     _, denominator, excluded = choose_denominator(requests, signals, concurrency, realtime, counted)
     spread = []
     hit = y > 0
-    for col in ("users", "clients", "endpoints"):
+    for col in ("users", "clients", "endpoints", "addresses"):
         if col not in signals:
             continue
         v = np.nan_to_num(signals[col])
@@ -811,6 +827,7 @@ def summarize_signals(
             cc, ll = c[ok], lat[ok]
             rhos = _spearman(cc, ll, circular_shifts(len(ll)))
             rho, rho_p = float(rhos[0]), _shift_p(rhos)
+    addresses = count_addresses(y, signals)
     peak = sat = sat_share = None
     conn, lim = signals.get("rt_connected"), signals.get("rt_limit")
     if conn is not None and lim is not None:
@@ -834,6 +851,8 @@ def summarize_signals(
         realtime_errors_in_saturated_share=sat_share,
         errors_without_request=left_out,
         masked_requests_excluded=masked,
+        addresses=None if addresses is None else addresses[0],
+        endpoint_addresses=None if addresses is None else addresses[1],
         denominator_kind=(
             "viewers_realtime"
             if realtime
