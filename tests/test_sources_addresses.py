@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import html
 
+import numpy as np
+import pytest
+
+from analysis import narrative
 from analysis.stats import MIN_SOURCES, attribute_class, summarize_signals
 from analysis.stats.series import MANY_ADDRESSES, count_addresses, find_sources
 
@@ -62,3 +66,18 @@ def test_errors_from_many_addresses_or_an_audience_behind_few_are_tested_as_befo
         )
         assert (verdict.label, verdict.decided_by) == (base.label, base.decided_by)
     assert base.decided_by != "few_sources"
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "By address: the errors came from 2 addresses, the requests to its endpoints"),
+        ("ko", "오류는 2개 주소에서, 엔드포인트 요청은 358개 주소에서"),
+    ],
+)
+def test_the_page_says_how_many_addresses_the_errors_and_the_endpoint_came_from(lang, said):
+    text = narrative.load_locale(lang)
+    v = {"verdict": "unrelated", "signals": {"addresses": 2, "endpoint_addresses": 358}}
+    assert said in html.unescape(narrative.verdict_evidence(v, text))
+    unknown = {"verdict": "unrelated", "signals": {"addresses": None, "endpoint_addresses": None}}
+    assert said[:6] not in html.unescape(narrative.verdict_evidence(unknown, text))
