@@ -101,8 +101,13 @@ def plant(directory: Path) -> dict[str, list[str]]:
                 request["path"] = f"/storage/v1/object/worksheets/{user}/{email}_homework.pdf"
                 secrets["storage"].update({user, f"st{n}.lee@"})
             elif path.startswith("/storage/v1/object/public/slides/"):
-                request["path"] = "/storage/v1/object/public/slides/Kim Minji 010-3456-7812.pdf"
-                secrets["storage"].add("3456-7812")
+                # A name and phone as typed, and an e-mail percent-encoded whole (as a browser
+                # may send a file name): an endpoint decoded for display must not show it.
+                encoded = "%70%63%74%2E%6B%69%6D%40private-mail.example"
+                request["path"] = (
+                    f"/storage/v1/object/public/slides/Kim Minji 010-3456-7812 {encoded}.pdf"
+                )
+                secrets["storage"].update({"3456-7812", encoded[:21], "pct.kim"})
             row["event_message"] = row["event_message"].replace(path, request["path"])
         _write(page, body)
     start, end = min(stamps), max(stamps)

@@ -253,16 +253,47 @@ def _joined_span(
     A value may end with ``/`` (its last six bits all ones): a ``/`` after the last segment
     is tried as part of it. UTF-8 text never encodes to a value starting with ``/`` or ``+``.
     """
+    last = bounds[-1][1]
+    # Base64 decodes a prefix to a prefix: no run from here holds more text than the longest.
+    limit = _text_bytes(text[bounds[i][0] : last + (text[last : last + 1] == "/")])
+    if limit < 12:  # 16 characters decode to 12 bytes: no run from here is long enough
+        return None
     for j in range(len(bounds) - 1, i - 1, -1):
         end = bounds[j][1]
         for tail in (1, 0) if text[end : end + 1] == "/" else (0,):
             if j == i and not tail:
                 continue  # one segment alone: a lone run (_wrapped_spans)
             run = text[bounds[i][0] : end + tail]
-            view = _decode(run) if len(run) >= 16 and _may_encode_text(run) else None
+            if len(run) < 16 or len(run.rstrip("=")) * 3 // 4 > limit:
+                continue
+            view = _decode(run) if _may_encode_text(run) else None
             if view is not None:
                 return j, (bounds[i][0], end + tail, view)
     return None
+
+
+def _text_bytes(run: str) -> int:
+    """Return how many leading bytes of the base64 ``run`` decode to printable text.
+
+    Its whole groups of four are decoded; a multi-byte character cut by their end, and the
+    bytes of a last partial group, are not judged (counted as text).
+    """
+    bare = run.rstrip("=")
+    try:
+        data = base64.b64decode(bare[: len(bare) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return 0
+    cut = None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = data[: exc.start].decode("utf-8")
+        if exc.reason != "unexpected end of data":
+            cut = exc.start
+    bad = next((k for k, ch in enumerate(text) if not (ch.isprintable() or ch in "\t\n\r")), None)
+    if bad is not None:
+        return len(text[:bad].encode())
+    return len(bare) * 3 // 4 if cut is None else cut
 
 
 def may_hold_run(text: str) -> bool:
