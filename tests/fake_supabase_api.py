@@ -430,11 +430,16 @@ class FakeSupabaseApi:
 
     @staticmethod
     def _project(sql: str, row: dict) -> dict:
-        """ClickHouse ``nullIf(log_attributes['k'], '') as `k``` columns; else the row."""
+        """ClickHouse ``nullIf(log_attributes['k'], '') as `k``` columns; BigQuery's
+        ``select t.a, t.b`` columns (a column the query does not name is not returned)."""
         selected = selected_attributes(sql)
-        if not selected or "log_attributes" not in row:
+        if selected and "log_attributes" in row:
+            return project_row(row, selected)
+        columns = re.match(r"select ((?:t\.\w+, )*t\.\w+) from ", sql)
+        if columns is None or "log_attributes" in row:
             return row
-        return project_row(row, selected)
+        names = [name.removeprefix("t.") for name in columns.group(1).split(", ")]
+        return {name: row[name] for name in names if name in row}
 
     def _window(self, start: str | None, end: str | None) -> tuple[datetime, datetime]:
         minute = timedelta(minutes=1)
@@ -531,6 +536,7 @@ def edge_row(rng: random.Random, ts_us: int, ref: str) -> dict:
         "id": _uuid(rng),
         "timestamp": ts_us,
         "event_message": f"POST | {status} | 203.0.113.24 | {ray} | {url} | Mozilla/5.0",
+        "identifier": ref,
         "metadata": [
             {
                 "load_balancer_redirect_identifier": None,
@@ -538,6 +544,7 @@ def edge_row(rng: random.Random, ts_us: int, ref: str) -> dict:
                     {
                         "headers": [
                             {
+                                "cf_connecting_ip": "203.0.113.24",
                                 "cf_ray": ray,
                                 "user_agent": "Mozilla/5.0",
                                 "x_client_info": "supabase-js-web/2.45.0",
@@ -569,6 +576,7 @@ def postgres_row(rng: random.Random, ts_us: int, ref: str) -> dict:
         "id": _uuid(rng),
         "timestamp": ts_us,
         "event_message": message,
+        "identifier": ref,
         "metadata": [
             {
                 "host": f"db-{ref}",

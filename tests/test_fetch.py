@@ -298,6 +298,25 @@ def test_fetch_writes_every_row_once_in_pages_ingest_reads(tmp_path):
     assert all(hashlib.sha256((out / n).read_bytes()).hexdigest() == d for n, d in listed.items())
 
 
+def test_fetched_gateway_and_postgres_rows_carry_their_project_and_address(tmp_path):
+    """The BigQuery queries select ``identifier`` (the project's reference, a column beside
+    ``metadata``); the fake server returns only the columns a query names."""
+    held = incident_rows()
+    out = tmp_path / "incident"
+    with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:
+        run_fetch(api, out)
+    for source in ("edge_logs", "postgres_logs"):
+        rows = [r for page in read_pages(out, source) for r in page]
+        assert rows and {r.get("identifier") for r in rows} == {REF}, source
+    realtime = [r for page in read_pages(out, "realtime_logs") for r in page]
+    assert "identifier" not in realtime[0] and realtime[0]["metadata"][0]["project"] == REF
+    from analysis.ingest import load_incident
+
+    requests = load_incident(out, cache_dir=tmp_path / "cache", progress=False).requests
+    assert requests["address"].str.fullmatch(r"a_[0-9a-f]{12}").all()
+    assert requests["address"].nunique() == 1  # the fake's one client
+
+
 def test_the_same_fetch_writes_the_same_bytes(tmp_path):
     held = incident_rows()
     with FakeSupabaseApi(held, project_ref=REF, token=TOKEN) as api:

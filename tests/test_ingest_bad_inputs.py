@@ -275,7 +275,11 @@ ERRORS = [
         {"misc.csv": b"id,timestamp,event_message\nx1,1770354060000000,hello\n"},
         r"misc\.csv, row 1: every row rejected: unknown log source",
     ),
-    ("unknown-csv", {"exports/other.csv": b"a,b\n1,2\n"}, r"unknown CSV export"),
+    (
+        "unknown-csv",
+        {"exports/other.csv": b"a,b\n1,2\n"},
+        r"other\.csv: not a table the analysis reads \(columns a, b\), nor a log export",
+    ),
     (
         # Studio's CSV ends without a line break: `cat a.csv b.csv` glues b's header to a's
         # last row (a ragged row for plain cells, broken quoting after a quoted one).

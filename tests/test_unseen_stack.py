@@ -154,6 +154,10 @@ def test_the_app_s_own_table_stops_check_in_one_line_naming_it(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "tables/app_events.csv" in err[0] and "incident.json" in err[0]
+    # It is a table, not a log source: say so, name its columns and how to leave it out.
+    assert "unknown log source" not in err[0]
+    assert "not a table the analysis reads (columns id, user_id, kind, client_ts, device)" in err[0]
+    assert '"files": {"tables/app_events.csv": {"kind": "ignore"}}' in err[0]
 
 
 def test_logs_without_any_viewer_table_say_the_load_is_unknown(analyse):

@@ -38,6 +38,8 @@ UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 STR = "string"
 
 PSEUDONYM = r"^u_[0-9a-f]{12}$"
+#: A client address's pseudonym (analysis.addresses).
+ADDRESS_PSEUDONYM = r"^a_[0-9a-f]{12}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: A webinar id (or a registration's own id): a uuid or a bigint, canonical (analysis._util).
 ROW_KEY = ROW_KEY_PATTERN
@@ -159,6 +161,7 @@ TABLES: dict[str, tuple[dict[str, Field], tuple[Rule, ...]]] = {
             "status": Field("int64", rules=(Rule("in_range", (100, 599)),)),
             "origin_time_ms": Field("float64", nullable=True, rules=(Rule("ge", (0,)),)),
             "user": Field(STR, nullable=True, rules=(_matches(PSEUDONYM),)),
+            "address": Field(STR, nullable=True, rules=(_matches(ADDRESS_PSEUDONYM),)),
             "endpoint": Field(STR),
             "client": Field(STR, nullable=True),
             "cf_ray": Field(STR, nullable=True),

@@ -8,6 +8,7 @@ from. Privacy (pseudonyms, redaction) is applied here too, before any table leav
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -15,7 +16,7 @@ import re
 import pandas as pd
 import pyarrow.compute as pc
 
-from analysis import privacy, vocabulary
+from analysis import addresses, privacy, vocabulary
 from analysis._util import canonical_row_key
 from analysis.ingest.cells import (
     Rejections,
@@ -28,6 +29,7 @@ from analysis.ingest.cells import (
     to_text,
 )
 from analysis.ingest.kinds import FilePart
+from analysis.ingest.shapes import ADDRESS_HEADERS
 from analysis.ingest.timestamps import parse_timestamps
 
 _KEY_DETAIL_RE = re.compile(r"Key \(([^)]*)\)=\((.*)\)")
@@ -104,6 +106,8 @@ def client_of(user_agent: str | None) -> str | None:
 
 _EDGE_HEAD = r"^(?P<method>[A-Z]+) \| (?P<status>[^|]*?) \|"
 _EDGE_URL = r"\| (?P<url>https?://[^ |]+)"
+# The third field of the gateway's message, the client's address in the form that has one.
+_EDGE_ADDRESS = r"^[A-Z]+ \| [^|]*? \| (?P<address>[^ |]+) \|"
 _URL_PATH = r"^[a-z]+://[^/]+(?P<path>/[^?#]*)"
 _URL_SEARCH = r"^[^?#]*(?P<search>\?[^#]*)"
 
@@ -143,6 +147,38 @@ def split_url(urls: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Return (path, search incl. ``?``) of full URLs."""
     text = urls.astype("string")
     return extract_groups(text, _URL_PATH)["path"], extract_groups(text, _URL_SEARCH)["search"]
+
+
+# A project's clients are few beside its requests, and the same in every batch: each spelling
+# is parsed (and each address hashed) once per process, not once per batch.
+_canonical_address = functools.lru_cache(maxsize=1 << 16)(addresses.canonical_address)
+_address_pseudonym = functools.lru_cache(maxsize=1 << 16)(addresses.pseudonymise_address)
+
+
+def client_addresses(frame: pd.DataFrame, messages: pd.Series) -> pd.Series:
+    """Return each request's client address in its canonical spelling (NA where none).
+
+    The headers are tried in the order they are trusted (:data:`ADDRESS_HEADERS`); one that
+    names no address (``unknown``, a hostname, empty) gives way to the next, and a row with
+    none takes the address of its message's third field when that field is one (the
+    message's newer form has no address there). Never guessed: NA is "not exported".
+    """
+    out = pd.Series(pd.NA, index=frame.index, dtype="string")
+    missing = pd.Series(True, index=frame.index)
+    for name in ADDRESS_HEADERS:
+        column = frame[f"address_{name}"]
+        rows = missing & column.notna()
+        if rows.any():
+            # A number or JSON in the cell (a hostile export) is text naming no address.
+            out = out.fillna(map_unique(to_text(column[rows]), _canonical_address))
+            missing = out.isna()
+            if not missing.any():
+                return out
+    rows = missing & messages.notna()
+    if rows.any():
+        field = extract_groups(to_text(messages[rows]), _EDGE_ADDRESS)["address"]
+        out = out.fillna(map_unique(field, _canonical_address))
+    return out
 
 
 def canonical_requests(frame: pd.DataFrame, rej: Rejections) -> pd.DataFrame:
@@ -195,6 +231,8 @@ def canonical_requests(frame: pd.DataFrame, rej: Rejections) -> pd.DataFrame:
             "status": status_n,
             "origin_time_ms": origin,
             "user": to_text(frame["user"]).str.strip().str.lower(),
+            # The canonical spelling, pseudonymised with the users (apply_privacy).
+            "address": client_addresses(frame, msg),
             "endpoint": map_unique(path, endpoint_of),
             "client": client.where(client.notna() & (client != ""), ua_family),
             "cf_ray": ray,
@@ -430,7 +468,7 @@ TEXT_COLUMNS = {
 #: Redacted columns that hold identifiers (``privacy.redact_series(identifiers=True)``).
 IDENTIFIER_TEXT = frozenset({"cf_ray"})
 #: String columns that hold identifiers, not free text: no user id can hide in them.
-ID_COLUMNS = ("id", "user", "webinar_id")
+ID_COLUMNS = ("id", "user", "address", "webinar_id")
 
 
 def apply_privacy(
@@ -450,6 +488,10 @@ def apply_privacy(
                 users[u] = privacy.pseudonymise(u, key)
         lookup = pd.array([*[users[u] for u in uniques], None], dtype="string")
         out["user"] = pd.Series(lookup[codes], index=out.index, dtype="string")
+    if "address" in out.columns:
+        # Keyed like the users (analysis.addresses): an unkeyed hash of an IPv4 address is
+        # reversed by trying all 2**32.
+        out["address"] = map_unique(out["address"], lambda a: _address_pseudonym(a, key))
     if kind == "postgres_logs" and "detail" in out.columns:
         out["detail"] = map_unique(out["detail"], lambda d: _pseudonymise_key_detail(d, key))
     if len(redactions) > 500_000:

@@ -56,7 +56,14 @@ _FAST_ROW = _st(
                     path=_S,
                     search=_S,
                     url=_S,
-                    headers=_lst(_st(x_client_info=_S, user_agent=_S, cf_ray=_S)),
+                    headers=_lst(
+                        _st(
+                            x_client_info=_S,
+                            user_agent=_S,
+                            cf_ray=_S,
+                            **dict.fromkeys(shapes.ADDRESS_HEADERS, _S),
+                        )
+                    ),
                     sb=_lst(_st(auth_user=_S)),
                 )
             ),
@@ -95,6 +102,10 @@ _FAST_COLUMNS = {
         "request.headers.x_client_info": ("request", "headers", "x_client_info"),
         "request.headers.user_agent": ("request", "headers", "user_agent"),
         "request.headers.cf_ray": ("request", "headers", "cf_ray"),
+        **{
+            f"request.headers.{name}": ("request", "headers", name)
+            for name in shapes.ADDRESS_HEADERS
+        },
         "request.sb.auth_user": ("request", "sb", "auth_user"),
         "response.status_code": ("response", "status_code"),
         "response.origin_time": ("response", "origin_time"),
@@ -138,6 +149,7 @@ PROJECTION_COLUMNS = (
     "request.headers.x_client_info",
     "request.headers.user_agent",
     "request.headers.cf_ray",
+    *(f"request.headers.{name}" for name in shapes.ADDRESS_HEADERS),
     "request.sb.auth_user",
     "request.sb.jwt.authorization.payload.subject",
     "response.status_code",

@@ -259,7 +259,7 @@ def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape
         shape = shapes.shape_named("table_json")
     else:
         frame = read_csv_rows(path, text)
-        shape = shapes.recognise_csv(frame.columns, path)
+        shape = shapes.recognise_csv(frame.columns, path, rel)
     if override.kind in TABLE_KINDS or (shape.table and override.kind is None):
         kind = override.kind or shapes.table_kind_of(frame.columns, path)
         check_columns(path, frame.columns, TABLE_COLUMNS[kind], kind)

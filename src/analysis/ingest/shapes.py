@@ -36,12 +36,19 @@ from analysis.ingest.files import (
     require_list,
     twice_reason,
 )
-from analysis.ingest.kinds import TABLE_COLUMNS
+from analysis.ingest.kinds import LOG_KINDS, TABLE_COLUMNS
 from analysis.ingest.timestamps import parse_timestamps
 
 #: Where a row names its project (analysis.ingest.projects): the gateway's and Postgres'
 #: ``identifier``, Realtime's ``metadata.project`` and ``metadata.external_id``.
 PROJECT_NAMES = ("identifier", "project", "external_id")
+#: The headers that carry a request's client address, in the order they are trusted.
+ADDRESS_HEADERS = ("cf_connecting_ip", "x_real_ip", "x_forwarded_for")
+#: Where each is found: a gateway row's allow-listed headers (hyphens turned into
+#: underscores), the unified download's ``headers`` cell, or a projection's own column.
+ADDRESS_NAMES = {
+    name: (f"request.headers.{name}", f"headers.{name}", name) for name in ADDRESS_HEADERS
+}
 #: Generic names of each canonical field per log source, in order of preference: the dotted
 #: paths of Management API rows and Explorer projections, and the page CSVs' column names.
 FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -65,6 +72,10 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "client_info": ("request.headers.x_client_info", "headers.x_client_info"),
         "user_agent": ("request.headers.user_agent", "headers.user_agent"),
         "cf_ray": ("request.headers.cf_ray", "headers.cf_ray", "response.headers.cf_ray"),
+        # The client's address, one field per header in the order they are trusted
+        # (Cloudflare's own, the gateway's, then X-Forwarded-For's client-written first hop):
+        # a header naming no address gives way to the next (analysis.addresses.first_address).
+        **{f"address_{name}": ADDRESS_NAMES[name] for name in ADDRESS_HEADERS},
         "project": PROJECT_NAMES,
     },
     "postgres_logs": {
@@ -104,6 +115,8 @@ _NULL_CELLS = ("", "null", "undefined")
 _LOG_COLUMNS = {"id", "timestamp", "event_message", "metadata", "log_attributes"}
 #: Columns no table of docs/contract.md has: a file holding one is a log export.
 _LOG_ONLY_COLUMNS = _LOG_COLUMNS - {"id"}
+#: A log CSV holds one of these (every log source needs a time): an ``id`` alone is any table's.
+_LOG_EVIDENCE = _LOG_ONLY_COLUMNS | {"date", "ts"}
 
 
 def required_names(field_map: dict[str, tuple[str, ...]], name: str) -> tuple[str, ...]:
@@ -584,7 +597,10 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         name="explorer_csv",
         container="csv",
-        recognise=lambda cols, path: bool(set(cols) & _LOG_COLUMNS),
+        recognise=lambda cols, path: (
+            bool(set(cols) & _LOG_COLUMNS)
+            and (bool(set(cols) & _LOG_EVIDENCE) or path.parent.name in LOG_KINDS)
+        ),
         rows=csv_records,
         flatten=flatten_csv_row,
     ),
@@ -621,8 +637,16 @@ def recognise_json(doc, path: Path) -> Shape:
     )
 
 
-def recognise_csv(columns: Iterable[str], path: Path) -> Shape:
-    """Return the shape of a CSV export from its header (first registered shape that fits)."""
+def recognise_csv(columns: Iterable[str], path: Path, rel: str | None = None) -> Shape:
+    """Return the shape of a CSV export from its header (first registered shape that fits).
+
+    Raises
+    ------
+    IngestError
+        No shape fits: a table's export with a column missing names the column; anything
+        else (an app's own table exported beside the others) is named with its columns and
+        how to leave it out (``rel``: its path in the directory, for the hint).
+    """
     cols = list(columns)
     for shape in SHAPES:
         if shape.container == "csv" and shape.recognise(cols, path):
@@ -631,9 +655,11 @@ def recognise_csv(columns: Iterable[str], path: Path) -> Shape:
     for kind, required in TABLE_COLUMNS.items():
         if len(set(required) & set(cols)) >= 2:
             check_columns(path, cols, required, kind)
+    shown = ", ".join(cols[:6]) + (", ..." if len(cols) > 6 else "")
+    glob = json.dumps(rel or path.name, ensure_ascii=False)
     raise IngestError(
         path,
-        "unknown CSV export",
-        expected="a log export (id, timestamp, event_message, ...) or a table export",
-        found=sorted(cols)[:8],
+        f"not a table the analysis reads (columns {shown}), nor a log export (no timestamp,"
+        f' event_message or metadata column); to leave it out, add "files": {{{glob}:'
+        ' {"kind": "ignore"}} to incident.json',
     )
