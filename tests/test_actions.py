@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -256,10 +257,12 @@ def test_every_item_key_has_its_words_in_every_locale():
         catalogue = narrative.load_locale(lang)["actions"]["catalogue"]
         assert keys <= set(catalogue), keys - set(catalogue)
         for key in catalogue:
-            base = re.sub(r"_(capacity|episode)$", "", key)
+            base = re.sub(r"_(capacity|episode|capacity_pooler)$", "", key)
             assert base in keys, key
-            if key.endswith("_capacity"):
+            if key.endswith(("_capacity", "_capacity_pooler")):
                 assert "{threshold}" in catalogue[key], key
+            if key.endswith("_pooler"):
+                assert "{pooler}" in catalogue[key] and "{pooler_lines}" in catalogue[key], key
 
 
 #: The shipped incident's directory: its action list is its ``incident.json`` recommendations
@@ -344,3 +347,35 @@ def test_report_on_another_incident_prints_nothing_of_the_shipped_action_list(
     assert not found, found
     # ... while the report does list this incident's own actions, by its own identifiers.
     assert findings["action_items"] and "speakers_v2" in html and "statement_timeout" in html
+
+
+def test_server_errors_called_capacity_name_the_pooler_logs_the_export_holds():
+    # pooler_night (tests/_unseen_stack.py): an Edge Function's 500s rise above K 138 while
+    # Supavisor refuses its clients; the export's 4,067 supavisor_logs lines are counted as an
+    # unsupported source. The item was "Find the server errors on functions/room-state in that
+    # product's logs", with neither K nor the pooler.
+    key = "http:500:functions/*"
+    cap = {"error_class": key, "verdict": "capacity", "k": 138, "k_low": 136, "k_high": 140}
+    doc = _findings([(key, 900)], [(key, "capacity")], [cap])
+    doc["inputs"] = {
+        "accounting": [
+            {"file": f"supavisor_logs/page-{i}.json.gz", "kind": "supavisor_logs", "rejected": n}
+            for i, n in enumerate((4000, 67))
+        ]
+        + [{"file": "edge_logs/page-1.json.gz", "kind": "edge_logs", "rejected": 0}]
+    }
+    details = {key: {"http_status": 500, "key": key, "endpoints": ["functions/room-state"]}}
+    (item, *_) = actions.build_action_items(doc, details)
+    assert item["key"] == "http_server_error_capacity_pooler", item
+    assert item["fields"]["pooler"] == "supavisor_logs" and item["fields"]["pooler_lines"] == 4067
+    assert {"kind": "unread_source", "source": "supavisor_logs", "rows": 4067} in item["evidence"]
+    for lang in ("en", "ko"):
+        said = html.unescape(narrative.action_text(item, narrative.load_locale(lang), lang))
+        assert "supavisor_logs" in said and "4,067" in said and "138" in said, said
+    # Without pooler lines in the export: K, and no pooler.
+    doc["inputs"]["accounting"] = doc["inputs"]["accounting"][-1:]
+    (item, *_) = actions.build_action_items(doc, details)
+    assert item["key"] == "http_server_error_capacity" and "pooler" not in item["fields"]
+    # Not a capacity call: the plain item, as before.
+    doc["verdicts"], doc["capacity"] = [{"error_class": key, "verdict": "traffic"}], []
+    assert actions.build_action_items(doc, details)[0]["key"] == "http_server_error"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import findings
+from analysis import detection, findings
 from analysis.exceptions import ReportError
 
 WID = "f257ce42-723a-4fad-a9a5-1bd8c154d7ce"
@@ -320,7 +320,9 @@ def test_realtime_plan_limits_are_detection_rules_only_where_the_data_has_realti
     cap = [{"verdict": "capacity", "k": 240.0, "error_class": "53300"}]
 
     def names(realtime):
-        d = findings.summarize_detection(conc, moments, cap, SUPABASE_LIMITS, [], realtime=realtime)
+        d = detection.summarize_detection(
+            conc, moments, cap, SUPABASE_LIMITS, [], realtime=realtime
+        )
         return [c["name"] for c in d["crossings"]]
 
     with_rt = names(True)
@@ -342,10 +344,10 @@ def test_the_alert_s_lead_is_measured_to_a_capacity_class_s_surge_not_a_flat_bug
         }
     )
     cap = [{"verdict": "capacity", "k": 120.0, "error_class": "http:500:functions/*"}]
-    d = findings.summarize_detection(conc, moments, cap, (), [], realtime=False)
+    d = detection.summarize_detection(conc, moments, cap, (), [], realtime=False)
     assert d["first_surge"]["error_class"] == "42703"  # the fact stays as it is
     assert d["lead_minutes"] == 15  # 05:10 crossing K = 120 to the capacity surge at 05:25
-    none = findings.summarize_detection(conc, moments, [], (), [], realtime=False)
+    none = detection.summarize_detection(conc, moments, [], (), [], realtime=False)
     assert none["lead_minutes"] is None  # no class rose with load: no alert on load to time
 
 
@@ -359,7 +361,7 @@ def test_a_published_realtime_limit_below_the_one_the_project_reported_is_no_rul
     moments = pd.DataFrame(columns=["ts", "kind", "subject", "description"])
 
     def names(reported):
-        d = findings.summarize_detection(
+        d = detection.summarize_detection(
             conc, moments, [], SUPABASE_LIMITS, [], realtime_limits=reported
         )
         return [c["name"] for c in d["crossings"]]
@@ -377,6 +379,6 @@ def test_the_limits_a_project_reported_are_read_from_its_billing_samples():
     )
     minutes = pd.DataFrame({"connection_limit": [1000, None]})
     incident = SimpleNamespace(realtime_events=rt, realtime_minutes=minutes)
-    assert findings.reported_realtime_limits(incident) == [200.0, 500.0, 1000.0]
+    assert detection.reported_realtime_limits(incident) == [200.0, 500.0, 1000.0]
     empty = SimpleNamespace(realtime_events=pd.DataFrame(), realtime_minutes=None)
-    assert findings.reported_realtime_limits(empty) == []
+    assert detection.reported_realtime_limits(empty) == []

@@ -49,3 +49,46 @@ def test_the_title_says_the_zone_is_the_default_only_when_nobody_chose_it():
         assert words not in chosen
         (line,) = [x for x in default.splitlines() if words in x]
         assert "Asia/Seoul" in line and "KST" in line and "display_tz" in line, line
+
+
+def test_causes_still_surging_at_the_window_s_end_share_one_sentence():
+    """Two causes surging at the end: why the window's end is not theirs is said once.
+
+    Before, page one repeated the whole still-surging sentence for each cause.
+    """
+    from analysis.narrative.overview import _tell_ends
+
+    timeline = [
+        _moment("2026-01-01T00:50:00Z", "error_surge", "cap"),
+        _moment("2026-01-01T00:55:00Z", "error_surge", "bug"),
+        _moment("2026-01-01T00:20:00Z", "error_surge", "flat"),
+        _moment("2026-01-01T00:25:00Z", "error_surge_end", "flat"),
+    ]
+    ending = {
+        "capacity": "2026-01-01T00:59:31Z",
+        "traffic": "2026-01-01T00:59:58Z",
+        "unrelated": "2026-01-01T00:30:05Z",
+    }
+    doc = {
+        **_findings(),
+        "timeline": timeline,
+        "overview": {
+            "causes": [
+                {"kind": kind, "classes": [{"key": key}]}
+                for kind, key in (("capacity", "cap"), ("traffic", "bug"), ("unrelated", "flat"))
+            ],
+            "ending": {"last_error_by_cause": ending},
+        },
+    }
+    for lang, once in (("en", "a wider window"), ("ko", "더 넓은 구간")):
+        text = narrative.load_locale(lang)
+        told = " ".join(_tell_ends(doc, text, "Asia/Seoul", "KST"))
+        assert told.count(once) == 1, told
+        names = text["overview"]["cause_names"]
+        for kind, at in (("capacity", "09:59:31"), ("traffic", "09:59:58")):
+            said = text["overview"]["still_surging_cause"].format(cause=names[kind], at=at)
+            assert said in told, told
+        assert (
+            text["overview"]["stopped"].format(cause=names["unrelated"], at="09:30:05", tz="KST")
+            in told
+        ), told

@@ -180,15 +180,8 @@ def test_presence_written_by_skewed_device_clocks_still_finds_the_realtime_limit
 
 
 #: Defects of the page found on these incidents (handed to their owner in the coordination log).
-PAGE_DEFECTS = {
-    "no_presence": "without a presence table the audience is 0 people, not unknown: page one "
-    "'(0 people, 287 registrations)', Impact 'Unique users 0', and a warning that the peak of "
-    "251 exceeds 0 distinct users",
-}
-
-
 def test_a_limit_read_on_a_five_minute_monitor_is_a_capacity_cause_on_page_one(analyse):
-    # Was PAGE_DEFECTS' five_minute_monitor: the monitor's regular unsampled minutes are how it
+    # Was a page defect (five_minute_monitor): the monitor's regular unsampled minutes are how it
     # measures (findings.share_errors_unmeasured judges gaps against its own spacing).
     from analysis.overview import group_causes
 
@@ -197,8 +190,22 @@ def test_a_limit_read_on_a_five_minute_monitor_is_a_capacity_cause_on_page_one(a
     assert causes["57014"] == "capacity"
 
 
-@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["no_presence"])
-def test_an_audience_not_exported_is_unknown_not_zero(analyse):
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_an_audience_not_exported_is_unknown_not_zero(analyse, lang):
+    # Was a page defect (no_presence): without a presence table page one said '(0 people, 287
+    # registrations)', Impact 'Unique users 0', and a warning that the peak of 251 exceeds 0
+    # distinct users.
+    import html
+
+    from analysis import narrative
+
     _, findings = analyse("snapshot_uploads")
     assert findings["audience"]["sessions"] is None
+    assert findings["audience"]["unique_users"] is None
     assert findings["overview"]["people"]["audience"] is None
+    assert "concurrency_exceeds_users" not in {i["code"] for i in findings["data_quality"]}
+    text = narrative.load_locale(lang)
+    summary = html.unescape(narrative.SECTIONS["summary"](findings, text))
+    assert text["overview"]["audience_no_presence"].split("{")[0] in summary
+    impact = html.unescape(narrative.SECTIONS["impact"](findings, text))
+    assert impact.count(text["impact"]["not_exported_presence"]) == 2

@@ -148,6 +148,20 @@ VERDICT_RULES = (
 
 #: Kinds of a set-aside capacity hinge that say the errors followed a stretch of time.
 EPISODE_KINDS = ("follows_time",)
+#: Connection poolers' log sources that ingest counts but does not read. A capacity class of
+#: server errors behind them (an Edge Function's 500s when Supavisor refuses its clients)
+#: has its explanation there: its item names the pooler and how many of its lines the export
+#: holds (locale key ``<rule>_capacity_pooler`` where one exists).
+POOLER_SOURCES = ("supavisor_logs", "pgbouncer_logs")
+
+
+def count_unread_pooler_lines(findings: Mapping) -> dict[str, int]:
+    """Return the lines of each pooler source the export holds and ingest did not read."""
+    counts: dict[str, int] = {}
+    for row in (findings.get("inputs") or {}).get("accounting") or ():
+        if row.get("kind") in POOLER_SOURCES and row.get("rejected"):
+            counts[row["kind"]] = counts.get(row["kind"], 0) + int(row["rejected"])
+    return counts
 
 
 def choose_rule(cls: Mapping, verdict: str | None, catalogue: Mapping[str, str] | None = None):
@@ -331,10 +345,14 @@ def build_action_items(
             "verdict": verdict,
         }
 
+    pooler = count_unread_pooler_lines(findings)
+    pooler_source = max(sorted(pooler), key=pooler.get, default=None)
     chosen = {}
     for key in sorted(classes):
         info = details.get(key, {})
         rule, name = choose_rule(info, verdicts.get(key, {}).get("verdict"), variants)
+        if pooler_source and key in capacity and f"{name}_pooler" in variants:
+            name = f"{name}_pooler"
         # Errors that follow one stretch of time, not the audience (a capacity hinge set
         # aside for it), are an episode: for a rate limit or dropped connections, every client
         # retrying at once (a reconnect storm after an outage), whose fix is jitter and
@@ -368,6 +386,10 @@ def build_action_items(
                         "k_high": cap["k_high"],
                     }
                 )
+            if chosen[key][1].endswith("_pooler"):
+                lines = pooler[pooler_source]
+                fields.update(pooler=pooler_source, pooler_lines=lines)
+                evidence.append({"kind": "unread_source", "source": pooler_source, "rows": lines})
             add(chosen[key][1], "catalogue", fields, evidence)
     lead = (findings.get("detection") or {}).get("lead_minutes")
     if lead:

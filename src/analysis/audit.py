@@ -197,13 +197,17 @@ def check_sampling_gaps(
 def check_concurrency_vs_users(
     peak: int | None,
     peak_ts: pd.Timestamp | None,
-    unique_users: int,
-    sessions: int,
+    unique_users: int | None,
+    sessions: int | None,
     *,
     webinar_id: str | None = None,
 ) -> tuple[QualityIssue, ...]:
-    """Peak concurrency above the number of distinct users: it counts sessions, not people."""
-    if peak is None or peak <= unique_users:
+    """Peak concurrency above the number of distinct users: it counts sessions, not people.
+
+    Nothing when the export holds no presence table (``unique_users`` None): the people are
+    unknown, and a peak above 0 of them would say nothing.
+    """
+    if peak is None or unique_users is None or sessions is None or peak <= unique_users:
         return ()
     fields = {
         "peak": int(peak),

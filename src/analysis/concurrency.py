@@ -158,8 +158,9 @@ class Audience:
     samples: int
     peak: int | None
     peak_ts: pd.Timestamp | None
-    unique_users: int
-    sessions: int
+    #: Both None when the export holds no presence table (:func:`sessions_exported`).
+    unique_users: int | None
+    sessions: int | None
     registrations: int | None
     registrations_in_window: int | None
     mean_of_bucket_maxima: float
@@ -205,12 +206,25 @@ def registrations_exported(incident: object) -> bool:
     (a shop, an open stream) exports no such table. An incident with no accounting of its files
     (built in code, not ingested) is taken as complete.
     """
-    if len(incident.registrations):
+    return _exported(incident, incident.registrations, "registrations")
+
+
+def sessions_exported(incident: object) -> bool:
+    """Whether the export holds the presence table (rows, or a file read with none).
+
+    Without it the audience's people and sessions are unknown, not zero: a team that exports
+    only a monitor's viewer counts (or no viewer table at all) still had an audience.
+    """
+    return _exported(incident, incident.sessions, "sessions")
+
+
+def _exported(incident: object, table: pd.DataFrame, kind: str) -> bool:
+    if len(table):
         return True
     accounting = getattr(incident, "accounting", None)
     if accounting is None or accounting.empty:
         return True
-    return bool((accounting["kind"] == "registrations").any())
+    return bool((accounting["kind"] == kind).any())
 
 
 def summarize_audience(
@@ -240,6 +254,7 @@ def summarize_audience(
     sessions = select_sessions(select_webinar(incident.sessions, webinar_id), start, end)
     regs = select_webinar(incident.registrations, webinar_id)
     exported = registrations_exported(incident)
+    present = sessions_exported(incident)
     titles = select_webinar(incident.webinars, webinar_id)["title"].dropna()
     return Audience(
         webinar_id=webinar_id,
@@ -251,8 +266,8 @@ def summarize_audience(
         samples=int(len(in_window)),
         peak=peak,
         peak_ts=peak_ts,
-        unique_users=int(sessions["user"].dropna().nunique()),
-        sessions=int(len(sessions)),
+        unique_users=int(sessions["user"].dropna().nunique()) if present else None,
+        sessions=int(len(sessions)) if present else None,
         registrations=int(len(regs)) if exported else None,
         registrations_in_window=int(((regs["ts"] >= start) & (regs["ts"] < end)).sum())
         if exported
@@ -276,7 +291,7 @@ class Totals:
     peak: int | None
     peak_ts: pd.Timestamp | None
     peak_webinar_id: str | None
-    unique_users: int
+    unique_users: int | None
     registrations: int | None
     busiest_buckets: tuple[str, ...] = field(default_factory=tuple)
 
@@ -331,7 +346,9 @@ def summarize_totals(
         peak=peak,
         peak_ts=peak_ts,
         peak_webinar_id=peak_webinar,
-        unique_users=count_unique_users(incident.sessions, start, end),
+        unique_users=count_unique_users(incident.sessions, start, end)
+        if sessions_exported(incident)
+        else None,
         registrations=int(len(incident.registrations))
         if registrations_exported(incident)
         else None,

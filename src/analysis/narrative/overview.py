@@ -38,6 +38,32 @@ def _surging_at_end(findings: Mapping) -> set[str]:
     return {key for key, kind in last.items() if kind == "error_surge"}
 
 
+def _tell_ends(findings: Mapping, text: Mapping, tz: str, zn: str) -> list[str]:
+    """Say when each cause's errors last came, and which were still surging at the window's end.
+
+    The causes still surging share one sentence: why the window's end is not theirs is said
+    once, not once per cause.
+    """
+    o, t = findings["overview"], text["overview"]
+    surging = _surging_at_end(findings)
+    open_kinds = {g["kind"] for g in o["causes"] if any(c["key"] in surging for c in g["classes"])}
+    stops, still = [], []
+    for kind, at in o["ending"]["last_error_by_cause"].items():
+        if at is None or kind not in t["cause_names"]:
+            continue
+        values = {"cause": t["cause_names"][kind], "at": local_time(at, tz, TIME_FORMAT_SECONDS)}
+        if kind in open_kinds:
+            still.append(t["still_surging_cause"].format(**values))
+        else:
+            stops.append(t["stopped"].format(**values, tz=zn))
+    told = [text["list_sep"].join(stops) + "."] if stops else []
+    if still:
+        end = local_time(findings["report"]["window"]["end"], tz)
+        causes = t["still_surging_and"].join(still)
+        told.append(t["still_surging"].format(causes=causes, end=end, tz=zn) + ".")
+    return told
+
+
 def render_overview(findings: Mapping, text: Mapping) -> str:
     """Render page one: what happened, impact in people and minutes, why, how it ended, actions.
 
@@ -53,8 +79,15 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     quiet = not o["errors"]["total"]
     one = o["errors"]["classes"] == 1 and "what_one" in t
     day, first, last = local_span(start, end, tz)
-    # No registrations table in the export: unknown, which "0 registrations" would misstate.
+    # No registrations (or presence) table in the export: unknown, which "0 registrations"
+    # ("0 people") would misstate.
     audience = "audience" if people["registrations"] is not None else "audience_not_exported"
+    if people["audience"] is None:
+        audience = (
+            "audience_no_presence"
+            if people["registrations"] is not None
+            else ("audience_none_exported")
+        )
     what = t["what_quiet" if quiet else "what_one" if one else "what"].format(
         day=day,
         start=first,
@@ -88,9 +121,10 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         impact = t["impact_no_requests"]
     elif people.get("affected") is None and people.get("failed_requests"):
         if people.get("users_with_errors"):
-            # The requests name people, but no session of this webinar lies in the window:
-            # its audience is what is unknown, not who the requests came from.
-            impact = t["impact_no_audience"].format(
+            # The requests name people, but no session of this webinar lies in the window
+            # (or the export holds no presence table): its audience is what is unknown.
+            unknown = "impact_no_presence" if people["audience"] is None else "impact_no_audience"
+            impact = t[unknown].format(
                 failed=fmt_number(people["failed_requests"]),
                 users=fmt_number(people["users_with_errors"]),
             )
@@ -207,20 +241,7 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 tz=zn,
             )
         )
-    surging = _surging_at_end(findings)
-    open_kinds = {g["kind"] for g in o["causes"] if any(c["key"] in surging for c in g["classes"])}
-    stops = [
-        t["still_surging" if kind in open_kinds else "stopped"].format(
-            cause=t["cause_names"][kind],
-            at=local_time(at, tz, TIME_FORMAT_SECONDS),
-            end=local_time(rep["window"]["end"], tz),
-            tz=zn,
-        )
-        for kind, at in end_info["last_error_by_cause"].items()
-        if at is not None and kind in t["cause_names"]
-    ]
-    if stops:
-        ending.append(text["list_sep"].join(stops) + ".")
+    ending += _tell_ends(findings, text, tz, zn)
     if end_info["untimed_responses"]:
         ending.append(
             t["untimed"].format(

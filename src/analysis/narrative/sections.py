@@ -86,10 +86,14 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
         # No gateway request in the exports: who got an error response is unknown, not 0.
         return t["no_requests"] if im.get("requests") == 0 else fmt_number(value)
 
+    def presence(value: object) -> str:
+        return t["not_exported_presence"] if value is None else fmt_number(value)
+
     rows = [
         (t["peak"], fmt_number(aud["peak"]), "concurrency"),
-        (t["users"], fmt_number(aud["unique_users"]), "sessions"),
-        (t["sessions"], fmt_number(aud["sessions"]), "sessions"),
+        # No presence table in the export: its people and sessions are unknown, not 0.
+        (t["users"], presence(aud["unique_users"]), "sessions"),
+        (t["sessions"], presence(aud["sessions"]), "sessions"),
         (
             t["registrations"],
             t["not_exported"] if aud["registrations"] is None else fmt_number(aud["registrations"]),

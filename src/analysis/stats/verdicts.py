@@ -111,6 +111,9 @@ def choose_episodes(counts: np.ndarray, signals: dict) -> np.ndarray | None:
 #: What a class's rates are per, as its reasons name it (:func:`name_denominator`).
 PER_REQUEST, PER_VIEWER = "request", "concurrent viewer"
 PER_PLURAL = {PER_REQUEST: "requests", PER_VIEWER: "concurrent viewers"}
+#: A failing rate's unit: per request a share of them, per viewer errors each minute (a
+#: reconnect storm holds several per viewer, which "177 % of the exposure" misread).
+RATE_UNIT = {PER_REQUEST: "request", PER_VIEWER: "concurrent viewer and minute"}
 
 
 def name_denominator(requests: np.ndarray, signals: dict, realtime: bool) -> str:
@@ -298,8 +301,8 @@ def decide_verdict(
         reason = f"{hinge_text}; elasticity in {per_units} {tests_text}"
         if set_aside is not None:
             reason = (
-                f"a hinge passes both nulls ({hinge_text}) but {describe_set_aside(set_aside)}, "
-                "so it is not "
+                f"a hinge passes both nulls ({hinge_text}) but "
+                f"{describe_set_aside(set_aside, per)}, so it is not "
                 f"taken as a capacity limit; elasticity in {per_units} {tests_text}"
             )
         if label == TRAFFIC and set_aside is not None and set_aside["kind"] in IN_TIME:
@@ -425,16 +428,20 @@ def count_moved_errors(fit, counts, exposure, concurrency) -> float:
     return float(y.sum() * np.maximum(limit / limit.sum() - flat, 0.0).sum())
 
 
-def describe_set_aside(set_aside: dict) -> str:
-    """Return the reason's words for a hinge set aside (:func:`_set_aside`)."""
+def describe_set_aside(set_aside: dict, per: str = PER_REQUEST) -> str:
+    """Return the reason's words for a hinge set aside (:func:`_set_aside`).
+
+    ``per``: the class's denominator (:func:`name_denominator`), the unit of its rates.
+    """
     if set_aside["kind"] == "follows_time":
         d = set_aside["d"]
         than = f"better than the hinge by {-d:.1f}" if d < 0 else f"within {d:.1f} of the hinge"
+        unit = RATE_UNIT.get(per, per)
         return (
             "the errors follow a stretch of time, not the load: one window (minutes "
             f"{set_aside['first_minute']}-{set_aside['last_minute']}, "
-            f"{100 * set_aside['share_inside']:.3g} % of the exposure failing inside, "
-            f"{100 * set_aside['share_outside']:.3g} % outside) fits them {than} in "
+            f"{set_aside['share_inside']:.3g} errors per {unit} inside, "
+            f"{set_aside['share_outside']:.3g} outside) fits them {than} in "
             "log-likelihood with the same number of parameters; "
             f"the fitted limit's replicates fit time this well with p = {set_aside['p_load']:.3f} "
             f"(level {PERSIST_LEVEL}), such a window's replicates fit the load as well as the "
