@@ -13,7 +13,8 @@ per kind, and every look-alike is checked to stay as it is; last, the distinct r
 base64 characters in the installed packages and the shipped raw data that redaction changes
 are counted, with a digest to compare two trees by.
 
-Usage: ``python benchmarks/bench_privacy.py [--rows N] [--distinct N] [--repeat K]``.
+Usage: ``python benchmarks/bench_privacy.py [--rows N] [--distinct N] [--repeat K]
+[--writers DIR]`` (``--writers``: the test writers' incidents ingested, their text digested).
 Run it against another checkout's package (``PYTHONPATH=<checkout>/src``) for an A/B in one
 shell; without the step (an older package) only the timing as it is is printed.
 """
@@ -292,12 +293,64 @@ def count_changed_runs() -> list[tuple[str, int, int, str]]:
     return out
 
 
+def digest_writers(root: Path) -> list[tuple[str, int, str]]:
+    """Ingest incidents of the test writers and digest what redaction left in their text.
+
+    The writers (tests/_unseen_*.py, no import from the package) carry people's data, hostile
+    text and ordinary values in every field; each incident is written under ``root`` and
+    ingested without a cache, and the distinct values of every text column are digested.
+    Two trees (``PYTHONPATH=<checkout>/src``) giving the same digest redacted those values
+    alike: a new rule took nothing there that the old kept. Returned: the incident, its
+    distinct text values, the digest.
+    """
+    import contextlib
+    import dataclasses
+    import hashlib
+    import io
+
+    from analysis.ingest import load_incident
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import _unseen_mech as mech
+    import _unseen_qa as qa
+    import _unseen_rooms as rooms
+    import _unseen_stack as stack
+
+    writers = [("mech", mech, [*mech.FIELD, *list(mech.CASES)[:4]]), ("qa", qa, list(qa.CASES)),
+               ("stack", stack, list(stack.FAST)), ("rooms", rooms, list(rooms.FAST))]  # fmt: skip
+    out = []
+    for label, writer, names in writers:
+        for name in names:
+            directory = writer.write_incident(root / label / name, name)
+            try:
+                with contextlib.redirect_stderr(io.StringIO()):
+                    incident = load_incident(directory, use_cache=False, progress=False)
+            except Exception as exc:  # noqa: BLE001 - a case made to be refused
+                out.append((f"{label}/{name}", 0, f"refused ({type(exc).__name__})"))
+                continue
+            values = set()
+            for field in dataclasses.fields(incident):
+                table = getattr(incident, field.name)
+                if isinstance(table, pd.DataFrame):
+                    for col in table.columns:
+                        if str(table[col].dtype) == "string":
+                            values.update(f"{field.name}.{col}={v}" for v in table[col].dropna())
+            text = "\n".join(sorted(values)).encode()
+            out.append((f"{label}/{name}", len(values), hashlib.sha256(text).hexdigest()[:16]))
+    return out
+
+
 def main() -> int:
     """Print the timings and the misses; exit status 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--distinct", type=int, default=40_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--writers",
+        metavar="DIR",
+        help="also digest the test writers' ingested text (DIR: scratch)",
+    )
     args = parser.parse_args()
     columns, users = make_columns(args.rows, args.distinct)
     print(f"package: {privacy.__file__}")
@@ -338,6 +391,9 @@ def main() -> int:
         print(f"  {name[:80]}")
     for corpus, changed, runs, digest in count_changed_runs():
         print(f"16+ runs of the {corpus} changed by redaction: {changed}/{runs} ({digest})")
+    if args.writers:
+        for name, values, digest in digest_writers(Path(args.writers)):
+            print(f"writer incident {name}: {values} distinct text values ({digest})")
     return 0
 
 
