@@ -12,6 +12,9 @@ from presence.
 
 from __future__ import annotations
 
+import json
+import re
+
 import _unseen_agents as agents
 import pandas as pd
 import pytest
@@ -32,10 +35,6 @@ BROKEN: dict[str, str] = {}
 #: Verdicts known to be wrong, and why (handed to their owner in the coordination log). The
 #: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("fanout_bell", "http:429:auth/*"): "Auth's per-address sign-in limit met by three office "
-    "NATs: the 429s follow the arrival rate per address (minutes 23-53 of a bell), and the hinge "
-    "passes both nulls (p 0.005, bursty 0.030) with K 108 [<=16, 162]; the sign-ins carry no "
-    "user, so no spread signal says 'from 3 addresses'",
     ("presence_only", "realtime:rate_limit"): "the fan-out limit met in two waves, barely in "
     "the first (5 errors at 154-178 sessions, the band's onset) and clearly in the second (72 at "
     "150-204): the follows_time veto takes minutes 42-56 as an episode in time (p_time 0.096), "
@@ -137,6 +136,17 @@ def test_the_fan_out_limit_is_found_where_its_band_is(analyse):
     onset, visible = truth["classes"]["realtime:rate_limit"]["k_band"]
     assert fit["k_low"] <= visible and fit["k_high"] >= onset
     assert fit["lag_minutes"] <= 1
+
+
+def test_sign_ins_refused_at_two_of_many_addresses_are_not_the_projects_limit(analyse):
+    # Auth's per-address limit met by office NATs: the sign-ins name no user, and the 429s
+    # come from 2 addresses while the token endpoint served hundreds (counts, never pseudonyms).
+    _, _, findings = analyse("fanout_bell")
+    v = next(v for v in findings["verdicts"] if v["error_class"] == "http:429:auth/*")
+    assert (v["verdict"], v["decided_by"]) == ("unrelated", "few_sources"), v["reason"]
+    assert v["signals"]["addresses"] < 5 and v["signals"]["endpoint_addresses"] >= 300
+    assert "client address(es)" in v["reason"]
+    assert not re.search(r"\ba_[0-9a-f]{12}\b", json.dumps(findings))
 
 
 def test_the_outage_and_its_storm_are_not_capacity(analyse):
