@@ -88,6 +88,23 @@ def test_registrations_not_exported_read_as_such(tmp_path):
         assert said in page and unsaid not in page
 
 
+def test_people_not_exported_read_as_unknown_not_zero(tmp_path):
+    # snapshot_uploads (tests/_unseen_stack.py) exports no presence table: its row said
+    # "- people, 287 registrations".
+    wid = "00000000-0000-4000-8000-00000000000d"
+    doc = findings(wid, "Uploads")
+    doc["audience"].update(unique_users=None, registrations=287)
+    (tmp_path / wid).mkdir()
+    (tmp_path / wid / "findings.json").write_text(json.dumps(doc))
+    for lang in ("en", "ko"):
+        text = narrative.load_locale(lang)
+        page = listing.write_listing(tmp_path, {wid: tmp_path / wid}, {}, {}, text).read_text(
+            encoding="utf-8"
+        )
+        said = text["listing"]["people_value_no_presence"].format(registrations="287")
+        assert html.escape(said) in page, page
+
+
 def test_every_count_on_the_index_has_thousands_separators(tmp_path):
     # A big webinar's numbers as the reports print them: '12,345', in both languages.
     wid = "00000000-0000-4000-8000-00000000000d"

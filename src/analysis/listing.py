@@ -43,8 +43,18 @@ def _number(value: object) -> str:
 
 
 def _people_value(row: Mapping, t: Mapping) -> str:
-    """``221 people, 40 registrations``; without a registrations table, say it was not exported."""
+    """``221 people, 40 registrations``; a table the export lacks is said to be missing.
+
+    Without a registrations table the registrations are unknown, without a presence table the
+    people (``people`` None): either would misread as 0.
+    """
     key = "people_value" if row["registrations"] is not None else "people_value_not_exported"
+    if row["people"] is None:
+        key = (
+            "people_value_no_presence"
+            if row["registrations"] is not None
+            else ("people_value_none_exported")
+        )
     return t[key].format(people=_number(row["people"]), registrations=_number(row["registrations"]))
 
 
