@@ -40,6 +40,7 @@ from analysis.simulate.verdict_study import (
     covers,
     format_confusion,
     iterate_jobs,
+    measure_faster_level,
     measure_moved_errors,
     measure_platform_limit,
     measure_smooth_rise,
@@ -140,16 +141,20 @@ def run(
 
 
 def _rerun_line(args: tuple) -> list[dict]:
-    rows, n_boot = args
-    return rerun_capacity_calls(rows, n_boot)
+    rows, n_boot, label = args
+    return rerun_capacity_calls(rows, n_boot, label)
 
 
-def rerun_capacity(old: Path, new: Path, n_boot: int, workers: int) -> None:
-    """Write ``new``: ``old``'s incidents with every class they call capacity analysed again.
+def rerun_capacity(
+    old: Path, new: Path, n_boot: int, workers: int, label: str = "capacity", incidents=None
+) -> None:
+    """Write ``new``: ``old``'s incidents with every class they call ``label`` analysed again.
 
     The capacity call's vetoes move only classes the hinge called capacity
     (:func:`rerun_capacity_calls`), so this brings a full run's cache up to date at a fraction
-    of its cost. Incidents already in ``new`` are kept (a run stopped early resumes).
+    of its cost; the traffic calls' veto likewise (``label`` traffic). ``incidents``: only the
+    first so many of each family. Incidents already in ``new`` are kept (a run stopped early
+    resumes).
     """
     done = set()
     if new.exists():
@@ -158,7 +163,10 @@ def rerun_capacity(old: Path, new: Path, n_boot: int, workers: int) -> None:
     lines = sorted(
         (json.loads(x) for x in old.open()), key=lambda r: (r[0]["index"], r[0]["family"])
     )
-    jobs = [(rows, n_boot) for rows in lines if (rows[0]["family"], rows[0]["index"]) not in done]
+    lines = [rows for rows in lines if incidents is None or rows[0]["index"] < incidents]
+    jobs = [
+        (rows, n_boot, label) for rows in lines if (rows[0]["family"], rows[0]["index"]) not in done
+    ]
     t0 = time.perf_counter()
     for k, rows in enumerate(iterate_jobs(_rerun_line, jobs, workers), start=1):
         with new.open("a") as fh:
@@ -364,6 +372,20 @@ def _tail(k: int, p: float, m: int = MANY) -> float:
     return sum(math.comb(m, j) * p**j * (1 - p) ** (m - j) for j in range(k, m + 1))
 
 
+def run_faster_level(n: int, workers: int) -> str:
+    """Markdown table: rejection rates of the faster-than-flat tail test on flat rates."""
+    out = "| load | noise | N | p <= 0.01 | p <= 0.05 |\n|---|---|---|---|---|\n"
+    for shape in ("seed", "random"):
+        for bursty in (False, True):
+            jobs = [(shape, bursty, i, 199) for i in range(n)]
+            ps = [p for p in iterate_jobs(measure_faster_level, jobs, workers) if p is not None]
+            low = sum(p <= 0.01 for p in ps) / max(len(ps), 1)
+            mid = sum(p <= 0.05 for p in ps) / max(len(ps), 1)
+            noise = "NB2 alpha 0.5" if bursty else "Poisson"
+            out += f"| {shape} | {noise} | {len(ps)} | {low:.4f} | {mid:.4f} |\n"
+    return out
+
+
 def format_false_capacity(rows: list[dict], families) -> str:
     """Markdown table: per family, every non-capacity class's share called capacity (N).
 
@@ -434,6 +456,21 @@ def main(argv: list[str] | None = None) -> int:
         "capacity (the only ones the capacity vetoes can move), then tabulate",
     )
     parser.add_argument(
+        "--rerun-label",
+        default="capacity",
+        choices=("capacity", "traffic"),
+        help="with --rerun-capacity: the label whose classes are analysed again (traffic: the "
+        "veto of errors growing faster than requests); --incidents limits it per family",
+    )
+    parser.add_argument(
+        "--faster-level",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the level of the faster-than-flat tail test: N flat rates per load shape "
+        "and noise (report's 199 replicates)",
+    )
+    parser.add_argument(
         "--sparse",
         type=int,
         default=None,
@@ -474,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.incidents:
         counts["incidents"] = args.incidents
     families = tuple(args.family or FAMILIES)
+    if args.faster_level:
+        print("# The faster-than-flat tail test on flat rates per request (its level)\n")
+        print(run_faster_level(args.faster_level, max(1, min(2, args.workers))))
+        return 0
     if args.sparse:
         print("# Sparse classes: load-independent and flat-rate, few errors an hour\n")
         load = os.getloadavg()[0]
@@ -511,7 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.parts
     rows = []
     if args.rerun_capacity is not None and not args.cached_only:
-        rerun_capacity(args.rerun_capacity, args.cache, counts["n_boot"], workers)
+        rerun_capacity(
+            args.rerun_capacity,
+            args.cache,
+            counts["n_boot"],
+            workers,
+            args.rerun_label,
+            args.incidents,
+        )
     if "main" in parts:
         rows += run(counts, workers, families, args.cache, args.cached_only)
     extra_families = tuple(f for f in families if f in sessions.SHAPES)

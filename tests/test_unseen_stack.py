@@ -26,15 +26,6 @@ UNREAD = ("supavisor_logs", "function_logs", "function_edge_logs")
 #: Verdicts known to be wrong, and why (handed to their owner in the coordination log). The
 #: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("snapshot_uploads", "http:503:storage/*"): "uploads at two host prompts past Storage's "
-    "per-second rate: 0 % of Storage's requests fail outside the prompts' minutes, ~30 % inside, "
-    "so errors grow far faster than requests (g = 2.91, se 0.31); the g = 1 test is one-sided "
-    "(it rejects only an lr below its replicates), so g = 1 p = 1.000, and the Bayes factor "
-    "3.2e6 against g = 0 calls it traffic-proportional, a flat rate per request it is not",
-    ("noisy_null", "http:429:auth/*"): "one address's six bursts of 25 token requests, the "
-    "11th on refused: g = 7.74 (se 0.08) since the bot's requests dominate its minutes' Auth "
-    "requests; the one-sided g = 1 test passes it (p 0.22) and the Bayes factor 3.4e7 calls it "
-    "traffic-proportional; spread says 1 client, 0 users",
 }
 
 

@@ -474,6 +474,7 @@ def summarize_verdicts(
                 "quiet_run": v.quiet_run,
                 "beyond_flat": v.beyond_flat,
                 "mostly_failed": v.mostly_failed,
+                "faster_than_flat": v.faster_than_flat,
                 "load_vs_time": v.load_vs_time,
                 "separation": v.separation,
                 "sources": v.sources,

@@ -176,6 +176,11 @@ def verdict_evidence(
         values.update(
             lr_obs=fmt_number(beyond.get("lr"), 1), lr_flat=fmt_number(beyond.get("flat_mean"), 1)
         )
+    faster = v.get("faster_than_flat") or {}
+    if faster and kind == "undetermined":
+        # Called traffic by the tests, but the errors outgrow the requests: say so.
+        reason = "undetermined_faster_than_flat"
+        values["pf"] = fmt_p(faster.get("p_value"))
     failed = v.get("mostly_failed") or {}
     if failed and kind == "undetermined":
         # Most requests failed in the minutes holding most errors, and no flat rate does that:

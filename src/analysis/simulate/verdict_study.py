@@ -93,14 +93,15 @@ def run_incident(args: tuple, only: set | None = None) -> list[dict]:
     return rows
 
 
-def rerun_capacity_calls(rows: list[dict], n_boot: int) -> list[dict]:
-    """Return one incident's cached rows with every class they call capacity analysed again.
+def rerun_capacity_calls(rows: list[dict], n_boot: int, label: str = stats.CAPACITY) -> list[dict]:
+    """Return one incident's cached rows with every class they call ``label`` analysed again.
 
     The capacity call's vetoes (docs/verdicts.md, "A capacity call needs a threshold in the
     data") can move only classes the hinge called capacity, so a cached run is brought up to
-    date by re-analysing those alone; the other rows are kept as they are.
+    date by re-analysing those alone; the other rows are kept as they are. Likewise a veto of
+    traffic calls (``label`` traffic: "Errors that grow faster than requests").
     """
-    again = {r["mechanism"] for r in rows if r["label"] == stats.CAPACITY}
+    again = {r["mechanism"] for r in rows if r["label"] == label}
     if not again:
         return rows
     family, index = rows[0]["family"], rows[0]["index"]
@@ -452,6 +453,10 @@ def _row(family, index, null, name, truth, res) -> dict:
         "lr": None if res.elasticity is None else res.elasticity.lr,
         "residual_phi": res.verdict.residual_phi,
         "set_aside": (res.verdict.hinge_set_aside or {}).get("kind"),
+        "g": None if res.elasticity is None else res.elasticity.g,
+        "g_se": None if res.elasticity is None else res.elasticity.se,
+        # A traffic call set aside as errors outgrowing their requests (bayes_vetoes).
+        "p_faster": (res.verdict.faster_than_flat or {}).get("p_value"),
     }
     sig = res.signals
     if sig is not None:
@@ -792,3 +797,25 @@ def target_rows(family: str, rows: list[dict]) -> list[dict]:
         lambda p: True,
     )
     return out
+
+
+def measure_faster_level(args: tuple) -> float | None:
+    """Return the upper-tail p (``elasticity.measure_faster_than_flat``) of one flat rate.
+
+    ``args``: (load shape ``seed`` or ``random``, bursty, index, n_boot). A flat rate per request
+    of 10-300 errors an hour on the first generator's requests, Poisson or NB2 (alpha 0.5):
+    the share of p-values at or below a level is the test's false-alarm rate on flat bugs
+    (docs/verdicts.md, "Errors that grow faster than requests"). None below ``MIN_ERRORS``.
+    """
+    from analysis.stats.elasticity import measure_faster_than_flat
+
+    shape, bursty, index, n_boot = args
+    rng = np.random.default_rng([20261201, minutes.SHAPES.index(shape), int(bursty), index])
+    requests = minutes.simulate_requests(minutes.make_concurrency(shape, rng), rng).astype(float)
+    mu = requests * float(rng.uniform(10, 300)) / requests.sum()
+    if bursty:
+        mu = rng.gamma(2.0, mu / 2.0)
+    errors = rng.poisson(mu).astype(float)
+    if errors.sum() < stats.MIN_ERRORS:
+        return None
+    return measure_faster_than_flat(errors, requests, rng=rng, n_boot=n_boot)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import binom
 
 from analysis.stats.constants import ALPHA_LEVEL
+from analysis.stats.elasticity import measure_faster_than_flat
 from analysis.stats.episodes import PERSIST_LEVEL, check_flat_rate_persists
 from analysis.stats.results import TRAFFIC, UNDETERMINED, UNRELATED
 
@@ -145,3 +146,41 @@ def check_mostly_failed(verdict, counts, without, per):
         f"request nor a count unrelated to traffic describes{when}"
     )
     return _make_undetermined(verdict, reason, mostly_failed=found)
+
+
+#: Elasticity from which on errors are taken to outgrow their requests: with the square of
+#: them, as far past a flat rate per request (g = 1) as that lies past no link (g = 0).
+FASTER_G = 2.0
+
+
+def check_faster_than_flat(verdict, elasticity, counts, exposure, own, rng, n_boot, per):
+    """Return the verdict, undetermined when a traffic call's errors outgrow their requests.
+
+    The test of g = 1 reads only the lower tail of ``lr`` (errors weighing busy minutes less
+    than a flat rate per request does), so errors that grow far faster than their requests
+    (prompts past a service's per-second rate, a bot's bursts that dominate their minutes'
+    requests) pass it and are called a flat rate per request, which they are not. A
+    traffic-proportional call (by the tests or the Bayes factor) is undetermined when lr's
+    upper tail rejects g = 1 (:func:`measure_faster_than_flat`) at ``PERSIST_LEVEL`` (it vetoes
+    a call, so the stricter level) AND the elasticity is at least ``FASTER_G``: an effect, not
+    only a tail, so a flat bug's busy minutes do not move it. ``counts`` and ``exposure``: what
+    ``elasticity`` was estimated on; ``own`` the class's failing requests the exposure holds.
+    Neither a flat rate per request nor no link to load describes such errors, and no capacity
+    limit was found, so the data cannot tell (docs/verdicts.md, "Errors that grow faster than
+    requests", gives the rates on flat bugs and on the cases it fixes). Its own stream
+    (spawned, the last draw of the class), and only on traffic calls with g >= ``FASTER_G``.
+    """
+    if verdict.label != TRAFFIC or elasticity is None or elasticity.g < FASTER_G:
+        return verdict
+    g = elasticity.g
+    p = measure_faster_than_flat(counts, exposure, rng=rng.spawn(1)[0], n_boot=n_boot, own=own)
+    if p > PERSIST_LEVEL:
+        return verdict
+    reason = (
+        f"{verdict.reason}; not traffic-proportional: the errors grow faster than the {per}s "
+        f"(g = {g:.2f}, at least {FASTER_G:g}; a flat rate per {per} gives a likelihood ratio "
+        f"this high with p = {p:.3f}, its overdispersion measured around the fitted slope): "
+        f"neither a flat rate per {per} nor errors unrelated to load, and no capacity limit was "
+        "found"
+    )
+    return _make_undetermined(verdict, reason, faster_than_flat={"g": g, "p_value": p})

@@ -251,6 +251,10 @@ class Verdict(_ToDict):
     #: ``minutes``, ``share``, ``failed_share``, ``flat_rate``, ``answered``, ``p_value``,
     #: ``begins``); the class is then undetermined. None otherwise.
     mostly_failed: dict | None = None
+    #: For a class called traffic-proportional whose errors grow faster than a flat rate per
+    #: request allows (``stats.bayes_vetoes.check_faster_than_flat``: ``g``, ``p_value``); the
+    #: class is then undetermined. None otherwise.
+    faster_than_flat: dict | None = None
 
 
 @dataclass(frozen=True)

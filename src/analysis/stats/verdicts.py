@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats.association import _shift_p, circular_shifts
-from analysis.stats.bayes_vetoes import check_mostly_failed, check_quiet_run
+from analysis.stats.bayes_vetoes import (
+    check_faster_than_flat,
+    check_mostly_failed,
+    check_quiet_run,
+)
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.elasticity import (
     BAYES_FACTOR_CUT,
@@ -665,15 +669,17 @@ def attribute_class(
     episodes = choose_episodes(y, signals)
     bounded = set_aside is not None and set_aside["kind"] in IN_TIME
     bounded = bounded or verdict.quiet_run is not None
+    counted = y
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
-        verdict, elasticity = _decide_on_episodes(*args, set_aside, own, concurrency, per) or (
-            verdict,
-            elasticity,
-        )
+        found = _decide_on_episodes(*args, set_aside, own, concurrency, per)
+        if found is not None:
+            (verdict, elasticity), counted = found, episodes
     # After the users' episodes, whose traffic call it checks too (on the counts).
     verdict = check_mostly_failed(verdict, y, None if realtime else without, per)
-    bounded = bounded or verdict.mostly_failed is not None
+    args = (counted, x_el, own, rng, n_boot, per)
+    verdict = check_faster_than_flat(verdict, elasticity, *args)
+    bounded = bounded or verdict.mostly_failed is not None or verdict.faster_than_flat is not None
     if verdict.label == UNDETERMINED and verdict.decided_by == "none" and not bounded:
         sep = measure_separation(y, concurrency)
         if sep is not None:
