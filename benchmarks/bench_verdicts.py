@@ -29,6 +29,7 @@ import os
 import resource
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from analysis.simulate import sessions
@@ -111,6 +112,14 @@ def run(
         for line in cache.read_text().splitlines():
             item = json.loads(line)
             done[(item[0]["family"], item[0]["index"])] = item
+        # Rows written before the count recorded it were drawn at 99 replicates.
+        drawn = Counter(r.get("n_boot", 99) for rows in done.values() for r in rows)
+        if set(drawn) != {counts["n_boot"]}:
+            print(
+                f"  note: {cache} holds rows drawn at {dict(drawn)} replicates; this run draws "
+                f"{counts['n_boot']} (--n-boot)",
+                file=sys.stderr,
+            )
     # Index-major order: a run stopped early (the cache keeps what finished) holds about as
     # many incidents of every family.
     jobs = [
@@ -122,6 +131,7 @@ def run(
     t0 = time.perf_counter()
     for k, rows in enumerate(iterate_jobs(func, jobs, workers), start=1):
         if rows:
+            rows = [{**r, "n_boot": counts["n_boot"]} for r in rows]
             done[(rows[0]["family"], rows[0]["index"])] = rows
             if cache is not None:
                 with cache.open("a") as fh:
@@ -372,6 +382,43 @@ def _tail(k: int, p: float, m: int = MANY) -> float:
     return sum(math.comb(m, j) * p**j * (1 - p) ** (m - j) for j in range(k, m + 1))
 
 
+def _why_undetermined(row: dict) -> str:
+    """Which rule left one undetermined row so, from the cached decision inputs."""
+    if row.get("set_aside"):
+        return f"hinge set aside ({row['set_aside']})"
+    p0, p1, bf = row.get("p_zero"), row.get("p_one"), row.get("bayes_factor")
+    if row.get("decided_by") != "none" or p0 is None or p1 is None or bf is None:
+        return "other"
+    both = p0 <= 0.05 and p1 <= 0.05
+    if (p0 <= 0.05) != (p1 <= 0.05):
+        return "a test's call vetoed"
+    tests = "both reject" if both else "neither rejects"
+    if 1 / 3 < bf < 3:
+        return f"{tests}, Bayes factor in (1/3, 3)"
+    return f"{tests}, Bayes factor {'>= 3' if bf >= 3 else '<= 1/3'} (cut or veto)"
+
+
+def format_why_undetermined(rows: list[dict], families) -> str:
+    """Markdown: per family, the rules that left traffic-truth classes undetermined.
+
+    Then who the Bayes factor's band holds: the truths of its rows by the side of 1 it leans to.
+    """
+    out = "| family | rule | classes |\n|---|---|---|\n"
+    for f in families:
+        sel = [r for r in rows if r["family"] == f and r["truth"] == "traffic"]
+        why = Counter(_why_undetermined(r) for r in sel if r["label"] == "undetermined")
+        for rule, n in sorted(why.items(), key=lambda kv: -kv[1]):
+            out += f"| {f} ({sum(why.values())}/{len(sel)}) | {rule} | {n} |\n"
+    out += "\n| Bayes factor (band rows, neither or both tests reject) | N | truth |\n"
+    out += "|---|---|---|\n"
+    band = [r for r in rows if r["label"] == "undetermined" and "(1/3, 3)" in _why_undetermined(r)]
+    for lo, hi in ((1 / 3, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 3.0)):
+        sel = [r for r in band if lo < r["bayes_factor"] <= hi]
+        truth = dict(Counter(r["truth"] for r in sel))
+        out += f"| ({lo:.2f}, {hi:.2f}] | {len(sel)} | {truth} |\n"
+    return out
+
+
 def run_faster_level(n: int, workers: int) -> str:
     """Markdown table: rejection rates of the faster-than-flat tail test on flat rates."""
     out = "| load | noise | N | p <= 0.01 | p <= 0.05 |\n|---|---|---|---|---|\n"
@@ -463,6 +510,18 @@ def main(argv: list[str] | None = None) -> int:
         "veto of errors growing faster than requests); --incidents limits it per family",
     )
     parser.add_argument(
+        "--n-boot",
+        type=int,
+        default=None,
+        help="replicates of every bootstrap (default: the report's 199; 49 with --quick)",
+    )
+    parser.add_argument(
+        "--why-undetermined",
+        action="store_true",
+        help="with --cache (and --cached-only): which rule left each traffic-truth class "
+        "undetermined, per family, and the truth of the Bayes factor's band",
+    )
+    parser.add_argument(
         "--faster-level",
         type=int,
         default=None,
@@ -508,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     counts = dict(QUICK if args.quick else FULL)
+    if args.n_boot:
+        counts["n_boot"] = args.n_boot
     if args.incidents:
         counts["incidents"] = args.incidents
     families = tuple(args.family or FAMILIES)
@@ -595,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
         "capacity-driven):\n"
     )
     print(format_false_capacity(rows, families))
+    if args.why_undetermined:
+        print("\nWhy traffic-truth classes are undetermined (rules, from the cached rows):\n")
+        print(format_why_undetermined(rows, families))
     load1 = os.getloadavg()
     if args.cached_only:
         print(f"\n{n_inc} incidents tabulated from {args.cache}; nothing run, no time measured.")
