@@ -25,8 +25,7 @@ SLOW = ("pooler_night", "crowd_2000", "skewed_clocks")
 UNREAD = ("supavisor_logs", "function_logs", "function_edge_logs")
 #: Verdicts known to be wrong, and why (handed to their owner in the coordination log). The
 #: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
-KNOWN_WRONG: dict[tuple[str, str], str] = {
-}
+KNOWN_WRONG: dict[tuple[str, str], str] = {}
 
 
 def _analyse(root, directory, name, cache_dir):
