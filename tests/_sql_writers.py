@@ -383,14 +383,22 @@ def otlp_any_value(value: object) -> dict:
     return {}
 
 
-def otlp_logs_request(rows: list[dict], service: str, *, flatten: bool = False) -> dict:
+def otlp_logs_request(
+    rows: list[dict],
+    service: str,
+    *,
+    flatten: bool = False,
+    project: str | None = "yqsayphssjznthrxpgfb",
+    resource: list[dict] | None = None,
+) -> dict:
     """The OTLP drain's ``ExportLogsServiceRequest`` (``OtlpAdaptor.ProtobufFormatter``,
     Logflare e9444de) as OTLP/JSON, what a collector's file exporter writes of it: one
     resource (``service.name`` the source, ``service.namespace`` the project ref), one scope
     ``Logflare``, a record per event with ``timeUnixNano`` (microseconds times 1000) and, by
     default, the message as ``eventName`` and the rest of the event as a key-value ``body``;
     with ``flatten`` (``flatten_to_attributes``) the message is the body and every leaf of the
-    rest a dotted attribute."""
+    rest a dotted attribute. ``project`` None: a backend without a project ref (no
+    ``service.namespace``); ``resource``: another version's attributes instead."""
 
     def flat(value: dict, prefix: str = "") -> list[dict]:
         out = []
@@ -417,10 +425,10 @@ def otlp_logs_request(rows: list[dict], service: str, *, flatten: bool = False) 
             record["body"] = otlp_any_value(rest)
             record["eventName"] = body.get("event_message") or ""
         records.append(record)
-    resource = [
-        {"key": "service.name", "value": {"stringValue": service}},
-        {"key": "service.namespace", "value": {"stringValue": "yqsayphssjznthrxpgfb"}},
-    ]
+    if resource is None:
+        resource = [{"key": "service.name", "value": {"stringValue": service}}]
+        if project is not None:
+            resource.append({"key": "service.namespace", "value": {"stringValue": project}})
     return {
         "resourceLogs": [
             {

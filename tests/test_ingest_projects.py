@@ -305,3 +305,70 @@ def test_the_raw_clickhouse_queries_select_the_project(tmp_path):
         selected = dict(selected_attributes((queries / f"{source}_raw.clickhouse.sql").read_text()))
         assert selected.get(key) == key, source
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _without_reference(row: dict) -> dict:
+    out = json.loads(json.dumps(row))
+    out.pop("identifier", None)
+    for meta in out.get("metadata") or []:
+        meta.pop("project", None)
+        meta.pop("external_id", None)
+    return out
+
+
+def _otlp_line(rows: dict[str, list[dict]], **kw) -> str:
+    return "\n".join(json.dumps(sw.otlp_logs_request(rows[s], s, **kw)) for s in SOURCES)
+
+
+def _stripped(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    return {s: [_without_reference(r) for r in v] for s, v in rows.items()}
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {"project": OURS},
+        {"project": None},
+        # Logflare 39356b6 to 9d4eae2 described itself: no project in the resource.
+        {
+            "resource": [
+                {"key": "name", "value": {"stringValue": "Logflare"}},
+                {"key": "node", "value": {"stringValue": ":'logflare@10.0.0.1'"}},
+                {"key": "cluster", "value": {"stringValue": "prod-c"}},
+            ]
+        },
+    ],
+    ids=["namespace-ours", "no-namespace", "older-logflare"],
+)
+def test_otlp_records_without_a_reference_are_read_as_the_incident_s(reference, tmp_path, resource):
+    root = _base(tmp_path / "otlp", SLICE)
+    _write(root, {"otel/logs.jsonl": _otlp_line(_stripped(shipped_rows(SLICE)), **resource)})
+    got = _load(root)
+    assert other_rows(got) == 0
+    assert_same_tables(got, reference, LOG_TABLES)
+
+
+def test_otlp_records_without_a_reference_take_their_resource_s_namespace(reference, tmp_path):
+    """Logflare's OTLP formatter (Logflare/logflare
+    ``lib/logflare/backends/adaptor/otlp_adaptor/protobuf_formatter.ex``, 533ca9f on) names the
+    log drain's project as the resource's ``service.namespace``; a record that does not name
+    its project itself is that project's: another drain's records are set aside."""
+    ours = shipped_rows(SLICE)
+    theirs = {s: [relabel(r) for r in v] for s, v in ours.items()}
+    root = _base(tmp_path / "otlp", SLICE)
+    lines = [
+        _otlp_line(_stripped(ours), project=OURS),
+        _otlp_line(_stripped(theirs), project=OTHER),
+    ]
+    _write(root, {"otel/logs.jsonl": "\n".join(lines)})
+    got = _load(root)
+    assert other_rows(got) == sum(len(v) for v in theirs.values())
+    assert_same_tables(got, reference, LOG_TABLES)
+
+
+def test_a_record_s_own_reference_wins_over_its_resource_s(reference, tmp_path):
+    root = _base(tmp_path / "own", SLICE)
+    _write(root, {"otel/logs.jsonl": _otlp_line(shipped_rows(SLICE), project=OTHER)})
+    got = _load(root)
+    assert other_rows(got) == 0
+    assert_same_tables(got, reference, LOG_TABLES)

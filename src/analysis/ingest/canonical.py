@@ -168,12 +168,17 @@ def client_addresses(frame: pd.DataFrame, messages: pd.Series) -> pd.Series:
     for name in ADDRESS_HEADERS:
         column = frame[f"address_{name}"]
         rows = missing & column.notna()
-        if rows.any():
+        if rows.all():
+            # The common case, every row's first header: no row selection, no alignment.
+            out = map_unique(to_text(column), _canonical_address)
+        elif rows.any():
             # A number or JSON in the cell (a hostile export) is text naming no address.
             out = out.fillna(map_unique(to_text(column[rows]), _canonical_address))
-            missing = out.isna()
-            if not missing.any():
-                return out
+        else:
+            continue
+        missing = out.isna()
+        if not missing.any():
+            return out
     rows = missing & messages.notna()
     if rows.any():
         field = extract_groups(to_text(messages[rows]), _EDGE_ADDRESS)["address"]

@@ -202,8 +202,38 @@ def otlp_row(record) -> dict:
     return row
 
 
+#: Where a row names its project (shapes.PROJECT_NAMES), at its root or in its metadata.
+_PROJECT_KEYS = ("identifier", "project", "external_id")
+
+
+def resource_project(resource) -> str | None:
+    """Return the project reference an OTLP resource names (``service.namespace``), or None.
+
+    Logflare's formatter (``otlp_adaptor/protobuf_formatter.ex``, 533ca9f on) describes the
+    customer's source: ``service.name`` its name, ``service.namespace`` the log drain's
+    project ref. Earlier versions described Logflare itself (``name``, ``service``, ``node``,
+    ``cluster``: 39356b6 to 9d4eae2) and name no project.
+    """
+    attributes = resource.get("attributes") if isinstance(resource, dict) else None
+    for kv in attributes if isinstance(attributes, list) else []:
+        if isinstance(kv, dict) and kv.get("key") == "service.namespace":
+            value = any_value(kv.get("value"))
+            return value if isinstance(value, str) and value else None
+    return None
+
+
+def names_project(row: dict) -> bool:
+    """Whether an event row names its project itself (at its root or in ``metadata``)."""
+    meta = row.get("metadata")
+    return any(row.get(k) is not None for k in _PROJECT_KEYS) or (
+        isinstance(meta, dict) and any(meta.get(k) is not None for k in _PROJECT_KEYS)
+    )
+
+
 def otlp_rows(doc, path: Path) -> list[dict]:
     """Return the log records of OTLP/JSON logs (one request, or a list of them) as rows.
+
+    A record that names no project itself takes its resource's (:func:`resource_project`).
 
     Raises
     ------
@@ -222,20 +252,18 @@ def otlp_rows(doc, path: Path) -> list[dict]:
         )
         for resource in resources:
             scopes = resource.get("scopeLogs") if isinstance(resource, dict) else None
+            project = resource_project(resource.get("resource")) if scopes else None
             for scope in require_list(
                 scopes, path, field="scopeLogs", problem="bad OTLP logs", expected="a list"
             ):
                 records = scope.get("logRecords") if isinstance(scope, dict) else None
-                rows.extend(
-                    otlp_row(r)
-                    for r in require_list(
-                        records,
-                        path,
-                        field="logRecords",
-                        problem="bad OTLP logs",
-                        expected="a list",
-                    )
-                )
+                for record in require_list(
+                    records, path, field="logRecords", problem="bad OTLP logs", expected="a list"
+                ):
+                    row = otlp_row(record)
+                    if project is not None and "_reject" not in row and not names_project(row):
+                        row["identifier"] = project
+                    rows.append(row)
     return rows
 
 
