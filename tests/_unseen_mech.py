@@ -397,7 +397,8 @@ CASES: dict[str, Case] = {
                 404,
                 rate=2,
                 expect="",
-                key="http:404:rest/%3Cscript%3Ealert(2)%3C%2Fscript%3E",
+                # Percent-encoded as a browser sends it; the endpoint is the decoded name.
+                key="http:404:rest/<script>alert(2)</script>",
             ),
             Mech(
                 "background",

@@ -149,9 +149,6 @@ PAGE_DEFECTS = {
     "does not have'; 23505 on 투표_사용자_키 and 42P01 on public.שאלות likewise ('the "
     "constraint involved', 'the table involved'): fields table, column and constraint are "
     "empty (report)",
-    "encoded_paths": "the gateway logs a path to a table named in Korean or Hebrew as the "
-    "browser sends it, percent-encoded; endpoints stay encoded ('rest/%EC%A7%88%EB%AC%B8' for "
-    "rest/질문) in findings, the summary and the actions (ingest)",
 }
 
 
@@ -181,7 +178,6 @@ def test_actions_name_korean_emoji_and_hebrew_identifiers(analyse):
     assert fields["23505:투표_사용자_키"]["constraint"] == "투표_사용자_키"
 
 
-@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["encoded_paths"])
 def test_endpoints_of_tables_named_in_korean_are_read_decoded(analyse):
     _, _, findings = analyse("unicode_names")
     endpoints = {e for c in findings["error_classes"] for e in c["endpoints"]}

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import re
+from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -91,7 +92,10 @@ def endpoint_of(path: str | None) -> str | None:
         return path.strip("/") or "/"
     parts = [p for p in m.group(2).split("/") if p]
     keep = parts[:2] if parts[:1] in (["rpc"], ["object"]) else parts[:1]
-    return "/".join([m.group(1), *keep])
+    # A table or function named in Korean reaches the gateway percent-encoded, as browsers
+    # send it: its endpoint is the name (split first, so an encoded ``/`` adds no segment;
+    # apply_privacy redacts the decoded text).
+    return "/".join([m.group(1), *(unquote(p, errors="replace") for p in keep)])
 
 
 def client_of(user_agent: str | None) -> str | None:
