@@ -338,9 +338,10 @@ def add_class_signals(
     paired = pair_class_requests(incident, cls, tol, pairs)
     endpoints = list(cls.endpoints)  # ranked, main endpoint first, as everywhere
     requests = incident.requests
-    if traffic.find_traffic(incident).attrs.get("source") == traffic.LOG_STORE_SOURCE:
-        # A hybrid fetch keeps only the error rows, whose latencies are not the traffic's, and
-        # the log store's aggregates have no median: the latency is unknown, not the errors'.
+    # A hybrid fetch keeps only the error rows, and the log store's aggregates have neither a
+    # median latency nor the addresses behind each count: both are unknown, not the errors'.
+    aggregated = traffic.find_traffic(incident).attrs.get("source") == traffic.LOG_STORE_SOURCE
+    if aggregated:
         out["latency_ms"] = np.nan
     elif endpoints and not requests.empty:
         mine = requests[requests["endpoint"].isin(endpoints)]
@@ -383,7 +384,8 @@ def add_class_signals(
         out["new_addresses"] = np.nan
     # Every address that reached the class's endpoints, counted at its first minute: the
     # audience's own spread, beside which few addresses with errors mean a per-address limit.
-    if endpoints and "address" in requests.columns and requests["address"].notna().any():
+    has_address = "address" in requests.columns and requests["address"].notna().any()
+    if endpoints and has_address and not aggregated:
         mine = requests[requests["endpoint"].isin(endpoints)]
         k_all = _minute_index(mine["ts"], start, n)
         out["endpoint_addresses"] = _first_seen_per_minute(k_all, mine["address"], n)
