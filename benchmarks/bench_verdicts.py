@@ -330,6 +330,64 @@ def run_backoff(incidents: int, n_boot: int, workers: int, families) -> str:
     return out + f"\nepisode onsets / user-minutes: {onsets:.3f}\n"
 
 
+def _run_no_load(args: tuple) -> list[dict]:
+    return run_incident(args, no_load=True)
+
+
+def run_no_load(
+    incidents: int,
+    n_boot: int,
+    workers: int,
+    families,
+    cache: Path | None = None,
+    dump: Path | None = None,
+) -> str:
+    """Verdicts without a load series (docs/verdicts.md, "No load series"), per family.
+
+    Each class of the first ``incidents`` of each family analysed with its load unknown
+    (``verdict_study.strip_load``), seeds as in the count; with ``cache`` (the count's rows
+    with their load), each truth's labels with the load beside those without it.
+    """
+    jobs = [(f, i, n_boot) for i in range(incidents) for f in families]
+    rows = [r for rs in iterate_jobs(_run_no_load, jobs, workers) for r in rs]
+    if dump is not None:
+        dump.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    known = {}
+    if cache is not None:
+        for line in cache.open():
+            for r in json.loads(line) if line.strip() else []:
+                known[(r["family"], r["index"], r["mechanism"])] = r["label"]
+    labels = ("capacity", "traffic", "unrelated", "undetermined", "insufficient")
+    out = "| family | truth | N | " + " | ".join(labels) + " | same label as with load |\n"
+    out += "|---|---|---|" + "---|" * len(labels) + "---|\n"
+    for fam in (*families, "all"):
+        for truth in ("capacity", "traffic", "unrelated"):
+            sel = [r for r in rows if fam in ("all", r["family"]) and r["truth"] == truth]
+            if not sel:
+                continue
+            cells = " | ".join(str(sum(r["label"] == lab for r in sel)) for lab in labels)
+            pairs = [
+                (r["label"], known.get((r["family"], r["index"], r["mechanism"]))) for r in sel
+            ]
+            same = [a == b for a, b in pairs if b is not None]
+            agree = f"{sum(same)}/{len(same)}" if same else "-"
+            out += f"| {fam} | {truth} | {len(sel)} | {cells} | {agree} |\n"
+    moved = Counter(
+        (
+            r["truth"],
+            known.get((r["family"], r["index"], r["mechanism"])),
+            r["label"],
+            "faster than flat" if r["p_faster"] is not None else r["decided_by"],
+        )
+        for r in rows
+    )
+    out += "\nTruth, label with the load (cache), label without it (what decided): count\n"
+    for (truth, was, now, by), n in sorted(moved.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+        if was != now:
+            out += f"  {truth}: {was} -> {now} ({by}): {n}\n"
+    return out
+
+
 def run_sparse(reps: int, n_boot: int, workers: int) -> str:
     """Sparse classes (0.3 and 1 error a minute): verdicts of each truth on each audience."""
     jobs = [
@@ -561,6 +619,14 @@ def main(argv: list[str] | None = None) -> int:
         "(refits, no bootstrap)",
     )
     parser.add_argument(
+        "--no-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the first N incidents of each family without their load series (no viewer "
+        "or presence table); with --cache, beside the labels with it; --json: the rows",
+    )
+    parser.add_argument(
         "--backoff",
         action="store_true",
         help="only the back-off experiment: retry loops spread over minutes (truth: traffic)",
@@ -599,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.platform_limit:
         print("# K beside Realtime's own limit on cached capacity calls\n")
         print(run_platform(args.platform_limit, max(1, min(2, args.workers))))
+        return 0
+    if args.no_load:
+        print("# Verdicts without a load series (no viewer or presence table)\n")
+        workers = max(1, min(2, args.workers))
+        print(run_no_load(args.no_load, counts["n_boot"], workers, families, args.cache, args.json))
         return 0
     if args.backoff:
         print("# Retry loops backing off over minutes: verdicts per minute vs with episodes\n")

@@ -14,7 +14,7 @@ import pytest
 
 from analysis import stats
 from analysis.narrative.formatting import escape
-from analysis.stats import episodes, verdicts
+from analysis.stats import episodes, evidence, verdicts
 
 
 def _plateau() -> np.ndarray:
@@ -267,14 +267,14 @@ def test_requests_that_are_all_own_failures_give_way_to_the_viewers():
     x, text, excluded = verdicts.choose_denominator(y, {"failed_requests": y}, c, False, y)
     assert np.array_equal(x, c) and "own failures" in text and excluded == 0
     signals = {"failed_requests": y, "users": y}
-    sig = verdicts.summarize_signals(y, y, c, signals)
+    sig = evidence.summarize_signals(y, y, c, signals)
     assert sig.denominator_kind == "viewers_own_failures"
     # One request that did not fail is a measure of traffic: the requests stay.
     r = y.copy()
     r[3] = 1.0
     x, _, _ = verdicts.choose_denominator(r, {"failed_requests": y}, c, False, y)
     assert np.array_equal(x, r)
-    assert verdicts.summarize_signals(y, r, c, signals).denominator_kind == "requests"
+    assert evidence.summarize_signals(y, r, c, signals).denominator_kind == "requests"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -462,7 +462,7 @@ def test_a_flat_bug_in_a_sampled_export_is_not_unrelated(seed, share):
         y.astype(float), kept, c, rng=np.random.default_rng(seed), n_boot=99, signals=signals
     )
     assert verdict.label in (stats.TRAFFIC, stats.UNDETERMINED), verdict.reason
-    sig = verdicts.summarize_signals(y.astype(float), kept, c, signals)
+    sig = evidence.summarize_signals(y.astype(float), kept, c, signals)
     assert sig.errors_without_request == int(y.sum() - signals["failed_requests"].sum())
 
 

@@ -16,6 +16,7 @@ from analysis.exceptions import StatsError
 from analysis.languages import available_languages
 from analysis.simulate import minutes, sessions
 from analysis.simulate import verdict_study as bench
+from analysis.stats import verdicts as verdicts_module
 from analysis.stats.verdicts import choose_episodes
 
 
@@ -585,3 +586,79 @@ def test_bench_verdicts_refuses_a_part_it_would_silently_skip():
     )
     assert run.returncode == 2, run.stdout[-500:]
     assert "expected 'main', 'extras' or 'main,extras', got 'both'" in run.stderr
+
+
+# ---- no load series (docs/verdicts.md, "No load series") ---------------------------------
+
+
+def _no_load_frame(errors, requests, error_class="42703") -> pd.DataFrame:
+    """A class frame as an export without any viewer or presence table gives it."""
+    n = len(errors)
+    frame = pd.DataFrame(
+        {
+            "minute": pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"),
+            "requests": np.asarray(requests, dtype=float),
+            "errors": np.asarray(errors, dtype=float),
+            "concurrency": np.nan,
+            "samples": 0,
+        }
+    )
+    frame.attrs["error_class"] = error_class
+    return frame
+
+
+def test_without_a_load_series_the_request_only_verdicts_still_run():
+    rng = np.random.default_rng(3)
+    req = np.round(60 + 240 * np.clip(np.linspace(-0.3, 1.3, 60), 0, 1)) * 2
+    bug = rng.poisson(req * 0.02)
+    res = stats.analyse_class(_no_load_frame(bug, req), seed=1, n_boot=99)
+    v = res.verdict
+    assert v.label == stats.TRAFFIC and v.load_unknown, v.reason
+    assert v.reason.startswith(verdicts_module.NO_LOAD)
+    assert res.hinge_test is None and res.threshold is None
+    assert res.cross_correlation is None and res.coincidence is None
+    job = rng.poisson(4.0, 60)
+    res = stats.analyse_class(_no_load_frame(job, req), seed=2, n_boot=99)
+    assert res.verdict.label == stats.UNRELATED and res.verdict.load_unknown
+    # The same frames with their load measured carry no flag.
+    known = _no_load_frame(bug, req).assign(concurrency=req / 2, samples=1)
+    assert not stats.analyse_class(known, seed=1, n_boot=99).verdict.load_unknown
+
+
+def test_without_a_load_series_errors_outgrowing_requests_are_not_a_flat_bug():
+    # A limit seen in the requests alone: a 2 % bug plus failures past 300 requests a minute
+    # (g = 1.29, g = 1 not rejected by its lower tail). With no load the capacity test cannot
+    # run, and errors outgrowing their requests are what a limit shows there: not traffic,
+    # although with a load series (FASTER_G = 2) the veto would leave it traffic.
+    rng = np.random.default_rng(1)
+    req = np.round(80 + 480 * np.clip(np.linspace(-0.2, 1.2, 60), 0, 1))
+    errors = rng.poisson(req * 0.02 + np.maximum(req - 300, 0) * 0.02)
+    v = stats.analyse_class(_no_load_frame(errors, req), seed=4, n_boot=99).verdict
+    assert v.label == stats.UNDETERMINED and v.load_unknown, v.reason
+    assert v.faster_than_flat["g"] < 2 and v.faster_than_flat["p_value"] <= stats.ALPHA_LEVEL
+    assert "no capacity limit could be tested" in v.reason
+
+
+def test_without_a_load_series_a_rate_per_viewer_cannot_be_tested():
+    rng = np.random.default_rng(6)
+    req = np.full(60, 300.0)
+    frame = _no_load_frame(rng.poisson(3.0, 60), req, "realtime:too_many_connections")
+    v = stats.analyse_class(frame, seed=5, n_boot=99).verdict
+    assert (v.label, v.decided_by, v.load_unknown) == (stats.UNDETERMINED, "load_unknown", True)
+    assert v.elasticity is None and "per concurrent viewer" in v.reason
+
+
+def test_without_a_load_series_unrelated_is_not_called_where_own_failures_thin_the_requests():
+    el = stats.Elasticity(2.4, 0.5, 0.0, True, 0.99, 0.01, 99, None, 0.0, 4.6)
+    called = stats.decide_verdict(None, el, 0.1, load_known=False)
+    assert called.label == stats.UNRELATED
+    exposure = np.full(60, 100.0)
+    many = verdicts_module.check_rising_unrelated(called, el, np.full(60, 40.0), exposure)
+    assert many.label == stats.UNDETERMINED and "interval from 1.42" in many.reason
+    # Few own failures (the study's classes: at most 0.02 of the exposure), or none: kept.
+    assert verdicts_module.check_rising_unrelated(called, el, np.full(60, 2.0), exposure) is called
+    assert verdicts_module.check_rising_unrelated(called, el, None, exposure) is called
+    flat = stats.Elasticity(0.3, 0.5, 0.0, True, 0.99, 0.01, 99, None, 0.0, 0.1)
+    assert (
+        verdicts_module.check_rising_unrelated(called, flat, np.full(60, 40.0), exposure) is called
+    )

@@ -449,6 +449,8 @@ def summarize_verdicts(
     Each verdict also carries the share of its errors that happened while concurrency was barely
     sampled, and ``measurement_caveat`` when that share exceeds ``UNMEASURED_ERRORS_CUT``: a
     verdict against load is then a verdict against a load that nobody observed.
+    ``load_unknown``: no load series at all, so no capacity test ran (the label weighs a flat
+    rate per request against no link to traffic on the requests alone).
     """
     out = []
     for key, res in classes.items():
@@ -486,6 +488,9 @@ def summarize_verdicts(
                 "bursty": bool(v.bursty),
                 "residual_phi": v.residual_phi,
                 "errors_unmeasured_share": unmeasured,
+                # No load series: the capacity test did not run (decided_by "load_unknown":
+                # a class whose rate is per viewer could not be tested at all).
+                "load_unknown": bool(v.load_unknown),
                 "measurement_caveat": bool(
                     unmeasured is not None and unmeasured > UNMEASURED_ERRORS_CUT
                 ),

@@ -101,6 +101,10 @@ def explain_undecided(verdict: Mapping, unjudged: str = "not_measured") -> tuple
         return unjudged, None
     if verdict.get("measurement_caveat"):
         return "not_measured", None
+    if verdict.get("load_unknown") and verdict.get("verdict") == "undetermined":
+        # No load series: what could tell this class apart (a capacity test, or any test for
+        # a rate per viewer) needed the load nobody measured.
+        return "not_measured", None
     aside = (verdict.get("hinge_set_aside") or {}).get("kind")
     if aside:
         return "set_aside", str(aside)

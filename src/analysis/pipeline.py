@@ -404,8 +404,9 @@ def run_statistics(
 ) -> stats.WebinarStatistics | None:
     """Statistics of every error class of the timeline.
 
-    None when there is nothing to test: no error class, no concurrency sample of the webinar,
-    or a window too short for the per-minute models (the audit says so: window_too_short).
+    None when there is nothing to test: no error class, or a window too short for the
+    per-minute models (the audit says so: window_too_short). Without any concurrency sample
+    the classes still get the tests that need no load (each verdict's ``load_unknown``).
     """
     if not has_statistics(tl):
         return None
@@ -420,9 +421,11 @@ def run_statistics(
 def has_statistics(tl: timeline.Timeline) -> bool:
     """Return True when the timeline's classes can be tested (:func:`run_statistics`)."""
     minutes = len(next(iter(tl.frames.values()))) if tl.frames else 0
-    # No error class, or no load series at all (the webinar's monitor sent no sample): no
-    # model of errors against load can be fitted; the audit says why (no_concurrency_samples).
-    return bool(tl.frames) and not tl.samples.empty and minutes >= stats.MIN_MINUTES
+    # Without a load series (no viewer or presence sample; the audit says so:
+    # no_concurrency_samples) the statistics still run: a class's requests can tell a flat
+    # rate per request from no link to traffic; only the capacity test needs the load
+    # (docs/verdicts.md, "No load series").
+    return bool(tl.frames) and minutes >= stats.MIN_MINUTES
 
 
 def _statistics_dir(settings: Settings) -> Path | None:

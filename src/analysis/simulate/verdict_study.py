@@ -60,15 +60,30 @@ BURSTY_BUGS = ("bug_retry", "bug_bursty", "bug_backoff")
 EXTRA_CLASSES = ("deploy_outage", "minute_burst", "bug_backoff")
 
 
-def run_incident(args: tuple, only: set | None = None) -> list[dict]:
+def strip_load(frame):
+    """Return a class frame as an export without any viewer or presence table reads.
+
+    Its load unknown in every minute and no monitor sample (docs/verdicts.md, "No load
+    series"); requests, errors and every other signal as they were.
+    """
+    out = frame.assign(concurrency=np.nan)
+    if "samples" in out.columns:
+        out["samples"] = 0
+    if "webinar_concurrency" in out.columns:
+        out["webinar_concurrency"] = np.nan
+    return out
+
+
+def run_incident(args: tuple, only: set | None = None, no_load: bool = False) -> list[dict]:
     """All classes of one incident: truth, verdict, threshold and the no-link tests' p-values.
 
     ``only``: analyse just these classes (by mechanism name) and return their rows; every
     class's frame and seed are drawn as in a full run, so a row equals the full run's.
+    ``no_load``: each class analysed without its load (:func:`strip_load`), seeds unchanged.
     """
     family, index, n_boot = args
     if family in MINUTE_FAMILIES:
-        return _run_minute_incident(family, index, n_boot, only)
+        return _run_minute_incident(family, index, n_boot, only, no_load)
     rng = np.random.default_rng([20260212, sessions.SHAPES.index(family), index])
     null = index % NULL_EVERY == NULL_EVERY - 1
     inc = sessions.simulate_session_incident(family, rng, null=null)
@@ -79,7 +94,7 @@ def run_incident(args: tuple, only: set | None = None) -> list[dict]:
         seed = int(rng.integers(2**31))
         if only is not None and name not in only:
             continue
-        res = stats.analyse_class(frame, seed=seed, n_boot=n_boot)
+        res = stats.analyse_class(strip_load(frame) if no_load else frame, seed=seed, n_boot=n_boot)
         row = _row(family, index, null, name, truth["verdict"], res)
         if name in FLAT_BUGS + BURSTY_BUGS:
             row["separation_bound"] = separation_bound(frame)
@@ -212,7 +227,9 @@ def measure_platform_limit(row: dict) -> dict | None:
     }
 
 
-def _run_minute_incident(family: str, index: int, n_boot: int, only=None) -> list[dict]:
+def _run_minute_incident(
+    family: str, index: int, n_boot: int, only=None, no_load: bool = False
+) -> list[dict]:
     """One class of every scenario of the first generator, on the family's load shape."""
     shape = family.removeprefix("minutes_")
     rows = []
@@ -222,7 +239,8 @@ def _run_minute_incident(family: str, index: int, n_boot: int, only=None) -> lis
         rng = np.random.default_rng([20260213, minutes.SHAPES.index(shape), s_id, index])
         inc = minutes.simulate_incident(scenario, shape, rng)
         frame = inc.to_frame()
-        res = stats.analyse_class(frame, seed=int(rng.integers(2**31)), n_boot=n_boot)
+        seed = int(rng.integers(2**31))
+        res = stats.analyse_class(strip_load(frame) if no_load else frame, seed=seed, n_boot=n_boot)
         row = _row(family, index, False, scenario, truth, res)
         if scenario in FLAT_BUGS + BURSTY_BUGS:
             row["separation_bound"] = separation_bound(frame)

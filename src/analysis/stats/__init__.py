@@ -44,7 +44,7 @@ intervals), ``association`` (prewhitened CCF, load coefficient, coincidence), ``
 (bursts, PELT, residual autocorrelation), ``exposure`` (what a class's rate is per: the errors
 whose requests the export holds, requests or viewers), ``episodes`` (errors that stop or follow
 time), ``elasticity`` (traffic against unrelated: the two tests and the Bayes factor with its
-calibrated cuts), ``verdicts`` (the decision, the evidence beside it) and ``webinar``
+calibrated cuts), ``verdicts`` (the decision), ``evidence`` (the signals beside it) and ``webinar``
 (one class, every class of a webinar, the process pool).
 """
 
@@ -71,6 +71,8 @@ from analysis.stats.elasticity import (
     compare_traffic_to_unrelated,
     estimate_elasticity,
 )
+from analysis.stats.episodes import SATURATION_SHARE
+from analysis.stats.evidence import summarize_signals
 from analysis.stats.limits import SUPABASE_LIMITS
 from analysis.stats.regimes import (
     PELT_PENALTY_MULTIPLIERS,
@@ -144,10 +146,8 @@ from analysis.stats.threshold import (
 from analysis.stats.verdicts import (
     BURSTY_PHI,
     MIN_SOURCES,
-    SATURATION_SHARE,
     attribute_class,
     decide_verdict,
-    summarize_signals,
 )
 from analysis.stats.webinar import analyse_class, analyse_webinar, derive_seed
 

@@ -153,7 +153,13 @@ def check_mostly_failed(verdict, counts, without, per):
 FASTER_G = 2.0
 
 
-def check_faster_than_flat(verdict, elasticity, counts, exposure, own, rng, n_boot, per):
+#: Without a load series: the (elasticity, level) from which the veto applies.
+NO_LOAD_FASTER = (1.0, ALPHA_LEVEL)
+
+
+def check_faster_than_flat(
+    verdict, elasticity, counts, exposure, own, rng, n_boot, per, load_known=True
+):
     """Return the verdict, undetermined when a traffic call's errors outgrow their requests.
 
     The test of g = 1 reads only the lower tail of ``lr`` (errors weighing busy minutes less
@@ -169,18 +175,29 @@ def check_faster_than_flat(verdict, elasticity, counts, exposure, own, rng, n_bo
     limit was found, so the data cannot tell (docs/verdicts.md, "Errors that grow faster than
     requests", gives the rates on flat bugs and on the cases it fixes). Its own stream
     (spawned, the last draw of the class), and only on traffic calls with g >= ``FASTER_G``.
+
+    ``load_known=False`` (no load series, so no capacity test ran): any g above 1 that the
+    upper tail rejects at ``ALPHA_LEVEL`` vetoes, since errors outgrowing their requests are
+    what a capacity limit shows in the requests alone, and nothing else here can tell them
+    from one (docs/verdicts.md, "No load series").
     """
-    if verdict.label != TRAFFIC or elasticity is None or elasticity.g < FASTER_G:
+    min_g, level = (FASTER_G, PERSIST_LEVEL) if load_known else NO_LOAD_FASTER
+    if verdict.label != TRAFFIC or elasticity is None or elasticity.g < min_g:
         return verdict
     g = elasticity.g
     p = measure_faster_than_flat(counts, exposure, rng=rng.spawn(1)[0], n_boot=n_boot, own=own)
-    if p > PERSIST_LEVEL:
+    if p > level:
         return verdict
+    found = (
+        "and no capacity limit was found"
+        if load_known
+        else "and without a load series no capacity limit could be tested (this is what one "
+        "shows in the requests alone)"
+    )
     reason = (
         f"{verdict.reason}; not traffic-proportional: the errors grow faster than the {per}s "
-        f"(g = {g:.2f}, at least {FASTER_G:g}; a flat rate per {per} gives a likelihood ratio "
+        f"(g = {g:.2f}, at least {min_g:g}; a flat rate per {per} gives a likelihood ratio "
         f"this high with p = {p:.3f}, its overdispersion measured around the fitted slope): "
-        f"neither a flat rate per {per} nor errors unrelated to load, and no capacity limit was "
-        "found"
+        f"neither a flat rate per {per} nor errors unrelated to load, {found}"
     )
     return _make_undetermined(verdict, reason, faster_than_flat={"g": g, "p_value": p})

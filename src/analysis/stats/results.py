@@ -209,8 +209,8 @@ class Verdict(_ToDict):
     bayes_factor: float | None = None
     #: What settled the label: "hinge" (capacity), "tests" (one of g = 0 / g = 1 rejected and
     #: not the other), "bayes_factor" (the tests did not settle it; the Bayes factor did),
-    #: "few_sources" (the errors came from fewer than MIN_SOURCES users) or "none"
-    #: (undetermined, insufficient).
+    #: "few_sources" (the errors came from fewer than MIN_SOURCES users), "load_unknown" (a
+    #: rate per viewer with no load series) or "none" (undetermined, insufficient).
     decided_by: str = "tests"
     #: Distinct users the class's errors came from in the window (None: not known).
     sources: int | None = None
@@ -255,6 +255,10 @@ class Verdict(_ToDict):
     #: request allows (``stats.bayes_vetoes.check_faster_than_flat``: ``g``, ``p_value``); the
     #: class is then undetermined. None otherwise.
     faster_than_flat: dict | None = None
+    #: No load series was measured (no viewer or presence samples): no capacity test ran, and
+    #: the label weighs a flat rate per request against no link to traffic on the requests
+    #: alone (``decided_by`` "load_unknown" when even that could not run).
+    load_unknown: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The verdict of an error class: the decision, its vetoes, the evidence beside it.
+"""The verdict of an error class: the decision and its vetoes.
+
+The evidence shown beside it is in :mod:`analysis.stats.evidence`.
 
 The elasticity tests and the Bayes factor it decides with are in :mod:`analysis.stats.elasticity`.
 """
@@ -9,9 +11,7 @@ from dataclasses import replace
 from math import erf
 
 import numpy as np
-import pandas as pd
 
-from analysis.stats.association import _shift_p, circular_shifts
 from analysis.stats.bayes_vetoes import (
     check_faster_than_flat,
     check_mostly_failed,
@@ -26,7 +26,6 @@ from analysis.stats.elasticity import (
 from analysis.stats.episodes import (
     IN_TIME,
     PERSIST_LEVEL,
-    SATURATION_SHARE,
     check_errors_persist,
     compare_load_to_time,
     find_limit_raised,
@@ -49,14 +48,11 @@ from analysis.stats.results import (
     UNRELATED,
     Elasticity,
     HingeTest,
-    Signals,
-    Spread,
     ThresholdFit,
     Verdict,
 )
 from analysis.stats.series import (
     choose_counts,
-    count_addresses,
     find_sources,
     lag_padded,
     split_own_failures,
@@ -152,6 +148,7 @@ def decide_verdict(
     set_aside: dict | None = None,
     per: str = "request",
     sources_of: str = "user",
+    load_known: bool = True,
 ) -> Verdict:
     """Decide the class from calibrated tests and the Bayes factor, never from a point estimate.
 
@@ -177,6 +174,7 @@ def decide_verdict(
     ``per``: the unit of the denominator the rates are per (:data:`PER_REQUEST` or
     :data:`PER_VIEWER`, :func:`name_denominator`), named by the reason. ``sources_of``: what
     ``sources`` counts, ``user`` or ``address`` (:func:`series.find_sources`).
+    ``load_known=False``: no load series, so no hinge was tested; the reason says so.
     """
     per_unit, per_units = per, PER_PLURAL.get(per, per + "s")
     bursty = residual_phi is not None and residual_phi > BURSTY_PHI
@@ -204,6 +202,8 @@ def decide_verdict(
     hinge_cox = p_cox is not None and p_cox <= ALPHA_LEVEL
     caveat = bf_cut = beyond = None
     hinge_text = "hinge not testable" if p is None else f"hinge bootstrap p = {p:.3f}"
+    if not load_known:
+        hinge_text = NO_LOAD
     if p_cox is not None:
         hinge_text += f" (bursty null p = {p_cox:.3f})"
     tests_text = f"(on {tested_on}) " if tested_on else ""
@@ -544,6 +544,32 @@ def decide_one_minute(
     )
 
 
+#: The hinge's place in a reason when the load was not measured (:func:`decide_verdict`).
+NO_LOAD = (
+    "capacity not tested: no load series (no viewer or presence samples), so no hinge in "
+    "load could be fitted"
+)
+
+
+def decide_unmeasured(unit: str, sources: int | None, realtime: bool) -> Verdict:
+    """Return the verdict of a class whose rate is per viewer when no load was measured.
+
+    A Realtime class, or one whose endpoints logged no request of their own, is divided by the
+    concurrent viewers (:func:`choose_denominator`); without them nothing can be tested, so it
+    is undetermined by ``load_unknown`` (docs/verdicts.md, "No load series").
+    """
+    why = "a Realtime class" if realtime else "no request of its endpoints was logged"
+    return Verdict(
+        UNDETERMINED,
+        f"{NO_LOAD}; its rate is per concurrent viewer ({why}), and without a load series "
+        "neither a flat rate nor no link to load can be tested",
+        *(None, None, None, None, None, False, None, None, unit),
+        decided_by="load_unknown",
+        sources=sources,
+        load_unknown=True,
+    )
+
+
 def count_exposed(errors, requests, concurrency, signals: dict, realtime: bool) -> tuple:
     """Return what the models count and divide by: (y, x, unit, requests, errors, left out).
 
@@ -564,7 +590,7 @@ def count_exposed(errors, requests, concurrency, signals: dict, realtime: bool) 
 def attribute_class(
     errors: np.ndarray,
     requests: np.ndarray,
-    concurrency: np.ndarray,
+    concurrency: np.ndarray | None,
     *,
     rng: np.random.Generator,
     n_boot: int = 199,
@@ -580,10 +606,16 @@ def attribute_class(
     that passes both nulls is capacity only with a threshold inside the data and errors that
     persist above it (:func:`_set_aside`); a class whose errors fall in one minute is one event
     (:func:`decide_one_minute`). ``bursty_null=False`` skips the AR(1)-Cox hinge null, so no
-    capacity call can be made (kept for studies of the flat test alone).
+    capacity call can be made (kept for studies of the flat test alone). ``concurrency=None``:
+    no load series; the hinge is not tested, the traffic/unrelated tests run on the requests
+    alone, and the verdict carries ``load_unknown`` (docs/verdicts.md, "No load series").
     """
     signals = signals or {}
     total = float(np.sum(errors))
+    load_known = concurrency is not None
+    if not load_known:
+        # No load series: what needs no load still runs (docs/verdicts.md, "No load series").
+        concurrency = np.zeros(len(errors))
     y, x, unit, requests, errors, left_out = count_exposed(
         errors, requests, concurrency, signals, realtime
     )
@@ -603,40 +635,45 @@ def attribute_class(
                     "rate per request can count only those"
                 ),
             )
-        return verdict, None, None, None
+        return replace(verdict, load_unknown=not load_known), None, None, None
+    if not load_known and (realtime or find_stand_in(requests, signals, realtime)):
+        return decide_unmeasured(unit, sources, realtime), None, None, None
     if np.count_nonzero(y) == 1:
         elasticity = estimate_elasticity(y, x)
-        return decide_one_minute(y, x, unit, sources, per), None, None, elasticity
-    test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
-    capacity = test is not None and test.p_value <= ALPHA_LEVEL
-    if bursty_null and capacity:
-        # Every capacity call must also survive the bursty null: the residual flag alone missed
-        # about half of the false calls on simulated bursty bugs (the hinge absorbs the bursts).
-        test = add_bursty_null(test, y, x, concurrency, rng=rng)
-    capacity = capacity and test.p_value_bursty_null is not None
-    capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
-    fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
-    set_aside = untested = compared = None
-    if capacity:
-        # Its own stream (spawned, not drawn from rng), so the draws after it are the same
-        # whether or not the check runs.
-        check_rng = rng.spawn(1)[0]
-        raised = find_limit_raised(y, signals) if realtime else None
-        skip = find_unmeasured_minutes(y, requests, signals, realtime, raised)
-        set_aside, compared = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, skip)
-        observed = observe_limit_binding(set_aside, y, signals) if realtime else None
-        kept_by = "load"
-        if observed is not None:
-            set_aside, untested, kept_by = None, observed, "limit_binding"
-        capacity = set_aside is None
-        if compared is not None:
-            compared = {**compared, "kept_by": kept_by}
-        if capacity and raised is not None and raised.any():
-            untested = (f"{untested}; " if untested else "") + (
-                f"{int(raised.sum())} minutes after the Realtime limit was raised (from "
-                f"minute {int(np.argmax(raised)) + 1} of the window) lie outside this limit and "
-                "were not tested for errors persisting above K"
-            )
+        verdict = replace(decide_one_minute(y, x, unit, sources, per), load_unknown=not load_known)
+        return verdict, None, None, elasticity
+    test = fit = set_aside = untested = compared = None
+    capacity = False
+    if load_known:
+        test = compare_hinge_to_flat(y, x, concurrency, rng=rng, n_boot=n_boot)
+        capacity = test is not None and test.p_value <= ALPHA_LEVEL
+        if bursty_null and capacity:
+            # Every capacity call must also survive the bursty null: the residual flag alone missed
+            # about half of the false calls on simulated bursty bugs (the hinge absorbs the bursts).
+            test = add_bursty_null(test, y, x, concurrency, rng=rng)
+        capacity = capacity and test.p_value_bursty_null is not None
+        capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
+        fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
+        if capacity:
+            # Its own stream (spawned, not drawn from rng), so the draws after it are the same
+            # whether or not the check runs.
+            check_rng = rng.spawn(1)[0]
+            raised = find_limit_raised(y, signals) if realtime else None
+            skip = find_unmeasured_minutes(y, requests, signals, realtime, raised)
+            set_aside, compared = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, skip)
+            observed = observe_limit_binding(set_aside, y, signals) if realtime else None
+            kept_by = "load"
+            if observed is not None:
+                set_aside, untested, kept_by = None, observed, "limit_binding"
+            capacity = set_aside is None
+            if compared is not None:
+                compared = {**compared, "kept_by": kept_by}
+            if capacity and raised is not None and raised.any():
+                untested = (f"{untested}; " if untested else "") + (
+                    f"{int(raised.sum())} minutes after the Realtime limit was raised (from "
+                    f"minute {int(np.argmax(raised)) + 1} of the window) lie outside this limit "
+                    "and were not tested for errors persisting above K"
+                )
     with_failures = requests if "failed_requests" in signals and not realtime else None
     elasticity = estimate_elasticity(
         y,
@@ -645,7 +682,7 @@ def attribute_class(
         n_boot=n_boot,
         requests_with_failures=with_failures,
         own=own,
-        audience=concurrency,
+        audience=concurrency if load_known else None,
     )
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
@@ -654,7 +691,11 @@ def attribute_class(
         mu = r * y.sum() / r.sum()
     phi = residual_autocorrelation(y, mu)
     verdict = decide_verdict(
-        test, elasticity, phi, unit, sources, set_aside=set_aside, per=per, sources_of=sources_of
+        *(test, elasticity, phi, unit, sources),
+        set_aside=set_aside,
+        per=per,
+        sources_of=sources_of,
+        load_known=load_known,
     )
     if compared is not None and verdict.label == CAPACITY:
         verdict = replace(
@@ -672,13 +713,14 @@ def attribute_class(
     counted = y
     if episodes is not None and verdict.label in (UNRELATED, UNDETERMINED) and not bounded:
         args = (verdict, test, episodes, x_el, phi, unit, sources, rng, n_boot, with_failures)
-        found = _decide_on_episodes(*args, set_aside, own, concurrency, per)
+        audience = concurrency if load_known else None
+        found = _decide_on_episodes(*args, set_aside, own, audience, per, load_known)
         if found is not None:
             (verdict, elasticity), counted = found, episodes
     # After the users' episodes, whose traffic call it checks too (on the counts).
     verdict = check_mostly_failed(verdict, y, None if realtime else without, per)
     args = (counted, x_el, own, rng, n_boot, per)
-    verdict = check_faster_than_flat(verdict, elasticity, *args)
+    verdict = check_faster_than_flat(verdict, elasticity, *args, load_known)
     bounded = bounded or verdict.mostly_failed is not None or verdict.faster_than_flat is not None
     if verdict.label == UNDETERMINED and verdict.decided_by == "none" and not bounded:
         sep = measure_separation(y, concurrency)
@@ -692,7 +734,45 @@ def attribute_class(
                 ),
                 separation=sep,
             )
+    if not load_known:
+        verdict = replace(check_rising_unrelated(verdict, elasticity, own, x_el), load_unknown=True)
     return verdict, test, fit, elasticity
+
+
+#: Normal quantile of g's interval in :func:`check_rising_unrelated` (the report's 95 %).
+RISING_Z = 1.96
+#: Share of the exposure that is the class's own failing requests from which, without a load
+#: series, what remains of the requests no longer weighs minutes by the audience
+#: (:func:`check_rising_unrelated`; docs/verdicts.md, "No load series", gives the shares met).
+OWN_SHARE_THIN = 0.25
+
+
+def check_rising_unrelated(verdict: Verdict, elasticity, own, exposure) -> Verdict:
+    """Return the verdict, undetermined when no load was measured and "unrelated" rises.
+
+    With a load series the test of g = 0 weighs minutes twice, by the requests without the
+    class's own failures and by the viewers (Bonferroni). Without one only the first weighing
+    is left, and where the class's failures are much of its endpoints' requests (timeouts at
+    a limit) what remains falls as the failures grow, so no link is not rejected while the
+    errors plainly rise with the requests (g = 2.4, interval above 0, called unrelated). An
+    ``unrelated`` call of a class whose own failures are at least ``OWN_SHARE_THIN`` of the
+    exposure (``own``) and whose g's interval lies above 0 is then undetermined
+    (docs/verdicts.md, "No load series").
+    """
+    if verdict.label != UNRELATED or own is None or elasticity is None:
+        return verdict
+    if np.sum(own) < OWN_SHARE_THIN * np.sum(exposure):
+        return verdict
+    low = elasticity.g - RISING_Z * elasticity.se
+    if not np.isfinite(low) or low <= 0:
+        return verdict
+    reason = (
+        f"{verdict.reason}; not unrelated either: the errors rise with the requests (g = "
+        f"{elasticity.g:.2f}, interval from {low:.2f}), and without a load series the test of "
+        "no link weighs minutes only by the requests the class did not fail, which its own "
+        "failures thin where they are many"
+    )
+    return replace(verdict, label=UNDETERMINED, decided_by="none", caveat=None, reason=reason)
 
 
 #: Best share right (:func:`measure_separation`) below which the audience itself limits any
@@ -747,6 +827,7 @@ def _decide_on_episodes(
     own,
     audience,
     per=PER_REQUEST,
+    load_known=True,
 ):
     """Return (verdict, elasticity) when users' episodes follow traffic by both tests, else None.
 
@@ -774,101 +855,14 @@ def _decide_on_episodes(
     if not el.p_value_zero <= ALPHA_LEVEL < el.p_value_one:
         return None
     by_episodes = decide_verdict(
-        test, el, phi, unit, sources, tested_on=EPISODES, set_aside=set_aside, per=per
+        *(test, el, phi, unit, sources),
+        tested_on=EPISODES,
+        set_aside=set_aside,
+        per=per,
+        load_known=load_known,
     )
     minute_tests = (
         f"counted per user and minute the tests gave {verdict.label} (g = 0: p = "
         f"{verdict.p_value_zero:.3f}; g = 1: p = {verdict.p_value_one:.3f})"
     )
     return replace(by_episodes, reason=f"{by_episodes.reason}; {minute_tests}"), el
-
-
-def _spearman(a: np.ndarray, b: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """Spearman's rho of a (n,) with b (n,) rotated by each of ``shifts``.
-
-    The ranks of a rotated series are the rotated ranks, so b is ranked once.
-    """
-    ra = pd.Series(a).rank().to_numpy()
-    ranks = pd.Series(b).rank().to_numpy()
-    rb = np.stack([np.roll(ranks, s) for s in shifts])
-    ra, rb = ra - ra.mean(), rb - rb.mean(1, keepdims=True)
-    den = np.sqrt(np.sum(ra * ra) * np.sum(rb * rb, 1))
-    return np.where(den > 0, (rb @ ra) / np.where(den > 0, den, 1.0), 0.0)
-
-
-def summarize_signals(
-    errors: np.ndarray,
-    requests: np.ndarray,
-    concurrency: np.ndarray,
-    signals: dict,
-    realtime: bool = False,
-) -> Signals:
-    """Spread over users, clients and endpoints, denominator, latency and Realtime saturation."""
-    y = np.asarray(errors, dtype=float)
-    c = np.asarray(concurrency, dtype=float)
-    masked = 0
-    if not realtime:
-        requests, masked = drop_masked_requests(requests, signals)
-    logged, left_out = keep_logged_requests(y, requests, signals, realtime)
-    counted, unit = choose_counts(logged, signals)
-    _, denominator, excluded = choose_denominator(requests, signals, concurrency, realtime, counted)
-    spread = []
-    hit = y > 0
-    for col in ("users", "clients", "endpoints", "addresses"):
-        if col not in signals:
-            continue
-        v = np.nan_to_num(signals[col])
-        total = int(v.sum())
-        spread.append(
-            Spread(
-                source=col,
-                max_per_minute=int(v.max()),
-                median_per_error_minute=float(np.median(v[hit])) if hit.any() else 0.0,
-                source_minutes=total,
-                errors_per_source_minute=float(y.sum() / total) if total else None,
-            )
-        )
-    ratio = rho = rho_p = None
-    lat = signals.get("latency_ms")
-    if lat is not None and np.isfinite(lat).sum() >= 10 and hit.any():
-        ok = np.isfinite(lat)
-        heavy = y >= np.median(y[hit])
-        a, b = lat[ok & heavy], lat[ok & ~heavy]
-        if len(a) and len(b) and np.median(b) > 0:
-            ratio = float(np.median(a) / np.median(b))
-        if np.ptp(c[ok]) > 0:
-            cc, ll = c[ok], lat[ok]
-            rhos = _spearman(cc, ll, circular_shifts(len(ll)))
-            rho, rho_p = float(rhos[0]), _shift_p(rhos)
-    addresses = count_addresses(y, signals)
-    peak = sat = sat_share = None
-    conn, lim = signals.get("rt_connected"), signals.get("rt_limit")
-    if conn is not None and lim is not None:
-        ok = np.isfinite(conn) & np.isfinite(lim) & (lim > 0)
-        if ok.any():
-            share = np.where(ok, conn / np.where(ok, lim, 1.0), np.nan)
-            peak = float(np.nanmax(share))
-            at_limit = ok & (share >= SATURATION_SHARE)
-            sat = int(at_limit.sum())
-            sat_share = float(y[at_limit].sum() / y.sum()) if y.sum() else None
-    return Signals(
-        count_unit=unit,
-        denominator=denominator,
-        own_failures_excluded=excluded,
-        spread=tuple(spread),
-        latency_ratio=ratio,
-        latency_load_rho=rho,
-        latency_load_p_value=rho_p,
-        realtime_peak_share_of_limit=peak,
-        realtime_saturated_minutes=sat,
-        realtime_errors_in_saturated_share=sat_share,
-        errors_without_request=left_out,
-        masked_requests_excluded=masked,
-        addresses=None if addresses is None else addresses[0],
-        endpoint_addresses=None if addresses is None else addresses[1],
-        denominator_kind=(
-            "viewers_realtime"
-            if realtime
-            else find_stand_in(requests, signals, realtime) or "requests"
-        ),
-    )

@@ -12,6 +12,7 @@ from analysis._pool import start_fork_pool
 from analysis.exceptions import StatsError
 from analysis.stats.association import analyse_coincidence, cross_correlate, fit_load_coefficient
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
+from analysis.stats.evidence import summarize_signals
 from analysis.stats.limits import SUPABASE_LIMITS
 from analysis.stats.platform_limit import reconcile_platform_limit
 from analysis.stats.regimes import detect_bursts, detect_change_points
@@ -23,11 +24,20 @@ from analysis.stats.series import (
     is_realtime_class,
 )
 from analysis.stats.threshold import _sup_lr, _test_cells, _test_grid
-from analysis.stats.verdicts import CAPACITY, attribute_class, summarize_signals
+from analysis.stats.verdicts import CAPACITY, attribute_class
 
 
 def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> ClassResult:
-    """Every statistic of one error class from its per-minute frame (contract section 3)."""
+    """Every statistic of one error class from its per-minute frame (contract section 3).
+
+    A frame whose ``concurrency`` is unknown in every minute (no load series: the export held
+    no viewer or presence table) gets what needs no load: the traffic/unrelated tests on its
+    requests, bursts; no hinge, threshold, lagged association or coincidence
+    (docs/verdicts.md, "No load series").
+    """
+    load_known = "concurrency" not in frame.columns or frame["concurrency"].notna().any()
+    if not load_known:
+        frame = frame.assign(concurrency=0)
     y, r, c, labels = extract_series(frame)
     signals = extract_signals(frame)
     if "samples" in frame.columns:
@@ -36,13 +46,18 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
     rng = np.random.default_rng(seed)
     realtime = is_realtime_class(frame)
     verdict, test, fit, elasticity = attribute_class(
-        y, r, c, rng=rng, n_boot=n_boot, signals=signals, realtime=realtime
+        *(y, r, c if load_known else None),
+        rng=rng,
+        n_boot=n_boot,
+        signals=signals,
+        realtime=realtime,
     )
     if realtime and fit is not None and verdict.label == CAPACITY:
         # The limit Realtime reports is a second reading of a Realtime class's K (the viewers
         # are a load measured with error); no draws, so nothing after it moves.
         fit = reconcile_platform_limit(fit, y, c, signals)
     enough = y.sum() >= MIN_ERRORS
+    with_load = enough and load_known
     return ClassResult(
         n_minutes=len(y),
         total_errors=int(y.sum()),
@@ -52,9 +67,9 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
         hinge_test=test,
         threshold=fit,
         elasticity=elasticity,
-        cross_correlation=cross_correlate(c, y) if enough else None,
-        load_coefficient=fit_load_coefficient(c, y) if enough else None,
-        coincidence=analyse_coincidence(c, y) if enough else None,
+        cross_correlation=cross_correlate(c, y) if with_load else None,
+        load_coefficient=fit_load_coefficient(c, y) if with_load else None,
+        coincidence=analyse_coincidence(c, y) if with_load else None,
         bursts=detect_bursts(y, r, labels),
         change_points=detect_change_points(y, labels) if enough else None,
         seed=int(seed),
