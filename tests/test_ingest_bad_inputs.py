@@ -356,6 +356,66 @@ def test_checksums_that_match_pass(tmp_path):
     assert len(ingest.load_incident(root, use_cache=False).requests) == 2
 
 
+def sums_of(files: dict[str, bytes]) -> bytes:
+    return "".join(
+        f"{hashlib.sha256(v).hexdigest()}  {k}\n" for k, v in sorted(files.items())
+    ).encode()
+
+
+def test_a_changed_file_is_named_in_the_data_directory_with_the_command_that_records_it(tmp_path):
+    files = base_files()
+    files["SHA256SUMS"] = sums_of(files)
+    files["incident.json"] = json.dumps({**MANIFEST, "display_tz": "UTC"}).encode()
+    root = write(tmp_path, files)
+    with pytest.raises(IngestError) as info:
+        ingest.load_incident(root, use_cache=False)
+    text = str(info.value)
+    # The path as SHA256SUMS and incident.json's "files" write it, not where the directory is.
+    assert text.startswith("incident.json: checksum mismatch") and str(tmp_path) not in text
+    assert "run 'sha256sum incident.json' in the data directory" in text
+    # Doing what it says makes the directory pass.
+    fresh = sums_of({k: v for k, v in files.items() if k != "SHA256SUMS"})
+    (root / "SHA256SUMS").write_bytes(fresh)
+    assert len(ingest.load_incident(root, use_cache=False).requests) == 2
+
+
+def test_a_missing_listed_file_says_to_restore_it_or_delete_its_line(tmp_path):
+    files = base_files()
+    files["SHA256SUMS"] = sums_of({**files, "tables/registrations.csv": b"x"})
+    root = write(tmp_path, files)
+    with pytest.raises(IngestError) as info:
+        ingest.load_incident(root, use_cache=False)
+    text = str(info.value)
+    assert text.startswith("tables/registrations.csv: file listed in SHA256SUMS")
+    assert "delete its line from SHA256SUMS" in text and str(tmp_path) not in text
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_the_hint_for_an_app_table_adds_the_checksum_step_when_sums_list_the_manifest(
+    tmp_path, listed
+):
+    files = base_files()
+    if listed:
+        files["SHA256SUMS"] = sums_of(files)
+    files["tables/app_events.csv"] = b"id,user_id,kind\n1,u1,click\n"
+    root = write(tmp_path, files)
+    with pytest.raises(IngestError) as info:
+        ingest.load_incident(root, use_cache=False)
+    text = str(info.value)
+    assert text.startswith("tables/app_events.csv: not a table the analysis reads")
+    assert str(tmp_path) not in text and "\n" not in text
+    step = "then, since SHA256SUMS lists incident.json, run 'sha256sum incident.json'"
+    assert (step in text) is listed
+    # Both steps done as written: the table is left out and the run passes.
+    manifest = {**MANIFEST, "files": {"tables/app_events.csv": {"kind": "ignore"}}}
+    (root / "incident.json").write_text(json.dumps(manifest))
+    if listed:
+        kept = {k: (root / k).read_bytes() for k in files if k not in ("SHA256SUMS",)}
+        kept.pop("tables/app_events.csv")
+        (root / "SHA256SUMS").write_bytes(sums_of(kept))
+    assert len(ingest.load_incident(root, use_cache=False).requests) == 2
+
+
 # (case id, files, file, kind, reason, count) -- the row is rejected and counted; the run goes on.
 REJECTIONS = [
     (

@@ -28,7 +28,8 @@ Modules: ``files`` (bytes to text, JSON, CSV cells), ``shapes`` (the registry of
 shapes), ``reader`` (one file to flat records), ``fast`` (the columnar reader of API pages),
 ``timestamps``, ``cells`` (coercion with rejection), ``canonical`` (canonical columns and
 privacy), ``assemble`` (a set of files to tables and accounting), ``incident`` (a directory,
-its manifest and cache), ``cli``. The error vocabulary lives in :mod:`analysis.vocabulary`.
+its manifest and cache), ``checksums`` (``SHA256SUMS`` and how to update it), ``cli``. The
+error vocabulary lives in :mod:`analysis.vocabulary`.
 """
 
 from analysis.ingest.incident import (

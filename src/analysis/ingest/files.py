@@ -541,3 +541,12 @@ def check_columns(path: Path, columns: Iterable[str], required: Iterable[str], k
             expected=f"columns {list(required)}",
             found=sorted(columns),
         )
+
+
+def inside(directory: Path, path: Path) -> bool:
+    """Return whether ``path``, symlinks resolved, lies inside ``directory``."""
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True

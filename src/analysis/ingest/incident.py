@@ -21,15 +21,17 @@ import numpy as np
 import pandas as pd
 
 from analysis import config, privacy
-from analysis._util import parse_checksum_line, parse_utc
+from analysis._util import parse_utc
 from analysis.actions import read_recommendations
 from analysis.claims import read_claims
 from analysis.exceptions import IngestError
 from analysis.ingest import aggregates, cache, projects
+from analysis.ingest.checksums import add_manifest_step, verify_checksums
 from analysis.ingest.files import (
     KeyTwice,
     check_columns,
     describe_archive,
+    inside,
     load_json,
     read_csv_rows,
     read_text,
@@ -267,15 +269,6 @@ def manifest_overrides(manifest: dict, path: Path) -> dict[str, Override]:
     return out
 
 
-def inside(directory: Path, path: Path) -> bool:
-    """Return whether ``path``, symlinks resolved, lies inside ``directory``."""
-    try:
-        path.resolve().relative_to(directory.resolve())
-    except (ValueError, OSError, RuntimeError):
-        return False
-    return True
-
-
 def check_inside(directory: Path, path: Path) -> None:
     """Raise if ``path`` is a symlink that leads outside the incident directory.
 
@@ -461,45 +454,6 @@ def list_exports(
     }
     skipped += list(copies.items())
     return [(p, r) for p, r in out if r not in copies], sorted(skipped)
-
-
-def verify_checksums(directory: Path, checksums: dict[str, str]) -> None:
-    """Check files against ``SHA256SUMS`` when the directory has one."""
-    sums = directory / "SHA256SUMS"
-    if not sums.exists():
-        return
-    for number, line in enumerate(read_text(sums).splitlines(), start=1):
-        if not line.strip():
-            continue
-        entry = parse_checksum_line(line)
-        if entry is None:
-            raise IngestError(
-                sums, "bad checksum line", row=number, expected="'<sha256>  <file>'", found=line
-            )
-        digest, name = entry
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not inside(directory, directory / name):
-            raise IngestError(
-                sums,
-                "checksum entry outside the incident directory",
-                row=number,
-                expected="a path relative to the directory, without '..'",
-                found=name,
-            )
-        actual = checksums.get(name) or (
-            sha256_of(directory / name) if (directory / name).is_file() else None
-        )
-        if actual is None:
-            raise IngestError(
-                directory / name,
-                "file listed in SHA256SUMS is missing",
-                expected=digest[:16],
-                found=None,
-            )
-        if actual != digest:
-            raise IngestError(
-                directory / name, "checksum mismatch", expected=digest[:16], found=actual[:16]
-            )
 
 
 def read_annotations(directory: Path, users: dict[str, str] | None = None) -> pd.DataFrame:
@@ -730,15 +684,18 @@ def load_incident(
     pages = [(path, rel, kinds[rel]) for path, rel in files if kinds[rel] in AGGREGATE_KINDS]
     files = [(path, rel) for path, rel in files if kinds[rel] not in AGGREGATE_KINDS]
     minutes, minutes_accounting = aggregates.read_aggregates(pages, window)
-    result = ingest_files(
-        files,
-        window=window,
-        overrides=overrides,
-        key=key,
-        progress=progress if progress is not None else len(files) > 200,
-        workers=workers,
-        project_ref=project_ref,
-    )
+    try:
+        result = ingest_files(
+            files,
+            window=window,
+            overrides=overrides,
+            key=key,
+            progress=progress if progress is not None else len(files) > 200,
+            workers=workers,
+            project_ref=project_ref,
+        )
+    except IngestError as exc:
+        raise add_manifest_step(exc, directory) from None
     projects.check_projects(Counter(result.projects), project_ref, directory / "incident.json")
     log_rows = sum(len(result.tables[name]) for name in LOG_KINDS.values())
     log_read = int(

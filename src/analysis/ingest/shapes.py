@@ -657,9 +657,13 @@ def recognise_csv(columns: Iterable[str], path: Path, rel: str | None = None) ->
             check_columns(path, cols, required, kind)
     shown = ", ".join(cols[:6]) + (", ..." if len(cols) > 6 else "")
     glob = json.dumps(rel or path.name, ensure_ascii=False)
-    raise IngestError(
-        path,
+    # Named by its path in the data directory: the form incident.json's "files" takes.
+    error = IngestError(
+        rel or path,
         f"not a table the analysis reads (columns {shown}), nor a log export (no timestamp,"
         f' event_message or metadata column); to leave it out, add "files": {{{glob}:'
         ' {"kind": "ignore"}} to incident.json',
     )
+    # The incident's loader adds the checksum step when SHA256SUMS lists incident.json.
+    error.edits_manifest = True
+    raise error
