@@ -6,6 +6,8 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
 from analysis import ingest
 
 WINDOW = {"window_start": "2026-02-20T09:00:00Z", "window_end": "2026-02-20T10:00:00Z"}
@@ -121,3 +123,115 @@ def test_a_supavisor_page_download_is_not_read_as_realtime(tmp_path):
     row = inc.accounting.set_index("kind").loc["supavisor_logs"]
     assert (row["read"], row["rejected"]) == (3, 3)
     assert row["reason"] == "unsupported log source supavisor_logs: 3"
+
+
+# Studio's log pages on a ClickHouse project select ``id, timestamp, event_message`` and
+# then each source's attribute columns (Logs.utils.otel.ts, OTEL_SOURCES); the download is
+# named ``supabase-<page>-<ref>.csv`` + the format (PreviewFilterPanel.tsx).
+REF = "abcdefghijklmnopqrst"
+PAGES = {
+    "storage-logs": (["id", "timestamp", "event_message"], ["Object not found"]),
+    # The pooler's lines without a module prefix (a shorter line format): the page says it.
+    "pooler-logs": (["id", "timestamp", "event_message"], ["Max client connections reached"]),
+    "auth-logs": (
+        ["id", "timestamp", "event_message", "level", "status", "path", "msg", "error"],
+        [
+            '{"component":"api","level":"info","method":"POST","msg":"request completed",'
+            '"path":"/token","status":429}',
+            "info",
+            "429",
+            "/token",
+            "over_request_rate_limit",
+            "null",
+        ],
+    ),
+    "edge-functions-logs": (
+        ["id", "timestamp", "event_message", "status_code", "method", "pathname"]
+        + ["function_id", "execution_id", "execution_time_ms", "deployment_id", "version"],
+        [f"POST | 546 | https://{REF}.supabase.co/functions/v1/hello", "546", "POST"]
+        + ["/functions/v1/hello", "fid", "eid", "150000", f"{REF}_fid_3", "3"],
+    ),
+}
+SOURCES = {
+    "storage-logs": "storage_logs",
+    "pooler-logs": "supavisor_logs",
+    "auth-logs": "auth_logs",
+    "edge-functions-logs": "function_edge_logs",
+}
+
+
+def _page_download(root: Path, page: str, n: int) -> str:
+    import csv
+    import io
+
+    header, cells = PAGES[page]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for i in range(n):
+        writer.writerow([f"{page}-{i}", T0 + i * 1_000_000, *cells])
+    rel = f"exports/supabase-{page}-{REF}.csv.csv"
+    (root / "exports").mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(out.getvalue().rstrip("\r\n"))
+    return rel
+
+
+def test_studio_page_downloads_of_unread_sources_are_counted_under_their_page_s_source(tmp_path):
+    root = tmp_path / "inc"
+    _write(root, "edge_logs/page-0001.json.gz", [_gateway_row(n) for n in range(5)])
+    rels = {page: _page_download(root, page, 3 + i) for i, page in enumerate(PAGES)}
+    inc = _load(root)
+    assert len(inc.requests) == 5 and inc.realtime_events.empty and inc.db_errors.empty
+    acc = inc.accounting.set_index("file")
+    for i, (page, rel) in enumerate(rels.items()):
+        row, source = acc.loc[rel], SOURCES[page]
+        assert (row["kind"], row["read"], row["rejected"]) == (source, 3 + i, 3 + i), page
+        assert row["reason"] == f"unsupported log source {source}: {3 + i}"
+
+
+def test_a_postgres_page_download_of_the_newer_studio_is_read(tmp_path):
+    # The Postgres page on ClickHouse: no SQLSTATE column; it comes from the message.
+    root = tmp_path / "inc"
+    header = "id,timestamp,event_message,identifier,error_severity,detail,hint"
+    rows = [
+        f'p1,{T0},"duplicate key value violates unique constraint ""registrations_pkey""",'
+        f'{REF},ERROR,"Key (webinar_id, user_id)=(1, 2) already exists.",null',
+        f'p2,{T0 + 1000},"sorry, too many clients already",{REF},FATAL,null,null',
+    ]
+    (root / "exports").mkdir(parents=True)
+    (root / "exports" / f"supabase-postgres-logs-{REF}.csv.csv").write_text(
+        "\r\n".join([header, *rows])
+    )
+    inc = _load(root)
+    got = inc.db_errors[["sql_state", "severity", "constraint"]].astype(object)
+    assert got.where(got.notna(), None).values.tolist() == [
+        ["23505", "ERROR", "registrations_pkey"],
+        ["53300", "FATAL", None],
+    ]
+
+
+@pytest.mark.parametrize("gateway", [True, False])
+def test_check_says_in_one_line_what_each_unread_source_is(tmp_path, capsys, gateway):
+    from analysis.__main__ import main as cli
+
+    root = tmp_path / "inc"
+    if gateway:
+        _write(root, "edge_logs/page-0001.json.gz", [_gateway_row(n) for n in range(5)])
+    _write(root, "auth_logs/page-0001.json.gz", [_auth_row(n) for n in range(3)])
+    _write(root, "auth_logs/page-0002.json.gz", [_auth_row(n) for n in range(3, 5)])
+    _page_download(root, "pooler-logs", 4)
+    (root / "incident.json").write_text(json.dumps({"name": "sources", **WINDOW}))
+    assert cli(["check", f"--data={root}", "--no-cache"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("not read:")]
+    assert len(lines) == 2
+    auth, pooler = sorted(lines)
+    assert auth.startswith(
+        "not read: auth_logs, 5 row(s) in auth_logs/page-0001.json.gz and 1 more file(s):"
+        " Auth's (GoTrue's) request and audit lines"
+    )
+    assert ("export the API gateway's logs too" in auth) is not gateway
+    assert pooler.startswith(
+        f"not read: supavisor_logs, 4 row(s) in exports/supabase-pooler-logs-{REF}.csv.csv:"
+        " the shared pooler's (Supavisor's) lines"
+    )
+    assert "export the API gateway" not in pooler

@@ -10,6 +10,7 @@ from analysis import config
 from analysis._util import terminal_text
 from analysis.ingest.incident import load_incident
 from analysis.ingest.kinds import TABLE_NAMES
+from analysis.ingest.sources import describe_unread
 
 
 def format_accounting(accounting: pd.DataFrame) -> str:
@@ -18,7 +19,8 @@ def format_accounting(accounting: pd.DataFrame) -> str:
     Files skipped as clearly not exports follow the table, one line each with the reason
     (``skipped: README.md: a Markdown document, not an export``), and so does every reading
     the files did not state themselves (``note: ...: timestamp read as seconds since the
-    epoch (UTC)``).
+    epoch (UTC)``), then one line per log source counted as not read, saying what its rows
+    are and why (``not read: auth_logs, ...``).
     """
     notes = accounting["note"] if "note" in accounting.columns else None
     skipped = accounting["kind"] == "skipped"
@@ -33,6 +35,7 @@ def format_accounting(accounting: pd.DataFrame) -> str:
         if isinstance(note, str) and note
     ]
     accounting = accounting[~skipped]
+    after += describe_unread_sources(accounting)
     rows = [["file", "kind", "read", "accepted", "rejected", "reasons"]]
     for rec in accounting.itertuples(index=False):
         rows.append([rec.file, rec.kind, rec.read, rec.accepted, rec.rejected, rec.reason or ""])
@@ -45,6 +48,27 @@ def format_accounting(accounting: pd.DataFrame) -> str:
         cells += [str(v).rjust(w) for v, w in zip(r[2:5], widths[2:5], strict=True)]
         lines.append("  ".join([*cells, str(r[5])]).rstrip())
     return "\n".join(lines + after)
+
+
+def describe_unread_sources(accounting: pd.DataFrame) -> list[str]:
+    """Return one line per log source whose rows were counted as not read, what it is and why.
+
+    Read from the accounting's reasons (``unsupported log source <kind>: <rows>``), in the
+    order the sources first appear.
+    """
+    found: dict[str, tuple[int, list[str]]] = {}
+    for file, kind, reason in zip(
+        accounting["file"], accounting["kind"], accounting["reason"], strict=True
+    ):
+        label = f"unsupported log source {kind}: "
+        for pair in str(reason or "").split("; "):
+            if pair.startswith(label) and pair[len(label) :].isdigit():
+                rows, files = found.get(kind, (0, []))
+                found[kind] = (rows + int(pair[len(label) :]), [*files, file])
+    gateway = bool(accounting.loc[accounting["kind"] == "edge_logs", "read"].sum())
+    return [
+        describe_unread(kind, rows, files, gateway=gateway) for kind, (rows, files) in found.items()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

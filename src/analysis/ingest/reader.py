@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis import vocabulary
 from analysis.exceptions import IngestError
-from analysis.ingest import files, shapes, sqlfile
+from analysis.ingest import files, shapes, sources, sqlfile
 from analysis.ingest.files import (
     KeyTwice,
     check_columns,
@@ -48,9 +48,16 @@ _EDGE_MESSAGE_RE = re.compile(r"^[A-Z]+ \| \d{3} \| ")
 
 
 def foreign_source_dir(path: Path) -> str | None:
-    """Return the source a ``<source>_logs`` directory names, if the package does not read it."""
+    """Return the source a file's place names, if the package does not read it.
+
+    A ``<source>_logs`` directory, or a Studio log page's download named after its page
+    (``supabase-storage-logs-<ref>.csv.csv``, :func:`analysis.ingest.sources.page_source`).
+    """
     name = path.parent.name
-    return name if name.endswith("_logs") and name not in LOG_KINDS else None
+    if name.endswith("_logs") and name not in LOG_KINDS:
+        return name
+    page = sources.page_source(path)
+    return page if page is not None and page not in LOG_KINDS else None
 
 
 _PGBOUNCER_RE = re.compile(r"^[SC]-0x[0-9a-fA-F]+: ")
@@ -126,7 +133,10 @@ def detect_source(rec: dict, hint: str | None) -> str | None:
         return src if src in LOG_KINDS else f"unsupported:{src}"
     keys = rec.keys()
     if any(k in rec for k in FUNCTION_KEYS):
-        edge = any(k.startswith(("request.", "response.")) for k in keys)
+        # The invocation page's download is flat (status_code, pathname, execution_time_ms).
+        edge = "execution_time_ms" in rec or any(
+            k.startswith(("request.", "response.")) for k in keys
+        )
         return "unsupported:function_edge_logs" if edge else "unsupported:function_logs"
     if any(k.startswith(("request.", "response.")) for k in keys):
         return "edge_logs"
@@ -368,7 +378,9 @@ def parse_file(path: Path, rel: str, override: Override) -> list[FilePart]:
         # BigQuery query's DATETIME), whatever the manifest's default flavour says.
         naive_utc = detected is None and shapes.all_times_naive(records)
         flavour = detected or flavour
+    page = sources.page_source(path)
     hint = override.kind or (path.parent.name if path.parent.name in LOG_KINDS else None)
+    hint = hint or (page if page in LOG_KINDS else None)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     fixed = override.kind or shape.source
     foreign = None if override.kind else foreign_source_dir(path)
