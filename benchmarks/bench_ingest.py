@@ -38,8 +38,15 @@ shared: the load average is printed with every size.
 Exports are made by ``analysis.simulate.generate_edge_log_volume`` under ``.bench/`` (git
 ignored) and reused by later runs. Exit status 1 if a target is missed.
 
+``--against REF`` compares two trees instead: ingest of this tree and of the package's source
+at git revision ``REF`` (exported under ``.bench/``), alternating old and new in fresh
+interpreters ``--repeat`` times on each size, and prints every run's CPU seconds, both medians
+and their ratio (new / old) and the ratio of each old/new pair, so a drift of the machine's
+load during the run shows as a spread of the pairs rather than as a difference of the trees;
+with ``--methods ingest-steps``, each stage's median CPU seconds in both trees too.
+
 Usage: ``python benchmarks/bench_ingest.py [--rows N ...] [--clickhouse-rows N ...]
-[--methods M ...] [--repeat K] [--big-rows N]``.
+[--methods M ...] [--repeat K] [--big-rows N] [--against REF]``.
 """
 
 from __future__ import annotations
@@ -285,6 +292,7 @@ def child(method: str, directory: Path) -> dict:
     import pandera.pandas  # noqa: F401
     import tqdm.auto  # noqa: F401
 
+    import analysis
     import analysis.ingest  # noqa: F401
 
     # The readers (and tqdm) are imported on first use since session 8: before the clock too.
@@ -340,18 +348,89 @@ def child(method: str, directory: Path) -> dict:
         "peak_mb": peak_mb + (child_mb * cores if method.startswith("ingest") else 0.0),
         "own_peak_mb": peak_mb,
         "steps": steps,
+        # Which tree's package ran (``--against`` puts another one on the path).
+        "package": str(Path(analysis.__file__).parents[1]),
     }
 
 
-def measure(method: str, directory: Path) -> dict:
-    """Run ``method`` in a fresh interpreter and return its measurement."""
+def measure(method: str, directory: Path, source: Path | None = None) -> dict:
+    """Run ``method`` in a fresh interpreter and return its measurement.
+
+    ``source``: a tree's ``src`` directory to import the package from instead of this one's
+    (put before the editable install on the path).
+    """
+    env = None
+    if source is not None:
+        env = {**os.environ, "PYTHONPATH": str(source)}
     out = subprocess.run(
         [sys.executable, __file__, "--child", method, str(directory)],
         stdout=subprocess.PIPE,
         text=True,
         check=True,
+        env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def export_tree(ref: str) -> tuple[str, Path]:
+    """Return (commit, its ``src`` directory) of git revision ``ref``, exported once."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = BENCH / f"tree-{commit[:12]}"
+    if not (tree / ".complete").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "src"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        (tree / ".complete").write_text(commit + "\n")
+    return commit, tree / "src"
+
+
+def compare_trees(directory: Path, ref: str, repeat: int, method: str = "ingest") -> None:
+    """Print ingest's CPU seconds on this tree and on ``ref``'s, alternating runs.
+
+    ``method`` ``ingest-steps`` also prints each stage's median CPU seconds in both trees.
+    """
+    import statistics
+
+    commit, source = export_tree(ref)
+    print(f"  old = {commit[:12]} ({ref}), new = this tree; {repeat} alternations")
+    print(f"  load average before: {load_average()}")
+    runs: dict[str, list[dict]] = {"old": [], "new": []}
+    for i in range(repeat):
+        # Which goes first alternates too: a load that grows through a pair hits both.
+        order = ("old", "new") if i % 2 == 0 else ("new", "old")
+        for tree in order:
+            result = measure(method, directory, source if tree == "old" else None)
+            runs[tree].append(result)
+            print(
+                f"  round {i + 1} {tree}: {result['cpu']:6.2f} s cpu {result['seconds']:6.2f} s"
+                f" wall, {result['rows']:,} rows, from {result['package']}",
+                flush=True,
+            )
+    print(f"  load average after:  {load_average()}")
+    cpu = {tree: [r["cpu"] for r in results] for tree, results in runs.items()}
+    med = {tree: statistics.median(values) for tree, values in cpu.items()}
+    pairs = sorted(new / old for new, old in zip(cpu["new"], cpu["old"], strict=True))
+    print(
+        f"  info  median cpu old {med['old']:.2f} s, new {med['new']:.2f} s:"
+        f" new / old = {med['new'] / med['old']:.3f}"
+        f" (best/best {min(cpu['new']) / min(cpu['old']):.3f});"
+        f" pairs {', '.join(f'{r:.3f}' for r in pairs)}"
+    )
+    steps = sorted({name for results in runs.values() for r in results for name in r["steps"]})
+    for name in steps:
+        old, new = (
+            statistics.median(r["steps"].get(name, 0.0) for r in runs[tree])
+            for tree in ("old", "new")
+        )
+        print(f"  info  step {name}: median cpu old {old:.3f} s, new {new:.3f} s, {new - old:+.3f}")
 
 
 def show(result: dict) -> None:
@@ -467,10 +546,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the best of each counts")
     parser.add_argument("--big-rows", type=int, default=0, help="also a 24-hour export (memory)")
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="compare ingest's CPU with git revision REF's, alternating fresh processes",
+    )
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]))))
+        return 0
+    if args.against:
+        # ``--methods ingest-steps`` times each stage too; ingest alone otherwise.
+        method = "ingest-steps" if "ingest-steps" in args.methods else "ingest"
+        for n_rows in args.rows:
+            print(f"ingest: {n_rows:,}-row edge_logs export, bigquery flavour, this tree vs old")
+            compare_trees(ensure_export(n_rows, 1.0, seed=1), args.against, args.repeat, method)
+        for n_rows in args.clickhouse_rows:
+            print(f"ingest: {n_rows:,}-row edge_logs export, clickhouse flavour, this tree vs old")
+            directory = ensure_clickhouse(ensure_export(n_rows, 1.0, seed=1))
+            compare_trees(directory, args.against, args.repeat, method)
         return 0
     failures: list[str] = []
     methods = tuple(m for m in METHODS if m in args.methods or m == "ingest")
