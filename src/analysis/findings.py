@@ -560,6 +560,8 @@ def summarize_capacity(
                 "nearest_limits": list(fit.nearest_limits),
                 # Realtime's own reading of its limit in viewers, where it was seen binding.
                 "platform_limit": fit.platform_limit,
+                # Where the limit stopped binding while the load stayed above it (UTC).
+                "limit_lifted": fit.limit_lifted,
                 "load_scope": scope,
                 "k_webinar": find_webinar_share(load, fit.k) if scope == "project" else None,
             }

@@ -126,6 +126,9 @@ class ThresholdFit(_ToDict):
     #: Realtime's own reading of its limit in the fit's load, where its billing lines show it
     #: binding (``stats.platform_limit.read_platform_limit``); None elsewhere.
     platform_limit: dict | None = None
+    #: Where the limit stopped binding while the load stayed above it (a limit raised in the
+    #: window; ``stats.limit_change.find_limit_lifted``): K is fitted on the minutes before.
+    limit_lifted: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from analysis.stats.exposure import (
     find_unmeasured_minutes,
     keep_logged_requests,
 )
+from analysis.stats.limit_change import describe_lifted, fit_limit_regime
 from analysis.stats.onset import SMOOTH_LR_CUT, SMOOTH_POWER_MAX, compare_hinge_to_power
 from analysis.stats.regimes import residual_autocorrelation
 from analysis.stats.results import (
@@ -61,7 +62,6 @@ from analysis.stats.threshold import (
     MIN_MINUTES_ABOVE,
     add_bursty_null,
     compare_hinge_to_flat,
-    estimate_threshold,
     fitted_rate,
     smooth_load,
 )
@@ -653,12 +653,13 @@ def attribute_class(
             test = add_bursty_null(test, y, x, concurrency, rng=rng)
         capacity = capacity and test.p_value_bursty_null is not None
         capacity = capacity and test.p_value_bursty_null <= ALPHA_LEVEL
-        fit = estimate_threshold(y, x, concurrency, rng=rng if capacity else None)
+        raised = find_limit_raised(y, signals) if capacity and realtime else None
+        # K on the regime before a limit that stopped binding in the window (docs/verdicts.md).
+        fit, raised, lifted = fit_limit_regime(y, x, concurrency, capacity, raised, rng)
         if capacity:
             # Its own stream (spawned, not drawn from rng), so the draws after it are the same
             # whether or not the check runs.
             check_rng = rng.spawn(1)[0]
-            raised = find_limit_raised(y, signals) if realtime else None
             skip = find_unmeasured_minutes(y, requests, signals, realtime, raised)
             set_aside, compared = _set_aside(fit, y, x, concurrency, check_rng, test.n_boot, skip)
             observed = observe_limit_binding(set_aside, y, signals) if realtime else None
@@ -668,7 +669,9 @@ def attribute_class(
             capacity = set_aside is None
             if compared is not None:
                 compared = {**compared, "kept_by": kept_by}
-            if capacity and raised is not None and raised.any():
+            if capacity and lifted is not None:
+                untested = (f"{untested}; " if untested else "") + describe_lifted(lifted)
+            elif capacity and raised is not None and raised.any():
                 untested = (f"{untested}; " if untested else "") + (
                     f"{int(raised.sum())} minutes after the Realtime limit was raised (from "
                     f"minute {int(np.argmax(raised)) + 1} of the window) lie outside this limit "

@@ -13,6 +13,7 @@ from analysis.exceptions import StatsError
 from analysis.stats.association import analyse_coincidence, cross_correlate, fit_load_coefficient
 from analysis.stats.constants import ALPHA_LEVEL, MIN_ERRORS, MIN_EXPOSURE
 from analysis.stats.evidence import summarize_signals
+from analysis.stats.limit_change import date_limit_lifted
 from analysis.stats.limits import SUPABASE_LIMITS
 from analysis.stats.platform_limit import reconcile_platform_limit
 from analysis.stats.regimes import detect_bursts, detect_change_points
@@ -56,6 +57,8 @@ def analyse_class(frame: pd.DataFrame, *, seed: int, n_boot: int = 199) -> Class
         # The limit Realtime reports is a second reading of a Realtime class's K (the viewers
         # are a load measured with error); no draws, so nothing after it moves.
         fit = reconcile_platform_limit(fit, y, c, signals)
+    if fit is not None and fit.limit_lifted is not None:
+        fit = date_limit_lifted(fit, labels)
     enough = y.sum() >= MIN_ERRORS
     with_load = enough and load_known
     return ClassResult(
