@@ -23,6 +23,7 @@ from _mech_runs import (
     index_fits,
     index_verdicts,
     make_analyser,
+    render_section,
     verdicts_off_truth,
 )
 
@@ -40,9 +41,23 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
     "calling it one source (stats)",
     ("billing_only", "http:546:functions/*"): "no viewer-count monitor and no presence table, "
     "but Realtime's billing samples every 5 s give the open sockets ('connected', one per "
-    "viewer here): the load is read as unknown and the class gets no verdict at all, though "
-    "the logs hold the audience minute by minute; read 'connected' as the load, marked as "
+    "viewer here): the load is read as unknown and the class is 'undetermined' ('capacity "
+    "not tested: no load series'; g = 2.49, se 0.10), though the logs hold the audience "
+    "minute by minute; read 'connected' as the load, marked as "
     "connections not people, when nothing else gives it (ingest/cap)",
+    ("upstream", "http:504:functions/*"): "ask-ai's upstream serves 5 calls of 7 s at once "
+    "(saturated past 214 viewers, peak 413); the queue grows while the audience is above that "
+    "and a call not answered in 150 s is a 504, two thirds of them retried: a backlog that "
+    "starts minutes after K and outlives the crowd (errors until the window's end while the "
+    "audience falls to ~150). Called 'the data cannot tell' (undetermined) though the errors "
+    "follow the time spent above K; a limit whose errors lag as a backlog, not a fixed lag, "
+    "is not among the models (stats/cap)",
+    ("study_quiet_3", "http:503:storage/*"): "Storage unreachable for 94 s at minute 22 and "
+    "162 s at minute 40 (slides fetched by everyone present): two outages of their own, the "
+    "second at the peak. Called capacity (K 198-284, lag 3): both nulls p = 0.005, and the "
+    "one window in time (minutes 41-43) fits better than the load by D = -179, yet p_load = "
+    "0.120 keeps the limit; two stretches are two independent bursts, not a dose-response "
+    "(stats)",
 }
 
 
@@ -99,10 +114,7 @@ def off_truth(truth: dict, findings: dict) -> dict[str, str]:
 
 def _check_truth(name: str, truth: dict, findings: dict) -> None:
     """Exactly the known wrong verdicts: a fix shows as a failure asking to remove its entry."""
-    if truth["load"] == "monitor":
-        assert set(index_verdicts(findings)) == set(truth["classes"]), name
-    else:
-        assert not index_verdicts(findings), name
+    assert set(index_verdicts(findings)) == set(truth["classes"]), name
     wrong = off_truth(truth, findings)
     assert set(wrong) == {key for case, key in KNOWN_WRONG if case == name}, wrong
 
@@ -151,3 +163,81 @@ def test_slow_cases_read_every_row_and_get_verdicts_their_truth_allows(
         root, directory, truth["webinar_id"], iso.CASES[name].display_tz, root / "cache"
     )
     _check_truth(name, truth, findings)
+
+
+#: Defects of the page found on these incidents (handed to their owner in the coordination log).
+PAGE_DEFECTS = {
+    "few_sources_unit": "the class note of a verdict decided by client addresses says 'clients "
+    "with errors came from 1 distinct user(s) in the window', though the verdict counted "
+    "addresses (findings: '1 distinct client address(es)') and the next line says 'the "
+    "requests carry no user': en.json's few_sources names users whatever the count's unit "
+    "(report)",
+    "impact_without_users": "page one says '103 of 502 people (21%) received at least one error "
+    "response' while 937 of the 1,286 error responses (Auth's refused token refreshes) carry no "
+    "user: 265 of the room's 337 people (one address) met them, and nothing on page one says "
+    "the count leaves those out (report)",
+    "idle_timeout": "a 504 on functions/* is the gateway's request idle timeout (no response in "
+    "150 s; Supabase's Edge Functions limits page), but the action says the function 'ran past "
+    "its wall-clock limit' (that limit ends the worker, a 546): the team would look at the "
+    "wrong limit (report)",
+    "two_episodes": "the 546 limit was met twice, by two waves of the audience, with no error "
+    "for 24 minutes between (20:47-21:10 local, the audience down to 32): page one tells one "
+    "span 'over 115 minutes (20:04-21:58)' and its last error, never that the errors stopped "
+    "when the first wave left and came back with the second (report)",
+}
+
+
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["few_sources_unit"])
+def test_a_verdict_decided_by_addresses_says_addresses(analyse):
+    _, _, findings = analyse("hall")
+    causes = render_section(findings, "causes", "en")
+    assert "came from 1 distinct user" not in causes  # the page escapes the parentheses
+
+
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["impact_without_users"])
+def test_page_one_says_its_count_of_people_leaves_out_errors_without_a_user(analyse):
+    _, _, findings = analyse("hall")
+    summary = render_section(findings, "summary", "en")
+    impact = next(line for line in summary.splitlines() if "Impact" in line)
+    assert "at least" in impact.split("received")[0] or "no user" in impact, impact
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["idle_timeout"])
+def test_a_gateway_timeout_of_a_function_names_the_idle_timeout(tmp_path_factory):
+    findings = _analyse_one(tmp_path_factory, "upstream")
+    actions = render_section(findings, "actions", "en")
+    line = next(row for row in actions.splitlines() if "(504)" in row)
+    assert "wall-clock" not in line and "150" in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["two_episodes"])
+def test_a_limit_met_by_two_waves_is_told_as_two_episodes(tmp_path_factory):
+    findings = _analyse_one(tmp_path_factory, "two_waves")
+    summary = render_section(findings, "summary", "en")
+    # The first wave's last 546 falls at 20:46 local; page one must say the errors stopped.
+    assert re.search(r"20:4[5-7]", summary), summary
+
+
+def _analyse_one(tmp_path_factory, name: str) -> dict:
+    root = tmp_path_factory.mktemp(name)
+    directory = iso.write_incident(root, name)
+    truth = iso.truth(name)
+    return analyse_written(
+        root, directory, truth["webinar_id"], iso.CASES[name].display_tz, root / "cache"
+    )[1]
+
+
+@pytest.mark.slow
+def test_two_storage_brownouts_one_at_the_peak(tmp_path_factory, capsys):
+    # The study's quiet family, seed 3: no limit anywhere; Storage's two outages of its own.
+    from _unseen_isolates_study import draw_case
+
+    case = draw_case("quiet", 3)
+    root = tmp_path_factory.mktemp("isolates-quiet")
+    directory = iso.write_incident(root, case.name)
+    truth = iso.truth(case.name)
+    _check_rows(directory, truth, capsys)
+    _, findings = analyse_written(root, directory, truth["webinar_id"], "UTC", root / "cache")
+    _check_truth(case.name, truth, findings)
