@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import unseen_incidents as unseen
 
-from analysis import actions, error_classes, narrative, overview, report, vocabulary
+from analysis import actions, error_classes, naming, narrative, overview, report, vocabulary
 from analysis.ingest import load_incident
 from analysis.params import build_params
 from analysis.simulate import incident as sim
@@ -125,6 +125,38 @@ def test_values_from_data_that_are_not_identifiers_are_not_shown():
     )
     info = actions.describe_class(None, "23505:x", rows)
     assert "table" not in info and "constraint" not in info and info["sql_state"] == "23505"
+
+
+def test_identifiers_in_any_script_are_named_and_shown_escaped():
+    # unicode_names of tests/_unseen_rooms.py: an ASCII-only identifier rule dropped every
+    # Korean, emoji and Hebrew name, so the items read "the column involved".
+    rows = pd.DataFrame(
+        {
+            "sql_state": ["42703", "42P01", "23505"],
+            "relation": [None, "public.שאלות", None],
+            "constraint": [None, None, "투표_사용자_키"],
+            "column": [None] * 3,
+            "message": [
+                "column 질문.🔥_count does not exist",
+                'relation "public.שאלות" does not exist',
+                'duplicate key value violates unique constraint "투표_사용자_키"',
+            ],
+        }
+    )
+    column = actions.describe_class(None, "42703", rows.iloc[[0]])
+    assert column["column"] == "질문.🔥_count" and column["table"] == "질문"
+    assert actions.describe_class(None, "42P01", rows.iloc[[1]])["table"] == "public.שאלות"
+    vote = actions.describe_class(None, "23505:투표_사용자_키", rows.iloc[[2]], ["rest/투표"])
+    assert vote["constraint"] == "투표_사용자_키" and vote["table"] == "투표"
+    details = {"42703": {**column, "endpoints": ["rest/질문"]}}
+    items = actions.build_action_items(_findings([("42703", 2)], [("42703", "traffic")]), details)
+    for lang in ("en", "ko"):
+        said = narrative.action_text(items[0], narrative.load_locale(lang), lang)
+        assert "<code>질문.🔥&#95;count</code>" in said, said
+    # What is not an identifier stays out: spaces, quotes, markup, bidi controls, 64 bytes.
+    for text in ("a b", '"x"', "<b>x</b>", "x\u202ey", "a.b.c.d", "1st", "가" * 22, "x@y.z"):
+        assert not actions.is_identifier(text), text
+    assert actions.is_identifier("가" * 21) and actions.is_identifier("👩\u200d💻_count")
 
 
 def test_items_need_their_class_and_incident_items_are_kept_as_written():
@@ -379,3 +411,31 @@ def test_server_errors_called_capacity_name_the_pooler_logs_the_export_holds():
     # Not a capacity call: the plain item, as before.
     doc["verdicts"], doc["capacity"] = [{"error_class": key, "verdict": "traffic"}], []
     assert actions.build_action_items(doc, details)[0]["key"] == "http_server_error"
+
+
+@pytest.mark.parametrize(
+    ("status", "endpoint", "key", "said"),
+    [
+        # PostgREST's 406 is PGRST116: one row asked for (.single()), none or several found.
+        (406, "rest/profiles", "http_single_row_rest", "PGRST116"),
+        (406, "storage/object/x", "http_not_acceptable", "Accept"),
+        (413, "storage/object/recordings", "http_payload_too_large", "413"),
+        (431, "auth/user", "http_headers_too_large", "431"),
+        (400, "rest/profiles", "http_client_error", "rest/profiles"),
+    ],
+)
+def test_client_errors_are_worded_by_what_their_status_means(status, endpoint, key, said):
+    # dst_twenty of tests/_unseen_rooms.py: 431 (headers too large) and PostgREST's 406
+    # were both "refused as malformed or not allowed".
+    cls = f"http:{status}:{endpoint}"
+    details = {cls: {"key": cls, "http_status": status, "endpoints": [endpoint]}}
+    items = actions.build_action_items(_findings([(cls, 9)], [(cls, "traffic")]), details)
+    assert items[0]["key"] == key
+    for lang in ("en", "ko"):
+        text = narrative.action_text(items[0], narrative.load_locale(lang), lang)
+        assert said in text, text
+        if lang == "en":
+            assert ("malformed" in text) == (key == "http_client_error"), text
+    for names in naming.load_templates().values():  # a name of its own, not "HTTP 431 ..."
+        name = naming.name_error_class({"key": cls, "http_status": status}, names)
+        assert str(status) in name and "HTTP" not in name, name

@@ -45,6 +45,15 @@ def test_parse_subjects_reads_postgres_templates():
     assert naming.parse_subjects(None) == {}
 
 
+def test_parse_subjects_reads_names_in_any_script():
+    # Postgres prints unquoted names in any script; a \w-only pattern lost the emoji's column.
+    got = naming.parse_subjects("column 질문.🔥_count does not exist")
+    assert got == {"relation": "질문", "column": "🔥_count"}
+    assert naming.parse_subjects('relation "public.שאלות" does not exist') == {"relation": "שאלות"}
+    got = naming.parse_subjects('null value in column "사용자" of relation "투표" violates')
+    assert got == {"relation": "투표", "column": "사용자"}
+
+
 @pytest.mark.parametrize(
     ("cls", "en", "ko"),
     [

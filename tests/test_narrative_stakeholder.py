@@ -142,6 +142,30 @@ def test_the_capacity_plan_names_tiers_in_the_report_s_language(doc, lang, plan,
         assert not [t for t in tiers + sizes if t in page], page
 
 
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_capacity_plan_says_sessions_are_not_database_connections(doc, lang):
+    # twin_rooms of tests/_unseen_rooms.py: "Small compute: 90" beside K = 381 sessions,
+    # with nothing saying how 381 sessions became connections or that the compute was assumed.
+    doc = copy.deepcopy(doc)
+    plan = doc["capacity_plan"]
+    plan["basis"].update(compute_assumed="Nano compute", db_connections_in_effect=60)
+    plan["thresholds"] = [
+        {"error_class": "53300", "resource": "database", "k": 381.0, "k_low": 348.0,
+         "k_high": 390.0, "weakly_identified": False},
+    ]  # fmt: skip
+    for p in plan["projections"]:
+        p["db_connections"] = {"low": 40.0, "median": 52.0, "high": 65.0, "error_class": "53300"}
+    page = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
+    said = ("Sessions are not database connections", "6.3 sessions per connection", "1.08×")
+    if lang == "ko":
+        said = ("세션은 DB 연결이 아닙니다", "세션 약 6.3개", "1.08배")
+    assert all(s in page for s in said), page
+    # Without a database threshold there is nothing to convert.
+    plan["thresholds"] = []
+    page = narrative.SECTIONS["capacity_plan"](doc, narrative.load_locale(lang))
+    assert said[0] not in page
+
+
 #: Tier limits over the upper end of the projected peak -> what the plan says (en, ko): a
 #: percentage up to twice the need, then a multiple, then "over 10x" (not "2,363% spare").
 ROOM = [

@@ -145,3 +145,62 @@ def test_affected_people_are_this_audience_s_with_an_error_response():
     assert overview.count_affected(requests, sessions, t, t + 60 * m) == 1
     # Without a presence session in the window the audience is unknown: not "0 people".
     assert overview.count_affected(requests, sessions.iloc[:0], t, t + 60 * m) is None
+
+
+def _reach_incident(t, m):
+    from types import SimpleNamespace
+
+    requests = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(6)],
+            "ts": [t, t + m, t + 2 * m, t + 3 * m, t + 4 * m, t + 90 * m],
+            "status": [404, 404, 404, 500, 500, 404],
+            "endpoint": ["rest/notes"] * 3 + ["rest/polls"] * 2 + ["rest/notes"],
+            # w1, w2: the workshop's viewers; k1: the keynote's; the last 404 is after the window.
+            "user": ["w1", "w2", "w1", "k1", "w2", "k1"],
+        }
+    )
+    sessions = pd.DataFrame(
+        {
+            "webinar_id": ["keynote", "workshop", "workshop"],
+            "user": ["k1", "w1", "w2"],
+            "joined_at": [t, t, t],
+            "left_at": pd.Series([pd.NaT] * 3, dtype="datetime64[ns, UTC]"),
+        }
+    )
+    return SimpleNamespace(requests=requests, sessions=sessions)
+
+
+def test_a_class_only_the_other_webinar_s_people_met_is_set_apart():
+    # twin_rooms of tests/_unseen_rooms.py: the workshop's missing table was listed as the
+    # keynote's root cause while none of the keynote's people met it.
+    from analysis.error_classes import ErrorClass
+
+    t = pd.Timestamp("2026-01-01 10:00", tz="UTC")
+    m = pd.Timedelta("1min")
+    incident = _reach_incident(t, m)
+
+    def http(status, endpoint):
+        key = f"http:{status}:{endpoint}"
+        return ErrorClass(key, "requests", "", 1, t, t, endpoint, "http", status, None, None,
+                          None, (endpoint,))  # fmt: skip
+
+    classes = (http(404, "rest/notes"), http(500, "rest/polls"))
+    reach = overview.measure_reach(
+        incident, "keynote", classes, pd.DataFrame(), t, t + 60 * m, pd.Timedelta("1s")
+    )
+    notes, polls = reach["http:404:rest/notes"], reach["http:500:rest/polls"]
+    assert notes == {"users": 2, "audience_users": 0, "other_audience_users": 2,
+                     "errors_named": 3, "errors_of_audience": 0}  # fmt: skip
+    assert polls["users"] == 2 and polls["audience_users"] == 1 and polls["errors_of_audience"] == 1
+    # Alone in the window, every person is this webinar's or unknown: nothing is said.
+    alone = incident.sessions.assign(webinar_id="keynote")
+    incident.sessions = alone
+    assert overview.measure_reach(incident, "keynote", classes, None, t, t + 60 * m, m) == {}
+    doc = findings()
+    doc["error_classes"][1]["audience_reach"] = notes
+    kinds = {g["kind"]: [c["key"] for c in g["classes"]] for g in overview.group_causes(doc)}
+    assert kinds["other_webinars"] == ["23505:a_pkey"] and "traffic" not in kinds
+    doc["error_classes"][1]["audience_reach"] = {**notes, "other_audience_users": 1}
+    kinds = {g["kind"] for g in overview.group_causes(doc)}
+    assert "other_webinars" not in kinds  # one of its people watched neither: not said

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from analysis import narrative
+from analysis.narrative.formatting import local_span
 
 
 def test_values_from_the_data_cannot_inject_markup():
@@ -92,6 +93,27 @@ def test_times_are_shown_in_the_display_zone_and_utc():
     assert narrative.zone_name("Asia/Seoul", at) == "KST"
     text = narrative.load_locale("ko")
     assert narrative.local_time(None, "Asia/Seoul", text=text) == text["time_unknown"]
+
+
+def test_a_clock_reading_that_happened_twice_carries_its_offset():
+    # New York falls back at 06:00 UTC on 2026-11-01: 01:30 is 05:30 and 06:30 UTC.
+    tz = "America/New_York"
+    assert narrative.local_time("2026-11-01T05:30:00Z", tz) == "01:30 EDT"
+    assert narrative.local_time("2026-11-01T06:30:00Z", tz) == "01:30 EST"
+    assert narrative.local_time("2026-11-01T07:30:00Z", tz) == "02:30"
+    assert narrative.local_time("2026-11-01T06:30:00Z", tz, "%Y-%m-%d") == "2026-11-01"
+    # A window across a change labels both ends, the spring's gap as the autumn's repeat.
+    got = local_span("2026-11-01T05:55:00Z", "2026-11-01T06:15:00Z", tz)
+    assert got == ("2026-11-01", "01:55 EDT", "01:15 EST")
+    got = local_span("2026-03-08T06:50:00Z", "2026-03-08T07:10:00Z", tz)
+    assert got == ("2026-03-08", "01:50 EST", "03:10 EDT")
+    # Zones without a change, or windows beside one, read as before.
+    at, end = "2026-02-06T05:00:00Z", "2026-02-06T06:00:00Z"
+    assert local_span(at, end, "Asia/Seoul") == ("2026-02-06", "14:00", "15:00")
+    assert local_span("2026-11-01T07:00:00Z", "2026-11-01T08:00:00Z", tz)[1] == "02:00"
+    # Lord Howe falls back half an hour; its abbreviation is numeric.
+    assert narrative.local_time("2026-04-04T14:40:00Z", "Australia/Lord_Howe") == "01:40 UTC+11:00"
+    assert narrative.local_time("2026-04-04T15:10:00Z", "Australia/Lord_Howe") == "01:40 UTC+10:30"
 
 
 def test_numbers_and_p_values_are_formatted_for_readers():

@@ -15,13 +15,14 @@ and only when the classes they name (if any) are present.
 
 Rule texts live in the locales under ``actions.catalogue`` with ``{table}``, ``{column}``,
 ``{constraint}``, ``{endpoints}``, ``{k}`` ... placeholders; values from data are identifiers
-only (matched by :data:`IDENTIFIER`), never free text from a log message.
+only (:func:`is_identifier`), never free text from a log message.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -32,14 +33,24 @@ import pandas as pd
 from analysis.exceptions import IngestError
 from analysis.naming import parse_subjects
 
-#: A SQL identifier as it may appear in an item (anything else from data is not shown).
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62}){0,2}$")
+#: Unicode categories of the non-ASCII characters an identifier part may hold: letters, marks,
+#: digits and symbols (Korean, Hebrew, emoji), and connector and dash punctuation. Postgres'
+#: lexer takes every non-ASCII character into an unquoted identifier; these leave out the
+#: spaces, controls and format characters (bidi overrides) that would change how the sentence
+#: around the identifier reads.
+_IDENTIFIER_CATEGORIES = ("L", "M", "N", "S", "Pc", "Pd")
+#: The zero-width joiner inside emoji sequences (a format character, but one that only joins).
+_JOINER = "\u200d"
+#: Postgres truncates an identifier to NAMEDATALEN - 1 bytes.
+_IDENTIFIER_BYTES = 63
 #: A SQLSTATE: five digits or upper-case letters.
 SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
 #: Postgres' message for 42703 names the column: ``column "x" does not exist`` or
 #: ``column t.x does not exist``.
+#: An identifier there is whatever runs to the next space or quote (Postgres prints unquoted
+#: names in any script): :func:`is_identifier` decides what of it may be shown.
 _UNDEFINED_COLUMN = re.compile(
-    r'column\s+"?([A-Za-z_][\w$.]*)"?\s+(?:of relation\s+"?(\w+)"?\s+)?does not exist'
+    r'column\s+"?([^\s"]+)"?\s+(?:of relation\s+"?([^\s"]+)"?\s+)?does not exist'
 )
 
 
@@ -134,6 +145,12 @@ CATALOGUE = (
     Rule("http_unavailable", statuses=(503,)),
     Rule("http_bad_gateway", statuses=(502,)),
     Rule("http_rate_limited", statuses=(429,)),
+    # 406 from PostgREST: one object was asked for (``.single()``) and the filter matched no
+    # row or several (PGRST116); elsewhere, no answer in the format the Accept header asks.
+    Rule("http_single_row_rest", statuses=(406,), products=("rest",)),
+    Rule("http_not_acceptable", statuses=(406,)),
+    Rule("http_payload_too_large", statuses=(413,)),
+    Rule("http_headers_too_large", statuses=(431,)),
     Rule("http_auth", statuses=(401, 403)),
     Rule("http_not_found", statuses=(404,)),
     Rule("http_server_error", status_classes=("5",)),
@@ -188,9 +205,34 @@ def load_catalogue() -> dict[str, str]:
     return dict(json.loads(text)["actions"]["catalogue"])
 
 
+def _is_identifier_part(part: str) -> bool:
+    if not part or len(part.encode("utf-8")) > _IDENTIFIER_BYTES or part[0] in "0123456789$":
+        return False
+    return all(
+        (ch.isascii() and (ch.isalnum() or ch in "_$"))
+        or (
+            not ch.isascii()
+            and (ch == _JOINER or unicodedata.category(ch).startswith(_IDENTIFIER_CATEGORIES))
+        )
+        for ch in part
+    )
+
+
+def is_identifier(text: str) -> bool:
+    """Return whether ``text`` is a SQL identifier, up to ``catalog.schema.name``, to show.
+
+    Each dot-separated part is what Postgres takes unquoted (ASCII letters, digits, ``_`` and
+    ``$``, not leading with a digit or ``$``, at most 63 bytes) with its non-ASCII characters
+    limited to :data:`_IDENTIFIER_CATEGORIES`, so ``질문.🔥_count`` and ``public.שאלות`` are
+    shown while free text (spaces, quotes, markup, bidi controls) is not.
+    """
+    parts = text.split(".")
+    return len(parts) <= 3 and all(_is_identifier_part(p) for p in parts)
+
+
 def _identifier(value: object) -> str | None:
     text = None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-    return text if text and IDENTIFIER.match(text) else None
+    return text if text and is_identifier(text) else None
 
 
 def describe_class(

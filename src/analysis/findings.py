@@ -125,6 +125,20 @@ def compile_findings(
     classes = statistics.classes if statistics is not None else {}
     class_rows = summarize_classes(timeline)
     name_classes(class_rows, incident, timeline)
+    # While other webinars are live, whose people a class's errors came from (page one sets
+    # apart a class none of this webinar's people met).
+    reach = overview.measure_reach(
+        incident,
+        wid,
+        timeline.classes,
+        timeline.pairs,
+        timeline.start,
+        timeline.end,
+        timeline.tolerance,
+    )
+    for row in class_rows:
+        if row["key"] in reach:
+            row["audience_reach"] = reach[row["key"]]
     # The load the statistics tested (this webinar's viewers, or the project's audience).
     load = project_concurrency(
         incident.concurrency, wid, timeline.start, timeline.end, incident.sessions

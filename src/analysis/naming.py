@@ -31,18 +31,21 @@ _SUFFIX_KINDS = (
 )
 _PREFIX_KINDS = (("pk_", "primary"), ("uq_", "unique"), ("fk_", "foreign"), ("ck_", "check"))
 _IDX_SUFFIXES = ("_idx", "_index", "_uniq", "_unique", "_uq")
-#: Messages that name a column, relation or type (Postgres' English message templates).
+#: Messages that name a column, relation or type (Postgres' English message templates). A
+#: name's part runs to the next space, quote or dot: Postgres prints names in any script
+#: (``column 질문.🔥_count``, ``relation "public.שאלות"``), not only ``\w`` ones.
+_PART = r'[^\s".]+'
 _COLUMN_RE = re.compile(
-    r'column "?(?:(?P<rel>[\w$]+)\.)?(?P<col>[\w$]+)"? '
-    r'(?:of relation "(?P<rel2>[\w$]+)" )?does not exist'
+    rf'column "?(?:(?P<rel>{_PART})\.)?(?P<col>{_PART})"? '
+    rf'(?:of relation "(?P<rel2>{_PART})" )?does not exist'
 )
-_RELATION_RE = re.compile(r'relation "(?:[\w$]+\.)?(?P<rel>[\w$]+)" does not exist')
+_RELATION_RE = re.compile(rf'relation "(?:{_PART}\.)?(?P<rel>{_PART})" does not exist')
 _TYPE_RE = re.compile(
     r"invalid input (?:syntax|value) for (?:type )?(?:enum )?"
     r'(?P<type>[\w $]+?): "(?P<value>[^"]{0,40})"'
 )
 _NULL_COLUMN_RE = re.compile(
-    r'null value in column "(?P<col>[\w$]+)"(?: of relation "(?P<rel>[\w$]+)")?'
+    rf'null value in column "(?P<col>{_PART})"(?: of relation "(?P<rel>{_PART})")?'
 )
 #: Which connection ceiling an error class signals when it is capacity-driven. Realtime's own
 #: limits (by plan: concurrent users, per-second rates) versus Postgres connections (by compute
@@ -165,8 +168,11 @@ def _pick_template(cls: Mapping, fields: Mapping, templates: Mapping) -> str:
     """
     family = fields["family"]
     if str(cls.get("key", "")).startswith("http:"):
+        # A product's own meaning of a status first (PostgREST's 406 is a single-row read).
         http = templates.get("http", {})
-        return http.get(str(fields["status"])) or http["default"]
+        product = str(fields["endpoint"]).split("/", 1)[0]
+        status = str(fields["status"])
+        return http.get(f"{status}_{product}") or http.get(status) or http["default"]
     if family or str(cls.get("key", "")).startswith("realtime:"):
         return templates.get("realtime", {}).get(family) or templates["realtime_other"]
     state = fields["sql_state"]

@@ -19,7 +19,9 @@ from analysis.naming import deliberate_refusal
 #: Order in which root-cause groups are told: load-driven first, undecided last. ``refusal``:
 #: traffic-proportional errors the app's own SQL raises on purpose (naming.deliberate_refusal).
 #: ``few_sources``: too little to judge because the errors came from too few users (one
-#: client's retry loop), not because they were few.
+#: client's retry loop), not because they were few. ``other_webinars``: every error that names
+#: a user came from the audience of the project's other live webinars (:func:`measure_reach`),
+#: so none of this webinar's people met it, whatever its verdict.
 CAUSE_ORDER = (
     "capacity",
     "traffic",
@@ -28,6 +30,7 @@ CAUSE_ORDER = (
     "undecided",
     "insufficient",
     "few_sources",
+    "other_webinars",
 )
 #: Actions on page one.
 TOP_ACTIONS = 3
@@ -144,6 +147,9 @@ def cause_kind(cls: Mapping, verdict: Mapping) -> str:
         kind = "refusal"
     if kind == "insufficient" and _few_sources(verdict, cls["count"]):
         kind = "few_sources"
+    reach = cls.get("audience_reach") or {}
+    if reach.get("users") and reach.get("other_audience_users") == reach["users"]:
+        kind = "other_webinars"
     return kind
 
 
@@ -299,12 +305,78 @@ def count_affected(
         # An app that signs nobody in: its failed requests name no one, which is not nobody.
         return None
     failed = set(failing.dropna().astype(str))
-    left = sessions["left_at"]
-    open_ = (sessions["joined_at"] < end) & (left.isna() | (left > start))
-    audience = set(sessions.loc[open_.fillna(False).astype(bool), "user"].dropna().astype(str))
+    audience = set(_open_in(sessions, start, end)["user"].dropna().astype(str))
     if not audience:
         return None
     return len(failed & audience)
+
+
+def _open_in(sessions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    left = sessions["left_at"]
+    open_ = (sessions["joined_at"] < end) & (left.isna() | (left > start))
+    return sessions[open_.fillna(False).astype(bool).to_numpy()]
+
+
+def measure_reach(
+    incident: object,
+    webinar_id: str,
+    classes: Sequence,
+    pairs: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    tolerance: pd.Timedelta,
+) -> dict[str, dict]:
+    """Per error class, how many of the people its errors came from were this webinar's.
+
+    The logs are the project's and carry no webinar id: while other webinars of the project
+    are live, a class's errors may come from their audience only. A class's people are the
+    distinct users named by its failed requests in the window (its own error responses, or the
+    responses its database errors were paired with, :func:`analysis.signals.
+    pair_class_requests`); its audience users are those with a presence session of this
+    webinar open in the window (as :func:`count_affected`), its other audience's users those
+    with a session of another webinar open in the window and none of this one's. Empty unless
+    another webinar's sessions overlap the window (then every person is this webinar's or
+    unknown) and this webinar's sessions name users; a class whose failed requests name nobody
+    (Realtime's, an app without sign-in), or only this webinar's people, is left out.
+
+    Returns
+    -------
+    dict
+        Class key -> ``{"users", "audience_users", "other_audience_users", "errors_named",
+        "errors_of_audience"}``: distinct users, those of this webinar's audience, those only
+        of the other webinars' audiences, the failed requests naming a user and those naming
+        one of this webinar's audience.
+    """
+    from analysis.signals import pair_class_requests  # the statistics' module, loaded anyway
+
+    live = _open_in(incident.sessions, start, end)
+    if live.empty or (live["webinar_id"] == webinar_id).all():
+        return {}
+    mine = live["webinar_id"] == webinar_id
+    audience = set(live.loc[mine, "user"].dropna().astype(str))
+    others = set(live.loc[~mine, "user"].dropna().astype(str)) - audience
+    if not audience:
+        return {}
+    out = {}
+    for cls in classes:
+        failed = pair_class_requests(incident, cls, tolerance, pairs)
+        if "user" not in failed.columns:
+            continue
+        inside = failed[(failed["ts"] >= start) & (failed["ts"] < end)]
+        users = inside["user"].dropna().astype(str)
+        if users.empty:
+            continue
+        named = set(users)
+        if named <= audience:
+            continue  # this webinar's people alone: nothing to tell apart
+        out[cls.key] = {
+            "users": len(named),
+            "audience_users": len(named & audience),
+            "other_audience_users": len(named & others),
+            "errors_named": int(len(users)),
+            "errors_of_audience": int(users.isin(audience).sum()),
+        }
+    return out
 
 
 def build_overview(

@@ -114,14 +114,21 @@ def on_realtime(cls: Mapping) -> bool:
 
 
 def verdict_evidence(
-    v: Mapping, text: Mapping, window: Mapping | None = None, *, realtime: bool | None = None
+    v: Mapping,
+    text: Mapping,
+    window: Mapping | None = None,
+    *,
+    realtime: bool | None = None,
+    reach: Mapping | None = None,
 ) -> str:
     """Return the numbers that decided a verdict and the signals beside it, in the language.
 
     ``window`` (the report's, with start and end) names its length in the sentences that say
     what the window cannot tell; without it they say "the hour". ``realtime``: whether the
     class is Realtime's (:func:`on_realtime`), the only classes whose evidence shows
-    Realtime's connections near their limit; None: decided by the class key.
+    Realtime's connections near their limit; None: decided by the class key. ``reach``: the
+    class's ``audience_reach`` (while other webinars are live), said as how many of the people
+    its failed requests name were this webinar's.
     """
     from analysis.stats import ALPHA_LEVEL, BAYES_FACTOR_CUT, MIN_ERRORS, MIN_SOURCES
 
@@ -306,6 +313,16 @@ def verdict_evidence(
         realtime = str(v.get("error_class", "")).startswith("realtime:")
     if realtime and sig.get("realtime_peak_share_of_limit") is not None:
         notes.append(_realtime_note(sig, text))
+    if reach and reach.get("users"):
+        elsewhere = reach.get("other_audience_users") == reach["users"]
+        notes.append(
+            r["audience_reach_none" if elsewhere else "audience_reach"].format(
+                users=fmt_number(reach["users"]),
+                audience=fmt_number(reach["audience_users"]),
+                errors=fmt_number(reach["errors_of_audience"]),
+                named=fmt_number(reach["errors_named"]),
+            )
+        )
     for note in notes:
         out += f"<br><small>{escape(note)}</small>"
     if v.get("measurement_caveat"):
@@ -391,7 +408,11 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 # The page's style gives this cell most of the table's width (EVIDENCE_CELL).
                 EVIDENCE_CELL.format(
                     verdict_evidence(
-                        v, text, findings["report"]["window"], realtime=on_realtime(cls)
+                        v,
+                        text,
+                        findings["report"]["window"],
+                        realtime=on_realtime(cls),
+                        reach=cls.get("audience_reach"),
                     )
                 ),
             )

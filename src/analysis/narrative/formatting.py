@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -67,13 +68,52 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join([head, rule, *body])
 
 
+def _offset_label(local: pd.Timestamp) -> str:
+    """Return the offset's label of a local time: its abbreviation (``EDT``), else ``UTC-03``."""
+    abbr = local.strftime("%Z")
+    if abbr and not abbr.startswith(("+", "-")):
+        return abbr
+    minutes = int(local.utcoffset().total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def is_ambiguous(local: pd.Timestamp) -> bool:
+    """Return whether a local time's clock reading happened twice (a fall-back's hour).
+
+    The zone gives the wall-clock reading two offsets (``fold`` 0 and 1) only inside the hour
+    a clock change repeats; a time read from an instant never lies in a spring-forward gap.
+    """
+    zone = ZoneInfo(str(local.tz))
+    wall = local.tz_localize(None).to_pydatetime(warn=False)
+    return (
+        wall.replace(tzinfo=zone, fold=0).utcoffset()
+        != wall.replace(tzinfo=zone, fold=1).utcoffset()
+    )
+
+
+def _clock(local: pd.Timestamp, fmt: str, offset: bool = False) -> str:
+    """Format a local time, with its offset's label when asked or when the reading is ambiguous.
+
+    ``01:30`` on a fall-back night names two instants an hour apart: ``01:30 EDT`` and
+    ``01:30 EST`` do not. Zones without a change (Asia/Seoul) never get a label this way.
+    """
+    text = local.strftime(fmt)
+    if "%H" in fmt and (offset or is_ambiguous(local)):
+        return f"{text} {_offset_label(local)}"
+    return text
+
+
 def local_time(
     value: str | None, tz: str, fmt: str = TIME_FORMAT, text: Mapping | None = None
 ) -> str:
-    """Format an ISO UTC time in the display zone ('time unknown' text for None)."""
+    """Format an ISO UTC time in the display zone ('time unknown' text for None).
+
+    A clock reading the zone repeats (a fall-back's hour) carries its offset's label.
+    """
     if value is None:
         return "" if text is None else text["time_unknown"]
-    return pd.Timestamp(value).tz_convert(tz).strftime(fmt)
+    return _clock(pd.Timestamp(value).tz_convert(tz), fmt)
 
 
 def local_span(start: str, end: str, tz: str) -> tuple[str, str, str]:
@@ -81,12 +121,20 @@ def local_span(start: str, end: str, tz: str) -> tuple[str, str, str]:
 
     The end carries its own date when the window's last instant falls on another local day
     (``2026-12-31``, ``23:30``, ``2027-01-01 01:00``): across midnight, a bare ``01:00`` would
-    read as earlier the same day. A window ending exactly at midnight keeps ``00:00``.
+    read as earlier the same day. A window ending exactly at midnight keeps ``00:00``. A
+    window across a clock change labels both ends with their offsets (``01:55 EDT``–``01:15
+    EST``, 20 minutes that would read as ending 40 minutes before they start).
     """
     first = pd.Timestamp(start).tz_convert(tz)
     last = (pd.Timestamp(end) - pd.Timedelta(1, "ns")).tz_convert(tz)
     fmt = TIME_FORMAT if first.date() == last.date() else "%Y-%m-%d " + TIME_FORMAT
-    return first.strftime("%Y-%m-%d"), first.strftime(TIME_FORMAT), local_time(end, tz, fmt)
+    changes = first.utcoffset() != last.utcoffset()
+    closing = pd.Timestamp(end).tz_convert(tz)
+    return (
+        first.strftime("%Y-%m-%d"),
+        _clock(first, TIME_FORMAT, changes),
+        _clock(closing, fmt, changes),
+    )
 
 
 def utc_time(value: str | None, fmt: str = TIME_FORMAT) -> str:

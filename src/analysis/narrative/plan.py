@@ -144,6 +144,31 @@ def _registrations_at_limits(projections: list) -> dict[str, int]:
     return {tier: at for tier, (_, at) in best.items()}
 
 
+def _db_basis(plan: Mapping, text: Mapping) -> str:
+    """Say how sessions became database connections, beside a K counted in sessions.
+
+    K is sessions (viewers), the compute's limit connections: "Small compute: 90" beside
+    "381 sessions" read as if 90 were below the load. The projection scales the sessions by
+    the connections of the compute it assumed (the data names none) over K; the sentence
+    says so, and how to scale a larger compute's connections instead (the upper end for the
+    largest registration count, as a multiple of the connections in effect at the limit).
+    """
+    b = plan["basis"]
+    last = plan["projections"][-1] if plan["projections"] else {}
+    db = last.get("db_connections")
+    th = next((t for t in plan["thresholds"] if db and t["error_class"] == db["error_class"]), None)
+    if th is None or not b.get("db_connections_in_effect") or not th.get("k"):
+        return ""
+    return text["capacity_plan"]["db_basis"].format(
+        compute=tier_name(b["compute_assumed"], text),
+        connections=fmt_number(b["db_connections_in_effect"]),
+        k=fmt_number(th["k"]),
+        per=fmt_number(th["k"] / b["db_connections_in_effect"], 1),
+        registrations=fmt_number(last["registrations"]),
+        times=fmt_number(db["high"] / b["db_connections_in_effect"], 2),
+    )
+
+
 def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
     """Render the capacity plan: basis, projections for each N against the published limits."""
     plan = findings.get("capacity_plan") or {}
@@ -188,6 +213,9 @@ def render_capacity_plan(findings: Mapping, text: Mapping) -> str:
                 resource=t["resources"].get(th.get("resource") or "", t["resources"][""]),
             )
         )
+    db_line = _db_basis(plan, text)
+    if db_line:
+        lines.append(db_line)
     load = findings["audience"].get("load") or {}
     if plan["thresholds"] and load.get("scope") == "project":
         # K counts the project's sessions; the projection is this webinar's audience alone.
