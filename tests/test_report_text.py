@@ -8,7 +8,7 @@ import re
 import pytest
 
 from analysis import narrative
-from analysis.narrative.formatting import local_span
+from analysis.narrative.formatting import local_pair, local_span
 
 
 def test_values_from_the_data_cannot_inject_markup():
@@ -111,6 +111,10 @@ def test_a_clock_reading_that_happened_twice_carries_its_offset():
     at, end = "2026-02-06T05:00:00Z", "2026-02-06T06:00:00Z"
     assert local_span(at, end, "Asia/Seoul") == ("2026-02-06", "14:00", "15:00")
     assert local_span("2026-11-01T07:00:00Z", "2026-11-01T08:00:00Z", tz)[1] == "02:00"
+    # Two times bounding a stretch across the change: 60 minutes, not two hours.
+    got = local_pair("2026-03-26T23:30:00Z", "2026-03-27T00:29:00Z", "Asia/Jerusalem")
+    assert got == ("01:30 IST", "03:29 IDT")
+    assert local_pair(at, end, "Asia/Seoul") == ("14:00", "15:00")
     # Lord Howe falls back half an hour; its abbreviation is numeric.
     assert narrative.local_time("2026-04-04T14:40:00Z", "Australia/Lord_Howe") == "01:40 UTC+11:00"
     assert narrative.local_time("2026-04-04T15:10:00Z", "Australia/Lord_Howe") == "01:40 UTC+10:30"

@@ -116,6 +116,21 @@ def local_time(
     return _clock(pd.Timestamp(value).tz_convert(tz), fmt)
 
 
+def local_pair(
+    first: str | None, last: str | None, tz: str, text: Mapping | None = None
+) -> tuple[str, str]:
+    """Return two local times that bound a stretch, both labelled if an offset change lies between.
+
+    ``01:30–03:29`` across a spring-forward is 60 minutes, not two hours: ``01:30 IST``–``03:29
+    IDT`` says so. Without a change each is :func:`local_time` (labelled only if ambiguous).
+    """
+    if first is None or last is None:
+        return local_time(first, tz, text=text), local_time(last, tz, text=text)
+    a, b = pd.Timestamp(first).tz_convert(tz), pd.Timestamp(last).tz_convert(tz)
+    changes = a.utcoffset() != b.utcoffset()
+    return _clock(a, TIME_FORMAT, changes), _clock(b, TIME_FORMAT, changes)
+
+
 def local_span(start: str, end: str, tz: str) -> tuple[str, str, str]:
     """Return ``(day, start, end)`` of a window in the display zone, for "{day} {start}–{end}".
 

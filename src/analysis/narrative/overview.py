@@ -17,6 +17,7 @@ from analysis.narrative.formatting import (
     class_names,
     escape,
     fmt_number,
+    local_pair,
     local_span,
     local_time,
 )
@@ -156,8 +157,7 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         impact += " " + t["silence"].format(
             source=_source_name(s["source"], text),
             minutes=fmt_number(s["minutes"]),
-            start=local_time(s["start"], tz),
-            end=local_time(s["end"], tz),
+            **dict(zip(("start", "end"), local_pair(s["start"], s["end"], tz), strict=True)),
             tz=zn,
         )
     parts.append(impact)
@@ -286,8 +286,7 @@ def _realtime_errors(findings: Mapping) -> int:
 def _error_period(minutes: Mapping, tz: str, zn: str, text: Mapping) -> str:
     """``over 12 minutes (14:02–14:14 KST)``; errors all in one clock minute: ``at 14:12 KST``."""
     t = text["overview"]
-    first = local_time(minutes["first_error"], tz, text=text)
-    last = local_time(minutes["last_error"], tz, text=text)
+    first, last = local_pair(minutes["first_error"], minutes["last_error"], tz, text)
     period = minutes["error_period"]
     key = "period"
     if period is not None and period <= 1:

@@ -16,6 +16,7 @@ from analysis.narrative.formatting import (
     fmt_number,
     fmt_rate,
     grouped_fields,
+    local_pair,
     local_span,
     local_time,
     table,
@@ -153,8 +154,13 @@ def render_impact(findings: Mapping, text: Mapping) -> str:
                 t["duration"],
                 t["duration_value"].format(
                     minutes=im["error_period_minutes"],
-                    start=local_time(im["first_error"], tz),
-                    end=local_time(im["last_error"], tz),
+                    **dict(
+                        zip(
+                            ("start", "end"),
+                            local_pair(im["first_error"], im["last_error"], tz),
+                            strict=True,
+                        )
+                    ),
                     tz=zn,
                 ),
                 "db_errors, realtime_events",
