@@ -32,21 +32,7 @@ FAST = rooms.FAST
 SLOW = rooms.SLOW
 #: Verdicts known to be wrong, and why (handed to their owner in the coordination log). The
 #: tests assert that exactly these are wrong: a fix shows as a failure asking to remove one.
-_SMOOTH = (
-    "transactions on one hot row fail when another started within {hold} ms before them: the "
-    "failing share is 1 - exp(-rate * hold), {share}; the verdict's own numbers reject both "
-    "g = 0 and g = 1 (g = {g}), yet a power law fitting as well as the hinge sets capacity "
-    "aside and the class is 'the data cannot tell', whose legend says the tests cannot tell a "
-    "flat rate from no link to traffic: the data does tell, the errors rise with the load "
-    "faster than the requests (stats)"
-)
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("twin_rooms", "40001"): _SMOOTH.format(
-        hold=12, share="0.3 % at 25 viewers to 8.5 % at the project's 442", g="1.96, se 0.12"
-    ),
-    ("six_hours", "40P01"): _SMOOTH.format(
-        hold=30, share="0.5 % at 20 viewers to 11 % at 486", g="1.90"
-    ),
     ("study_fixed_5", "42703"): "one build's question polls always fail (a flat bug), counted as "
     "users with errors per minute: while 53300 refuses a third of the questions requests, "
     "those leave the denominator (5,383 masked) but a user with one refused and one failing "

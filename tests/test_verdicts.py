@@ -16,7 +16,7 @@ from analysis.exceptions import StatsError
 from analysis.languages import available_languages
 from analysis.simulate import minutes, sessions
 from analysis.simulate import verdict_study as bench
-from analysis.stats import verdicts as verdicts_module
+from analysis.stats import no_load
 from analysis.stats.verdicts import choose_episodes
 
 
@@ -614,7 +614,7 @@ def test_without_a_load_series_the_request_only_verdicts_still_run():
     res = stats.analyse_class(_no_load_frame(bug, req), seed=1, n_boot=99)
     v = res.verdict
     assert v.label == stats.TRAFFIC and v.load_unknown, v.reason
-    assert v.reason.startswith(verdicts_module.NO_LOAD)
+    assert v.reason.startswith(no_load.NO_LOAD)
     assert res.hinge_test is None and res.threshold is None
     assert res.cross_correlation is None and res.coincidence is None
     job = rng.poisson(4.0, 60)
@@ -653,12 +653,28 @@ def test_without_a_load_series_unrelated_is_not_called_where_own_failures_thin_t
     called = stats.decide_verdict(None, el, 0.1, load_known=False)
     assert called.label == stats.UNRELATED
     exposure = np.full(60, 100.0)
-    many = verdicts_module.check_rising_unrelated(called, el, np.full(60, 40.0), exposure)
+    many = no_load.check_rising_unrelated(called, el, np.full(60, 40.0), exposure)
     assert many.label == stats.UNDETERMINED and "interval from 1.42" in many.reason
     # Few own failures (the study's classes: at most 0.02 of the exposure), or none: kept.
-    assert verdicts_module.check_rising_unrelated(called, el, np.full(60, 2.0), exposure) is called
-    assert verdicts_module.check_rising_unrelated(called, el, None, exposure) is called
+    assert no_load.check_rising_unrelated(called, el, np.full(60, 2.0), exposure) is called
+    assert no_load.check_rising_unrelated(called, el, None, exposure) is called
     flat = stats.Elasticity(0.3, 0.5, 0.0, True, 0.99, 0.01, 99, None, 0.0, 0.1)
-    assert (
-        verdicts_module.check_rising_unrelated(called, flat, np.full(60, 40.0), exposure) is called
-    )
+    assert no_load.check_rising_unrelated(called, flat, np.full(60, 40.0), exposure) is called
+
+
+def test_a_smooth_rise_set_aside_stays_capacity_only_when_errors_outgrow_their_requests():
+    from analysis.stats.verdicts import check_rise_outgrows
+
+    aside = {"kind": "smooth_rise", "k_low": 0.0, "k_high": 354.0, "power": 0.8, "lr": 1.48}
+    req = np.round(50 + 400 * np.clip(np.linspace(-0.2, 1.2, 60), 0, 1))
+    # Contention: the failing share rises with the load, so errors grow as requests squared.
+    y = np.random.default_rng(2).poisson(req * req * 2e-4).astype(float)
+    rising = stats.Elasticity(1.96, 0.12, 0.0, True, 0.004, 0.004, 99, None, 0.0, 0.8)
+    why = check_rise_outgrows(aside, rising, y, req, None, np.random.default_rng(1), 99)
+    assert why is not None and "no threshold inside the data" in why and "[0, 354]" in why
+    # A flat rate per request that the test of g = 1 keeps (the count's 27 bugs): set aside.
+    kept = stats.Elasticity(1.4, 0.2, 0.0, True, 0.004, 0.4, 99, None, 0.0, 30.0)
+    assert check_rise_outgrows(aside, kept, y, req, None, np.random.default_rng(1), 99) is None
+    # Both tests reject but the errors follow their requests: set aside.
+    flat = np.random.default_rng(3).poisson(req * 0.02).astype(float)
+    assert check_rise_outgrows(aside, rising, flat, req, None, np.random.default_rng(1), 99) is None

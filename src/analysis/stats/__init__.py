@@ -44,7 +44,8 @@ intervals), ``association`` (prewhitened CCF, load coefficient, coincidence), ``
 (bursts, PELT, residual autocorrelation), ``exposure`` (what a class's rate is per: the errors
 whose requests the export holds, requests or viewers), ``episodes`` (errors that stop or follow
 time), ``elasticity`` (traffic against unrelated: the two tests and the Bayes factor with its
-calibrated cuts), ``verdicts`` (the decision), ``evidence`` (the signals beside it) and ``webinar``
+calibrated cuts), ``verdicts`` (the decision), ``no_load`` (what changes without a load
+series), ``evidence`` (the signals beside it) and ``webinar``
 (one class, every class of a webinar, the process pool).
 """
 

@@ -22,6 +22,7 @@ from analysis.stats.elasticity import (
     BAYES_FACTOR_CUT,
     BAYES_FACTOR_ERROR,
     estimate_elasticity,
+    measure_faster_than_flat,
 )
 from analysis.stats.episodes import (
     IN_TIME,
@@ -39,6 +40,7 @@ from analysis.stats.exposure import (
     keep_logged_requests,
 )
 from analysis.stats.limit_change import describe_lifted, fit_limit_regime
+from analysis.stats.no_load import NO_LOAD, check_rising_unrelated, decide_unmeasured
 from analysis.stats.onset import SMOOTH_LR_CUT, SMOOTH_POWER_MAX, compare_hinge_to_power
 from analysis.stats.regimes import residual_autocorrelation
 from analysis.stats.results import (
@@ -544,32 +546,6 @@ def decide_one_minute(
     )
 
 
-#: The hinge's place in a reason when the load was not measured (:func:`decide_verdict`).
-NO_LOAD = (
-    "capacity not tested: no load series (no viewer or presence samples), so no hinge in "
-    "load could be fitted"
-)
-
-
-def decide_unmeasured(unit: str, sources: int | None, realtime: bool) -> Verdict:
-    """Return the verdict of a class whose rate is per viewer when no load was measured.
-
-    A Realtime class, or one whose endpoints logged no request of their own, is divided by the
-    concurrent viewers (:func:`choose_denominator`); without them nothing can be tested, so it
-    is undetermined by ``load_unknown`` (docs/verdicts.md, "No load series").
-    """
-    why = "a Realtime class" if realtime else "no request of its endpoints was logged"
-    return Verdict(
-        UNDETERMINED,
-        f"{NO_LOAD}; its rate is per concurrent viewer ({why}), and without a load series "
-        "neither a flat rate nor no link to load can be tested",
-        *(None, None, None, None, None, False, None, None, unit),
-        decided_by="load_unknown",
-        sources=sources,
-        load_unknown=True,
-    )
-
-
 def count_exposed(errors, requests, concurrency, signals: dict, realtime: bool) -> tuple:
     """Return what the models count and divide by: (y, x, unit, requests, errors, left out).
 
@@ -687,6 +663,11 @@ def attribute_class(
         own=own,
         audience=concurrency if load_known else None,
     )
+    if set_aside is not None and set_aside["kind"] == "smooth_rise":
+        outgrown = check_rise_outgrows(set_aside, elasticity, y, x_el, own, check_rng, n_boot)
+        if outgrown is not None:
+            untested = (f"{untested}; " if untested else "") + outgrown
+            set_aside, capacity = None, True
     r = np.maximum(x, MIN_EXPOSURE)
     if fit is not None and capacity:
         mu = r * fitted_rate(fit, concurrency)
@@ -742,40 +723,43 @@ def attribute_class(
     return verdict, test, fit, elasticity
 
 
-#: Normal quantile of g's interval in :func:`check_rising_unrelated` (the report's 95 %).
-RISING_Z = 1.96
-#: Share of the exposure that is the class's own failing requests from which, without a load
-#: series, what remains of the requests no longer weighs minutes by the audience
-#: (:func:`check_rising_unrelated`; docs/verdicts.md, "No load series", gives the shares met).
-OWN_SHARE_THIN = 0.25
+#: Elasticity from which a smooth rise is contention rather than a bug counted by its users:
+#: halfway from a flat rate per request (1) to a rate per request proportional to the load (2,
+#: what transactions colliding on one row give). Flat bugs whose users are counted against the
+#: viewers rise with g 1.2-1.4 (tests/test_onset.py), contention with 1.9-2.0.
+RISE_G = 1.5
 
 
-def check_rising_unrelated(verdict: Verdict, elasticity, own, exposure) -> Verdict:
-    """Return the verdict, undetermined when no load was measured and "unrelated" rises.
+def check_rise_outgrows(set_aside, elasticity, counts, exposure, own, rng, n_boot) -> str | None:
+    """Return why a hinge set aside as a smooth rise stays a capacity call, else None.
 
-    With a load series the test of g = 0 weighs minutes twice, by the requests without the
-    class's own failures and by the viewers (Bonferroni). Without one only the first weighing
-    is left, and where the class's failures are much of its endpoints' requests (timeouts at
-    a limit) what remains falls as the failures grow, so no link is not rejected while the
-    errors plainly rise with the requests (g = 2.4, interval above 0, called unrelated). An
-    ``unrelated`` call of a class whose own failures are at least ``OWN_SHARE_THIN`` of the
-    exposure (``own``) and whose g's interval lies above 0 is then undetermined
-    (docs/verdicts.md, "No load series").
+    ``smooth_rise`` (:func:`_set_aside`) takes a capacity call to the elasticity tests when a
+    power of the load below linear fits as well as a hinge whose K reaches the lowest load:
+    no threshold inside the data. Where those tests reject both g = 0 and g = 1 with g at least
+    ``RISE_G`` and the errors outgrow their requests (:func:`measure_faster_than_flat` at
+    ``PERSIST_LEVEL``), neither of their readings describes the class, while the hinge's
+    calibrated tests (both nulls) did find the rate per request rising with the load:
+    contention that grows smoothly with the load (a hot row, a lock) is load-driven with no
+    threshold, so the call stands and says K is not identified (docs/verdicts.md, "A smooth
+    rise that outgrows its requests"). Its own stream (``rng`` is the set-aside checks').
     """
-    if verdict.label != UNRELATED or own is None or elasticity is None:
-        return verdict
-    if np.sum(own) < OWN_SHARE_THIN * np.sum(exposure):
-        return verdict
-    low = elasticity.g - RISING_Z * elasticity.se
-    if not np.isfinite(low) or low <= 0:
-        return verdict
-    reason = (
-        f"{verdict.reason}; not unrelated either: the errors rise with the requests (g = "
-        f"{elasticity.g:.2f}, interval from {low:.2f}), and without a load series the test of "
-        "no link weighs minutes only by the requests the class did not fail, which its own "
-        "failures thin where they are many"
+    if elasticity is None or elasticity.g < RISE_G:
+        return None
+    p0, p1 = elasticity.p_value_zero, elasticity.p_value_one
+    if p0 is None or p1 is None or max(p0, p1) > ALPHA_LEVEL:
+        return None
+    p = measure_faster_than_flat(counts, exposure, rng=rng.spawn(1)[0], n_boot=n_boot, own=own)
+    if p > PERSIST_LEVEL:
+        return None
+    return (
+        f"no threshold inside the data: K's interval [{set_aside['k_low']:.0f}, "
+        f"{set_aside['k_high']:.0f}] reaches the lowest load searched and a rate per request "
+        f"rising as the load to the power {set_aside['power']:.2f} fits as well as the hinge "
+        f"(twice the log-likelihood difference {set_aside['lr']:.2f}), but the errors grow "
+        f"faster than the requests (g = {elasticity.g:.2f}; g = 0: p = {p0:.3f}, g = 1: "
+        f"p = {p1:.3f}; a flat rate gives a likelihood ratio this high with p = {p:.3f}): "
+        "load-driven with no identified threshold, so K is no limit to plan by"
     )
-    return replace(verdict, label=UNDETERMINED, decided_by="none", caveat=None, reason=reason)
 
 
 #: Best share right (:func:`measure_separation`) below which the audience itself limits any
