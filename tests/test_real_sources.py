@@ -235,3 +235,24 @@ def test_check_says_in_one_line_what_each_unread_source_is(tmp_path, capsys, gat
         " the shared pooler's (Supavisor's) lines"
     )
     assert "export the API gateway" not in pooler
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        (f"supabase-storage-logs-{REF}.csv.csv", "storage_logs"),
+        (f"supabase-storage-logs-{REF}.csv.json", "storage_logs"),
+        (f"supabase-dedicated-pooler-logs-{REF}.csv (1).csv", "pgbouncer_logs"),
+        (f"supabase-pooler-logs-{REF}.csv.csv (2)", "supavisor_logs"),
+        (f"supabase-pgcron-logs-{REF}.csv.csv", "postgres_logs"),
+        # The Logs Explorer's download names no page; a page Studio does not have is no page.
+        (f"supabase-logs-{REF}.csv.csv", None),
+        (f"supabase-billing-logs-{REF}.csv.csv", None),
+        ("supabase-storage-logs.csv", None),
+        (f"my-supabase-storage-logs-{REF}.csv.csv", None),
+    ],
+)
+def test_a_page_s_download_is_told_by_its_name(name, source):
+    from analysis.ingest.sources import page_source
+
+    assert page_source(Path(name)) == source

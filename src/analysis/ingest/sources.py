@@ -35,10 +35,10 @@ STUDIO_PAGES = {
     "multigres-logs": "multigres_logs",
 }
 #: The download button's name: ``supabase-${logName}-${ref}.csv``, the format appended
-#: (``.csv`` or ``.json``) by the button; a browser adds `` (1)`` to a second copy.
-_PAGE_FILE_RE = re.compile(
-    r"^supabase-([a-z]+(?:-[a-z]+)*)-[a-z0-9]{20}\.csv(?:\.csv|\.json)?(?: \(\d+\))?$"
-)
+#: (``.csv`` or ``.json``) by the button.
+_PAGE_FILE_RE = re.compile(r"^supabase-([a-z]+(?:-[a-z]+)*)-[a-z0-9]{20}\.csv(?:\.csv|\.json)?$")
+#: A browser's mark of a second download of one name (``name (1).csv``, ``name.csv (1)``).
+_COPY_MARK_RE = re.compile(r" \(\d+\)")
 
 #: Each source the analysis does not read: what its rows are, and where what they tell is
 #: read instead (or why nothing is).
@@ -97,7 +97,7 @@ def page_source(path: Path) -> str | None:
     ``supabase-storage-logs-<ref>.csv.csv`` is the Storage page's download; the Logs
     Explorer's ``supabase-logs-<ref>.csv.csv`` names no page (its rows say their source).
     """
-    found = _PAGE_FILE_RE.match(path.name)
+    found = _PAGE_FILE_RE.match(_COPY_MARK_RE.sub("", path.name))
     return STUDIO_PAGES.get(found.group(1)) if found else None
 
 
