@@ -837,6 +837,63 @@ def test_otlp_json_from_a_collector_gives_the_same_tables_as_the_pages(pages, tm
     assert got.accounting["note"].isna().all()
 
 
+def test_the_protobuf_writer_gives_the_documented_bytes():
+    # A KeyValue {key: "a", value: {string_value: "b"}} and a fixed64 time, by hand from the
+    # protobuf encoding rules (tag = number << 3 | wire type).
+    assert sw.otlp_protobuf({"key": "a", "value": {"stringValue": "b"}}, "KeyValue") == bytes(
+        [0x0A, 0x01, 0x61, 0x12, 0x03, 0x0A, 0x01, 0x62]
+    )
+    time = sw.otlp_protobuf({"timeUnixNano": "1"}, "LogRecord")
+    assert time == bytes([0x09, 1, 0, 0, 0, 0, 0, 0, 0])
+    assert sw.otlp_protobuf({"intValue": "-1"}, "AnyValue") == bytes([0x18] + [0xFF] * 9 + [0x01])
+
+
+@pytest.mark.parametrize("flatten", [False, True], ids=["body", "flatten_to_attributes"])
+def test_otlp_protobuf_bodies_give_the_same_tables_as_the_pages(pages, tmp_path, flatten):
+    # The OTLP drain's requests as a receiver saves them: one gzipped protobuf body a file.
+    rows, want = pages
+    source_of = {r["id"]: s for s, source_rows in rows.items() for r in source_rows}
+    files = {}
+    for n, batch in enumerate(drain_batches(rows, 250)):
+        for source in SERVICES:
+            mine = [r for r in batch if source_of[r["id"]] == source]
+            if mine:
+                body = sw.otlp_protobuf(sw.otlp_logs_request(mine, source, flatten=flatten))
+                name = f"otlp/{source}-{n:04d}.pb" + (".gz" if n % 2 else "")
+                files[name] = gzip.compress(body, mtime=0) if n % 2 else body
+    got = _load(_route(tmp_path / "otlp", files))
+    assert_same_tables(got, want, ["requests", "db_errors", "realtime_events"])
+    assert_every_row_read(got, want, ["edge_logs", "postgres_logs", "realtime_logs"])
+    assert set(got.accounting["shape"].dropna()) == {"drain_otlp_proto"}
+
+
+def test_an_otlp_protobuf_body_without_records_reads_none(tmp_path):
+    # Protobuf writes no empty list: a request whose scope holds no record reads as none.
+    body = sw.otlp_protobuf(sw.otlp_logs_request([], "edge_logs"))
+    page = json.dumps({"result": [], "error": None})
+    files = {"otlp/empty.pb": body, "edge_logs/page-0001.json": page}
+    got = _load(_route(tmp_path / "empty", files))
+    row = got.accounting.set_index("file").loc["otlp/empty.pb"]
+    assert (row["read"], row["shape"]) == (0, "drain_otlp_proto")
+
+
+@pytest.mark.parametrize(
+    ("cut", "found"),
+    [
+        (lambda b: b[:-3], "runs past"),
+        (lambda b: b + bytes([0x0B]), "wire type 3"),
+        (lambda b: bytes([0x0A, 0x02, 0x12, 0x05]), "runs past"),
+    ],
+    ids=["truncated", "a group", "a length past the end"],
+)
+def test_a_damaged_otlp_protobuf_body_is_one_line(tmp_path, cut, found):
+    body = sw.otlp_protobuf(sw.otlp_logs_request([], "edge_logs"))
+    root = _route(tmp_path / "bad", {"otlp/a.pb": cut(body)})
+    with pytest.raises(IngestError, match=r"a\.pb: bad OTLP protobuf; expected an OTLP") as info:
+        _load(root)
+    assert found in str(info.value) and "\n" not in str(info.value)
+
+
 def test_a_damaged_otlp_request_is_one_line_or_a_counted_row(tmp_path):
     ok = sw.otlp_logs_request([], "edge_logs")
     bad = {"resourceLogs": [{"scopeLogs": "x"}]}

@@ -72,6 +72,10 @@ DATA_SUFFIXES = (
     ".sql.gz",
     ".parquet",
     ".gz",
+    # A saved OTLP drain request (analysis.ingest.otlp_proto.SUFFIXES).
+    ".pb",
+    ".binpb",
+    ".protobuf",
 )
 #: Longest incident window. The analysis works on per-minute frames of the whole window;
 #: 31 days is 44,640 minutes, far beyond any incident hour yet small enough for memory, while

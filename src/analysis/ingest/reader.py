@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis import vocabulary
 from analysis.exceptions import IngestError
-from analysis.ingest import files, shapes, sources, sqlfile
+from analysis.ingest import files, otlp_proto, shapes, sources, sqlfile
 from analysis.ingest.files import (
     KeyTwice,
     check_columns,
@@ -255,10 +255,28 @@ def read_drain_parquet(path: Path) -> list[tuple[dict, dict]]:
     return out
 
 
+def read_body(path: Path) -> bytes:
+    """Return a binary export's bytes, gunzipped when gzip (never empty).
+
+    Raises
+    ------
+    IngestError
+        An empty file, or a gzip that is corrupt, truncated or inflates too far.
+    """
+    data = read_bytes(path)
+    if not data:
+        raise IngestError(path, "empty file", expected="an export", found="0 bytes")
+    return files.gunzip(path, data) if data[:2] == b"\x1f\x8b" else data
+
+
 def read_records(path: Path, rel: str, override: Override) -> tuple[shapes.Shape, list | FilePart]:
     """Return (shape, [(raw row, flat record), ...]) of a log export, or a table's FilePart."""
     if path.name.lower().endswith(".parquet"):
         return shapes.shape_named("drain_parquet"), read_drain_parquet(path)
+    if otlp_proto.is_otlp_proto_file(path):
+        shape = shapes.shape_named("drain_otlp_proto")
+        doc = otlp_proto.decode_logs_request(read_body(path), path)
+        return shape, [(raw, shape.flatten(raw)) for raw in shape.rows(doc, path)]
     text = read_text(path)
     if text.lstrip()[:1] in "[{":
         doc = load_json(path, text)
@@ -428,6 +446,8 @@ def looks_like_log(path: Path) -> bool:
     """Cheap routing: gzipped JSON, large JSON, Parquet and files under ``*_logs`` are logs."""
     name = path.name.lower()
     if path.parent.name.endswith("_logs") or name.endswith((".json.gz", ".parquet")):
+        return True
+    if otlp_proto.is_otlp_proto_file(path):
         return True
     if name.endswith((".jsonl.gz", ".ndjson.gz")):
         return True

@@ -517,6 +517,16 @@ SHAPES: tuple[Shape, ...] = (
         timestamp="``timeUnixNano``, nanoseconds as text (microseconds times 1000)",
     ),
     Shape(
+        # The same request in protobuf, as the drain sends it: chosen by the file's name
+        # (analysis.ingest.otlp_proto), then read as its OTLP/JSON form.
+        name="drain_otlp_proto",
+        container="protobuf",
+        recognise=lambda doc, path: False,
+        rows=drains.otlp_rows,
+        flatten=flatten_row,
+        timestamp="``time_unix_nano``, fixed64 nanoseconds (microseconds times 1000)",
+    ),
+    Shape(
         name="drain_datadog",
         container="json",
         recognise=lambda doc, path: drains.is_datadog_batch(doc),
