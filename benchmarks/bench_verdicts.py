@@ -42,6 +42,7 @@ from analysis.simulate.verdict_study import (
     format_confusion,
     iterate_jobs,
     measure_faster_level,
+    measure_limit_lifted,
     measure_moved_errors,
     measure_platform_limit,
     measure_smooth_rise,
@@ -310,6 +311,37 @@ def run_platform(cache: Path, workers: int) -> str:
             sum(not m["weak_after"] and within_10(m) for m in mine),
         )
         out += f"| {fam} | " + " | ".join(str(v) for v in cells) + " |\n"
+    return out
+
+
+def run_lifted(cache: Path, workers: int) -> str:
+    """Screen a cache for limits that stopped binding (stats.limit_change): where it would fire.
+
+    Every class whose hinge passed both nulls (flat and bursty, at the cache's replicates) has
+    its frame drawn again and :func:`find_limit_lifted` run on it; it draws nothing, so a
+    class where it finds nothing keeps every number of its row. The table counts the classes
+    screened and those it fires on, per family and truth; each firing class is listed.
+    """
+    rows = [r for line in cache.open() if line.strip() for r in json.loads(line)]
+    passed = [
+        r
+        for r in rows
+        if (r.get("p_hinge") is not None and r["p_hinge"] <= 0.05)
+        and (r.get("p_hinge_bursty") is not None and r["p_hinge_bursty"] <= 0.05)
+    ]
+    done = list(iterate_jobs(measure_limit_lifted, passed, workers))
+    out = f"{len(passed)} of {len(rows)} classes in {cache.name} passed both hinge nulls\n\n"
+    out += "| family | truth | screened | fires |\n|---|---|---|---|\n"
+    for fam in dict.fromkeys(m["family"] for m in done):
+        for truth in ("capacity", "traffic", "unrelated"):
+            mine = [m for m in done if m["family"] == fam and m["truth"] == truth]
+            if mine:
+                fires = sum(m["lifted"] is not None for m in mine)
+                out += f"| {fam} | {truth} | {len(mine)} | {fires} |\n"
+    for m in done:
+        if m["lifted"] is not None:
+            out += f"\nfires: {m['family']} {m['index']} {m['mechanism']} (truth {m['truth']}, "
+            out += f"label {m['label']}): {m['lifted']}"
     return out
 
 
@@ -619,6 +651,14 @@ def main(argv: list[str] | None = None) -> int:
         "(refits, no bootstrap)",
     )
     parser.add_argument(
+        "--limit-lifted",
+        type=Path,
+        default=None,
+        metavar="CACHE",
+        help="only screen this cache's classes whose hinge passed both nulls for a limit that "
+        "stopped binding in the window (no bootstrap)",
+    )
+    parser.add_argument(
         "--no-load",
         type=int,
         default=0,
@@ -665,6 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.platform_limit:
         print("# K beside Realtime's own limit on cached capacity calls\n")
         print(run_platform(args.platform_limit, max(1, min(2, args.workers))))
+        return 0
+    if args.limit_lifted:
+        print("# Limits that stopped binding, screened on a cache's classes\n")
+        print(run_lifted(args.limit_lifted, max(1, min(2, args.workers))))
         return 0
     if args.no_load:
         print("# Verdicts without a load series (no viewer or presence table)\n")

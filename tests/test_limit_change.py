@@ -92,3 +92,17 @@ def test_an_outage_that_ends_while_a_rising_load_stays_high_is_not_a_raise():
     assert find_limit_lifted(errors, requests, viewers) is None
     # What sets it aside: the errors follow a stretch of time as well as the load.
     assert measure_load_over_time(errors[:31], requests[:31], viewers[:31]) < LIFTED_LOAD_OVER_TIME
+
+
+def test_the_count_s_screen_finds_no_raise_where_the_simulator_never_changes_the_limit():
+    # bench_verdicts --limit-lifted: the class's frame is drawn again and the finder run.
+    from analysis.simulate.verdict_study import measure_limit_lifted
+
+    row = {
+        "family": "double_peak",
+        "index": 0,
+        "mechanism": "capacity_realtime",
+        "truth": "capacity",
+    }
+    out = measure_limit_lifted({**row, "label": "capacity"})
+    assert out["lifted"] is None and out["truth"] == "capacity"

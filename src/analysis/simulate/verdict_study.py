@@ -17,7 +17,9 @@ import pandas as pd
 
 from analysis import stats
 from analysis.simulate import minutes, sessions
+from analysis.stats.episodes import find_limit_raised
 from analysis.stats.exposure import drop_masked_requests
+from analysis.stats.limit_change import find_limit_lifted
 from analysis.stats.onset import compare_hinge_to_power
 from analysis.stats.platform_limit import reconcile_platform_limit
 from analysis.stats.series import split_own_failures
@@ -189,6 +191,28 @@ def measure_smooth_rise(row: dict) -> dict:
         rise = compare_hinge_to_power(fit, counts, x, c)
     keep = ("family", "index", "mechanism", "truth", "label", "errors", "above")
     return {**{k: row.get(k) for k in keep}, **rise}
+
+
+def measure_limit_lifted(row: dict) -> dict:
+    """Return whether :func:`find_limit_lifted` finds a limit that stopped binding in a class.
+
+    For a row whose hinge passed both nulls (the only classes the finder is run on): its frame
+    drawn again, counted and divided as :func:`stats.attribute_class` does, and the finder run
+    unless Realtime's billing lines show a raise (then it is not run: ``lifted`` None). The
+    finder draws nothing, so a class where it finds nothing keeps every number of the row.
+    """
+    frame = class_frame(row["family"], row["index"], row["mechanism"])
+    y, r, c, _ = stats.extract_series(frame)
+    signals = stats.extract_signals(frame)
+    if "samples" in frame.columns:
+        samples = pd.to_numeric(frame["samples"], errors="coerce").fillna(0).to_numpy()
+        c = stats.interpolate_unsampled(c, samples)
+    realtime = stats.is_realtime_class(frame)
+    counts, x, *_ = count_exposed(y, r, c, signals, realtime)
+    raised = find_limit_raised(counts, signals) if realtime else None
+    lifted = None if raised is not None and raised.any() else find_limit_lifted(counts, x, c)
+    keep = ("family", "index", "mechanism", "truth", "label")
+    return {**{k: row.get(k) for k in keep}, "lifted": lifted}
 
 
 def measure_platform_limit(row: dict) -> dict | None:
