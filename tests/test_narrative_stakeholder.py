@@ -11,6 +11,7 @@ import dataclasses
 import html
 import re
 
+import pandas as pd
 import pytest
 
 from analysis import narrative
@@ -882,3 +883,54 @@ def test_a_capacity_call_kept_by_the_first_p_alone_does_not_print_p_equals_not_d
     out = html.unescape(narrative.verdict_evidence(v, text))
     assert r["not_drawn"] not in out and "0.840" in out and "14-48" in out, out
     assert max(re.split(r"\{\w+\}", r["load_vs_time_first"]), key=len) in out, out
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_without_a_load_series_the_page_says_capacity_was_not_tested(doc, lang):
+    # api_only of tests/_unseen_stack.py (stats' load_unknown verdicts): the evidence read
+    # "no capacity hinge (p = –, bursty null –)" and page one "Their rate per request did not
+    # rise with load", a test that never ran.
+    doc = copy.deepcopy(doc)
+    text = narrative.load_locale(lang)
+    r = text["causes"]["reasons"]
+    for v in doc["verdicts"]:
+        v.update(load_unknown=True, hinge_p_value=None, hinge_p_value_bursty_null=None)
+        v.update(verdict="traffic", decided_by="tests", measurement_caveat=False)
+    first = doc["verdicts"][0]
+    for c in doc["error_classes"]:
+        c.pop("audience_reach", None)
+    said = narrative.verdict_evidence(first, text)
+    untested = html.unescape(said).startswith(r["hinge_untested"])
+    no_hinge = r["no_hinge"].split("(")[0].strip()
+    assert untested and no_hinge not in html.unescape(said), said
+    # Decided by the missing load itself (a rate per viewer): its own reason, no empty numbers.
+    alone = dict(first, verdict="undetermined", decided_by="load_unknown", elasticity=None)
+    said = html.unescape(narrative.verdict_evidence(alone, text))
+    assert said.startswith(r["hinge_untested"]) and "g = –" not in said, said
+    from analysis.overview import group_causes
+
+    doc["overview"]["causes"] = group_causes(doc)
+    page = html.unescape(narrative.SECTIONS["summary"](doc, text))
+    causes = text["overview"]["causes"]
+    assert causes["traffic"].split(": ")[-1] not in page, page
+    assert text["overview"]["no_capacity_untested"] in page, page
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_limit_that_stopped_binding_is_how_its_errors_ended(doc, lang):
+    # study_fixed_5 of tests/_unseen_rooms_study.py (cap's limit_lifted): the pool was raised
+    # tenfold at minute 35 while ~400 viewers stayed; the page said nothing of it.
+    doc = copy.deepcopy(doc)
+    text = narrative.load_locale(lang)
+    cap = next(c for c in doc["capacity"] if c["verdict"] == "capacity")
+    start = pd.Timestamp(doc["report"]["window"]["start"])
+    at = (start + pd.Timedelta(minutes=12)).isoformat()
+    last = (start + pd.Timedelta(minutes=11)).isoformat()
+    cap["limit_lifted"] = {"at": at, "last_error_at": last, "viewers": 335.75, "minute": 12}
+    tz = doc["report"]["display_tz"]
+    page = narrative.SECTIONS["summary"](doc, text)
+    ending = page[page.index(text["overview"]["ending"]) :]
+    assert narrative.local_time(at, tz) in ending and "336" in ending, ending
+    causes = narrative.SECTIONS["causes"](doc, text)
+    lifted = text["causes"]["lifted"].format(at=narrative.local_time(at, tz))
+    assert lifted in causes, causes

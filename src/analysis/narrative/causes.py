@@ -162,8 +162,12 @@ def verdict_evidence(
         "n": MIN_ERRORS,
         **span_words(window, text),
     }
+    # Without a load series no capacity test ran: not "no capacity hinge (p = –)".
+    values["hinge"] = (
+        r["hinge_untested"] if v.get("load_unknown") else r["no_hinge"].format(**values)
+    )
     reason = kind
-    if v.get("decided_by") in ("few_sources", "one_minute"):
+    if v.get("decided_by") in ("few_sources", "one_minute", "load_unknown"):
         reason = v["decided_by"]
     quiet = v.get("quiet_run") or {}
     if quiet and kind == "undetermined":
@@ -392,6 +396,11 @@ def render_causes(findings: Mapping, text: Mapping) -> str:
                 threshold += f" ({t['project_k'].format(n=fmt_number(cap['k_webinar']))})"
             if cap["weakly_identified"]:
                 threshold += f" ({t['weak']})"
+            lifted = cap.get("limit_lifted") or {}
+            if lifted.get("at"):  # K describes the limit before it stopped binding
+                threshold += (
+                    f" ({t['lifted'].format(at=local_time(lifted['at'], _tz(findings)[0]))})"
+                )
             lag = f"{cap['lag_minutes']}"
             if cap.get("lag_low") is not None and cap["lag_low"] != cap["lag_high"]:
                 lag += f" [{cap['lag_low']}, {cap['lag_high']}]"

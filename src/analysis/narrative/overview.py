@@ -163,12 +163,17 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
     parts.append(impact)
     causes = []
     basis = findings.get("capacity_plan", {}).get("basis", {})
+    # No load series: no capacity test ran, so no group may say "did not rise with load".
+    untested = {v["error_class"] for v in findings.get("verdicts", ()) if v.get("load_unknown")}
     for group in o["causes"]:
         keys = [c["key"] for c in group["classes"]]
         names = _names(findings, keys[:PAGE_ONE_NAMES], text)
         if len(keys) > PAGE_ONE_NAMES:
             names += " " + t["more"].format(n=len(keys) - PAGE_ONE_NAMES)
-        line = t["causes"][group["kind"]].format(names=names, errors=fmt_number(group["errors"]))
+        kind = group["kind"]
+        if set(keys) <= untested and f"{kind}_load_unknown" in t["causes"]:
+            kind = f"{kind}_load_unknown"
+        line = t["causes"][kind].format(names=names, errors=fmt_number(group["errors"]))
         if group["kind"] == "capacity":
             limits = []
             # A K of the project's audience says so, with this webinar's share of it.
@@ -225,7 +230,8 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
             for group in o["causes"]
             for c in group["classes"]
         )
-        causes.append(f"- {t['no_capacity_open' if open_ else 'no_capacity']}")
+        said = "no_capacity_open" if open_ else "no_capacity"
+        causes.append(f"- {t['no_capacity_untested' if untested else said]}")
     if causes:
         parts.append(f"**{t['why']}**\n\n" + "\n".join(causes))
     ending = []
@@ -241,6 +247,19 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
                 tz=zn,
             )
         )
+    for cap in findings.get("capacity", ()):
+        lifted = cap.get("limit_lifted") if cap.get("verdict") == "capacity" else None
+        if lifted and lifted.get("at"):
+            # The limit stopped refusing while the load stayed above it: raised, or changed.
+            ending.append(
+                t["limit_lifted"].format(
+                    name=class_name(findings, cap["error_class"], text),
+                    at=local_time(lifted["at"], tz),
+                    last=local_time(lifted.get("last_error_at"), tz, text=text),
+                    viewers=fmt_number(lifted["viewers"]),
+                    tz=zn,
+                )
+            )
     ending += _tell_ends(findings, text, tz, zn)
     if end_info["untimed_responses"]:
         ending.append(
