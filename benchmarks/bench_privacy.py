@@ -300,8 +300,9 @@ def digest_writers(root: Path) -> list[tuple[str, int, str]]:
     text and ordinary values in every field; each incident is written under ``root`` and
     ingested without a cache, and the distinct values of every text column are digested.
     Two trees (``PYTHONPATH=<checkout>/src``) giving the same digest redacted those values
-    alike: a new rule took nothing there that the old kept. Returned: the incident, its
-    distinct text values, the digest.
+    alike: a new rule took nothing there that the old kept. The values are written to
+    ``root/<writer>/<incident>.values`` (``diff`` two roots to see what changed). Returned:
+    the incident, its distinct text values, the digest.
     """
     import contextlib
     import dataclasses
@@ -336,6 +337,8 @@ def digest_writers(root: Path) -> list[tuple[str, int, str]]:
                         if str(table[col].dtype) == "string":
                             values.update(f"{field.name}.{col}={v}" for v in table[col].dropna())
             text = "\n".join(sorted(values)).encode()
+            # Kept beside the incident: two trees' lists show which values a rule changed.
+            (root / label / f"{name}.values").write_bytes(text)
             out.append((f"{label}/{name}", len(values), hashlib.sha256(text).hexdigest()[:16]))
     return out
 

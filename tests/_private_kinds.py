@@ -219,6 +219,40 @@ PRIVATE["slashed-base64"] = [
     ("code eW4uY2hvaUBnbWFpbC5jb20g7JC/ sent", "eW4uY2hvaUBnbWFp"),
     ("/unsubscribe/a2ltQGdtYWlsLmNvbSDsmqrrm7/tjbk=", "a2ltQGdtYWlsLmNv"),
 ]
+# Values the redaction missed until session 16's audit (docs/report-safety.md, "Audit").
+PRIVATE["spelt-secret"] = [
+    # A credential named in free text: a client's console line, a settings dump.
+    ("password: Z9pwcolon01", "Z9pwcolon01"),
+    ("client_secret = Z9spacedeq02", "Z9spacedeq02"),
+    ("console.log token: Z9consoletok3", "Z9consoletok3"),
+    ("x-supabase-auth: Z9sbauthhdr04", "Z9sbauthhdr04"),
+]
+PRIVATE["resident-number"] += [
+    # A space for the dash, no separator at all (the check digit holds), the masked form.
+    ("rrn 760303 1234501", "760303 1234501"),
+    ("주민등록번호8807153012347", "8807153012347"),
+    ("rrn=9308222345610&x=1", "9308222345610"),
+    ("주민번호 910412-2******", "910412-2"),
+]
+PRIVATE["phone"] += [
+    # Dialled from Korea (0082, a carrier's 001), an area code closed by a bracket.
+    ("0082-10-9876-5431", "9876-5431"),
+    ("001-82-10-2468-1357", "2468-1357"),
+    ("대표 02)345-6781", "345-6781"),
+    ("010)3579-2468", "3579-2468"),
+]
+PRIVATE["email"] += [
+    # A quoted local part (also in escaped JSON), an address literal, an HTML reference for
+    # the '@', and an '@' spelt out to hide it from harvesters.
+    ('"q5 quoted"@example.com', "q5 quoted"),
+    ('{"to":"\\"q5.esc\\"@example.org"}', "q5.esc"),
+    ("q5lit@[192.0.2.77]", "q5lit"),
+    ("q5ent&#64;example.com", "q5ent"),
+    ("q5hex&#x40;example.com", "q5hex"),
+    ("q5named&commat;example.net", "q5named"),
+    ("q5spelt [at] example [dot] com", "q5spelt"),
+    ("q5paren(at)example.co.kr", "q5paren"),
+]
 
 KEEP: list[str] = [
     "2026-02-06 05:40:12.345 UTC",
@@ -283,4 +317,13 @@ KEEP: list[str] = [
     "banner@1.5x.webp",
     "/storage/v1/object/sign/Documents/QuarterlyReport/FinalVersion2026/Summary.pdf",
     "/functions/v1/sendWebinarReminder/ScheduledBatchJob/RetryAttempt",
+    # Credential names before a state, a count or a message; 'at' in brackets in words;
+    # epoch milliseconds of 2024 that read as a date (its check digit fails).
+    "token: expired",
+    "Invalid token: signature is invalid",
+    "max_tokens: 4096",
+    'password authentication failed for user "postgres"',
+    "meet [at] noon",
+    "stand (at) the door",
+    "1710151234567",
 ]

@@ -17,7 +17,7 @@ UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
 # 32+ characters of base64 (hex included). Every match of _CARD_RE, _RRN_RE, _HEX_SECRET_RE
 # and _RUN_RE contains one of these; ASCII classes only, so RE2 and Python's ``re`` read
 # them alike.
-DIGITS_HINT = r"[0-9](?:[ -]?[0-9]){12}|[0-9]{6} *- *[0-9]{7}"
+DIGITS_HINT = r"[0-9](?:[ -]?[0-9]){12}|[0-9]{6} *- *[0-9][0-9*]{6}"
 RUN_HINT = r"[A-Za-z0-9+/_-]{32}"
 LONG_HINT = f"{DIGITS_HINT}|{RUN_HINT}"
 
@@ -29,9 +29,16 @@ _CARD_RE = re.compile(
 )
 # A Korean resident registration number: YYMMDD-NNNNNNN (a real month and day; the first
 # digit after the dash is the century and sex, 1-8). Korean text may touch it without a space.
-_RRN_RE = re.compile(
-    r"(?<![0-9.-])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]) *- *[1-8][0-9]{6}(?![0-9-])"
-)
+# A space may stand for the dash, and a form that masks the last six digits
+# (``900101-2******``, as Korean services print one) still shows a birth date and sex.
+_RRN_DATE = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+_RRN_RE = re.compile(rf"(?<![0-9.-]){_RRN_DATE}(?: *- *| +)[1-8](?:[0-9]{{6}}|\*{{6}})(?![0-9*-])")
+# Without a separator only a number that passes the check digit every number issued before
+# October 2020 carries (one random number in ten does; epoch milliseconds of 2025 and 2026
+# have no month there, and a card number is taken by its own rule), and never inside a word
+# of ASCII letters and digits (a ray id of hex digits: Korean text may touch it).
+_RRN_BARE_RE = re.compile(rf"(?<![0-9A-Za-z.-]){_RRN_DATE}[1-8][0-9]{{6}}(?![0-9A-Za-z-])")
+_RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 # A bare secret: 32+ hex digits (a session id, an API key, a digest of a password), or a run
 # of 32+ base64 characters that reads as random (:func:`_secret_run_or_keep`).
 # A run may start after a percent-escape (``%3D<secret>``), never on its two hex digits.
@@ -68,6 +75,8 @@ def redact_long_tokens(text: str, *, identifier: bool = False) -> str:
     """
     if _DIGITS_HINT_RE.search(text):
         text = _RRN_RE.sub("[id-number]", text)
+        if not identifier:
+            text = _RRN_BARE_RE.sub(_rrn_or_keep, text)
         card = _card_with_separators_or_keep if identifier else _card_or_keep
         text = _CARD_RE.sub(card, text)
     if identifier:
@@ -75,6 +84,12 @@ def redact_long_tokens(text: str, *, identifier: bool = False) -> str:
     if _HEX_HINT_RE.search(text):
         text = _HEX_SECRET_RE.sub(_hex_or_keep, text)
     return _RUN_RE.sub(_secret_run_or_keep, text)
+
+
+def _rrn_or_keep(match: re.Match) -> str:
+    digits = [int(ch) for ch in match.group(0)]
+    check = (11 - sum(w * d for w, d in zip(_RRN_WEIGHTS, digits, strict=False)) % 11) % 10
+    return "[id-number]" if check == digits[12] else match.group(0)
 
 
 def _card_with_separators_or_keep(match: re.Match) -> str:

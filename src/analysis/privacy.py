@@ -62,11 +62,13 @@ DEFAULT_PSEUDONYM_KEY = "supabase-postmortem-public-default-key"
 _PHONE_HINT = (
     r"\+\d|\(0\d|\(\d{3}\)"
     r"|(?:^|[^0-9A-Za-z-])(?:0\d{1,3}(?:[\s]?[.-][\s]?|[\s])\d{3,4}(?:[\s]?[.-][\s]?|[\s])\d{4}"
-    r"|\d{3}[.-]\d{3}[.-]\d{4}|01[016789]\d{7,8}|82(?:[\s]?[.-][\s]?|[\s])1[016789][\s.-])"
+    r"|\d{3}[.-]\d{3}[.-]\d{4}|01[016789]\d{7,8}|82(?:[\s]?[.-][\s]?|[\s])1[016789][\s.-]"
+    r"|0\d{1,3}\)|00\d{0,2}[\s.-]?82[\s.-])"
 )
 # Any value a pattern below can match contains one of these.
 _TRIGGER_RE = (
-    r"[@%=.:_]|eyJ|AKIA|ASIA|AIza|sk-|xox|[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]|"
+    r"[@%=.:_]|[\[({<][Aa][Tt][\])}>]|eyJ|AKIA|ASIA|AIza|sk-|xox"
+    r"|[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]|"
     + _PHONE_HINT
     + "|"
     + _LONG_HINT
@@ -125,13 +127,24 @@ _API_KEY_RE = re.compile(
 # Unicode local parts and domains (Korean, IDN) and an ``@`` encoded once or twice; a local
 # part whose ``@`` ends the value or a word (its domain sent in another field) is one too, and
 # so is the other half: an ``@`` that starts the value or a word before a domain.
+# An ``@`` may also be written as an HTML reference (``&#64;``, ``&commat;``), and by a person
+# hiding it from harvesters as ``[at]`` (its dots as ``[dot]``); a local part may be quoted
+# (``"kim minji"@...``, RFC 5322) and a domain an address literal (``kim@[192.0.2.1]``).
+_AT = r"(?:@|%40|%2540|&\#0*64;|&\#[xX]0*40;|&commat;)"
+_SPELT_AT = r"\s?[\[({<](?i:at)[\])}>]\s?"
+_SPELT_DOT = r"(?:\.|\s?[\[({<](?i:dot)[\])}>]\s?)"
+_DOMAIN = r"(?:[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*|\[(?:IPv6:)?[0-9A-Fa-f:.]+\])"
 _EMAIL_RE = re.compile(
     # An image's scale in its file name (``icon@2x.png``, Storage objects) is no domain.
-    r"[\w.%+-]+(?:@|%40|%2540)(?!\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|heic)(?![\w-]|\.\w))"
-    r"[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*"
+    rf"(?:[\w.%+-]+|\\?\"[^\"\\\r\n:,{{}}\[\]<>]{{1,64}}\\?\"){_AT}"
+    r"(?!\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|heic)(?![\w-]|\.\w))"
+    rf"{_DOMAIN}"
     r"|(?<![\w.%+-])(?=[\w.+-]*[^\W\d_])\w[\w.+-]*@(?=[\s\"'<>,;]|$)"
     r"|(?<![^\s\"'<>(\[{,;:=|])(?:@|%40|%2540)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\w*"
+    rf"|[\w.+-]+{_SPELT_AT}[\w-]+(?:{_SPELT_DOT}[\w-]+)*{_SPELT_DOT}[^\W\d_]{{2,}}\b"
 )
+# Every value _EMAIL_RE can match holds one of these.
+_EMAIL_TELL_RE = re.compile(r"@|%40|%2540|&#|&commat;|[\[({<](?i:at)[\])}>]")
 _IPV4_RE = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d])"
 )
@@ -139,8 +152,10 @@ _IPV4_RE = re.compile(
 _IPV6_CANDIDATE_RE = re.compile(
     r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])"
 )
-# Phone numbers: international (+82 10 ..., also 82-10-... without its '+'), Korean national
-# forms (also with spaced dashes, ``010 - 1234 - 5678``) and North American ones.
+# Phone numbers: international (+82 10 ..., also 82-10-... without its '+' or dialled from
+# Korea, 0082-10-... or 001-82-...), Korean national forms (also with spaced dashes,
+# ``010 - 1234 - 5678``, and the area code closed by a bracket, ``02)345-6789``) and North
+# American ones.
 # Candidates; a match is a phone only with 8 to 15 digits. Korean text touches a number with
 # no space ("휴대폰010-...", "...5678로"), and an identifier may join one with underscores
 # (a constraint ``uq_010-1234-5678_key``), so only ASCII letters and digits bound it; a colon
@@ -151,7 +166,9 @@ _PHONE_RE = re.compile(
       | \(0\d{1,3}\)[\s.-]?\d{3,4}[\s.-]?\d{4}
       | 0\d{1,3}(?:\s?[.-]\s?|\s)\d{3,4}(?:\s?[.-]\s?|\s)\d{4}
       | 01[016789]\d{7,8}
-      | 82(?:\s?[.-]\s?|\s)1[016789](?:\s?[.-]\s?|\s)\d{3,4}(?:\s?[.-]\s?|\s)\d{4}
+      | (?:00(?:[1-9]\d?)?[\s.-]?)?82(?:\s?[.-]\s?|\s)1[016789](?:\s?[.-]\s?|\s)\d{3,4}
+        (?:\s?[.-]\s?|\s)\d{4}
+      | (?<!\()0\d{1,3}\)\s?\d{3,4}[\s.-]?\d{4}
       | \(\d{3}\)[\s.-]?\d{3}[\s.-]\d{4}
       | \d{3}[.-]\d{3}[.-]\d{4}
     )(?![\dA-Za-z-])""",
@@ -189,6 +206,15 @@ _HEADER_RE = re.compile(
     r"(?i)(?<![A-Za-z0-9_-])(authorization|proxy-authorization|x-api-key|api[-_]?key)(\s*:\s*)"
     r"((?:bearer|basic|token|digest|negotiate)\s+)?([^\s,;\"'&]+)"
 )
+# A credential named in free text (a client's ``console.log("token:", t)``, a settings dump):
+# ``password: <value>``, ``client_secret = <value>``; ``name=value`` is a parameter's. Only a
+# value that looks like one is taken (:func:`_word_secret`): ``token: expired`` stays.
+_WORD_SECRET_RE = re.compile(
+    r"(?i)(?<![A-Za-z0-9_-])((?:[a-z]+[-_])?(?:password|passwd|secret|token)|x-supabase-auth)"
+    r"(\s*:\s*|\s+=\s*|=\s+)([^\s,;\"'&<>\[\](){}]+)"
+)
+_GATE_WORD_SECRET = r"(?i)(?:passw|secret|token|supabase-auth)[A-Za-z]*[\t-\r ]*[:=]"
+_WORD_SECRET_NAMES = ("passw", "secret", "token", "supabase-auth")
 _CHUNK_RE = re.compile(r"\.[0-9]+$")
 
 
@@ -273,11 +299,13 @@ def redact_text(
             out = _JSON_SECRET_RE.sub(_json_secret, out)
         if ":" in out and ("authorization" in lower or "key" in lower):
             out = _HEADER_RE.sub(_header_secret, out)
+        if (":" in out or "=" in out) and any(n in lower for n in _WORD_SECRET_NAMES):
+            out = _WORD_SECRET_RE.sub(_word_secret, out)
         if "=" in out or "%3" in out:
             out = _PARAM_RE.sub(_secret_param, out)
         if any(h in out for h in _API_KEY_HINTS):
             out = _API_KEY_RE.sub("[api-key]", out)
-        if "@" in out or "%40" in out or "%2540" in out:
+        if _EMAIL_TELL_RE.search(out):
             out = _EMAIL_RE.sub("[email]", out)
         if "." in out:
             out = _IPV4_RE.sub("[ip]", out)
@@ -609,11 +637,14 @@ def _redact_steps(
         _JSON_SECRET_RE, _json_secret, _GATE_JSON_SECRET)  # fmt: skip
     run([i for i in chosen if ":" in out[i] and ("authorization" in lower[i] or "key" in lower[i])],
         _HEADER_RE, _header_secret, _GATE_HEADER)  # fmt: skip
+    run([i for i in chosen if (":" in out[i] or "=" in out[i])
+         and any(n in lower[i] for n in _WORD_SECRET_NAMES)], _WORD_SECRET_RE, _word_secret,
+        _GATE_WORD_SECRET)  # fmt: skip
     run([i for i in chosen if "=" in out[i] or "%3" in out[i]], _PARAM_RE, _secret_param,
         _GATE_PARAM)  # fmt: skip
     run([i for i in chosen if _API_KEY_HINT_RE.search(out[i])], _API_KEY_RE,
         "[api-key]", _GATE_API_KEY)  # fmt: skip
-    run([i for i in chosen if "@" in out[i] or "%40" in out[i] or "%2540" in out[i]], _EMAIL_RE,
+    run([i for i in chosen if _EMAIL_TELL_RE.search(out[i])], _EMAIL_RE,
         "[email]")  # fmt: skip
     run([i for i in chosen if "." in out[i]], _IPV4_RE, "[ip]", _GATE_IPV4)
     run([i for i in chosen if ":" in out[i]], _IPV6_CANDIDATE_RE, _ipv6_or_keep, _GATE_IPV6)
@@ -776,6 +807,21 @@ def _header_secret(match: re.Match) -> str:
     if value.startswith("["):
         return match.group(0)
     return f"{name}{sep}{scheme or ''}[redacted]"
+
+
+def _word_secret(match: re.Match) -> str:
+    name, sep, value = match.groups()
+    # A credential is a PIN, mixes digits and letters, or is a long run of both cases; a
+    # word (``expired``) or a dotted name (``self.token``) is no value of one.
+    digits = sum(ch.isdigit() for ch in value)
+    cased = value.lower() != value != value.upper()
+    if not (
+        (value.isdigit() and digits >= 4)
+        or (0 < digits < len(value) and len(value) >= 6)
+        or (len(value) >= 16 and cased and "." not in value)
+    ):
+        return match.group(0)
+    return f"{name}{sep}[redacted]"
 
 
 def _phone_or_keep(match: re.Match) -> str:
