@@ -183,13 +183,56 @@ def _jsonable(value: object, time: Callable, np, pd):
 #: Code points shown as U+FFFD wherever data reaches the page: C0 and C1 controls (ANSI
 #: escapes, NUL) and the bidi overrides and isolates, which would reorder the text around a
 #: value (an RLO in a title shows the rest of the sentence reversed). RTL text needs none.
+#: Characters that draw nothing without joining anything are shown too, so two names that
+#: differ by one read differently and no text hides in a value: the zero-width space, word
+#: joiner and invisible operators, the byte-order mark, the soft hyphen, the Mongolian vowel
+#: separator, the Hangul fillers (a "blank" name) and the tag characters (ASCII text that
+#: draws nothing). The joiners (U+200C, U+200D: emoji sequences, Persian and Indic words),
+#: the bidi marks and the variation selectors are letters' business and stay.
 PAGE_CONTROLS = (
     *range(0x00, 0x20),
     *range(0x7F, 0xA0),
+    0xAD,
+    0x115F,
+    0x1160,
+    0x180E,
+    0x200B,
     *range(0x202A, 0x202F),
+    *range(0x2060, 0x2065),
     *range(0x2066, 0x206A),
+    0x3164,
+    0xFEFF,
+    0xFFA0,
+    *range(0xE0000, 0xE0080),
 )
 _PAGE_CONTROLS = dict.fromkeys(PAGE_CONTROLS, "\ufffd")
+
+
+def _json_escape(cp: int) -> str:
+    if cp < 0x10000:
+        return f"\\u{cp:04x}"
+    high, low = divmod(cp - 0x10000, 0x400)
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
+
+
+# What a viewer of a JSON file (an editor, a terminal, a code host's diff) would act on rather
+# than show: C1 controls (a terminal's CSI), the bidi controls and marks (text shown in
+# another order than it is stored), the invisible characters of PAGE_CONTROLS, the line and
+# paragraph separators. JSON's own escapes (C0) are json's business.
+_JSON_HIDDEN = sorted(
+    {*(c for c in PAGE_CONTROLS if c >= 0x7F), 0x61C, 0x200E, 0x200F, 0x2028, 0x2029}
+)
+_JSON_ESCAPES = {cp: _json_escape(cp) for cp in _JSON_HIDDEN}
+
+
+def visible_json(text: str) -> str:
+    r"""Return JSON text with each character a viewer would act on written as its ``\u`` escape.
+
+    Such characters stand only inside JSON strings, where the escape reads as the same
+    character: the document is the same, and ``findings.json`` or the executed notebook shows
+    in an editor or a terminal in the order it holds.
+    """
+    return text.translate(_JSON_ESCAPES)
 
 
 def page_text(value: object) -> str:

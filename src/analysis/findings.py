@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import actions, claims, naming, overview, stats
-from analysis._util import format_checksums, format_utc, jsonable, sha256_bytes
+from analysis._util import format_checksums, format_utc, jsonable, sha256_bytes, visible_json
 from analysis.audit import QualityIssue
 from analysis.capacity import STANDARD_SIZES, plan_capacity
 from analysis.concurrency import (
@@ -763,8 +763,12 @@ def validate_findings(findings: dict) -> None:
 
 
 def dump_findings(findings: dict) -> str:
-    """Serialise findings deterministically (fixed key order, UTF-8, no NaN)."""
-    return json.dumps(findings, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    """Serialise findings deterministically (fixed key order, UTF-8, no NaN).
+
+    Controls, bidi and invisible characters from the data are written as escapes
+    (:func:`analysis._util.visible_json`): an editor shows the file as it reads.
+    """
+    return visible_json(json.dumps(findings, ensure_ascii=False, indent=2, allow_nan=False)) + "\n"
 
 
 def write_findings(findings: dict, path: Path) -> Path:

@@ -23,6 +23,7 @@ import json
 import re
 from pathlib import Path
 
+from analysis._util import visible_json
 from analysis.config import PROJECT_ROOT
 from analysis.params import ReportParams, display_path
 from analysis.privacy import redact_text
@@ -85,7 +86,7 @@ def publish_record(record: Path, params: ReportParams, stage: Path) -> None:
         PROJECT_ROOT: ".",
         **{home: "~" for home in _homes()},
     }
-    text = _replace_prefixes(text, prefixes)
+    text = visible_json(_replace_prefixes(text, prefixes))
     record.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -40,14 +41,51 @@ _ENTITIES.update({0x2028: " ", 0x2029: " "})
 _ENTITIES.update({ord("$"): "<span>&#36;</span>", ord("\\"): "<span>&#92;</span>"})
 
 
+# Right-to-left letters (Hebrew, Arabic, Syriac, Thaana, N'Ko, ... and their presentation
+# forms; the right-to-left and Arabic letter marks): a value holding one is isolated from the
+# sentence around it, or the sentence's own spaces, brackets and numbers next to it would be
+# drawn right to left with it ("/rest/v1/שאלות (23 %)" would show its share before the name).
+_RTL_RE = re.compile(
+    "[\u0590-\u08ff\u200f\ufb1d-\ufdff\ufe70-\ufefc\U00010800-\U00010fff\U0001e800-\U0001efff]"
+)
+#: Longest value (in code points) a page shows whole: an identifier or a title beyond it is
+#: cut with an ellipsis (findings.json keeps it whole).
+MAX_SHOWN = 300
+# Characters that extend the one before them (combining marks, joiners, variation selectors,
+# skin tones, tags): a value is cut before a whole character, never inside one. Nor are more
+# than MAX_MARKS marks stacked on one letter shown: "Zalgo" text would draw over the lines
+# above and below it.
+_EXTENDS = ("Mn", "Me", "Mc")
+MAX_MARKS = 4
+
+
 def escape(value: object) -> str:
     """Return a data value as Markdown text that renders exactly as written.
 
     Safe anywhere inline: paragraphs, list items, headings, table cells and inside the
     ``<code>`` element :func:`code` makes. Never pass already escaped text (it would show the
-    references).
+    references). A value with right-to-left letters comes in a ``<bdi>`` element (isolated
+    from the text around it); marks stacked beyond :data:`MAX_MARKS` on one letter are
+    shown as one U+FFFD.
     """
-    return str(value).translate(_ENTITIES)
+    text = str(value)
+    if not text.isascii():
+        text = _unstack(text)
+    text = text.translate(_ENTITIES)
+    return f"<bdi>{text}</bdi>" if _RTL_RE.search(text) else text
+
+
+def shown(value: object, limit: int = MAX_SHOWN) -> str:
+    """Return a data value cut to ``limit`` code points with an ellipsis, then escaped.
+
+    The cut falls before a whole character: a combining mark, a joiner and what it joins, a
+    variation selector, a skin tone or a flag's second half stays with its letter or goes
+    with it.
+    """
+    text = str(value)
+    if len(text) > limit:
+        text = text[: _cut_at(text, limit)] + "\u2026"
+    return escape(text)
 
 
 def code(value: object) -> str:
@@ -55,9 +93,60 @@ def code(value: object) -> str:
 
     A Markdown code span cannot hold every value (backticks close it, pipes split table cells,
     its content is not decoded), so data is wrapped in an HTML ``<code>`` element whose content
-    is :func:`escape`-d text. Whitespace runs collapse to one space, as in a code span.
+    is :func:`escape`-d text. Whitespace runs collapse to one space, as in a code span; a value
+    longer than :data:`MAX_SHOWN` is cut (:func:`shown`).
     """
-    return f"<code>{escape(' '.join(str(value).split()))}</code>"
+    return f"<code>{shown(' '.join(str(value).split()))}</code>"
+
+
+def _cut_at(text: str, limit: int) -> int:
+    """Return the largest index <= ``limit`` that starts a whole character of ``text``."""
+    at = limit
+    while at > 0:
+        ch, before = text[at], text[at - 1]
+        joined = (
+            unicodedata.category(ch) in _EXTENDS
+            or ch in "\u200c\u200d"
+            or before in "\u200c\u200d"
+            or 0x1F3FB <= ord(ch) <= 0x1F3FF  # a skin tone
+            or 0xE0020 <= ord(ch) <= 0xE007F  # a tag (a flag's subdivision)
+        )
+        if not joined and _is_flag_half(text, at):
+            joined = True
+        if not joined:
+            return at
+        at -= 1
+    return limit
+
+
+def _is_flag_half(text: str, at: int) -> bool:
+    """Whether ``text[at]`` is the second regional indicator of a flag (a pair)."""
+
+    def regional(ch: str) -> bool:
+        return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+    if not regional(text[at]):
+        return False
+    run = 0
+    while at - run - 1 >= 0 and regional(text[at - run - 1]):
+        run += 1
+    return run % 2 == 1
+
+
+def _unstack(text: str) -> str:
+    """Return ``text`` with each run of over :data:`MAX_MARKS` marks cut to that many + U+FFFD."""
+    out, run = [], 0
+    for ch in text:
+        if unicodedata.category(ch) in ("Mn", "Me"):
+            run += 1
+            if run > MAX_MARKS:
+                if run == MAX_MARKS + 1:
+                    out.append("\ufffd")
+                continue
+        else:
+            run = 0
+        out.append(ch)
+    return "".join(out)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -20,6 +20,7 @@ from analysis.narrative.formatting import (
     local_pair,
     local_span,
     local_time,
+    shown,
 )
 from analysis.overview import UNDECIDED_WHY
 
@@ -94,7 +95,7 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
         start=first,
         end=last,
         tz=zn,
-        title=escape(rep["title"]),
+        title=shown(rep["title"]),
         audience=t[audience].format(
             people=fmt_number(people["audience"]),
             registrations=fmt_number(people["registrations"]),

@@ -19,6 +19,7 @@ from analysis.narrative.formatting import (
     local_pair,
     local_span,
     local_time,
+    shown,
     table,
     tier_name,
     utc_time,
@@ -33,9 +34,9 @@ def render_title(findings: Mapping, text: Mapping) -> str:
     start, end = rep["window"]["start"], rep["window"]["end"]
     local, utc = local_span(start, end, tz), local_span(start, end, "UTC")
     rows = [
-        (tb["incident"], escape(rep["incident"])),
+        (tb["incident"], shown(rep["incident"])),
         (tb["project"], escape(rep.get("project_ref") or text["unknown"])),
-        (tb["webinar"], escape(rep["title"])),
+        (tb["webinar"], shown(rep["title"])),
         (tb["webinar_id"], code(rep["webinar_id"])),
         (tb["window_local"].format(tz=zn), "{} {}–{}".format(*local)),
         *([] if local == utc and zn == "UTC" else [(tb["window_utc"], "{} {}–{}".format(*utc))]),
@@ -53,7 +54,7 @@ def render_title(findings: Mapping, text: Mapping) -> str:
             ),
         ),
     ]
-    title = text["title"].format(title=escape(rep["title"]))
+    title = text["title"].format(title=shown(rep["title"]))
     items = "\n".join(f"- **{label}**: {value}" for label, value in rows)
     return f"# {title}\n\n{items}"
 
@@ -242,7 +243,7 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
             value=escape(
                 fmt_number(m["value"]) if isinstance(m["value"], int | float) else m["value"]
             ),
-            description=escape(m["description"]),
+            description=shown(m["description"]),
         )
         ev = m["evidence"]
         rows.append(
