@@ -213,7 +213,7 @@ _WORD_SECRET_RE = re.compile(
     r"(?i)(?<![A-Za-z0-9_-])((?:[a-z]+[-_])?(?:password|passwd|secret|token)|x-supabase-auth)"
     r"(\s*:\s*|\s+=\s*|=\s+)([^\s,;\"'&<>\[\](){}]+)"
 )
-_GATE_WORD_SECRET = r"(?i)(?:passw|secret|token|supabase-auth)[A-Za-z]*[\t-\r ]*[:=]"
+_GATE_WORD_SECRET = rf"(?i)(?:passw|secret|token|supabase-auth)[A-Za-z]*[{_ASCII_SPACE}]*[:=]"
 _WORD_SECRET_NAMES = ("passw", "secret", "token", "supabase-auth")
 _CHUNK_RE = re.compile(r"\.[0-9]+$")
 
