@@ -169,19 +169,6 @@ def test_slow_cases_read_every_row_and_get_verdicts_their_truth_allows(
 
 #: Defects of the page found on these incidents (handed to their owner in the coordination log).
 PAGE_DEFECTS = {
-    "few_sources_unit": "the class note of a verdict decided by client addresses says 'clients "
-    "with errors came from 1 distinct user(s) in the window', though the verdict counted "
-    "addresses (findings: '1 distinct client address(es)') and the next line says 'the "
-    "requests carry no user': en.json's few_sources names users whatever the count's unit "
-    "(report)",
-    "impact_without_users": "page one says '103 of 502 people (21%) received at least one error "
-    "response' while 937 of the 1,286 error responses (Auth's refused token refreshes) carry no "
-    "user: 265 of the room's 337 people (one address) met them, and nothing on page one says "
-    "the count leaves those out (report)",
-    "idle_timeout": "a 504 on functions/* is the gateway's request idle timeout (no response in "
-    "150 s; Supabase's Edge Functions limits page), but the action says the function 'ran past "
-    "its wall-clock limit' (that limit ends the worker, a 546): the team would look at the "
-    "wrong limit (report)",
     "two_episodes": "the 546 limit was met twice, by two waves of the audience, with no error "
     "for 25 minutes between (20:46-21:10 local, the audience down to 29): page one tells one "
     "span 'over 115 minutes (20:04-21:58)' and its last error, never that the errors stopped "
@@ -194,14 +181,12 @@ PAGE_DEFECTS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["few_sources_unit"])
 def test_a_verdict_decided_by_addresses_says_addresses(analyse):
     _, _, findings = analyse("hall")
     causes = render_section(findings, "causes", "en")
     assert "came from 1 distinct user" not in causes  # the page escapes the parentheses
 
 
-@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["impact_without_users"])
 def test_page_one_says_its_count_of_people_leaves_out_errors_without_a_user(analyse):
     _, _, findings = analyse("hall")
     summary = render_section(findings, "summary", "en")
@@ -218,7 +203,6 @@ def test_korean_actions_take_the_particle_the_class_name_ends_with(analyse):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["idle_timeout"])
 def test_a_gateway_timeout_of_a_function_names_the_idle_timeout(tmp_path_factory):
     findings = _analyse_one(tmp_path_factory, "upstream")
     actions = render_section(findings, "actions", "en")

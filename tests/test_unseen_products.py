@@ -182,7 +182,7 @@ def test_auth_s_own_connections_refused_are_not_told_to_use_the_pooler_for_auth(
     ],
 )
 def test_edge_functions_limits_are_told_apart_from_postgrest_s_timeouts(status, endpoints, key):
-    # A 504 from an Edge Function is its wall-clock limit, not PostgREST's pool wait.
+    # A 504 from an Edge Function is the gateway's idle timeout, not PostgREST's pool wait.
     cls = {"key": f"http:{status}:x", "http_status": status, "endpoints": endpoints}
     for lang in ("en", "ko"):
         text = narrative.load_locale(lang)

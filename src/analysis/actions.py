@@ -135,7 +135,7 @@ CATALOGUE = (
     Rule("realtime_rate", families=("rate_limit",)),
     Rule("realtime_unknown", families=("other",)),
     # Edge Functions: 546 is the runtime's WORKER_LIMIT (memory or CPU time), 504 the
-    # function's wall-clock limit; neither is PostgREST's pool wait.
+    # gateway's request idle timeout (no response in 150 s); neither is PostgREST's pool wait.
     Rule("http_function_limit", statuses=(546,), products=("functions",)),
     Rule("http_function_timeout", statuses=(504,), products=("functions",)),
     # PostgREST's own codes name what its 503 and 504 mean; another product's say less.

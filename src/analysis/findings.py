@@ -387,7 +387,11 @@ def summarize_impact(
     minutes = None
     if first and last:
         minutes = int(math.ceil((pd.Timestamp(last) - pd.Timestamp(first)) / pd.Timedelta("1min")))
+    # Error responses that name nobody (sign-ins, token refreshes) are in no people count:
+    # said only where there are some, so the page can say what its count leaves out.
+    unnamed = int(errored["user"].isna().sum())
     return {
+        **({"error_responses_without_user": unnamed} if unnamed else {}),
         "errors_total": int(sum(r["count"] for r in class_rows)),
         "error_responses": int(len(errored)),
         "error_responses_filter": "status >= 400",

@@ -113,6 +113,18 @@ def on_realtime(cls: Mapping) -> bool:
     )
 
 
+def _counted_addresses(v: Mapping) -> bool:
+    """Whether a few-sources verdict counted client addresses, not users.
+
+    The statistics count users where the requests name them, else client addresses
+    (``stats.series.find_sources``); requests that name no user leave the users' spread
+    unknown, and the count is then the signals' addresses.
+    """
+    sig = v.get("signals") or {}
+    users = {s["source"]: s.get("max_per_minute") for s in sig.get("spread") or ()}.get("users")
+    return not users and sig.get("addresses") is not None and sig["addresses"] == v.get("sources")
+
+
 def verdict_evidence(
     v: Mapping,
     text: Mapping,
@@ -169,6 +181,8 @@ def verdict_evidence(
     reason = kind
     if v.get("decided_by") in ("few_sources", "one_minute", "load_unknown"):
         reason = v["decided_by"]
+    if reason == "few_sources" and _counted_addresses(v):
+        reason = "few_sources_addresses"
     quiet = v.get("quiet_run") or {}
     if quiet and kind == "undetermined":
         # Both tests rejected and the errors stopped while requests went on: say so, not

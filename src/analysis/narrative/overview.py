@@ -145,6 +145,11 @@ def render_overview(findings: Mapping, text: Mapping) -> str:
             share=_share(people["affected_share"]),
             failed=fmt_number(people["failed_requests"]),
         )
+        unnamed = findings["impact"].get("error_responses_without_user")
+        if unnamed:  # the people count cannot hold whoever sent requests that name nobody
+            impact += " " + t["impact_unnamed"].format(
+                n=fmt_number(unnamed), failed=fmt_number(people["failed_requests"])
+            )
     # Bursts come from the statistics; when they were not computed (no load series) the
     # page says nothing about them, nor when no minute was in a burst (steady errors: "0 of
     # 57 minutes" read as if something were missing).
