@@ -109,3 +109,28 @@ def test_a_right_to_left_value_does_not_reorder_the_sentence_in_chromium():
     where = asyncio.run(_positions(f"<!doctype html><html><body>{body}</body></html>"))
     # Without isolation the bracket and the share are drawn left of the Hebrew name.
     assert where is not None and where["bracket"] >= where["value"] - 0.5, where
+
+
+def test_a_figure_draws_a_long_class_key_cut_and_keeps_its_width():
+    """A class key names an endpoint a client may make thousands of characters long."""
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from analysis import plots
+
+    plots.configure_plots("en")
+    minutes = pd.date_range("2026-02-06T05:00:00Z", periods=30, freq="min", name="minute")
+
+    def width(key: str) -> int:
+        counts = pd.DataFrame({key: range(30), "23505:k": [1] * 30}, index=minutes)
+        labels = {"title": "t", "time": "time", "count": "n", "empty": "-"}
+        png = plots.figure_png(plots.plot_error_heatmap(counts, labels, "UTC"))
+        return Image.open(io.BytesIO(png)).size[0]
+
+    key = "http:404:rest/" + "\u00e9" + "x" * 2000
+    assert plots.data_label(key) == key[: plots.MAX_LABEL] + "\u2026"
+    assert plots.data_label("a\u202eb\nc") == "a\ufffdb c"
+    assert width(key) == width(key[: plots.MAX_LABEL] + "\u2026")
+    assert width(key) < 2 * width("http:404:rest/questions")

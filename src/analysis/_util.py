@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,6 +234,52 @@ def visible_json(text: str) -> str:
     in an editor or a terminal in the order it holds.
     """
     return text.translate(_JSON_ESCAPES)
+
+
+def cut_text(text: str, limit: int) -> str:
+    """Return ``text`` cut to ``limit`` code points with an ellipsis (``text`` when it fits).
+
+    The cut falls before a whole character: a combining mark, a joiner and what it joins, a
+    variation selector, a skin tone, a tag or a flag's second half stays with its letter or
+    goes with it.
+    """
+    if len(text) <= limit:
+        return text
+    return text[: _cut_at(text, limit)] + "\u2026"
+
+
+def _cut_at(text: str, limit: int) -> int:
+    """Return the largest index <= ``limit`` that starts a whole character of ``text``."""
+    at = limit
+    while at > 0:
+        ch, before = text[at], text[at - 1]
+        joined = (
+            unicodedata.category(ch) in ("Mn", "Me", "Mc")
+            or ch in "\u200c\u200d"
+            or before in "\u200c\u200d"
+            or 0x1F3FB <= ord(ch) <= 0x1F3FF  # a skin tone
+            or 0xE0020 <= ord(ch) <= 0xE007F  # a tag (a flag's subdivision)
+        )
+        if not joined and _is_flag_half(text, at):
+            joined = True
+        if not joined:
+            return at
+        at -= 1
+    return limit
+
+
+def _is_flag_half(text: str, at: int) -> bool:
+    """Whether ``text[at]`` is the second regional indicator of a flag (a pair)."""
+
+    def regional(ch: str) -> bool:
+        return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+    if not regional(text[at]):
+        return False
+    run = 0
+    while at - run - 1 >= 0 and regional(text[at - run - 1]):
+        run += 1
+    return run % 2 == 1
 
 
 def page_text(value: object) -> str:

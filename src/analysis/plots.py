@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from analysis import languages
 from analysis._pool import start_fork_pool
+from analysis._util import PAGE_CONTROLS, cut_text
 from analysis.config import DEFAULT_LANGUAGE
 
 #: Fixed salt so SVG ids (if anyone saves SVG) are the same on every run.
@@ -282,7 +283,9 @@ def plot_concurrency(
                 ],
                 axis=1,
             )
-            bars = PolyCollection(corners, facecolors=colors[column], alpha=0.5, label=str(column))
+            bars = PolyCollection(
+                corners, facecolors=colors[column], alpha=0.5, label=data_label(column)
+            )
             ax2.add_collection(bars, autolim=True)
             bottom = top
         ax2.autoscale_view()
@@ -347,6 +350,18 @@ def plot_concurrency(
     return fig
 
 
+#: Longest label from the data (a class key names a table, a constraint or an endpoint, which a
+#: client may make thousands of characters long) a figure draws: a longer one is cut with an
+#: ellipsis, or the figure would grow to hold it and shrink on the page to a strip.
+MAX_LABEL = 60
+_LABEL_CONTROLS = dict.fromkeys(PAGE_CONTROLS, "\ufffd")
+
+
+def data_label(value: object) -> str:
+    """Return a value from the data as a figure draws it: one line, controls shown, cut."""
+    return cut_text(" ".join(str(value).split()).translate(_LABEL_CONTROLS), MAX_LABEL)
+
+
 def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str) -> Figure:
     """Errors per minute by class as a heatmap (classes down, minutes across).
 
@@ -388,7 +403,7 @@ def plot_error_heatmap(counts: pd.DataFrame, labels: Mapping[str, str], tz: str)
     fmt = "%H:%M" if len(minutes) <= 24 * 60 else "%m-%d %H:%M"
     ax.set_xticklabels([m.strftime(fmt) for m in minutes[::step]], rotation=0, fontsize=8)
     ax.set_yticks(np.arange(len(table)) + 0.5)
-    ax.set_yticklabels([str(i) for i in table.index], rotation=0, fontsize=9)
+    ax.set_yticklabels([data_label(i) for i in table.index], rotation=0, fontsize=9)
     ax.set_xlabel(labels["time"])
     ax.set_title(labels["title"])
     fig.tight_layout()
@@ -449,7 +464,7 @@ def plot_lagged_association(
         )
         outside = (frame["r"] > frame["null_high"]) | (frame["r"] < frame["null_low"])
         ax.plot(frame.loc[outside, "lag"], frame.loc[outside, "r"], "o", ms=5, color=BURST_COLOR)
-        ax.set_title(str(name), fontsize=10)
+        ax.set_title(data_label(name), fontsize=10)
         ax.set_xlabel(labels["lag"])
     for ax in axes[:, 0]:
         ax.set_ylabel(labels["r"])
@@ -506,7 +521,7 @@ def plot_dose_response(
             ax.plot(fit["load"], fit["rate"], color="black", lw=1.4, label=label)
         if threshold is not None and np.isfinite(threshold):
             ax.axvline(threshold, color=BURST_COLOR, lw=1.4, ls="--", label=labels["threshold"])
-        ax.set_title(str(name), fontsize=10)
+        ax.set_title(data_label(name), fontsize=10)
         ax.set_xlabel(labels["load"])
         ax.set_ylabel(labels["rate"])
         ax.set_ylim(bottom=0)

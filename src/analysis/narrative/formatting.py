@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from analysis import languages
-from analysis._util import PAGE_CONTROLS
+from analysis._util import PAGE_CONTROLS, cut_text
 
 TIME_FORMAT = "%H:%M"
 TIME_FORMAT_SECONDS = "%H:%M:%S"
@@ -51,11 +51,8 @@ _RTL_RE = re.compile(
 #: Longest value (in code points) a page shows whole: an identifier or a title beyond it is
 #: cut with an ellipsis (findings.json keeps it whole).
 MAX_SHOWN = 300
-# Characters that extend the one before them (combining marks, joiners, variation selectors,
-# skin tones, tags): a value is cut before a whole character, never inside one. Nor are more
-# than MAX_MARKS marks stacked on one letter shown: "Zalgo" text would draw over the lines
-# above and below it.
-_EXTENDS = ("Mn", "Me", "Mc")
+# No more than MAX_MARKS marks stacked on one letter are shown: "Zalgo" text would draw over
+# the lines above and below it.
 MAX_MARKS = 4
 
 
@@ -82,10 +79,7 @@ def shown(value: object, limit: int = MAX_SHOWN) -> str:
     variation selector, a skin tone or a flag's second half stays with its letter or goes
     with it.
     """
-    text = str(value)
-    if len(text) > limit:
-        text = text[: _cut_at(text, limit)] + "\u2026"
-    return escape(text)
+    return escape(cut_text(str(value), limit))
 
 
 def code(value: object) -> str:
@@ -97,40 +91,6 @@ def code(value: object) -> str:
     longer than :data:`MAX_SHOWN` is cut (:func:`shown`).
     """
     return f"<code>{shown(' '.join(str(value).split()))}</code>"
-
-
-def _cut_at(text: str, limit: int) -> int:
-    """Return the largest index <= ``limit`` that starts a whole character of ``text``."""
-    at = limit
-    while at > 0:
-        ch, before = text[at], text[at - 1]
-        joined = (
-            unicodedata.category(ch) in _EXTENDS
-            or ch in "\u200c\u200d"
-            or before in "\u200c\u200d"
-            or 0x1F3FB <= ord(ch) <= 0x1F3FF  # a skin tone
-            or 0xE0020 <= ord(ch) <= 0xE007F  # a tag (a flag's subdivision)
-        )
-        if not joined and _is_flag_half(text, at):
-            joined = True
-        if not joined:
-            return at
-        at -= 1
-    return limit
-
-
-def _is_flag_half(text: str, at: int) -> bool:
-    """Whether ``text[at]`` is the second regional indicator of a flag (a pair)."""
-
-    def regional(ch: str) -> bool:
-        return 0x1F1E6 <= ord(ch) <= 0x1F1FF
-
-    if not regional(text[at]):
-        return False
-    run = 0
-    while at - run - 1 >= 0 and regional(text[at - run - 1]):
-        run += 1
-    return run % 2 == 1
 
 
 def _unstack(text: str) -> str:
