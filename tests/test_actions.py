@@ -439,3 +439,14 @@ def test_client_errors_are_worded_by_what_their_status_means(status, endpoint, k
     for names in naming.load_templates().values():  # a name of its own, not "HTTP 431 ..."
         name = naming.name_error_class({"key": cls, "http_status": status}, names)
         assert str(status) in name and "HTTP" not in name, name
+
+
+def test_korean_actions_put_no_fixed_particle_after_a_value_from_data():
+    # isolates of tests/_unseen_isolates.py: '{class}가' printed '... (22001)가' (이만 이천일
+    # ends in a consonant: 이). A particle after data is rephrased away or written paired.
+    fixed = re.compile(
+        r"\{(class|table|column|constraint|endpoints)\}(이|가|을|를|은|는|와|과)(?!\()"
+    )
+    catalogue = narrative.load_locale("ko")["actions"]["catalogue"]
+    wrong = {key: t for key, t in catalogue.items() if fixed.search(t)}
+    assert not wrong, wrong

@@ -173,11 +173,6 @@ PAGE_DEFECTS = {
     "for 25 minutes between (20:46-21:10 local, the audience down to 29): page one tells one "
     "span 'over 115 minutes (20:04-21:58)' and its last error, never that the errors stopped "
     "when the first wave left and came back with the second (report)",
-    "korean_particle": "ko.json's actions fix the subject particle after a class's name: "
-    "'{class}가' prints '컬럼 길이를 넘는 값 (22001)가 rest/chat_messages에서 ...', where the "
-    "name ends in '(22001)' (read 이만 이천일, a final consonant: 이); the particle depends on "
-    "the data, so it must be chosen from the name's last sound or the sentence rephrased "
-    "(report)",
 }
 
 
@@ -194,7 +189,6 @@ def test_page_one_says_its_count_of_people_leaves_out_errors_without_a_user(anal
     assert "at least" in impact.split("received")[0] or "no user" in impact, impact
 
 
-@pytest.mark.xfail(strict=True, reason=PAGE_DEFECTS["korean_particle"])
 def test_korean_actions_take_the_particle_the_class_name_ends_with(analyse):
     _, _, findings = analyse("isolates")
     actions = render_section(findings, "actions", "ko")
