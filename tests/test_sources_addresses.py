@@ -9,7 +9,12 @@ import pytest
 
 from analysis import narrative
 from analysis.stats import MIN_SOURCES, attribute_class, summarize_signals
-from analysis.stats.series import MANY_ADDRESSES, count_addresses, find_sources
+from analysis.stats.series import (
+    MANY_ADDRESSES,
+    SHARED_ADDRESS,
+    count_addresses,
+    find_sources,
+)
 
 
 def _signals(errors, mine: int, reached: int, users=None) -> dict:
@@ -66,6 +71,46 @@ def test_errors_from_many_addresses_or_an_audience_behind_few_are_tested_as_befo
         )
         assert (verdict.label, verdict.decided_by) == (base.label, base.decided_by)
     assert base.decided_by != "few_sources"
+
+
+def _behind(signals: dict, behind: int, seen: int) -> dict:
+    """Add users seen behind the error addresses and in the window, all at minute 0."""
+    n = len(signals["new_addresses"])
+    shared, window = np.zeros(n), np.zeros(n)
+    shared[0], window[0] = behind, seen
+    return {**signals, "shared_users": shared, "window_users": window}
+
+
+def test_an_address_that_carried_most_of_the_signed_in_users_counts_as_them():
+    # A venue's NAT: one address with errors, behind which 337 of 502 signed-in users sat.
+    errors = np.array([0, 3, 4, 0, 5] + [0] * 55, dtype=float)
+    signals = _signals(errors, 1, 166)
+    assert find_sources(errors, _behind(signals, 337, 502)) == (337, SHARED_ADDRESS)
+    assert find_sources(errors, _behind(signals, 251, 502)) == (251, SHARED_ADDRESS)
+    # Offices' NATs that carried a minority (61 of 478), or fewer users than the floor: the
+    # addresses are counted as before.
+    assert find_sources(errors, _behind(signals, 61, 478)) == (1, "address")
+    assert find_sources(errors, _behind(signals, 250, 502)) == (1, "address")
+    assert find_sources(errors, _behind(signals, MIN_SOURCES - 1, MIN_SOURCES)) == (1, "address")
+    assert find_sources(errors, _behind(signals, 0, 0)) == (1, "address")
+
+
+def test_errors_behind_the_audiences_one_address_are_tested_and_the_reason_says_why():
+    viewers, errors = _rising_errors()
+    base, *_ = attribute_class(errors, viewers, viewers, rng=np.random.default_rng(0), n_boot=49)
+    signals = _behind(_signals(errors, 1, 166), 337, 502)
+    verdict, *_ = attribute_class(
+        errors, viewers, viewers, rng=np.random.default_rng(0), n_boot=49, signals=signals
+    )
+    assert (verdict.label, verdict.decided_by) == (base.label, base.decided_by)
+    assert verdict.decided_by != "few_sources" and verdict.sources == 337
+    assert "1 client address(es), fewer than 5, but 337 of the 502" in verdict.reason
+    assert "(67 %)" in verdict.reason and "does not apply" in verdict.reason
+    minority = _behind(_signals(errors, 1, 166), 61, 478)
+    verdict, *_ = attribute_class(
+        errors, viewers, viewers, rng=np.random.default_rng(0), n_boot=49, signals=minority
+    )
+    assert verdict.decided_by == "few_sources" and "does not apply" not in verdict.reason
 
 
 @pytest.mark.parametrize(

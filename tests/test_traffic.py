@@ -201,8 +201,9 @@ def test_raw_and_hybrid_give_the_same_signals_the_statistics_read(raw, hybrid_re
     for key in a:
         assert a[key]["rt_connected"].notna().any()
         # Latency and the endpoint's addresses are what a hybrid fetch cannot give: its
-        # aggregates carry no median and name no address (only the error rows do).
-        unknown = ["latency_ms", "endpoint_addresses"]
+        # aggregates carry no median and name no address (only the error rows do), so neither
+        # who sat behind the errors' addresses.
+        unknown = ["latency_ms", "endpoint_addresses", "shared_users", "window_users"]
         assert b[key][unknown].isna().all().all()
         assert a[key]["endpoint_addresses"].notna().any()
         left, right = a[key].drop(columns=unknown), b[key].drop(columns=unknown)

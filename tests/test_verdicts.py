@@ -306,6 +306,7 @@ def test_generator_frames_follow_the_contract_and_hide_truth():
         # Every signal but the client addresses, which the generator does not draw (so the
         # address rule of stats.series.find_sources is inert on its incidents).
         addresses = {"addresses", "new_addresses", "endpoint_addresses"}
+        addresses |= {"shared_users", "window_users"}  # the users behind the addresses
         assert set(stats.SIGNAL_COLUMNS) - addresses <= set(frame.columns)
         assert not addresses & set(frame.columns)
         assert (frame["failed_requests"] <= frame["requests"]).all()

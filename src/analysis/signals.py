@@ -16,7 +16,10 @@ the optional columns ``analysis.stats`` reads (``stats.SIGNAL_COLUMNS``):
   user's episode of errors; a retry loop that spans minutes is one onset); ``addresses``
   and ``new_addresses`` the same for the requests' pseudonymised client addresses, and
   ``endpoint_addresses`` the addresses first seen in the minute among every request to the
-  class's endpoints (the audience's spread beside the errors');
+  class's endpoints (the audience's spread beside the errors'); ``shared_users`` the signed-in
+  users first seen in the minute on any request from an address with an error of the class
+  (who sat behind those addresses: a venue's NAT carries hundreds), ``window_users`` the same
+  on any request from any address (everyone signed in who came);
 - ``requests`` is already the requests to every endpoint where the class occurs
   (:attr:`ErrorClass.endpoints`, counted by the timeline from the traffic table);
 - ``latency_ms``: median ``origin_time_ms`` of those requests in the minute (unknown, NaN,
@@ -56,6 +59,8 @@ SIGNAL_COLUMNS = (
     "addresses",
     "new_addresses",
     "endpoint_addresses",
+    "shared_users",
+    "window_users",
     "new_users",
     "user_onsets",
     "latency_ms",
@@ -309,6 +314,30 @@ def _onsets_per_minute(minutes: np.ndarray, values: pd.Series | None, n: int) ->
     return np.bincount(m[start], minlength=n)[:n].astype(float)
 
 
+def _count_users_behind(
+    requests: pd.DataFrame, paired: pd.DataFrame, start: pd.Timestamp, n: int, *, known: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (users behind the class's error addresses, all users), each at its first minute.
+
+    Users seen on any request in the window, not only the class's: the requests that fail at a
+    per-address limit (a token refresh, a sign-in) often name no user, while the same address's
+    other requests do. NaN (unknown) without addresses or users, or when the class's failing
+    requests name no address.
+    """
+    unknown = np.full(n, np.nan)
+    if not known or not len(paired) or "user" not in requests.columns:
+        return unknown, unknown
+    if "address" not in paired.columns:
+        return unknown, unknown
+    hit = paired["address"][_minute_index(paired["ts"], start, n) >= 0].dropna()
+    if hit.empty:
+        return unknown, unknown
+    k = _minute_index(requests["ts"], start, n)
+    users = requests["user"]
+    behind = users.where(requests["address"].isin(set(hit)))
+    return _first_seen_per_minute(k, behind, n), _first_seen_per_minute(k, users, n)
+
+
 def add_class_signals(
     frame: pd.DataFrame,
     incident: object,
@@ -391,6 +420,9 @@ def add_class_signals(
         out["endpoint_addresses"] = _first_seen_per_minute(k_all, mine["address"], n)
     else:
         out["endpoint_addresses"] = np.nan
+    out["shared_users"], out["window_users"] = _count_users_behind(
+        requests, paired, start, n, known=has_address and not aggregated
+    )
     if realtime is None:
         realtime = realtime_connections(incident, start, n)
     out["rt_connected"], out["rt_limit"] = realtime

@@ -51,6 +51,10 @@ def extract_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
 #: (an office's NAT), and few addresses say nothing.
 MANY_ADDRESSES = 4 * MIN_ERRORS
 
+#: What :func:`find_sources` counted when the class's few error addresses carried at least half
+#: of the signed-in users seen in the window: the users behind them, not the addresses.
+SHARED_ADDRESS = "shared_address"
+
 #: Optional per-minute columns of the class frame (docs/contract.md section 3) and what they are.
 SIGNAL_COLUMNS = {
     "failed_requests": "the class's own failing requests among 'requests'",
@@ -60,6 +64,8 @@ SIGNAL_COLUMNS = {
     "addresses": "distinct pseudonymised client addresses with an error of the class",
     "new_addresses": "addresses whose first error of the class in the window falls in the minute",
     "endpoint_addresses": "addresses first seen in the minute among all requests to its endpoints",
+    "shared_users": "users first seen in the minute on any request from an address with an error",
+    "window_users": "users first seen in the minute on any request",
     "new_users": "users whose first error of the class in the window falls in the minute",
     "user_onsets": "users with an error of the class in the minute and none in the minute before",
     "latency_ms": "median latency (origin_time) of the denominator's requests",
@@ -156,6 +162,38 @@ def count_addresses(errors: np.ndarray, signals: dict) -> tuple[int, int] | None
     return mine, int(round(float(np.nansum(signals["endpoint_addresses"]))))
 
 
+def count_users_behind(errors: np.ndarray, signals: dict) -> tuple[int, int] | None:
+    """Return (users seen behind the class's error addresses, users seen in the window), if known.
+
+    Sums of ``shared_users`` and ``window_users`` (every request, signed-in users only); None
+    without them or when no user was seen.
+    """
+    if "shared_users" not in signals or "window_users" not in signals:
+        return None
+    behind = float(np.nansum(signals["shared_users"]))
+    seen = float(np.nansum(signals["window_users"]))
+    return None if seen <= 0 else (int(round(behind)), int(round(seen)))
+
+
+def describe_shared_addresses(errors: np.ndarray, signals: dict) -> str | None:
+    """Return the reason's note when the class's few error addresses carried most of the users.
+
+    Only where :func:`find_sources` returned :data:`SHARED_ADDRESS`; None otherwise.
+    """
+    sources, of = find_sources(errors, signals)
+    if of != SHARED_ADDRESS:
+        return None
+    addresses = count_addresses(errors, signals)[0]
+    seen = count_users_behind(errors, signals)[1]
+    return (
+        f"its errors came from {addresses} client address(es), fewer than {MIN_ERRORS}, but "
+        f"{sources} of the {seen} distinct signed-in users seen in the window "
+        f"({100 * sources / seen:.0f} %) made requests from them: a shared network (a venue's "
+        "NAT) that carries most of the audience, not a few clients, so the few-sources rule "
+        "does not apply"
+    )
+
+
 def count_sources(errors: np.ndarray, signals: dict) -> int | None:
     """Return how many distinct users the class's errors came from in the window, if known.
 
@@ -172,15 +210,30 @@ def find_sources(errors: np.ndarray, signals: dict) -> tuple[int | None, str]:
     addresses, where they are known and the requests to the class's endpoints came from at
     least ``MANY_ADDRESSES`` (sign-ins carry no user yet: a per-address limit met by a few
     shared addresses is then told from a project's limit, which refuses whoever arrives;
-    docs/verdicts.md, "Who the errors came from"). ``(None, "user")`` when neither is known.
+    docs/verdicts.md, "Who the errors came from"). Fewer than ``MIN_SOURCES`` addresses that
+    carried at least half of the signed-in users seen in the window (``shared_users`` against
+    ``window_users``), and at least ``MIN_SOURCES`` of them, count as the users behind them,
+    ``SHARED_ADDRESS``: they are where the
+    audience sat, so their errors cannot be set aside as a few clients' behaviour.
+    ``(None, "user")`` when neither is known.
     """
     users = count_sources(errors, signals)
     if users is not None:
         return users, "user"
     spread = count_addresses(errors, signals)
-    if spread is not None and spread[1] >= MANY_ADDRESSES:
-        return spread[0], "address"
-    return None, "user"
+    if spread is None or spread[1] < MANY_ADDRESSES:
+        return None, "user"
+    behind = count_users_behind(errors, signals)
+    if (
+        spread[0] < MIN_ERRORS  # the verdicts' MIN_SOURCES
+        and behind is not None
+        and behind[0] >= MIN_ERRORS
+        and 2 * behind[0] >= behind[1]
+    ):
+        # docs/verdicts.md, "An address that carries the audience": errors from addresses
+        # behind which most of the signed-in audience sat follow the audience's load.
+        return behind[0], SHARED_ADDRESS
+    return spread[0], "address"
 
 
 def is_realtime_class(frame: pd.DataFrame) -> bool:

@@ -56,6 +56,7 @@ from analysis.stats.results import (
 )
 from analysis.stats.series import (
     choose_counts,
+    describe_shared_addresses,
     find_sources,
     lag_padded,
     split_own_failures,
@@ -681,6 +682,9 @@ def attribute_class(
         sources_of=sources_of,
         load_known=load_known,
     )
+    shared = describe_shared_addresses(errors, signals)
+    if shared is not None:
+        verdict = replace(verdict, reason=f"{verdict.reason}; {shared}")
     if compared is not None and verdict.label == CAPACITY:
         verdict = replace(
             verdict,
