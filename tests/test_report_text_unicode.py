@@ -134,3 +134,22 @@ def test_a_figure_draws_a_long_class_key_cut_and_keeps_its_width():
     assert plots.data_label("a\u202eb\nc") == "a\ufffdb c"
     assert width(key) == width(key[: plots.MAX_LABEL] + "\u2026")
     assert width(key) < 2 * width("http:404:rest/questions")
+
+
+def test_a_long_annotation_label_leaves_its_note_on_the_page():
+    from analysis.narrative import sections
+
+    label = "label " + "x" * (formatting.MAX_SHOWN + 50)
+    moment = {
+        "kind": "annotation",
+        "subject": label,
+        "value": None,
+        "description": f"{label}: the note marker",
+        "at": "2026-02-06T05:01:05Z",
+        "evidence": {"source": "annotations", "filter": "label == 'x'", "count": 1},
+    }
+    window = {"start": "2026-02-06T05:00:00Z", "end": "2026-02-06T06:00:00Z"}
+    findings = {"report": {"display_tz": "Asia/Seoul", "window": window}, "timeline": [moment]}
+    page = sections.render_timeline(findings, narrative.load_locale("en"))
+    assert "the note marker" in page
+    assert "x" * (formatting.MAX_SHOWN + 1) not in page  # the label itself is still cut

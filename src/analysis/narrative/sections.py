@@ -205,6 +205,18 @@ def render_buckets(findings: Mapping, text: Mapping) -> str:
 _CLASS_MOMENTS = ("first_error", "last_error", "error_surge", "error_surge_end")
 
 
+def _shown_description(moment: Mapping) -> str:
+    """Return a moment's description cut for the page.
+
+    An annotation's description is its label, a colon and its note: each is cut on its own,
+    so that a long label cannot push the note off the page.
+    """
+    label, description = str(moment["subject"]), str(moment["description"])
+    if moment["kind"] == "annotation" and description.startswith(label + ": "):
+        return f"{shown(label)}: {shown(description[len(label) + 2 :])}"
+    return shown(description)
+
+
 def render_timeline(findings: Mapping, text: Mapping) -> str:
     """Evidence-linked timeline: local and UTC time, event, source/filter/count."""
     t = text["timeline"]
@@ -243,7 +255,7 @@ def render_timeline(findings: Mapping, text: Mapping) -> str:
             value=escape(
                 fmt_number(m["value"]) if isinstance(m["value"], int | float) else m["value"]
             ),
-            description=shown(m["description"]),
+            description=_shown_description(m),
         )
         ev = m["evidence"]
         rows.append(
