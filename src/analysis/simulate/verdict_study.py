@@ -142,13 +142,12 @@ def class_frame(family: str, index: int, mechanism: str):
     return sessions.simulate_session_incident(family, rng, null=null).class_frame(mechanism)
 
 
-def refit_class(row: dict) -> tuple:
-    """Return a study row's class refitted: (counts, exposure, load, ThresholdFit or None).
+def count_class(row: dict) -> tuple:
+    """Return a study row's class counted and divided as :func:`stats.attribute_class` does.
 
-    ``row``: a study row (family, index, mechanism). The class's frame is drawn again, its
-    counts and denominator prepared as :func:`stats.attribute_class` prepares them, and K, the
-    lag and the shape refitted (point estimates only: they need no random draws, and equal
-    the full analysis's; the interval is chi-square(1)'s, not the calibrated one).
+    ``(counts, exposure, load, signals, realtime)``: the frame drawn again, the load
+    interpolated over unsampled minutes, the counts and denominator chosen by
+    :func:`count_exposed`.
     """
     frame = class_frame(row["family"], row["index"], row["mechanism"])
     y, r, c, _ = stats.extract_series(frame)
@@ -158,6 +157,18 @@ def refit_class(row: dict) -> tuple:
         c = stats.interpolate_unsampled(c, samples)
     realtime = stats.is_realtime_class(frame)
     counts, x, *_ = count_exposed(y, r, c, signals, realtime)
+    return counts, x, c, signals, realtime
+
+
+def refit_class(row: dict) -> tuple:
+    """Return a study row's class refitted: (counts, exposure, load, ThresholdFit or None).
+
+    ``row``: a study row (family, index, mechanism). The class's frame is drawn again, its
+    counts and denominator prepared as :func:`stats.attribute_class` prepares them, and K, the
+    lag and the shape refitted (point estimates only: they need no random draws, and equal
+    the full analysis's; the interval is chi-square(1)'s, not the calibrated one).
+    """
+    counts, x, c, _, _ = count_class(row)
     return counts, x, c, stats.estimate_threshold(counts, x, c)
 
 
@@ -201,14 +212,7 @@ def measure_limit_lifted(row: dict) -> dict:
     unless Realtime's billing lines show a raise (then it is not run: ``lifted`` None). The
     finder draws nothing, so a class where it finds nothing keeps every number of the row.
     """
-    frame = class_frame(row["family"], row["index"], row["mechanism"])
-    y, r, c, _ = stats.extract_series(frame)
-    signals = stats.extract_signals(frame)
-    if "samples" in frame.columns:
-        samples = pd.to_numeric(frame["samples"], errors="coerce").fillna(0).to_numpy()
-        c = stats.interpolate_unsampled(c, samples)
-    realtime = stats.is_realtime_class(frame)
-    counts, x, *_ = count_exposed(y, r, c, signals, realtime)
+    counts, x, c, signals, realtime = count_class(row)
     raised = find_limit_raised(counts, signals) if realtime else None
     lifted = None if raised is not None and raised.any() else find_limit_lifted(counts, x, c)
     keep = ("family", "index", "mechanism", "truth", "label")
